@@ -1,0 +1,1 @@
+//! Working-day calendar: official holidays and adjusted workdays (调休).

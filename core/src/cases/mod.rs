@@ -1,0 +1,1 @@
+//! Applications (办件): lifecycle, timeline, deadlines, ratings and complaints.

@@ -1,0 +1,1 @@
+//! Form schemas, expressions, profiles with provenance, autofill, validation, autosaved drafts.

@@ -1,0 +1,1 @@
+//! Events raised to the shells (a foreign listener trait in bindings/).

@@ -1,0 +1,1 @@
+//! Platform client (reqwest with rustls): device registration, catalog; later submission, uploads, events.

@@ -1,0 +1,4 @@
+//! The journey demo.
+mod cases;
+mod forms;
+mod wallet;
