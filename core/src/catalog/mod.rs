@@ -250,7 +250,11 @@ impl Catalog {
                 return Err(cat_err(&it.code, "事项编码为空或重复", "empty or duplicate item code"));
             }
             if it.promised_days > it.legal_days {
-                return Err(cat_err(&it.code, "承诺时限不能长于法定时限", "the promised time limit exceeds the legal one"));
+                return Err(cat_err(
+                    &it.code,
+                    "承诺时限不能长于法定时限",
+                    "the promised time limit exceeds the legal one",
+                ));
             }
             for m in &it.materials {
                 if let Some(lt) = &m.licence_type {
@@ -265,7 +269,11 @@ impl Catalog {
             }
             for f in &it.form {
                 if !library.contains_key(f.as_str()) {
-                    return Err(cat_err(&format!("{}.form", it.code), format!("字段库中没有 {f}"), format!("no field {f} in the library")));
+                    return Err(cat_err(
+                        &format!("{}.form", it.code),
+                        format!("字段库中没有 {f}"),
+                        format!("no field {f} in the library"),
+                    ));
                 }
             }
         }
@@ -349,8 +357,10 @@ impl Catalog {
 
     /// Rebuilds and checks a catalog from platform entries (see [`Catalog::entries`]).
     pub fn from_entries(version: i64, entries: &[serde_json::Value]) -> Result<Catalog> {
-        let bad = |what: &str| cat_err(what, format!("事项目录条目无效：{what}"), format!("invalid catalog entry: {what}"));
-        let mut doc = CatalogDoc { format: 0, version, licence_types: vec![], fields: vec![], items: vec![], bundles: vec![] };
+        let bad =
+            |what: &str| cat_err(what, format!("事项目录条目无效：{what}"), format!("invalid catalog entry: {what}"));
+        let mut doc =
+            CatalogDoc { format: 0, version, licence_types: vec![], fields: vec![], items: vec![], bundles: vec![] };
         for e in entries {
             let id = e.get("id").and_then(|v| v.as_str()).unwrap_or("");
             match e.get("entry").and_then(|v| v.as_str()) {
@@ -360,7 +370,8 @@ impl Catalog {
                         .map_err(|_| bad(id))?;
                 }
                 Some("fields") => {
-                    doc.fields = serde_json::from_value(e.get("fields").cloned().unwrap_or_default()).map_err(|_| bad(id))?;
+                    doc.fields =
+                        serde_json::from_value(e.get("fields").cloned().unwrap_or_default()).map_err(|_| bad(id))?;
                 }
                 Some("item") => doc.items.push(serde_json::from_value(e.clone()).map_err(|_| bad(id))?),
                 Some("bundle") => doc.bundles.push(serde_json::from_value(e.clone()).map_err(|_| bad(id))?),
@@ -379,9 +390,7 @@ impl Catalog {
         if let Some(i) = self.item(code) {
             return Ok(Target::Item(i));
         }
-        self.bundle(code)
-            .map(Target::Bundle)
-            .ok_or_else(|| Error::not_found(format!("service item or bundle {code}")))
+        self.bundle(code).map(Target::Bundle).ok_or_else(|| Error::not_found(format!("service item or bundle {code}")))
     }
     /// The compiled form of an item or bundle.
     pub fn form(&self, code: &str) -> Result<Arc<Form>> {
@@ -444,7 +453,8 @@ mod tests {
         let c = Catalog::bundled().unwrap();
         assert!(c.doc.items.len() >= 20);
         let depts: std::collections::HashSet<&str> = c.doc.items.iter().map(|i| i.department.zh.as_str()).collect();
-        for d in ["公安", "民政", "人力资源", "医疗保障", "市场监督", "税务", "不动产", "公积金", "教育", "卫生健康"] {
+        for d in ["公安", "民政", "人力资源", "医疗保障", "市场监督", "税务", "不动产", "公积金", "教育", "卫生健康"]
+        {
             assert!(depts.iter().any(|x| x.contains(d)), "no item of {d}");
         }
         for b in ["新生儿出生一件事", "企业开办一件事", "退休一件事"] {

@@ -98,7 +98,9 @@ impl Value {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExprErrorKind {
     Empty,
-    TooLong { len: usize },
+    TooLong {
+        len: usize,
+    },
     TooDeep,
     TooManyNodes,
     UnexpectedChar(char),
@@ -107,7 +109,11 @@ pub enum ExprErrorKind {
     UnexpectedToken(String),
     UnexpectedEnd,
     UnknownFunction(String),
-    Arity { function: String, expected: usize, got: usize },
+    Arity {
+        function: String,
+        expected: usize,
+        got: usize,
+    },
     /// A name that is not a field of the form (reported by the schema compiler).
     UnknownName(String),
 }
@@ -129,7 +135,9 @@ impl ExprError {
     pub fn message_en(&self) -> String {
         match &self.kind {
             ExprErrorKind::Empty => "the expression is empty".into(),
-            ExprErrorKind::TooLong { len } => format!("the expression is too long ({len} bytes, at most {MAX_SOURCE_LEN})"),
+            ExprErrorKind::TooLong { len } => {
+                format!("the expression is too long ({len} bytes, at most {MAX_SOURCE_LEN})")
+            }
             ExprErrorKind::TooDeep => format!("the expression nests deeper than {MAX_DEPTH} levels"),
             ExprErrorKind::TooManyNodes => format!("the expression has more than {MAX_NODES} parts"),
             ExprErrorKind::UnexpectedChar(c) => format!("unexpected character '{c}'"),
@@ -204,7 +212,8 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                     i += 1;
                 }
                 let s = &src[start..i];
-                let n: f64 = s.parse().map_err(|_| ExprError { kind: ExprErrorKind::BadNumber(s.into()), pos: start })?;
+                let n: f64 =
+                    s.parse().map_err(|_| ExprError { kind: ExprErrorKind::BadNumber(s.into()), pos: start })?;
                 out.push((Tok::Num(n), start));
             }
             b'\'' | b'"' => {
@@ -422,8 +431,8 @@ impl Parser<'_> {
             Tok::Ident(name) => {
                 if matches!(self.toks.get(self.i), Some((Tok::LParen, _))) {
                     self.i -= 1;
-                    let (f, arity) = Func::lookup(name)
-                        .ok_or_else(|| self.err(ExprErrorKind::UnknownFunction(name.clone())))?;
+                    let (f, arity) =
+                        Func::lookup(name).ok_or_else(|| self.err(ExprErrorKind::UnknownFunction(name.clone())))?;
                     self.i += 2;
                     let mut args = Vec::new();
                     if !matches!(self.toks.get(self.i), Some((Tok::RParen, _))) {
@@ -519,7 +528,8 @@ impl Expr {
         if toks.is_empty() {
             return Err(ExprError { kind: ExprErrorKind::Empty, pos: 0 });
         }
-        let mut p = Parser { toks: &toks, i: 0, depth: 0, nodes: 0, names: Vec::new(), uses_self: false, end: src.len() };
+        let mut p =
+            Parser { toks: &toks, i: 0, depth: 0, nodes: 0, names: Vec::new(), uses_self: false, end: src.len() };
         let root = p.expr()?;
         if let Some((t, pos)) = toks.get(p.i) {
             return Err(ExprError { kind: ExprErrorKind::UnexpectedToken(tok_text(t)), pos: *pos });
@@ -806,7 +816,7 @@ mod tests {
         assert_eq!(k(")"), UnexpectedToken(")".into()));
         assert_eq!(k(&"(".repeat(100)), TooDeep);
         assert_eq!(k(&"!".repeat(100)), TooDeep);
-        assert_eq!(k(&"1+".repeat(200).trim_end_matches('+').to_string()), TooManyNodes);
+        assert_eq!(k("1+".repeat(200).trim_end_matches('+')), TooManyNodes);
         assert!(matches!(k(&"1".repeat(MAX_SOURCE_LEN + 1)), TooLong { .. }));
         let e = Expr::parse("1 + * 2").unwrap_err();
         assert_eq!(e.pos, 4);

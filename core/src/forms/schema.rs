@@ -279,14 +279,8 @@ impl FormSchema {
             let idx = push_field(&mut fields, &mut by_key, f, None, slot)?;
             top.push(idx);
         }
-        let mut form = Form {
-            id: self.id.clone(),
-            version: self.version,
-            title: self.title.clone(),
-            fields,
-            top,
-            by_key,
-        };
+        let mut form =
+            Form { id: self.id.clone(), version: self.version, title: self.title.clone(), fields, top, by_key };
         form.compile_exprs()?;
         form.check_compute_cycles()?;
         Ok(form)
@@ -305,7 +299,11 @@ fn push_field(
         None => f.id.clone(),
     };
     if fields.len() >= MAX_FIELDS {
-        return Err(schema_err(&key, format!("字段过多（上限 {MAX_FIELDS}）"), format!("too many fields (at most {MAX_FIELDS})")));
+        return Err(schema_err(
+            &key,
+            format!("字段过多（上限 {MAX_FIELDS}）"),
+            format!("too many fields (at most {MAX_FIELDS})"),
+        ));
     }
     if !valid_id(&f.id) {
         return Err(schema_err(
@@ -521,7 +519,8 @@ mod tests {
     use super::*;
 
     fn schema(fields: serde_json::Value) -> String {
-        serde_json::json!({"id": "t", "version": 1, "title": {"zh": "测试", "en": "Test"}, "fields": fields}).to_string()
+        serde_json::json!({"id": "t", "version": 1, "title": {"zh": "测试", "en": "Test"}, "fields": fields})
+            .to_string()
     }
 
     fn err_of(fields: serde_json::Value) -> (String, String) {
@@ -594,7 +593,9 @@ mod tests {
         ]))
         .1
         .contains("cycle"));
-        assert!(err_of(serde_json::json!([{"id": "a", "type": "number", "label": lbl, "min": 5, "max": 1}])).1.contains("min"));
+        assert!(err_of(serde_json::json!([{"id": "a", "type": "number", "label": lbl, "min": 5, "max": 1}]))
+            .1
+            .contains("min"));
         assert!(matches!(FormSchema::from_json("{\"id\": 1}"), Err(Error::Validation { .. })));
         assert!(matches!(FormSchema::from_json(&" ".repeat(MAX_SCHEMA_BYTES + 1)), Err(Error::Validation { .. })));
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
@@ -617,10 +618,7 @@ mod tests {
         let name = form.index("members.name").unwrap();
         let total = form.index("total").unwrap();
         assert_eq!(form.fields[total].compute.as_ref().unwrap().refs, vec![Ref::Column(share)]);
-        assert_eq!(
-            form.fields[name].required_if.as_ref().unwrap().refs,
-            vec![Ref::Sibling(share), Ref::Top(total)]
-        );
+        assert_eq!(form.fields[name].required_if.as_ref().unwrap().refs, vec![Ref::Sibling(share), Ref::Top(total)]);
         assert!(form.fields[share].dependents.contains(&total));
         assert!(form.fields[share].dependents.contains(&name));
         assert!(form.fields[form.index("members").unwrap()].dependents.contains(&form.index("count").unwrap()));
