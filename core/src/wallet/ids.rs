@@ -1,5 +1,6 @@
 //! Identifiers checked on import: GB/T 36904 licence identifiers (check character ISO 7064 MOD 37,36),
-//! GB 32100 unified social credit codes (统一社会信用代码) and GB 11643 citizen ID numbers (公民身份号码).
+//! and, through the shared validators in `crate::ids`, GB 32100 unified social credit codes
+//! (统一社会信用代码) and GB 11643 citizen ID numbers (公民身份号码).
 //!
 //! Every function here is total: any string in, `Ok` or a typed [`IdError`] out, never a panic.
 
@@ -19,6 +20,8 @@ pub enum IdError {
     CheckCharacter { expected: char, found: char },
     /// A part of the identifier (named) is malformed.
     Part { part: &'static str },
+    /// An ID number or credit code failed the shared check (`crate::ids`).
+    Code(crate::ids::IdError),
 }
 
 impl IdError {
@@ -30,6 +33,7 @@ impl IdError {
                 format!("校验位不正确（应为 {expected}，实际为 {found}），请核对是否输错")
             }
             IdError::Part { part } => format!("{part}格式不正确"),
+            IdError::Code(e) => e.message_zh(),
         }
     }
     pub fn message_en(&self) -> String {
@@ -40,6 +44,7 @@ impl IdError {
                 format!("check character is wrong (expected {expected}, found {found}); check for a typo")
             }
             IdError::Part { part } => format!("malformed {part}"),
+            IdError::Code(e) => e.message_en(),
         }
     }
 }
@@ -82,62 +87,22 @@ pub fn iso7064_mod37_36(data: &str) -> Result<char, IdError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// GB 11643 citizen ID number: 6-digit region, 8-digit birth date, 3-digit sequence, check (0-9, X).
+// GB 11643 ID numbers and GB 32100 credit codes: the shared validators in `crate::ids` (also used by
+// the forms), wrapped so the wallet's identifier errors carry them.
 
-const GB11643_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-
-/// The GB 11643 check character for the first 17 digits.
-pub fn gb11643_check(first17: &str) -> Result<char, IdError> {
-    let b = first17.as_bytes();
-    if b.len() != 17 {
-        return Err(IdError::Length { expected: 17, found: first17.chars().count() });
-    }
-    let mut sum = 0u32;
-    for (i, c) in b.iter().enumerate() {
-        if !c.is_ascii_digit() {
-            return Err(IdError::Character { position: i });
-        }
-        sum += (c - b'0') as u32 * GB11643_WEIGHTS[i];
-    }
-    let v = (12 - sum % 11) % 11;
-    Ok(if v == 10 { 'X' } else { char::from(b'0' + v as u8) })
+/// Checks a GB 11643 ID number (region, birth date not after `now`, check character).
+pub fn validate_id_number(id: &str, now: i64) -> Result<crate::ids::IdNumberInfo, IdError> {
+    let today = chrono::DateTime::from_timestamp(now, 0).map(|d| d.date_naive()).unwrap_or_default();
+    crate::ids::validate_id_number(id, today).map_err(IdError::Code)
 }
 
-/// Checks a GB 11643 ID number: length, digits, region, birth date and check character.
-pub fn validate_id_number(id: &str) -> Result<(), IdError> {
-    let n = id.chars().count();
-    if n != 18 || id.len() != 18 {
-        return Err(IdError::Length { expected: 18, found: n });
-    }
-    let check = gb11643_check(&id[..17])?;
-    let found = id.as_bytes()[17] as char;
-    if found != 'X' && !found.is_ascii_digit() {
-        return Err(IdError::Character { position: 17 });
-    }
-    if &id[..2] == "00" {
-        return Err(IdError::Part { part: "行政区划代码 region code" });
-    }
-    birth_date_of(id)?;
-    if found != check {
-        return Err(IdError::CheckCharacter { expected: check, found });
+/// Checks a GB 32100 unified social credit code; licence identifiers also require upper case.
+pub fn validate_uscc(code: &str) -> Result<(), IdError> {
+    crate::ids::validate_uscc(code).map_err(IdError::Code)?;
+    if code.bytes().any(|c| c.is_ascii_lowercase()) {
+        return Err(IdError::Part { part: "统一社会信用代码（须大写） credit code (upper case)" });
     }
     Ok(())
-}
-
-/// The birth date (year, month, day) encoded in an 18-digit ID number.
-pub fn birth_date_of(id: &str) -> Result<(i32, u32, u32), IdError> {
-    let part = id.get(6..14).ok_or(IdError::Part { part: "出生日期 birth date" })?;
-    let bad = IdError::Part { part: "出生日期 birth date" };
-    if !part.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(bad);
-    }
-    let y: i32 = part[..4].parse().map_err(|_| bad.clone())?;
-    let m: u32 = part[4..6].parse().map_err(|_| bad.clone())?;
-    let d: u32 = part[6..8].parse().map_err(|_| bad.clone())?;
-    if !(1900..=2100).contains(&y) || chrono::NaiveDate::from_ymd_opt(y, m, d).is_none() {
-        return Err(bad);
-    }
-    Ok((y, m, d))
 }
 
 /// Masks an ID number for display or disclosure: first 6 and last 4 characters kept.
@@ -150,50 +115,6 @@ pub fn mask_id_number(id: &str) -> String {
     out.push_str(&"*".repeat(chars.len() - 10));
     out.extend(&chars[chars.len() - 4..]);
     out
-}
-
-// ---------------------------------------------------------------------------------------------
-// GB 32100 unified social credit code: 18 characters over 0-9 A-H J-N P-R T U W-Y (31 symbols).
-
-const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
-
-fn uscc_value(c: u8) -> Option<u32> {
-    USCC_ALPHABET.iter().position(|&a| a == c).map(|p| p as u32)
-}
-
-/// The GB 32100 check character for the first 17 characters.
-pub fn uscc_check(first17: &str) -> Result<char, IdError> {
-    let b = first17.as_bytes();
-    if b.len() != 17 {
-        return Err(IdError::Length { expected: 17, found: first17.chars().count() });
-    }
-    let mut sum = 0u32;
-    for (i, &c) in b.iter().enumerate() {
-        sum += uscc_value(c).ok_or(IdError::Character { position: i })? * USCC_WEIGHTS[i];
-    }
-    let v = (31 - sum % 31) % 31;
-    Ok(USCC_ALPHABET[v as usize] as char)
-}
-
-/// Checks a unified social credit code: length, alphabet, region digits and check character.
-pub fn validate_uscc(code: &str) -> Result<(), IdError> {
-    let n = code.chars().count();
-    if n != 18 || code.len() != 18 {
-        return Err(IdError::Length { expected: 18, found: n });
-    }
-    let check = uscc_check(&code[..17])?;
-    let found = code.as_bytes()[17];
-    if uscc_value(found).is_none() {
-        return Err(IdError::Character { position: 17 });
-    }
-    if !code.as_bytes()[2..8].iter().all(|c| c.is_ascii_digit()) {
-        return Err(IdError::Part { part: "登记管理机关行政区划码 region code" });
-    }
-    if found as char != check {
-        return Err(IdError::CheckCharacter { expected: check, found: found as char });
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,37 +196,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn id_number_known_values() {
-        // Example from GB 11643-1999 annex.
-        assert_eq!(validate_id_number("11010519491231002X"), Ok(()));
-        assert_eq!(gb11643_check("11010519491231002"), Ok('X'));
-        assert_eq!(
-            validate_id_number("110105194912310021"),
-            Err(IdError::CheckCharacter { expected: 'X', found: '1' })
-        );
-        assert_eq!(validate_id_number("1101051949123100"), Err(IdError::Length { expected: 18, found: 16 }));
-        assert!(matches!(validate_id_number("11010519491331002X"), Err(IdError::Part { .. })));
-        assert!(matches!(validate_id_number("1101051949123100AX"), Err(IdError::Character { position: 16 })));
-        // Non-ASCII input of the right byte length must not panic on slicing.
-        assert!(validate_id_number("一二三四五六").is_err());
-        assert_eq!(birth_date_of("11010519491231002X"), Ok((1949, 12, 31)));
+    fn id_numbers_and_credit_codes_through_the_shared_validators() {
+        let now = 1_790_000_000;
+        assert!(validate_id_number("11010519491231002X", now).is_ok());
+        assert!(matches!(validate_id_number("110105194912310021", now), Err(IdError::Code(_))));
+        assert!(validate_id_number("一二三四五六", now).is_err());
+        assert_eq!(validate_uscc("91350100M000100Y43"), Ok(()));
+        assert!(matches!(validate_uscc("91350100M000100Y44"), Err(IdError::Code(_))));
+        assert!(matches!(validate_uscc("91350100m000100Y43"), Err(IdError::Part { .. })));
+        assert!(!IdError::Code(crate::ids::IdError::Length { expected: 18, got: 3 }).message_zh().is_empty());
     }
 
     #[test]
     fn mask() {
         assert_eq!(mask_id_number("11010519491231002X"), "110105********002X");
         assert_eq!(mask_id_number("123"), "***");
-    }
-
-    #[test]
-    fn uscc_known_values() {
-        // Published example codes.
-        assert_eq!(validate_uscc("91350100M000100Y43"), Ok(()));
-        assert_eq!(uscc_check("91350100M000100Y4"), Ok('3'));
-        assert!(matches!(validate_uscc("91350100M000100Y44"), Err(IdError::CheckCharacter { .. })));
-        // I, O, S, V, Z are not in the alphabet.
-        assert!(matches!(validate_uscc("91350100M000100I43"), Err(IdError::Character { position: 15 })));
-        assert!(matches!(validate_uscc("9135"), Err(IdError::Length { .. })));
     }
 
     #[test]
@@ -355,7 +260,7 @@ mod tests {
         assert!(matches!(LicenceId::parse(&bad), Err(IdError::CheckCharacter { .. })));
         // Wrong issuer code check.
         let bad = s.replace("Y43", "Y44");
-        assert!(matches!(LicenceId::parse(&bad), Err(IdError::CheckCharacter { .. })));
+        assert!(matches!(LicenceId::parse(&bad), Err(IdError::Code(_))));
         assert!(matches!(LicenceId::parse("1.2.156.3005.1.x"), Err(IdError::Part { .. })));
         assert!(matches!(LicenceId::parse(&format!("{s}.1")), Err(IdError::Part { .. })));
         assert!(LicenceId::parse(&"1".repeat(1000)).is_err());

@@ -46,10 +46,7 @@ pub fn with_derived(
         Some(ElementValue::Text(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok(),
         _ => None,
     }
-    .or_else(|| {
-        let (y, m, d) = ids::birth_date_of(id_number.as_deref()?).ok()?;
-        chrono::NaiveDate::from_ymd_opt(y, m, d)
-    });
+    .or_else(|| Some(ids::validate_id_number(id_number.as_deref()?, at).ok()?.birth_date));
     let age = match (birth, today) {
         (Some(b), Some(t)) => {
             let mut a = t.year() - b.year();
@@ -167,14 +164,16 @@ pub fn check_import(
             continue;
         };
         match (&item.value, def.check) {
-            (ElementValue::Text(s), Check::IdNumber) => ids::validate_id_number(s).map_err(|e| id_error(def.key, e))?,
+            (ElementValue::Text(s), Check::IdNumber) => {
+                ids::validate_id_number(s, now).map_err(|e| id_error(def.key, e))?;
+            }
             (ElementValue::Text(s), Check::Uscc) => ids::validate_uscc(s).map_err(|e| id_error(def.key, e))?,
             _ => {}
         }
         if def.kind == ValueKind::Members {
             if let ElementValue::Members(ms) = &item.value {
                 for m in ms {
-                    ids::validate_id_number(&m.id_number).map_err(|e| id_error("members.id_number", e))?;
+                    ids::validate_id_number(&m.id_number, now).map_err(|e| id_error("members.id_number", e))?;
                 }
             }
         }

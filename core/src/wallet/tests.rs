@@ -10,7 +10,7 @@ use super::*;
 use crate::store::{FileVault, KeyVault, Store};
 
 pub(crate) const NOW: i64 = 1_790_000_000; // 2026-09-21
-pub(crate) const ISSUER_USCC: &str = "11100000MB0143028R";
+pub(crate) const ISSUER_USCC: &str = "11110000MB0143028X";
 
 pub(crate) struct Fixture {
     pub root: SoftwareKey,
