@@ -12,8 +12,7 @@
 pub mod client;
 
 pub use client::{
-    CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration, CATALOG_COLLECTION,
-    CATALOG_VERSION_SETTING,
+    CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration, CATALOG_COLLECTION, CATALOG_VERSION_SETTING,
 };
 
 use ring::rand::SystemRandom;

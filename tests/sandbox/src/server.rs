@@ -285,9 +285,8 @@ async fn register_device(
     State(st): State<SharedState>,
     body: Result<Json<DeviceRegistration>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<DeviceRegistered>, ApiError> {
-    let Json(req) = body.map_err(|e| {
-        ApiError::new(e.status(), "invalid", format!("body: {}", e.body_text()), "请求内容格式不正确")
-    })?;
+    let Json(req) = body
+        .map_err(|e| ApiError::new(e.status(), "invalid", format!("body: {}", e.body_text()), "请求内容格式不正确"))?;
     check_text("public_key", &req.public_key, 16, 512)?;
     if !req.public_key.chars().all(|c| c.is_ascii_alphanumeric() || "+/=-_".contains(c)) {
         return Err(ApiError::invalid("public_key", "must be hex or base64 text", "须为十六进制或 Base64 文本"));
@@ -316,7 +315,15 @@ async fn register_device(
                 tx.execute(
                     "INSERT INTO devices (id, public_key, platform, model, app_version, token_sha256, registered_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![id, req.public_key, req.platform, req.model, req.app_version, sha256_hex(token.as_bytes()), now],
+                    params![
+                        id,
+                        req.public_key,
+                        req.platform,
+                        req.model,
+                        req.app_version,
+                        sha256_hex(token.as_bytes()),
+                        now
+                    ],
                 )?;
                 id
             }
@@ -339,8 +346,7 @@ async fn get_catalog(
     State(st): State<SharedState>,
     query: Result<Query<CatalogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) =
-        query.map_err(|_| ApiError::invalid("since_version", "must be a whole number", "须为整数"))?;
+    let Query(q) = query.map_err(|_| ApiError::invalid("since_version", "must be a whole number", "须为整数"))?;
     let since = q.since_version.unwrap_or(0);
     if since < 0 {
         return Err(ApiError::invalid("since_version", "must not be negative", "不能为负数"));

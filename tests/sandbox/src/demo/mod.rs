@@ -282,7 +282,13 @@ async fn foundation(j: &mut Journey) -> DemoResult {
         "address": "北京市朝阳区建国路 88 号",
     });
     let body = serde_json::to_vec(&profile)?;
-    j.store.put_with("profile", "me", SELF_SUBJECT, &body, PutOptions { tag: None, lookup: Some("11010519491231002X") })?;
+    j.store.put_with(
+        "profile",
+        "me",
+        SELF_SUBJECT,
+        &body,
+        PutOptions { tag: None, lookup: Some("11010519491231002X") },
+    )?;
     let back: Value = j.store.get_json("profile", "me")?;
     let found = j.store.find_by_lookup("profile", "11010519491231002X")?;
     j.check(
@@ -304,7 +310,8 @@ async fn foundation(j: &mut Journey) -> DemoResult {
     let (main, wal) = database_bytes(&db)?;
     let mut all = main.clone();
     all.extend_from_slice(&wal);
-    let secrets = [("name", "张三"), ("id_number", "11010519491231002X"), ("phone", "13800138000"), ("token", &reg.token)];
+    let secrets =
+        [("name", "张三"), ("id_number", "11010519491231002X"), ("phone", "13800138000"), ("token", &reg.token)];
     let mut hits = serde_json::Map::new();
     for (field, s) in secrets {
         hits.insert(field.into(), json!(count(&all, s.as_bytes())));
