@@ -116,16 +116,31 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
         let (kind, why) = match &m.status {
             MaterialStatus::Exempt { licence_type, .. } => {
                 let n = licence_name(licence_type);
-                (EntryKind::Exempt, Text::new(format!("已有电子证照“{}”，免于提交", n.zh), format!("covered by your e-licence \"{}\"", n.en)))
+                (
+                    EntryKind::Exempt,
+                    Text::new(
+                        format!("已有电子证照“{}”，免于提交", n.zh),
+                        format!("covered by your e-licence \"{}\"", n.en),
+                    ),
+                )
             }
             MaterialStatus::ProducedInBundle { item } => {
                 let n = catalog.item(item).map(|i| i.name.clone()).unwrap_or_default();
-                (EntryKind::Exempt, Text::new(format!("由本次一并办理的“{}”生成，无需提交", n.zh), format!("issued by \"{}\" in this same application", n.en)))
+                (
+                    EntryKind::Exempt,
+                    Text::new(
+                        format!("由本次一并办理的“{}”生成，无需提交", n.zh),
+                        format!("issued by \"{}\" in this same application", n.en),
+                    ),
+                )
             }
             MaterialStatus::Attached { .. } | MaterialStatus::Committed | MaterialStatus::Deferred { .. } => continue,
             MaterialStatus::Missing => (
                 EntryKind::Attach,
-                Text::new(format!("无对应电子证照，须上传（{zh_items}）"), format!("no e-licence covers it: attach it ({en_items})")),
+                Text::new(
+                    format!("无对应电子证照，须上传（{zh_items}）"),
+                    format!("no e-licence covers it: attach it ({en_items})"),
+                ),
             ),
             MaterialStatus::Commitment => (
                 EntryKind::AttachOrCommit,
@@ -169,7 +184,8 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
     for it in &items {
         for f in &it.fees {
             fees += f.amount;
-            fee_lines.push(Text::new(format!("{}：{} 元", f.name.zh, f.amount), format!("{}: CNY {}", f.name.en, f.amount)));
+            fee_lines
+                .push(Text::new(format!("{}：{} 元", f.name.zh, f.amount), format!("{}: CNY {}", f.name.en, f.amount)));
         }
     }
     let promised_days = match target {

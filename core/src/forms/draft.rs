@@ -19,6 +19,9 @@ use serde_json::Value as Json;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+/// Saved values of repeat groups: group key → instances → child id → entry.
+pub type GroupValues = BTreeMap<String, Vec<BTreeMap<String, Entry>>>;
+
 /// A value in a draft.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -103,14 +106,25 @@ pub enum MaterialChoice {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MaterialStatus {
     /// 免提交: an e-licence the person holds satisfies it.
-    Exempt { licence_type: String, licence_id: String },
+    Exempt {
+        licence_type: String,
+        licence_id: String,
+    },
     /// Issued by an earlier item of the same bundle: nothing to supply.
-    ProducedInBundle { item: String },
-    Attached { attachment_id: String },
+    ProducedInBundle {
+        item: String,
+    },
+    Attached {
+        attachment_id: String,
+    },
     Committed,
-    Deferred { within_working_days: u32 },
+    Deferred {
+        within_working_days: u32,
+    },
     /// Still to supply, but may follow within `within_working_days` after acceptance (容缺).
-    Deferrable { within_working_days: u32 },
+    Deferrable {
+        within_working_days: u32,
+    },
     /// Still to supply, or a commitment may be signed instead (告知承诺).
     Commitment,
     /// Optional and not supplied.
@@ -236,7 +250,12 @@ impl Env for Ctx<'_> {
                         .get(&g)
                         .map(|v| {
                             v.iter()
-                                .map(|ins| ins.values[f.slot].as_ref().map(|e| Value::from_json(&e.value)).unwrap_or(Value::Null))
+                                .map(|ins| {
+                                    ins.values[f.slot]
+                                        .as_ref()
+                                        .map(|e| Value::from_json(&e.value))
+                                        .unwrap_or(Value::Null)
+                                })
                                 .collect()
                         })
                         .unwrap_or_default(),
@@ -338,9 +357,9 @@ fn type_issue(kind: FieldType, spec: &super::schema::Field, v: &Json, today: Nai
         FieldType::MultiChoice => match v {
             Json::Array(a) => {
                 let mut seen = std::collections::HashSet::new();
-                let ok = a.iter().all(|x| {
-                    x.as_str().is_some_and(|s| spec.options.iter().any(|o| o.value == s) && seen.insert(s))
-                });
+                let ok = a
+                    .iter()
+                    .all(|x| x.as_str().is_some_and(|s| spec.options.iter().any(|o| o.value == s) && seen.insert(s)));
                 if ok {
                     None
                 } else {
@@ -355,24 +374,33 @@ fn type_issue(kind: FieldType, spec: &super::schema::Field, v: &Json, today: Nai
         },
         FieldType::Phone => match text(v) {
             Some(s) if valid_phone(s) => None,
-            _ => bad_format("请输入 11 位手机号或带区号的固定电话", "enter an 11-digit mobile or a landline with area code"),
+            _ => bad_format(
+                "请输入 11 位手机号或带区号的固定电话",
+                "enter an 11-digit mobile or a landline with area code",
+            ),
         },
         FieldType::IdNumber => match text(v) {
             None => bad_format("应为公民身份号码", "must be an ID number"),
-            Some(s) => ids::validate_id_number(s, today)
-                .err()
-                .map(|e| (IssueCode::Format, t(format!("身份号码{}", e.message_zh()), format!("ID number: {}", e.message_en())))),
+            Some(s) => ids::validate_id_number(s, today).err().map(|e| {
+                (IssueCode::Format, t(format!("身份号码{}", e.message_zh()), format!("ID number: {}", e.message_en())))
+            }),
         },
         FieldType::Uscc => match text(v) {
             None => bad_format("应为统一社会信用代码", "must be a USCC"),
             Some(s) => ids::validate_uscc(s).err().map(|e| {
-                (IssueCode::Format, t(format!("统一社会信用代码{}", e.message_zh()), format!("USCC: {}", e.message_en())))
+                (
+                    IssueCode::Format,
+                    t(format!("统一社会信用代码{}", e.message_zh()), format!("USCC: {}", e.message_en())),
+                )
             }),
         },
         FieldType::Region => match text(v) {
             None => bad_format("应为 6 位行政区划代码", "must be a 6-digit region code"),
             Some(s) => ids::validate_region_code(s).err().map(|e| {
-                (IssueCode::Format, t(format!("行政区划代码{}", e.message_zh()), format!("region code: {}", e.message_en())))
+                (
+                    IssueCode::Format,
+                    t(format!("行政区划代码{}", e.message_zh()), format!("region code: {}", e.message_en())),
+                )
             }),
         },
         FieldType::Attachment => match text(v) {
@@ -565,7 +593,11 @@ impl Draft {
         let mut changed = self.fstate(loc).is_none_or(|s| s.visible != visible);
         if let Some(c) = &f.compute {
             let v = self.eval(c, loc.inst, Value::Null).to_json();
-            let new = if v.is_null() { None } else { Some(Entry { value: v, provenance: Provenance::Computed, locked: true, confirm: false }) };
+            let new = if v.is_null() {
+                None
+            } else {
+                Some(Entry { value: v, provenance: Provenance::Computed, locked: true, confirm: false })
+            };
             if let Some(slot) = self.entry_mut(loc) {
                 if *slot != new {
                     *slot = new;
@@ -600,11 +632,19 @@ impl Draft {
             let n = self.groups.get(&loc.field).map(|v| v.len()).unwrap_or(0) as u32;
             let min = f.spec.min_items.unwrap_or(0).max(u32::from(required));
             if n < min {
-                out.push((IssueCode::TooFew, Severity::Error, t(format!("至少填写 {min} 项"), format!("add at least {min}"))));
+                out.push((
+                    IssueCode::TooFew,
+                    Severity::Error,
+                    t(format!("至少填写 {min} 项"), format!("add at least {min}")),
+                ));
             }
             if let Some(max) = f.spec.max_items {
                 if n > max {
-                    out.push((IssueCode::TooMany, Severity::Error, t(format!("最多 {max} 项"), format!("at most {max}"))));
+                    out.push((
+                        IssueCode::TooMany,
+                        Severity::Error,
+                        t(format!("最多 {max} 项"), format!("at most {max}")),
+                    ));
                 }
             }
             return out;
@@ -631,7 +671,11 @@ impl Draft {
             }
         }
         if entry.is_some_and(|e| e.confirm) {
-            out.push((IssueCode::Confirm, Severity::Warning, t("资料可能已过时，请确认", "this may be out of date: please confirm")));
+            out.push((
+                IssueCode::Confirm,
+                Severity::Warning,
+                t("资料可能已过时，请确认", "this may be out of date: please confirm"),
+            ));
         }
         out
     }
@@ -702,7 +746,11 @@ impl Draft {
         let loc = self.resolve(path)?;
         let f = &self.form.fields[loc.field];
         if f.compute.is_some() || f.spec.kind == FieldType::Repeat {
-            return Err(Error::validation(path, "此项为自动计算，不能填写", "this value is computed and cannot be typed"));
+            return Err(Error::validation(
+                path,
+                "此项为自动计算，不能填写",
+                "this value is computed and cannot be typed",
+            ));
         }
         check_shape(path, f.spec.kind, &value)?;
         if self.entry(loc).is_some_and(|e| e.locked) {
@@ -716,7 +764,8 @@ impl Draft {
             Editor::Person => Provenance::Form { draft_id: self.id.clone(), at: now },
             Editor::Agent { agent } => Provenance::Agent { agent: agent.clone(), at: now },
         };
-        let new = if is_empty_json(&value) { None } else { Some(Entry { value, provenance, locked: false, confirm: false }) };
+        let new =
+            if is_empty_json(&value) { None } else { Some(Entry { value, provenance, locked: false, confirm: false }) };
         if let Some(slot) = self.entry_mut(loc) {
             *slot = new;
         }
@@ -779,7 +828,10 @@ impl Draft {
             .index(group)
             .filter(|&g| self.form.fields[g].spec.kind == FieldType::Repeat)
             .ok_or_else(|| Error::validation(group, "没有这个重复组", "no such repeat group"))?;
-        let v = self.groups.get_mut(&g).ok_or_else(|| Error::validation(group, "没有这个重复组", "no such repeat group"))?;
+        let v = self
+            .groups
+            .get_mut(&g)
+            .ok_or_else(|| Error::validation(group, "没有这个重复组", "no such repeat group"))?;
         if index >= v.len() {
             return Err(Error::validation(format!("{group}[{index}]"), "没有这一项", "no such entry"));
         }
@@ -796,11 +848,9 @@ impl Draft {
 
     /// Records how a material is dealt with (None: undo).
     pub fn set_material(&mut self, code: &str, choice: Option<MaterialChoice>, now: i64) -> Result<()> {
-        let need = self
-            .materials
-            .iter()
-            .find(|m| m.material.code == code)
-            .ok_or_else(|| Error::validation(format!("material:{code}"), "本事项不需要此材料", "this material is not needed here"))?;
+        let need = self.materials.iter().find(|m| m.material.code == code).ok_or_else(|| {
+            Error::validation(format!("material:{code}"), "本事项不需要此材料", "this material is not needed here")
+        })?;
         match &choice {
             Some(MaterialChoice::Committed { .. }) if !need.material.commitment => {
                 return Err(Error::validation(
@@ -810,7 +860,11 @@ impl Draft {
                 ))
             }
             Some(MaterialChoice::Deferred { .. }) if need.material.deferrable_days.is_none() => {
-                return Err(Error::validation(format!("material:{code}"), "此材料不能容缺后补", "this material cannot follow later"))
+                return Err(Error::validation(
+                    format!("material:{code}"),
+                    "此材料不能容缺后补",
+                    "this material cannot follow later",
+                ))
             }
             Some(MaterialChoice::Attached { attachment_id }) if attachment_id.trim().is_empty() => {
                 return Err(Error::validation(format!("material:{code}"), "附件标识为空", "empty attachment id"))
@@ -866,11 +920,18 @@ impl Draft {
                         confirm: !valid,
                     })
                 }
-                None => b.profile.as_deref().and_then(|p| profile.get(p)).filter(|pv| !is_empty_json(&pv.value)).map(|pv| {
-                    let verified = pv.provenance.is_verified();
-                    let stale = pv.provenance.entered_at().is_some_and(|at| opts.now - at > stale_secs);
-                    Entry { value: pv.value.clone(), provenance: pv.provenance.clone(), locked: verified && !b.editable, confirm: stale }
-                }),
+                None => {
+                    b.profile.as_deref().and_then(|p| profile.get(p)).filter(|pv| !is_empty_json(&pv.value)).map(|pv| {
+                        let verified = pv.provenance.is_verified();
+                        let stale = pv.provenance.entered_at().is_some_and(|at| opts.now - at > stale_secs);
+                        Entry {
+                            value: pv.value.clone(),
+                            provenance: pv.provenance.clone(),
+                            locked: verified && !b.editable,
+                            confirm: stale,
+                        }
+                    })
+                }
             };
             if let Some(e) = entry {
                 self.top[i] = Some(e);
@@ -908,9 +969,10 @@ impl Draft {
             .iter()
             .map(|n| {
                 let m = &n.material;
-                let held = m.licence_type.as_ref().and_then(|lt| {
-                    self.licences.iter().find(|l| &l.licence_type == lt && l.valid_on(self.today))
-                });
+                let held = m
+                    .licence_type
+                    .as_ref()
+                    .and_then(|lt| self.licences.iter().find(|l| &l.licence_type == lt && l.valid_on(self.today)));
                 let status = if let Some(l) = held {
                     MaterialStatus::Exempt { licence_type: l.licence_type.clone(), licence_id: l.licence_id.clone() }
                 } else if let Some(item) = &n.produced_by {
@@ -932,7 +994,13 @@ impl Draft {
                         },
                     }
                 };
-                MaterialReport { code: m.code.clone(), name: m.name.clone(), required: m.required, items: n.items.clone(), status }
+                MaterialReport {
+                    code: m.code.clone(),
+                    name: m.name.clone(),
+                    required: m.required,
+                    items: n.items.clone(),
+                    status,
+                }
             })
             .collect()
     }
@@ -1012,7 +1080,9 @@ impl Draft {
         }
         for m in self.material_report() {
             let msg = match &m.status {
-                MaterialStatus::Missing => Some(t(format!("请上传“{}”", m.name.zh), format!("attach \"{}\"", m.name.en))),
+                MaterialStatus::Missing => {
+                    Some(t(format!("请上传“{}”", m.name.zh), format!("attach \"{}\"", m.name.en)))
+                }
                 MaterialStatus::Commitment => Some(t(
                     format!("请上传“{}”或签署告知承诺书", m.name.zh),
                     format!("attach \"{}\" or sign a commitment", m.name.en),
@@ -1020,7 +1090,12 @@ impl Draft {
                 _ => None,
             };
             if let Some(message) = msg {
-                out.push(Issue { path: format!("material:{}", m.code), code: IssueCode::Material, severity: Severity::Error, message });
+                out.push(Issue {
+                    path: format!("material:{}", m.code),
+                    code: IssueCode::Material,
+                    severity: Severity::Error,
+                    message,
+                });
             }
         }
         out
@@ -1064,7 +1139,7 @@ impl Draft {
 
     // ---- snapshot ------------------------------------------------------------------------------
 
-    pub(crate) fn snapshot_values(&self) -> (BTreeMap<String, Entry>, BTreeMap<String, Vec<BTreeMap<String, Entry>>>) {
+    pub(crate) fn snapshot_values(&self) -> (BTreeMap<String, Entry>, GroupValues) {
         let mut values = BTreeMap::new();
         let mut groups = BTreeMap::new();
         for &i in &self.form.top {
@@ -1078,7 +1153,10 @@ impl Draft {
                             .iter()
                             .filter_map(|&c| {
                                 let cf = &self.form.fields[c];
-                                ins.values[cf.slot].clone().filter(|_| cf.compute.is_none()).map(|e| (cf.spec.id.clone(), e))
+                                ins.values[cf.slot]
+                                    .clone()
+                                    .filter(|_| cf.compute.is_none())
+                                    .map(|e| (cf.spec.id.clone(), e))
                             })
                             .collect()
                     })
@@ -1094,14 +1172,12 @@ impl Draft {
     }
 
     /// Restores values saved by [`Draft::snapshot_values`] (fields no longer in the form are dropped).
-    pub(crate) fn restore_values(
-        &mut self,
-        values: &BTreeMap<String, Entry>,
-        groups: &BTreeMap<String, Vec<BTreeMap<String, Entry>>>,
-    ) {
+    pub(crate) fn restore_values(&mut self, values: &BTreeMap<String, Entry>, groups: &GroupValues) {
         let form = self.form.clone();
         for (k, e) in values {
-            if let Some(i) = form.index(k).filter(|&i| form.fields[i].parent.is_none() && form.fields[i].compute.is_none()) {
+            if let Some(i) =
+                form.index(k).filter(|&i| form.fields[i].parent.is_none() && form.fields[i].compute.is_none())
+            {
                 self.top[i] = Some(e.clone());
             }
         }

@@ -9,7 +9,9 @@ pub mod session;
 #[cfg(test)]
 mod tests;
 
-pub use draft::{AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity};
+pub use draft::{
+    AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity,
+};
 pub use profile::{apply_verified, HeldLicence, LicenceSource, NoLicences, Profile, Provenance};
 pub use schema::{Field, FieldType, Form, FormSchema, Text};
 pub use session::Session;

@@ -168,7 +168,11 @@ impl Profile {
             ("enterprise", None) if valid_key(b) => {
                 if self.enterprises.is_empty() {
                     if b != "uscc" {
-                        return Err(Error::validation(path, "请先登记企业的统一社会信用代码", "add the enterprise's USCC first"));
+                        return Err(Error::validation(
+                            path,
+                            "请先登记企业的统一社会信用代码",
+                            "add the enterprise's USCC first",
+                        ));
                     }
                     let uscc = pv.value.as_str().unwrap_or("").to_string();
                     self.add_enterprise(&uscc, pv.provenance.clone())?;
@@ -189,7 +193,7 @@ impl Profile {
             return Err(Error::validation("family", "家庭成员过多", "too many family members"));
         }
         self.family.push(FamilyMember { relation, values: BTreeMap::new() });
-        Ok(self.family.last_mut().ok_or_else(|| Error::Internal("family".into()))?)
+        self.family.last_mut().ok_or_else(|| Error::Internal("family".into()))
     }
 
     /// Adds (or returns) the enterprise with this USCC; the code is checked (GB 32100).
@@ -206,7 +210,7 @@ impl Profile {
         let mut values = BTreeMap::new();
         values.insert("uscc".to_string(), PValue { value: Json::String(uscc.clone()), provenance });
         self.enterprises.push(Enterprise { uscc, values });
-        Ok(self.enterprises.last_mut().ok_or_else(|| Error::Internal("enterprise".into()))?)
+        self.enterprises.last_mut().ok_or_else(|| Error::Internal("enterprise".into()))
     }
 }
 
@@ -319,7 +323,9 @@ pub fn apply_verified_to(
             }
         }
     }
-    if let Some(u) = lt.profile_map.iter().find(|(_, p)| p.as_str() == "enterprise.uscc").and_then(|(f, _)| fields.get(f)) {
+    if let Some(u) =
+        lt.profile_map.iter().find(|(_, p)| p.as_str() == "enterprise.uscc").and_then(|(f, _)| fields.get(f))
+    {
         let uscc = u.as_str().unwrap_or("");
         profile.add_enterprise(uscc, prov.clone())?;
         // Make it the first enterprise: `enterprise.*` paths read the first one.
@@ -339,7 +345,8 @@ pub fn apply_verified_to(
                 Some(&i) => {
                     let m = &mut profile.family[i];
                     if !m.values.contains_key(key) {
-                        m.values.insert(key.to_string(), PValue { value: Json::Null, provenance: Provenance::Computed });
+                        m.values
+                            .insert(key.to_string(), PValue { value: Json::Null, provenance: Provenance::Computed });
                     }
                     m.values.get_mut(key)
                 }
@@ -427,7 +434,9 @@ mod tests {
         let cat = Catalog::bundled().unwrap();
         let mut p = Profile::default();
         assert!(p.set("enterprise.name", json!("x"), Provenance::Profile { entered_at: 0 }).is_err());
-        let bl = fields(json!({"uscc": "91350100M000100Y43", "company_name": "福州掌办科技有限公司", "legal_representative": "王晓明"}));
+        let bl = fields(
+            json!({"uscc": "91350100M000100Y43", "company_name": "福州掌办科技有限公司", "legal_representative": "王晓明"}),
+        );
         apply_verified_to(&mut p, &cat, "business_licence", &bl, "bl-1", "2026-03-01").unwrap();
         assert_eq!(p.enterprises.len(), 1);
         assert_eq!(p.get("enterprise.legal_rep").unwrap().value, json!("王晓明"));

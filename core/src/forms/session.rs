@@ -209,7 +209,11 @@ impl Session {
 
     fn edit(&mut self, op: Op) -> Result<()> {
         if self.submitted_case.is_some() {
-            return Err(Error::validation("draft", "已提交的申请不能再修改", "this application was submitted and cannot be changed"));
+            return Err(Error::validation(
+                "draft",
+                "已提交的申请不能再修改",
+                "this application was submitted and cannot be changed",
+            ));
         }
         let at = now_secs();
         apply(&mut self.draft, &op, at)?;
@@ -263,7 +267,8 @@ fn apply(d: &mut Draft, op: &Op, at: i64) -> Result<()> {
 
 /// Deletes a draft and its journal.
 pub fn discard(store: &Store, draft_id: &str) -> Result<()> {
-    let ops: Vec<String> = store.scan(OPS, None, Some(draft_id))?.into_iter().filter_map(|r| r.ok().map(|r| r.id)).collect();
+    let ops: Vec<String> =
+        store.scan(OPS, None, Some(draft_id))?.into_iter().filter_map(|r| r.ok().map(|r| r.id)).collect();
     store.transaction(|t| {
         for id in &ops {
             t.delete(OPS, id)?;
@@ -281,7 +286,8 @@ pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
     for r in store.scan(DRAFTS, subject, None)? {
         let Ok(r) = r else { continue };
         let Ok(s) = r.json::<Snapshot>() else { continue };
-        let last_op = store.scan(OPS, None, Some(&s.id))?.into_iter().filter_map(|r| r.ok()).map(|r| r.updated_at).max();
+        let last_op =
+            store.scan(OPS, None, Some(&s.id))?.into_iter().filter_map(|r| r.ok()).map(|r| r.updated_at).max();
         out.push(DraftInfo {
             id: s.id,
             subject: s.subject,
@@ -290,7 +296,7 @@ pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
             submitted: s.submitted_case.is_some(),
         });
     }
-    out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    out.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
     Ok(out)
 }
 

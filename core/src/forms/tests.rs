@@ -40,28 +40,74 @@ fn lbl() -> Json {
 }
 
 /// (type, extra schema, good values, bad values with the expected issue code)
-fn type_cases() -> Vec<(&'static str, Json, Vec<Json>, Vec<(Json, IssueCode)>)> {
+type TypeCase = (&'static str, Json, Vec<Json>, Vec<(Json, IssueCode)>);
+
+fn type_cases() -> Vec<TypeCase> {
     vec![
-        ("text", json!({"min_len": 2, "max_len": 4}), vec![json!("王二"), json!("一二三四")],
-         vec![(json!("王"), IssueCode::Length), (json!("一二三四五"), IssueCode::Length), (json!(5), IssueCode::Format)]),
-        ("number", json!({"min": 1, "max": 10}), vec![json!(1), json!(10), json!("7.5")],
-         vec![(json!(0), IssueCode::Range), (json!(11), IssueCode::Range), (json!("七"), IssueCode::Format)]),
-        ("money", json!({"max": 1000}), vec![json!(12.5), json!("0.01"), json!(1000)],
-         vec![(json!(-1), IssueCode::Range), (json!(1.234), IssueCode::Format), (json!(1000.01), IssueCode::Range)]),
-        ("date", json!({}), vec![json!("2026-01-31"), json!("20260131")],
-         vec![(json!("2026-02-30"), IssueCode::Format), (json!("明天"), IssueCode::Format)]),
-        ("choice", json!({"options": [{"value": "a", "label": {"zh": "甲"}}, {"value": "b", "label": {"zh": "乙"}}]}),
-         vec![json!("a")], vec![(json!("c"), IssueCode::Option), (json!(1), IssueCode::Option)]),
-        ("multi_choice", json!({"options": [{"value": "a", "label": {"zh": "甲"}}, {"value": "b", "label": {"zh": "乙"}}]}),
-         vec![json!(["a"]), json!(["a", "b"])], vec![(json!(["a", "a"]), IssueCode::Option), (json!(["z"]), IssueCode::Option)]),
+        (
+            "text",
+            json!({"min_len": 2, "max_len": 4}),
+            vec![json!("王二"), json!("一二三四")],
+            vec![
+                (json!("王"), IssueCode::Length),
+                (json!("一二三四五"), IssueCode::Length),
+                (json!(5), IssueCode::Format),
+            ],
+        ),
+        (
+            "number",
+            json!({"min": 1, "max": 10}),
+            vec![json!(1), json!(10), json!("7.5")],
+            vec![(json!(0), IssueCode::Range), (json!(11), IssueCode::Range), (json!("七"), IssueCode::Format)],
+        ),
+        (
+            "money",
+            json!({"max": 1000}),
+            vec![json!(12.5), json!("0.01"), json!(1000)],
+            vec![(json!(-1), IssueCode::Range), (json!(1.234), IssueCode::Format), (json!(1000.01), IssueCode::Range)],
+        ),
+        (
+            "date",
+            json!({}),
+            vec![json!("2026-01-31"), json!("20260131")],
+            vec![(json!("2026-02-30"), IssueCode::Format), (json!("明天"), IssueCode::Format)],
+        ),
+        (
+            "choice",
+            json!({"options": [{"value": "a", "label": {"zh": "甲"}}, {"value": "b", "label": {"zh": "乙"}}]}),
+            vec![json!("a")],
+            vec![(json!("c"), IssueCode::Option), (json!(1), IssueCode::Option)],
+        ),
+        (
+            "multi_choice",
+            json!({"options": [{"value": "a", "label": {"zh": "甲"}}, {"value": "b", "label": {"zh": "乙"}}]}),
+            vec![json!(["a"]), json!(["a", "b"])],
+            vec![(json!(["a", "a"]), IssueCode::Option), (json!(["z"]), IssueCode::Option)],
+        ),
         ("bool", json!({}), vec![json!(true), json!(false)], vec![(json!("yes"), IssueCode::Format)]),
-        ("phone", json!({}), vec![json!("13800138000"), json!("010-12345678"), json!("0591-8765432")],
-         vec![(json!("12800138000"), IssueCode::Format), (json!("1380013800"), IssueCode::Format), (json!("电话"), IssueCode::Format)]),
-        ("id_number", json!({}), vec![json!("11010519491231002X"), json!("11010519491231002x")],
-         vec![(json!("110105194912310021"), IssueCode::Format), (json!("11010519491331002X"), IssueCode::Format)]),
+        (
+            "phone",
+            json!({}),
+            vec![json!("13800138000"), json!("010-12345678"), json!("0591-8765432")],
+            vec![
+                (json!("12800138000"), IssueCode::Format),
+                (json!("1380013800"), IssueCode::Format),
+                (json!("电话"), IssueCode::Format),
+            ],
+        ),
+        (
+            "id_number",
+            json!({}),
+            vec![json!("11010519491231002X"), json!("11010519491231002x")],
+            vec![(json!("110105194912310021"), IssueCode::Format), (json!("11010519491331002X"), IssueCode::Format)],
+        ),
         ("uscc", json!({}), vec![json!("91350100M000100Y43")], vec![(json!("91350100M000100Y44"), IssueCode::Format)]),
-        ("region", json!({}), vec![json!("110105"), json!("350100")],
-         vec![(json!("990000"), IssueCode::Format), (json!("1101"), IssueCode::Format)]),
+        (
+            "region",
+            json!({}),
+            vec![json!("110105"), json!("350100")],
+            vec![(json!("990000"), IssueCode::Format), (json!("1101"), IssueCode::Format)],
+        ),
         ("address", json!({}), vec![json!("北京市东城区正义路1号")], vec![(json!("北京"), IssueCode::Length)]),
         ("attachment", json!({}), vec![json!("att-1")], vec![(json!(" "), IssueCode::Required)]),
     ]
@@ -213,12 +259,30 @@ fn held(t: &str, id: &str, as_of: &str, until: Option<&str>, fields: Json) -> He
 
 fn citizen_licences() -> Vec<HeldLicence> {
     vec![
-        held("resident_id", "rid-1", "2024-05-01", Some("2044-05-01"), json!({
+        held(
+            "resident_id",
+            "rid-1",
+            "2024-05-01",
+            Some("2044-05-01"),
+            json!({
             "name": "王晓明", "id_number": "11010519491231002X", "sex": "男", "birth_date": "1949-12-31",
-            "ethnicity": "汉", "address": "北京市东城区正义路1号"})),
-        held("household_register", "hr-1", "2025-01-01", None, json!({"householder": "王晓明", "address": "北京市东城区正义路1号"})),
-        held("marriage_certificate", "mc-1", "2019-05-01", None, json!({
-            "spouse_name": "李华", "spouse_id_number": "110105199003074578", "certificate_number": "J110105-2019-000123"})),
+            "ethnicity": "汉", "address": "北京市东城区正义路1号"}),
+        ),
+        held(
+            "household_register",
+            "hr-1",
+            "2025-01-01",
+            None,
+            json!({"householder": "王晓明", "address": "北京市东城区正义路1号"}),
+        ),
+        held(
+            "marriage_certificate",
+            "mc-1",
+            "2019-05-01",
+            None,
+            json!({
+            "spouse_name": "李华", "spouse_id_number": "110105199003074578", "certificate_number": "J110105-2019-000123"}),
+        ),
     ]
 }
 
@@ -273,7 +337,10 @@ fn autofill_bundle_with_provenance_locks_and_staleness() {
     set(&mut d, "photo", json!("att-photo"));
     let m: BTreeMap<String, MaterialStatus> = d.material_report().into_iter().map(|m| (m.code, m.status)).collect();
     assert!(matches!(m["M_PHOTO"], MaterialStatus::Attached { .. }));
-    assert!(d.set_material("M_ID_SPOUSE", Some(MaterialChoice::Committed { at: NOW }), NOW).is_err(), "no commitment allowed");
+    assert!(
+        d.set_material("M_ID_SPOUSE", Some(MaterialChoice::Committed { at: NOW }), NOW).is_err(),
+        "no commitment allowed"
+    );
     d.set_material("M_ID_SPOUSE", Some(MaterialChoice::Attached { attachment_id: "att-2".into() }), NOW).unwrap();
     d.set_material("M_DELIVERY_RECORD", Some(MaterialChoice::Deferred { at: NOW }), NOW).unwrap();
     assert!(!d.validate().iter().any(|i| i.path.starts_with("material:")));
@@ -295,7 +362,8 @@ fn no_licences_still_fills_from_the_profile() {
     let cat = Catalog::bundled().unwrap();
     let mut p = Profile::default();
     p.set("person.name", json!("王晓明"), Provenance::Profile { entered_at: NOW }).unwrap();
-    p.set("person.id_number", json!("11010519491231002X"), Provenance::Agent { agent: "帮办员张三".into(), at: NOW }).unwrap();
+    p.set("person.id_number", json!("11010519491231002X"), Provenance::Agent { agent: "帮办员张三".into(), at: NOW })
+        .unwrap();
     let mut d = Draft::new(&cat, "d", SELF_SUBJECT, "GA-002", today(), NOW).unwrap();
     let held = NoLicences.held(SELF_SUBJECT).unwrap();
     assert_eq!(d.autofill(&p, &held, &opts()), 2);
@@ -365,10 +433,7 @@ fn drafts_autosave_resume_discard_and_purge() {
     assert_eq!(s.draft.value("enterprise.scope").unwrap().value, json!("软件开发149"));
     assert_eq!(s.draft.value("applicant.phone").unwrap().value, json!("13912345678"));
     assert!(s.draft.value("applicant.phone").unwrap().provenance.entered_at().is_some());
-    assert!(matches!(
-        s.draft.value("enterprise.shareholders[1].name").unwrap().provenance,
-        Provenance::Agent { .. }
-    ));
+    assert!(matches!(s.draft.value("enterprise.shareholders[1].name").unwrap().provenance, Provenance::Agent { .. }));
     assert!(s.draft.value("enterprise.legal_rep_name").unwrap().provenance.is_verified());
     assert_eq!(s.validate(), before);
     assert!(store.scan(session::OPS, None, Some(&id)).unwrap().len() < session::SNAPSHOT_EVERY as usize);
@@ -474,7 +539,7 @@ fn kill_9_during_autosave_loses_no_acknowledged_edit() {
             .filter_map(|k| s.draft.value(&format!("enterprise.shareholders[{k}].name")))
             .map(|e| e.value.as_str().unwrap().to_string())
             .collect();
-        let mut i = (next + 9) / 10 * 10;
+        let mut i = next.div_ceil(10) * 10;
         while i <= last_ack && names.len() < 49 {
             assert!(names.contains(&format!("股东{i}")), "round {round}: 股东{i} lost");
             i += 10;
@@ -486,5 +551,9 @@ fn kill_9_during_autosave_loses_no_acknowledged_edit() {
 #[cfg(unix)]
 fn kill_9(pid: u32) -> i32 {
     // The core forbids unsafe code; the test reaches kill(2) through the `kill` command instead.
-    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().map(|s| if s.success() { 0 } else { 1 }).unwrap_or(1)
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .map(|s| if s.success() { 0 } else { 1 })
+        .unwrap_or(1)
 }
