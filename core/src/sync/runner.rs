@@ -121,6 +121,7 @@ pub struct SyncRunner {
     listener: Arc<dyn Listener>,
     wake: Notify,
     running: tokio::sync::Mutex<()>,
+    token: std::sync::Mutex<Option<String>>,
 }
 
 /// The background loop; dropping it (or [`SyncHandle::stop`]) ends the loop.
@@ -163,6 +164,7 @@ impl SyncRunner {
             listener,
             wake: Notify::new(),
             running: tokio::sync::Mutex::new(()),
+            token: std::sync::Mutex::new(None),
         }))
     }
 
@@ -181,9 +183,17 @@ impl SyncRunner {
 
     fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(m, self.url(path));
-        match &self.cfg.token {
+        match self.token.lock().ok().and_then(|g| g.clone()) {
             Some(t) => r.bearer_auth(t),
             None => r,
+        }
+    }
+
+    /// The token: the configured one, else the device registration's (read at the start of each run).
+    fn refresh_token(&self) {
+        let t = self.cfg.token.clone().or_else(|| super::registration(&self.store).ok().flatten().map(|r| r.token));
+        if let Ok(mut g) = self.token.lock() {
+            *g = t;
         }
     }
 
@@ -209,7 +219,9 @@ impl SyncRunner {
             })
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
         let code = status.as_u16();
-        if status.is_client_error() && code != 408 && code != 429 {
+        // 401: the device is not (or no longer) registered; that is fixed by registering, not by
+        // changing the request, so it waits like a network failure.
+        if status.is_client_error() && code != 408 && code != 429 && code != 401 {
             Err(Fail::Refused { status: code, message })
         } else {
             Err(Fail::Retry(format!("HTTP {code}: {message}")))
@@ -217,17 +229,10 @@ impl SyncRunner {
     }
 
     async fn upload(&self, up: &Upload) -> std::result::Result<(), Fail> {
+        // No status round trip first: send from 0 and let the platform answer 409 with what it holds
+        // (an earlier attempt's chunks), then resume there.
         let path = format!("/v1/uploads/{}", up.upload_id);
-        let status = self.req(reqwest::Method::GET, &path).send().await.map_err(classify)?;
-        let mut offset = if status.status() == reqwest::StatusCode::NOT_FOUND {
-            0
-        } else {
-            let v = Self::json_response(status).await?;
-            if v.get("complete").and_then(Value::as_bool) == Some(true) {
-                return Ok(());
-            }
-            v.get("received").and_then(Value::as_u64).unwrap_or(0)
-        };
+        let mut offset = 0u64;
         let data = self.store.read_attachment_to_vec(&up.attachment_id)?;
         if data.len() as u64 != up.size || sha256_hex(&data) != up.sha256 {
             return Err(Fail::Refused { status: 0, message: format!("attachment {} changed on the phone", up.name) });
@@ -388,6 +393,7 @@ impl SyncRunner {
     /// One time-bounded run: send what is pending, then pull events.
     pub async fn run_once(self: &Arc<Self>) -> RunReport {
         let _guard = self.running.lock().await;
+        self.refresh_token();
         let deadline = Instant::now() + self.cfg.run_budget;
         let mut report = RunReport::default();
         let mut tries: HashMap<String, u32> = HashMap::new();
