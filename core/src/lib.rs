@@ -10,6 +10,7 @@ pub mod cases;
 pub mod catalog;
 pub mod error;
 pub mod forms;
+pub mod ids;
 pub mod notify;
 pub mod store;
 pub mod sync;

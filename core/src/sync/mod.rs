@@ -1,1 +1,106 @@
-//! Platform client (reqwest with rustls): device registration, catalog; later submission, uploads, events.
+//! Talking to the platform (政务服务平台): the HTTP client ([`client`]), the device's identity, and what
+//! the platform gave us (registration, catalog version). Later: submission through the outbox
+//! (`outbox.rs`) and the sync loop (`loop.rs`), owned by cases.
+//!
+//! What lives in the store:
+//! * `device/key`: the device's P-256 signing key (PKCS#8), encrypted like every record. Its public key
+//!   is what the platform registers (and what a licence binds the holder's device to).
+//! * `device/registration`: the device id and bearer token from the platform (encrypted: the token is a
+//!   secret).
+//! * setting `catalog.version` (plaintext) and one `catalog/<item id>` record per service item.
+
+pub mod client;
+
+pub use client::{
+    CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration, CATALOG_COLLECTION, CATALOG_VERSION_SETTING,
+};
+
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING};
+
+use crate::store::{Store, SELF_SUBJECT};
+use crate::{Error, Result};
+
+pub const DEVICE_COLLECTION: &str = "device";
+pub const DEVICE_KEY_ID: &str = "key";
+pub const REGISTRATION_ID: &str = "registration";
+
+/// The device's signing key (ECDSA P-256, SHA-256).
+pub struct DeviceKey {
+    pair: EcdsaKeyPair,
+}
+
+impl std::fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceKey").field("public_key", &self.public_key_hex()).finish()
+    }
+}
+
+impl DeviceKey {
+    /// The uncompressed SEC1 public key (65 bytes).
+    pub fn public_key(&self) -> &[u8] {
+        self.pair.public_key().as_ref()
+    }
+    pub fn public_key_hex(&self) -> String {
+        hex::encode(self.public_key())
+    }
+    /// An ASN.1 DER ECDSA signature over `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        let sig = self
+            .pair
+            .sign(&SystemRandom::new(), msg)
+            .map_err(|_| Error::Internal("device key signing failed".into()))?;
+        Ok(sig.as_ref().to_vec())
+    }
+}
+
+/// The device key, created (and stored encrypted) on first use.
+pub fn device_key(store: &Store) -> Result<DeviceKey> {
+    let rng = SystemRandom::new();
+    let pkcs8 = match store.get_opt(DEVICE_COLLECTION, DEVICE_KEY_ID)? {
+        Some(rec) => rec.body,
+        None => {
+            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+                .map_err(|_| Error::Internal("device key generation failed".into()))?;
+            store.put(DEVICE_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, doc.as_ref())?;
+            zeroize::Zeroizing::new(doc.as_ref().to_vec())
+        }
+    };
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
+        .map_err(|_| Error::corrupted(format!("records/{DEVICE_COLLECTION}"), DEVICE_KEY_ID))?;
+    Ok(DeviceKey { pair })
+}
+
+/// The platform registration held locally, if the device registered.
+pub fn registration(store: &Store) -> Result<Option<Registration>> {
+    store.get_opt(DEVICE_COLLECTION, REGISTRATION_ID)?.map(|r| r.json()).transpose()
+}
+
+/// The catalog version held locally (0: none yet).
+pub fn catalog_version(store: &Store) -> Result<i64> {
+    Ok(store.setting(CATALOG_VERSION_SETTING)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::FileVault;
+    use std::sync::Arc;
+
+    #[test]
+    fn device_key_is_created_once_and_signs() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+        let store = Store::create(&dir.path().join("s"), vault, None).unwrap();
+        let k1 = device_key(&store).unwrap();
+        let k2 = device_key(&store).unwrap();
+        assert_eq!(k1.public_key(), k2.public_key());
+        assert_eq!(k1.public_key().len(), 65);
+        let sig = k1.sign(b"hello").unwrap();
+        let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, k1.public_key());
+        assert!(pk.verify(b"hello", &sig).is_ok());
+        assert!(pk.verify(b"hellO", &sig).is_err());
+        assert!(registration(&store).unwrap().is_none());
+        assert_eq!(catalog_version(&store).unwrap(), 0);
+    }
+}

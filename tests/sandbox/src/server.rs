@@ -1,1 +1,359 @@
-//! Sandbox platform: server.
+//! Sandbox platform: the HTTP server (axum) and its state.
+//!
+//! # How to add your module (wallet, forms' catalog, cases)
+//! 1. In your file (`issuer.rs`, `catalog.rs`, `cases.rs` …) write `pub fn routes() -> Router<SharedState>`
+//!    with your handlers (`State(st): State<SharedState>`; use [`AppState::with_db`] for the database and
+//!    [`ApiError`] for failures; [`DeviceAuth`] as an extractor when a registered device must call).
+//! 2. Add ONE `.merge(yourmod::routes())` line in [`router`] below.
+//! 3. Your own tables: write `pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS …;"` in your file and
+//!    add it to [`SCHEMAS`]. Every statement must be idempotent (`IF NOT EXISTS`): it runs at each start.
+//! 4. In-memory state that is not a table (an issuer signing key, a fault switch): add a field to
+//!    [`AppState`] with a `Default`-able type and initialise it in [`AppState::new`].
+//!
+//! Request bodies are bounded by [`Config::max_body_bytes`] (axum's `DefaultBodyLimit`); a route that needs
+//! more (uploads) sets its own `DefaultBodyLimit::max(..)` layer on that route only.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ring::digest;
+use ring::rand::{SecureRandom, SystemRandom};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// Every module's schema, applied in order at start. Add yours here (see the module docs).
+pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA];
+
+/// The server's own tables: registered devices.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL UNIQUE,
+    platform TEXT NOT NULL,
+    model TEXT NOT NULL,
+    app_version TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL,
+    registered_at INTEGER NOT NULL
+);";
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest request body accepted by default (bytes).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_body_bytes: 64 * 1024 }
+    }
+}
+
+/// Shared state of all handlers. Add fields for your module here (see the module docs).
+pub struct AppState {
+    /// The platform's own SQLite database (one connection; handlers hold it briefly, never across `.await`).
+    db: Mutex<Connection>,
+    pub config: Config,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Opens (or creates) the database at `db` (`None`: in memory) and applies [`SCHEMAS`] and the seed catalog.
+    pub fn new(db: Option<&Path>, config: Config) -> Result<SharedState, ApiError> {
+        let conn = match db {
+            Some(p) => Connection::open(p)?,
+            None => Connection::open_in_memory()?,
+        };
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        for schema in SCHEMAS {
+            conn.execute_batch(schema)?;
+        }
+        crate::catalog::seed(&conn)?;
+        Ok(Arc::new(AppState { db: Mutex::new(conn), config }))
+    }
+
+    /// The database connection. Keep the guard short; never hold it across an `.await`.
+    pub fn db(&self) -> MutexGuard<'_, Connection> {
+        // rusqlite rolls back an unfinished transaction when a panic unwinds, so a poisoned lock is safe.
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` with the database connection.
+    pub fn with_db<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, ApiError>) -> Result<T, ApiError> {
+        let mut g = self.db();
+        f(&mut g)
+    }
+}
+
+/// The whole platform. Modules add their routes here, one `.merge` line each.
+pub fn router(state: SharedState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/devices", post(register_device))
+        .route("/v1/catalog", get(get_catalog))
+        // .merge(crate::issuer::routes())
+        // .merge(crate::catalog::routes())
+        // .merge(crate::cases::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// A running server (in-process).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub state: SharedState,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting connections and waits for the server task.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds `addr` (e.g. `127.0.0.1:0`) and serves the platform on the current tokio runtime.
+pub async fn start(addr: &str, db: Option<&Path>, config: Config) -> Result<Running, Box<dyn std::error::Error>> {
+    let state = AppState::new(db, config)?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(state.clone());
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = serve.await {
+            eprintln!("sandbox server error: {e}");
+        }
+    });
+    Ok(Running { addr, url: format!("http://{addr}"), state, shutdown: Some(tx), task })
+}
+
+// ---- errors -------------------------------------------------------------------------------------
+
+/// A failure returned to the client as `{"error": code, "message": en, "message_zh": zh}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub message_zh: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, en: impl Into<String>, zh: impl Into<String>) -> Self {
+        ApiError { status, code, message: en.into(), message_zh: zh.into() }
+    }
+    /// 400 naming the field at fault.
+    pub fn invalid(field: &str, en: &str, zh: &str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid", format!("{field}: {en}"), format!("{field}：{zh}"))
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "device token missing or unknown", "设备未注册或令牌无效")
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"), format!("未找到{what}"))
+    }
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string(), "平台内部错误，请稍后重试")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": self.code, "message": self.message, "message_zh": self.message_zh }));
+        (self.status, body).into_response()
+    }
+}
+
+// ---- device authentication ----------------------------------------------------------------------
+
+/// Extractor: the registered device calling, from `Authorization: Bearer <token>`.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device_id: String,
+}
+
+impl FromRequestParts<SharedState> for DeviceAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).ok_or_else(ApiError::unauthorized)?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .filter(|t| t.len() <= 128)
+            .ok_or_else(ApiError::unauthorized)?;
+        let hash = sha256_hex(token.as_bytes());
+        let id: Option<String> = state.with_db(|c| {
+            Ok(c.query_row("SELECT id FROM devices WHERE token_sha256 = ?1", [hash], |r| r.get(0)).optional()?)
+        })?;
+        id.map(|device_id| DeviceAuth { device_id }).ok_or_else(ApiError::unauthorized)
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, bytes).as_ref())
+}
+
+/// `n` random bytes, hex.
+pub fn random_hex(n: usize) -> Result<String, ApiError> {
+    let mut buf = vec![0u8; n];
+    SystemRandom::new().fill(&mut buf).map_err(|_| ApiError::internal("random generator failed"))?;
+    Ok(hex::encode(buf))
+}
+
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+// ---- handlers -----------------------------------------------------------------------------------
+
+async fn health(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let catalog_version = st.with_db(|c| crate::catalog::latest_version(c))?;
+    Ok(Json(json!({ "status": "ok", "service": "zhangban-sandbox", "catalog_version": catalog_version })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRegistration {
+    /// The device's public key (hex or base64 text, opaque to the platform here).
+    pub public_key: String,
+    pub platform: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub app_version: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeviceRegistered {
+    pub device_id: String,
+    pub token: String,
+    pub registered_at: i64,
+}
+
+fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if n < min || n > max {
+        return Err(ApiError::invalid(
+            field,
+            &format!("must hold {min} to {max} characters"),
+            &format!("长度须为 {min} 至 {max} 个字符"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(ApiError::invalid(field, "must not contain control characters", "不得包含控制字符"));
+    }
+    Ok(())
+}
+
+/// Registers a device. The same public key registers again to the same device id with a new token
+/// (a retried registration whose response was lost does not create a second device).
+async fn register_device(
+    State(st): State<SharedState>,
+    body: Result<Json<DeviceRegistration>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<DeviceRegistered>, ApiError> {
+    let Json(req) = body
+        .map_err(|e| ApiError::new(e.status(), "invalid", format!("body: {}", e.body_text()), "请求内容格式不正确"))?;
+    check_text("public_key", &req.public_key, 16, 512)?;
+    if !req.public_key.chars().all(|c| c.is_ascii_alphanumeric() || "+/=-_".contains(c)) {
+        return Err(ApiError::invalid("public_key", "must be hex or base64 text", "须为十六进制或 Base64 文本"));
+    }
+    if !["android", "ios", "desktop"].contains(&req.platform.as_str()) {
+        return Err(ApiError::invalid("platform", "must be android, ios or desktop", "须为 android、ios 或 desktop"));
+    }
+    check_text("model", &req.model, 0, 100)?;
+    check_text("app_version", &req.app_version, 0, 40)?;
+    let token = random_hex(32)?;
+    let now = now_secs();
+    let id = st.with_db(|c| {
+        let tx = c.transaction()?;
+        let existing: Option<String> =
+            tx.query_row("SELECT id FROM devices WHERE public_key = ?1", [&req.public_key], |r| r.get(0)).optional()?;
+        let id = match existing {
+            Some(id) => {
+                tx.execute(
+                    "UPDATE devices SET token_sha256 = ?2, platform = ?3, model = ?4, app_version = ?5 WHERE id = ?1",
+                    params![id, sha256_hex(token.as_bytes()), req.platform, req.model, req.app_version],
+                )?;
+                id
+            }
+            None => {
+                let id = uuid::Uuid::new_v4().to_string();
+                tx.execute(
+                    "INSERT INTO devices (id, public_key, platform, model, app_version, token_sha256, registered_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        id,
+                        req.public_key,
+                        req.platform,
+                        req.model,
+                        req.app_version,
+                        sha256_hex(token.as_bytes()),
+                        now
+                    ],
+                )?;
+                id
+            }
+        };
+        tx.commit()?;
+        Ok(id)
+    })?;
+    Ok(Json(DeviceRegistered { device_id: id, token, registered_at: now }))
+}
+
+#[derive(Debug, Deserialize)]
+struct CatalogQuery {
+    #[serde(default)]
+    since_version: Option<i64>,
+}
+
+/// `GET /v1/catalog?since_version=N`: `{"version": V, "up_to_date": true, "items": []}` when the client
+/// already holds V, else the whole catalog of version V (also when N is newer than V: a reset platform).
+async fn get_catalog(
+    State(st): State<SharedState>,
+    query: Result<Query<CatalogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(q) = query.map_err(|_| ApiError::invalid("since_version", "must be a whole number", "须为整数"))?;
+    let since = q.since_version.unwrap_or(0);
+    if since < 0 {
+        return Err(ApiError::invalid("since_version", "must not be negative", "不能为负数"));
+    }
+    let (version, items) = st.with_db(|c| crate::catalog::latest(c))?;
+    if since == version {
+        return Ok(Json(json!({ "version": version, "up_to_date": true, "items": [] })));
+    }
+    Ok(Json(json!({ "version": version, "up_to_date": false, "items": items })))
+}

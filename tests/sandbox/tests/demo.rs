@@ -1,0 +1,68 @@
+//! The journey demo, end to end, through the real binary (debug build): exit code, story, JSON report.
+
+use std::process::Command;
+
+#[test]
+fn demo_runs_and_writes_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox"))
+        .args(["demo", "--report"])
+        .arg(&report)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("张三") && stdout.contains("Chapter 1"), "{stdout}");
+
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["ok"], true);
+    let chapters = r["chapters"].as_array().unwrap();
+    assert_eq!(chapters[0]["name"], "foundation");
+    let steps: Vec<&serde_json::Value> = chapters.iter().flat_map(|c| c["steps"].as_array().unwrap()).collect();
+    assert!(steps.iter().all(|s| s["ok"] == true));
+    let step = |name: &str| *steps.iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}"));
+    for name in ["platform.health", "device.register", "catalog.fetch", "catalog.up_to_date", "profile.save"] {
+        step(name);
+    }
+    let enc = step("store.encrypted");
+    for (field, hits) in enc["data"]["plaintext_hits"].as_object().unwrap() {
+        assert_eq!(hits, 0, "plaintext {field} found on disk");
+    }
+    assert!(enc["data"]["control_plaintext_collection_name_hits"].as_u64().unwrap() > 0);
+    assert!(step("catalog.fetch")["data"]["items"].as_u64().unwrap() > 0);
+    assert_eq!(step("audit.verify")["data"]["intact"], true);
+}
+
+#[test]
+fn unknown_arguments_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox")).args(["demo", "--bogus"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+    let out = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox")).args(["frobnicate"]).output().unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn serve_prints_its_url_and_answers() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(dir.path().join("p.db"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
+    let mut sock = std::net::TcpStream::connect(&url).unwrap();
+    write!(sock, "GET /v1/health HTTP/1.1\r\nhost: {url}\r\nconnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    sock.read_to_string(&mut resp).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"status\":\"ok\""), "{resp}");
+}

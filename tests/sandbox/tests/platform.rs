@@ -1,0 +1,126 @@
+//! The core's platform client against the real sandbox server, over HTTP on loopback.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use zhangban_core::store::{FileVault, Store};
+use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
+use zhangban_core::Error;
+use zhangban_sandbox::{catalog, server};
+
+fn store(dir: &std::path::Path) -> Store {
+    let vault = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).unwrap());
+    Store::create(&dir.join("store"), vault, None).unwrap()
+}
+
+fn info(store: &Store) -> DeviceInfo {
+    DeviceInfo {
+        public_key: sync::device_key(store).unwrap().public_key_hex(),
+        platform: "android".into(),
+        model: "test".into(),
+        app_version: "0.1.0".into(),
+    }
+}
+
+#[tokio::test]
+async fn register_fetch_catalog_and_follow_new_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let s = store(dir.path());
+
+    assert_eq!(client.health().await.unwrap()["status"], "ok");
+    let reg = client.register_device(&s, &info(&s)).await.unwrap();
+    assert_eq!(sync::registration(&s).unwrap(), Some(reg.clone()));
+    // A retried registration (same key) keeps the device id and rotates the token.
+    let again = client.register_device(&s, &info(&s)).await.unwrap();
+    assert_eq!(again.device_id, reg.device_id);
+    assert_ne!(again.token, reg.token);
+
+    let u = client.fetch_catalog(&s).await.unwrap();
+    assert_eq!((u.version, u.previous_version, u.up_to_date), (catalog::SEED_VERSION, 0, false));
+    let seed = catalog::seed_items();
+    assert_eq!(u.items, seed.as_array().unwrap().len());
+    let first_id = seed[0]["id"].as_str().unwrap();
+    assert_eq!(s.get_json::<serde_json::Value>(sync::CATALOG_COLLECTION, first_id).unwrap(), seed[0]);
+    assert_eq!(sync::catalog_version(&s).unwrap(), catalog::SEED_VERSION);
+    assert!(client.fetch_catalog(&s).await.unwrap().up_to_date);
+
+    // The platform publishes a new version that drops one item and adds another: the local copy follows.
+    let new_items = json!([seed[1].clone(), {"id": "new-9", "name_zh": "新事项"}]);
+    let v2 = running.state.with_db(|c| catalog::publish(c, &new_items)).unwrap();
+    let u2 = client.fetch_catalog(&s).await.unwrap();
+    assert_eq!((u2.version, u2.previous_version, u2.items, u2.up_to_date), (v2, catalog::SEED_VERSION, 2, false));
+    let ids: Vec<String> = s.list(sync::CATALOG_COLLECTION, None).unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"new-9".to_string()) && !ids.contains(&first_id.to_string()));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn bad_registrations_are_rejected_with_the_field_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let s = store(dir.path());
+    let mut bad = info(&s);
+    bad.platform = "symbian".into();
+    match client.register_device(&s, &bad).await {
+        Err(Error::Rejected { status: 400, message }) => assert!(message.contains("platform"), "{message}"),
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+    let mut bad = info(&s);
+    bad.public_key = "<script>".into();
+    assert!(matches!(client.register_device(&s, &bad).await, Err(Error::Rejected { status: 400, .. })));
+    assert!(sync::registration(&s).unwrap().is_none(), "nothing stored on a refusal");
+
+    // Oversized and malformed bodies, straight over HTTP.
+    let http = reqwest::Client::new();
+    let huge = json!({ "public_key": "a".repeat(100_000), "platform": "ios" });
+    let r = http.post(format!("{}/v1/devices", running.url)).json(&huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let r = http
+        .post(format!("{}/v1/devices", running.url))
+        .header("content-type", "application/json")
+        .body("{\"public_key\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.get(format!("{}/v1/catalog?since_version=abc", running.url)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.get(format!("{}/v1/catalog?since_version=-1", running.url)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn platform_gone_is_a_network_error_and_keeps_local_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let url = running.url.clone();
+    let s = store(dir.path());
+    let client = PlatformClient::new(&url).unwrap();
+    client.fetch_catalog(&s).await.unwrap();
+    running.stop().await;
+    assert!(matches!(client.fetch_catalog(&s).await, Err(Error::Network(_))));
+    assert_eq!(sync::catalog_version(&s).unwrap(), catalog::SEED_VERSION);
+    assert!(!s.list(sync::CATALOG_COLLECTION, None).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn database_file_keeps_devices_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("platform.db");
+    let s = store(dir.path());
+    let running = server::start("127.0.0.1:0", Some(&db), server::Config::default()).await.unwrap();
+    let reg = PlatformClient::new(&running.url).unwrap().register_device(&s, &info(&s)).await.unwrap();
+    running.stop().await;
+    let running = server::start("127.0.0.1:0", Some(&db), server::Config::default()).await.unwrap();
+    let n: i64 = running
+        .state
+        .with_db(|c| Ok(c.query_row("SELECT COUNT(*) FROM devices WHERE id = ?1", [&reg.device_id], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(n, 1);
+    running.stop().await;
+}
