@@ -2,9 +2,10 @@
 # The one test command of Zhangban (CI runs exactly this through .ci/run):
 #   1. cargo fmt --check                      (skipped with --quick)
 #   2. cargo clippy, warnings denied           (skipped with --quick)
-#   3. cargo test --workspace                  (unit, integration and sandbox end-to-end tests)
-#   4. builds the FFI library once (debug, reusing the test build) and generates the bindings
-#   5. the Python FFI tests, tests/python/test_*.py, through the generated bindings (stdlib only)
+#   3. cargo build --workspace --all-targets   (one debug build: the tests, the FFI library, uniffi-bindgen)
+#   4. cargo test --workspace                  (unit, integration and sandbox end-to-end tests)
+#   5. generates the Kotlin, Swift and Python bindings from that same FFI library
+#   6. the Python FFI tests, tests/python/test_*.py, through the generated bindings (stdlib only)
 # Works on a clean clone; installs nothing (no venv, no pip). Exits non-zero on the first failure.
 #
 #   tests/run.sh           everything
@@ -52,11 +53,16 @@ if [ "$QUICK" = 0 ]; then
   cargo clippy --workspace --all-targets -- -D warnings
 fi
 
+# Building every target first gives the FFI library (target/debug/libzhangban_ffi.*) and uniffi-bindgen
+# the same feature set as the tests, so `cargo test` reuses all of it and the library is built once.
+step "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets
+
 step "cargo test --workspace"
 cargo test --workspace
 
-step "FFI library (debug) and bindings (Kotlin, Swift, Python)"
-bindings/generate.sh
+step "bindings (Kotlin, Swift, Python) from the debug FFI library"
+bindings/generate.sh --no-build
 
 step "Python FFI tests (tests/python/test_*.py)"
 PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/python -p 'test_*.py' -v
