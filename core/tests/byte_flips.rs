@@ -173,7 +173,7 @@ fn byte_flips_in_the_database_give_typed_errors_or_the_true_data() {
     let mut rng = XorShift::seeded();
     let mut outcomes = BTreeMap::new();
     let mut open_failures: BTreeMap<&str, usize> = BTreeMap::new();
-    let rounds = 200;
+    let rounds = 150;
     for _ in 0..rounds {
         restore(&f);
         let mut bytes = f.db.clone();
@@ -197,7 +197,7 @@ fn byte_flips_in_attachment_files_are_always_corrupted() {
     let mut rng = XorShift::seeded();
     let s = open(&f.dir, &f.vault).unwrap();
     let ids: Vec<&String> = f.attachments.keys().collect();
-    for round in 0..200 {
+    for round in 0..100 {
         restore(&f);
         let id = ids[round % ids.len()];
         let (file, bytes, _) = &f.attachments[id];
