@@ -1,0 +1,107 @@
+//! Signing keys: the [`DeviceSigner`] interface through which the holder's device key signs (a key in
+//! the encrypted store today; StrongBox / Secure Enclave later), and [`SoftwareKey`], an ES256 key in
+//! memory used by the store-backed device key, the sandbox issuer and the tests.
+
+use ring::rand::SystemRandom;
+use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::format::ALG_ES256;
+use crate::store::{Store, SELF_SUBJECT};
+use crate::{Error, Result};
+
+/// Signs with the holder's device key. A platform can implement it with a hardware key that never
+/// leaves the secure element; the core only needs the public key and raw signatures.
+pub trait DeviceSigner: Send + Sync {
+    /// COSE algorithm id of the key (ES256 = -7; SM2 later).
+    fn algorithm(&self) -> i64 {
+        ALG_ES256
+    }
+    /// SEC1 uncompressed public key (65 bytes for P-256).
+    fn public_key(&self) -> Vec<u8>;
+    /// A raw signature (r ‖ s, 64 bytes for ES256) over `msg`.
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>>;
+}
+
+/// An ES256 (P-256) key held in memory. The PKCS#8 bytes are zeroized on drop.
+pub struct SoftwareKey {
+    pair: EcdsaKeyPair,
+    pkcs8: Zeroizing<Vec<u8>>,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for SoftwareKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SoftwareKey").field("public_key", &hex::encode(self.public_key())).finish()
+    }
+}
+
+impl SoftwareKey {
+    pub fn generate() -> Result<SoftwareKey> {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| Error::Internal("key generation failed".into()))?;
+        Self::from_pkcs8(doc.as_ref())
+    }
+
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SoftwareKey> {
+        let rng = SystemRandom::new();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+            .map_err(|_| Error::corrupted("wallet_key", "pkcs8"))?;
+        Ok(SoftwareKey { pair, pkcs8: Zeroizing::new(pkcs8.to_vec()), rng })
+    }
+
+    pub fn from_pkcs8_hex(h: &str) -> Result<SoftwareKey> {
+        let b = Zeroizing::new(hex::decode(h).map_err(|_| Error::Internal("pkcs8 hex".into()))?);
+        Self::from_pkcs8(&b)
+    }
+
+    pub fn pkcs8(&self) -> &[u8] {
+        &self.pkcs8
+    }
+
+    /// The first 8 bytes of SHA-256 of the public key: a short key id.
+    pub fn key_id(&self) -> Vec<u8> {
+        ring::digest::digest(&ring::digest::SHA256, self.pair.public_key().as_ref()).as_ref()[..8].to_vec()
+    }
+}
+
+impl DeviceSigner for SoftwareKey {
+    fn public_key(&self) -> Vec<u8> {
+        self.pair.public_key().as_ref().to_vec()
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        self.pair
+            .sign(&self.rng, msg)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| Error::Internal("signing failed".into()))
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredKey {
+    alg: i64,
+    pkcs8_hex: String,
+    created_at: i64,
+}
+
+/// Collection and record id of the device key in the store (sealed like every record).
+pub const DEVICE_KEY_COLLECTION: &str = "wallet_key";
+pub const DEVICE_KEY_ID: &str = "device";
+
+/// Loads the device key from the store, creating and saving one the first time.
+pub fn load_or_create_device_key(store: &Store) -> Result<SoftwareKey> {
+    if let Some(rec) = store.get_opt(DEVICE_KEY_COLLECTION, DEVICE_KEY_ID)? {
+        let k: StoredKey = rec.json()?;
+        let k = Zeroizing::new(k.pkcs8_hex);
+        return SoftwareKey::from_pkcs8_hex(&k);
+    }
+    let key = SoftwareKey::generate()?;
+    let rec =
+        StoredKey { alg: ALG_ES256, pkcs8_hex: hex::encode(key.pkcs8()), created_at: chrono::Utc::now().timestamp() };
+    let body = Zeroizing::new(serde_json::to_vec(&rec)?);
+    drop(Zeroizing::new(rec.pkcs8_hex));
+    store.put(DEVICE_KEY_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, &body)?;
+    Ok(key)
+}

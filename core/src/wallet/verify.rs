@@ -1,0 +1,266 @@
+//! Offline verification of presentations (for clerks, hotels, agents), from cached trust and status
+//! lists, with a verifier-side replay cache. Also the licence checks shared with import and grants.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{WResult, WalletError};
+use super::format::*;
+use super::ids::LicenceId;
+use super::trust::{StatusList, TrustEntry, TrustList};
+use super::types::{ElementValue, LicenceType};
+
+/// What a verifier accepts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Oldest status list accepted (seconds since it was issued).
+    pub max_status_age_secs: i64,
+    /// Clock difference allowed between holder and verifier.
+    pub clock_skew_secs: i64,
+    /// Purposes accepted; empty accepts any.
+    pub accepted_purposes: Vec<String>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { max_status_age_secs: 7 * 24 * 3600, clock_skew_secs: 30, accepted_purposes: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerInfo {
+    pub kid: String,
+    pub uscc: String,
+    pub name_zh: String,
+    pub name_en: String,
+}
+
+impl From<&TrustEntry> for IssuerInfo {
+    fn from(e: &TrustEntry) -> Self {
+        IssuerInfo {
+            kid: e.kid_hex(),
+            uscc: e.issuer_uscc.clone(),
+            name_zh: e.name_zh.clone(),
+            name_en: e.name_en.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisclosedElement {
+    pub key: String,
+    pub name_zh: String,
+    pub name_en: String,
+    pub value: ElementValue,
+    /// `value` for display.
+    pub display: String,
+}
+
+/// A verified presentation: exactly what the verifier may rely on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    pub issuer: IssuerInfo,
+    pub licence_type: LicenceType,
+    pub type_name_zh: String,
+    pub type_name_en: String,
+    pub licence_id: String,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    /// The disclosed elements, and only those, in element-id order.
+    pub disclosed: Vec<DisclosedElement>,
+    pub purpose: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// Age of the status list the revocation check used.
+    pub status_age_secs: i64,
+    pub warnings: Vec<String>,
+}
+
+/// The licence-level checks every path shares: trust, issuer signature, identifier, issuer match,
+/// type authorisation, validity dates. Returns the trust entry and the licence type.
+pub fn check_licence<'t>(
+    signed: &SignedLicence,
+    trust: &'t TrustList,
+    now: i64,
+    skew: i64,
+) -> WResult<(&'t TrustEntry, LicenceType)> {
+    let entry = trust.active_key(&signed.kid, now)?;
+    if !sign1_verify(&signed.sign1, &entry.public_key) {
+        return Err(WalletError::BadIssuerSignature);
+    }
+    let p = &signed.body;
+    let id = LicenceId::parse(&p.licence_id).map_err(|e| WalletError::InvalidIdentifier {
+        field: "证照标识 licence id".into(),
+        zh: e.message_zh(),
+        en: e.message_en(),
+    })?;
+    let t = LicenceType::from_code(&id.type_code)
+        .ok_or_else(|| WalletError::Malformed { what: format!("licence type code {}", id.type_code) })?;
+    if id.issuer_uscc != entry.issuer_uscc || !entry.types.iter().any(|c| c == t.code()) {
+        return Err(WalletError::IssuerNotAuthorised { kid: entry.kid_hex() });
+    }
+    if now + skew < p.valid_from {
+        return Err(WalletError::NotYetValid { valid_from: p.valid_from });
+    }
+    if now - skew > p.valid_until {
+        return Err(WalletError::Expired { valid_until: p.valid_until });
+    }
+    Ok((entry, t))
+}
+
+/// Revocation check against a cached status list; returns the list's age.
+pub fn check_status(index: u64, status: Option<&StatusList>, now: i64, max_age: i64) -> WResult<i64> {
+    let sl = status.ok_or(WalletError::StatusUnknown)?;
+    let age = (now - sl.issued_at).max(0);
+    if age > max_age {
+        return Err(WalletError::StatusStale { age_secs: age, max_secs: max_age });
+    }
+    match sl.is_revoked(index) {
+        None => Err(WalletError::StatusUnknown),
+        Some(true) => Err(WalletError::Revoked),
+        Some(false) => Ok(age),
+    }
+}
+
+/// Decodes disclosed items and checks each against the issuer's digest. Ids must be distinct.
+pub fn check_items(signed: &SignedLicence, t: LicenceType, items: &[Vec<u8>]) -> WResult<Vec<ElementItem>> {
+    let mut out: Vec<ElementItem> = Vec::with_capacity(items.len());
+    for b in items {
+        let item = ElementItem::decode(b)?;
+        let name = t.element(item.id).map(|d| d.key.to_string()).unwrap_or_else(|| format!("#{}", item.id));
+        match signed.body.digests.get(&item.id) {
+            Some(d) if d.as_slice() == element_digest(b) => {}
+            _ => return Err(WalletError::DigestMismatch { element: name }),
+        }
+        let def = t.element(item.id).ok_or(WalletError::InvalidElement { field: name.clone() })?;
+        if !item.value.matches_kind(def.kind) {
+            return Err(WalletError::InvalidElement { field: name });
+        }
+        if out.iter().any(|o| o.id == item.id) {
+            return Err(WalletError::Malformed { what: format!("element {name} disclosed twice") });
+        }
+        out.push(item);
+    }
+    out.sort_by_key(|i| i.id);
+    Ok(out)
+}
+
+pub fn disclosed(t: LicenceType, items: &[ElementItem]) -> Vec<DisclosedElement> {
+    items
+        .iter()
+        .filter_map(|i| {
+            t.element(i.id).map(|d| DisclosedElement {
+                key: d.key.into(),
+                name_zh: d.name_zh.into(),
+                name_en: d.name_en.into(),
+                display: i.value.display(),
+                value: i.value.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Nonces seen within their window, so the same presentation is accepted once.
+#[derive(Debug, Default)]
+pub struct ReplayCache {
+    seen: HashMap<Vec<u8>, i64>,
+}
+
+impl ReplayCache {
+    /// Most nonces kept; beyond it the earliest-expiring are dropped.
+    pub const CAPACITY: usize = 100_000;
+
+    pub fn contains(&self, nonce: &[u8], now: i64) -> bool {
+        self.seen.get(nonce).is_some_and(|&exp| exp >= now)
+    }
+
+    pub fn insert(&mut self, nonce: &[u8], expires: i64, now: i64) {
+        if self.seen.len() >= Self::CAPACITY {
+            self.seen.retain(|_, &mut e| e >= now);
+            if self.seen.len() >= Self::CAPACITY {
+                if let Some(k) = self.seen.iter().min_by_key(|(_, &e)| e).map(|(k, _)| k.clone()) {
+                    self.seen.remove(&k);
+                }
+            }
+        }
+        self.seen.insert(nonce.to_vec(), expires);
+    }
+}
+
+/// An offline verifier: a trust list, a status list (if any) and a replay cache.
+#[derive(Debug)]
+pub struct Verifier {
+    pub trust: TrustList,
+    pub status: Option<StatusList>,
+    replay: Mutex<ReplayCache>,
+}
+
+impl Verifier {
+    pub fn new(trust: TrustList, status: Option<StatusList>) -> Verifier {
+        Verifier { trust, status, replay: Mutex::new(ReplayCache::default()) }
+    }
+
+    /// Verifies a `ZB1:` presentation at `now` (Unix seconds) under `policy`, with no network.
+    pub fn verify(&self, qr_text: &str, now: i64, policy: &Policy) -> WResult<Verified> {
+        let p = Presentation::from_text(qr_text)?;
+        let skew = policy.clock_skew_secs.max(0);
+        // Cheap time checks of the window first.
+        let window = p.not_after.saturating_sub(p.not_before);
+        if !(0..=MAX_WINDOW_SECS).contains(&window) {
+            return Err(WalletError::WindowTooLong { secs: window });
+        }
+        let (entry, t) = check_licence(&p.signed, &self.trust, now, skew)?;
+        let mso = &p.signed.body;
+        let items = check_items(&p.signed, t, &p.items)?;
+        let ids: Vec<u32> = p.items.iter().filter_map(|b| ElementItem::decode(b).ok().map(|i| i.id)).collect();
+        let tbs = device_auth_tbs(&mso.licence_id, &ids, p.not_before, p.not_after, &p.nonce, &p.purpose);
+        if !mso.device_key.verify(&tbs, &p.device_signature) {
+            return Err(WalletError::BadDeviceSignature);
+        }
+        if now + skew < p.not_before {
+            return Err(WalletError::WindowNotYetValid { not_before: p.not_before });
+        }
+        if now - skew > p.not_after {
+            return Err(WalletError::WindowExpired { not_after: p.not_after });
+        }
+        let status_age = check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
+        if !policy.accepted_purposes.is_empty() && !policy.accepted_purposes.iter().any(|a| a == &p.purpose) {
+            return Err(WalletError::PurposeNotAccepted { purpose: p.purpose.clone() });
+        }
+        {
+            let mut cache = self.replay.lock().map_err(|_| WalletError::Malformed { what: "replay cache".into() })?;
+            if cache.contains(&p.nonce, now) {
+                return Err(WalletError::Replay);
+            }
+            cache.insert(&p.nonce, p.not_after + skew, now);
+        }
+        let mut warnings = Vec::new();
+        if status_age > policy.max_status_age_secs / 2 {
+            warnings.push(format!(
+                "状态列表已有 {} 小时未更新 / status list is {} h old",
+                status_age / 3600,
+                status_age / 3600
+            ));
+        }
+        if mso.valid_until - now < 30 * 24 * 3600 {
+            warnings.push("证照将在 30 天内到期 / licence expires within 30 days".into());
+        }
+        Ok(Verified {
+            issuer: IssuerInfo::from(entry),
+            licence_type: t,
+            type_name_zh: t.name_zh().into(),
+            type_name_en: t.name_en().into(),
+            licence_id: mso.licence_id.clone(),
+            valid_from: mso.valid_from,
+            valid_until: mso.valid_until,
+            disclosed: disclosed(t, &items),
+            purpose: p.purpose,
+            not_before: p.not_before,
+            not_after: p.not_after,
+            status_age_secs: status_age,
+            warnings,
+        })
+    }
+}
