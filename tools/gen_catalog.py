@@ -17,7 +17,7 @@ def B(profile=None, lt=None, lf=None, editable=False):
     if editable: b["editable"] = True
     return b
 
-GENDER = [opt("male", "男", "Male"), opt("female", "女", "Female")]
+GENDER = [opt("男", "男", "Male"), opt("女", "女", "Female")]
 BANKS = [opt("icbc", "中国工商银行", "ICBC"), opt("abc", "中国农业银行", "ABC"), opt("boc", "中国银行", "Bank of China"),
          opt("ccb", "中国建设银行", "CCB"), opt("psbc", "中国邮政储蓄银行", "Postal Savings Bank")]
 NOT_FUTURE = ("value <= today()", "日期不能晚于今天", "the date cannot be in the future")
@@ -27,7 +27,7 @@ fields = [
       bind=B("person.name", "resident_id", "name")),
     F("applicant.id_number", "id_number", "申请人公民身份号码", "Applicant's ID number", required=True,
       bind=B("person.id_number", "resident_id", "id_number")),
-    F("applicant.gender", "choice", "性别", "Gender", options=GENDER, bind=B("person.gender", "resident_id", "gender")),
+    F("applicant.gender", "choice", "性别", "Gender", options=GENDER, bind=B("person.gender", "resident_id", "sex")),
     F("applicant.birth_date", "date", "出生日期", "Date of birth", required=True, constraints=[NOT_FUTURE],
       bind=B("person.birth_date", "resident_id", "birth_date")),
     F("applicant.ethnicity", "text", "民族", "Ethnicity", max_len=20, bind=B("person.ethnicity", "resident_id", "ethnicity")),
@@ -41,7 +41,7 @@ fields = [
       bind=B("family.spouse.id_number", "marriage_certificate", "spouse_id_number")),
     F("spouse.phone", "phone", "配偶联系电话", "Spouse's phone", bind=B("family.spouse.phone", editable=True)),
     F("marriage.cert_no", "text", "结婚证字号", "Marriage certificate number",
-      bind=B("person.marriage_cert_no", "marriage_certificate", "cert_no")),
+      bind=B("person.marriage_cert_no", "marriage_certificate", "certificate_number")),
     F("child.name", "text", "新生儿姓名", "Newborn's name", required=True,
       constraints=[("len(value) >= 2 && len(value) <= 6", "姓名应为 2 至 6 个字", "the name must have 2 to 6 characters")],
       bind=B("family.child.name", "birth_certificate", "child_name")),
@@ -65,9 +65,9 @@ fields = [
                opt("granddaughter", "孙女", "Granddaughter"), opt("other", "其他", "Other")]),
     F("child.ssc_bank", "choice", "社保卡合作银行", "Social security card bank", required=True, options=BANKS),
     F("household.register_no", "text", "户号", "Household number",
-      bind=B("person.household_no", "household_register", "register_no")),
+      bind=B("person.household_no")),
     F("household.head_name", "text", "户主姓名", "Head of household",
-      bind=B("person.household_head", "household_register", "head_name")),
+      bind=B("person.household_head", "household_register", "householder")),
     F("household.members", "repeat", "家庭成员", "Family members", min_items=0, max_items=30, fields=[
         F("name", "text", "姓名", "Name", required=True, max_len=30),
         F("relation", "choice", "关系", "Relation", required=True,
@@ -101,7 +101,7 @@ fields = [
     F("allowance.age", "number", "年龄", "Age", compute="age(applicant.birth_date)",
       constraints=[("value >= 80", "高龄津贴发放对象为年满 80 周岁的老年人", "the allowance is for people aged 80 or over")]),
     F("allowance.account", "text", "津贴发放账户（社保卡金融账户）", "Account for the allowance", required=True,
-      bind=B("person.ssc_no", "social_security_card", "card_no", editable=True)),
+      bind=B("person.ssc_no", "social_security_card", "card_number", editable=True)),
     F("employment.work_start", "date", "参加工作时间", "Date work began", required=True,
       constraints=[("value < today()", "参加工作时间应早于今天", "must be in the past"),
                    ("age(applicant.birth_date) - age(value) >= 16", "参加工作时应年满 16 周岁", "you must have been at least 16")]),
@@ -124,7 +124,7 @@ fields = [
                opt("bankrupt", "单位破产", "Employer bankrupt")]),
     F("enterprise.name", "text", "企业名称", "Enterprise name", required=True, min_len=4, max_len=60,
       help=("行政区划 + 字号 + 行业 + 组织形式，如“北京掌办科技有限公司”", "Region + trade name + industry + form"),
-      bind=B("enterprise.name", "business_licence", "name")),
+      bind=B("enterprise.name", "business_licence", "company_name")),
     F("enterprise.uscc", "uscc", "统一社会信用代码", "Unified social credit code",
       help=("已取得营业执照的企业填写；一件事办理中自动生成", "Filled in once the business licence is issued"),
       bind=B("enterprise.uscc", "business_licence", "uscc")),
@@ -368,22 +368,22 @@ bundles = [
 
 licence_types = [
     {"type": "resident_id", "name": T("居民身份证", "Resident ID card"),
-     "profile_map": {"name": "person.name", "id_number": "person.id_number", "gender": "person.gender",
+     "profile_map": {"name": "person.name", "id_number": "person.id_number", "sex": "person.gender",
                      "birth_date": "person.birth_date", "ethnicity": "person.ethnicity", "address": "person.address"}},
     {"type": "household_register", "name": T("居民户口簿", "Household register"),
-     "profile_map": {"register_no": "person.household_no", "head_name": "person.household_head"}},
+     "profile_map": {"householder": "person.household_head", "address": "person.household_address"}},
     {"type": "marriage_certificate", "name": T("结婚证", "Marriage certificate"),
      "profile_map": {"spouse_name": "family.spouse.name", "spouse_id_number": "family.spouse.id_number",
-                     "cert_no": "person.marriage_cert_no"}},
+                     "certificate_number": "person.marriage_cert_no", "registration_date": "person.marriage_date"}},
     {"type": "birth_certificate", "name": T("出生医学证明", "Medical birth certificate"),
      "profile_map": {"child_name": "family.child.name", "child_gender": "family.child.gender",
                      "birth_date": "family.child.birth_date", "birth_place": "family.child.birth_place",
                      "hospital": "family.child.hospital", "weight_g": "family.child.birth_weight"}},
     {"type": "business_licence", "name": T("营业执照", "Business licence"),
-     "profile_map": {"uscc": "enterprise.uscc", "name": "enterprise.name", "legal_rep": "enterprise.legal_rep",
-                     "address": "enterprise.address"}},
+     "profile_map": {"uscc": "enterprise.uscc", "company_name": "enterprise.name", "legal_representative": "enterprise.legal_rep",
+                     "address": "enterprise.address", "business_scope": "enterprise.scope"}},
     {"type": "social_security_card", "name": T("社会保障卡", "Social security card"),
-     "profile_map": {"card_no": "person.ssc_no"}},
+     "profile_map": {"card_number": "person.ssc_no", "bank": "person.ssc_bank"}},
     {"type": "property_certificate", "name": T("不动产权证书", "Property certificate"),
      "profile_map": {"cert_no": "person.property_cert_no", "address": "person.property_address", "area": "person.property_area"}},
     {"type": "residence_permit", "name": T("居住证", "Residence permit"), "profile_map": {}},

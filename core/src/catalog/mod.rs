@@ -5,6 +5,7 @@
 //! library of form fields shared by every item, so that a bundle's form is the union of its items'
 //! fields with every shared field asked once.
 
+pub mod checklist;
 pub mod search;
 
 use crate::forms::schema::{Field, Form, FormSchema, Text};
