@@ -74,7 +74,7 @@ if [ "${ZHANGBAN_SKIP_KOTLIN:-0}" = 1 ]; then
   echo "!! Kotlin JVM tests skipped (ZHANGBAN_SKIP_KOTLIN=1)"
 elif command -v mvn >/dev/null && command -v java >/dev/null; then
   step "Kotlin JVM tests (android/jvm-test, generated Kotlin + JNA)"
-  mvn -q -B -f android/jvm-test/pom.xml test \
+  mvn -q -B -Dstyle.color=never -f android/jvm-test/pom.xml test \
     -Dzhangban.lib.dir="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
   grep -h "Tests run" android/jvm-test/target/surefire-reports/*.txt
 else
