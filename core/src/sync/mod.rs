@@ -12,6 +12,7 @@
 pub mod client;
 pub mod outbox;
 pub mod runner;
+pub mod wallet;
 
 pub use client::{
     CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration, CATALOG_COLLECTION, CATALOG_VERSION_SETTING,

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Every module's schema, applied in order at start. Add yours here (see the module docs).
-pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA];
+pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA, crate::issuer::SCHEMA];
 
 /// The server's own tables: registered devices.
 const SCHEMA: &str = "
@@ -103,7 +103,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/devices", post(register_device))
         .route("/v1/catalog", get(get_catalog))
-        // .merge(crate::issuer::routes())
+        .merge(crate::issuer::routes())
         // .merge(crate::catalog::routes())
         .merge(crate::cases::routes())
         .merge(crate::faults::routes())
