@@ -1,1 +1,208 @@
 //! FFI exports: error.
+//!
+//! The one public error type of the FFI, [`ZhangbanError`], mapped from `zhangban_core::Error` in exactly
+//! one place (the `From` impl below). Kotlin sees `ZhangbanException.WrongPin(attemptsLeft)` and so on,
+//! Swift `ZhangbanError.wrongPin(attemptsLeft:)`, Python `ZhangbanError.WrongPin`. Every variant tells the
+//! shell what to do next; `text_zh()` / `text_en()` give the text a person reads.
+//!
+//! Free-text fields are called `detail`, not `message`: a field named `message` collides with
+//! `Throwable.message` in the generated Kotlin (uniffi-rs issue #1434).
+//!
+//! Other bindings files (wallet, forms, cases) return `Result<T, ZhangbanError>` and convert core errors
+//! with `?` (through `From`), or wrap a whole call in [`guard`] so that no panic crosses the boundary.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use zhangban_core::Error as CoreError;
+
+/// What went wrong, and what the shell should do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum ZhangbanError {
+    /// The store is locked. `retry_after_secs == 0`: ask for the PIN now; otherwise too many wrong PINs,
+    /// show a countdown and ask again after that many seconds.
+    #[error("store locked; retry after {retry_after_secs} s")]
+    Locked { retry_after_secs: u64 },
+    /// The key vault's key does not open this store (a restored backup on another device, a reset
+    /// Keystore). The data cannot be read on this device.
+    #[error("wrong key for this store")]
+    WrongKey,
+    /// A wrong PIN; `attempts_left` before waiting times start.
+    #[error("wrong PIN; {attempts_left} attempts left")]
+    WrongPin { attempts_left: u32 },
+    /// No such record, subject, attachment or store.
+    #[error("not found: {what}")]
+    NotFound { what: String },
+    /// Input that breaks a rule; `field` names where (a form path, a parameter name).
+    #[error("invalid {field}: {message_en}")]
+    Validation { field: String, message_zh: String, message_en: String },
+    /// Stored data failed its integrity check; other records are still readable.
+    #[error("corrupted data in {table} record {record}")]
+    Corrupted { table: String, record: String },
+    /// The data belongs to a subject (a principal) whose key was erased.
+    #[error("subject {subject} was erased")]
+    Shredded { subject: String },
+    /// The platform could not be reached; the operation is kept and may be retried.
+    #[error("network: {detail}")]
+    Network { detail: String },
+    /// The platform refused the request; retrying the same request will not help.
+    #[error("platform refused ({status}): {detail}")]
+    Rejected { status: u16, detail: String },
+    /// A licence or presentation failed its checks.
+    #[error("licence check failed: {reason}")]
+    Licence { reason: String },
+    /// Local storage failed (disk full, file system error, the key vault unavailable); try again later.
+    #[error("storage: {detail}")]
+    Storage { detail: String },
+    /// A bug or an impossible state; `detail` is for developers.
+    #[error("internal: {detail}")]
+    Internal { detail: String },
+}
+
+impl From<CoreError> for ZhangbanError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::Locked { retry_after_secs } => ZhangbanError::Locked { retry_after_secs },
+            CoreError::WrongKey => ZhangbanError::WrongKey,
+            CoreError::WrongPin { attempts_left } => ZhangbanError::WrongPin { attempts_left },
+            CoreError::NotFound { what } => ZhangbanError::NotFound { what },
+            CoreError::Validation { field, message_zh, message_en } => {
+                ZhangbanError::Validation { field, message_zh, message_en }
+            }
+            CoreError::Corrupted { table, record } => ZhangbanError::Corrupted { table, record },
+            CoreError::Shredded { subject } => ZhangbanError::Shredded { subject },
+            CoreError::Network(detail) => ZhangbanError::Network { detail },
+            CoreError::Rejected { status, message } => ZhangbanError::Rejected { status, detail: message },
+            CoreError::Licence(reason) => ZhangbanError::Licence { reason },
+            CoreError::Storage(detail) | CoreError::Io(detail) => ZhangbanError::Storage { detail },
+            CoreError::Internal(detail) => ZhangbanError::Internal { detail },
+        }
+    }
+}
+
+impl ZhangbanError {
+    /// The core error this one stands for (used for the bilingual texts, which live in the core).
+    fn to_core(&self) -> CoreError {
+        match self.clone() {
+            ZhangbanError::Locked { retry_after_secs } => CoreError::Locked { retry_after_secs },
+            ZhangbanError::WrongKey => CoreError::WrongKey,
+            ZhangbanError::WrongPin { attempts_left } => CoreError::WrongPin { attempts_left },
+            ZhangbanError::NotFound { what } => CoreError::NotFound { what },
+            ZhangbanError::Validation { field, message_zh, message_en } => {
+                CoreError::Validation { field, message_zh, message_en }
+            }
+            ZhangbanError::Corrupted { table, record } => CoreError::Corrupted { table, record },
+            ZhangbanError::Shredded { subject } => CoreError::Shredded { subject },
+            ZhangbanError::Network { detail } => CoreError::Network(detail),
+            ZhangbanError::Rejected { status, detail } => CoreError::Rejected { status, message: detail },
+            ZhangbanError::Licence { reason } => CoreError::Licence(reason),
+            ZhangbanError::Storage { detail } => CoreError::Storage(detail),
+            ZhangbanError::Internal { detail } => CoreError::Internal(detail),
+        }
+    }
+
+    pub(crate) fn internal(detail: impl Into<String>) -> Self {
+        ZhangbanError::Internal { detail: detail.into() }
+    }
+}
+
+#[uniffi::export]
+impl ZhangbanError {
+    /// What happened and what to do, in Chinese: the whole text to show the person using the app.
+    /// (Named `text_*`, not `message_*`: in Python the `Validation` variant's `message_zh` field would
+    /// hide a method of that name.)
+    pub fn text_zh(&self) -> String {
+        self.to_core().message_zh()
+    }
+
+    /// What happened and what to do, in English: the whole text to show.
+    pub fn text_en(&self) -> String {
+        self.to_core().message_en()
+    }
+}
+
+/// Runs `f` and turns a panic into `ZhangbanError::Internal`, so that no panic reaches the FFI (UniFFI
+/// would catch it too, but as an untyped `InternalException`). Every export goes through this.
+pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> Result<T, ZhangbanError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(ZhangbanError::from),
+        Err(payload) => Err(ZhangbanError::internal(panic_text(payload.as_ref()))),
+    }
+}
+
+/// Like [`guard`] for closures that already speak `ZhangbanError`.
+#[allow(dead_code)] // for the wallet / forms / cases bindings files
+pub(crate) fn guard_ffi<T>(f: impl FnOnce() -> Result<T, ZhangbanError>) -> Result<T, ZhangbanError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(ZhangbanError::internal(panic_text(payload.as_ref()))),
+    }
+}
+
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_string());
+    format!("panic caught at the FFI boundary: {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_core_error_maps_and_round_trips() {
+        let cases = vec![
+            CoreError::Locked { retry_after_secs: 30 },
+            CoreError::WrongKey,
+            CoreError::WrongPin { attempts_left: 3 },
+            CoreError::not_found("case 7"),
+            CoreError::validation("applicant.name", "姓名不能为空", "name is required"),
+            CoreError::corrupted("records/profile", "me"),
+            CoreError::Shredded { subject: "p1".into() },
+            CoreError::Network("timeout".into()),
+            CoreError::Rejected { status: 409, message: "duplicate".into() },
+            CoreError::Licence("expired".into()),
+            CoreError::Storage("disk full".into()),
+            CoreError::Internal("bug".into()),
+        ];
+        for core in cases {
+            let (zh, en) = (core.message_zh(), core.message_en());
+            let ffi = ZhangbanError::from(core);
+            assert_eq!(ffi.text_zh(), zh);
+            assert_eq!(ffi.text_en(), en);
+            assert!(!ffi.text_zh().is_empty() && !ffi.text_en().is_empty());
+        }
+    }
+
+    #[test]
+    fn io_maps_to_storage_and_keeps_its_detail() {
+        let e = ZhangbanError::from(CoreError::Io("no space left".into()));
+        assert_eq!(e, ZhangbanError::Storage { detail: "no space left".into() });
+        assert!(e.text_en().contains("free space"));
+    }
+
+    #[test]
+    fn validation_keeps_the_field() {
+        let e = ZhangbanError::from(CoreError::validation("pin", "太短", "too short"));
+        match e {
+            ZhangbanError::Validation { field, message_zh, message_en } => {
+                assert_eq!((field.as_str(), message_zh.as_str(), message_en.as_str()), ("pin", "太短", "too short"));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn guard_turns_a_panic_into_internal() {
+        let r: Result<(), _> = guard(|| panic!("boom"));
+        match r {
+            Err(ZhangbanError::Internal { detail }) => assert!(detail.contains("boom"), "{detail}"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let r: Result<u8, _> = guard_ffi(|| panic!("{}", String::from("owned")));
+        assert!(matches!(r, Err(ZhangbanError::Internal { detail }) if detail.contains("owned")));
+        assert_eq!(guard(|| Ok(7)), Ok(7));
+    }
+}

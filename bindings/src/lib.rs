@@ -4,5 +4,7 @@ uniffi::setup_scaffolding!();
 mod cases;
 mod error;
 mod forms;
+mod runtime;
 mod store;
+mod vault;
 mod wallet;

@@ -1,0 +1,123 @@
+//! FFI exports: the platform key vault.
+//!
+//! [`KeyVault`] is a foreign trait: the Android shell implements it with the Keystore (StrongBox where
+//! present), the iOS shell with the Keychain / Secure Enclave. [`file_vault`] returns a Rust
+//! implementation that keeps its key in a file: for desktop tools and tests only, weaker than a
+//! hardware-backed vault (anyone who copies both files can open a store without a PIN).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use zhangban_core::store::{FileVault, KeyVault as CoreKeyVault, VaultError};
+
+use crate::error::{guard, ZhangbanError};
+
+/// Why a vault could not wrap or unwrap a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum KeyVaultError {
+    /// The vault cannot be used now (user not authenticated, hardware busy, key missing). The store
+    /// reports `ZhangbanError::Storage`; try again later.
+    #[error("key vault unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// The wrapped key does not open with this vault's key. The store reports `ZhangbanError::WrongKey`.
+    #[error("key vault could not unwrap the key")]
+    UnwrapFailed,
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
+    /// A foreign implementation threw something other than `KeyVaultError`.
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        KeyVaultError::Unavailable { detail: format!("unexpected error from the platform vault: {}", e.reason) }
+    }
+}
+
+/// Wraps and unwraps a store's data key with a key only the platform holds. `alias` names that key
+/// (one per store). `wrap` must be randomised or deterministic, `unwrap(wrap(x)) == x`, and `unwrap`
+/// must fail with `UnwrapFailed` (not return other bytes) when the blob was not made by this vault
+/// — an authenticated cipher such as AES-GCM in the Keystore / Keychain does that.
+#[uniffi::export(with_foreign)]
+pub trait KeyVault: Send + Sync {
+    fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError>;
+    fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError>;
+}
+
+/// The file vault of the core, exported as a [`KeyVault`].
+struct FileKeyVault(FileVault);
+
+impl KeyVault for FileKeyVault {
+    fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
+        CoreKeyVault::wrap(&self.0, &alias, &plaintext).map_err(from_core)
+    }
+    fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
+        CoreKeyVault::unwrap(&self.0, &alias, &wrapped).map_err(from_core)
+    }
+}
+
+fn from_core(e: VaultError) -> KeyVaultError {
+    match e {
+        VaultError::Unavailable(detail) => KeyVaultError::Unavailable { detail },
+        VaultError::UnwrapFailed => KeyVaultError::UnwrapFailed,
+    }
+}
+
+/// A vault whose 32-byte key lives in the file at `path` (created, mode 0600, if missing).
+/// Desktop and tests only: weaker than the Keystore / Keychain.
+#[uniffi::export]
+pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
+    guard(|| {
+        let v = FileVault::open_or_create(Path::new(&path))?;
+        Ok(Arc::new(FileKeyVault(v)) as Arc<dyn KeyVault>)
+    })
+}
+
+/// Adapts the exported trait (implemented in Kotlin, Swift, Python or Rust) to the core's trait.
+pub(crate) struct VaultAdapter(pub Arc<dyn KeyVault>);
+
+impl CoreKeyVault for VaultAdapter {
+    fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.wrap(alias.to_string(), plaintext.to_vec()).map_err(to_core)
+    }
+    fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.unwrap(alias.to_string(), wrapped.to_vec()).map_err(to_core)
+    }
+}
+
+fn to_core(e: KeyVaultError) -> VaultError {
+    match e {
+        KeyVaultError::Unavailable { detail } => VaultError::Unavailable(detail),
+        KeyVaultError::UnwrapFailed => VaultError::UnwrapFailed,
+    }
+}
+
+/// The core vault behind an exported one (for other bindings files that open a core `Store`).
+pub(crate) fn core_vault(vault: Arc<dyn KeyVault>) -> Arc<dyn CoreKeyVault> {
+    Arc::new(VaultAdapter(vault))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_vault_round_trips_and_rejects_a_foreign_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = file_vault(dir.path().join("a.key").to_string_lossy().into_owned()).unwrap();
+        let b = file_vault(dir.path().join("b.key").to_string_lossy().into_owned()).unwrap();
+        let w = a.wrap("alias".into(), vec![7; 32]).unwrap();
+        assert_eq!(a.unwrap("alias".into(), w.clone()).unwrap(), vec![7; 32]);
+        assert_eq!(b.unwrap("alias".into(), w.clone()), Err(KeyVaultError::UnwrapFailed));
+        assert_eq!(a.unwrap("other".into(), w), Err(KeyVaultError::UnwrapFailed));
+    }
+
+    #[test]
+    fn a_bad_key_file_is_a_validation_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("short.key");
+        std::fs::write(&p, [1u8; 5]).unwrap();
+        match file_vault(p.to_string_lossy().into_owned()) {
+            Err(ZhangbanError::Validation { field, .. }) => assert_eq!(field, "vault key"),
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("a 5-byte key was accepted"),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+"""Shared helper of the Python FFI tests: loads the generated bindings and gives tests a temporary folder,
+vaults and stores.
+
+    from ffi import zb, FfiTestCase          # zb is the generated module `zhangban_ffi`
+
+    class MyTest(FfiTestCase):
+        def test_x(self):
+            store = self.new_store()            # fresh encrypted store in a temporary folder
+            ...
+
+The bindings come from `bindings/generate.sh python` (tests/run.sh runs it), which puts
+`zhangban_ffi.py` and the library side by side in bindings/generated/python. Set ZHANGBAN_PY_BINDINGS to
+use another folder. Standard library only.
+"""
+
+import asyncio
+import gc
+import hashlib
+import hmac
+import os
+import shutil
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BINDINGS_DIR = Path(os.environ.get("ZHANGBAN_PY_BINDINGS", ROOT / "bindings" / "generated" / "python"))
+
+
+def _load():
+    module_file = BINDINGS_DIR / "zhangban_ffi.py"
+    if not module_file.exists():
+        raise ImportError(
+            f"{module_file} is missing: generate the bindings first with `bindings/generate.sh python` "
+            "(tests/run.sh does it)"
+        )
+    if str(BINDINGS_DIR) not in sys.path:
+        sys.path.insert(0, str(BINDINGS_DIR))
+    import zhangban_ffi  # noqa: E402  (the generated module; loads the library beside it)
+
+    return zhangban_ffi
+
+
+zb = _load()
+
+
+def run(coro):
+    """Runs one coroutine of an async export to completion."""
+    return asyncio.run(coro)
+
+
+class PyVault(zb.KeyVault):
+    """A key vault implemented in Python (the way Kotlin and Swift implement it over the Keystore /
+    Keychain). Authenticated: a SHA-256 keystream XOR plus an HMAC tag, so a blob from another vault
+    raises UnwrapFailed. A toy for tests, not a cipher to ship."""
+
+    def __init__(self, key=None):
+        self.key = key if key is not None else os.urandom(32)
+        self.calls = []
+
+    def _stream(self, nonce, n):
+        out = b""
+        counter = 0
+        while len(out) < n:
+            out += hashlib.sha256(self.key + nonce + counter.to_bytes(8, "big")).digest()
+            counter += 1
+        return out[:n]
+
+    def _tag(self, alias, nonce, ct):
+        return hmac.new(self.key, alias.encode() + b"\0" + nonce + ct, hashlib.sha256).digest()[:16]
+
+    def wrap(self, alias, plaintext):
+        self.calls.append(("wrap", alias))
+        nonce = os.urandom(16)
+        ct = bytes(a ^ b for a, b in zip(plaintext, self._stream(nonce, len(plaintext))))
+        return nonce + ct + self._tag(alias, nonce, ct)
+
+    def unwrap(self, alias, wrapped):
+        self.calls.append(("unwrap", alias))
+        if len(wrapped) < 32:
+            raise zb.KeyVaultError.UnwrapFailed()
+        nonce, ct, tag = wrapped[:16], wrapped[16:-16], wrapped[-16:]
+        if not hmac.compare_digest(tag, self._tag(alias, nonce, ct)):
+            raise zb.KeyVaultError.UnwrapFailed()
+        return bytes(a ^ b for a, b in zip(ct, self._stream(nonce, len(ct))))
+
+
+class FfiTestCase(unittest.TestCase):
+    """A test case with a temporary folder removed afterwards, and helpers for vaults and stores."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="zhangban-ffi-"))
+
+    def tearDown(self):
+        gc.collect()  # close stores before their folder goes
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def path(self, *parts):
+        return str(self.tmp.joinpath(*parts))
+
+    def file_vault(self, name="vault.key"):
+        return zb.file_vault(self.path(name))
+
+    def new_store(self, name="store", vault=None, pin=None):
+        """Creates a store in a fresh folder under the temporary folder."""
+        return zb.ZhangbanStore.create(self.path(name), vault or self.file_vault(), pin)
+
+    def open_store(self, name="store", vault=None):
+        return zb.ZhangbanStore.open(self.path(name), vault or self.file_vault())
