@@ -383,12 +383,14 @@ impl Catalog {
             let mut v = serde_json::to_value(it).unwrap_or_default();
             v["id"] = it.code.clone().into();
             v["entry"] = "item".into();
+            v["name_zh"] = it.name.zh.clone().into();
             out.push(v);
         }
         for b in &self.doc.bundles {
             let mut v = serde_json::to_value(b).unwrap_or_default();
             v["id"] = b.code.clone().into();
             v["entry"] = "bundle".into();
+            v["name_zh"] = b.name.zh.clone().into();
             out.push(v);
         }
         out

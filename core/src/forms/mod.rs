@@ -6,6 +6,7 @@ pub mod expr;
 pub mod profile;
 pub mod schema;
 pub mod session;
+mod wallet_source;
 #[cfg(test)]
 mod tests;
 
