@@ -182,21 +182,45 @@ impl Store {
                 "a store already exists in this folder; open it instead",
             ));
         }
-        let mut conn = open_connection(&path, true)?;
+        // Built under a temporary name and renamed once complete: a process killed half-way through
+        // leaves no half store that could never be opened (found by the kill -9 fault test).
+        let tmp = dir.join(format!("{DB_FILE}.creating"));
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = fs::remove_file(dir.join(format!("{DB_FILE}.creating{suffix}")));
+        }
+        let mut conn = open_connection(&tmp, true)?;
         migrations::migrate(&mut conn)?;
         let store_id = uuid::Uuid::new_v4().to_string();
-        let tx = conn.transaction()?;
-        keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
-        let k = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
-        tx.commit()?;
+        let mut unlocked = {
+            let tx = conn.transaction()?;
+            keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
+            let mut u = Unlocked {
+                keys: keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?,
+                subject_keys: HashMap::new(),
+            };
+            {
+                let mut txn = Txn { tx, u: &mut u };
+                txn.create_subject(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
+                txn.tx.commit()?;
+            }
+            u
+        };
+        // Closing the only connection checkpoints the WAL into the file and removes it.
+        conn.close().map_err(|(_, e)| Error::from(e))?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        let conn = open_connection(&path, false)?;
+        unlocked.subject_keys.clear();
         fs::create_dir_all(dir.join(attachments::DIR))?;
         let store = Store {
             dir: dir.to_path_buf(),
             store_id,
             vault,
-            inner: Mutex::new(Inner { conn, unlocked: Some(Unlocked { keys: k, subject_keys: HashMap::new() }) }),
+            inner: Mutex::new(Inner { conn, unlocked: Some(unlocked) }),
         };
-        store.create_subject_with_id(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
         Ok(store)
     }
 
@@ -431,12 +455,21 @@ impl Store {
     pub fn find_by_lookup(&self, collection: &str, value: &str) -> Result<Vec<Record>> {
         self.read(|conn, u| {
             let h = lookup_hash(&u.keys.lookup, collection, value);
-            let mut st =
-                conn.prepare_cached("SELECT id FROM records WHERE collection = ?1 AND lookup = ?2 ORDER BY seq")?;
-            let ids: Vec<String> =
-                st.query_map(params![collection, h], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let mut st = conn
+                .prepare_cached("SELECT id, lookup FROM records WHERE collection = ?1 AND lookup = ?2 ORDER BY seq")?;
+            let rows: Vec<(String, Option<Vec<u8>>)> = st
+                .query_map(params![collection, h], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             drop(st);
-            ids.iter().map(|id| get_record(conn, u, collection, id)).collect()
+            rows.iter()
+                .map(|(id, found)| {
+                    // A damaged index may point at another row (see `get_record`).
+                    if found.as_deref() != Some(h.as_slice()) {
+                        return Err(Error::corrupted(format!("records/{collection}"), id));
+                    }
+                    get_record(conn, u, collection, id)
+                })
+                .collect()
         })
     }
 
@@ -714,6 +747,11 @@ fn get_record(conn: &Connection, u: &mut Unlocked, collection: &str, id: &str) -
             other => other,
         })?;
     let row = row.ok_or_else(|| Error::not_found(format!("{collection} {id}")))?;
+    // A damaged index can lead SQLite to another row; its own id would then authenticate, so the id must
+    // be the one asked for (found by the byte-flip fault test).
+    if row.1 != id {
+        return Err(Error::corrupted(format!("records/{collection}"), id));
+    }
     decode_row(conn, u, collection, row)
 }
 
@@ -734,7 +772,16 @@ fn scan_records(
         })?
         .collect::<rusqlite::Result<_>>()?;
     drop(st);
-    Ok(rows.into_iter().map(|row| decode_row(conn, u, collection, row)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            // A damaged index may return rows that do not match the filter (see `get_record`).
+            if subject.is_some_and(|s| s != row.2) || tag.is_some_and(|t| Some(t) != row.3.as_deref()) {
+                return Err(Error::corrupted(format!("records/{collection}"), &row.1));
+            }
+            decode_row(conn, u, collection, row)
+        })
+        .collect())
 }
 
 #[cfg(test)]

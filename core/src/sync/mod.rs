@@ -10,6 +10,9 @@
 //! * setting `catalog.version` (plaintext) and one `catalog/<item id>` record per service item.
 
 pub mod client;
+pub mod outbox;
+pub mod runner;
+pub mod wallet;
 
 pub use client::{
     CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration, CATALOG_COLLECTION, CATALOG_VERSION_SETTING,

@@ -4,11 +4,10 @@
 
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::format::ALG_ES256;
-use crate::store::{Store, SELF_SUBJECT};
+use crate::store::Store;
 use crate::{Error, Result};
 
 /// Signs with the holder's device key. A platform can implement it with a hardware key that never
@@ -79,29 +78,11 @@ impl DeviceSigner for SoftwareKey {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct StoredKey {
-    alg: i64,
-    pkcs8_hex: String,
-    created_at: i64,
-}
-
-/// Collection and record id of the device key in the store (sealed like every record).
-pub const DEVICE_KEY_COLLECTION: &str = "wallet_key";
-pub const DEVICE_KEY_ID: &str = "device";
-
-/// Loads the device key from the store, creating and saving one the first time.
+/// Loads the device key: the same P-256 key the device registered with the platform
+/// (`crate::sync::device_key`, record `device/key`, PKCS#8 sealed by the store), created on first use.
+/// The licence binds to it, so the platform can check at issuance that the requesting device holds it.
 pub fn load_or_create_device_key(store: &Store) -> Result<SoftwareKey> {
-    if let Some(rec) = store.get_opt(DEVICE_KEY_COLLECTION, DEVICE_KEY_ID)? {
-        let k: StoredKey = rec.json()?;
-        let k = Zeroizing::new(k.pkcs8_hex);
-        return SoftwareKey::from_pkcs8_hex(&k);
-    }
-    let key = SoftwareKey::generate()?;
-    let rec =
-        StoredKey { alg: ALG_ES256, pkcs8_hex: hex::encode(key.pkcs8()), created_at: chrono::Utc::now().timestamp() };
-    let body = Zeroizing::new(serde_json::to_vec(&rec)?);
-    drop(Zeroizing::new(rec.pkcs8_hex));
-    store.put(DEVICE_KEY_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, &body)?;
-    Ok(key)
+    crate::sync::device_key(store)?;
+    let rec = store.get(crate::sync::DEVICE_COLLECTION, crate::sync::DEVICE_KEY_ID)?;
+    SoftwareKey::from_pkcs8(&rec.body)
 }

@@ -1,1 +1,912 @@
-//! Sandbox platform: cases.
+//! Sandbox platform: applications (办件). The other side of `core::sync::runner`; the API is in
+//! `docs/platform-api.md`.
+//!
+//! * Device API (`Authorization: Bearer`): chunked resumable uploads checked by SHA-256, submission
+//!   deduplicated by `Idempotency-Key` (a repeated key returns the first answer, never a second case),
+//!   supplements, ratings, complaints, and events since a cursor.
+//! * Clerk API (`/admin/...`, loopback only, no auth: this is a sandbox) and [`clerk`] for the
+//!   `zhangban-sandbox clerk …` command: accept, review, request supplement, suspend / resume, approve,
+//!   reject, complete; [`sweep`] terminates cases whose deferred material is overdue (run on every
+//!   clerk action and every events poll, so it is automatic).
+//! * The signed calendar update (`GET /v1/calendar`), signed with the sandbox platform key whose public
+//!   half is pinned in `core::calendar::update`.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use zhangban_core::calendar::{self, Calendar, Rules};
+use zhangban_core::cases::CaseState;
+
+use crate::server::{now_secs, sha256_hex, ApiError, DeviceAuth, SharedState};
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    client_ref TEXT NOT NULL,
+    receipt TEXT NOT NULL UNIQUE,
+    item_codes TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    state TEXT NOT NULL,
+    submitted_at INTEGER NOT NULL,
+    accepted_on TEXT,
+    promised_days INTEGER,
+    UNIQUE (device_id, client_ref)
+);
+CREATE TABLE IF NOT EXISTS case_idempotency (
+    device_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (device_id, key)
+);
+CREATE TABLE IF NOT EXISTS case_uploads (
+    id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    received INTEGER NOT NULL DEFAULT 0,
+    complete INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS case_upload_chunks (
+    upload_id TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (upload_id, offset)
+);
+CREATE TABLE IF NOT EXISTS case_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    client_ref TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS case_events_device ON case_events(device_id, seq);
+CREATE TABLE IF NOT EXISTS case_deferred (
+    case_id TEXT NOT NULL,
+    material TEXT NOT NULL,
+    due TEXT,
+    supplied INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (case_id, material)
+);
+CREATE TABLE IF NOT EXISTS case_supplements (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    case_id TEXT NOT NULL,
+    request_id TEXT,
+    body TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS case_ratings (
+    case_id TEXT PRIMARY KEY,
+    score INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    reason TEXT,
+    at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS case_complaints (
+    id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at INTEGER NOT NULL
+);";
+
+/// The sandbox platform's calendar-signing key (PKCS#8, P-256). Its public key is pinned in
+/// `zhangban_core::calendar::update::PLATFORM_PUBLIC_KEY_HEX`. A sandbox key: never a production one.
+pub const CALENDAR_SIGNING_KEY_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420d1f2e8ce362d24ced954d22ddb12756403df114af7a7e22aa41055d8d24e6acda14403420004408bdd8a817276e67a6326ad2b077f640930b2b50928f25be672180dffd6d4be154a1f2767f57eb57e92cf783bc62347783001ee20da39183ab47c6ee55d2eb6";
+
+/// The calendar update the sandbox serves: a sample year beyond the bundled data, carrying only the
+/// fixed-by-law 元旦 (1 January). Marked as sandbox data, not a State Council notice.
+pub const CALENDAR_UPDATE_VERSION: u64 = 1;
+pub const CALENDAR_UPDATE_TEXT: &str = "year 2027 沙箱示例数据（非国务院通知；仅含法定元旦 1 月 1 日）\n\
+note Sandbox sample: only the statutory New Year's Day; the real 2027 notice will replace it.\n\
+off 2027-01-01 2027-01-01 元旦\n";
+
+const MAX_UPLOAD: u64 = 16 * 1024 * 1024;
+const MAX_CHUNK: usize = 1024 * 1024;
+const MAX_EVENTS_PAGE: u32 = 500;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/uploads/{id}", get(upload_status).put(upload_chunk).layer(DefaultBodyLimit::max(MAX_CHUNK + 1024)))
+        .route("/v1/cases", post(submit))
+        .route("/v1/cases/{id}/supplements", post(supplement))
+        .route("/v1/cases/{id}/rating", post(rating))
+        .route("/v1/cases/{id}/complaints", post(complaint))
+        .route("/v1/events", get(events))
+        .route("/v1/calendar", get(calendar_update))
+        .route("/admin/cases", get(admin_list))
+        .route("/admin/cases/{id}", get(admin_get))
+        .route("/admin/cases/{id}/{action}", post(admin_action))
+        .route("/admin/sweep", post(admin_sweep))
+        .route("/admin/stats", get(admin_stats))
+}
+
+fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+fn bad(field: &str, en: &str, zh: &str) -> ApiError {
+    ApiError::invalid(field, en, zh)
+}
+
+fn parse_date(field: &str, s: Option<&str>) -> Result<Option<NaiveDate>, ApiError> {
+    s.map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(field, "must be YYYY-MM-DD", "须为 YYYY-MM-DD")))
+        .transpose()
+}
+
+fn idem_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| !k.is_empty() && k.len() <= 128 && k.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
+        .ok_or_else(|| bad("Idempotency-Key", "header required (1–128 visible ASCII characters)", "须提供幂等键"))
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| bad("body", &format!("not JSON: {e}"), "请求内容不是合法的 JSON"))
+}
+
+/// Runs `f` once per (device, key): a repeated key gets the stored answer.
+fn once(
+    conn: &mut Connection,
+    device: &str,
+    key: &str,
+    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    let tx = conn.transaction()?;
+    let prior: Option<String> = tx
+        .query_row("SELECT response FROM case_idempotency WHERE device_id = ?1 AND key = ?2", [device, key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if let Some(p) = prior {
+        let mut v: Value = serde_json::from_str(&p).map_err(ApiError::internal)?;
+        v["replayed"] = json!(true);
+        return Ok(v);
+    }
+    let v = f(&tx)?;
+    tx.execute(
+        "INSERT INTO case_idempotency (device_id, key, response) VALUES (?1, ?2, ?3)",
+        params![device, key, v.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(v)
+}
+
+fn emit(tx: &Connection, case_id: &str, kind: &str, actor: &str, data: Value) -> Result<i64, ApiError> {
+    let (device, client_ref): (String, String) =
+        tx.query_row("SELECT device_id, client_ref FROM cases WHERE id = ?1", [case_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    tx.execute(
+        "INSERT INTO case_events (case_id, device_id, client_ref, kind, at, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![case_id, device, client_ref, kind, now_secs(), actor, data.to_string()],
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
+// ---- uploads ------------------------------------------------------------------------------------
+
+fn upload_row(conn: &Connection, id: &str, device: &str) -> Result<Option<(u64, String, u64, bool)>, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT size, sha256, received, complete FROM case_uploads WHERE id = ?1 AND device_id = ?2",
+            [id, device],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? != 0)),
+        )
+        .optional()?)
+}
+
+async fn upload_status(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = st.with_db(|c| upload_row(c, &id, &auth.device_id))?;
+    let (size, sha256, received, complete) = row.ok_or_else(|| ApiError::not_found("upload"))?;
+    Ok(Json(json!({ "upload_id": id, "size": size, "sha256": sha256, "received": received, "complete": complete })))
+}
+
+#[derive(Deserialize)]
+struct ChunkQuery {
+    offset: u64,
+    size: u64,
+    sha256: String,
+}
+
+async fn upload_chunk(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    Query(q): Query<ChunkQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    if id.is_empty() || id.len() > 200 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(bad("upload_id", "letters, digits and '-' only", "只能包含字母、数字和 -"));
+    }
+    if q.size == 0 || q.size > MAX_UPLOAD {
+        return Err(bad("size", "must be 1 byte to 16 MB", "须为 1 字节至 16 MB"));
+    }
+    if q.sha256.len() != 64 || !q.sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad("sha256", "must be 64 hex digits", "须为 64 位十六进制"));
+    }
+    let chunk_hash = headers.get("x-chunk-sha256").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if chunk_hash != sha256_hex(&body) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "integrity",
+            "chunk SHA-256 does not match its bytes",
+            "分块校验值不符，请重新上传",
+        ));
+    }
+    let name = headers
+        .get("x-file-name")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .unwrap_or_default()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    st.with_db(|c| {
+        let tx = c.transaction()?;
+        let row = upload_row(&tx, &id, &auth.device_id)?;
+        let (size, sha, received, complete) = match row {
+            Some(r) => r,
+            None => {
+                tx.execute(
+                    "INSERT INTO case_uploads (id, device_id, name, size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, auth.device_id, name, q.size as i64, q.sha256],
+                )?;
+                (q.size, q.sha256.clone(), 0, false)
+            }
+        };
+        if size != q.size || sha != q.sha256 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "upload_mismatch",
+                "this upload id holds another file",
+                "该上传编号对应另一个文件",
+            ));
+        }
+        if complete {
+            return Ok((StatusCode::OK, Json(json!({ "received": received, "complete": true }))));
+        }
+        if q.offset != received {
+            return Ok((StatusCode::CONFLICT, Json(json!({ "received": received, "complete": false }))));
+        }
+        if received + body.len() as u64 > size {
+            return Err(bad("body", "chunk goes past the declared size", "分块超出文件大小"));
+        }
+        tx.execute(
+            "INSERT INTO case_upload_chunks (upload_id, offset, data) VALUES (?1, ?2, ?3)",
+            params![id, received as i64, body.as_ref()],
+        )?;
+        let received = received + body.len() as u64;
+        tx.execute("UPDATE case_uploads SET received = ?2 WHERE id = ?1", params![id, received as i64])?;
+        let mut complete = false;
+        if received == size {
+            let data = upload_bytes(&tx, &id)?;
+            if sha256_hex(&data) != sha {
+                tx.execute("DELETE FROM case_uploads WHERE id = ?1", [&id])?;
+                tx.execute("DELETE FROM case_upload_chunks WHERE upload_id = ?1", [&id])?;
+                tx.commit()?;
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "integrity",
+                    "the whole file's SHA-256 does not match; upload discarded",
+                    "文件校验值不符，已丢弃，请重新上传",
+                ));
+            }
+            tx.execute("UPDATE case_uploads SET complete = 1 WHERE id = ?1", [&id])?;
+            complete = true;
+        }
+        tx.commit()?;
+        Ok((StatusCode::OK, Json(json!({ "received": received, "complete": complete }))))
+    })
+}
+
+/// The bytes of an upload, in order.
+pub fn upload_bytes(conn: &Connection, id: &str) -> Result<Vec<u8>, ApiError> {
+    let mut stmt = conn.prepare("SELECT data FROM case_upload_chunks WHERE upload_id = ?1 ORDER BY offset")?;
+    let mut out = Vec::new();
+    for chunk in stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))? {
+        out.extend_from_slice(&chunk?);
+    }
+    Ok(out)
+}
+
+fn check_attachments(tx: &Connection, device: &str, body: &Value) -> Result<Vec<Value>, ApiError> {
+    let list = body.get("attachments").and_then(Value::as_array).cloned().unwrap_or_default();
+    if list.len() > 50 {
+        return Err(bad("attachments", "at most 50", "附件最多 50 个"));
+    }
+    for (i, a) in list.iter().enumerate() {
+        let id = a.get("upload_id").and_then(Value::as_str).unwrap_or_default();
+        let sha = a.get("sha256").and_then(Value::as_str).unwrap_or_default();
+        match upload_row(tx, id, device)? {
+            Some((_, s, _, true)) if s == sha => {}
+            _ => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "attachment_missing",
+                    format!("attachments[{i}]: upload {id} is missing, incomplete or has another hash"),
+                    format!("attachments[{i}]：附件未上传完整或校验值不符"),
+                ))
+            }
+        }
+    }
+    Ok(list)
+}
+
+// ---- submission and follow-ups -------------------------------------------------------------------
+
+fn known_items(tx: &Connection) -> Result<Vec<Value>, ApiError> {
+    let (_, items) = crate::catalog::latest(tx)?;
+    Ok(items.as_array().cloned().unwrap_or_default())
+}
+
+fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
+    let n: i64 = tx.query_row("SELECT COUNT(*) FROM cases", [], |r| r.get(0))?;
+    Ok(format!("ZB{}{:06}", today().format("%Y%m%d"), n + 1))
+}
+
+async fn submit(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let client_ref = body.get("client_ref").and_then(Value::as_str).unwrap_or_default().to_string();
+    if client_ref.is_empty() || client_ref.len() > 64 {
+        return Err(bad("client_ref", "required, at most 64 characters", "必填，最长 64 个字符"));
+    }
+    let title = body.get("title").and_then(Value::as_str).unwrap_or_default().to_string();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(bad("title", "1 to 200 characters", "须为 1 至 200 个字符"));
+    }
+    if !body.get("values").is_some_and(Value::is_object) {
+        return Err(bad("values", "must be an object", "须为对象"));
+    }
+    let codes: Vec<String> = body
+        .get("item_codes")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    if codes.is_empty() || codes.len() > 20 {
+        return Err(bad("item_codes", "1 to 20 item codes", "须为 1 至 20 个事项编码"));
+    }
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, |tx| {
+            let items = known_items(tx)?;
+            for (i, code) in codes.iter().enumerate() {
+                if !items.iter().any(|it| it.get("id").and_then(Value::as_str) == Some(code)) {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "unknown_item",
+                        format!("item_codes[{i}]: no service item {code}"),
+                        format!("item_codes[{i}]：没有事项 {code}，请更新事项目录后重新选择"),
+                    ));
+                }
+            }
+            check_attachments(tx, &auth.device_id, &body)?;
+            // The same case submitted under another key (a reinstalled app resending): same receipt.
+            let existing: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT id, receipt FROM cases WHERE device_id = ?1 AND client_ref = ?2",
+                    [&auth.device_id, &client_ref],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((id, receipt)) = existing {
+                return Ok(
+                    json!({ "case_id": id, "receipt": receipt, "state": "submitted", "duplicate_of_client_ref": true }),
+                );
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            let receipt = next_receipt(tx)?;
+            let now = now_secs();
+            tx.execute(
+                "INSERT INTO cases (id, device_id, client_ref, receipt, item_codes, title, body, state, submitted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
+                params![
+                    id,
+                    auth.device_id,
+                    client_ref,
+                    receipt,
+                    json!(codes).to_string(),
+                    title,
+                    body.to_string(),
+                    now
+                ],
+            )?;
+            for m in body.get("deferred_materials").and_then(Value::as_array).into_iter().flatten().take(20) {
+                if let Some(m) = m.as_str() {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO case_deferred (case_id, material) VALUES (?1, ?2)",
+                        params![id, m],
+                    )?;
+                }
+            }
+            Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted", "submitted_at": now }))
+        })
+    })?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+fn case_of_device(tx: &Connection, id: &str, device: &str) -> Result<String, ApiError> {
+    tx.query_row("SELECT state FROM cases WHERE id = ?1 AND device_id = ?2", [id, device], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("case"))
+}
+
+async fn supplement(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, |tx| {
+            let state = case_of_device(tx, &id, &auth.device_id)?;
+            check_attachments(tx, &auth.device_id, &body)?;
+            let request_id = body.get("request_id").and_then(Value::as_str);
+            tx.execute(
+                "INSERT INTO case_supplements (case_id, request_id, body, at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, request_id, body.to_string(), now_secs()],
+            )?;
+            if request_id.is_some() && state == "supplement_requested" {
+                tx.execute("UPDATE cases SET state = 'in_review' WHERE id = ?1", [&id])?;
+                emit(tx, &id, "supplement_received", "platform", json!({ "request_id": request_id }))?;
+            } else {
+                tx.execute("UPDATE case_deferred SET supplied = 1 WHERE case_id = ?1", [&id])?;
+                emit(tx, &id, "deferred_received", "platform", json!({}))?;
+            }
+            Ok(json!({ "ok": true }))
+        })
+    })?;
+    Ok(Json(v))
+}
+
+async fn rating(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let score = body
+        .get("score")
+        .and_then(Value::as_u64)
+        .filter(|s| (1..=5).contains(s))
+        .ok_or_else(|| bad("score", "1 to 5", "须为 1 至 5"))?;
+    let reason = body.get("reason").and_then(Value::as_str).map(str::trim).filter(|r| !r.is_empty());
+    if score <= 2 && reason.is_none() {
+        return Err(bad("reason", "required for the two lowest levels", "“不满意”“非常不满意”须填写原因"));
+    }
+    let level = body.get("level").and_then(Value::as_str).unwrap_or_default().to_string();
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, |tx| {
+            let state = case_of_device(tx, &id, &auth.device_id)?;
+            if state != "completed" {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "not_completed",
+                    "a case is rated after completion",
+                    "办结后才能评价",
+                ));
+            }
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO case_ratings (case_id, score, level, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, score as i64, level, reason, now_secs()],
+            )?;
+            if n == 0 {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "already_rated",
+                    "this case is already rated",
+                    "该办件已评价",
+                ));
+            }
+            emit(tx, &id, "rating_recorded", "platform", json!({ "score": score }))?;
+            Ok(json!({ "ok": true }))
+        })
+    })?;
+    Ok(Json(v))
+}
+
+async fn complaint(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let text = body.get("text").and_then(Value::as_str).unwrap_or_default().trim().to_string();
+    if text.is_empty() || text.chars().count() > 2000 {
+        return Err(bad("text", "1 to 2000 characters", "须为 1 至 2000 个字符"));
+    }
+    let cid = body.get("complaint_id").and_then(Value::as_str).unwrap_or(&key).to_string();
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, |tx| {
+            case_of_device(tx, &id, &auth.device_id)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
+                params![cid, id, text, now_secs()],
+            )?;
+            emit(tx, &id, "complaint_recorded", "platform", json!({ "complaint_id": cid }))?;
+            Ok(json!({ "ok": true, "complaint_id": cid }))
+        })
+    })?;
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    since: u64,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+async fn events(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(200).clamp(1, MAX_EVENTS_PAGE);
+    let list = st.with_db(|c| {
+        sweep(c, today())?;
+        let mut stmt = c.prepare(
+            "SELECT seq, case_id, client_ref, kind, at, actor, data FROM case_events
+             WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![auth.device_id, q.since as i64, limit], |r| {
+            let data: String = r.get(6)?;
+            Ok(json!({
+                "seq": r.get::<_, i64>(0)?, "case_id": r.get::<_, String>(1)?, "client_ref": r.get::<_, String>(2)?,
+                "kind": r.get::<_, String>(3)?, "at": r.get::<_, i64>(4)?, "actor": r.get::<_, String>(5)?,
+                "data": serde_json::from_str::<Value>(&data).unwrap_or(Value::Null),
+            }))
+        })?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    })?;
+    let next = list.last().and_then(|e| e["seq"].as_u64()).unwrap_or(q.since);
+    Ok(Json(json!({ "events": list, "next": next })))
+}
+
+async fn calendar_update() -> Result<Json<Value>, ApiError> {
+    let key = hex::decode(CALENDAR_SIGNING_KEY_HEX).map_err(ApiError::internal)?;
+    let env =
+        calendar::update::sign(&key, calendar::update::PLATFORM_KEY_ID, CALENDAR_UPDATE_VERSION, CALENDAR_UPDATE_TEXT)
+            .map_err(ApiError::internal)?;
+    Ok(Json(serde_json::to_value(env).map_err(ApiError::internal)?))
+}
+
+// ---- clerk ---------------------------------------------------------------------------------------
+
+fn state_of(s: &str) -> Result<CaseState, ApiError> {
+    serde_json::from_value(json!(s)).map_err(|_| ApiError::internal(format!("unknown state {s}")))
+}
+
+fn promised_days_for(tx: &Connection, codes: &str) -> Result<u32, ApiError> {
+    let codes: Vec<String> = serde_json::from_str(codes).unwrap_or_default();
+    let items = known_items(tx)?;
+    Ok(codes
+        .iter()
+        .filter_map(|c| items.iter().find(|it| it.get("id").and_then(Value::as_str) == Some(c)))
+        .filter_map(|it| it.get("promised_limit_days").and_then(Value::as_u64))
+        .max()
+        .unwrap_or(10) as u32)
+}
+
+/// One clerk action on a case; returns the case after it. `action` is one of accept, review,
+/// supplement, suspend, resume, approve, reject, complete. `args` as in `docs/platform-api.md`.
+pub fn clerk(conn: &mut Connection, id: &str, action: &str, args: &Value) -> Result<Value, ApiError> {
+    let clerk_name = args.get("clerk").and_then(Value::as_str).unwrap_or("窗口人员");
+    let actor = format!("clerk:{clerk_name}");
+    let on = parse_date("on", args.get("on").and_then(Value::as_str))?.unwrap_or_else(today);
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    let tx = conn.transaction()?;
+    sweep(&tx, on)?;
+    let (state, codes): (String, String) = tx
+        .query_row("SELECT state, item_codes FROM cases WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("case"))?;
+    let from = state_of(&state)?;
+    let (to, data) = match action {
+        "accept" => {
+            let days = match args.get("promised_days").and_then(Value::as_u64) {
+                Some(d) if (1..=365).contains(&d) => d as u32,
+                Some(_) => return Err(bad("promised_days", "1 to 365", "须为 1 至 365")),
+                None => promised_days_for(&tx, &codes)?,
+            };
+            let due = rules.deferred_due(&cal, on, days, &[]).map_err(ApiError::internal)?.value;
+            let mut deferred = Vec::new();
+            {
+                let mut stmt = tx.prepare("SELECT material FROM case_deferred WHERE case_id = ?1 AND supplied = 0")?;
+                let ms = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                for m in ms {
+                    deferred.push(json!({ "material": m, "due": due.to_string() }));
+                }
+            }
+            tx.execute(
+                "UPDATE case_deferred SET due = ?2 WHERE case_id = ?1 AND supplied = 0",
+                params![id, due.to_string()],
+            )?;
+            tx.execute(
+                "UPDATE cases SET accepted_on = ?2, promised_days = ?3 WHERE id = ?1",
+                params![id, on.to_string(), days],
+            )?;
+            (CaseState::Accepted, json!({ "accepted_on": on.to_string(), "promised_days": days, "deferred": deferred }))
+        }
+        "review" => (CaseState::InReview, json!({})),
+        "supplement" => {
+            let items: Vec<String> = args
+                .get("items")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            if items.is_empty() {
+                return Err(bad("items", "name at least one item to supply", "须列出需补正的材料"));
+            }
+            let days = args.get("due_days").and_then(Value::as_u64).unwrap_or(5).clamp(1, 60) as u32;
+            let due = cal.add_working_days(on, days, &[]).map_err(ApiError::internal)?.value;
+            let note = args.get("note").and_then(Value::as_str).unwrap_or_default();
+            (
+                CaseState::SupplementRequested,
+                json!({ "request_id": uuid::Uuid::new_v4().to_string(), "items": items, "note": note, "due": due.to_string() }),
+            )
+        }
+        "suspend" => {
+            let reason = args.get("reason").and_then(Value::as_str).unwrap_or("现场核查");
+            (CaseState::Suspended, json!({ "on": on.to_string(), "reason": reason }))
+        }
+        "resume" => (CaseState::InReview, json!({ "on": on.to_string() })),
+        "approve" => {
+            let result = args.get("result").and_then(Value::as_str).unwrap_or("准予许可");
+            let licence = args.get("licence").cloned().unwrap_or(Value::Null);
+            (CaseState::Approved, json!({ "result": result, "licence": licence }))
+        }
+        "reject" => {
+            let reason = args
+                .get("reason")
+                .and_then(Value::as_str)
+                .filter(|r| !r.trim().is_empty())
+                .ok_or_else(|| bad("reason", "a rejection states its reason", "不予许可须说明理由"))?;
+            (CaseState::Rejected, json!({ "reason": reason }))
+        }
+        "complete" => {
+            let result = args.get("result").and_then(Value::as_str);
+            (CaseState::Completed, json!({ "on": on.to_string(), "result": result }))
+        }
+        other => return Err(bad("action", &format!("unknown action {other}"), "未知操作")),
+    };
+    if !from.can_move_to(to) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "bad_transition",
+            format!("a case in state {} cannot be moved to {}", from.as_str(), to.as_str()),
+            format!("办件当前为“{}”，不能执行此操作", from.label_zh()),
+        ));
+    }
+    tx.execute("UPDATE cases SET state = ?2 WHERE id = ?1", params![id, to.as_str()])?;
+    emit(&tx, id, to_event(action), &actor, data)?;
+    let v = case_json(&tx, id)?;
+    tx.commit()?;
+    Ok(v)
+}
+
+fn to_event(action: &str) -> &'static str {
+    match action {
+        "accept" => "accepted",
+        "review" => "in_review",
+        "supplement" => "supplement_requested",
+        "suspend" => "suspended",
+        "resume" => "resumed",
+        "approve" => "approved",
+        "reject" => "rejected",
+        _ => "completed",
+    }
+}
+
+/// Terminates every open case whose deferred material was due before `today` and not supplied.
+pub fn sweep(conn: &Connection, today: NaiveDate) -> Result<u32, ApiError> {
+    let due: Vec<(String, String, String)> = {
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT c.id, c.state, d.material FROM cases c JOIN case_deferred d ON d.case_id = c.id
+             WHERE d.supplied = 0 AND d.due IS NOT NULL AND d.due < ?1
+               AND c.state IN ('accepted', 'in_review', 'suspended', 'supplement_requested')",
+        )?;
+        let rows = stmt.query_map([today.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut n = 0;
+    let mut done = std::collections::HashSet::new();
+    for (id, _state, material) in due {
+        if !done.insert(id.clone()) {
+            continue;
+        }
+        conn.execute("UPDATE cases SET state = 'terminated' WHERE id = ?1", [&id])?;
+        emit(
+            conn,
+            &id,
+            "terminated",
+            "platform",
+            json!({ "reason": format!("容缺材料“{material}”未在期限内补交 / deferred material not supplied in time") }),
+        )?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
+    let v = conn
+        .query_row(
+            "SELECT id, client_ref, receipt, item_codes, title, state, submitted_at, accepted_on, promised_days, device_id
+             FROM cases WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(json!({
+                    "case_id": r.get::<_, String>(0)?, "client_ref": r.get::<_, String>(1)?,
+                    "receipt": r.get::<_, String>(2)?,
+                    "item_codes": serde_json::from_str::<Value>(&r.get::<_, String>(3)?).unwrap_or(Value::Null),
+                    "title": r.get::<_, String>(4)?, "state": r.get::<_, String>(5)?,
+                    "submitted_at": r.get::<_, i64>(6)?, "accepted_on": r.get::<_, Option<String>>(7)?,
+                    "promised_days": r.get::<_, Option<i64>>(8)?, "device_id": r.get::<_, String>(9)?,
+                }))
+            },
+        )
+        .optional()?;
+    v.ok_or_else(|| ApiError::not_found("case"))
+}
+
+async fn admin_list(State(st): State<SharedState>) -> Result<Json<Value>, ApiError> {
+    let v = st.with_db(|c| {
+        let ids: Vec<String> = {
+            let mut stmt = c.prepare("SELECT id FROM cases ORDER BY submitted_at, receipt")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        ids.iter().map(|id| case_json(c, id)).collect::<Result<Vec<_>, _>>()
+    })?;
+    Ok(Json(json!({ "cases": v })))
+}
+
+async fn admin_get(State(st): State<SharedState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(st.with_db(|c| case_json(c, &id))?))
+}
+
+async fn admin_action(
+    State(st): State<SharedState>,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let args = if body.is_empty() { json!({}) } else { json_body(&body)? };
+    Ok(Json(st.with_db(|c| clerk(c, &id, &action, &args))?))
+}
+
+async fn admin_sweep(State(st): State<SharedState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let args = if body.is_empty() { json!({}) } else { json_body(&body)? };
+    let on = parse_date("today", args.get("today").and_then(Value::as_str))?.unwrap_or_else(today);
+    let n = st.with_db(|c| {
+        let tx = c.transaction()?;
+        let n = sweep(&tx, on)?;
+        tx.commit()?;
+        Ok(n)
+    })?;
+    Ok(Json(json!({ "terminated": n })))
+}
+
+/// Counts for tests and the benchmark: cases, distinct client references, replayed keys.
+pub fn stats(conn: &Connection) -> Result<Value, ApiError> {
+    let cases: i64 = conn.query_row("SELECT COUNT(*) FROM cases", [], |r| r.get(0))?;
+    let refs: i64 =
+        conn.query_row("SELECT COUNT(DISTINCT device_id || '/' || client_ref) FROM cases", [], |r| r.get(0))?;
+    let keys: i64 = conn.query_row("SELECT COUNT(*) FROM case_idempotency", [], |r| r.get(0))?;
+    let uploads: i64 = conn.query_row("SELECT COUNT(*) FROM case_uploads WHERE complete = 1", [], |r| r.get(0))?;
+    Ok(json!({ "cases": cases, "distinct_client_refs": refs, "idempotency_keys": keys, "complete_uploads": uploads }))
+}
+
+async fn admin_stats(State(st): State<SharedState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(st.with_db(|c| stats(c))?))
+}
+
+// ---- command line --------------------------------------------------------------------------------
+
+/// `zhangban-sandbox clerk --url URL ACTION [CASE] [options]`: one clerk (or admin) request over HTTP.
+/// Actions: `list`, `show CASE`, `stats`, `sweep`, `faults`, and `accept|review|supplement|suspend|resume|
+/// approve|reject|complete CASE`. `CASE` may be the platform case id or the receipt number.
+pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Value) -> Result<Value, String> {
+    let http = reqwest::Client::new();
+    let base = url.trim_end_matches('/');
+    let resolve = |c: Option<&str>| c.map(str::to_string).ok_or_else(|| format!("{action} needs a case id or receipt"));
+    let req = match action {
+        "list" => http.get(format!("{base}/admin/cases")),
+        "stats" => http.get(format!("{base}/admin/stats")),
+        "sweep" => http.post(format!("{base}/admin/sweep")).json(&args),
+        "faults" => http.post(format!("{base}/admin/faults")).json(&args),
+        "show" => http.get(format!("{base}/admin/cases/{}", resolve(case)?)),
+        _ => {
+            let mut id = resolve(case)?;
+            if id.starts_with("ZB") {
+                let all: Value = http
+                    .get(format!("{base}/admin/cases"))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                id = all["cases"]
+                    .as_array()
+                    .and_then(|a| a.iter().find(|c| c["receipt"] == id.as_str()))
+                    .and_then(|c| c["case_id"].as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("no case with receipt {id}"))?;
+            }
+            http.post(format!("{base}/admin/cases/{id}/{action}")).json(&args)
+        }
+    };
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let v: Value = resp.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("{status}: {}", v["message"].as_str().unwrap_or_default()));
+    }
+    Ok(v)
+}
+
+/// `zhangban-sandbox device-sync DIR URL` (hidden; the child process of the kill -9 test): opens the
+/// citizen store in `DIR` (`vault.key`, `store/`) and syncs until the outbox is empty, printing each run.
+pub async fn device_sync(dir: &std::path::Path, url: &str) -> Result<(), String> {
+    use std::sync::Arc;
+    use zhangban_core::store::{FileVault, KeyVault, Store};
+    use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+    let vault: Arc<dyn KeyVault> =
+        Arc::new(FileVault::open_or_create(&dir.join("vault.key")).map_err(|e| e.to_string())?);
+    let store = Arc::new(Store::open(&dir.join("store"), vault).map_err(|e| e.to_string())?);
+    let mut cfg = SyncConfig::new(url);
+    cfg.request_timeout = std::time::Duration::from_millis(500);
+    cfg.backoff_base = std::time::Duration::from_millis(20);
+    cfg.backoff_max = std::time::Duration::from_millis(200);
+    cfg.run_budget = std::time::Duration::from_secs(5);
+    let runner = SyncRunner::new(store, cfg, Arc::new(zhangban_core::notify::NoListener)).map_err(|e| e.to_string())?;
+    let mut failures = 0u32;
+    loop {
+        let r = runner.run_once().await;
+        println!("run: sent {} receipts {} failures {} remaining {}", r.sent, r.receipts, r.failures, r.remaining);
+        if r.remaining == 0 {
+            return Ok(());
+        }
+        if r.sent == 0 {
+            failures += 1;
+            if failures > 200 {
+                return Err("no progress".into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,1 +1,481 @@
-//! Sandbox platform: issuer.
+//! Sandbox platform: the e-licence issuer (电子证照签发).
+//!
+//! - One ES256 key per issuing department, kept in the sandbox database (`issuer_keys`), created at first
+//!   start. Each department has a unified social credit code and the licence types it may issue.
+//! - The trust list of those keys and the revocation status list, both signed by the platform root key.
+//!   **Test key**: [`ROOT_PKCS8_HEX`] is the private half of the root public key pinned in the core
+//!   (`zhangban_core::wallet::trust::ROOT_PUBLIC_KEY_HEX`). It is published on purpose, for the sandbox
+//!   and the test vectors only; a real platform keeps its root key in an HSM and the app pins that key.
+//! - Device-bound issuance: `POST /v1/licences/nonce` gives a one-time nonce; `POST /v1/licences/issue`
+//!   takes the device's public key and its signature over the nonce (proof of possession), checks that the
+//!   key is the one the calling device registered with, and returns the signed licence.
+//!
+//! Routes: `POST /v1/licences/nonce`, `POST /v1/licences/issue`, `GET /v1/trust-list`,
+//! `GET /v1/status-list`, `POST /v1/grants/revoke`, `GET /v1/grants/revoked`, and sandbox-only
+//! administration `POST /v1/admin/licences/revoke`, `POST /v1/admin/issuer-keys/withdraw`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zhangban_core::wallet::format::ALG_ES256;
+use zhangban_core::wallet::issue::{issue_licence, verify_possession, with_derived, LicenceRequest};
+use zhangban_core::wallet::{DeviceSigner, ElementValue, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList};
+
+use crate::server::{now_secs, random_hex, ApiError, DeviceAuth, SharedState};
+
+/// The platform root key (PKCS#8, P-256). A documented TEST key: see the module docs.
+pub const ROOT_PKCS8_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420040de53669f01397e4e3aaf358dd8678dce2a7e652b90f9241f876806c3ea1ffa144034200048c26823fe3b433b2d7b9132f21140396b27d66e2744824f79c8d8136f8190e4fc69c5b757a16a370a8dc6673a4675f37fcce57b7571fd766edb0a37550e268c6";
+
+/// The issuing departments: (id, USCC, name zh, name en, licence types).
+pub const DEPARTMENTS: &[(&str, &str, &str, &str, &[LicenceType])] = &[
+    (
+        "psb",
+        "11110000000019001J",
+        "北京市公安局",
+        "Beijing Municipal Public Security Bureau",
+        &[LicenceType::ResidentId, LicenceType::HouseholdRegister],
+    ),
+    (
+        "samr",
+        "11110000000019002M",
+        "北京市市场监督管理局",
+        "Beijing Administration for Market Regulation",
+        &[LicenceType::BusinessLicence],
+    ),
+    (
+        "traffic",
+        "11110000000019003Q",
+        "北京市公安局公安交通管理局",
+        "Beijing Traffic Management Bureau",
+        &[LicenceType::DrivingLicence],
+    ),
+    (
+        "civil",
+        "11110000000019004U",
+        "北京市民政局",
+        "Beijing Civil Affairs Bureau",
+        &[LicenceType::MarriageCertificate],
+    ),
+    (
+        "hrss",
+        "11110000000019005Y",
+        "北京市人力资源和社会保障局",
+        "Beijing Human Resources and Social Security Bureau",
+        &[LicenceType::SocialSecurityCard],
+    ),
+    (
+        "edu",
+        "111100000000190062",
+        "北京市教育委员会",
+        "Beijing Municipal Education Commission",
+        &[LicenceType::TeacherQualification],
+    ),
+];
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS issuer_keys (
+    department TEXT PRIMARY KEY,
+    pkcs8 TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    withdrawn INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS licence_nonces (
+    nonce TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS licences (
+    status_index INTEGER PRIMARY KEY,
+    licence_id TEXT NOT NULL UNIQUE,
+    device_id TEXT NOT NULL,
+    licence_type TEXT NOT NULL,
+    issued_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS grant_revocations (
+    grant_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL
+);";
+
+/// How long an issuance nonce is valid.
+pub const NONCE_SECS: i64 = 300;
+/// How long issued licences are valid (sandbox: 10 years).
+pub const LICENCE_VALID_SECS: i64 = 10 * 365 * 24 * 3600;
+/// Size of the status list (indices covered).
+pub const STATUS_LIST_SIZE: u64 = 16 * 1024;
+
+pub fn root_key() -> Result<SoftwareKey, ApiError> {
+    SoftwareKey::from_pkcs8_hex(ROOT_PKCS8_HEX).map_err(ApiError::internal)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e)
+}
+
+/// The signing key of a department, created at first use.
+fn department_key(st: &SharedState, dept: &str) -> Result<(SoftwareKey, bool), ApiError> {
+    st.with_db(|c| {
+        let row: Option<(String, i64)> = c
+            .query_row("SELECT pkcs8, withdrawn FROM issuer_keys WHERE department = ?1", [dept], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        if let Some((p, w)) = row {
+            return Ok((SoftwareKey::from_pkcs8_hex(&p).map_err(internal)?, w != 0));
+        }
+        let k = SoftwareKey::generate().map_err(internal)?;
+        c.execute(
+            "INSERT INTO issuer_keys (department, pkcs8, created_at) VALUES (?1, ?2, ?3)",
+            params![dept, hex::encode(k.pkcs8()), now_secs()],
+        )?;
+        Ok((k, false))
+    })
+}
+
+/// The current trust list (every department's key), not yet signed.
+pub fn trust_list(st: &SharedState) -> Result<TrustList, ApiError> {
+    let now = now_secs();
+    let mut entries = Vec::new();
+    for (dept, uscc, zh, en, types) in DEPARTMENTS {
+        let (k, withdrawn) = department_key(st, dept)?;
+        entries.push(TrustEntry {
+            kid: k.key_id(),
+            alg: ALG_ES256,
+            public_key: k.public_key(),
+            issuer_uscc: uscc.to_string(),
+            name_zh: zh.to_string(),
+            name_en: en.to_string(),
+            types: types.iter().map(|t| t.code().to_string()).collect(),
+            valid_from: now - 365 * 24 * 3600,
+            valid_until: now + 20 * 365 * 24 * 3600,
+            withdrawn,
+        });
+    }
+    // Milliseconds: increases with every list the sandbox signs.
+    Ok(TrustList { sequence: chrono::Utc::now().timestamp_millis() as u64, issued_at: now, entries })
+}
+
+pub fn signed_trust_list(st: &SharedState) -> Result<Vec<u8>, ApiError> {
+    let root = root_key()?;
+    trust_list(st)?.sign(|m| root.sign(m)).map_err(internal)
+}
+
+pub fn status_list(st: &SharedState) -> Result<StatusList, ApiError> {
+    let mut sl = StatusList::new(chrono::Utc::now().timestamp_millis() as u64, now_secs(), STATUS_LIST_SIZE);
+    let revoked: Vec<i64> = st.with_db(|c| {
+        let mut s = c.prepare("SELECT status_index FROM licences WHERE revoked_at IS NOT NULL")?;
+        let v = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        Ok(v)
+    })?;
+    for i in revoked {
+        sl.set_revoked(i as u64);
+    }
+    Ok(sl)
+}
+
+pub fn signed_status_list(st: &SharedState) -> Result<Vec<u8>, ApiError> {
+    let root = root_key()?;
+    status_list(st)?.sign(|m| root.sign(m)).map_err(internal)
+}
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/licences/nonce", post(new_nonce))
+        .route("/v1/licences/issue", post(issue))
+        .route("/v1/trust-list", get(get_trust_list))
+        .route("/v1/status-list", get(get_status_list))
+        .route("/v1/grants/revoke", post(revoke_grant))
+        .route("/v1/grants/revoked", get(revoked_grants))
+        .route("/v1/admin/licences/revoke", post(admin_revoke))
+        .route("/v1/admin/issuer-keys/withdraw", post(admin_withdraw))
+}
+
+type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+fn body<T>(b: JsonBody<T>) -> Result<T, ApiError> {
+    b.map(|Json(v)| v)
+        .map_err(|e| ApiError::new(e.status(), "invalid", format!("body: {}", e.body_text()), "请求内容格式不正确"))
+}
+
+async fn new_nonce(State(st): State<SharedState>, dev: DeviceAuth) -> Result<Json<serde_json::Value>, ApiError> {
+    let nonce = random_hex(32)?;
+    let now = now_secs();
+    st.with_db(|c| {
+        c.execute("DELETE FROM licence_nonces WHERE expires_at < ?1", [now])?;
+        c.execute(
+            "INSERT INTO licence_nonces (nonce, device_id, expires_at) VALUES (?1, ?2, ?3)",
+            params![nonce, dev.device_id, now + NONCE_SECS],
+        )?;
+        Ok(())
+    })?;
+    Ok(Json(json!({ "nonce": nonce, "expires_at": now + NONCE_SECS })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// Licence type key, e.g. `resident_id`.
+    pub licence_type: String,
+    /// Element key → value. The sandbox stands in for the departments' registers: it takes the record
+    /// as given, checks it, and adds the derived elements.
+    pub elements: BTreeMap<String, ElementValue>,
+    /// SEC1 public key of the device, hex.
+    pub device_key: String,
+    pub nonce: String,
+    /// The device's ES256 signature over `["ZB1-Possession", nonce, device_key]`, hex.
+    pub proof: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssueResponse {
+    pub licence_id: String,
+    pub status_index: u64,
+    /// The issued licence (CBOR), hex.
+    pub licence: String,
+}
+
+async fn issue(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    req: JsonBody<IssueRequest>,
+) -> Result<Json<IssueResponse>, ApiError> {
+    let req = body(req)?;
+    let t = LicenceType::from_key(&req.licence_type)
+        .ok_or_else(|| ApiError::invalid("licence_type", "unknown licence type", "未知的证照类型"))?;
+    let device_key = hex::decode(&req.device_key)
+        .ok()
+        .filter(|k| k.len() == 65)
+        .ok_or_else(|| ApiError::invalid("device_key", "must be a hex SEC1 P-256 key", "须为十六进制 P-256 公钥"))?;
+    let nonce = hex::decode(&req.nonce).map_err(|_| ApiError::invalid("nonce", "must be hex", "须为十六进制"))?;
+    let proof = hex::decode(&req.proof).map_err(|_| ApiError::invalid("proof", "must be hex", "须为十六进制"))?;
+    let now = now_secs();
+    // The nonce: issued to this device, unexpired, used once.
+    let used = st.with_db(|c| {
+        Ok(c.execute(
+            "DELETE FROM licence_nonces WHERE nonce = ?1 AND device_id = ?2 AND expires_at >= ?3",
+            params![req.nonce, dev.device_id, now],
+        )?)
+    })?;
+    if used != 1 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "nonce_invalid",
+            "nonce unknown, expired or already used: request a new one",
+            "随机数无效、已过期或已使用：请重新获取",
+        ));
+    }
+    // The key must be the one this device registered, and the device must hold it.
+    let registered: Option<String> = st.with_db(|c| {
+        Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [&dev.device_id], |r| r.get(0)).optional()?)
+    })?;
+    if registered.as_deref().map(str::to_ascii_lowercase) != Some(req.device_key.to_ascii_lowercase()) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "device_key_mismatch",
+            "the device key is not the one this device registered",
+            "设备公钥与注册时的不一致",
+        ));
+    }
+    if !verify_possession(&nonce, &device_key, &proof) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "proof_invalid",
+            "proof of possession does not verify",
+            "设备持有密钥的证明验证失败",
+        ));
+    }
+    let (dept, uscc, ..) = DEPARTMENTS
+        .iter()
+        .find(|d| d.4.contains(&t))
+        .ok_or_else(|| ApiError::invalid("licence_type", "no department issues it", "没有部门签发此类证照"))?;
+    let (key, withdrawn) = department_key(&st, dept)?;
+    if withdrawn {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "issuer_unavailable",
+            "the department's key is withdrawn",
+            "签发部门密钥已撤销",
+        ));
+    }
+    for (k, v) in &req.elements {
+        if let (Some(def), ElementValue::Text(s)) = (t.element_by_key(k), v) {
+            let bad = match def.check {
+                zhangban_core::wallet::types::Check::IdNumber => {
+                    zhangban_core::wallet::ids::validate_id_number(s, now).err()
+                }
+                zhangban_core::wallet::types::Check::Uscc => zhangban_core::wallet::ids::validate_uscc(s).err(),
+                zhangban_core::wallet::types::Check::None => None,
+            };
+            if let Some(e) = bad {
+                return Err(ApiError::invalid(&format!("elements.{k}"), &e.message_en(), &e.message_zh()));
+            }
+        }
+    }
+    // Reserve a status index (and so a serial) atomically; the row gets its licence id once signed.
+    let placeholder = format!("pending-{}", req.nonce);
+    let index: i64 = st.with_db(|c| {
+        let tx = c.transaction()?;
+        let next: i64 = tx.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO licences (status_index, licence_id, device_id, licence_type, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![next, placeholder, dev.device_id, t.key(), now],
+        )?;
+        tx.commit()?;
+        Ok(next)
+    })?;
+    if index as u64 >= STATUS_LIST_SIZE {
+        return Err(ApiError::internal("status list full"));
+    }
+    let request = LicenceRequest {
+        licence_type: t,
+        issuer_uscc: uscc.to_string(),
+        serial: format!("{:08}", index + 1),
+        version: "1".into(),
+        elements: with_derived(t, req.elements, now),
+        device_key,
+        valid_from: now - 60,
+        valid_until: now + LICENCE_VALID_SECS,
+        status_index: index as u64,
+    };
+    let issued = issue_licence(&request, &key.key_id(), &key).map_err(|e| {
+        ApiError::invalid("elements", &zhangban_core::Error::message_en(&e), &zhangban_core::Error::message_zh(&e))
+    })?;
+    let licence_id = issued.signed.body.licence_id.clone();
+    st.with_db(|c| {
+        c.execute("UPDATE licences SET licence_id = ?2 WHERE status_index = ?1", params![index, licence_id])?;
+        Ok(())
+    })?;
+    Ok(Json(IssueResponse { licence_id, status_index: index as u64, licence: hex::encode(issued.encode()) }))
+}
+
+async fn get_trust_list(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let tl = trust_list(&st)?;
+    let root = root_key()?;
+    let signed = tl.sign(|m| root.sign(m)).map_err(internal)?;
+    Ok(Json(json!({ "sequence": tl.sequence, "issued_at": tl.issued_at, "signed": hex::encode(signed) })))
+}
+
+async fn get_status_list(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let sl = status_list(&st)?;
+    let root = root_key()?;
+    let signed = sl.sign(|m| root.sign(m)).map_err(internal)?;
+    Ok(Json(json!({ "sequence": sl.sequence, "issued_at": sl.issued_at, "signed": hex::encode(signed) })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantRevocation {
+    grant_id: String,
+}
+
+/// The holder revokes a grant it made (the recipients learn it from `GET /v1/grants/revoked`).
+async fn revoke_grant(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    req: JsonBody<GrantRevocation>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req = body(req)?;
+    if req.grant_id.len() != 32 || hex::decode(&req.grant_id).is_err() {
+        return Err(ApiError::invalid("grant_id", "must be 32 hex characters", "须为 32 位十六进制"));
+    }
+    st.with_db(|c| {
+        c.execute(
+            "INSERT OR IGNORE INTO grant_revocations (grant_id, device_id, revoked_at) VALUES (?1, ?2, ?3)",
+            params![req.grant_id, dev.device_id, now_secs()],
+        )?;
+        Ok(())
+    })?;
+    Ok(Json(json!({ "grant_id": req.grant_id, "revoked": true })))
+}
+
+async fn revoked_grants(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let ids: Vec<String> = st.with_db(|c| {
+        let mut s = c.prepare("SELECT grant_id FROM grant_revocations ORDER BY grant_id")?;
+        let v = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+        Ok(v)
+    })?;
+    Ok(Json(json!({ "grant_ids": ids })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminRevoke {
+    licence_id: String,
+}
+
+/// Sandbox-only: a department revokes a licence (it shows in the next status list).
+pub fn revoke_licence(st: &SharedState, licence_id: &str) -> Result<bool, ApiError> {
+    st.with_db(|c| {
+        Ok(c.execute(
+            "UPDATE licences SET revoked_at = ?2 WHERE licence_id = ?1 AND revoked_at IS NULL",
+            params![licence_id, now_secs()],
+        )? == 1)
+    })
+}
+
+async fn admin_revoke(
+    State(st): State<SharedState>,
+    req: JsonBody<AdminRevoke>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req = body(req)?;
+    let known: bool = st.with_db(|c| {
+        Ok(c.query_row("SELECT 1 FROM licences WHERE licence_id = ?1", [&req.licence_id], |_| Ok(()))
+            .optional()?
+            .is_some())
+    })?;
+    if !known {
+        return Err(ApiError::not_found("licence"));
+    }
+    revoke_licence(&st, &req.licence_id)?;
+    Ok(Json(json!({ "licence_id": req.licence_id, "revoked": true })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminWithdraw {
+    department: String,
+}
+
+async fn admin_withdraw(
+    State(st): State<SharedState>,
+    req: JsonBody<AdminWithdraw>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req = body(req)?;
+    if !DEPARTMENTS.iter().any(|d| d.0 == req.department) {
+        return Err(ApiError::not_found("department"));
+    }
+    department_key(&st, &req.department)?;
+    st.with_db(|c| {
+        c.execute("UPDATE issuer_keys SET withdrawn = 1 WHERE department = ?1", [&req.department])?;
+        Ok(())
+    })?;
+    Ok(Json(json!({ "department": req.department, "withdrawn": true })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_test_key_matches_the_pinned_public_key() {
+        let k = root_key().unwrap();
+        assert_eq!(hex::encode(k.public_key()), zhangban_core::wallet::trust::ROOT_PUBLIC_KEY_HEX);
+    }
+
+    #[test]
+    fn department_codes_are_valid_and_cover_every_type() {
+        for (_, uscc, ..) in DEPARTMENTS {
+            zhangban_core::wallet::ids::validate_uscc(uscc).unwrap();
+        }
+        for t in LicenceType::ALL {
+            assert!(DEPARTMENTS.iter().any(|d| d.4.contains(&t)), "{t:?}");
+        }
+    }
+}

@@ -15,7 +15,12 @@ use zhangban_sandbox::{demo, fault_writer, server};
 
 const USAGE: &str = "usage:
   zhangban-sandbox serve [--addr 127.0.0.1:0] [--db FILE]
-  zhangban-sandbox demo [--report FILE]";
+  zhangban-sandbox demo [--report FILE]
+  zhangban-sandbox clerk --url URL (list | stats | sweep [--on DATE] | show CASE |
+      accept CASE [--days N] | review CASE | supplement CASE --items A,B [--due-days N] [--note T] |
+      suspend CASE [--reason R] | resume CASE | approve CASE [--result R] | reject CASE --reason R |
+      complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS])
+      (CASE: platform case id or receipt number; --on YYYY-MM-DD and --clerk NAME on any action)";
 
 /// A tiny argument parser: `--name value` options and positional words, in any order.
 struct Args {
@@ -62,6 +67,9 @@ fn main() -> ExitCode {
     let result = match args.word().as_deref() {
         Some("serve") => serve(args),
         Some("demo") => run_demo(args),
+        Some("clerk") => clerk(args),
+        // Hidden: the child process of the kill -9 sync test (tests/sandbox/tests/cases.rs).
+        Some("device-sync") => device_sync(args),
         // Hidden: the child process of the kill -9 fault test (tests/sandbox/tests/faults.rs).
         Some("fault-writer") => fault_writer(args),
         Some("help") | None => {
@@ -86,10 +94,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 fn serve(mut args: Args) -> Result<(), String> {
     let addr = args.opt("--addr")?.unwrap_or_else(|| "127.0.0.1:0".into());
     let db = args.opt("--db")?.map(PathBuf::from);
+    let faults =
+        args.opt("--faults")?.map(|r| r.parse::<f64>().map_err(|_| "--faults takes a rate 0..1")).transpose()?;
     args.finish()?;
     runtime()?.block_on(async {
         let running =
             server::start(&addr, db.as_deref(), server::Config::default()).await.map_err(|e| e.to_string())?;
+        if let Some(rate) = faults {
+            running.state.faults.set(zhangban_sandbox::faults::FaultConfig::mixed(rate, 2000));
+        }
         println!("listening on {}", running.url);
         let _ = std::io::stdout().flush();
         std::future::pending::<()>().await;
@@ -113,4 +126,52 @@ fn fault_writer(mut args: Args) -> Result<(), String> {
     let run = args.word().ok_or("fault-writer DIR RUN")?;
     args.finish()?;
     fault_writer::run(std::path::Path::new(&dir), &run).map_err(|e| e.to_string())
+}
+
+fn clerk(mut args: Args) -> Result<(), String> {
+    let url = args.opt("--url")?.ok_or("clerk needs --url URL")?;
+    let mut body = serde_json::Map::new();
+    for (flag, key) in
+        [("--reason", "reason"), ("--result", "result"), ("--note", "note"), ("--on", "on"), ("--clerk", "clerk")]
+    {
+        if let Some(v) = args.opt(flag)? {
+            body.insert(key.into(), v.into());
+        }
+    }
+    for (flag, key) in [("--days", "promised_days"), ("--due-days", "due_days"), ("--latency-ms", "latency_ms")] {
+        if let Some(v) = args.opt(flag)? {
+            body.insert(key.into(), v.parse::<u64>().map_err(|_| format!("{flag} takes a whole number"))?.into());
+        }
+    }
+    if let Some(v) = args.opt("--items")? {
+        body.insert("items".into(), v.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>().into());
+    }
+    let rate = args.opt("--rate")?;
+    let timeout = args.opt("--timeout-ms")?;
+    let action = args.word().ok_or(format!("clerk needs an action\n{USAGE}"))?;
+    let case = args.word();
+    args.finish()?;
+    if action == "faults" {
+        let rate: f64 = rate.as_deref().unwrap_or("0").parse().map_err(|_| "--rate takes 0..1")?;
+        let timeout: u64 = timeout.as_deref().unwrap_or("2000").parse().map_err(|_| "--timeout-ms takes ms")?;
+        let mut cfg = zhangban_sandbox::faults::FaultConfig::mixed(rate, timeout);
+        cfg.latency_ms = body.get("latency_ms").and_then(|v| v.as_u64()).unwrap_or(0);
+        body = serde_json::to_value(cfg).map_err(|e| e.to_string())?.as_object().cloned().unwrap_or_default();
+    }
+    if action == "sweep" {
+        if let Some(v) = body.remove("on") {
+            body.insert("today".into(), v);
+        }
+    }
+    let out =
+        runtime()?.block_on(zhangban_sandbox::cases::clerk_command(&url, &action, case.as_deref(), body.into()))?;
+    println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn device_sync(mut args: Args) -> Result<(), String> {
+    let dir = args.word().ok_or("device-sync DIR URL")?;
+    let url = args.word().ok_or("device-sync DIR URL")?;
+    args.finish()?;
+    runtime()?.block_on(zhangban_sandbox::cases::device_sync(std::path::Path::new(&dir), &url))
 }

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Every module's schema, applied in order at start. Add yours here (see the module docs).
-pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA];
+pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA, crate::issuer::SCHEMA];
 
 /// The server's own tables: registered devices.
 const SCHEMA: &str = "
@@ -62,6 +62,8 @@ pub struct AppState {
     /// The platform's own SQLite database (one connection; handlers hold it briefly, never across `.await`).
     db: Mutex<Connection>,
     pub config: Config,
+    /// Fault injection on the device API (cases).
+    pub faults: crate::faults::Faults,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -78,7 +80,7 @@ impl AppState {
             conn.execute_batch(schema)?;
         }
         crate::catalog::seed(&conn)?;
-        Ok(Arc::new(AppState { db: Mutex::new(conn), config }))
+        Ok(Arc::new(AppState { db: Mutex::new(conn), config, faults: Default::default() }))
     }
 
     /// The database connection. Keep the guard short; never hold it across an `.await`.
@@ -101,9 +103,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/devices", post(register_device))
         .route("/v1/catalog", get(get_catalog))
-        // .merge(crate::issuer::routes())
+        .merge(crate::issuer::routes())
         // .merge(crate::catalog::routes())
-        // .merge(crate::cases::routes())
+        .merge(crate::cases::routes())
+        .merge(crate::faults::routes())
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::faults::middleware))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -1,0 +1,250 @@
+//! Case lifecycle tests (no network: platform events applied directly).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::*;
+use crate::calendar::Calendar;
+use crate::store::{FileVault, KeyVault, Store};
+use crate::sync::outbox;
+
+fn d(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+fn store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).expect("vault"));
+    let s = Store::create(&dir.path().join("s"), vault, None).expect("store");
+    (dir, s)
+}
+
+fn submission(s: &Store) -> Submission {
+    let photo = s.write_attachment(SELF, "photo.jpg", &mut &b"jpeg bytes"[..]).expect("attachment");
+    Submission {
+        item_codes: vec!["330100-GT-001".into()],
+        title: "个体工商户设立登记".into(),
+        values: json!({ "name": "李明", "address": "杭州市西湖区" }),
+        attachments: vec![photo.id],
+        deferred_materials: vec!["场所使用证明".into()],
+    }
+}
+
+fn step(
+    c: &mut Case,
+    (seq, kind, at_day, data): (u64, &str, &str, serde_json::Value),
+) -> Option<crate::notify::Notice> {
+    let at = d(at_day).and_hms_opt(2, 0, 0).expect("t").and_utc().timestamp();
+    let e = PlatformEvent {
+        seq,
+        case_id: "P1".into(),
+        client_ref: c.id.clone(),
+        kind: kind.into(),
+        at,
+        actor: "clerk:王".into(),
+        data,
+    };
+    apply_event(c, &e)
+}
+
+#[test]
+fn submit_creates_case_and_outbox_op_together() {
+    let (_d, s) = store();
+    let case = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert_eq!(case.state, CaseState::Queued);
+    assert_eq!(get(&s, &case.id).expect("stored"), case);
+    let ops = outbox::pending(&s).expect("pending");
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].case_id, case.id);
+    assert_eq!(ops[0].uploads.len(), 1);
+    assert_eq!(ops[0].uploads[0].size, 10);
+    assert!(ops[0].uploads[0].upload_id.starts_with(&ops[0].idempotency_key));
+    assert_eq!(list_in_state(&s, CaseState::Queued).expect("list").len(), 1);
+    assert!(s.audit_entries(Some(&case.id)).expect("audit").iter().any(|e| e.action == "case.submit"));
+}
+
+#[test]
+fn submission_validation_names_the_field() {
+    let (_d, s) = store();
+    let mut sub = submission(&s);
+    sub.item_codes = vec!["ok".into(), "bad code!".into()];
+    match submit(&s, SELF, &sub) {
+        Err(Error::Validation { field, .. }) => assert_eq!(field, "item_codes[1]"),
+        other => panic!("expected validation error, got {other:?}"),
+    }
+    let mut sub = submission(&s);
+    sub.attachments.push("no-such-attachment".into());
+    match submit(&s, SELF, &sub) {
+        Err(Error::Validation { field, .. }) => assert_eq!(field, "attachments[1]"),
+        other => panic!("expected validation error, got {other:?}"),
+    }
+    let mut sub = submission(&s);
+    sub.values = json!([1, 2]);
+    assert!(matches!(submit(&s, SELF, &sub), Err(Error::Validation { field, .. }) if field == "values"));
+    assert!(outbox::pending(&s).expect("pending").is_empty(), "nothing queued by a refused submission");
+    assert!(list(&s, None).expect("list").is_empty());
+}
+
+#[test]
+fn lifecycle_with_pause_supplement_and_deadline() {
+    let (_d, s) = store();
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+    c.state = CaseState::Submitted;
+    c.receipt = Some("ZB001".into());
+    // Accepted Thursday 8 Feb 2024 with 5 working days: 9 Feb, 18 Feb (调休), 19, 20, 21 → 21 Feb.
+    let n = step(
+        &mut c,
+        (
+            1,
+            "accepted",
+            "2024-02-08",
+            json!({ "accepted_on": "2024-02-08", "promised_days": 5,
+            "deferred": [{ "material": "场所使用证明", "due": "2024-02-20" }] }),
+        ),
+    )
+    .expect("applied");
+    assert_eq!(n.kind, crate::notify::NoticeKind::StateChanged);
+    let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+    assert_eq!(p.promised_date.as_ref().map(|r| r.value), Some(d("2024-02-21")));
+    assert_eq!(p.working_days_left.as_ref().map(|r| r.value), Some(4));
+    assert!(!p.overdue);
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Deferred { due, .. } if *due == d("2024-02-20"))));
+
+    // Suspended on 19 Feb, resumed 23 Feb: 20–23 Feb (4 working days) do not count → 27 Feb.
+    step(&mut c, (2, "suspended", "2024-02-19", json!({ "on": "2024-02-19", "reason": "现场核查" })));
+    assert_eq!(c.state, CaseState::Suspended);
+    step(&mut c, (3, "resumed", "2024-02-23", json!({ "on": "2024-02-23" })));
+    assert_eq!(c.state, CaseState::InReview);
+    let p = progress(&c, &cal, &rules, d("2024-02-23")).expect("progress");
+    assert_eq!(p.promised_date.as_ref().map(|r| r.value), Some(d("2024-02-27")));
+
+    // A duplicate delivery of event 3 is ignored.
+    let before = c.clone();
+    assert!(step(&mut c, (3, "resumed", "2024-02-23", json!({}))).is_none());
+    assert_eq!(before, c);
+
+    step(
+        &mut c,
+        (
+            4,
+            "supplement_requested",
+            "2024-02-26",
+            json!({ "request_id": "R1", "items": ["身份证复印件"], "due": "2024-03-01" }),
+        ),
+    );
+    let p = progress(&c, &cal, &rules, d("2024-02-26")).expect("progress");
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Supplement { working_days_left: 4, .. })));
+
+    // Overdue once the promised date has passed.
+    let p = progress(&c, &cal, &rules, d("2024-03-04")).expect("progress");
+    assert!(p.overdue);
+    assert_eq!(p.working_days_left.as_ref().map(|r| r.value), Some(-4));
+
+    step(&mut c, (5, "supplement_received", "2024-02-27", json!({})));
+    step(&mut c, (6, "approved", "2024-02-27", json!({ "result": "准予登记", "licence": { "id": "L1" } })));
+    assert_eq!(c.state, CaseState::Approved);
+    assert!(c.licence.is_some());
+    step(&mut c, (7, "completed", "2024-02-27", json!({ "on": "2024-02-27" })));
+    let p = progress(&c, &cal, &rules, d("2024-02-28")).expect("progress");
+    assert!(!p.overdue && p.working_days_left.is_none());
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Rate { .. })));
+    let states: Vec<CaseState> = c.timeline.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [
+            CaseState::Queued,
+            CaseState::Accepted,
+            CaseState::Suspended,
+            CaseState::InReview,
+            CaseState::SupplementRequested,
+            CaseState::InReview,
+            CaseState::Approved,
+            CaseState::Completed
+        ]
+    );
+    assert!(c.timeline.iter().skip(1).all(|e| e.actor == "clerk:王"));
+}
+
+fn completed_case(s: &Store) -> Case {
+    let mut c = submit(s, SELF, &submission(s)).expect("submit");
+    c.state = CaseState::Completed;
+    c.completed_on = Some(d("2025-03-03"));
+    s.transaction(|t| {
+        t.put_json(COLLECTION, &c.id, SELF, &c, crate::store::PutOptions { tag: Some("completed"), lookup: None })
+    })
+    .expect("put");
+    c
+}
+
+#[test]
+fn ratings_follow_the_rules() {
+    let (_d, s) = store();
+    let rules = Rules::default();
+    let queued = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(rate(&s, &rules, &queued.id, RatingLevel::Satisfied, None, d("2025-03-04")).is_err(), "not completed");
+    let c = completed_case(&s);
+    let e = rate(&s, &rules, &c.id, RatingLevel::Dissatisfied, Some("  "), d("2025-03-04")).expect_err("needs reason");
+    assert!(matches!(e, Error::Validation { ref field, .. } if field == "reason"));
+    assert!(rate(&s, &rules, &c.id, RatingLevel::Satisfied, None, d("2025-03-30")).is_err(), "window over");
+    let before = outbox::pending(&s).expect("p").len();
+    rate(&s, &rules, &c.id, RatingLevel::VeryDissatisfied, Some("窗口排队太久"), d("2025-03-04")).expect("rated");
+    assert_eq!(outbox::pending(&s).expect("p").len(), before + 1);
+    let got = get(&s, &c.id).expect("case");
+    assert_eq!(got.rating.as_ref().map(|r| r.level), Some(RatingLevel::VeryDissatisfied));
+    assert!(rate(&s, &rules, &c.id, RatingLevel::Satisfied, None, d("2025-03-04")).is_err(), "only once");
+    assert_eq!(RatingLevel::BasicallySatisfied.label_zh(), "基本满意");
+}
+
+#[test]
+fn complaints_queue_and_are_bounded() {
+    let (_d, s) = store();
+    let c = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(complain(&s, &c.id, "").is_err());
+    assert!(complain(&s, &c.id, &"长".repeat(MAX_COMPLAINT_CHARS + 1)).is_err());
+    complain(&s, &c.id, "材料已补交三次仍未受理").expect("complaint");
+    let ops = outbox::pending(&s).expect("p");
+    assert_eq!(ops.iter().filter(|o| o.kind == outbox::OpKind::Complain).count(), 1);
+    assert_eq!(get(&s, &c.id).expect("case").complaints.len(), 1);
+}
+
+#[test]
+fn supply_only_when_something_is_needed() {
+    let (_d, s) = store();
+    let mut sub = submission(&s);
+    sub.deferred_materials.clear();
+    let c = submit(&s, SELF, &sub).expect("submit");
+    assert!(supply(&s, &c.id, json!({}), &[], "").is_err(), "nothing requested");
+    let mut c = get(&s, &c.id).expect("case");
+    c.state = CaseState::Submitted;
+    step(
+        &mut c,
+        (
+            1,
+            "supplement_requested",
+            "2025-03-03",
+            json!({ "request_id": "R9", "items": ["户口簿"], "due": "2025-03-10" }),
+        ),
+    );
+    s.transaction(|t| {
+        t.put_json(
+            COLLECTION,
+            &c.id,
+            SELF,
+            &c,
+            crate::store::PutOptions { tag: Some("supplement_requested"), lookup: None },
+        )
+    })
+    .expect("put");
+    let scan = s.write_attachment(SELF, "hukou.jpg", &mut &b"scan"[..]).expect("att");
+    supply(&s, &c.id, json!({ "hukou": "已上传" }), &[scan.id], "补交户口簿").expect("supply");
+    let got = get(&s, &c.id).expect("case");
+    assert!(got.supplement.as_ref().is_some_and(|s| s.supplied));
+    let ops = outbox::pending(&s).expect("p");
+    let op = ops.iter().find(|o| o.kind == outbox::OpKind::Supplement).expect("supplement op");
+    assert_eq!(op.body["request_id"], "R9");
+    assert_eq!(op.uploads.len(), 1);
+}

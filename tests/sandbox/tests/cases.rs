@@ -1,0 +1,390 @@
+//! Applications end to end over HTTP against the sandbox platform: exactly-once submission under faults,
+//! kill -9 during sync, offline submission, the clerk workflow, quarantine, automatic termination, and
+//! the signed calendar update.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use serde_json::{json, Value};
+use zhangban_core::calendar::{self, Calendar, Rules};
+use zhangban_core::cases::{self, CaseState, Need, RatingLevel, Submission};
+use zhangban_core::notify::{NoticeKind, Recorder};
+use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
+use zhangban_core::sync::outbox;
+use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
+use zhangban_sandbox::cases::{clerk_command, stats};
+use zhangban_sandbox::faults::FaultConfig;
+use zhangban_sandbox::server::{self, Running};
+
+struct Citizen {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    store: Arc<Store>,
+}
+
+fn open_citizen() -> Citizen {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().to_path_buf();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).expect("vault"));
+    let store = Arc::new(Store::create(&dir.join("store"), vault, None).expect("store"));
+    Citizen { _tmp: tmp, dir, store }
+}
+
+async fn register(store: &Store, url: &str) {
+    let key = sync::device_key(store).expect("device key");
+    let info = DeviceInfo {
+        public_key: key.public_key_hex(),
+        platform: "desktop".into(),
+        model: "cases-test".into(),
+        app_version: "0".into(),
+    };
+    PlatformClient::new(url).expect("client").register_device(store, &info).await.expect("register");
+}
+
+async fn platform(db: Option<&Path>) -> Running {
+    server::start("127.0.0.1:0", db, server::Config::default()).await.expect("sandbox starts")
+}
+
+fn item_codes(p: &Running) -> Vec<String> {
+    p.state
+        .with_db(|c| zhangban_sandbox::catalog::latest(c))
+        .expect("catalog")
+        .1
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn submission(store: &Store, code: &str, i: usize, photo_bytes: usize) -> Submission {
+    let photo: Vec<u8> = (0..photo_bytes).map(|b| (b * 31 + i * 7) as u8).collect();
+    let att = store.write_attachment(SELF_SUBJECT, "photo.jpg", &mut photo.as_slice()).expect("attachment");
+    Submission {
+        item_codes: vec![code.to_string()],
+        title: format!("测试办件 {i}"),
+        values: json!({ "name": "张三", "n": i }),
+        attachments: vec![att.id],
+        deferred_materials: vec![],
+    }
+}
+
+fn fast(url: &str) -> SyncConfig {
+    let mut c = SyncConfig::new(url);
+    c.request_timeout = Duration::from_millis(400);
+    c.backoff_base = Duration::from_millis(10);
+    c.backoff_max = Duration::from_millis(200);
+    c.idle_interval = Duration::from_millis(50);
+    c.run_budget = Duration::from_secs(10);
+    c
+}
+
+async fn clerk(url: &str, action: &str, case: &str, args: Value) -> Value {
+    clerk_command(url, action, Some(case), args).await.unwrap_or_else(|e| panic!("clerk {action}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exactly_once_with_30_percent_faults() {
+    const N: usize = 200;
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    for i in 0..N {
+        cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, &code, i, 2048)).expect("submit");
+    }
+    p.state.faults.set(FaultConfig::mixed(0.30, 800));
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), Arc::new(Recorder::default())).expect("runner");
+    let handle = runner.spawn();
+    let start = Instant::now();
+    loop {
+        let done = cases::list_in_state(&citizen.store, CaseState::Submitted).expect("list").len();
+        if done == N || start.elapsed() > Duration::from_secs(90) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    handle.stop().await;
+    let s = p.state.with_db(|c| stats(c)).expect("stats");
+    let injected = p.state.faults.injected.load(std::sync::atomic::Ordering::Relaxed);
+    let requests = p.state.faults.requests.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{N} submissions in {:?}: {s}; {injected} faults injected in {requests} requests", start.elapsed());
+    assert_eq!(s["cases"], N, "exactly N cases on the platform");
+    assert_eq!(s["distinct_client_refs"], N);
+    assert!(injected as f64 > requests as f64 * 0.15, "faults were really injected ({injected}/{requests})");
+    let all = cases::list(&citizen.store, None).expect("list");
+    let mut receipts: Vec<String> = all.iter().filter_map(|c| c.receipt.clone()).collect();
+    assert_eq!(receipts.len(), N, "a receipt for each case on the device");
+    receipts.sort();
+    receipts.dedup();
+    assert_eq!(receipts.len(), N, "receipts are distinct");
+    assert!(outbox::pending(&citizen.store).expect("pending").is_empty());
+    assert!(outbox::quarantined(&citizen.store).expect("q").is_empty());
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_sync_loses_nothing_and_duplicates_nothing() {
+    const N: usize = 120;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = platform(Some(&tmp.path().join("platform.db"))).await;
+    let dir = tmp.path().join("citizen");
+    std::fs::create_dir_all(&dir).expect("dir");
+    {
+        let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).expect("vault"));
+        let store = Store::create(&dir.join("store"), vault, None).expect("store");
+        register(&store, &p.url).await;
+        let code = item_codes(&p)[0].clone();
+        for i in 0..N {
+            cases::submit(&store, SELF_SUBJECT, &submission(&store, &code, i, 150_000)).expect("submit");
+        }
+    }
+    // Responses dropped after commit and some latency, so the kill lands between commit and receipt.
+    p.state.faults.set(FaultConfig { drop_rate: 0.2, latency_ms: 3, ..Default::default() });
+    let exe = env!("CARGO_BIN_EXE_zhangban-sandbox");
+    let mut kills = 0;
+    for round in 0..3 {
+        let mut child = std::process::Command::new(exe)
+            .args(["device-sync", dir.to_str().expect("utf-8"), &p.url])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("child starts");
+        // Let it get some way in, then kill -9 (SIGKILL) in the middle of a sync run.
+        let target = (round + 1) * N as i64 / 4;
+        let start = Instant::now();
+        loop {
+            let n = p.state.with_db(|c| stats(c)).expect("stats")["cases"].as_i64().unwrap_or(0);
+            if n >= target || start.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if child.try_wait().expect("wait").is_none() {
+            child.kill().expect("SIGKILL");
+            kills += 1;
+        }
+        let _ = child.wait();
+    }
+    assert!(kills >= 2, "the sync process was killed mid-run ({kills})");
+    p.state.faults.set(FaultConfig::default());
+    let status = std::process::Command::new(exe)
+        .args(["device-sync", dir.to_str().expect("utf-8"), &p.url])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("final run");
+    assert!(status.success());
+    let s = p.state.with_db(|c| stats(c)).expect("stats");
+    assert_eq!(s["cases"], N as i64, "no duplicate and no loss on the platform: {s}");
+    assert_eq!(s["distinct_client_refs"], N as i64);
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).expect("vault"));
+    let store = Store::open(&dir.join("store"), vault).expect("reopen");
+    let all = cases::list(&store, None).expect("list");
+    assert_eq!(all.len(), N);
+    assert!(all.iter().all(|c| c.receipt.is_some() && c.state == CaseState::Submitted));
+    assert!(outbox::pending(&store).expect("pending").is_empty());
+    store.integrity_check().expect("store intact");
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_submission_then_the_whole_clerk_journey() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let db = tmp.path().join("platform.db");
+    let citizen = open_citizen();
+    // Register once, then the platform goes away.
+    let p = platform(Some(&db)).await;
+    let addr = p.addr.to_string();
+    let url = p.url.clone();
+    register(&citizen.store, &url).await;
+    let code = item_codes(&p)[0].clone();
+    p.stop().await;
+
+    let sub = submission(&citizen.store, &code, 1, 50_000);
+    let case = cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit offline");
+    let recorder = Arc::new(Recorder::default());
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&url), recorder.clone()).expect("runner");
+    let r = runner.run_once().await;
+    assert!(r.offline && r.remaining == 1 && r.sent == 0, "offline run: {r:?}");
+    assert_eq!(cases::get(&citizen.store, &case.id).expect("case").state, CaseState::Queued);
+
+    // The platform comes back on the same address: the receipt arrives.
+    let p = server::start(&addr, Some(&db), server::Config::default()).await.expect("restart");
+    let r = runner.run_once().await;
+    assert_eq!((r.sent, r.receipts, r.remaining), (1, 1, 0), "{r:?}");
+    let c = cases::get(&citizen.store, &case.id).expect("case");
+    let receipt = c.receipt.clone().expect("receipt stored");
+    assert_eq!(c.state, CaseState::Submitted);
+    assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Receipt && n.body_zh.contains(&receipt)));
+    let pid = c.platform_id.clone().expect("platform id");
+
+    // Clerk accepts (by receipt number, as at the counter) on Thursday 8 Feb 2024, promised 5 working days.
+    clerk(&url, "accept", &receipt, json!({ "promised_days": 5, "on": "2024-02-08", "clerk": "王芳" })).await;
+    runner.run_once().await;
+    let c = cases::get(&citizen.store, &case.id).expect("case");
+    assert_eq!(c.state, CaseState::Accepted);
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    let today = NaiveDate::from_ymd_opt(2024, 2, 9).expect("date");
+    let prog = cases::progress(&c, &cal, &rules, today).expect("progress");
+    // 9 Feb, 18 Feb (调休 Sunday), 19, 20, 21 → 21 Feb 2024.
+    assert_eq!(prog.promised_date.as_ref().map(|d| d.value.to_string()).as_deref(), Some("2024-02-21"));
+    assert_eq!(prog.working_days_left.as_ref().map(|d| d.value), Some(4));
+
+    // Supplement requested; the citizen supplies it.
+    clerk(&url, "supplement", &pid, json!({ "items": ["身份证复印件"], "due_days": 5, "on": "2024-02-09" })).await;
+    runner.run_once().await;
+    let c = cases::get(&citizen.store, &case.id).expect("case");
+    assert_eq!(c.state, CaseState::SupplementRequested);
+    assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::SupplementRequested));
+    let scan = citizen.store.write_attachment(SELF_SUBJECT, "id.jpg", &mut &[7u8; 3000][..]).expect("scan");
+    cases::supply(&citizen.store, &case.id, json!({ "id_copy": "attached" }), &[scan.id], "补交身份证复印件")
+        .expect("supply");
+    let r = runner.run_once().await;
+    assert!(r.sent >= 1 && r.remaining == 0, "{r:?}");
+    // supplement_received arrives in the same run's event pull, or the next.
+    runner.run_once().await;
+    assert_eq!(cases::get(&citizen.store, &case.id).expect("case").state, CaseState::InReview);
+
+    // Approval with a licence, completion, rating.
+    let licence = json!({ "type": "business_licence", "id": "L-TEST-1" });
+    clerk(&url, "approve", &pid, json!({ "result": "准予登记", "licence": licence })).await;
+    clerk(&url, "complete", &pid, json!({ "result": "已发放营业执照" })).await;
+    runner.run_once().await;
+    let c = cases::get(&citizen.store, &case.id).expect("case");
+    assert_eq!(c.state, CaseState::Completed);
+    assert_eq!(c.licence.as_ref(), Some(&licence));
+    assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::LicenceIssued));
+    let on = c.completed_on.expect("completed on");
+    cases::rate(&citizen.store, &rules, &case.id, RatingLevel::VerySatisfied, None, on).expect("rate");
+    let r = runner.run_once().await;
+    assert!(r.sent == 1 && r.remaining == 0, "{r:?}");
+    let score: i64 = p
+        .state
+        .with_db(|db| Ok(db.query_row("SELECT score FROM case_ratings WHERE case_id = ?1", [&pid], |r| r.get(0))?))
+        .expect("rating on the platform");
+    assert_eq!(score, 5);
+    let c = cases::get(&citizen.store, &case.id).expect("case");
+    let states: Vec<&str> = c.timeline.iter().map(|e| e.state.as_str()).collect();
+    for s in ["queued", "submitted", "accepted", "supplement_requested", "in_review", "approved", "completed"] {
+        assert!(states.contains(&s), "timeline has {s}: {states:?}");
+    }
+    assert!(c.timeline.iter().any(|e| e.actor == "clerk:王芳"));
+    // A second rating is refused locally.
+    assert!(cases::rate(&citizen.store, &rules, &case.id, RatingLevel::Satisfied, None, on).is_err());
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_submission_is_quarantined_without_blocking_the_queue() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let good: Vec<String> = (0..3)
+        .map(|i| cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, &code, i, 500)).expect("s").id)
+        .collect();
+    let bad =
+        cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, "zz-no-such-item", 9, 500)).expect("s");
+    let more = cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, &code, 10, 500)).expect("s");
+    let recorder = Arc::new(Recorder::default());
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), recorder.clone()).expect("runner");
+    let r = runner.run_once().await;
+    let errors: Vec<Option<String>> =
+        outbox::pending(&citizen.store).expect("p").into_iter().map(|o| o.last_error).collect();
+    assert_eq!((r.receipts, r.quarantined, r.remaining), (4, 1, 0), "{r:?} {errors:?}");
+    for id in good.iter().chain([&more.id]) {
+        assert!(cases::get(&citizen.store, id).expect("case").receipt.is_some());
+    }
+    let q = outbox::quarantined(&citizen.store).expect("q");
+    assert_eq!(q.len(), 1);
+    let problem = q[0].problem.clone().expect("reason kept");
+    assert_eq!(problem.status, 422);
+    assert!(problem.message.contains("zz-no-such-item"), "{}", problem.message);
+    let c = cases::get(&citizen.store, &bad.id).expect("case");
+    assert_eq!(c.state, CaseState::Queued);
+    let prog =
+        cases::progress(&c, &Calendar::bundled(), &Rules::default(), chrono::Local::now().date_naive()).expect("p");
+    assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message } if message.contains("zz-no-such-item"))));
+    assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == bad.id));
+    // A second run does not resend it.
+    let r = runner.run_once().await;
+    assert_eq!((r.sent, r.quarantined), (0, 0));
+    assert_eq!(p.state.with_db(|c| stats(c)).expect("stats")["cases"], 4);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_material_overdue_terminates_the_case() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let mut sub = submission(&citizen.store, &code, 1, 100);
+    sub.deferred_materials = vec!["场所证明".into()];
+    let case = cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit");
+    let kept = cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit");
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), Arc::new(Recorder::default())).expect("runner");
+    runner.run_once().await;
+    let pid = cases::get(&citizen.store, &case.id).expect("case").platform_id.expect("pid");
+    let kept_pid = cases::get(&citizen.store, &kept.id).expect("case").platform_id.expect("pid");
+    // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later.
+    let today = chrono::Local::now().date_naive();
+    let due = Rules::default().deferred_due(&Calendar::bundled(), today, 10, &[]).expect("due").value;
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 10 })).await;
+    clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10 })).await;
+    runner.run_once().await;
+    let prog = cases::progress(
+        &cases::get(&citizen.store, &kept.id).expect("case"),
+        &Calendar::bundled(),
+        &Rules::default(),
+        today,
+    )
+    .expect("progress");
+    assert!(prog
+        .needed_now
+        .iter()
+        .any(|n| matches!(n, Need::Deferred { due: d, working_days_left: 8, .. } if *d == due)));
+    // The second applicant supplies the deferred material in time.
+    cases::supply(&citizen.store, &kept.id, json!({ "premises": "lease" }), &[], "补交场所证明").expect("supply");
+    runner.run_once().await;
+    let before = clerk_command(&p.url, "sweep", None, json!({ "today": due.to_string() })).await.expect("sweep");
+    assert_eq!(before["terminated"], 0, "not yet overdue on the due date");
+    let after = clerk_command(&p.url, "sweep", None, json!({ "today": due.succ_opt().expect("d").to_string() }))
+        .await
+        .expect("sweep");
+    assert_eq!(after["terminated"], 1, "only the case whose material is missing");
+    runner.run_once().await;
+    assert_eq!(cases::get(&citizen.store, &kept.id).expect("case").state, CaseState::Accepted);
+    let c = cases::get(&citizen.store, &case.id).expect("case");
+    assert_eq!(c.state, CaseState::Terminated);
+    assert!(c.reason.as_deref().is_some_and(|r| r.contains("场所证明")));
+    // A clerk cannot approve a terminated case.
+    assert!(clerk_command(&p.url, "approve", Some(&pid), json!({})).await.is_err());
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendar_update_from_the_platform_verifies_with_the_pinned_key() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    let bytes = reqwest::get(format!("{}/v1/calendar", p.url)).await.expect("get").bytes().await.expect("body");
+    let before = calendar::update::load(&citizen.store).expect("load");
+    assert!(before.is_working_day(NaiveDate::from_ymd_opt(2027, 1, 1).expect("d")).provisional);
+    let v = calendar::update::apply(&citizen.store, &bytes).expect("verifies with the pinned platform key");
+    assert_eq!(v.version, 1);
+    let cal = calendar::update::load(&citizen.store).expect("load");
+    let ny = cal.is_working_day(NaiveDate::from_ymd_opt(2027, 1, 1).expect("d"));
+    assert!(!ny.value && !ny.provisional);
+    // Tampering is caught.
+    let mut env: Value = serde_json::from_slice(&bytes).expect("json");
+    env["payload"] = json!(env["payload"].as_str().expect("payload").replace("version 1", "version 2"));
+    assert!(calendar::update::apply(&citizen.store, &serde_json::to_vec(&env).expect("json")).is_err());
+    drop(citizen.dir);
+    p.stop().await;
+}
