@@ -22,7 +22,8 @@ fn parse_json(text: &str, field: &str) -> Result<serde_json::Value, CoreError> {
     if text.len() > 64 * 1024 {
         return Err(CoreError::validation(field, "内容过长", "value too long"));
     }
-    serde_json::from_str(text).map_err(|_| CoreError::validation(field, "值不是有效的 JSON", "the value is not valid JSON"))
+    serde_json::from_str(text)
+        .map_err(|_| CoreError::validation(field, "值不是有效的 JSON", "the value is not valid JSON"))
 }
 
 /// The licences the wallet in this store holds (none if the wallet is not set up).
@@ -50,7 +51,13 @@ pub fn catalog_search(store: Arc<ZhangbanStore>, query: String, limit: u32) -> R
         let c = Catalog::current(store.core())?;
         Ok(c.search(&query, limit.min(200) as usize)
             .into_iter()
-            .map(|h| CatalogHit { code: h.code, is_bundle: h.bundle, name_zh: h.name_zh, name_en: h.name_en, score: h.score })
+            .map(|h| CatalogHit {
+                code: h.code,
+                is_bundle: h.bundle,
+                name_zh: h.name_zh,
+                name_en: h.name_en,
+                score: h.score,
+            })
             .collect())
     })
 }
@@ -139,7 +146,11 @@ fn checklist_info(c: checklist::Checklist) -> ChecklistInfo {
 
 /// 一次性告知 for an item or bundle and this person (their profile and licences), before any draft.
 #[uniffi::export]
-pub fn catalog_checklist(store: Arc<ZhangbanStore>, subject: String, code: String) -> Result<ChecklistInfo, ZhangbanError> {
+pub fn catalog_checklist(
+    store: Arc<ZhangbanStore>,
+    subject: String,
+    code: String,
+) -> Result<ChecklistInfo, ZhangbanError> {
     guard(|| {
         let s = store.core();
         let c = Catalog::current(s)?;
@@ -151,7 +162,12 @@ pub fn catalog_checklist(store: Arc<ZhangbanStore>, subject: String, code: Strin
 
 /// Saves a value the person typed into their profile (`person.phone`, `family.spouse.name`, …).
 #[uniffi::export]
-pub fn profile_set(store: Arc<ZhangbanStore>, subject: String, path: String, value_json: String) -> Result<(), ZhangbanError> {
+pub fn profile_set(
+    store: Arc<ZhangbanStore>,
+    subject: String,
+    path: String,
+    value_json: String,
+) -> Result<(), ZhangbanError> {
     guard(|| {
         let s = store.core();
         let mut p = Profile::load(s, &subject)?;
@@ -181,7 +197,13 @@ pub fn drafts_list(store: Arc<ZhangbanStore>, subject: Option<String>) -> Result
     guard(|| {
         Ok(session::list(store.core(), subject.as_deref())?
             .into_iter()
-            .map(|d| DraftSummary { id: d.id, subject: d.subject, target: d.target, updated_at: d.updated_at, submitted: d.submitted })
+            .map(|d| DraftSummary {
+                id: d.id,
+                subject: d.subject,
+                target: d.target,
+                updated_at: d.updated_at,
+                submitted: d.submitted,
+            })
             .collect())
     })
 }

@@ -41,7 +41,8 @@ fn form_200() -> (Arc<zhangban_core::forms::Form>, Profile, Vec<HeldLicence>) {
             f["options"] = json!([{"value": "a", "label": {"zh": "甲"}}, {"value": "b", "label": {"zh": "乙"}}]);
         }
         if kind == "number" {
-            f["constraints"] = json!([{"expr": "value >= 0 && value < 1000000", "message": {"zh": "范围", "en": "range"}}]);
+            f["constraints"] =
+                json!([{"expr": "value >= 0 && value < 1000000", "message": {"zh": "范围", "en": "range"}}]);
         }
         if i % 10 == 9 {
             f["show_if"] = json!("f000 != ''");
@@ -190,7 +191,8 @@ fn benches(c: &mut Criterion) {
     });
 
     let big = catalog_2000();
-    for q in ["户口", "开公司", "社会保障卡申领", "公积金 退休", "居民医疗保险", "深圳 营业执照", "没有这个事项"] {
+    for q in ["户口", "开公司", "社会保障卡申领", "公积金 退休", "居民医疗保险", "深圳 营业执照", "没有这个事项"]
+    {
         c.bench_function(&format!("catalog/search 2,000 items: {q}"), |b| b.iter(|| black_box(big.search(q, 20))));
     }
 }

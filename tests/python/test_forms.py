@@ -53,7 +53,7 @@ class DraftTest(FfiTestCase):
             "applicant.birth_date": "1949-12-31",
             "applicant.address": "北京市东城区正义路1号",
             "spouse.name": "李华",
-            "spouse.id_number": "110105199003074578",
+            "spouse.id_number": "110105199003074579",
             "marriage.cert_no": "J110105-2019-000123",
             "child.name": "王小宝",
             "child.gender": "女",
@@ -143,7 +143,10 @@ class DraftTest(FfiTestCase):
         self.assertEqual({m.code: m.status for m in d2.materials()}["M_MARRIAGE"], "committed")
         self.assertEqual([x.id for x in zb.drafts_list(s, SELF)], [draft_id])
         c = d2.checklist()
-        self.assertIn("photo", [l.key for l in c.lines])
+        # Complete: the checklist now lists only conditions and what is covered.
+        self.assertIn("material:M_BIRTH_CERT", [l.key for l in c.lines])
+        self.assertNotIn(zb.ChecklistKind.FILL, [l.kind for l in c.lines])
+        self.assertNotIn(zb.ChecklistKind.ATTACH, [l.kind for l in c.lines])
         d2.discard()
         self.assertEqual(zb.drafts_list(s, SELF), [])
         with self.assertRaises(zb.ZhangbanError.NotFound):

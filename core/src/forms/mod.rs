@@ -6,9 +6,9 @@ pub mod expr;
 pub mod profile;
 pub mod schema;
 pub mod session;
-mod wallet_source;
 #[cfg(test)]
 mod tests;
+mod wallet_source;
 
 pub use draft::{
     AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity,
