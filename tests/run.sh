@@ -6,6 +6,9 @@
 #   4. cargo test --workspace                  (unit, integration and sandbox end-to-end tests)
 #   5. generates the Kotlin, Swift and Python bindings from that same FFI library
 #   6. the Python FFI tests, tests/python/test_*.py, through the generated bindings (stdlib only)
+#   7. the Kotlin JVM tests, android/jvm-test (Maven; JNA loads the same library), when mvn and java are
+#      installed (skipped, and said so, otherwise; ZHANGBAN_SKIP_KOTLIN=1 skips them too). Maven keeps its
+#      downloads in its own cache (~/.m2), as cargo does in ~/.cargo.
 # Works on a clean clone; installs nothing (no venv, no pip). Exits non-zero on the first failure.
 #
 #   tests/run.sh           everything
@@ -66,6 +69,17 @@ bindings/generate.sh --no-build
 
 step "Python FFI tests (tests/python/test_*.py)"
 PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/python -p 'test_*.py' -v
+
+if [ "${ZHANGBAN_SKIP_KOTLIN:-0}" = 1 ]; then
+  echo "!! Kotlin JVM tests skipped (ZHANGBAN_SKIP_KOTLIN=1)"
+elif command -v mvn >/dev/null && command -v java >/dev/null; then
+  step "Kotlin JVM tests (android/jvm-test, generated Kotlin + JNA)"
+  mvn -q -B -Dstyle.color=never -f android/jvm-test/pom.xml test \
+    -Dzhangban.lib.dir="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+  grep -h "Tests run" android/jvm-test/target/surefire-reports/*.txt
+else
+  echo "!! Kotlin JVM tests skipped: mvn or java not found"
+fi
 
 step "done"
 echo "tests/run.sh passed in $(($(date +%s) - START)) s"

@@ -1,0 +1,113 @@
+package org.zhangban.jvmtest
+
+import java.io.File
+import java.nio.file.Files
+import java.security.SecureRandom
+import javax.crypto.AEADBadTagException
+import javax.crypto.Cipher
+import javax.crypto.spec.GCMParameterSpec
+import javax.crypto.spec.SecretKeySpec
+import kotlin.test.AfterTest
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertTrue
+import kotlinx.coroutines.runBlocking
+import uniffi.zhangban_ffi.KeyVault
+import uniffi.zhangban_ffi.KeyVaultException
+import uniffi.zhangban_ffi.SubjectType
+import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_ffi.ZhangbanStore
+import uniffi.zhangban_ffi.fileVault
+import uniffi.zhangban_ffi.selfSubject
+
+/** A vault the way the Android shell writes one: AES-GCM (here a JCE key in memory, there the Keystore). */
+class JceVault(private val key: ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }) : KeyVault {
+    override fun wrap(alias: String, plaintext: ByteArray): ByteArray {
+        val nonce = ByteArray(12).also { SecureRandom().nextBytes(it) }
+        val c = Cipher.getInstance("AES/GCM/NoPadding")
+        c.init(Cipher.ENCRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, nonce))
+        c.updateAAD(alias.toByteArray())
+        return nonce + c.doFinal(plaintext)
+    }
+
+    override fun unwrap(alias: String, wrapped: ByteArray): ByteArray {
+        if (wrapped.size < 28) throw KeyVaultException.UnwrapFailed()
+        val c = Cipher.getInstance("AES/GCM/NoPadding")
+        c.init(Cipher.DECRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, wrapped.copyOfRange(0, 12)))
+        c.updateAAD(alias.toByteArray())
+        try {
+            return c.doFinal(wrapped.copyOfRange(12, wrapped.size))
+        } catch (e: AEADBadTagException) {
+            throw KeyVaultException.UnwrapFailed()
+        }
+    }
+}
+
+class StoreTest {
+    private val tmp: File = Files.createTempDirectory("zhangban-jvm-").toFile()
+
+    @AfterTest
+    fun cleanup() {
+        System.gc()
+        tmp.deleteRecursively()
+    }
+
+    private fun path(name: String) = File(tmp, name).path
+
+    @Test
+    fun writeReadAndReopenWithAKotlinVault() {
+        val vault = JceVault()
+        val store = ZhangbanStore.create(path("s"), vault, null)
+        store.putString("profile", "me", selfSubject(), """{"name":"李奶奶"}""")
+        assertEquals("""{"name":"李奶奶"}""", store.getString("profile", "me"))
+        store.close()
+        val again = ZhangbanStore.open(path("s"), vault)
+        assertEquals(1, again.list("profile", null).size)
+        again.close()
+        assertFailsWith<ZhangbanException.WrongKey> { ZhangbanStore.open(path("s"), JceVault()) }
+    }
+
+    @Test
+    fun typedErrorsCarryTheirFieldsAndBothLanguages() {
+        val store = ZhangbanStore.create(path("s"), fileVault(path("v.key")), null)
+        val nf = assertFailsWith<ZhangbanException.NotFound> { store.get("profile", "nobody") }
+        assertTrue(nf.what.contains("nobody"))
+        assertTrue(nf.textEn().contains("nobody"))
+        assertTrue(nf.textZh().isNotEmpty())
+        val v = assertFailsWith<ZhangbanException.Validation> {
+            ZhangbanStore.create(path("p"), fileVault(path("w.key")), "12")
+        }
+        assertEquals("pin", v.field)
+        assertTrue(v.messageZh.isNotEmpty() && v.messageEn.isNotEmpty())
+        val p = store.createSubject(SubjectType.PRINCIPAL, "王大爷")
+        store.shredSubject(p)
+        val sh = assertFailsWith<ZhangbanException.Shredded> { store.put("draft", "d", p, byteArrayOf(1)) }
+        assertEquals(p, sh.subject)
+        store.close()
+    }
+
+    @Test
+    fun wrongPinThenUnlock() {
+        val vault = fileVault(path("v.key"))
+        ZhangbanStore.create(path("s"), vault, "135790").close()
+        val store = ZhangbanStore.open(path("s"), vault)
+        assertTrue(store.isLocked())
+        val wp = assertFailsWith<ZhangbanException.WrongPin> { store.unlock("000000") }
+        assertEquals(4u, wp.attemptsLeft)
+        store.unlock("135790")
+        assertFalse(store.isLocked())
+        store.close()
+    }
+
+    @Test
+    fun attachmentsAndAsyncIntegrityCheck() = runBlocking {
+        val store = ZhangbanStore.create(path("s"), fileVault(path("v.key")), null)
+        val data = ByteArray(150_000) { (it % 251).toByte() }
+        val a = store.writeAttachment(selfSubject(), "材料.jpg", data)
+        assertTrue(store.readAttachment(a.id).contentEquals(data))
+        store.integrityCheck()
+        store.close()
+    }
+}

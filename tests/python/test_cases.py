@@ -1,0 +1,203 @@
+"""FFI tests of applications (办件) through the generated Python bindings: submit -> receipt -> events,
+against the sandbox platform binary started as a subprocess (standard library only)."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from ffi import ROOT, FfiTestCase, run, zb
+
+SELF = zb.self_subject()
+SANDBOX = Path(os.environ.get("ZHANGBAN_SANDBOX_BIN", ROOT / "target" / "debug" / "zhangban-sandbox"))
+
+
+class Sandbox:
+    """The sandbox platform as a child process (`serve --addr 127.0.0.1:0`), its URL read from stdout."""
+
+    def __init__(self, addr="127.0.0.1:0", db=None):
+        if not SANDBOX.exists():
+            raise RuntimeError(f"{SANDBOX} is missing: build it with `cargo build -p zhangban-sandbox`")
+        args = [str(SANDBOX), "serve", "--addr", addr]
+        if db:
+            args += ["--db", db]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("listening on "):
+            self.stop()
+            raise RuntimeError(f"sandbox did not start: {line!r}")
+        self.url = line[len("listening on "):]
+        self.addr = self.url[len("http://"):]
+
+    def clerk(self, *args):
+        out = subprocess.run(
+            [str(SANDBOX), "clerk", "--url", self.url, *args], capture_output=True, text=True, timeout=30
+        )
+        if out.returncode != 0:
+            raise AssertionError(f"clerk {args}: {out.stderr}")
+        return json.loads(out.stdout)
+
+    def catalog_codes(self):
+        with urllib.request.urlopen(self.url + "/v1/catalog", timeout=10) as r:
+            return [item["id"] for item in json.load(r)["items"]]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+
+
+class Listener(zb.CaseListener):
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.notices = []
+
+    def on_notice(self, notice):
+        with self.lock:
+            self.notices.append(notice)
+
+    def kinds(self):
+        with self.lock:
+            return [n.kind for n in self.notices]
+
+
+def submission(code, attachment_id, title="居住证申领"):
+    return zb.SubmissionInput(
+        item_codes=[code],
+        title=title,
+        values_json=json.dumps({"name": "李奶奶", "address": "杭州市西湖区"}, ensure_ascii=False),
+        attachment_ids=[attachment_id],
+        deferred_materials=[],
+        subject=SELF,
+    )
+
+
+class CasesTest(FfiTestCase):
+    def setUp(self):
+        super().setUp()
+        self.sandbox = Sandbox()
+        self.addCleanup(self.sandbox.stop)
+
+    def test_submit_receipt_then_clerk_events_reach_the_listener(self):
+        store = self.new_store()
+        listener = Listener()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, listener)
+        run(cases.register_device("desktop", "python-test", "0"))
+        photo = store.write_attachment(SELF, "photo.jpg", os.urandom(50_000))
+        code = self.sandbox.catalog_codes()[0]
+        s = cases.submit(submission(code, photo.id))
+        self.assertEqual(s.state, "queued")
+        self.assertIsNone(s.receipt)
+        self.assertEqual(cases.pending_count(), 1)
+
+        report = run(cases.sync_now())
+        self.assertEqual((report.sent, report.receipts, report.remaining, report.offline), (1, 1, 0, False))
+        p = cases.progress(s.id, None)
+        self.assertEqual(p.case.state, "submitted")
+        receipt = p.case.receipt
+        self.assertTrue(receipt.startswith("ZB"), receipt)
+        self.assertIn(zb.CaseNoticeKind.RECEIPT, listener.kinds())
+
+        # The clerk accepts at the counter by receipt number; the event arrives with the next sync.
+        self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
+        report = run(cases.sync_now())
+        self.assertGreaterEqual(report.events_applied, 1)
+        p = cases.progress(s.id, None)
+        self.assertEqual(p.case.state, "accepted")
+        self.assertIsNotNone(p.promised_date)
+        self.assertEqual(p.working_days_left, 5)
+        self.assertFalse(p.overdue)
+        self.assertTrue(any(t.actor == "clerk:王芳" for t in p.timeline))
+        self.assertIn(zb.CaseNoticeKind.STATE_CHANGED, listener.kinds())
+
+        # A supplement is requested; the citizen supplies it; the platform confirms.
+        self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
+        run(cases.sync_now())
+        p = cases.progress(s.id, None)
+        self.assertEqual(p.case.state, "supplement_requested")
+        self.assertEqual([n.kind for n in p.needed_now], ["supplement"])
+        self.assertEqual(p.needed_now[0].working_days_left, 3)
+        self.assertIn(zb.CaseNoticeKind.SUPPLEMENT_REQUESTED, listener.kinds())
+        scan = store.write_attachment(SELF, "id-copy.jpg", os.urandom(3_000))
+        cases.supply(s.id, '{"id_copy": true}', [scan.id], "补交身份证复印件")
+        run(cases.sync_now())
+        run(cases.sync_now())
+        self.assertEqual(cases.progress(s.id, None).case.state, "in_review")
+
+    def test_refused_submission_is_quarantined_with_its_reason(self):
+        store = self.new_store()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-test", "0"))
+        a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
+        bad = cases.submit(submission("zz-no-such-item", a.id))
+        good = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id))
+        report = run(cases.sync_now())
+        self.assertEqual((report.receipts, report.quarantined, report.remaining), (1, 1, 0))
+        q = cases.quarantined()
+        self.assertEqual([(x.case_id, x.status) for x in q], [(bad.id, 422)])
+        self.assertIn("zz-no-such-item", q[0].reason)
+        self.assertEqual(cases.progress(bad.id, None).needed_now[0].kind, "fix")
+        self.assertIsNotNone(cases.progress(good.id, None).case.receipt)
+
+    def test_validation_errors_name_the_field(self):
+        store = self.new_store()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        a = store.write_attachment(SELF, "a.jpg", b"x")
+        bad = submission("hz-001", a.id)
+        bad.values_json = "[1, 2]"
+        with self.assertRaises(zb.ZhangbanError.Validation) as e:
+            cases.submit(bad)
+        self.assertEqual(e.exception.field, "values")
+        self.assertIn("对象", e.exception.text_zh())
+        self.assertEqual(cases.list(), [])
+
+
+class OfflineTest(FfiTestCase):
+    def test_submit_offline_then_the_platform_comes_back(self):
+        db = self.path("platform.db")
+        first = Sandbox(db=db)
+        addr, url = first.addr, first.url
+        store = self.new_store()
+        cases = zb.ZhangbanCases(store, url, None)
+        run(cases.register_device("desktop", "python-test", "0"))
+        code = first.catalog_codes()[0]
+        first.stop()
+        a = store.write_attachment(SELF, "a.jpg", os.urandom(20_000))
+        s = cases.submit(submission(code, a.id))
+        report = run(cases.sync_now())
+        self.assertTrue(report.offline)
+        self.assertEqual((report.sent, report.remaining), (0, 1))
+        # Same address, same database: the platform is back.
+        for _ in range(50):
+            try:
+                again = Sandbox(addr=addr, db=db)
+                break
+            except RuntimeError:
+                time.sleep(0.1)
+        else:
+            self.fail("sandbox did not restart on the same address")
+        self.addCleanup(again.stop)
+        report = run(cases.sync_now())
+        self.assertEqual((report.receipts, report.remaining), (1, 0))
+        self.assertTrue(cases.progress(s.id, None).case.receipt.startswith("ZB"))
+
+
+class CalendarTest(FfiTestCase):
+    def test_working_days_over_spring_festival_2024(self):
+        # Accepted Thu 8 Feb 2024: 9 Feb is day 1, 10–17 Feb off, Sun 18 Feb worked (调休) is day 2.
+        r = zb.add_working_days("2024-02-08", 2)
+        self.assertEqual((r.date, r.provisional), ("2024-02-18", False))
+        self.assertTrue(zb.add_working_days("2026-12-28", 10).provisional)
+        self.assertEqual(zb.deferred_limit_days(10), 8)
+        self.assertEqual(zb.deferred_limit_days(40), 20)
+
+
+if __name__ == "__main__":
+    import unittest
+
+    unittest.main()
