@@ -29,7 +29,12 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key"))?);
     let store = Arc::new(Store::create(&tmp.path().join("store"), vault, None)?);
     let key = sync::device_key(&store)?;
-    let info = DeviceInfo { public_key: key.public_key_hex(), platform: "desktop".into(), model: "bench".into(), app_version: "0".into() };
+    let info = DeviceInfo {
+        public_key: key.public_key_hex(),
+        platform: "desktop".into(),
+        model: "bench".into(),
+        app_version: "0".into(),
+    };
     PlatformClient::new(&p.url)?.register_device(&store, &info).await?;
     let code = p
         .state
