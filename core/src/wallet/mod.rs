@@ -23,6 +23,8 @@ pub mod verify;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub mod vectors;
 
 use std::sync::Arc;
 

@@ -1,0 +1,240 @@
+"""FFI tests of the e-licence wallet through the generated Python bindings (standard library only).
+
+The holder's device key is held "by the platform": here a pure-Python P-256 ECDSA signer implements the
+foreign `DeviceSigner` trait (the way a StrongBox / Secure Enclave key would). The licence, the signed
+trust and status lists and the presentation cases come from tests/vectors/wallet.json, at its fixed clock.
+"""
+
+import hashlib
+import json
+import secrets
+import unittest
+
+from ffi import ROOT, FfiTestCase, zb
+
+VECTORS = json.loads((ROOT / "tests" / "vectors" / "wallet.json").read_text(encoding="utf-8"))
+NOW = VECTORS["now"]
+
+# --- P-256 (secp256r1) ECDSA, signing only, for the test signer --------------------------------------
+P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+A = P - 3
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+G = (
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+)
+
+
+def _add(p1, p2):
+    if p1 is None:
+        return p2
+    if p2 is None:
+        return p1
+    (x1, y1), (x2, y2) = p1, p2
+    if x1 == x2 and (y1 + y2) % P == 0:
+        return None
+    if p1 == p2:
+        lam = (3 * x1 * x1 + A) * pow(2 * y1, -1, P) % P
+    else:
+        lam = (y2 - y1) * pow(x2 - x1, -1, P) % P
+    x3 = (lam * lam - x1 - x2) % P
+    return (x3, (lam * (x1 - x3) - y1) % P)
+
+
+def _mul(k, point):
+    out = None
+    while k:
+        if k & 1:
+            out = _add(out, point)
+        point = _add(point, point)
+        k >>= 1
+    return out
+
+
+class PySigner(zb.DeviceSigner):
+    """An ES256 device key in Python: public key SEC1 uncompressed, signatures r || s."""
+
+    def __init__(self, private_hex, fail=False):
+        self.d = int(private_hex, 16)
+        x, y = _mul(self.d, G)
+        self.pub = b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+        self.fail = fail
+        self.signed = 0
+
+    def public_key(self):
+        return self.pub
+
+    def sign(self, message):
+        if self.fail:
+            raise zb.DeviceSignerError.Unavailable("user cancelled biometric prompt")
+        e = int.from_bytes(hashlib.sha256(message).digest(), "big")
+        while True:
+            k = secrets.randbelow(N - 1) + 1
+            r = _mul(k, G)[0] % N
+            s = pow(k, -1, N) * (e + r * self.d) % N
+            if r and s:
+                self.signed += 1
+                return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def policy(**kw):
+    p = zb.default_verify_policy()
+    for k, v in kw.items():
+        setattr(p, k, v)
+    return p
+
+
+class WalletTest(FfiTestCase):
+    def load_lists(self, wallet):
+        wallet.update_trust_list(bytes.fromhex(VECTORS["trust_list_hex"]), NOW)
+        wallet.update_status_list(bytes.fromhex(VECTORS["status_list_hex"]), NOW)
+
+    def holder(self, signer=None):
+        signer = signer or PySigner(VECTORS["keys"]["device_private_hex"])
+        w = zb.ZhangbanWallet.with_signer(self.new_store("holder"), signer)
+        self.load_lists(w)
+        return w, signer
+
+    def verifier(self):
+        self.verifiers = getattr(self, "verifiers", 0) + 1
+        w = zb.ZhangbanWallet.open(self.new_store(f"verifier{self.verifiers}"))
+        self.load_lists(w)
+        return w.verifier()
+
+    def test_python_signer_holds_the_vector_device_key(self):
+        signer = PySigner(VECTORS["keys"]["device_private_hex"])
+        self.assertEqual(signer.public_key().hex(), VECTORS["keys"]["device_public_hex"])
+
+    def test_import_present_render_and_verify(self):
+        w, signer = self.holder()
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        self.assertEqual(item.licence_id, VECTORS["licence_id"])
+        self.assertEqual(item.licence_type, "resident_id")
+        self.assertEqual(item.type_name_zh, "居民身份证")
+        self.assertEqual(item.status, zb.LicenceState.VALID)
+        self.assertEqual([l.licence_id for l in w.licences(NOW)], [VECTORS["licence_id"]])
+        details = w.licence(item.licence_id, NOW)
+        self.assertIn("id_number", [e.key for e in details.elements])
+
+        code = w.present(item.licence_id, zb.DisclosurePreset.HOTEL_CHECK_IN(), None, NOW)
+        self.assertTrue(code.qr_text.startswith("ZB1:"))
+        self.assertEqual(code.disclosed, ["name", "id_number_masked"])
+        self.assertEqual(code.not_after - code.not_before, 60)
+        self.assertGreaterEqual(signer.signed, 1, "the Python signer made the device signature")
+        qr = w.present(item.licence_id, zb.DisclosurePreset.AGE_CHECK(), None, NOW)
+        image = zb.render_qr(qr.qr_text)
+        self.assertEqual(len(image.modules), image.width * image.width)
+        self.assertIn("<svg", image.svg)
+
+        v = self.verifier()
+        out = v.verify(code.qr_text, NOW + 5, policy(accepted_purposes=["hotel-check-in"]))
+        self.assertTrue(out.accepted, out.reason_en)
+        self.assertEqual([d.key for d in out.verified.disclosed], ["name", "id_number_masked"])
+        self.assertEqual(out.verified.disclosed[0].display, "张三")
+        self.assertEqual(out.verified.issuer.name_zh, "北京市公安局")
+        self.assertNotIn("11010519491231002X", repr(out))
+
+        # The usage log (privacy dashboard) has the import and both presentations.
+        actions = [u.action for u in w.usage(item.licence_id)]
+        self.assertEqual(actions, ["licence.import", "licence.present", "licence.present"])
+
+    def test_rejections_have_typed_reasons(self):
+        w, _ = self.holder()
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        v = self.verifier()
+        code = w.present(item.licence_id, zb.DisclosurePreset.FULL(), None, NOW).qr_text
+        self.assertTrue(v.verify(code, NOW, policy()).accepted)
+        # The same code again: replay.
+        again = v.verify(code, NOW, policy())
+        self.assertEqual((again.accepted, again.reason_code), (False, "replay"))
+        self.assertIn("重放", again.reason_zh)
+        # A screenshot two minutes later.
+        shot = w.present(item.licence_id, zb.DisclosurePreset.FULL(), None, NOW).qr_text
+        self.assertEqual(v.verify(shot, NOW + 120, policy()).reason_code, "window_expired")
+        # A purpose the verifier does not accept.
+        age = w.present(item.licence_id, zb.DisclosurePreset.AGE_CHECK(), None, NOW).qr_text
+        self.assertEqual(
+            v.verify(age, NOW, policy(accepted_purposes=["hotel-check-in"])).reason_code, "purpose_not_accepted"
+        )
+        # Truncated text.
+        self.assertFalse(v.verify(shot[: len(shot) // 2], NOW, policy()).accepted)
+
+        # Every vector case through the bindings, each with a fresh verifier (the replay case twice).
+        reasons = set()
+        for case in VECTORS["cases"]:
+            ver = self.verifier() if case["repeat"] > 1 or case["expect"] == "ok" else v
+            p = zb.VerifyPolicy(
+                max_status_age_secs=case["policy"]["max_status_age_secs"],
+                clock_skew_secs=case["policy"]["clock_skew_secs"],
+                accepted_purposes=case["policy"]["accepted_purposes"],
+            )
+            for _ in range(case["repeat"]):
+                out = ver.verify(case["text"], case["now"], p)
+            got = "ok" if out.accepted else out.reason_code
+            self.assertEqual(got, case["expect"], case["name"])
+            if not out.accepted:
+                self.assertTrue(out.reason_zh and out.reason_en, case["name"])
+                reasons.add(got)
+        for must in ["bad_issuer_signature", "revoked", "digest_mismatch", "deflate_bomb", "cbor_too_deep",
+                     "bad_device_signature", "unknown_issuer_key", "expired"]:
+            self.assertIn(must, reasons)
+
+    def test_import_refusals(self):
+        # A wallet with its own store-held key: the vector licence is bound to another device.
+        w = zb.ZhangbanWallet.open(self.new_store("other"))
+        with self.assertRaises(zb.ZhangbanError.Licence) as cm:
+            w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        self.assertEqual(cm.exception.reason.split(":")[0], "no_trust_list")
+        self.load_lists(w)
+        with self.assertRaises(zb.ZhangbanError.Licence) as cm:
+            w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        self.assertEqual(cm.exception.reason.split(":")[0], "device_key_mismatch")
+        with self.assertRaises(zb.ZhangbanError.Licence) as cm:
+            w.import_licence(b"\xff" * 64, NOW)
+        self.assertEqual(cm.exception.reason.split(":")[0], "malformed")
+        # The right device, but a clock 200 days early: the licence is not valid yet.
+        h, _ = self.holder()
+        with self.assertRaises(zb.ZhangbanError.Licence) as cm:
+            h.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW - 200 * 86400)
+        self.assertEqual(cm.exception.reason.split(":")[0], "not_yet_valid")
+        # A trust list signed by another key than the pinned root.
+        tl = bytearray(bytes.fromhex(VECTORS["trust_list_hex"]))
+        tl[-1] ^= 1
+        with self.assertRaises(zb.ZhangbanError.Licence) as cm:
+            w.update_trust_list(bytes(tl), NOW)
+        self.assertEqual(cm.exception.reason.split(":")[0], "bad_list_signature")
+
+    def test_grants_and_a_failing_hardware_signer(self):
+        w, _ = self.holder()
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        g = w.grant(
+            item.licence_id,
+            zb.DisclosurePreset.CUSTOM(elements=["name", "address"]),
+            "朝阳区民政局",
+            "低保申请",
+            zb.GrantTerm.DEFAULT(),
+            NOW,
+        )
+        self.assertTrue(g.text.startswith("ZBG1:"))
+        self.assertEqual(g.expires_at - g.issued_at, 30 * 86400)
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            w.grant(item.licence_id, zb.DisclosurePreset.FULL(), "x", "y", zb.GrantTerm.UNTIL(expires_at=NOW + 400 * 86400), NOW)
+        self.assertEqual(cm.exception.field, "expires_at")
+        r = w.revoke_grant(g.grant_id, NOW + 10)
+        self.assertEqual(r.revoked_at, NOW + 10)
+        self.assertEqual([x.revoked_at for x in w.grants(item.licence_id)], [NOW + 10])
+        usage = w.usage(item.licence_id)
+        self.assertEqual(usage[1].recipient, "朝阳区民政局")
+        self.assertEqual(usage[1].elements, ["name", "address"])
+
+        # The platform key refuses to sign (the user cancelled): a typed error, no presentation.
+        store = self.new_store("hw")
+        bad = zb.ZhangbanWallet.with_signer(store, PySigner(VECTORS["keys"]["device_private_hex"], fail=True))
+        self.load_lists(bad)
+        bad.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        with self.assertRaises(zb.ZhangbanError.Storage):
+            bad.present(item.licence_id, zb.DisclosurePreset.AGE_CHECK(), None, NOW)
+
+
+if __name__ == "__main__":
+    unittest.main()
