@@ -61,6 +61,19 @@ pub(crate) fn open(key: &LessSafeKey, aad: &[u8], blob: &[u8]) -> Option<Zeroizi
     Some(buf)
 }
 
+/// Like [`open`], decrypting in place in the blob read from the database: no second buffer and no copy
+/// of the ciphertext on the read path (measured by tests/bench-sqlcipher).
+pub(crate) fn open_owned(key: &LessSafeKey, aad: &[u8], blob: Vec<u8>) -> Option<Zeroizing<Vec<u8>>> {
+    let mut buf = Zeroizing::new(blob);
+    if buf.len() < OVERHEAD || buf[0] != BLOB_VERSION {
+        return None;
+    }
+    let nonce = Nonce::try_assume_unique_for_key(&buf[1..1 + NONCE_LEN]).ok()?;
+    let len = key.open_within(nonce, Aad::from(aad), buf.as_mut_slice(), 1 + NONCE_LEN..).ok()?.len();
+    buf.truncate(len);
+    Some(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +91,13 @@ mod tests {
         assert!(open(&k, &aad("t", "1", "c"), &blob[..5]).is_none());
         let other = aead_key(random_key().unwrap().as_slice()).unwrap();
         assert!(open(&other, &aad("t", "1", "c"), &blob).is_none());
+        // The in-place variant agrees with `open` on every case.
+        assert_eq!(open_owned(&k, &aad("t", "1", "c"), blob.clone()).unwrap().as_slice(), b"hello");
+        assert!(open_owned(&k, &aad("t", "2", "c"), blob.clone()).is_none());
+        assert!(open_owned(&k, &aad("t", "1", "c"), bad.clone()).is_none());
+        assert!(open_owned(&k, &aad("t", "1", "c"), blob[..5].to_vec()).is_none());
+        assert!(open_owned(&other, &aad("t", "1", "c"), blob.clone()).is_none());
+        let empty = seal(&k, b"", b"").unwrap();
+        assert!(open_owned(&k, b"", empty).unwrap().is_empty());
     }
 }
