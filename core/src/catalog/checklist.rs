@@ -167,6 +167,10 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
         if i.path.starts_with("material:") {
             continue;
         }
+        // An upload field of a material already listed above is not listed twice.
+        if draft.form.field(&i.path).is_some_and(|f| f.spec.material.is_some()) && i.code == IssueCode::Required {
+            continue;
+        }
         let label = field_label(draft, &i.path);
         let kind = match (i.code, i.severity) {
             (IssueCode::Confirm, _) => EntryKind::Confirm,

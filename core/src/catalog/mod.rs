@@ -218,6 +218,44 @@ impl Catalog {
             .map_err(|e| Error::Internal(format!("bundled catalog: {e}")))
     }
 
+    /// The catalog to use with this store: the one synced from the platform (`sync::fetch_catalog`
+    /// keeps it in the store) when it is valid and not older than the bundled one, else the bundled one.
+    /// A synced catalog that fails its checks is ignored (the bundled one still works offline).
+    pub fn current(store: &crate::store::Store) -> Result<Arc<Catalog>> {
+        type Cache = std::sync::Mutex<Option<(String, i64, Arc<Catalog>)>>;
+        static CACHE: OnceLock<Cache> = OnceLock::new();
+        let bundled = Catalog::bundled()?;
+        let version = crate::sync::catalog_version(store)?;
+        if version <= bundled.version() {
+            return Ok(bundled);
+        }
+        let cache = CACHE.get_or_init(Default::default);
+        if let Ok(guard) = cache.lock() {
+            if let Some((sid, v, c)) = guard.as_ref() {
+                if sid == store.store_id() && *v == version {
+                    return Ok(c.clone());
+                }
+            }
+        }
+        let mut entries = Vec::new();
+        for r in store.scan(crate::sync::CATALOG_COLLECTION, None, None)? {
+            match r.and_then(|r| r.json::<serde_json::Value>()) {
+                Ok(v) => entries.push(v),
+                Err(_) => return Ok(bundled),
+            }
+        }
+        match Catalog::from_entries(version, &entries) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                if let Ok(mut guard) = cache.lock() {
+                    *guard = Some((store.store_id().to_string(), version, c.clone()));
+                }
+                Ok(c)
+            }
+            Err(_) => Ok(bundled),
+        }
+    }
+
     /// Parses and checks a catalog document (from the platform or the bundled seed).
     pub fn from_json(text: &str) -> Result<Catalog> {
         if text.len() > MAX_CATALOG_BYTES {
@@ -345,12 +383,14 @@ impl Catalog {
             let mut v = serde_json::to_value(it).unwrap_or_default();
             v["id"] = it.code.clone().into();
             v["entry"] = "item".into();
+            v["name_zh"] = it.name.zh.clone().into();
             out.push(v);
         }
         for b in &self.doc.bundles {
             let mut v = serde_json::to_value(b).unwrap_or_default();
             v["id"] = b.code.clone().into();
             v["entry"] = "bundle".into();
+            v["name_zh"] = b.name.zh.clone().into();
             out.push(v);
         }
         out

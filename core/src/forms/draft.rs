@@ -174,6 +174,24 @@ pub struct FillReport {
     pub materials_optional: usize,
 }
 
+/// One field as a screen shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldView {
+    pub path: String,
+    pub kind: FieldType,
+    pub label: Text,
+    pub help: Option<Text>,
+    /// (value, label) of choices.
+    pub options: Vec<(String, Text)>,
+    pub visible: bool,
+    pub computed: bool,
+    pub value: Json,
+    pub provenance: Option<Provenance>,
+    pub locked: bool,
+    pub confirm: bool,
+    pub issues: Vec<Text>,
+}
+
 /// Options of autofill.
 #[derive(Debug, Clone)]
 pub struct AutofillOptions {
@@ -961,6 +979,41 @@ impl Draft {
                 f(Loc { field: i, inst: None }, &self.state[i], self.top[i].as_ref());
             }
         }
+    }
+
+    /// Every field as a screen shows it, in form order (repeat children per instance, after their group).
+    pub fn view(&self) -> Vec<FieldView> {
+        let mut out = Vec::new();
+        let mut push = |d: &Draft, loc: Loc, st: &FState, e: Option<&Entry>| {
+            let f = &d.form.fields[loc.field];
+            out.push(FieldView {
+                path: d.path_of(loc),
+                kind: f.spec.kind,
+                label: f.spec.label.clone(),
+                help: f.spec.help.clone(),
+                options: f.spec.options.iter().map(|o| (o.value.clone(), o.label.clone())).collect(),
+                visible: st.visible,
+                computed: f.compute.is_some(),
+                value: e.map(|e| e.value.clone()).unwrap_or(Json::Null),
+                provenance: e.map(|e| e.provenance.clone()),
+                locked: e.is_some_and(|e| e.locked) || f.compute.is_some(),
+                confirm: e.is_some_and(|e| e.confirm),
+                issues: st.issues.iter().map(|i| i.2.clone()).collect(),
+            });
+        };
+        for &i in &self.form.top {
+            let fd = &self.form.fields[i];
+            push(self, Loc { field: i, inst: None }, &self.state[i], self.top[i].as_ref());
+            if fd.spec.kind == FieldType::Repeat {
+                for (k, ins) in self.groups.get(&i).map(|v| v.as_slice()).unwrap_or(&[]).iter().enumerate() {
+                    for &c in &fd.children {
+                        let slot = self.form.fields[c].slot;
+                        push(self, Loc { field: c, inst: Some(k) }, &ins.state[slot], ins.values[slot].as_ref());
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Where each material stands.

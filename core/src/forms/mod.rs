@@ -8,6 +8,7 @@ pub mod schema;
 pub mod session;
 #[cfg(test)]
 mod tests;
+mod wallet_source;
 
 pub use draft::{
     AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity,

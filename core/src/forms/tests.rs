@@ -281,7 +281,7 @@ fn citizen_licences() -> Vec<HeldLicence> {
             "2019-05-01",
             None,
             json!({
-            "spouse_name": "李华", "spouse_id_number": "110105199003074578", "certificate_number": "J110105-2019-000123"}),
+            "spouse_name": "李华", "spouse_id_number": "110105199003074579", "certificate_number": "J110105-2019-000123"}),
         ),
     ]
 }
@@ -388,7 +388,7 @@ fn company_bundle_asks_once_and_checks_cross_field_rules() {
     assert!(paths.contains(&"enterprise.contribution_total".to_string()));
     d.add_instance("enterprise.shareholders", NOW).unwrap();
     set(&mut d, "enterprise.shareholders[1].name", json!("李华"));
-    set(&mut d, "enterprise.shareholders[1].id_number", json!("110105199003074578"));
+    set(&mut d, "enterprise.shareholders[1].id_number", json!("110105199003074579"));
     set(&mut d, "enterprise.shareholders[1].contribution", json!(40));
     set(&mut d, "enterprise.shareholders[1].share", json!(40));
     let paths: Vec<String> = d.validate().into_iter().map(|i| i.path).collect();
