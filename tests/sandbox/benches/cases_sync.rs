@@ -41,7 +41,7 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
         .with_db(|c| zhangban_sandbox::catalog::latest(c))?
         .1
         .as_array()
-        .and_then(|a| a.first())
+        .and_then(|a| a.iter().find(|i| i["entry"] == "item"))
         .and_then(|i| i["id"].as_str().map(str::to_string))
         .ok_or("empty catalog")?;
 

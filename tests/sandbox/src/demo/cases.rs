@@ -3,7 +3,7 @@
 //! The citizen applies for a business licence (个体工商户营业执照设立登记) with no network: the application
 //! is queued on the phone. The network returns, the receipt arrives. A clerk accepts it (the promised
 //! time limit starts, counted in working days on the official calendar), asks for a supplement (补正),
-//! the citizen supplies it and the deferred material (容缺), the clerk approves and the licence is issued
+//! the citizen supplies it, the clerk approves and the licence is issued
 //! into the wallet (device-bound), the case is completed, the citizen rates it. The timeline is printed
 //! with the promised date.
 
@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zhangban_core::calendar::{Calendar, Rules};
-use zhangban_core::cases::{self, CaseState, Need, RatingLevel, Submission};
+use zhangban_core::cases::{self, CaseState, RatingLevel, Submission};
 use zhangban_core::notify::{NoticeKind, Recorder};
 use zhangban_core::store::SELF_SUBJECT;
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
@@ -38,14 +38,14 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     j.chapter("cases", "提交办件、跟踪进度与评价", "Submit, follow, rate");
     let cal = Calendar::bundled();
     let rules = Rules::default();
-    let code = "yy-003";
+    let code = "SJ-002";
     let promised: u32 = j
         .platform
         .with_db(|c| crate::catalog::latest(c))?
         .1
         .as_array()
         .and_then(|a| a.iter().find(|i| i["id"] == code))
-        .and_then(|i| i["promised_limit_days"].as_u64())
+        .and_then(|i| i["promised_days"].as_u64())
         .unwrap_or(10) as u32;
 
     // 1. Offline submission.
@@ -56,7 +56,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         title: "个体工商户营业执照设立登记".into(),
         values: json!({ "operator": "张三", "shop_name": "张三便民服务部", "address": "北京市朝阳区建国路88号1层" }),
         attachments: vec![att.id],
-        deferred_materials: vec!["经营场所使用证明".into()],
+        deferred_materials: vec![],
     };
     let case = cases::submit(&j.store, SELF_SUBJECT, &sub)?;
     let recorder = Arc::new(Recorder::default());
@@ -64,7 +64,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let r = offline.run_once().await;
     j.check(
         "cases.submit_offline",
-        "没有网络时提交了“个体工商户营业执照设立登记”（含 50 KB 照片、一项容缺材料）：已保存在手机上排队",
+        "没有网络时提交了“个体工商户营业执照设立登记”（含 50 KB 照片）：已保存在手机上排队",
         "Submitted a business licence application with no network: queued on the phone",
         r.offline && r.remaining == 1 && cases::get(&j.store, &case.id)?.state == CaseState::Queued,
         json!({ "case_id": case.id, "run": r }),
@@ -90,23 +90,19 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let c = cases::get(&j.store, &case.id)?;
     let p = cases::progress(&c, &cal, &rules, today())?;
     let promised_date = p.promised_date.as_ref().map(|d| d.value.to_string()).unwrap_or_default();
-    let deferred_due = p.needed_now.iter().find_map(|n| match n {
-        Need::Deferred { due, .. } => Some(due.to_string()),
-        _ => None,
-    });
     j.check(
         "cases.accepted",
         &format!(
-            "窗口王芳受理：承诺 {promised} 个工作日内办结，即 {promised_date} 前（按国务院节假日安排计算工作日{}）；容缺材料须于 {} 前补交（≤ 承诺时限 − 2 个工作日）",
-            if p.promised_date.as_ref().is_some_and(|d| d.provisional) { "，含未发布年份：暂按周一至周五" } else { "" },
-            deferred_due.clone().unwrap_or_default()
+            "窗口王芳受理：承诺 {promised} 个工作日内办结，即 {promised_date} 前（按国务院节假日安排计算工作日{}），还剩 {} 个工作日",
+            if p.promised_date.as_ref().is_some_and(|d| d.provisional) { "；含未发布年份，暂按周一至周五" } else { "" },
+            p.working_days_left.as_ref().map(|d| d.value).unwrap_or_default()
         ),
-        &format!("Accepted: promised within {promised} working days, by {promised_date}; deferred material due {}", deferred_due.clone().unwrap_or_default()),
-        c.state == CaseState::Accepted && !promised_date.is_empty() && deferred_due.is_some(),
-        json!({ "promised_days": promised, "promised_date": promised_date, "working_days_left": p.working_days_left, "deferred_due": deferred_due }),
+        &format!("Accepted: promised within {promised} working days, by {promised_date}"),
+        c.state == CaseState::Accepted && !promised_date.is_empty(),
+        json!({ "promised_days": promised, "promised_date": promised_date, "working_days_left": p.working_days_left }),
     );
 
-    // 4. Supplement requested; supplied with the deferred material.
+    // 4. Supplement requested and supplied.
     clerk(
         j,
         &pid,
@@ -126,15 +122,13 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let scan = j.store.write_attachment(SELF_SUBJECT, "身份证复印件.jpg", &mut &[0x5au8; 20_000][..])?;
     cases::supply(&j.store, &case.id, json!({ "id_copy": "attached" }), &[scan.id], "补交清晰的身份证复印件")?;
     runner.run_once().await;
-    cases::supply(&j.store, &case.id, json!({ "premises_proof": "租赁合同" }), &[], "补交经营场所使用证明")?;
-    runner.run_once().await;
     runner.run_once().await;
     let c = cases::get(&j.store, &case.id)?;
     j.check(
         "cases.supplied",
-        "补正材料和容缺材料均已送达，办件回到审查中",
-        "The supplement and the deferred material were delivered; the case is back in review",
-        c.state == CaseState::InReview && c.deferred.iter().all(|d| d.supplied),
+        "补正材料已送达，办件回到审查中",
+        "The supplement was delivered; the case is back in review",
+        c.state == CaseState::InReview,
         json!({ "state": c.state }),
     );
 
