@@ -43,7 +43,7 @@ class Sandbox:
 
     def catalog_codes(self):
         with urllib.request.urlopen(self.url + "/v1/catalog", timeout=10) as r:
-            return [item["id"] for item in json.load(r)["items"]]
+            return [item["id"] for item in json.load(r)["items"] if item.get("entry") == "item"]
 
     def stop(self):
         if self.proc.poll() is None:

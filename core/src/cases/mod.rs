@@ -656,3 +656,26 @@ pub fn progress(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) ->
 
 /// The subject used for the person's own cases.
 pub const SELF: &str = SELF_SUBJECT;
+
+/// The licence an approved case offers, as `(type, elements)` for the wallet's device-bound issuance
+/// (`PlatformClient::request_licence`). The platform's approval event carries
+/// `{"type": "business_licence", "elements": {"name": "…", …}}`; text elements only, at most 64.
+pub fn licence_offer(
+    case: &Case,
+) -> Option<(crate::wallet::LicenceType, std::collections::BTreeMap<String, crate::wallet::ElementValue>)> {
+    let l = case.licence.as_ref()?;
+    let t = crate::wallet::LicenceType::from_key(l.get("type")?.as_str()?)?;
+    let elements = l
+        .get("elements")?
+        .as_object()?
+        .iter()
+        .take(64)
+        .filter_map(|(k, v)| {
+            Some((
+                k.chars().take(64).collect(),
+                crate::wallet::ElementValue::Text(v.as_str()?.chars().take(500).collect()),
+            ))
+        })
+        .collect();
+    Some((t, elements))
+}

@@ -353,9 +353,19 @@ fn check_attachments(tx: &Connection, device: &str, body: &Value) -> Result<Vec<
 
 // ---- submission and follow-ups -------------------------------------------------------------------
 
+/// Service items and bundles of the current catalog (not its metadata entries).
 fn known_items(tx: &Connection) -> Result<Vec<Value>, ApiError> {
     let (_, items) = crate::catalog::latest(tx)?;
-    Ok(items.as_array().cloned().unwrap_or_default())
+    Ok(items
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|e| matches!(e.get("entry").and_then(Value::as_str), None | Some("item") | Some("bundle")))
+                .filter(|e| !e.get("id").and_then(Value::as_str).unwrap_or("_").starts_with('_'))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
@@ -616,7 +626,8 @@ fn promised_days_for(tx: &Connection, codes: &str) -> Result<u32, ApiError> {
     Ok(codes
         .iter()
         .filter_map(|c| items.iter().find(|it| it.get("id").and_then(Value::as_str) == Some(c)))
-        .filter_map(|it| it.get("promised_limit_days").and_then(Value::as_u64))
+        .filter_map(|it| it.get("promised_days").or_else(|| it.get("promised_limit_days")).and_then(Value::as_u64))
+        .filter(|d| *d > 0)
         .max()
         .unwrap_or(10) as u32)
 }

@@ -56,6 +56,7 @@ fn item_codes(p: &Running) -> Vec<String> {
         .as_array()
         .expect("items")
         .iter()
+        .filter(|i| i["entry"] == "item")
         .filter_map(|i| i["id"].as_str().map(str::to_string))
         .collect()
 }
