@@ -8,9 +8,10 @@ trust and status lists and the presentation cases come from tests/vectors/wallet
 import hashlib
 import json
 import secrets
+import subprocess
 import unittest
 
-from ffi import ROOT, FfiTestCase, zb
+from ffi import ROOT, FfiTestCase, run, zb
 
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "wallet.json").read_text(encoding="utf-8"))
 NOW = VECTORS["now"]
@@ -234,6 +235,45 @@ class WalletTest(FfiTestCase):
         bad.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
         with self.assertRaises(zb.ZhangbanError.Storage):
             bad.present(item.licence_id, zb.DisclosurePreset.AGE_CHECK(), None, NOW)
+
+
+class SandboxListsTest(FfiTestCase):
+    """The async exports against the real sandbox platform (the binary tests/run.sh builds)."""
+
+    def setUp(self):
+        super().setUp()
+        exe = ROOT / "target" / "debug" / "zhangban-sandbox"
+        if not exe.exists():
+            self.skipTest(f"{exe} not built (tests/run.sh builds it)")
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True
+        )
+        line = self.proc.stdout.readline()
+        self.assertIn("listening on ", line)
+        self.url = line.strip().split("listening on ", 1)[1]
+
+    def tearDown(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        super().tearDown()
+
+    def test_refresh_lists_from_the_platform(self):
+        w = zb.ZhangbanWallet.open(self.new_store())
+        ages = run(w.refresh_lists(self.url))
+        self.assertIsNotNone(ages.trust_sequence)
+        self.assertIsNotNone(ages.status_sequence)
+        self.assertLess(ages.status_age_secs, 120)
+        # Issuance needs a registered device: a typed error naming what to do.
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            run(w.request_licence(self.url, "resident_id", '{"name": "张三"}'))
+        self.assertEqual(cm.exception.field, "device")
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            run(w.request_licence(self.url, "passport", "{}"))
+        self.assertEqual(cm.exception.field, "licence_type")
+        # Plain http is only for a loopback test platform.
+        with self.assertRaises(zb.ZhangbanError.Validation):
+            run(w.refresh_lists("http://example.com"))
 
 
 if __name__ == "__main__":
