@@ -27,8 +27,8 @@ struct Entry {
     keywords: Vec<String>,
     department: String,
     description: String,
-    /// Name and keywords together, for the fuzzy character match.
-    all: String,
+    /// The distinct characters of the name and keywords, sorted: the fuzzy match looks them up.
+    chars: Vec<char>,
     name_chars: usize,
 }
 
@@ -62,7 +62,7 @@ impl Index {
                 code: b.code.to_lowercase(),
                 name: b.name.zh.clone(),
                 name_en: b.name.en.to_lowercase(),
-                all: format!("{} {}", b.name.zh, keywords.join(" ")),
+                chars: char_set(&b.name.zh, &keywords),
                 keywords,
                 department: String::new(),
                 description: b.description.zh.clone(),
@@ -77,7 +77,7 @@ impl Index {
                 code: it.code.to_lowercase(),
                 name: it.name.zh.clone(),
                 name_en: it.name.en.to_lowercase(),
-                all: format!("{} {}", it.name.zh, keywords.join(" ")),
+                chars: char_set(&it.name.zh, &keywords),
                 keywords,
                 department: it.department.zh.clone(),
                 description: String::new(),
@@ -132,6 +132,13 @@ impl Index {
     }
 }
 
+fn char_set(name: &str, keywords: &[String]) -> Vec<char> {
+    let mut v: Vec<char> = name.chars().chain(keywords.iter().flat_map(|k| k.chars())).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
 fn term_score(e: &Entry, t: &str) -> u32 {
     let mut best = 0u32;
     if e.code == t {
@@ -172,7 +179,7 @@ fn term_score(e: &Entry, t: &str) -> u32 {
         // Fuzzy: most of the term's (non-ASCII) characters appear in the name or keywords.
         let chars: Vec<char> = t.chars().filter(|c| !c.is_ascii()).collect();
         if chars.len() >= 2 {
-            let hits = chars.iter().filter(|c| e.all.contains(**c)).count();
+            let hits = chars.iter().filter(|c| e.chars.binary_search(c).is_ok()).count();
             let frac = hits as f64 / chars.len() as f64;
             if frac >= 0.6 {
                 best = best.max((25.0 * frac).round() as u32);
