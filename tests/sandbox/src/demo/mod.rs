@@ -1,6 +1,6 @@
 //! The journey demo: one citizen's day with Zhangban, end to end, against the sandbox platform on loopback.
 //!
-//! `cargo run --release -p zhangban-sandbox -- demo [--report FILE]`
+//! `cargo run -p zhangban-sandbox -- demo [--report FILE]`
 //!
 //! The journey is told in chapters. This file runs the foundation chapter (platform, encrypted store,
 //! device registration, catalog, profile, proof of encryption, audit chain) and then, in order, the
