@@ -5,7 +5,8 @@ use std::process::Command;
 #[test]
 fn demo_runs_and_writes_its_report() {
     let dir = tempfile::tempdir().unwrap();
-    let report = dir.path().join("report.json");
+    // A folder that does not exist yet, as with the README command's `--report out/journey.json`.
+    let report = dir.path().join("out").join("journey.json");
     let out = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox"))
         .args(["demo", "--report"])
         .arg(&report)

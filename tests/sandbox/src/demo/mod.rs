@@ -175,6 +175,9 @@ pub async fn run(opts: Options) -> DemoResult<Report> {
     j.report.finished_at = now_rfc3339();
     let steps: usize = j.report.chapters.iter().map(|c| c.steps.len()).sum();
     let failed: usize = j.report.chapters.iter().flat_map(|c| &c.steps).filter(|s| !s.ok).count();
+    if let Some(parent) = report_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?; // `--report out/journey.json` on a fresh clone
+    }
     std::fs::write(&report_path, serde_json::to_vec_pretty(&j.report)?)?;
     println!(
         "\n{} {steps} 步，失败 {failed} 步 / {steps} steps, {failed} failed. 报告 / report: {}",
