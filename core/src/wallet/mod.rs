@@ -306,6 +306,12 @@ impl Wallet {
             })?;
             Ok(())
         })?;
+        // A licence import updates the profile's verified values (forms), here in the core so that both
+        // shells get the same rule.
+        use crate::forms::profile::{apply_verified, LicenceSource};
+        if let Some(l) = self.held(SELF_SUBJECT)?.into_iter().find(|l| l.licence_id == rec.licence_id) {
+            apply_verified(&self.store, SELF_SUBJECT, &l.licence_type, &l.fields, &l.licence_id, &l.as_of)?;
+        }
         Ok(self.summary(&rec, status.as_ref(), now))
     }
 
