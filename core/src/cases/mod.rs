@@ -9,6 +9,7 @@
 //! * Ratings (好差评) and complaints queue offline like submissions.
 
 mod events;
+mod resubmit;
 #[cfg(test)]
 mod tests;
 
@@ -22,6 +23,7 @@ use crate::sync::outbox::{self, OpKind};
 use crate::{audit, Error, Result};
 
 pub use events::{apply_event, PlatformEvent};
+pub use resubmit::{discard, resubmit, Fix, ValuesChange};
 
 pub const COLLECTION: &str = "case";
 
@@ -54,6 +56,8 @@ pub enum CaseState {
     Terminated,
     /// 办结.
     Completed,
+    /// The person gave up a submission the platform refused (it never reached the platform).
+    Withdrawn,
 }
 
 impl CaseState {
@@ -70,6 +74,7 @@ impl CaseState {
             CaseState::Rejected => "rejected",
             CaseState::Terminated => "terminated",
             CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn",
         }
     }
     pub fn label_zh(self) -> &'static str {
@@ -85,6 +90,7 @@ impl CaseState {
             CaseState::Rejected => "不予许可",
             CaseState::Terminated => "已终止",
             CaseState::Completed => "已办结",
+            CaseState::Withdrawn => "已撤回（未送达平台）",
         }
     }
     pub fn label_en(self) -> &'static str {
@@ -100,6 +106,7 @@ impl CaseState {
             CaseState::Rejected => "rejected",
             CaseState::Terminated => "terminated",
             CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn (never reached the platform)",
         }
     }
     /// The promised-time clock runs in these states.
@@ -108,7 +115,8 @@ impl CaseState {
     }
     /// A decision was reached (or the case ended).
     pub fn is_final(self) -> bool {
-        matches!(self, CaseState::Approved | CaseState::Rejected | CaseState::Terminated | CaseState::Completed)
+        matches!(self, CaseState::Approved | CaseState::Rejected | CaseState::Terminated | CaseState::Completed | CaseState::Withdrawn
+        )
     }
     /// Transitions the platform may make (events outside this are recorded but flagged).
     pub fn can_move_to(self, to: CaseState) -> bool {
@@ -116,7 +124,7 @@ impl CaseState {
         matches!(
             (self, to),
             (Draft, Queued)
-                | (Queued, Submitted)
+                | (Queued, Submitted | Withdrawn)
                 | (Submitted, Accepted | Rejected | SupplementRequested)
                 | (Accepted, InReview | Suspended | SupplementRequested | Approved | Rejected | Terminated)
                 | (InReview, Suspended | SupplementRequested | Approved | Rejected | Terminated)
