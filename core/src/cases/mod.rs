@@ -115,7 +115,13 @@ impl CaseState {
     }
     /// A decision was reached (or the case ended).
     pub fn is_final(self) -> bool {
-        matches!(self, CaseState::Approved | CaseState::Rejected | CaseState::Terminated | CaseState::Completed | CaseState::Withdrawn
+        matches!(
+            self,
+            CaseState::Approved
+                | CaseState::Rejected
+                | CaseState::Terminated
+                | CaseState::Completed
+                | CaseState::Withdrawn
         )
     }
     /// Transitions the platform may make (events outside this are recorded but flagged).

@@ -268,7 +268,9 @@ fn refuse(s: &Store, case_id: &str, message: &str) -> outbox::Op {
 fn a_refused_submission_is_fixed_and_sent_again_in_one_transaction() {
     let (_d, s) = store();
     let c = submit(&s, SELF, &submission(&s)).expect("submit");
-    assert!(matches!(resubmit(&s, &c.id, &Fix::default()), Err(Error::Validation { ref field, .. }) if field == "case"));
+    assert!(
+        matches!(resubmit(&s, &c.id, &Fix::default()), Err(Error::Validation { ref field, .. }) if field == "case")
+    );
     let old = refuse(&s, &c.id, "item_codes[0]: no service item 330100-GT-001");
     assert!(outbox::pending(&s).expect("p").is_empty());
     let cal = Calendar::bundled();
