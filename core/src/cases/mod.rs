@@ -8,6 +8,7 @@
 //!   acceptance (suspensions excluded), the working days left, overdue, and what is needed now.
 //! * Ratings (好差评) and complaints queue offline like submissions.
 
+mod deferred;
 mod events;
 mod resubmit;
 #[cfg(test)]
@@ -22,6 +23,7 @@ use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use crate::sync::outbox::{self, OpKind};
 use crate::{audit, Error, Result};
 
+pub use deferred::deferred_due;
 pub use events::{apply_event, PlatformEvent};
 pub use resubmit::{discard, resubmit, Fix, ValuesChange};
 
@@ -641,7 +643,7 @@ pub fn progress(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) ->
     }
     if !case.state.is_final() {
         for d in case.deferred.iter().filter(|d| !d.supplied) {
-            if let Some(due) = d.due {
+            if let Some(due) = case.deferred_due_of(d, cal, rules)?.map(|r| r.value) {
                 let left = cal.working_days_between(today, due, &[])?.value;
                 needed_now.push(Need::Deferred { material: d.material.clone(), due, working_days_left: left });
             }

@@ -358,3 +358,63 @@ fn giving_up_a_refused_submission_withdraws_the_case() {
     assert_eq!(got.state, CaseState::Completed);
     assert!(outbox::quarantined(&s).expect("q").is_empty());
 }
+
+#[test]
+fn deferred_material_due_dates_follow_the_rule_across_spring_festival_2024() {
+    let (_d, s) = store();
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    // Working days after Thu 8 Feb 2024: 9 Feb (1), 10–17 Feb off, Sun 18 Feb worked (2), 19–23 (3–7),
+    // 26 Feb (8), … 13 Mar (20).
+    for (promised, due) in [(10, "2024-02-26"), (30, "2024-03-13"), (22, "2024-03-13"), (2, "2024-02-08")] {
+        assert_eq!(deferred_due(&cal, &rules, d("2024-02-08"), promised).expect("due").value, d(due), "{promised}");
+        let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+        c.state = CaseState::Submitted;
+        // The platform sent no due date: the phone computes it with the same rule.
+        step(
+            &mut c,
+            (
+                1,
+                "accepted",
+                "2024-02-08",
+                json!({ "accepted_on": "2024-02-08", "promised_days": promised,
+                        "deferred": [{ "material": "场所使用证明" }] }),
+            ),
+        );
+        assert_eq!(c.deferred[0].due, None);
+        let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+        let shown: Vec<(NaiveDate, i64)> = p
+            .needed_now
+            .iter()
+            .filter_map(|n| match n {
+                Need::Deferred { due, working_days_left, .. } => Some((*due, *working_days_left)),
+                _ => None,
+            })
+            .collect();
+        let left = cal.working_days_between(d("2024-02-09"), d(due), &[]).expect("left").value;
+        assert_eq!(shown, [(d(due), left)], "promised {promised}");
+    }
+    // 9 Feb → 26 Feb: 18, 19, 20, 21, 22, 23, 26 Feb.
+    assert_eq!(cal.working_days_between(d("2024-02-09"), d("2024-02-26"), &[]).expect("n").value, 7);
+
+    // The platform's date, when sent, is what the phone shows; once supplied nothing is asked.
+    let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+    c.state = CaseState::Submitted;
+    step(
+        &mut c,
+        (
+            1,
+            "accepted",
+            "2024-02-08",
+            json!({ "accepted_on": "2024-02-08", "promised_days": 10,
+                    "deferred": [{ "material": "场所使用证明", "due": "2024-02-20" }] }),
+        ),
+    );
+    let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Deferred { due, .. } if *due == d("2024-02-20"))));
+    c.deferred[0].supplied = true;
+    assert!(progress(&c, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
+    // Before acceptance there is no due date to show.
+    let queued = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(progress(&queued, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
+}
