@@ -290,6 +290,7 @@ impl ZhangbanCases {
                 values: parse_json(&input.values_json, "values_json")?,
                 attachments: input.attachment_ids,
                 deferred_materials: input.deferred_materials,
+                ..Default::default()
             };
             let c = cases::submit(&self.store, &input.subject, &sub)?;
             self.runner.nudge();

@@ -57,6 +57,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         values: json!({ "operator": "张三", "shop_name": "张三便民服务部", "address": "北京市朝阳区建国路88号1层" }),
         attachments: vec![att.id],
         deferred_materials: vec![],
+        ..Default::default()
     };
     let case = cases::submit(&j.store, SELF_SUBJECT, &sub)?;
     let recorder = Arc::new(Recorder::default());
