@@ -398,6 +398,35 @@ impl ZhangbanCases {
         })
     }
 
+    /// Sends a submission the platform refused again, changed (one transaction, new idempotency key).
+    /// `values_json`: a JSON merge patch over the old values, or with `replace_values` the new values;
+    /// `None` keeps them. `item_codes` / `attachment_ids`: `None` keeps the old ones.
+    pub fn resubmit(
+        &self,
+        case_id: String,
+        values_json: Option<String>,
+        replace_values: bool,
+        item_codes: Option<Vec<String>>,
+        attachment_ids: Option<Vec<String>>,
+    ) -> Result<CaseSummary, ZhangbanError> {
+        guard(|| {
+            let values = match values_json {
+                None => cases::ValuesChange::Keep,
+                Some(s) if replace_values => cases::ValuesChange::Replace(parse_json(&s, "values_json")?),
+                Some(s) => cases::ValuesChange::Patch(parse_json(&s, "values_json")?),
+            };
+            let fix = cases::Fix { item_codes, title: None, values, attachments: attachment_ids };
+            let c = cases::resubmit(&self.store, &case_id, &fix)?;
+            self.runner.nudge();
+            Ok(CaseSummary::from(&c))
+        })
+    }
+
+    /// Gives up what the platform refused for this case (a refused submission: the case is withdrawn).
+    pub fn discard_refused(&self, case_id: String, reason: String) -> Result<CaseSummary, ZhangbanError> {
+        guard(|| Ok(CaseSummary::from(&cases::discard(&self.store, &case_id, &reason)?)))
+    }
+
     /// Operations waiting to be sent.
     pub fn pending_count(&self) -> Result<u32, ZhangbanError> {
         guard(|| Ok(outbox::pending(&self.store)?.len() as u32))

@@ -144,6 +144,51 @@ class CasesTest(FfiTestCase):
         self.assertEqual(cases.progress(bad.id, None).needed_now[0].kind, "fix")
         self.assertIsNotNone(cases.progress(good.id, None).case.receipt)
 
+    def test_refused_submission_is_fixed_and_sent_again_or_given_up(self):
+        store = self.new_store()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-test", "0"))
+        code = self.sandbox.catalog_codes()[0]
+        a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
+        fixme = cases.submit(submission("zz-no-such-item", a.id))
+        giveup = cases.submit(submission("zz-also-unknown", a.id))
+        report = run(cases.sync_now())
+        self.assertEqual((report.quarantined, report.receipts), (2, 0))
+
+        # A fix that is itself invalid is refused on the phone, naming the field; nothing changes.
+        with self.assertRaises(zb.ZhangbanError.Validation) as e:
+            cases.resubmit(fixme.id, "[1]", False, None, None)
+        self.assertEqual(e.exception.field, "values")
+        self.assertEqual(len(cases.quarantined()), 2)
+
+        # Choose an item the platform offers, correct one field, attach a new photo: sent again.
+        photo = store.write_attachment(SELF, "clear.jpg", os.urandom(5_000))
+        s = cases.resubmit(fixme.id, json.dumps({"address": "杭州市西湖区文三路 1 号"}), False, [code], [photo.id])
+        self.assertEqual((s.state, s.problem, s.item_codes), ("queued", None, [code]))
+        self.assertEqual(cases.pending_count(), 1)
+        self.assertNotIn(fixme.id, [q.case_id for q in cases.quarantined()])
+        report = run(cases.sync_now())
+        self.assertEqual((report.receipts, report.quarantined, report.remaining), (1, 0, 0))
+        p = cases.progress(fixme.id, None)
+        self.assertEqual(p.case.state, "submitted")
+        self.assertTrue(p.case.receipt.startswith("ZB"))
+        self.assertEqual(p.needed_now, [])
+        self.assertTrue(any("重新提交" in t.note for t in p.timeline))
+        on_platform = self.sandbox.clerk("show", self._platform_id(p.case.receipt))
+        self.assertEqual(on_platform["item_codes"], [code])
+
+        # The other one is given up: withdrawn, nothing left to send, no longer asking for a fix.
+        s = cases.discard_refused(giveup.id, "不再办理")
+        self.assertEqual(s.state, "withdrawn")
+        self.assertEqual(cases.quarantined(), [])
+        self.assertEqual(cases.progress(giveup.id, None).needed_now, [])
+        with self.assertRaises(zb.ZhangbanError.Validation):
+            cases.resubmit(giveup.id, None, False, [code], None)
+        self.assertEqual(self.sandbox.clerk("stats")["cases"], 1)
+
+    def _platform_id(self, receipt):
+        return next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
+
     def test_validation_errors_name_the_field(self):
         store = self.new_store()
         cases = zb.ZhangbanCases(store, self.sandbox.url, None)

@@ -8,8 +8,10 @@
 //!   acceptance (suspensions excluded), the working days left, overdue, and what is needed now.
 //! * Ratings (好差评) and complaints queue offline like submissions.
 
+mod deferred;
 mod events;
 mod from_draft;
+mod resubmit;
 #[cfg(test)]
 mod tests;
 
@@ -22,8 +24,10 @@ use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use crate::sync::outbox::{self, OpKind};
 use crate::{audit, Error, Result};
 
+pub use deferred::deferred_due;
 pub use events::{apply_event, PlatformEvent};
 pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};
+pub use resubmit::{discard, resubmit, Fix, ValuesChange};
 
 pub const COLLECTION: &str = "case";
 
@@ -56,6 +60,8 @@ pub enum CaseState {
     Terminated,
     /// 办结.
     Completed,
+    /// The person gave up a submission the platform refused (it never reached the platform).
+    Withdrawn,
 }
 
 impl CaseState {
@@ -72,6 +78,7 @@ impl CaseState {
             CaseState::Rejected => "rejected",
             CaseState::Terminated => "terminated",
             CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn",
         }
     }
     pub fn label_zh(self) -> &'static str {
@@ -87,6 +94,7 @@ impl CaseState {
             CaseState::Rejected => "不予许可",
             CaseState::Terminated => "已终止",
             CaseState::Completed => "已办结",
+            CaseState::Withdrawn => "已撤回（未送达平台）",
         }
     }
     pub fn label_en(self) -> &'static str {
@@ -102,6 +110,7 @@ impl CaseState {
             CaseState::Rejected => "rejected",
             CaseState::Terminated => "terminated",
             CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn (never reached the platform)",
         }
     }
     /// The promised-time clock runs in these states.
@@ -110,7 +119,14 @@ impl CaseState {
     }
     /// A decision was reached (or the case ended).
     pub fn is_final(self) -> bool {
-        matches!(self, CaseState::Approved | CaseState::Rejected | CaseState::Terminated | CaseState::Completed)
+        matches!(
+            self,
+            CaseState::Approved
+                | CaseState::Rejected
+                | CaseState::Terminated
+                | CaseState::Completed
+                | CaseState::Withdrawn
+        )
     }
     /// Transitions the platform may make (events outside this are recorded but flagged).
     pub fn can_move_to(self, to: CaseState) -> bool {
@@ -118,7 +134,7 @@ impl CaseState {
         matches!(
             (self, to),
             (Draft, Queued)
-                | (Queued, Submitted)
+                | (Queued, Submitted | Withdrawn)
                 | (Submitted, Accepted | Rejected | SupplementRequested)
                 | (Accepted, InReview | Suspended | SupplementRequested | Approved | Rejected | Terminated)
                 | (InReview, Suspended | SupplementRequested | Approved | Rejected | Terminated)
@@ -346,6 +362,23 @@ fn put_case(t: &mut Txn<'_>, case: &Case) -> Result<()> {
     t.put_json(COLLECTION, &case.id, &case.subject, case, PutOptions { tag: Some(case.state.as_str()), lookup: None })
 }
 
+/// The body of `POST /v1/cases` for a submission (see docs/platform-api.md).
+pub(crate) fn submit_body(client_ref: &str, sub: &Submission) -> Result<Value> {
+    let mut body = json!({
+        "client_ref": client_ref,
+        "item_codes": sub.item_codes,
+        "title": sub.title,
+        "values": sub.values,
+        "deferred_materials": sub.deferred_materials,
+    });
+    if !sub.materials.is_empty() {
+        if let Some(o) = body.as_object_mut() {
+            o.insert("materials".into(), serde_json::to_value(&sub.materials)?);
+        }
+    }
+    Ok(body)
+}
+
 /// A validated submission ready to be written: the case, its outbox body, key and uploads.
 pub(crate) struct Prepared {
     pub case: Case,
@@ -398,18 +431,7 @@ pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: 
         draft_id: draft_id.map(str::to_string),
         materials: sub.materials.clone(),
     };
-    let mut body = json!({
-        "client_ref": id,
-        "item_codes": sub.item_codes,
-        "title": sub.title,
-        "values": sub.values,
-        "deferred_materials": sub.deferred_materials,
-    });
-    if !sub.materials.is_empty() {
-        if let Some(o) = body.as_object_mut() {
-            o.insert("materials".into(), serde_json::to_value(&sub.materials)?);
-        }
-    }
+    let body = submit_body(&id, sub)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
     Ok(Prepared { case, body, key, uploads, attachment_count: sub.attachments.len() })
@@ -666,7 +688,7 @@ pub fn progress(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) ->
     }
     if !case.state.is_final() {
         for d in case.deferred.iter().filter(|d| !d.supplied) {
-            if let Some(due) = d.due {
+            if let Some(due) = case.deferred_due_of(d, cal, rules)?.map(|r| r.value) {
                 let left = cal.working_days_between(today, due, &[])?.value;
                 needed_now.push(Need::Deferred { material: d.material.clone(), due, working_days_left: left });
             }

@@ -391,3 +391,173 @@ fn learned_values_never_replace_verified_ones() {
     assert!(matches!(p.get("person.phone").map(|v| &v.provenance), Some(Provenance::Agent { .. })));
     assert_eq!(p.learn_from(&d), 0, "learning the same values again changes nothing");
 }
+
+/// What the sync runner does with a 4xx: the operation is quarantined and the case shows the reason.
+fn refuse(s: &Store, case_id: &str, message: &str) -> outbox::Op {
+    let op = outbox::pending(s).expect("p").into_iter().find(|o| o.case_id == case_id).expect("op");
+    let problem = Problem { status: 422, message: message.into(), op: op.kind.as_str().into() };
+    s.transaction(|t| {
+        outbox::quarantine_in(t, &op, problem.clone())?;
+        update_in(t, case_id, |c| {
+            c.problem = Some(problem.clone());
+            Ok(())
+        })
+    })
+    .expect("quarantine");
+    op
+}
+
+#[test]
+fn a_refused_submission_is_fixed_and_sent_again_in_one_transaction() {
+    let (_d, s) = store();
+    let c = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(
+        matches!(resubmit(&s, &c.id, &Fix::default()), Err(Error::Validation { ref field, .. }) if field == "case")
+    );
+    let old = refuse(&s, &c.id, "item_codes[0]: no service item 330100-GT-001");
+    assert!(outbox::pending(&s).expect("p").is_empty());
+    let cal = Calendar::bundled();
+    let p = progress(&get(&s, &c.id).expect("case"), &cal, &Rules::default(), d("2025-03-03")).expect("p");
+    assert!(matches!(p.needed_now.as_slice(), [Need::Fix { .. }]));
+
+    // An invalid fix is refused naming the field, and changes nothing.
+    let bad = Fix { values: ValuesChange::Patch(json!([1])), ..Fix::default() };
+    assert!(matches!(resubmit(&s, &c.id, &bad), Err(Error::Validation { ref field, .. }) if field == "values"));
+    let bad = Fix { item_codes: Some(vec!["bad code!".into()]), ..Fix::default() };
+    assert!(matches!(resubmit(&s, &c.id, &bad), Err(Error::Validation { ref field, .. }) if field == "item_codes[0]"));
+    assert_eq!(outbox::quarantined(&s).expect("q").len(), 1);
+
+    let photo2 = s.write_attachment(SELF, "photo2.jpg", &mut &b"a clearer photo"[..]).expect("att");
+    let fix = Fix {
+        item_codes: Some(vec!["330100-GT-002".into()]),
+        title: None,
+        values: ValuesChange::Patch(json!({ "address": "杭州市西湖区文三路 1 号", "name": null })),
+        attachments: Some(vec![photo2.id.clone()]),
+    };
+    let got = resubmit(&s, &c.id, &fix).expect("resubmit");
+    assert_eq!(got, get(&s, &c.id).expect("stored"));
+    assert!(got.problem.is_none());
+    assert_eq!(got.state, CaseState::Queued);
+    assert_eq!(got.values, json!({ "address": "杭州市西湖区文三路 1 号" }));
+    assert_eq!(got.item_codes, ["330100-GT-002"]);
+    assert!(got.timeline.last().is_some_and(|e| e.note.contains("重新提交")));
+    assert!(outbox::quarantined(&s).expect("q").is_empty(), "the refused operation is gone");
+    let ops = outbox::pending(&s).expect("p");
+    assert_eq!(ops.len(), 1);
+    let op = &ops[0];
+    assert_ne!(op.idempotency_key, old.idempotency_key, "a new body gets a new key");
+    assert_ne!(op.id, old.id);
+    assert_eq!(op.body["client_ref"], c.id.as_str());
+    assert_eq!(op.body["item_codes"], json!(["330100-GT-002"]));
+    assert_eq!(op.body["values"], json!({ "address": "杭州市西湖区文三路 1 号" }));
+    assert_eq!(op.body["deferred_materials"], json!(["场所使用证明"]));
+    assert_eq!(op.uploads.len(), 1);
+    assert_eq!(op.uploads[0].attachment_id, photo2.id);
+    assert!(op.uploads[0].upload_id.starts_with(&op.idempotency_key));
+    let audit = s.audit_entries(Some(&c.id)).expect("audit");
+    let e = audit.iter().find(|e| e.action == "case.resubmit").expect("audited");
+    assert_eq!(e.detail["replaced_op"], old.id.as_str());
+    assert_eq!(e.detail["changed"], json!(["item_codes", "values", "attachments"]));
+    // Nothing is refused any more: a second resubmission is refused locally.
+    assert!(resubmit(&s, &c.id, &Fix::default()).is_err());
+    // Replace instead of patch.
+    refuse(&s, &c.id, "still wrong");
+    let fix = Fix { values: ValuesChange::Replace(json!({ "name": "王五" })), ..Fix::default() };
+    assert_eq!(resubmit(&s, &c.id, &fix).expect("again").values, json!({ "name": "王五" }));
+}
+
+#[test]
+fn giving_up_a_refused_submission_withdraws_the_case() {
+    let (_d, s) = store();
+    let c = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(discard(&s, &c.id, "").is_err(), "nothing refused yet");
+    refuse(&s, &c.id, "unknown item");
+    let got = discard(&s, &c.id, "不再办理").expect("discard");
+    assert_eq!(got.state, CaseState::Withdrawn);
+    assert!(got.state.is_final());
+    assert!(got.problem.is_none());
+    assert!(got.timeline.last().is_some_and(|e| e.note.contains("不再办理") && e.state == CaseState::Withdrawn));
+    assert!(outbox::pending(&s).expect("p").is_empty() && outbox::quarantined(&s).expect("q").is_empty());
+    assert!(s.audit_entries(Some(&c.id)).expect("audit").iter().any(|e| e.action == "case.discard"));
+    assert_eq!(list_in_state(&s, CaseState::Withdrawn).expect("list").len(), 1);
+    let p = progress(&got, &Calendar::bundled(), &Rules::default(), d("2025-03-03")).expect("p");
+    assert!(p.needed_now.is_empty());
+    assert!(resubmit(&s, &c.id, &Fix::default()).is_err(), "a withdrawn case is not sent again");
+
+    // A refused follow-up (here a complaint) is dropped; the case keeps its state.
+    let c2 = completed_case(&s);
+    complain(&s, &c2.id, "窗口态度不好").expect("complaint");
+    // The submission op of c2 is still pending; refuse the complaint only.
+    let op = outbox::pending(&s)
+        .expect("p")
+        .into_iter()
+        .find(|o| o.case_id == c2.id && o.kind == outbox::OpKind::Complain)
+        .expect("complaint op");
+    s.transaction(|t| {
+        outbox::quarantine_in(t, &op, Problem { status: 409, message: "duplicate".into(), op: "complain".into() })
+    })
+    .expect("q");
+    let got = discard(&s, &c2.id, "").expect("discard");
+    assert_eq!(got.state, CaseState::Completed);
+    assert!(outbox::quarantined(&s).expect("q").is_empty());
+}
+
+#[test]
+fn deferred_material_due_dates_follow_the_rule_across_spring_festival_2024() {
+    let (_d, s) = store();
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    // Working days after Thu 8 Feb 2024: 9 Feb (1), 10–17 Feb off, Sun 18 Feb worked (2), 19–23 (3–7),
+    // 26 Feb (8), … 13 Mar (20).
+    for (promised, due) in [(10, "2024-02-26"), (30, "2024-03-13"), (22, "2024-03-13"), (2, "2024-02-08")] {
+        assert_eq!(deferred_due(&cal, &rules, d("2024-02-08"), promised).expect("due").value, d(due), "{promised}");
+        let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+        c.state = CaseState::Submitted;
+        // The platform sent no due date: the phone computes it with the same rule.
+        step(
+            &mut c,
+            (
+                1,
+                "accepted",
+                "2024-02-08",
+                json!({ "accepted_on": "2024-02-08", "promised_days": promised,
+                        "deferred": [{ "material": "场所使用证明" }] }),
+            ),
+        );
+        assert_eq!(c.deferred[0].due, None);
+        let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+        let shown: Vec<(NaiveDate, i64)> = p
+            .needed_now
+            .iter()
+            .filter_map(|n| match n {
+                Need::Deferred { due, working_days_left, .. } => Some((*due, *working_days_left)),
+                _ => None,
+            })
+            .collect();
+        let left = cal.working_days_between(d("2024-02-09"), d(due), &[]).expect("left").value;
+        assert_eq!(shown, [(d(due), left)], "promised {promised}");
+    }
+    // 9 Feb → 26 Feb: 18, 19, 20, 21, 22, 23, 26 Feb.
+    assert_eq!(cal.working_days_between(d("2024-02-09"), d("2024-02-26"), &[]).expect("n").value, 7);
+
+    // The platform's date, when sent, is what the phone shows; once supplied nothing is asked.
+    let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+    c.state = CaseState::Submitted;
+    step(
+        &mut c,
+        (
+            1,
+            "accepted",
+            "2024-02-08",
+            json!({ "accepted_on": "2024-02-08", "promised_days": 10,
+                    "deferred": [{ "material": "场所使用证明", "due": "2024-02-20" }] }),
+        ),
+    );
+    let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Deferred { due, .. } if *due == d("2024-02-20"))));
+    c.deferred[0].supplied = true;
+    assert!(progress(&c, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
+    // Before acceptance there is no due date to show.
+    let queued = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(progress(&queued, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
+}

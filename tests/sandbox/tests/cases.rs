@@ -372,6 +372,59 @@ async fn deferred_material_overdue_terminates_the_case() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_due_dates_across_spring_festival_2024_and_automatic_termination() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let mut sub = submission(&citizen.store, &code, i, 100);
+        sub.deferred_materials = vec!["场所证明".into()];
+        ids.push(cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit").id);
+    }
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), Arc::new(Recorder::default())).expect("runner");
+    assert_eq!(runner.run_once().await.receipts, 2);
+    let pids: Vec<String> =
+        ids.iter().map(|id| cases::get(&citizen.store, id).expect("case").platform_id.expect("pid")).collect();
+    // Both accepted on Thursday 8 Feb 2024, the day before the Spring Festival break (10–17 Feb, Sunday
+    // 18 Feb worked): promised 10 working days → material due in min(10 − 2, 20) = 8 working days
+    // = Mon 26 Feb; promised 30 → capped at 20 working days = Wed 13 Mar.
+    clerk(&p.url, "accept", &pids[0], json!({ "promised_days": 10, "on": "2024-02-08" })).await;
+    clerk(&p.url, "accept", &pids[1], json!({ "promised_days": 30, "on": "2024-02-08" })).await;
+    let sweep = |day: &'static str| {
+        let url = p.url.clone();
+        async move {
+            clerk_command(&url, "sweep", None, json!({ "today": day })).await.expect("sweep")["terminated"]
+                .as_u64()
+                .expect("count")
+        }
+    };
+    assert_eq!(sweep("2024-02-26").await, 0, "due on 26 Feb: not overdue that day");
+    assert_eq!(sweep("2024-02-27").await, 1, "overdue the next day");
+    assert_eq!(sweep("2024-03-13").await, 0);
+    assert_eq!(sweep("2024-03-14").await, 1);
+    runner.run_once().await;
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    for (id, promised, due) in [(&ids[0], 10, "2024-02-26"), (&ids[1], 30, "2024-03-13")] {
+        let c = cases::get(&citizen.store, id).expect("case");
+        let due = NaiveDate::parse_from_str(due, "%Y-%m-%d").expect("date");
+        // The platform's date (sent with `accepted`) is the phone's rule applied to the same facts.
+        assert_eq!(c.deferred[0].due, Some(due));
+        assert_eq!(
+            cases::deferred_due(&cal, &rules, c.accepted_on.expect("accepted"), promised).expect("d").value,
+            due
+        );
+        assert_eq!(c.state, CaseState::Terminated);
+        assert!(c.reason.as_deref().is_some_and(|r| r.contains(&due.to_string())), "{:?}", c.reason);
+        let states: Vec<CaseState> = c.timeline.iter().map(|e| e.state).collect();
+        assert!(states.ends_with(&[CaseState::Accepted, CaseState::Terminated]), "{states:?}");
+    }
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calendar_update_from_the_platform_verifies_with_the_pinned_key() {
     let p = platform(None).await;
     let citizen = open_citizen();
