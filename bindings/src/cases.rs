@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::NaiveDate;
 use zhangban_core::calendar::{self, Calendar, Rules};
 use zhangban_core::cases::{self, Case, Need, RatingLevel, Submission};
+use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, Notice, NoticeKind};
 use zhangban_core::store::Store;
 use zhangban_core::sync::outbox;
@@ -17,6 +18,7 @@ use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
 use zhangban_core::Error as CoreError;
 
 use crate::error::{guard, ZhangbanError};
+use crate::forms::ZhangbanDraft;
 use crate::runtime::blocking;
 use crate::store::ZhangbanStore;
 
@@ -107,6 +109,8 @@ pub struct CaseSummary {
     pub created_at: i64,
     /// The platform refused it: the reason (shown with a way to fix and resubmit).
     pub problem: Option<String>,
+    /// The form draft it was submitted from, if any.
+    pub draft_id: Option<String>,
 }
 
 impl From<&Case> for CaseSummary {
@@ -121,6 +125,7 @@ impl From<&Case> for CaseSummary {
             receipt: c.receipt.clone(),
             created_at: c.created_at,
             problem: c.problem.as_ref().map(|p| p.message.clone()),
+            draft_id: c.draft_id.clone(),
         }
     }
 }
@@ -304,6 +309,7 @@ impl ZhangbanCases {
                 values: parse_json(&input.values_json, "values_json")?,
                 attachments: input.attachment_ids,
                 deferred_materials: input.deferred_materials,
+                ..Default::default()
             };
             let c = cases::submit(&self.store, &input.subject, &sub)?;
             self.runner.nudge();
@@ -312,6 +318,18 @@ impl ZhangbanCases {
     }
 
     /// All cases, newest first.
+    /// Submits a completed draft (works offline): the case, its outbox operation and the draft marked
+    /// submitted are stored together, and the profile learns the values typed into it. A draft with
+    /// problems gives a validation error naming the first; submitting it again returns the same case.
+    pub fn submit_draft(&self, draft: Arc<ZhangbanDraft>) -> Result<CaseSummary, ZhangbanError> {
+        let c = draft.with(|s| {
+            let catalog = Catalog::current(s.store())?;
+            cases::submit_draft(s, &catalog)
+        })?;
+        self.runner.nudge();
+        Ok(CaseSummary::from(&c))
+    }
+
     pub fn list(&self) -> Result<Vec<CaseSummary>, ZhangbanError> {
         guard(|| Ok(cases::list(&self.store, None)?.iter().map(CaseSummary::from).collect()))
     }

@@ -10,6 +10,7 @@
 
 mod deferred;
 mod events;
+mod from_draft;
 mod licence;
 mod resubmit;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use crate::{audit, Error, Result};
 
 pub use deferred::deferred_due;
 pub use events::{apply_event, PlatformEvent};
+pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};
 pub use licence::LicenceDelivery;
 pub use resubmit::{discard, resubmit, Fix, ValuesChange};
 
@@ -146,7 +148,7 @@ impl CaseState {
 }
 
 /// What a completed draft converts into: the input of [`submit`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
     /// One item, or several for a bundle (一件事一次办).
     pub item_codes: Vec<String>,
@@ -159,6 +161,9 @@ pub struct Submission {
     /// Materials the applicant commits to supply later (容缺受理).
     #[serde(default)]
     pub deferred_materials: Vec<String>,
+    /// How each material was dealt with (filled by [`submission_from_draft`]; empty for a bare submission).
+    #[serde(default)]
+    pub materials: Vec<MaterialLine>,
 }
 
 /// One step of a case's life, for the timeline.
@@ -288,6 +293,12 @@ pub struct Case {
     pub complaints: Vec<Complaint>,
     /// The highest platform event sequence applied (events at or below it are skipped).
     pub last_event_seq: u64,
+    /// The form draft this case was submitted from, if any.
+    #[serde(default)]
+    pub draft_id: Option<String>,
+    /// How each material of the item was dealt with (from the draft).
+    #[serde(default)]
+    pub materials: Vec<MaterialLine>,
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -356,9 +367,35 @@ fn put_case(t: &mut Txn<'_>, case: &Case) -> Result<()> {
     t.put_json(COLLECTION, &case.id, &case.subject, case, PutOptions { tag: Some(case.state.as_str()), lookup: None })
 }
 
-/// Submits: validates, then creates the case (`queued`) and its outbox operation in ONE transaction.
-/// Works offline; the sync runner sends it when it can.
-pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
+/// The body of `POST /v1/cases` for a submission (see docs/platform-api.md).
+pub(crate) fn submit_body(client_ref: &str, sub: &Submission) -> Result<Value> {
+    let mut body = json!({
+        "client_ref": client_ref,
+        "item_codes": sub.item_codes,
+        "title": sub.title,
+        "values": sub.values,
+        "deferred_materials": sub.deferred_materials,
+    });
+    if !sub.materials.is_empty() {
+        if let Some(o) = body.as_object_mut() {
+            o.insert("materials".into(), serde_json::to_value(&sub.materials)?);
+        }
+    }
+    Ok(body)
+}
+
+/// A validated submission ready to be written: the case, its outbox body, key and uploads.
+pub(crate) struct Prepared {
+    pub case: Case,
+    body: Value,
+    key: String,
+    uploads: Vec<outbox::Upload>,
+    attachment_count: usize,
+}
+
+/// Validates a submission and builds what [`submit_in`] writes (reads attachments' metadata, so it runs
+/// before the transaction).
+pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: Option<&str>) -> Result<Prepared> {
     sub.validate(store)?;
     let now = now_secs();
     let id = uuid::Uuid::new_v4().to_string();
@@ -397,29 +434,37 @@ pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
         rating: None,
         complaints: vec![],
         last_event_seq: 0,
+        draft_id: draft_id.map(str::to_string),
+        materials: sub.materials.clone(),
     };
-    let body = json!({
-        "client_ref": id,
-        "item_codes": sub.item_codes,
-        "title": sub.title,
-        "values": sub.values,
-        "deferred_materials": sub.deferred_materials,
-    });
+    let body = submit_body(&id, sub)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
-    store.transaction(|t| {
-        put_case(t, &case)?;
-        outbox::enqueue(t, subject, &id, OpKind::Submit, key, body, uploads)?;
-        t.audit(&audit::NewEntry {
-            actor: "self",
-            action: "case.submit",
-            subject,
-            target: &id,
-            detail: json!({ "item_codes": sub.item_codes, "attachments": sub.attachments.len() }),
-        })?;
-        Ok(())
+    Ok(Prepared { case, body, key, uploads, attachment_count: sub.attachments.len() })
+}
+
+/// Writes a prepared submission inside the caller's transaction: the case (`queued`), its outbox
+/// operation and the audit entry.
+pub(crate) fn submit_in(t: &mut Txn<'_>, p: Prepared) -> Result<Case> {
+    let Prepared { case, body, key, uploads, attachment_count } = p;
+    put_case(t, &case)?;
+    outbox::enqueue(t, &case.subject, &case.id, OpKind::Submit, key, body, uploads)?;
+    t.audit(&audit::NewEntry {
+        actor: "self",
+        action: "case.submit",
+        subject: &case.subject,
+        target: &case.id,
+        detail: json!({ "item_codes": case.item_codes, "attachments": attachment_count, "draft": case.draft_id }),
     })?;
     Ok(case)
+}
+
+/// Submits: validates, then creates the case (`queued`) and its outbox operation in ONE transaction.
+/// Works offline; the sync runner sends it when it can. A form draft is submitted with
+/// [`submit_draft`], which converts it and marks the draft submitted in the same transaction.
+pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
+    let p = prepare(store, subject, sub, None)?;
+    store.transaction(|t| submit_in(t, p))
 }
 
 pub fn get(store: &Store, id: &str) -> Result<Case> {

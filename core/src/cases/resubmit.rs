@@ -12,7 +12,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{get, now_secs, update_in, Case, CaseState, Submission, TimelineEntry};
+use super::{get, now_secs, submit_body, update_in, Case, CaseState, Submission, TimelineEntry};
 use crate::store::Store;
 use crate::sync::outbox::{self, Op, OpKind};
 use crate::{audit, Error, Result};
@@ -107,6 +107,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
         values,
         attachments: fix.attachments.clone().unwrap_or_else(|| case.attachments.clone()),
         deferred_materials: case.deferred.iter().map(|d| d.material.clone()).collect(),
+        materials: case.materials.clone(),
     };
     sub.validate(store)?;
     let mut changed = Vec::new();
@@ -122,13 +123,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
     if sub.attachments != case.attachments {
         changed.push("attachments");
     }
-    let body = json!({
-        "client_ref": case.id,
-        "item_codes": sub.item_codes,
-        "title": sub.title,
-        "values": sub.values,
-        "deferred_materials": sub.deferred_materials,
-    });
+    let body = submit_body(&case.id, &sub)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
     let now = now_secs();

@@ -29,6 +29,7 @@ fn submission(s: &Store) -> Submission {
         values: json!({ "name": "李明", "address": "杭州市西湖区" }),
         attachments: vec![photo.id],
         deferred_materials: vec!["场所使用证明".into()],
+        ..Default::default()
     }
 }
 
@@ -247,6 +248,148 @@ fn supply_only_when_something_is_needed() {
     let op = ops.iter().find(|o| o.kind == outbox::OpKind::Supplement).expect("supplement op");
     assert_eq!(op.body["request_id"], "R9");
     assert_eq!(op.uploads.len(), 1);
+}
+
+// ---- from a form draft ------------------------------------------------------------------------
+
+fn draft_catalog() -> crate::catalog::Catalog {
+    let doc = json!({
+        "format": 1, "version": 7,
+        "licence_types": [{ "type": "resident_id", "name": { "zh": "居民身份证", "en": "Resident ID card" },
+                            "profile_map": { "name": "person.name" } }],
+        "fields": [
+            { "id": "a.name", "type": "text", "label": { "zh": "姓名", "en": "Name" }, "required": true,
+              "bind": { "profile": "person.name", "licence": { "type": "resident_id", "field": "name" } } },
+            { "id": "a.phone", "type": "phone", "label": { "zh": "手机", "en": "Phone" }, "required": true,
+              "bind": { "profile": "person.phone", "editable": true } },
+            { "id": "a.note", "type": "text", "label": { "zh": "备注", "en": "Note" } }
+        ],
+        "items": [{
+            "code": "T-1", "name": { "zh": "测试事项", "en": "Test item" }, "department": { "zh": "测试局", "en": "Test" },
+            "kind": "public_service", "legal_days": 20, "promised_days": 10, "channels": ["online"],
+            "form": ["a.name", "a.phone", "a.note"],
+            "materials": [
+                { "code": "M_ID", "name": { "zh": "身份证", "en": "ID card" }, "required": true, "licence_type": "resident_id" },
+                { "code": "M_PHOTO", "name": { "zh": "照片", "en": "Photo" }, "required": true },
+                { "code": "M_LATER", "name": { "zh": "证明", "en": "Proof" }, "required": true, "deferrable_days": 5 },
+                { "code": "M_PROMISE", "name": { "zh": "承诺材料", "en": "Promise" }, "required": true, "commitment": true },
+                { "code": "M_EXTRA", "name": { "zh": "其他", "en": "Extra" }, "required": false }
+            ]
+        }]
+    });
+    crate::catalog::Catalog::from_json(&doc.to_string()).expect("test catalog")
+}
+
+fn id_card() -> Vec<crate::forms::profile::HeldLicence> {
+    vec![crate::forms::profile::HeldLicence {
+        licence_type: "resident_id".into(),
+        licence_id: "RID-1".into(),
+        as_of: "2026-01-05".into(),
+        valid_until: Some("2036-01-05".into()),
+        fields: [("name".to_string(), json!("李明"))].into_iter().collect(),
+    }]
+}
+
+#[test]
+fn a_draft_with_problems_is_not_submitted_and_nothing_is_written() {
+    use crate::forms::{AutofillOptions, Session};
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let cat = draft_catalog();
+    let mut session = Session::start(s.clone(), &cat, SELF, "T-1", &id_card(), &AutofillOptions::now()).expect("start");
+    let err = submit_draft(&mut session, &cat).expect_err("incomplete");
+    let Error::Validation { field, message_zh, message_en } = err else { panic!("{err:?}") };
+    // The phone is empty and two materials block (photo, promise): three problems, the first named.
+    assert_eq!(field, "a.phone");
+    assert!(message_zh.contains("还有 3 处"), "{message_zh}");
+    assert!(message_en.starts_with("3 problem(s) left"), "{message_en}");
+    assert!(list(&s, None).expect("list").is_empty());
+    assert!(outbox::pending(&s).expect("pending").is_empty());
+    assert!(session.submitted_case().is_none());
+    session.set("a.phone", json!("13800138000"), crate::forms::Editor::Person).expect("still editable");
+}
+
+#[test]
+fn submitting_a_draft_makes_case_op_and_submitted_draft_in_one_go() {
+    use crate::forms::{profile::Profile, session, AutofillOptions, Editor, MaterialChoice, Session};
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let cat = draft_catalog();
+    let mut session = Session::start(s.clone(), &cat, SELF, "T-1", &id_card(), &AutofillOptions::now()).expect("start");
+    session.set("a.phone", json!("13800138000"), Editor::Person).expect("phone");
+    let photo = s.write_attachment(SELF, "photo.jpg", &mut &[7u8; 3000][..]).expect("photo");
+    session.set_material("M_PHOTO", Some(MaterialChoice::Attached { attachment_id: photo.id.clone() })).expect("m");
+    session.set_material("M_PROMISE", Some(MaterialChoice::Committed { at: 1 })).expect("m");
+    let draft_id = session.id().to_string();
+
+    let case = submit_draft(&mut session, &cat).expect("submit");
+    assert_eq!(case.state, CaseState::Queued);
+    assert_eq!(case.item_codes, vec!["T-1".to_string()]);
+    assert_eq!(case.title, "测试事项");
+    assert_eq!(case.draft_id.as_deref(), Some(draft_id.as_str()));
+    assert_eq!(case.values, json!({ "a.name": "李明", "a.phone": "13800138000" }));
+    assert_eq!(case.attachments, vec![photo.id.clone()]);
+    // M_LATER was deferrable and not chosen: submitting without it defers it (容缺).
+    assert_eq!(case.deferred.iter().map(|d| d.material.as_str()).collect::<Vec<_>>(), vec!["证明"]);
+    let outcomes: Vec<(&str, &MaterialOutcome)> =
+        case.materials.iter().map(|m| (m.code.as_str(), &m.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("M_ID", &MaterialOutcome::Exempt { licence_type: "resident_id".into(), licence_id: "RID-1".into() }),
+            ("M_PHOTO", &MaterialOutcome::Attached { attachment_id: photo.id.clone() }),
+            ("M_LATER", &MaterialOutcome::Deferred { within_working_days: 5 }),
+            ("M_PROMISE", &MaterialOutcome::Committed),
+            ("M_EXTRA", &MaterialOutcome::NotSupplied),
+        ]
+    );
+    // Stored: the case, one outbox op carrying the materials and the photo upload, the draft submitted.
+    assert_eq!(get(&s, &case.id).expect("stored"), case);
+    let ops = outbox::pending(&s).expect("pending");
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].case_id, case.id);
+    assert_eq!(ops[0].body["materials"][0]["status"], "exempt");
+    assert_eq!(ops[0].body["materials"][0]["licence_id"], "RID-1");
+    assert_eq!(ops[0].uploads.len(), 1);
+    let drafts = session::list(&s, None).expect("drafts");
+    assert!(drafts.iter().any(|d| d.id == draft_id && d.submitted));
+    assert!(session.set("a.note", json!("改"), Editor::Person).is_err(), "a submitted draft is read-only");
+    let reopened = Session::resume(s.clone(), &cat, &draft_id, chrono::Utc::now().date_naive()).expect("resume");
+    assert_eq!(reopened.submitted_case(), Some(case.id.as_str()));
+    // The typed phone is learned by the profile; the verified name is not replaced by a typed one.
+    let p = Profile::load(&s, SELF).expect("profile");
+    assert_eq!(p.get("person.phone").map(|v| v.value.clone()), Some(json!("13800138000")));
+    assert!(matches!(
+        p.get("person.phone").map(|v| &v.provenance),
+        Some(crate::forms::profile::Provenance::Form { .. })
+    ));
+    // A second tap (or a retry after a crash of the UI) gives the same case, and no second operation.
+    let again = submit_draft(&mut session, &cat).expect("again");
+    assert_eq!(again.id, case.id);
+    let mut reopened = reopened;
+    assert_eq!(submit_draft(&mut reopened, &cat).expect("reopened").id, case.id);
+    assert_eq!(outbox::pending(&s).expect("pending").len(), 1);
+    assert_eq!(list(&s, None).expect("cases").len(), 1);
+    // The audit chain names the draft.
+    let entries = s.audit_entries(Some(&case.id)).expect("audit");
+    assert!(entries.iter().any(|e| e.action == "case.submit" && e.detail["draft"] == json!(draft_id)));
+}
+
+#[test]
+fn learned_values_never_replace_verified_ones() {
+    use crate::forms::profile::{Profile, Provenance};
+    let cat = draft_catalog();
+    let mut d = crate::forms::Draft::new(&cat, "d1", SELF, "T-1", d("2026-03-02"), 1).expect("draft");
+    d.set("a.name", json!("别名"), &crate::forms::Editor::Person, 2).expect("name");
+    d.set("a.phone", json!("13900139000"), &crate::forms::Editor::Agent { agent: "网格员小王".into() }, 3).expect("ph");
+    let mut p = Profile::default();
+    let verified =
+        Provenance::Licence { licence_type: "resident_id".into(), licence_id: "R".into(), as_of: "2026-01-01".into() };
+    p.set("person.name", json!("李明"), verified.clone()).expect("set");
+    assert_eq!(p.learn_from(&d), 1);
+    assert_eq!(p.get("person.name").map(|v| (&v.value, &v.provenance)), Some((&json!("李明"), &verified)));
+    assert!(matches!(p.get("person.phone").map(|v| &v.provenance), Some(Provenance::Agent { .. })));
+    assert_eq!(p.learn_from(&d), 0, "learning the same values again changes nothing");
 }
 
 /// What the sync runner does with a 4xx: the operation is quarantined and the case shows the reason.

@@ -71,6 +71,7 @@ fn submission(store: &Store, code: &str, i: usize, photo_bytes: usize) -> Submis
         values: json!({ "name": "张三", "n": i }),
         attachments: vec![att.id],
         deferred_materials: vec![],
+        ..Default::default()
     }
 }
 
