@@ -305,6 +305,7 @@ mod tests {
             values: json!({}),
             attachments: vec![],
             deferred_materials: vec![],
+            materials: vec![],
         };
         let c = cases::submit(store, SELF, &sub).expect("submit");
         let ev = PlatformEvent {
@@ -316,7 +317,7 @@ mod tests {
             actor: "clerk:李".into(),
             data: json!({ "result": "准予", "licence": licence }),
         };
-        runner.apply_events(&[ev.clone()], seq).expect("apply");
+        runner.apply_events(std::slice::from_ref(&ev), seq).expect("apply");
         // Applied once: a replay neither queues again nor changes the case.
         runner.apply_events(&[ev], seq).expect("apply again");
         c.id
@@ -327,7 +328,7 @@ mod tests {
         let (_d, store, runner, rec) = setup();
         let offer = json!({ "type": "business_licence", "elements": { "company_name": "张三便民服务部" } });
         let id = approved(&store, &runner, 1, offer);
-        assert_eq!(queued(&store).expect("q"), [id.clone()]);
+        assert_eq!(queued(&store).expect("q"), vec![id.clone()]);
         let c = cases::get(&store, &id).expect("case");
         assert_eq!(c.state, CaseState::Approved);
         assert_eq!(c.licence_delivery, Some(LicenceDelivery::pending()));
@@ -342,7 +343,7 @@ mod tests {
                 }
                 other => panic!("still pending with the error: {other:?}"),
             }
-            assert_eq!(queued(&store).expect("q"), [id.clone()], "kept for the next run");
+            assert_eq!(queued(&store).expect("q"), vec![id.clone()], "kept for the next run");
         }
         // The runner's own run does the same (and reports the failure, so it backs off).
         let r = runner.run_once().await;
