@@ -66,6 +66,14 @@ class Listener(zb.CaseListener):
             return [n.kind for n in self.notices]
 
 
+def uscc(first17):
+    """A unified social credit code: 17 characters and the GB 32100 check character."""
+    chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+    c = 31 - sum(chars.index(ch) * w for ch, w in zip(first17, weights)) % 31
+    return first17 + chars[0 if c == 31 else c]
+
+
 def submission(code, attachment_id, title="居住证申领"):
     return zb.SubmissionInput(
         item_codes=[code],
@@ -128,6 +136,42 @@ class CasesTest(FfiTestCase):
         run(cases.sync_now())
         run(cases.sync_now())
         self.assertEqual(cases.progress(s.id, None).case.state, "in_review")
+
+    def test_an_approved_licence_lands_in_the_wallet_by_sync_alone(self):
+        store = self.new_store()
+        listener = Listener()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, listener)
+        run(cases.register_device("desktop", "python-test", "0"))
+        a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
+        s = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
+        run(cases.sync_now())
+        receipt = cases.progress(s.id, None).case.receipt
+        pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
+        self.sandbox.clerk("accept", receipt)
+        offer = {"type": "business_licence", "elements": {
+            "uscc": uscc("92110105MA01XB001"), "company_name": "杭州市西湖区李奶奶便民店", "company_type": "个体工商户",
+            "legal_representative": "李奶奶", "registered_capital": "1万元", "established_date": "2026-01-05",
+            "business_scope": "便民服务", "address": "杭州市西湖区文三路 1 号",
+            "registration_authority": "杭州市西湖区市场监督管理局"}}
+        req = urllib.request.Request(
+            f"{self.sandbox.url}/admin/cases/{pid}/approve",
+            data=json.dumps({"result": "准予登记", "licence": offer}, ensure_ascii=False).encode(),
+            headers={"content-type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+        wallet = zb.ZhangbanWallet.open(store)
+        now = int(time.time())
+        self.assertEqual(wallet.licences(now), [])
+        # One sync run applies the approval and fetches the licence into the wallet; nothing else is called.
+        report = run(cases.sync_now())
+        self.assertEqual(report.licences_imported, 1)
+        p = cases.progress(s.id, None)
+        self.assertEqual((p.case.state, p.licence_delivery), ("approved", "imported"))
+        held = wallet.licences(now)
+        self.assertEqual([(x.licence_id, x.licence_type) for x in held], [(p.wallet_licence_id, "business_licence")])
+        self.assertEqual(listener.kinds().count(zb.CaseNoticeKind.LICENCE_ISSUED), 2)
+        self.assertEqual(run(cases.sync_now()).licences_imported, 0)
+        self.assertEqual(len(wallet.licences(now)), 1)
 
     def test_refused_submission_is_quarantined_with_its_reason(self):
         store = self.new_store()
