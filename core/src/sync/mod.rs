@@ -11,7 +11,6 @@
 //! * `licence_queue/<case id>` (tagged `pending`): an approved case whose licence the sync loop still has
 //!   to fetch into the wallet ([`issuance`]).
 
-
 pub mod client;
 pub mod issuance;
 pub mod outbox;
