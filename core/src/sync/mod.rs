@@ -10,6 +10,7 @@
 //! * setting `catalog.version` (plaintext) and one `catalog/<item id>` record per service item.
 
 pub mod client;
+pub mod issuance;
 pub mod outbox;
 pub mod runner;
 pub mod wallet;
