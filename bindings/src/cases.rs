@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use chrono::NaiveDate;
 use zhangban_core::calendar::{self, Calendar, Rules};
 use zhangban_core::cases::{self, Case, Need, RatingLevel, Submission};
+use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, Notice, NoticeKind};
 use zhangban_core::store::Store;
 use zhangban_core::sync::outbox;
@@ -17,10 +18,12 @@ use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
 use zhangban_core::Error as CoreError;
 
 use crate::error::{guard, ZhangbanError};
+use crate::forms::ZhangbanDraft;
 use crate::runtime::blocking;
 use crate::store::ZhangbanStore;
 
-/// Kinds of [`CaseNotice`].
+/// Kinds of [`CaseNotice`]. `LicenceIssued`: the approval carries a licence, and again once the sync
+/// loop put it in the wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum CaseNoticeKind {
     Receipt,
@@ -106,6 +109,8 @@ pub struct CaseSummary {
     pub created_at: i64,
     /// The platform refused it: the reason (shown with a way to fix and resubmit).
     pub problem: Option<String>,
+    /// The form draft it was submitted from, if any.
+    pub draft_id: Option<String>,
 }
 
 impl From<&Case> for CaseSummary {
@@ -120,6 +125,7 @@ impl From<&Case> for CaseSummary {
             receipt: c.receipt.clone(),
             created_at: c.created_at,
             problem: c.problem.as_ref().map(|p| p.message.clone()),
+            draft_id: c.draft_id.clone(),
         }
     }
 }
@@ -156,6 +162,10 @@ pub struct CaseProgress {
     pub timeline: Vec<TimelineItem>,
     /// The issued licence as the platform sent it (JSON), if any.
     pub licence_json: Option<String>,
+    /// Its delivery into the wallet by the sync loop: `pending`, `imported`, `refused` (None: no licence).
+    pub licence_delivery: Option<String>,
+    /// The wallet's licence id once imported.
+    pub wallet_licence_id: Option<String>,
 }
 
 fn need(n: &Need) -> NeededItem {
@@ -182,6 +192,13 @@ fn need(n: &Need) -> NeededItem {
             kind: "fix".into(),
             text_zh: format!("平台拒收，请修改后重新提交：{message}"),
             text_en: format!("Refused by the platform; change and resubmit: {message}"),
+            due: None,
+            working_days_left: None,
+        },
+        Need::Licence { message } => NeededItem {
+            kind: "licence".into(),
+            text_zh: format!("电子证照未能领取：{message}"),
+            text_en: format!("The licence could not be issued: {message}"),
             due: None,
             working_days_left: None,
         },
@@ -226,6 +243,8 @@ pub struct SyncReport {
     pub events_applied: u32,
     pub offline: bool,
     pub remaining: u32,
+    /// Licences of approved cases the sync loop imported into the wallet.
+    pub licences_imported: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -290,6 +309,7 @@ impl ZhangbanCases {
                 values: parse_json(&input.values_json, "values_json")?,
                 attachments: input.attachment_ids,
                 deferred_materials: input.deferred_materials,
+                ..Default::default()
             };
             let c = cases::submit(&self.store, &input.subject, &sub)?;
             self.runner.nudge();
@@ -298,6 +318,18 @@ impl ZhangbanCases {
     }
 
     /// All cases, newest first.
+    /// Submits a completed draft (works offline): the case, its outbox operation and the draft marked
+    /// submitted are stored together, and the profile learns the values typed into it. A draft with
+    /// problems gives a validation error naming the first; submitting it again returns the same case.
+    pub fn submit_draft(&self, draft: Arc<ZhangbanDraft>) -> Result<CaseSummary, ZhangbanError> {
+        let c = draft.with(|s| {
+            let catalog = Catalog::current(s.store())?;
+            cases::submit_draft(s, &catalog)
+        })?;
+        self.runner.nudge();
+        Ok(CaseSummary::from(&c))
+    }
+
     pub fn list(&self) -> Result<Vec<CaseSummary>, ZhangbanError> {
         guard(|| Ok(cases::list(&self.store, None)?.iter().map(CaseSummary::from).collect()))
     }
@@ -322,7 +354,12 @@ impl ZhangbanCases {
                     .into_iter()
                     .map(|e| TimelineItem { at: e.at, actor: e.actor, state: e.state.as_str().into(), note: e.note })
                     .collect(),
-                licence_json: c.licence.map(|l| l.to_string()),
+                licence_json: c.licence.as_ref().map(|l| l.to_string()),
+                licence_delivery: c.licence_delivery.as_ref().map(|d| d.as_str().to_string()),
+                wallet_licence_id: match &c.licence_delivery {
+                    Some(cases::LicenceDelivery::Imported { licence_id, .. }) => Some(licence_id.clone()),
+                    _ => None,
+                },
             })
         })
     }
@@ -380,6 +417,35 @@ impl ZhangbanCases {
         })
     }
 
+    /// Sends a submission the platform refused again, changed (one transaction, new idempotency key).
+    /// `values_json`: a JSON merge patch over the old values, or with `replace_values` the new values;
+    /// `None` keeps them. `item_codes` / `attachment_ids`: `None` keeps the old ones.
+    pub fn resubmit(
+        &self,
+        case_id: String,
+        values_json: Option<String>,
+        replace_values: bool,
+        item_codes: Option<Vec<String>>,
+        attachment_ids: Option<Vec<String>>,
+    ) -> Result<CaseSummary, ZhangbanError> {
+        guard(|| {
+            let values = match values_json {
+                None => cases::ValuesChange::Keep,
+                Some(s) if replace_values => cases::ValuesChange::Replace(parse_json(&s, "values_json")?),
+                Some(s) => cases::ValuesChange::Patch(parse_json(&s, "values_json")?),
+            };
+            let fix = cases::Fix { item_codes, title: None, values, attachments: attachment_ids };
+            let c = cases::resubmit(&self.store, &case_id, &fix)?;
+            self.runner.nudge();
+            Ok(CaseSummary::from(&c))
+        })
+    }
+
+    /// Gives up what the platform refused for this case (a refused submission: the case is withdrawn).
+    pub fn discard_refused(&self, case_id: String, reason: String) -> Result<CaseSummary, ZhangbanError> {
+        guard(|| Ok(CaseSummary::from(&cases::discard(&self.store, &case_id, &reason)?)))
+    }
+
     /// Operations waiting to be sent.
     pub fn pending_count(&self) -> Result<u32, ZhangbanError> {
         guard(|| Ok(outbox::pending(&self.store)?.len() as u32))
@@ -419,6 +485,7 @@ impl ZhangbanCases {
             events_applied: r.events_applied,
             offline: r.offline,
             remaining: r.remaining,
+            licences_imported: r.licences_imported,
         }
     }
 

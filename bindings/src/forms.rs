@@ -325,7 +325,7 @@ pub struct ZhangbanDraft {
 }
 
 impl ZhangbanDraft {
-    fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T, CoreError>) -> Result<T, ZhangbanError> {
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T, CoreError>) -> Result<T, ZhangbanError> {
         guard(|| {
             let mut s = self.session.lock().map_err(|_| CoreError::Internal("draft lock poisoned".into()))?;
             f(&mut s)
@@ -361,6 +361,11 @@ impl ZhangbanDraft {
 
     pub fn id(&self) -> Result<String, ZhangbanError> {
         self.with(|s| Ok(s.id().to_string()))
+    }
+
+    /// The case this draft was submitted as (`ZhangbanCases.submit_draft`), if it was.
+    pub fn submitted_case_id(&self) -> Result<Option<String>, ZhangbanError> {
+        self.with(|s| Ok(s.submitted_case().map(str::to_string)))
     }
 
     pub fn target(&self) -> Result<String, ZhangbanError> {

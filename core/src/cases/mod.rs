@@ -8,7 +8,11 @@
 //!   acceptance (suspensions excluded), the working days left, overdue, and what is needed now.
 //! * Ratings (好差评) and complaints queue offline like submissions.
 
+mod deferred;
 mod events;
+mod from_draft;
+mod licence;
+mod resubmit;
 #[cfg(test)]
 mod tests;
 
@@ -21,7 +25,11 @@ use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use crate::sync::outbox::{self, OpKind};
 use crate::{audit, Error, Result};
 
+pub use deferred::deferred_due;
 pub use events::{apply_event, PlatformEvent};
+pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};
+pub use licence::LicenceDelivery;
+pub use resubmit::{discard, resubmit, Fix, ValuesChange};
 
 pub const COLLECTION: &str = "case";
 
@@ -54,6 +62,8 @@ pub enum CaseState {
     Terminated,
     /// 办结.
     Completed,
+    /// The person gave up a submission the platform refused (it never reached the platform).
+    Withdrawn,
 }
 
 impl CaseState {
@@ -70,6 +80,7 @@ impl CaseState {
             CaseState::Rejected => "rejected",
             CaseState::Terminated => "terminated",
             CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn",
         }
     }
     pub fn label_zh(self) -> &'static str {
@@ -85,6 +96,7 @@ impl CaseState {
             CaseState::Rejected => "不予许可",
             CaseState::Terminated => "已终止",
             CaseState::Completed => "已办结",
+            CaseState::Withdrawn => "已撤回（未送达平台）",
         }
     }
     pub fn label_en(self) -> &'static str {
@@ -100,6 +112,7 @@ impl CaseState {
             CaseState::Rejected => "rejected",
             CaseState::Terminated => "terminated",
             CaseState::Completed => "completed",
+            CaseState::Withdrawn => "withdrawn (never reached the platform)",
         }
     }
     /// The promised-time clock runs in these states.
@@ -108,7 +121,14 @@ impl CaseState {
     }
     /// A decision was reached (or the case ended).
     pub fn is_final(self) -> bool {
-        matches!(self, CaseState::Approved | CaseState::Rejected | CaseState::Terminated | CaseState::Completed)
+        matches!(
+            self,
+            CaseState::Approved
+                | CaseState::Rejected
+                | CaseState::Terminated
+                | CaseState::Completed
+                | CaseState::Withdrawn
+        )
     }
     /// Transitions the platform may make (events outside this are recorded but flagged).
     pub fn can_move_to(self, to: CaseState) -> bool {
@@ -116,7 +136,7 @@ impl CaseState {
         matches!(
             (self, to),
             (Draft, Queued)
-                | (Queued, Submitted)
+                | (Queued, Submitted | Withdrawn)
                 | (Submitted, Accepted | Rejected | SupplementRequested)
                 | (Accepted, InReview | Suspended | SupplementRequested | Approved | Rejected | Terminated)
                 | (InReview, Suspended | SupplementRequested | Approved | Rejected | Terminated)
@@ -128,7 +148,7 @@ impl CaseState {
 }
 
 /// What a completed draft converts into: the input of [`submit`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
     /// One item, or several for a bundle (一件事一次办).
     pub item_codes: Vec<String>,
@@ -141,6 +161,9 @@ pub struct Submission {
     /// Materials the applicant commits to supply later (容缺受理).
     #[serde(default)]
     pub deferred_materials: Vec<String>,
+    /// How each material was dealt with (filled by [`submission_from_draft`]; empty for a bare submission).
+    #[serde(default)]
+    pub materials: Vec<MaterialLine>,
 }
 
 /// One step of a case's life, for the timeline.
@@ -261,12 +284,21 @@ pub struct Case {
     pub completed_on: Option<NaiveDate>,
     /// A licence issued for this case (as the platform sent it), for the wallet.
     pub licence: Option<Value>,
+    /// Whether that licence reached the wallet (the sync loop fetches it; see [`LicenceDelivery`]).
+    #[serde(default)]
+    pub licence_delivery: Option<LicenceDelivery>,
     pub timeline: Vec<TimelineEntry>,
     pub problem: Option<Problem>,
     pub rating: Option<Rating>,
     pub complaints: Vec<Complaint>,
     /// The highest platform event sequence applied (events at or below it are skipped).
     pub last_event_seq: u64,
+    /// The form draft this case was submitted from, if any.
+    #[serde(default)]
+    pub draft_id: Option<String>,
+    /// How each material of the item was dealt with (from the draft).
+    #[serde(default)]
+    pub materials: Vec<MaterialLine>,
 }
 
 pub(crate) fn now_secs() -> i64 {
@@ -335,9 +367,35 @@ fn put_case(t: &mut Txn<'_>, case: &Case) -> Result<()> {
     t.put_json(COLLECTION, &case.id, &case.subject, case, PutOptions { tag: Some(case.state.as_str()), lookup: None })
 }
 
-/// Submits: validates, then creates the case (`queued`) and its outbox operation in ONE transaction.
-/// Works offline; the sync runner sends it when it can.
-pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
+/// The body of `POST /v1/cases` for a submission (see docs/platform-api.md).
+pub(crate) fn submit_body(client_ref: &str, sub: &Submission) -> Result<Value> {
+    let mut body = json!({
+        "client_ref": client_ref,
+        "item_codes": sub.item_codes,
+        "title": sub.title,
+        "values": sub.values,
+        "deferred_materials": sub.deferred_materials,
+    });
+    if !sub.materials.is_empty() {
+        if let Some(o) = body.as_object_mut() {
+            o.insert("materials".into(), serde_json::to_value(&sub.materials)?);
+        }
+    }
+    Ok(body)
+}
+
+/// A validated submission ready to be written: the case, its outbox body, key and uploads.
+pub(crate) struct Prepared {
+    pub case: Case,
+    body: Value,
+    key: String,
+    uploads: Vec<outbox::Upload>,
+    attachment_count: usize,
+}
+
+/// Validates a submission and builds what [`submit_in`] writes (reads attachments' metadata, so it runs
+/// before the transaction).
+pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: Option<&str>) -> Result<Prepared> {
     sub.validate(store)?;
     let now = now_secs();
     let id = uuid::Uuid::new_v4().to_string();
@@ -365,6 +423,7 @@ pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
         reason: None,
         completed_on: None,
         licence: None,
+        licence_delivery: None,
         timeline: vec![TimelineEntry {
             at: now,
             actor: "self".into(),
@@ -375,29 +434,37 @@ pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
         rating: None,
         complaints: vec![],
         last_event_seq: 0,
+        draft_id: draft_id.map(str::to_string),
+        materials: sub.materials.clone(),
     };
-    let body = json!({
-        "client_ref": id,
-        "item_codes": sub.item_codes,
-        "title": sub.title,
-        "values": sub.values,
-        "deferred_materials": sub.deferred_materials,
-    });
+    let body = submit_body(&id, sub)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
-    store.transaction(|t| {
-        put_case(t, &case)?;
-        outbox::enqueue(t, subject, &id, OpKind::Submit, key, body, uploads)?;
-        t.audit(&audit::NewEntry {
-            actor: "self",
-            action: "case.submit",
-            subject,
-            target: &id,
-            detail: json!({ "item_codes": sub.item_codes, "attachments": sub.attachments.len() }),
-        })?;
-        Ok(())
+    Ok(Prepared { case, body, key, uploads, attachment_count: sub.attachments.len() })
+}
+
+/// Writes a prepared submission inside the caller's transaction: the case (`queued`), its outbox
+/// operation and the audit entry.
+pub(crate) fn submit_in(t: &mut Txn<'_>, p: Prepared) -> Result<Case> {
+    let Prepared { case, body, key, uploads, attachment_count } = p;
+    put_case(t, &case)?;
+    outbox::enqueue(t, &case.subject, &case.id, OpKind::Submit, key, body, uploads)?;
+    t.audit(&audit::NewEntry {
+        actor: "self",
+        action: "case.submit",
+        subject: &case.subject,
+        target: &case.id,
+        detail: json!({ "item_codes": case.item_codes, "attachments": attachment_count, "draft": case.draft_id }),
     })?;
     Ok(case)
+}
+
+/// Submits: validates, then creates the case (`queued`) and its outbox operation in ONE transaction.
+/// Works offline; the sync runner sends it when it can. A form draft is submitted with
+/// [`submit_draft`], which converts it and marks the draft submitted in the same transaction.
+pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
+    let p = prepare(store, subject, sub, None)?;
+    store.transaction(|t| submit_in(t, p))
 }
 
 pub fn get(store: &Store, id: &str) -> Result<Case> {
@@ -557,6 +624,8 @@ pub enum Need {
     Fix { message: String },
     /// Rate the service (until the given date).
     Rate { until: NaiveDate },
+    /// The licence of the approved case could not be issued into the wallet: the reason.
+    Licence { message: String },
 }
 
 /// Where a case stands today.
@@ -627,11 +696,14 @@ pub fn progress(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) ->
     }
     if !case.state.is_final() {
         for d in case.deferred.iter().filter(|d| !d.supplied) {
-            if let Some(due) = d.due {
+            if let Some(due) = case.deferred_due_of(d, cal, rules)?.map(|r| r.value) {
                 let left = cal.working_days_between(today, due, &[])?.value;
                 needed_now.push(Need::Deferred { material: d.material.clone(), due, working_days_left: left });
             }
         }
+    }
+    if let Some(LicenceDelivery::Refused { message, .. }) = &case.licence_delivery {
+        needed_now.push(Need::Licence { message: message.clone() });
     }
     if case.state == CaseState::Completed && case.rating.is_none() {
         if let Some(c) = case.completed_on.or_else(|| case.timeline.last().and_then(|e| date_of(e.at))) {

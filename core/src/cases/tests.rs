@@ -29,6 +29,7 @@ fn submission(s: &Store) -> Submission {
         values: json!({ "name": "李明", "address": "杭州市西湖区" }),
         attachments: vec![photo.id],
         deferred_materials: vec!["场所使用证明".into()],
+        ..Default::default()
     }
 }
 
@@ -247,4 +248,316 @@ fn supply_only_when_something_is_needed() {
     let op = ops.iter().find(|o| o.kind == outbox::OpKind::Supplement).expect("supplement op");
     assert_eq!(op.body["request_id"], "R9");
     assert_eq!(op.uploads.len(), 1);
+}
+
+// ---- from a form draft ------------------------------------------------------------------------
+
+fn draft_catalog() -> crate::catalog::Catalog {
+    let doc = json!({
+        "format": 1, "version": 7,
+        "licence_types": [{ "type": "resident_id", "name": { "zh": "居民身份证", "en": "Resident ID card" },
+                            "profile_map": { "name": "person.name" } }],
+        "fields": [
+            { "id": "a.name", "type": "text", "label": { "zh": "姓名", "en": "Name" }, "required": true,
+              "bind": { "profile": "person.name", "licence": { "type": "resident_id", "field": "name" } } },
+            { "id": "a.phone", "type": "phone", "label": { "zh": "手机", "en": "Phone" }, "required": true,
+              "bind": { "profile": "person.phone", "editable": true } },
+            { "id": "a.note", "type": "text", "label": { "zh": "备注", "en": "Note" } }
+        ],
+        "items": [{
+            "code": "T-1", "name": { "zh": "测试事项", "en": "Test item" }, "department": { "zh": "测试局", "en": "Test" },
+            "kind": "public_service", "legal_days": 20, "promised_days": 10, "channels": ["online"],
+            "form": ["a.name", "a.phone", "a.note"],
+            "materials": [
+                { "code": "M_ID", "name": { "zh": "身份证", "en": "ID card" }, "required": true, "licence_type": "resident_id" },
+                { "code": "M_PHOTO", "name": { "zh": "照片", "en": "Photo" }, "required": true },
+                { "code": "M_LATER", "name": { "zh": "证明", "en": "Proof" }, "required": true, "deferrable_days": 5 },
+                { "code": "M_PROMISE", "name": { "zh": "承诺材料", "en": "Promise" }, "required": true, "commitment": true },
+                { "code": "M_EXTRA", "name": { "zh": "其他", "en": "Extra" }, "required": false }
+            ]
+        }]
+    });
+    crate::catalog::Catalog::from_json(&doc.to_string()).expect("test catalog")
+}
+
+fn id_card() -> Vec<crate::forms::profile::HeldLicence> {
+    vec![crate::forms::profile::HeldLicence {
+        licence_type: "resident_id".into(),
+        licence_id: "RID-1".into(),
+        as_of: "2026-01-05".into(),
+        valid_until: Some("2036-01-05".into()),
+        fields: [("name".to_string(), json!("李明"))].into_iter().collect(),
+    }]
+}
+
+#[test]
+fn a_draft_with_problems_is_not_submitted_and_nothing_is_written() {
+    use crate::forms::{AutofillOptions, Session};
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let cat = draft_catalog();
+    let mut session = Session::start(s.clone(), &cat, SELF, "T-1", &id_card(), &AutofillOptions::now()).expect("start");
+    let err = submit_draft(&mut session, &cat).expect_err("incomplete");
+    let Error::Validation { field, message_zh, message_en } = err else { panic!("{err:?}") };
+    // The phone is empty and two materials block (photo, promise): three problems, the first named.
+    assert_eq!(field, "a.phone");
+    assert!(message_zh.contains("还有 3 处"), "{message_zh}");
+    assert!(message_en.starts_with("3 problem(s) left"), "{message_en}");
+    assert!(list(&s, None).expect("list").is_empty());
+    assert!(outbox::pending(&s).expect("pending").is_empty());
+    assert!(session.submitted_case().is_none());
+    session.set("a.phone", json!("13800138000"), crate::forms::Editor::Person).expect("still editable");
+}
+
+#[test]
+fn submitting_a_draft_makes_case_op_and_submitted_draft_in_one_go() {
+    use crate::forms::{profile::Profile, session, AutofillOptions, Editor, MaterialChoice, Session};
+    let (_d, s) = store();
+    let s = Arc::new(s);
+    let cat = draft_catalog();
+    let mut session = Session::start(s.clone(), &cat, SELF, "T-1", &id_card(), &AutofillOptions::now()).expect("start");
+    session.set("a.phone", json!("13800138000"), Editor::Person).expect("phone");
+    let photo = s.write_attachment(SELF, "photo.jpg", &mut &[7u8; 3000][..]).expect("photo");
+    session.set_material("M_PHOTO", Some(MaterialChoice::Attached { attachment_id: photo.id.clone() })).expect("m");
+    session.set_material("M_PROMISE", Some(MaterialChoice::Committed { at: 1 })).expect("m");
+    let draft_id = session.id().to_string();
+
+    let case = submit_draft(&mut session, &cat).expect("submit");
+    assert_eq!(case.state, CaseState::Queued);
+    assert_eq!(case.item_codes, vec!["T-1".to_string()]);
+    assert_eq!(case.title, "测试事项");
+    assert_eq!(case.draft_id.as_deref(), Some(draft_id.as_str()));
+    assert_eq!(case.values, json!({ "a.name": "李明", "a.phone": "13800138000" }));
+    assert_eq!(case.attachments, vec![photo.id.clone()]);
+    // M_LATER was deferrable and not chosen: submitting without it defers it (容缺).
+    assert_eq!(case.deferred.iter().map(|d| d.material.as_str()).collect::<Vec<_>>(), vec!["证明"]);
+    let outcomes: Vec<(&str, &MaterialOutcome)> =
+        case.materials.iter().map(|m| (m.code.as_str(), &m.outcome)).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("M_ID", &MaterialOutcome::Exempt { licence_type: "resident_id".into(), licence_id: "RID-1".into() }),
+            ("M_PHOTO", &MaterialOutcome::Attached { attachment_id: photo.id.clone() }),
+            ("M_LATER", &MaterialOutcome::Deferred { within_working_days: 5 }),
+            ("M_PROMISE", &MaterialOutcome::Committed),
+            ("M_EXTRA", &MaterialOutcome::NotSupplied),
+        ]
+    );
+    // Stored: the case, one outbox op carrying the materials and the photo upload, the draft submitted.
+    assert_eq!(get(&s, &case.id).expect("stored"), case);
+    let ops = outbox::pending(&s).expect("pending");
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].case_id, case.id);
+    assert_eq!(ops[0].body["materials"][0]["status"], "exempt");
+    assert_eq!(ops[0].body["materials"][0]["licence_id"], "RID-1");
+    assert_eq!(ops[0].uploads.len(), 1);
+    let drafts = session::list(&s, None).expect("drafts");
+    assert!(drafts.iter().any(|d| d.id == draft_id && d.submitted));
+    assert!(session.set("a.note", json!("改"), Editor::Person).is_err(), "a submitted draft is read-only");
+    let reopened = Session::resume(s.clone(), &cat, &draft_id, chrono::Utc::now().date_naive()).expect("resume");
+    assert_eq!(reopened.submitted_case(), Some(case.id.as_str()));
+    // The typed phone is learned by the profile; the verified name is not replaced by a typed one.
+    let p = Profile::load(&s, SELF).expect("profile");
+    assert_eq!(p.get("person.phone").map(|v| v.value.clone()), Some(json!("13800138000")));
+    assert!(matches!(
+        p.get("person.phone").map(|v| &v.provenance),
+        Some(crate::forms::profile::Provenance::Form { .. })
+    ));
+    // A second tap (or a retry after a crash of the UI) gives the same case, and no second operation.
+    let again = submit_draft(&mut session, &cat).expect("again");
+    assert_eq!(again.id, case.id);
+    let mut reopened = reopened;
+    assert_eq!(submit_draft(&mut reopened, &cat).expect("reopened").id, case.id);
+    assert_eq!(outbox::pending(&s).expect("pending").len(), 1);
+    assert_eq!(list(&s, None).expect("cases").len(), 1);
+    // The audit chain names the draft.
+    let entries = s.audit_entries(Some(&case.id)).expect("audit");
+    assert!(entries.iter().any(|e| e.action == "case.submit" && e.detail["draft"] == json!(draft_id)));
+}
+
+#[test]
+fn learned_values_never_replace_verified_ones() {
+    use crate::forms::profile::{Profile, Provenance};
+    let cat = draft_catalog();
+    let mut d = crate::forms::Draft::new(&cat, "d1", SELF, "T-1", d("2026-03-02"), 1).expect("draft");
+    d.set("a.name", json!("别名"), &crate::forms::Editor::Person, 2).expect("name");
+    d.set("a.phone", json!("13900139000"), &crate::forms::Editor::Agent { agent: "网格员小王".into() }, 3).expect("ph");
+    let mut p = Profile::default();
+    let verified =
+        Provenance::Licence { licence_type: "resident_id".into(), licence_id: "R".into(), as_of: "2026-01-01".into() };
+    p.set("person.name", json!("李明"), verified.clone()).expect("set");
+    assert_eq!(p.learn_from(&d), 1);
+    assert_eq!(p.get("person.name").map(|v| (&v.value, &v.provenance)), Some((&json!("李明"), &verified)));
+    assert!(matches!(p.get("person.phone").map(|v| &v.provenance), Some(Provenance::Agent { .. })));
+    assert_eq!(p.learn_from(&d), 0, "learning the same values again changes nothing");
+}
+
+/// What the sync runner does with a 4xx: the operation is quarantined and the case shows the reason.
+fn refuse(s: &Store, case_id: &str, message: &str) -> outbox::Op {
+    let op = outbox::pending(s).expect("p").into_iter().find(|o| o.case_id == case_id).expect("op");
+    let problem = Problem { status: 422, message: message.into(), op: op.kind.as_str().into() };
+    s.transaction(|t| {
+        outbox::quarantine_in(t, &op, problem.clone())?;
+        update_in(t, case_id, |c| {
+            c.problem = Some(problem.clone());
+            Ok(())
+        })
+    })
+    .expect("quarantine");
+    op
+}
+
+#[test]
+fn a_refused_submission_is_fixed_and_sent_again_in_one_transaction() {
+    let (_d, s) = store();
+    let c = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(
+        matches!(resubmit(&s, &c.id, &Fix::default()), Err(Error::Validation { ref field, .. }) if field == "case")
+    );
+    let old = refuse(&s, &c.id, "item_codes[0]: no service item 330100-GT-001");
+    assert!(outbox::pending(&s).expect("p").is_empty());
+    let cal = Calendar::bundled();
+    let p = progress(&get(&s, &c.id).expect("case"), &cal, &Rules::default(), d("2025-03-03")).expect("p");
+    assert!(matches!(p.needed_now.as_slice(), [Need::Fix { .. }]));
+
+    // An invalid fix is refused naming the field, and changes nothing.
+    let bad = Fix { values: ValuesChange::Patch(json!([1])), ..Fix::default() };
+    assert!(matches!(resubmit(&s, &c.id, &bad), Err(Error::Validation { ref field, .. }) if field == "values"));
+    let bad = Fix { item_codes: Some(vec!["bad code!".into()]), ..Fix::default() };
+    assert!(matches!(resubmit(&s, &c.id, &bad), Err(Error::Validation { ref field, .. }) if field == "item_codes[0]"));
+    assert_eq!(outbox::quarantined(&s).expect("q").len(), 1);
+
+    let photo2 = s.write_attachment(SELF, "photo2.jpg", &mut &b"a clearer photo"[..]).expect("att");
+    let fix = Fix {
+        item_codes: Some(vec!["330100-GT-002".into()]),
+        title: None,
+        values: ValuesChange::Patch(json!({ "address": "杭州市西湖区文三路 1 号", "name": null })),
+        attachments: Some(vec![photo2.id.clone()]),
+    };
+    let got = resubmit(&s, &c.id, &fix).expect("resubmit");
+    assert_eq!(got, get(&s, &c.id).expect("stored"));
+    assert!(got.problem.is_none());
+    assert_eq!(got.state, CaseState::Queued);
+    assert_eq!(got.values, json!({ "address": "杭州市西湖区文三路 1 号" }));
+    assert_eq!(got.item_codes, ["330100-GT-002"]);
+    assert!(got.timeline.last().is_some_and(|e| e.note.contains("重新提交")));
+    assert!(outbox::quarantined(&s).expect("q").is_empty(), "the refused operation is gone");
+    let ops = outbox::pending(&s).expect("p");
+    assert_eq!(ops.len(), 1);
+    let op = &ops[0];
+    assert_ne!(op.idempotency_key, old.idempotency_key, "a new body gets a new key");
+    assert_ne!(op.id, old.id);
+    assert_eq!(op.body["client_ref"], c.id.as_str());
+    assert_eq!(op.body["item_codes"], json!(["330100-GT-002"]));
+    assert_eq!(op.body["values"], json!({ "address": "杭州市西湖区文三路 1 号" }));
+    assert_eq!(op.body["deferred_materials"], json!(["场所使用证明"]));
+    assert_eq!(op.uploads.len(), 1);
+    assert_eq!(op.uploads[0].attachment_id, photo2.id);
+    assert!(op.uploads[0].upload_id.starts_with(&op.idempotency_key));
+    let audit = s.audit_entries(Some(&c.id)).expect("audit");
+    let e = audit.iter().find(|e| e.action == "case.resubmit").expect("audited");
+    assert_eq!(e.detail["replaced_op"], old.id.as_str());
+    assert_eq!(e.detail["changed"], json!(["item_codes", "values", "attachments"]));
+    // Nothing is refused any more: a second resubmission is refused locally.
+    assert!(resubmit(&s, &c.id, &Fix::default()).is_err());
+    // Replace instead of patch.
+    refuse(&s, &c.id, "still wrong");
+    let fix = Fix { values: ValuesChange::Replace(json!({ "name": "王五" })), ..Fix::default() };
+    assert_eq!(resubmit(&s, &c.id, &fix).expect("again").values, json!({ "name": "王五" }));
+}
+
+#[test]
+fn giving_up_a_refused_submission_withdraws_the_case() {
+    let (_d, s) = store();
+    let c = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(discard(&s, &c.id, "").is_err(), "nothing refused yet");
+    refuse(&s, &c.id, "unknown item");
+    let got = discard(&s, &c.id, "不再办理").expect("discard");
+    assert_eq!(got.state, CaseState::Withdrawn);
+    assert!(got.state.is_final());
+    assert!(got.problem.is_none());
+    assert!(got.timeline.last().is_some_and(|e| e.note.contains("不再办理") && e.state == CaseState::Withdrawn));
+    assert!(outbox::pending(&s).expect("p").is_empty() && outbox::quarantined(&s).expect("q").is_empty());
+    assert!(s.audit_entries(Some(&c.id)).expect("audit").iter().any(|e| e.action == "case.discard"));
+    assert_eq!(list_in_state(&s, CaseState::Withdrawn).expect("list").len(), 1);
+    let p = progress(&got, &Calendar::bundled(), &Rules::default(), d("2025-03-03")).expect("p");
+    assert!(p.needed_now.is_empty());
+    assert!(resubmit(&s, &c.id, &Fix::default()).is_err(), "a withdrawn case is not sent again");
+
+    // A refused follow-up (here a complaint) is dropped; the case keeps its state.
+    let c2 = completed_case(&s);
+    complain(&s, &c2.id, "窗口态度不好").expect("complaint");
+    // The submission op of c2 is still pending; refuse the complaint only.
+    let op = outbox::pending(&s)
+        .expect("p")
+        .into_iter()
+        .find(|o| o.case_id == c2.id && o.kind == outbox::OpKind::Complain)
+        .expect("complaint op");
+    s.transaction(|t| {
+        outbox::quarantine_in(t, &op, Problem { status: 409, message: "duplicate".into(), op: "complain".into() })
+    })
+    .expect("q");
+    let got = discard(&s, &c2.id, "").expect("discard");
+    assert_eq!(got.state, CaseState::Completed);
+    assert!(outbox::quarantined(&s).expect("q").is_empty());
+}
+
+#[test]
+fn deferred_material_due_dates_follow_the_rule_across_spring_festival_2024() {
+    let (_d, s) = store();
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    // Working days after Thu 8 Feb 2024: 9 Feb (1), 10–17 Feb off, Sun 18 Feb worked (2), 19–23 (3–7),
+    // 26 Feb (8), … 13 Mar (20).
+    for (promised, due) in [(10, "2024-02-26"), (30, "2024-03-13"), (22, "2024-03-13"), (2, "2024-02-08")] {
+        assert_eq!(deferred_due(&cal, &rules, d("2024-02-08"), promised).expect("due").value, d(due), "{promised}");
+        let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+        c.state = CaseState::Submitted;
+        // The platform sent no due date: the phone computes it with the same rule.
+        step(
+            &mut c,
+            (
+                1,
+                "accepted",
+                "2024-02-08",
+                json!({ "accepted_on": "2024-02-08", "promised_days": promised,
+                        "deferred": [{ "material": "场所使用证明" }] }),
+            ),
+        );
+        assert_eq!(c.deferred[0].due, None);
+        let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+        let shown: Vec<(NaiveDate, i64)> = p
+            .needed_now
+            .iter()
+            .filter_map(|n| match n {
+                Need::Deferred { due, working_days_left, .. } => Some((*due, *working_days_left)),
+                _ => None,
+            })
+            .collect();
+        let left = cal.working_days_between(d("2024-02-09"), d(due), &[]).expect("left").value;
+        assert_eq!(shown, [(d(due), left)], "promised {promised}");
+    }
+    // 9 Feb → 26 Feb: 18, 19, 20, 21, 22, 23, 26 Feb.
+    assert_eq!(cal.working_days_between(d("2024-02-09"), d("2024-02-26"), &[]).expect("n").value, 7);
+
+    // The platform's date, when sent, is what the phone shows; once supplied nothing is asked.
+    let mut c = submit(&s, SELF, &submission(&s)).expect("submit");
+    c.state = CaseState::Submitted;
+    step(
+        &mut c,
+        (
+            1,
+            "accepted",
+            "2024-02-08",
+            json!({ "accepted_on": "2024-02-08", "promised_days": 10,
+                    "deferred": [{ "material": "场所使用证明", "due": "2024-02-20" }] }),
+        ),
+    );
+    let p = progress(&c, &cal, &rules, d("2024-02-09")).expect("progress");
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Deferred { due, .. } if *due == d("2024-02-20"))));
+    c.deferred[0].supplied = true;
+    assert!(progress(&c, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
+    // Before acceptance there is no due date to show.
+    let queued = submit(&s, SELF, &submission(&s)).expect("submit");
+    assert!(progress(&queued, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
 }

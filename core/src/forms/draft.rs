@@ -960,6 +960,24 @@ impl Draft {
         filled
     }
 
+    /// Values the person (or an agent) typed into visible fields bound to a profile path, as
+    /// `(profile path, value, provenance)`: what the profile learns when the draft is submitted.
+    pub fn typed_profile_values(&self) -> Vec<(String, Json, Provenance)> {
+        let mut out = Vec::new();
+        for &i in &self.form.top {
+            let f = &self.form.fields[i];
+            let Some(path) = f.spec.bind.as_ref().and_then(|b| b.profile.as_ref()) else { continue };
+            if f.compute.is_some() || f.spec.kind == FieldType::Repeat || !self.state[i].visible {
+                continue;
+            }
+            let Some(e) = self.top[i].as_ref().filter(|e| !is_empty_json(&e.value)) else { continue };
+            if matches!(e.provenance, Provenance::Form { .. } | Provenance::Agent { .. }) {
+                out.push((path.clone(), e.value.clone(), e.provenance.clone()));
+            }
+        }
+        out
+    }
+
     // ---- reports -------------------------------------------------------------------------------
 
     fn each_input(&self, mut f: impl FnMut(Loc, &FState, Option<&Entry>)) {

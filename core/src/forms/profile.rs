@@ -188,6 +188,23 @@ impl Profile {
         Ok(())
     }
 
+    /// Learns the values typed into a submitted draft ([`Draft::typed_profile_values`]), so the next
+    /// form is filled with them. A verified value (from a licence) is never replaced; a path the profile
+    /// cannot hold is skipped. Returns how many values changed.
+    pub fn learn_from(&mut self, draft: &super::draft::Draft) -> usize {
+        let mut n = 0;
+        for (path, value, provenance) in draft.typed_profile_values() {
+            match self.get(&path) {
+                Some(cur) if cur.provenance.is_verified() || cur.value == value => continue,
+                _ => {}
+            }
+            if self.set(&path, value, provenance).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
     pub fn add_member(&mut self, relation: Relation) -> Result<&mut FamilyMember> {
         if self.family.len() >= MAX_MEMBERS {
             return Err(Error::validation("family", "家庭成员过多", "too many family members"));

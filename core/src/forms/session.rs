@@ -10,7 +10,7 @@
 use super::draft::{AutofillOptions, Draft, Editor, Entry, Issue, MaterialChoice};
 use super::profile::{HeldLicence, LicenceSource, Profile};
 use crate::catalog::Catalog;
-use crate::store::{PutOptions, Store};
+use crate::store::{PutOptions, Store, Txn};
 use crate::{Error, Result};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -162,7 +162,10 @@ impl Session {
         &self.draft.id
     }
 
-    fn snapshot(&mut self) -> Result<()> {
+    /// Writes the snapshot (folding the journal in) inside the caller's transaction; `submitted_case`
+    /// marks it submitted. The session's own bookkeeping is updated after the commit
+    /// ([`Session::snapshot`], [`Session::note_submitted`]).
+    pub(crate) fn write_snapshot_in(&self, t: &mut Txn<'_>, submitted_case: Option<&str>) -> Result<()> {
         let (values, groups) = self.draft.snapshot_values();
         let snap = Snapshot {
             format: 1,
@@ -173,25 +176,45 @@ impl Session {
             created_at: self.draft.created_at,
             updated_at: self.draft.updated_at,
             seq: self.seq,
-            submitted_case: self.submitted_case.clone(),
+            submitted_case: submitted_case.map(str::to_string),
             licences: self.draft.licences.clone(),
             choices: self.draft.choices.clone(),
             values,
             groups,
         };
         let body = zeroize::Zeroizing::new(serde_json::to_vec(&snap)?);
-        let tag = if self.submitted_case.is_some() { TAG_SUBMITTED } else { TAG_OPEN };
-        let (id, subject, from, to) = (self.draft.id.clone(), self.draft.subject.clone(), self.snap_seq + 1, self.seq);
-        self.store.transaction(|t| {
-            t.put(DRAFTS, &id, &subject, &body, PutOptions { tag: Some(tag), lookup: None })?;
-            for s in from..=to {
-                t.delete(OPS, &op_id(&id, s))?;
-            }
-            Ok(())
-        })?;
+        let tag = if submitted_case.is_some() { TAG_SUBMITTED } else { TAG_OPEN };
+        let id = &self.draft.id;
+        t.put(DRAFTS, id, &self.draft.subject, &body, PutOptions { tag: Some(tag), lookup: None })?;
+        for s in self.snap_seq + 1..=self.seq {
+            t.delete(OPS, &op_id(id, s))?;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<()> {
+        let store = self.store.clone();
+        let submitted = self.submitted_case.clone();
+        store.transaction(|t| self.write_snapshot_in(t, submitted.as_deref()))?;
         self.snap_seq = self.seq;
         self.needs_snapshot = false;
         Ok(())
+    }
+
+    /// Records, after the transaction that wrote it committed, that the draft was submitted as `case_id`.
+    pub(crate) fn note_submitted(&mut self, case_id: &str) {
+        self.submitted_case = Some(case_id.to_string());
+        self.snap_seq = self.seq;
+        self.needs_snapshot = false;
+    }
+
+    /// The case this draft was submitted as, if it was.
+    pub fn submitted_case(&self) -> Option<&str> {
+        self.submitted_case.as_deref()
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     fn journal(&mut self, op: Op, at: i64) -> Result<()> {
@@ -242,8 +265,8 @@ impl Session {
         self.draft.validate()
     }
 
-    /// Marks the draft submitted (called by cases once the case is created): it is kept, no longer
-    /// editable, and no longer purged.
+    /// Marks the draft submitted: it is kept, no longer editable, and no longer purged. Submitting
+    /// through [`crate::cases::submit_draft`] does this in the transaction that creates the case.
     pub fn mark_submitted(&mut self, case_id: &str) -> Result<()> {
         self.submitted_case = Some(case_id.to_string());
         self.snapshot()

@@ -55,6 +55,7 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
             values: json!({ "name": "张三", "i": i }),
             attachments: vec![att.id],
             deferred_materials: vec![],
+            ..Default::default()
         };
         cases::submit(&store, SELF_SUBJECT, &sub)?;
     }

@@ -679,7 +679,8 @@ pub fn clerk(conn: &mut Connection, id: &str, action: &str, args: &Value) -> Res
                 Some(_) => return Err(bad("promised_days", "1 to 365", "须为 1 至 365")),
                 None => promised_days_for(&tx, &codes)?,
             };
-            let due = rules.deferred_due(&cal, on, days, &[]).map_err(ApiError::internal)?.value;
+            // The same rule the phone applies (`core::cases::deferred_due`).
+            let due = zhangban_core::cases::deferred_due(&cal, &rules, on, days).map_err(ApiError::internal)?.value;
             let mut deferred = Vec::new();
             {
                 let mut stmt = tx.prepare("SELECT material FROM case_deferred WHERE case_id = ?1 AND supplied = 0")?;
@@ -768,30 +769,52 @@ fn to_event(action: &str) -> &'static str {
     }
 }
 
-/// Terminates every open case whose deferred material was due before `today` and not supplied.
+/// Terminates every open case whose deferred material was due before `today` and not supplied. The due
+/// date is the one fixed at acceptance; a material without one (accepted before it was recorded) gets it
+/// from the same rule (`core::cases::deferred_due`: at most the promised limit minus 2 and at most 20
+/// working days after acceptance).
 pub fn sweep(conn: &Connection, today: NaiveDate) -> Result<u32, ApiError> {
-    let due: Vec<(String, String, String)> = {
+    type Row = (String, String, Option<String>, Option<String>, Option<i64>);
+    let open: Vec<Row> = {
         let mut stmt = conn.prepare(
-            "SELECT DISTINCT c.id, c.state, d.material FROM cases c JOIN case_deferred d ON d.case_id = c.id
-             WHERE d.supplied = 0 AND d.due IS NOT NULL AND d.due < ?1
-               AND c.state IN ('accepted', 'in_review', 'suspended', 'supplement_requested')",
+            "SELECT c.id, d.material, d.due, c.accepted_on, c.promised_days FROM cases c
+             JOIN case_deferred d ON d.case_id = c.id
+             WHERE d.supplied = 0 AND c.accepted_on IS NOT NULL
+               AND c.state IN ('accepted', 'in_review', 'suspended', 'supplement_requested')
+             ORDER BY c.id, d.material",
         )?;
-        let rows = stmt.query_map([today.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
         rows.collect::<Result<_, _>>()?
     };
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
     let mut n = 0;
     let mut done = std::collections::HashSet::new();
-    for (id, _state, material) in due {
-        if !done.insert(id.clone()) {
+    for (id, material, due, accepted_on, promised_days) in open {
+        if done.contains(&id) {
             continue;
         }
+        let due = match (parse_date("due", due.as_deref())?, parse_date("accepted_on", accepted_on.as_deref())?) {
+            (Some(d), _) => d,
+            (None, Some(acc)) => {
+                let days = promised_days.unwrap_or(0).clamp(0, 3650) as u32;
+                zhangban_core::cases::deferred_due(&cal, &rules, acc, days).map_err(ApiError::internal)?.value
+            }
+            (None, None) => continue,
+        };
+        if due >= today {
+            continue;
+        }
+        done.insert(id.clone());
         conn.execute("UPDATE cases SET state = 'terminated' WHERE id = ?1", [&id])?;
         emit(
             conn,
             &id,
             "terminated",
             "platform",
-            json!({ "reason": format!("容缺材料“{material}”未在期限内补交 / deferred material not supplied in time") }),
+            json!({ "reason": format!(
+                "容缺材料“{material}”未在 {due} 前补交 / deferred material not supplied by {due}"
+            ), "due": due.to_string() }),
         )?;
         n += 1;
     }
@@ -816,7 +839,24 @@ fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
             },
         )
         .optional()?;
-    v.ok_or_else(|| ApiError::not_found("case"))
+    let mut v = v.ok_or_else(|| ApiError::not_found("case"))?;
+    // What the citizen said about it (好差评, 反映), for the clerk's view.
+    v["rating"] = conn
+        .query_row("SELECT score, level, reason, at FROM case_ratings WHERE case_id = ?1", [id], |r| {
+            Ok(json!({ "score": r.get::<_, i64>(0)?, "level": r.get::<_, String>(1)?,
+                       "reason": r.get::<_, Option<String>>(2)?, "at": r.get::<_, i64>(3)? }))
+        })
+        .optional()?
+        .unwrap_or(Value::Null);
+    let complaints: Vec<Value> = {
+        let mut stmt = conn.prepare("SELECT id, text, at FROM case_complaints WHERE case_id = ?1 ORDER BY at, id")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(json!({ "complaint_id": r.get::<_, String>(0)?, "text": r.get::<_, String>(1)?, "at": r.get::<_, i64>(2)? }))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    v["complaints"] = Value::Array(complaints);
+    Ok(v)
 }
 
 async fn admin_list(State(st): State<SharedState>) -> Result<Json<Value>, ApiError> {

@@ -1,17 +1,19 @@
 //! Journey demo chapter: cases (提交办件、跟踪进度与评价).
 //!
-//! The citizen applies for a business licence (个体工商户营业执照设立登记) with no network: the application
-//! is queued on the phone. The network returns, the receipt arrives. A clerk accepts it (the promised
-//! time limit starts, counted in working days on the official calendar), asks for a supplement (补正),
-//! the citizen supplies it, the clerk approves and the licence is issued
-//! into the wallet (device-bound), the case is completed, the citizen rates it. The timeline is printed
-//! with the promised date.
+//! The citizen fills the form of 个体工商户登记 (autofilled from the profile and the wallet) and submits
+//! the draft with no network: the application is queued on the phone. The network returns, the receipt
+//! arrives. A clerk accepts it (the promised time limit starts, counted in working days on the official
+//! calendar), asks for a supplement (补正), the citizen supplies it, the clerk approves and the sync loop
+//! itself fetches the licence into the wallet (device-bound), the case is completed, the citizen rates
+//! it. The timeline is printed with the promised date.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zhangban_core::calendar::{Calendar, Rules};
-use zhangban_core::cases::{self, CaseState, RatingLevel, Submission};
+use zhangban_core::cases::{self, CaseState, LicenceDelivery, MaterialOutcome, RatingLevel};
+use zhangban_core::catalog::Catalog;
+use zhangban_core::forms::{AutofillOptions, Editor, MaterialChoice, Session};
 use zhangban_core::notify::{NoticeKind, Recorder};
 use zhangban_core::store::SELF_SUBJECT;
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
@@ -48,24 +50,60 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         .and_then(|i| i["promised_days"].as_u64())
         .unwrap_or(10) as u32;
 
-    // 1. Offline submission.
+    // 1. Fill the item's form (autofilled from the profile and the wallet) and submit it offline.
+    let catalog = Catalog::current(&j.store)?;
+    let held = Wallet::open(j.store.clone())?;
+    let mut draft = Session::start(j.store.clone(), &catalog, SELF_SUBJECT, code, &held, &AutofillOptions::now())?;
+    let autofilled = draft.draft.report().fields_filled;
+    for (path, v) in [
+        ("applicant.name", json!("张三")),
+        ("applicant.id_number", json!("110105198001010016")),
+        ("applicant.phone", json!("13800138000")),
+        ("enterprise.name", json!("张三便民服务部")),
+        ("enterprise.address", json!("北京市朝阳区建国路88号1层")),
+        ("enterprise.region", json!("110105")),
+        ("enterprise.scope", json!("日用百货零售、便民服务")),
+        ("enterprise.employees", json!(2)),
+    ] {
+        // Values the wallet verified are locked and already there; the rest is typed.
+        if draft.draft.value(path).is_none_or(|e| !e.locked) {
+            draft.set(path, v, Editor::Person)?;
+        }
+    }
     let photo: Vec<u8> = (0..50 * 1024).map(|i| (i % 251) as u8).collect();
     let att = j.store.write_attachment(SELF_SUBJECT, "经营场所照片.jpg", &mut photo.as_slice())?;
-    let sub = Submission {
-        item_codes: vec![code.into()],
-        title: "个体工商户营业执照设立登记".into(),
-        values: json!({ "operator": "张三", "shop_name": "张三便民服务部", "address": "北京市朝阳区建国路88号1层" }),
-        attachments: vec![att.id],
-        deferred_materials: vec![],
-    };
-    let case = cases::submit(&j.store, SELF_SUBJECT, &sub)?;
+    draft.set_material("M_ADDRESS_PROOF", Some(MaterialChoice::Attached { attachment_id: att.id }))?;
+    if draft.draft.material_report().iter().any(|m| m.code == "M_ID" && !m.status.is_exempt()) {
+        let id = j.store.write_attachment(SELF_SUBJECT, "身份证.jpg", &mut &b"\xff\xd8\xff id card"[..])?;
+        draft.set_material("M_ID", Some(MaterialChoice::Attached { attachment_id: id.id }))?;
+    }
+    let case = cases::submit_draft(&mut draft, &catalog)?;
+    let exempt: Vec<String> = case
+        .materials
+        .iter()
+        .filter(|m| matches!(m.outcome, MaterialOutcome::Exempt { .. }))
+        .map(|m| m.name.clone())
+        .collect();
+    j.check(
+        "cases.from_draft",
+        &format!(
+            "填写“{}”表单（自动填好 {autofilled} 项），经营场所照片作为材料上传，{}：校验通过后提交，办件与待发送记录同时保存，草稿转为已提交",
+            case.title,
+            if exempt.is_empty() { "身份证已上传".to_string() } else { format!("{}免提交（电子证照）", exempt.join("、")) }
+        ),
+        &format!("Filled the form of \"{}\" ({autofilled} fields autofilled), attached the premises photo: submitted from the draft, case and outbox operation stored together", case.title),
+        case.draft_id.as_deref() == Some(draft.id())
+            && draft.submitted_case() == Some(case.id.as_str())
+            && draft.set("enterprise.employees", json!(3), Editor::Person).is_err(),
+        json!({ "case_id": case.id, "draft_id": case.draft_id, "materials": case.materials }),
+    );
     let recorder = Arc::new(Recorder::default());
     let offline = SyncRunner::new(j.store.clone(), quick("http://127.0.0.1:9"), recorder.clone())?;
     let r = offline.run_once().await;
     j.check(
         "cases.submit_offline",
-        "没有网络时提交了“个体工商户营业执照设立登记”（含 50 KB 照片）：已保存在手机上排队",
-        "Submitted a business licence application with no network: queued on the phone",
+        "没有网络时提交（含 50 KB 照片）：已保存在手机上排队",
+        "Submitted with no network: queued on the phone",
         r.offline && r.remaining == 1 && cases::get(&j.store, &case.id)?.state == CaseState::Queued,
         json!({ "case_id": case.id, "run": r }),
     );
@@ -143,26 +181,26 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         "address": "北京市朝阳区建国路88号1层", "registration_authority": "北京市朝阳区市场监督管理局" } });
     clerk(j, &pid, "approve", json!({ "result": "准予设立登记", "licence": offer, "clerk": "李科长" }))?;
     clerk(j, &pid, "complete", json!({ "result": "营业执照已发放至证照夹" }))?;
-    runner.run_once().await;
-    let c = cases::get(&j.store, &case.id)?;
+    // The sync run applies the approval and itself fetches the device-bound licence into the wallet.
     let wallet = Wallet::open(j.store.clone())?;
     let before = wallet.licences(chrono::Utc::now().timestamp())?.len();
-    let mut issued = None;
-    if let Some((t, elements)) = cases::licence_offer(&c) {
-        issued = Some(j.client.request_licence(&wallet, t, &elements).await?);
-    }
+    let r = runner.run_once().await;
+    let c = cases::get(&j.store, &case.id)?;
     let after = wallet.licences(chrono::Utc::now().timestamp())?.len();
+    let licence_id = match &c.licence_delivery {
+        Some(LicenceDelivery::Imported { licence_id, .. }) => licence_id.clone(),
+        _ => String::new(),
+    };
     j.check(
         "cases.approved_licence",
-        &format!(
-            "准予设立登记并办结；营业执照电子证照已领取到证照夹（{}）",
-            issued.as_ref().map(|l| l.licence_id.clone()).unwrap_or_default()
-        ),
-        "Approved and completed; the business licence e-licence landed in the wallet",
+        &format!("准予设立登记并办结；同步时营业执照电子证照已自动领取到证照夹（{licence_id}）"),
+        "Approved and completed; the sync loop itself put the business licence e-licence in the wallet",
         c.state == CaseState::Completed
+            && r.licences_imported == 1
+            && !licence_id.is_empty()
             && recorder.notices().iter().any(|n| n.kind == NoticeKind::LicenceIssued)
             && after == before + 1,
-        json!({ "licence": issued, "wallet_before": before, "wallet_after": after }),
+        json!({ "licence_id": licence_id, "delivery": c.licence_delivery, "wallet_before": before, "wallet_after": after }),
     );
 
     // 6. Rating (好差评).
