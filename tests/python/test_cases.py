@@ -173,6 +173,30 @@ class CasesTest(FfiTestCase):
         self.assertEqual(run(cases.sync_now()).licences_imported, 0)
         self.assertEqual(len(wallet.licences(now)), 1)
 
+        # A licence the platform refuses to issue (the clerk mistyped the credit code's check character)
+        # is shown on the case instead.
+        s2 = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
+        run(cases.sync_now())
+        receipt2 = cases.progress(s2.id, None).case.receipt
+        pid2 = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt2)
+        self.sandbox.clerk("accept", receipt2)
+        good = uscc("92110105MA01XB002")
+        offer["elements"]["uscc"] = good[:17] + ("1" if good.endswith("0") else "0")
+        req = urllib.request.Request(
+            f"{self.sandbox.url}/admin/cases/{pid2}/approve",
+            data=json.dumps({"licence": offer}, ensure_ascii=False).encode(),
+            headers={"content-type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+        report = run(cases.sync_now())
+        self.assertEqual(report.licences_imported, 0)
+        p2 = cases.progress(s2.id, None)
+        self.assertEqual((p2.licence_delivery, p2.wallet_licence_id), ("refused", None))
+        self.assertEqual([n.kind for n in p2.needed_now], ["licence"])
+        self.assertIn("uscc", p2.needed_now[0].text_en)
+        self.assertIn(zb.CaseNoticeKind.REFUSED, listener.kinds())
+        self.assertEqual(len(wallet.licences(now)), 1)
+
     def test_refused_submission_is_quarantined_with_its_reason(self):
         store = self.new_store()
         cases = zb.ZhangbanCases(store, self.sandbox.url, None)
