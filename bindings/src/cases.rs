@@ -22,7 +22,8 @@ use crate::forms::ZhangbanDraft;
 use crate::runtime::blocking;
 use crate::store::ZhangbanStore;
 
-/// Kinds of [`CaseNotice`].
+/// Kinds of [`CaseNotice`]. `LicenceIssued`: the approval carries a licence, and again once the sync
+/// loop put it in the wallet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum CaseNoticeKind {
     Receipt,
@@ -161,6 +162,10 @@ pub struct CaseProgress {
     pub timeline: Vec<TimelineItem>,
     /// The issued licence as the platform sent it (JSON), if any.
     pub licence_json: Option<String>,
+    /// Its delivery into the wallet by the sync loop: `pending`, `imported`, `refused` (None: no licence).
+    pub licence_delivery: Option<String>,
+    /// The wallet's licence id once imported.
+    pub wallet_licence_id: Option<String>,
 }
 
 fn need(n: &Need) -> NeededItem {
@@ -187,6 +192,13 @@ fn need(n: &Need) -> NeededItem {
             kind: "fix".into(),
             text_zh: format!("平台拒收，请修改后重新提交：{message}"),
             text_en: format!("Refused by the platform; change and resubmit: {message}"),
+            due: None,
+            working_days_left: None,
+        },
+        Need::Licence { message } => NeededItem {
+            kind: "licence".into(),
+            text_zh: format!("电子证照未能领取：{message}"),
+            text_en: format!("The licence could not be issued: {message}"),
             due: None,
             working_days_left: None,
         },
@@ -231,6 +243,8 @@ pub struct SyncReport {
     pub events_applied: u32,
     pub offline: bool,
     pub remaining: u32,
+    /// Licences of approved cases the sync loop imported into the wallet.
+    pub licences_imported: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -340,7 +354,12 @@ impl ZhangbanCases {
                     .into_iter()
                     .map(|e| TimelineItem { at: e.at, actor: e.actor, state: e.state.as_str().into(), note: e.note })
                     .collect(),
-                licence_json: c.licence.map(|l| l.to_string()),
+                licence_json: c.licence.as_ref().map(|l| l.to_string()),
+                licence_delivery: c.licence_delivery.as_ref().map(|d| d.as_str().to_string()),
+                wallet_licence_id: match &c.licence_delivery {
+                    Some(cases::LicenceDelivery::Imported { licence_id, .. }) => Some(licence_id.clone()),
+                    _ => None,
+                },
             })
         })
     }
@@ -466,6 +485,7 @@ impl ZhangbanCases {
             events_applied: r.events_applied,
             offline: r.offline,
             remaining: r.remaining,
+            licences_imported: r.licences_imported,
         }
     }
 

@@ -122,6 +122,21 @@ impl From<rusqlite::Error> for Error {
             {
                 Error::corrupted("database", "file")
             }
+            // The schema the migrations made is fixed, so a table or column that is not there means the
+            // schema itself was damaged on disk.
+            rusqlite::Error::SqliteFailure(_, Some(m)) | rusqlite::Error::SqlInputError { msg: m, .. }
+                if m.starts_with("no such table")
+                    || m.starts_with("no such column")
+                    || m.contains("malformed database schema") =>
+            {
+                Error::corrupted("schema", m.chars().take(120).collect::<String>())
+            }
+            // A column that no longer reads as what was stored (text that is not UTF-8, a blob where an
+            // integer was): the row was damaged.
+            rusqlite::Error::Utf8Error(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => Error::corrupted("database", "row"),
             _ => Error::Storage(e.to_string()),
         }
     }

@@ -66,6 +66,14 @@ class Listener(zb.CaseListener):
             return [n.kind for n in self.notices]
 
 
+def uscc(first17):
+    """A unified social credit code: 17 characters and the GB 32100 check character."""
+    chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    weights = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28]
+    c = 31 - sum(chars.index(ch) * w for ch, w in zip(first17, weights)) % 31
+    return first17 + chars[0 if c == 31 else c]
+
+
 def submission(code, attachment_id, title="居住证申领"):
     return zb.SubmissionInput(
         item_codes=[code],
@@ -128,6 +136,66 @@ class CasesTest(FfiTestCase):
         run(cases.sync_now())
         run(cases.sync_now())
         self.assertEqual(cases.progress(s.id, None).case.state, "in_review")
+
+    def test_an_approved_licence_lands_in_the_wallet_by_sync_alone(self):
+        store = self.new_store()
+        listener = Listener()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, listener)
+        run(cases.register_device("desktop", "python-test", "0"))
+        a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
+        s = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
+        run(cases.sync_now())
+        receipt = cases.progress(s.id, None).case.receipt
+        pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
+        self.sandbox.clerk("accept", receipt)
+        offer = {"type": "business_licence", "elements": {
+            "uscc": uscc("92110105MA01XB001"), "company_name": "杭州市西湖区李奶奶便民店", "company_type": "个体工商户",
+            "legal_representative": "李奶奶", "registered_capital": "1万元", "established_date": "2026-01-05",
+            "business_scope": "便民服务", "address": "杭州市西湖区文三路 1 号",
+            "registration_authority": "杭州市西湖区市场监督管理局"}}
+        req = urllib.request.Request(
+            f"{self.sandbox.url}/admin/cases/{pid}/approve",
+            data=json.dumps({"result": "准予登记", "licence": offer}, ensure_ascii=False).encode(),
+            headers={"content-type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+        wallet = zb.ZhangbanWallet.open(store)
+        now = int(time.time())
+        self.assertEqual(wallet.licences(now), [])
+        # One sync run applies the approval and fetches the licence into the wallet; nothing else is called.
+        report = run(cases.sync_now())
+        self.assertEqual(report.licences_imported, 1)
+        p = cases.progress(s.id, None)
+        self.assertEqual((p.case.state, p.licence_delivery), ("approved", "imported"))
+        held = wallet.licences(now)
+        self.assertEqual([(x.licence_id, x.licence_type) for x in held], [(p.wallet_licence_id, "business_licence")])
+        self.assertEqual(listener.kinds().count(zb.CaseNoticeKind.LICENCE_ISSUED), 2)
+        self.assertEqual(run(cases.sync_now()).licences_imported, 0)
+        self.assertEqual(len(wallet.licences(now)), 1)
+
+        # A licence the platform refuses to issue (the clerk mistyped the credit code's check character)
+        # is shown on the case instead.
+        s2 = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
+        run(cases.sync_now())
+        receipt2 = cases.progress(s2.id, None).case.receipt
+        pid2 = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt2)
+        self.sandbox.clerk("accept", receipt2)
+        good = uscc("92110105MA01XB002")
+        offer["elements"]["uscc"] = good[:17] + ("1" if good.endswith("0") else "0")
+        req = urllib.request.Request(
+            f"{self.sandbox.url}/admin/cases/{pid2}/approve",
+            data=json.dumps({"licence": offer}, ensure_ascii=False).encode(),
+            headers={"content-type": "application/json"},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+        report = run(cases.sync_now())
+        self.assertEqual(report.licences_imported, 0)
+        p2 = cases.progress(s2.id, None)
+        self.assertEqual((p2.licence_delivery, p2.wallet_licence_id), ("refused", None))
+        self.assertEqual([n.kind for n in p2.needed_now], ["licence"])
+        self.assertIn("uscc", p2.needed_now[0].text_en)
+        self.assertIn(zb.CaseNoticeKind.REFUSED, listener.kinds())
+        self.assertEqual(len(wallet.licences(now)), 1)
 
     def test_refused_submission_is_quarantined_with_its_reason(self):
         store = self.new_store()
@@ -200,6 +268,103 @@ class CasesTest(FfiTestCase):
         self.assertEqual(e.exception.field, "values")
         self.assertIn("对象", e.exception.text_zh())
         self.assertEqual(cases.list(), [])
+
+
+class RatingAndComplaintTest(FfiTestCase):
+    """好差评 and 办不成事 反映 through the FFI, against the real sandbox platform."""
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox = Sandbox()
+        self.addCleanup(self.sandbox.stop)
+
+    def _submitted(self, cases, store, n):
+        code = self.sandbox.catalog_codes()[0]
+        a = store.write_attachment(SELF, "a.jpg", b"x" * 200)
+        ids = [cases.submit(submission(code, a.id, title=f"居住证申领 {i}")).id for i in range(n)]
+        self.assertEqual(run(cases.sync_now()).receipts, n)
+        return ids
+
+    def _platform_case(self, cases, case_id):
+        receipt = cases.progress(case_id, None).case.receipt
+        pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
+        return self.sandbox.clerk("show", pid)
+
+    def test_five_levels_only_after_completion_the_bottom_two_with_a_reason(self):
+        store = self.new_store()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-test", "0"))
+        ids = self._submitted(cases, store, 5)
+        # Not completed yet: refused on the phone, nothing queued.
+        with self.assertRaises(zb.ZhangbanError.Validation) as e:
+            cases.rate(ids[0], zb.Rating.VERY_SATISFIED, None)
+        self.assertEqual(e.exception.field, "case")
+        self.assertEqual(cases.pending_count(), 0)
+        for case_id in ids:
+            receipt = cases.progress(case_id, None).case.receipt
+            self.sandbox.clerk("accept", receipt, "--days", "5")
+            self.sandbox.clerk("approve", receipt, "--result", "准予")
+            self.sandbox.clerk("complete", receipt, "--result", "已办结")
+        run(cases.sync_now())
+        for case_id in ids:
+            p = cases.progress(case_id, None)
+            self.assertEqual(p.case.state, "completed")
+            self.assertEqual([n.kind for n in p.needed_now], ["rate"])
+            self.assertIsNotNone(p.needed_now[0].due)
+
+        levels = [
+            (zb.Rating.VERY_SATISFIED, None, 5),
+            (zb.Rating.SATISFIED, None, 4),
+            (zb.Rating.BASICALLY_SATISFIED, None, 3),
+            (zb.Rating.DISSATISFIED, "等候时间过长", 2),
+            (zb.Rating.VERY_DISSATISFIED, "材料被退回三次，每次理由不同", 1),
+        ]
+        for case_id, (level, reason, _) in zip(ids, levels):
+            if reason is not None:
+                # The bottom two need a reason (blank counts as none).
+                for missing in (None, "   "):
+                    with self.assertRaises(zb.ZhangbanError.Validation) as e:
+                        cases.rate(case_id, level, missing)
+                    self.assertEqual(e.exception.field, "reason")
+            cases.rate(case_id, level, reason)
+        # Once per case.
+        with self.assertRaises(zb.ZhangbanError.Validation):
+            cases.rate(ids[0], zb.Rating.SATISFIED, None)
+        self.assertEqual(cases.pending_count(), 5)
+        report = run(cases.sync_now())
+        self.assertEqual((report.sent, report.quarantined, report.remaining), (5, 0, 0))
+        for case_id, (level, reason, score) in zip(ids, levels):
+            on_platform = self._platform_case(cases, case_id)["rating"]
+            self.assertEqual((on_platform["score"], on_platform["reason"]), (score, reason))
+            p = cases.progress(case_id, None)
+            self.assertEqual(p.needed_now, [])
+            self.assertTrue(any(t.note == "平台已记录评价" for t in p.timeline), [t.note for t in p.timeline])
+
+    def test_a_complaint_queues_offline_and_reaches_the_platform(self):
+        store = self.new_store()
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-test", "0"))
+        (case_id,) = self._submitted(cases, store, 1)
+        for bad in ("", "   ", "长" * 2001):
+            with self.assertRaises(zb.ZhangbanError.Validation) as e:
+                cases.complain(case_id, bad)
+            self.assertEqual(e.exception.field, "text")
+        # No network (nothing listens on port 9): the complaint waits on the phone.
+        offline = zb.ZhangbanCases(store, "http://127.0.0.1:9", None)
+        complaint_id = offline.complain(case_id, "窗口说材料不全，但没有一次性告知缺什么")
+        report = run(offline.sync_now())
+        self.assertTrue(report.offline)
+        self.assertEqual(offline.pending_count(), 1)
+        # Back online (a complaint does not wait for completion).
+        report = run(cases.sync_now())
+        self.assertEqual((report.sent, report.remaining), (1, 0))
+        complaints = self._platform_case(cases, case_id)["complaints"]
+        self.assertEqual([(c["complaint_id"], c["text"]) for c in complaints],
+                         [(complaint_id, "窗口说材料不全，但没有一次性告知缺什么")])
+        run(cases.sync_now())
+        notes = [t.note for t in cases.progress(case_id, None).timeline]
+        self.assertIn("已提交反映 / complaint filed", notes)
+        self.assertIn("平台已受理反映", notes)
 
 
 class OfflineTest(FfiTestCase):

@@ -115,6 +115,9 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
             if lic.is_some() {
                 kind = NoticeKind::LicenceIssued;
             }
+            if lic.is_some() && case.licence_delivery.is_none() {
+                case.licence_delivery = Some(super::LicenceDelivery::pending());
+            }
             case.licence = lic;
             (CaseState::Approved, "准予许可".into(), "approved".into())
         }

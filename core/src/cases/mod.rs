@@ -11,6 +11,7 @@
 mod deferred;
 mod events;
 mod from_draft;
+mod licence;
 mod resubmit;
 #[cfg(test)]
 mod tests;
@@ -27,6 +28,7 @@ use crate::{audit, Error, Result};
 pub use deferred::deferred_due;
 pub use events::{apply_event, PlatformEvent};
 pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};
+pub use licence::LicenceDelivery;
 pub use resubmit::{discard, resubmit, Fix, ValuesChange};
 
 pub const COLLECTION: &str = "case";
@@ -282,6 +284,9 @@ pub struct Case {
     pub completed_on: Option<NaiveDate>,
     /// A licence issued for this case (as the platform sent it), for the wallet.
     pub licence: Option<Value>,
+    /// Whether that licence reached the wallet (the sync loop fetches it; see [`LicenceDelivery`]).
+    #[serde(default)]
+    pub licence_delivery: Option<LicenceDelivery>,
     pub timeline: Vec<TimelineEntry>,
     pub problem: Option<Problem>,
     pub rating: Option<Rating>,
@@ -418,6 +423,7 @@ pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: 
         reason: None,
         completed_on: None,
         licence: None,
+        licence_delivery: None,
         timeline: vec![TimelineEntry {
             at: now,
             actor: "self".into(),
@@ -618,6 +624,8 @@ pub enum Need {
     Fix { message: String },
     /// Rate the service (until the given date).
     Rate { until: NaiveDate },
+    /// The licence of the approved case could not be issued into the wallet: the reason.
+    Licence { message: String },
 }
 
 /// Where a case stands today.
@@ -693,6 +701,9 @@ pub fn progress(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) ->
                 needed_now.push(Need::Deferred { material: d.material.clone(), due, working_days_left: left });
             }
         }
+    }
+    if let Some(LicenceDelivery::Refused { message, .. }) = &case.licence_delivery {
+        needed_now.push(Need::Licence { message: message.clone() });
     }
     if case.state == CaseState::Completed && case.rating.is_none() {
         if let Some(c) = case.completed_on.or_else(|| case.timeline.last().and_then(|e| date_of(e.at))) {

@@ -762,7 +762,7 @@ fn get_record(conn: &Connection, u: &mut Unlocked, collection: &str, id: &str) -
         .query_row(params![collection, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
         .optional()
         .map_err(|e| match Error::from(e) {
-            Error::Storage(_) => Error::corrupted(format!("records/{collection}"), id),
+            Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), id),
             other => other,
         })?;
     let row = row.ok_or_else(|| Error::not_found(format!("{collection} {id}")))?;

@@ -79,6 +79,43 @@ fn value_moved_to_another_row_is_corrupted_and_others_stay_readable() {
 }
 
 #[test]
+fn damaged_schema_or_row_text_is_corrupted_not_a_storage_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    let a = s.write_attachment(SELF_SUBJECT, "a.jpg", &mut &b"jpeg"[..]).unwrap();
+    s.put("c", "a", SELF_SUBJECT, b"alpha").unwrap();
+    // A row whose text column no longer holds UTF-8 (a flipped byte in the tag).
+    s.with_txn_raw(|tx| {
+        tx.execute("UPDATE records SET tag = CAST(X'FF00' AS TEXT) WHERE id = 'a'", [])?;
+        Ok(())
+    })
+    .unwrap();
+    match s.get("c", "a") {
+        Err(Error::Corrupted { table, record }) => assert_eq!((table.as_str(), record.as_str()), ("records/c", "a")),
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+    drop(s);
+    // A column name damaged in the schema text itself.
+    let c = rusqlite::Connection::open(dir.join("zhangban.db")).unwrap();
+    c.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_master SET sql = replace(sql, 'sha256', 'sha25x') WHERE name = 'attachments';
+         PRAGMA writable_schema = OFF;",
+    )
+    .unwrap();
+    drop(c);
+    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    match s.attachment_info(&a.id) {
+        Err(Error::Corrupted { table, record }) => {
+            assert_eq!(table, "schema");
+            assert!(record.contains("sha256"), "{record}");
+        }
+        other => panic!("expected Corrupted, got {other:?}"),
+    }
+}
+
+#[test]
 fn pin_lockout_counts_on_disk_and_grows() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");

@@ -8,8 +8,11 @@
 //! * `device/registration`: the device id and bearer token from the platform (encrypted: the token is a
 //!   secret).
 //! * setting `catalog.version` (plaintext) and one `catalog/<item id>` record per service item.
+//! * `licence_queue/<case id>` (tagged `pending`): an approved case whose licence the sync loop still has
+//!   to fetch into the wallet ([`issuance`]).
 
 pub mod client;
+pub mod issuance;
 pub mod outbox;
 pub mod runner;
 pub mod wallet;

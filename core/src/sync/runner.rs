@@ -88,6 +88,8 @@ pub struct RunReport {
     /// Operations still pending after the run.
     pub remaining: u32,
     pub budget_exhausted: bool,
+    /// Licences of approved cases imported into the wallet ([`super::issuance`]).
+    pub licences_imported: u32,
 }
 
 enum Fail {
@@ -486,6 +488,13 @@ impl SyncRunner {
                 Err(_) => report.budget_exhausted = true,
             }
         }
+        if !report.offline && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let d =
+                super::issuance::deliver_pending(&self.store, &self.cfg.base_url, self.listener.as_ref(), left).await;
+            report.licences_imported = d.imported;
+            report.failures += d.failures;
+        }
         report.remaining = outbox::pending(&self.store).map(|v| v.len() as u32).unwrap_or(0);
         report
     }
@@ -535,6 +544,9 @@ impl SyncRunner {
                     continue;
                 }
                 if let Some(n) = cases::update_in(t, &ev.client_ref, |c| Ok(apply_event(c, ev)))? {
+                    if n.kind == NoticeKind::LicenceIssued {
+                        super::issuance::queue_in(t, &ev.client_ref)?;
+                    }
                     notices.push(n);
                 }
             }

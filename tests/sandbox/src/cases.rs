@@ -814,7 +814,24 @@ fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
             },
         )
         .optional()?;
-    v.ok_or_else(|| ApiError::not_found("case"))
+    let mut v = v.ok_or_else(|| ApiError::not_found("case"))?;
+    // What the citizen said about it (好差评, 反映), for the clerk's view.
+    v["rating"] = conn
+        .query_row("SELECT score, level, reason, at FROM case_ratings WHERE case_id = ?1", [id], |r| {
+            Ok(json!({ "score": r.get::<_, i64>(0)?, "level": r.get::<_, String>(1)?,
+                       "reason": r.get::<_, Option<String>>(2)?, "at": r.get::<_, i64>(3)? }))
+        })
+        .optional()?
+        .unwrap_or(Value::Null);
+    let complaints: Vec<Value> = {
+        let mut stmt = conn.prepare("SELECT id, text, at FROM case_complaints WHERE case_id = ?1 ORDER BY at, id")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok(json!({ "complaint_id": r.get::<_, String>(0)?, "text": r.get::<_, String>(1)?, "at": r.get::<_, i64>(2)? }))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    v["complaints"] = Value::Array(complaints);
+    Ok(v)
 }
 
 async fn admin_list(State(st): State<SharedState>) -> Result<Json<Value>, ApiError> {

@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 use zhangban_core::calendar::{self, Calendar, Rules};
-use zhangban_core::cases::{self, CaseState, Need, RatingLevel, Submission};
+use zhangban_core::cases::{self, CaseState, LicenceDelivery, Need, RatingLevel, Submission};
 use zhangban_core::notify::{NoticeKind, Recorder};
-use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
+use zhangban_core::store::{FileVault, KeyVault, PutOptions, Store, SELF_SUBJECT};
 use zhangban_core::sync::outbox;
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
-use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
+use zhangban_core::sync::{self, issuance, DeviceInfo, PlatformClient};
+use zhangban_core::wallet::{LicenceType, Wallet};
 use zhangban_sandbox::cases::{clerk_command, stats};
 use zhangban_sandbox::faults::FaultConfig;
 use zhangban_sandbox::server::{self, Running};
@@ -82,6 +83,21 @@ fn fast(url: &str) -> SyncConfig {
     c.idle_interval = Duration::from_millis(50);
     c.run_budget = Duration::from_secs(10);
     c
+}
+
+/// A business licence offer as a clerk's approval carries it; `uscc_base`: 17 characters, the check
+/// character (GB 32100) is appended. A wrong one (`check` false) makes the platform refuse issuance.
+fn business_licence_offer(uscc_base: &str) -> Value {
+    let uscc = format!("{uscc_base}{}", zhangban_core::ids::uscc_check_char(uscc_base).expect("check char"));
+    licence_offer_with(&uscc)
+}
+
+fn licence_offer_with(uscc: &str) -> Value {
+    json!({ "type": "business_licence", "elements": {
+        "uscc": uscc, "company_name": "北京市朝阳区张三便民服务部", "company_type": "个体工商户",
+        "legal_representative": "张三", "registered_capital": "5万元", "established_date": "2024-02-27",
+        "business_scope": "便民服务", "address": "北京市朝阳区建国路88号1层",
+        "registration_authority": "北京市朝阳区市场监督管理局" } })
 }
 
 async fn clerk(url: &str, action: &str, case: &str, args: Value) -> Value {
@@ -253,15 +269,27 @@ async fn offline_submission_then_the_whole_clerk_journey() {
     runner.run_once().await;
     assert_eq!(cases::get(&citizen.store, &case.id).expect("case").state, CaseState::InReview);
 
-    // Approval with a licence, completion, rating.
-    let licence = json!({ "type": "business_licence", "id": "L-TEST-1" });
+    // Approval with a licence, completion: the sync loop itself fetches the device-bound licence into
+    // the wallet (nobody calls the wallet here), once.
+    let licence = business_licence_offer("92110105MA01XB000");
     clerk(&url, "approve", &pid, json!({ "result": "准予登记", "licence": licence })).await;
     clerk(&url, "complete", &pid, json!({ "result": "已发放营业执照" })).await;
-    runner.run_once().await;
+    let r = runner.run_once().await;
+    assert_eq!(r.licences_imported, 1, "{r:?}");
     let c = cases::get(&citizen.store, &case.id).expect("case");
     assert_eq!(c.state, CaseState::Completed);
     assert_eq!(c.licence.as_ref(), Some(&licence));
-    assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::LicenceIssued));
+    let Some(LicenceDelivery::Imported { licence_id, .. }) = c.licence_delivery.clone() else {
+        panic!("licence delivered: {:?}", c.licence_delivery)
+    };
+    let wallet = Wallet::open(citizen.store.clone()).expect("wallet");
+    let held = wallet.licences(chrono::Utc::now().timestamp()).expect("licences");
+    assert_eq!(held.iter().map(|l| l.licence_id.as_str()).collect::<Vec<_>>(), [licence_id.as_str()]);
+    assert_eq!(held[0].licence_type, LicenceType::BusinessLicence);
+    assert_eq!(recorder.notices().iter().filter(|n| n.kind == NoticeKind::LicenceIssued).count(), 2);
+    assert!(c.timeline.iter().any(|e| e.note.contains("证照夹")));
+    assert_eq!(runner.run_once().await.licences_imported, 0, "once per case");
+    assert_eq!(wallet.licences(chrono::Utc::now().timestamp()).expect("licences").len(), 1);
     let on = c.completed_on.expect("completed on");
     cases::rate(&citizen.store, &rules, &case.id, RatingLevel::VerySatisfied, None, on).expect("rate");
     let r = runner.run_once().await;
@@ -421,6 +449,99 @@ async fn deferred_due_dates_across_spring_festival_2024_and_automatic_terminatio
         let states: Vec<CaseState> = c.timeline.iter().map(|e| e.state).collect();
         assert!(states.ends_with(&[CaseState::Accepted, CaseState::Terminated]), "{states:?}");
     }
+    p.stop().await;
+}
+
+/// Pulls the device's events by hand and applies them (what a run does before it delivers licences),
+/// so a test can stop between the two.
+async fn apply_events_only(store: &Store, runner: &SyncRunner, url: &str) {
+    let token = sync::registration(store).expect("reg").expect("registered").token;
+    let since = runner.events_cursor().expect("cursor");
+    let v: Value = reqwest::Client::new()
+        .get(format!("{url}/v1/events?since={since}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("events")
+        .json()
+        .await
+        .expect("json");
+    let events: Vec<cases::PlatformEvent> = serde_json::from_value(v["events"].clone()).expect("events");
+    runner.apply_events(&events, v["next"].as_u64().expect("next")).expect("apply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn licence_delivery_is_once_across_a_stop_half_way_and_a_refusal_is_shown() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let ids: Vec<String> = (0..2)
+        .map(|i| cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, &code, i, 100)).expect("s").id)
+        .collect();
+    let recorder = Arc::new(Recorder::default());
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), recorder.clone()).expect("runner");
+    assert_eq!(runner.run_once().await.receipts, 2);
+    let pid = |id: &str| cases::get(&citizen.store, id).expect("case").platform_id.expect("pid");
+    let issued_on_platform = || {
+        p.state
+            .with_db(|c| Ok(c.query_row("SELECT COUNT(*) FROM licences", [], |r| r.get::<_, i64>(0))?))
+            .expect("count")
+    };
+    for id in &ids {
+        clerk(&p.url, "accept", &pid(id), json!({})).await;
+    }
+    // Case 0: a valid offer. Case 1: the clerk typed a wrong check character into the credit code.
+    clerk(&p.url, "approve", &pid(&ids[0]), json!({ "licence": business_licence_offer("92110105MA01XB001") })).await;
+    let good = business_licence_offer("92110105MA01XB002")["elements"]["uscc"].as_str().expect("uscc").to_string();
+    let wrong = format!("{}{}", &good[..17], if good.ends_with('0') { '1' } else { '0' });
+    clerk(&p.url, "approve", &pid(&ids[1]), json!({ "licence": licence_offer_with(&wrong) })).await;
+
+    // The app applies the approvals, then an attempt gets as far as importing the licence into the
+    // wallet and the app stops before the case records it.
+    apply_events_only(&citizen.store, &runner, &p.url).await;
+    let mut queue = issuance::queued(&citizen.store).expect("queued");
+    queue.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(queue, expected);
+    let started = chrono::Utc::now().timestamp();
+    let mut c0 = cases::get(&citizen.store, &ids[0]).expect("case");
+    c0.licence_delivery = Some(LicenceDelivery::Pending { attempts: 0, last_error: None, started_at: Some(started) });
+    let tag = PutOptions { tag: Some(c0.state.as_str()), lookup: None };
+    citizen.store.transaction(|t| t.put_json(cases::COLLECTION, &c0.id, &c0.subject, &c0, tag)).expect("mark");
+    let c0 = cases::get(&citizen.store, &ids[0]).expect("case");
+    let (t, elements) = cases::licence_offer(&c0).expect("offer");
+    let wallet = Wallet::open(citizen.store.clone()).expect("wallet");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let first = client.request_licence(&wallet, t, &elements).await.expect("issued and imported");
+    assert_eq!(issued_on_platform(), 1);
+
+    // Restarted: the next run finds that licence instead of asking again; case 1 is refused.
+    let r = runner.run_once().await;
+    assert_eq!(r.licences_imported, 1, "{r:?}");
+    assert_eq!(issued_on_platform(), 1, "no second issuance");
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(wallet.licences(now).expect("licences").len(), 1);
+    let c0 = cases::get(&citizen.store, &ids[0]).expect("case");
+    assert!(
+        matches!(&c0.licence_delivery, Some(LicenceDelivery::Imported { licence_id, .. }) if *licence_id == first.licence_id),
+        "{:?}",
+        c0.licence_delivery
+    );
+    let c1 = cases::get(&citizen.store, &ids[1]).expect("case");
+    let Some(LicenceDelivery::Refused { status, message, .. }) = &c1.licence_delivery else {
+        panic!("refused: {:?}", c1.licence_delivery)
+    };
+    assert_eq!(*status, 400);
+    assert!(message.contains("uscc"), "{message}");
+    let prog = cases::progress(&c1, &Calendar::bundled(), &Rules::default(), chrono::Local::now().date_naive())
+        .expect("progress");
+    assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Licence { message } if message.contains("uscc"))));
+    assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == ids[1]));
+    assert!(issuance::queued(&citizen.store).expect("queued").is_empty());
+    let r = runner.run_once().await;
+    assert_eq!((r.licences_imported, issued_on_platform()), (0, 1));
     p.stop().await;
 }
 

@@ -3,15 +3,15 @@
 //! The citizen fills the form of 个体工商户登记 (autofilled from the profile and the wallet) and submits
 //! the draft with no network: the application is queued on the phone. The network returns, the receipt
 //! arrives. A clerk accepts it (the promised time limit starts, counted in working days on the official
-//! calendar), asks for a supplement (补正), the citizen supplies it, the clerk approves and the licence
-//! is issued into the wallet (device-bound), the case is completed, the citizen rates it. The timeline
-//! is printed with the promised date.
+//! calendar), asks for a supplement (补正), the citizen supplies it, the clerk approves and the sync loop
+//! itself fetches the licence into the wallet (device-bound), the case is completed, the citizen rates
+//! it. The timeline is printed with the promised date.
 
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use zhangban_core::calendar::{Calendar, Rules};
-use zhangban_core::cases::{self, CaseState, MaterialOutcome, RatingLevel};
+use zhangban_core::cases::{self, CaseState, LicenceDelivery, MaterialOutcome, RatingLevel};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::forms::{AutofillOptions, Editor, MaterialChoice, Session};
 use zhangban_core::notify::{NoticeKind, Recorder};
@@ -181,26 +181,26 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         "address": "北京市朝阳区建国路88号1层", "registration_authority": "北京市朝阳区市场监督管理局" } });
     clerk(j, &pid, "approve", json!({ "result": "准予设立登记", "licence": offer, "clerk": "李科长" }))?;
     clerk(j, &pid, "complete", json!({ "result": "营业执照已发放至证照夹" }))?;
-    runner.run_once().await;
-    let c = cases::get(&j.store, &case.id)?;
+    // The sync run applies the approval and itself fetches the device-bound licence into the wallet.
     let wallet = Wallet::open(j.store.clone())?;
     let before = wallet.licences(chrono::Utc::now().timestamp())?.len();
-    let mut issued = None;
-    if let Some((t, elements)) = cases::licence_offer(&c) {
-        issued = Some(j.client.request_licence(&wallet, t, &elements).await?);
-    }
+    let r = runner.run_once().await;
+    let c = cases::get(&j.store, &case.id)?;
     let after = wallet.licences(chrono::Utc::now().timestamp())?.len();
+    let licence_id = match &c.licence_delivery {
+        Some(LicenceDelivery::Imported { licence_id, .. }) => licence_id.clone(),
+        _ => String::new(),
+    };
     j.check(
         "cases.approved_licence",
-        &format!(
-            "准予设立登记并办结；营业执照电子证照已领取到证照夹（{}）",
-            issued.as_ref().map(|l| l.licence_id.clone()).unwrap_or_default()
-        ),
-        "Approved and completed; the business licence e-licence landed in the wallet",
+        &format!("准予设立登记并办结；同步时营业执照电子证照已自动领取到证照夹（{licence_id}）"),
+        "Approved and completed; the sync loop itself put the business licence e-licence in the wallet",
         c.state == CaseState::Completed
+            && r.licences_imported == 1
+            && !licence_id.is_empty()
             && recorder.notices().iter().any(|n| n.kind == NoticeKind::LicenceIssued)
             && after == before + 1,
-        json!({ "licence": issued, "wallet_before": before, "wallet_after": after }),
+        json!({ "licence_id": licence_id, "delivery": c.licence_delivery, "wallet_before": before, "wallet_after": after }),
     );
 
     // 6. Rating (好差评).
