@@ -8,7 +8,9 @@
 //!   contents, its problem is cleared, and the timeline and the audit log record it; or
 //! * gives up ([`discard`]): the quarantined operations are dropped in one transaction; a case whose
 //!   submission never reached the platform becomes [`CaseState::Withdrawn`]. A refused follow-up
-//!   (supplement, rating, complaint) is dropped and the case keeps its state.
+//!   (supplement, rating, complaint) is dropped, the case keeps its state, and what the follow-up had
+//!   recorded on the case is undone (the supplement is needed again, the rating or complaint can be
+//!   given again).
 
 use serde_json::{json, Map, Value};
 
@@ -189,6 +191,9 @@ pub fn discard(store: &Store, case_id: &str, reason: &str) -> Result<Case> {
             if withdrawn && c.state.can_move_to(CaseState::Withdrawn) {
                 c.state = CaseState::Withdrawn;
             }
+            for o in &ops {
+                undo_follow_up(c, o);
+            }
             let why = if reason.is_empty() { String::new() } else { format!("：{reason}") };
             let kinds: Vec<&str> = ops.iter().map(|o| o.kind.as_str()).collect();
             c.timeline.push(TimelineEntry {
@@ -217,6 +222,27 @@ pub fn discard(store: &Store, case_id: &str, reason: &str) -> Result<Case> {
         })?;
         Ok(stored)
     })
+}
+
+/// What a dropped follow-up had recorded on the case did not happen on the platform: undo it, so the
+/// person can supply, rate or complain again.
+fn undo_follow_up(c: &mut Case, op: &Op) {
+    match op.kind {
+        OpKind::Supplement => match op.body.get("request_id").and_then(Value::as_str) {
+            Some(rid) => {
+                if let Some(s) = c.supplement.as_mut().filter(|s| s.request_id == rid) {
+                    s.supplied = false;
+                }
+            }
+            None => c.deferred.iter_mut().for_each(|d| d.supplied = false),
+        },
+        OpKind::Rate => c.rating = None,
+        OpKind::Complain => {
+            let id = op.body.get("complaint_id").and_then(Value::as_str);
+            c.complaints.retain(|x| Some(x.id.as_str()) != id);
+        }
+        OpKind::Submit => {}
+    }
 }
 
 #[cfg(test)]

@@ -499,7 +499,54 @@ fn giving_up_a_refused_submission_withdraws_the_case() {
     .expect("q");
     let got = discard(&s, &c2.id, "").expect("discard");
     assert_eq!(got.state, CaseState::Completed);
+    assert!(got.complaints.is_empty(), "the complaint was not filed");
     assert!(outbox::quarantined(&s).expect("q").is_empty());
+
+    // A refused rating can be given again after it is dropped.
+    let rules = Rules::default();
+    rate(&s, &rules, &c2.id, RatingLevel::Satisfied, None, d("2025-03-04")).expect("rate");
+    let op = outbox::pending(&s).expect("p").into_iter().find(|o| o.kind == outbox::OpKind::Rate).expect("op");
+    s.transaction(|t| outbox::quarantine_in(t, &op, Problem { status: 409, message: "x".into(), op: "rate".into() }))
+        .expect("q");
+    assert!(rate(&s, &rules, &c2.id, RatingLevel::Satisfied, None, d("2025-03-04")).is_err(), "already rated");
+    discard(&s, &c2.id, "").expect("discard");
+    rate(&s, &rules, &c2.id, RatingLevel::VerySatisfied, None, d("2025-03-04")).expect("rated again");
+}
+
+#[test]
+fn a_dropped_refused_supplement_is_needed_again() {
+    let (_d, s) = store();
+    let mut sub = submission(&s);
+    sub.deferred_materials.clear();
+    let mut c = submit(&s, SELF, &sub).expect("submit");
+    c.state = CaseState::Submitted;
+    step(
+        &mut c,
+        (
+            1,
+            "supplement_requested",
+            "2025-03-03",
+            json!({ "request_id": "R1", "items": ["户口簿"], "due": "2025-03-10" }),
+        ),
+    );
+    s.transaction(|t| {
+        t.put_json(COLLECTION, &c.id, SELF, &c, crate::store::PutOptions { tag: Some(c.state.as_str()), lookup: None })
+    })
+    .expect("put");
+    // The submission itself went through (its op is done).
+    let submit_op = outbox::pending(&s).expect("p").remove(0);
+    s.delete(outbox::COLLECTION, &submit_op.id).expect("sent");
+    supply(&s, &c.id, json!({ "hukou": "x" }), &[], "").expect("supply");
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    let p = progress(&get(&s, &c.id).expect("c"), &cal, &rules, d("2025-03-04")).expect("p");
+    assert!(!p.needed_now.iter().any(|n| matches!(n, Need::Supplement { .. })));
+    refuse(&s, &c.id, "attachment missing");
+    let got = discard(&s, &c.id, "").expect("discard");
+    assert_eq!(got.state, CaseState::SupplementRequested);
+    let p = progress(&got, &cal, &rules, d("2025-03-04")).expect("p");
+    assert!(p.needed_now.iter().any(|n| matches!(n, Need::Supplement { .. })), "asked again");
+    supply(&s, &c.id, json!({ "hukou": "clear scan" }), &[], "").expect("supplied again");
 }
 
 #[test]
