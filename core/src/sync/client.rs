@@ -241,8 +241,37 @@ impl PlatformClient {
 
     /// Registers this device and keeps the registration (device id and token) encrypted in `store`.
     /// Registering again with the same public key keeps the device id and replaces the token.
+    ///
+    /// Proof of possession: the platform gives a one-time challenge (`POST /v1/devices/challenge`) and the
+    /// device signs it with its key ([`super::registration_tbs`]). `info.public_key` must therefore be this
+    /// store's device key ([`super::device_key`]).
     pub async fn register_device(&self, store: &Store, info: &DeviceInfo) -> Result<Registration> {
-        let reg: Registration = self.post_json("/v1/devices", info, None, None).await?;
+        let key = super::device_key(store)?;
+        if info.public_key != key.public_key_hex() {
+            return Err(Error::validation(
+                "public_key",
+                "公钥须为本机的设备密钥。",
+                "public_key must be this device's key (sync::device_key).",
+            ));
+        }
+        #[derive(Deserialize)]
+        struct Challenge {
+            challenge: String,
+        }
+        let c: Challenge = self.post_json("/v1/devices/challenge", &serde_json::json!({}), None, None).await?;
+        if c.challenge.len() < 32 || c.challenge.len() > 128 || !c.challenge.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Network("invalid registration challenge from the platform".into()));
+        }
+        let signature = hex::encode(key.sign(&super::registration_tbs(&c.challenge, info))?);
+        let body = serde_json::json!({
+            "public_key": info.public_key,
+            "platform": info.platform,
+            "model": info.model,
+            "app_version": info.app_version,
+            "challenge": c.challenge,
+            "signature": signature,
+        });
+        let reg: Registration = self.post_json("/v1/devices", &body, None, None).await?;
         if reg.device_id.is_empty() || reg.device_id.len() > 64 || reg.token.len() < 16 || reg.token.len() > 128 {
             return Err(Error::Network("invalid registration from the platform".into()));
         }

@@ -77,6 +77,31 @@ pub fn device_key(store: &Store) -> Result<DeviceKey> {
     Ok(DeviceKey { pair })
 }
 
+/// Context of a registration signature (versioned: a new layout gets a new context).
+pub const REGISTRATION_CONTEXT: &str = "ZB-Register-v1";
+
+/// What a device signs to register: the platform's one-time challenge and everything it registers, as a
+/// JSON array (unambiguous, no field can run into the next). Signing it with the private key of
+/// `info.public_key` proves the device holds that key, so nobody who merely knows a device's public key
+/// can register as that device and take over its token.
+pub fn registration_tbs(challenge: &str, info: &DeviceInfo) -> Vec<u8> {
+    serde_json::json!([REGISTRATION_CONTEXT, challenge, info.public_key, info.platform, info.model, info.app_version])
+        .to_string()
+        .into_bytes()
+}
+
+/// Checks a registration signature (ASN.1 DER ECDSA P-256 / SHA-256, hex) against `info.public_key`
+/// (uncompressed SEC1, hex). The platform's side of [`registration_tbs`], kept here so both sides share it.
+pub fn verify_registration(challenge: &str, info: &DeviceInfo, signature_hex: &str) -> bool {
+    let (Ok(key), Ok(sig)) = (hex::decode(&info.public_key), hex::decode(signature_hex)) else { return false };
+    if key.len() != 65 || sig.len() > 80 {
+        return false;
+    }
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, key)
+        .verify(&registration_tbs(challenge, info), &sig)
+        .is_ok()
+}
+
 /// The platform registration held locally, if the device registered.
 pub fn registration(store: &Store) -> Result<Option<Registration>> {
     store.get_opt(DEVICE_COLLECTION, REGISTRATION_ID)?.map(|r| r.json()).transpose()

@@ -42,7 +42,12 @@ CREATE TABLE IF NOT EXISTS devices (
     app_version TEXT NOT NULL,
     token_sha256 TEXT NOT NULL,
     registered_at INTEGER NOT NULL
-);";
+);
+CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);";
+
+/// How long a registration challenge may be used, and how many may be outstanding at once.
+const CHALLENGE_SECS: i64 = 300;
+const MAX_CHALLENGES: i64 = 10_000;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -101,6 +106,7 @@ pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/v1/health", get(health))
+        .route("/v1/devices/challenge", post(new_challenge))
         .route("/v1/devices", post(register_device))
         .route("/v1/catalog", get(get_catalog))
         .merge(crate::issuer::routes())
@@ -252,13 +258,19 @@ async fn health(State(st): State<SharedState>) -> Result<Json<serde_json::Value>
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceRegistration {
-    /// The device's public key (hex or base64 text, opaque to the platform here).
+    /// The device's public key: uncompressed P-256 (SEC1), hex.
     pub public_key: String,
     pub platform: String,
     #[serde(default)]
     pub model: String,
     #[serde(default)]
     pub app_version: String,
+    /// A challenge from `POST /v1/devices/challenge`, used once.
+    #[serde(default)]
+    pub challenge: String,
+    /// The device's signature over `zhangban_core::sync::registration_tbs` (DER, hex).
+    #[serde(default)]
+    pub signature: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -283,6 +295,39 @@ fn check_text(field: &str, value: &str, min: usize, max: usize) -> Result<(), Ap
     Ok(())
 }
 
+fn possession_failed() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "possession",
+        "the signature does not prove possession of the device key, or the challenge is unknown, used or expired: get a new challenge",
+        "设备签名无效，或挑战值无效、已使用、已过期：请重新获取挑战值后注册",
+    )
+}
+
+/// A one-time registration challenge (no authentication: the device has no token yet).
+async fn new_challenge(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let challenge = random_hex(32)?;
+    let now = now_secs();
+    st.with_db(|c| {
+        c.execute("DELETE FROM device_challenges WHERE expires_at < ?1", [now])?;
+        let open: i64 = c.query_row("SELECT count(*) FROM device_challenges", [], |r| r.get(0))?;
+        if open >= MAX_CHALLENGES {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "busy",
+                "too many registrations in progress; retry later",
+                "注册请求过多，请稍后重试",
+            ));
+        }
+        c.execute(
+            "INSERT INTO device_challenges (challenge, expires_at) VALUES (?1, ?2)",
+            params![challenge, now + CHALLENGE_SECS],
+        )?;
+        Ok(())
+    })?;
+    Ok(Json(json!({ "challenge": challenge, "expires_at": now + CHALLENGE_SECS })))
+}
+
 /// Registers a device. The same public key registers again to the same device id with a new token
 /// (a retried registration whose response was lost does not create a second device).
 async fn register_device(
@@ -291,19 +336,48 @@ async fn register_device(
 ) -> Result<Json<DeviceRegistered>, ApiError> {
     let Json(req) = body
         .map_err(|e| ApiError::new(e.status(), "invalid", format!("body: {}", e.body_text()), "请求内容格式不正确"))?;
-    check_text("public_key", &req.public_key, 16, 512)?;
-    if !req.public_key.chars().all(|c| c.is_ascii_alphanumeric() || "+/=-_".contains(c)) {
-        return Err(ApiError::invalid("public_key", "must be hex or base64 text", "须为十六进制或 Base64 文本"));
+    if req.public_key.len() != 130 || !req.public_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::invalid(
+            "public_key",
+            "must be an uncompressed P-256 public key in hex (130 characters)",
+            "须为十六进制的 P-256 公钥（未压缩，130 个字符）",
+        ));
     }
     if !["android", "ios", "desktop"].contains(&req.platform.as_str()) {
         return Err(ApiError::invalid("platform", "must be android, ios or desktop", "须为 android、ios 或 desktop"));
     }
     check_text("model", &req.model, 0, 100)?;
     check_text("app_version", &req.app_version, 0, 40)?;
+    // Proof of possession: the signature over the challenge and the registered values must verify
+    // under the public key being registered.
+    let info = zhangban_core::sync::DeviceInfo {
+        public_key: req.public_key.clone(),
+        platform: req.platform.clone(),
+        model: req.model.clone(),
+        app_version: req.app_version.clone(),
+    };
+    if req.challenge.is_empty() || req.challenge.len() > 128 || req.signature.is_empty() || req.signature.len() > 200 {
+        return Err(ApiError::invalid(
+            "signature",
+            "a challenge from POST /v1/devices/challenge and the device's signature are required",
+            "须附平台下发的挑战值和设备签名",
+        ));
+    }
+    if !zhangban_core::sync::verify_registration(&req.challenge, &info, &req.signature) {
+        return Err(possession_failed());
+    }
     let token = random_hex(32)?;
     let now = now_secs();
     let id = st.with_db(|c| {
         let tx = c.transaction()?;
+        // Each challenge registers once, while fresh.
+        if tx.execute(
+            "DELETE FROM device_challenges WHERE challenge = ?1 AND expires_at >= ?2",
+            params![req.challenge, now],
+        )? != 1
+        {
+            return Err(possession_failed());
+        }
         let existing: Option<String> =
             tx.query_row("SELECT id FROM devices WHERE public_key = ?1", [&req.public_key], |r| r.get(0)).optional()?;
         let id = match existing {

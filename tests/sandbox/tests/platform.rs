@@ -71,7 +71,10 @@ async fn bad_registrations_are_rejected_with_the_field_named() {
     }
     let mut bad = info(&s);
     bad.public_key = "<script>".into();
-    assert!(matches!(client.register_device(&s, &bad).await, Err(Error::Rejected { status: 400, .. })));
+    match client.register_device(&s, &bad).await {
+        Err(Error::Validation { field, .. }) => assert_eq!(field, "public_key"),
+        other => panic!("a key that is not the device's own is refused before sending: {other:?}"),
+    }
     assert!(sync::registration(&s).unwrap().is_none(), "nothing stored on a refusal");
 
     // Oversized and malformed bodies, straight over HTTP.
@@ -122,5 +125,62 @@ async fn database_file_keeps_devices_across_restarts() {
         .with_db(|c| Ok(c.query_row("SELECT COUNT(*) FROM devices WHERE id = ?1", [&reg.device_id], |r| r.get(0))?))
         .unwrap();
     assert_eq!(n, 1);
+    running.stop().await;
+}
+
+async fn challenge(http: &reqwest::Client, url: &str) -> String {
+    let v: serde_json::Value =
+        http.post(format!("{url}/v1/devices/challenge")).send().await.unwrap().json().await.unwrap();
+    v["challenge"].as_str().unwrap().to_string()
+}
+
+/// Knowing a device's public key is not enough to register as that device (and take over its token):
+/// the registration must be signed with the device's private key over a fresh, single-use challenge.
+#[tokio::test]
+async fn registration_needs_proof_of_possession_of_the_device_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let (vdir, adir) = (dir.path().join("victim"), dir.path().join("attacker"));
+    std::fs::create_dir_all(&vdir).unwrap();
+    std::fs::create_dir_all(&adir).unwrap();
+    let victim = store(&vdir);
+    let reg = PlatformClient::new(&running.url).unwrap().register_device(&victim, &info(&victim)).await.unwrap();
+    let victim_info = info(&victim);
+    let attacker = store(&adir);
+    let attacker_key = sync::device_key(&attacker).unwrap();
+    let body = |c: &str, sig: &str| {
+        json!({ "public_key": victim_info.public_key, "platform": "android", "model": "test",
+                "app_version": "0.1.0", "challenge": c, "signature": sig })
+    };
+    let post = |b: serde_json::Value| http.post(format!("{}/v1/devices", running.url)).json(&b).send();
+
+    // No proof at all: refused, naming what is missing.
+    let r = post(json!({ "public_key": victim_info.public_key, "platform": "android" })).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("signature"));
+    // Signed with another key: refused.
+    let c = challenge(&http, &running.url).await;
+    let forged = hex::encode(attacker_key.sign(&sync::registration_tbs(&c, &victim_info)).unwrap());
+    assert_eq!(post(body(&c, &forged)).await.unwrap().status(), 401);
+    // Signed by the device over other values (a model it did not sign): refused.
+    let c = challenge(&http, &running.url).await;
+    let victim_key = sync::device_key(&victim).unwrap();
+    let mut other = victim_info.clone();
+    other.model = "something else".into();
+    let sig = hex::encode(victim_key.sign(&sync::registration_tbs(&c, &other)).unwrap());
+    assert_eq!(post(body(&c, &sig)).await.unwrap().status(), 401);
+    // A made-up challenge: refused even with the right key.
+    let made_up = "ab".repeat(32);
+    let sig = hex::encode(victim_key.sign(&sync::registration_tbs(&made_up, &victim_info)).unwrap());
+    assert_eq!(post(body(&made_up, &sig)).await.unwrap().status(), 401);
+    // A correct registration works once; replaying it (the same challenge) is refused.
+    let c = challenge(&http, &running.url).await;
+    let sig = hex::encode(victim_key.sign(&sync::registration_tbs(&c, &victim_info)).unwrap());
+    let ok = post(body(&c, &sig)).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let rotated: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(rotated["device_id"], json!(reg.device_id));
+    assert_eq!(post(body(&c, &sig)).await.unwrap().status(), 401);
     running.stop().await;
 }
