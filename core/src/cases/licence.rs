@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "delivery", rename_all = "snake_case")]
 pub enum LicenceDelivery {
-    /// To be fetched by the sync loop. `started_at`: an attempt began then and did not finish (the app
-    /// stopped half-way); the next attempt first looks in the wallet for a licence imported since.
+    /// To be fetched by the sync loop. `started_at`: when the last attempt began; should the app have
+    /// stopped half-way, the next attempt first looks in the wallet for a licence imported since.
     Pending { attempts: u32, last_error: Option<String>, started_at: Option<i64> },
     /// In the wallet.
     Imported { licence_id: String, at: i64 },

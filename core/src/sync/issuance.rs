@@ -135,12 +135,10 @@ fn note_failure(store: &Store, case_id: &str, error: &str) -> Result<()> {
             return Ok(());
         }
         cases::update_in(t, case_id, |c| {
-            if let Some(LicenceDelivery::Pending { attempts, .. }) = c.licence_delivery {
-                c.licence_delivery = Some(LicenceDelivery::Pending {
-                    attempts: attempts.saturating_add(1),
-                    last_error: Some(error.chars().take(300).collect()),
-                    started_at: None,
-                });
+            // `started_at` is kept: whether the failed attempt reached the wallet is checked next time.
+            if let Some(LicenceDelivery::Pending { attempts, last_error, .. }) = &mut c.licence_delivery {
+                *attempts = attempts.saturating_add(1);
+                *last_error = Some(error.chars().take(300).collect());
             }
             Ok(())
         })
@@ -259,6 +257,12 @@ async fn deliver_one(store: &Arc<Store>, client: &PlatformClient, wallet: &Walle
             Ok(())
         })
     })?;
+    if attempts > 0 {
+        // An earlier try failed: the cached trust or status list may be what is out of date.
+        if let Err(e @ Error::Network(_)) = client.refresh_wallet_lists(wallet).await {
+            return Ok(Outcome::Retry { error: e.to_string(), stop: true });
+        }
+    }
     match client.request_licence(wallet, t, &elements).await {
         Ok(summary) => Ok(Outcome::Done(Some(finish(store, case_id, Ok(summary.licence_id))?))),
         Err(Error::Rejected { status, message }) => {
@@ -337,7 +341,7 @@ mod tests {
             assert_eq!((r.imported, r.refused, r.failures), (0, 0, 1));
             let c = cases::get(&store, &id).expect("case");
             match c.licence_delivery {
-                Some(LicenceDelivery::Pending { attempts, last_error: Some(e), started_at: None }) => {
+                Some(LicenceDelivery::Pending { attempts, last_error: Some(e), .. }) => {
                     assert_eq!(attempts, round);
                     assert!(e.contains("网络") || e.to_lowercase().contains("network"), "{e}");
                 }

@@ -1,0 +1,125 @@
+package org.zhangban.jvmtest
+
+import com.google.zxing.BarcodeFormat
+import com.google.zxing.BinaryBitmap
+import com.google.zxing.DecodeHintType
+import com.google.zxing.RGBLuminanceSource
+import com.google.zxing.common.HybridBinarizer
+import com.google.zxing.qrcode.QRCodeReader
+import java.io.File
+import java.nio.file.Files
+import kotlin.test.AfterTest
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFalse
+import kotlin.test.assertNotEquals
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlinx.coroutines.flow.take
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.runBlocking
+import org.zhangban.kit.AesGcmKeyVault
+import org.zhangban.kit.Json
+import org.zhangban.kit.Lang
+import org.zhangban.kit.QrPixels
+import org.zhangban.kit.Zhangban
+import org.zhangban.kit.issuerName
+import org.zhangban.kit.reason
+import org.zhangban.kit.toPixels
+import org.zhangban.kit.typeName
+import uniffi.zhangban_ffi.DisclosurePreset
+import uniffi.zhangban_ffi.LicenceState
+import uniffi.zhangban_ffi.defaultVerifyPolicy
+
+/** Decodes a drawn QR code with ZXing (a real decoder, independent of the encoder in the core). */
+fun decodeQr(p: QrPixels): String {
+    val source = RGBLuminanceSource(p.size, p.size, p.argb)
+    val hints = mapOf(DecodeHintType.PURE_BARCODE to false, DecodeHintType.POSSIBLE_FORMATS to listOf(BarcodeFormat.QR_CODE))
+    return QRCodeReader().decode(BinaryBitmap(HybridBinarizer(source)), hints).text
+}
+
+/**
+ * 亮证 through the Kotlin layer: the device receives a resident ID e-licence from the sandbox platform, the
+ * presenter draws the presentation as pixels, ZXing decodes those pixels, and a hotel's verifier (another
+ * store, offline) accepts exactly the disclosed fields; a second scan is a replay; the presenter redraws a
+ * fresh code half-way through the window.
+ */
+class KitWalletTest {
+    private val tmp: File = Files.createTempDirectory("zhangban-kit-wallet-").toFile()
+    private val sandbox = Sandbox()
+
+    @AfterTest
+    fun cleanup() {
+        sandbox.close()
+        System.gc()
+        tmp.deleteRecursively()
+    }
+
+    @Test
+    fun receivePresentDecodeAndVerifyOffline() = runBlocking {
+        val key = aesKey()
+        val z = Zhangban.open(File(tmp, "holder").path, AesGcmKeyVault { key }, null, sandbox.url)
+        z.registerDevice("android", "jvm-test", "0")
+        val ages = z.wallet.refreshLists(sandbox.url)
+        assertTrue(ages.trustSequence != null && ages.statusSequence != null)
+        val elements = mapOf(
+            "name" to "张三",
+            "sex" to "女",
+            "ethnicity" to "汉",
+            "birth_date" to "1949-12-31",
+            "address" to "北京市朝阳区建国路88号",
+            "id_number" to "11010519491231002X",
+            "issuing_authority" to "北京市公安局朝阳分局",
+        )
+        val item = z.wallet.requestLicence(sandbox.url, "resident_id", Json.encode(elements))
+        assertEquals("resident_id", item.licenceType)
+        assertEquals("居民身份证", item.typeName(Lang.ZH))
+        assertEquals(LicenceState.VALID, item.status)
+        assertTrue(item.issuerName(Lang.EN).isNotBlank())
+
+        var now = System.currentTimeMillis() / 1000
+        val presenter = z.presenter { now }
+        val shown = presenter.present(item.licenceId, DisclosurePreset.HotelCheckIn)
+        assertEquals(listOf("name", "id_number_masked"), shown.code.disclosed)
+        assertEquals(shown.code.notBefore + (shown.code.notAfter - shown.code.notBefore) / 2, shown.refreshAt)
+        val pixels = shown.qr.toPixels(scale = 4)
+        assertEquals((shown.qr.width.toInt() + 8) * 4, pixels.size)
+        val scanned = decodeQr(pixels)
+        assertEquals(shown.code.qrText, scanned)
+
+        // The hotel: its own store, lists fetched earlier, offline at the counter.
+        val hotel = Zhangban.open(File(tmp, "hotel").path, AesGcmKeyVault { aesKey() }, null, sandbox.url)
+        hotel.wallet.refreshLists(sandbox.url)
+        val verifier = hotel.wallet.verifier()
+        val policy = defaultVerifyPolicy().copy(acceptedPurposes = listOf(shown.code.purpose))
+        val out = verifier.verify(scanned, now + 5, policy)
+        assertTrue(out.accepted, out.reasonEn)
+        assertNull(out.reason(Lang.ZH))
+        val disclosed = out.verified!!.disclosed
+        assertEquals(listOf("name", "id_number_masked"), disclosed.map { it.key })
+        assertEquals("张三", disclosed[0].display)
+        assertFalse(out.toString().contains("11010519491231002X"), "the full ID number is not disclosed")
+        val replay = verifier.verify(scanned, now + 6, policy)
+        assertEquals(false to "replay", replay.accepted to replay.reasonCode)
+        assertTrue(replay.reason(Lang.ZH)!!.isNotBlank() && replay.reason(Lang.EN)!!.isNotBlank())
+
+        // The screen's flow: the next code comes at refreshAt (this clock jumps past it each time it is read).
+        val t0 = now
+        val codes = presenter.let {
+            val stepping = z.presenter { now.also { now += 31 } }
+            stepping.codes(item.licenceId, DisclosurePreset.AgeCheck).take(2).toList()
+        }
+        assertNotEquals(codes[0].code.qrText, codes[1].code.qrText)
+        assertTrue(codes[1].code.notBefore > codes[0].code.notBefore)
+        assertTrue(codes[0].code.notBefore >= t0)
+        val age = hotel.wallet.verifier().verify(decodeQr(codes[1].qr.toPixels()), codes[1].code.notBefore + 1, defaultVerifyPolicy())
+        assertTrue(age.accepted, age.reasonEn)
+        assertEquals(listOf("age_over_18"), age.verified!!.disclosed.map { it.key })
+
+        val usage = z.wallet.usage(item.licenceId).map { it.action }
+        assertEquals(listOf("licence.import", "licence.present", "licence.present", "licence.present"), usage)
+        verifier.close()
+        hotel.close()
+        z.close()
+    }
+}

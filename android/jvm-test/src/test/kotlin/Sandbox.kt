@@ -1,0 +1,54 @@
+package org.zhangban.jvmtest
+
+import java.io.File
+import java.net.URI
+import java.util.concurrent.TimeUnit
+import org.zhangban.kit.Json
+
+/**
+ * The sandbox platform binary as a child process (`serve --addr 127.0.0.1:0`), its URL read from the first
+ * line of its stdout, and its `clerk` commands (JSON on stdout), as in tests/python/test_cases.py. The binary
+ * is the one `cargo build --workspace` builds; the pom passes its path as the `zhangban.sandbox` property.
+ */
+class Sandbox(addr: String = "127.0.0.1:0") : AutoCloseable {
+    private val exe = File(System.getProperty("zhangban.sandbox") ?: "../../target/debug/zhangban-sandbox")
+    private val proc: Process
+    val url: String
+
+    init {
+        check(exe.canExecute()) { "$exe is missing: build it with `cargo build -p zhangban-sandbox`" }
+        proc = ProcessBuilder(exe.path, "serve", "--addr", addr)
+            .redirectError(ProcessBuilder.Redirect.DISCARD)
+            .start()
+        val line = proc.inputStream.bufferedReader().readLine()?.trim().orEmpty()
+        if (!line.startsWith("listening on ")) {
+            close()
+            error("sandbox did not start: '$line'")
+        }
+        url = line.removePrefix("listening on ")
+    }
+
+    /** Runs `zhangban-sandbox clerk --url URL args…` and returns its JSON output, decoded. */
+    fun clerk(vararg args: String): Any? {
+        val p = ProcessBuilder(exe.path, "clerk", "--url", url, *args).start()
+        val out = p.inputStream.bufferedReader().readText()
+        val err = p.errorStream.bufferedReader().readText()
+        check(p.waitFor(30, TimeUnit.SECONDS)) { "clerk ${args.toList()} did not finish" }
+        check(p.exitValue() == 0) { "clerk ${args.toList()} failed: $err" }
+        return Json.decode(out)
+    }
+
+    /** Codes of the service items the platform offers (`GET /v1/catalog`). */
+    fun catalogCodes(): List<String> {
+        val body = URI("$url/v1/catalog").toURL().readText()
+        @Suppress("UNCHECKED_CAST")
+        val items = (Json.decode(body) as Map<String, Any?>)["items"] as List<Map<String, Any?>>
+        return items.filter { it["entry"] == "item" }.map { it["id"] as String }
+    }
+
+    override fun close() {
+        proc.destroyForcibly()
+        proc.waitFor(10, TimeUnit.SECONDS)
+        proc.inputStream.close()
+    }
+}

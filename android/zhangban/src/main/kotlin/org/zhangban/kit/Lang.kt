@@ -1,0 +1,71 @@
+package org.zhangban.kit
+
+import java.util.Locale
+import uniffi.zhangban_ffi.CaseNotice
+import uniffi.zhangban_ffi.CaseSummary
+import uniffi.zhangban_ffi.CatalogHit
+import uniffi.zhangban_ffi.ChecklistInfo
+import uniffi.zhangban_ffi.ChecklistLine
+import uniffi.zhangban_ffi.FieldInfo
+import uniffi.zhangban_ffi.FormIssue
+import uniffi.zhangban_ffi.LicenceElement
+import uniffi.zhangban_ffi.LicenceItem
+import uniffi.zhangban_ffi.MaterialInfo
+import uniffi.zhangban_ffi.NeededItem
+import uniffi.zhangban_ffi.VerificationOutcome
+import uniffi.zhangban_ffi.ZhangbanException
+
+/**
+ * Which of the two texts the core writes (Chinese, English) a screen shows. Every text a person reads comes
+ * from the core in both languages; the shell only picks one.
+ */
+enum class Lang {
+    ZH,
+    EN;
+
+    fun pick(zh: String, en: String): String = if (this == ZH) zh else en
+
+    companion object {
+        /** Chinese for every `zh` locale (zh-CN, zh-TW, zh-Hant-HK, …), English otherwise. */
+        fun of(locale: Locale): Lang = if (locale.language == "zh") ZH else EN
+
+        fun current(): Lang = of(Locale.getDefault())
+    }
+}
+
+/** A notification's title and body in one language. */
+data class NoticeText(val title: String, val body: String)
+
+/** The notification text of a [CaseNotice] (from `CaseListener.onNotice`) in [lang]. */
+fun CaseNotice.text(lang: Lang): NoticeText = NoticeText(lang.pick(titleZh, titleEn), lang.pick(bodyZh, bodyEn))
+
+/** What happened and what to do, in [lang] (the core's `text_zh()` / `text_en()`). */
+fun ZhangbanException.text(lang: Lang): String = lang.pick(textZh(), textEn())
+
+fun CaseSummary.stateText(lang: Lang): String = lang.pick(stateZh, stateEn)
+
+fun NeededItem.text(lang: Lang): String = lang.pick(textZh, textEn)
+
+fun FormIssue.message(lang: Lang): String = lang.pick(messageZh, messageEn)
+
+fun FieldInfo.label(lang: Lang): String = lang.pick(labelZh, labelEn)
+
+fun MaterialInfo.name(lang: Lang): String = lang.pick(nameZh, nameEn)
+
+fun CatalogHit.name(lang: Lang): String = lang.pick(nameZh, nameEn)
+
+fun ChecklistInfo.name(lang: Lang): String = lang.pick(nameZh, nameEn)
+
+fun ChecklistLine.title(lang: Lang): String = lang.pick(titleZh, titleEn)
+
+fun ChecklistLine.why(lang: Lang): String = lang.pick(whyZh, whyEn)
+
+fun LicenceItem.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
+
+fun LicenceItem.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
+
+fun LicenceElement.name(lang: Lang): String = lang.pick(nameZh, nameEn)
+
+/** Why a scanned code was refused, in [lang]; `null` when it was accepted. */
+fun VerificationOutcome.reason(lang: Lang): String? =
+    if (accepted) null else lang.pick(reasonZh ?: reasonCode ?: "", reasonEn ?: reasonCode ?: "")

@@ -1,0 +1,213 @@
+package org.zhangban.kit
+
+import java.util.concurrent.atomic.AtomicReference
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.flow.MutableSharedFlow
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.SharedFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asSharedFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+import uniffi.zhangban_ffi.CaseListener
+import uniffi.zhangban_ffi.CaseNotice
+import uniffi.zhangban_ffi.CaseProgress
+import uniffi.zhangban_ffi.CaseSummary
+import uniffi.zhangban_ffi.CatalogHit
+import uniffi.zhangban_ffi.ChecklistInfo
+import uniffi.zhangban_ffi.DraftSummary
+import uniffi.zhangban_ffi.KeyVault
+import uniffi.zhangban_ffi.SyncReport
+import uniffi.zhangban_ffi.ZhangbanCases
+import uniffi.zhangban_ffi.ZhangbanDraft
+import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_ffi.ZhangbanStore
+import uniffi.zhangban_ffi.ZhangbanWallet
+import uniffi.zhangban_ffi.catalogChecklist
+import uniffi.zhangban_ffi.catalogSearch
+import uniffi.zhangban_ffi.draftsList
+import uniffi.zhangban_ffi.selfSubject
+
+/**
+ * One person's Zhangban for a UI: the encrypted store, their applications synced with one platform, the
+ * wallet, catalog and drafts, as suspend functions (run on [io], never on the caller's thread) and flows.
+ * Glue only: every rule is in the core behind the generated API (`uniffi.zhangban_ffi`), which stays
+ * reachable through [store], [cases] and [wallet].
+ *
+ * - [cases] is a [StateFlow] of the case list, refreshed after each local change, each sync, and each
+ *   `CaseListener` notice (the core calls the listener from its sync task once a change is stored).
+ * - [notices] replays nothing: collect it while a screen is up. For notifications that must not depend on a
+ *   collector (a background worker), pass [onNotice] to [open]; it is called on the core's thread.
+ *
+ * Open with [open] (PBKDF2 for a PIN takes about half a second on purpose: off the main thread). [shutdown]
+ * stops the background sync, then [close]s: the listener's pending work is cancelled and the native
+ * objects are freed.
+ */
+class Zhangban private constructor(
+    val store: ZhangbanStore,
+    val platformUrl: String,
+    private val io: CoroutineDispatcher,
+    private val onNotice: ((CaseNotice) -> Unit)?,
+) : AutoCloseable {
+    private val scope = CoroutineScope(SupervisorJob() + io)
+    private val _cases = MutableStateFlow<List<CaseSummary>>(emptyList())
+    private val _notices =
+        MutableSharedFlow<CaseNotice>(extraBufferCapacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+    private val self = AtomicReference<Zhangban?>(null)
+
+    /** Receives the core's notices; refreshes the list off the core's thread. */
+    private val listener = object : CaseListener {
+        override fun onNotice(notice: CaseNotice) {
+            _notices.tryEmit(notice)
+            try {
+                onNotice?.invoke(notice)
+            } catch (e: Exception) {
+                // A failing notification must not stop the refresh below; the core would swallow it anyway.
+            }
+            self.get()?.let { z ->
+                z.scope.launch {
+                    try {
+                        z.reloadCases()
+                    } catch (e: ZhangbanException) {
+                        // Locked meanwhile, or the store is closing: the next refresh catches up.
+                    }
+                }
+            }
+        }
+    }
+
+    /** The generated cases API of this store and platform (for what the facade does not wrap). */
+    val casesApi: ZhangbanCases = ZhangbanCases(store, platformUrl, listener)
+
+    private val walletRef = lazy { ZhangbanWallet.open(store) }
+
+    /** The wallet over this store (device key kept, encrypted, in the store). */
+    val wallet: ZhangbanWallet by walletRef
+
+    /** All cases, newest first. */
+    val cases: StateFlow<List<CaseSummary>> = _cases.asStateFlow()
+
+    /** Notices as they arrive (receipt, state changed, supplement requested, licence issued, refused). */
+    val notices: SharedFlow<CaseNotice> = _notices.asSharedFlow()
+
+    init {
+        self.set(this)
+    }
+
+    companion object {
+        /**
+         * Opens the store in [dir], or creates it there (with [pin], if given), on [io]. Errors are the
+         * core's: `ZhangbanException.WrongPin`, `.Locked`, `.WrongKey`, … (show them with `text(lang)`).
+         */
+        suspend fun open(
+            dir: String,
+            vault: KeyVault,
+            pin: String?,
+            platformUrl: String,
+            io: CoroutineDispatcher = Dispatchers.IO,
+            onNotice: ((CaseNotice) -> Unit)? = null,
+        ): Zhangban =
+            withContext(io) {
+                val store = ZhangbanStore.openOrCreate(dir, vault, pin)
+                try {
+                    Zhangban(store, platformUrl, io, onNotice).also { it.reloadCases() }
+                } catch (e: Throwable) {
+                    store.close()
+                    throw e
+                }
+            }
+    }
+
+    private fun reloadCases() {
+        if (!store.isLocked()) _cases.value = casesApi.list()
+    }
+
+    suspend fun refreshCases(): List<CaseSummary> = withContext(io) { reloadCases(); _cases.value }
+
+    // ---- lock -----------------------------------------------------------------------------------
+
+    fun isLocked(): Boolean = store.isLocked()
+
+    /** Forgets the keys in memory (the app went to the background). */
+    fun lock() = store.lock()
+
+    suspend fun unlock(pin: String?) = withContext(io) {
+        store.unlock(pin)
+        reloadCases()
+    }
+
+    // ---- catalog and forms ----------------------------------------------------------------------
+
+    suspend fun search(query: String, limit: Int = 20): List<CatalogHit> =
+        withContext(io) { catalogSearch(store, query, limit.coerceIn(0, 200).toUInt()) }
+
+    /** 一次性告知 for an item or bundle, before any draft. */
+    suspend fun checklist(code: String, subject: String = selfSubject()): ChecklistInfo =
+        withContext(io) { catalogChecklist(store, subject, code) }
+
+    suspend fun drafts(subject: String? = selfSubject()): List<DraftSummary> =
+        withContext(io) { draftsList(store, subject) }
+
+    /** Starts a draft for an item or bundle, autofilled from the profile and the wallet. */
+    suspend fun startDraft(target: String, subject: String = selfSubject()): DraftForm =
+        withContext(io) { DraftForm(store, ZhangbanDraft.start(store, subject, target), io) }
+
+    /** Reopens a saved draft with every saved edit (after the app was killed, too). */
+    suspend fun resumeDraft(draftId: String): DraftForm =
+        withContext(io) { DraftForm(store, ZhangbanDraft.resume(store, draftId), io) }
+
+    /**
+     * Submits a completed draft (works offline; sync sends it). Submitting it again returns the same case.
+     * A draft with problems: `ZhangbanException.Validation` naming the first one.
+     */
+    suspend fun submit(form: DraftForm): CaseSummary {
+        val case = withContext(io) { casesApi.submitDraft(form.draft) }
+        form.reload()
+        refreshCases()
+        return case
+    }
+
+    // ---- cases and sync -------------------------------------------------------------------------
+
+    suspend fun progress(caseId: String, today: String? = null): CaseProgress =
+        withContext(io) { casesApi.progress(caseId, today) }
+
+    /** Registers this device with the platform (once, before the first sync). */
+    suspend fun registerDevice(platform: String, model: String, appVersion: String): String =
+        casesApi.registerDevice(platform, model, appVersion)
+
+    /** One sync run now (what a WorkManager worker / background refresh calls). */
+    suspend fun syncNow(): SyncReport {
+        val report = casesApi.syncNow()
+        refreshCases()
+        return report
+    }
+
+    suspend fun startBackgroundSync() = casesApi.startBackgroundSync()
+
+    suspend fun stopBackgroundSync() = casesApi.stopBackgroundSync()
+
+    /** A presenter of the wallet's licences as refreshing QR codes. */
+    fun presenter(clock: () -> Long = { System.currentTimeMillis() / 1000 }): QrPresenter =
+        QrPresenter(wallet, io, clock)
+
+    /** Stops the background sync loop, then [close]. */
+    suspend fun shutdown() {
+        casesApi.stopBackgroundSync()
+        close()
+    }
+
+    override fun close() {
+        self.set(null)
+        scope.cancel()
+        if (walletRef.isInitialized()) wallet.close()
+        casesApi.close()
+        store.close()
+    }
+}
