@@ -679,20 +679,32 @@ pub fn clerk(conn: &mut Connection, id: &str, action: &str, args: &Value) -> Res
                 Some(_) => return Err(bad("promised_days", "1 to 365", "须为 1 至 365")),
                 None => promised_days_for(&tx, &codes)?,
             };
-            // The same rule the phone applies (`core::cases::deferred_due`).
-            let due = zhangban_core::cases::deferred_due(&cal, &rules, on, days).map_err(ApiError::internal)?.value;
+            // The same rule the phone applies (`core::cases::deferred_due_within`): the promised limit
+            // minus 2, at most 20 working days, and at most what the material's catalog entry allows (the
+            // submission's material lines carry it).
+            let body: String = tx.query_row("SELECT body FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+            let lines: Vec<zhangban_core::cases::MaterialLine> = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|b| b.get("materials").cloned())
+                .and_then(|m| serde_json::from_value(m).ok())
+                .unwrap_or_default();
             let mut deferred = Vec::new();
-            {
+            let ms: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT material FROM case_deferred WHERE case_id = ?1 AND supplied = 0")?;
-                let ms = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-                for m in ms {
-                    deferred.push(json!({ "material": m, "due": due.to_string() }));
-                }
+                let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                rows
+            };
+            for m in ms {
+                let within = zhangban_core::cases::material_days(&lines, &m);
+                let due = zhangban_core::cases::deferred_due_within(&cal, &rules, on, days, within)
+                    .map_err(ApiError::internal)?
+                    .value;
+                tx.execute(
+                    "UPDATE case_deferred SET due = ?3 WHERE case_id = ?1 AND material = ?2 AND supplied = 0",
+                    params![id, m, due.to_string()],
+                )?;
+                deferred.push(json!({ "material": m, "due": due.to_string() }));
             }
-            tx.execute(
-                "UPDATE case_deferred SET due = ?2 WHERE case_id = ?1 AND supplied = 0",
-                params![id, due.to_string()],
-            )?;
             tx.execute(
                 "UPDATE cases SET accepted_on = ?2, promised_days = ?3 WHERE id = ?1",
                 params![id, on.to_string(), days],

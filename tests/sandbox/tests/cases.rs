@@ -491,6 +491,36 @@ async fn deferred_due_dates_across_spring_festival_2024_and_automatic_terminatio
     p.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_material_allowing_fewer_days_gets_its_own_earlier_due_date_from_the_platform() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let mut sub = submission(&citizen.store, &code, 0, 100);
+    sub.deferred_materials = vec!["场所证明".into(), "住院分娩记录".into()];
+    // What a submitted draft sends: the catalog allows the delivery record 5 working days.
+    sub.materials = vec![cases::MaterialLine {
+        code: "M_DELIVERY_RECORD".into(),
+        name: "住院分娩记录".into(),
+        outcome: cases::MaterialOutcome::Deferred { within_working_days: 5 },
+    }];
+    let id = cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit").id;
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), Arc::new(Recorder::default())).expect("runner");
+    assert_eq!(runner.run_once().await.receipts, 1);
+    let pid = cases::get(&citizen.store, &id).expect("case").platform_id.expect("pid");
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 30, "on": "2024-02-08" })).await;
+    runner.run_once().await;
+    let c = cases::get(&citizen.store, &id).expect("case");
+    let mut dues: Vec<(String, Option<NaiveDate>)> = c.deferred.iter().map(|d| (d.material.clone(), d.due)).collect();
+    dues.sort();
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    // 5 working days after Thu 8 Feb 2024 across the Spring Festival = Wed 21 Feb; the other material
+    // gets the rule's 20 working days = Wed 13 Mar.
+    assert_eq!(dues, [("住院分娩记录".into(), day("2024-02-21")), ("场所证明".into(), day("2024-03-13"))]);
+    p.stop().await;
+}
+
 /// Pulls the device's events by hand and applies them (what a run does before it delivers licences),
 /// so a test can stop between the two.
 async fn apply_events_only(store: &Store, runner: &SyncRunner, url: &str) {
