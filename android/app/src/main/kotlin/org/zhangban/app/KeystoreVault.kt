@@ -3,8 +3,8 @@ package org.zhangban.app
 import android.os.Build
 import android.security.keystore.KeyGenParameterSpec
 import android.security.keystore.KeyProperties
-import android.security.keystore.StrongBoxUnavailableException
 import java.security.KeyStore
+import java.security.ProviderException
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
 import org.zhangban.kit.AesGcmKeyVault
@@ -29,7 +29,8 @@ object KeystoreVault {
         // what the person must be told, rather than a crash.
         return try {
             generate(alias, strongBox = Build.VERSION.SDK_INT >= 28)
-        } catch (e: StrongBoxUnavailableException) {
+        } catch (e: ProviderException) {
+            // StrongBoxUnavailableException (API 28+) is a ProviderException; older devices have no class for it.
             generate(alias, strongBox = false)
         }
     }
