@@ -25,7 +25,7 @@ use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use crate::sync::outbox::{self, OpKind};
 use crate::{audit, Error, Result};
 
-pub use deferred::deferred_due;
+pub use deferred::{deferred_due, deferred_due_within, material_days};
 pub use events::{apply_event, PlatformEvent};
 pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};
 pub use licence::LicenceDelivery;

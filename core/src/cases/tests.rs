@@ -608,3 +608,50 @@ fn deferred_material_due_dates_follow_the_rule_across_spring_festival_2024() {
     let queued = submit(&s, SELF, &submission(&s)).expect("submit");
     assert!(progress(&queued, &cal, &rules, d("2024-02-09")).expect("p").needed_now.is_empty());
 }
+
+#[test]
+fn a_material_allowing_fewer_days_is_due_earlier_than_the_rule() {
+    let (_d, s) = store();
+    let cal = Calendar::bundled();
+    let rules = Rules::default();
+    let acc = d("2024-02-08");
+    // Promised 30: the rule allows 20 working days (13 Mar); the delivery record allows 5: 9, 18, 19, 20,
+    // 21 Feb (the Spring Festival break skipped, Sunday 18 Feb worked).
+    assert_eq!(deferred_due_within(&cal, &rules, acc, 30, Some(5)).expect("due").value, d("2024-02-21"));
+    // A material allowing more than the rule gets the rule's date; none given: the rule's date.
+    assert_eq!(deferred_due_within(&cal, &rules, acc, 10, Some(15)).expect("due").value, d("2024-02-26"));
+    assert_eq!(deferred_due_within(&cal, &rules, acc, 30, None).expect("due").value, d("2024-03-13"));
+
+    // On a case submitted from a draft, the material line carries the catalog's days to the phone's
+    // progress (and, in the body, to the platform).
+    let mut sub = submission(&s);
+    sub.deferred_materials = vec!["住院分娩记录".into()];
+    sub.materials = vec![MaterialLine {
+        code: "M_DELIVERY_RECORD".into(),
+        name: "住院分娩记录".into(),
+        outcome: MaterialOutcome::Deferred { within_working_days: 5 },
+    }];
+    let mut c = submit(&s, SELF, &sub).expect("submit");
+    assert_eq!(material_days(&c.materials, "住院分娩记录"), Some(5));
+    assert_eq!(material_days(&c.materials, "其他"), None);
+    c.state = CaseState::Submitted;
+    step(
+        &mut c,
+        (
+            1,
+            "accepted",
+            "2024-02-08",
+            json!({ "accepted_on": "2024-02-08", "promised_days": 30, "deferred": [{ "material": "住院分娩记录" }] }),
+        ),
+    );
+    let due: Vec<NaiveDate> = progress(&c, &cal, &rules, d("2024-02-09"))
+        .expect("progress")
+        .needed_now
+        .iter()
+        .filter_map(|n| match n {
+            Need::Deferred { due, .. } => Some(*due),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(due, [d("2024-02-21")]);
+}

@@ -5,13 +5,17 @@
 //! `len u32 BE || sealed(version || nonce || ciphertext || tag)` with associated data
 //! `id || chunk index u64 BE || last flag u8`, so chunks cannot be reordered, moved to another file or
 //! dropped from the end. Written to `<id>.tmp`, fsynced, renamed: a file is whole or absent.
+//!
+//! Every chunk but the last holds exactly [`CHUNK_SIZE`] bytes, so chunk `i` starts at a known place and
+//! the size alone says which chunk is the last: [`read_range`] opens only the chunks a range needs.
 
 use std::fs;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use ring::aead::LessSafeKey;
 use ring::digest;
+use zeroize::Zeroizing;
 
 use super::crypto;
 use crate::{Error, Result};
@@ -22,6 +26,10 @@ const MAGIC: &[u8; 4] = b"ZBA1";
 pub const CHUNK_SIZE: usize = 64 * 1024;
 /// Largest attachment accepted (a phone photo or a scanned PDF).
 pub const MAX_ATTACHMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest range [`read_range`] returns at once.
+pub const MAX_RANGE: usize = 4 * 1024 * 1024;
+/// Bytes of a stored chunk: length prefix, then the sealed chunk.
+const STRIDE: u64 = (4 + CHUNK_SIZE + crypto::OVERHEAD) as u64;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AttachmentInfo {
@@ -53,6 +61,38 @@ fn chunk_aad(id: &str, index: u64, last: bool) -> Vec<u8> {
     a.extend_from_slice(&index.to_be_bytes());
     a.push(last as u8);
     a
+}
+
+/// Index of the last chunk of a file of `size` plaintext bytes (an empty file has one empty chunk).
+fn last_index(size: u64) -> u64 {
+    size.saturating_sub(1) / CHUNK_SIZE as u64
+}
+
+/// Opens chunk `index`; whether it is the last one is known from the size, and authenticated.
+fn open_chunk(key: &LessSafeKey, id: &str, index: u64, last: bool, sealed: Vec<u8>) -> Result<Zeroizing<Vec<u8>>> {
+    crypto::open_owned(key, &chunk_aad(id, index, last), sealed).ok_or_else(|| Error::corrupted("attachments", id))
+}
+
+/// Opens the file and checks its header (magic, chunk size, id); the reader is left after it.
+fn open_file(dir: &Path, id: &str) -> Result<BufReader<fs::File>> {
+    let corrupted = || Error::corrupted("attachments", id);
+    let file = fs::File::open(file_path(dir, id)).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::corrupted("attachments", format!("{id} (file missing)")),
+        _ => e.into(),
+    })?;
+    let mut r = BufReader::new(file);
+    let mut header = [0u8; 8];
+    r.read_exact(&mut header).map_err(|_| corrupted())?;
+    if &header[..4] != MAGIC || u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize != CHUNK_SIZE
+    {
+        return Err(corrupted());
+    }
+    let mut file_id = vec![0u8; id.len()];
+    r.read_exact(&mut file_id).map_err(|_| corrupted())?;
+    if file_id != id.as_bytes() {
+        return Err(corrupted());
+    }
+    Ok(r)
 }
 
 /// Reads until `buf` is full or the input ends; returns bytes read.
@@ -138,26 +178,11 @@ pub(crate) fn write(
 
 pub(crate) fn read(dir: &Path, key: &LessSafeKey, id: &str, expected_size: u64, writer: &mut dyn Write) -> Result<u64> {
     let corrupted = || Error::corrupted("attachments", id);
-    let file = fs::File::open(file_path(dir, id)).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::corrupted("attachments", format!("{id} (file missing)")),
-        _ => e.into(),
-    })?;
-    let mut r = BufReader::new(file);
-    let mut header = [0u8; 8];
-    r.read_exact(&mut header).map_err(|_| corrupted())?;
-    if &header[..4] != MAGIC || u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize != CHUNK_SIZE
-    {
-        return Err(corrupted());
-    }
-    let mut file_id = vec![0u8; id.len()];
-    r.read_exact(&mut file_id).map_err(|_| corrupted())?;
-    if file_id != id.as_bytes() {
-        return Err(corrupted());
-    }
+    let mut r = open_file(dir, id)?;
     let max_sealed = CHUNK_SIZE + crypto::OVERHEAD;
+    let final_index = last_index(expected_size);
     let mut total = 0u64;
     let mut index = 0u64;
-    let mut buf = Vec::with_capacity(max_sealed);
     loop {
         let mut len = [0u8; 4];
         r.read_exact(&mut len).map_err(|_| corrupted())?;
@@ -165,13 +190,11 @@ pub(crate) fn read(dir: &Path, key: &LessSafeKey, id: &str, expected_size: u64, 
         if !(crypto::OVERHEAD..=max_sealed).contains(&len) {
             return Err(corrupted());
         }
-        buf.resize(len, 0);
+        let mut buf = vec![0u8; len];
         r.read_exact(&mut buf).map_err(|_| corrupted())?;
-        // The last flag is authenticated: try "not last" first (the common case), then "last".
-        let (plain, last) = match crypto::open(key, &chunk_aad(id, index, false), &buf) {
-            Some(p) => (p, false),
-            None => (crypto::open(key, &chunk_aad(id, index, true), &buf).ok_or_else(corrupted)?, true),
-        };
+        // The last flag is authenticated, and the size says which chunk carries it: one opening each.
+        let last = index >= final_index;
+        let plain = open_chunk(key, id, index, last, buf)?;
         total += plain.len() as u64;
         if total > expected_size {
             return Err(corrupted());
@@ -187,4 +210,63 @@ pub(crate) fn read(dir: &Path, key: &LessSafeKey, id: &str, expected_size: u64, 
         return Err(corrupted());
     }
     Ok(total)
+}
+
+/// Plaintext bytes `offset .. offset + len` (fewer when the file ends first) of an attachment of `size`
+/// bytes, reading and opening only the chunks that hold them: an upload resumes in the middle of a large
+/// file without decrypting it from the start or holding it in memory. The file's length is checked
+/// against `size` and every chunk opened is authenticated with its index and last flag, so a truncated,
+/// extended, reordered or altered file reads as `Corrupted`.
+pub(crate) fn read_range(
+    dir: &Path,
+    key: &LessSafeKey,
+    id: &str,
+    size: u64,
+    offset: u64,
+    len: usize,
+) -> Result<Vec<u8>> {
+    let corrupted = || Error::corrupted("attachments", id);
+    if len > MAX_RANGE {
+        return Err(Error::validation("len", "一次读取过多（最多 4 MB）", "range too long (4 MB at most)"));
+    }
+    if offset > size {
+        return Err(Error::validation("offset", "超出附件末尾", "offset past the end of the attachment"));
+    }
+    if size > MAX_ATTACHMENT_BYTES {
+        return Err(corrupted());
+    }
+    let mut r = open_file(dir, id)?;
+    let header = (8 + id.len()) as u64;
+    let final_index = last_index(size);
+    let final_plain = size - final_index * CHUNK_SIZE as u64;
+    let expected_len = header + final_index * STRIDE + 4 + final_plain + crypto::OVERHEAD as u64;
+    if r.get_ref().metadata()?.len() != expected_len {
+        return Err(corrupted());
+    }
+    let end = offset.saturating_add(len as u64).min(size);
+    let mut out = Vec::with_capacity((end - offset) as usize);
+    if end == offset {
+        return Ok(out);
+    }
+    for index in offset / CHUNK_SIZE as u64..=(end - 1) / CHUNK_SIZE as u64 {
+        let last = index == final_index;
+        let start = index * CHUNK_SIZE as u64;
+        let plain_len = if last { final_plain } else { CHUNK_SIZE as u64 } as usize;
+        r.seek(SeekFrom::Start(header + index * STRIDE))?;
+        let mut prefix = [0u8; 4];
+        r.read_exact(&mut prefix).map_err(|_| corrupted())?;
+        if u32::from_be_bytes(prefix) as usize != plain_len + crypto::OVERHEAD {
+            return Err(corrupted());
+        }
+        let mut sealed = vec![0u8; plain_len + crypto::OVERHEAD];
+        r.read_exact(&mut sealed).map_err(|_| corrupted())?;
+        let plain = open_chunk(key, id, index, last, sealed)?;
+        if plain.len() != plain_len {
+            return Err(corrupted());
+        }
+        let from = offset.saturating_sub(start) as usize;
+        let to = (end - start).min(plain_len as u64) as usize;
+        out.extend_from_slice(&plain[from..to]);
+    }
+    Ok(out)
 }

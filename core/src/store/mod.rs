@@ -31,7 +31,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES};
+pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use vault::{FileVault, KeyVault, VaultError};
 
@@ -545,6 +545,15 @@ impl Store {
         let mut out = Vec::new();
         self.read_attachment(id, &mut out)?;
         Ok(out)
+    }
+
+    /// Decrypts bytes `offset .. offset + len` of an attachment (fewer at its end; empty at it), opening
+    /// only the chunks that hold them: for resumable uploads of large files. `len` is at most
+    /// [`MAX_RANGE`]; an `offset` past the end is a validation error.
+    pub fn read_attachment_range(&self, id: &str, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let info = self.attachment_info(id)?;
+        let key = self.read(|conn, u| subject_key(conn, u, &info.subject))?;
+        attachments::read_range(&self.dir, &key, id, info.size, offset, len)
     }
 
     pub fn delete_attachment(&self, id: &str) -> Result<()> {

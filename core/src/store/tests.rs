@@ -227,6 +227,55 @@ fn attachments_stream_roundtrip_and_detect_damage() {
 }
 
 #[test]
+fn attachment_ranges_read_only_what_is_asked_and_detect_damage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    let data: Vec<u8> = (0..(CHUNK_SIZE * 2 + 777)).map(|i| (i * 13 % 253) as u8).collect();
+    let info = s.write_attachment(SELF_SUBJECT, "scan.pdf", &mut data.as_slice()).unwrap();
+    let n = data.len() as u64;
+    let c = CHUNK_SIZE as u64;
+    // Within a chunk, across chunk borders, the whole, past the end (cut), at the end (empty).
+    for (off, len) in [(0, 10), (5, CHUNK_SIZE), (c - 3, 6), (c - 1, CHUNK_SIZE + 2), (0, data.len()), (n - 5, 100)] {
+        let want = &data[off as usize..(off as usize + len).min(data.len())];
+        assert_eq!(s.read_attachment_range(&info.id, off, len).unwrap(), want, "range {off}+{len}");
+    }
+    assert!(s.read_attachment_range(&info.id, n, 10).unwrap().is_empty());
+    assert!(matches!(s.read_attachment_range(&info.id, n + 1, 1), Err(Error::Validation { .. })));
+    assert!(matches!(s.read_attachment_range(&info.id, 0, MAX_RANGE + 1), Err(Error::Validation { .. })));
+    // A chunk exactly full at the end, and an empty file.
+    let exact: Vec<u8> = vec![7u8; CHUNK_SIZE];
+    let e = s.write_attachment(SELF_SUBJECT, "exact", &mut exact.as_slice()).unwrap();
+    assert_eq!(s.read_attachment_range(&e.id, c - 2, 10).unwrap(), vec![7u8; 2]);
+    assert_eq!(s.read_attachment_to_vec(&e.id).unwrap(), exact);
+    let empty = s.write_attachment(SELF_SUBJECT, "empty", &mut &b""[..]).unwrap();
+    assert!(s.read_attachment_range(&empty.id, 0, 10).unwrap().is_empty());
+
+    let path = attachments::file_path(&dir, &info.id);
+    let full = fs::read(&path).unwrap();
+    // A truncated file is refused even for a range in the chunks still there.
+    fs::write(&path, &full[..full.len() - 1]).unwrap();
+    assert!(matches!(s.read_attachment_range(&info.id, 0, 10), Err(Error::Corrupted { .. })));
+    // A flipped byte in the second chunk: ranges in the first still read, ranges touching it do not.
+    let mut flipped = full.clone();
+    let second = 4 + 4 + 36 + (4 + CHUNK_SIZE + crypto::OVERHEAD) + 4 + 100;
+    flipped[second] ^= 1;
+    fs::write(&path, &flipped).unwrap();
+    assert_eq!(s.read_attachment_range(&info.id, 0, 10).unwrap(), &data[..10]);
+    assert!(matches!(s.read_attachment_range(&info.id, c - 1, 2), Err(Error::Corrupted { .. })));
+    // Two chunks swapped (same lengths): each is bound to its index.
+    let mut swapped = full.clone();
+    let (h, st) = (4 + 4 + 36, 4 + CHUNK_SIZE + crypto::OVERHEAD);
+    let first: Vec<u8> = full[h..h + st].to_vec();
+    swapped[h..h + st].copy_from_slice(&full[h + st..h + 2 * st]);
+    swapped[h + st..h + 2 * st].copy_from_slice(&first);
+    fs::write(&path, &swapped).unwrap();
+    assert!(matches!(s.read_attachment_range(&info.id, 0, 10), Err(Error::Corrupted { .. })));
+    fs::write(&path, &full).unwrap();
+    assert_eq!(s.read_attachment_range(&info.id, c, 5).unwrap(), &data[CHUNK_SIZE..CHUNK_SIZE + 5]);
+}
+
+#[test]
 fn audit_chain_verifies_and_reports_first_broken_link() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();

@@ -141,14 +141,16 @@ pub fn quarantined(store: &Store) -> Result<Vec<Op>> {
     Ok(sorted(store.list_tagged(COLLECTION, QUARANTINED)?.iter().map(|r| r.json()).collect::<Result<_>>()?))
 }
 
-/// Records a failed attempt that may be retried (network, 5xx).
-pub fn note_failure(store: &Store, op: &Op, error: &str) -> Result<()> {
+/// Records a failed attempt that may be retried (network, 5xx); returns the operation as now stored
+/// (`None` when it is no longer in the outbox).
+pub fn note_failure(store: &Store, op: &Op, error: &str) -> Result<Option<Op>> {
     store.transaction(|t| {
-        let Some(r) = t.get_opt(COLLECTION, &op.id)? else { return Ok(()) };
+        let Some(r) = t.get_opt(COLLECTION, &op.id)? else { return Ok(None) };
         let mut cur: Op = r.json()?;
         cur.attempts = cur.attempts.saturating_add(1);
         cur.last_error = Some(error.chars().take(300).collect());
-        t.put_json(COLLECTION, &cur.id, &cur.subject, &cur, PutOptions { tag: Some(PENDING), lookup: None })
+        t.put_json(COLLECTION, &cur.id, &cur.subject, &cur, PutOptions { tag: Some(PENDING), lookup: None })?;
+        Ok(Some(cur))
     })
 }
 

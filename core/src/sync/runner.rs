@@ -12,7 +12,7 @@
 //!   exponential backoff and jitter, when idle it waits `idle_interval` or until [`SyncRunner::nudge`];
 //!   it never spins while offline.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use tokio::sync::{watch, Notify};
 use super::outbox::{self, Op, OpKind, Upload};
 use crate::cases::{self, apply_event, CaseState, PlatformEvent, Problem, TimelineEntry};
 use crate::notify::{Listener, Notice, NoticeKind};
-use crate::store::{PutOptions, Store, SELF_SUBJECT};
+use crate::store::{PutOptions, Store, MAX_RANGE, SELF_SUBJECT};
 use crate::{Error, Result};
 
 const STATE_COLLECTION: &str = "sync_state";
@@ -232,26 +232,28 @@ impl SyncRunner {
 
     async fn upload(&self, up: &Upload) -> std::result::Result<(), Fail> {
         // No status round trip first: send from 0 and let the platform answer 409 with what it holds
-        // (an earlier attempt's chunks), then resume there.
+        // (an earlier attempt's chunks), then resume there. Only the chunk being sent is read and
+        // decrypted; the store authenticates every chunk, and the platform checks each chunk's and the
+        // whole file's SHA-256 (a mismatch there is refused, so it is quarantined, not resent forever).
         let path = format!("/v1/uploads/{}", up.upload_id);
         let mut offset = 0u64;
-        let data = self.store.read_attachment_to_vec(&up.attachment_id)?;
-        if data.len() as u64 != up.size || sha256_hex(&data) != up.sha256 {
+        let info = self.store.attachment_info(&up.attachment_id)?;
+        if info.size != up.size || info.sha256 != up.sha256 {
             return Err(Fail::Refused { status: 0, message: format!("attachment {} changed on the phone", up.name) });
         }
-        let chunk = self.cfg.chunk_size.max(1024);
+        let chunk = self.cfg.chunk_size.clamp(1024, MAX_RANGE);
         loop {
             if offset > up.size {
                 offset = 0;
             }
-            let end = ((offset as usize) + chunk).min(data.len());
-            let piece = &data[offset as usize..end];
+            let piece = self.store.read_attachment_range(&up.attachment_id, offset, chunk)?;
+            let piece_len = piece.len();
             let resp = self
                 .req(reqwest::Method::PUT, &path)
                 .query(&[("offset", offset.to_string()), ("size", up.size.to_string()), ("sha256", up.sha256.clone())])
-                .header("x-chunk-sha256", sha256_hex(piece))
+                .header("x-chunk-sha256", sha256_hex(&piece))
                 .header("x-file-name", hex::encode(up.name.as_bytes()))
-                .body(piece.to_vec())
+                .body(piece)
                 .send()
                 .await
                 .map_err(classify)?;
@@ -266,7 +268,7 @@ impl SyncRunner {
                 return Ok(());
             }
             let got = v.get("received").and_then(Value::as_u64).unwrap_or(offset);
-            if got <= offset && !piece.is_empty() {
+            if got <= offset && piece_len > 0 {
                 return Err(Fail::Retry("upload made no progress".into()));
             }
             offset = got;
@@ -423,12 +425,15 @@ impl SyncRunner {
             if batch.is_empty() {
                 break;
             }
-            let mut queue = batch.into_iter();
+            // A failed attempt goes back to the end of this queue (its attempts left), so retries keep
+            // every slot busy instead of waiting for the slowest request of a pass; the outbox is listed
+            // again only when the queue has drained, for operations that became sendable meanwhile.
+            let mut queue: VecDeque<Op> = batch.into();
             let mut set = tokio::task::JoinSet::new();
             let mut offline = false;
             loop {
                 while set.len() < self.cfg.concurrency.max(1) && !offline && Instant::now() < deadline {
-                    let Some(op) = queue.next() else { break };
+                    let Some(op) = queue.pop_front() else { break };
                     *tries.entry(op.id.clone()).or_default() += 1;
                     let me = self.clone();
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -442,6 +447,13 @@ impl SyncRunner {
                 }
                 let Some(joined) = set.join_next().await else { break };
                 let Ok((op, r)) = joined else { continue };
+                let mut retry = |op: &Op, m: &str| {
+                    if let Ok(Some(op)) = outbox::note_failure(&self.store, op, m) {
+                        if !offline && tries.get(&op.id).copied().unwrap_or(0) < self.cfg.attempts_per_run {
+                            queue.push_back(op);
+                        }
+                    }
+                };
                 match r {
                     Ok(answer) => match self.finish_op(&op, &answer) {
                         Ok(n) => {
@@ -455,7 +467,7 @@ impl SyncRunner {
                         }
                         Err(e) => {
                             report.failures += 1;
-                            let _ = outbox::note_failure(&self.store, &op, &e.to_string());
+                            retry(&op, &e.to_string());
                         }
                     },
                     Err(Fail::Refused { status, message }) => {
@@ -466,7 +478,7 @@ impl SyncRunner {
                     }
                     Err(Fail::Retry(m)) => {
                         report.failures += 1;
-                        let _ = outbox::note_failure(&self.store, &op, &m);
+                        retry(&op, &m);
                     }
                     Err(Fail::Offline(m)) => {
                         report.failures += 1;

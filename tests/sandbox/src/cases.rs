@@ -11,6 +11,9 @@
 //! * The signed calendar update (`GET /v1/calendar`), signed with the sandbox platform key whose public
 //!   half is pinned in `core::calendar::update`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -166,9 +169,8 @@ fn once(
 ) -> Result<Value, ApiError> {
     let tx = conn.transaction()?;
     let prior: Option<String> = tx
-        .query_row("SELECT response FROM case_idempotency WHERE device_id = ?1 AND key = ?2", [device, key], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT response FROM case_idempotency WHERE device_id = ?1 AND key = ?2")?
+        .query_row([device, key], |r| r.get(0))
         .optional()?;
     if let Some(p) = prior {
         let mut v: Value = serde_json::from_str(&p).map_err(ApiError::internal)?;
@@ -176,10 +178,8 @@ fn once(
         return Ok(v);
     }
     let v = f(&tx)?;
-    tx.execute(
-        "INSERT INTO case_idempotency (device_id, key, response) VALUES (?1, ?2, ?3)",
-        params![device, key, v.to_string()],
-    )?;
+    tx.prepare_cached("INSERT INTO case_idempotency (device_id, key, response) VALUES (?1, ?2, ?3)")?
+        .execute(params![device, key, v.to_string()])?;
     tx.commit()?;
     Ok(v)
 }
@@ -200,11 +200,10 @@ fn emit(tx: &Connection, case_id: &str, kind: &str, actor: &str, data: Value) ->
 
 fn upload_row(conn: &Connection, id: &str, device: &str) -> Result<Option<(u64, String, u64, bool)>, ApiError> {
     Ok(conn
-        .query_row(
-            "SELECT size, sha256, received, complete FROM case_uploads WHERE id = ?1 AND device_id = ?2",
-            [id, device],
-            |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? != 0)),
-        )
+        .prepare_cached("SELECT size, sha256, received, complete FROM case_uploads WHERE id = ?1 AND device_id = ?2")?
+        .query_row([id, device], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get::<_, i64>(2)? as u64, r.get::<_, i64>(3)? != 0))
+        })
         .optional()?)
 }
 
@@ -243,7 +242,8 @@ async fn upload_chunk(
         return Err(bad("sha256", "must be 64 hex digits", "须为 64 位十六进制"));
     }
     let chunk_hash = headers.get("x-chunk-sha256").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    if chunk_hash != sha256_hex(&body) {
+    let body_sha = sha256_hex(&body);
+    if chunk_hash != body_sha {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "integrity",
@@ -266,10 +266,10 @@ async fn upload_chunk(
         let (size, sha, received, complete) = match row {
             Some(r) => r,
             None => {
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO case_uploads (id, device_id, name, size, sha256) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, auth.device_id, name, q.size as i64, q.sha256],
-                )?;
+                )?
+                .execute(params![id, auth.device_id, name, q.size as i64, q.sha256])?;
                 (q.size, q.sha256.clone(), 0, false)
             }
         };
@@ -290,16 +290,17 @@ async fn upload_chunk(
         if received + body.len() as u64 > size {
             return Err(bad("body", "chunk goes past the declared size", "分块超出文件大小"));
         }
-        tx.execute(
-            "INSERT INTO case_upload_chunks (upload_id, offset, data) VALUES (?1, ?2, ?3)",
-            params![id, received as i64, body.as_ref()],
-        )?;
+        tx.prepare_cached("INSERT INTO case_upload_chunks (upload_id, offset, data) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, received as i64, body.as_ref()])?;
+        let first = received == 0;
         let received = received + body.len() as u64;
-        tx.execute("UPDATE case_uploads SET received = ?2 WHERE id = ?1", params![id, received as i64])?;
+        tx.prepare_cached("UPDATE case_uploads SET received = ?2 WHERE id = ?1")?
+            .execute(params![id, received as i64])?;
         let mut complete = false;
         if received == size {
-            let data = upload_bytes(&tx, &id)?;
-            if sha256_hex(&data) != sha {
+            // A file sent in one chunk is the chunk just checked; else hash what was stored, in order.
+            let whole = if first { body_sha } else { sha256_hex(&upload_bytes(&tx, &id)?) };
+            if whole != sha {
                 tx.execute("DELETE FROM case_uploads WHERE id = ?1", [&id])?;
                 tx.execute("DELETE FROM case_upload_chunks WHERE upload_id = ?1", [&id])?;
                 tx.commit()?;
@@ -310,7 +311,7 @@ async fn upload_chunk(
                     "文件校验值不符，已丢弃，请重新上传",
                 ));
             }
-            tx.execute("UPDATE case_uploads SET complete = 1 WHERE id = ?1", [&id])?;
+            tx.prepare_cached("UPDATE case_uploads SET complete = 1 WHERE id = ?1")?.execute([&id])?;
             complete = true;
         }
         tx.commit()?;
@@ -320,7 +321,7 @@ async fn upload_chunk(
 
 /// The bytes of an upload, in order.
 pub fn upload_bytes(conn: &Connection, id: &str) -> Result<Vec<u8>, ApiError> {
-    let mut stmt = conn.prepare("SELECT data FROM case_upload_chunks WHERE upload_id = ?1 ORDER BY offset")?;
+    let mut stmt = conn.prepare_cached("SELECT data FROM case_upload_chunks WHERE upload_id = ?1 ORDER BY offset")?;
     let mut out = Vec::new();
     for chunk in stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))? {
         out.extend_from_slice(&chunk?);
@@ -368,8 +369,35 @@ fn known_items(tx: &Connection) -> Result<Vec<Value>, ApiError> {
         .unwrap_or_default())
 }
 
+/// The current catalog's service items and bundles by id, parsed once per published version: the
+/// catalog is about 70 KB of JSON, and parsing it on every submission took a fifth of the CPU time of
+/// the sync benchmark. Versions are only ever added ([`crate::catalog::publish`]), so the newest
+/// version number names the content.
+#[derive(Default)]
+pub struct ItemCache(Mutex<Option<(i64, Items)>>);
+
+/// Service items and bundles by id.
+pub type Items = Arc<HashMap<String, Value>>;
+
+impl ItemCache {
+    pub fn get(&self, conn: &Connection) -> Result<Items, ApiError> {
+        let version = crate::catalog::latest_version(conn)?;
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((v, items)) = g.as_ref() {
+            if *v == version {
+                return Ok(items.clone());
+            }
+        }
+        let items: HashMap<String, Value> =
+            known_items(conn)?.into_iter().filter_map(|it| Some((it.get("id")?.as_str()?.to_string(), it))).collect();
+        let items = Arc::new(items);
+        *g = Some((version, items.clone()));
+        Ok(items)
+    }
+}
+
 fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
-    let n: i64 = tx.query_row("SELECT COUNT(*) FROM cases", [], |r| r.get(0))?;
+    let n: i64 = tx.prepare_cached("SELECT COUNT(*) FROM cases")?.query_row([], |r| r.get(0))?;
     Ok(format!("ZB{}{:06}", today().format("%Y%m%d"), n + 1))
 }
 
@@ -402,9 +430,9 @@ async fn submit(
     }
     let v = st.with_db(|c| {
         once(c, &auth.device_id, &key, |tx| {
-            let items = known_items(tx)?;
+            let items = st.items.get(tx)?;
             for (i, code) in codes.iter().enumerate() {
-                if !items.iter().any(|it| it.get("id").and_then(Value::as_str) == Some(code)) {
+                if !items.contains_key(code) {
                     return Err(ApiError::new(
                         StatusCode::UNPROCESSABLE_ENTITY,
                         "unknown_item",
@@ -416,11 +444,8 @@ async fn submit(
             check_attachments(tx, &auth.device_id, &body)?;
             // The same case submitted under another key (a reinstalled app resending): same receipt.
             let existing: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT id, receipt FROM cases WHERE device_id = ?1 AND client_ref = ?2",
-                    [&auth.device_id, &client_ref],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT id, receipt FROM cases WHERE device_id = ?1 AND client_ref = ?2")?
+                .query_row([&auth.device_id, &client_ref], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             if let Some((id, receipt)) = existing {
                 return Ok(
@@ -430,20 +455,20 @@ async fn submit(
             let id = uuid::Uuid::new_v4().to_string();
             let receipt = next_receipt(tx)?;
             let now = now_secs();
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO cases (id, device_id, client_ref, receipt, item_codes, title, body, state, submitted_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
-                params![
-                    id,
-                    auth.device_id,
-                    client_ref,
-                    receipt,
-                    json!(codes).to_string(),
-                    title,
-                    body.to_string(),
-                    now
-                ],
-            )?;
+            )?
+            .execute(params![
+                id,
+                auth.device_id,
+                client_ref,
+                receipt,
+                json!(codes).to_string(),
+                title,
+                body.to_string(),
+                now
+            ])?;
             for m in body.get("deferred_materials").and_then(Value::as_array).into_iter().flatten().take(20) {
                 if let Some(m) = m.as_str() {
                     tx.execute(
@@ -654,20 +679,32 @@ pub fn clerk(conn: &mut Connection, id: &str, action: &str, args: &Value) -> Res
                 Some(_) => return Err(bad("promised_days", "1 to 365", "须为 1 至 365")),
                 None => promised_days_for(&tx, &codes)?,
             };
-            // The same rule the phone applies (`core::cases::deferred_due`).
-            let due = zhangban_core::cases::deferred_due(&cal, &rules, on, days).map_err(ApiError::internal)?.value;
+            // The same rule the phone applies (`core::cases::deferred_due_within`): the promised limit
+            // minus 2, at most 20 working days, and at most what the material's catalog entry allows (the
+            // submission's material lines carry it).
+            let body: String = tx.query_row("SELECT body FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+            let lines: Vec<zhangban_core::cases::MaterialLine> = serde_json::from_str::<Value>(&body)
+                .ok()
+                .and_then(|b| b.get("materials").cloned())
+                .and_then(|m| serde_json::from_value(m).ok())
+                .unwrap_or_default();
             let mut deferred = Vec::new();
-            {
+            let ms: Vec<String> = {
                 let mut stmt = tx.prepare("SELECT material FROM case_deferred WHERE case_id = ?1 AND supplied = 0")?;
-                let ms = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
-                for m in ms {
-                    deferred.push(json!({ "material": m, "due": due.to_string() }));
-                }
+                let rows = stmt.query_map([id], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+                rows
+            };
+            for m in ms {
+                let within = zhangban_core::cases::material_days(&lines, &m);
+                let due = zhangban_core::cases::deferred_due_within(&cal, &rules, on, days, within)
+                    .map_err(ApiError::internal)?
+                    .value;
+                tx.execute(
+                    "UPDATE case_deferred SET due = ?3 WHERE case_id = ?1 AND material = ?2 AND supplied = 0",
+                    params![id, m, due.to_string()],
+                )?;
+                deferred.push(json!({ "material": m, "due": due.to_string() }));
             }
-            tx.execute(
-                "UPDATE case_deferred SET due = ?2 WHERE case_id = ?1 AND supplied = 0",
-                params![id, due.to_string()],
-            )?;
             tx.execute(
                 "UPDATE cases SET accepted_on = ?2, promised_days = ?3 WHERE id = ?1",
                 params![id, on.to_string(), days],

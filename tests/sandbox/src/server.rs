@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS devices (
     token_sha256 TEXT NOT NULL,
     registered_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS devices_token ON devices(token_sha256);
 CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);";
 
 /// How long a registration challenge may be used, and how many may be outstanding at once.
@@ -69,6 +70,8 @@ pub struct AppState {
     pub config: Config,
     /// Fault injection on the device API (cases).
     pub faults: crate::faults::Faults,
+    /// The current catalog's items, parsed once per published version (cases).
+    pub items: crate::cases::ItemCache,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -81,11 +84,13 @@ impl AppState {
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+        // Handlers use `prepare_cached` on their hot statements: room for all modules' statements.
+        conn.set_prepared_statement_cache_capacity(64);
         for schema in SCHEMAS {
             conn.execute_batch(schema)?;
         }
         crate::catalog::seed(&conn)?;
-        Ok(Arc::new(AppState { db: Mutex::new(conn), config, faults: Default::default() }))
+        Ok(Arc::new(AppState { db: Mutex::new(conn), config, faults: Default::default(), items: Default::default() }))
     }
 
     /// The database connection. Keep the guard short; never hold it across an `.await`.
@@ -227,7 +232,8 @@ impl FromRequestParts<SharedState> for DeviceAuth {
             .ok_or_else(ApiError::unauthorized)?;
         let hash = sha256_hex(token.as_bytes());
         let id: Option<String> = state.with_db(|c| {
-            Ok(c.query_row("SELECT id FROM devices WHERE token_sha256 = ?1", [hash], |r| r.get(0)).optional()?)
+            let mut st = c.prepare_cached("SELECT id FROM devices WHERE token_sha256 = ?1")?;
+            Ok(st.query_row([hash], |r| r.get(0)).optional()?)
         })?;
         id.map(|device_id| DeviceAuth { device_id }).ok_or_else(ApiError::unauthorized)
     }

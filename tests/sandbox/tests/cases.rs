@@ -16,7 +16,7 @@ use zhangban_core::sync::outbox;
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, issuance, DeviceInfo, PlatformClient};
 use zhangban_core::wallet::{LicenceType, Wallet};
-use zhangban_sandbox::cases::{clerk_command, stats};
+use zhangban_sandbox::cases::{clerk_command, stats, upload_bytes};
 use zhangban_sandbox::faults::FaultConfig;
 use zhangban_sandbox::server::{self, Running};
 
@@ -141,6 +141,45 @@ async fn exactly_once_with_30_percent_faults() {
     assert_eq!(receipts.len(), N, "receipts are distinct");
     assert!(outbox::pending(&citizen.store).expect("pending").is_empty());
     assert!(outbox::quarantined(&citizen.store).expect("q").is_empty());
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_attachments_upload_in_chunks_and_resume_after_lost_answers() {
+    // 200,000-byte files in 40,000-byte requests: requests cross the store's 64 KiB chunks, and lost
+    // answers (committed, then cut) make the runner resume where the platform stopped.
+    const N: usize = 6;
+    const SIZE: usize = 200_000;
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let mut photos = Vec::new();
+    for i in 0..N {
+        let sub = submission(&citizen.store, &code, i, SIZE);
+        photos.push(citizen.store.read_attachment_to_vec(&sub.attachments[0]).expect("photo"));
+        cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit");
+    }
+    let uploads: Vec<String> =
+        outbox::pending(&citizen.store).expect("pending").iter().map(|o| o.uploads[0].upload_id.clone()).collect();
+    assert_eq!(uploads.len(), N);
+    p.state.faults.set(FaultConfig { drop_rate: 0.3, reset_rate: 0.1, ..FaultConfig::default() });
+    let mut cfg = fast(&p.url);
+    cfg.chunk_size = 40_000;
+    cfg.attempts_per_run = 100;
+    let runner = SyncRunner::new(citizen.store.clone(), cfg, Arc::new(Recorder::default())).expect("runner");
+    let start = Instant::now();
+    while runner.run_once().await.remaining > 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "sync did not finish");
+    }
+    assert!(p.state.faults.injected.load(std::sync::atomic::Ordering::Relaxed) > 0, "faults were injected");
+    assert_eq!(p.state.with_db(|c| stats(c)).expect("stats")["cases"], N);
+    // The platform holds each file byte for byte; which file is which depends on the queue order.
+    let mut held: Vec<Vec<u8>> =
+        uploads.iter().map(|u| p.state.with_db(|c| upload_bytes(c, u)).expect("upload")).collect();
+    held.sort();
+    photos.sort();
+    assert_eq!(held, photos);
     p.stop().await;
 }
 
@@ -449,6 +488,36 @@ async fn deferred_due_dates_across_spring_festival_2024_and_automatic_terminatio
         let states: Vec<CaseState> = c.timeline.iter().map(|e| e.state).collect();
         assert!(states.ends_with(&[CaseState::Accepted, CaseState::Terminated]), "{states:?}");
     }
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_material_allowing_fewer_days_gets_its_own_earlier_due_date_from_the_platform() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let mut sub = submission(&citizen.store, &code, 0, 100);
+    sub.deferred_materials = vec!["场所证明".into(), "住院分娩记录".into()];
+    // What a submitted draft sends: the catalog allows the delivery record 5 working days.
+    sub.materials = vec![cases::MaterialLine {
+        code: "M_DELIVERY_RECORD".into(),
+        name: "住院分娩记录".into(),
+        outcome: cases::MaterialOutcome::Deferred { within_working_days: 5 },
+    }];
+    let id = cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit").id;
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), Arc::new(Recorder::default())).expect("runner");
+    assert_eq!(runner.run_once().await.receipts, 1);
+    let pid = cases::get(&citizen.store, &id).expect("case").platform_id.expect("pid");
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 30, "on": "2024-02-08" })).await;
+    runner.run_once().await;
+    let c = cases::get(&citizen.store, &id).expect("case");
+    let mut dues: Vec<(String, Option<NaiveDate>)> = c.deferred.iter().map(|d| (d.material.clone(), d.due)).collect();
+    dues.sort();
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    // 5 working days after Thu 8 Feb 2024 across the Spring Festival = Wed 21 Feb; the other material
+    // gets the rule's 20 working days = Wed 13 Mar.
+    assert_eq!(dues, [("住院分娩记录".into(), day("2024-02-21")), ("场所证明".into(), day("2024-03-13"))]);
     p.stop().await;
 }
 
