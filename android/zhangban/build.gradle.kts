@@ -20,7 +20,7 @@ android {
     sourceSets {
         getByName("main") {
             // The generated Kotlin is not checked in: it is regenerated from the library it must match.
-            kotlin.srcDir("../../bindings/generated/kotlin")
+            java.srcDir("../../bindings/generated/kotlin")
             jniLibs.srcDir("src/main/jniLibs")
         }
     }

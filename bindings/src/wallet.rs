@@ -499,7 +499,8 @@ impl ZhangbanWallet {
     }
 }
 
-/// Offline verification with a replay cache (keep one verifier per scanning session).
+/// Offline verification with a replay cache (in memory, and in the store: a replay is refused after a
+/// restart too).
 #[derive(uniffi::Object)]
 pub struct ZhangbanVerifier {
     inner: w::Verifier,

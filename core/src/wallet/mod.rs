@@ -271,9 +271,11 @@ impl Wallet {
     }
 
     /// An offline verifier from the cached lists (a clerk's or hotel's device).
+    /// An offline verifier from the cached lists; the nonces it accepts are also kept in this store
+    /// until their window closes, so a replay is refused even after the app restarts.
     pub fn verifier(&self) -> Result<Verifier> {
         let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
-        Ok(Verifier::new(trust, self.status_list()?))
+        Ok(Verifier::new(trust, self.status_list()?).with_store(self.store.clone()))
     }
 
     // --- licences -----------------------------------------------------------------------------

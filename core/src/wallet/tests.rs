@@ -520,3 +520,28 @@ fn device_key_is_kept_in_the_store_across_opens() {
     let reg = crate::sync::device_key(w.store()).unwrap();
     assert_eq!(reg.public_key(), pk.as_slice());
 }
+
+#[test]
+fn a_restarted_verifier_still_refuses_a_replay() {
+    use super::verify::SEEN_NONCES;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let w = wallet_in(dir.path(), &f, Arc::new(SoftwareKey::from_pkcs8(f.device.pkcs8()).unwrap()));
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1], NOW);
+    let first = w.verifier().unwrap();
+    assert_eq!(reason(first.verify(&text, NOW, &Policy::default())), "ok");
+    drop(first);
+    // The verifier app restarts within the presentation's window: a new verifier over the same store.
+    let again = w.verifier().unwrap();
+    assert_eq!(reason(again.verify(&text, NOW + 5, &Policy::default())), "replay");
+    // Another phone (its own store) has not seen it.
+    assert_eq!(reason(f.verifier().verify(&text, NOW + 6, &Policy::default())), "ok");
+    // Nonces whose window closed are purged when a later verifier accepts its first presentation.
+    assert_eq!(w.store().list(SEEN_NONCES, None).unwrap().len(), 1);
+    let later = w.verifier().unwrap();
+    let fresh = f.present(&l, &[1], NOW + 3600);
+    assert_eq!(reason(later.verify(&fresh, NOW + 3600, &Policy::default())), "ok");
+    assert_eq!(w.store().list(SEEN_NONCES, None).unwrap().len(), 1, "the old nonce went, the new one stays");
+    assert_eq!(reason(w.verifier().unwrap().verify(&fresh, NOW + 3601, &Policy::default())), "replay");
+}

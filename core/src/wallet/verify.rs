@@ -2,7 +2,8 @@
 //! lists, with a verifier-side replay cache. Also the licence checks shared with import and grants.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,7 @@ use super::format::*;
 use super::ids::LicenceId;
 use super::trust::{StatusList, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
+use crate::store::{Store, SELF_SUBJECT};
 
 /// What a verifier accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,17 +191,86 @@ impl ReplayCache {
     }
 }
 
+/// Collection of nonces a verifier accepted, kept until their window closes (see [`Verifier::with_store`]).
+pub const SEEN_NONCES: &str = "verifier_nonce";
+
 /// An offline verifier: a trust list, a status list (if any) and a replay cache.
 #[derive(Debug)]
 pub struct Verifier {
     pub trust: TrustList,
     pub status: Option<StatusList>,
     replay: Mutex<ReplayCache>,
+    /// Where accepted nonces are also kept, so a restarted verifier app still refuses a replay.
+    seen_store: Option<Arc<Store>>,
+    accepted: AtomicU32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeenNonce {
+    expires: i64,
 }
 
 impl Verifier {
     pub fn new(trust: TrustList, status: Option<StatusList>) -> Verifier {
-        Verifier { trust, status, replay: Mutex::new(ReplayCache::default()) }
+        Verifier {
+            trust,
+            status,
+            replay: Mutex::new(ReplayCache::default()),
+            seen_store: None,
+            accepted: AtomicU32::new(0),
+        }
+    }
+
+    /// Also remembers accepted nonces in `store` until their window closes, so the same presentation
+    /// is refused after the verifier (or the app) restarts. The in-memory cache stays the first check; if
+    /// the store cannot be read or written (locked, full) the verifier still refuses replays within this
+    /// process. Nonces whose window closed are deleted now and then (the first acceptance, then every
+    /// [`Verifier::PURGE_EVERY`]).
+    pub fn with_store(mut self, store: Arc<Store>) -> Verifier {
+        self.seen_store = Some(store);
+        self
+    }
+
+    pub const PURGE_EVERY: u32 = 256;
+
+    fn purge_store(store: &Store, now: i64) {
+        let Ok(rows) = store.scan(SEEN_NONCES, None, None) else { return };
+        let expired: Vec<String> = rows
+            .into_iter()
+            .filter_map(|r| r.ok())
+            .filter(|r| r.json::<SeenNonce>().map_or(true, |n| n.expires < now))
+            .map(|r| r.id)
+            .collect();
+        if !expired.is_empty() {
+            let _ = store.transaction(|t| {
+                for id in &expired {
+                    t.delete(SEEN_NONCES, id)?;
+                }
+                Ok(())
+            });
+        }
+    }
+
+    /// Record id of a nonce (a hash: the nonce itself needs no keeping).
+    fn nonce_id(nonce: &[u8]) -> String {
+        hex::encode(&ring::digest::digest(&ring::digest::SHA256, nonce).as_ref()[..16])
+    }
+
+    fn seen_in_store(&self, nonce: &[u8], now: i64) -> bool {
+        let Some(store) = &self.seen_store else { return false };
+        match store.get_opt(SEEN_NONCES, &Self::nonce_id(nonce)) {
+            Ok(Some(r)) => r.json::<SeenNonce>().map_or(true, |n| n.expires >= now),
+            _ => false,
+        }
+    }
+
+    fn remember_in_store(&self, nonce: &[u8], expires: i64, now: i64) {
+        if let Some(store) = &self.seen_store {
+            if self.accepted.fetch_add(1, Ordering::Relaxed) % Self::PURGE_EVERY == 0 {
+                Self::purge_store(store, now);
+            }
+            let _ = store.put_json(SEEN_NONCES, &Self::nonce_id(nonce), SELF_SUBJECT, &SeenNonce { expires });
+        }
     }
 
     /// Verifies a `ZB1:` presentation at `now` (Unix seconds) under `policy`, with no network.
@@ -231,10 +302,11 @@ impl Verifier {
         }
         {
             let mut cache = self.replay.lock().map_err(|_| WalletError::Malformed { what: "replay cache".into() })?;
-            if cache.contains(&p.nonce, now) {
+            if cache.contains(&p.nonce, now) || self.seen_in_store(&p.nonce, now) {
                 return Err(WalletError::Replay);
             }
             cache.insert(&p.nonce, p.not_after + skew, now);
+            self.remember_in_store(&p.nonce, p.not_after + skew, now);
         }
         let mut warnings = Vec::new();
         if status_age > policy.max_status_age_secs / 2 {

@@ -1,6 +1,8 @@
 package org.zhangban.jvmtest
 
+import java.io.File
 import java.math.BigDecimal
+import java.nio.file.Files
 import java.util.Locale
 import kotlin.test.Test
 import kotlin.test.assertContentEquals
@@ -9,7 +11,11 @@ import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertNotEquals
 import kotlin.test.assertTrue
+import kotlinx.coroutines.joinAll
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
 import org.zhangban.kit.AesGcmKeyVault
+import org.zhangban.kit.Zhangban
 import org.zhangban.kit.Json
 import org.zhangban.kit.JsonException
 import org.zhangban.kit.Lang
@@ -88,6 +94,26 @@ class KitUnitTest {
         val absent = AesGcmKeyVault { throw java.security.KeyStoreException("locked") }
         assertFailsWith<KeyVaultException.Unavailable> { absent.wrap("store-1", secret) }
         assertFailsWith<KeyVaultException.Unavailable> { absent.unwrap("store-1", a) }
+    }
+
+    @Test
+    fun formEditsAreStoredInTheOrderTheyWereMade() = runBlocking {
+        val dir = Files.createTempDirectory("zhangban-kit-order-").toFile()
+        try {
+            val z = Zhangban.open(File(dir, "s").path, AesGcmKeyVault { aesKey() }, null, "http://127.0.0.1:9")
+            val form = z.startDraft("SJ-002")
+            // A text box sending every keystroke: 40 edits launched at once, each on the IO pool.
+            val typed = "北京市朝阳区建国路88号1层商铺一二三四五六七八九十甲乙丙丁戊己庚辛壬癸"
+            val jobs = (1..typed.length).map { n -> launch { form.set("enterprise.address", typed.take(n)) } }
+            jobs.joinAll()
+            assertEquals(typed, form.value("enterprise.address"))
+            assertEquals(typed, form.state.value.field("enterprise.address")!!.let { Json.display(it.valueJson) })
+            form.close()
+            z.close()
+        } finally {
+            System.gc()
+            dir.deleteRecursively()
+        }
     }
 
     @Test

@@ -4,6 +4,8 @@ import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
 import kotlinx.coroutines.withContext
 import uniffi.zhangban_ffi.ChecklistInfo
 import uniffi.zhangban_ffi.FieldInfo
@@ -18,6 +20,9 @@ import uniffi.zhangban_ffi.ZhangbanStore
  * problem at once and the materials, as one [StateFlow] reloaded after each edit. Every edit is saved,
  * encrypted, by the core before the call returns (autosave); a refused edit throws the core's
  * `ZhangbanException.Validation` naming the field and leaves the draft as it was.
+ *
+ * Edits run one at a time, in the order they were called (a fair lock), so a text box that sends every
+ * keystroke never stores an older text over a newer one.
  *
  * Values go in as Kotlin values ([Json.encode]: a typed text is sent as the string the person typed; the
  * core reads numbers, dates and choices out of it and says what is wrong). Nothing here decides what is
@@ -52,6 +57,7 @@ class DraftForm internal constructor(
     }
 
     private val _state = MutableStateFlow(load())
+    private val lock = Mutex()
 
     val state: StateFlow<State> = _state.asStateFlow()
 
@@ -70,12 +76,14 @@ class DraftForm internal constructor(
         )
 
     /** Reloads the state from the core (after a submission, for instance). */
-    suspend fun reload(): State = withContext(io) { load().also { _state.value = it } }
+    suspend fun reload(): State = lock.withLock { withContext(io) { load().also { _state.value = it } } }
 
     private suspend fun edit(change: () -> Unit): State =
-        withContext(io) {
-            change()
-            load().also { _state.value = it }
+        lock.withLock {
+            withContext(io) {
+                change()
+                load().also { _state.value = it }
+            }
         }
 
     /** Sets a field to a Kotlin value (`null` clears it). */

@@ -1,0 +1,47 @@
+package org.zhangban.app
+
+import android.app.Application
+import android.os.Build
+import java.io.File
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+import org.zhangban.kit.Zhangban
+import uniffi.zhangban_ffi.ZhangbanException
+
+/**
+ * Holds the one [Zhangban] of the process (opened on first use, off the main thread), shared by the UI and
+ * [SyncWorker]; notices from the core become notifications whether or not a screen is up.
+ */
+class ZhangbanApp : Application() {
+    private val lock = Mutex()
+    private var instance: Zhangban? = null
+
+    override fun onCreate() {
+        super.onCreate()
+        Notifications.createChannel(this)
+        SyncWorker.schedule(this)
+    }
+
+    suspend fun zhangban(): Zhangban =
+        lock.withLock {
+            instance ?: Zhangban.open(
+                dir = File(noBackupFilesDir, "zhangban").path,
+                vault = KeystoreVault.create(),
+                pin = null, // a PIN screen would pass it here (and call unlock after lock())
+                platformUrl = BuildConfig.PLATFORM_URL,
+                onNotice = { Notifications.post(this, it) },
+            ).also { instance = it }
+        }
+
+    /** Registers the device with the platform once; a network failure is tried again at the next sync. */
+    suspend fun registerOnce(z: Zhangban) {
+        val prefs = getSharedPreferences("zhangban", MODE_PRIVATE)
+        if (prefs.getBoolean("registered", false)) return
+        try {
+            z.registerDevice("android", "${Build.MANUFACTURER} ${Build.MODEL}", BuildConfig.VERSION_NAME)
+            prefs.edit().putBoolean("registered", true).apply()
+        } catch (e: ZhangbanException.Network) {
+            // offline: next time
+        }
+    }
+}

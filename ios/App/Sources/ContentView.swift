@@ -1,0 +1,18 @@
+import SwiftUI
+import ZhangbanKit
+
+struct ContentView: View {
+    var body: some View {
+        TabView {
+            WalletView().tabItem { Label("证照 Wallet", systemImage: "wallet.pass") }
+            ServicesView().tabItem { Label("办事 Services", systemImage: "magnifyingglass") }
+            CasesView().tabItem { Label("我的办件 Cases", systemImage: "list.bullet.rectangle") }
+        }
+    }
+}
+
+var lang: Lang { Lang.current }
+
+func formatTime(_ unix: Int64) -> String {
+    Date(timeIntervalSince1970: TimeInterval(unix)).formatted(date: .abbreviated, time: .shortened)
+}

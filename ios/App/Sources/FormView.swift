@@ -1,0 +1,126 @@
+import PhotosUI
+import SwiftUI
+import ZhangbanKit
+
+/// A draft's form: one input per visible field, each edit saved by the core at once; the core's problems
+/// under their fields; materials to attach, commit to or defer; submit when the core says complete.
+struct FormView: View {
+    @ObservedObject var form: DraftFormModel
+    @EnvironmentObject var session: ZhangbanSession
+    @Environment(\.dismiss) private var dismiss
+    @State private var submitError: String?
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                if let s = form.summary {
+                    Text(lang.pick("已填 \(s.fieldsFilled) / \(s.fieldsTotal) 项", "\(s.fieldsFilled) of \(s.fieldsTotal) fields filled"))
+                        .font(.caption)
+                }
+                if let e = form.error { Text(e.text(lang)).foregroundStyle(.red) }
+                Section {
+                    ForEach(form.fields, id: \.path) { f in
+                        FieldRow(field: f, issues: form.issues(for: f.path), readOnly: form.submittedCaseId != nil) { v in
+                            form.set(f.path, v)
+                        }
+                    }
+                }
+                Section {
+                    ForEach(form.materials, id: \.code) { m in
+                        MaterialRow(material: m, issues: form.issues(for: "material:" + m.code), form: form)
+                    }
+                }
+                if let id = form.submittedCaseId {
+                    Text(lang.pick("已提交，办件号 \(id)", "Submitted as case \(id)"))
+                } else {
+                    if let submitError { Text(submitError).foregroundStyle(.red) }
+                    Button(lang.pick("提交", "Submit")) {
+                        Task {
+                            do {
+                                try await session.submit(form)
+                                dismiss()
+                            } catch {
+                                submitError = errorText(error, lang)
+                            }
+                        }
+                    }
+                    .disabled(!form.complete)
+                }
+            }
+            .navigationTitle((try? form.draft.target()) ?? "")
+            .toolbar { Button(lang.pick("关闭", "Close")) { dismiss() } }
+        }
+    }
+}
+
+private struct FieldRow: View {
+    let field: FieldInfo
+    let issues: [FormIssue]
+    let readOnly: Bool
+    let onChange: (Any?) -> Void
+    @State private var text = ""
+
+    private var isTextInput: Bool { !["bool", "choice", "repeat", "attachment", "multi_choice"].contains(field.kind) }
+
+    var body: some View {
+        let locked = readOnly || field.locked || field.computed
+        VStack(alignment: .leading) {
+            switch field.kind {
+            case "bool":
+                Toggle(field.label(lang), isOn: Binding(get: { field.valueJson == "true" }, set: { onChange($0) }))
+                    .disabled(locked)
+            case "choice":
+                Picker(field.label(lang), selection: Binding(get: { field.displayValue }, set: { onChange($0) })) {
+                    ForEach(field.options, id: \.self) { Text($0).tag($0) }
+                }
+                .disabled(locked)
+            case "repeat", "attachment", "multi_choice":
+                Text(field.label(lang)).font(.headline)
+            default:
+                // Every keystroke is sent; the core autosaves it and reports what is wrong.
+                TextField(field.label(lang), text: $text)
+                    .disabled(locked)
+                    .onAppear { text = field.displayValue }
+                    .onChange(of: text) { t in if t != field.displayValue { onChange(t) } }
+            }
+            // A text box shows its problem once something is typed (an empty form is not all red).
+            if let issue = issues.first, !isTextInput || !text.isEmpty {
+                Text(issue.message(lang)).font(.caption).foregroundStyle(.red)
+            }
+        }
+    }
+}
+
+private struct MaterialRow: View {
+    let material: MaterialInfo
+    let issues: [FormIssue]
+    @ObservedObject var form: DraftFormModel
+    @State private var picked: PhotosPickerItem?
+
+    var body: some View {
+        VStack(alignment: .leading) {
+            Text(material.name(lang))
+            if let issue = issues.first { Text(issue.message(lang)).font(.caption).foregroundStyle(.red) }
+            if material.blocks || ["deferrable", "commitment", "optional"].contains(material.status) {
+                HStack {
+                    PhotosPicker(lang.pick("上传", "Attach"), selection: $picked, matching: .images)
+                    if material.status == "commitment" {
+                        Button(lang.pick("签署告知承诺", "Sign a commitment")) { form.commitMaterial(material.code) }
+                    }
+                    if material.status == "deferrable" {
+                        Button(lang.pick("容缺后补", "Supply later")) { form.deferMaterial(material.code) }
+                    }
+                }
+                .buttonStyle(.borderless)
+            }
+        }
+        .onChange(of: picked) { item in
+            guard let item else { return }
+            Task {
+                if let data = try? await item.loadTransferable(type: Data.self) {
+                    form.attach(material.code, name: material.code + ".jpg", data: data)
+                }
+            }
+        }
+    }
+}

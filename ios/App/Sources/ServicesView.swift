@@ -1,0 +1,75 @@
+import SwiftUI
+import ZhangbanKit
+
+/// 办事: search the catalog offline, read the one-time checklist (一次性告知), start the form.
+struct ServicesView: View {
+    @EnvironmentObject var session: ZhangbanSession
+    @State private var query = ""
+    @State private var hits: [CatalogHit] = []
+    @State private var error: String?
+
+    var body: some View {
+        NavigationStack {
+            List {
+                if let error { Text(error).foregroundStyle(.red) }
+                ForEach(hits, id: \.code) { hit in
+                    NavigationLink(hit.name(lang)) { ChecklistView(code: hit.code) }
+                }
+            }
+            .searchable(text: $query, prompt: "个体工商户, 出生, birth…")
+            .task(id: query) {
+                try? await Task.sleep(nanoseconds: 200_000_000) // search when typing pauses
+                do {
+                    hits = try session.search(query)
+                } catch {
+                    self.error = errorText(error, lang)
+                }
+            }
+            .navigationTitle("办事 Services")
+        }
+    }
+}
+
+struct ChecklistView: View {
+    let code: String
+    @EnvironmentObject var session: ZhangbanSession
+    @State private var checklist: ChecklistInfo?
+    @State private var form: DraftFormModel?
+    @State private var error: String?
+
+    var body: some View {
+        List {
+            if let error { Text(error).foregroundStyle(.red) }
+            if let c = checklist {
+                Section {
+                    Text(lang.pick("收费：\(c.fees) · 承诺 \(c.promisedDays) 个工作日内办结",
+                                   "Fee: \(c.fees) · promised within \(c.promisedDays) working days"))
+                }
+                Section(lang.pick("一次性告知", "What you need (told at once)")) {
+                    ForEach(c.lines, id: \.key) { line in
+                        VStack(alignment: .leading) {
+                            Text(line.title(lang))
+                            if !line.why(lang).isEmpty { Text(line.why(lang)).font(.caption) }
+                        }
+                    }
+                }
+                Button(lang.pick("开始申请", "Start the application")) {
+                    do {
+                        form = try session.startDraft(code)
+                    } catch {
+                        self.error = errorText(error, lang)
+                    }
+                }
+            }
+        }
+        .navigationTitle(checklist?.name(lang) ?? code)
+        .task {
+            do {
+                checklist = try session.checklist(code)
+            } catch {
+                self.error = errorText(error, lang)
+            }
+        }
+        .sheet(item: $form) { f in FormView(form: f) }
+    }
+}

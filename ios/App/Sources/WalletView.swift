@@ -1,0 +1,117 @@
+import CoreImage
+import CoreImage.CIFilterBuiltins
+import SwiftUI
+import UIKit
+import ZhangbanKit
+
+/// 证照: the wallet's licences; tap one to present it.
+struct WalletView: View {
+    @EnvironmentObject var session: ZhangbanSession
+    @State private var licences: [LicenceItem] = []
+    @State private var error: String?
+
+    var body: some View {
+        NavigationStack {
+            List {
+                if let error { Text(error).foregroundStyle(.red) }
+                ForEach(licences, id: \.licenceId) { item in
+                    NavigationLink {
+                        PresentView(item: item, model: PresentationModel(wallet: session.wallet, licenceId: item.licenceId))
+                    } label: {
+                        VStack(alignment: .leading) {
+                            Text(item.typeName(lang)).font(.headline)
+                            Text(item.issuerName(lang)).font(.subheadline)
+                            Text(stateLabel(item.status)).font(.caption)
+                        }
+                    }
+                }
+                // Sandbox only: the platform issues a device-bound licence to a registered device.
+                Button("领取示例居民身份证（沙箱） / Get a sample resident ID") { Task { await requestSample() } }
+            }
+            .navigationTitle("证照 Wallet")
+            .task { reload() }
+        }
+    }
+
+    private func reload() {
+        do {
+            licences = try session.wallet.licences(now: Int64(Date().timeIntervalSince1970))
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+
+    private func requestSample() async {
+        do {
+            _ = try await session.wallet.refreshLists(platformUrl: session.platformURL)
+            let elements = try FormJSON.encode([
+                "name": "张三", "sex": "女", "ethnicity": "汉", "birth_date": "1949-12-31",
+                "address": "北京市朝阳区建国路88号", "id_number": "11010519491231002X",
+                "issuing_authority": "北京市公安局朝阳分局",
+            ])
+            _ = try await session.wallet.requestLicence(platformUrl: session.platformURL, licenceType: "resident_id", elementsJson: elements)
+            reload()
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+
+    // FFI gap: LicenceItem.status is a code without the zh / en label.
+    private func stateLabel(_ s: LicenceState) -> String {
+        switch s {
+        case .valid: return lang.pick("有效", "Valid")
+        case .expiring: return lang.pick("即将到期", "Expires soon")
+        case .expired: return lang.pick("已过期", "Expired")
+        case .notYetValid: return lang.pick("尚未生效", "Not valid yet")
+        case .revoked: return lang.pick("已注销", "Revoked")
+        case .statusStale: return lang.pick("状态未知（列表已过期）", "Status unknown (lists out of date)")
+        }
+    }
+}
+
+/// 亮证: the presentation as a QR code (CoreImage's generator, error correction M, as the core renders it),
+/// replaced before it lapses; a countdown shows the seconds left.
+struct PresentView: View {
+    let item: LicenceItem
+    @StateObject var model: PresentationModel
+    @State private var preset: DisclosurePreset = .hotelCheckIn
+    @State private var now = Date()
+    private let tick = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
+
+    var body: some View {
+        VStack(spacing: 16) {
+            Picker("", selection: $preset) {
+                Text("酒店入住 Hotel").tag(DisclosurePreset.hotelCheckIn)
+                Text("年龄核验 Age").tag(DisclosurePreset.ageCheck)
+                Text("全部 All").tag(DisclosurePreset.full)
+            }
+            .pickerStyle(.segmented)
+            if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
+            if let code = model.code, let image = qrImage(code.qrText) {
+                Image(uiImage: image)
+                    .interpolation(.none)
+                    .resizable()
+                    .scaledToFit()
+                    .accessibilityLabel("亮证二维码 / presentation QR code")
+                let left = max(0, code.notAfter - Int64(now.timeIntervalSince1970))
+                Text(lang.pick("\(left) 秒内有效，到时自动更新", "Valid for \(left) s; a new code follows automatically"))
+            }
+        }
+        .padding()
+        .navigationTitle(item.typeName(lang))
+        .onAppear { model.start(preset) }
+        .onDisappear { model.stop() }
+        .onChange(of: preset) { p in model.start(p) }
+        .onReceive(tick) { now = $0 }
+    }
+
+    private func qrImage(_ text: String) -> UIImage? {
+        let filter = CIFilter.qrCodeGenerator()
+        filter.message = Data(text.utf8)
+        filter.correctionLevel = "M"
+        guard let output = filter.outputImage else { return nil }
+        let scaled = output.transformed(by: CGAffineTransform(scaleX: 8, y: 8))
+        guard let cg = CIContext().createCGImage(scaled, from: scaled.extent) else { return nil }
+        return UIImage(cgImage: cg)
+    }
+}

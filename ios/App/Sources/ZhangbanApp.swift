@@ -1,0 +1,104 @@
+import BackgroundTasks
+import SwiftUI
+import UIKit
+import UserNotifications
+import ZhangbanKit
+
+/// The sample app: opens the person's store (Keychain-backed key, Application Support, excluded from
+/// backup), shows three tabs, turns the core's case notices into local notifications, and syncs in a
+/// background refresh task.
+@main
+struct ZhangbanApp: App {
+    @StateObject private var opener = SessionOpener()
+    @Environment(\.scenePhase) private var phase
+
+    init() {
+        BGTaskScheduler.shared.register(forTaskWithIdentifier: SessionOpener.syncTask, using: nil) { task in
+            SessionOpener.handle(task as! BGAppRefreshTask)
+        }
+    }
+
+    var body: some Scene {
+        WindowGroup {
+            Group {
+                if let session = opener.session {
+                    ContentView().environmentObject(session)
+                } else if let error = opener.error {
+                    VStack(spacing: 16) {
+                        Text(error).foregroundStyle(.red)
+                        Button("重试 / Retry") { Task { await opener.open() } }
+                    }.padding()
+                } else {
+                    ProgressView()
+                }
+            }
+            .task { await opener.open() }
+        }
+        .onChange(of: phase) { newPhase in
+            if newPhase == .background { SessionOpener.schedule() }
+        }
+    }
+}
+
+@MainActor
+final class SessionOpener: ObservableObject {
+    static let syncTask = "org.zhangban.sync"
+    /// The background task needs the session the UI opened (one store, one writer per process).
+    static var shared: ZhangbanSession?
+
+    @Published var session: ZhangbanSession?
+    @Published var error: String?
+
+    func open() async {
+        guard session == nil else { return }
+        error = nil
+        do {
+            let support = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+            let url = Bundle.main.object(forInfoDictionaryKey: "ZhangbanPlatformURL") as? String ?? "http://127.0.0.1:8700"
+            let s = try await ZhangbanSession.open(
+                directory: support.appendingPathComponent("zhangban", isDirectory: true),
+                vault: KeychainVault(),
+                pin: nil, // a PIN screen would pass it here
+                platformURL: url,
+                onNotice: { notice in SessionOpener.notify(notice) }
+            )
+            SessionOpener.shared = s
+            session = s
+            _ = try? await UNUserNotificationCenter.current().requestAuthorization(options: [.alert, .sound, .badge])
+            let version = Bundle.main.object(forInfoDictionaryKey: "CFBundleShortVersionString") as? String ?? "0"
+            await s.registerOnce(model: UIDevice.current.model, appVersion: version)
+        } catch {
+            self.error = errorText(error, Lang.current)
+        }
+    }
+
+    /// A local notification with the core's text, one per case (a newer notice replaces the older one).
+    nonisolated static func notify(_ notice: CaseNotice) {
+        let text = notice.text(Lang.current)
+        let content = UNMutableNotificationContent()
+        content.title = text.title
+        content.body = text.body
+        content.userInfo = ["caseId": notice.caseId]
+        let request = UNNotificationRequest(identifier: "case." + notice.caseId, content: content, trigger: nil)
+        UNUserNotificationCenter.current().add(request)
+    }
+
+    nonisolated static func schedule() {
+        let request = BGAppRefreshTaskRequest(identifier: syncTask)
+        request.earliestBeginDate = Date(timeIntervalSinceNow: 15 * 60)
+        try? BGTaskScheduler.shared.submit(request)
+    }
+
+    nonisolated static func handle(_ task: BGAppRefreshTask) {
+        schedule()
+        let work = Task { @MainActor in
+            guard let s = SessionOpener.shared else {
+                task.setTaskCompleted(success: false)
+                return
+            }
+            let report = await s.syncNow()
+            task.setTaskCompleted(success: !report.offline)
+        }
+        task.expirationHandler = { work.cancel() }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// Which of the core's two texts (Chinese, English) a screen shows. The shell only picks one.
+public enum Lang: Sendable {
+    case zh, en
+
+    public func pick(_ zh: String, _ en: String) -> String { self == .zh ? zh : en }
+
+    /// Chinese for every `zh` locale (zh-Hans, zh-Hant-HK, …), English otherwise.
+    public static func of(_ locale: Locale) -> Lang {
+        locale.language.languageCode?.identifier == "zh" ? .zh : .en
+    }
+
+    public static var current: Lang { of(Locale.current) }
+}
+
+public struct NoticeText: Equatable, Sendable {
+    public let title: String
+    public let body: String
+}
+
+public extension CaseNotice {
+    func text(_ lang: Lang) -> NoticeText { NoticeText(title: lang.pick(titleZh, titleEn), body: lang.pick(bodyZh, bodyEn)) }
+}
+
+public extension ZhangbanError {
+    /// What happened and what to do, from the core.
+    func text(_ lang: Lang) -> String { lang.pick(textZh(), textEn()) }
+}
+
+/// The core's text for any error a call throws (a non-core error shows its own description).
+public func errorText(_ error: Error, _ lang: Lang) -> String {
+    (error as? ZhangbanError)?.text(lang) ?? error.localizedDescription
+}
+
+public extension CaseSummary { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
+public extension NeededItem { func text(_ lang: Lang) -> String { lang.pick(textZh, textEn) } }
+public extension FormIssue { func message(_ lang: Lang) -> String { lang.pick(messageZh, messageEn) } }
+public extension FieldInfo { func label(_ lang: Lang) -> String { lang.pick(labelZh, labelEn) } }
+public extension MaterialInfo { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
+public extension CatalogHit { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
+public extension ChecklistInfo { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
+public extension ChecklistLine {
+    func title(_ lang: Lang) -> String { lang.pick(titleZh, titleEn) }
+    func why(_ lang: Lang) -> String { lang.pick(whyZh, whyEn) }
+}
+public extension LicenceItem {
+    func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
+    func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }
+}
+public extension VerificationOutcome {
+    func reason(_ lang: Lang) -> String? {
+        accepted ? nil : lang.pick(reasonZh ?? reasonCode ?? "", reasonEn ?? reasonCode ?? "")
+    }
+}
+
+/// Form values as the FFI's JSON text (`ZhangbanDraft.set(path:valueJson:)`, `FieldInfo.valueJson`).
+public enum FormJSON {
+    /// `nil` → `null`; String, Bool, numbers, arrays and string-keyed dictionaries as JSON.
+    public static func encode(_ value: Any?) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: value ?? NSNull(), options: [.fragmentsAllowed])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static func decode(_ json: String) -> Any? {
+        guard let v = try? JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed]) else {
+            return nil
+        }
+        return v is NSNull ? nil : v
+    }
+
+    /// The text a screen shows: a string as is, empty for null, anything else as JSON.
+    public static func display(_ json: String) -> String {
+        switch decode(json) {
+        case nil: return ""
+        case let s as String: return s
+        default: return json
+        }
+    }
+}
+
+public extension FieldInfo { var displayValue: String { FormJSON.display(valueJson) } }

@@ -1,0 +1,55 @@
+import Foundation
+
+/// 亮证 on a screen: the presentation of one licence, replaced by a fresh one half-way through the validity
+/// window the core gives (so a screenshot stops working). The code and window come from
+/// `ZhangbanWallet.present`; this class only schedules.
+@MainActor
+public final class PresentationModel: ObservableObject {
+    @Published public private(set) var code: PresentationCode?
+    @Published public private(set) var error: ZhangbanError?
+
+    private let wallet: ZhangbanWallet
+    private let licenceId: String
+    private var task: Task<Void, Never>?
+
+    public init(wallet: ZhangbanWallet, licenceId: String) {
+        self.wallet = wallet
+        self.licenceId = licenceId
+    }
+
+    /// Starts presenting with `preset` (replacing what was shown); stops with `stop()` or when released.
+    public func start(_ preset: DisclosurePreset, purpose: String? = nil) {
+        task?.cancel()
+        task = Task { [weak self] in
+            while !Task.isCancelled {
+                // Only a weak reference across the sleep: the model can go while the loop waits.
+                guard let wait = self?.presentOnce(preset, purpose: purpose) else { return }
+                try? await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000_000)
+            }
+        }
+    }
+
+    /// Shows a fresh code; returns the seconds until the next one, or nil after an error.
+    private func presentOnce(_ preset: DisclosurePreset, purpose: String?) -> Int64? {
+        do {
+            let now = Int64(Date().timeIntervalSince1970)
+            let c = try wallet.present(licenceId: licenceId, preset: preset, purpose: purpose, now: now)
+            code = c
+            error = nil
+            let refreshAt = c.notBefore + (c.notAfter - c.notBefore) / 2
+            return max(1, refreshAt - Int64(Date().timeIntervalSince1970))
+        } catch let e as ZhangbanError {
+            error = e
+            return nil
+        } catch {
+            return nil
+        }
+    }
+
+    public func stop() {
+        task?.cancel()
+        task = nil
+    }
+
+    deinit { task?.cancel() }
+}

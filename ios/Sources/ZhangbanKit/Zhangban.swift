@@ -1,0 +1,132 @@
+import Foundation
+
+/// One person's Zhangban for SwiftUI: the encrypted store, their cases synced with one platform (as a
+/// published list kept current by the core's `CaseListener`), the wallet, catalog and drafts. Glue only:
+/// every rule is in the core; the generated API stays reachable through `store`, `cases` and `wallet`.
+@MainActor
+public final class ZhangbanSession: ObservableObject {
+    public let store: ZhangbanStore
+    public let cases: ZhangbanCases
+    public let wallet: ZhangbanWallet
+    public let platformURL: String
+
+    /// All cases, newest first; refreshed after local changes, syncs, and every notice from the core.
+    @Published public private(set) var caseList: [CaseSummary] = []
+    /// The latest notice (for an in-app banner); notifications go through `onNotice`.
+    @Published public private(set) var lastNotice: CaseNotice?
+
+    private let relay: NoticeRelay
+
+    /// Opens (or creates) the store in `directory` off the main thread (PBKDF2 with a PIN takes about half a
+    /// second on purpose). `onNotice` is called on the core's sync thread, e.g. to post a local notification.
+    public static func open(
+        directory: URL,
+        vault: KeyVault,
+        pin: String?,
+        platformURL: String,
+        onNotice: (@Sendable (CaseNotice) -> Void)? = nil
+    ) async throws -> ZhangbanSession {
+        let relay = NoticeRelay(onNotice: onNotice)
+        let (store, cases, wallet) = try await Task.detached(priority: .userInitiated) {
+            try FileManager.default.createDirectory(at: directory.deletingLastPathComponent(), withIntermediateDirectories: true)
+            let store = try ZhangbanStore.openOrCreate(dir: directory.path, vault: vault, pin: pin)
+            let cases = try ZhangbanCases(store: store, baseUrl: platformURL, listener: relay)
+            let wallet = try ZhangbanWallet.open(store: store)
+            return (store, cases, wallet)
+        }.value
+        var excluded = URLResourceValues()
+        excluded.isExcludedFromBackup = true
+        var dir = directory
+        try? dir.setResourceValues(excluded)
+        let session = ZhangbanSession(store: store, cases: cases, wallet: wallet, platformURL: platformURL, relay: relay)
+        relay.session = session
+        await session.refresh()
+        return session
+    }
+
+    private init(store: ZhangbanStore, cases: ZhangbanCases, wallet: ZhangbanWallet, platformURL: String, relay: NoticeRelay) {
+        self.store = store
+        self.cases = cases
+        self.wallet = wallet
+        self.platformURL = platformURL
+        self.relay = relay
+    }
+
+    public func refresh() async {
+        let cases = self.cases
+        if let list = try? await Task.detached(operation: { try cases.list() }).value {
+            caseList = list
+        }
+    }
+
+    fileprivate func received(_ notice: CaseNotice) {
+        lastNotice = notice
+        Task { await refresh() }
+    }
+
+    // MARK: catalog and forms
+
+    public func search(_ query: String, limit: UInt32 = 20) throws -> [CatalogHit] {
+        try catalogSearch(store: store, query: query, limit: limit)
+    }
+
+    public func checklist(_ code: String) throws -> ChecklistInfo {
+        try catalogChecklist(store: store, subject: selfSubject(), code: code)
+    }
+
+    public func startDraft(_ target: String) throws -> DraftFormModel {
+        DraftFormModel(store: store, draft: try ZhangbanDraft.start(store: store, subject: selfSubject(), target: target))
+    }
+
+    public func resumeDraft(_ id: String) throws -> DraftFormModel {
+        DraftFormModel(store: store, draft: try ZhangbanDraft.resume(store: store, draftId: id))
+    }
+
+    /// Submits a completed draft (works offline; sync sends it). A draft with problems throws
+    /// `ZhangbanError.Validation` naming the first one.
+    @discardableResult
+    public func submit(_ form: DraftFormModel) async throws -> CaseSummary {
+        let c = try cases.submitDraft(draft: form.draft)
+        form.reload()
+        await refresh()
+        return c
+    }
+
+    // MARK: cases and sync
+
+    public func progress(_ caseId: String) throws -> CaseProgress {
+        try cases.progress(caseId: caseId, today: nil)
+    }
+
+    /// Registers the device with the platform once (remembered in UserDefaults; retried while offline).
+    public func registerOnce(model: String, appVersion: String) async {
+        let key = "zhangban.registered." + store.storeId()
+        guard !UserDefaults.standard.bool(forKey: key) else { return }
+        if (try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion)) != nil {
+            UserDefaults.standard.set(true, forKey: key)
+        }
+    }
+
+    /// One sync run (what a background refresh task calls).
+    @discardableResult
+    public func syncNow() async -> SyncReport {
+        let report = await cases.syncNow()
+        await refresh()
+        return report
+    }
+}
+
+/// The `CaseListener` the core calls from its sync task: forwards to the session on the main actor.
+final class NoticeRelay: CaseListener, @unchecked Sendable {
+    weak var session: ZhangbanSession?
+    private let forward: (@Sendable (CaseNotice) -> Void)?
+
+    init(onNotice: (@Sendable (CaseNotice) -> Void)?) {
+        forward = onNotice
+    }
+
+    func onNotice(notice: CaseNotice) {
+        forward?(notice)
+        Task { @MainActor [weak self] in self?.session?.received(notice) }
+    }
+}
