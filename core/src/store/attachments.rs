@@ -244,11 +244,12 @@ pub(crate) fn read_range(
         return Err(corrupted());
     }
     let end = offset.saturating_add(len as u64).min(size);
-    let mut out = Vec::with_capacity((end - offset) as usize);
     if end == offset {
-        return Ok(out);
+        return Ok(Vec::new());
     }
-    for index in offset / CHUNK_SIZE as u64..=(end - 1) / CHUNK_SIZE as u64 {
+    let (first, final_needed) = (offset / CHUNK_SIZE as u64, (end - 1) / CHUNK_SIZE as u64);
+    let mut out = if first == final_needed { Vec::new() } else { Vec::with_capacity((end - offset) as usize) };
+    for index in first..=final_needed {
         let last = index == final_index;
         let start = index * CHUNK_SIZE as u64;
         let plain_len = if last { final_plain } else { CHUNK_SIZE as u64 } as usize;
@@ -260,12 +261,20 @@ pub(crate) fn read_range(
         }
         let mut sealed = vec![0u8; plain_len + crypto::OVERHEAD];
         r.read_exact(&mut sealed).map_err(|_| corrupted())?;
-        let plain = open_chunk(key, id, index, last, sealed)?;
+        let mut plain = open_chunk(key, id, index, last, sealed)?;
         if plain.len() != plain_len {
             return Err(corrupted());
         }
         let from = offset.saturating_sub(start) as usize;
         let to = (end - start).min(plain_len as u64) as usize;
+        if first == final_needed {
+            // One chunk (the usual upload request): its buffer becomes the result. The caller gets the
+            // plaintext either way; this saves a copy and the wiping of a buffer whose bytes it holds.
+            let mut v = std::mem::take(&mut *plain);
+            v.truncate(to);
+            v.drain(..from);
+            return Ok(v);
+        }
         out.extend_from_slice(&plain[from..to]);
     }
     Ok(out)

@@ -521,9 +521,8 @@ impl Store {
     pub fn attachment_info(&self, id: &str) -> Result<AttachmentInfo> {
         self.read(|conn, u| {
             let row: Option<(String, Vec<u8>, i64, String)> = conn
-                .query_row("SELECT subject, name, size, sha256 FROM attachments WHERE id = ?1", [id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
+                .prepare_cached("SELECT subject, name, size, sha256 FROM attachments WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
             let (subject, name, size, sha256) = row.ok_or_else(|| Error::not_found(format!("attachment {id}")))?;
             let name = crypto::open(&u.keys.data, &crypto::aad("attachments", id, "name"), &name)

@@ -2,7 +2,16 @@
 //! platform on loopback: applications per second, without faults and with 30 % injected faults, each
 //! run three times on a fresh store and platform; medians and the ratio are printed.
 //!
-//! `cargo bench -p zhangban-sandbox --bench cases_sync` (env `ZB_BENCH_N` changes N).
+//! ```text
+//! CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
+//!     cargo bench -p zhangban-sandbox --bench cases_sync          # env ZB_BENCH_N changes N
+//! ```
+//! The two profile variables keep opt-level 3 but skip fat LTO and the single codegen unit of the
+//! release profile (made for the shipped library), which take too long to build on a 2-core machine;
+//! `docs/benchmarks.md` says which settings each published figure used.
+//!
+//! With faults, each injected timeout holds one of the runner's `concurrency` slots until the client
+//! gives up (`request_timeout`): the run prints that floor, `timeouts × request_timeout / concurrency`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +30,9 @@ struct Sample {
     sync_secs: f64,
     faults: u64,
     requests: u64,
+    timeouts: u64,
+    /// `timeouts × request_timeout / concurrency`: time the client must spend waiting on them.
+    timeout_floor_secs: f64,
 }
 
 async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Error>> {
@@ -68,6 +80,7 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
     cfg.backoff_max = Duration::from_millis(100);
     cfg.run_budget = Duration::from_secs(600);
     cfg.attempts_per_run = 1000;
+    let slot_secs = cfg.request_timeout.as_secs_f64() / cfg.concurrency.max(1) as f64;
     let runner = SyncRunner::new(store.clone(), cfg, Arc::new(NoListener))?;
     let t = Instant::now();
     loop {
@@ -90,8 +103,9 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
     }
     let faults = p.state.faults.injected.load(std::sync::atomic::Ordering::Relaxed);
     let requests = p.state.faults.requests.load(std::sync::atomic::Ordering::Relaxed);
+    let timeouts = p.state.faults.timeouts.load(std::sync::atomic::Ordering::Relaxed);
     p.stop().await;
-    Ok(Sample { queue_secs, sync_secs, faults, requests })
+    Ok(Sample { queue_secs, sync_secs, faults, requests, timeouts, timeout_floor_secs: timeouts as f64 * slot_secs })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -110,12 +124,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let s = rt.block_on(one(n, fault))?;
             let aps = n as f64 / s.sync_secs;
             println!(
-                "{label} run {run}: queued {n} in {:.2} s ({:.0}/s), synced in {:.2} s = {aps:.0} applications/s; {} faults in {} requests",
+                "{label} run {run}: queued {n} in {:.2} s ({:.0}/s), synced in {:.2} s = {aps:.0} applications/s; {} faults in {} requests; {} timeouts: {:.2} s of waiting at least",
                 s.queue_secs,
                 n as f64 / s.queue_secs,
                 s.sync_secs,
                 s.faults,
-                s.requests
+                s.requests,
+                s.timeouts,
+                s.timeout_floor_secs
             );
             apps.push(aps);
             queued.push(n as f64 / s.queue_secs);

@@ -63,6 +63,9 @@ pub struct Faults {
     cfg: Mutex<FaultConfig>,
     pub requests: AtomicU64,
     pub injected: AtomicU64,
+    /// Of the injected faults, the timeouts (held for `timeout_ms`; the benchmark reports the time
+    /// they cost the client).
+    pub timeouts: AtomicU64,
 }
 
 impl Faults {
@@ -122,6 +125,7 @@ pub async fn middleware(State(st): State<SharedState>, req: Request, next: Next)
     edge += cfg.timeout_rate;
     if r < edge {
         st.faults.injected.fetch_add(1, Ordering::Relaxed);
+        st.faults.timeouts.fetch_add(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(cfg.timeout_ms.clamp(1, 120_000))).await;
         return ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", "injected timeout", "平台超时").into_response();
     }
