@@ -2,6 +2,7 @@ import SwiftUI
 import ZhangbanKit
 
 /// 我的办件: the case list (published by the session, kept current by the core's listener) and progress.
+@MainActor
 struct CasesView: View {
     @EnvironmentObject var session: ZhangbanSession
 
@@ -26,6 +27,7 @@ struct CasesView: View {
     }
 }
 
+@MainActor
 struct CaseDetailView: View {
     let caseId: String
     @EnvironmentObject var session: ZhangbanSession
@@ -68,7 +70,7 @@ struct CaseDetailView: View {
         }
         .navigationTitle(progress?.case.title ?? "")
         // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
-        .task(id: session.caseList) { load() }
+        .task(id: session.caseList) { await load() }
     }
 
     private func load() {

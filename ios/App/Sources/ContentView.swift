@@ -1,6 +1,7 @@
 import SwiftUI
 import ZhangbanKit
 
+@MainActor
 struct ContentView: View {
     var body: some View {
         TabView {

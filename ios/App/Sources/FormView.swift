@@ -4,6 +4,7 @@ import ZhangbanKit
 
 /// A draft's form: one input per visible field, each edit saved by the core at once; the core's problems
 /// under their fields; materials to attach, commit to or defer; submit when the core says complete.
+@MainActor
 struct FormView: View {
     @ObservedObject var form: DraftFormModel
     @EnvironmentObject var session: ZhangbanSession
@@ -53,6 +54,7 @@ struct FormView: View {
     }
 }
 
+@MainActor
 private struct FieldRow: View {
     let field: FieldInfo
     let issues: [FormIssue]
@@ -91,6 +93,7 @@ private struct FieldRow: View {
     }
 }
 
+@MainActor
 private struct MaterialRow: View {
     let material: MaterialInfo
     let issues: [FormIssue]
@@ -118,7 +121,7 @@ private struct MaterialRow: View {
             guard let item else { return }
             Task {
                 if let data = try? await item.loadTransferable(type: Data.self) {
-                    form.attach(material.code, name: material.code + ".jpg", data: data)
+                    await form.attach(material.code, name: material.code + ".jpg", data: data)
                 }
             }
         }

@@ -2,6 +2,7 @@ import SwiftUI
 import ZhangbanKit
 
 /// 办事: search the catalog offline, read the one-time checklist (一次性告知), start the form.
+@MainActor
 struct ServicesView: View {
     @EnvironmentObject var session: ZhangbanSession
     @State private var query = ""
@@ -20,7 +21,7 @@ struct ServicesView: View {
             .task(id: query) {
                 try? await Task.sleep(nanoseconds: 200_000_000) // search when typing pauses
                 do {
-                    hits = try session.search(query)
+                    hits = try await session.search(query)
                 } catch {
                     self.error = errorText(error, lang)
                 }
@@ -30,6 +31,7 @@ struct ServicesView: View {
     }
 }
 
+@MainActor
 struct ChecklistView: View {
     let code: String
     @EnvironmentObject var session: ZhangbanSession
@@ -65,7 +67,7 @@ struct ChecklistView: View {
         .navigationTitle(checklist?.name(lang) ?? code)
         .task {
             do {
-                checklist = try session.checklist(code)
+                checklist = try await session.checklist(code)
             } catch {
                 self.error = errorText(error, lang)
             }

@@ -5,6 +5,7 @@ import UIKit
 import ZhangbanKit
 
 /// 证照: the wallet's licences; tap one to present it.
+@MainActor
 struct WalletView: View {
     @EnvironmentObject var session: ZhangbanSession
     @State private var licences: [LicenceItem] = []
@@ -29,7 +30,7 @@ struct WalletView: View {
                 Button("领取示例居民身份证（沙箱） / Get a sample resident ID") { Task { await requestSample() } }
             }
             .navigationTitle("证照 Wallet")
-            .task { reload() }
+            .task { await reload() }
         }
     }
 
@@ -71,6 +72,7 @@ struct WalletView: View {
 
 /// 亮证: the presentation as a QR code (CoreImage's generator, error correction M, as the core renders it),
 /// replaced before it lapses; a countdown shows the seconds left.
+@MainActor
 struct PresentView: View {
     let item: LicenceItem
     @StateObject var model: PresentationModel

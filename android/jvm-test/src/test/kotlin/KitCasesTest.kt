@@ -96,4 +96,30 @@ class KitCasesTest {
         assertTrue(need.text(Lang.EN).startsWith("Supply"), need.textEn)
         z.close()
     }
+
+    @Test
+    fun theBackgroundSyncLoopAndTheListenerKeepTheListCurrentWithoutAnyManualSync() = runBlocking {
+        val z = Zhangban.open(File(tmp, "bg").path, AesGcmKeyVault { aesKey() }, null, sandbox.url)
+        z.registerDevice("android", "jvm-test", "0")
+        z.startBackgroundSync()
+        val photo = z.store.writeAttachment(selfSubject(), "p.jpg", ByteArray(1_000) { 7 })
+        val case = z.casesApi.submit(
+            SubmissionInput(
+                itemCodes = listOf(sandbox.catalogCodes().first()),
+                title = "后台同步",
+                valuesJson = Json.encode(mapOf("name" to "王大爷")),
+                attachmentIds = listOf(photo.id),
+                deferredMaterials = emptyList(),
+                subject = selfSubject(),
+            ),
+        )
+        // submit() nudges the loop: it sends, the receipt notice arrives, the StateFlow follows.
+        val sent = withTimeout(15_000) { z.cases.first { l -> l.any { it.id == case.id && it.receipt != null } } }
+        val receipt = sent.single().receipt!!
+        sandbox.clerk("accept", receipt, "--days", "3")
+        z.casesApi.nudge() // what the app does when the network comes back
+        withTimeout(15_000) { z.cases.first { l -> l.any { it.id == case.id && it.state == "accepted" } } }
+        assertEquals(3L, z.progress(case.id).workingDaysLeft)
+        z.shutdown()
+    }
 }
