@@ -184,6 +184,34 @@ async fn large_attachments_upload_in_chunks_and_resume_after_lost_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_operation_is_retried_within_the_run_up_to_its_attempts() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    for i in 0..3 {
+        cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, &code, i, 500)).expect("submit");
+    }
+    p.state.faults.set(FaultConfig { error_rate: 1.0, ..FaultConfig::default() });
+    let mut cfg = fast(&p.url);
+    cfg.attempts_per_run = 4;
+    let runner = SyncRunner::new(citizen.store.clone(), cfg, Arc::new(Recorder::default())).expect("runner");
+    let r = runner.run_once().await;
+    assert_eq!((r.sent, r.remaining), (0, 3), "{r:?}");
+    assert!(r.failures >= 12, "{r:?}");
+    for op in outbox::pending(&citizen.store).expect("pending") {
+        assert_eq!(op.attempts, 4, "every attempt of this run is recorded");
+        assert!(op.last_error.as_deref().is_some_and(|e| e.contains("503")), "{:?}", op.last_error);
+    }
+    // The platform recovers: the next run sends each once.
+    p.state.faults.set(FaultConfig::default());
+    let r = runner.run_once().await;
+    assert_eq!((r.receipts, r.remaining), (3, 0), "{r:?}");
+    assert_eq!(p.state.with_db(|c| stats(c)).expect("stats")["cases"], 3);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_sync_loses_nothing_and_duplicates_nothing() {
     const N: usize = 120;
     let tmp = tempfile::tempdir().expect("tmp");
