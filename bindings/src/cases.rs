@@ -135,6 +135,8 @@ pub struct TimelineItem {
     pub at: i64,
     pub actor: String,
     pub state: String,
+    pub state_zh: String,
+    pub state_en: String,
     pub note: String,
 }
 
@@ -272,6 +274,12 @@ fn parse_json(s: &str, field: &str) -> Result<serde_json::Value, CoreError> {
         .map_err(|e| CoreError::validation(field, format!("不是合法的 JSON：{e}"), format!("not JSON: {e}")))
 }
 
+/// Whether this store's device is registered with a platform (`ZhangbanCases.register_device`).
+#[uniffi::export]
+pub fn device_registered(store: Arc<ZhangbanStore>) -> Result<bool, ZhangbanError> {
+    guard(|| Ok(sync::registration(store.core())?.is_some()))
+}
+
 /// Applications of one store, synced with one platform.
 #[derive(uniffi::Object)]
 pub struct ZhangbanCases {
@@ -352,7 +360,14 @@ impl ZhangbanCases {
                 timeline: p
                     .timeline
                     .into_iter()
-                    .map(|e| TimelineItem { at: e.at, actor: e.actor, state: e.state.as_str().into(), note: e.note })
+                    .map(|e| TimelineItem {
+                        at: e.at,
+                        actor: e.actor,
+                        state: e.state.as_str().into(),
+                        state_zh: e.state.label_zh().into(),
+                        state_en: e.state.label_en().into(),
+                        note: e.note,
+                    })
                     .collect(),
                 licence_json: c.licence.as_ref().map(|l| l.to_string()),
                 licence_delivery: c.licence_delivery.as_ref().map(|d| d.as_str().to_string()),

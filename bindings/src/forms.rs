@@ -252,6 +252,9 @@ pub struct MaterialInfo {
     /// `exempt`, `produced_in_bundle`, `attached`, `committed`, `deferred`, `deferrable`, `commitment`,
     /// `optional`, `missing`.
     pub status: String,
+    /// The status as the person reads it.
+    pub status_zh: String,
+    pub status_en: String,
     /// The licence that exempts it, or the attachment.
     pub reference: Option<String>,
     /// For deferrable / deferred materials: supply within this many working days after acceptance.
@@ -267,6 +270,7 @@ pub struct FieldInfo {
     pub label_zh: String,
     pub label_en: String,
     pub help_zh: Option<String>,
+    pub help_en: Option<String>,
     pub options: Vec<String>,
     pub visible: bool,
     pub computed: bool,
@@ -278,6 +282,7 @@ pub struct FieldInfo {
     pub locked: bool,
     pub confirm: bool,
     pub issues_zh: Vec<String>,
+    pub issues_en: Vec<String>,
 }
 
 fn name_of(v: serde_json::Result<serde_json::Value>) -> String {
@@ -304,7 +309,8 @@ fn field_info(v: FieldView) -> FieldInfo {
         kind: name_of(serde_json::to_value(v.kind)),
         label_zh: v.label.zh,
         label_en: v.label.en,
-        help_zh: v.help.map(|h| h.zh),
+        help_zh: v.help.as_ref().map(|h| h.zh.clone()),
+        help_en: v.help.map(|h| h.en),
         options: v.options.into_iter().map(|o| o.0).collect(),
         visible: v.visible,
         computed: v.computed,
@@ -313,7 +319,8 @@ fn field_info(v: FieldView) -> FieldInfo {
         provenance_json: v.provenance.and_then(|p| serde_json::to_string(&p).ok()),
         locked: v.locked,
         confirm: v.confirm,
-        issues_zh: v.issues.into_iter().map(|t| t.zh).collect(),
+        issues_zh: v.issues.iter().map(|t| t.zh.clone()).collect(),
+        issues_en: v.issues.into_iter().map(|t| t.en).collect(),
     }
 }
 
@@ -469,6 +476,7 @@ impl ZhangbanDraft {
                         | MaterialStatus::Deferrable { within_working_days } => (None, Some(*within_working_days)),
                         _ => (None, None),
                     };
+                    let label = m.status.label();
                     let status = serde_json::to_value(&m.status)
                         .ok()
                         .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
@@ -479,6 +487,8 @@ impl ZhangbanDraft {
                         name_en: m.name.en,
                         required: m.required,
                         blocks: m.status.blocks(),
+                        status_zh: label.zh,
+                        status_en: label.en,
                         status,
                         reference,
                         within_working_days: days,

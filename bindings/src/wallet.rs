@@ -121,6 +121,8 @@ pub struct LicenceItem {
     pub valid_from: i64,
     pub valid_until: i64,
     pub status: LicenceState,
+    pub status_zh: String,
+    pub status_en: String,
     pub status_age_secs: Option<i64>,
     pub imported_at: i64,
 }
@@ -136,6 +138,8 @@ impl From<w::LicenceSummary> for LicenceItem {
             valid_from: s.valid_from,
             valid_until: s.valid_until,
             status: s.status.into(),
+            status_zh: s.status.label_zh().into(),
+            status_en: s.status.label_en().into(),
             status_age_secs: s.status_age_secs,
             imported_at: s.imported_at,
         }

@@ -141,6 +141,28 @@ impl MaterialStatus {
     pub fn blocks(&self) -> bool {
         matches!(self, MaterialStatus::Missing | MaterialStatus::Commitment)
     }
+    /// What to show the person.
+    pub fn label(&self) -> Text {
+        match self {
+            MaterialStatus::Exempt { .. } => t("免提交（电子证照）", "not needed: your e-licence covers it"),
+            MaterialStatus::ProducedInBundle { .. } => {
+                t("免提交（本次联办中核发）", "not needed: issued by an earlier step of this bundle")
+            }
+            MaterialStatus::Attached { .. } => t("已上传", "attached"),
+            MaterialStatus::Committed => t("已签署告知承诺", "commitment signed"),
+            MaterialStatus::Deferred { within_working_days } => t(
+                format!("容缺后补：受理后 {within_working_days} 个工作日内补交"),
+                format!("to follow within {within_working_days} working days after acceptance"),
+            ),
+            MaterialStatus::Deferrable { within_working_days } => t(
+                format!("待上传，或受理后 {within_working_days} 个工作日内补交"),
+                format!("attach it, or supply it within {within_working_days} working days after acceptance"),
+            ),
+            MaterialStatus::Commitment => t("待上传，或签署告知承诺书", "attach it or sign a commitment"),
+            MaterialStatus::Optional => t("可选", "optional"),
+            MaterialStatus::Missing => t("须上传", "required: attach it"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -66,6 +66,29 @@ pub enum LicenceStatus {
     StatusStale,
 }
 
+impl LicenceStatus {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            LicenceStatus::Valid => "有效",
+            LicenceStatus::Expiring => "即将到期（30 天内）",
+            LicenceStatus::Expired => "已过期",
+            LicenceStatus::NotYetValid => "尚未生效",
+            LicenceStatus::Revoked => "已注销",
+            LicenceStatus::StatusStale => "状态未更新，请联网刷新",
+        }
+    }
+    pub fn label_en(self) -> &'static str {
+        match self {
+            LicenceStatus::Valid => "valid",
+            LicenceStatus::Expiring => "expires within 30 days",
+            LicenceStatus::Expired => "expired",
+            LicenceStatus::NotYetValid => "not yet valid",
+            LicenceStatus::Revoked => "revoked",
+            LicenceStatus::StatusStale => "status not refreshed; go online to update",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenceSummary {
     pub licence_id: String,

@@ -60,8 +60,7 @@ struct CaseDetailView: View {
                 Section(lang.pick("办理进度", "Timeline")) {
                     ForEach(Array(p.timeline.enumerated()), id: \.offset) { _, t in
                         VStack(alignment: .leading) {
-                            // FFI gap: a timeline item's state is a code, without the zh / en label.
-                            Text("\(formatTime(t.at)) · \(t.state)").font(.caption)
+                            Text("\(formatTime(t.at)) · \(t.stateText(lang))").font(.caption)
                             if !t.note.isEmpty { Text(t.note) }
                         }
                     }

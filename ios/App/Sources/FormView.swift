@@ -103,6 +103,7 @@ private struct MaterialRow: View {
     var body: some View {
         VStack(alignment: .leading) {
             Text(material.name(lang))
+            Text(material.statusText(lang)).font(.caption)
             if let issue = issues.first { Text(issue.message(lang)).font(.caption).foregroundStyle(.red) }
             if material.blocks || ["deferrable", "commitment", "optional"].contains(material.status) {
                 HStack {

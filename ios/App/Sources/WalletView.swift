@@ -22,7 +22,7 @@ struct WalletView: View {
                         VStack(alignment: .leading) {
                             Text(item.typeName(lang)).font(.headline)
                             Text(item.issuerName(lang)).font(.subheadline)
-                            Text(stateLabel(item.status)).font(.caption)
+                            Text(item.statusText(lang)).font(.caption)
                         }
                     }
                 }
@@ -57,17 +57,6 @@ struct WalletView: View {
         }
     }
 
-    // FFI gap: LicenceItem.status is a code without the zh / en label.
-    private func stateLabel(_ s: LicenceState) -> String {
-        switch s {
-        case .valid: return lang.pick("有效", "Valid")
-        case .expiring: return lang.pick("即将到期", "Expires soon")
-        case .expired: return lang.pick("已过期", "Expired")
-        case .notYetValid: return lang.pick("尚未生效", "Not valid yet")
-        case .revoked: return lang.pick("已注销", "Revoked")
-        case .statusStale: return lang.pick("状态未知（列表已过期）", "Status unknown (lists out of date)")
-        }
-    }
 }
 
 /// 亮证: the presentation as a QR code (CoreImage's generator, error correction M, as the core renders it),

@@ -36,8 +36,17 @@ public func errorText(_ error: Error, _ lang: Lang) -> String {
 public extension CaseSummary { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
 public extension NeededItem { func text(_ lang: Lang) -> String { lang.pick(textZh, textEn) } }
 public extension FormIssue { func message(_ lang: Lang) -> String { lang.pick(messageZh, messageEn) } }
-public extension FieldInfo { func label(_ lang: Lang) -> String { lang.pick(labelZh, labelEn) } }
-public extension MaterialInfo { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
+public extension FieldInfo {
+    func label(_ lang: Lang) -> String { lang.pick(labelZh, labelEn) }
+    func help(_ lang: Lang) -> String? { lang == .zh ? helpZh : helpEn }
+    func issues(_ lang: Lang) -> [String] { lang == .zh ? issuesZh : issuesEn }
+}
+public extension MaterialInfo {
+    func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) }
+    /// Where the material stands, as the core words it (免提交 / 已上传 / 容缺后补 …).
+    func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
+}
+public extension TimelineItem { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
 public extension CatalogHit { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
 public extension ChecklistInfo { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
 public extension ChecklistLine {
@@ -47,6 +56,8 @@ public extension ChecklistLine {
 public extension LicenceItem {
     func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
     func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }
+    /// 有效 / 即将到期 / 已注销 …, as the core words it.
+    func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
 }
 public extension VerificationOutcome {
     func reason(_ lang: Lang) -> String? {

@@ -98,13 +98,11 @@ public final class ZhangbanSession: ObservableObject {
         try cases.progress(caseId: caseId, today: nil)
     }
 
-    /// Registers the device with the platform once (remembered in UserDefaults; retried while offline).
+    /// Registers the device with the platform once (the registration is kept in the store by the core;
+    /// retried while offline).
     public func registerOnce(model: String, appVersion: String) async {
-        let key = "zhangban.registered." + store.storeId()
-        guard !UserDefaults.standard.bool(forKey: key) else { return }
-        if (try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion)) != nil {
-            UserDefaults.standard.set(true, forKey: key)
-        }
+        guard (try? deviceRegistered(store: store)) != true else { return }
+        _ = try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion)
     }
 
     /// One sync run (what a background refresh task calls).

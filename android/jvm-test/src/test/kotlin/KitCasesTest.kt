@@ -44,7 +44,9 @@ class KitCasesTest {
     fun theCaseListFollowsClerkEventsThroughTheListener() = runBlocking {
         val key = aesKey()
         val z = Zhangban.open(File(tmp, "s").path, AesGcmKeyVault { key }, null, sandbox.url)
+        assertFalse(z.isRegistered())
         z.registerDevice("android", "jvm-test", "0")
+        assertTrue(z.isRegistered(), "the registration is kept in the store")
         val photo = z.store.writeAttachment(selfSubject(), "photo.jpg", ByteArray(20_000) { (it % 253).toByte() })
         val code = sandbox.catalogCodes().first()
         val submitted = z.casesApi.submit(
@@ -84,6 +86,9 @@ class KitCasesTest {
         assertNotNull(p.promisedDate)
         assertFalse(p.overdue)
         assertTrue(p.timeline.any { it.actor == "clerk:王芳" }, p.timeline.toString())
+        val acceptedStep = p.timeline.last { it.actor == "clerk:王芳" }
+        assertEquals("已受理", acceptedStep.stateText(Lang.ZH))
+        assertEquals("accepted", acceptedStep.stateText(Lang.EN))
 
         // A supplement request: the list follows, and the screen shows what is needed, in both languages.
         sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")

@@ -18,6 +18,7 @@ import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.displayValue
+import org.zhangban.kit.statusText
 import org.zhangban.kit.label
 import org.zhangban.kit.message
 import org.zhangban.kit.name
@@ -108,6 +109,8 @@ class KitFormsTest {
         assertEquals("张三", form.value("applicant.name"))
         s = form.attach("M_ID", "id.jpg", byteArrayOf(-1, -40, -1, 1, 2, 3), selfSubject())
         assertEquals("attached", s.materials.first { it.code == "M_ID" }.status)
+        assertEquals("已上传", s.materials.first { it.code == "M_ID" }.statusText(Lang.ZH))
+        assertEquals("attach it or sign a commitment", s.materials.first { it.code == "M_ADDRESS_PROOF" }.statusText(Lang.EN))
         s = form.commit("M_ADDRESS_PROOF")
         assertTrue(s.complete, s.blocking.toString())
         assertTrue(s.blocking.isEmpty())

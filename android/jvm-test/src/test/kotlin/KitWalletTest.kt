@@ -27,6 +27,7 @@ import org.zhangban.kit.issuerName
 import org.zhangban.kit.reason
 import org.zhangban.kit.toPixels
 import org.zhangban.kit.typeName
+import org.zhangban.kit.statusText
 import uniffi.zhangban_ffi.DisclosurePreset
 import uniffi.zhangban_ffi.LicenceState
 import uniffi.zhangban_ffi.defaultVerifyPolicy
@@ -75,6 +76,7 @@ class KitWalletTest {
         assertEquals("resident_id", item.licenceType)
         assertEquals("居民身份证", item.typeName(Lang.ZH))
         assertEquals(LicenceState.VALID, item.status)
+        assertEquals("有效", item.statusText(Lang.ZH))
         assertTrue(item.issuerName(Lang.EN).isNotBlank())
 
         var now = System.currentTimeMillis() / 1000

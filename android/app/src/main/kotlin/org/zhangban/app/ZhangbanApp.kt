@@ -35,11 +35,9 @@ class ZhangbanApp : Application() {
 
     /** Registers the device with the platform once; a network failure is tried again at the next sync. */
     suspend fun registerOnce(z: Zhangban) {
-        val prefs = getSharedPreferences("zhangban", MODE_PRIVATE)
-        if (prefs.getBoolean("registered", false)) return
+        if (z.isRegistered()) return
         try {
             z.registerDevice("android", "${Build.MANUFACTURER} ${Build.MODEL}", BuildConfig.VERSION_NAME)
-            prefs.edit().putBoolean("registered", true).apply()
         } catch (e: ZhangbanException.Network) {
             // offline: next time
         }

@@ -12,6 +12,7 @@ import uniffi.zhangban_ffi.LicenceElement
 import uniffi.zhangban_ffi.LicenceItem
 import uniffi.zhangban_ffi.MaterialInfo
 import uniffi.zhangban_ffi.NeededItem
+import uniffi.zhangban_ffi.TimelineItem
 import uniffi.zhangban_ffi.VerificationOutcome
 import uniffi.zhangban_ffi.ZhangbanException
 
@@ -52,6 +53,16 @@ fun FieldInfo.label(lang: Lang): String = lang.pick(labelZh, labelEn)
 
 fun MaterialInfo.name(lang: Lang): String = lang.pick(nameZh, nameEn)
 
+/** Where the material stands, as the core words it (免提交 / 已上传 / 容缺后补 …). */
+fun MaterialInfo.statusText(lang: Lang): String = lang.pick(statusZh, statusEn)
+
+fun FieldInfo.help(lang: Lang): String? = if (lang == Lang.ZH) helpZh else helpEn
+
+/** The field's problems in [lang]. */
+fun FieldInfo.issues(lang: Lang): List<String> = if (lang == Lang.ZH) issuesZh else issuesEn
+
+fun TimelineItem.stateText(lang: Lang): String = lang.pick(stateZh, stateEn)
+
 fun CatalogHit.name(lang: Lang): String = lang.pick(nameZh, nameEn)
 
 fun ChecklistInfo.name(lang: Lang): String = lang.pick(nameZh, nameEn)
@@ -63,6 +74,9 @@ fun ChecklistLine.why(lang: Lang): String = lang.pick(whyZh, whyEn)
 fun LicenceItem.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
 
 fun LicenceItem.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
+
+/** 有效 / 即将到期 / 已注销 …, as the core words it. */
+fun LicenceItem.statusText(lang: Lang): String = lang.pick(statusZh, statusEn)
 
 fun LicenceElement.name(lang: Lang): String = lang.pick(nameZh, nameEn)
 

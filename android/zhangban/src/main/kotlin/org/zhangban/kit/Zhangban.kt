@@ -30,6 +30,7 @@ import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.ZhangbanWallet
 import uniffi.zhangban_ffi.catalogChecklist
+import uniffi.zhangban_ffi.deviceRegistered
 import uniffi.zhangban_ffi.catalogSearch
 import uniffi.zhangban_ffi.draftsList
 import uniffi.zhangban_ffi.selfSubject
@@ -177,6 +178,9 @@ class Zhangban private constructor(
 
     suspend fun progress(caseId: String, today: String? = null): CaseProgress =
         withContext(io) { casesApi.progress(caseId, today) }
+
+    /** Whether this store's device is registered with a platform (kept in the store by the core). */
+    suspend fun isRegistered(): Boolean = withContext(io) { deviceRegistered(store) }
 
     /** Registers this device with the platform (once, before the first sync). */
     suspend fun registerDevice(platform: String, model: String, appVersion: String): String =

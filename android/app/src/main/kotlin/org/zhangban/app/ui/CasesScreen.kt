@@ -113,8 +113,7 @@ private fun CaseDetail(z: Zhangban, caseId: String, lang: Lang, onClose: () -> U
         item { SectionTitle(stringResource(R.string.timeline)) }
         items(p.timeline) { t ->
             Column(Modifier.padding(vertical = 4.dp)) {
-                // FFI gap: a timeline item's state is a code, without the zh / en label a case has.
-                Text("${formatTime(t.at)} · ${t.state}", style = MaterialTheme.typography.labelMedium)
+                Text("${formatTime(t.at)} · ${t.stateText(lang)}", style = MaterialTheme.typography.labelMedium)
                 if (t.note.isNotBlank()) Text(t.note)
             }
         }

@@ -38,9 +38,11 @@ import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.displayValue
+import org.zhangban.kit.help
 import org.zhangban.kit.label
 import org.zhangban.kit.message
 import org.zhangban.kit.name
+import org.zhangban.kit.statusText
 import org.zhangban.kit.text
 import uniffi.zhangban_ffi.FieldInfo
 import uniffi.zhangban_ffi.FormIssue
@@ -191,7 +193,7 @@ private fun FieldRow(f: FieldInfo, issues: List<FormIssue>, lang: Lang, readOnly
                     isError = issues.any { it.blocking } && text.isNotEmpty(),
                     supportingText = {
                         // FFI gap: field help comes in Chinese only.
-                        Text(if (text.isNotEmpty()) problem.orEmpty() else f.helpZh.takeIf { lang == Lang.ZH }.orEmpty())
+                        Text(if (text.isNotEmpty()) problem.orEmpty() else f.help(lang).orEmpty())
                     },
                     modifier = Modifier.fillMaxWidth(),
                 )
@@ -212,6 +214,7 @@ private fun MaterialRow(
 ) {
     Column(Modifier.fillMaxWidth().padding(vertical = 8.dp)) {
         Text(m.name(lang), style = MaterialTheme.typography.bodyLarge)
+        Text(m.statusText(lang), style = MaterialTheme.typography.bodySmall)
         issues.firstOrNull()?.let { ErrorText(it.message(lang)) }
         if (m.blocks || m.status in setOf("deferrable", "commitment", "optional")) {
             Row {

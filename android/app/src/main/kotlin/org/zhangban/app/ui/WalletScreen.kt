@@ -45,12 +45,12 @@ import org.zhangban.kit.Lang
 import org.zhangban.kit.QrPresenter
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
+import org.zhangban.kit.statusText
 import org.zhangban.kit.text
 import org.zhangban.kit.toPixels
 import org.zhangban.kit.typeName
 import uniffi.zhangban_ffi.DisclosurePreset
 import uniffi.zhangban_ffi.LicenceItem
-import uniffi.zhangban_ffi.LicenceState
 import uniffi.zhangban_ffi.ZhangbanException
 
 /** 证照: the wallet's licences; tap one to present it as a refreshing QR code. */
@@ -83,7 +83,7 @@ fun WalletScreen(z: Zhangban, lang: Lang) {
                 Column(Modifier.padding(16.dp)) {
                     Text(item.typeName(lang), style = MaterialTheme.typography.titleMedium)
                     Text(item.issuerName(lang))
-                    Text(stringResource(stateLabel(item.status)))
+                    Text(item.statusText(lang))
                 }
             }
         }
@@ -115,15 +115,6 @@ private val SAMPLE_RESIDENT = mapOf(
     "id_number" to "11010519491231002X",
     "issuing_authority" to "北京市公安局朝阳分局",
 )
-
-private fun stateLabel(s: LicenceState): Int = when (s) {
-    LicenceState.VALID -> R.string.licence_valid
-    LicenceState.EXPIRING -> R.string.licence_expiring
-    LicenceState.EXPIRED -> R.string.licence_expired
-    LicenceState.NOT_YET_VALID -> R.string.licence_not_yet_valid
-    LicenceState.REVOKED -> R.string.licence_revoked
-    LicenceState.STATUS_STALE -> R.string.licence_status_stale
-}
 
 /** 亮证: the QR code of a presentation, redrawn by [QrPresenter] before it lapses; no screenshots. */
 @Composable
