@@ -107,6 +107,20 @@ impl From<Error> for Fail {
     }
 }
 
+/// A queued attachment that can no longer be read as it was queued (damaged on disk, deleted, its subject
+/// erased) will not get better by retrying: the operation is quarantined and the person adds it again.
+fn attachment_fail(name: &str, e: Error) -> Fail {
+    match e {
+        Error::Corrupted { .. } | Error::NotFound { .. } | Error::Shredded { .. } => Fail::Refused {
+            status: 0,
+            message: format!(
+                "手机上的附件“{name}”已损坏或已删除，请重新添加后再提交 / the attachment {name} on this phone is damaged or gone: add it again and resubmit"
+            ),
+        },
+        other => other.into(),
+    }
+}
+
 fn classify(e: reqwest::Error) -> Fail {
     if e.is_connect() {
         Fail::Offline(e.to_string())
@@ -237,16 +251,25 @@ impl SyncRunner {
         // whole file's SHA-256 (a mismatch there is refused, so it is quarantined, not resent forever).
         let path = format!("/v1/uploads/{}", up.upload_id);
         let mut offset = 0u64;
-        let info = self.store.attachment_info(&up.attachment_id)?;
+        let info = self.store.attachment_info(&up.attachment_id).map_err(|e| attachment_fail(&up.name, e))?;
         if info.size != up.size || info.sha256 != up.sha256 {
-            return Err(Fail::Refused { status: 0, message: format!("attachment {} changed on the phone", up.name) });
+            return Err(Fail::Refused {
+                status: 0,
+                message: format!(
+                    "手机上的附件“{}”在排队后被更改，请重新添加后再提交 / the attachment {} changed on this phone after it was queued: add it again and resubmit",
+                    up.name, up.name
+                ),
+            });
         }
         let chunk = self.cfg.chunk_size.clamp(1024, MAX_RANGE);
         loop {
             if offset > up.size {
                 offset = 0;
             }
-            let piece = self.store.read_attachment_range(&up.attachment_id, offset, chunk)?;
+            let piece = self
+                .store
+                .read_attachment_range(&up.attachment_id, offset, chunk)
+                .map_err(|e| attachment_fail(&up.name, e))?;
             let piece_len = piece.len();
             let resp = self
                 .req(reqwest::Method::PUT, &path)

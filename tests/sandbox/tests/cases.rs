@@ -549,6 +549,35 @@ async fn a_material_allowing_fewer_days_gets_its_own_earlier_due_date_from_the_p
     p.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_attachment_quarantines_its_submission_and_the_rest_goes_on() {
+    let p = platform(None).await;
+    let citizen = open_citizen();
+    register(&citizen.store, &p.url).await;
+    let code = item_codes(&p)[0].clone();
+    let bad = submission(&citizen.store, &code, 0, 30_000);
+    let damaged_file = citizen.dir.join("store").join("attachments").join(format!("{}.zba", bad.attachments[0]));
+    let bad_id = cases::submit(&citizen.store, SELF_SUBJECT, &bad).expect("submit").id;
+    let good_id =
+        cases::submit(&citizen.store, SELF_SUBJECT, &submission(&citizen.store, &code, 1, 30_000)).expect("submit").id;
+    // A byte of the queued photo flips on disk.
+    let mut bytes = std::fs::read(&damaged_file).expect("attachment file");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&damaged_file, &bytes).expect("write");
+    let runner = SyncRunner::new(citizen.store.clone(), fast(&p.url), Arc::new(Recorder::default())).expect("runner");
+    let r = runner.run_once().await;
+    assert_eq!((r.receipts, r.quarantined, r.remaining), (1, 1, 0), "{r:?}");
+    let c = cases::get(&citizen.store, &bad_id).expect("case");
+    let problem = c.problem.expect("the person is told");
+    assert!(problem.message.contains("已损坏") && problem.message.contains("add it again"), "{problem:?}");
+    assert!(cases::get(&citizen.store, &good_id).expect("case").receipt.is_some());
+    // Nothing keeps retrying it: the next run sends nothing.
+    let again = runner.run_once().await;
+    assert_eq!((again.sent, again.failures), (0, 0), "{again:?}");
+    p.stop().await;
+}
+
 /// Pulls the device's events by hand and applies them (what a run does before it delivers licences),
 /// so a test can stop between the two.
 async fn apply_events_only(store: &Store, runner: &SyncRunner, url: &str) {
