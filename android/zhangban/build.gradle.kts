@@ -39,4 +39,6 @@ dependencies {
     // The generated bindings call the library through JNA; the AAR carries JNA's native part for Android.
     api("net.java.dev.jna:jna:5.17.0@aar")
     api("org.jetbrains.kotlinx:kotlinx-coroutines-core:1.10.2")
+    // Form values cross the FFI as JSON text (org.zhangban.kit.Json maps them to Kotlin values).
+    implementation("org.jetbrains.kotlinx:kotlinx-serialization-json:1.9.0")
 }
