@@ -11,7 +11,7 @@ echo "== storage: ours vs plain rusqlite vs SQLCipher (tests/bench-sqlcipher, it
 (cd "$root/tests/bench-sqlcipher" && cargo run --release --quiet)
 
 echo
-echo "== FFI library size (release profile: lto, codegen-units = 1, strip) =="
+echo "== FFI library size (release profile: opt-level s with ring and qrcode at 3, fat lto, codegen-units = 1, strip) =="
 (cd "$root" && cargo build --release --quiet -p zhangban-ffi)
 lib="$root/target/release/libzhangban_ffi.so"
 tmp="$(mktemp)"
