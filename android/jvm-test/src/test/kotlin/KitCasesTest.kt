@@ -1,8 +1,6 @@
 package org.zhangban.jvmtest
 
 import java.io.File
-import java.nio.file.Files
-import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
@@ -29,17 +27,7 @@ import uniffi.zhangban_ffi.selfSubject
  * updates without the screen asking), notices carry the core's texts in both languages, progress counts
  * working days, and a supplement request shows what is needed.
  */
-class KitCasesTest {
-    private val tmp: File = Files.createTempDirectory("zhangban-kit-cases-").toFile()
-    private val sandbox = Sandbox()
-
-    @AfterTest
-    fun cleanup() {
-        sandbox.close()
-        System.gc()
-        tmp.deleteRecursively()
-    }
-
+class KitCasesTest : SandboxTest("cases") {
     @Test
     fun theCaseListFollowsClerkEventsThroughTheListener() = runBlocking {
         val key = aesKey()

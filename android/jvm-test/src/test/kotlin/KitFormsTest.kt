@@ -1,11 +1,9 @@
 package org.zhangban.jvmtest
 
 import java.io.File
-import java.nio.file.Files
 import java.util.Collections
 import javax.crypto.KeyGenerator
 import javax.crypto.SecretKey
-import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -44,17 +42,7 @@ fun aesKey(): SecretKey = KeyGenerator.getInstance("AES").apply { init(256) }.ge
  * `ZhangbanCases.submitDraft`, sync it to the sandbox platform, and get the receipt; the draft survives the
  * app being closed.
  */
-class KitFormsTest {
-    private val tmp: File = Files.createTempDirectory("zhangban-kit-forms-").toFile()
-    private val sandbox = Sandbox()
-
-    @AfterTest
-    fun cleanup() {
-        sandbox.close()
-        System.gc()
-        tmp.deleteRecursively()
-    }
-
+class KitFormsTest : SandboxTest("forms") {
     @Test
     fun findFillValidateSubmitAndSyncADraft() = runBlocking {
         val key = aesKey()

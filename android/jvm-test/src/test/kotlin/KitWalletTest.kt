@@ -7,8 +7,6 @@ import com.google.zxing.RGBLuminanceSource
 import com.google.zxing.common.HybridBinarizer
 import com.google.zxing.qrcode.QRCodeReader
 import java.io.File
-import java.nio.file.Files
-import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
@@ -25,9 +23,9 @@ import org.zhangban.kit.QrPixels
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import org.zhangban.kit.reason
+import org.zhangban.kit.statusText
 import org.zhangban.kit.toPixels
 import org.zhangban.kit.typeName
-import org.zhangban.kit.statusText
 import uniffi.zhangban_ffi.DisclosurePreset
 import uniffi.zhangban_ffi.LicenceState
 import uniffi.zhangban_ffi.defaultVerifyPolicy
@@ -45,17 +43,7 @@ fun decodeQr(p: QrPixels): String {
  * store, offline) accepts exactly the disclosed fields; a second scan is a replay; the presenter redraws a
  * fresh code half-way through the window.
  */
-class KitWalletTest {
-    private val tmp: File = Files.createTempDirectory("zhangban-kit-wallet-").toFile()
-    private val sandbox = Sandbox()
-
-    @AfterTest
-    fun cleanup() {
-        sandbox.close()
-        System.gc()
-        tmp.deleteRecursively()
-    }
-
+class KitWalletTest : SandboxTest("wallet") {
     @Test
     fun receivePresentDecodeAndVerifyOffline() = runBlocking {
         val key = aesKey()

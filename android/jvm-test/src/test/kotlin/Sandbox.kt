@@ -1,6 +1,8 @@
 package org.zhangban.jvmtest
 
 import java.io.File
+import java.nio.file.Files
+import kotlin.test.AfterTest
 import java.net.URI
 import java.util.concurrent.TimeUnit
 import org.zhangban.kit.Json
@@ -50,5 +52,18 @@ class Sandbox(addr: String = "127.0.0.1:0") : AutoCloseable {
         proc.destroyForcibly()
         proc.waitFor(10, TimeUnit.SECONDS)
         proc.inputStream.close()
+    }
+}
+
+/** A test with its own temporary folder and a sandbox platform, both removed afterwards. */
+abstract class SandboxTest(name: String) {
+    protected val tmp: File = Files.createTempDirectory("zhangban-kit-$name-").toFile()
+    protected val sandbox = Sandbox()
+
+    @AfterTest
+    fun cleanup() {
+        sandbox.close()
+        System.gc()
+        tmp.deleteRecursively()
     }
 }
