@@ -187,10 +187,12 @@ pub struct ListAges {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PresentationCode {
     pub licence_id: String,
-    /// `ZB1:…`: draw it with [`render_qr`]; refresh about every 30 s.
+    /// `ZB1:…`: draw it with [`render_qr`].
     pub qr_text: String,
     pub not_before: i64,
     pub not_after: i64,
+    /// Replace it with a fresh presentation at this time (Unix seconds).
+    pub refresh_at: i64,
     pub purpose: String,
     pub disclosed: Vec<String>,
 }
@@ -465,6 +467,7 @@ impl ZhangbanWallet {
                 qr_text: p.qr_text,
                 not_before: p.not_before,
                 not_after: p.not_after,
+                refresh_at: p.refresh_at,
                 purpose: p.purpose,
                 disclosed: p.disclosed,
             })

@@ -146,6 +146,9 @@ pub struct PresentationOut {
     pub qr_text: String,
     pub not_before: i64,
     pub not_after: i64,
+    /// When a screen should replace it with a fresh one: half-way through the window, so a code shown is
+    /// never about to lapse while being scanned.
+    pub refresh_at: i64,
     pub purpose: String,
     pub disclosed: Vec<String>,
 }
@@ -447,6 +450,7 @@ impl Wallet {
             qr_text: p.to_text(),
             not_before: p.not_before,
             not_after: p.not_after,
+            refresh_at: p.not_before + (p.not_after - p.not_before) / 2,
             purpose: purpose.into(),
             disclosed,
         })

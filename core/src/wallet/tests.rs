@@ -438,6 +438,7 @@ fn wallet_presents_grants_and_logs_usage() {
     let id = w.import(&f.issue(&f.request()).encode(), NOW).unwrap().licence_id;
 
     let p = w.present(&id, &Preset::HotelCheckIn, None, NOW).unwrap();
+    assert!(p.not_before < p.refresh_at && p.refresh_at < p.not_after, "replaced half-way, never at the edge");
     assert_eq!(p.disclosed, ["name", "id_number_masked"]);
     let v = w.verifier().unwrap().verify(&p.qr_text, NOW + 10, &Policy::default()).unwrap();
     assert_eq!(v.purpose, "hotel-check-in");

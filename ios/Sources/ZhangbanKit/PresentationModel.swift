@@ -36,7 +36,7 @@ public final class PresentationModel: ObservableObject {
             let c = try wallet.present(licenceId: licenceId, preset: preset, purpose: purpose, now: now)
             code = c
             error = nil
-            let refreshAt = c.notBefore + (c.notAfter - c.notBefore) / 2
+            let refreshAt = c.refreshAt  // the core's: half-way through the window
             return max(1, refreshAt - Int64(Date().timeIntervalSince1970))
         } catch let e as ZhangbanError {
             error = e

@@ -23,8 +23,8 @@ class QrPresenter(
 ) {
     /** A presentation and its QR modules. */
     data class Shown(val code: PresentationCode, val qr: QrModules) {
-        /** When to draw the next code: half-way through the window the core gave (Unix seconds). */
-        val refreshAt: Long get() = code.notBefore + (code.notAfter - code.notBefore) / 2
+        /** When to draw the next code (Unix seconds; the core says: half-way through the window). */
+        val refreshAt: Long get() = code.refreshAt
 
         /** Seconds of validity left at [now]. */
         fun secondsLeft(now: Long): Long = (code.notAfter - now).coerceAtLeast(0)
