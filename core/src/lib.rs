@@ -4,6 +4,7 @@
 //! Kotlin and Swift. Platform capabilities (key vault, event listener, clock) enter as traits.
 #![forbid(unsafe_code)]
 
+pub mod anchors;
 pub mod audit;
 pub mod calendar;
 pub mod cases;

@@ -12,6 +12,7 @@
 //!   to fetch into the wallet ([`issuance`]).
 
 pub mod client;
+pub mod http;
 pub mod issuance;
 pub mod outbox;
 pub mod runner;

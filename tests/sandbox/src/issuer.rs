@@ -4,7 +4,7 @@
 //!   start. Each department has a unified social credit code and the licence types it may issue.
 //! - The trust list of those keys and the revocation status list, both signed by the platform root key.
 //!   **Test key**: [`ROOT_PKCS8_HEX`] is the private half of the root public key pinned in the core
-//!   (`zhangban_core::wallet::trust::ROOT_PUBLIC_KEY_HEX`). It is published on purpose, for the sandbox
+//!   (`core/trust/sandbox.anchors`, pinned by debug and `sandbox-trust` builds). It is published on purpose, for the sandbox
 //!   and the test vectors only; a real platform keeps its root key in an HSM and the app pins that key.
 //! - Device-bound issuance: `POST /v1/licences/nonce` gives a one-time nonce; `POST /v1/licences/issue`
 //!   takes the device's public key and its signature over the nonce (proof of possession), checks that the
@@ -466,7 +466,8 @@ mod tests {
     #[test]
     fn root_test_key_matches_the_pinned_public_key() {
         let k = root_key().unwrap();
-        assert_eq!(hex::encode(k.public_key()), zhangban_core::wallet::trust::ROOT_PUBLIC_KEY_HEX);
+        assert_eq!(k.public_key(), zhangban_core::anchors::ROOT_PUBLIC_KEY.to_vec());
+        assert!(zhangban_core::anchors::SANDBOX, "the sandbox runs on the sandbox anchors");
     }
 
     #[test]

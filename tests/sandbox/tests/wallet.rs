@@ -74,7 +74,8 @@ async fn issue_present_render_decode_and_verify_offline() {
         let image = qr::render(&p.qr_text).unwrap();
         let decoded = decode(&image);
         assert_eq!(decoded, p.qr_text, "{preset:?}");
-        let v = verifier.verify(&decoded, now + 3, &Policy::default()).unwrap();
+        let policy = Policy { accepted_purposes: vec![p.purpose.clone()], ..Policy::default() };
+        let v = verifier.verify(&decoded, now + 3, &policy).unwrap();
         assert_eq!(v.disclosed.iter().map(|d| d.key.clone()).collect::<Vec<_>>(), p.disclosed);
         assert_eq!(v.issuer.name_zh, "北京市公安局");
     }

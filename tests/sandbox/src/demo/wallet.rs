@@ -177,20 +177,44 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         json!({ "code": late }),
     );
 
-    // 授权用证: the business licence for an agent, then withdrawn.
+    // 亮证, engagement mode: the verifier shows a challenge first; the code answers it and nobody else.
+    let challenge = verifier.engage("hotel-check-in", now())?;
+    let answered = wallet.present_engaged(&id_card.licence_id, &Preset::HotelCheckIn, &challenge.to_text(), now())?;
+    let ok = verifier.verify_current(&answered.qr_text, now(), &policy).is_ok();
+    j.check(
+        "wallet.verify.engaged",
+        "挑战模式：酒店先出示挑战码，持证人扫码后生成的亮证码签名覆盖该挑战，酒店核验通过",
+        "Engagement mode: the hotel shows a challenge, the holder's code signs it, the hotel accepts it",
+        ok && answered.purpose == "hotel-check-in",
+        json!({ "engagement": challenge.to_text(), "qr_text_chars": answered.qr_text.len() }),
+    );
+    let elsewhere = hotel.verifier()?;
+    elsewhere.engage("hotel-check-in", now())?;
+    let relayed = elsewhere.verify_current(&answered.qr_text, now(), &policy).err().map(|e| e.code());
+    j.check(
+        "wallet.verify.relay",
+        "同一亮证码被转发给另一核验点（其挑战码不同）：拒绝（疑似转发）",
+        "The same code relayed to another verifier (a different challenge): refused (relay)",
+        relayed == Some("engagement_mismatch"),
+        json!({ "code": relayed }),
+    );
+
+    // 授权用证: the business licence for an agent centre (bound to the centre's device key), then withdrawn.
+    let adir = j.home.join("agent-centre");
+    std::fs::create_dir_all(&adir)?;
+    let avault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&adir.join("vault.key"))?);
+    let agent = Wallet::open(Arc::new(Store::create(&adir.join("store"), avault, None)?))?;
+    PlatformClient::new(&j.platform_url)?.refresh_wallet_lists(&agent).await?;
     let g = wallet.grant(
         &licence.licence_id,
         &Preset::Custom(vec!["uscc".into(), "company_name".into(), "legal_representative".into()]),
         "朝阳区帮办代办服务中心",
+        &agent.device_public_key(),
         "代办食品经营许可",
         GrantExpiry::Default,
         now(),
     )?;
-    let gv = zhangban_core::wallet::GrantVerifier::new(
-        "朝阳区帮办代办服务中心",
-        verifier.trust.clone(),
-        verifier.status.clone(),
-    );
+    let gv = agent.grant_verifier()?;
     let ok = gv.verify(&g.text, now(), &Policy::default()).is_ok();
     j.check(
         "wallet.grant",

@@ -102,7 +102,8 @@ class KitWalletTest : SandboxTest("wallet") {
         assertNotEquals(codes[0].code.qrText, codes[1].code.qrText)
         assertTrue(codes[1].code.notBefore > codes[0].code.notBefore)
         assertTrue(codes[0].code.notBefore >= t0)
-        val age = hotel.wallet.verifier().verify(decodeQr(codes[1].qr.toPixels()), codes[1].code.notBefore + 1, defaultVerifyPolicy())
+        val agePolicy = defaultVerifyPolicy().copy(acceptedPurposes = listOf("age-check"))
+        val age = hotel.wallet.verifier().verify(decodeQr(codes[1].qr.toPixels()), codes[1].code.notBefore + 1, agePolicy)
         assertTrue(age.accepted, age.reasonEn)
         assertEquals(listOf("age_over_18"), age.verified!!.disclosed.map { it.key })
 
