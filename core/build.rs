@@ -17,17 +17,16 @@ use std::path::{Path, PathBuf};
 const SANDBOX_FILE: &str = "trust/sandbox.anchors";
 
 fn parse(path: &Path) -> HashMap<String, String> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read trust anchors {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read trust anchors {}: {e}", path.display()));
     let mut out = HashMap::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let (k, v) = line
-            .split_once('=')
-            .unwrap_or_else(|| panic!("{}:{}: expected name=value", path.display(), n + 1));
+        let (k, v) =
+            line.split_once('=').unwrap_or_else(|| panic!("{}:{}: expected name=value", path.display(), n + 1));
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     out

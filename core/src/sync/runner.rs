@@ -316,10 +316,7 @@ impl SyncRunner {
                 }
             }
         };
-        let resp = self
-            .req(reqwest::Method::POST, &path)
-            .header("idempotency-key", &op.idempotency_key)
-            .json(&body);
+        let resp = self.req(reqwest::Method::POST, &path).header("idempotency-key", &op.idempotency_key).json(&body);
         Self::json_response(self.http.send(resp).await?)
     }
 
@@ -673,7 +670,8 @@ mod tests {
         let (_d, store) = store();
         // B is another origin; A redirects every request (a 307 would re-send a POST body there).
         let (b, b_hits) = server(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 28\r\nconnection: close\r\n\r\n".into(),
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 28\r\nconnection: close\r\n\r\n"
+                .into(),
             br#"{"events":[],"next":0,"x":1}"#.to_vec(),
             Duration::ZERO,
         )

@@ -68,7 +68,11 @@ impl Engagement {
         if purpose.is_empty() || purpose.len() > 64 {
             return Err(malformed("purpose"));
         }
-        Ok(Engagement { challenge: challenge.to_vec(), purpose: purpose.into(), created_at: as_i64(&a[3], "created at")? })
+        Ok(Engagement {
+            challenge: challenge.to_vec(),
+            purpose: purpose.into(),
+            created_at: as_i64(&a[3], "created at")?,
+        })
     }
 
     /// Whether the challenge may still be answered at `now` (allowing `skew` either way).

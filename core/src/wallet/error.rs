@@ -239,7 +239,9 @@ impl WalletError {
             DigestMismatch { element } => format!("披露的项目“{element}”与签发机构签名不符：内容被篡改，请勿采信。"),
             PurposeNotAccepted { purpose } => format!("本核验点不接受用途“{purpose}”的亮证：请对方选择正确的用途。"),
             NoPurposePolicy => "核验点未设置接受的用途：请先在核验设置中列出本机构的用途。".into(),
-            EngagementMismatch => "该亮证码不是针对本机出示的挑战码生成的（疑似转发）：请对方扫描本机的挑战码后重新出示。".into(),
+            EngagementMismatch => {
+                "该亮证码不是针对本机出示的挑战码生成的（疑似转发）：请对方扫描本机的挑战码后重新出示。".into()
+            }
             EngagementExpired => "本机的挑战码已过期：请刷新挑战码后让对方重新扫描。".into(),
             GrantExpired { .. } => "授权用证已过期：请联系持证人重新授权。".into(),
             GrantWrongRecipient { recipient } => format!("该授权是给“{recipient}”的，不是给本机构的：不可使用。"),
@@ -317,12 +319,17 @@ impl WalletError {
             PurposeNotAccepted { purpose } => {
                 format!("This verifier does not accept purpose '{purpose}': ask the holder to choose the right one.")
             }
-            NoPurposePolicy => "This verifier accepts no purpose yet: list your purposes in the verifier settings.".into(),
-            EngagementMismatch => "This code does not answer this device's challenge (it may be relayed): ask the holder \
+            NoPurposePolicy => {
+                "This verifier accepts no purpose yet: list your purposes in the verifier settings.".into()
+            }
+            EngagementMismatch => {
+                "This code does not answer this device's challenge (it may be relayed): ask the holder \
                                    to scan this device's challenge and show a new code."
-                .into(),
-            EngagementExpired => "This device's challenge has expired: show a new one and ask the holder to scan it."
-                .into(),
+                    .into()
+            }
+            EngagementExpired => {
+                "This device's challenge has expired: show a new one and ask the holder to scan it.".into()
+            }
             GrantExpired { .. } => "The grant has expired: ask the holder for a new one.".into(),
             GrantWrongRecipient { recipient } => {
                 format!("This grant is for '{recipient}', not for you: do not use it.")

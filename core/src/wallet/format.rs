@@ -669,15 +669,9 @@ impl Presentation {
     pub fn tbs(&self, element_ids: &[u32]) -> Vec<u8> {
         let id = &self.signed.body.licence_id;
         match &self.challenge {
-            Some(c) => engaged_device_auth_tbs(
-                id,
-                element_ids,
-                self.not_before,
-                self.not_after,
-                &self.nonce,
-                &self.purpose,
-                c,
-            ),
+            Some(c) => {
+                engaged_device_auth_tbs(id, element_ids, self.not_before, self.not_after, &self.nonce, &self.purpose, c)
+            }
             None => device_auth_tbs(id, element_ids, self.not_before, self.not_after, &self.nonce, &self.purpose),
         }
     }

@@ -497,6 +497,7 @@ impl Wallet {
 
     /// Grants a licence (the preset's elements) to `recipient` (a name shown to people) for `purpose`, bound
     /// to `recipient_key` (the recipient's device public key, from its phone), signed by the device key.
+    #[allow(clippy::too_many_arguments)]
     pub fn grant(
         &self,
         licence_id: &str,

@@ -476,7 +476,8 @@ fn wallet_presents_grants_and_logs_usage() {
     let vg = gv.verify(&g.text, NOW + 86400, &policy()).unwrap();
     assert_eq!(vg.disclosed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["name", "address"]);
     assert_eq!(gv.verify(&g.text, NOW + 31 * 86400, &policy()).unwrap_err().code(), "grant_expired");
-    let other = GrantVerifier::new(&SoftwareKey::generate().unwrap().public_key(), f.trust.clone(), Some(f.status.clone()));
+    let other =
+        GrantVerifier::new(&SoftwareKey::generate().unwrap().public_key(), f.trust.clone(), Some(f.status.clone()));
     assert_eq!(other.verify(&g.text, NOW, &policy()).unwrap_err().code(), "grant_wrong_recipient");
     let one = w.grant(&id, &Preset::Full, "朝阳区民政局", &rk, "一次性核验", GrantExpiry::SingleUse, NOW).unwrap();
     assert_eq!(one.expires_at, NOW + 86400);
@@ -615,10 +616,20 @@ fn attack_grants_are_not_bearer_tokens() {
     let f = Fixture::new();
     let l = f.issue(&f.request());
     let recipient = SoftwareKey::generate().unwrap();
-    let g = grant::build_grant(&l, &[1], "朝阳区民政局", &recipient.public_key(), "低保", GrantExpiry::SingleUse, NOW, &f.device)
-        .unwrap();
+    let g = grant::build_grant(
+        &l,
+        &[1],
+        "朝阳区民政局",
+        &recipient.public_key(),
+        "低保",
+        GrantExpiry::SingleUse,
+        NOW,
+        &f.device,
+    )
+    .unwrap();
     // Someone else who got the text and calls themselves by the recipient's name: refused.
-    let thief = GrantVerifier::new(&SoftwareKey::generate().unwrap().public_key(), f.trust.clone(), Some(f.status.clone()));
+    let thief =
+        GrantVerifier::new(&SoftwareKey::generate().unwrap().public_key(), f.trust.clone(), Some(f.status.clone()));
     assert_eq!(thief.verify(&g.to_text(), NOW, &policy()).unwrap_err().code(), "grant_wrong_recipient");
     // Rebinding it to the thief's key breaks the holder's signature.
     let mut rebound = g.clone();
@@ -632,8 +643,9 @@ fn attack_grants_are_not_bearer_tokens() {
     let gv = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone()));
     assert_eq!(gv.verify(&unbound.to_text(), NOW, &policy()).unwrap_err().code(), "grant_terms");
     // Issued in the future (a holder's clock set ahead to stretch the term): refused.
-    let future = grant::build_grant(&l, &[1], "x", &recipient.public_key(), "p", GrantExpiry::Default, NOW + 86400, &f.device)
-        .unwrap();
+    let future =
+        grant::build_grant(&l, &[1], "x", &recipient.public_key(), "p", GrantExpiry::Default, NOW + 86400, &f.device)
+            .unwrap();
     assert_eq!(gv.verify(&future.to_text(), NOW, &policy()).unwrap_err().code(), "grant_terms");
 }
 
@@ -649,7 +661,8 @@ fn attack_a_single_use_grant_survives_no_restart() {
     let g = grant::build_grant(&l, &[1], "r", &recipient.public_key(), "p", GrantExpiry::SingleUse, NOW, &f.device)
         .unwrap()
         .to_text();
-    let gv = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store.clone());
+    let gv =
+        GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store.clone());
     assert!(gv.verify(&g, NOW, &policy()).is_ok());
     // The recipient's app restarts (a new verifier, same store): still used.
     let again = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store);
