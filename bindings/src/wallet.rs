@@ -702,23 +702,19 @@ impl ZhangbanWallet {
     }
 
     /// Requests a licence bound to this device (the device must be registered with the platform):
-    /// nonce, proof of possession, issuance, then import with every check. `elements_json` is an object
-    /// of element key → value, e.g. `{"name": "张三", "id_number": "…"}`.
+    /// nonce, proof of possession, issuance, then import with every check. `case_id`: the platform case
+    /// whose approval offered the licence; `None`: the record the platform's register holds for this
+    /// device's person. The platform takes the contents from its own records, never from the phone.
     pub async fn request_licence(
         &self,
         platform_url: String,
         licence_type: String,
-        elements_json: String,
+        case_id: Option<String>,
     ) -> Result<LicenceItem, ZhangbanError> {
         let t = w::LicenceType::from_key(&licence_type).ok_or_else(|| {
             ZhangbanError::from(CoreError::validation("licence_type", "未知的证照类型", "unknown licence type"))
         })?;
-        if elements_json.len() > 64 * 1024 {
-            return Err(CoreError::validation("elements_json", "内容过长", "too long").into());
-        }
-        let elements: std::collections::BTreeMap<String, w::ElementValue> = serde_json::from_str(&elements_json)
-            .map_err(|e| CoreError::validation("elements_json", "不是有效的 JSON 对象", e.to_string()))?;
-        Ok(client(&platform_url)?.request_licence(&self.inner, t, &elements).await?.into())
+        Ok(client(&platform_url)?.request_licence(&self.inner, t, case_id.as_deref()).await?.into())
     }
 
     /// Sends queued grant revocations to the platform; returns how many were sent.

@@ -4,7 +4,7 @@
 //! * Device API (`Authorization: Bearer`): chunked resumable uploads checked by SHA-256, submission
 //!   deduplicated by `Idempotency-Key` (a repeated key returns the first answer, never a second case),
 //!   supplements, ratings, complaints, and events since a cursor.
-//! * Clerk API (`/admin/...`, loopback only, no auth: this is a sandbox) and [`clerk`] for the
+//! * Clerk API (`/admin/...`, loopback peers with the `X-Admin-Token` only: see `server::admin_guard`) and [`clerk`] for the
 //!   `zhangban-sandbox clerk …` command: accept, review, request supplement, suspend / resume, approve,
 //!   reject, complete; [`sweep`] terminates cases whose deferred material is overdue (run on every
 //!   clerk action and every events poll, so it is automatic).
@@ -928,7 +928,14 @@ async fn admin_stats(State(st): State<SharedState>) -> Result<Json<Value>, ApiEr
 /// Actions: `list`, `show CASE`, `stats`, `sweep`, `faults`, and `accept|review|supplement|suspend|resume|
 /// approve|reject|complete CASE`. `CASE` may be the platform case id or the receipt number.
 pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Value) -> Result<Value, String> {
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    let token = crate::server::admin_token()
+        .ok_or_else(|| format!("no back-office token: set {}", crate::server::ADMIN_TOKEN_ENV))?;
+    headers.insert(
+        crate::server::ADMIN_TOKEN_HEADER,
+        reqwest::header::HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
+    );
+    let http = reqwest::Client::builder().default_headers(headers).build().map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
     let resolve = |c: Option<&str>| c.map(str::to_string).ok_or_else(|| format!("{action} needs a case id or receipt"));
     let req = match action {

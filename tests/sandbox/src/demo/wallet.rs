@@ -47,7 +47,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         ("id_number", "11010519491231002X"),
         ("issuing_authority", "北京市公安局朝阳分局"),
     ]);
-    let id_card = j.client.request_licence(&wallet, LicenceType::ResidentId, &resident).await?;
+    // The platform signs what its own register says (the sandbox enrolled this person at sign-up); the phone
+    // names only the type. The resident's record below is what the register holds.
+    crate::issuer::enrol_device_of(&j.platform, &j.store, LicenceType::ResidentId, &resident)?;
+    let id_card = j.client.request_licence(&wallet, LicenceType::ResidentId, None).await?;
     j.check(
         "wallet.receive.resident_id",
         &format!("领取居民身份证电子证照：{}（签发：{}）", id_card.licence_id, id_card.issuer.name_zh),
@@ -66,7 +69,9 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         ("address", "北京市朝阳区建国路88号1层"),
         ("registration_authority", "北京市朝阳区市场监督管理局"),
     ]);
-    let licence = j.client.request_licence(&wallet, LicenceType::BusinessLicence, &business).await?;
+    // The company's record, as the market regulator's register holds it (entered by the back office).
+    crate::issuer::enrol_device_of(&j.platform, &j.store, LicenceType::BusinessLicence, &business)?;
+    let licence = j.client.request_licence(&wallet, LicenceType::BusinessLicence, None).await?;
     j.check(
         "wallet.receive.business_licence",
         &format!("领取营业执照电子证照：{}（签发：{}）", licence.licence_id, licence.issuer.name_zh),

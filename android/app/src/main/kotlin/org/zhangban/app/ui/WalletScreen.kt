@@ -40,7 +40,6 @@ import kotlinx.coroutines.flow.catch
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.zhangban.app.R
-import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
 import org.zhangban.kit.QrPresenter
 import org.zhangban.kit.Zhangban
@@ -93,7 +92,7 @@ fun WalletScreen(z: Zhangban, lang: Lang) {
                 scope.launch {
                     error = try {
                         z.wallet.refreshLists(z.platformUrl)
-                        z.wallet.requestLicence(z.platformUrl, "resident_id", Json.encode(SAMPLE_RESIDENT))
+                        z.wallet.requestLicence(z.platformUrl, "resident_id", null)
                         reload()
                         null
                     } catch (e: ZhangbanException) {
@@ -105,16 +104,6 @@ fun WalletScreen(z: Zhangban, lang: Lang) {
         ) { Text(stringResource(R.string.request_sample_licence)) }
     }
 }
-
-private val SAMPLE_RESIDENT = mapOf(
-    "name" to "张三",
-    "sex" to "女",
-    "ethnicity" to "汉",
-    "birth_date" to "1949-12-31",
-    "address" to "北京市朝阳区建国路88号",
-    "id_number" to "11010519491231002X",
-    "issuing_authority" to "北京市公安局朝阳分局",
-)
 
 /** 亮证: the QR code of a presentation, redrawn by [QrPresenter] before it lapses; no screenshots. */
 @Composable
