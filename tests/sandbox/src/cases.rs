@@ -160,11 +160,19 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| bad("body", &format!("not JSON: {e}"), "请求内容不是合法的 JSON"))
 }
 
-/// Runs `f` once per (device, key): a repeated key gets the stored answer.
+/// What an idempotency key is bound to: the route and the body (`request_sha256` in the stored answer).
+fn fingerprint(route: &str, body: &Value) -> String {
+    sha256_hex(format!("{route}\n{body}").as_bytes())
+}
+
+/// Runs `f` once per (device, key): a repeated key with the same route and body gets the stored answer;
+/// the same key on another route or with another body is refused (`422 idempotency_key_reused`), so a key
+/// cannot replay one operation's answer for a different one.
 fn once(
     conn: &mut Connection,
     device: &str,
     key: &str,
+    request_sha256: &str,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
     let tx = conn.transaction()?;
@@ -174,10 +182,19 @@ fn once(
         .optional()?;
     if let Some(p) = prior {
         let mut v: Value = serde_json::from_str(&p).map_err(ApiError::internal)?;
+        if v.get("request_sha256").and_then(Value::as_str).is_some_and(|h| h != request_sha256) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another request (route or body)",
+                "该幂等键已用于另一个请求（路径或内容不同）",
+            ));
+        }
         v["replayed"] = json!(true);
         return Ok(v);
     }
-    let v = f(&tx)?;
+    let mut v = f(&tx)?;
+    v["request_sha256"] = json!(request_sha256);
     tx.prepare_cached("INSERT INTO case_idempotency (device_id, key, response) VALUES (?1, ?2, ?3)")?
         .execute(params![device, key, v.to_string()])?;
     tx.commit()?;
@@ -429,7 +446,7 @@ async fn submit(
         return Err(bad("item_codes", "1 to 20 item codes", "须为 1 至 20 个事项编码"));
     }
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint("POST /v1/cases", &body), |tx| {
             let items = st.items.get(tx)?;
             for (i, code) in codes.iter().enumerate() {
                 if !items.contains_key(code) {
@@ -499,7 +516,7 @@ async fn supplement(
     let key = idem_key(&headers)?;
     let body = json_body(&body)?;
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/supplements"), &body), |tx| {
             let state = case_of_device(tx, &id, &auth.device_id)?;
             check_attachments(tx, &auth.device_id, &body)?;
             let request_id = body.get("request_id").and_then(Value::as_str);
@@ -540,7 +557,7 @@ async fn rating(
     }
     let level = body.get("level").and_then(Value::as_str).unwrap_or_default().to_string();
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/rating"), &body), |tx| {
             let state = case_of_device(tx, &id, &auth.device_id)?;
             if state != "completed" {
                 return Err(ApiError::new(
@@ -584,12 +601,32 @@ async fn complaint(
     }
     let cid = body.get("complaint_id").and_then(Value::as_str).unwrap_or(&key).to_string();
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/complaints"), &body), |tx| {
             case_of_device(tx, &id, &auth.device_id)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
-                params![cid, id, text, now_secs()],
-            )?;
+            // A complaint id names one complaint: the same id again with another case or text is a conflict,
+            // not a silent success.
+            let prior: Option<(String, String)> = tx
+                .query_row("SELECT case_id, text FROM case_complaints WHERE id = ?1", [&cid], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match prior {
+                Some((c, t)) if c == id && t == text => {}
+                Some(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "complaint_id_taken",
+                        "a different complaint already has this complaint_id",
+                        "该反映编号已被另一条反映使用",
+                    ))
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
+                        params![cid, id, text, now_secs()],
+                    )?;
+                }
+            }
             emit(tx, &id, "complaint_recorded", "platform", json!({ "complaint_id": cid }))?;
             Ok(json!({ "ok": true, "complaint_id": cid }))
         })
