@@ -44,7 +44,10 @@ fn lists() -> &'static Lists {
 }
 
 fn policy() -> Policy {
-    Policy { accepted_purposes: ["hotel-check-in", "age-check", "custom", "x"].map(String::from).to_vec(), ..Policy::default() }
+    Policy {
+        accepted_purposes: ["hotel-check-in", "age-check", "custom", "x"].map(String::from).to_vec(),
+        ..Policy::default()
+    }
 }
 
 fn text(data: &[u8]) -> Option<&str> {
@@ -118,9 +121,9 @@ pub fn sync_response(data: &[u8]) {
     match kind % 4 {
         0 => {
             let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return };
-            let Ok(events) =
-                serde_json::from_value::<Vec<zhangban_core::cases::PlatformEvent>>(v.get("events").cloned().unwrap_or_default())
-            else {
+            let Ok(events) = serde_json::from_value::<Vec<zhangban_core::cases::PlatformEvent>>(
+                v.get("events").cloned().unwrap_or_default(),
+            ) else {
                 return;
             };
             let mut case = seeds::case();
@@ -135,7 +138,8 @@ pub fn sync_response(data: &[u8]) {
             let _ = StatusList::verify(body, &wallet::trust::pinned_root_key());
         }
         _ => {
-            let _ = zhangban_core::calendar::update::verify(body, &zhangban_core::calendar::update::TrustedKey::platform());
+            let _ =
+                zhangban_core::calendar::update::verify(body, &zhangban_core::calendar::update::TrustedKey::platform());
         }
     }
 }

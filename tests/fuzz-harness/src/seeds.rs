@@ -38,7 +38,13 @@ fn form(fields: Value) -> Vec<u8> {
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let v = vectors();
     let texts = || -> Vec<Vec<u8>> {
-        v["cases"].as_array().into_iter().flatten().filter_map(|c| c["text"].as_str()).map(|t| t.as_bytes().to_vec()).collect()
+        v["cases"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["text"].as_str())
+            .map(|t| t.as_bytes().to_vec())
+            .collect()
     };
     let hexs = |k: &str| hex::decode(v[k].as_str().unwrap_or_default()).unwrap_or_default();
     match target {
@@ -50,11 +56,16 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "grant" => {
             // Grants share the licence and item encoding with presentations; the vectors hold presentations,
             // which the mutator turns into grant-shaped inputs once the prefix is swapped.
-            texts().into_iter().map(|t| [b"ZBG1:".as_slice(), &t[4..]].concat()).collect()
+            texts()
+                .into_iter()
+                .filter_map(|t| t.strip_prefix(b"ZB1:").map(|r| [b"ZBG1:".as_slice(), r].concat()))
+                .collect()
         }
         "licence_import" => vec![hexs("licence_hex")],
         "form_schema" => vec![
-            form(json!([{"id": "name", "type": "text", "label": {"zh": "姓名"}, "required": true, "min_len": 2, "max_len": 4}])),
+            form(
+                json!([{"id": "name", "type": "text", "label": {"zh": "姓名"}, "required": true, "min_len": 2, "max_len": 4}]),
+            ),
             form(json!([
                 {"id": "delivery", "type": "choice", "label": {"zh": "方式"}, "required": true,
                  "options": [{"value": "post", "label": {"zh": "邮寄"}}, {"value": "pickup", "label": {"zh": "自取"}}]},
@@ -66,11 +77,17 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 {"id": "note", "type": "text", "label": {"zh": "备注"}, "required_if": "age >= 60"}
             ])),
         ],
-        "expression" => ["a + b * a + value", "delivery == 'post' && age(birth) >= 18", "value <= today()",
-            "len(name) > 1 || !(x < 3)", "if(a > b, 'x', 'y')", "1 + * 2"]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect(),
+        "expression" => [
+            "a + b * a + value",
+            "delivery == 'post' && age(birth) >= 18",
+            "value <= today()",
+            "len(name) > 1 || !(x < 3)",
+            "if(a > b, 'x', 'y')",
+            "1 + * 2",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect(),
         "sync_response" => {
             let events = json!({"events": [
                 {"seq": 1, "case_id": "p1", "client_ref": "c1", "kind": "accepted", "at": 1_790_000_100, "actor": "clerk:王芳",
@@ -84,8 +101,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 [vec![0u8], events.to_string().into_bytes()].concat(),
                 [vec![1u8], hexs("trust_list_hex")].concat(),
                 [vec![2u8], hexs("status_list_hex")].concat(),
-                [vec![3u8], br#"{"kid":"zb-platform-calendar-1","alg":"ES256","payload":"version 2\n","signature":"00"}"#.to_vec()]
-                    .concat(),
+                [
+                    vec![3u8],
+                    br#"{"kid":"zb-platform-calendar-1","alg":"ES256","payload":"version 2\n","signature":"00"}"#
+                        .to_vec(),
+                ]
+                .concat(),
             ]
         }
         _ => Vec::new(),

@@ -42,6 +42,11 @@ fn the_seeds_reach_the_deep_checks() {
     let v = seeds::vectors();
     assert!(v["cases"].as_array().is_some_and(|c| c.len() >= 20));
     let p = seeds::seeds("presentation");
-    assert!(p.iter().all(|t| t.starts_with(b"ZB1:") || t.starts_with(b"ZBE1:")));
-    assert!(zhangban_core::wallet::format::Presentation::from_text(std::str::from_utf8(&p[0]).unwrap()).is_ok());
+    let decodable = p
+        .iter()
+        .filter(|t| {
+            zhangban_core::wallet::format::Presentation::from_text(std::str::from_utf8(t).unwrap_or("")).is_ok()
+        })
+        .count();
+    assert!(decodable >= 15, "only {decodable} seeds decode");
 }

@@ -246,7 +246,8 @@ async fn attack_idempotency_keys_and_complaint_ids_cannot_be_reused() {
             .json(&body)
             .send()
     };
-    let sub = json!({ "client_ref": "c1", "title": "出生医学证明", "values": { "name": "张三" }, "item_codes": ["WJ-001"] });
+    let sub =
+        json!({ "client_ref": "c1", "title": "出生医学证明", "values": { "name": "张三" }, "item_codes": ["WJ-001"] });
     let r = post("/v1/cases".into(), "k1", sub.clone()).await.unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let case: serde_json::Value = r.json().await.unwrap();
