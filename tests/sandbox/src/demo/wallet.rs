@@ -264,7 +264,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             usage.len(),
             presents
         ),
-        presents == 2 && usage.iter().any(|u| u.recipient.as_deref() == Some("朝阳区帮办代办服务中心")),
+        // Two one-way codes and one engaged code.
+        presents == 3 && usage.iter().any(|u| u.recipient.as_deref() == Some("朝阳区帮办代办服务中心")),
         json!(usage),
     );
     Ok(())
