@@ -3,7 +3,7 @@
 //! can be checked against this one. `vectors_match` checks the committed file on every test run; the
 //! ignored `write_vectors` test regenerates it (ECDSA signatures are randomised, so the bytes change):
 //!
-//!     ZB_WRITE_VECTORS=1 cargo test -p zhangban-core --lib write_vectors -- --ignored
+//!     ZB_WRITE_VECTORS=1 cargo test -p zhangban-wallet --lib write_vectors -- --ignored
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
