@@ -7,7 +7,7 @@
 #   tools/check-release-anchors.sh LIB ANCHORS  # only scans an already built library
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-sandbox="$root/core/trust/sandbox.anchors"
+sandbox="$root/core/base/trust/sandbox.anchors"
 
 scan() { # scan LIB ANCHORS
   python3 - "$1" "$2" "$sandbox" <<'PY'

@@ -89,17 +89,17 @@ pub fn licence_import(data: &[u8]) {
 /// A form schema (JSON from the catalog) loaded and compiled.
 pub fn form_schema(data: &[u8]) {
     let Some(t) = text(data) else { return };
-    let _ = zhangban_core::forms::schema::FormSchema::from_json(t);
+    let _ = zhangban_core::catalog::schema::FormSchema::from_json(t);
 }
 
 struct Env;
 
-impl zhangban_core::forms::expr::Env for Env {
-    fn var(&self, idx: usize) -> zhangban_core::forms::expr::Value {
-        zhangban_core::forms::expr::Value::from_json(&serde_json::json!(idx as i64 - 3))
+impl zhangban_core::catalog::expr::Env for Env {
+    fn var(&self, idx: usize) -> zhangban_core::catalog::expr::Value {
+        zhangban_core::catalog::expr::Value::from_json(&serde_json::json!(idx as i64 - 3))
     }
-    fn self_value(&self) -> zhangban_core::forms::expr::Value {
-        zhangban_core::forms::expr::Value::from_json(&serde_json::json!("2026-01-01"))
+    fn self_value(&self) -> zhangban_core::catalog::expr::Value {
+        zhangban_core::catalog::expr::Value::from_json(&serde_json::json!("2026-01-01"))
     }
     fn today(&self) -> chrono::NaiveDate {
         chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap_or_default()
@@ -109,7 +109,7 @@ impl zhangban_core::forms::expr::Env for Env {
 /// The form expression language: parse, then evaluate.
 pub fn expression(data: &[u8]) {
     let Some(t) = text(data) else { return };
-    if let Ok(e) = zhangban_core::forms::expr::Expr::parse(t) {
+    if let Ok(e) = zhangban_core::catalog::expr::Expr::parse(t) {
         let _ = e.eval(&Env);
     }
 }

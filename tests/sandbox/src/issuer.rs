@@ -4,7 +4,7 @@
 //!   start. Each department has a unified social credit code and the licence types it may issue.
 //! - The trust list of those keys and the revocation status list, both signed by the platform root key.
 //!   **Test key**: [`ROOT_PKCS8_HEX`] is the private half of the root public key pinned in the core
-//!   (`core/trust/sandbox.anchors`, pinned by debug and `sandbox-trust` builds). It is published on purpose, for the sandbox
+//!   (`core/base/trust/sandbox.anchors`, pinned by debug and `sandbox-trust` builds). It is published on purpose, for the sandbox
 //!   and the test vectors only; a real platform keeps its root key in an HSM and the app pins that key.
 //! - Device-bound issuance: `POST /v1/licences/nonce` gives a one-time nonce; `POST /v1/licences/issue`
 //!   takes the device's public key and its signature over the nonce (proof of possession), checks that the
