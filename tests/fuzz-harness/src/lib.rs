@@ -12,8 +12,11 @@ use zhangban_core::wallet::{self, format, Policy, StatusList, TrustList};
 
 pub mod seeds;
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// The fuzz targets, by name (also the cargo-fuzz target names).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("presentation", presentation),
     ("grant", grant),
     ("licence_import", licence_import),
