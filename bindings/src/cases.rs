@@ -480,43 +480,55 @@ impl ZhangbanCases {
         model: String,
         app_version: String,
     ) -> Result<String, ZhangbanError> {
-        let store = self.store.clone();
-        let key = blocking(move || sync::device_key(&store)).await?;
-        let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
-        let client = PlatformClient::new(&self.base_url)?;
-        let reg = client.register_device(&self.store, &info).await?;
-        Ok(reg.device_id)
+        crate::runtime::exit_safe(async move {
+            let store = self.store.clone();
+            let key = blocking(move || sync::device_key(&store)).await?;
+            let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
+            let client = PlatformClient::new(&self.base_url)?;
+            let reg = client.register_device(&self.store, &info).await?;
+            Ok(reg.device_id)
+        })
+        .await
     }
 
     /// One sync run now (send, then pull events).
     pub async fn sync_now(&self) -> SyncReport {
-        let r = self.runner.run_once().await;
-        SyncReport {
-            sent: r.sent,
-            receipts: r.receipts,
-            quarantined: r.quarantined,
-            failures: r.failures,
-            events_applied: r.events_applied,
-            offline: r.offline,
-            remaining: r.remaining,
-            licences_imported: r.licences_imported,
-        }
+        crate::runtime::exit_safe(async move {
+            let r = self.runner.run_once().await;
+            SyncReport {
+                sent: r.sent,
+                receipts: r.receipts,
+                quarantined: r.quarantined,
+                failures: r.failures,
+                events_applied: r.events_applied,
+                offline: r.offline,
+                remaining: r.remaining,
+                licences_imported: r.licences_imported,
+            }
+        })
+        .await
     }
 
     /// Starts the background sync loop (backoff when offline, idle wait otherwise). Idempotent.
     pub async fn start_background_sync(&self) {
-        let mut g = self.background.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
-            *g = Some(self.runner.spawn());
-        }
+        crate::runtime::exit_safe(async move {
+            let mut g = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            if g.is_none() {
+                *g = Some(self.runner.spawn());
+            }
+        })
+        .await
     }
 
     /// Stops the background sync loop and waits for it.
     pub async fn stop_background_sync(&self) {
-        let h = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = h {
-            h.stop().await;
-        }
+        crate::runtime::exit_safe(async move {
+            let h = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(h) = h {
+                h.stop().await;
+            }
+        })
+        .await
     }
 }
 
