@@ -810,7 +810,7 @@ fn kept_count(conn: &Connection, collection: &str) -> Result<i64> {
 /// A miss through the `(collection, id)` index is reported as `NotFound` only when the table agrees:
 /// a scan that uses no index does not find the id either, and the collection holds, by that scan, as
 /// many rows as the kept count says. Otherwise the index or a table page is damaged: `Corrupted` naming
-/// the record. Costs one scan of the table, on a miss only (measured in docs/ARCHITECTURE.md).
+/// the record. Costs a scan of the table and an integrity check of it, on a miss only.
 fn check_miss(conn: &Connection, collection: &str, id: &str) -> Error {
     let damaged = || Error::corrupted(format!("records/{collection}"), id);
     let scan: rusqlite::Result<(i64, i64)> = conn

@@ -63,7 +63,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     // Candidate rows from every path: seq → the (collection, id) names the paths gave for it.
     let mut seen: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
     let lossy = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
-    let mut note = |seen: &mut BTreeMap<i64, Vec<(String, String)>>, seq: i64, c: Option<String>, i: Option<String>| {
+    let note = |seen: &mut BTreeMap<i64, Vec<(String, String)>>, seq: i64, c: Option<String>, i: Option<String>| {
         let e = seen.entry(seq).or_default();
         if let (Some(c), Some(i)) = (c, i) {
             if !e.contains(&(c.clone(), i.clone())) {
