@@ -79,14 +79,18 @@ pub(crate) const EXIT_SAFE_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Default)]
 struct WakeGate {
-    busy: Mutex<usize>,
+    /// The threads inside a wake (and so maybe inside a foreign callback) right now.
+    busy: Mutex<Vec<std::thread::ThreadId>>,
     idle: Condvar,
 }
 
 impl WakeGate {
+    /// Waits until no *other* thread is inside a wake: a foreign executor that polls again from within
+    /// the callback (on the waking thread itself) must not wait for itself.
     fn wait_idle(&self, limit: Duration) {
+        let me = std::thread::current().id();
         let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = self.idle.wait_timeout_while(busy, limit, |n| *n > 0);
+        let _ = self.idle.wait_timeout_while(busy, limit, |b| b.iter().any(|t| *t != me));
     }
 }
 
@@ -101,12 +105,15 @@ impl Wake for GateWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        *self.gate.busy.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        let me = std::thread::current().id();
+        self.gate.busy.lock().unwrap_or_else(|p| p.into_inner()).push(me);
         // Calls the foreign continuation callback when the caller is waiting for one.
         self.outer.wake_by_ref();
         let mut busy = self.gate.busy.lock().unwrap_or_else(|p| p.into_inner());
-        *busy -= 1;
-        if *busy == 0 {
+        if let Some(i) = busy.iter().position(|t| *t == me) {
+            busy.swap_remove(i);
+        }
+        if busy.is_empty() {
             self.gate.idle.notify_all();
         }
     }

@@ -871,7 +871,7 @@ fn scan_records(
              WHERE collection = ?1 AND tag = ?3 AND (?2 IS NULL OR subject = ?2)"
         } else {
             "SELECT count(*) FROM records INDEXED BY records_subject
-             WHERE subject = ?2 AND collection = ?1"
+             WHERE subject = ?2 AND collection = ?1 AND ?3 IS NULL"
         };
         let by_index: rusqlite::Result<i64> =
             conn.prepare_cached(sql).and_then(|mut st| st.query_row(params![collection, subject, tag], |r| r.get(0)));

@@ -352,6 +352,9 @@ fn a_miss_or_a_short_list_that_disagrees_with_the_kept_count_is_corrupted() {
     s.put("case", "c0", SELF_SUBJECT, b"y").unwrap(); // an update does not change the count
     assert!(s.delete("case", "c4").unwrap());
     assert_eq!(s.list("case", None).unwrap().len(), 4);
+    assert_eq!(s.list("case", Some(SELF_SUBJECT)).unwrap().len(), 4);
+    assert_eq!(s.scan("case", Some(SELF_SUBJECT), None).unwrap().len(), 4);
+    assert_eq!(s.list_tagged("case", "none-tagged").unwrap().len(), 0);
     assert!(matches!(s.get("case", "c4"), Err(Error::NotFound { .. })), "a real absence stays NotFound");
     // A row that vanished without its count (what a damaged page does).
     s.with_txn_raw(|tx| {
