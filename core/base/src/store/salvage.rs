@@ -17,7 +17,8 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::vault::KeyVault;
-use super::{decode_row, keys, now_secs, RawRow, Record, Unlocked, DB_FILE};
+use super::{decode_row, keys, RawRow, Record, Unlocked, DB_FILE};
+use crate::clock::{Clock, SystemClock};
 use crate::{Error, Result};
 
 /// What [`salvage`] could read.
@@ -45,7 +46,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     let store_id = keys::meta_get(&conn, "store_id")?
         .and_then(|v| String::from_utf8(v).ok())
         .ok_or_else(|| Error::corrupted("meta", "store_id"))?;
-    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, now_secs())?;
+    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, SystemClock.now_secs())?;
     if !canary_ok {
         out.damaged.push("meta/canary".into());
     }
