@@ -62,7 +62,7 @@ async fn issue_present_render_decode_and_verify_offline() {
     zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
         .unwrap();
     let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
-    assert!(lic.licence_id.starts_with("1.2.156.3005.2.1101.11110000000019001J."));
+    assert!(lic.licence_id.starts_with("1.2.156.3005.2.11100000000000001M001.11110000000019001J."));
 
     // The verifier fetched its lists earlier; then the platform goes away.
     let verifier_wallet = wallet(&dir.path().join("verifier"));
