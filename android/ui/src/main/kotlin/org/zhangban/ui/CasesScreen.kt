@@ -1,4 +1,4 @@
-package org.zhangban.app.ui
+package org.zhangban.ui
 
 import androidx.compose.foundation.clickable
 import androidx.compose.foundation.layout.Column
@@ -17,26 +17,29 @@ import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
-import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.launch
-import org.zhangban.app.R
-import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.stateText
 import org.zhangban.kit.text
 import uniffi.zhangban_ffi.CaseProgress
 import uniffi.zhangban_ffi.ZhangbanException
 
-/** 我的办件: the case list (a StateFlow the core's listener keeps current) and one case's progress. */
+/**
+ * 我的办件: the case list (a StateFlow the core's listener keeps current) and one case's progress. The open
+ * case survives a rotation; a case from a notification is opened once ([onCaseShown] consumes it).
+ */
 @Composable
-fun CasesScreen(z: Zhangban, lang: Lang, caseFromNotice: String?, onCaseShown: () -> Unit) {
+fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
+    val c = chrome()
+    val lang = c.lang
     val cases by z.cases.collectAsStateWithLifecycle()
-    var open by remember { mutableStateOf<String?>(null) }
-    var error by remember { mutableStateOf<String?>(null) }
+    var open by rememberSaveable { mutableStateOf<String?>(null) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val scope = rememberCoroutineScope()
     LaunchedEffect(caseFromNotice) {
         if (caseFromNotice != null) {
@@ -46,30 +49,24 @@ fun CasesScreen(z: Zhangban, lang: Lang, caseFromNotice: String?, onCaseShown: (
     }
 
     open?.let { id ->
-        CaseDetail(z, id, lang, onClose = { open = null })
+        CaseDetail(z, id, onClose = { open = null })
         return
     }
     Column(Modifier.padding(16.dp)) {
-        OutlinedButton(onClick = {
-            scope.launch {
-                error = try {
-                    z.syncNow() // offline: the outbox keeps everything; the list shows "queued"
-                    null
-                } catch (e: ZhangbanException) {
-                    e.text(lang)
-                }
-            }
-        }) { Text(stringResource(R.string.sync_now)) }
+        // offline: the outbox keeps everything; the list shows "queued"
+        OutlinedButton(onClick = { scope.launch { error = attempt { z.syncNow() } } }) { Text(c.syncNow) }
         ErrorText(error)
-        if (cases.isEmpty()) Text(stringResource(R.string.no_cases), Modifier.padding(top = 16.dp))
+        if (cases.isEmpty()) Text(c.noCases, Modifier.padding(top = 16.dp))
         LazyColumn {
-            items(cases, key = { it.id }) { c ->
-                Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = c.id }) {
+            items(cases, key = { it.id }) { case ->
+                Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = case.id }) {
                     Column(Modifier.padding(16.dp)) {
-                        Text(c.title, style = MaterialTheme.typography.titleMedium)
-                        Text(c.stateText(lang))
-                        c.receipt?.let { Text(stringResource(R.string.receipt, it), style = MaterialTheme.typography.bodySmall) }
-                        c.problem?.let { ErrorText(it) }
+                        Text(case.title, style = MaterialTheme.typography.titleMedium)
+                        Text(case.stateText(lang))
+                        case.receipt?.let {
+                            Text(c.receipt(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
+                        }
+                        case.problem?.let { ErrorText(it) }
                     }
                 }
             }
@@ -78,43 +75,41 @@ fun CasesScreen(z: Zhangban, lang: Lang, caseFromNotice: String?, onCaseShown: (
 }
 
 @Composable
-private fun CaseDetail(z: Zhangban, caseId: String, lang: Lang, onClose: () -> Unit) {
+fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
+    val c = chrome()
+    val lang = c.lang
     val cases by z.cases.collectAsStateWithLifecycle()
     var progress by remember { mutableStateOf<CaseProgress?>(null) }
-    var error by remember { mutableStateOf<String?>(null) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
     // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
-    LaunchedEffect(caseId, cases) {
-        try {
-            progress = z.progress(caseId)
-        } catch (e: ZhangbanException) {
-            error = e.text(lang)
-        }
-    }
+    LaunchedEffect(caseId, cases) { error = attempt { progress = z.progress(caseId) } }
     LazyColumn(Modifier.padding(16.dp)) {
         item {
-            TextButton(onClick = onClose) { Text(stringResource(R.string.back)) }
+            TextButton(onClick = onClose) { Text(c.back) }
             ErrorText(error)
         }
         val p = progress ?: return@LazyColumn
         item {
             Text(p.case.title, style = MaterialTheme.typography.titleLarge)
             Text(p.case.stateText(lang), style = MaterialTheme.typography.titleMedium)
-            p.case.receipt?.let { Text(stringResource(R.string.receipt, it)) }
+            p.case.receipt?.let { Text(c.receipt(it), Modifier.changesByItself()) }
             p.promisedDate?.let { date ->
-                Text(stringResource(R.string.promised_date, date) + if (p.provisional) " " + stringResource(R.string.provisional) else "")
+                Text(c.promisedDate(date) + if (p.provisional) " " + c.provisional else "", Modifier.changesByItself())
             }
-            p.workingDaysLeft?.let { Text(stringResource(R.string.days_left, it.toInt())) }
-            if (p.overdue) ErrorText(stringResource(R.string.overdue))
-            if (p.neededNow.isNotEmpty()) SectionTitle(stringResource(R.string.needed_now))
+            p.workingDaysLeft?.let { Text(c.daysLeft(it.toInt())) }
+            if (p.overdue) ErrorText(c.overdue)
+            if (p.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
         }
         items(p.neededNow) { n ->
             Text(n.text(lang) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
         }
-        item { SectionTitle(stringResource(R.string.timeline)) }
+        item { SectionTitle(c.timeline) }
         items(p.timeline) { t ->
             Column(Modifier.padding(vertical = 4.dp)) {
-                Text("${formatTime(t.at)} · ${t.stateText(lang)}", style = MaterialTheme.typography.labelMedium)
-                if (t.note.isNotBlank()) Text(t.note)
+                Text(formatTime(t.at, lang), style = MaterialTheme.typography.labelMedium, modifier = Modifier.changesByItself())
+                Text(t.stateText(lang), style = MaterialTheme.typography.bodyMedium)
+                // FFI gap: the note is one "中文 / English" string today
+                if (t.note.isNotBlank()) Text(t.note, style = MaterialTheme.typography.bodySmall)
             }
         }
     }
