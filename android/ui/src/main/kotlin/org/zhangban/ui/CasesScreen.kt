@@ -96,7 +96,7 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
             p.promisedDate?.let { date ->
                 Text(c.promisedDate(date) + if (p.provisional) " " + c.provisional else "", Modifier.changesByItself())
             }
-            p.workingDaysLeft?.let { Text(c.daysLeft(it.toInt())) }
+            p.workingDaysLeft?.let { Text(c.daysLeft(it.toInt()), Modifier.changesByItself()) } // counts from today
             if (p.overdue) ErrorText(c.overdue)
             if (p.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
         }
@@ -109,7 +109,8 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
                 Text(formatTime(t.at, lang), style = MaterialTheme.typography.labelMedium, modifier = Modifier.changesByItself())
                 Text(t.stateText(lang), style = MaterialTheme.typography.bodyMedium)
                 // FFI gap: the note is one "中文 / English" string today
-                if (t.note.isNotBlank()) Text(t.note, style = MaterialTheme.typography.bodySmall)
+                // (and it may carry a receipt number, which names the day)
+                if (t.note.isNotBlank()) Text(t.note, style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
             }
         }
     }

@@ -6,6 +6,8 @@ import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.verticalScroll
 import androidx.compose.material3.Button
 import androidx.compose.material3.HorizontalDivider
 import androidx.compose.material3.MaterialTheme
@@ -47,7 +49,8 @@ fun ServicesScreen(z: Zhangban, onSubmitted: () -> Unit) {
     var draftId by rememberSaveable { mutableStateOf<String?>(null) }
 
     draftId?.let { id ->
-        FormHost(z, id, onClose = { draftId = null }, onSubmitted = onSubmitted)
+        // Submitted: the form is closed (FormHost leaves) and the cases tab shows the new case.
+        FormHost(z, id, onClose = { draftId = null }, onSubmitted = { draftId = null; onSubmitted() })
         return
     }
     checklistCode?.let { code ->
@@ -128,32 +131,32 @@ fun ChecklistScreen(z: Zhangban, code: String, onBack: () -> Unit, onStarted: (S
     val scope = rememberCoroutineScope()
     LaunchedEffect(code) { error = attempt { checklist = z.checklist(code) } }
 
-    LazyColumn(Modifier.padding(16.dp)) {
-        item { TextButton(onClick = onBack) { Text(c.back) } }
-        checklist?.let { info ->
-            item {
-                Text(info.name(lang), style = MaterialTheme.typography.titleLarge)
-                Text(c.feesAndDays(feeText(info.fees, c), info.promisedDays.toInt()))
-                SectionTitle(c.checklistTitle)
-            }
-            items(info.lines, key = { it.key }) { line ->
+    // A short list: a plain scrolling column (every line composed at once).
+    Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
+        TextButton(onClick = onBack) { Text(c.back) }
+        val info = checklist
+        if (info != null) {
+            Text(info.name(lang), style = MaterialTheme.typography.titleLarge)
+            Text(c.feesAndDays(feeText(info.fees, c), info.promisedDays.toInt()))
+            SectionTitle(c.checklistTitle)
+            for (line in info.lines) {
                 Column(Modifier.padding(vertical = 4.dp)) {
                     Text(line.title(lang), style = MaterialTheme.typography.bodyLarge)
                     if (line.why(lang).isNotBlank()) Text(line.why(lang), style = MaterialTheme.typography.bodySmall)
                 }
             }
-            item {
-                ErrorText(error)
-                Button(onClick = {
-                    scope.launch {
-                        error = attempt {
-                            // The form screen resumes the draft by id (also after a rotation).
-                            z.startDraft(info.code).use { onStarted(it.id) }
-                        }
+        }
+        ErrorText(error)
+        if (info != null) {
+            Button(onClick = {
+                scope.launch {
+                    error = attempt {
+                        // The form screen resumes the draft by id (also after a rotation).
+                        z.startDraft(info.code).use { onStarted(it.id) }
                     }
-                }) { Text(c.startApplication) }
-            }
-        } ?: item { ErrorText(error) }
+                }
+            }) { Text(c.startApplication) }
+        }
     }
 }
 
