@@ -84,7 +84,7 @@ if ! PYTHONPATH="$PYTOOLS" python3 -c 'import tree_sitter, tree_sitter_swift' 2>
   python3 -m pip install --quiet --disable-pip-version-check --target "$PYTOOLS" \
     'tree-sitter==0.26.1' 'tree-sitter-swift==0.7.4'
 fi
-PYTHONPATH="$PYTOOLS" PYTHONDONTWRITEBYTECODE=1 python3 tools/swift_check.py
+PYTHONPATH="$PYTOOLS" PYTHONDONTWRITEBYTECODE=1 python3 tools/swift_check.py --self-test
 
 # The screens' renders are compared pixel for pixel: one pinned CJK font (Debian's fonts-wqy-microhei).
 SCREEN_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc

@@ -71,7 +71,7 @@ def names(path):
     for n in walk(tree.root_node):
         if n.type not in IDENT:
             continue
-        name = text(src, n).strip("`")
+        name = text(src, n).strip("`").lstrip("$")  # $form: the projection of a declared property
         parent = n.parent.type if n.parent else ""
         if parent in BINDING_PARENTS:
             declared.add(name)
@@ -80,10 +80,38 @@ def names(path):
     return declared, used
 
 
+def unknown_names(files, gen_src, platform):
+    gen_names = {text(gen_src, n).strip("`") for n in walk(PARSER.parse(gen_src).root_node) if n.type in IDENT}
+    declared, uses = set(), []
+    for f in files:
+        d, u = names(f)
+        declared |= d
+        uses += [(f, name, line) for name, line in u]
+    unknown = [(f, n, line) for f, n, line in uses if n not in declared and n not in gen_names and n not in platform]
+    ffi_uses = {n for _, n, _ in uses if n in gen_names and n not in declared and n not in platform}
+    return unknown, ffi_uses, sorted(platform & gen_names)
+
+
+def self_test(files, gen_src, platform):
+    """The check must fail when the FFI renames what the layer calls: rename each of a few used names."""
+    _, ffi_uses, _ = unknown_names(files, gen_src, platform)
+    probes = [n for n in ("catalogSearch", "ZhangbanStore", "openOrCreate", "submitDraft", "textZh") if n in ffi_uses]
+    assert len(probes) >= 3, f"the Swift layer should use these FFI names: {probes}"
+    for name in probes:
+        renamed = gen_src.replace(name.encode(), (name + "Renamed").encode())
+        unknown, _, _ = unknown_names(files, renamed, platform)
+        assert any(n == name for _, n, _ in unknown), f"renaming {name} in the generated Swift went unnoticed"
+    print(f"self-test: renaming any of {probes} in the generated Swift is reported")
+    broken = PARSER.parse(b"struct A { func f( { let x = }")
+    assert any(n.type == "ERROR" or n.is_missing for n in walk(broken.root_node)), "a broken file parsed cleanly"
+    print("self-test: a broken Swift snippet is reported")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--generated", default=str(ROOT / "bindings/generated/swift/zhangban_ffi.swift"))
     ap.add_argument("--list-unknown", action="store_true")
+    ap.add_argument("--self-test", action="store_true", help="also check that a renamed FFI name is caught")
     args = ap.parse_args()
 
     files = list(swift_files())
@@ -97,20 +125,11 @@ def main():
         print(f"swift_check: {generated} is missing: run bindings/generate.sh swift first", file=sys.stderr)
         return 1
     gen_src = generated.read_bytes()
-    gen_names = {text(gen_src, n).strip("`") for n in walk(PARSER.parse(gen_src).root_node) if n.type in IDENT}
     platform_file = ROOT / "tools/swift_platform_names.txt"
     platform = {
         line.split("#")[0].strip() for line in platform_file.read_text(encoding="utf-8").splitlines()
     } - {""}
-    shadowing = sorted(platform & gen_names)
-
-    declared, uses = set(), []
-    for f in files:
-        d, u = names(f)
-        declared |= d
-        uses += [(f, name, line) for name, line in u]
-    unknown = [(f, name, line) for f, name, line in uses if name not in declared and name not in gen_names and name not in platform]
-    ffi_uses = {name for _, name, _ in uses if name in gen_names and name not in declared and name not in platform}
+    unknown, ffi_uses, shadowing = unknown_names(files, gen_src, platform)
 
     if args.list_unknown:
         for name in sorted({name for _, name, _ in unknown}):
@@ -123,7 +142,10 @@ def main():
               "and not a listed Apple/Swift name (renamed or removed from the FFI?)")
     for name in shadowing:
         print(f"  tools/swift_platform_names.txt lists '{name}', which the generated API declares: remove it")
-    return 1 if errors or unknown or shadowing else 0
+    failed = bool(errors or unknown or shadowing)
+    if args.self_test and not failed:
+        self_test(files, gen_src, platform)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
