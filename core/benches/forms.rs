@@ -13,10 +13,10 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value as Json};
+use zhangban_core::catalog::schema::FormSchema;
 use zhangban_core::catalog::{Catalog, CatalogDoc, BUNDLED_JSON};
 use zhangban_core::forms::draft::{AutofillOptions, Draft, Editor};
 use zhangban_core::forms::profile::{HeldLicence, Profile, Provenance};
-use zhangban_core::forms::schema::FormSchema;
 use zhangban_core::forms::Session;
 use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
 
