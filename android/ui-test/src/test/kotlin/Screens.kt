@@ -3,6 +3,8 @@ package org.zhangban.uitest
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.CompositionLocalProvider
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.saveable.LocalSaveableStateRegistry
+import androidx.compose.runtime.saveable.SaveableStateRegistry
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.geometry.Size
@@ -93,19 +95,40 @@ class Camera(private val test: SkikoComposeUiTest) {
 
     private var focus: FocusManager? = null
 
+    // A rotation: the activity is recreated; what the screens put in rememberSaveable is saved and restored,
+    // everything else is composed anew (as StateRestorationTester does: the same composition structure, so
+    // the saveable keys match).
+    private var present by mutableStateOf(true)
+    private var registry by mutableStateOf(SaveableStateRegistry(emptyMap()) { true })
+
     fun setContent(host: Host, content: @Composable () -> Unit) {
         val owner = Resumed()
         test.setContent {
-            focus = LocalFocusManager.current
-            CompositionLocalProvider(
-                LocalHost provides host,
-                LocalLang provides variant.lang,
-                LocalDensity provides Density(1f, variant.fontScale),
-                LocalLifecycleOwner provides owner,
-            ) {
-                ZhangbanTheme(fontFamily = pinnedFont, content = content)
+            if (present) {
+                focus = LocalFocusManager.current
+                CompositionLocalProvider(
+                    LocalSaveableStateRegistry provides registry,
+                    LocalHost provides host,
+                    LocalLang provides variant.lang,
+                    LocalDensity provides Density(1f, variant.fontScale),
+                    LocalLifecycleOwner provides owner,
+                ) {
+                    ZhangbanTheme(fontFamily = pinnedFont, content = content)
+                }
             }
         }
+    }
+
+    /** Saves the saveable state, throws the composition away and composes it again from that state. */
+    fun rotate() {
+        test.runOnIdle {
+            val saved = registry.performSave()
+            present = false
+            registry = SaveableStateRegistry(saved) { true }
+        }
+        test.waitForIdle()
+        test.runOnIdle { present = true }
+        test.waitForIdle()
     }
 
     /** Renders the current screen in every variant, then goes back to the first (Chinese, scale 1). */

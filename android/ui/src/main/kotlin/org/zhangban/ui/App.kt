@@ -8,6 +8,7 @@ import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.filled.AccountBox
 import androidx.compose.material.icons.filled.List
 import androidx.compose.material.icons.filled.Search
+import androidx.compose.material.icons.filled.Settings
 import androidx.compose.material3.Button
 import androidx.compose.material3.CircularProgressIndicator
 import androidx.compose.material3.Icon
@@ -16,6 +17,7 @@ import androidx.compose.material3.NavigationBarItem
 import androidx.compose.material3.Scaffold
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.CompositionLocalProvider
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -25,6 +27,8 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.graphics.vector.ImageVector
+import androidx.compose.ui.platform.LocalDensity
+import androidx.compose.ui.unit.Density
 import androidx.compose.ui.unit.dp
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_ffi.ZhangbanException
@@ -45,6 +49,7 @@ fun ZhangbanRoot(open: suspend () -> Zhangban, caseFromNotice: String?, onCaseSh
     val c = chrome()
     var attempt by rememberSaveable { mutableStateOf(0) }
     var opening by remember { mutableStateOf<Opening>(Opening.Busy) }
+    var prefs by rememberSaveable { mutableStateOf(Prefs()) }
     LaunchedEffect(attempt) {
         opening = try {
             Opening.Ready(open())
@@ -63,15 +68,31 @@ fun ZhangbanRoot(open: suspend () -> Zhangban, caseFromNotice: String?, onCaseSh
             ErrorText(o.error)
             Button(onClick = { opening = Opening.Busy; attempt++ }) { Text(c.retry) }
         }
-        is Opening.Ready -> ZhangbanTabs(o.z, caseFromNotice, onCaseShown)
+        is Opening.Ready -> {
+            // The person's choices in 设置 apply to every screen: their language, larger text.
+            val density = LocalDensity.current
+            CompositionLocalProvider(
+                LocalLang provides (prefs.lang ?: LocalLang.current),
+                LocalDensity provides Density(density.density, density.fontScale * if (prefs.largeText) 1.3f else 1f),
+            ) {
+                ZhangbanTabs(o.z, caseFromNotice, onCaseShown, prefs, onPrefs = { prefs = it })
+            }
+        }
     }
 }
 
 /** The tabs of the app (the selected tab survives a rotation). */
-enum class Tab { Wallet, Services, Cases }
+enum class Tab { Wallet, Services, Cases, Settings }
 
 @Composable
-fun ZhangbanTabs(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit, start: Tab = Tab.Wallet) {
+fun ZhangbanTabs(
+    z: Zhangban,
+    caseFromNotice: String?,
+    onCaseShown: () -> Unit,
+    prefs: Prefs = Prefs(),
+    onPrefs: (Prefs) -> Unit = {},
+    start: Tab = Tab.Wallet,
+) {
     val c = chrome()
     var tab by rememberSaveable { mutableStateOf(start) }
     LaunchedEffect(caseFromNotice) { if (caseFromNotice != null) tab = Tab.Cases }
@@ -83,6 +104,7 @@ fun ZhangbanTabs(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit, 
                         Tab.Wallet -> c.tabWallet to Icons.Filled.AccountBox
                         Tab.Services -> c.tabServices to Icons.Filled.Search
                         Tab.Cases -> c.tabCases to Icons.Filled.List
+                        Tab.Settings -> c.tabSettings to Icons.Filled.Settings
                     }
                     NavigationBarItem(
                         selected = tab == t,
@@ -100,6 +122,7 @@ fun ZhangbanTabs(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit, 
                 Tab.Wallet -> WalletScreen(z)
                 Tab.Services -> ServicesScreen(z, onSubmitted = { tab = Tab.Cases })
                 Tab.Cases -> CasesScreen(z, caseFromNotice, onCaseShown)
+                Tab.Settings -> SettingsScreen(z, prefs, onPrefs)
             }
         }
     }
