@@ -8,3 +8,4 @@ mod runtime;
 mod store;
 mod vault;
 mod wallet;
+
