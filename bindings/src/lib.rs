@@ -8,4 +8,3 @@ mod runtime;
 mod store;
 mod vault;
 mod wallet;
-

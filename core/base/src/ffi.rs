@@ -9,7 +9,8 @@
 pub const MAX_FFI_JSON: usize = 1 << 20;
 
 fn parse_date(s: &str) -> uniffi::Result<chrono::NaiveDate> {
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| uniffi::deps::anyhow::anyhow!("not a date (YYYY-MM-DD): {s:.32}"))
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| uniffi::deps::anyhow::anyhow!("not a date (YYYY-MM-DD): {s:.32}"))
 }
 
 fn parse_json(s: &str) -> uniffi::Result<serde_json::Value> {
