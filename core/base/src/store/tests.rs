@@ -148,6 +148,21 @@ fn pin_lockout_counts_on_disk_and_grows() {
 }
 
 #[test]
+fn settings_are_readable_while_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    s.set_setting("sync.cursor", "42").unwrap();
+    s.lock();
+    assert_eq!(s.setting("sync.cursor").unwrap().as_deref(), Some("42"));
+    assert_eq!(s.setting("missing").unwrap(), None);
+    drop(s);
+    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    assert!(s.is_locked());
+    assert_eq!(s.setting("sync.cursor").unwrap().as_deref(), Some("42"));
+}
+
+#[test]
 fn shredding_a_subject_makes_its_records_unreadable() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
