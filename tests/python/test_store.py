@@ -221,6 +221,7 @@ class RandomByteFlipTest(FfiTestCase):
         seed = int(os.environ.get("ZHANGBAN_FLIP_SEED", random.randrange(1 << 30)))
         rng = random.Random(seed)
         s = self.new_store(name="pristine")
+        EMPTY_PROFILE = json.loads(zb.profile_json(s, SELF))
         names = {}  # subject id -> the name in its profile
         for i in range(10):
             sid = SELF if i == 0 else s.create_subject(zb.SubjectKind.FAMILY, f"f{i}")
@@ -246,8 +247,13 @@ class RandomByteFlipTest(FfiTestCase):
                 st = zb.ZhangbanStore.open(str(work), self.file_vault())
                 for sid, name in names.items():
                     try:
-                        got = json.dumps(json.loads(zb.profile_json(st, sid)), ensure_ascii=False)
-                        self.assertIn(name, got, f"wrong data returned for {sid} ({ctx})")
+                        got = json.loads(zb.profile_json(st, sid))
+                        if got == EMPTY_PROFILE:
+                            # The row is gone from its key (a flipped id or index byte), as if deleted: the
+                            # profile feature reads an absent record as an empty profile (raw get: NotFound).
+                            outcomes["absent"] = outcomes.get("absent", 0) + 1
+                            continue
+                        self.assertEqual(got["person"]["name"]["value"], name, f"wrong data for {sid} ({ctx})")
                         outcomes["ok"] += 1
                     except zb.ZhangbanError as e:
                         outcomes[type(e).__name__] = outcomes.get(type(e).__name__, 0) + 1
