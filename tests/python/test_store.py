@@ -428,5 +428,54 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         self.assertEqual(v.first_broken, 1)
 
 
+class DamageTest(FfiTestCase):
+    """Damage is reported as damage (issue 16): never as a wrong key, a missing record or a short list; and a
+    damaged store can still be salvaged."""
+
+    def _store_with_records(self, n=20):
+        """A store with `n` drafts (the record `draft/<id>`, written by the forms feature)."""
+        folder = os.path.join(self.tmp, "damaged")
+        vault = zb.file_vault(os.path.join(self.tmp, "damaged.key"))
+        store = zb.ZhangbanStore.create(folder, vault, None)
+        self.drafts = [zb.ZhangbanDraft.start(store, SELF, "SJ-002").id() for _ in range(n)]
+        del store
+        gc.collect()
+        return folder, vault, os.path.join(folder, "zhangban.db")
+
+    def test_a_damaged_canary_is_corrupted_and_the_store_can_be_salvaged(self):
+        folder, vault, db = self._store_with_records()
+        with sqlite3.connect(db) as c:
+            (canary,) = c.execute("SELECT value FROM meta WHERE key = 'canary'").fetchone()
+            bad = bytearray(canary)
+            bad[len(bad) // 2] ^= 0x01
+            c.execute("UPDATE meta SET value = ? WHERE key = 'canary'", (bytes(bad),))
+        with self.assertRaises(zb.ZhangbanError.Corrupted) as e:
+            zb.ZhangbanStore.open(folder, vault)
+        self.assertEqual((e.exception.table, e.exception.record), ("meta", "canary"))
+        report = zb.salvage_store(folder, vault, None)
+        self.assertEqual(sorted(r.id for r in report.records if r.collection == "draft"), sorted(self.drafts))
+        self.assertEqual(report.damaged, ["meta/canary"])
+        # Another key is still a wrong key, on both paths.
+        other = zb.file_vault(os.path.join(self.tmp, "other.key"))
+        with self.assertRaises(zb.ZhangbanError.WrongKey):
+            zb.salvage_store(folder, other, None)
+
+    def test_a_lost_row_is_corrupted_not_not_found_and_a_short_list_is_an_error(self):
+        folder, vault, db = self._store_with_records()
+        lost, kept = self.drafts[7], self.drafts[8]
+        with sqlite3.connect(db) as c:
+            # What a damaged b-tree page does: a row gone, its count not.
+            c.execute("DROP TRIGGER record_counts_delete")
+            c.execute("DELETE FROM records WHERE collection = 'draft' AND id = ?", (lost,))
+        store = zb.ZhangbanStore.open(folder, vault)
+        with self.assertRaises(zb.ZhangbanError.Corrupted):
+            zb.ZhangbanDraft.resume(store, lost)
+        with self.assertRaises(zb.ZhangbanError.Corrupted):
+            zb.drafts_list(store, SELF)
+        self.assertEqual(zb.ZhangbanDraft.resume(store, kept).id(), kept)
+        report = zb.salvage_store(folder, vault, None)
+        self.assertEqual(len([r for r in report.records if r.collection == "draft"]), 19)
+        self.assertEqual(report.expected_records, len(report.records) + 1)
+
 if __name__ == "__main__":
     unittest.main()
