@@ -42,7 +42,8 @@ pub struct StoreRecord {
 
 impl From<Record> for StoreRecord {
     fn from(r: Record) -> Self {
-        let (seq, collection, id, subject, tag, updated_at) = (r.seq, r.collection, r.id, r.subject, r.tag, r.updated_at);
+        let (seq, collection, id, subject, tag, updated_at) =
+            (r.seq, r.collection, r.id, r.subject, r.tag, r.updated_at);
         StoreRecord { seq, collection, id, subject, tag, body: r.body.to_vec(), updated_at }
     }
 }
