@@ -21,8 +21,18 @@ struct FormView: View {
                 if let e = form.error { Text(e.text(lang)).foregroundStyle(.red) }
                 Section {
                     ForEach(form.fields, id: \.path) { f in
-                        FieldRow(field: f, issues: form.issues(for: f.path), readOnly: form.submittedCaseId != nil) { v in
+                        let readOnly = form.submittedCaseId != nil
+                        FieldRow(field: f, issues: form.issues(for: f.path), readOnly: readOnly) { v in
                             form.set(f.path, v)
+                        }
+                        // A repeat group gets entries; a prefilled value the core marks as possibly out of
+                        // date is confirmed (without these some drafts could never be completed).
+                        if f.kind == "repeat" && !readOnly {
+                            Button(lang.pick("添加一项", "Add an entry")) { form.addInstance(f.path) }
+                        }
+                        if f.confirm && !readOnly {
+                            Button(lang.pick("确认无误", "Confirm")) { form.confirm(f.path) }
+                                .accessibilityLabel(lang.pick("确认“\(f.label(lang))”仍然正确", "Confirm “\(f.label(lang))” is still right"))
                         }
                     }
                 }
@@ -76,14 +86,34 @@ private struct FieldRow: View {
                     ForEach(field.options, id: \.self) { Text($0).tag($0) }
                 }
                 .disabled(locked)
-            case "repeat", "attachment", "multi_choice":
+            case "multi_choice":
+                // One toggle per option; the value is the list of chosen options.
+                let chosen = FormJSON.decode(field.valueJson) as? [String] ?? []
+                Text(field.label(lang)).font(.headline)
+                ForEach(field.options, id: \.self) { option in
+                    Toggle(option, isOn: Binding(
+                        get: { chosen.contains(option) },
+                        set: { on in onChange(on ? chosen + [option] : chosen.filter { $0 != option }) }
+                    ))
+                    .disabled(locked)
+                }
+            case "repeat", "attachment":
                 Text(field.label(lang)).font(.headline)
             default:
                 // Every keystroke is sent; the core autosaves it and reports what is wrong.
-                TextField(field.label(lang), text: $text)
-                    .disabled(locked)
-                    .onAppear { text = field.displayValue }
-                    .onChange(of: text) { t in if t != field.displayValue { onChange(t) } }
+                HStack {
+                    if field.locked {
+                        Image(systemName: "lock.fill").accessibilityHidden(true)
+                    }
+                    TextField(field.label(lang), text: $text)
+                        .disabled(locked)
+                        .onAppear { text = field.displayValue }
+                        .onChange(of: text) { t in if t != field.displayValue { onChange(t) } }
+                }
+                if field.locked && field.source == "licence" {
+                    // visibly locked, and why
+                    Text(lang.pick("来自电子证照，不可修改", "From an e-licence; cannot be changed")).font(.caption)
+                }
             }
             // A text box shows its problem once something is typed (an empty form is not all red).
             if let issue = issues.first, !isTextInput || !text.isEmpty {

@@ -67,7 +67,16 @@ struct PresentView: View {
     @StateObject var model: PresentationModel
     @State private var preset: DisclosurePreset = .hotelCheckIn
     @State private var now = Date()
+    @State private var captured = UIScreen.main.isCaptured
+    @State private var brightness: CGFloat?
+    @Environment(\.scenePhase) private var phase
     private let tick = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
+    private let captureChanged = NotificationCenter.default.publisher(for: UIScreen.capturedDidChangeNotification)
+    private let screenshot = NotificationCenter.default.publisher(for: UIApplication.userDidTakeScreenshotNotification)
+
+    /// No code while the screen is recorded or mirrored, nor in the app-switcher snapshot (taken when the
+    /// scene goes inactive). iOS cannot block a screenshot: after one, the code is replaced at once.
+    private var hidden: Bool { captured || phase != .active }
 
     var body: some View {
         VStack(spacing: 16) {
@@ -78,7 +87,9 @@ struct PresentView: View {
             }
             .pickerStyle(.segmented)
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
-            if let code = model.code, let image = qrImage(code.qrText) {
+            if hidden {
+                Text(lang.pick("录屏或切换应用时不显示二维码", "The code is hidden while the screen is recorded or the app is in the background"))
+            } else if let code = model.code, let image = qrImage(code.qrText) {
                 Image(uiImage: image)
                     .interpolation(.none)
                     .resizable()
@@ -90,10 +101,20 @@ struct PresentView: View {
         }
         .padding()
         .navigationTitle(item.typeName(lang))
-        .onAppear { model.start(preset) }
-        .onDisappear { model.stop() }
+        .onAppear {
+            model.start(preset)
+            // full brightness for the scanner, restored on leaving
+            brightness = UIScreen.main.brightness
+            UIScreen.main.brightness = 1.0
+        }
+        .onDisappear {
+            model.stop()
+            if let brightness { UIScreen.main.brightness = brightness }
+        }
         .onChange(of: preset) { p in model.start(p) }
         .onReceive(tick) { now = $0 }
+        .onReceive(captureChanged) { _ in captured = UIScreen.main.isCaptured }
+        .onReceive(screenshot) { _ in model.start(preset) }
     }
 
     private func qrImage(_ text: String) -> UIImage? {

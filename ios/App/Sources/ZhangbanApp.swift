@@ -51,6 +51,11 @@ final class SessionOpener: ObservableObject {
 
     func open() async {
         guard session == nil else { return }
+        // one store per process: the background refresh may have opened it before any scene
+        if let s = SessionOpener.shared {
+            session = s
+            return
+        }
         error = nil
         do {
             let support = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
@@ -92,6 +97,8 @@ final class SessionOpener: ObservableObject {
     nonisolated static func handle(_ task: BGAppRefreshTask) {
         schedule()
         let work = Task { @MainActor in
+            // iOS may launch the app for the refresh without any scene: open the session here then.
+            if SessionOpener.shared == nil { await SessionOpener().open() }
             guard let s = SessionOpener.shared else {
                 task.setTaskCompleted(success: false)
                 return

@@ -1,11 +1,11 @@
 package org.zhangban.kit
 
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.sync.Mutex
-import kotlinx.coroutines.sync.withLock
 import kotlinx.coroutines.withContext
 import uniffi.zhangban_ffi.ChecklistInfo
 import uniffi.zhangban_ffi.FieldInfo
@@ -75,16 +75,39 @@ class DraftForm internal constructor(
             submittedCaseId = draft.submittedCaseId(),
         )
 
-    /** Reloads the state from the core (after a submission, for instance). */
-    suspend fun reload(): State = lock.withLock { withContext(io) { load().also { _state.value = it } } }
+    /** Runs [block] on the draft under the edit lock (a submission, for instance: never after [close]). */
+    internal suspend fun <T> withDraft(block: (ZhangbanDraft) -> T): T = locked { block(draft) }
 
-    private suspend fun edit(change: () -> Unit): State =
-        lock.withLock {
-            withContext(io) {
-                change()
-                load().also { _state.value = it }
+    /** Reloads the state from the core (after a submission, for instance). */
+    suspend fun reload(): State = locked { load().also { _state.value = it } }
+
+    private suspend fun edit(change: () -> Unit): State = locked {
+        change()
+        load().also { _state.value = it }
+    }
+
+    // close() from the UI thread while an edit runs on the IO pool: the draft is closed by whoever holds
+    // the lock last (close itself when it is free, else the edit in flight when it ends), never under an edit.
+    private val closeLock = Any()
+    private var closeRequested = false
+    private var closed = false
+
+    private suspend fun <T> locked(block: () -> T): T {
+        lock.lock()
+        try {
+            // the screen that owned it has gone: the edit is cancelled with it
+            synchronized(closeLock) { if (closed || closeRequested) throw CancellationException("the draft form is closed") }
+            return withContext(io) { block() }
+        } finally {
+            synchronized(closeLock) {
+                if (closeRequested && !closed) {
+                    closed = true
+                    draft.close()
+                }
+                lock.unlock()
             }
         }
+    }
 
     /** Sets a field to a Kotlin value (`null` clears it). */
     suspend fun set(path: String, value: Any?): State = edit { draft.set(path, Json.encode(value)) }
@@ -131,7 +154,29 @@ class DraftForm internal constructor(
     /** Deletes the draft and its saved edits. */
     suspend fun discard() = withContext(io) { draft.discard() }
 
-    override fun close() = draft.close()
+    /**
+     * Frees the native draft (its edits are saved already). Safe from any thread while an edit runs: the
+     * draft is closed when that edit ends, and edits called after this fail instead of touching a freed
+     * object. Closing twice does nothing.
+     */
+    override fun close() {
+        synchronized(closeLock) {
+            if (closed || closeRequested) return
+            if (lock.tryLock()) {
+                closed = true
+                try {
+                    draft.close()
+                } finally {
+                    lock.unlock()
+                }
+            } else {
+                closeRequested = true
+            }
+        }
+    }
+
+    /** True once [close] has freed the draft. */
+    val isClosed: Boolean get() = synchronized(closeLock) { closed }
 }
 
 /** The field's value as a screen shows it (text as typed, lists as JSON, empty as ""). */

@@ -168,7 +168,7 @@ class Zhangban private constructor(
      * A draft with problems: `ZhangbanException.Validation` naming the first one.
      */
     suspend fun submit(form: DraftForm): CaseSummary {
-        val case = withContext(io) { casesApi.submitDraft(form.draft) }
+        val case = form.withDraft { casesApi.submitDraft(it) }
         form.reload()
         refreshCases()
         return case
