@@ -12,6 +12,11 @@ echo "== storage: ours vs plain rusqlite vs SQLCipher (tests/bench-sqlcipher, it
 
 echo
 echo "== FFI library size (release profile: opt-level s with ring and qrcode at 3, fat lto, codegen-units = 1, strip) =="
+# A release build needs trust anchors (docs/SECURITY.md): throwaway ones measure the same library.
+if [ -z "${ZHANGBAN_TRUST_ANCHORS:-}" ]; then
+  ZHANGBAN_TRUST_ANCHORS="$("$root/tools/throwaway-anchors.sh")"
+  export ZHANGBAN_TRUST_ANCHORS
+fi
 (cd "$root" && cargo build --release --quiet -p zhangban-ffi)
 lib="$root/target/release/libzhangban_ffi.so"
 tmp="$(mktemp)"

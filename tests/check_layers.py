@@ -43,6 +43,7 @@ ALLOWED = {
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},
     "zhangban-sandbox": set(CORE_CRATES) | {CORE},
+    "zhangban-fuzz-harness": set(CORE_CRATES) | {CORE},
     "uniffi-bindgen": set(),
 }
 

@@ -287,7 +287,7 @@ impl From<w::UsageEntry> for UsageRecord {
 pub struct VerifyPolicy {
     pub max_status_age_secs: i64,
     pub clock_skew_secs: i64,
-    /// Empty accepts any purpose.
+    /// Purposes accepted; empty accepts none (`no_purpose_policy`). The clock skew is capped at 300 s.
     pub accepted_purposes: Vec<String>,
 }
 
@@ -301,7 +301,8 @@ impl From<VerifyPolicy> for w::Policy {
     }
 }
 
-/// The default verification policy: status list at most 7 days old, 30 s clock skew, any purpose.
+/// The default verification policy: status list at most 7 days old, 30 s clock skew, no purpose yet (add
+/// the purposes the verifier accepts).
 #[uniffi::export]
 pub fn default_verify_policy() -> VerifyPolicy {
     let p = w::Policy::default();
@@ -372,6 +373,13 @@ fn outcome(r: Result<w::Verified, w::WalletError>) -> VerificationOutcome {
             verified: None,
         },
     }
+}
+
+/// True when this library pins the sandbox's published test trust anchors (a debug, test or demo build):
+/// a shell shows a "测试版 / sandbox build" banner then, and such a build must never ship.
+#[uniffi::export]
+pub fn sandbox_trust_anchors() -> bool {
+    zhangban_core::anchors::SANDBOX
 }
 
 /// Renders a QR code (error correction M) as a module matrix and an SVG.
@@ -474,16 +482,54 @@ impl ZhangbanWallet {
         })
     }
 
+    /// Engagement mode: a presentation answering the `ZBE1:` code scanned from the verifier's screen (its
+    /// challenge and purpose); the code is good at that verifier only.
+    pub fn present_engaged(
+        &self,
+        licence_id: String,
+        preset: DisclosurePreset,
+        engagement_text: String,
+        now: i64,
+    ) -> Result<PresentationCode, ZhangbanError> {
+        guard(|| {
+            let p = self.inner.present_engaged(&licence_id, &preset.into(), &engagement_text, now)?;
+            Ok(PresentationCode {
+                licence_id: p.licence_id,
+                qr_text: p.qr_text,
+                not_before: p.not_before,
+                not_after: p.not_after,
+                refresh_at: p.refresh_at,
+                purpose: p.purpose,
+                disclosed: p.disclosed,
+            })
+        })
+    }
+
+    /// 授权用证 for `recipient` (a name people read), bound to `recipient_key` (the recipient's
+    /// `device_public_key`, scanned from its phone): only that phone's grant verifier accepts it.
+    #[allow(clippy::too_many_arguments)]
     pub fn grant(
         &self,
         licence_id: String,
         preset: DisclosurePreset,
         recipient: String,
+        recipient_key: Vec<u8>,
         purpose: String,
         term: GrantTerm,
         now: i64,
     ) -> Result<GrantInfo, ZhangbanError> {
-        guard(|| Ok(self.inner.grant(&licence_id, &preset.into(), &recipient, &purpose, term.into(), now)?.into()))
+        guard(|| {
+            Ok(self
+                .inner
+                .grant(&licence_id, &preset.into(), &recipient, &recipient_key, &purpose, term.into(), now)?
+                .into())
+        })
+    }
+
+    /// The recipient's side of 授权用证: verifies grants bound to this device's key, offline, from the
+    /// cached lists; used single-use grants are remembered in the store.
+    pub fn grant_verifier(&self) -> Result<Arc<ZhangbanGrantVerifier>, ZhangbanError> {
+        guard(|| Ok(Arc::new(ZhangbanGrantVerifier { inner: std::sync::Mutex::new(self.inner.grant_verifier()?) })))
     }
 
     pub fn grants(&self, licence_id: Option<String>) -> Result<Vec<GrantInfo>, ZhangbanError> {
@@ -524,6 +570,118 @@ impl ZhangbanVerifier {
             Err(_) => outcome(Err(w::WalletError::Malformed { what: "internal error".into() })),
         }
     }
+
+    /// Engagement mode: a fresh challenge for `purpose` to show as a QR code (it replaces the previous one).
+    pub fn engage(&self, purpose: String, now: i64) -> Result<EngagementCode, ZhangbanError> {
+        guard(|| {
+            let e = self.inner.engage(&purpose, now)?;
+            Ok(EngagementCode {
+                text: e.to_text(),
+                purpose: e.purpose,
+                created_at: e.created_at,
+                expires_at: e.created_at + w::engage::ENGAGEMENT_TTL_SECS,
+            })
+        })
+    }
+
+    /// Engagement mode: verifies a scanned code against the challenge shown now ([`Self::engage`]); a code
+    /// made for another verifier (relayed) or a one-way code is refused (`engagement_mismatch`).
+    pub fn verify_engaged(&self, qr_text: String, now: i64, policy: VerifyPolicy) -> VerificationOutcome {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.inner.verify_current(&qr_text, now, &policy.into())
+        }));
+        match r {
+            Ok(r) => outcome(r),
+            Err(_) => outcome(Err(w::WalletError::Malformed { what: "internal error".into() })),
+        }
+    }
+}
+
+/// A verifier's challenge (`ZBE1:…`) to show as a QR code.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct EngagementCode {
+    pub text: String,
+    pub purpose: String,
+    pub created_at: i64,
+    /// After this, show a new one.
+    pub expires_at: i64,
+}
+
+/// A grant the recipient verified.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VerifiedGrantInfo {
+    pub grant_id: String,
+    pub issuer: IssuerRecord,
+    pub licence_type: String,
+    pub licence_id: String,
+    pub recipient: String,
+    pub purpose: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub single_use: bool,
+    pub disclosed: Vec<LicenceElement>,
+}
+
+/// A grant check: accepted with its content, or refused with a typed reason.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct GrantOutcome {
+    pub accepted: bool,
+    pub reason_code: Option<String>,
+    pub reason_zh: Option<String>,
+    pub reason_en: Option<String>,
+    pub grant: Option<VerifiedGrantInfo>,
+}
+
+/// The recipient's grant verifier (see [`ZhangbanWallet::grant_verifier`]).
+#[derive(uniffi::Object)]
+pub struct ZhangbanGrantVerifier {
+    inner: std::sync::Mutex<w::GrantVerifier>,
+}
+
+#[uniffi::export]
+impl ZhangbanGrantVerifier {
+    /// Grant ids (hex) the holders revoked, from the platform when last online.
+    pub fn set_revoked(&self, grant_ids: Vec<String>) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.set_revoked_hex(&grant_ids);
+        }
+    }
+
+    /// Verifies a `ZBG1:` grant at `now` under `policy`, with no network.
+    pub fn verify(&self, grant_text: String, now: i64, policy: VerifyPolicy) -> GrantOutcome {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.inner.lock() {
+            Ok(g) => g.verify(&grant_text, now, &policy.into()),
+            Err(_) => Err(w::WalletError::Malformed { what: "grant verifier".into() }),
+        }))
+        .unwrap_or_else(|_| Err(w::WalletError::Malformed { what: "internal error".into() }));
+        match r {
+            Ok(v) => GrantOutcome {
+                accepted: true,
+                reason_code: None,
+                reason_zh: None,
+                reason_en: None,
+                grant: Some(VerifiedGrantInfo {
+                    grant_id: v.grant_id,
+                    issuer: v.issuer.into(),
+                    licence_type: v.licence_type.key().into(),
+                    licence_id: v.licence_id,
+                    recipient: v.recipient,
+                    purpose: v.purpose,
+                    issued_at: v.issued_at,
+                    expires_at: v.expires_at,
+                    single_use: v.single_use,
+                    disclosed: v.disclosed.into_iter().map(Into::into).collect(),
+                }),
+            },
+            Err(e) => GrantOutcome {
+                accepted: false,
+                reason_code: Some(e.code().into()),
+                reason_zh: Some(e.message_zh()),
+                reason_en: Some(e.message_en()),
+                grant: None,
+            },
+        }
+    }
 }
 
 fn client(platform_url: &str) -> Result<zhangban_core::sync::PlatformClient, ZhangbanError> {
@@ -547,24 +705,20 @@ impl ZhangbanWallet {
     }
 
     /// Requests a licence bound to this device (the device must be registered with the platform):
-    /// nonce, proof of possession, issuance, then import with every check. `elements_json` is an object
-    /// of element key → value, e.g. `{"name": "张三", "id_number": "…"}`.
+    /// nonce, proof of possession, issuance, then import with every check. `case_id`: the platform case
+    /// whose approval offered the licence; `None`: the record the platform's register holds for this
+    /// device's person. The platform takes the contents from its own records, never from the phone.
     pub async fn request_licence(
         &self,
         platform_url: String,
         licence_type: String,
-        elements_json: String,
+        case_id: Option<String>,
     ) -> Result<LicenceItem, ZhangbanError> {
         crate::runtime::exit_safe(async move {
             let t = w::LicenceType::from_key(&licence_type).ok_or_else(|| {
                 ZhangbanError::from(CoreError::validation("licence_type", "未知的证照类型", "unknown licence type"))
             })?;
-            if elements_json.len() > 64 * 1024 {
-                return Err(CoreError::validation("elements_json", "内容过长", "too long").into());
-            }
-            let elements: std::collections::BTreeMap<String, w::ElementValue> = serde_json::from_str(&elements_json)
-                .map_err(|e| CoreError::validation("elements_json", "不是有效的 JSON 对象", e.to_string()))?;
-            Ok(client(&platform_url)?.request_licence(&self.inner, t, &elements).await?.into())
+            Ok(client(&platform_url)?.request_licence(&self.inner, t, case_id.as_deref()).await?.into())
         })
         .await
     }

@@ -130,7 +130,7 @@ fn main() {
     });
     g.finish();
 
-    let policy = Policy::default();
+    let policy = Policy { accepted_purposes: vec!["custom".into()], ..Policy::default() };
     let issuer_pk = s.issuer.public_key();
     let device_pk = s.device.public_key();
     let issuer_tbs = s.licence.signed.sign1.tbs_data(b"");

@@ -32,10 +32,16 @@ class Sandbox:
             raise RuntimeError(f"sandbox did not start: {line!r}")
         self.url = line[len("listening on "):]
         self.addr = self.url[len("http://"):]
+        # The back office answers loopback callers with this token only.
+        self.admin_token = self.proc.stdout.readline().strip()[len("admin token "):]
+
+    def admin_headers(self):
+        return {"content-type": "application/json", "x-admin-token": self.admin_token}
 
     def clerk(self, *args):
+        env = dict(os.environ, ZHANGBAN_SANDBOX_ADMIN_TOKEN=self.admin_token)
         out = subprocess.run(
-            [str(SANDBOX), "clerk", "--url", self.url, *args], capture_output=True, text=True, timeout=30
+            [str(SANDBOX), "clerk", "--url", self.url, *args], capture_output=True, text=True, timeout=30, env=env
         )
         if out.returncode != 0:
             raise AssertionError(f"clerk {args}: {out.stderr}")
@@ -156,7 +162,7 @@ class CasesTest(FfiTestCase):
         req = urllib.request.Request(
             f"{self.sandbox.url}/admin/cases/{pid}/approve",
             data=json.dumps({"result": "准予登记", "licence": offer}, ensure_ascii=False).encode(),
-            headers={"content-type": "application/json"},
+            headers=self.sandbox.admin_headers(),
         )
         urllib.request.urlopen(req, timeout=10).close()
         wallet = zb.ZhangbanWallet.open(store)
@@ -185,7 +191,7 @@ class CasesTest(FfiTestCase):
         req = urllib.request.Request(
             f"{self.sandbox.url}/admin/cases/{pid2}/approve",
             data=json.dumps({"licence": offer}, ensure_ascii=False).encode(),
-            headers={"content-type": "application/json"},
+            headers=self.sandbox.admin_headers(),
         )
         urllib.request.urlopen(req, timeout=10).close()
         report = run(cases.sync_now())

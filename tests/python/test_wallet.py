@@ -80,6 +80,8 @@ class PySigner(zb.DeviceSigner):
 
 def policy(**kw):
     p = zb.default_verify_policy()
+    # A verifier lists the purposes it accepts (an empty list accepts none: no_purpose_policy).
+    p.accepted_purposes = ["full", "custom", "hotel-check-in", "age-check", "x"]
     for k, v in kw.items():
         setattr(p, k, v)
     return p
@@ -138,6 +140,19 @@ class WalletTest(FfiTestCase):
         # The usage log (privacy dashboard) has the import and both presentations.
         actions = [u.action for u in w.usage(item.licence_id)]
         self.assertEqual(actions, ["licence.import", "licence.present", "licence.present"])
+
+    def test_engagement_mode_refuses_a_relayed_code(self):
+        w, _ = self.holder()
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        bank, rogue = self.verifier(), self.verifier()
+        challenge = bank.engage("hotel-check-in", NOW)
+        self.assertTrue(challenge.text.startswith("ZBE1:"))
+        code = w.present_engaged(item.licence_id, zb.DisclosurePreset.HOTEL_CHECK_IN(), challenge.text, NOW)
+        rogue.engage("hotel-check-in", NOW)
+        self.assertEqual(rogue.verify_engaged(code.qr_text, NOW, policy()).reason_code, "engagement_mismatch")
+        out = bank.verify_engaged(code.qr_text, NOW + 1, policy())
+        self.assertTrue(out.accepted, out.reason_en)
+        self.assertEqual(zb.sandbox_trust_anchors(), True, "a test build pins the sandbox anchors (marked)")
 
     def test_rejections_have_typed_reasons(self):
         w, _ = self.holder()
@@ -208,18 +223,33 @@ class WalletTest(FfiTestCase):
     def test_grants_and_a_failing_hardware_signer(self):
         w, _ = self.holder()
         item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        # The recipient's phone: its own wallet; the grant is bound to its device key.
+        office = zb.ZhangbanWallet.open(self.new_store("office"))
+        self.load_lists(office)
+        key = office.device_public_key()
         g = w.grant(
             item.licence_id,
             zb.DisclosurePreset.CUSTOM(elements=["name", "address"]),
             "朝阳区民政局",
+            key,
             "低保申请",
             zb.GrantTerm.DEFAULT(),
             NOW,
         )
         self.assertTrue(g.text.startswith("ZBG1:"))
         self.assertEqual(g.expires_at - g.issued_at, 30 * 86400)
+        out = office.grant_verifier().verify(g.text, NOW + 60, policy())
+        self.assertTrue(out.accepted, out.reason_en)
+        self.assertEqual([d.key for d in out.grant.disclosed], ["name", "address"])
+        # Anyone else's phone (the text forwarded): refused.
+        other = zb.ZhangbanWallet.open(self.new_store("other"))
+        self.load_lists(other)
+        self.assertEqual(other.grant_verifier().verify(g.text, NOW, policy()).reason_code, "grant_wrong_recipient")
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
-            w.grant(item.licence_id, zb.DisclosurePreset.FULL(), "x", "y", zb.GrantTerm.UNTIL(expires_at=NOW + 400 * 86400), NOW)
+            w.grant(
+                item.licence_id, zb.DisclosurePreset.FULL(), "x", key, "y",
+                zb.GrantTerm.UNTIL(expires_at=NOW + 400 * 86400), NOW,
+            )
         self.assertEqual(cm.exception.field, "expires_at")
         r = w.revoke_grant(g.grant_id, NOW + 10)
         self.assertEqual(r.revoked_at, NOW + 10)
@@ -250,6 +280,7 @@ class SandboxListsTest(FfiTestCase):
         line = self.proc.stdout.readline()
         self.assertIn("listening on ", line)
         self.url = line.strip().split("listening on ", 1)[1]
+        self.proc.stdout.readline()  # the back office's token (not used here)
 
     def tearDown(self):
         self.proc.terminate()
@@ -265,10 +296,10 @@ class SandboxListsTest(FfiTestCase):
         self.assertLess(ages.status_age_secs, 120)
         # Issuance needs a registered device: a typed error naming what to do.
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
-            run(w.request_licence(self.url, "resident_id", '{"name": "张三"}'))
+            run(w.request_licence(self.url, "resident_id", None))
         self.assertEqual(cm.exception.field, "device")
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
-            run(w.request_licence(self.url, "passport", "{}"))
+            run(w.request_licence(self.url, "passport", None))
         self.assertEqual(cm.exception.field, "licence_type")
         # Plain http is only for a loopback test platform.
         with self.assertRaises(zb.ZhangbanError.Validation):

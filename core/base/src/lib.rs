@@ -8,6 +8,7 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+pub mod anchors;
 pub mod audit;
 pub mod clock;
 pub mod crypto;

@@ -640,6 +640,10 @@ impl Store {
     }
 
     pub fn delete_attachment(&self, id: &str) -> Result<()> {
+        // Only an id of the store's own form names a file: `../x` must not reach outside the folder.
+        if !attachments::is_attachment_id(id) {
+            return Err(Error::not_found("attachment"));
+        }
         self.transaction(|t| {
             t.tx.execute("DELETE FROM attachments WHERE id = ?1", [id])?;
             Ok(())

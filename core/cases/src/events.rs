@@ -46,6 +46,11 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
         return None;
     }
     case.last_event_seq = ev.seq;
+    // The event names the platform's case: a case whose submission answer was lost learns its id here
+    // (licence issuance asks for the licence of that case).
+    if case.platform_id.is_none() && !ev.case_id.is_empty() && ev.case_id.len() <= 64 {
+        case.platform_id = Some(ev.case_id.clone());
+    }
     let d = &ev.data;
     let day = date(d, "on").or_else(|| chrono::DateTime::from_timestamp(ev.at, 0).map(|t| t.date_naive()));
     let before = case.state;

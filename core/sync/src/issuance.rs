@@ -259,7 +259,10 @@ async fn deliver_one(store: &Arc<Store>, client: &PlatformClient, wallet: &Walle
             return Ok(Outcome::Retry { error: e.to_string(), stop: true });
         }
     }
-    match client.request_licence(wallet, t, &elements).await {
+    let Some(platform_id) = case.platform_id.clone() else {
+        return Ok(Outcome::Retry { error: "case not yet on the platform".into(), stop: false });
+    };
+    match client.request_licence(wallet, t, Some(&platform_id)).await {
         Ok(summary) => Ok(Outcome::Done(Some(finish(store, case_id, Ok(summary.licence_id))?))),
         Err(Error::Rejected { status, message }) => {
             Ok(Outcome::Done(Some(finish(store, case_id, Err((status, message.chars().take(500).collect())))?)))

@@ -26,6 +26,7 @@ use zhangban_cases as cases;
 use zhangban_forms as forms;
 use zhangban_wallet as wallet;
 pub mod client;
+pub mod http;
 pub mod issuance;
 #[cfg(test)]
 mod issuance_tests;

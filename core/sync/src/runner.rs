@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
+use super::http::{HttpClient, HttpFail, HttpReply};
 use crate::cases::{self, apply_event, PlatformEvent, Problem};
 use crate::notify::{Listener, Notice, NoticeKind};
 use crate::outbox::{self, Op, OpKind, Upload};
@@ -121,11 +122,12 @@ fn attachment_fail(name: &str, e: Error) -> Fail {
     }
 }
 
-fn classify(e: reqwest::Error) -> Fail {
-    if e.is_connect() {
-        Fail::Offline(e.to_string())
-    } else {
-        Fail::Retry(e.to_string())
+impl From<HttpFail> for Fail {
+    fn from(e: HttpFail) -> Self {
+        match e {
+            HttpFail::Connect(m) => Fail::Offline(m),
+            other => Fail::Retry(other.to_string()),
+        }
     }
 }
 
@@ -133,7 +135,7 @@ fn classify(e: reqwest::Error) -> Fail {
 pub struct SyncRunner {
     store: Arc<Store>,
     cfg: SyncConfig,
-    http: reqwest::Client,
+    http: HttpClient,
     listener: Arc<dyn Listener>,
     wake: Notify,
     running: tokio::sync::Mutex<()>,
@@ -167,12 +169,13 @@ pub fn backoff_delay(base: Duration, max: Duration, failures: u32) -> Duration {
 
 impl SyncRunner {
     pub fn new(store: Arc<Store>, cfg: SyncConfig, listener: Arc<dyn Listener>) -> Result<Arc<SyncRunner>> {
-        let http = reqwest::Client::builder()
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        // The one validated client: https (or loopback IP), no redirects, bounded bodies.
+        let http = HttpClient::new(
+            &cfg.base_url,
+            cfg.request_timeout.min(Duration::from_secs(10)),
+            cfg.request_timeout,
+            MAX_RESPONSE,
+        )?;
         Ok(Arc::new(SyncRunner {
             store,
             cfg,
@@ -193,12 +196,8 @@ impl SyncRunner {
         self.wake.notify_one();
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.cfg.base_url, path)
-    }
-
     fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(m, self.url(path));
+        let r = self.http.request(m, path);
         match self.token.lock().ok().and_then(|g| g.clone()) {
             Some(t) => r.bearer_auth(t),
             None => r,
@@ -214,13 +213,9 @@ impl SyncRunner {
     }
 
     /// Reads a JSON response: 2xx → value; 4xx (not 408/429) → refused; else retry.
-    async fn json_response(resp: reqwest::Response) -> std::result::Result<Value, Fail> {
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(classify)?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(Fail::Retry("response too large".into()));
-        }
-        if status.is_success() {
+    fn json_response(reply: HttpReply) -> std::result::Result<Value, Fail> {
+        let (success, code, bytes) = (reply.is_success(), reply.status, reply.body);
+        if success {
             return serde_json::from_slice(&bytes).map_err(|e| Fail::Retry(format!("bad response: {e}")));
         }
         let message = serde_json::from_slice::<Value>(&bytes)
@@ -234,10 +229,9 @@ impl SyncRunner {
                 }
             })
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
-        let code = status.as_u16();
         // 401: the device is not (or no longer) registered; that is fixed by registering, not by
         // changing the request, so it waits like a network failure.
-        if status.is_client_error() && code != 408 && code != 429 && code != 401 {
+        if (400..500).contains(&code) && code != 408 && code != 429 && code != 401 {
             Err(Fail::Refused { status: code, message })
         } else {
             Err(Fail::Retry(format!("HTTP {code}: {message}")))
@@ -276,17 +270,16 @@ impl SyncRunner {
                 .query(&[("offset", offset.to_string()), ("size", up.size.to_string()), ("sha256", up.sha256.clone())])
                 .header("x-chunk-sha256", sha256_hex(&piece))
                 .header("x-file-name", hex::encode(up.name.as_bytes()))
-                .body(piece)
-                .send()
-                .await
-                .map_err(classify)?;
-            if resp.status() == reqwest::StatusCode::CONFLICT {
+                .body(piece);
+            let resp = self.http.send(resp).await?;
+            if resp.status == 409 {
                 // The platform holds a different amount (an earlier attempt's chunk landed): resume there.
-                let v: Value = resp.json().await.map_err(classify)?;
+                let v: Value =
+                    serde_json::from_slice(&resp.body).map_err(|e| Fail::Retry(format!("bad response: {e}")))?;
                 offset = v.get("received").and_then(Value::as_u64).unwrap_or(0);
                 continue;
             }
-            let v = Self::json_response(resp).await?;
+            let v = Self::json_response(resp)?;
             if v.get("complete").and_then(Value::as_bool) == Some(true) {
                 return Ok(());
             }
@@ -323,14 +316,8 @@ impl SyncRunner {
                 }
             }
         };
-        let resp = self
-            .req(reqwest::Method::POST, &path)
-            .header("idempotency-key", &op.idempotency_key)
-            .json(&body)
-            .send()
-            .await
-            .map_err(classify)?;
-        Self::json_response(resp).await
+        let resp = self.req(reqwest::Method::POST, &path).header("idempotency-key", &op.idempotency_key).json(&body);
+        Self::json_response(self.http.send(resp).await?)
     }
 
     /// Removes the operation and lets cases record the platform's answer, in one transaction.
@@ -484,11 +471,9 @@ impl SyncRunner {
             let since = self.events_cursor()?;
             let resp = self
                 .req(reqwest::Method::GET, "/v1/events")
-                .query(&[("since", since.to_string()), ("limit", self.cfg.events_page.to_string())])
-                .send()
-                .await
-                .map_err(classify)?;
-            let v = Self::json_response(resp).await?;
+                .query(&[("since", since.to_string()), ("limit", self.cfg.events_page.to_string())]);
+            let resp = self.http.send(resp).await?;
+            let v = Self::json_response(resp)?;
             let events: Vec<PlatformEvent> = serde_json::from_value(v.get("events").cloned().unwrap_or(Value::Null))
                 .map_err(|e| Fail::Retry(format!("bad events: {e}")))?;
             let next = v.get("next").and_then(Value::as_u64).unwrap_or(since);
@@ -559,5 +544,104 @@ impl SyncRunner {
             }
         });
         SyncHandle { stop: tx, task }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::notify::Recorder;
+    use crate::store::{FileVault, KeyVault};
+
+    fn store() -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault: Arc<dyn KeyVault> =
+            Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).expect("vault"));
+        let store = Arc::new(Store::create(&dir.path().join("s"), vault, None).expect("store"));
+        (dir, store)
+    }
+
+    /// A raw HTTP server on loopback answering every request with `head` then `body` (and then keeping the
+    /// connection open for `linger`); counts connections.
+    async fn server(head: String, body: Vec<u8>, linger: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                h.fetch_add(1, Ordering::SeqCst);
+                let (head, body) = (head.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(&body).await;
+                    tokio::time::sleep(linger).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        (format!("http://{addr}"), hits)
+    }
+
+    #[test]
+    fn the_runner_refuses_plain_http_to_another_host() {
+        let (_d, store) = store();
+        for bad in ["http://gov.example.cn", "http://127.0.0.1:80@example.com", "http://localhost:8080"] {
+            let r = SyncRunner::new(store.clone(), SyncConfig::new(bad), Arc::new(Recorder::default()));
+            assert!(matches!(r, Err(Error::Validation { ref field, .. }) if field == "base_url"), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_runner_follows_no_redirect() {
+        let (_d, store) = store();
+        // B is another origin; A redirects every request (a 307 would re-send a POST body there).
+        let (b, b_hits) = server(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 28\r\nconnection: close\r\n\r\n"
+                .into(),
+            br#"{"events":[],"next":0,"x":1}"#.to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        let (a, a_hits) = server(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {b}/v1/events\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+            Vec::new(),
+            Duration::ZERO,
+        )
+        .await;
+        let mut cfg = SyncConfig::new(a);
+        cfg.token = Some("secret-token".into());
+        cfg.request_timeout = Duration::from_secs(2);
+        let runner = SyncRunner::new(store, cfg, Arc::new(Recorder::default())).expect("runner");
+        let report = runner.run_once().await;
+        assert!(a_hits.load(Ordering::SeqCst) >= 1);
+        assert_eq!(b_hits.load(Ordering::SeqCst), 0, "the redirect was followed to another origin");
+        assert!(report.failures >= 1, "a redirect is a failed pull: {report:?}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_cut_off_as_it_streams() {
+        let (_d, store) = store();
+        // No Content-Length; more than the bound, then the connection stays open.
+        let (a, _) = server(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".into(),
+            vec![b' '; MAX_RESPONSE + 64 * 1024],
+            Duration::from_secs(30),
+        )
+        .await;
+        let mut cfg = SyncConfig::new(a);
+        cfg.request_timeout = Duration::from_secs(8);
+        let runner = SyncRunner::new(store, cfg, Arc::new(Recorder::default())).expect("runner");
+        let started = Instant::now();
+        let report = runner.run_once().await;
+        assert!(report.failures >= 1, "{report:?}");
+        // Reading the whole body first would wait for the timeout (8 s).
+        assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
     }
 }

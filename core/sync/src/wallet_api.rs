@@ -2,12 +2,10 @@
 //! and sending the holder's grant revocations. Everything the platform returns is checked by the wallet
 //! (signatures against the pinned root, import checks) before it is kept.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::PlatformClient;
-use crate::wallet::{CacheInfo, ElementValue, LicenceSummary, LicenceType, Wallet, OUTBOX_COLLECTION};
+use crate::wallet::{CacheInfo, LicenceSummary, LicenceType, Wallet, OUTBOX_COLLECTION};
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -20,10 +18,13 @@ struct Nonce {
     nonce: String,
 }
 
+/// What the phone asks for: a licence type and, for the licence of an approved case, the case. Never the
+/// licence's contents: the platform takes them from its own records (API version 2).
 #[derive(Debug, Serialize)]
 struct IssueRequest<'a> {
     licence_type: &'a str,
-    elements: &'a BTreeMap<String, ElementValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_id: Option<&'a str>,
     device_key: String,
     nonce: String,
     proof: String,
@@ -66,12 +67,15 @@ impl PlatformClient {
     }
 
     /// Requests a licence bound to this device: gets a nonce, proves possession of the device key by
-    /// signing it, and imports the licence the platform returns (after every import check).
+    /// signing it, and imports the licence the platform returns (after every import check). With
+    /// `case_id` (the platform's case id) it is the licence that case's approval offered; without, the
+    /// licence the platform's register holds for this device's person. The platform signs what its own
+    /// records say; the phone cannot name the contents.
     pub async fn request_licence(
         &self,
         wallet: &Wallet,
         licence_type: LicenceType,
-        elements: &BTreeMap<String, ElementValue>,
+        case_id: Option<&str>,
     ) -> Result<LicenceSummary> {
         let token = token(wallet)?;
         if wallet.trust_list()?.is_none() {
@@ -82,7 +86,7 @@ impl PlatformClient {
         let proof = wallet.prove_possession(&nonce)?;
         let req = IssueRequest {
             licence_type: licence_type.key(),
-            elements,
+            case_id,
             device_key: hex::encode(wallet.device_public_key()),
             nonce: n.nonce.clone(),
             proof: hex::encode(proof),

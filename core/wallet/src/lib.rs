@@ -19,6 +19,7 @@ zhangban_base::use_ffi_types!();
 
 use zhangban_base::{audit, store, Error, Result};
 pub mod device;
+pub mod engage;
 pub mod error;
 pub mod format;
 pub mod grant;
@@ -40,6 +41,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use device::{DeviceSigner, SoftwareKey};
+pub use engage::Engagement;
 pub use error::WalletError;
 pub use grant::{GrantExpiry, GrantVerifier, VerifiedGrant};
 pub use qr::QrImage;
@@ -312,6 +314,13 @@ impl Wallet {
         Ok(Verifier::new(trust, self.status_list()?).with_store(self.store.clone()))
     }
 
+    /// The recipient's side of 授权用证: a grant verifier for grants bound to this device's key, from the
+    /// cached lists, remembering used single-use grants in this store (a restart does not forget them).
+    pub fn grant_verifier(&self) -> Result<GrantVerifier> {
+        let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
+        Ok(GrantVerifier::new(&self.device_public_key(), trust, self.status_list()?).with_store(self.store.clone()))
+    }
+
     // --- licences -----------------------------------------------------------------------------
 
     /// Imports an issued licence after every check (see [`issue::check_import`]).
@@ -432,11 +441,40 @@ impl Wallet {
         purpose: Option<&str>,
         now: i64,
     ) -> Result<PresentationOut> {
+        let purpose = purpose.unwrap_or(preset.default_purpose());
+        self.present_inner(licence_id, preset, purpose, None, now)
+    }
+
+    /// Engagement mode: a presentation answering the verifier's `ZBE1:` code (scanned from its screen):
+    /// the purpose is the verifier's, and the device signature covers its challenge, so the code is good
+    /// at that verifier only (see [`engage`]).
+    pub fn present_engaged(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        engagement_text: &str,
+        now: i64,
+    ) -> Result<PresentationOut> {
+        let e = Engagement::from_text(engagement_text)?;
+        e.check_fresh(now, verify::MAX_CLOCK_SKEW_SECS)?;
+        self.present_inner(licence_id, preset, &e.purpose.clone(), Some(&e), now)
+    }
+
+    fn present_inner(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        purpose: &str,
+        engagement: Option<&Engagement>,
+        now: i64,
+    ) -> Result<PresentationOut> {
         let (r, l) = self.stored(licence_id)?;
         let ids = self.element_ids(&r, &l, preset)?;
-        let purpose = purpose.unwrap_or(preset.default_purpose());
-        let p =
-            present::build_presentation(&l, &ids, purpose, now, present::DEFAULT_WINDOW_SECS, self.signer.as_ref())?;
+        let w = present::DEFAULT_WINDOW_SECS;
+        let p = match engagement {
+            Some(e) => present::build_engaged_presentation(&l, &ids, e, now, w, self.signer.as_ref())?,
+            None => present::build_presentation(&l, &ids, purpose, now, w, self.signer.as_ref())?,
+        };
         let disclosed = Self::keys_of(r.licence_type, &ids);
         self.store.audit(&NewEntry {
             actor: "self",
@@ -445,6 +483,7 @@ impl Wallet {
             target: licence_id,
             detail: serde_json::json!({
                 "purpose": purpose, "elements": disclosed, "not_before": p.not_before, "not_after": p.not_after,
+                "engaged": engagement.is_some(),
             }),
         })?;
         Ok(PresentationOut {
@@ -458,19 +497,22 @@ impl Wallet {
         })
     }
 
-    /// Grants a licence (the preset's elements) to `recipient` for `purpose`, signed by the device key.
+    /// Grants a licence (the preset's elements) to `recipient` (a name shown to people) for `purpose`, bound
+    /// to `recipient_key` (the recipient's device public key, from its phone), signed by the device key.
+    #[allow(clippy::too_many_arguments)]
     pub fn grant(
         &self,
         licence_id: &str,
         preset: &Preset,
         recipient: &str,
+        recipient_key: &[u8],
         purpose: &str,
         expiry: GrantExpiry,
         now: i64,
     ) -> Result<GrantRecord> {
         let (r, l) = self.stored(licence_id)?;
         let ids = self.element_ids(&r, &l, preset)?;
-        let g = grant::build_grant(&l, &ids, recipient, purpose, expiry, now, self.signer.as_ref())?;
+        let g = grant::build_grant(&l, &ids, recipient, recipient_key, purpose, expiry, now, self.signer.as_ref())?;
         let rec = GrantRecord {
             grant_id: hex::encode(&g.grant_id),
             licence_id: licence_id.into(),

@@ -45,12 +45,8 @@ struct WalletView: View {
     private func requestSample() async {
         do {
             _ = try await session.wallet.refreshLists(platformUrl: session.platformURL)
-            let elements = try FormJSON.encode([
-                "name": "张三", "sex": "女", "ethnicity": "汉", "birth_date": "1949-12-31",
-                "address": "北京市朝阳区建国路88号", "id_number": "11010519491231002X",
-                "issuing_authority": "北京市公安局朝阳分局",
-            ])
-            _ = try await session.wallet.requestLicence(platformUrl: session.platformURL, licenceType: "resident_id", elementsJson: elements)
+            // The platform issues what its own register holds for this device's person; the app names only the type.
+            _ = try await session.wallet.requestLicence(platformUrl: session.platformURL, licenceType: "resident_id", caseId: nil)
             reload()
         } catch {
             self.error = errorText(error, lang)

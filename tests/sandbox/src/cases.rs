@@ -4,7 +4,7 @@
 //! * Device API (`Authorization: Bearer`): chunked resumable uploads checked by SHA-256, submission
 //!   deduplicated by `Idempotency-Key` (a repeated key returns the first answer, never a second case),
 //!   supplements, ratings, complaints, and events since a cursor.
-//! * Clerk API (`/admin/...`, loopback only, no auth: this is a sandbox) and [`clerk`] for the
+//! * Clerk API (`/admin/...`, loopback peers with the `X-Admin-Token` only: see `server::admin_guard`) and [`clerk`] for the
 //!   `zhangban-sandbox clerk …` command: accept, review, request supplement, suspend / resume, approve,
 //!   reject, complete; [`sweep`] terminates cases whose deferred material is overdue (run on every
 //!   clerk action and every events poll, so it is automatic).
@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS case_complaints (
 );";
 
 /// The sandbox platform's calendar-signing key (PKCS#8, P-256). Its public key is pinned in
-/// `zhangban_core::calendar::update::PLATFORM_PUBLIC_KEY_HEX`. A sandbox key: never a production one.
+/// `core/base/trust/sandbox.anchors` (`calendar`). A sandbox key: never a production one.
 pub const CALENDAR_SIGNING_KEY_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420d1f2e8ce362d24ced954d22ddb12756403df114af7a7e22aa41055d8d24e6acda14403420004408bdd8a817276e67a6326ad2b077f640930b2b50928f25be672180dffd6d4be154a1f2767f57eb57e92cf783bc62347783001ee20da39183ab47c6ee55d2eb6";
 
 /// The calendar update the sandbox serves: a sample year beyond the bundled data, carrying only the
@@ -160,11 +160,19 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| bad("body", &format!("not JSON: {e}"), "请求内容不是合法的 JSON"))
 }
 
-/// Runs `f` once per (device, key): a repeated key gets the stored answer.
+/// What an idempotency key is bound to: the route and the body (`request_sha256` in the stored answer).
+fn fingerprint(route: &str, body: &Value) -> String {
+    sha256_hex(format!("{route}\n{body}").as_bytes())
+}
+
+/// Runs `f` once per (device, key): a repeated key with the same route and body gets the stored answer;
+/// the same key on another route or with another body is refused (`422 idempotency_key_reused`), so a key
+/// cannot replay one operation's answer for a different one.
 fn once(
     conn: &mut Connection,
     device: &str,
     key: &str,
+    request_sha256: &str,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
     let tx = conn.transaction()?;
@@ -174,10 +182,19 @@ fn once(
         .optional()?;
     if let Some(p) = prior {
         let mut v: Value = serde_json::from_str(&p).map_err(ApiError::internal)?;
+        if v.get("request_sha256").and_then(Value::as_str).is_some_and(|h| h != request_sha256) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another request (route or body)",
+                "该幂等键已用于另一个请求（路径或内容不同）",
+            ));
+        }
         v["replayed"] = json!(true);
         return Ok(v);
     }
-    let v = f(&tx)?;
+    let mut v = f(&tx)?;
+    v["request_sha256"] = json!(request_sha256);
     tx.prepare_cached("INSERT INTO case_idempotency (device_id, key, response) VALUES (?1, ?2, ?3)")?
         .execute(params![device, key, v.to_string()])?;
     tx.commit()?;
@@ -429,7 +446,7 @@ async fn submit(
         return Err(bad("item_codes", "1 to 20 item codes", "须为 1 至 20 个事项编码"));
     }
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint("POST /v1/cases", &body), |tx| {
             let items = st.items.get(tx)?;
             for (i, code) in codes.iter().enumerate() {
                 if !items.contains_key(code) {
@@ -499,7 +516,7 @@ async fn supplement(
     let key = idem_key(&headers)?;
     let body = json_body(&body)?;
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/supplements"), &body), |tx| {
             let state = case_of_device(tx, &id, &auth.device_id)?;
             check_attachments(tx, &auth.device_id, &body)?;
             let request_id = body.get("request_id").and_then(Value::as_str);
@@ -540,7 +557,7 @@ async fn rating(
     }
     let level = body.get("level").and_then(Value::as_str).unwrap_or_default().to_string();
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/rating"), &body), |tx| {
             let state = case_of_device(tx, &id, &auth.device_id)?;
             if state != "completed" {
                 return Err(ApiError::new(
@@ -584,12 +601,32 @@ async fn complaint(
     }
     let cid = body.get("complaint_id").and_then(Value::as_str).unwrap_or(&key).to_string();
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/complaints"), &body), |tx| {
             case_of_device(tx, &id, &auth.device_id)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
-                params![cid, id, text, now_secs()],
-            )?;
+            // A complaint id names one complaint: the same id again with another case or text is a conflict,
+            // not a silent success.
+            let prior: Option<(String, String)> = tx
+                .query_row("SELECT case_id, text FROM case_complaints WHERE id = ?1", [&cid], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match prior {
+                Some((c, t)) if c == id && t == text => {}
+                Some(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "complaint_id_taken",
+                        "a different complaint already has this complaint_id",
+                        "该反映编号已被另一条反映使用",
+                    ))
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
+                        params![cid, id, text, now_secs()],
+                    )?;
+                }
+            }
             emit(tx, &id, "complaint_recorded", "platform", json!({ "complaint_id": cid }))?;
             Ok(json!({ "ok": true, "complaint_id": cid }))
         })
@@ -928,7 +965,14 @@ async fn admin_stats(State(st): State<SharedState>) -> Result<Json<Value>, ApiEr
 /// Actions: `list`, `show CASE`, `stats`, `sweep`, `faults`, and `accept|review|supplement|suspend|resume|
 /// approve|reject|complete CASE`. `CASE` may be the platform case id or the receipt number.
 pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Value) -> Result<Value, String> {
-    let http = reqwest::Client::new();
+    let mut headers = reqwest::header::HeaderMap::new();
+    let token = crate::server::admin_token()
+        .ok_or_else(|| format!("no back-office token: set {}", crate::server::ADMIN_TOKEN_ENV))?;
+    headers.insert(
+        crate::server::ADMIN_TOKEN_HEADER,
+        reqwest::header::HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
+    );
+    let http = reqwest::Client::builder().default_headers(headers).build().map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
     let resolve = |c: Option<&str>| c.map(str::to_string).ok_or_else(|| format!("{action} needs a case id or receipt"));
     let req = match action {

@@ -104,6 +104,8 @@ fn serve(mut args: Args) -> Result<(), String> {
             running.state.faults.set(zhangban_sandbox::faults::FaultConfig::mixed(rate, 2000));
         }
         println!("listening on {}", running.url);
+        // The back office's token (X-Admin-Token; the `clerk` command reads it from ZHANGBAN_SANDBOX_ADMIN_TOKEN).
+        println!("admin token {}", running.state.admin_token);
         let _ = std::io::stdout().flush();
         std::future::pending::<()>().await;
         Ok(())

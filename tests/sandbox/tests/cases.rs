@@ -637,10 +637,11 @@ async fn licence_delivery_is_once_across_a_stop_half_way_and_a_refusal_is_shown(
     let tag = PutOptions { tag: Some(c0.state.as_str()), lookup: None };
     citizen.store.transaction(|t| t.put_json(cases::COLLECTION, &c0.id, &c0.subject, &c0, tag)).expect("mark");
     let c0 = cases::get(&citizen.store, &ids[0]).expect("case");
-    let (t, elements) = cases::licence_offer(&c0).expect("offer");
+    let (t, _) = cases::licence_offer(&c0).expect("offer");
     let wallet = Wallet::open(citizen.store.clone()).expect("wallet");
     let client = PlatformClient::new(&p.url).expect("client");
-    let first = client.request_licence(&wallet, t, &elements).await.expect("issued and imported");
+    let pid = c0.platform_id.clone().expect("on the platform");
+    let first = client.request_licence(&wallet, t, Some(&pid)).await.expect("issued and imported");
     assert_eq!(issued_on_platform(), 1);
 
     // Restarted: the next run finds that licence instead of asking again; case 1 is refused.

@@ -46,6 +46,12 @@ pub(crate) fn file_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(DIR).join(format!("{id}.zba"))
 }
 
+/// Whether `id` has the form the store gives attachments (a UUID: hex digits and dashes), so it can name a
+/// file only inside the attachments folder (`../x`, `/x`, `a/b` cannot).
+pub(crate) fn is_attachment_id(id: &str) -> bool {
+    id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
 pub(crate) fn remove_temporaries(dir: &Path) {
     if let Ok(entries) = fs::read_dir(dir) {
         for e in entries.flatten() {

@@ -77,7 +77,14 @@ fn alias(store_id: &str) -> String {
     format!("zhangban.store.{store_id}")
 }
 
+/// Most PBKDF2 iterations a stored PIN envelope may ask for (about 20 s on a slow phone). A damaged or
+/// tampered `pin_params` naming more is corruption, not hours of work at unlock.
+pub const MAX_PIN_ITERATIONS: u32 = 10_000_000;
+
 fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey> {
+    if !(MIN_PIN_ITERATIONS..=MAX_PIN_ITERATIONS).contains(&iterations) {
+        return Err(Error::corrupted("meta", "pin_params"));
+    }
     let iters = NonZeroU32::new(iterations).ok_or_else(|| Error::Internal("zero PIN iterations".into()))?;
     let mut out = Zeroizing::new([0u8; 32]);
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, iters, salt, pin.as_bytes(), out.as_mut());

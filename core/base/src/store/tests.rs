@@ -365,6 +365,56 @@ fn audit_chain_verifies_and_reports_first_broken_link() {
     assert_eq!(s.audit_verify().unwrap().first_broken, Some(3));
 }
 
+// ---- attacks (issue 10, finding 14) -----------------------------------------------------------------
+
+#[test]
+fn attack_delete_attachment_cannot_leave_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    // Another app's (or the user's) file, two levels up, with the attachment extension.
+    let victim = tmp.path().join("victim.zba");
+    fs::write(&victim, b"not yours").unwrap();
+    let _ = s.delete_attachment("../../victim");
+    assert!(victim.exists(), "delete_attachment removed a file outside the store");
+}
+
+#[cfg(unix)]
+#[test]
+fn attack_a_planted_temporary_file_does_not_receive_the_vault_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The attacker plants a symlink where the vault's temporary file used to be written.
+    let grab = tmp.path().join("grab");
+    fs::write(&grab, b"").unwrap();
+    std::os::unix::fs::symlink(&grab, tmp.path().join("vault.tmp")).unwrap();
+    FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap();
+    assert_eq!(fs::read(&grab).unwrap().len(), 0, "the vault key was written through the planted symlink");
+}
+
+#[test]
+fn attack_a_damaged_iteration_count_does_not_stall_unlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    // Damage the stored iteration count to u32::MAX (4 billion PBKDF2 rounds: hours).
+    s.with_txn_raw(|tx| {
+        let mut p = keys::meta_get(tx, "pin_params")?.unwrap();
+        p[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
+        keys::meta_set(tx, "pin_params", &p)?;
+        Ok(())
+    })
+    .unwrap();
+    s.lock();
+    let (done, rx) = std::sync::mpsc::channel();
+    let s = Arc::new(s);
+    let s2 = s.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(s2.unlock(Some("246810")));
+    });
+    let r = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("unlock still running after 10 s");
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?}");
+}
+
 #[test]
 fn a_damaged_envelope_or_canary_is_corrupted_not_a_wrong_key() {
     let tmp = tempfile::tempdir().unwrap();

@@ -41,7 +41,6 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.catch
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
-import org.zhangban.kit.Json
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import org.zhangban.kit.statusText
@@ -88,7 +87,7 @@ fun WalletScreen(z: Zhangban) {
                 scope.launch {
                     error = attempt {
                         z.wallet.refreshLists(z.platformUrl)
-                        z.wallet.requestLicence(z.platformUrl, "resident_id", Json.encode(SAMPLE_RESIDENT))
+                        z.wallet.requestLicence(z.platformUrl, "resident_id", null)
                         reload()
                     }
                 }
@@ -97,16 +96,6 @@ fun WalletScreen(z: Zhangban) {
         ) { Text(c.requestSampleLicence) }
     }
 }
-
-private val SAMPLE_RESIDENT = mapOf(
-    "name" to "张三",
-    "sex" to "女",
-    "ethnicity" to "汉",
-    "birth_date" to "1949-12-31",
-    "address" to "北京市朝阳区建国路88号",
-    "id_number" to "11010519491231002X",
-    "issuing_authority" to "北京市公安局朝阳分局",
-)
 
 private val PRESETS = listOf(DisclosurePreset.HotelCheckIn, DisclosurePreset.AgeCheck, DisclosurePreset.Full)
 
