@@ -10,7 +10,13 @@
 //!   counted (期间开始之日不计算在内); paused days (a suspension) are not counted either.
 //! * Rules that depend on the calendar are data with defaults ([`Rules`]).
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{store, Error, Result};
 mod parse;

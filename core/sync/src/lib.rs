@@ -11,7 +11,13 @@
 //! * `licence_queue/<case id>` (tagged `pending`): an approved case whose licence the sync loop still has
 //!   to fetch into the wallet ([`issuance`]).
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{audit, notify, outbox, store, Error, Result};
 #[cfg(test)]

@@ -9,7 +9,13 @@
 //!
 //! Formats are specified byte by byte in `docs/formats.md`; vectors are in `tests/vectors/`.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{audit, store, Error, Result};
 pub mod device;
