@@ -120,7 +120,7 @@ elif command -v mvn >/dev/null && command -v java >/dev/null; then
   GOLDENS=compare
   [ "${ZHANGBAN_UPDATE_GOLDENS:-0}" = 1 ] && GOLDENS=update
   mvn -q -B -Dstyle.color=never -f android/ui-test/pom.xml test \
-    -Dzhangban.lib.dir="${CARGO_TARGET_DIR:-$ROOT/target}/debug" -Dzhangban.goldens="$GOLDENS"
+    -Dzhangban.lib.dir="$TARGET_DIR/debug" -Dzhangban.goldens="$GOLDENS"
   grep -h "Tests run" android/ui-test/target/surefire-reports/*.txt
   echo "renders: android/ui-test/target/screens/ ($(ls android/ui-test/target/screens/*.png | wc -l) PNGs)"
 else

@@ -130,8 +130,14 @@ class ScreensTest : SandboxTest("ui") {
             list.performScrollToNode(hasText(phone))
             onNode(hasSetTextAction() and hasText(phone)).performTextInput("12345")
             val problem = runBlocking {
-                waitUntilCore { z.resumeDraft(draftId).use { it.state.value.issuesFor("applicant.phone") }.isNotEmpty() }
-                z.resumeDraft(draftId).use { it.state.value.issuesFor("applicant.phone").first().message(Lang.ZH) }
+                // Wait for the typed value to reach the core: until then the field's only issue is "required"
+                // (an empty field, not shown before it is touched), which raced the input under load.
+                waitUntilCore {
+                    z.resumeDraft(draftId).use { d -> d.state.value.issuesFor("applicant.phone").any { it.code != "required" } }
+                }
+                z.resumeDraft(draftId).use { d ->
+                    d.state.value.issuesFor("applicant.phone").first { it.code != "required" }.message(Lang.ZH)
+                }
             }
             waitForText(problem)
             cam.shoot("form-problem")
