@@ -39,6 +39,7 @@ pub struct Index {
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Hit {
     pub code: String,
     pub bundle: bool,

@@ -101,7 +101,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
 
     // 4. The one-time checklist.
     let c = checklist::for_draft(&catalog, &s.draft)?;
-    let text = c.text_zh();
+    let text = c.text_zh.clone();
     println!("{}", text.trim_end().lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n"));
     j.check(
         "forms.checklist",
