@@ -37,18 +37,16 @@ import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.displayValue
-import org.zhangban.kit.help
-import org.zhangban.kit.label
-import org.zhangban.kit.message
-import org.zhangban.kit.name
-import org.zhangban.kit.statusText
+import org.zhangban.kit.issuesFor
 import org.zhangban.kit.text
-import uniffi.zhangban_ffi.FieldInfo
-import uniffi.zhangban_ffi.FormIssue
-import uniffi.zhangban_ffi.MaterialInfo
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_forms.FieldState
+import uniffi.zhangban_forms.FieldType
+import uniffi.zhangban_forms.Issue
+import uniffi.zhangban_forms.MaterialAction
+import uniffi.zhangban_forms.MaterialState
+import uniffi.zhangban_forms.Severity
 
 /**
  * A draft's form: one input per visible field, each edit saved by the core at once; the problems the core
@@ -98,10 +96,8 @@ fun FormScreen(z: Zhangban, form: DraftForm, lang: Lang, onClose: () -> Unit, on
             )
         }
         items(state.fields, key = { it.path }) { f ->
-            FieldRow(f, state.issuesFor(f.path), lang, readOnly = state.submittedCaseId != null) { v ->
-                edit { form.set(f.path, v) }
-            }
-            if (f.kind == "repeat") {
+            FieldRow(f, lang) { v -> edit { form.set(f.path, v) } }
+            if (f.kind == FieldType.REPEAT && state.submittedCase == null) {
                 OutlinedButton(onClick = { edit { form.addInstance(f.path) } }) { Text(stringResource(R.string.add_entry)) }
             }
             if (f.confirm) {
@@ -116,11 +112,12 @@ fun FormScreen(z: Zhangban, form: DraftForm, lang: Lang, onClose: () -> Unit, on
                 onAttach = { attachFor = m.code; picker.launch("*/*") },
                 onCommit = { edit { form.commit(m.code) } },
                 onDefer = { edit { form.defer(m.code) } },
+                onClear = { edit { form.clearMaterial(m.code) } },
             )
         }
         item {
             ErrorText(error)
-            val submitted = state.submittedCaseId
+            val submitted = state.submittedCase
             if (submitted != null) {
                 Text(stringResource(R.string.submitted, submitted))
             } else {
@@ -140,94 +137,100 @@ fun FormScreen(z: Zhangban, form: DraftForm, lang: Lang, onClose: () -> Unit, on
 }
 
 @Composable
-private fun FieldRow(f: FieldInfo, issues: List<FormIssue>, lang: Lang, readOnly: Boolean, onChange: (Any?) -> Unit) {
-    val locked = readOnly || f.locked || f.computed
-    val problem = issues.firstOrNull()?.message(lang)
+private fun FieldRow(f: FieldState, lang: Lang, onChange: (Any?) -> Unit) {
+    // Whether it can be changed, and why not, is the core's (a licence, computed, submitted).
+    val locked = !f.editable
+    val problem = f.issues.firstOrNull()?.let { lang.pick(it.message) }
+    val label = lang.pick(f.label)
     Column(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
         when (f.kind) {
-            "bool" -> Row {
-                Text(f.label(lang), Modifier.weight(1f))
-                Switch(checked = f.valueJson == "true", onCheckedChange = { onChange(it) }, enabled = !locked)
+            FieldType.BOOL -> Row {
+                Text(label, Modifier.weight(1f))
+                Switch(checked = f.value == "true", onCheckedChange = { onChange(it) }, enabled = !locked)
             }
-            "choice" -> {
-                Text(f.label(lang))
+            FieldType.CHOICE -> {
+                Text(label)
                 Row {
                     for (o in f.options) {
                         FilterChip(
-                            selected = f.displayValue == o,
-                            onClick = { onChange(o) },
-                            label = { Text(o) },
+                            selected = f.value == Json.encode(o.value),
+                            onClick = { onChange(o.value) },
+                            label = { Text(lang.pick(o.label)) },
                             enabled = !locked,
                             modifier = Modifier.padding(end = 8.dp),
                         )
                     }
                 }
             }
-            "multi_choice" -> {
-                val chosen = (runCatching { Json.decode(f.valueJson) }.getOrNull() as? List<*>).orEmpty()
-                Text(f.label(lang))
+            FieldType.MULTI_CHOICE -> {
+                val chosen = (runCatching { Json.decode(f.value) }.getOrNull() as? List<*>).orEmpty()
+                Text(label)
                 Row {
                     for (o in f.options) {
                         FilterChip(
-                            selected = o in chosen,
-                            onClick = { onChange(if (o in chosen) chosen - o else chosen + o) },
-                            label = { Text(o) },
+                            selected = o.value in chosen,
+                            onClick = { onChange(if (o.value in chosen) chosen - o.value else chosen + o.value) },
+                            label = { Text(lang.pick(o.label)) },
                             enabled = !locked,
                             modifier = Modifier.padding(end = 8.dp),
                         )
                     }
                 }
             }
-            "repeat", "attachment" -> Text(f.label(lang), style = MaterialTheme.typography.titleSmall)
+            FieldType.REPEAT, FieldType.ATTACHMENT -> Text(label, style = MaterialTheme.typography.titleSmall)
             else -> {
                 // Every keystroke is sent (the core autosaves it); the text box keeps what was typed.
-                var text by remember(f.path) { mutableStateOf(f.displayValue) }
+                var text by remember(f.path) { mutableStateOf(lang.pick(f.display)) }
                 OutlinedTextField(
                     value = text,
                     onValueChange = {
                         text = it
                         onChange(it)
                     },
-                    label = { Text(f.label(lang)) },
+                    label = { Text(label) },
                     readOnly = locked,
-                    isError = issues.any { it.blocking } && text.isNotEmpty(),
+                    isError = f.issues.any { it.severity == Severity.ERROR } && text.isNotEmpty(),
                     supportingText = {
-                        // FFI gap: field help comes in Chinese only.
-                        Text(if (text.isNotEmpty()) problem.orEmpty() else f.help(lang).orEmpty())
+                        val why = f.lockReason?.let { lang.pick(it) }
+                        val help = f.help?.let { lang.pick(it) }
+                        Text(why ?: (if (text.isNotEmpty()) problem else help) ?: f.sourceText?.let { lang.pick(it) }.orEmpty())
                     },
                     modifier = Modifier.fillMaxWidth(),
                 )
             }
         }
-        if (f.kind in setOf("bool", "choice", "multi_choice") && problem != null) ErrorText(problem)
+        if (f.kind in setOf(FieldType.BOOL, FieldType.CHOICE, FieldType.MULTI_CHOICE)) {
+            f.lockReason?.let { Text(lang.pick(it), style = MaterialTheme.typography.bodySmall) }
+            if (problem != null) ErrorText(problem)
+        }
     }
 }
 
 @Composable
 private fun MaterialRow(
-    m: MaterialInfo,
-    issues: List<FormIssue>,
+    m: MaterialState,
+    issues: List<Issue>,
     lang: Lang,
     onAttach: () -> Unit,
     onCommit: () -> Unit,
     onDefer: () -> Unit,
+    onClear: () -> Unit,
 ) {
     Column(Modifier.fillMaxWidth().padding(vertical = 8.dp)) {
-        Text(m.name(lang), style = MaterialTheme.typography.bodyLarge)
-        Text(m.statusText(lang), style = MaterialTheme.typography.bodySmall)
-        issues.firstOrNull()?.let { ErrorText(it.message(lang)) }
-        if (m.blocks || m.status in setOf("deferrable", "commitment", "optional")) {
-            Row {
-                OutlinedButton(onClick = onAttach, modifier = Modifier.padding(end = 8.dp)) {
-                    Text(stringResource(R.string.attach))
+        Text(lang.pick(m.name), style = MaterialTheme.typography.bodyLarge)
+        Text(lang.pick(m.statusText), style = MaterialTheme.typography.bodySmall)
+        issues.firstOrNull()?.let { ErrorText(lang.pick(it.message)) }
+        // The actions allowed are the core's.
+        Row {
+            for (action in m.actions) {
+                val (label, onClick) = when (action) {
+                    MaterialAction.ATTACH -> R.string.attach to onAttach
+                    MaterialAction.COMMIT -> R.string.commit to onCommit
+                    MaterialAction.DEFER -> R.string.defer to onDefer
+                    MaterialAction.CLEAR -> R.string.clear to onClear
                 }
-                if (m.status == "commitment") {
-                    OutlinedButton(onClick = onCommit, modifier = Modifier.padding(end = 8.dp)) {
-                        Text(stringResource(R.string.commit))
-                    }
-                }
-                if (m.status == "deferrable") {
-                    OutlinedButton(onClick = onDefer) { Text(stringResource(R.string.defer)) }
+                OutlinedButton(onClick = onClick, modifier = Modifier.padding(end = 8.dp)) {
+                    Text(stringResource(label))
                 }
             }
         }

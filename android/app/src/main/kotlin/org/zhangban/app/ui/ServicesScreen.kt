@@ -27,20 +27,17 @@ import org.zhangban.app.R
 import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.name
 import org.zhangban.kit.text
-import org.zhangban.kit.title
-import org.zhangban.kit.why
-import uniffi.zhangban_ffi.CatalogHit
-import uniffi.zhangban_ffi.ChecklistInfo
+import uniffi.zhangban_catalog.Hit
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_forms.Checklist
 
 /** 办事: search the catalog offline, read the one-time checklist (一次性告知), start and fill the form. */
 @Composable
 fun ServicesScreen(z: Zhangban, lang: Lang, onSubmitted: () -> Unit) {
     var query by remember { mutableStateOf("") }
-    var hits by remember { mutableStateOf<List<CatalogHit>>(emptyList()) }
-    var checklist by remember { mutableStateOf<ChecklistInfo?>(null) }
+    var hits by remember { mutableStateOf<List<Hit>>(emptyList()) }
+    var checklist by remember { mutableStateOf<Checklist?>(null) }
     var form by remember { mutableStateOf<DraftForm?>(null) }
     var error by remember { mutableStateOf<String?>(null) }
     val scope = rememberCoroutineScope()
@@ -62,14 +59,14 @@ fun ServicesScreen(z: Zhangban, lang: Lang, onSubmitted: () -> Unit) {
     checklist?.let { c ->
         Column(Modifier.padding(16.dp)) {
             TextButton(onClick = { checklist = null }) { Text(stringResource(R.string.back)) }
-            Text(c.name(lang), style = MaterialTheme.typography.titleLarge)
+            Text(lang.pick(c.name), style = MaterialTheme.typography.titleLarge)
             Text(stringResource(R.string.fees_and_days, c.fees.toString(), c.promisedDays.toInt()))
             SectionTitle(stringResource(R.string.checklist_title))
             LazyColumn(Modifier.weight(1f, fill = false)) {
-                items(c.lines, key = { it.key }) { line ->
+                items(c.entries, key = { it.key }) { line ->
                     Column(Modifier.padding(vertical = 4.dp)) {
-                        Text(line.title(lang), style = MaterialTheme.typography.bodyLarge)
-                        if (line.why(lang).isNotBlank()) Text(line.why(lang), style = MaterialTheme.typography.bodySmall)
+                        Text(lang.pick(line.title), style = MaterialTheme.typography.bodyLarge)
+                        if (lang.pick(line.why).isNotBlank()) Text(lang.pick(line.why), style = MaterialTheme.typography.bodySmall)
                     }
                 }
             }
@@ -98,7 +95,7 @@ fun ServicesScreen(z: Zhangban, lang: Lang, onSubmitted: () -> Unit) {
         LazyColumn {
             items(hits, key = { it.code }) { hit ->
                 Text(
-                    hit.name(lang),
+                    lang.pick(hit.name),
                     style = MaterialTheme.typography.bodyLarge,
                     modifier = Modifier.fillMaxWidth().clickable {
                         scope.launch {
