@@ -62,6 +62,7 @@ impl ItemKind {
 /// Where an item can be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Channel {
     /// 网上办 / 掌上办
     Online,

@@ -17,10 +17,12 @@ pub mod checklist;
 pub mod draft;
 pub mod profile;
 pub mod session;
+pub mod state;
 #[cfg(test)]
 mod tests;
 mod wallet_source;
-pub use wallet_source::import_licence;
+pub use state::{parse_value, DraftState, FieldOption, FieldState, MaterialAction, MaterialState, ValueSource};
+pub use wallet_source::{held_licences, import_licence};
 
 pub use draft::{
     AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity,

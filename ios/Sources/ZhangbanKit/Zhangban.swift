@@ -66,11 +66,11 @@ public final class ZhangbanSession: ObservableObject {
 
     // MARK: catalog and forms
 
-    public func search(_ query: String, limit: UInt32 = 20) throws -> [CatalogHit] {
+    public func search(_ query: String, limit: UInt32 = 20) throws -> [Hit] {
         try catalogSearch(store: store, query: query, limit: limit)
     }
 
-    public func checklist(_ code: String) throws -> ChecklistInfo {
+    public func checklist(_ code: String) throws -> Checklist {
         try catalogChecklist(store: store, subject: selfSubject(), code: code)
     }
 

@@ -19,9 +19,6 @@ import uniffi.zhangban_ffi.CaseListener
 import uniffi.zhangban_ffi.CaseNotice
 import uniffi.zhangban_ffi.CaseProgress
 import uniffi.zhangban_ffi.CaseSummary
-import uniffi.zhangban_ffi.CatalogHit
-import uniffi.zhangban_ffi.ChecklistInfo
-import uniffi.zhangban_ffi.DraftSummary
 import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.SyncReport
 import uniffi.zhangban_ffi.ZhangbanCases
@@ -34,6 +31,9 @@ import uniffi.zhangban_ffi.deviceRegistered
 import uniffi.zhangban_ffi.catalogSearch
 import uniffi.zhangban_ffi.draftsList
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_catalog.Hit
+import uniffi.zhangban_forms.Checklist
+import uniffi.zhangban_forms.DraftInfo
 
 /**
  * One person's Zhangban for a UI: the encrypted store, their applications synced with one platform, the
@@ -145,14 +145,14 @@ class Zhangban private constructor(
 
     // ---- catalog and forms ----------------------------------------------------------------------
 
-    suspend fun search(query: String, limit: Int = 20): List<CatalogHit> =
+    suspend fun search(query: String, limit: Int = 20): List<Hit> =
         withContext(io) { catalogSearch(store, query, limit.coerceIn(0, 200).toUInt()) }
 
     /** 一次性告知 for an item or bundle, before any draft. */
-    suspend fun checklist(code: String, subject: String = selfSubject()): ChecklistInfo =
+    suspend fun checklist(code: String, subject: String = selfSubject()): Checklist =
         withContext(io) { catalogChecklist(store, subject, code) }
 
-    suspend fun drafts(subject: String? = selfSubject()): List<DraftSummary> =
+    suspend fun drafts(subject: String? = selfSubject()): List<DraftInfo> =
         withContext(io) { draftsList(store, subject) }
 
     /** Starts a draft for an item or bundle, autofilled from the profile and the wallet. */
