@@ -39,7 +39,7 @@ class RecordsTest(FfiTestCase):
         zb.profile_set(s, SELF, "person.name", j("李奶奶（改）"))  # replace
         self.assertIn("李奶奶（改）", profile(s))
         d = zb.ZhangbanDraft.start(s, SELF, "SJ-002")
-        self.assertEqual([x.id for x in zb.drafts_list(s, SELF)], [d.id()])
+        self.assertEqual([x.id for x in zb.drafts_list(s, SELF)], [d.state().id])
         d.discard()
         self.assertEqual(zb.drafts_list(s, SELF), [])
 
@@ -349,7 +349,7 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         self.assertEqual(subjects[p].label, "王大爷")
         self.assertEqual(subjects[p].kind, zb.SubjectKind.PRINCIPAL)
         self.assertEqual(subjects[SELF].kind, zb.SubjectKind.OWNER)
-        self.assertEqual([x.id for x in zb.drafts_list(s, p)], [d.id()])
+        self.assertEqual([x.id for x in zb.drafts_list(s, p)], [d.state().id])
         s.shred_subject(p)
         self.assertTrue({x.id: x for x in s.subjects()}[p].shredded)
         self.assertEqual(zb.drafts_list(s, p), [])
@@ -437,7 +437,7 @@ class DamageTest(FfiTestCase):
         folder = os.path.join(self.tmp, "damaged")
         vault = zb.file_vault(os.path.join(self.tmp, "damaged.key"))
         store = zb.ZhangbanStore.create(folder, vault, None)
-        self.drafts = [zb.ZhangbanDraft.start(store, SELF, "SJ-002").id() for _ in range(n)]
+        self.drafts = [zb.ZhangbanDraft.start(store, SELF, "SJ-002").state().id for _ in range(n)]
         del store
         gc.collect()
         return folder, vault, os.path.join(folder, "zhangban.db")
@@ -472,7 +472,7 @@ class DamageTest(FfiTestCase):
             zb.ZhangbanDraft.resume(store, lost)
         with self.assertRaises(zb.ZhangbanError.Corrupted):
             zb.drafts_list(store, SELF)
-        self.assertEqual(zb.ZhangbanDraft.resume(store, kept).id(), kept)
+        self.assertEqual(zb.ZhangbanDraft.resume(store, kept).state().id, kept)
         report = zb.salvage_store(folder, vault, None)
         self.assertEqual(len([r for r in report.records if r.collection == "draft"]), 19)
         self.assertEqual(report.expected_records, len(report.records) + 1)
