@@ -22,8 +22,8 @@ import org.zhangban.kit.message
 import org.zhangban.kit.name
 import org.zhangban.kit.text
 import org.zhangban.kit.title
-import uniffi.zhangban_ffi.CaseNotice
-import uniffi.zhangban_ffi.CaseNoticeKind
+import uniffi.zhangban_base.Notice
+import uniffi.zhangban_base.NoticeKind
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.selfSubject
 
@@ -47,7 +47,7 @@ class KitFormsTest : SandboxTest("forms") {
     fun findFillValidateSubmitAndSyncADraft() = runBlocking {
         val key = aesKey()
         val vault = AesGcmKeyVault { key }
-        val notices = Collections.synchronizedList(mutableListOf<CaseNotice>())
+        val notices = Collections.synchronizedList(mutableListOf<Notice>())
         val dir = File(tmp, "store").path
         val z = Zhangban.open(dir, vault, null, sandbox.url, onNotice = { notices.add(it) })
         z.registerDevice("android", "jvm-test", "0")
@@ -105,7 +105,7 @@ class KitFormsTest : SandboxTest("forms") {
         assertEquals(0u, s.summary.requiredLeft)
 
         val case = z.submit(form)
-        assertEquals("queued", case.state)
+        assertEquals(uniffi.zhangban_cases.CaseState.QUEUED, case.state)
         assertEquals(listOf("SJ-002"), case.itemCodes)
         assertEquals(form.id, case.draftId)
         assertEquals(case.id, form.state.value.submittedCaseId)
@@ -118,9 +118,9 @@ class KitFormsTest : SandboxTest("forms") {
         val report = z.syncNow()
         assertEquals(Triple(1u, 1u, 0u), Triple(report.sent, report.receipts, report.remaining))
         val synced = z.cases.value.single()
-        assertEquals("submitted", synced.state)
+        assertEquals(uniffi.zhangban_cases.CaseState.SUBMITTED, synced.state)
         assertTrue(synced.receipt!!.startsWith("ZB"), synced.receipt)
-        val receipt = notices.single { it.kind == CaseNoticeKind.RECEIPT }
+        val receipt = notices.single { it.kind == NoticeKind.RECEIPT }
         assertEquals(case.id, receipt.caseId)
         assertEquals(receipt.titleZh, receipt.text(Lang.ZH).title)
         assertEquals(receipt.bodyEn, receipt.text(Lang.EN).body)

@@ -1,8 +1,6 @@
 package org.zhangban.kit
 
 import java.util.Locale
-import uniffi.zhangban_ffi.CaseNotice
-import uniffi.zhangban_ffi.CaseSummary
 import uniffi.zhangban_ffi.CatalogHit
 import uniffi.zhangban_ffi.ChecklistInfo
 import uniffi.zhangban_ffi.ChecklistLine
@@ -11,10 +9,10 @@ import uniffi.zhangban_ffi.FormIssue
 import uniffi.zhangban_ffi.LicenceElement
 import uniffi.zhangban_ffi.LicenceItem
 import uniffi.zhangban_ffi.MaterialInfo
-import uniffi.zhangban_ffi.NeededItem
-import uniffi.zhangban_ffi.TimelineItem
 import uniffi.zhangban_ffi.VerificationOutcome
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_base.Notice
+import uniffi.zhangban_base.Text
 
 /**
  * Which of the two texts the core writes (Chinese, English) a screen shows. Every text a person reads comes
@@ -25,6 +23,9 @@ enum class Lang {
     EN;
 
     fun pick(zh: String, en: String): String = if (this == ZH) zh else en
+
+    /** The core's bilingual [Text] in this language. */
+    fun pick(text: Text): String = pick(text.zh, text.en)
 
     companion object {
         /** Chinese for every `zh` locale (zh-CN, zh-TW, zh-Hant-HK, …), English otherwise. */
@@ -37,15 +38,11 @@ enum class Lang {
 /** A notification's title and body in one language. */
 data class NoticeText(val title: String, val body: String)
 
-/** The notification text of a [CaseNotice] (from `CaseListener.onNotice`) in [lang]. */
-fun CaseNotice.text(lang: Lang): NoticeText = NoticeText(lang.pick(titleZh, titleEn), lang.pick(bodyZh, bodyEn))
+/** The notification text of a [Notice] (from `CaseListener.onNotice`) in [lang]. */
+fun Notice.text(lang: Lang): NoticeText = NoticeText(lang.pick(titleZh, titleEn), lang.pick(bodyZh, bodyEn))
 
 /** What happened and what to do, in [lang] (the core's `text_zh()` / `text_en()`). */
 fun ZhangbanException.text(lang: Lang): String = lang.pick(textZh(), textEn())
-
-fun CaseSummary.stateText(lang: Lang): String = lang.pick(stateZh, stateEn)
-
-fun NeededItem.text(lang: Lang): String = lang.pick(textZh, textEn)
 
 fun FormIssue.message(lang: Lang): String = lang.pick(messageZh, messageEn)
 
@@ -60,8 +57,6 @@ fun FieldInfo.help(lang: Lang): String? = if (lang == Lang.ZH) helpZh else helpE
 
 /** The field's problems in [lang]. */
 fun FieldInfo.issues(lang: Lang): List<String> = if (lang == Lang.ZH) issuesZh else issuesEn
-
-fun TimelineItem.stateText(lang: Lang): String = lang.pick(stateZh, stateEn)
 
 fun CatalogHit.name(lang: Lang): String = lang.pick(nameZh, nameEn)
 
