@@ -5,11 +5,11 @@
 use serde_json::Value;
 
 use super::{update_in, CaseState, TimelineEntry, COLLECTION};
-use zhangban_base::Text;
 use crate::notify::{Notice, NoticeKind};
 use crate::outbox::{Op, OpKind, Problem};
 use crate::store::Txn;
 use crate::{Error, Result};
+use zhangban_base::Text;
 
 /// Longest receipt number or platform case id kept from an answer.
 const MAX_ID_CHARS: usize = 64;
@@ -29,7 +29,10 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
                 at: now,
                 actor: "device".into(),
                 state: c.state,
-                note: Text::new(format!("已送达平台（{}）", op.kind.as_str()), format!("delivered ({})", op.kind.as_str())),
+                note: Text::new(
+                    format!("已送达平台（{}）", op.kind.as_str()),
+                    format!("delivered ({})", op.kind.as_str()),
+                ),
             });
             return Ok(None);
         }

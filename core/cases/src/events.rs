@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Case, CaseState, DeferredMaterial, Pause, SupplementRequest, TimelineEntry};
-use zhangban_base::Text;
 use crate::notify::{Notice, NoticeKind};
+use zhangban_base::Text;
 
 /// One event from `GET /v1/events` (see `docs/platform-api.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,10 +15,10 @@
 use serde_json::{json, Map, Value};
 
 use super::{get, submit_body, update_in, Case, CaseState, Submission, TimelineEntry};
-use zhangban_base::Text;
 use crate::outbox::{self, Op, OpKind};
 use crate::store::Store;
 use crate::{audit, Error, Result};
+use zhangban_base::Text;
 
 /// How the form values change when a refused submission is sent again.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -150,7 +150,10 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
                 state: c.state,
                 note: Text::new(
                     format!("已修改（{what}）并重新提交，等待发送"),
-                    format!("changed ({}) and submitted again, queued", if changed.is_empty() { "nothing".to_string() } else { changed.join(", ") }),
+                    format!(
+                        "changed ({}) and submitted again, queued",
+                        if changed.is_empty() { "nothing".to_string() } else { changed.join(", ") }
+                    ),
                 ),
             });
             Ok(c.clone())

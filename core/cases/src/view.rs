@@ -139,8 +139,16 @@ fn worded(n: &Need) -> NeededItem {
         Need::Supplement { items, note, due, working_days_left } => (
             NeedKind::Supplement,
             Text::new(
-                format!("请补正：{}{}", items.join("、"), if note.is_empty() { String::new() } else { format!("（{note}）") }),
-                format!("Supply: {}{}", items.join(", "), if note.is_empty() { String::new() } else { format!(" ({note})") }),
+                format!(
+                    "请补正：{}{}",
+                    items.join("、"),
+                    if note.is_empty() { String::new() } else { format!("（{note}）") }
+                ),
+                format!(
+                    "Supply: {}{}",
+                    items.join(", "),
+                    if note.is_empty() { String::new() } else { format!(" ({note})") }
+                ),
             ),
             Some(*due),
             Some(*working_days_left),
@@ -200,7 +208,13 @@ pub fn case_view(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) -
         timeline: p
             .timeline
             .into_iter()
-            .map(|e| TimelineItem { at: e.at, actor: e.actor, state: e.state, state_text: e.state.label(), note: e.note })
+            .map(|e| TimelineItem {
+                at: e.at,
+                actor: e.actor,
+                state: e.state,
+                state_text: e.state.label(),
+                note: e.note,
+            })
             .collect(),
         actions,
         licence: case.licence.clone(),
@@ -376,9 +390,10 @@ mod tests {
         )
         .expect("old entry");
         assert_eq!(old.note, Text::new("已补交材料，等待发送", "material supplied, queued"));
-        let one: crate::TimelineEntry =
-            serde_json::from_value(json!({ "at": 1, "actor": "platform", "state": "queued", "note": "平台已记录评价" }))
-                .expect("one language");
+        let one: crate::TimelineEntry = serde_json::from_value(
+            json!({ "at": 1, "actor": "platform", "state": "queued", "note": "平台已记录评价" }),
+        )
+        .expect("one language");
         assert_eq!(one.note, Text::new("平台已记录评价", "平台已记录评价"));
     }
 
