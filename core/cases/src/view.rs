@@ -121,6 +121,9 @@ pub struct CaseView {
     /// The dates rest on a year without official calendar data (Monday–Friday assumed).
     pub provisional: bool,
     pub overdue: bool,
+    /// The deadline as a person reads it ("承诺 2024-02-21 前办结，还剩 4 个工作日"), with the overdue and
+    /// provisional caveats; `None` before acceptance.
+    pub deadline_text: Option<Text>,
     pub needed_now: Vec<NeededItem>,
     /// Oldest first.
     pub timeline: Vec<TimelineItem>,
@@ -184,6 +187,24 @@ fn worded(n: &Need) -> NeededItem {
     NeededItem { kind, text, due, working_days_left }
 }
 
+/// The wording of the deadline line.
+fn deadline(promised: Option<NaiveDate>, left: Option<i64>, overdue: bool, provisional: bool) -> Option<Text> {
+    let d = promised?;
+    let mut t = match left {
+        Some(n) if overdue => Text::new(
+            format!("已超过承诺办结日 {d}（逾期 {} 个工作日）", n.abs()),
+            format!("past the promised date {d} (overdue by {} working days)", n.abs()),
+        ),
+        Some(n) => Text::new(format!("承诺 {d} 前办结，还剩 {n} 个工作日"), format!("promised by {d}: {n} working days left")),
+        None => Text::new(format!("承诺办结日 {d}"), format!("promised by {d}")),
+    };
+    if provisional {
+        t.zh.push_str("（该年官方节假日未公布，暂按周一至周五计算）");
+        t.en.push_str(" (provisional: no official holidays for that year yet, Monday–Friday assumed)");
+    }
+    Some(t)
+}
+
 /// The screen of `case` on `today`, counted with `cal` and `rules`.
 pub fn case_view(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) -> Result<CaseView> {
     let p = progress(case, cal, rules, today)?;
@@ -198,12 +219,15 @@ pub fn case_view(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) -
         rate: has(NeedKind::Rate),
         complain: case.receipt.is_some() && case.state != CaseState::Withdrawn,
     };
+    let promised_date = p.promised_date.map(|d| d.value);
+    let working_days_left = p.working_days_left.map(|d| d.value);
     Ok(CaseView {
         summary: CaseSummary::from(case),
-        promised_date: p.promised_date.map(|d| d.value),
-        working_days_left: p.working_days_left.map(|d| d.value),
+        promised_date,
+        working_days_left,
         provisional,
         overdue: p.overdue,
+        deadline_text: deadline(promised_date, working_days_left, p.overdue, provisional),
         needed_now,
         timeline: p
             .timeline
@@ -300,12 +324,21 @@ mod tests {
         assert!(!v.provisional && !v.overdue);
         assert_eq!(v.summary.subject, "principal-1", "whose case it is");
         assert_eq!(v.summary.state_text, Text::new("已受理", "accepted"));
+        assert_eq!(
+            v.deadline_text,
+            Some(Text::new("承诺 2024-02-21 前办结，还剩 4 个工作日", "promised by 2024-02-21: 4 working days left"))
+        );
         let late = view_on(&c, "2024-02-26");
         assert!(late.overdue);
         assert_eq!(late.working_days_left, Some(-3));
+        assert_eq!(late.deadline_text.map(|t| t.zh), Some("已超过承诺办结日 2024-02-21（逾期 3 个工作日）".into()));
         // A year without official data is counted Monday–Friday and said so.
         c.accepted_on = Some(d("2031-03-03"));
-        assert!(view_on(&c, "2031-03-04").provisional);
+        let guess = view_on(&c, "2031-03-04");
+        assert!(guess.provisional);
+        assert!(guess.deadline_text.is_some_and(|t| t.zh.contains("暂按周一至周五") && t.en.contains("provisional")));
+        // Before acceptance there is no deadline to word.
+        assert_eq!(view_on(&case(CaseState::Queued), "2031-03-04").deadline_text, None);
     }
 
     #[test]

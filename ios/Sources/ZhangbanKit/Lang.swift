@@ -6,6 +6,9 @@ public enum Lang: Sendable {
 
     public func pick(_ zh: String, _ en: String) -> String { self == .zh ? zh : en }
 
+    /// The core's bilingual `Text` record in this language.
+    public func pick(_ text: Text) -> String { pick(text.zh, text.en) }
+
     /// Chinese for every `zh` locale (zh-Hans, zh-Hant-HK, …), English otherwise.
     public static func of(_ locale: Locale) -> Lang {
         locale.language.languageCode?.identifier == "zh" ? .zh : .en
@@ -19,7 +22,7 @@ public struct NoticeText: Equatable, Sendable {
     public let body: String
 }
 
-public extension CaseNotice {
+public extension Notice {
     func text(_ lang: Lang) -> NoticeText { NoticeText(title: lang.pick(titleZh, titleEn), body: lang.pick(bodyZh, bodyEn)) }
 }
 
@@ -33,8 +36,6 @@ public func errorText(_ error: Error, _ lang: Lang) -> String {
     (error as? ZhangbanError)?.text(lang) ?? error.localizedDescription
 }
 
-public extension CaseSummary { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
-public extension NeededItem { func text(_ lang: Lang) -> String { lang.pick(textZh, textEn) } }
 public extension FormIssue { func message(_ lang: Lang) -> String { lang.pick(messageZh, messageEn) } }
 public extension FieldInfo {
     func label(_ lang: Lang) -> String { lang.pick(labelZh, labelEn) }
@@ -46,7 +47,6 @@ public extension MaterialInfo {
     /// Where the material stands, as the core words it (免提交 / 已上传 / 容缺后补 …).
     func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
 }
-public extension TimelineItem { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
 public extension CatalogHit { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
 public extension ChecklistInfo { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
 public extension ChecklistLine {

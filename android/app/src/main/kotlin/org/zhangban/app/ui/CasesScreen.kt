@@ -26,9 +26,8 @@ import kotlinx.coroutines.launch
 import org.zhangban.app.R
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.stateText
 import org.zhangban.kit.text
-import uniffi.zhangban_ffi.CaseProgress
+import uniffi.zhangban_cases.CaseView
 import uniffi.zhangban_ffi.ZhangbanException
 
 /** 我的办件: the case list (a StateFlow the core's listener keeps current) and one case's progress. */
@@ -67,7 +66,7 @@ fun CasesScreen(z: Zhangban, lang: Lang, caseFromNotice: String?, onCaseShown: (
                 Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = c.id }) {
                     Column(Modifier.padding(16.dp)) {
                         Text(c.title, style = MaterialTheme.typography.titleMedium)
-                        Text(c.stateText(lang))
+                        Text(lang.pick(c.stateText))
                         c.receipt?.let { Text(stringResource(R.string.receipt, it), style = MaterialTheme.typography.bodySmall) }
                         c.problem?.let { ErrorText(it) }
                     }
@@ -80,12 +79,12 @@ fun CasesScreen(z: Zhangban, lang: Lang, caseFromNotice: String?, onCaseShown: (
 @Composable
 private fun CaseDetail(z: Zhangban, caseId: String, lang: Lang, onClose: () -> Unit) {
     val cases by z.cases.collectAsStateWithLifecycle()
-    var progress by remember { mutableStateOf<CaseProgress?>(null) }
+    var view by remember { mutableStateOf<CaseView?>(null) }
     var error by remember { mutableStateOf<String?>(null) }
     // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
     LaunchedEffect(caseId, cases) {
         try {
-            progress = z.progress(caseId)
+            view = z.view(caseId)
         } catch (e: ZhangbanException) {
             error = e.text(lang)
         }
@@ -95,26 +94,23 @@ private fun CaseDetail(z: Zhangban, caseId: String, lang: Lang, onClose: () -> U
             TextButton(onClick = onClose) { Text(stringResource(R.string.back)) }
             ErrorText(error)
         }
-        val p = progress ?: return@LazyColumn
+        val v = view ?: return@LazyColumn
         item {
-            Text(p.case.title, style = MaterialTheme.typography.titleLarge)
-            Text(p.case.stateText(lang), style = MaterialTheme.typography.titleMedium)
-            p.case.receipt?.let { Text(stringResource(R.string.receipt, it)) }
-            p.promisedDate?.let { date ->
-                Text(stringResource(R.string.promised_date, date) + if (p.provisional) " " + stringResource(R.string.provisional) else "")
-            }
-            p.workingDaysLeft?.let { Text(stringResource(R.string.days_left, it.toInt())) }
-            if (p.overdue) ErrorText(stringResource(R.string.overdue))
-            if (p.neededNow.isNotEmpty()) SectionTitle(stringResource(R.string.needed_now))
+            Text(v.summary.title, style = MaterialTheme.typography.titleLarge)
+            Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)
+            v.summary.receipt?.let { Text(stringResource(R.string.receipt, it)) }
+            // The deadline line as the core words it (working days, overdue, provisional calendar).
+            v.deadlineText?.let { if (v.overdue) ErrorText(lang.pick(it)) else Text(lang.pick(it)) }
+            if (v.neededNow.isNotEmpty()) SectionTitle(stringResource(R.string.needed_now))
         }
-        items(p.neededNow) { n ->
-            Text(n.text(lang) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
+        items(v.neededNow) { n ->
+            Text(lang.pick(n.text) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
         }
         item { SectionTitle(stringResource(R.string.timeline)) }
-        items(p.timeline) { t ->
+        items(v.timeline) { t ->
             Column(Modifier.padding(vertical = 4.dp)) {
-                Text("${formatTime(t.at)} · ${t.stateText(lang)}", style = MaterialTheme.typography.labelMedium)
-                if (t.note.isNotBlank()) Text(t.note)
+                Text("${formatTime(t.at)} · ${lang.pick(t.stateText)}", style = MaterialTheme.typography.labelMedium)
+                lang.pick(t.note).takeIf { it.isNotBlank() }?.let { Text(it) }
             }
         }
     }
