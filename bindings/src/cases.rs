@@ -40,7 +40,7 @@ impl Listener for ForeignListener {
 /// Whether this store's device is registered with a platform (`ZhangbanCases.register_device`).
 #[uniffi::export]
 pub fn device_registered(store: Arc<ZhangbanStore>) -> Result<bool, ZhangbanError> {
-    guard(|| Ok(sync::is_registered(store.core())?))
+    guard(|| sync::is_registered(store.core()))
 }
 
 /// Applications of one store, synced with one platform.
@@ -95,12 +95,12 @@ impl ZhangbanCases {
 
     /// The cases of `subject` (`None`: everyone's), newest first.
     pub fn list(&self, subject: Option<String>) -> Result<Vec<CaseSummary>, ZhangbanError> {
-        guard(|| Ok(cases::list_summaries(&self.store, subject.as_deref())?))
+        guard(|| cases::list_summaries(&self.store, subject.as_deref()))
     }
 
     /// The case screen on `today` (`None`: the store clock's day).
     pub fn view(&self, case_id: String, today: Option<NaiveDate>) -> Result<CaseView, ZhangbanError> {
-        guard(|| Ok(cases::view(&self.store, &case_id, today)?))
+        guard(|| cases::view(&self.store, &case_id, today))
     }
 
     /// Supplies what a 补正 request or a 容缺 commitment asked for (queued offline).
@@ -138,7 +138,7 @@ impl ZhangbanCases {
 
     /// Operations the platform refused, with reasons.
     pub fn quarantined(&self) -> Result<Vec<QuarantinedOp>, ZhangbanError> {
-        guard(|| Ok(sync::quarantined_ops(&self.store)?))
+        guard(|| sync::quarantined_ops(&self.store))
     }
 
     /// Sends a submission the platform refused again, changed (one transaction, new idempotency key).

@@ -195,7 +195,9 @@ fn deadline(promised: Option<NaiveDate>, left: Option<i64>, overdue: bool, provi
             format!("已超过承诺办结日 {d}（逾期 {} 个工作日）", n.abs()),
             format!("past the promised date {d} (overdue by {} working days)", n.abs()),
         ),
-        Some(n) => Text::new(format!("承诺 {d} 前办结，还剩 {n} 个工作日"), format!("promised by {d}: {n} working days left")),
+        Some(n) => {
+            Text::new(format!("承诺 {d} 前办结，还剩 {n} 个工作日"), format!("promised by {d}: {n} working days left"))
+        }
         None => Text::new(format!("承诺办结日 {d}"), format!("promised by {d}")),
     };
     if provisional {
