@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::NaiveDate;
-use zhangban_core::calendar::{Calendar, Rules, WorkingDate};
+use zhangban_core::calendar::{self, Calendar, Rules, WorkingDate};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, Notice};
@@ -190,28 +190,37 @@ impl ZhangbanCases {
         model: String,
         app_version: String,
     ) -> Result<String, ZhangbanError> {
-        Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version).await?)
+        crate::runtime::exit_safe(async move {
+            Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version).await?)
+        })
+        .await
     }
 
     /// One sync run now (send, then pull events).
     pub async fn sync_now(&self) -> RunReport {
-        self.runner.run_once().await
+        crate::runtime::exit_safe(async move { self.runner.run_once().await }).await
     }
 
     /// Starts the background sync loop (backoff when offline, idle wait otherwise). Idempotent.
     pub async fn start_background_sync(&self) {
-        let mut g = self.background.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
-            *g = Some(self.runner.spawn());
-        }
+        crate::runtime::exit_safe(async move {
+            let mut g = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            if g.is_none() {
+                *g = Some(self.runner.spawn());
+            }
+        })
+        .await
     }
 
     /// Stops the background sync loop and waits for it.
     pub async fn stop_background_sync(&self) {
-        let h = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = h {
-            h.stop().await;
-        }
+        crate::runtime::exit_safe(async move {
+            let h = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(h) = h {
+                h.stop().await;
+            }
+        })
+        .await
     }
 }
 
@@ -221,9 +230,50 @@ pub fn deferred_limit_days(promised_limit: u32) -> u32 {
     Rules::default().deferred_limit(promised_limit)
 }
 
-/// `n` working days after `start` by the bundled official calendar; `provisional` is true when a year
-/// without official data was assumed Monday–Friday.
+/// `n` working days after `start` (YYYY-MM-DD, 1900-01-01 to 9999-12-31) by the bundled official
+/// calendar; `provisional` is true when a year without official data was assumed Monday–Friday. An
+/// invalid date is a `Validation` error on field `start`; a result after 9999-12-31 one on field `n`.
 #[uniffi::export]
-pub fn add_working_days(start: NaiveDate, n: u32) -> Result<WorkingDate, ZhangbanError> {
-    guard(|| Ok(Calendar::bundled().add_working_days(start, n, &[])?.into()))
+pub fn add_working_days(start: String, n: u32) -> Result<WorkingDate, ZhangbanError> {
+    guard(|| Ok(Calendar::bundled().add_working_days(calendar::parse_date("start", &start)?, n, &[])?.into()))
+}
+
+/// Whether `date` (YYYY-MM-DD) is a working day by the bundled official calendar (调休 workdays
+/// included); `holiday_zh` names the official holiday it falls in, if any.
+#[uniffi::export]
+pub fn is_workday(date: String) -> Result<WorkdayInfo, ZhangbanError> {
+    guard(|| {
+        let d = calendar::parse_date("date", &date)?;
+        let cal = Calendar::bundled();
+        let r = cal.is_working_day(d);
+        Ok(WorkdayInfo {
+            working: r.value,
+            provisional: r.provisional,
+            holiday_zh: cal.holiday_name(d).map(String::from),
+        })
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkdayInfo {
+    pub working: bool,
+    pub provisional: bool,
+    pub holiday_zh: Option<String>,
+}
+
+/// Working days in `(from, to]` (YYYY-MM-DD each), negative when `to` is before `from`.
+#[uniffi::export]
+pub fn working_days_between(from: String, to: String) -> Result<WorkingDays, ZhangbanError> {
+    guard(|| {
+        let a = calendar::parse_date("from", &from)?;
+        let b = calendar::parse_date("to", &to)?;
+        let r = Calendar::bundled().working_days_between(a, b, &[])?;
+        Ok(WorkingDays { days: r.value, provisional: r.provisional })
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkingDays {
+    pub days: i64,
+    pub provisional: bool,
 }

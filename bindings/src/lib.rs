@@ -5,6 +5,7 @@ zhangban_base::use_ffi_types!();
 mod cases;
 mod error;
 mod forms;
+mod ids;
 mod runtime;
 mod store;
 mod vault;
