@@ -37,7 +37,7 @@ class DraftSubmitTest(FfiTestCase):
             cases.submit_draft(d)
         self.assertTrue(cm.exception.field, "the error names where to look")
         self.assertEqual(cases.pending_count(), 0)
-        self.assertEqual(cases.list(), [])
+        self.assertEqual(cases.list(None), [])
 
         values = {
             "applicant.name": "张三",
@@ -57,7 +57,7 @@ class DraftSubmitTest(FfiTestCase):
         self.assertTrue(d.state().complete)
 
         case = cases.submit_draft(d)
-        self.assertEqual(case.state, "queued")
+        self.assertEqual(case.state, zb.CaseState.QUEUED)
         self.assertEqual(case.item_codes, ["SJ-002"])
         self.assertEqual(case.draft_id, d.state().id)
         self.assertEqual(d.state().submitted_case, case.id)
@@ -72,9 +72,9 @@ class DraftSubmitTest(FfiTestCase):
 
         report = run(cases.sync_now())
         self.assertEqual((report.sent, report.receipts, report.remaining), (1, 1, 0))
-        p = cases.progress(case.id, None)
-        self.assertEqual(p.case.state, "submitted")
-        self.assertTrue(p.case.receipt.startswith("ZB"), p.case.receipt)
+        p = cases.view(case.id, None)
+        self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
+        self.assertTrue(p.summary.receipt.startswith("ZB"), p.summary.receipt)
 
         # The profile learned the typed person values, so the next form starts filled.
         profile = json.loads(zb.profile_json(store, SELF))

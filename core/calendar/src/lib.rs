@@ -129,6 +129,21 @@ impl DateRange {
     }
 }
 
+/// A date counted in working days, as a screen shows it: `provisional` when a year without official data
+/// was assumed Monday–Friday.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct WorkingDate {
+    pub date: NaiveDate,
+    pub provisional: bool,
+}
+
+impl From<Reckoned<NaiveDate>> for WorkingDate {
+    fn from(r: Reckoned<NaiveDate>) -> Self {
+        WorkingDate { date: r.value, provisional: r.provisional }
+    }
+}
+
 /// A computed value and whether any part of it rests on assumed (Monday–Friday) data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reckoned<T> {

@@ -6,7 +6,7 @@ public enum Lang: Sendable {
 
     public func pick(_ zh: String, _ en: String) -> String { self == .zh ? zh : en }
 
-    /// The core's bilingual `Text` in this language.
+    /// The core's bilingual `Text` record in this language.
     public func pick(_ text: Text) -> String { pick(text.zh, text.en) }
 
     /// Chinese for every `zh` locale (zh-Hans, zh-Hant-HK, …), English otherwise.
@@ -22,7 +22,7 @@ public struct NoticeText: Equatable, Sendable {
     public let body: String
 }
 
-public extension CaseNotice {
+public extension Notice {
     func text(_ lang: Lang) -> NoticeText { NoticeText(title: lang.pick(titleZh, titleEn), body: lang.pick(bodyZh, bodyEn)) }
 }
 
@@ -36,9 +36,6 @@ public func errorText(_ error: Error, _ lang: Lang) -> String {
     (error as? ZhangbanError)?.text(lang) ?? error.localizedDescription
 }
 
-public extension CaseSummary { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
-public extension NeededItem { func text(_ lang: Lang) -> String { lang.pick(textZh, textEn) } }
-public extension TimelineItem { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
 public extension LicenceItem {
     func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
     func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }

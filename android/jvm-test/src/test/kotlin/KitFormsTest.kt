@@ -19,8 +19,8 @@ import org.zhangban.kit.blocking
 import org.zhangban.kit.field
 import org.zhangban.kit.issuesFor
 import org.zhangban.kit.text
-import uniffi.zhangban_ffi.CaseNotice
-import uniffi.zhangban_ffi.CaseNoticeKind
+import uniffi.zhangban_base.Notice
+import uniffi.zhangban_base.NoticeKind
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.selfSubject
 import uniffi.zhangban_forms.MaterialAction
@@ -47,7 +47,7 @@ class KitFormsTest : SandboxTest("forms") {
     fun findFillValidateSubmitAndSyncADraft() = runBlocking {
         val key = aesKey()
         val vault = AesGcmKeyVault { key }
-        val notices = Collections.synchronizedList(mutableListOf<CaseNotice>())
+        val notices = Collections.synchronizedList(mutableListOf<Notice>())
         val dir = File(tmp, "store").path
         val z = Zhangban.open(dir, vault, null, sandbox.url, onNotice = { notices.add(it) })
         z.registerDevice("android", "jvm-test", "0")
@@ -122,7 +122,7 @@ class KitFormsTest : SandboxTest("forms") {
         assertEquals(0u, s.summary.requiredLeft)
 
         val case = z.submit(form)
-        assertEquals("queued", case.state)
+        assertEquals(uniffi.zhangban_cases.CaseState.QUEUED, case.state)
         assertEquals(listOf("SJ-002"), case.itemCodes)
         assertEquals(form.id, case.draftId)
         assertEquals(case.id, form.state.value.submittedCase)
@@ -138,9 +138,9 @@ class KitFormsTest : SandboxTest("forms") {
         val report = z.syncNow()
         assertEquals(Triple(1u, 1u, 0u), Triple(report.sent, report.receipts, report.remaining))
         val synced = z.cases.value.single()
-        assertEquals("submitted", synced.state)
+        assertEquals(uniffi.zhangban_cases.CaseState.SUBMITTED, synced.state)
         assertTrue(synced.receipt!!.startsWith("ZB"), synced.receipt)
-        val receipt = notices.single { it.kind == CaseNoticeKind.RECEIPT }
+        val receipt = notices.single { it.kind == NoticeKind.RECEIPT }
         assertEquals(case.id, receipt.caseId)
         assertEquals(receipt.titleZh, receipt.text(Lang.ZH).title)
         assertEquals(receipt.bodyEn, receipt.text(Lang.EN).body)

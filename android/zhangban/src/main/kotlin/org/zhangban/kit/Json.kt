@@ -13,7 +13,7 @@ import kotlinx.serialization.json.Json as KJson
 
 /**
  * The JSON text the FFI uses for form values (`ZhangbanDraft.set(path, value)`, `FieldState.value`,
- * `profileSet`, `SubmissionInput.valuesJson`), mapped to and from plain Kotlin values over
+ * `profileSet`, `Submission.values`), mapped to and from plain Kotlin values over
  * kotlinx-serialization-json's tree (its parser and printer; only the mapping is here). A value codec only;
  * what a value means is the core's business.
  *

@@ -1,15 +1,12 @@
 package org.zhangban.kit
 
 import java.util.Locale
-import uniffi.zhangban_ffi.CaseNotice
-import uniffi.zhangban_ffi.CaseSummary
+import uniffi.zhangban_base.Notice
+import uniffi.zhangban_base.Text
 import uniffi.zhangban_ffi.LicenceElement
 import uniffi.zhangban_ffi.LicenceItem
-import uniffi.zhangban_ffi.NeededItem
-import uniffi.zhangban_ffi.TimelineItem
 import uniffi.zhangban_ffi.VerificationOutcome
 import uniffi.zhangban_ffi.ZhangbanException
-import uniffi.zhangban_base.Text
 
 /**
  * Which of the two texts the core writes (Chinese, English) a screen shows. Every text a person reads comes
@@ -35,17 +32,11 @@ enum class Lang {
 /** A notification's title and body in one language. */
 data class NoticeText(val title: String, val body: String)
 
-/** The notification text of a [CaseNotice] (from `CaseListener.onNotice`) in [lang]. */
-fun CaseNotice.text(lang: Lang): NoticeText = NoticeText(lang.pick(titleZh, titleEn), lang.pick(bodyZh, bodyEn))
+/** The notification text of a [Notice] (from `CaseListener.onNotice`) in [lang]. */
+fun Notice.text(lang: Lang): NoticeText = NoticeText(lang.pick(titleZh, titleEn), lang.pick(bodyZh, bodyEn))
 
 /** What happened and what to do, in [lang] (the core's `text_zh()` / `text_en()`). */
 fun ZhangbanException.text(lang: Lang): String = lang.pick(textZh(), textEn())
-
-fun CaseSummary.stateText(lang: Lang): String = lang.pick(stateZh, stateEn)
-
-fun NeededItem.text(lang: Lang): String = lang.pick(textZh, textEn)
-
-fun TimelineItem.stateText(lang: Lang): String = lang.pick(stateZh, stateEn)
 
 fun LicenceItem.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
 
