@@ -21,6 +21,7 @@ pub const SINGLE_USE_SECS: i64 = 24 * 3600;
 
 /// How long a grant lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case", tag = "kind", content = "until")]
 pub enum GrantExpiry {
     /// 30 days.

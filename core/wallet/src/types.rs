@@ -144,6 +144,13 @@ pub enum LicenceType {
     TeacherQualification,
 }
 
+// A licence type crosses the FFI as its key (`resident_id`, `business_licence`, …).
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(LicenceType, String, {
+    try_lift: |s| LicenceType::from_key(&s).ok_or_else(|| uniffi::deps::anyhow::anyhow!("unknown licence type")),
+    lower: |t| t.key().to_string(),
+});
+
 impl LicenceType {
     pub const ALL: [LicenceType; 7] = [
         LicenceType::ResidentId,
@@ -186,6 +193,12 @@ impl LicenceType {
 
     pub fn from_key(key: &str) -> Option<LicenceType> {
         Self::ALL.into_iter().find(|t| t.key() == key)
+    }
+
+    /// The type named by `key` (from a shell), or a `Validation` error on the field `licence_type`.
+    pub fn parse(key: &str) -> crate::Result<LicenceType> {
+        Self::from_key(key)
+            .ok_or_else(|| crate::Error::validation("licence_type", "未知的证照类型", "unknown licence type"))
     }
 
     pub fn name_zh(self) -> &'static str {
@@ -235,6 +248,7 @@ impl LicenceType {
 
 /// One element's value. Maps to CBOR text / uint-or-nint / bool / array of maps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(untagged)]
 pub enum ElementValue {
     Bool(bool),
@@ -243,8 +257,24 @@ pub enum ElementValue {
     Members(Vec<Member>),
 }
 
+/// Largest element set accepted for an issuance request (JSON text, bytes).
+pub const MAX_REQUEST_ELEMENTS_JSON: usize = 64 * 1024;
+
+/// The element values of an issuance request, from JSON text (from a shell): an object of element key →
+/// value (e.g. `{"name": "张三"}`). Anything else, or more than [`MAX_REQUEST_ELEMENTS_JSON`] bytes, is a
+/// `Validation` error on the field `elements_json`.
+pub fn request_elements(json: &str) -> crate::Result<std::collections::BTreeMap<String, ElementValue>> {
+    if json.len() > MAX_REQUEST_ELEMENTS_JSON {
+        return Err(crate::Error::validation("elements_json", "内容过长", "too long"));
+    }
+    serde_json::from_str(json).map_err(|e| {
+        crate::Error::validation("elements_json", "不是有效的证照项目（键 → 值的 JSON 对象）", e.to_string())
+    })
+}
+
 /// A household member (户内成员).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Member {
     pub name: String,
     pub relation: String,
@@ -281,6 +311,7 @@ impl ElementValue {
 
 /// What a presentation discloses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case", tag = "preset", content = "elements")]
 pub enum Preset {
     /// Every element of the licence.

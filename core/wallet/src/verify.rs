@@ -13,9 +13,11 @@ use super::ids::LicenceId;
 use super::trust::{StatusList, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
 use crate::store::{Store, SELF_SUBJECT};
+use crate::Text;
 
 /// What a verifier accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Policy {
     /// Oldest status list accepted (seconds since it was issued).
     pub max_status_age_secs: i64,
@@ -31,7 +33,40 @@ impl Default for Policy {
     }
 }
 
+/// The default verification policy: status list at most 7 days old, 30 s clock skew, any purpose.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn default_verify_policy() -> Policy {
+    Policy::default()
+}
+
+/// A verification result as a screen shows it: accepted with the verified content, or refused with a typed
+/// reason (`reason_code`, e.g. `window_expired`, `revoked`; see docs/formats.md) and its text. A refused code
+/// is an answer, not an error of the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct VerificationOutcome {
+    pub accepted: bool,
+    pub reason_code: Option<String>,
+    pub reason: Option<Text>,
+    pub verified: Option<Verified>,
+}
+
+impl From<WResult<Verified>> for VerificationOutcome {
+    fn from(r: WResult<Verified>) -> Self {
+        match r {
+            Ok(v) => VerificationOutcome { accepted: true, reason_code: None, reason: None, verified: Some(v) },
+            Err(e) => VerificationOutcome {
+                accepted: false,
+                reason_code: Some(e.code().into()),
+                reason: Some(Text::new(e.message_zh(), e.message_en())),
+                verified: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct IssuerInfo {
     pub kid: String,
     pub uscc: String,
@@ -51,6 +86,7 @@ impl From<&TrustEntry> for IssuerInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DisclosedElement {
     pub key: String,
     pub name_zh: String,
@@ -62,6 +98,7 @@ pub struct DisclosedElement {
 
 /// A verified presentation: exactly what the verifier may rely on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Verified {
     pub issuer: IssuerInfo,
     pub licence_type: LicenceType,
