@@ -8,7 +8,7 @@ import ZhangbanKit
 @MainActor
 struct WalletView: View {
     @EnvironmentObject var session: ZhangbanSession
-    @State private var licences: [LicenceItem] = []
+    @State private var licences: [LicenceSummary] = []
     @State private var error: String?
 
     var body: some View {
@@ -22,7 +22,7 @@ struct WalletView: View {
                         VStack(alignment: .leading) {
                             Text(item.typeName(lang)).font(.headline)
                             Text(item.issuerName(lang)).font(.subheadline)
-                            Text(item.statusText(lang)).font(.caption)
+                            Text(lang.pick(item.statusText)).font(.caption)
                         }
                     }
                 }
@@ -63,18 +63,18 @@ struct WalletView: View {
 /// replaced before it lapses; a countdown shows the seconds left.
 @MainActor
 struct PresentView: View {
-    let item: LicenceItem
+    let item: LicenceSummary
     @StateObject var model: PresentationModel
-    @State private var preset: DisclosurePreset = .hotelCheckIn
+    @State private var preset: Preset = .hotelCheckIn
     @State private var now = Date()
     private let tick = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
 
     var body: some View {
         VStack(spacing: 16) {
             Picker("", selection: $preset) {
-                Text("酒店入住 Hotel").tag(DisclosurePreset.hotelCheckIn)
-                Text("年龄核验 Age").tag(DisclosurePreset.ageCheck)
-                Text("全部 All").tag(DisclosurePreset.full)
+                Text("酒店入住 Hotel").tag(Preset.hotelCheckIn)
+                Text("年龄核验 Age").tag(Preset.ageCheck)
+                Text("全部 All").tag(Preset.full)
             }
             .pickerStyle(.segmented)
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }

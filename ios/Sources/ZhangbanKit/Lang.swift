@@ -6,6 +6,9 @@ public enum Lang: Sendable {
 
     public func pick(_ zh: String, _ en: String) -> String { self == .zh ? zh : en }
 
+    /// The core's bilingual `Text` record in this language.
+    public func pick(_ text: Text) -> String { pick(text.zh, text.en) }
+
     /// Chinese for every `zh` locale (zh-Hans, zh-Hant-HK, …), English otherwise.
     public static func of(_ locale: Locale) -> Lang {
         locale.language.languageCode?.identifier == "zh" ? .zh : .en
@@ -53,16 +56,9 @@ public extension ChecklistLine {
     func title(_ lang: Lang) -> String { lang.pick(titleZh, titleEn) }
     func why(_ lang: Lang) -> String { lang.pick(whyZh, whyEn) }
 }
-public extension LicenceItem {
+public extension LicenceSummary {
     func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
     func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }
-    /// 有效 / 即将到期 / 已注销 …, as the core words it.
-    func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
-}
-public extension VerificationOutcome {
-    func reason(_ lang: Lang) -> String? {
-        accepted ? nil : lang.pick(reasonZh ?? reasonCode ?? "", reasonEn ?? reasonCode ?? "")
-    }
 }
 
 /// Form values as the FFI's JSON text (`ZhangbanDraft.set(path:valueJson:)`, `FieldInfo.valueJson`).

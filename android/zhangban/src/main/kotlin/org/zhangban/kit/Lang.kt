@@ -8,13 +8,13 @@ import uniffi.zhangban_ffi.ChecklistInfo
 import uniffi.zhangban_ffi.ChecklistLine
 import uniffi.zhangban_ffi.FieldInfo
 import uniffi.zhangban_ffi.FormIssue
-import uniffi.zhangban_ffi.LicenceElement
-import uniffi.zhangban_ffi.LicenceItem
 import uniffi.zhangban_ffi.MaterialInfo
 import uniffi.zhangban_ffi.NeededItem
 import uniffi.zhangban_ffi.TimelineItem
-import uniffi.zhangban_ffi.VerificationOutcome
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_base.Text
+import uniffi.zhangban_wallet.DisclosedElement
+import uniffi.zhangban_wallet.LicenceSummary
 
 /**
  * Which of the two texts the core writes (Chinese, English) a screen shows. Every text a person reads comes
@@ -25,6 +25,9 @@ enum class Lang {
     EN;
 
     fun pick(zh: String, en: String): String = if (this == ZH) zh else en
+
+    /** The core's bilingual [Text] in this language. */
+    fun pick(text: Text): String = pick(text.zh, text.en)
 
     companion object {
         /** Chinese for every `zh` locale (zh-CN, zh-TW, zh-Hant-HK, …), English otherwise. */
@@ -71,15 +74,8 @@ fun ChecklistLine.title(lang: Lang): String = lang.pick(titleZh, titleEn)
 
 fun ChecklistLine.why(lang: Lang): String = lang.pick(whyZh, whyEn)
 
-fun LicenceItem.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
+fun LicenceSummary.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
 
-fun LicenceItem.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
+fun LicenceSummary.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
 
-/** 有效 / 即将到期 / 已注销 …, as the core words it. */
-fun LicenceItem.statusText(lang: Lang): String = lang.pick(statusZh, statusEn)
-
-fun LicenceElement.name(lang: Lang): String = lang.pick(nameZh, nameEn)
-
-/** Why a scanned code was refused, in [lang]; `null` when it was accepted. */
-fun VerificationOutcome.reason(lang: Lang): String? =
-    if (accepted) null else lang.pick(reasonZh ?: reasonCode ?: "", reasonEn ?: reasonCode ?: "")
+fun DisclosedElement.name(lang: Lang): String = lang.pick(nameZh, nameEn)

@@ -45,20 +45,19 @@ import org.zhangban.kit.Lang
 import org.zhangban.kit.QrPresenter
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
-import org.zhangban.kit.statusText
 import org.zhangban.kit.text
 import org.zhangban.kit.toPixels
 import org.zhangban.kit.typeName
-import uniffi.zhangban_ffi.DisclosurePreset
-import uniffi.zhangban_ffi.LicenceItem
+import uniffi.zhangban_wallet.LicenceSummary
+import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_ffi.ZhangbanException
 
 /** 证照: the wallet's licences; tap one to present it as a refreshing QR code. */
 @Composable
 fun WalletScreen(z: Zhangban, lang: Lang) {
-    var licences by remember { mutableStateOf<List<LicenceItem>>(emptyList()) }
+    var licences by remember { mutableStateOf<List<LicenceSummary>>(emptyList()) }
     var error by remember { mutableStateOf<String?>(null) }
-    var showing by remember { mutableStateOf<LicenceItem?>(null) }
+    var showing by remember { mutableStateOf<LicenceSummary?>(null) }
     val scope = rememberCoroutineScope()
     suspend fun reload() {
         licences = withContext(Dispatchers.IO) { z.wallet.licences(nowSecs()) }
@@ -83,7 +82,7 @@ fun WalletScreen(z: Zhangban, lang: Lang) {
                 Column(Modifier.padding(16.dp)) {
                     Text(item.typeName(lang), style = MaterialTheme.typography.titleMedium)
                     Text(item.issuerName(lang))
-                    Text(item.statusText(lang))
+                    Text(lang.pick(item.statusText))
                 }
             }
         }
@@ -118,13 +117,13 @@ private val SAMPLE_RESIDENT = mapOf(
 
 /** 亮证: the QR code of a presentation, redrawn by [QrPresenter] before it lapses; no screenshots. */
 @Composable
-private fun PresentScreen(z: Zhangban, item: LicenceItem, lang: Lang, onClose: () -> Unit) {
+private fun PresentScreen(z: Zhangban, item: LicenceSummary, lang: Lang, onClose: () -> Unit) {
     val activity = LocalContext.current as? Activity
     DisposableEffect(Unit) {
         activity?.window?.addFlags(WindowManager.LayoutParams.FLAG_SECURE)
         onDispose { activity?.window?.clearFlags(WindowManager.LayoutParams.FLAG_SECURE) }
     }
-    var preset by remember { mutableStateOf<DisclosurePreset>(DisclosurePreset.HotelCheckIn) }
+    var preset by remember { mutableStateOf<Preset>(Preset.HotelCheckIn) }
     var error by remember { mutableStateOf<String?>(null) }
     val presenter = remember { z.presenter() }
     val shown by remember(preset) {
@@ -145,9 +144,9 @@ private fun PresentScreen(z: Zhangban, item: LicenceItem, lang: Lang, onClose: (
         Text(item.typeName(lang), style = MaterialTheme.typography.titleLarge)
         Row {
             listOf(
-                DisclosurePreset.HotelCheckIn to R.string.present_hotel,
-                DisclosurePreset.AgeCheck to R.string.present_age,
-                DisclosurePreset.Full to R.string.present_full,
+                Preset.HotelCheckIn to R.string.present_hotel,
+                Preset.AgeCheck to R.string.present_age,
+                Preset.Full to R.string.present_full,
             ).forEach { (p, label) ->
                 FilterChip(
                     selected = preset == p,
