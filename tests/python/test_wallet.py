@@ -111,7 +111,7 @@ class WalletTest(FfiTestCase):
         item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
         self.assertEqual(item.licence_id, VECTORS["licence_id"])
         self.assertEqual(item.licence_type, "resident_id")
-        self.assertEqual(item.type_name_zh, "居民身份证")
+        self.assertEqual(item.type_name.zh, "居民身份证")
         self.assertEqual(item.status, zb.LicenceStatus.VALID)
         self.assertEqual((item.status_text.zh, item.status_text.en), ("有效", "valid"))
         self.assertEqual([l.licence_id for l in w.licences(NOW)], [VECTORS["licence_id"]])

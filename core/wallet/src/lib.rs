@@ -45,7 +45,9 @@ pub use grant::{GrantExpiry, GrantVerifier, VerifiedGrant};
 pub use qr::QrImage;
 pub use trust::{StatusList, TrustEntry, TrustList};
 pub use types::{ElementValue, LicenceType, Preset};
-pub use verify::{default_verify_policy, DisclosedElement, IssuerInfo, Policy, VerificationOutcome, Verified, Verifier};
+pub use verify::{
+    default_verify_policy, DisclosedElement, IssuerInfo, Policy, VerificationOutcome, Verified, Verifier,
+};
 
 use crate::audit::NewEntry;
 use crate::store::{PutOptions, Store, SELF_SUBJECT};
@@ -107,8 +109,8 @@ impl LicenceStatus {
 pub struct LicenceSummary {
     pub licence_id: String,
     pub licence_type: LicenceType,
-    pub type_name_zh: String,
-    pub type_name_en: String,
+    /// 居民身份证 / Resident identity card …
+    pub type_name: Text,
     pub issuer: IssuerInfo,
     pub valid_from: i64,
     pub valid_until: i64,
@@ -378,8 +380,7 @@ impl Wallet {
         LicenceSummary {
             licence_id: r.licence_id.clone(),
             licence_type: r.licence_type,
-            type_name_zh: r.licence_type.name_zh().into(),
-            type_name_en: r.licence_type.name_en().into(),
+            type_name: r.licence_type.name(),
             issuer: r.issuer.clone(),
             valid_from: r.valid_from,
             valid_until: r.valid_until,

@@ -225,6 +225,11 @@ impl LicenceType {
         }
     }
 
+    /// The type's name as a person reads it.
+    pub fn name(self) -> crate::Text {
+        crate::Text::new(self.name_zh(), self.name_en())
+    }
+
     pub fn elements(self) -> &'static [ElementDef] {
         match self {
             LicenceType::ResidentId => RESIDENT_ID,

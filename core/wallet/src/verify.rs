@@ -89,8 +89,8 @@ impl From<&TrustEntry> for IssuerInfo {
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DisclosedElement {
     pub key: String,
-    pub name_zh: String,
-    pub name_en: String,
+    /// 姓名 / Name …
+    pub name: Text,
     pub value: ElementValue,
     /// `value` for display.
     pub display: String,
@@ -102,8 +102,7 @@ pub struct DisclosedElement {
 pub struct Verified {
     pub issuer: IssuerInfo,
     pub licence_type: LicenceType,
-    pub type_name_zh: String,
-    pub type_name_en: String,
+    pub type_name: Text,
     pub licence_id: String,
     pub valid_from: i64,
     pub valid_until: i64,
@@ -192,8 +191,7 @@ pub fn disclosed(t: LicenceType, items: &[ElementItem]) -> Vec<DisclosedElement>
         .filter_map(|i| {
             t.element(i.id).map(|d| DisclosedElement {
                 key: d.key.into(),
-                name_zh: d.name_zh.into(),
-                name_en: d.name_en.into(),
+                name: Text::new(d.name_zh, d.name_en),
                 display: i.value.display(),
                 value: i.value.clone(),
             })
@@ -359,8 +357,7 @@ impl Verifier {
         Ok(Verified {
             issuer: IssuerInfo::from(entry),
             licence_type: t,
-            type_name_zh: t.name_zh().into(),
-            type_name_en: t.name_en().into(),
+            type_name: t.name(),
             licence_id: mso.licence_id.clone(),
             valid_from: mso.valid_from,
             valid_until: mso.valid_until,

@@ -20,7 +20,7 @@ struct WalletView: View {
                         PresentView(item: item, model: PresentationModel(wallet: session.wallet, licenceId: item.licenceId))
                     } label: {
                         VStack(alignment: .leading) {
-                            Text(item.typeName(lang)).font(.headline)
+                            Text(lang.pick(item.typeName)).font(.headline)
                             Text(item.issuerName(lang)).font(.subheadline)
                             Text(lang.pick(item.statusText)).font(.caption)
                         }
@@ -89,7 +89,7 @@ struct PresentView: View {
             }
         }
         .padding()
-        .navigationTitle(item.typeName(lang))
+        .navigationTitle(lang.pick(item.typeName))
         .onAppear { model.start(preset) }
         .onDisappear { model.stop() }
         .onChange(of: preset) { p in model.start(p) }

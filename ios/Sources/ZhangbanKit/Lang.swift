@@ -57,7 +57,6 @@ public extension ChecklistLine {
     func why(_ lang: Lang) -> String { lang.pick(whyZh, whyEn) }
 }
 public extension LicenceSummary {
-    func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
     func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }
 }
 

@@ -23,7 +23,6 @@ import org.zhangban.kit.QrPixels
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import org.zhangban.kit.toPixels
-import org.zhangban.kit.typeName
 import uniffi.zhangban_wallet.LicenceStatus
 import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_wallet.defaultVerifyPolicy
@@ -60,7 +59,7 @@ class KitWalletTest : SandboxTest("wallet") {
         )
         val item = z.wallet.requestLicence(sandbox.url, "resident_id", Json.encode(elements))
         assertEquals("resident_id", item.licenceType)
-        assertEquals("居民身份证", item.typeName(Lang.ZH))
+        assertEquals("居民身份证", Lang.ZH.pick(item.typeName))
         assertEquals(LicenceStatus.VALID, item.status)
         assertEquals("有效", Lang.ZH.pick(item.statusText))
         assertTrue(item.issuerName(Lang.EN).isNotBlank())

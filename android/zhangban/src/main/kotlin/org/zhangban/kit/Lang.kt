@@ -13,7 +13,6 @@ import uniffi.zhangban_ffi.NeededItem
 import uniffi.zhangban_ffi.TimelineItem
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_base.Text
-import uniffi.zhangban_wallet.DisclosedElement
 import uniffi.zhangban_wallet.LicenceSummary
 
 /**
@@ -74,8 +73,4 @@ fun ChecklistLine.title(lang: Lang): String = lang.pick(titleZh, titleEn)
 
 fun ChecklistLine.why(lang: Lang): String = lang.pick(whyZh, whyEn)
 
-fun LicenceSummary.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
-
 fun LicenceSummary.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
-
-fun DisclosedElement.name(lang: Lang): String = lang.pick(nameZh, nameEn)

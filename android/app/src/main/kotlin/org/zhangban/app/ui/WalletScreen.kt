@@ -47,7 +47,6 @@ import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import org.zhangban.kit.text
 import org.zhangban.kit.toPixels
-import org.zhangban.kit.typeName
 import uniffi.zhangban_wallet.LicenceSummary
 import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_ffi.ZhangbanException
@@ -80,7 +79,7 @@ fun WalletScreen(z: Zhangban, lang: Lang) {
         for (item in licences) {
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { showing = item }) {
                 Column(Modifier.padding(16.dp)) {
-                    Text(item.typeName(lang), style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(item.typeName), style = MaterialTheme.typography.titleMedium)
                     Text(item.issuerName(lang))
                     Text(lang.pick(item.statusText))
                 }
@@ -141,7 +140,7 @@ private fun PresentScreen(z: Zhangban, item: LicenceSummary, lang: Lang, onClose
 
     Column(Modifier.padding(16.dp)) {
         TextButton(onClick = onClose) { Text(stringResource(R.string.back)) }
-        Text(item.typeName(lang), style = MaterialTheme.typography.titleLarge)
+        Text(lang.pick(item.typeName), style = MaterialTheme.typography.titleLarge)
         Row {
             listOf(
                 Preset.HotelCheckIn to R.string.present_hotel,
