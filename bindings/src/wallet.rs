@@ -192,7 +192,8 @@ fn client(platform_url: &str) -> Result<zhangban_core::sync::PlatformClient, Zha
 impl ZhangbanWallet {
     /// Downloads the trust list and the status list, checks them against the pinned root key, caches them.
     pub async fn refresh_lists(&self, platform_url: String) -> Result<CacheInfo, ZhangbanError> {
-        Ok(client(&platform_url)?.refresh_wallet_lists(&self.inner).await?)
+        crate::runtime::exit_safe(async move { Ok(client(&platform_url)?.refresh_wallet_lists(&self.inner).await?) })
+            .await
     }
 
     /// Requests a licence bound to this device (the device must be registered with the platform):
@@ -204,13 +205,19 @@ impl ZhangbanWallet {
         licence_type: String,
         elements_json: String,
     ) -> Result<LicenceSummary, ZhangbanError> {
-        let t = w::LicenceType::parse(&licence_type)?;
-        let elements = w::types::request_elements(&elements_json)?;
-        Ok(client(&platform_url)?.request_licence(&self.inner, t, &elements).await?)
+        crate::runtime::exit_safe(async move {
+            let t = w::LicenceType::parse(&licence_type)?;
+            let elements = w::types::request_elements(&elements_json)?;
+            Ok(client(&platform_url)?.request_licence(&self.inner, t, &elements).await?)
+        })
+        .await
     }
 
     /// Sends queued grant revocations to the platform; returns how many were sent.
     pub async fn send_grant_revocations(&self, platform_url: String) -> Result<u32, ZhangbanError> {
-        Ok(client(&platform_url)?.send_grant_revocations(&self.inner).await? as u32)
+        crate::runtime::exit_safe(async move {
+            Ok(client(&platform_url)?.send_grant_revocations(&self.inner).await? as u32)
+        })
+        .await
     }
 }

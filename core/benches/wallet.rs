@@ -74,7 +74,7 @@ fn setup() -> Setup {
             issuer_uscc: USCC.into(),
             name_zh: "北京市公安局".into(),
             name_en: "Beijing PSB".into(),
-            types: vec!["1101".into()],
+            types: vec![LicenceType::ResidentId.code().into()],
             valid_from: NOW - 86400,
             valid_until: NOW + 3650 * 86400,
             withdrawn: false,
