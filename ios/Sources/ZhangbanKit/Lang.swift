@@ -36,16 +36,8 @@ public func errorText(_ error: Error, _ lang: Lang) -> String {
     (error as? ZhangbanError)?.text(lang) ?? error.localizedDescription
 }
 
-public extension LicenceItem {
-    func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
+public extension LicenceSummary {
     func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }
-    /// 有效 / 即将到期 / 已注销 …, as the core words it.
-    func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
-}
-public extension VerificationOutcome {
-    func reason(_ lang: Lang) -> String? {
-        accepted ? nil : lang.pick(reasonZh ?? reasonCode ?? "", reasonEn ?? reasonCode ?? "")
-    }
 }
 
 /// Form values as the FFI's JSON text (`ZhangbanDraft.set(path:value:)`, `FieldState.value`).

@@ -3,10 +3,8 @@ package org.zhangban.kit
 import java.util.Locale
 import uniffi.zhangban_base.Notice
 import uniffi.zhangban_base.Text
-import uniffi.zhangban_ffi.LicenceElement
-import uniffi.zhangban_ffi.LicenceItem
-import uniffi.zhangban_ffi.VerificationOutcome
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_wallet.LicenceSummary
 
 /**
  * Which of the two texts the core writes (Chinese, English) a screen shows. Every text a person reads comes
@@ -38,15 +36,4 @@ fun Notice.text(lang: Lang): NoticeText = NoticeText(lang.pick(titleZh, titleEn)
 /** What happened and what to do, in [lang] (the core's `text_zh()` / `text_en()`). */
 fun ZhangbanException.text(lang: Lang): String = lang.pick(textZh(), textEn())
 
-fun LicenceItem.typeName(lang: Lang): String = lang.pick(typeNameZh, typeNameEn)
-
-fun LicenceItem.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
-
-/** 有效 / 即将到期 / 已注销 …, as the core words it. */
-fun LicenceItem.statusText(lang: Lang): String = lang.pick(statusZh, statusEn)
-
-fun LicenceElement.name(lang: Lang): String = lang.pick(nameZh, nameEn)
-
-/** Why a scanned code was refused, in [lang]; `null` when it was accepted. */
-fun VerificationOutcome.reason(lang: Lang): String? =
-    if (accepted) null else lang.pick(reasonZh ?: reasonCode ?: "", reasonEn ?: reasonCode ?: "")
+fun LicenceSummary.issuerName(lang: Lang): String = lang.pick(issuer.nameZh, issuer.nameEn)
