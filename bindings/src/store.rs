@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use zhangban_core::audit::{AuditEntry, AuditVerification};
-use zhangban_core::store::{AttachmentInfo, Record, Store, Subject, SubjectKind};
+use zhangban_core::store::{AttachmentInfo, SalvageReport, Store, Subject, SubjectKind};
 
 use crate::error::{guard, ZhangbanError};
 use crate::runtime::blocking;
@@ -24,40 +24,6 @@ use crate::vault::{core_vault, KeyVault};
 #[uniffi::export]
 pub fn self_subject() -> String {
     zhangban_core::store::SELF_SUBJECT.to_string()
-}
-
-/// One record of a salvage export (the only raw-record read across the FFI: it writes nothing).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct StoreRecord {
-    pub seq: i64,
-    pub collection: String,
-    pub id: String,
-    pub subject: String,
-    /// Non-sensitive plaintext state (e.g. "pending"), if any.
-    pub tag: Option<String>,
-    pub body: Vec<u8>,
-    /// Unix seconds.
-    pub updated_at: i64,
-}
-
-impl From<Record> for StoreRecord {
-    fn from(r: Record) -> Self {
-        let (seq, collection, id, subject, tag, updated_at) =
-            (r.seq, r.collection, r.id, r.subject, r.tag, r.updated_at);
-        StoreRecord { seq, collection, id, subject, tag, body: r.body.to_vec(), updated_at }
-    }
-}
-
-/// What [`salvage_store`] could read from a damaged store.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct SalvageReport {
-    /// Every record that still decrypts and authenticates, oldest first.
-    pub records: Vec<StoreRecord>,
-    /// What could not be read: `"<collection>/<id>"`, `"seq <n>"`, a broken access path
-    /// (`"index …"`, `"table records"`), or `"meta/canary"`.
-    pub damaged: Vec<String>,
-    /// How many records the store should hold (from the counts kept beside the table; 0 if unreadable).
-    pub expected_records: u64,
 }
 
 /// Opens a damaged store (one that `open` or a read reports as `Corrupted`) only to export what still
@@ -70,14 +36,7 @@ pub fn salvage_store(
     vault: Arc<dyn KeyVault>,
     pin: Option<String>,
 ) -> Result<SalvageReport, ZhangbanError> {
-    guard(|| {
-        let s = zhangban_core::store::salvage(Path::new(&dir), core_vault(vault), pin.as_deref())?;
-        Ok(SalvageReport {
-            expected_records: s.expected.values().sum(),
-            damaged: s.damaged,
-            records: s.records.into_iter().map(StoreRecord::from).collect(),
-        })
-    })
+    guard(|| Ok(zhangban_core::store::salvage(Path::new(&dir), core_vault(vault), pin.as_deref())?.report()))
 }
 
 /// The encrypted store of one person (or one agent).

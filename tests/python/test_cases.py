@@ -453,7 +453,7 @@ class IdentifierTest(FfiTestCase):
         self.assertIsNone(zb.check_id_number("11010519491231002X", "2026-12-06"))
         issue = zb.check_id_number("110105194912310021", "2026-12-06")
         self.assertEqual(issue.code, "check_character")
-        self.assertTrue(issue.text_zh and issue.text_en)
+        self.assertTrue(issue.text.zh and issue.text.en)
         self.assertEqual(zb.check_id_number("1101051949", "2026-12-06").code, "length")
         with self.assertRaises(zb.ZhangbanError.Validation) as c:
             zb.check_id_number("11010519491231002X", "2026-12-32")

@@ -34,7 +34,7 @@ use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
-pub use salvage::{salvage, Salvage};
+pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{FileVault, KeyVault, VaultError};
 
 use crate::clock::{Clock, SystemClock};
