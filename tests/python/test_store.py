@@ -408,7 +408,7 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         w.update_trust_list(bytes.fromhex(VECTORS["trust_list_hex"]), NOW)
         w.update_status_list(bytes.fromhex(VECTORS["status_list_hex"]), NOW)
         lid = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW).licence_id
-        w.present(lid, zb.DisclosurePreset.HOTEL_CHECK_IN(), "入住登记", NOW)
+        w.present(lid, zb.Preset.HOTEL_CHECK_IN(), "入住登记", NOW)
         entries = s.audit_entries(None)
         self.assertEqual([e.action for e in entries], ["licence.import", "licence.present"])
         self.assertEqual(json.loads(entries[1].detail)["purpose"], "入住登记")
