@@ -24,10 +24,11 @@ WALLET = "zhangban-wallet"
 CATALOG = "zhangban-catalog"
 FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
+REMIND = "zhangban-remind"
 SYNC = "zhangban-sync"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, SYNC]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, REMIND, SYNC]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
 # base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar) -> sync.
@@ -38,7 +39,9 @@ ALLOWED = {
     CATALOG: {BASE},
     FORMS: {BASE, CATALOG, WALLET},
     CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
-    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    # Reminders read every feature (cases, wallet, forms' drafts, the catalog's renewal items); sync runs them.
+    REMIND: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET, REMIND},
     CORE: set(CORE_CRATES),
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},

@@ -7,7 +7,8 @@
 //! * `zhangban-base`: errors, [`Text`], ids, the [`Clock`], the encrypted store, crypto, audit, the one
 //!   outbox, notices;
 //! * features: `zhangban-calendar`, `zhangban-wallet`, `zhangban-catalog`, `zhangban-forms`
-//!   (on catalog + wallet), `zhangban-cases` (on forms + calendar);
+//!   (on catalog + wallet), `zhangban-cases` (on forms + calendar), `zhangban-remind` (reminders and the
+//!   待办 home, reading every feature);
 //! * `zhangban-sync`: the platform client, device registration, the sync runner.
 //!
 //! No crate of the core knows UniFFI; `bindings/` maps them to Kotlin and Swift.
@@ -19,5 +20,6 @@ pub use zhangban_calendar as calendar;
 pub use zhangban_cases as cases;
 pub use zhangban_catalog as catalog;
 pub use zhangban_forms as forms;
+pub use zhangban_remind as remind;
 pub use zhangban_sync as sync;
 pub use zhangban_wallet as wallet;

@@ -30,6 +30,8 @@ pub enum OpKind {
     Supplement,
     Rate,
     Complain,
+    /// 催办: asks the platform to act on a case past its promised completion date.
+    Urge,
 }
 
 impl OpKind {
@@ -39,6 +41,7 @@ impl OpKind {
             OpKind::Supplement => "supplement",
             OpKind::Rate => "rate",
             OpKind::Complain => "complain",
+            OpKind::Urge => "urge",
         }
     }
 }

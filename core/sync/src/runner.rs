@@ -312,6 +312,7 @@ impl SyncRunner {
                 match kind {
                     OpKind::Supplement => format!("/v1/cases/{pid}/supplements"),
                     OpKind::Rate => format!("/v1/cases/{pid}/rating"),
+                    OpKind::Urge => format!("/v1/cases/{pid}/urge"),
                     _ => format!("/v1/cases/{pid}/complaints"),
                 }
             }

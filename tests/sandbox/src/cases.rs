@@ -125,6 +125,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/cases/{id}/supplements", post(supplement))
         .route("/v1/cases/{id}/rating", post(rating))
         .route("/v1/cases/{id}/complaints", post(complaint))
+        .route("/v1/cases/{id}/urge", post(urge))
         .route("/v1/events", get(events))
         .route("/v1/calendar", get(calendar_update))
         .route("/admin/cases", get(admin_list))
@@ -629,6 +630,28 @@ async fn complaint(
             }
             emit(tx, &id, "complaint_recorded", "platform", json!({ "complaint_id": cid }))?;
             Ok(json!({ "ok": true, "complaint_id": cid }))
+        })
+    })?;
+    Ok(Json(v))
+}
+
+/// 催办: the applicant urges a case past its promised date. Recorded once per idempotency key, with an
+/// `urge_recorded` event (the 电子监察 side of the platform sees it in `/admin/cases/{id}`).
+async fn urge(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let promised = body.get("promised_date").and_then(Value::as_str).unwrap_or_default().chars().take(10).collect::<String>();
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/urge"), &body), |tx| {
+            case_of_device(tx, &id, &auth.device_id)?;
+            emit(tx, &id, "urge_recorded", "platform", json!({ "promised_date": promised }))?;
+            Ok(json!({ "ok": true }))
         })
     })?;
     Ok(Json(v))
