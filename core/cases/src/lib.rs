@@ -299,7 +299,8 @@ pub struct Case {
     pub draft_id: Option<String>,
     /// How each material of the item was dealt with (from the draft).
     #[serde(default)]
-    pub materials: Vec<MaterialLine>,    /// When the person last urged the platform (催办) about this case being past its promised date.
+    pub materials: Vec<MaterialLine>,
+    /// When the person last urged the platform (催办) about this case being past its promised date.
     #[serde(default)]
     pub urged_at: Option<i64>,
 }
@@ -631,7 +632,11 @@ pub fn urge(store: &Store, cal: &Calendar, case_id: &str) -> Result<()> {
     };
     let now = store.now();
     if case.urged_at.is_some_and(|t| now - t < 86_400) {
-        return Err(Error::validation("case", "今天已催办过该办件，请明天再试。", "this case was urged today; try again tomorrow."));
+        return Err(Error::validation(
+            "case",
+            "今天已催办过该办件，请明天再试。",
+            "this case was urged today; try again tomorrow.",
+        ));
     }
     let body = json!({ "promised_date": promised.to_string() });
     store.transaction(|t| {

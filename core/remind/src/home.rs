@@ -141,7 +141,11 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         .into_iter()
         .filter(|d| !d.submitted)
         .map(|d| DraftLine {
-            name: snap.catalog.target(&d.target).map(|t| t.name().clone()).unwrap_or_else(|_| Text::new(&*d.target, &*d.target)),
+            name: snap
+                .catalog
+                .target(&d.target)
+                .map(|t| t.name().clone())
+                .unwrap_or_else(|_| Text::new(&*d.target, &*d.target)),
             draft_id: d.id,
             subject: d.subject,
             target: d.target,

@@ -150,7 +150,11 @@ impl Link {
             Screen::Grant => "grant",
             Screen::Sync => "sync",
         };
-        Link { screen, id: id.into(), uri: if id.is_empty() { format!("zhangban://{s}") } else { format!("zhangban://{s}/{id}") } }
+        Link {
+            screen,
+            id: id.into(),
+            uri: if id.is_empty() { format!("zhangban://{s}") } else { format!("zhangban://{s}/{id}") },
+        }
     }
 }
 
@@ -298,7 +302,11 @@ impl Settings {
             ("remind_minute", self.remind_minute),
         ] {
             if m >= 24 * 60 {
-                return Err(setting_err(f, "须为 0 至 1439 分钟（当日零点起）。", "must be 0 to 1439 minutes after midnight."));
+                return Err(setting_err(
+                    f,
+                    "须为 0 至 1439 分钟（当日零点起）。",
+                    "must be 0 to 1439 minutes after midnight.",
+                ));
             }
         }
         for (f, v, max) in [

@@ -113,7 +113,8 @@ fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
     let zh: Vec<&str> = members[..shown].iter().map(|r| r.title.zh.as_str()).collect();
     let en: Vec<&str> = members[..shown].iter().map(|r| r.title.en.as_str()).collect();
     let more = n - shown;
-    let (mz, me) = if more > 0 { (format!(" 等 {n} 项"), format!(" and {more} more")) } else { (String::new(), String::new()) };
+    let (mz, me) =
+        if more > 0 { (format!(" 等 {n} 项"), format!(" and {more} more")) } else { (String::new(), String::new()) };
     Reminder {
         id: format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at)),
         source: Source::Digest,
@@ -224,9 +225,11 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
     for (d, members) in &planned_digests {
         let fire_at = next.entries.get(*d).map(|e| e.fire_at).unwrap_or(now);
         for m in members.iter() {
-            next.entries
-                .entry(m.clone())
-                .or_insert(Entry { fire_at, hash: String::new(), shown_as: Some((*d).to_string()) });
+            next.entries.entry(m.clone()).or_insert(Entry {
+                fire_at,
+                hash: String::new(),
+                shown_as: Some((*d).to_string()),
+            });
         }
     }
     let mut cancel: Vec<String> = last

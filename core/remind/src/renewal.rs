@@ -49,7 +49,12 @@ pub fn open_renewal(store: &Arc<Store>, licence_id: &str) -> Result<String> {
         }
     }
     let id = session.id().to_string();
-    store.put_json(RENEWAL_COLLECTION, licence_id, SELF_SUBJECT, &Opened { draft_id: id.clone(), item: item.code.clone() })?;
+    store.put_json(
+        RENEWAL_COLLECTION,
+        licence_id,
+        SELF_SUBJECT,
+        &Opened { draft_id: id.clone(), item: item.code.clone() },
+    )?;
     Ok(id)
 }
 

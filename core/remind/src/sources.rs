@@ -252,7 +252,10 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
     let (after, prov) = next_working_day(&s.calendar, due);
     let missed_body = Text::new(
         format!("{pz}{title}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
-        format!("{pe}{title}: the {} was due {due}; supply it and contact the department now.", d.what_en.to_lowercase()),
+        format!(
+            "{pe}{title}: the {} was due {due}; supply it and contact the department now.",
+            d.what_en.to_lowercase()
+        ),
     );
     stages.push(reminder(
         format!("{}:missed", d.group),
@@ -589,7 +592,10 @@ fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
         Text::new("授权用证即将到期", "A licence grant expires soon"),
         Text::new(
             format!("给“{}”的授权（用途：{}）将于 {until} 到期；如仍需要，请重新授权。", g.recipient, g.purpose),
-            format!("The grant to {} (purpose: {}) ends on {until}; grant again if still needed.", g.recipient, g.purpose),
+            format!(
+                "The grant to {} (purpose: {}) ends on {until}; grant again if still needed.",
+                g.recipient, g.purpose
+            ),
         ),
         Link::new(Screen::Grant, &g.grant_id),
         None,
@@ -644,8 +650,14 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
             &op.subject,
             Text::new(format!("{}一天未能发出", what.zh), format!("Your {} has not gone out for a day", what.en)),
             Text::new(
-                format!("{pz}{title_of}：仍保存在本机等待发送{}。请连接网络。", if err.is_empty() { String::new() } else { format!("（{err}）") }),
-                format!("{pe}{title_of}: still waiting on this phone to be sent{}. Please go online.", if err.is_empty() { String::new() } else { format!(" ({err})") }),
+                format!(
+                    "{pz}{title_of}：仍保存在本机等待发送{}。请连接网络。",
+                    if err.is_empty() { String::new() } else { format!("（{err}）") }
+                ),
+                format!(
+                    "{pe}{title_of}: still waiting on this phone to be sent{}. Please go online.",
+                    if err.is_empty() { String::new() } else { format!(" ({err})") }
+                ),
             ),
             Link::new(Screen::Case, &op.case_id),
             None,

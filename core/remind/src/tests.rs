@@ -53,9 +53,7 @@ fn event(store: &Store, case_id: &str, seq: u64, kind: &str, at: i64, data: serd
         actor: "clerk".into(),
         data,
     };
-    store
-        .transaction(|t| cases::update_in(t, case_id, |c| Ok(cases::apply_event(c, &ev))))
-        .expect("event");
+    store.transaction(|t| cases::update_in(t, case_id, |c| Ok(cases::apply_event(c, &ev)))).expect("event");
 }
 
 /// A simulated OS scheduler: applies a plan's diff and fires what falls due.
@@ -135,7 +133,14 @@ fn spring_festival_2024_every_reminder_on_the_right_working_day() {
     let clock = Arc::new(FixedClock::at(local(2024, 2, 1, 10, 0)));
     let store = open(dir.path(), clock.clone());
     let c = new_case(&store, "self", "居民身份证换领");
-    event(&store, &c, 1, "accepted", local(2024, 2, 1, 10, 0), json!({"accepted_on": "2024-02-01", "promised_days": 20}));
+    event(
+        &store,
+        &c,
+        1,
+        "accepted",
+        local(2024, 2, 1, 10, 0),
+        json!({"accepted_on": "2024-02-01", "promised_days": 20}),
+    );
     // 补正 due Monday 19 February, the first working day after the holiday (10–17 February off; Sunday 4
     // and Sunday 18 February are 调休 working days).
     event(
@@ -223,9 +228,23 @@ fn quiet_hours_hold_non_urgent_reminders_but_not_urgent_ones() {
     let clock = Arc::new(FixedClock::at(local(2024, 3, 6, 23, 30)));
     let store = open(dir.path(), clock.clone());
     let a = new_case(&store, "self", "生育登记");
-    event(&store, &a, 1, "accepted", local(2024, 3, 1, 9, 0), json!({"accepted_on": "2024-03-01", "promised_days": 20}));
+    event(
+        &store,
+        &a,
+        1,
+        "accepted",
+        local(2024, 3, 1, 9, 0),
+        json!({"accepted_on": "2024-03-01", "promised_days": 20}),
+    );
     // Brought by a sync late in the evening: due today (urgent) …
-    event(&store, &a, 2, "supplement_requested", local(2024, 3, 6, 23, 0), json!({"request_id": "x", "due": "2024-03-06", "items": ["户口簿"]}));
+    event(
+        &store,
+        &a,
+        2,
+        "supplement_requested",
+        local(2024, 3, 6, 23, 0),
+        json!({"request_id": "x", "due": "2024-03-06", "items": ["户口簿"]}),
+    );
     // … and a submission queued a day and a half ago that never went out (not urgent).
     let b = new_case(&store, "self", "异地就医备案");
     let _ = b;
@@ -252,9 +271,22 @@ fn a_restart_gives_the_same_ids_and_an_empty_diff() {
         let store = open(dir.path(), clock.clone());
         for i in 0..5 {
             let c = new_case(&store, "self", &format!("事项 {i}"));
-            event(&store, &c, 1, "accepted", local(2024, 6, 3, 9, 0), json!({"accepted_on": "2024-06-03", "promised_days": 10 + i}));
-            event(&store, &c, 2, "supplement_requested", local(2024, 6, 3, 9, 30),
-                  json!({"request_id": format!("r{i}"), "due": format!("2024-06-{:02}", 12 + i), "items": ["材料"]}));
+            event(
+                &store,
+                &c,
+                1,
+                "accepted",
+                local(2024, 6, 3, 9, 0),
+                json!({"accepted_on": "2024-06-03", "promised_days": 10 + i}),
+            );
+            event(
+                &store,
+                &c,
+                2,
+                "supplement_requested",
+                local(2024, 6, 3, 9, 30),
+                json!({"request_id": format!("r{i}"), "due": format!("2024-06-{:02}", 12 + i), "items": ["材料"]}),
+            );
         }
         let p = plan(&store).expect("plan");
         assert!(!p.add.is_empty());
@@ -279,16 +311,28 @@ fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
     let dir = tempfile::tempdir().expect("tmp");
     let clock = Arc::new(FixedClock::at(local(2024, 9, 2, 10, 0)));
     let store = open(dir.path(), clock.clone());
-    let mut s = Settings::default();
-    s.merge_at = 60; // no merging here: count single reminders
+    let s = Settings { merge_at: 60, ..Settings::default() }; // little merging here: count single reminders
     set_settings(&store, &s).expect("settings");
     let first = day(2024, 9, 9);
     for i in 0..200u32 {
         let c = new_case(&store, "self", &format!("事项 {i}"));
-        event(&store, &c, 1, "accepted", local(2024, 9, 2, 9, 0), json!({"accepted_on": "2024-09-02", "promised_days": 40}));
+        event(
+            &store,
+            &c,
+            1,
+            "accepted",
+            local(2024, 9, 2, 9, 0),
+            json!({"accepted_on": "2024-09-02", "promised_days": 40}),
+        );
         let due = first + chrono::Duration::days(i64::from(i % 30));
-        event(&store, &c, 2, "supplement_requested", local(2024, 9, 2, 9, 30),
-              json!({"request_id": format!("r{i}"), "due": due.to_string(), "items": ["材料"]}));
+        event(
+            &store,
+            &c,
+            2,
+            "supplement_requested",
+            local(2024, 9, 2, 9, 30),
+            json!({"request_id": format!("r{i}"), "due": due.to_string(), "items": ["材料"]}),
+        );
     }
     let p = plan(&store).expect("plan");
     assert_eq!(p.pending.len(), 60);
@@ -322,15 +366,29 @@ fn several_at_once_are_merged_and_answering_cancels() {
     let mut ids = Vec::new();
     for (i, subject) in ["self", "self", principal.as_str()].iter().enumerate() {
         let c = new_case(&store, subject, &format!("事项 {i}"));
-        event(&store, &c, 1, "accepted", local(2024, 10, 8, 9, 0), json!({"accepted_on": "2024-10-08", "promised_days": 20}));
-        event(&store, &c, 2, "supplement_requested", local(2024, 10, 8, 9, 30),
-              json!({"request_id": "r", "due": "2024-10-18", "items": ["照片"]}));
+        event(
+            &store,
+            &c,
+            1,
+            "accepted",
+            local(2024, 10, 8, 9, 0),
+            json!({"accepted_on": "2024-10-08", "promised_days": 20}),
+        );
+        event(
+            &store,
+            &c,
+            2,
+            "supplement_requested",
+            local(2024, 10, 8, 9, 30),
+            json!({"request_id": "r", "due": "2024-10-18", "items": ["照片"]}),
+        );
         ids.push(c);
     }
     let p = plan(&store).expect("plan");
     // 3 working days before 18 October: the 15th, 09:00 — all three together.
     // (The three submissions, unsent for a day, are merged too: at 10:00 on the 9th.)
-    let d = p.pending.iter().find(|r| r.source == Source::Digest && r.merged[0].starts_with("supplement")).expect("digest");
+    let d =
+        p.pending.iter().find(|r| r.source == Source::Digest && r.merged[0].starts_with("supplement")).expect("digest");
     assert_eq!(d.fire_at, local(2024, 10, 15, 9, 0));
     assert_eq!(d.merged.len(), 3);
     assert_eq!(d.title.en, "3 things need you today");
@@ -358,7 +416,14 @@ fn calendar_running_out_is_reminded_and_deadlines_after_it_are_provisional() {
     let clock = Arc::new(FixedClock::at(local(2026, 12, 6, 10, 0)));
     let store = open(dir.path(), clock.clone());
     let c = new_case(&store, "self", "退休");
-    event(&store, &c, 1, "accepted", local(2026, 12, 4, 9, 0), json!({"accepted_on": "2026-12-04", "promised_days": 30}));
+    event(
+        &store,
+        &c,
+        1,
+        "accepted",
+        local(2026, 12, 4, 9, 0),
+        json!({"accepted_on": "2026-12-04", "promised_days": 30}),
+    );
     let h = home(&store).expect("home");
     let case = h.cases.iter().find(|a| a.case_id == c).expect("case");
     assert!(case.provisional, "a promised date in 2027 rests on assumed data");
@@ -381,7 +446,12 @@ fn licence_expiry_stages_link_to_the_renewal_item() {
         licence_type: zhangban_wallet::LicenceType::ResidentId,
         type_name_zh: "居民身份证".into(),
         type_name_en: "Resident ID card".into(),
-        issuer: zhangban_wallet::IssuerInfo { kid: "k".into(), uscc: "u".into(), name_zh: "公安局".into(), name_en: "PSB".into() },
+        issuer: zhangban_wallet::IssuerInfo {
+            kid: "k".into(),
+            uscc: "u".into(),
+            name_zh: "公安局".into(),
+            name_en: "PSB".into(),
+        },
         valid_from: 0,
         valid_until: until,
         status: zhangban_wallet::LicenceStatus::Expiring,
