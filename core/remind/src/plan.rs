@@ -2,7 +2,7 @@
 //!
 //! * Every rule's stages are candidates. A stage whose moment has passed was shown if the last plan held
 //!   it (the OS fired it); otherwise the latest such stage of its group is shown now (the phone was off,
-//!   or a sync just brought it) — never the older ones.
+//!   or a sync just brought it) — never the older ones — worded as things stand now.
 //! * Non-urgent reminders never fall in quiet hours: they move to the end of the quiet hours.
 //! * Reminders further ahead than `window_days` wait for a later plan (a rolling window).
 //! * `merge_at` or more non-urgent reminders at the same moment become one digest ("3 things need you
@@ -136,6 +136,7 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
     let mut kept: BTreeMap<String, Entry> = BTreeMap::new();
     let mut candidates: Vec<Reminder> = Vec::new();
     for f in found {
+        let need = f.need;
         let mut stages = f.stages;
         stages.sort_by_key(|r| r.fire_at);
         let mut latest_past: Option<Reminder> = None;
@@ -159,6 +160,13 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
                 }
                 None => {
                     let mut st = st;
+                    // Shown late (the phone was off, or a sync just brought it): worded as things stand
+                    // now ("20 days left", not the stage's "30 days").
+                    if let Some(n) = &need {
+                        st.title = n.title.clone();
+                        st.body = n.body.clone();
+                        st.urgency = st.urgency.max(n.urgency);
+                    }
                     st.fire_at = if st.urgency == Urgency::Urgent { now } else { out_of_quiet(s, now) };
                     candidates.push(st);
                 }
