@@ -137,7 +137,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         })
         .collect();
     licences.sort_by(|a, b| a.days_left.cmp(&b.days_left).then(a.licence_id.cmp(&b.licence_id)));
-    let drafts = zhangban_forms::session::list(store, None)?
+    let drafts = zhangban_forms::session::list_all(store)?
         .into_iter()
         .filter(|d| !d.submitted)
         .map(|d| DraftLine {

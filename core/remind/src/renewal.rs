@@ -34,7 +34,7 @@ pub fn open_renewal(store: &Arc<Store>, licence_id: &str) -> Result<String> {
     })?;
     if let Some(r) = store.get_opt(RENEWAL_COLLECTION, licence_id)? {
         let o: Opened = r.json()?;
-        let open = zhangban_forms::session::list(store, Some(SELF_SUBJECT))?
+        let open = zhangban_forms::session::list(store, SELF_SUBJECT)?
             .into_iter()
             .any(|d| d.id == o.draft_id && !d.submitted && d.target == item.code);
         if open {
