@@ -28,7 +28,9 @@ fn clerk(j: &Journey, case_id: &str, action: &str, args: Value) -> DemoResult<Va
 }
 
 fn local_time(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t + 8 * 3600, 0).map(|d| d.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
+        .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
 }
 
 fn print_plan(p: &Plan, n: usize) {
@@ -117,10 +119,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let overdue = home.needs.iter().find(|n| n.id == format!("promised:{}", household.id)).cloned();
     j.check(
         "remind.overdue",
-        &format!(
-            "待办：{}",
-            overdue.as_ref().map(|n| format!("{}（{}）", n.title.zh, n.body.zh)).unwrap_or_default()
-        ),
+        &format!("待办：{}", overdue.as_ref().map(|n| format!("{}（{}）", n.title.zh, n.body.zh)).unwrap_or_default()),
         "The 待办 home shows the case past its promised date, with an Urge (催办) action",
         overdue.as_ref().is_some_and(|n| n.action == Some(Action::Urge))
             && home.cases.iter().any(|c| c.case_id == household.id && c.overdue),
@@ -177,7 +176,11 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     j.step(
         "remind.later_plan",
         &format!("十年后的提醒计划：{} 条，下次唤醒 {}", p.pending.len(), local_time(p.next_wakeup)),
-        &format!("The plan ten years on: reminders planned: {} (≤ 60), next wake-up {}", p.pending.len(), local_time(p.next_wakeup)),
+        &format!(
+            "The plan ten years on: reminders planned: {} (≤ 60), next wake-up {}",
+            p.pending.len(),
+            local_time(p.next_wakeup)
+        ),
         json!({ "pending": p.pending.iter().map(|r| &r.id).collect::<Vec<_>>() }),
     );
     Ok(())
