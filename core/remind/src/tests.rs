@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use serde_json::json;
 use zhangban_base::clock::{Clock, FixedClock};
-use zhangban_base::store::{FileVault, KeyVault, PinPolicy, Store};
+use zhangban_base::store::{FileVault, KeyVault, PinPolicy, PutOptions, Store};
 use zhangban_cases::{self as cases, PlatformEvent, Submission};
 
 use super::*;
@@ -40,7 +40,25 @@ fn new_case(store: &Store, subject: &str, title: &str) -> String {
         values: json!({}),
         ..Submission::default()
     };
-    cases::submit(store, subject, &sub).expect("submit").id
+    let mut case = cases::submit(store, "self", &sub).expect("submit");
+    if subject != "self" {
+        // A principal's case is submitted through the agent layer (a proxy); here it is simply stored as
+        // the sync runner leaves it.
+        case.subject = subject.into();
+        store
+            .transaction(|t| {
+                t.delete(cases::COLLECTION, &case.id)?;
+                t.put_json(
+                    cases::COLLECTION,
+                    &case.id,
+                    subject,
+                    &case,
+                    PutOptions { tag: Some("queued"), lookup: None },
+                )
+            })
+            .expect("principal's case");
+    }
+    case.id
 }
 
 fn event(store: &Store, case_id: &str, seq: u64, kind: &str, at: i64, data: serde_json::Value) {
