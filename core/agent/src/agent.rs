@@ -18,7 +18,7 @@ use zhangban_cases::{self as cases, Case, CaseState, Proxy};
 use zhangban_catalog::Catalog;
 use zhangban_forms::draft::AutofillOptions;
 use zhangban_forms::session::{self, DraftInfo};
-use zhangban_forms::{Editor, NoLicences, Session};
+use zhangban_forms::{Editor, MaterialChoice, NoLicences, Session};
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::access::{
@@ -521,6 +521,31 @@ impl Agent {
         let items = Self::items(catalog, &s.draft.target)?;
         access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
         s.set(path, value, Editor::Agent { agent })
+    }
+
+    /// Chooses how a material of the principal's draft is dealt with (scope: `fill`); an attachment must
+    /// be the principal's own (written with [`Agent::attach`]).
+    pub fn set_material(
+        &self,
+        principal: &str,
+        catalog: &Catalog,
+        s: &mut Session,
+        code: &str,
+        choice: Option<MaterialChoice>,
+    ) -> Result<()> {
+        let agent = self.agent_id();
+        let foreign = match &choice {
+            Some(MaterialChoice::Attached { attachment_id }) => {
+                self.store.attachment_info(attachment_id).map(|a| a.subject != principal).unwrap_or(true)
+            }
+            _ => false,
+        };
+        if s.draft.subject != principal || foreign {
+            return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
+        }
+        let items = Self::items(catalog, &s.draft.target)?;
+        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
+        s.set_material(code, choice)
     }
 
     /// A photo of material for the principal, encrypted under their key (scope: `fill`).
