@@ -25,13 +25,15 @@ CATALOG = "zhangban-catalog"
 FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
 REMIND = "zhangban-remind"
+AGENT = "zhangban-agent"
 SYNC = "zhangban-sync"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, REMIND, SYNC]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, REMIND, SYNC]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
-# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar) -> sync.
+# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar; agent on
+# forms + cases) -> sync.
 ALLOWED = {
     BASE: set(),
     CALENDAR: {BASE},
@@ -39,9 +41,11 @@ ALLOWED = {
     CATALOG: {BASE},
     FORMS: {BASE, CATALOG, WALLET},
     CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
+    # Agent mode drives forms' drafts and cases' submissions for principals; sync carries its revocations.
+    AGENT: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
     # Reminders read every feature (cases, wallet, forms' drafts, the catalog's renewal items); sync runs them.
     REMIND: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
-    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET, REMIND},
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, REMIND, WALLET},
     CORE: set(CORE_CRATES),
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},

@@ -19,6 +19,7 @@ use zhangban_cases as cases;
 use zhangban_forms as forms;
 use zhangban_remind as remind;
 use zhangban_wallet as wallet;
+pub mod agent_api;
 pub mod client;
 pub mod http;
 pub mod issuance;

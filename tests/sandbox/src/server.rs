@@ -30,7 +30,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Every module's schema, applied in order at start. Add yours here (see the module docs).
-pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA, crate::issuer::SCHEMA];
+pub const SCHEMAS: &[&str] =
+    &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA, crate::issuer::SCHEMA, crate::agents::SCHEMA];
 
 /// The server's own tables: registered devices.
 const SCHEMA: &str = "
@@ -154,6 +155,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::issuer::routes())
         // .merge(crate::catalog::routes())
         .merge(crate::cases::routes())
+        .merge(crate::agents::routes())
         .merge(crate::faults::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::faults::middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admin_guard))

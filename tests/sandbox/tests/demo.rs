@@ -40,6 +40,14 @@ fn demo_runs_and_writes_its_report() {
         step(name);
     }
     assert!(step("remind.plan")["data"]["pending"].as_u64().unwrap() <= 60);
+    // Chapter 5, 帮办代办: two principals served offline, both receipts, the revocation honoured.
+    assert!(
+        stdout.contains("agent served 2 principals offline: 2 submissions, 2 receipts, 1 revocation honoured"),
+        "{stdout}"
+    );
+    let summary = &step("agent.summary")["data"];
+    assert_eq!(summary["receipts"], 2);
+    assert_eq!(summary["revocations_honoured"], 1);
 }
 
 #[test]
