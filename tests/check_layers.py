@@ -25,9 +25,10 @@ CATALOG = "zhangban-catalog"
 FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
 SYNC = "zhangban-sync"
+BACKUP = "zhangban-backup"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, SYNC]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, SYNC, BACKUP]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
 # base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar) -> sync.
@@ -39,6 +40,8 @@ ALLOWED = {
     FORMS: {BASE, CATALOG, WALLET},
     CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
     SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    # The backup is a feature on base alone: it moves records, it does not read them.
+    BACKUP: {BASE},
     CORE: set(CORE_CRATES),
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},

@@ -8,6 +8,7 @@
 //!   outbox, notices;
 //! * features: `zhangban-calendar`, `zhangban-wallet`, `zhangban-catalog`, `zhangban-forms`
 //!   (on catalog + wallet), `zhangban-cases` (on forms + calendar);
+//! * `zhangban-backup` (on base): the recovery code and the end-to-end encrypted backup and restore;
 //! * `zhangban-sync`: the platform client, device registration, the sync runner.
 //!
 //! No crate of the core knows UniFFI; `bindings/` maps them to Kotlin and Swift.
@@ -15,6 +16,7 @@
 
 pub use zhangban_base::{anchors, audit, clock, crypto, error, ids, notify, outbox, store, text};
 pub use zhangban_base::{Clock, Error, FixedClock, Result, SystemClock, Text};
+pub use zhangban_backup as backup;
 pub use zhangban_calendar as calendar;
 pub use zhangban_cases as cases;
 pub use zhangban_catalog as catalog;

@@ -15,6 +15,7 @@
 
 mod attachments;
 
+mod export;
 mod keys;
 mod migrations;
 mod salvage;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
+pub use export::ExportedRecord;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use salvage::{salvage, Salvage};
 pub use vault::{FileVault, KeyVault, VaultError};
