@@ -14,9 +14,9 @@
 //! No crate of the core knows UniFFI; `bindings/` maps them to Kotlin and Swift.
 #![forbid(unsafe_code)]
 
+pub use zhangban_backup as backup;
 pub use zhangban_base::{anchors, audit, clock, crypto, error, ids, notify, outbox, store, text};
 pub use zhangban_base::{Clock, Error, FixedClock, Result, SystemClock, Text};
-pub use zhangban_backup as backup;
 pub use zhangban_calendar as calendar;
 pub use zhangban_cases as cases;
 pub use zhangban_catalog as catalog;

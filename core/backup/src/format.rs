@@ -237,6 +237,9 @@ pub(crate) fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usi
     Ok(n)
 }
 
+/// One item of the plaintext stream: its kind and payload.
+pub(crate) type Item = (u8, Zeroizing<Vec<u8>>);
+
 /// Item kinds of the plaintext stream.
 pub mod kind {
     pub const META: u8 = 1;
@@ -431,7 +434,7 @@ impl<R: BufRead> ItemReader<R> {
     }
 
     /// The next item, or `None` after the final chunk's last byte.
-    pub(crate) fn next(&mut self) -> Result<Option<(u8, Zeroizing<Vec<u8>>)>, BackupError> {
+    pub(crate) fn next(&mut self) -> Result<Option<Item>, BackupError> {
         if self.pos == self.plain.len() && !self.next_chunk()? {
             return Ok(None);
         }

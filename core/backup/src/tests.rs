@@ -85,7 +85,10 @@ fn sample(dir: &Path, records: usize, attachments: usize) -> Store {
     store
 }
 
-fn all_records(store: &Store) -> Vec<(String, String, String, Option<String>, Vec<u8>, i64)> {
+/// (collection, id, subject, tag, body, updated_at)
+type Row = (String, String, String, Option<String>, Vec<u8>, i64);
+
+fn all_records(store: &Store) -> Vec<Row> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
