@@ -32,6 +32,7 @@ use serde_json::json;
 use zeroize::Zeroizing;
 use zhangban_base::audit::NewEntry;
 use zhangban_base::clock::Clock;
+use zhangban_base::outbox;
 use zhangban_base::store::{
     AttachmentInfo, ExportedRecord, KeyVault, PinPolicy, Store, Subject, SubjectKind, SELF_SUBJECT,
 };
@@ -395,6 +396,11 @@ pub fn restore(
         let summary = read_items(&store, &mut r, &header)?;
         // The same backup key and code wrap: later backups on this phone open with the same code.
         save_state(&store, key, header.params, &header.salt, &header.wrapped)?;
+        // The restored outbox waits until the platform moved the old phone's cases here (zhangban-sync,
+        // `rebind`): then its kept idempotency keys find the answers the old phone was given.
+        if let Some(origin) = &summary.origin_device {
+            store.set_setting(outbox::HOLD_SETTING, origin)?;
+        }
         store.audit(&NewEntry {
             actor: SELF_SUBJECT,
             action: "backup.restore",

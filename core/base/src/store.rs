@@ -551,6 +551,12 @@ impl Store {
         keys::meta_set(&g.conn, &format!("setting.{key}"), value.as_bytes())
     }
 
+    /// Removes a plaintext setting; true when it was there.
+    pub fn remove_setting(&self, key: &str) -> Result<bool> {
+        let g = self.guard();
+        Ok(g.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])? > 0)
+    }
+
     // ---- attachments ----------------------------------------------------------------------------
 
     /// Encrypts `reader` into a new attachment file of `subject` (streamed in chunks, written atomically).

@@ -19,6 +19,7 @@ use zhangban_wallet as wallet;
 mod deferred;
 mod delivery;
 mod events;
+mod follow;
 mod from_draft;
 mod licence;
 mod resubmit;
@@ -34,6 +35,7 @@ use crate::outbox::OpKind;
 use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 
 pub use deferred::{deferred_due, deferred_due_within, material_days};
+pub use follow::{insert_followed, FollowedView, MAX_FOLLOW_EVENTS};
 pub use delivery::{delivered_in, refused_in};
 pub use events::{apply_event, PlatformEvent};
 pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};

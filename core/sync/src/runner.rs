@@ -91,6 +91,9 @@ pub struct RunReport {
     pub budget_exhausted: bool,
     /// Licences of approved cases imported into the wallet ([`super::issuance`]).
     pub licences_imported: u32,
+    /// Nothing was sent: the store was restored from a backup and waits for the platform to move the old
+    /// phone's cases here ([`crate::rebind`]).
+    pub held: bool,
 }
 
 enum Fail {
@@ -347,6 +350,12 @@ impl SyncRunner {
         'outer: loop {
             if Instant::now() >= deadline {
                 report.budget_exhausted = true;
+                break;
+            }
+            // A restored store waits for the platform to move the old phone's cases here (see
+            // `outbox::HOLD_SETTING`); events are still pulled.
+            if !matches!(self.store.setting(outbox::HOLD_SETTING), Ok(None)) {
+                report.held = true;
                 break;
             }
             let ops = match outbox::pending(&self.store) {

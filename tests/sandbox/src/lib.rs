@@ -3,8 +3,10 @@
 //! thin command line over this library; integration tests in `tests/` use the library directly.
 pub mod cases;
 pub mod catalog;
+pub mod counter;
 pub mod demo;
 pub mod fault_writer;
 pub mod faults;
 pub mod issuer;
 pub mod server;
+pub mod transfer;
