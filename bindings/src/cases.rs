@@ -12,7 +12,7 @@ use zhangban_core::cases::{self, Case, Need, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, Notice, NoticeKind};
 use zhangban_core::outbox;
-use zhangban_core::store::Store;
+use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{SyncConfig, SyncHandle, SyncRunner};
 use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
 use zhangban_core::Error as CoreError;
@@ -111,6 +111,8 @@ pub struct CaseSummary {
     pub problem: Option<String>,
     /// The form draft it was submitted from, if any.
     pub draft_id: Option<String>,
+    /// Whose case: `self_subject()` or an agent's principal (issue 11).
+    pub subject: String,
 }
 
 impl From<&Case> for CaseSummary {
@@ -126,6 +128,7 @@ impl From<&Case> for CaseSummary {
             created_at: c.created_at,
             problem: c.problem.as_ref().map(|p| p.message.clone()),
             draft_id: c.draft_id.clone(),
+            subject: c.subject.clone(),
         }
     }
 }
@@ -338,7 +341,7 @@ impl ZhangbanCases {
     }
 
     pub fn list(&self) -> Result<Vec<CaseSummary>, ZhangbanError> {
-        guard(|| Ok(cases::list(&self.store, None)?.iter().map(CaseSummary::from).collect()))
+        guard(|| Ok(cases::list(&self.store, SELF_SUBJECT)?.iter().map(CaseSummary::from).collect()))
     }
 
     /// Where a case stands on `today` (YYYY-MM-DD; `None`: the phone's date).

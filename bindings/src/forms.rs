@@ -12,7 +12,7 @@ use zhangban_core::forms::draft::{FieldView, MaterialStatus};
 use zhangban_core::forms::profile::{HeldLicence, LicenceSource};
 use zhangban_core::forms::session;
 use zhangban_core::forms::{AutofillOptions, Editor, MaterialChoice, Profile, Provenance, Session, Severity};
-use zhangban_core::store::Store;
+use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::Error as CoreError;
 
 use crate::error::{guard, ZhangbanError};
@@ -198,11 +198,11 @@ pub struct DraftSummary {
     pub submitted: bool,
 }
 
-/// Drafts of a subject (all with `None`), newest first.
+/// Drafts of one subject (`None`: the owner's), newest first; principals' drafts never mix.
 #[uniffi::export]
 pub fn drafts_list(store: Arc<ZhangbanStore>, subject: Option<String>) -> Result<Vec<DraftSummary>, ZhangbanError> {
     guard(|| {
-        Ok(session::list(store.core(), subject.as_deref())?
+        Ok(session::list(store.core(), subject.as_deref().unwrap_or(SELF_SUBJECT))?
             .into_iter()
             .map(|d| DraftSummary {
                 id: d.id,

@@ -422,6 +422,18 @@ impl Store {
         })
     }
 
+    /// What kind of subject `id` is (`NotFound` when there is none).
+    pub fn subject_kind(&self, id: &str) -> Result<SubjectKind> {
+        self.read(|conn, _| {
+            let kind: Option<String> = conn
+                .prepare_cached("SELECT kind FROM subjects WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let kind = kind.ok_or_else(|| Error::not_found(format!("subject {id}")))?;
+            SubjectKind::parse(&kind).ok_or_else(|| Error::corrupted("subjects", id))
+        })
+    }
+
     /// Crypto-shredding: deletes the subject's key and its records and attachments. Anything left of
     /// them anywhere (a backup, a free page) can no longer be decrypted.
     pub fn shred_subject(&self, id: &str) -> Result<()> {

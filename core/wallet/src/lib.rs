@@ -404,11 +404,17 @@ impl Wallet {
         })
     }
 
-    /// Every licence with its status at `now`.
+    /// Every licence of the phone's owner with its status at `now`.
     pub fn licences(&self, now: i64) -> Result<Vec<LicenceSummary>> {
+        self.licences_of(SELF_SUBJECT, now)
+    }
+
+    /// The licences held for `subject` (the owner's, or those kept for a principal), with their status
+    /// at `now`. A licence of one subject never appears in another's list.
+    pub fn licences_of(&self, subject: &str, now: i64) -> Result<Vec<LicenceSummary>> {
         let status = self.status_list()?;
         let mut out = Vec::new();
-        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+        for rec in self.store.list(LICENCE_COLLECTION, Some(subject))? {
             let r: StoredLicence = rec.json()?;
             out.push(self.summary(&r, status.as_ref(), now));
         }

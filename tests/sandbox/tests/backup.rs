@@ -149,7 +149,7 @@ async fn lost_phone_restored_with_licences_rebound_and_every_application_once() 
     for i in 0..QUEUED {
         cases::submit(&old, SELF_SUBJECT, &submission(&old, &code, CASES + i, i < 2)).expect("queued");
     }
-    let first = cases::list(&old, None).expect("list").into_iter().find(|c| c.title == "办件 0").expect("case 0");
+    let first = cases::list_all(&old).expect("list").into_iter().find(|c| c.title == "办件 0").expect("case 0");
     clerk_command(&p.url, "accept", first.receipt.as_deref(), json!({})).await.expect("accept");
     old_runner.run_once().await;
     assert_eq!(cases::get(&old, &first.id).expect("case").state, CaseState::Accepted);
@@ -254,7 +254,7 @@ async fn lost_phone_restored_with_licences_rebound_and_every_application_once() 
         assert_eq!(o.receipt, n.receipt, "the new phone got the receipt the old one was given");
     }
     // Cases resume their events: a clerk action after the move reaches the new phone.
-    let second = cases::list(&new, None).expect("list").into_iter().find(|c| c.title == "办件 1").expect("case 1");
+    let second = cases::list_all(&new).expect("list").into_iter().find(|c| c.title == "办件 1").expect("case 1");
     clerk_command(&p.url, "accept", second.receipt.as_deref(), json!({})).await.expect("accept");
     new_runner.run_once().await;
     assert_eq!(cases::get(&new, &second.id).expect("case").state, CaseState::Accepted);
@@ -338,7 +338,7 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     let wrong = if query == "000000" { "000001" } else { "000000" };
     let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", wrong).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
-    assert!(cases::list(&phone, None).expect("list").is_empty());
+    assert!(cases::list_all(&phone).expect("list").is_empty());
 
     let case = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002x", query).await.expect("follow");
     assert_eq!(case.receipt.as_deref(), Some(no));
@@ -349,7 +349,7 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     assert!(progress.promised_date.is_some(), "the promised deadline is known: {progress:?}");
     // Following again changes nothing.
     assert_eq!(client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", query).await.expect("again").id, case.id);
-    assert_eq!(cases::list(&phone, None).expect("list").len(), 1);
+    assert_eq!(cases::list_all(&phone).expect("list").len(), 1);
     // Events flow from then on.
     clerk_command(&p.url, "review", Some(no), json!({})).await.expect("review");
     clerk_command(&p.url, "approve", Some(no), json!({ "result": "准予许可" })).await.expect("approve");

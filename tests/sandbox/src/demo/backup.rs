@@ -83,10 +83,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         app_version: env!("CARGO_PKG_VERSION").into(),
     };
     j.client.register_device(&new, &info).await?;
-    let same = cases::list(&new, None)?.len() == cases::list(&old, None)?.len();
+    let same = cases::list_all(&new)?.len() == cases::list_all(&old)?.len();
     j.check(
         "backup.restore",
-        &format!("新手机用恢复码恢复：{} 个办件、{} 个待发送申请都回来了（新设备密钥）", cases::list(&new, None)?.len(), queued),
+        &format!("新手机用恢复码恢复：{} 个办件、{} 个待发送申请都回来了（新设备密钥）", cases::list_all(&new)?.len(), queued),
         "the new phone restores everything with the code (with its own new device key)",
         same && new_wallet.device_public_key() != old_wallet.device_public_key(),
         json!({ "records": restored.manifest.records, "origin_device": restored.origin_device }),
@@ -107,7 +107,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     );
     let runner = SyncRunner::new(new.clone(), SyncConfig::new(&j.platform_url), Arc::new(NoListener))?;
     let run = runner.run_once().await;
-    let refs: Vec<String> = cases::list(&new, None)?.into_iter().map(|c| c.id).collect();
+    let refs: Vec<String> = cases::list_all(&new)?.into_iter().map(|c| c.id).collect();
     let on_platform: i64 = j.platform.with_db(|c| {
         let mut n = 0;
         for r in &refs {
