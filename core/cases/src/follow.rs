@@ -34,7 +34,8 @@ fn bad(what: &str) -> Error {
 /// Adds the followed case to the list of `subject` (or returns it when it is followed already) with every
 /// event so far applied, so its state, timeline and deadlines are what the platform says.
 pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result<Case> {
-    let ok_ref = |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    let ok_ref =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
     if !ok_ref(&v.client_ref) || !ok_ref(&v.case_id) {
         return Err(bad("id"));
     }
@@ -81,6 +82,7 @@ pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result
             last_event_seq: 0,
             draft_id: None,
             materials: Vec::new(),
+            agent: None,
         };
         let mut events = v.events.clone();
         events.sort_by_key(|e| e.seq);

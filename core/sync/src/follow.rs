@@ -30,7 +30,11 @@ pub fn check_follow_input(receipt: &str, applicant_id: &str, query_code: &str, t
     }
     let code = query_code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::validation("query_code", "查询码为回执上的 6 位数字", "the query code is the 6 digits on the receipt"));
+        return Err(Error::validation(
+            "query_code",
+            "查询码为回执上的 6 位数字",
+            "the query code is the 6 digits on the receipt",
+        ));
     }
     Ok(())
 }
@@ -47,7 +51,11 @@ impl PlatformClient {
     ) -> Result<Case> {
         check_follow_input(receipt, applicant_id, query_code, store.today())?;
         let token = super::registration(store)?.map(|r| r.token).ok_or_else(|| {
-            Error::validation("device", "本机尚未在平台注册：请先联网注册", "register this phone with the platform first")
+            Error::validation(
+                "device",
+                "本机尚未在平台注册：请先联网注册",
+                "register this phone with the platform first",
+            )
         })?;
         let body = json!({
             "receipt": receipt.trim(),

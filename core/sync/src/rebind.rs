@@ -114,7 +114,11 @@ impl PlatformClient {
     pub async fn rebind(&self, wallet: &Wallet, from_device: &str, proof: &TransferProof) -> Result<RebindReport> {
         let store = wallet.store();
         let token = super::registration(store)?.map(|r| r.token).ok_or_else(|| {
-            Error::validation("device", "本机尚未在平台注册：请先联网注册", "register this phone with the platform first")
+            Error::validation(
+                "device",
+                "本机尚未在平台注册：请先联网注册",
+                "register this phone with the platform first",
+            )
         })?;
         if from_device.is_empty() || from_device.len() > 64 {
             return Err(Error::validation("from_device", "旧手机标识无效", "the old phone's id is not valid"));
@@ -146,7 +150,8 @@ impl PlatformClient {
                 "nonce": n.nonce,
                 "proof": hex::encode(proof),
             });
-            let resp: IssueResponse = self.post_json("/v1/licences/reissue", &req, Some(&token), Some(&n.nonce)).await?;
+            let resp: IssueResponse =
+                self.post_json("/v1/licences/reissue", &req, Some(&token), Some(&n.nonce)).await?;
             let bytes = hex::decode(&resp.licence).map_err(|_| bad_response("licence"))?;
             let summary = crate::forms::import_licence(wallet, &bytes, store.now())?;
             if wallet.remove_licence(&l.licence_id, "licence.rebound", &summary.licence_id)? {

@@ -85,9 +85,9 @@ pub fn intake_case(st: &SharedState, req: &IntakeRequest) -> Result<Value, ApiEr
     let clerk_name = req.clerk.clone().unwrap_or_else(|| "窗口人员".into());
     st.with_db(|c| {
         let items = st.items.get(c)?;
-        let item = items.get(&req.item_code).ok_or_else(|| {
-            ApiError::invalid("item_code", "no such service item", "没有该事项，请核对事项编码")
-        })?;
+        let item = items
+            .get(&req.item_code)
+            .ok_or_else(|| ApiError::invalid("item_code", "no such service item", "没有该事项，请核对事项编码"))?;
         let title = req
             .title
             .clone()

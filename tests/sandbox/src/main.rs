@@ -134,18 +134,16 @@ fn fault_writer(mut args: Args) -> Result<(), String> {
 fn clerk(mut args: Args) -> Result<(), String> {
     let url = args.opt("--url")?.ok_or("clerk needs --url URL")?;
     let mut body = serde_json::Map::new();
-    for (flag, key) in
-        [
-            ("--reason", "reason"),
-            ("--result", "result"),
-            ("--note", "note"),
-            ("--on", "on"),
-            ("--clerk", "clerk"),
-            ("--item", "item_code"),
-            ("--applicant", "applicant_id"),
-            ("--title", "title"),
-        ]
-    {
+    for (flag, key) in [
+        ("--reason", "reason"),
+        ("--result", "result"),
+        ("--note", "note"),
+        ("--on", "on"),
+        ("--clerk", "clerk"),
+        ("--item", "item_code"),
+        ("--applicant", "applicant_id"),
+        ("--title", "title"),
+    ] {
         if let Some(v) = args.opt(flag)? {
             body.insert(key.into(), v.into());
         }

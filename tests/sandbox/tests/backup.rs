@@ -16,12 +16,13 @@ use zhangban_core::calendar::{Calendar, Rules};
 use zhangban_core::cases::{self, CaseState, Submission};
 use zhangban_core::notify::NoListener;
 use zhangban_core::outbox;
-use zhangban_core::store::{FileVault, KeyVault, PutOptions, Store, SystemClock, SELF_SUBJECT};
+use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
 use zhangban_core::sync::rebind::{sign_transfer, TransferProof};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
 use zhangban_core::wallet::{ElementValue, LicenceStatus, LicenceType, Policy, Preset, Wallet};
 use zhangban_core::Error;
+use zhangban_core::SystemClock;
 use zhangban_sandbox::cases::{clerk_command, stats};
 use zhangban_sandbox::server::{self, Running};
 
@@ -45,9 +46,9 @@ fn resident() -> BTreeMap<String, ElementValue> {
         ("name", "王五"),
         ("sex", "女"),
         ("ethnicity", "汉"),
-        ("birth_date", "1951-03-08"),
+        ("birth_date", "1949-12-31"),
         ("address", "北京市东城区东直门内大街2号"),
-        ("id_number", "11010119510308002X"),
+        ("id_number", "11010519491231002X"),
         ("issuing_authority", "北京市公安局东城分局"),
     ]
     .into_iter()
@@ -94,8 +95,11 @@ fn submission(store: &Store, code: &str, i: usize, with_photo: bool) -> Submissi
     }
 }
 
-/// Every record but the device-bound ones, as (collection, id, subject, tag, body).
-fn records(store: &Store) -> Vec<(String, String, String, Option<String>, Vec<u8>)> {
+/// (collection, id, subject, tag, body)
+type Row = (String, String, String, Option<String>, Vec<u8>);
+
+/// Every record but the device-bound ones.
+fn records(store: &Store) -> Vec<Row> {
     let mut out = Vec::new();
     let mut after = 0;
     loop {
@@ -146,13 +150,13 @@ async fn lost_phone_restored_with_licences_rebound_and_every_application_once() 
         old.put("draft", &format!("d-{i}"), SELF_SUBJECT, format!("{{\"fields\":{{\"n\":{i}}}}}").as_bytes())
             .expect("draft");
     }
-    for i in 0..QUEUED {
-        cases::submit(&old, SELF_SUBJECT, &submission(&old, &code, CASES + i, i < 2)).expect("queued");
-    }
     let first = cases::list_all(&old).expect("list").into_iter().find(|c| c.title == "办件 0").expect("case 0");
     clerk_command(&p.url, "accept", first.receipt.as_deref(), json!({})).await.expect("accept");
     old_runner.run_once().await;
     assert_eq!(cases::get(&old, &first.id).expect("case").state, CaseState::Accepted);
+    for i in 0..QUEUED {
+        cases::submit(&old, SELF_SUBJECT, &submission(&old, &code, CASES + i, i < 2)).expect("queued");
+    }
     assert_eq!(old.attachments().expect("attachments").len(), 52);
 
     // The backup, at the path the shell hands over; the code is written down.
@@ -160,7 +164,13 @@ async fn lost_phone_restored_with_licences_rebound_and_every_application_once() 
     let file = dir.join("zhangban-backup.zbk");
     let t0 = Instant::now();
     let made = backup::write_backup(&old, &file).expect("backup");
-    eprintln!("backup: {} records, {} attachments, {} bytes in {:?}", made.manifest.records, made.manifest.attachments, made.bytes, t0.elapsed());
+    eprintln!(
+        "backup: {} records, {} attachments, {} bytes in {:?}",
+        made.manifest.records,
+        made.manifest.attachments,
+        made.bytes,
+        t0.elapsed()
+    );
     assert_eq!(made.manifest.count("case"), (CASES + QUEUED) as u64);
     assert_eq!(made.manifest.count("outbox"), QUEUED as u64);
     assert_eq!(made.manifest.count("licence"), 1);
@@ -186,7 +196,8 @@ async fn lost_phone_restored_with_licences_rebound_and_every_application_once() 
     let (_, key) = backup::open_backup(&file, &recovery.grouped()).expect("open");
     let t0 = Instant::now();
     let (new, restored) =
-        backup::restore(&file, &key, &dir.join("new"), vault(dir, "new"), None, Arc::new(SystemClock)).expect("restore");
+        backup::restore(&file, &key, &dir.join("new"), vault(dir, "new"), None, Arc::new(SystemClock))
+            .expect("restore");
     eprintln!("restore: {:?}", t0.elapsed());
     let new = Arc::new(new);
     assert_eq!(restored.origin_device, sync::registration(&old).expect("reg").map(|r| r.device_id));
@@ -224,7 +235,8 @@ async fn lost_phone_restored_with_licences_rebound_and_every_application_once() 
     let lics = new_wallet.licences(now).expect("licences");
     assert_eq!(lics.len(), 1);
     assert_eq!(lics[0].status, LicenceStatus::Valid);
-    let verifier_wallet = Wallet::open(Arc::new(Store::create(&dir.join("verifier"), vault(dir, "v"), None).unwrap())).unwrap();
+    let verifier_wallet =
+        Wallet::open(Arc::new(Store::create(&dir.join("verifier"), vault(dir, "v"), None).unwrap())).unwrap();
     client.refresh_wallet_lists(&verifier_wallet).await.expect("lists");
     let verifier = verifier_wallet.verifier().expect("verifier");
     let pres = new_wallet.present(&lics[0].licence_id, &Preset::HotelCheckIn, None, now).expect("present");
@@ -293,7 +305,8 @@ async fn a_transfer_signed_by_the_old_phone_and_forged_ones_refused() {
     // The old phone, at hand, signs for this new phone: accepted; its licence is re-bound.
     let signed = sign_transfer(&old, &new_key).expect("sign");
     assert_eq!(signed.from_device, origin);
-    let report = client.rebind(&new_wallet, &origin, &TransferProof::OldPhoneSignature(signed.signature)).await.expect("rebind");
+    let report =
+        client.rebind(&new_wallet, &origin, &TransferProof::OldPhoneSignature(signed.signature)).await.expect("rebind");
     assert_eq!(report.rebound.len(), 1);
     assert_eq!(new_wallet.licences(new.now()).expect("l").len(), 1);
     // The old phone's token no longer works.
@@ -321,9 +334,10 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
     let client = PlatformClient::new(&p.url).expect("client");
     let code = item_code(&p);
-    let receipt = clerk_command(&p.url, "intake", None, json!({ "item_code": code, "applicant_id": "11010119510308002X" }))
-        .await
-        .expect("intake");
+    let receipt =
+        clerk_command(&p.url, "intake", None, json!({ "item_code": code, "applicant_id": "11010519491231002X" }))
+            .await
+            .expect("intake");
     let (no, query) = (receipt["receipt"].as_str().expect("no"), receipt["query_code"].as_str().expect("query"));
     assert_eq!(query.len(), 6);
     assert!(receipt["promised_days"].as_u64().is_some());
@@ -331,16 +345,16 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     let phone = Arc::new(Store::create(&dir.join("phone"), vault(dir, "phone"), None).expect("store"));
     register(&phone, &p.url, "phone").await;
     // Typed, field-named errors before asking; a uniform refusal when the parts do not match.
-    let e = client.follow_case(&phone, SELF_SUBJECT, no, "110101195103080021", query).await.unwrap_err();
+    let e = client.follow_case(&phone, SELF_SUBJECT, no, "110105194912310021", query).await.unwrap_err();
     assert!(matches!(&e, Error::Validation { field, .. } if field == "applicant_id"), "{e:?}");
-    let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", "12ab56").await.unwrap_err();
+    let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", "12ab56").await.unwrap_err();
     assert!(matches!(&e, Error::Validation { field, .. } if field == "query_code"), "{e:?}");
     let wrong = if query == "000000" { "000001" } else { "000000" };
-    let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", wrong).await.unwrap_err();
+    let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", wrong).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
     assert!(cases::list_all(&phone).expect("list").is_empty());
 
-    let case = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002x", query).await.expect("follow");
+    let case = client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002x", query).await.expect("follow");
     assert_eq!(case.receipt.as_deref(), Some(no));
     assert_eq!(case.state, CaseState::Accepted, "accepted at the counter");
     assert!(case.accepted_on.is_some() && case.promised_days.is_some());
@@ -348,7 +362,10 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     let progress = cases::progress(&case, &Calendar::bundled(), &Rules::default(), phone.today()).expect("progress");
     assert!(progress.promised_date.is_some(), "the promised deadline is known: {progress:?}");
     // Following again changes nothing.
-    assert_eq!(client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", query).await.expect("again").id, case.id);
+    assert_eq!(
+        client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", query).await.expect("again").id,
+        case.id
+    );
     assert_eq!(cases::list_all(&phone).expect("list").len(), 1);
     // Events flow from then on.
     clerk_command(&p.url, "review", Some(no), json!({})).await.expect("review");
@@ -359,9 +376,9 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     // Guessing query codes is cut off.
     for i in 0..zhangban_sandbox::counter::MAX_FOLLOW_FAILURES {
         let guess = format!("{:06}", (i + 1) * 111_111 % 1_000_000);
-        let _ = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", &guess).await;
+        let _ = client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", &guess).await;
     }
-    let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010119510308002X", query).await.unwrap_err();
+    let e = client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", query).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
     p.stop().await;
 }

@@ -15,21 +15,27 @@ use zhangban_core::calendar::{Calendar, Rules};
 use zhangban_core::cases::{self, Submission};
 use zhangban_core::notify::NoListener;
 use zhangban_core::outbox;
-use zhangban_core::store::{FileVault, KeyVault, Store, SystemClock, SELF_SUBJECT};
+use zhangban_core::store::{FileVault, KeyVault, SELF_SUBJECT};
 use zhangban_core::sync::rebind::TransferProof;
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, DeviceInfo};
 use zhangban_core::wallet::{LicenceStatus, Wallet};
+use zhangban_core::SystemClock;
 
 use super::{DemoResult, Journey};
 
 const ITEM: &str = "SJ-002";
 
 pub async fn run(j: &mut Journey) -> DemoResult {
-    j.chapter("backup", "手机丢失，数据不丢：备份、换机恢复与凭回执查询", "Phone lost, nothing lost: backup, restore, follow by receipt");
+    j.chapter(
+        "backup",
+        "手机丢失，数据不丢：备份、换机恢复与凭回执查询",
+        "Phone lost, nothing lost: backup, restore, follow by receipt",
+    );
     let old = j.store.clone();
     let old_wallet = Wallet::open(old.clone())?;
-    let licences_before = old_wallet.licences(old.now())?.len();
+    // Licences in force (one the citizen had revoked earlier stays revoked, and is not re-issued).
+    let licences_before = old_wallet.licences(old.now())?.iter().filter(|l| l.status != LicenceStatus::Revoked).count();
 
     // 1. A recovery code, written down; two applications queued offline; the backup.
     let code = backup::make_recovery_code(&old)?;
@@ -57,7 +63,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             "备份完成：{} 条记录、{} 个附件，共 {} 字节，已加密（平台和云盘都读不了）",
             made.manifest.records, made.manifest.attachments, made.bytes
         ),
-        &format!("backed up {} records and {} attachments, {} bytes, end-to-end encrypted", made.manifest.records, made.manifest.attachments, made.bytes),
+        &format!(
+            "backed up {} records and {} attachments, {} bytes, end-to-end encrypted",
+            made.manifest.records, made.manifest.attachments, made.bytes
+        ),
         json!({ "records": made.manifest.records, "attachments": made.manifest.attachments, "bytes": made.bytes,
                 "queued": queued, "collections": made.manifest.collections }),
     );
@@ -69,7 +78,13 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         String::from_utf8(g)?
     };
     let caught = matches!(backup::open_backup(&file, &typo), Err(backup::BackupError::CodeTypo));
-    j.check("backup.typo", "输错一位恢复码：立即提示抄写有误", "a mistyped recovery code is caught at once", caught, json!({}));
+    j.check(
+        "backup.typo",
+        "输错一位恢复码：立即提示抄写有误",
+        "a mistyped recovery code is caught at once",
+        caught,
+        json!({}),
+    );
     let (_, key) = backup::open_backup(&file, &code.grouped())?;
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&j.home.join("new-phone.key"))?);
     let (new, restored) =
@@ -86,7 +101,11 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let same = cases::list_all(&new)?.len() == cases::list_all(&old)?.len();
     j.check(
         "backup.restore",
-        &format!("新手机用恢复码恢复：{} 个办件、{} 个待发送申请都回来了（新设备密钥）", cases::list_all(&new)?.len(), queued),
+        &format!(
+            "新手机用恢复码恢复：{} 个办件、{} 个待发送申请都回来了（新设备密钥）",
+            cases::list_all(&new)?.len(),
+            queued
+        ),
         "the new phone restores everything with the code (with its own new device key)",
         same && new_wallet.device_public_key() != old_wallet.device_public_key(),
         json!({ "records": restored.manifest.records, "origin_device": restored.origin_device }),
@@ -97,13 +116,18 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let (otc, _) = crate::transfer::new_code(&j.platform, &origin)?;
     let report = j.client.rebind(&new_wallet, &origin, &TransferProof::OneTimeCode(otc)).await?;
     let now = new.now();
+    let statuses: Vec<String> = new_wallet.licences(now)?.iter().map(|l| format!("{:?}", l.status)).collect();
     let valid = new_wallet.licences(now)?.iter().filter(|l| l.status == LicenceStatus::Valid).count();
     j.check(
         "backup.rebind",
-        &format!("窗口核验身份后给出一次性验证码：{} 本电子证照重新签发到新手机的设备密钥，旧手机的绑定已作废", report.rebound.len()),
+        &format!(
+            "窗口核验身份后给出一次性验证码：{} 本电子证照重新签发到新手机的设备密钥，旧手机的绑定已作废",
+            report.rebound.len()
+        ),
         "after the identity check, each licence is re-issued to the new device key; the old binding is revoked",
         report.rebound.len() == licences_before && valid == licences_before,
-        json!({ "moved_cases": report.moved_cases, "rebound": report.rebound.len() }),
+        json!({ "moved_cases": report.moved_cases, "rebound": report.rebound.len(), "before": licences_before,
+                "statuses": statuses }),
     );
     let runner = SyncRunner::new(new.clone(), SyncConfig::new(&j.platform_url), Arc::new(NoListener))?;
     let run = runner.run_once().await;
@@ -124,7 +148,12 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             refs.len(),
             queued
         ),
-        &format!("phone lost: restored {} licences, {} cases, {} queued sent once", report.rebound.len(), refs.len(), queued),
+        &format!(
+            "phone lost: restored {} licences, {} cases, {} queued sent once",
+            report.rebound.len(),
+            refs.len(),
+            queued
+        ),
         once,
         json!({ "sent": run.sent, "cases_on_platform": on_platform }),
     );
@@ -154,8 +183,14 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let promised = progress.promised_date.as_ref().map(|d| d.value.to_string()).unwrap_or_default();
     j.check(
         "counter.follow",
-        &format!("在掌办里输入回执号、身份证号和查询码：办件出现在列表中（{}，承诺 {} 前办结）", progress.state_zh, promised),
-        &format!("entered receipt, ID number and query code: the case joins the list ({}, promised by {promised})", progress.state_en),
+        &format!(
+            "在掌办里输入回执号、身份证号和查询码：办件出现在列表中（{}，承诺 {} 前办结）",
+            progress.state_zh, promised
+        ),
+        &format!(
+            "entered receipt, ID number and query code: the case joins the list ({}, promised by {promised})",
+            progress.state_en
+        ),
         case.receipt.as_deref() == Some(no.as_str()) && !promised.is_empty(),
         json!({ "state": progress.state_en, "promised_date": promised }),
     );
