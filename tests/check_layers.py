@@ -24,14 +24,16 @@ WALLET = "zhangban-wallet"
 CATALOG = "zhangban-catalog"
 FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
+AGENT = "zhangban-agent"
 SYNC = "zhangban-sync"
 BACKUP = "zhangban-backup"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, SYNC, BACKUP]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, SYNC, BACKUP]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
-# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar) -> sync.
+# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar; agent on
+# forms + cases) -> sync.
 ALLOWED = {
     BASE: set(),
     CALENDAR: {BASE},
@@ -39,7 +41,9 @@ ALLOWED = {
     CATALOG: {BASE},
     FORMS: {BASE, CATALOG, WALLET},
     CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
-    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    # Agent mode drives forms' drafts and cases' submissions for principals; sync carries its revocations.
+    AGENT: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, WALLET},
     # The backup is a feature on base alone: it moves records, it does not read them.
     BACKUP: {BASE},
     CORE: set(CORE_CRATES),

@@ -8,7 +8,9 @@
 //!   usage log, sync cursors), subjects, settings, attachments, the audit log and the lookup key —
 //!   streamed into a sealed, chunked file (`format.rs`) at the path the shell hands over (Storage Access
 //!   Framework / iOS Files), written under a temporary name and renamed when complete. The code is not
-//!   needed to back up. What is bound to this device stays out: its key and platform registration.
+//!   needed to back up. What is bound to this device stays out: its key and platform registration. So do an
+//!   agent's principals (委托人): their data is held only while a delegation lasts and its erasure
+//!   (crypto-shredding) must hold against every copy; the platform keeps their cases.
 //! * [`open_backup`] + [`restore`]: on the new phone, the code opens the file's key (a typo is caught by
 //!   the check symbol before the KDF; a wrong code is `WrongCode` after it); the file is read chunk by
 //!   chunk into a fresh store under a temporary folder that is renamed into place only after the final
@@ -287,7 +289,12 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
         origin_device: origin_device(store)?,
     };
     w.item(kind::META, &json_bytes(&meta)?)?;
-    for s in store.subjects()?.into_iter().filter(|s| !s.shredded) {
+    // An agent's principals (委托人) stay out: their data is theirs, held only while a delegation lasts, and
+    // erasing it (crypto-shredding) must hold against every copy — a backup file is one.
+    let subjects = store.subjects()?;
+    let principals: std::collections::HashSet<String> =
+        subjects.iter().filter(|s| s.kind == SubjectKind::Principal).map(|s| s.id.clone()).collect();
+    for s in subjects.into_iter().filter(|s| !s.shredded && s.kind != SubjectKind::Principal) {
         let item = SubjectItem { id: s.id, kind: s.kind, label: s.label, created_at: s.created_at };
         w.item(kind::SUBJECT, &json_bytes(&item)?)?;
         m.subjects += 1;
@@ -302,7 +309,7 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
         let page = store.export_records(after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for r in page.iter().filter(|r| !EXCLUDED.contains(&r.collection.as_str())) {
+        for r in page.iter().filter(|r| !EXCLUDED.contains(&r.collection.as_str()) && !principals.contains(&r.subject)) {
             let head = RecordHead {
                 c: r.collection.clone(),
                 id: r.id.clone(),
@@ -317,7 +324,7 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
             *m.collections.entry(r.collection.clone()).or_default() += 1;
         }
     }
-    for e in store.audit_entries(None)? {
+    for e in store.audit_entries(None)?.into_iter().filter(|e| !principals.contains(&e.subject)) {
         let item = AuditItem {
             at: e.at,
             actor: e.actor,
@@ -329,7 +336,7 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
         w.item(kind::AUDIT, &json_bytes(&item)?)?;
         m.audit += 1;
     }
-    for a in store.attachments()? {
+    for a in store.attachments()?.into_iter().filter(|a| !principals.contains(&a.subject)) {
         w.item(kind::ATTACHMENT, &json_bytes(&a)?)?;
         let n = store.read_attachment(&a.id, &mut DataItems(w))?;
         w.item(kind::ATTACHMENT_END, &[])?;

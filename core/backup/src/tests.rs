@@ -24,6 +24,10 @@ fn sample(dir: &Path, records: usize, attachments: usize) -> Store {
     let store = Store::create(&dir.join("old"), vault(dir, "old"), None).unwrap();
     let family = store.create_subject(SubjectKind::Family, "母亲 / mother").unwrap();
     let shredded = store.create_subject(SubjectKind::Principal, "委托人").unwrap();
+    let principal = store.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+    store.put("profile", "principal-1", &principal, "{\"name\":\"李\"}".as_bytes()).unwrap();
+    let photo = [7u8; 100];
+    store.write_attachment(&principal, "principal.jpg", &mut &photo[..]).unwrap();
     store.put("profile", "gone", &shredded, b"{\"x\":1}").unwrap();
     store.shred_subject(&shredded).unwrap();
     store
@@ -96,7 +100,7 @@ fn all_records(store: &Store) -> Vec<Row> {
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in page {
-            if !EXCLUDED.contains(&r.collection.as_str()) {
+            if !EXCLUDED.contains(&r.collection.as_str()) && r.id != "principal-1" {
                 out.push((r.collection, r.id, r.subject, r.tag, r.body.to_vec(), r.updated_at));
             }
         }
@@ -139,8 +143,12 @@ fn round_trip_into_a_new_store_with_a_new_key() {
     assert_eq!(new.subjects().unwrap().len(), 2);
     assert_eq!(new.setting("catalog.version").unwrap().as_deref(), Some("7"));
     assert_eq!(outbox::pending(&new).unwrap(), outbox::pending(&old).unwrap());
-    // Attachments: same ids, names, bytes.
-    let (a, b) = (old.attachments().unwrap(), new.attachments().unwrap());
+    // An agent's principal is not in the backup (erasure must hold against every copy).
+    assert!(new.get_opt("profile", "principal-1").unwrap().is_none());
+    assert!(new.subjects().unwrap().iter().all(|s| s.kind != SubjectKind::Principal));
+    // Attachments: same ids, names, bytes (the principal's stays out).
+    let a: Vec<_> = old.attachments().unwrap().into_iter().filter(|a| a.name != "principal.jpg").collect();
+    let b = new.attachments().unwrap();
     assert_eq!(a, b);
     for info in &a {
         assert_eq!(new.read_attachment_to_vec(&info.id).unwrap(), old.read_attachment_to_vec(&info.id).unwrap());

@@ -509,6 +509,18 @@ impl Store {
         self.read(|conn, u| scan_records(conn, u, collection, subject, tag))
     }
 
+    /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
+    /// body is decrypted): for summaries such as an agent's home over thousands of cases.
+    pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {
+        self.read(|conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT subject, tag, count(*) FROM records WHERE collection = ?1 GROUP BY subject, tag",
+            )?;
+            let rows = st.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Records whose lookup identifier equals `value` (compared as HMACs).
     pub fn find_by_lookup(&self, collection: &str, value: &str) -> Result<Vec<Record>> {
         self.read(|conn, u| {

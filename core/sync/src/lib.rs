@@ -19,6 +19,7 @@ use zhangban_calendar as calendar;
 use zhangban_cases as cases;
 use zhangban_forms as forms;
 use zhangban_wallet as wallet;
+pub mod agent_api;
 pub mod client;
 pub mod follow;
 pub mod http;

@@ -31,6 +31,7 @@ use crate::{Error, Result};
 
 const STATE_COLLECTION: &str = "sync_state";
 const EVENTS_CURSOR: &str = "events_cursor";
+const REVOCATIONS_CURSOR: &str = "agent_revocations_cursor";
 /// Largest response body read (events pages, receipts).
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
@@ -91,8 +92,18 @@ pub struct RunReport {
     pub budget_exhausted: bool,
     /// Licences of approved cases imported into the wallet ([`super::issuance`]).
     pub licences_imported: u32,
+    /// Agent mode: mandates the platform listed as revoked that this run applied.
+    #[serde(default)]
+    pub revocations_applied: u32,
+    /// Agent mode: principals erased (retention over) by this run.
+    #[serde(default)]
+    pub principals_erased: u32,
+    /// Principal's phone: revocations the platform took in this run.
+    #[serde(default)]
+    pub revocations_sent: u32,
     /// Nothing was sent: the store was restored from a backup and waits for the platform to move the old
     /// phone's cases here ([`crate::rebind`]).
+    #[serde(default)]
     pub held: bool,
 }
 
@@ -453,6 +464,21 @@ impl SyncRunner {
             }
         }
         if !report.offline && Instant::now() < deadline {
+            match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), self.agent_step(&mut report))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(Fail::Offline(_))) => report.offline = true,
+                Ok(Err(_)) => report.failures += 1,
+                Err(_) => report.budget_exhausted = true,
+            }
+        }
+        // Retention runs offline too: an ended mandate's data is erased on time without signal.
+        match zhangban_agent::agent::sweep(&self.store) {
+            Ok(erased) => report.principals_erased = erased.len() as u32,
+            Err(_) => report.failures += 1,
+        }
+        if !report.offline && Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             let d =
                 super::issuance::deliver_pending(&self.store, &self.cfg.base_url, self.listener.as_ref(), left).await;
@@ -461,6 +487,49 @@ impl SyncRunner {
         }
         report.remaining = outbox::pending(&self.store).map(|v| v.len() as u32).unwrap_or(0);
         report
+    }
+
+    /// Agent mode over the network: a principal's phone sends its queued revocations; an agent's phone
+    /// fetches the platform's revocation list since its cursor and stops using those mandates at once.
+    async fn agent_step(&self, report: &mut RunReport) -> std::result::Result<(), Fail> {
+        for g in zhangban_agent::principal::pending_revocations(&self.store)? {
+            let body = json!({ "delegation": g.text, "revocation": g.revocation_hex });
+            let req = self.req(reqwest::Method::POST, "/v1/delegations/revocations").json(&body);
+            match Self::json_response(self.http.send(req).await?) {
+                Ok(_) => {
+                    zhangban_agent::principal::revocation_sent(&self.store, &g.id)?;
+                    report.revocations_sent += 1;
+                }
+                // Refused (a malformed record): kept for the person to see; the rest go on.
+                Err(Fail::Refused { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !zhangban_agent::agent::is_agent_phone(&self.store)? {
+            return Ok(());
+        }
+        loop {
+            let since = self
+                .store
+                .get_opt(STATE_COLLECTION, REVOCATIONS_CURSOR)?
+                .map(|r| r.json::<Value>())
+                .transpose()?
+                .and_then(|v| v.get("cursor").and_then(Value::as_i64))
+                .unwrap_or(0);
+            let req = self.req(reqwest::Method::GET, "/v1/agents/revocations").query(&[("since", since.to_string())]);
+            let v = Self::json_response(self.http.send(req).await?)?;
+            let ids: Vec<String> = v
+                .get("revoked")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|r| r.get("mandate_id")?.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let next = v.get("next").and_then(Value::as_i64).unwrap_or(since);
+            report.revocations_applied += zhangban_agent::agent::apply_revocations(&self.store, &ids)?.len() as u32;
+            self.store.put_json(STATE_COLLECTION, REVOCATIONS_CURSOR, SELF_SUBJECT, &json!({ "cursor": next }))?;
+            if ids.is_empty() || next <= since {
+                return Ok(());
+            }
+        }
     }
 
     /// The stored events cursor.
@@ -503,6 +572,19 @@ impl SyncRunner {
             let mut notices = Vec::new();
             for ev in events {
                 if t.get_opt(cases::COLLECTION, &ev.client_ref)?.is_none() {
+                    // Not a case of this phone: on a principal's phone, what an agent did for them.
+                    if ev.data.get("principal_view").and_then(Value::as_bool) == Some(true) {
+                        let text = |k: &str| ev.data.get(k).and_then(Value::as_str).map(str::to_string);
+                        let entry = zhangban_agent::ActivityEntry {
+                            seq: ev.seq,
+                            at: ev.at,
+                            actor: ev.actor.chars().take(100).collect(),
+                            kind: ev.kind.chars().take(50).collect(),
+                            case_title: text("title").unwrap_or_default().chars().take(200).collect(),
+                            receipt: text("receipt").map(|r| r.chars().take(64).collect()),
+                        };
+                        zhangban_agent::principal::record_activity_in(t, &entry)?;
+                    }
                     continue;
                 }
                 if let Some(n) = cases::update_in(t, &ev.client_ref, |c| Ok(apply_event(c, ev)))? {

@@ -222,6 +222,16 @@ impl Wallet {
         &self.store
     }
 
+    /// The device key's signer (agent mode signs door consents and delegations with it).
+    pub fn signer(&self) -> Arc<dyn DeviceSigner> {
+        self.signer.clone()
+    }
+
+    /// The platform root key this wallet checks against (the pinned one unless a test replaced it).
+    pub fn root_key(&self) -> &[u8] {
+        &self.root_key
+    }
+
     pub fn device_public_key(&self) -> Vec<u8> {
         self.signer.public_key()
     }

@@ -210,7 +210,9 @@ fn emit(tx: &Connection, case_id: &str, kind: &str, actor: &str, data: Value) ->
         "INSERT INTO case_events (case_id, device_id, client_ref, kind, at, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![case_id, device, client_ref, kind, now_secs(), actor, data.to_string()],
     )?;
-    Ok(tx.last_insert_rowid())
+    let seq = tx.last_insert_rowid();
+    crate::agents::relay(tx, case_id, kind, actor, &data)?;
+    Ok(seq)
 }
 
 // ---- uploads ------------------------------------------------------------------------------------
@@ -459,6 +461,11 @@ async fn submit(
                 }
             }
             check_attachments(tx, &auth.device_id, &body)?;
+            // Submitted by an agent for a principal: the mandate is checked here again (agents.rs).
+            let proxy = match body.get("proxy") {
+                Some(p) => Some(crate::agents::check_proxy(tx, &auth.device_id, p, &codes, &items)?),
+                None => None,
+            };
             // The same case submitted under another key (a reinstalled app resending): same receipt.
             let existing: Option<(String, String)> = tx
                 .prepare_cached("SELECT id, receipt FROM cases WHERE device_id = ?1 AND client_ref = ?2")?
@@ -493,6 +500,9 @@ async fn submit(
                         params![id, m],
                     )?;
                 }
+            }
+            if let Some(p) = &proxy {
+                crate::agents::record(tx, &id, p, &title, &receipt)?;
             }
             Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted", "submitted_at": now }))
         })

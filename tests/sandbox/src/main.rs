@@ -127,8 +127,10 @@ fn run_demo(mut args: Args) -> Result<(), String> {
 fn fault_writer(mut args: Args) -> Result<(), String> {
     let dir = args.word().ok_or("fault-writer DIR RUN")?;
     let run = args.word().ok_or("fault-writer DIR RUN")?;
+    let door = args.word().is_some_and(|w| w == "door");
     args.finish()?;
-    fault_writer::run(std::path::Path::new(&dir), &run).map_err(|e| e.to_string())
+    let dir = std::path::Path::new(&dir);
+    if door { fault_writer::run_door(dir, &run) } else { fault_writer::run(dir, &run) }.map_err(|e| e.to_string())
 }
 
 fn clerk(mut args: Args) -> Result<(), String> {

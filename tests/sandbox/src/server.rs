@@ -35,6 +35,7 @@ pub const SCHEMAS: &[&str] = &[
     crate::catalog::SCHEMA,
     crate::cases::SCHEMA,
     crate::issuer::SCHEMA,
+    crate::agents::SCHEMA,
     crate::counter::SCHEMA,
     crate::transfer::SCHEMA,
 ];
@@ -167,6 +168,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::issuer::routes())
         // .merge(crate::catalog::routes())
         .merge(crate::cases::routes())
+        .merge(crate::agents::routes())
         .merge(crate::counter::routes())
         .merge(crate::transfer::routes())
         .merge(crate::faults::routes())

@@ -39,6 +39,14 @@ fn demo_runs_and_writes_its_report() {
     assert!(enc["data"]["control_plaintext_collection_name_hits"].as_u64().unwrap() > 0);
     assert!(step("catalog.fetch")["data"]["items"].as_u64().unwrap() > 0);
     assert_eq!(step("audit.verify")["data"]["intact"], true);
+    // Chapter 5, 帮办代办: two principals served offline, both receipts, the revocation honoured.
+    assert!(
+        stdout.contains("agent served 2 principals offline: 2 submissions, 2 receipts, 1 revocation honoured"),
+        "{stdout}"
+    );
+    let summary = &step("agent.summary")["data"];
+    assert_eq!(summary["receipts"], 2);
+    assert_eq!(summary["revocations_honoured"], 1);
 }
 
 #[test]
