@@ -309,7 +309,8 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
         let page = store.export_records(after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for r in page.iter().filter(|r| !EXCLUDED.contains(&r.collection.as_str()) && !principals.contains(&r.subject)) {
+        for r in page.iter().filter(|r| !EXCLUDED.contains(&r.collection.as_str()) && !principals.contains(&r.subject))
+        {
             let head = RecordHead {
                 c: r.collection.clone(),
                 id: r.id.clone(),
