@@ -27,9 +27,10 @@ CASES = "zhangban-cases"
 REMIND = "zhangban-remind"
 AGENT = "zhangban-agent"
 SYNC = "zhangban-sync"
+BACKUP = "zhangban-backup"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, REMIND, SYNC]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, REMIND, SYNC, BACKUP]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
 # base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar; agent on
@@ -46,6 +47,8 @@ ALLOWED = {
     # Reminders read every feature (cases, wallet, forms' drafts, the catalog's renewal items); sync runs them.
     REMIND: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
     SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, REMIND, WALLET},
+    # The backup is a feature on base alone: it moves records, it does not read them.
+    BACKUP: {BASE},
     CORE: set(CORE_CRATES),
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},

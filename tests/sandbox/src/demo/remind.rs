@@ -148,7 +148,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         .find(|l| l.licence_type == LicenceType::ResidentId)
         .ok_or("no resident ID card in the wallet")?;
     let clock = Arc::new(FixedClock::at(card.valid_until - 20 * 86_400));
-    let later = Arc::new(Store::open_with(&j.home.join("store"), j.vault.clone(), clock)?);
+    let later = Arc::new(Store::open_with(j.store.dir(), j.vault.clone(), clock)?);
     let home = remind::home(&later)?;
     let need = home.needs.iter().find(|n| n.id == format!("licence:{}", card.licence_id)).cloned();
     let expiring = home.licences.iter().find(|l| l.licence_id == card.licence_id).cloned();
