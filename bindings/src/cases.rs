@@ -13,7 +13,7 @@ use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission}
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, Notice};
 use zhangban_core::outbox;
-use zhangban_core::store::Store;
+use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{RunReport, SyncConfig, SyncHandle, SyncRunner};
 use zhangban_core::sync::{self, QuarantinedOp};
 
@@ -93,9 +93,9 @@ impl ZhangbanCases {
         Ok(CaseSummary::from(&c))
     }
 
-    /// The cases of `subject` (`None`: everyone's), newest first.
+    /// The cases of one subject (`None`: the owner's), newest first; principals' cases never mix.
     pub fn list(&self, subject: Option<String>) -> Result<Vec<CaseSummary>, ZhangbanError> {
-        guard(|| cases::list_summaries(&self.store, subject.as_deref()))
+        guard(|| cases::list_summaries(&self.store, subject.as_deref().unwrap_or(SELF_SUBJECT)))
     }
 
     /// The case screen on `today` (`None`: the store clock's day).

@@ -41,6 +41,10 @@ pub enum ZhangbanError {
     /// The data belongs to a subject (a principal) whose key was erased.
     #[error("subject {subject} was erased")]
     Shredded { subject: String },
+    /// An agent acted for a principal outside an active delegation; `missing` says what is missing
+    /// (`delegation`, `action:submit`, `item:…`, `validity`, `revoked`, `used`, `certificate`).
+    #[error("permission denied ({missing}): {message_en}")]
+    PermissionDenied { missing: String, message_zh: String, message_en: String },
     /// The platform could not be reached; the operation is kept and may be retried.
     #[error("network: {detail}")]
     Network { detail: String },
@@ -70,6 +74,9 @@ impl From<CoreError> for ZhangbanError {
             }
             CoreError::Corrupted { table, record } => ZhangbanError::Corrupted { table, record },
             CoreError::Shredded { subject } => ZhangbanError::Shredded { subject },
+            CoreError::PermissionDenied { missing, message_zh, message_en } => {
+                ZhangbanError::PermissionDenied { missing, message_zh, message_en }
+            }
             CoreError::Network(detail) => ZhangbanError::Network { detail },
             CoreError::Rejected { status, message } => ZhangbanError::Rejected { status, detail: message },
             CoreError::Licence(reason) => ZhangbanError::Licence { reason },
@@ -92,6 +99,9 @@ impl ZhangbanError {
             }
             ZhangbanError::Corrupted { table, record } => CoreError::Corrupted { table, record },
             ZhangbanError::Shredded { subject } => CoreError::Shredded { subject },
+            ZhangbanError::PermissionDenied { missing, message_zh, message_en } => {
+                CoreError::PermissionDenied { missing, message_zh, message_en }
+            }
             ZhangbanError::Network { detail } => CoreError::Network(detail),
             ZhangbanError::Rejected { status, detail } => CoreError::Rejected { status, message: detail },
             ZhangbanError::Licence { reason } => CoreError::Licence(reason),
@@ -161,6 +171,11 @@ mod tests {
             CoreError::validation("applicant.name", "姓名不能为空", "name is required"),
             CoreError::corrupted("records/profile", "me"),
             CoreError::Shredded { subject: "p1".into() },
+            CoreError::permission_denied(
+                "action:submit",
+                "委托范围不含“提交”",
+                "the delegation does not cover 'submit'",
+            ),
             CoreError::Network("timeout".into()),
             CoreError::Rejected { status: 409, message: "duplicate".into() },
             CoreError::Licence("expired".into()),

@@ -14,7 +14,7 @@ use zhangban_core::forms::session::{self, DraftInfo};
 use zhangban_core::forms::{
     held_licences, parse_value, AutofillOptions, DraftState, Editor, Profile, Provenance, Session,
 };
-use zhangban_core::store::Store;
+use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::Error as CoreError;
 
 use crate::error::{guard, ZhangbanError};
@@ -70,10 +70,10 @@ pub fn profile_json(store: Arc<ZhangbanStore>, subject: String) -> Result<String
     guard(|| Ok(serde_json::to_string(&Profile::load(store.core(), &subject)?)?))
 }
 
-/// Drafts of a subject (all with `None`), newest first.
+/// Drafts of one subject (`None`: the owner's), newest first; principals' drafts never mix.
 #[uniffi::export]
 pub fn drafts_list(store: Arc<ZhangbanStore>, subject: Option<String>) -> Result<Vec<DraftInfo>, ZhangbanError> {
-    guard(|| session::list(store.core(), subject.as_deref()))
+    guard(|| session::list(store.core(), subject.as_deref().unwrap_or(SELF_SUBJECT)))
 }
 
 /// Deletes unsubmitted drafts untouched for more than `days` days; returns how many.

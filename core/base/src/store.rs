@@ -15,6 +15,7 @@
 
 mod attachments;
 
+mod export;
 mod keys;
 mod migrations;
 mod salvage;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
+pub use export::ExportedRecord;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{FileVault, KeyVault, VaultError};
@@ -422,6 +424,18 @@ impl Store {
         })
     }
 
+    /// What kind of subject `id` is (`NotFound` when there is none).
+    pub fn subject_kind(&self, id: &str) -> Result<SubjectKind> {
+        self.read(|conn, _| {
+            let kind: Option<String> = conn
+                .prepare_cached("SELECT kind FROM subjects WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let kind = kind.ok_or_else(|| Error::not_found(format!("subject {id}")))?;
+            SubjectKind::parse(&kind).ok_or_else(|| Error::corrupted("subjects", id))
+        })
+    }
+
     /// Crypto-shredding: deletes the subject's key and its records and attachments. Anything left of
     /// them anywhere (a backup, a free page) can no longer be decrypted.
     pub fn shred_subject(&self, id: &str) -> Result<()> {
@@ -497,6 +511,18 @@ impl Store {
         self.read(|conn, u| scan_records(conn, u, collection, subject, tag))
     }
 
+    /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
+    /// body is decrypted): for summaries such as an agent's home over thousands of cases.
+    pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {
+        self.read(|conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT subject, tag, count(*) FROM records WHERE collection = ?1 GROUP BY subject, tag",
+            )?;
+            let rows = st.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Records whose lookup identifier equals `value` (compared as HMACs).
     pub fn find_by_lookup(&self, collection: &str, value: &str) -> Result<Vec<Record>> {
         self.read(|conn, u| {
@@ -549,6 +575,12 @@ impl Store {
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let g = self.guard();
         keys::meta_set(&g.conn, &format!("setting.{key}"), value.as_bytes())
+    }
+
+    /// Removes a plaintext setting; true when it was there.
+    pub fn remove_setting(&self, key: &str) -> Result<bool> {
+        let g = self.guard();
+        Ok(g.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])? > 0)
     }
 
     // ---- attachments ----------------------------------------------------------------------------

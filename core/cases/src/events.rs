@@ -144,15 +144,15 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
             }
             (CaseState::Completed, "已办结".into(), "completed".into())
         }
-        "rating_recorded" | "complaint_recorded" => {
+        "rating_recorded" | "complaint_recorded" | "urge_recorded" => {
             case.timeline.push(TimelineEntry {
                 at: ev.at,
                 actor: ev.actor.clone(),
                 state: case.state,
-                note: if ev.kind == "rating_recorded" {
-                    Text::new("平台已记录评价", "the platform recorded the rating")
-                } else {
-                    Text::new("平台已受理反映", "the platform took the complaint")
+                note: match ev.kind.as_str() {
+                    "rating_recorded" => Text::new("平台已记录评价", "the platform recorded the rating"),
+                    "complaint_recorded" => Text::new("平台已受理反映", "the platform took the complaint"),
+                    _ => Text::new("平台已收到催办", "the platform received the urge"),
                 },
             });
             return None;

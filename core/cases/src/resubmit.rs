@@ -113,6 +113,8 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
         materials: case.materials.clone(),
     };
     sub.validate(store)?;
+    // A principal's refused case is not resubmitted around the agent layer (issue 11: not built yet).
+    super::require_proxy(store, &case.subject, None)?;
     let mut changed = Vec::new();
     if sub.item_codes != case.item_codes {
         changed.push("item_codes");
@@ -126,7 +128,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
     if sub.attachments != case.attachments {
         changed.push("attachments");
     }
-    let body = submit_body(&case.id, &sub)?;
+    let body = submit_body(&case.id, &sub, None)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
     let now = store.now();
@@ -251,6 +253,7 @@ fn undo_follow_up(c: &mut Case, op: &Op) {
             let id = op.body.get("complaint_id").and_then(Value::as_str);
             c.complaints.retain(|x| Some(x.id.as_str()) != id);
         }
+        OpKind::Urge => c.urged_at = None,
         OpKind::Submit => {}
     }
 }

@@ -260,8 +260,8 @@ pub fn view(store: &Store, case_id: &str, today: Option<NaiveDate>) -> Result<Ca
     case_view(&case, &cal, &Rules::default(), today.unwrap_or_else(|| store.today()))
 }
 
-/// The case list (of one subject, or everyone's), newest first.
-pub fn list_summaries(store: &Store, subject: Option<&str>) -> Result<Vec<CaseSummary>> {
+/// The case list of one subject, newest first.
+pub fn list_summaries(store: &Store, subject: &str) -> Result<Vec<CaseSummary>> {
     Ok(super::list(store, subject)?.iter().map(CaseSummary::from).collect())
 }
 
@@ -302,6 +302,8 @@ mod tests {
             problem: None,
             rating: None,
             complaints: vec![],
+            urged_at: None,
+            agent: None,
             last_event_seq: 0,
             draft_id: None,
             materials: vec![],

@@ -300,8 +300,17 @@ pub fn discard(store: &Store, draft_id: &str) -> Result<()> {
     })
 }
 
-/// The drafts of a subject (all subjects with `None`), newest first.
-pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
+/// The drafts of one subject, newest first (principals' drafts never mix: issue 11).
+pub fn list(store: &Store, subject: &str) -> Result<Vec<DraftInfo>> {
+    list_in(store, Some(subject))
+}
+
+/// Every subject's drafts: for maintenance (purge) and tests, never for a screen.
+pub fn list_all(store: &Store) -> Result<Vec<DraftInfo>> {
+    list_in(store, None)
+}
+
+fn list_in(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
     let mut out = Vec::new();
     for r in store.scan(DRAFTS, subject, None)? {
         let Ok(r) = r else { continue };
@@ -324,7 +333,7 @@ pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
 pub fn purge_unsubmitted(store: &Store, days: u32, now: i64) -> Result<usize> {
     let cutoff = now - i64::from(days) * 86_400;
     let mut n = 0;
-    for d in list(store, None)? {
+    for d in list_all(store)? {
         if !d.submitted && d.updated_at < cutoff {
             discard(store, &d.id)?;
             n += 1;

@@ -445,7 +445,7 @@ fn drafts_autosave_resume_discard_and_purge() {
     let needle = "软件开发149".as_bytes();
     assert!(!raw.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle));
 
-    assert_eq!(session::list(&store, Some(SELF_SUBJECT)).unwrap().len(), 1);
+    assert_eq!(session::list(&store, SELF_SUBJECT).unwrap().len(), 1);
     assert_eq!(session::purge_unsubmitted(&store, 30, NOW.max(chrono::Utc::now().timestamp())).unwrap(), 0);
     let far = chrono::Utc::now().timestamp() + 31 * 86_400;
     // A submitted draft stays; an unsubmitted one goes.
@@ -453,7 +453,7 @@ fn drafts_autosave_resume_discard_and_purge() {
     other.mark_submitted("case-1").unwrap();
     assert!(other.set("applicant.phone", json!("13800000000"), Editor::Person).is_err());
     assert_eq!(session::purge_unsubmitted(&store, 30, far).unwrap(), 1);
-    let left = session::list(&store, None).unwrap();
+    let left = session::list_all(&store).unwrap();
     assert_eq!(left.len(), 1);
     assert!(left[0].submitted);
     assert!(Session::resume(store.clone(), &cat, &id, today()).is_err());

@@ -12,10 +12,12 @@ fn date_of(secs: i64) -> String {
 }
 
 impl LicenceSource for Wallet {
-    fn held(&self, _subject: &str) -> Result<Vec<HeldLicence>> {
+    /// Only the licences stored for `subject`: a principal's draft on an agent's phone is never filled
+    /// from the agent's own licences (issue 11).
+    fn held(&self, subject: &str) -> Result<Vec<HeldLicence>> {
         let now = self.store().now();
         let mut out = Vec::new();
-        for s in self.licences(now)? {
+        for s in self.licences_of(subject, now)? {
             if matches!(s.status, LicenceStatus::Revoked | LicenceStatus::NotYetValid) {
                 continue;
             }

@@ -20,16 +20,19 @@ uniffi::setup_scaffolding!();
 zhangban_base::use_ffi_types!();
 
 use zhangban_base::{audit, notify, outbox, store, Error, Result};
-#[cfg(test)]
 use zhangban_calendar as calendar;
 use zhangban_cases as cases;
 use zhangban_forms as forms;
+use zhangban_remind as remind;
 use zhangban_wallet as wallet;
+pub mod agent_api;
 pub mod client;
+pub mod follow;
 pub mod http;
 pub mod issuance;
 #[cfg(test)]
 mod issuance_tests;
+pub mod rebind;
 pub mod runner;
 pub mod wallet_api;
 

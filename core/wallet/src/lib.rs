@@ -243,6 +243,16 @@ impl Wallet {
         &self.store
     }
 
+    /// The device key's signer (agent mode signs door consents and delegations with it).
+    pub fn signer(&self) -> Arc<dyn DeviceSigner> {
+        self.signer.clone()
+    }
+
+    /// The platform root key this wallet checks against (the pinned one unless a test replaced it).
+    pub fn root_key(&self) -> &[u8] {
+        &self.root_key
+    }
+
     pub fn device_public_key(&self) -> Vec<u8> {
         self.signer.public_key()
     }
@@ -407,11 +417,35 @@ impl Wallet {
         Ok((r, l))
     }
 
-    /// Every licence with its status at `now`.
+    /// Removes a licence from the wallet (e.g. the old phone's copy once the platform re-bound it to this
+    /// phone's key as `replaced_by`); the removal is in the audit log. True when it was there.
+    pub fn remove_licence(&self, licence_id: &str, action: &str, replaced_by: &str) -> Result<bool> {
+        self.store.transaction(|t| {
+            if !t.delete(LICENCE_COLLECTION, licence_id)? {
+                return Ok(false);
+            }
+            t.audit(&NewEntry {
+                actor: "self",
+                action,
+                subject: SELF_SUBJECT,
+                target: licence_id,
+                detail: serde_json::json!({ "replaced_by": replaced_by }),
+            })?;
+            Ok(true)
+        })
+    }
+
+    /// Every licence of the phone's owner with its status at `now`.
     pub fn licences(&self, now: i64) -> Result<Vec<LicenceSummary>> {
+        self.licences_of(SELF_SUBJECT, now)
+    }
+
+    /// The licences held for `subject` (the owner's, or those kept for a principal), with their status
+    /// at `now`. A licence of one subject never appears in another's list.
+    pub fn licences_of(&self, subject: &str, now: i64) -> Result<Vec<LicenceSummary>> {
         let status = self.status_list()?;
         let mut out = Vec::new();
-        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+        for rec in self.store.list(LICENCE_COLLECTION, Some(subject))? {
             let r: StoredLicence = rec.json()?;
             out.push(self.summary(&r, status.as_ref(), now));
         }

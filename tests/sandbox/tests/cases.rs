@@ -133,7 +133,7 @@ async fn exactly_once_with_30_percent_faults() {
     assert_eq!(s["cases"], N, "exactly N cases on the platform");
     assert_eq!(s["distinct_client_refs"], N);
     assert!(injected as f64 > requests as f64 * 0.15, "faults were really injected ({injected}/{requests})");
-    let all = cases::list(&citizen.store, None).expect("list");
+    let all = cases::list_all(&citizen.store).expect("list");
     let mut receipts: Vec<String> = all.iter().filter_map(|c| c.receipt.clone()).collect();
     assert_eq!(receipts.len(), N, "a receipt for each case on the device");
     receipts.sort();
@@ -269,7 +269,7 @@ async fn kill_9_during_sync_loses_nothing_and_duplicates_nothing() {
     assert_eq!(s["distinct_client_refs"], N as i64);
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).expect("vault"));
     let store = Store::open(&dir.join("store"), vault).expect("reopen");
-    let all = cases::list(&store, None).expect("list");
+    let all = cases::list_all(&store).expect("list");
     assert_eq!(all.len(), N);
     assert!(all.iter().all(|c| c.receipt.is_some() && c.state == CaseState::Submitted));
     assert!(outbox::pending(&store).expect("pending").is_empty());

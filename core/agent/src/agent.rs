@@ -1,0 +1,774 @@
+//! The agent's side (帮办员手机): certificate, principals, door intake, drafts and submissions for a
+//! principal, revocations from the platform, retention and automatic erasure.
+//!
+//! Each principal is a store subject of kind `Principal` with its own key: their record, drafts,
+//! attachments and cases are sealed under it and listed by it, so lists never mix principals and
+//! erasing one is deleting one key ([`zhangban_base::store::Store::shred_subject`]). Every call that
+//! touches a principal's data goes through [`crate::access::authorize`] (audited).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use zhangban_base::audit::NewEntry;
+use zhangban_base::store::{AttachmentInfo, PutOptions, Store, SubjectKind, SELF_SUBJECT};
+use zhangban_base::Text;
+use zhangban_cases::{self as cases, Case, CaseState, Proxy};
+use zhangban_catalog::Catalog;
+use zhangban_forms::draft::AutofillOptions;
+use zhangban_forms::session::{self, DraftInfo};
+use zhangban_forms::{Editor, MaterialChoice, NoLicences, Session};
+use zhangban_wallet::{DeviceSigner, Wallet};
+
+use crate::access::{
+    self, MandateRecord, PrincipalRecord, CERTIFICATE, DEFAULT_RETENTION_DAYS, PRINCIPALS, RETENTION_SETTING,
+};
+use crate::cert::AgentCertificate;
+use crate::mandate::{
+    sha256_hex, Action, Assurance, Delegation, DoorConsent, Evidence, Scope, DEFAULT_VALID_DAYS, EVIDENCE_KINDS,
+    MAX_VALID_DAYS,
+};
+use crate::{bad, denied, Error, Result};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredCert {
+    signed_hex: String,
+    /// From the certificate, checked when it was installed.
+    #[serde(default)]
+    agent_id: String,
+}
+
+/// The agent id of this phone's installed certificate ("agent" when there is none).
+fn stored_agent_id(store: &Store) -> Result<Option<String>> {
+    Ok(store.get_opt(CERTIFICATE, "current")?.map(|r| r.json::<StoredCert>()).transpose()?.map(|c| c.agent_id))
+}
+
+/// Whether this phone is an agent's (an agent certificate is installed).
+pub fn is_agent_phone(store: &Store) -> Result<bool> {
+    Ok(stored_agent_id(store)?.is_some())
+}
+
+/// Where a principal's mandate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalStatus {
+    /// Door intake started, consent not captured yet.
+    Intake,
+    Active,
+    NotYetValid,
+    Expired,
+    Revoked,
+    /// Single use, used.
+    Used,
+}
+
+/// One line of the agent's home: a principal and what they need now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalLine {
+    pub subject: String,
+    pub name: String,
+    pub id_masked: String,
+    pub assurance: Option<Assurance>,
+    pub status: PrincipalStatus,
+    pub valid_until: Option<i64>,
+    pub open_drafts: u32,
+    /// Cases waiting to be sent (queued on this phone).
+    pub queued: u32,
+    /// Cases that need the agent now (补正 requested).
+    pub needs_action: u32,
+    pub cases: u32,
+    /// What this principal needs now, in one line (zh/en), computed here for both shells.
+    pub needs_now: Text,
+}
+
+/// The door intake's first step: who is at the door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorIntake {
+    pub principal_name: String,
+    pub principal_id_number: String,
+}
+
+/// The door consent's second step: what was captured (attachments written for the principal's subject
+/// with [`Agent::attach`]) and what the principal agreed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoorConsentInput {
+    pub items: Vec<String>,
+    pub id_photo: String,
+    pub principal_photo: String,
+    pub signature: String,
+    /// The plain-language summary read out / shown in large text and confirmed.
+    pub summary: String,
+    /// Days of validity (None: 30; at most 365).
+    pub valid_days: Option<u32>,
+    pub single_use: bool,
+}
+
+/// An agent's phone.
+pub struct Agent {
+    store: Arc<Store>,
+    signer: Arc<dyn DeviceSigner>,
+    root_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent").field("store", &self.store).finish()
+    }
+}
+
+fn validity(valid_days: Option<u32>, now: i64) -> Result<(i64, i64)> {
+    let days = valid_days.unwrap_or(DEFAULT_VALID_DAYS);
+    if days == 0 || days > MAX_VALID_DAYS {
+        return Err(bad("valid_days", "有效期须为 1 至 365 天", "validity must be 1 to 365 days"));
+    }
+    Ok((now, now + i64::from(days) * 86_400))
+}
+
+impl Agent {
+    /// The agent mode of `wallet`'s phone: its device key is the agent's key.
+    pub fn new(wallet: &Wallet) -> Agent {
+        Agent { store: wallet.store().clone(), signer: wallet.signer(), root_key: wallet.root_key().to_vec() }
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    // ---- certificate ---------------------------------------------------------------------------
+
+    /// Keeps the platform's certificate for this phone after checking it: root signature, validity, and
+    /// that it names this phone's device key.
+    pub fn install_certificate(&self, signed: &[u8]) -> Result<AgentCertificate> {
+        let c = AgentCertificate::verify(signed, &self.root_key, self.store.now())?;
+        if c.device_key != self.signer.public_key() {
+            return Err(denied(
+                "certificate",
+                "该帮办员证书不属于本机",
+                "this agent certificate was issued for another device",
+            ));
+        }
+        self.store.transaction(|t| {
+            t.put_json(
+                CERTIFICATE,
+                "current",
+                SELF_SUBJECT,
+                &StoredCert { signed_hex: hex::encode(signed), agent_id: c.agent_id.clone() },
+                PutOptions::default(),
+            )?;
+            t.audit(&NewEntry {
+                actor: &c.agent_id,
+                action: "agent.certificate",
+                subject: SELF_SUBJECT,
+                target: &c.cert_id,
+                detail: json!({ "org": c.org_code, "valid_until": c.valid_until }),
+            })?;
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    fn signed_certificate(&self) -> Result<Option<Vec<u8>>> {
+        match self.store.get_opt(CERTIFICATE, "current")? {
+            None => Ok(None),
+            Some(r) => {
+                let s: StoredCert = r.json()?;
+                Ok(Some(hex::decode(s.signed_hex).map_err(|_| Error::corrupted(CERTIFICATE, "current"))?))
+            }
+        }
+    }
+
+    /// The stored certificate (root signature re-checked), if any.
+    pub fn certificate(&self) -> Result<Option<AgentCertificate>> {
+        self.signed_certificate()?.map(|b| AgentCertificate::verify_signature(&b, &self.root_key)).transpose()
+    }
+
+    /// The QR text of this phone's certificate, for a principal to scan before delegating.
+    pub fn certificate_text(&self) -> Result<String> {
+        let b = self.signed_certificate()?.ok_or_else(no_certificate)?;
+        Ok(AgentCertificate::to_text(&b))
+    }
+
+    /// The certificate, valid now: every action for a principal needs it.
+    fn active_certificate(&self) -> Result<(AgentCertificate, Vec<u8>)> {
+        let b = self.signed_certificate()?.ok_or_else(no_certificate)?;
+        Ok((AgentCertificate::verify(&b, &self.root_key, self.store.now())?, b))
+    }
+
+    fn agent_id(&self) -> String {
+        agent_id(&self.store)
+    }
+
+    // ---- principals ------------------------------------------------------------------------------
+
+    /// Scans a principal's delegation QR and verifies it offline: the principal's signature, that it
+    /// names this agent's certificate and device key, that it is not already over. Creates the principal
+    /// (a subject with its own key) or renews the mandate of the one who signed it before.
+    pub fn accept_delegation(&self, qr_text: &str) -> Result<PrincipalLine> {
+        let (cert, _) = self.active_certificate()?;
+        let signed = Delegation::from_text(qr_text)?;
+        let d = Delegation::verify(&signed)?;
+        let now = self.store.now();
+        let refuse = |missing: &str, zh: &str, en: &str| -> Result<PrincipalLine> {
+            let e = denied(missing, zh, en);
+            access::audit(&self.store, &cert.agent_id, SELF_SUBJECT, Action::Fill, &d.scope.items, Some(&e))?;
+            Err(e)
+        };
+        if d.agent_cert_id != cert.cert_id || d.agent_key != self.signer.public_key() {
+            return refuse("agent", "该委托书不是授权给本帮办员的", "this delegation names another agent");
+        }
+        if now > d.valid_until {
+            return refuse("validity", "该委托书已过期", "this delegation has expired");
+        }
+        let key_hex = hex::encode(&d.principal_key);
+        let existing = self.records()?.into_iter().find(|r| r.principal_key_hex.as_deref() == Some(&key_hex));
+        let subject = match &existing {
+            Some(r) => r.subject.clone(),
+            None => self.store.create_subject(SubjectKind::Principal, &d.principal_name)?,
+        };
+        let rec = PrincipalRecord {
+            subject: subject.clone(),
+            name: d.principal_name.clone(),
+            id_masked: d.principal_id_masked.clone(),
+            principal_key_hex: Some(key_hex),
+            created_at: existing.as_ref().map_or(now, |r| r.created_at),
+            mandate: Some(MandateRecord {
+                id: d.id.clone(),
+                assurance: Assurance::Delegation,
+                signed_hex: hex::encode(&signed),
+                scope: d.scope.clone(),
+                valid_from: d.valid_from,
+                valid_until: d.valid_until,
+                single_use: d.single_use,
+                used_by_case: None,
+                revoked_at: None,
+                completed_at: None,
+            }),
+        };
+        self.store.transaction(|t| {
+            t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())?;
+            t.audit(&NewEntry {
+                actor: &cert.agent_id,
+                action: "agent.delegation",
+                subject: &subject,
+                target: &d.id,
+                detail: json!({ "assurance": "delegation", "items": d.scope.items, "valid_until": d.valid_until }),
+            })?;
+            Ok(())
+        })?;
+        self.line(&rec, &HashMap::new(), now)
+    }
+
+    /// Door intake, step 1 (principal without a phone): who is at the door. Creates the principal's
+    /// subject; its photos and signature are then written with [`Agent::attach_intake`].
+    pub fn open_door_intake(&self, who: &DoorIntake) -> Result<PrincipalLine> {
+        let (cert, _) = self.active_certificate()?;
+        let name = who.principal_name.trim();
+        if name.is_empty() || name.chars().count() > 50 {
+            return Err(bad("principal_name", "请填写委托人姓名（至多 50 字）", "enter the principal's name (≤ 50)"));
+        }
+        let today = self.store.today();
+        zhangban_base::ids::validate_id_number(&who.principal_id_number, today)
+            .map_err(|e| Error::validation("principal_id_number", e.message_zh(), e.message_en()))?;
+        let now = self.store.now();
+        let subject = self.store.create_subject(SubjectKind::Principal, name)?;
+        let rec = PrincipalRecord {
+            subject: subject.clone(),
+            name: name.to_string(),
+            id_masked: zhangban_wallet::ids::mask_id_number(&who.principal_id_number),
+            principal_key_hex: None,
+            created_at: now,
+            mandate: None,
+        };
+        self.store.transaction(|t| {
+            t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())?;
+            // The full ID number is kept sealed under the principal's key for the consent to sign.
+            t.put_json("agent_intake", &subject, &subject, who, PutOptions::default())?;
+            t.audit(&NewEntry {
+                actor: &cert.agent_id,
+                action: "agent.door_intake",
+                subject: &subject,
+                target: &subject,
+                detail: json!({}),
+            })?;
+            Ok(())
+        })?;
+        self.line(&rec, &HashMap::new(), now)
+    }
+
+    /// Writes a photo or the signature image of a door intake, encrypted under the principal's key.
+    /// Allowed before the consent exists (the consent needs these), only for a principal in intake.
+    pub fn attach_intake(&self, principal: &str, name: &str, reader: &mut dyn std::io::Read) -> Result<AttachmentInfo> {
+        let (cert, _) = self.active_certificate()?;
+        match access::load(&self.store, principal)? {
+            Some(r) if r.mandate.is_none() => self.store.write_attachment(principal, name, reader),
+            _ => Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Fill)),
+        }
+    }
+
+    /// Door intake, step 2: the consent. Checks that the three pictures are this principal's, signs the
+    /// record with the agent's key (lower assurance) and makes it the principal's mandate.
+    pub fn record_door_consent(&self, principal: &str, input: &DoorConsentInput) -> Result<PrincipalLine> {
+        let (cert, _) = self.active_certificate()?;
+        let mut rec = match access::load(&self.store, principal)? {
+            Some(r) if r.mandate.is_none() => r,
+            Some(_) => return Err(bad("principal", "该委托人已有授权", "this principal already has a mandate")),
+            None => return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Fill)),
+        };
+        let who: DoorIntake = self.store.get_json("agent_intake", principal)?;
+        let summary = input.summary.trim();
+        if summary.is_empty() || summary.chars().count() > 2000 {
+            return Err(bad("summary", "请填写向委托人确认的内容摘要", "enter the summary the principal confirmed"));
+        }
+        let mut evidence = Vec::new();
+        for (kind, id) in EVIDENCE_KINDS.iter().zip([&input.id_photo, &input.principal_photo, &input.signature]) {
+            let info = self.store.attachment_info(id).map_err(|_| {
+                bad(format!("evidence.{kind}"), "找不到该照片或签名", "that photo or signature was not found")
+            })?;
+            if info.subject != principal {
+                return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Fill));
+            }
+            evidence.push(Evidence { kind: kind.to_string(), sha256: info.sha256 });
+        }
+        let now = self.store.now();
+        let (valid_from, valid_until) = validity(input.valid_days, now)?;
+        let consent = DoorConsent {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            principal_name: who.principal_name.trim().to_string(),
+            principal_id_number: who.principal_id_number.clone(),
+            agent_id: cert.agent_id.clone(),
+            agent_cert_id: cert.cert_id.clone(),
+            scope: Scope { items: input.items.clone(), licence_types: vec![], actions: Action::ALL.to_vec() },
+            valid_from,
+            valid_until,
+            single_use: input.single_use,
+            evidence,
+            summary_sha256: sha256_hex(summary.as_bytes()),
+        };
+        let signed = consent.sign(&self.signer.public_key(), |m| self.signer.sign(m))?;
+        rec.mandate = Some(MandateRecord {
+            id: consent.id.clone(),
+            assurance: Assurance::Door,
+            signed_hex: hex::encode(&signed),
+            scope: consent.scope.clone(),
+            valid_from,
+            valid_until,
+            single_use: input.single_use,
+            used_by_case: None,
+            revoked_at: None,
+            completed_at: None,
+        });
+        self.store.transaction(|t| {
+            t.put_json(PRINCIPALS, principal, principal, &rec, PutOptions::default())?;
+            t.put_json("agent_summary", principal, principal, &json!({ "summary": summary }), PutOptions::default())?;
+            t.audit(&NewEntry {
+                actor: &cert.agent_id,
+                action: "agent.door_consent",
+                subject: principal,
+                target: &consent.id,
+                detail: json!({ "assurance": "door", "items": consent.scope.items, "valid_until": valid_until }),
+            })?;
+            Ok(())
+        })?;
+        self.line(&rec, &HashMap::new(), now)
+    }
+
+    fn records(&self) -> Result<Vec<PrincipalRecord>> {
+        records(&self.store)
+    }
+
+    fn status(rec: &PrincipalRecord, now: i64) -> PrincipalStatus {
+        match &rec.mandate {
+            None => PrincipalStatus::Intake,
+            Some(m) if m.revoked_at.is_some() => PrincipalStatus::Revoked,
+            Some(m) if now > m.valid_until => PrincipalStatus::Expired,
+            Some(m) if now < m.valid_from => PrincipalStatus::NotYetValid,
+            Some(m) if m.single_use && m.used_by_case.is_some() => PrincipalStatus::Used,
+            Some(_) => PrincipalStatus::Active,
+        }
+    }
+
+    fn line(&self, rec: &PrincipalRecord, counts: &HashMap<(String, String), u32>, now: i64) -> Result<PrincipalLine> {
+        let n = |c: &str, tag: &str| counts.get(&(c.to_string(), tag.to_string())).copied().unwrap_or(0);
+        let status = Self::status(rec, now);
+        let open_drafts = n(session::DRAFTS, "open");
+        let queued = n(cases::COLLECTION, CaseState::Queued.as_str());
+        let needs_action = n(cases::COLLECTION, CaseState::SupplementRequested.as_str());
+        let cases: u32 = counts.iter().filter(|((c, _), _)| c == cases::COLLECTION).map(|(_, v)| *v).sum();
+        let needs_now = match status {
+            PrincipalStatus::Intake => Text::new(
+                "待完成上门确认（证件照、本人照片、签名）",
+                "door consent to finish (ID photo, photo, signature)",
+            ),
+            PrincipalStatus::Revoked => {
+                Text::new("委托已撤销，不能再办理", "delegation revoked: nothing more can be done")
+            }
+            PrincipalStatus::Expired => Text::new("委托已过期，请重新授权", "delegation expired: ask for a new one"),
+            PrincipalStatus::NotYetValid => Text::new("委托尚未生效", "delegation not yet valid"),
+            _ if needs_action > 0 => Text::new(
+                format!("{needs_action} 件需要补正或修改后重新提交"),
+                format!("{needs_action} case(s) need material or a fix"),
+            ),
+            _ if queued > 0 => {
+                Text::new(format!("{queued} 件待联网发送"), format!("{queued} case(s) waiting for signal to be sent"))
+            }
+            _ if open_drafts > 0 => Text::new(
+                format!("{open_drafts} 份申请待填完提交"),
+                format!("{open_drafts} application(s) to finish and submit"),
+            ),
+            PrincipalStatus::Used => {
+                Text::new("一次性委托已使用，等待办结", "single-use delegation used: waiting for the result")
+            }
+            _ if cases > 0 => Text::new("办理中，暂无需操作", "in progress: nothing to do now"),
+            _ => Text::new("可开始填报", "ready to start an application"),
+        };
+        Ok(PrincipalLine {
+            subject: rec.subject.clone(),
+            name: rec.name.clone(),
+            id_masked: rec.id_masked.clone(),
+            assurance: rec.mandate.as_ref().map(|m| m.assurance),
+            status,
+            valid_until: rec.mandate.as_ref().map(|m| m.valid_until),
+            open_drafts,
+            queued,
+            needs_action,
+            cases,
+            needs_now,
+        })
+    }
+
+    /// The agent's home: every principal on this phone with what each needs now, those needing
+    /// something first. Counts come from the plaintext tags (no principal's data is decrypted but
+    /// their own record), so the screen stays fast with thousands of cases.
+    pub fn principals(&self) -> Result<Vec<PrincipalLine>> {
+        let now = self.store.now();
+        let mut counts: HashMap<String, HashMap<(String, String), u32>> = HashMap::new();
+        for c in [cases::COLLECTION, session::DRAFTS] {
+            for (subject, tag, n) in self.store.tag_counts(c)? {
+                counts.entry(subject).or_default().insert((c.to_string(), tag.unwrap_or_default()), n as u32);
+            }
+        }
+        let empty = HashMap::new();
+        let mut out = self
+            .records()?
+            .iter()
+            .map(|r| self.line(r, counts.get(&r.subject).unwrap_or(&empty), now))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|l| {
+            let active = matches!(l.status, PrincipalStatus::Active | PrincipalStatus::Intake);
+            (!active, l.needs_action == 0, l.queued == 0 && l.open_drafts == 0, l.name.clone())
+        });
+        Ok(out)
+    }
+
+    /// Switching to a principal: their line, cases and drafts (audited as `follow`).
+    pub fn switch_to(&self, principal: &str) -> Result<(PrincipalLine, Vec<Case>, Vec<DraftInfo>)> {
+        let agent = self.agent_id();
+        let rec = access::authorize(&self.store, &agent, principal, Action::Follow, &[])?;
+        let list = cases::list(&self.store, principal)?;
+        let drafts = session::list(&self.store, principal)?;
+        let mut counts = HashMap::new();
+        for c in &list {
+            *counts.entry((cases::COLLECTION.to_string(), c.state.as_str().to_string())).or_insert(0) += 1;
+        }
+        for d in &drafts {
+            let tag = if d.submitted { "submitted" } else { "open" };
+            *counts.entry((session::DRAFTS.to_string(), tag.to_string())).or_insert(0) += 1;
+        }
+        Ok((self.line(&rec, &counts, self.store.now())?, list, drafts))
+    }
+
+    // ---- acting for a principal ---------------------------------------------------------------------
+
+    fn items(catalog: &Catalog, target: &str) -> Result<Vec<String>> {
+        Ok(catalog.items_of(target)?.iter().map(|i| i.code.clone()).collect())
+    }
+
+    /// Starts a draft for the principal (scope: `fill` on every item of `target`). Autofill uses only
+    /// what belongs to the principal: their profile on this phone, never the agent's licences.
+    pub fn start_draft(&self, principal: &str, catalog: &Catalog, target: &str) -> Result<Session> {
+        self.active_certificate()?;
+        let items = Self::items(catalog, target)?;
+        access::authorize(&self.store, &self.agent_id(), principal, Action::Fill, &items)?;
+        Session::start(
+            self.store.clone(),
+            catalog,
+            principal,
+            target,
+            &NoLicences,
+            &AutofillOptions::at(self.store.clock().as_ref()),
+        )
+    }
+
+    /// Reopens a principal's draft (scope: `fill`); a draft of another principal is refused.
+    pub fn resume_draft(&self, principal: &str, catalog: &Catalog, draft_id: &str) -> Result<Session> {
+        let agent = self.agent_id();
+        let s = Session::resume(self.store.clone(), catalog, draft_id, self.store.today())?;
+        if s.draft.subject != principal {
+            return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
+        }
+        let items = Self::items(catalog, &s.draft.target)?;
+        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
+        Ok(s)
+    }
+
+    /// One edit of a principal's draft, marked agent-entered (scope: `fill`, checked and audited).
+    pub fn edit(&self, principal: &str, catalog: &Catalog, s: &mut Session, path: &str, value: Value) -> Result<()> {
+        let agent = self.agent_id();
+        if s.draft.subject != principal {
+            return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
+        }
+        let items = Self::items(catalog, &s.draft.target)?;
+        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
+        s.set(path, value, Editor::Agent { agent })
+    }
+
+    /// Chooses how a material of the principal's draft is dealt with (scope: `fill`); an attachment must
+    /// be the principal's own (written with [`Agent::attach`]).
+    pub fn set_material(
+        &self,
+        principal: &str,
+        catalog: &Catalog,
+        s: &mut Session,
+        code: &str,
+        choice: Option<MaterialChoice>,
+    ) -> Result<()> {
+        let agent = self.agent_id();
+        let foreign = match &choice {
+            Some(MaterialChoice::Attached { attachment_id }) => {
+                self.store.attachment_info(attachment_id).map(|a| a.subject != principal).unwrap_or(true)
+            }
+            _ => false,
+        };
+        if s.draft.subject != principal || foreign {
+            return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
+        }
+        let items = Self::items(catalog, &s.draft.target)?;
+        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
+        s.set_material(code, choice)
+    }
+
+    /// A photo of material for the principal, encrypted under their key (scope: `fill`).
+    pub fn attach(&self, principal: &str, name: &str, reader: &mut dyn std::io::Read) -> Result<AttachmentInfo> {
+        access::authorize(&self.store, &self.agent_id(), principal, Action::Fill, &[])?;
+        self.store.write_attachment(principal, name, reader)
+    }
+
+    /// Submits the principal's draft (scope: `submit` on its items): the case carries the agent's
+    /// certificate and the mandate for the platform to check again; queued offline like any other.
+    pub fn submit(&self, principal: &str, catalog: &Catalog, s: &mut Session) -> Result<Case> {
+        let (cert, cert_bytes) = self.active_certificate()?;
+        if s.draft.subject != principal {
+            return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Submit));
+        }
+        let items = Self::items(catalog, &s.draft.target)?;
+        let rec = access::authorize(&self.store, &cert.agent_id, principal, Action::Submit, &items)?;
+        let m = rec.mandate.as_ref().ok_or_else(|| Error::Internal("authorized without a mandate".into()))?;
+        let proxy = Proxy {
+            agent_id: cert.agent_id.clone(),
+            body: json!({
+                "certificate": hex::encode(&cert_bytes),
+                "assurance": m.assurance,
+                "mandate": m.signed_hex,
+                "principal_key": rec.principal_key_hex,
+            }),
+        };
+        let case = cases::submit_draft_as(s, catalog, Some(&proxy))?;
+        if m.single_use {
+            self.store.transaction(|t| {
+                let mut r: PrincipalRecord = t.get(PRINCIPALS, principal)?.json()?;
+                if let Some(m) = r.mandate.as_mut() {
+                    m.used_by_case.get_or_insert(case.id.clone());
+                }
+                t.put_json(PRINCIPALS, principal, principal, &r, PutOptions::default())
+            })?;
+        }
+        Ok(case)
+    }
+
+    /// The principal's cases (scope: `follow`).
+    pub fn cases(&self, principal: &str) -> Result<Vec<Case>> {
+        access::authorize(&self.store, &self.agent_id(), principal, Action::Follow, &[])?;
+        cases::list(&self.store, principal)
+    }
+
+    /// One case of the principal (scope: `follow`); another principal's case is refused.
+    pub fn case(&self, principal: &str, case_id: &str) -> Result<Case> {
+        let agent = self.agent_id();
+        let c = cases::get(&self.store, case_id)?;
+        if c.subject != principal {
+            return Err(access::other_principal(&self.store, &agent, principal, Action::Follow));
+        }
+        access::authorize(&self.store, &agent, principal, Action::Follow, &c.item_codes)?;
+        Ok(c)
+    }
+
+    /// Results to hand over (scope: `receive_results`): the principal's cases with a receipt or an outcome.
+    pub fn results(&self, principal: &str) -> Result<Vec<Case>> {
+        access::authorize(&self.store, &self.agent_id(), principal, Action::ReceiveResults, &[])?;
+        Ok(cases::list(&self.store, principal)?
+            .into_iter()
+            .filter(|c| c.receipt.is_some() || c.result.is_some() || c.state.is_final())
+            .collect())
+    }
+
+    /// Supplies material for the principal's case (scope: `submit` on its items).
+    pub fn supply(
+        &self,
+        principal: &str,
+        case_id: &str,
+        values: Value,
+        attachments: &[String],
+        note: &str,
+    ) -> Result<()> {
+        let (cert, _) = self.active_certificate()?;
+        let c = cases::get(&self.store, case_id)?;
+        if c.subject != principal {
+            return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Submit));
+        }
+        let rec = access::authorize(&self.store, &cert.agent_id, principal, Action::Submit, &c.item_codes)?;
+        let proxy = Proxy {
+            agent_id: cert.agent_id.clone(),
+            body: json!({ "mandate_id": rec.mandate.as_ref().map(|m| m.id.clone()) }),
+        };
+        cases::supply_as(&self.store, case_id, values, attachments, note, Some(&proxy))
+    }
+
+    // ---- revocation, retention, erasure -------------------------------------------------------------
+
+    /// Marks the mandates the platform lists as revoked; further use stops at once. Returns the
+    /// principals affected.
+    pub fn apply_revocations(&self, mandate_ids: &[String]) -> Result<Vec<String>> {
+        apply_revocations(&self.store, mandate_ids)
+    }
+
+    /// Days kept after a mandate ends before the principal's data is erased.
+    pub fn retention_days(&self) -> Result<u32> {
+        retention_days(&self.store)
+    }
+
+    pub fn set_retention_days(&self, days: u32) -> Result<()> {
+        if days > 365 {
+            return Err(bad("retention_days", "保留期至多 365 天", "retention is at most 365 days"));
+        }
+        self.store.set_setting(RETENTION_SETTING, &days.to_string())
+    }
+
+    /// See [`sweep`].
+    pub fn sweep(&self) -> Result<Vec<String>> {
+        sweep(&self.store)
+    }
+}
+
+fn agent_id(store: &Store) -> String {
+    stored_agent_id(store).ok().flatten().filter(|a| !a.is_empty()).unwrap_or_else(|| "agent".to_string())
+}
+
+/// The agent's own index of principals: one record per principal, each sealed under its subject (a
+/// shredded principal's record is gone with its rows).
+fn records(store: &Store) -> Result<Vec<PrincipalRecord>> {
+    let mut out = Vec::new();
+    for r in store.scan(PRINCIPALS, None, None)? {
+        match r {
+            Ok(r) => out.push(r.json()?),
+            Err(Error::Shredded { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Marks the listed mandates revoked (the sync runner calls this with the platform's list).
+pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<String>> {
+    let now = store.now();
+    let agent = agent_id(store);
+    let mut hit = Vec::new();
+    for mut r in records(store)? {
+        let Some(m) = r.mandate.as_mut() else { continue };
+        if m.revoked_at.is_none() && mandate_ids.contains(&m.id) {
+            m.revoked_at = Some(now);
+            let subject = r.subject.clone();
+            let id = m.id.clone();
+            store.transaction(|t| {
+                t.put_json(PRINCIPALS, &subject, &subject, &r, PutOptions::default())?;
+                t.audit(&NewEntry {
+                    actor: &agent,
+                    action: "agent.revoked",
+                    subject: &subject,
+                    target: &id,
+                    detail: json!({}),
+                })?;
+                Ok(())
+            })?;
+            hit.push(subject);
+        }
+    }
+    Ok(hit)
+}
+
+pub fn retention_days(store: &Store) -> Result<u32> {
+    Ok(store.setting(RETENTION_SETTING)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RETENTION_DAYS))
+}
+
+/// When the principal's mandate ended, if it did: revoked, expired, or single use with its case final.
+fn ended_at(store: &Store, r: &PrincipalRecord, now: i64) -> Result<Option<i64>> {
+    let Some(m) = &r.mandate else { return Ok(None) };
+    if let Some(at) = m.revoked_at {
+        return Ok(Some(at));
+    }
+    if now > m.valid_until {
+        return Ok(Some(m.valid_until));
+    }
+    if let Some(case_id) = &m.used_by_case {
+        if let Some(at) = m.completed_at {
+            return Ok(Some(at));
+        }
+        if cases::get(store, case_id).is_ok_and(|c| c.state.is_final()) {
+            // First seen completed now: kept, so the retention counts from here.
+            let subject = r.subject.clone();
+            store.transaction(|t| {
+                let mut rec: PrincipalRecord = t.get(PRINCIPALS, &subject)?.json()?;
+                if let Some(m) = rec.mandate.as_mut() {
+                    m.completed_at = Some(now);
+                }
+                t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())
+            })?;
+            return Ok(Some(now));
+        }
+    }
+    Ok(None)
+}
+
+/// Erases (crypto-shreds) every principal whose mandate ended more than the retention period ago: their
+/// key goes, and with it their record, drafts, cases, attachments and label. The sync runner calls it on
+/// every run. Returns the erased subjects.
+pub fn sweep(store: &Store) -> Result<Vec<String>> {
+    let now = store.now();
+    let keep = i64::from(retention_days(store)?) * 86_400;
+    let agent = agent_id(store);
+    let mut erased = Vec::new();
+    for r in records(store)? {
+        if let Some(end) = ended_at(store, &r, now)? {
+            if now >= end + keep {
+                store.shred_subject(&r.subject)?;
+                store.audit(&NewEntry {
+                    actor: &agent,
+                    action: "agent.erase",
+                    subject: &r.subject,
+                    target: &r.subject,
+                    detail: json!({ "ended_at": end, "retention_days": keep / 86_400 }),
+                })?;
+                erased.push(r.subject);
+            }
+        }
+    }
+    Ok(erased)
+}
+
+fn no_certificate() -> Error {
+    denied(
+        "certificate",
+        "本机还没有帮办员证书：请先向平台注册为帮办员",
+        "this phone has no agent certificate: register as an agent with the platform first",
+    )
+}

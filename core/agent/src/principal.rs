@@ -1,0 +1,200 @@
+//! The principal's side (委托人手机, or a family member's phone standing in for it: 亲友代办): read an
+//! agent's certificate offline, create and sign a delegation shown as a QR, revoke it (queued for the
+//! platform, which lists it for the agent's phone), and see what the agent did from the entries the
+//! platform relays.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zhangban_base::audit::NewEntry;
+use zhangban_base::store::{PutOptions, Store, SELF_SUBJECT};
+use zhangban_wallet::{DeviceSigner, Wallet};
+
+use crate::cert::AgentCertificate;
+use crate::mandate::{Delegation, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS};
+use crate::{bad, Error, Result};
+
+/// Delegations this phone gave (owner subject), tag `active`, `revoke_pending` or `revoked`.
+pub const GIVEN: &str = "delegation_given";
+/// What agents did for this phone's owner, as the platform relayed it (owner subject).
+pub const ACTIVITY: &str = "agent_activity";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GivenDelegation {
+    pub id: String,
+    pub agent_name: String,
+    pub org_name: String,
+    pub scope: Scope,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    pub single_use: bool,
+    /// The QR text to show the agent.
+    pub text: String,
+    pub revoked_at: Option<i64>,
+    /// The signed revocation (hex), until the platform has it.
+    pub revocation_hex: Option<String>,
+    pub revocation_sent: bool,
+}
+
+/// One thing an agent did for this phone's owner (relayed by the platform).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityEntry {
+    pub seq: u64,
+    pub at: i64,
+    /// The agent (or clerk) who acted.
+    pub actor: String,
+    /// `submitted`, `accepted`, `supplement_requested`, `completed`, …
+    pub kind: String,
+    pub case_title: String,
+    pub receipt: Option<String>,
+}
+
+pub struct PrincipalSide {
+    store: Arc<Store>,
+    signer: Arc<dyn DeviceSigner>,
+    root_key: Vec<u8>,
+}
+
+impl PrincipalSide {
+    pub fn new(wallet: &Wallet) -> PrincipalSide {
+        PrincipalSide { store: wallet.store().clone(), signer: wallet.signer(), root_key: wallet.root_key().to_vec() }
+    }
+
+    /// Checks an agent's certificate QR offline (platform root signature, validity now).
+    pub fn read_certificate(&self, text: &str) -> Result<AgentCertificate> {
+        AgentCertificate::verify(&AgentCertificate::from_text(text)?, &self.root_key, self.store.now())
+    }
+
+    /// Creates and signs a delegation to the agent whose certificate QR was scanned, stores it and
+    /// returns it with its QR text. `valid_days`: None = 30, at most 365.
+    pub fn delegate(
+        &self,
+        agent_certificate: &str,
+        principal_name: &str,
+        principal_id_number: &str,
+        scope: Scope,
+        valid_days: Option<u32>,
+        single_use: bool,
+    ) -> Result<GivenDelegation> {
+        let cert = self.read_certificate(agent_certificate)?;
+        let name = principal_name.trim();
+        if name.is_empty() || name.chars().count() > 50 {
+            return Err(bad("principal_name", "请填写姓名（至多 50 字）", "enter the name (≤ 50 characters)"));
+        }
+        zhangban_base::ids::validate_id_number(principal_id_number, self.store.today())
+            .map_err(|e| Error::validation("principal_id_number", e.message_zh(), e.message_en()))?;
+        let days = valid_days.unwrap_or(DEFAULT_VALID_DAYS);
+        if days == 0 || days > MAX_VALID_DAYS {
+            return Err(bad("valid_days", "有效期须为 1 至 365 天", "validity must be 1 to 365 days"));
+        }
+        let now = self.store.now();
+        let d = Delegation {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            principal_name: name.to_string(),
+            principal_id_masked: zhangban_wallet::ids::mask_id_number(principal_id_number),
+            principal_key: self.signer.public_key(),
+            agent_id: cert.agent_id.clone(),
+            agent_cert_id: cert.cert_id.clone(),
+            agent_key: cert.device_key.clone(),
+            scope,
+            valid_from: now,
+            valid_until: now + i64::from(days) * 86_400,
+            single_use,
+        };
+        let signed = d.sign(|m| self.signer.sign(m))?;
+        let g = GivenDelegation {
+            id: d.id.clone(),
+            agent_name: cert.name.clone(),
+            org_name: cert.org_name.clone(),
+            scope: d.scope.clone(),
+            valid_from: d.valid_from,
+            valid_until: d.valid_until,
+            single_use,
+            text: Delegation::to_text(&signed),
+            revoked_at: None,
+            revocation_hex: None,
+            revocation_sent: false,
+        };
+        self.store.transaction(|t| {
+            t.put_json(GIVEN, &g.id, SELF_SUBJECT, &g, PutOptions { tag: Some("active"), lookup: None })?;
+            t.audit(&NewEntry {
+                actor: "self",
+                action: "agent.delegate",
+                subject: SELF_SUBJECT,
+                target: &g.id,
+                detail: json!({ "agent": cert.agent_id, "items": g.scope.items, "valid_until": g.valid_until }),
+            })?;
+            Ok(())
+        })?;
+        Ok(g)
+    }
+
+    pub fn given(&self) -> Result<Vec<GivenDelegation>> {
+        let mut v: Vec<GivenDelegation> =
+            self.store.list(GIVEN, Some(SELF_SUBJECT))?.iter().map(|r| r.json()).collect::<Result<_>>()?;
+        v.sort_by_key(|g| std::cmp::Reverse(g.valid_from));
+        Ok(v)
+    }
+
+    /// Revokes a delegation at once on this phone and queues the signed revocation for the platform
+    /// (sent at the next sync; the agent's phone stops at its next sync after that).
+    pub fn revoke(&self, id: &str) -> Result<GivenDelegation> {
+        let mut g: GivenDelegation = self.store.get_json(GIVEN, id)?;
+        if g.revoked_at.is_some() {
+            return Ok(g);
+        }
+        let now = self.store.now();
+        let r = Revocation { delegation_id: g.id.clone(), at: now };
+        let signed = r.sign(&self.signer.public_key(), |m| self.signer.sign(m))?;
+        g.revoked_at = Some(now);
+        g.revocation_hex = Some(hex::encode(signed));
+        self.store.transaction(|t| {
+            t.put_json(GIVEN, &g.id, SELF_SUBJECT, &g, PutOptions { tag: Some("revoke_pending"), lookup: None })?;
+            t.audit(&NewEntry {
+                actor: "self",
+                action: "agent.revoke",
+                subject: SELF_SUBJECT,
+                target: &g.id,
+                detail: json!({}),
+            })?;
+            Ok(())
+        })?;
+        Ok(g)
+    }
+
+    /// Revocations not yet taken by the platform.
+    pub fn pending_revocations(&self) -> Result<Vec<GivenDelegation>> {
+        pending_revocations(&self.store)
+    }
+
+    /// Keeps an entry the platform relayed about what an agent did for this phone's owner.
+    pub fn record_activity(&self, e: &ActivityEntry) -> Result<()> {
+        self.store.transaction(|t| record_activity_in(t, e))
+    }
+
+    /// What agents did for this phone's owner, newest first.
+    pub fn activity(&self) -> Result<Vec<ActivityEntry>> {
+        let mut v: Vec<ActivityEntry> =
+            self.store.list(ACTIVITY, Some(SELF_SUBJECT))?.iter().map(|r| r.json()).collect::<Result<_>>()?;
+        v.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        Ok(v)
+    }
+}
+
+/// [`PrincipalSide::record_activity`] inside the caller's transaction (the sync runner's events page).
+pub fn record_activity_in(t: &mut zhangban_base::store::Txn<'_>, e: &ActivityEntry) -> Result<()> {
+    t.put_json(ACTIVITY, &format!("{:012}", e.seq), SELF_SUBJECT, e, PutOptions::default())
+}
+
+/// Revocations not yet taken by the platform (the sync runner sends them).
+pub fn pending_revocations(store: &Store) -> Result<Vec<GivenDelegation>> {
+    store.list_tagged(GIVEN, "revoke_pending")?.iter().map(|r| r.json()).collect()
+}
+
+/// The platform took the revocation of `id`.
+pub fn revocation_sent(store: &Store, id: &str) -> Result<()> {
+    let mut g: GivenDelegation = store.get_json(GIVEN, id)?;
+    g.revocation_sent = true;
+    store.put_with(GIVEN, id, SELF_SUBJECT, &serde_json::to_vec(&g)?, PutOptions { tag: Some("revoked"), lookup: None })
+}

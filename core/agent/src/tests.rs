@@ -1,0 +1,398 @@
+//! Agent mode inside the core: the scope matrix (every action × in scope / out of scope / expired /
+//! revoked / another principal, each audited), delegations and their forgeries, door consent, the
+//! home list, revocation and retention with crypto-shredding.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use zhangban_base::store::{FileVault, KeyVault, Store, SubjectKind, SELF_SUBJECT};
+use zhangban_base::{Clock, Error, FixedClock};
+use zhangban_catalog::Catalog;
+use zhangban_wallet::{DeviceSigner, SoftwareKey, Wallet};
+
+use crate::access::AUDIT_ACTION;
+use crate::*;
+
+const NOW: i64 = 1_795_000_000;
+const ID_NUMBER: &str = "11010519491231002X";
+const ITEM: &str = "MZ-002";
+
+pub(crate) struct Phone {
+    _dir: tempfile::TempDir,
+    pub clock: Arc<FixedClock>,
+    pub store: Arc<Store>,
+    pub wallet: Wallet,
+}
+
+pub(crate) fn phone(root: &SoftwareKey) -> Phone {
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let clock = Arc::new(FixedClock::at(NOW));
+    let c: Arc<dyn Clock> = clock.clone();
+    let store = Arc::new(Store::open_or_create_with(dir.path(), vault, None, c).unwrap());
+    let wallet =
+        Wallet::with_signer(store.clone(), Arc::new(SoftwareKey::generate().unwrap())).with_root_key(root.public_key());
+    Phone { _dir: dir, clock, store, wallet }
+}
+
+pub(crate) fn certificate(root: &SoftwareKey, device_key: Vec<u8>, until: i64) -> Vec<u8> {
+    AgentCertificate {
+        cert_id: "CERT-1".into(),
+        agent_id: "agent-wang".into(),
+        name: "王帮办".into(),
+        org_code: "11110000MB0143028X".into(),
+        org_name: "幸福村便民服务站".into(),
+        device_key,
+        valid_from: NOW - 86_400,
+        valid_until: until,
+    }
+    .sign(|m| root.sign(m))
+    .unwrap()
+}
+
+struct Fixture {
+    root: SoftwareKey,
+    agent_phone: Phone,
+    agent: Agent,
+    principal_phone: Phone,
+}
+
+fn fixture() -> Fixture {
+    let root = SoftwareKey::generate().unwrap();
+    let agent_phone = phone(&root);
+    let agent = Agent::new(&agent_phone.wallet);
+    agent.install_certificate(&certificate(&root, agent_phone.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let principal_phone = phone(&root);
+    Fixture { root, agent_phone, agent, principal_phone }
+}
+
+fn scope(actions: &[Action]) -> Scope {
+    Scope { items: vec![ITEM.into()], licence_types: vec![], actions: actions.to_vec() }
+}
+
+impl Fixture {
+    fn delegate(&self, actions: &[Action], single_use: bool) -> (PrincipalLine, GivenDelegation) {
+        let side = PrincipalSide::new(&self.principal_phone.wallet);
+        let g = side
+            .delegate(&self.agent.certificate_text().unwrap(), "李奶奶", ID_NUMBER, scope(actions), None, single_use)
+            .unwrap();
+        (self.agent.accept_delegation(&g.text).unwrap(), g)
+    }
+
+    fn last_access(&self) -> (String, serde_json::Value) {
+        let e = self
+            .agent_phone
+            .store
+            .audit_entries(None)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .find(|e| e.action == AUDIT_ACTION)
+            .expect("an agent.access entry");
+        (e.subject, e.detail)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Condition {
+    InScope,
+    OutOfScope,
+    Expired,
+    Revoked,
+    OtherPrincipal,
+}
+
+/// Runs `action` for `principal` the way a shell would; Ok(()) when the agent layer let it through
+/// (the operation itself may then fail for its own reasons, e.g. an incomplete form).
+fn attempt(f: &Fixture, action: Action, principal: &str, other: Option<&str>, cat: &Catalog) -> Result<()> {
+    let store = &f.agent_phone.store;
+    let passed = |r: Result<()>| match r {
+        Err(e @ Error::PermissionDenied { .. }) => Err(e),
+        _ => Ok(()),
+    };
+    match action {
+        Action::Fill => match other {
+            // Another principal's draft reached through this principal's mandate.
+            Some(o) => {
+                let d = zhangban_forms::session::list(store, o).unwrap()[0].id.clone();
+                passed(f.agent.resume_draft(principal, cat, &d).map(|_| ()))
+            }
+            None => passed(f.agent.start_draft(principal, cat, ITEM).map(|_| ())),
+        },
+        Action::Submit => {
+            let whose = other.unwrap_or(principal);
+            let d = zhangban_forms::session::list(store, whose).unwrap()[0].id.clone();
+            let mut s = zhangban_forms::Session::resume(store.clone(), cat, &d, store.today()).unwrap();
+            passed(f.agent.submit(principal, cat, &mut s).map(|_| ()))
+        }
+        Action::Follow => match other {
+            Some(o) => {
+                let c = zhangban_cases::list(store, o).unwrap()[0].id.clone();
+                passed(f.agent.case(principal, &c).map(|_| ()))
+            }
+            None => passed(f.agent.cases(principal).map(|_| ())),
+        },
+        Action::ReceiveResults => passed(f.agent.results(other.unwrap_or(principal)).map(|_| ())),
+    }
+}
+
+#[test]
+fn scope_matrix_every_action_and_condition_is_decided_and_audited() {
+    let cat = Catalog::bundled().unwrap();
+    let mut rows = Vec::new();
+    for action in Action::ALL {
+        for cond in [
+            Condition::InScope,
+            Condition::OutOfScope,
+            Condition::Expired,
+            Condition::Revoked,
+            Condition::OtherPrincipal,
+        ] {
+            let f = fixture();
+            let actions: Vec<Action> = if cond == Condition::OutOfScope {
+                Action::ALL.into_iter().filter(|a| *a != action).collect()
+            } else {
+                Action::ALL.to_vec()
+            };
+            let (a, g) = f.delegate(&actions, false);
+            // Something of the principal's to act on: a draft (and, for "other principal", a case).
+            let store = &f.agent_phone.store;
+            if actions.contains(&Action::Fill) {
+                f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+            } else {
+                zhangban_forms::Session::start(
+                    store.clone(),
+                    &cat,
+                    &a.subject,
+                    ITEM,
+                    &zhangban_forms::NoLicences,
+                    &zhangban_forms::AutofillOptions::at(store.clock().as_ref()),
+                )
+                .unwrap();
+            }
+            let mut other = None;
+            if cond == Condition::OtherPrincipal {
+                // A second principal (their own phone, their own delegation) with a draft and a case.
+                let p2 = phone(&f.root);
+                let g2 = PrincipalSide::new(&p2.wallet)
+                    .delegate(
+                        &f.agent.certificate_text().unwrap(),
+                        "赵大爷",
+                        ID_NUMBER,
+                        scope(&Action::ALL),
+                        None,
+                        false,
+                    )
+                    .unwrap();
+                let b = f.agent.accept_delegation(&g2.text).unwrap();
+                f.agent.start_draft(&b.subject, &cat, ITEM).unwrap();
+                let proxy = zhangban_cases::Proxy { agent_id: "agent-wang".into(), body: json!({}) };
+                let sub = zhangban_cases::Submission {
+                    item_codes: vec![ITEM.into()],
+                    title: "高龄津贴申领".into(),
+                    values: json!({}),
+                    ..Default::default()
+                };
+                zhangban_cases::submit_as(store, &b.subject, &sub, Some(&proxy)).unwrap();
+                other = Some(match action {
+                    // Results of a subject with no mandate at all on this phone.
+                    Action::ReceiveResults => store.create_subject(SubjectKind::Principal, "无委托").unwrap(),
+                    _ => b.subject,
+                });
+            }
+            match cond {
+                Condition::Expired => f.agent_phone.clock.advance(31 * 86_400),
+                Condition::Revoked => {
+                    assert_eq!(f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap(), vec![a.subject.clone()])
+                }
+                _ => {}
+            }
+            let r = attempt(&f, action, &a.subject, other.as_deref(), &cat);
+            let (subject, detail) = f.last_access();
+            let expect_missing = match cond {
+                Condition::InScope => None,
+                Condition::OutOfScope => Some(format!("action:{}", action.as_str())),
+                Condition::Expired => Some("validity".to_string()),
+                Condition::Revoked => Some("revoked".to_string()),
+                Condition::OtherPrincipal if action == Action::ReceiveResults => Some("delegation".to_string()),
+                Condition::OtherPrincipal => Some("principal".to_string()),
+            };
+            match (&r, &expect_missing) {
+                (Ok(()), None) => {}
+                (Err(Error::PermissionDenied { missing, message_zh, message_en }), Some(m)) => {
+                    assert_eq!(missing, m, "{action:?} {cond:?}");
+                    assert!(!message_zh.is_empty() && !message_en.is_empty());
+                }
+                _ => panic!("{action:?} {cond:?}: {r:?}, expected {expect_missing:?}"),
+            }
+            assert_eq!(detail["action"], json!(action.as_str()), "{action:?} {cond:?}");
+            assert_eq!(detail["allowed"], json!(r.is_ok()), "{action:?} {cond:?}: audited as decided");
+            assert_eq!(detail["missing"], json!(expect_missing), "{action:?} {cond:?}");
+            if cond != Condition::OtherPrincipal || action != Action::ReceiveResults {
+                assert_eq!(subject, a.subject);
+            }
+            rows.push(format!(
+                "{:16} {:15} {}",
+                action.as_str(),
+                format!("{cond:?}"),
+                expect_missing.as_deref().unwrap_or("allowed")
+            ));
+        }
+    }
+    assert_eq!(rows.len(), 20);
+    println!("{}", rows.join("\n"));
+}
+
+#[test]
+fn a_delegation_for_another_agent_or_forged_is_refused() {
+    let f = fixture();
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    // Another agent's certificate (another phone): the delegation names that agent's key.
+    let other = phone(&f.root);
+    let other_agent = Agent::new(&other.wallet);
+    other_agent.install_certificate(&certificate(&f.root, other.wallet.device_public_key(), NOW + 86_400)).unwrap();
+    let g = side
+        .delegate(&other_agent.certificate_text().unwrap(), "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let e = f.agent.accept_delegation(&g.text).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "agent"), "{e:?}");
+    // A certificate not signed by the root does not install, nor read on the principal's phone.
+    let rogue = SoftwareKey::generate().unwrap();
+    let fake = certificate(&rogue, f.agent_phone.wallet.device_public_key(), NOW + 86_400);
+    assert!(matches!(f.agent.install_certificate(&fake), Err(Error::PermissionDenied { .. })));
+    assert!(side.read_certificate(&AgentCertificate::to_text(&fake)).is_err());
+    // A delegation whose scope was widened after signing: the signature fails.
+    let g = side
+        .delegate(&f.agent.certificate_text().unwrap(), "李奶奶", ID_NUMBER, scope(&[Action::Follow]), None, false)
+        .unwrap();
+    let signed = Delegation::from_text(&g.text).unwrap();
+    let mut d = Delegation::verify(&signed).unwrap();
+    d.scope.actions = Action::ALL.to_vec();
+    let attacker = SoftwareKey::generate().unwrap();
+    let resigned = d.sign(|m| attacker.sign(m)).unwrap(); // signed by a key that is not the principal's
+    assert!(f.agent.accept_delegation(&Delegation::to_text(&resigned)).is_err());
+    // Garbage and oversized texts are typed errors, not panics.
+    for t in ["", "ZBD1:", "ZBD1:%%%", "ZB1:ABC", &format!("ZBD1:{}", "0".repeat(10_000))] {
+        assert!(f.agent.accept_delegation(t).is_err(), "{t:.20}");
+    }
+}
+
+#[test]
+fn door_consent_needs_the_three_pictures_and_is_lower_assurance() {
+    let f = fixture();
+    let p = f
+        .agent
+        .open_door_intake(&DoorIntake { principal_name: "孙爷爷".into(), principal_id_number: ID_NUMBER.into() })
+        .unwrap();
+    assert_eq!(p.status, PrincipalStatus::Intake);
+    // Nothing can be done before the consent.
+    let cat = Catalog::bundled().unwrap();
+    let e = f.agent.start_draft(&p.subject, &cat, ITEM).map(|_| ()).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "delegation"), "{e:?}");
+    let pic = |name: &str| f.agent.attach_intake(&p.subject, name, &mut &[9u8; 2048][..]).unwrap().id;
+    let (id_photo, photo, sig) = (pic("id.jpg"), pic("face.jpg"), pic("signature.png"));
+    // A picture of another subject (the agent's own) cannot stand in.
+    let own = f.agent_phone.store.write_attachment(SELF_SUBJECT, "x.jpg", &mut &[1u8; 10][..]).unwrap().id;
+    let mut input = DoorConsentInput {
+        items: vec![ITEM.into()],
+        id_photo: id_photo.clone(),
+        principal_photo: own,
+        signature: sig.clone(),
+        summary: "代为申领高龄津贴，材料：身份证、户口簿".into(),
+        valid_days: None,
+        single_use: true,
+    };
+    assert!(matches!(f.agent.record_door_consent(&p.subject, &input), Err(Error::PermissionDenied { .. })));
+    input.principal_photo = photo;
+    let line = f.agent.record_door_consent(&p.subject, &input).unwrap();
+    assert_eq!(line.assurance, Some(Assurance::Door));
+    assert_eq!(line.status, PrincipalStatus::Active);
+    assert_eq!(line.valid_until, Some(NOW + 30 * 86_400));
+    f.agent.start_draft(&p.subject, &cat, ITEM).unwrap();
+    // The signed consent verifies with the agent's key and names the evidence by hash.
+    let rec = access::load(&f.agent_phone.store, &p.subject).unwrap().unwrap();
+    let c = DoorConsent::verify(
+        &hex::decode(rec.mandate.unwrap().signed_hex).unwrap(),
+        &f.agent_phone.wallet.device_public_key(),
+    )
+    .unwrap();
+    assert_eq!(c.principal_id_number, ID_NUMBER);
+    assert_eq!(c.evidence.len(), 3);
+    assert_eq!(c.evidence[0].sha256, f.agent_phone.store.attachment_info(&id_photo).unwrap().sha256);
+}
+
+#[test]
+fn home_lists_each_principal_with_what_they_need_and_lists_never_mix() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let p2 = phone(&f.root);
+    let g2 = PrincipalSide::new(&p2.wallet)
+        .delegate(&f.agent.certificate_text().unwrap(), "赵大爷", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let b = f.agent.accept_delegation(&g2.text).unwrap();
+    f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    let home = f.agent.principals().unwrap();
+    assert_eq!(home.len(), 2);
+    assert_eq!(home[0].subject, a.subject, "the principal with work to do first");
+    assert_eq!(home[0].open_drafts, 1);
+    assert!(home[0].needs_now.zh.contains("待填完"), "{:?}", home[0].needs_now);
+    assert_eq!(home[1].open_drafts, 0);
+    let (line, cases, drafts) = f.agent.switch_to(&b.subject).unwrap();
+    assert_eq!(line.name, "赵大爷");
+    assert!(cases.is_empty() && drafts.is_empty(), "b's lists hold nothing of a's");
+    // The same principal delegating again renews their mandate; no second subject.
+    let again = f.delegate(&Action::ALL, false).0;
+    assert_eq!(again.subject, a.subject);
+    assert_eq!(f.agent.principals().unwrap().len(), 2);
+}
+
+#[test]
+fn revocation_then_retention_erases_the_principal() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, g) = f.delegate(&Action::ALL, false);
+    let store = &f.agent_phone.store;
+    f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    let photo = f.agent.attach(&a.subject, "hukou.jpg", &mut &[5u8; 4096][..]).unwrap();
+    // The principal revokes on their phone: signed, queued for the platform.
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    let r = side.revoke(&g.id).unwrap();
+    assert!(r.revoked_at.is_some());
+    assert_eq!(side.pending_revocations().unwrap().len(), 1);
+    let rev = Revocation::verify(
+        &hex::decode(r.revocation_hex.unwrap()).unwrap(),
+        &f.principal_phone.wallet.device_public_key(),
+    )
+    .unwrap();
+    assert_eq!(rev.delegation_id, g.id);
+    // The platform's list reaches the agent: use stops at once.
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    assert!(
+        matches!(f.agent.cases(&a.subject), Err(Error::PermissionDenied { ref missing, .. }) if missing == "revoked")
+    );
+    // Within the retention period the data stays (the agent can still hand over what was done).
+    f.agent.set_retention_days(7).unwrap();
+    f.agent_phone.clock.advance(6 * 86_400);
+    assert!(f.agent.sweep().unwrap().is_empty());
+    f.agent_phone.clock.advance(86_400 + 1);
+    assert_eq!(f.agent.sweep().unwrap(), vec![a.subject.clone()]);
+    // Gone: records, drafts, attachments, label; the home no longer lists them.
+    assert!(f.agent.principals().unwrap().is_empty());
+    assert!(zhangban_forms::session::list(store, &a.subject).unwrap().is_empty());
+    assert!(store.read_attachment_to_vec(&photo.id).is_err());
+    let s = store.subjects().unwrap().into_iter().find(|s| s.id == a.subject).unwrap();
+    assert!(s.shredded);
+    assert!(matches!(store.put("x", "y", &a.subject, b"z"), Err(Error::Shredded { .. })));
+}
+
+#[test]
+fn single_use_and_expiry_end_the_mandate() {
+    let f = fixture();
+    let (a, _) = f.delegate(&Action::ALL, true);
+    assert_eq!(a.status, PrincipalStatus::Active);
+    f.agent_phone.clock.advance(31 * 86_400);
+    assert_eq!(f.agent.principals().unwrap()[0].status, PrincipalStatus::Expired);
+    f.agent.set_retention_days(0).unwrap();
+    assert_eq!(f.agent.sweep().unwrap(), vec![a.subject]);
+}
