@@ -21,8 +21,10 @@ use zhangban_core::wallet::Wallet;
 
 use super::{DemoResult, Journey};
 
+/// China's date (Asia/Shanghai), as the platform and the phones reckon it.
 fn today() -> chrono::NaiveDate {
-    chrono::Local::now().date_naive()
+    use zhangban_core::Clock;
+    zhangban_core::SystemClock.today()
 }
 
 fn clerk(j: &Journey, case_id: &str, action: &str, args: Value) -> DemoResult<Value> {
