@@ -932,6 +932,7 @@ fn scan_records(
     // filter only, by their row id. One subject's 100 cases among 10,000 then cost 100 bodies, not
     // 10,000 (issue 11: an agent's switch to a principal).
     type Meta = (i64, String, String, Option<String>);
+    type BodyRow = (String, String, Option<String>, Vec<u8>, i64);
     let damaged = |e: rusqlite::Error| match Error::from(e) {
         Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
         other => other,
@@ -972,7 +973,7 @@ fn scan_records(
     let mut body_of = conn.prepare_cached("SELECT id, subject, tag, body, updated_at FROM records WHERE seq = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for (seq, id, subj, tag) in rows {
-        let full: rusqlite::Result<(String, String, Option<String>, Vec<u8>, i64)> =
+        let full: rusqlite::Result<BodyRow> =
             body_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
         out.push(match full {
             // The row read again must be the row counted: a damaged page could show other columns.
