@@ -18,7 +18,7 @@ use zhangban_cases::{self as cases, Case, CaseState, Proxy};
 use zhangban_catalog::Catalog;
 use zhangban_forms::draft::AutofillOptions;
 use zhangban_forms::session::{self, DraftInfo};
-use zhangban_forms::{Editor, MaterialChoice, NoLicences, Session};
+use zhangban_forms::{Editor, HeldLicence, LicenceSource, MaterialChoice, Session};
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::access::{
@@ -109,7 +109,15 @@ pub struct Agent {
     store: Arc<Store>,
     signer: Arc<dyn DeviceSigner>,
     root_key: Vec<u8>,
+    /// The phone's wallet (its cached trust and status lists verify principals' e-licence QRs).
+    wallet: Wallet,
 }
+
+/// Licences a principal showed at the door (亮证), verified offline: their disclosed, issuer-signed
+/// fields, kept under the principal's key (collection, id = licence id).
+pub const PRINCIPAL_LICENCES: &str = "agent_licence";
+/// Purposes a principal's presentation to an agent may carry.
+pub const PRESENTATION_PURPOSES: [&str; 2] = ["full", "custom"];
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,7 +136,13 @@ fn validity(valid_days: Option<u32>, now: i64) -> Result<(i64, i64)> {
 impl Agent {
     /// The agent mode of `wallet`'s phone: its device key is the agent's key.
     pub fn new(wallet: &Wallet) -> Agent {
-        Agent { store: wallet.store().clone(), signer: wallet.signer(), root_key: wallet.root_key().to_vec() }
+        Agent {
+            store: wallet.store().clone(),
+            signer: wallet.signer(),
+            root_key: wallet.root_key().to_vec(),
+            wallet: Wallet::with_signer(wallet.store().clone(), wallet.signer())
+                .with_root_key(wallet.root_key().to_vec()),
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -484,8 +498,60 @@ impl Agent {
         Ok(catalog.items_of(target)?.iter().map(|i| i.code.clone()).collect())
     }
 
+    /// At the door: checks the principal's e-licence QR (亮证, `ZB1:`) offline against this phone's
+    /// cached trust and status lists, and keeps the disclosed, issuer-signed fields under the principal's
+    /// key, so their drafts are filled (and materials exempted) from their own licence. Scope: `fill`; a
+    /// delegation must name the licence type (a door consent: the principal is there, showing it).
+    pub fn check_principal_licence(&self, principal: &str, qr_text: &str) -> Result<zhangban_wallet::Verified> {
+        let agent = self.agent_id();
+        let rec = access::authorize(&self.store, &agent, principal, Action::Fill, &[])?;
+        let policy = zhangban_wallet::Policy {
+            accepted_purposes: PRESENTATION_PURPOSES.map(String::from).to_vec(),
+            ..zhangban_wallet::Policy::default()
+        };
+        let v = self.wallet.verifier()?.verify(qr_text, self.store.now(), &policy)?;
+        let t = v.licence_type.key().to_string();
+        if let Some(m) = rec.mandate.as_ref().filter(|m| m.assurance == Assurance::Delegation) {
+            if !m.scope.licence_types.contains(&t) {
+                let e = denied(
+                    &format!("licence:{t}"),
+                    &format!("授权范围不含证照“{}”", v.type_name_zh),
+                    &format!("the delegation does not cover the licence '{}'", v.type_name_en),
+                );
+                access::audit(&self.store, &agent, principal, Action::Fill, &[], Some(&e))?;
+                return Err(e);
+            }
+        }
+        let date =
+            |s: i64| chrono::DateTime::from_timestamp(s, 0).map(|d| d.date_naive().format("%Y-%m-%d").to_string());
+        let held = HeldLicence {
+            licence_type: t,
+            licence_id: v.licence_id.clone(),
+            as_of: date(v.valid_from.max(0)).unwrap_or_default(),
+            valid_until: date(v.valid_until),
+            fields: v
+                .disclosed
+                .iter()
+                .map(|e| (e.key.clone(), serde_json::to_value(&e.value).unwrap_or(Value::Null)))
+                .collect(),
+        };
+        self.store.transaction(|t| {
+            t.put_json(PRINCIPAL_LICENCES, &held.licence_id, principal, &held, PutOptions::default())?;
+            t.audit(&NewEntry {
+                actor: &agent,
+                action: "agent.licence_checked",
+                subject: principal,
+                target: &held.licence_id,
+                detail: json!({ "type": held.licence_type, "fields": held.fields.keys().collect::<Vec<_>>() }),
+            })?;
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
     /// Starts a draft for the principal (scope: `fill` on every item of `target`). Autofill uses only
-    /// what belongs to the principal: their profile on this phone, never the agent's licences.
+    /// what belongs to the principal: their profile on this phone and the licences they showed at the
+    /// door ([`Agent::check_principal_licence`]), never the agent's own.
     pub fn start_draft(&self, principal: &str, catalog: &Catalog, target: &str) -> Result<Session> {
         self.active_certificate()?;
         let items = Self::items(catalog, target)?;
@@ -495,7 +561,7 @@ impl Agent {
             catalog,
             principal,
             target,
-            &NoLicences,
+            self,
             &AutofillOptions::at(self.store.clock().as_ref()),
         )
     }
@@ -771,4 +837,14 @@ fn no_certificate() -> Error {
         "本机还没有帮办员证书：请先向平台注册为帮办员",
         "this phone has no agent certificate: register as an agent with the platform first",
     )
+}
+
+/// A principal's licences on the agent's phone: only those they showed at the door, only theirs.
+impl LicenceSource for Agent {
+    fn held(&self, subject: &str) -> Result<Vec<HeldLicence>> {
+        if subject == SELF_SUBJECT {
+            return Ok(Vec::new());
+        }
+        self.store.list(PRINCIPAL_LICENCES, Some(subject))?.iter().map(|r| r.json()).collect()
+    }
 }

@@ -396,3 +396,97 @@ fn single_use_and_expiry_end_the_mandate() {
     f.agent.set_retention_days(0).unwrap();
     assert_eq!(f.agent.sweep().unwrap(), vec![a.subject]);
 }
+
+/// At the door the principal shows their resident ID QR: verified offline on the agent's phone, kept
+/// under the principal's key, and their draft is filled and exempted from it — only theirs.
+#[test]
+fn a_principals_licence_shown_at_the_door_fills_only_their_draft() {
+    use zhangban_wallet::format::ALG_ES256;
+    use zhangban_wallet::issue::{issue_licence, with_derived, LicenceRequest};
+    use zhangban_wallet::{ElementValue, LicenceType, Preset, StatusList, TrustEntry, TrustList};
+    let f = fixture();
+    let issuer = SoftwareKey::generate().unwrap();
+    let uscc = "11110000MB0143028X";
+    let trust = TrustList {
+        sequence: 1,
+        issued_at: NOW - 3600,
+        entries: vec![TrustEntry {
+            kid: issuer.key_id(),
+            alg: ALG_ES256,
+            public_key: issuer.public_key(),
+            issuer_uscc: uscc.into(),
+            name_zh: "北京市公安局".into(),
+            name_en: "Beijing Public Security Bureau".into(),
+            types: vec![LicenceType::ResidentId.code().into()],
+            valid_from: NOW - 86400 * 365,
+            valid_until: NOW + 86400 * 3650,
+            withdrawn: false,
+        }],
+    }
+    .sign(|m| f.root.sign(m))
+    .unwrap();
+    let status = StatusList::new(1, NOW - 60, 1024).sign(|m| f.root.sign(m)).unwrap();
+    for w in [&f.agent_phone.wallet, &f.principal_phone.wallet] {
+        w.update_trust_list(&trust, NOW).unwrap();
+        w.update_status_list(&status, NOW).unwrap();
+    }
+    let mut elements = std::collections::BTreeMap::new();
+    for (k, v) in [
+        ("name", "李秀英"),
+        ("sex", "女"),
+        ("ethnicity", "汉"),
+        ("birth_date", "1940-01-01"),
+        ("address", "北京市朝阳区幸福村8号"),
+        ("id_number", "110105194001010018"),
+        ("issuing_authority", "北京市公安局朝阳分局"),
+    ] {
+        elements.insert(k.to_string(), ElementValue::Text(v.to_string()));
+    }
+    let req = LicenceRequest {
+        licence_type: LicenceType::ResidentId,
+        issuer_uscc: uscc.into(),
+        serial: "00000007".into(),
+        version: "1".into(),
+        elements: with_derived(LicenceType::ResidentId, elements, NOW),
+        device_key: f.principal_phone.wallet.device_public_key(),
+        valid_from: NOW - 86400 * 100,
+        valid_until: NOW + 86400 * 3650,
+        status_index: 7,
+    };
+    let licence = issue_licence(&req, &issuer.key_id(), &issuer).unwrap();
+    let summary = f.principal_phone.wallet.import(&licence.encode(), NOW).unwrap();
+    let qr = f.principal_phone.wallet.present(&summary.licence_id, &Preset::Full, None, NOW).unwrap().qr_text;
+
+    // A delegation that does not name the licence type: refused, audited.
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let e = f.agent.check_principal_licence(&a.subject, &qr).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "licence:resident_id"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    // One that does: verified offline, kept for this principal only.
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    let mut s = scope(&Action::ALL);
+    s.licence_types = vec!["resident_id".into()];
+    let g = side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", ID_NUMBER, s, None, false).unwrap();
+    let a = f.agent.accept_delegation(&g.text).unwrap();
+    // (The refused scan used up that code: a verifier accepts a code once.)
+    let qr = f.principal_phone.wallet.present(&summary.licence_id, &Preset::Full, None, NOW + 1).unwrap().qr_text;
+    let v = f.agent.check_principal_licence(&a.subject, &qr).unwrap();
+    assert_eq!(v.licence_id, summary.licence_id);
+    let cat = Catalog::bundled().unwrap();
+    let d = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    let name = d.draft.value("applicant.name").unwrap();
+    assert_eq!(name.value, json!("李秀英"));
+    assert!(name.locked && name.provenance.is_verified());
+    assert!(d.draft.material_report().iter().any(|m| m.code == "M_ID" && m.status.is_exempt()));
+    // Another principal's draft gets none of it, nor does the agent's own.
+    let p2 = phone(&f.root);
+    let g2 = PrincipalSide::new(&p2.wallet)
+        .delegate(&f.agent.certificate_text().unwrap(), "赵大爷", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let b = f.agent.accept_delegation(&g2.text).unwrap();
+    let d2 = f.agent.start_draft(&b.subject, &cat, ITEM).unwrap();
+    assert!(d2.draft.value("applicant.name").is_none_or(|e| e.value != json!("李秀英")));
+    use zhangban_forms::LicenceSource;
+    assert!(f.agent.held(SELF_SUBJECT).unwrap().is_empty());
+    assert!(f.agent.held(&b.subject).unwrap().is_empty());
+}
