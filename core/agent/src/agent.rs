@@ -620,6 +620,90 @@ impl Agent {
         self.store.write_attachment(principal, name, reader)
     }
 
+    /// The plain-language summary of a principal's draft, for the principal to read in large text (or
+    /// to hear) before they confirm: what is applied for, by whom, with which values and materials.
+    pub fn confirmation_summary(&self, principal: &str, catalog: &Catalog, s: &Session) -> Result<Text> {
+        let agent = self.certificate()?.map(|c| c.name).unwrap_or_default();
+        if s.draft.subject != principal {
+            return Err(access::other_principal(&self.store, &self.agent_id(), principal, Action::Fill));
+        }
+        let title = catalog.target(&s.draft.target)?.name().clone();
+        let mut zh = format!("您委托帮办员{agent}为您办理：{}。\n填写的内容：", title.zh);
+        let mut en = format!("You asked agent {agent} to apply for: {}.\nWhat was filled in: ", title.en);
+        let values: Vec<_> = s
+            .draft
+            .view()
+            .into_iter()
+            .filter(|f| f.visible && !f.value.is_null())
+            .map(|f| {
+                let v = f.value.as_str().map(str::to_string).unwrap_or_else(|| f.value.to_string());
+                (format!("{}：{v}", f.label.zh), format!("{}: {v}", f.label.en))
+            })
+            .collect();
+        zh.push_str(&values.iter().map(|v| v.0.clone()).collect::<Vec<_>>().join("；"));
+        en.push_str(&values.iter().map(|v| v.1.clone()).collect::<Vec<_>>().join("; "));
+        let materials: Vec<_> = s.draft.material_report().into_iter().map(|m| m.name).collect();
+        zh.push_str(&format!(
+            "。\n提交的材料：{}。\n提交后由政府部门审核，结果会告诉您。",
+            materials.iter().map(|m| m.zh.clone()).collect::<Vec<_>>().join("、")
+        ));
+        en.push_str(&format!(
+            ".\nMaterial: {}.\nAfter submission the department reviews it and you will be told the result.",
+            materials.iter().map(|m| m.en.clone()).collect::<Vec<_>>().join(", ")
+        ));
+        Ok(Text::new(zh, en))
+    }
+
+    /// The principal confirmed the summary: with a signature image (an attachment of theirs) or with
+    /// their phone's signature over the summary's SHA-256 (checked with the key of their delegation).
+    /// Kept with the draft and sent with the submission.
+    pub fn record_confirmation(
+        &self,
+        principal: &str,
+        catalog: &Catalog,
+        s: &Session,
+        signature_image: Option<&str>,
+        phone_signature_hex: Option<&str>,
+    ) -> Result<String> {
+        let agent = self.agent_id();
+        let rec =
+            access::authorize(&self.store, &agent, principal, Action::Fill, &Self::items(catalog, &s.draft.target)?)?;
+        let summary = self.confirmation_summary(principal, catalog, s)?;
+        let hash = sha256_hex(summary.zh.as_bytes());
+        let how = match (signature_image, phone_signature_hex) {
+            (Some(id), _) => {
+                if self.store.attachment_info(id).map(|a| a.subject != principal).unwrap_or(true) {
+                    return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
+                }
+                json!({ "signature_image": id })
+            }
+            (None, Some(sig)) => {
+                let key = rec.principal_key_hex.as_deref().and_then(|k| hex::decode(k).ok()).ok_or_else(|| {
+                    bad("phone_signature", "该委托人没有登记手机", "this principal has no phone on record")
+                })?;
+                let sig_bytes = hex::decode(sig).map_err(|_| bad("phone_signature", "签名格式不正确", "not hex"))?;
+                if !zhangban_wallet::format::es256_verify(&key, hash.as_bytes(), &sig_bytes) {
+                    return Err(denied(
+                        "signature",
+                        "委托人手机的确认签名无效",
+                        "the principal's confirmation signature does not verify",
+                    ));
+                }
+                json!({ "phone_signature": sig })
+            }
+            (None, None) => {
+                return Err(bad(
+                    "confirmation",
+                    "请委托人签名或用手机确认",
+                    "the principal must sign or confirm on their phone",
+                ))
+            }
+        };
+        let body = json!({ "summary_sha256": hash, "how": how, "at": self.store.now() });
+        self.store.put_json("agent_confirmation", s.id(), principal, &body)?;
+        Ok(hash)
+    }
+
     /// Submits the principal's draft (scope: `submit` on its items): the case carries the agent's
     /// certificate and the mandate for the platform to check again; queued offline like any other.
     pub fn submit(&self, principal: &str, catalog: &Catalog, s: &mut Session) -> Result<Case> {
@@ -637,6 +721,7 @@ impl Agent {
                 "assurance": m.assurance,
                 "mandate": m.signed_hex,
                 "principal_key": rec.principal_key_hex,
+                "confirmation": self.store.get_opt("agent_confirmation", s.id())?.map(|r| r.json::<Value>()).transpose()?,
             }),
         };
         let case = cases::submit_draft_as(s, catalog, Some(&proxy))?;

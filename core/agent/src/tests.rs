@@ -490,3 +490,38 @@ fn a_principals_licence_shown_at_the_door_fills_only_their_draft() {
     assert!(f.agent.held(SELF_SUBJECT).unwrap().is_empty());
     assert!(f.agent.held(&b.subject).unwrap().is_empty());
 }
+
+#[test]
+fn the_principal_confirms_the_summary_by_signature_image_or_phone() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let mut s = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    f.agent.edit(&a.subject, &cat, &mut s, "applicant.name", json!("李秀英")).unwrap();
+    let summary = f.agent.confirmation_summary(&a.subject, &cat, &s).unwrap();
+    assert!(
+        summary.zh.contains("高龄津贴") && summary.zh.contains("李秀英") && summary.zh.contains("王帮办"),
+        "{}",
+        summary.zh
+    );
+    assert!(summary.en.contains("Old-age allowance"), "{}", summary.en);
+    // Nothing given: refused; a wrong phone signature: refused; the principal's own phone: accepted.
+    assert!(f.agent.record_confirmation(&a.subject, &cat, &s, None, None).is_err());
+    let stranger = SoftwareKey::generate().unwrap();
+    let bad = hex::encode(stranger.sign(b"x").unwrap());
+    assert!(matches!(
+        f.agent.record_confirmation(&a.subject, &cat, &s, None, Some(&bad)),
+        Err(Error::PermissionDenied { .. })
+    ));
+    let sig = PrincipalSide::new(&f.principal_phone.wallet).confirm_summary(&summary.zh).unwrap();
+    let hash = f.agent.record_confirmation(&a.subject, &cat, &s, None, Some(&sig)).unwrap();
+    assert_eq!(hash.len(), 64);
+    // A signature image must be the principal's own attachment.
+    let own = f.agent_phone.store.write_attachment(SELF_SUBJECT, "x.png", &mut &[1u8; 8][..]).unwrap().id;
+    assert!(matches!(
+        f.agent.record_confirmation(&a.subject, &cat, &s, Some(&own), None),
+        Err(Error::PermissionDenied { .. })
+    ));
+    let img = f.agent.attach(&a.subject, "sig.png", &mut &[2u8; 64][..]).unwrap().id;
+    f.agent.record_confirmation(&a.subject, &cat, &s, Some(&img), None).unwrap();
+}
