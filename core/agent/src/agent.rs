@@ -18,7 +18,7 @@ use zhangban_cases::{self as cases, Case, CaseState, Proxy};
 use zhangban_catalog::Catalog;
 use zhangban_forms::draft::AutofillOptions;
 use zhangban_forms::session::{self, DraftInfo};
-use zhangban_forms::{Editor, HeldLicence, LicenceSource, MaterialChoice, Session};
+use zhangban_forms::{ActingGate, Editor, HeldLicence, LicenceSource, MaterialChoice, Session};
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::access::{
@@ -549,43 +549,44 @@ impl Agent {
         Ok(v)
     }
 
-    /// Starts a draft for the principal (scope: `fill` on every item of `target`). Autofill uses only
-    /// what belongs to the principal: their profile on this phone and the licences they showed at the
-    /// door ([`Agent::check_principal_licence`]), never the agent's own.
+    fn gate(&self, catalog: &Catalog, target: &str) -> Result<Arc<dyn ActingGate>> {
+        Ok(Arc::new(Gate {
+            store: self.store.clone(),
+            agent_id: self.agent_id(),
+            items: Self::items(catalog, target)?,
+        }))
+    }
+
+    /// Starts a draft for the principal (scope: `fill` on every item of `target`, checked now and before
+    /// every edit, each audited; edits are recorded as the agent's). Autofill uses only what belongs to
+    /// the principal: their profile on this phone and the licences they showed at the door
+    /// ([`Agent::check_principal_licence`]), never the agent's own.
     pub fn start_draft(&self, principal: &str, catalog: &Catalog, target: &str) -> Result<Session> {
         self.active_certificate()?;
-        let items = Self::items(catalog, target)?;
-        access::authorize(&self.store, &self.agent_id(), principal, Action::Fill, &items)?;
-        Session::start(
-            self.store.clone(),
-            catalog,
-            principal,
-            target,
-            self,
-            &AutofillOptions::at(self.store.clock().as_ref()),
-        )
+        let opts = AutofillOptions::at(self.store.clock().as_ref());
+        let gate = Some(self.gate(catalog, target)?);
+        Session::start_gated(self.store.clone(), catalog, principal, target, self, &opts, gate)
     }
 
     /// Reopens a principal's draft (scope: `fill`); a draft of another principal is refused.
     pub fn resume_draft(&self, principal: &str, catalog: &Catalog, draft_id: &str) -> Result<Session> {
         let agent = self.agent_id();
-        let s = Session::resume(self.store.clone(), catalog, draft_id, self.store.today())?;
-        if s.draft.subject != principal {
+        let snap = session::list(&self.store, principal)?;
+        if !snap.iter().any(|d| d.id == draft_id) {
             return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
         }
-        let items = Self::items(catalog, &s.draft.target)?;
-        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
-        Ok(s)
+        let target = snap.iter().find(|d| d.id == draft_id).map(|d| d.target.clone()).unwrap_or_default();
+        let gate = Some(self.gate(catalog, &target)?);
+        Session::resume_gated(self.store.clone(), catalog, draft_id, self.store.today(), gate)
     }
 
-    /// One edit of a principal's draft, marked agent-entered (scope: `fill`, checked and audited).
-    pub fn edit(&self, principal: &str, catalog: &Catalog, s: &mut Session, path: &str, value: Value) -> Result<()> {
+    /// One edit of a principal's draft (scope: `fill`, checked and audited by the draft's gate), marked
+    /// agent-entered.
+    pub fn edit(&self, principal: &str, _catalog: &Catalog, s: &mut Session, path: &str, value: Value) -> Result<()> {
         let agent = self.agent_id();
         if s.draft.subject != principal {
             return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
         }
-        let items = Self::items(catalog, &s.draft.target)?;
-        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
         s.set(path, value, Editor::Agent { agent })
     }
 
@@ -609,8 +610,7 @@ impl Agent {
         if s.draft.subject != principal || foreign {
             return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
         }
-        let items = Self::items(catalog, &s.draft.target)?;
-        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
+        let _ = catalog;
         s.set_material(code, choice)
     }
 
@@ -931,5 +931,19 @@ impl LicenceSource for Agent {
             return Ok(Vec::new());
         }
         self.store.list(PRINCIPAL_LICENCES, Some(subject))?.iter().map(|r| r.json()).collect()
+    }
+}
+
+/// The check a principal's draft runs when opened and before every edit ([`ActingGate`]).
+struct Gate {
+    store: Arc<Store>,
+    agent_id: String,
+    items: Vec<String>,
+}
+
+impl ActingGate for Gate {
+    fn check(&self, subject: &str, _target: &str) -> Result<Editor> {
+        access::authorize(&self.store, &self.agent_id, subject, Action::Fill, &self.items)?;
+        Ok(Editor::Agent { agent: self.agent_id.clone() })
     }
 }

@@ -93,6 +93,19 @@ impl Fixture {
     }
 }
 
+/// A gate that lets everything through: stands for a draft opened while the mandate still allowed it.
+struct Opened;
+impl zhangban_forms::ActingGate for Opened {
+    fn check(&self, _: &str, _: &str) -> Result<zhangban_forms::Editor> {
+        Ok(zhangban_forms::Editor::Agent { agent: "agent-wang".into() })
+    }
+}
+
+fn opened_draft(store: &Arc<Store>, cat: &Catalog, subject: &str) -> zhangban_forms::Session {
+    let d = zhangban_forms::session::list(store, subject).unwrap()[0].id.clone();
+    zhangban_forms::Session::resume_gated(store.clone(), cat, &d, store.today(), Some(Arc::new(Opened))).unwrap()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Condition {
     InScope,
@@ -120,9 +133,7 @@ fn attempt(f: &Fixture, action: Action, principal: &str, other: Option<&str>, ca
             None => passed(f.agent.start_draft(principal, cat, ITEM).map(|_| ())),
         },
         Action::Submit => {
-            let whose = other.unwrap_or(principal);
-            let d = zhangban_forms::session::list(store, whose).unwrap()[0].id.clone();
-            let mut s = zhangban_forms::Session::resume(store.clone(), cat, &d, store.today()).unwrap();
+            let mut s = opened_draft(store, cat, other.unwrap_or(principal));
             passed(f.agent.submit(principal, cat, &mut s).map(|_| ()))
         }
         Action::Follow => match other {
@@ -160,13 +171,14 @@ fn scope_matrix_every_action_and_condition_is_decided_and_audited() {
             if actions.contains(&Action::Fill) {
                 f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
             } else {
-                zhangban_forms::Session::start(
+                zhangban_forms::Session::start_gated(
                     store.clone(),
                     &cat,
                     &a.subject,
                     ITEM,
                     &zhangban_forms::NoLicences,
                     &zhangban_forms::AutofillOptions::at(store.clock().as_ref()),
+                    Some(Arc::new(Opened)),
                 )
                 .unwrap();
             }
@@ -524,4 +536,35 @@ fn the_principal_confirms_the_summary_by_signature_image_or_phone() {
     ));
     let img = f.agent.attach(&a.subject, "sig.png", &mut &[2u8; 64][..]).unwrap().id;
     f.agent.record_confirmation(&a.subject, &cat, &s, Some(&img), None).unwrap();
+}
+
+/// No path around the agent layer: a principal's draft cannot be started, reopened or edited without the
+/// agent's gate (an FFI caller passing a principal's subject or draft id gets PermissionDenied), and an
+/// edit after the revocation is refused by the gate, audited.
+#[test]
+fn a_principals_draft_is_reached_only_through_agent_mode() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, g) = f.delegate(&Action::ALL, false);
+    let store = &f.agent_phone.store;
+    let opts = zhangban_forms::AutofillOptions::at(store.clock().as_ref());
+    let e = zhangban_forms::Session::start(store.clone(), &cat, &a.subject, ITEM, &zhangban_forms::NoLicences, &opts)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    let mut s = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    let e = zhangban_forms::Session::resume(store.clone(), &cat, s.id(), store.today()).map(|_| ()).unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    // Edits go through the gate (audited) and are the agent's, whatever editor the caller names.
+    s.set("applicant.name", json!("李秀英"), zhangban_forms::Editor::Person).unwrap();
+    assert_eq!(f.last_access().1["allowed"], json!(true));
+    let entry = s.draft.value("applicant.name").unwrap();
+    assert!(format!("{:?}", entry.provenance).contains("agent-wang"), "{:?}", entry.provenance);
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    let e = s.set("applicant.phone", json!("13900001111"), zhangban_forms::Editor::Person).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "revoked"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    // The owner's own drafts are untouched by all this.
+    zhangban_forms::Session::start(store.clone(), &cat, SELF_SUBJECT, ITEM, &zhangban_forms::NoLicences, &opts)
+        .unwrap();
 }

@@ -52,13 +52,16 @@ async fn phone(j: &Journey, name: &str) -> DemoResult<(Arc<Store>, Wallet)> {
     Ok((store, wallet))
 }
 
+/// How a principal confirms the summary: (signature image attachment, their phone's signature).
+type Confirm<'a> = &'a dyn Fn(&zhangban_core::Text) -> DemoResult<(Option<String>, Option<String>)>;
+
 /// Fills 高龄津贴申领 for a principal, as the agent, and submits it (queued while offline).
 fn fill_and_submit(
     agent: &Agent,
     catalog: &Catalog,
     principal: &str,
     values: &[(&str, serde_json::Value)],
-    confirm: &dyn Fn(&zhangban_core::Text) -> DemoResult<(Option<String>, Option<String>)>,
+    confirm: Confirm<'_>,
 ) -> DemoResult<cases::Case> {
     let mut s = agent.start_draft(principal, catalog, ITEM)?;
     for (path, v) in values {
@@ -170,8 +173,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let by_image = |_: &zhangban_core::Text| -> DemoResult<(Option<String>, Option<String>)> {
         Ok((Some(sun_signature.clone()), None))
     };
-    let confirmations: [&dyn Fn(&zhangban_core::Text) -> DemoResult<(Option<String>, Option<String>)>; 2] =
-        [&by_phone, &by_image];
+    let confirmations: [Confirm<'_>; 2] = [&by_phone, &by_image];
     for ((p, name, id, birth), confirm) in [
         (&li.subject, "李秀英", "110105194001010018", "1940-01-01"),
         (&sun.subject, "孙德明", "110105193805200031", "1938-05-20"),
