@@ -26,9 +26,10 @@ FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
 AGENT = "zhangban-agent"
 SYNC = "zhangban-sync"
+BACKUP = "zhangban-backup"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, SYNC]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, SYNC, BACKUP]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
 # base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar; agent on
@@ -43,6 +44,8 @@ ALLOWED = {
     # Agent mode drives forms' drafts and cases' submissions for principals; sync carries its revocations.
     AGENT: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
     SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, WALLET},
+    # The backup is a feature on base alone: it moves records, it does not read them.
+    BACKUP: {BASE},
     CORE: set(CORE_CRATES),
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},

@@ -14,6 +14,11 @@ use crate::{Error, Result};
 pub const COLLECTION: &str = "outbox";
 pub const PENDING: &str = "pending";
 pub const QUARANTINED: &str = "quarantined";
+/// Setting that holds the whole outbox while present (its value: the platform id of the phone a restored
+/// store came from). A store restored from a backup sends nothing until the platform has moved the old
+/// phone's cases and idempotency keys to this phone (`zhangban-sync`, `rebind`): only then does a kept
+/// key find the first answer, so an operation the old phone already sent is not filed twice.
+pub const HOLD_SETTING: &str = "outbox.hold_until_transfer_from";
 
 /// A request the platform refused (4xx): shown to the person, kept out of the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@
 
 mod attachments;
 
+mod export;
 mod keys;
 mod migrations;
 mod salvage;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
+pub use export::ExportedRecord;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use salvage::{salvage, Salvage};
 pub use vault::{FileVault, KeyVault, VaultError};
@@ -571,6 +573,12 @@ impl Store {
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
         let g = self.guard();
         keys::meta_set(&g.conn, &format!("setting.{key}"), value.as_bytes())
+    }
+
+    /// Removes a plaintext setting; true when it was there.
+    pub fn remove_setting(&self, key: &str) -> Result<bool> {
+        let g = self.guard();
+        Ok(g.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])? > 0)
     }
 
     // ---- attachments ----------------------------------------------------------------------------

@@ -21,10 +21,12 @@ use zhangban_forms as forms;
 use zhangban_wallet as wallet;
 pub mod agent_api;
 pub mod client;
+pub mod follow;
 pub mod http;
 pub mod issuance;
 #[cfg(test)]
 mod issuance_tests;
+pub mod rebind;
 pub mod runner;
 pub mod wallet_api;
 

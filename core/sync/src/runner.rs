@@ -101,6 +101,10 @@ pub struct RunReport {
     /// Principal's phone: revocations the platform took in this run.
     #[serde(default)]
     pub revocations_sent: u32,
+    /// Nothing was sent: the store was restored from a backup and waits for the platform to move the old
+    /// phone's cases here ([`crate::rebind`]).
+    #[serde(default)]
+    pub held: bool,
 }
 
 enum Fail {
@@ -357,6 +361,12 @@ impl SyncRunner {
         'outer: loop {
             if Instant::now() >= deadline {
                 report.budget_exhausted = true;
+                break;
+            }
+            // A restored store waits for the platform to move the old phone's cases here (see
+            // `outbox::HOLD_SETTING`); events are still pulled.
+            if !matches!(self.store.setting(outbox::HOLD_SETTING), Ok(None)) {
+                report.held = true;
                 break;
             }
             let ops = match outbox::pending(&self.store) {

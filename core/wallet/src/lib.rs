@@ -396,6 +396,24 @@ impl Wallet {
         Ok((r, l))
     }
 
+    /// Removes a licence from the wallet (e.g. the old phone's copy once the platform re-bound it to this
+    /// phone's key as `replaced_by`); the removal is in the audit log. True when it was there.
+    pub fn remove_licence(&self, licence_id: &str, action: &str, replaced_by: &str) -> Result<bool> {
+        self.store.transaction(|t| {
+            if !t.delete(LICENCE_COLLECTION, licence_id)? {
+                return Ok(false);
+            }
+            t.audit(&NewEntry {
+                actor: "self",
+                action,
+                subject: SELF_SUBJECT,
+                target: licence_id,
+                detail: serde_json::json!({ "replaced_by": replaced_by }),
+            })?;
+            Ok(true)
+        })
+    }
+
     /// Every licence of the phone's owner with its status at `now`.
     pub fn licences(&self, now: i64) -> Result<Vec<LicenceSummary>> {
         self.licences_of(SELF_SUBJECT, now)

@@ -415,7 +415,7 @@ impl ItemCache {
     }
 }
 
-fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
+pub(crate) fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
     let n: i64 = tx.prepare_cached("SELECT COUNT(*) FROM cases")?.query_row([], |r| r.get(0))?;
     Ok(format!("ZB{}{:06}", today().format("%Y%m%d"), n + 1))
 }
@@ -662,7 +662,8 @@ async fn events(
         sweep(c, today())?;
         let mut stmt = c.prepare(
             "SELECT seq, case_id, client_ref, kind, at, actor, data FROM case_events
-             WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+             WHERE (device_id = ?1 OR case_id IN (SELECT case_id FROM case_followers WHERE device_id = ?1))
+               AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![auth.device_id, q.since as i64, limit], |r| {
             let data: String = r.get(6)?;
@@ -880,7 +881,7 @@ pub fn sweep(conn: &Connection, today: NaiveDate) -> Result<u32, ApiError> {
     Ok(n)
 }
 
-fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
+pub(crate) fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
     let v = conn
         .query_row(
             "SELECT id, client_ref, receipt, item_codes, title, state, submitted_at, accepted_on, promised_days, device_id
@@ -991,6 +992,13 @@ pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Va
         "sweep" => http.post(format!("{base}/admin/sweep")).json(&args),
         "faults" => http.post(format!("{base}/admin/faults")).json(&args),
         "show" => http.get(format!("{base}/admin/cases/{}", resolve(case)?)),
+        // 一窗受理: a case filed at the counter; prints the receipt (number, query code, deadline).
+        "intake" => http.post(format!("{base}/admin/intake")).json(&args),
+        // After the identity check: a one-time code to move DEVICE's person to a new phone.
+        "transfer-code" => {
+            let device = case.ok_or_else(|| "transfer-code needs the old phone's device id".to_string())?;
+            http.post(format!("{base}/v1/admin/transfer-codes")).json(&json!({ "device_id": device }))
+        }
         _ => {
             let mut id = resolve(case)?;
             if id.starts_with("ZB") {

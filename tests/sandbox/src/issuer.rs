@@ -104,6 +104,10 @@ CREATE TABLE IF NOT EXISTS person_register (
     elements TEXT NOT NULL,
     PRIMARY KEY (device_id, licence_type)
 );
+CREATE TABLE IF NOT EXISTS licence_elements (
+    licence_id TEXT PRIMARY KEY,
+    elements TEXT NOT NULL           -- what was signed (before derived elements): re-issued on a re-binding
+);
 CREATE TABLE IF NOT EXISTS grant_revocations (
     grant_id TEXT PRIMARY KEY,
     device_id TEXT NOT NULL,
@@ -258,18 +262,32 @@ async fn issue(
     let req = body(req)?;
     let t = LicenceType::from_key(&req.licence_type)
         .ok_or_else(|| ApiError::invalid("licence_type", "unknown licence type", "未知的证照类型"))?;
-    let device_key = hex::decode(&req.device_key)
+    let device_key = check_possession(&st, &dev.device_id, &req.device_key, &req.nonce, &req.proof)?;
+    let elements = platform_record(&st, &dev.device_id, t, req.case_id.as_deref())?;
+    Ok(Json(sign_for_device(&st, &dev.device_id, t, elements, device_key, &req.nonce)?))
+}
+
+/// Checks an issuance request's proof: the nonce was issued to this device, unexpired, and is used now
+/// (once); the key is the one the device registered; the device signed the nonce with it. Returns the key.
+pub(crate) fn check_possession(
+    st: &SharedState,
+    device_id: &str,
+    device_key_hex: &str,
+    nonce_hex: &str,
+    proof_hex: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let device_key = hex::decode(device_key_hex)
         .ok()
         .filter(|k| k.len() == 65)
         .ok_or_else(|| ApiError::invalid("device_key", "must be a hex SEC1 P-256 key", "须为十六进制 P-256 公钥"))?;
-    let nonce = hex::decode(&req.nonce).map_err(|_| ApiError::invalid("nonce", "must be hex", "须为十六进制"))?;
-    let proof = hex::decode(&req.proof).map_err(|_| ApiError::invalid("proof", "must be hex", "须为十六进制"))?;
+    let nonce = hex::decode(nonce_hex).map_err(|_| ApiError::invalid("nonce", "must be hex", "须为十六进制"))?;
+    let proof = hex::decode(proof_hex).map_err(|_| ApiError::invalid("proof", "must be hex", "须为十六进制"))?;
     let now = now_secs();
     // The nonce: issued to this device, unexpired, used once.
     let used = st.with_db(|c| {
         Ok(c.execute(
             "DELETE FROM licence_nonces WHERE nonce = ?1 AND device_id = ?2 AND expires_at >= ?3",
-            params![req.nonce, dev.device_id, now],
+            params![nonce_hex, device_id, now],
         )?)
     })?;
     if used != 1 {
@@ -282,9 +300,9 @@ async fn issue(
     }
     // The key must be the one this device registered, and the device must hold it.
     let registered: Option<String> = st.with_db(|c| {
-        Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [&dev.device_id], |r| r.get(0)).optional()?)
+        Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [device_id], |r| r.get(0)).optional()?)
     })?;
-    if registered.as_deref().map(str::to_ascii_lowercase) != Some(req.device_key.to_ascii_lowercase()) {
+    if registered.as_deref().map(str::to_ascii_lowercase) != Some(device_key_hex.to_ascii_lowercase()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "device_key_mismatch",
@@ -300,12 +318,25 @@ async fn issue(
             "设备持有密钥的证明验证失败",
         ));
     }
-    let elements = platform_record(&st, &dev.device_id, t, req.case_id.as_deref())?;
+    Ok(device_key)
+}
+
+/// Signs a licence of type `t` with `elements` (the platform's own record) bound to `device_key`, for
+/// `device_id`; records it (a status index, and the elements, which a re-binding to a new phone re-issues).
+pub(crate) fn sign_for_device(
+    st: &SharedState,
+    device_id: &str,
+    t: LicenceType,
+    elements: BTreeMap<String, ElementValue>,
+    device_key: Vec<u8>,
+    nonce: &str,
+) -> Result<IssueResponse, ApiError> {
+    let now = now_secs();
     let (dept, uscc, ..) = DEPARTMENTS
         .iter()
         .find(|d| d.4.contains(&t))
         .ok_or_else(|| ApiError::invalid("licence_type", "no department issues it", "没有部门签发此类证照"))?;
-    let (key, withdrawn) = department_key(&st, dept)?;
+    let (key, withdrawn) = department_key(st, dept)?;
     if withdrawn {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -328,14 +359,15 @@ async fn issue(
             }
         }
     }
+    let record = serde_json::to_string(&elements).map_err(internal)?;
     // Reserve a status index (and so a serial) atomically; the row gets its licence id once signed.
-    let placeholder = format!("pending-{}", req.nonce);
+    let placeholder = format!("pending-{nonce}");
     let index: i64 = st.with_db(|c| {
         let tx = c.transaction()?;
         let next: i64 = tx.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
         tx.execute(
             "INSERT INTO licences (status_index, licence_id, device_id, licence_type, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![next, placeholder, dev.device_id, t.key(), now],
+            params![next, placeholder, device_id, t.key(), now],
         )?;
         tx.commit()?;
         Ok(next)
@@ -360,9 +392,13 @@ async fn issue(
     let licence_id = issued.signed.body.licence_id.clone();
     st.with_db(|c| {
         c.execute("UPDATE licences SET licence_id = ?2 WHERE status_index = ?1", params![index, licence_id])?;
+        c.execute(
+            "INSERT OR REPLACE INTO licence_elements (licence_id, elements) VALUES (?1, ?2)",
+            params![licence_id, record],
+        )?;
         Ok(())
     })?;
-    Ok(Json(IssueResponse { licence_id, status_index: index as u64, licence: hex::encode(issued.encode()) }))
+    Ok(IssueResponse { licence_id, status_index: index as u64, licence: hex::encode(issued.encode()) })
 }
 
 /// The register's record of every device the sandbox registers (its stand-in for real-name verification):

@@ -4,8 +4,10 @@
 pub mod agents;
 pub mod cases;
 pub mod catalog;
+pub mod counter;
 pub mod demo;
 pub mod fault_writer;
 pub mod faults;
 pub mod issuer;
 pub mod server;
+pub mod transfer;

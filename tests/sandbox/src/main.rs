@@ -19,7 +19,8 @@ const USAGE: &str = "usage:
   zhangban-sandbox clerk --url URL (list | stats | sweep [--on DATE] | show CASE |
       accept CASE [--days N] | review CASE | supplement CASE --items A,B [--due-days N] [--note T] |
       suspend CASE [--reason R] | resume CASE | approve CASE [--result R] | reject CASE --reason R |
-      complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS])
+      complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS] |
+      intake --item CODE --applicant ID_NUMBER_OR_CREDIT_CODE [--title T] | transfer-code OLD_DEVICE_ID)
       (CASE: platform case id or receipt number; --on YYYY-MM-DD and --clerk NAME on any action)";
 
 /// A tiny argument parser: `--name value` options and positional words, in any order.
@@ -135,9 +136,16 @@ fn fault_writer(mut args: Args) -> Result<(), String> {
 fn clerk(mut args: Args) -> Result<(), String> {
     let url = args.opt("--url")?.ok_or("clerk needs --url URL")?;
     let mut body = serde_json::Map::new();
-    for (flag, key) in
-        [("--reason", "reason"), ("--result", "result"), ("--note", "note"), ("--on", "on"), ("--clerk", "clerk")]
-    {
+    for (flag, key) in [
+        ("--reason", "reason"),
+        ("--result", "result"),
+        ("--note", "note"),
+        ("--on", "on"),
+        ("--clerk", "clerk"),
+        ("--item", "item_code"),
+        ("--applicant", "applicant_id"),
+        ("--title", "title"),
+    ] {
         if let Some(v) = args.opt(flag)? {
             body.insert(key.into(), v.into());
         }

@@ -30,8 +30,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Every module's schema, applied in order at start. Add yours here (see the module docs).
-pub const SCHEMAS: &[&str] =
-    &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA, crate::issuer::SCHEMA, crate::agents::SCHEMA];
+pub const SCHEMAS: &[&str] = &[
+    SCHEMA,
+    crate::catalog::SCHEMA,
+    crate::cases::SCHEMA,
+    crate::issuer::SCHEMA,
+    crate::agents::SCHEMA,
+    crate::counter::SCHEMA,
+    crate::transfer::SCHEMA,
+];
 
 /// The server's own tables: registered devices.
 const SCHEMA: &str = "
@@ -45,7 +52,13 @@ CREATE TABLE IF NOT EXISTS devices (
     registered_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS devices_token ON devices(token_sha256);
-CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);";
+CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+-- A phone whose person moved to another phone (transfer.rs): its token is refused from then on.
+CREATE TABLE IF NOT EXISTS device_revocations (
+    device_id TEXT PRIMARY KEY,
+    replaced_by TEXT NOT NULL,
+    at INTEGER NOT NULL
+);";
 
 /// How long a registration challenge may be used, and how many may be outstanding at once.
 const CHALLENGE_SECS: i64 = 300;
@@ -156,6 +169,8 @@ pub fn router(state: SharedState) -> Router {
         // .merge(crate::catalog::routes())
         .merge(crate::cases::routes())
         .merge(crate::agents::routes())
+        .merge(crate::counter::routes())
+        .merge(crate::transfer::routes())
         .merge(crate::faults::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::faults::middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admin_guard))
@@ -273,7 +288,10 @@ impl FromRequestParts<SharedState> for DeviceAuth {
             .ok_or_else(ApiError::unauthorized)?;
         let hash = sha256_hex(token.as_bytes());
         let id: Option<String> = state.with_db(|c| {
-            let mut st = c.prepare_cached("SELECT id FROM devices WHERE token_sha256 = ?1")?;
+            let mut st = c.prepare_cached(
+                "SELECT id FROM devices WHERE token_sha256 = ?1
+                 AND NOT EXISTS (SELECT 1 FROM device_revocations r WHERE r.device_id = devices.id)",
+            )?;
             Ok(st.query_row([hash], |r| r.get(0)).optional()?)
         })?;
         id.map(|device_id| DeviceAuth { device_id }).ok_or_else(ApiError::unauthorized)

@@ -27,6 +27,11 @@ fn demo_runs_and_writes_its_report() {
     for name in ["platform.health", "device.register", "catalog.fetch", "catalog.up_to_date", "profile.save"] {
         step(name);
     }
+    // Chapter "backup": a lost phone restored, its queue sent once; a counter case followed by receipt.
+    for name in ["backup.write", "backup.typo", "backup.restore", "backup.rebind", "backup.sent_once", "counter.follow"]
+    {
+        step(name);
+    }
     let enc = step("store.encrypted");
     for (field, hits) in enc["data"]["plaintext_hits"].as_object().unwrap() {
         assert_eq!(hits, 0, "plaintext {field} found on disk");

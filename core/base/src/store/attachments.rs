@@ -122,7 +122,19 @@ pub(crate) fn write(
     name: &str,
     reader: &mut dyn Read,
 ) -> Result<AttachmentInfo> {
-    let id = uuid::Uuid::new_v4().to_string();
+    write_with_id(dir, key, &uuid::Uuid::new_v4().to_string(), subject, name, reader)
+}
+
+/// [`write`] under a given id (a restore keeps the ids the records refer to).
+pub(crate) fn write_with_id(
+    dir: &Path,
+    key: &LessSafeKey,
+    id: &str,
+    subject: &str,
+    name: &str,
+    reader: &mut dyn Read,
+) -> Result<AttachmentInfo> {
+    let id = id.to_string();
     let folder = dir.join(DIR);
     fs::create_dir_all(&folder)?;
     let tmp = folder.join(format!("{id}.tmp"));

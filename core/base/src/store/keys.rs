@@ -45,7 +45,12 @@ impl Default for PinPolicy {
 pub(crate) struct Keys {
     pub data: LessSafeKey,
     pub lookup: hmac::Key,
+    /// The raw lookup key, for a backup (a restored store must compute the same keyed hashes).
+    pub lookup_raw: Zeroizing<Vec<u8>>,
 }
+
+/// Meta key of a lookup key adopted from a backup, sealed under the data key.
+pub(crate) const LOOKUP_KEY_META: &str = "lookup_key";
 
 impl Keys {
     fn from_raw(raw: &[u8; 32]) -> Result<Self> {
@@ -53,7 +58,7 @@ impl Keys {
         // The lookup key is derived, never the data key itself: an HMAC over a fixed label.
         let derive = hmac::Key::new(hmac::HMAC_SHA256, raw);
         let lookup_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban lookup key v1").as_ref().to_vec());
-        Ok(Keys { data, lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw) })
+        Ok(Keys { data, lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw), lookup_raw })
     }
 }
 
@@ -295,7 +300,15 @@ fn unlock_keys(
             }
         }
     };
-    let keys = Keys::from_raw(&raw)?;
+    let mut keys = Keys::from_raw(&raw)?;
+    // A store restored from a backup keeps the lookup key of the store it came from (the keyed hashes
+    // in its records were made with it): kept sealed under the data key (`export.rs`).
+    if let Some(sealed) = meta_get(conn, LOOKUP_KEY_META)? {
+        let raw = crypto::open(&keys.data, &crypto::aad("meta", LOOKUP_KEY_META, "key"), &sealed)
+            .ok_or_else(|| Error::corrupted("meta", LOOKUP_KEY_META))?;
+        keys.lookup_raw = Zeroizing::new(raw.to_vec());
+        keys.lookup = hmac::Key::new(hmac::HMAC_SHA256, &raw);
+    }
     let canary = match meta_get(conn, "canary")? {
         Some(c) => c,
         None => return Ok((keys, Err(Error::corrupted("meta", "canary")))),
