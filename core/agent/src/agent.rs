@@ -515,8 +515,8 @@ impl Agent {
             if !m.scope.licence_types.contains(&t) {
                 let e = denied(
                     &format!("licence:{t}"),
-                    &format!("授权范围不含证照“{}”", v.type_name_zh),
-                    &format!("the delegation does not cover the licence '{}'", v.type_name_en),
+                    &format!("授权范围不含证照“{}”", v.type_name.zh),
+                    &format!("the delegation does not cover the licence '{}'", v.type_name.en),
                 );
                 access::audit(&self.store, &agent, principal, Action::Fill, &[], Some(&e))?;
                 return Err(e);
