@@ -173,14 +173,32 @@ fn main() {
     };
     let mbs = |secs: f64| store_bytes / 1_048_576.0 / secs;
     let copy = median(rows.iter().map(|r| field(&r.0, "secs")).collect());
-    let backup = median(rows.iter().map(|r| r.1.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(0.0)).collect());
-    let restore = median(rows.iter().map(|r| r.2.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(0.0)).collect());
+    let backup = median(
+        rows.iter().map(|r| r.1.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(0.0)).collect(),
+    );
+    let restore = median(
+        rows.iter().map(|r| r.2.split_whitespace().nth(2).and_then(|v| v.parse().ok()).unwrap_or(0.0)).collect(),
+    );
     let kdf = median(rows.iter().map(|r| field(&r.2, "kdf")).collect());
     let peak = |i: usize| rows.iter().map(|r| field([&r.0, &r.1, &r.2][i], "peak_kib")).fold(0.0, f64::max) / 1024.0;
     let file = field(&rows[0].1, "backup");
-    println!("\nstore: {records} records + {mb} MB attachments = {:.1} MB on disk; backup file {:.1} MB", store_bytes / 1_048_576.0, file / 1_048_576.0);
+    println!(
+        "\nstore: {records} records + {mb} MB attachments = {:.1} MB on disk; backup file {:.1} MB",
+        store_bytes / 1_048_576.0,
+        file / 1_048_576.0
+    );
     println!("median of 3 runs (each phase its own process):");
     println!("  plain file copy   {copy:7.2} s  {:7.1} MB/s  peak {:5.1} MB", mbs(copy), peak(0));
-    println!("  backup            {backup:7.2} s  {:7.1} MB/s  peak {:5.1} MB  ({:.2}x the copy's time)", mbs(backup), peak(1), backup / copy);
-    println!("  restore           {restore:7.2} s  {:7.1} MB/s  peak {:5.1} MB  ({:.2}x the copy's time; + KDF {kdf:.2} s)", mbs(restore), peak(2), restore / copy);
+    println!(
+        "  backup            {backup:7.2} s  {:7.1} MB/s  peak {:5.1} MB  ({:.2}x the copy's time)",
+        mbs(backup),
+        peak(1),
+        backup / copy
+    );
+    println!(
+        "  restore           {restore:7.2} s  {:7.1} MB/s  peak {:5.1} MB  ({:.2}x the copy's time; + KDF {kdf:.2} s)",
+        mbs(restore),
+        peak(2),
+        restore / copy
+    );
 }

@@ -102,7 +102,8 @@ fn kill_9_during_backup_and_restore_leaves_the_old_state() {
             killed += 1;
         }
     }
-    let (s, _) = backup::restore(&file, &key, &target, vault(dir, "new2"), None, Arc::new(SystemClock)).expect("restore");
+    let (s, _) =
+        backup::restore(&file, &key, &target, vault(dir, "new2"), None, Arc::new(SystemClock)).expect("restore");
     assert_eq!(s.list("case", Some(SELF_SUBJECT)).expect("list").len(), 3000);
     assert!(killed >= 6, "the children were really killed mid-way ({killed} of 24)");
 }
