@@ -24,12 +24,13 @@ WALLET = "zhangban-wallet"
 CATALOG = "zhangban-catalog"
 FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
+REMIND = "zhangban-remind"
 AGENT = "zhangban-agent"
 SYNC = "zhangban-sync"
 BACKUP = "zhangban-backup"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, SYNC, BACKUP]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, REMIND, SYNC, BACKUP]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
 # base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar; agent on
@@ -43,7 +44,9 @@ ALLOWED = {
     CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
     # Agent mode drives forms' drafts and cases' submissions for principals; sync carries its revocations.
     AGENT: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
-    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, WALLET},
+    # Reminders read every feature (cases, wallet, forms' drafts, the catalog's renewal items); sync runs them.
+    REMIND: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, REMIND, WALLET},
     # The backup is a feature on base alone: it moves records, it does not read them.
     BACKUP: {BASE},
     CORE: set(CORE_CRATES),

@@ -8,7 +8,7 @@
 //!   outbox, notices;
 //! * features: `zhangban-calendar`, `zhangban-wallet`, `zhangban-catalog`, `zhangban-forms`
 //!   (on catalog + wallet), `zhangban-cases` (on forms + calendar), `zhangban-agent` (帮办代办, on forms +
-//!   cases);
+//!   cases), `zhangban-remind` (reminders and the 待办 home, reading every feature);
 //! * `zhangban-backup` (on base): the recovery code and the end-to-end encrypted backup and restore;
 //! * `zhangban-sync`: the platform client, device registration, the sync runner.
 //!
@@ -23,5 +23,6 @@ pub use zhangban_calendar as calendar;
 pub use zhangban_cases as cases;
 pub use zhangban_catalog as catalog;
 pub use zhangban_forms as forms;
+pub use zhangban_remind as remind;
 pub use zhangban_sync as sync;
 pub use zhangban_wallet as wallet;

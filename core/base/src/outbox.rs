@@ -35,6 +35,8 @@ pub enum OpKind {
     Supplement,
     Rate,
     Complain,
+    /// 催办: asks the platform to act on a case past its promised completion date.
+    Urge,
 }
 
 impl OpKind {
@@ -44,6 +46,7 @@ impl OpKind {
             OpKind::Supplement => "supplement",
             OpKind::Rate => "rate",
             OpKind::Complain => "complain",
+            OpKind::Urge => "urge",
         }
     }
 }

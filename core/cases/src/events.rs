@@ -143,15 +143,15 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
             }
             (CaseState::Completed, "已办结".into(), "completed".into())
         }
-        "rating_recorded" | "complaint_recorded" => {
+        "rating_recorded" | "complaint_recorded" | "urge_recorded" => {
             case.timeline.push(TimelineEntry {
                 at: ev.at,
                 actor: ev.actor.clone(),
                 state: case.state,
-                note: if ev.kind == "rating_recorded" {
-                    "平台已记录评价".into()
-                } else {
-                    "平台已受理反映".into()
+                note: match ev.kind.as_str() {
+                    "rating_recorded" => "平台已记录评价".into(),
+                    "complaint_recorded" => "平台已受理反映".into(),
+                    _ => "平台已收到催办 / the platform received the urge".into(),
                 },
             });
             return None;

@@ -83,6 +83,7 @@ pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result
             draft_id: None,
             materials: Vec::new(),
             agent: None,
+            urged_at: None,
         };
         let mut events = v.events.clone();
         events.sort_by_key(|e| e.seq);

@@ -326,6 +326,9 @@ pub struct Case {
     /// How each material of the item was dealt with (from the draft).
     #[serde(default)]
     pub materials: Vec<MaterialLine>,
+    /// When the person last urged the platform (催办) about this case being past its promised date.
+    #[serde(default)]
+    pub urged_at: Option<i64>,
     /// The agent who submitted it for a principal (帮办代办), if one did.
     #[serde(default)]
     pub agent: Option<String>,
@@ -473,6 +476,7 @@ pub(crate) fn prepare(
         last_event_seq: 0,
         draft_id: draft_id.map(str::to_string),
         materials: sub.materials.clone(),
+        urged_at: None,
         agent: proxy.map(|p| p.agent_id.clone()),
     };
     let body = submit_body(&id, sub, proxy)?;
@@ -679,6 +683,48 @@ pub fn complain(store: &Store, case_id: &str, text: &str) -> Result<String> {
         Ok(())
     })?;
     Ok(id)
+}
+
+/// 催办: asks the platform to act on a case past its promised completion date (the citizen's side of
+/// 电子监察). Only an overdue case whose clock runs can be urged, at most once a day; queued offline in
+/// the one outbox like a complaint.
+pub fn urge(store: &Store, cal: &Calendar, case_id: &str) -> Result<()> {
+    let case = get(store, case_id)?;
+    require_proxy(store, &case.subject, None)?;
+    let p = progress(&case, cal, &Rules::default(), store.today())?;
+    let promised = match (&p.promised_date, p.overdue && case.state.clock_running()) {
+        (Some(pd), true) => pd.value,
+        _ => {
+            return Err(Error::validation(
+                "case",
+                "只有超过承诺办结日期的办件才能催办。",
+                "only a case past its promised completion date can be urged.",
+            ))
+        }
+    };
+    let now = store.now();
+    if case.urged_at.is_some_and(|t| now - t < 86_400) {
+        return Err(Error::validation(
+            "case",
+            "今天已催办过该办件，请明天再试。",
+            "this case was urged today; try again tomorrow.",
+        ));
+    }
+    let body = json!({ "promised_date": promised.to_string() });
+    store.transaction(|t| {
+        update_in(t, case_id, |c| {
+            c.urged_at = Some(now);
+            c.timeline.push(TimelineEntry {
+                at: now,
+                actor: "self".into(),
+                state: c.state,
+                note: format!("已催办（承诺 {promised} 前办结）/ urged (promised by {promised})"),
+            });
+            Ok(())
+        })?;
+        outbox::enqueue(t, &case.subject, case_id, OpKind::Urge, outbox::new_key(), body, vec![])?;
+        Ok(())
+    })
 }
 
 /// Something the person must do now.

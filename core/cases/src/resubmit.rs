@@ -243,6 +243,7 @@ fn undo_follow_up(c: &mut Case, op: &Op) {
             let id = op.body.get("complaint_id").and_then(Value::as_str);
             c.complaints.retain(|x| Some(x.id.as_str()) != id);
         }
+        OpKind::Urge => c.urged_at = None,
         OpKind::Submit => {}
     }
 }

@@ -14,10 +14,10 @@
 #![forbid(unsafe_code)]
 
 use zhangban_base::{audit, notify, outbox, store, Error, Result};
-#[cfg(test)]
 use zhangban_calendar as calendar;
 use zhangban_cases as cases;
 use zhangban_forms as forms;
+use zhangban_remind as remind;
 use zhangban_wallet as wallet;
 pub mod agent_api;
 pub mod client;

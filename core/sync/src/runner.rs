@@ -11,6 +11,12 @@
 //! * [`SyncRunner::spawn`] runs it in the background (tokio): after a failing run it waits with
 //!   exponential backoff and jitter, when idle it waits `idle_interval` or until [`SyncRunner::nudge`];
 //!   it never spins while offline.
+//! * Each run also fetches the reference data the phone's deadlines rest on, at most once per
+//!   `reference_interval`: the service catalog (`GET /v1/catalog?since_version=N`) and the signed calendar
+//!   update (`GET /v1/calendar?since_version=N`, applied only when its signature verifies with the pinned
+//!   key and its version is newer), and records the time of the last run that reached the platform.
+//! * [`SyncRunner::run_background`] is what the OS's background task calls (WorkManager,
+//!   BGAppRefreshTask): a run within a deadline, then a new reminder plan; it returns what it did.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -23,9 +29,11 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
 use super::http::{HttpClient, HttpFail, HttpReply};
+use super::PlatformClient;
 use crate::cases::{self, apply_event, PlatformEvent, Problem};
 use crate::notify::{Listener, Notice, NoticeKind};
 use crate::outbox::{self, Op, OpKind, Upload};
+use crate::remind::{self, Plan, Reminder};
 use crate::store::{PutOptions, Store, MAX_RANGE, SELF_SUBJECT};
 use crate::{Error, Result};
 
@@ -54,6 +62,8 @@ pub struct SyncConfig {
     /// Attempts of one operation within one run before it waits for the next run.
     pub attempts_per_run: u32,
     pub events_page: u32,
+    /// How often the catalog and the calendar update are checked (a forced background run always checks).
+    pub reference_interval: Duration,
 }
 
 impl SyncConfig {
@@ -70,6 +80,7 @@ impl SyncConfig {
             chunk_size: 64 * 1024,
             attempts_per_run: 3,
             events_page: 200,
+            reference_interval: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -105,6 +116,50 @@ pub struct RunReport {
     /// phone's cases here ([`crate::rebind`]).
     #[serde(default)]
     pub held: bool,
+    /// A newer service catalog was stored.
+    #[serde(default)]
+    pub catalog_updated: bool,
+    /// A newer signed calendar update was verified and stored (deadlines in its years are no longer
+    /// provisional).
+    #[serde(default)]
+    pub calendar_updated: bool,
+    /// Why the catalog or calendar could not be updated (a forged calendar update is refused here).
+    #[serde(default)]
+    pub reference_error: Option<String>,
+}
+
+/// What [`SyncRunner::run_background`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackgroundReport {
+    pub run: RunReport,
+    /// The notices of this run, as reminders to show now (the listener heard them too).
+    pub notices: Vec<Reminder>,
+    /// The new reminder plan (with its diff); `None` when planning failed (`plan_error`).
+    pub plan: Option<Plan>,
+    pub plan_error: Option<String>,
+    /// Wall time the call took.
+    pub elapsed_ms: u64,
+}
+
+/// Most notices kept for [`SyncRunner::run_background`] between two calls.
+const MAX_RECENT: usize = 500;
+
+/// Passes notices on to the shell's listener and keeps them for the background report.
+struct Tee {
+    inner: Arc<dyn Listener>,
+    recent: std::sync::Mutex<VecDeque<Notice>>,
+}
+
+impl Listener for Tee {
+    fn on_notice(&self, notice: Notice) {
+        if let Ok(mut g) = self.recent.lock() {
+            if g.len() >= MAX_RECENT {
+                g.pop_front();
+            }
+            g.push_back(notice.clone());
+        }
+        self.inner.on_notice(notice);
+    }
 }
 
 enum Fail {
@@ -150,7 +205,10 @@ pub struct SyncRunner {
     store: Arc<Store>,
     cfg: SyncConfig,
     http: HttpClient,
+    platform: PlatformClient,
     listener: Arc<dyn Listener>,
+    tee: Arc<Tee>,
+    reference_checked: std::sync::Mutex<Option<Instant>>,
     wake: Notify,
     running: tokio::sync::Mutex<()>,
     token: std::sync::Mutex<Option<String>>,
@@ -190,11 +248,21 @@ impl SyncRunner {
             cfg.request_timeout,
             MAX_RESPONSE,
         )?;
+        let platform = PlatformClient::with_config(super::ClientConfig {
+            base_url: cfg.base_url.clone(),
+            connect_timeout: cfg.request_timeout.min(Duration::from_secs(10)),
+            timeout: cfg.request_timeout,
+            max_response_bytes: MAX_RESPONSE,
+        })?;
+        let tee = Arc::new(Tee { inner: listener, recent: std::sync::Mutex::new(VecDeque::new()) });
         Ok(Arc::new(SyncRunner {
             store,
             cfg,
             http,
-            listener,
+            platform,
+            listener: tee.clone(),
+            tee,
+            reference_checked: std::sync::Mutex::new(None),
             wake: Notify::new(),
             running: tokio::sync::Mutex::new(()),
             token: std::sync::Mutex::new(None),
@@ -326,6 +394,7 @@ impl SyncRunner {
                 match kind {
                     OpKind::Supplement => format!("/v1/cases/{pid}/supplements"),
                     OpKind::Rate => format!("/v1/cases/{pid}/rating"),
+                    OpKind::Urge => format!("/v1/cases/{pid}/urge"),
                     _ => format!("/v1/cases/{pid}/complaints"),
                 }
             }
@@ -353,9 +422,89 @@ impl SyncRunner {
 
     /// One time-bounded run: send what is pending, then pull events.
     pub async fn run_once(self: &Arc<Self>) -> RunReport {
+        self.run_within(self.cfg.run_budget, false).await
+    }
+
+    /// What the OS's background task calls: one run that ends by `budget` (the reference data checked
+    /// whatever the interval), then a new reminder plan. The notices of the run come back as reminders.
+    pub async fn run_background(self: &Arc<Self>, budget: Duration) -> BackgroundReport {
+        let started = Instant::now();
+        if let Ok(mut g) = self.tee.recent.lock() {
+            g.clear();
+        }
+        // Planning takes milliseconds; keep a tenth of the budget (at most a second) for it.
+        let run_budget = budget.saturating_sub((budget / 10).min(Duration::from_secs(1)));
+        let run = match tokio::time::timeout(run_budget, self.run_within(run_budget, true)).await {
+            Ok(r) => r,
+            Err(_) => RunReport { budget_exhausted: true, ..RunReport::default() },
+        };
+        let recent: Vec<Notice> = self.tee.recent.lock().map(|mut g| g.drain(..).collect()).unwrap_or_default();
+        let notices = recent
+            .iter()
+            .map(|n| {
+                let subject =
+                    cases::get(&self.store, &n.case_id).map(|c| c.subject).unwrap_or_else(|_| SELF_SUBJECT.into());
+                Reminder::from_notice(n, &subject)
+            })
+            .collect();
+        let (plan, plan_error) = match remind::plan(&self.store) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        BackgroundReport { run, notices, plan, plan_error, elapsed_ms: started.elapsed().as_millis() as u64 }
+    }
+
+    /// The catalog and the signed calendar update, when `force`d or `reference_interval` has passed.
+    async fn refresh_reference(&self, report: &mut RunReport, force: bool) {
+        let due = self
+            .reference_checked
+            .lock()
+            .map(|g| g.is_none_or(|t| t.elapsed() >= self.cfg.reference_interval))
+            .unwrap_or(true);
+        if !force && !due {
+            return;
+        }
+        let mut errors = Vec::new();
+        match self.platform.fetch_catalog(&self.store).await {
+            Ok(u) => report.catalog_updated = !u.up_to_date,
+            Err(e) => errors.push(format!("catalog: {e}")),
+        }
+        match self.fetch_calendar().await {
+            Ok(updated) => report.calendar_updated = updated,
+            Err(e) => errors.push(format!("calendar: {e}")),
+        }
+        if errors.is_empty() {
+            if let Ok(mut g) = self.reference_checked.lock() {
+                *g = Some(Instant::now());
+            }
+        } else {
+            report.failures += errors.len() as u32;
+            report.reference_error = Some(errors.join("; "));
+        }
+    }
+
+    /// `GET /v1/calendar?since_version=N`: a newer signed update is verified with the pinned key and kept
+    /// (a forged, unsigned or older one is refused and changes nothing). True when one was applied.
+    async fn fetch_calendar(&self) -> Result<bool> {
+        let have = crate::calendar::update::applied_version(&self.store)?.unwrap_or(0);
+        let req = self.req(reqwest::Method::GET, "/v1/calendar").query(&[("since_version", have.to_string())]);
+        let reply = self.http.send(req).await?;
+        if !reply.is_success() {
+            return Err(Error::Network(format!("calendar update: HTTP {}", reply.status)));
+        }
+        let v: Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| Error::Network(format!("invalid calendar update from the platform: {e}")))?;
+        if v.get("up_to_date").and_then(Value::as_bool) == Some(true) {
+            return Ok(false);
+        }
+        crate::calendar::update::apply(&self.store, &reply.body)?;
+        Ok(true)
+    }
+
+    async fn run_within(self: &Arc<Self>, budget: Duration, force_reference: bool) -> RunReport {
         let _guard = self.running.lock().await;
         self.refresh_token();
-        let deadline = Instant::now() + self.cfg.run_budget;
+        let deadline = Instant::now() + budget;
         let mut report = RunReport::default();
         let mut tries: HashMap<String, u32> = HashMap::new();
         'outer: loop {
@@ -455,9 +604,13 @@ impl SyncRunner {
                 break 'outer;
             }
         }
+        let mut reached = false;
         if !report.offline && Instant::now() < deadline {
             match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), self.pull_events()).await {
-                Ok(Ok(n)) => report.events_applied = n,
+                Ok(Ok(n)) => {
+                    report.events_applied = n;
+                    reached = true;
+                }
                 Ok(Err(Fail::Offline(_))) => report.offline = true,
                 Ok(Err(_)) => report.failures += 1,
                 Err(_) => report.budget_exhausted = true,
@@ -484,6 +637,15 @@ impl SyncRunner {
                 super::issuance::deliver_pending(&self.store, &self.cfg.base_url, self.listener.as_ref(), left).await;
             report.licences_imported = d.imported;
             report.failures += d.failures;
+        }
+        if reached {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut r = std::mem::take(&mut report);
+            if tokio::time::timeout(left, self.refresh_reference(&mut r, force_reference)).await.is_err() {
+                r.budget_exhausted = true;
+            }
+            report = r;
+            let _ = self.store.set_setting(remind::LAST_SYNC_KEY, &self.store.now().to_string());
         }
         report.remaining = outbox::pending(&self.store).map(|v| v.len() as u32).unwrap_or(0);
         report

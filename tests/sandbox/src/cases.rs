@@ -101,6 +101,11 @@ CREATE TABLE IF NOT EXISTS case_complaints (
     case_id TEXT NOT NULL,
     text TEXT NOT NULL,
     at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calendar_versions (
+    version INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    published_at INTEGER NOT NULL
 );";
 
 /// The sandbox platform's calendar-signing key (PKCS#8, P-256). Its public key is pinned in
@@ -125,6 +130,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/cases/{id}/supplements", post(supplement))
         .route("/v1/cases/{id}/rating", post(rating))
         .route("/v1/cases/{id}/complaints", post(complaint))
+        .route("/v1/cases/{id}/urge", post(urge))
         .route("/v1/events", get(events))
         .route("/v1/calendar", get(calendar_update))
         .route("/admin/cases", get(admin_list))
@@ -644,6 +650,29 @@ async fn complaint(
     Ok(Json(v))
 }
 
+/// 催办: the applicant urges a case past its promised date. Recorded once per idempotency key, with an
+/// `urge_recorded` event (the 电子监察 side of the platform sees it in `/admin/cases/{id}`).
+async fn urge(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let promised =
+        body.get("promised_date").and_then(Value::as_str).unwrap_or_default().chars().take(10).collect::<String>();
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/urge"), &body), |tx| {
+            case_of_device(tx, &id, &auth.device_id)?;
+            emit(tx, &id, "urge_recorded", "platform", json!({ "promised_date": promised }))?;
+            Ok(json!({ "ok": true }))
+        })
+    })?;
+    Ok(Json(v))
+}
+
 #[derive(Deserialize)]
 struct EventsQuery {
     #[serde(default)]
@@ -679,11 +708,51 @@ async fn events(
     Ok(Json(json!({ "events": list, "next": next })))
 }
 
-async fn calendar_update() -> Result<Json<Value>, ApiError> {
+/// The newest calendar update: the last one published with [`publish_calendar`], else the built-in
+/// [`CALENDAR_UPDATE_TEXT`] (version [`CALENDAR_UPDATE_VERSION`]).
+pub fn latest_calendar(conn: &Connection) -> Result<(u64, String), ApiError> {
+    let row: Option<(i64, String)> = conn
+        .query_row("SELECT version, text FROM calendar_versions ORDER BY version DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((v, t)) => (v.max(0) as u64, t),
+        None => (CALENDAR_UPDATE_VERSION, CALENDAR_UPDATE_TEXT.to_string()),
+    })
+}
+
+/// Publishes a calendar update (calendar text in the bundled format, checked by the core's parser) as the
+/// next version; returns it. The phone gets it signed at its next fetch.
+pub fn publish_calendar(conn: &Connection, text: &str) -> Result<u64, ApiError> {
+    calendar::parse_calendar_text(text).map_err(|e| ApiError::internal(format!("bad calendar text: {e}")))?;
+    let v = latest_calendar(conn)?.0 + 1;
+    conn.execute(
+        "INSERT INTO calendar_versions (version, text, published_at) VALUES (?1, ?2, ?3)",
+        params![v as i64, text, now_secs()],
+    )?;
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+struct CalendarQuery {
+    #[serde(default)]
+    since_version: u64,
+}
+
+/// The signed calendar update, or `{"up_to_date": true, "version": N}` when the phone already holds
+/// version `since_version` or newer (a conditional fetch).
+async fn calendar_update(
+    State(st): State<SharedState>,
+    Query(q): Query<CalendarQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, text) = st.with_db(|c| latest_calendar(c))?;
+    if q.since_version >= version {
+        return Ok(Json(json!({ "up_to_date": true, "version": version })));
+    }
     let key = hex::decode(CALENDAR_SIGNING_KEY_HEX).map_err(ApiError::internal)?;
     let env =
-        calendar::update::sign(&key, calendar::update::PLATFORM_KEY_ID, CALENDAR_UPDATE_VERSION, CALENDAR_UPDATE_TEXT)
-            .map_err(ApiError::internal)?;
+        calendar::update::sign(&key, calendar::update::PLATFORM_KEY_ID, version, &text).map_err(ApiError::internal)?;
     Ok(Json(serde_json::to_value(env).map_err(ApiError::internal)?))
 }
 

@@ -39,6 +39,12 @@ fn demo_runs_and_writes_its_report() {
     assert!(enc["data"]["control_plaintext_collection_name_hits"].as_u64().unwrap() > 0);
     assert!(step("catalog.fetch")["data"]["items"].as_u64().unwrap() > 0);
     assert_eq!(step("audit.verify")["data"]["intact"], true);
+    // The reminders chapter: the plan line, a 容缺 reminder, 催办, the renewal draft.
+    assert!(stdout.contains("reminders planned: ") && stdout.contains("(≤ 60), next wake-up "), "{stdout}");
+    for name in ["remind.plan", "remind.deferred", "remind.overdue", "remind.urged", "remind.licence_renewal"] {
+        step(name);
+    }
+    assert!(step("remind.plan")["data"]["pending"].as_u64().unwrap() <= 60);
     // Chapter 5, 帮办代办: two principals served offline, both receipts, the revocation honoured.
     assert!(
         stdout.contains("agent served 2 principals offline: 2 submissions, 2 receipts, 1 revocation honoured"),

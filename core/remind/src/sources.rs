@@ -1,0 +1,721 @@
+//! The rules: what each source of deadlines yields, read from one [`Snapshot`] of the store.
+//!
+//! Every rule gives, per thing it watches (a *group*: one supplement request, one licence…), the need the
+//! home shows now (if any) and the *stages* to plan: reminders at fixed moments (3 and 1 working days
+//! before a due date, the due day, the working day after: missed). A stage's id is its group and stage
+//! name, so it is the same in every plan and after a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+use zhangban_base::outbox::{self, Op};
+use zhangban_base::store::{Store, SELF_SUBJECT};
+use zhangban_base::{Result, Text};
+use zhangban_calendar::{Calendar, Rules};
+use zhangban_cases::{self as cases, Case, CaseState};
+use zhangban_catalog::Catalog;
+use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
+
+use crate::{at_minute, date_of, Action, Link, Reminder, Screen, Settings, Source, Urgency};
+
+/// Case states whose cases the rules read (the rest — drafts, final states but completed — need nothing).
+const WATCHED: [CaseState; 7] = [
+    CaseState::Queued,
+    CaseState::Submitted,
+    CaseState::Accepted,
+    CaseState::InReview,
+    CaseState::Suspended,
+    CaseState::SupplementRequested,
+    CaseState::Completed,
+];
+
+/// What the rules read, loaded once per plan or home.
+pub struct Snapshot {
+    pub now: i64,
+    pub today: NaiveDate,
+    pub settings: Settings,
+    pub calendar: Calendar,
+    pub rules: Rules,
+    pub catalog: Arc<Catalog>,
+    /// Cases in the watched states (active ones and completed ones).
+    pub cases: Vec<Case>,
+    pub licences: Vec<LicenceSummary>,
+    pub grants: Vec<GrantRecord>,
+    pub pending: Vec<Op>,
+    pub refused: Vec<Op>,
+    /// Subject id → label (a principal's name).
+    pub labels: HashMap<String, String>,
+    /// The wallet (None when its records could not be read: the other rules still work).
+    pub wallet: Option<Wallet>,
+}
+
+impl Snapshot {
+    pub fn load(store: &Arc<Store>, settings: Settings) -> Result<Snapshot> {
+        let now = store.now();
+        let today = store.today();
+        let mut cases = Vec::new();
+        for st in WATCHED {
+            cases.extend(cases::list_in_state(store, st)?);
+        }
+        cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let has_wallet_records = !store.list(zhangban_wallet::LICENCE_COLLECTION, None)?.is_empty()
+            || !store.list(zhangban_wallet::GRANT_COLLECTION, None)?.is_empty();
+        let wallet = if has_wallet_records { Some(Wallet::open(store.clone())?) } else { None };
+        let (licences, grants) = match &wallet {
+            Some(w) => (w.licences(now)?, w.grants(None)?),
+            None => (vec![], vec![]),
+        };
+        let labels = store.subjects()?.into_iter().map(|s| (s.id, s.label)).collect();
+        Ok(Snapshot {
+            now,
+            today,
+            settings,
+            calendar: zhangban_calendar::update::load(store)?,
+            rules: Rules::default(),
+            catalog: Catalog::current(store)?,
+            cases,
+            licences,
+            grants,
+            pending: outbox::pending(store)?,
+            refused: outbox::quarantined(store)?,
+            labels,
+            wallet,
+        })
+    }
+
+    /// "For 李奶奶: " before a principal's reminders (nothing for the person's own).
+    fn whose(&self, subject: &str) -> (String, String) {
+        if subject == SELF_SUBJECT || subject.is_empty() {
+            return (String::new(), String::new());
+        }
+        let label = self.labels.get(subject).map(String::as_str).unwrap_or(subject);
+        (format!("为{label}："), format!("For {label}: "))
+    }
+
+    fn case_title(&self, case_id: &str) -> Option<&str> {
+        self.cases.iter().find(|c| c.id == case_id).map(|c| c.title.as_str())
+    }
+}
+
+/// One watched thing: the need it shows now and the reminders to plan.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub group: String,
+    pub need: Option<Reminder>,
+    pub stages: Vec<Reminder>,
+}
+
+const PROVISIONAL_ZH: &str = "（日期按周一至周五推算，节假日安排公布后可能调整）";
+const PROVISIONAL_EN: &str = " (reckoned Monday to Friday until the holiday arrangement is published; it may change)";
+
+#[allow(clippy::too_many_arguments)]
+fn reminder(
+    id: String,
+    source: Source,
+    urgency: Urgency,
+    subject: &str,
+    title: Text,
+    body: Text,
+    link: Link,
+    action: Option<Action>,
+    fire_at: i64,
+    due: Option<NaiveDate>,
+    provisional: bool,
+) -> Reminder {
+    let body = if provisional {
+        Text::new(format!("{}{PROVISIONAL_ZH}", body.zh), format!("{}{PROVISIONAL_EN}", body.en))
+    } else {
+        body
+    };
+    Reminder {
+        id,
+        source,
+        urgency,
+        subject: subject.into(),
+        title,
+        body,
+        link,
+        action,
+        fire_at,
+        due,
+        provisional,
+        merged: vec![],
+    }
+}
+
+/// The working day `n` working days before `due` (`n = 0`: `due`), and whether that rests on assumed data.
+pub fn working_days_before(cal: &Calendar, due: NaiveDate, n: u32) -> (NaiveDate, bool) {
+    let mut d = due;
+    let mut left = n;
+    let mut provisional = !cal.is_covered(due);
+    let mut walked = 0;
+    while left > 0 && walked < 400 {
+        let Some(p) = d.pred_opt() else { break };
+        d = p;
+        walked += 1;
+        let w = cal.is_working_day(d);
+        provisional |= w.provisional;
+        if w.value {
+            left -= 1;
+        }
+    }
+    (d, provisional)
+}
+
+/// The first working day after `d`.
+fn next_working_day(cal: &Calendar, d: NaiveDate) -> (NaiveDate, bool) {
+    match cal.add_working_days(d, 1, &[]) {
+        Ok(r) => (r.value, r.provisional),
+        Err(_) => (d + Duration::days(1), true),
+    }
+}
+
+fn plural(n: i64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Urgency of a due date `left` working days away.
+fn deadline_urgency(left: i64) -> Urgency {
+    match left {
+        i64::MIN..=0 => Urgency::Urgent,
+        1 => Urgency::High,
+        2..=3 => Urgency::Normal,
+        _ => Urgency::Low,
+    }
+}
+
+struct Deadline<'a> {
+    source: Source,
+    group: String,
+    case: &'a Case,
+    /// 补正材料 / 容缺材料
+    what_zh: &'static str,
+    what_en: &'static str,
+    items_zh: String,
+    items_en: String,
+    due: NaiveDate,
+    /// The due date itself rests on assumed data.
+    due_provisional: bool,
+}
+
+/// 补正 and 容缺 due dates: `deadline_leads` working days before, the due day, the working day after.
+fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
+    let (pz, pe) = s.whose(&d.case.subject);
+    let link = Link::new(Screen::Case, &d.case.id);
+    let title = &d.case.title;
+    let due = d.due;
+    let body = Text::new(
+        format!("{pz}{title}：请于 {due} 前补交{}。", d.items_zh),
+        format!("{pe}{title}: supply {} by {due}.", d.items_en),
+    );
+    let mut stages = Vec::new();
+    let mut leads = s.settings.deadline_leads.clone();
+    leads.sort_unstable_by(|a, b| b.cmp(a));
+    leads.dedup();
+    for n in leads {
+        let (day, prov) = working_days_before(&s.calendar, due, n);
+        stages.push(reminder(
+            format!("{}:w{n}", d.group),
+            d.source,
+            if n == 1 { Urgency::High } else { Urgency::Normal },
+            &d.case.subject,
+            Text::new(
+                format!("{}：还剩 {n} 个工作日", d.what_zh),
+                format!("{}: {n} working day{} left", d.what_en, plural(n.into())),
+            ),
+            body.clone(),
+            link.clone(),
+            Some(Action::Supply),
+            at_minute(day, s.settings.remind_minute),
+            Some(due),
+            prov || d.due_provisional,
+        ));
+    }
+    stages.push(reminder(
+        format!("{}:due", d.group),
+        d.source,
+        Urgency::Urgent,
+        &d.case.subject,
+        Text::new(format!("{}今天截止", d.what_zh), format!("{} due today", d.what_en)),
+        body.clone(),
+        link.clone(),
+        Some(Action::Supply),
+        at_minute(due, s.settings.remind_minute),
+        Some(due),
+        d.due_provisional,
+    ));
+    let (after, prov) = next_working_day(&s.calendar, due);
+    let missed_body = Text::new(
+        format!("{pz}{title}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
+        format!(
+            "{pe}{title}: the {} was due {due}; supply it and contact the department now.",
+            d.what_en.to_lowercase()
+        ),
+    );
+    stages.push(reminder(
+        format!("{}:missed", d.group),
+        d.source,
+        Urgency::Urgent,
+        &d.case.subject,
+        Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
+        missed_body.clone(),
+        link.clone(),
+        Some(Action::Supply),
+        at_minute(after, s.settings.remind_minute),
+        Some(due),
+        prov || d.due_provisional,
+    ));
+    let left = s.calendar.working_days_between(s.today, due, &[]).map(|r| (r.value, r.provisional));
+    let (left, lprov) = left.unwrap_or((0, true));
+    let need = if s.today > due {
+        reminder(
+            d.group.clone(),
+            d.source,
+            Urgency::Urgent,
+            &d.case.subject,
+            Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
+            missed_body,
+            link,
+            Some(Action::Supply),
+            at_minute(after, s.settings.remind_minute),
+            Some(due),
+            d.due_provisional,
+        )
+    } else {
+        let (tz, te) = if left <= 0 {
+            (format!("{}今天截止", d.what_zh), format!("{} due today", d.what_en))
+        } else {
+            (
+                format!("{}：还剩 {left} 个工作日", d.what_zh),
+                format!("{}: {left} working day{} left", d.what_en, plural(left)),
+            )
+        };
+        reminder(
+            d.group.clone(),
+            d.source,
+            deadline_urgency(left),
+            &d.case.subject,
+            Text::new(tz, te),
+            body,
+            link,
+            Some(Action::Supply),
+            at_minute(due, s.settings.remind_minute),
+            Some(due),
+            lprov || d.due_provisional,
+        )
+    };
+    Found { group: d.group, need: Some(need), stages }
+}
+
+/// A short, stable, id-safe digest of a text (material names are Chinese).
+pub(crate) fn short(text: &str) -> String {
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()[..6])
+}
+
+fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
+    // 补正
+    if let (Some(sup), CaseState::SupplementRequested) = (&c.supplement, c.state) {
+        if !sup.supplied {
+            out.push(deadline(
+                s,
+                Deadline {
+                    source: Source::Supplement,
+                    group: format!("supplement:{}:{}", c.id, short(&sup.request_id)),
+                    case: c,
+                    what_zh: "补正材料",
+                    what_en: "Supplement",
+                    items_zh: sup.items.join("、"),
+                    items_en: sup.items.join(", "),
+                    due: sup.due,
+                    due_provisional: !s.calendar.is_covered(sup.due),
+                },
+            ));
+        }
+    }
+    // 容缺
+    if !c.state.is_final() {
+        for m in c.deferred.iter().filter(|m| !m.supplied) {
+            let Some(due) = c.deferred_due_of(m, &s.calendar, &s.rules)? else { continue };
+            out.push(deadline(
+                s,
+                Deadline {
+                    source: Source::Deferred,
+                    group: format!("deferred:{}:{}", c.id, short(&m.material)),
+                    case: c,
+                    what_zh: "容缺材料",
+                    what_en: "Deferred material",
+                    items_zh: m.material.clone(),
+                    items_en: m.material.clone(),
+                    due: due.value,
+                    due_provisional: due.provisional,
+                },
+            ));
+        }
+    }
+    // The promised completion date, while its clock runs.
+    if c.state.clock_running() {
+        if let (Some(acc), Some(days)) = (c.accepted_on, c.promised_days) {
+            let paused = c.paused_ranges(s.today);
+            let pd = s.calendar.add_working_days(acc, days, &paused)?;
+            out.push(promised(s, c, pd.value, pd.provisional));
+        }
+    }
+    // 好差评
+    if c.state == CaseState::Completed && c.rating.is_none() {
+        if let Some(done) = c.completed_on {
+            let until = done + Duration::days(s.rules.rating_window_days.into());
+            let day = done + Duration::days(s.settings.rating_after_days.into());
+            if s.today <= until {
+                let (pz, pe) = s.whose(&c.subject);
+                let r = reminder(
+                    format!("rating:{}", c.id),
+                    Source::Rating,
+                    Urgency::Low,
+                    &c.subject,
+                    Text::new("请为办事体验评价", "How was the service? Rate it"),
+                    Text::new(
+                        format!("{pz}{}已办结，{until} 前可评价（好差评）。", c.title),
+                        format!("{pe}{} is completed; rate it by {until}.", c.title),
+                    ),
+                    Link::new(Screen::Case, &c.id),
+                    Some(Action::Rate),
+                    at_minute(day.min(until), s.settings.remind_minute),
+                    Some(until),
+                    false,
+                );
+                out.push(Found { group: r.id.clone(), need: Some(r.clone()), stages: vec![r] });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
+    let (pz, pe) = s.whose(&c.subject);
+    let group = format!("promised:{}", c.id);
+    let link = Link::new(Screen::Case, &c.id);
+    let body = Text::new(format!("{pz}{}：承诺 {pd} 前办结。", c.title), format!("{pe}{}: promised by {pd}.", c.title));
+    let mut stages = Vec::new();
+    let mut leads = s.settings.promised_leads.clone();
+    leads.sort_unstable_by(|a, b| b.cmp(a));
+    leads.dedup();
+    for n in &leads {
+        let (day, prov) = working_days_before(&s.calendar, pd, *n);
+        stages.push(reminder(
+            format!("{group}:w{n}"),
+            Source::Promised,
+            Urgency::Low,
+            &c.subject,
+            Text::new(
+                format!("承诺办结日还剩 {n} 个工作日"),
+                format!("Promised completion in {n} working day{}", plural((*n).into())),
+            ),
+            body.clone(),
+            link.clone(),
+            None,
+            at_minute(day, s.settings.remind_minute),
+            Some(pd),
+            prov || provisional,
+        ));
+    }
+    let (after, prov) = next_working_day(&s.calendar, pd);
+    let urged = c.urged_at.is_some();
+    let overdue = reminder(
+        format!("{group}:overdue"),
+        Source::Promised,
+        Urgency::High,
+        &c.subject,
+        Text::new("办件已超过承诺时限", "Case past its promised date"),
+        if urged {
+            Text::new(
+                format!("{pz}{}：承诺 {pd} 前办结，现已超期；已催办。", c.title),
+                format!("{pe}{}: promised by {pd}, now overdue; urged.", c.title),
+            )
+        } else {
+            Text::new(
+                format!("{pz}{}：承诺 {pd} 前办结，现已超期，可一键催办。", c.title),
+                format!("{pe}{}: promised by {pd}, now overdue. You can urge the department.", c.title),
+            )
+        },
+        link.clone(),
+        (!urged).then_some(Action::Urge),
+        at_minute(after, s.settings.remind_minute),
+        Some(pd),
+        prov || provisional,
+    );
+    stages.push(overdue.clone());
+    let left = s.calendar.working_days_between(s.today, pd, &c.paused_ranges(s.today)).map(|r| r.value).unwrap_or(0);
+    let max_lead = leads.first().copied().unwrap_or(0) as i64;
+    let need = if s.today > pd {
+        Some(Reminder { id: group.clone(), ..overdue })
+    } else if left <= max_lead {
+        Some(reminder(
+            group.clone(),
+            Source::Promised,
+            if left <= 0 { Urgency::Normal } else { Urgency::Low },
+            &c.subject,
+            if left <= 0 {
+                Text::new("今天是承诺办结日", "Promised completion is today")
+            } else {
+                Text::new(
+                    format!("承诺办结日还剩 {left} 个工作日"),
+                    format!("Promised completion in {left} working day{}", plural(left)),
+                )
+            },
+            body,
+            link,
+            None,
+            at_minute(pd, s.settings.remind_minute),
+            Some(pd),
+            provisional,
+        ))
+    } else {
+        None
+    };
+    Found { group, need, stages }
+}
+
+fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
+    if matches!(l.status, LicenceStatus::Revoked | LicenceStatus::NotYetValid) {
+        return None;
+    }
+    let end = date_of(l.valid_until);
+    let group = format!("licence:{}", l.licence_id);
+    let renewal = s.catalog.renewal_item(l.licence_type.key());
+    let (link, action) = match renewal {
+        Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(Action::Renew)),
+        None => (Link::new(Screen::Licence, &l.licence_id), None),
+    };
+    let name = Text::new(l.type_name_zh.clone(), l.type_name_en.clone());
+    let body = match renewal {
+        Some(item) => Text::new(
+            format!("有效期至 {end}。点此办理“{}”，已为您预填。", item.name.zh),
+            format!("Valid until {end}. Tap to apply for {} (prefilled).", item.name.en),
+        ),
+        None => Text::new(
+            format!("有效期至 {end}，请及时向发证机关申请换发。"),
+            format!("Valid until {end}; renew it with the issuing authority in time."),
+        ),
+    };
+    let mut stages = Vec::new();
+    let mut leads = s.settings.licence_leads.clone();
+    leads.sort_unstable_by(|a, b| b.cmp(a));
+    leads.dedup();
+    for n in &leads {
+        let day = end - Duration::days((*n).into());
+        stages.push(reminder(
+            format!("{group}:d{n}"),
+            Source::LicenceExpiry,
+            match n {
+                0..=1 => Urgency::High,
+                2..=7 => Urgency::Normal,
+                _ => Urgency::Low,
+            },
+            SELF_SUBJECT,
+            Text::new(
+                format!("{}将于 {n} 天后到期", name.zh),
+                format!("{} expires in {n} day{}", name.en, plural((*n).into())),
+            ),
+            body.clone(),
+            link.clone(),
+            action,
+            at_minute(day, s.settings.remind_minute),
+            Some(end),
+            false,
+        ));
+    }
+    let expired = reminder(
+        format!("{group}:expired"),
+        Source::LicenceExpiry,
+        Urgency::High,
+        SELF_SUBJECT,
+        Text::new(format!("{}已过期", name.zh), format!("{} has expired", name.en)),
+        body.clone(),
+        link.clone(),
+        action,
+        at_minute(end + Duration::days(1), s.settings.remind_minute).max(l.valid_until),
+        Some(end),
+        false,
+    );
+    stages.push(expired.clone());
+    let days_left = (end - s.today).num_days();
+    let max_lead = leads.first().copied().unwrap_or(30) as i64;
+    let need = if s.now > l.valid_until {
+        ((s.today - end).num_days() <= 90).then(|| Reminder { id: group.clone(), ..expired })
+    } else if days_left <= max_lead {
+        Some(reminder(
+            group.clone(),
+            Source::LicenceExpiry,
+            match days_left {
+                i64::MIN..=1 => Urgency::High,
+                2..=7 => Urgency::Normal,
+                _ => Urgency::Low,
+            },
+            SELF_SUBJECT,
+            Text::new(
+                format!("{}将于 {days_left} 天后到期", name.zh),
+                format!("{} expires in {days_left} day{}", name.en, plural(days_left)),
+            ),
+            body,
+            link,
+            action,
+            l.valid_until,
+            Some(end),
+            false,
+        ))
+    } else {
+        None
+    };
+    Some(Found { group, need, stages })
+}
+
+fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
+    if g.revoked_at.is_some() || g.expires_at <= s.now {
+        return None;
+    }
+    let lead = i64::from(s.settings.grant_lead_hours) * 3600;
+    let fire = g.expires_at - lead;
+    if fire <= g.issued_at {
+        return None; // a short grant: no reminder before it ends
+    }
+    let until = date_of(g.expires_at);
+    let r = reminder(
+        format!("grant:{}:h{}", g.grant_id, s.settings.grant_lead_hours),
+        Source::GrantExpiry,
+        Urgency::Low,
+        SELF_SUBJECT,
+        Text::new("授权用证即将到期", "A licence grant expires soon"),
+        Text::new(
+            format!("给“{}”的授权（用途：{}）将于 {until} 到期；如仍需要，请重新授权。", g.recipient, g.purpose),
+            format!(
+                "The grant to {} (purpose: {}) ends on {until}; grant again if still needed.",
+                g.recipient, g.purpose
+            ),
+        ),
+        Link::new(Screen::Grant, &g.grant_id),
+        None,
+        fire,
+        Some(until),
+        false,
+    );
+    let need = (s.now >= fire).then(|| Reminder { id: format!("grant:{}", g.grant_id), ..r.clone() });
+    Some(Found { group: format!("grant:{}", g.grant_id), need, stages: vec![r] })
+}
+
+fn op_label(op: &Op) -> Text {
+    match op.kind {
+        outbox::OpKind::Submit => Text::new("申请", "application"),
+        outbox::OpKind::Supplement => Text::new("补交材料", "supplied material"),
+        outbox::OpKind::Rate => Text::new("评价", "rating"),
+        outbox::OpKind::Complain => Text::new("反映", "complaint"),
+        outbox::OpKind::Urge => Text::new("催办", "urge"),
+    }
+}
+
+fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
+    let created = op.order.div_euclid(16).div_euclid(1_000_000);
+    let fire = created + i64::from(s.settings.stuck_hours) * 3600;
+    let (pz, pe) = s.whose(&op.subject);
+    let what = op_label(op);
+    let title_of = s.case_title(&op.case_id).unwrap_or("");
+    let r = if refused {
+        let reason = op.problem.as_ref().map(|p| p.message.as_str()).unwrap_or("");
+        reminder(
+            format!("outbox:{}:refused", op.id),
+            Source::Outbox,
+            Urgency::High,
+            &op.subject,
+            Text::new(format!("平台未接受您的{}", what.zh), format!("The platform refused your {}", what.en)),
+            Text::new(
+                format!("{pz}{title_of}：{reason}。请修改后重新提交。"),
+                format!("{pe}{title_of}: {reason}. Change it and submit again."),
+            ),
+            Link::new(Screen::Case, &op.case_id),
+            Some(Action::Fix),
+            fire,
+            None,
+            false,
+        )
+    } else {
+        let err = op.last_error.as_deref().map(|e| e.chars().take(80).collect::<String>()).unwrap_or_default();
+        reminder(
+            format!("outbox:{}:stuck", op.id),
+            Source::Outbox,
+            Urgency::Normal,
+            &op.subject,
+            Text::new(format!("{}一天未能发出", what.zh), format!("Your {} has not gone out for a day", what.en)),
+            Text::new(
+                format!(
+                    "{pz}{title_of}：仍保存在本机等待发送{}。请连接网络。",
+                    if err.is_empty() { String::new() } else { format!("（{err}）") }
+                ),
+                format!(
+                    "{pe}{title_of}: still waiting on this phone to be sent{}. Please go online.",
+                    if err.is_empty() { String::new() } else { format!(" ({err})") }
+                ),
+            ),
+            Link::new(Screen::Case, &op.case_id),
+            None,
+            fire,
+            None,
+            false,
+        )
+    };
+    let need = (s.now >= fire).then(|| Reminder { id: format!("outbox:{}", op.id), ..r.clone() });
+    Found { group: format!("outbox:{}", op.id), need, stages: vec![r] }
+}
+
+fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
+    let last = *s.calendar.covered_years().last()?;
+    let next = last + 1;
+    let jan1 = NaiveDate::from_ymd_opt(next, 1, 1)?;
+    let day = jan1 - Duration::days(s.settings.calendar_lead_days.into());
+    let fire = at_minute(day, s.settings.remind_minute);
+    let r = reminder(
+        format!("calendar:{next}"),
+        Source::Calendar,
+        if any_provisional { Urgency::Normal } else { Urgency::Low },
+        SELF_SUBJECT,
+        Text::new(format!("{next} 年节假日安排尚未同步"), format!("The {next} holiday arrangement is not synced yet")),
+        Text::new(
+            format!("{next} 年的截止日期暂按周一至周五推算，可能变化；联网后自动更新。"),
+            format!("Deadlines in {next} are reckoned Monday to Friday for now and may change; they update when you are online."),
+        ),
+        Link::new(Screen::Sync, ""),
+        None,
+        fire,
+        Some(jan1),
+        true,
+    );
+    let need = (s.now >= fire || any_provisional).then(|| r.clone());
+    Some(Found { group: r.id.clone(), need, stages: vec![r] })
+}
+
+/// Every rule over the snapshot.
+pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
+    let mut out = Vec::new();
+    for c in &s.cases {
+        case_rules(s, c, &mut out)?;
+    }
+    let any_provisional =
+        out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
+    for l in &s.licences {
+        out.extend(licence_rules(s, l));
+    }
+    for g in &s.grants {
+        out.extend(grant_rules(s, g));
+    }
+    for op in &s.pending {
+        out.push(outbox_rules(s, op, false));
+    }
+    for op in &s.refused {
+        out.push(outbox_rules(s, op, true));
+    }
+    out.extend(calendar_rule(s, any_provisional));
+    Ok(out)
+}
