@@ -7,7 +7,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 secs="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(presentation grant licence_import form_schema expression sync_response)
+[ ${#targets[@]} -gt 0 ] || targets=(presentation grant licence_import form_schema expression sync_response delegation)
 cd "$root"
 cargo run -q -p zhangban-fuzz-harness --bin fuzz-seeds -- tests/fuzz/corpus >/dev/null
 cd tests/fuzz

@@ -18,7 +18,7 @@ use zhangban_cases::{self as cases, Case, CaseState, Proxy};
 use zhangban_catalog::Catalog;
 use zhangban_forms::draft::AutofillOptions;
 use zhangban_forms::session::{self, DraftInfo};
-use zhangban_forms::{Editor, MaterialChoice, NoLicences, Session};
+use zhangban_forms::{ActingGate, Editor, HeldLicence, LicenceSource, MaterialChoice, Session};
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::access::{
@@ -109,7 +109,15 @@ pub struct Agent {
     store: Arc<Store>,
     signer: Arc<dyn DeviceSigner>,
     root_key: Vec<u8>,
+    /// The phone's wallet (its cached trust and status lists verify principals' e-licence QRs).
+    wallet: Wallet,
 }
+
+/// Licences a principal showed at the door (亮证), verified offline: their disclosed, issuer-signed
+/// fields, kept under the principal's key (collection, id = licence id).
+pub const PRINCIPAL_LICENCES: &str = "agent_licence";
+/// Purposes a principal's presentation to an agent may carry.
+pub const PRESENTATION_PURPOSES: [&str; 2] = ["full", "custom"];
 
 impl std::fmt::Debug for Agent {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,7 +136,13 @@ fn validity(valid_days: Option<u32>, now: i64) -> Result<(i64, i64)> {
 impl Agent {
     /// The agent mode of `wallet`'s phone: its device key is the agent's key.
     pub fn new(wallet: &Wallet) -> Agent {
-        Agent { store: wallet.store().clone(), signer: wallet.signer(), root_key: wallet.root_key().to_vec() }
+        Agent {
+            store: wallet.store().clone(),
+            signer: wallet.signer(),
+            root_key: wallet.root_key().to_vec(),
+            wallet: Wallet::with_signer(wallet.store().clone(), wallet.signer())
+                .with_root_key(wallet.root_key().to_vec()),
+        }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -484,42 +498,95 @@ impl Agent {
         Ok(catalog.items_of(target)?.iter().map(|i| i.code.clone()).collect())
     }
 
-    /// Starts a draft for the principal (scope: `fill` on every item of `target`). Autofill uses only
-    /// what belongs to the principal: their profile on this phone, never the agent's licences.
+    /// At the door: checks the principal's e-licence QR (亮证, `ZB1:`) offline against this phone's
+    /// cached trust and status lists, and keeps the disclosed, issuer-signed fields under the principal's
+    /// key, so their drafts are filled (and materials exempted) from their own licence. Scope: `fill`; a
+    /// delegation must name the licence type (a door consent: the principal is there, showing it).
+    pub fn check_principal_licence(&self, principal: &str, qr_text: &str) -> Result<zhangban_wallet::Verified> {
+        let agent = self.agent_id();
+        let rec = access::authorize(&self.store, &agent, principal, Action::Fill, &[])?;
+        let policy = zhangban_wallet::Policy {
+            accepted_purposes: PRESENTATION_PURPOSES.map(String::from).to_vec(),
+            ..zhangban_wallet::Policy::default()
+        };
+        let v = self.wallet.verifier()?.verify(qr_text, self.store.now(), &policy)?;
+        let t = v.licence_type.key().to_string();
+        if let Some(m) = rec.mandate.as_ref().filter(|m| m.assurance == Assurance::Delegation) {
+            if !m.scope.licence_types.contains(&t) {
+                let e = denied(
+                    &format!("licence:{t}"),
+                    &format!("授权范围不含证照“{}”", v.type_name_zh),
+                    &format!("the delegation does not cover the licence '{}'", v.type_name_en),
+                );
+                access::audit(&self.store, &agent, principal, Action::Fill, &[], Some(&e))?;
+                return Err(e);
+            }
+        }
+        let date =
+            |s: i64| chrono::DateTime::from_timestamp(s, 0).map(|d| d.date_naive().format("%Y-%m-%d").to_string());
+        let held = HeldLicence {
+            licence_type: t,
+            licence_id: v.licence_id.clone(),
+            as_of: date(v.valid_from.max(0)).unwrap_or_default(),
+            valid_until: date(v.valid_until),
+            fields: v
+                .disclosed
+                .iter()
+                .map(|e| (e.key.clone(), serde_json::to_value(&e.value).unwrap_or(Value::Null)))
+                .collect(),
+        };
+        self.store.transaction(|t| {
+            t.put_json(PRINCIPAL_LICENCES, &held.licence_id, principal, &held, PutOptions::default())?;
+            t.audit(&NewEntry {
+                actor: &agent,
+                action: "agent.licence_checked",
+                subject: principal,
+                target: &held.licence_id,
+                detail: json!({ "type": held.licence_type, "fields": held.fields.keys().collect::<Vec<_>>() }),
+            })?;
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    fn gate(&self, catalog: &Catalog, target: &str) -> Result<Arc<dyn ActingGate>> {
+        Ok(Arc::new(Gate {
+            store: self.store.clone(),
+            agent_id: self.agent_id(),
+            items: Self::items(catalog, target)?,
+        }))
+    }
+
+    /// Starts a draft for the principal (scope: `fill` on every item of `target`, checked now and before
+    /// every edit, each audited; edits are recorded as the agent's). Autofill uses only what belongs to
+    /// the principal: their profile on this phone and the licences they showed at the door
+    /// ([`Agent::check_principal_licence`]), never the agent's own.
     pub fn start_draft(&self, principal: &str, catalog: &Catalog, target: &str) -> Result<Session> {
         self.active_certificate()?;
-        let items = Self::items(catalog, target)?;
-        access::authorize(&self.store, &self.agent_id(), principal, Action::Fill, &items)?;
-        Session::start(
-            self.store.clone(),
-            catalog,
-            principal,
-            target,
-            &NoLicences,
-            &AutofillOptions::at(self.store.clock().as_ref()),
-        )
+        let opts = AutofillOptions::at(self.store.clock().as_ref());
+        let gate = Some(self.gate(catalog, target)?);
+        Session::start_gated(self.store.clone(), catalog, principal, target, self, &opts, gate)
     }
 
     /// Reopens a principal's draft (scope: `fill`); a draft of another principal is refused.
     pub fn resume_draft(&self, principal: &str, catalog: &Catalog, draft_id: &str) -> Result<Session> {
         let agent = self.agent_id();
-        let s = Session::resume(self.store.clone(), catalog, draft_id, self.store.today())?;
-        if s.draft.subject != principal {
+        let snap = session::list(&self.store, principal)?;
+        if !snap.iter().any(|d| d.id == draft_id) {
             return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
         }
-        let items = Self::items(catalog, &s.draft.target)?;
-        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
-        Ok(s)
+        let target = snap.iter().find(|d| d.id == draft_id).map(|d| d.target.clone()).unwrap_or_default();
+        let gate = Some(self.gate(catalog, &target)?);
+        Session::resume_gated(self.store.clone(), catalog, draft_id, self.store.today(), gate)
     }
 
-    /// One edit of a principal's draft, marked agent-entered (scope: `fill`, checked and audited).
-    pub fn edit(&self, principal: &str, catalog: &Catalog, s: &mut Session, path: &str, value: Value) -> Result<()> {
+    /// One edit of a principal's draft (scope: `fill`, checked and audited by the draft's gate), marked
+    /// agent-entered.
+    pub fn edit(&self, principal: &str, _catalog: &Catalog, s: &mut Session, path: &str, value: Value) -> Result<()> {
         let agent = self.agent_id();
         if s.draft.subject != principal {
             return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
         }
-        let items = Self::items(catalog, &s.draft.target)?;
-        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
         s.set(path, value, Editor::Agent { agent })
     }
 
@@ -543,8 +610,7 @@ impl Agent {
         if s.draft.subject != principal || foreign {
             return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
         }
-        let items = Self::items(catalog, &s.draft.target)?;
-        access::authorize(&self.store, &agent, principal, Action::Fill, &items)?;
+        let _ = catalog;
         s.set_material(code, choice)
     }
 
@@ -552,6 +618,90 @@ impl Agent {
     pub fn attach(&self, principal: &str, name: &str, reader: &mut dyn std::io::Read) -> Result<AttachmentInfo> {
         access::authorize(&self.store, &self.agent_id(), principal, Action::Fill, &[])?;
         self.store.write_attachment(principal, name, reader)
+    }
+
+    /// The plain-language summary of a principal's draft, for the principal to read in large text (or
+    /// to hear) before they confirm: what is applied for, by whom, with which values and materials.
+    pub fn confirmation_summary(&self, principal: &str, catalog: &Catalog, s: &Session) -> Result<Text> {
+        let agent = self.certificate()?.map(|c| c.name).unwrap_or_default();
+        if s.draft.subject != principal {
+            return Err(access::other_principal(&self.store, &self.agent_id(), principal, Action::Fill));
+        }
+        let title = catalog.target(&s.draft.target)?.name().clone();
+        let mut zh = format!("您委托帮办员{agent}为您办理：{}。\n填写的内容：", title.zh);
+        let mut en = format!("You asked agent {agent} to apply for: {}.\nWhat was filled in: ", title.en);
+        let values: Vec<_> = s
+            .draft
+            .view()
+            .into_iter()
+            .filter(|f| f.visible && !f.value.is_null())
+            .map(|f| {
+                let v = f.value.as_str().map(str::to_string).unwrap_or_else(|| f.value.to_string());
+                (format!("{}：{v}", f.label.zh), format!("{}: {v}", f.label.en))
+            })
+            .collect();
+        zh.push_str(&values.iter().map(|v| v.0.clone()).collect::<Vec<_>>().join("；"));
+        en.push_str(&values.iter().map(|v| v.1.clone()).collect::<Vec<_>>().join("; "));
+        let materials: Vec<_> = s.draft.material_report().into_iter().map(|m| m.name).collect();
+        zh.push_str(&format!(
+            "。\n提交的材料：{}。\n提交后由政府部门审核，结果会告诉您。",
+            materials.iter().map(|m| m.zh.clone()).collect::<Vec<_>>().join("、")
+        ));
+        en.push_str(&format!(
+            ".\nMaterial: {}.\nAfter submission the department reviews it and you will be told the result.",
+            materials.iter().map(|m| m.en.clone()).collect::<Vec<_>>().join(", ")
+        ));
+        Ok(Text::new(zh, en))
+    }
+
+    /// The principal confirmed the summary: with a signature image (an attachment of theirs) or with
+    /// their phone's signature over the summary's SHA-256 (checked with the key of their delegation).
+    /// Kept with the draft and sent with the submission.
+    pub fn record_confirmation(
+        &self,
+        principal: &str,
+        catalog: &Catalog,
+        s: &Session,
+        signature_image: Option<&str>,
+        phone_signature_hex: Option<&str>,
+    ) -> Result<String> {
+        let agent = self.agent_id();
+        let rec =
+            access::authorize(&self.store, &agent, principal, Action::Fill, &Self::items(catalog, &s.draft.target)?)?;
+        let summary = self.confirmation_summary(principal, catalog, s)?;
+        let hash = sha256_hex(summary.zh.as_bytes());
+        let how = match (signature_image, phone_signature_hex) {
+            (Some(id), _) => {
+                if self.store.attachment_info(id).map(|a| a.subject != principal).unwrap_or(true) {
+                    return Err(access::other_principal(&self.store, &agent, principal, Action::Fill));
+                }
+                json!({ "signature_image": id })
+            }
+            (None, Some(sig)) => {
+                let key = rec.principal_key_hex.as_deref().and_then(|k| hex::decode(k).ok()).ok_or_else(|| {
+                    bad("phone_signature", "该委托人没有登记手机", "this principal has no phone on record")
+                })?;
+                let sig_bytes = hex::decode(sig).map_err(|_| bad("phone_signature", "签名格式不正确", "not hex"))?;
+                if !zhangban_wallet::format::es256_verify(&key, hash.as_bytes(), &sig_bytes) {
+                    return Err(denied(
+                        "signature",
+                        "委托人手机的确认签名无效",
+                        "the principal's confirmation signature does not verify",
+                    ));
+                }
+                json!({ "phone_signature": sig })
+            }
+            (None, None) => {
+                return Err(bad(
+                    "confirmation",
+                    "请委托人签名或用手机确认",
+                    "the principal must sign or confirm on their phone",
+                ))
+            }
+        };
+        let body = json!({ "summary_sha256": hash, "how": how, "at": self.store.now() });
+        self.store.put_json("agent_confirmation", s.id(), principal, &body)?;
+        Ok(hash)
     }
 
     /// Submits the principal's draft (scope: `submit` on its items): the case carries the agent's
@@ -571,6 +721,7 @@ impl Agent {
                 "assurance": m.assurance,
                 "mandate": m.signed_hex,
                 "principal_key": rec.principal_key_hex,
+                "confirmation": self.store.get_opt("agent_confirmation", s.id())?.map(|r| r.json::<Value>()).transpose()?,
             }),
         };
         let case = cases::submit_draft_as(s, catalog, Some(&proxy))?;
@@ -771,4 +922,28 @@ fn no_certificate() -> Error {
         "本机还没有帮办员证书：请先向平台注册为帮办员",
         "this phone has no agent certificate: register as an agent with the platform first",
     )
+}
+
+/// A principal's licences on the agent's phone: only those they showed at the door, only theirs.
+impl LicenceSource for Agent {
+    fn held(&self, subject: &str) -> Result<Vec<HeldLicence>> {
+        if subject == SELF_SUBJECT {
+            return Ok(Vec::new());
+        }
+        self.store.list(PRINCIPAL_LICENCES, Some(subject))?.iter().map(|r| r.json()).collect()
+    }
+}
+
+/// The check a principal's draft runs when opened and before every edit ([`ActingGate`]).
+struct Gate {
+    store: Arc<Store>,
+    agent_id: String,
+    items: Vec<String>,
+}
+
+impl ActingGate for Gate {
+    fn check(&self, subject: &str, _target: &str) -> Result<Editor> {
+        access::authorize(&self.store, &self.agent_id, subject, Action::Fill, &self.items)?;
+        Ok(Editor::Agent { agent: self.agent_id.clone() })
+    }
 }

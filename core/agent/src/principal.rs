@@ -130,6 +130,13 @@ impl PrincipalSide {
         Ok(g)
     }
 
+    /// The principal confirms, on their own phone, the summary the agent showed (its Chinese text): the
+    /// phone signs its SHA-256 (hex text) with the key of the delegation; the agent's phone checks it.
+    pub fn confirm_summary(&self, summary_zh: &str) -> Result<String> {
+        let hash = crate::mandate::sha256_hex(summary_zh.as_bytes());
+        Ok(hex::encode(self.signer.sign(hash.as_bytes())?))
+    }
+
     pub fn given(&self) -> Result<Vec<GivenDelegation>> {
         let mut v: Vec<GivenDelegation> =
             self.store.list(GIVEN, Some(SELF_SUBJECT))?.iter().map(|r| r.json()).collect::<Result<_>>()?;

@@ -93,6 +93,19 @@ impl Fixture {
     }
 }
 
+/// A gate that lets everything through: stands for a draft opened while the mandate still allowed it.
+struct Opened;
+impl zhangban_forms::ActingGate for Opened {
+    fn check(&self, _: &str, _: &str) -> Result<zhangban_forms::Editor> {
+        Ok(zhangban_forms::Editor::Agent { agent: "agent-wang".into() })
+    }
+}
+
+fn opened_draft(store: &Arc<Store>, cat: &Catalog, subject: &str) -> zhangban_forms::Session {
+    let d = zhangban_forms::session::list(store, subject).unwrap()[0].id.clone();
+    zhangban_forms::Session::resume_gated(store.clone(), cat, &d, store.today(), Some(Arc::new(Opened))).unwrap()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Condition {
     InScope,
@@ -120,9 +133,7 @@ fn attempt(f: &Fixture, action: Action, principal: &str, other: Option<&str>, ca
             None => passed(f.agent.start_draft(principal, cat, ITEM).map(|_| ())),
         },
         Action::Submit => {
-            let whose = other.unwrap_or(principal);
-            let d = zhangban_forms::session::list(store, whose).unwrap()[0].id.clone();
-            let mut s = zhangban_forms::Session::resume(store.clone(), cat, &d, store.today()).unwrap();
+            let mut s = opened_draft(store, cat, other.unwrap_or(principal));
             passed(f.agent.submit(principal, cat, &mut s).map(|_| ()))
         }
         Action::Follow => match other {
@@ -160,13 +171,14 @@ fn scope_matrix_every_action_and_condition_is_decided_and_audited() {
             if actions.contains(&Action::Fill) {
                 f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
             } else {
-                zhangban_forms::Session::start(
+                zhangban_forms::Session::start_gated(
                     store.clone(),
                     &cat,
                     &a.subject,
                     ITEM,
                     &zhangban_forms::NoLicences,
                     &zhangban_forms::AutofillOptions::at(store.clock().as_ref()),
+                    Some(Arc::new(Opened)),
                 )
                 .unwrap();
             }
@@ -395,4 +407,164 @@ fn single_use_and_expiry_end_the_mandate() {
     assert_eq!(f.agent.principals().unwrap()[0].status, PrincipalStatus::Expired);
     f.agent.set_retention_days(0).unwrap();
     assert_eq!(f.agent.sweep().unwrap(), vec![a.subject]);
+}
+
+/// At the door the principal shows their resident ID QR: verified offline on the agent's phone, kept
+/// under the principal's key, and their draft is filled and exempted from it — only theirs.
+#[test]
+fn a_principals_licence_shown_at_the_door_fills_only_their_draft() {
+    use zhangban_wallet::format::ALG_ES256;
+    use zhangban_wallet::issue::{issue_licence, with_derived, LicenceRequest};
+    use zhangban_wallet::{ElementValue, LicenceType, Preset, StatusList, TrustEntry, TrustList};
+    let f = fixture();
+    let issuer = SoftwareKey::generate().unwrap();
+    let uscc = "11110000MB0143028X";
+    let trust = TrustList {
+        sequence: 1,
+        issued_at: NOW - 3600,
+        entries: vec![TrustEntry {
+            kid: issuer.key_id(),
+            alg: ALG_ES256,
+            public_key: issuer.public_key(),
+            issuer_uscc: uscc.into(),
+            name_zh: "北京市公安局".into(),
+            name_en: "Beijing Public Security Bureau".into(),
+            types: vec![LicenceType::ResidentId.code().into()],
+            valid_from: NOW - 86400 * 365,
+            valid_until: NOW + 86400 * 3650,
+            withdrawn: false,
+        }],
+    }
+    .sign(|m| f.root.sign(m))
+    .unwrap();
+    let status = StatusList::new(1, NOW - 60, 1024).sign(|m| f.root.sign(m)).unwrap();
+    for w in [&f.agent_phone.wallet, &f.principal_phone.wallet] {
+        w.update_trust_list(&trust, NOW).unwrap();
+        w.update_status_list(&status, NOW).unwrap();
+    }
+    let mut elements = std::collections::BTreeMap::new();
+    for (k, v) in [
+        ("name", "李秀英"),
+        ("sex", "女"),
+        ("ethnicity", "汉"),
+        ("birth_date", "1940-01-01"),
+        ("address", "北京市朝阳区幸福村8号"),
+        ("id_number", "110105194001010018"),
+        ("issuing_authority", "北京市公安局朝阳分局"),
+    ] {
+        elements.insert(k.to_string(), ElementValue::Text(v.to_string()));
+    }
+    let req = LicenceRequest {
+        licence_type: LicenceType::ResidentId,
+        issuer_uscc: uscc.into(),
+        serial: "00000007".into(),
+        version: "1".into(),
+        elements: with_derived(LicenceType::ResidentId, elements, NOW),
+        device_key: f.principal_phone.wallet.device_public_key(),
+        valid_from: NOW - 86400 * 100,
+        valid_until: NOW + 86400 * 3650,
+        status_index: 7,
+    };
+    let licence = issue_licence(&req, &issuer.key_id(), &issuer).unwrap();
+    let summary = f.principal_phone.wallet.import(&licence.encode(), NOW).unwrap();
+    let qr = f.principal_phone.wallet.present(&summary.licence_id, &Preset::Full, None, NOW).unwrap().qr_text;
+
+    // A delegation that does not name the licence type: refused, audited.
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let e = f.agent.check_principal_licence(&a.subject, &qr).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "licence:resident_id"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    // One that does: verified offline, kept for this principal only.
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    let mut s = scope(&Action::ALL);
+    s.licence_types = vec!["resident_id".into()];
+    let g = side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", ID_NUMBER, s, None, false).unwrap();
+    let a = f.agent.accept_delegation(&g.text).unwrap();
+    // (The refused scan used up that code: a verifier accepts a code once.)
+    let qr = f.principal_phone.wallet.present(&summary.licence_id, &Preset::Full, None, NOW + 1).unwrap().qr_text;
+    let v = f.agent.check_principal_licence(&a.subject, &qr).unwrap();
+    assert_eq!(v.licence_id, summary.licence_id);
+    let cat = Catalog::bundled().unwrap();
+    let d = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    let name = d.draft.value("applicant.name").unwrap();
+    assert_eq!(name.value, json!("李秀英"));
+    assert!(name.locked && name.provenance.is_verified());
+    assert!(d.draft.material_report().iter().any(|m| m.code == "M_ID" && m.status.is_exempt()));
+    // Another principal's draft gets none of it, nor does the agent's own.
+    let p2 = phone(&f.root);
+    let g2 = PrincipalSide::new(&p2.wallet)
+        .delegate(&f.agent.certificate_text().unwrap(), "赵大爷", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let b = f.agent.accept_delegation(&g2.text).unwrap();
+    let d2 = f.agent.start_draft(&b.subject, &cat, ITEM).unwrap();
+    assert!(d2.draft.value("applicant.name").is_none_or(|e| e.value != json!("李秀英")));
+    use zhangban_forms::LicenceSource;
+    assert!(f.agent.held(SELF_SUBJECT).unwrap().is_empty());
+    assert!(f.agent.held(&b.subject).unwrap().is_empty());
+}
+
+#[test]
+fn the_principal_confirms_the_summary_by_signature_image_or_phone() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let mut s = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    f.agent.edit(&a.subject, &cat, &mut s, "applicant.name", json!("李秀英")).unwrap();
+    let summary = f.agent.confirmation_summary(&a.subject, &cat, &s).unwrap();
+    assert!(
+        summary.zh.contains("高龄津贴") && summary.zh.contains("李秀英") && summary.zh.contains("王帮办"),
+        "{}",
+        summary.zh
+    );
+    assert!(summary.en.contains("Old-age allowance"), "{}", summary.en);
+    // Nothing given: refused; a wrong phone signature: refused; the principal's own phone: accepted.
+    assert!(f.agent.record_confirmation(&a.subject, &cat, &s, None, None).is_err());
+    let stranger = SoftwareKey::generate().unwrap();
+    let bad = hex::encode(stranger.sign(b"x").unwrap());
+    assert!(matches!(
+        f.agent.record_confirmation(&a.subject, &cat, &s, None, Some(&bad)),
+        Err(Error::PermissionDenied { .. })
+    ));
+    let sig = PrincipalSide::new(&f.principal_phone.wallet).confirm_summary(&summary.zh).unwrap();
+    let hash = f.agent.record_confirmation(&a.subject, &cat, &s, None, Some(&sig)).unwrap();
+    assert_eq!(hash.len(), 64);
+    // A signature image must be the principal's own attachment.
+    let own = f.agent_phone.store.write_attachment(SELF_SUBJECT, "x.png", &mut &[1u8; 8][..]).unwrap().id;
+    assert!(matches!(
+        f.agent.record_confirmation(&a.subject, &cat, &s, Some(&own), None),
+        Err(Error::PermissionDenied { .. })
+    ));
+    let img = f.agent.attach(&a.subject, "sig.png", &mut &[2u8; 64][..]).unwrap().id;
+    f.agent.record_confirmation(&a.subject, &cat, &s, Some(&img), None).unwrap();
+}
+
+/// No path around the agent layer: a principal's draft cannot be started, reopened or edited without the
+/// agent's gate (an FFI caller passing a principal's subject or draft id gets PermissionDenied), and an
+/// edit after the revocation is refused by the gate, audited.
+#[test]
+fn a_principals_draft_is_reached_only_through_agent_mode() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, g) = f.delegate(&Action::ALL, false);
+    let store = &f.agent_phone.store;
+    let opts = zhangban_forms::AutofillOptions::at(store.clock().as_ref());
+    let e = zhangban_forms::Session::start(store.clone(), &cat, &a.subject, ITEM, &zhangban_forms::NoLicences, &opts)
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    let mut s = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+    let e = zhangban_forms::Session::resume(store.clone(), &cat, s.id(), store.today()).map(|_| ()).unwrap_err();
+    assert!(matches!(e, Error::PermissionDenied { .. }), "{e:?}");
+    // Edits go through the gate (audited) and are the agent's, whatever editor the caller names.
+    s.set("applicant.name", json!("李秀英"), zhangban_forms::Editor::Person).unwrap();
+    assert_eq!(f.last_access().1["allowed"], json!(true));
+    let entry = s.draft.value("applicant.name").unwrap();
+    assert!(format!("{:?}", entry.provenance).contains("agent-wang"), "{:?}", entry.provenance);
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    let e = s.set("applicant.phone", json!("13900001111"), zhangban_forms::Editor::Person).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "revoked"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    // The owner's own drafts are untouched by all this.
+    zhangban_forms::Session::start(store.clone(), &cat, SELF_SUBJECT, ITEM, &zhangban_forms::NoLicences, &opts)
+        .unwrap();
 }

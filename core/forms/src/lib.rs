@@ -20,6 +20,6 @@ pub use draft::{
     AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity,
 };
 pub use profile::{apply_verified, HeldLicence, LicenceSource, NoLicences, Profile, Provenance};
-pub use session::Session;
+pub use session::{ActingGate, Session};
 pub use zhangban_catalog::schema::{Field, FieldType, Form, FormSchema};
 use zhangban_catalog::{expr, schema};

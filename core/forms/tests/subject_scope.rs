@@ -88,7 +88,18 @@ fn a_principals_draft_is_not_filled_from_the_agents_licences() {
     // A principal's draft on the same phone: nothing of the agent's.
     let principal = store.create_subject(SubjectKind::Principal, "李奶奶").unwrap();
     assert!(wallet.held(&principal).unwrap().is_empty(), "the wallet's licences are the owner's, not the principal's");
-    let s = Session::start(store.clone(), &cat, &principal, "GA-002", &wallet, &opts).unwrap();
+    // Outside agent mode a principal's draft is not opened at all; inside it (a gate that stands for the
+    // agent's checked delegation), the agent's wallet fills nothing.
+    let refused = Session::start(store.clone(), &cat, &principal, "GA-002", &wallet, &opts).map(|_| ()).unwrap_err();
+    assert!(matches!(refused, zhangban_base::Error::PermissionDenied { .. }), "{refused:?}");
+    struct Allowed;
+    impl zhangban_forms::ActingGate for Allowed {
+        fn check(&self, _: &str, _: &str) -> zhangban_base::Result<zhangban_forms::Editor> {
+            Ok(zhangban_forms::Editor::Agent { agent: "agent-1".into() })
+        }
+    }
+    let s = Session::start_gated(store.clone(), &cat, &principal, "GA-002", &wallet, &opts, Some(Arc::new(Allowed)))
+        .unwrap();
     for path in ["applicant.name", "applicant.id_number"] {
         let v = s.draft.value(path);
         assert!(v.is_none_or(|e| e.value.is_null() || !e.locked), "{path} came from the agent's licence: {v:?}");

@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("form_schema", form_schema),
     ("expression", expression),
     ("sync_response", sync_response),
+    ("delegation", delegation),
 ];
 
 struct Lists {
@@ -180,4 +181,22 @@ pub fn mutate(seed: &[u8], state: &mut u64, max_len: usize) -> Vec<u8> {
         }
     }
     b
+}
+
+/// Agent mode (issue 11): a `ZBD1:` delegation or `ZBA1:` agent certificate text through decoding and
+/// verification; raw bytes as a door consent and a revocation (signature checks with a fixed key).
+pub fn delegation(data: &[u8]) {
+    use zhangban_core::agent::{AgentCertificate, Delegation, DoorConsent, Revocation};
+    if let Some(t) = text(data) {
+        if let Ok(b) = Delegation::from_text(t) {
+            let _ = Delegation::verify(&b);
+        }
+        if let Ok(b) = AgentCertificate::from_text(t) {
+            let _ = AgentCertificate::verify(&b, &wallet::trust::pinned_root_key(), seeds::VECTOR_NOW);
+        }
+    }
+    let key = &lists().device_key;
+    let _ = DoorConsent::verify(data, key);
+    let _ = Revocation::verify(data, key);
+    let _ = Delegation::verify(data);
 }

@@ -62,6 +62,28 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 .collect()
         }
         "licence_import" => vec![hexs("licence_hex")],
+        "delegation" => {
+            use zhangban_core::agent::{Action, Delegation, Scope};
+            use zhangban_core::wallet::{DeviceSigner, SoftwareKey};
+            let (p, a) = (SoftwareKey::generate().expect("key"), SoftwareKey::generate().expect("key"));
+            let d = Delegation {
+                id: "0123456789abcdef0123456789abcdef".into(),
+                principal_name: "李秀英".into(),
+                principal_id_masked: "110105********0018".into(),
+                principal_key: p.public_key(),
+                agent_id: "agent-1".into(),
+                agent_cert_id: "cert-1".into(),
+                agent_key: a.public_key(),
+                scope: Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: Action::ALL.to_vec() },
+                valid_from: VECTOR_NOW,
+                valid_until: VECTOR_NOW + 30 * 86_400,
+                single_use: false,
+            };
+            let signed = d.sign(|m| p.sign(m)).expect("a delegation seed");
+            let text = Delegation::to_text(&signed);
+            let cert_like = text.replacen("ZBD1:", "ZBA1:", 1);
+            vec![text.into_bytes(), cert_like.into_bytes(), signed]
+        }
         "form_schema" => vec![
             form(
                 json!([{"id": "name", "type": "text", "label": {"zh": "姓名"}, "required": true, "min_len": 2, "max_len": 4}]),

@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use zhangban_core::agent::{Agent, Assurance, PrincipalStatus};
 use zhangban_core::catalog::Catalog;
-use zhangban_core::forms::Session;
 use zhangban_core::store::{FileVault, KeyVault, Store};
 use zhangban_core::wallet::Wallet;
 use zhangban_sandbox::fault_writer::payload;
@@ -105,7 +104,7 @@ fn acknowledged_door_intake_steps_survive_sigkill() {
             assert_eq!((l.status, l.assurance), (PrincipalStatus::Active, Some(Assurance::Door)), "consent {s}");
         }
         for (s, (d, v)) in &edits {
-            let session = Session::resume(store.clone(), &catalog, d, store.today()).unwrap();
+            let session = agent.resume_draft(s, &catalog, d).unwrap();
             assert_eq!(session.draft.subject, *s);
             let e = session.draft.value("applicant.name").unwrap_or_else(|| panic!("edit of {d} lost"));
             assert_eq!(e.value, serde_json::json!(v));

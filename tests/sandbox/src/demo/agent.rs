@@ -52,12 +52,16 @@ async fn phone(j: &Journey, name: &str) -> DemoResult<(Arc<Store>, Wallet)> {
     Ok((store, wallet))
 }
 
+/// How a principal confirms the summary: (signature image attachment, their phone's signature).
+type Confirm<'a> = &'a dyn Fn(&zhangban_core::Text) -> DemoResult<(Option<String>, Option<String>)>;
+
 /// Fills 高龄津贴申领 for a principal, as the agent, and submits it (queued while offline).
 fn fill_and_submit(
     agent: &Agent,
     catalog: &Catalog,
     principal: &str,
     values: &[(&str, serde_json::Value)],
+    confirm: Confirm<'_>,
 ) -> DemoResult<cases::Case> {
     let mut s = agent.start_draft(principal, catalog, ITEM)?;
     for (path, v) in values {
@@ -68,6 +72,10 @@ fn fill_and_submit(
         let a = agent.attach(principal, name, &mut pic.as_slice())?;
         agent.set_material(principal, catalog, &mut s, code, Some(MaterialChoice::Attached { attachment_id: a.id }))?;
     }
+    // The principal reads the summary in large text and confirms: signature image or their own phone.
+    let summary = agent.confirmation_summary(principal, catalog, &s)?;
+    let (image, phone) = confirm(&summary)?;
+    agent.record_confirmation(principal, catalog, &s, image.as_deref(), phone.as_deref())?;
     Ok(agent.submit(principal, catalog, &mut s)?)
 }
 
@@ -158,10 +166,21 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let recorder = Arc::new(Recorder::default());
     let offline = SyncRunner::new(agent_store.clone(), quick("http://127.0.0.1:9"), recorder.clone())?;
     let mut submitted = Vec::new();
-    for (p, name, id, birth) in [
+    let by_phone = |t: &zhangban_core::Text| -> DemoResult<(Option<String>, Option<String>)> {
+        Ok((None, Some(li_side.confirm_summary(&t.zh)?)))
+    };
+    let sun_signature = pics[2].clone();
+    let by_image = |_: &zhangban_core::Text| -> DemoResult<(Option<String>, Option<String>)> {
+        Ok((Some(sun_signature.clone()), None))
+    };
+    let confirmations: [Confirm<'_>; 2] = [&by_phone, &by_image];
+    for ((p, name, id, birth), confirm) in [
         (&li.subject, "李秀英", "110105194001010018", "1940-01-01"),
         (&sun.subject, "孙德明", "110105193805200031", "1938-05-20"),
-    ] {
+    ]
+    .into_iter()
+    .zip(confirmations)
+    {
         let c = fill_and_submit(
             &agent,
             &catalog,
@@ -174,6 +193,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
                 ("applicant.address", json!("北京市朝阳区幸福村 8 号")),
                 ("allowance.account", json!("6217000010001234567")),
             ],
+            confirm,
         )?;
         submitted.push(c);
     }
@@ -181,8 +201,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let lists_apart = agent.cases(&li.subject)?.len() == 1 && agent.cases(&sun.subject)?.len() == 1;
     j.check(
         "agent.offline",
-        "没有信号：为两位委托人分别填写并提交了高龄津贴申请（由帮办员填写的值均标注为代填），两件都在手机上排队；各自的办件列表互不混杂",
-        "No signal: both applications filled (values marked agent-entered) and submitted, both queued on the phone; each principal's list holds only their own case",
+        "没有信号：为两位委托人分别填写高龄津贴申请（由帮办员填写的值均标注为代填），用大字向他们展示内容摘要，李奶奶用自己的手机签名确认、孙爷爷手写签名确认后提交，两件都在手机上排队；各自的办件列表互不混杂",
+        "No signal: both applications filled (values marked agent-entered), the plain-language summary shown in large text and confirmed (李秀英 on her own phone, 孙德明 by his handwritten signature), submitted and queued on the phone; each principal's list holds only their own case",
         r.offline && r.remaining == 2 && lists_apart,
         json!({ "run": r, "cases": submitted.iter().map(|c| json!({ "id": c.id, "subject": c.subject, "agent": c.agent })).collect::<Vec<_>>() }),
     );
