@@ -282,7 +282,9 @@ impl<W: Write> ItemWriter<W> {
 
     fn seal_chunk(&mut self, last: bool) -> Result<(), BackupError> {
         let take = self.buf.len().min(CHUNK);
-        let mut chunk: Zeroizing<Vec<u8>> = Zeroizing::new(self.buf.drain(..take).collect());
+        // Copied out, then the rest moved down in one memmove (no per-byte iteration).
+        let mut chunk: Zeroizing<Vec<u8>> = Zeroizing::new(self.buf[..take].to_vec());
+        self.buf.drain(..take);
         let tag = self
             .key
             .seal_in_place_separate_tag(nonce(self.index, last), Aad::from(&self.aad), chunk.as_mut_slice())

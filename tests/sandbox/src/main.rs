@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         Some("device-sync") => device_sync(args),
         // Hidden: the child process of the kill -9 fault test (tests/sandbox/tests/faults.rs).
         Some("fault-writer") => fault_writer(args),
+        Some("backup-child") => backup_child(args),
         Some("help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -186,4 +187,43 @@ fn device_sync(mut args: Args) -> Result<(), String> {
     let url = args.word().ok_or("device-sync DIR URL")?;
     args.finish()?;
     runtime()?.block_on(zhangban_sandbox::cases::device_sync(std::path::Path::new(&dir), &url))
+}
+
+/// `backup-child backup STORE_DIR VAULT_FILE BACKUP_FILE` (backs up again and again until killed) or
+/// `backup-child restore BACKUP_FILE CODE_FILE VAULT_FILE TARGET_DIR` (hidden; the child process of the
+/// kill -9 test of backups and restores).
+fn backup_child(mut args: Args) -> Result<(), String> {
+    use std::sync::Arc;
+    use zhangban_core::backup;
+    use zhangban_core::store::{FileVault, KeyVault, Store};
+    let what = args.word().ok_or("backup-child backup|restore …")?;
+    let words: Vec<String> = std::iter::from_fn(|| args.word()).collect();
+    args.finish()?;
+    let vault = |p: &str| -> Result<Arc<dyn KeyVault>, String> {
+        Ok(Arc::new(FileVault::open_or_create(std::path::Path::new(p)).map_err(|e| e.to_string())?))
+    };
+    match (what.as_str(), words.as_slice()) {
+        ("backup", [store, v, file]) => {
+            let store = Store::open(std::path::Path::new(store), vault(v)?).map_err(|e| e.to_string())?;
+            for _ in 0..50 {
+                backup::write_backup(&store, std::path::Path::new(file)).map_err(|e| e.message_en())?;
+            }
+            Ok(())
+        }
+        ("restore", [file, code, v, target]) => {
+            let code = std::fs::read_to_string(code).map_err(|e| e.to_string())?;
+            let (_, key) = backup::open_backup(std::path::Path::new(file), &code).map_err(|e| e.message_en())?;
+            backup::restore(
+                std::path::Path::new(file),
+                &key,
+                std::path::Path::new(target),
+                vault(v)?,
+                None,
+                Arc::new(zhangban_core::SystemClock),
+            )
+            .map(|_| ())
+            .map_err(|e| e.message_en())
+        }
+        _ => Err("backup-child backup STORE VAULT FILE | restore FILE CODE_FILE VAULT TARGET".into()),
+    }
 }
