@@ -509,6 +509,53 @@ impl Store {
         self.read(|conn, u| scan_records(conn, u, collection, subject, tag))
     }
 
+    /// A value that changes whenever the database changes: through this store (the changes counted on its
+    /// one connection) or through any other connection to the same file (SQLite's `data_version`). A cache
+    /// of data derived from the records (the reminder engine's parsed cases) is valid while it is equal.
+    pub fn change_stamp(&self) -> Result<(u64, u64)> {
+        let g = self.guard();
+        let other: i64 = g.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok((g.conn.total_changes(), other as u64))
+    }
+
+    /// The records of `collection` whose plaintext columns pass `keep(subject, tag, updated_at)`, oldest
+    /// first, in one pass over the collection: only those are decrypted (a screen that needs a few hundred
+    /// of ten thousand records — the reminder engine's open and recently completed cases). Every row is
+    /// still read and counted against the kept count, so a damaged table is `Corrupted`, never a short
+    /// answer; what the predicate selects rests on the plaintext columns (there is no index to check an
+    /// arbitrary predicate against).
+    pub fn scan_matching(
+        &self,
+        collection: &str,
+        keep: &dyn Fn(&str, Option<&str>, i64) -> bool,
+    ) -> Result<Vec<Result<Record>>> {
+        self.read(|conn, u| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
+            )?;
+            let mut rows: Vec<RawRow> = Vec::new();
+            let mut seen = 0i64;
+            let mut q = st.query(params![collection])?;
+            while let Some(r) = q.next().map_err(|_| Error::corrupted(format!("records/{collection}"), "*"))? {
+                seen += 1;
+                let (subject, tag, at): (String, Option<String>, i64) = (r.get(2)?, r.get(3)?, r.get(5)?);
+                if keep(&subject, tag.as_deref(), at) {
+                    rows.push((r.get(0)?, r.get(1)?, subject, tag, r.get(4)?, at));
+                }
+            }
+            drop(q);
+            drop(st);
+            let kept = kept_count(conn, collection)?;
+            if seen != kept {
+                return Err(Error::corrupted(
+                    format!("records/{collection}"),
+                    format!("{seen} of {kept} records reachable"),
+                ));
+            }
+            Ok(rows.into_iter().map(|row| decode_row(conn, u, collection, row)).collect())
+        })
+    }
+
     /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
     /// body is decrypted): for summaries such as an agent's home over thousands of cases.
     pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {

@@ -77,7 +77,10 @@ pub fn plan(store: &Arc<Store>) -> Result<Plan> {
     let found = sources::collect(&snap)?;
     let state: State = store.get_opt(STATE_COLLECTION, STATE_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default();
     let (plan, next) = compute(&snap.settings, snap.now, found, &state);
-    store.put_json(STATE_COLLECTION, STATE_ID, SELF_SUBJECT, &next)?;
+    // Unchanged (a plan made again with nothing new): nothing to write, so the store stays as it was.
+    if next.entries != state.entries {
+        store.put_json(STATE_COLLECTION, STATE_ID, SELF_SUBJECT, &next)?;
+    }
     Ok(plan)
 }
 

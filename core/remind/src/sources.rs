@@ -19,15 +19,15 @@ use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
 
 use crate::{at_minute, date_of, Action, Link, Reminder, Screen, Settings, Source, Urgency};
 
-/// Case states whose cases the rules read (the rest — drafts, final states but completed — need nothing).
-const WATCHED: [CaseState; 7] = [
+/// Open case states the rules read; of completed cases only those within the rating window (the rest —
+/// drafts, other final states, old completed cases — need nothing).
+const OPEN: [CaseState; 6] = [
     CaseState::Queued,
     CaseState::Submitted,
     CaseState::Accepted,
     CaseState::InReview,
     CaseState::Suspended,
     CaseState::SupplementRequested,
-    CaseState::Completed,
 ];
 
 /// What the rules read, loaded once per plan or home.
@@ -35,11 +35,11 @@ pub struct Snapshot {
     pub now: i64,
     pub today: NaiveDate,
     pub settings: Settings,
-    pub calendar: Calendar,
+    pub calendar: Arc<Calendar>,
     pub rules: Rules,
     pub catalog: Arc<Catalog>,
-    /// Cases in the watched states (active ones and completed ones).
-    pub cases: Vec<Case>,
+    /// Cases in the watched states (open ones and those completed within the rating window).
+    pub cases: Arc<Vec<Case>>,
     pub licences: Vec<LicenceSummary>,
     pub grants: Vec<GrantRecord>,
     pub pending: Vec<Op>,
@@ -48,17 +48,74 @@ pub struct Snapshot {
     pub labels: HashMap<String, String>,
     /// The wallet (None when its records could not be read: the other rules still work).
     pub wallet: Option<Wallet>,
+    /// What the cached cases and their findings are valid for (`None`: not cached).
+    key: Option<CacheKey>,
 }
+
+/// The parsed cases of one store and the case rules' findings, valid while the database is unchanged
+/// ([`Store::change_stamp`]) and the day is the same: a screen or a plan made again without a change in
+/// between reads and reckons nothing twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheKey {
+    store_id: String,
+    /// The store object (two objects over the same files count their changes apart).
+    instance: usize,
+    stamp: (u64, u64),
+    today: NaiveDate,
+}
+
+struct Cache {
+    key: CacheKey,
+    cases: Arc<Vec<Case>>,
+    calendar: Arc<Calendar>,
+    found: Option<(Settings, Arc<Vec<Found>>)>,
+}
+
+static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
 
 impl Snapshot {
     pub fn load(store: &Arc<Store>, settings: Settings) -> Result<Snapshot> {
         let now = store.now();
         let today = store.today();
-        let mut cases = Vec::new();
-        for st in WATCHED {
-            cases.extend(cases::list_in_state(store, st)?);
-        }
-        cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        // One pass over the cases, decrypting only the open ones and those completed recently enough to be
+        // rated (a case completed on day D was last written on or after D).
+        let rules = Rules::default();
+        let days = i64::from(rules.rating_window_days + settings.rating_after_days + 2);
+        let since = at_minute(today - Duration::days(days), 0);
+        let watched = |_: &str, tag: Option<&str>, at: i64| match tag {
+            Some(t) if t == CaseState::Completed.as_str() => at >= since,
+            Some(t) => OPEN.iter().any(|s| s.as_str() == t),
+            None => false,
+        };
+        let key = CacheKey {
+            store_id: store.store_id().to_string(),
+            instance: Arc::as_ptr(store) as usize,
+            stamp: store.change_stamp()?,
+            today,
+        };
+        let cached = CACHE
+            .lock()
+            .ok()
+            .and_then(|g| g.as_ref().filter(|c| c.key == key).map(|c| (c.cases.clone(), c.calendar.clone())));
+        let (cases, calendar) = match cached {
+            Some(c) => c,
+            None => {
+                // The calendar with the stored signed update (a store without one answers a miss, which
+                // the store double-checks across the table: worth reading once per change only).
+                let calendar = Arc::new(zhangban_calendar::update::load(store)?);
+                let mut cases: Vec<Case> = Vec::new();
+                for r in store.scan_matching(cases::COLLECTION, &watched)? {
+                    cases.push(r?.json()?);
+                }
+                cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+                let cases = Arc::new(cases);
+                if let Ok(mut g) = CACHE.lock() {
+                    *g =
+                        Some(Cache { key: key.clone(), cases: cases.clone(), calendar: calendar.clone(), found: None });
+                }
+                (cases, calendar)
+            }
+        };
         let has_wallet_records = !store.list(zhangban_wallet::LICENCE_COLLECTION, None)?.is_empty()
             || !store.list(zhangban_wallet::GRANT_COLLECTION, None)?.is_empty();
         let wallet = if has_wallet_records { Some(Wallet::open(store.clone())?) } else { None };
@@ -67,20 +124,23 @@ impl Snapshot {
             None => (vec![], vec![]),
         };
         let labels = store.subjects()?.into_iter().map(|s| (s.id, s.label)).collect();
+        let pending = outbox::pending(store)?;
+        let refused = outbox::quarantined(store)?;
         Ok(Snapshot {
             now,
             today,
             settings,
-            calendar: zhangban_calendar::update::load(store)?,
-            rules: Rules::default(),
+            calendar,
+            rules,
             catalog: Catalog::current(store)?,
             cases,
             licences,
             grants,
-            pending: outbox::pending(store)?,
-            refused: outbox::quarantined(store)?,
+            pending,
+            refused,
             labels,
             wallet,
+            key: Some(key),
         })
     }
 
@@ -698,10 +758,28 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
 
 /// Every rule over the snapshot.
 pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
-    let mut out = Vec::new();
-    for c in &s.cases {
-        case_rules(s, c, &mut out)?;
-    }
+    let cached = s.key.as_ref().and_then(|k| {
+        let g = CACHE.lock().ok()?;
+        let c = g.as_ref().filter(|c| &c.key == k)?;
+        c.found.as_ref().filter(|(set, _)| set == &s.settings).map(|(_, f)| f.clone())
+    });
+    let case_found = match cached {
+        Some(f) => f,
+        None => {
+            let mut found = Vec::new();
+            for c in s.cases.iter() {
+                case_rules(s, c, &mut found)?;
+            }
+            let found = Arc::new(found);
+            if let (Some(k), Ok(mut g)) = (&s.key, CACHE.lock()) {
+                if let Some(c) = g.as_mut().filter(|c| &c.key == k) {
+                    c.found = Some((s.settings.clone(), found.clone()));
+                }
+            }
+            found
+        }
+    };
+    let mut out: Vec<Found> = (*case_found).clone();
     let any_provisional =
         out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
     for l in &s.licences {

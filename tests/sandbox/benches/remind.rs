@@ -10,7 +10,8 @@
 //! completed within the rating window, 20 % under way (accepted, in review, suspended, supplement requested,
 //! half of them with a deferred material), spread over the person and 100 principals. Each figure is the
 //! median of 21 calls after 3 warm-up calls; the plan is called on an unchanged store (the steady state of
-//! a background task: an empty diff) and once from scratch (`reset_plan`: everything handed over as add).
+//! a background task: an empty diff) and from scratch (`reset_plan`: everything handed over as add); the home
+//! also after a write (the cached cases and findings are then read and reckoned again).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,59 +87,75 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
     )?;
     let today = store.today();
+    // Cases completed long ago were last written long ago: written through the same store files with the
+    // clock 200 days back.
+    let past = Arc::new(Store::open_with(
+        store.dir(),
+        Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key"))?),
+        Arc::new(zhangban_core::FixedClock::at(store.now() - 200 * 86_400)),
+    )?);
     let states = [CaseState::Accepted, CaseState::InReview, CaseState::Suspended, CaseState::SupplementRequested];
     for chunk in (0..n_cases).collect::<Vec<_>>().chunks(500) {
-        store.transaction(|t| {
-            for &i in chunk {
-                let mut c = template.clone();
-                c.id = format!("bench-{i:05}");
-                c.subject = subjects[i % subjects.len()].clone();
-                c.title = format!("办件 {i}");
-                c.timeline.truncate(1);
-                let kind = i % 10;
-                let accepted = today - chrono::Duration::days((i % 60) as i64 + 1);
-                c.accepted_on = Some(accepted);
-                c.promised_days = Some(20);
-                c.receipt = Some(format!("R{i:08}"));
-                if kind < 7 {
-                    c.state = CaseState::Completed;
-                    c.completed_on = Some(today - chrono::Duration::days(200 + (i % 300) as i64));
-                } else if kind == 7 {
-                    c.state = CaseState::Completed;
-                    c.completed_on = Some(today - chrono::Duration::days((i % 10) as i64));
-                } else {
-                    c.state = states[i % states.len()];
-                    if c.state == CaseState::Suspended {
-                        c.pauses.push(Pause { from: accepted, to: None });
+        let write = |old: bool| -> zhangban_core::Result<()> {
+            let s = if old { &past } else { &store };
+            s.transaction(|t| {
+                for &i in chunk {
+                    let mut c = template.clone();
+                    c.id = format!("bench-{i:05}");
+                    c.subject = subjects[i % subjects.len()].clone();
+                    c.title = format!("办件 {i}");
+                    c.timeline.truncate(1);
+                    let kind = i % 10;
+                    if (kind < 7) != old {
+                        continue;
                     }
-                    if c.state == CaseState::SupplementRequested {
-                        c.supplement = Some(SupplementRequest {
-                            request_id: format!("r{i}"),
-                            items: vec!["身份证复印件".into()],
-                            note: String::new(),
-                            due: today + chrono::Duration::days((i % 15) as i64),
-                            supplied: false,
-                        });
+                    let accepted = today - chrono::Duration::days((i % 60) as i64 + 1);
+                    c.accepted_on = Some(accepted);
+                    c.promised_days = Some(20);
+                    c.receipt = Some(format!("R{i:08}"));
+                    if kind < 7 {
+                        c.state = CaseState::Completed;
+                        c.completed_on = Some(today - chrono::Duration::days(200 + (i % 300) as i64));
+                    } else if kind == 7 {
+                        c.state = CaseState::Completed;
+                        c.completed_on = Some(today - chrono::Duration::days((i % 10) as i64));
+                    } else {
+                        c.state = states[i % states.len()];
+                        if c.state == CaseState::Suspended {
+                            c.pauses.push(Pause { from: accepted, to: None });
+                        }
+                        if c.state == CaseState::SupplementRequested {
+                            c.supplement = Some(SupplementRequest {
+                                request_id: format!("r{i}"),
+                                items: vec!["身份证复印件".into()],
+                                note: String::new(),
+                                due: today + chrono::Duration::days((i % 15) as i64),
+                                supplied: false,
+                            });
+                        }
+                        if i % 2 == 0 {
+                            c.deferred.push(DeferredMaterial {
+                                material: "职工档案".into(),
+                                due: Some(today + chrono::Duration::days((i % 25) as i64)),
+                                supplied: false,
+                            });
+                        }
                     }
-                    if i % 2 == 0 {
-                        c.deferred.push(DeferredMaterial {
-                            material: "职工档案".into(),
-                            due: Some(today + chrono::Duration::days((i % 25) as i64)),
-                            supplied: false,
-                        });
-                    }
+                    t.put_json(
+                        cases::COLLECTION,
+                        &c.id,
+                        &c.subject,
+                        &c,
+                        PutOptions { tag: Some(c.state.as_str()), lookup: None },
+                    )?;
                 }
-                t.put_json(
-                    cases::COLLECTION,
-                    &c.id,
-                    &c.subject,
-                    &c,
-                    PutOptions { tag: Some(c.state.as_str()), lookup: None },
-                )?;
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })
+        };
+        write(true)?;
+        write(false)?;
     }
+    drop(past);
     println!(
         "setup: {} cases, 50 licences, {} principals in {:.1} s",
         n_cases,
@@ -149,13 +166,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (home_t, home) = time(21, || remind::home(&store).expect("home"));
     let first = remind::plan(&store)?;
     let (plan_t, plan) = time(21, || remind::plan(&store).expect("plan"));
+    // After any write (a sync applied an event, an edit) the cases are read and reckoned again.
+    let mut n = 0;
+    let (cold_home_t, _) = time(21, || {
+        n += 1;
+        store.set_setting("bench.touch", &n.to_string()).expect("write");
+        remind::home(&store).expect("home")
+    });
     let (fresh_t, fresh) = time(21, || {
         remind::reset_plan(&store).expect("reset");
         remind::plan(&store).expect("plan")
     });
     println!(
-        "home: {:.1} ms (median of 21) — {} needs, {} principals with needs, {} active cases, {} licences expiring",
+        "home: {:.1} ms (median of 21; {:.1} ms after a write) — {} needs, {} principals with needs, {} active cases, {} licences expiring",
         home_t.as_secs_f64() * 1e3,
+        cold_home_t.as_secs_f64() * 1e3,
         home.needs.len(),
         home.principals.len(),
         home.cases.len(),
