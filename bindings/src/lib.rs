@@ -1,5 +1,6 @@
 //! UniFFI facade of zhangban-core: type mapping, errors, async. No business rules live here.
 uniffi::setup_scaffolding!();
+zhangban_base::use_ffi_types!();
 
 mod cases;
 mod error;

@@ -354,7 +354,7 @@ async fn offline_submission_then_the_whole_clerk_journey() {
     assert_eq!(held.iter().map(|l| l.licence_id.as_str()).collect::<Vec<_>>(), [licence_id.as_str()]);
     assert_eq!(held[0].licence_type, LicenceType::BusinessLicence);
     assert_eq!(recorder.notices().iter().filter(|n| n.kind == NoticeKind::LicenceIssued).count(), 2);
-    assert!(c.timeline.iter().any(|e| e.note.contains("证照夹")));
+    assert!(c.timeline.iter().any(|e| e.note.zh.contains("证照夹")));
     assert_eq!(runner.run_once().await.licences_imported, 0, "once per case");
     assert_eq!(wallet.licences(chrono::Utc::now().timestamp()).expect("licences").len(), 1);
     let on = c.completed_on.expect("completed on");

@@ -232,7 +232,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         let at = chrono::DateTime::from_timestamp(e.at, 0)
             .map(|t| t.with_timezone(&chrono::Local).format("%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-        println!("        {at}  {:<24} {:<14} {}", e.state.label_zh(), e.actor, e.note);
+        println!("        {at}  {:<24} {:<14} {}", e.state.label_zh(), e.actor, e.note.zh);
     }
     j.step(
         "cases.timeline",
