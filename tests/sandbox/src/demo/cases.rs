@@ -22,7 +22,7 @@ use zhangban_core::wallet::Wallet;
 use super::{DemoResult, Journey};
 
 fn today() -> chrono::NaiveDate {
-    chrono::Local::now().date_naive()
+    zhangban_core::clock::local_date(chrono::Utc::now().timestamp())
 }
 
 fn clerk(j: &Journey, case_id: &str, action: &str, args: Value) -> DemoResult<Value> {
