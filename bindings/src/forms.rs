@@ -102,7 +102,7 @@ impl ZhangbanDraft {
         self.with(|s| f(s).map(|_| s.state()))
     }
 
-    fn open(store: &Arc<Store>, session: Session) -> Arc<Self> {
+    pub(crate) fn open(store: &Arc<Store>, session: Session) -> Arc<Self> {
         Arc::new(ZhangbanDraft { store: store.clone(), session: Mutex::new(session) })
     }
 }

@@ -2,6 +2,7 @@
 uniffi::setup_scaffolding!();
 zhangban_base::use_ffi_types!();
 
+mod agent;
 mod cases;
 mod error;
 mod forms;
