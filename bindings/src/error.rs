@@ -13,6 +13,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use zhangban_core::backup::BackupError;
 use zhangban_core::Error as CoreError;
 
 /// What went wrong, and what the shell should do about it.
@@ -60,6 +61,20 @@ pub enum ZhangbanError {
     /// A bug or an impossible state; `detail` is for developers.
     #[error("internal: {detail}")]
     Internal { detail: String },
+    /// A recovery code or backup file problem (`zhangban_core::backup::BackupError`); `code` says which:
+    /// `code_format`, `code_typo`, `wrong_code`, `no_recovery_code`, `not_a_backup`,
+    /// `unsupported_version`, `truncated`, `damaged`, `target_exists`. Nothing was restored.
+    #[error("backup ({code}): {message_en}")]
+    Backup { code: String, message_zh: String, message_en: String },
+}
+
+impl From<BackupError> for ZhangbanError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Store(e) => e.into(),
+            e => ZhangbanError::Backup { code: e.code().into(), message_zh: e.message_zh(), message_en: e.message_en() },
+        }
+    }
 }
 
 impl From<CoreError> for ZhangbanError {
@@ -107,6 +122,10 @@ impl ZhangbanError {
             ZhangbanError::Licence { reason } => CoreError::Licence(reason),
             ZhangbanError::Storage { detail } => CoreError::Storage(detail),
             ZhangbanError::Internal { detail } => CoreError::Internal(detail),
+            // Its texts are the backup crate's own (see `text_zh`); no core error stands for it.
+            ZhangbanError::Backup { code, message_zh, message_en } => {
+                CoreError::Validation { field: code, message_zh, message_en }
+            }
         }
     }
 
@@ -121,12 +140,18 @@ impl ZhangbanError {
     /// (Named `text_*`, not `message_*`: in Python the `Validation` variant's `message_zh` field would
     /// hide a method of that name.)
     pub fn text_zh(&self) -> String {
-        self.to_core().message_zh()
+        match self {
+            ZhangbanError::Backup { message_zh, .. } => message_zh.clone(),
+            e => e.to_core().message_zh(),
+        }
     }
 
     /// What happened and what to do, in English: the whole text to show.
     pub fn text_en(&self) -> String {
-        self.to_core().message_en()
+        match self {
+            ZhangbanError::Backup { message_en, .. } => message_en.clone(),
+            e => e.to_core().message_en(),
+        }
     }
 }
 
@@ -140,7 +165,6 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> Result<T, Zh
 }
 
 /// Like [`guard`] for closures that already speak `ZhangbanError`.
-#[allow(dead_code)] // for the wallet / forms / cases bindings files
 pub(crate) fn guard_ffi<T>(f: impl FnOnce() -> Result<T, ZhangbanError>) -> Result<T, ZhangbanError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
@@ -189,6 +213,14 @@ mod tests {
             assert_eq!(ffi.text_en(), en);
             assert!(!ffi.text_zh().is_empty() && !ffi.text_en().is_empty());
         }
+    }
+
+    #[test]
+    fn a_backup_error_keeps_its_code_and_texts_and_a_store_error_its_own_type() {
+        let e = ZhangbanError::from(BackupError::WrongCode);
+        assert!(matches!(&e, ZhangbanError::Backup { code, .. } if code == "wrong_code"));
+        assert_eq!((e.text_zh(), e.text_en()), (BackupError::WrongCode.message_zh(), BackupError::WrongCode.message_en()));
+        assert_eq!(ZhangbanError::from(BackupError::Store(CoreError::WrongKey)), ZhangbanError::WrongKey);
     }
 
     #[test]

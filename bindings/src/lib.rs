@@ -3,6 +3,7 @@ uniffi::setup_scaffolding!();
 zhangban_base::use_ffi_types!();
 
 mod agent;
+mod backup;
 mod cases;
 mod error;
 mod forms;

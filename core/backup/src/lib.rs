@@ -17,13 +17,17 @@
 //!   chunk and the manifest check out. Any damage, truncation, reordering or foreign chunk is a typed
 //!   error and nothing is restored. The restored store has its own data key, vault and (later) device key;
 //!   re-binding the licences to that key is the platform's part (`zhangban-sync`, `rebind`).
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
 
 pub mod code;
 pub mod error;
 pub mod format;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -160,6 +164,7 @@ pub fn make_recovery_code_with(store: &Store, params: KdfParams) -> Result<Recov
 
 /// What a backup holds, counted (the manifest, also shown before a restore).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Manifest {
     pub records: u64,
     pub subjects: u64,
@@ -168,7 +173,7 @@ pub struct Manifest {
     pub attachments: u64,
     pub attachment_bytes: u64,
     /// Records per collection (`licence`, `case`, `draft`, `outbox`, …).
-    pub collections: BTreeMap<String, u64>,
+    pub collections: HashMap<String, u64>,
     /// SHA-256 of every item before the manifest, hex.
     pub digest: String,
 }
@@ -191,6 +196,7 @@ struct Meta {
 
 /// What [`write_backup`] wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BackupSummary {
     pub manifest: Manifest,
     /// Bytes of the file.
@@ -374,8 +380,63 @@ pub fn open_backup(path: &Path, code_text: &str) -> Result<(Header, BackupKey)> 
     Ok((header.clone(), BackupKey { id: header.key_id, key: raw }))
 }
 
+/// What the plaintext header of a backup file says, read without the code (to show before asking for it):
+/// when it was made, by which store's key, with which KDF, how large it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct BackupInfo {
+    pub backup_id: String,
+    /// Same in every backup of one store (and after a code change): which phone's backups these are.
+    pub key_id: String,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    pub kdf_m_kib: u32,
+    pub kdf_t: u32,
+    pub kdf_p: u32,
+    /// Bytes of the file.
+    pub bytes: u64,
+}
+
+/// Reads the header of the backup at `path` (no code needed): `NotABackup`, `Truncated`,
+/// `UnsupportedVersion` or `Damaged` when it is not one this app can restore. The chunks are checked only
+/// by a restore (with the code).
+pub fn inspect_backup(path: &Path) -> Result<BackupInfo> {
+    let mut f = fs::File::open(path)?;
+    let bytes = f.metadata()?.len();
+    let h = Header::read(&mut f)?;
+    Ok(BackupInfo {
+        backup_id: hex::encode(h.backup_id),
+        key_id: hex::encode(h.key_id),
+        created_at: h.created_at,
+        kdf_m_kib: h.params.m_kib,
+        kdf_t: h.params.t,
+        kdf_p: h.params.p,
+        bytes,
+    })
+}
+
+/// Checks a typed-in code against this store's current one (the app asks the person to type the code
+/// back before it counts as written down): `CodeFormat` / `CodeTypo` before the KDF, `WrongCode` after
+/// it, `NoRecoveryCode` when none was made.
+pub fn check_recovery_code(store: &Store, code_text: &str) -> Result<()> {
+    let code = RecoveryCode::parse(code_text)?;
+    let state = load_state(store)?.ok_or(BackupError::NoRecoveryCode)?;
+    let (key, params, salt, wrapped) =
+        state.parts().ok_or_else(|| BackupError::Store(zhangban_base::Error::corrupted(KEY_COLLECTION, KEY_ID)))?;
+    let kek = params.derive(&code, &salt)?;
+    format::unwrap_key(&kek, &wrapped, &Header::wrap_aad(params, &salt, &key.id)).ok_or(BackupError::WrongCode)?;
+    Ok(())
+}
+
+/// The platform id of the old phone this store was restored from, while its licences are not re-bound
+/// yet (the restored outbox waits until then; `zhangban-sync`'s `rebind` lifts the hold).
+pub fn awaiting_transfer_from(store: &Store) -> Result<Option<String>> {
+    Ok(store.setting(outbox::HOLD_SETTING)?)
+}
+
 /// What a restore brought back.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RestoreSummary {
     pub manifest: Manifest,
     /// The platform's id of the phone the backup came from (for re-binding its licences).

@@ -70,8 +70,47 @@ pub fn sign_transfer(old_store: &Store, new_public_key_hex: &str) -> Result<Sign
     Ok(SignedTransfer { from_device: reg.device_id, signature: hex::encode(sig) })
 }
 
+/// Prefix of the QR the new phone shows the old one: its device public key (`docs/formats.md` § 11).
+pub const REQUEST_PREFIX: &str = "ZBTQ1:";
+/// Prefix of the QR the old phone shows back: the signed transfer.
+pub const TRANSFER_PREFIX: &str = "ZBT1:";
+
+fn bad_qr(field: &str) -> Error {
+    Error::validation(
+        field,
+        "不是掌办换机二维码，或二维码已损坏：请重新扫描另一台手机上显示的二维码",
+        "not a Zhangban phone-transfer code, or a damaged one: scan the code shown on the other phone again",
+    )
+}
+
+/// On the new phone: the QR text to show the old phone (`ZBTQ1:` + its device public key, hex).
+pub fn transfer_request_text(new_store: &Store) -> Result<String> {
+    Ok(format!("{REQUEST_PREFIX}{}", super::device_key(new_store)?.public_key_hex()))
+}
+
+/// On the old phone: reads the new phone's `ZBTQ1:` QR (bounded) and signs the hand-over to it; returns
+/// the `ZBT1:` text to show back (`from_device` `.` signature hex).
+pub fn sign_transfer_text(old_store: &Store, request_text: &str) -> Result<String> {
+    let key = request_text.trim().strip_prefix(REQUEST_PREFIX).filter(|k| k.len() == 130).ok_or_else(|| bad_qr("qr"))?;
+    let t = sign_transfer(old_store, key)?;
+    Ok(format!("{TRANSFER_PREFIX}{}.{}", t.from_device, t.signature))
+}
+
+/// On the new phone: reads the old phone's `ZBT1:` QR (bounded: ≤ 64 id characters, ≤ 144 hex digits).
+pub fn parse_transfer_text(text: &str) -> Result<SignedTransfer> {
+    let rest = text.trim().strip_prefix(TRANSFER_PREFIX).ok_or_else(|| bad_qr("qr"))?;
+    let (from, sig) = rest.split_once('.').ok_or_else(|| bad_qr("qr"))?;
+    let id_ok = !from.is_empty() && from.len() <= 64 && from.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let sig_ok = (16..=144).contains(&sig.len()) && sig.len() % 2 == 0 && sig.bytes().all(|b| b.is_ascii_hexdigit());
+    if !id_ok || !sig_ok {
+        return Err(bad_qr("qr"));
+    }
+    Ok(SignedTransfer { from_device: from.to_string(), signature: sig.to_ascii_lowercase() })
+}
+
 /// What [`PlatformClient::rebind`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RebindReport {
     /// Cases the platform moved to this phone (0 when asked again).
     pub moved_cases: u32,
