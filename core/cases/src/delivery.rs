@@ -43,6 +43,10 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
         };
         c.receipt = Some(receipt.clone());
         c.platform_id = Some(pid);
+        // 6 digits or nothing: the platform's text is not shown as it came.
+        if let Some(q) = field("query_code").filter(|q| q.len() == 6 && q.bytes().all(|b| b.is_ascii_digit())) {
+            c.query_code = Some(q);
+        }
         c.problem = None;
         // A resubmission of a case the platform already moved on (events may arrive before the answer)
         // keeps its state; only a queued case becomes submitted.

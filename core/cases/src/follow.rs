@@ -84,6 +84,7 @@ pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result
             materials: Vec::new(),
             agent: None,
             urged_at: None,
+            query_code: None,
         };
         let mut events = v.events.clone();
         events.sort_by_key(|e| e.seq);

@@ -377,6 +377,10 @@ pub struct Case {
     /// The agent who submitted it for a principal (帮办代办), if one did.
     #[serde(default)]
     pub agent: Option<String>,
+    /// The query code (查询码) the platform gave with the receipt: with the receipt number and the
+    /// applicant's ID number it lets another phone follow the case (an agent gives it to the principal).
+    #[serde(default)]
+    pub query_code: Option<String>,
 }
 
 fn check_text(field: &str, v: &str, min: usize, max: usize) -> Result<()> {
@@ -523,6 +527,7 @@ pub(crate) fn prepare(
         materials: sub.materials.clone(),
         urged_at: None,
         agent: proxy.map(|p| p.agent_id.clone()),
+        query_code: None,
     };
     let body = submit_body(&id, sub, proxy)?;
     let key = outbox::new_key();

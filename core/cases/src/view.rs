@@ -31,6 +31,9 @@ pub struct CaseSummary {
     pub problem: Option<String>,
     /// The form draft it was submitted from, if any.
     pub draft_id: Option<String>,
+    /// The query code (查询码) given with the receipt: receipt number + applicant's ID number + this code
+    /// follow the case from another phone (an agent writes it on the principal's paper receipt).
+    pub query_code: Option<String>,
 }
 
 impl From<&Case> for CaseSummary {
@@ -46,6 +49,7 @@ impl From<&Case> for CaseSummary {
             created_at: c.created_at,
             problem: c.problem.as_ref().map(|p| p.message.clone()),
             draft_id: c.draft_id.clone(),
+            query_code: c.query_code.clone(),
         }
     }
 }
@@ -304,6 +308,7 @@ mod tests {
             complaints: vec![],
             urged_at: None,
             agent: None,
+            query_code: None,
             last_event_seq: 0,
             draft_id: None,
             materials: vec![],

@@ -8,6 +8,7 @@ struct ContentView: View {
             WalletView().tabItem { Label("证照 Wallet", systemImage: "wallet.pass") }
             ServicesView().tabItem { Label("办事 Services", systemImage: "magnifyingglass") }
             CasesView().tabItem { Label("我的办件 Cases", systemImage: "list.bullet.rectangle") }
+            NavigationStack { BackupView() }.tabItem { Label("备份 Backup", systemImage: "externaldrive") }
         }
     }
 }

@@ -144,6 +144,10 @@ pub struct ProxyInfo {
     pub single_use: bool,
     pub principal_name: String,
     pub principal_device: Option<String>,
+    /// The principal's full ID number where the platform knows it (a door consent carries it; a delegation
+    /// signed on a phone only a masked one, so the principal's registered record gives it): the receipt's
+    /// query code is bound to it.
+    pub principal_id: Option<String>,
 }
 
 fn hex_field(proxy: &Value, name: &str) -> Result<Vec<u8>, ApiError> {
@@ -182,7 +186,7 @@ pub fn check_proxy(
     }
     let assurance = proxy.get("assurance").and_then(Value::as_str).unwrap_or_default();
     let mandate = hex_field(proxy, "mandate")?;
-    let (id, scope, valid_from, valid_until, single_use, name, principal_device) = match assurance {
+    let (id, scope, valid_from, valid_until, single_use, name, principal_device, principal_id) = match assurance {
         "delegation" => {
             let d = Delegation::verify(&mandate).map_err(|e| refused("signature", &e.message_en(), &e.message_zh()))?;
             if d.agent_cert_id != cert.cert_id || d.agent_key != cert.device_key {
@@ -193,7 +197,8 @@ pub fn check_proxy(
                     r.get(0)
                 })
                 .optional()?;
-            (d.id, d.scope, d.valid_from, d.valid_until, d.single_use, d.principal_name, pd)
+            let pid = pd.as_deref().map(|dev| crate::counter::registered_id_number(tx, dev)).transpose()?.flatten();
+            (d.id, d.scope, d.valid_from, d.valid_until, d.single_use, d.principal_name, pd, pid)
         }
         "door" => {
             let c = DoorConsent::verify(&mandate, &cert.device_key)
@@ -216,7 +221,7 @@ pub fn check_proxy(
                     ));
                 }
             }
-            (c.id, c.scope, c.valid_from, c.valid_until, c.single_use, c.principal_name, None)
+            (c.id, c.scope, c.valid_from, c.valid_until, c.single_use, c.principal_name, None, Some(c.principal_id_number))
         }
         _ => return Err(ApiError::invalid("proxy.assurance", "delegation or door", "须为 delegation 或 door")),
     };
@@ -251,6 +256,7 @@ pub fn check_proxy(
         single_use,
         principal_name: name,
         principal_device,
+        principal_id,
     })
 }
 

@@ -481,9 +481,11 @@ async fn submit(
                 .query_row([&auth.device_id, &client_ref], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             if let Some((id, receipt)) = existing {
-                return Ok(
-                    json!({ "case_id": id, "receipt": receipt, "state": "submitted", "duplicate_of_client_ref": true }),
-                );
+                let query_code: Option<String> = tx
+                    .query_row("SELECT query_code FROM case_receipts WHERE case_id = ?1", [&id], |r| r.get(0))
+                    .optional()?;
+                return Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted",
+                                  "duplicate_of_client_ref": true, "query_code": query_code }));
             }
             let id = uuid::Uuid::new_v4().to_string();
             let receipt = next_receipt(tx)?;
@@ -513,7 +515,15 @@ async fn submit(
             if let Some(p) = &proxy {
                 crate::agents::record(tx, &id, p, &title, &receipt)?;
             }
-            Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted", "submitted_at": now }))
+            let principal = proxy.as_ref().map(|p| p.principal_id.as_deref());
+            let query_code = match principal {
+                // An agent's case whose principal the platform cannot name: no query code.
+                Some(None) => None,
+                Some(Some(p)) => crate::counter::receipt_for_submission(tx, &id, &auth.device_id, Some(p))?,
+                None => crate::counter::receipt_for_submission(tx, &id, &auth.device_id, None)?,
+            };
+            Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted", "submitted_at": now,
+                       "query_code": query_code }))
         })
     })?;
     Ok((StatusCode::CREATED, Json(v)))

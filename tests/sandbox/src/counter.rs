@@ -65,6 +65,56 @@ pub struct IntakeRequest {
     pub clerk: Option<String>,
 }
 
+/// A 6-digit query code (printed on a receipt, given with a phone's or an agent's receipt).
+fn new_query_code() -> Result<String, ApiError> {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| ApiError::internal("random generator failed"))?;
+    Ok(format!("{:06}", u64::from_be_bytes(b) % 1_000_000))
+}
+
+fn bind_receipt(tx: &rusqlite::Connection, case_id: &str, applicant_id: &str, query_code: &str) -> Result<(), ApiError> {
+    tx.execute(
+        "INSERT INTO case_receipts (case_id, applicant_sha256, query_code) VALUES (?1, ?2, ?3)",
+        params![case_id, applicant_hash(applicant_id), query_code],
+    )?;
+    Ok(())
+}
+
+/// The ID number of the person the platform registered for `device` (real-name check at sign-up), if any.
+pub fn registered_id_number(tx: &rusqlite::Connection, device: &str) -> Result<Option<String>, ApiError> {
+    let elements: Option<String> = tx
+        .query_row(
+            "SELECT elements FROM person_register WHERE device_id = ?1 AND licence_type = 'resident_id'",
+            [device],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(elements
+        .and_then(|e| serde_json::from_str::<Value>(&e).ok())
+        .and_then(|v| v.get("id_number").and_then(Value::as_str).map(str::to_string)))
+}
+
+/// A case filed from a phone or by an agent can be followed by its receipt too (issue 14): the receipt is
+/// bound to the applicant — the principal for an agent's case, else the phone's registered person — and
+/// a query code, which the submission's answer carries (the agent writes it on the principal's paper
+/// receipt). `None` when the platform knows no ID number for the applicant.
+pub fn receipt_for_submission(
+    tx: &rusqlite::Connection,
+    case_id: &str,
+    device: &str,
+    principal_id: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let applicant = match principal_id {
+        Some(p) => Some(p.to_string()),
+        None => registered_id_number(tx, device)?,
+    };
+    let Some(applicant) = applicant else { return Ok(None) };
+    let code = new_query_code()?;
+    bind_receipt(tx, case_id, &applicant, &code)?;
+    Ok(Some(code))
+}
+
 /// Files and accepts a case at the counter; returns the receipt (also what the clerk CLI prints).
 pub fn intake_case(st: &SharedState, req: &IntakeRequest) -> Result<Value, ApiError> {
     let id_ok = zhangban_core::wallet::ids::validate_id_number(&req.applicant_id, now_secs()).is_ok()
@@ -76,10 +126,7 @@ pub fn intake_case(st: &SharedState, req: &IntakeRequest) -> Result<Value, ApiEr
             "不是有效的身份证号码或统一社会信用代码",
         ));
     }
-    let mut b = [0u8; 8];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
-        .map_err(|_| ApiError::internal("random generator failed"))?;
-    let query_code = format!("{:06}", u64::from_be_bytes(b) % 1_000_000);
+    let query_code = new_query_code()?;
     let case_id = uuid::Uuid::new_v4().to_string();
     let client_ref = format!("counter-{}", &case_id[..8]);
     let clerk_name = req.clerk.clone().unwrap_or_else(|| "窗口人员".into());
@@ -112,10 +159,7 @@ pub fn intake_case(st: &SharedState, req: &IntakeRequest) -> Result<Value, ApiEr
                 now_secs()
             ],
         )?;
-        tx.execute(
-            "INSERT INTO case_receipts (case_id, applicant_sha256, query_code) VALUES (?1, ?2, ?3)",
-            params![case_id, applicant_hash(&req.applicant_id), query_code],
-        )?;
+        bind_receipt(&tx, &case_id, &req.applicant_id, &query_code)?;
         tx.commit()?;
         Ok(())
     })?;

@@ -382,3 +382,75 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_filed_from_a_phone_or_by_an_agent_are_followed_by_their_receipt_too() {
+    use zhangban_core::agent::{access, Agent, DoorConsentInput, DoorIntake};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let code = item_code(&p);
+    let follower = Arc::new(Store::create(&dir.join("follower"), vault(dir, "follower"), None).expect("store"));
+    register(&follower, &p.url, "follower").await;
+
+    // Filed from a phone: the answer's query code is kept with the case (shown with the receipt).
+    let phone = Arc::new(Store::create(&dir.join("phone"), vault(dir, "phone"), None).expect("store"));
+    register(&phone, &p.url, "phone").await;
+    let mine = cases::submit(&phone, SELF_SUBJECT, &submission(&phone, &code, 1, false)).expect("submit");
+    let runner = SyncRunner::new(phone.clone(), fast(&p.url), Arc::new(NoListener)).expect("runner");
+    sync_until_sent(&runner, &phone).await;
+    let mine = cases::get(&phone, &mine.id).expect("case");
+    let (no, query) = (mine.receipt.clone().expect("receipt"), mine.query_code.clone().expect("query code"));
+    assert_eq!(cases::CaseSummary::from(&mine).query_code.as_deref(), Some(query.as_str()));
+    // Bound to the phone's registered person: another ID number with the right code is refused.
+    let e = client.follow_case(&follower, SELF_SUBJECT, &no, "110105193805200031", &query).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
+    let followed = client.follow_case(&follower, SELF_SUBJECT, &no, "11010519491231002X", &query).await.expect("follow");
+    assert_eq!(followed.receipt.as_deref(), Some(no.as_str()));
+    assert_eq!(followed.title, mine.title);
+
+    // Filed by an agent at the door for a principal without a phone: the principal's ID number binds it.
+    let agent_store = Arc::new(Store::create(&dir.join("agent"), vault(dir, "agent"), None).expect("store"));
+    register(&agent_store, &p.url, "agent").await;
+    let agent = Agent::new(&Wallet::open(agent_store.clone()).expect("wallet"));
+    sync::agent_api::register_agent(&client, &agent, "王帮办", "12110105MB0000001A").await.expect("agent");
+    let who = DoorIntake { principal_name: "孙德明".into(), principal_id_number: "110105193805200031".into() };
+    let sun = agent.open_door_intake(&who).expect("intake");
+    let pics: Vec<String> = (0..3)
+        .map(|i| agent.attach_intake(&sun.subject, &format!("p{i}.jpg"), &mut &[i as u8; 512][..]).expect("pic").id)
+        .collect();
+    let input = DoorConsentInput {
+        items: vec!["MZ-002".into()],
+        id_photo: pics[0].clone(),
+        principal_photo: pics[1].clone(),
+        signature: pics[2].clone(),
+        summary: "代办高龄津贴".into(),
+        valid_days: Some(7),
+        single_use: false,
+    };
+    agent.record_door_consent(&sun.subject, &input).expect("consent");
+    let mandate = access::load(&agent_store, &sun.subject).expect("load").expect("access").mandate.expect("mandate");
+    let cert = hex::encode(
+        zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().expect("cert")).expect("cert"),
+    );
+    let token = sync::registration(&agent_store).expect("reg").expect("registered").token;
+    let body = json!({
+        "client_ref": "door-1", "item_codes": ["MZ-002"], "title": "高龄津贴申领", "values": {},
+        "proxy": { "certificate": cert, "assurance": "door", "mandate": mandate.signed_hex },
+    });
+    let answer: serde_json::Value =
+        client.post_json("/v1/cases", &body, Some(&token), Some("door-key-1")).await.expect("agent's case");
+    let (no, query) = (answer["receipt"].as_str().expect("receipt"), answer["query_code"].as_str().expect("query"));
+    // The agent's own registered person is not the applicant: refused.
+    let e = client.follow_case(&follower, SELF_SUBJECT, no, "11010519491231002X", query).await.unwrap_err();
+    assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
+    let followed = client.follow_case(&follower, SELF_SUBJECT, no, "110105193805200031", query).await.expect("follow");
+    assert_eq!(followed.receipt.as_deref(), Some(no));
+    // Its events reach the follower from then on.
+    clerk_command(&p.url, "accept", Some(no), json!({})).await.expect("accept");
+    let runner = SyncRunner::new(follower.clone(), fast(&p.url), Arc::new(NoListener)).expect("runner");
+    runner.run_once().await;
+    assert_eq!(cases::get(&follower, &followed.id).expect("case").state, CaseState::Accepted);
+    p.stop().await;
+}
