@@ -153,7 +153,11 @@ impl ZhangbanBackup {
     }
 
     /// New phone (registered): the same, with the old phone's `ZBT1:` QR as the proof.
-    pub async fn rebind_with_transfer(&self, base_url: String, transfer_qr: String) -> Result<RebindReport, ZhangbanError> {
+    pub async fn rebind_with_transfer(
+        &self,
+        base_url: String,
+        transfer_qr: String,
+    ) -> Result<RebindReport, ZhangbanError> {
         let t = guard(|| rebind::parse_transfer_text(&transfer_qr))?;
         self.rebind(base_url, t.from_device, TransferProof::OldPhoneSignature(t.signature)).await
     }
@@ -177,7 +181,12 @@ impl ZhangbanBackup {
 }
 
 impl ZhangbanBackup {
-    async fn rebind(&self, base_url: String, from: String, proof: TransferProof) -> Result<RebindReport, ZhangbanError> {
+    async fn rebind(
+        &self,
+        base_url: String,
+        from: String,
+        proof: TransferProof,
+    ) -> Result<RebindReport, ZhangbanError> {
         exit_safe(async move {
             let store = self.store.clone();
             let wallet = blocking(move || Wallet::open(store)).await?;

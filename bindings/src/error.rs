@@ -72,7 +72,9 @@ impl From<BackupError> for ZhangbanError {
     fn from(e: BackupError) -> Self {
         match e {
             BackupError::Store(e) => e.into(),
-            e => ZhangbanError::Backup { code: e.code().into(), message_zh: e.message_zh(), message_en: e.message_en() },
+            e => {
+                ZhangbanError::Backup { code: e.code().into(), message_zh: e.message_zh(), message_en: e.message_en() }
+            }
         }
     }
 }
@@ -219,7 +221,10 @@ mod tests {
     fn a_backup_error_keeps_its_code_and_texts_and_a_store_error_its_own_type() {
         let e = ZhangbanError::from(BackupError::WrongCode);
         assert!(matches!(&e, ZhangbanError::Backup { code, .. } if code == "wrong_code"));
-        assert_eq!((e.text_zh(), e.text_en()), (BackupError::WrongCode.message_zh(), BackupError::WrongCode.message_en()));
+        assert_eq!(
+            (e.text_zh(), e.text_en()),
+            (BackupError::WrongCode.message_zh(), BackupError::WrongCode.message_en())
+        );
         assert_eq!(ZhangbanError::from(BackupError::Store(CoreError::WrongKey)), ZhangbanError::WrongKey);
     }
 

@@ -91,7 +91,8 @@ pub fn transfer_request_text(new_store: &Store) -> Result<String> {
 /// On the old phone: reads the new phone's `ZBTQ1:` QR (bounded) and signs the hand-over to it; returns
 /// the `ZBT1:` text to show back (`from_device` `.` signature hex).
 pub fn sign_transfer_text(old_store: &Store, request_text: &str) -> Result<String> {
-    let key = request_text.trim().strip_prefix(REQUEST_PREFIX).filter(|k| k.len() == 130).ok_or_else(|| bad_qr("qr"))?;
+    let key =
+        request_text.trim().strip_prefix(REQUEST_PREFIX).filter(|k| k.len() == 130).ok_or_else(|| bad_qr("qr"))?;
     let t = sign_transfer(old_store, key)?;
     Ok(format!("{TRANSFER_PREFIX}{}.{}", t.from_device, t.signature))
 }

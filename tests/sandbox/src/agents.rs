@@ -221,7 +221,16 @@ pub fn check_proxy(
                     ));
                 }
             }
-            (c.id, c.scope, c.valid_from, c.valid_until, c.single_use, c.principal_name, None, Some(c.principal_id_number))
+            (
+                c.id,
+                c.scope,
+                c.valid_from,
+                c.valid_until,
+                c.single_use,
+                c.principal_name,
+                None,
+                Some(c.principal_id_number),
+            )
         }
         _ => return Err(ApiError::invalid("proxy.assurance", "delegation or door", "须为 delegation 或 door")),
     };

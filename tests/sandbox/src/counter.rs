@@ -73,7 +73,12 @@ fn new_query_code() -> Result<String, ApiError> {
     Ok(format!("{:06}", u64::from_be_bytes(b) % 1_000_000))
 }
 
-fn bind_receipt(tx: &rusqlite::Connection, case_id: &str, applicant_id: &str, query_code: &str) -> Result<(), ApiError> {
+fn bind_receipt(
+    tx: &rusqlite::Connection,
+    case_id: &str,
+    applicant_id: &str,
+    query_code: &str,
+) -> Result<(), ApiError> {
     tx.execute(
         "INSERT INTO case_receipts (case_id, applicant_sha256, query_code) VALUES (?1, ?2, ?3)",
         params![case_id, applicant_hash(applicant_id), query_code],

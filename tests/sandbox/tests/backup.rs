@@ -406,7 +406,8 @@ async fn cases_filed_from_a_phone_or_by_an_agent_are_followed_by_their_receipt_t
     // Bound to the phone's registered person: another ID number with the right code is refused.
     let e = client.follow_case(&follower, SELF_SUBJECT, &no, "110105193805200031", &query).await.unwrap_err();
     assert!(matches!(e, Error::Rejected { status: 403, .. }), "{e:?}");
-    let followed = client.follow_case(&follower, SELF_SUBJECT, &no, "11010519491231002X", &query).await.expect("follow");
+    let followed =
+        client.follow_case(&follower, SELF_SUBJECT, &no, "11010519491231002X", &query).await.expect("follow");
     assert_eq!(followed.receipt.as_deref(), Some(no.as_str()));
     assert_eq!(followed.title, mine.title);
 
