@@ -92,8 +92,8 @@ class KitAgentTest : SandboxTest("agent") {
         // ---- out of scope: another item → PermissionDenied naming it, zh and en ----
         val denied = assertFailsWith<ZhangbanException.PermissionDenied> { agentMode.startDraft(her, "GA-002") }
         assertEquals("item:GA-002", denied.missing)
-        assertEquals("授权范围不含事项 GA-002", denied.text(Lang.ZH))
-        assertEquals("the delegation does not cover service item GA-002", denied.text(Lang.EN))
+        assertEquals("无权代办：授权范围不含事项 GA-002", denied.text(Lang.ZH))
+        assertEquals("Not permitted for this principal: the delegation does not cover service item GA-002", denied.text(Lang.EN))
         // …and outside agent mode her data is not reachable at all (a plain draft of her subject).
         val plain = assertFailsWith<ZhangbanException.PermissionDenied> { az.startDraft("MZ-002", her) }
         assertEquals("delegation", plain.missing)
@@ -167,8 +167,8 @@ class KitAgentTest : SandboxTest("agent") {
         assertEquals(1u, az.syncNow().revocationsApplied)
         val revoked = assertFailsWith<ZhangbanException.PermissionDenied> { agentMode.switchPrincipal(her) }
         assertEquals("revoked", revoked.missing)
-        assertEquals("委托人已撤销该授权委托", revoked.text(Lang.ZH))
-        assertEquals("the principal revoked this delegation", revoked.text(Lang.EN))
+        assertEquals("无权代办：委托人已撤销该授权委托", revoked.text(Lang.ZH))
+        assertEquals("Not permitted for this principal: the principal revoked this delegation", revoked.text(Lang.EN))
         assertEquals(PrincipalStatus.REVOKED, agentMode.refresh().single().status)
         @Suppress("UNCHECKED_CAST")
         val after = ((sandbox.clerk("agents") as Map<String, Any?>)["cases"] as List<Map<String, Any?>>).single()
