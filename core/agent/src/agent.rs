@@ -477,7 +477,9 @@ impl Agent {
             cases,
             needs_now,
             assurance_text: match rec.mandate.as_ref().map(|m| m.assurance) {
-                Some(Assurance::Delegation) => Text::new("授权委托（委托人手机签署）", "delegation signed on their phone"),
+                Some(Assurance::Delegation) => {
+                    Text::new("授权委托（委托人手机签署）", "delegation signed on their phone")
+                }
                 Some(Assurance::Door) => Text::new("上门确认（较低保障等级）", "door consent (lower assurance)"),
                 None => Text::new("上门确认未完成", "door consent not finished"),
             },
@@ -531,7 +533,10 @@ impl Agent {
         let catalog = Catalog::current(&self.store)?;
         let codes = access::load(&self.store, principal)?.and_then(|r| r.mandate).map(|m| m.scope.items);
         let banner = Text::new(
-            format!("正在为委托人 {}（{}）办理：以下都是委托人本人的资料和办件，不是您自己的", line.name, line.id_masked),
+            format!(
+                "正在为委托人 {}（{}）办理：以下都是委托人本人的资料和办件，不是您自己的",
+                line.name, line.id_masked
+            ),
             format!(
                 "Acting for principal {} ({}): everything below is the principal's own data and cases, not yours",
                 line.name, line.id_masked
@@ -561,7 +566,13 @@ impl Agent {
     /// The plain-language summary the agent reads out (and shows in large text) at the door before the
     /// principal signs: who acts for whom, for what, for how long, and that it can be withdrawn. Its
     /// Chinese text is what the door consent signs (its SHA-256).
-    pub fn door_summary(&self, principal: &str, catalog: &Catalog, items: &[String], valid_days: Option<u32>) -> Result<Text> {
+    pub fn door_summary(
+        &self,
+        principal: &str,
+        catalog: &Catalog,
+        items: &[String],
+        valid_days: Option<u32>,
+    ) -> Result<Text> {
         let (cert, _) = self.active_certificate()?;
         let who: DoorIntake = match access::load(&self.store, principal)? {
             Some(r) if r.mandate.is_none() => self.store.get_json("agent_intake", principal)?,
@@ -922,7 +933,12 @@ impl Agent {
 }
 
 /// What a submission under `rec`'s mandate carries for the platform to check again.
-fn mandate_proxy(cert: &AgentCertificate, cert_bytes: &[u8], rec: &PrincipalRecord, confirmation: Option<Value>) -> Result<Proxy> {
+fn mandate_proxy(
+    cert: &AgentCertificate,
+    cert_bytes: &[u8],
+    rec: &PrincipalRecord,
+    confirmation: Option<Value>,
+) -> Result<Proxy> {
     let m = rec.mandate.as_ref().ok_or_else(|| Error::Internal("authorized without a mandate".into()))?;
     Ok(Proxy {
         agent_id: cert.agent_id.clone(),

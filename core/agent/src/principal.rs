@@ -234,7 +234,9 @@ impl RelayedActivity {
 
     /// Checks the root signature (bounded) and returns the statement.
     pub fn verify(signed: &[u8], root_key: &[u8]) -> Result<RelayedActivity> {
-        use zhangban_wallet::format::{as_bytes, as_i64, as_text, as_u64, decode_cbor, sign1_parse, sign1_payload, sign1_verify, IntMap};
+        use zhangban_wallet::format::{
+            as_bytes, as_i64, as_text, as_u64, decode_cbor, sign1_parse, sign1_payload, sign1_verify, IntMap,
+        };
         use zhangban_wallet::WalletError;
         if signed.len() > MAX_RELAYED_BYTES {
             return Err(WalletError::TooLong { len: signed.len(), max: MAX_RELAYED_BYTES }.into());
@@ -279,7 +281,8 @@ impl RelayedActivity {
 /// The entry a principal's phone keeps from a relayed statement (hex of the signed bytes): checked against
 /// the platform `root_key`, and it must name `my_key` (this phone's device key). Anything else is refused.
 pub fn activity_from_relayed(seq: u64, signed_hex: &str, root_key: &[u8], my_key: &[u8]) -> Result<ActivityEntry> {
-    let bytes = hex::decode(signed_hex).map_err(|_| bad("signed", "办理记录格式不正确", "the activity entry is not hex"))?;
+    let bytes =
+        hex::decode(signed_hex).map_err(|_| bad("signed", "办理记录格式不正确", "the activity entry is not hex"))?;
     let r = RelayedActivity::verify(&bytes, root_key)?;
     if r.principal_key != my_key {
         return Err(crate::denied(

@@ -349,12 +349,18 @@ fn the_door_screens_words_come_from_the_core() {
     assert_eq!(p.assurance_text.zh, "上门确认未完成");
     let s = f.agent.door_summary(&p.subject, &cat, &[ITEM.into()], Some(10)).unwrap();
     let name = &cat.item(ITEM).unwrap().name;
-    assert!(s.zh.starts_with("孙爷爷，您委托王帮办（幸福村便民服务站帮办员）代您办理") && s.zh.contains(&name.zh), "{s:?}");
+    assert!(
+        s.zh.starts_with("孙爷爷，您委托王帮办（幸福村便民服务站帮办员）代您办理") && s.zh.contains(&name.zh),
+        "{s:?}"
+    );
     assert!(s.zh.contains("10 天内有效") && s.en.contains(&name.en) && s.en.contains("10 days"), "{s:?}");
     assert!(matches!(f.agent.door_summary(&p.subject, &cat, &[], None), Err(Error::Validation { .. })));
     // Not for a principal who already has a mandate (nor for a subject that is not one).
     let (a, _) = f.delegate(&Action::ALL, false);
-    assert!(matches!(f.agent.door_summary(&a.subject, &cat, &[ITEM.into()], None), Err(Error::PermissionDenied { .. })));
+    assert!(matches!(
+        f.agent.door_summary(&a.subject, &cat, &[ITEM.into()], None),
+        Err(Error::PermissionDenied { .. })
+    ));
     // Switching: the banner says whose data it is; the items are the mandate's, named.
     let v = f.agent.view(&a.subject).unwrap();
     assert!(v.banner.zh.contains("李奶奶") && v.banner.zh.contains(&a.id_masked), "{:?}", v.banner);
@@ -602,7 +608,8 @@ fn a_principals_draft_is_reached_only_through_agent_mode() {
 /// What the sync runner does with a 4xx: the submission is quarantined and the case shows the reason.
 fn refuse(store: &Store, case_id: &str) {
     let op = zhangban_base::outbox::pending(store).unwrap().into_iter().find(|o| o.case_id == case_id).unwrap();
-    let problem = zhangban_base::outbox::Problem { status: 422, message: "values.phone: wrong".into(), op: "submit".into() };
+    let problem =
+        zhangban_base::outbox::Problem { status: 422, message: "values.phone: wrong".into(), op: "submit".into() };
     store
         .transaction(|t| {
             zhangban_base::outbox::quarantine_in(t, &op, problem.clone())?;

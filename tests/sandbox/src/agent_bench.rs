@@ -80,7 +80,13 @@ pub fn bench_store(dir: &Path, principals: usize, cases_each: usize) -> Result<V
                     let id = format!("{}-{i}", first.id);
                     body["id"] = json!(id);
                     body["state"] = json!(st);
-                    t.put_json(cases::COLLECTION, &id, &line.subject, &body, PutOptions { tag: Some(st.as_str()), lookup: None })?;
+                    t.put_json(
+                        cases::COLLECTION,
+                        &id,
+                        &line.subject,
+                        &body,
+                        PutOptions { tag: Some(st.as_str()), lookup: None },
+                    )?;
                 }
                 Ok(())
             })

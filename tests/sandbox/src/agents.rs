@@ -310,7 +310,9 @@ fn signed_entry(
 /// Copies an event of a case submitted for a principal to the principal's phone (called by
 /// `cases::emit` for every event it writes).
 pub fn relay(tx: &Connection, case_id: &str, kind: &str, actor: &str, data: &Value) -> Result<(), ApiError> {
-    let row: Option<(Option<String>, String, String, Option<String>, String)> = tx
+    /// (principal device, client ref, title, receipt, mandate id)
+    type Relayed = (Option<String>, String, String, Option<String>, String);
+    let row: Option<Relayed> = tx
         .query_row(
             "SELECT p.principal_device, c.client_ref, c.title, c.receipt, p.mandate_id FROM case_proxies p JOIN cases c ON c.id = p.case_id
              WHERE p.case_id = ?1",

@@ -185,7 +185,8 @@ fn clerk(mut args: Args) -> Result<(), String> {
 }
 
 fn agent_bench_store(mut args: Args) -> Result<(), String> {
-    let principals: usize = args.opt("--principals")?.as_deref().unwrap_or("100").parse().map_err(|_| "--principals N")?;
+    let principals: usize =
+        args.opt("--principals")?.as_deref().unwrap_or("100").parse().map_err(|_| "--principals N")?;
     let cases: usize = args.opt("--cases")?.as_deref().unwrap_or("100").parse().map_err(|_| "--cases N")?;
     let dir = args.word().ok_or("agent-bench-store DIR [--principals N] [--cases M]")?;
     args.finish()?;

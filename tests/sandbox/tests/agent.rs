@@ -187,7 +187,8 @@ async fn a_principal_keeps_only_relayed_entries_the_platform_signed_about_her() 
     let client = PlatformClient::new(&running.url).unwrap();
     let p = phone(&client).await;
     let other = phone(&client).await;
-    let runner = SyncRunner::new(p.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    let runner =
+        SyncRunner::new(p.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
     let root = zhangban_sandbox::issuer::root_key().unwrap();
     let statement = |key: Vec<u8>, actor: &str| RelayedActivity {
         principal_key: key,
@@ -220,9 +221,15 @@ async fn a_principal_keeps_only_relayed_entries_the_platform_signed_about_her() 
         // 2. altered.
         event(2, json!({ "principal_view": true, "signed": hex::encode(altered) })),
         // 3. signed by a key that is not the platform's.
-        event(3, json!({ "principal_view": true, "signed": signed(&statement(mine.clone(), "agent-wang"), &SoftwareKey::generate().unwrap()) })),
+        event(
+            3,
+            json!({ "principal_view": true, "signed": signed(&statement(mine.clone(), "agent-wang"), &SoftwareKey::generate().unwrap()) }),
+        ),
         // 4. the platform's, but about another phone.
-        event(4, json!({ "principal_view": true, "signed": signed(&statement(other.wallet.device_public_key(), "agent-wang"), &root) })),
+        event(
+            4,
+            json!({ "principal_view": true, "signed": signed(&statement(other.wallet.device_public_key(), "agent-wang"), &root) }),
+        ),
         // 5. genuine.
         event(5, json!({ "principal_view": true, "signed": genuine })),
     ];
