@@ -14,6 +14,7 @@ use std::sync::Arc;
 use zhangban_core::backup::{self, BackupInfo, BackupKey, BackupSummary, RestoreSummary};
 use zhangban_core::cases::CaseSummary;
 use zhangban_core::store::Store;
+use zhangban_core::sync::blob::BlobInfo;
 use zhangban_core::sync::rebind::{self, RebindReport, TransferProof};
 use zhangban_core::sync::PlatformClient;
 use zhangban_core::wallet::Wallet;
@@ -160,6 +161,29 @@ impl ZhangbanBackup {
     ) -> Result<RebindReport, ZhangbanError> {
         let t = guard(|| rebind::parse_transfer_text(&transfer_qr))?;
         self.rebind(base_url, t.from_device, TransferProof::OldPhoneSignature(t.signature)).await
+    }
+
+    /// Keeps the sealed backup file at `path` on the platform as this person's opaque blob (in 1 MiB
+    /// parts; the platform cannot read it). Replaces the previous one once complete.
+    pub async fn upload_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
+        exit_safe(
+            async move { Ok(PlatformClient::new(&base_url)?.upload_backup(&self.store, Path::new(&path)).await?) },
+        )
+        .await
+    }
+
+    /// The blob the platform keeps for this person, if any (a new phone asks before restoring).
+    pub async fn backup_on_platform(&self, base_url: String) -> Result<Option<BlobInfo>, ZhangbanError> {
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.backup_blob(&self.store).await?) }).await
+    }
+
+    /// Downloads that blob into `path` (appears only when whole and matching its SHA-256); then
+    /// `open_backup_file(path, code)` as for a file.
+    pub async fn download_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
+        exit_safe(
+            async move { Ok(PlatformClient::new(&base_url)?.download_backup(&self.store, Path::new(&path)).await?) },
+        )
+        .await
     }
 
     /// Follows a case filed elsewhere (a counter, an agent) by its receipt: it joins `subject`'s list.

@@ -8,9 +8,11 @@ the restored queue: each application exists once on the platform. Damaged, trunc
 typos and wrong codes are typed errors (`ZhangbanError.Backup`, its `code`) and nothing is restored. A
 case filed at the counter is followed by its receipt. Standard library only."""
 
+import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import time
 
 from ffi import FfiTestCase, run, zb
@@ -235,6 +237,89 @@ class BackupTest(FfiTestCase):
         f = run(zb.open_backup_file(path, code))
         self.assertEqual(run(f.restore(self.path("ok"), self.file_vault("ok.key"), None)).manifest, made.manifest)
         shutil.rmtree(self.path("ok"))
+
+
+class PlatformBlobTest(FfiTestCase):
+    """The sealed backup kept on the platform as an opaque blob: the platform holds exactly the ciphertext
+    file (read from its own database), a new phone of the same person downloads it and restores, and a
+    blob the platform altered — even with a matching digest — restores nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.db = self.path("platform.db")
+        self.sandbox = Sandbox(db=self.db)
+        self.addCleanup(self.sandbox.stop)
+
+    def platform_rows(self, sql, *args):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def test_upload_download_and_restore_and_the_platform_holds_only_ciphertext(self):
+        store = self.new_store("old", self.file_vault("old.key"))
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-old", "0"))
+        run(zb.ZhangbanWallet.open(store).request_licence(self.sandbox.url, "resident_id", None))
+        cases.submit(SELF, submission(self.sandbox.catalog_codes()[0], "居住证申领"))
+        b = zb.ZhangbanBackup(store)
+        self.assertIsNone(run(b.backup_on_platform(self.sandbox.url)))
+        code = run(b.make_recovery_code())
+        path = self.path("zhangban.zbk")
+        # Big enough for several 1 MiB parts: an attachment of incompressible bytes.
+        store.write_attachment(SELF, "scan.jpg", os.urandom(2_500_000))
+        made = run(b.back_up(path))
+        with open(path, "rb") as f:
+            raw = f.read()
+        up = run(b.upload_backup(self.sandbox.url, path))
+        self.assertEqual((up.bytes, up.parts), (len(raw), 3))
+        self.assertEqual(up.sha256, hashlib.sha256(raw).hexdigest())
+
+        # What the platform keeps is the sealed file, byte for byte: nothing it could read.
+        parts = self.platform_rows("SELECT bytes FROM backup_parts WHERE upload = ? ORDER BY n", up.upload)
+        held = b"".join(p[0] for p in parts)
+        self.assertEqual(held, raw)
+        for plain in ("李奶奶".encode(), "张三".encode(), b"11010519491231002X", b"resident_id", b"scan.jpg"):
+            self.assertNotIn(plain, held)
+
+        # A new phone of the same person: a fresh store signs in, finds the blob, downloads, restores.
+        fresh = self.new_store("fresh", self.file_vault("fresh.key"))
+        run(zb.ZhangbanCases(fresh, self.sandbox.url, None).register_device("desktop", "python-new", "0"))
+        fb = zb.ZhangbanBackup(fresh)
+        self.assertEqual(run(fb.backup_on_platform(self.sandbox.url)), up)
+        got = run(fb.download_backup(self.sandbox.url, self.path("down.zbk")))
+        self.assertEqual(got, up)
+        with open(self.path("down.zbk"), "rb") as f:
+            self.assertEqual(f.read(), raw)
+        restored = run(run(zb.open_backup_file(self.path("down.zbk"), code)).restore(self.path("new"), self.file_vault("n.key"), None))
+        self.assertEqual(restored.manifest, made.manifest)
+        self.assertEqual(restored.manifest.attachments, 1)
+
+        # The platform alters a part: the download notices (digest) and leaves no file.
+        con = sqlite3.connect(self.db, timeout=10)
+        with con:
+            blob = bytearray(raw)
+            blob[1_500_000] ^= 0x01
+            con.execute("UPDATE backup_parts SET bytes = ? WHERE upload = ? AND n = 1", (bytes(blob[1 << 20 : 2 << 20]), up.upload))
+        con.close()
+        with self.assertRaises(zb.ZhangbanError.Network):
+            run(fb.download_backup(self.sandbox.url, self.path("bad.zbk")))
+        self.assertFalse(os.path.exists(self.path("bad.zbk")) or os.path.exists(self.path("bad.zbk.part")))
+        # …and one that also rewrote the digest it lists: the download matches it, the restore does not open.
+        con = sqlite3.connect(self.db, timeout=10)
+        with con:
+            con.execute("UPDATE backup_blobs SET sha256 = ? WHERE upload = ?", (hashlib.sha256(bytes(blob)).hexdigest(), up.upload))
+        con.close()
+        run(fb.download_backup(self.sandbox.url, self.path("forged.zbk")))
+        f = run(zb.open_backup_file(self.path("forged.zbk"), code))
+        self.assert_backup_error("damaged", lambda: run(f.restore(self.path("forged"), self.file_vault("f.key"), None)))
+        self.assertFalse(os.path.exists(self.path("forged")))
+
+    def assert_backup_error(self, code, fn):
+        with self.assertRaises(zb.ZhangbanError.Backup) as cm:
+            fn()
+        self.assertEqual(cm.exception.code, code, cm.exception.text_en())
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ use zhangban_forms as forms;
 use zhangban_remind as remind;
 use zhangban_wallet as wallet;
 pub mod agent_api;
+pub mod blob;
 pub mod client;
 pub mod follow;
 pub mod http;

@@ -202,3 +202,32 @@ impl PlatformClient {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transfer_qr_parser_is_bounded_and_names_the_field() {
+        let sig = "30".repeat(36);
+        let t = parse_transfer_text(&format!(" ZBT1:0f3e-ab.{sig} ")).unwrap();
+        assert_eq!((t.from_device.as_str(), t.signature.as_str()), ("0f3e-ab", sig.as_str()));
+        let long_id = "a".repeat(65);
+        for bad in [
+            String::new(),
+            format!("ZBT2:d.{sig}"),
+            format!("ZBT1:d{sig}"),
+            format!("ZBT1:.{sig}"),
+            format!("ZBT1:{long_id}.{sig}"),
+            format!("ZBT1:d/1.{sig}"),
+            "ZBT1:d.abc".into(),
+            format!("ZBT1:d.{}", "ab".repeat(73)),
+            format!("ZBT1:d.{}", "zz".repeat(36)),
+        ] {
+            assert!(
+                matches!(parse_transfer_text(&bad), Err(Error::Validation { field, .. }) if field == "qr"),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! thin command line over this library; integration tests in `tests/` use the library directly.
 pub mod agent_bench;
 pub mod agents;
+pub mod blobs;
 pub mod cases;
 pub mod catalog;
 pub mod counter;

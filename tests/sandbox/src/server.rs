@@ -38,6 +38,7 @@ pub const SCHEMAS: &[&str] = &[
     crate::agents::SCHEMA,
     crate::counter::SCHEMA,
     crate::transfer::SCHEMA,
+    crate::blobs::SCHEMA,
 ];
 
 /// The server's own tables: registered devices.
@@ -171,6 +172,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::agents::routes())
         .merge(crate::counter::routes())
         .merge(crate::transfer::routes())
+        .merge(crate::blobs::routes())
         .merge(crate::faults::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::faults::middleware))
         .layer(axum::middleware::from_fn_with_state(state.clone(), admin_guard))

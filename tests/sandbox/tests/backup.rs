@@ -455,3 +455,59 @@ async fn cases_filed_from_a_phone_or_by_an_agent_are_followed_by_their_receipt_t
     assert_eq!(cases::get(&follower, &followed.id).expect("case").state, CaseState::Accepted);
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_keeps_the_backup_as_ciphertext_within_bounds_and_per_person() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let old = Arc::new(Store::create(&dir.join("old"), vault(dir, "old"), None).expect("store"));
+    register(&old, &p.url, "old").await;
+    let token = sync::registration(&old).expect("reg").expect("registered").token;
+    backup::make_recovery_code(&old).expect("code");
+    let photo: Vec<u8> = (0..1_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    old.write_attachment(SELF_SUBJECT, "户口本.jpg", &mut photo.as_slice()).expect("attachment");
+    let file = dir.join("b.zbk");
+    backup::write_backup(&old, &file).expect("backup");
+    let raw = std::fs::read(&file).expect("read");
+
+    // Bounds: a part over 1 MiB, a commit whose parts are missing or do not add up.
+    let put = |upload: &str, n: u32, bytes: Vec<u8>| {
+        client
+            .http()
+            .request(reqwest::Method::PUT, &format!("/v1/backup/parts/{upload}/{n}"))
+            .bearer_auth(&token)
+            .body(bytes)
+    };
+    let big = client.send(put("00112233445566778899aabbccddeeff", 0, vec![0; 1024 * 1024 + 1])).await;
+    assert!(matches!(big, Err(Error::Rejected { status: 413, .. })), "{big:?}");
+    client.send(put("00112233445566778899aabbccddeeff", 0, vec![1; 10])).await.expect("a part");
+    let c = json!({ "upload": "00112233445566778899aabbccddeeff", "parts": 2, "bytes": 10, "sha256": "00" });
+    let r: Result<serde_json::Value, _> = client.post_json("/v1/backup/commit", &c, Some(&token), None).await;
+    assert!(matches!(r, Err(Error::Rejected { status: 400, .. })), "a missing part: {r:?}");
+    assert!(client.backup_blob(&old).await.expect("listing").is_none(), "nothing committed");
+
+    let up = client.upload_backup(&old, &file).await.expect("upload");
+    assert_eq!((up.bytes, up.parts), (raw.len() as u64, 2));
+    let held = zhangban_sandbox::blobs::stored_bytes(&p.state, &sync::registration(&old).unwrap().unwrap().device_id)
+        .expect("stored");
+    assert_eq!(held, raw, "the platform holds the sealed file, nothing else");
+    assert!(!held.windows("户口本".len()).any(|w| w == "户口本".as_bytes()));
+
+    // Another person (another registered ID number) does not see it; the same person's new phone does.
+    let stranger = Arc::new(Store::create(&dir.join("stranger"), vault(dir, "stranger"), None).expect("store"));
+    register(&stranger, &p.url, "stranger").await;
+    let sid = sync::registration(&stranger).unwrap().unwrap().device_id;
+    let mut other = resident();
+    other.insert("id_number".into(), ElementValue::Text("110105193805200031".into()));
+    zhangban_sandbox::issuer::enrol(&p.state, &sid, LicenceType::ResidentId, &other).expect("enrol");
+    assert!(client.backup_blob(&stranger).await.expect("listing").is_none());
+    let e = client.download_backup(&stranger, &dir.join("s.zbk")).await.unwrap_err();
+    assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+    let new = Arc::new(Store::create(&dir.join("new"), vault(dir, "new"), None).expect("store"));
+    register(&new, &p.url, "new").await;
+    assert_eq!(client.download_backup(&new, &dir.join("d.zbk")).await.expect("download"), up);
+    assert_eq!(std::fs::read(dir.join("d.zbk")).expect("read"), raw);
+    p.stop().await;
+}
