@@ -38,6 +38,21 @@ public final class PhoneBackup {
         try await backup.backUp(path: path)
     }
 
+    /// Keeps the sealed file at `path` on the platform too (an opaque blob it cannot read).
+    public func upload(path: String) async throws -> BlobInfo {
+        try await backup.uploadBackup(baseUrl: platformURL, path: path)
+    }
+
+    /// The blob the platform keeps for this person, if any (ask before offering a restore from it).
+    public func onPlatform() async throws -> BlobInfo? {
+        try await backup.backupOnPlatform(baseUrl: platformURL)
+    }
+
+    /// Downloads that blob to `path` (whole and checked, or nothing); then `restore` it with the code.
+    public func download(path: String) async throws -> BlobInfo {
+        try await backup.downloadBackup(baseUrl: platformURL, path: path)
+    }
+
     /// The old phone this store came from while its licences are not re-bound yet.
     public func awaitingTransferFrom() throws -> String? {
         try backup.awaitingTransferFrom()

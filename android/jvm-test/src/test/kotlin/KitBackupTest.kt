@@ -59,6 +59,14 @@ class KitBackupTest : SandboxTest("backup") {
         assertEquals(2UL, made.manifest.collections["outbox"])
         assertFalse(String(file.readBytes(), Charsets.ISO_8859_1).contains("resident_id"), "sealed end to end")
         assertEquals(made.backupId, PhoneBackup.inspect(file.path).backupId)
+        // Kept on the platform too: it holds the sealed bytes, and they come back whole.
+        assertNull(oldBackup.onPlatform())
+        val up = oldBackup.upload(file.path)
+        assertEquals(made.bytes, up.bytes)
+        assertEquals(up, oldBackup.onPlatform())
+        val down = File(tmp, "down.zbk")
+        oldBackup.download(down.path)
+        assertTrue(file.readBytes().contentEquals(down.readBytes()))
 
         // A damaged copy: typed, nothing restored.
         val bytes = file.readBytes()

@@ -13,6 +13,7 @@ import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.inspectBackup
 import uniffi.zhangban_ffi.openBackupFile
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_sync.BlobInfo
 import uniffi.zhangban_sync.RebindReport
 
 /**
@@ -42,6 +43,15 @@ class PhoneBackup(
 
     /** Writes the sealed backup to [path] (streamed; appears only when complete). */
     suspend fun backUp(path: String): BackupSummary = backup.backUp(path)
+
+    /** Keeps the sealed file at [path] on the platform too (an opaque blob it cannot read). */
+    suspend fun upload(path: String): BlobInfo = backup.uploadBackup(platformUrl, path)
+
+    /** The blob the platform keeps for this person, if any (ask before offering a restore from it). */
+    suspend fun onPlatform(): BlobInfo? = backup.backupOnPlatform(platformUrl)
+
+    /** Downloads that blob to [path] (whole and checked, or nothing); then [restore] it with the code. */
+    suspend fun download(path: String): BlobInfo = backup.downloadBackup(platformUrl, path)
 
     /** The old phone this store came from while its licences are not re-bound (show "finish the move"). */
     suspend fun awaitingTransferFrom(): String? = withContext(io) { backup.awaitingTransferFrom() }
