@@ -5,7 +5,8 @@
    grammar, with no ERROR or MISSING node. A parser is not a compiler: types, overloads, availability and
    actor isolation are checked only by Xcode on a Mac (ios/README.md).
 2. Binding symbols: every name the Swift layer and app use must be declared by the layer itself, appear in
-   the freshly generated Swift API (bindings/generated/swift/zhangban_ffi.swift), or be one of the
+   the freshly generated Swift API (every bindings/generated/swift/*.swift: one file per core crate's
+   namespace and zhangban_ffi.swift for the objects), or be one of the
    Apple/Swift names listed in tools/swift_platform_names.txt. A function, type, field, case or argument
    label the FFI renamed or dropped is then reported with its file and line. (The list must not hold a name
    the generated API declares; `--list-unknown` prints what is neither, to review before adding.)
@@ -109,7 +110,8 @@ def self_test(files, gen_src, platform):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--generated", default=str(ROOT / "bindings/generated/swift/zhangban_ffi.swift"))
+    ap.add_argument("--generated", default=str(ROOT / "bindings/generated/swift"),
+                    help="the generated Swift API: a folder (every *.swift in it) or one file")
     ap.add_argument("--list-unknown", action="store_true")
     ap.add_argument("--self-test", action="store_true", help="also check that a renamed FFI name is caught")
     args = ap.parse_args()
@@ -121,10 +123,14 @@ def main():
         print("  " + e)
 
     generated = pathlib.Path(args.generated)
-    if not generated.is_file():
-        print(f"swift_check: {generated} is missing: run bindings/generate.sh swift first", file=sys.stderr)
+    gen_files = sorted(generated.glob("*.swift")) if generated.is_dir() else [generated]
+    if not gen_files or not all(f.is_file() for f in gen_files) or not any(f.name == "zhangban_ffi.swift"
+                                                                             for f in gen_files):
+        print(f"swift_check: {generated} holds no generated zhangban_ffi.swift: run bindings/generate.sh swift first",
+              file=sys.stderr)
         return 1
-    gen_src = generated.read_bytes()
+    # One source of every generated file: the Swift layer sees all the namespaces of the one module.
+    gen_src = b"\n".join(f.read_bytes() for f in gen_files)
     platform_file = ROOT / "tools/swift_platform_names.txt"
     platform = {
         line.split("#")[0].strip() for line in platform_file.read_text(encoding="utf-8").splitlines()

@@ -1,6 +1,8 @@
 //! UniFFI facade of zhangban-core: type mapping, errors, async. No business rules live here.
 uniffi::setup_scaffolding!();
+zhangban_base::use_ffi_types!();
 
+mod agent;
 mod cases;
 mod error;
 mod forms;

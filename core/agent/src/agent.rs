@@ -52,6 +52,7 @@ pub fn is_agent_phone(store: &Store) -> Result<bool> {
 /// Where a principal's mandate stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum PrincipalStatus {
     /// Door intake started, consent not captured yet.
     Intake,
@@ -65,6 +66,7 @@ pub enum PrincipalStatus {
 
 /// One line of the agent's home: a principal and what they need now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PrincipalLine {
     pub subject: String,
     pub name: String,
@@ -82,8 +84,18 @@ pub struct PrincipalLine {
     pub needs_now: Text,
 }
 
+/// A principal's screen after switching to them: their line, cases and drafts (one call).
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct PrincipalView {
+    pub line: PrincipalLine,
+    pub cases: Vec<cases::CaseSummary>,
+    pub drafts: Vec<DraftInfo>,
+}
+
 /// The door intake's first step: who is at the door.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DoorIntake {
     pub principal_name: String,
     pub principal_id_number: String,
@@ -92,6 +104,7 @@ pub struct DoorIntake {
 /// The door consent's second step: what was captured (attachments written for the principal's subject
 /// with [`Agent::attach`]) and what the principal agreed to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DoorConsentInput {
     pub items: Vec<String>,
     pub id_photo: String,
@@ -492,6 +505,12 @@ impl Agent {
         Ok((self.line(&rec, &counts, self.store.now())?, list, drafts))
     }
 
+    /// [`Agent::switch_to`] as one screen record.
+    pub fn view(&self, principal: &str) -> Result<PrincipalView> {
+        let (line, list, drafts) = self.switch_to(principal)?;
+        Ok(PrincipalView { line, cases: list.iter().map(cases::CaseSummary::from).collect(), drafts })
+    }
+
     // ---- acting for a principal ---------------------------------------------------------------------
 
     fn items(catalog: &Catalog, target: &str) -> Result<Vec<String>> {
@@ -515,8 +534,8 @@ impl Agent {
             if !m.scope.licence_types.contains(&t) {
                 let e = denied(
                     &format!("licence:{t}"),
-                    &format!("授权范围不含证照“{}”", v.type_name_zh),
-                    &format!("the delegation does not cover the licence '{}'", v.type_name_en),
+                    &format!("授权范围不含证照“{}”", v.type_name.zh),
+                    &format!("the delegation does not cover the licence '{}'", v.type_name.en),
                 );
                 access::audit(&self.store, &agent, principal, Action::Fill, &[], Some(&e))?;
                 return Err(e);

@@ -20,6 +20,7 @@ pub const CERT_VERSION: u64 = 1;
 pub const MAX_CERT_BYTES: usize = 2048;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AgentCertificate {
     pub cert_id: String,
     pub agent_id: String,

@@ -17,7 +17,13 @@
 //!
 //! Layer: a feature crate above forms and cases (it drives their drafts and submissions), below sync
 //! (which carries its revocations and events). See docs/ARCHITECTURE.md.
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 pub mod access;
 pub mod agent;
@@ -26,7 +32,7 @@ pub mod mandate;
 pub mod principal;
 
 pub use access::{AccessEntry, RETENTION_SETTING};
-pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus};
+pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView};
 pub use cert::AgentCertificate;
 pub use mandate::{Action, Assurance, Delegation, DoorConsent, Revocation, Scope};
 pub use principal::{ActivityEntry, GivenDelegation, PrincipalSide};

@@ -38,6 +38,7 @@ pub const MAX_SIGNED_BYTES: usize = 4096;
 /// What an agent may do for a principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Action {
     /// Start and fill forms, attach material (填报).
     Fill,
@@ -82,6 +83,7 @@ impl Action {
 
 /// What a mandate covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Scope {
     /// Service item codes (事项编码); a bundle is covered when each of its items is.
     pub items: Vec<String>,
@@ -138,6 +140,7 @@ impl Scope {
 /// How sure the platform can be that the principal agreed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Assurance {
     /// Signed by the principal's (or a family member's) phone: 授权委托.
     Delegation,

@@ -21,6 +21,7 @@ pub const GIVEN: &str = "delegation_given";
 pub const ACTIVITY: &str = "agent_activity";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GivenDelegation {
     pub id: String,
     pub agent_name: String,
@@ -39,6 +40,7 @@ pub struct GivenDelegation {
 
 /// One thing an agent did for this phone's owner (relayed by the platform).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ActivityEntry {
     pub seq: u64,
     pub at: i64,

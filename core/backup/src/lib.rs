@@ -107,6 +107,19 @@ pub fn has_recovery_code(store: &Store) -> Result<bool> {
     Ok(load_state(store)?.is_some())
 }
 
+/// Whether the app should offer to make a recovery code now: the person holds a licence (the wallet's
+/// collection `licence`) and has no code yet — from the first licence on, losing the phone would cost
+/// something that takes a trip to a counter to get back.
+pub fn should_offer_recovery_code(store: &Store) -> Result<bool> {
+    if has_recovery_code(store)? {
+        return Ok(false);
+    }
+    Ok(!store.list(LICENCE_COLLECTION, Some(SELF_SUBJECT))?.is_empty())
+}
+
+/// The wallet's collection of licences (`zhangban-wallet`; the backup depends on base only).
+const LICENCE_COLLECTION: &str = "licence";
+
 /// Makes a new recovery code with the default KDF parameters; see [`make_recovery_code_with`].
 pub fn make_recovery_code(store: &Store) -> Result<RecoveryCode> {
     make_recovery_code_with(store, KdfParams::DEFAULT)

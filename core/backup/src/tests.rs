@@ -219,6 +219,17 @@ fn wrong_code_typo_and_foreign_files_are_typed() {
 }
 
 #[test]
+fn a_code_is_offered_once_a_licence_arrived_and_until_one_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("s"), vault(dir.path(), "s"), None).unwrap();
+    assert!(!should_offer_recovery_code(&store).unwrap(), "nothing to lose yet");
+    store.put("licence", "lic-1", SELF_SUBJECT, b"{}").unwrap();
+    assert!(should_offer_recovery_code(&store).unwrap(), "the first licence arrived");
+    make_recovery_code_with(&store, FAST).unwrap();
+    assert!(!should_offer_recovery_code(&store).unwrap(), "a code exists");
+}
+
+#[test]
 fn changing_the_code_rewraps_the_same_key() {
     let dir = tempfile::tempdir().unwrap();
     let old = sample(dir.path(), 20, 1);

@@ -36,7 +36,7 @@ use zeroize::Zeroizing;
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
 pub use export::ExportedRecord;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
-pub use salvage::{salvage, Salvage};
+pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{FileVault, KeyVault, VaultError};
 
 use crate::clock::{Clock, SystemClock};
@@ -51,6 +51,7 @@ pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
 /// Whom a subject stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
     /// The phone's owner.
@@ -84,6 +85,7 @@ impl SubjectKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Subject {
     pub id: String,
     pub kind: SubjectKind,
@@ -679,6 +681,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Encrypts the file at `path` (streamed, not loaded whole) into a new attachment of `subject`.
+    /// `Validation{field: "path"}` when the file cannot be read.
+    pub fn write_attachment_from_path(&self, subject: &str, name: &str, path: &Path) -> Result<AttachmentInfo> {
+        let mut f = fs::File::open(path).map_err(|e| {
+            Error::validation("path", format!("无法读取文件：{e}"), format!("cannot read the file: {e}"))
+        })?;
+        self.write_attachment(subject, name, &mut f)
+    }
+
+    /// Decrypts an attachment into the file at `path` (streamed). The file appears only when every chunk
+    /// checked out: it is written to a temporary beside it, synced, then renamed. Returns the size.
+    pub fn read_attachment_to_path(&self, id: &str, path: &Path) -> Result<u64> {
+        let tmp = path.with_extension("zbtmp");
+        let result = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            let n = self.read_attachment(id, &mut f)?;
+            std::io::Write::flush(&mut f)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, path)?;
+            Ok(n)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Decrypts bytes `offset .. offset + len` of an attachment (fewer at its end; empty at it), opening
     /// only the chunks that hold them: for resumable uploads of large files. `len` is at most
     /// [`MAX_RANGE`]; an `offset` past the end is a validation error.
@@ -707,12 +737,12 @@ impl Store {
         self.transaction(|t| t.audit(entry))
     }
 
-    pub fn audit_entries(&self, target: Option<&str>) -> Result<Vec<crate::audit::Entry>> {
+    pub fn audit_entries(&self, target: Option<&str>) -> Result<Vec<crate::audit::AuditEntry>> {
         self.read(|conn, u| crate::audit::list(conn, &u.keys.data, target))
     }
 
     /// Walks the audit chain; reports the first broken link.
-    pub fn audit_verify(&self) -> Result<crate::audit::Verification> {
+    pub fn audit_verify(&self) -> Result<crate::audit::AuditVerification> {
         let g = self.guard();
         crate::audit::verify(&g.conn)
     }

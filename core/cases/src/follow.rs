@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::events::{apply_event, PlatformEvent};
 use super::{put_case, Case, CaseState, TimelineEntry, COLLECTION};
 use crate::store::Store;
-use crate::{Error, Result};
+use crate::{Error, Result, Text};
 
 /// Most events a followed case may bring at once.
 pub const MAX_FOLLOW_EVENTS: usize = 1000;
@@ -74,7 +74,7 @@ pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result
                 at: v.submitted_at,
                 actor: "platform".into(),
                 state: CaseState::Submitted,
-                note: format!("凭回执 {} 关注 / followed by receipt {}", v.receipt, v.receipt),
+                note: Text::new(format!("凭回执 {} 关注", v.receipt), format!("followed by receipt {}", v.receipt)),
             }],
             problem: None,
             rating: None,

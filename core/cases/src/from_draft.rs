@@ -15,6 +15,7 @@ use crate::{Error, Result};
 
 /// How one material of the application was dealt with, as sent to the platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MaterialLine {
     pub code: String,
     /// The material's name (Chinese, as the platform's clerk reads it).
@@ -25,6 +26,7 @@ pub struct MaterialLine {
 
 /// What stands in for a material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MaterialOutcome {
     /// 免提交: an e-licence the person holds; the platform looks it up by id (数据共享).

@@ -8,10 +8,16 @@
 //!   acceptance (suspensions excluded), the working days left, overdue, and what is needed now.
 //! * Ratings (好差评) and complaints queue offline like submissions.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 pub use zhangban_base::outbox::Problem;
-use zhangban_base::{audit, notify, outbox, store, Error, Result};
+use zhangban_base::{audit, notify, outbox, store, Error, Result, Text};
 use zhangban_calendar as calendar;
 use zhangban_catalog as catalog;
 use zhangban_forms as forms;
@@ -25,6 +31,7 @@ mod licence;
 mod resubmit;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,6 +48,7 @@ pub use follow::{insert_followed, FollowedView, MAX_FOLLOW_EVENTS};
 pub use from_draft::{submission_from_draft, submit_draft, submit_draft_as, MaterialLine, MaterialOutcome};
 pub use licence::LicenceDelivery;
 pub use resubmit::{discard, resubmit, Fix, ValuesChange};
+pub use view::{list_summaries, view, CaseActions, CaseSummary, CaseView, NeedKind, NeededItem, TimelineItem};
 
 pub const COLLECTION: &str = "case";
 
@@ -53,6 +61,7 @@ pub const MAX_COMPLAINT_CHARS: usize = 2000;
 
 /// Where a case is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseState {
     Draft,
@@ -110,6 +119,10 @@ impl CaseState {
             CaseState::Withdrawn => "已撤回（未送达平台）",
         }
     }
+    /// The state as a person reads it.
+    pub fn label(self) -> Text {
+        Text::new(self.label_zh(), self.label_en())
+    }
     pub fn label_en(self) -> &'static str {
         match self {
             CaseState::Draft => "draft",
@@ -160,6 +173,7 @@ impl CaseState {
 
 /// What a completed draft converts into: the input of [`submit`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Submission {
     /// One item, or several for a bundle (一件事一次办).
     pub item_codes: Vec<String>,
@@ -174,6 +188,7 @@ pub struct Submission {
     pub deferred_materials: Vec<String>,
     /// How each material was dealt with (filled by [`submission_from_draft`]; empty for a bare submission).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub materials: Vec<MaterialLine>,
 }
 
@@ -185,7 +200,27 @@ pub struct TimelineEntry {
     /// `"self"`, `"device"`, `"platform"`, `"clerk:<name>"`.
     pub actor: String,
     pub state: CaseState,
-    pub note: String,
+    /// What happened, in both languages (a platform note arrives in one: then both hold it). Stored
+    /// before notes were bilingual as one text "中文 / English", which is read back split at " / ".
+    #[serde(deserialize_with = "note_text")]
+    pub note: Text,
+}
+
+/// A timeline note as stored: a [`Text`], or (older records) one string "中文 / English".
+fn note_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Text, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(Text),
+        Old(String),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Text(t) => t,
+        Stored::Old(s) => match s.split_once(" / ") {
+            Some((zh, en)) => Text::new(zh, en),
+            None => Text::new(s.clone(), s),
+        },
+    })
 }
 
 /// A suspension; `to` is `None` while it lasts. Days after `from` up to and including `to` do not count.
@@ -214,6 +249,7 @@ pub struct DeferredMaterial {
 
 /// The five levels of 好差评.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum RatingLevel {
     VerySatisfied,
@@ -224,6 +260,15 @@ pub enum RatingLevel {
 }
 
 impl RatingLevel {
+    pub fn label_en(self) -> &'static str {
+        match self {
+            RatingLevel::VerySatisfied => "very satisfied",
+            RatingLevel::Satisfied => "satisfied",
+            RatingLevel::BasicallySatisfied => "basically satisfied",
+            RatingLevel::Dissatisfied => "dissatisfied",
+            RatingLevel::VeryDissatisfied => "very dissatisfied",
+        }
+    }
     pub fn label_zh(self) -> &'static str {
         match self {
             RatingLevel::VerySatisfied => "非常满意",
@@ -468,7 +513,7 @@ pub(crate) fn prepare(
             at: now,
             actor,
             state: CaseState::Queued,
-            note: "已提交，保存在本机等待发送 / submitted, queued on this phone".into(),
+            note: Text::new("已提交，保存在本机等待发送", "submitted, queued on this phone"),
         }],
         problem: None,
         rating: None,
@@ -594,7 +639,7 @@ pub fn supply_as(
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: "已补交材料，等待发送 / material supplied, queued".into(),
+                note: Text::new("已补交材料，等待发送", "material supplied, queued"),
             });
             Ok(())
         })?;
@@ -649,7 +694,7 @@ pub fn rate(
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: format!("评价：{}", level.label_zh()),
+                note: Text::new(format!("评价：{}", level.label_zh()), format!("rated: {}", level.label_en())),
             });
             Ok(())
         })?;
@@ -675,7 +720,7 @@ pub fn complain(store: &Store, case_id: &str, text: &str) -> Result<String> {
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: "已提交反映 / complaint filed".into(),
+                note: Text::new("已提交反映", "complaint filed"),
             });
             Ok(())
         })?;
@@ -718,7 +763,7 @@ pub fn urge(store: &Store, cal: &Calendar, case_id: &str) -> Result<()> {
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: format!("已催办（承诺 {promised} 前办结）/ urged (promised by {promised})"),
+                note: Text::new(format!("已催办（承诺 {promised} 前办结）"), format!("urged (promised by {promised})")),
             });
             Ok(())
         })?;

@@ -18,6 +18,7 @@ use super::{get, submit_body, update_in, Case, CaseState, Submission, TimelineEn
 use crate::outbox::{self, Op, OpKind};
 use crate::store::Store;
 use crate::{audit, Error, Result};
+use zhangban_base::Text;
 
 /// How the form values change when a refused submission is sent again.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -149,7 +150,13 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: format!("已修改（{what}）并重新提交，等待发送 / changed and submitted again, queued"),
+                note: Text::new(
+                    format!("已修改（{what}）并重新提交，等待发送"),
+                    format!(
+                        "changed ({}) and submitted again, queued",
+                        if changed.is_empty() { "nothing".to_string() } else { changed.join(", ") }
+                    ),
+                ),
             });
             Ok(c.clone())
         })?;
@@ -203,9 +210,12 @@ pub fn discard(store: &Store, case_id: &str, reason: &str) -> Result<Case> {
                 actor: "self".into(),
                 state: c.state,
                 note: if withdrawn {
-                    format!("已放弃被拒收的申请{why} / gave up the refused submission")
+                    Text::new(format!("已放弃被拒收的申请{why}"), "gave up the refused submission")
                 } else {
-                    format!("已放弃被拒收的请求（{}）{why} / gave up the refused request", kinds.join("、"))
+                    Text::new(
+                        format!("已放弃被拒收的请求（{}）{why}", kinds.join("、")),
+                        format!("gave up the refused request ({})", kinds.join(", ")),
+                    )
                 },
             });
             Ok(c.clone())

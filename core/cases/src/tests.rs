@@ -444,7 +444,7 @@ fn a_refused_submission_is_fixed_and_sent_again_in_one_transaction() {
     assert_eq!(got.state, CaseState::Queued);
     assert_eq!(got.values, json!({ "address": "杭州市西湖区文三路 1 号" }));
     assert_eq!(got.item_codes, ["330100-GT-002"]);
-    assert!(got.timeline.last().is_some_and(|e| e.note.contains("重新提交")));
+    assert!(got.timeline.last().is_some_and(|e| e.note.zh.contains("重新提交")));
     assert!(outbox::quarantined(&s).expect("q").is_empty(), "the refused operation is gone");
     let ops = outbox::pending(&s).expect("p");
     assert_eq!(ops.len(), 1);
@@ -480,7 +480,7 @@ fn giving_up_a_refused_submission_withdraws_the_case() {
     assert_eq!(got.state, CaseState::Withdrawn);
     assert!(got.state.is_final());
     assert!(got.problem.is_none());
-    assert!(got.timeline.last().is_some_and(|e| e.note.contains("不再办理") && e.state == CaseState::Withdrawn));
+    assert!(got.timeline.last().is_some_and(|e| e.note.zh.contains("不再办理") && e.state == CaseState::Withdrawn));
     assert!(outbox::pending(&s).expect("p").is_empty() && outbox::quarantined(&s).expect("q").is_empty());
     assert!(s.audit_entries(Some(&c.id)).expect("audit").iter().any(|e| e.action == "case.discard"));
     assert_eq!(list_in_state(&s, CaseState::Withdrawn).expect("list").len(), 1);

@@ -5,7 +5,13 @@
 //! library of form fields shared by every item, so that a bundle's form is the union of its items'
 //! fields with every shared field asked once.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{store, Error, Result, Text};
 pub mod expr;
@@ -56,6 +62,7 @@ impl ItemKind {
 /// Where an item can be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Channel {
     /// 网上办 / 掌上办
     Online,

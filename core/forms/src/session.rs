@@ -66,6 +66,7 @@ struct OpRecord {
 
 /// A summary for a list of drafts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DraftInfo {
     pub id: String,
     pub subject: String,

@@ -66,3 +66,13 @@ pub fn import_licence(wallet: &Wallet, licence: &[u8], now: i64) -> Result<crate
     }
     Ok(summary)
 }
+
+/// The licences the wallet in `store` holds for `subject`, for autofill and exempt materials: none when the
+/// store holds no licence (the wallet need not be set up); a wallet that holds licences but cannot be
+/// opened or read is an error of the call, never an empty list.
+pub fn held_licences(store: &std::sync::Arc<zhangban_base::store::Store>, subject: &str) -> Result<Vec<HeldLicence>> {
+    if store.list(crate::wallet::LICENCE_COLLECTION, None)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    Wallet::open(store.clone())?.held(subject)
+}

@@ -128,7 +128,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
             let item = snap.catalog.renewal_item(l.licence_type.key());
             Some(ExpiringLicence {
                 licence_id: l.licence_id.clone(),
-                name: Text::new(l.type_name_zh.clone(), l.type_name_en.clone()),
+                name: l.type_name.clone(),
                 valid_until: end,
                 days_left,
                 renewal_item: item.map(|i| i.code.clone()),

@@ -551,7 +551,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
         Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(Action::Renew)),
         None => (Link::new(Screen::Licence, &l.licence_id), None),
     };
-    let name = Text::new(l.type_name_zh.clone(), l.type_name_en.clone());
+    let name = l.type_name.clone();
     let body = match renewal {
         Some(item) => Text::new(
             format!("有效期至 {end}。点此办理“{}”，已为您预填。", item.name.zh),

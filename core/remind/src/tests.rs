@@ -462,8 +462,7 @@ fn licence_expiry_stages_link_to_the_renewal_item() {
     snap.licences.push(zhangban_wallet::LicenceSummary {
         licence_id: "L1".into(),
         licence_type: zhangban_wallet::LicenceType::ResidentId,
-        type_name_zh: "居民身份证".into(),
-        type_name_en: "Resident ID card".into(),
+        type_name: zhangban_base::Text::new("居民身份证", "Resident ID card"),
         issuer: zhangban_wallet::IssuerInfo {
             kid: "k".into(),
             uscc: "u".into(),
@@ -473,6 +472,7 @@ fn licence_expiry_stages_link_to_the_renewal_item() {
         valid_from: 0,
         valid_until: until,
         status: zhangban_wallet::LicenceStatus::Expiring,
+        status_text: zhangban_wallet::LicenceStatus::Expiring.text(),
         status_age_secs: Some(0),
         imported_at: 0,
     });

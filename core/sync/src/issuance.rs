@@ -182,7 +182,8 @@ fn finish(store: &Store, case_id: &str, result: std::result::Result<String, (u16
                 ),
             };
             c.licence_delivery = Some(delivery);
-            c.timeline.push(TimelineEntry { at, actor: "device".into(), state: c.state, note: zh.clone() });
+            let note = zhangban_base::Text::new(zh.clone(), en.clone());
+            c.timeline.push(TimelineEntry { at, actor: "device".into(), state: c.state, note });
             Ok(Notice {
                 kind,
                 case_id: c.id.clone(),

@@ -87,6 +87,7 @@ impl SyncConfig {
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RunReport {
     /// Operations the platform took.
     pub sent: u32,

@@ -29,7 +29,29 @@ pub struct Engagement {
     pub created_at: i64,
 }
 
+/// A verifier's challenge as its screen shows it: the `ZBE1:` text to draw as a QR code, and when to
+/// replace it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct EngagementCode {
+    pub text: String,
+    pub purpose: String,
+    pub created_at: i64,
+    /// After this, show a new one.
+    pub expires_at: i64,
+}
+
 impl Engagement {
+    /// The code a verifier's screen shows.
+    pub fn code(&self) -> EngagementCode {
+        EngagementCode {
+            text: self.to_text(),
+            purpose: self.purpose.clone(),
+            created_at: self.created_at,
+            expires_at: self.created_at + ENGAGEMENT_TTL_SECS,
+        }
+    }
+
     /// A fresh challenge for `purpose` at `now`.
     pub fn new(purpose: &str, now: i64) -> Result<Engagement> {
         if purpose.is_empty() || purpose.len() > 64 {

@@ -22,6 +22,7 @@ pub const SINGLE_USE_SECS: i64 = 24 * 3600;
 
 /// How long a grant lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case", tag = "kind", content = "until")]
 pub enum GrantExpiry {
     /// 30 days.
@@ -111,6 +112,7 @@ pub fn build_grant(
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct VerifiedGrant {
     pub grant_id: String,
     pub issuer: IssuerInfo,
@@ -122,6 +124,31 @@ pub struct VerifiedGrant {
     pub expires_at: i64,
     pub single_use: bool,
     pub disclosed: Vec<DisclosedElement>,
+}
+
+/// A grant check as a screen shows it: accepted with its content, or refused with a typed reason
+/// (`reason_code`) and its text. A refused grant is an answer, not an error of the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct GrantOutcome {
+    pub accepted: bool,
+    pub reason_code: Option<String>,
+    pub reason: Option<crate::Text>,
+    pub grant: Option<VerifiedGrant>,
+}
+
+impl From<WResult<VerifiedGrant>> for GrantOutcome {
+    fn from(r: WResult<VerifiedGrant>) -> Self {
+        match r {
+            Ok(g) => GrantOutcome { accepted: true, reason_code: None, reason: None, grant: Some(g) },
+            Err(e) => GrantOutcome {
+                accepted: false,
+                reason_code: Some(e.code().into()),
+                reason: Some(crate::Text::new(e.message_zh(), e.message_en())),
+                grant: None,
+            },
+        }
+    }
 }
 
 /// Collection of single-use grants a recipient used (record id: a hash of the grant id), so a restart

@@ -9,9 +9,15 @@
 //!
 //! Formats are specified byte by byte in `docs/formats.md`; vectors are in `tests/vectors/`.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
 
-use zhangban_base::{audit, store, Error, Result};
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
+
+use zhangban_base::{audit, store, Error, Result, Text};
 pub mod device;
 pub mod engage;
 pub mod error;
@@ -35,13 +41,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use device::{DeviceSigner, SoftwareKey};
-pub use engage::Engagement;
+pub use engage::{Engagement, EngagementCode};
 pub use error::WalletError;
-pub use grant::{GrantExpiry, GrantVerifier, VerifiedGrant};
+pub use grant::{GrantExpiry, GrantOutcome, GrantVerifier, VerifiedGrant};
 pub use qr::QrImage;
 pub use trust::{StatusList, TrustEntry, TrustList};
 pub use types::{ElementValue, LicenceType, Preset};
-pub use verify::{DisclosedElement, IssuerInfo, Policy, Verified, Verifier};
+pub use verify::{
+    default_verify_policy, DisclosedElement, IssuerInfo, Policy, VerificationOutcome, Verified, Verifier,
+};
 
 use crate::audit::NewEntry;
 use crate::store::{PutOptions, Store, SELF_SUBJECT};
@@ -58,6 +66,7 @@ pub const EXPIRING_SECS: i64 = 30 * 24 * 3600;
 pub const HOLDER_STATUS_MAX_AGE_SECS: i64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum LicenceStatus {
     Valid,
@@ -91,24 +100,32 @@ impl LicenceStatus {
             LicenceStatus::StatusStale => "status not refreshed; go online to update",
         }
     }
+    /// The status as a person reads it (有效 / 即将到期 / 已注销 …).
+    pub fn text(self) -> Text {
+        Text::new(self.label_zh(), self.label_en())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LicenceSummary {
     pub licence_id: String,
     pub licence_type: LicenceType,
-    pub type_name_zh: String,
-    pub type_name_en: String,
+    /// 居民身份证 / Resident identity card …
+    pub type_name: Text,
     pub issuer: IssuerInfo,
     pub valid_from: i64,
     pub valid_until: i64,
     pub status: LicenceStatus,
+    /// `status` as a person reads it, worded by the core.
+    pub status_text: Text,
     /// Age of the cached status list, if one is cached.
     pub status_age_secs: Option<i64>,
     pub imported_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LicenceDetail {
     pub summary: LicenceSummary,
     pub elements: Vec<DisclosedElement>,
@@ -136,6 +153,7 @@ struct CachedList {
 
 /// Ages of the cached lists, for the shells ("status list updated 3 h ago").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CacheInfo {
     pub trust_sequence: Option<u64>,
     pub trust_age_secs: Option<i64>,
@@ -145,6 +163,7 @@ pub struct CacheInfo {
 
 /// A presentation ready to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PresentationOut {
     pub licence_id: String,
     pub qr_text: String,
@@ -158,6 +177,7 @@ pub struct PresentationOut {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GrantRecord {
     pub grant_id: String,
     pub licence_id: String,
@@ -174,6 +194,7 @@ pub struct GrantRecord {
 
 /// One line of the privacy dashboard: who received what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UsageEntry {
     pub at: i64,
     pub action: String,
@@ -378,12 +399,12 @@ impl Wallet {
         LicenceSummary {
             licence_id: r.licence_id.clone(),
             licence_type: r.licence_type,
-            type_name_zh: r.licence_type.name_zh().into(),
-            type_name_en: r.licence_type.name_en().into(),
+            type_name: r.licence_type.name(),
             issuer: r.issuer.clone(),
             valid_from: r.valid_from,
             valid_until: r.valid_until,
             status: st,
+            status_text: st.text(),
             status_age_secs: age,
             imported_at: r.imported_at,
         }

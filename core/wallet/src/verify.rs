@@ -14,9 +14,11 @@ use super::ids::LicenceId;
 use super::trust::{StatusList, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
 use crate::store::{Store, SELF_SUBJECT};
+use crate::Text;
 
 /// What a verifier accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Policy {
     /// Oldest status list accepted (seconds since it was issued).
     pub max_status_age_secs: i64,
@@ -54,7 +56,40 @@ impl Default for Policy {
     }
 }
 
+/// The default verification policy: status list at most 7 days old, 30 s clock skew, any purpose.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn default_verify_policy() -> Policy {
+    Policy::default()
+}
+
+/// A verification result as a screen shows it: accepted with the verified content, or refused with a typed
+/// reason (`reason_code`, e.g. `window_expired`, `revoked`; see docs/formats.md) and its text. A refused code
+/// is an answer, not an error of the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct VerificationOutcome {
+    pub accepted: bool,
+    pub reason_code: Option<String>,
+    pub reason: Option<Text>,
+    pub verified: Option<Verified>,
+}
+
+impl From<WResult<Verified>> for VerificationOutcome {
+    fn from(r: WResult<Verified>) -> Self {
+        match r {
+            Ok(v) => VerificationOutcome { accepted: true, reason_code: None, reason: None, verified: Some(v) },
+            Err(e) => VerificationOutcome {
+                accepted: false,
+                reason_code: Some(e.code().into()),
+                reason: Some(Text::new(e.message_zh(), e.message_en())),
+                verified: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct IssuerInfo {
     pub kid: String,
     pub uscc: String,
@@ -74,10 +109,11 @@ impl From<&TrustEntry> for IssuerInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DisclosedElement {
     pub key: String,
-    pub name_zh: String,
-    pub name_en: String,
+    /// 姓名 / Name …
+    pub name: Text,
     pub value: ElementValue,
     /// `value` for display.
     pub display: String,
@@ -85,11 +121,11 @@ pub struct DisclosedElement {
 
 /// A verified presentation: exactly what the verifier may rely on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Verified {
     pub issuer: IssuerInfo,
     pub licence_type: LicenceType,
-    pub type_name_zh: String,
-    pub type_name_en: String,
+    pub type_name: Text,
     pub licence_id: String,
     pub valid_from: i64,
     pub valid_until: i64,
@@ -178,8 +214,7 @@ pub fn disclosed(t: LicenceType, items: &[ElementItem]) -> Vec<DisclosedElement>
         .filter_map(|i| {
             t.element(i.id).map(|d| DisclosedElement {
                 key: d.key.into(),
-                name_zh: d.name_zh.into(),
-                name_en: d.name_en.into(),
+                name: Text::new(d.name_zh, d.name_en),
                 display: i.value.display(),
                 value: i.value.clone(),
             })
@@ -394,8 +429,7 @@ impl Verifier {
         Ok(Verified {
             issuer: IssuerInfo::from(entry),
             licence_type: t,
-            type_name_zh: t.name_zh().into(),
-            type_name_en: t.name_en().into(),
+            type_name: t.name(),
             licence_id: mso.licence_id.clone(),
             valid_from: mso.valid_from,
             valid_until: mso.valid_until,

@@ -8,7 +8,7 @@ import ZhangbanKit
 @MainActor
 struct WalletView: View {
     @EnvironmentObject var session: ZhangbanSession
-    @State private var licences: [LicenceItem] = []
+    @State private var licences: [LicenceSummary] = []
     @State private var error: String?
 
     var body: some View {
@@ -20,9 +20,9 @@ struct WalletView: View {
                         PresentView(item: item, model: PresentationModel(wallet: session.wallet, licenceId: item.licenceId))
                     } label: {
                         VStack(alignment: .leading) {
-                            Text(item.typeName(lang)).font(.headline)
+                            Text(lang.pick(item.typeName)).font(.headline)
                             Text(item.issuerName(lang)).font(.subheadline)
-                            Text(item.statusText(lang)).font(.caption)
+                            Text(lang.pick(item.statusText)).font(.caption)
                         }
                     }
                 }
@@ -59,9 +59,9 @@ struct WalletView: View {
 /// replaced before it lapses; a countdown shows the seconds left.
 @MainActor
 struct PresentView: View {
-    let item: LicenceItem
+    let item: LicenceSummary
     @StateObject var model: PresentationModel
-    @State private var preset: DisclosurePreset = .hotelCheckIn
+    @State private var preset: Preset = .hotelCheckIn
     @State private var now = Date()
     @State private var captured = UIScreen.main.isCaptured
     @State private var brightness: CGFloat?
@@ -77,9 +77,9 @@ struct PresentView: View {
     var body: some View {
         VStack(spacing: 16) {
             Picker("", selection: $preset) {
-                Text("酒店入住 Hotel").tag(DisclosurePreset.hotelCheckIn)
-                Text("年龄核验 Age").tag(DisclosurePreset.ageCheck)
-                Text("全部 All").tag(DisclosurePreset.full)
+                Text("酒店入住 Hotel").tag(Preset.hotelCheckIn)
+                Text("年龄核验 Age").tag(Preset.ageCheck)
+                Text("全部 All").tag(Preset.full)
             }
             .pickerStyle(.segmented)
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
@@ -96,7 +96,7 @@ struct PresentView: View {
             }
         }
         .padding()
-        .navigationTitle(item.typeName(lang))
+        .navigationTitle(lang.pick(item.typeName))
         .onAppear {
             model.start(preset)
             // full brightness for the scanner, restored on leaving

@@ -78,7 +78,7 @@ final class SessionOpener: ObservableObject {
     }
 
     /// A local notification with the core's text, one per case (a newer notice replaces the older one).
-    nonisolated static func notify(_ notice: CaseNotice) {
+    nonisolated static func notify(_ notice: Notice) {
         let text = notice.text(Lang.current)
         let content = UNMutableNotificationContent()
         content.title = text.title

@@ -140,8 +140,11 @@ pub fn routes() -> Router<SharedState> {
         .route("/admin/stats", get(admin_stats))
 }
 
+/// The platform's date: China's (Asia/Shanghai), as the phones reckon working days; never the server's
+/// own time zone (a UTC machine is a day behind from 16:00 UTC).
 fn today() -> NaiveDate {
-    chrono::Local::now().date_naive()
+    use zhangban_core::Clock;
+    zhangban_core::SystemClock.today()
 }
 
 fn bad(field: &str, en: &str, zh: &str) -> ApiError {

@@ -354,7 +354,7 @@ async fn offline_submission_then_the_whole_clerk_journey() {
     assert_eq!(held.iter().map(|l| l.licence_id.as_str()).collect::<Vec<_>>(), [licence_id.as_str()]);
     assert_eq!(held[0].licence_type, LicenceType::BusinessLicence);
     assert_eq!(recorder.notices().iter().filter(|n| n.kind == NoticeKind::LicenceIssued).count(), 2);
-    assert!(c.timeline.iter().any(|e| e.note.contains("证照夹")));
+    assert!(c.timeline.iter().any(|e| e.note.zh.contains("证照夹")));
     assert_eq!(runner.run_once().await.licences_imported, 0, "once per case");
     assert_eq!(wallet.licences(chrono::Utc::now().timestamp()).expect("licences").len(), 1);
     let on = c.completed_on.expect("completed on");
@@ -405,8 +405,7 @@ async fn refused_submission_is_quarantined_without_blocking_the_queue() {
     assert!(problem.message.contains("zz-no-such-item"), "{}", problem.message);
     let c = cases::get(&citizen.store, &bad.id).expect("case");
     assert_eq!(c.state, CaseState::Queued);
-    let prog =
-        cases::progress(&c, &Calendar::bundled(), &Rules::default(), chrono::Local::now().date_naive()).expect("p");
+    let prog = cases::progress(&c, &Calendar::bundled(), &Rules::default(), china_today()).expect("p");
     assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message } if message.contains("zz-no-such-item"))));
     assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == bad.id));
     // A second run does not resend it.
@@ -431,7 +430,7 @@ async fn deferred_material_overdue_terminates_the_case() {
     let pid = cases::get(&citizen.store, &case.id).expect("case").platform_id.expect("pid");
     let kept_pid = cases::get(&citizen.store, &kept.id).expect("case").platform_id.expect("pid");
     // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later.
-    let today = chrono::Local::now().date_naive();
+    let today = china_today();
     let due = Rules::default().deferred_due(&Calendar::bundled(), today, 10, &[]).expect("due").value;
     clerk(&p.url, "accept", &pid, json!({ "promised_days": 10 })).await;
     clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10 })).await;
@@ -662,8 +661,7 @@ async fn licence_delivery_is_once_across_a_stop_half_way_and_a_refusal_is_shown(
     };
     assert_eq!(*status, 400);
     assert!(message.contains("uscc"), "{message}");
-    let prog = cases::progress(&c1, &Calendar::bundled(), &Rules::default(), chrono::Local::now().date_naive())
-        .expect("progress");
+    let prog = cases::progress(&c1, &Calendar::bundled(), &Rules::default(), china_today()).expect("progress");
     assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Licence { message } if message.contains("uscc"))));
     assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == ids[1]));
     assert!(issuance::queued(&citizen.store).expect("queued").is_empty());
@@ -690,4 +688,10 @@ async fn calendar_update_from_the_platform_verifies_with_the_pinned_key() {
     assert!(calendar::update::apply(&citizen.store, &serde_json::to_vec(&env).expect("json")).is_err());
     drop(citizen.dir);
     p.stop().await;
+}
+
+/// China's date (Asia/Shanghai), as the platform and the phones reckon working days.
+fn china_today() -> chrono::NaiveDate {
+    use zhangban_core::Clock;
+    zhangban_core::SystemClock.today()
 }

@@ -75,7 +75,9 @@ fn serve_prints_its_url_and_answers() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    // The reader (the pipe) stays open until the server is killed: a closed pipe would fail its next print.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     let url = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
     let mut sock = std::net::TcpStream::connect(&url).unwrap();
     write!(sock, "GET /v1/health HTTP/1.1\r\nhost: {url}\r\nconnection: close\r\n\r\n").unwrap();
@@ -83,6 +85,7 @@ fn serve_prints_its_url_and_answers() {
     sock.read_to_string(&mut resp).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    drop(out);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("\"status\":\"ok\""), "{resp}");
 }

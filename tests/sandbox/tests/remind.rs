@@ -207,7 +207,7 @@ async fn an_overdue_case_is_urged_and_the_platform_records_it() {
     // The platform's event comes back and is noted on the case's timeline.
     runner.run_background(Duration::from_secs(20)).await;
     let c = cases::get(&store, &case.id).expect("case");
-    assert!(c.timeline.iter().any(|e| e.note.contains("平台已收到催办")), "{:?}", c.timeline);
+    assert!(c.timeline.iter().any(|e| e.note.zh.contains("平台已收到催办")), "{:?}", c.timeline);
     let plan = r.plan.expect("plan");
     let again = plan.replace.iter().find(|r| r.id == format!("promised:{}:overdue", case.id));
     assert!(again.is_none_or(|r| r.action.is_none()));

@@ -32,6 +32,7 @@ pub const MAX_RANGE: usize = 4 * 1024 * 1024;
 const STRIDE: u64 = (4 + CHUNK_SIZE + crypto::OVERHEAD) as u64;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AttachmentInfo {
     pub id: String,
     pub subject: String,

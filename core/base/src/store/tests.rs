@@ -148,6 +148,21 @@ fn pin_lockout_counts_on_disk_and_grows() {
 }
 
 #[test]
+fn settings_are_readable_while_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    s.set_setting("sync.cursor", "42").unwrap();
+    s.lock();
+    assert_eq!(s.setting("sync.cursor").unwrap().as_deref(), Some("42"));
+    assert_eq!(s.setting("missing").unwrap(), None);
+    drop(s);
+    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    assert!(s.is_locked());
+    assert_eq!(s.setting("sync.cursor").unwrap().as_deref(), Some("42"));
+}
+
+#[test]
 fn shredding_a_subject_makes_its_records_unreadable() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
@@ -185,6 +200,36 @@ fn lookup_by_keyed_hash() {
     assert_eq!(s.lookup_hash("person", "a").unwrap().len(), 32);
 }
 
+/// Tags filter exactly, and a lookup identifier never reaches the file in plaintext (only its keyed hash).
+#[test]
+fn tags_filter_exactly_and_the_lookup_column_holds_no_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    s.put_with("outbox", "op1", SELF_SUBJECT, b"{}", PutOptions { tag: Some("pending"), lookup: None }).unwrap();
+    s.put_with("outbox", "op2", SELF_SUBJECT, b"{}", PutOptions { tag: Some("sent"), lookup: None }).unwrap();
+    s.put_with(
+        "person",
+        "p",
+        SELF_SUBJECT,
+        br#"{"n":1}"#,
+        PutOptions { tag: None, lookup: Some("11010119900307457X") },
+    )
+    .unwrap();
+    let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_tagged("outbox", "pending").unwrap()), ["op1"]);
+    assert_eq!(ids(s.list_tagged("outbox", "sent").unwrap()), ["op2"]);
+    assert_eq!(ids(s.find_by_lookup("person", "11010119900307457X").unwrap()), ["p"]);
+    assert!(s.find_by_lookup("person", "11010119900307457Y").unwrap().is_empty());
+    drop(s);
+    let c = Connection::open(dir.join(DB_FILE)).unwrap();
+    let mut q = c.prepare("SELECT lookup FROM records WHERE lookup IS NOT NULL").unwrap();
+    let lookups: Vec<Vec<u8>> = q.query_map([], |r| r.get(0)).unwrap().map(|x| x.unwrap()).collect();
+    assert_eq!(lookups.len(), 1);
+    let needle = b"11010119900307457X";
+    assert!(!lookups[0].windows(needle.len()).any(|w| w == needle), "plaintext ID number in the lookup column");
+}
+
 #[test]
 fn transaction_is_atomic() {
     let tmp = tempfile::tempdir().unwrap();
@@ -202,6 +247,24 @@ fn transaction_is_atomic() {
     })
     .unwrap();
     assert_eq!(s.list_tagged("outbox", "pending").unwrap().len(), 1);
+}
+
+#[test]
+fn attachments_from_and_to_paths_and_a_failed_read_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
+    let src = tmp.path().join("in.jpg");
+    fs::write(&src, vec![9u8; 100_000]).unwrap();
+    let a = s.write_attachment_from_path(SELF_SUBJECT, "id.jpg", &src).unwrap();
+    let out = tmp.path().join("out.jpg");
+    assert_eq!(s.read_attachment_to_path(&a.id, &out).unwrap(), 100_000);
+    assert_eq!(fs::read(&out).unwrap(), vec![9u8; 100_000]);
+    let missing = s.write_attachment_from_path(SELF_SUBJECT, "x", &tmp.path().join("missing.bin"));
+    assert!(matches!(missing, Err(Error::Validation { field, .. }) if field == "path"));
+    let never = tmp.path().join("never.bin");
+    assert!(matches!(s.read_attachment_to_path("missing", &never), Err(Error::NotFound { .. })));
+    assert!(!never.exists());
+    assert!(!never.with_extension("zbtmp").exists());
 }
 
 #[test]
@@ -290,7 +353,7 @@ fn audit_chain_verifies_and_reports_first_broken_link() {
         .unwrap();
     }
     let v = s.audit_verify().unwrap();
-    assert_eq!(v, crate::audit::Verification { entries: 5, first_broken: None });
+    assert_eq!(v, crate::audit::AuditVerification { entries: 5, first_broken: None });
     assert_eq!(s.audit_entries(Some("lic-1")).unwrap()[2].detail["i"], 2);
     // Updates are refused by the trigger; tamper below SQL's rules to test the chain itself.
     assert!(s.with_txn_raw(|tx| Ok(tx.execute("UPDATE audit_log SET actor='x' WHERE seq=3", [])?)).is_err());

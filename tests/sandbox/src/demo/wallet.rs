@@ -85,7 +85,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         "证照夹：2 张证照，状态均为“有效”",
         "Wallet: 2 licences, both valid",
         list.len() == 2 && list.iter().all(|l| l.status == zhangban_core::wallet::LicenceStatus::Valid),
-        json!(list.iter().map(|l| json!({"type": l.type_name_zh, "status": l.status})).collect::<Vec<_>>()),
+        json!(list.iter().map(|l| json!({"type": l.type_name.zh, "status": l.status})).collect::<Vec<_>>()),
     );
 
     // The hotel's verifier: its own store; it fetched the lists this morning and is offline now.
@@ -140,7 +140,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let policy = Policy { accepted_purposes: vec!["hotel-check-in".into()], ..Policy::default() };
     match verifier.verify(&p.qr_text, now(), &policy) {
         Ok(v) => {
-            let fields: Vec<String> = v.disclosed.iter().map(|d| format!("{}={}", d.name_zh, d.display)).collect();
+            let fields: Vec<String> = v.disclosed.iter().map(|d| format!("{}={}", d.name.zh, d.display)).collect();
             let only_chosen =
                 v.disclosed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>() == ["name", "id_number_masked"];
             j.check(
@@ -148,13 +148,13 @@ pub async fn run(j: &mut Journey) -> DemoResult {
                 &format!(
                     "酒店离线核验通过：{}签发的{}，披露 {}；状态列表 {} 秒前更新",
                     v.issuer.name_zh,
-                    v.type_name_zh,
+                    v.type_name.zh,
                     fields.join("，"),
                     v.status_age_secs
                 ),
                 &format!(
                     "The hotel verified it offline: {} issued by {}; disclosed only name and masked ID number",
-                    v.type_name_en, v.issuer.name_en
+                    v.type_name.en, v.issuer.name_en
                 ),
                 only_chosen && !format!("{v:?}").contains("11010519491231002X"),
                 json!(v),

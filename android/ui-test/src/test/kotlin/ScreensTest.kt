@@ -28,9 +28,11 @@ import org.zhangban.jvmtest.SandboxTest
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.label
-import org.zhangban.kit.message
+import org.zhangban.kit.issuesFor
 import org.zhangban.ui.ZhangbanRoot
+import uniffi.zhangban_forms.IssueCode
+import uniffi.zhangban_forms.MaterialStatus
+import uniffi.zhangban_forms.ValueSource
 
 fun aesKey() = KeyGenerator.getInstance("AES").apply { init(256) }.generateKey()
 
@@ -113,16 +115,16 @@ class ScreensTest : SandboxTest("ui") {
             waitForText("已填", substring = true)
             val draftId = runBlocking { z.drafts().single { !it.submitted }.id }
             val fields = runBlocking { z.resumeDraft(draftId).use { f -> f.state.value.fields } }
-            val label = fields.associate { it.path to it.label(Lang.ZH) }
-            println("form fields: " + fields.map { "${it.path}:${it.kind}:${it.locked}:${it.source}" })
+            val label = fields.associate { it.path to Lang.ZH.pick(it.label) }
+            println("form fields: " + fields.map { "${it.path}:${it.kind}:${!it.editable}:${it.source}" })
             cam.shoot("form")
             val list = onNode(hasScrollToIndexAction())
             list.performScrollToNode(hasText("提交"))
             onNodeWithText("提交").assertIsNotEnabled()
             assertTrue(shown("填完必填项并处理所有材料后可提交"))
-            for (f in fields.filter { it.locked && it.source == "licence" }) {
+            for (f in fields.filter { !it.editable && it.source == ValueSource.LICENCE }) {
                 list.performScrollToNode(hasText(label.getValue(f.path)))
-                assertTrue(shown("来自电子证照，不可修改"), "${f.path} is locked: the screen says why")
+                assertTrue(shown("来自电子证照，不能修改"), "${f.path} is locked: the screen says why (the core's words)")
             }
 
             // ---- a wrong phone number: the core's problem under the field ----
@@ -133,10 +135,10 @@ class ScreensTest : SandboxTest("ui") {
                 // Wait for the typed value to reach the core: until then the field's only issue is "required"
                 // (an empty field, not shown before it is touched), which raced the input under load.
                 waitUntilCore {
-                    z.resumeDraft(draftId).use { d -> d.state.value.issuesFor("applicant.phone").any { it.code != "required" } }
+                    z.resumeDraft(draftId).use { d -> d.state.value.issuesFor("applicant.phone").any { it.code != IssueCode.REQUIRED } }
                 }
                 z.resumeDraft(draftId).use { d ->
-                    d.state.value.issuesFor("applicant.phone").first { it.code != "required" }.message(Lang.ZH)
+                    d.state.value.issuesFor("applicant.phone").first { it.code != IssueCode.REQUIRED }.message.let { Lang.ZH.pick(it) }
                 }
             }
             waitForText(problem)
@@ -158,7 +160,7 @@ class ScreensTest : SandboxTest("ui") {
             )
             for ((path, v) in values) {
                 val f = fields.first { it.path == path }
-                if (f.locked || f.computed) continue
+                if (!f.editable) continue
                 list.performScrollToNode(hasText(label.getValue(path)))
                 onNode(hasSetTextAction() and hasText(label.getValue(path))).performTextReplacement(v)
                 waitForIdle()
@@ -172,8 +174,8 @@ class ScreensTest : SandboxTest("ui") {
             // e-licence in the wallet: 免提交).
             val materials = runBlocking { z.resumeDraft(draftId).use { it.state.value.materials } }
             println("materials: " + materials.map { "${it.code}:${it.status}" })
-            assertTrue(materials.any { it.status == "exempt" }, "the resident ID licence covers the ID card")
-            for (m in materials.filter { it.status == "commitment" }) {
+            assertTrue(materials.any { it.status is MaterialStatus.Exempt }, "the resident ID licence covers the ID card")
+            for (m in materials.filter { it.status is MaterialStatus.Commitment }) {
                 list.performScrollToNode(hasText("告知承诺"))
                 onAllNodesWithText("告知承诺")[0].performClick()
                 waitForIdle()

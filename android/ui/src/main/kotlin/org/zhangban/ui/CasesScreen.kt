@@ -24,9 +24,7 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.launch
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.stateText
-import org.zhangban.kit.text
-import uniffi.zhangban_ffi.CaseProgress
+import uniffi.zhangban_cases.CaseView
 import uniffi.zhangban_ffi.ZhangbanException
 
 /**
@@ -62,7 +60,7 @@ fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
                 Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = case.id }) {
                     Column(Modifier.padding(16.dp)) {
                         Text(case.title, style = MaterialTheme.typography.titleMedium)
-                        Text(case.stateText(lang))
+                        Text(lang.pick(case.stateText))
                         case.receipt?.let {
                             Text(c.receipt(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
                         }
@@ -79,38 +77,40 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     val c = chrome()
     val lang = c.lang
     val cases by z.cases.collectAsStateWithLifecycle()
-    var progress by remember { mutableStateOf<CaseProgress?>(null) }
+    var view by remember { mutableStateOf<CaseView?>(null) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
-    // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
-    LaunchedEffect(caseId, cases) { error = attempt { progress = z.progress(caseId) } }
+    // Reloaded whenever this case's line in the list changes (a notice arrived): the deadline and what is
+    // needed follow.
+    val line = cases.firstOrNull { it.id == caseId }
+    LaunchedEffect(caseId, line) { error = attempt { view = z.view(caseId) } }
     LazyColumn(Modifier.padding(16.dp)) {
         item {
             TextButton(onClick = onClose) { Text(c.back) }
             ErrorText(error)
         }
-        val p = progress ?: return@LazyColumn
+        val v = view ?: return@LazyColumn
         item {
-            Text(p.case.title, style = MaterialTheme.typography.titleLarge)
-            Text(p.case.stateText(lang), style = MaterialTheme.typography.titleMedium)
-            p.case.receipt?.let { Text(c.receipt(it), Modifier.changesByItself()) }
-            p.promisedDate?.let { date ->
-                Text(c.promisedDate(date) + if (p.provisional) " " + c.provisional else "", Modifier.changesByItself())
+            Text(v.summary.title, style = MaterialTheme.typography.titleLarge)
+            Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)
+            v.summary.receipt?.let { Text(c.receipt(it), Modifier.changesByItself()) }
+            // The deadline as the core words it: promised date, working days left (from today), overdue, provisional.
+            v.deadlineText?.let {
+                if (v.overdue) ErrorText(lang.pick(it)) else Text(lang.pick(it), Modifier.changesByItself())
             }
-            p.workingDaysLeft?.let { Text(c.daysLeft(it.toInt()), Modifier.changesByItself()) } // counts from today
-            if (p.overdue) ErrorText(c.overdue)
-            if (p.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
+            if (v.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
         }
-        items(p.neededNow) { n ->
-            Text(n.text(lang) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
+        items(v.neededNow) { n ->
+            Text(lang.pick(n.text) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
         }
         item { SectionTitle(c.timeline) }
-        items(p.timeline) { t ->
+        items(v.timeline) { t ->
             Column(Modifier.padding(vertical = 4.dp)) {
                 Text(formatTime(t.at, lang), style = MaterialTheme.typography.labelMedium, modifier = Modifier.changesByItself())
-                Text(t.stateText(lang), style = MaterialTheme.typography.bodyMedium)
-                // FFI gap: the note is one "中文 / English" string today
-                // (and it may carry a receipt number, which names the day)
-                if (t.note.isNotBlank()) Text(t.note, style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
+                Text(lang.pick(t.stateText), style = MaterialTheme.typography.bodyMedium)
+                // the note may carry a receipt number, which names the day
+                lang.pick(t.note).takeIf { it.isNotBlank() }?.let {
+                    Text(it, style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
+                }
             }
         }
     }

@@ -36,17 +36,15 @@ import kotlinx.coroutines.launch
 import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Json
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.displayValue
-import org.zhangban.kit.help
-import org.zhangban.kit.label
-import org.zhangban.kit.message
-import org.zhangban.kit.name
-import org.zhangban.kit.statusText
-import uniffi.zhangban_ffi.FieldInfo
-import uniffi.zhangban_ffi.FormIssue
-import uniffi.zhangban_ffi.MaterialInfo
+import org.zhangban.kit.issuesFor
+import uniffi.zhangban_catalog.FieldType
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_forms.FieldState
+import uniffi.zhangban_forms.Issue
+import uniffi.zhangban_forms.MaterialAction
+import uniffi.zhangban_forms.MaterialState
+import uniffi.zhangban_forms.ValueSource
 
 /**
  * A draft's form: one input per visible field, each keystroke one call to the core (which saves it at once);
@@ -69,7 +67,7 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
     fun edit(block: suspend () -> Unit) {
         scope.launch { error = attempt(block) } // Validation names the field; the draft is unchanged
     }
-    val readOnly = state.submittedCaseId != null
+    val readOnly = state.submittedCase != null
 
     LazyColumn(Modifier.padding(horizontal = 16.dp)) {
         item {
@@ -80,12 +78,12 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
             )
         }
         items(state.fields, key = { it.path }) { f ->
-            FieldRow(f, state.issuesFor(f.path), readOnly) { v -> edit { form.set(f.path, v) } }
-            if (f.kind == "repeat" && !readOnly) {
+            FieldRow(f) { v -> edit { form.set(f.path, v) } }
+            if (f.kind == FieldType.REPEAT && !readOnly) {
                 OutlinedButton(onClick = { edit { form.addInstance(f.path) } }) { Text(c.addEntry) }
             }
             if (f.confirm && !readOnly) {
-                val what = c.confirmValue(f.label(c.lang))
+                val what = c.confirmValue(c.lang.pick(f.label))
                 OutlinedButton(
                     onClick = { edit { form.confirm(f.path) } },
                     modifier = Modifier.semantics { contentDescription = what },
@@ -96,15 +94,15 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
             MaterialRow(
                 m,
                 state.issuesFor("material:" + m.code),
-                readOnly,
                 onAttach = { attachFor = m.code; pick() },
                 onCommit = { edit { form.commit(m.code) } },
                 onDefer = { edit { form.defer(m.code) } },
+                onClear = { edit { form.clearMaterial(m.code) } },
             )
         }
         item {
             ErrorText(error)
-            val submitted = state.submittedCaseId
+            val submitted = state.submittedCase
             if (submitted != null) {
                 Text(c.submitted(submitted), Modifier.changesByItself())
             } else {
@@ -126,58 +124,55 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
 
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
-private fun FieldRow(f: FieldInfo, issues: List<FormIssue>, readOnly: Boolean, onChange: (Any?) -> Unit) {
+private fun FieldRow(f: FieldState, onChange: (Any?) -> Unit) {
     val c = chrome()
     val lang = c.lang
-    val locked = readOnly || f.locked || f.computed
-    val problem = issues.firstOrNull()?.message(lang)
-    val origin = when {
-        f.locked && f.source == "licence" -> c.fromLicence
-        f.computed -> c.computed
-        f.source == "profile" -> c.fromProfile
-        else -> null
-    }
+    // Whether it can be changed, and why not, is the core's (from a licence, computed, submitted).
+    val locked = !f.editable
+    val problem = f.issues.firstOrNull()?.let { lang.pick(it.message) }
+    val label = lang.pick(f.label)
+    val display = lang.pick(f.display)
+    // Why it is locked, or where a value the person did not type came from, as the core words them.
+    val origin = (f.lockReason ?: f.sourceText?.takeIf { f.source != ValueSource.FORM })?.let { lang.pick(it) }
     Column(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
         when (f.kind) {
-            "bool" -> Row(verticalAlignment = Alignment.CenterVertically) {
-                Text(f.label(lang), Modifier.weight(1f))
-                Switch(checked = f.valueJson == "true", onCheckedChange = { onChange(it) }, enabled = !locked)
+            FieldType.BOOL -> Row(verticalAlignment = Alignment.CenterVertically) {
+                Text(label, Modifier.weight(1f))
+                Switch(checked = f.value == "true", onCheckedChange = { onChange(it) }, enabled = !locked)
             }
-            "choice", "multi_choice" -> {
-                val multi = f.kind == "multi_choice"
-                val chosen = if (multi) {
-                    (runCatching { Json.decode(f.valueJson) }.getOrNull() as? List<*>).orEmpty()
-                } else {
-                    listOf(f.displayValue)
-                }
-                Text(f.label(lang))
+            FieldType.CHOICE, FieldType.MULTI_CHOICE -> {
+                val multi = f.kind == FieldType.MULTI_CHOICE
+                val value = runCatching { Json.decode(f.value) }.getOrNull()
+                val chosen = if (multi) (value as? List<*>).orEmpty() else listOfNotNull(value)
+                Text(label)
                 // Wraps: at a large font the options do not fit one line.
                 FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
                     for (o in f.options) {
+                        val on = o.value in chosen
                         FilterChip(
-                            selected = o in chosen,
-                            onClick = { onChange(if (!multi) o else if (o in chosen) chosen - o else chosen + o) },
-                            label = { Text(o) },
+                            selected = on,
+                            onClick = { onChange(if (!multi) o.value else if (on) chosen - o.value else chosen + o.value) },
+                            label = { Text(lang.pick(o.label)) },
                             enabled = !locked,
                         )
                     }
                 }
             }
-            "repeat", "attachment" -> Text(f.label(lang), style = MaterialTheme.typography.titleSmall)
+            FieldType.REPEAT, FieldType.ATTACHMENT -> Text(label, style = MaterialTheme.typography.titleSmall)
             else -> {
                 // Every keystroke is one call (the core autosaves it); the text box keeps what was typed.
-                var text by remember(f.path) { mutableStateOf(f.displayValue) }
-                val shown = if (locked) f.displayValue else text
+                var text by remember(f.path) { mutableStateOf(display) }
+                val shown = if (locked) display else text
                 OutlinedTextField(
                     value = shown,
                     onValueChange = {
                         text = it
                         onChange(it)
                     },
-                    label = { Text(f.label(lang)) },
+                    label = { Text(label) },
                     readOnly = locked,
-                    leadingIcon = if (f.locked && !readOnly) {
-                        { Icon(Icons.Filled.Lock, contentDescription = c.fromLicence) }
+                    leadingIcon = if (f.source == ValueSource.LICENCE && locked) {
+                        { Icon(Icons.Filled.Lock, contentDescription = origin) }
                     } else {
                         null
                     },
@@ -187,7 +182,7 @@ private fun FieldRow(f: FieldInfo, issues: List<FormIssue>, readOnly: Boolean, o
                             when {
                                 problem != null && shown.isNotEmpty() -> problem
                                 origin != null -> origin
-                                else -> f.help(lang).orEmpty()
+                                else -> f.help?.let { lang.pick(it) }.orEmpty()
                             },
                         )
                     },
@@ -195,30 +190,36 @@ private fun FieldRow(f: FieldInfo, issues: List<FormIssue>, readOnly: Boolean, o
                 )
             }
         }
-        if (f.kind in setOf("bool", "choice", "multi_choice") && problem != null) ErrorText(problem)
+        if (f.kind in setOf(FieldType.BOOL, FieldType.CHOICE, FieldType.MULTI_CHOICE) && problem != null) ErrorText(problem)
     }
 }
 
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
 private fun MaterialRow(
-    m: MaterialInfo,
-    issues: List<FormIssue>,
-    readOnly: Boolean,
+    m: MaterialState,
+    issues: List<Issue>,
     onAttach: () -> Unit,
     onCommit: () -> Unit,
     onDefer: () -> Unit,
+    onClear: () -> Unit,
 ) {
     val c = chrome()
     Column(Modifier.fillMaxWidth().padding(vertical = 8.dp)) {
-        Text(m.name(c.lang), style = MaterialTheme.typography.bodyLarge)
-        Text(m.statusText(c.lang), style = MaterialTheme.typography.bodySmall)
-        issues.firstOrNull()?.let { ErrorText(it.message(c.lang)) }
-        if (!readOnly && (m.blocks || m.status in setOf("deferrable", "commitment", "optional"))) {
+        Text(c.lang.pick(m.name), style = MaterialTheme.typography.bodyLarge)
+        Text(c.lang.pick(m.statusText), style = MaterialTheme.typography.bodySmall)
+        issues.firstOrNull()?.let { ErrorText(c.lang.pick(it.message)) }
+        // The actions allowed are the core's (none once submitted).
+        if (m.actions.isNotEmpty()) {
             FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-                OutlinedButton(onClick = onAttach) { Text(c.attach) }
-                if (m.status == "commitment") OutlinedButton(onClick = onCommit) { Text(c.commit) }
-                if (m.status == "deferrable") OutlinedButton(onClick = onDefer) { Text(c.defer) }
+                for (action in m.actions) {
+                    when (action) {
+                        MaterialAction.ATTACH -> OutlinedButton(onClick = onAttach) { Text(c.attach) }
+                        MaterialAction.COMMIT -> OutlinedButton(onClick = onCommit) { Text(c.commit) }
+                        MaterialAction.DEFER -> OutlinedButton(onClick = onDefer) { Text(c.defer) }
+                        MaterialAction.CLEAR -> OutlinedButton(onClick = onClear) { Text(c.clearMaterial) }
+                    }
+                }
             }
         }
     }

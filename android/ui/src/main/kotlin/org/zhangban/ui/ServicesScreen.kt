@@ -32,11 +32,8 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.name
-import org.zhangban.kit.title
-import org.zhangban.kit.why
-import uniffi.zhangban_ffi.CatalogHit
-import uniffi.zhangban_ffi.ChecklistInfo
+import uniffi.zhangban_catalog.Hit
+import uniffi.zhangban_forms.Checklist
 import uniffi.zhangban_ffi.ZhangbanException
 
 /**
@@ -69,7 +66,7 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
     val c = chrome()
     val lang = c.lang
     var query by rememberSaveable { mutableStateOf("") }
-    var hits by remember { mutableStateOf<List<CatalogHit>?>(null) }
+    var hits by remember { mutableStateOf<List<Hit>?>(null) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     LaunchedEffect(query) {
         if (query.isNotBlank()) delay(200) // typing: search when it pauses
@@ -78,7 +75,7 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
     val drafts by produceState<List<Pair<String, String>>>(emptyList(), lang) {
         // (draft id, the service's name): a draft names its target by code only
         value = try {
-            z.drafts().filter { !it.submitted }.map { d -> d.id to z.checklist(d.target).name(lang) }
+            z.drafts().filter { !it.submitted }.map { d -> d.id to lang.pick(z.checklist(d.target).name) }
         } catch (e: ZhangbanException) {
             emptyList()
         }
@@ -107,7 +104,7 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
             if (h != null && h.isEmpty()) item { Text(c.noHits, Modifier.padding(vertical = 12.dp)) }
             items(h.orEmpty(), key = { it.code }) { hit ->
                 Text(
-                    hit.name(lang),
+                    lang.pick(hit.name),
                     style = MaterialTheme.typography.bodyLarge,
                     modifier = Modifier.fillMaxWidth().clickable { onOpen(hit.code) }.padding(vertical = 12.dp),
                 )
@@ -126,7 +123,7 @@ fun feeText(fees: Double, c: Chrome): String =
 fun ChecklistScreen(z: Zhangban, code: String, onBack: () -> Unit, onStarted: (String) -> Unit) {
     val c = chrome()
     val lang = c.lang
-    var checklist by remember { mutableStateOf<ChecklistInfo?>(null) }
+    var checklist by remember { mutableStateOf<Checklist?>(null) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val scope = rememberCoroutineScope()
     LaunchedEffect(code) { error = attempt { checklist = z.checklist(code) } }
@@ -136,13 +133,14 @@ fun ChecklistScreen(z: Zhangban, code: String, onBack: () -> Unit, onStarted: (S
         TextButton(onClick = onBack) { Text(c.back) }
         val info = checklist
         if (info != null) {
-            Text(info.name(lang), style = MaterialTheme.typography.titleLarge)
+            Text(lang.pick(info.name), style = MaterialTheme.typography.titleLarge)
             Text(c.feesAndDays(feeText(info.fees, c), info.promisedDays.toInt()))
             SectionTitle(c.checklistTitle)
-            for (line in info.lines) {
+            for (line in info.entries) {
                 Column(Modifier.padding(vertical = 4.dp)) {
-                    Text(line.title(lang), style = MaterialTheme.typography.bodyLarge)
-                    if (line.why(lang).isNotBlank()) Text(line.why(lang), style = MaterialTheme.typography.bodySmall)
+                    Text(lang.pick(line.title), style = MaterialTheme.typography.bodyLarge)
+                    val why = lang.pick(line.why)
+                    if (why.isNotBlank()) Text(why, style = MaterialTheme.typography.bodySmall)
                 }
             }
         }

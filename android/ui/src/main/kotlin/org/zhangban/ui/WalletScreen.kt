@@ -43,19 +43,17 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
-import org.zhangban.kit.statusText
-import org.zhangban.kit.typeName
-import uniffi.zhangban_ffi.DisclosurePreset
-import uniffi.zhangban_ffi.LicenceItem
-import uniffi.zhangban_ffi.QrModules
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_wallet.LicenceSummary
+import uniffi.zhangban_wallet.Preset
+import uniffi.zhangban_wallet.QrImage
 
 /** 证照: the wallet's licences; tap one to present it as a refreshing QR code. */
 @Composable
 fun WalletScreen(z: Zhangban) {
     val c = chrome()
     val lang = c.lang
-    var licences by remember { mutableStateOf<List<LicenceItem>>(emptyList()) }
+    var licences by remember { mutableStateOf<List<LicenceSummary>>(emptyList()) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     // The licence on screen survives a rotation (its id; the item is looked up again).
     var showingId by rememberSaveable { mutableStateOf<String?>(null) }
@@ -75,9 +73,9 @@ fun WalletScreen(z: Zhangban) {
         for (item in licences) {
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { showingId = item.licenceId }) {
                 Column(Modifier.padding(16.dp)) {
-                    Text(item.typeName(lang), style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(item.typeName), style = MaterialTheme.typography.titleMedium)
                     Text(item.issuerName(lang))
-                    Text(item.statusText(lang))
+                    Text(lang.pick(item.statusText))
                 }
             }
         }
@@ -97,7 +95,7 @@ fun WalletScreen(z: Zhangban) {
     }
 }
 
-private val PRESETS = listOf(DisclosurePreset.HotelCheckIn, DisclosurePreset.AgeCheck, DisclosurePreset.Full)
+private val PRESETS = listOf(Preset.HotelCheckIn, Preset.AgeCheck, Preset.Full)
 
 /**
  * 亮证: the QR code of a presentation, redrawn by the presenter before it lapses; the host keeps the window
@@ -106,7 +104,7 @@ private val PRESETS = listOf(DisclosurePreset.HotelCheckIn, DisclosurePreset.Age
  */
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
-fun PresentScreen(z: Zhangban, item: LicenceItem, onClose: () -> Unit) {
+fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
     val c = chrome()
     val host = LocalHost.current
     DisposableEffect(Unit) {
@@ -131,12 +129,12 @@ fun PresentScreen(z: Zhangban, item: LicenceItem, onClose: () -> Unit) {
 
     Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
         TextButton(onClick = onClose) { Text(c.back) }
-        Text(item.typeName(c.lang), style = MaterialTheme.typography.titleLarge)
+        Text(c.lang.pick(item.typeName), style = MaterialTheme.typography.titleLarge)
         FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
             PRESETS.forEachIndexed { i, p ->
                 val label = when (p) {
-                    DisclosurePreset.HotelCheckIn -> c.presentHotel
-                    DisclosurePreset.AgeCheck -> c.presentAge
+                    Preset.HotelCheckIn -> c.presentHotel
+                    Preset.AgeCheck -> c.presentAge
                     else -> c.presentFull
                 }
                 FilterChip(selected = presetIndex == i, onClick = { presetIndex = i }, label = { Text(label) })
@@ -153,7 +151,7 @@ fun PresentScreen(z: Zhangban, item: LicenceItem, onClose: () -> Unit) {
 
 /** The modules drawn as squares on white with a 4-module quiet zone, snapped to whole pixels. */
 @Composable
-fun QrCode(qr: QrModules, description: String, modifier: Modifier) {
+fun QrCode(qr: QrImage, description: String, modifier: Modifier) {
     val w = qr.width.toInt()
     Canvas(modifier.semantics { contentDescription = description }) {
         val n = w + 8
