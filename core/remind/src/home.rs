@@ -14,6 +14,7 @@ use crate::{date_of, settings, Reminder, LAST_SYNC_KEY};
 
 /// The needs of one subject (the person, or one of an agent's principals).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PrincipalNeeds {
     pub subject: String,
     /// `本人 / Me` for the person; the principal's name otherwise.
@@ -23,6 +24,7 @@ pub struct PrincipalNeeds {
 
 /// A case still under way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ActiveCase {
     pub case_id: String,
     pub subject: String,
@@ -42,6 +44,7 @@ pub struct ActiveCase {
 
 /// A licence ending within the longest licence lead time, or ended in the last 90 days.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ExpiringLicence {
     pub licence_id: String,
     pub name: Text,
@@ -55,6 +58,7 @@ pub struct ExpiringLicence {
 
 /// A draft not yet submitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DraftLine {
     pub draft_id: String,
     pub subject: String,
@@ -66,6 +70,7 @@ pub struct DraftLine {
 
 /// The 待办 home.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Home {
     pub at: i64,
     /// What needs the person now, most urgent first.

@@ -20,7 +20,7 @@ use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
 
 use crate::sources::{self, Found, Snapshot};
-use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, Screen, Settings, Source, Urgency, DAY};
+use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, Screen, Settings, ReminderSource, Urgency, DAY};
 
 const STATE_COLLECTION: &str = "remind_state";
 const STATE_ID: &str = "plan";
@@ -29,6 +29,7 @@ const MIN_WAKE_SECS: i64 = 15 * 60;
 
 /// What to hand to the OS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Plan {
     /// The time of the plan (Unix seconds, from the store's clock).
     pub now: i64,
@@ -120,7 +121,7 @@ fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
         if more > 0 { (format!(" 等 {n} 项"), format!(" and {more} more")) } else { (String::new(), String::new()) };
     Reminder {
         id: format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at)),
-        source: Source::Digest,
+        source: ReminderSource::Digest,
         urgency,
         subject,
         title: Text::new(format!("今天有 {n} 件事需要您处理"), format!("{n} things need you today")),

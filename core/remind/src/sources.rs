@@ -17,7 +17,7 @@ use zhangban_cases::{self as cases, Case, CaseState};
 use zhangban_catalog::Catalog;
 use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
 
-use crate::{at_minute, date_of, Action, Link, Reminder, Screen, Settings, Source, Urgency};
+use crate::{at_minute, date_of, ReminderAction, Link, Reminder, Screen, Settings, ReminderSource, Urgency};
 
 /// Open case states the rules read; of completed cases only those within the rating window (the rest —
 /// drafts, other final states, old completed cases — need nothing).
@@ -172,13 +172,13 @@ const PROVISIONAL_EN: &str = " (reckoned Monday to Friday until the holiday arra
 #[allow(clippy::too_many_arguments)]
 fn reminder(
     id: String,
-    source: Source,
+    source: ReminderSource,
     urgency: Urgency,
     subject: &str,
     title: Text,
     body: Text,
     link: Link,
-    action: Option<Action>,
+    action: Option<ReminderAction>,
     fire_at: i64,
     due: Option<NaiveDate>,
     provisional: bool,
@@ -250,7 +250,7 @@ fn deadline_urgency(left: i64) -> Urgency {
 }
 
 struct Deadline<'a> {
-    source: Source,
+    source: ReminderSource,
     group: String,
     case: &'a Case,
     /// 补正材料 / 容缺材料
@@ -290,7 +290,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
             ),
             body.clone(),
             link.clone(),
-            Some(Action::Supply),
+            Some(ReminderAction::Supply),
             at_minute(day, s.settings.remind_minute),
             Some(due),
             prov || d.due_provisional,
@@ -304,7 +304,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
         Text::new(format!("{}今天截止", d.what_zh), format!("{} due today", d.what_en)),
         body.clone(),
         link.clone(),
-        Some(Action::Supply),
+        Some(ReminderAction::Supply),
         at_minute(due, s.settings.remind_minute),
         Some(due),
         d.due_provisional,
@@ -325,7 +325,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
         Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
         missed_body.clone(),
         link.clone(),
-        Some(Action::Supply),
+        Some(ReminderAction::Supply),
         at_minute(after, s.settings.remind_minute),
         Some(due),
         prov || d.due_provisional,
@@ -341,7 +341,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
             Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
             missed_body,
             link,
-            Some(Action::Supply),
+            Some(ReminderAction::Supply),
             at_minute(after, s.settings.remind_minute),
             Some(due),
             d.due_provisional,
@@ -363,7 +363,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
             Text::new(tz, te),
             body,
             link,
-            Some(Action::Supply),
+            Some(ReminderAction::Supply),
             at_minute(due, s.settings.remind_minute),
             Some(due),
             lprov || d.due_provisional,
@@ -384,7 +384,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
             out.push(deadline(
                 s,
                 Deadline {
-                    source: Source::Supplement,
+                    source: ReminderSource::Supplement,
                     group: format!("supplement:{}:{}", c.id, short(&sup.request_id)),
                     case: c,
                     what_zh: "补正材料",
@@ -404,7 +404,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
             out.push(deadline(
                 s,
                 Deadline {
-                    source: Source::Deferred,
+                    source: ReminderSource::Deferred,
                     group: format!("deferred:{}:{}", c.id, short(&m.material)),
                     case: c,
                     what_zh: "容缺材料",
@@ -434,7 +434,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
                 let (pz, pe) = s.whose(&c.subject);
                 let r = reminder(
                     format!("rating:{}", c.id),
-                    Source::Rating,
+                    ReminderSource::Rating,
                     Urgency::Low,
                     &c.subject,
                     Text::new("请为办事体验评价", "How was the service? Rate it"),
@@ -443,7 +443,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
                         format!("{pe}{} is completed; rate it by {until}.", c.title),
                     ),
                     Link::new(Screen::Case, &c.id),
-                    Some(Action::Rate),
+                    Some(ReminderAction::Rate),
                     at_minute(day.min(until), s.settings.remind_minute),
                     Some(until),
                     false,
@@ -468,7 +468,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
         let (day, prov) = working_days_before(&s.calendar, pd, *n);
         stages.push(reminder(
             format!("{group}:w{n}"),
-            Source::Promised,
+            ReminderSource::Promised,
             Urgency::Low,
             &c.subject,
             Text::new(
@@ -487,7 +487,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     let urged = c.urged_at.is_some();
     let overdue = reminder(
         format!("{group}:overdue"),
-        Source::Promised,
+        ReminderSource::Promised,
         Urgency::High,
         &c.subject,
         Text::new("办件已超过承诺时限", "Case past its promised date"),
@@ -503,7 +503,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
             )
         },
         link.clone(),
-        (!urged).then_some(Action::Urge),
+        (!urged).then_some(ReminderAction::Urge),
         at_minute(after, s.settings.remind_minute),
         Some(pd),
         prov || provisional,
@@ -516,7 +516,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     } else if left <= max_lead {
         Some(reminder(
             group.clone(),
-            Source::Promised,
+            ReminderSource::Promised,
             if left <= 0 { Urgency::Normal } else { Urgency::Low },
             &c.subject,
             if left <= 0 {
@@ -548,7 +548,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     let group = format!("licence:{}", l.licence_id);
     let renewal = s.catalog.renewal_item(l.licence_type.key());
     let (link, action) = match renewal {
-        Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(Action::Renew)),
+        Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(ReminderAction::Renew)),
         None => (Link::new(Screen::Licence, &l.licence_id), None),
     };
     let name = l.type_name.clone();
@@ -570,7 +570,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
         let day = end - Duration::days((*n).into());
         stages.push(reminder(
             format!("{group}:d{n}"),
-            Source::LicenceExpiry,
+            ReminderSource::LicenceExpiry,
             match n {
                 0..=1 => Urgency::High,
                 2..=7 => Urgency::Normal,
@@ -591,7 +591,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     }
     let expired = reminder(
         format!("{group}:expired"),
-        Source::LicenceExpiry,
+        ReminderSource::LicenceExpiry,
         Urgency::High,
         SELF_SUBJECT,
         Text::new(format!("{}已过期", name.zh), format!("{} has expired", name.en)),
@@ -610,7 +610,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     } else if days_left <= max_lead {
         Some(reminder(
             group.clone(),
-            Source::LicenceExpiry,
+            ReminderSource::LicenceExpiry,
             match days_left {
                 i64::MIN..=1 => Urgency::High,
                 2..=7 => Urgency::Normal,
@@ -646,7 +646,7 @@ fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
     let until = date_of(g.expires_at);
     let r = reminder(
         format!("grant:{}:h{}", g.grant_id, s.settings.grant_lead_hours),
-        Source::GrantExpiry,
+        ReminderSource::GrantExpiry,
         Urgency::Low,
         SELF_SUBJECT,
         Text::new("授权用证即将到期", "A licence grant expires soon"),
@@ -687,7 +687,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
         let reason = op.problem.as_ref().map(|p| p.message.as_str()).unwrap_or("");
         reminder(
             format!("outbox:{}:refused", op.id),
-            Source::Outbox,
+            ReminderSource::Outbox,
             Urgency::High,
             &op.subject,
             Text::new(format!("平台未接受您的{}", what.zh), format!("The platform refused your {}", what.en)),
@@ -696,7 +696,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
                 format!("{pe}{title_of}: {reason}. Change it and submit again."),
             ),
             Link::new(Screen::Case, &op.case_id),
-            Some(Action::Fix),
+            Some(ReminderAction::Fix),
             fire,
             None,
             false,
@@ -705,7 +705,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
         let err = op.last_error.as_deref().map(|e| e.chars().take(80).collect::<String>()).unwrap_or_default();
         reminder(
             format!("outbox:{}:stuck", op.id),
-            Source::Outbox,
+            ReminderSource::Outbox,
             Urgency::Normal,
             &op.subject,
             Text::new(format!("{}一天未能发出", what.zh), format!("Your {} has not gone out for a day", what.en)),
@@ -738,7 +738,7 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
     let fire = at_minute(day, s.settings.remind_minute);
     let r = reminder(
         format!("calendar:{next}"),
-        Source::Calendar,
+        ReminderSource::Calendar,
         if any_provisional { Urgency::Normal } else { Urgency::Low },
         SELF_SUBJECT,
         Text::new(format!("{next} 年节假日安排尚未同步"), format!("The {next} holiday arrangement is not synced yet")),

@@ -227,7 +227,7 @@ fn labour_day_tiaoxiu_weekend_and_overdue_with_urge() {
     assert!(before.pending.iter().all(|r| r.id != overdue), "shown already, not scheduled again");
     let h = home(&store).expect("home");
     let need = h.needs.iter().find(|n| n.id == format!("promised:{c}")).expect("overdue need");
-    assert_eq!(need.action, Some(Action::Urge));
+    assert_eq!(need.action, Some(ReminderAction::Urge));
     urge(&store, &c).expect("urge");
     let ops = zhangban_base::outbox::pending(&store).expect("ops");
     assert!(ops.iter().any(|o| o.kind == zhangban_base::outbox::OpKind::Urge && o.case_id == c));
@@ -274,7 +274,7 @@ fn quiet_hours_hold_non_urgent_reminders_but_not_urgent_ones() {
     let due = p.pending.iter().find(|r| r.id.ends_with(":missed") || r.id.ends_with(":due")).expect("supplement");
     assert_eq!(due.urgency, Urgency::Urgent);
     assert_eq!(due.fire_at, now, "urgent: shown at once, quiet hours or not");
-    let stuck: Vec<&Reminder> = p.pending.iter().filter(|r| r.source == Source::Outbox).collect();
+    let stuck: Vec<&Reminder> = p.pending.iter().filter(|r| r.source == ReminderSource::Outbox).collect();
     assert!(!stuck.is_empty());
     for r in stuck {
         assert_eq!(r.fire_at, local(2024, 3, 8, 8, 0), "held to the end of the quiet hours");
@@ -364,14 +364,14 @@ fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
     let planned: std::collections::HashSet<&str> = p.pending.iter().map(|r| r.id.as_str()).collect();
     let now = clock.now_secs();
     for r in sources::collect(&snap).expect("c").into_iter().flat_map(|f| f.stages) {
-        if r.source == Source::Supplement && r.fire_at > now && r.fire_at < last {
+        if r.source == ReminderSource::Supplement && r.fire_at > now && r.fire_at < last {
             assert!(planned.contains(r.id.as_str()), "{} ({}) left out, yet sooner than {last}", r.id, r.fire_at);
         }
     }
     assert!(p.next_wakeup <= local(2024, 9, 3, 8, 0));
     // And the home lists all 200 needs, most urgent first.
     let h = home(&store).expect("home");
-    assert_eq!(h.needs.iter().filter(|n| n.source == Source::Supplement).count(), 200);
+    assert_eq!(h.needs.iter().filter(|n| n.source == ReminderSource::Supplement).count(), 200);
     assert!(h.needs.windows(2).all(|w| w[0].urgency >= w[1].urgency));
 }
 
@@ -406,7 +406,7 @@ fn several_at_once_are_merged_and_answering_cancels() {
     // 3 working days before 18 October: the 15th, 09:00 — all three together.
     // (The three submissions, unsent for a day, are merged too: at 10:00 on the 9th.)
     let d =
-        p.pending.iter().find(|r| r.source == Source::Digest && r.merged[0].starts_with("supplement")).expect("digest");
+        p.pending.iter().find(|r| r.source == ReminderSource::Digest && r.merged[0].starts_with("supplement")).expect("digest");
     assert_eq!(d.fire_at, local(2024, 10, 15, 9, 0));
     assert_eq!(d.merged.len(), 3);
     assert_eq!(d.title.en, "3 things need you today");
@@ -445,7 +445,7 @@ fn calendar_running_out_is_reminded_and_deadlines_after_it_are_provisional() {
     let h = home(&store).expect("home");
     let case = h.cases.iter().find(|a| a.case_id == c).expect("case");
     assert!(case.provisional, "a promised date in 2027 rests on assumed data");
-    let cal = h.needs.iter().find(|n| n.source == Source::Calendar).expect("calendar need");
+    let cal = h.needs.iter().find(|n| n.source == ReminderSource::Calendar).expect("calendar need");
     assert_eq!(cal.id, "calendar:2027");
     assert_eq!(cal.urgency, Urgency::Normal, "a deadline depends on it");
     assert_eq!(h.calendar_last_year, Some(2026));
@@ -491,7 +491,7 @@ fn licence_expiry_stages_link_to_the_renewal_item() {
     let need = f.need.as_ref().expect("need");
     assert_eq!(need.link.screen, Screen::Renewal);
     assert_eq!(need.link.uri, "zhangban://renewal/L1");
-    assert_eq!(need.action, Some(Action::Renew));
+    assert_eq!(need.action, Some(ReminderAction::Renew));
     assert!(need.body.zh.contains("居民身份证换领"), "{:?}", need.body);
     assert_eq!(need.urgency, Urgency::Low, "14 days left: beyond the 7-day lead");
 }

@@ -131,6 +131,7 @@ pub struct RunReport {
 
 /// What [`SyncRunner::run_background`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BackgroundReport {
     pub run: RunReport,
     /// The notices of this run, as reminders to show now (the listener heard them too).

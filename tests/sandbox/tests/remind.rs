@@ -12,7 +12,7 @@ use zhangban_core::calendar;
 use zhangban_core::cases::{self, Submission};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::Recorder;
-use zhangban_core::remind::{self, Source};
+use zhangban_core::remind::{self, ReminderSource};
 use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
@@ -84,7 +84,7 @@ async fn a_supplement_request_creates_reminders_and_answering_cancels_them() {
         assert!(added.iter().any(|id| id.ends_with(&format!(":{stage}"))), "{stage} not planned: {added:?}");
     }
     let home = remind::home(&store).expect("home");
-    assert_eq!(home.needs[0].source, Source::Supplement, "{:?}", home.needs);
+    assert_eq!(home.needs[0].source, ReminderSource::Supplement, "{:?}", home.needs);
     assert!(home.last_sync_at.is_some());
 
     // The citizen supplies the material: the next run sends it and the plan cancels those reminders.
@@ -200,7 +200,7 @@ async fn an_overdue_case_is_urged_and_the_platform_records_it() {
     let r = runner.run_background(Duration::from_secs(20)).await;
     let plan = r.plan.expect("plan");
     let overdue = plan.add.iter().find(|r| r.id == format!("promised:{}:overdue", case.id)).expect("overdue reminder");
-    assert_eq!(overdue.action, Some(remind::Action::Urge));
+    assert_eq!(overdue.action, Some(remind::ReminderAction::Urge));
     remind::urge(&store, &case.id).expect("urge");
     let r = runner.run_background(Duration::from_secs(20)).await;
     assert_eq!(r.run.sent, 1, "{r:?}");
