@@ -4,14 +4,15 @@
 //! [`ZhangbanReminders`]: the plan for the OS (pending notifications and the add / replace / cancel diff,
 //! the next wake-up), the home in one call, the settings (quiet hours, lead times), the channels to register,
 //! and the actions (open the renewal draft, 催办). `ZhangbanCases.run_background` is what the OS's background
-//! task (WorkManager / BGAppRefreshTask) calls: sync, then a new plan.
+//! task (WorkManager / BGAppRefreshTask) calls: sync, then a new plan; with a [`ReminderListener`] set, the
+//! sync loop plans again after every sync that changed something and hands the plan to it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use zhangban_core::remind::{self, Home, Plan, ReminderAction, ReminderChannel, Settings};
 use zhangban_core::store::Store;
-use zhangban_core::sync::runner::BackgroundReport;
+use zhangban_core::sync::runner::{BackgroundReport, PlanListener};
 use zhangban_core::Text;
 
 use crate::cases::ZhangbanCases;
@@ -87,8 +88,28 @@ impl ZhangbanReminders {
     }
 }
 
+/// Implemented by the shell: applies the diff of a plan the sync loop made after a sync changed something.
+#[uniffi::export(with_foreign)]
+pub trait ReminderListener: Send + Sync {
+    fn on_plan(&self, plan: Plan);
+}
+
+struct ForeignPlans(Arc<dyn ReminderListener>);
+
+impl PlanListener for ForeignPlans {
+    fn on_plan(&self, plan: Plan) {
+        self.0.on_plan(plan)
+    }
+}
+
 #[uniffi::export(async_runtime = "tokio")]
 impl ZhangbanCases {
+    /// Who applies the plans the sync loop (and `sync_now`) make when a sync changed something; none: no
+    /// plan is made there (the next `ZhangbanReminders.plan` has the diff).
+    pub fn set_reminder_listener(&self, listener: Option<Arc<dyn ReminderListener>>) {
+        self.runner.set_plan_listener(listener.map(|l| Arc::new(ForeignPlans(l)) as Arc<dyn PlanListener>));
+    }
+
     /// The OS's background task: one sync run ending within `budget_ms` (catalog and calendar updates
     /// included), its notices as reminders, and a new plan.
     pub async fn run_background(&self, budget_ms: u64) -> BackgroundReport {

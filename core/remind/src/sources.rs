@@ -38,8 +38,8 @@ pub struct Snapshot {
     pub calendar: Arc<Calendar>,
     pub rules: Rules,
     pub catalog: Arc<Catalog>,
-    /// Cases in the watched states (open ones and those completed within the rating window).
-    pub cases: Arc<Vec<Case>>,
+    /// Cases in the watched states (open ones and those completed within the rating window), oldest first.
+    pub cases: Vec<Arc<Case>>,
     pub licences: Vec<LicenceSummary>,
     pub grants: Vec<GrantRecord>,
     pub pending: Vec<Op>,
@@ -48,37 +48,61 @@ pub struct Snapshot {
     pub labels: HashMap<String, String>,
     /// The wallet (None when its records could not be read: the other rules still work).
     pub wallet: Option<Wallet>,
-    /// What the cached cases and their findings are valid for (`None`: not cached).
-    key: Option<CacheKey>,
+    /// The version of each of `cases` (the same order): the case findings are cached per version.
+    case_versions: Vec<Vec<u8>>,
+    /// Which store object's cache the case findings go to.
+    store_key: (String, usize),
+    /// The calendar update's version (empty: none stored): part of what the case findings depend on.
+    calendar_version: Vec<u8>,
 }
 
-/// The parsed cases of one store and the case rules' findings, valid while the database is unchanged
-/// ([`Store::change_stamp`]) and the day is the same: a screen or a plan made again without a change in
-/// between reads and reckons nothing twice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CacheKey {
-    store_id: String,
-    /// The store object (two objects over the same files count their changes apart).
-    instance: usize,
-    stamp: (u64, u64),
-    today: NaiveDate,
-}
-
+/// What the engine keeps between calls, per store object: the parsed watched cases, the calendar and the
+/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]). A call
+/// after a write decrypts, parses and reckons again only the records that changed (a sync's event touches
+/// one case, not ten thousand); the rest is read from the plaintext columns only.
 struct Cache {
-    key: CacheKey,
-    cases: Arc<Vec<Case>>,
-    calendar: Arc<Calendar>,
-    found: Option<(Settings, Arc<Vec<Found>>)>,
+    store_id: String,
+    /// The store object (two objects over the same files keep their own caches).
+    instance: usize,
+    cases: HashMap<String, (Vec<u8>, Arc<Case>)>,
+    calendar: Option<(Vec<u8>, Arc<Calendar>)>,
+    /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
+    found_key: Option<FoundKey>,
+    found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FoundKey {
+    today: NaiveDate,
+    settings: Settings,
+    calendar_version: Vec<u8>,
+    labels: HashMap<String, String>,
 }
 
 static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+
+/// The cache of this store object (a new one when another store was used last).
+fn cache_for<'a>(g: &'a mut Option<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
+    if !g.as_ref().is_some_and(|c| c.store_id == store_id && c.instance == instance) {
+        *g = None;
+    }
+    g.get_or_insert_with(|| Cache {
+        store_id: store_id.to_string(),
+        instance,
+        cases: HashMap::new(),
+        calendar: None,
+        found_key: None,
+        found: HashMap::new(),
+    })
+}
 
 impl Snapshot {
     pub fn load(store: &Arc<Store>, settings: Settings) -> Result<Snapshot> {
         let now = store.now();
         let today = store.today();
-        // One pass over the cases, decrypting only the open ones and those completed recently enough to be
-        // rated (a case completed on day D was last written on or after D).
+        // One pass over the cases' plaintext columns, decrypting only the open ones and those completed
+        // recently enough to be rated (a case completed on day D was last written on or after D) — and of
+        // those only the ones written since the last call.
         let rules = Rules::default();
         let days = i64::from(rules.rating_window_days + settings.rating_after_days + 2);
         let since = at_minute(today - Duration::days(days), 0);
@@ -87,37 +111,42 @@ impl Snapshot {
             Some(t) => OPEN.iter().any(|s| s.as_str() == t),
             None => false,
         };
-        let key = CacheKey {
-            store_id: store.store_id().to_string(),
-            instance: Arc::as_ptr(store) as usize,
-            stamp: store.change_stamp()?,
-            today,
+        let store_key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+        let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache_for(&mut guard, &store_key.0, store_key.1);
+        // The calendar with the stored signed update, verified again only when the update changed (a store
+        // without one is not asked for it by id: a miss costs the store's full miss check).
+        let cal_rows = store.scan_changed(zhangban_calendar::update::COLLECTION, &|_, _, _| true, &|_, _| true)?;
+        let calendar_version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
+        let calendar = match &cache.calendar {
+            Some((v, c)) if *v == calendar_version => c.clone(),
+            _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
+            _ => Arc::new(zhangban_calendar::update::load(store)?),
         };
-        let cached = CACHE
-            .lock()
-            .ok()
-            .and_then(|g| g.as_ref().filter(|c| c.key == key).map(|c| (c.cases.clone(), c.calendar.clone())));
-        let (cases, calendar) = match cached {
-            Some(c) => c,
-            None => {
-                // The calendar with the stored signed update (a store without one answers a miss, which
-                // the store double-checks across the table: worth reading once per change only).
-                let calendar = Arc::new(zhangban_calendar::update::load(store)?);
-                let mut cases: Vec<Case> = Vec::new();
-                for r in store.scan_matching(cases::COLLECTION, &watched)? {
-                    cases.push(r?.json()?);
-                }
-                cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-                let cases = Arc::new(cases);
-                if let Ok(mut g) = CACHE.lock() {
-                    *g =
-                        Some(Cache { key: key.clone(), cases: cases.clone(), calendar: calendar.clone(), found: None });
-                }
-                (cases, calendar)
-            }
-        };
-        let has_wallet_records = !store.list(zhangban_wallet::LICENCE_COLLECTION, None)?.is_empty()
-            || !store.list(zhangban_wallet::GRANT_COLLECTION, None)?.is_empty();
+        cache.calendar = Some((calendar_version.clone(), calendar.clone()));
+        let known = &cache.cases;
+        let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
+            known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+        })?;
+        let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
+        for (id, version, rec) in rows {
+            let case = match rec {
+                Some(r) => Arc::new(r?.json::<Case>()?),
+                None => match cache.cases.remove(&id) {
+                    Some((_, c)) => c,
+                    None => continue,
+                },
+            };
+            fresh.insert(id, (version, case));
+        }
+        cache.cases = fresh;
+        let mut cases: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+        drop(guard);
+        cases.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let (case_versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = cases.into_iter().unzip();
+        // The wallet only when it holds something (counted from the plaintext columns).
+        let has_wallet_records = !store.tag_counts(zhangban_wallet::LICENCE_COLLECTION)?.is_empty()
+            || !store.tag_counts(zhangban_wallet::GRANT_COLLECTION)?.is_empty();
         let wallet = if has_wallet_records { Some(Wallet::open(store.clone())?) } else { None };
         let (licences, grants) = match &wallet {
             Some(w) => (w.licences(now)?, w.grants(None)?),
@@ -140,7 +169,9 @@ impl Snapshot {
             refused,
             labels,
             wallet,
-            key: Some(key),
+            case_versions,
+            store_key,
+            calendar_version,
         })
     }
 
@@ -758,28 +789,36 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
 
 /// Every rule over the snapshot.
 pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
-    let cached = s.key.as_ref().and_then(|k| {
-        let g = CACHE.lock().ok()?;
-        let c = g.as_ref().filter(|c| &c.key == k)?;
-        c.found.as_ref().filter(|(set, _)| set == &s.settings).map(|(_, f)| f.clone())
-    });
-    let case_found = match cached {
-        Some(f) => f,
-        None => {
-            let mut found = Vec::new();
-            for c in s.cases.iter() {
-                case_rules(s, c, &mut found)?;
-            }
-            let found = Arc::new(found);
-            if let (Some(k), Ok(mut g)) = (&s.key, CACHE.lock()) {
-                if let Some(c) = g.as_mut().filter(|c| &c.key == k) {
-                    c.found = Some((s.settings.clone(), found.clone()));
-                }
-            }
-            found
-        }
+    // The case rules' findings, reckoned again only for the cases written since the last call (and for
+    // every case when the day, the settings, the calendar or a principal's label changed).
+    let key = FoundKey {
+        today: s.today,
+        settings: s.settings.clone(),
+        calendar_version: s.calendar_version.clone(),
+        labels: s.labels.clone(),
     };
-    let mut out: Vec<Found> = (*case_found).clone();
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_for(&mut guard, &s.store_key.0, s.store_key.1);
+    if cache.found_key.as_ref() != Some(&key) {
+        cache.found.clear();
+        cache.found_key = Some(key);
+    }
+    let mut out: Vec<Found> = Vec::new();
+    let mut found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)> = HashMap::with_capacity(s.cases.len());
+    for (c, version) in s.cases.iter().zip(&s.case_versions) {
+        let f = match cache.found.remove(&c.id) {
+            Some((v, f)) if v == *version => f,
+            _ => {
+                let mut f = Vec::new();
+                case_rules(s, c, &mut f)?;
+                Arc::new(f)
+            }
+        };
+        out.extend(f.iter().cloned());
+        found.insert(c.id.clone(), (version.clone(), f));
+    }
+    cache.found = found;
+    drop(guard);
     let any_provisional =
         out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
     for l in &s.licences {
