@@ -529,3 +529,59 @@ fn a_sync_notice_is_a_reminder_with_a_stable_id() {
     assert_eq!(r.link.uri, "zhangban://case/c1");
     assert_eq!(Reminder::from_notice(&n, "self").id, r.id);
 }
+
+#[test]
+fn the_kept_state_follows_every_write_a_new_case_an_event_a_label_another_store_object() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let principal = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李奶奶").expect("subject");
+    let supplement = |c: &str| {
+        event(&store, c, 1, "accepted", local(2024, 10, 8, 9, 0), json!({"accepted_on": "2024-10-08", "promised_days": 20}));
+        event(
+            &store,
+            c,
+            2,
+            "supplement_requested",
+            local(2024, 10, 8, 9, 30),
+            json!({"request_id": "r", "due": "2024-10-18", "items": ["照片"]}),
+        );
+    };
+    let a = new_case(&store, "self", "甲");
+    supplement(&a);
+    let b = new_case(&store, &principal, "乙");
+    supplement(&b);
+    let sup = |h: &Home| -> Vec<String> {
+        let mut v: Vec<String> =
+            h.needs.iter().filter(|n| n.source == ReminderSource::Supplement).map(|n| n.link.id.clone()).collect();
+        v.sort();
+        v
+    };
+    let h = home(&store).expect("home");
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(sup(&h), both);
+    assert_eq!(home(&store).expect("home"), h, "unchanged: the same home from the kept state");
+    // A new case written after: read on the next call.
+    let c = new_case(&store, "self", "丙");
+    supplement(&c);
+    assert!(sup(&home(&store).expect("home")).contains(&c));
+    // An event on one case (completed): its findings are reckoned again, the others' kept.
+    event(&store, &a, 3, "completed", local(2024, 10, 8, 11, 0), json!({}));
+    let h = home(&store).expect("home");
+    assert!(!sup(&h).contains(&a) && sup(&h).contains(&b) && sup(&h).contains(&c), "{:?}", sup(&h));
+    assert!(h.cases.iter().all(|x| x.case_id != a));
+    // A new principal (the labels changed: every finding reckoned again) and their case.
+    let other = store.create_subject(zhangban_base::store::SubjectKind::Principal, "王大爷").expect("subject");
+    let d = new_case(&store, &other, "丁");
+    supplement(&d);
+    let h = home(&store).expect("home");
+    let nd = h.needs.iter().find(|n| n.link.id == d && n.source == ReminderSource::Supplement).expect("need");
+    assert!(nd.body.zh.starts_with("为王大爷："), "{:?}", nd.body);
+    // Another store object over the same files sees what this one wrote, and this one what it writes.
+    let second = open(dir.path(), clock.clone());
+    assert_eq!(sup(&home(&second).expect("home")), sup(&h));
+    cases::supply(&second, &c, json!({}), &[], "").expect("supply");
+    assert!(!sup(&home(&store).expect("home")).contains(&c), "a write through another connection is seen");
+    assert!(!sup(&home(&second).expect("home")).contains(&c));
+}
