@@ -583,7 +583,8 @@ impl Store {
                     continue;
                 }
                 let id: String = r.get(1)?;
-                let body = r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
+                let body =
+                    r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
                 let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
                 let raw = if known(&id, &version) {
                     None

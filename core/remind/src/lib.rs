@@ -94,7 +94,10 @@ pub struct ReminderChannel {
 
 /// The channels to register, least urgent first.
 pub fn channels() -> Vec<ReminderChannel> {
-    Urgency::ALL.iter().map(|u| ReminderChannel { urgency: *u, id: u.channel_id().into(), name: u.channel_name() }).collect()
+    Urgency::ALL
+        .iter()
+        .map(|u| ReminderChannel { urgency: *u, id: u.channel_id().into(), name: u.channel_name() })
+        .collect()
 }
 
 /// Which rule made a reminder.

@@ -20,7 +20,7 @@ use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
 
 use crate::sources::{self, Found, Snapshot};
-use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, Screen, Settings, ReminderSource, Urgency, DAY};
+use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, ReminderSource, Screen, Settings, Urgency, DAY};
 
 const STATE_COLLECTION: &str = "remind_state";
 const STATE_ID: &str = "plan";

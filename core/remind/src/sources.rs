@@ -17,7 +17,7 @@ use zhangban_cases::{self as cases, Case, CaseState};
 use zhangban_catalog::Catalog;
 use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
 
-use crate::{at_minute, date_of, ReminderAction, Link, Reminder, Screen, Settings, ReminderSource, Urgency};
+use crate::{at_minute, date_of, Link, Reminder, ReminderAction, ReminderSource, Screen, Settings, Urgency};
 
 /// Open case states the rules read; of completed cases only those within the rating window (the rest —
 /// drafts, other final states, old completed cases — need nothing).

@@ -405,8 +405,11 @@ fn several_at_once_are_merged_and_answering_cancels() {
     let p = plan(&store).expect("plan");
     // 3 working days before 18 October: the 15th, 09:00 — all three together.
     // (The three submissions, unsent for a day, are merged too: at 10:00 on the 9th.)
-    let d =
-        p.pending.iter().find(|r| r.source == ReminderSource::Digest && r.merged[0].starts_with("supplement")).expect("digest");
+    let d = p
+        .pending
+        .iter()
+        .find(|r| r.source == ReminderSource::Digest && r.merged[0].starts_with("supplement"))
+        .expect("digest");
     assert_eq!(d.fire_at, local(2024, 10, 15, 9, 0));
     assert_eq!(d.merged.len(), 3);
     assert_eq!(d.title.en, "3 things need you today");
@@ -537,7 +540,14 @@ fn the_kept_state_follows_every_write_a_new_case_an_event_a_label_another_store_
     let store = open(dir.path(), clock.clone());
     let principal = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李奶奶").expect("subject");
     let supplement = |c: &str| {
-        event(&store, c, 1, "accepted", local(2024, 10, 8, 9, 0), json!({"accepted_on": "2024-10-08", "promised_days": 20}));
+        event(
+            &store,
+            c,
+            1,
+            "accepted",
+            local(2024, 10, 8, 9, 0),
+            json!({"accepted_on": "2024-10-08", "promised_days": 20}),
+        );
         event(
             &store,
             c,

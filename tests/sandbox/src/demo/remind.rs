@@ -16,7 +16,7 @@ use zhangban_core::catalog::Catalog;
 use zhangban_core::clock::{local_date, FixedClock};
 use zhangban_core::forms::Session;
 use zhangban_core::notify::Recorder;
-use zhangban_core::remind::{self, ReminderAction, Plan, Screen, ReminderSource};
+use zhangban_core::remind::{self, Plan, ReminderAction, ReminderSource, Screen};
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::wallet::{LicenceType, Wallet};
