@@ -568,7 +568,7 @@ impl Store {
         collection: &str,
         keep: &dyn Fn(&str, Option<&str>, i64) -> bool,
         known: &dyn Fn(&str, &[u8]) -> bool,
-    ) -> Result<Vec<(String, Vec<u8>, Option<Result<Record>>)>> {
+    ) -> Result<Vec<Versioned>> {
         self.read(|conn, u| {
             let mut st = conn.prepare_cached(
                 "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
@@ -988,6 +988,10 @@ fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<Arc
 }
 
 type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
+
+/// One kept record of [`Store::scan_changed`]: its id, its version, and the record when the caller did not
+/// know that version.
+pub type Versioned = (String, Vec<u8>, Option<Result<Record>>);
 
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
     let (seq, id, subject, tag, body, updated_at) = row;

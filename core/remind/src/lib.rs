@@ -119,6 +119,8 @@ pub enum ReminderSource {
     Rating,
     /// The working-day calendar has no data for next year yet.
     Calendar,
+    /// Agent mode: a principal's delegation running out.
+    Delegation,
     /// Something a sync brought (an immediate notice).
     Event,
     /// Several reminders falling together, merged.
@@ -140,6 +142,8 @@ pub enum Screen {
     Grant,
     /// The sync status (calendar and catalog updates).
     Sync,
+    /// Agent mode: a principal (the link's id is their subject).
+    Principal,
 }
 
 /// A deep link: the screen and the id of what it shows.
@@ -163,6 +167,7 @@ impl Link {
             Screen::Draft => "draft",
             Screen::Grant => "grant",
             Screen::Sync => "sync",
+            Screen::Principal => "principal",
         };
         Link {
             screen,
@@ -284,6 +289,10 @@ pub struct Settings {
     pub window_days: u32,
     /// This many non-urgent reminders at the same moment are merged into one.
     pub merge_at: u32,
+    /// Agent mode: days before a principal's delegation ends that it is reminded of.
+    pub delegation_leads: Vec<u32>,
+    /// The most entries each list of the 待办 home carries (the rest are counted).
+    pub home_max: u32,
 }
 
 impl Default for Settings {
@@ -302,6 +311,8 @@ impl Default for Settings {
             max_pending: 60,
             window_days: 45,
             merge_at: 3,
+            delegation_leads: vec![3, 1],
+            home_max: 50,
         }
     }
 }
@@ -330,6 +341,7 @@ impl Settings {
             ("deadline_leads", &self.deadline_leads, 60),
             ("promised_leads", &self.promised_leads, 60),
             ("licence_leads", &self.licence_leads, 366),
+            ("delegation_leads", &self.delegation_leads, 60),
         ] {
             if v.len() > 8 || v.iter().any(|d| *d == 0 || *d > max) {
                 return Err(setting_err(
@@ -344,6 +356,9 @@ impl Settings {
         }
         if self.window_days == 0 || self.window_days > 400 {
             return Err(setting_err("window_days", "须为 1 至 400 天。", "must be 1 to 400 days."));
+        }
+        if self.home_max == 0 || self.home_max > 500 {
+            return Err(setting_err("home_max", "须为 1 至 500。", "must be 1 to 500."));
         }
         if self.merge_at < 2 {
             return Err(setting_err("merge_at", "须至少为 2。", "must be at least 2."));

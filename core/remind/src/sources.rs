@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
+use zhangban_base::deadline::Deadline as Published;
 use zhangban_base::outbox::{self, Op};
 use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
@@ -17,7 +18,7 @@ use zhangban_cases::{self as cases, Case, CaseState};
 use zhangban_catalog::Catalog;
 use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
 
-use crate::{at_minute, date_of, Link, Reminder, ReminderAction, ReminderSource, Screen, Settings, Urgency};
+use crate::{at_minute, date_of, Link, Reminder, ReminderAction, ReminderSource, Screen, Settings, Urgency, DAY};
 
 /// Open case states the rules read; of completed cases only those within the rating window (the rest —
 /// drafts, other final states, old completed cases — need nothing).
@@ -48,6 +49,8 @@ pub struct Snapshot {
     pub labels: HashMap<String, String>,
     /// The wallet (None when its records could not be read: the other rules still work).
     pub wallet: Option<Wallet>,
+    /// What other features published as running out (agent mode: delegations): (id, subject, deadline).
+    pub deadlines: Vec<(String, String, Published)>,
     /// The version of each of `cases` (the same order): the case findings are cached per version.
     case_versions: Vec<Vec<u8>>,
     /// Which store object's cache the case findings go to.
@@ -155,6 +158,7 @@ impl Snapshot {
         let labels = store.subjects()?.into_iter().map(|s| (s.id, s.label)).collect();
         let pending = outbox::pending(store)?;
         let refused = outbox::quarantined(store)?;
+        let deadlines = zhangban_base::deadline::list(store)?;
         Ok(Snapshot {
             now,
             today,
@@ -169,6 +173,7 @@ impl Snapshot {
             refused,
             labels,
             wallet,
+            deadlines,
             case_versions,
             store_key,
             calendar_version,
@@ -698,6 +703,80 @@ fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
     Some(Found { group: format!("grant:{}", g.grant_id), need, stages: vec![r] })
 }
 
+/// A principal's delegation to this phone's agent running out (agent mode publishes it through
+/// `zhangban_base::deadline`: reminders may not depend on agent mode). `delegation_leads` days before the
+/// end, then the end itself; the need shows from the longest lead until a week after the end (the
+/// retention sweep erases the principal then).
+fn delegation_rules(s: &Snapshot, id: &str, subject: &str, d: &Published) -> Option<Found> {
+    if s.now > d.ends_at + 7 * DAY {
+        return None;
+    }
+    let end = date_of(d.ends_at);
+    let name = &d.name;
+    let link = Link::new(Screen::Principal, subject);
+    let soon = |lead: i64| {
+        let (wz, we) = if lead <= 0 {
+            ("今天".to_string(), "today".to_string())
+        } else {
+            (format!("还有 {lead} 天"), format!("in {lead} day{}", plural(lead)))
+        };
+        (
+            Text::new("委托即将到期", "A delegation ends soon"),
+            Text::new(
+                format!("{name}的授权委托将于 {end} 到期（{wz}）；如仍需代办，请其重新委托。"),
+                format!("{name}'s delegation ends on {end} ({we}); ask for a new one if you still act for them."),
+            ),
+        )
+    };
+    let mut stages = Vec::new();
+    for lead in &s.settings.delegation_leads {
+        let lead = i64::from(*lead);
+        let (title, body) = soon(lead);
+        stages.push(reminder(
+            format!("{id}:d{lead}"),
+            ReminderSource::Delegation,
+            if lead <= 1 { Urgency::High } else { Urgency::Normal },
+            subject,
+            title,
+            body,
+            link.clone(),
+            None,
+            at_minute(end - Duration::days(lead), s.settings.remind_minute),
+            Some(end),
+            false,
+        ));
+    }
+    let ended = reminder(
+        format!("{id}:ended"),
+        ReminderSource::Delegation,
+        Urgency::High,
+        subject,
+        Text::new("委托已到期", "A delegation has ended"),
+        Text::new(
+            format!("{name}的授权委托已于 {end} 到期，不能再为其代办；如仍需要，请其重新委托。"),
+            format!("{name}'s delegation ended on {end}: you can no longer act for them until they delegate again."),
+        ),
+        link,
+        None,
+        d.ends_at,
+        Some(end),
+        false,
+    );
+    let max_lead = s.settings.delegation_leads.iter().copied().max().unwrap_or(0);
+    let need = if s.now >= d.ends_at {
+        Some(Reminder { id: id.to_string(), ..ended.clone() })
+    } else {
+        let left = (end - s.today).num_days();
+        (left <= i64::from(max_lead)).then(|| {
+            let (title, body) = soon(left);
+            let urgency = if left <= 1 { Urgency::High } else { Urgency::Normal };
+            Reminder { id: id.to_string(), title, body, urgency, fire_at: s.now, ..ended.clone() }
+        })
+    };
+    stages.push(ended);
+    Some(Found { group: id.to_string(), need, stages })
+}
+
 fn op_label(op: &Op) -> Text {
     match op.kind {
         outbox::OpKind::Submit => Text::new("申请", "application"),
@@ -826,6 +905,9 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
     }
     for g in &s.grants {
         out.extend(grant_rules(s, g));
+    }
+    for (id, subject, d) in &s.deadlines {
+        out.extend(delegation_rules(s, id, subject, d));
     }
     for op in &s.pending {
         out.push(outbox_rules(s, op, false));

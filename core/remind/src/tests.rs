@@ -369,9 +369,10 @@ fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
         }
     }
     assert!(p.next_wakeup <= local(2024, 9, 3, 8, 0));
-    // And the home lists all 200 needs, most urgent first.
+    // And the home counts all 200 needs and carries a screen's worth (home_max), most urgent first.
     let h = home(&store).expect("home");
-    assert_eq!(h.needs.iter().filter(|n| n.source == ReminderSource::Supplement).count(), 200);
+    assert!(h.needs_total >= 200, "{}", h.needs_total);
+    assert_eq!(h.needs.len(), 50);
     assert!(h.needs.windows(2).all(|w| w[0].urgency >= w[1].urgency));
 }
 
@@ -594,4 +595,81 @@ fn the_kept_state_follows_every_write_a_new_case_an_event_a_label_another_store_
     cases::supply(&second, &c, json!({}), &[], "").expect("supply");
     assert!(!sup(&home(&store).expect("home")).contains(&c), "a write through another connection is seen");
     assert!(!sup(&home(&second).expect("home")).contains(&c));
+}
+
+#[test]
+fn a_principals_delegation_running_out_is_reminded_on_the_agents_phone() {
+    use zhangban_base::deadline::{self, Deadline, DeadlineKind};
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let p = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李秀英").expect("subject");
+    // What agent mode publishes with the principal's record (here written directly).
+    let d = Deadline { kind: DeadlineKind::Delegation, name: "李秀英".into(), ends_at: local(2024, 10, 20, 18, 0) };
+    let id = format!("delegation:{p}");
+    store.transaction(|t| deadline::publish(t, &id, &p, Some(&d))).expect("publish");
+    let plan1 = plan(&store).expect("plan");
+    let at = |stage: &str| plan1.pending.iter().find(|r| r.id == format!("{id}:{stage}")).map(|r| r.fire_at);
+    assert_eq!(at("d3"), Some(local(2024, 10, 17, 9, 0)));
+    assert_eq!(at("d1"), Some(local(2024, 10, 19, 9, 0)));
+    assert_eq!(at("ended"), Some(local(2024, 10, 20, 18, 0)));
+    let r = plan1.pending.iter().find(|r| r.id == format!("{id}:d1")).expect("d1");
+    assert_eq!((r.source, r.urgency, r.subject.as_str()), (ReminderSource::Delegation, Urgency::High, p.as_str()));
+    assert_eq!(r.link.uri, format!("zhangban://principal/{p}"));
+    assert!(r.body.zh.contains("李秀英的授权委托将于 2024-10-20 到期"), "{:?}", r.body);
+    assert!(home(&store).expect("home").needs.iter().all(|n| n.source != ReminderSource::Delegation), "not yet");
+    // Three days before: the need shows on the home, under the principal.
+    clock.set(local(2024, 10, 17, 12, 0));
+    let h = home(&store).expect("home");
+    let g = h.principals.iter().find(|g| g.subject == p).expect("principal's needs");
+    assert_eq!(g.label.zh, "李秀英");
+    assert!(g.needs[0].body.en.contains("in 3 days"), "{:?}", g.needs[0].body);
+    // Ended: urgent wording, still shown for a week.
+    clock.set(local(2024, 10, 21, 9, 0));
+    let n = home(&store).expect("home").needs.into_iter().find(|n| n.id == id).expect("ended need");
+    assert_eq!(n.title.zh, "委托已到期");
+    clock.set(local(2024, 10, 28, 19, 0));
+    assert!(home(&store).expect("home").needs.iter().all(|n| n.id != id), "a week after: gone");
+    // Withdrawn (revoked or used): its reminders are cancelled.
+    clock.set(local(2024, 10, 8, 11, 0));
+    store.transaction(|t| deadline::publish(t, &id, &p, None)).expect("withdraw");
+    let plan2 = plan(&store).expect("plan");
+    assert!(plan2.pending.iter().all(|r| !r.id.starts_with(&id)));
+    assert!(plan2.cancel.contains(&format!("{id}:d3")), "{:?}", plan2.cancel);
+}
+
+#[test]
+fn the_home_carries_a_screens_worth_and_counts_the_rest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let mut s = settings(&store).expect("settings");
+    s.home_max = 4;
+    set_settings(&store, &s).expect("settings");
+    for i in 0..6 {
+        let c = new_case(&store, "self", &format!("事项 {i}"));
+        event(
+            &store,
+            &c,
+            1,
+            "accepted",
+            local(2024, 10, 8, 9, 0),
+            json!({"accepted_on": "2024-10-08", "promised_days": 20}),
+        );
+        event(
+            &store,
+            &c,
+            2,
+            "supplement_requested",
+            local(2024, 10, 8, 9, 30),
+            json!({"request_id": "r", "due": "2024-10-09", "items": ["照片"]}),
+        );
+    }
+    let h = home(&store).expect("home");
+    assert_eq!((h.needs.len(), h.cases.len()), (4, 4));
+    assert!(h.needs_total >= 6 && h.cases_total == 6, "{} {}", h.needs_total, h.cases_total);
+    assert_eq!(h.principals[0].needs.len(), crate::home::PER_SUBJECT);
+    assert_eq!(h.principals[0].needs_total, h.needs_total);
+    s.home_max = 0;
+    assert!(set_settings(&store, &s).is_err());
 }

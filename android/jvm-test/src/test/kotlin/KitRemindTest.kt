@@ -100,7 +100,7 @@ class KitRemindTest : SandboxTest("remind") {
             reminderChannels().map { it.id },
         )
         val s = rem.api.settings()
-        assertEquals(22 * 60u, s.quietStartMinute)
+        assertEquals(22u * 60u, s.quietStartMinute)
         val e = assertFailsWith<ZhangbanException.Validation> { rem.api.setSettings(s.copy(maxPending = 61u)) }
         assertEquals("settings.max_pending", e.field)
         rem.api.setSettings(s.copy(quietStartMinute = 21u * 60u))
