@@ -158,11 +158,14 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
         // Past stages: those the last plan held were shown (kept, so they are not cancelled); the latest
         // one, if never shown, is shown now.
         if let Some(st) = latest_past {
-            match last.entries.get(&st.id) {
-                Some(e) => {
+            let held = last.entries.get(&st.id);
+            // Held back by quiet hours when it was handed over late: not shown yet, still pending then.
+            let waiting = held.filter(|e| e.shown_as.is_none() && e.fire_at > now).map(|e| e.fire_at);
+            match held {
+                Some(e) if waiting.is_none() => {
                     kept.insert(st.id.clone(), e.clone());
                 }
-                None => {
+                _ => {
                     let mut st = st;
                     // Shown late (the phone was off, or a sync just brought it): worded as things stand
                     // now ("20 days left", not the stage's "30 days").
@@ -171,7 +174,11 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
                         st.body = n.body.clone();
                         st.urgency = st.urgency.max(n.urgency);
                     }
-                    st.fire_at = if st.urgency == Urgency::Urgent { now } else { out_of_quiet(s, now) };
+                    st.fire_at = match waiting {
+                        Some(t) => t,
+                        None if st.urgency == Urgency::Urgent => now,
+                        None => out_of_quiet(s, now),
+                    };
                     candidates.push(st);
                 }
             }

@@ -673,3 +673,23 @@ fn the_home_carries_a_screens_worth_and_counts_the_rest() {
     s.home_max = 0;
     assert!(set_settings(&store, &s).is_err());
 }
+
+#[test]
+fn a_late_reminder_held_back_by_quiet_hours_stays_pending_until_it_fires() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // 03:10 in Beijing, December 2026: the calendar has no 2027 data, a reminder due at once — but not
+    // urgent, so it waits for the end of the quiet hours (08:00).
+    let clock = Arc::new(FixedClock::at(local(2026, 12, 7, 3, 10)));
+    let store = open(dir.path(), clock.clone());
+    let first = plan(&store).expect("plan");
+    let cal = first.pending.iter().find(|r| r.id == "calendar:2027").expect("calendar");
+    assert_eq!(cal.fire_at, local(2026, 12, 7, 8, 0));
+    let again = plan(&store).expect("plan");
+    assert!(again.add.is_empty() && again.replace.is_empty() && again.cancel.is_empty(), "{again:?}");
+    assert!(again.pending.iter().any(|r| r.id == "calendar:2027" && r.fire_at == cal.fire_at), "still pending");
+    // Once it fired it is shown: no longer pending, and not cancelled (it stays in the notification centre).
+    clock.set(local(2026, 12, 7, 8, 30));
+    let later = plan(&store).expect("plan");
+    assert!(later.pending.iter().all(|r| r.id != "calendar:2027"));
+    assert!(!later.cancel.contains(&"calendar:2027".to_string()));
+}
