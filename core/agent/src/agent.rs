@@ -276,7 +276,7 @@ impl Agent {
             created_at: existing.as_ref().map_or(now, |r| r.created_at),
             mandate: Some(MandateRecord {
                 id: d.id.clone(),
-                assurance: Assurance::Delegation,
+                assurance: d.assurance(),
                 signed_hex: hex::encode(&signed),
                 scope: d.scope.clone(),
                 valid_from: d.valid_from,
@@ -294,7 +294,7 @@ impl Agent {
                 action: "agent.delegation",
                 subject: &subject,
                 target: &d.id,
-                detail: json!({ "assurance": "delegation", "items": d.scope.items, "valid_until": d.valid_until }),
+                detail: json!({ "assurance": d.assurance(), "items": d.scope.items, "valid_until": d.valid_until }),
             })?;
             Ok(())
         })?;
@@ -481,6 +481,10 @@ impl Agent {
                     Text::new("授权委托（委托人手机签署）", "delegation signed on their phone")
                 }
                 Some(Assurance::Door) => Text::new("上门确认（较低保障等级）", "door consent (lower assurance)"),
+                Some(Assurance::Family) => Text::new(
+                    "亲友代办（亲属手机签署，较低保障等级）",
+                    "signed by a relative's phone (lower assurance)",
+                ),
                 None => Text::new("上门确认未完成", "door consent not finished"),
             },
         })
@@ -616,7 +620,7 @@ impl Agent {
         };
         let v = self.wallet.verifier()?.verify(qr_text, self.store.now(), &policy)?;
         let t = v.licence_type.key().to_string();
-        if let Some(m) = rec.mandate.as_ref().filter(|m| m.assurance == Assurance::Delegation) {
+        if let Some(m) = rec.mandate.as_ref().filter(|m| m.assurance != Assurance::Door) {
             if !m.scope.licence_types.contains(&t) {
                 let e = denied(
                     &format!("licence:{t}"),

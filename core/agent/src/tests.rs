@@ -726,3 +726,26 @@ fn a_single_use_mandate_still_lets_its_own_refused_case_be_resubmitted() {
     let e = f.agent.start_draft(&a.subject, &cat, ITEM).map(|_| ()).unwrap_err();
     assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "used"), "{e:?}");
 }
+
+#[test]
+fn a_relatives_phone_delegates_at_the_lower_family_assurance() {
+    let f = fixture();
+    // 亲友代办: the daughter's phone (its own key) signs for her mother, who has no phone.
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    let cert = f.agent.certificate_text().unwrap();
+    let g = side
+        .delegate_for_relative(&cert, "李小红", "女儿", "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let d = Delegation::verify(&Delegation::from_text(&g.text).unwrap()).unwrap();
+    assert_eq!(d.relative, Some(Relative { name: "李小红".into(), relation: "女儿".into() }));
+    assert_eq!(d.assurance(), Assurance::Family);
+    let line = f.agent.accept_delegation(&g.text).unwrap();
+    assert_eq!(line.assurance, Some(Assurance::Family));
+    assert_eq!(line.assurance_text.zh, "亲友代办（亲属手机签署，较低保障等级）");
+    // A delegation from the principal's own phone has no relative and keeps the higher assurance.
+    let (own, _) = f.delegate(&Action::ALL, false);
+    assert_eq!(own.assurance, Some(Assurance::Delegation));
+    // Bounded and named: an empty relation is refused.
+    let e = side.delegate_for_relative(&cert, "李小红", " ", "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false);
+    assert!(matches!(e, Err(Error::Validation { ref field, .. }) if field == "relative.relation"), "{e:?}");
+}
