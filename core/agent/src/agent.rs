@@ -288,7 +288,7 @@ impl Agent {
             }),
         };
         self.store.transaction(|t| {
-            t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())?;
+            access::put_principal(t, &rec)?;
             t.audit(&NewEntry {
                 actor: &cert.agent_id,
                 action: "agent.delegation",
@@ -323,7 +323,7 @@ impl Agent {
             mandate: None,
         };
         self.store.transaction(|t| {
-            t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())?;
+            access::put_principal(t, &rec)?;
             // The full ID number is kept sealed under the principal's key for the consent to sign.
             t.put_json("agent_intake", &subject, &subject, who, PutOptions::default())?;
             t.audit(&NewEntry {
@@ -401,7 +401,7 @@ impl Agent {
             completed_at: None,
         });
         self.store.transaction(|t| {
-            t.put_json(PRINCIPALS, principal, principal, &rec, PutOptions::default())?;
+            access::put_principal(t, &rec)?;
             t.put_json("agent_summary", principal, principal, &json!({ "summary": summary }), PutOptions::default())?;
             t.audit(&NewEntry {
                 actor: &cert.agent_id,
@@ -832,7 +832,7 @@ impl Agent {
                 if let Some(m) = r.mandate.as_mut() {
                     m.used_by_case.get_or_insert(case.id.clone());
                 }
-                t.put_json(PRINCIPALS, principal, principal, &r, PutOptions::default())
+                access::put_principal(t, &r)
             })?;
         }
         Ok(case)
@@ -991,7 +991,7 @@ pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<St
             let subject = r.subject.clone();
             let id = m.id.clone();
             store.transaction(|t| {
-                t.put_json(PRINCIPALS, &subject, &subject, &r, PutOptions::default())?;
+                access::put_principal(t, &r)?;
                 t.audit(&NewEntry {
                     actor: &agent,
                     action: "agent.revoked",
@@ -1032,7 +1032,7 @@ fn ended_at(store: &Store, r: &PrincipalRecord, now: i64) -> Result<Option<i64>>
                 if let Some(m) = rec.mandate.as_mut() {
                     m.completed_at = Some(now);
                 }
-                t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())
+                access::put_principal(t, &rec)
             })?;
             return Ok(Some(now));
         }
