@@ -604,7 +604,7 @@ fn wallet_presents_grants_and_logs_usage() {
     let r = w.revoke_grant(&g.grant_id, NOW + 5).unwrap();
     assert_eq!(r.revoked_at, Some(NOW + 5));
     assert_eq!(w.grants(Some(&id)).unwrap().iter().filter(|g| g.revoked_at.is_some()).count(), 1);
-    assert_eq!(w.pending_revocations().unwrap(), [g.grant_id.clone()]);
+    assert_eq!(w.pending_revocations().unwrap(), std::slice::from_ref(&g.grant_id));
     let queued = zhangban_base::outbox::pending(w.store()).unwrap();
     assert_eq!(queued.len(), 1, "one operation in the one outbox");
     assert_eq!(queued[0].kind, zhangban_base::outbox::OpKind::RevokeGrant);
