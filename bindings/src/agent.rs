@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use zhangban_core::agent::{
     ActivityEntry, Agent, AgentCertificate, DoorConsentInput, DoorIntake, GivenDelegation, PrincipalLine,
-    PrincipalSide, PrincipalView, Scope,
+    PrincipalSide, PrincipalView, Scope, ScopeItem,
 };
 use zhangban_core::cases::CaseSummary;
 use zhangban_core::catalog::Catalog;
 use zhangban_core::store::Store;
 use zhangban_core::sync::{self, PlatformClient};
-use zhangban_core::wallet::Wallet;
+use zhangban_core::wallet::{Verified, Wallet};
 use zhangban_core::Text;
 
 use crate::error::{guard, ZhangbanError};
@@ -85,6 +85,21 @@ impl ZhangbanAgent {
         guard(|| self.agent.open_door_intake(&intake))
     }
 
+    /// The items a door consent may cover (those offered at home).
+    pub fn door_items(&self) -> Result<Vec<ScopeItem>, ZhangbanError> {
+        guard(|| Ok(self.agent.door_items(&*Catalog::current(&self.store)?)))
+    }
+
+    /// The summary to read out at the door before the principal signs (its `zh` goes into the consent).
+    pub fn door_summary(
+        &self,
+        principal: String,
+        items: Vec<String>,
+        valid_days: Option<u32>,
+    ) -> Result<Text, ZhangbanError> {
+        guard(|| self.agent.door_summary(&principal, &*Catalog::current(&self.store)?, &items, valid_days))
+    }
+
     /// Door intake: a photo or the signature image, encrypted under the principal's key; returns its id.
     pub fn capture(&self, principal: String, name: String, bytes: Vec<u8>) -> Result<String, ZhangbanError> {
         guard(|| Ok(self.agent.attach_intake(&principal, &name, &mut bytes.as_slice())?.id))
@@ -98,6 +113,12 @@ impl ZhangbanAgent {
     /// A photo of material for the principal (scope `fill`); returns the attachment id.
     pub fn attach(&self, principal: String, name: String, bytes: Vec<u8>) -> Result<String, ZhangbanError> {
         guard(|| Ok(self.agent.attach(&principal, &name, &mut bytes.as_slice())?.id))
+    }
+
+    /// At the door: checks the principal's e-licence QR (亮证) offline (the delegation must name its type);
+    /// its disclosed fields fill only that principal's drafts, never the agent's own licences.
+    pub fn check_principal_licence(&self, principal: String, qr_text: String) -> Result<Verified, ZhangbanError> {
+        guard(|| self.agent.check_principal_licence(&principal, &qr_text))
     }
 
     /// Starts a principal's draft: every edit through the returned draft is checked and audited.
@@ -138,6 +159,23 @@ impl ZhangbanAgent {
     /// Submits the principal's draft (queued offline; the platform checks the mandate again).
     pub fn submit(&self, principal: String, draft: Arc<ZhangbanDraft>) -> Result<CaseSummary, ZhangbanError> {
         draft.with(|s| Ok(CaseSummary::from(&self.agent.submit(&principal, &*Catalog::current(&self.store)?, s)?)))
+    }
+
+    /// Sends the principal's case the platform refused again, changed (as `ZhangbanCases.resubmit`), under
+    /// the mandate (scope `submit` on its items and on any item it moves to).
+    pub fn resubmit(
+        &self,
+        principal: String,
+        case_id: String,
+        values: Option<serde_json::Value>,
+        replace_values: bool,
+        item_codes: Option<Vec<String>>,
+        attachment_ids: Option<Vec<String>>,
+    ) -> Result<CaseSummary, ZhangbanError> {
+        guard(|| {
+            let fix = zhangban_core::cases::Fix::new(values, replace_values, item_codes, attachment_ids);
+            Ok(CaseSummary::from(&self.agent.resubmit(&principal, &case_id, &fix)?))
+        })
     }
 
     /// Days kept after a mandate ends before the principal's data is erased (default 7).

@@ -153,12 +153,7 @@ impl ZhangbanCases {
         attachment_ids: Option<Vec<String>>,
     ) -> Result<CaseSummary, ZhangbanError> {
         guard(|| {
-            let values = match values {
-                None => cases::ValuesChange::Keep,
-                Some(v) if replace_values => cases::ValuesChange::Replace(v),
-                Some(v) => cases::ValuesChange::Patch(v),
-            };
-            let fix = cases::Fix { item_codes, title: None, values, attachments: attachment_ids };
+            let fix = cases::Fix::new(values, replace_values, item_codes, attachment_ids);
             let c = cases::resubmit(&self.store, &case_id, &fix)?;
             self.runner.nudge();
             Ok(CaseSummary::from(&c))

@@ -146,6 +146,33 @@ pub fn authorize(
     }
 }
 
+/// [`authorize`] for an operation on one case (a resubmission): a single-use mandate that was used for
+/// THIS case still allows it (the refused submission never reached the platform as a use).
+pub fn authorize_for_case(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    action: Action,
+    items: &[String],
+    case_id: &str,
+) -> Result<PrincipalRecord> {
+    let now = store.now();
+    let rec = load(store, principal)?;
+    let mut seen = rec.clone();
+    if let Some(m) = seen.as_mut().and_then(|r| r.mandate.as_mut()) {
+        if m.used_by_case.as_deref() == Some(case_id) {
+            m.used_by_case = None;
+        }
+    }
+    let refused = refusal(seen.as_ref(), action, items, now);
+    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    match (refused, rec) {
+        (Some(e), _) => Err(e),
+        (None, Some(r)) => Ok(r),
+        (None, None) => Err(Error::Internal("authorized without a record".into())),
+    }
+}
+
 /// Writes one `agent.access` entry.
 pub fn audit(
     store: &Store,

@@ -82,6 +82,17 @@ pub struct PrincipalLine {
     pub cases: u32,
     /// What this principal needs now, in one line (zh/en), computed here for both shells.
     pub needs_now: Text,
+    /// How the principal agreed (a delegation from their phone, a door consent at lower assurance, or a
+    /// door intake not finished yet), in words for the home's badge.
+    pub assurance_text: Text,
+}
+
+/// A service item a mandate covers (or a door consent may cover), with its name for the screens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ScopeItem {
+    pub code: String,
+    pub name: Text,
 }
 
 /// A principal's screen after switching to them: their line, cases and drafts (one call).
@@ -89,6 +100,10 @@ pub struct PrincipalLine {
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PrincipalView {
     pub line: PrincipalLine,
+    /// The banner every screen for this principal shows: whose data this is (not the agent's own).
+    pub banner: Text,
+    /// What the mandate covers: the items the agent may start an application for.
+    pub items: Vec<ScopeItem>,
     pub cases: Vec<cases::CaseSummary>,
     pub drafts: Vec<DraftInfo>,
 }
@@ -461,6 +476,13 @@ impl Agent {
             needs_action,
             cases,
             needs_now,
+            assurance_text: match rec.mandate.as_ref().map(|m| m.assurance) {
+                Some(Assurance::Delegation) => {
+                    Text::new("授权委托（委托人手机签署）", "delegation signed on their phone")
+                }
+                Some(Assurance::Door) => Text::new("上门确认（较低保障等级）", "door consent (lower assurance)"),
+                None => Text::new("上门确认未完成", "door consent not finished"),
+            },
         })
     }
 
@@ -508,7 +530,71 @@ impl Agent {
     /// [`Agent::switch_to`] as one screen record.
     pub fn view(&self, principal: &str) -> Result<PrincipalView> {
         let (line, list, drafts) = self.switch_to(principal)?;
-        Ok(PrincipalView { line, cases: list.iter().map(cases::CaseSummary::from).collect(), drafts })
+        let catalog = Catalog::current(&self.store)?;
+        let codes = access::load(&self.store, principal)?.and_then(|r| r.mandate).map(|m| m.scope.items);
+        let banner = Text::new(
+            format!(
+                "正在为委托人 {}（{}）办理：以下都是委托人本人的资料和办件，不是您自己的",
+                line.name, line.id_masked
+            ),
+            format!(
+                "Acting for principal {} ({}): everything below is the principal's own data and cases, not yours",
+                line.name, line.id_masked
+            ),
+        );
+        Ok(PrincipalView {
+            banner,
+            items: codes.unwrap_or_default().iter().map(|c| scope_item(&catalog, c)).collect(),
+            line,
+            cases: list.iter().map(cases::CaseSummary::from).collect(),
+            drafts,
+        })
+    }
+
+    /// The items a door consent may cover: those the catalog offers at home (上门办), where the platform
+    /// accepts the lower assurance.
+    pub fn door_items(&self, catalog: &Catalog) -> Vec<ScopeItem> {
+        catalog
+            .doc
+            .items
+            .iter()
+            .filter(|i| i.channels.contains(&zhangban_catalog::Channel::AtHome))
+            .map(|i| ScopeItem { code: i.code.clone(), name: i.name.clone() })
+            .collect()
+    }
+
+    /// The plain-language summary the agent reads out (and shows in large text) at the door before the
+    /// principal signs: who acts for whom, for what, for how long, and that it can be withdrawn. Its
+    /// Chinese text is what the door consent signs (its SHA-256).
+    pub fn door_summary(
+        &self,
+        principal: &str,
+        catalog: &Catalog,
+        items: &[String],
+        valid_days: Option<u32>,
+    ) -> Result<Text> {
+        let (cert, _) = self.active_certificate()?;
+        let who: DoorIntake = match access::load(&self.store, principal)? {
+            Some(r) if r.mandate.is_none() => self.store.get_json("agent_intake", principal)?,
+            _ => return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Fill)),
+        };
+        if items.is_empty() {
+            return Err(bad("items", "请选择要代办的事项", "choose the items to apply for"));
+        }
+        let names: Vec<Text> = items.iter().map(|c| scope_item(catalog, c).name).collect();
+        let days = valid_days.unwrap_or(DEFAULT_VALID_DAYS);
+        let zh_items = names.iter().map(|n| n.zh.as_str()).collect::<Vec<_>>().join("、");
+        let en_items = names.iter().map(|n| n.en.as_str()).collect::<Vec<_>>().join(", ");
+        Ok(Text::new(
+            format!(
+                "{}，您委托{}（{}帮办员）代您办理：{zh_items}。帮办员可以为您填写、提交申请，查看进度，领取结果。委托 {days} 天内有效，您可以随时撤销。",
+                who.principal_name.trim(), cert.name, cert.org_name
+            ),
+            format!(
+                "{}, you ask {} (agent of {}) to apply for you: {en_items}. The agent may fill in and submit the applications, follow them and receive the results. Valid for {days} days; you may withdraw it at any time.",
+                who.principal_name.trim(), cert.name, cert.org_name
+            ),
+        ))
     }
 
     // ---- acting for a principal ---------------------------------------------------------------------
@@ -733,16 +819,8 @@ impl Agent {
         let items = Self::items(catalog, &s.draft.target)?;
         let rec = access::authorize(&self.store, &cert.agent_id, principal, Action::Submit, &items)?;
         let m = rec.mandate.as_ref().ok_or_else(|| Error::Internal("authorized without a mandate".into()))?;
-        let proxy = Proxy {
-            agent_id: cert.agent_id.clone(),
-            body: json!({
-                "certificate": hex::encode(&cert_bytes),
-                "assurance": m.assurance,
-                "mandate": m.signed_hex,
-                "principal_key": rec.principal_key_hex,
-                "confirmation": self.store.get_opt("agent_confirmation", s.id())?.map(|r| r.json::<Value>()).transpose()?,
-            }),
-        };
+        let confirmation = self.store.get_opt("agent_confirmation", s.id())?.map(|r| r.json::<Value>()).transpose()?;
+        let proxy = mandate_proxy(&cert, &cert_bytes, &rec, confirmation)?;
         let case = cases::submit_draft_as(s, catalog, Some(&proxy))?;
         if m.single_use {
             self.store.transaction(|t| {
@@ -754,6 +832,30 @@ impl Agent {
             })?;
         }
         Ok(case)
+    }
+
+    /// Sends a principal's case the platform refused again, with the agent's fix (scope: `submit` on the
+    /// case's items and on every item the fix moves it to). It carries the mandate like the first
+    /// submission, and the principal's confirmation when the values are unchanged (changed values were
+    /// not what they confirmed). Another principal's case, a revoked or expired mandate, an item outside
+    /// it: `PermissionDenied`, audited.
+    pub fn resubmit(&self, principal: &str, case_id: &str, fix: &cases::Fix) -> Result<Case> {
+        let (cert, cert_bytes) = self.active_certificate()?;
+        let c = cases::get(&self.store, case_id)?;
+        if c.subject != principal {
+            return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Submit));
+        }
+        let mut items = c.item_codes.clone();
+        items.extend(fix.item_codes.iter().flatten().filter(|i| !c.item_codes.contains(i)).cloned());
+        let rec = access::authorize_for_case(&self.store, &cert.agent_id, principal, Action::Submit, &items, case_id)?;
+        let confirmation = match (&fix.values, &c.draft_id) {
+            (cases::ValuesChange::Keep, Some(d)) => {
+                self.store.get_opt("agent_confirmation", d)?.map(|r| r.json::<Value>()).transpose()?
+            }
+            _ => None,
+        };
+        let proxy = mandate_proxy(&cert, &cert_bytes, &rec, confirmation)?;
+        cases::resubmit_as(&self.store, case_id, fix, Some(&proxy))
     }
 
     /// The principal's cases (scope: `follow`).
@@ -828,6 +930,31 @@ impl Agent {
     pub fn sweep(&self) -> Result<Vec<String>> {
         sweep(&self.store)
     }
+}
+
+/// What a submission under `rec`'s mandate carries for the platform to check again.
+fn mandate_proxy(
+    cert: &AgentCertificate,
+    cert_bytes: &[u8],
+    rec: &PrincipalRecord,
+    confirmation: Option<Value>,
+) -> Result<Proxy> {
+    let m = rec.mandate.as_ref().ok_or_else(|| Error::Internal("authorized without a mandate".into()))?;
+    Ok(Proxy {
+        agent_id: cert.agent_id.clone(),
+        body: json!({
+            "certificate": hex::encode(cert_bytes),
+            "assurance": m.assurance,
+            "mandate": m.signed_hex,
+            "principal_key": rec.principal_key_hex,
+            "confirmation": confirmation,
+        }),
+    })
+}
+
+fn scope_item(catalog: &Catalog, code: &str) -> ScopeItem {
+    let name = catalog.target(code).map(|t| t.name().clone()).unwrap_or_else(|_| Text::new(code, code));
+    ScopeItem { code: code.to_string(), name }
 }
 
 fn agent_id(store: &Store) -> String {

@@ -32,10 +32,10 @@ pub mod mandate;
 pub mod principal;
 
 pub use access::{AccessEntry, RETENTION_SETTING};
-pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView};
+pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
 pub use cert::AgentCertificate;
 pub use mandate::{Action, Assurance, Delegation, DoorConsent, Revocation, Scope};
-pub use principal::{ActivityEntry, GivenDelegation, PrincipalSide};
+pub use principal::{activity_from_relayed, ActivityEntry, GivenDelegation, PrincipalSide, RelayedActivity};
 pub use zhangban_base::{Error, Result};
 
 /// A validation error naming the field.

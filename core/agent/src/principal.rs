@@ -193,6 +193,109 @@ impl PrincipalSide {
     }
 }
 
+/// What the platform relays to a principal's phone about an action taken for them (an agent's submission,
+/// a clerk's decision on that case), signed by the platform root key (COSE_Sign1, ES256, the root's key id)
+/// and naming the principal's device key, so their phone keeps only statements the platform signed, about
+/// them: an entry altered on the way, relayed to another principal's phone, or made up is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayedActivity {
+    /// The principal's device key (SEC1): the key that signed the delegation.
+    pub principal_key: Vec<u8>,
+    pub mandate_id: String,
+    pub kind: String,
+    pub at: i64,
+    pub actor: String,
+    pub case_title: String,
+    pub receipt: Option<String>,
+}
+
+/// Largest signed relayed entry accepted.
+pub const MAX_RELAYED_BYTES: usize = 2048;
+
+impl RelayedActivity {
+    fn to_value(&self) -> ciborium::value::Value {
+        use zhangban_wallet::format::{bytes, int, map, text, uint};
+        map(vec![
+            (1, uint(crate::mandate::MANDATE_VERSION)),
+            (2, bytes(&self.principal_key)),
+            (3, text(&self.mandate_id)),
+            (4, text(&self.kind)),
+            (5, int(self.at)),
+            (6, text(&self.actor)),
+            (7, text(&self.case_title)),
+            (8, self.receipt.as_deref().map_or(ciborium::value::Value::Null, text)),
+        ])
+    }
+
+    /// Signs with the platform root key (the platform does this; the sandbox in tests).
+    pub fn sign(&self, sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+        use zhangban_wallet::format::{encode_cbor, sign1_create, sign1_value};
+        let s = sign1_create(zhangban_wallet::trust::ROOT_KID, encode_cbor(&self.to_value()), sign)?;
+        Ok(encode_cbor(&sign1_value(&s)))
+    }
+
+    /// Checks the root signature (bounded) and returns the statement.
+    pub fn verify(signed: &[u8], root_key: &[u8]) -> Result<RelayedActivity> {
+        use zhangban_wallet::format::{
+            as_bytes, as_i64, as_text, as_u64, decode_cbor, sign1_parse, sign1_payload, sign1_verify, IntMap,
+        };
+        use zhangban_wallet::WalletError;
+        if signed.len() > MAX_RELAYED_BYTES {
+            return Err(WalletError::TooLong { len: signed.len(), max: MAX_RELAYED_BYTES }.into());
+        }
+        let (s, kid) = sign1_parse(decode_cbor(signed)?)?;
+        if kid != zhangban_wallet::trust::ROOT_KID || !sign1_verify(&s, root_key) {
+            return Err(crate::denied(
+                "signature",
+                "该办理记录不是平台签发的",
+                "this activity entry was not signed by the platform",
+            ));
+        }
+        let v = sign1_payload(&s)?;
+        let w = "relayed activity";
+        let m = IntMap::new(&v, w)?;
+        let version = as_u64(m.get(1, w)?, w)?;
+        if version != crate::mandate::MANDATE_VERSION {
+            return Err(WalletError::UnsupportedVersion { version }.into());
+        }
+        let short = |k: i64, max: usize| -> Result<String> {
+            let t = as_text(m.get(k, w)?, w)?;
+            if t.chars().count() > max {
+                return Err(WalletError::TooLong { len: t.chars().count(), max }.into());
+            }
+            Ok(t.to_string())
+        };
+        Ok(RelayedActivity {
+            principal_key: as_bytes(m.get(2, w)?, w)?.to_vec(),
+            mandate_id: short(3, 64)?,
+            kind: short(4, 50)?,
+            at: as_i64(m.get(5, w)?, w)?,
+            actor: short(6, 100)?,
+            case_title: short(7, 200)?,
+            receipt: match m.opt(8) {
+                None | Some(ciborium::value::Value::Null) => None,
+                Some(_) => Some(short(8, 64)?),
+            },
+        })
+    }
+}
+
+/// The entry a principal's phone keeps from a relayed statement (hex of the signed bytes): checked against
+/// the platform `root_key`, and it must name `my_key` (this phone's device key). Anything else is refused.
+pub fn activity_from_relayed(seq: u64, signed_hex: &str, root_key: &[u8], my_key: &[u8]) -> Result<ActivityEntry> {
+    let bytes =
+        hex::decode(signed_hex).map_err(|_| bad("signed", "办理记录格式不正确", "the activity entry is not hex"))?;
+    let r = RelayedActivity::verify(&bytes, root_key)?;
+    if r.principal_key != my_key {
+        return Err(crate::denied(
+            "principal",
+            "该办理记录不是关于本机机主的",
+            "this activity entry is about someone else",
+        ));
+    }
+    Ok(ActivityEntry { seq, at: r.at, actor: r.actor, kind: r.kind, case_title: r.case_title, receipt: r.receipt })
+}
+
 /// [`PrincipalSide::record_activity`] inside the caller's transaction (the sync runner's events page).
 pub fn record_activity_in(t: &mut zhangban_base::store::Txn<'_>, e: &ActivityEntry) -> Result<()> {
     t.put_json(ACTIVITY, &format!("{:012}", e.seq), SELF_SUBJECT, e, PutOptions::default())

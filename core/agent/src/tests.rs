@@ -334,6 +334,42 @@ fn door_consent_needs_the_three_pictures_and_is_lower_assurance() {
 }
 
 #[test]
+fn the_door_screens_words_come_from_the_core() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    // Only items offered at home may be covered by a door consent.
+    let items = f.agent.door_items(&cat);
+    assert!(items.iter().any(|i| i.code == ITEM), "{items:?}");
+    assert!(items.iter().all(|i| cat.item(&i.code).unwrap().channels.contains(&zhangban_catalog::Channel::AtHome)));
+    assert!(items.len() < cat.doc.items.len());
+    let p = f
+        .agent
+        .open_door_intake(&DoorIntake { principal_name: "孙爷爷".into(), principal_id_number: ID_NUMBER.into() })
+        .unwrap();
+    assert_eq!(p.assurance_text.zh, "上门确认未完成");
+    let s = f.agent.door_summary(&p.subject, &cat, &[ITEM.into()], Some(10)).unwrap();
+    let name = &cat.item(ITEM).unwrap().name;
+    assert!(
+        s.zh.starts_with("孙爷爷，您委托王帮办（幸福村便民服务站帮办员）代您办理") && s.zh.contains(&name.zh),
+        "{s:?}"
+    );
+    assert!(s.zh.contains("10 天内有效") && s.en.contains(&name.en) && s.en.contains("10 days"), "{s:?}");
+    assert!(matches!(f.agent.door_summary(&p.subject, &cat, &[], None), Err(Error::Validation { .. })));
+    // Not for a principal who already has a mandate (nor for a subject that is not one).
+    let (a, _) = f.delegate(&Action::ALL, false);
+    assert!(matches!(
+        f.agent.door_summary(&a.subject, &cat, &[ITEM.into()], None),
+        Err(Error::PermissionDenied { .. })
+    ));
+    // Switching: the banner says whose data it is; the items are the mandate's, named.
+    let v = f.agent.view(&a.subject).unwrap();
+    assert!(v.banner.zh.contains("李奶奶") && v.banner.zh.contains(&a.id_masked), "{:?}", v.banner);
+    assert!(v.banner.en.contains("not yours"));
+    assert_eq!(v.items, vec![ScopeItem { code: ITEM.into(), name: name.clone() }]);
+    assert_eq!(v.line.assurance_text.en, "delegation signed on their phone");
+}
+
+#[test]
 fn home_lists_each_principal_with_what_they_need_and_lists_never_mix() {
     let f = fixture();
     let cat = Catalog::bundled().unwrap();
@@ -567,4 +603,101 @@ fn a_principals_draft_is_reached_only_through_agent_mode() {
     // The owner's own drafts are untouched by all this.
     zhangban_forms::Session::start(store.clone(), &cat, SELF_SUBJECT, ITEM, &zhangban_forms::NoLicences, &opts)
         .unwrap();
+}
+
+/// What the sync runner does with a 4xx: the submission is quarantined and the case shows the reason.
+fn refuse(store: &Store, case_id: &str) {
+    let op = zhangban_base::outbox::pending(store).unwrap().into_iter().find(|o| o.case_id == case_id).unwrap();
+    let problem =
+        zhangban_base::outbox::Problem { status: 422, message: "values.phone: wrong".into(), op: "submit".into() };
+    store
+        .transaction(|t| {
+            zhangban_base::outbox::quarantine_in(t, &op, problem.clone())?;
+            zhangban_cases::update_in(t, case_id, |c| {
+                c.problem = Some(problem.clone());
+                Ok(())
+            })
+        })
+        .unwrap();
+}
+
+/// A case of the principal's: their draft filled and submitted through agent mode.
+fn principal_case(f: &Fixture, principal: &str, cat: &Catalog) -> zhangban_cases::Case {
+    let mut s = f.agent.start_draft(principal, cat, ITEM).unwrap();
+    for (path, v) in [
+        ("applicant.name", "李奶奶"),
+        ("applicant.id_number", "110105194001010018"),
+        ("applicant.birth_date", "1940-01-01"),
+        ("applicant.phone", "13900001111"),
+        ("applicant.address", "北京市朝阳区幸福村 8 号"),
+        ("allowance.account", "6217000010001234567"),
+    ] {
+        f.agent.edit(principal, cat, &mut s, path, json!(v)).unwrap();
+    }
+    for code in ["M_ID", "M_HOUSEHOLD", "M_SSC"] {
+        let id = f.agent.attach(principal, &format!("{code}.jpg"), &mut &b"\xff\xd8\xff scan"[..]).unwrap().id;
+        let choice = zhangban_forms::MaterialChoice::Attached { attachment_id: id };
+        f.agent.set_material(principal, cat, &mut s, code, Some(choice)).unwrap();
+    }
+    f.agent.submit(principal, cat, &mut s).unwrap()
+}
+
+#[test]
+fn a_refused_principal_case_is_resubmitted_only_under_the_mandate() {
+    use zhangban_cases::{Fix, ValuesChange};
+    let f = fixture();
+    let store = &f.agent_phone.store;
+    let cat = Catalog::bundled().unwrap();
+    let (a, g) = f.delegate(&Action::ALL, false);
+    let case = principal_case(&f, &a.subject, &cat);
+    refuse(store, &case.id);
+    let fix = Fix { values: ValuesChange::Patch(json!({ "applicant": { "phone": "13900001111" } })), ..Fix::default() };
+
+    // Attack: around agent mode (the plain resubmit an FFI caller could reach).
+    let e = zhangban_cases::resubmit(store, &case.id, &fix).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "delegation"), "{e:?}");
+    // Attack: moving the case to an item the delegation does not cover.
+    let out = Fix { item_codes: Some(vec!["GA-002".into()]), ..Fix::default() };
+    let e = f.agent.resubmit(&a.subject, &case.id, &out).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "item:GA-002"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    // Attack: another principal's case through this principal's mandate.
+    let p2 = phone(&f.root);
+    let g2 = PrincipalSide::new(&p2.wallet)
+        .delegate(&f.agent.certificate_text().unwrap(), "赵大爷", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let b = f.agent.accept_delegation(&g2.text).unwrap();
+    let e = f.agent.resubmit(&b.subject, &case.id, &fix).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "principal"), "{e:?}");
+    assert_eq!(zhangban_base::outbox::quarantined(store).unwrap().len(), 1, "nothing changed");
+
+    // Under the mandate: sent again with a new key, the mandate on board, the agent as the actor.
+    let got = f.agent.resubmit(&a.subject, &case.id, &fix).unwrap();
+    assert!(got.problem.is_none());
+    assert_eq!(got.timeline.last().unwrap().actor, "agent-wang");
+    let op = zhangban_base::outbox::pending(store).unwrap().into_iter().find(|o| o.case_id == case.id).unwrap();
+    assert_eq!(op.body["proxy"]["mandate"].as_str().map(|m| !m.is_empty()), Some(true));
+    assert_eq!(op.body["proxy"]["assurance"], json!("delegation"));
+    assert_eq!(op.body["values"]["applicant"]["phone"], json!("13900001111"));
+    assert_eq!(f.last_access().1["allowed"], json!(true));
+
+    // Refused again, then revoked: the next resubmission is refused.
+    refuse(store, &case.id);
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    let e = f.agent.resubmit(&a.subject, &case.id, &Fix::default()).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "revoked"), "{e:?}");
+}
+
+#[test]
+fn a_single_use_mandate_still_lets_its_own_refused_case_be_resubmitted() {
+    let f = fixture();
+    let store = &f.agent_phone.store;
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, true);
+    let case = principal_case(&f, &a.subject, &cat);
+    refuse(store, &case.id);
+    f.agent.resubmit(&a.subject, &case.id, &zhangban_cases::Fix::default()).unwrap();
+    // …but no new application under it.
+    let e = f.agent.start_draft(&a.subject, &cat, ITEM).map(|_| ()).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "used"), "{e:?}");
 }

@@ -43,6 +43,25 @@ pub struct Fix {
     pub attachments: Option<Vec<String>>,
 }
 
+impl Fix {
+    /// A fix as a screen gives it: `values` a JSON merge patch over the old values (or, with
+    /// `replace_values`, the new values; `None` keeps them); `item_codes` / `attachments`: `None` keeps
+    /// the old ones.
+    pub fn new(
+        values: Option<Value>,
+        replace_values: bool,
+        item_codes: Option<Vec<String>>,
+        attachments: Option<Vec<String>>,
+    ) -> Fix {
+        let values = match values {
+            None => ValuesChange::Keep,
+            Some(v) if replace_values => ValuesChange::Replace(v),
+            Some(v) => ValuesChange::Patch(v),
+        };
+        Fix { item_codes, title: None, values, attachments }
+    }
+}
+
 /// RFC 7386 merge patch. Recursion is bounded by the nesting serde_json accepts (128).
 fn merge_patch(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
@@ -89,6 +108,13 @@ fn quarantined_of(t: &mut crate::store::Txn<'_>, case_id: &str) -> Result<Vec<Op
 /// Fails with a validation error naming the field when the changed submission is invalid, and with
 /// field `case` when the case has no refused submission. Nothing is changed on failure.
 pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
+    resubmit_as(store, case_id, fix, None)
+}
+
+/// [`resubmit`] for a principal's case on an agent's phone: `proxy` (made by `zhangban-agent` after its
+/// scope check) carries the mandate for the platform to check again and names the agent as the actor.
+/// Without one a principal's case is refused ([`super::require_proxy`]).
+pub fn resubmit_as(store: &Store, case_id: &str, fix: &Fix, proxy: Option<&super::Proxy>) -> Result<Case> {
     let case = get(store, case_id)?;
     if case.state != CaseState::Queued || case.receipt.is_some() {
         return Err(not_refused());
@@ -113,8 +139,9 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
         materials: case.materials.clone(),
     };
     sub.validate(store)?;
-    // A principal's refused case is not resubmitted around the agent layer (issue 11: not built yet).
-    super::require_proxy(store, &case.subject, None)?;
+    // A principal's refused case is resubmitted only through the agent layer (its scope check).
+    super::require_proxy(store, &case.subject, proxy)?;
+    let actor = proxy.map_or_else(|| "self".to_string(), |p| p.agent_id.clone());
     let mut changed = Vec::new();
     if sub.item_codes != case.item_codes {
         changed.push("item_codes");
@@ -128,7 +155,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
     if sub.attachments != case.attachments {
         changed.push("attachments");
     }
-    let body = submit_body(&case.id, &sub, None)?;
+    let body = submit_body(&case.id, &sub, proxy)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
     let now = store.now();
@@ -148,7 +175,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
             let what = if changed.is_empty() { "未修改内容".to_string() } else { changed.join("、") };
             c.timeline.push(TimelineEntry {
                 at: now,
-                actor: "self".into(),
+                actor: actor.clone(),
                 state: c.state,
                 note: Text::new(
                     format!("已修改（{what}）并重新提交，等待发送"),
@@ -161,7 +188,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
             Ok(c.clone())
         })?;
         t.audit(&audit::NewEntry {
-            actor: "self",
+            actor: &actor,
             action: "case.resubmit",
             subject: &case.subject,
             target: case_id,

@@ -738,22 +738,30 @@ impl SyncRunner {
 
     /// Applies a page of events and moves the cursor, in one transaction; returns the notices to raise.
     pub fn apply_events(&self, events: &[PlatformEvent], next: u64) -> Result<Vec<Notice>> {
+        // A principal's phone keeps only what the platform signed about it (zhangban_agent::RelayedActivity).
+        let relayed = events.iter().any(|e| e.data.get("principal_view").and_then(Value::as_bool) == Some(true));
+        let my_key = if relayed { super::device_key(&self.store)?.public_key().to_vec() } else { Vec::new() };
+        let root = zhangban_wallet::trust::pinned_root_key();
         self.store.transaction(|t| {
             let mut notices = Vec::new();
             for ev in events {
                 if t.get_opt(cases::COLLECTION, &ev.client_ref)?.is_none() {
                     // Not a case of this phone: on a principal's phone, what an agent did for them.
                     if ev.data.get("principal_view").and_then(Value::as_bool) == Some(true) {
-                        let text = |k: &str| ev.data.get(k).and_then(Value::as_str).map(str::to_string);
-                        let entry = zhangban_agent::ActivityEntry {
-                            seq: ev.seq,
-                            at: ev.at,
-                            actor: ev.actor.chars().take(100).collect(),
-                            kind: ev.kind.chars().take(50).collect(),
-                            case_title: text("title").unwrap_or_default().chars().take(200).collect(),
-                            receipt: text("receipt").map(|r| r.chars().take(64).collect()),
-                        };
-                        zhangban_agent::principal::record_activity_in(t, &entry)?;
+                        let signed = ev.data.get("signed").and_then(Value::as_str).unwrap_or_default();
+                        match zhangban_agent::activity_from_relayed(ev.seq, signed, &root, &my_key) {
+                            Ok(entry) => zhangban_agent::principal::record_activity_in(t, &entry)?,
+                            // Unsigned, altered, or about someone else: not kept; on record why.
+                            Err(e) => {
+                                t.audit(&zhangban_base::audit::NewEntry {
+                                actor: "platform",
+                                action: "agent.activity_refused",
+                                subject: SELF_SUBJECT,
+                                target: &ev.seq.to_string(),
+                                    detail: json!({ "kind": ev.kind.chars().take(50).collect::<String>(), "reason": e.message_en() }),
+                                })?;
+                            }
+                        }
                     }
                     continue;
                 }

@@ -4,9 +4,14 @@ import ZhangbanKit
 
 /// A draft's form: one input per visible field, each edit saved by the core at once; the core's problems
 /// under their fields; materials to attach, commit to or defer; submit when the core says complete.
+/// Agent mode reuses it for a principal's draft: `banner` says whose data it is, `attach` writes a photo
+/// under the principal's key, and `review` (the principal's confirmation) replaces submitting.
 @MainActor
 struct FormView: View {
     @ObservedObject var form: DraftFormModel
+    var banner: PrincipalView? = nil
+    var attach: ((String, Data) -> Void)? = nil
+    var review: (() -> Void)? = nil
     @EnvironmentObject var session: ZhangbanSession
     @Environment(\.dismiss) private var dismiss
     @State private var submitError: String?
@@ -14,6 +19,7 @@ struct FormView: View {
     var body: some View {
         NavigationStack {
             Form {
+                if let banner { PrincipalBannerView(view: banner) }
                 if let s = form.state?.summary {
                     Text(lang.pick("已填 \(s.fieldsFilled) / \(s.fieldsTotal) 项", "\(s.fieldsFilled) of \(s.fieldsTotal) fields filled"))
                         .font(.caption)
@@ -36,10 +42,13 @@ struct FormView: View {
                 }
                 Section {
                     ForEach(form.state?.materials ?? [], id: \.code) { m in
-                        MaterialRow(material: m, issues: form.issues(for: "material:" + m.code), form: form)
+                        MaterialRow(material: m, issues: form.issues(for: "material:" + m.code), form: form, attach: attach)
                     }
                 }
-                if let id = form.state?.submittedCase {
+                if let review, form.state?.submittedCase == nil {
+                    Button(lang.pick("交委托人核对", "Review with the principal")) { review() }
+                        .disabled(form.state?.complete != true)
+                } else if let id = form.state?.submittedCase {
                     Text(lang.pick("已提交，办件号 \(id)", "Submitted as case \(id)"))
                 } else {
                     if let submitError { Text(submitError).foregroundStyle(.red) }
@@ -123,6 +132,7 @@ private struct MaterialRow: View {
     let material: MaterialState
     let issues: [Issue]
     @ObservedObject var form: DraftFormModel
+    let attach: ((String, Data) -> Void)?
     @State private var picked: PhotosPickerItem?
 
     var body: some View {
@@ -151,7 +161,11 @@ private struct MaterialRow: View {
             guard let item else { return }
             Task {
                 if let data = try? await item.loadTransferable(type: Data.self) {
-                    await form.attach(material.code, name: material.code + ".jpg", data: data)
+                    if let attach {
+                        attach(material.code, data)
+                    } else {
+                        await form.attach(material.code, name: material.code + ".jpg", data: data)
+                    }
                 }
             }
         }

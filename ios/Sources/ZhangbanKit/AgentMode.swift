@@ -8,12 +8,14 @@ import Foundation
 public final class AgentModel: ObservableObject {
     public let agent: ZhangbanAgent
     public let platformURL: String
+    private let store: ZhangbanStore
     /// The home, those needing something first.
     @Published public private(set) var principals: [PrincipalLine] = []
 
     public init(store: ZhangbanStore, platformURL: String) throws {
         self.agent = try ZhangbanAgent(store: store)
         self.platformURL = platformURL
+        self.store = store
     }
 
     public func register(name: String, orgCode: String) async throws -> AgentCertificate {
@@ -65,9 +67,74 @@ public final class AgentModel: ObservableObject {
         return line
     }
 
-    public func startDraft(subject: String, target: String) async throws -> ZhangbanDraft {
+    /// The items a door consent may cover (those offered at home), named.
+    public func doorItems() throws -> [ScopeItem] {
+        try agent.doorItems()
+    }
+
+    /// The summary to read out before the principal signs (the core's words); its `zh` goes into the consent.
+    public func doorSummary(subject: String, items: [String], validDays: UInt32? = nil) throws -> ZhangbanKit.Text {
+        try agent.doorSummary(principal: subject, items: items, validDays: validDays)
+    }
+
+    /// At the door: the principal's e-licence QR (亮证), checked offline; its fields fill only their drafts.
+    public func checkPrincipalLicence(subject: String, qrText: String) async throws -> Verified {
         let agent = self.agent
-        return try await Task.detached { try agent.startDraft(principal: subject, target: target) }.value
+        return try await Task.detached { try agent.checkPrincipalLicence(principal: subject, qrText: qrText) }.value
+    }
+
+    /// A principal's draft: every edit is checked against the delegation and audited by the core.
+    public func startDraft(subject: String, target: String) async throws -> DraftFormModel {
+        let agent = self.agent
+        let d = try await Task.detached { try agent.startDraft(principal: subject, target: target) }.value
+        return DraftFormModel(store: store, draft: d)
+    }
+
+    public func resumeDraft(subject: String, draftId: String) async throws -> DraftFormModel {
+        let agent = self.agent
+        let d = try await Task.detached { try agent.resumeDraft(principal: subject, draftId: draftId) }.value
+        return DraftFormModel(store: store, draft: d)
+    }
+
+    /// A photo of material `code` for the principal (under their key, scope `fill`), attached to `form`.
+    public func attach(form: DraftFormModel, subject: String, code: String, name: String, data: Data) throws {
+        form.attachMaterial(code, attachmentId: try agent.attach(principal: subject, name: name, bytes: data))
+    }
+
+    /// A picture for the principal (their signature image), under their key; its id.
+    public func photo(subject: String, name: String, data: Data) throws -> String {
+        try agent.attach(principal: subject, name: name, bytes: data)
+    }
+
+    /// The plain-language summary the principal reads in large text before confirming (the core's words).
+    public func summary(subject: String, form: DraftFormModel) throws -> ZhangbanKit.Text {
+        try agent.summary(principal: subject, draft: form.draft)
+    }
+
+    /// The principal confirmed: a signature image (attachment id) or their phone's signature.
+    public func confirm(subject: String, form: DraftFormModel, signatureImage: String?, phoneSignature: String?) throws -> String {
+        try agent.confirm(principal: subject, draft: form.draft, signatureImage: signatureImage, phoneSignature: phoneSignature)
+    }
+
+    /// Submits the principal's draft (queued offline; the platform checks the mandate again).
+    public func submit(subject: String, form: DraftFormModel) async throws -> CaseSummary {
+        let c = try agent.submit(principal: subject, draft: form.draft)
+        form.reload()
+        try await refresh()
+        return c
+    }
+
+    /// Sends the principal's case the platform refused again, changed (`valuesJSON` a JSON merge patch, or
+    /// the new values with `replace`; nil keeps them), under the delegation (checked by the core).
+    public func resubmit(subject: String, caseId: String, valuesJSON: String? = nil, replace: Bool = false,
+                         itemCodes: [String]? = nil, attachmentIds: [String]? = nil) async throws -> CaseSummary {
+        let agent = self.agent
+        let c = try await Task.detached {
+            try agent.resubmit(principal: subject, caseId: caseId, values: valuesJSON, replaceValues: replace,
+                               itemCodes: itemCodes, attachmentIds: attachmentIds)
+        }.value
+        try await refresh()
+        return c
     }
 }
 
@@ -97,5 +164,10 @@ public final class PrincipalModel {
 
     public func activity() throws -> [ActivityEntry] {
         try principal.activity()
+    }
+
+    /// Confirms on this phone the summary the agent shows (its Chinese text); hand the signature to the agent.
+    public func confirmSummary(_ summaryZh: String) throws -> String {
+        try principal.confirmSummary(summaryZh: summaryZh)
     }
 }

@@ -49,6 +49,11 @@ public final class DraftFormModel: ObservableObject, Identifiable {
     public func deferMaterial(_ code: String) { edit { try draft.deferMaterial(code: code) } }
     public func clearMaterial(_ code: String) { edit { try draft.clearMaterial(code: code) } }
 
+    /// Attaches material `code` already written to the store (an agent's photo for a principal: `AgentModel.attach`).
+    public func attachMaterial(_ code: String, attachmentId: String) {
+        edit { try draft.attachMaterial(code: code, attachmentId: attachmentId) }
+    }
+
     /// Encrypts `data` into the store and attaches it as material `code`.
     public func attach(_ code: String, name: String, data: Data) {
         edit {

@@ -23,7 +23,7 @@ use axum::{Json, Router};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use zhangban_core::agent::{AgentCertificate, Delegation, DoorConsent, Revocation};
+use zhangban_core::agent::{AgentCertificate, Delegation, DoorConsent, RelayedActivity, Revocation};
 use zhangban_core::wallet::DeviceSigner;
 
 use crate::server::{now_secs, ApiError, DeviceAuth, SharedState};
@@ -263,40 +263,73 @@ pub fn record(tx: &Connection, case_id: &str, p: &ProxyInfo, title: &str, receip
     )?;
     if let Some(dev) = &p.principal_device {
         let client_ref: String = tx.query_row("SELECT client_ref FROM cases WHERE id = ?1", [case_id], |r| r.get(0))?;
+        let at = now_secs();
+        let signed = signed_entry(tx, dev, &p.mandate_id, "submitted", at, &p.agent_id, title, Some(receipt))?;
         tx.execute(
             "INSERT INTO case_events (case_id, device_id, client_ref, kind, at, actor, data) VALUES (?1, ?2, ?3, 'submitted', ?4, ?5, ?6)",
             params![
                 case_id,
                 dev,
                 client_ref,
-                now_secs(),
+                at,
                 p.agent_id,
-                json!({ "principal_view": true, "title": title, "receipt": receipt }).to_string()
+                json!({ "principal_view": true, "title": title, "receipt": receipt, "signed": signed }).to_string()
             ],
         )?;
     }
     Ok(())
 }
 
+/// The statement relayed to a principal's phone, signed by the platform root and naming that phone's key
+/// (`RelayedActivity`): the phone keeps only what verifies and is about it. Hex.
+#[allow(clippy::too_many_arguments)]
+fn signed_entry(
+    tx: &Connection,
+    device: &str,
+    mandate_id: &str,
+    kind: &str,
+    at: i64,
+    actor: &str,
+    title: &str,
+    receipt: Option<&str>,
+) -> Result<String, ApiError> {
+    let key: String = tx.query_row("SELECT public_key FROM devices WHERE id = ?1", [device], |r| r.get(0))?;
+    let statement = RelayedActivity {
+        principal_key: hex::decode(key).map_err(ApiError::internal)?,
+        mandate_id: mandate_id.to_string(),
+        kind: kind.chars().take(50).collect(),
+        at,
+        actor: actor.chars().take(100).collect(),
+        case_title: title.chars().take(200).collect(),
+        receipt: receipt.map(str::to_string),
+    };
+    let root = crate::issuer::root_key()?;
+    Ok(hex::encode(statement.sign(|m| root.sign(m)).map_err(ApiError::internal)?))
+}
+
 /// Copies an event of a case submitted for a principal to the principal's phone (called by
 /// `cases::emit` for every event it writes).
 pub fn relay(tx: &Connection, case_id: &str, kind: &str, actor: &str, data: &Value) -> Result<(), ApiError> {
-    let row: Option<(Option<String>, String, String, String)> = tx
+    /// (principal device, client ref, title, receipt, mandate id)
+    type Relayed = (Option<String>, String, String, Option<String>, String);
+    let row: Option<Relayed> = tx
         .query_row(
-            "SELECT p.principal_device, c.client_ref, c.title, c.receipt FROM case_proxies p JOIN cases c ON c.id = p.case_id
+            "SELECT p.principal_device, c.client_ref, c.title, c.receipt, p.mandate_id FROM case_proxies p JOIN cases c ON c.id = p.case_id
              WHERE p.case_id = ?1",
             [case_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((Some(dev), client_ref, title, receipt)) = row else { return Ok(()) };
-    let mut d = json!({ "principal_view": true, "title": title, "receipt": receipt });
+    let Some((Some(dev), client_ref, title, receipt, mandate_id)) = row else { return Ok(()) };
+    let at = now_secs();
+    let signed = signed_entry(tx, &dev, &mandate_id, kind, at, actor, &title, receipt.as_deref())?;
+    let mut d = json!({ "principal_view": true, "title": title, "receipt": receipt, "signed": signed });
     if let Some(r) = data.get("result").or_else(|| data.get("reason")) {
         d["detail"] = r.clone();
     }
     tx.execute(
         "INSERT INTO case_events (case_id, device_id, client_ref, kind, at, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![case_id, dev, client_ref, kind, now_secs(), actor, d.to_string()],
+        params![case_id, dev, client_ref, kind, at, actor, d.to_string()],
     )?;
     Ok(())
 }

@@ -1061,6 +1061,8 @@ pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Va
     let req = match action {
         "list" => http.get(format!("{base}/admin/cases")),
         "stats" => http.get(format!("{base}/admin/stats")),
+        // Who acted for whom: every proxied case with its agent, principal, assurance and mandate.
+        "agents" => http.get(format!("{base}/admin/agents/activity")),
         "sweep" => http.post(format!("{base}/admin/sweep")).json(&args),
         "faults" => http.post(format!("{base}/admin/faults")).json(&args),
         "show" => http.get(format!("{base}/admin/cases/{}", resolve(case)?)),

@@ -16,7 +16,7 @@ use zhangban_sandbox::{demo, fault_writer, server};
 const USAGE: &str = "usage:
   zhangban-sandbox serve [--addr 127.0.0.1:0] [--db FILE]
   zhangban-sandbox demo [--report FILE]
-  zhangban-sandbox clerk --url URL (list | stats | sweep [--on DATE] | show CASE |
+  zhangban-sandbox clerk --url URL (list | stats | agents | sweep [--on DATE] | show CASE |
       accept CASE [--days N] | review CASE | supplement CASE --items A,B [--due-days N] [--note T] |
       suspend CASE [--reason R] | resume CASE | approve CASE [--result R] | reject CASE --reason R |
       complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS] |
@@ -74,6 +74,8 @@ fn main() -> ExitCode {
         // Hidden: the child process of the kill -9 fault test (tests/sandbox/tests/faults.rs).
         Some("fault-writer") => fault_writer(args),
         Some("backup-child") => backup_child(args),
+        // Hidden: the agent-mode bench's store for tests/python/bench_agent.py (through the FFI).
+        Some("agent-bench-store") => agent_bench_store(args),
         Some("help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -179,6 +181,17 @@ fn clerk(mut args: Args) -> Result<(), String> {
     let out =
         runtime()?.block_on(zhangban_sandbox::cases::clerk_command(&url, &action, case.as_deref(), body.into()))?;
     println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn agent_bench_store(mut args: Args) -> Result<(), String> {
+    let principals: usize =
+        args.opt("--principals")?.as_deref().unwrap_or("100").parse().map_err(|_| "--principals N")?;
+    let cases: usize = args.opt("--cases")?.as_deref().unwrap_or("100").parse().map_err(|_| "--cases N")?;
+    let dir = args.word().ok_or("agent-bench-store DIR [--principals N] [--cases M]")?;
+    args.finish()?;
+    let subjects = zhangban_sandbox::agent_bench::bench_store(std::path::Path::new(&dir), principals, cases)?;
+    println!("{}", serde_json::json!({ "subjects": subjects }));
     Ok(())
 }
 

@@ -173,3 +173,74 @@ async fn the_platform_checks_every_proxied_submission() {
     );
     running.stop().await;
 }
+
+/// What the platform relays to a principal's phone is signed by the platform root and names that phone's
+/// key: the phone keeps it. Attacks: an entry without a signature (what a forged or altered event looks
+/// like), one whose signature does not match what it says, one signed by another key, one about someone
+/// else's phone — none is kept, each refusal is on the audit record.
+#[tokio::test]
+async fn a_principal_keeps_only_relayed_entries_the_platform_signed_about_her() {
+    use zhangban_core::agent::RelayedActivity;
+    use zhangban_core::cases::PlatformEvent;
+    use zhangban_core::wallet::{DeviceSigner, SoftwareKey};
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let p = phone(&client).await;
+    let other = phone(&client).await;
+    let runner =
+        SyncRunner::new(p.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    let root = zhangban_sandbox::issuer::root_key().unwrap();
+    let statement = |key: Vec<u8>, actor: &str| RelayedActivity {
+        principal_key: key,
+        mandate_id: "m-1".into(),
+        kind: "submitted".into(),
+        at: 1_795_000_000,
+        actor: actor.into(),
+        case_title: "高龄津贴申领".into(),
+        receipt: Some("ZB20261206000001".into()),
+    };
+    let mine = p.wallet.device_public_key();
+    let event = |seq: u64, data: Value| PlatformEvent {
+        seq,
+        case_id: format!("P{seq}"),
+        client_ref: format!("agent-case-{seq}"),
+        kind: "submitted".into(),
+        at: 1_795_000_000,
+        actor: "agent-wang".into(),
+        data,
+    };
+    let signed = |s: &RelayedActivity, k: &SoftwareKey| hex::encode(s.sign(|m| k.sign(m)).unwrap());
+    let genuine = signed(&statement(mine.clone(), "agent-wang"), &root);
+    // Altered on the way: the signed bytes say one agent, a byte flipped to say another.
+    let mut altered = hex::decode(&genuine).unwrap();
+    let at = altered.windows(10).position(|w| w == b"agent-wang").unwrap();
+    altered[at + 6] = b'x';
+    let events = [
+        // 1. made up: no signature at all (today's relay format).
+        event(1, json!({ "principal_view": true, "title": "高龄津贴申领", "receipt": "ZB1" })),
+        // 2. altered.
+        event(2, json!({ "principal_view": true, "signed": hex::encode(altered) })),
+        // 3. signed by a key that is not the platform's.
+        event(
+            3,
+            json!({ "principal_view": true, "signed": signed(&statement(mine.clone(), "agent-wang"), &SoftwareKey::generate().unwrap()) }),
+        ),
+        // 4. the platform's, but about another phone.
+        event(
+            4,
+            json!({ "principal_view": true, "signed": signed(&statement(other.wallet.device_public_key(), "agent-wang"), &root) }),
+        ),
+        // 5. genuine.
+        event(5, json!({ "principal_view": true, "signed": genuine })),
+    ];
+    runner.apply_events(&events, 5).unwrap();
+    let side = PrincipalSide::new(&p.wallet);
+    let kept = side.activity().unwrap();
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![5], "{kept:?}");
+    assert_eq!(kept[0].actor, "agent-wang");
+    assert_eq!(kept[0].receipt.as_deref(), Some("ZB20261206000001"));
+    let refused: Vec<_> =
+        p.store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == "agent.activity_refused").collect();
+    assert_eq!(refused.iter().map(|e| e.target.clone()).collect::<Vec<_>>(), vec!["1", "2", "3", "4"]);
+    running.stop().await;
+}

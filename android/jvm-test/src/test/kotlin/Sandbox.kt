@@ -54,6 +54,21 @@ class Sandbox(addr: String = "127.0.0.1:0") : AutoCloseable {
         return items.filter { it["entry"] == "item" }.map { it["id"] as String }
     }
 
+    /**
+     * The back office's 实名认证 step: enrols [elements] as the resident-ID record of the person using
+     * [deviceId] (`POST /v1/admin/register`), so that phone's licence request gets that person's licence.
+     */
+    fun enrol(deviceId: String, elements: Map<String, String>) {
+        val body = Json.encode(mapOf("device_id" to deviceId, "licence_type" to "resident_id", "elements" to elements))
+        val req = java.net.http.HttpRequest.newBuilder(URI("$url/v1/admin/register"))
+            .header("content-type", "application/json")
+            .header("x-admin-token", adminToken)
+            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body))
+            .build()
+        val resp = java.net.http.HttpClient.newHttpClient().send(req, java.net.http.HttpResponse.BodyHandlers.ofString())
+        check(resp.statusCode() == 200) { "enrol: ${resp.statusCode()} ${resp.body()}" }
+    }
+
     override fun close() {
         proc.destroyForcibly()
         proc.waitFor(10, TimeUnit.SECONDS)

@@ -69,6 +69,28 @@ class Chrome(val lang: Lang) {
     val timeline get() = t("办理进度", "Timeline")
     val drafts get() = t("未完成的申请", "Unfinished applications")
     val resume get() = t("继续填写", "Continue")
+
+    // ---- agent mode (帮办代办) ----
+    val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")
+    val noPrincipals get() = t("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake.")
+    val doorIntake get() = t("上门受理（委托人没有手机）", "Door intake (principal without a phone)")
+    val principalName get() = t("委托人姓名", "Principal's name")
+    val principalId get() = t("委托人身份证号", "Principal's ID number")
+    val openIntake get() = t("开始上门受理", "Start the door intake")
+    val captureIdPhoto get() = t("拍身份证", "Photograph the ID card")
+    val capturePhoto get() = t("拍委托人本人", "Photograph the principal")
+    val captureSignature get() = t("委托人手写签名", "The principal's signature")
+    val captured get() = t("已采集", "captured")
+    val itemsToCover get() = t("代办事项（可上门办理的）", "Items to apply for (offered at home)")
+    val readOut get() = t("请向委托人宣读（大字）：", "Read this out to the principal (large text):")
+    val saveConsent get() = t("委托人已同意，保存上门确认", "The principal agreed: save the door consent")
+    val canApplyFor get() = t("可代为办理", "May apply for")
+    fun startFor(item: String) = t("开始申请：$item", "Start: $item")
+    val reviewWithPrincipal get() = t("交委托人核对", "Review with the principal")
+    val confirmTitle get() = t("请委托人核对以下内容", "The principal checks this")
+    val principalSigns get() = t("委托人签名确认", "The principal signs to confirm")
+    val principalConfirmed get() = t("委托人已确认", "The principal confirmed")
+    val submitForPrincipal get() = t("代为提交", "Submit for the principal")
 }
 
 @Composable

@@ -50,9 +50,22 @@ import uniffi.zhangban_forms.ValueSource
  * A draft's form: one input per visible field, each keystroke one call to the core (which saves it at once);
  * the problems the core reports under their fields; fields filled from an e-licence visibly locked;
  * materials to attach, commit to or defer; submit when the core says complete.
+ *
+ * Agent mode (帮办代办) reuses it for a principal's draft: [header] shows whose data it is, [attach] writes a
+ * photo under the principal's key, and the final button ([submitLabel], [submit]) goes to the principal's
+ * confirmation instead of submitting.
  */
 @Composable
-fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: () -> Unit) {
+fun FormScreen(
+    z: Zhangban,
+    form: DraftForm,
+    onClose: () -> Unit,
+    onSubmitted: () -> Unit,
+    header: @Composable () -> Unit = {},
+    attach: (suspend (code: String, file: PickedFile) -> Unit)? = null,
+    submitLabel: String? = null,
+    submit: (suspend () -> Unit)? = null,
+) {
     val c = chrome()
     val state by form.state.collectAsStateWithLifecycle()
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
@@ -61,7 +74,11 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
     val pick = LocalHost.current.rememberFilePicker { file ->
         val code = attachFor
         if (file != null && code != null) {
-            scope.launch { error = attempt { form.attach(code, file.name, file.read(), selfSubject()) } }
+            scope.launch {
+                error = attempt {
+                    if (attach != null) attach(code, file) else form.attach(code, file.name, file.read(), selfSubject())
+                }
+            }
         }
     }
     fun edit(block: suspend () -> Unit) {
@@ -71,6 +88,7 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
 
     LazyColumn(Modifier.padding(horizontal = 16.dp)) {
         item {
+            header()
             TextButton(onClick = onClose) { Text(c.back) }
             Text(
                 c.filled(state.summary.fieldsFilled.toInt(), state.summary.fieldsTotal.toInt()),
@@ -111,12 +129,12 @@ fun FormScreen(z: Zhangban, form: DraftForm, onClose: () -> Unit, onSubmitted: (
                     enabled = state.complete,
                     onClick = {
                         edit {
-                            z.submit(form)
+                            if (submit != null) submit() else z.submit(form)
                             onSubmitted()
                         }
                     },
                     modifier = Modifier.padding(vertical = 16.dp),
-                ) { Text(c.submit) }
+                ) { Text(submitLabel ?: c.submit) }
             }
         }
     }

@@ -14,8 +14,12 @@ import uniffi.zhangban_agent.GivenDelegation
 import uniffi.zhangban_agent.PrincipalLine
 import uniffi.zhangban_agent.PrincipalView
 import uniffi.zhangban_agent.Scope
+import uniffi.zhangban_agent.ScopeItem
+import uniffi.zhangban_base.Text
+import uniffi.zhangban_cases.CaseSummary
+import uniffi.zhangban_forms.DraftState
+import uniffi.zhangban_wallet.Verified
 import uniffi.zhangban_ffi.ZhangbanAgent
-import uniffi.zhangban_ffi.ZhangbanDraft
 import uniffi.zhangban_ffi.ZhangbanPrincipal
 import uniffi.zhangban_ffi.ZhangbanStore
 
@@ -27,7 +31,7 @@ import uniffi.zhangban_ffi.ZhangbanStore
  * what is missing.
  */
 class AgentMode(
-    store: ZhangbanStore,
+    private val store: ZhangbanStore,
     private val platformUrl: String,
     private val io: CoroutineDispatcher = Dispatchers.IO,
 ) : AutoCloseable {
@@ -56,14 +60,70 @@ class AgentMode(
     suspend fun openDoorIntake(name: String, idNumber: String): PrincipalLine =
         withContext(io) { agent.openDoorIntake(DoorIntake(name, idNumber)) }.also { refresh() }
 
+    /** The items a door consent may cover (those the catalog offers at home), named. */
+    suspend fun doorItems(): List<ScopeItem> = withContext(io) { agent.doorItems() }
+
+    /** The summary to read out before the principal signs (the core's words); its `zh` goes into the consent. */
+    suspend fun doorSummary(subject: String, items: List<String>, validDays: UInt? = null): Text =
+        withContext(io) { agent.doorSummary(subject, items, validDays) }
+
     suspend fun capture(subject: String, name: String, bytes: ByteArray): String =
         withContext(io) { agent.capture(subject, name, bytes) }
 
     suspend fun doorConsent(subject: String, input: DoorConsentInput): PrincipalLine =
         withContext(io) { agent.doorConsent(subject, input) }.also { refresh() }
 
-    suspend fun startDraft(subject: String, target: String): ZhangbanDraft =
-        withContext(io) { agent.startDraft(subject, target) }
+    /**
+     * At the door: the principal shows their e-licence QR (亮证); checked offline (the delegation must name
+     * the licence type). Its disclosed fields fill that principal's drafts only — never the agent's licences.
+     */
+    suspend fun checkPrincipalLicence(subject: String, qrText: String): Verified =
+        withContext(io) { agent.checkPrincipalLicence(subject, qrText) }
+
+    /** A principal's draft as a [DraftForm]: every edit is checked against the delegation and audited by the core. */
+    suspend fun startDraft(subject: String, target: String): DraftForm =
+        withContext(io) { DraftForm(store, agent.startDraft(subject, target), io) }
+
+    suspend fun resumeDraft(subject: String, draftId: String): DraftForm =
+        withContext(io) { DraftForm(store, agent.resumeDraft(subject, draftId), io) }
+
+    /** A photo of material [code] for the principal (encrypted under their key, scope `fill`), attached to [form]. */
+    suspend fun attach(form: DraftForm, subject: String, code: String, name: String, bytes: ByteArray): DraftState =
+        form.attachMaterial(code, withContext(io) { agent.attach(subject, name, bytes) })
+
+    /** A picture for the principal (their signature image, say), encrypted under their key (scope `fill`); its id. */
+    suspend fun photo(subject: String, name: String, bytes: ByteArray): String =
+        withContext(io) { agent.attach(subject, name, bytes) }
+
+    /** The plain-language summary to show the principal in large text before they confirm (the core's words). */
+    suspend fun summary(subject: String, form: DraftForm): Text = form.withDraft { agent.summary(subject, it) }
+
+    /** The principal confirmed: a signature image (attachment id) or their phone's signature ([PrincipalMode.confirmSummary]). */
+    suspend fun confirm(subject: String, form: DraftForm, signatureImage: String?, phoneSignature: String?): String =
+        form.withDraft { agent.confirm(subject, it, signatureImage, phoneSignature) }
+
+    /** Submits the principal's draft (queued offline; the platform checks the mandate again). */
+    suspend fun submit(subject: String, form: DraftForm): CaseSummary {
+        val case = form.withDraft { agent.submit(subject, it) }
+        form.reload()
+        refresh()
+        return case
+    }
+
+    /**
+     * Sends the principal's case the platform refused again, changed ([values] a merge patch of Kotlin values,
+     * or the new values with [replace]; null keeps them), under the delegation (checked by the core).
+     */
+    suspend fun resubmit(
+        subject: String,
+        caseId: String,
+        values: Any? = null,
+        replace: Boolean = false,
+        itemCodes: List<String>? = null,
+        attachmentIds: List<String>? = null,
+    ): CaseSummary = withContext(io) {
+        agent.resubmit(subject, caseId, values?.let { Json.encode(it) }, replace, itemCodes, attachmentIds)
+    }.also { refresh() }
 
     override fun close() {
         agent.close()
@@ -95,6 +155,9 @@ class PrincipalMode(store: ZhangbanStore, private val io: CoroutineDispatcher = 
     suspend fun revoke(delegationId: String): GivenDelegation = withContext(io) { principal.revoke(delegationId) }
 
     suspend fun activity(): List<ActivityEntry> = withContext(io) { principal.activity() }
+
+    /** Confirms on this phone the summary the agent shows (its Chinese text); hand the signature to the agent. */
+    suspend fun confirmSummary(summaryZh: String): String = withContext(io) { principal.confirmSummary(summaryZh) }
 
     override fun close() {
         principal.close()

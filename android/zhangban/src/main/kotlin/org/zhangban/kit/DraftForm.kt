@@ -97,6 +97,10 @@ class DraftForm internal constructor(
     suspend fun attachFile(code: String, name: String, path: String, subject: String): DraftState =
         edit { draft.attachMaterial(code, store.writeAttachmentFromPath(subject, name, path).id) }
 
+    /** Attaches material [code] already written to the store (an agent's photo for a principal: `AgentMode.attach`). */
+    suspend fun attachMaterial(code: String, attachmentId: String): DraftState =
+        edit { draft.attachMaterial(code, attachmentId) }
+
     /** Signs a commitment (告知承诺) instead of material [code], where the item allows it. */
     suspend fun commit(code: String): DraftState = edit { draft.commitMaterial(code) }
 
