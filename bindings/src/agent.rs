@@ -222,6 +222,33 @@ impl ZhangbanPrincipal {
         })
     }
 
+    /// 亲友代办: this (a family member's) phone delegates for a relative without a phone (lower assurance).
+    #[allow(clippy::too_many_arguments)]
+    pub fn delegate_for_relative(
+        &self,
+        agent_certificate: String,
+        relative_name: String,
+        relation: String,
+        principal_name: String,
+        principal_id_number: String,
+        scope: Scope,
+        valid_days: Option<u32>,
+        single_use: bool,
+    ) -> Result<GivenDelegation, ZhangbanError> {
+        guard(|| {
+            self.side.delegate_for_relative(
+                &agent_certificate,
+                &relative_name,
+                &relation,
+                &principal_name,
+                &principal_id_number,
+                scope,
+                valid_days,
+                single_use,
+            )
+        })
+    }
+
     pub fn delegations(&self) -> Result<Vec<GivenDelegation>, ZhangbanError> {
         guard(|| self.side.given())
     }

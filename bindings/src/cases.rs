@@ -47,7 +47,7 @@ pub fn device_registered(store: Arc<ZhangbanStore>) -> Result<bool, ZhangbanErro
 #[derive(uniffi::Object)]
 pub struct ZhangbanCases {
     store: Arc<Store>,
-    runner: Arc<SyncRunner>,
+    pub(crate) runner: Arc<SyncRunner>,
     base_url: String,
     background: Mutex<Option<SyncHandle>>,
 }

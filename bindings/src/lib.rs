@@ -7,6 +7,7 @@ mod cases;
 mod error;
 mod forms;
 mod ids;
+mod remind;
 mod runtime;
 mod store;
 mod vault;

@@ -97,3 +97,18 @@ class AgentModeTest(FfiTestCase):
             agent.switch_principal(line.subject)
         self.assertEqual(cm.exception.missing, "revoked")
         self.assertEqual(agent.principals()[0].status, zb.PrincipalStatus.REVOKED)
+
+    def test_a_relatives_phone_delegates_at_the_family_assurance(self):
+        agent_store, _ = self.phone("agent")
+        agent = zb.ZhangbanAgent(agent_store)
+        run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
+        daughter_store, _ = self.phone("daughter")
+        daughter = zb.ZhangbanPrincipal(daughter_store)
+        scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT])
+        given = daughter.delegate_for_relative(agent.certificate_text(), "李小红", "女儿", "李秀英", "110105194001010018", scope, None, False)
+        line = agent.scan_delegation(given.text)
+        self.assertEqual(line.assurance, zb.Assurance.FAMILY)
+        self.assertEqual(line.assurance_text.en, "signed by a relative's phone (lower assurance)")
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            daughter.delegate_for_relative(agent.certificate_text(), "", "女儿", "李秀英", "110105194001010018", scope, None, False)
+        self.assertEqual(cm.exception.field, "relative.name")

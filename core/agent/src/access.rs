@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zhangban_base::audit::NewEntry;
-use zhangban_base::store::Store;
+use zhangban_base::deadline::{self, Deadline, DeadlineKind};
+use zhangban_base::store::{PutOptions, Store, Txn};
 
 use crate::mandate::{Action, Assurance, Scope};
 use crate::{denied, Error, Result};
@@ -55,6 +56,17 @@ pub struct PrincipalRecord {
     pub created_at: i64,
     /// None while a door intake has not been confirmed yet.
     pub mandate: Option<MandateRecord>,
+}
+
+/// Writes a principal's record and, in the same transaction, publishes when their mandate runs out for the
+/// reminder engine (`zhangban_base::deadline`; withdrawn once it was revoked or used): reminders may not
+/// depend on agent mode, so agent mode tells them through base.
+pub fn put_principal(t: &mut Txn<'_>, rec: &PrincipalRecord) -> Result<()> {
+    t.put_json(PRINCIPALS, &rec.subject, &rec.subject, rec, PutOptions::default())?;
+    let runs_out = rec.mandate.as_ref().filter(|m| m.revoked_at.is_none() && m.used_by_case.is_none());
+    let d =
+        runs_out.map(|m| Deadline { kind: DeadlineKind::Delegation, name: rec.name.clone(), ends_at: m.valid_until });
+    deadline::publish(t, &format!("delegation:{}", rec.subject), &rec.subject, d.as_ref())
 }
 
 /// An `agent.access` entry as the audit log keeps it (detail part).

@@ -276,7 +276,7 @@ impl Agent {
             created_at: existing.as_ref().map_or(now, |r| r.created_at),
             mandate: Some(MandateRecord {
                 id: d.id.clone(),
-                assurance: Assurance::Delegation,
+                assurance: d.assurance(),
                 signed_hex: hex::encode(&signed),
                 scope: d.scope.clone(),
                 valid_from: d.valid_from,
@@ -288,13 +288,13 @@ impl Agent {
             }),
         };
         self.store.transaction(|t| {
-            t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())?;
+            access::put_principal(t, &rec)?;
             t.audit(&NewEntry {
                 actor: &cert.agent_id,
                 action: "agent.delegation",
                 subject: &subject,
                 target: &d.id,
-                detail: json!({ "assurance": "delegation", "items": d.scope.items, "valid_until": d.valid_until }),
+                detail: json!({ "assurance": d.assurance(), "items": d.scope.items, "valid_until": d.valid_until }),
             })?;
             Ok(())
         })?;
@@ -323,7 +323,7 @@ impl Agent {
             mandate: None,
         };
         self.store.transaction(|t| {
-            t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())?;
+            access::put_principal(t, &rec)?;
             // The full ID number is kept sealed under the principal's key for the consent to sign.
             t.put_json("agent_intake", &subject, &subject, who, PutOptions::default())?;
             t.audit(&NewEntry {
@@ -401,7 +401,7 @@ impl Agent {
             completed_at: None,
         });
         self.store.transaction(|t| {
-            t.put_json(PRINCIPALS, principal, principal, &rec, PutOptions::default())?;
+            access::put_principal(t, &rec)?;
             t.put_json("agent_summary", principal, principal, &json!({ "summary": summary }), PutOptions::default())?;
             t.audit(&NewEntry {
                 actor: &cert.agent_id,
@@ -481,6 +481,10 @@ impl Agent {
                     Text::new("授权委托（委托人手机签署）", "delegation signed on their phone")
                 }
                 Some(Assurance::Door) => Text::new("上门确认（较低保障等级）", "door consent (lower assurance)"),
+                Some(Assurance::Family) => Text::new(
+                    "亲友代办（亲属手机签署，较低保障等级）",
+                    "signed by a relative's phone (lower assurance)",
+                ),
                 None => Text::new("上门确认未完成", "door consent not finished"),
             },
         })
@@ -616,7 +620,7 @@ impl Agent {
         };
         let v = self.wallet.verifier()?.verify(qr_text, self.store.now(), &policy)?;
         let t = v.licence_type.key().to_string();
-        if let Some(m) = rec.mandate.as_ref().filter(|m| m.assurance == Assurance::Delegation) {
+        if let Some(m) = rec.mandate.as_ref().filter(|m| m.assurance != Assurance::Door) {
             if !m.scope.licence_types.contains(&t) {
                 let e = denied(
                     &format!("licence:{t}"),
@@ -828,7 +832,7 @@ impl Agent {
                 if let Some(m) = r.mandate.as_mut() {
                     m.used_by_case.get_or_insert(case.id.clone());
                 }
-                t.put_json(PRINCIPALS, principal, principal, &r, PutOptions::default())
+                access::put_principal(t, &r)
             })?;
         }
         Ok(case)
@@ -987,7 +991,7 @@ pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<St
             let subject = r.subject.clone();
             let id = m.id.clone();
             store.transaction(|t| {
-                t.put_json(PRINCIPALS, &subject, &subject, &r, PutOptions::default())?;
+                access::put_principal(t, &r)?;
                 t.audit(&NewEntry {
                     actor: &agent,
                     action: "agent.revoked",
@@ -1028,7 +1032,7 @@ fn ended_at(store: &Store, r: &PrincipalRecord, now: i64) -> Result<Option<i64>>
                 if let Some(m) = rec.mandate.as_mut() {
                     m.completed_at = Some(now);
                 }
-                t.put_json(PRINCIPALS, &subject, &subject, &rec, PutOptions::default())
+                access::put_principal(t, &rec)
             })?;
             return Ok(Some(now));
         }

@@ -34,7 +34,7 @@ pub mod principal;
 pub use access::{AccessEntry, RETENTION_SETTING};
 pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
 pub use cert::AgentCertificate;
-pub use mandate::{Action, Assurance, Delegation, DoorConsent, Revocation, Scope};
+pub use mandate::{Action, Assurance, Delegation, DoorConsent, Relative, Revocation, Scope};
 pub use principal::{activity_from_relayed, ActivityEntry, GivenDelegation, PrincipalSide, RelayedActivity};
 pub use zhangban_base::{Error, Result};
 

@@ -146,9 +146,21 @@ pub enum Assurance {
     Delegation,
     /// Recorded at the door and signed by the agent's key only: 上门确认, lower.
     Door,
+    /// Signed by a family member's phone for a relative without one (亲友代办): lower than the
+    /// principal's own signature; the platform accepts it, like a door consent, only for items offered
+    /// at home.
+    Family,
 }
 
-/// A delegation as signed by the principal's phone.
+/// Who signed a delegation for the principal (亲友代办): a family member, on their own phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Relative {
+    pub name: String,
+    /// 子女, 配偶, 兄弟姐妹, … (free text, ≤ 20 characters).
+    pub relation: String,
+}
+
+/// A delegation as signed by the principal's phone (or by a relative's: [`Delegation::relative`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delegation {
     pub id: String,
@@ -164,6 +176,21 @@ pub struct Delegation {
     pub valid_from: i64,
     pub valid_until: i64,
     pub single_use: bool,
+    /// Set when a family member's phone signed it (亲友代办, assurance [`Assurance::Family`]); then
+    /// `principal_key` is the relative's device key.
+    #[serde(default)]
+    pub relative: Option<Relative>,
+}
+
+impl Delegation {
+    /// The assurance this delegation carries: the principal's own signature, or a relative's.
+    pub fn assurance(&self) -> Assurance {
+        if self.relative.is_some() {
+            Assurance::Family
+        } else {
+            Assurance::Delegation
+        }
+    }
 }
 
 fn key_id(public_key: &[u8]) -> Vec<u8> {
@@ -186,7 +213,7 @@ fn check_validity(valid_from: i64, valid_until: i64) -> Result<()> {
 
 impl Delegation {
     fn to_value(&self) -> Value {
-        map(vec![
+        let mut entries = vec![
             (1, uint(MANDATE_VERSION)),
             (2, text(&self.id)),
             (3, text(&self.principal_name)),
@@ -199,7 +226,11 @@ impl Delegation {
             (10, int(self.valid_from)),
             (11, int(self.valid_until)),
             (12, Value::Bool(self.single_use)),
-        ])
+        ];
+        if let Some(r) = &self.relative {
+            entries.push((13, map(vec![(1, text(&r.name)), (2, text(&r.relation))])));
+        }
+        map(entries)
     }
 
     fn from_value(v: &Value) -> std::result::Result<Delegation, WalletError> {
@@ -221,6 +252,20 @@ impl Delegation {
             valid_from: as_i64(m.get(10, w)?, w)?,
             valid_until: as_i64(m.get(11, w)?, w)?,
             single_use: as_bool(m.get(12, w)?, w)?,
+            relative: match m.opt(13) {
+                None => None,
+                Some(r) => {
+                    let r = IntMap::new(r, w)?;
+                    let t = |k: i64, max: usize| -> std::result::Result<String, WalletError> {
+                        let t = as_text(r.get(k, w)?, w)?;
+                        if t.chars().count() > max {
+                            return Err(WalletError::TooLong { len: t.chars().count(), max });
+                        }
+                        Ok(t.to_string())
+                    };
+                    Some(Relative { name: t(1, 50)?, relation: t(2, 20)? })
+                }
+            },
         })
     }
 
@@ -228,6 +273,24 @@ impl Delegation {
     pub fn sign(&self, sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
         self.scope.check()?;
         check_validity(self.valid_from, self.valid_until)?;
+        if let Some(r) = &self.relative {
+            let name = r.name.trim();
+            if name.is_empty() || name.chars().count() > 50 {
+                return Err(bad(
+                    "relative.name",
+                    "请填写代办亲属的姓名（至多 50 字）",
+                    "enter the relative's name (≤ 50)",
+                ));
+            }
+            let rel = r.relation.trim();
+            if rel.is_empty() || rel.chars().count() > 20 {
+                return Err(bad(
+                    "relative.relation",
+                    "请填写与委托人的关系（至多 20 字）",
+                    "enter the relation (≤ 20)",
+                ));
+            }
+        }
         let s = sign1_create(&key_id(&self.principal_key), encode_cbor(&self.to_value()), sign)?;
         Ok(encode_cbor(&sign1_value(&s)))
     }

@@ -13,7 +13,7 @@ use zhangban_base::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::cert::AgentCertificate;
-use crate::mandate::{Delegation, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS};
+use crate::mandate::{Delegation, Relative, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS};
 use crate::{bad, Error, Result};
 
 /// Delegations this phone gave (owner subject), tag `active`, `revoke_pending` or `revoked`.
@@ -80,6 +80,55 @@ impl PrincipalSide {
         valid_days: Option<u32>,
         single_use: bool,
     ) -> Result<GivenDelegation> {
+        self.sign_delegation(
+            agent_certificate,
+            principal_name,
+            principal_id_number,
+            scope,
+            valid_days,
+            single_use,
+            None,
+        )
+    }
+
+    /// 亲友代办: a family member's phone delegates for a relative who has no phone of their own; the
+    /// delegation names the relative who signed (with this phone's key) and carries the lower assurance
+    /// [`crate::Assurance::Family`], which the platform accepts only for items offered at home.
+    #[allow(clippy::too_many_arguments)]
+    pub fn delegate_for_relative(
+        &self,
+        agent_certificate: &str,
+        relative_name: &str,
+        relation: &str,
+        principal_name: &str,
+        principal_id_number: &str,
+        scope: Scope,
+        valid_days: Option<u32>,
+        single_use: bool,
+    ) -> Result<GivenDelegation> {
+        let relative = Relative { name: relative_name.trim().to_string(), relation: relation.trim().to_string() };
+        self.sign_delegation(
+            agent_certificate,
+            principal_name,
+            principal_id_number,
+            scope,
+            valid_days,
+            single_use,
+            Some(relative),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign_delegation(
+        &self,
+        agent_certificate: &str,
+        principal_name: &str,
+        principal_id_number: &str,
+        scope: Scope,
+        valid_days: Option<u32>,
+        single_use: bool,
+        relative: Option<Relative>,
+    ) -> Result<GivenDelegation> {
         let cert = self.read_certificate(agent_certificate)?;
         let name = principal_name.trim();
         if name.is_empty() || name.chars().count() > 50 {
@@ -104,6 +153,7 @@ impl PrincipalSide {
             valid_from: now,
             valid_until: now + i64::from(days) * 86_400,
             single_use,
+            relative,
         };
         let signed = d.sign(|m| self.signer.sign(m))?;
         let g = GivenDelegation {

@@ -605,6 +605,31 @@ fn a_principals_draft_is_reached_only_through_agent_mode() {
         .unwrap();
 }
 
+/// What runs out is published for the reminder engine (through base: reminders may not depend on agent
+/// mode), with the principal's record, and withdrawn when the mandate is revoked; erasing the principal
+/// erases it too.
+#[test]
+fn a_delegation_publishes_when_it_runs_out_and_revocation_withdraws_it() {
+    use zhangban_base::deadline::{self, DeadlineKind};
+    let f = fixture();
+    let store = &f.agent_phone.store;
+    let (a, g) = f.delegate(&Action::ALL, false);
+    let published = deadline::list(store).unwrap();
+    assert_eq!(published.len(), 1);
+    let (id, subject, d) = &published[0];
+    assert_eq!((id.as_str(), subject.as_str()), (format!("delegation:{}", a.subject).as_str(), a.subject.as_str()));
+    assert_eq!((d.kind, d.name.as_str(), Some(d.ends_at)), (DeadlineKind::Delegation, "李奶奶", a.valid_until));
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    assert!(deadline::list(store).unwrap().is_empty(), "revoked: nothing runs out any more");
+    // A new delegation publishes again; erasing the principal takes it along.
+    let (b, _) = f.delegate(&Action::ALL, false);
+    assert_eq!(deadline::list(store).unwrap().len(), 1);
+    f.agent_phone.clock.advance(31 * 86_400);
+    f.agent.set_retention_days(0).unwrap();
+    assert!(f.agent.sweep().unwrap().contains(&b.subject));
+    assert!(deadline::list(store).unwrap().is_empty());
+}
+
 /// What the sync runner does with a 4xx: the submission is quarantined and the case shows the reason.
 fn refuse(store: &Store, case_id: &str) {
     let op = zhangban_base::outbox::pending(store).unwrap().into_iter().find(|o| o.case_id == case_id).unwrap();
@@ -700,4 +725,27 @@ fn a_single_use_mandate_still_lets_its_own_refused_case_be_resubmitted() {
     // …but no new application under it.
     let e = f.agent.start_draft(&a.subject, &cat, ITEM).map(|_| ()).unwrap_err();
     assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "used"), "{e:?}");
+}
+
+#[test]
+fn a_relatives_phone_delegates_at_the_lower_family_assurance() {
+    let f = fixture();
+    // 亲友代办: the daughter's phone (its own key) signs for her mother, who has no phone.
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    let cert = f.agent.certificate_text().unwrap();
+    let g = side
+        .delegate_for_relative(&cert, "李小红", "女儿", "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let d = Delegation::verify(&Delegation::from_text(&g.text).unwrap()).unwrap();
+    assert_eq!(d.relative, Some(Relative { name: "李小红".into(), relation: "女儿".into() }));
+    assert_eq!(d.assurance(), Assurance::Family);
+    let line = f.agent.accept_delegation(&g.text).unwrap();
+    assert_eq!(line.assurance, Some(Assurance::Family));
+    assert_eq!(line.assurance_text.zh, "亲友代办（亲属手机签署，较低保障等级）");
+    // A delegation from the principal's own phone has no relative and keeps the higher assurance.
+    let (own, _) = f.delegate(&Action::ALL, false);
+    assert_eq!(own.assurance, Some(Assurance::Delegation));
+    // Bounded and named: an empty relation is refused.
+    let e = side.delegate_for_relative(&cert, "李小红", " ", "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false);
+    assert!(matches!(e, Err(Error::Validation { ref field, .. }) if field == "relative.relation"), "{e:?}");
 }

@@ -14,6 +14,7 @@ pub mod anchors;
 pub mod audit;
 pub mod clock;
 pub mod crypto;
+pub mod deadline;
 pub mod error;
 #[cfg(feature = "uniffi")]
 pub mod ffi;

@@ -561,6 +561,57 @@ impl Store {
         })
     }
 
+    /// Incremental reading for a cache of what was decoded from records: like [`Store::scan_matching`], but
+    /// a kept record whose version the caller already has (`known(id, version)`) is not decrypted. Every
+    /// kept record comes back as `(id, version, record)`, the record `None` when known. A record's version
+    /// is the start of its sealed body (format byte and random nonce): it changes on every write, and
+    /// reveals nothing. Every row is read and counted against the kept count, as `scan_matching` does.
+    pub fn scan_changed(
+        &self,
+        collection: &str,
+        keep: &dyn Fn(&str, Option<&str>, i64) -> bool,
+        known: &dyn Fn(&str, &[u8]) -> bool,
+    ) -> Result<Vec<Versioned>> {
+        self.read(|conn, u| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
+            )?;
+            let mut rows: Vec<(String, Vec<u8>, Option<RawRow>)> = Vec::new();
+            let mut seen = 0i64;
+            let mut q = st.query(params![collection])?;
+            while let Some(r) = q.next().map_err(|_| Error::corrupted(format!("records/{collection}"), "*"))? {
+                seen += 1;
+                let (subject, tag, at): (String, Option<String>, i64) = (r.get(2)?, r.get(3)?, r.get(5)?);
+                if !keep(&subject, tag.as_deref(), at) {
+                    continue;
+                }
+                let id: String = r.get(1)?;
+                let body =
+                    r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
+                let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
+                let raw = if known(&id, &version) {
+                    None
+                } else {
+                    Some((r.get(0)?, id.clone(), subject, tag, body.to_vec(), at))
+                };
+                rows.push((id, version, raw));
+            }
+            drop(q);
+            drop(st);
+            let kept = kept_count(conn, collection)?;
+            if seen != kept {
+                return Err(Error::corrupted(
+                    format!("records/{collection}"),
+                    format!("{seen} of {kept} records reachable"),
+                ));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|(id, version, raw)| (id, version, raw.map(|row| decode_row(conn, u, collection, row))))
+                .collect())
+        })
+    }
+
     /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
     /// body is decrypted): for summaries such as an agent's home over thousands of cases.
     pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {
@@ -940,6 +991,10 @@ fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<Arc
 }
 
 type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
+
+/// One kept record of [`Store::scan_changed`]: its id, its version, and the record when the caller did not
+/// know that version.
+pub type Versioned = (String, Vec<u8>, Option<Result<Record>>);
 
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
     let (seq, id, subject, tag, body, updated_at) = row;

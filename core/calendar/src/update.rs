@@ -19,7 +19,8 @@ use crate::{Error, Result};
 /// Key id of the pinned platform calendar key (from the build input: [`zhangban_base::anchors`]).
 pub const PLATFORM_KEY_ID: &str = zhangban_base::anchors::CALENDAR_KEY_ID;
 
-const COLLECTION: &str = "calendar_update";
+/// The collection of the stored signed update (one record, `latest`).
+pub const COLLECTION: &str = "calendar_update";
 const MAX_ENVELOPE: usize = super::MAX_CALENDAR_TEXT + 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

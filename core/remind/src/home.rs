@@ -14,15 +14,23 @@ use crate::{date_of, settings, Reminder, LAST_SYNC_KEY};
 
 /// The needs of one subject (the person, or one of an agent's principals).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PrincipalNeeds {
     pub subject: String,
     /// `本人 / Me` for the person; the principal's name otherwise.
     pub label: Text,
+    /// The most urgent of this subject's needs (at most [`PER_SUBJECT`]).
     pub needs: Vec<Reminder>,
+    /// How many needs this subject has in all.
+    pub needs_total: u32,
 }
+
+/// How many needs of each subject the home carries (the rest are counted).
+pub const PER_SUBJECT: usize = 3;
 
 /// A case still under way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ActiveCase {
     pub case_id: String,
     pub subject: String,
@@ -42,6 +50,7 @@ pub struct ActiveCase {
 
 /// A licence ending within the longest licence lead time, or ended in the last 90 days.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ExpiringLicence {
     pub licence_id: String,
     pub name: Text,
@@ -55,6 +64,7 @@ pub struct ExpiringLicence {
 
 /// A draft not yet submitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DraftLine {
     pub draft_id: String,
     pub subject: String,
@@ -64,19 +74,25 @@ pub struct DraftLine {
     pub updated_at: i64,
 }
 
-/// The 待办 home.
+/// The 待办 home. A screen's worth: each list holds at most the setting `home_max` entries, the most
+/// urgent first, and says how many there are in all (an agent's phone may have thousands of cases).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Home {
     pub at: i64,
-    /// What needs the person now, most urgent first.
+    /// What needs the person now, most urgent first (at most `home_max`).
     pub needs: Vec<Reminder>,
+    pub needs_total: u32,
     /// The same needs per subject, the subject with the most urgent need first (an agent's principals;
     /// one entry when all are the person's own).
     pub principals: Vec<PrincipalNeeds>,
-    /// Cases under way: overdue first, then by working days left.
+    /// Cases under way: overdue first, then by working days left (at most `home_max`).
     pub cases: Vec<ActiveCase>,
+    pub cases_total: u32,
     pub licences: Vec<ExpiringLicence>,
+    /// Drafts in progress, the latest edited first (at most `home_max`).
     pub drafts: Vec<DraftLine>,
+    pub drafts_total: u32,
     /// Outgoing operations waiting to be sent, and refused ones.
     pub outbox_pending: u32,
     pub outbox_refused: u32,
@@ -96,6 +112,7 @@ fn by_urgency(a: &Reminder, b: &Reminder) -> std::cmp::Ordering {
 pub fn home(store: &Arc<Store>) -> Result<Home> {
     let snap = Snapshot::load(store, settings(store)?)?;
     let found = sources::collect(&snap)?;
+    let max = snap.settings.home_max as usize;
     let mut needs: Vec<Reminder> = found.into_iter().filter_map(|f| f.need).collect();
     needs.sort_by(by_urgency);
     let mut groups: Vec<PrincipalNeeds> = Vec::new();
@@ -108,12 +125,20 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
                 let l = snap.labels.get(&n.subject).cloned().unwrap_or_else(|| n.subject.clone());
                 Text::new(l.clone(), l)
             };
-            groups.push(PrincipalNeeds { subject: n.subject.clone(), label, needs: vec![] });
+            groups.push(PrincipalNeeds { subject: n.subject.clone(), label, needs: vec![], needs_total: 0 });
             groups.len() - 1
         });
-        groups[i].needs.push(n.clone());
+        let g = &mut groups[i];
+        g.needs_total += 1;
+        if g.needs.len() < PER_SUBJECT {
+            g.needs.push(n.clone());
+        }
     }
-    let cases = active_cases(&snap);
+    let needs_total = needs.len() as u32;
+    needs.truncate(max);
+    let mut cases = active_cases(&snap);
+    let cases_total = cases.len() as u32;
+    cases.truncate(max);
     let max_lead = snap.settings.licence_leads.iter().copied().max().unwrap_or(30) as i64;
     let mut licences: Vec<ExpiringLicence> = snap
         .licences
@@ -137,9 +162,13 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         })
         .collect();
     licences.sort_by(|a, b| a.days_left.cmp(&b.days_left).then(a.licence_id.cmp(&b.licence_id)));
-    let drafts = zhangban_forms::session::list_all(store)?
+    licences.truncate(max);
+    let mut open: Vec<_> = zhangban_forms::session::list_all(store)?.into_iter().filter(|d| !d.submitted).collect();
+    let drafts_total = open.len() as u32;
+    open.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+    open.truncate(max);
+    let drafts = open
         .into_iter()
-        .filter(|d| !d.submitted)
         .map(|d| DraftLine {
             name: snap
                 .catalog
@@ -162,10 +191,13 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     Ok(Home {
         at: snap.now,
         needs,
+        needs_total,
         principals: groups,
         cases,
+        cases_total,
         licences,
         drafts,
+        drafts_total,
         outbox_pending: snap.pending.len() as u32,
         outbox_refused: snap.refused.len() as u32,
         last_sync_at: store.setting(LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()),

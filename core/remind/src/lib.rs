@@ -20,7 +20,13 @@
 //!
 //! Time comes from the store's [`zhangban_base::Clock`]; days are Asia/Shanghai days.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 mod home;
 mod plan;
@@ -46,6 +52,7 @@ pub const LAST_SYNC_KEY: &str = "sync.last_success";
 /// How urgent a reminder is; each level is one notification channel on Android.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Urgency {
     Low,
     Normal,
@@ -78,21 +85,26 @@ impl Urgency {
 
 /// One notification channel (Android) per urgency: what a shell registers at start.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Channel {
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ReminderChannel {
     pub urgency: Urgency,
     pub id: String,
     pub name: Text,
 }
 
 /// The channels to register, least urgent first.
-pub fn channels() -> Vec<Channel> {
-    Urgency::ALL.iter().map(|u| Channel { urgency: *u, id: u.channel_id().into(), name: u.channel_name() }).collect()
+pub fn channels() -> Vec<ReminderChannel> {
+    Urgency::ALL
+        .iter()
+        .map(|u| ReminderChannel { urgency: *u, id: u.channel_id().into(), name: u.channel_name() })
+        .collect()
 }
 
 /// Which rule made a reminder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum ReminderSource {
     /// 容缺: deferred material due.
     Deferred,
     /// 补正: supplement due.
@@ -107,6 +119,8 @@ pub enum Source {
     Rating,
     /// The working-day calendar has no data for next year yet.
     Calendar,
+    /// Agent mode: a principal's delegation running out.
+    Delegation,
     /// Something a sync brought (an immediate notice).
     Event,
     /// Several reminders falling together, merged.
@@ -116,6 +130,7 @@ pub enum Source {
 /// The screen a reminder opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Screen {
     /// The 待办 home.
     Home,
@@ -127,10 +142,13 @@ pub enum Screen {
     Grant,
     /// The sync status (calendar and catalog updates).
     Sync,
+    /// Agent mode: a principal (the link's id is their subject).
+    Principal,
 }
 
 /// A deep link: the screen and the id of what it shows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Link {
     pub screen: Screen,
     /// Case, licence, draft or grant id; empty for the home and sync screens.
@@ -149,6 +167,7 @@ impl Link {
             Screen::Draft => "draft",
             Screen::Grant => "grant",
             Screen::Sync => "sync",
+            Screen::Principal => "principal",
         };
         Link {
             screen,
@@ -161,7 +180,8 @@ impl Link {
 /// What the person can do from the reminder (a notification button).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
+pub enum ReminderAction {
     /// 催办: [`urge`] the case (queues a message to the platform in the outbox).
     Urge,
     /// Open the renewal draft ([`open_renewal`]).
@@ -173,32 +193,33 @@ pub enum Action {
     Fix,
 }
 
-impl Action {
+impl ReminderAction {
     /// The button's label.
     pub fn label(self) -> Text {
         match self {
-            Action::Urge => Text::new("催办", "Urge"),
-            Action::Renew => Text::new("去换领", "Renew"),
-            Action::Supply => Text::new("去补交", "Supply"),
-            Action::Rate => Text::new("去评价", "Rate"),
-            Action::Fix => Text::new("去修改", "Fix"),
+            ReminderAction::Urge => Text::new("催办", "Urge"),
+            ReminderAction::Renew => Text::new("去换领", "Renew"),
+            ReminderAction::Supply => Text::new("去补交", "Supply"),
+            ReminderAction::Rate => Text::new("去评价", "Rate"),
+            ReminderAction::Fix => Text::new("去修改", "Fix"),
         }
     }
 }
 
 /// One notice: an immediate one from a sync, a planned reminder, a need on the home, or a merged digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Reminder {
     /// Stable: the same reminder has the same id after a restart or a new plan (the OS replaces it).
     pub id: String,
-    pub source: Source,
+    pub source: ReminderSource,
     pub urgency: Urgency,
     /// Whose (a subject id: `self`, or an agent's principal); empty for a digest of several subjects.
     pub subject: String,
     pub title: Text,
     pub body: Text,
     pub link: Link,
-    pub action: Option<Action>,
+    pub action: Option<ReminderAction>,
     /// When to show it (Unix seconds); for a need on the home, when it became due or falls due.
     pub fire_at: i64,
     /// The date it is about (a due date, an expiry date).
@@ -216,13 +237,13 @@ impl Reminder {
         let (kind, urgency, action) = match n.kind {
             NoticeKind::Receipt => ("receipt", Urgency::Low, None),
             NoticeKind::StateChanged => ("state", Urgency::Normal, None),
-            NoticeKind::SupplementRequested => ("supplement", Urgency::High, Some(Action::Supply)),
+            NoticeKind::SupplementRequested => ("supplement", Urgency::High, Some(ReminderAction::Supply)),
             NoticeKind::LicenceIssued => ("licence", Urgency::Normal, None),
-            NoticeKind::Refused => ("refused", Urgency::High, Some(Action::Fix)),
+            NoticeKind::Refused => ("refused", Urgency::High, Some(ReminderAction::Fix)),
         };
         Reminder {
             id: format!("event:{}:{kind}", n.case_id),
-            source: Source::Event,
+            source: ReminderSource::Event,
             urgency,
             subject: subject.into(),
             title: Text::new(n.title_zh.clone(), n.title_en.clone()),
@@ -240,6 +261,7 @@ impl Reminder {
 /// The reminder rules' settings: lead times, quiet hours, the plan's bounds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Settings {
     /// Quiet hours, minutes after local midnight: from `quiet_start` to `quiet_end` (wrapping midnight when
     /// start > end; none when equal). Urgent reminders (due today, missed) are shown anyway.
@@ -267,6 +289,10 @@ pub struct Settings {
     pub window_days: u32,
     /// This many non-urgent reminders at the same moment are merged into one.
     pub merge_at: u32,
+    /// Agent mode: days before a principal's delegation ends that it is reminded of.
+    pub delegation_leads: Vec<u32>,
+    /// The most entries each list of the 待办 home carries (the rest are counted).
+    pub home_max: u32,
 }
 
 impl Default for Settings {
@@ -285,6 +311,8 @@ impl Default for Settings {
             max_pending: 60,
             window_days: 45,
             merge_at: 3,
+            delegation_leads: vec![3, 1],
+            home_max: 50,
         }
     }
 }
@@ -313,6 +341,7 @@ impl Settings {
             ("deadline_leads", &self.deadline_leads, 60),
             ("promised_leads", &self.promised_leads, 60),
             ("licence_leads", &self.licence_leads, 366),
+            ("delegation_leads", &self.delegation_leads, 60),
         ] {
             if v.len() > 8 || v.iter().any(|d| *d == 0 || *d > max) {
                 return Err(setting_err(
@@ -327,6 +356,9 @@ impl Settings {
         }
         if self.window_days == 0 || self.window_days > 400 {
             return Err(setting_err("window_days", "须为 1 至 400 天。", "must be 1 to 400 days."));
+        }
+        if self.home_max == 0 || self.home_max > 500 {
+            return Err(setting_err("home_max", "须为 1 至 500。", "must be 1 to 500."));
         }
         if self.merge_at < 2 {
             return Err(setting_err("merge_at", "须至少为 2。", "must be at least 2."));

@@ -20,7 +20,7 @@ use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
 
 use crate::sources::{self, Found, Snapshot};
-use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, Screen, Settings, Source, Urgency, DAY};
+use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, ReminderSource, Screen, Settings, Urgency, DAY};
 
 const STATE_COLLECTION: &str = "remind_state";
 const STATE_ID: &str = "plan";
@@ -29,6 +29,7 @@ const MIN_WAKE_SECS: i64 = 15 * 60;
 
 /// What to hand to the OS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Plan {
     /// The time of the plan (Unix seconds, from the store's clock).
     pub now: i64,
@@ -120,7 +121,7 @@ fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
         if more > 0 { (format!(" 等 {n} 项"), format!(" and {more} more")) } else { (String::new(), String::new()) };
     Reminder {
         id: format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at)),
-        source: Source::Digest,
+        source: ReminderSource::Digest,
         urgency,
         subject,
         title: Text::new(format!("今天有 {n} 件事需要您处理"), format!("{n} things need you today")),
@@ -157,11 +158,14 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
         // Past stages: those the last plan held were shown (kept, so they are not cancelled); the latest
         // one, if never shown, is shown now.
         if let Some(st) = latest_past {
-            match last.entries.get(&st.id) {
-                Some(e) => {
+            let held = last.entries.get(&st.id);
+            // Held back by quiet hours when it was handed over late: not shown yet, still pending then.
+            let waiting = held.filter(|e| e.shown_as.is_none() && e.fire_at > now).map(|e| e.fire_at);
+            match held {
+                Some(e) if waiting.is_none() => {
                     kept.insert(st.id.clone(), e.clone());
                 }
-                None => {
+                _ => {
                     let mut st = st;
                     // Shown late (the phone was off, or a sync just brought it): worded as things stand
                     // now ("20 days left", not the stage's "30 days").
@@ -170,7 +174,11 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
                         st.body = n.body.clone();
                         st.urgency = st.urgency.max(n.urgency);
                     }
-                    st.fire_at = if st.urgency == Urgency::Urgent { now } else { out_of_quiet(s, now) };
+                    st.fire_at = match waiting {
+                        Some(t) => t,
+                        None if st.urgency == Urgency::Urgent => now,
+                        None => out_of_quiet(s, now),
+                    };
                     candidates.push(st);
                 }
             }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate};
+use zhangban_base::deadline::Deadline as Published;
 use zhangban_base::outbox::{self, Op};
 use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
@@ -17,7 +18,7 @@ use zhangban_cases::{self as cases, Case, CaseState};
 use zhangban_catalog::Catalog;
 use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
 
-use crate::{at_minute, date_of, Action, Link, Reminder, Screen, Settings, Source, Urgency};
+use crate::{at_minute, date_of, Link, Reminder, ReminderAction, ReminderSource, Screen, Settings, Urgency, DAY};
 
 /// Open case states the rules read; of completed cases only those within the rating window (the rest —
 /// drafts, other final states, old completed cases — need nothing).
@@ -38,8 +39,8 @@ pub struct Snapshot {
     pub calendar: Arc<Calendar>,
     pub rules: Rules,
     pub catalog: Arc<Catalog>,
-    /// Cases in the watched states (open ones and those completed within the rating window).
-    pub cases: Arc<Vec<Case>>,
+    /// Cases in the watched states (open ones and those completed within the rating window), oldest first.
+    pub cases: Vec<Arc<Case>>,
     pub licences: Vec<LicenceSummary>,
     pub grants: Vec<GrantRecord>,
     pub pending: Vec<Op>,
@@ -48,37 +49,63 @@ pub struct Snapshot {
     pub labels: HashMap<String, String>,
     /// The wallet (None when its records could not be read: the other rules still work).
     pub wallet: Option<Wallet>,
-    /// What the cached cases and their findings are valid for (`None`: not cached).
-    key: Option<CacheKey>,
+    /// What other features published as running out (agent mode: delegations): (id, subject, deadline).
+    pub deadlines: Vec<(String, String, Published)>,
+    /// The version of each of `cases` (the same order): the case findings are cached per version.
+    case_versions: Vec<Vec<u8>>,
+    /// Which store object's cache the case findings go to.
+    store_key: (String, usize),
+    /// The calendar update's version (empty: none stored): part of what the case findings depend on.
+    calendar_version: Vec<u8>,
 }
 
-/// The parsed cases of one store and the case rules' findings, valid while the database is unchanged
-/// ([`Store::change_stamp`]) and the day is the same: a screen or a plan made again without a change in
-/// between reads and reckons nothing twice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct CacheKey {
-    store_id: String,
-    /// The store object (two objects over the same files count their changes apart).
-    instance: usize,
-    stamp: (u64, u64),
-    today: NaiveDate,
-}
-
+/// What the engine keeps between calls, per store object: the parsed watched cases, the calendar and the
+/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]). A call
+/// after a write decrypts, parses and reckons again only the records that changed (a sync's event touches
+/// one case, not ten thousand); the rest is read from the plaintext columns only.
 struct Cache {
-    key: CacheKey,
-    cases: Arc<Vec<Case>>,
-    calendar: Arc<Calendar>,
-    found: Option<(Settings, Arc<Vec<Found>>)>,
+    store_id: String,
+    /// The store object (two objects over the same files keep their own caches).
+    instance: usize,
+    cases: HashMap<String, (Vec<u8>, Arc<Case>)>,
+    calendar: Option<(Vec<u8>, Arc<Calendar>)>,
+    /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
+    found_key: Option<FoundKey>,
+    found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FoundKey {
+    today: NaiveDate,
+    settings: Settings,
+    calendar_version: Vec<u8>,
+    labels: HashMap<String, String>,
 }
 
 static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+
+/// The cache of this store object (a new one when another store was used last).
+fn cache_for<'a>(g: &'a mut Option<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
+    if !g.as_ref().is_some_and(|c| c.store_id == store_id && c.instance == instance) {
+        *g = None;
+    }
+    g.get_or_insert_with(|| Cache {
+        store_id: store_id.to_string(),
+        instance,
+        cases: HashMap::new(),
+        calendar: None,
+        found_key: None,
+        found: HashMap::new(),
+    })
+}
 
 impl Snapshot {
     pub fn load(store: &Arc<Store>, settings: Settings) -> Result<Snapshot> {
         let now = store.now();
         let today = store.today();
-        // One pass over the cases, decrypting only the open ones and those completed recently enough to be
-        // rated (a case completed on day D was last written on or after D).
+        // One pass over the cases' plaintext columns, decrypting only the open ones and those completed
+        // recently enough to be rated (a case completed on day D was last written on or after D) — and of
+        // those only the ones written since the last call.
         let rules = Rules::default();
         let days = i64::from(rules.rating_window_days + settings.rating_after_days + 2);
         let since = at_minute(today - Duration::days(days), 0);
@@ -87,37 +114,42 @@ impl Snapshot {
             Some(t) => OPEN.iter().any(|s| s.as_str() == t),
             None => false,
         };
-        let key = CacheKey {
-            store_id: store.store_id().to_string(),
-            instance: Arc::as_ptr(store) as usize,
-            stamp: store.change_stamp()?,
-            today,
+        let store_key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+        let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache_for(&mut guard, &store_key.0, store_key.1);
+        // The calendar with the stored signed update, verified again only when the update changed (a store
+        // without one is not asked for it by id: a miss costs the store's full miss check).
+        let cal_rows = store.scan_changed(zhangban_calendar::update::COLLECTION, &|_, _, _| true, &|_, _| true)?;
+        let calendar_version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
+        let calendar = match &cache.calendar {
+            Some((v, c)) if *v == calendar_version => c.clone(),
+            _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
+            _ => Arc::new(zhangban_calendar::update::load(store)?),
         };
-        let cached = CACHE
-            .lock()
-            .ok()
-            .and_then(|g| g.as_ref().filter(|c| c.key == key).map(|c| (c.cases.clone(), c.calendar.clone())));
-        let (cases, calendar) = match cached {
-            Some(c) => c,
-            None => {
-                // The calendar with the stored signed update (a store without one answers a miss, which
-                // the store double-checks across the table: worth reading once per change only).
-                let calendar = Arc::new(zhangban_calendar::update::load(store)?);
-                let mut cases: Vec<Case> = Vec::new();
-                for r in store.scan_matching(cases::COLLECTION, &watched)? {
-                    cases.push(r?.json()?);
-                }
-                cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-                let cases = Arc::new(cases);
-                if let Ok(mut g) = CACHE.lock() {
-                    *g =
-                        Some(Cache { key: key.clone(), cases: cases.clone(), calendar: calendar.clone(), found: None });
-                }
-                (cases, calendar)
-            }
-        };
-        let has_wallet_records = !store.list(zhangban_wallet::LICENCE_COLLECTION, None)?.is_empty()
-            || !store.list(zhangban_wallet::GRANT_COLLECTION, None)?.is_empty();
+        cache.calendar = Some((calendar_version.clone(), calendar.clone()));
+        let known = &cache.cases;
+        let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
+            known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+        })?;
+        let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
+        for (id, version, rec) in rows {
+            let case = match rec {
+                Some(r) => Arc::new(r?.json::<Case>()?),
+                None => match cache.cases.remove(&id) {
+                    Some((_, c)) => c,
+                    None => continue,
+                },
+            };
+            fresh.insert(id, (version, case));
+        }
+        cache.cases = fresh;
+        let mut cases: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+        drop(guard);
+        cases.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let (case_versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = cases.into_iter().unzip();
+        // The wallet only when it holds something (counted from the plaintext columns).
+        let has_wallet_records = !store.tag_counts(zhangban_wallet::LICENCE_COLLECTION)?.is_empty()
+            || !store.tag_counts(zhangban_wallet::GRANT_COLLECTION)?.is_empty();
         let wallet = if has_wallet_records { Some(Wallet::open(store.clone())?) } else { None };
         let (licences, grants) = match &wallet {
             Some(w) => (w.licences(now)?, w.grants(None)?),
@@ -126,6 +158,7 @@ impl Snapshot {
         let labels = store.subjects()?.into_iter().map(|s| (s.id, s.label)).collect();
         let pending = outbox::pending(store)?;
         let refused = outbox::quarantined(store)?;
+        let deadlines = zhangban_base::deadline::list(store)?;
         Ok(Snapshot {
             now,
             today,
@@ -140,7 +173,10 @@ impl Snapshot {
             refused,
             labels,
             wallet,
-            key: Some(key),
+            deadlines,
+            case_versions,
+            store_key,
+            calendar_version,
         })
     }
 
@@ -172,13 +208,13 @@ const PROVISIONAL_EN: &str = " (reckoned Monday to Friday until the holiday arra
 #[allow(clippy::too_many_arguments)]
 fn reminder(
     id: String,
-    source: Source,
+    source: ReminderSource,
     urgency: Urgency,
     subject: &str,
     title: Text,
     body: Text,
     link: Link,
-    action: Option<Action>,
+    action: Option<ReminderAction>,
     fire_at: i64,
     due: Option<NaiveDate>,
     provisional: bool,
@@ -250,7 +286,7 @@ fn deadline_urgency(left: i64) -> Urgency {
 }
 
 struct Deadline<'a> {
-    source: Source,
+    source: ReminderSource,
     group: String,
     case: &'a Case,
     /// 补正材料 / 容缺材料
@@ -290,7 +326,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
             ),
             body.clone(),
             link.clone(),
-            Some(Action::Supply),
+            Some(ReminderAction::Supply),
             at_minute(day, s.settings.remind_minute),
             Some(due),
             prov || d.due_provisional,
@@ -304,7 +340,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
         Text::new(format!("{}今天截止", d.what_zh), format!("{} due today", d.what_en)),
         body.clone(),
         link.clone(),
-        Some(Action::Supply),
+        Some(ReminderAction::Supply),
         at_minute(due, s.settings.remind_minute),
         Some(due),
         d.due_provisional,
@@ -325,7 +361,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
         Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
         missed_body.clone(),
         link.clone(),
-        Some(Action::Supply),
+        Some(ReminderAction::Supply),
         at_minute(after, s.settings.remind_minute),
         Some(due),
         prov || d.due_provisional,
@@ -341,7 +377,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
             Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
             missed_body,
             link,
-            Some(Action::Supply),
+            Some(ReminderAction::Supply),
             at_minute(after, s.settings.remind_minute),
             Some(due),
             d.due_provisional,
@@ -363,7 +399,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
             Text::new(tz, te),
             body,
             link,
-            Some(Action::Supply),
+            Some(ReminderAction::Supply),
             at_minute(due, s.settings.remind_minute),
             Some(due),
             lprov || d.due_provisional,
@@ -384,7 +420,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
             out.push(deadline(
                 s,
                 Deadline {
-                    source: Source::Supplement,
+                    source: ReminderSource::Supplement,
                     group: format!("supplement:{}:{}", c.id, short(&sup.request_id)),
                     case: c,
                     what_zh: "补正材料",
@@ -404,7 +440,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
             out.push(deadline(
                 s,
                 Deadline {
-                    source: Source::Deferred,
+                    source: ReminderSource::Deferred,
                     group: format!("deferred:{}:{}", c.id, short(&m.material)),
                     case: c,
                     what_zh: "容缺材料",
@@ -434,7 +470,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
                 let (pz, pe) = s.whose(&c.subject);
                 let r = reminder(
                     format!("rating:{}", c.id),
-                    Source::Rating,
+                    ReminderSource::Rating,
                     Urgency::Low,
                     &c.subject,
                     Text::new("请为办事体验评价", "How was the service? Rate it"),
@@ -443,7 +479,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
                         format!("{pe}{} is completed; rate it by {until}.", c.title),
                     ),
                     Link::new(Screen::Case, &c.id),
-                    Some(Action::Rate),
+                    Some(ReminderAction::Rate),
                     at_minute(day.min(until), s.settings.remind_minute),
                     Some(until),
                     false,
@@ -468,7 +504,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
         let (day, prov) = working_days_before(&s.calendar, pd, *n);
         stages.push(reminder(
             format!("{group}:w{n}"),
-            Source::Promised,
+            ReminderSource::Promised,
             Urgency::Low,
             &c.subject,
             Text::new(
@@ -487,7 +523,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     let urged = c.urged_at.is_some();
     let overdue = reminder(
         format!("{group}:overdue"),
-        Source::Promised,
+        ReminderSource::Promised,
         Urgency::High,
         &c.subject,
         Text::new("办件已超过承诺时限", "Case past its promised date"),
@@ -503,7 +539,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
             )
         },
         link.clone(),
-        (!urged).then_some(Action::Urge),
+        (!urged).then_some(ReminderAction::Urge),
         at_minute(after, s.settings.remind_minute),
         Some(pd),
         prov || provisional,
@@ -516,7 +552,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     } else if left <= max_lead {
         Some(reminder(
             group.clone(),
-            Source::Promised,
+            ReminderSource::Promised,
             if left <= 0 { Urgency::Normal } else { Urgency::Low },
             &c.subject,
             if left <= 0 {
@@ -548,7 +584,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     let group = format!("licence:{}", l.licence_id);
     let renewal = s.catalog.renewal_item(l.licence_type.key());
     let (link, action) = match renewal {
-        Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(Action::Renew)),
+        Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(ReminderAction::Renew)),
         None => (Link::new(Screen::Licence, &l.licence_id), None),
     };
     let name = l.type_name.clone();
@@ -570,7 +606,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
         let day = end - Duration::days((*n).into());
         stages.push(reminder(
             format!("{group}:d{n}"),
-            Source::LicenceExpiry,
+            ReminderSource::LicenceExpiry,
             match n {
                 0..=1 => Urgency::High,
                 2..=7 => Urgency::Normal,
@@ -591,7 +627,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     }
     let expired = reminder(
         format!("{group}:expired"),
-        Source::LicenceExpiry,
+        ReminderSource::LicenceExpiry,
         Urgency::High,
         SELF_SUBJECT,
         Text::new(format!("{}已过期", name.zh), format!("{} has expired", name.en)),
@@ -610,7 +646,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     } else if days_left <= max_lead {
         Some(reminder(
             group.clone(),
-            Source::LicenceExpiry,
+            ReminderSource::LicenceExpiry,
             match days_left {
                 i64::MIN..=1 => Urgency::High,
                 2..=7 => Urgency::Normal,
@@ -646,7 +682,7 @@ fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
     let until = date_of(g.expires_at);
     let r = reminder(
         format!("grant:{}:h{}", g.grant_id, s.settings.grant_lead_hours),
-        Source::GrantExpiry,
+        ReminderSource::GrantExpiry,
         Urgency::Low,
         SELF_SUBJECT,
         Text::new("授权用证即将到期", "A licence grant expires soon"),
@@ -665,6 +701,80 @@ fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
     );
     let need = (s.now >= fire).then(|| Reminder { id: format!("grant:{}", g.grant_id), ..r.clone() });
     Some(Found { group: format!("grant:{}", g.grant_id), need, stages: vec![r] })
+}
+
+/// A principal's delegation to this phone's agent running out (agent mode publishes it through
+/// `zhangban_base::deadline`: reminders may not depend on agent mode). `delegation_leads` days before the
+/// end, then the end itself; the need shows from the longest lead until a week after the end (the
+/// retention sweep erases the principal then).
+fn delegation_rules(s: &Snapshot, id: &str, subject: &str, d: &Published) -> Option<Found> {
+    if s.now > d.ends_at + 7 * DAY {
+        return None;
+    }
+    let end = date_of(d.ends_at);
+    let name = &d.name;
+    let link = Link::new(Screen::Principal, subject);
+    let soon = |lead: i64| {
+        let (wz, we) = if lead <= 0 {
+            ("今天".to_string(), "today".to_string())
+        } else {
+            (format!("还有 {lead} 天"), format!("in {lead} day{}", plural(lead)))
+        };
+        (
+            Text::new("委托即将到期", "A delegation ends soon"),
+            Text::new(
+                format!("{name}的授权委托将于 {end} 到期（{wz}）；如仍需代办，请其重新委托。"),
+                format!("{name}'s delegation ends on {end} ({we}); ask for a new one if you still act for them."),
+            ),
+        )
+    };
+    let mut stages = Vec::new();
+    for lead in &s.settings.delegation_leads {
+        let lead = i64::from(*lead);
+        let (title, body) = soon(lead);
+        stages.push(reminder(
+            format!("{id}:d{lead}"),
+            ReminderSource::Delegation,
+            if lead <= 1 { Urgency::High } else { Urgency::Normal },
+            subject,
+            title,
+            body,
+            link.clone(),
+            None,
+            at_minute(end - Duration::days(lead), s.settings.remind_minute),
+            Some(end),
+            false,
+        ));
+    }
+    let ended = reminder(
+        format!("{id}:ended"),
+        ReminderSource::Delegation,
+        Urgency::High,
+        subject,
+        Text::new("委托已到期", "A delegation has ended"),
+        Text::new(
+            format!("{name}的授权委托已于 {end} 到期，不能再为其代办；如仍需要，请其重新委托。"),
+            format!("{name}'s delegation ended on {end}: you can no longer act for them until they delegate again."),
+        ),
+        link,
+        None,
+        d.ends_at,
+        Some(end),
+        false,
+    );
+    let max_lead = s.settings.delegation_leads.iter().copied().max().unwrap_or(0);
+    let need = if s.now >= d.ends_at {
+        Some(Reminder { id: id.to_string(), ..ended.clone() })
+    } else {
+        let left = (end - s.today).num_days();
+        (left <= i64::from(max_lead)).then(|| {
+            let (title, body) = soon(left);
+            let urgency = if left <= 1 { Urgency::High } else { Urgency::Normal };
+            Reminder { id: id.to_string(), title, body, urgency, fire_at: s.now, ..ended.clone() }
+        })
+    };
+    stages.push(ended);
+    Some(Found { group: id.to_string(), need, stages })
 }
 
 fn op_label(op: &Op) -> Text {
@@ -699,7 +809,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
         let reason = op.problem.as_ref().map(|p| p.message.as_str()).unwrap_or("");
         reminder(
             format!("outbox:{}:refused", op.id),
-            Source::Outbox,
+            ReminderSource::Outbox,
             Urgency::High,
             &op.subject,
             Text::new(format!("平台未接受您的{}", what.zh), format!("The platform refused your {}", what.en)),
@@ -708,7 +818,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
                 format!("{pe}{title_of}: {reason}. Change it and submit again."),
             ),
             op_link(op),
-            Some(Action::Fix),
+            Some(ReminderAction::Fix),
             fire,
             None,
             false,
@@ -717,7 +827,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
         let err = op.last_error.as_deref().map(|e| e.chars().take(80).collect::<String>()).unwrap_or_default();
         reminder(
             format!("outbox:{}:stuck", op.id),
-            Source::Outbox,
+            ReminderSource::Outbox,
             Urgency::Normal,
             &op.subject,
             Text::new(format!("{}一天未能发出", what.zh), format!("Your {} has not gone out for a day", what.en)),
@@ -750,7 +860,7 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
     let fire = at_minute(day, s.settings.remind_minute);
     let r = reminder(
         format!("calendar:{next}"),
-        Source::Calendar,
+        ReminderSource::Calendar,
         if any_provisional { Urgency::Normal } else { Urgency::Low },
         SELF_SUBJECT,
         Text::new(format!("{next} 年节假日安排尚未同步"), format!("The {next} holiday arrangement is not synced yet")),
@@ -770,28 +880,36 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
 
 /// Every rule over the snapshot.
 pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
-    let cached = s.key.as_ref().and_then(|k| {
-        let g = CACHE.lock().ok()?;
-        let c = g.as_ref().filter(|c| &c.key == k)?;
-        c.found.as_ref().filter(|(set, _)| set == &s.settings).map(|(_, f)| f.clone())
-    });
-    let case_found = match cached {
-        Some(f) => f,
-        None => {
-            let mut found = Vec::new();
-            for c in s.cases.iter() {
-                case_rules(s, c, &mut found)?;
-            }
-            let found = Arc::new(found);
-            if let (Some(k), Ok(mut g)) = (&s.key, CACHE.lock()) {
-                if let Some(c) = g.as_mut().filter(|c| &c.key == k) {
-                    c.found = Some((s.settings.clone(), found.clone()));
-                }
-            }
-            found
-        }
+    // The case rules' findings, reckoned again only for the cases written since the last call (and for
+    // every case when the day, the settings, the calendar or a principal's label changed).
+    let key = FoundKey {
+        today: s.today,
+        settings: s.settings.clone(),
+        calendar_version: s.calendar_version.clone(),
+        labels: s.labels.clone(),
     };
-    let mut out: Vec<Found> = (*case_found).clone();
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_for(&mut guard, &s.store_key.0, s.store_key.1);
+    if cache.found_key.as_ref() != Some(&key) {
+        cache.found.clear();
+        cache.found_key = Some(key);
+    }
+    let mut out: Vec<Found> = Vec::new();
+    let mut found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)> = HashMap::with_capacity(s.cases.len());
+    for (c, version) in s.cases.iter().zip(&s.case_versions) {
+        let f = match cache.found.remove(&c.id) {
+            Some((v, f)) if v == *version => f,
+            _ => {
+                let mut f = Vec::new();
+                case_rules(s, c, &mut f)?;
+                Arc::new(f)
+            }
+        };
+        out.extend(f.iter().cloned());
+        found.insert(c.id.clone(), (version.clone(), f));
+    }
+    cache.found = found;
+    drop(guard);
     let any_provisional =
         out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
     for l in &s.licences {
@@ -799,6 +917,9 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
     }
     for g in &s.grants {
         out.extend(grant_rules(s, g));
+    }
+    for (id, subject, d) in &s.deadlines {
+        out.extend(delegation_rules(s, id, subject, d));
     }
     for op in &s.pending {
         out.push(outbox_rules(s, op, false));

@@ -227,7 +227,7 @@ fn labour_day_tiaoxiu_weekend_and_overdue_with_urge() {
     assert!(before.pending.iter().all(|r| r.id != overdue), "shown already, not scheduled again");
     let h = home(&store).expect("home");
     let need = h.needs.iter().find(|n| n.id == format!("promised:{c}")).expect("overdue need");
-    assert_eq!(need.action, Some(Action::Urge));
+    assert_eq!(need.action, Some(ReminderAction::Urge));
     urge(&store, &c).expect("urge");
     let ops = zhangban_base::outbox::pending(&store).expect("ops");
     assert!(ops.iter().any(|o| o.kind == zhangban_base::outbox::OpKind::Urge && o.case_id == c));
@@ -274,7 +274,7 @@ fn quiet_hours_hold_non_urgent_reminders_but_not_urgent_ones() {
     let due = p.pending.iter().find(|r| r.id.ends_with(":missed") || r.id.ends_with(":due")).expect("supplement");
     assert_eq!(due.urgency, Urgency::Urgent);
     assert_eq!(due.fire_at, now, "urgent: shown at once, quiet hours or not");
-    let stuck: Vec<&Reminder> = p.pending.iter().filter(|r| r.source == Source::Outbox).collect();
+    let stuck: Vec<&Reminder> = p.pending.iter().filter(|r| r.source == ReminderSource::Outbox).collect();
     assert!(!stuck.is_empty());
     for r in stuck {
         assert_eq!(r.fire_at, local(2024, 3, 8, 8, 0), "held to the end of the quiet hours");
@@ -364,14 +364,15 @@ fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
     let planned: std::collections::HashSet<&str> = p.pending.iter().map(|r| r.id.as_str()).collect();
     let now = clock.now_secs();
     for r in sources::collect(&snap).expect("c").into_iter().flat_map(|f| f.stages) {
-        if r.source == Source::Supplement && r.fire_at > now && r.fire_at < last {
+        if r.source == ReminderSource::Supplement && r.fire_at > now && r.fire_at < last {
             assert!(planned.contains(r.id.as_str()), "{} ({}) left out, yet sooner than {last}", r.id, r.fire_at);
         }
     }
     assert!(p.next_wakeup <= local(2024, 9, 3, 8, 0));
-    // And the home lists all 200 needs, most urgent first.
+    // And the home counts all 200 needs and carries a screen's worth (home_max), most urgent first.
     let h = home(&store).expect("home");
-    assert_eq!(h.needs.iter().filter(|n| n.source == Source::Supplement).count(), 200);
+    assert!(h.needs_total >= 200, "{}", h.needs_total);
+    assert_eq!(h.needs.len(), 50);
     assert!(h.needs.windows(2).all(|w| w[0].urgency >= w[1].urgency));
 }
 
@@ -405,8 +406,11 @@ fn several_at_once_are_merged_and_answering_cancels() {
     let p = plan(&store).expect("plan");
     // 3 working days before 18 October: the 15th, 09:00 — all three together.
     // (The three submissions, unsent for a day, are merged too: at 10:00 on the 9th.)
-    let d =
-        p.pending.iter().find(|r| r.source == Source::Digest && r.merged[0].starts_with("supplement")).expect("digest");
+    let d = p
+        .pending
+        .iter()
+        .find(|r| r.source == ReminderSource::Digest && r.merged[0].starts_with("supplement"))
+        .expect("digest");
     assert_eq!(d.fire_at, local(2024, 10, 15, 9, 0));
     assert_eq!(d.merged.len(), 3);
     assert_eq!(d.title.en, "3 things need you today");
@@ -445,7 +449,7 @@ fn calendar_running_out_is_reminded_and_deadlines_after_it_are_provisional() {
     let h = home(&store).expect("home");
     let case = h.cases.iter().find(|a| a.case_id == c).expect("case");
     assert!(case.provisional, "a promised date in 2027 rests on assumed data");
-    let cal = h.needs.iter().find(|n| n.source == Source::Calendar).expect("calendar need");
+    let cal = h.needs.iter().find(|n| n.source == ReminderSource::Calendar).expect("calendar need");
     assert_eq!(cal.id, "calendar:2027");
     assert_eq!(cal.urgency, Urgency::Normal, "a deadline depends on it");
     assert_eq!(h.calendar_last_year, Some(2026));
@@ -491,7 +495,7 @@ fn licence_expiry_stages_link_to_the_renewal_item() {
     let need = f.need.as_ref().expect("need");
     assert_eq!(need.link.screen, Screen::Renewal);
     assert_eq!(need.link.uri, "zhangban://renewal/L1");
-    assert_eq!(need.action, Some(Action::Renew));
+    assert_eq!(need.action, Some(ReminderAction::Renew));
     assert!(need.body.zh.contains("居民身份证换领"), "{:?}", need.body);
     assert_eq!(need.urgency, Urgency::Low, "14 days left: beyond the 7-day lead");
 }
@@ -528,4 +532,164 @@ fn a_sync_notice_is_a_reminder_with_a_stable_id() {
     assert_eq!(r.urgency, Urgency::High);
     assert_eq!(r.link.uri, "zhangban://case/c1");
     assert_eq!(Reminder::from_notice(&n, "self").id, r.id);
+}
+
+#[test]
+fn the_kept_state_follows_every_write_a_new_case_an_event_a_label_another_store_object() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let principal = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李奶奶").expect("subject");
+    let supplement = |c: &str| {
+        event(
+            &store,
+            c,
+            1,
+            "accepted",
+            local(2024, 10, 8, 9, 0),
+            json!({"accepted_on": "2024-10-08", "promised_days": 20}),
+        );
+        event(
+            &store,
+            c,
+            2,
+            "supplement_requested",
+            local(2024, 10, 8, 9, 30),
+            json!({"request_id": "r", "due": "2024-10-18", "items": ["照片"]}),
+        );
+    };
+    let a = new_case(&store, "self", "甲");
+    supplement(&a);
+    let b = new_case(&store, &principal, "乙");
+    supplement(&b);
+    let sup = |h: &Home| -> Vec<String> {
+        let mut v: Vec<String> =
+            h.needs.iter().filter(|n| n.source == ReminderSource::Supplement).map(|n| n.link.id.clone()).collect();
+        v.sort();
+        v
+    };
+    let h = home(&store).expect("home");
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    assert_eq!(sup(&h), both);
+    assert_eq!(home(&store).expect("home"), h, "unchanged: the same home from the kept state");
+    // A new case written after: read on the next call.
+    let c = new_case(&store, "self", "丙");
+    supplement(&c);
+    assert!(sup(&home(&store).expect("home")).contains(&c));
+    // An event on one case (completed): its findings are reckoned again, the others' kept.
+    event(&store, &a, 3, "completed", local(2024, 10, 8, 11, 0), json!({}));
+    let h = home(&store).expect("home");
+    assert!(!sup(&h).contains(&a) && sup(&h).contains(&b) && sup(&h).contains(&c), "{:?}", sup(&h));
+    assert!(h.cases.iter().all(|x| x.case_id != a));
+    // A new principal (the labels changed: every finding reckoned again) and their case.
+    let other = store.create_subject(zhangban_base::store::SubjectKind::Principal, "王大爷").expect("subject");
+    let d = new_case(&store, &other, "丁");
+    supplement(&d);
+    let h = home(&store).expect("home");
+    let nd = h.needs.iter().find(|n| n.link.id == d && n.source == ReminderSource::Supplement).expect("need");
+    assert!(nd.body.zh.starts_with("为王大爷："), "{:?}", nd.body);
+    // Another store object over the same files sees what this one wrote, and this one what it writes.
+    let second = open(dir.path(), clock.clone());
+    assert_eq!(sup(&home(&second).expect("home")), sup(&h));
+    cases::supply(&second, &c, json!({}), &[], "").expect("supply");
+    assert!(!sup(&home(&store).expect("home")).contains(&c), "a write through another connection is seen");
+    assert!(!sup(&home(&second).expect("home")).contains(&c));
+}
+
+#[test]
+fn a_principals_delegation_running_out_is_reminded_on_the_agents_phone() {
+    use zhangban_base::deadline::{self, Deadline, DeadlineKind};
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let p = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李秀英").expect("subject");
+    // What agent mode publishes with the principal's record (here written directly).
+    let d = Deadline { kind: DeadlineKind::Delegation, name: "李秀英".into(), ends_at: local(2024, 10, 20, 18, 0) };
+    let id = format!("delegation:{p}");
+    store.transaction(|t| deadline::publish(t, &id, &p, Some(&d))).expect("publish");
+    let plan1 = plan(&store).expect("plan");
+    let at = |stage: &str| plan1.pending.iter().find(|r| r.id == format!("{id}:{stage}")).map(|r| r.fire_at);
+    assert_eq!(at("d3"), Some(local(2024, 10, 17, 9, 0)));
+    assert_eq!(at("d1"), Some(local(2024, 10, 19, 9, 0)));
+    assert_eq!(at("ended"), Some(local(2024, 10, 20, 18, 0)));
+    let r = plan1.pending.iter().find(|r| r.id == format!("{id}:d1")).expect("d1");
+    assert_eq!((r.source, r.urgency, r.subject.as_str()), (ReminderSource::Delegation, Urgency::High, p.as_str()));
+    assert_eq!(r.link.uri, format!("zhangban://principal/{p}"));
+    assert!(r.body.zh.contains("李秀英的授权委托将于 2024-10-20 到期"), "{:?}", r.body);
+    assert!(home(&store).expect("home").needs.iter().all(|n| n.source != ReminderSource::Delegation), "not yet");
+    // Three days before: the need shows on the home, under the principal.
+    clock.set(local(2024, 10, 17, 12, 0));
+    let h = home(&store).expect("home");
+    let g = h.principals.iter().find(|g| g.subject == p).expect("principal's needs");
+    assert_eq!(g.label.zh, "李秀英");
+    assert!(g.needs[0].body.en.contains("in 3 days"), "{:?}", g.needs[0].body);
+    // Ended: urgent wording, still shown for a week.
+    clock.set(local(2024, 10, 21, 9, 0));
+    let n = home(&store).expect("home").needs.into_iter().find(|n| n.id == id).expect("ended need");
+    assert_eq!(n.title.zh, "委托已到期");
+    clock.set(local(2024, 10, 28, 19, 0));
+    assert!(home(&store).expect("home").needs.iter().all(|n| n.id != id), "a week after: gone");
+    // Withdrawn (revoked or used): its reminders are cancelled.
+    clock.set(local(2024, 10, 8, 11, 0));
+    store.transaction(|t| deadline::publish(t, &id, &p, None)).expect("withdraw");
+    let plan2 = plan(&store).expect("plan");
+    assert!(plan2.pending.iter().all(|r| !r.id.starts_with(&id)));
+    assert!(plan2.cancel.contains(&format!("{id}:d3")), "{:?}", plan2.cancel);
+}
+
+#[test]
+fn the_home_carries_a_screens_worth_and_counts_the_rest() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let mut s = settings(&store).expect("settings");
+    s.home_max = 4;
+    set_settings(&store, &s).expect("settings");
+    for i in 0..6 {
+        let c = new_case(&store, "self", &format!("事项 {i}"));
+        event(
+            &store,
+            &c,
+            1,
+            "accepted",
+            local(2024, 10, 8, 9, 0),
+            json!({"accepted_on": "2024-10-08", "promised_days": 20}),
+        );
+        event(
+            &store,
+            &c,
+            2,
+            "supplement_requested",
+            local(2024, 10, 8, 9, 30),
+            json!({"request_id": "r", "due": "2024-10-09", "items": ["照片"]}),
+        );
+    }
+    let h = home(&store).expect("home");
+    assert_eq!((h.needs.len(), h.cases.len()), (4, 4));
+    assert!(h.needs_total >= 6 && h.cases_total == 6, "{} {}", h.needs_total, h.cases_total);
+    assert_eq!(h.principals[0].needs.len(), crate::home::PER_SUBJECT);
+    assert_eq!(h.principals[0].needs_total, h.needs_total);
+    s.home_max = 0;
+    assert!(set_settings(&store, &s).is_err());
+}
+
+#[test]
+fn a_late_reminder_held_back_by_quiet_hours_stays_pending_until_it_fires() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // 03:10 in Beijing, December 2026: the calendar has no 2027 data, a reminder due at once — but not
+    // urgent, so it waits for the end of the quiet hours (08:00).
+    let clock = Arc::new(FixedClock::at(local(2026, 12, 7, 3, 10)));
+    let store = open(dir.path(), clock.clone());
+    let first = plan(&store).expect("plan");
+    let cal = first.pending.iter().find(|r| r.id == "calendar:2027").expect("calendar");
+    assert_eq!(cal.fire_at, local(2026, 12, 7, 8, 0));
+    let again = plan(&store).expect("plan");
+    assert!(again.add.is_empty() && again.replace.is_empty() && again.cancel.is_empty(), "{again:?}");
+    assert!(again.pending.iter().any(|r| r.id == "calendar:2027" && r.fire_at == cal.fire_at), "still pending");
+    // Once it fired it is shown: no longer pending, and not cancelled (it stays in the notification centre).
+    clock.set(local(2026, 12, 7, 8, 30));
+    let later = plan(&store).expect("plan");
+    assert!(later.pending.iter().all(|r| r.id != "calendar:2027"));
+    assert!(!later.cancel.contains(&"calendar:2027".to_string()));
 }

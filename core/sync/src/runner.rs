@@ -129,8 +129,23 @@ pub struct RunReport {
     pub reference_error: Option<String>,
 }
 
+impl RunReport {
+    /// Whether the run changed what the reminders are reckoned from.
+    pub fn changed_something(&self) -> bool {
+        self.sent > 0
+            || self.quarantined > 0
+            || self.events_applied > 0
+            || self.licences_imported > 0
+            || self.revocations_applied > 0
+            || self.principals_erased > 0
+            || self.catalog_updated
+            || self.calendar_updated
+    }
+}
+
 /// What [`SyncRunner::run_background`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct BackgroundReport {
     pub run: RunReport,
     /// The notices of this run, as reminders to show now (the listener heard them too).
@@ -213,6 +228,13 @@ pub struct SyncRunner {
     wake: Notify,
     running: tokio::sync::Mutex<()>,
     token: std::sync::Mutex<Option<String>>,
+    plan_listener: std::sync::Mutex<Option<Arc<dyn PlanListener>>>,
+}
+
+/// Hears of a new reminder plan the runner made after a sync changed something; applies its add / replace /
+/// cancel diff to the phone's scheduled notifications.
+pub trait PlanListener: Send + Sync {
+    fn on_plan(&self, plan: Plan);
 }
 
 /// The background loop; dropping it (or [`SyncHandle::stop`]) ends the loop.
@@ -267,7 +289,31 @@ impl SyncRunner {
             wake: Notify::new(),
             running: tokio::sync::Mutex::new(()),
             token: std::sync::Mutex::new(None),
+            plan_listener: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// Who hears of the reminder plans the runner makes after a run that changed something (the shell, to
+    /// hand the diff to the OS). Without one the runner does not plan (a plan's diff must reach the OS: the
+    /// next explicit [`remind::plan`] has it then).
+    pub fn set_plan_listener(&self, listener: Option<Arc<dyn PlanListener>>) {
+        if let Ok(mut g) = self.plan_listener.lock() {
+            *g = listener;
+        }
+    }
+
+    /// After a run that changed something (events, sent or refused operations, licences, catalog or calendar
+    /// updates, revocations): a new plan, handed to the plan listener. The plan made, if any.
+    fn replan_if_changed(&self, r: &RunReport) -> Option<Plan> {
+        if !r.changed_something() {
+            return None;
+        }
+        let listener = self.plan_listener.lock().ok()?.clone()?;
+        let plan = remind::plan(&self.store).ok()?;
+        let p = plan.clone();
+        // A panicking foreign callback must not take the sync task down.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || listener.on_plan(p)));
+        Some(plan)
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -433,9 +479,12 @@ impl SyncRunner {
         })
     }
 
-    /// One time-bounded run: send what is pending, then pull events.
+    /// One time-bounded run: send what is pending, then pull events (the loop's step, and "sync now"). When
+    /// the run changed something and a plan listener is set, the reminders are planned again for it.
     pub async fn run_once(self: &Arc<Self>) -> RunReport {
-        self.run_within(self.cfg.run_budget, false).await
+        let report = self.run_within(self.cfg.run_budget, false).await;
+        self.replan_if_changed(&report);
+        report
     }
 
     /// What the OS's background task calls: one run that ends by `budget` (the reference data checked

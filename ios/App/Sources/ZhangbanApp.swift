@@ -5,8 +5,9 @@ import UserNotifications
 import ZhangbanKit
 
 /// The sample app: opens the person's store (Keychain-backed key, Application Support, excluded from
-/// backup), shows three tabs, turns the core's case notices into local notifications, and syncs in a
-/// background refresh task.
+/// backup), shows four tabs (the 待办 home first), turns the core's case notices into local notifications,
+/// and in a background refresh task syncs and hands the core's reminder plan (its add / replace / cancel
+/// diff) to the notification centre as calendar triggers.
 @main
 struct ZhangbanApp: App {
     @StateObject private var opener = SessionOpener()
@@ -88,9 +89,10 @@ final class SessionOpener: ObservableObject {
         UNUserNotificationCenter.current().add(request)
     }
 
-    nonisolated static func schedule() {
+    /// The next background run: at the plan's wake-up time (the core's), at the earliest in 15 minutes.
+    nonisolated static func schedule(at wake: Date? = nil) {
         let request = BGAppRefreshTaskRequest(identifier: syncTask)
-        request.earliestBeginDate = Date(timeIntervalSinceNow: 15 * 60)
+        request.earliestBeginDate = max(wake ?? .distantPast, Date(timeIntervalSinceNow: 15 * 60))
         try? BGTaskScheduler.shared.submit(request)
     }
 
@@ -103,8 +105,15 @@ final class SessionOpener: ObservableObject {
                 task.setTaskCompleted(success: false)
                 return
             }
-            let report = await s.syncNow()
-            task.setTaskCompleted(success: !report.offline)
+            // Sync, then the reminder plan's diff to the notification centre; the session's listener has
+            // already posted the run's notices.
+            let reminders = RemindersModel(store: s.store)
+            guard let (report, wake) = try? await reminders.runBackground(s.cases, showNotices: false) else {
+                task.setTaskCompleted(success: false)
+                return
+            }
+            schedule(at: wake)
+            task.setTaskCompleted(success: !report.run.offline)
         }
         task.expirationHandler = { work.cancel() }
     }

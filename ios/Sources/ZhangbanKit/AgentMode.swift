@@ -157,6 +157,15 @@ public final class PrincipalModel {
                                scope: scope, validDays: validDays, singleUse: singleUse)
     }
 
+    /// 亲友代办: this (a family member's) phone delegates for a relative without one (lower assurance).
+    public func delegateForRelative(agentQR: String, relativeName: String, relation: String, name: String,
+                                    idNumber: String, scope: Scope, validDays: UInt32? = nil,
+                                    singleUse: Bool = false) throws -> GivenDelegation {
+        try principal.delegateForRelative(agentCertificate: agentQR, relativeName: relativeName, relation: relation,
+                                          principalName: name, principalIdNumber: idNumber, scope: scope,
+                                          validDays: validDays, singleUse: singleUse)
+    }
+
     /// Revokes at once; the agent's phone stops at its next sync.
     public func revoke(_ delegationId: String) throws -> GivenDelegation {
         try principal.revoke(delegationId: delegationId)

@@ -63,7 +63,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         }
         "licence_import" => vec![hexs("licence_hex")],
         "delegation" => {
-            use zhangban_core::agent::{Action, Delegation, Scope};
+            use zhangban_core::agent::{Action, Delegation, Relative, Scope};
             use zhangban_core::wallet::{DeviceSigner, SoftwareKey};
             let (p, a) = (SoftwareKey::generate().expect("key"), SoftwareKey::generate().expect("key"));
             let d = Delegation {
@@ -78,11 +78,16 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 valid_from: VECTOR_NOW,
                 valid_until: VECTOR_NOW + 30 * 86_400,
                 single_use: false,
+                relative: None,
             };
             let signed = d.sign(|m| p.sign(m)).expect("a delegation seed");
             let text = Delegation::to_text(&signed);
             let cert_like = text.replacen("ZBD1:", "ZBA1:", 1);
-            vec![text.into_bytes(), cert_like.into_bytes(), signed]
+            // 亲友代办: the same with key 13 (the relative who signed), so its parser is fuzzed too.
+            let family =
+                Delegation { relative: Some(Relative { name: "李小红".into(), relation: "女儿".into() }), ..d };
+            let family = Delegation::to_text(&family.sign(|m| p.sign(m)).expect("a family delegation seed"));
+            vec![text.into_bytes(), cert_like.into_bytes(), signed, family.into_bytes()]
         }
         "form_schema" => vec![
             form(

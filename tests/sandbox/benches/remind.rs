@@ -163,29 +163,63 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         setup.elapsed().as_secs_f64()
     );
 
+    let first_t = Instant::now();
+    remind::home(&store)?;
+    let first_home = first_t.elapsed();
     let (home_t, home) = time(21, || remind::home(&store).expect("home"));
     let first = remind::plan(&store)?;
     let (plan_t, plan) = time(21, || remind::plan(&store).expect("plan"));
-    // After any write (a sync applied an event, an edit) the cases are read and reckoned again.
+    // After a write: a setting (nothing the reminders read), and a case (what a sync's event does: that
+    // one case is decrypted, parsed and reckoned again; the rest comes from the kept state).
     let mut n = 0;
     let (cold_home_t, _) = time(21, || {
         n += 1;
         store.set_setting("bench.touch", &n.to_string()).expect("write");
         remind::home(&store).expect("home")
     });
+    let open_case = "bench-00008".to_string();
+    let (case_home_t, _) = time(21, || {
+        n += 1;
+        store
+            .transaction(|t| {
+                cases::update_in(t, &open_case, |c| {
+                    c.title = format!("办件 8 ({n})");
+                    Ok(())
+                })
+            })
+            .expect("case write");
+        remind::home(&store).expect("home")
+    });
+    let (case_plan_t, _) = time(21, || {
+        n += 1;
+        store
+            .transaction(|t| {
+                cases::update_in(t, &open_case, |c| {
+                    c.title = format!("办件 8 ({n})");
+                    Ok(())
+                })
+            })
+            .expect("case write");
+        remind::plan(&store).expect("plan")
+    });
     let (fresh_t, fresh) = time(21, || {
         remind::reset_plan(&store).expect("reset");
         remind::plan(&store).expect("plan")
     });
     println!(
-        "home: {:.1} ms (median of 21; {:.1} ms after a write) — {} needs, {} principals with needs, {} active cases, {} licences expiring",
+        "home: {:.1} ms (median of 21; {:.1} ms after a setting write, {:.1} ms after a case write; the first call {:.1} ms) — {} of {} needs, {} principals with needs, {} of {} active cases, {} licences expiring",
         home_t.as_secs_f64() * 1e3,
         cold_home_t.as_secs_f64() * 1e3,
+        case_home_t.as_secs_f64() * 1e3,
+        first_home.as_secs_f64() * 1e3,
         home.needs.len(),
+        home.needs_total,
         home.principals.len(),
         home.cases.len(),
+        home.cases_total,
         home.licences.len()
     );
+    println!("plan after a case write: {:.1} ms", case_plan_t.as_secs_f64() * 1e3);
     println!(
         "plan: {:.1} ms steady (empty diff: +{} ~{} -{}), {:.1} ms from scratch (+{}); first plan +{}; pending {} (≤ 60), left for later {}",
         plan_t.as_secs_f64() * 1e3,
@@ -198,6 +232,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         plan.pending.len(),
         plan.left_for_later
     );
+    // ZB_BENCH_KEEP=DIR: leave the store (and its vault key) in DIR for the FFI measurement
+    // (tools/bench_remind_ffi.py opens it through the generated Python bindings).
+    if let Ok(keep) = std::env::var("ZB_BENCH_KEEP") {
+        drop(store);
+        let keep = std::path::PathBuf::from(keep);
+        std::fs::create_dir_all(&keep)?;
+        std::fs::rename(tmp.path().join("store"), keep.join("store"))?;
+        std::fs::copy(tmp.path().join("vault.key"), keep.join("vault.key"))?;
+        println!("store kept in {}", keep.display());
+    }
     p.stop().await;
     Ok(())
 }

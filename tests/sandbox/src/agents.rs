@@ -72,6 +72,30 @@ pub fn routes() -> Router<SharedState> {
         .route("/admin/mandates/{id}/revoke", post(admin_revoke))
 }
 
+/// A lower-assurance mandate (door consent, a relative's delegation) covers only items offered at home.
+fn at_home_only(
+    catalog: &std::collections::HashMap<String, Value>,
+    items: &[String],
+    what: &str,
+) -> Result<(), ApiError> {
+    for i in items {
+        let at_home = catalog
+            .get(i)
+            .and_then(|it| it.get("channels"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|c| c == "at_home"));
+        if !at_home {
+            let zh_what = if what == "a door consent" { "上门确认" } else { "亲属代签的委托" };
+            return Err(refused(
+                "assurance",
+                &format!("item {i} needs a delegation signed on the principal's own phone; {what} is not enough"),
+                &format!("事项 {i} 须由委托人本人手机签署授权委托，{zh_what}不足以办理"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn refused(what: &str, en: &str, zh: &str) -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
@@ -182,9 +206,15 @@ pub fn check_proxy(
     }
     let assurance = proxy.get("assurance").and_then(Value::as_str).unwrap_or_default();
     let mandate = hex_field(proxy, "mandate")?;
+    let mut level: &'static str = "delegation";
     let (id, scope, valid_from, valid_until, single_use, name, principal_device) = match assurance {
-        "delegation" => {
+        "delegation" | "family" => {
             let d = Delegation::verify(&mandate).map_err(|e| refused("signature", &e.message_en(), &e.message_zh()))?;
+            // 亲友代办 (signed by a relative's phone): the lower assurance, only for items offered at home.
+            if d.relative.is_some() {
+                at_home_only(catalog, items, "a delegation signed by a relative")?;
+                level = "family";
+            }
             if d.agent_cert_id != cert.cert_id || d.agent_key != cert.device_key {
                 return Err(refused("agent", "the delegation names another agent", "委托书授权的不是该帮办员"));
             }
@@ -202,20 +232,8 @@ pub fn check_proxy(
                 return Err(refused("agent", "the door consent names another certificate", "上门确认记录不属于该证书"));
             }
             // The lower assurance is accepted only for items the catalog offers at home (上门办).
-            for i in items {
-                let at_home = catalog
-                    .get(i)
-                    .and_then(|it| it.get("channels"))
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.iter().any(|c| c == "at_home"));
-                if !at_home {
-                    return Err(refused(
-                        "assurance",
-                        &format!("item {i} needs a delegation signed on the principal's (or a family member's) phone; a door consent is not enough"),
-                        &format!("事项 {i} 须由委托人（或亲友）手机签署授权委托，上门确认不足以办理"),
-                    ));
-                }
-            }
+            at_home_only(catalog, items, "a door consent")?;
+            level = "door";
             (c.id, c.scope, c.valid_from, c.valid_until, c.single_use, c.principal_name, None)
         }
         _ => return Err(ApiError::invalid("proxy.assurance", "delegation or door", "须为 delegation 或 door")),
@@ -247,7 +265,7 @@ pub fn check_proxy(
     Ok(ProxyInfo {
         agent_id: cert.agent_id,
         mandate_id: id,
-        assurance: if assurance == "door" { "door" } else { "delegation" },
+        assurance: level,
         single_use,
         principal_name: name,
         principal_device,

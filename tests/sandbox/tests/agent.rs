@@ -244,3 +244,38 @@ async fn a_principal_keeps_only_relayed_entries_the_platform_signed_about_her() 
     assert_eq!(refused.iter().map(|e| e.target.clone()).collect::<Vec<_>>(), vec!["1", "2", "3", "4"]);
     running.stop().await;
 }
+
+/// 亲友代办: a delegation signed on a relative's phone is the lower assurance. Attack: the relative's phone
+/// (not the principal's) delegating an item that needs the principal's own signature (身份证换领, not offered
+/// at home) is refused by the platform; 高龄津贴 (offered at home) goes through, recorded as `family`.
+#[tokio::test]
+async fn a_relatives_delegation_is_accepted_only_for_items_offered_at_home() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let cert =
+        hex::encode(zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().unwrap()).unwrap());
+    let daughter = phone(&client).await;
+    let g = PrincipalSide::new(&daughter.wallet)
+        .delegate_for_relative(
+            &agent.certificate_text().unwrap(),
+            "李小红",
+            "女儿",
+            "李秀英",
+            "110105194001010018",
+            scope(&["MZ-002", "GA-002"]),
+            None,
+            false,
+        )
+        .unwrap();
+    let mandate = hex::encode(Delegation::from_text(&g.text).unwrap());
+    // The agent's phone may even claim the higher level: the platform reads the signed mandate.
+    let proxy = json!({ "certificate": cert, "assurance": "delegation", "mandate": mandate });
+    refused(post_case(&client, &a.token, &["GA-002"], proxy.clone()).await, "assurance");
+    post_case(&client, &a.token, &["MZ-002"], proxy).await.unwrap();
+    let activity = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    assert_eq!(activity["cases"][0]["assurance"], "family");
+    running.stop().await;
+}

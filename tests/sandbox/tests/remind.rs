@@ -12,7 +12,7 @@ use zhangban_core::calendar;
 use zhangban_core::cases::{self, Submission};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::Recorder;
-use zhangban_core::remind::{self, Source};
+use zhangban_core::remind::{self, ReminderSource};
 use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
@@ -84,7 +84,7 @@ async fn a_supplement_request_creates_reminders_and_answering_cancels_them() {
         assert!(added.iter().any(|id| id.ends_with(&format!(":{stage}"))), "{stage} not planned: {added:?}");
     }
     let home = remind::home(&store).expect("home");
-    assert_eq!(home.needs[0].source, Source::Supplement, "{:?}", home.needs);
+    assert_eq!(home.needs[0].source, ReminderSource::Supplement, "{:?}", home.needs);
     assert!(home.last_sync_at.is_some());
 
     // The citizen supplies the material: the next run sends it and the plan cancels those reminders.
@@ -200,7 +200,7 @@ async fn an_overdue_case_is_urged_and_the_platform_records_it() {
     let r = runner.run_background(Duration::from_secs(20)).await;
     let plan = r.plan.expect("plan");
     let overdue = plan.add.iter().find(|r| r.id == format!("promised:{}:overdue", case.id)).expect("overdue reminder");
-    assert_eq!(overdue.action, Some(remind::Action::Urge));
+    assert_eq!(overdue.action, Some(remind::ReminderAction::Urge));
     remind::urge(&store, &case.id).expect("urge");
     let r = runner.run_background(Duration::from_secs(20)).await;
     assert_eq!(r.run.sent, 1, "{r:?}");
@@ -211,5 +211,95 @@ async fn an_overdue_case_is_urged_and_the_platform_records_it() {
     let plan = r.plan.expect("plan");
     let again = plan.replace.iter().find(|r| r.id == format!("promised:{}:overdue", case.id));
     assert!(again.is_none_or(|r| r.action.is_none()));
+    p.stop().await;
+}
+
+/// The plans the runner hands to the shell (what a Kotlin / Swift plan listener would apply).
+#[derive(Default)]
+struct Plans(std::sync::Mutex<Vec<remind::Plan>>);
+
+impl zhangban_core::sync::runner::PlanListener for Plans {
+    fn on_plan(&self, plan: remind::Plan) {
+        self.0.lock().expect("plans").push(plan);
+    }
+}
+
+impl Plans {
+    fn taken(&self) -> Vec<remind::Plan> {
+        std::mem::take(&mut *self.0.lock().expect("plans"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_loop_replans_when_a_sync_changes_something_and_only_then() {
+    let p = platform().await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = open_store(tmp.path());
+    register(&store, &p.url).await;
+    let mut cfg = config(&p.url);
+    cfg.idle_interval = Duration::from_secs(3600); // the loop runs when nudged
+    let runner = SyncRunner::new(store.clone(), cfg, Arc::new(Recorder::default())).expect("runner");
+    let plans = Arc::new(Plans::default());
+    // Without a listener nothing is planned: the diff would be lost to the OS.
+    let case = cases::submit(&store, SELF_SUBJECT, &submission("居民身份证换领")).expect("submit");
+    let r = runner.run_once().await;
+    assert_eq!(r.receipts, 1, "{r:?}");
+    assert!(r.catalog_updated && r.calendar_updated, "the first run fetches both: {r:?}");
+    // Nothing was planned by the run (no stored plan): an explicit plan hands everything over as new.
+    let explicit = remind::plan(&store).expect("plan");
+    assert_eq!(explicit.add.len(), explicit.pending.len(), "nothing planned before: {explicit:?}");
+
+    runner.set_plan_listener(Some(plans.clone()));
+    // A run that changes nothing (nothing to send, no event, reference data checked recently): no plan.
+    let mut quiet = false;
+    for _ in 0..3 {
+        let r = runner.run_once().await;
+        let planned = plans.taken();
+        assert_eq!(planned.len(), usize::from(r.changed_something()), "a plan exactly when something changed: {r:?}");
+        if !r.changed_something() {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(quiet, "the runs settle");
+
+    // The loop: the clerk accepts and asks for a supplement; the next loop step brings the events and the
+    // listener gets a plan with the supplement's reminders added.
+    let handle = runner.spawn();
+    let pid = cases::get(&store, &case.id).expect("case").platform_id.expect("platform id");
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 20, "on": today() })).await;
+    clerk(&p.url, "supplement", &pid, json!({ "items": ["近期免冠照片"], "due_days": 5, "on": today() })).await;
+    let prefix = format!("supplement:{}:", case.id);
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        runner.nudge();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        got.extend(plans.taken());
+        if got.iter().any(|pl| pl.add.iter().any(|x| x.id.starts_with(&prefix))) {
+            break;
+        }
+    }
+    let added: Vec<String> =
+        got.iter().flat_map(|pl| pl.add.iter().map(|x| x.id.clone())).filter(|id| id.starts_with(&prefix)).collect();
+    assert_eq!(added.len(), 4, "w3, w1, due, missed planned by the loop: {added:?}");
+    // The plan the loop made is the stored one: an explicit plan now has nothing new.
+    let again = remind::plan(&store).expect("plan");
+    assert!(again.add.is_empty() && again.cancel.is_empty(), "{again:?}");
+
+    // Supplying it: the loop sends it and the listener's plan cancels those reminders.
+    cases::supply(&store, &case.id, json!({"photo": "new"}), &[], "已补交").expect("supply");
+    let mut cancelled: Vec<String> = Vec::new();
+    for _ in 0..100 {
+        runner.nudge();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cancelled.extend(plans.taken().into_iter().flat_map(|pl| pl.cancel));
+        if added.iter().all(|id| cancelled.contains(id)) {
+            break;
+        }
+    }
+    for id in &added {
+        assert!(cancelled.contains(id), "{id} not cancelled by the loop's plan: {cancelled:?}");
+    }
+    handle.stop().await;
     p.stop().await;
 }

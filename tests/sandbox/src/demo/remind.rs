@@ -16,7 +16,7 @@ use zhangban_core::catalog::Catalog;
 use zhangban_core::clock::{local_date, FixedClock};
 use zhangban_core::forms::Session;
 use zhangban_core::notify::Recorder;
-use zhangban_core::remind::{self, Action, Plan, Screen, Source};
+use zhangban_core::remind::{self, Plan, ReminderAction, ReminderSource, Screen};
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::wallet::{LicenceType, Wallet};
@@ -86,7 +86,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let plan = r.plan.clone().ok_or("no plan")?;
     print_plan(&plan, 8);
     let deferred: Vec<&remind::Reminder> =
-        plan.pending.iter().filter(|r| r.source == Source::Deferred && r.link.id == pension.id).collect();
+        plan.pending.iter().filter(|r| r.source == ReminderSource::Deferred && r.link.id == pension.id).collect();
     let first = deferred.first().map(|r| (local_time(r.fire_at), r.title.zh.clone(), r.body.zh.clone()));
     j.check(
         "remind.plan",
@@ -121,7 +121,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         "remind.overdue",
         &format!("待办：{}", overdue.as_ref().map(|n| format!("{}（{}）", n.title.zh, n.body.zh)).unwrap_or_default()),
         "The 待办 home shows the case past its promised date, with an Urge (催办) action",
-        overdue.as_ref().is_some_and(|n| n.action == Some(Action::Urge))
+        overdue.as_ref().is_some_and(|n| n.action == Some(ReminderAction::Urge))
             && home.cases.iter().any(|c| c.case_id == household.id && c.overdue),
         json!({ "need": overdue, "active_cases": home.cases.len(), "outbox": home.outbox_pending }),
     );
@@ -164,7 +164,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             need.as_ref().map(|n| format!("{}（{}）", n.title.zh, n.body.zh)).unwrap_or_default()
         ),
         "Ten years on: the ID card expires in 20 days; its reminder opens a prefilled 居民身份证换领 draft",
-        need.as_ref().is_some_and(|n| n.link.screen == Screen::Renewal && n.action == Some(Action::Renew))
+        need.as_ref().is_some_and(|n| n.link.screen == Screen::Renewal && n.action == Some(ReminderAction::Renew))
             && expiring.as_ref().and_then(|l| l.renewal_item.as_deref()) == Some("GA-002")
             && draft.draft.target == "GA-002"
             && reason == Some(json!("expired"))

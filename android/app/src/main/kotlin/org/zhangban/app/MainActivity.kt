@@ -47,8 +47,11 @@ class MainActivity : ComponentActivity() {
         takeCase(intent)?.let { openCase.value = it }
     }
 
+    /** The case a notice or a reminder's deep link (`zhangban://case/<id>`) names; other links open the app. */
     private fun takeCase(intent: Intent): String? =
         intent.getStringExtra(Notifications.EXTRA_CASE_ID)?.also { intent.removeExtra(Notifications.EXTRA_CASE_ID) }
+            ?: intent.data?.takeIf { it.scheme == "zhangban" && it.host == "case" }?.lastPathSegment
+                ?.also { intent.data = null }
 }
 
 @Composable

@@ -24,6 +24,7 @@ class ZhangbanApp : Application() {
     override fun onCreate() {
         super.onCreate()
         Notifications.createChannel(this)
+        ReminderScheduler.createChannels(this)
         SyncWorker.schedule(this)
     }
 

@@ -149,6 +149,20 @@ class PrincipalMode(store: ZhangbanStore, private val io: CoroutineDispatcher = 
         singleUse: Boolean = false,
     ): GivenDelegation = withContext(io) { principal.delegate(agentQr, name, idNumber, scope, validDays, singleUse) }
 
+    /** 亲友代办: this (a family member's) phone delegates for a relative without one (lower assurance). */
+    suspend fun delegateForRelative(
+        agentQr: String,
+        relativeName: String,
+        relation: String,
+        name: String,
+        idNumber: String,
+        scope: Scope,
+        validDays: UInt? = null,
+        singleUse: Boolean = false,
+    ): GivenDelegation = withContext(io) {
+        principal.delegateForRelative(agentQr, relativeName, relation, name, idNumber, scope, validDays, singleUse)
+    }
+
     suspend fun delegations(): List<GivenDelegation> = withContext(io) { principal.delegations() }
 
     /** Revokes at once; the agent's phone stops at its next sync. */
