@@ -279,12 +279,4 @@ impl ZhangbanWallet {
         })
         .await
     }
-
-    /// Sends queued grant revocations to the platform; returns how many were sent.
-    pub async fn send_grant_revocations(&self, platform_url: String) -> Result<u32, ZhangbanError> {
-        crate::runtime::exit_safe(async move {
-            Ok(client(&platform_url)?.send_grant_revocations(&self.inner).await? as u32)
-        })
-        .await
-    }
 }

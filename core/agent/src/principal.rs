@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zhangban_base::audit::NewEntry;
-use zhangban_base::store::{PutOptions, Store, SELF_SUBJECT};
+use zhangban_base::outbox::{self, OpKind};
+use zhangban_base::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::cert::AgentCertificate;
@@ -210,6 +211,7 @@ impl PrincipalSide {
         g.revocation_hex = Some(hex::encode(signed));
         self.store.transaction(|t| {
             t.put_json(GIVEN, &g.id, SELF_SUBJECT, &g, PutOptions { tag: Some("revoke_pending"), lookup: None })?;
+            queue_revocation(t, &g)?;
             t.audit(&NewEntry {
                 actor: "self",
                 action: "agent.revoke",
@@ -349,14 +351,52 @@ pub fn record_activity_in(t: &mut zhangban_base::store::Txn<'_>, e: &ActivityEnt
     t.put_json(ACTIVITY, &format!("{:012}", e.seq), SELF_SUBJECT, e, PutOptions::default())
 }
 
-/// Revocations not yet taken by the platform (the sync runner sends them).
+/// Revocations not yet taken by the platform (queued in the one outbox; the sync runner sends them).
 pub fn pending_revocations(store: &Store) -> Result<Vec<GivenDelegation>> {
     store.list_tagged(GIVEN, "revoke_pending")?.iter().map(|r| r.json()).collect()
 }
 
-/// The platform took the revocation of `id`.
-pub fn revocation_sent(store: &Store, id: &str) -> Result<()> {
-    let mut g: GivenDelegation = store.get_json(GIVEN, id)?;
+/// The outbox target of a delegation's revocation: `delegation:<id>`.
+pub const DELEGATION_TARGET: &str = "delegation:";
+
+/// Queues the signed revocation of `g` for the platform (`OpKind::RevokeDelegation`) in the caller's
+/// transaction: the body is what `POST /v1/delegations/revocations` takes.
+fn queue_revocation(t: &mut Txn<'_>, g: &GivenDelegation) -> Result<()> {
+    let body = json!({ "delegation": g.text, "revocation": g.revocation_hex });
+    let target = format!("{DELEGATION_TARGET}{}", g.id);
+    outbox::enqueue(t, SELF_SUBJECT, &target, OpKind::RevokeDelegation, outbox::new_key(), body, vec![]).map(|_| ())
+}
+
+/// Queues the revocations an older version left waiting outside the outbox (it sent them itself): each
+/// `revoke_pending` delegation without a queued operation gets one. Returns how many were queued; called
+/// by the sync runner before it sends, harmless to call again.
+pub fn queue_legacy_revocations(store: &Store) -> Result<usize> {
+    let waiting = pending_revocations(store)?;
+    if waiting.is_empty() {
+        return Ok(0);
+    }
+    let queued: Vec<String> = outbox::pending(store)?
+        .into_iter()
+        .chain(outbox::quarantined(store)?)
+        .filter(|o| o.kind == OpKind::RevokeDelegation)
+        .map(|o| o.case_id)
+        .collect();
+    store.transaction(|t| {
+        let mut n = 0;
+        for g in waiting.iter().filter(|g| !queued.contains(&format!("{DELEGATION_TARGET}{}", g.id))) {
+            queue_revocation(t, g)?;
+            n += 1;
+        }
+        Ok(n)
+    })
+}
+
+/// The platform took the revocation queued for `target` (`delegation:<id>`), inside the sync runner's
+/// transaction that removes the operation.
+pub fn revocation_sent_in(t: &mut Txn<'_>, target: &str) -> Result<()> {
+    let Some(id) = target.strip_prefix(DELEGATION_TARGET) else { return Ok(()) };
+    let Some(rec) = t.get_opt(GIVEN, id)? else { return Ok(()) };
+    let mut g: GivenDelegation = rec.json()?;
     g.revocation_sent = true;
-    store.put_with(GIVEN, id, SELF_SUBJECT, &serde_json::to_vec(&g)?, PutOptions { tag: Some("revoked"), lookup: None })
+    t.put_json(GIVEN, id, SELF_SUBJECT, &g, PutOptions { tag: Some("revoked"), lookup: None })
 }

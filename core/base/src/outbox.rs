@@ -1,6 +1,7 @@
-//! The outbox: every outgoing operation (submission, supplement, rating, complaint), stored in the same
-//! transaction as the change that caused it, with an idempotency key made once and kept across retries
-//! and restarts. Records live in collection `"outbox"`, tagged `pending` or `quarantined`; a finished
+//! The outbox: every outgoing operation (submission, supplement, rating, complaint, 催办, and the revocations
+//! of a licence grant or of a delegation), stored in the same transaction as the change that caused it, with
+//! an idempotency key made once and kept across retries and restarts. There is no other queue: the sync
+//! runner sends all of them, in order per target, with the same retry, quarantine and hold rules. Records live in collection `"outbox"`, tagged `pending` or `quarantined`; a finished
 //! operation is deleted in the same transaction that stores its result (the receipt).
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -38,6 +39,10 @@ pub enum OpKind {
     Complain,
     /// 催办: asks the platform to act on a case past its promised completion date.
     Urge,
+    /// The holder revoked a licence grant (`target`: `grant:<grant id>`; the wallet owns it).
+    RevokeGrant,
+    /// A principal revoked a delegation (`target`: `delegation:<id>`; zhangban-agent owns it).
+    RevokeDelegation,
 }
 
 impl OpKind {
@@ -48,7 +53,14 @@ impl OpKind {
             OpKind::Rate => "rate",
             OpKind::Complain => "complain",
             OpKind::Urge => "urge",
+            OpKind::RevokeGrant => "revoke_grant",
+            OpKind::RevokeDelegation => "revoke_delegation",
         }
+    }
+
+    /// Whether the operation is about a case (its `case_id` is a local case id); the revocations are not.
+    pub fn is_case_op(self) -> bool {
+        !matches!(self, OpKind::RevokeGrant | OpKind::RevokeDelegation)
     }
 }
 
@@ -68,6 +80,8 @@ pub struct Upload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
     pub id: String,
+    /// What the operation is about, and the unit of ordering (one operation per target in flight): the
+    /// local case id for case operations, `grant:<id>` / `delegation:<id>` for the revocations.
     pub case_id: String,
     pub subject: String,
     pub kind: OpKind,
@@ -139,6 +153,11 @@ pub fn enqueue(
     };
     t.put_json(COLLECTION, &op.id, subject, &op, PutOptions { tag: Some(PENDING), lookup: None })?;
     Ok(op)
+}
+
+/// The pending or refused operation of `kind` about `target`, if one is queued.
+pub fn find(store: &Store, kind: OpKind, target: &str) -> Result<Option<Op>> {
+    Ok(pending(store)?.into_iter().chain(quarantined(store)?).find(|o| o.kind == kind && o.case_id == target))
 }
 
 fn sorted(mut v: Vec<Op>) -> Vec<Op> {

@@ -261,7 +261,7 @@ impl Store {
         let unlocked = if keys::has_pin(&conn)? {
             None
         } else {
-            let k = keys::unlock(&conn, vault.as_ref(), &store_id, None, clock.now_secs())?;
+            let k = keys::unlock(&conn, vault.as_ref(), &store_id, None, clock.as_ref())?;
             Some(Unlocked { keys: k, subject_keys: HashMap::new() })
         };
         attachments::remove_temporaries(&dir.join(attachments::DIR));
@@ -340,14 +340,14 @@ impl Store {
     /// five the error is `Locked { retry_after_secs }`.
     pub fn unlock(&self, pin: Option<&str>) -> Result<()> {
         let mut g = self.guard();
-        let k = keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, pin, self.clock.now_secs())?;
+        let k = keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, pin, self.clock.as_ref())?;
         g.unlocked = Some(Unlocked { keys: k, subject_keys: HashMap::new() });
         Ok(())
     }
 
     /// Seconds before another PIN attempt is allowed.
     pub fn lockout_remaining(&self) -> Result<u64> {
-        keys::lockout_remaining(&self.guard().conn, self.clock.now_secs())
+        keys::lockout_remaining(&self.guard().conn, self.clock.as_ref())
     }
 
     /// Sets, changes or removes (`new_pin = None`) the PIN. The old PIN is required if there is one.
@@ -356,6 +356,9 @@ impl Store {
         if g.unlocked.is_none() {
             return Err(Error::Locked { retry_after_secs: 0 });
         }
+        // The old PIN is checked, and a wrong one counted, outside the transaction below: a failed
+        // check inside it would roll its own count back (guesses through change_pin were free).
+        keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, old_pin, self.clock.as_ref())?;
         let tx = g.conn.transaction()?;
         keys::change_pin(
             &tx,
@@ -364,7 +367,7 @@ impl Store {
             old_pin,
             new_pin,
             &PinPolicy::default(),
-            self.clock.now_secs(),
+            self.clock.as_ref(),
         )?;
         tx.commit()?;
         Ok(())

@@ -281,7 +281,7 @@ fn undo_follow_up(c: &mut Case, op: &Op) {
             c.complaints.retain(|x| Some(x.id.as_str()) != id);
         }
         OpKind::Urge => c.urged_at = None,
-        OpKind::Submit => {}
+        OpKind::Submit | OpKind::RevokeGrant | OpKind::RevokeDelegation => {}
     }
 }
 

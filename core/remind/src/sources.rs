@@ -784,6 +784,18 @@ fn op_label(op: &Op) -> Text {
         outbox::OpKind::Rate => Text::new("评价", "rating"),
         outbox::OpKind::Complain => Text::new("反映", "complaint"),
         outbox::OpKind::Urge => Text::new("催办", "urge"),
+        outbox::OpKind::RevokeGrant => Text::new("撤回用证授权", "grant revocation"),
+        outbox::OpKind::RevokeDelegation => Text::new("撤销委托", "delegation revocation"),
+    }
+}
+
+/// Where a reminder about an outgoing operation leads: its case, or the grant it revokes (a revoked
+/// delegation has no screen of its own: the home).
+fn op_link(op: &Op) -> Link {
+    match op.kind {
+        outbox::OpKind::RevokeGrant => Link::new(Screen::Grant, op.case_id.trim_start_matches("grant:")),
+        outbox::OpKind::RevokeDelegation => Link::new(Screen::Home, ""),
+        _ => Link::new(Screen::Case, &op.case_id),
     }
 }
 
@@ -805,7 +817,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
                 format!("{pz}{title_of}：{reason}。请修改后重新提交。"),
                 format!("{pe}{title_of}: {reason}. Change it and submit again."),
             ),
-            Link::new(Screen::Case, &op.case_id),
+            op_link(op),
             Some(ReminderAction::Fix),
             fire,
             None,
@@ -829,7 +841,7 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
                     if err.is_empty() { String::new() } else { format!(" ({err})") }
                 ),
             ),
-            Link::new(Screen::Case, &op.case_id),
+            op_link(op),
             None,
             fire,
             None,

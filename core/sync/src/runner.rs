@@ -424,17 +424,10 @@ impl SyncRunner {
         for up in &op.uploads {
             self.upload(up).await?;
         }
-        let attachments: Vec<Value> = op
-            .uploads
-            .iter()
-            .map(|u| json!({ "upload_id": u.upload_id, "sha256": u.sha256, "size": u.size, "name": u.name }))
-            .collect();
-        let mut body = op.body.clone();
-        if let Some(o) = body.as_object_mut() {
-            o.insert("attachments".into(), Value::Array(attachments));
-        }
         let path = match op.kind {
             OpKind::Submit => "/v1/cases".to_string(),
+            OpKind::RevokeGrant => "/v1/grants/revoke".to_string(),
+            OpKind::RevokeDelegation => "/v1/delegations/revocations".to_string(),
             kind => {
                 let case = cases::get(&self.store, &op.case_id)?;
                 let pid = case.platform_id.ok_or_else(|| Fail::Retry("case not yet on the platform".into()))?;
@@ -446,24 +439,43 @@ impl SyncRunner {
                 }
             }
         };
+        let mut body = op.body.clone();
+        if let (true, Some(o)) = (op.kind.is_case_op(), body.as_object_mut()) {
+            let attachments = op
+                .uploads
+                .iter()
+                .map(|u| json!({ "upload_id": u.upload_id, "sha256": u.sha256, "size": u.size, "name": u.name }))
+                .collect();
+            o.insert("attachments".into(), Value::Array(attachments));
+        }
         let resp = self.req(reqwest::Method::POST, &path).header("idempotency-key", &op.idempotency_key).json(&body);
         Self::json_response(self.http.send(resp).await?)
     }
 
-    /// Removes the operation and lets cases record the platform's answer, in one transaction.
+    /// Removes the operation and lets its owner record the platform's answer (cases, or the principal's
+    /// delegation; a grant's revocation was shown when it was made), in one transaction.
     fn finish_op(&self, op: &Op, answer: &Value) -> Result<Option<Notice>> {
         self.store.transaction(|t| {
             t.delete(outbox::COLLECTION, &op.id)?;
-            cases::delivered_in(t, op, answer)
+            match op.kind {
+                OpKind::RevokeGrant => Ok(None),
+                OpKind::RevokeDelegation => zhangban_agent::principal::revocation_sent_in(t, &op.case_id).map(|_| None),
+                _ => cases::delivered_in(t, op, answer),
+            }
         })
     }
 
-    /// Quarantines a refused operation and lets cases show the refusal, in one transaction.
-    fn quarantine(&self, op: &Op, status: u16, message: &str) -> Result<Notice> {
+    /// Quarantines a refused operation and lets cases show the refusal, in one transaction. A refused
+    /// revocation stays in the outbox's refused list for the person to see (no case to mark).
+    fn quarantine(&self, op: &Op, status: u16, message: &str) -> Result<Option<Notice>> {
         let problem = Problem { status, message: message.chars().take(500).collect(), op: op.kind.as_str().into() };
         self.store.transaction(|t| {
             outbox::quarantine_in(t, op, problem.clone())?;
-            cases::refused_in(t, op, &problem)
+            if op.kind.is_case_op() {
+                cases::refused_in(t, op, &problem).map(Some)
+            } else {
+                Ok(None)
+            }
         })
     }
 
@@ -556,6 +568,12 @@ impl SyncRunner {
         self.refresh_token();
         let deadline = Instant::now() + budget;
         let mut report = RunReport::default();
+        // Revocations an older version queued outside the one outbox join it before anything is sent.
+        if crate::wallet::migrate_legacy_outbox(&self.store).is_err()
+            || zhangban_agent::principal::queue_legacy_revocations(&self.store).is_err()
+        {
+            report.failures += 1;
+        }
         let mut tries: HashMap<String, u32> = HashMap::new();
         'outer: loop {
             if Instant::now() >= deadline {
@@ -620,8 +638,10 @@ impl SyncRunner {
                     Ok(answer) => match self.finish_op(&op, &answer) {
                         Ok(n) => {
                             report.sent += 1;
-                            if op.kind == OpKind::Submit {
-                                report.receipts += 1;
+                            match op.kind {
+                                OpKind::Submit => report.receipts += 1,
+                                OpKind::RevokeDelegation => report.revocations_sent += 1,
+                                _ => {}
                             }
                             if let Some(n) = n {
                                 self.listener.on_notice(n);
@@ -634,7 +654,7 @@ impl SyncRunner {
                     },
                     Err(Fail::Refused { status, message }) => {
                         report.quarantined += 1;
-                        if let Ok(n) = self.quarantine(&op, status, &message) {
+                        if let Ok(Some(n)) = self.quarantine(&op, status, &message) {
                             self.listener.on_notice(n);
                         }
                     }
@@ -701,22 +721,9 @@ impl SyncRunner {
         report
     }
 
-    /// Agent mode over the network: a principal's phone sends its queued revocations; an agent's phone
-    /// fetches the platform's revocation list since its cursor and stops using those mandates at once.
+    /// Agent mode over the network: an agent's phone fetches the platform's revocation list since its
+    /// cursor and stops using those mandates at once. (A principal's revocations go through the outbox.)
     async fn agent_step(&self, report: &mut RunReport) -> std::result::Result<(), Fail> {
-        for g in zhangban_agent::principal::pending_revocations(&self.store)? {
-            let body = json!({ "delegation": g.text, "revocation": g.revocation_hex });
-            let req = self.req(reqwest::Method::POST, "/v1/delegations/revocations").json(&body);
-            match Self::json_response(self.http.send(req).await?) {
-                Ok(_) => {
-                    zhangban_agent::principal::revocation_sent(&self.store, &g.id)?;
-                    report.revocations_sent += 1;
-                }
-                // Refused (a malformed record): kept for the person to see; the rest go on.
-                Err(Fail::Refused { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
         if !zhangban_agent::agent::is_agent_phone(&self.store)? {
             return Ok(());
         }

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::PlatformClient;
-use crate::wallet::{CacheInfo, LicenceSummary, LicenceType, Wallet, OUTBOX_COLLECTION};
+use crate::wallet::{CacheInfo, LicenceSummary, LicenceType, Wallet};
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -94,27 +94,6 @@ impl PlatformClient {
         let resp: IssueResponse = self.post_json("/v1/licences/issue", &req, Some(&token), Some(&n.nonce)).await?;
         let bytes = hex::decode(&resp.licence).map_err(|_| bad_response("licence"))?;
         crate::forms::import_licence(wallet, &bytes, wallet.store().now())
-    }
-
-    /// Sends queued grant revocations; returns how many were sent. A failure leaves the rest queued.
-    pub async fn send_grant_revocations(&self, wallet: &Wallet) -> Result<usize> {
-        let token = token(wallet)?;
-        let mut sent = 0;
-        for rec in wallet.store().list_tagged(OUTBOX_COLLECTION, "pending")? {
-            let v: serde_json::Value = rec.json()?;
-            let Some(grant_id) = v.get("grant_id").and_then(|g| g.as_str()) else { continue };
-            let _: serde_json::Value = self
-                .post_json(
-                    "/v1/grants/revoke",
-                    &serde_json::json!({ "grant_id": grant_id }),
-                    Some(&token),
-                    Some(&rec.id),
-                )
-                .await?;
-            wallet.store().transaction(|t| t.set_tag(OUTBOX_COLLECTION, &rec.id, Some("sent")).map(|_| ()))?;
-            sent += 1;
-        }
-        Ok(sent)
     }
 
     /// Grant ids the holders revoked (for a recipient's [`crate::wallet::GrantVerifier`]).

@@ -52,14 +52,19 @@ pub use verify::{
 };
 
 use crate::audit::NewEntry;
-use crate::store::{PutOptions, Store, SELF_SUBJECT};
+use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use format::IssuedLicence;
+use zhangban_base::outbox::{self, OpKind};
 
 pub const LICENCE_COLLECTION: &str = "licence";
 pub const GRANT_COLLECTION: &str = "licence_grant";
 pub const LIST_COLLECTION: &str = "wallet_list";
 /// Grant revocations waiting to be sent to the platform (tag `pending`).
-pub const OUTBOX_COLLECTION: &str = "wallet_outbox";
+/// Where grant revocations were queued before the one outbox (stores made before it): moved into the
+/// outbox by [`migrate_legacy_outbox`], keeping their idempotency keys.
+pub const LEGACY_OUTBOX_COLLECTION: &str = "wallet_outbox";
+/// The outbox target of a grant's revocation: `grant:<grant id>`.
+pub const GRANT_TARGET: &str = "grant:";
 /// A licence is "expiring" this long before its end.
 pub const EXPIRING_SECS: i64 = 30 * 24 * 3600;
 /// The holder's own view: a status list older than this is shown as stale.
@@ -610,7 +615,8 @@ impl Wallet {
         Ok(out)
     }
 
-    /// Revokes a grant: shown as revoked at once, and queued for the platform.
+    /// Revokes a grant: shown as revoked at once, and queued in the one outbox for the sync runner
+    /// (`OpKind::RevokeGrant`, target `grant:<id>`), in the same transaction.
     pub fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<GrantRecord> {
         let mut g: GrantRecord = self.store.get_json(GRANT_COLLECTION, grant_id)?;
         if g.revoked_at.is_some() {
@@ -618,9 +624,6 @@ impl Wallet {
         }
         g.revoked_at = Some(now);
         let body = serde_json::to_vec(&g)?;
-        let outbox = serde_json::to_vec(&serde_json::json!({
-            "kind": "grant.revoke", "grant_id": g.grant_id, "licence_id": g.licence_id, "at": now,
-        }))?;
         self.store.transaction(|t| {
             t.put(
                 GRANT_COLLECTION,
@@ -629,13 +632,7 @@ impl Wallet {
                 &body,
                 PutOptions { tag: Some("revoked"), lookup: None },
             )?;
-            t.put(
-                OUTBOX_COLLECTION,
-                &format!("grant-revoke-{}", g.grant_id),
-                SELF_SUBJECT,
-                &outbox,
-                PutOptions { tag: Some("pending"), lookup: None },
-            )?;
+            queue_revocation(t, &g.grant_id, outbox::new_key())?;
             t.audit(&NewEntry {
                 actor: "self",
                 action: "licence.grant.revoke",
@@ -648,9 +645,17 @@ impl Wallet {
         Ok(g)
     }
 
-    /// Grant revocations not yet sent to the platform.
+    /// Grant revocations not yet taken by the platform (grant ids, oldest first; refused ones included).
     pub fn pending_revocations(&self) -> Result<Vec<String>> {
-        Ok(self.store.list_tagged(OUTBOX_COLLECTION, "pending")?.into_iter().map(|r| r.id).collect())
+        let queued = outbox::pending(&self.store)?.into_iter().chain(outbox::quarantined(&self.store)?);
+        let mut ids: Vec<String> = queued
+            .filter(|o| o.kind == OpKind::RevokeGrant)
+            .filter_map(|o| o.case_id.strip_prefix(GRANT_TARGET).map(str::to_string))
+            .collect();
+        for rec in self.store.list_tagged(LEGACY_OUTBOX_COLLECTION, "pending")? {
+            ids.extend(rec.id.strip_prefix("grant-revoke-").map(str::to_string));
+        }
+        Ok(ids)
     }
 
     /// The privacy dashboard: every import, presentation, grant and revocation, per licence or all.
@@ -676,4 +681,33 @@ impl Wallet {
         }
         Ok(out)
     }
+}
+
+/// Queues the revocation of `grant_id` for the platform in the caller's transaction.
+fn queue_revocation(t: &mut Txn<'_>, grant_id: &str, key: String) -> Result<()> {
+    let target = format!("{GRANT_TARGET}{grant_id}");
+    let body = serde_json::json!({ "grant_id": grant_id });
+    outbox::enqueue(t, SELF_SUBJECT, &target, OpKind::RevokeGrant, key, body, vec![]).map(|_| ())
+}
+
+/// Moves grant revocations queued by an older version (collection `wallet_outbox`) into the one outbox,
+/// each keeping its idempotency key (the record id it was sent with), in one transaction. Returns how
+/// many moved. Called by the sync runner before it sends; harmless to call again.
+pub fn migrate_legacy_outbox(store: &Store) -> Result<usize> {
+    let legacy = store.list_tagged(LEGACY_OUTBOX_COLLECTION, "pending")?;
+    if legacy.is_empty() {
+        return Ok(0);
+    }
+    store.transaction(|t| {
+        let mut moved = 0;
+        for rec in &legacy {
+            let v: serde_json::Value = rec.json()?;
+            if let Some(grant_id) = v.get("grant_id").and_then(|g| g.as_str()) {
+                queue_revocation(t, grant_id, rec.id.clone())?;
+                moved += 1;
+            }
+            t.delete(LEGACY_OUTBOX_COLLECTION, &rec.id)?;
+        }
+        Ok(moved)
+    })
 }

@@ -604,7 +604,12 @@ fn wallet_presents_grants_and_logs_usage() {
     let r = w.revoke_grant(&g.grant_id, NOW + 5).unwrap();
     assert_eq!(r.revoked_at, Some(NOW + 5));
     assert_eq!(w.grants(Some(&id)).unwrap().iter().filter(|g| g.revoked_at.is_some()).count(), 1);
-    assert_eq!(w.pending_revocations().unwrap(), [format!("grant-revoke-{}", g.grant_id)]);
+    assert_eq!(w.pending_revocations().unwrap(), std::slice::from_ref(&g.grant_id));
+    let queued = zhangban_base::outbox::pending(w.store()).unwrap();
+    assert_eq!(queued.len(), 1, "one operation in the one outbox");
+    assert_eq!(queued[0].kind, zhangban_base::outbox::OpKind::RevokeGrant);
+    assert_eq!(queued[0].body, serde_json::json!({ "grant_id": g.grant_id }));
+    assert!(w.store().list_tagged(crate::LEGACY_OUTBOX_COLLECTION, "pending").unwrap().is_empty());
     let mut gv2 = GrantVerifier::new(&rk, f.trust.clone(), Some(f.status.clone()));
     gv2.revoked.insert(hex::decode(&g.grant_id).unwrap());
     assert_eq!(gv2.verify(&g.text, NOW, &policy()).unwrap_err().code(), "grant_revoked");
@@ -780,4 +785,33 @@ fn attack_a_single_use_grant_survives_no_restart() {
     // The recipient's app restarts (a new verifier, same store): still used.
     let again = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store);
     assert_eq!(again.verify(&g, NOW + 5, &policy()).unwrap_err().code(), "grant_already_used");
+}
+
+#[test]
+fn revocations_queued_by_an_older_version_move_into_the_one_outbox_with_their_keys() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let w = wallet_in(dir.path(), &f, Arc::new(SoftwareKey::from_pkcs8(f.device.pkcs8()).unwrap()));
+    let gid = "00112233445566778899aabbccddeeff";
+    // What the previous version wrote: its own collection, the record id doubling as idempotency key.
+    let legacy = serde_json::json!({ "kind": "grant.revoke", "grant_id": gid, "licence_id": "L", "at": NOW });
+    w.store()
+        .transaction(|t| {
+            t.put(
+                LEGACY_OUTBOX_COLLECTION,
+                &format!("grant-revoke-{gid}"),
+                crate::store::SELF_SUBJECT,
+                &serde_json::to_vec(&legacy).unwrap(),
+                crate::store::PutOptions { tag: Some("pending"), lookup: None },
+            )
+        })
+        .unwrap();
+    assert_eq!(w.pending_revocations().unwrap(), [gid]);
+    assert_eq!(migrate_legacy_outbox(w.store()).unwrap(), 1);
+    assert_eq!(migrate_legacy_outbox(w.store()).unwrap(), 0, "moved once");
+    let ops = zhangban_base::outbox::pending(w.store()).unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].idempotency_key, format!("grant-revoke-{gid}"), "the key it may already have been sent with");
+    assert_eq!(ops[0].case_id, format!("grant:{gid}"));
+    assert_eq!(w.pending_revocations().unwrap(), [gid], "listed once, from the outbox");
 }

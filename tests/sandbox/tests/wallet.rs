@@ -183,3 +183,66 @@ async fn attack_the_holder_cannot_choose_its_licence_contents() {
     assert!(matches!(e, zhangban_core::Error::Rejected { status: 403, .. }), "{e:?}");
     running.stop().await;
 }
+
+/// Grant revocations have no queue of their own: they wait in the one outbox with the cases' operations
+/// and the sync runner sends them (offline → kept, retried; online → sent once), including a revocation
+/// an older version queued in its own collection (moved over with the key it may have been sent with).
+#[tokio::test]
+async fn grant_revocations_go_out_through_the_one_outbox_exactly_once() {
+    use zhangban_core::notify::NoListener;
+    use zhangban_core::outbox;
+    use zhangban_core::store::{PutOptions, SELF_SUBJECT};
+    use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+    use zhangban_core::wallet::{DeviceSigner, GrantExpiry, SoftwareKey, LEGACY_OUTBOX_COLLECTION};
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let holder = wallet(&dir.path().join("holder"));
+    register(&client, &holder).await;
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
+        .unwrap();
+    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let rk = SoftwareKey::generate().unwrap().public_key();
+    let g = holder.grant(&lic.licence_id, &Preset::Full, "街道办", &rk, "核验", GrantExpiry::Default, now).unwrap();
+    holder.revoke_grant(&g.grant_id, now + 1).unwrap();
+    // What an older version left queued in its own collection.
+    let old_id = "00112233445566778899aabbccddeeff";
+    let legacy = json!({ "kind": "grant.revoke", "grant_id": old_id, "licence_id": lic.licence_id, "at": now });
+    holder
+        .store()
+        .transaction(|t| {
+            t.put(
+                LEGACY_OUTBOX_COLLECTION,
+                &format!("grant-revoke-{old_id}"),
+                SELF_SUBJECT,
+                &serde_json::to_vec(&legacy).unwrap(),
+                PutOptions { tag: Some("pending"), lookup: None },
+            )
+        })
+        .unwrap();
+    assert_eq!(holder.pending_revocations().unwrap().len(), 2);
+
+    // Offline: nothing lost, the attempt recorded on the queued operation.
+    let mut cfg = SyncConfig::new("http://127.0.0.1:9");
+    cfg.run_budget = std::time::Duration::from_secs(5);
+    let offline = SyncRunner::new(holder.store().clone(), cfg, Arc::new(NoListener)).unwrap();
+    let r = offline.run_once().await;
+    assert!(r.offline && r.sent == 0, "{r:?}");
+    let queued = outbox::pending(holder.store()).unwrap();
+    assert_eq!(queued.len(), 2, "both revocations in the one outbox");
+    assert!(queued.iter().all(|o| o.kind == outbox::OpKind::RevokeGrant));
+    assert!(queued.iter().any(|o| o.attempts > 0 && o.last_error.is_some()), "{queued:?}");
+
+    // Online: both sent, in one run, and the recipient's next update refuses the grant.
+    let online = SyncRunner::new(holder.store().clone(), SyncConfig::new(&running.url), Arc::new(NoListener)).unwrap();
+    let r = online.run_once().await;
+    assert_eq!((r.sent, r.receipts, r.quarantined), (2, 0, 0), "{r:?}");
+    assert!(holder.pending_revocations().unwrap().is_empty());
+    let revoked: Vec<String> = client.revoked_grants().await.unwrap().iter().map(hex::encode).collect();
+    assert!(revoked.contains(&g.grant_id) && revoked.contains(&old_id.to_string()), "{revoked:?}");
+    let again = online.run_once().await;
+    assert_eq!(again.sent, 0, "sent once: {again:?}");
+    running.stop().await;
+}

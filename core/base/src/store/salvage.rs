@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::vault::KeyVault;
 use super::{decode_row, keys, RawRow, Record, Unlocked, DB_FILE};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::{Error, Result};
 
 /// What [`salvage`] could read.
@@ -97,7 +97,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     let store_id = keys::meta_get(&conn, "store_id")?
         .and_then(|v| String::from_utf8(v).ok())
         .ok_or_else(|| Error::corrupted("meta", "store_id"))?;
-    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, SystemClock.now_secs())?;
+    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, &SystemClock)?;
     if !canary_ok {
         out.damaged.push("meta/canary".into());
     }

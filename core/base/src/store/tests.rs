@@ -139,8 +139,9 @@ fn pin_lockout_counts_on_disk_and_grows() {
     // Even the right PIN waits now.
     assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs }) if retry_after_secs > 0));
     assert!(s.lockout_remaining().unwrap() > 0);
-    // Pretend the wait passed.
+    // Pretend the wait passed (a store without a boot clock reckons by the wall clock).
     s.set_raw_meta_for_test("pin_last_failure", &0u64.to_be_bytes());
+    s.set_raw_meta_for_test("pin_last_failure_boot", &[]);
     s.unlock(Some("246810")).unwrap();
     assert_eq!(s.get("c", "x").unwrap().body.as_slice(), b"secret");
     s.lock();
@@ -480,4 +481,111 @@ fn a_miss_or_a_short_list_that_disagrees_with_the_kept_count_is_corrupted() {
     assert!(matches!(s.list_tagged("case", "pending"), Err(Error::Corrupted { .. })));
     // Other collections are unaffected.
     assert!(matches!(s.get("profile", "me"), Err(Error::NotFound { .. })));
+}
+
+/// A store on a [`FixedClock`] (with its boot clock) and a PIN, locked after five wrong tries.
+fn locked_out(tmp: &Path, clock: Arc<crate::clock::FixedClock>) -> Store {
+    let dir = tmp.join("s");
+    let policy = PinPolicy { iterations: MIN_PIN_ITERATIONS, min_len: 6 };
+    let s = Store::create_with(&dir, vault(tmp), Some("246810"), &policy, clock.clone()).unwrap();
+    s.lock();
+    for _ in 0..5 {
+        let _ = s.unlock(Some("000000"));
+    }
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    s
+}
+
+/// Attack (finding 4): guessing the PIN through `change_pin` was free — the count was rolled back with the
+/// failed transaction (eight wrong tries all said "4 left", then the right PIN worked).
+#[test]
+fn attack_pin_guesses_through_change_pin_are_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        seen.push(match s.change_pin(Some("000000"), Some("135790")) {
+            Err(Error::WrongPin { attempts_left }) => format!("left {attempts_left}"),
+            Err(Error::Locked { .. }) => "locked".to_string(),
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(seen, ["left 4", "left 3", "left 2", "left 1", "locked", "locked", "locked", "locked"]);
+    // Even the right PIN waits now, through either door.
+    assert!(matches!(s.change_pin(Some("246810"), Some("135790")), Err(Error::Locked { .. })));
+    s.lock();
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs }) if retry_after_secs > 0));
+}
+
+/// Attack (finding 5): setting the wall clock forward skipped the wait.
+#[test]
+fn attack_setting_the_clock_forward_does_not_skip_the_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = locked_out(tmp.path(), clock.clone());
+    clock.set(1_790_000_000 + 86_400 * 3); // the person sets the date three days on
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs: 30 })));
+    clock.advance(31); // the time really passes
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// Attack (finding 5): setting the wall clock back after failures locked the owner out for years.
+#[test]
+fn attack_setting_the_clock_back_does_not_lengthen_the_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = locked_out(tmp.path(), clock.clone());
+    clock.set(1_790_000_000 - 10 * 365 * 86_400);
+    assert_eq!(s.lockout_remaining().unwrap(), 30, "never more than the delay itself");
+    clock.advance(30);
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// A restart (the boot clock starts again) with the wall clock set forward: the wait counts from the
+/// restart, since only the time since boot surely passed.
+#[test]
+fn a_restart_does_not_skip_the_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = locked_out(tmp.path(), clock.clone());
+    drop(s);
+    clock.reboot();
+    clock.set(1_790_000_000 + 86_400);
+    let s = Store::open_with(&tmp.path().join("s"), vault(tmp.path()), clock.clone()).unwrap();
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    clock.advance(12);
+    assert_eq!(s.lockout_remaining().unwrap(), 18);
+    clock.advance(18);
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// Without a boot clock the wall clock counts, but never backwards and never beyond the delay.
+#[test]
+fn without_a_boot_clock_the_wall_clock_counts_bounded() {
+    #[derive(Debug)]
+    struct WallOnly(crate::clock::FixedClock);
+    impl Clock for WallOnly {
+        fn now_micros(&self) -> i64 {
+            self.0.now_micros()
+        }
+        fn now_secs(&self) -> i64 {
+            self.0.now_secs()
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(WallOnly(crate::clock::FixedClock::at(1_790_000_000)));
+    let dir = tmp.path().join("s");
+    let policy = PinPolicy { iterations: MIN_PIN_ITERATIONS, min_len: 6 };
+    let s = Store::create_with(&dir, vault(tmp.path()), Some("246810"), &policy, clock.clone()).unwrap();
+    s.lock();
+    for _ in 0..5 {
+        let _ = s.unlock(Some("000000"));
+    }
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    clock.0.set(1_790_000_000 - 86_400 * 365);
+    assert_eq!(s.lockout_remaining().unwrap(), 30, "bounded by the delay");
+    clock.0.set(1_790_000_000 + 31);
+    s.unlock(Some("246810")).unwrap();
 }

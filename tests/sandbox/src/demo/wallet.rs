@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
+use zhangban_core::notify::NoListener;
 use zhangban_core::store::{FileVault, KeyVault, Store};
+use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::PlatformClient;
 use zhangban_core::wallet::{qr, ElementValue, GrantExpiry, LicenceType, Policy, Preset, Wallet};
 
@@ -229,7 +231,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         json!({ "grant_id": g.grant_id, "elements": g.elements, "expires_at": g.expires_at, "text_chars": g.text.len() }),
     );
     wallet.revoke_grant(&g.grant_id, now())?;
-    let sent = j.client.send_grant_revocations(&wallet).await?;
+    // The revocation waits in the phone's one outbox; its next sync sends it with everything else.
+    let runner = SyncRunner::new(j.store.clone(), SyncConfig::new(&j.platform_url), Arc::new(NoListener))?;
+    let run = runner.run_once().await;
+    let sent = run.sent - run.receipts;
     let mut gv = gv;
     gv.revoked = j.client.revoked_grants().await?.into_iter().collect();
     let after = gv.verify(&g.text, now(), &Policy::default()).err().map(|e| e.code());
