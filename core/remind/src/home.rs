@@ -113,12 +113,13 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     let snap = Snapshot::load(store, settings(store)?)?;
     let found = sources::collect(&snap)?;
     let max = snap.settings.home_max as usize;
-    let mut needs: Vec<Reminder> = found.into_iter().filter_map(|f| f.need).collect();
-    needs.sort_by(by_urgency);
+    // Sorted by reference: only what the home carries is copied (an agent's phone has thousands of needs).
+    let mut all: Vec<&Reminder> = found.iter().filter_map(|f| f.need.as_ref()).collect();
+    all.sort_by(|a, b| by_urgency(a, b));
     let mut groups: Vec<PrincipalNeeds> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for n in &needs {
-        let i = *index.entry(n.subject.clone()).or_insert_with(|| {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for n in &all {
+        let i = *index.entry(n.subject.as_str()).or_insert_with(|| {
             let label = if n.subject == SELF_SUBJECT {
                 Text::new("本人", "Me")
             } else {
@@ -131,11 +132,11 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         let g = &mut groups[i];
         g.needs_total += 1;
         if g.needs.len() < PER_SUBJECT {
-            g.needs.push(n.clone());
+            g.needs.push((*n).clone());
         }
     }
-    let needs_total = needs.len() as u32;
-    needs.truncate(max);
+    let needs_total = all.len() as u32;
+    let needs: Vec<Reminder> = all.iter().take(max).map(|r| (*r).clone()).collect();
     let mut cases = active_cases(&snap);
     let cases_total = cases.len() as u32;
     cases.truncate(max);

@@ -12,6 +12,7 @@
 //!   `cancel` (ids no longer wanted — also those already shown, so a resolved reminder leaves the
 //!   notification centre). The state is stored, so a restart gives the same ids and an empty diff.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,21 @@ use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
 
 use crate::sources::{self, Found, Snapshot};
+
+/// A reminder that may be planned: borrowed from the rules' findings (copied only when planned), at the
+/// moment it would be shown.
+struct Candidate<'a> {
+    fire_at: i64,
+    r: Cow<'a, Reminder>,
+}
+
+impl Candidate<'_> {
+    fn into_reminder(self) -> Reminder {
+        let mut r = self.r.into_owned();
+        r.fire_at = self.fire_at;
+        r
+    }
+}
 use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, ReminderSource, Screen, Settings, Urgency, DAY};
 
 const STATE_COLLECTION: &str = "remind_state";
@@ -77,7 +93,7 @@ pub fn plan(store: &Arc<Store>) -> Result<Plan> {
     let snap = Snapshot::load(store, settings(store)?)?;
     let found = sources::collect(&snap)?;
     let state: State = store.get_opt(STATE_COLLECTION, STATE_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default();
-    let (plan, next) = compute(&snap.settings, snap.now, found, &state);
+    let (plan, next) = compute(&snap.settings, snap.now, found.iter(), &state);
     // Unchanged (a plan made again with nothing new): nothing to write, so the store stays as it was.
     if next.entries != state.entries {
         store.put_json(STATE_COLLECTION, STATE_ID, SELF_SUBJECT, &next)?;
@@ -108,7 +124,7 @@ fn out_of_quiet(s: &Settings, t: i64) -> i64 {
     }
 }
 
-fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
+fn digest(members: &[&Reminder], fire_at: i64) -> Reminder {
     let n = members.len();
     let urgency = members.iter().map(|r| r.urgency).max().unwrap_or(Urgency::Normal);
     let first = members.first().map(|r| r.subject.clone()).unwrap_or_default();
@@ -136,23 +152,32 @@ fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
 }
 
 /// The plan at `now` from the rules' findings and the last plan's state; also the state to store.
-fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, State) {
+fn compute<'a>(
+    s: &Settings,
+    now: i64,
+    found: impl Iterator<Item = &'a Found>,
+    last: &State,
+) -> (Plan, State) {
     let mut kept: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut candidates: Vec<Reminder> = Vec::new();
+    let mut candidates: Vec<Candidate<'a>> = Vec::new();
+    // Reminders further ahead than the window wait for a later plan.
+    let horizon = now + i64::from(s.window_days) * DAY;
+    let mut later: Vec<i64> = Vec::new();
     for f in found {
-        let need = f.need;
-        let mut stages = f.stages;
+        let need = f.need.as_ref();
+        let mut stages: Vec<&'a Reminder> = f.stages.iter().collect();
         stages.sort_by_key(|r| r.fire_at);
-        let mut latest_past: Option<Reminder> = None;
+        let mut latest_past: Option<&'a Reminder> = None;
         for st in stages {
             if st.fire_at <= now {
                 latest_past = Some(st);
             } else {
-                let mut st = st;
-                if st.urgency != Urgency::Urgent {
-                    st.fire_at = out_of_quiet(s, st.fire_at);
+                let fire_at = if st.urgency != Urgency::Urgent { out_of_quiet(s, st.fire_at) } else { st.fire_at };
+                if fire_at > horizon {
+                    later.push(fire_at);
+                } else {
+                    candidates.push(Candidate { fire_at, r: Cow::Borrowed(st) });
                 }
-                candidates.push(st);
             }
         }
         // Past stages: those the last plan held were shown (kept, so they are not cancelled); the latest
@@ -166,63 +191,61 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
                     kept.insert(st.id.clone(), e.clone());
                 }
                 _ => {
-                    let mut st = st;
+                    let mut st = st.clone();
                     // Shown late (the phone was off, or a sync just brought it): worded as things stand
                     // now ("20 days left", not the stage's "30 days").
-                    if let Some(n) = &need {
+                    if let Some(n) = need {
                         st.title = n.title.clone();
                         st.body = n.body.clone();
                         st.urgency = st.urgency.max(n.urgency);
                     }
-                    st.fire_at = match waiting {
+                    let fire_at = match waiting {
                         Some(t) => t,
                         None if st.urgency == Urgency::Urgent => now,
                         None => out_of_quiet(s, now),
                     };
-                    candidates.push(st);
+                    if fire_at > horizon {
+                        later.push(fire_at);
+                    } else {
+                        candidates.push(Candidate { fire_at, r: Cow::Owned(st) });
+                    }
                 }
             }
         }
     }
     // Earlier past stages the last plan held are not kept: cancelling them clears an outdated notice
     // ("3 working days left") from the notification centre once a newer stage was shown.
-    let horizon = now + i64::from(s.window_days) * DAY;
-    let mut later: Vec<i64> = Vec::new();
-    candidates.retain(|r| {
-        if r.fire_at > horizon {
-            later.push(r.fire_at);
-            false
-        } else {
-            true
-        }
-    });
     // Merge non-urgent reminders falling at the same moment.
-    let mut by_time: HashMap<i64, Vec<Reminder>> = HashMap::new();
-    let mut singles = Vec::new();
-    for r in candidates {
-        if r.urgency == Urgency::Urgent {
-            singles.push(r);
+    let mut by_time: HashMap<i64, Vec<Candidate<'a>>> = HashMap::new();
+    let mut singles: Vec<Candidate<'a>> = Vec::new();
+    for c in candidates {
+        if c.r.urgency == Urgency::Urgent {
+            singles.push(c);
         } else {
-            by_time.entry(r.fire_at).or_default().push(r);
+            by_time.entry(c.fire_at).or_default().push(c);
         }
     }
     let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
     for (t, mut group) in by_time {
         if group.len() >= s.merge_at as usize {
-            group.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
-            let d = digest(&group, t);
+            group.sort_by(|a, b| b.r.urgency.cmp(&a.r.urgency).then(a.r.id.cmp(&b.r.id)));
+            let members: Vec<&Reminder> = group.iter().map(|c| c.r.as_ref()).collect();
+            let d = digest(&members, t);
             members_of.push((d.id.clone(), d.merged.clone()));
-            singles.push(d);
+            singles.push(Candidate { fire_at: t, r: Cow::Owned(d) });
         } else {
             singles.extend(group);
         }
     }
-    singles.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(b.urgency.cmp(&a.urgency)).then(a.id.cmp(&b.id)));
+    singles.sort_by(|a, b| {
+        a.fire_at.cmp(&b.fire_at).then(b.r.urgency.cmp(&a.r.urgency)).then(a.r.id.cmp(&b.r.id))
+    });
     let cap = s.max_pending as usize;
     if singles.len() > cap {
-        later.extend(singles[cap..].iter().map(|r| r.fire_at));
+        later.extend(singles[cap..].iter().map(|c| c.fire_at));
         singles.truncate(cap);
     }
+    let singles: Vec<Reminder> = singles.into_iter().map(Candidate::into_reminder).collect();
     let pending = singles;
     // The new state and the diff.
     let mut next = State { at: now, entries: kept };

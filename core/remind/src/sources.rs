@@ -60,18 +60,38 @@ pub struct Snapshot {
 }
 
 /// What the engine keeps between calls, per store object: the parsed watched cases, the calendar and the
-/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]). A call
-/// after a write decrypts, parses and reckons again only the records that changed (a sync's event touches
-/// one case, not ten thousand); the rest is read from the plaintext columns only.
+/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]), and the
+/// write generation of the collections they were read at ([`Store::generation`]). A call on an unchanged
+/// collection reads none of its rows; a call after a write decrypts, parses and reckons again only the
+/// records that changed (a sync's event touches one case, not ten thousand); the rest is read from the
+/// plaintext columns only.
 struct Cache {
     store_id: String,
     /// The store object (two objects over the same files keep their own caches).
     instance: usize,
+    /// The cases collection's generation `cases` were read at, and the start of the rating window they were
+    /// selected with (None: never read).
+    cases_gen: Option<(i64, i64)>,
     cases: HashMap<String, (Vec<u8>, Arc<Case>)>,
+    /// The calendar update collection's generation, and the calendar and update version read at it.
+    calendar_gen: Option<i64>,
     calendar: Option<(Vec<u8>, Arc<Calendar>)>,
     /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
     found_key: Option<FoundKey>,
     found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)>,
+    counters: Counters,
+}
+
+/// How much work the engine did for one store object since it was first used (for tests and benchmarks:
+/// [`counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Calls that read the rows of the cases collection (skipped while its generation is unchanged).
+    pub case_scans: u64,
+    /// Cases decrypted and parsed.
+    pub cases_decrypted: u64,
+    /// Cases whose rules were reckoned.
+    pub cases_reckoned: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,21 +102,47 @@ struct FoundKey {
     labels: HashMap<String, String>,
 }
 
-static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+/// The caches of the store objects used last, the most recent last (a few: an app has one store; tests
+/// running side by side have several).
+static CACHE: std::sync::Mutex<Vec<Cache>> = std::sync::Mutex::new(Vec::new());
+const CACHED_STORES: usize = 16;
 
-/// The cache of this store object (a new one when another store was used last).
-fn cache_for<'a>(g: &'a mut Option<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
-    if !g.as_ref().is_some_and(|c| c.store_id == store_id && c.instance == instance) {
-        *g = None;
+/// The cache of this store object (a new one when it has none; the least recently used goes when full).
+fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
+    match g.iter().position(|c| c.store_id == store_id && c.instance == instance) {
+        Some(i) => {
+            let c = g.remove(i);
+            g.push(c);
+        }
+        None => {
+            if g.len() >= CACHED_STORES {
+                g.remove(0);
+            }
+            g.push(Cache {
+                store_id: store_id.to_string(),
+                instance,
+                cases_gen: None,
+                cases: HashMap::new(),
+                calendar_gen: None,
+                calendar: None,
+                found_key: None,
+                found: HashMap::new(),
+                counters: Counters::default(),
+            });
+        }
     }
-    g.get_or_insert_with(|| Cache {
-        store_id: store_id.to_string(),
-        instance,
-        cases: HashMap::new(),
-        calendar: None,
-        found_key: None,
-        found: HashMap::new(),
-    })
+    let last = g.len() - 1;
+    &mut g[last]
+}
+
+/// The engine's work counters for this store object (zero before its first home or plan).
+pub fn counters(store: &Arc<Store>) -> Counters {
+    let g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let instance = Arc::as_ptr(store) as usize;
+    g.iter()
+        .find(|c| c.store_id == store.store_id() && c.instance == instance)
+        .map(|c| c.counters)
+        .unwrap_or_default()
 }
 
 impl Snapshot {
@@ -119,30 +165,51 @@ impl Snapshot {
         let cache = cache_for(&mut guard, &store_key.0, store_key.1);
         // The calendar with the stored signed update, verified again only when the update changed (a store
         // without one is not asked for it by id: a miss costs the store's full miss check).
-        let cal_rows = store.scan_changed(zhangban_calendar::update::COLLECTION, &|_, _, _| true, &|_, _| true)?;
-        let calendar_version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
-        let calendar = match &cache.calendar {
-            Some((v, c)) if *v == calendar_version => c.clone(),
-            _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
-            _ => Arc::new(zhangban_calendar::update::load(store)?),
-        };
-        cache.calendar = Some((calendar_version.clone(), calendar.clone()));
-        let known = &cache.cases;
-        let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
-            known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
-        })?;
-        let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
-        for (id, version, rec) in rows {
-            let case = match rec {
-                Some(r) => Arc::new(r?.json::<Case>()?),
-                None => match cache.cases.remove(&id) {
-                    Some((_, c)) => c,
-                    None => continue,
-                },
+        let cal_collection = zhangban_calendar::update::COLLECTION;
+        let cal_gen = store.generation(cal_collection)?;
+        if cache.calendar_gen != Some(cal_gen) || cache.calendar.is_none() {
+            let cal_rows = store.scan_changed(cal_collection, &|_, _, _| true, &|_, _| true)?;
+            let version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
+            let calendar = match &cache.calendar {
+                Some((v, c)) if *v == version => c.clone(),
+                _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
+                _ => Arc::new(zhangban_calendar::update::load(store)?),
             };
-            fresh.insert(id, (version, case));
+            cache.calendar = Some((version, calendar));
+            cache.calendar_gen = Some(cal_gen);
         }
-        cache.cases = fresh;
+        let (calendar_version, calendar) = match &cache.calendar {
+            Some((v, c)) => (v.clone(), c.clone()),
+            None => (Vec::new(), Arc::new((*Calendar::bundled()).clone())),
+        };
+        // The cases: not read at all while the collection is as it was (its generation, read before the
+        // rows, so a write in between makes the cache older, never newer); else one pass over the
+        // plaintext columns, decrypting only what changed. The watched set also depends on the day (a
+        // completed case leaves the rating window): another window reads the rows again.
+        let cases_gen = store.generation(cases::COLLECTION)?;
+        if cache.cases_gen != Some((cases_gen, since)) {
+            let known = &cache.cases;
+            let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
+                known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+            })?;
+            cache.counters.case_scans += 1;
+            let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
+            for (id, version, rec) in rows {
+                let case = match rec {
+                    Some(r) => {
+                        cache.counters.cases_decrypted += 1;
+                        Arc::new(r?.json::<Case>()?)
+                    }
+                    None => match cache.cases.remove(&id) {
+                        Some((_, c)) => c,
+                        None => continue,
+                    },
+                };
+                fresh.insert(id, (version, case));
+            }
+            cache.cases = fresh;
+            cache.cases_gen = Some((cases_gen, since));
+        }
         let mut cases: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
         drop(guard);
         cases.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -878,8 +945,21 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
     Some(Found { group: r.id.clone(), need, stages: vec![r] })
 }
 
+/// What every rule found: the case rules' findings as the engine keeps them (shared, not copied: a home
+/// or plan copies only the few reminders it hands over) and the other rules' findings.
+pub struct Findings {
+    cases: Vec<Arc<Vec<Found>>>,
+    rest: Vec<Found>,
+}
+
+impl Findings {
+    pub fn iter(&self) -> impl Iterator<Item = &Found> {
+        self.cases.iter().flat_map(|f| f.iter()).chain(self.rest.iter())
+    }
+}
+
 /// Every rule over the snapshot.
-pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
+pub fn collect(s: &Snapshot) -> Result<Findings> {
     // The case rules' findings, reckoned again only for the cases written since the last call (and for
     // every case when the day, the settings, the calendar or a principal's label changed).
     let key = FoundKey {
@@ -894,7 +974,7 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
         cache.found.clear();
         cache.found_key = Some(key);
     }
-    let mut out: Vec<Found> = Vec::new();
+    let mut per_case: Vec<Arc<Vec<Found>>> = Vec::with_capacity(s.cases.len());
     let mut found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)> = HashMap::with_capacity(s.cases.len());
     for (c, version) in s.cases.iter().zip(&s.case_versions) {
         let f = match cache.found.remove(&c.id) {
@@ -902,16 +982,19 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
             _ => {
                 let mut f = Vec::new();
                 case_rules(s, c, &mut f)?;
+                cache.counters.cases_reckoned += 1;
                 Arc::new(f)
             }
         };
-        out.extend(f.iter().cloned());
+        per_case.push(f.clone());
         found.insert(c.id.clone(), (version.clone(), f));
     }
     cache.found = found;
     drop(guard);
-    let any_provisional =
-        out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
+    let any_provisional = per_case.iter().flat_map(|f| f.iter()).any(|f| {
+        f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional)
+    });
+    let mut out: Vec<Found> = Vec::new();
     for l in &s.licences {
         out.extend(licence_rules(s, l));
     }
@@ -928,5 +1011,5 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
         out.push(outbox_rules(s, op, true));
     }
     out.extend(calendar_rule(s, any_provisional));
-    Ok(out)
+    Ok(Findings { cases: per_case, rest: out })
 }
