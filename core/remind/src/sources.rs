@@ -55,6 +55,8 @@ pub struct Snapshot {
     case_versions: Vec<Vec<u8>>,
     /// Which store object's cache the case findings go to.
     store_key: (String, usize),
+    /// The generation of the cases collection (and the window) `cases` were read at.
+    cases_read_at: (i64, i64),
     /// The calendar update's version (empty: none stored): part of what the case findings depend on.
     calendar_version: Vec<u8>,
 }
@@ -76,9 +78,13 @@ struct Cache {
     /// The calendar update collection's generation, and the calendar and update version read at it.
     calendar_gen: Option<i64>,
     calendar: Option<(Vec<u8>, Arc<Calendar>)>,
+    /// `cases` oldest first, with their versions (rebuilt when the collection is read again).
+    sorted: (Vec<Arc<Case>>, Vec<Vec<u8>>),
     /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
     found_key: Option<FoundKey>,
-    found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)>,
+    found: HashMap<String, (Vec<u8>, Arc<CaseFindings>)>,
+    /// The findings in the order of `sorted`, and the generation of the cases they go with.
+    found_list: Option<((i64, i64), Vec<Arc<CaseFindings>>)>,
     counters: Counters,
 }
 
@@ -125,8 +131,10 @@ fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, instance: usize) -> &'a 
                 cases: HashMap::new(),
                 calendar_gen: None,
                 calendar: None,
+                sorted: (Vec::new(), Vec::new()),
                 found_key: None,
                 found: HashMap::new(),
+                found_list: None,
                 counters: Counters::default(),
             });
         }
@@ -209,11 +217,14 @@ impl Snapshot {
             }
             cache.cases = fresh;
             cache.cases_gen = Some((cases_gen, since));
+            let mut sorted: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+            sorted.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            let (versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = sorted.into_iter().unzip();
+            cache.sorted = (cases, versions);
         }
-        let mut cases: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+        let (cases, case_versions) = cache.sorted.clone();
+        let cases_read_at = cache.cases_gen.unwrap_or_default();
         drop(guard);
-        cases.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        let (case_versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = cases.into_iter().unzip();
         // The wallet only when it holds something (counted from the plaintext columns).
         let has_wallet_records = !store.tag_counts(zhangban_wallet::LICENCE_COLLECTION)?.is_empty()
             || !store.tag_counts(zhangban_wallet::GRANT_COLLECTION)?.is_empty();
@@ -243,6 +254,7 @@ impl Snapshot {
             deadlines,
             case_versions,
             store_key,
+            cases_read_at,
             calendar_version,
         })
     }
@@ -945,16 +957,54 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
     Some(Found { group: r.id.clone(), need, stages: vec![r] })
 }
 
+/// What a case's rules found, reckoned once per version of the case (and again on another day, or with
+/// other settings, calendar or labels).
+#[derive(Debug, Clone)]
+pub struct CaseFindings {
+    pub found: Vec<Found>,
+    /// For a case under way: its promised date and working days left (the home's list of cases).
+    pub progress: Option<Progress>,
+}
+
+/// Where a case under way stands against its promised completion date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub promised_date: Option<NaiveDate>,
+    pub working_days_left: Option<i64>,
+    pub overdue: bool,
+    pub provisional: bool,
+}
+
+fn progress(s: &Snapshot, c: &Case) -> Progress {
+    let paused = c.paused_ranges(s.today);
+    let pd = match (c.accepted_on, c.promised_days) {
+        (Some(acc), Some(days)) => s.calendar.add_working_days(acc, days, &paused).ok(),
+        _ => None,
+    };
+    let left = pd.as_ref().and_then(|pd| s.calendar.working_days_between(s.today, pd.value, &paused).ok());
+    let overdue = match (&pd, &left) {
+        (Some(pd), Some(l)) => l.value < 0 || (l.value == 0 && s.today > pd.value),
+        _ => false,
+    };
+    Progress {
+        promised_date: pd.as_ref().map(|p| p.value),
+        working_days_left: left.as_ref().map(|l| l.value),
+        overdue,
+        provisional: pd.as_ref().is_some_and(|p| p.provisional) || left.as_ref().is_some_and(|l| l.provisional),
+    }
+}
+
 /// What every rule found: the case rules' findings as the engine keeps them (shared, not copied: a home
 /// or plan copies only the few reminders it hands over) and the other rules' findings.
 pub struct Findings {
-    cases: Vec<Arc<Vec<Found>>>,
+    /// In the order of the snapshot's cases.
+    pub cases: Vec<Arc<CaseFindings>>,
     rest: Vec<Found>,
 }
 
 impl Findings {
     pub fn iter(&self) -> impl Iterator<Item = &Found> {
-        self.cases.iter().flat_map(|f| f.iter()).chain(self.rest.iter())
+        self.cases.iter().flat_map(|f| f.found.iter()).chain(self.rest.iter())
     }
 }
 
@@ -972,26 +1022,36 @@ pub fn collect(s: &Snapshot) -> Result<Findings> {
     let cache = cache_for(&mut guard, &s.store_key.0, s.store_key.1);
     if cache.found_key.as_ref() != Some(&key) {
         cache.found.clear();
+        cache.found_list = None;
         cache.found_key = Some(key);
     }
-    let mut per_case: Vec<Arc<Vec<Found>>> = Vec::with_capacity(s.cases.len());
-    let mut found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)> = HashMap::with_capacity(s.cases.len());
-    for (c, version) in s.cases.iter().zip(&s.case_versions) {
-        let f = match cache.found.remove(&c.id) {
-            Some((v, f)) if v == *version => f,
-            _ => {
-                let mut f = Vec::new();
-                case_rules(s, c, &mut f)?;
-                cache.counters.cases_reckoned += 1;
-                Arc::new(f)
+    let per_case: Vec<Arc<CaseFindings>> = match &cache.found_list {
+        // Nothing written and nothing else changed since the last call: the same findings.
+        Some((at, list)) if *at == s.cases_read_at && list.len() == s.cases.len() => list.clone(),
+        _ => {
+            let mut per_case: Vec<Arc<CaseFindings>> = Vec::with_capacity(s.cases.len());
+            let mut found: HashMap<String, (Vec<u8>, Arc<CaseFindings>)> = HashMap::with_capacity(s.cases.len());
+            for (c, version) in s.cases.iter().zip(&s.case_versions) {
+                let f = match cache.found.remove(&c.id) {
+                    Some((v, f)) if v == *version => f,
+                    _ => {
+                        let mut f = Vec::new();
+                        case_rules(s, c, &mut f)?;
+                        cache.counters.cases_reckoned += 1;
+                        let progress = (!c.state.is_final()).then(|| progress(s, c));
+                        Arc::new(CaseFindings { found: f, progress })
+                    }
+                };
+                per_case.push(f.clone());
+                found.insert(c.id.clone(), (version.clone(), f));
             }
-        };
-        per_case.push(f.clone());
-        found.insert(c.id.clone(), (version.clone(), f));
-    }
-    cache.found = found;
+            cache.found = found;
+            cache.found_list = Some((s.cases_read_at, per_case.clone()));
+            per_case
+        }
+    };
     drop(guard);
-    let any_provisional = per_case.iter().flat_map(|f| f.iter()).any(|f| {
+    let any_provisional = per_case.iter().flat_map(|f| f.found.iter()).any(|f| {
         f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional)
     });
     let mut out: Vec<Found> = Vec::new();
