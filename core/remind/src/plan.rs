@@ -29,6 +29,33 @@ struct Candidate<'a> {
     r: Cow<'a, Reminder>,
 }
 
+/// A place in the plan: one reminder, or several at the same moment merged into a digest.
+enum Slot<'a> {
+    One(Candidate<'a>),
+    Merged { fire_at: i64, id: String, urgency: Urgency, members: Vec<Candidate<'a>> },
+}
+
+impl Slot<'_> {
+    fn fire_at(&self) -> i64 {
+        match self {
+            Slot::One(c) => c.fire_at,
+            Slot::Merged { fire_at, .. } => *fire_at,
+        }
+    }
+    fn urgency(&self) -> Urgency {
+        match self {
+            Slot::One(c) => c.r.urgency,
+            Slot::Merged { urgency, .. } => *urgency,
+        }
+    }
+    fn id(&self) -> &str {
+        match self {
+            Slot::One(c) => &c.r.id,
+            Slot::Merged { id, .. } => id,
+        }
+    }
+}
+
 impl Candidate<'_> {
     fn into_reminder(self) -> Reminder {
         let mut r = self.r.into_owned();
@@ -81,6 +108,9 @@ struct State {
 }
 
 static PLANNING: Mutex<()> = Mutex::new(());
+/// The last state read, with its store object and the generation of its collection at the time.
+#[allow(clippy::type_complexity)]
+static LAST_STATE: Mutex<Option<((String, usize), i64, Arc<State>)>> = Mutex::new(None);
 
 fn hash(r: &Reminder) -> String {
     let bytes = serde_json::to_vec(r).unwrap_or_default();
@@ -92,13 +122,30 @@ pub fn plan(store: &Arc<Store>) -> Result<Plan> {
     let _one_at_a_time = PLANNING.lock().unwrap_or_else(|e| e.into_inner());
     let snap = Snapshot::load(store, settings(store)?)?;
     let found = sources::collect(&snap)?;
-    let state: State = store.get_opt(STATE_COLLECTION, STATE_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default();
+    let state = last_state(store)?;
     let (plan, next) = compute(&snap.settings, snap.now, found.iter(), &state);
     // Unchanged (a plan made again with nothing new): nothing to write, so the store stays as it was.
     if next.entries != state.entries {
         store.put_json(STATE_COLLECTION, STATE_ID, SELF_SUBJECT, &next)?;
     }
     Ok(plan)
+}
+
+/// The last plan's state, parsed again only when it was written since (the generation of its collection):
+/// a steady background task plans over an unchanged state.
+fn last_state(store: &Arc<Store>) -> Result<Arc<State>> {
+    let key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+    let generation = store.generation(STATE_COLLECTION)?;
+    let mut kept = LAST_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, g, st)) = kept.as_ref() {
+        if *k == key && *g == generation {
+            return Ok(st.clone());
+        }
+    }
+    let st: Arc<State> =
+        Arc::new(store.get_opt(STATE_COLLECTION, STATE_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default());
+    *kept = Some((key, generation, st.clone()));
+    Ok(st)
 }
 
 /// Forgets the last plan: the next [`plan`] hands every notification over as `add` again (after a
@@ -124,6 +171,10 @@ fn out_of_quiet(s: &Settings, t: i64) -> i64 {
     }
 }
 
+fn digest_id(fire_at: i64) -> String {
+    format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at))
+}
+
 fn digest(members: &[&Reminder], fire_at: i64) -> Reminder {
     let n = members.len();
     let urgency = members.iter().map(|r| r.urgency).max().unwrap_or(Urgency::Normal);
@@ -136,7 +187,7 @@ fn digest(members: &[&Reminder], fire_at: i64) -> Reminder {
     let (mz, me) =
         if more > 0 { (format!(" 等 {n} 项"), format!(" and {more} more")) } else { (String::new(), String::new()) };
     Reminder {
-        id: format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at)),
+        id: digest_id(fire_at),
         source: ReminderSource::Digest,
         urgency,
         subject,
@@ -165,12 +216,13 @@ fn compute<'a>(
     let mut later: Vec<i64> = Vec::new();
     for f in found {
         let need = f.need.as_ref();
-        let mut stages: Vec<&'a Reminder> = f.stages.iter().collect();
-        stages.sort_by_key(|r| r.fire_at);
         let mut latest_past: Option<&'a Reminder> = None;
-        for st in stages {
+        for st in &f.stages {
             if st.fire_at <= now {
-                latest_past = Some(st);
+                // The latest past stage (of equal moments, the last listed).
+                if latest_past.is_none_or(|l| st.fire_at >= l.fire_at) {
+                    latest_past = Some(st);
+                }
             } else {
                 let fire_at = if st.urgency != Urgency::Urgent { out_of_quiet(s, st.fire_at) } else { st.fire_at };
                 if fire_at > horizon {
@@ -225,27 +277,39 @@ fn compute<'a>(
             by_time.entry(c.fire_at).or_default().push(c);
         }
     }
-    let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
-    for (t, mut group) in by_time {
+    // The digests are only named and ranked here; what they say (and the ids they stand for) is written
+    // for those that make the plan.
+    let mut slots: Vec<Slot<'a>> = singles.into_iter().map(Slot::One).collect();
+    for (t, group) in by_time {
         if group.len() >= s.merge_at as usize {
-            group.sort_by(|a, b| b.r.urgency.cmp(&a.r.urgency).then(a.r.id.cmp(&b.r.id)));
-            let members: Vec<&Reminder> = group.iter().map(|c| c.r.as_ref()).collect();
-            let d = digest(&members, t);
-            members_of.push((d.id.clone(), d.merged.clone()));
-            singles.push(Candidate { fire_at: t, r: Cow::Owned(d) });
+            let urgency = group.iter().map(|c| c.r.urgency).max().unwrap_or(Urgency::Normal);
+            slots.push(Slot::Merged { fire_at: t, id: digest_id(t), urgency, members: group });
         } else {
-            singles.extend(group);
+            slots.extend(group.into_iter().map(Slot::One));
         }
     }
-    singles.sort_by(|a, b| {
-        a.fire_at.cmp(&b.fire_at).then(b.r.urgency.cmp(&a.r.urgency)).then(a.r.id.cmp(&b.r.id))
+    slots.sort_by(|a, b| {
+        a.fire_at().cmp(&b.fire_at()).then(b.urgency().cmp(&a.urgency())).then(a.id().cmp(b.id()))
     });
     let cap = s.max_pending as usize;
-    if singles.len() > cap {
-        later.extend(singles[cap..].iter().map(|c| c.fire_at));
-        singles.truncate(cap);
+    if slots.len() > cap {
+        later.extend(slots[cap..].iter().map(Slot::fire_at));
+        slots.truncate(cap);
     }
-    let singles: Vec<Reminder> = singles.into_iter().map(Candidate::into_reminder).collect();
+    let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
+    let singles: Vec<Reminder> = slots
+        .into_iter()
+        .map(|slot| match slot {
+            Slot::One(c) => c.into_reminder(),
+            Slot::Merged { fire_at, mut members, .. } => {
+                members.sort_by(|a, b| b.r.urgency.cmp(&a.r.urgency).then(a.r.id.cmp(&b.r.id)));
+                let members: Vec<&Reminder> = members.iter().map(|c| c.r.as_ref()).collect();
+                let d = digest(&members, fire_at);
+                members_of.push((d.id.clone(), d.merged.clone()));
+                d
+            }
+        })
+        .collect();
     let pending = singles;
     // The new state and the diff.
     let mut next = State { at: now, entries: kept };
