@@ -288,14 +288,17 @@ fn compute<'a>(
             slots.extend(group.into_iter().map(Slot::One));
         }
     }
-    slots.sort_by(|a, b| {
+    // Soonest first; only the `cap` soonest are sorted (the rest are counted for a later plan).
+    let order = |a: &Slot<'_>, b: &Slot<'_>| {
         a.fire_at().cmp(&b.fire_at()).then(b.urgency().cmp(&a.urgency())).then(a.id().cmp(b.id()))
-    });
+    };
     let cap = s.max_pending as usize;
     if slots.len() > cap {
+        slots.select_nth_unstable_by(cap, order);
         later.extend(slots[cap..].iter().map(Slot::fire_at));
         slots.truncate(cap);
     }
+    slots.sort_by(order);
     let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
     let singles: Vec<Reminder> = slots
         .into_iter()

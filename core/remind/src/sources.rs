@@ -83,8 +83,10 @@ struct Cache {
     /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
     found_key: Option<FoundKey>,
     found: HashMap<String, (Vec<u8>, Arc<CaseFindings>)>,
-    /// The findings in the order of `sorted`, and the generation of the cases they go with.
-    found_list: Option<((i64, i64), Vec<Arc<CaseFindings>>)>,
+    /// The findings in the order of `sorted`, the generation of the cases they go with, and whether any
+    /// rests on assumed working days.
+    #[allow(clippy::type_complexity)]
+    found_list: Option<((i64, i64), Vec<Arc<CaseFindings>>, bool)>,
     counters: Counters,
 }
 
@@ -1025,9 +1027,9 @@ pub fn collect(s: &Snapshot) -> Result<Findings> {
         cache.found_list = None;
         cache.found_key = Some(key);
     }
-    let per_case: Vec<Arc<CaseFindings>> = match &cache.found_list {
+    let (per_case, any_provisional) = match &cache.found_list {
         // Nothing written and nothing else changed since the last call: the same findings.
-        Some((at, list)) if *at == s.cases_read_at && list.len() == s.cases.len() => list.clone(),
+        Some((at, list, any)) if *at == s.cases_read_at && list.len() == s.cases.len() => (list.clone(), *any),
         _ => {
             let mut per_case: Vec<Arc<CaseFindings>> = Vec::with_capacity(s.cases.len());
             let mut found: HashMap<String, (Vec<u8>, Arc<CaseFindings>)> = HashMap::with_capacity(s.cases.len());
@@ -1046,14 +1048,14 @@ pub fn collect(s: &Snapshot) -> Result<Findings> {
                 found.insert(c.id.clone(), (version.clone(), f));
             }
             cache.found = found;
-            cache.found_list = Some((s.cases_read_at, per_case.clone()));
-            per_case
+            let any = per_case.iter().flat_map(|f| f.found.iter()).any(|f| {
+                f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional)
+            });
+            cache.found_list = Some((s.cases_read_at, per_case.clone(), any));
+            (per_case, any)
         }
     };
     drop(guard);
-    let any_provisional = per_case.iter().flat_map(|f| f.found.iter()).any(|f| {
-        f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional)
-    });
     let mut out: Vec<Found> = Vec::new();
     for l in &s.licences {
         out.extend(licence_rules(s, l));
