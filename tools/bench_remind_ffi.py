@@ -5,7 +5,9 @@ bench leaves behind:
 
     CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 ZB_BENCH_KEEP=/tmp/zb-remind \\
         cargo bench -p zhangban-sandbox --bench remind
-    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 bindings/generate.sh --release python
+    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \\
+        cargo build --release -p zhangban-ffi -p uniffi-bindgen --features zhangban-base/sandbox-trust
+    bindings/generate.sh --no-build --release python
     python3 tools/bench_remind_ffi.py /tmp/zb-remind
 
 Each figure is the median of 21 calls after 3 warm-up calls and includes the Python side (ctypes, decoding
