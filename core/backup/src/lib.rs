@@ -551,6 +551,16 @@ pub fn inspect_backup(path: &Path) -> Result<BackupInfo> {
     })
 }
 
+/// Checks that the file at `path` can be kept on the platform alone: a full backup (`MissingBase` for an
+/// increment, which restores only with the files before it; the platform keeps one file).
+pub fn check_uploadable(path: &Path) -> Result<BackupInfo> {
+    let info = inspect_backup(path)?;
+    if info.base_id.is_some() {
+        return Err(BackupError::MissingBase);
+    }
+    Ok(info)
+}
+
 /// The highest backup generation this store made, restored or accepted (0: none yet).
 pub fn known_generation(store: &Store) -> Result<u64> {
     Ok(load_chain(store)?.generation)
