@@ -151,7 +151,7 @@ impl Header {
     }
 
     /// Bytes of this header in its file.
-    pub fn len(&self) -> usize {
+    pub fn byte_len(&self) -> usize {
         if self.version == 1 {
             HEADER_LEN_V1
         } else {
@@ -444,7 +444,7 @@ impl<R: BufRead> ItemReader<R> {
             pos: 0,
             finished: false,
             hash: digest::Context::new(&digest::SHA256),
-            bytes_in: header.len() as u64,
+            bytes_in: header.byte_len() as u64,
         })
     }
 
