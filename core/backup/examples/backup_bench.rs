@@ -114,7 +114,13 @@ fn phase(args: &[String]) {
                 .transaction(|tx| {
                     for i in 0..10 {
                         let body = format!("{{\"n\":{i},\"title\":\"办件 {i}\",\"state\":\"accepted\"}}");
-                        tx.put("case", &format!("case-{}", i * 5), SELF_SUBJECT, body.as_bytes(), PutOptions::default())?;
+                        tx.put(
+                            "case",
+                            &format!("case-{}", i * 5),
+                            SELF_SUBJECT,
+                            body.as_bytes(),
+                            PutOptions::default(),
+                        )?;
                     }
                     tx.put("case", "case-new", SELF_SUBJECT, b"{\"n\":-1}", PutOptions::default())
                 })
@@ -129,8 +135,9 @@ fn phase(args: &[String]) {
             let (_, key) = open_backup(&work.join("i.zbk"), &code).expect("open");
             let t = Instant::now();
             let files = [work.join("b.zbk"), work.join("i.zbk")];
-            let (_, r) = restore_chain(&files, &key, &work.join("new"), vault(&work, "new"), None, Arc::new(SystemClock))
-                .expect("restore");
+            let (_, r) =
+                restore_chain(&files, &key, &work.join("new"), vault(&work, "new"), None, Arc::new(SystemClock))
+                    .expect("restore");
             let secs = t.elapsed().as_secs_f64();
             std::fs::remove_dir_all(work.join("new")).ok();
             format!("chain {} {secs}", r.records)
@@ -247,8 +254,5 @@ fn main() {
         backup / inc,
         file / inc_bytes
     );
-    println!(
-        "  restore full + 1 increment {chain:7.2} s  ({:.2}x the full restore)",
-        chain / restore
-    );
+    println!("  restore full + 1 increment {chain:7.2} s  ({:.2}x the full restore)", chain / restore);
 }

@@ -325,7 +325,8 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         let _ = fs::remove_file(&part);
     }
     let (summary, audit_seq) = result?;
-    let last = LastBackup { backup_id: summary.backup_id.clone(), chain_index: header.chain_index, since: now, audit_seq };
+    let last =
+        LastBackup { backup_id: summary.backup_id.clone(), chain_index: header.chain_index, since: now, audit_seq };
     save_chain(store, &ChainState { generation, last: Some(last) })?;
     store.audit(&NewEntry {
         actor: SELF_SUBJECT,
@@ -694,10 +695,7 @@ pub fn restore_chain(
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         return Err(BackupError::TargetExists);
     }
-    let headers = paths
-        .iter()
-        .map(|p| Header::read(&mut fs::File::open(p)?))
-        .collect::<Result<Vec<Header>>>()?;
+    let headers = paths.iter().map(|p| Header::read(&mut fs::File::open(p)?)).collect::<Result<Vec<Header>>>()?;
     check_chain(&headers)?;
     let tmp = restoring_path(dir);
     if tmp.exists() {

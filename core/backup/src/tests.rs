@@ -499,17 +499,11 @@ fn a_missing_or_misplaced_increment_is_refused() {
     };
     assert!(matches!(attempt(vec![f(1), f(2)]), BackupError::MissingBase));
     assert!(matches!(attempt(vec![]), BackupError::MissingBase));
-    assert!(matches!(
-        attempt(vec![f(0), f(1), f(3)]),
-        BackupError::IncrementMissing { after: 1, found: 3 }
-    ));
+    assert!(matches!(attempt(vec![f(0), f(1), f(3)]), BackupError::IncrementMissing { after: 1, found: 3 }));
     assert!(matches!(attempt(vec![f(0), f(2), f(1), f(3)]), BackupError::ChainOrder { position: 2 }));
     assert!(matches!(attempt(vec![f(0), f(1), f(0)]), BackupError::ChainOrder { position: 3 }));
     assert!(matches!(attempt(vec![f(0), f(5)]), BackupError::ChainOrder { position: 2 }), "another chain's increment");
-    assert!(matches!(
-        attempt(vec![f(0), dir2.path().join("o1.zbk")]),
-        BackupError::ChainOrder { position: 2 }
-    ));
+    assert!(matches!(attempt(vec![f(0), dir2.path().join("o1.zbk")]), BackupError::ChainOrder { position: 2 }));
     let e = attempt(vec![f(0), f(1), f(3)]);
     assert_eq!(e.code(), "increment_missing");
     assert!(e.message_en().contains("after increment 1 comes increment 3"), "{}", e.message_en());

@@ -123,18 +123,16 @@ impl PlatformClient {
         }
         let sha256 = hex::encode(hash.finish());
         let upload = sha256[..32].to_string();
-        let held: HashMap<u32, HeldPart> = match self
-            .get_json::<HeldParts>(&format!("/v1/backup/parts/{upload}"), Some(&token))
-            .await
-        {
-            Ok(h) if h.parts.len() as u64 <= MAX_BLOB_BYTES / PART_BYTES as u64 => {
-                h.parts.into_iter().map(|p| (p.n, p)).collect()
-            }
-            Ok(_) => return Err(bad("list of backup parts")),
-            // A platform that keeps no parts of this upload (or does not list them): send every part.
-            Err(Error::Rejected { status: 404, .. }) => HashMap::new(),
-            Err(e) => return Err(e),
-        };
+        let held: HashMap<u32, HeldPart> =
+            match self.get_json::<HeldParts>(&format!("/v1/backup/parts/{upload}"), Some(&token)).await {
+                Ok(h) if h.parts.len() as u64 <= MAX_BLOB_BYTES / PART_BYTES as u64 => {
+                    h.parts.into_iter().map(|p| (p.n, p)).collect()
+                }
+                Ok(_) => return Err(bad("list of backup parts")),
+                // A platform that keeps no parts of this upload (or does not list them): send every part.
+                Err(Error::Rejected { status: 404, .. }) => HashMap::new(),
+                Err(e) => return Err(e),
+            };
         // Second pass: every part the platform does not hold as it is here.
         file = fs::File::open(path)?;
         let (mut parts, mut sent, mut total) = (0u32, 0u32, 0u64);
@@ -147,7 +145,8 @@ impl PlatformClient {
             total += n as u64;
             whole.update(&buf[..n]);
             let part_sha = hex::encode(digest::digest(&digest::SHA256, &buf[..n]));
-            let kept = held.get(&parts).is_some_and(|h| h.bytes == n as u64 && h.sha256.eq_ignore_ascii_case(&part_sha));
+            let kept =
+                held.get(&parts).is_some_and(|h| h.bytes == n as u64 && h.sha256.eq_ignore_ascii_case(&part_sha));
             if !kept {
                 let req = self
                     .http()

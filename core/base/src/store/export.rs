@@ -76,9 +76,9 @@ impl Store {
     /// from the plaintext columns only (nothing is decrypted): what an incremental backup lists as alive.
     pub fn record_keys(&self, after_seq: i64, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
         let g = self.guard();
-        let mut st = g.conn.prepare_cached(
-            "SELECT seq, collection, id, subject FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
+        let mut st = g
+            .conn
+            .prepare_cached("SELECT seq, collection, id, subject FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
         let rows = st
             .query_map(params![after_seq, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<_>>()?;
