@@ -149,10 +149,7 @@ fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, instance: usize) -> &'a 
 pub fn counters(store: &Arc<Store>) -> Counters {
     let g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     let instance = Arc::as_ptr(store) as usize;
-    g.iter()
-        .find(|c| c.store_id == store.store_id() && c.instance == instance)
-        .map(|c| c.counters)
-        .unwrap_or_default()
+    g.iter().find(|c| c.store_id == store.store_id() && c.instance == instance).map(|c| c.counters).unwrap_or_default()
 }
 
 impl Snapshot {
@@ -1048,9 +1045,10 @@ pub fn collect(s: &Snapshot) -> Result<Findings> {
                 found.insert(c.id.clone(), (version.clone(), f));
             }
             cache.found = found;
-            let any = per_case.iter().flat_map(|f| f.found.iter()).any(|f| {
-                f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional)
-            });
+            let any = per_case
+                .iter()
+                .flat_map(|f| f.found.iter())
+                .any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
             cache.found_list = Some((s.cases_read_at, per_case.clone(), any));
             (per_case, any)
         }

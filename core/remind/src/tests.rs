@@ -704,7 +704,14 @@ fn an_unchanged_store_is_not_rescanned_and_a_write_after_a_skip_is_seen() {
     let clock = Arc::new(FixedClock::at(local(2024, 3, 4, 10, 0)));
     let store = open(dir.path(), clock.clone());
     let c1 = new_case(&store, "self", "营业执照变更");
-    event(&store, &c1, 1, "accepted", local(2024, 3, 4, 10, 0), json!({"accepted_on": "2024-03-04", "promised_days": 20}));
+    event(
+        &store,
+        &c1,
+        1,
+        "accepted",
+        local(2024, 3, 4, 10, 0),
+        json!({"accepted_on": "2024-03-04", "promised_days": 20}),
+    );
     let first = home(&store).expect("home");
     let after_first = sources::counters(&store);
     assert_eq!(after_first.case_scans, 1);
@@ -741,7 +748,14 @@ fn an_unchanged_store_is_not_rescanned_and_a_write_after_a_skip_is_seen() {
     // background task) is seen too: the generation lives in the file, not in this object.
     let other = open(dir.path(), clock.clone());
     let c2 = new_case(&other, "self", "户口迁移");
-    event(&other, &c2, 1, "accepted", local(2024, 3, 4, 12, 0), json!({"accepted_on": "2024-03-04", "promised_days": 5}));
+    event(
+        &other,
+        &c2,
+        1,
+        "accepted",
+        local(2024, 3, 4, 12, 0),
+        json!({"accepted_on": "2024-03-04", "promised_days": 5}),
+    );
     drop(other);
     let h = home(&store).expect("home");
     assert!(h.cases.iter().any(|a| a.case_id == c2), "a case written by another connection is missing");
