@@ -70,7 +70,9 @@ class ScreensTest : SandboxTest("ui") {
             val cam = Camera(this)
             cam.setContent(host) { ZhangbanRoot(open = { z }, caseFromNotice = null, onCaseShown = {}) }
 
-            // ---- wallet: empty, then a licence from the platform ----
+            // ---- wallet: empty, then a licence from the platform (待办 is the first tab) ----
+            waitForText("证照")
+            onNodeWithText("证照").performClick()
             waitForText("还没有电子证照。")
             for (tab in listOf("证照", "办事", "我的办件")) assertTrue(shown(tab), tab)
             onNodeWithText("领取示例居民身份证（沙箱）").assertIsEnabled()

@@ -6,6 +6,7 @@ import androidx.compose.foundation.layout.fillMaxSize
 import androidx.compose.foundation.layout.padding
 import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.filled.AccountBox
+import androidx.compose.material.icons.filled.CheckCircle
 import androidx.compose.material.icons.filled.List
 import androidx.compose.material.icons.filled.Search
 import androidx.compose.material.icons.filled.Settings
@@ -32,6 +33,7 @@ import androidx.compose.ui.unit.Density
 import androidx.compose.ui.unit.dp
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_remind.Screen
 
 private sealed interface Opening {
     data object Busy : Opening
@@ -81,8 +83,8 @@ fun ZhangbanRoot(open: suspend () -> Zhangban, caseFromNotice: String?, onCaseSh
     }
 }
 
-/** The tabs of the app (the selected tab survives a rotation). */
-enum class Tab { Wallet, Services, Cases, Settings }
+/** The tabs of the app (the selected tab survives a rotation); 待办 first, as on iOS. */
+enum class Tab { Todo, Wallet, Services, Cases, Settings }
 
 @Composable
 fun ZhangbanTabs(
@@ -91,16 +93,19 @@ fun ZhangbanTabs(
     onCaseShown: () -> Unit,
     prefs: Prefs = Prefs(),
     onPrefs: (Prefs) -> Unit = {},
-    start: Tab = Tab.Wallet,
+    start: Tab = Tab.Todo,
 ) {
     val c = chrome()
     var tab by rememberSaveable { mutableStateOf(start) }
+    // A case opened from 待办 (shown once by the cases tab, like one from a notification).
+    var caseFromTodo by rememberSaveable { mutableStateOf<String?>(null) }
     LaunchedEffect(caseFromNotice) { if (caseFromNotice != null) tab = Tab.Cases }
     Scaffold(
         bottomBar = {
             NavigationBar {
                 for (t in Tab.entries) {
                     val (label, icon) = when (t) {
+                        Tab.Todo -> c.tabTodo to Icons.Filled.CheckCircle
                         Tab.Wallet -> c.tabWallet to Icons.Filled.AccountBox
                         Tab.Services -> c.tabServices to Icons.Filled.Search
                         Tab.Cases -> c.tabCases to Icons.Filled.List
@@ -119,9 +124,22 @@ fun ZhangbanTabs(
     ) { padding ->
         Box(Modifier.padding(padding).fillMaxSize()) {
             when (tab) {
+                Tab.Todo -> TodoScreen(z, onOpen = { screen, id ->
+                    when (screen) {
+                        Screen.CASE -> {
+                            caseFromTodo = id
+                            tab = Tab.Cases
+                        }
+                        Screen.LICENCE, Screen.RENEWAL, Screen.GRANT -> tab = Tab.Wallet
+                        Screen.DRAFT -> tab = Tab.Services
+                        else -> {} // the home itself, sync status, a principal: shown here
+                    }
+                })
                 Tab.Wallet -> WalletScreen(z)
                 Tab.Services -> ServicesScreen(z, onSubmitted = { tab = Tab.Cases })
-                Tab.Cases -> CasesScreen(z, caseFromNotice, onCaseShown)
+                Tab.Cases -> CasesScreen(z, caseFromTodo ?: caseFromNotice) {
+                    if (caseFromTodo != null) caseFromTodo = null else onCaseShown()
+                }
                 Tab.Settings -> SettingsScreen(z, prefs, onPrefs)
             }
         }

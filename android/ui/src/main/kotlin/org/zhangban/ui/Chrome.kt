@@ -11,6 +11,7 @@ import org.zhangban.kit.Lang
 class Chrome(val lang: Lang) {
     private fun t(zh: String, en: String) = lang.pick(zh, en)
 
+    val tabTodo get() = t("待办", "To do")
     val tabWallet get() = t("证照", "Wallet")
     val tabServices get() = t("办事", "Services")
     val tabCases get() = t("我的办件", "My cases")
@@ -69,6 +70,15 @@ class Chrome(val lang: Lang) {
     val timeline get() = t("办理进度", "Timeline")
     val drafts get() = t("未完成的申请", "Unfinished applications")
     val resume get() = t("继续填写", "Continue")
+
+    // ---- 待办 ----
+    val nothingToDo get() = t("没有需要您处理的事项。", "Nothing needs you right now.")
+    fun andMore(n: Int) = t("还有 $n 项", "$n more")
+    val underWay get() = t("办理中", "Under way")
+    val licencesExpiring get() = t("证照到期", "Licences expiring")
+    fun validUntil(d: String) = t("有效期至 $d", "Valid until $d")
+    fun waitingToSend(n: Int) = t("待发送 $n 项", "$n waiting to be sent")
+    fun lastSync(t: String) = t("上次同步 $t", "Last synced $t")
 
     // ---- agent mode (帮办代办) ----
     val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")

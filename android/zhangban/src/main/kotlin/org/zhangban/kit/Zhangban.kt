@@ -23,6 +23,7 @@ import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanDraft
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_ffi.ZhangbanReminders
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.ZhangbanWallet
 import uniffi.zhangban_ffi.catalogChecklist
@@ -33,6 +34,7 @@ import uniffi.zhangban_ffi.selfSubject
 import uniffi.zhangban_catalog.Hit
 import uniffi.zhangban_forms.Checklist
 import uniffi.zhangban_forms.DraftInfo
+import uniffi.zhangban_remind.Home
 import uniffi.zhangban_sync.RunReport
 
 /**
@@ -90,6 +92,11 @@ class Zhangban private constructor(
 
     /** The wallet over this store (device key kept, encrypted, in the store). */
     val wallet: ZhangbanWallet by walletRef
+
+    private val remindersRef = lazy { ZhangbanReminders(store) }
+
+    /** The reminders of this store: the plan and its settings ([Reminders] hands the plan to the OS). */
+    val remindersApi: ZhangbanReminders by remindersRef
 
     /** All cases, newest first. */
     val cases: StateFlow<List<CaseSummary>> = _cases.asStateFlow()
@@ -179,6 +186,12 @@ class Zhangban private constructor(
     /** The case screen in one call (today by the store's clock): state, working days, needs, actions. */
     suspend fun view(caseId: String): CaseView = withContext(io) { casesApi.view(caseId, null) }
 
+    /** The 待办 home in one call (today by the store's clock): what needs the person now, cases under way, … */
+    suspend fun home(): Home = withContext(io) { remindersApi.home() }
+
+    /** 催办: queues the urge of an overdue case in the outbox (the next sync sends it). */
+    suspend fun urge(caseId: String) = withContext(io) { remindersApi.urge(caseId) }
+
     /** Whether this store's device is registered with a platform (kept in the store by the core). */
     suspend fun isRegistered(): Boolean = withContext(io) { deviceRegistered(store) }
 
@@ -211,6 +224,7 @@ class Zhangban private constructor(
         self.set(null)
         scope.cancel()
         if (walletRef.isInitialized()) wallet.close()
+        if (remindersRef.isInitialized()) remindersApi.close()
         casesApi.close()
         store.close()
     }
