@@ -589,3 +589,136 @@ fn without_a_boot_clock_the_wall_clock_counts_bounded() {
     clock.0.set(1_790_000_000 + 31);
     s.unlock(Some("246810")).unwrap();
 }
+
+
+/// Copies a store's folder (database, WAL, shared memory, attachments) as an attacker with file access
+/// would, while the store is open.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Finding 3: an attacker copies the store's files before an agent erases a principal; afterwards, with
+/// the current key material (the same platform vault, as malware running as the app can use it), the
+/// copy must give nothing of the principal: no record, no label, no attachment, no audit detail.
+#[test]
+fn attack_a_copy_taken_before_a_shred_gives_nothing_of_the_subject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("case", "mine", SELF_SUBJECT, b"own data").unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+    s.put("case", "c1", &p, "{\"name\":\"李秀英\"}".as_bytes()).unwrap();
+    let att = s.write_attachment(&p, "李秀英身份证.jpg", &mut &b"JPEG li xiuying"[..]).unwrap();
+    s.audit(&crate::audit::NewEntry {
+        actor: "agent-1",
+        action: "agent.access",
+        subject: &p,
+        target: "c1",
+        detail: serde_json::json!({"principal": "李秀英"}),
+    })
+    .unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    s.shred_subject(&p).unwrap();
+
+    // The live store keeps nothing readable of the subject either: no label, no audit detail.
+    let label = s.subjects().unwrap().into_iter().find(|x| x.id == p).unwrap().label;
+    assert!(!label.contains("李奶奶"), "the live store still shows the label {label:?}");
+    let details = format!("{:?}", s.audit_entries(None).unwrap());
+    assert!(!details.contains("李秀英"), "the live store still shows the audit detail: {details}");
+    assert_eq!(s.get("case", "mine").unwrap().body.as_slice(), b"own data");
+    drop(s);
+
+    // The attacker opens the copy with the vault as it is now.
+    let Ok(c) = Store::open(&copy, v) else { return }; // nothing opens: nothing leaks
+    assert!(c.get("case", "c1").is_err(), "the copy still reads the principal's record");
+    assert!(c.read_attachment_to_vec(&att.id).is_err(), "the copy still reads the principal's attachment");
+    if let Ok(subjects) = c.subjects() {
+        let labels = format!("{subjects:?}");
+        assert!(!labels.contains("李奶奶"), "the copy still shows the label: {labels}");
+    }
+    if let Ok(entries) = c.audit_entries(None) {
+        let details = format!("{entries:?}");
+        assert!(!details.contains("李秀英"), "the copy still shows the audit detail: {details}");
+    }
+}
+
+/// A store with five audit entries, closed; returns its folder and vault.
+fn audited_store(tmp: &Path) -> (PathBuf, Arc<dyn KeyVault>) {
+    let dir = tmp.join("s");
+    let v = vault(tmp);
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    for i in 0..5 {
+        s.audit(&crate::audit::NewEntry {
+            actor: "self",
+            action: "licence.present",
+            subject: SELF_SUBJECT,
+            target: "lic-1",
+            detail: serde_json::json!({ "to": "hotel", "i": i }),
+        })
+        .unwrap();
+    }
+    assert!(s.audit_verify().unwrap().is_intact());
+    (dir, v)
+}
+
+/// Finding 7: an attacker with the files (not the keys) drops the last entries of the log, the ones that
+/// show what was presented last. The log must say it was cut.
+#[test]
+fn attack_a_truncated_audit_log_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, v) = audited_store(tmp.path());
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit_log WHERE seq >= 4;").unwrap();
+    drop(conn);
+    let s = Store::open(&dir, v).unwrap();
+    let verdict = s.audit_verify().unwrap();
+    assert_eq!(verdict.first_broken, Some(4), "a log cut after entry 3 verified: {verdict:?}");
+}
+
+/// Finding 7: the attacker rewrites an entry and recomputes the chain after it with the published
+/// formula (SHA-256 over the previous hash and the fields). Without a key the chain cannot be remade.
+#[test]
+fn attack_a_rewritten_and_rechained_audit_log_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, v) = audited_store(tmp.path());
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit_log SET action = 'licence.nothing' WHERE seq = 2;")
+        .unwrap();
+    let rows: Vec<(i64, i64, String, String, String, String, Vec<u8>)> = conn
+        .prepare("SELECT seq, at, actor, action, subject, target, detail FROM audit_log ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut prev = vec![0u8; 32];
+    for (seq, at, actor, action, subject, target, detail) in rows {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"zhangban-audit-v1");
+        ctx.update(&prev);
+        ctx.update(&seq.to_be_bytes());
+        ctx.update(&at.to_be_bytes());
+        for part in [actor.as_bytes(), action.as_bytes(), subject.as_bytes(), target.as_bytes(), &detail] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let hash = ctx.finish().as_ref().to_vec();
+        conn.execute("UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1", params![seq, prev, hash])
+            .unwrap();
+        prev = hash;
+    }
+    drop(conn);
+    let s = Store::open(&dir, v).unwrap();
+    let verdict = s.audit_verify().unwrap();
+    assert_eq!(verdict.first_broken, Some(2), "a rewritten, re-chained log verified: {verdict:?}");
+}
