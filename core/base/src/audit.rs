@@ -151,7 +151,8 @@ fn entry_hash(
     ctx.update(prev);
     ctx.update(&seq.to_be_bytes());
     ctx.update(&at.to_be_bytes());
-    for part in [actor.as_bytes(), action.as_bytes(), subject.as_bytes(), target.as_bytes(), detail_key.as_bytes(), detail]
+    for part in
+        [actor.as_bytes(), action.as_bytes(), subject.as_bytes(), target.as_bytes(), detail_key.as_bytes(), detail]
     {
         ctx.update(&(part.len() as u64).to_be_bytes());
         ctx.update(part);

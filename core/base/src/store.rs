@@ -481,9 +481,8 @@ impl Store {
         let mut g = self.guard();
         let Inner { conn, unlocked } = &mut *g;
         let u = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
-        let erased: Option<bool> = conn
-            .query_row("SELECT wrapped_key IS NULL FROM subjects WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?;
+        let erased: Option<bool> =
+            conn.query_row("SELECT wrapped_key IS NULL FROM subjects WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         let files = match erased {
             None => return Err(Error::not_found(format!("subject {id}"))),
             Some(true) => Vec::new(),
@@ -492,7 +491,8 @@ impl Store {
                 let old = u.ring.as_ref().ok_or_else(|| Error::Internal("store without a subject ring".into()))?;
                 let new = keys::new_ring(&tx, self.vault.as_ref(), &self.store_id, &u.keys, old.generation + 1)?;
                 let others: Vec<(String, Vec<u8>)> = {
-                    let mut st = tx.prepare("SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id != ?1")?;
+                    let mut st =
+                        tx.prepare("SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id != ?1")?;
                     let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
                     rows
                 };
@@ -917,7 +917,8 @@ impl Txn<'_> {
         let ring = self.u.ring.as_ref().ok_or_else(|| Error::Internal("store without a subject ring".into()))?;
         let key = crypto::random_key()?;
         let wrapped = crypto::seal(&ring.wrap, &ring_aad(id), key.as_slice())?;
-        let label = crypto::seal(&crypto::aead_key(key.as_slice())?, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
+        let label =
+            crypto::seal(&crypto::aead_key(key.as_slice())?, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
         self.tx.execute(
             "INSERT INTO subjects (id, kind, label, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, kind.as_str(), label, wrapped, self.clock.now_secs()],

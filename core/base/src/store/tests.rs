@@ -593,7 +593,6 @@ fn without_a_boot_clock_the_wall_clock_counts_bounded() {
     s.unlock(Some("246810")).unwrap();
 }
 
-
 /// Copies a store's folder (database, WAL, shared memory, attachments) as an attacker with file access
 /// would, while the store is open.
 fn copy_dir(from: &Path, to: &Path) {
@@ -697,7 +696,8 @@ fn attack_a_rewritten_and_rechained_audit_log_is_detected() {
     let conn = Connection::open(dir.join(DB_FILE)).unwrap();
     conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit_log SET action = 'licence.nothing' WHERE seq = 2;")
         .unwrap();
-    let rows: Vec<(i64, i64, String, String, String, String, Vec<u8>)> = conn
+    type AuditRow = (i64, i64, String, String, String, String, Vec<u8>);
+    let rows: Vec<AuditRow> = conn
         .prepare("SELECT seq, at, actor, action, subject, target, detail FROM audit_log ORDER BY seq")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
@@ -754,7 +754,9 @@ fn a_format1_store_opens_and_migrates() {
     assert_eq!(log[0].detail["purpose"], "hotel");
     assert_eq!(log[1].detail["principal"], "李秀英");
     assert_eq!(s.audit_verify().unwrap(), crate::audit::AuditVerification { entries: 2, first_broken: None });
-    let format: Vec<u8> = s.with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))?)).unwrap();
+    let format: Vec<u8> = s
+        .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))?))
+        .unwrap();
     assert_eq!(format, 2u64.to_be_bytes());
     // A second open reads the upgraded store as it is.
     drop(s);

@@ -54,7 +54,10 @@ pub(super) fn to_format2(conn: &mut Connection, vault: &dyn KeyVault, store_id: 
     for (id, subject, name) in names {
         let aad = crypto::aad("attachments", &id, "name");
         if let (Some(key), Some(plain)) = (live.get(&subject), crypto::open(&u.keys.data, &aad, &name)) {
-            tx.execute("UPDATE attachments SET name = ?2 WHERE id = ?1", params![id, crypto::seal(key, &aad, &plain)?])?;
+            tx.execute(
+                "UPDATE attachments SET name = ?2 WHERE id = ?1",
+                params![id, crypto::seal(key, &aad, &plain)?],
+            )?;
         }
     }
     crate::audit::upgrade(&tx, &u.audit_keys(), &|s| live.get(s).cloned(), &|s| erased.contains(s))?;
