@@ -323,9 +323,10 @@ pub(crate) fn verify(conn: &Connection, keys: &AuditKeys<'_>) -> Result<AuditVer
 
 /// Upgrades a format-1 log (plain SHA-256 chain, every detail under the data key) to format 2, inside the
 /// caller's transaction: the old chain is checked first (a break found is kept in `meta` and reported by
-/// every later [`verify`], so the upgrade never launders a tampered log); each detail about a subject with
-/// a live key (other than the owner's) is sealed anew under that key, each about an erased subject is
-/// removed; every link is remade with the chain key and the head written.
+/// every later [`verify`], so the upgrade never launders a tampered log); each detail about a subject for
+/// which `live` gives a key (the caller gives none for the owner) is sealed anew under that key, each about
+/// a subject `erased` says was erased is removed; every link is remade with the chain key and the head
+/// written.
 pub(crate) fn upgrade(
     conn: &Connection,
     keys: &AuditKeys<'_>,
@@ -357,7 +358,7 @@ pub(crate) fn upgrade(
     let mut prev = GENESIS.to_vec();
     let mut last_seq = 0;
     for mut r in rows.into_iter() {
-        if r.subject != crate::store::SELF_SUBJECT && r.detail_key == "data" {
+        if r.detail_key == "data" {
             if let Some(k) = live(&r.subject) {
                 // A detail that does not open (damaged) stays as it is: it is reported when read.
                 if let Some(plain) = crypto::open(keys.data, &detail_aad(r.seq), &r.detail) {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ring::aead::LessSafeKey;
 use rusqlite::{params, Connection};
 
-use super::{keys, ring_aad, KeyVault, Unlocked};
+use super::{keys, ring_aad, KeyVault, Unlocked, SELF_SUBJECT};
 use crate::crypto;
 use crate::Result;
 
@@ -60,7 +60,9 @@ pub(super) fn to_format2(conn: &mut Connection, vault: &dyn KeyVault, store_id: 
             )?;
         }
     }
-    crate::audit::upgrade(&tx, &u.audit_keys(), &|s| live.get(s).cloned(), &|s| erased.contains(s))?;
+    // The owner's details stay under the data key, as new ones are written.
+    let subject_key = |s: &str| if s == SELF_SUBJECT { None } else { live.get(s).cloned() };
+    crate::audit::upgrade(&tx, &u.audit_keys(), &subject_key, &|s| erased.contains(s))?;
     tx.commit()?;
     u.ring = Some(ring);
     u.subject_keys = live;
