@@ -956,12 +956,14 @@ impl Txn<'_> {
         self.put(collection, id, subject, &body, opts)
     }
 
-    /// Changes only the plaintext tag of a record.
+    /// Changes only the plaintext tag of a record (and its `updated_at`, as every write does: an
+    /// incremental backup finds changes by it).
     pub fn set_tag(&mut self, collection: &str, id: &str, tag: Option<&str>) -> Result<bool> {
-        Ok(self
-            .tx
-            .execute("UPDATE records SET tag = ?3 WHERE collection = ?1 AND id = ?2", params![collection, id, tag])?
-            > 0)
+        let now = self.clock.now_secs();
+        Ok(self.tx.execute(
+            "UPDATE records SET tag = ?3, updated_at = ?4 WHERE collection = ?1 AND id = ?2",
+            params![collection, id, tag, now],
+        )? > 0)
     }
 
     pub fn get(&mut self, collection: &str, id: &str) -> Result<Record> {
