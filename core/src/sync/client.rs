@@ -149,6 +149,7 @@ impl PlatformClient {
             return Err(Error::validation("base_url", "平台地址无效", "the platform address is not valid"));
         }
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(super::tls::client_config()?)
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.timeout)
             .redirect(reqwest::redirect::Policy::none())

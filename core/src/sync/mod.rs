@@ -15,6 +15,7 @@ pub mod client;
 pub mod issuance;
 pub mod outbox;
 pub mod runner;
+pub mod tls;
 pub mod wallet;
 
 pub use client::{
