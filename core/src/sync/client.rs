@@ -148,8 +148,7 @@ impl PlatformClient {
         if host.is_empty() || base.len() > 2048 {
             return Err(Error::validation("base_url", "平台地址无效", "the platform address is not valid"));
         }
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(super::tls::client_config()?)
+        let http = super::tls::client_builder()?
             .connect_timeout(cfg.connect_timeout)
             .timeout(cfg.timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -167,8 +167,7 @@ pub fn backoff_delay(base: Duration, max: Duration, failures: u32) -> Duration {
 
 impl SyncRunner {
     pub fn new(store: Arc<Store>, cfg: SyncConfig, listener: Arc<dyn Listener>) -> Result<Arc<SyncRunner>> {
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(super::tls::client_config()?)
+        let http = super::tls::client_builder()?
             .timeout(cfg.request_timeout)
             .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(30))

@@ -97,6 +97,12 @@ pub fn client_config() -> crate::Result<rustls::ClientConfig> {
     client_config_with_roots(rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() })
 }
 
+/// A reqwest client builder with [`client_config`]: the only way the core (and its tools) make HTTP
+/// clients. (reqwest is built without a provider of its own: `Client::new()` would panic.)
+pub fn client_builder() -> crate::Result<reqwest::ClientBuilder> {
+    Ok(reqwest::Client::builder().use_preconfigured_tls(client_config()?))
+}
+
 fn client_config_with_roots(roots: rustls::RootCertStore) -> crate::Result<rustls::ClientConfig> {
     Ok(rustls::ClientConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()

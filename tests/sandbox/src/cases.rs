@@ -928,7 +928,9 @@ async fn admin_stats(State(st): State<SharedState>) -> Result<Json<Value>, ApiEr
 /// Actions: `list`, `show CASE`, `stats`, `sweep`, `faults`, and `accept|review|supplement|suspend|resume|
 /// approve|reject|complete CASE`. `CASE` may be the platform case id or the receipt number.
 pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Value) -> Result<Value, String> {
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder()
+        .and_then(|b| b.build().map_err(|e| zhangban_core::Error::Internal(e.to_string())))
+        .map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
     let resolve = |c: Option<&str>| c.map(str::to_string).ok_or_else(|| format!("{action} needs a case id or receipt"));
     let req = match action {

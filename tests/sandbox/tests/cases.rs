@@ -583,7 +583,7 @@ async fn a_damaged_attachment_quarantines_its_submission_and_the_rest_goes_on() 
 async fn apply_events_only(store: &Store, runner: &SyncRunner, url: &str) {
     let token = sync::registration(store).expect("reg").expect("registered").token;
     let since = runner.events_cursor().expect("cursor");
-    let v: Value = reqwest::Client::new()
+    let v: Value = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap()
         .get(format!("{url}/v1/events?since={since}"))
         .bearer_auth(token)
         .send()

@@ -78,7 +78,7 @@ async fn bad_registrations_are_rejected_with_the_field_named() {
     assert!(sync::registration(&s).unwrap().is_none(), "nothing stored on a refusal");
 
     // Oversized and malformed bodies, straight over HTTP.
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let huge = json!({ "public_key": "a".repeat(100_000), "platform": "ios" });
     let r = http.post(format!("{}/v1/devices", running.url)).json(&huge).send().await.unwrap();
     assert_eq!(r.status(), 413);
@@ -140,7 +140,7 @@ async fn challenge(http: &reqwest::Client, url: &str) -> String {
 async fn registration_needs_proof_of_possession_of_the_device_key() {
     let dir = tempfile::tempdir().unwrap();
     let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let (vdir, adir) = (dir.path().join("victim"), dir.path().join("attacker"));
     std::fs::create_dir_all(&vdir).unwrap();
     std::fs::create_dir_all(&adir).unwrap();
