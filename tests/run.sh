@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The one test command of Zhangban (CI runs exactly this through .ci/run):
+#   0. the layering check (tests/check_layers.py: crate dependencies follow the layer diagram, no module cycles)
 #   1. cargo fmt --check                      (skipped with --quick)
 #   2. cargo clippy, warnings denied           (skipped with --quick)
 #   3. cargo build --workspace --all-targets   (one debug build: the tests, the FFI library, uniffi-bindgen)
@@ -49,6 +50,13 @@ trap 'rc=$?; [ $rc -ne 0 ] && printf "\n!! tests/run.sh FAILED (exit %s) after %
 command -v cargo >/dev/null || { echo "run.sh: cargo not found (install Rust with rustup)" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "run.sh: python3 not found" >&2; exit 1; }
 
+# Cargo's build folder, absolute (CARGO_TARGET_DIR may be relative to the repository root).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+
+step "layering check (tests/check_layers.py)"
+python3 tests/check_layers.py
+
 if [ "$QUICK" = 0 ]; then
   step "cargo fmt --check"
   cargo fmt --all -- --check
@@ -75,7 +83,7 @@ if [ "${ZHANGBAN_SKIP_KOTLIN:-0}" = 1 ]; then
 elif command -v mvn >/dev/null && command -v java >/dev/null; then
   step "Kotlin JVM tests (android/jvm-test, generated Kotlin + JNA)"
   mvn -q -B -Dstyle.color=never -f android/jvm-test/pom.xml test \
-    -Dzhangban.lib.dir="${CARGO_TARGET_DIR:-$ROOT/target}/debug"
+    -Dzhangban.lib.dir="$TARGET_DIR/debug"
   grep -h "Tests run" android/jvm-test/target/surefire-reports/*.txt
 else
   echo "!! Kotlin JVM tests skipped: mvn or java not found"

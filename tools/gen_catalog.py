@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates core/src/catalog/seed.json (the bundled seed catalog). Edit here, run, commit both."""
+"""Generates core/catalog/src/seed.json (the bundled seed catalog). Edit here, run, commit both."""
 import json, os
 
 def T(zh, en): return {"zh": zh, "en": en}
@@ -393,7 +393,7 @@ licence_types = [
 ]
 
 doc = {"format": 1, "version": 2, "licence_types": licence_types, "fields": fields, "items": items, "bundles": bundles}
-out = os.path.join(os.path.dirname(__file__), "..", "core", "src", "catalog", "seed.json")
+out = os.path.join(os.path.dirname(__file__), "..", "core", "catalog", "src", "seed.json")
 with open(out, "w", encoding="utf-8") as fh:
     json.dump(doc, fh, ensure_ascii=False, indent=1)
     fh.write("\n")

@@ -6,8 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use zhangban_core::catalog::checklist::{self, EntryKind};
 use zhangban_core::catalog::Catalog;
+use zhangban_core::forms::checklist::{self, EntryKind};
 use zhangban_core::forms::draft::{FieldView, MaterialStatus};
 use zhangban_core::forms::profile::{HeldLicence, LicenceSource};
 use zhangban_core::forms::session;
@@ -156,7 +156,14 @@ pub fn catalog_checklist(
         let c = Catalog::current(s)?;
         let profile = Profile::load(s, &subject)?;
         let lic = held(s, &subject);
-        Ok(checklist_info(checklist::for_person(&c, &code, &subject, &profile, &lic, &AutofillOptions::now())?))
+        Ok(checklist_info(checklist::for_person(
+            &c,
+            &code,
+            &subject,
+            &profile,
+            &lic,
+            &AutofillOptions::at(s.clock().as_ref()),
+        )?))
     })
 }
 
@@ -350,7 +357,8 @@ impl ZhangbanDraft {
             let s = store.core().clone();
             let c = Catalog::current(&s)?;
             let lic = held(&s, &subject);
-            let session = Session::start(s.clone(), &c, &subject, &target, &lic, &AutofillOptions::now())?;
+            let session =
+                Session::start(s.clone(), &c, &subject, &target, &lic, &AutofillOptions::at(s.clock().as_ref()))?;
             Ok(Arc::new(ZhangbanDraft { store: s, session: Mutex::new(session) }))
         })
     }
@@ -361,7 +369,7 @@ impl ZhangbanDraft {
         guard(|| {
             let s = store.core().clone();
             let c = Catalog::current(&s)?;
-            let session = Session::resume(s.clone(), &c, &draft_id, AutofillOptions::now().today)?;
+            let session = Session::resume(s.clone(), &c, &draft_id, s.today())?;
             Ok(Arc::new(ZhangbanDraft { store: s, session: Mutex::new(session) }))
         })
     }

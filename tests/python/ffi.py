@@ -26,6 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BINDINGS_DIR = Path(os.environ.get("ZHANGBAN_PY_BINDINGS", ROOT / "bindings" / "generated" / "python"))
+# Cargo's build folder: CARGO_TARGET_DIR when set (relative to the repository root, as cargo reads it from
+# there), else target/. The sandbox binary is the one `tests/run.sh` builds into it.
+TARGET_DIR = (ROOT / os.environ["CARGO_TARGET_DIR"]) if os.environ.get("CARGO_TARGET_DIR") else ROOT / "target"
+SANDBOX_BIN = Path(os.environ.get("ZHANGBAN_SANDBOX_BIN", TARGET_DIR / "debug" / "zhangban-sandbox"))
 
 
 def _load():

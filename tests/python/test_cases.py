@@ -10,10 +10,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ffi import ROOT, FfiTestCase, run, zb
+from ffi import SANDBOX_BIN, FfiTestCase, run, zb
 
 SELF = zb.self_subject()
-SANDBOX = Path(os.environ.get("ZHANGBAN_SANDBOX_BIN", ROOT / "target" / "debug" / "zhangban-sandbox"))
+SANDBOX = SANDBOX_BIN
 
 
 class Sandbox:

@@ -11,7 +11,7 @@ import secrets
 import subprocess
 import unittest
 
-from ffi import ROOT, FfiTestCase, run, zb
+from ffi import ROOT, SANDBOX_BIN, FfiTestCase, run, zb
 
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "wallet.json").read_text(encoding="utf-8"))
 NOW = VECTORS["now"]
@@ -242,9 +242,8 @@ class SandboxListsTest(FfiTestCase):
 
     def setUp(self):
         super().setUp()
-        exe = ROOT / "target" / "debug" / "zhangban-sandbox"
-        if not exe.exists():
-            self.skipTest(f"{exe} not built (tests/run.sh builds it)")
+        exe = SANDBOX_BIN
+        self.assertTrue(exe.exists(), f"{exe} not built (tests/run.sh builds it; CARGO_TARGET_DIR is honoured)")
         self.proc = subprocess.Popen(
             [str(exe), "serve", "--addr", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True
         )

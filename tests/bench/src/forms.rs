@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde_json::{json, Value as Json};
+use zhangban_core::catalog::schema::FormSchema;
 use zhangban_core::catalog::{Catalog, CatalogDoc, BUNDLED_JSON};
 use zhangban_core::forms::draft::{AutofillOptions, Draft, Editor};
 use zhangban_core::forms::profile::{HeldLicence, Profile, Provenance};
-use zhangban_core::forms::schema::FormSchema;
 use zhangban_core::store::SELF_SUBJECT;
 
 use crate::harness::{interleaved, median, row, Plan};

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use zhangban_core::calendar::{self, Calendar, Rules};
 use zhangban_core::cases::{self, CaseState, LicenceDelivery, Need, RatingLevel, Submission};
 use zhangban_core::notify::{NoticeKind, Recorder};
+use zhangban_core::outbox;
 use zhangban_core::store::{FileVault, KeyVault, PutOptions, Store, SELF_SUBJECT};
-use zhangban_core::sync::outbox;
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, issuance, DeviceInfo, PlatformClient};
 use zhangban_core::wallet::{LicenceType, Wallet};
@@ -583,7 +583,10 @@ async fn a_damaged_attachment_quarantines_its_submission_and_the_rest_goes_on() 
 async fn apply_events_only(store: &Store, runner: &SyncRunner, url: &str) {
     let token = sync::registration(store).expect("reg").expect("registered").token;
     let since = runner.events_cursor().expect("cursor");
-    let v: Value = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap()
+    let v: Value = zhangban_core::sync::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
         .get(format!("{url}/v1/events?since={since}"))
         .bearer_auth(token)
         .send()

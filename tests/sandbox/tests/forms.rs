@@ -86,7 +86,15 @@ async fn synced_catalog_and_licences_drive_the_forms() {
     assert!(p.get("person.id_number").unwrap().provenance.is_verified());
 
     let cat = Catalog::current(&store).unwrap();
-    let s = Session::start(store.clone(), &cat, SELF_SUBJECT, "BD-COMPANY", &wallet, &AutofillOptions::now()).unwrap();
+    let s = Session::start(
+        store.clone(),
+        &cat,
+        SELF_SUBJECT,
+        "BD-COMPANY",
+        &wallet,
+        &AutofillOptions::at(store.clock().as_ref()),
+    )
+    .unwrap();
     let legal_rep = s.draft.value("enterprise.legal_rep_name").unwrap();
     assert_eq!(legal_rep.value, json!("王五"));
     assert!(legal_rep.provenance.is_verified());

@@ -42,8 +42,8 @@ async fn register_fetch_catalog_and_follow_new_versions() {
     let seed = catalog::seed_items();
     assert_eq!(u.items, seed.as_array().unwrap().len());
     let first_id = seed[0]["id"].as_str().unwrap();
-    assert_eq!(s.get_json::<serde_json::Value>(sync::CATALOG_COLLECTION, first_id).unwrap(), seed[0]);
-    assert_eq!(sync::catalog_version(&s).unwrap(), catalog::SEED_VERSION);
+    assert_eq!(s.get_json::<serde_json::Value>(zhangban_core::catalog::CATALOG_COLLECTION, first_id).unwrap(), seed[0]);
+    assert_eq!(zhangban_core::catalog::catalog_version(&s).unwrap(), catalog::SEED_VERSION);
     assert!(client.fetch_catalog(&s).await.unwrap().up_to_date);
 
     // The platform publishes a new version that drops one item and adds another: the local copy follows.
@@ -51,7 +51,8 @@ async fn register_fetch_catalog_and_follow_new_versions() {
     let v2 = running.state.with_db(|c| catalog::publish(c, &new_items)).unwrap();
     let u2 = client.fetch_catalog(&s).await.unwrap();
     assert_eq!((u2.version, u2.previous_version, u2.items, u2.up_to_date), (v2, catalog::SEED_VERSION, 2, false));
-    let ids: Vec<String> = s.list(sync::CATALOG_COLLECTION, None).unwrap().into_iter().map(|r| r.id).collect();
+    let ids: Vec<String> =
+        s.list(zhangban_core::catalog::CATALOG_COLLECTION, None).unwrap().into_iter().map(|r| r.id).collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"new-9".to_string()) && !ids.contains(&first_id.to_string()));
     running.stop().await;
@@ -107,8 +108,8 @@ async fn platform_gone_is_a_network_error_and_keeps_local_data() {
     client.fetch_catalog(&s).await.unwrap();
     running.stop().await;
     assert!(matches!(client.fetch_catalog(&s).await, Err(Error::Network(_))));
-    assert_eq!(sync::catalog_version(&s).unwrap(), catalog::SEED_VERSION);
-    assert!(!s.list(sync::CATALOG_COLLECTION, None).unwrap().is_empty());
+    assert_eq!(zhangban_core::catalog::catalog_version(&s).unwrap(), catalog::SEED_VERSION);
+    assert!(!s.list(zhangban_core::catalog::CATALOG_COLLECTION, None).unwrap().is_empty());
 }
 
 #[tokio::test]

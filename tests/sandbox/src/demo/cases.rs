@@ -53,7 +53,14 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     // 1. Fill the item's form (autofilled from the profile and the wallet) and submit it offline.
     let catalog = Catalog::current(&j.store)?;
     let held = Wallet::open(j.store.clone())?;
-    let mut draft = Session::start(j.store.clone(), &catalog, SELF_SUBJECT, code, &held, &AutofillOptions::now())?;
+    let mut draft = Session::start(
+        j.store.clone(),
+        &catalog,
+        SELF_SUBJECT,
+        code,
+        &held,
+        &AutofillOptions::at(j.store.clock().as_ref()),
+    )?;
     let autofilled = draft.draft.report().fields_filled;
     for (path, v) in [
         ("applicant.name", json!("张三")),

@@ -10,7 +10,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use zhangban_core::catalog::{checklist, Catalog};
+use zhangban_core::catalog::Catalog;
+use zhangban_core::forms::checklist;
 use zhangban_core::forms::profile::{LicenceSource, Profile, Provenance};
 use zhangban_core::forms::{AutofillOptions, Editor, MaterialChoice, Session, Severity};
 use zhangban_core::store::SELF_SUBJECT;
@@ -60,7 +61,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     );
 
     // 3. Open the bundle: one form, autofilled.
-    let opts = AutofillOptions::now();
+    let opts = AutofillOptions::at(j.store.clock().as_ref());
     let mut s = Session::start(j.store.clone(), &catalog, SELF_SUBJECT, "BD-BIRTH", &held, &opts)?;
     let r = s.draft.report();
     let bundle = catalog.bundle("BD-BIRTH").map(|b| b.items.clone()).unwrap_or_default();

@@ -255,7 +255,7 @@ async fn foundation(j: &mut Journey) -> DemoResult {
 
     // The catalog, then again (nothing new).
     let update = j.client.fetch_catalog(&j.store).await?;
-    let items = j.store.list(sync::CATALOG_COLLECTION, None)?;
+    let items = j.store.list(zhangban_core::catalog::CATALOG_COLLECTION, None)?;
     let names: Vec<String> = items
         .iter()
         .filter_map(|r| r.json::<Value>().ok())

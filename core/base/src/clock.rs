@@ -1,0 +1,103 @@
+//! The one clock of the core. Every feature reads time through the [`Clock`] its store holds
+//! (`Store::now`, `Store::today`, `Txn::now`), so tests and the demo can fix or step it and nothing in the
+//! core or the bindings reads the system time on its own.
+//!
+//! Day arithmetic (working days, due dates, "today") is done in the time zone of the platform, China
+//! Standard Time (Asia/Shanghai, UTC+8 all year: no daylight saving since 1991). That is said here once:
+//! [`local_date`] and [`Clock::today`] are the only places that turn an instant into a date.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+
+/// Offset of Asia/Shanghai from UTC, in seconds (UTC+8, no daylight saving).
+pub const SHANGHAI_OFFSET_SECS: i32 = 8 * 3600;
+
+/// The date in Asia/Shanghai at a Unix time (seconds).
+pub fn local_date(unix_secs: i64) -> NaiveDate {
+    let utc = DateTime::<Utc>::from_timestamp(unix_secs, 0).unwrap_or_default();
+    match FixedOffset::east_opt(SHANGHAI_OFFSET_SECS) {
+        Some(tz) => utc.with_timezone(&tz).date_naive(),
+        None => utc.date_naive(),
+    }
+}
+
+/// Where the core gets the time.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Microseconds since the Unix epoch.
+    fn now_micros(&self) -> i64;
+    /// Seconds since the Unix epoch.
+    fn now_secs(&self) -> i64 {
+        self.now_micros().div_euclid(1_000_000)
+    }
+    /// Today's date in Asia/Shanghai.
+    fn today(&self) -> NaiveDate {
+        local_date(self.now_secs())
+    }
+}
+
+/// The device's wall clock (the default).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_micros(&self) -> i64 {
+        Utc::now().timestamp_micros()
+    }
+}
+
+/// A clock that stands still until told to move: tests, time-travel checks and the demo.
+#[derive(Debug)]
+pub struct FixedClock {
+    micros: AtomicI64,
+}
+
+impl FixedClock {
+    /// A clock standing at `unix_secs`.
+    pub fn at(unix_secs: i64) -> FixedClock {
+        FixedClock { micros: AtomicI64::new(unix_secs.saturating_mul(1_000_000)) }
+    }
+    /// Sets the time (seconds since the epoch).
+    pub fn set(&self, unix_secs: i64) {
+        self.micros.store(unix_secs.saturating_mul(1_000_000), Ordering::SeqCst);
+    }
+    /// Moves the clock by `secs` (negative: backwards).
+    pub fn advance(&self, secs: i64) {
+        self.micros.fetch_add(secs.saturating_mul(1_000_000), Ordering::SeqCst);
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_micros(&self) -> i64 {
+        // Each read moves a microsecond on, so ids made from the time stay distinct and ordered.
+        self.micros.fetch_add(1, Ordering::SeqCst)
+    }
+    fn now_secs(&self) -> i64 {
+        self.micros.load(Ordering::SeqCst).div_euclid(1_000_000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shanghai_date_turns_at_16_utc() {
+        // 2024-02-09 15:59:59 UTC is 23:59:59 in Beijing; one second later it is 2024-02-10 there.
+        let t = NaiveDate::from_ymd_opt(2024, 2, 9).unwrap().and_hms_opt(15, 59, 59).unwrap().and_utc().timestamp();
+        assert_eq!(local_date(t), NaiveDate::from_ymd_opt(2024, 2, 9).unwrap());
+        assert_eq!(local_date(t + 1), NaiveDate::from_ymd_opt(2024, 2, 10).unwrap());
+    }
+
+    #[test]
+    fn fixed_clock_steps() {
+        let c = FixedClock::at(1_700_000_000);
+        assert_eq!(c.now_secs(), 1_700_000_000);
+        c.advance(86_400);
+        assert_eq!(c.now_secs(), 1_700_086_400);
+        c.set(0);
+        assert_eq!(c.today(), NaiveDate::from_ymd_opt(1970, 1, 1).unwrap());
+        let a = c.now_micros();
+        assert!(c.now_micros() > a);
+    }
+}

@@ -1,0 +1,174 @@
+//! The outbox: every outgoing operation (submission, supplement, rating, complaint), stored in the same
+//! transaction as the change that caused it, with an idempotency key made once and kept across retries
+//! and restarts. Records live in collection `"outbox"`, tagged `pending` or `quarantined`; a finished
+//! operation is deleted in the same transaction that stores its result (the receipt).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::store::{PutOptions, Store, Txn};
+use crate::{Error, Result};
+
+pub const COLLECTION: &str = "outbox";
+pub const PENDING: &str = "pending";
+pub const QUARANTINED: &str = "quarantined";
+
+/// A request the platform refused (4xx): shown to the person, kept out of the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub status: u16,
+    pub message: String,
+    pub op: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    Submit,
+    Supplement,
+    Rate,
+    Complain,
+}
+
+impl OpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Submit => "submit",
+            OpKind::Supplement => "supplement",
+            OpKind::Rate => "rate",
+            OpKind::Complain => "complain",
+        }
+    }
+}
+
+/// An attachment to upload before the operation is sent. `upload_id` is derived from the operation's
+/// idempotency key, so a retry (or a restart) resumes the same upload on the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    pub attachment_id: String,
+    pub upload_id: String,
+    pub name: String,
+    pub size: u64,
+    /// SHA-256 of the plaintext, hex: the platform checks each chunk and the whole.
+    pub sha256: String,
+}
+
+/// One outgoing operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Op {
+    pub id: String,
+    pub case_id: String,
+    pub subject: String,
+    pub kind: OpKind,
+    /// Made once when the operation is queued; sent with every attempt.
+    pub idempotency_key: String,
+    pub body: Value,
+    pub uploads: Vec<Upload>,
+    /// Creation order (microseconds and a counter): operations of one case are sent in this order.
+    pub order: i64,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub problem: Option<Problem>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn next_order(micros: i64) -> i64 {
+    micros.saturating_mul(16) + (COUNTER.fetch_add(1, Ordering::Relaxed) % 16) as i64
+}
+
+/// Describes the attachments to upload (read before the transaction that queues the operation).
+pub fn prepare_uploads(store: &Store, attachments: &[String], key: &str) -> Result<Vec<Upload>> {
+    attachments
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let info = store
+                .attachment_info(a)
+                .map_err(|_| Error::validation(format!("attachments[{i}]"), "附件不存在。", "attachment not found."))?;
+            Ok(Upload {
+                attachment_id: a.clone(),
+                upload_id: format!("{key}-{i}"),
+                name: info.name,
+                size: info.size,
+                sha256: info.sha256,
+            })
+        })
+        .collect()
+}
+
+/// A fresh idempotency key.
+pub fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Queues an operation inside the caller's transaction.
+pub fn enqueue(
+    t: &mut Txn<'_>,
+    subject: &str,
+    case_id: &str,
+    kind: OpKind,
+    key: String,
+    body: Value,
+    uploads: Vec<Upload>,
+) -> Result<Op> {
+    let order = next_order(t.clock().now_micros());
+    let op = Op {
+        id: format!("{order:020}-{}", &key[..8.min(key.len())]),
+        case_id: case_id.into(),
+        subject: subject.into(),
+        kind,
+        idempotency_key: key,
+        body,
+        uploads,
+        order,
+        attempts: 0,
+        last_error: None,
+        problem: None,
+    };
+    t.put_json(COLLECTION, &op.id, subject, &op, PutOptions { tag: Some(PENDING), lookup: None })?;
+    Ok(op)
+}
+
+fn sorted(mut v: Vec<Op>) -> Vec<Op> {
+    v.sort_by_key(|o| o.order);
+    v
+}
+
+/// Operations waiting to be sent, oldest first.
+pub fn pending(store: &Store) -> Result<Vec<Op>> {
+    Ok(sorted(store.list_tagged(COLLECTION, PENDING)?.iter().map(|r| r.json()).collect::<Result<_>>()?))
+}
+
+/// Operations the platform refused, with their reasons.
+pub fn quarantined(store: &Store) -> Result<Vec<Op>> {
+    Ok(sorted(store.list_tagged(COLLECTION, QUARANTINED)?.iter().map(|r| r.json()).collect::<Result<_>>()?))
+}
+
+/// Records a failed attempt that may be retried (network, 5xx); returns the operation as now stored
+/// (`None` when it is no longer in the outbox).
+pub fn note_failure(store: &Store, op: &Op, error: &str) -> Result<Option<Op>> {
+    store.transaction(|t| {
+        let Some(r) = t.get_opt(COLLECTION, &op.id)? else { return Ok(None) };
+        let mut cur: Op = r.json()?;
+        cur.attempts = cur.attempts.saturating_add(1);
+        cur.last_error = Some(error.chars().take(300).collect());
+        t.put_json(COLLECTION, &cur.id, &cur.subject, &cur, PutOptions { tag: Some(PENDING), lookup: None })?;
+        Ok(Some(cur))
+    })
+}
+
+/// Moves an operation out of the queue with the platform's reason (inside the caller's transaction).
+pub fn quarantine_in(t: &mut Txn<'_>, op: &Op, problem: Problem) -> Result<()> {
+    let mut cur = op.clone();
+    cur.attempts = cur.attempts.saturating_add(1);
+    cur.problem = Some(problem);
+    t.put_json(COLLECTION, &cur.id, &cur.subject, &cur, PutOptions { tag: Some(QUARANTINED), lookup: None })
+}
+
+/// Drops a quarantined operation (the person gave up on it or will submit anew).
+pub fn discard(store: &Store, op_id: &str) -> Result<bool> {
+    store.delete(COLLECTION, op_id)
+}

@@ -1,0 +1,274 @@
+//! The key hierarchy: vault key → (optional PIN layer) → data key → subject keys.
+//!
+//! * The data key is 32 random bytes, created with the store. The vault wraps it (alias
+//!   `zhangban.store.<store id>`); with a PIN it is first sealed under a PBKDF2-HMAC-SHA256 key
+//!   (at least [`MIN_PIN_ITERATIONS`]), derived only at unlock.
+//! * A canary sealed under the data key tells a wrong key (`WrongKey`) from damaged data.
+//! * Wrong PINs are counted in the database *before* the PIN is tried, so killing the app mid-check does
+//!   not reset the count. After [`LOCKOUT_FREE_ATTEMPTS`] failures each further try waits 30 s, doubling
+//!   up to a day.
+
+use std::num::NonZeroU32;
+
+use ring::aead::LessSafeKey;
+use ring::{hmac, pbkdf2};
+use rusqlite::{params, Connection, OptionalExtension};
+use zeroize::Zeroizing;
+
+use super::vault::{KeyVault, VaultError};
+use crate::crypto;
+use crate::{Error, Result};
+
+pub const MIN_PIN_ITERATIONS: u32 = 600_000;
+pub const LOCKOUT_FREE_ATTEMPTS: u32 = 5;
+const CANARY: &[u8] = b"zhangban-canary-v1";
+const MAX_LOCKOUT_SECS: u64 = 86_400;
+
+/// PIN rules checked at creation and when changing the PIN.
+#[derive(Debug, Clone)]
+pub struct PinPolicy {
+    pub iterations: u32,
+    pub min_len: usize,
+}
+
+impl Default for PinPolicy {
+    fn default() -> Self {
+        PinPolicy { iterations: MIN_PIN_ITERATIONS, min_len: 6 }
+    }
+}
+
+/// Unlocked key material of one store.
+pub(crate) struct Keys {
+    pub data: LessSafeKey,
+    pub lookup: hmac::Key,
+}
+
+impl Keys {
+    fn from_raw(raw: &[u8; 32]) -> Result<Self> {
+        let data = crypto::aead_key(raw)?;
+        // The lookup key is derived, never the data key itself: an HMAC over a fixed label.
+        let derive = hmac::Key::new(hmac::HMAC_SHA256, raw);
+        let lookup_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban lookup key v1").as_ref().to_vec());
+        Ok(Keys { data, lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw) })
+    }
+}
+
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+}
+
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &[u8]) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
+    Ok(meta_get(conn, key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(u64::from_be_bytes).unwrap_or(0))
+}
+
+fn alias(store_id: &str) -> String {
+    format!("zhangban.store.{store_id}")
+}
+
+fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey> {
+    let iters = NonZeroU32::new(iterations).ok_or_else(|| Error::Internal("zero PIN iterations".into()))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, iters, salt, pin.as_bytes(), out.as_mut());
+    crypto::aead_key(out.as_slice())
+}
+
+fn check_pin_rules(pin: &str, policy: &PinPolicy) -> Result<()> {
+    if policy.iterations < MIN_PIN_ITERATIONS {
+        return Err(Error::Internal(format!("PIN iterations below {MIN_PIN_ITERATIONS}")));
+    }
+    if pin.chars().count() < policy.min_len || pin.len() > 128 {
+        return Err(Error::validation(
+            "pin",
+            format!("PIN 长度应为 {} 到 128 位", policy.min_len),
+            format!("the PIN must be {} to 128 characters long", policy.min_len),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the key envelope of a new store and returns its unlocked keys.
+pub(crate) fn create(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    pin: Option<&str>,
+    policy: &PinPolicy,
+) -> Result<Keys> {
+    let raw = crypto::random_key()?;
+    let inner: Zeroizing<Vec<u8>> = match pin {
+        None => Zeroizing::new(raw.to_vec()),
+        Some(pin) => {
+            check_pin_rules(pin, policy)?;
+            let mut salt = [0u8; 16];
+            crypto::fill_random(&mut salt)?;
+            let mut params = salt.to_vec();
+            params.extend_from_slice(&policy.iterations.to_be_bytes());
+            meta_set(conn, "pin_params", &params)?;
+            let k = pin_key(pin, &salt, policy.iterations)?;
+            Zeroizing::new(crypto::seal(&k, &crypto::aad("meta", "envelope", "pin"), raw.as_slice())?)
+        }
+    };
+    let envelope = vault.wrap(&alias(store_id), &inner).map_err(vault_err)?;
+    meta_set(conn, "envelope", &envelope)?;
+    let keys = Keys::from_raw(&raw)?;
+    let canary = crypto::seal(&keys.data, &crypto::aad("meta", "canary", "value"), CANARY)?;
+    meta_set(conn, "canary", &canary)?;
+    Ok(keys)
+}
+
+fn vault_err(e: VaultError) -> Error {
+    match e {
+        VaultError::UnwrapFailed => Error::WrongKey,
+        VaultError::Unavailable(m) => Error::Io(format!("key vault unavailable: {m}")),
+    }
+}
+
+pub(crate) fn has_pin(conn: &Connection) -> Result<bool> {
+    Ok(meta_get(conn, "pin_params")?.is_some())
+}
+
+/// Seconds to wait before the next PIN attempt is allowed (0: allowed now).
+pub(crate) fn lockout_remaining(conn: &Connection, now: i64) -> Result<u64> {
+    let failures = meta_u64(conn, "pin_failures")?;
+    if failures < LOCKOUT_FREE_ATTEMPTS as u64 {
+        return Ok(0);
+    }
+    let last = meta_u64(conn, "pin_last_failure")? as i64;
+    let wait = lockout_delay(failures) as i64;
+    Ok((last + wait - now).max(0) as u64)
+}
+
+/// The wait after `failures` consecutive wrong PINs: none for the first five, then 30 s doubling.
+pub fn lockout_delay(failures: u64) -> u64 {
+    if failures < LOCKOUT_FREE_ATTEMPTS as u64 {
+        return 0;
+    }
+    let doublings = (failures - LOCKOUT_FREE_ATTEMPTS as u64).min(20);
+    (30u64 << doublings).min(MAX_LOCKOUT_SECS)
+}
+
+/// Opens the envelope with the vault (and the PIN, when the store has one) and checks the canary.
+pub(crate) fn unlock(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    pin: Option<&str>,
+    now: i64,
+) -> Result<Keys> {
+    let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
+    let pin_params = meta_get(conn, "pin_params")?;
+    let raw: Zeroizing<[u8; 32]> = match (pin_params, pin) {
+        (None, _) => {
+            let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
+            to_key(&inner).ok_or(Error::WrongKey)?
+        }
+        (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, now)? }),
+        (Some(params), Some(pin)) => {
+            let wait = lockout_remaining(conn, now)?;
+            if wait > 0 {
+                return Err(Error::Locked { retry_after_secs: wait });
+            }
+            if params.len() != 20 {
+                return Err(Error::corrupted("meta", "pin_params"));
+            }
+            let (salt, iters) = params.split_at(16);
+            let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
+            let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
+            // Count the attempt before trying it: a kill during the slow derivation still counts.
+            let failures = meta_u64(conn, "pin_failures")? + 1;
+            meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
+            meta_set(conn, "pin_last_failure", &(now as u64).to_be_bytes())?;
+            let k = pin_key(pin, salt, iterations)?;
+            match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
+                Some(raw) => {
+                    meta_set(conn, "pin_failures", &0u64.to_be_bytes())?;
+                    to_key(&raw).ok_or(Error::WrongKey)?
+                }
+                None => {
+                    let left = (LOCKOUT_FREE_ATTEMPTS as u64).saturating_sub(failures);
+                    return Err(if left == 0 {
+                        Error::Locked { retry_after_secs: lockout_delay(failures) }
+                    } else {
+                        Error::WrongPin { attempts_left: left as u32 }
+                    });
+                }
+            }
+        }
+    };
+    let keys = Keys::from_raw(&raw)?;
+    let canary = meta_get(conn, "canary")?.ok_or_else(|| Error::corrupted("meta", "canary"))?;
+    match crypto::open(&keys.data, &crypto::aad("meta", "canary", "value"), &canary) {
+        Some(v) if v.as_slice() == CANARY => Ok(keys),
+        _ => Err(Error::WrongKey),
+    }
+}
+
+/// Replaces the PIN layer (or adds / removes it) around the same data key. Requires an unlocked store.
+pub(crate) fn change_pin(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    old_pin: Option<&str>,
+    new_pin: Option<&str>,
+    policy: &PinPolicy,
+    now: i64,
+) -> Result<()> {
+    // Re-derive the raw data key through the normal unlock path (so the old PIN is checked and counted).
+    let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
+    let _ = unlock(conn, vault, store_id, old_pin, now)?;
+    let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
+    let raw: Zeroizing<Vec<u8>> = match (meta_get(conn, "pin_params")?, old_pin) {
+        (Some(params), Some(pin)) if params.len() == 20 => {
+            let iterations = u32::from_be_bytes([params[16], params[17], params[18], params[19]]);
+            let k = pin_key(pin, &params[..16], iterations)?;
+            crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner).ok_or(Error::WrongKey)?
+        }
+        _ => inner.clone(),
+    };
+    let new_inner: Zeroizing<Vec<u8>> = match new_pin {
+        None => {
+            conn.execute("DELETE FROM meta WHERE key = 'pin_params'", [])?;
+            raw.clone()
+        }
+        Some(pin) => {
+            check_pin_rules(pin, policy)?;
+            let mut salt = [0u8; 16];
+            crypto::fill_random(&mut salt)?;
+            let mut params = salt.to_vec();
+            params.extend_from_slice(&policy.iterations.to_be_bytes());
+            meta_set(conn, "pin_params", &params)?;
+            let k = pin_key(pin, &salt, policy.iterations)?;
+            Zeroizing::new(crypto::seal(&k, &crypto::aad("meta", "envelope", "pin"), &raw)?)
+        }
+    };
+    let envelope = vault.wrap(&alias(store_id), &new_inner).map_err(vault_err)?;
+    meta_set(conn, "envelope", &envelope)?;
+    Ok(())
+}
+
+fn to_key(bytes: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    let arr: [u8; 32] = bytes.try_into().ok()?;
+    Some(Zeroizing::new(arr))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lockout_delay;
+
+    #[test]
+    fn lockout_grows_and_caps() {
+        assert_eq!(lockout_delay(4), 0);
+        assert_eq!(lockout_delay(5), 30);
+        assert_eq!(lockout_delay(6), 60);
+        assert_eq!(lockout_delay(7), 120);
+        assert_eq!(lockout_delay(40), 86_400);
+    }
+}

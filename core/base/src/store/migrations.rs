@@ -1,0 +1,108 @@
+//! Numbered schema migrations. Each runs once, in number order, inside one transaction, and is recorded
+//! in `schema_migrations`. Numbers are grouped by owner so parallel work does not collide:
+//! 1–99 store and audit, 100–199 wallet, 200–299 catalog and forms, 300–399 cases, calendar and sync.
+//! Never edit a released migration: add a new one.
+
+use rusqlite::Connection;
+
+use crate::Result;
+
+pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "store core: meta, subjects, records",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE subjects (
+             id TEXT PRIMARY KEY,
+             kind TEXT NOT NULL,
+             label BLOB NOT NULL,          -- sealed under the data key
+             wrapped_key BLOB,             -- subject key sealed under the data key; NULL once shredded
+             created_at INTEGER NOT NULL,
+             shredded_at INTEGER
+         );
+         CREATE TABLE records (
+             seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             collection TEXT NOT NULL,
+             id TEXT NOT NULL,
+             subject TEXT NOT NULL REFERENCES subjects(id),
+             tag TEXT,                     -- non-sensitive state for queries (e.g. outbox status)
+             lookup BLOB,                  -- HMAC-SHA256 of a sensitive identifier, for equality lookups
+             body BLOB NOT NULL,           -- sealed under the subject key
+             updated_at INTEGER NOT NULL,
+             UNIQUE (collection, id)
+         );
+         CREATE INDEX records_subject ON records(subject);
+         CREATE INDEX records_lookup ON records(collection, lookup) WHERE lookup IS NOT NULL;
+         CREATE INDEX records_tag ON records(collection, tag) WHERE tag IS NOT NULL;",
+    ),
+    (
+        2,
+        "attachments",
+        "CREATE TABLE attachments (
+             id TEXT PRIMARY KEY,
+             subject TEXT NOT NULL REFERENCES subjects(id),
+             name BLOB NOT NULL,           -- sealed
+             size INTEGER NOT NULL,
+             sha256 TEXT NOT NULL,         -- of the plaintext, for upload integrity
+             created_at INTEGER NOT NULL
+         );",
+    ),
+    (
+        3,
+        "append-only hash-chained audit log",
+        "CREATE TABLE audit_log (
+             seq INTEGER PRIMARY KEY,
+             at INTEGER NOT NULL,
+             actor TEXT NOT NULL,
+             action TEXT NOT NULL,
+             subject TEXT NOT NULL,
+             target TEXT NOT NULL,
+             detail BLOB NOT NULL,         -- sealed under the data key
+             prev_hash BLOB NOT NULL,
+             hash BLOB NOT NULL
+         );
+         CREATE INDEX audit_target ON audit_log(target);
+         CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+         CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    ),
+];
+
+pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let applied: Vec<u32> = {
+        let mut st = conn.prepare("SELECT id FROM schema_migrations")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut todo: Vec<_> = MIGRATIONS.iter().filter(|(id, _, _)| !applied.contains(id)).collect();
+    todo.sort_by_key(|(id, _, _)| *id);
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let tx = conn.transaction()?;
+    for (id, name, sql) in todo {
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (id, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![id, name, now],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migration_numbers_are_unique() {
+        let mut ids: Vec<u32> = super::MIGRATIONS.iter().map(|m| m.0).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+}

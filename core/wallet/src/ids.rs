@@ -1,0 +1,268 @@
+//! Identifiers checked on import: GB/T 36904 licence identifiers (check character ISO 7064 MOD 37,36),
+//! and, through the shared validators in `crate::ids`, GB 32100 unified social credit codes
+//! (统一社会信用代码) and GB 11643 citizen ID numbers (公民身份号码).
+//!
+//! Every function here is total: any string in, `Ok` or a typed [`IdError`] out, never a panic.
+
+use std::fmt;
+
+/// The root OID of e-licence identifiers (GB/T 36904): 1.2.156.3005.2.
+pub const LICENCE_ROOT_OID: &str = "1.2.156.3005.2";
+
+/// Why an identifier was refused. The field is named by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdError {
+    /// Wrong number of characters.
+    Length { expected: usize, found: usize },
+    /// A character outside the identifier's alphabet, at this (0-based) position.
+    Character { position: usize },
+    /// The check character does not match the rest.
+    CheckCharacter { expected: char, found: char },
+    /// A part of the identifier (named) is malformed.
+    Part { part: &'static str },
+    /// An ID number or credit code failed the shared check (`crate::ids`).
+    Code(zhangban_base::ids::IdError),
+}
+
+impl IdError {
+    pub fn message_zh(&self) -> String {
+        match self {
+            IdError::Length { expected, found } => format!("长度应为 {expected} 位，实际 {found} 位"),
+            IdError::Character { position } => format!("第 {} 位字符不合法", position + 1),
+            IdError::CheckCharacter { expected, found } => {
+                format!("校验位不正确（应为 {expected}，实际为 {found}），请核对是否输错")
+            }
+            IdError::Part { part } => format!("{part}格式不正确"),
+            IdError::Code(e) => e.message_zh(),
+        }
+    }
+    pub fn message_en(&self) -> String {
+        match self {
+            IdError::Length { expected, found } => format!("must have {expected} characters, has {found}"),
+            IdError::Character { position } => format!("character {} is not allowed", position + 1),
+            IdError::CheckCharacter { expected, found } => {
+                format!("check character is wrong (expected {expected}, found {found}); check for a typo")
+            }
+            IdError::Part { part } => format!("malformed {part}"),
+            IdError::Code(e) => e.message_en(),
+        }
+    }
+}
+
+impl fmt::Display for IdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message_en())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ISO 7064 MOD 37,36 (hybrid system, M = 36) over 0-9 A-Z.
+
+fn mod36_value(c: u8) -> Option<u32> {
+    match c {
+        b'0'..=b'9' => Some((c - b'0') as u32),
+        b'A'..=b'Z' => Some((c - b'A') as u32 + 10),
+        _ => None,
+    }
+}
+
+fn mod36_char(v: u32) -> char {
+    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    ALPHABET[(v % 36) as usize] as char
+}
+
+/// The ISO 7064 MOD 37,36 check character for `data` (characters 0-9, A-Z).
+pub fn iso7064_mod37_36(data: &str) -> Result<char, IdError> {
+    let mut p: u32 = 36;
+    for (i, c) in data.bytes().enumerate() {
+        let v = mod36_value(c).ok_or(IdError::Character { position: i })?;
+        let mut s = (p + v) % 36;
+        if s == 0 {
+            s = 36;
+        }
+        p = (s * 2) % 37;
+    }
+    // The check value d makes (p + d) mod 36 == 1.
+    Ok(mod36_char((37 - p) % 36))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GB 11643 ID numbers and GB 32100 credit codes: the shared validators in `crate::ids` (also used by
+// the forms), wrapped so the wallet's identifier errors carry them.
+
+/// Checks a GB 11643 ID number (region, birth date not after `now`, check character).
+pub fn validate_id_number(id: &str, now: i64) -> Result<zhangban_base::ids::IdNumberInfo, IdError> {
+    let today = chrono::DateTime::from_timestamp(now, 0).map(|d| d.date_naive()).unwrap_or_default();
+    zhangban_base::ids::validate_id_number(id, today).map_err(IdError::Code)
+}
+
+/// Checks a GB 32100 unified social credit code; licence identifiers also require upper case.
+pub fn validate_uscc(code: &str) -> Result<(), IdError> {
+    zhangban_base::ids::validate_uscc(code).map_err(IdError::Code)?;
+    if code.bytes().any(|c| c.is_ascii_lowercase()) {
+        return Err(IdError::Part { part: "统一社会信用代码（须大写） credit code (upper case)" });
+    }
+    Ok(())
+}
+
+/// Masks an ID number for display or disclosure: first 6 and last 4 characters kept.
+pub fn mask_id_number(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    if chars.len() <= 10 {
+        return "*".repeat(chars.len());
+    }
+    let mut out: String = chars[..6].iter().collect();
+    out.push_str(&"*".repeat(chars.len() - 10));
+    out.extend(&chars[chars.len() - 4..]);
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// GB/T 36904 licence identifier: 1.2.156.3005.2.<type code>.<issuer USCC>.<serial>.<version>.<check>
+
+/// The parts of a licence identifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenceId {
+    pub type_code: String,
+    pub issuer_uscc: String,
+    pub serial: String,
+    pub version: String,
+    pub check: char,
+}
+
+impl LicenceId {
+    /// Builds an identifier and computes its check character.
+    pub fn new(type_code: &str, issuer_uscc: &str, serial: &str, version: &str) -> Result<LicenceId, IdError> {
+        check_part(type_code, 1, 20, "证照类型代码 type code")?;
+        validate_uscc(issuer_uscc)?;
+        check_part(serial, 1, 32, "序列号 serial")?;
+        check_part(version, 1, 4, "版本号 version")?;
+        let body = format!("{type_code}{issuer_uscc}{serial}{version}");
+        let check = iso7064_mod37_36(&body)?;
+        Ok(LicenceId {
+            type_code: type_code.into(),
+            issuer_uscc: issuer_uscc.into(),
+            serial: serial.into(),
+            version: version.into(),
+            check,
+        })
+    }
+
+    /// Parses and checks an identifier: root OID, parts, issuer USCC and the check character.
+    pub fn parse(s: &str) -> Result<LicenceId, IdError> {
+        if s.len() > 128 {
+            return Err(IdError::Length { expected: 128, found: s.len() });
+        }
+        let rest = s
+            .strip_prefix(LICENCE_ROOT_OID)
+            .and_then(|r| r.strip_prefix('.'))
+            .ok_or(IdError::Part { part: "根标识 root OID" })?;
+        let parts: Vec<&str> = rest.split('.').collect();
+        if parts.len() != 5 {
+            return Err(IdError::Part { part: "证照标识结构 identifier structure" });
+        }
+        let id = LicenceId::new(parts[0], parts[1], parts[2], parts[3])?;
+        let mut chars = parts[4].chars();
+        let found = match (chars.next(), chars.next()) {
+            (Some(c), None) => c,
+            _ => return Err(IdError::Part { part: "校验位 check character" }),
+        };
+        if found != id.check {
+            return Err(IdError::CheckCharacter { expected: id.check, found });
+        }
+        Ok(id)
+    }
+}
+
+impl fmt::Display for LicenceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{LICENCE_ROOT_OID}.{}.{}.{}.{}.{}",
+            self.type_code, self.issuer_uscc, self.serial, self.version, self.check
+        )
+    }
+}
+
+fn check_part(s: &str, min: usize, max: usize, part: &'static str) -> Result<(), IdError> {
+    if s.len() < min || s.len() > max || !s.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+        return Err(IdError::Part { part });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_numbers_and_credit_codes_through_the_shared_validators() {
+        let now = 1_790_000_000;
+        assert!(validate_id_number("11010519491231002X", now).is_ok());
+        assert!(matches!(validate_id_number("110105194912310021", now), Err(IdError::Code(_))));
+        assert!(validate_id_number("一二三四五六", now).is_err());
+        assert_eq!(validate_uscc("91350100M000100Y43"), Ok(()));
+        assert!(matches!(validate_uscc("91350100M000100Y44"), Err(IdError::Code(_))));
+        assert!(matches!(validate_uscc("91350100m000100Y43"), Err(IdError::Part { .. })));
+        assert!(!IdError::Code(zhangban_base::ids::IdError::Length { expected: 18, got: 3 }).message_zh().is_empty());
+    }
+
+    #[test]
+    fn mask() {
+        assert_eq!(mask_id_number("11010519491231002X"), "110105********002X");
+        assert_eq!(mask_id_number("123"), "***");
+    }
+
+    #[test]
+    fn iso7064_detects_single_substitutions_and_transpositions() {
+        let body = "1101911100000000000000X0000123401";
+        let c = iso7064_mod37_36(body).unwrap();
+        // Verification property: running over body + check ends with (p + d) mod 36 == 1.
+        let all = format!("{body}{c}");
+        let mut p = 36u32;
+        let mut last_s = 0;
+        for ch in all.bytes() {
+            let mut s = (p + mod36_value(ch).unwrap()) % 36;
+            if s == 0 {
+                s = 36;
+            }
+            last_s = s;
+            p = (s * 2) % 37;
+        }
+        assert_eq!(last_s, 1);
+        let bytes = body.as_bytes();
+        for i in 0..bytes.len() {
+            for repl in b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" {
+                if *repl == bytes[i] {
+                    continue;
+                }
+                let mut b = bytes.to_vec();
+                b[i] = *repl;
+                assert_ne!(iso7064_mod37_36(std::str::from_utf8(&b).unwrap()).unwrap(), c, "substitution at {i}");
+            }
+            if i + 1 < bytes.len() && bytes[i] != bytes[i + 1] {
+                let mut b = bytes.to_vec();
+                b.swap(i, i + 1);
+                assert_ne!(iso7064_mod37_36(std::str::from_utf8(&b).unwrap()).unwrap(), c, "transposition at {i}");
+            }
+        }
+        assert_eq!(iso7064_mod37_36("ab"), Err(IdError::Character { position: 0 }));
+    }
+
+    #[test]
+    fn licence_identifier_roundtrip_and_rejections() {
+        let id = LicenceId::new("1101", "91350100M000100Y43", "00000042", "1").unwrap();
+        let s = id.to_string();
+        assert!(s.starts_with("1.2.156.3005.2.1101.91350100M000100Y43.00000042.1."));
+        assert_eq!(LicenceId::parse(&s), Ok(id.clone()));
+        // Altered serial: the check character no longer matches.
+        let bad = s.replace(".00000042.", ".00000043.");
+        assert!(matches!(LicenceId::parse(&bad), Err(IdError::CheckCharacter { .. })));
+        // Wrong issuer code check.
+        let bad = s.replace("Y43", "Y44");
+        assert!(matches!(LicenceId::parse(&bad), Err(IdError::Code(_))));
+        assert!(matches!(LicenceId::parse("1.2.156.3005.1.x"), Err(IdError::Part { .. })));
+        assert!(matches!(LicenceId::parse(&format!("{s}.1")), Err(IdError::Part { .. })));
+        assert!(LicenceId::parse(&"1".repeat(1000)).is_err());
+    }
+}

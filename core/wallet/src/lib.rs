@@ -1,0 +1,582 @@
+//! E-licence wallet (电子证照): licences, 亮证 presentations, offline verification, grants.
+//!
+//! - [`types`]: licence types, their elements and display names, disclosure presets.
+//! - [`ids`]: GB/T 36904 identifiers (ISO 7064 MOD 37,36), GB 32100 credit codes, GB 11643 ID numbers.
+//! - [`format`]: CBOR / COSE_Sign1 structures, the `ZB1:` text codec, the bounded CBOR pre-scan.
+//! - [`issue`] (issuing and import checks), [`present`], [`verify`], [`grant`], [`qr`], [`trust`].
+//! - [`Wallet`]: the holder's wallet over the encrypted store; the device key signs through
+//!   [`DeviceSigner`], so a hardware key can replace the store-held key later.
+//!
+//! Formats are specified byte by byte in `docs/formats.md`; vectors are in `tests/vectors/`.
+
+#![forbid(unsafe_code)]
+
+use zhangban_base::{audit, store, Error, Result};
+pub mod device;
+pub mod error;
+pub mod format;
+pub mod grant;
+pub mod ids;
+pub mod issue;
+pub mod present;
+pub mod qr;
+pub mod trust;
+pub mod types;
+pub mod verify;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+pub mod vectors;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use device::{DeviceSigner, SoftwareKey};
+pub use error::WalletError;
+pub use grant::{GrantExpiry, GrantVerifier, VerifiedGrant};
+pub use qr::QrImage;
+pub use trust::{StatusList, TrustEntry, TrustList};
+pub use types::{ElementValue, LicenceType, Preset};
+pub use verify::{DisclosedElement, IssuerInfo, Policy, Verified, Verifier};
+
+use crate::audit::NewEntry;
+use crate::store::{PutOptions, Store, SELF_SUBJECT};
+use format::IssuedLicence;
+
+pub const LICENCE_COLLECTION: &str = "licence";
+pub const GRANT_COLLECTION: &str = "licence_grant";
+pub const LIST_COLLECTION: &str = "wallet_list";
+/// Grant revocations waiting to be sent to the platform (tag `pending`).
+pub const OUTBOX_COLLECTION: &str = "wallet_outbox";
+/// A licence is "expiring" this long before its end.
+pub const EXPIRING_SECS: i64 = 30 * 24 * 3600;
+/// The holder's own view: a status list older than this is shown as stale.
+pub const HOLDER_STATUS_MAX_AGE_SECS: i64 = 7 * 24 * 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LicenceStatus {
+    Valid,
+    /// Ends within 30 days.
+    Expiring,
+    Expired,
+    NotYetValid,
+    Revoked,
+    /// No status list, or one older than 7 days: revocation unknown.
+    StatusStale,
+}
+
+impl LicenceStatus {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            LicenceStatus::Valid => "有效",
+            LicenceStatus::Expiring => "即将到期（30 天内）",
+            LicenceStatus::Expired => "已过期",
+            LicenceStatus::NotYetValid => "尚未生效",
+            LicenceStatus::Revoked => "已注销",
+            LicenceStatus::StatusStale => "状态未更新，请联网刷新",
+        }
+    }
+    pub fn label_en(self) -> &'static str {
+        match self {
+            LicenceStatus::Valid => "valid",
+            LicenceStatus::Expiring => "expires within 30 days",
+            LicenceStatus::Expired => "expired",
+            LicenceStatus::NotYetValid => "not yet valid",
+            LicenceStatus::Revoked => "revoked",
+            LicenceStatus::StatusStale => "status not refreshed; go online to update",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceSummary {
+    pub licence_id: String,
+    pub licence_type: LicenceType,
+    pub type_name_zh: String,
+    pub type_name_en: String,
+    pub issuer: IssuerInfo,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    pub status: LicenceStatus,
+    /// Age of the cached status list, if one is cached.
+    pub status_age_secs: Option<i64>,
+    pub imported_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenceDetail {
+    pub summary: LicenceSummary,
+    pub elements: Vec<DisclosedElement>,
+}
+
+/// The stored form of a licence (record in the `licence` collection, sealed by the store).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredLicence {
+    licence_id: String,
+    licence_type: LicenceType,
+    issuer: IssuerInfo,
+    /// The issued licence's CBOR ({1: COSE_Sign1, 2: items}), hex.
+    cbor_hex: String,
+    valid_from: i64,
+    valid_until: i64,
+    status_index: u64,
+    imported_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CachedList {
+    cbor_hex: String,
+    fetched_at: i64,
+}
+
+/// Ages of the cached lists, for the shells ("status list updated 3 h ago").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheInfo {
+    pub trust_sequence: Option<u64>,
+    pub trust_age_secs: Option<i64>,
+    pub status_sequence: Option<u64>,
+    pub status_age_secs: Option<i64>,
+}
+
+/// A presentation ready to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresentationOut {
+    pub licence_id: String,
+    pub qr_text: String,
+    pub not_before: i64,
+    pub not_after: i64,
+    /// When a screen should replace it with a fresh one: half-way through the window, so a code shown is
+    /// never about to lapse while being scanned.
+    pub refresh_at: i64,
+    pub purpose: String,
+    pub disclosed: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub grant_id: String,
+    pub licence_id: String,
+    pub recipient: String,
+    pub purpose: String,
+    pub elements: Vec<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub single_use: bool,
+    pub revoked_at: Option<i64>,
+    /// The `ZBG1:` text given to the recipient.
+    pub text: String,
+}
+
+/// One line of the privacy dashboard: who received what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageEntry {
+    pub at: i64,
+    pub action: String,
+    pub licence_id: String,
+    pub recipient: Option<String>,
+    pub purpose: Option<String>,
+    pub elements: Vec<String>,
+}
+
+/// The holder's wallet.
+pub struct Wallet {
+    store: Arc<Store>,
+    signer: Arc<dyn DeviceSigner>,
+    root_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wallet").field("store", &self.store).finish()
+    }
+}
+
+fn hex_decode(h: &str, table: &str, id: &str) -> Result<Vec<u8>> {
+    hex::decode(h).map_err(|_| Error::corrupted(table.to_string(), id))
+}
+
+impl Wallet {
+    /// A wallet whose device key lives in the store (created on first use).
+    pub fn open(store: Arc<Store>) -> Result<Wallet> {
+        let key = device::load_or_create_device_key(&store)?;
+        Ok(Wallet::with_signer(store, Arc::new(key)))
+    }
+
+    /// A wallet whose device key is held elsewhere (a hardware key).
+    pub fn with_signer(store: Arc<Store>, signer: Arc<dyn DeviceSigner>) -> Wallet {
+        Wallet { store, signer, root_key: trust::pinned_root_key() }
+    }
+
+    /// Replaces the pinned platform root key (tests and vectors only).
+    pub fn with_root_key(mut self, root_key: Vec<u8>) -> Wallet {
+        self.root_key = root_key;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub fn device_public_key(&self) -> Vec<u8> {
+        self.signer.public_key()
+    }
+
+    /// Proof of possession for issuance: the device signs the issuer's nonce.
+    pub fn prove_possession(&self, nonce: &[u8]) -> Result<Vec<u8>> {
+        if nonce.len() < 16 || nonce.len() > 64 {
+            return Err(Error::validation("nonce", "签发随机数长度不正确", "issuer nonce must be 16–64 bytes"));
+        }
+        self.signer.sign(&issue::possession_tbs(nonce, &self.signer.public_key()))
+    }
+
+    // --- trust and status lists -------------------------------------------------------------
+
+    fn cached(&self, id: &str) -> Result<Option<(Vec<u8>, i64)>> {
+        match self.store.get_opt(LIST_COLLECTION, id)? {
+            None => Ok(None),
+            Some(r) => {
+                let c: CachedList = r.json()?;
+                Ok(Some((hex_decode(&c.cbor_hex, LIST_COLLECTION, id)?, c.fetched_at)))
+            }
+        }
+    }
+
+    fn put_list(&self, id: &str, bytes: &[u8], now: i64) -> Result<()> {
+        let c = CachedList { cbor_hex: hex::encode(bytes), fetched_at: now };
+        self.store.put_json(LIST_COLLECTION, id, SELF_SUBJECT, &c)
+    }
+
+    /// The cached trust list (re-verified against the pinned root).
+    pub fn trust_list(&self) -> Result<Option<TrustList>> {
+        match self.cached("trust")? {
+            None => Ok(None),
+            Some((b, _)) => Ok(Some(TrustList::verify(&b, &self.root_key)?)),
+        }
+    }
+
+    pub fn status_list(&self) -> Result<Option<StatusList>> {
+        match self.cached("status")? {
+            None => Ok(None),
+            Some((b, _)) => Ok(Some(StatusList::verify(&b, &self.root_key)?)),
+        }
+    }
+
+    /// Verifies and caches a signed trust list; refuses one older than the cached one.
+    pub fn update_trust_list(&self, bytes: &[u8], now: i64) -> Result<TrustList> {
+        let tl = TrustList::verify(bytes, &self.root_key)?;
+        if let Some(old) = self.trust_list()? {
+            if tl.sequence < old.sequence {
+                return Err(WalletError::ListRollback { list: "信任列表 trust list" }.into());
+            }
+        }
+        self.put_list("trust", bytes, now)?;
+        Ok(tl)
+    }
+
+    pub fn update_status_list(&self, bytes: &[u8], now: i64) -> Result<StatusList> {
+        let sl = StatusList::verify(bytes, &self.root_key)?;
+        if let Some(old) = self.status_list()? {
+            if sl.sequence < old.sequence {
+                return Err(WalletError::ListRollback { list: "状态列表 status list" }.into());
+            }
+        }
+        self.put_list("status", bytes, now)?;
+        Ok(sl)
+    }
+
+    pub fn cache_info(&self, now: i64) -> Result<CacheInfo> {
+        let t = self.trust_list()?;
+        let s = self.status_list()?;
+        Ok(CacheInfo {
+            trust_sequence: t.as_ref().map(|t| t.sequence),
+            trust_age_secs: t.as_ref().map(|t| now - t.issued_at),
+            status_sequence: s.as_ref().map(|s| s.sequence),
+            status_age_secs: s.as_ref().map(|s| now - s.issued_at),
+        })
+    }
+
+    /// An offline verifier from the cached lists (a clerk's or hotel's device).
+    /// An offline verifier from the cached lists; the nonces it accepts are also kept in this store
+    /// until their window closes, so a replay is refused even after the app restarts.
+    pub fn verifier(&self) -> Result<Verifier> {
+        let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
+        Ok(Verifier::new(trust, self.status_list()?).with_store(self.store.clone()))
+    }
+
+    // --- licences -----------------------------------------------------------------------------
+
+    /// Imports an issued licence after every check (see [`issue::check_import`]).
+    pub fn import(&self, bytes: &[u8], now: i64) -> Result<LicenceSummary> {
+        let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
+        let status = self.status_list()?;
+        let c = issue::check_import(bytes, &trust, status.as_ref(), &self.signer.public_key(), now)?;
+        let p = &c.licence.signed.body;
+        let rec = StoredLicence {
+            licence_id: p.licence_id.clone(),
+            licence_type: c.licence_type,
+            issuer: IssuerInfo::from(&c.issuer),
+            cbor_hex: hex::encode(c.licence.encode()),
+            valid_from: p.valid_from,
+            valid_until: p.valid_until,
+            status_index: p.status_index,
+            imported_at: now,
+        };
+        let body = serde_json::to_vec(&rec)?;
+        self.store.transaction(|t| {
+            t.put(LICENCE_COLLECTION, &rec.licence_id, SELF_SUBJECT, &body, PutOptions::default())?;
+            t.audit(&NewEntry {
+                actor: "self",
+                action: "licence.import",
+                subject: SELF_SUBJECT,
+                target: &rec.licence_id,
+                detail: serde_json::json!({ "issuer": rec.issuer.name_zh, "type": rec.licence_type }),
+            })?;
+            Ok(())
+        })?;
+        Ok(self.summary(&rec, status.as_ref(), now))
+    }
+
+    fn summary(&self, r: &StoredLicence, status: Option<&StatusList>, now: i64) -> LicenceSummary {
+        let age = status.map(|s| now - s.issued_at);
+        let st = if status.and_then(|s| s.is_revoked(r.status_index)) == Some(true) {
+            LicenceStatus::Revoked
+        } else if now > r.valid_until {
+            LicenceStatus::Expired
+        } else if now < r.valid_from {
+            LicenceStatus::NotYetValid
+        } else if age.is_none_or(|a| a > HOLDER_STATUS_MAX_AGE_SECS)
+            || status.and_then(|s| s.is_revoked(r.status_index)).is_none()
+        {
+            LicenceStatus::StatusStale
+        } else if r.valid_until - now <= EXPIRING_SECS {
+            LicenceStatus::Expiring
+        } else {
+            LicenceStatus::Valid
+        };
+        LicenceSummary {
+            licence_id: r.licence_id.clone(),
+            licence_type: r.licence_type,
+            type_name_zh: r.licence_type.name_zh().into(),
+            type_name_en: r.licence_type.name_en().into(),
+            issuer: r.issuer.clone(),
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            status: st,
+            status_age_secs: age,
+            imported_at: r.imported_at,
+        }
+    }
+
+    fn stored(&self, licence_id: &str) -> Result<(StoredLicence, IssuedLicence)> {
+        let r: StoredLicence = self.store.get_json(LICENCE_COLLECTION, licence_id)?;
+        let b = hex_decode(&r.cbor_hex, LICENCE_COLLECTION, licence_id)?;
+        let l = IssuedLicence::decode(&b).map_err(|_| Error::corrupted(LICENCE_COLLECTION, licence_id))?;
+        Ok((r, l))
+    }
+
+    /// Every licence with its status at `now`.
+    pub fn licences(&self, now: i64) -> Result<Vec<LicenceSummary>> {
+        let status = self.status_list()?;
+        let mut out = Vec::new();
+        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+            let r: StoredLicence = rec.json()?;
+            out.push(self.summary(&r, status.as_ref(), now));
+        }
+        out.sort_by(|a, b| (a.licence_type.code(), &a.licence_id).cmp(&(b.licence_type.code(), &b.licence_id)));
+        Ok(out)
+    }
+
+    pub fn licence(&self, licence_id: &str, now: i64) -> Result<LicenceDetail> {
+        let (r, l) = self.stored(licence_id)?;
+        let items = l
+            .items
+            .iter()
+            .map(|b| format::ElementItem::decode(b))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| Error::corrupted(LICENCE_COLLECTION, licence_id))?;
+        Ok(LicenceDetail {
+            summary: self.summary(&r, self.status_list()?.as_ref(), now),
+            elements: verify::disclosed(r.licence_type, &items),
+        })
+    }
+
+    fn element_ids(&self, r: &StoredLicence, l: &IssuedLicence, preset: &Preset) -> Result<Vec<u32>> {
+        let available: Vec<u32> = l.signed.body.digests.keys().copied().collect();
+        preset.element_ids(r.licence_type, &available).map_err(|k| {
+            Error::validation(
+                format!("elements.{k}"),
+                format!("该证照没有项目“{k}”"),
+                format!("this licence has no element '{k}'"),
+            )
+        })
+    }
+
+    fn keys_of(t: LicenceType, ids: &[u32]) -> Vec<String> {
+        ids.iter().filter_map(|i| t.element(*i).map(|d| d.key.to_string())).collect()
+    }
+
+    /// Builds a 亮证 presentation (valid 60 s from `now`) and logs it.
+    pub fn present(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        purpose: Option<&str>,
+        now: i64,
+    ) -> Result<PresentationOut> {
+        let (r, l) = self.stored(licence_id)?;
+        let ids = self.element_ids(&r, &l, preset)?;
+        let purpose = purpose.unwrap_or(preset.default_purpose());
+        let p =
+            present::build_presentation(&l, &ids, purpose, now, present::DEFAULT_WINDOW_SECS, self.signer.as_ref())?;
+        let disclosed = Self::keys_of(r.licence_type, &ids);
+        self.store.audit(&NewEntry {
+            actor: "self",
+            action: "licence.present",
+            subject: SELF_SUBJECT,
+            target: licence_id,
+            detail: serde_json::json!({
+                "purpose": purpose, "elements": disclosed, "not_before": p.not_before, "not_after": p.not_after,
+            }),
+        })?;
+        Ok(PresentationOut {
+            licence_id: licence_id.into(),
+            qr_text: p.to_text(),
+            not_before: p.not_before,
+            not_after: p.not_after,
+            refresh_at: p.not_before + (p.not_after - p.not_before) / 2,
+            purpose: purpose.into(),
+            disclosed,
+        })
+    }
+
+    /// Grants a licence (the preset's elements) to `recipient` for `purpose`, signed by the device key.
+    pub fn grant(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        recipient: &str,
+        purpose: &str,
+        expiry: GrantExpiry,
+        now: i64,
+    ) -> Result<GrantRecord> {
+        let (r, l) = self.stored(licence_id)?;
+        let ids = self.element_ids(&r, &l, preset)?;
+        let g = grant::build_grant(&l, &ids, recipient, purpose, expiry, now, self.signer.as_ref())?;
+        let rec = GrantRecord {
+            grant_id: hex::encode(&g.grant_id),
+            licence_id: licence_id.into(),
+            recipient: g.recipient.clone(),
+            purpose: g.purpose.clone(),
+            elements: Self::keys_of(r.licence_type, &ids),
+            issued_at: g.issued_at,
+            expires_at: g.expires_at,
+            single_use: g.single_use,
+            revoked_at: None,
+            text: g.to_text(),
+        };
+        let body = serde_json::to_vec(&rec)?;
+        self.store.transaction(|t| {
+            t.put(
+                GRANT_COLLECTION,
+                &rec.grant_id,
+                SELF_SUBJECT,
+                &body,
+                PutOptions { tag: Some("active"), lookup: None },
+            )?;
+            t.audit(&NewEntry {
+                actor: "self",
+                action: "licence.grant",
+                subject: SELF_SUBJECT,
+                target: licence_id,
+                detail: serde_json::json!({
+                    "grant_id": rec.grant_id, "recipient": rec.recipient, "purpose": rec.purpose,
+                    "elements": rec.elements, "expires_at": rec.expires_at, "single_use": rec.single_use,
+                }),
+            })?;
+            Ok(())
+        })?;
+        Ok(rec)
+    }
+
+    pub fn grants(&self, licence_id: Option<&str>) -> Result<Vec<GrantRecord>> {
+        let mut out = Vec::new();
+        for r in self.store.list(GRANT_COLLECTION, None)? {
+            let g: GrantRecord = r.json()?;
+            if licence_id.is_none_or(|l| l == g.licence_id) {
+                out.push(g);
+            }
+        }
+        out.sort_by_key(|g| (g.issued_at, g.grant_id.clone()));
+        Ok(out)
+    }
+
+    /// Revokes a grant: shown as revoked at once, and queued for the platform.
+    pub fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<GrantRecord> {
+        let mut g: GrantRecord = self.store.get_json(GRANT_COLLECTION, grant_id)?;
+        if g.revoked_at.is_some() {
+            return Ok(g);
+        }
+        g.revoked_at = Some(now);
+        let body = serde_json::to_vec(&g)?;
+        let outbox = serde_json::to_vec(&serde_json::json!({
+            "kind": "grant.revoke", "grant_id": g.grant_id, "licence_id": g.licence_id, "at": now,
+        }))?;
+        self.store.transaction(|t| {
+            t.put(
+                GRANT_COLLECTION,
+                &g.grant_id,
+                SELF_SUBJECT,
+                &body,
+                PutOptions { tag: Some("revoked"), lookup: None },
+            )?;
+            t.put(
+                OUTBOX_COLLECTION,
+                &format!("grant-revoke-{}", g.grant_id),
+                SELF_SUBJECT,
+                &outbox,
+                PutOptions { tag: Some("pending"), lookup: None },
+            )?;
+            t.audit(&NewEntry {
+                actor: "self",
+                action: "licence.grant.revoke",
+                subject: SELF_SUBJECT,
+                target: &g.licence_id,
+                detail: serde_json::json!({ "grant_id": g.grant_id, "recipient": g.recipient }),
+            })?;
+            Ok(())
+        })?;
+        Ok(g)
+    }
+
+    /// Grant revocations not yet sent to the platform.
+    pub fn pending_revocations(&self) -> Result<Vec<String>> {
+        Ok(self.store.list_tagged(OUTBOX_COLLECTION, "pending")?.into_iter().map(|r| r.id).collect())
+    }
+
+    /// The privacy dashboard: every import, presentation, grant and revocation, per licence or all.
+    pub fn usage(&self, licence_id: Option<&str>) -> Result<Vec<UsageEntry>> {
+        let mut out = Vec::new();
+        for e in self.store.audit_entries(licence_id)? {
+            if !e.action.starts_with("licence.") {
+                continue;
+            }
+            let d = &e.detail;
+            out.push(UsageEntry {
+                at: e.at,
+                action: e.action.clone(),
+                licence_id: e.target.clone(),
+                recipient: d.get("recipient").and_then(|v| v.as_str()).map(str::to_string),
+                purpose: d.get("purpose").and_then(|v| v.as_str()).map(str::to_string),
+                elements: d
+                    .get("elements")
+                    .and_then(|v| v.as_array())
+                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,548 @@
+//! End-to-end tests of the wallet inside the core: issue → import → present → verify, every typed
+//! rejection reason, grants and the usage log.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::format::*;
+use super::issue::{issue_licence, with_derived, LicenceRequest};
+use super::*;
+use crate::store::{FileVault, KeyVault, Store};
+
+pub(crate) const NOW: i64 = 1_790_000_000; // 2026-09-21
+pub(crate) const ISSUER_USCC: &str = "11110000MB0143028X";
+
+pub(crate) struct Fixture {
+    pub root: SoftwareKey,
+    pub issuer: SoftwareKey,
+    pub device: SoftwareKey,
+    pub trust: TrustList,
+    pub status: StatusList,
+}
+
+pub(crate) fn resident_elements() -> BTreeMap<String, ElementValue> {
+    let mut e = BTreeMap::new();
+    for (k, v) in [
+        ("name", "张三"),
+        ("sex", "男"),
+        ("ethnicity", "汉"),
+        ("birth_date", "1949-12-31"),
+        ("address", "北京市朝阳区建国路1号"),
+        ("id_number", "11010519491231002X"),
+        ("issuing_authority", "北京市公安局朝阳分局"),
+    ] {
+        e.insert(k.to_string(), ElementValue::Text(v.to_string()));
+    }
+    with_derived(LicenceType::ResidentId, e, NOW)
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        let root = SoftwareKey::generate().unwrap();
+        let issuer = SoftwareKey::generate().unwrap();
+        let device = SoftwareKey::generate().unwrap();
+        let trust = TrustList {
+            sequence: 1,
+            issued_at: NOW - 3600,
+            entries: vec![TrustEntry {
+                kid: issuer.key_id(),
+                alg: ALG_ES256,
+                public_key: issuer.public_key(),
+                issuer_uscc: ISSUER_USCC.into(),
+                name_zh: "北京市公安局".into(),
+                name_en: "Beijing Public Security Bureau".into(),
+                types: vec!["1101".into(), "1301".into()],
+                valid_from: NOW - 86400 * 365,
+                valid_until: NOW + 86400 * 3650,
+                withdrawn: false,
+            }],
+        };
+        let status = StatusList::new(1, NOW - 600, 1024);
+        Fixture { root, issuer, device, trust, status }
+    }
+
+    pub fn request(&self) -> LicenceRequest {
+        LicenceRequest {
+            licence_type: LicenceType::ResidentId,
+            issuer_uscc: ISSUER_USCC.into(),
+            serial: "00000042".into(),
+            version: "1".into(),
+            elements: resident_elements(),
+            device_key: self.device.public_key(),
+            valid_from: NOW - 86400 * 100,
+            valid_until: NOW + 86400 * 3650,
+            status_index: 42,
+        }
+    }
+
+    pub fn issue(&self, req: &LicenceRequest) -> IssuedLicence {
+        issue_licence(req, &self.issuer.key_id(), &self.issuer).unwrap()
+    }
+
+    pub fn verifier(&self) -> Verifier {
+        Verifier::new(self.trust.clone(), Some(self.status.clone()))
+    }
+
+    pub fn present(&self, l: &IssuedLicence, ids: &[u32], now: i64) -> String {
+        present::build_presentation(l, ids, "hotel-check-in", now, 60, &self.device).unwrap().to_text()
+    }
+}
+
+fn reason(r: std::result::Result<Verified, WalletError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code(),
+    }
+}
+
+#[test]
+fn presentation_verifies_and_discloses_only_chosen_elements() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1, 8], NOW);
+    assert!(text.starts_with("ZB1:"));
+    let v = f.verifier().verify(&text, NOW + 5, &Policy::default()).unwrap();
+    assert_eq!(v.licence_type, LicenceType::ResidentId);
+    assert_eq!(v.issuer.name_zh, "北京市公安局");
+    let keys: Vec<&str> = v.disclosed.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["name", "id_number_masked"]);
+    assert_eq!(v.disclosed[1].value, ElementValue::Text("110105********002X".into()));
+    assert!(!format!("{v:?}").contains("11010519491231002X"));
+    assert_eq!(v.status_age_secs, 605);
+}
+
+#[test]
+fn five_element_resident_id_fits_in_1000_characters() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    // Name, sex, ethnicity, date of birth, ID number; preset "custom".
+    let p = present::build_presentation(&l, &[1, 2, 3, 4, 6], "custom", NOW, 60, &f.device).unwrap();
+    let text = p.to_text();
+    eprintln!("5-element resident ID QR text: {} characters", text.len());
+    assert!(text.len() <= 1000, "{} characters", text.len());
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "ok");
+}
+
+#[test]
+fn rejects_forged_issuer_signature() {
+    let f = Fixture::new();
+    let mut l = f.issue(&f.request());
+    l.signed.sign1.signature[10] ^= 1;
+    let text = f.present(&l, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "bad_issuer_signature");
+    // A licence signed by a key that claims the trusted kid.
+    let rogue = SoftwareKey::generate().unwrap();
+    let l = issue_licence(&f.request(), &f.issuer.key_id(), &rogue).unwrap();
+    let text = f.present(&l, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "bad_issuer_signature");
+}
+
+#[test]
+fn rejects_unknown_and_withdrawn_issuer_keys() {
+    let f = Fixture::new();
+    let l = issue_licence(&f.request(), b"unknown!", &f.issuer).unwrap();
+    let text = f.present(&l, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "unknown_issuer_key");
+    let mut trust = f.trust.clone();
+    trust.entries[0].withdrawn = true;
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1], NOW);
+    let v = Verifier::new(trust, Some(f.status.clone()));
+    assert_eq!(reason(v.verify(&text, NOW, &Policy::default())), "issuer_key_withdrawn");
+}
+
+#[test]
+fn rejects_issuer_not_authorised_for_type() {
+    let f = Fixture::new();
+    let mut req = f.request();
+    req.licence_type = LicenceType::SocialSecurityCard;
+    req.elements = BTreeMap::from([
+        ("name".to_string(), ElementValue::Text("张三".into())),
+        ("id_number".to_string(), ElementValue::Text("11010519491231002X".into())),
+        ("card_number".to_string(), ElementValue::Text("A0001".into())),
+        ("issuing_region".to_string(), ElementValue::Text("北京".into())),
+    ]);
+    let l = f.issue(&req);
+    let text = f.present(&l, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "issuer_not_authorised");
+}
+
+#[test]
+fn rejects_expired_and_not_yet_valid_licences() {
+    let f = Fixture::new();
+    let mut req = f.request();
+    req.valid_until = NOW - 86400;
+    let text = f.present(&f.issue(&req), &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "expired");
+    let mut req = f.request();
+    req.valid_from = NOW + 86400;
+    let text = f.present(&f.issue(&req), &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "not_yet_valid");
+}
+
+#[test]
+fn rejects_revoked_and_unknown_or_stale_status() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let mut status = f.status.clone();
+    status.set_revoked(42);
+    let v = Verifier::new(f.trust.clone(), Some(status));
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW, &Policy::default())), "revoked");
+    let v = Verifier::new(f.trust.clone(), None);
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW, &Policy::default())), "status_unknown");
+    let policy = Policy { max_status_age_secs: 300, ..Policy::default() };
+    assert_eq!(reason(f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &policy)), "status_stale");
+}
+
+#[test]
+fn rejects_an_expired_window_a_screenshot() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1, 8], NOW);
+    let policy = Policy::default();
+    // Within the window plus skew: fine. Two minutes later: a screenshot.
+    assert_eq!(reason(f.verifier().verify(&text, NOW + 60 + 30, &policy)), "ok");
+    assert_eq!(reason(f.verifier().verify(&text, NOW + 120, &policy)), "window_expired");
+    assert_eq!(reason(f.verifier().verify(&text, NOW - 120, &policy)), "window_not_yet_valid");
+}
+
+#[test]
+fn rejects_a_window_longer_than_60_seconds() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let mut p = present::build_presentation(&l, &[1], "x", NOW, 60, &f.device).unwrap();
+    p.not_after = NOW + 3600;
+    let tbs = device_auth_tbs(&l.signed.body.licence_id, &[1], p.not_before, p.not_after, &p.nonce, "x");
+    p.device_signature = f.device.sign(&tbs).unwrap();
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "window_too_long");
+}
+
+#[test]
+fn rejects_the_same_nonce_twice() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1], NOW);
+    let v = f.verifier();
+    assert_eq!(reason(v.verify(&text, NOW, &Policy::default())), "ok");
+    assert_eq!(reason(v.verify(&text, NOW + 1, &Policy::default())), "replay");
+    // A fresh presentation of the same licence is fine.
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW + 2, &Policy::default())), "ok");
+}
+
+#[test]
+fn rejects_a_device_signature_by_another_key() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let other = SoftwareKey::generate().unwrap();
+    let text = present::build_presentation(&l, &[1], "x", NOW, 60, &other).unwrap().to_text();
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "bad_device_signature");
+    // Signed by the right key, but a disclosed id list changed after signing (an element added).
+    let mut p = present::build_presentation(&l, &[1], "x", NOW, 60, &f.device).unwrap();
+    p.items.push(l.items[4].clone());
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "bad_device_signature");
+    // The purpose changed after signing.
+    let mut p = present::build_presentation(&l, &[1], "x", NOW, 60, &f.device).unwrap();
+    p.purpose = "y".into();
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "bad_device_signature");
+}
+
+#[test]
+fn rejects_an_altered_disclosed_value() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let mut p = present::build_presentation(&l, &[1, 9], "x", NOW, 60, &f.device).unwrap();
+    let mut item = ElementItem::decode(&p.items[0]).unwrap();
+    item.value = ElementValue::Text("李四".into());
+    p.items[0] = item.encode();
+    let r = f.verifier().verify(&p.to_text(), NOW, &Policy::default());
+    assert_eq!(r, Err(WalletError::DigestMismatch { element: "name".into() }));
+}
+
+#[test]
+fn rejects_a_purpose_the_verifier_does_not_accept() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let policy = Policy { accepted_purposes: vec!["age-check".into()], ..Policy::default() };
+    assert_eq!(reason(f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &policy)), "purpose_not_accepted");
+}
+
+#[test]
+fn rejects_truncated_and_malformed_text_never_panics() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1, 2, 3], NOW);
+    let v = f.verifier();
+    for cut in [4, 5, 10, text.len() / 2, text.len() - 3, text.len() - 1] {
+        let r = v.verify(&text[..cut], NOW, &Policy::default());
+        assert!(r.is_err(), "cut at {cut}");
+    }
+    assert_eq!(reason(v.verify("", NOW, &Policy::default())), "bad_prefix");
+    assert_eq!(reason(v.verify("ZB1:%%%", NOW, &Policy::default())), "bad_encoding");
+    assert_eq!(reason(v.verify(&"Z".repeat(5000), NOW, &Policy::default())), "too_long");
+    // Valid encoding of something that is not a presentation.
+    let t = encode_text(PRESENTATION_PREFIX, &encode_cbor(&text_value("hello")));
+    assert_eq!(reason(v.verify(&t, NOW, &Policy::default())), "malformed");
+    // Every single-character substitution is refused without a panic.
+    let chars: Vec<char> = text.chars().collect();
+    for i in (4..chars.len()).step_by(7) {
+        let mut c = chars.clone();
+        c[i] = if c[i] == 'A' { 'B' } else { 'A' };
+        let s: String = c.into_iter().collect();
+        assert!(v.verify(&s, NOW, &Policy::default()).is_err(), "substitution at {i}");
+    }
+}
+
+fn text_value(s: &str) -> ciborium::value::Value {
+    ciborium::value::Value::Text(s.into())
+}
+
+#[test]
+fn rejects_deflate_and_cbor_bombs() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    let bomb = encode_text(PRESENTATION_PREFIX, &vec![0u8; 1 << 20]);
+    assert_eq!(reason(v.verify(&bomb, NOW, &Policy::default())), "deflate_bomb");
+    let mut deep = vec![0x81u8; 2000];
+    deep.push(0);
+    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &deep), NOW, &Policy::default())), "cbor_too_deep");
+    let long = [0x84, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xf0, 0x00];
+    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &long), NOW, &Policy::default())), "cbor_too_large");
+    // A bomb hidden inside the protected header byte string.
+    let mut inner = vec![0x81u8; 50];
+    inner.push(0);
+    let mut b = vec![0x84, 0x01, 0xd2, 0x84, 0x58, inner.len() as u8];
+    b.extend(&inner);
+    b.extend([0xa0, 0x40, 0x40, 0x80, 0x80]);
+    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &b), NOW, &Policy::default())), "cbor_too_deep");
+}
+
+#[test]
+fn every_reason_has_both_messages() {
+    let all = [
+        WalletError::TooLong { len: 1, max: 0 },
+        WalletError::BadPrefix { expected: "ZB1:" },
+        WalletError::BadEncoding,
+        WalletError::BadCompression,
+        WalletError::DeflateBomb { limit: 1 },
+        WalletError::CborTooDeep { limit: 1 },
+        WalletError::CborTooLarge,
+        WalletError::Malformed { what: "x".into() },
+        WalletError::UnsupportedVersion { version: 2 },
+        WalletError::UnsupportedAlgorithm { alg: -8 },
+        WalletError::NoTrustList,
+        WalletError::UnknownIssuerKey { kid: "ab".into() },
+        WalletError::IssuerKeyWithdrawn { kid: "ab".into() },
+        WalletError::IssuerNotAuthorised { kid: "ab".into() },
+        WalletError::BadIssuerSignature,
+        WalletError::BadListSignature { list: "trust list" },
+        WalletError::ListRollback { list: "trust list" },
+        WalletError::InvalidIdentifier { field: "f".into(), zh: "校验位错".into(), en: "e".into() },
+        WalletError::InvalidElement { field: "f".into() },
+        WalletError::NotYetValid { valid_from: 0 },
+        WalletError::Expired { valid_until: 0 },
+        WalletError::Revoked,
+        WalletError::StatusUnknown,
+        WalletError::StatusStale { age_secs: 1, max_secs: 0 },
+        WalletError::DeviceKeyMismatch,
+        WalletError::WindowTooLong { secs: 61 },
+        WalletError::WindowNotYetValid { not_before: 0 },
+        WalletError::WindowExpired { not_after: 0 },
+        WalletError::Replay,
+        WalletError::BadDeviceSignature,
+        WalletError::DigestMismatch { element: "name".into() },
+        WalletError::PurposeNotAccepted { purpose: "p".into() },
+        WalletError::GrantExpired { expires_at: 0 },
+        WalletError::GrantWrongRecipient { recipient: "r".into() },
+        WalletError::GrantAlreadyUsed,
+        WalletError::GrantRevoked,
+        WalletError::GrantTerms { what: "w".into() },
+    ];
+    let mut codes = std::collections::HashSet::new();
+    for e in &all {
+        assert!(codes.insert(e.code()), "duplicate code {}", e.code());
+        assert!(e.message_zh().chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{e:?}");
+        assert!(e.message_en().is_ascii() || e.message_en().contains('\''), "{e:?}");
+        let core: crate::Error = e.clone().into();
+        assert!(core.message_en().contains(e.code()));
+    }
+}
+
+// --- the holder's wallet over the store ---------------------------------------------------------
+
+fn wallet_in(dir: &std::path::Path, f: &Fixture, signer: Arc<dyn DeviceSigner>) -> Wallet {
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).unwrap());
+    let store = Arc::new(Store::create(dir, vault, None).unwrap());
+    let w = Wallet::with_signer(store, signer).with_root_key(f.root.public_key());
+    w.update_trust_list(&f.trust.sign(|m| f.root.sign(m)).unwrap(), NOW).unwrap();
+    w.update_status_list(&f.status.sign(|m| f.root.sign(m)).unwrap(), NOW).unwrap();
+    w
+}
+
+#[test]
+fn wallet_import_checks_and_lists_with_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let w = wallet_in(dir.path(), &f, Arc::new(SoftwareKey::from_pkcs8(f.device.pkcs8()).unwrap()));
+    let l = f.issue(&f.request());
+    let s = w.import(&l.encode(), NOW).unwrap();
+    assert_eq!(s.status, LicenceStatus::Valid);
+    assert_eq!(w.licences(NOW).unwrap().len(), 1);
+    assert_eq!(w.licences(NOW + 86400 * 30).unwrap()[0].status, LicenceStatus::StatusStale);
+    let later = StatusList { sequence: 2, issued_at: NOW + 86400 * 3640, ..f.status.clone() };
+    w.update_status_list(&later.sign(|m| f.root.sign(m)).unwrap(), NOW).unwrap();
+    assert_eq!(w.licences(NOW + 86400 * 3640).unwrap()[0].status, LicenceStatus::Expiring);
+    assert_eq!(w.licences(NOW + 86400 * 3651).unwrap()[0].status, LicenceStatus::Expired);
+    let d = w.licence(&s.licence_id, NOW).unwrap();
+    assert_eq!(d.elements.len(), 9);
+
+    // Bound to another device.
+    let mut req = f.request();
+    req.device_key = SoftwareKey::generate().unwrap().public_key();
+    let e = w.import(&f.issue(&req).encode(), NOW).unwrap_err();
+    assert!(e.to_string().contains("device_key_mismatch"), "{e}");
+    // A bad ID number (check character) is refused on import, naming the field.
+    let mut req = f.request();
+    req.elements.insert("id_number".into(), ElementValue::Text("110105194912310021".into()));
+    let e = w.import(&f.issue(&req).encode(), NOW).unwrap_err();
+    assert!(e.to_string().contains("invalid_identifier") && e.to_string().contains("id_number"), "{e}");
+    // Expired licences are refused on import.
+    let mut req = f.request();
+    req.valid_until = NOW - 1;
+    assert!(w.import(&f.issue(&req).encode(), NOW).unwrap_err().to_string().contains("expired"));
+    // A forged one too.
+    let mut l = f.issue(&f.request());
+    l.signed.sign1.signature[0] ^= 0x80;
+    assert!(w.import(&l.encode(), NOW).unwrap_err().to_string().contains("bad_issuer_signature"));
+    // Garbage never panics.
+    assert!(w.import(&[0xff; 100], NOW).is_err());
+
+    // Revocation shows in the list once the status list says so.
+    let mut sl = f.status.clone();
+    sl.sequence = 3;
+    sl.set_revoked(42);
+    w.update_status_list(&sl.sign(|m| f.root.sign(m)).unwrap(), NOW).unwrap();
+    assert_eq!(w.licences(NOW).unwrap()[0].status, LicenceStatus::Revoked);
+    // A rollback to the older list is refused.
+    let e = w.update_status_list(&f.status.sign(|m| f.root.sign(m)).unwrap(), NOW).unwrap_err();
+    assert!(e.to_string().contains("list_rollback"));
+    // A list signed by another root is refused.
+    let e = w.update_trust_list(&f.trust.sign(|m| f.issuer.sign(m)).unwrap(), NOW).unwrap_err();
+    assert!(e.to_string().contains("bad_list_signature"));
+}
+
+#[test]
+fn wallet_presents_grants_and_logs_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let w = wallet_in(dir.path(), &f, Arc::new(SoftwareKey::from_pkcs8(f.device.pkcs8()).unwrap()));
+    let id = w.import(&f.issue(&f.request()).encode(), NOW).unwrap().licence_id;
+
+    let p = w.present(&id, &Preset::HotelCheckIn, None, NOW).unwrap();
+    assert!(p.not_before < p.refresh_at && p.refresh_at < p.not_after, "replaced half-way, never at the edge");
+    assert_eq!(p.disclosed, ["name", "id_number_masked"]);
+    let v = w.verifier().unwrap().verify(&p.qr_text, NOW + 10, &Policy::default()).unwrap();
+    assert_eq!(v.purpose, "hotel-check-in");
+    assert_eq!(v.disclosed.len(), 2);
+    let p = w.present(&id, &Preset::AgeCheck, None, NOW).unwrap();
+    let v = w.verifier().unwrap().verify(&p.qr_text, NOW, &Policy::default()).unwrap();
+    assert_eq!(v.disclosed[0].key, "age_over_18");
+    assert_eq!(v.disclosed[0].value, ElementValue::Bool(true));
+    assert!(w.present(&id, &Preset::Custom(vec!["uscc".into()]), None, NOW).is_err());
+
+    // Grants.
+    let g = w
+        .grant(
+            &id,
+            &Preset::Custom(vec!["name".into(), "address".into()]),
+            "朝阳区民政局",
+            "低保申请",
+            GrantExpiry::Default,
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(g.expires_at, NOW + 30 * 86400);
+    let gv = GrantVerifier::new("朝阳区民政局", f.trust.clone(), Some(f.status.clone()));
+    let vg = gv.verify(&g.text, NOW + 86400, &Policy::default()).unwrap();
+    assert_eq!(vg.disclosed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["name", "address"]);
+    assert_eq!(gv.verify(&g.text, NOW + 31 * 86400, &Policy::default()).unwrap_err().code(), "grant_expired");
+    let other = GrantVerifier::new("某中介", f.trust.clone(), Some(f.status.clone()));
+    assert_eq!(other.verify(&g.text, NOW, &Policy::default()).unwrap_err().code(), "grant_wrong_recipient");
+    let one = w.grant(&id, &Preset::Full, "朝阳区民政局", "一次性核验", GrantExpiry::SingleUse, NOW).unwrap();
+    assert_eq!(one.expires_at, NOW + 86400);
+    assert!(gv.verify(&one.text, NOW, &Policy::default()).is_ok());
+    assert_eq!(gv.verify(&one.text, NOW, &Policy::default()).unwrap_err().code(), "grant_already_used");
+    assert!(w.grant(&id, &Preset::Full, "x", "y", GrantExpiry::Until(NOW + 400 * 86400), NOW).is_err());
+    assert!(w.grant(&id, &Preset::Full, "", "y", GrantExpiry::Default, NOW).is_err());
+
+    // Revocation: shown at once, queued for the platform, and honoured by a recipient who knows it.
+    let r = w.revoke_grant(&g.grant_id, NOW + 5).unwrap();
+    assert_eq!(r.revoked_at, Some(NOW + 5));
+    assert_eq!(w.grants(Some(&id)).unwrap().iter().filter(|g| g.revoked_at.is_some()).count(), 1);
+    assert_eq!(w.pending_revocations().unwrap(), [format!("grant-revoke-{}", g.grant_id)]);
+    let mut gv2 = GrantVerifier::new("朝阳区民政局", f.trust.clone(), Some(f.status.clone()));
+    gv2.revoked.insert(hex::decode(&g.grant_id).unwrap());
+    assert_eq!(gv2.verify(&g.text, NOW, &Policy::default()).unwrap_err().code(), "grant_revoked");
+
+    // The usage log: import, two presentations, two grants, one revocation.
+    let u = w.usage(Some(&id)).unwrap();
+    let actions: Vec<&str> = u.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "licence.import",
+            "licence.present",
+            "licence.present",
+            "licence.grant",
+            "licence.grant",
+            "licence.grant.revoke"
+        ]
+    );
+    assert_eq!(u[1].purpose.as_deref(), Some("hotel-check-in"));
+    assert_eq!(u[3].recipient.as_deref(), Some("朝阳区民政局"));
+    assert_eq!(u[3].elements, ["name", "address"]);
+    assert!(w.store().audit_verify().unwrap().is_intact());
+}
+
+#[test]
+fn device_key_is_kept_in_the_store_across_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let store = Arc::new(Store::create(dir.path(), vault.clone(), None).unwrap());
+    let pk = Wallet::open(store.clone()).unwrap().device_public_key();
+    drop(store);
+    let store = Arc::new(Store::open(dir.path(), vault).unwrap());
+    let w = Wallet::open(store).unwrap();
+    assert_eq!(w.device_public_key(), pk);
+    let nonce = [7u8; 32];
+    let sig = w.prove_possession(&nonce).unwrap();
+    assert!(issue::verify_possession(&nonce, &pk, &sig));
+    assert!(!issue::verify_possession(&[8u8; 32], &pk, &sig));
+    // It is the key the device registers with the platform.
+    let reg = crate::device::device_key(w.store()).unwrap();
+    assert_eq!(reg.public_key(), pk.as_slice());
+}
+
+#[test]
+fn a_restarted_verifier_still_refuses_a_replay() {
+    use super::verify::SEEN_NONCES;
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let w = wallet_in(dir.path(), &f, Arc::new(SoftwareKey::from_pkcs8(f.device.pkcs8()).unwrap()));
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1], NOW);
+    let first = w.verifier().unwrap();
+    assert_eq!(reason(first.verify(&text, NOW, &Policy::default())), "ok");
+    drop(first);
+    // The verifier app restarts within the presentation's window: a new verifier over the same store.
+    let again = w.verifier().unwrap();
+    assert_eq!(reason(again.verify(&text, NOW + 5, &Policy::default())), "replay");
+    // Another phone (its own store) has not seen it.
+    assert_eq!(reason(f.verifier().verify(&text, NOW + 6, &Policy::default())), "ok");
+    // Nonces whose window closed are purged when a later verifier accepts its first presentation.
+    assert_eq!(w.store().list(SEEN_NONCES, None).unwrap().len(), 1);
+    let later = w.verifier().unwrap();
+    let fresh = f.present(&l, &[1], NOW + 3600);
+    assert_eq!(reason(later.verify(&fresh, NOW + 3600, &Policy::default())), "ok");
+    assert_eq!(w.store().list(SEEN_NONCES, None).unwrap().len(), 1, "the old nonce went, the new one stays");
+    assert_eq!(reason(w.verifier().unwrap().verify(&fresh, NOW + 3601, &Policy::default())), "replay");
+}

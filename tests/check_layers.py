@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""The layering check (first step of tests/run.sh).
+
+1. Crate layers: reads `cargo metadata` and fails when a Zhangban crate depends (normal, dev or build
+   dependency) on a Zhangban crate it may not use — an arrow pointing up or sideways in the diagram of
+   docs/ARCHITECTURE.md. Also fails when a core crate depends on UniFFI in its default build.
+2. Module cycles: inside every core crate, the top-level modules (src/x.rs or src/x/) must not form a cycle
+   through `crate::x` / `super::x` paths (the crate root, which declares and re-exports them, is left out).
+
+Exit 0 and one line per crate when the tree matches; exit 1 naming every offending edge otherwise.
+Standard library only.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+BASE = "zhangban-base"
+CALENDAR = "zhangban-calendar"
+WALLET = "zhangban-wallet"
+CATALOG = "zhangban-catalog"
+FORMS = "zhangban-forms"
+CASES = "zhangban-cases"
+SYNC = "zhangban-sync"
+CORE = "zhangban-core"
+
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, SYNC]
+
+# Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
+# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar) -> sync.
+ALLOWED = {
+    BASE: set(),
+    CALENDAR: {BASE},
+    WALLET: {BASE},
+    CATALOG: {BASE},
+    FORMS: {BASE, CATALOG, WALLET},
+    CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    CORE: set(CORE_CRATES),
+    # Above the core: the FFI facade and the test crates may use any core crate, never each other.
+    "zhangban-ffi": set(CORE_CRATES) | {CORE},
+    "zhangban-sandbox": set(CORE_CRATES) | {CORE},
+    # The benchmark binary (tests/bench.sh) runs the sync row against the sandbox platform.
+    "zhangban-bench": set(CORE_CRATES) | {CORE, "zhangban-sandbox"},
+    "uniffi-bindgen": set(),
+}
+
+# Third-party crates that a core crate may not have in its default build.
+FORBIDDEN_IN_CORE_DEFAULT = {"uniffi"}
+
+
+def metadata():
+    out = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--offline"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode != 0:  # --offline fails on a cold cache: ask the registry once
+        out = subprocess.run(
+            ["cargo", "metadata", "--format-version", "1", "--no-deps"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    return json.loads(out.stdout)
+
+
+def check_crates(meta, problems):
+    names = {p["name"] for p in meta["packages"]}
+    zhangban = {n for n in names if n.startswith("zhangban-") or n == "uniffi-bindgen"}
+    for n in sorted(zhangban):
+        if n not in ALLOWED:
+            problems.append(f"{n}: not in the layer table of tests/check_layers.py (add it, and to docs/ARCHITECTURE.md)")
+    for p in meta["packages"]:
+        name = p["name"]
+        if name not in ALLOWED:
+            continue
+        used = set()
+        for d in p["dependencies"]:
+            dep = d["name"]
+            kind = d.get("kind") or "normal"
+            if dep in zhangban and dep != name:
+                used.add(dep)
+                if dep not in ALLOWED[name]:
+                    problems.append(f"{name} -> {dep} ({kind} dependency): points up or sideways in the layer diagram")
+            if name in CORE_CRATES + [CORE] and dep in FORBIDDEN_IN_CORE_DEFAULT and not d.get("optional"):
+                problems.append(f"{name} -> {dep}: a core crate may use {dep} only behind an optional feature")
+        print(f"  {name:18} -> {', '.join(sorted(used)) or '(none)'}")
+
+
+USE_RE = re.compile(r"\b(crate|super(?:::super)*)::(\{[^}]*\}|[a-z_][a-z0-9_]*)")
+
+
+def module_of(src, path):
+    rel = os.path.relpath(path, src)
+    head = rel.split(os.sep)[0]
+    if head in ("lib.rs", "main.rs"):
+        return None
+    return head[:-3] if head.endswith(".rs") else head
+
+
+def depth_in_module(src, path):
+    """How many `super`s from this file reach the crate root."""
+    rel = os.path.relpath(path, src)
+    parts = rel.split(os.sep)
+    if len(parts) == 1:
+        return 1  # src/x.rs: super = crate root
+    last = parts[-1]
+    d = len(parts) - 1  # src/x/y.rs -> module x::y, super::super = root
+    return d if last == "mod.rs" else d + 1
+
+
+def strip_comments(text):
+    text = re.sub(r"//[^\n]*", "", text)
+    return re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+
+
+def check_modules(crate_dir, crate, problems):
+    src = os.path.join(crate_dir, "src")
+    top = set()
+    for entry in os.listdir(src):
+        full = os.path.join(src, entry)
+        if entry.endswith(".rs") and entry not in ("lib.rs", "main.rs"):
+            top.add(entry[:-3])
+        elif os.path.isdir(full):
+            top.add(entry)
+    edges = {m: set() for m in top}
+    for dirpath, _, files in os.walk(src):
+        for f in files:
+            if not f.endswith(".rs"):
+                continue
+            path = os.path.join(dirpath, f)
+            me = module_of(src, path)
+            if me is None:
+                continue
+            depth = depth_in_module(src, path)
+            text = strip_comments(open(path, encoding="utf-8").read())
+            for m in USE_RE.finditer(text):
+                prefix, target = m.group(1), m.group(2)
+                if prefix != "crate" and prefix.count("super") != depth:
+                    continue  # a super:: that stays inside this module
+                names = re.findall(r"[a-z_][a-z0-9_]*", target) if target.startswith("{") else [target]
+                for n in names:
+                    if n in top and n != me:
+                        edges[me].add(n)
+    # cycle search (DFS)
+    state = {}
+    stack = []
+
+    def visit(n):
+        state[n] = 1
+        stack.append(n)
+        for t in sorted(edges[n]):
+            if state.get(t) == 1:
+                cyc = stack[stack.index(t):] + [t]
+                problems.append(f"{crate}: module cycle {' -> '.join(cyc)}")
+            elif t not in state:
+                visit(t)
+        stack.pop()
+        state[n] = 2
+
+    for n in sorted(edges):
+        if n not in state:
+            visit(n)
+    return sum(len(v) for v in edges.values())
+
+
+def main():
+    problems = []
+    meta = metadata()
+    print("crate dependencies (Zhangban crates only):")
+    check_crates(meta, problems)
+    print("module edges inside each core crate:")
+    for p in meta["packages"]:
+        if p["name"] in CORE_CRATES:
+            crate_dir = os.path.dirname(p["manifest_path"])
+            n = check_modules(crate_dir, p["name"], problems)
+            print(f"  {p['name']:18} {n} edges between top-level modules, no cycle" if not any(
+                x.startswith(p["name"] + ":") for x in problems) else f"  {p['name']:18} CYCLE")
+    if problems:
+        print("\nlayering check FAILED:", file=sys.stderr)
+        for x in problems:
+            print("  " + x, file=sys.stderr)
+        return 1
+    print("layering check: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
