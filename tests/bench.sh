@@ -40,19 +40,21 @@ target="${CARGO_TARGET_DIR:-$root/target}"
 if [ "$mode" = full ]; then store_runs=11 fc_runs=21; else store_runs=3 fc_runs=7; fi
 
 echo "== building (release profile: what ships) =="
-# The FFI library alone (a build together with other packages could unify other features into it).
-(cd "$root" && cargo build --release --quiet -p zhangban-ffi)
-cp "$target/release/libzhangban_ffi.so" "$work/"
+# The FFI library alone (a build together with other packages could unify other features into it), with
+# its symbol table kept: UniFFI's bindgen reads the API from it. The copy that is measured and loaded is
+# stripped with `strip`, which gives what the profile's `strip = true` ships.
+mkdir -p "$work/unstripped"
+(cd "$root" && CARGO_PROFILE_RELEASE_STRIP=false cargo build --release --quiet -p zhangban-ffi)
+cp "$target/release/libzhangban_ffi.so" "$work/unstripped/"
 (cd "$root" && cargo build --release --quiet -p zhangban-bench)
 (cd "$root" && cargo build --quiet -p uniffi-bindgen)
 (cd "$root/tests/bench-sqlcipher" && cargo build --release --quiet)
-"$target/debug/uniffi-bindgen" generate --library "$work/libzhangban_ffi.so" --language python \
+"$target/debug/uniffi-bindgen" generate --library "$work/unstripped/libzhangban_ffi.so" --language python \
   --out-dir "$work/python" --no-format >/dev/null
-cp "$work/libzhangban_ffi.so" "$work/python/"
+strip -o "$work/python/libzhangban_ffi.so" "$work/unstripped/libzhangban_ffi.so"
 
 echo "== library size =="
-strip -o "$work/stripped.so" "$work/libzhangban_ffi.so"
-bytes=$(stat -c %s "$work/stripped.so")
+bytes=$(stat -c %s "$work/python/libzhangban_ffi.so")
 python3 - "$bytes" "$work/size.json" <<'EOF'
 import json, sys
 b = int(sys.argv[1])
