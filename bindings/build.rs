@@ -6,8 +6,9 @@
 //! - Linux (glibc ≥ 2.36, binutils ≥ 2.38 or lld): `-z pack-relative-relocs` (standard `DT_RELR`).
 //! - Android: the app's minSdk is 24, below the standard `DT_RELR` (API 30); Android's own packed format
 //!   (`--pack-dyn-relocs=android`, lld, API 23+) is used instead.
-//! Apple platforms use chained fixups (already compact); nothing to do there.
-//! Measured in docs/benchmarks.md ("FFI library size").
+//!
+//! Apple platforms use chained fixups (already compact); nothing to do there. Measured in
+//! docs/benchmarks.md ("FFI library size").
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
