@@ -261,8 +261,7 @@ pub struct QuarantinedOp {
 fn parse_day(s: Option<String>) -> Result<NaiveDate, CoreError> {
     match s {
         None => Ok(chrono::Local::now().date_naive()),
-        Some(s) => NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-            .map_err(|_| CoreError::validation("today", "日期须为 YYYY-MM-DD。", "a date is YYYY-MM-DD.")),
+        Some(s) => calendar::parse_date("today", &s),
     }
 }
 
@@ -481,43 +480,55 @@ impl ZhangbanCases {
         model: String,
         app_version: String,
     ) -> Result<String, ZhangbanError> {
-        let store = self.store.clone();
-        let key = blocking(move || sync::device_key(&store)).await?;
-        let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
-        let client = PlatformClient::new(&self.base_url)?;
-        let reg = client.register_device(&self.store, &info).await?;
-        Ok(reg.device_id)
+        crate::runtime::exit_safe(async move {
+            let store = self.store.clone();
+            let key = blocking(move || sync::device_key(&store)).await?;
+            let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
+            let client = PlatformClient::new(&self.base_url)?;
+            let reg = client.register_device(&self.store, &info).await?;
+            Ok(reg.device_id)
+        })
+        .await
     }
 
     /// One sync run now (send, then pull events).
     pub async fn sync_now(&self) -> SyncReport {
-        let r = self.runner.run_once().await;
-        SyncReport {
-            sent: r.sent,
-            receipts: r.receipts,
-            quarantined: r.quarantined,
-            failures: r.failures,
-            events_applied: r.events_applied,
-            offline: r.offline,
-            remaining: r.remaining,
-            licences_imported: r.licences_imported,
-        }
+        crate::runtime::exit_safe(async move {
+            let r = self.runner.run_once().await;
+            SyncReport {
+                sent: r.sent,
+                receipts: r.receipts,
+                quarantined: r.quarantined,
+                failures: r.failures,
+                events_applied: r.events_applied,
+                offline: r.offline,
+                remaining: r.remaining,
+                licences_imported: r.licences_imported,
+            }
+        })
+        .await
     }
 
     /// Starts the background sync loop (backoff when offline, idle wait otherwise). Idempotent.
     pub async fn start_background_sync(&self) {
-        let mut g = self.background.lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
-            *g = Some(self.runner.spawn());
-        }
+        crate::runtime::exit_safe(async move {
+            let mut g = self.background.lock().unwrap_or_else(|p| p.into_inner());
+            if g.is_none() {
+                *g = Some(self.runner.spawn());
+            }
+        })
+        .await
     }
 
     /// Stops the background sync loop and waits for it.
     pub async fn stop_background_sync(&self) {
-        let h = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = h {
-            h.stop().await;
-        }
+        crate::runtime::exit_safe(async move {
+            let h = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(h) = h {
+                h.stop().await;
+            }
+        })
+        .await
     }
 }
 
@@ -527,12 +538,13 @@ pub fn deferred_limit_days(promised_limit: u32) -> u32 {
     Rules::default().deferred_limit(promised_limit)
 }
 
-/// `n` working days after `start` (YYYY-MM-DD) by the bundled official calendar; `provisional` is true
-/// when a year without official data was assumed Monday–Friday.
+/// `n` working days after `start` (YYYY-MM-DD, 1900-01-01 to 9999-12-31) by the bundled official
+/// calendar; `provisional` is true when a year without official data was assumed Monday–Friday. An
+/// invalid date is a `Validation` error on field `start`; a result after 9999-12-31 one on field `n`.
 #[uniffi::export]
 pub fn add_working_days(start: String, n: u32) -> Result<WorkingDate, ZhangbanError> {
     guard(|| {
-        let d = parse_day(Some(start))?;
+        let d = calendar::parse_date("start", &start)?;
         let r = Calendar::bundled().add_working_days(d, n, &[])?;
         Ok(WorkingDate { date: r.value.to_string(), provisional: r.provisional })
     })
@@ -541,5 +553,45 @@ pub fn add_working_days(start: String, n: u32) -> Result<WorkingDate, ZhangbanEr
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct WorkingDate {
     pub date: String,
+    pub provisional: bool,
+}
+
+/// Whether `date` (YYYY-MM-DD) is a working day by the bundled official calendar (调休 workdays
+/// included); `holiday_zh` names the official holiday it falls in, if any.
+#[uniffi::export]
+pub fn is_workday(date: String) -> Result<WorkdayInfo, ZhangbanError> {
+    guard(|| {
+        let d = calendar::parse_date("date", &date)?;
+        let cal = Calendar::bundled();
+        let r = cal.is_working_day(d);
+        Ok(WorkdayInfo {
+            working: r.value,
+            provisional: r.provisional,
+            holiday_zh: cal.holiday_name(d).map(String::from),
+        })
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkdayInfo {
+    pub working: bool,
+    pub provisional: bool,
+    pub holiday_zh: Option<String>,
+}
+
+/// Working days in `(from, to]` (YYYY-MM-DD each), negative when `to` is before `from`.
+#[uniffi::export]
+pub fn working_days_between(from: String, to: String) -> Result<WorkingDays, ZhangbanError> {
+    guard(|| {
+        let a = calendar::parse_date("from", &from)?;
+        let b = calendar::parse_date("to", &to)?;
+        let r = Calendar::bundled().working_days_between(a, b, &[])?;
+        Ok(WorkingDays { days: r.value, provisional: r.provisional })
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WorkingDays {
+    pub days: i64,
     pub provisional: bool,
 }

@@ -4,6 +4,7 @@ uniffi::setup_scaffolding!();
 mod cases;
 mod error;
 mod forms;
+mod ids;
 mod runtime;
 mod store;
 mod vault;

@@ -56,6 +56,38 @@ impl From<Record> for StoreRecord {
     }
 }
 
+/// What [`salvage_store`] could read from a damaged store.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SalvageReport {
+    /// Every record that still decrypts and authenticates, oldest first.
+    pub records: Vec<StoreRecord>,
+    /// What could not be read: `"<collection>/<id>"`, `"seq <n>"`, a broken access path
+    /// (`"index …"`, `"table records"`), or `"meta/canary"`.
+    pub damaged: Vec<String>,
+    /// How many records the store should hold (from the counts kept beside the table; 0 if unreadable).
+    pub expected_records: u64,
+}
+
+/// Opens a damaged store (one that `open` or a read reports as `Corrupted`) only to export what still
+/// reads: changes no data, runs no migration; a PIN store needs its PIN and the attempt is counted as
+/// at unlock. `WrongKey` only when the vault's key truly does not fit. Call it off the main thread (it
+/// reads the whole file).
+#[uniffi::export]
+pub fn salvage_store(
+    dir: String,
+    vault: Arc<dyn KeyVault>,
+    pin: Option<String>,
+) -> Result<SalvageReport, ZhangbanError> {
+    guard(|| {
+        let s = zhangban_core::store::salvage(Path::new(&dir), core_vault(vault), pin.as_deref())?;
+        Ok(SalvageReport {
+            expected_records: s.expected.values().sum(),
+            damaged: s.damaged,
+            records: s.records.into_iter().map(StoreRecord::from).collect(),
+        })
+    })
+}
+
 /// Whom a subject stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum SubjectType {
@@ -457,8 +489,11 @@ impl ZhangbanStore {
     /// SQLite's integrity check of the whole file, off the caller's thread (it reads every page).
     /// `Corrupted{table: "database"}` when SQLite finds damage.
     pub async fn integrity_check(&self) -> Result<(), ZhangbanError> {
-        let store = self.inner.clone();
-        blocking(move || store.integrity_check()).await
+        crate::runtime::exit_safe(async move {
+            let store = self.inner.clone();
+            blocking(move || store.integrity_check()).await
+        })
+        .await
     }
 }
 

@@ -534,13 +534,16 @@ fn client(platform_url: &str) -> Result<zhangban_core::sync::PlatformClient, Zha
 impl ZhangbanWallet {
     /// Downloads the trust list and the status list, checks them against the pinned root key, caches them.
     pub async fn refresh_lists(&self, platform_url: String) -> Result<ListAges, ZhangbanError> {
-        let c = client(&platform_url)?.refresh_wallet_lists(&self.inner).await?;
-        Ok(ListAges {
-            trust_sequence: c.trust_sequence,
-            trust_age_secs: c.trust_age_secs,
-            status_sequence: c.status_sequence,
-            status_age_secs: c.status_age_secs,
+        crate::runtime::exit_safe(async move {
+            let c = client(&platform_url)?.refresh_wallet_lists(&self.inner).await?;
+            Ok(ListAges {
+                trust_sequence: c.trust_sequence,
+                trust_age_secs: c.trust_age_secs,
+                status_sequence: c.status_sequence,
+                status_age_secs: c.status_age_secs,
+            })
         })
+        .await
     }
 
     /// Requests a licence bound to this device (the device must be registered with the platform):
@@ -552,19 +555,25 @@ impl ZhangbanWallet {
         licence_type: String,
         elements_json: String,
     ) -> Result<LicenceItem, ZhangbanError> {
-        let t = w::LicenceType::from_key(&licence_type).ok_or_else(|| {
-            ZhangbanError::from(CoreError::validation("licence_type", "未知的证照类型", "unknown licence type"))
-        })?;
-        if elements_json.len() > 64 * 1024 {
-            return Err(CoreError::validation("elements_json", "内容过长", "too long").into());
-        }
-        let elements: std::collections::BTreeMap<String, w::ElementValue> = serde_json::from_str(&elements_json)
-            .map_err(|e| CoreError::validation("elements_json", "不是有效的 JSON 对象", e.to_string()))?;
-        Ok(client(&platform_url)?.request_licence(&self.inner, t, &elements).await?.into())
+        crate::runtime::exit_safe(async move {
+            let t = w::LicenceType::from_key(&licence_type).ok_or_else(|| {
+                ZhangbanError::from(CoreError::validation("licence_type", "未知的证照类型", "unknown licence type"))
+            })?;
+            if elements_json.len() > 64 * 1024 {
+                return Err(CoreError::validation("elements_json", "内容过长", "too long").into());
+            }
+            let elements: std::collections::BTreeMap<String, w::ElementValue> = serde_json::from_str(&elements_json)
+                .map_err(|e| CoreError::validation("elements_json", "不是有效的 JSON 对象", e.to_string()))?;
+            Ok(client(&platform_url)?.request_licence(&self.inner, t, &elements).await?.into())
+        })
+        .await
     }
 
     /// Sends queued grant revocations to the platform; returns how many were sent.
     pub async fn send_grant_revocations(&self, platform_url: String) -> Result<u32, ZhangbanError> {
-        Ok(client(&platform_url)?.send_grant_revocations(&self.inner).await? as u32)
+        crate::runtime::exit_safe(async move {
+            Ok(client(&platform_url)?.send_grant_revocations(&self.inner).await? as u32)
+        })
+        .await
     }
 }

@@ -228,3 +228,167 @@ fn byte_flips_in_attachment_files_are_always_corrupted() {
     std::fs::remove_file(file).unwrap();
     assert!(matches!(s.read_attachment_to_vec(ids[0]), Err(Error::Corrupted { .. })));
 }
+
+// ---- Issue 16: damage is reported as damage ------------------------------------------------------
+
+const BIG_RECORDS: usize = 1000;
+const TRIALS: usize = 48;
+
+struct Big {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    vault: Arc<dyn KeyVault>,
+    db: Vec<u8>,
+    records: BTreeMap<(String, String), Vec<u8>>,
+}
+
+fn big_fixture() -> Big {
+    let tmp = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let dir = tmp.path().join("store");
+    let mut records = BTreeMap::new();
+    {
+        let s = Store::create(&dir, vault.clone(), None).unwrap();
+        s.transaction(|t| {
+            for i in 0..BIG_RECORDS {
+                let coll = ["profile", "licence", "case"][i % 3];
+                let id = format!("r{i}");
+                let lookup = format!("1101051949123{i:04}");
+                let tag = if i % 2 == 0 { Some("pending") } else { None };
+                t.put(coll, &id, SELF_SUBJECT, &body(i % 300), PutOptions { tag, lookup: Some(&lookup) })?;
+                records.insert((coll.to_string(), id), body(i % 300));
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let db = std::fs::read(dir.join("zhangban.db")).unwrap();
+    Big { _tmp: tmp, dir, vault, db, records }
+}
+
+/// Writes the pristine file with `bits` random bits flipped.
+fn damage(b: &Big, rng: &mut XorShift, bits: usize) {
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(b.dir.join(format!("zhangban.db{suffix}")));
+    }
+    let mut bytes = b.db.clone();
+    for _ in 0..bits {
+        let at = rng.below(bytes.len());
+        bytes[at] ^= 1 << rng.below(8);
+    }
+    std::fs::write(b.dir.join("zhangban.db"), &bytes).unwrap();
+}
+
+/// 1, 2, 4, …, 256 bits, six trials each.
+fn bits_for(trial: usize) -> usize {
+    1 << (trial % 9)
+}
+
+#[test]
+fn bit_flips_are_reported_as_damage_never_as_absence_a_short_list_or_a_wrong_key() {
+    let b = big_fixture();
+    let mut rng = XorShift::seeded();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for trial in 0..TRIALS {
+        damage(&b, &mut rng, bits_for(trial));
+        let s = match Store::open(&b.dir, b.vault.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                // The vault's key is the right one: damage must never be called a wrong key.
+                assert!(matches!(e, Error::Corrupted { .. }), "trial {trial}: open failed with {}: {e:?}", kind(&e));
+                *tally.entry("open Corrupted").or_default() += 1;
+                continue;
+            }
+        };
+        for ((coll, id), expected) in &b.records {
+            match s.get(coll, id) {
+                Ok(r) => assert_eq!(&r.body[..], &expected[..], "trial {trial}: {coll}/{id} wrong data"),
+                Err(Error::Corrupted { .. }) => *tally.entry("get Corrupted").or_default() += 1,
+                Err(e) => panic!("trial {trial}: existing record {coll}/{id} came back as {}: {e:?}", kind(&e)),
+            }
+        }
+        for coll in ["profile", "licence", "case"] {
+            let want = b.records.keys().filter(|(c, _)| c == coll).count();
+            match s.list(coll, None) {
+                Ok(v) => {
+                    assert_eq!(
+                        v.len(),
+                        want,
+                        "trial {trial}: list({coll}) returned {} of {want} with no error",
+                        v.len()
+                    );
+                    for r in v {
+                        assert_eq!(Some(&r.body[..]), b.records.get(&(coll.to_string(), r.id.clone())).map(|v| &v[..]));
+                    }
+                }
+                Err(Error::Corrupted { .. }) => *tally.entry("list Corrupted").or_default() += 1,
+                Err(e) => panic!("trial {trial}: list({coll}) failed with {}: {e:?}", kind(&e)),
+            }
+            match s.list_tagged(coll, "pending") {
+                Ok(v) => {
+                    let want = b
+                        .records
+                        .keys()
+                        .filter(|(c, i)| c == coll && i[1..].parse::<usize>().unwrap() % 2 == 0)
+                        .count();
+                    assert_eq!(v.len(), want, "trial {trial}: list_tagged({coll}) short with no error");
+                }
+                Err(Error::Corrupted { .. }) => {}
+                Err(e) => panic!("trial {trial}: list_tagged({coll}) failed with {}: {e:?}", kind(&e)),
+            }
+        }
+        // A record that does not exist is still `NotFound` when the damage is elsewhere, or `Corrupted`.
+        match s.get("profile", "never-written") {
+            Err(Error::NotFound { .. }) | Err(Error::Corrupted { .. }) => {}
+            other => panic!("trial {trial}: a missing record gave {other:?}"),
+        }
+    }
+    println!("outcomes over {TRIALS} trials: {tally:?}");
+    assert!(!tally.is_empty(), "no trial hit anything: the flips prove nothing");
+}
+
+#[test]
+fn salvage_exports_everything_that_still_reads() {
+    let b = big_fixture();
+    // An undamaged store: everything, nothing damaged.
+    let all = zhangban_core::store::salvage(&b.dir, b.vault.clone(), None).unwrap();
+    assert_eq!(all.records.len(), BIG_RECORDS);
+    assert!(all.damaged.is_empty(), "{:?}", all.damaged);
+    assert_eq!(all.expected.values().sum::<u64>(), BIG_RECORDS as u64);
+    let mut rng = XorShift::seeded();
+    let (mut readable_total, mut salvaged_total) = (0usize, 0usize);
+    for trial in 0..TRIALS {
+        damage(&b, &mut rng, bits_for(trial));
+        // What the normal path can still read, record by record.
+        let readable: Vec<&(String, String)> = match Store::open(&b.dir, b.vault.clone()) {
+            Ok(s) => b.records.keys().filter(|(c, i)| s.get(c, i).is_ok()).collect(),
+            Err(_) => Vec::new(),
+        };
+        match zhangban_core::store::salvage(&b.dir, b.vault.clone(), None) {
+            Ok(got) => {
+                for r in &got.records {
+                    let key = (r.collection.clone(), r.id.clone());
+                    assert_eq!(
+                        Some(&r.body[..]),
+                        b.records.get(&key).map(|v| &v[..]),
+                        "trial {trial}: salvage returned wrong data"
+                    );
+                }
+                for k in &readable {
+                    assert!(
+                        got.records.iter().any(|r| r.collection == k.0 && r.id == k.1),
+                        "trial {trial}: salvage lost readable {k:?}; damaged: {:?}",
+                        &got.damaged[..got.damaged.len().min(12)]
+                    );
+                }
+                readable_total += readable.len();
+                salvaged_total += got.records.len();
+            }
+            Err(e) => {
+                assert!(matches!(e, Error::Corrupted { .. }), "trial {trial}: salvage failed with {}: {e:?}", kind(&e));
+                assert!(readable.is_empty(), "trial {trial}: salvage failed but {} records still read", readable.len());
+            }
+        }
+    }
+    println!("salvage: {salvaged_total} records exported where the normal path read {readable_total}");
+}

@@ -406,6 +406,59 @@ class CalendarTest(FfiTestCase):
         self.assertEqual(zb.deferred_limit_days(10), 8)
         self.assertEqual(zb.deferred_limit_days(40), 20)
 
+    def test_is_workday_and_working_days_between_cross_the_ffi(self):
+        # Sun 18 Feb 2024 was a 调休 workday; Mon 12 Feb 2024 was in the Spring Festival break.
+        self.assertEqual((zb.is_workday("2024-02-18").working, zb.is_workday("2024-02-18").provisional), (True, False))
+        off = zb.is_workday("2024-02-12")
+        self.assertFalse(off.working)
+        self.assertIsNotNone(off.holiday_zh)
+        self.assertTrue(zb.is_workday("2031-03-03").provisional)
+        self.assertEqual(zb.working_days_between("2024-02-08", "2024-02-18").days, 2)
+        self.assertEqual(zb.working_days_between("2024-02-18", "2024-02-08").days, -2)
+
+    def test_calendar_dates_are_bounded_and_errors_name_the_parameter(self):
+        # 9999-12-31 + 1 would print as +10000-01-03, which the FFI's own parser refuses: an error instead.
+        with self.assertRaises(zb.ZhangbanError.Validation) as c:
+            zb.add_working_days("9999-12-31", 1)
+        self.assertEqual(c.exception.field, "n")
+        for call, field in [
+            (lambda: zb.add_working_days("2024-13-01", 1), "start"),
+            (lambda: zb.add_working_days("+10000-01-03", 1), "start"),
+            (lambda: zb.is_workday("2024-2-8"), "date"),
+            (lambda: zb.working_days_between("2024-02-30", "2024-03-01"), "from"),
+            (lambda: zb.working_days_between("2024-02-01", "x"), "to"),
+        ]:
+            with self.assertRaises(zb.ZhangbanError.Validation) as c:
+                call()
+            self.assertEqual(c.exception.field, field)
+            self.assertTrue(c.exception.text_zh() and c.exception.text_en())
+
+
+class IdentifierTest(FfiTestCase):
+    def test_validators_answer_ok_or_a_typed_reason(self):
+        self.assertIsNone(zb.check_id_number("11010519491231002X", "2026-12-06"))
+        issue = zb.check_id_number("110105194912310021", "2026-12-06")
+        self.assertEqual(issue.code, "check_character")
+        self.assertTrue(issue.text_zh and issue.text_en)
+        self.assertEqual(zb.check_id_number("1101051949", "2026-12-06").code, "length")
+        with self.assertRaises(zb.ZhangbanError.Validation) as c:
+            zb.check_id_number("11010519491231002X", "2026-12-32")
+        self.assertEqual(c.exception.field, "today")
+        # A national-level credit code (region 100000) is valid.
+        self.assertIsNone(zb.check_credit_code("11100000000013338W"))
+        bad = zb.check_credit_code("91350100M000100I43")
+        self.assertEqual((bad.code, bad.position), ("character", 15))
+
+    def test_licence_identifiers_with_21_character_type_codes(self):
+        # The standard's layout: type code = defining authority's credit code + 3-digit sequence.
+        unknown = "1.2.156.3005.2.11100000000013338W011.11100000000013338W.7.1."
+        issues = {c: zb.check_licence_id(unknown + c) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+        right = [c for c, i in issues.items() if i is None or i.code != "check_character"]
+        self.assertEqual(len(right), 1, issues)
+        # Well formed, but a type this app does not know: its own reason, not "malformed".
+        self.assertEqual(issues[right[0]].code, "unknown_licence_type")
+        self.assertEqual(zb.check_licence_id("1.2.156.3005.2.1101.11100000000013338W.7.1.V").code, "part")
+
 
 if __name__ == "__main__":
     import unittest

@@ -408,5 +408,54 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         self.assertEqual(v.first_broken, 1)
 
 
+class DamageTest(FfiTestCase):
+    """Damage is reported as damage (issue 16): never as a wrong key, a missing record or a short list; and a
+    damaged store can still be salvaged."""
+
+    def _store_with_records(self, n=20):
+        folder = os.path.join(self.tmp, "damaged")
+        vault = zb.file_vault(os.path.join(self.tmp, "damaged.key"))
+        store = zb.ZhangbanStore.create(folder, vault, None)
+        for i in range(n):
+            store.put("case", f"c{i}", SELF, f"body {i}".encode())
+        del store
+        gc.collect()
+        return folder, vault, os.path.join(folder, "zhangban.db")
+
+    def test_a_damaged_canary_is_corrupted_and_the_store_can_be_salvaged(self):
+        folder, vault, db = self._store_with_records()
+        with sqlite3.connect(db) as c:
+            (canary,) = c.execute("SELECT value FROM meta WHERE key = 'canary'").fetchone()
+            bad = bytearray(canary)
+            bad[len(bad) // 2] ^= 0x01
+            c.execute("UPDATE meta SET value = ? WHERE key = 'canary'", (bytes(bad),))
+        with self.assertRaises(zb.ZhangbanError.Corrupted) as e:
+            zb.ZhangbanStore.open(folder, vault)
+        self.assertEqual((e.exception.table, e.exception.record), ("meta", "canary"))
+        report = zb.salvage_store(folder, vault, None)
+        self.assertEqual(sorted(r.id for r in report.records if r.collection == "case"), sorted(f"c{i}" for i in range(20)))
+        self.assertEqual(report.damaged, ["meta/canary"])
+        # Another key is still a wrong key, on both paths.
+        other = zb.file_vault(os.path.join(self.tmp, "other.key"))
+        with self.assertRaises(zb.ZhangbanError.WrongKey):
+            zb.salvage_store(folder, other, None)
+
+    def test_a_lost_row_is_corrupted_not_not_found_and_a_short_list_is_an_error(self):
+        folder, vault, db = self._store_with_records()
+        with sqlite3.connect(db) as c:
+            # What a damaged b-tree page does: a row gone, its count not.
+            c.execute("DROP TRIGGER record_counts_delete")
+            c.execute("DELETE FROM records WHERE id = 'c7'")
+        store = zb.ZhangbanStore.open(folder, vault)
+        with self.assertRaises(zb.ZhangbanError.Corrupted):
+            store.get("case", "c7")
+        with self.assertRaises(zb.ZhangbanError.Corrupted):
+            store.list("case", None)
+        self.assertEqual(store.get("case", "c8").body, b"body 8")
+        report = zb.salvage_store(folder, vault, None)
+        self.assertEqual(len([r for r in report.records if r.collection == "case"]), 19)
+        self.assertEqual(report.expected_records, 20)
+
+
 if __name__ == "__main__":
     unittest.main()

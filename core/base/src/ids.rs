@@ -23,6 +23,25 @@ pub enum IdError {
 }
 
 impl IdError {
+    /// A stable machine code for the reason (shells match on it; the texts are for people).
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdError::Length { .. } => "length",
+            IdError::Character { .. } => "character",
+            IdError::Region { .. } => "region",
+            IdError::BirthDate { .. } => "birth_date",
+            IdError::CheckCharacter { .. } => "check_character",
+        }
+    }
+
+    /// The 0-based character position the reason points at, when it points at one.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            IdError::Character { pos, .. } => Some(*pos),
+            _ => None,
+        }
+    }
+
     pub fn message_zh(&self) -> String {
         match self {
             IdError::Length { expected, got } => format!("长度应为 {expected} 位，实际为 {got} 位"),
@@ -182,8 +201,12 @@ pub fn uscc_check_char(first17: &str) -> Option<char> {
     Some(USCC_CHARS[v as usize] as char)
 }
 
+/// The region part of a credit code registered by a national-level authority (GB 32100: 国家级 `100000`).
+pub const NATIONAL_REGION: &str = "100000";
+
 /// Validates a GB 32100 unified social credit code: charset, registration authority and region
-/// code (characters 3–8), and the check character.
+/// code (characters 3–8: a GB/T 2260 division code, or `100000` for a national-level registration
+/// authority such as a ministry of the State Council), and the check character.
 pub fn validate_uscc(code: &str) -> Result<(), IdError> {
     let n = code.chars().count();
     if n != 18 {
@@ -201,7 +224,8 @@ pub fn validate_uscc(code: &str) -> Result<(), IdError> {
         return Err(IdError::Character { pos: 0, ch: authority as char });
     }
     let region = &upper[2..8];
-    if !region.bytes().all(|b| b.is_ascii_digit()) || province_name(region).is_none() {
+    let national = region == NATIONAL_REGION;
+    if !national && (!region.bytes().all(|b| b.is_ascii_digit()) || province_name(region).is_none()) {
         return Err(IdError::Region { code: region.to_string() });
     }
     let expected = uscc_check_char(&upper[0..17]).ok_or(IdError::Length { expected: 18, got: n })?;
@@ -285,6 +309,22 @@ mod tests {
         assert!(matches!(validate_uscc("91990100M000100Y43"), Err(IdError::Region { .. })));
         assert!(matches!(validate_uscc("01350100M000100Y43"), Err(IdError::Character { pos: 0, .. })));
         assert!(validate_uscc("统一社会信用代码统一社会信用代码统一").is_err());
+    }
+
+    #[test]
+    fn national_level_credit_codes_are_valid() {
+        // GB 32100 gives national-level registration authorities the region part 100000; the code of
+        // the type-defining authority in the GB/T 36904 example type code `11100000000013338W011`.
+        assert_eq!(validate_uscc("11100000000013338W"), Ok(()));
+        assert!(matches!(validate_uscc("11100000000013338X"), Err(IdError::CheckCharacter { .. })));
+        // Other made-up regions stay refused: 10 is not a province and 100000 is the only national code.
+        let first17 = "11100100000013338";
+        let c = uscc_check_char(first17).unwrap();
+        assert!(matches!(validate_uscc(&format!("{first17}{c}")), Err(IdError::Region { .. })));
+        // A resident's ID number has a real address: 100000 stays refused there.
+        let first17 = "10000019491231002";
+        let c = id_number_check_char(first17).unwrap();
+        assert!(matches!(validate_id_number(&format!("{first17}{c}"), today()), Err(IdError::Region { .. })));
     }
 
     #[test]

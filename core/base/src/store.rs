@@ -17,6 +17,7 @@ mod attachments;
 
 mod keys;
 mod migrations;
+mod salvage;
 mod vault;
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
+pub use salvage::{salvage, Salvage};
 pub use vault::{FileVault, KeyVault, VaultError};
 
 use crate::clock::{Clock, SystemClock};
@@ -503,6 +505,16 @@ impl Store {
                 .query_map(params![collection, h], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             drop(st);
+            if rows.is_empty() {
+                // None through the lookup index: make sure the table agrees (see `check_miss`).
+                let in_table: rusqlite::Result<i64> = conn
+                    .prepare_cached("SELECT count(*) FROM records NOT INDEXED WHERE collection = ?1 AND lookup = ?2")
+                    .and_then(|mut st| st.query_row(params![collection, h], |r| r.get(0)));
+                match in_table {
+                    Ok(0) => {}
+                    _ => return Err(Error::corrupted(format!("records/{collection}"), "lookup index")),
+                }
+            }
             rows.iter()
                 .map(|(id, found)| {
                     // A damaged index may point at another row (see `get_record`).
@@ -815,7 +827,11 @@ type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
 
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
     let (seq, id, subject, tag, body, updated_at) = row;
-    let key = subject_key(conn, u, &subject)?;
+    // Every record's subject exists (a foreign key): a subject that is not there is a damaged row.
+    let key = subject_key(conn, u, &subject).map_err(|e| match e {
+        Error::NotFound { .. } | Error::Storage(_) => Error::corrupted(format!("records/{collection}"), &id),
+        other => other,
+    })?;
     let body = crypto::open_owned(&key, &record_aad(collection, &id, &subject), body)
         .ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
     Ok(Record { seq, collection: collection.to_string(), id, subject, tag, body, updated_at })
@@ -832,13 +848,46 @@ fn get_record(conn: &Connection, u: &mut Unlocked, collection: &str, id: &str) -
             Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), id),
             other => other,
         })?;
-    let row = row.ok_or_else(|| Error::not_found(format!("{collection} {id}")))?;
+    let Some(row) = row else { return Err(check_miss(conn, collection, id)) };
     // A damaged index can lead SQLite to another row; its own id would then authenticate, so the id must
     // be the one asked for (found by the byte-flip fault test).
     if row.1 != id {
         return Err(Error::corrupted(format!("records/{collection}"), id));
     }
     decode_row(conn, u, collection, row)
+}
+
+/// How many records `collection` holds by the count the triggers of migration 10 keep.
+fn kept_count(conn: &Connection, collection: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT n FROM record_counts WHERE collection = ?1")?
+        .query_row([collection], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// A miss through the `(collection, id)` index is reported as `NotFound` only when the table agrees:
+/// a scan that uses no index does not find the id either, and the collection holds, by that scan, as
+/// many rows as the kept count says. Otherwise the index or a table page is damaged: `Corrupted` naming
+/// the record. Costs a scan of the table and an integrity check of it, on a miss only.
+fn check_miss(conn: &Connection, collection: &str, id: &str) -> Error {
+    let damaged = || Error::corrupted(format!("records/{collection}"), id);
+    let scan: rusqlite::Result<(i64, i64)> = conn
+        .prepare_cached(
+            "SELECT count(*), count(CASE WHEN id = ?2 THEN 1 END) FROM records NOT INDEXED WHERE collection = ?1",
+        )
+        .and_then(|mut st| st.query_row(params![collection, id], |r| Ok((r.get(0)?, r.get(1)?))));
+    match (scan, kept_count(conn, collection)) {
+        (Ok((n, 0)), Ok(kept)) if n == kept => {}
+        _ => return damaged(),
+    }
+    // The row may still be there under a damaged name, or the index's order be broken so that a
+    // search passes it by: SQLite's own check of the table and its indexes decides.
+    let check: rusqlite::Result<String> = conn.query_row("PRAGMA integrity_check(records)", [], |r| r.get(0));
+    match check.as_deref() {
+        Ok("ok") => Error::not_found(format!("{collection} {id}")),
+        _ => damaged(),
+    }
 }
 
 fn scan_records(
@@ -848,26 +897,48 @@ fn scan_records(
     subject: Option<&str>,
     tag: Option<&str>,
 ) -> Result<Vec<Result<Record>>> {
+    // Every row of the collection is read (the filter is applied here), so that their number can be
+    // checked against the kept count: a damaged index or table page must not make a short list look
+    // like the whole one.
     let mut st = conn.prepare_cached(
-        "SELECT seq, id, subject, tag, body, updated_at FROM records
-         WHERE collection = ?1 AND (?2 IS NULL OR subject = ?2) AND (?3 IS NULL OR tag = ?3) ORDER BY seq",
+        "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
     )?;
     let rows: Vec<RawRow> = st
-        .query_map(params![collection, subject, tag], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map(params![collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(|e| match Error::from(e) {
+            Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
+            other => other,
+        })?;
     drop(st);
-    Ok(rows
+    let kept = kept_count(conn, collection)?;
+    if rows.len() as i64 != kept {
+        return Err(Error::corrupted(
+            format!("records/{collection}"),
+            format!("{} of {kept} records reachable", rows.len()),
+        ));
+    }
+    let rows: Vec<RawRow> = rows
         .into_iter()
-        .map(|row| {
-            // A damaged index may return rows that do not match the filter (see `get_record`).
-            if subject.is_some_and(|s| s != row.2) || tag.is_some_and(|t| Some(t) != row.3.as_deref()) {
-                return Err(Error::corrupted(format!("records/{collection}"), &row.1));
-            }
-            decode_row(conn, u, collection, row)
-        })
-        .collect())
+        .filter(|row| subject.is_none_or(|s| s == row.2) && tag.is_none_or(|t| Some(t) == row.3.as_deref()))
+        .collect();
+    // The filter columns are plain text a damaged page can change, dropping a row from the answer
+    // unseen: the filter's own index must count the same rows.
+    if subject.is_some() || tag.is_some() {
+        let sql = if tag.is_some() {
+            "SELECT count(*) FROM records INDEXED BY records_tag
+             WHERE collection = ?1 AND tag = ?3 AND (?2 IS NULL OR subject = ?2)"
+        } else {
+            "SELECT count(*) FROM records INDEXED BY records_subject
+             WHERE subject = ?2 AND collection = ?1 AND ?3 IS NULL"
+        };
+        let by_index: rusqlite::Result<i64> =
+            conn.prepare_cached(sql).and_then(|mut st| st.query_row(params![collection, subject, tag], |r| r.get(0)));
+        if by_index.ok() != Some(rows.len() as i64) {
+            return Err(Error::corrupted(format!("records/{collection}"), "filter index"));
+        }
+    }
+    Ok(rows.into_iter().map(|row| decode_row(conn, u, collection, row)).collect())
 }
 
 #[cfg(test)]

@@ -33,6 +33,46 @@ pub const BUNDLED_TEXT: &str = include_str!("cn-holidays.txt");
 /// Longest span one computation may walk (about 30 years), so a bad input cannot spin.
 pub const MAX_SPAN_DAYS: i64 = 11_000;
 
+/// Earliest date the calendar takes or gives (no official working-day data exists before 1949 anyway;
+/// years without data are reckoned Monday–Friday and flagged provisional).
+pub const FIRST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1900, 1, 1) {
+    Some(d) => d,
+    None => panic!("1900-01-01"),
+};
+/// Latest date the calendar takes or gives: every date it returns has a 4-digit year, so it reads back
+/// through [`parse_date`] (a date after 9999-12-31 would print as `+10000-…`).
+pub const LAST_DATE: NaiveDate = match NaiveDate::from_ymd_opt(9999, 12, 31) {
+    Some(d) => d,
+    None => panic!("9999-12-31"),
+};
+
+/// Parses a `YYYY-MM-DD` date (exactly 10 characters) within [`FIRST_DATE`]..=[`LAST_DATE`]; a
+/// failure is a validation error naming `field` (the caller's parameter name).
+pub fn parse_date(field: &str, text: &str) -> Result<NaiveDate> {
+    let well_formed = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+    let d = if well_formed { NaiveDate::parse_from_str(text, "%Y-%m-%d").ok() } else { None };
+    let d = d.ok_or_else(|| {
+        Error::validation(
+            field,
+            format!("日期“{}”格式不正确：须为 YYYY-MM-DD。", text.chars().take(40).collect::<String>()),
+            format!("date '{}' is not a date: use YYYY-MM-DD.", text.chars().take(40).collect::<String>()),
+        )
+    })?;
+    check_bounds(field, d)
+}
+
+fn check_bounds(field: &str, d: NaiveDate) -> Result<NaiveDate> {
+    if d < FIRST_DATE || d > LAST_DATE {
+        return Err(Error::validation(
+            field,
+            format!("日期超出可计算范围（{FIRST_DATE} 至 {LAST_DATE}）。"),
+            format!("date outside the range the calendar reckons ({FIRST_DATE} to {LAST_DATE})."),
+        ));
+    }
+    Ok(d)
+}
+
 /// One named break: every day `from..=to` is off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holiday {
@@ -199,8 +239,15 @@ impl Calendar {
         let mut d = start;
         let mut left = n;
         let mut walked = 0i64;
+        check_bounds("start", start)?;
         while left > 0 {
-            d = d.succ_opt().ok_or_else(|| span_error("n"))?;
+            d = d.succ_opt().filter(|d| *d <= LAST_DATE).ok_or_else(|| {
+                Error::validation(
+                    "n",
+                    format!("结果日期将晚于 {LAST_DATE}，无法计算。"),
+                    format!("the result would fall after {LAST_DATE}."),
+                )
+            })?;
             walked += 1;
             if walked > MAX_SPAN_DAYS {
                 return Err(span_error("n"));
@@ -216,6 +263,8 @@ impl Calendar {
     /// Working days in `(from, to]`, paused days excluded; negative when `to` is before `from`
     /// (a deadline already passed by that many working days).
     pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate, paused: &[DateRange]) -> Result<Reckoned<i64>> {
+        check_bounds("from", from)?;
+        check_bounds("to", to)?;
         let (a, b, sign) = if to >= from { (from, to, 1) } else { (to, from, -1) };
         if (b - a).num_days() > MAX_SPAN_DAYS {
             return Err(span_error("to"));

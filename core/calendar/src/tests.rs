@@ -198,3 +198,24 @@ fn signed_update_adds_a_year_and_is_checked() {
     // Bundled years untouched.
     assert!(!c.is_working_day(d("2024-02-12")).value);
 }
+
+#[test]
+fn dates_are_bounded_and_errors_name_the_parameter() {
+    let c = Calendar::bundled();
+    // 9999-12-31 + 1 working day would print as +10000-01-03, which no parser here reads back.
+    let e = c.add_working_days(d("9999-12-31"), 1, &[]).unwrap_err();
+    assert!(matches!(&e, Error::Validation { field, .. } if field == "n"), "{e:?}");
+    assert_eq!(c.add_working_days(d("9999-12-30"), 1, &[]).map(|r| r.value).ok(), Some(d("9999-12-31")));
+    for (field, text) in
+        [("start", "2024-2-8"), ("from", "+10000-01-03"), ("to", "2024-02-30"), ("start", "0999-01-01")]
+    {
+        let e = parse_date(field, text).unwrap_err();
+        assert!(matches!(&e, Error::Validation { field: f, .. } if f == field), "{text}: {e:?}");
+    }
+    assert_eq!(parse_date("start", "2024-02-08").ok(), Some(d("2024-02-08")));
+    let early = NaiveDate::from_ymd_opt(1899, 12, 31).unwrap();
+    assert!(
+        matches!(c.working_days_between(early, d("1900-01-05"), &[]), Err(Error::Validation { field, .. }) if field == "from")
+    );
+    assert!(matches!(c.add_working_days(early, 1, &[]), Err(Error::Validation { field, .. }) if field == "start"));
+}

@@ -20,8 +20,16 @@ pub enum WalletError {
     },
     /// Not valid base45.
     BadEncoding,
+    /// A base45 group whose value overflows its bytes (RFC 9285: a 3-character group above 65535, a
+    /// final 2-character group above 255). Not a spelling any encoder writes.
+    Base45Overflow,
     /// The compressed data is damaged or truncated.
     BadCompression,
+    /// Bytes after the end of a structure that must end the input (`after`: "DEFLATE" or "CBOR").
+    TrailingBytes {
+        after: &'static str,
+        count: usize,
+    },
     /// Inflating would exceed the size limit (a deflate bomb).
     DeflateBomb {
         limit: usize,
@@ -34,6 +42,19 @@ pub enum WalletError {
     CborTooLarge,
     /// Well-formed input with the wrong structure; `what` names the part.
     Malformed {
+        what: String,
+    },
+    /// An issuer-signed licence or signed list without its COSE_Sign1 tag (18).
+    MissingCoseTag,
+    /// Disclosed (or granted) items not in ascending element-id order.
+    ItemsOutOfOrder,
+    /// The same element disclosed twice.
+    DuplicateItem {
+        element: String,
+    },
+    /// Well-formed CBOR that is not in the one deterministic encoding (a longer integer or length
+    /// than needed, …): the same presentation could otherwise be written as many texts.
+    NonCanonical {
         what: String,
     },
     UnsupportedVersion {
@@ -76,6 +97,11 @@ pub enum WalletError {
         zh: String,
         en: String,
     },
+    /// A well-formed identifier whose GB/T 36904 type code names a licence type this app does not
+    /// know (not a typing error: a newer type, or another catalogue).
+    UnknownLicenceType {
+        code: String,
+    },
     /// A required element is missing, or an element has the wrong type.
     InvalidElement {
         field: String,
@@ -89,6 +115,11 @@ pub enum WalletError {
     Revoked,
     /// No status list is cached, so revocation cannot be checked.
     StatusUnknown,
+    /// The licence's status index is beyond the status list (the list cannot say whether it is revoked).
+    StatusIndexOutOfRange {
+        index: u64,
+        size: u64,
+    },
     /// The cached status list is older than the policy allows.
     StatusStale {
         age_secs: i64,
@@ -98,6 +129,11 @@ pub enum WalletError {
     DeviceKeyMismatch,
 
     // --- the presentation ----------------------------------------------------------------------
+    /// The presentation window ends before it starts (`not_after < not_before`).
+    NegativeWindow {
+        not_before: i64,
+        not_after: i64,
+    },
     /// The presentation window is longer than 60 s.
     WindowTooLong {
         secs: i64,
@@ -148,7 +184,15 @@ impl WalletError {
             TooLong { .. } => "too_long",
             BadPrefix { .. } => "bad_prefix",
             BadEncoding => "bad_encoding",
+            Base45Overflow => "base45_overflow",
             BadCompression => "bad_compression",
+            TrailingBytes { .. } => "trailing_bytes",
+            MissingCoseTag => "missing_cose_tag",
+            ItemsOutOfOrder => "items_out_of_order",
+            DuplicateItem { .. } => "duplicate_item",
+            NonCanonical { .. } => "non_canonical",
+            NegativeWindow { .. } => "negative_window",
+            StatusIndexOutOfRange { .. } => "status_index_out_of_range",
             DeflateBomb { .. } => "deflate_bomb",
             CborTooDeep { .. } => "cbor_too_deep",
             CborTooLarge => "cbor_too_large",
@@ -163,6 +207,7 @@ impl WalletError {
             BadListSignature { .. } => "bad_list_signature",
             ListRollback { .. } => "list_rollback",
             InvalidIdentifier { .. } => "invalid_identifier",
+            UnknownLicenceType { .. } => "unknown_licence_type",
             InvalidElement { .. } => "invalid_element",
             NotYetValid { .. } => "not_yet_valid",
             Expired { .. } => "expired",
@@ -192,6 +237,18 @@ impl WalletError {
             BadPrefix { expected } => format!("不是掌办亮证码（应以 {expected} 开头）：请扫描对方手机上的亮证二维码。"),
             BadEncoding => "二维码内容编码错误（不是有效的 base45）：请重新扫描。".into(),
             BadCompression => "二维码内容不完整或已损坏：请让对方刷新后重新扫描。".into(),
+            Base45Overflow => "二维码内容编码越界（base45 数值溢出）：不是正规生成的亮证码，已拒绝。".into(),
+            TrailingBytes { after, count } => {
+                format!("二维码内容在 {after} 数据之后多出 {count} 字节：不是正规生成的亮证码，已拒绝。")
+            }
+            MissingCoseTag => "签名结构缺少 COSE 标签 18：不是正规签发的证照，已拒绝。".into(),
+            ItemsOutOfOrder => "披露的项目未按项目编号升序排列：不是正规生成的亮证码，已拒绝。".into(),
+            DuplicateItem { element } => format!("项目“{element}”被重复披露：已拒绝。"),
+            NonCanonical { what } => format!("数据编码不是唯一的规范形式（{what}）：不是正规生成的亮证码，已拒绝。"),
+            NegativeWindow { .. } => "亮证码的结束时间早于开始时间：不是正规生成的亮证码，已拒绝。".into(),
+            StatusIndexOutOfRange { index, size } => format!(
+                "证照的状态序号 {index} 超出状态列表范围（共 {size} 项），无法确认是否被注销：请联网更新状态列表后再核验。"
+            ),
             DeflateBomb { limit } => format!("二维码解压后超过 {limit} 字节，已拒绝（疑似恶意数据）。"),
             CborTooDeep { limit } => format!("数据嵌套超过 {limit} 层，已拒绝（疑似恶意数据）。"),
             CborTooLarge => "数据长度声明异常，已拒绝（疑似恶意数据）。".into(),
@@ -208,6 +265,9 @@ impl WalletError {
             BadListSignature { list } => format!("{list}的平台签名验证失败：已拒绝，请重新下载。"),
             ListRollback { list } => format!("{list}比本机已有的更旧：已保留本机版本。"),
             InvalidIdentifier { field, zh, .. } => format!("{field}：{zh}"),
+            UnknownLicenceType { code } => {
+                format!("证照类型代码“{code}”格式正确，但本应用不认识这种证照：请更新应用后再试。")
+            }
             InvalidElement { field } => format!("证照项目“{field}”缺失或类型不正确：请联系签发机构重新签发。"),
             NotYetValid { .. } => "证照尚未生效：请在生效日期后使用。".into(),
             Expired { .. } => "证照已过期：请向签发机构申请换发。".into(),
@@ -247,6 +307,25 @@ impl WalletError {
             }
             BadEncoding => "The code is not valid base45: scan it again.".into(),
             BadCompression => "The code is incomplete or damaged: ask the holder to refresh it and scan again.".into(),
+            Base45Overflow => "A base45 group of the code overflows: not a code any holder's app makes; refused.".into(),
+            TrailingBytes { after, count } => {
+                format!("{count} extra byte(s) after the {after} data: not a code any holder's app makes; refused.")
+            }
+            MissingCoseTag => "The signed structure lacks its COSE tag 18: not an issued licence; refused.".into(),
+            ItemsOutOfOrder => {
+                "The disclosed elements are not in ascending element order: not a code any holder's app makes; refused."
+                    .into()
+            }
+            DuplicateItem { element } => format!("Element '{element}' is disclosed twice: refused."),
+            NonCanonical { what } => {
+                format!("The data is not in its one canonical encoding ({what}): not a code any holder's app makes; refused.")
+            }
+            NegativeWindow { .. } => {
+                "The code's validity ends before it starts: not a code any holder's app makes; refused.".into()
+            }
+            StatusIndexOutOfRange { index, size } => format!(
+                "The licence's status index {index} is beyond the status list ({size} entries), revocation cannot be checked: update the status list online and verify again."
+            ),
             DeflateBomb { limit } => format!("The code inflates beyond {limit} bytes: refused as hostile."),
             CborTooDeep { limit } => format!("Data nested deeper than {limit} levels: refused as hostile."),
             CborTooLarge => "A length in the data is out of bounds: refused as hostile.".into(),
@@ -271,6 +350,9 @@ impl WalletError {
             }
             ListRollback { list } => format!("The {list} is older than the one on this device: kept the newer one."),
             InvalidIdentifier { field, en, .. } => format!("{field}: {en}"),
+            UnknownLicenceType { code } => format!(
+                "Licence type code {code} is well formed but this app does not know that kind of licence: update the app and try again."
+            ),
             InvalidElement { field } => {
                 format!("Licence element '{field}' is missing or of the wrong type: ask the issuer to reissue it.")
             }

@@ -56,7 +56,7 @@ pub fn prescan(bytes: &[u8], max_depth: usize) -> WResult<()> {
     let mut s = Scanner { b: bytes, pos: 0, items: 0, max_depth };
     s.item(0)?;
     if s.pos != bytes.len() {
-        return Err(malformed("trailing bytes after CBOR item"));
+        return Err(WalletError::TrailingBytes { after: "CBOR", count: bytes.len() - s.pos });
     }
     Ok(())
 }
@@ -176,19 +176,70 @@ pub fn encode_text(prefix: &str, cbor: &[u8]) -> String {
     s
 }
 
-/// Reverses [`encode_text`] with every bound checked before the next step runs.
+/// Reverses [`encode_text`] with every bound checked before the next step runs, and strictly: a text
+/// decodes only if it is the one base45 spelling of its bytes and the DEFLATE stream ends exactly at
+/// the last byte (docs/formats.md § 6, step 1).
 pub fn decode_text(prefix: &'static str, text: &str) -> WResult<Vec<u8>> {
+    // The limit counts bytes; a valid text is ASCII, so bytes and characters agree for it.
     if text.len() > MAX_TEXT_LEN {
         return Err(WalletError::TooLong { len: text.len(), max: MAX_TEXT_LEN });
     }
     let body = text.strip_prefix(prefix).ok_or(WalletError::BadPrefix { expected: prefix })?;
-    let z = base45::decode(body).map_err(|_| WalletError::BadEncoding)?;
-    match miniz_oxide::inflate::decompress_to_vec_with_limit(&z, MAX_INFLATED) {
-        Ok(v) => Ok(v),
-        Err(e) if e.status == miniz_oxide::inflate::TINFLStatus::HasMoreOutput => {
-            Err(WalletError::DeflateBomb { limit: MAX_INFLATED })
+    let z = base45_decode_strict(body)?;
+    inflate_exact(&z)
+}
+
+/// RFC 9285 base45, strictly: upper-case alphabet only, no 1-character tail, and no group whose value
+/// overflows its bytes (a 3-character group above 65535, a final 2-character group above 255: RFC 9285
+/// § 4.2 says refuse). Every byte string then has exactly one text.
+pub fn base45_decode_strict(body: &str) -> WResult<Vec<u8>> {
+    const ALPHABET: &[u8; 45] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    let value = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32);
+    let b = body.as_bytes();
+    if b.len() % 3 == 1 {
+        return Err(WalletError::BadEncoding);
+    }
+    let mut out = Vec::with_capacity(b.len() / 3 * 2 + 1);
+    for group in b.chunks(3) {
+        let mut v = 0u32;
+        let mut scale = 1u32;
+        for &c in group {
+            v += value(c).ok_or(WalletError::BadEncoding)? * scale;
+            scale *= 45;
         }
-        Err(_) => Err(WalletError::BadCompression),
+        if group.len() == 3 {
+            if v > 0xFFFF {
+                return Err(WalletError::Base45Overflow);
+            }
+            out.extend_from_slice(&(v as u16).to_be_bytes());
+        } else {
+            if v > 0xFF {
+                return Err(WalletError::Base45Overflow);
+            }
+            out.push(v as u8);
+        }
+    }
+    Ok(out)
+}
+
+/// Raw DEFLATE into at most [`MAX_INFLATED`] bytes; the stream must end at the last input byte.
+pub fn inflate_exact(z: &[u8]) -> WResult<Vec<u8>> {
+    use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
+    use miniz_oxide::inflate::TINFLStatus;
+    let mut state = Box::<DecompressorOxide>::default();
+    let mut out = vec![0u8; MAX_INFLATED];
+    let (status, consumed, written) =
+        decompress(&mut state, z, &mut out, 0, inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF);
+    match status {
+        TINFLStatus::Done if consumed == z.len() => {
+            out.truncate(written);
+            Ok(out)
+        }
+        TINFLStatus::Done => {
+            Err(WalletError::TrailingBytes { after: "DEFLATE", count: z.len().saturating_sub(consumed) })
+        }
+        TINFLStatus::HasMoreOutput => Err(WalletError::DeflateBomb { limit: MAX_INFLATED }),
+        _ => Err(WalletError::BadCompression),
     }
 }
 
@@ -486,13 +537,14 @@ pub fn sign1_create(
     CoseSign1Builder::new().protected(protected).payload(payload).try_create_signature(b"", sign).map(|b| b.build())
 }
 
-/// Parses a COSE_Sign1 (tagged 18 or untagged) whose protected header names ES256 and a kid.
-/// Every nested byte string is pre-scanned before coset decodes it.
+/// Parses a COSE_Sign1, which must carry its tag 18 (every producer writes it; an untagged one is
+/// `missing_cose_tag`), whose protected header names ES256 and a kid. Every nested byte string is
+/// pre-scanned before coset decodes it.
 pub fn sign1_parse(v: Value) -> WResult<(CoseSign1, Vec<u8>)> {
     let v = match v {
         Value::Tag(18, inner) => *inner,
         Value::Tag(..) => return Err(malformed("COSE_Sign1 tag")),
-        v => v,
+        _ => return Err(WalletError::MissingCoseTag),
     };
     if let Value::Array(a) = &v {
         if let Some(Value::Bytes(p)) = a.first() {
@@ -591,6 +643,31 @@ pub struct Presentation {
     pub device_signature: Vec<u8>,
 }
 
+/// Disclosed items must come in strictly ascending element-id order (`items_out_of_order`), each id
+/// once (`duplicate_item`): one set of disclosed elements has one encoding. Items are decoded (bounded)
+/// for their ids only; their digests are checked later, after the issuer's signature.
+pub fn check_item_order(licence_id: &str, items: &[Vec<u8>]) -> WResult<()> {
+    let mut last: Option<u32> = None;
+    for b in items {
+        let id = ElementItem::decode(b)?.id;
+        match last {
+            Some(prev) if prev == id => {
+                let name = super::ids::LicenceId::parse(licence_id)
+                    .ok()
+                    .and_then(|l| super::types::LicenceType::from_code(&l.type_code))
+                    .and_then(|t| t.element(id))
+                    .map(|d| d.key.to_string())
+                    .unwrap_or_else(|| format!("#{id}"));
+                return Err(WalletError::DuplicateItem { element: name });
+            }
+            Some(prev) if prev > id => return Err(WalletError::ItemsOutOfOrder),
+            _ => {}
+        }
+        last = Some(id);
+    }
+    Ok(())
+}
+
 /// What the device signs for a presentation.
 pub fn device_auth_tbs(
     licence_id: &str,
@@ -631,9 +708,13 @@ impl Presentation {
         encode_text(PRESENTATION_PREFIX, &self.encode())
     }
 
+    /// Decodes a presentation strictly, in the order of docs/formats.md § 6 step 2: the bounded
+    /// pre-scan, the outer structure and version, the COSE_Sign1 (tag, protected header, algorithm,
+    /// payload), the disclosed items (ascending element ids, no duplicates), the device-auth fields, and
+    /// last that the bytes are the one deterministic encoding of what was decoded (`non_canonical`).
     pub fn decode(b: &[u8]) -> WResult<Presentation> {
         let v = decode_cbor(b)?;
-        let mut a = match v {
+        let a = match v {
             Value::Array(a) if a.len() == 4 => a,
             _ => return Err(malformed("presentation")),
         };
@@ -641,12 +722,14 @@ impl Presentation {
         if version != FORMAT_VERSION {
             return Err(WalletError::UnsupportedVersion { version });
         }
+        let mut a = a;
         let auth = as_array(&a[3], "device auth")?.to_vec();
         let items = as_array(&a[2], "disclosed items")?
             .iter()
             .map(|i| as_bytes(i, "disclosed item").map(<[u8]>::to_vec))
             .collect::<WResult<Vec<_>>>()?;
         let signed = SignedLicence::from_value(a.swap_remove(1))?;
+        check_item_order(&signed.body.licence_id, &items)?;
         if auth.len() != 5 {
             return Err(malformed("device auth"));
         }
@@ -658,7 +741,7 @@ impl Presentation {
         if purpose.len() > 64 {
             return Err(malformed("purpose"));
         }
-        Ok(Presentation {
+        let p = Presentation {
             signed,
             items,
             not_before: as_i64(&auth[0], "not before")?,
@@ -666,7 +749,11 @@ impl Presentation {
             nonce: nonce.to_vec(),
             purpose: purpose.to_string(),
             device_signature: as_bytes(&auth[4], "device signature")?.to_vec(),
-        })
+        };
+        if p.encode() != b {
+            return Err(WalletError::NonCanonical { what: "presentation".into() });
+        }
+        Ok(p)
     }
 
     pub fn from_text(t: &str) -> WResult<Presentation> {
@@ -738,7 +825,8 @@ impl GrantToken {
     }
 
     pub fn from_text(t: &str) -> WResult<GrantToken> {
-        let v = decode_cbor(&decode_text(GRANT_PREFIX, t)?)?;
+        let bytes_in = decode_text(GRANT_PREFIX, t)?;
+        let v = decode_cbor(&bytes_in)?;
         let mut a = match v {
             Value::Array(a) if a.len() == 4 => a,
             _ => return Err(malformed("grant")),
@@ -753,10 +841,11 @@ impl GrantToken {
             .map(|i| as_bytes(i, "granted item").map(<[u8]>::to_vec))
             .collect::<WResult<Vec<_>>>()?;
         let signed = SignedLicence::from_value(a.swap_remove(1))?;
+        check_item_order(&signed.body.licence_id, &items)?;
         if terms.len() != 7 {
             return Err(malformed("grant terms"));
         }
-        Ok(GrantToken {
+        let g = GrantToken {
             signed,
             items,
             grant_id: as_bytes(&terms[0], "grant id")?.to_vec(),
@@ -766,7 +855,11 @@ impl GrantToken {
             expires_at: as_i64(&terms[4], "expires at")?,
             single_use: as_bool(&terms[5], "single use")?,
             device_signature: as_bytes(&terms[6], "device signature")?.to_vec(),
-        })
+        };
+        if g.encode() != bytes_in {
+            return Err(WalletError::NonCanonical { what: "grant".into() });
+        }
+        Ok(g)
     }
 }
 
@@ -811,7 +904,7 @@ mod tests {
         assert!(prescan(&[0x82, 0x01], 8).is_err());
         assert!(matches!(prescan(&[0x83, 0x01, 0x02], 8), Err(WalletError::CborTooLarge)));
         assert!(matches!(prescan(&[0x82, 0x81, 0x01], 8), Err(WalletError::Malformed { .. })));
-        assert!(matches!(prescan(&[0x01, 0x01], 8), Err(WalletError::Malformed { .. })));
+        assert_eq!(prescan(&[0x01, 0x01], 8), Err(WalletError::TrailingBytes { after: "CBOR", count: 1 }));
         assert!(matches!(prescan(&[0x19, 0x01], 8), Err(WalletError::Malformed { .. })));
         assert!(matches!(prescan(&[], 8), Err(WalletError::Malformed { .. })));
     }
@@ -826,11 +919,40 @@ mod tests {
         );
         assert_eq!(decode_text(PRESENTATION_PREFIX, "XX1:AB"), Err(WalletError::BadPrefix { expected: "ZB1:" }));
         assert_eq!(decode_text(PRESENTATION_PREFIX, "ZB1:ab"), Err(WalletError::BadEncoding));
+        assert_eq!(decode_text(PRESENTATION_PREFIX, "ZB1:A"), Err(WalletError::BadEncoding));
+        // RFC 9285: a final 2-character group above 255 ("::" = 2024) and a 3-character group above
+        // 65535 (":::" = 91124) are refused, not truncated into a byte for the inflater.
+        assert_eq!(decode_text(PRESENTATION_PREFIX, "ZB1:::"), Err(WalletError::Base45Overflow));
+        assert_eq!(decode_text(PRESENTATION_PREFIX, "ZB1::::"), Err(WalletError::Base45Overflow));
+        assert_eq!(base45_decode_strict("U5"), Ok(vec![255]));
+        assert_eq!(base45_decode_strict("V5"), Err(WalletError::Base45Overflow));
+        assert_eq!(base45_decode_strict("FGW"), Ok(vec![255, 255]));
+        assert_eq!(base45_decode_strict("GGW"), Err(WalletError::Base45Overflow));
+        for s in ["", "BB8", "QED8WEX0", "%69 VD92EX0"] {
+            let b = base45_decode_strict(s).unwrap();
+            assert_eq!(base45::encode(&b), s, "one text per byte string");
+        }
+        // Bytes after the end of the DEFLATE stream.
+        let mut z = miniz_oxide::deflate::compress_to_vec(b"hello", 9);
+        z.push(0);
+        let t = format!("{PRESENTATION_PREFIX}{}", base45::encode(&z));
+        assert_eq!(
+            decode_text(PRESENTATION_PREFIX, &t),
+            Err(WalletError::TrailingBytes { after: "DEFLATE", count: 1 })
+        );
+        for level in [0, 1, 6, 10] {
+            let z = miniz_oxide::deflate::compress_to_vec(&[9u8; 700], level);
+            let t = format!("{PRESENTATION_PREFIX}{}", base45::encode(&z));
+            assert_eq!(decode_text(PRESENTATION_PREFIX, &t).unwrap(), vec![9u8; 700], "level {level}");
+        }
         // Truncated deflate stream.
         let long = encode_text(PRESENTATION_PREFIX, &[7u8; 300]);
         let cut = &long[..long.len() - 6];
         let r = decode_text(PRESENTATION_PREFIX, cut);
-        assert!(matches!(r, Err(WalletError::BadCompression) | Err(WalletError::BadEncoding)), "{r:?}");
+        assert!(
+            matches!(r, Err(WalletError::BadCompression | WalletError::BadEncoding | WalletError::Base45Overflow)),
+            "{r:?}"
+        );
         // A deflate bomb: 1 MiB of zeros compresses to about a kilobyte and fits in a QR code.
         let bomb = encode_text(PRESENTATION_PREFIX, &vec![0u8; 1 << 20]);
         assert!(bomb.len() < MAX_TEXT_LEN, "{}", bomb.len());

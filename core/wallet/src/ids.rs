@@ -22,9 +22,33 @@ pub enum IdError {
     Part { part: &'static str },
     /// An ID number or credit code failed the shared check (`crate::ids`).
     Code(zhangban_base::ids::IdError),
+    /// A well-formed licence identifier whose type code names no licence type this app knows.
+    UnknownType { code: String },
 }
 
 impl IdError {
+    /// A stable machine code for the reason (`unknown_licence_type` for a well-formed identifier of a
+    /// type the app does not know: not a typing error).
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdError::Length { .. } => "length",
+            IdError::Character { .. } => "character",
+            IdError::CheckCharacter { .. } => "check_character",
+            IdError::Part { .. } => "part",
+            IdError::Code(e) => e.code(),
+            IdError::UnknownType { .. } => "unknown_licence_type",
+        }
+    }
+
+    /// The 0-based character position the reason points at, when it points at one.
+    pub fn position(&self) -> Option<usize> {
+        match self {
+            IdError::Character { position } => Some(*position),
+            IdError::Code(e) => e.position(),
+            _ => None,
+        }
+    }
+
     pub fn message_zh(&self) -> String {
         match self {
             IdError::Length { expected, found } => format!("长度应为 {expected} 位，实际 {found} 位"),
@@ -34,6 +58,9 @@ impl IdError {
             }
             IdError::Part { part } => format!("{part}格式不正确"),
             IdError::Code(e) => e.message_zh(),
+            IdError::UnknownType { code } => {
+                format!("证照类型代码“{code}”格式正确，但本应用不认识这种证照：请更新应用")
+            }
         }
     }
     pub fn message_en(&self) -> String {
@@ -45,6 +72,9 @@ impl IdError {
             }
             IdError::Part { part } => format!("malformed {part}"),
             IdError::Code(e) => e.message_en(),
+            IdError::UnknownType { code } => {
+                format!("type code {code} is well formed but names a kind of licence this app does not know: update the app")
+            }
         }
     }
 }
@@ -119,6 +149,36 @@ pub fn mask_id_number(id: &str) -> String {
 
 // ---------------------------------------------------------------------------------------------
 // GB/T 36904 licence identifier: 1.2.156.3005.2.<type code>.<issuer USCC>.<serial>.<version>.<check>
+//
+// The type code (证照类型代码) is 21 characters: the 18-character unified social credit code of the
+// authority that defines the licence type, then a 3-digit sequence number within that authority.
+
+/// Length of a GB/T 36904 licence type code.
+pub const TYPE_CODE_LEN: usize = 21;
+
+/// Checks a GB/T 36904 type code: 21 characters, a valid upper-case GB 32100 code of the defining
+/// authority (national-level `100000` codes included) followed by a 3-digit sequence.
+pub fn validate_type_code(code: &str) -> Result<(), IdError> {
+    let n = code.chars().count();
+    if n != TYPE_CODE_LEN {
+        return Err(IdError::Part { part: "证照类型代码（应为 21 位） type code (21 characters)" });
+    }
+    // 21 characters, all ASCII after this check, so byte slicing below is safe.
+    if let Some(position) = code.bytes().position(|c| !(c.is_ascii_digit() || c.is_ascii_uppercase())) {
+        return Err(IdError::Character { position });
+    }
+    if validate_uscc(&code[..18]).is_err() {
+        return Err(IdError::Part {
+            part: "证照类型代码中的定义机构代码 defining authority's credit code in the type code",
+        });
+    }
+    if !code[18..].bytes().all(|c| c.is_ascii_digit()) {
+        return Err(IdError::Part {
+            part: "证照类型代码的顺序号（3 位数字） type code sequence (3 digits)"
+        });
+    }
+    Ok(())
+}
 
 /// The parts of a licence identifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +193,7 @@ pub struct LicenceId {
 impl LicenceId {
     /// Builds an identifier and computes its check character.
     pub fn new(type_code: &str, issuer_uscc: &str, serial: &str, version: &str) -> Result<LicenceId, IdError> {
-        check_part(type_code, 1, 20, "证照类型代码 type code")?;
+        validate_type_code(type_code)?;
         validate_uscc(issuer_uscc)?;
         check_part(serial, 1, 32, "序列号 serial")?;
         check_part(version, 1, 4, "版本号 version")?;
@@ -172,6 +232,15 @@ impl LicenceId {
         }
         Ok(id)
     }
+}
+
+/// Checks a licence identifier as a person or a scanner gives it: the structure and check character
+/// ([`LicenceId::parse`]), then that its type is one the app knows ([`IdError::UnknownType`] otherwise).
+pub fn validate_licence_id(s: &str) -> Result<(LicenceId, super::types::LicenceType), IdError> {
+    let id = LicenceId::parse(s)?;
+    let t = super::types::LicenceType::from_code(&id.type_code)
+        .ok_or_else(|| IdError::UnknownType { code: id.type_code.clone() })?;
+    Ok((id, t))
 }
 
 impl fmt::Display for LicenceId {
@@ -251,9 +320,9 @@ mod tests {
 
     #[test]
     fn licence_identifier_roundtrip_and_rejections() {
-        let id = LicenceId::new("1101", "91350100M000100Y43", "00000042", "1").unwrap();
+        let id = LicenceId::new(RESIDENT_ID_TYPE, "91350100M000100Y43", "00000042", "1").unwrap();
         let s = id.to_string();
-        assert!(s.starts_with("1.2.156.3005.2.1101.91350100M000100Y43.00000042.1."));
+        assert!(s.starts_with("1.2.156.3005.2.11100000000000001M001.91350100M000100Y43.00000042.1."));
         assert_eq!(LicenceId::parse(&s), Ok(id.clone()));
         // Altered serial: the check character no longer matches.
         let bad = s.replace(".00000042.", ".00000043.");
@@ -264,5 +333,43 @@ mod tests {
         assert!(matches!(LicenceId::parse("1.2.156.3005.1.x"), Err(IdError::Part { .. })));
         assert!(matches!(LicenceId::parse(&format!("{s}.1")), Err(IdError::Part { .. })));
         assert!(LicenceId::parse(&"1".repeat(1000)).is_err());
+    }
+
+    #[test]
+    fn validate_licence_id_tells_unknown_types_from_malformed_ones() {
+        let own = LicenceId::new(RESIDENT_ID_TYPE, "11100000000013338W", "7", "1").unwrap().to_string();
+        assert!(matches!(validate_licence_id(&own), Ok((_, super::super::types::LicenceType::ResidentId))));
+        let other = LicenceId::new("11100000000013338W011", "11100000000013338W", "7", "1").unwrap().to_string();
+        let e = validate_licence_id(&other).unwrap_err();
+        assert_eq!(e, IdError::UnknownType { code: "11100000000013338W011".into() });
+        assert_eq!(e.code(), "unknown_licence_type");
+        let typo = other.replacen(".7.", ".8.", 1);
+        assert_eq!(validate_licence_id(&typo).unwrap_err().code(), "check_character");
+    }
+
+    const RESIDENT_ID_TYPE: &str = "11100000000000001M001";
+
+    #[test]
+    fn type_codes_are_21_characters_as_the_standard_lays_them_out() {
+        // The standard's example: the defining authority's 18-character credit code (a national-level
+        // code, region 100000) and a 3-digit sequence.
+        assert_eq!(validate_type_code("11100000000013338W011"), Ok(()));
+        let id = LicenceId::new("11100000000013338W011", "11100000000013338W", "0001", "1").unwrap();
+        let text = id.to_string();
+        assert_eq!(LicenceId::parse(&text), Ok(id));
+        // A national-level issuer in a licence identifier.
+        assert!(text.contains(".11100000000013338W.0001.1."));
+        // Short made-up codes, a 22nd character, a bad authority code, letters in the sequence.
+        for bad in [
+            "1101",
+            "11100000000013338W0111",
+            "11100000000013338X011",
+            "11100000000013338W01A",
+            "11100000000013338w011",
+        ] {
+            assert!(validate_type_code(bad).is_err(), "{bad}");
+            assert!(LicenceId::new(bad, "91350100M000100Y43", "1", "1").is_err(), "{bad}");
+        }
+        assert!(validate_type_code("一二三四五六七八九十一二三四五六七八九十一").is_err());
     }
 }

@@ -51,7 +51,7 @@ impl Fixture {
                 issuer_uscc: ISSUER_USCC.into(),
                 name_zh: "北京市公安局".into(),
                 name_en: "Beijing Public Security Bureau".into(),
-                types: vec!["1101".into(), "1301".into()],
+                types: vec![LicenceType::ResidentId.code().into(), LicenceType::DrivingLicence.code().into()],
                 valid_from: NOW - 86400 * 365,
                 valid_until: NOW + 86400 * 3650,
                 withdrawn: false,
@@ -112,15 +112,47 @@ fn presentation_verifies_and_discloses_only_chosen_elements() {
 }
 
 #[test]
-fn five_element_resident_id_fits_in_1000_characters() {
+fn five_element_resident_id_fits_in_a_version_21_qr_code() {
     let f = Fixture::new();
     let l = f.issue(&f.request());
     // Name, sex, ethnicity, date of birth, ID number; preset "custom".
     let p = present::build_presentation(&l, &[1, 2, 3, 4, 6], "custom", NOW, 60, &f.device).unwrap();
     let text = p.to_text();
-    eprintln!("5-element resident ID QR text: {} characters", text.len());
-    assert!(text.len() <= 1000, "{} characters", text.len());
+    let qr = qr::render(&text).unwrap();
+    eprintln!("5-element resident ID QR text: {} characters, QR version {}", text.len(), qr.version);
+    // The GB/T 36904 type code (21 characters) made it ~1,006 (was 981 with 4-character codes): the
+    // bound is now 1,024 characters and, what a scanner feels, QR version 21 at level M as before.
+    assert!(text.len() <= 1024, "{} characters", text.len());
+    assert!(qr.version <= 21, "QR version {}", qr.version);
     assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "ok");
+}
+
+/// Re-signs `l` by the fixture's issuer with another licence identifier.
+fn with_licence_id(f: &Fixture, l: &IssuedLicence, licence_id: &str) -> IssuedLicence {
+    let mut body = l.signed.body.clone();
+    body.licence_id = licence_id.to_string();
+    let sign1 = sign1_create(&f.issuer.key_id(), encode_cbor(&body.to_value()), |m| f.issuer.sign(m)).unwrap();
+    IssuedLicence { signed: Signed { sign1, kid: f.issuer.key_id(), body }, items: l.items.clone() }
+}
+
+#[test]
+fn a_well_formed_identifier_of_an_unknown_type_is_its_own_reason() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    // The standard's example type code (21 characters, a national-level authority): well formed, and
+    // signed by a trusted issuer, but not a type this app knows.
+    let id = ids::LicenceId::new("11100000000013338W011", ISSUER_USCC, "00000042", "1").unwrap();
+    let unknown = with_licence_id(&f, &l, &id.to_string());
+    let text = f.present(&unknown, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "unknown_licence_type");
+    // A malformed identifier stays `invalid_identifier`.
+    let bad = with_licence_id(&f, &l, &id.to_string().replace(".00000042.", ".00000043."));
+    let text = f.present(&bad, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "invalid_identifier");
+    // The project's own identifiers carry 21-character type codes.
+    let own = ids::LicenceId::parse(&l.signed.body.licence_id).unwrap();
+    assert_eq!(own.type_code.len(), ids::TYPE_CODE_LEN);
+    assert_eq!(own.type_code, LicenceType::ResidentId.code());
 }
 
 #[test]
@@ -217,6 +249,77 @@ fn rejects_a_window_longer_than_60_seconds() {
     assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "window_too_long");
 }
 
+/// Re-signs a presentation after a test changed its items or window, so only the change is judged.
+fn resign(f: &Fixture, p: &mut Presentation) {
+    let ids: Vec<u32> = p.items.iter().map(|b| ElementItem::decode(b).unwrap().id).collect();
+    let tbs = device_auth_tbs(&p.signed.body.licence_id, &ids, p.not_before, p.not_after, &p.nonce, &p.purpose);
+    p.device_signature = f.device.sign(&tbs).unwrap();
+}
+
+#[test]
+fn one_presentation_has_one_encoding() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let policy = Policy::default();
+    let base = present::build_presentation(&l, &[1, 2, 8], "x", NOW, 60, &f.device).unwrap();
+    assert_eq!(reason(f.verifier().verify(&base.to_text(), NOW, &policy)), "ok");
+
+    // Items out of ascending element order (the device signature covers them in that order).
+    let mut p = base.clone();
+    p.items.swap(0, 2);
+    resign(&f, &mut p);
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &policy)), "items_out_of_order");
+    // The same element twice.
+    let mut p = base.clone();
+    p.items[1] = p.items[0].clone();
+    resign(&f, &mut p);
+    let e = f.verifier().verify(&p.to_text(), NOW, &policy).unwrap_err();
+    assert_eq!(e, WalletError::DuplicateItem { element: "name".into() });
+
+    // The issuer-signed licence without its COSE tag 18.
+    let untagged = encode_cbor(&ciborium::value::Value::Array(vec![
+        uint(FORMAT_VERSION),
+        match sign1_value(&base.signed.sign1) {
+            ciborium::value::Value::Tag(18, inner) => *inner,
+            other => other,
+        },
+        ciborium::value::Value::Array(base.items.iter().map(|b| bytes(b)).collect()),
+        ciborium::value::Value::Array(vec![
+            int(base.not_before),
+            int(base.not_after),
+            bytes(&base.nonce),
+            text(&base.purpose),
+            bytes(&base.device_signature),
+        ]),
+    ]));
+    let t = encode_text(PRESENTATION_PREFIX, &untagged);
+    assert_eq!(reason(f.verifier().verify(&t, NOW, &policy)), "missing_cose_tag");
+
+    // A longer encoding of the version (0x18 0x01 for 1): the same values, another text.
+    let enc = base.encode();
+    assert_eq!(&enc[..2], &[0x84, 0x01]);
+    let mut long = vec![0x84, 0x18, 0x01];
+    long.extend_from_slice(&enc[2..]);
+    let t = encode_text(PRESENTATION_PREFIX, &long);
+    assert_eq!(reason(f.verifier().verify(&t, NOW, &policy)), "non_canonical");
+
+    // A window that ends before it starts: its own reason, not "valid for -10 s".
+    let mut p = base.clone();
+    p.not_after = p.not_before - 10;
+    resign(&f, &mut p);
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &policy)), "negative_window");
+}
+
+#[test]
+fn a_status_index_beyond_the_list_is_its_own_reason() {
+    let f = Fixture::new();
+    let mut req = f.request();
+    req.status_index = 5000; // the fixture's list covers 1,024
+    let l = f.issue(&req);
+    let e = f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &Policy::default()).unwrap_err();
+    assert_eq!(e, WalletError::StatusIndexOutOfRange { index: 5000, size: 1024 });
+}
+
 #[test]
 fn rejects_the_same_nonce_twice() {
     let f = Fixture::new();
@@ -277,7 +380,8 @@ fn rejects_truncated_and_malformed_text_never_panics() {
         assert!(r.is_err(), "cut at {cut}");
     }
     assert_eq!(reason(v.verify("", NOW, &Policy::default())), "bad_prefix");
-    assert_eq!(reason(v.verify("ZB1:%%%", NOW, &Policy::default())), "bad_encoding");
+    assert_eq!(reason(v.verify("ZB1:abc", NOW, &Policy::default())), "bad_encoding");
+    assert_eq!(reason(v.verify("ZB1:%%%", NOW, &Policy::default())), "base45_overflow");
     assert_eq!(reason(v.verify(&"Z".repeat(5000), NOW, &Policy::default())), "too_long");
     // Valid encoding of something that is not a presentation.
     let t = encode_text(PRESENTATION_PREFIX, &encode_cbor(&text_value("hello")));
@@ -323,6 +427,14 @@ fn every_reason_has_both_messages() {
         WalletError::BadPrefix { expected: "ZB1:" },
         WalletError::BadEncoding,
         WalletError::BadCompression,
+        WalletError::Base45Overflow,
+        WalletError::TrailingBytes { after: "DEFLATE", count: 1 },
+        WalletError::MissingCoseTag,
+        WalletError::ItemsOutOfOrder,
+        WalletError::DuplicateItem { element: "name".into() },
+        WalletError::NonCanonical { what: "x".into() },
+        WalletError::NegativeWindow { not_before: 10, not_after: 0 },
+        WalletError::StatusIndexOutOfRange { index: 5000, size: 1024 },
         WalletError::DeflateBomb { limit: 1 },
         WalletError::CborTooDeep { limit: 1 },
         WalletError::CborTooLarge,
@@ -338,6 +450,7 @@ fn every_reason_has_both_messages() {
         WalletError::ListRollback { list: "trust list" },
         WalletError::InvalidIdentifier { field: "f".into(), zh: "校验位错".into(), en: "e".into() },
         WalletError::InvalidElement { field: "f".into() },
+        WalletError::UnknownLicenceType { code: "11100000000013338W011".into() },
         WalletError::NotYetValid { valid_from: 0 },
         WalletError::Expired { valid_until: 0 },
         WalletError::Revoked,

@@ -236,7 +236,7 @@ mod tests {
             issuer_uscc: "91350100M000100Y43".into(),
             name_zh: "测试公安局".into(),
             name_en: "Test Public Security Bureau".into(),
-            types: vec!["1101".into()],
+            types: vec![crate::types::LicenceType::ResidentId.code().into()],
             valid_from: 0,
             valid_until: 4_000_000_000,
             withdrawn: false,

@@ -155,17 +155,32 @@ impl LicenceType {
         LicenceType::TeacherQualification,
     ];
 
-    /// The type code used in GB/T 36904 identifiers (sandbox catalogue codes; see docs/formats.md).
+    /// The GB/T 36904 type code (证照类型代码, 21 characters: the defining authority's 18-character
+    /// credit code and a 3-digit sequence) used in licence identifiers. **Provisional**: the national
+    /// catalogue's codes are not known to the project, so the authority part is a well-formed
+    /// national-level placeholder per defining ministry (organisation part `00000000n`), not the
+    /// ministry's real code; see docs/formats.md § 2 and [`LicenceType::code_is_provisional`].
     pub fn code(self) -> &'static str {
         match self {
-            LicenceType::ResidentId => "1101",
-            LicenceType::HouseholdRegister => "1102",
-            LicenceType::DrivingLicence => "1301",
-            LicenceType::MarriageCertificate => "1401",
-            LicenceType::SocialSecurityCard => "1501",
-            LicenceType::TeacherQualification => "1601",
-            LicenceType::BusinessLicence => "2101",
+            // 公安部 (placeholder 11100000000000001M)
+            LicenceType::ResidentId => "11100000000000001M001",
+            LicenceType::HouseholdRegister => "11100000000000001M002",
+            LicenceType::DrivingLicence => "11100000000000001M003",
+            // 民政部 (placeholder 11100000000000002Q)
+            LicenceType::MarriageCertificate => "11100000000000002Q001",
+            // 人力资源和社会保障部 (placeholder 11100000000000003U)
+            LicenceType::SocialSecurityCard => "11100000000000003U001",
+            // 教育部 (placeholder 11100000000000004Y)
+            LicenceType::TeacherQualification => "11100000000000004Y001",
+            // 国家市场监督管理总局 (placeholder 111000000000000052)
+            LicenceType::BusinessLicence => "111000000000000052001",
         }
+    }
+
+    /// Whether [`LicenceType::code`] is a provisional placeholder rather than the national catalogue's
+    /// code (all of them today).
+    pub fn code_is_provisional(self) -> bool {
+        true
     }
 
     pub fn from_code(code: &str) -> Option<LicenceType> {

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::device::{DeviceSigner, SoftwareKey};
+use super::error::WResult;
 use super::format::*;
 use super::issue::{issue_licence, with_derived, LicenceRequest};
 use super::present::build_presentation;
@@ -253,6 +254,68 @@ fn generate(keys: VectorKeys) -> crate::Result<Vectors> {
         &[],
     );
     case("too_long", format!("ZB1:{}", "0".repeat(5000)), now, &p, "too_long", &[]);
+    // Strict, canonical decoding: each way of writing one presentation as another text has its reason.
+    case("base45_final_group_overflow", "ZB1:::".into(), now, &p, "base45_overflow", &[]);
+    let mut z = miniz_oxide::deflate::compress_to_vec(&present(&licence, &[1], "x")?.encode(), 9);
+    z.push(0);
+    case("bytes_after_deflate", format!("ZB1:{}", base45::encode(&z)), now, &p, "trailing_bytes", &[]);
+    let resign = |pr: &mut Presentation| -> crate::Result<()> {
+        let ids = pr.items.iter().map(|b| ElementItem::decode(b).map(|i| i.id)).collect::<WResult<Vec<u32>>>()?;
+        let tbs =
+            device_auth_tbs(&pr.signed.body.licence_id, &ids, pr.not_before, pr.not_after, &pr.nonce, &pr.purpose);
+        pr.device_signature = device.sign(&tbs)?;
+        Ok(())
+    };
+    let mut swapped = present(&licence, &[1, 8], "x")?;
+    swapped.items.swap(0, 1);
+    resign(&mut swapped)?;
+    case("items_out_of_order", swapped.to_text(), now, &p, "items_out_of_order", &[]);
+    let mut twice = present(&licence, &[1, 8], "x")?;
+    twice.items[1] = twice.items[0].clone();
+    resign(&mut twice)?;
+    case("item_disclosed_twice", twice.to_text(), now, &p, "duplicate_item", &[]);
+    let mut backwards = present(&licence, &[1], "x")?;
+    backwards.not_after = backwards.not_before - 10;
+    resign(&mut backwards)?;
+    case("window_ends_before_it_starts", backwards.to_text(), now, &p, "negative_window", &[]);
+    let plain = present(&licence, &[1], "x")?;
+    let untagged = match sign1_value(&plain.signed.sign1) {
+        ciborium::value::Value::Tag(_, inner) => *inner,
+        other => other,
+    };
+    let enc = encode_cbor(&ciborium::value::Value::Array(vec![
+        uint(FORMAT_VERSION),
+        untagged,
+        ciborium::value::Value::Array(plain.items.iter().map(|b| bytes(b)).collect()),
+        ciborium::value::Value::Array(vec![
+            int(plain.not_before),
+            int(plain.not_after),
+            bytes(&plain.nonce),
+            text(&plain.purpose),
+            bytes(&plain.device_signature),
+        ]),
+    ]));
+    case("missing_cose_tag", encode_text(PRESENTATION_PREFIX, &enc), now, &p, "missing_cose_tag", &[]);
+    let mut longer = vec![0x84u8, 0x18, 0x01];
+    longer.extend_from_slice(&plain.encode()[2..]);
+    case("version_not_in_shortest_form", encode_text(PRESENTATION_PREFIX, &longer), now, &p, "non_canonical", &[]);
+    let beyond = with(&|r| r.status_index = 5000, &issuer)?;
+    case(
+        "status_index_beyond_the_list",
+        present(&beyond, &[1], "x")?.to_text(),
+        now,
+        &p,
+        "status_index_out_of_range",
+        &[],
+    );
+    // A well-formed identifier (the standard's example type code) of a type the verifier does not know.
+    let mut body = licence.signed.body.clone();
+    body.licence_id = super::ids::LicenceId::new("11100000000013338W011", VECTOR_ISSUER_USCC, "00000042", "1")
+        .map_err(|e| crate::Error::Internal(e.to_string()))?
+        .to_string();
+    let sign1 = sign1_create(&issuer.key_id(), encode_cbor(&body.to_value()), |m| issuer.sign(m))?;
+    let unknown = IssuedLicence { signed: Signed { sign1, kid: issuer.key_id(), body }, items: licence.items.clone() };
+    case("unknown_licence_type", present(&unknown, &[1], "x")?.to_text(), now, &p, "unknown_licence_type", &[]);
     let replay = present(&licence, &[1], "x")?.to_text();
     cases.push(VectorCase {
         name: "replayed_nonce".into(),

@@ -99,7 +99,7 @@ pub fn check_licence<'t>(
         en: e.message_en(),
     })?;
     let t = LicenceType::from_code(&id.type_code)
-        .ok_or_else(|| WalletError::Malformed { what: format!("licence type code {}", id.type_code) })?;
+        .ok_or_else(|| WalletError::UnknownLicenceType { code: id.type_code.clone() })?;
     if id.issuer_uscc != entry.issuer_uscc || !entry.types.iter().any(|c| c == t.code()) {
         return Err(WalletError::IssuerNotAuthorised { kid: entry.kid_hex() });
     }
@@ -120,7 +120,7 @@ pub fn check_status(index: u64, status: Option<&StatusList>, now: i64, max_age: 
         return Err(WalletError::StatusStale { age_secs: age, max_secs: max_age });
     }
     match sl.is_revoked(index) {
-        None => Err(WalletError::StatusUnknown),
+        None => Err(WalletError::StatusIndexOutOfRange { index, size: sl.size }),
         Some(true) => Err(WalletError::Revoked),
         Some(false) => Ok(age),
     }
@@ -141,7 +141,7 @@ pub fn check_items(signed: &SignedLicence, t: LicenceType, items: &[Vec<u8>]) ->
             return Err(WalletError::InvalidElement { field: name });
         }
         if out.iter().any(|o| o.id == item.id) {
-            return Err(WalletError::Malformed { what: format!("element {name} disclosed twice") });
+            return Err(WalletError::DuplicateItem { element: name });
         }
         out.push(item);
     }
@@ -277,9 +277,13 @@ impl Verifier {
     pub fn verify(&self, qr_text: &str, now: i64, policy: &Policy) -> WResult<Verified> {
         let p = Presentation::from_text(qr_text)?;
         let skew = policy.clock_skew_secs.max(0);
-        // Cheap time checks of the window first.
+        // Cheap checks of the window's shape first (step 3): it must not end before it starts, nor
+        // last longer than 60 s.
+        if p.not_after < p.not_before {
+            return Err(WalletError::NegativeWindow { not_before: p.not_before, not_after: p.not_after });
+        }
         let window = p.not_after.saturating_sub(p.not_before);
-        if !(0..=MAX_WINDOW_SECS).contains(&window) {
+        if window > MAX_WINDOW_SECS {
             return Err(WalletError::WindowTooLong { secs: window });
         }
         let (entry, t) = check_licence(&p.signed, &self.trust, now, skew)?;

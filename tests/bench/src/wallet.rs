@@ -60,7 +60,7 @@ pub fn trust_list(issuer: &SoftwareKey, now: i64) -> TrustList {
             issuer_uscc: USCC.into(),
             name_zh: "北京市公安局".into(),
             name_en: "Beijing PSB".into(),
-            types: vec!["1101".into()],
+            types: vec![LicenceType::ResidentId.code().into()],
             valid_from: now - 86400,
             valid_until: now + 3650 * 86400,
             withdrawn: false,

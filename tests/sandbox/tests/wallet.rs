@@ -60,7 +60,7 @@ async fn issue_present_render_decode_and_verify_offline() {
     let holder = wallet(&dir.path().join("holder"));
     register(&client, &holder).await;
     let lic = client.request_licence(&holder, LicenceType::ResidentId, &resident()).await.unwrap();
-    assert!(lic.licence_id.starts_with("1.2.156.3005.2.1101.11110000000019001J."));
+    assert!(lic.licence_id.starts_with("1.2.156.3005.2.11100000000000001M001.11110000000019001J."));
 
     // The verifier fetched its lists earlier; then the platform goes away.
     let verifier_wallet = wallet(&dir.path().join("verifier"));

@@ -3,7 +3,11 @@
 //! * The data key is 32 random bytes, created with the store. The vault wraps it (alias
 //!   `zhangban.store.<store id>`); with a PIN it is first sealed under a PBKDF2-HMAC-SHA256 key
 //!   (at least [`MIN_PIN_ITERATIONS`]), derived only at unlock.
-//! * A canary sealed under the data key tells a wrong key (`WrongKey`) from damaged data.
+//! * A canary sealed under the data key tells a wrong key (`WrongKey`) from damaged data. Plain SHA-256
+//!   digests of the envelope and of the canary (`meta.envelope_sha256`, `meta.canary_sha256`) tell a
+//!   wrong key from a *damaged envelope or canary*: when either fails to open, the error is `WrongKey`
+//!   only if its bytes are still the ones written (digest matches), `Corrupted` otherwise. Stores made
+//!   before the digests get them at their next successful unlock.
 //! * Wrong PINs are counted in the database *before* the PIN is tried, so killing the app mid-check does
 //!   not reset the count. After [`LOCKOUT_FREE_ATTEMPTS`] failures each further try waits 30 s, doubling
 //!   up to a day.
@@ -118,10 +122,47 @@ pub(crate) fn create(
     };
     let envelope = vault.wrap(&alias(store_id), &inner).map_err(vault_err)?;
     meta_set(conn, "envelope", &envelope)?;
+    meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
     let keys = Keys::from_raw(&raw)?;
     let canary = crypto::seal(&keys.data, &crypto::aad("meta", "canary", "value"), CANARY)?;
     meta_set(conn, "canary", &canary)?;
+    meta_set(conn, "canary_sha256", &sha256(&canary))?;
     Ok(keys)
+}
+
+fn sha256(b: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, b).as_ref().to_vec()
+}
+
+/// The digest kept for the envelope covers the store id too: the vault alias is made from it, so a
+/// damaged store id also makes the vault refuse an intact envelope.
+fn envelope_digest(conn: &Connection, envelope: &[u8]) -> Result<Vec<u8>> {
+    let id = meta_get(conn, "store_id")?.unwrap_or_default();
+    let mut b = (id.len() as u32).to_be_bytes().to_vec();
+    b.extend_from_slice(&id);
+    b.extend_from_slice(envelope);
+    Ok(sha256(&b))
+}
+
+/// The error for `what` (`envelope` or `canary`) failing to open: `Corrupted` when its bytes are no
+/// longer the ones written (its digest differs, or the digest itself is gone or damaged while the
+/// store has digests), `WrongKey` when they are intact — the key really does not fit.
+fn wrong_key_or_damage(conn: &Connection, what: &str, bytes: &[u8]) -> Error {
+    let digest = if what == "envelope" { envelope_digest(conn, bytes) } else { Ok(sha256(bytes)) };
+    let Ok(digest) = digest else { return Error::corrupted("meta", "store_id") };
+    match meta_get(conn, &format!("{what}_sha256")) {
+        Ok(Some(d)) if d == digest => Error::WrongKey,
+        Ok(Some(_)) => Error::corrupted("meta", what),
+        // A store made before the digests: nothing to tell damage by.
+        Ok(None)
+            if meta_get(conn, "envelope_sha256").ok().flatten().is_none()
+                && meta_get(conn, "canary_sha256").ok().flatten().is_none() =>
+        {
+            Error::WrongKey
+        }
+        Ok(None) => Error::corrupted("meta", format!("{what}_sha256")),
+        Err(e) => e,
+    }
 }
 
 fn vault_err(e: VaultError) -> Error {
@@ -163,12 +204,56 @@ pub(crate) fn unlock(
     pin: Option<&str>,
     now: i64,
 ) -> Result<Keys> {
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, now)?;
+    canary_ok?;
+    // Stores made before the digests get them now that the key is known to fit.
+    if meta_get(conn, "envelope_sha256")?.is_none() || meta_get(conn, "canary_sha256")?.is_none() {
+        if let (Some(e), Some(c)) = (meta_get(conn, "envelope")?, meta_get(conn, "canary")?) {
+            meta_set(conn, "envelope_sha256", &envelope_digest(conn, &e)?)?;
+            meta_set(conn, "canary_sha256", &sha256(&c))?;
+        }
+    }
+    Ok(keys)
+}
+
+/// For salvage: like [`unlock`] (the PIN is counted the same way), but a damaged canary does not stop
+/// it — the records' own authentication tells what still reads. Returns whether the canary was sound.
+pub(crate) fn unlock_for_salvage(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    pin: Option<&str>,
+    now: i64,
+) -> Result<(Keys, bool)> {
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, now)?;
+    match canary_ok {
+        Ok(()) => Ok((keys, true)),
+        Err(Error::Corrupted { .. }) => Ok((keys, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The data key from the envelope, and the canary's verdict on it.
+fn unlock_keys(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    pin: Option<&str>,
+    now: i64,
+) -> Result<(Keys, Result<()>)> {
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
+    let unwrap = |envelope: &[u8]| -> Result<Zeroizing<Vec<u8>>> {
+        match vault.unwrap(&alias(store_id), envelope) {
+            Ok(v) => Ok(Zeroizing::new(v)),
+            Err(VaultError::UnwrapFailed) => Err(wrong_key_or_damage(conn, "envelope", envelope)),
+            Err(e) => Err(vault_err(e)),
+        }
+    };
     let raw: Zeroizing<[u8; 32]> = match (pin_params, pin) {
         (None, _) => {
-            let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
-            to_key(&inner).ok_or(Error::WrongKey)?
+            let inner = unwrap(&envelope)?;
+            to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
         (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, now)? }),
         (Some(params), Some(pin)) => {
@@ -181,7 +266,7 @@ pub(crate) fn unlock(
             }
             let (salt, iters) = params.split_at(16);
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
-            let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
+            let inner = unwrap(&envelope)?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
             let failures = meta_u64(conn, "pin_failures")? + 1;
             meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
@@ -204,11 +289,19 @@ pub(crate) fn unlock(
         }
     };
     let keys = Keys::from_raw(&raw)?;
-    let canary = meta_get(conn, "canary")?.ok_or_else(|| Error::corrupted("meta", "canary"))?;
-    match crypto::open(&keys.data, &crypto::aad("meta", "canary", "value"), &canary) {
-        Some(v) if v.as_slice() == CANARY => Ok(keys),
-        _ => Err(Error::WrongKey),
-    }
+    let canary = match meta_get(conn, "canary")? {
+        Some(c) => c,
+        None => return Ok((keys, Err(Error::corrupted("meta", "canary")))),
+    };
+    let verdict = match crypto::open(&keys.data, &crypto::aad("meta", "canary", "value"), &canary) {
+        Some(v) if v.as_slice() == CANARY => Ok(()),
+        // The canary does not open: a wrong key only if neither it nor the envelope was damaged.
+        _ => match wrong_key_or_damage(conn, "canary", &canary) {
+            Error::WrongKey => Err(wrong_key_or_damage(conn, "envelope", &envelope)),
+            other => Err(other),
+        },
+    };
+    Ok((keys, verdict))
 }
 
 /// Replaces the PIN layer (or adds / removes it) around the same data key. Requires an unlocked store.
@@ -251,6 +344,7 @@ pub(crate) fn change_pin(
     };
     let envelope = vault.wrap(&alias(store_id), &new_inner).map_err(vault_err)?;
     meta_set(conn, "envelope", &envelope)?;
+    meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
     Ok(())
 }
 

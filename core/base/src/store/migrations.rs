@@ -67,6 +67,19 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
          CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_log
              BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
     ),
+    (
+        10,
+        "per-collection record counts, kept by triggers (a miss or a short list is checked against them)",
+        "CREATE TABLE record_counts (collection TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO record_counts (collection, n) SELECT collection, count(*) FROM records GROUP BY collection;
+         CREATE TRIGGER record_counts_insert AFTER INSERT ON records BEGIN
+             INSERT INTO record_counts (collection, n) VALUES (new.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+         END;
+         CREATE TRIGGER record_counts_delete AFTER DELETE ON records BEGIN
+             UPDATE record_counts SET n = n - 1 WHERE collection = old.collection;
+         END;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {

@@ -301,3 +301,70 @@ fn audit_chain_verifies_and_reports_first_broken_link() {
     .unwrap();
     assert_eq!(s.audit_verify().unwrap().first_broken, Some(3));
 }
+
+#[test]
+fn a_damaged_envelope_or_canary_is_corrupted_not_a_wrong_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    s.put("profile", "me", SELF_SUBJECT, b"x").unwrap();
+    let g = s.guard();
+    let envelope = keys::meta_get(&g.conn, "envelope").unwrap().unwrap();
+    let canary = keys::meta_get(&g.conn, "canary").unwrap().unwrap();
+    drop(g);
+    drop(s);
+    for (what, good) in [("envelope", &envelope), ("canary", &canary)] {
+        let mut bad = good.clone();
+        let at = bad.len() / 2;
+        bad[at] ^= 0x10;
+        let s = Store::open(&dir, vault(tmp.path())).unwrap();
+        s.set_raw_meta_for_test(what, &bad);
+        drop(s);
+        match Store::open(&dir, vault(tmp.path())) {
+            Err(Error::Corrupted { table, record }) => assert_eq!((table.as_str(), record.as_str()), ("meta", what)),
+            other => panic!("damaged {what}: {:?}", other.map(|_| ())),
+        }
+        // The salvage path still opens it when only the canary is damaged.
+        if what == "canary" {
+            let got = salvage(&dir, vault(tmp.path()), None).unwrap();
+            assert_eq!(got.records.len(), 1);
+            assert_eq!(got.damaged, vec!["meta/canary".to_string()]);
+        }
+        // Put the good bytes back (the store cannot open, so through SQLite directly).
+        let c = Connection::open(dir.join(DB_FILE)).unwrap();
+        keys::meta_set(&c, what, good).unwrap();
+    }
+    // The right bytes with another key: still WrongKey.
+    let other: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("other.key")).unwrap());
+    assert!(matches!(Store::open(&dir, other.clone()), Err(Error::WrongKey)));
+    assert!(matches!(salvage(&dir, other, None), Err(Error::WrongKey)));
+    assert!(Store::open(&dir, vault(tmp.path())).is_ok());
+}
+
+#[test]
+fn a_miss_or_a_short_list_that_disagrees_with_the_kept_count_is_corrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    for i in 0..5 {
+        s.put("case", &format!("c{i}"), SELF_SUBJECT, b"x").unwrap();
+    }
+    s.put("case", "c0", SELF_SUBJECT, b"y").unwrap(); // an update does not change the count
+    assert!(s.delete("case", "c4").unwrap());
+    assert_eq!(s.list("case", None).unwrap().len(), 4);
+    assert_eq!(s.list("case", Some(SELF_SUBJECT)).unwrap().len(), 4);
+    assert_eq!(s.scan("case", Some(SELF_SUBJECT), None).unwrap().len(), 4);
+    assert_eq!(s.list_tagged("case", "none-tagged").unwrap().len(), 0);
+    assert!(matches!(s.get("case", "c4"), Err(Error::NotFound { .. })), "a real absence stays NotFound");
+    // A row that vanished without its count (what a damaged page does).
+    s.with_txn_raw(|tx| {
+        tx.execute_batch("DROP TRIGGER record_counts_delete; DELETE FROM records WHERE id = 'c3';")?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(s.get("case", "c3"), Err(Error::Corrupted { .. })), "a lost record is damage, not absence");
+    assert!(matches!(s.list("case", None), Err(Error::Corrupted { .. })), "a short list is damage");
+    assert!(matches!(s.list_tagged("case", "pending"), Err(Error::Corrupted { .. })));
+    // Other collections are unaffected.
+    assert!(matches!(s.get("profile", "me"), Err(Error::NotFound { .. })));
+}

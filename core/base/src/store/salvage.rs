@@ -1,0 +1,216 @@
+//! Salvage: a damaged store opened to export every record that still reads, and a list of what does not.
+//!
+//! The normal open path refuses to work on a store whose structure is damaged (a miss or a short list is
+//! `Corrupted`); this path is for the moment after: nothing that can still be decrypted is lost. It
+//! changes no data: after the key check (which, for a PIN store, counts the attempt like every unlock,
+//! so salvage is no way around the lockout) the connection is `query_only`; no migration runs.
+//!
+//! Every record is looked for through every access path SQLite has — the table itself, the
+//! `(collection, id)` index and the per-column indexes — each read until it fails, and each row found is
+//! then read by its `seq` (rowid) alone. A row that no path reaches is not reported (nothing names it),
+//! but the per-collection counts kept by the triggers say how many records there should be.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::vault::KeyVault;
+use super::{decode_row, keys, RawRow, Record, Unlocked, DB_FILE};
+use crate::clock::{Clock, SystemClock};
+use crate::{Error, Result};
+
+/// What [`salvage`] could read.
+#[derive(Debug, Default)]
+pub struct Salvage {
+    /// Every record that decrypted and authenticated, in `seq` order.
+    pub records: Vec<Record>,
+    /// What could not be read: `"<collection>/<id>"` for a row an index names but that does not read or
+    /// authenticate, `"seq <n>"` when not even its names read, `"index <name>"` / `"table records"` for
+    /// an access path that broke part-way, `"meta/canary"` when the key check itself was damaged.
+    pub damaged: Vec<String>,
+    /// Records each collection should hold, from the counts kept beside the table (empty if unreadable).
+    pub expected: BTreeMap<String, u64>,
+}
+
+/// Opens the store in `dir` for salvage and reads everything that still reads. `WrongKey` only when the
+/// vault's key truly does not fit (the key envelope and canary are intact and do not open).
+pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Result<Salvage> {
+    let path = dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(Error::not_found(format!("store in {}", dir.display())));
+    }
+    let conn = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut out = Salvage::default();
+    let store_id = keys::meta_get(&conn, "store_id")?
+        .and_then(|v| String::from_utf8(v).ok())
+        .ok_or_else(|| Error::corrupted("meta", "store_id"))?;
+    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, SystemClock.now_secs())?;
+    if !canary_ok {
+        out.damaged.push("meta/canary".into());
+    }
+    conn.execute_batch("PRAGMA query_only = ON;")?;
+    let mut u = Unlocked { keys: k, subject_keys: HashMap::new() };
+
+    if let Ok(mut st) = conn.prepare("SELECT collection, n FROM record_counts") {
+        if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {
+            for (c, n) in rows.map_while(|r| r.ok()) {
+                out.expected.insert(c, n.max(0) as u64);
+            }
+        }
+    }
+
+    // Candidate rows from every path: seq → the (collection, id) names the paths gave for it.
+    let mut seen: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    let lossy = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let note = |seen: &mut BTreeMap<i64, Vec<(String, String)>>, seq: i64, c: Option<String>, i: Option<String>| {
+        let e = seen.entry(seq).or_default();
+        if let (Some(c), Some(i)) = (c, i) {
+            if !e.contains(&(c.clone(), i.clone())) {
+                e.push((c, i));
+            }
+        }
+    };
+    // Each path is read forwards and backwards: a scan that breaks at a damaged page going one way still
+    // reaches what lies beyond it going the other. Names are read as bytes (a damaged name must not
+    // stop the scan).
+    const NAMES: &str = "seq, CAST(collection AS BLOB), CAST(id AS BLOB)";
+    const BY_NAME: &str = "INDEXED BY sqlite_autoindex_records_1 WHERE collection >= ''";
+    let paths: [(&str, String); 6] = [
+        ("table records", format!("SELECT {NAMES} FROM records NOT INDEXED ORDER BY seq")),
+        ("table records (backwards)", format!("SELECT {NAMES} FROM records NOT INDEXED ORDER BY seq DESC")),
+        ("index (collection, id)", format!("SELECT {NAMES} FROM records {BY_NAME} ORDER BY collection, id")),
+        (
+            "index (collection, id) (backwards)",
+            format!("SELECT {NAMES} FROM records {BY_NAME} ORDER BY collection DESC, id DESC"),
+        ),
+        (
+            "index records_subject",
+            "SELECT seq, NULL, NULL FROM records INDEXED BY records_subject WHERE subject >= ''".into(),
+        ),
+        (
+            "index records_tag",
+            "SELECT seq, NULL, NULL FROM records INDEXED BY records_tag WHERE collection >= '' AND tag IS NOT NULL"
+                .into(),
+        ),
+    ];
+    for (name, sql) in &paths {
+        let complete = (|| -> rusqlite::Result<()> {
+            let mut st = conn.prepare(sql)?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                note(&mut seen, r.get(0)?, lossy(r.get(1)?), lossy(r.get(2)?));
+            }
+            Ok(())
+        })();
+        if complete.is_err() {
+            out.damaged.push(name.to_string());
+        }
+    }
+    // Index entries that no scan reached, by seeking into the (collection, id) index next to every name
+    // seen: a seek descends from the root and can pass where a scan broke.
+    let seeds: BTreeSet<(String, String)> = seen.values().flatten().cloned().collect();
+    if let Ok(mut st) = conn.prepare(&format!(
+        "SELECT {NAMES} FROM records INDEXED BY sqlite_autoindex_records_1
+         WHERE collection = ?1 AND id >= ?2 ORDER BY collection, id LIMIT 4"
+    )) {
+        for (c, i) in &seeds {
+            if let Ok(mut rows) = st.query(params![c, i]) {
+                while let Ok(Some(r)) = rows.next() {
+                    if let (Ok(seq), Ok(c), Ok(i)) = (r.get(0), r.get(1), r.get(2)) {
+                        note(&mut seen, seq, lossy(c), lossy(i));
+                    }
+                }
+            }
+        }
+    }
+
+    // Every subject, to try when a row's subject column is the damaged part.
+    let subjects: Vec<String> = conn
+        .prepare("SELECT id FROM subjects")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    // Text columns are read as bytes: a damaged name must not make the whole row unreadable.
+    // Rowids no scan reached: probe every seq up to the highest one known (bounded), since a seek can
+    // pass where a scan broke.
+    let highest = seen.keys().next_back().copied().unwrap_or(0).max(
+        conn.query_row("SELECT seq FROM sqlite_sequence WHERE name = 'records'", [], |r| r.get::<_, i64>(0))
+            .unwrap_or(0),
+    );
+    let bound = (seen.len() as i64).saturating_mul(4).saturating_add(10_000);
+    for seq in 1..=highest.min(bound) {
+        seen.entry(seq).or_default();
+    }
+    let mut st = conn.prepare(
+        "SELECT seq, CAST(id AS BLOB), CAST(subject AS BLOB), CAST(tag AS BLOB), body, updated_at,
+                CAST(collection AS BLOB) FROM records WHERE seq = ?1",
+    )?;
+    let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut ids_read = BTreeSet::new();
+    for (seq, names) in seen {
+        let row: rusqlite::Result<Option<(RawRow, String)>> = st
+            .query_row(params![seq], |r| {
+                let raw: RawRow = (
+                    r.get(0)?,
+                    text(r.get(1)?).unwrap_or_default(),
+                    text(r.get(2)?).unwrap_or_default(),
+                    text(r.get(3)?),
+                    r.get(4)?,
+                    r.get(5)?,
+                );
+                Ok((raw, text(r.get(6)?).unwrap_or_default()))
+            })
+            .optional();
+        let label = |names: &[(String, String)]| match names.first() {
+            Some((c, i)) => format!("{c}/{i}"),
+            None => format!("seq {seq}"),
+        };
+        match row {
+            // No such row: a probed gap, or an index naming a row the table does not have.
+            Ok(None) => {
+                if !names.is_empty() {
+                    out.damaged.push(label(&names));
+                }
+            }
+            Err(_) => out.damaged.push(label(&names)),
+            Ok(Some((raw, collection))) => {
+                // The row's own names may be the damaged part while the body is intact: every name a
+                // path gave is tried too, and every subject. Only an authenticated opening counts, so
+                // a wrong guess cannot produce a record.
+                let mut tries = vec![(collection.clone(), raw.1.clone())];
+                for (c, i) in &names {
+                    for t in [(c.clone(), i.clone()), (c.clone(), raw.1.clone()), (collection.clone(), i.clone())] {
+                        if !tries.contains(&t) {
+                            tries.push(t);
+                        }
+                    }
+                }
+                let mut read = None;
+                let mut owners = vec![raw.2.clone()];
+                owners.extend(subjects.iter().filter(|s| **s != raw.2).cloned());
+                'found: for owner in &owners {
+                    for (c, i) in &tries {
+                        let mut r = raw.clone();
+                        r.1 = i.clone();
+                        r.2 = owner.clone();
+                        if let Ok(rec) = decode_row(&conn, &mut u, c, r) {
+                            read = Some(rec);
+                            break 'found;
+                        }
+                    }
+                }
+                match read {
+                    Some(rec) => {
+                        if ids_read.insert((rec.collection.clone(), rec.id.clone())) {
+                            out.records.push(rec);
+                        }
+                    }
+                    None => out.damaged.push(label(&tries)),
+                }
+            }
+        }
+    }
+    out.damaged.dedup();
+    Ok(out)
+}
