@@ -186,12 +186,21 @@ mod tests {
         let returned = Arc::new(AtomicBool::new(false));
         let outer = Waker::from(Arc::new(SlowCallback { called: called.clone(), returned: returned.clone() }));
         let rt = runtime().unwrap();
-        let mut fut = exit_safe(async { blocking(|| Ok(7)).await });
+        // The blocking task finishes only when told, after the first poll: that poll is then Pending for sure.
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let mut fut = exit_safe(async move {
+            blocking(move || {
+                let _ = wait.recv();
+                Ok(7)
+            })
+            .await
+        });
         let mut cx = Context::from_waker(&outer);
         let started = std::time::Instant::now();
         let _guard = rt.enter();
         // Polled like UniFFI's foreign side does: once, then again only when the callback has been called.
         assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+        go.send(()).unwrap();
         while !called.load(Ordering::SeqCst) {
             assert!(started.elapsed() < Duration::from_secs(10), "never woken");
             std::thread::sleep(Duration::from_millis(2));
