@@ -1,5 +1,5 @@
 // The Android build of Zhangban: the Kotlin library (:zhangban — generated bindings + org.zhangban.kit +
-// the native library per ABI) and the Compose sample app (:app). Build steps: android/README.md.
+// the native library per ABI) and the screens (:ui, Compose only) and the app that hosts them (:app). Build steps: android/README.md.
 pluginManagement {
     repositories {
         google()
@@ -17,4 +17,4 @@ dependencyResolutionManagement {
 }
 
 rootProject.name = "zhangban-android"
-include(":zhangban", ":app")
+include(":zhangban", ":ui", ":app")

@@ -58,9 +58,15 @@ for lang in "${LANGS[@]}"; do
   out="$ROOT/bindings/generated/$lang"
   rm -rf "$out"
   mkdir -p "$out"
-  "$BINDGEN" generate --library "$LIB" --language "$lang" --out-dir "$out" --no-format
   if [ "$lang" = python ]; then
-    cp "$LIB" "$out/"
+    # One generated module per core crate (each crate is its own UniFFI namespace) and they import each
+    # other relatively: they form the package `zhangban`, with the library beside them.
+    "$BINDGEN" generate --library "$LIB" --language "$lang" --out-dir "$out/zhangban" --no-format
+    cp "$LIB" "$out/zhangban/"
+    echo '"""Generated UniFFI bindings of Zhangban: one module per core crate, and zhangban_ffi (the facade)."""' \
+      > "$out/zhangban/__init__.py"
+  else
+    "$BINDGEN" generate --library "$LIB" --language "$lang" --out-dir "$out" --no-format
   fi
   echo "generated $lang bindings in ${out#"$ROOT"/}"
 done

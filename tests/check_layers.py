@@ -24,13 +24,17 @@ WALLET = "zhangban-wallet"
 CATALOG = "zhangban-catalog"
 FORMS = "zhangban-forms"
 CASES = "zhangban-cases"
+REMIND = "zhangban-remind"
+AGENT = "zhangban-agent"
 SYNC = "zhangban-sync"
+BACKUP = "zhangban-backup"
 CORE = "zhangban-core"
 
-CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, SYNC]
+CORE_CRATES = [BASE, CALENDAR, WALLET, CATALOG, FORMS, CASES, AGENT, REMIND, SYNC, BACKUP]
 
 # Which Zhangban crates each crate may depend on: the layer diagram of docs/ARCHITECTURE.md.
-# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar) -> sync.
+# base -> features (calendar, wallet, catalog; forms on catalog + wallet; cases on forms + calendar; agent on
+# forms + cases) -> sync.
 ALLOWED = {
     BASE: set(),
     CALENDAR: {BASE},
@@ -38,13 +42,20 @@ ALLOWED = {
     CATALOG: {BASE},
     FORMS: {BASE, CATALOG, WALLET},
     CASES: {BASE, CALENDAR, CATALOG, FORMS, WALLET},
-    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    # Agent mode drives forms' drafts and cases' submissions for principals; sync carries its revocations.
+    AGENT: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    # Reminders read every feature (cases, wallet, forms' drafts, the catalog's renewal items); sync runs them.
+    REMIND: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, REMIND, WALLET},
+    # The backup is a feature on base alone: it moves records, it does not read them.
+    BACKUP: {BASE},
     CORE: set(CORE_CRATES),
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},
     "zhangban-sandbox": set(CORE_CRATES) | {CORE},
     # The benchmark binary (tests/bench.sh) runs the sync row against the sandbox platform.
     "zhangban-bench": set(CORE_CRATES) | {CORE, "zhangban-sandbox"},
+    "zhangban-fuzz-harness": set(CORE_CRATES) | {CORE},
     "uniffi-bindgen": set(),
 }
 

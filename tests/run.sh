@@ -7,10 +7,18 @@
 #   4. cargo test --workspace                  (unit, integration and sandbox end-to-end tests)
 #   5. generates the Kotlin, Swift and Python bindings from that same FFI library
 #   6. the Python FFI tests, tests/python/test_*.py, through the generated bindings (stdlib only)
-#   7. the Kotlin JVM tests, android/jvm-test (Maven; JNA loads the same library), when mvn and java are
-#      installed (skipped, and said so, otherwise; ZHANGBAN_SKIP_KOTLIN=1 skips them too). Maven keeps its
-#      downloads in its own cache (~/.m2), as cargo does in ~/.cargo.
-# Works on a clean clone; installs nothing (no venv, no pip). Exits non-zero on the first failure.
+#   7. the iOS checks that run without a Mac (tools/swift_check.py): every Swift file parses (tree-sitter
+#      Swift grammar), and every name the Swift layer uses exists in the freshly generated Swift API. The two
+#      PyPI packages (pinned) are installed into target/pytools when missing.
+#   8. the Kotlin JVM tests, android/jvm-test (Maven; JNA loads the same library), and the screens,
+#      android/ui-test: the app's Compose screens on Compose for desktop over the same library and the
+#      sandbox, asserted and rendered (zh/en x font scale 1/2) and compared with the goldens in
+#      android/ui-test/src/test/goldens (needs the font fonts-wqy-microhei: installed with apt-get when root,
+#      else the script says what to install). When mvn and java are installed (skipped, and said so,
+#      otherwise; ZHANGBAN_SKIP_KOTLIN=1 skips them too). Maven keeps its downloads in ~/.m2, as cargo does
+#      in ~/.cargo. A changed screen fails; ZHANGBAN_UPDATE_GOLDENS=1 rewrites the goldens instead (look at
+#      them, commit them with the change). Renders: android/ui-test/target/screens/.
+# Works on a clean clone. Exits non-zero on the first failure.
 #
 #   tests/run.sh           everything
 #   tests/run.sh --quick   skip fmt and clippy
@@ -24,7 +32,7 @@ for arg in "$@"; do
   case "$arg" in
     --quick) QUICK=1 ;;
     -h | --help)
-      sed -n '2,13p' "$0"
+      sed -n '2,22p' "$0"
       exit 0
       ;;
     *)
@@ -78,6 +86,27 @@ bindings/generate.sh --no-build
 step "Python FFI tests (tests/python/test_*.py)"
 PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s tests/python -p 'test_*.py' -v
 
+step "iOS checks: Swift syntax (tree-sitter) and the generated-API names the Swift layer uses"
+PYTOOLS="${CARGO_TARGET_DIR:-$ROOT/target}/pytools"
+if ! PYTHONPATH="$PYTOOLS" python3 -c 'import tree_sitter, tree_sitter_swift' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$PYTOOLS" \
+    'tree-sitter==0.26.1' 'tree-sitter-swift==0.7.4'
+fi
+PYTHONPATH="$PYTOOLS" PYTHONDONTWRITEBYTECODE=1 python3 tools/swift_check.py --self-test
+
+# The screens' renders are compared pixel for pixel: one pinned CJK font (Debian's fonts-wqy-microhei).
+SCREEN_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+ensure_screen_font() {
+  [ -f "$SCREEN_FONT" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing fonts-wqy-microhei (the font of the screen renders)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-microhei >/dev/null
+  else
+    echo "run.sh: the screen renders need $SCREEN_FONT: install it with 'sudo apt-get install fonts-wqy-microhei'" >&2
+    exit 1
+  fi
+}
+
 if [ "${ZHANGBAN_SKIP_KOTLIN:-0}" = 1 ]; then
   echo "!! Kotlin JVM tests skipped (ZHANGBAN_SKIP_KOTLIN=1)"
 elif command -v mvn >/dev/null && command -v java >/dev/null; then
@@ -85,6 +114,15 @@ elif command -v mvn >/dev/null && command -v java >/dev/null; then
   mvn -q -B -Dstyle.color=never -f android/jvm-test/pom.xml test \
     -Dzhangban.lib.dir="$TARGET_DIR/debug"
   grep -h "Tests run" android/jvm-test/target/surefire-reports/*.txt
+
+  step "Compose screens (android/ui-test: driven over the library and the sandbox, rendered, vs goldens)"
+  ensure_screen_font
+  GOLDENS=compare
+  [ "${ZHANGBAN_UPDATE_GOLDENS:-0}" = 1 ] && GOLDENS=update
+  mvn -q -B -Dstyle.color=never -f android/ui-test/pom.xml test \
+    -Dzhangban.lib.dir="$TARGET_DIR/debug" -Dzhangban.goldens="$GOLDENS"
+  grep -h "Tests run" android/ui-test/target/surefire-reports/*.txt
+  echo "renders: android/ui-test/target/screens/ ($(ls android/ui-test/target/screens/*.png | wc -l) PNGs)"
 else
   echo "!! Kotlin JVM tests skipped: mvn or java not found"
 fi

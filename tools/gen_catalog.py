@@ -225,13 +225,17 @@ SSC = M("M_SSC", "社会保障卡", "Social security card", licence="social_secu
 BUSINESS = M("M_BUSINESS_LICENCE", "营业执照", "Business licence", licence="business_licence")
 PROPERTY = lambda **kw: M("M_PROPERTY_CERT", "不动产权证书", "Property certificate", licence="property_certificate", **kw)
 
-def I(code, zh, en, dept, kind, legal, promised, channels, materials, form, keywords, conditions=(), fees=(), produces=None):
+def I(code, zh, en, dept, kind, legal, promised, channels, materials, form, keywords, conditions=(), fees=(), produces=None,
+      renews=None, prefill=None):
     for fid in form:
         assert fid in FIELD_IDS, fid
     it = {"code": code, "name": T(zh, en), "department": dept, "kind": kind, "keywords": keywords,
           "conditions": [T(*c) for c in conditions], "fees": [{"name": T(a, b), "amount": c} for a, b, c in fees],
           "legal_days": legal, "promised_days": promised, "channels": channels, "materials": materials, "form": form}
     if produces: it["produces"] = produces
+    # The licence type this item renews (a reminder of that licence's expiry links here), and the values a
+    # renewal draft starts with (field id -> value).
+    if renews: it["renews"] = {"licence_type": renews, "prefill": prefill or {}}
     return it
 
 D = {"ga": T("公安局", "Public Security Bureau"), "mz": T("民政局", "Civil Affairs Bureau"),
@@ -272,7 +276,8 @@ items = [
       ["生育登记", "准生证", "怀孕", "生育服务"]),
     I("GA-002", "居民身份证换领", "Renewal of the resident ID card", D["ga"], "administrative_licence", 60, 20, ["on_site"],
       [ID(), HOUSEHOLD(), PHOTO], APP + ["applicant.address", "idcard.reason", "idcard.delivery", "idcard.post_address", "photo"],
-      ["身份证", "换证", "补办身份证", "身份证到期"], fees=[("工本费", "Card fee", 20)]),
+      ["身份证", "换证", "补办身份证", "身份证到期"], fees=[("工本费", "Card fee", 20)],
+      renews="resident_id", prefill={"idcard.reason": "expired"}),
     I("GA-003", "公章刻制备案", "Company seal engraving and filing", D["ga"], "public_service", 3, 1, ALL,
       [BUSINESS, ID()], ["applicant.phone", "enterprise.name", "enterprise.uscc", "enterprise.legal_rep_name",
                          "enterprise.legal_rep_id", "seal.types"],

@@ -47,6 +47,7 @@ kotlin {
 
 dependencies {
     implementation(project(":zhangban"))
+    implementation(project(":ui")) // the screens
 
     implementation(platform("androidx.compose:compose-bom:2024.12.01"))
     implementation("androidx.compose.ui:ui")

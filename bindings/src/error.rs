@@ -13,6 +13,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use zhangban_core::backup::BackupError;
 use zhangban_core::Error as CoreError;
 
 /// What went wrong, and what the shell should do about it.
@@ -41,6 +42,10 @@ pub enum ZhangbanError {
     /// The data belongs to a subject (a principal) whose key was erased.
     #[error("subject {subject} was erased")]
     Shredded { subject: String },
+    /// An agent acted for a principal outside an active delegation; `missing` says what is missing
+    /// (`delegation`, `action:submit`, `item:…`, `validity`, `revoked`, `used`, `certificate`).
+    #[error("permission denied ({missing}): {message_en}")]
+    PermissionDenied { missing: String, message_zh: String, message_en: String },
     /// The platform could not be reached; the operation is kept and may be retried.
     #[error("network: {detail}")]
     Network { detail: String },
@@ -56,6 +61,22 @@ pub enum ZhangbanError {
     /// A bug or an impossible state; `detail` is for developers.
     #[error("internal: {detail}")]
     Internal { detail: String },
+    /// A recovery code or backup file problem (`zhangban_core::backup::BackupError`); `code` says which:
+    /// `code_format`, `code_typo`, `wrong_code`, `no_recovery_code`, `not_a_backup`,
+    /// `unsupported_version`, `truncated`, `damaged`, `target_exists`. Nothing was restored.
+    #[error("backup ({code}): {message_en}")]
+    Backup { code: String, message_zh: String, message_en: String },
+}
+
+impl From<BackupError> for ZhangbanError {
+    fn from(e: BackupError) -> Self {
+        match e {
+            BackupError::Store(e) => e.into(),
+            e => {
+                ZhangbanError::Backup { code: e.code().into(), message_zh: e.message_zh(), message_en: e.message_en() }
+            }
+        }
+    }
 }
 
 impl From<CoreError> for ZhangbanError {
@@ -70,6 +91,9 @@ impl From<CoreError> for ZhangbanError {
             }
             CoreError::Corrupted { table, record } => ZhangbanError::Corrupted { table, record },
             CoreError::Shredded { subject } => ZhangbanError::Shredded { subject },
+            CoreError::PermissionDenied { missing, message_zh, message_en } => {
+                ZhangbanError::PermissionDenied { missing, message_zh, message_en }
+            }
             CoreError::Network(detail) => ZhangbanError::Network { detail },
             CoreError::Rejected { status, message } => ZhangbanError::Rejected { status, detail: message },
             CoreError::Licence(reason) => ZhangbanError::Licence { reason },
@@ -92,11 +116,18 @@ impl ZhangbanError {
             }
             ZhangbanError::Corrupted { table, record } => CoreError::Corrupted { table, record },
             ZhangbanError::Shredded { subject } => CoreError::Shredded { subject },
+            ZhangbanError::PermissionDenied { missing, message_zh, message_en } => {
+                CoreError::PermissionDenied { missing, message_zh, message_en }
+            }
             ZhangbanError::Network { detail } => CoreError::Network(detail),
             ZhangbanError::Rejected { status, detail } => CoreError::Rejected { status, message: detail },
             ZhangbanError::Licence { reason } => CoreError::Licence(reason),
             ZhangbanError::Storage { detail } => CoreError::Storage(detail),
             ZhangbanError::Internal { detail } => CoreError::Internal(detail),
+            // Its texts are the backup crate's own (see `text_zh`); no core error stands for it.
+            ZhangbanError::Backup { code, message_zh, message_en } => {
+                CoreError::Validation { field: code, message_zh, message_en }
+            }
         }
     }
 
@@ -111,12 +142,18 @@ impl ZhangbanError {
     /// (Named `text_*`, not `message_*`: in Python the `Validation` variant's `message_zh` field would
     /// hide a method of that name.)
     pub fn text_zh(&self) -> String {
-        self.to_core().message_zh()
+        match self {
+            ZhangbanError::Backup { message_zh, .. } => message_zh.clone(),
+            e => e.to_core().message_zh(),
+        }
     }
 
     /// What happened and what to do, in English: the whole text to show.
     pub fn text_en(&self) -> String {
-        self.to_core().message_en()
+        match self {
+            ZhangbanError::Backup { message_en, .. } => message_en.clone(),
+            e => e.to_core().message_en(),
+        }
     }
 }
 
@@ -130,7 +167,6 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> Result<T, Zh
 }
 
 /// Like [`guard`] for closures that already speak `ZhangbanError`.
-#[allow(dead_code)] // for the wallet / forms / cases bindings files
 pub(crate) fn guard_ffi<T>(f: impl FnOnce() -> Result<T, ZhangbanError>) -> Result<T, ZhangbanError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
@@ -161,6 +197,11 @@ mod tests {
             CoreError::validation("applicant.name", "姓名不能为空", "name is required"),
             CoreError::corrupted("records/profile", "me"),
             CoreError::Shredded { subject: "p1".into() },
+            CoreError::permission_denied(
+                "action:submit",
+                "委托范围不含“提交”",
+                "the delegation does not cover 'submit'",
+            ),
             CoreError::Network("timeout".into()),
             CoreError::Rejected { status: 409, message: "duplicate".into() },
             CoreError::Licence("expired".into()),
@@ -174,6 +215,17 @@ mod tests {
             assert_eq!(ffi.text_en(), en);
             assert!(!ffi.text_zh().is_empty() && !ffi.text_en().is_empty());
         }
+    }
+
+    #[test]
+    fn a_backup_error_keeps_its_code_and_texts_and_a_store_error_its_own_type() {
+        let e = ZhangbanError::from(BackupError::WrongCode);
+        assert!(matches!(&e, ZhangbanError::Backup { code, .. } if code == "wrong_code"));
+        assert_eq!(
+            (e.text_zh(), e.text_en()),
+            (BackupError::WrongCode.message_zh(), BackupError::WrongCode.message_en())
+        );
+        assert_eq!(ZhangbanError::from(BackupError::Store(CoreError::WrongKey)), ZhangbanError::WrongKey);
     }
 
     #[test]

@@ -1,55 +1,21 @@
 //! FFI exports: identifier validators, so a shell can check a field as it is typed. Every rule and
-//! every text is the core's (`zhangban_core::ids`, `zhangban_core::wallet::ids`); this file only maps.
+//! every text is the core's (`zhangban_core::ids`, `zhangban_core::wallet::ids`, `IdIssue`); this file only
+//! exports.
 
 use zhangban_core::calendar;
+use zhangban_core::ids::IdIssue;
 use zhangban_core::wallet::ids as wallet_ids;
 use zhangban_core::Error as CoreError;
 
 use crate::error::{guard, ZhangbanError};
-
-/// Why an identifier was refused. `code` is stable (`length`, `character`, `region`, `birth_date`,
-/// `check_character`, `part`, `unknown_licence_type`); `position` is the 0-based character it points at,
-/// when it points at one; the texts are what to show.
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct IdIssue {
-    pub code: String,
-    pub position: Option<u32>,
-    pub text_zh: String,
-    pub text_en: String,
-}
-
-impl From<zhangban_core::ids::IdError> for IdIssue {
-    fn from(e: zhangban_core::ids::IdError) -> Self {
-        IdIssue {
-            code: e.code().into(),
-            position: e.position().map(|p| p as u32),
-            text_zh: e.message_zh(),
-            text_en: e.message_en(),
-        }
-    }
-}
-
-impl From<wallet_ids::IdError> for IdIssue {
-    fn from(e: wallet_ids::IdError) -> Self {
-        IdIssue {
-            code: e.code().into(),
-            position: e.position().map(|p| p as u32),
-            text_zh: e.message_zh(),
-            text_en: e.message_en(),
-        }
-    }
-}
 
 /// Checks a GB 11643 resident ID number; `None` when valid. `today` (YYYY-MM-DD, default: the device's
 /// date) bounds the date of birth; a malformed `today` is a `Validation` error on field `today`.
 #[uniffi::export]
 pub fn check_id_number(value: String, today: Option<String>) -> Result<Option<IdIssue>, ZhangbanError> {
     guard(|| {
-        let today = match today {
-            Some(t) => calendar::parse_date("today", &t)?,
-            None => chrono::Local::now().date_naive(),
-        };
-        Ok(zhangban_core::ids::validate_id_number(&value, today).err().map(IdIssue::from))
+        let today = today.map(|t| calendar::parse_date("today", &t)).transpose()?;
+        Ok(zhangban_core::ids::check_id_number(&value, today))
     })
 }
 
@@ -70,7 +36,7 @@ pub fn check_licence_id(value: String) -> Option<IdIssue> {
 
 /// A caught panic (a bug) still answers "not valid", never "valid".
 fn internal_issue(e: ZhangbanError) -> IdIssue {
-    IdIssue { code: "internal".into(), position: None, text_zh: e.text_zh(), text_en: e.text_en() }
+    IdIssue { code: "internal".into(), position: None, text: zhangban_core::Text::new(e.text_zh(), e.text_en()) }
 }
 
 #[cfg(test)]
@@ -82,7 +48,7 @@ mod tests {
         assert_eq!(check_id_number("11010519491231002X".into(), Some("2026-12-06".into())), Ok(None));
         let i = check_id_number("110105194912310021".into(), Some("2026-12-06".into())).unwrap().unwrap();
         assert_eq!(i.code, "check_character");
-        assert!(!i.text_zh.is_empty() && !i.text_en.is_empty());
+        assert!(!i.text.zh.is_empty() && !i.text.en.is_empty());
         let e = check_id_number("11010519491231002X".into(), Some("2026-13-01".into())).unwrap_err();
         assert!(matches!(e, ZhangbanError::Validation { field, .. } if field == "today"));
         assert_eq!(check_credit_code("11100000000013338W".into()), None);

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use zhangban_core::Error as CoreError;
 
-use crate::error::{guard, panic_text, ZhangbanError};
+use crate::error::{panic_text, ZhangbanError};
 
 /// The library's own tokio runtime, for background work started from synchronous exports.
 #[allow(dead_code)] // for the feature bindings files (sync loop, listeners)
@@ -43,7 +43,16 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, CoreError> + Send + 'static,
 {
-    match tokio::task::spawn_blocking(move || guard(f)).await {
+    blocking_ffi(move || f().map_err(ZhangbanError::from)).await
+}
+
+/// Like [`blocking`] for closures that already speak `ZhangbanError` (a backup's own errors).
+pub(crate) async fn blocking_ffi<T, F>(f: F) -> Result<T, ZhangbanError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ZhangbanError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || crate::error::guard_ffi(f)).await {
         Ok(r) => r,
         Err(e) if e.is_panic() => Err(ZhangbanError::internal(panic_text(e.into_panic().as_ref()))),
         Err(e) => Err(ZhangbanError::internal(format!("background task stopped: {e}"))),

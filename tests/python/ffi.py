@@ -10,7 +10,8 @@ vaults and stores.
 
 The bindings come from `bindings/generate.sh python` (tests/run.sh runs it), which puts
 `zhangban_ffi.py` and the library side by side in bindings/generated/python. Set ZHANGBAN_PY_BINDINGS to
-use another folder. Standard library only.
+use another folder. The generated modules form the package `zhangban` (one module per core crate);
+`zb` merges their public names. Standard library only.
 """
 
 import asyncio
@@ -33,17 +34,32 @@ SANDBOX_BIN = Path(os.environ.get("ZHANGBAN_SANDBOX_BIN", TARGET_DIR / "debug" /
 
 
 def _load():
-    module_file = BINDINGS_DIR / "zhangban_ffi.py"
-    if not module_file.exists():
+    package = BINDINGS_DIR / "zhangban" / "zhangban_ffi.py"
+    if not package.exists():
         raise ImportError(
-            f"{module_file} is missing: generate the bindings first with `bindings/generate.sh python` "
+            f"{package} is missing: generate the bindings first with `bindings/generate.sh python` "
             "(tests/run.sh does it)"
         )
     if str(BINDINGS_DIR) not in sys.path:
         sys.path.insert(0, str(BINDINGS_DIR))
-    import zhangban_ffi  # noqa: E402  (the generated module; loads the library beside it)
+    import importlib
+    import types
 
-    return zhangban_ffi
+    # Each core crate is its own UniFFI namespace (zhangban_base, zhangban_wallet, ...; zhangban_ffi holds
+    # the facade's objects). Tests see them as one namespace `zb`, as a Kotlin or Swift file that imports
+    # them all does; a name defined twice would be a bug of the bindings, so it fails here.
+    merged = types.SimpleNamespace()
+    seen = {}
+    for f in sorted((BINDINGS_DIR / "zhangban").glob("zhangban_*.py")):
+        mod = importlib.import_module(f"zhangban.{f.stem}")
+        for name in getattr(mod, "__all__", []):
+            if name == "InternalError":  # UniFFI's own, one per generated module
+                continue
+            if name in seen and getattr(mod, name) is not seen[name][1]:
+                raise ImportError(f"{name} is defined by both {seen[name][0]} and {f.stem}")
+            seen[name] = (f.stem, getattr(mod, name))
+            setattr(merged, name, getattr(mod, name))
+    return merged
 
 
 zb = _load()

@@ -32,10 +32,16 @@ class Sandbox:
             raise RuntimeError(f"sandbox did not start: {line!r}")
         self.url = line[len("listening on "):]
         self.addr = self.url[len("http://"):]
+        # The back office answers loopback callers with this token only.
+        self.admin_token = self.proc.stdout.readline().strip()[len("admin token "):]
+
+    def admin_headers(self):
+        return {"content-type": "application/json", "x-admin-token": self.admin_token}
 
     def clerk(self, *args):
+        env = dict(os.environ, ZHANGBAN_SANDBOX_ADMIN_TOKEN=self.admin_token)
         out = subprocess.run(
-            [str(SANDBOX), "clerk", "--url", self.url, *args], capture_output=True, text=True, timeout=30
+            [str(SANDBOX), "clerk", "--url", self.url, *args], capture_output=True, text=True, timeout=30, env=env
         )
         if out.returncode != 0:
             raise AssertionError(f"clerk {args}: {out.stderr}")
@@ -75,13 +81,12 @@ def uscc(first17):
 
 
 def submission(code, attachment_id, title="居住证申领"):
-    return zb.SubmissionInput(
+    return zb.Submission(
         item_codes=[code],
         title=title,
-        values_json=json.dumps({"name": "李奶奶", "address": "杭州市西湖区"}, ensure_ascii=False),
-        attachment_ids=[attachment_id],
+        values=json.dumps({"name": "李奶奶", "address": "杭州市西湖区"}, ensure_ascii=False),
+        attachments=[attachment_id],
         deferred_materials=[],
-        subject=SELF,
     )
 
 
@@ -98,44 +103,53 @@ class CasesTest(FfiTestCase):
         run(cases.register_device("desktop", "python-test", "0"))
         photo = store.write_attachment(SELF, "photo.jpg", os.urandom(50_000))
         code = self.sandbox.catalog_codes()[0]
-        s = cases.submit(submission(code, photo.id))
-        self.assertEqual(s.state, "queued")
+        s = cases.submit(SELF, submission(code, photo.id))
+        self.assertEqual(s.state, zb.CaseState.QUEUED)
         self.assertIsNone(s.receipt)
         self.assertEqual(cases.pending_count(), 1)
+        # Whose case it is, and the list scoped to a subject.
+        self.assertEqual(s.subject, SELF)
+        self.assertEqual([c.id for c in cases.list(SELF)], [s.id])
+        self.assertEqual([c.id for c in cases.list(None)], [s.id])
+        self.assertEqual(cases.list("someone-else"), [])
 
         report = run(cases.sync_now())
         self.assertEqual((report.sent, report.receipts, report.remaining, report.offline), (1, 1, 0, False))
-        p = cases.progress(s.id, None)
-        self.assertEqual(p.case.state, "submitted")
-        receipt = p.case.receipt
+        p = cases.view(s.id, None)
+        self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
+        receipt = p.summary.receipt
         self.assertTrue(receipt.startswith("ZB"), receipt)
-        self.assertIn(zb.CaseNoticeKind.RECEIPT, listener.kinds())
+        self.assertIn(zb.NoticeKind.RECEIPT, listener.kinds())
 
         # The clerk accepts at the counter by receipt number; the event arrives with the next sync.
         self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
         report = run(cases.sync_now())
         self.assertGreaterEqual(report.events_applied, 1)
-        p = cases.progress(s.id, None)
-        self.assertEqual(p.case.state, "accepted")
+        p = cases.view(s.id, None)
+        self.assertEqual(p.summary.state, zb.CaseState.ACCEPTED)
         self.assertIsNotNone(p.promised_date)
         self.assertEqual(p.working_days_left, 5)
         self.assertFalse(p.overdue)
         self.assertTrue(any(t.actor == "clerk:王芳" for t in p.timeline))
-        self.assertIn(zb.CaseNoticeKind.STATE_CHANGED, listener.kinds())
+        self.assertIn(zb.NoticeKind.STATE_CHANGED, listener.kinds())
 
         # A supplement is requested; the citizen supplies it; the platform confirms.
         self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
         run(cases.sync_now())
-        p = cases.progress(s.id, None)
-        self.assertEqual(p.case.state, "supplement_requested")
-        self.assertEqual([n.kind for n in p.needed_now], ["supplement"])
+        p = cases.view(s.id, None)
+        self.assertEqual(p.summary.state, zb.CaseState.SUPPLEMENT_REQUESTED)
+        self.assertEqual([n.kind for n in p.needed_now], [zb.NeedKind.SUPPLEMENT])
         self.assertEqual(p.needed_now[0].working_days_left, 3)
-        self.assertIn(zb.CaseNoticeKind.SUPPLEMENT_REQUESTED, listener.kinds())
+        self.assertIn("身份证复印件", p.needed_now[0].text.zh)
+        self.assertTrue(p.needed_now[0].text.en.startswith("Supply"))
+        self.assertTrue(p.actions.supplement and not p.actions.resubmit and p.actions.complain)
+        self.assertEqual(p.summary.state_text.zh, "待补正")
+        self.assertIn(zb.NoticeKind.SUPPLEMENT_REQUESTED, listener.kinds())
         scan = store.write_attachment(SELF, "id-copy.jpg", os.urandom(3_000))
         cases.supply(s.id, '{"id_copy": true}', [scan.id], "补交身份证复印件")
         run(cases.sync_now())
         run(cases.sync_now())
-        self.assertEqual(cases.progress(s.id, None).case.state, "in_review")
+        self.assertEqual(cases.view(s.id, None).summary.state, zb.CaseState.IN_REVIEW)
 
     def test_an_approved_licence_lands_in_the_wallet_by_sync_alone(self):
         store = self.new_store()
@@ -143,9 +157,9 @@ class CasesTest(FfiTestCase):
         cases = zb.ZhangbanCases(store, self.sandbox.url, listener)
         run(cases.register_device("desktop", "python-test", "0"))
         a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
-        s = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
+        s = cases.submit(SELF, submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
         run(cases.sync_now())
-        receipt = cases.progress(s.id, None).case.receipt
+        receipt = cases.view(s.id, None).summary.receipt
         pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
         self.sandbox.clerk("accept", receipt)
         offer = {"type": "business_licence", "elements": {
@@ -156,7 +170,7 @@ class CasesTest(FfiTestCase):
         req = urllib.request.Request(
             f"{self.sandbox.url}/admin/cases/{pid}/approve",
             data=json.dumps({"result": "准予登记", "licence": offer}, ensure_ascii=False).encode(),
-            headers={"content-type": "application/json"},
+            headers=self.sandbox.admin_headers(),
         )
         urllib.request.urlopen(req, timeout=10).close()
         wallet = zb.ZhangbanWallet.open(store)
@@ -165,19 +179,19 @@ class CasesTest(FfiTestCase):
         # One sync run applies the approval and fetches the licence into the wallet; nothing else is called.
         report = run(cases.sync_now())
         self.assertEqual(report.licences_imported, 1)
-        p = cases.progress(s.id, None)
-        self.assertEqual((p.case.state, p.licence_delivery), ("approved", "imported"))
+        p = cases.view(s.id, None)
+        self.assertEqual((p.summary.state, p.licence_delivery), (zb.CaseState.APPROVED, "imported"))
         held = wallet.licences(now)
         self.assertEqual([(x.licence_id, x.licence_type) for x in held], [(p.wallet_licence_id, "business_licence")])
-        self.assertEqual(listener.kinds().count(zb.CaseNoticeKind.LICENCE_ISSUED), 2)
+        self.assertEqual(listener.kinds().count(zb.NoticeKind.LICENCE_ISSUED), 2)
         self.assertEqual(run(cases.sync_now()).licences_imported, 0)
         self.assertEqual(len(wallet.licences(now)), 1)
 
         # A licence the platform refuses to issue (the clerk mistyped the credit code's check character)
         # is shown on the case instead.
-        s2 = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
+        s2 = cases.submit(SELF, submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
         run(cases.sync_now())
-        receipt2 = cases.progress(s2.id, None).case.receipt
+        receipt2 = cases.view(s2.id, None).summary.receipt
         pid2 = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt2)
         self.sandbox.clerk("accept", receipt2)
         good = uscc("92110105MA01XB002")
@@ -185,16 +199,16 @@ class CasesTest(FfiTestCase):
         req = urllib.request.Request(
             f"{self.sandbox.url}/admin/cases/{pid2}/approve",
             data=json.dumps({"licence": offer}, ensure_ascii=False).encode(),
-            headers={"content-type": "application/json"},
+            headers=self.sandbox.admin_headers(),
         )
         urllib.request.urlopen(req, timeout=10).close()
         report = run(cases.sync_now())
         self.assertEqual(report.licences_imported, 0)
-        p2 = cases.progress(s2.id, None)
+        p2 = cases.view(s2.id, None)
         self.assertEqual((p2.licence_delivery, p2.wallet_licence_id), ("refused", None))
-        self.assertEqual([n.kind for n in p2.needed_now], ["licence"])
-        self.assertIn("uscc", p2.needed_now[0].text_en)
-        self.assertIn(zb.CaseNoticeKind.REFUSED, listener.kinds())
+        self.assertEqual([n.kind for n in p2.needed_now], [zb.NeedKind.LICENCE])
+        self.assertIn("uscc", p2.needed_now[0].text.en)
+        self.assertIn(zb.NoticeKind.REFUSED, listener.kinds())
         self.assertEqual(len(wallet.licences(now)), 1)
 
     def test_refused_submission_is_quarantined_with_its_reason(self):
@@ -202,15 +216,15 @@ class CasesTest(FfiTestCase):
         cases = zb.ZhangbanCases(store, self.sandbox.url, None)
         run(cases.register_device("desktop", "python-test", "0"))
         a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
-        bad = cases.submit(submission("zz-no-such-item", a.id))
-        good = cases.submit(submission(self.sandbox.catalog_codes()[0], a.id))
+        bad = cases.submit(SELF, submission("zz-no-such-item", a.id))
+        good = cases.submit(SELF, submission(self.sandbox.catalog_codes()[0], a.id))
         report = run(cases.sync_now())
         self.assertEqual((report.receipts, report.quarantined, report.remaining), (1, 1, 0))
         q = cases.quarantined()
         self.assertEqual([(x.case_id, x.status) for x in q], [(bad.id, 422)])
         self.assertIn("zz-no-such-item", q[0].reason)
-        self.assertEqual(cases.progress(bad.id, None).needed_now[0].kind, "fix")
-        self.assertIsNotNone(cases.progress(good.id, None).case.receipt)
+        self.assertEqual(cases.view(bad.id, None).needed_now[0].kind, zb.NeedKind.FIX)
+        self.assertIsNotNone(cases.view(good.id, None).summary.receipt)
 
     def test_refused_submission_is_fixed_and_sent_again_or_given_up(self):
         store = self.new_store()
@@ -218,8 +232,8 @@ class CasesTest(FfiTestCase):
         run(cases.register_device("desktop", "python-test", "0"))
         code = self.sandbox.catalog_codes()[0]
         a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
-        fixme = cases.submit(submission("zz-no-such-item", a.id))
-        giveup = cases.submit(submission("zz-also-unknown", a.id))
+        fixme = cases.submit(SELF, submission("zz-no-such-item", a.id))
+        giveup = cases.submit(SELF, submission("zz-also-unknown", a.id))
         report = run(cases.sync_now())
         self.assertEqual((report.quarantined, report.receipts), (2, 0))
 
@@ -232,24 +246,24 @@ class CasesTest(FfiTestCase):
         # Choose an item the platform offers, correct one field, attach a new photo: sent again.
         photo = store.write_attachment(SELF, "clear.jpg", os.urandom(5_000))
         s = cases.resubmit(fixme.id, json.dumps({"address": "杭州市西湖区文三路 1 号"}), False, [code], [photo.id])
-        self.assertEqual((s.state, s.problem, s.item_codes), ("queued", None, [code]))
+        self.assertEqual((s.state, s.problem, s.item_codes), (zb.CaseState.QUEUED, None, [code]))
         self.assertEqual(cases.pending_count(), 1)
         self.assertNotIn(fixme.id, [q.case_id for q in cases.quarantined()])
         report = run(cases.sync_now())
         self.assertEqual((report.receipts, report.quarantined, report.remaining), (1, 0, 0))
-        p = cases.progress(fixme.id, None)
-        self.assertEqual(p.case.state, "submitted")
-        self.assertTrue(p.case.receipt.startswith("ZB"))
+        p = cases.view(fixme.id, None)
+        self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
+        self.assertTrue(p.summary.receipt.startswith("ZB"))
         self.assertEqual(p.needed_now, [])
-        self.assertTrue(any("重新提交" in t.note for t in p.timeline))
-        on_platform = self.sandbox.clerk("show", self._platform_id(p.case.receipt))
+        self.assertTrue(any("重新提交" in t.note.zh for t in p.timeline))
+        on_platform = self.sandbox.clerk("show", self._platform_id(p.summary.receipt))
         self.assertEqual(on_platform["item_codes"], [code])
 
         # The other one is given up: withdrawn, nothing left to send, no longer asking for a fix.
         s = cases.discard_refused(giveup.id, "不再办理")
-        self.assertEqual(s.state, "withdrawn")
+        self.assertEqual(s.state, zb.CaseState.WITHDRAWN)
         self.assertEqual(cases.quarantined(), [])
-        self.assertEqual(cases.progress(giveup.id, None).needed_now, [])
+        self.assertEqual(cases.view(giveup.id, None).needed_now, [])
         with self.assertRaises(zb.ZhangbanError.Validation):
             cases.resubmit(giveup.id, None, False, [code], None)
         self.assertEqual(self.sandbox.clerk("stats")["cases"], 1)
@@ -262,12 +276,12 @@ class CasesTest(FfiTestCase):
         cases = zb.ZhangbanCases(store, self.sandbox.url, None)
         a = store.write_attachment(SELF, "a.jpg", b"x")
         bad = submission("hz-001", a.id)
-        bad.values_json = "[1, 2]"
+        bad.values = "[1, 2]"
         with self.assertRaises(zb.ZhangbanError.Validation) as e:
-            cases.submit(bad)
+            cases.submit(SELF, bad)
         self.assertEqual(e.exception.field, "values")
         self.assertIn("对象", e.exception.text_zh())
-        self.assertEqual(cases.list(), [])
+        self.assertEqual(cases.list(None), [])
 
 
 class RatingAndComplaintTest(FfiTestCase):
@@ -281,12 +295,12 @@ class RatingAndComplaintTest(FfiTestCase):
     def _submitted(self, cases, store, n):
         code = self.sandbox.catalog_codes()[0]
         a = store.write_attachment(SELF, "a.jpg", b"x" * 200)
-        ids = [cases.submit(submission(code, a.id, title=f"居住证申领 {i}")).id for i in range(n)]
+        ids = [cases.submit(SELF, submission(code, a.id, title=f"居住证申领 {i}")).id for i in range(n)]
         self.assertEqual(run(cases.sync_now()).receipts, n)
         return ids
 
     def _platform_case(self, cases, case_id):
-        receipt = cases.progress(case_id, None).case.receipt
+        receipt = cases.view(case_id, None).summary.receipt
         pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
         return self.sandbox.clerk("show", pid)
 
@@ -297,27 +311,27 @@ class RatingAndComplaintTest(FfiTestCase):
         ids = self._submitted(cases, store, 5)
         # Not completed yet: refused on the phone, nothing queued.
         with self.assertRaises(zb.ZhangbanError.Validation) as e:
-            cases.rate(ids[0], zb.Rating.VERY_SATISFIED, None)
+            cases.rate(ids[0], zb.RatingLevel.VERY_SATISFIED, None)
         self.assertEqual(e.exception.field, "case")
         self.assertEqual(cases.pending_count(), 0)
         for case_id in ids:
-            receipt = cases.progress(case_id, None).case.receipt
+            receipt = cases.view(case_id, None).summary.receipt
             self.sandbox.clerk("accept", receipt, "--days", "5")
             self.sandbox.clerk("approve", receipt, "--result", "准予")
             self.sandbox.clerk("complete", receipt, "--result", "已办结")
         run(cases.sync_now())
         for case_id in ids:
-            p = cases.progress(case_id, None)
-            self.assertEqual(p.case.state, "completed")
-            self.assertEqual([n.kind for n in p.needed_now], ["rate"])
+            p = cases.view(case_id, None)
+            self.assertEqual(p.summary.state, zb.CaseState.COMPLETED)
+            self.assertEqual([n.kind for n in p.needed_now], [zb.NeedKind.RATE])
             self.assertIsNotNone(p.needed_now[0].due)
 
         levels = [
-            (zb.Rating.VERY_SATISFIED, None, 5),
-            (zb.Rating.SATISFIED, None, 4),
-            (zb.Rating.BASICALLY_SATISFIED, None, 3),
-            (zb.Rating.DISSATISFIED, "等候时间过长", 2),
-            (zb.Rating.VERY_DISSATISFIED, "材料被退回三次，每次理由不同", 1),
+            (zb.RatingLevel.VERY_SATISFIED, None, 5),
+            (zb.RatingLevel.SATISFIED, None, 4),
+            (zb.RatingLevel.BASICALLY_SATISFIED, None, 3),
+            (zb.RatingLevel.DISSATISFIED, "等候时间过长", 2),
+            (zb.RatingLevel.VERY_DISSATISFIED, "材料被退回三次，每次理由不同", 1),
         ]
         for case_id, (level, reason, _) in zip(ids, levels):
             if reason is not None:
@@ -329,16 +343,16 @@ class RatingAndComplaintTest(FfiTestCase):
             cases.rate(case_id, level, reason)
         # Once per case.
         with self.assertRaises(zb.ZhangbanError.Validation):
-            cases.rate(ids[0], zb.Rating.SATISFIED, None)
+            cases.rate(ids[0], zb.RatingLevel.SATISFIED, None)
         self.assertEqual(cases.pending_count(), 5)
         report = run(cases.sync_now())
         self.assertEqual((report.sent, report.quarantined, report.remaining), (5, 0, 0))
         for case_id, (level, reason, score) in zip(ids, levels):
             on_platform = self._platform_case(cases, case_id)["rating"]
             self.assertEqual((on_platform["score"], on_platform["reason"]), (score, reason))
-            p = cases.progress(case_id, None)
+            p = cases.view(case_id, None)
             self.assertEqual(p.needed_now, [])
-            self.assertTrue(any(t.note == "平台已记录评价" for t in p.timeline), [t.note for t in p.timeline])
+            self.assertTrue(any(t.note.zh == "平台已记录评价" for t in p.timeline), [t.note for t in p.timeline])
 
     def test_a_complaint_queues_offline_and_reaches_the_platform(self):
         store = self.new_store()
@@ -362,9 +376,9 @@ class RatingAndComplaintTest(FfiTestCase):
         self.assertEqual([(c["complaint_id"], c["text"]) for c in complaints],
                          [(complaint_id, "窗口说材料不全，但没有一次性告知缺什么")])
         run(cases.sync_now())
-        notes = [t.note for t in cases.progress(case_id, None).timeline]
-        self.assertIn("已提交反映 / complaint filed", notes)
-        self.assertIn("平台已受理反映", notes)
+        notes = [t.note for t in cases.view(case_id, None).timeline]
+        self.assertIn(zb.Text(zh="已提交反映", en="complaint filed"), notes)
+        self.assertIn("平台已受理反映", [n.zh for n in notes])
 
 
 class OfflineTest(FfiTestCase):
@@ -378,7 +392,7 @@ class OfflineTest(FfiTestCase):
         code = first.catalog_codes()[0]
         first.stop()
         a = store.write_attachment(SELF, "a.jpg", os.urandom(20_000))
-        s = cases.submit(submission(code, a.id))
+        s = cases.submit(SELF, submission(code, a.id))
         report = run(cases.sync_now())
         self.assertTrue(report.offline)
         self.assertEqual((report.sent, report.remaining), (0, 1))
@@ -394,7 +408,7 @@ class OfflineTest(FfiTestCase):
         self.addCleanup(again.stop)
         report = run(cases.sync_now())
         self.assertEqual((report.receipts, report.remaining), (1, 0))
-        self.assertTrue(cases.progress(s.id, None).case.receipt.startswith("ZB"))
+        self.assertTrue(cases.view(s.id, None).summary.receipt.startswith("ZB"))
 
 
 class CalendarTest(FfiTestCase):
@@ -439,7 +453,7 @@ class IdentifierTest(FfiTestCase):
         self.assertIsNone(zb.check_id_number("11010519491231002X", "2026-12-06"))
         issue = zb.check_id_number("110105194912310021", "2026-12-06")
         self.assertEqual(issue.code, "check_character")
-        self.assertTrue(issue.text_zh and issue.text_en)
+        self.assertTrue(issue.text.zh and issue.text.en)
         self.assertEqual(zb.check_id_number("1101051949", "2026-12-06").code, "length")
         with self.assertRaises(zb.ZhangbanError.Validation) as c:
             zb.check_id_number("11010519491231002X", "2026-12-32")

@@ -37,7 +37,7 @@ class DraftSubmitTest(FfiTestCase):
             cases.submit_draft(d)
         self.assertTrue(cm.exception.field, "the error names where to look")
         self.assertEqual(cases.pending_count(), 0)
-        self.assertEqual(cases.list(), [])
+        self.assertEqual(cases.list(None), [])
 
         values = {
             "applicant.name": "张三",
@@ -54,30 +54,31 @@ class DraftSubmitTest(FfiTestCase):
         idcard = store.write_attachment(SELF, "id.jpg", b"\xff\xd8\xff id card scan")
         d.attach_material("M_ID", idcard.id)
         d.commit_material("M_ADDRESS_PROOF")
-        self.assertTrue(d.is_complete())
+        self.assertTrue(d.state().complete)
 
         case = cases.submit_draft(d)
-        self.assertEqual(case.state, "queued")
+        self.assertEqual(case.state, zb.CaseState.QUEUED)
         self.assertEqual(case.item_codes, ["SJ-002"])
-        self.assertEqual(case.draft_id, d.id())
-        self.assertEqual(d.submitted_case_id(), case.id)
+        self.assertEqual(case.draft_id, d.state().id)
+        self.assertEqual(d.state().submitted_case, case.id)
+        self.assertTrue(all(not f.editable for f in d.state().fields), "read-only once submitted")
         self.assertEqual(cases.pending_count(), 1)
         with self.assertRaises(zb.ZhangbanError.Validation):
             d.set("enterprise.employees", j(3))  # a submitted draft is read-only
         # A second tap submits nothing new.
         self.assertEqual(cases.submit_draft(d).id, case.id)
         self.assertEqual(cases.pending_count(), 1)
-        self.assertTrue(any(x.id == d.id() and x.submitted for x in zb.drafts_list(store, SELF)))
+        self.assertTrue(any(x.id == d.state().id and x.submitted for x in zb.drafts_list(store, SELF)))
 
         report = run(cases.sync_now())
         self.assertEqual((report.sent, report.receipts, report.remaining), (1, 1, 0))
-        p = cases.progress(case.id, None)
-        self.assertEqual(p.case.state, "submitted")
-        self.assertTrue(p.case.receipt.startswith("ZB"), p.case.receipt)
+        p = cases.view(case.id, None)
+        self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
+        self.assertTrue(p.summary.receipt.startswith("ZB"), p.summary.receipt)
 
         # The profile learned the typed person values, so the next form starts filled.
         profile = json.loads(zb.profile_json(store, SELF))
         self.assertEqual(profile["person"]["phone"]["value"], "13800138000")
         self.assertEqual(profile["person"]["name"]["provenance"]["source"], "form")
         nxt = zb.ZhangbanDraft.start(store, SELF, "SW-002")
-        self.assertEqual(json.loads(nxt.value_json("applicant.name")), "张三")
+        self.assertEqual(json.loads(next(f.value for f in nxt.state().fields if f.path == "applicant.name")), "张三")

@@ -21,7 +21,7 @@ PARALLEL = int(os.environ.get("ZB_EXIT_PARALLEL", "8"))
 CHILD = r"""
 import asyncio, os, sys, tempfile
 sys.path.insert(0, sys.argv[1])
-import zhangban_ffi as zb
+from zhangban import zhangban_ffi as zb  # the package bindings/generate.sh writes (one module per crate)
 
 class Vault(zb.KeyVault):
     # A key vault implemented in Python: the store holds it, so dropping the store calls back into Python.

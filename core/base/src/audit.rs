@@ -32,7 +32,8 @@ pub struct NewEntry<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct AuditEntry {
     pub seq: i64,
     pub at: i64,
     pub actor: String,
@@ -44,13 +45,14 @@ pub struct Entry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verification {
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct AuditVerification {
     pub entries: u64,
     /// The sequence number of the first entry whose link is broken, if any.
     pub first_broken: Option<i64>,
 }
 
-impl Verification {
+impl AuditVerification {
     pub fn is_intact(&self) -> bool {
         self.first_broken.is_none()
     }
@@ -98,7 +100,7 @@ pub(crate) fn append(conn: &Connection, key: &LessSafeKey, e: &NewEntry<'_>, now
     Ok(seq)
 }
 
-pub(crate) fn list(conn: &Connection, key: &LessSafeKey, target: Option<&str>) -> Result<Vec<Entry>> {
+pub(crate) fn list(conn: &Connection, key: &LessSafeKey, target: Option<&str>) -> Result<Vec<AuditEntry>> {
     let mut st = conn.prepare_cached(
         "SELECT seq, at, actor, action, subject, target, detail, hash FROM audit_log
          WHERE (?1 IS NULL OR target = ?1) ORDER BY seq",
@@ -121,12 +123,12 @@ pub(crate) fn list(conn: &Connection, key: &LessSafeKey, target: Option<&str>) -
         let plain = crypto::open(key, &crypto::aad("audit_log", &seq.to_string(), "detail"), &detail)
             .ok_or_else(|| Error::corrupted("audit_log", seq))?;
         let detail = serde_json::from_slice(&plain).map_err(|_| Error::corrupted("audit_log", seq))?;
-        out.push(Entry { seq, at, actor, action, subject, target, detail, hash: hex::encode(hash) });
+        out.push(AuditEntry { seq, at, actor, action, subject, target, detail, hash: hex::encode(hash) });
     }
     Ok(out)
 }
 
-pub(crate) fn verify(conn: &Connection) -> Result<Verification> {
+pub(crate) fn verify(conn: &Connection) -> Result<AuditVerification> {
     let mut st = conn.prepare(
         "SELECT seq, at, actor, action, subject, target, detail, prev_hash, hash FROM audit_log ORDER BY seq",
     )?;
@@ -150,10 +152,10 @@ pub(crate) fn verify(conn: &Connection) -> Result<Verification> {
             &r.get::<_, Vec<u8>>(6)?,
         );
         if seq != expected_seq || prev != expected_prev || computed != hash {
-            return Ok(Verification { entries: n, first_broken: Some(seq) });
+            return Ok(AuditVerification { entries: n, first_broken: Some(seq) });
         }
         expected_prev = hash;
         expected_seq += 1;
     }
-    Ok(Verification { entries: n, first_broken: None })
+    Ok(AuditVerification { entries: n, first_broken: None })
 }

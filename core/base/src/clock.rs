@@ -34,6 +34,12 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn today(&self) -> NaiveDate {
         local_date(self.now_secs())
     }
+    /// Seconds since the device booted, counting sleep: a clock the person cannot set, for measuring how
+    /// long a wait really lasted (the PIN lockout). `None` where the platform has none; then the wall
+    /// clock is used, bounded so that setting it back never lengthens a wait.
+    fn since_boot_secs(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The device's wall clock (the default).
@@ -44,26 +50,61 @@ impl Clock for SystemClock {
     fn now_micros(&self) -> i64 {
         Utc::now().timestamp_micros()
     }
+    fn since_boot_secs(&self) -> Option<u64> {
+        boot_clock()
+    }
+}
+
+/// `CLOCK_BOOTTIME` on Linux and Android (counts suspend); `CLOCK_MONOTONIC` on Apple platforms, where it
+/// keeps counting while the device sleeps (`mach_continuous_time`). Neither can be set by the user.
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+#[allow(unsafe_code)] // the crate's one exception (lib.rs)
+fn boot_clock() -> Option<u64> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const ID: libc::clockid_t = libc::CLOCK_BOOTTIME;
+    #[cfg(target_vendor = "apple")]
+    const ID: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it.
+    let rc = unsafe { libc::clock_gettime(ID, &mut ts) };
+    (rc == 0).then(|| u64::try_from(ts.tv_sec).ok()).flatten()
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+fn boot_clock() -> Option<u64> {
+    None
 }
 
 /// A clock that stands still until told to move: tests, time-travel checks and the demo.
+///
+/// It has a boot clock too: [`FixedClock::advance`] is time passing (both move), [`FixedClock::set`] is
+/// the person setting the wall clock (the boot clock does not move), [`FixedClock::reboot`] restarts it.
 #[derive(Debug)]
 pub struct FixedClock {
     micros: AtomicI64,
+    boot_secs: AtomicI64,
 }
 
 impl FixedClock {
-    /// A clock standing at `unix_secs`.
+    /// A clock standing at `unix_secs`, the device up for an hour.
     pub fn at(unix_secs: i64) -> FixedClock {
-        FixedClock { micros: AtomicI64::new(unix_secs.saturating_mul(1_000_000)) }
+        FixedClock { micros: AtomicI64::new(unix_secs.saturating_mul(1_000_000)), boot_secs: AtomicI64::new(3600) }
     }
-    /// Sets the time (seconds since the epoch).
+    /// Sets the wall clock (seconds since the epoch), as a person can; the boot clock does not move.
     pub fn set(&self, unix_secs: i64) {
         self.micros.store(unix_secs.saturating_mul(1_000_000), Ordering::SeqCst);
     }
-    /// Moves the clock by `secs` (negative: backwards).
+    /// Time passes: moves the wall clock by `secs` (negative: backwards) and, for a forward move, the boot
+    /// clock with it.
     pub fn advance(&self, secs: i64) {
         self.micros.fetch_add(secs.saturating_mul(1_000_000), Ordering::SeqCst);
+        if secs > 0 {
+            self.boot_secs.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+    /// The device restarts: the boot clock starts again from zero.
+    pub fn reboot(&self) {
+        self.boot_secs.store(0, Ordering::SeqCst);
     }
 }
 
@@ -74,6 +115,9 @@ impl Clock for FixedClock {
     }
     fn now_secs(&self) -> i64 {
         self.micros.load(Ordering::SeqCst).div_euclid(1_000_000)
+    }
+    fn since_boot_secs(&self) -> Option<u64> {
+        u64::try_from(self.boot_secs.load(Ordering::SeqCst)).ok()
     }
 }
 
@@ -99,5 +143,20 @@ mod tests {
         assert_eq!(c.today(), NaiveDate::from_ymd_opt(1970, 1, 1).unwrap());
         let a = c.now_micros();
         assert!(c.now_micros() > a);
+        let boot = c.since_boot_secs().unwrap();
+        c.set(2_000_000_000);
+        assert_eq!(c.since_boot_secs(), Some(boot), "setting the wall clock does not move the boot clock");
+        c.advance(30);
+        assert_eq!(c.since_boot_secs(), Some(boot + 30));
+        c.reboot();
+        assert_eq!(c.since_boot_secs(), Some(0));
+    }
+
+    #[test]
+    fn the_system_boot_clock_runs() {
+        let a = SystemClock.since_boot_secs();
+        if cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple")) {
+            assert!(a.is_some_and(|s| s > 0), "{a:?}");
+        }
     }
 }

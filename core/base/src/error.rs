@@ -29,6 +29,12 @@ pub enum Error {
     /// The record belongs to a subject whose key was deleted (crypto-shredded).
     #[error("subject {subject} was erased")]
     Shredded { subject: String },
+    /// An agent acted for a principal without an active delegation that covers the action (out of
+    /// scope, expired, revoked, another principal's). `missing` is a stable code of what is missing
+    /// (`delegation`, `action:submit`, `item:GA-002`, `validity`, `revoked`, `used`, `certificate`);
+    /// the messages name it for a person. Every such attempt is in the audit log (`agent.access`).
+    #[error("permission denied ({missing}): {message_en}")]
+    PermissionDenied { missing: String, message_zh: String, message_en: String },
     /// The platform (or network) could not be reached; the operation may be retried later.
     #[error("network: {0}")]
     Network(String),
@@ -50,6 +56,9 @@ pub enum Error {
 impl Error {
     pub fn validation(field: impl Into<String>, zh: impl Into<String>, en: impl Into<String>) -> Self {
         Error::Validation { field: field.into(), message_zh: zh.into(), message_en: en.into() }
+    }
+    pub fn permission_denied(missing: impl Into<String>, zh: impl Into<String>, en: impl Into<String>) -> Self {
+        Error::PermissionDenied { missing: missing.into(), message_zh: zh.into(), message_en: en.into() }
     }
     pub fn not_found(what: impl fmt::Display) -> Self {
         Error::NotFound { what: what.to_string() }
@@ -75,6 +84,7 @@ impl Error {
                 format!("数据已损坏（{table} / {record}）：其他记录不受影响，请从平台重新获取或删除该记录。")
             }
             Error::Shredded { subject } => format!("该委托人的数据已被清除（{subject}），无法再读取。"),
+            Error::PermissionDenied { message_zh, .. } => format!("无权代办：{message_zh}"),
             Error::Network(_) => "网络不可用：已保存在本机，联网后将自动提交。".into(),
             Error::Rejected { message, .. } => format!("平台拒绝了该请求：{message}。请修改后重新提交。"),
             Error::Licence(m) => format!("证照校验未通过：{m}"),
@@ -100,6 +110,7 @@ impl Error {
                 format!("Damaged data ({table} / {record}): other records are fine; fetch it again or delete it.")
             }
             Error::Shredded { subject } => format!("This principal's data was erased ({subject})."),
+            Error::PermissionDenied { message_en, .. } => format!("Not permitted for this principal: {message_en}"),
             Error::Network(_) => "No network: saved on the phone, it will be sent when online.".into(),
             Error::Rejected { message, .. } => {
                 format!("The platform refused the request: {message}. Change it and submit again.")

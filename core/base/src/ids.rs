@@ -22,6 +22,35 @@ pub enum IdError {
     CheckCharacter { expected: char, got: char },
 }
 
+/// Why an identifier was refused, as a screen shows it: `code` is stable (`length`, `character`, `region`,
+/// `birth_date`, `check_character`, and for licence ids `part`, `unknown_licence_type`); `position` is the
+/// 0-based character it points at, when it points at one; `text` is what to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct IdIssue {
+    pub code: String,
+    pub position: Option<u32>,
+    pub text: crate::Text,
+}
+
+impl From<IdError> for IdIssue {
+    fn from(e: IdError) -> Self {
+        IdIssue {
+            code: e.code().into(),
+            position: e.position().map(|p| p as u32),
+            text: crate::Text::new(e.message_zh(), e.message_en()),
+        }
+    }
+}
+
+/// Checks a GB 11643 resident ID number as it is typed; `None` when valid. `today` bounds the date of
+/// birth (`None`: the system clock's date in China).
+pub fn check_id_number(value: &str, today: Option<NaiveDate>) -> Option<IdIssue> {
+    use crate::clock::Clock;
+    let today = today.unwrap_or_else(|| crate::clock::SystemClock.today());
+    validate_id_number(value, today).err().map(IdIssue::from)
+}
+
 impl IdError {
     /// A stable machine code for the reason (shells match on it; the texts are for people).
     pub fn code(&self) -> &'static str {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// The platform accepted a submission and returned its receipt number.
@@ -24,6 +25,7 @@ pub enum NoticeKind {
 
 /// One notification, with the text to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Notice {
     pub kind: NoticeKind,
     /// The local case id.

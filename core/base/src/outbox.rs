@@ -1,6 +1,7 @@
-//! The outbox: every outgoing operation (submission, supplement, rating, complaint), stored in the same
-//! transaction as the change that caused it, with an idempotency key made once and kept across retries
-//! and restarts. Records live in collection `"outbox"`, tagged `pending` or `quarantined`; a finished
+//! The outbox: every outgoing operation (submission, supplement, rating, complaint, 催办, and the revocations
+//! of a licence grant or of a delegation), stored in the same transaction as the change that caused it, with
+//! an idempotency key made once and kept across retries and restarts. There is no other queue: the sync
+//! runner sends all of them, in order per target, with the same retry, quarantine and hold rules. Records live in collection `"outbox"`, tagged `pending` or `quarantined`; a finished
 //! operation is deleted in the same transaction that stores its result (the receipt).
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,6 +15,11 @@ use crate::{Error, Result};
 pub const COLLECTION: &str = "outbox";
 pub const PENDING: &str = "pending";
 pub const QUARANTINED: &str = "quarantined";
+/// Setting that holds the whole outbox while present (its value: the platform id of the phone a restored
+/// store came from). A store restored from a backup sends nothing until the platform has moved the old
+/// phone's cases and idempotency keys to this phone (`zhangban-sync`, `rebind`): only then does a kept
+/// key find the first answer, so an operation the old phone already sent is not filed twice.
+pub const HOLD_SETTING: &str = "outbox.hold_until_transfer_from";
 
 /// A request the platform refused (4xx): shown to the person, kept out of the queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,12 +30,19 @@ pub struct Problem {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
     Submit,
     Supplement,
     Rate,
     Complain,
+    /// 催办: asks the platform to act on a case past its promised completion date.
+    Urge,
+    /// The holder revoked a licence grant (`target`: `grant:<grant id>`; the wallet owns it).
+    RevokeGrant,
+    /// A principal revoked a delegation (`target`: `delegation:<id>`; zhangban-agent owns it).
+    RevokeDelegation,
 }
 
 impl OpKind {
@@ -39,7 +52,15 @@ impl OpKind {
             OpKind::Supplement => "supplement",
             OpKind::Rate => "rate",
             OpKind::Complain => "complain",
+            OpKind::Urge => "urge",
+            OpKind::RevokeGrant => "revoke_grant",
+            OpKind::RevokeDelegation => "revoke_delegation",
         }
+    }
+
+    /// Whether the operation is about a case (its `case_id` is a local case id); the revocations are not.
+    pub fn is_case_op(self) -> bool {
+        !matches!(self, OpKind::RevokeGrant | OpKind::RevokeDelegation)
     }
 }
 
@@ -59,6 +80,8 @@ pub struct Upload {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Op {
     pub id: String,
+    /// What the operation is about, and the unit of ordering (one operation per target in flight): the
+    /// local case id for case operations, `grant:<id>` / `delegation:<id>` for the revocations.
     pub case_id: String,
     pub subject: String,
     pub kind: OpKind,
@@ -130,6 +153,11 @@ pub fn enqueue(
     };
     t.put_json(COLLECTION, &op.id, subject, &op, PutOptions { tag: Some(PENDING), lookup: None })?;
     Ok(op)
+}
+
+/// The pending or refused operation of `kind` about `target`, if one is queued.
+pub fn find(store: &Store, kind: OpKind, target: &str) -> Result<Option<Op>> {
+    Ok(pending(store)?.into_iter().chain(quarantined(store)?).find(|o| o.kind == kind && o.case_id == target))
 }
 
 fn sorted(mut v: Vec<Op>) -> Vec<Op> {

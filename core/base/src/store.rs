@@ -15,6 +15,7 @@
 
 mod attachments;
 
+mod export;
 mod keys;
 mod migrations;
 mod salvage;
@@ -33,8 +34,9 @@ use serde::Serialize;
 use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
+pub use export::ExportedRecord;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
-pub use salvage::{salvage, Salvage};
+pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{FileVault, KeyVault, VaultError};
 
 use crate::clock::{Clock, SystemClock};
@@ -49,6 +51,7 @@ pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
 
 /// Whom a subject stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectKind {
     /// The phone's owner.
@@ -82,6 +85,7 @@ impl SubjectKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Subject {
     pub id: String,
     pub kind: SubjectKind,
@@ -257,7 +261,7 @@ impl Store {
         let unlocked = if keys::has_pin(&conn)? {
             None
         } else {
-            let k = keys::unlock(&conn, vault.as_ref(), &store_id, None, clock.now_secs())?;
+            let k = keys::unlock(&conn, vault.as_ref(), &store_id, None, clock.as_ref())?;
             Some(Unlocked { keys: k, subject_keys: HashMap::new() })
         };
         attachments::remove_temporaries(&dir.join(attachments::DIR));
@@ -336,14 +340,14 @@ impl Store {
     /// five the error is `Locked { retry_after_secs }`.
     pub fn unlock(&self, pin: Option<&str>) -> Result<()> {
         let mut g = self.guard();
-        let k = keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, pin, self.clock.now_secs())?;
+        let k = keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, pin, self.clock.as_ref())?;
         g.unlocked = Some(Unlocked { keys: k, subject_keys: HashMap::new() });
         Ok(())
     }
 
     /// Seconds before another PIN attempt is allowed.
     pub fn lockout_remaining(&self) -> Result<u64> {
-        keys::lockout_remaining(&self.guard().conn, self.clock.now_secs())
+        keys::lockout_remaining(&self.guard().conn, self.clock.as_ref())
     }
 
     /// Sets, changes or removes (`new_pin = None`) the PIN. The old PIN is required if there is one.
@@ -352,6 +356,9 @@ impl Store {
         if g.unlocked.is_none() {
             return Err(Error::Locked { retry_after_secs: 0 });
         }
+        // The old PIN is checked, and a wrong one counted, outside the transaction below: a failed
+        // check inside it would roll its own count back (guesses through change_pin were free).
+        keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, old_pin, self.clock.as_ref())?;
         let tx = g.conn.transaction()?;
         keys::change_pin(
             &tx,
@@ -360,7 +367,7 @@ impl Store {
             old_pin,
             new_pin,
             &PinPolicy::default(),
-            self.clock.now_secs(),
+            self.clock.as_ref(),
         )?;
         tx.commit()?;
         Ok(())
@@ -417,6 +424,18 @@ impl Store {
                 out.push(Subject { id, kind, label, created_at, shredded });
             }
             Ok(out)
+        })
+    }
+
+    /// What kind of subject `id` is (`NotFound` when there is none).
+    pub fn subject_kind(&self, id: &str) -> Result<SubjectKind> {
+        self.read(|conn, _| {
+            let kind: Option<String> = conn
+                .prepare_cached("SELECT kind FROM subjects WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let kind = kind.ok_or_else(|| Error::not_found(format!("subject {id}")))?;
+            SubjectKind::parse(&kind).ok_or_else(|| Error::corrupted("subjects", id))
         })
     }
 
@@ -495,6 +514,116 @@ impl Store {
         self.read(|conn, u| scan_records(conn, u, collection, subject, tag))
     }
 
+    /// A value that changes whenever the database changes: through this store (the changes counted on its
+    /// one connection) or through any other connection to the same file (SQLite's `data_version`). A cache
+    /// of data derived from the records (the reminder engine's parsed cases) is valid while it is equal.
+    pub fn change_stamp(&self) -> Result<(u64, u64)> {
+        let g = self.guard();
+        let other: i64 = g.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        Ok((g.conn.total_changes(), other as u64))
+    }
+
+    /// The records of `collection` whose plaintext columns pass `keep(subject, tag, updated_at)`, oldest
+    /// first, in one pass over the collection: only those are decrypted (a screen that needs a few hundred
+    /// of ten thousand records — the reminder engine's open and recently completed cases). Every row is
+    /// still read and counted against the kept count, so a damaged table is `Corrupted`, never a short
+    /// answer; what the predicate selects rests on the plaintext columns (there is no index to check an
+    /// arbitrary predicate against).
+    pub fn scan_matching(
+        &self,
+        collection: &str,
+        keep: &dyn Fn(&str, Option<&str>, i64) -> bool,
+    ) -> Result<Vec<Result<Record>>> {
+        self.read(|conn, u| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
+            )?;
+            let mut rows: Vec<RawRow> = Vec::new();
+            let mut seen = 0i64;
+            let mut q = st.query(params![collection])?;
+            while let Some(r) = q.next().map_err(|_| Error::corrupted(format!("records/{collection}"), "*"))? {
+                seen += 1;
+                let (subject, tag, at): (String, Option<String>, i64) = (r.get(2)?, r.get(3)?, r.get(5)?);
+                if keep(&subject, tag.as_deref(), at) {
+                    rows.push((r.get(0)?, r.get(1)?, subject, tag, r.get(4)?, at));
+                }
+            }
+            drop(q);
+            drop(st);
+            let kept = kept_count(conn, collection)?;
+            if seen != kept {
+                return Err(Error::corrupted(
+                    format!("records/{collection}"),
+                    format!("{seen} of {kept} records reachable"),
+                ));
+            }
+            Ok(rows.into_iter().map(|row| decode_row(conn, u, collection, row)).collect())
+        })
+    }
+
+    /// Incremental reading for a cache of what was decoded from records: like [`Store::scan_matching`], but
+    /// a kept record whose version the caller already has (`known(id, version)`) is not decrypted. Every
+    /// kept record comes back as `(id, version, record)`, the record `None` when known. A record's version
+    /// is the start of its sealed body (format byte and random nonce): it changes on every write, and
+    /// reveals nothing. Every row is read and counted against the kept count, as `scan_matching` does.
+    pub fn scan_changed(
+        &self,
+        collection: &str,
+        keep: &dyn Fn(&str, Option<&str>, i64) -> bool,
+        known: &dyn Fn(&str, &[u8]) -> bool,
+    ) -> Result<Vec<Versioned>> {
+        self.read(|conn, u| {
+            let mut st = conn.prepare_cached(
+                "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
+            )?;
+            let mut rows: Vec<(String, Vec<u8>, Option<RawRow>)> = Vec::new();
+            let mut seen = 0i64;
+            let mut q = st.query(params![collection])?;
+            while let Some(r) = q.next().map_err(|_| Error::corrupted(format!("records/{collection}"), "*"))? {
+                seen += 1;
+                let (subject, tag, at): (String, Option<String>, i64) = (r.get(2)?, r.get(3)?, r.get(5)?);
+                if !keep(&subject, tag.as_deref(), at) {
+                    continue;
+                }
+                let id: String = r.get(1)?;
+                let body =
+                    r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
+                let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
+                let raw = if known(&id, &version) {
+                    None
+                } else {
+                    Some((r.get(0)?, id.clone(), subject, tag, body.to_vec(), at))
+                };
+                rows.push((id, version, raw));
+            }
+            drop(q);
+            drop(st);
+            let kept = kept_count(conn, collection)?;
+            if seen != kept {
+                return Err(Error::corrupted(
+                    format!("records/{collection}"),
+                    format!("{seen} of {kept} records reachable"),
+                ));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|(id, version, raw)| (id, version, raw.map(|row| decode_row(conn, u, collection, row))))
+                .collect())
+        })
+    }
+
+    /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
+    /// body is decrypted): for summaries such as an agent's home over thousands of cases.
+    pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {
+        self.read(|conn, _| {
+            let mut st = conn.prepare_cached(
+                "SELECT subject, tag, count(*) FROM records WHERE collection = ?1 GROUP BY subject, tag",
+            )?;
+            let rows = st.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Records whose lookup identifier equals `value` (compared as HMACs).
     pub fn find_by_lookup(&self, collection: &str, value: &str) -> Result<Vec<Record>> {
         self.read(|conn, u| {
@@ -549,6 +678,12 @@ impl Store {
         keys::meta_set(&g.conn, &format!("setting.{key}"), value.as_bytes())
     }
 
+    /// Removes a plaintext setting; true when it was there.
+    pub fn remove_setting(&self, key: &str) -> Result<bool> {
+        let g = self.guard();
+        Ok(g.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])? > 0)
+    }
+
     // ---- attachments ----------------------------------------------------------------------------
 
     /// Encrypts `reader` into a new attachment file of `subject` (streamed in chunks, written atomically).
@@ -600,6 +735,34 @@ impl Store {
         Ok(out)
     }
 
+    /// Encrypts the file at `path` (streamed, not loaded whole) into a new attachment of `subject`.
+    /// `Validation{field: "path"}` when the file cannot be read.
+    pub fn write_attachment_from_path(&self, subject: &str, name: &str, path: &Path) -> Result<AttachmentInfo> {
+        let mut f = fs::File::open(path).map_err(|e| {
+            Error::validation("path", format!("无法读取文件：{e}"), format!("cannot read the file: {e}"))
+        })?;
+        self.write_attachment(subject, name, &mut f)
+    }
+
+    /// Decrypts an attachment into the file at `path` (streamed). The file appears only when every chunk
+    /// checked out: it is written to a temporary beside it, synced, then renamed. Returns the size.
+    pub fn read_attachment_to_path(&self, id: &str, path: &Path) -> Result<u64> {
+        let tmp = path.with_extension("zbtmp");
+        let result = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            let n = self.read_attachment(id, &mut f)?;
+            std::io::Write::flush(&mut f)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, path)?;
+            Ok(n)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
     /// Decrypts bytes `offset .. offset + len` of an attachment (fewer at its end; empty at it), opening
     /// only the chunks that hold them: for resumable uploads of large files. `len` is at most
     /// [`MAX_RANGE`]; an `offset` past the end is a validation error.
@@ -610,6 +773,10 @@ impl Store {
     }
 
     pub fn delete_attachment(&self, id: &str) -> Result<()> {
+        // Only an id of the store's own form names a file: `../x` must not reach outside the folder.
+        if !attachments::is_attachment_id(id) {
+            return Err(Error::not_found("attachment"));
+        }
         self.transaction(|t| {
             t.tx.execute("DELETE FROM attachments WHERE id = ?1", [id])?;
             Ok(())
@@ -624,12 +791,12 @@ impl Store {
         self.transaction(|t| t.audit(entry))
     }
 
-    pub fn audit_entries(&self, target: Option<&str>) -> Result<Vec<crate::audit::Entry>> {
+    pub fn audit_entries(&self, target: Option<&str>) -> Result<Vec<crate::audit::AuditEntry>> {
         self.read(|conn, u| crate::audit::list(conn, &u.keys.data, target))
     }
 
     /// Walks the audit chain; reports the first broken link.
-    pub fn audit_verify(&self) -> Result<crate::audit::Verification> {
+    pub fn audit_verify(&self) -> Result<crate::audit::AuditVerification> {
         let g = self.guard();
         crate::audit::verify(&g.conn)
     }
@@ -825,6 +992,10 @@ fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<Arc
 
 type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
 
+/// One kept record of [`Store::scan_changed`]: its id, its version, and the record when the caller did not
+/// know that version.
+pub type Versioned = (String, Vec<u8>, Option<Result<Record>>);
+
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
     let (seq, id, subject, tag, body, updated_at) = row;
     // Every record's subject exists (a foreign key): a subject that is not there is a damaged row.
@@ -897,19 +1068,23 @@ fn scan_records(
     subject: Option<&str>,
     tag: Option<&str>,
 ) -> Result<Vec<Result<Record>>> {
-    // Every row of the collection is read (the filter is applied here), so that their number can be
+    // Every row of the collection is counted (the filter is applied here), so that their number can be
     // checked against the kept count: a damaged index or table page must not make a short list look
-    // like the whole one.
-    let mut st = conn.prepare_cached(
-        "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
-    )?;
-    let rows: Vec<RawRow> = st
-        .query_map(params![collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+    // like the whole one. Only the plain columns are read for that (the body comes before `updated_at`
+    // in the table, so neither is read here): the sealed bodies are fetched for the rows that pass the
+    // filter only, by their row id. One subject's 100 cases among 10,000 then cost 100 bodies, not
+    // 10,000 (issue 11: an agent's switch to a principal).
+    type Meta = (i64, String, String, Option<String>);
+    type BodyRow = (String, String, Option<String>, Vec<u8>, i64);
+    let damaged = |e: rusqlite::Error| match Error::from(e) {
+        Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
+        other => other,
+    };
+    let mut st = conn.prepare_cached("SELECT seq, id, subject, tag FROM records WHERE collection = ?1 ORDER BY seq")?;
+    let rows: Vec<Meta> = st
+        .query_map(params![collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<rusqlite::Result<_>>()
-        .map_err(|e| match Error::from(e) {
-            Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
-            other => other,
-        })?;
+        .map_err(damaged)?;
     drop(st);
     let kept = kept_count(conn, collection)?;
     if rows.len() as i64 != kept {
@@ -918,7 +1093,7 @@ fn scan_records(
             format!("{} of {kept} records reachable", rows.len()),
         ));
     }
-    let rows: Vec<RawRow> = rows
+    let rows: Vec<Meta> = rows
         .into_iter()
         .filter(|row| subject.is_none_or(|s| s == row.2) && tag.is_none_or(|t| Some(t) == row.3.as_deref()))
         .collect();
@@ -938,7 +1113,20 @@ fn scan_records(
             return Err(Error::corrupted(format!("records/{collection}"), "filter index"));
         }
     }
-    Ok(rows.into_iter().map(|row| decode_row(conn, u, collection, row)).collect())
+    let mut body_of = conn.prepare_cached("SELECT id, subject, tag, body, updated_at FROM records WHERE seq = ?1")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (seq, id, subj, tag) in rows {
+        let full: rusqlite::Result<BodyRow> =
+            body_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+        out.push(match full {
+            // The row read again must be the row counted: a damaged page could show other columns.
+            Ok((i2, s2, t2, body, at)) if i2 == id && s2 == subj && t2 == tag => {
+                decode_row(conn, u, collection, (seq, id, subj, tag, body, at))
+            }
+            _ => Err(Error::corrupted(format!("records/{collection}"), &id)),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// A text in Chinese and English.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Text {
     pub zh: String,
     #[serde(default)]

@@ -10,7 +10,13 @@
 //!   counted (期间开始之日不计算在内); paused days (a suspension) are not counted either.
 //! * Rules that depend on the calendar are data with defaults ([`Rules`]).
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{store, Error, Result};
 mod parse;
@@ -120,6 +126,21 @@ pub struct DateRange {
 impl DateRange {
     pub fn contains(&self, d: NaiveDate) -> bool {
         self.from <= d && d <= self.to
+    }
+}
+
+/// A date counted in working days, as a screen shows it: `provisional` when a year without official data
+/// was assumed Monday–Friday.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct WorkingDate {
+    pub date: NaiveDate,
+    pub provisional: bool,
+}
+
+impl From<Reckoned<NaiveDate>> for WorkingDate {
+    fn from(r: Reckoned<NaiveDate>) -> Self {
+        WorkingDate { date: r.value, provisional: r.provisional }
     }
 }
 

@@ -16,13 +16,11 @@ use super::{parse, Calendar, Origin, YearData};
 use crate::store::{Store, SELF_SUBJECT};
 use crate::{Error, Result};
 
-/// Key id of the pinned platform calendar key.
-pub const PLATFORM_KEY_ID: &str = "zb-platform-calendar-1";
-/// The pinned platform calendar key (uncompressed P-256 point, hex). This is the sandbox platform's
-/// key; a production build pins the provincial platform's key here.
-pub const PLATFORM_PUBLIC_KEY_HEX: &str = "04408bdd8a817276e67a6326ad2b077f640930b2b50928f25be672180dffd6d4be154a1f2767f57eb57e92cf783bc62347783001ee20da39183ab47c6ee55d2eb6";
+/// Key id of the pinned platform calendar key (from the build input: [`zhangban_base::anchors`]).
+pub const PLATFORM_KEY_ID: &str = zhangban_base::anchors::CALENDAR_KEY_ID;
 
-const COLLECTION: &str = "calendar_update";
+/// The collection of the stored signed update (one record, `latest`).
+pub const COLLECTION: &str = "calendar_update";
 const MAX_ENVELOPE: usize = super::MAX_CALENDAR_TEXT + 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +42,7 @@ pub struct TrustedKey {
 impl TrustedKey {
     /// The pinned platform key.
     pub fn platform() -> TrustedKey {
-        TrustedKey { kid: PLATFORM_KEY_ID.into(), public_key: hex::decode(PLATFORM_PUBLIC_KEY_HEX).unwrap_or_default() }
+        TrustedKey { kid: PLATFORM_KEY_ID.into(), public_key: zhangban_base::anchors::CALENDAR_PUBLIC_KEY.to_vec() }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::notify::{Notice, NoticeKind};
 use crate::outbox::{Op, OpKind, Problem};
 use crate::store::Txn;
 use crate::{Error, Result};
+use zhangban_base::Text;
 
 /// Longest receipt number or platform case id kept from an answer.
 const MAX_ID_CHARS: usize = 64;
@@ -28,7 +29,10 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
                 at: now,
                 actor: "device".into(),
                 state: c.state,
-                note: format!("已送达平台（{}）/ delivered ({})", op.kind.as_str(), op.kind.as_str()),
+                note: Text::new(
+                    format!("已送达平台（{}）", op.kind.as_str()),
+                    format!("delivered ({})", op.kind.as_str()),
+                ),
             });
             return Ok(None);
         }
@@ -39,6 +43,10 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
         };
         c.receipt = Some(receipt.clone());
         c.platform_id = Some(pid);
+        // 6 digits or nothing: the platform's text is not shown as it came.
+        if let Some(q) = field("query_code").filter(|q| q.len() == 6 && q.bytes().all(|b| b.is_ascii_digit())) {
+            c.query_code = Some(q);
+        }
         c.problem = None;
         // A resubmission of a case the platform already moved on (events may arrive before the answer)
         // keeps its state; only a queued case becomes submitted.
@@ -49,7 +57,7 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
             at: now,
             actor: "platform".into(),
             state: CaseState::Submitted,
-            note: format!("平台已接收，回执号 {receipt} / received, receipt {receipt}"),
+            note: Text::new(format!("平台已接收，回执号 {receipt}"), format!("received, receipt {receipt}")),
         });
         Ok(Some(Notice {
             kind: NoticeKind::Receipt,
@@ -77,7 +85,10 @@ pub fn refused_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<Notice>
                 at: now,
                 actor: "platform".into(),
                 state: c.state,
-                note: format!("平台拒收：{} / refused", problem.message),
+                note: Text::new(
+                    format!("平台拒收：{}", problem.message),
+                    format!("refused by the platform: {}", problem.message),
+                ),
             });
             title = c.title.clone();
             state = c.state.as_str().into();

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::{Case, CaseState, DeferredMaterial, Pause, SupplementRequest, TimelineEntry};
 use crate::notify::{Notice, NoticeKind};
+use zhangban_base::Text;
 
 /// One event from `GET /v1/events` (see `docs/platform-api.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,11 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
         return None;
     }
     case.last_event_seq = ev.seq;
+    // The event names the platform's case: a case whose submission answer was lost learns its id here
+    // (licence issuance asks for the licence of that case).
+    if case.platform_id.is_none() && !ev.case_id.is_empty() && ev.case_id.len() <= 64 {
+        case.platform_id = Some(ev.case_id.clone());
+    }
     let d = &ev.data;
     let day = date(d, "on").or_else(|| chrono::DateTime::from_timestamp(ev.at, 0).map(|t| t.date_naive()));
     let before = case.state;
@@ -138,15 +144,15 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
             }
             (CaseState::Completed, "已办结".into(), "completed".into())
         }
-        "rating_recorded" | "complaint_recorded" => {
+        "rating_recorded" | "complaint_recorded" | "urge_recorded" => {
             case.timeline.push(TimelineEntry {
                 at: ev.at,
                 actor: ev.actor.clone(),
                 state: case.state,
-                note: if ev.kind == "rating_recorded" {
-                    "平台已记录评价".into()
-                } else {
-                    "平台已受理反映".into()
+                note: match ev.kind.as_str() {
+                    "rating_recorded" => Text::new("平台已记录评价", "the platform recorded the rating"),
+                    "complaint_recorded" => Text::new("平台已受理反映", "the platform took the complaint"),
+                    _ => Text::new("平台已收到催办", "the platform received the urge"),
                 },
             });
             return None;
@@ -155,9 +161,10 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
     };
     let fits = before == to || before.can_move_to(to);
     case.state = to;
-    let mut note = note_zh.clone();
+    let mut note = Text::new(note_zh.clone(), note_en.clone());
     if !fits {
-        note.push_str(&format!("（平台状态变更：{} → {}）", before.as_str(), to.as_str()));
+        note.zh.push_str(&format!("（平台状态变更：{} → {}）", before.as_str(), to.as_str()));
+        note.en.push_str(&format!(" (platform moved it: {} → {})", before.as_str(), to.as_str()));
     }
     case.timeline.push(TimelineEntry { at: ev.at, actor: ev.actor.clone(), state: to, note });
     Some(Notice {

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{get, prepare, submit_in, Case, Submission};
+use super::{get, prepare, submit_in, Case, Proxy, Submission};
 use crate::catalog::Catalog;
 use crate::forms::draft::{Draft, MaterialStatus, Severity};
 use crate::forms::profile::{self, Profile};
@@ -15,6 +15,7 @@ use crate::{Error, Result};
 
 /// How one material of the application was dealt with, as sent to the platform.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MaterialLine {
     pub code: String,
     /// The material's name (Chinese, as the platform's clerk reads it).
@@ -25,6 +26,7 @@ pub struct MaterialLine {
 
 /// What stands in for a material.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MaterialOutcome {
     /// 免提交: an e-licence the person holds; the platform looks it up by id (数据共享).
@@ -101,13 +103,18 @@ pub fn submission_from_draft(draft: &Draft, catalog: &Catalog) -> Result<Submiss
 /// (verified values there are never overwritten). Submitting a draft a second time returns the case
 /// made the first time.
 pub fn submit_draft(session: &mut Session, catalog: &Catalog) -> Result<Case> {
+    submit_draft_as(session, catalog, None)
+}
+
+/// [`submit_draft`] by an agent for a principal ([`Proxy`]; `zhangban-agent` checks the delegation).
+pub fn submit_draft_as(session: &mut Session, catalog: &Catalog, proxy: Option<&Proxy>) -> Result<Case> {
     if let Some(case_id) = session.submitted_case() {
         return get(session.store(), case_id);
     }
     let sub = submission_from_draft(&session.draft, catalog)?;
     let subject = session.draft.subject.clone();
     let store = session.store().clone();
-    let prepared = prepare(&store, &subject, &sub, Some(session.id()))?;
+    let prepared = prepare(&store, &subject, &sub, Some(session.id()), proxy)?;
     let case_id = prepared.case.id.clone();
     let mut profile = Profile::load(&store, &subject)?;
     let learned = profile.learn(session.draft.typed_profile_values());

@@ -8,10 +8,16 @@
 //!   acceptance (suspensions excluded), the working days left, overdue, and what is needed now.
 //! * Ratings (好差评) and complaints queue offline like submissions.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 pub use zhangban_base::outbox::Problem;
-use zhangban_base::{audit, notify, outbox, store, Error, Result};
+use zhangban_base::{audit, notify, outbox, store, Error, Result, Text};
 use zhangban_calendar as calendar;
 use zhangban_catalog as catalog;
 use zhangban_forms as forms;
@@ -19,11 +25,13 @@ use zhangban_wallet as wallet;
 mod deferred;
 mod delivery;
 mod events;
+mod follow;
 mod from_draft;
 mod licence;
 mod resubmit;
 #[cfg(test)]
 mod tests;
+mod view;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -36,9 +44,11 @@ use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 pub use deferred::{deferred_due, deferred_due_within, material_days};
 pub use delivery::{delivered_in, refused_in};
 pub use events::{apply_event, PlatformEvent};
-pub use from_draft::{submission_from_draft, submit_draft, MaterialLine, MaterialOutcome};
+pub use follow::{insert_followed, FollowedView, MAX_FOLLOW_EVENTS};
+pub use from_draft::{submission_from_draft, submit_draft, submit_draft_as, MaterialLine, MaterialOutcome};
 pub use licence::LicenceDelivery;
-pub use resubmit::{discard, resubmit, Fix, ValuesChange};
+pub use resubmit::{discard, resubmit, resubmit_as, Fix, ValuesChange};
+pub use view::{list_summaries, view, CaseActions, CaseSummary, CaseView, NeedKind, NeededItem, TimelineItem};
 
 pub const COLLECTION: &str = "case";
 
@@ -51,6 +61,7 @@ pub const MAX_COMPLAINT_CHARS: usize = 2000;
 
 /// Where a case is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum CaseState {
     Draft,
@@ -108,6 +119,10 @@ impl CaseState {
             CaseState::Withdrawn => "已撤回（未送达平台）",
         }
     }
+    /// The state as a person reads it.
+    pub fn label(self) -> Text {
+        Text::new(self.label_zh(), self.label_en())
+    }
     pub fn label_en(self) -> &'static str {
         match self {
             CaseState::Draft => "draft",
@@ -158,6 +173,7 @@ impl CaseState {
 
 /// What a completed draft converts into: the input of [`submit`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Submission {
     /// One item, or several for a bundle (一件事一次办).
     pub item_codes: Vec<String>,
@@ -172,6 +188,7 @@ pub struct Submission {
     pub deferred_materials: Vec<String>,
     /// How each material was dealt with (filled by [`submission_from_draft`]; empty for a bare submission).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub materials: Vec<MaterialLine>,
 }
 
@@ -183,7 +200,27 @@ pub struct TimelineEntry {
     /// `"self"`, `"device"`, `"platform"`, `"clerk:<name>"`.
     pub actor: String,
     pub state: CaseState,
-    pub note: String,
+    /// What happened, in both languages (a platform note arrives in one: then both hold it). Stored
+    /// before notes were bilingual as one text "中文 / English", which is read back split at " / ".
+    #[serde(deserialize_with = "note_text")]
+    pub note: Text,
+}
+
+/// A timeline note as stored: a [`Text`], or (older records) one string "中文 / English".
+fn note_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Text, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(Text),
+        Old(String),
+    }
+    Ok(match Stored::deserialize(d)? {
+        Stored::Text(t) => t,
+        Stored::Old(s) => match s.split_once(" / ") {
+            Some((zh, en)) => Text::new(zh, en),
+            None => Text::new(s.clone(), s),
+        },
+    })
 }
 
 /// A suspension; `to` is `None` while it lasts. Days after `from` up to and including `to` do not count.
@@ -212,6 +249,7 @@ pub struct DeferredMaterial {
 
 /// The five levels of 好差评.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum RatingLevel {
     VerySatisfied,
@@ -222,6 +260,15 @@ pub enum RatingLevel {
 }
 
 impl RatingLevel {
+    pub fn label_en(self) -> &'static str {
+        match self {
+            RatingLevel::VerySatisfied => "very satisfied",
+            RatingLevel::Satisfied => "satisfied",
+            RatingLevel::BasicallySatisfied => "basically satisfied",
+            RatingLevel::Dissatisfied => "dissatisfied",
+            RatingLevel::VeryDissatisfied => "very dissatisfied",
+        }
+    }
     pub fn label_zh(self) -> &'static str {
         match self {
             RatingLevel::VerySatisfied => "非常满意",
@@ -258,6 +305,30 @@ pub struct Complaint {
     pub id: String,
     pub text: String,
     pub at: i64,
+}
+
+/// Who acts for whom (帮办代办): set by `zhangban-agent` when an agent submits for a principal, after it
+/// checked the delegation. `body` goes to the platform as the submission's `proxy` member (the agent's
+/// certificate and the delegation or door consent; docs/platform-api.md), which checks it again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proxy {
+    /// The agent's id (from the agent's certificate): the actor in the case's timeline and audit.
+    pub agent_id: String,
+    pub body: Value,
+}
+
+/// A principal's data on an agent's phone is reached only through `zhangban-agent`, which checks the
+/// delegation and audits the access: a case operation for a principal's subject without a [`Proxy`] is
+/// refused here, so no path around the agent layer exists (an FFI caller passing a principal's subject).
+pub fn require_proxy(store: &Store, subject: &str, proxy: Option<&Proxy>) -> Result<()> {
+    if proxy.is_none() && store.subject_kind(subject)? == crate::store::SubjectKind::Principal {
+        return Err(Error::permission_denied(
+            "delegation",
+            "为委托人办理须通过代办模式，并持有有效的授权委托",
+            "acting for a principal needs agent mode and an active delegation",
+        ));
+    }
+    Ok(())
 }
 
 /// One application and everything known about it.
@@ -300,6 +371,16 @@ pub struct Case {
     /// How each material of the item was dealt with (from the draft).
     #[serde(default)]
     pub materials: Vec<MaterialLine>,
+    /// When the person last urged the platform (催办) about this case being past its promised date.
+    #[serde(default)]
+    pub urged_at: Option<i64>,
+    /// The agent who submitted it for a principal (帮办代办), if one did.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// The query code (查询码) the platform gave with the receipt: with the receipt number and the
+    /// applicant's ID number it lets another phone follow the case (an agent gives it to the principal).
+    #[serde(default)]
+    pub query_code: Option<String>,
 }
 
 fn check_text(field: &str, v: &str, min: usize, max: usize) -> Result<()> {
@@ -365,7 +446,7 @@ fn put_case(t: &mut Txn<'_>, case: &Case) -> Result<()> {
 }
 
 /// The body of `POST /v1/cases` for a submission (see docs/platform-api.md).
-pub(crate) fn submit_body(client_ref: &str, sub: &Submission) -> Result<Value> {
+pub(crate) fn submit_body(client_ref: &str, sub: &Submission, proxy: Option<&Proxy>) -> Result<Value> {
     let mut body = json!({
         "client_ref": client_ref,
         "item_codes": sub.item_codes,
@@ -373,9 +454,12 @@ pub(crate) fn submit_body(client_ref: &str, sub: &Submission) -> Result<Value> {
         "values": sub.values,
         "deferred_materials": sub.deferred_materials,
     });
-    if !sub.materials.is_empty() {
-        if let Some(o) = body.as_object_mut() {
+    if let Some(o) = body.as_object_mut() {
+        if !sub.materials.is_empty() {
             o.insert("materials".into(), serde_json::to_value(&sub.materials)?);
+        }
+        if let Some(p) = proxy {
+            o.insert("proxy".into(), p.body.clone());
         }
     }
     Ok(body)
@@ -392,8 +476,16 @@ pub(crate) struct Prepared {
 
 /// Validates a submission and builds what [`submit_in`] writes (reads attachments' metadata, so it runs
 /// before the transaction).
-pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: Option<&str>) -> Result<Prepared> {
+pub(crate) fn prepare(
+    store: &Store,
+    subject: &str,
+    sub: &Submission,
+    draft_id: Option<&str>,
+    proxy: Option<&Proxy>,
+) -> Result<Prepared> {
+    require_proxy(store, subject, proxy)?;
     sub.validate(store)?;
+    let actor = proxy.map_or_else(|| "self".to_string(), |p| p.agent_id.clone());
     let now = store.now();
     let id = uuid::Uuid::new_v4().to_string();
     let case = Case {
@@ -423,9 +515,9 @@ pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: 
         licence_delivery: None,
         timeline: vec![TimelineEntry {
             at: now,
-            actor: "self".into(),
+            actor,
             state: CaseState::Queued,
-            note: "已提交，保存在本机等待发送 / submitted, queued on this phone".into(),
+            note: Text::new("已提交，保存在本机等待发送", "submitted, queued on this phone"),
         }],
         problem: None,
         rating: None,
@@ -433,8 +525,11 @@ pub(crate) fn prepare(store: &Store, subject: &str, sub: &Submission, draft_id: 
         last_event_seq: 0,
         draft_id: draft_id.map(str::to_string),
         materials: sub.materials.clone(),
+        urged_at: None,
+        agent: proxy.map(|p| p.agent_id.clone()),
+        query_code: None,
     };
-    let body = submit_body(&id, sub)?;
+    let body = submit_body(&id, sub, proxy)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
     Ok(Prepared { case, body, key, uploads, attachment_count: sub.attachments.len() })
@@ -447,7 +542,7 @@ pub(crate) fn submit_in(t: &mut Txn<'_>, p: Prepared) -> Result<Case> {
     put_case(t, &case)?;
     outbox::enqueue(t, &case.subject, &case.id, OpKind::Submit, key, body, uploads)?;
     t.audit(&audit::NewEntry {
-        actor: "self",
+        actor: case.agent.as_deref().unwrap_or("self"),
         action: "case.submit",
         subject: &case.subject,
         target: &case.id,
@@ -460,7 +555,12 @@ pub(crate) fn submit_in(t: &mut Txn<'_>, p: Prepared) -> Result<Case> {
 /// Works offline; the sync runner sends it when it can. A form draft is submitted with
 /// [`submit_draft`], which converts it and marks the draft submitted in the same transaction.
 pub fn submit(store: &Store, subject: &str, sub: &Submission) -> Result<Case> {
-    let p = prepare(store, subject, sub, None)?;
+    submit_as(store, subject, sub, None)
+}
+
+/// [`submit`] by an agent for a principal ([`Proxy`]; `zhangban-agent` checks the delegation first).
+pub fn submit_as(store: &Store, subject: &str, sub: &Submission, proxy: Option<&Proxy>) -> Result<Case> {
+    let p = prepare(store, subject, sub, None, proxy)?;
     store.transaction(|t| submit_in(t, p))
 }
 
@@ -468,9 +568,18 @@ pub fn get(store: &Store, id: &str) -> Result<Case> {
     store.get_json(COLLECTION, id)
 }
 
-/// All cases (of one subject, or all), newest first.
-pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<Case>> {
-    let mut v: Vec<Case> = store.list(COLLECTION, subject)?.iter().map(|r| r.json()).collect::<Result<_>>()?;
+/// The cases of one subject (the owner, or one of an agent's principals), newest first. Every list a
+/// screen shows is of one subject: principals' cases never mix (issue 11).
+pub fn list(store: &Store, subject: &str) -> Result<Vec<Case>> {
+    sorted(store.list(COLLECTION, Some(subject))?.iter().map(|r| r.json()).collect::<Result<_>>()?)
+}
+
+/// Every subject's cases, newest first: for maintenance and tests only, never for a screen.
+pub fn list_all(store: &Store) -> Result<Vec<Case>> {
+    sorted(store.list(COLLECTION, None)?.iter().map(|r| r.json()).collect::<Result<_>>()?)
+}
+
+fn sorted(mut v: Vec<Case>) -> Result<Vec<Case>> {
     v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     Ok(v)
 }
@@ -491,7 +600,20 @@ pub fn update_in<R>(t: &mut Txn<'_>, id: &str, f: impl FnOnce(&mut Case) -> Resu
 
 /// The citizen supplies what a supplement request (补正) or a deferred material asked for. Queued offline.
 pub fn supply(store: &Store, case_id: &str, values: Value, attachments: &[String], note: &str) -> Result<()> {
+    supply_as(store, case_id, values, attachments, note, None)
+}
+
+/// [`supply`] by an agent for a principal ([`Proxy`]).
+pub fn supply_as(
+    store: &Store,
+    case_id: &str,
+    values: Value,
+    attachments: &[String],
+    note: &str,
+    proxy: Option<&Proxy>,
+) -> Result<()> {
     let case = get(store, case_id)?;
+    require_proxy(store, &case.subject, proxy)?;
     check_text("note", note, 0, MAX_REASON_CHARS)?;
     if !values.is_object() {
         return Err(Error::validation("values", "补正内容须为对象。", "supplied values must be a JSON object."));
@@ -522,7 +644,7 @@ pub fn supply(store: &Store, case_id: &str, values: Value, attachments: &[String
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: "已补交材料，等待发送 / material supplied, queued".into(),
+                note: Text::new("已补交材料，等待发送", "material supplied, queued"),
             });
             Ok(())
         })?;
@@ -541,6 +663,8 @@ pub fn rate(
     today: NaiveDate,
 ) -> Result<()> {
     let case = get(store, case_id)?;
+    // A principal rates their own case (on their phone), never the agent for them.
+    require_proxy(store, &case.subject, None)?;
     let completed = case.completed_on.filter(|_| case.state == CaseState::Completed).ok_or_else(|| {
         Error::validation("case", "办件办结后才能评价。", "a case can be rated once it is completed.")
     })?;
@@ -575,7 +699,7 @@ pub fn rate(
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: format!("评价：{}", level.label_zh()),
+                note: Text::new(format!("评价：{}", level.label_zh()), format!("rated: {}", level.label_en())),
             });
             Ok(())
         })?;
@@ -587,6 +711,7 @@ pub fn rate(
 /// A free-text complaint (办不成事 反映) about a case. Queued offline.
 pub fn complain(store: &Store, case_id: &str, text: &str) -> Result<String> {
     let case = get(store, case_id)?;
+    require_proxy(store, &case.subject, None)?;
     let text = text.trim();
     check_text("text", text, 1, MAX_COMPLAINT_CHARS)?;
     let id = uuid::Uuid::new_v4().to_string();
@@ -600,7 +725,7 @@ pub fn complain(store: &Store, case_id: &str, text: &str) -> Result<String> {
                 at: now,
                 actor: "self".into(),
                 state: c.state,
-                note: "已提交反映 / complaint filed".into(),
+                note: Text::new("已提交反映", "complaint filed"),
             });
             Ok(())
         })?;
@@ -608,6 +733,48 @@ pub fn complain(store: &Store, case_id: &str, text: &str) -> Result<String> {
         Ok(())
     })?;
     Ok(id)
+}
+
+/// 催办: asks the platform to act on a case past its promised completion date (the citizen's side of
+/// 电子监察). Only an overdue case whose clock runs can be urged, at most once a day; queued offline in
+/// the one outbox like a complaint.
+pub fn urge(store: &Store, cal: &Calendar, case_id: &str) -> Result<()> {
+    let case = get(store, case_id)?;
+    require_proxy(store, &case.subject, None)?;
+    let p = progress(&case, cal, &Rules::default(), store.today())?;
+    let promised = match (&p.promised_date, p.overdue && case.state.clock_running()) {
+        (Some(pd), true) => pd.value,
+        _ => {
+            return Err(Error::validation(
+                "case",
+                "只有超过承诺办结日期的办件才能催办。",
+                "only a case past its promised completion date can be urged.",
+            ))
+        }
+    };
+    let now = store.now();
+    if case.urged_at.is_some_and(|t| now - t < 86_400) {
+        return Err(Error::validation(
+            "case",
+            "今天已催办过该办件，请明天再试。",
+            "this case was urged today; try again tomorrow.",
+        ));
+    }
+    let body = json!({ "promised_date": promised.to_string() });
+    store.transaction(|t| {
+        update_in(t, case_id, |c| {
+            c.urged_at = Some(now);
+            c.timeline.push(TimelineEntry {
+                at: now,
+                actor: "self".into(),
+                state: c.state,
+                note: Text::new(format!("已催办（承诺 {promised} 前办结）"), format!("urged (promised by {promised})")),
+            });
+            Ok(())
+        })?;
+        outbox::enqueue(t, &case.subject, case_id, OpKind::Urge, outbox::new_key(), body, vec![])?;
+        Ok(())
+    })
 }
 
 /// Something the person must do now.

@@ -18,6 +18,7 @@ use super::{get, submit_body, update_in, Case, CaseState, Submission, TimelineEn
 use crate::outbox::{self, Op, OpKind};
 use crate::store::Store;
 use crate::{audit, Error, Result};
+use zhangban_base::Text;
 
 /// How the form values change when a refused submission is sent again.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -40,6 +41,25 @@ pub struct Fix {
     pub values: ValuesChange,
     /// The complete new list of attachment ids.
     pub attachments: Option<Vec<String>>,
+}
+
+impl Fix {
+    /// A fix as a screen gives it: `values` a JSON merge patch over the old values (or, with
+    /// `replace_values`, the new values; `None` keeps them); `item_codes` / `attachments`: `None` keeps
+    /// the old ones.
+    pub fn new(
+        values: Option<Value>,
+        replace_values: bool,
+        item_codes: Option<Vec<String>>,
+        attachments: Option<Vec<String>>,
+    ) -> Fix {
+        let values = match values {
+            None => ValuesChange::Keep,
+            Some(v) if replace_values => ValuesChange::Replace(v),
+            Some(v) => ValuesChange::Patch(v),
+        };
+        Fix { item_codes, title: None, values, attachments }
+    }
 }
 
 /// RFC 7386 merge patch. Recursion is bounded by the nesting serde_json accepts (128).
@@ -88,6 +108,13 @@ fn quarantined_of(t: &mut crate::store::Txn<'_>, case_id: &str) -> Result<Vec<Op
 /// Fails with a validation error naming the field when the changed submission is invalid, and with
 /// field `case` when the case has no refused submission. Nothing is changed on failure.
 pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
+    resubmit_as(store, case_id, fix, None)
+}
+
+/// [`resubmit`] for a principal's case on an agent's phone: `proxy` (made by `zhangban-agent` after its
+/// scope check) carries the mandate for the platform to check again and names the agent as the actor.
+/// Without one a principal's case is refused ([`super::require_proxy`]).
+pub fn resubmit_as(store: &Store, case_id: &str, fix: &Fix, proxy: Option<&super::Proxy>) -> Result<Case> {
     let case = get(store, case_id)?;
     if case.state != CaseState::Queued || case.receipt.is_some() {
         return Err(not_refused());
@@ -112,6 +139,9 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
         materials: case.materials.clone(),
     };
     sub.validate(store)?;
+    // A principal's refused case is resubmitted only through the agent layer (its scope check).
+    super::require_proxy(store, &case.subject, proxy)?;
+    let actor = proxy.map_or_else(|| "self".to_string(), |p| p.agent_id.clone());
     let mut changed = Vec::new();
     if sub.item_codes != case.item_codes {
         changed.push("item_codes");
@@ -125,7 +155,7 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
     if sub.attachments != case.attachments {
         changed.push("attachments");
     }
-    let body = submit_body(&case.id, &sub)?;
+    let body = submit_body(&case.id, &sub, proxy)?;
     let key = outbox::new_key();
     let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
     let now = store.now();
@@ -145,14 +175,20 @@ pub fn resubmit(store: &Store, case_id: &str, fix: &Fix) -> Result<Case> {
             let what = if changed.is_empty() { "未修改内容".to_string() } else { changed.join("、") };
             c.timeline.push(TimelineEntry {
                 at: now,
-                actor: "self".into(),
+                actor: actor.clone(),
                 state: c.state,
-                note: format!("已修改（{what}）并重新提交，等待发送 / changed and submitted again, queued"),
+                note: Text::new(
+                    format!("已修改（{what}）并重新提交，等待发送"),
+                    format!(
+                        "changed ({}) and submitted again, queued",
+                        if changed.is_empty() { "nothing".to_string() } else { changed.join(", ") }
+                    ),
+                ),
             });
             Ok(c.clone())
         })?;
         t.audit(&audit::NewEntry {
-            actor: "self",
+            actor: &actor,
             action: "case.resubmit",
             subject: &case.subject,
             target: case_id,
@@ -201,9 +237,12 @@ pub fn discard(store: &Store, case_id: &str, reason: &str) -> Result<Case> {
                 actor: "self".into(),
                 state: c.state,
                 note: if withdrawn {
-                    format!("已放弃被拒收的申请{why} / gave up the refused submission")
+                    Text::new(format!("已放弃被拒收的申请{why}"), "gave up the refused submission")
                 } else {
-                    format!("已放弃被拒收的请求（{}）{why} / gave up the refused request", kinds.join("、"))
+                    Text::new(
+                        format!("已放弃被拒收的请求（{}）{why}", kinds.join("、")),
+                        format!("gave up the refused request ({})", kinds.join(", ")),
+                    )
                 },
             });
             Ok(c.clone())
@@ -241,7 +280,8 @@ fn undo_follow_up(c: &mut Case, op: &Op) {
             let id = op.body.get("complaint_id").and_then(Value::as_str);
             c.complaints.retain(|x| Some(x.id.as_str()) != id);
         }
-        OpKind::Submit => {}
+        OpKind::Urge => c.urged_at = None,
+        OpKind::Submit | OpKind::RevokeGrant | OpKind::RevokeDelegation => {}
     }
 }
 

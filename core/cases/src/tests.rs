@@ -85,7 +85,7 @@ fn submission_validation_names_the_field() {
     sub.values = json!([1, 2]);
     assert!(matches!(submit(&s, SELF, &sub), Err(Error::Validation { field, .. }) if field == "values"));
     assert!(outbox::pending(&s).expect("pending").is_empty(), "nothing queued by a refused submission");
-    assert!(list(&s, None).expect("list").is_empty());
+    assert!(list_all(&s).expect("list").is_empty());
 }
 
 #[test]
@@ -305,7 +305,7 @@ fn a_draft_with_problems_is_not_submitted_and_nothing_is_written() {
     assert_eq!(field, "a.phone");
     assert!(message_zh.contains("还有 3 处"), "{message_zh}");
     assert!(message_en.starts_with("3 problem(s) left"), "{message_en}");
-    assert!(list(&s, None).expect("list").is_empty());
+    assert!(list_all(&s).expect("list").is_empty());
     assert!(outbox::pending(&s).expect("pending").is_empty());
     assert!(session.submitted_case().is_none());
     session.set("a.phone", json!("13800138000"), crate::forms::Editor::Person).expect("still editable");
@@ -355,7 +355,7 @@ fn submitting_a_draft_makes_case_op_and_submitted_draft_in_one_go() {
     assert_eq!(ops[0].body["materials"][0]["status"], "exempt");
     assert_eq!(ops[0].body["materials"][0]["licence_id"], "RID-1");
     assert_eq!(ops[0].uploads.len(), 1);
-    let drafts = session::list(&s, None).expect("drafts");
+    let drafts = session::list_all(&s).expect("drafts");
     assert!(drafts.iter().any(|d| d.id == draft_id && d.submitted));
     assert!(session.set("a.note", json!("改"), Editor::Person).is_err(), "a submitted draft is read-only");
     let reopened = Session::resume(s.clone(), &cat, &draft_id, chrono::Utc::now().date_naive()).expect("resume");
@@ -373,7 +373,7 @@ fn submitting_a_draft_makes_case_op_and_submitted_draft_in_one_go() {
     let mut reopened = reopened;
     assert_eq!(submit_draft(&mut reopened, &cat).expect("reopened").id, case.id);
     assert_eq!(outbox::pending(&s).expect("pending").len(), 1);
-    assert_eq!(list(&s, None).expect("cases").len(), 1);
+    assert_eq!(list_all(&s).expect("cases").len(), 1);
     // The audit chain names the draft.
     let entries = s.audit_entries(Some(&case.id)).expect("audit");
     assert!(entries.iter().any(|e| e.action == "case.submit" && e.detail["draft"] == json!(draft_id)));
@@ -444,7 +444,7 @@ fn a_refused_submission_is_fixed_and_sent_again_in_one_transaction() {
     assert_eq!(got.state, CaseState::Queued);
     assert_eq!(got.values, json!({ "address": "杭州市西湖区文三路 1 号" }));
     assert_eq!(got.item_codes, ["330100-GT-002"]);
-    assert!(got.timeline.last().is_some_and(|e| e.note.contains("重新提交")));
+    assert!(got.timeline.last().is_some_and(|e| e.note.zh.contains("重新提交")));
     assert!(outbox::quarantined(&s).expect("q").is_empty(), "the refused operation is gone");
     let ops = outbox::pending(&s).expect("p");
     assert_eq!(ops.len(), 1);
@@ -480,7 +480,7 @@ fn giving_up_a_refused_submission_withdraws_the_case() {
     assert_eq!(got.state, CaseState::Withdrawn);
     assert!(got.state.is_final());
     assert!(got.problem.is_none());
-    assert!(got.timeline.last().is_some_and(|e| e.note.contains("不再办理") && e.state == CaseState::Withdrawn));
+    assert!(got.timeline.last().is_some_and(|e| e.note.zh.contains("不再办理") && e.state == CaseState::Withdrawn));
     assert!(outbox::pending(&s).expect("p").is_empty() && outbox::quarantined(&s).expect("q").is_empty());
     assert!(s.audit_entries(Some(&c.id)).expect("audit").iter().any(|e| e.action == "case.discard"));
     assert_eq!(list_in_state(&s, CaseState::Withdrawn).expect("list").len(), 1);
@@ -658,4 +658,30 @@ fn a_material_allowing_fewer_days_is_due_earlier_than_the_rule() {
         })
         .collect();
     assert_eq!(due, [d("2024-02-21")]);
+}
+
+/// Issue 11: the cases of one subject never include another's (an agent's own and a principal's).
+#[test]
+fn lists_are_of_one_subject() {
+    let (_d, s) = store();
+    let principal = s.create_subject(crate::store::SubjectKind::Principal, "李奶奶").expect("subject");
+    let sub = |title: &str| Submission {
+        item_codes: vec!["T-1".into()],
+        title: title.into(),
+        values: json!({}),
+        ..Default::default()
+    };
+    let own = submit(&s, SELF, &sub("本人")).expect("own");
+    // Without agent mode (a proxy) a principal's case cannot be made at all.
+    let denied = submit(&s, &principal, &sub("委托人")).expect_err("no proxy");
+    assert!(matches!(denied, Error::PermissionDenied { ref missing, .. } if missing == "delegation"), "{denied:?}");
+    let proxy = Proxy { agent_id: "agent-1".into(), body: json!({ "kind": "test" }) };
+    let theirs = submit_as(&s, &principal, &sub("委托人"), Some(&proxy)).expect("theirs");
+    assert_eq!(theirs.agent.as_deref(), Some("agent-1"));
+    assert_eq!(theirs.timeline[0].actor, "agent-1");
+    assert_eq!(list(&s, SELF).expect("list").iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![own.id.clone()]);
+    let p = list(&s, &principal).expect("list");
+    assert_eq!(p.iter().map(|c| c.id.clone()).collect::<Vec<_>>(), vec![theirs.id.clone()]);
+    assert_eq!(p[0].subject, principal, "a case says whose it is");
+    assert_eq!(list_all(&s).expect("all").len(), 2);
 }

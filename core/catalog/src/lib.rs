@@ -5,7 +5,13 @@
 //! library of form fields shared by every item, so that a bundle's form is the union of its items'
 //! fields with every shared field asked once.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{store, Error, Result, Text};
 pub mod expr;
@@ -56,6 +62,7 @@ impl ItemKind {
 /// Where an item can be done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Channel {
     /// 网上办 / 掌上办
     Online,
@@ -126,6 +133,20 @@ pub struct Item {
     /// The licence type this item issues, which satisfies that material for later items of a bundle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub produces: Option<String>,
+    /// The licence type this item renews (居民身份证换领 renews `resident_id`): a reminder of such a
+    /// licence's expiry links here and opens a draft of this item prefilled with `prefill`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renews: Option<Renewal>,
+}
+
+/// What a renewal item renews, and the values its draft starts with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Renewal {
+    /// The wallet's licence type key (`resident_id`, `business_licence`, …).
+    pub licence_type: String,
+    /// Field id → value set in a renewal draft (e.g. `{"idcard.reason": "expired"}`).
+    #[serde(default)]
+    pub prefill: serde_json::Value,
 }
 
 /// 一件事一次办: several items applied for with one form and one set of materials.
@@ -426,6 +447,10 @@ impl Catalog {
     }
     pub fn item(&self, code: &str) -> Option<&Item> {
         self.items.get(code).map(|&i| &self.doc.items[i])
+    }
+    /// The item that renews licences of type `licence_type` (a wallet type key), if the catalog has one.
+    pub fn renewal_item(&self, licence_type: &str) -> Option<&Item> {
+        self.doc.items.iter().find(|i| i.renews.as_ref().is_some_and(|r| r.licence_type == licence_type))
     }
     pub fn bundle(&self, code: &str) -> Option<&Bundle> {
         self.bundles.get(code).map(|&i| &self.doc.bundles[i])

@@ -15,6 +15,7 @@
 //! Bundles get +8 (one application beats several). Ties: shorter name, then code.
 
 use super::CatalogDoc;
+use crate::Text;
 use serde::Serialize;
 
 #[derive(Debug)]
@@ -39,11 +40,11 @@ pub struct Index {
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Hit {
     pub code: String,
     pub bundle: bool,
-    pub name_zh: String,
-    pub name_en: String,
+    pub name: Text,
     pub score: u32,
 }
 
@@ -126,7 +127,7 @@ impl Index {
                     let i = &doc.items[e.idx];
                     (&i.code, &i.name)
                 };
-                Hit { code: code.clone(), bundle: e.bundle, name_zh: name.zh.clone(), name_en: name.en.clone(), score }
+                Hit { code: code.clone(), bundle: e.bundle, name: name.clone(), score }
             })
             .collect()
     }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum EntryKind {
     /// Must be attached before submitting.
     Attach,
@@ -31,6 +32,7 @@ pub enum EntryKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ChecklistEntry {
     pub kind: EntryKind,
     /// Material code or field path.
@@ -40,6 +42,7 @@ pub struct ChecklistEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Checklist {
     pub code: String,
     pub name: Text,
@@ -52,6 +55,8 @@ pub struct Checklist {
     pub legal_days: u32,
     /// Channels every item of the target offers.
     pub channels: Vec<Channel>,
+    /// The whole checklist as plain Chinese text, one line per entry (to share or print).
+    pub text_zh: String,
 }
 
 impl Checklist {
@@ -60,7 +65,7 @@ impl Checklist {
         self.entries.iter().filter(|e| !matches!(e.kind, EntryKind::Exempt | EntryKind::Condition))
     }
     /// Plain text, one line per entry, in Chinese.
-    pub fn text_zh(&self) -> String {
+    fn render_zh(&self) -> String {
         let mut s = format!("【一次性告知】{}\n", self.name.zh);
         for e in &self.entries {
             let mark = match e.kind {
@@ -199,7 +204,7 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
     let legal_days = items.iter().map(|i| i.legal_days).max().unwrap_or(0);
     let mut channels = vec![Channel::Online, Channel::OnSite, Channel::AtHome];
     channels.retain(|c| items.iter().all(|i| i.channels.contains(c)));
-    Ok(Checklist {
+    let mut c = Checklist {
         code: draft.target.clone(),
         name: target.name().clone(),
         entries,
@@ -208,7 +213,10 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
         promised_days,
         legal_days,
         channels,
-    })
+        text_zh: String::new(),
+    };
+    c.text_zh = c.render_zh();
+    Ok(c)
 }
 
 fn field_label(draft: &Draft, path: &str) -> Text {
@@ -269,7 +277,7 @@ mod tests {
         assert_eq!(c.fees, 400.0);
         assert_eq!(c.promised_days, 10);
         assert!(c.channels.contains(&Channel::Online));
-        let text = c.text_zh();
+        let text = &c.text_zh;
         assert!(text.contains("新生儿出生一件事") && text.contains("免提交") && text.contains("400.00 元"), "{text}");
         assert!(c.to_do().count() < c.entries.len());
     }

@@ -46,6 +46,7 @@ pub enum Editor {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Severity {
     /// Blocks submission.
     Error,
@@ -55,6 +56,7 @@ pub enum Severity {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum IssueCode {
     Required,
     Format,
@@ -70,6 +72,7 @@ pub enum IssueCode {
 
 /// One problem, with where and what to do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Issue {
     /// `applicant.phone`, `household.members[2].id_number`, `material:M_PHOTO`.
     pub path: String,
@@ -105,6 +108,7 @@ pub enum MaterialChoice {
 /// Where a material stands for this draft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum MaterialStatus {
     /// 免提交: an e-licence the person holds satisfies it.
     Exempt {
@@ -177,24 +181,25 @@ pub struct MaterialReport {
 
 /// Counts of a draft, for "N of M fields filled, K of L materials exempt".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FillReport {
     /// Visible fields a person answers (computed fields and group headers excluded; repeat children
     /// counted per instance).
-    pub fields_total: usize,
-    pub fields_filled: usize,
+    pub fields_total: u32,
+    pub fields_filled: u32,
     /// Filled from a licence.
-    pub fields_verified: usize,
+    pub fields_verified: u32,
     /// Still empty (of which `required_left` are required).
-    pub fields_left: usize,
-    pub required_left: usize,
-    pub needs_confirmation: usize,
-    pub materials_total: usize,
-    pub materials_exempt: usize,
-    pub materials_attached: usize,
-    pub materials_deferrable: usize,
-    pub materials_commitment: usize,
-    pub materials_missing: usize,
-    pub materials_optional: usize,
+    pub fields_left: u32,
+    pub required_left: u32,
+    pub needs_confirmation: u32,
+    pub materials_total: u32,
+    pub materials_exempt: u32,
+    pub materials_attached: u32,
+    pub materials_deferrable: u32,
+    pub materials_commitment: u32,
+    pub materials_missing: u32,
+    pub materials_optional: u32,
 }
 
 /// One field as a screen shows it.

@@ -23,6 +23,7 @@ pub const MAX_MEMBERS: usize = 64;
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum Provenance {
     /// Verified from an e-licence: which one, and the date its data is valid as of.
     Licence { licence_type: String, licence_id: String, as_of: String },

@@ -66,6 +66,7 @@ struct OpRecord {
 
 /// A summary for a list of drafts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DraftInfo {
     pub id: String,
     pub subject: String,
@@ -74,8 +75,35 @@ pub struct DraftInfo {
     pub submitted: bool,
 }
 
+/// Agent mode's check on a principal's draft (implemented by `zhangban-agent`, which checks the
+/// delegation and audits the access): run when the draft is opened and before every edit, it says who
+/// edits. A draft of a subject of kind `Principal` cannot be opened or edited without one, so no call
+/// (an FFI `set`, a `resume` by id) reaches a principal's draft around the agent's scope check.
+pub trait ActingGate: Send + Sync {
+    fn check(&self, subject: &str, target: &str) -> Result<Editor>;
+}
+
+fn refused_without_gate() -> Error {
+    Error::permission_denied(
+        "delegation",
+        "委托人的申请只能在代办模式下、凭有效的授权委托打开和填写",
+        "a principal's application is opened and filled only in agent mode, under an active delegation",
+    )
+}
+
+/// Whether `subject` needs an [`ActingGate`]; with one, checks it and returns its editor.
+fn gate_check(store: &Store, gate: Option<&dyn ActingGate>, subject: &str, target: &str) -> Result<Option<Editor>> {
+    match gate {
+        Some(g) => g.check(subject, target).map(Some),
+        None if store.subject_kind(subject)? == crate::store::SubjectKind::Principal => Err(refused_without_gate()),
+        None => Ok(None),
+    }
+}
+
 /// An open draft bound to its store: every edit is saved before it returns.
 pub struct Session {
+    /// Agent mode: the check of every edit of a principal's draft (None for everyone else's).
+    gate: Option<Arc<dyn ActingGate>>,
     store: Arc<Store>,
     pub draft: Draft,
     seq: u64,
@@ -99,19 +127,45 @@ impl Session {
         licences: &dyn LicenceSource,
         opts: &AutofillOptions,
     ) -> Result<Session> {
+        Self::start_gated(store, catalog, subject, target, licences, opts, None)
+    }
+
+    /// [`Session::start`] in agent mode: `gate` is checked now and before every edit.
+    pub fn start_gated(
+        store: Arc<Store>,
+        catalog: &Catalog,
+        subject: &str,
+        target: &str,
+        licences: &dyn LicenceSource,
+        opts: &AutofillOptions,
+        gate: Option<Arc<dyn ActingGate>>,
+    ) -> Result<Session> {
+        gate_check(&store, gate.as_deref(), subject, target)?;
         let profile = Profile::load(&store, subject)?;
         let held = licences.held(subject)?;
         let id = uuid::Uuid::new_v4().to_string();
         let mut draft = Draft::new(catalog, &id, subject, target, opts.today, opts.now)?;
         draft.autofill(&profile, &held, opts);
-        let mut s = Session { store, draft, seq: 0, snap_seq: 0, submitted_case: None, needs_snapshot: false };
+        let mut s = Session { gate, store, draft, seq: 0, snap_seq: 0, submitted_case: None, needs_snapshot: false };
         s.snapshot()?;
         Ok(s)
     }
 
     /// Reopens a saved draft: the snapshot plus every journalled edit after it.
     pub fn resume(store: Arc<Store>, catalog: &Catalog, draft_id: &str, today: NaiveDate) -> Result<Session> {
+        Self::resume_gated(store, catalog, draft_id, today, None)
+    }
+
+    /// [`Session::resume`] in agent mode (see [`Session::start_gated`]).
+    pub fn resume_gated(
+        store: Arc<Store>,
+        catalog: &Catalog,
+        draft_id: &str,
+        today: NaiveDate,
+        gate: Option<Arc<dyn ActingGate>>,
+    ) -> Result<Session> {
         let snap: Snapshot = store.get_json(DRAFTS, draft_id)?;
+        gate_check(&store, gate.as_deref(), &snap.subject, &snap.target)?;
         let form = catalog.form(&snap.target)?;
         let materials = catalog.materials(&snap.target)?;
         let mut draft = Draft::with_form(
@@ -145,6 +199,7 @@ impl Session {
             seq = o.seq;
         }
         Ok(Session {
+            gate,
             store,
             draft,
             seq,
@@ -226,7 +281,13 @@ impl Session {
             .inspect_err(|_| self.needs_snapshot = true)
     }
 
-    fn edit(&mut self, op: Op) -> Result<()> {
+    fn edit(&mut self, mut op: Op) -> Result<()> {
+        if let Some(g) = &self.gate {
+            let editor = g.check(&self.draft.subject, &self.draft.target)?;
+            if let Op::Set { editor: e, .. } = &mut op {
+                *e = editor;
+            }
+        }
         if self.submitted_case.is_some() {
             return Err(Error::validation(
                 "draft",
@@ -299,8 +360,17 @@ pub fn discard(store: &Store, draft_id: &str) -> Result<()> {
     })
 }
 
-/// The drafts of a subject (all subjects with `None`), newest first.
-pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
+/// The drafts of one subject, newest first (principals' drafts never mix: issue 11).
+pub fn list(store: &Store, subject: &str) -> Result<Vec<DraftInfo>> {
+    list_in(store, Some(subject))
+}
+
+/// Every subject's drafts: for maintenance (purge) and tests, never for a screen.
+pub fn list_all(store: &Store) -> Result<Vec<DraftInfo>> {
+    list_in(store, None)
+}
+
+fn list_in(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
     let mut out = Vec::new();
     for r in store.scan(DRAFTS, subject, None)? {
         let Ok(r) = r else { continue };
@@ -323,7 +393,7 @@ pub fn list(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
 pub fn purge_unsubmitted(store: &Store, days: u32, now: i64) -> Result<usize> {
     let cutoff = now - i64::from(days) * 86_400;
     let mut n = 0;
-    for d in list(store, None)? {
+    for d in list_all(store)? {
         if !d.submitted && d.updated_at < cutoff {
             discard(store, &d.id)?;
             n += 1;

@@ -297,7 +297,7 @@ fn autofill_bundle_with_provenance_locks_and_staleness() {
     let n = d.autofill(&p, &citizen_licences(), &opts());
     let r = d.report();
     assert!(n >= 10, "filled {n}");
-    assert_eq!(r.fields_filled, n);
+    assert_eq!(r.fields_filled as usize, n);
     assert!(r.fields_verified >= 9);
     assert_eq!(r.fields_total, before.fields_total);
     assert_eq!(r.fields_left, r.fields_total - r.fields_filled);
@@ -445,7 +445,7 @@ fn drafts_autosave_resume_discard_and_purge() {
     let needle = "软件开发149".as_bytes();
     assert!(!raw.windows(needle.len()).any(|w| w == needle) && !wal.windows(needle.len()).any(|w| w == needle));
 
-    assert_eq!(session::list(&store, Some(SELF_SUBJECT)).unwrap().len(), 1);
+    assert_eq!(session::list(&store, SELF_SUBJECT).unwrap().len(), 1);
     assert_eq!(session::purge_unsubmitted(&store, 30, NOW.max(chrono::Utc::now().timestamp())).unwrap(), 0);
     let far = chrono::Utc::now().timestamp() + 31 * 86_400;
     // A submitted draft stays; an unsubmitted one goes.
@@ -453,7 +453,7 @@ fn drafts_autosave_resume_discard_and_purge() {
     other.mark_submitted("case-1").unwrap();
     assert!(other.set("applicant.phone", json!("13800000000"), Editor::Person).is_err());
     assert_eq!(session::purge_unsubmitted(&store, 30, far).unwrap(), 1);
-    let left = session::list(&store, None).unwrap();
+    let left = session::list_all(&store).unwrap();
     assert_eq!(left.len(), 1);
     assert!(left[0].submitted);
     assert!(Session::resume(store.clone(), &cat, &id, today()).is_err());
@@ -556,4 +556,118 @@ fn kill_9(pid: u32) -> i32 {
         .status()
         .map(|s| if s.success() { 0 } else { 1 })
         .unwrap_or(1)
+}
+
+// ---- DraftState: what a screen draws, from the core -----------------------------------------------
+
+fn field<'a>(s: &'a crate::DraftState, path: &str) -> &'a crate::FieldState {
+    s.fields.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("no visible field {path}"))
+}
+
+fn material<'a>(s: &'a crate::DraftState, code: &str) -> &'a crate::MaterialState {
+    s.materials.iter().find(|m| m.code == code).unwrap()
+}
+
+#[test]
+fn draft_state_says_what_is_editable_why_not_and_where_values_came_from() {
+    use crate::{MaterialAction as A, ValueSource};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let cat = Catalog::bundled().unwrap();
+    let mut p = Profile::default();
+    p.set("person.phone", json!("13800138000"), Provenance::Profile { entered_at: NOW }).unwrap();
+    p.save(&store, SELF_SUBJECT).unwrap();
+    let mut s = Session::start(store.clone(), &cat, SELF_SUBJECT, "BD-BIRTH", &citizen_licences(), &opts()).unwrap();
+    let st = s.state();
+    assert_eq!((st.id.as_str(), st.target.as_str(), st.submitted_case.as_deref()), (s.id(), "BD-BIRTH", None));
+    assert!(!st.complete);
+    assert!(st.fields.iter().all(|f| st.fields.iter().filter(|g| g.path == f.path).count() == 1));
+
+    // Locked by a licence: not editable, the reason in words, the source named.
+    let name = field(&st, "applicant.name");
+    assert!(!name.editable);
+    assert!(name.lock_reason.as_ref().unwrap().zh.contains("电子证照"), "{:?}", name.lock_reason);
+    assert!(name.lock_reason.as_ref().unwrap().en.contains("e-licence"));
+    assert_eq!(name.source, Some(ValueSource::Licence));
+    assert_eq!(name.source_text.as_ref().unwrap().zh, "来自电子证照");
+    assert_eq!(name.display.zh, "王晓明");
+    assert!(matches!(&name.provenance, Some(Provenance::Licence { licence_id, .. }) if licence_id == "rid-1"));
+    // Verified but the binding allows edits: editable, still from the licence.
+    let address = field(&st, "applicant.address");
+    assert!(address.editable && address.lock_reason.is_none());
+    assert_eq!(address.source, Some(ValueSource::Licence));
+    // From the profile; empty fields have no source.
+    assert_eq!(field(&st, "applicant.phone").source, Some(ValueSource::Profile));
+    let child = field(&st, "child.name");
+    assert!(child.editable && child.source.is_none() && child.display.zh.is_empty());
+    assert!(child.issues.iter().any(|i| i.code == IssueCode::Required), "{:?}", child.issues);
+
+    // A choice reads as its label; a bad value's problem sits on its field, in both languages.
+    s.set("child.household", json!("father"), Editor::Person).unwrap();
+    s.set("applicant.phone", json!("12345"), Editor::Person).unwrap();
+    let st = s.state();
+    let household = field(&st, "child.household");
+    let label = household.options.iter().find(|o| o.value == "father").unwrap().label.clone();
+    assert_eq!(household.display, label);
+    assert_ne!(household.display.zh, "father");
+    assert_eq!(household.source, Some(ValueSource::Form));
+    let phone = field(&st, "applicant.phone");
+    assert!(phone.issues.iter().any(|i| i.severity == Severity::Error && !i.message.en.is_empty()));
+    assert!(st.issues.iter().any(|i| i.path == "applicant.phone"));
+
+    // Material actions: nothing to do for what a licence or the bundle covers; attach only where there is no
+    // alternative; defer where the item allows it, and clear once a choice is made.
+    assert_eq!(material(&st, "M_ID").actions, vec![]);
+    assert_eq!(material(&st, "M_BIRTH_CERT").actions, vec![]);
+    assert_eq!(material(&st, "M_ID_SPOUSE").actions, vec![A::Attach]);
+    assert!(material(&st, "M_ID_SPOUSE").blocks);
+    assert_eq!(material(&st, "M_DELIVERY_RECORD").actions, vec![A::Attach, A::Defer]);
+    s.defer_material("M_DELIVERY_RECORD").unwrap();
+    let st = s.state();
+    let delivery = material(&st, "M_DELIVERY_RECORD");
+    assert_eq!(delivery.actions, vec![A::Attach, A::Clear]);
+    assert_eq!(delivery.status, MaterialStatus::Deferred { within_working_days: 5 });
+    assert!(delivery.status_text.zh.contains('5') && !delivery.blocks);
+    assert!(s.commit_material("M_ID_SPOUSE").is_err(), "no commitment for an ID card");
+    assert!(s.attach_material("M_ID_SPOUSE", "no-such-attachment").is_err(), "the attachment must exist");
+
+    // Submitted: nothing is editable any more, each field says why, and no material action is offered.
+    s.mark_submitted("case-7").unwrap();
+    let st = s.state();
+    assert_eq!(st.submitted_case.as_deref(), Some("case-7"));
+    assert!(st.fields.iter().all(|f| !f.editable));
+    assert!(field(&st, "child.name").lock_reason.as_ref().unwrap().zh.contains("已提交"));
+    assert!(st.materials.iter().all(|m| m.actions.is_empty()));
+}
+
+#[test]
+fn draft_state_of_computed_fields_and_repeat_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let cat = Catalog::bundled().unwrap();
+    let mut s = Session::start(store.clone(), &cat, SELF_SUBJECT, "BD-COMPANY", &NoLicences, &opts()).unwrap();
+    s.set("enterprise.type", json!("llc"), Editor::Person).unwrap();
+    s.set("enterprise.shareholders[0].share", json!(70), Editor::Person).unwrap();
+    s.add_instance("enterprise.shareholders").unwrap();
+    let st = s.state();
+    let total = field(&st, "enterprise.share_total");
+    assert!(total.computed && !total.editable);
+    assert!(total.lock_reason.as_ref().unwrap().zh.contains("自动计算"));
+    assert!(field(&st, "enterprise.shareholders[1].share").editable, "the new entry's fields are there");
+    s.set("enterprise.scope", json!("软件开发"), Editor::Agent { agent: "帮办员张三".into() }).unwrap();
+    let scope = s.state().fields.into_iter().find(|f| f.path == "enterprise.scope").unwrap();
+    assert_eq!(scope.source, Some(crate::ValueSource::Agent));
+    assert!(scope.source_text.unwrap().zh.contains("帮办员张三"));
+}
+
+#[test]
+fn typed_values_are_parsed_in_the_core_and_a_bad_one_names_its_field() {
+    assert_eq!(crate::parse_value("a.b", "\"王\"").unwrap(), json!("王"));
+    assert_eq!(crate::parse_value("a.b", "null").unwrap(), Json::Null);
+    for bad in ["not json", "{", &"1".repeat(crate::state::MAX_VALUE_TEXT + 1)] {
+        match crate::parse_value("child.name", bad) {
+            Err(crate::Error::Validation { field, .. }) => assert_eq!(field, "child.name"),
+            other => panic!("{other:?}"),
+        }
+    }
 }

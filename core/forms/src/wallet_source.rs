@@ -12,10 +12,12 @@ fn date_of(secs: i64) -> String {
 }
 
 impl LicenceSource for Wallet {
-    fn held(&self, _subject: &str) -> Result<Vec<HeldLicence>> {
+    /// Only the licences stored for `subject`: a principal's draft on an agent's phone is never filled
+    /// from the agent's own licences (issue 11).
+    fn held(&self, subject: &str) -> Result<Vec<HeldLicence>> {
         let now = self.store().now();
         let mut out = Vec::new();
-        for s in self.licences(now)? {
+        for s in self.licences_of(subject, now)? {
             if matches!(s.status, LicenceStatus::Revoked | LicenceStatus::NotYetValid) {
                 continue;
             }
@@ -63,4 +65,14 @@ pub fn import_licence(wallet: &Wallet, licence: &[u8], now: i64) -> Result<crate
         )?;
     }
     Ok(summary)
+}
+
+/// The licences the wallet in `store` holds for `subject`, for autofill and exempt materials: none when the
+/// store holds no licence (the wallet need not be set up); a wallet that holds licences but cannot be
+/// opened or read is an error of the call, never an empty list.
+pub fn held_licences(store: &std::sync::Arc<zhangban_base::store::Store>, subject: &str) -> Result<Vec<HeldLicence>> {
+    if store.list(crate::wallet::LICENCE_COLLECTION, None)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    Wallet::open(store.clone())?.held(subject)
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::http::HttpClient;
 use crate::store::{PutOptions, Store, SELF_SUBJECT};
 use crate::{Error, Result};
 
@@ -102,17 +103,7 @@ struct CatalogResponse {
 /// The platform client. Cheap to clone (reqwest pools connections inside).
 #[derive(Debug, Clone)]
 pub struct PlatformClient {
-    http: reqwest::Client,
-    base: String,
-    max_response_bytes: usize,
-}
-
-fn network(e: impl std::fmt::Display) -> Error {
-    Error::Network(e.to_string())
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    http: HttpClient,
 }
 
 impl PlatformClient {
@@ -120,80 +111,34 @@ impl PlatformClient {
         Self::with_config(ClientConfig::new(base_url))
     }
 
+    /// Validates the address (see [`super::http`]: https, or http to a loopback IP literal only).
     pub fn with_config(cfg: ClientConfig) -> Result<Self> {
-        let base = cfg.base_url.trim_end_matches('/').to_string();
-        let host = if let Some(rest) = base.strip_prefix("https://") {
-            rest
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            let host = rest.split('/').next().unwrap_or("");
-            let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-            if !is_loopback_host(host) {
-                return Err(Error::validation(
-                    "base_url",
-                    "平台地址必须使用 https（仅本机测试平台可用 http）",
-                    "the platform address must use https (http only for a loopback test platform)",
-                ));
-            }
-            rest
-        } else {
-            return Err(Error::validation(
-                "base_url",
-                "平台地址须以 https:// 开头",
-                "the platform address must start with https://",
-            ));
-        };
-        if host.is_empty() || base.len() > 2048 {
-            return Err(Error::validation("base_url", "平台地址无效", "the platform address is not valid"));
-        }
-        let http = super::tls::client_builder()?
-            .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("zhangban-core/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
-        Ok(PlatformClient { http, base, max_response_bytes: cfg.max_response_bytes })
+        let http = HttpClient::new(&cfg.base_url, cfg.connect_timeout, cfg.timeout, cfg.max_response_bytes)?;
+        Ok(PlatformClient { http })
     }
 
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.http.base_url()
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+    /// The validated client underneath (for a caller that needs a request shape not covered here).
+    pub fn http(&self) -> &HttpClient {
+        &self.http
     }
 
     /// Sends a request and returns its body (bounded) on 2xx; maps everything else to a typed error.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>> {
-        let mut resp = req.send().await.map_err(network)?;
-        let status = resp.status();
-        let max = self.max_response_bytes;
-        if let Some(len) = resp.content_length() {
-            if len > max as u64 && status.is_success() {
-                return Err(Error::Network(format!("response of {len} bytes exceeds the {max}-byte limit")));
-            }
+        let reply = self.http.send(req).await?;
+        if reply.is_success() {
+            return Ok(reply.body);
         }
-        // Error bodies are only read for their message: a smaller bound.
-        let limit = if status.is_success() { max } else { max.min(16 * 1024) };
-        let mut body = Vec::new();
-        let mut truncated = false;
-        while let Some(chunk) = resp.chunk().await.map_err(network)? {
-            if body.len() + chunk.len() > limit {
-                truncated = true;
-                break;
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if status.is_success() {
-            if truncated {
-                return Err(Error::Network(format!("response exceeds the {max}-byte limit")));
-            }
-            return Ok(body);
-        }
-        let message = error_message(&body);
-        let code = status.as_u16();
-        if status.is_server_error() || code == 408 || code == 429 {
+        let message = error_message(&reply.body);
+        let code = reply.status;
+        if code >= 500 || code == 408 || code == 429 {
             Err(Error::Network(format!("platform answered {code}: {message}")))
+        } else if (300..400).contains(&code) {
+            // Redirects are never followed (they could carry the request to another origin).
+            Err(Error::Network(format!("platform answered a redirect ({code}); not followed")))
         } else {
             Err(Error::Rejected { status: code, message })
         }
@@ -205,7 +150,7 @@ impl PlatformClient {
 
     /// `GET path` (e.g. `/v1/cases`), with the device token when given; the body parsed as JSON.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str, token: Option<&str>) -> Result<T> {
-        let mut req = self.http.get(self.url(path));
+        let mut req = self.http.request(reqwest::Method::GET, path);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -221,7 +166,7 @@ impl PlatformClient {
         token: Option<&str>,
         idempotency_key: Option<&str>,
     ) -> Result<T> {
-        let mut req = self.http.post(self.url(path)).json(body);
+        let mut req = self.http.request(reqwest::Method::POST, path).json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -445,9 +390,17 @@ mod tests {
     #[test]
     fn plain_http_only_to_loopback() {
         assert!(PlatformClient::new("http://127.0.0.1:8080").is_ok());
-        assert!(PlatformClient::new("http://localhost:1/").is_ok());
         assert!(PlatformClient::new("https://gov.example.cn").is_ok());
-        for bad in ["http://gov.example.cn", "http://127.example.cn.evil.com", "ftp://x", "", "https://"] {
+        for bad in [
+            "http://gov.example.cn",
+            "http://127.example.cn.evil.com",
+            "ftp://x",
+            "",
+            "https://",
+            // Attacks on the old hand-written check: user info before the real host, a name.
+            "http://127.0.0.1:80@example.com",
+            "http://localhost:1/",
+        ] {
             assert!(
                 matches!(PlatformClient::new(bad), Err(Error::Validation { ref field, .. }) if field == "base_url"),
                 "{bad}"

@@ -182,7 +182,8 @@ fn finish(store: &Store, case_id: &str, result: std::result::Result<String, (u16
                 ),
             };
             c.licence_delivery = Some(delivery);
-            c.timeline.push(TimelineEntry { at, actor: "device".into(), state: c.state, note: zh.clone() });
+            let note = zhangban_base::Text::new(zh.clone(), en.clone());
+            c.timeline.push(TimelineEntry { at, actor: "device".into(), state: c.state, note });
             Ok(Notice {
                 kind,
                 case_id: c.id.clone(),
@@ -259,7 +260,10 @@ async fn deliver_one(store: &Arc<Store>, client: &PlatformClient, wallet: &Walle
             return Ok(Outcome::Retry { error: e.to_string(), stop: true });
         }
     }
-    match client.request_licence(wallet, t, &elements).await {
+    let Some(platform_id) = case.platform_id.clone() else {
+        return Ok(Outcome::Retry { error: "case not yet on the platform".into(), stop: false });
+    };
+    match client.request_licence(wallet, t, Some(&platform_id)).await {
         Ok(summary) => Ok(Outcome::Done(Some(finish(store, case_id, Ok(summary.licence_id))?))),
         Err(Error::Rejected { status, message }) => {
             Ok(Outcome::Done(Some(finish(store, case_id, Err((status, message.chars().take(500).collect())))?)))

@@ -11,18 +11,29 @@
 //! * `licence_queue/<case id>` (tagged `pending`): an approved case whose licence the sync loop still has
 //!   to fetch into the wallet ([`issuance`]).
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
 
 use zhangban_base::{audit, notify, outbox, store, Error, Result};
-#[cfg(test)]
 use zhangban_calendar as calendar;
 use zhangban_cases as cases;
 use zhangban_forms as forms;
+use zhangban_remind as remind;
 use zhangban_wallet as wallet;
+pub mod agent_api;
+pub mod blob;
 pub mod client;
+pub mod follow;
+pub mod http;
 pub mod issuance;
 #[cfg(test)]
 mod issuance_tests;
+pub mod rebind;
 pub mod runner;
 pub mod tls;
 pub mod wallet_api;
@@ -63,6 +74,53 @@ pub fn verify_registration(challenge: &str, info: &DeviceInfo, signature_hex: &s
 /// The platform registration held locally, if the device registered.
 pub fn registration(store: &Store) -> Result<Option<Registration>> {
     store.get_opt(DEVICE_COLLECTION, REGISTRATION_ID)?.map(|r| r.json()).transpose()
+}
+
+/// An operation the platform refused, as a screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct QuarantinedOp {
+    pub op_id: String,
+    pub case_id: String,
+    pub kind: outbox::OpKind,
+    /// The platform's HTTP status (0: refused on the phone, e.g. an attachment gone).
+    pub status: u16,
+    /// Why, as the platform worded it.
+    pub reason: String,
+}
+
+/// The operations the platform refused, oldest first, with their reasons.
+pub fn quarantined_ops(store: &Store) -> Result<Vec<QuarantinedOp>> {
+    Ok(outbox::quarantined(store)?
+        .into_iter()
+        .map(|o| QuarantinedOp {
+            status: o.problem.as_ref().map_or(0, |p| p.status),
+            reason: o.problem.map(|p| p.message).unwrap_or_default(),
+            op_id: o.id,
+            case_id: o.case_id,
+            kind: o.kind,
+        })
+        .collect())
+}
+
+/// Whether this store's device is registered with a platform.
+pub fn is_registered(store: &Store) -> Result<bool> {
+    Ok(registration(store)?.is_some())
+}
+
+/// Registers this store's device (its key, made on first use) with the platform at `base_url`, once
+/// before sync; the registration (device id, token) is kept encrypted. Returns the device id.
+/// `platform`: `android`, `ios` or `desktop`.
+pub async fn register_device(
+    store: &Store,
+    base_url: &str,
+    platform: String,
+    model: String,
+    app_version: String,
+) -> Result<String> {
+    let key = device_key(store)?;
+    let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
+    Ok(PlatformClient::new(base_url)?.register_device(store, &info).await?.device_id)
 }
 
 #[cfg(test)]

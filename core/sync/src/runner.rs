@@ -11,6 +11,12 @@
 //! * [`SyncRunner::spawn`] runs it in the background (tokio): after a failing run it waits with
 //!   exponential backoff and jitter, when idle it waits `idle_interval` or until [`SyncRunner::nudge`];
 //!   it never spins while offline.
+//! * Each run also fetches the reference data the phone's deadlines rest on, at most once per
+//!   `reference_interval`: the service catalog (`GET /v1/catalog?since_version=N`) and the signed calendar
+//!   update (`GET /v1/calendar?since_version=N`, applied only when its signature verifies with the pinned
+//!   key and its version is newer), and records the time of the last run that reached the platform.
+//! * [`SyncRunner::run_background`] is what the OS's background task calls (WorkManager,
+//!   BGAppRefreshTask): a run within a deadline, then a new reminder plan; it returns what it did.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -22,14 +28,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::{watch, Notify};
 
+use super::http::{HttpClient, HttpFail, HttpReply};
+use super::PlatformClient;
 use crate::cases::{self, apply_event, PlatformEvent, Problem};
 use crate::notify::{Listener, Notice, NoticeKind};
 use crate::outbox::{self, Op, OpKind, Upload};
+use crate::remind::{self, Plan, Reminder};
 use crate::store::{PutOptions, Store, MAX_RANGE, SELF_SUBJECT};
 use crate::{Error, Result};
 
 const STATE_COLLECTION: &str = "sync_state";
 const EVENTS_CURSOR: &str = "events_cursor";
+const REVOCATIONS_CURSOR: &str = "agent_revocations_cursor";
 /// Largest response body read (events pages, receipts).
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
@@ -52,6 +62,8 @@ pub struct SyncConfig {
     /// Attempts of one operation within one run before it waits for the next run.
     pub attempts_per_run: u32,
     pub events_page: u32,
+    /// How often the catalog and the calendar update are checked (a forced background run always checks).
+    pub reference_interval: Duration,
 }
 
 impl SyncConfig {
@@ -68,12 +80,14 @@ impl SyncConfig {
             chunk_size: 64 * 1024,
             attempts_per_run: 3,
             events_page: 200,
+            reference_interval: Duration::from_secs(6 * 3600),
         }
     }
 }
 
 /// What one run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct RunReport {
     /// Operations the platform took.
     pub sent: u32,
@@ -90,6 +104,78 @@ pub struct RunReport {
     pub budget_exhausted: bool,
     /// Licences of approved cases imported into the wallet ([`super::issuance`]).
     pub licences_imported: u32,
+    /// Agent mode: mandates the platform listed as revoked that this run applied.
+    #[serde(default)]
+    pub revocations_applied: u32,
+    /// Agent mode: principals erased (retention over) by this run.
+    #[serde(default)]
+    pub principals_erased: u32,
+    /// Principal's phone: revocations the platform took in this run.
+    #[serde(default)]
+    pub revocations_sent: u32,
+    /// Nothing was sent: the store was restored from a backup and waits for the platform to move the old
+    /// phone's cases here ([`crate::rebind`]).
+    #[serde(default)]
+    pub held: bool,
+    /// A newer service catalog was stored.
+    #[serde(default)]
+    pub catalog_updated: bool,
+    /// A newer signed calendar update was verified and stored (deadlines in its years are no longer
+    /// provisional).
+    #[serde(default)]
+    pub calendar_updated: bool,
+    /// Why the catalog or calendar could not be updated (a forged calendar update is refused here).
+    #[serde(default)]
+    pub reference_error: Option<String>,
+}
+
+impl RunReport {
+    /// Whether the run changed what the reminders are reckoned from.
+    pub fn changed_something(&self) -> bool {
+        self.sent > 0
+            || self.quarantined > 0
+            || self.events_applied > 0
+            || self.licences_imported > 0
+            || self.revocations_applied > 0
+            || self.principals_erased > 0
+            || self.catalog_updated
+            || self.calendar_updated
+    }
+}
+
+/// What [`SyncRunner::run_background`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct BackgroundReport {
+    pub run: RunReport,
+    /// The notices of this run, as reminders to show now (the listener heard them too).
+    pub notices: Vec<Reminder>,
+    /// The new reminder plan (with its diff); `None` when planning failed (`plan_error`).
+    pub plan: Option<Plan>,
+    pub plan_error: Option<String>,
+    /// Wall time the call took.
+    pub elapsed_ms: u64,
+}
+
+/// Most notices kept for [`SyncRunner::run_background`] between two calls.
+const MAX_RECENT: usize = 500;
+
+/// Passes notices on to the shell's listener and keeps them for the background report.
+struct Tee {
+    inner: Arc<dyn Listener>,
+    recent: std::sync::Mutex<VecDeque<Notice>>,
+}
+
+impl Listener for Tee {
+    fn on_notice(&self, notice: Notice) {
+        if let Ok(mut g) = self.recent.lock() {
+            if g.len() >= MAX_RECENT {
+                g.pop_front();
+            }
+            g.push_back(notice.clone());
+        }
+        self.inner.on_notice(notice);
+    }
 }
 
 enum Fail {
@@ -121,11 +207,12 @@ fn attachment_fail(name: &str, e: Error) -> Fail {
     }
 }
 
-fn classify(e: reqwest::Error) -> Fail {
-    if e.is_connect() {
-        Fail::Offline(e.to_string())
-    } else {
-        Fail::Retry(e.to_string())
+impl From<HttpFail> for Fail {
+    fn from(e: HttpFail) -> Self {
+        match e {
+            HttpFail::Connect(m) => Fail::Offline(m),
+            other => Fail::Retry(other.to_string()),
+        }
     }
 }
 
@@ -133,11 +220,21 @@ fn classify(e: reqwest::Error) -> Fail {
 pub struct SyncRunner {
     store: Arc<Store>,
     cfg: SyncConfig,
-    http: reqwest::Client,
+    http: HttpClient,
+    platform: PlatformClient,
     listener: Arc<dyn Listener>,
+    tee: Arc<Tee>,
+    reference_checked: std::sync::Mutex<Option<Instant>>,
     wake: Notify,
     running: tokio::sync::Mutex<()>,
     token: std::sync::Mutex<Option<String>>,
+    plan_listener: std::sync::Mutex<Option<Arc<dyn PlanListener>>>,
+}
+
+/// Hears of a new reminder plan the runner made after a sync changed something; applies its add / replace /
+/// cancel diff to the phone's scheduled notifications.
+pub trait PlanListener: Send + Sync {
+    fn on_plan(&self, plan: Plan);
 }
 
 /// The background loop; dropping it (or [`SyncHandle::stop`]) ends the loop.
@@ -167,21 +264,56 @@ pub fn backoff_delay(base: Duration, max: Duration, failures: u32) -> Duration {
 
 impl SyncRunner {
     pub fn new(store: Arc<Store>, cfg: SyncConfig, listener: Arc<dyn Listener>) -> Result<Arc<SyncRunner>> {
-        let http = super::tls::client_builder()?
-            .timeout(cfg.request_timeout)
-            .connect_timeout(cfg.request_timeout.min(Duration::from_secs(10)))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| Error::Internal(format!("http client: {e}")))?;
+        // The one validated client: https (or loopback IP), no redirects, bounded bodies.
+        let http = HttpClient::new(
+            &cfg.base_url,
+            cfg.request_timeout.min(Duration::from_secs(10)),
+            cfg.request_timeout,
+            MAX_RESPONSE,
+        )?;
+        let platform = PlatformClient::with_config(super::ClientConfig {
+            base_url: cfg.base_url.clone(),
+            connect_timeout: cfg.request_timeout.min(Duration::from_secs(10)),
+            timeout: cfg.request_timeout,
+            max_response_bytes: MAX_RESPONSE,
+        })?;
+        let tee = Arc::new(Tee { inner: listener, recent: std::sync::Mutex::new(VecDeque::new()) });
         Ok(Arc::new(SyncRunner {
             store,
             cfg,
             http,
-            listener,
+            platform,
+            listener: tee.clone(),
+            tee,
+            reference_checked: std::sync::Mutex::new(None),
             wake: Notify::new(),
             running: tokio::sync::Mutex::new(()),
             token: std::sync::Mutex::new(None),
+            plan_listener: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// Who hears of the reminder plans the runner makes after a run that changed something (the shell, to
+    /// hand the diff to the OS). Without one the runner does not plan (a plan's diff must reach the OS: the
+    /// next explicit [`remind::plan`] has it then).
+    pub fn set_plan_listener(&self, listener: Option<Arc<dyn PlanListener>>) {
+        if let Ok(mut g) = self.plan_listener.lock() {
+            *g = listener;
+        }
+    }
+
+    /// After a run that changed something (events, sent or refused operations, licences, catalog or calendar
+    /// updates, revocations): a new plan, handed to the plan listener. The plan made, if any.
+    fn replan_if_changed(&self, r: &RunReport) -> Option<Plan> {
+        if !r.changed_something() {
+            return None;
+        }
+        let listener = self.plan_listener.lock().ok()?.clone()?;
+        let plan = remind::plan(&self.store).ok()?;
+        let p = plan.clone();
+        // A panicking foreign callback must not take the sync task down.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || listener.on_plan(p)));
+        Some(plan)
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -193,12 +325,8 @@ impl SyncRunner {
         self.wake.notify_one();
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{}", self.cfg.base_url, path)
-    }
-
     fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.http.request(m, self.url(path));
+        let r = self.http.request(m, path);
         match self.token.lock().ok().and_then(|g| g.clone()) {
             Some(t) => r.bearer_auth(t),
             None => r,
@@ -214,13 +342,9 @@ impl SyncRunner {
     }
 
     /// Reads a JSON response: 2xx → value; 4xx (not 408/429) → refused; else retry.
-    async fn json_response(resp: reqwest::Response) -> std::result::Result<Value, Fail> {
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(classify)?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(Fail::Retry("response too large".into()));
-        }
-        if status.is_success() {
+    fn json_response(reply: HttpReply) -> std::result::Result<Value, Fail> {
+        let (success, code, bytes) = (reply.is_success(), reply.status, reply.body);
+        if success {
             return serde_json::from_slice(&bytes).map_err(|e| Fail::Retry(format!("bad response: {e}")));
         }
         let message = serde_json::from_slice::<Value>(&bytes)
@@ -234,10 +358,9 @@ impl SyncRunner {
                 }
             })
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
-        let code = status.as_u16();
         // 401: the device is not (or no longer) registered; that is fixed by registering, not by
         // changing the request, so it waits like a network failure.
-        if status.is_client_error() && code != 408 && code != 429 && code != 401 {
+        if (400..500).contains(&code) && code != 408 && code != 429 && code != 401 {
             Err(Fail::Refused { status: code, message })
         } else {
             Err(Fail::Retry(format!("HTTP {code}: {message}")))
@@ -276,17 +399,16 @@ impl SyncRunner {
                 .query(&[("offset", offset.to_string()), ("size", up.size.to_string()), ("sha256", up.sha256.clone())])
                 .header("x-chunk-sha256", sha256_hex(&piece))
                 .header("x-file-name", hex::encode(up.name.as_bytes()))
-                .body(piece)
-                .send()
-                .await
-                .map_err(classify)?;
-            if resp.status() == reqwest::StatusCode::CONFLICT {
+                .body(piece);
+            let resp = self.http.send(resp).await?;
+            if resp.status == 409 {
                 // The platform holds a different amount (an earlier attempt's chunk landed): resume there.
-                let v: Value = resp.json().await.map_err(classify)?;
+                let v: Value =
+                    serde_json::from_slice(&resp.body).map_err(|e| Fail::Retry(format!("bad response: {e}")))?;
                 offset = v.get("received").and_then(Value::as_u64).unwrap_or(0);
                 continue;
             }
-            let v = Self::json_response(resp).await?;
+            let v = Self::json_response(resp)?;
             if v.get("complete").and_then(Value::as_bool) == Some(true) {
                 return Ok(());
             }
@@ -302,64 +424,166 @@ impl SyncRunner {
         for up in &op.uploads {
             self.upload(up).await?;
         }
-        let attachments: Vec<Value> = op
-            .uploads
-            .iter()
-            .map(|u| json!({ "upload_id": u.upload_id, "sha256": u.sha256, "size": u.size, "name": u.name }))
-            .collect();
-        let mut body = op.body.clone();
-        if let Some(o) = body.as_object_mut() {
-            o.insert("attachments".into(), Value::Array(attachments));
-        }
         let path = match op.kind {
             OpKind::Submit => "/v1/cases".to_string(),
+            OpKind::RevokeGrant => "/v1/grants/revoke".to_string(),
+            OpKind::RevokeDelegation => "/v1/delegations/revocations".to_string(),
             kind => {
                 let case = cases::get(&self.store, &op.case_id)?;
                 let pid = case.platform_id.ok_or_else(|| Fail::Retry("case not yet on the platform".into()))?;
                 match kind {
                     OpKind::Supplement => format!("/v1/cases/{pid}/supplements"),
                     OpKind::Rate => format!("/v1/cases/{pid}/rating"),
+                    OpKind::Urge => format!("/v1/cases/{pid}/urge"),
                     _ => format!("/v1/cases/{pid}/complaints"),
                 }
             }
         };
-        let resp = self
-            .req(reqwest::Method::POST, &path)
-            .header("idempotency-key", &op.idempotency_key)
-            .json(&body)
-            .send()
-            .await
-            .map_err(classify)?;
-        Self::json_response(resp).await
+        let mut body = op.body.clone();
+        if let (true, Some(o)) = (op.kind.is_case_op(), body.as_object_mut()) {
+            let attachments = op
+                .uploads
+                .iter()
+                .map(|u| json!({ "upload_id": u.upload_id, "sha256": u.sha256, "size": u.size, "name": u.name }))
+                .collect();
+            o.insert("attachments".into(), Value::Array(attachments));
+        }
+        let resp = self.req(reqwest::Method::POST, &path).header("idempotency-key", &op.idempotency_key).json(&body);
+        Self::json_response(self.http.send(resp).await?)
     }
 
-    /// Removes the operation and lets cases record the platform's answer, in one transaction.
+    /// Removes the operation and lets its owner record the platform's answer (cases, or the principal's
+    /// delegation; a grant's revocation was shown when it was made), in one transaction.
     fn finish_op(&self, op: &Op, answer: &Value) -> Result<Option<Notice>> {
         self.store.transaction(|t| {
             t.delete(outbox::COLLECTION, &op.id)?;
-            cases::delivered_in(t, op, answer)
+            match op.kind {
+                OpKind::RevokeGrant => Ok(None),
+                OpKind::RevokeDelegation => zhangban_agent::principal::revocation_sent_in(t, &op.case_id).map(|_| None),
+                _ => cases::delivered_in(t, op, answer),
+            }
         })
     }
 
-    /// Quarantines a refused operation and lets cases show the refusal, in one transaction.
-    fn quarantine(&self, op: &Op, status: u16, message: &str) -> Result<Notice> {
+    /// Quarantines a refused operation and lets cases show the refusal, in one transaction. A refused
+    /// revocation stays in the outbox's refused list for the person to see (no case to mark).
+    fn quarantine(&self, op: &Op, status: u16, message: &str) -> Result<Option<Notice>> {
         let problem = Problem { status, message: message.chars().take(500).collect(), op: op.kind.as_str().into() };
         self.store.transaction(|t| {
             outbox::quarantine_in(t, op, problem.clone())?;
-            cases::refused_in(t, op, &problem)
+            if op.kind.is_case_op() {
+                cases::refused_in(t, op, &problem).map(Some)
+            } else {
+                Ok(None)
+            }
         })
     }
 
-    /// One time-bounded run: send what is pending, then pull events.
+    /// One time-bounded run: send what is pending, then pull events (the loop's step, and "sync now"). When
+    /// the run changed something and a plan listener is set, the reminders are planned again for it.
     pub async fn run_once(self: &Arc<Self>) -> RunReport {
+        let report = self.run_within(self.cfg.run_budget, false).await;
+        self.replan_if_changed(&report);
+        report
+    }
+
+    /// What the OS's background task calls: one run that ends by `budget` (the reference data checked
+    /// whatever the interval), then a new reminder plan. The notices of the run come back as reminders.
+    pub async fn run_background(self: &Arc<Self>, budget: Duration) -> BackgroundReport {
+        let started = Instant::now();
+        if let Ok(mut g) = self.tee.recent.lock() {
+            g.clear();
+        }
+        // Planning takes milliseconds; keep a tenth of the budget (at most a second) for it.
+        let run_budget = budget.saturating_sub((budget / 10).min(Duration::from_secs(1)));
+        let run = match tokio::time::timeout(run_budget, self.run_within(run_budget, true)).await {
+            Ok(r) => r,
+            Err(_) => RunReport { budget_exhausted: true, ..RunReport::default() },
+        };
+        let recent: Vec<Notice> = self.tee.recent.lock().map(|mut g| g.drain(..).collect()).unwrap_or_default();
+        let notices = recent
+            .iter()
+            .map(|n| {
+                let subject =
+                    cases::get(&self.store, &n.case_id).map(|c| c.subject).unwrap_or_else(|_| SELF_SUBJECT.into());
+                Reminder::from_notice(n, &subject)
+            })
+            .collect();
+        let (plan, plan_error) = match remind::plan(&self.store) {
+            Ok(p) => (Some(p), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        BackgroundReport { run, notices, plan, plan_error, elapsed_ms: started.elapsed().as_millis() as u64 }
+    }
+
+    /// The catalog and the signed calendar update, when `force`d or `reference_interval` has passed.
+    async fn refresh_reference(&self, report: &mut RunReport, force: bool) {
+        let due = self
+            .reference_checked
+            .lock()
+            .map(|g| g.is_none_or(|t| t.elapsed() >= self.cfg.reference_interval))
+            .unwrap_or(true);
+        if !force && !due {
+            return;
+        }
+        let mut errors = Vec::new();
+        match self.platform.fetch_catalog(&self.store).await {
+            Ok(u) => report.catalog_updated = !u.up_to_date,
+            Err(e) => errors.push(format!("catalog: {e}")),
+        }
+        match self.fetch_calendar().await {
+            Ok(updated) => report.calendar_updated = updated,
+            Err(e) => errors.push(format!("calendar: {e}")),
+        }
+        if errors.is_empty() {
+            if let Ok(mut g) = self.reference_checked.lock() {
+                *g = Some(Instant::now());
+            }
+        } else {
+            report.failures += errors.len() as u32;
+            report.reference_error = Some(errors.join("; "));
+        }
+    }
+
+    /// `GET /v1/calendar?since_version=N`: a newer signed update is verified with the pinned key and kept
+    /// (a forged, unsigned or older one is refused and changes nothing). True when one was applied.
+    async fn fetch_calendar(&self) -> Result<bool> {
+        let have = crate::calendar::update::applied_version(&self.store)?.unwrap_or(0);
+        let req = self.req(reqwest::Method::GET, "/v1/calendar").query(&[("since_version", have.to_string())]);
+        let reply = self.http.send(req).await?;
+        if !reply.is_success() {
+            return Err(Error::Network(format!("calendar update: HTTP {}", reply.status)));
+        }
+        let v: Value = serde_json::from_slice(&reply.body)
+            .map_err(|e| Error::Network(format!("invalid calendar update from the platform: {e}")))?;
+        if v.get("up_to_date").and_then(Value::as_bool) == Some(true) {
+            return Ok(false);
+        }
+        crate::calendar::update::apply(&self.store, &reply.body)?;
+        Ok(true)
+    }
+
+    async fn run_within(self: &Arc<Self>, budget: Duration, force_reference: bool) -> RunReport {
         let _guard = self.running.lock().await;
         self.refresh_token();
-        let deadline = Instant::now() + self.cfg.run_budget;
+        let deadline = Instant::now() + budget;
         let mut report = RunReport::default();
+        // Revocations an older version queued outside the one outbox join it before anything is sent.
+        if crate::wallet::migrate_legacy_outbox(&self.store).is_err()
+            || zhangban_agent::principal::queue_legacy_revocations(&self.store).is_err()
+        {
+            report.failures += 1;
+        }
         let mut tries: HashMap<String, u32> = HashMap::new();
         'outer: loop {
             if Instant::now() >= deadline {
                 report.budget_exhausted = true;
+                break;
+            }
+            // A restored store waits for the platform to move the old phone's cases here (see
+            // `outbox::HOLD_SETTING`); events are still pulled.
+            if !matches!(self.store.setting(outbox::HOLD_SETTING), Ok(None)) {
+                report.held = true;
                 break;
             }
             let ops = match outbox::pending(&self.store) {
@@ -414,8 +638,10 @@ impl SyncRunner {
                     Ok(answer) => match self.finish_op(&op, &answer) {
                         Ok(n) => {
                             report.sent += 1;
-                            if op.kind == OpKind::Submit {
-                                report.receipts += 1;
+                            match op.kind {
+                                OpKind::Submit => report.receipts += 1,
+                                OpKind::RevokeDelegation => report.revocations_sent += 1,
+                                _ => {}
                             }
                             if let Some(n) = n {
                                 self.listener.on_notice(n);
@@ -428,7 +654,7 @@ impl SyncRunner {
                     },
                     Err(Fail::Refused { status, message }) => {
                         report.quarantined += 1;
-                        if let Ok(n) = self.quarantine(&op, status, &message) {
+                        if let Ok(Some(n)) = self.quarantine(&op, status, &message) {
                             self.listener.on_notice(n);
                         }
                     }
@@ -448,13 +674,32 @@ impl SyncRunner {
                 break 'outer;
             }
         }
+        let mut reached = false;
         if !report.offline && Instant::now() < deadline {
             match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), self.pull_events()).await {
-                Ok(Ok(n)) => report.events_applied = n,
+                Ok(Ok(n)) => {
+                    report.events_applied = n;
+                    reached = true;
+                }
                 Ok(Err(Fail::Offline(_))) => report.offline = true,
                 Ok(Err(_)) => report.failures += 1,
                 Err(_) => report.budget_exhausted = true,
             }
+        }
+        if !report.offline && Instant::now() < deadline {
+            match tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), self.agent_step(&mut report))
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(Fail::Offline(_))) => report.offline = true,
+                Ok(Err(_)) => report.failures += 1,
+                Err(_) => report.budget_exhausted = true,
+            }
+        }
+        // Retention runs offline too: an ended mandate's data is erased on time without signal.
+        match zhangban_agent::agent::sweep(&self.store) {
+            Ok(erased) => report.principals_erased = erased.len() as u32,
+            Err(_) => report.failures += 1,
         }
         if !report.offline && Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -463,8 +708,47 @@ impl SyncRunner {
             report.licences_imported = d.imported;
             report.failures += d.failures;
         }
+        if reached {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut r = std::mem::take(&mut report);
+            if tokio::time::timeout(left, self.refresh_reference(&mut r, force_reference)).await.is_err() {
+                r.budget_exhausted = true;
+            }
+            report = r;
+            let _ = self.store.set_setting(remind::LAST_SYNC_KEY, &self.store.now().to_string());
+        }
         report.remaining = outbox::pending(&self.store).map(|v| v.len() as u32).unwrap_or(0);
         report
+    }
+
+    /// Agent mode over the network: an agent's phone fetches the platform's revocation list since its
+    /// cursor and stops using those mandates at once. (A principal's revocations go through the outbox.)
+    async fn agent_step(&self, report: &mut RunReport) -> std::result::Result<(), Fail> {
+        if !zhangban_agent::agent::is_agent_phone(&self.store)? {
+            return Ok(());
+        }
+        loop {
+            let since = self
+                .store
+                .get_opt(STATE_COLLECTION, REVOCATIONS_CURSOR)?
+                .map(|r| r.json::<Value>())
+                .transpose()?
+                .and_then(|v| v.get("cursor").and_then(Value::as_i64))
+                .unwrap_or(0);
+            let req = self.req(reqwest::Method::GET, "/v1/agents/revocations").query(&[("since", since.to_string())]);
+            let v = Self::json_response(self.http.send(req).await?)?;
+            let ids: Vec<String> = v
+                .get("revoked")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|r| r.get("mandate_id")?.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            let next = v.get("next").and_then(Value::as_i64).unwrap_or(since);
+            report.revocations_applied += zhangban_agent::agent::apply_revocations(&self.store, &ids)?.len() as u32;
+            self.store.put_json(STATE_COLLECTION, REVOCATIONS_CURSOR, SELF_SUBJECT, &json!({ "cursor": next }))?;
+            if ids.is_empty() || next <= since {
+                return Ok(());
+            }
+        }
     }
 
     /// The stored events cursor.
@@ -484,11 +768,9 @@ impl SyncRunner {
             let since = self.events_cursor()?;
             let resp = self
                 .req(reqwest::Method::GET, "/v1/events")
-                .query(&[("since", since.to_string()), ("limit", self.cfg.events_page.to_string())])
-                .send()
-                .await
-                .map_err(classify)?;
-            let v = Self::json_response(resp).await?;
+                .query(&[("since", since.to_string()), ("limit", self.cfg.events_page.to_string())]);
+            let resp = self.http.send(resp).await?;
+            let v = Self::json_response(resp)?;
             let events: Vec<PlatformEvent> = serde_json::from_value(v.get("events").cloned().unwrap_or(Value::Null))
                 .map_err(|e| Fail::Retry(format!("bad events: {e}")))?;
             let next = v.get("next").and_then(Value::as_u64).unwrap_or(since);
@@ -505,10 +787,31 @@ impl SyncRunner {
 
     /// Applies a page of events and moves the cursor, in one transaction; returns the notices to raise.
     pub fn apply_events(&self, events: &[PlatformEvent], next: u64) -> Result<Vec<Notice>> {
+        // A principal's phone keeps only what the platform signed about it (zhangban_agent::RelayedActivity).
+        let relayed = events.iter().any(|e| e.data.get("principal_view").and_then(Value::as_bool) == Some(true));
+        let my_key = if relayed { super::device_key(&self.store)?.public_key().to_vec() } else { Vec::new() };
+        let root = zhangban_wallet::trust::pinned_root_key();
         self.store.transaction(|t| {
             let mut notices = Vec::new();
             for ev in events {
                 if t.get_opt(cases::COLLECTION, &ev.client_ref)?.is_none() {
+                    // Not a case of this phone: on a principal's phone, what an agent did for them.
+                    if ev.data.get("principal_view").and_then(Value::as_bool) == Some(true) {
+                        let signed = ev.data.get("signed").and_then(Value::as_str).unwrap_or_default();
+                        match zhangban_agent::activity_from_relayed(ev.seq, signed, &root, &my_key) {
+                            Ok(entry) => zhangban_agent::principal::record_activity_in(t, &entry)?,
+                            // Unsigned, altered, or about someone else: not kept; on record why.
+                            Err(e) => {
+                                t.audit(&zhangban_base::audit::NewEntry {
+                                actor: "platform",
+                                action: "agent.activity_refused",
+                                subject: SELF_SUBJECT,
+                                target: &ev.seq.to_string(),
+                                    detail: json!({ "kind": ev.kind.chars().take(50).collect::<String>(), "reason": e.message_en() }),
+                                })?;
+                            }
+                        }
+                    }
                     continue;
                 }
                 if let Some(n) = cases::update_in(t, &ev.client_ref, |c| Ok(apply_event(c, ev)))? {
@@ -559,5 +862,104 @@ impl SyncRunner {
             }
         });
         SyncHandle { stop: tx, task }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::notify::Recorder;
+    use crate::store::{FileVault, KeyVault};
+
+    fn store() -> (tempfile::TempDir, Arc<Store>) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault: Arc<dyn KeyVault> =
+            Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).expect("vault"));
+        let store = Arc::new(Store::create(&dir.path().join("s"), vault, None).expect("store"));
+        (dir, store)
+    }
+
+    /// A raw HTTP server on loopback answering every request with `head` then `body` (and then keeping the
+    /// connection open for `linger`); counts connections.
+    async fn server(head: String, body: Vec<u8>, linger: Duration) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hits = Arc::new(AtomicUsize::new(0));
+        let h = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                h.fetch_add(1, Ordering::SeqCst);
+                let (head, body) = (head.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    let _ = sock.read(&mut buf).await;
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(&body).await;
+                    tokio::time::sleep(linger).await;
+                    let _ = sock.shutdown().await;
+                });
+            }
+        });
+        (format!("http://{addr}"), hits)
+    }
+
+    #[test]
+    fn the_runner_refuses_plain_http_to_another_host() {
+        let (_d, store) = store();
+        for bad in ["http://gov.example.cn", "http://127.0.0.1:80@example.com", "http://localhost:8080"] {
+            let r = SyncRunner::new(store.clone(), SyncConfig::new(bad), Arc::new(Recorder::default()));
+            assert!(matches!(r, Err(Error::Validation { ref field, .. }) if field == "base_url"), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_runner_follows_no_redirect() {
+        let (_d, store) = store();
+        // B is another origin; A redirects every request (a 307 would re-send a POST body there).
+        let (b, b_hits) = server(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 28\r\nconnection: close\r\n\r\n"
+                .into(),
+            br#"{"events":[],"next":0,"x":1}"#.to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        let (a, a_hits) = server(
+            format!("HTTP/1.1 307 Temporary Redirect\r\nlocation: {b}/v1/events\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"),
+            Vec::new(),
+            Duration::ZERO,
+        )
+        .await;
+        let mut cfg = SyncConfig::new(a);
+        cfg.token = Some("secret-token".into());
+        cfg.request_timeout = Duration::from_secs(2);
+        let runner = SyncRunner::new(store, cfg, Arc::new(Recorder::default())).expect("runner");
+        let report = runner.run_once().await;
+        assert!(a_hits.load(Ordering::SeqCst) >= 1);
+        assert_eq!(b_hits.load(Ordering::SeqCst), 0, "the redirect was followed to another origin");
+        assert!(report.failures >= 1, "a redirect is a failed pull: {report:?}");
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_is_cut_off_as_it_streams() {
+        let (_d, store) = store();
+        // No Content-Length; more than the bound, then the connection stays open.
+        let (a, _) = server(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n".into(),
+            vec![b' '; MAX_RESPONSE + 64 * 1024],
+            Duration::from_secs(30),
+        )
+        .await;
+        let mut cfg = SyncConfig::new(a);
+        cfg.request_timeout = Duration::from_secs(8);
+        let runner = SyncRunner::new(store, cfg, Arc::new(Recorder::default())).expect("runner");
+        let started = Instant::now();
+        let report = runner.run_once().await;
+        assert!(report.failures >= 1, "{report:?}");
+        // Reading the whole body first would wait for the timeout (8 s).
+        assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
     }
 }

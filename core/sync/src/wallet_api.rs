@@ -2,12 +2,10 @@
 //! and sending the holder's grant revocations. Everything the platform returns is checked by the wallet
 //! (signatures against the pinned root, import checks) before it is kept.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::PlatformClient;
-use crate::wallet::{CacheInfo, ElementValue, LicenceSummary, LicenceType, Wallet, OUTBOX_COLLECTION};
+use crate::wallet::{CacheInfo, LicenceSummary, LicenceType, Wallet};
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -20,10 +18,13 @@ struct Nonce {
     nonce: String,
 }
 
+/// What the phone asks for: a licence type and, for the licence of an approved case, the case. Never the
+/// licence's contents: the platform takes them from its own records (API version 2).
 #[derive(Debug, Serialize)]
 struct IssueRequest<'a> {
     licence_type: &'a str,
-    elements: &'a BTreeMap<String, ElementValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_id: Option<&'a str>,
     device_key: String,
     nonce: String,
     proof: String,
@@ -66,12 +67,15 @@ impl PlatformClient {
     }
 
     /// Requests a licence bound to this device: gets a nonce, proves possession of the device key by
-    /// signing it, and imports the licence the platform returns (after every import check).
+    /// signing it, and imports the licence the platform returns (after every import check). With
+    /// `case_id` (the platform's case id) it is the licence that case's approval offered; without, the
+    /// licence the platform's register holds for this device's person. The platform signs what its own
+    /// records say; the phone cannot name the contents.
     pub async fn request_licence(
         &self,
         wallet: &Wallet,
         licence_type: LicenceType,
-        elements: &BTreeMap<String, ElementValue>,
+        case_id: Option<&str>,
     ) -> Result<LicenceSummary> {
         let token = token(wallet)?;
         if wallet.trust_list()?.is_none() {
@@ -82,7 +86,7 @@ impl PlatformClient {
         let proof = wallet.prove_possession(&nonce)?;
         let req = IssueRequest {
             licence_type: licence_type.key(),
-            elements,
+            case_id,
             device_key: hex::encode(wallet.device_public_key()),
             nonce: n.nonce.clone(),
             proof: hex::encode(proof),
@@ -90,27 +94,6 @@ impl PlatformClient {
         let resp: IssueResponse = self.post_json("/v1/licences/issue", &req, Some(&token), Some(&n.nonce)).await?;
         let bytes = hex::decode(&resp.licence).map_err(|_| bad_response("licence"))?;
         crate::forms::import_licence(wallet, &bytes, wallet.store().now())
-    }
-
-    /// Sends queued grant revocations; returns how many were sent. A failure leaves the rest queued.
-    pub async fn send_grant_revocations(&self, wallet: &Wallet) -> Result<usize> {
-        let token = token(wallet)?;
-        let mut sent = 0;
-        for rec in wallet.store().list_tagged(OUTBOX_COLLECTION, "pending")? {
-            let v: serde_json::Value = rec.json()?;
-            let Some(grant_id) = v.get("grant_id").and_then(|g| g.as_str()) else { continue };
-            let _: serde_json::Value = self
-                .post_json(
-                    "/v1/grants/revoke",
-                    &serde_json::json!({ "grant_id": grant_id }),
-                    Some(&token),
-                    Some(&rec.id),
-                )
-                .await?;
-            wallet.store().transaction(|t| t.set_tag(OUTBOX_COLLECTION, &rec.id, Some("sent")).map(|_| ()))?;
-            sent += 1;
-        }
-        Ok(sent)
     }
 
     /// Grant ids the holders revoked (for a recipient's [`crate::wallet::GrantVerifier`]).

@@ -157,6 +157,12 @@ pub enum WalletError {
     PurposeNotAccepted {
         purpose: String,
     },
+    /// The verifier named no purposes it accepts (a policy must list them).
+    NoPurposePolicy,
+    /// The code answers another verifier's challenge, or none where one was shown (a relayed code).
+    EngagementMismatch,
+    /// The verifier's engagement challenge is older than its lifetime: show a new one.
+    EngagementExpired,
 
     // --- grants ----------------------------------------------------------------------------------
     GrantExpired {
@@ -174,6 +180,8 @@ pub enum WalletError {
     GrantTerms {
         what: String,
     },
+    /// The person presenting a grant could not prove they hold the recipient's key.
+    GrantRecipientProof,
 }
 
 impl WalletError {
@@ -222,11 +230,15 @@ impl WalletError {
             BadDeviceSignature => "bad_device_signature",
             DigestMismatch { .. } => "digest_mismatch",
             PurposeNotAccepted { .. } => "purpose_not_accepted",
+            NoPurposePolicy => "no_purpose_policy",
+            EngagementMismatch => "engagement_mismatch",
+            EngagementExpired => "engagement_expired",
             GrantExpired { .. } => "grant_expired",
             GrantWrongRecipient { .. } => "grant_wrong_recipient",
             GrantAlreadyUsed => "grant_already_used",
             GrantRevoked => "grant_revoked",
             GrantTerms { .. } => "grant_terms",
+            GrantRecipientProof => "grant_recipient_proof",
         }
     }
 
@@ -286,11 +298,17 @@ impl WalletError {
             BadDeviceSignature => "持证设备签名验证失败：亮证码不是由证照持有人的手机生成的。".into(),
             DigestMismatch { element } => format!("披露的项目“{element}”与签发机构签名不符：内容被篡改，请勿采信。"),
             PurposeNotAccepted { purpose } => format!("本核验点不接受用途“{purpose}”的亮证：请对方选择正确的用途。"),
+            NoPurposePolicy => "核验点未设置接受的用途：请先在核验设置中列出本机构的用途。".into(),
+            EngagementMismatch => {
+                "该亮证码不是针对本机出示的挑战码生成的（疑似转发）：请对方扫描本机的挑战码后重新出示。".into()
+            }
+            EngagementExpired => "本机的挑战码已过期：请刷新挑战码后让对方重新扫描。".into(),
             GrantExpired { .. } => "授权用证已过期：请联系持证人重新授权。".into(),
             GrantWrongRecipient { recipient } => format!("该授权是给“{recipient}”的，不是给本机构的：不可使用。"),
             GrantAlreadyUsed => "该授权为一次性授权，已经使用过。".into(),
             GrantRevoked => "持证人已撤回该授权。".into(),
             GrantTerms { what } => format!("授权条件不符合规定：{what}"),
+            GrantRecipientProof => "出示者无法证明自己是被授权人（密钥签名不符）：不可使用该授权。".into(),
         }
     }
 
@@ -383,6 +401,17 @@ impl WalletError {
             PurposeNotAccepted { purpose } => {
                 format!("This verifier does not accept purpose '{purpose}': ask the holder to choose the right one.")
             }
+            NoPurposePolicy => {
+                "This verifier accepts no purpose yet: list your purposes in the verifier settings.".into()
+            }
+            EngagementMismatch => {
+                "This code does not answer this device's challenge (it may be relayed): ask the holder \
+                                   to scan this device's challenge and show a new code."
+                    .into()
+            }
+            EngagementExpired => {
+                "This device's challenge has expired: show a new one and ask the holder to scan it.".into()
+            }
             GrantExpired { .. } => "The grant has expired: ask the holder for a new one.".into(),
             GrantWrongRecipient { recipient } => {
                 format!("This grant is for '{recipient}', not for you: do not use it.")
@@ -390,6 +419,9 @@ impl WalletError {
             GrantAlreadyUsed => "This single-use grant was already used.".into(),
             GrantRevoked => "The holder withdrew this grant.".into(),
             GrantTerms { what } => format!("Grant terms not allowed: {what}"),
+            GrantRecipientProof => {
+                "Whoever presents this grant could not prove they hold the recipient's key: do not use it.".into()
+            }
         }
     }
 }

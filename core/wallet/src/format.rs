@@ -38,6 +38,11 @@ pub const DIGEST_LEN: usize = 16;
 pub const SALT_LEN: usize = 16;
 pub const NONCE_LEN: usize = 8;
 pub const FORMAT_VERSION: u64 = 1;
+/// Version of an engaged presentation (`ZB1:`, device auth with the verifier's challenge; see
+/// [`super::engage`]). Version 1 stays the one-way code.
+pub const ENGAGED_VERSION: u64 = 2;
+/// Length of a verifier's engagement challenge.
+pub const CHALLENGE_LEN: usize = 16;
 /// Longest presentation window allowed.
 pub const MAX_WINDOW_SECS: i64 = 60;
 
@@ -641,6 +646,31 @@ pub struct Presentation {
     pub nonce: Vec<u8>,
     pub purpose: String,
     pub device_signature: Vec<u8>,
+    /// The verifier's engagement challenge this code answers (version 2); `None`: a one-way code.
+    pub challenge: Option<Vec<u8>>,
+}
+
+/// What the device signs for an engaged presentation (version 2): the one-way fields, then the
+/// verifier's challenge, in one array of 8 (so the two kinds can never be confused).
+pub fn engaged_device_auth_tbs(
+    licence_id: &str,
+    element_ids: &[u32],
+    not_before: i64,
+    not_after: i64,
+    nonce: &[u8],
+    purpose: &str,
+    challenge: &[u8],
+) -> Vec<u8> {
+    encode_cbor(&Value::Array(vec![
+        text(DEVICE_AUTH_CONTEXT),
+        text(licence_id),
+        Value::Array(element_ids.iter().map(|i| uint(*i as u64)).collect()),
+        int(not_before),
+        int(not_after),
+        bytes(nonce),
+        text(purpose),
+        bytes(challenge),
+    ]))
 }
 
 /// Disclosed items must come in strictly ascending element-id order (`items_out_of_order`), each id
@@ -690,18 +720,37 @@ pub fn device_auth_tbs(
 
 impl Presentation {
     pub fn encode(&self) -> Vec<u8> {
+        let mut auth = vec![
+            int(self.not_before),
+            int(self.not_after),
+            bytes(&self.nonce),
+            text(&self.purpose),
+            bytes(&self.device_signature),
+        ];
+        let version = match &self.challenge {
+            Some(c) => {
+                auth.push(bytes(c));
+                ENGAGED_VERSION
+            }
+            None => FORMAT_VERSION,
+        };
         encode_cbor(&Value::Array(vec![
-            uint(FORMAT_VERSION),
+            uint(version),
             sign1_value(&self.signed.sign1),
             Value::Array(self.items.iter().map(|b| bytes(b)).collect()),
-            Value::Array(vec![
-                int(self.not_before),
-                int(self.not_after),
-                bytes(&self.nonce),
-                text(&self.purpose),
-                bytes(&self.device_signature),
-            ]),
+            Value::Array(auth),
         ]))
+    }
+
+    /// The bytes the device signature covers (one-way or engaged).
+    pub fn tbs(&self, element_ids: &[u32]) -> Vec<u8> {
+        let id = &self.signed.body.licence_id;
+        match &self.challenge {
+            Some(c) => {
+                engaged_device_auth_tbs(id, element_ids, self.not_before, self.not_after, &self.nonce, &self.purpose, c)
+            }
+            None => device_auth_tbs(id, element_ids, self.not_before, self.not_after, &self.nonce, &self.purpose),
+        }
     }
 
     pub fn to_text(&self) -> String {
@@ -719,9 +768,11 @@ impl Presentation {
             _ => return Err(malformed("presentation")),
         };
         let version = as_u64(&a[0], "presentation version")?;
-        if version != FORMAT_VERSION {
-            return Err(WalletError::UnsupportedVersion { version });
-        }
+        let auth_len = match version {
+            FORMAT_VERSION => 5,
+            ENGAGED_VERSION => 6,
+            _ => return Err(WalletError::UnsupportedVersion { version }),
+        };
         let mut a = a;
         let auth = as_array(&a[3], "device auth")?.to_vec();
         let items = as_array(&a[2], "disclosed items")?
@@ -730,9 +781,19 @@ impl Presentation {
             .collect::<WResult<Vec<_>>>()?;
         let signed = SignedLicence::from_value(a.swap_remove(1))?;
         check_item_order(&signed.body.licence_id, &items)?;
-        if auth.len() != 5 {
+        if auth.len() != auth_len {
             return Err(malformed("device auth"));
         }
+        let challenge = match auth.get(5) {
+            Some(c) => {
+                let c = as_bytes(c, "verifier challenge")?;
+                if c.len() != CHALLENGE_LEN {
+                    return Err(malformed("verifier challenge"));
+                }
+                Some(c.to_vec())
+            }
+            None => None,
+        };
         let nonce = as_bytes(&auth[2], "nonce")?;
         if nonce.len() != NONCE_LEN {
             return Err(malformed("nonce"));
@@ -749,6 +810,7 @@ impl Presentation {
             nonce: nonce.to_vec(),
             purpose: purpose.to_string(),
             device_signature: as_bytes(&auth[4], "device signature")?.to_vec(),
+            challenge,
         };
         if p.encode() != b {
             return Err(WalletError::NonCanonical { what: "presentation".into() });
@@ -764,6 +826,11 @@ impl Presentation {
 // ---------------------------------------------------------------------------------------------
 // Grant: [1, COSE_Sign1, [item bstr …],
 //         [grant id, recipient, purpose, issued_at, expires_at, single_use, device sig]]
+// Grant version 2 (bound to the recipient's key): the terms end with the recipient's public key
+//         [grant id, recipient, purpose, issued_at, expires_at, single_use, device sig, recipient key]
+
+/// Version of a grant bound to its recipient's key.
+pub const GRANT_BOUND_VERSION: u64 = 2;
 
 #[derive(Debug, Clone)]
 pub struct GrantToken {
@@ -776,6 +843,37 @@ pub struct GrantToken {
     pub expires_at: i64,
     pub single_use: bool,
     pub device_signature: Vec<u8>,
+    /// The recipient's public key (SEC1 P-256) the grant is bound to (version 2); `None`: an old bearer
+    /// grant (version 1), which verifiers refuse.
+    pub recipient_key: Option<Vec<u8>>,
+}
+
+/// What the device signs for a grant bound to `recipient_key` (version 2): the version 1 fields, then
+/// the key (an array of 10, so the two kinds can never be confused).
+#[allow(clippy::too_many_arguments)]
+pub fn bound_grant_tbs(
+    licence_id: &str,
+    element_ids: &[u32],
+    grant_id: &[u8],
+    recipient: &str,
+    purpose: &str,
+    issued_at: i64,
+    expires_at: i64,
+    single_use: bool,
+    recipient_key: &[u8],
+) -> Vec<u8> {
+    encode_cbor(&Value::Array(vec![
+        text(GRANT_CONTEXT),
+        text(licence_id),
+        Value::Array(element_ids.iter().map(|i| uint(*i as u64)).collect()),
+        bytes(grant_id),
+        text(recipient),
+        text(purpose),
+        int(issued_at),
+        int(expires_at),
+        Value::Bool(single_use),
+        bytes(recipient_key),
+    ]))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -804,20 +902,56 @@ pub fn grant_tbs(
 
 impl GrantToken {
     pub fn encode(&self) -> Vec<u8> {
+        let mut terms = vec![
+            bytes(&self.grant_id),
+            text(&self.recipient),
+            text(&self.purpose),
+            int(self.issued_at),
+            int(self.expires_at),
+            Value::Bool(self.single_use),
+            bytes(&self.device_signature),
+        ];
+        let version = match &self.recipient_key {
+            Some(k) => {
+                terms.push(bytes(k));
+                GRANT_BOUND_VERSION
+            }
+            None => FORMAT_VERSION,
+        };
         encode_cbor(&Value::Array(vec![
-            uint(FORMAT_VERSION),
+            uint(version),
             sign1_value(&self.signed.sign1),
             Value::Array(self.items.iter().map(|b| bytes(b)).collect()),
-            Value::Array(vec![
-                bytes(&self.grant_id),
-                text(&self.recipient),
-                text(&self.purpose),
-                int(self.issued_at),
-                int(self.expires_at),
-                Value::Bool(self.single_use),
-                bytes(&self.device_signature),
-            ]),
+            Value::Array(terms),
         ]))
+    }
+
+    /// The bytes the device signature covers (version 1 or 2).
+    pub fn tbs(&self, element_ids: &[u32]) -> Vec<u8> {
+        let id = &self.signed.body.licence_id;
+        match &self.recipient_key {
+            Some(k) => bound_grant_tbs(
+                id,
+                element_ids,
+                &self.grant_id,
+                &self.recipient,
+                &self.purpose,
+                self.issued_at,
+                self.expires_at,
+                self.single_use,
+                k,
+            ),
+            None => grant_tbs(
+                id,
+                element_ids,
+                &self.grant_id,
+                &self.recipient,
+                &self.purpose,
+                self.issued_at,
+                self.expires_at,
+                self.single_use,
+            ),
+        }
     }
 
     pub fn to_text(&self) -> String {
@@ -832,9 +966,11 @@ impl GrantToken {
             _ => return Err(malformed("grant")),
         };
         let version = as_u64(&a[0], "grant version")?;
-        if version != FORMAT_VERSION {
-            return Err(WalletError::UnsupportedVersion { version });
-        }
+        let terms_len = match version {
+            FORMAT_VERSION => 7,
+            GRANT_BOUND_VERSION => 8,
+            _ => return Err(WalletError::UnsupportedVersion { version }),
+        };
         let terms = as_array(&a[3], "grant terms")?.to_vec();
         let items = as_array(&a[2], "granted items")?
             .iter()
@@ -842,9 +978,19 @@ impl GrantToken {
             .collect::<WResult<Vec<_>>>()?;
         let signed = SignedLicence::from_value(a.swap_remove(1))?;
         check_item_order(&signed.body.licence_id, &items)?;
-        if terms.len() != 7 {
+        if terms.len() != terms_len {
             return Err(malformed("grant terms"));
         }
+        let recipient_key = match terms.get(7) {
+            Some(k) => {
+                let k = as_bytes(k, "recipient key")?;
+                if k.len() != 65 || k[0] != 0x04 {
+                    return Err(malformed("recipient key"));
+                }
+                Some(k.to_vec())
+            }
+            None => None,
+        };
         let g = GrantToken {
             signed,
             items,
@@ -855,6 +1001,7 @@ impl GrantToken {
             expires_at: as_i64(&terms[4], "expires at")?,
             single_use: as_bool(&terms[5], "single use")?,
             device_signature: as_bytes(&terms[6], "device signature")?.to_vec(),
+            recipient_key,
         };
         if g.encode() != bytes_in {
             return Err(WalletError::NonCanonical { what: "grant".into() });

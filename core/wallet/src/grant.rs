@@ -2,7 +2,7 @@
 //! purpose, signed by the holder's device key and verifiable offline by the recipient.
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use super::format::*;
 use super::trust::{StatusList, TrustList};
 use super::types::LicenceType;
 use super::verify::{check_items, check_licence, check_status, disclosed, DisclosedElement, IssuerInfo, Policy};
+use crate::store::{PutOptions, Store, SELF_SUBJECT};
 use crate::{Error, Result};
 
 pub const DEFAULT_GRANT_SECS: i64 = 30 * 24 * 3600;
@@ -21,6 +22,7 @@ pub const SINGLE_USE_SECS: i64 = 24 * 3600;
 
 /// How long a grant lasts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case", tag = "kind", content = "until")]
 pub enum GrantExpiry {
     /// 30 days.
@@ -47,11 +49,19 @@ impl GrantExpiry {
     }
 }
 
+/// Whether `key` is an uncompressed SEC1 P-256 public key (the form every device key here has).
+pub fn is_device_public_key(key: &[u8]) -> bool {
+    key.len() == 65 && key[0] == 0x04
+}
+
+/// Builds a grant for `recipient` (a display name) bound to `recipient_key`, the recipient's device
+/// public key: only a [`GrantVerifier`] holding that key accepts it.
 #[allow(clippy::too_many_arguments)]
 pub fn build_grant(
     licence: &IssuedLicence,
     ids: &[u32],
     recipient: &str,
+    recipient_key: &[u8],
     purpose: &str,
     expiry: GrantExpiry,
     now: i64,
@@ -59,6 +69,13 @@ pub fn build_grant(
 ) -> Result<GrantToken> {
     if recipient.trim().is_empty() || recipient.len() > 128 {
         return Err(Error::validation("recipient", "请填写被授权的部门或代办人", "name the department or agent"));
+    }
+    if !is_device_public_key(recipient_key) {
+        return Err(Error::validation(
+            "recipient_key",
+            "被授权方的公钥无效：请扫描对方手机上的公钥码",
+            "the recipient's public key is not valid: scan the key code on the recipient's phone",
+        ));
     }
     if purpose.trim().is_empty() || purpose.len() > 128 {
         return Err(Error::validation("purpose", "请填写授权用途", "state the purpose of the grant"));
@@ -78,10 +95,7 @@ pub fn build_grant(
     let ids: Vec<u32> = chosen.iter().map(|(i, _)| *i).collect();
     let mut grant_id = vec![0u8; 16];
     SystemRandom::new().fill(&mut grant_id).map_err(|_| Error::Internal("rng".into()))?;
-    let tbs =
-        grant_tbs(&licence.signed.body.licence_id, &ids, &grant_id, recipient, purpose, now, expires_at, single_use);
-    let device_signature = signer.sign(&tbs)?;
-    Ok(GrantToken {
+    let mut g = GrantToken {
         signed: licence.signed.clone(),
         items: chosen.into_iter().map(|(_, b)| b).collect(),
         grant_id,
@@ -90,11 +104,15 @@ pub fn build_grant(
         issued_at: now,
         expires_at,
         single_use,
-        device_signature,
-    })
+        device_signature: Vec::new(),
+        recipient_key: Some(recipient_key.to_vec()),
+    };
+    g.device_signature = signer.sign(&g.tbs(&ids))?;
+    Ok(g)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct VerifiedGrant {
     pub grant_id: String,
     pub issuer: IssuerInfo,
@@ -108,51 +126,135 @@ pub struct VerifiedGrant {
     pub disclosed: Vec<DisclosedElement>,
 }
 
-/// The recipient's side: verifies grants offline and remembers single-use grants it used.
+/// A grant check as a screen shows it: accepted with its content, or refused with a typed reason
+/// (`reason_code`) and its text. A refused grant is an answer, not an error of the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct GrantOutcome {
+    pub accepted: bool,
+    pub reason_code: Option<String>,
+    pub reason: Option<crate::Text>,
+    pub grant: Option<VerifiedGrant>,
+}
+
+impl From<WResult<VerifiedGrant>> for GrantOutcome {
+    fn from(r: WResult<VerifiedGrant>) -> Self {
+        match r {
+            Ok(g) => GrantOutcome { accepted: true, reason_code: None, reason: None, grant: Some(g) },
+            Err(e) => GrantOutcome {
+                accepted: false,
+                reason_code: Some(e.code().into()),
+                reason: Some(crate::Text::new(e.message_zh(), e.message_en())),
+                grant: None,
+            },
+        }
+    }
+}
+
+/// Collection of single-use grants a recipient used (record id: a hash of the grant id), so a restart
+/// does not make them usable again.
+pub const USED_GRANTS: &str = "grant_used";
+
+#[derive(Serialize, Deserialize)]
+struct UsedGrant {
+    expires_at: i64,
+}
+
+/// The recipient's side: verifies grants offline, only those bound to its own key, and remembers the
+/// single-use grants it used (in memory, and in the store when given one).
 #[derive(Debug)]
 pub struct GrantVerifier {
-    pub recipient: String,
+    /// The recipient's device public key (SEC1): a grant bound to another key is refused.
+    pub recipient_key: Vec<u8>,
     pub trust: TrustList,
     pub status: Option<StatusList>,
     /// Grant ids the holder revoked (from the platform, when last online).
     pub revoked: HashSet<Vec<u8>>,
     used: Mutex<HashSet<Vec<u8>>>,
+    store: Option<Arc<Store>>,
 }
 
 impl GrantVerifier {
-    pub fn new(recipient: &str, trust: TrustList, status: Option<StatusList>) -> GrantVerifier {
-        GrantVerifier { recipient: recipient.into(), trust, status, revoked: HashSet::new(), used: Mutex::default() }
+    pub fn new(recipient_key: &[u8], trust: TrustList, status: Option<StatusList>) -> GrantVerifier {
+        GrantVerifier {
+            recipient_key: recipient_key.to_vec(),
+            trust,
+            status,
+            revoked: HashSet::new(),
+            used: Mutex::default(),
+            store: None,
+        }
+    }
+
+    /// Replaces the revoked grant ids with `ids` (hex, as the platform lists them; others are skipped).
+    pub fn set_revoked_hex(&mut self, ids: &[String]) {
+        self.revoked = ids.iter().filter_map(|h| hex::decode(h).ok()).collect();
+    }
+
+    /// Keeps used single-use grants in `store` ([`USED_GRANTS`]), checked and recorded in one transaction.
+    pub fn with_store(mut self, store: Arc<Store>) -> GrantVerifier {
+        self.store = Some(store);
+        self
+    }
+
+    fn used_id(grant_id: &[u8]) -> String {
+        hex::encode(&ring::digest::digest(&ring::digest::SHA256, grant_id).as_ref()[..16])
+    }
+
+    /// Marks a single-use grant used; `Err(GrantAlreadyUsed)` when it was.
+    fn use_once(&self, grant_id: &[u8], expires_at: i64) -> WResult<()> {
+        let mut used = self.used.lock().map_err(|_| WalletError::Malformed { what: "grant cache".into() })?;
+        if used.contains(grant_id) {
+            return Err(WalletError::GrantAlreadyUsed);
+        }
+        if let Some(store) = &self.store {
+            let id = Self::used_id(grant_id);
+            let fresh = store
+                .transaction(|t| {
+                    if t.get_opt(USED_GRANTS, &id)?.is_some() {
+                        return Ok(false);
+                    }
+                    t.put_json(USED_GRANTS, &id, SELF_SUBJECT, &UsedGrant { expires_at }, PutOptions::default())?;
+                    Ok(true)
+                })
+                // A store that cannot record the use (locked, full) must not let the grant through.
+                .map_err(|e| WalletError::Malformed { what: format!("used-grant record: {e}") })?;
+            if !fresh {
+                used.insert(grant_id.to_vec());
+                return Err(WalletError::GrantAlreadyUsed);
+            }
+        }
+        used.insert(grant_id.to_vec());
+        Ok(())
     }
 
     /// Verifies a `ZBG1:` grant; a single-use grant is marked used when it verifies.
     pub fn verify(&self, grant_text: &str, now: i64, policy: &Policy) -> WResult<VerifiedGrant> {
         let g = GrantToken::from_text(grant_text)?;
-        let skew = policy.clock_skew_secs.max(0);
+        let skew = policy.skew();
+        let Some(bound_to) = &g.recipient_key else {
+            return Err(WalletError::GrantTerms {
+                what: "an old grant not bound to the recipient's key (ask the holder for a new one)".into(),
+            });
+        };
         let (entry, t) = check_licence(&g.signed, &self.trust, now, skew)?;
         let items = check_items(&g.signed, t, &g.items)?;
         let ids: Vec<u32> = items.iter().map(|i| i.id).collect();
         let mso = &g.signed.body;
-        let tbs = grant_tbs(
-            &mso.licence_id,
-            &ids,
-            &g.grant_id,
-            &g.recipient,
-            &g.purpose,
-            g.issued_at,
-            g.expires_at,
-            g.single_use,
-        );
-        if !mso.device_key.verify(&tbs, &g.device_signature) {
+        if !mso.device_key.verify(&g.tbs(&ids), &g.device_signature) {
             return Err(WalletError::BadDeviceSignature);
         }
         let limit = if g.single_use { SINGLE_USE_SECS } else { MAX_GRANT_SECS };
-        if g.expires_at - g.issued_at > limit {
+        if g.expires_at <= g.issued_at || g.expires_at - g.issued_at > limit {
             return Err(WalletError::GrantTerms { what: "expiry beyond the allowed period".into() });
+        }
+        if g.issued_at > now.saturating_add(skew) {
+            return Err(WalletError::GrantTerms { what: "issued in the future".into() });
         }
         if now - skew > g.expires_at {
             return Err(WalletError::GrantExpired { expires_at: g.expires_at });
         }
-        if g.recipient != self.recipient {
+        if *bound_to != self.recipient_key {
             return Err(WalletError::GrantWrongRecipient { recipient: g.recipient });
         }
         if self.revoked.contains(&g.grant_id) {
@@ -160,10 +262,7 @@ impl GrantVerifier {
         }
         check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
         if g.single_use {
-            let mut used = self.used.lock().map_err(|_| WalletError::Malformed { what: "grant cache".into() })?;
-            if !used.insert(g.grant_id.clone()) {
-                return Err(WalletError::GrantAlreadyUsed);
-            }
+            self.use_once(&g.grant_id, g.expires_at)?;
         }
         Ok(VerifiedGrant {
             grant_id: hex::encode(&g.grant_id),

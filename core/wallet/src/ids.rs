@@ -26,6 +26,16 @@ pub enum IdError {
     UnknownType { code: String },
 }
 
+impl From<IdError> for zhangban_base::ids::IdIssue {
+    fn from(e: IdError) -> Self {
+        zhangban_base::ids::IdIssue {
+            code: e.code().into(),
+            position: e.position().map(|p| p as u32),
+            text: zhangban_base::Text::new(e.message_zh(), e.message_en()),
+        }
+    }
+}
+
 impl IdError {
     /// A stable machine code for the reason (`unknown_licence_type` for a well-formed identifier of a
     /// type the app does not know: not a typing error).

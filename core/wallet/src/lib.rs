@@ -9,10 +9,17 @@
 //!
 //! Formats are specified byte by byte in `docs/formats.md`; vectors are in `tests/vectors/`.
 
-#![forbid(unsafe_code)]
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
 
-use zhangban_base::{audit, store, Error, Result};
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
+
+use zhangban_base::{audit, store, Error, Result, Text};
 pub mod device;
+pub mod engage;
 pub mod error;
 pub mod format;
 pub mod grant;
@@ -34,28 +41,37 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use device::{DeviceSigner, SoftwareKey};
+pub use engage::{Engagement, EngagementCode};
 pub use error::WalletError;
-pub use grant::{GrantExpiry, GrantVerifier, VerifiedGrant};
+pub use grant::{GrantExpiry, GrantOutcome, GrantVerifier, VerifiedGrant};
 pub use qr::QrImage;
 pub use trust::{StatusList, TrustEntry, TrustList};
 pub use types::{ElementValue, LicenceType, Preset};
-pub use verify::{DisclosedElement, IssuerInfo, Policy, Verified, Verifier};
+pub use verify::{
+    default_verify_policy, DisclosedElement, IssuerInfo, Policy, VerificationOutcome, Verified, Verifier,
+};
 
 use crate::audit::NewEntry;
-use crate::store::{PutOptions, Store, SELF_SUBJECT};
+use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use format::IssuedLicence;
+use zhangban_base::outbox::{self, OpKind};
 
 pub const LICENCE_COLLECTION: &str = "licence";
 pub const GRANT_COLLECTION: &str = "licence_grant";
 pub const LIST_COLLECTION: &str = "wallet_list";
 /// Grant revocations waiting to be sent to the platform (tag `pending`).
-pub const OUTBOX_COLLECTION: &str = "wallet_outbox";
+/// Where grant revocations were queued before the one outbox (stores made before it): moved into the
+/// outbox by [`migrate_legacy_outbox`], keeping their idempotency keys.
+pub const LEGACY_OUTBOX_COLLECTION: &str = "wallet_outbox";
+/// The outbox target of a grant's revocation: `grant:<grant id>`.
+pub const GRANT_TARGET: &str = "grant:";
 /// A licence is "expiring" this long before its end.
 pub const EXPIRING_SECS: i64 = 30 * 24 * 3600;
 /// The holder's own view: a status list older than this is shown as stale.
 pub const HOLDER_STATUS_MAX_AGE_SECS: i64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case")]
 pub enum LicenceStatus {
     Valid,
@@ -89,24 +105,32 @@ impl LicenceStatus {
             LicenceStatus::StatusStale => "status not refreshed; go online to update",
         }
     }
+    /// The status as a person reads it (有效 / 即将到期 / 已注销 …).
+    pub fn text(self) -> Text {
+        Text::new(self.label_zh(), self.label_en())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LicenceSummary {
     pub licence_id: String,
     pub licence_type: LicenceType,
-    pub type_name_zh: String,
-    pub type_name_en: String,
+    /// 居民身份证 / Resident identity card …
+    pub type_name: Text,
     pub issuer: IssuerInfo,
     pub valid_from: i64,
     pub valid_until: i64,
     pub status: LicenceStatus,
+    /// `status` as a person reads it, worded by the core.
+    pub status_text: Text,
     /// Age of the cached status list, if one is cached.
     pub status_age_secs: Option<i64>,
     pub imported_at: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LicenceDetail {
     pub summary: LicenceSummary,
     pub elements: Vec<DisclosedElement>,
@@ -134,6 +158,7 @@ struct CachedList {
 
 /// Ages of the cached lists, for the shells ("status list updated 3 h ago").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CacheInfo {
     pub trust_sequence: Option<u64>,
     pub trust_age_secs: Option<i64>,
@@ -143,6 +168,7 @@ pub struct CacheInfo {
 
 /// A presentation ready to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct PresentationOut {
     pub licence_id: String,
     pub qr_text: String,
@@ -156,6 +182,7 @@ pub struct PresentationOut {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct GrantRecord {
     pub grant_id: String,
     pub licence_id: String,
@@ -172,6 +199,7 @@ pub struct GrantRecord {
 
 /// One line of the privacy dashboard: who received what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct UsageEntry {
     pub at: i64,
     pub action: String,
@@ -218,6 +246,16 @@ impl Wallet {
 
     pub fn store(&self) -> &Arc<Store> {
         &self.store
+    }
+
+    /// The device key's signer (agent mode signs door consents and delegations with it).
+    pub fn signer(&self) -> Arc<dyn DeviceSigner> {
+        self.signer.clone()
+    }
+
+    /// The platform root key this wallet checks against (the pinned one unless a test replaced it).
+    pub fn root_key(&self) -> &[u8] {
+        &self.root_key
     }
 
     pub fn device_public_key(&self) -> Vec<u8> {
@@ -306,6 +344,13 @@ impl Wallet {
         Ok(Verifier::new(trust, self.status_list()?).with_store(self.store.clone()))
     }
 
+    /// The recipient's side of 授权用证: a grant verifier for grants bound to this device's key, from the
+    /// cached lists, remembering used single-use grants in this store (a restart does not forget them).
+    pub fn grant_verifier(&self) -> Result<GrantVerifier> {
+        let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
+        Ok(GrantVerifier::new(&self.device_public_key(), trust, self.status_list()?).with_store(self.store.clone()))
+    }
+
     // --- licences -----------------------------------------------------------------------------
 
     /// Imports an issued licence after every check (see [`issue::check_import`]).
@@ -359,12 +404,12 @@ impl Wallet {
         LicenceSummary {
             licence_id: r.licence_id.clone(),
             licence_type: r.licence_type,
-            type_name_zh: r.licence_type.name_zh().into(),
-            type_name_en: r.licence_type.name_en().into(),
+            type_name: r.licence_type.name(),
             issuer: r.issuer.clone(),
             valid_from: r.valid_from,
             valid_until: r.valid_until,
             status: st,
+            status_text: st.text(),
             status_age_secs: age,
             imported_at: r.imported_at,
         }
@@ -377,11 +422,35 @@ impl Wallet {
         Ok((r, l))
     }
 
-    /// Every licence with its status at `now`.
+    /// Removes a licence from the wallet (e.g. the old phone's copy once the platform re-bound it to this
+    /// phone's key as `replaced_by`); the removal is in the audit log. True when it was there.
+    pub fn remove_licence(&self, licence_id: &str, action: &str, replaced_by: &str) -> Result<bool> {
+        self.store.transaction(|t| {
+            if !t.delete(LICENCE_COLLECTION, licence_id)? {
+                return Ok(false);
+            }
+            t.audit(&NewEntry {
+                actor: "self",
+                action,
+                subject: SELF_SUBJECT,
+                target: licence_id,
+                detail: serde_json::json!({ "replaced_by": replaced_by }),
+            })?;
+            Ok(true)
+        })
+    }
+
+    /// Every licence of the phone's owner with its status at `now`.
     pub fn licences(&self, now: i64) -> Result<Vec<LicenceSummary>> {
+        self.licences_of(SELF_SUBJECT, now)
+    }
+
+    /// The licences held for `subject` (the owner's, or those kept for a principal), with their status
+    /// at `now`. A licence of one subject never appears in another's list.
+    pub fn licences_of(&self, subject: &str, now: i64) -> Result<Vec<LicenceSummary>> {
         let status = self.status_list()?;
         let mut out = Vec::new();
-        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+        for rec in self.store.list(LICENCE_COLLECTION, Some(subject))? {
             let r: StoredLicence = rec.json()?;
             out.push(self.summary(&r, status.as_ref(), now));
         }
@@ -426,11 +495,40 @@ impl Wallet {
         purpose: Option<&str>,
         now: i64,
     ) -> Result<PresentationOut> {
+        let purpose = purpose.unwrap_or(preset.default_purpose());
+        self.present_inner(licence_id, preset, purpose, None, now)
+    }
+
+    /// Engagement mode: a presentation answering the verifier's `ZBE1:` code (scanned from its screen):
+    /// the purpose is the verifier's, and the device signature covers its challenge, so the code is good
+    /// at that verifier only (see [`engage`]).
+    pub fn present_engaged(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        engagement_text: &str,
+        now: i64,
+    ) -> Result<PresentationOut> {
+        let e = Engagement::from_text(engagement_text)?;
+        e.check_fresh(now, verify::MAX_CLOCK_SKEW_SECS)?;
+        self.present_inner(licence_id, preset, &e.purpose.clone(), Some(&e), now)
+    }
+
+    fn present_inner(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        purpose: &str,
+        engagement: Option<&Engagement>,
+        now: i64,
+    ) -> Result<PresentationOut> {
         let (r, l) = self.stored(licence_id)?;
         let ids = self.element_ids(&r, &l, preset)?;
-        let purpose = purpose.unwrap_or(preset.default_purpose());
-        let p =
-            present::build_presentation(&l, &ids, purpose, now, present::DEFAULT_WINDOW_SECS, self.signer.as_ref())?;
+        let w = present::DEFAULT_WINDOW_SECS;
+        let p = match engagement {
+            Some(e) => present::build_engaged_presentation(&l, &ids, e, now, w, self.signer.as_ref())?,
+            None => present::build_presentation(&l, &ids, purpose, now, w, self.signer.as_ref())?,
+        };
         let disclosed = Self::keys_of(r.licence_type, &ids);
         self.store.audit(&NewEntry {
             actor: "self",
@@ -439,6 +537,7 @@ impl Wallet {
             target: licence_id,
             detail: serde_json::json!({
                 "purpose": purpose, "elements": disclosed, "not_before": p.not_before, "not_after": p.not_after,
+                "engaged": engagement.is_some(),
             }),
         })?;
         Ok(PresentationOut {
@@ -452,19 +551,22 @@ impl Wallet {
         })
     }
 
-    /// Grants a licence (the preset's elements) to `recipient` for `purpose`, signed by the device key.
+    /// Grants a licence (the preset's elements) to `recipient` (a name shown to people) for `purpose`, bound
+    /// to `recipient_key` (the recipient's device public key, from its phone), signed by the device key.
+    #[allow(clippy::too_many_arguments)]
     pub fn grant(
         &self,
         licence_id: &str,
         preset: &Preset,
         recipient: &str,
+        recipient_key: &[u8],
         purpose: &str,
         expiry: GrantExpiry,
         now: i64,
     ) -> Result<GrantRecord> {
         let (r, l) = self.stored(licence_id)?;
         let ids = self.element_ids(&r, &l, preset)?;
-        let g = grant::build_grant(&l, &ids, recipient, purpose, expiry, now, self.signer.as_ref())?;
+        let g = grant::build_grant(&l, &ids, recipient, recipient_key, purpose, expiry, now, self.signer.as_ref())?;
         let rec = GrantRecord {
             grant_id: hex::encode(&g.grant_id),
             licence_id: licence_id.into(),
@@ -513,7 +615,8 @@ impl Wallet {
         Ok(out)
     }
 
-    /// Revokes a grant: shown as revoked at once, and queued for the platform.
+    /// Revokes a grant: shown as revoked at once, and queued in the one outbox for the sync runner
+    /// (`OpKind::RevokeGrant`, target `grant:<id>`), in the same transaction.
     pub fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<GrantRecord> {
         let mut g: GrantRecord = self.store.get_json(GRANT_COLLECTION, grant_id)?;
         if g.revoked_at.is_some() {
@@ -521,9 +624,6 @@ impl Wallet {
         }
         g.revoked_at = Some(now);
         let body = serde_json::to_vec(&g)?;
-        let outbox = serde_json::to_vec(&serde_json::json!({
-            "kind": "grant.revoke", "grant_id": g.grant_id, "licence_id": g.licence_id, "at": now,
-        }))?;
         self.store.transaction(|t| {
             t.put(
                 GRANT_COLLECTION,
@@ -532,13 +632,7 @@ impl Wallet {
                 &body,
                 PutOptions { tag: Some("revoked"), lookup: None },
             )?;
-            t.put(
-                OUTBOX_COLLECTION,
-                &format!("grant-revoke-{}", g.grant_id),
-                SELF_SUBJECT,
-                &outbox,
-                PutOptions { tag: Some("pending"), lookup: None },
-            )?;
+            queue_revocation(t, &g.grant_id, outbox::new_key())?;
             t.audit(&NewEntry {
                 actor: "self",
                 action: "licence.grant.revoke",
@@ -551,9 +645,17 @@ impl Wallet {
         Ok(g)
     }
 
-    /// Grant revocations not yet sent to the platform.
+    /// Grant revocations not yet taken by the platform (grant ids, oldest first; refused ones included).
     pub fn pending_revocations(&self) -> Result<Vec<String>> {
-        Ok(self.store.list_tagged(OUTBOX_COLLECTION, "pending")?.into_iter().map(|r| r.id).collect())
+        let queued = outbox::pending(&self.store)?.into_iter().chain(outbox::quarantined(&self.store)?);
+        let mut ids: Vec<String> = queued
+            .filter(|o| o.kind == OpKind::RevokeGrant)
+            .filter_map(|o| o.case_id.strip_prefix(GRANT_TARGET).map(str::to_string))
+            .collect();
+        for rec in self.store.list_tagged(LEGACY_OUTBOX_COLLECTION, "pending")? {
+            ids.extend(rec.id.strip_prefix("grant-revoke-").map(str::to_string));
+        }
+        Ok(ids)
     }
 
     /// The privacy dashboard: every import, presentation, grant and revocation, per licence or all.
@@ -579,4 +681,33 @@ impl Wallet {
         }
         Ok(out)
     }
+}
+
+/// Queues the revocation of `grant_id` for the platform in the caller's transaction.
+fn queue_revocation(t: &mut Txn<'_>, grant_id: &str, key: String) -> Result<()> {
+    let target = format!("{GRANT_TARGET}{grant_id}");
+    let body = serde_json::json!({ "grant_id": grant_id });
+    outbox::enqueue(t, SELF_SUBJECT, &target, OpKind::RevokeGrant, key, body, vec![]).map(|_| ())
+}
+
+/// Moves grant revocations queued by an older version (collection `wallet_outbox`) into the one outbox,
+/// each keeping its idempotency key (the record id it was sent with), in one transaction. Returns how
+/// many moved. Called by the sync runner before it sends; harmless to call again.
+pub fn migrate_legacy_outbox(store: &Store) -> Result<usize> {
+    let legacy = store.list_tagged(LEGACY_OUTBOX_COLLECTION, "pending")?;
+    if legacy.is_empty() {
+        return Ok(0);
+    }
+    store.transaction(|t| {
+        let mut moved = 0;
+        for rec in &legacy {
+            let v: serde_json::Value = rec.json()?;
+            if let Some(grant_id) = v.get("grant_id").and_then(|g| g.as_str()) {
+                queue_revocation(t, grant_id, rec.id.clone())?;
+                moved += 1;
+            }
+            t.delete(LEGACY_OUTBOX_COLLECTION, &rec.id)?;
+        }
+        Ok(moved)
+    })
 }

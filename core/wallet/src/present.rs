@@ -3,6 +3,7 @@
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::device::DeviceSigner;
+use super::engage::Engagement;
 use super::format::*;
 use crate::{Error, Result};
 
@@ -18,6 +19,31 @@ pub fn build_presentation(
     now: i64,
     window_secs: i64,
     signer: &dyn DeviceSigner,
+) -> Result<Presentation> {
+    build(licence, ids, purpose, now, window_secs, signer, None)
+}
+
+/// Builds an engaged presentation (version 2): answers the verifier's `engagement` (its challenge and
+/// purpose), so the code is good for that verifier only.
+pub fn build_engaged_presentation(
+    licence: &IssuedLicence,
+    ids: &[u32],
+    engagement: &Engagement,
+    now: i64,
+    window_secs: i64,
+    signer: &dyn DeviceSigner,
+) -> Result<Presentation> {
+    build(licence, ids, &engagement.purpose, now, window_secs, signer, Some(&engagement.challenge))
+}
+
+fn build(
+    licence: &IssuedLicence,
+    ids: &[u32],
+    purpose: &str,
+    now: i64,
+    window_secs: i64,
+    signer: &dyn DeviceSigner,
+    challenge: Option<&[u8]>,
 ) -> Result<Presentation> {
     if !(1..=MAX_WINDOW_SECS).contains(&window_secs) {
         return Err(Error::validation("window_secs", "亮证有效时间应为 1–60 秒", "the window must be 1–60 s"));
@@ -41,15 +67,16 @@ pub fn build_presentation(
     SystemRandom::new().fill(&mut nonce).map_err(|_| Error::Internal("rng".into()))?;
     let not_before = now;
     let not_after = now + window_secs;
-    let tbs = device_auth_tbs(&licence.signed.body.licence_id, &ids, not_before, not_after, &nonce, purpose);
-    let device_signature = signer.sign(&tbs)?;
-    Ok(Presentation {
+    let mut p = Presentation {
         signed: licence.signed.clone(),
         items: chosen.into_iter().map(|(_, b)| b).collect(),
         not_before,
         not_after,
         nonce,
         purpose: purpose.to_string(),
-        device_signature,
-    })
+        device_signature: Vec::new(),
+        challenge: challenge.map(<[u8]>::to_vec),
+    };
+    p.device_signature = signer.sign(&p.tbs(&ids))?;
+    Ok(p)
 }

@@ -9,6 +9,7 @@ use crate::{Error, Result};
 /// A rendered QR code. `modules` is row-major, `width * width` entries, `true` = dark; it has no
 /// quiet zone (draw four light modules around it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct QrImage {
     pub width: u32,
     pub version: i16,

@@ -88,6 +88,14 @@ impl Fixture {
     }
 }
 
+/// The purposes these tests present for (a verifier must list what it accepts).
+fn policy() -> Policy {
+    Policy {
+        accepted_purposes: ["x", "y", "full", "custom", "hotel-check-in", "age-check"].map(String::from).to_vec(),
+        ..Policy::default()
+    }
+}
+
 fn reason(r: std::result::Result<Verified, WalletError>) -> &'static str {
     match r {
         Ok(_) => "ok",
@@ -101,7 +109,7 @@ fn presentation_verifies_and_discloses_only_chosen_elements() {
     let l = f.issue(&f.request());
     let text = f.present(&l, &[1, 8], NOW);
     assert!(text.starts_with("ZB1:"));
-    let v = f.verifier().verify(&text, NOW + 5, &Policy::default()).unwrap();
+    let v = f.verifier().verify(&text, NOW + 5, &policy()).unwrap();
     assert_eq!(v.licence_type, LicenceType::ResidentId);
     assert_eq!(v.issuer.name_zh, "北京市公安局");
     let keys: Vec<&str> = v.disclosed.iter().map(|d| d.key.as_str()).collect();
@@ -124,7 +132,7 @@ fn five_element_resident_id_fits_in_a_version_21_qr_code() {
     // bound is now 1,024 characters and, what a scanner feels, QR version 21 at level M as before.
     assert!(text.len() <= 1024, "{} characters", text.len());
     assert!(qr.version <= 21, "QR version {}", qr.version);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "ok");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "ok");
 }
 
 /// Re-signs `l` by the fixture's issuer with another licence identifier.
@@ -144,11 +152,11 @@ fn a_well_formed_identifier_of_an_unknown_type_is_its_own_reason() {
     let id = ids::LicenceId::new("11100000000013338W011", ISSUER_USCC, "00000042", "1").unwrap();
     let unknown = with_licence_id(&f, &l, &id.to_string());
     let text = f.present(&unknown, &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "unknown_licence_type");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "unknown_licence_type");
     // A malformed identifier stays `invalid_identifier`.
     let bad = with_licence_id(&f, &l, &id.to_string().replace(".00000042.", ".00000043."));
     let text = f.present(&bad, &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "invalid_identifier");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "invalid_identifier");
     // The project's own identifiers carry 21-character type codes.
     let own = ids::LicenceId::parse(&l.signed.body.licence_id).unwrap();
     assert_eq!(own.type_code.len(), ids::TYPE_CODE_LEN);
@@ -161,12 +169,12 @@ fn rejects_forged_issuer_signature() {
     let mut l = f.issue(&f.request());
     l.signed.sign1.signature[10] ^= 1;
     let text = f.present(&l, &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "bad_issuer_signature");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "bad_issuer_signature");
     // A licence signed by a key that claims the trusted kid.
     let rogue = SoftwareKey::generate().unwrap();
     let l = issue_licence(&f.request(), &f.issuer.key_id(), &rogue).unwrap();
     let text = f.present(&l, &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "bad_issuer_signature");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "bad_issuer_signature");
 }
 
 #[test]
@@ -174,13 +182,13 @@ fn rejects_unknown_and_withdrawn_issuer_keys() {
     let f = Fixture::new();
     let l = issue_licence(&f.request(), b"unknown!", &f.issuer).unwrap();
     let text = f.present(&l, &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "unknown_issuer_key");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "unknown_issuer_key");
     let mut trust = f.trust.clone();
     trust.entries[0].withdrawn = true;
     let l = f.issue(&f.request());
     let text = f.present(&l, &[1], NOW);
     let v = Verifier::new(trust, Some(f.status.clone()));
-    assert_eq!(reason(v.verify(&text, NOW, &Policy::default())), "issuer_key_withdrawn");
+    assert_eq!(reason(v.verify(&text, NOW, &policy())), "issuer_key_withdrawn");
 }
 
 #[test]
@@ -196,7 +204,7 @@ fn rejects_issuer_not_authorised_for_type() {
     ]);
     let l = f.issue(&req);
     let text = f.present(&l, &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "issuer_not_authorised");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "issuer_not_authorised");
 }
 
 #[test]
@@ -205,11 +213,11 @@ fn rejects_expired_and_not_yet_valid_licences() {
     let mut req = f.request();
     req.valid_until = NOW - 86400;
     let text = f.present(&f.issue(&req), &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "expired");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "expired");
     let mut req = f.request();
     req.valid_from = NOW + 86400;
     let text = f.present(&f.issue(&req), &[1], NOW);
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "not_yet_valid");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "not_yet_valid");
 }
 
 #[test]
@@ -219,10 +227,10 @@ fn rejects_revoked_and_unknown_or_stale_status() {
     let mut status = f.status.clone();
     status.set_revoked(42);
     let v = Verifier::new(f.trust.clone(), Some(status));
-    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW, &Policy::default())), "revoked");
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW, &policy())), "revoked");
     let v = Verifier::new(f.trust.clone(), None);
-    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW, &Policy::default())), "status_unknown");
-    let policy = Policy { max_status_age_secs: 300, ..Policy::default() };
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW, &policy())), "status_unknown");
+    let policy = Policy { max_status_age_secs: 300, ..policy() };
     assert_eq!(reason(f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &policy)), "status_stale");
 }
 
@@ -231,7 +239,7 @@ fn rejects_an_expired_window_a_screenshot() {
     let f = Fixture::new();
     let l = f.issue(&f.request());
     let text = f.present(&l, &[1, 8], NOW);
-    let policy = Policy::default();
+    let policy = policy();
     // Within the window plus skew: fine. Two minutes later: a screenshot.
     assert_eq!(reason(f.verifier().verify(&text, NOW + 60 + 30, &policy)), "ok");
     assert_eq!(reason(f.verifier().verify(&text, NOW + 120, &policy)), "window_expired");
@@ -246,7 +254,7 @@ fn rejects_a_window_longer_than_60_seconds() {
     p.not_after = NOW + 3600;
     let tbs = device_auth_tbs(&l.signed.body.licence_id, &[1], p.not_before, p.not_after, &p.nonce, "x");
     p.device_signature = f.device.sign(&tbs).unwrap();
-    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "window_too_long");
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &policy())), "window_too_long");
 }
 
 /// Re-signs a presentation after a test changed its items or window, so only the change is judged.
@@ -260,7 +268,7 @@ fn resign(f: &Fixture, p: &mut Presentation) {
 fn one_presentation_has_one_encoding() {
     let f = Fixture::new();
     let l = f.issue(&f.request());
-    let policy = Policy::default();
+    let policy = policy();
     let base = present::build_presentation(&l, &[1, 2, 8], "x", NOW, 60, &f.device).unwrap();
     assert_eq!(reason(f.verifier().verify(&base.to_text(), NOW, &policy)), "ok");
 
@@ -316,7 +324,7 @@ fn a_status_index_beyond_the_list_is_its_own_reason() {
     let mut req = f.request();
     req.status_index = 5000; // the fixture's list covers 1,024
     let l = f.issue(&req);
-    let e = f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &Policy::default()).unwrap_err();
+    let e = f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &policy()).unwrap_err();
     assert_eq!(e, WalletError::StatusIndexOutOfRange { index: 5000, size: 1024 });
 }
 
@@ -326,10 +334,10 @@ fn rejects_the_same_nonce_twice() {
     let l = f.issue(&f.request());
     let text = f.present(&l, &[1], NOW);
     let v = f.verifier();
-    assert_eq!(reason(v.verify(&text, NOW, &Policy::default())), "ok");
-    assert_eq!(reason(v.verify(&text, NOW + 1, &Policy::default())), "replay");
+    assert_eq!(reason(v.verify(&text, NOW, &policy())), "ok");
+    assert_eq!(reason(v.verify(&text, NOW + 1, &policy())), "replay");
     // A fresh presentation of the same licence is fine.
-    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW + 2, &Policy::default())), "ok");
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], NOW), NOW + 2, &policy())), "ok");
 }
 
 #[test]
@@ -338,15 +346,15 @@ fn rejects_a_device_signature_by_another_key() {
     let l = f.issue(&f.request());
     let other = SoftwareKey::generate().unwrap();
     let text = present::build_presentation(&l, &[1], "x", NOW, 60, &other).unwrap().to_text();
-    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "bad_device_signature");
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &policy())), "bad_device_signature");
     // Signed by the right key, but a disclosed id list changed after signing (an element added).
     let mut p = present::build_presentation(&l, &[1], "x", NOW, 60, &f.device).unwrap();
     p.items.push(l.items[4].clone());
-    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "bad_device_signature");
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &policy())), "bad_device_signature");
     // The purpose changed after signing.
     let mut p = present::build_presentation(&l, &[1], "x", NOW, 60, &f.device).unwrap();
     p.purpose = "y".into();
-    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &Policy::default())), "bad_device_signature");
+    assert_eq!(reason(f.verifier().verify(&p.to_text(), NOW, &policy())), "bad_device_signature");
 }
 
 #[test]
@@ -357,7 +365,7 @@ fn rejects_an_altered_disclosed_value() {
     let mut item = ElementItem::decode(&p.items[0]).unwrap();
     item.value = ElementValue::Text("李四".into());
     p.items[0] = item.encode();
-    let r = f.verifier().verify(&p.to_text(), NOW, &Policy::default());
+    let r = f.verifier().verify(&p.to_text(), NOW, &policy());
     assert_eq!(r, Err(WalletError::DigestMismatch { element: "name".into() }));
 }
 
@@ -365,7 +373,7 @@ fn rejects_an_altered_disclosed_value() {
 fn rejects_a_purpose_the_verifier_does_not_accept() {
     let f = Fixture::new();
     let l = f.issue(&f.request());
-    let policy = Policy { accepted_purposes: vec!["age-check".into()], ..Policy::default() };
+    let policy = Policy { accepted_purposes: vec!["age-check".into()], ..policy() };
     assert_eq!(reason(f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &policy)), "purpose_not_accepted");
 }
 
@@ -376,23 +384,23 @@ fn rejects_truncated_and_malformed_text_never_panics() {
     let text = f.present(&l, &[1, 2, 3], NOW);
     let v = f.verifier();
     for cut in [4, 5, 10, text.len() / 2, text.len() - 3, text.len() - 1] {
-        let r = v.verify(&text[..cut], NOW, &Policy::default());
+        let r = v.verify(&text[..cut], NOW, &policy());
         assert!(r.is_err(), "cut at {cut}");
     }
-    assert_eq!(reason(v.verify("", NOW, &Policy::default())), "bad_prefix");
-    assert_eq!(reason(v.verify("ZB1:abc", NOW, &Policy::default())), "bad_encoding");
-    assert_eq!(reason(v.verify("ZB1:%%%", NOW, &Policy::default())), "base45_overflow");
-    assert_eq!(reason(v.verify(&"Z".repeat(5000), NOW, &Policy::default())), "too_long");
+    assert_eq!(reason(v.verify("", NOW, &policy())), "bad_prefix");
+    assert_eq!(reason(v.verify("ZB1:abc", NOW, &policy())), "bad_encoding");
+    assert_eq!(reason(v.verify("ZB1:%%%", NOW, &policy())), "base45_overflow");
+    assert_eq!(reason(v.verify(&"Z".repeat(5000), NOW, &policy())), "too_long");
     // Valid encoding of something that is not a presentation.
     let t = encode_text(PRESENTATION_PREFIX, &encode_cbor(&text_value("hello")));
-    assert_eq!(reason(v.verify(&t, NOW, &Policy::default())), "malformed");
+    assert_eq!(reason(v.verify(&t, NOW, &policy())), "malformed");
     // Every single-character substitution is refused without a panic.
     let chars: Vec<char> = text.chars().collect();
     for i in (4..chars.len()).step_by(7) {
         let mut c = chars.clone();
         c[i] = if c[i] == 'A' { 'B' } else { 'A' };
         let s: String = c.into_iter().collect();
-        assert!(v.verify(&s, NOW, &Policy::default()).is_err(), "substitution at {i}");
+        assert!(v.verify(&s, NOW, &policy()).is_err(), "substitution at {i}");
     }
 }
 
@@ -405,19 +413,19 @@ fn rejects_deflate_and_cbor_bombs() {
     let f = Fixture::new();
     let v = f.verifier();
     let bomb = encode_text(PRESENTATION_PREFIX, &vec![0u8; 1 << 20]);
-    assert_eq!(reason(v.verify(&bomb, NOW, &Policy::default())), "deflate_bomb");
+    assert_eq!(reason(v.verify(&bomb, NOW, &policy())), "deflate_bomb");
     let mut deep = vec![0x81u8; 2000];
     deep.push(0);
-    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &deep), NOW, &Policy::default())), "cbor_too_deep");
+    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &deep), NOW, &policy())), "cbor_too_deep");
     let long = [0x84, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xf0, 0x00];
-    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &long), NOW, &Policy::default())), "cbor_too_large");
+    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &long), NOW, &policy())), "cbor_too_large");
     // A bomb hidden inside the protected header byte string.
     let mut inner = vec![0x81u8; 50];
     inner.push(0);
     let mut b = vec![0x84, 0x01, 0xd2, 0x84, 0x58, inner.len() as u8];
     b.extend(&inner);
     b.extend([0xa0, 0x40, 0x40, 0x80, 0x80]);
-    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &b), NOW, &Policy::default())), "cbor_too_deep");
+    assert_eq!(reason(v.verify(&encode_text(PRESENTATION_PREFIX, &b), NOW, &policy())), "cbor_too_deep");
 }
 
 #[test]
@@ -553,48 +561,58 @@ fn wallet_presents_grants_and_logs_usage() {
     let p = w.present(&id, &Preset::HotelCheckIn, None, NOW).unwrap();
     assert!(p.not_before < p.refresh_at && p.refresh_at < p.not_after, "replaced half-way, never at the edge");
     assert_eq!(p.disclosed, ["name", "id_number_masked"]);
-    let v = w.verifier().unwrap().verify(&p.qr_text, NOW + 10, &Policy::default()).unwrap();
+    let v = w.verifier().unwrap().verify(&p.qr_text, NOW + 10, &policy()).unwrap();
     assert_eq!(v.purpose, "hotel-check-in");
     assert_eq!(v.disclosed.len(), 2);
     let p = w.present(&id, &Preset::AgeCheck, None, NOW).unwrap();
-    let v = w.verifier().unwrap().verify(&p.qr_text, NOW, &Policy::default()).unwrap();
+    let v = w.verifier().unwrap().verify(&p.qr_text, NOW, &policy()).unwrap();
     assert_eq!(v.disclosed[0].key, "age_over_18");
     assert_eq!(v.disclosed[0].value, ElementValue::Bool(true));
     assert!(w.present(&id, &Preset::Custom(vec!["uscc".into()]), None, NOW).is_err());
 
-    // Grants.
+    // Grants: bound to the recipient's device key.
+    let recipient = SoftwareKey::generate().unwrap();
+    let rk = recipient.public_key();
     let g = w
         .grant(
             &id,
             &Preset::Custom(vec!["name".into(), "address".into()]),
             "朝阳区民政局",
+            &rk,
             "低保申请",
             GrantExpiry::Default,
             NOW,
         )
         .unwrap();
     assert_eq!(g.expires_at, NOW + 30 * 86400);
-    let gv = GrantVerifier::new("朝阳区民政局", f.trust.clone(), Some(f.status.clone()));
-    let vg = gv.verify(&g.text, NOW + 86400, &Policy::default()).unwrap();
+    let gv = GrantVerifier::new(&rk, f.trust.clone(), Some(f.status.clone()));
+    let vg = gv.verify(&g.text, NOW + 86400, &policy()).unwrap();
     assert_eq!(vg.disclosed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(), ["name", "address"]);
-    assert_eq!(gv.verify(&g.text, NOW + 31 * 86400, &Policy::default()).unwrap_err().code(), "grant_expired");
-    let other = GrantVerifier::new("某中介", f.trust.clone(), Some(f.status.clone()));
-    assert_eq!(other.verify(&g.text, NOW, &Policy::default()).unwrap_err().code(), "grant_wrong_recipient");
-    let one = w.grant(&id, &Preset::Full, "朝阳区民政局", "一次性核验", GrantExpiry::SingleUse, NOW).unwrap();
+    assert_eq!(gv.verify(&g.text, NOW + 31 * 86400, &policy()).unwrap_err().code(), "grant_expired");
+    let other =
+        GrantVerifier::new(&SoftwareKey::generate().unwrap().public_key(), f.trust.clone(), Some(f.status.clone()));
+    assert_eq!(other.verify(&g.text, NOW, &policy()).unwrap_err().code(), "grant_wrong_recipient");
+    let one = w.grant(&id, &Preset::Full, "朝阳区民政局", &rk, "一次性核验", GrantExpiry::SingleUse, NOW).unwrap();
     assert_eq!(one.expires_at, NOW + 86400);
-    assert!(gv.verify(&one.text, NOW, &Policy::default()).is_ok());
-    assert_eq!(gv.verify(&one.text, NOW, &Policy::default()).unwrap_err().code(), "grant_already_used");
-    assert!(w.grant(&id, &Preset::Full, "x", "y", GrantExpiry::Until(NOW + 400 * 86400), NOW).is_err());
-    assert!(w.grant(&id, &Preset::Full, "", "y", GrantExpiry::Default, NOW).is_err());
+    assert!(gv.verify(&one.text, NOW, &policy()).is_ok());
+    assert_eq!(gv.verify(&one.text, NOW, &policy()).unwrap_err().code(), "grant_already_used");
+    assert!(w.grant(&id, &Preset::Full, "x", &rk, "y", GrantExpiry::Until(NOW + 400 * 86400), NOW).is_err());
+    assert!(w.grant(&id, &Preset::Full, "", &rk, "y", GrantExpiry::Default, NOW).is_err());
+    assert!(w.grant(&id, &Preset::Full, "x", &rk[..33], "y", GrantExpiry::Default, NOW).is_err(), "not a key");
 
     // Revocation: shown at once, queued for the platform, and honoured by a recipient who knows it.
     let r = w.revoke_grant(&g.grant_id, NOW + 5).unwrap();
     assert_eq!(r.revoked_at, Some(NOW + 5));
     assert_eq!(w.grants(Some(&id)).unwrap().iter().filter(|g| g.revoked_at.is_some()).count(), 1);
-    assert_eq!(w.pending_revocations().unwrap(), [format!("grant-revoke-{}", g.grant_id)]);
-    let mut gv2 = GrantVerifier::new("朝阳区民政局", f.trust.clone(), Some(f.status.clone()));
+    assert_eq!(w.pending_revocations().unwrap(), std::slice::from_ref(&g.grant_id));
+    let queued = zhangban_base::outbox::pending(w.store()).unwrap();
+    assert_eq!(queued.len(), 1, "one operation in the one outbox");
+    assert_eq!(queued[0].kind, zhangban_base::outbox::OpKind::RevokeGrant);
+    assert_eq!(queued[0].body, serde_json::json!({ "grant_id": g.grant_id }));
+    assert!(w.store().list_tagged(crate::LEGACY_OUTBOX_COLLECTION, "pending").unwrap().is_empty());
+    let mut gv2 = GrantVerifier::new(&rk, f.trust.clone(), Some(f.status.clone()));
     gv2.revoked.insert(hex::decode(&g.grant_id).unwrap());
-    assert_eq!(gv2.verify(&g.text, NOW, &Policy::default()).unwrap_err().code(), "grant_revoked");
+    assert_eq!(gv2.verify(&g.text, NOW, &policy()).unwrap_err().code(), "grant_revoked");
 
     // The usage log: import, two presentations, two grants, one revocation.
     let u = w.usage(Some(&id)).unwrap();
@@ -644,18 +662,156 @@ fn a_restarted_verifier_still_refuses_a_replay() {
     let l = f.issue(&f.request());
     let text = f.present(&l, &[1], NOW);
     let first = w.verifier().unwrap();
-    assert_eq!(reason(first.verify(&text, NOW, &Policy::default())), "ok");
+    assert_eq!(reason(first.verify(&text, NOW, &policy())), "ok");
     drop(first);
     // The verifier app restarts within the presentation's window: a new verifier over the same store.
     let again = w.verifier().unwrap();
-    assert_eq!(reason(again.verify(&text, NOW + 5, &Policy::default())), "replay");
+    assert_eq!(reason(again.verify(&text, NOW + 5, &policy())), "replay");
     // Another phone (its own store) has not seen it.
-    assert_eq!(reason(f.verifier().verify(&text, NOW + 6, &Policy::default())), "ok");
+    assert_eq!(reason(f.verifier().verify(&text, NOW + 6, &policy())), "ok");
     // Nonces whose window closed are purged when a later verifier accepts its first presentation.
     assert_eq!(w.store().list(SEEN_NONCES, None).unwrap().len(), 1);
     let later = w.verifier().unwrap();
     let fresh = f.present(&l, &[1], NOW + 3600);
-    assert_eq!(reason(later.verify(&fresh, NOW + 3600, &Policy::default())), "ok");
+    assert_eq!(reason(later.verify(&fresh, NOW + 3600, &policy())), "ok");
     assert_eq!(w.store().list(SEEN_NONCES, None).unwrap().len(), 1, "the old nonce went, the new one stays");
-    assert_eq!(reason(w.verifier().unwrap().verify(&fresh, NOW + 3601, &Policy::default())), "replay");
+    assert_eq!(reason(w.verifier().unwrap().verify(&fresh, NOW + 3601, &policy())), "replay");
+}
+
+// ---- attacks (issue 10, findings 8 and 9) ---------------------------------------------------------
+
+#[test]
+fn attack_a_huge_shell_skew_does_not_revive_an_old_code() {
+    // The shell passes a skew of a year: a code from an hour ago (a screenshot) must still be refused.
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1], NOW);
+    let p = Policy { clock_skew_secs: 365 * 86400, ..policy() };
+    assert_eq!(p.skew(), super::verify::MAX_CLOCK_SKEW_SECS);
+    assert_eq!(reason(f.verifier().verify(&text, NOW + 3600, &p)), "window_expired");
+}
+
+#[test]
+fn attack_a_verifier_with_no_purpose_list_accepts_nothing() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let text = f.present(&l, &[1], NOW);
+    assert_eq!(reason(f.verifier().verify(&text, NOW, &Policy::default())), "no_purpose_policy");
+}
+
+#[test]
+fn attack_a_code_relayed_to_another_verifier_is_refused_in_engagement_mode() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    // The honest verifier (a bank) shows its challenge; the holder answers it.
+    let bank = f.verifier();
+    let e = bank.engage("hotel-check-in", NOW).unwrap();
+    let scanned = super::Engagement::from_text(&e.to_text()).unwrap();
+    assert_eq!(scanned, e);
+    let code = present::build_engaged_presentation(&l, &[1, 8], &scanned, NOW, 60, &f.device).unwrap().to_text();
+    // A rogue verifier that saw the code relays it to another engaged verifier: refused.
+    let other = f.verifier();
+    other.engage("hotel-check-in", NOW).unwrap();
+    assert_eq!(reason(other.verify_current(&code, NOW + 1, &policy())), "engagement_mismatch");
+    // … and to a one-way verifier: refused too (it was made for someone's challenge).
+    assert_eq!(reason(f.verifier().verify(&code, NOW + 1, &policy())), "engagement_mismatch");
+    // A one-way code is not an answer to a challenge.
+    assert_eq!(reason(bank.verify_current(&f.present(&l, &[1], NOW), NOW, &policy())), "engagement_mismatch");
+    // The challenge cannot be swapped: the device signature covers it.
+    let mut swapped = Presentation::from_text(&code).unwrap();
+    swapped.challenge = Some(vec![7; 16]);
+    let e2 = super::Engagement { challenge: vec![7; 16], ..e.clone() };
+    assert_eq!(reason(bank.verify_engaged(&swapped.to_text(), &e2, NOW, &policy())), "bad_device_signature");
+    // The honest verifier accepts it, once; and not after the challenge's lifetime.
+    assert_eq!(reason(bank.verify_current(&code, NOW + 1, &policy())), "ok");
+    assert_eq!(reason(bank.verify_current(&code, NOW + 2, &policy())), "replay");
+    let late = present::build_engaged_presentation(&l, &[1], &e, NOW + 1000, 60, &f.device).unwrap().to_text();
+    assert_eq!(reason(bank.verify_current(&late, NOW + 1000, &policy())), "engagement_expired");
+}
+
+#[test]
+fn attack_grants_are_not_bearer_tokens() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let recipient = SoftwareKey::generate().unwrap();
+    let g = grant::build_grant(
+        &l,
+        &[1],
+        "朝阳区民政局",
+        &recipient.public_key(),
+        "低保",
+        GrantExpiry::SingleUse,
+        NOW,
+        &f.device,
+    )
+    .unwrap();
+    // Someone else who got the text and calls themselves by the recipient's name: refused.
+    let thief =
+        GrantVerifier::new(&SoftwareKey::generate().unwrap().public_key(), f.trust.clone(), Some(f.status.clone()));
+    assert_eq!(thief.verify(&g.to_text(), NOW, &policy()).unwrap_err().code(), "grant_wrong_recipient");
+    // Rebinding it to the thief's key breaks the holder's signature.
+    let mut rebound = g.clone();
+    rebound.recipient_key = Some(SoftwareKey::generate().unwrap().public_key());
+    let thief2 = GrantVerifier::new(rebound.recipient_key.as_ref().unwrap(), f.trust.clone(), Some(f.status.clone()));
+    assert_eq!(thief2.verify(&rebound.to_text(), NOW, &policy()).unwrap_err().code(), "bad_device_signature");
+    // An old unbound (version 1) grant is refused.
+    let mut unbound = g.clone();
+    unbound.recipient_key = None;
+    unbound.device_signature = f.device.sign(&unbound.tbs(&[1])).unwrap();
+    let gv = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone()));
+    assert_eq!(gv.verify(&unbound.to_text(), NOW, &policy()).unwrap_err().code(), "grant_terms");
+    // Issued in the future (a holder's clock set ahead to stretch the term): refused.
+    let future =
+        grant::build_grant(&l, &[1], "x", &recipient.public_key(), "p", GrantExpiry::Default, NOW + 86400, &f.device)
+            .unwrap();
+    assert_eq!(gv.verify(&future.to_text(), NOW, &policy()).unwrap_err().code(), "grant_terms");
+}
+
+#[test]
+fn attack_a_single_use_grant_survives_no_restart() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn crate::store::KeyVault> =
+        Arc::new(crate::store::FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let store = Arc::new(crate::store::Store::create(&dir.path().join("s"), vault, None).unwrap());
+    let recipient = SoftwareKey::generate().unwrap();
+    let g = grant::build_grant(&l, &[1], "r", &recipient.public_key(), "p", GrantExpiry::SingleUse, NOW, &f.device)
+        .unwrap()
+        .to_text();
+    let gv =
+        GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store.clone());
+    assert!(gv.verify(&g, NOW, &policy()).is_ok());
+    // The recipient's app restarts (a new verifier, same store): still used.
+    let again = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store);
+    assert_eq!(again.verify(&g, NOW + 5, &policy()).unwrap_err().code(), "grant_already_used");
+}
+
+#[test]
+fn revocations_queued_by_an_older_version_move_into_the_one_outbox_with_their_keys() {
+    let f = Fixture::new();
+    let dir = tempfile::tempdir().unwrap();
+    let w = wallet_in(dir.path(), &f, Arc::new(SoftwareKey::from_pkcs8(f.device.pkcs8()).unwrap()));
+    let gid = "00112233445566778899aabbccddeeff";
+    // What the previous version wrote: its own collection, the record id doubling as idempotency key.
+    let legacy = serde_json::json!({ "kind": "grant.revoke", "grant_id": gid, "licence_id": "L", "at": NOW });
+    w.store()
+        .transaction(|t| {
+            t.put(
+                LEGACY_OUTBOX_COLLECTION,
+                &format!("grant-revoke-{gid}"),
+                crate::store::SELF_SUBJECT,
+                &serde_json::to_vec(&legacy).unwrap(),
+                crate::store::PutOptions { tag: Some("pending"), lookup: None },
+            )
+        })
+        .unwrap();
+    assert_eq!(w.pending_revocations().unwrap(), [gid]);
+    assert_eq!(migrate_legacy_outbox(w.store()).unwrap(), 1);
+    assert_eq!(migrate_legacy_outbox(w.store()).unwrap(), 0, "moved once");
+    let ops = zhangban_base::outbox::pending(w.store()).unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].idempotency_key, format!("grant-revoke-{gid}"), "the key it may already have been sent with");
+    assert_eq!(ops[0].case_id, format!("grant:{gid}"));
+    assert_eq!(w.pending_revocations().unwrap(), [gid], "listed once, from the outbox");
 }

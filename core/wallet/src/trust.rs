@@ -1,5 +1,5 @@
 //! The trust list of issuer keys and the revocation status list, both COSE_Sign1 signed by the
-//! platform root key, whose public key is pinned here. Both carry their issue time, so a verifier
+//! platform root key, whose public key is pinned from a build input ([`zhangban_base::anchors`]). Both carry their issue time, so a verifier
 //! offline knows how old its copy is.
 
 use ciborium::value::Value;
@@ -8,19 +8,16 @@ use coset::CoseSign1;
 use super::error::{malformed, WResult, WalletError};
 use super::format::*;
 
-/// Key id of the platform root key.
-pub const ROOT_KID: &[u8] = b"zb-root-1";
-/// The pinned platform root public key (SEC1, P-256). Its private half is a documented test key in
-/// the sandbox (`tests/sandbox/src/issuer.rs`); a production build pins the platform's real key.
-pub const ROOT_PUBLIC_KEY_HEX: &str = "048c26823fe3b433b2d7b9132f21140396b27d66e2744824f79c8d8136f8190e4fc69c5b757a16a370a8dc6673a4675f37fcce57b7571fd766edb0a37550e268c6";
+/// Key id of the platform root key (pinned from the build input: [`zhangban_base::anchors`]).
+pub const ROOT_KID: &[u8] = zhangban_base::anchors::ROOT_KID;
 
 /// Largest signed list accepted (a status list of a million licences is 128 KiB).
 pub const MAX_LIST_BYTES: usize = 192 * 1024;
 pub const MAX_STATUS_BITS: u64 = 1 << 20;
 
+/// The pinned platform root public key (SEC1, P-256), from the build input ([`zhangban_base::anchors`]).
 pub fn pinned_root_key() -> Vec<u8> {
-    // A constant, checked by a test.
-    hex::decode(ROOT_PUBLIC_KEY_HEX).unwrap_or_default()
+    zhangban_base::anchors::ROOT_PUBLIC_KEY.to_vec()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

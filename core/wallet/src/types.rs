@@ -144,6 +144,13 @@ pub enum LicenceType {
     TeacherQualification,
 }
 
+// A licence type crosses the FFI as its key (`resident_id`, `business_licence`, …).
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(LicenceType, String, {
+    try_lift: |s| LicenceType::from_key(&s).ok_or_else(|| uniffi::deps::anyhow::anyhow!("unknown licence type")),
+    lower: |t| t.key().to_string(),
+});
+
 impl LicenceType {
     pub const ALL: [LicenceType; 7] = [
         LicenceType::ResidentId,
@@ -203,6 +210,12 @@ impl LicenceType {
         Self::ALL.into_iter().find(|t| t.key() == key)
     }
 
+    /// The type named by `key` (from a shell), or a `Validation` error on the field `licence_type`.
+    pub fn parse(key: &str) -> crate::Result<LicenceType> {
+        Self::from_key(key)
+            .ok_or_else(|| crate::Error::validation("licence_type", "未知的证照类型", "unknown licence type"))
+    }
+
     pub fn name_zh(self) -> &'static str {
         match self {
             LicenceType::ResidentId => "居民身份证",
@@ -225,6 +238,11 @@ impl LicenceType {
             LicenceType::SocialSecurityCard => "Social security card",
             LicenceType::TeacherQualification => "Teacher qualification certificate",
         }
+    }
+
+    /// The type's name as a person reads it.
+    pub fn name(self) -> crate::Text {
+        crate::Text::new(self.name_zh(), self.name_en())
     }
 
     pub fn elements(self) -> &'static [ElementDef] {
@@ -250,6 +268,7 @@ impl LicenceType {
 
 /// One element's value. Maps to CBOR text / uint-or-nint / bool / array of maps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(untagged)]
 pub enum ElementValue {
     Bool(bool),
@@ -258,8 +277,24 @@ pub enum ElementValue {
     Members(Vec<Member>),
 }
 
+/// Largest element set accepted for an issuance request (JSON text, bytes).
+pub const MAX_REQUEST_ELEMENTS_JSON: usize = 64 * 1024;
+
+/// The element values of an issuance request, from JSON text (from a shell): an object of element key →
+/// value (e.g. `{"name": "张三"}`). Anything else, or more than [`MAX_REQUEST_ELEMENTS_JSON`] bytes, is a
+/// `Validation` error on the field `elements_json`.
+pub fn request_elements(json: &str) -> crate::Result<std::collections::BTreeMap<String, ElementValue>> {
+    if json.len() > MAX_REQUEST_ELEMENTS_JSON {
+        return Err(crate::Error::validation("elements_json", "内容过长", "too long"));
+    }
+    serde_json::from_str(json).map_err(|e| {
+        crate::Error::validation("elements_json", "不是有效的证照项目（键 → 值的 JSON 对象）", e.to_string())
+    })
+}
+
 /// A household member (户内成员).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Member {
     pub name: String,
     pub relation: String,
@@ -296,6 +331,7 @@ impl ElementValue {
 
 /// What a presentation discloses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 #[serde(rename_all = "snake_case", tag = "preset", content = "elements")]
 pub enum Preset {
     /// Every element of the licence.

@@ -143,7 +143,11 @@ fn generate(keys: VectorKeys) -> crate::Result<Vectors> {
         f(&mut r);
         issue_licence(&r, &key.key_id(), key)
     };
-    let p = Policy::default();
+    // A verifier lists the purposes it accepts (an empty list accepts none).
+    let p = Policy {
+        accepted_purposes: ["custom", "age-check", "x", "hotel-check-in"].map(String::from).to_vec(),
+        ..Policy::default()
+    };
     let hotel = Policy { accepted_purposes: vec!["hotel-check-in".into()], ..Policy::default() };
     let mut cases = Vec::new();
     let mut case = |name: &str, text: String, at: i64, policy: &Policy, expect: &str, disclosed: &[&str]| {
@@ -214,7 +218,7 @@ fn generate(keys: VectorKeys) -> crate::Result<Vectors> {
     );
     case("revoked", present(&with(&|r| r.status_index = 7, &issuer)?, &[1], "x")?.to_text(), now, &p, "revoked", &[]);
     case("window_expired_screenshot", present(&licence, &[1], "x")?.to_text(), now + 300, &p, "window_expired", &[]);
-    let stale = Policy { max_status_age_secs: 300, ..Policy::default() };
+    let stale = Policy { max_status_age_secs: 300, ..p.clone() };
     case("status_list_too_old", present(&licence, &[1], "x")?.to_text(), now, &stale, "status_stale", &[]);
     case(
         "purpose_not_accepted",

@@ -7,22 +7,47 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::engage::Engagement;
 use super::error::{WResult, WalletError};
 use super::format::*;
 use super::ids::LicenceId;
 use super::trust::{StatusList, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
 use crate::store::{Store, SELF_SUBJECT};
+use crate::Text;
 
 /// What a verifier accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Policy {
     /// Oldest status list accepted (seconds since it was issued).
     pub max_status_age_secs: i64,
-    /// Clock difference allowed between holder and verifier.
+    /// Clock difference allowed between holder and verifier; the core caps it at [`MAX_CLOCK_SKEW_SECS`].
     pub clock_skew_secs: i64,
-    /// Purposes accepted; empty accepts any.
+    /// Purposes accepted. Empty accepts none (`no_purpose_policy`): a verifier must say what it checks for.
     pub accepted_purposes: Vec<String>,
+}
+
+/// Largest clock skew any policy gets, whatever the shell asks for: a larger one would turn a 60-second
+/// code (or a screenshot of it) into a long-lived one.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+impl Policy {
+    /// The skew actually applied: `clock_skew_secs` within `0..=MAX_CLOCK_SKEW_SECS`.
+    pub fn skew(&self) -> i64 {
+        self.clock_skew_secs.clamp(0, MAX_CLOCK_SKEW_SECS)
+    }
+
+    /// The purpose check: `purpose` must be listed (an empty list accepts none).
+    pub fn check_purpose(&self, purpose: &str) -> WResult<()> {
+        if self.accepted_purposes.is_empty() {
+            return Err(WalletError::NoPurposePolicy);
+        }
+        if !self.accepted_purposes.iter().any(|a| a == purpose) {
+            return Err(WalletError::PurposeNotAccepted { purpose: purpose.into() });
+        }
+        Ok(())
+    }
 }
 
 impl Default for Policy {
@@ -31,7 +56,40 @@ impl Default for Policy {
     }
 }
 
+/// The default verification policy: status list at most 7 days old, 30 s clock skew, any purpose.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn default_verify_policy() -> Policy {
+    Policy::default()
+}
+
+/// A verification result as a screen shows it: accepted with the verified content, or refused with a typed
+/// reason (`reason_code`, e.g. `window_expired`, `revoked`; see docs/formats.md) and its text. A refused code
+/// is an answer, not an error of the call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct VerificationOutcome {
+    pub accepted: bool,
+    pub reason_code: Option<String>,
+    pub reason: Option<Text>,
+    pub verified: Option<Verified>,
+}
+
+impl From<WResult<Verified>> for VerificationOutcome {
+    fn from(r: WResult<Verified>) -> Self {
+        match r {
+            Ok(v) => VerificationOutcome { accepted: true, reason_code: None, reason: None, verified: Some(v) },
+            Err(e) => VerificationOutcome {
+                accepted: false,
+                reason_code: Some(e.code().into()),
+                reason: Some(Text::new(e.message_zh(), e.message_en())),
+                verified: None,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct IssuerInfo {
     pub kid: String,
     pub uscc: String,
@@ -51,10 +109,11 @@ impl From<&TrustEntry> for IssuerInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct DisclosedElement {
     pub key: String,
-    pub name_zh: String,
-    pub name_en: String,
+    /// 姓名 / Name …
+    pub name: Text,
     pub value: ElementValue,
     /// `value` for display.
     pub display: String,
@@ -62,11 +121,11 @@ pub struct DisclosedElement {
 
 /// A verified presentation: exactly what the verifier may rely on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Verified {
     pub issuer: IssuerInfo,
     pub licence_type: LicenceType,
-    pub type_name_zh: String,
-    pub type_name_en: String,
+    pub type_name: Text,
     pub licence_id: String,
     pub valid_from: i64,
     pub valid_until: i64,
@@ -155,8 +214,7 @@ pub fn disclosed(t: LicenceType, items: &[ElementItem]) -> Vec<DisclosedElement>
         .filter_map(|i| {
             t.element(i.id).map(|d| DisclosedElement {
                 key: d.key.into(),
-                name_zh: d.name_zh.into(),
-                name_en: d.name_en.into(),
+                name: Text::new(d.name_zh, d.name_en),
                 display: i.value.display(),
                 value: i.value.clone(),
             })
@@ -203,6 +261,8 @@ pub struct Verifier {
     /// Where accepted nonces are also kept, so a restarted verifier app still refuses a replay.
     seen_store: Option<Arc<Store>>,
     accepted: AtomicU32,
+    /// The challenge this verifier shows now (engagement mode), if any.
+    engagement: Mutex<Option<Engagement>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -218,6 +278,7 @@ impl Verifier {
             replay: Mutex::new(ReplayCache::default()),
             seen_store: None,
             accepted: AtomicU32::new(0),
+            engagement: Mutex::new(None),
         }
     }
 
@@ -273,10 +334,55 @@ impl Verifier {
         }
     }
 
-    /// Verifies a `ZB1:` presentation at `now` (Unix seconds) under `policy`, with no network.
+    /// Verifies a one-way `ZB1:` presentation at `now` (Unix seconds) under `policy`, with no network.
+    /// A code made for another verifier's challenge (engaged) is refused here: see [`Verifier::verify_engaged`].
     pub fn verify(&self, qr_text: &str, now: i64, policy: &Policy) -> WResult<Verified> {
+        self.verify_inner(qr_text, None, now, policy)
+    }
+
+    /// Engagement mode: verifies a `ZB1:` code that must answer `engagement` (the challenge this verifier
+    /// showed, for its purpose), so a code relayed from another verifier is refused.
+    pub fn verify_engaged(
+        &self,
+        qr_text: &str,
+        engagement: &Engagement,
+        now: i64,
+        policy: &Policy,
+    ) -> WResult<Verified> {
+        self.verify_inner(qr_text, Some(engagement), now, policy)
+    }
+
+    /// Engagement mode, verifier side: a fresh challenge for `purpose`, to show as a QR code (`to_text`);
+    /// it replaces the one shown before. [`Verifier::verify_current`] checks codes against it.
+    pub fn engage(&self, purpose: &str, now: i64) -> crate::Result<Engagement> {
+        let e = Engagement::new(purpose, now)?;
+        if let Ok(mut g) = self.engagement.lock() {
+            *g = Some(e.clone());
+        }
+        Ok(e)
+    }
+
+    /// Verifies a code against the challenge this verifier shows now ([`Verifier::engage`]); without one,
+    /// every code is refused (`engagement_mismatch`).
+    pub fn verify_current(&self, qr_text: &str, now: i64, policy: &Policy) -> WResult<Verified> {
+        let e = self.engagement.lock().ok().and_then(|g| g.clone()).ok_or(WalletError::EngagementMismatch)?;
+        self.verify_engaged(qr_text, &e, now, policy)
+    }
+
+    fn verify_inner(
+        &self,
+        qr_text: &str,
+        engagement: Option<&Engagement>,
+        now: i64,
+        policy: &Policy,
+    ) -> WResult<Verified> {
         let p = Presentation::from_text(qr_text)?;
-        let skew = policy.clock_skew_secs.max(0);
+        let skew = policy.skew();
+        match (engagement, &p.challenge) {
+            (None, None) => {}
+            (Some(e), Some(c)) if e.challenge == *c && e.purpose == p.purpose => e.check_fresh(now, skew)?,
+            _ => return Err(WalletError::EngagementMismatch),
+        }
         // Cheap checks of the window's shape first (step 3): it must not end before it starts, nor
         // last longer than 60 s.
         if p.not_after < p.not_before {
@@ -290,8 +396,7 @@ impl Verifier {
         let mso = &p.signed.body;
         let items = check_items(&p.signed, t, &p.items)?;
         let ids: Vec<u32> = p.items.iter().filter_map(|b| ElementItem::decode(b).ok().map(|i| i.id)).collect();
-        let tbs = device_auth_tbs(&mso.licence_id, &ids, p.not_before, p.not_after, &p.nonce, &p.purpose);
-        if !mso.device_key.verify(&tbs, &p.device_signature) {
+        if !mso.device_key.verify(&p.tbs(&ids), &p.device_signature) {
             return Err(WalletError::BadDeviceSignature);
         }
         if now + skew < p.not_before {
@@ -301,9 +406,7 @@ impl Verifier {
             return Err(WalletError::WindowExpired { not_after: p.not_after });
         }
         let status_age = check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
-        if !policy.accepted_purposes.is_empty() && !policy.accepted_purposes.iter().any(|a| a == &p.purpose) {
-            return Err(WalletError::PurposeNotAccepted { purpose: p.purpose.clone() });
-        }
+        policy.check_purpose(&p.purpose)?;
         {
             let mut cache = self.replay.lock().map_err(|_| WalletError::Malformed { what: "replay cache".into() })?;
             if cache.contains(&p.nonce, now) || self.seen_in_store(&p.nonce, now) {
@@ -326,8 +429,7 @@ impl Verifier {
         Ok(Verified {
             issuer: IssuerInfo::from(entry),
             licence_type: t,
-            type_name_zh: t.name_zh().into(),
-            type_name_en: t.name_en().into(),
+            type_name: t.name(),
             licence_id: mso.licence_id.clone(),
             valid_from: mso.valid_from,
             valid_until: mso.valid_until,

@@ -14,7 +14,7 @@ struct CasesView: View {
                 } label: {
                     VStack(alignment: .leading) {
                         Text(c.title).font(.headline)
-                        Text(c.stateText(lang))
+                        Text(lang.pick(c.stateText))
                         if let r = c.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")).font(.caption) }
                         if let p = c.problem { Text(p).font(.caption).foregroundStyle(.red) }
                     }
@@ -31,50 +31,44 @@ struct CasesView: View {
 struct CaseDetailView: View {
     let caseId: String
     @EnvironmentObject var session: ZhangbanSession
-    @State private var progress: CaseProgress?
+    @State private var view: CaseView?
     @State private var error: String?
 
     var body: some View {
         List {
             if let error { Text(error).foregroundStyle(.red) }
-            if let p = progress {
+            if let p = view {
                 Section {
-                    Text(p.case.stateText(lang)).font(.headline)
-                    if let r = p.case.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")) }
-                    if let d = p.promisedDate {
-                        Text(lang.pick("承诺办结日期 \(d)", "Promised by \(d)")
-                            + (p.provisional ? lang.pick("（暂定：该年度官方日历尚未发布）", " (provisional: no official calendar yet)") : ""))
-                    }
-                    if let left = p.workingDaysLeft {
-                        Text(lang.pick("剩余 \(left) 个工作日", "\(left) working days left"))
-                    }
-                    if p.overdue { Text(lang.pick("已超期", "Overdue")).foregroundStyle(.red) }
+                    Text(lang.pick(p.summary.stateText)).font(.headline)
+                    if let r = p.summary.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")) }
+                    // The deadline line as the core words it (working days, overdue, provisional calendar).
+                    if let d = p.deadlineText { Text(lang.pick(d)).foregroundStyle(p.overdue ? .red : .primary) }
                 }
                 if !p.neededNow.isEmpty {
                     Section(lang.pick("现在需要", "Needed now")) {
                         ForEach(Array(p.neededNow.enumerated()), id: \.offset) { _, n in
-                            Text(n.text(lang) + (n.due.map { " · \($0)" } ?? ""))
+                            Text(lang.pick(n.text) + (n.due.map { " · \($0)" } ?? ""))
                         }
                     }
                 }
                 Section(lang.pick("办理进度", "Timeline")) {
                     ForEach(Array(p.timeline.enumerated()), id: \.offset) { _, t in
                         VStack(alignment: .leading) {
-                            Text("\(formatTime(t.at)) · \(t.stateText(lang))").font(.caption)
-                            if !t.note.isEmpty { Text(t.note) }
+                            Text("\(formatTime(t.at)) · \(lang.pick(t.stateText))").font(.caption)
+                            if !lang.pick(t.note).isEmpty { Text(lang.pick(t.note)) }
                         }
                     }
                 }
             }
         }
-        .navigationTitle(progress?.case.title ?? "")
+        .navigationTitle(view?.summary.title ?? "")
         // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
         .task(id: session.caseList) { await load() }
     }
 
     private func load() {
         do {
-            progress = try session.progress(caseId)
+            view = try session.view(caseId)
         } catch {
             self.error = errorText(error, lang)
         }

@@ -5,9 +5,11 @@ import ZhangbanKit
 struct ContentView: View {
     var body: some View {
         TabView {
+            TodoView().tabItem { Label("待办 To do", systemImage: "checklist") }
             WalletView().tabItem { Label("证照 Wallet", systemImage: "wallet.pass") }
             ServicesView().tabItem { Label("办事 Services", systemImage: "magnifyingglass") }
             CasesView().tabItem { Label("我的办件 Cases", systemImage: "list.bullet.rectangle") }
+            NavigationStack { BackupView() }.tabItem { Label("备份 Backup", systemImage: "externaldrive") }
         }
     }
 }

@@ -4,9 +4,14 @@ import ZhangbanKit
 
 /// A draft's form: one input per visible field, each edit saved by the core at once; the core's problems
 /// under their fields; materials to attach, commit to or defer; submit when the core says complete.
+/// Agent mode reuses it for a principal's draft: `banner` says whose data it is, `attach` writes a photo
+/// under the principal's key, and `review` (the principal's confirmation) replaces submitting.
 @MainActor
 struct FormView: View {
     @ObservedObject var form: DraftFormModel
+    var banner: PrincipalView? = nil
+    var attach: ((String, Data) -> Void)? = nil
+    var review: (() -> Void)? = nil
     @EnvironmentObject var session: ZhangbanSession
     @Environment(\.dismiss) private var dismiss
     @State private var submitError: String?
@@ -14,24 +19,36 @@ struct FormView: View {
     var body: some View {
         NavigationStack {
             Form {
-                if let s = form.summary {
+                if let banner { PrincipalBannerView(view: banner) }
+                if let s = form.state?.summary {
                     Text(lang.pick("已填 \(s.fieldsFilled) / \(s.fieldsTotal) 项", "\(s.fieldsFilled) of \(s.fieldsTotal) fields filled"))
                         .font(.caption)
                 }
                 if let e = form.error { Text(e.text(lang)).foregroundStyle(.red) }
                 Section {
-                    ForEach(form.fields, id: \.path) { f in
-                        FieldRow(field: f, issues: form.issues(for: f.path), readOnly: form.submittedCaseId != nil) { v in
-                            form.set(f.path, v)
+                    ForEach(form.state?.fields ?? [], id: \.path) { f in
+                        let readOnly = form.state?.submittedCase != nil
+                        FieldRow(field: f) { v in form.set(f.path, v) }
+                        // A repeat group gets entries; a prefilled value the core marks as possibly out of
+                        // date is confirmed (without these some drafts could never be completed).
+                        if f.kind == .repeat && !readOnly {
+                            Button(lang.pick("添加一项", "Add an entry")) { form.addInstance(f.path) }
+                        }
+                        if f.confirm && !readOnly {
+                            Button(lang.pick("确认无误", "Confirm")) { form.confirm(f.path) }
+                                .accessibilityLabel(lang.pick("确认“\(f.label.zh)”仍然正确", "Confirm “\(f.label.en)” is still right"))
                         }
                     }
                 }
                 Section {
-                    ForEach(form.materials, id: \.code) { m in
-                        MaterialRow(material: m, issues: form.issues(for: "material:" + m.code), form: form)
+                    ForEach(form.state?.materials ?? [], id: \.code) { m in
+                        MaterialRow(material: m, issues: form.issues(for: "material:" + m.code), form: form, attach: attach)
                     }
                 }
-                if let id = form.submittedCaseId {
+                if let review, form.state?.submittedCase == nil {
+                    Button(lang.pick("交委托人核对", "Review with the principal")) { review() }
+                        .disabled(form.state?.complete != true)
+                } else if let id = form.state?.submittedCase {
                     Text(lang.pick("已提交，办件号 \(id)", "Submitted as case \(id)"))
                 } else {
                     if let submitError { Text(submitError).foregroundStyle(.red) }
@@ -45,10 +62,10 @@ struct FormView: View {
                             }
                         }
                     }
-                    .disabled(!form.complete)
+                    .disabled(form.state?.complete != true)
                 }
             }
-            .navigationTitle((try? form.draft.target()) ?? "")
+            .navigationTitle(form.state?.target ?? "")
             .toolbar { Button(lang.pick("关闭", "Close")) { dismiss() } }
         }
     }
@@ -56,38 +73,55 @@ struct FormView: View {
 
 @MainActor
 private struct FieldRow: View {
-    let field: FieldInfo
-    let issues: [FormIssue]
-    let readOnly: Bool
+    let field: FieldState
     let onChange: (Any?) -> Void
     @State private var text = ""
 
-    private var isTextInput: Bool { !["bool", "choice", "repeat", "attachment", "multi_choice"].contains(field.kind) }
+    private var isTextInput: Bool { ![.bool, .choice, .repeat, .attachment, .multiChoice].contains(field.kind) }
 
     var body: some View {
-        let locked = readOnly || field.locked || field.computed
+        // Whether it can be changed, and why not, is the core's (a licence, computed, submitted).
+        let locked = !field.editable
+        let label = lang.pick(field.label)
         VStack(alignment: .leading) {
             switch field.kind {
-            case "bool":
-                Toggle(field.label(lang), isOn: Binding(get: { field.valueJson == "true" }, set: { onChange($0) }))
+            case .bool:
+                Toggle(label, isOn: Binding(get: { field.value == "true" }, set: { onChange($0) }))
                     .disabled(locked)
-            case "choice":
-                Picker(field.label(lang), selection: Binding(get: { field.displayValue }, set: { onChange($0) })) {
-                    ForEach(field.options, id: \.self) { Text($0).tag($0) }
+            case .choice:
+                Picker(label, selection: Binding(get: { FormJSON.decode(field.value) as? String ?? "" }, set: { onChange($0) })) {
+                    ForEach(field.options, id: \.value) { Text(lang.pick($0.label)).tag($0.value) }
                 }
                 .disabled(locked)
-            case "repeat", "attachment", "multi_choice":
-                Text(field.label(lang)).font(.headline)
+            case .multiChoice:
+                // One toggle per option; the value is the list of chosen option values.
+                let chosen = FormJSON.decode(field.value) as? [String] ?? []
+                Text(label).font(.headline)
+                ForEach(field.options, id: \.value) { option in
+                    Toggle(lang.pick(option.label), isOn: Binding(
+                        get: { chosen.contains(option.value) },
+                        set: { on in onChange(on ? chosen + [option.value] : chosen.filter { $0 != option.value }) }
+                    ))
+                    .disabled(locked)
+                }
+            case .repeat, .attachment:
+                Text(label).font(.headline)
             default:
                 // Every keystroke is sent; the core autosaves it and reports what is wrong.
-                TextField(field.label(lang), text: $text)
-                    .disabled(locked)
-                    .onAppear { text = field.displayValue }
-                    .onChange(of: text) { t in if t != field.displayValue { onChange(t) } }
+                HStack {
+                    if locked {
+                        Image(systemName: "lock.fill").accessibilityHidden(true)
+                    }
+                    TextField(label, text: $text)
+                        .disabled(locked)
+                        .onAppear { text = lang.pick(field.display) }
+                        .onChange(of: text) { t in if t != lang.pick(field.display) { onChange(t) } }
+                }
             }
+            if let why = field.lockReason { Text(lang.pick(why)).font(.caption) }
             // A text box shows its problem once something is typed (an empty form is not all red).
-            if let issue = issues.first, !isTextInput || !text.isEmpty {
-                Text(issue.message(lang)).font(.caption).foregroundStyle(.red)
+            if let issue = field.issues.first, !isTextInput || !text.isEmpty {
+                Text(lang.pick(issue.message)).font(.caption).foregroundStyle(.red)
             }
         }
     }
@@ -95,34 +129,43 @@ private struct FieldRow: View {
 
 @MainActor
 private struct MaterialRow: View {
-    let material: MaterialInfo
-    let issues: [FormIssue]
+    let material: MaterialState
+    let issues: [Issue]
     @ObservedObject var form: DraftFormModel
+    let attach: ((String, Data) -> Void)?
     @State private var picked: PhotosPickerItem?
 
     var body: some View {
         VStack(alignment: .leading) {
-            Text(material.name(lang))
-            Text(material.statusText(lang)).font(.caption)
-            if let issue = issues.first { Text(issue.message(lang)).font(.caption).foregroundStyle(.red) }
-            if material.blocks || ["deferrable", "commitment", "optional"].contains(material.status) {
-                HStack {
-                    PhotosPicker(lang.pick("上传", "Attach"), selection: $picked, matching: .images)
-                    if material.status == "commitment" {
+            Text(lang.pick(material.name))
+            Text(lang.pick(material.statusText)).font(.caption)
+            if let issue = issues.first { Text(lang.pick(issue.message)).font(.caption).foregroundStyle(.red) }
+            // The actions allowed are the core's.
+            HStack {
+                ForEach(material.actions, id: \.self) { action in
+                    switch action {
+                    case .attach:
+                        PhotosPicker(lang.pick("上传", "Attach"), selection: $picked, matching: .images)
+                    case .commit:
                         Button(lang.pick("签署告知承诺", "Sign a commitment")) { form.commitMaterial(material.code) }
-                    }
-                    if material.status == "deferrable" {
+                    case .defer:
                         Button(lang.pick("容缺后补", "Supply later")) { form.deferMaterial(material.code) }
+                    case .clear:
+                        Button(lang.pick("撤销", "Undo")) { form.clearMaterial(material.code) }
                     }
                 }
-                .buttonStyle(.borderless)
             }
+            .buttonStyle(.borderless)
         }
         .onChange(of: picked) { item in
             guard let item else { return }
             Task {
                 if let data = try? await item.loadTransferable(type: Data.self) {
-                    await form.attach(material.code, name: material.code + ".jpg", data: data)
+                    if let attach {
+                        attach(material.code, data)
+                    } else {
+                        await form.attach(material.code, name: material.code + ".jpg", data: data)
+                    }
                 }
             }
         }

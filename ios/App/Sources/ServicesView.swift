@@ -6,7 +6,7 @@ import ZhangbanKit
 struct ServicesView: View {
     @EnvironmentObject var session: ZhangbanSession
     @State private var query = ""
-    @State private var hits: [CatalogHit] = []
+    @State private var hits: [Hit] = []
     @State private var error: String?
 
     var body: some View {
@@ -14,7 +14,7 @@ struct ServicesView: View {
             List {
                 if let error { Text(error).foregroundStyle(.red) }
                 ForEach(hits, id: \.code) { hit in
-                    NavigationLink(hit.name(lang)) { ChecklistView(code: hit.code) }
+                    NavigationLink(lang.pick(hit.name)) { ChecklistView(code: hit.code) }
                 }
             }
             .searchable(text: $query, prompt: "个体工商户, 出生, birth…")
@@ -35,7 +35,7 @@ struct ServicesView: View {
 struct ChecklistView: View {
     let code: String
     @EnvironmentObject var session: ZhangbanSession
-    @State private var checklist: ChecklistInfo?
+    @State private var checklist: Checklist?
     @State private var form: DraftFormModel?
     @State private var error: String?
 
@@ -48,10 +48,10 @@ struct ChecklistView: View {
                                    "Fee: \(c.fees) · promised within \(c.promisedDays) working days"))
                 }
                 Section(lang.pick("一次性告知", "What you need (told at once)")) {
-                    ForEach(c.lines, id: \.key) { line in
+                    ForEach(c.entries, id: \.key) { line in
                         VStack(alignment: .leading) {
-                            Text(line.title(lang))
-                            if !line.why(lang).isEmpty { Text(line.why(lang)).font(.caption) }
+                            Text(lang.pick(line.title))
+                            if !line.why.zh.isEmpty { Text(lang.pick(line.why)).font(.caption) }
                         }
                     }
                 }
@@ -64,7 +64,7 @@ struct ChecklistView: View {
                 }
             }
         }
-        .navigationTitle(checklist?.name(lang) ?? code)
+        .navigationTitle(checklist.map { lang.pick($0.name) } ?? code)
         .task {
             do {
                 checklist = try await session.checklist(code)

@@ -8,7 +8,7 @@ import ZhangbanKit
 @MainActor
 struct WalletView: View {
     @EnvironmentObject var session: ZhangbanSession
-    @State private var licences: [LicenceItem] = []
+    @State private var licences: [LicenceSummary] = []
     @State private var error: String?
 
     var body: some View {
@@ -20,9 +20,9 @@ struct WalletView: View {
                         PresentView(item: item, model: PresentationModel(wallet: session.wallet, licenceId: item.licenceId))
                     } label: {
                         VStack(alignment: .leading) {
-                            Text(item.typeName(lang)).font(.headline)
+                            Text(lang.pick(item.typeName)).font(.headline)
                             Text(item.issuerName(lang)).font(.subheadline)
-                            Text(item.statusText(lang)).font(.caption)
+                            Text(lang.pick(item.statusText)).font(.caption)
                         }
                     }
                 }
@@ -45,12 +45,8 @@ struct WalletView: View {
     private func requestSample() async {
         do {
             _ = try await session.wallet.refreshLists(platformUrl: session.platformURL)
-            let elements = try FormJSON.encode([
-                "name": "张三", "sex": "女", "ethnicity": "汉", "birth_date": "1949-12-31",
-                "address": "北京市朝阳区建国路88号", "id_number": "11010519491231002X",
-                "issuing_authority": "北京市公安局朝阳分局",
-            ])
-            _ = try await session.wallet.requestLicence(platformUrl: session.platformURL, licenceType: "resident_id", elementsJson: elements)
+            // The platform issues what its own register holds for this device's person; the app names only the type.
+            _ = try await session.wallet.requestLicence(platformUrl: session.platformURL, licenceType: "resident_id", caseId: nil)
             reload()
         } catch {
             self.error = errorText(error, lang)
@@ -63,22 +59,33 @@ struct WalletView: View {
 /// replaced before it lapses; a countdown shows the seconds left.
 @MainActor
 struct PresentView: View {
-    let item: LicenceItem
+    let item: LicenceSummary
     @StateObject var model: PresentationModel
-    @State private var preset: DisclosurePreset = .hotelCheckIn
+    @State private var preset: Preset = .hotelCheckIn
     @State private var now = Date()
+    @State private var captured = UIScreen.main.isCaptured
+    @State private var brightness: CGFloat?
+    @Environment(\.scenePhase) private var phase
     private let tick = Timer.publish(every: 1, on: .main, in: .common).autoconnect()
+    private let captureChanged = NotificationCenter.default.publisher(for: UIScreen.capturedDidChangeNotification)
+    private let screenshot = NotificationCenter.default.publisher(for: UIApplication.userDidTakeScreenshotNotification)
+
+    /// No code while the screen is recorded or mirrored, nor in the app-switcher snapshot (taken when the
+    /// scene goes inactive). iOS cannot block a screenshot: after one, the code is replaced at once.
+    private var hidden: Bool { captured || phase != .active }
 
     var body: some View {
         VStack(spacing: 16) {
             Picker("", selection: $preset) {
-                Text("酒店入住 Hotel").tag(DisclosurePreset.hotelCheckIn)
-                Text("年龄核验 Age").tag(DisclosurePreset.ageCheck)
-                Text("全部 All").tag(DisclosurePreset.full)
+                Text("酒店入住 Hotel").tag(Preset.hotelCheckIn)
+                Text("年龄核验 Age").tag(Preset.ageCheck)
+                Text("全部 All").tag(Preset.full)
             }
             .pickerStyle(.segmented)
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
-            if let code = model.code, let image = qrImage(code.qrText) {
+            if hidden {
+                Text(lang.pick("录屏或切换应用时不显示二维码", "The code is hidden while the screen is recorded or the app is in the background"))
+            } else if let code = model.code, let image = qrImage(code.qrText) {
                 Image(uiImage: image)
                     .interpolation(.none)
                     .resizable()
@@ -89,11 +96,21 @@ struct PresentView: View {
             }
         }
         .padding()
-        .navigationTitle(item.typeName(lang))
-        .onAppear { model.start(preset) }
-        .onDisappear { model.stop() }
+        .navigationTitle(lang.pick(item.typeName))
+        .onAppear {
+            model.start(preset)
+            // full brightness for the scanner, restored on leaving
+            brightness = UIScreen.main.brightness
+            UIScreen.main.brightness = 1.0
+        }
+        .onDisappear {
+            model.stop()
+            if let brightness { UIScreen.main.brightness = brightness }
+        }
         .onChange(of: preset) { p in model.start(p) }
         .onReceive(tick) { now = $0 }
+        .onReceive(captureChanged) { _ in captured = UIScreen.main.isCaptured }
+        .onReceive(screenshot) { _ in model.start(preset) }
     }
 
     private func qrImage(_ text: String) -> UIImage? {

@@ -5,8 +5,9 @@ import UserNotifications
 import ZhangbanKit
 
 /// The sample app: opens the person's store (Keychain-backed key, Application Support, excluded from
-/// backup), shows three tabs, turns the core's case notices into local notifications, and syncs in a
-/// background refresh task.
+/// backup), shows four tabs (the 待办 home first), turns the core's case notices into local notifications,
+/// and in a background refresh task syncs and hands the core's reminder plan (its add / replace / cancel
+/// diff) to the notification centre as calendar triggers.
 @main
 struct ZhangbanApp: App {
     @StateObject private var opener = SessionOpener()
@@ -51,6 +52,11 @@ final class SessionOpener: ObservableObject {
 
     func open() async {
         guard session == nil else { return }
+        // one store per process: the background refresh may have opened it before any scene
+        if let s = SessionOpener.shared {
+            session = s
+            return
+        }
         error = nil
         do {
             let support = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
@@ -73,7 +79,7 @@ final class SessionOpener: ObservableObject {
     }
 
     /// A local notification with the core's text, one per case (a newer notice replaces the older one).
-    nonisolated static func notify(_ notice: CaseNotice) {
+    nonisolated static func notify(_ notice: Notice) {
         let text = notice.text(Lang.current)
         let content = UNMutableNotificationContent()
         content.title = text.title
@@ -83,21 +89,31 @@ final class SessionOpener: ObservableObject {
         UNUserNotificationCenter.current().add(request)
     }
 
-    nonisolated static func schedule() {
+    /// The next background run: at the plan's wake-up time (the core's), at the earliest in 15 minutes.
+    nonisolated static func schedule(at wake: Date? = nil) {
         let request = BGAppRefreshTaskRequest(identifier: syncTask)
-        request.earliestBeginDate = Date(timeIntervalSinceNow: 15 * 60)
+        request.earliestBeginDate = max(wake ?? .distantPast, Date(timeIntervalSinceNow: 15 * 60))
         try? BGTaskScheduler.shared.submit(request)
     }
 
     nonisolated static func handle(_ task: BGAppRefreshTask) {
         schedule()
         let work = Task { @MainActor in
+            // iOS may launch the app for the refresh without any scene: open the session here then.
+            if SessionOpener.shared == nil { await SessionOpener().open() }
             guard let s = SessionOpener.shared else {
                 task.setTaskCompleted(success: false)
                 return
             }
-            let report = await s.syncNow()
-            task.setTaskCompleted(success: !report.offline)
+            // Sync, then the reminder plan's diff to the notification centre; the session's listener has
+            // already posted the run's notices.
+            let reminders = RemindersModel(store: s.store)
+            guard let (report, wake) = try? await reminders.runBackground(s.cases, showNotices: false) else {
+                task.setTaskCompleted(success: false)
+                return
+            }
+            schedule(at: wake)
+            task.setTaskCompleted(success: !report.run.offline)
         }
         task.expirationHandler = { work.cancel() }
     }

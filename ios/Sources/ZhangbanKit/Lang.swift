@@ -6,6 +6,9 @@ public enum Lang: Sendable {
 
     public func pick(_ zh: String, _ en: String) -> String { self == .zh ? zh : en }
 
+    /// The core's bilingual `Text` record in this language.
+    public func pick(_ text: Text) -> String { pick(text.zh, text.en) }
+
     /// Chinese for every `zh` locale (zh-Hans, zh-Hant-HK, …), English otherwise.
     public static func of(_ locale: Locale) -> Lang {
         locale.language.languageCode?.identifier == "zh" ? .zh : .en
@@ -19,7 +22,7 @@ public struct NoticeText: Equatable, Sendable {
     public let body: String
 }
 
-public extension CaseNotice {
+public extension Notice {
     func text(_ lang: Lang) -> NoticeText { NoticeText(title: lang.pick(titleZh, titleEn), body: lang.pick(bodyZh, bodyEn)) }
 }
 
@@ -33,39 +36,11 @@ public func errorText(_ error: Error, _ lang: Lang) -> String {
     (error as? ZhangbanError)?.text(lang) ?? error.localizedDescription
 }
 
-public extension CaseSummary { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
-public extension NeededItem { func text(_ lang: Lang) -> String { lang.pick(textZh, textEn) } }
-public extension FormIssue { func message(_ lang: Lang) -> String { lang.pick(messageZh, messageEn) } }
-public extension FieldInfo {
-    func label(_ lang: Lang) -> String { lang.pick(labelZh, labelEn) }
-    func help(_ lang: Lang) -> String? { lang == .zh ? helpZh : helpEn }
-    func issues(_ lang: Lang) -> [String] { lang == .zh ? issuesZh : issuesEn }
-}
-public extension MaterialInfo {
-    func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) }
-    /// Where the material stands, as the core words it (免提交 / 已上传 / 容缺后补 …).
-    func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
-}
-public extension TimelineItem { func stateText(_ lang: Lang) -> String { lang.pick(stateZh, stateEn) } }
-public extension CatalogHit { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
-public extension ChecklistInfo { func name(_ lang: Lang) -> String { lang.pick(nameZh, nameEn) } }
-public extension ChecklistLine {
-    func title(_ lang: Lang) -> String { lang.pick(titleZh, titleEn) }
-    func why(_ lang: Lang) -> String { lang.pick(whyZh, whyEn) }
-}
-public extension LicenceItem {
-    func typeName(_ lang: Lang) -> String { lang.pick(typeNameZh, typeNameEn) }
+public extension LicenceSummary {
     func issuerName(_ lang: Lang) -> String { lang.pick(issuer.nameZh, issuer.nameEn) }
-    /// 有效 / 即将到期 / 已注销 …, as the core words it.
-    func statusText(_ lang: Lang) -> String { lang.pick(statusZh, statusEn) }
-}
-public extension VerificationOutcome {
-    func reason(_ lang: Lang) -> String? {
-        accepted ? nil : lang.pick(reasonZh ?? reasonCode ?? "", reasonEn ?? reasonCode ?? "")
-    }
 }
 
-/// Form values as the FFI's JSON text (`ZhangbanDraft.set(path:valueJson:)`, `FieldInfo.valueJson`).
+/// Form values as the FFI's JSON text (`ZhangbanDraft.set(path:value:)`, `FieldState.value`).
 public enum FormJSON {
     /// `nil` → `null`; String, Bool, numbers, arrays and string-keyed dictionaries as JSON.
     public static func encode(_ value: Any?) throws -> String {
@@ -79,15 +54,4 @@ public enum FormJSON {
         }
         return v is NSNull ? nil : v
     }
-
-    /// The text a screen shows: a string as is, empty for null, anything else as JSON.
-    public static func display(_ json: String) -> String {
-        switch decode(json) {
-        case nil: return ""
-        case let s as String: return s
-        default: return json
-        }
-    }
 }
-
-public extension FieldInfo { var displayValue: String { FormJSON.display(valueJson) } }

@@ -5,7 +5,7 @@ import Foundation
 /// `ZhangbanWallet.present`; this class only schedules.
 @MainActor
 public final class PresentationModel: ObservableObject {
-    @Published public private(set) var code: PresentationCode?
+    @Published public private(set) var code: PresentationOut?
     @Published public private(set) var error: ZhangbanError?
 
     private let wallet: ZhangbanWallet
@@ -18,7 +18,7 @@ public final class PresentationModel: ObservableObject {
     }
 
     /// Starts presenting with `preset` (replacing what was shown); stops with `stop()` or when released.
-    public func start(_ preset: DisclosurePreset, purpose: String? = nil) {
+    public func start(_ preset: Preset, purpose: String? = nil) {
         task?.cancel()
         task = Task { [weak self] in
             while !Task.isCancelled {
@@ -30,7 +30,7 @@ public final class PresentationModel: ObservableObject {
     }
 
     /// Shows a fresh code; returns the seconds until the next one, or nil after an error.
-    private func presentOnce(_ preset: DisclosurePreset, purpose: String?) -> Int64? {
+    private func presentOnce(_ preset: Preset, purpose: String?) -> Int64? {
         do {
             let now = Int64(Date().timeIntervalSince1970)
             let c = try wallet.present(licenceId: licenceId, preset: preset, purpose: purpose, now: now)

@@ -13,7 +13,7 @@ public final class ZhangbanSession: ObservableObject {
     /// All cases, newest first; refreshed after local changes, syncs, and every notice from the core.
     @Published public private(set) var caseList: [CaseSummary] = []
     /// The latest notice (for an in-app banner); notifications go through `onNotice`.
-    @Published public private(set) var lastNotice: CaseNotice?
+    @Published public private(set) var lastNotice: Notice?
 
     private let relay: NoticeRelay
 
@@ -24,7 +24,7 @@ public final class ZhangbanSession: ObservableObject {
         vault: KeyVault,
         pin: String?,
         platformURL: String,
-        onNotice: (@Sendable (CaseNotice) -> Void)? = nil
+        onNotice: (@Sendable (Notice) -> Void)? = nil
     ) async throws -> ZhangbanSession {
         let relay = NoticeRelay(onNotice: onNotice)
         let (store, cases, wallet) = try await Task.detached(priority: .userInitiated) {
@@ -54,23 +54,23 @@ public final class ZhangbanSession: ObservableObject {
 
     public func refresh() async {
         let cases = self.cases
-        if let list = try? await Task.detached(operation: { try cases.list() }).value {
+        if let list = try? await Task.detached(operation: { try cases.list(subject: nil) }).value {
             caseList = list
         }
     }
 
-    fileprivate func received(_ notice: CaseNotice) {
+    fileprivate func received(_ notice: Notice) {
         lastNotice = notice
         Task { await refresh() }
     }
 
     // MARK: catalog and forms
 
-    public func search(_ query: String, limit: UInt32 = 20) throws -> [CatalogHit] {
+    public func search(_ query: String, limit: UInt32 = 20) throws -> [Hit] {
         try catalogSearch(store: store, query: query, limit: limit)
     }
 
-    public func checklist(_ code: String) throws -> ChecklistInfo {
+    public func checklist(_ code: String) throws -> Checklist {
         try catalogChecklist(store: store, subject: selfSubject(), code: code)
     }
 
@@ -94,8 +94,9 @@ public final class ZhangbanSession: ObservableObject {
 
     // MARK: cases and sync
 
-    public func progress(_ caseId: String) throws -> CaseProgress {
-        try cases.progress(caseId: caseId, today: nil)
+    /// The case screen in one call (today by the store's clock): state, working days, needs, actions.
+    public func view(_ caseId: String) throws -> CaseView {
+        try cases.view(caseId: caseId, today: nil)
     }
 
     /// Registers the device with the platform once (the registration is kept in the store by the core;
@@ -107,7 +108,7 @@ public final class ZhangbanSession: ObservableObject {
 
     /// One sync run (what a background refresh task calls).
     @discardableResult
-    public func syncNow() async -> SyncReport {
+    public func syncNow() async -> RunReport {
         let report = await cases.syncNow()
         await refresh()
         return report
@@ -117,13 +118,13 @@ public final class ZhangbanSession: ObservableObject {
 /// The `CaseListener` the core calls from its sync task: forwards to the session on the main actor.
 final class NoticeRelay: CaseListener, @unchecked Sendable {
     weak var session: ZhangbanSession?
-    private let forward: (@Sendable (CaseNotice) -> Void)?
+    private let forward: (@Sendable (Notice) -> Void)?
 
-    init(onNotice: (@Sendable (CaseNotice) -> Void)?) {
+    init(onNotice: (@Sendable (Notice) -> Void)?) {
         forward = onNotice
     }
 
-    func onNotice(notice: CaseNotice) {
+    func onNotice(notice: Notice) {
         forward?(notice)
         Task { @MainActor [weak self] in self?.session?.received(notice) }
     }

@@ -91,7 +91,7 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
     if stats["cases"].as_u64() != Some(n as u64) {
         return Err(format!("platform holds {stats} for {n} submissions").into());
     }
-    let receipts = cases::list(&store, None)?.iter().filter(|c| c.receipt.is_some()).count();
+    let receipts = cases::list_all(&store)?.iter().filter(|c| c.receipt.is_some()).count();
     if receipts != n {
         return Err(format!("{receipts} receipts for {n} submissions").into());
     }

@@ -107,7 +107,7 @@ pub fn rows(plan: Plan) -> Vec<Value> {
                "qr_width": code.width()}),
     )];
 
-    let policy = Policy::default();
+    let policy = Policy { accepted_purposes: vec!["custom".into()], ..Policy::default() };
     let (issuer_pk, device_pk) = (issuer.public_key(), device.public_key());
     let issuer_tbs = licence.signed.sign1.tbs_data(b"");
     let issuer_sig = licence.signed.sign1.signature.clone();

@@ -4,7 +4,7 @@
 //! * Device API (`Authorization: Bearer`): chunked resumable uploads checked by SHA-256, submission
 //!   deduplicated by `Idempotency-Key` (a repeated key returns the first answer, never a second case),
 //!   supplements, ratings, complaints, and events since a cursor.
-//! * Clerk API (`/admin/...`, loopback only, no auth: this is a sandbox) and [`clerk`] for the
+//! * Clerk API (`/admin/...`, loopback peers with the `X-Admin-Token` only: see `server::admin_guard`) and [`clerk`] for the
 //!   `zhangban-sandbox clerk …` command: accept, review, request supplement, suspend / resume, approve,
 //!   reject, complete; [`sweep`] terminates cases whose deferred material is overdue (run on every
 //!   clerk action and every events poll, so it is automatic).
@@ -101,10 +101,15 @@ CREATE TABLE IF NOT EXISTS case_complaints (
     case_id TEXT NOT NULL,
     text TEXT NOT NULL,
     at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS calendar_versions (
+    version INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,
+    published_at INTEGER NOT NULL
 );";
 
 /// The sandbox platform's calendar-signing key (PKCS#8, P-256). Its public key is pinned in
-/// `zhangban_core::calendar::update::PLATFORM_PUBLIC_KEY_HEX`. A sandbox key: never a production one.
+/// `core/base/trust/sandbox.anchors` (`calendar`). A sandbox key: never a production one.
 pub const CALENDAR_SIGNING_KEY_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420d1f2e8ce362d24ced954d22ddb12756403df114af7a7e22aa41055d8d24e6acda14403420004408bdd8a817276e67a6326ad2b077f640930b2b50928f25be672180dffd6d4be154a1f2767f57eb57e92cf783bc62347783001ee20da39183ab47c6ee55d2eb6";
 
 /// The calendar update the sandbox serves: a sample year beyond the bundled data, carrying only the
@@ -125,6 +130,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/cases/{id}/supplements", post(supplement))
         .route("/v1/cases/{id}/rating", post(rating))
         .route("/v1/cases/{id}/complaints", post(complaint))
+        .route("/v1/cases/{id}/urge", post(urge))
         .route("/v1/events", get(events))
         .route("/v1/calendar", get(calendar_update))
         .route("/admin/cases", get(admin_list))
@@ -134,8 +140,11 @@ pub fn routes() -> Router<SharedState> {
         .route("/admin/stats", get(admin_stats))
 }
 
+/// The platform's date: China's (Asia/Shanghai), as the phones reckon working days; never the server's
+/// own time zone (a UTC machine is a day behind from 16:00 UTC).
 fn today() -> NaiveDate {
-    chrono::Local::now().date_naive()
+    use zhangban_core::Clock;
+    zhangban_core::SystemClock.today()
 }
 
 fn bad(field: &str, en: &str, zh: &str) -> ApiError {
@@ -160,11 +169,19 @@ fn json_body(body: &Bytes) -> Result<Value, ApiError> {
     serde_json::from_slice(body).map_err(|e| bad("body", &format!("not JSON: {e}"), "请求内容不是合法的 JSON"))
 }
 
-/// Runs `f` once per (device, key): a repeated key gets the stored answer.
+/// What an idempotency key is bound to: the route and the body (`request_sha256` in the stored answer).
+fn fingerprint(route: &str, body: &Value) -> String {
+    sha256_hex(format!("{route}\n{body}").as_bytes())
+}
+
+/// Runs `f` once per (device, key): a repeated key with the same route and body gets the stored answer;
+/// the same key on another route or with another body is refused (`422 idempotency_key_reused`), so a key
+/// cannot replay one operation's answer for a different one.
 fn once(
     conn: &mut Connection,
     device: &str,
     key: &str,
+    request_sha256: &str,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
     let tx = conn.transaction()?;
@@ -174,10 +191,19 @@ fn once(
         .optional()?;
     if let Some(p) = prior {
         let mut v: Value = serde_json::from_str(&p).map_err(ApiError::internal)?;
+        if v.get("request_sha256").and_then(Value::as_str).is_some_and(|h| h != request_sha256) {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for another request (route or body)",
+                "该幂等键已用于另一个请求（路径或内容不同）",
+            ));
+        }
         v["replayed"] = json!(true);
         return Ok(v);
     }
-    let v = f(&tx)?;
+    let mut v = f(&tx)?;
+    v["request_sha256"] = json!(request_sha256);
     tx.prepare_cached("INSERT INTO case_idempotency (device_id, key, response) VALUES (?1, ?2, ?3)")?
         .execute(params![device, key, v.to_string()])?;
     tx.commit()?;
@@ -193,7 +219,9 @@ fn emit(tx: &Connection, case_id: &str, kind: &str, actor: &str, data: Value) ->
         "INSERT INTO case_events (case_id, device_id, client_ref, kind, at, actor, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![case_id, device, client_ref, kind, now_secs(), actor, data.to_string()],
     )?;
-    Ok(tx.last_insert_rowid())
+    let seq = tx.last_insert_rowid();
+    crate::agents::relay(tx, case_id, kind, actor, &data)?;
+    Ok(seq)
 }
 
 // ---- uploads ------------------------------------------------------------------------------------
@@ -396,7 +424,7 @@ impl ItemCache {
     }
 }
 
-fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
+pub(crate) fn next_receipt(tx: &Connection) -> Result<String, ApiError> {
     let n: i64 = tx.prepare_cached("SELECT COUNT(*) FROM cases")?.query_row([], |r| r.get(0))?;
     Ok(format!("ZB{}{:06}", today().format("%Y%m%d"), n + 1))
 }
@@ -429,7 +457,7 @@ async fn submit(
         return Err(bad("item_codes", "1 to 20 item codes", "须为 1 至 20 个事项编码"));
     }
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint("POST /v1/cases", &body), |tx| {
             let items = st.items.get(tx)?;
             for (i, code) in codes.iter().enumerate() {
                 if !items.contains_key(code) {
@@ -442,15 +470,22 @@ async fn submit(
                 }
             }
             check_attachments(tx, &auth.device_id, &body)?;
+            // Submitted by an agent for a principal: the mandate is checked here again (agents.rs).
+            let proxy = match body.get("proxy") {
+                Some(p) => Some(crate::agents::check_proxy(tx, &auth.device_id, p, &codes, &items)?),
+                None => None,
+            };
             // The same case submitted under another key (a reinstalled app resending): same receipt.
             let existing: Option<(String, String)> = tx
                 .prepare_cached("SELECT id, receipt FROM cases WHERE device_id = ?1 AND client_ref = ?2")?
                 .query_row([&auth.device_id, &client_ref], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
             if let Some((id, receipt)) = existing {
-                return Ok(
-                    json!({ "case_id": id, "receipt": receipt, "state": "submitted", "duplicate_of_client_ref": true }),
-                );
+                let query_code: Option<String> = tx
+                    .query_row("SELECT query_code FROM case_receipts WHERE case_id = ?1", [&id], |r| r.get(0))
+                    .optional()?;
+                return Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted",
+                                  "duplicate_of_client_ref": true, "query_code": query_code }));
             }
             let id = uuid::Uuid::new_v4().to_string();
             let receipt = next_receipt(tx)?;
@@ -477,7 +512,18 @@ async fn submit(
                     )?;
                 }
             }
-            Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted", "submitted_at": now }))
+            if let Some(p) = &proxy {
+                crate::agents::record(tx, &id, p, &title, &receipt)?;
+            }
+            let principal = proxy.as_ref().map(|p| p.principal_id.as_deref());
+            let query_code = match principal {
+                // An agent's case whose principal the platform cannot name: no query code.
+                Some(None) => None,
+                Some(Some(p)) => crate::counter::receipt_for_submission(tx, &id, &auth.device_id, Some(p))?,
+                None => crate::counter::receipt_for_submission(tx, &id, &auth.device_id, None)?,
+            };
+            Ok(json!({ "case_id": id, "receipt": receipt, "state": "submitted", "submitted_at": now,
+                       "query_code": query_code }))
         })
     })?;
     Ok((StatusCode::CREATED, Json(v)))
@@ -499,7 +545,7 @@ async fn supplement(
     let key = idem_key(&headers)?;
     let body = json_body(&body)?;
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/supplements"), &body), |tx| {
             let state = case_of_device(tx, &id, &auth.device_id)?;
             check_attachments(tx, &auth.device_id, &body)?;
             let request_id = body.get("request_id").and_then(Value::as_str);
@@ -540,7 +586,7 @@ async fn rating(
     }
     let level = body.get("level").and_then(Value::as_str).unwrap_or_default().to_string();
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/rating"), &body), |tx| {
             let state = case_of_device(tx, &id, &auth.device_id)?;
             if state != "completed" {
                 return Err(ApiError::new(
@@ -584,14 +630,57 @@ async fn complaint(
     }
     let cid = body.get("complaint_id").and_then(Value::as_str).unwrap_or(&key).to_string();
     let v = st.with_db(|c| {
-        once(c, &auth.device_id, &key, |tx| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/complaints"), &body), |tx| {
             case_of_device(tx, &id, &auth.device_id)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
-                params![cid, id, text, now_secs()],
-            )?;
+            // A complaint id names one complaint: the same id again with another case or text is a conflict,
+            // not a silent success.
+            let prior: Option<(String, String)> = tx
+                .query_row("SELECT case_id, text FROM case_complaints WHERE id = ?1", [&cid], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()?;
+            match prior {
+                Some((c, t)) if c == id && t == text => {}
+                Some(_) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "complaint_id_taken",
+                        "a different complaint already has this complaint_id",
+                        "该反映编号已被另一条反映使用",
+                    ))
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO case_complaints (id, case_id, text, at) VALUES (?1, ?2, ?3, ?4)",
+                        params![cid, id, text, now_secs()],
+                    )?;
+                }
+            }
             emit(tx, &id, "complaint_recorded", "platform", json!({ "complaint_id": cid }))?;
             Ok(json!({ "ok": true, "complaint_id": cid }))
+        })
+    })?;
+    Ok(Json(v))
+}
+
+/// 催办: the applicant urges a case past its promised date. Recorded once per idempotency key, with an
+/// `urge_recorded` event (the 电子监察 side of the platform sees it in `/admin/cases/{id}`).
+async fn urge(
+    State(st): State<SharedState>,
+    auth: DeviceAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let key = idem_key(&headers)?;
+    let body = json_body(&body)?;
+    let promised =
+        body.get("promised_date").and_then(Value::as_str).unwrap_or_default().chars().take(10).collect::<String>();
+    let v = st.with_db(|c| {
+        once(c, &auth.device_id, &key, &fingerprint(&format!("POST /v1/cases/{id}/urge"), &body), |tx| {
+            case_of_device(tx, &id, &auth.device_id)?;
+            emit(tx, &id, "urge_recorded", "platform", json!({ "promised_date": promised }))?;
+            Ok(json!({ "ok": true }))
         })
     })?;
     Ok(Json(v))
@@ -615,7 +704,8 @@ async fn events(
         sweep(c, today())?;
         let mut stmt = c.prepare(
             "SELECT seq, case_id, client_ref, kind, at, actor, data FROM case_events
-             WHERE device_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+             WHERE (device_id = ?1 OR case_id IN (SELECT case_id FROM case_followers WHERE device_id = ?1))
+               AND seq > ?2 ORDER BY seq LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![auth.device_id, q.since as i64, limit], |r| {
             let data: String = r.get(6)?;
@@ -631,11 +721,51 @@ async fn events(
     Ok(Json(json!({ "events": list, "next": next })))
 }
 
-async fn calendar_update() -> Result<Json<Value>, ApiError> {
+/// The newest calendar update: the last one published with [`publish_calendar`], else the built-in
+/// [`CALENDAR_UPDATE_TEXT`] (version [`CALENDAR_UPDATE_VERSION`]).
+pub fn latest_calendar(conn: &Connection) -> Result<(u64, String), ApiError> {
+    let row: Option<(i64, String)> = conn
+        .query_row("SELECT version, text FROM calendar_versions ORDER BY version DESC LIMIT 1", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((v, t)) => (v.max(0) as u64, t),
+        None => (CALENDAR_UPDATE_VERSION, CALENDAR_UPDATE_TEXT.to_string()),
+    })
+}
+
+/// Publishes a calendar update (calendar text in the bundled format, checked by the core's parser) as the
+/// next version; returns it. The phone gets it signed at its next fetch.
+pub fn publish_calendar(conn: &Connection, text: &str) -> Result<u64, ApiError> {
+    calendar::parse_calendar_text(text).map_err(|e| ApiError::internal(format!("bad calendar text: {e}")))?;
+    let v = latest_calendar(conn)?.0 + 1;
+    conn.execute(
+        "INSERT INTO calendar_versions (version, text, published_at) VALUES (?1, ?2, ?3)",
+        params![v as i64, text, now_secs()],
+    )?;
+    Ok(v)
+}
+
+#[derive(Deserialize)]
+struct CalendarQuery {
+    #[serde(default)]
+    since_version: u64,
+}
+
+/// The signed calendar update, or `{"up_to_date": true, "version": N}` when the phone already holds
+/// version `since_version` or newer (a conditional fetch).
+async fn calendar_update(
+    State(st): State<SharedState>,
+    Query(q): Query<CalendarQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let (version, text) = st.with_db(|c| latest_calendar(c))?;
+    if q.since_version >= version {
+        return Ok(Json(json!({ "up_to_date": true, "version": version })));
+    }
     let key = hex::decode(CALENDAR_SIGNING_KEY_HEX).map_err(ApiError::internal)?;
     let env =
-        calendar::update::sign(&key, calendar::update::PLATFORM_KEY_ID, CALENDAR_UPDATE_VERSION, CALENDAR_UPDATE_TEXT)
-            .map_err(ApiError::internal)?;
+        calendar::update::sign(&key, calendar::update::PLATFORM_KEY_ID, version, &text).map_err(ApiError::internal)?;
     Ok(Json(serde_json::to_value(env).map_err(ApiError::internal)?))
 }
 
@@ -833,7 +963,7 @@ pub fn sweep(conn: &Connection, today: NaiveDate) -> Result<u32, ApiError> {
     Ok(n)
 }
 
-fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
+pub(crate) fn case_json(conn: &Connection, id: &str) -> Result<Value, ApiError> {
     let v = conn
         .query_row(
             "SELECT id, client_ref, receipt, item_codes, title, state, submitted_at, accepted_on, promised_days, device_id
@@ -928,17 +1058,31 @@ async fn admin_stats(State(st): State<SharedState>) -> Result<Json<Value>, ApiEr
 /// Actions: `list`, `show CASE`, `stats`, `sweep`, `faults`, and `accept|review|supplement|suspend|resume|
 /// approve|reject|complete CASE`. `CASE` may be the platform case id or the receipt number.
 pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Value) -> Result<Value, String> {
-    let http = zhangban_core::sync::tls::client_builder()
-        .and_then(|b| b.build().map_err(|e| zhangban_core::Error::Internal(e.to_string())))
-        .map_err(|e| e.to_string())?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    let token = crate::server::admin_token()
+        .ok_or_else(|| format!("no back-office token: set {}", crate::server::ADMIN_TOKEN_ENV))?;
+    headers.insert(
+        crate::server::ADMIN_TOKEN_HEADER,
+        reqwest::header::HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
+    );
+    let http = reqwest::Client::builder().default_headers(headers).build().map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
     let resolve = |c: Option<&str>| c.map(str::to_string).ok_or_else(|| format!("{action} needs a case id or receipt"));
     let req = match action {
         "list" => http.get(format!("{base}/admin/cases")),
         "stats" => http.get(format!("{base}/admin/stats")),
+        // Who acted for whom: every proxied case with its agent, principal, assurance and mandate.
+        "agents" => http.get(format!("{base}/admin/agents/activity")),
         "sweep" => http.post(format!("{base}/admin/sweep")).json(&args),
         "faults" => http.post(format!("{base}/admin/faults")).json(&args),
         "show" => http.get(format!("{base}/admin/cases/{}", resolve(case)?)),
+        // 一窗受理: a case filed at the counter; prints the receipt (number, query code, deadline).
+        "intake" => http.post(format!("{base}/admin/intake")).json(&args),
+        // After the identity check: a one-time code to move DEVICE's person to a new phone.
+        "transfer-code" => {
+            let device = case.ok_or_else(|| "transfer-code needs the old phone's device id".to_string())?;
+            http.post(format!("{base}/v1/admin/transfer-codes")).json(&json!({ "device_id": device }))
+        }
         _ => {
             let mut id = resolve(case)?;
             if id.starts_with("ZB") {

@@ -50,3 +50,71 @@ pub fn run(dir: &Path, run: &str) -> zhangban_core::Result<()> {
     }
     Ok(())
 }
+
+/// The door-intake variant (`fault-writer DIR RUN door`): an agent's phone doing door intakes in a loop,
+/// each step acknowledged after its commit:
+/// * `intake <subject>`: the principal was opened (subject, record, sealed ID number);
+/// * `pic <subject> <attachment id> <key>`: a picture ([`payload`]`("<key>")`) was written for them;
+/// * `consent <subject>`: the signed door consent is their mandate;
+/// * `edit <subject> <draft id> <value>`: their draft holds `applicant.name = <value>` (agent-entered).
+pub fn run_door(dir: &Path, run: &str) -> zhangban_core::Result<()> {
+    use zhangban_core::agent::{Agent, AgentCertificate, DoorConsentInput, DoorIntake};
+    use zhangban_core::wallet::{DeviceSigner, Wallet};
+    let vault = Arc::new(FileVault::open_or_create(&dir.join("vault.key"))?);
+    let store = Arc::new(Store::open_or_create(&dir.join("store"), vault, None)?);
+    let wallet = Wallet::open(store.clone())?;
+    let agent = Agent::new(&wallet);
+    if agent.certificate()?.is_none() {
+        let root = crate::issuer::root_key().map_err(|e| zhangban_core::Error::Internal(e.to_string()))?;
+        let now = store.now();
+        let cert = AgentCertificate {
+            cert_id: "fault-cert".into(),
+            agent_id: "fault-agent".into(),
+            name: "王帮办".into(),
+            org_code: "12110105MB0000002B".into(),
+            org_name: "幸福村便民服务站".into(),
+            device_key: wallet.device_public_key(),
+            valid_from: now - 60,
+            valid_until: now + 86_400,
+        };
+        agent.install_certificate(&cert.sign(|m| root.sign(m))?)?;
+    }
+    let catalog = zhangban_core::catalog::Catalog::bundled()?;
+    let mut out = std::io::stdout().lock();
+    for i in 0..1_000_000u64 {
+        let p = agent.open_door_intake(&DoorIntake {
+            principal_name: format!("委托人{run}-{i}"),
+            principal_id_number: "110105193805200031".into(),
+        })?;
+        writeln!(out, "intake {}", p.subject)?;
+        out.flush()?;
+        let mut pics = Vec::new();
+        for k in ["id", "face", "sig"] {
+            let key = format!("{run}-{i}-{k}");
+            let a = agent.attach_intake(&p.subject, &format!("{k}.jpg"), &mut payload(&key).as_slice())?;
+            writeln!(out, "pic {} {} {key}", p.subject, a.id)?;
+            out.flush()?;
+            pics.push(a.id);
+        }
+        agent.record_door_consent(
+            &p.subject,
+            &DoorConsentInput {
+                items: vec!["MZ-002".into()],
+                id_photo: pics[0].clone(),
+                principal_photo: pics[1].clone(),
+                signature: pics[2].clone(),
+                summary: "代为申领高龄津贴".into(),
+                valid_days: None,
+                single_use: false,
+            },
+        )?;
+        writeln!(out, "consent {}", p.subject)?;
+        out.flush()?;
+        let mut s = agent.start_draft(&p.subject, &catalog, "MZ-002")?;
+        let value = format!("委托人{i}");
+        agent.edit(&p.subject, &catalog, &mut s, "applicant.name", serde_json::json!(value))?;
+        writeln!(out, "edit {} {} {value}", p.subject, s.id())?;
+        out.flush()?;
+    }
+    Ok(())
+}

@@ -4,7 +4,7 @@
 //!   start. Each department has a unified social credit code and the licence types it may issue.
 //! - The trust list of those keys and the revocation status list, both signed by the platform root key.
 //!   **Test key**: [`ROOT_PKCS8_HEX`] is the private half of the root public key pinned in the core
-//!   (`zhangban_core::wallet::trust::ROOT_PUBLIC_KEY_HEX`). It is published on purpose, for the sandbox
+//!   (`core/base/trust/sandbox.anchors`, pinned by debug and `sandbox-trust` builds). It is published on purpose, for the sandbox
 //!   and the test vectors only; a real platform keeps its root key in an HSM and the app pins that key.
 //! - Device-bound issuance: `POST /v1/licences/nonce` gives a one-time nonce; `POST /v1/licences/issue`
 //!   takes the device's public key and its signature over the nonce (proof of possession), checks that the
@@ -97,6 +97,16 @@ CREATE TABLE IF NOT EXISTS licences (
     licence_type TEXT NOT NULL,
     issued_at INTEGER NOT NULL,
     revoked_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS person_register (
+    device_id TEXT NOT NULL,
+    licence_type TEXT NOT NULL,
+    elements TEXT NOT NULL,
+    PRIMARY KEY (device_id, licence_type)
+);
+CREATE TABLE IF NOT EXISTS licence_elements (
+    licence_id TEXT PRIMARY KEY,
+    elements TEXT NOT NULL           -- what was signed (before derived elements): re-issued on a re-binding
 );
 CREATE TABLE IF NOT EXISTS grant_revocations (
     grant_id TEXT PRIMARY KEY,
@@ -193,6 +203,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/status-list", get(get_status_list))
         .route("/v1/grants/revoke", post(revoke_grant))
         .route("/v1/grants/revoked", get(revoked_grants))
+        .route("/v1/admin/register", post(admin_enrol))
         .route("/v1/admin/licences/revoke", post(admin_revoke))
         .route("/v1/admin/issuer-keys/withdraw", post(admin_withdraw))
 }
@@ -223,9 +234,11 @@ async fn new_nonce(State(st): State<SharedState>, dev: DeviceAuth) -> Result<Jso
 pub struct IssueRequest {
     /// Licence type key, e.g. `resident_id`.
     pub licence_type: String,
-    /// Element key → value. The sandbox stands in for the departments' registers: it takes the record
-    /// as given, checks it, and adds the derived elements.
-    pub elements: BTreeMap<String, ElementValue>,
+    /// The approved case (platform case id) whose licence this is. Without it, the record the platform's
+    /// register holds for this device and type ([`enrol`]). The elements always come from the platform's
+    /// record: a request naming its own `elements` is refused (`deny_unknown_fields`).
+    #[serde(default)]
+    pub case_id: Option<String>,
     /// SEC1 public key of the device, hex.
     pub device_key: String,
     pub nonce: String,
@@ -249,18 +262,32 @@ async fn issue(
     let req = body(req)?;
     let t = LicenceType::from_key(&req.licence_type)
         .ok_or_else(|| ApiError::invalid("licence_type", "unknown licence type", "未知的证照类型"))?;
-    let device_key = hex::decode(&req.device_key)
+    let device_key = check_possession(&st, &dev.device_id, &req.device_key, &req.nonce, &req.proof)?;
+    let elements = platform_record(&st, &dev.device_id, t, req.case_id.as_deref())?;
+    Ok(Json(sign_for_device(&st, &dev.device_id, t, elements, device_key, &req.nonce)?))
+}
+
+/// Checks an issuance request's proof: the nonce was issued to this device, unexpired, and is used now
+/// (once); the key is the one the device registered; the device signed the nonce with it. Returns the key.
+pub(crate) fn check_possession(
+    st: &SharedState,
+    device_id: &str,
+    device_key_hex: &str,
+    nonce_hex: &str,
+    proof_hex: &str,
+) -> Result<Vec<u8>, ApiError> {
+    let device_key = hex::decode(device_key_hex)
         .ok()
         .filter(|k| k.len() == 65)
         .ok_or_else(|| ApiError::invalid("device_key", "must be a hex SEC1 P-256 key", "须为十六进制 P-256 公钥"))?;
-    let nonce = hex::decode(&req.nonce).map_err(|_| ApiError::invalid("nonce", "must be hex", "须为十六进制"))?;
-    let proof = hex::decode(&req.proof).map_err(|_| ApiError::invalid("proof", "must be hex", "须为十六进制"))?;
+    let nonce = hex::decode(nonce_hex).map_err(|_| ApiError::invalid("nonce", "must be hex", "须为十六进制"))?;
+    let proof = hex::decode(proof_hex).map_err(|_| ApiError::invalid("proof", "must be hex", "须为十六进制"))?;
     let now = now_secs();
     // The nonce: issued to this device, unexpired, used once.
     let used = st.with_db(|c| {
         Ok(c.execute(
             "DELETE FROM licence_nonces WHERE nonce = ?1 AND device_id = ?2 AND expires_at >= ?3",
-            params![req.nonce, dev.device_id, now],
+            params![nonce_hex, device_id, now],
         )?)
     })?;
     if used != 1 {
@@ -273,9 +300,9 @@ async fn issue(
     }
     // The key must be the one this device registered, and the device must hold it.
     let registered: Option<String> = st.with_db(|c| {
-        Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [&dev.device_id], |r| r.get(0)).optional()?)
+        Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [device_id], |r| r.get(0)).optional()?)
     })?;
-    if registered.as_deref().map(str::to_ascii_lowercase) != Some(req.device_key.to_ascii_lowercase()) {
+    if registered.as_deref().map(str::to_ascii_lowercase) != Some(device_key_hex.to_ascii_lowercase()) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "device_key_mismatch",
@@ -291,11 +318,25 @@ async fn issue(
             "设备持有密钥的证明验证失败",
         ));
     }
+    Ok(device_key)
+}
+
+/// Signs a licence of type `t` with `elements` (the platform's own record) bound to `device_key`, for
+/// `device_id`; records it (a status index, and the elements, which a re-binding to a new phone re-issues).
+pub(crate) fn sign_for_device(
+    st: &SharedState,
+    device_id: &str,
+    t: LicenceType,
+    elements: BTreeMap<String, ElementValue>,
+    device_key: Vec<u8>,
+    nonce: &str,
+) -> Result<IssueResponse, ApiError> {
+    let now = now_secs();
     let (dept, uscc, ..) = DEPARTMENTS
         .iter()
         .find(|d| d.4.contains(&t))
         .ok_or_else(|| ApiError::invalid("licence_type", "no department issues it", "没有部门签发此类证照"))?;
-    let (key, withdrawn) = department_key(&st, dept)?;
+    let (key, withdrawn) = department_key(st, dept)?;
     if withdrawn {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -304,7 +345,7 @@ async fn issue(
             "签发部门密钥已撤销",
         ));
     }
-    for (k, v) in &req.elements {
+    for (k, v) in &elements {
         if let (Some(def), ElementValue::Text(s)) = (t.element_by_key(k), v) {
             let bad = match def.check {
                 zhangban_core::wallet::types::Check::IdNumber => {
@@ -318,14 +359,15 @@ async fn issue(
             }
         }
     }
+    let record = serde_json::to_string(&elements).map_err(internal)?;
     // Reserve a status index (and so a serial) atomically; the row gets its licence id once signed.
-    let placeholder = format!("pending-{}", req.nonce);
+    let placeholder = format!("pending-{nonce}");
     let index: i64 = st.with_db(|c| {
         let tx = c.transaction()?;
         let next: i64 = tx.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
         tx.execute(
             "INSERT INTO licences (status_index, licence_id, device_id, licence_type, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![next, placeholder, dev.device_id, t.key(), now],
+            params![next, placeholder, device_id, t.key(), now],
         )?;
         tx.commit()?;
         Ok(next)
@@ -338,7 +380,7 @@ async fn issue(
         issuer_uscc: uscc.to_string(),
         serial: format!("{:08}", index + 1),
         version: "1".into(),
-        elements: with_derived(t, req.elements, now),
+        elements: with_derived(t, elements, now),
         device_key,
         valid_from: now - 60,
         valid_until: now + LICENCE_VALID_SECS,
@@ -350,9 +392,126 @@ async fn issue(
     let licence_id = issued.signed.body.licence_id.clone();
     st.with_db(|c| {
         c.execute("UPDATE licences SET licence_id = ?2 WHERE status_index = ?1", params![index, licence_id])?;
+        c.execute(
+            "INSERT OR REPLACE INTO licence_elements (licence_id, elements) VALUES (?1, ?2)",
+            params![licence_id, record],
+        )?;
         Ok(())
     })?;
-    Ok(Json(IssueResponse { licence_id, status_index: index as u64, licence: hex::encode(issued.encode()) }))
+    Ok(IssueResponse { licence_id, status_index: index as u64, licence: hex::encode(issued.encode()) })
+}
+
+/// The register's record of every device the sandbox registers (its stand-in for real-name verification):
+/// the sample resident of the demo and the shells' "request a sample licence" button.
+pub const SAMPLE_RESIDENT_JSON: &str = r#"{"name":"张三","sex":"女","ethnicity":"汉","birth_date":"1949-12-31","address":"北京市朝阳区建国路88号","id_number":"11010519491231002X","issuing_authority":"北京市公安局朝阳分局"}"#;
+
+/// [`enrol`] for the device registered in `store` (tests and the demo: the back office at the counter).
+pub fn enrol_device_of(
+    st: &SharedState,
+    store: &zhangban_core::store::Store,
+    licence_type: LicenceType,
+    elements: &BTreeMap<String, ElementValue>,
+) -> Result<(), ApiError> {
+    let reg = zhangban_core::sync::registration(store)
+        .map_err(internal)?
+        .ok_or_else(|| ApiError::invalid("device", "not registered", "设备未注册"))?;
+    enrol(st, &reg.device_id, licence_type, elements)
+}
+
+/// Enrols `elements` as the register's record of `licence_type` for the person using `device_id` (the
+/// back office's 实名认证 step; also `POST /v1/admin/register`). Issuance without a case takes them from here.
+pub fn enrol(
+    st: &SharedState,
+    device_id: &str,
+    licence_type: LicenceType,
+    elements: &BTreeMap<String, ElementValue>,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_string(elements).map_err(internal)?;
+    st.with_db(|c| {
+        c.execute(
+            "INSERT INTO person_register (device_id, licence_type, elements) VALUES (?1, ?2, ?3)
+             ON CONFLICT (device_id, licence_type) DO UPDATE SET elements = excluded.elements",
+            params![device_id, licence_type.key(), json],
+        )?;
+        Ok(())
+    })
+}
+
+fn no_record(en: &str, zh: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "no_record", en.to_string(), zh.to_string())
+}
+
+/// What the platform's own records say this device's person holds: the licence an approved case of this
+/// device offered (`case_id`), or the register's record. Never what the request says.
+fn platform_record(
+    st: &SharedState,
+    device_id: &str,
+    t: LicenceType,
+    case_id: Option<&str>,
+) -> Result<BTreeMap<String, ElementValue>, ApiError> {
+    match case_id {
+        Some(case_id) => {
+            let data: Option<String> = st.with_db(|c| {
+                Ok(c.query_row(
+                    "SELECT e.data FROM case_events e JOIN cases k ON k.id = e.case_id
+                     WHERE e.case_id = ?1 AND k.device_id = ?2 AND e.kind = 'approved'
+                       AND k.state IN ('approved', 'completed')
+                     ORDER BY e.seq DESC LIMIT 1",
+                    params![case_id, device_id],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })?;
+            let data = data
+                .ok_or_else(|| no_record("no approved case of this device with that id", "本设备没有该已批准的办件"))?;
+            let v: serde_json::Value = serde_json::from_str(&data).map_err(internal)?;
+            let licence = &v["licence"];
+            if licence["type"].as_str() != Some(t.key()) {
+                return Err(no_record("the case's approval offers no licence of that type", "该办件未批准此类证照"));
+            }
+            let elements = licence["elements"].as_object().ok_or_else(|| internal("approval without elements"))?;
+            Ok(elements
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), ElementValue::Text(v.as_str()?.to_string()))))
+                .collect())
+        }
+        None => {
+            let json: Option<String> = st.with_db(|c| {
+                Ok(c.query_row(
+                    "SELECT elements FROM person_register WHERE device_id = ?1 AND licence_type = ?2",
+                    params![device_id, t.key()],
+                    |r| r.get(0),
+                )
+                .optional()?)
+            })?;
+            let json = json.ok_or_else(|| {
+                no_record(
+                    "the platform's register holds no such record for this device's person",
+                    "平台登记中没有本设备持有人的该类证照记录",
+                )
+            })?;
+            serde_json::from_str(&json).map_err(internal)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrolRequest {
+    device_id: String,
+    licence_type: String,
+    elements: BTreeMap<String, ElementValue>,
+}
+
+async fn admin_enrol(
+    State(st): State<SharedState>,
+    req: JsonBody<EnrolRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let req = body(req)?;
+    let t = LicenceType::from_key(&req.licence_type)
+        .ok_or_else(|| ApiError::invalid("licence_type", "unknown licence type", "未知的证照类型"))?;
+    enrol(&st, &req.device_id, t, &req.elements)?;
+    Ok(Json(json!({ "enrolled": true })))
 }
 
 async fn get_trust_list(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
@@ -466,7 +625,8 @@ mod tests {
     #[test]
     fn root_test_key_matches_the_pinned_public_key() {
         let k = root_key().unwrap();
-        assert_eq!(hex::encode(k.public_key()), zhangban_core::wallet::trust::ROOT_PUBLIC_KEY_HEX);
+        assert_eq!(k.public_key(), zhangban_core::anchors::ROOT_PUBLIC_KEY.to_vec());
+        const { assert!(zhangban_core::anchors::SANDBOX, "the sandbox runs on the sandbox anchors") };
     }
 
     #[test]

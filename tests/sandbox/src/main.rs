@@ -16,10 +16,11 @@ use zhangban_sandbox::{demo, fault_writer, server};
 const USAGE: &str = "usage:
   zhangban-sandbox serve [--addr 127.0.0.1:0] [--db FILE]
   zhangban-sandbox demo [--report FILE]
-  zhangban-sandbox clerk --url URL (list | stats | sweep [--on DATE] | show CASE |
+  zhangban-sandbox clerk --url URL (list | stats | agents | sweep [--on DATE] | show CASE |
       accept CASE [--days N] | review CASE | supplement CASE --items A,B [--due-days N] [--note T] |
       suspend CASE [--reason R] | resume CASE | approve CASE [--result R] | reject CASE --reason R |
-      complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS])
+      complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS] |
+      intake --item CODE --applicant ID_NUMBER_OR_CREDIT_CODE [--title T] | transfer-code OLD_DEVICE_ID)
       (CASE: platform case id or receipt number; --on YYYY-MM-DD and --clerk NAME on any action)";
 
 /// A tiny argument parser: `--name value` options and positional words, in any order.
@@ -72,6 +73,9 @@ fn main() -> ExitCode {
         Some("device-sync") => device_sync(args),
         // Hidden: the child process of the kill -9 fault test (tests/sandbox/tests/faults.rs).
         Some("fault-writer") => fault_writer(args),
+        Some("backup-child") => backup_child(args),
+        // Hidden: the agent-mode bench's store for tests/python/bench_agent.py (through the FFI).
+        Some("agent-bench-store") => agent_bench_store(args),
         Some("help") | None => {
             println!("{USAGE}");
             Ok(())
@@ -104,6 +108,8 @@ fn serve(mut args: Args) -> Result<(), String> {
             running.state.faults.set(zhangban_sandbox::faults::FaultConfig::mixed(rate, 2000));
         }
         println!("listening on {}", running.url);
+        // The back office's token (X-Admin-Token; the `clerk` command reads it from ZHANGBAN_SANDBOX_ADMIN_TOKEN).
+        println!("admin token {}", running.state.admin_token);
         let _ = std::io::stdout().flush();
         std::future::pending::<()>().await;
         Ok(())
@@ -124,16 +130,25 @@ fn run_demo(mut args: Args) -> Result<(), String> {
 fn fault_writer(mut args: Args) -> Result<(), String> {
     let dir = args.word().ok_or("fault-writer DIR RUN")?;
     let run = args.word().ok_or("fault-writer DIR RUN")?;
+    let door = args.word().is_some_and(|w| w == "door");
     args.finish()?;
-    fault_writer::run(std::path::Path::new(&dir), &run).map_err(|e| e.to_string())
+    let dir = std::path::Path::new(&dir);
+    if door { fault_writer::run_door(dir, &run) } else { fault_writer::run(dir, &run) }.map_err(|e| e.to_string())
 }
 
 fn clerk(mut args: Args) -> Result<(), String> {
     let url = args.opt("--url")?.ok_or("clerk needs --url URL")?;
     let mut body = serde_json::Map::new();
-    for (flag, key) in
-        [("--reason", "reason"), ("--result", "result"), ("--note", "note"), ("--on", "on"), ("--clerk", "clerk")]
-    {
+    for (flag, key) in [
+        ("--reason", "reason"),
+        ("--result", "result"),
+        ("--note", "note"),
+        ("--on", "on"),
+        ("--clerk", "clerk"),
+        ("--item", "item_code"),
+        ("--applicant", "applicant_id"),
+        ("--title", "title"),
+    ] {
         if let Some(v) = args.opt(flag)? {
             body.insert(key.into(), v.into());
         }
@@ -169,9 +184,59 @@ fn clerk(mut args: Args) -> Result<(), String> {
     Ok(())
 }
 
+fn agent_bench_store(mut args: Args) -> Result<(), String> {
+    let principals: usize =
+        args.opt("--principals")?.as_deref().unwrap_or("100").parse().map_err(|_| "--principals N")?;
+    let cases: usize = args.opt("--cases")?.as_deref().unwrap_or("100").parse().map_err(|_| "--cases N")?;
+    let dir = args.word().ok_or("agent-bench-store DIR [--principals N] [--cases M]")?;
+    args.finish()?;
+    let subjects = zhangban_sandbox::agent_bench::bench_store(std::path::Path::new(&dir), principals, cases)?;
+    println!("{}", serde_json::json!({ "subjects": subjects }));
+    Ok(())
+}
+
 fn device_sync(mut args: Args) -> Result<(), String> {
     let dir = args.word().ok_or("device-sync DIR URL")?;
     let url = args.word().ok_or("device-sync DIR URL")?;
     args.finish()?;
     runtime()?.block_on(zhangban_sandbox::cases::device_sync(std::path::Path::new(&dir), &url))
+}
+
+/// `backup-child backup STORE_DIR VAULT_FILE BACKUP_FILE` (backs up again and again until killed) or
+/// `backup-child restore BACKUP_FILE CODE_FILE VAULT_FILE TARGET_DIR` (hidden; the child process of the
+/// kill -9 test of backups and restores).
+fn backup_child(mut args: Args) -> Result<(), String> {
+    use std::sync::Arc;
+    use zhangban_core::backup;
+    use zhangban_core::store::{FileVault, KeyVault, Store};
+    let what = args.word().ok_or("backup-child backup|restore …")?;
+    let words: Vec<String> = std::iter::from_fn(|| args.word()).collect();
+    args.finish()?;
+    let vault = |p: &str| -> Result<Arc<dyn KeyVault>, String> {
+        Ok(Arc::new(FileVault::open_or_create(std::path::Path::new(p)).map_err(|e| e.to_string())?))
+    };
+    match (what.as_str(), words.as_slice()) {
+        ("backup", [store, v, file]) => {
+            let store = Store::open(std::path::Path::new(store), vault(v)?).map_err(|e| e.to_string())?;
+            for _ in 0..50 {
+                backup::write_backup(&store, std::path::Path::new(file)).map_err(|e| e.message_en())?;
+            }
+            Ok(())
+        }
+        ("restore", [file, code, v, target]) => {
+            let code = std::fs::read_to_string(code).map_err(|e| e.to_string())?;
+            let (_, key) = backup::open_backup(std::path::Path::new(file), &code).map_err(|e| e.message_en())?;
+            backup::restore(
+                std::path::Path::new(file),
+                &key,
+                std::path::Path::new(target),
+                vault(v)?,
+                None,
+                Arc::new(zhangban_core::SystemClock),
+            )
+            .map(|_| ())
+            .map_err(|e| e.message_en())
+        }
+        _ => Err("backup-child backup STORE VAULT FILE | restore FILE CODE_FILE VAULT TARGET".into()),
+    }
 }

@@ -30,7 +30,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Every module's schema, applied in order at start. Add yours here (see the module docs).
-pub const SCHEMAS: &[&str] = &[SCHEMA, crate::catalog::SCHEMA, crate::cases::SCHEMA, crate::issuer::SCHEMA];
+pub const SCHEMAS: &[&str] = &[
+    SCHEMA,
+    crate::catalog::SCHEMA,
+    crate::cases::SCHEMA,
+    crate::issuer::SCHEMA,
+    crate::agents::SCHEMA,
+    crate::counter::SCHEMA,
+    crate::transfer::SCHEMA,
+    crate::blobs::SCHEMA,
+];
 
 /// The server's own tables: registered devices.
 const SCHEMA: &str = "
@@ -44,7 +53,13 @@ CREATE TABLE IF NOT EXISTS devices (
     registered_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS devices_token ON devices(token_sha256);
-CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);";
+CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+-- A phone whose person moved to another phone (transfer.rs): its token is refused from then on.
+CREATE TABLE IF NOT EXISTS device_revocations (
+    device_id TEXT PRIMARY KEY,
+    replaced_by TEXT NOT NULL,
+    at INTEGER NOT NULL
+);";
 
 /// How long a registration challenge may be used, and how many may be outstanding at once.
 const CHALLENGE_SECS: i64 = 300;
@@ -55,11 +70,39 @@ const MAX_CHALLENGES: i64 = 10_000;
 pub struct Config {
     /// Largest request body accepted by default (bytes).
     pub max_body_bytes: usize,
+    /// The token the back office (`/admin/…`, `/v1/admin/…`) must send as `X-Admin-Token`. Default: the
+    /// environment's [`ADMIN_TOKEN_ENV`], else a random one per process ([`admin_token`] tells it).
+    pub admin_token: Option<String>,
+}
+
+/// Environment variable holding the back office's token (for `serve` and the `clerk` command).
+pub const ADMIN_TOKEN_ENV: &str = "ZHANGBAN_SANDBOX_ADMIN_TOKEN";
+/// Header the back office sends its token in (a custom header: a cross-site page cannot send it without a
+/// CORS preflight, which the sandbox never allows).
+pub const ADMIN_TOKEN_HEADER: &str = "x-admin-token";
+
+/// The token of every server this process starts unless its [`Config`] or the environment names one:
+/// random, made once per process.
+fn process_admin_token() -> String {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN
+        .get_or_init(|| {
+            let mut b = [0u8; 16];
+            // Without randomness the back office stays shut: an empty token is never accepted.
+            SystemRandom::new().fill(&mut b).map(|_| hex::encode(b)).unwrap_or_default()
+        })
+        .clone()
+}
+
+/// The back-office token a client in this process should send: [`ADMIN_TOKEN_ENV`] when set, else the one
+/// this process's servers use.
+pub fn admin_token() -> Option<String> {
+    std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty()).or_else(|| Some(process_admin_token()))
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 64 * 1024 }
+        Config { max_body_bytes: 64 * 1024, admin_token: std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty()) }
     }
 }
 
@@ -72,6 +115,8 @@ pub struct AppState {
     pub faults: crate::faults::Faults,
     /// The current catalog's items, parsed once per published version (cases).
     pub items: crate::cases::ItemCache,
+    /// The back office's token (see [`Config::admin_token`]).
+    pub admin_token: String,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -90,7 +135,14 @@ impl AppState {
             conn.execute_batch(schema)?;
         }
         crate::catalog::seed(&conn)?;
-        Ok(Arc::new(AppState { db: Mutex::new(conn), config, faults: Default::default(), items: Default::default() }))
+        let admin_token = config.admin_token.clone().or_else(admin_token).unwrap_or_default();
+        Ok(Arc::new(AppState {
+            db: Mutex::new(conn),
+            config,
+            faults: Default::default(),
+            items: Default::default(),
+            admin_token,
+        }))
     }
 
     /// The database connection. Keep the guard short; never hold it across an `.await`.
@@ -117,8 +169,13 @@ pub fn router(state: SharedState) -> Router {
         .merge(crate::issuer::routes())
         // .merge(crate::catalog::routes())
         .merge(crate::cases::routes())
+        .merge(crate::agents::routes())
+        .merge(crate::counter::routes())
+        .merge(crate::transfer::routes())
+        .merge(crate::blobs::routes())
         .merge(crate::faults::routes())
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::faults::middleware))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), admin_guard))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -150,6 +207,7 @@ pub async fn start(addr: &str, db: Option<&Path>, config: Config) -> Result<Runn
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let app = router(state.clone());
     let task = tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = rx.await;
         });
@@ -232,11 +290,49 @@ impl FromRequestParts<SharedState> for DeviceAuth {
             .ok_or_else(ApiError::unauthorized)?;
         let hash = sha256_hex(token.as_bytes());
         let id: Option<String> = state.with_db(|c| {
-            let mut st = c.prepare_cached("SELECT id FROM devices WHERE token_sha256 = ?1")?;
+            let mut st = c.prepare_cached(
+                "SELECT id FROM devices WHERE token_sha256 = ?1
+                 AND NOT EXISTS (SELECT 1 FROM device_revocations r WHERE r.device_id = devices.id)",
+            )?;
             Ok(st.query_row([hash], |r| r.get(0)).optional()?)
         })?;
         id.map(|device_id| DeviceAuth { device_id }).ok_or_else(ApiError::unauthorized)
     }
+}
+
+/// Whether `path` is a back-office route.
+pub fn is_admin_path(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/") || path.starts_with("/v1/admin/")
+}
+
+/// The back office (clerk actions, fault injection, licence revocation, issuer keys, the person register)
+/// answers only a caller on the same machine (the peer address is loopback) that sends the admin token.
+/// A device token does not do; a browser page elsewhere cannot send the header without a preflight.
+async fn admin_guard(
+    State(st): State<SharedState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if is_admin_path(req.uri().path()) {
+        let peer = req.extensions().get::<axum::extract::ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        if !peer.is_some_and(|ip| ip.is_loopback()) {
+            return ApiError::new(StatusCode::FORBIDDEN, "forbidden", "back office: loopback only", "后台仅限本机访问")
+                .into_response();
+        }
+        let token = req.headers().get(ADMIN_TOKEN_HEADER).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        // Compared as digests: the comparison's timing tells nothing about the token.
+        let ok = !st.admin_token.is_empty() && sha256_hex(token.as_bytes()) == sha256_hex(st.admin_token.as_bytes());
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "back office: X-Admin-Token missing or wrong",
+                "后台令牌缺失或错误",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -396,6 +492,12 @@ async fn register_device(
             }
             None => {
                 let id = uuid::Uuid::new_v4().to_string();
+                // The sandbox stands in for real-name verification (实名认证) at sign-up: every new device's
+                // person is the sample resident (tests enrol others with `issuer::enrol`).
+                tx.execute(
+                    "INSERT OR IGNORE INTO person_register (device_id, licence_type, elements) VALUES (?1, ?2, ?3)",
+                    params![id, "resident_id", crate::issuer::SAMPLE_RESIDENT_JSON],
+                )?;
                 tx.execute(
                     "INSERT INTO devices (id, public_key, platform, model, app_version, token_sha256, registered_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

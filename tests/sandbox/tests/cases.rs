@@ -133,7 +133,7 @@ async fn exactly_once_with_30_percent_faults() {
     assert_eq!(s["cases"], N, "exactly N cases on the platform");
     assert_eq!(s["distinct_client_refs"], N);
     assert!(injected as f64 > requests as f64 * 0.15, "faults were really injected ({injected}/{requests})");
-    let all = cases::list(&citizen.store, None).expect("list");
+    let all = cases::list_all(&citizen.store).expect("list");
     let mut receipts: Vec<String> = all.iter().filter_map(|c| c.receipt.clone()).collect();
     assert_eq!(receipts.len(), N, "a receipt for each case on the device");
     receipts.sort();
@@ -269,7 +269,7 @@ async fn kill_9_during_sync_loses_nothing_and_duplicates_nothing() {
     assert_eq!(s["distinct_client_refs"], N as i64);
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).expect("vault"));
     let store = Store::open(&dir.join("store"), vault).expect("reopen");
-    let all = cases::list(&store, None).expect("list");
+    let all = cases::list_all(&store).expect("list");
     assert_eq!(all.len(), N);
     assert!(all.iter().all(|c| c.receipt.is_some() && c.state == CaseState::Submitted));
     assert!(outbox::pending(&store).expect("pending").is_empty());
@@ -354,7 +354,7 @@ async fn offline_submission_then_the_whole_clerk_journey() {
     assert_eq!(held.iter().map(|l| l.licence_id.as_str()).collect::<Vec<_>>(), [licence_id.as_str()]);
     assert_eq!(held[0].licence_type, LicenceType::BusinessLicence);
     assert_eq!(recorder.notices().iter().filter(|n| n.kind == NoticeKind::LicenceIssued).count(), 2);
-    assert!(c.timeline.iter().any(|e| e.note.contains("证照夹")));
+    assert!(c.timeline.iter().any(|e| e.note.zh.contains("证照夹")));
     assert_eq!(runner.run_once().await.licences_imported, 0, "once per case");
     assert_eq!(wallet.licences(chrono::Utc::now().timestamp()).expect("licences").len(), 1);
     let on = c.completed_on.expect("completed on");
@@ -405,8 +405,7 @@ async fn refused_submission_is_quarantined_without_blocking_the_queue() {
     assert!(problem.message.contains("zz-no-such-item"), "{}", problem.message);
     let c = cases::get(&citizen.store, &bad.id).expect("case");
     assert_eq!(c.state, CaseState::Queued);
-    let prog =
-        cases::progress(&c, &Calendar::bundled(), &Rules::default(), chrono::Local::now().date_naive()).expect("p");
+    let prog = cases::progress(&c, &Calendar::bundled(), &Rules::default(), china_today()).expect("p");
     assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message } if message.contains("zz-no-such-item"))));
     assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == bad.id));
     // A second run does not resend it.
@@ -431,7 +430,7 @@ async fn deferred_material_overdue_terminates_the_case() {
     let pid = cases::get(&citizen.store, &case.id).expect("case").platform_id.expect("pid");
     let kept_pid = cases::get(&citizen.store, &kept.id).expect("case").platform_id.expect("pid");
     // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later.
-    let today = chrono::Local::now().date_naive();
+    let today = china_today();
     let due = Rules::default().deferred_due(&Calendar::bundled(), today, 10, &[]).expect("due").value;
     clerk(&p.url, "accept", &pid, json!({ "promised_days": 10 })).await;
     clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10 })).await;
@@ -640,10 +639,11 @@ async fn licence_delivery_is_once_across_a_stop_half_way_and_a_refusal_is_shown(
     let tag = PutOptions { tag: Some(c0.state.as_str()), lookup: None };
     citizen.store.transaction(|t| t.put_json(cases::COLLECTION, &c0.id, &c0.subject, &c0, tag)).expect("mark");
     let c0 = cases::get(&citizen.store, &ids[0]).expect("case");
-    let (t, elements) = cases::licence_offer(&c0).expect("offer");
+    let (t, _) = cases::licence_offer(&c0).expect("offer");
     let wallet = Wallet::open(citizen.store.clone()).expect("wallet");
     let client = PlatformClient::new(&p.url).expect("client");
-    let first = client.request_licence(&wallet, t, &elements).await.expect("issued and imported");
+    let pid = c0.platform_id.clone().expect("on the platform");
+    let first = client.request_licence(&wallet, t, Some(&pid)).await.expect("issued and imported");
     assert_eq!(issued_on_platform(), 1);
 
     // Restarted: the next run finds that licence instead of asking again; case 1 is refused.
@@ -664,8 +664,7 @@ async fn licence_delivery_is_once_across_a_stop_half_way_and_a_refusal_is_shown(
     };
     assert_eq!(*status, 400);
     assert!(message.contains("uscc"), "{message}");
-    let prog = cases::progress(&c1, &Calendar::bundled(), &Rules::default(), chrono::Local::now().date_naive())
-        .expect("progress");
+    let prog = cases::progress(&c1, &Calendar::bundled(), &Rules::default(), china_today()).expect("progress");
     assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Licence { message } if message.contains("uscc"))));
     assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == ids[1]));
     assert!(issuance::queued(&citizen.store).expect("queued").is_empty());
@@ -692,4 +691,10 @@ async fn calendar_update_from_the_platform_verifies_with_the_pinned_key() {
     assert!(calendar::update::apply(&citizen.store, &serde_json::to_vec(&env).expect("json")).is_err());
     drop(citizen.dir);
     p.stop().await;
+}
+
+/// China's date (Asia/Shanghai), as the platform and the phones reckon working days.
+fn china_today() -> chrono::NaiveDate {
+    use zhangban_core::Clock;
+    zhangban_core::SystemClock.today()
 }

@@ -27,6 +27,11 @@ fn demo_runs_and_writes_its_report() {
     for name in ["platform.health", "device.register", "catalog.fetch", "catalog.up_to_date", "profile.save"] {
         step(name);
     }
+    // Chapter "backup": a lost phone restored, its queue sent once; a counter case followed by receipt.
+    for name in ["backup.write", "backup.typo", "backup.restore", "backup.rebind", "backup.sent_once", "counter.follow"]
+    {
+        step(name);
+    }
     let enc = step("store.encrypted");
     for (field, hits) in enc["data"]["plaintext_hits"].as_object().unwrap() {
         assert_eq!(hits, 0, "plaintext {field} found on disk");
@@ -34,6 +39,20 @@ fn demo_runs_and_writes_its_report() {
     assert!(enc["data"]["control_plaintext_collection_name_hits"].as_u64().unwrap() > 0);
     assert!(step("catalog.fetch")["data"]["items"].as_u64().unwrap() > 0);
     assert_eq!(step("audit.verify")["data"]["intact"], true);
+    // The reminders chapter: the plan line, a 容缺 reminder, 催办, the renewal draft.
+    assert!(stdout.contains("reminders planned: ") && stdout.contains("(≤ 60), next wake-up "), "{stdout}");
+    for name in ["remind.plan", "remind.deferred", "remind.overdue", "remind.urged", "remind.licence_renewal"] {
+        step(name);
+    }
+    assert!(step("remind.plan")["data"]["pending"].as_u64().unwrap() <= 60);
+    // Chapter 5, 帮办代办: two principals served offline, both receipts, the revocation honoured.
+    assert!(
+        stdout.contains("agent served 2 principals offline: 2 submissions, 2 receipts, 1 revocation honoured"),
+        "{stdout}"
+    );
+    let summary = &step("agent.summary")["data"];
+    assert_eq!(summary["receipts"], 2);
+    assert_eq!(summary["revocations_honoured"], 1);
 }
 
 #[test]
@@ -56,7 +75,9 @@ fn serve_prints_its_url_and_answers() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    // The reader (the pipe) stays open until the server is killed: a closed pipe would fail its next print.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
     let url = line.trim().strip_prefix("listening on http://").unwrap_or_else(|| panic!("{line}")).to_string();
     let mut sock = std::net::TcpStream::connect(&url).unwrap();
     write!(sock, "GET /v1/health HTTP/1.1\r\nhost: {url}\r\nconnection: close\r\n\r\n").unwrap();
@@ -64,6 +85,7 @@ fn serve_prints_its_url_and_answers() {
     sock.read_to_string(&mut resp).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
+    drop(out);
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
     assert!(resp.contains("\"status\":\"ok\""), "{resp}");
 }

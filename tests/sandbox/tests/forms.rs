@@ -67,7 +67,8 @@ async fn synced_catalog_and_licences_drive_the_forms() {
         ("id_number", "11010519491231002X"),
         ("issuing_authority", "北京市公安局东城分局"),
     ]);
-    client.request_licence(&wallet, LicenceType::ResidentId, &resident).await.unwrap();
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, &store, LicenceType::ResidentId, &resident).unwrap();
+    client.request_licence(&wallet, LicenceType::ResidentId, None).await.unwrap();
     let held = wallet.held(SELF_SUBJECT).unwrap();
     assert_eq!(held.len(), 1);
     assert_eq!(held[0].licence_type, "resident_id");

@@ -185,3 +185,90 @@ async fn registration_needs_proof_of_possession_of_the_device_key() {
     assert_eq!(post(body(&c, &sig)).await.unwrap().status(), 401);
     running.stop().await;
 }
+
+/// Issue 10, finding 15: the back office (clerk actions, licence revocation, issuer keys, fault injection,
+/// the person register) answers nobody without its token: not an anonymous caller, not a device token, not
+/// a cross-site page (which cannot send the custom header without a preflight).
+#[tokio::test]
+async fn attack_the_back_office_needs_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let s = store(dir.path());
+    let reg = client.register_device(&s, &info(&s)).await.unwrap();
+    let http = reqwest::Client::new();
+    let routes: [(&str, serde_json::Value); 6] = [
+        ("/admin/cases/x/approve", json!({ "licence": { "type": "business_licence", "elements": {} } })),
+        ("/admin/sweep", json!({ "today": "2030-01-01" })),
+        ("/admin/faults", json!({ "error_rate": 1.0 })),
+        ("/v1/admin/licences/revoke", json!({ "licence_id": "x" })),
+        ("/v1/admin/issuer-keys/withdraw", json!({ "department": "gongan" })),
+        ("/v1/admin/register", json!({ "device_id": reg.device_id, "licence_type": "resident_id", "elements": {} })),
+    ];
+    for (path, body) in &routes {
+        let url = format!("{}{}", running.url, path);
+        let anon = http.post(&url).json(body).send().await.unwrap();
+        assert_eq!(anon.status(), 401, "{path} without a token");
+        let device = http.post(&url).bearer_auth(&reg.token).json(body).send().await.unwrap();
+        assert_eq!(device.status(), 401, "{path} with a device token");
+        let wrong = http.post(&url).header(server::ADMIN_TOKEN_HEADER, "guess").json(body).send().await.unwrap();
+        assert_eq!(wrong.status(), 401, "{path} with a wrong token");
+        // A simple cross-site POST (text/plain, no custom header) is refused too.
+        let form = http.post(&url).header("content-type", "text/plain").body(body.to_string()).send().await.unwrap();
+        assert_eq!(form.status(), 401, "{path} cross-site");
+    }
+    assert_eq!(running.state.faults.get().error_rate, 0.0, "nothing changed");
+    // With the token, from this machine: served.
+    let token = server::admin_token().unwrap();
+    let ok = http
+        .get(format!("{}/admin/stats", running.url))
+        .header(server::ADMIN_TOKEN_HEADER, &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    running.stop().await;
+}
+
+/// Issue 10, finding 15: an idempotency key is bound to its route and body, and a complaint id names one
+/// complaint (a repeat with other text is a conflict, not a silent "ok").
+#[tokio::test]
+async fn attack_idempotency_keys_and_complaint_ids_cannot_be_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let s = store(dir.path());
+    let reg = client.register_device(&s, &info(&s)).await.unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: String, key: &str, body: serde_json::Value| {
+        http.post(format!("{}{}", running.url, path))
+            .bearer_auth(&reg.token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let sub =
+        json!({ "client_ref": "c1", "title": "出生医学证明", "values": { "name": "张三" }, "item_codes": ["WJ-001"] });
+    let r = post("/v1/cases".into(), "k1", sub.clone()).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let case: serde_json::Value = r.json().await.unwrap();
+    let pid = case["case_id"].as_str().unwrap().to_string();
+    // The same key and request: the stored answer.
+    let again: serde_json::Value = post("/v1/cases".into(), "k1", sub.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(again["replayed"], true);
+    // The same key for another body, or another route: refused, not answered with the first one's answer.
+    let mut other = sub.clone();
+    other["title"] = json!("另一个办件");
+    let r = post("/v1/cases".into(), "k1", other).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let r = post(format!("/v1/cases/{pid}/complaints"), "k1", json!({ "text": "太慢了" })).await.unwrap();
+    assert_eq!(r.status(), 422);
+    // A complaint id again with other text (another key): a conflict.
+    let c1 = json!({ "complaint_id": "cmp-1", "text": "窗口排队太久" });
+    assert!(post(format!("/v1/cases/{pid}/complaints"), "k2", c1.clone()).await.unwrap().status().is_success());
+    let c2 = json!({ "complaint_id": "cmp-1", "text": "另一条反映" });
+    assert_eq!(post(format!("/v1/cases/{pid}/complaints"), "k3", c2).await.unwrap().status(), 409);
+    // The same complaint again (a retry with a new key): fine.
+    assert!(post(format!("/v1/cases/{pid}/complaints"), "k4", c1).await.unwrap().status().is_success());
+    running.stop().await;
+}

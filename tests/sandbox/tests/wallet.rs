@@ -59,7 +59,9 @@ async fn issue_present_render_decode_and_verify_offline() {
     let client = PlatformClient::new(&running.url).unwrap();
     let holder = wallet(&dir.path().join("holder"));
     register(&client, &holder).await;
-    let lic = client.request_licence(&holder, LicenceType::ResidentId, &resident()).await.unwrap();
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
+        .unwrap();
+    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
     assert!(lic.licence_id.starts_with("1.2.156.3005.2.11100000000000001M001.11110000000019001J."));
 
     // The verifier fetched its lists earlier; then the platform goes away.
@@ -74,7 +76,8 @@ async fn issue_present_render_decode_and_verify_offline() {
         let image = qr::render(&p.qr_text).unwrap();
         let decoded = decode(&image);
         assert_eq!(decoded, p.qr_text, "{preset:?}");
-        let v = verifier.verify(&decoded, now + 3, &Policy::default()).unwrap();
+        let policy = Policy { accepted_purposes: vec![p.purpose.clone()], ..Policy::default() };
+        let v = verifier.verify(&decoded, now + 3, &policy).unwrap();
         assert_eq!(v.disclosed.iter().map(|d| d.key.clone()).collect::<Vec<_>>(), p.disclosed);
         assert_eq!(v.issuer.name_zh, "北京市公安局");
     }
@@ -103,7 +106,7 @@ async fn issuance_is_bound_to_the_registered_device() {
     let nb = hex::decode(&n).unwrap();
     use zhangban_core::wallet::DeviceSigner;
     let proof = other.sign(&zhangban_core::wallet::issue::possession_tbs(&nb, &other.public_key())).unwrap();
-    let body = json!({ "licence_type": "resident_id", "elements": resident(), "device_key": hex::encode(other.public_key()),
+    let body = json!({ "licence_type": "resident_id", "device_key": hex::encode(other.public_key()),
                        "nonce": n, "proof": hex::encode(proof) });
     let r = post("/v1/licences/issue", body).await.unwrap();
     assert_eq!(r.status(), 403);
@@ -113,7 +116,7 @@ async fn issuance_is_bound_to_the_registered_device() {
     let n = nonce(post("/v1/licences/nonce", json!({})).await.unwrap().json().await.unwrap());
     let bad = w.prove_possession(&[9u8; 32]).unwrap();
     let body = |n: &str, proof: &[u8]| {
-        json!({ "licence_type": "resident_id", "elements": resident(), "device_key": hex::encode(w.device_public_key()),
+        json!({ "licence_type": "resident_id", "device_key": hex::encode(w.device_public_key()),
                 "nonce": n, "proof": hex::encode(proof) })
     };
     let r = post("/v1/licences/issue", body(&n, &bad)).await.unwrap();
@@ -129,14 +132,117 @@ async fn issuance_is_bound_to_the_registered_device() {
     client.refresh_wallet_lists(&w).await.unwrap();
     let s = w.import(&hex::decode(r["licence"].as_str().unwrap()).unwrap(), chrono::Utc::now().timestamp()).unwrap();
     assert_eq!(s.licence_type, LicenceType::ResidentId);
-    // A bad ID number is refused by the issuer, naming the field.
+    // A bad ID number in the register is refused by the issuer, naming the field.
     let mut e = resident();
     e.insert("id_number".into(), ElementValue::Text("110108198802290015".into()));
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, w.store(), LicenceType::ResidentId, &e).unwrap();
     let n = nonce(post("/v1/licences/nonce", json!({})).await.unwrap().json().await.unwrap());
     let good = w.prove_possession(&hex::decode(&n).unwrap()).unwrap();
-    let mut b = body(&n, &good);
-    b["elements"] = json!(e);
-    let r: serde_json::Value = post("/v1/licences/issue", b).await.unwrap().json().await.unwrap();
+    let r: serde_json::Value = post("/v1/licences/issue", body(&n, &good)).await.unwrap().json().await.unwrap();
     assert!(r["message"].as_str().unwrap().contains("elements.id_number"), "{r}");
+    running.stop().await;
+}
+
+/// Issue 10, finding 2: the holder must not choose the contents of its own licence.
+#[tokio::test]
+async fn attack_the_holder_cannot_choose_its_licence_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let w = wallet(&dir.path().join("a"));
+    let token = register(&client, &w).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{}", running.url, path)).bearer_auth(&token).json(&body).send()
+    };
+    // The forger asks for a business licence of a company it made up, and a resident ID with another name.
+    let forged =
+        json!({ "uscc": "91350100M000100Y43", "company_name": "伪造有限公司", "legal_representative": "李四" });
+    for (t, elements) in [("business_licence", forged), ("resident_id", json!({ "name": "李四" }))] {
+        let n: serde_json::Value = post("/v1/licences/nonce", json!({})).await.unwrap().json().await.unwrap();
+        let n = n["nonce"].as_str().unwrap().to_string();
+        let proof = w.prove_possession(&hex::decode(&n).unwrap()).unwrap();
+        let body = json!({ "licence_type": t, "elements": elements, "device_key": hex::encode(w.device_public_key()),
+                           "nonce": n, "proof": hex::encode(proof) });
+        let r = post("/v1/licences/issue", body).await.unwrap();
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(v.get("licence").is_none(), "{t}: the platform signed what the holder sent: {v}");
+        assert!((400..500).contains(&status), "{t}: {status} {v}");
+    }
+    // Without a case, only what the register holds for this person; a type it holds no record of: refused.
+    client.refresh_wallet_lists(&w).await.unwrap();
+    let lic = client.request_licence(&w, LicenceType::ResidentId, None).await.unwrap();
+    let detail = w.licence(&lic.licence_id, chrono::Utc::now().timestamp()).unwrap();
+    let name = detail.elements.iter().find(|e| e.key == "name").map(|e| e.display.clone());
+    assert_eq!(name.as_deref(), Some("张三"), "the register's person, not the requester's choice");
+    let e = client.request_licence(&w, LicenceType::BusinessLicence, None).await.unwrap_err();
+    assert!(matches!(e, zhangban_core::Error::Rejected { status: 403, .. }), "{e:?}");
+    // Another device's case id is not this device's approved case.
+    let e = client.request_licence(&w, LicenceType::BusinessLicence, Some("no-such-case")).await.unwrap_err();
+    assert!(matches!(e, zhangban_core::Error::Rejected { status: 403, .. }), "{e:?}");
+    running.stop().await;
+}
+
+/// Grant revocations have no queue of their own: they wait in the one outbox with the cases' operations
+/// and the sync runner sends them (offline → kept, retried; online → sent once), including a revocation
+/// an older version queued in its own collection (moved over with the key it may have been sent with).
+#[tokio::test]
+async fn grant_revocations_go_out_through_the_one_outbox_exactly_once() {
+    use zhangban_core::notify::NoListener;
+    use zhangban_core::outbox;
+    use zhangban_core::store::{PutOptions, SELF_SUBJECT};
+    use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+    use zhangban_core::wallet::{DeviceSigner, GrantExpiry, SoftwareKey, LEGACY_OUTBOX_COLLECTION};
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let holder = wallet(&dir.path().join("holder"));
+    register(&client, &holder).await;
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
+        .unwrap();
+    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let rk = SoftwareKey::generate().unwrap().public_key();
+    let g = holder.grant(&lic.licence_id, &Preset::Full, "街道办", &rk, "核验", GrantExpiry::Default, now).unwrap();
+    holder.revoke_grant(&g.grant_id, now + 1).unwrap();
+    // What an older version left queued in its own collection.
+    let old_id = "00112233445566778899aabbccddeeff";
+    let legacy = json!({ "kind": "grant.revoke", "grant_id": old_id, "licence_id": lic.licence_id, "at": now });
+    holder
+        .store()
+        .transaction(|t| {
+            t.put(
+                LEGACY_OUTBOX_COLLECTION,
+                &format!("grant-revoke-{old_id}"),
+                SELF_SUBJECT,
+                &serde_json::to_vec(&legacy).unwrap(),
+                PutOptions { tag: Some("pending"), lookup: None },
+            )
+        })
+        .unwrap();
+    assert_eq!(holder.pending_revocations().unwrap().len(), 2);
+
+    // Offline: nothing lost, the attempt recorded on the queued operation.
+    let mut cfg = SyncConfig::new("http://127.0.0.1:9");
+    cfg.run_budget = std::time::Duration::from_secs(5);
+    let offline = SyncRunner::new(holder.store().clone(), cfg, Arc::new(NoListener)).unwrap();
+    let r = offline.run_once().await;
+    assert!(r.offline && r.sent == 0, "{r:?}");
+    let queued = outbox::pending(holder.store()).unwrap();
+    assert_eq!(queued.len(), 2, "both revocations in the one outbox");
+    assert!(queued.iter().all(|o| o.kind == outbox::OpKind::RevokeGrant));
+    assert!(queued.iter().any(|o| o.attempts > 0 && o.last_error.is_some()), "{queued:?}");
+
+    // Online: both sent, in one run, and the recipient's next update refuses the grant.
+    let online = SyncRunner::new(holder.store().clone(), SyncConfig::new(&running.url), Arc::new(NoListener)).unwrap();
+    let r = online.run_once().await;
+    assert_eq!((r.sent, r.receipts, r.quarantined), (2, 0, 0), "{r:?}");
+    assert!(holder.pending_revocations().unwrap().is_empty());
+    let revoked: Vec<String> = client.revoked_grants().await.unwrap().iter().map(hex::encode).collect();
+    assert!(revoked.contains(&g.grant_id) && revoked.contains(&old_id.to_string()), "{revoked:?}");
+    let again = online.run_once().await;
+    assert_eq!(again.sent, 0, "sent once: {again:?}");
     running.stop().await;
 }

@@ -32,6 +32,7 @@ pub const MAX_RANGE: usize = 4 * 1024 * 1024;
 const STRIDE: u64 = (4 + CHUNK_SIZE + crypto::OVERHEAD) as u64;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct AttachmentInfo {
     pub id: String,
     pub subject: String,
@@ -43,6 +44,12 @@ pub struct AttachmentInfo {
 
 pub(crate) fn file_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(DIR).join(format!("{id}.zba"))
+}
+
+/// Whether `id` has the form the store gives attachments (a UUID: hex digits and dashes), so it can name a
+/// file only inside the attachments folder (`../x`, `/x`, `a/b` cannot).
+pub(crate) fn is_attachment_id(id: &str) -> bool {
+    id.len() == 36 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 pub(crate) fn remove_temporaries(dir: &Path) {
@@ -116,7 +123,19 @@ pub(crate) fn write(
     name: &str,
     reader: &mut dyn Read,
 ) -> Result<AttachmentInfo> {
-    let id = uuid::Uuid::new_v4().to_string();
+    write_with_id(dir, key, &uuid::Uuid::new_v4().to_string(), subject, name, reader)
+}
+
+/// [`write`] under a given id (a restore keeps the ids the records refer to).
+pub(crate) fn write_with_id(
+    dir: &Path,
+    key: &LessSafeKey,
+    id: &str,
+    subject: &str,
+    name: &str,
+    reader: &mut dyn Read,
+) -> Result<AttachmentInfo> {
+    let id = id.to_string();
     let folder = dir.join(DIR);
     fs::create_dir_all(&folder)?;
     let tmp = folder.join(format!("{id}.tmp"));

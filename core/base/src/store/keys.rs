@@ -9,8 +9,14 @@
 //!   only if its bytes are still the ones written (digest matches), `Corrupted` otherwise. Stores made
 //!   before the digests get them at their next successful unlock.
 //! * Wrong PINs are counted in the database *before* the PIN is tried, so killing the app mid-check does
-//!   not reset the count. After [`LOCKOUT_FREE_ATTEMPTS`] failures each further try waits 30 s, doubling
-//!   up to a day.
+//!   not reset the count, on every path that checks a PIN (unlock, salvage, `change_pin`: committed before
+//!   any transaction that could roll it back). After [`LOCKOUT_FREE_ATTEMPTS`] failures each further try
+//!   waits 30 s, doubling up to a day.
+//! * The wait is measured on the boot clock ([`Clock::since_boot_secs`], which the person cannot set):
+//!   setting the wall clock forward does not shorten it, setting it back does not lengthen it, and a
+//!   restart makes the wait start again from the restart (the time since boot is all that surely
+//!   passed). Without a boot clock the wall clock counts, never backwards; a wait is never longer than
+//!   the delay itself.
 
 use std::num::NonZeroU32;
 
@@ -20,6 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use zeroize::Zeroizing;
 
 use super::vault::{KeyVault, VaultError};
+use crate::clock::Clock;
 use crate::crypto;
 use crate::{Error, Result};
 
@@ -45,7 +52,12 @@ impl Default for PinPolicy {
 pub(crate) struct Keys {
     pub data: LessSafeKey,
     pub lookup: hmac::Key,
+    /// The raw lookup key, for a backup (a restored store must compute the same keyed hashes).
+    pub lookup_raw: Zeroizing<Vec<u8>>,
 }
+
+/// Meta key of a lookup key adopted from a backup, sealed under the data key.
+pub(crate) const LOOKUP_KEY_META: &str = "lookup_key";
 
 impl Keys {
     fn from_raw(raw: &[u8; 32]) -> Result<Self> {
@@ -53,7 +65,7 @@ impl Keys {
         // The lookup key is derived, never the data key itself: an HMAC over a fixed label.
         let derive = hmac::Key::new(hmac::HMAC_SHA256, raw);
         let lookup_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban lookup key v1").as_ref().to_vec());
-        Ok(Keys { data, lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw) })
+        Ok(Keys { data, lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw), lookup_raw })
     }
 }
 
@@ -77,7 +89,14 @@ fn alias(store_id: &str) -> String {
     format!("zhangban.store.{store_id}")
 }
 
+/// Most PBKDF2 iterations a stored PIN envelope may ask for (about 20 s on a slow phone). A damaged or
+/// tampered `pin_params` naming more is corruption, not hours of work at unlock.
+pub const MAX_PIN_ITERATIONS: u32 = 10_000_000;
+
 fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey> {
+    if !(MIN_PIN_ITERATIONS..=MAX_PIN_ITERATIONS).contains(&iterations) {
+        return Err(Error::corrupted("meta", "pin_params"));
+    }
     let iters = NonZeroU32::new(iterations).ok_or_else(|| Error::Internal("zero PIN iterations".into()))?;
     let mut out = Zeroizing::new([0u8; 32]);
     pbkdf2::derive(pbkdf2::PBKDF2_HMAC_SHA256, iters, salt, pin.as_bytes(), out.as_mut());
@@ -176,15 +195,43 @@ pub(crate) fn has_pin(conn: &Connection) -> Result<bool> {
     Ok(meta_get(conn, "pin_params")?.is_some())
 }
 
-/// Seconds to wait before the next PIN attempt is allowed (0: allowed now).
-pub(crate) fn lockout_remaining(conn: &Connection, now: i64) -> Result<u64> {
+/// Seconds to wait before the next PIN attempt is allowed (0: allowed now): the delay for the count of
+/// failures, less the time that surely passed since the last one (see the module comment).
+pub(crate) fn lockout_remaining(conn: &Connection, clock: &dyn Clock) -> Result<u64> {
     let failures = meta_u64(conn, "pin_failures")?;
     if failures < LOCKOUT_FREE_ATTEMPTS as u64 {
         return Ok(0);
     }
-    let last = meta_u64(conn, "pin_last_failure")? as i64;
-    let wait = lockout_delay(failures) as i64;
-    Ok((last + wait - now).max(0) as u64)
+    let wait = lockout_delay(failures);
+    let last_boot = meta_get(conn, "pin_last_failure_boot")?
+        .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+        .map(u64::from_be_bytes);
+    let passed = match (clock.since_boot_secs(), last_boot) {
+        // Same boot: the boot clock's difference.
+        (Some(now), Some(last)) if now >= last => now - last,
+        // Restarted since: only the time since this boot surely passed.
+        (Some(now), Some(_)) => now,
+        // No boot clock (or a failure recorded before it was kept): the wall clock, never backwards.
+        _ => {
+            let last = meta_u64(conn, "pin_last_failure")? as i64;
+            u64::try_from(clock.now_secs().saturating_sub(last)).unwrap_or(0)
+        }
+    };
+    Ok(wait.saturating_sub(passed))
+}
+
+/// Records one more PIN attempt before it is tried (on the connection, committed): the count and when.
+fn count_attempt(conn: &Connection, clock: &dyn Clock) -> Result<u64> {
+    let failures = meta_u64(conn, "pin_failures")? + 1;
+    meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
+    meta_set(conn, "pin_last_failure", &(clock.now_secs().max(0) as u64).to_be_bytes())?;
+    match clock.since_boot_secs() {
+        Some(b) => meta_set(conn, "pin_last_failure_boot", &b.to_be_bytes())?,
+        None => {
+            conn.execute("DELETE FROM meta WHERE key = 'pin_last_failure_boot'", [])?;
+        }
+    }
+    Ok(failures)
 }
 
 /// The wait after `failures` consecutive wrong PINs: none for the first five, then 30 s doubling.
@@ -202,9 +249,9 @@ pub(crate) fn unlock(
     vault: &dyn KeyVault,
     store_id: &str,
     pin: Option<&str>,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<Keys> {
-    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, now)?;
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock)?;
     canary_ok?;
     // Stores made before the digests get them now that the key is known to fit.
     if meta_get(conn, "envelope_sha256")?.is_none() || meta_get(conn, "canary_sha256")?.is_none() {
@@ -223,9 +270,9 @@ pub(crate) fn unlock_for_salvage(
     vault: &dyn KeyVault,
     store_id: &str,
     pin: Option<&str>,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<(Keys, bool)> {
-    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, now)?;
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock)?;
     match canary_ok {
         Ok(()) => Ok((keys, true)),
         Err(Error::Corrupted { .. }) => Ok((keys, false)),
@@ -239,7 +286,7 @@ fn unlock_keys(
     vault: &dyn KeyVault,
     store_id: &str,
     pin: Option<&str>,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<(Keys, Result<()>)> {
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
@@ -255,9 +302,9 @@ fn unlock_keys(
             let inner = unwrap(&envelope)?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
-        (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, now)? }),
+        (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, clock)? }),
         (Some(params), Some(pin)) => {
-            let wait = lockout_remaining(conn, now)?;
+            let wait = lockout_remaining(conn, clock)?;
             if wait > 0 {
                 return Err(Error::Locked { retry_after_secs: wait });
             }
@@ -268,9 +315,7 @@ fn unlock_keys(
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
             let inner = unwrap(&envelope)?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
-            let failures = meta_u64(conn, "pin_failures")? + 1;
-            meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
-            meta_set(conn, "pin_last_failure", &(now as u64).to_be_bytes())?;
+            let failures = count_attempt(conn, clock)?;
             let k = pin_key(pin, salt, iterations)?;
             match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
                 Some(raw) => {
@@ -288,7 +333,15 @@ fn unlock_keys(
             }
         }
     };
-    let keys = Keys::from_raw(&raw)?;
+    let mut keys = Keys::from_raw(&raw)?;
+    // A store restored from a backup keeps the lookup key of the store it came from (the keyed hashes
+    // in its records were made with it): kept sealed under the data key (`export.rs`).
+    if let Some(sealed) = meta_get(conn, LOOKUP_KEY_META)? {
+        let raw = crypto::open(&keys.data, &crypto::aad("meta", LOOKUP_KEY_META, "key"), &sealed)
+            .ok_or_else(|| Error::corrupted("meta", LOOKUP_KEY_META))?;
+        keys.lookup_raw = Zeroizing::new(raw.to_vec());
+        keys.lookup = hmac::Key::new(hmac::HMAC_SHA256, &raw);
+    }
     let canary = match meta_get(conn, "canary")? {
         Some(c) => c,
         None => return Ok((keys, Err(Error::corrupted("meta", "canary")))),
@@ -305,6 +358,8 @@ fn unlock_keys(
 }
 
 /// Replaces the PIN layer (or adds / removes it) around the same data key. Requires an unlocked store.
+/// Runs inside the caller's transaction: the caller checks (and so counts) the old PIN with [`unlock`]
+/// *before* opening it, so that a wrong old PIN stays counted when the transaction rolls back.
 pub(crate) fn change_pin(
     conn: &Connection,
     vault: &dyn KeyVault,
@@ -312,11 +367,11 @@ pub(crate) fn change_pin(
     old_pin: Option<&str>,
     new_pin: Option<&str>,
     policy: &PinPolicy,
-    now: i64,
+    clock: &dyn Clock,
 ) -> Result<()> {
-    // Re-derive the raw data key through the normal unlock path (so the old PIN is checked and counted).
+    // Re-derive the raw data key through the normal unlock path (the old PIN checked again).
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
-    let _ = unlock(conn, vault, store_id, old_pin, now)?;
+    let _ = unlock(conn, vault, store_id, old_pin, clock)?;
     let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
     let raw: Zeroizing<Vec<u8>> = match (meta_get(conn, "pin_params")?, old_pin) {
         (Some(params), Some(pin)) if params.len() == 20 => {

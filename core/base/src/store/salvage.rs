@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::vault::KeyVault;
 use super::{decode_row, keys, RawRow, Record, Unlocked, DB_FILE};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::SystemClock;
 use crate::{Error, Result};
 
 /// What [`salvage`] could read.
@@ -34,6 +34,57 @@ pub struct Salvage {
     pub expected: BTreeMap<String, u64>,
 }
 
+/// One record of a salvage export as a shell receives it (the body in the clear: the export leaves the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct StoreRecord {
+    pub seq: i64,
+    pub collection: String,
+    pub id: String,
+    pub subject: String,
+    /// Non-sensitive plaintext state (e.g. "pending"), if any.
+    pub tag: Option<String>,
+    pub body: Vec<u8>,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+/// What [`salvage`] could read from a damaged store, as a shell receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SalvageReport {
+    /// Every record that still decrypts and authenticates, oldest first.
+    pub records: Vec<StoreRecord>,
+    /// What could not be read: `"<collection>/<id>"`, `"seq <n>"`, a broken access path
+    /// (`"index …"`, `"table records"`), or `"meta/canary"`.
+    pub damaged: Vec<String>,
+    /// How many records the store should hold (from the counts kept beside the table; 0 if unreadable).
+    pub expected_records: u64,
+}
+
+impl Salvage {
+    /// The export a shell receives.
+    pub fn report(self) -> SalvageReport {
+        SalvageReport {
+            expected_records: self.expected.values().sum(),
+            damaged: self.damaged,
+            records: self
+                .records
+                .into_iter()
+                .map(|r| StoreRecord {
+                    body: r.body.to_vec(),
+                    seq: r.seq,
+                    collection: r.collection,
+                    id: r.id,
+                    subject: r.subject,
+                    tag: r.tag,
+                    updated_at: r.updated_at,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Opens the store in `dir` for salvage and reads everything that still reads. `WrongKey` only when the
 /// vault's key truly does not fit (the key envelope and canary are intact and do not open).
 pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Result<Salvage> {
@@ -46,7 +97,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     let store_id = keys::meta_get(&conn, "store_id")?
         .and_then(|v| String::from_utf8(v).ok())
         .ok_or_else(|| Error::corrupted("meta", "store_id"))?;
-    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, SystemClock.now_secs())?;
+    let (k, canary_ok) = keys::unlock_for_salvage(&conn, vault.as_ref(), &store_id, pin, &SystemClock)?;
     if !canary_ok {
         out.damaged.push("meta/canary".into());
     }

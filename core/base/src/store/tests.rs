@@ -139,12 +139,28 @@ fn pin_lockout_counts_on_disk_and_grows() {
     // Even the right PIN waits now.
     assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs }) if retry_after_secs > 0));
     assert!(s.lockout_remaining().unwrap() > 0);
-    // Pretend the wait passed.
+    // Pretend the wait passed (a store without a boot clock reckons by the wall clock).
     s.set_raw_meta_for_test("pin_last_failure", &0u64.to_be_bytes());
+    s.set_raw_meta_for_test("pin_last_failure_boot", &[]);
     s.unlock(Some("246810")).unwrap();
     assert_eq!(s.get("c", "x").unwrap().body.as_slice(), b"secret");
     s.lock();
     assert!(s.is_locked());
+}
+
+#[test]
+fn settings_are_readable_while_locked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    s.set_setting("sync.cursor", "42").unwrap();
+    s.lock();
+    assert_eq!(s.setting("sync.cursor").unwrap().as_deref(), Some("42"));
+    assert_eq!(s.setting("missing").unwrap(), None);
+    drop(s);
+    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    assert!(s.is_locked());
+    assert_eq!(s.setting("sync.cursor").unwrap().as_deref(), Some("42"));
 }
 
 #[test]
@@ -185,6 +201,36 @@ fn lookup_by_keyed_hash() {
     assert_eq!(s.lookup_hash("person", "a").unwrap().len(), 32);
 }
 
+/// Tags filter exactly, and a lookup identifier never reaches the file in plaintext (only its keyed hash).
+#[test]
+fn tags_filter_exactly_and_the_lookup_column_holds_no_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    s.put_with("outbox", "op1", SELF_SUBJECT, b"{}", PutOptions { tag: Some("pending"), lookup: None }).unwrap();
+    s.put_with("outbox", "op2", SELF_SUBJECT, b"{}", PutOptions { tag: Some("sent"), lookup: None }).unwrap();
+    s.put_with(
+        "person",
+        "p",
+        SELF_SUBJECT,
+        br#"{"n":1}"#,
+        PutOptions { tag: None, lookup: Some("11010119900307457X") },
+    )
+    .unwrap();
+    let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_tagged("outbox", "pending").unwrap()), ["op1"]);
+    assert_eq!(ids(s.list_tagged("outbox", "sent").unwrap()), ["op2"]);
+    assert_eq!(ids(s.find_by_lookup("person", "11010119900307457X").unwrap()), ["p"]);
+    assert!(s.find_by_lookup("person", "11010119900307457Y").unwrap().is_empty());
+    drop(s);
+    let c = Connection::open(dir.join(DB_FILE)).unwrap();
+    let mut q = c.prepare("SELECT lookup FROM records WHERE lookup IS NOT NULL").unwrap();
+    let lookups: Vec<Vec<u8>> = q.query_map([], |r| r.get(0)).unwrap().map(|x| x.unwrap()).collect();
+    assert_eq!(lookups.len(), 1);
+    let needle = b"11010119900307457X";
+    assert!(!lookups[0].windows(needle.len()).any(|w| w == needle), "plaintext ID number in the lookup column");
+}
+
 #[test]
 fn transaction_is_atomic() {
     let tmp = tempfile::tempdir().unwrap();
@@ -202,6 +248,24 @@ fn transaction_is_atomic() {
     })
     .unwrap();
     assert_eq!(s.list_tagged("outbox", "pending").unwrap().len(), 1);
+}
+
+#[test]
+fn attachments_from_and_to_paths_and_a_failed_read_leaves_no_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
+    let src = tmp.path().join("in.jpg");
+    fs::write(&src, vec![9u8; 100_000]).unwrap();
+    let a = s.write_attachment_from_path(SELF_SUBJECT, "id.jpg", &src).unwrap();
+    let out = tmp.path().join("out.jpg");
+    assert_eq!(s.read_attachment_to_path(&a.id, &out).unwrap(), 100_000);
+    assert_eq!(fs::read(&out).unwrap(), vec![9u8; 100_000]);
+    let missing = s.write_attachment_from_path(SELF_SUBJECT, "x", &tmp.path().join("missing.bin"));
+    assert!(matches!(missing, Err(Error::Validation { field, .. }) if field == "path"));
+    let never = tmp.path().join("never.bin");
+    assert!(matches!(s.read_attachment_to_path("missing", &never), Err(Error::NotFound { .. })));
+    assert!(!never.exists());
+    assert!(!never.with_extension("zbtmp").exists());
 }
 
 #[test]
@@ -290,7 +354,7 @@ fn audit_chain_verifies_and_reports_first_broken_link() {
         .unwrap();
     }
     let v = s.audit_verify().unwrap();
-    assert_eq!(v, crate::audit::Verification { entries: 5, first_broken: None });
+    assert_eq!(v, crate::audit::AuditVerification { entries: 5, first_broken: None });
     assert_eq!(s.audit_entries(Some("lic-1")).unwrap()[2].detail["i"], 2);
     // Updates are refused by the trigger; tamper below SQL's rules to test the chain itself.
     assert!(s.with_txn_raw(|tx| Ok(tx.execute("UPDATE audit_log SET actor='x' WHERE seq=3", [])?)).is_err());
@@ -300,6 +364,56 @@ fn audit_chain_verifies_and_reports_first_broken_link() {
     })
     .unwrap();
     assert_eq!(s.audit_verify().unwrap().first_broken, Some(3));
+}
+
+// ---- attacks (issue 10, finding 14) -----------------------------------------------------------------
+
+#[test]
+fn attack_delete_attachment_cannot_leave_its_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    // Another app's (or the user's) file, two levels up, with the attachment extension.
+    let victim = tmp.path().join("victim.zba");
+    fs::write(&victim, b"not yours").unwrap();
+    let _ = s.delete_attachment("../../victim");
+    assert!(victim.exists(), "delete_attachment removed a file outside the store");
+}
+
+#[cfg(unix)]
+#[test]
+fn attack_a_planted_temporary_file_does_not_receive_the_vault_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The attacker plants a symlink where the vault's temporary file used to be written.
+    let grab = tmp.path().join("grab");
+    fs::write(&grab, b"").unwrap();
+    std::os::unix::fs::symlink(&grab, tmp.path().join("vault.tmp")).unwrap();
+    FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap();
+    assert_eq!(fs::read(&grab).unwrap().len(), 0, "the vault key was written through the planted symlink");
+}
+
+#[test]
+fn attack_a_damaged_iteration_count_does_not_stall_unlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    // Damage the stored iteration count to u32::MAX (4 billion PBKDF2 rounds: hours).
+    s.with_txn_raw(|tx| {
+        let mut p = keys::meta_get(tx, "pin_params")?.unwrap();
+        p[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
+        keys::meta_set(tx, "pin_params", &p)?;
+        Ok(())
+    })
+    .unwrap();
+    s.lock();
+    let (done, rx) = std::sync::mpsc::channel();
+    let s = Arc::new(s);
+    let s2 = s.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(s2.unlock(Some("246810")));
+    });
+    let r = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("unlock still running after 10 s");
+    assert!(matches!(r, Err(Error::Corrupted { .. })), "{r:?}");
 }
 
 #[test]
@@ -367,4 +481,111 @@ fn a_miss_or_a_short_list_that_disagrees_with_the_kept_count_is_corrupted() {
     assert!(matches!(s.list_tagged("case", "pending"), Err(Error::Corrupted { .. })));
     // Other collections are unaffected.
     assert!(matches!(s.get("profile", "me"), Err(Error::NotFound { .. })));
+}
+
+/// A store on a [`FixedClock`] (with its boot clock) and a PIN, locked after five wrong tries.
+fn locked_out(tmp: &Path, clock: Arc<crate::clock::FixedClock>) -> Store {
+    let dir = tmp.join("s");
+    let policy = PinPolicy { iterations: MIN_PIN_ITERATIONS, min_len: 6 };
+    let s = Store::create_with(&dir, vault(tmp), Some("246810"), &policy, clock.clone()).unwrap();
+    s.lock();
+    for _ in 0..5 {
+        let _ = s.unlock(Some("000000"));
+    }
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    s
+}
+
+/// Attack (finding 4): guessing the PIN through `change_pin` was free — the count was rolled back with the
+/// failed transaction (eight wrong tries all said "4 left", then the right PIN worked).
+#[test]
+fn attack_pin_guesses_through_change_pin_are_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..8 {
+        seen.push(match s.change_pin(Some("000000"), Some("135790")) {
+            Err(Error::WrongPin { attempts_left }) => format!("left {attempts_left}"),
+            Err(Error::Locked { .. }) => "locked".to_string(),
+            other => panic!("unexpected {other:?}"),
+        });
+    }
+    assert_eq!(seen, ["left 4", "left 3", "left 2", "left 1", "locked", "locked", "locked", "locked"]);
+    // Even the right PIN waits now, through either door.
+    assert!(matches!(s.change_pin(Some("246810"), Some("135790")), Err(Error::Locked { .. })));
+    s.lock();
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs }) if retry_after_secs > 0));
+}
+
+/// Attack (finding 5): setting the wall clock forward skipped the wait.
+#[test]
+fn attack_setting_the_clock_forward_does_not_skip_the_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = locked_out(tmp.path(), clock.clone());
+    clock.set(1_790_000_000 + 86_400 * 3); // the person sets the date three days on
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs: 30 })));
+    clock.advance(31); // the time really passes
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// Attack (finding 5): setting the wall clock back after failures locked the owner out for years.
+#[test]
+fn attack_setting_the_clock_back_does_not_lengthen_the_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = locked_out(tmp.path(), clock.clone());
+    clock.set(1_790_000_000 - 10 * 365 * 86_400);
+    assert_eq!(s.lockout_remaining().unwrap(), 30, "never more than the delay itself");
+    clock.advance(30);
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// A restart (the boot clock starts again) with the wall clock set forward: the wait counts from the
+/// restart, since only the time since boot surely passed.
+#[test]
+fn a_restart_does_not_skip_the_wait() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = locked_out(tmp.path(), clock.clone());
+    drop(s);
+    clock.reboot();
+    clock.set(1_790_000_000 + 86_400);
+    let s = Store::open_with(&tmp.path().join("s"), vault(tmp.path()), clock.clone()).unwrap();
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    clock.advance(12);
+    assert_eq!(s.lockout_remaining().unwrap(), 18);
+    clock.advance(18);
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// Without a boot clock the wall clock counts, but never backwards and never beyond the delay.
+#[test]
+fn without_a_boot_clock_the_wall_clock_counts_bounded() {
+    #[derive(Debug)]
+    struct WallOnly(crate::clock::FixedClock);
+    impl Clock for WallOnly {
+        fn now_micros(&self) -> i64 {
+            self.0.now_micros()
+        }
+        fn now_secs(&self) -> i64 {
+            self.0.now_secs()
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(WallOnly(crate::clock::FixedClock::at(1_790_000_000)));
+    let dir = tmp.path().join("s");
+    let policy = PinPolicy { iterations: MIN_PIN_ITERATIONS, min_len: 6 };
+    let s = Store::create_with(&dir, vault(tmp.path()), Some("246810"), &policy, clock.clone()).unwrap();
+    s.lock();
+    for _ in 0..5 {
+        let _ = s.unlock(Some("000000"));
+    }
+    assert_eq!(s.lockout_remaining().unwrap(), 30);
+    clock.0.set(1_790_000_000 - 86_400 * 365);
+    assert_eq!(s.lockout_remaining().unwrap(), 30, "bounded by the delay");
+    clock.0.set(1_790_000_000 + 31);
+    s.unlock(Some("246810")).unwrap();
 }

@@ -69,10 +69,15 @@ impl FileVault {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    // A fresh name, created exclusively: a file or symlink someone planted at a predictable temporary
+    // name is never opened (a symlink would otherwise receive the key).
+    let mut r = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut r)
+        .map_err(|_| std::io::Error::other("random generator failed"))?;
+    let tmp = path.with_extension(format!("{}.tmp", hex::encode(r)));
     {
         let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;

@@ -21,8 +21,10 @@ use zhangban_core::wallet::Wallet;
 
 use super::{DemoResult, Journey};
 
+/// China's date (Asia/Shanghai), as the platform and the phones reckon it.
 fn today() -> chrono::NaiveDate {
-    chrono::Local::now().date_naive()
+    use zhangban_core::Clock;
+    zhangban_core::SystemClock.today()
 }
 
 fn clerk(j: &Journey, case_id: &str, action: &str, args: Value) -> DemoResult<Value> {
@@ -232,7 +234,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         let at = chrono::DateTime::from_timestamp(e.at, 0)
             .map(|t| t.with_timezone(&chrono::Local).format("%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
-        println!("        {at}  {:<24} {:<14} {}", e.state.label_zh(), e.actor, e.note);
+        println!("        {at}  {:<24} {:<14} {}", e.state.label_zh(), e.actor, e.note.zh);
     }
     j.step(
         "cases.timeline",

@@ -25,7 +25,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
 
     // 1. Find the service offline.
     let hits = catalog.search("生孩子 上户口", 5);
-    let top: Vec<String> = hits.iter().map(|h| format!("{}（{}）", h.name_zh, h.code)).collect();
+    let top: Vec<String> = hits.iter().map(|h| format!("{}（{}）", h.name.zh, h.code)).collect();
     j.check(
         "forms.search",
         &format!("离线搜索“生孩子 上户口”（第 {} 版目录）：{}", catalog.version(), top.join("、")),
@@ -101,7 +101,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
 
     // 4. The one-time checklist.
     let c = checklist::for_draft(&catalog, &s.draft)?;
-    let text = c.text_zh();
+    let text = c.text_zh.clone();
     println!("{}", text.trim_end().lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n"));
     j.check(
         "forms.checklist",

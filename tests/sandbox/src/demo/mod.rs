@@ -4,13 +4,16 @@
 //!
 //! The journey is told in chapters. This file runs the foundation chapter (platform, encrypted store,
 //! device registration, catalog, profile, proof of encryption, audit chain) and then, in order, the
-//! chapters in `wallet.rs`, `forms.rs` and `cases.rs`, each `pub async fn run(j: &mut Journey) -> DemoResult`.
+//! chapters in `wallet.rs`, `forms.rs`, `cases.rs`, `agent.rs` (帮办代办), `backup.rs` and `remind.rs`, each `pub async fn run(j: &mut Journey) -> DemoResult`.
 //! A chapter tells its story and records its results with [`Journey::chapter`], [`Journey::step`] and
 //! [`Journey::check`]; a failed check marks the report failed (the demo exits non-zero) and the journey
 //! goes on, so the report shows everything that happened. A chapter that cannot continue returns `Err`.
 
+mod agent;
+mod backup;
 mod cases;
 mod forms;
+mod remind;
 mod wallet;
 
 use std::path::{Path, PathBuf};
@@ -152,11 +155,14 @@ pub async fn run(opts: Options) -> DemoResult<Report> {
     };
 
     type Chap = for<'a> fn(&'a mut Journey) -> std::pin::Pin<Box<dyn std::future::Future<Output = DemoResult> + 'a>>;
-    let chapters: [(&str, Chap); 4] = [
+    let chapters: [(&str, Chap); 7] = [
         ("foundation", |j| Box::pin(foundation(j))),
         ("wallet", |j| Box::pin(wallet::run(j))),
         ("forms", |j| Box::pin(forms::run(j))),
         ("cases", |j| Box::pin(cases::run(j))),
+        ("agent", |j| Box::pin(agent::run(j))),
+        ("backup", |j| Box::pin(backup::run(j))),
+        ("remind", |j| Box::pin(remind::run(j))),
     ];
     for (name, chapter) in chapters {
         if let Err(e) = chapter(&mut j).await {

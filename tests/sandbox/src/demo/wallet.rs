@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
+use zhangban_core::notify::NoListener;
 use zhangban_core::store::{FileVault, KeyVault, Store};
+use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::PlatformClient;
 use zhangban_core::wallet::{qr, ElementValue, GrantExpiry, LicenceType, Policy, Preset, Wallet};
 
@@ -47,7 +49,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         ("id_number", "11010519491231002X"),
         ("issuing_authority", "北京市公安局朝阳分局"),
     ]);
-    let id_card = j.client.request_licence(&wallet, LicenceType::ResidentId, &resident).await?;
+    // The platform signs what its own register says (the sandbox enrolled this person at sign-up); the phone
+    // names only the type. The resident's record below is what the register holds.
+    crate::issuer::enrol_device_of(&j.platform, &j.store, LicenceType::ResidentId, &resident)?;
+    let id_card = j.client.request_licence(&wallet, LicenceType::ResidentId, None).await?;
     j.check(
         "wallet.receive.resident_id",
         &format!("领取居民身份证电子证照：{}（签发：{}）", id_card.licence_id, id_card.issuer.name_zh),
@@ -66,7 +71,9 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         ("address", "北京市朝阳区建国路88号1层"),
         ("registration_authority", "北京市朝阳区市场监督管理局"),
     ]);
-    let licence = j.client.request_licence(&wallet, LicenceType::BusinessLicence, &business).await?;
+    // The company's record, as the market regulator's register holds it (entered by the back office).
+    crate::issuer::enrol_device_of(&j.platform, &j.store, LicenceType::BusinessLicence, &business)?;
+    let licence = j.client.request_licence(&wallet, LicenceType::BusinessLicence, None).await?;
     j.check(
         "wallet.receive.business_licence",
         &format!("领取营业执照电子证照：{}（签发：{}）", licence.licence_id, licence.issuer.name_zh),
@@ -80,7 +87,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         "证照夹：2 张证照，状态均为“有效”",
         "Wallet: 2 licences, both valid",
         list.len() == 2 && list.iter().all(|l| l.status == zhangban_core::wallet::LicenceStatus::Valid),
-        json!(list.iter().map(|l| json!({"type": l.type_name_zh, "status": l.status})).collect::<Vec<_>>()),
+        json!(list.iter().map(|l| json!({"type": l.type_name.zh, "status": l.status})).collect::<Vec<_>>()),
     );
 
     // The hotel's verifier: its own store; it fetched the lists this morning and is offline now.
@@ -135,7 +142,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let policy = Policy { accepted_purposes: vec!["hotel-check-in".into()], ..Policy::default() };
     match verifier.verify(&p.qr_text, now(), &policy) {
         Ok(v) => {
-            let fields: Vec<String> = v.disclosed.iter().map(|d| format!("{}={}", d.name_zh, d.display)).collect();
+            let fields: Vec<String> = v.disclosed.iter().map(|d| format!("{}={}", d.name.zh, d.display)).collect();
             let only_chosen =
                 v.disclosed.iter().map(|d| d.key.as_str()).collect::<Vec<_>>() == ["name", "id_number_masked"];
             j.check(
@@ -143,13 +150,13 @@ pub async fn run(j: &mut Journey) -> DemoResult {
                 &format!(
                     "酒店离线核验通过：{}签发的{}，披露 {}；状态列表 {} 秒前更新",
                     v.issuer.name_zh,
-                    v.type_name_zh,
+                    v.type_name.zh,
                     fields.join("，"),
                     v.status_age_secs
                 ),
                 &format!(
                     "The hotel verified it offline: {} issued by {}; disclosed only name and masked ID number",
-                    v.type_name_en, v.issuer.name_en
+                    v.type_name.en, v.issuer.name_en
                 ),
                 only_chosen && !format!("{v:?}").contains("11010519491231002X"),
                 json!(v),
@@ -177,20 +184,44 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         json!({ "code": late }),
     );
 
-    // 授权用证: the business licence for an agent, then withdrawn.
+    // 亮证, engagement mode: the verifier shows a challenge first; the code answers it and nobody else.
+    let challenge = verifier.engage("hotel-check-in", now())?;
+    let answered = wallet.present_engaged(&id_card.licence_id, &Preset::HotelCheckIn, &challenge.to_text(), now())?;
+    let ok = verifier.verify_current(&answered.qr_text, now(), &policy).is_ok();
+    j.check(
+        "wallet.verify.engaged",
+        "挑战模式：酒店先出示挑战码，持证人扫码后生成的亮证码签名覆盖该挑战，酒店核验通过",
+        "Engagement mode: the hotel shows a challenge, the holder's code signs it, the hotel accepts it",
+        ok && answered.purpose == "hotel-check-in",
+        json!({ "engagement": challenge.to_text(), "qr_text_chars": answered.qr_text.len() }),
+    );
+    let elsewhere = hotel.verifier()?;
+    elsewhere.engage("hotel-check-in", now())?;
+    let relayed = elsewhere.verify_current(&answered.qr_text, now(), &policy).err().map(|e| e.code());
+    j.check(
+        "wallet.verify.relay",
+        "同一亮证码被转发给另一核验点（其挑战码不同）：拒绝（疑似转发）",
+        "The same code relayed to another verifier (a different challenge): refused (relay)",
+        relayed == Some("engagement_mismatch"),
+        json!({ "code": relayed }),
+    );
+
+    // 授权用证: the business licence for an agent centre (bound to the centre's device key), then withdrawn.
+    let adir = j.home.join("agent-centre");
+    std::fs::create_dir_all(&adir)?;
+    let avault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&adir.join("vault.key"))?);
+    let agent = Wallet::open(Arc::new(Store::create(&adir.join("store"), avault, None)?))?;
+    PlatformClient::new(&j.platform_url)?.refresh_wallet_lists(&agent).await?;
     let g = wallet.grant(
         &licence.licence_id,
         &Preset::Custom(vec!["uscc".into(), "company_name".into(), "legal_representative".into()]),
         "朝阳区帮办代办服务中心",
+        &agent.device_public_key(),
         "代办食品经营许可",
         GrantExpiry::Default,
         now(),
     )?;
-    let gv = zhangban_core::wallet::GrantVerifier::new(
-        "朝阳区帮办代办服务中心",
-        verifier.trust.clone(),
-        verifier.status.clone(),
-    );
+    let gv = agent.grant_verifier()?;
     let ok = gv.verify(&g.text, now(), &Policy::default()).is_ok();
     j.check(
         "wallet.grant",
@@ -200,7 +231,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         json!({ "grant_id": g.grant_id, "elements": g.elements, "expires_at": g.expires_at, "text_chars": g.text.len() }),
     );
     wallet.revoke_grant(&g.grant_id, now())?;
-    let sent = j.client.send_grant_revocations(&wallet).await?;
+    // The revocation waits in the phone's one outbox; its next sync sends it with everything else.
+    let runner = SyncRunner::new(j.store.clone(), SyncConfig::new(&j.platform_url), Arc::new(NoListener))?;
+    let run = runner.run_once().await;
+    let sent = run.sent - run.receipts;
     let mut gv = gv;
     gv.revoked = j.client.revoked_grants().await?.into_iter().collect();
     let after = gv.verify(&g.text, now(), &Policy::default()).err().map(|e| e.code());
@@ -235,7 +269,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             usage.len(),
             presents
         ),
-        presents == 2 && usage.iter().any(|u| u.recipient.as_deref() == Some("朝阳区帮办代办服务中心")),
+        // Two one-way codes and one engaged code.
+        presents == 3 && usage.iter().any(|u| u.recipient.as_deref() == Some("朝阳区帮办代办服务中心")),
         json!(usage),
     );
     Ok(())

@@ -15,10 +15,11 @@ import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.stateText
 import org.zhangban.kit.text
-import uniffi.zhangban_ffi.CaseNoticeKind
-import uniffi.zhangban_ffi.SubmissionInput
+import uniffi.zhangban_base.NoticeKind
+import uniffi.zhangban_cases.CaseState
+import uniffi.zhangban_cases.NeedKind
+import uniffi.zhangban_cases.Submission
 import uniffi.zhangban_ffi.selfSubject
 
 /**
@@ -38,16 +39,17 @@ class KitCasesTest : SandboxTest("cases") {
         val photo = z.store.writeAttachment(selfSubject(), "photo.jpg", ByteArray(20_000) { (it % 253).toByte() })
         val code = sandbox.catalogCodes().first()
         val submitted = z.casesApi.submit(
-            SubmissionInput(
+            selfSubject(),
+            Submission(
                 itemCodes = listOf(code),
                 title = "居住证申领",
-                valuesJson = Json.encode(mapOf("name" to "李奶奶", "address" to "杭州市西湖区")),
-                attachmentIds = listOf(photo.id),
+                values = Json.encode(mapOf("name" to "李奶奶", "address" to "杭州市西湖区")),
+                attachments = listOf(photo.id),
                 deferredMaterials = emptyList(),
-                subject = selfSubject(),
             ),
         )
-        assertEquals("queued", submitted.state)
+        assertEquals(CaseState.QUEUED, submitted.state)
+        assertEquals(selfSubject(), submitted.subject)
         z.syncNow()
         val receipt = z.cases.value.single().receipt
         assertNotNull(receipt)
@@ -56,37 +58,40 @@ class KitCasesTest : SandboxTest("cases") {
         // the facade: only the listener can tell the StateFlow.
         sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
         val notice = async(start = CoroutineStart.UNDISPATCHED) {
-            z.notices.first { it.kind == CaseNoticeKind.STATE_CHANGED }
+            z.notices.first { it.kind == NoticeKind.STATE_CHANGED }
         }
         val report = z.casesApi.syncNow()
         assertTrue(report.eventsApplied >= 1u, report.toString())
-        val accepted = withTimeout(10_000) { z.cases.first { l -> l.any { it.state == "accepted" } } }.single()
+        val accepted = withTimeout(10_000) { z.cases.first { l -> l.any { it.state == CaseState.ACCEPTED } } }.single()
         assertEquals(submitted.id, accepted.id)
-        assertEquals("已受理", accepted.stateText(Lang.ZH))
-        assertEquals(accepted.stateEn, accepted.stateText(Lang.EN))
+        assertEquals("已受理", Lang.ZH.pick(accepted.stateText))
+        assertEquals("accepted", Lang.EN.pick(accepted.stateText))
         val changed = withTimeout(10_000) { notice.await() }
         assertEquals(submitted.id, changed.caseId)
         assertEquals(changed.titleZh, changed.text(Lang.ZH).title)
         assertEquals(changed.bodyEn, changed.text(Lang.EN).body)
 
-        val p = z.progress(submitted.id)
+        val p = z.view(submitted.id)
         assertEquals(5L, p.workingDaysLeft)
         assertNotNull(p.promisedDate)
         assertFalse(p.overdue)
         assertTrue(p.timeline.any { it.actor == "clerk:王芳" }, p.timeline.toString())
         val acceptedStep = p.timeline.last { it.actor == "clerk:王芳" }
-        assertEquals("已受理", acceptedStep.stateText(Lang.ZH))
-        assertEquals("accepted", acceptedStep.stateText(Lang.EN))
+        assertEquals("已受理", Lang.ZH.pick(acceptedStep.stateText))
+        assertEquals("accepted", Lang.EN.pick(acceptedStep.stateText))
+        assertTrue(Lang.ZH.pick(acceptedStep.note).contains("5"), acceptedStep.note.toString())
 
         // A supplement request: the list follows, and the screen shows what is needed, in both languages.
         sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
         z.casesApi.syncNow()
-        withTimeout(10_000) { z.cases.first { l -> l.any { it.state == "supplement_requested" } } }
-        val need = z.progress(submitted.id).neededNow.single()
-        assertEquals("supplement", need.kind)
+        withTimeout(10_000) { z.cases.first { l -> l.any { it.state == CaseState.SUPPLEMENT_REQUESTED } } }
+        val view = z.view(submitted.id)
+        val need = view.neededNow.single()
+        assertEquals(NeedKind.SUPPLEMENT, need.kind)
         assertEquals(3L, need.workingDaysLeft)
-        assertTrue(need.text(Lang.ZH).contains("身份证复印件"), need.textZh)
-        assertTrue(need.text(Lang.EN).startsWith("Supply"), need.textEn)
+        assertTrue(Lang.ZH.pick(need.text).contains("身份证复印件"), need.text.zh)
+        assertTrue(Lang.EN.pick(need.text).startsWith("Supply"), need.text.en)
+        assertTrue(view.actions.supplement && !view.actions.resubmit, view.actions.toString())
         z.close()
     }
 
@@ -97,13 +102,13 @@ class KitCasesTest : SandboxTest("cases") {
         z.startBackgroundSync()
         val photo = z.store.writeAttachment(selfSubject(), "p.jpg", ByteArray(1_000) { 7 })
         val case = z.casesApi.submit(
-            SubmissionInput(
+            selfSubject(),
+            Submission(
                 itemCodes = listOf(sandbox.catalogCodes().first()),
                 title = "后台同步",
-                valuesJson = Json.encode(mapOf("name" to "王大爷")),
-                attachmentIds = listOf(photo.id),
+                values = Json.encode(mapOf("name" to "王大爷")),
+                attachments = listOf(photo.id),
                 deferredMaterials = emptyList(),
-                subject = selfSubject(),
             ),
         )
         // submit() nudges the loop: it sends, the receipt notice arrives, the StateFlow follows.
@@ -111,8 +116,8 @@ class KitCasesTest : SandboxTest("cases") {
         val receipt = sent.single().receipt!!
         sandbox.clerk("accept", receipt, "--days", "3")
         z.casesApi.nudge() // what the app does when the network comes back
-        withTimeout(15_000) { z.cases.first { l -> l.any { it.id == case.id && it.state == "accepted" } } }
-        assertEquals(3L, z.progress(case.id).workingDaysLeft)
+        withTimeout(15_000) { z.cases.first { l -> l.any { it.id == case.id && it.state == CaseState.ACCEPTED } } }
+        assertEquals(3L, z.view(case.id).workingDaysLeft)
         z.shutdown()
     }
 }

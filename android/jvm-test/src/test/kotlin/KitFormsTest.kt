@@ -15,17 +15,17 @@ import kotlinx.coroutines.runBlocking
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
-import org.zhangban.kit.displayValue
-import org.zhangban.kit.statusText
-import org.zhangban.kit.label
-import org.zhangban.kit.message
-import org.zhangban.kit.name
+import org.zhangban.kit.blocking
+import org.zhangban.kit.field
+import org.zhangban.kit.issuesFor
 import org.zhangban.kit.text
-import org.zhangban.kit.title
-import uniffi.zhangban_ffi.CaseNotice
-import uniffi.zhangban_ffi.CaseNoticeKind
+import uniffi.zhangban_base.Notice
+import uniffi.zhangban_base.NoticeKind
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_forms.MaterialAction
+import uniffi.zhangban_forms.MaterialStatus
+import uniffi.zhangban_forms.Severity
 
 /** A GB 11643 citizen ID number: 17 digits and the ISO 7064 MOD 11-2 check character. */
 fun idNumber(body17: String): String {
@@ -47,7 +47,7 @@ class KitFormsTest : SandboxTest("forms") {
     fun findFillValidateSubmitAndSyncADraft() = runBlocking {
         val key = aesKey()
         val vault = AesGcmKeyVault { key }
-        val notices = Collections.synchronizedList(mutableListOf<CaseNotice>())
+        val notices = Collections.synchronizedList(mutableListOf<Notice>())
         val dir = File(tmp, "store").path
         val z = Zhangban.open(dir, vault, null, sandbox.url, onNotice = { notices.add(it) })
         z.registerDevice("android", "jvm-test", "0")
@@ -55,19 +55,28 @@ class KitFormsTest : SandboxTest("forms") {
         // Find the service and learn what it needs.
         val hits = z.search("个体工商户")
         assertEquals("SJ-002", hits.first().code, hits.toString())
-        assertEquals("个体工商户登记", hits.first().name(Lang.ZH))
-        assertEquals("Individual business registration", hits.first().name(Lang.EN))
+        assertEquals("个体工商户登记", Lang.ZH.pick(hits.first().name))
+        assertEquals("Individual business registration", Lang.EN.pick(hits.first().name))
         val checklist = z.checklist("SJ-002")
-        assertTrue(checklist.lines.any { it.key == "material:M_ID" }, checklist.lines.map { it.key }.toString())
-        assertTrue(checklist.lines.all { it.title(Lang.ZH).isNotBlank() && it.title(Lang.EN).isNotBlank() })
+        assertTrue(checklist.entries.any { it.key == "material:M_ID" }, checklist.entries.map { it.key }.toString())
+        assertTrue(checklist.entries.all { Lang.ZH.pick(it.title).isNotBlank() && Lang.EN.pick(it.title).isNotBlank() })
 
         val form = z.startDraft("SJ-002")
         var s = form.state.value
         assertFalse(s.complete)
         assertEquals("SJ-002", s.target)
-        assertTrue(s.issuesFor("applicant.name").any { it.blocking }, s.issues.toString())
-        assertEquals("", s.field("applicant.name")!!.displayValue)
-        assertTrue(s.field("applicant.name")!!.label(Lang.EN).isNotBlank())
+        assertTrue(s.issuesFor("applicant.name").any { it.severity == Severity.ERROR }, s.issues.toString())
+        assertEquals("", Lang.ZH.pick(s.field("applicant.name")!!.display))
+        assertTrue(Lang.EN.pick(s.field("applicant.name")!!.label).isNotBlank())
+        // Editability and the material actions come from the core: no licence here, so the name is editable;
+        // an ID card can only be attached, the address proof may be replaced by a commitment.
+        assertTrue(s.field("applicant.name")!!.editable)
+        assertNull(s.field("applicant.name")!!.lockReason)
+        assertEquals(listOf(MaterialAction.ATTACH), s.materials.first { it.code == "M_ID" }.actions)
+        assertEquals(
+            listOf(MaterialAction.ATTACH, MaterialAction.COMMIT),
+            s.materials.first { it.code == "M_ADDRESS_PROOF" }.actions,
+        )
 
         // Not complete: the core refuses, naming a field; nothing is queued.
         val early = assertFailsWith<ZhangbanException.Validation> { z.submit(form) }
@@ -77,9 +86,10 @@ class KitFormsTest : SandboxTest("forms") {
         // A wrong phone number: the problem names the field, in both languages; nothing else is lost.
         s = form.set("applicant.phone", "12345")
         val phone = s.issuesFor("applicant.phone")
-        assertTrue(phone.any { it.blocking }, s.issues.toString())
-        assertTrue(phone.all { it.message(Lang.ZH).isNotBlank() && it.message(Lang.EN).isNotBlank() })
-        assertEquals("12345", s.field("applicant.phone")!!.displayValue)
+        assertTrue(phone.any { it.severity == Severity.ERROR }, s.issues.toString())
+        assertTrue(phone.all { Lang.ZH.pick(it.message).isNotBlank() && Lang.EN.pick(it.message).isNotBlank() })
+        assertEquals("12345", Lang.EN.pick(s.field("applicant.phone")!!.display))
+        assertEquals(phone, s.field("applicant.phone")!!.issues)
 
         val values = mapOf(
             "applicant.name" to "张三",
@@ -96,19 +106,29 @@ class KitFormsTest : SandboxTest("forms") {
         assertTrue(s.issuesFor("applicant.phone").isEmpty(), s.issues.toString())
         assertEquals("张三", form.value("applicant.name"))
         s = form.attach("M_ID", "id.jpg", byteArrayOf(-1, -40, -1, 1, 2, 3), selfSubject())
-        assertEquals("attached", s.materials.first { it.code == "M_ID" }.status)
-        assertEquals("已上传", s.materials.first { it.code == "M_ID" }.statusText(Lang.ZH))
-        assertEquals("attach it or sign a commitment", s.materials.first { it.code == "M_ADDRESS_PROOF" }.statusText(Lang.EN))
+        assertTrue(s.materials.first { it.code == "M_ID" }.status is MaterialStatus.Attached)
+        assertEquals("已上传", Lang.ZH.pick(s.materials.first { it.code == "M_ID" }.statusText))
+        assertEquals(
+            listOf(MaterialAction.ATTACH, MaterialAction.CLEAR),
+            s.materials.first { it.code == "M_ID" }.actions,
+        )
+        assertEquals(
+            "attach it or sign a commitment",
+            Lang.EN.pick(s.materials.first { it.code == "M_ADDRESS_PROOF" }.statusText),
+        )
         s = form.commit("M_ADDRESS_PROOF")
         assertTrue(s.complete, s.blocking.toString())
         assertTrue(s.blocking.isEmpty())
         assertEquals(0u, s.summary.requiredLeft)
 
         val case = z.submit(form)
-        assertEquals("queued", case.state)
+        assertEquals(uniffi.zhangban_cases.CaseState.QUEUED, case.state)
         assertEquals(listOf("SJ-002"), case.itemCodes)
         assertEquals(form.id, case.draftId)
-        assertEquals(case.id, form.state.value.submittedCaseId)
+        assertEquals(case.id, form.state.value.submittedCase)
+        // Read-only now: every field says why, and no material action is offered.
+        assertTrue(form.state.value.fields.all { !it.editable && it.lockReason != null })
+        assertTrue(form.state.value.materials.all { it.actions.isEmpty() })
         assertEquals(listOf(case.id), z.cases.value.map { it.id })
         // A submitted draft is read-only; a second tap submits nothing new.
         assertFailsWith<ZhangbanException.Validation> { form.set("enterprise.employees", "3") }
@@ -118,9 +138,9 @@ class KitFormsTest : SandboxTest("forms") {
         val report = z.syncNow()
         assertEquals(Triple(1u, 1u, 0u), Triple(report.sent, report.receipts, report.remaining))
         val synced = z.cases.value.single()
-        assertEquals("submitted", synced.state)
+        assertEquals(uniffi.zhangban_cases.CaseState.SUBMITTED, synced.state)
         assertTrue(synced.receipt!!.startsWith("ZB"), synced.receipt)
-        val receipt = notices.single { it.kind == CaseNoticeKind.RECEIPT }
+        val receipt = notices.single { it.kind == NoticeKind.RECEIPT }
         assertEquals(case.id, receipt.caseId)
         assertEquals(receipt.titleZh, receipt.text(Lang.ZH).title)
         assertEquals(receipt.bodyEn, receipt.text(Lang.EN).body)
@@ -138,7 +158,7 @@ class KitFormsTest : SandboxTest("forms") {
         assertEquals(listOf(case.id), again.cases.value.map { it.id })
         val resumed = again.resumeDraft(nextId)
         assertEquals("13900139000", resumed.value("applicant.phone"))
-        assertNull(resumed.state.value.submittedCaseId)
+        assertNull(resumed.state.value.submittedCase)
         assertNotNull(again.drafts().firstOrNull { it.id == form.id && it.submitted })
         again.close()
 

@@ -16,6 +16,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Zhangban
+import org.zhangban.kit.field
 import org.zhangban.kit.Json
 import org.zhangban.kit.JsonException
 import org.zhangban.kit.Lang
@@ -107,7 +108,7 @@ class KitUnitTest {
             val jobs = (1..typed.length).map { n -> launch { form.set("enterprise.address", typed.take(n)) } }
             jobs.joinAll()
             assertEquals(typed, form.value("enterprise.address"))
-            assertEquals(typed, form.state.value.field("enterprise.address")!!.let { Json.display(it.valueJson) })
+            assertEquals(typed, Lang.ZH.pick(form.state.value.field("enterprise.address")!!.display))
             form.close()
             z.close()
         } finally {

@@ -16,23 +16,29 @@ class Sandbox(addr: String = "127.0.0.1:0") : AutoCloseable {
     private val exe = File(System.getProperty("zhangban.sandbox") ?: "../../target/debug/zhangban-sandbox")
     private val proc: Process
     val url: String
+    val adminToken: String
 
     init {
         check(exe.canExecute()) { "$exe is missing: build it with `cargo build -p zhangban-sandbox`" }
         proc = ProcessBuilder(exe.path, "serve", "--addr", addr)
             .redirectError(ProcessBuilder.Redirect.DISCARD)
             .start()
-        val line = proc.inputStream.bufferedReader().readLine()?.trim().orEmpty()
+        val reader = proc.inputStream.bufferedReader()
+        val line = reader.readLine()?.trim().orEmpty()
         if (!line.startsWith("listening on ")) {
             close()
             error("sandbox did not start: '$line'")
         }
         url = line.removePrefix("listening on ")
+        // The back office answers loopback callers with this token only.
+        adminToken = reader.readLine()?.trim().orEmpty().removePrefix("admin token ")
     }
 
     /** Runs `zhangban-sandbox clerk --url URL args…` and returns its JSON output, decoded. */
     fun clerk(vararg args: String): Any? {
-        val p = ProcessBuilder(exe.path, "clerk", "--url", url, *args).start()
+        val p = ProcessBuilder(exe.path, "clerk", "--url", url, *args)
+            .apply { environment()["ZHANGBAN_SANDBOX_ADMIN_TOKEN"] = adminToken }
+            .start()
         val out = p.inputStream.bufferedReader().readText()
         val err = p.errorStream.bufferedReader().readText()
         check(p.waitFor(30, TimeUnit.SECONDS)) { "clerk ${args.toList()} did not finish" }
@@ -46,6 +52,21 @@ class Sandbox(addr: String = "127.0.0.1:0") : AutoCloseable {
         @Suppress("UNCHECKED_CAST")
         val items = (Json.decode(body) as Map<String, Any?>)["items"] as List<Map<String, Any?>>
         return items.filter { it["entry"] == "item" }.map { it["id"] as String }
+    }
+
+    /**
+     * The back office's 实名认证 step: enrols [elements] as the resident-ID record of the person using
+     * [deviceId] (`POST /v1/admin/register`), so that phone's licence request gets that person's licence.
+     */
+    fun enrol(deviceId: String, elements: Map<String, String>) {
+        val body = Json.encode(mapOf("device_id" to deviceId, "licence_type" to "resident_id", "elements" to elements))
+        val req = java.net.http.HttpRequest.newBuilder(URI("$url/v1/admin/register"))
+            .header("content-type", "application/json")
+            .header("x-admin-token", adminToken)
+            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body))
+            .build()
+        val resp = java.net.http.HttpClient.newHttpClient().send(req, java.net.http.HttpResponse.BodyHandlers.ofString())
+        check(resp.statusCode() == 200) { "enrol: ${resp.statusCode()} ${resp.body()}" }
     }
 
     override fun close() {

@@ -14,12 +14,14 @@ import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
+import uniffi.zhangban_base.SubjectKind
 import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.KeyVaultException
-import uniffi.zhangban_ffi.SubjectType
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.fileVault
+import uniffi.zhangban_ffi.profileJson
+import uniffi.zhangban_ffi.profileSet
 import uniffi.zhangban_ffi.selfSubject
 
 /** A vault the way the Android shell writes one: AES-GCM (here a JCE key in memory, there the Keystore). */
@@ -60,11 +62,11 @@ class StoreTest {
     fun writeReadAndReopenWithAKotlinVault() {
         val vault = JceVault()
         val store = ZhangbanStore.create(path("s"), vault, null)
-        store.putString("profile", "me", selfSubject(), """{"name":"李奶奶"}""")
-        assertEquals("""{"name":"李奶奶"}""", store.getString("profile", "me"))
+        profileSet(store, selfSubject(), "person.name", "\"李奶奶\"")
+        assertTrue(profileJson(store, selfSubject()).contains("李奶奶"))
         store.close()
         val again = ZhangbanStore.open(path("s"), vault)
-        assertEquals(1, again.list("profile", null).size)
+        assertTrue(profileJson(again, selfSubject()).contains("李奶奶"))
         again.close()
         assertFailsWith<ZhangbanException.WrongKey> { ZhangbanStore.open(path("s"), JceVault()) }
     }
@@ -72,7 +74,7 @@ class StoreTest {
     @Test
     fun typedErrorsCarryTheirFieldsAndBothLanguages() {
         val store = ZhangbanStore.create(path("s"), fileVault(path("v.key")), null)
-        val nf = assertFailsWith<ZhangbanException.NotFound> { store.get("profile", "nobody") }
+        val nf = assertFailsWith<ZhangbanException.NotFound> { store.attachmentInfo("nobody") }
         assertTrue(nf.what.contains("nobody"))
         assertTrue(nf.textEn().contains("nobody"))
         assertTrue(nf.textZh().isNotEmpty())
@@ -81,9 +83,9 @@ class StoreTest {
         }
         assertEquals("pin", v.field)
         assertTrue(v.messageZh.isNotEmpty() && v.messageEn.isNotEmpty())
-        val p = store.createSubject(SubjectType.PRINCIPAL, "王大爷")
+        val p = store.createSubject(SubjectKind.PRINCIPAL, "王大爷")
         store.shredSubject(p)
-        val sh = assertFailsWith<ZhangbanException.Shredded> { store.put("draft", "d", p, byteArrayOf(1)) }
+        val sh = assertFailsWith<ZhangbanException.Shredded> { profileSet(store, p, "person.name", "\"王大爷\"") }
         assertEquals(p, sh.subject)
         store.close()
     }

@@ -22,7 +22,7 @@ class ValidatorsTest {
         assertNull(checkIdNumber("11010519491231002X", "2026-12-06"))
         val typo = assertNotNull(checkIdNumber("110105194912310021", "2026-12-06"))
         assertEquals("check_character", typo.code)
-        assertTrue(typo.textZh.isNotEmpty() && typo.textEn.isNotEmpty())
+        assertTrue(typo.text.zh.isNotEmpty() && typo.text.en.isNotEmpty())
         val e = assertFailsWith<ZhangbanException.Validation> { checkIdNumber("11010519491231002X", "06/12/2026") }
         assertEquals("today", e.field)
         assertNull(checkCreditCode("11100000000013338W"), "national-level credit code (region 100000)")

@@ -13,7 +13,7 @@ import androidx.core.app.NotificationManagerCompat
 import androidx.core.content.ContextCompat
 import org.zhangban.kit.Lang
 import org.zhangban.kit.text
-import uniffi.zhangban_ffi.CaseNotice
+import uniffi.zhangban_base.Notice
 
 /** Case notices from the core's CaseListener as Android notifications (text from the core, zh or en). */
 object Notifications {
@@ -31,7 +31,7 @@ object Notifications {
     }
 
     /** Called on the core's sync thread; NotificationManager is thread-safe. */
-    fun post(context: Context, notice: CaseNotice) {
+    fun post(context: Context, notice: Notice) {
         if (Build.VERSION.SDK_INT >= 33 &&
             ContextCompat.checkSelfPermission(context, Manifest.permission.POST_NOTIFICATIONS) !=
             PackageManager.PERMISSION_GRANTED

@@ -3,6 +3,10 @@ package org.zhangban.app
 import android.app.Application
 import android.os.Build
 import java.io.File
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.sync.Mutex
 import kotlinx.coroutines.sync.withLock
 import org.zhangban.kit.Zhangban
@@ -14,11 +18,13 @@ import uniffi.zhangban_ffi.ZhangbanException
  */
 class ZhangbanApp : Application() {
     private val lock = Mutex()
+    private val background = CoroutineScope(SupervisorJob() + Dispatchers.IO)
     private var instance: Zhangban? = null
 
     override fun onCreate() {
         super.onCreate()
         Notifications.createChannel(this)
+        ReminderScheduler.createChannels(this)
         SyncWorker.schedule(this)
     }
 
@@ -30,16 +36,24 @@ class ZhangbanApp : Application() {
                 pin = null, // a PIN screen would pass it here (and call unlock after lock())
                 platformUrl = BuildConfig.PLATFORM_URL,
                 onNotice = { Notifications.post(this, it) },
-            ).also { instance = it }
+            ).also {
+                instance = it
+                // The first screen does not wait for the network: registration runs on its own, and a
+                // refusal or no network only means it is tried again (next launch, next SyncWorker run).
+                background.launch { registerOnce(it) }
+            }
         }
 
-    /** Registers the device with the platform once; a network failure is tried again at the next sync. */
+    /**
+     * Registers the device with the platform once. Any failure (offline, refused, the store locked) is
+     * left for the next attempt: it never reaches the screens as an error.
+     */
     suspend fun registerOnce(z: Zhangban) {
-        if (z.isRegistered()) return
         try {
+            if (z.isRegistered()) return
             z.registerDevice("android", "${Build.MANUFACTURER} ${Build.MODEL}", BuildConfig.VERSION_NAME)
-        } catch (e: ZhangbanException.Network) {
-            // offline: next time
+        } catch (e: ZhangbanException) {
+            // next time
         }
     }
 }

@@ -1,32 +1,33 @@
 package org.zhangban.kit
 
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.sync.Mutex
-import kotlinx.coroutines.sync.withLock
 import kotlinx.coroutines.withContext
-import uniffi.zhangban_ffi.ChecklistInfo
-import uniffi.zhangban_ffi.FieldInfo
-import uniffi.zhangban_ffi.FillSummary
-import uniffi.zhangban_ffi.FormIssue
-import uniffi.zhangban_ffi.MaterialInfo
 import uniffi.zhangban_ffi.ZhangbanDraft
 import uniffi.zhangban_ffi.ZhangbanStore
+import uniffi.zhangban_forms.Checklist
+import uniffi.zhangban_forms.DraftState
+import uniffi.zhangban_forms.FieldState
+import uniffi.zhangban_forms.Issue
+import uniffi.zhangban_forms.Severity
 
 /**
- * A form screen's view of one draft (`ZhangbanDraft`): the visible fields in order, the fill summary, every
- * problem at once and the materials, as one [StateFlow] reloaded after each edit. Every edit is saved,
- * encrypted, by the core before the call returns (autosave); a refused edit throws the core's
- * `ZhangbanException.Validation` naming the field and leaves the draft as it was.
+ * A form screen's view of one draft (`ZhangbanDraft`): the core's [DraftState] (visible fields with their
+ * display text, editability and lock reason, every problem, the materials with the actions allowed, the
+ * summary), as one [StateFlow]. Every edit is one FFI call that saves the edit, encrypted, and returns the
+ * new state (autosave); a refused edit throws the core's `ZhangbanException.Validation` naming the field and
+ * leaves the draft as it was.
  *
  * Edits run one at a time, in the order they were called (a fair lock), so a text box that sends every
  * keystroke never stores an older text over a newer one.
  *
  * Values go in as Kotlin values ([Json.encode]: a typed text is sent as the string the person typed; the
  * core reads numbers, dates and choices out of it and says what is wrong). Nothing here decides what is
- * required, valid or visible: that comes back from the core in [State].
+ * required, valid, visible or editable: that comes back from the core in [DraftState].
  */
 class DraftForm internal constructor(
     private val store: ZhangbanStore,
@@ -34,105 +35,118 @@ class DraftForm internal constructor(
     val draft: ZhangbanDraft,
     private val io: CoroutineDispatcher,
 ) : AutoCloseable {
-    /** Everything a form screen draws. */
-    data class State(
-        val id: String,
-        val target: String,
-        /** Visible fields, in the order of the form. */
-        val fields: List<FieldInfo>,
-        val summary: FillSummary,
-        /** Every problem, blocking or not, each naming its field path (or `material:CODE`). */
-        val issues: List<FormIssue>,
-        val materials: List<MaterialInfo>,
-        /** True when nothing blocks submission. */
-        val complete: Boolean,
-        /** The case this draft became, once submitted (the draft is then read-only). */
-        val submittedCaseId: String?,
-    ) {
-        fun field(path: String): FieldInfo? = fields.firstOrNull { it.path == path }
-
-        fun issuesFor(path: String): List<FormIssue> = issues.filter { it.path == path }
-
-        val blocking: List<FormIssue> get() = issues.filter { it.blocking }
-    }
-
-    private val _state = MutableStateFlow(load())
+    private val _state = MutableStateFlow(draft.state())
     private val lock = Mutex()
 
-    val state: StateFlow<State> = _state.asStateFlow()
+    val state: StateFlow<DraftState> = _state.asStateFlow()
 
     val id: String get() = _state.value.id
 
-    private fun load(): State =
-        State(
-            id = draft.id(),
-            target = draft.target(),
-            fields = draft.fields().filter { it.visible },
-            summary = draft.summary(),
-            issues = draft.validate(),
-            materials = draft.materials(),
-            complete = draft.isComplete(),
-            submittedCaseId = draft.submittedCaseId(),
-        )
+    /** Runs [block] on the draft under the edit lock (a submission, for instance: never after [close]). */
+    internal suspend fun <T> withDraft(block: (ZhangbanDraft) -> T): T = locked { block(draft) }
 
     /** Reloads the state from the core (after a submission, for instance). */
-    suspend fun reload(): State = lock.withLock { withContext(io) { load().also { _state.value = it } } }
+    suspend fun reload(): DraftState = edit { draft.state() }
 
-    private suspend fun edit(change: () -> Unit): State =
-        lock.withLock {
-            withContext(io) {
-                change()
-                load().also { _state.value = it }
+    private suspend fun edit(change: () -> DraftState): DraftState = locked { change().also { _state.value = it } }
+
+    // close() from the UI thread while an edit runs on the IO pool: the draft is closed by whoever holds
+    // the lock last (close itself when it is free, else the edit in flight when it ends), never under an edit.
+    private val closeLock = Any()
+    private var closeRequested = false
+    private var closed = false
+
+    private suspend fun <T> locked(block: () -> T): T {
+        lock.lock()
+        try {
+            // the screen that owned it has gone: the edit is cancelled with it
+            synchronized(closeLock) { if (closed || closeRequested) throw CancellationException("the draft form is closed") }
+            return withContext(io) { block() }
+        } finally {
+            synchronized(closeLock) {
+                if (closeRequested && !closed) {
+                    closed = true
+                    draft.close()
+                }
+                lock.unlock()
             }
         }
+    }
 
     /** Sets a field to a Kotlin value (`null` clears it). */
-    suspend fun set(path: String, value: Any?): State = edit { draft.set(path, Json.encode(value)) }
+    suspend fun set(path: String, value: Any?): DraftState = edit { draft.set(path, Json.encode(value)) }
 
     /** Sets a field on a principal's behalf, recorded as entered by [agent]. */
-    suspend fun setAsAgent(path: String, value: Any?, agent: String): State =
+    suspend fun setAsAgent(path: String, value: Any?, agent: String): DraftState =
         edit { draft.setAsAgent(path, Json.encode(value), agent) }
 
     /** Confirms a prefilled value the core marked as possibly out of date. */
-    suspend fun confirm(path: String): State = edit { draft.confirm(path) }
+    suspend fun confirm(path: String): DraftState = edit { draft.confirm(path) }
 
-    /** Adds an entry to a repeat group (`household.members`); returns its index. */
-    suspend fun addInstance(group: String): Int {
-        var index = 0
-        edit { index = draft.addInstance(group).toInt() }
-        return index
-    }
+    /** Adds an entry to a repeat group (`household.members`); its fields are `group[N].…`, N the last index. */
+    suspend fun addInstance(group: String): DraftState = edit { draft.addInstance(group) }
 
-    suspend fun removeInstance(group: String, index: Int): State =
+    suspend fun removeInstance(group: String, index: Int): DraftState =
         edit { draft.removeInstance(group, index.toUInt()) }
 
     /** Encrypts [data] into the store and attaches it as material [code]. */
-    suspend fun attach(code: String, name: String, data: ByteArray, subject: String): State =
+    suspend fun attach(code: String, name: String, data: ByteArray, subject: String): DraftState =
         edit { draft.attachMaterial(code, store.writeAttachment(subject, name, data).id) }
 
     /** Encrypts the file at [path] (streamed) into the store and attaches it as material [code]. */
-    suspend fun attachFile(code: String, name: String, path: String, subject: String): State =
+    suspend fun attachFile(code: String, name: String, path: String, subject: String): DraftState =
         edit { draft.attachMaterial(code, store.writeAttachmentFromPath(subject, name, path).id) }
 
+    /** Attaches material [code] already written to the store (an agent's photo for a principal: `AgentMode.attach`). */
+    suspend fun attachMaterial(code: String, attachmentId: String): DraftState =
+        edit { draft.attachMaterial(code, attachmentId) }
+
     /** Signs a commitment (告知承诺) instead of material [code], where the item allows it. */
-    suspend fun commit(code: String): State = edit { draft.commitMaterial(code) }
+    suspend fun commit(code: String): DraftState = edit { draft.commitMaterial(code) }
 
     /** Supplies material [code] later (容缺), where the item allows it. */
-    suspend fun defer(code: String): State = edit { draft.deferMaterial(code) }
+    suspend fun defer(code: String): DraftState = edit { draft.deferMaterial(code) }
 
-    suspend fun clearMaterial(code: String): State = edit { draft.clearMaterial(code) }
+    suspend fun clearMaterial(code: String): DraftState = edit { draft.clearMaterial(code) }
 
-    /** The value at [path] decoded ([Json.decode]); `null` when empty. */
-    suspend fun value(path: String): Any? = withContext(io) { Json.decode(draft.valueJson(path)) }
+    /** The value of visible field [path] decoded ([Json.decode]); `null` when empty. */
+    fun value(path: String): Any? = _state.value.field(path)?.let { Json.decode(it.value) }
 
     /** 一次性告知 for this draft: what is still needed, and why. */
-    suspend fun checklist(): ChecklistInfo = withContext(io) { draft.checklist() }
+    suspend fun checklist(): Checklist = withContext(io) { draft.checklist() }
 
     /** Deletes the draft and its saved edits. */
     suspend fun discard() = withContext(io) { draft.discard() }
 
-    override fun close() = draft.close()
+    /**
+     * Frees the native draft (its edits are saved already). Safe from any thread while an edit runs: the
+     * draft is closed when that edit ends, and edits called after this fail instead of touching a freed
+     * object. Closing twice does nothing.
+     */
+    override fun close() {
+        synchronized(closeLock) {
+            if (closed || closeRequested) return
+            if (lock.tryLock()) {
+                closed = true
+                try {
+                    draft.close()
+                } finally {
+                    lock.unlock()
+                }
+            } else {
+                closeRequested = true
+            }
+        }
+    }
+
+    /** True once [close] has freed the draft. */
+    val isClosed: Boolean get() = synchronized(closeLock) { closed }
 }
 
-/** The field's value as a screen shows it (text as typed, lists as JSON, empty as ""). */
-val FieldInfo.displayValue: String get() = Json.display(valueJson)
+fun DraftState.field(path: String): FieldState? = fields.firstOrNull { it.path == path }
+
+/** Problems of a field path (or `material:CODE`). */
+fun DraftState.issuesFor(path: String): List<Issue> = issues.filter { it.path == path }
+
+/** The problems that block submission. */
+val DraftState.blocking: List<Issue> get() = issues.filter { it.severity == Severity.ERROR }

@@ -12,8 +12,8 @@ import kotlinx.serialization.json.booleanOrNull
 import kotlinx.serialization.json.Json as KJson
 
 /**
- * The JSON text the FFI uses for form values (`ZhangbanDraft.set(path, valueJson)`, `FieldInfo.valueJson`,
- * `profileSet`, `SubmissionInput.valuesJson`), mapped to and from plain Kotlin values over
+ * The JSON text the FFI uses for form values (`ZhangbanDraft.set(path, value)`, `FieldState.value`,
+ * `profileSet`, `Submission.values`), mapped to and from plain Kotlin values over
  * kotlinx-serialization-json's tree (its parser and printer; only the mapping is here). A value codec only;
  * what a value means is the core's business.
  *

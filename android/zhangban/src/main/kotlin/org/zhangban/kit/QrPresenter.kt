@@ -5,11 +5,11 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.flow.flowOn
-import uniffi.zhangban_ffi.DisclosurePreset
-import uniffi.zhangban_ffi.PresentationCode
-import uniffi.zhangban_ffi.QrModules
 import uniffi.zhangban_ffi.ZhangbanWallet
 import uniffi.zhangban_ffi.renderQr
+import uniffi.zhangban_wallet.PresentationOut
+import uniffi.zhangban_wallet.Preset
+import uniffi.zhangban_wallet.QrImage
 
 /**
  * 亮证 on a screen: a licence as a short-lived presentation QR code, redrawn before it lapses so that a
@@ -22,7 +22,7 @@ class QrPresenter(
     private val clock: () -> Long = { System.currentTimeMillis() / 1000 },
 ) {
     /** A presentation and its QR modules. */
-    data class Shown(val code: PresentationCode, val qr: QrModules) {
+    data class Shown(val code: PresentationOut, val qr: QrImage) {
         /** When to draw the next code (Unix seconds; the core says: half-way through the window). */
         val refreshAt: Long get() = code.refreshAt
 
@@ -31,13 +31,13 @@ class QrPresenter(
     }
 
     /** One presentation now. `ZhangbanException.Licence` / `.Storage` (device key refused) as the core says. */
-    fun present(licenceId: String, preset: DisclosurePreset, purpose: String? = null): Shown {
+    fun present(licenceId: String, preset: Preset, purpose: String? = null): Shown {
         val code = wallet.present(licenceId, preset, purpose, clock())
         return Shown(code, renderQr(code.qrText))
     }
 
     /** Presentations, a fresh one at each [Shown.refreshAt], for as long as the screen collects. */
-    fun codes(licenceId: String, preset: DisclosurePreset, purpose: String? = null): Flow<Shown> =
+    fun codes(licenceId: String, preset: Preset, purpose: String? = null): Flow<Shown> =
         flow {
             while (true) {
                 val shown = present(licenceId, preset, purpose)
@@ -59,7 +59,7 @@ const val LIGHT: Int = 0xFFFFFFFF.toInt()
  * Draws the modules with a [quiet]-module light border, [scale] pixels per module: on Android,
  * `Bitmap.createBitmap(p.argb, p.size, p.size, Bitmap.Config.ARGB_8888)`; scale it up with filtering off.
  */
-fun QrModules.toPixels(scale: Int = 8, quiet: Int = 4): QrPixels {
+fun QrImage.toPixels(scale: Int = 8, quiet: Int = 4): QrPixels {
     require(scale >= 1 && quiet >= 0) { "scale ≥ 1 and quiet ≥ 0" }
     val w = width.toInt()
     require(modules.size == w * w) { "expected ${w * w} modules, got ${modules.size}" }

@@ -15,15 +15,11 @@ import kotlinx.coroutines.flow.asSharedFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import uniffi.zhangban_base.Notice
+import uniffi.zhangban_cases.CaseSummary
+import uniffi.zhangban_cases.CaseView
 import uniffi.zhangban_ffi.CaseListener
-import uniffi.zhangban_ffi.CaseNotice
-import uniffi.zhangban_ffi.CaseProgress
-import uniffi.zhangban_ffi.CaseSummary
-import uniffi.zhangban_ffi.CatalogHit
-import uniffi.zhangban_ffi.ChecklistInfo
-import uniffi.zhangban_ffi.DraftSummary
 import uniffi.zhangban_ffi.KeyVault
-import uniffi.zhangban_ffi.SyncReport
 import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanDraft
 import uniffi.zhangban_ffi.ZhangbanException
@@ -34,6 +30,10 @@ import uniffi.zhangban_ffi.deviceRegistered
 import uniffi.zhangban_ffi.catalogSearch
 import uniffi.zhangban_ffi.draftsList
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_catalog.Hit
+import uniffi.zhangban_forms.Checklist
+import uniffi.zhangban_forms.DraftInfo
+import uniffi.zhangban_sync.RunReport
 
 /**
  * One person's Zhangban for a UI: the encrypted store, their applications synced with one platform, the
@@ -54,17 +54,17 @@ class Zhangban private constructor(
     val store: ZhangbanStore,
     val platformUrl: String,
     private val io: CoroutineDispatcher,
-    private val onNotice: ((CaseNotice) -> Unit)?,
+    private val onNotice: ((Notice) -> Unit)?,
 ) : AutoCloseable {
     private val scope = CoroutineScope(SupervisorJob() + io)
     private val _cases = MutableStateFlow<List<CaseSummary>>(emptyList())
     private val _notices =
-        MutableSharedFlow<CaseNotice>(extraBufferCapacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+        MutableSharedFlow<Notice>(extraBufferCapacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
     private val self = AtomicReference<Zhangban?>(null)
 
     /** Receives the core's notices; refreshes the list off the core's thread. */
     private val listener = object : CaseListener {
-        override fun onNotice(notice: CaseNotice) {
+        override fun onNotice(notice: Notice) {
             _notices.tryEmit(notice)
             try {
                 onNotice?.invoke(notice)
@@ -95,7 +95,7 @@ class Zhangban private constructor(
     val cases: StateFlow<List<CaseSummary>> = _cases.asStateFlow()
 
     /** Notices as they arrive (receipt, state changed, supplement requested, licence issued, refused). */
-    val notices: SharedFlow<CaseNotice> = _notices.asSharedFlow()
+    val notices: SharedFlow<Notice> = _notices.asSharedFlow()
 
     init {
         self.set(this)
@@ -112,7 +112,7 @@ class Zhangban private constructor(
             pin: String?,
             platformUrl: String,
             io: CoroutineDispatcher = Dispatchers.IO,
-            onNotice: ((CaseNotice) -> Unit)? = null,
+            onNotice: ((Notice) -> Unit)? = null,
         ): Zhangban =
             withContext(io) {
                 val store = ZhangbanStore.openOrCreate(dir, vault, pin)
@@ -126,7 +126,7 @@ class Zhangban private constructor(
     }
 
     private fun reloadCases() {
-        if (!store.isLocked()) _cases.value = casesApi.list()
+        if (!store.isLocked()) _cases.value = casesApi.list(null)
     }
 
     suspend fun refreshCases(): List<CaseSummary> = withContext(io) { reloadCases(); _cases.value }
@@ -145,14 +145,14 @@ class Zhangban private constructor(
 
     // ---- catalog and forms ----------------------------------------------------------------------
 
-    suspend fun search(query: String, limit: Int = 20): List<CatalogHit> =
+    suspend fun search(query: String, limit: Int = 20): List<Hit> =
         withContext(io) { catalogSearch(store, query, limit.coerceIn(0, 200).toUInt()) }
 
     /** 一次性告知 for an item or bundle, before any draft. */
-    suspend fun checklist(code: String, subject: String = selfSubject()): ChecklistInfo =
+    suspend fun checklist(code: String, subject: String = selfSubject()): Checklist =
         withContext(io) { catalogChecklist(store, subject, code) }
 
-    suspend fun drafts(subject: String? = selfSubject()): List<DraftSummary> =
+    suspend fun drafts(subject: String? = selfSubject()): List<DraftInfo> =
         withContext(io) { draftsList(store, subject) }
 
     /** Starts a draft for an item or bundle, autofilled from the profile and the wallet. */
@@ -168,7 +168,7 @@ class Zhangban private constructor(
      * A draft with problems: `ZhangbanException.Validation` naming the first one.
      */
     suspend fun submit(form: DraftForm): CaseSummary {
-        val case = withContext(io) { casesApi.submitDraft(form.draft) }
+        val case = form.withDraft { casesApi.submitDraft(it) }
         form.reload()
         refreshCases()
         return case
@@ -176,8 +176,8 @@ class Zhangban private constructor(
 
     // ---- cases and sync -------------------------------------------------------------------------
 
-    suspend fun progress(caseId: String, today: String? = null): CaseProgress =
-        withContext(io) { casesApi.progress(caseId, today) }
+    /** The case screen in one call (today by the store's clock): state, working days, needs, actions. */
+    suspend fun view(caseId: String): CaseView = withContext(io) { casesApi.view(caseId, null) }
 
     /** Whether this store's device is registered with a platform (kept in the store by the core). */
     suspend fun isRegistered(): Boolean = withContext(io) { deviceRegistered(store) }
@@ -187,7 +187,7 @@ class Zhangban private constructor(
         casesApi.registerDevice(platform, model, appVersion)
 
     /** One sync run now (what a WorkManager worker / background refresh calls). */
-    suspend fun syncNow(): SyncReport {
+    suspend fun syncNow(): RunReport {
         val report = casesApi.syncNow()
         refreshCases()
         return report

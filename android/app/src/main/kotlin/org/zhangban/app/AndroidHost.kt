@@ -1,0 +1,47 @@
+package org.zhangban.app
+
+import android.app.Activity
+import android.net.Uri
+import android.provider.OpenableColumns
+import android.view.WindowManager
+import androidx.activity.compose.rememberLauncherForActivityResult
+import androidx.activity.result.contract.ActivityResultContracts
+import androidx.compose.runtime.Composable
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import org.zhangban.ui.Host
+import org.zhangban.ui.PickedFile
+
+/** The Android pieces of the screens (org.zhangban.ui.Host): window flags, brightness, the file picker. */
+class AndroidHost(private val activity: Activity) : Host {
+    override fun protectScreen(on: Boolean) {
+        val window = activity.window
+        val attrs = window.attributes
+        if (on) {
+            // no screenshots, no recording, a blank app-switcher thumbnail; full brightness for the scanner
+            window.addFlags(WindowManager.LayoutParams.FLAG_SECURE)
+            attrs.screenBrightness = WindowManager.LayoutParams.BRIGHTNESS_OVERRIDE_FULL
+        } else {
+            window.clearFlags(WindowManager.LayoutParams.FLAG_SECURE)
+            attrs.screenBrightness = WindowManager.LayoutParams.BRIGHTNESS_OVERRIDE_NONE
+        }
+        window.attributes = attrs
+    }
+
+    @Composable
+    override fun rememberFilePicker(onPicked: (PickedFile?) -> Unit): () -> Unit {
+        val launcher = rememberLauncherForActivityResult(ActivityResultContracts.GetContent()) { uri: Uri? ->
+            onPicked(uri?.let { picked(it) })
+        }
+        return { launcher.launch("*/*") }
+    }
+
+    private fun picked(uri: Uri): PickedFile {
+        val resolver = activity.contentResolver
+        val name = resolver.query(uri, arrayOf(OpenableColumns.DISPLAY_NAME), null, null, null)
+            ?.use { c -> if (c.moveToFirst()) c.getString(0) else null } ?: "material"
+        return PickedFile(name) {
+            withContext(Dispatchers.IO) { resolver.openInputStream(uri)?.use { it.readBytes() } ?: ByteArray(0) }
+        }
+    }
+}

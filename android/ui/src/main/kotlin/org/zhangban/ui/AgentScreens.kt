@@ -1,0 +1,356 @@
+package org.zhangban.ui
+
+import androidx.compose.foundation.clickable
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.ExperimentalLayoutApi
+import androidx.compose.foundation.layout.FlowRow
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.Button
+import androidx.compose.material3.Card
+import androidx.compose.material3.FilterChip
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Surface
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.produceState
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.launch
+import org.zhangban.kit.AgentMode
+import org.zhangban.kit.DraftForm
+import org.zhangban.kit.Zhangban
+import uniffi.zhangban_agent.DoorConsentInput
+import uniffi.zhangban_agent.PrincipalView
+import uniffi.zhangban_agent.ScopeItem
+import uniffi.zhangban_base.Text as CoreText
+import uniffi.zhangban_ffi.ZhangbanException
+
+/** The pages of agent mode (saved across a rotation with the principal and draft they show). */
+enum class AgentPage { Home, Door, Principal, Form, Summary }
+
+/**
+ * Agent mode (帮办代办) on the agent's phone: the home (every principal with what each needs now), door
+ * intake for a principal without a phone, a principal's page (switching to them: a banner says whose data is
+ * shown), their draft (the form screen, every edit checked against the delegation by the core) and the
+ * summary the principal confirms before the agent submits. Every rule and every word about the principal's
+ * data comes from the core; a refused action shows the core's PermissionDenied text.
+ */
+@Composable
+fun AgentRoot(z: Zhangban, agent: AgentMode) {
+    var page by rememberSaveable { mutableStateOf(AgentPage.Home) }
+    var subject by rememberSaveable { mutableStateOf<String?>(null) }
+    var draftId by rememberSaveable { mutableStateOf<String?>(null) }
+    // Switching to a principal: one call (audited by the core); reloaded when the page changes.
+    var view by remember { mutableStateOf<PrincipalView?>(null) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    LaunchedEffect(subject, page) {
+        val s = subject
+        view = null
+        if (s != null && page != AgentPage.Home && page != AgentPage.Door) {
+            error = attempt { view = agent.switchPrincipal(s) }
+        }
+    }
+    val home = { page = AgentPage.Home; subject = null; error = null }
+    when (page) {
+        AgentPage.Home -> AgentHomeScreen(agent, onOpen = { subject = it; page = AgentPage.Principal }, onDoor = { page = AgentPage.Door })
+        AgentPage.Door -> DoorIntakeScreen(agent, onClose = home, onDone = { subject = it; page = AgentPage.Principal })
+        else -> {
+            val v = view
+            if (v == null) {
+                Column(Modifier.padding(16.dp)) {
+                    TextButton(onClick = home) { Text(chrome().back) }
+                    ErrorText(error)
+                }
+                return
+            }
+            val s = v.line.subject
+            when (page) {
+                AgentPage.Principal -> PrincipalScreen(agent, v, onBack = home, onDraft = { draftId = it; page = AgentPage.Form })
+                AgentPage.Form -> AgentDraft(agent, s, draftId ?: "", onLost = { page = AgentPage.Principal }) { form ->
+                    FormScreen(
+                        z, form,
+                        onClose = { page = AgentPage.Principal },
+                        onSubmitted = { page = AgentPage.Summary },
+                        header = { PrincipalBanner(v) },
+                        attach = { code, file -> agent.attach(form, s, code, file.name, file.read()) },
+                        submitLabel = chrome().reviewWithPrincipal,
+                        submit = {},
+                    )
+                }
+                else -> AgentDraft(agent, s, draftId ?: "", onLost = { page = AgentPage.Principal }) { form ->
+                    AgentSummaryScreen(agent, v, form, onBack = { page = AgentPage.Form }, onSubmitted = { page = AgentPage.Principal })
+                }
+            }
+        }
+    }
+}
+
+/** The banner on every page for a principal: whose data this is (the core's words), and what they need now. */
+@Composable
+fun PrincipalBanner(v: PrincipalView) {
+    val lang = chrome().lang
+    Surface(color = MaterialTheme.colorScheme.tertiaryContainer, modifier = Modifier.fillMaxWidth().padding(top = 8.dp)) {
+        Column(Modifier.padding(12.dp)) {
+            Text(lang.pick(v.banner), style = MaterialTheme.typography.titleSmall)
+            Text(lang.pick(v.line.needsNow), style = MaterialTheme.typography.bodySmall)
+        }
+    }
+}
+
+/** The agent's home: every principal on this phone with what each needs now, those with work first. */
+@Composable
+fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Unit) {
+    val c = chrome()
+    val lang = c.lang
+    val principals by agent.principals.collectAsStateWithLifecycle()
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    LaunchedEffect(Unit) { error = attempt { agent.refresh() } }
+    LazyColumn(Modifier.padding(horizontal = 16.dp)) {
+        item {
+            Text(c.agentHome, style = MaterialTheme.typography.titleLarge, modifier = Modifier.padding(top = 16.dp))
+            OutlinedButton(onClick = onDoor, modifier = Modifier.padding(vertical = 8.dp)) { Text(c.doorIntake) }
+            ErrorText(error)
+            if (principals.isEmpty()) Text(c.noPrincipals)
+        }
+        items(principals, key = { it.subject }) { p ->
+            Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onOpen(p.subject) }) {
+                Column(Modifier.padding(16.dp)) {
+                    Text("${p.name}  ${p.idMasked}", style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(p.needsNow), style = MaterialTheme.typography.bodyLarge)
+                    Text(lang.pick(p.assuranceText), style = MaterialTheme.typography.bodySmall)
+                }
+            }
+        }
+    }
+}
+
+/** A principal's page after switching to them: the banner, what the mandate covers, drafts, cases. */
+@Composable
+fun PrincipalScreen(agent: AgentMode, v: PrincipalView, onBack: () -> Unit, onDraft: (String) -> Unit) {
+    val c = chrome()
+    val lang = c.lang
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    val scope = rememberCoroutineScope()
+    val s = v.line.subject
+    LazyColumn(Modifier.padding(horizontal = 16.dp)) {
+        item {
+            PrincipalBanner(v)
+            TextButton(onClick = onBack) { Text(c.back) }
+            ErrorText(error)
+            SectionTitle(c.canApplyFor)
+        }
+        items(v.items, key = { "item:" + it.code }) { item ->
+            OutlinedButton(onClick = {
+                scope.launch { error = attempt { agent.startDraft(s, item.code).use { onDraft(it.id) } } }
+            }) { Text(c.startFor(lang.pick(item.name))) }
+        }
+        val open = v.drafts.filter { !it.submitted }
+        if (open.isNotEmpty()) item { SectionTitle(c.drafts) }
+        items(open, key = { "draft:" + it.id }) { d ->
+            Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onDraft(d.id) }) {
+                Column(Modifier.padding(16.dp)) {
+                    val title = v.items.firstOrNull { it.code == d.target }?.let { lang.pick(it.name) } ?: d.target
+                    Text(title, style = MaterialTheme.typography.bodyLarge)
+                    Text(c.resume, style = MaterialTheme.typography.bodySmall)
+                }
+            }
+        }
+        if (v.cases.isNotEmpty()) item { SectionTitle(c.tabCases) }
+        items(v.cases, key = { "case:" + it.id }) { case ->
+            Card(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
+                Column(Modifier.padding(16.dp)) {
+                    Text(case.title, style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(case.stateText))
+                    case.receipt?.let { Text(c.receipt(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself()) }
+                }
+            }
+        }
+    }
+}
+
+/** Holds a principal's draft open (resumed through agent mode: checked and audited) while [content] shows it. */
+@Composable
+private fun AgentDraft(agent: AgentMode, subject: String, draftId: String, onLost: () -> Unit, content: @Composable (DraftForm) -> Unit) {
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    val form by produceState<DraftForm?>(null, subject, draftId) {
+        try {
+            value = agent.resumeDraft(subject, draftId)
+        } catch (e: ZhangbanException) {
+            error = e
+        }
+    }
+    val f = form
+    if (f == null) {
+        Column(Modifier.padding(16.dp)) {
+            TextButton(onClick = onLost) { Text(chrome().back) }
+            ErrorText(error)
+        }
+        return
+    }
+    DisposableEffect(f) { onDispose { f.close() } }
+    content(f)
+}
+
+/**
+ * The summary the principal reads (large text) before anything is sent; they sign (a signature image, the
+ * camera / picker here) and the agent submits. The words are the core's.
+ */
+@Composable
+fun AgentSummaryScreen(agent: AgentMode, v: PrincipalView, form: DraftForm, onBack: () -> Unit, onSubmitted: () -> Unit) {
+    val c = chrome()
+    val lang = c.lang
+    val s = v.line.subject
+    var summary by remember { mutableStateOf<CoreText?>(null) }
+    var confirmed by rememberSaveable { mutableStateOf(false) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    val scope = rememberCoroutineScope()
+    LaunchedEffect(form) { error = attempt { summary = agent.summary(s, form) } }
+    val sign = LocalHost.current.rememberFilePicker { file ->
+        if (file != null) {
+            scope.launch {
+                error = attempt {
+                    agent.confirm(s, form, agent.photo(s, file.name, file.read()), null)
+                    confirmed = true
+                }
+            }
+        }
+    }
+    Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
+        PrincipalBanner(v)
+        TextButton(onClick = onBack) { Text(c.back) }
+        SectionTitle(c.confirmTitle)
+        summary?.let { Text(lang.pick(it), style = MaterialTheme.typography.headlineSmall) }
+        ErrorText(error)
+        if (confirmed) {
+            Text(c.principalConfirmed, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+        } else {
+            OutlinedButton(onClick = sign, modifier = Modifier.padding(vertical = 8.dp)) { Text(c.principalSigns) }
+        }
+        Button(
+            enabled = confirmed,
+            onClick = {
+                scope.launch {
+                    error = attempt {
+                        agent.submit(s, form)
+                        onSubmitted()
+                    }
+                }
+            },
+            modifier = Modifier.padding(vertical = 8.dp),
+        ) { Text(c.submitForPrincipal) }
+    }
+}
+
+/**
+ * Door intake for a principal without a phone: who is at the door, then the ID card photo, their photo and
+ * their signature (encrypted under their own key), the items (only those offered at home), and the summary
+ * read out to them (the core's words); the consent is signed by this phone's key at the lower assurance.
+ */
+@OptIn(ExperimentalLayoutApi::class)
+@Composable
+fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> Unit) {
+    val c = chrome()
+    val lang = c.lang
+    var name by rememberSaveable { mutableStateOf("") }
+    var idNumber by rememberSaveable { mutableStateOf("") }
+    var subject by rememberSaveable { mutableStateOf<String?>(null) }
+    var pictures by rememberSaveable { mutableStateOf(mapOf<String, String>()) }
+    var chosen by rememberSaveable { mutableStateOf(listOf<String>()) }
+    var items by remember { mutableStateOf(listOf<ScopeItem>()) }
+    var summary by remember { mutableStateOf<CoreText?>(null) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    val scope = rememberCoroutineScope()
+    LaunchedEffect(Unit) { error = attempt { items = agent.doorItems() } }
+    LaunchedEffect(subject, chosen) {
+        val s = subject
+        summary = null
+        if (s != null && chosen.isNotEmpty()) error = attempt { summary = agent.doorSummary(s, chosen) }
+    }
+    var capturing by remember { mutableStateOf<String?>(null) }
+    val pick = LocalHost.current.rememberFilePicker { file ->
+        val kind = capturing
+        val s = subject
+        if (file != null && kind != null && s != null) {
+            scope.launch { error = attempt { pictures = pictures + (kind to agent.capture(s, file.name, file.read())) } }
+        }
+    }
+    Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
+        TextButton(onClick = onClose) { Text(c.back) }
+        Text(c.doorIntake, style = MaterialTheme.typography.titleLarge)
+        val s = subject
+        if (s == null) {
+            OutlinedTextField(name, { name = it }, label = { Text(c.principalName) }, modifier = Modifier.fillMaxWidth())
+            OutlinedTextField(idNumber, { idNumber = it }, label = { Text(c.principalId) }, modifier = Modifier.fillMaxWidth())
+            ErrorText(error)
+            Button(
+                onClick = { scope.launch { error = attempt { subject = agent.openDoorIntake(name, idNumber).subject } } },
+                modifier = Modifier.padding(vertical = 8.dp),
+            ) { Text(c.openIntake) }
+            return@Column
+        }
+        Text(name, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+        for ((kind, label) in listOf("id_photo" to c.captureIdPhoto, "principal_photo" to c.capturePhoto, "signature" to c.captureSignature)) {
+            if (kind in pictures) {
+                Text("$label · ${c.captured}", modifier = Modifier.padding(vertical = 8.dp))
+            } else {
+                OutlinedButton(onClick = { capturing = kind; pick() }) { Text(label) }
+            }
+        }
+        SectionTitle(c.itemsToCover)
+        FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            for (item in items) {
+                FilterChip(
+                    selected = item.code in chosen,
+                    onClick = { chosen = if (item.code in chosen) chosen - item.code else chosen + item.code },
+                    label = { Text(lang.pick(item.name)) },
+                )
+            }
+        }
+        summary?.let {
+            SectionTitle(c.readOut)
+            Text(lang.pick(it), style = MaterialTheme.typography.headlineSmall)
+        }
+        ErrorText(error)
+        val ready = summary != null && pictures.size == 3
+        Button(
+            enabled = ready,
+            onClick = {
+                val text = summary ?: return@Button
+                scope.launch {
+                    error = attempt {
+                        val input = DoorConsentInput(
+                            items = chosen,
+                            idPhoto = pictures.getValue("id_photo"),
+                            principalPhoto = pictures.getValue("principal_photo"),
+                            signature = pictures.getValue("signature"),
+                            summary = text.zh,
+                            validDays = null,
+                            singleUse = false,
+                        )
+                        agent.doorConsent(s, input)
+                        onDone(s)
+                    }
+                }
+            },
+            modifier = Modifier.padding(vertical = 16.dp),
+        ) { Text(c.saveConsent) }
+    }
+}

@@ -1,0 +1,132 @@
+package org.zhangban.ui
+
+import androidx.compose.foundation.layout.Box
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.padding
+import androidx.compose.material.icons.Icons
+import androidx.compose.material.icons.filled.AccountBox
+import androidx.compose.material.icons.filled.List
+import androidx.compose.material.icons.filled.Search
+import androidx.compose.material.icons.filled.Settings
+import androidx.compose.material3.Button
+import androidx.compose.material3.CircularProgressIndicator
+import androidx.compose.material3.Icon
+import androidx.compose.material3.NavigationBar
+import androidx.compose.material3.NavigationBarItem
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.CompositionLocalProvider
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.graphics.vector.ImageVector
+import androidx.compose.ui.platform.LocalDensity
+import androidx.compose.ui.unit.Density
+import androidx.compose.ui.unit.dp
+import org.zhangban.kit.Zhangban
+import uniffi.zhangban_ffi.ZhangbanException
+
+private sealed interface Opening {
+    data object Busy : Opening
+    data class Ready(val z: Zhangban) : Opening
+    data class Failed(val error: ZhangbanException) : Opening
+}
+
+/**
+ * The app: opens the store with [open] (off the main thread; the host registers the device in the
+ * background, never in the way of the first screen), then the tabs. [caseFromNotice] opens a case from a
+ * notification once; [onCaseShown] tells the host it was shown (so a rotation does not reopen it).
+ */
+@Composable
+fun ZhangbanRoot(open: suspend () -> Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
+    val c = chrome()
+    var attempt by rememberSaveable { mutableStateOf(0) }
+    var opening by remember { mutableStateOf<Opening>(Opening.Busy) }
+    var prefs by rememberSaveable { mutableStateOf(Prefs()) }
+    LaunchedEffect(attempt) {
+        opening = try {
+            Opening.Ready(open())
+        } catch (e: ZhangbanException) {
+            Opening.Failed(e) // WrongKey, Storage, … with what to do, from the core
+        }
+    }
+    when (val o = opening) {
+        Opening.Busy -> Box(Modifier.fillMaxSize(), contentAlignment = Alignment.Center) {
+            Column(horizontalAlignment = Alignment.CenterHorizontally) {
+                CircularProgressIndicator()
+                Text(c.opening, Modifier.padding(16.dp))
+            }
+        }
+        is Opening.Failed -> Column(Modifier.fillMaxSize().padding(24.dp)) {
+            ErrorText(o.error)
+            Button(onClick = { opening = Opening.Busy; attempt++ }) { Text(c.retry) }
+        }
+        is Opening.Ready -> {
+            // The person's choices in 设置 apply to every screen: their language, larger text.
+            val density = LocalDensity.current
+            CompositionLocalProvider(
+                LocalLang provides (prefs.lang ?: LocalLang.current),
+                LocalDensity provides Density(density.density, density.fontScale * if (prefs.largeText) 1.3f else 1f),
+            ) {
+                ZhangbanTabs(o.z, caseFromNotice, onCaseShown, prefs, onPrefs = { prefs = it })
+            }
+        }
+    }
+}
+
+/** The tabs of the app (the selected tab survives a rotation). */
+enum class Tab { Wallet, Services, Cases, Settings }
+
+@Composable
+fun ZhangbanTabs(
+    z: Zhangban,
+    caseFromNotice: String?,
+    onCaseShown: () -> Unit,
+    prefs: Prefs = Prefs(),
+    onPrefs: (Prefs) -> Unit = {},
+    start: Tab = Tab.Wallet,
+) {
+    val c = chrome()
+    var tab by rememberSaveable { mutableStateOf(start) }
+    LaunchedEffect(caseFromNotice) { if (caseFromNotice != null) tab = Tab.Cases }
+    Scaffold(
+        bottomBar = {
+            NavigationBar {
+                for (t in Tab.entries) {
+                    val (label, icon) = when (t) {
+                        Tab.Wallet -> c.tabWallet to Icons.Filled.AccountBox
+                        Tab.Services -> c.tabServices to Icons.Filled.Search
+                        Tab.Cases -> c.tabCases to Icons.Filled.List
+                        Tab.Settings -> c.tabSettings to Icons.Filled.Settings
+                    }
+                    NavigationBarItem(
+                        selected = tab == t,
+                        onClick = { tab = t },
+                        // the label says it: the icon is decoration for a screen reader
+                        icon = { TabIcon(icon) },
+                        label = { Text(label, maxLines = 1) },
+                    )
+                }
+            }
+        },
+    ) { padding ->
+        Box(Modifier.padding(padding).fillMaxSize()) {
+            when (tab) {
+                Tab.Wallet -> WalletScreen(z)
+                Tab.Services -> ServicesScreen(z, onSubmitted = { tab = Tab.Cases })
+                Tab.Cases -> CasesScreen(z, caseFromNotice, onCaseShown)
+                Tab.Settings -> SettingsScreen(z, prefs, onPrefs)
+            }
+        }
+    }
+}
+
+@Composable
+private fun TabIcon(icon: ImageVector) = Icon(icon, contentDescription = null)

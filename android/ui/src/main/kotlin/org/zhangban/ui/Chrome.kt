@@ -1,0 +1,97 @@
+package org.zhangban.ui
+
+import androidx.compose.runtime.Composable
+import org.zhangban.kit.Lang
+
+/**
+ * The app's own words (tabs, buttons, headings) in Chinese and English. Everything about the person's data
+ * (states, notices, errors, field labels, problems, checklists, licence status) comes from the core in both
+ * languages; only the chrome is here, in Kotlin so the same sources compile for Android and the desktop tests.
+ */
+class Chrome(val lang: Lang) {
+    private fun t(zh: String, en: String) = lang.pick(zh, en)
+
+    val tabWallet get() = t("证照", "Wallet")
+    val tabServices get() = t("办事", "Services")
+    val tabCases get() = t("我的办件", "My cases")
+    val tabSettings get() = t("设置", "Settings")
+    val pinTitle get() = t("启动密码（PIN）", "PIN")
+    val pinIsSet get() = t("已设置 PIN：打开掌办时需要输入。", "A PIN is set: Zhangban asks for it when it opens.")
+    val pinNotSet get() = t("未设置 PIN。设置后，打开掌办需要输入。", "No PIN yet. With one, Zhangban asks for it when it opens.")
+    val pinOld get() = t("当前 PIN", "Current PIN")
+    val pinNew get() = t("新 PIN", "New PIN")
+    val pinAgain get() = t("再次输入新 PIN", "New PIN again")
+    val pinMismatch get() = t("两次输入的 PIN 不一致", "The two PINs differ")
+    val pinSaved get() = t("PIN 已保存", "PIN saved")
+    val pinSet get() = t("设置 PIN", "Set the PIN")
+    val pinChange get() = t("修改 PIN", "Change the PIN")
+    val display get() = t("显示", "Display")
+    val largeText get() = t("大字模式", "Large text")
+    val language get() = t("语言", "Language")
+    val langSystem get() = t("跟随系统", "As the device")
+    val opening get() = t("正在打开加密存储…", "Opening your encrypted store…")
+    val retry get() = t("重试", "Try again")
+    val back get() = t("返回", "Back")
+    val requestSampleLicence get() = t("领取示例居民身份证（沙箱）", "Get a sample resident ID (sandbox)")
+    val noLicences get() = t("还没有电子证照。", "No e-licences yet.")
+    val presentHotel get() = t("酒店入住", "Hotel check-in")
+    val presentAge get() = t("年龄核验", "Age check")
+    val presentFull get() = t("全部信息", "Everything")
+    fun qrValidFor(s: Int) = t("${s} 秒内有效，到时自动换新码", "Valid for $s s; a new code follows automatically")
+    val qrDescription get() = t("亮证二维码", "Presentation QR code")
+    val qrProtected get() = t("此屏幕禁止截屏和录屏", "Screenshots and recording are blocked on this screen")
+    val searchHint get() = t("查找服务（如 个体工商户、出生）", "Find a service (e.g. 个体工商户, birth)")
+    val noHits get() = t("没有找到相关服务。", "No service matches.")
+    val startApplication get() = t("开始申请", "Start the application")
+    val checklistTitle get() = t("所需材料（一次性告知）", "What you need (told at once)")
+    fun feesAndDays(fee: String, days: Int) =
+        t("收费：$fee · 承诺 $days 个工作日内办结", "Fee: $fee · promised within $days working days")
+    val free get() = t("免费", "free")
+    fun filled(n: Int, of: Int) = t("已填 $n / $of 项", "$n of $of fields filled")
+    val submit get() = t("提交", "Submit")
+    val submitHint get() = t("填完必填项并处理所有材料后可提交", "Submit opens once every required field and material is done")
+    fun submitted(id: String) = t("已提交，办件号 $id", "Submitted as case $id")
+    val attach get() = t("上传", "Attach")
+    val commit get() = t("告知承诺", "Sign a commitment")
+    val defer get() = t("容缺后补", "Supply later")
+    val clearMaterial get() = t("撤销", "Undo")
+    val addEntry get() = t("添加一项", "Add an entry")
+    fun confirmValue(label: String) = t("确认“$label”仍然正确", "Confirm “$label” is still right")
+    val confirm get() = t("确认无误", "Confirm")
+    val syncNow get() = t("立即同步", "Sync now")
+    val noCases get() = t("还没有申请。", "No applications yet.")
+    fun receipt(r: String) = t("受理编号 $r", "Receipt $r")
+    fun promisedDate(d: String) = t("承诺办结日期 $d", "Promised by $d")
+    val provisional get() = t("（暂定：该年度官方日历尚未发布）", "(provisional: no official calendar for that year yet)")
+    fun daysLeft(n: Int) = t("剩余 $n 个工作日", "$n working days left")
+    val overdue get() = t("已超期", "Overdue")
+    val neededNow get() = t("现在需要", "Needed now")
+    val timeline get() = t("办理进度", "Timeline")
+    val drafts get() = t("未完成的申请", "Unfinished applications")
+    val resume get() = t("继续填写", "Continue")
+
+    // ---- agent mode (帮办代办) ----
+    val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")
+    val noPrincipals get() = t("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake.")
+    val doorIntake get() = t("上门受理（委托人没有手机）", "Door intake (principal without a phone)")
+    val principalName get() = t("委托人姓名", "Principal's name")
+    val principalId get() = t("委托人身份证号", "Principal's ID number")
+    val openIntake get() = t("开始上门受理", "Start the door intake")
+    val captureIdPhoto get() = t("拍身份证", "Photograph the ID card")
+    val capturePhoto get() = t("拍委托人本人", "Photograph the principal")
+    val captureSignature get() = t("委托人手写签名", "The principal's signature")
+    val captured get() = t("已采集", "captured")
+    val itemsToCover get() = t("代办事项（可上门办理的）", "Items to apply for (offered at home)")
+    val readOut get() = t("请向委托人宣读（大字）：", "Read this out to the principal (large text):")
+    val saveConsent get() = t("委托人已同意，保存上门确认", "The principal agreed: save the door consent")
+    val canApplyFor get() = t("可代为办理", "May apply for")
+    fun startFor(item: String) = t("开始申请：$item", "Start: $item")
+    val reviewWithPrincipal get() = t("交委托人核对", "Review with the principal")
+    val confirmTitle get() = t("请委托人核对以下内容", "The principal checks this")
+    val principalSigns get() = t("委托人签名确认", "The principal signs to confirm")
+    val principalConfirmed get() = t("委托人已确认", "The principal confirmed")
+    val submitForPrincipal get() = t("代为提交", "Submit for the principal")
+}
+
+@Composable
+fun chrome(): Chrome = Chrome(LocalLang.current)

@@ -1,0 +1,116 @@
+package org.zhangban.ui
+
+import androidx.compose.foundation.layout.padding
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Text
+import androidx.compose.material3.Typography
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.ProvidableCompositionLocal
+import androidx.compose.runtime.compositionLocalOf
+import androidx.compose.runtime.staticCompositionLocalOf
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.semantics.SemanticsPropertyKey
+import androidx.compose.ui.semantics.SemanticsPropertyReceiver
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.text.TextStyle
+import androidx.compose.ui.text.font.FontFamily
+import androidx.compose.ui.unit.dp
+import java.time.Instant
+import java.time.ZoneId
+import java.time.format.DateTimeFormatter
+import java.time.format.FormatStyle
+import java.util.Locale
+import org.zhangban.kit.Lang
+import org.zhangban.kit.text
+import uniffi.zhangban_ffi.ZhangbanException
+
+/**
+ * What the screens need from the platform and cannot get from Compose: the Android app implements it
+ * (window flags, brightness, the system file picker), the desktop tests implement it with plain JVM code.
+ */
+interface Host {
+    /**
+     * 亮证 is on screen ([on]) or gone: keep the window out of screenshots, screen recording and the app
+     * switcher, and turn the brightness up so a scanner reads the code; restore both when [on] is false.
+     */
+    fun protectScreen(on: Boolean)
+
+    /** A file picker: returns what opens it; [onPicked] gets the file, or null when the person cancelled. */
+    @Composable
+    fun rememberFilePicker(onPicked: (PickedFile?) -> Unit): () -> Unit
+}
+
+/** A file the person picked: its display name and its bytes (read off the main thread). */
+class PickedFile(val name: String, val read: suspend () -> ByteArray)
+
+/** The platform pieces; the host provides them around [ZhangbanRoot]. */
+val LocalHost: ProvidableCompositionLocal<Host> = staticCompositionLocalOf { error("no Host provided") }
+
+/** The language of the screens (from the device's locale on Android; set by the tests). */
+val LocalLang: ProvidableCompositionLocal<Lang> = compositionLocalOf { Lang.current() }
+
+/**
+ * The app's theme. [fontFamily] replaces the default font everywhere (the desktop tests pin a CJK font so
+ * renders are the same on every machine; the Android app leaves it null: the system font).
+ */
+@Composable
+fun ZhangbanTheme(fontFamily: FontFamily? = null, content: @Composable () -> Unit) {
+    val base = Typography()
+    val typography = if (fontFamily == null) base else base.withFont(fontFamily)
+    MaterialTheme(typography = typography, content = content)
+}
+
+private fun Typography.withFont(f: FontFamily): Typography {
+    fun TextStyle.f() = copy(fontFamily = f)
+    return Typography(
+        displayLarge.f(), displayMedium.f(), displaySmall.f(),
+        headlineLarge.f(), headlineMedium.f(), headlineSmall.f(),
+        titleLarge.f(), titleMedium.f(), titleSmall.f(),
+        bodyLarge.f(), bodyMedium.f(), bodySmall.f(),
+        labelLarge.f(), labelMedium.f(), labelSmall.f(),
+    )
+}
+
+/**
+ * Marks what changes from run to run by itself (a QR code, a countdown, a clock time, a random case id):
+ * accessibility ignores it; the golden-image tests paint over it before comparing.
+ */
+val ChangesByItself = SemanticsPropertyKey<Boolean>("ChangesByItself")
+private var SemanticsPropertyReceiver.changesByItself by ChangesByItself
+
+fun Modifier.changesByItself(): Modifier = semantics { changesByItself = true }
+
+fun nowSecs(): Long = System.currentTimeMillis() / 1000
+
+fun Lang.locale(): Locale = if (this == Lang.ZH) Locale.SIMPLIFIED_CHINESE else Locale.UK
+
+private val formatters = Lang.entries.associateWith {
+    DateTimeFormatter.ofLocalizedDateTime(FormatStyle.SHORT).withLocale(it.locale())
+}
+
+/** A time in the device's zone, formatted for [lang] (a formatter per language: switching language follows). */
+fun formatTime(unixSecs: Long, lang: Lang): String =
+    formatters.getValue(lang).withZone(ZoneId.systemDefault()).format(Instant.ofEpochSecond(unixSecs))
+
+@Composable
+fun ErrorText(text: String?, modifier: Modifier = Modifier) {
+    if (text != null) Text(text, color = MaterialTheme.colorScheme.error, modifier = modifier.padding(8.dp))
+}
+
+/** The core's error in the screen's language (kept as the error, so a language switch re-words it). */
+@Composable
+fun ErrorText(error: ZhangbanException?) = ErrorText(error?.text(LocalLang.current))
+
+@Composable
+fun SectionTitle(text: String) {
+    Text(text, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+}
+
+/** Runs [block]; the core's error is returned (to show), null on success. */
+suspend fun attempt(block: suspend () -> Unit): ZhangbanException? =
+    try {
+        block()
+        null
+    } catch (e: ZhangbanException) {
+        e
+    }

@@ -1,0 +1,112 @@
+package org.zhangban.ui
+
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.ExperimentalLayoutApi
+import androidx.compose.foundation.layout.FlowRow
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.text.KeyboardOptions
+import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.Button
+import androidx.compose.material3.FilterChip
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.Switch
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.text.input.KeyboardType
+import androidx.compose.ui.text.input.PasswordVisualTransformation
+import androidx.compose.ui.unit.dp
+import java.io.Serializable
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+import org.zhangban.kit.Lang
+import org.zhangban.kit.Zhangban
+import uniffi.zhangban_ffi.ZhangbanException
+
+/** What the person chose in 设置 (kept across a rotation; `lang` null: the device's language). */
+data class Prefs(val lang: Lang? = null, val largeText: Boolean = false) : Serializable
+
+/** 设置: the PIN (set or change, the core counts attempts), large text, language. */
+@OptIn(ExperimentalLayoutApi::class)
+@Composable
+fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
+    val c = chrome()
+    var hasPin by remember { mutableStateOf<Boolean?>(null) }
+    var old by remember { mutableStateOf("") }
+    var new by remember { mutableStateOf("") }
+    var again by remember { mutableStateOf("") }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    var done by remember { mutableStateOf(false) }
+    val scope = rememberCoroutineScope()
+    LaunchedEffect(Unit) { error = attempt { hasPin = withContext(Dispatchers.IO) { z.store.hasPin() } } }
+
+    Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
+        SectionTitle(c.pinTitle)
+        val has = hasPin
+        if (has != null) {
+            Text(if (has) c.pinIsSet else c.pinNotSet, style = MaterialTheme.typography.bodyMedium)
+            if (has) PinField(old, c.pinOld) { old = it; done = false }
+            PinField(new, c.pinNew) { new = it; done = false }
+            PinField(again, c.pinAgain) { again = it; done = false }
+            val mismatch = again.isNotEmpty() && again != new
+            if (mismatch) ErrorText(c.pinMismatch)
+            ErrorText(error)
+            if (done) Text(c.pinSaved, color = MaterialTheme.colorScheme.primary)
+            Button(
+                enabled = new.isNotEmpty() && again == new && (!has || old.isNotEmpty()),
+                onClick = {
+                    scope.launch {
+                        error = attempt {
+                            // PBKDF2 on purpose (about half a second): off the main thread
+                            withContext(Dispatchers.IO) { z.store.changePin(if (has) old else null, new) }
+                            hasPin = true
+                            done = true
+                            old = ""
+                            new = ""
+                            again = ""
+                        }
+                    }
+                },
+                modifier = Modifier.padding(top = 8.dp),
+            ) { Text(if (has) c.pinChange else c.pinSet) }
+        }
+
+        SectionTitle(c.display)
+        Row(verticalAlignment = Alignment.CenterVertically) {
+            Text(c.largeText, Modifier.weight(1f))
+            Switch(checked = prefs.largeText, onCheckedChange = { onPrefs(prefs.copy(largeText = it)) })
+        }
+        Text(c.language)
+        FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            for ((choice, label) in listOf(null to c.langSystem, Lang.ZH to "中文", Lang.EN to "English")) {
+                FilterChip(selected = prefs.lang == choice, onClick = { onPrefs(prefs.copy(lang = choice)) }, label = { Text(label) })
+            }
+        }
+    }
+}
+
+@Composable
+private fun PinField(value: String, label: String, onChange: (String) -> Unit) {
+    OutlinedTextField(
+        value = value,
+        onValueChange = { v -> onChange(v.filter { it.isDigit() }.take(12)) },
+        label = { Text(label) },
+        singleLine = true,
+        visualTransformation = PasswordVisualTransformation(),
+        keyboardOptions = KeyboardOptions(keyboardType = KeyboardType.NumberPassword),
+        modifier = Modifier.fillMaxWidth(),
+    )
+}

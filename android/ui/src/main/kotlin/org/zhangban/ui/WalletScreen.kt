@@ -1,0 +1,170 @@
+package org.zhangban.ui
+
+import androidx.compose.foundation.Canvas
+import androidx.compose.foundation.clickable
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.ExperimentalLayoutApi
+import androidx.compose.foundation.layout.FlowRow
+import androidx.compose.foundation.layout.aspectRatio
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.Button
+import androidx.compose.material3.Card
+import androidx.compose.material3.FilterChip
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.DisposableEffect
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.produceState
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.geometry.Offset
+import androidx.compose.ui.geometry.Size
+import androidx.compose.ui.graphics.Color
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlin.math.floor
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.catch
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+import org.zhangban.kit.Zhangban
+import org.zhangban.kit.issuerName
+import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_wallet.LicenceSummary
+import uniffi.zhangban_wallet.Preset
+import uniffi.zhangban_wallet.QrImage
+
+/** 证照: the wallet's licences; tap one to present it as a refreshing QR code. */
+@Composable
+fun WalletScreen(z: Zhangban) {
+    val c = chrome()
+    val lang = c.lang
+    var licences by remember { mutableStateOf<List<LicenceSummary>>(emptyList()) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    // The licence on screen survives a rotation (its id; the item is looked up again).
+    var showingId by rememberSaveable { mutableStateOf<String?>(null) }
+    val scope = rememberCoroutineScope()
+    suspend fun reload() {
+        licences = withContext(Dispatchers.IO) { z.wallet.licences(nowSecs()) }
+    }
+    LaunchedEffect(Unit) { error = attempt { reload() } }
+
+    licences.firstOrNull { it.licenceId == showingId }?.let {
+        PresentScreen(z, it, onClose = { showingId = null })
+        return
+    }
+    Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
+        ErrorText(error)
+        if (licences.isEmpty()) Text(c.noLicences)
+        for (item in licences) {
+            Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { showingId = item.licenceId }) {
+                Column(Modifier.padding(16.dp)) {
+                    Text(lang.pick(item.typeName), style = MaterialTheme.typography.titleMedium)
+                    Text(item.issuerName(lang))
+                    Text(lang.pick(item.statusText))
+                }
+            }
+        }
+        // Sandbox only: the platform issues a device-bound licence to a registered device.
+        Button(
+            onClick = {
+                scope.launch {
+                    error = attempt {
+                        z.wallet.refreshLists(z.platformUrl)
+                        z.wallet.requestLicence(z.platformUrl, "resident_id", null)
+                        reload()
+                    }
+                }
+            },
+            modifier = Modifier.padding(top = 16.dp),
+        ) { Text(c.requestSampleLicence) }
+    }
+}
+
+private val PRESETS = listOf(Preset.HotelCheckIn, Preset.AgeCheck, Preset.Full)
+
+/**
+ * 亮证: the QR code of a presentation, redrawn by the presenter before it lapses; the host keeps the window
+ * out of screenshots and recordings and turns the brightness up while it is shown. Scrolls: at a large
+ * font the chips, the code and the countdown do not fit one screen.
+ */
+@OptIn(ExperimentalLayoutApi::class)
+@Composable
+fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
+    val c = chrome()
+    val host = LocalHost.current
+    DisposableEffect(Unit) {
+        host.protectScreen(true)
+        onDispose { host.protectScreen(false) }
+    }
+    var presetIndex by rememberSaveable { mutableStateOf(0) }
+    val preset = PRESETS[presetIndex]
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    val presenter = remember { z.presenter() }
+    val shown by remember(preset) {
+        presenter.codes(item.licenceId, preset).catch { e ->
+            if (e is ZhangbanException) error = e else throw e
+        }
+    }.collectAsStateWithLifecycle(initialValue = null)
+    val now by produceState(nowSecs()) {
+        while (true) {
+            delay(1000)
+            value = nowSecs()
+        }
+    }
+
+    Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
+        TextButton(onClick = onClose) { Text(c.back) }
+        Text(c.lang.pick(item.typeName), style = MaterialTheme.typography.titleLarge)
+        FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            PRESETS.forEachIndexed { i, p ->
+                val label = when (p) {
+                    Preset.HotelCheckIn -> c.presentHotel
+                    Preset.AgeCheck -> c.presentAge
+                    else -> c.presentFull
+                }
+                FilterChip(selected = presetIndex == i, onClick = { presetIndex = i }, label = { Text(label) })
+            }
+        }
+        ErrorText(error)
+        shown?.let { s ->
+            QrCode(s.qr, c.qrDescription, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself())
+            Text(c.qrValidFor(s.secondsLeft(now).toInt()), Modifier.changesByItself())
+        }
+        Text(c.qrProtected, style = MaterialTheme.typography.bodySmall)
+    }
+}
+
+/** The modules drawn as squares on white with a 4-module quiet zone, snapped to whole pixels. */
+@Composable
+fun QrCode(qr: QrImage, description: String, modifier: Modifier) {
+    val w = qr.width.toInt()
+    Canvas(modifier.semantics { contentDescription = description }) {
+        val n = w + 8
+        val cell = floor(size.minDimension / n)
+        val x0 = (size.width - cell * n) / 2 + 4 * cell
+        val y0 = (size.height - cell * n) / 2 + 4 * cell
+        drawRect(Color.White)
+        for (y in 0 until w) {
+            for (x in 0 until w) {
+                if (qr.modules[y * w + x]) {
+                    drawRect(Color.Black, topLeft = Offset(x0 + x * cell, y0 + y * cell), size = Size(cell, cell))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+package org.zhangban.kit
+
+import kotlinx.coroutines.CoroutineDispatcher
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import uniffi.zhangban_backup.BackupInfo
+import uniffi.zhangban_backup.BackupSummary
+import uniffi.zhangban_backup.RestoreSummary
+import uniffi.zhangban_cases.CaseSummary
+import uniffi.zhangban_ffi.KeyVault
+import uniffi.zhangban_ffi.ZhangbanBackup
+import uniffi.zhangban_ffi.ZhangbanStore
+import uniffi.zhangban_ffi.inspectBackup
+import uniffi.zhangban_ffi.openBackupFile
+import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_sync.BlobInfo
+import uniffi.zhangban_sync.RebindReport
+
+/**
+ * Backup, restore on a new phone, re-binding and following a case by its receipt, for a UI. Glue only: the
+ * recovery code, the sealed file, the checks and every error text are the core's (`ZhangbanException.Backup`
+ * carries a stable `code` — `wrong_code`, `code_typo`, `damaged`, `truncated`, … — and `textZh()`/`textEn()`).
+ * The file is a plain path: the Android app copies it to / from a Storage Access Framework document
+ * (`org.zhangban.app.BackupDocuments`), iOS hands it to Files / iCloud Drive.
+ */
+class PhoneBackup(
+    store: ZhangbanStore,
+    private val platformUrl: String,
+    private val io: CoroutineDispatcher = Dispatchers.IO,
+) : AutoCloseable {
+    val backup = ZhangbanBackup(store)
+
+    /** Offer a code now? (a licence is held and there is no code yet) */
+    suspend fun shouldOfferRecoveryCode(): Boolean = withContext(io) { backup.shouldOfferRecoveryCode() }
+
+    suspend fun hasRecoveryCode(): Boolean = withContext(io) { backup.hasRecoveryCode() }
+
+    /** Makes (or changes) the recovery code; show it once, grouped, for the person to write down. */
+    suspend fun makeRecoveryCode(): String = backup.makeRecoveryCode()
+
+    /** The person types the code back; throws `ZhangbanException.Backup` when it does not fit. */
+    suspend fun checkRecoveryCode(code: String) = backup.checkRecoveryCode(code)
+
+    /** Writes the sealed backup to [path] (streamed; appears only when complete). */
+    suspend fun backUp(path: String): BackupSummary = backup.backUp(path)
+
+    /** Keeps the sealed file at [path] on the platform too (an opaque blob it cannot read). */
+    suspend fun upload(path: String): BlobInfo = backup.uploadBackup(platformUrl, path)
+
+    /** The blob the platform keeps for this person, if any (ask before offering a restore from it). */
+    suspend fun onPlatform(): BlobInfo? = backup.backupOnPlatform(platformUrl)
+
+    /** Downloads that blob to [path] (whole and checked, or nothing); then [restore] it with the code. */
+    suspend fun download(path: String): BlobInfo = backup.downloadBackup(platformUrl, path)
+
+    /** The old phone this store came from while its licences are not re-bound (show "finish the move"). */
+    suspend fun awaitingTransferFrom(): String? = withContext(io) { backup.awaitingTransferFrom() }
+
+    /** New phone: the `ZBTQ1:` QR text to show the old phone. */
+    suspend fun transferRequestQr(): String = withContext(io) { backup.transferRequest() }
+
+    /** Old phone: signs the hand-over to the scanned new phone; the `ZBT1:` QR text to show back. */
+    suspend fun signTransfer(requestQr: String): String = withContext(io) { backup.signTransfer(requestQr) }
+
+    /** New phone: the old phone's `ZBT1:` QR as proof; licences re-issued to this phone's key. */
+    suspend fun rebindWithTransfer(transferQr: String): RebindReport =
+        backup.rebindWithTransfer(platformUrl, transferQr)
+
+    /** New phone: the one-time code of the service centre's identity check as proof. */
+    suspend fun rebindWithCode(fromDevice: String, code: String): RebindReport =
+        backup.rebindWithCode(platformUrl, fromDevice, code)
+
+    /** Follows a case filed at a counter or by an agent: receipt number, ID number, query code. */
+    suspend fun followCase(receipt: String, applicantId: String, queryCode: String, subject: String = selfSubject()): CaseSummary =
+        backup.followCase(platformUrl, subject, receipt, applicantId, queryCode)
+
+    override fun close() {
+        backup.close()
+    }
+
+    companion object {
+        /** The header of a backup file, without the code (when it was made, its size). */
+        suspend fun inspect(path: String, io: CoroutineDispatcher = Dispatchers.IO): BackupInfo =
+            withContext(io) { inspectBackup(path) }
+
+        /**
+         * Restores [path] with [code] into a new store at [dir] (its own key from [vault]) and opens it. On any
+         * error nothing is at [dir]. The restored outbox waits until [rebindWithTransfer] / [rebindWithCode].
+         */
+        suspend fun restore(
+            path: String,
+            code: String,
+            dir: String,
+            vault: KeyVault,
+            pin: String?,
+            io: CoroutineDispatcher = Dispatchers.IO,
+        ): Pair<ZhangbanStore, RestoreSummary> {
+            val summary = openBackupFile(path, code).use { it.restore(dir, vault, pin) }
+            val store = withContext(io) { ZhangbanStore.open(dir, vault).also { if (it.isLocked()) it.unlock(pin) } }
+            return store to summary
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The scope check: every action an agent takes for a principal passes [`authorize`], which reads the
+//! principal's mandate on this phone and either allows it or returns [`Error::PermissionDenied`] naming
+//! what is missing. Both outcomes are written to the hash-chained audit log as `agent.access`
+//! (committed before the answer returns, so a refusal is on record even though nothing else happens).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use zhangban_base::audit::NewEntry;
+use zhangban_base::deadline::{self, Deadline, DeadlineKind};
+use zhangban_base::store::{PutOptions, Store, Txn};
+
+use crate::mandate::{Action, Assurance, Scope};
+use crate::{denied, Error, Result};
+
+/// One record per principal on the agent's phone (collection [`PRINCIPALS`], id = the principal's
+/// subject id, sealed under that subject's key: shredding the subject erases it too).
+pub const PRINCIPALS: &str = "agent_principal";
+/// The agent's certificate (owner subject).
+pub const CERTIFICATE: &str = "agent_cert";
+/// Days a principal's data is kept after its mandate ended (expired, revoked or used and completed)
+/// before it is crypto-shredded: a plaintext setting (`Store::setting`), default [`DEFAULT_RETENTION_DAYS`].
+pub const RETENTION_SETTING: &str = "agent.retention_days";
+pub const DEFAULT_RETENTION_DAYS: u32 = 7;
+pub const AUDIT_ACTION: &str = "agent.access";
+
+/// The mandate as kept on the agent's phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MandateRecord {
+    pub id: String,
+    pub assurance: Assurance,
+    /// The signed delegation or door consent, hex (sent with every submission under it).
+    pub signed_hex: String,
+    pub scope: Scope,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    pub single_use: bool,
+    /// The case a single-use mandate was used for.
+    #[serde(default)]
+    pub used_by_case: Option<String>,
+    #[serde(default)]
+    pub revoked_at: Option<i64>,
+    /// When the work under it was seen completed (single use, its case final).
+    #[serde(default)]
+    pub completed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrincipalRecord {
+    pub subject: String,
+    pub name: String,
+    /// The principal's ID number, masked, for the agent's screens.
+    pub id_masked: String,
+    /// The principal's device key, when they delegated from a phone (events reach it too).
+    #[serde(default)]
+    pub principal_key_hex: Option<String>,
+    pub created_at: i64,
+    /// None while a door intake has not been confirmed yet.
+    pub mandate: Option<MandateRecord>,
+}
+
+/// Writes a principal's record and, in the same transaction, publishes when their mandate runs out for the
+/// reminder engine (`zhangban_base::deadline`; withdrawn once it was revoked or used): reminders may not
+/// depend on agent mode, so agent mode tells them through base.
+pub fn put_principal(t: &mut Txn<'_>, rec: &PrincipalRecord) -> Result<()> {
+    t.put_json(PRINCIPALS, &rec.subject, &rec.subject, rec, PutOptions::default())?;
+    let runs_out = rec.mandate.as_ref().filter(|m| m.revoked_at.is_none() && m.used_by_case.is_none());
+    let d =
+        runs_out.map(|m| Deadline { kind: DeadlineKind::Delegation, name: rec.name.clone(), ends_at: m.valid_until });
+    deadline::publish(t, &format!("delegation:{}", rec.subject), &rec.subject, d.as_ref())
+}
+
+/// An `agent.access` entry as the audit log keeps it (detail part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessEntry {
+    pub action: Action,
+    pub items: Vec<String>,
+    pub allowed: bool,
+    /// What was missing when refused.
+    pub missing: Option<String>,
+}
+
+pub fn load(store: &Store, principal: &str) -> Result<Option<PrincipalRecord>> {
+    match store.get_opt(PRINCIPALS, principal) {
+        Ok(Some(r)) if r.subject == principal => Ok(Some(r.json()?)),
+        Ok(_) => Ok(None),
+        Err(Error::Shredded { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Why `action` on `items` is not allowed for `rec` at `now`, or None when it is.
+pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], now: i64) -> Option<Error> {
+    let Some(rec) = rec else {
+        return Some(denied(
+            "delegation",
+            "本机没有该委托人的授权委托（或其数据已清除）",
+            "there is no delegation from this principal on this phone (or their data was erased)",
+        ));
+    };
+    let Some(m) = rec.mandate.as_ref() else {
+        return Some(denied(
+            "delegation",
+            "上门确认尚未完成：请先采集证件照、本人照片和签名",
+            "the door consent is not complete: capture the ID photo, the principal's photo and the signature first",
+        ));
+    };
+    if m.revoked_at.is_some() {
+        return Some(denied("revoked", "委托人已撤销该授权委托", "the principal revoked this delegation"));
+    }
+    if now < m.valid_from || now > m.valid_until {
+        return Some(denied(
+            "validity",
+            "授权委托不在有效期内，请委托人重新授权",
+            "the delegation is not valid at this time; ask the principal for a new one",
+        ));
+    }
+    if m.single_use && m.used_by_case.is_some() && matches!(action, Action::Fill | Action::Submit) {
+        return Some(denied(
+            "used",
+            "该授权委托仅限一次，已用于一件申请",
+            "this single-use delegation was already used for an application",
+        ));
+    }
+    if !m.scope.actions.contains(&action) {
+        return Some(denied(
+            &format!("action:{}", action.as_str()),
+            &format!("授权范围不含“{}”", action.label_zh()),
+            &format!("the delegation does not allow '{}'", action.label_en()),
+        ));
+    }
+    if let Some(i) = items.iter().find(|i| !m.scope.items.contains(i)) {
+        return Some(denied(
+            &format!("item:{i}"),
+            &format!("授权范围不含事项 {i}"),
+            &format!("the delegation does not cover service item {i}"),
+        ));
+    }
+    None
+}
+
+/// Checks `action` on `items` for `principal`, writes the `agent.access` audit entry (allowed or
+/// refused) and returns the principal's record when allowed.
+pub fn authorize(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    action: Action,
+    items: &[String],
+) -> Result<PrincipalRecord> {
+    let now = store.now();
+    let rec = load(store, principal)?;
+    let refused = refusal(rec.as_ref(), action, items, now);
+    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    match (refused, rec) {
+        (Some(e), _) => Err(e),
+        (None, Some(r)) => Ok(r),
+        (None, None) => Err(Error::Internal("authorized without a record".into())),
+    }
+}
+
+/// [`authorize`] for an operation on one case (a resubmission): a single-use mandate that was used for
+/// THIS case still allows it (the refused submission never reached the platform as a use).
+pub fn authorize_for_case(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    action: Action,
+    items: &[String],
+    case_id: &str,
+) -> Result<PrincipalRecord> {
+    let now = store.now();
+    let rec = load(store, principal)?;
+    let mut seen = rec.clone();
+    if let Some(m) = seen.as_mut().and_then(|r| r.mandate.as_mut()) {
+        if m.used_by_case.as_deref() == Some(case_id) {
+            m.used_by_case = None;
+        }
+    }
+    let refused = refusal(seen.as_ref(), action, items, now);
+    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    match (refused, rec) {
+        (Some(e), _) => Err(e),
+        (None, Some(r)) => Ok(r),
+        (None, None) => Err(Error::Internal("authorized without a record".into())),
+    }
+}
+
+/// Writes one `agent.access` entry.
+pub fn audit(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    action: Action,
+    items: &[String],
+    refused: Option<&Error>,
+) -> Result<()> {
+    let missing = match refused {
+        Some(Error::PermissionDenied { missing, .. }) => Some(missing.clone()),
+        Some(_) => Some("error".to_string()),
+        None => None,
+    };
+    let entry = AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing };
+    store.audit(&NewEntry {
+        actor: agent_id,
+        action: AUDIT_ACTION,
+        subject: principal,
+        target: items.first().map(String::as_str).unwrap_or(action.as_str()),
+        detail: json!(entry),
+    })?;
+    Ok(())
+}
+
+/// A refusal for reaching another principal's record through this one's mandate (audited).
+pub fn other_principal(store: &Store, agent_id: &str, principal: &str, action: Action) -> Error {
+    let e = denied(
+        "principal",
+        "该记录属于另一位委托人，不能在此委托下查看或办理",
+        "this record belongs to another principal; it cannot be used under this delegation",
+    );
+    match audit(store, agent_id, principal, action, &[], Some(&e)) {
+        Ok(()) => e,
+        Err(a) => a,
+    }
+}

@@ -1,0 +1,52 @@
+//! Agent mode of the Zhangban (掌办) core: 帮办代办 / 上门服务.
+//!
+//! An agent (帮办员) of a service centre or a village 便民服务站 serves many principals (委托人) from one
+//! phone, often offline. This crate holds every rule of it, so both shells get the same ones:
+//!
+//! - [`cert`]: the agent certificate, signed by the platform root, checked offline.
+//! - [`mandate`]: the delegation a principal's phone signs (QR `ZBD1:`), the door consent an agent records
+//!   for a principal without a phone (lower assurance), and the principal's signed revocation.
+//! - [`access`]: the scope check every action for a principal goes through — out of scope, expired,
+//!   revoked, used up or another principal's → [`Error::PermissionDenied`] naming what is missing — and
+//!   the `agent.access` audit entry of every allowed and denied attempt.
+//! - [`agent`]: the agent's side over the encrypted store: principals as subjects with their own keys
+//!   (lists, drafts, cases, attachments never mix), the home list, door intake, submissions carrying
+//!   the mandate, revocations from the platform, retention and automatic crypto-shredding.
+//! - [`principal`]: the principal's side: read an agent's certificate, delegate, revoke, see what the
+//!   agent did (entries the platform relays).
+//!
+//! Layer: a feature crate above forms and cases (it drives their drafts and submissions), below sync
+//! (which carries its revocations and events). See docs/ARCHITECTURE.md.
+// No unsafe code of our own; the UniFFI scaffolding (feature `uniffi`, bindings/ only) generates some.
+#![cfg_attr(not(feature = "uniffi"), forbid(unsafe_code))]
+
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+zhangban_base::use_ffi_types!();
+
+pub mod access;
+pub mod agent;
+pub mod cert;
+pub mod mandate;
+pub mod principal;
+
+pub use access::{AccessEntry, RETENTION_SETTING};
+pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
+pub use cert::AgentCertificate;
+pub use mandate::{Action, Assurance, Delegation, DoorConsent, Relative, Revocation, Scope};
+pub use principal::{activity_from_relayed, ActivityEntry, GivenDelegation, PrincipalSide, RelayedActivity};
+pub use zhangban_base::{Error, Result};
+
+/// A validation error naming the field.
+pub(crate) fn bad(field: impl Into<String>, zh: &str, en: &str) -> Error {
+    Error::validation(field, zh, en)
+}
+
+/// A permission refusal naming what is missing.
+pub(crate) fn denied(missing: &str, zh: &str, en: &str) -> Error {
+    Error::permission_denied(missing, zh, en)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,354 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use zhangban_base::clock::{Clock, SystemClock};
+use zhangban_base::outbox;
+use zhangban_base::store::{FileVault, PutOptions, Store, SubjectKind, SELF_SUBJECT};
+
+use super::*;
+
+/// Small KDF parameters: these tests run the KDF dozens of times (the default is measured elsewhere).
+pub(crate) const FAST: KdfParams = KdfParams { m_kib: 1024, t: 1, p: 1 };
+
+fn vault(dir: &Path, name: &str) -> Arc<dyn KeyVault> {
+    Arc::new(FileVault::open_or_create(&dir.join(format!("{name}.key"))).unwrap())
+}
+
+fn clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}
+
+/// A store with a bit of everything: subjects, records with tags and lookups in several collections, an
+/// outbox operation, settings, attachments (one larger than a chunk), audit entries, device records.
+fn sample(dir: &Path, records: usize, attachments: usize) -> Store {
+    let store = Store::create(&dir.join("old"), vault(dir, "old"), None).unwrap();
+    let family = store.create_subject(SubjectKind::Family, "母亲 / mother").unwrap();
+    let shredded = store.create_subject(SubjectKind::Principal, "委托人").unwrap();
+    let principal = store.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+    store.put("profile", "principal-1", &principal, "{\"name\":\"李\"}".as_bytes()).unwrap();
+    let photo = [7u8; 100];
+    store.write_attachment(&principal, "principal.jpg", &mut &photo[..]).unwrap();
+    store.put("profile", "gone", &shredded, b"{\"x\":1}").unwrap();
+    store.shred_subject(&shredded).unwrap();
+    store
+        .transaction(|t| {
+            for i in 0..records {
+                let (coll, subject) = match i % 4 {
+                    0 => ("case", SELF_SUBJECT),
+                    1 => ("draft", family.as_str()),
+                    2 => ("licence", SELF_SUBJECT),
+                    _ => ("profile", SELF_SUBJECT),
+                };
+                let body = format!("{{\"n\":{i},\"text\":\"第 {i} 条 / record {i}\"}}");
+                let lookup = format!("1101051949123{i:05}");
+                let tag = if i % 3 == 0 { Some("open") } else { None };
+                t.put(
+                    coll,
+                    &format!("{coll}-{i}"),
+                    subject,
+                    body.as_bytes(),
+                    PutOptions { tag, lookup: Some(&lookup) },
+                )?;
+            }
+            outbox::enqueue(
+                t,
+                SELF_SUBJECT,
+                "case-0",
+                outbox::OpKind::Submit,
+                outbox::new_key(),
+                json!({"a": 1}),
+                vec![],
+            )?;
+            t.put("device", "key", SELF_SUBJECT, b"device-bound secret", PutOptions::default())?;
+            t.put(
+                "device",
+                "registration",
+                SELF_SUBJECT,
+                br#"{"device_id":"dev-old","token":"t"}"#,
+                PutOptions::default(),
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    store.set_setting("catalog.version", "7").unwrap();
+    for i in 0..attachments {
+        let data: Vec<u8> = (0..(i * 37_000 + 10)).map(|b| (b * 7 + i) as u8).collect();
+        store
+            .write_attachment(if i % 2 == 0 { SELF_SUBJECT } else { &family }, &format!("材料{i}.jpg"), &mut &data[..])
+            .unwrap();
+    }
+    store
+        .audit(&NewEntry {
+            actor: "self",
+            action: "licence.present",
+            subject: SELF_SUBJECT,
+            target: "lic-1",
+            detail: json!({"to": "hotel"}),
+        })
+        .unwrap();
+    store
+}
+
+/// (collection, id, subject, tag, body, updated_at)
+type Row = (String, String, String, Option<String>, Vec<u8>, i64);
+
+fn all_records(store: &Store) -> Vec<Row> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.export_records(after, 100).unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in page {
+            if !EXCLUDED.contains(&r.collection.as_str()) && r.id != "principal-1" {
+                out.push((r.collection, r.id, r.subject, r.tag, r.body.to_vec(), r.updated_at));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn round_trip_into_a_new_store_with_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sample(dir.path(), 200, 5);
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    let file = dir.path().join("backup.zbk");
+    let summary = write_backup(&old, &file).unwrap();
+    assert_eq!(summary.manifest.records, 201, "200 records + 1 outbox operation, no device records");
+    assert_eq!(summary.manifest.count("outbox"), 1);
+    assert_eq!(summary.manifest.count("device"), 0);
+    assert_eq!(summary.manifest.attachments, 5);
+    assert!(!part_path(&file).exists());
+
+    let (header, key) = open_backup(&file, &code.grouped()).unwrap();
+    let new_dir = dir.path().join("new");
+    let (new, restored) = restore(&file, &key, &new_dir, vault(dir.path(), "new"), None, clock()).unwrap();
+    assert_eq!(restored.manifest, summary.manifest);
+    assert_eq!(restored.origin_device.as_deref(), Some("dev-old"));
+    assert_eq!(restored.backup_id, hex::encode(header.backup_id));
+    assert_ne!(new.store_id(), old.store_id());
+    assert!(!restoring_path(&new_dir).exists());
+
+    // Every record equal: collection, id, subject, tag, body, time.
+    assert_eq!(all_records(&new), all_records(&old));
+    assert!(new.get_opt("device", "key").unwrap().is_none(), "the device key stays on the old phone");
+    // Keyed lookups still work (the lookup key moved with the data).
+    assert_eq!(new.find_by_lookup("licence", "110105194912300002").unwrap().len(), 1);
+    assert_eq!(new.find_by_lookup("profile", "110105194912300003").unwrap()[0].id, "profile-3");
+    // Subjects (the shredded one is not brought back), settings, outbox with its idempotency key.
+    let labels: Vec<String> = new.subjects().unwrap().into_iter().map(|s| s.label).collect();
+    assert!(labels.contains(&"母亲 / mother".to_string()));
+    assert_eq!(new.subjects().unwrap().len(), 2);
+    assert_eq!(new.setting("catalog.version").unwrap().as_deref(), Some("7"));
+    assert_eq!(outbox::pending(&new).unwrap(), outbox::pending(&old).unwrap());
+    // An agent's principal is not in the backup (erasure must hold against every copy).
+    assert!(new.get_opt("profile", "principal-1").unwrap().is_none());
+    assert!(new.subjects().unwrap().iter().all(|s| s.kind != SubjectKind::Principal));
+    // Attachments: same ids, names, bytes (the principal's stays out). Compared by id: the list is in
+    // creation order, and restored attachments are created anew (within one second they tie and fall back
+    // to id order, so a creation that crossed a second boundary on the old phone listed differently).
+    let mut a: Vec<_> = old.attachments().unwrap().into_iter().filter(|a| a.name != "principal.jpg").collect();
+    let mut b = new.attachments().unwrap();
+    a.sort_by(|x, y| x.id.cmp(&y.id));
+    b.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(a, b);
+    for info in &a {
+        assert_eq!(new.read_attachment_to_vec(&info.id).unwrap(), old.read_attachment_to_vec(&info.id).unwrap());
+    }
+    // The audit log came along, re-chained, and says it was restored.
+    let entries = new.audit_entries(None).unwrap();
+    assert!(entries.iter().any(|e| e.action == "licence.present" && e.detail == json!({"to": "hotel"})));
+    assert!(entries.iter().any(|e| e.action == "backup.restore"));
+    assert!(new.audit_verify().unwrap().is_intact());
+
+    // The restored phone backs up with the same code, without being asked for it.
+    let again = dir.path().join("again.zbk");
+    write_backup(&new, &again).unwrap();
+    let (_, key2) = open_backup(&again, &code.grouped()).unwrap();
+    assert_eq!(key2.id, key.id);
+    // And the restored store reopens with its own vault.
+    drop(new);
+    let reopened = Store::open(&new_dir, vault(dir.path(), "new")).unwrap();
+    assert_eq!(all_records(&reopened), all_records(&old));
+}
+
+#[test]
+fn wrong_code_typo_and_foreign_files_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sample(dir.path(), 10, 1);
+    assert!(matches!(write_backup(&old, &dir.path().join("x")), Err(BackupError::NoRecoveryCode)));
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    let file = dir.path().join("b.zbk");
+    write_backup(&old, &file).unwrap();
+    // Another well-formed code: typed error after the KDF.
+    let other = RecoveryCode::generate().unwrap();
+    assert!(matches!(open_backup(&file, &other.grouped()), Err(BackupError::WrongCode)));
+    // A typo: caught by the check symbol.
+    let mut typo = code.grouped().into_bytes();
+    typo[0] = if typo[0] == b'A' { b'B' } else { b'A' };
+    assert!(matches!(open_backup(&file, std::str::from_utf8(&typo).unwrap()), Err(BackupError::CodeTypo)));
+    // Not a backup at all.
+    let foreign = dir.path().join("photo.jpg");
+    std::fs::write(&foreign, b"\xFF\xD8\xFF\xE0 not a backup").unwrap();
+    assert!(matches!(open_backup(&foreign, &code.grouped()), Err(BackupError::NotABackup)));
+    std::fs::write(&foreign, b"").unwrap();
+    assert!(matches!(open_backup(&foreign, &code.grouped()), Err(BackupError::NotABackup)));
+    // A backup of another store, opened with this store's key: its key id differs.
+    let dir2 = tempfile::tempdir().unwrap();
+    let other_store = sample(dir2.path(), 3, 0);
+    let other_code = make_recovery_code_with(&other_store, FAST).unwrap();
+    let other_file = dir.path().join("other.zbk");
+    write_backup(&other_store, &other_file).unwrap();
+    let (_, key) = open_backup(&file, &code.grouped()).unwrap();
+    let target = dir.path().join("t");
+    assert!(matches!(
+        restore(&other_file, &key, &target, vault(dir.path(), "t"), None, clock()),
+        Err(BackupError::WrongCode)
+    ));
+    assert!(!target.exists());
+    assert!(open_backup(&other_file, &other_code.grouped()).is_ok());
+    // Restoring over existing data is refused.
+    let (_, key) = open_backup(&file, &code.grouped()).unwrap();
+    assert!(matches!(
+        restore(&file, &key, &dir.path().join("old"), vault(dir.path(), "t"), None, clock()),
+        Err(BackupError::TargetExists)
+    ));
+    // Every error says what to do in both languages.
+    for e in [BackupError::WrongCode, BackupError::CodeTypo, BackupError::Truncated, BackupError::damaged("chunk 3")] {
+        assert!(!e.message_zh().is_empty() && !e.message_en().is_empty());
+        assert_ne!(e.message_zh(), e.message_en());
+    }
+}
+
+#[test]
+fn a_code_is_offered_once_a_licence_arrived_and_until_one_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::create(&dir.path().join("s"), vault(dir.path(), "s"), None).unwrap();
+    assert!(!should_offer_recovery_code(&store).unwrap(), "nothing to lose yet");
+    store.put("licence", "lic-1", SELF_SUBJECT, b"{}").unwrap();
+    assert!(should_offer_recovery_code(&store).unwrap(), "the first licence arrived");
+    make_recovery_code_with(&store, FAST).unwrap();
+    assert!(!should_offer_recovery_code(&store).unwrap(), "a code exists");
+}
+
+#[test]
+fn changing_the_code_rewraps_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sample(dir.path(), 20, 1);
+    let first = make_recovery_code_with(&old, FAST).unwrap();
+    let before = dir.path().join("before.zbk");
+    write_backup(&old, &before).unwrap();
+    let second = make_recovery_code_with(&old, FAST).unwrap();
+    assert_ne!(first, second);
+    let after = dir.path().join("after.zbk");
+    write_backup(&old, &after).unwrap();
+    let (_, k1) = open_backup(&before, &first.grouped()).unwrap();
+    let (_, k2) = open_backup(&after, &second.grouped()).unwrap();
+    assert_eq!(k1.id, k2.id);
+    assert_eq!(*k1.key, *k2.key, "the same backup key, only re-wrapped");
+    assert!(matches!(open_backup(&after, &first.grouped()), Err(BackupError::WrongCode)));
+    assert!(matches!(open_backup(&before, &second.grouped()), Err(BackupError::WrongCode)));
+}
+
+/// Byte flips, truncations, chunk swaps, chunk drops and appended bytes: each restore fails with a
+/// typed error and leaves nothing at the target (nor its temporary folder).
+#[test]
+fn damaged_files_restore_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sample(dir.path(), 300, 4);
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    let file = dir.path().join("b.zbk");
+    write_backup(&old, &file).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    let (_, key) = open_backup(&file, &code.grouped()).unwrap();
+    let stride = 4 + format::CHUNK + 16;
+    let chunks = (good.len() - format::HEADER_LEN).div_ceil(stride);
+    assert!(chunks >= 4, "{chunks} chunks");
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let bad = dir.path().join("bad.zbk");
+    let target = dir.path().join("target");
+    let mut kinds = BTreeMap::<&str, u32>::new();
+    for trial in 0..300 {
+        let mut b = good.clone();
+        match trial % 5 {
+            0 | 1 => {
+                // 1 to 8 random bit flips anywhere (header included).
+                for _ in 0..1 + rnd(8) {
+                    let i = rnd(b.len());
+                    b[i] ^= 1 << rnd(8);
+                }
+            }
+            2 => b.truncate(rnd(b.len())),
+            3 => {
+                // Swap two whole chunks (not the final one, which is shorter).
+                let (i, j) = (rnd(chunks - 1), rnd(chunks - 1));
+                let j = if i == j { (j + 1) % (chunks - 1) } else { j };
+                let (x, y) = (format::HEADER_LEN + i * stride, format::HEADER_LEN + j * stride);
+                let ci = good[x..x + stride].to_vec();
+                let cj = good[y..y + stride].to_vec();
+                b[x..x + stride].copy_from_slice(&cj);
+                b[y..y + stride].copy_from_slice(&ci);
+            }
+            _ => {
+                if trial % 2 == 0 {
+                    // Drop a whole chunk.
+                    let i = rnd(chunks - 1);
+                    let x = format::HEADER_LEN + i * stride;
+                    b.drain(x..x + stride);
+                } else {
+                    // Append bytes after the final chunk.
+                    b.extend_from_slice(&good[format::HEADER_LEN..format::HEADER_LEN + 1 + rnd(stride)]);
+                }
+            }
+        }
+        if b == good {
+            continue;
+        }
+        std::fs::write(&bad, &b).unwrap();
+        let res = restore(&bad, &key, &target, vault(dir.path(), "t"), None, clock());
+        let err = res.err().unwrap_or_else(|| panic!("trial {trial}: a damaged file restored"));
+        assert!(
+            matches!(
+                err,
+                BackupError::Damaged { .. }
+                    | BackupError::Truncated
+                    | BackupError::NotABackup
+                    | BackupError::UnsupportedVersion { .. }
+                    | BackupError::WrongCode
+            ),
+            "trial {trial}: {err:?}"
+        );
+        *kinds.entry(err.code()).or_default() += 1;
+        assert!(!target.exists(), "trial {trial}: something was restored");
+        assert!(!restoring_path(&target).exists(), "trial {trial}: temporary folder left");
+    }
+    assert!(kinds.get("damaged").copied().unwrap_or(0) > 100, "{kinds:?}");
+    assert!(kinds.get("truncated").copied().unwrap_or(0) > 10, "{kinds:?}");
+    // The good file still restores.
+    restore(&file, &key, &target, vault(dir.path(), "t"), None, clock()).unwrap();
+}
+
+#[test]
+fn a_flipped_header_with_the_right_code_is_damage_not_a_wrong_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sample(dir.path(), 5, 0);
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    let file = dir.path().join("b.zbk");
+    write_backup(&old, &file).unwrap();
+    let good = std::fs::read(&file).unwrap();
+    for i in 4..format::HEADER_LEN {
+        let mut b = good.clone();
+        b[i] ^= 0x10;
+        std::fs::write(&file, &b).unwrap();
+        let e = open_backup(&file, &code.grouped()).unwrap_err();
+        assert!(matches!(e, BackupError::Damaged { .. }), "byte {i}: {e:?}");
+    }
+}

@@ -1,0 +1,247 @@
+//! The 待办 home: everything the first screen shows, in one call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use zhangban_base::store::{Store, SELF_SUBJECT};
+use zhangban_base::{Result, Text};
+use zhangban_cases::CaseState;
+
+use crate::sources::{self, Snapshot};
+use crate::{date_of, settings, Reminder, LAST_SYNC_KEY};
+
+/// The needs of one subject (the person, or one of an agent's principals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct PrincipalNeeds {
+    pub subject: String,
+    /// `本人 / Me` for the person; the principal's name otherwise.
+    pub label: Text,
+    /// The most urgent of this subject's needs (at most [`PER_SUBJECT`]).
+    pub needs: Vec<Reminder>,
+    /// How many needs this subject has in all.
+    pub needs_total: u32,
+}
+
+/// How many needs of each subject the home carries (the rest are counted).
+pub const PER_SUBJECT: usize = 3;
+
+/// A case still under way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ActiveCase {
+    pub case_id: String,
+    pub subject: String,
+    pub title: String,
+    pub state: CaseState,
+    pub state_label: Text,
+    pub receipt: Option<String>,
+    /// 承诺办结日期, once accepted.
+    pub promised_date: Option<NaiveDate>,
+    /// Working days from today to the promised date (negative: overdue by that many); none while the case
+    /// is not accepted.
+    pub working_days_left: Option<i64>,
+    pub overdue: bool,
+    /// The promised date rests on assumed (Monday–Friday) working days.
+    pub provisional: bool,
+}
+
+/// A licence ending within the longest licence lead time, or ended in the last 90 days.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct ExpiringLicence {
+    pub licence_id: String,
+    pub name: Text,
+    pub valid_until: NaiveDate,
+    /// Negative: expired that many days ago.
+    pub days_left: i64,
+    /// The catalog item that renews it ([`crate::open_renewal`] opens its draft).
+    pub renewal_item: Option<String>,
+    pub renewal_name: Option<Text>,
+}
+
+/// A draft not yet submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DraftLine {
+    pub draft_id: String,
+    pub subject: String,
+    /// Item or bundle code.
+    pub target: String,
+    pub name: Text,
+    pub updated_at: i64,
+}
+
+/// The 待办 home. A screen's worth: each list holds at most the setting `home_max` entries, the most
+/// urgent first, and says how many there are in all (an agent's phone may have thousands of cases).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Home {
+    pub at: i64,
+    /// What needs the person now, most urgent first (at most `home_max`).
+    pub needs: Vec<Reminder>,
+    pub needs_total: u32,
+    /// The same needs per subject, the subject with the most urgent need first (an agent's principals;
+    /// one entry when all are the person's own).
+    pub principals: Vec<PrincipalNeeds>,
+    /// Cases under way: overdue first, then by working days left (at most `home_max`).
+    pub cases: Vec<ActiveCase>,
+    pub cases_total: u32,
+    pub licences: Vec<ExpiringLicence>,
+    /// Drafts in progress, the latest edited first (at most `home_max`).
+    pub drafts: Vec<DraftLine>,
+    pub drafts_total: u32,
+    /// Outgoing operations waiting to be sent, and refused ones.
+    pub outbox_pending: u32,
+    pub outbox_refused: u32,
+    /// The last sync run that reached the platform (Unix seconds).
+    pub last_sync_at: Option<i64>,
+    pub trust_list_age_secs: Option<i64>,
+    pub status_list_age_secs: Option<i64>,
+    /// The last year the working-day calendar has official data for.
+    pub calendar_last_year: Option<i32>,
+}
+
+fn by_urgency(a: &Reminder, b: &Reminder) -> std::cmp::Ordering {
+    b.urgency.cmp(&a.urgency).then(a.fire_at.cmp(&b.fire_at)).then(a.id.cmp(&b.id))
+}
+
+/// The 待办 home at the store's clock time.
+pub fn home(store: &Arc<Store>) -> Result<Home> {
+    let snap = Snapshot::load(store, settings(store)?)?;
+    let found = sources::collect(&snap)?;
+    let max = snap.settings.home_max as usize;
+    let mut needs: Vec<Reminder> = found.into_iter().filter_map(|f| f.need).collect();
+    needs.sort_by(by_urgency);
+    let mut groups: Vec<PrincipalNeeds> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for n in &needs {
+        let i = *index.entry(n.subject.clone()).or_insert_with(|| {
+            let label = if n.subject == SELF_SUBJECT {
+                Text::new("本人", "Me")
+            } else {
+                let l = snap.labels.get(&n.subject).cloned().unwrap_or_else(|| n.subject.clone());
+                Text::new(l.clone(), l)
+            };
+            groups.push(PrincipalNeeds { subject: n.subject.clone(), label, needs: vec![], needs_total: 0 });
+            groups.len() - 1
+        });
+        let g = &mut groups[i];
+        g.needs_total += 1;
+        if g.needs.len() < PER_SUBJECT {
+            g.needs.push(n.clone());
+        }
+    }
+    let needs_total = needs.len() as u32;
+    needs.truncate(max);
+    let mut cases = active_cases(&snap);
+    let cases_total = cases.len() as u32;
+    cases.truncate(max);
+    let max_lead = snap.settings.licence_leads.iter().copied().max().unwrap_or(30) as i64;
+    let mut licences: Vec<ExpiringLicence> = snap
+        .licences
+        .iter()
+        .filter(|l| !matches!(l.status, zhangban_wallet::LicenceStatus::Revoked))
+        .filter_map(|l| {
+            let end = date_of(l.valid_until);
+            let days_left = (end - snap.today).num_days();
+            if days_left > max_lead || days_left < -90 {
+                return None;
+            }
+            let item = snap.catalog.renewal_item(l.licence_type.key());
+            Some(ExpiringLicence {
+                licence_id: l.licence_id.clone(),
+                name: l.type_name.clone(),
+                valid_until: end,
+                days_left,
+                renewal_item: item.map(|i| i.code.clone()),
+                renewal_name: item.map(|i| i.name.clone()),
+            })
+        })
+        .collect();
+    licences.sort_by(|a, b| a.days_left.cmp(&b.days_left).then(a.licence_id.cmp(&b.licence_id)));
+    licences.truncate(max);
+    let mut open: Vec<_> = zhangban_forms::session::list_all(store)?.into_iter().filter(|d| !d.submitted).collect();
+    let drafts_total = open.len() as u32;
+    open.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+    open.truncate(max);
+    let drafts = open
+        .into_iter()
+        .map(|d| DraftLine {
+            name: snap
+                .catalog
+                .target(&d.target)
+                .map(|t| t.name().clone())
+                .unwrap_or_else(|_| Text::new(&*d.target, &*d.target)),
+            draft_id: d.id,
+            subject: d.subject,
+            target: d.target,
+            updated_at: d.updated_at,
+        })
+        .collect();
+    let (trust, status) = match &snap.wallet {
+        Some(w) => {
+            let c = w.cache_info(snap.now)?;
+            (c.trust_age_secs, c.status_age_secs)
+        }
+        None => (None, None),
+    };
+    Ok(Home {
+        at: snap.now,
+        needs,
+        needs_total,
+        principals: groups,
+        cases,
+        cases_total,
+        licences,
+        drafts,
+        drafts_total,
+        outbox_pending: snap.pending.len() as u32,
+        outbox_refused: snap.refused.len() as u32,
+        last_sync_at: store.setting(LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()),
+        trust_list_age_secs: trust,
+        status_list_age_secs: status,
+        calendar_last_year: snap.calendar.covered_years().last().copied(),
+    })
+}
+
+fn active_cases(s: &Snapshot) -> Vec<ActiveCase> {
+    let mut out: Vec<ActiveCase> = s
+        .cases
+        .iter()
+        .filter(|c| !c.state.is_final())
+        .map(|c| {
+            let paused = c.paused_ranges(s.today);
+            let pd = match (c.accepted_on, c.promised_days) {
+                (Some(acc), Some(days)) => s.calendar.add_working_days(acc, days, &paused).ok(),
+                _ => None,
+            };
+            let left = pd.as_ref().and_then(|pd| s.calendar.working_days_between(s.today, pd.value, &paused).ok());
+            let overdue = match (&pd, &left) {
+                (Some(pd), Some(l)) => l.value < 0 || (l.value == 0 && s.today > pd.value),
+                _ => false,
+            };
+            ActiveCase {
+                case_id: c.id.clone(),
+                subject: c.subject.clone(),
+                title: c.title.clone(),
+                state: c.state,
+                state_label: Text::new(c.state.label_zh(), c.state.label_en()),
+                receipt: c.receipt.clone(),
+                promised_date: pd.as_ref().map(|p| p.value),
+                working_days_left: left.as_ref().map(|l| l.value),
+                overdue,
+                provisional: pd.as_ref().is_some_and(|p| p.provisional) || left.as_ref().is_some_and(|l| l.provisional),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.overdue
+            .cmp(&a.overdue)
+            .then(a.working_days_left.unwrap_or(i64::MAX).cmp(&b.working_days_left.unwrap_or(i64::MAX)))
+            .then(a.case_id.cmp(&b.case_id))
+    });
+    out
+}

@@ -1,0 +1,932 @@
+//! The rules: what each source of deadlines yields, read from one [`Snapshot`] of the store.
+//!
+//! Every rule gives, per thing it watches (a *group*: one supplement request, one licence…), the need the
+//! home shows now (if any) and the *stages* to plan: reminders at fixed moments (3 and 1 working days
+//! before a due date, the due day, the working day after: missed). A stage's id is its group and stage
+//! name, so it is the same in every plan and after a restart.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate};
+use zhangban_base::deadline::Deadline as Published;
+use zhangban_base::outbox::{self, Op};
+use zhangban_base::store::{Store, SELF_SUBJECT};
+use zhangban_base::{Result, Text};
+use zhangban_calendar::{Calendar, Rules};
+use zhangban_cases::{self as cases, Case, CaseState};
+use zhangban_catalog::Catalog;
+use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
+
+use crate::{at_minute, date_of, Link, Reminder, ReminderAction, ReminderSource, Screen, Settings, Urgency, DAY};
+
+/// Open case states the rules read; of completed cases only those within the rating window (the rest —
+/// drafts, other final states, old completed cases — need nothing).
+const OPEN: [CaseState; 6] = [
+    CaseState::Queued,
+    CaseState::Submitted,
+    CaseState::Accepted,
+    CaseState::InReview,
+    CaseState::Suspended,
+    CaseState::SupplementRequested,
+];
+
+/// What the rules read, loaded once per plan or home.
+pub struct Snapshot {
+    pub now: i64,
+    pub today: NaiveDate,
+    pub settings: Settings,
+    pub calendar: Arc<Calendar>,
+    pub rules: Rules,
+    pub catalog: Arc<Catalog>,
+    /// Cases in the watched states (open ones and those completed within the rating window), oldest first.
+    pub cases: Vec<Arc<Case>>,
+    pub licences: Vec<LicenceSummary>,
+    pub grants: Vec<GrantRecord>,
+    pub pending: Vec<Op>,
+    pub refused: Vec<Op>,
+    /// Subject id → label (a principal's name).
+    pub labels: HashMap<String, String>,
+    /// The wallet (None when its records could not be read: the other rules still work).
+    pub wallet: Option<Wallet>,
+    /// What other features published as running out (agent mode: delegations): (id, subject, deadline).
+    pub deadlines: Vec<(String, String, Published)>,
+    /// The version of each of `cases` (the same order): the case findings are cached per version.
+    case_versions: Vec<Vec<u8>>,
+    /// Which store object's cache the case findings go to.
+    store_key: (String, usize),
+    /// The calendar update's version (empty: none stored): part of what the case findings depend on.
+    calendar_version: Vec<u8>,
+}
+
+/// What the engine keeps between calls, per store object: the parsed watched cases, the calendar and the
+/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]). A call
+/// after a write decrypts, parses and reckons again only the records that changed (a sync's event touches
+/// one case, not ten thousand); the rest is read from the plaintext columns only.
+struct Cache {
+    store_id: String,
+    /// The store object (two objects over the same files keep their own caches).
+    instance: usize,
+    cases: HashMap<String, (Vec<u8>, Arc<Case>)>,
+    calendar: Option<(Vec<u8>, Arc<Calendar>)>,
+    /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
+    found_key: Option<FoundKey>,
+    found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FoundKey {
+    today: NaiveDate,
+    settings: Settings,
+    calendar_version: Vec<u8>,
+    labels: HashMap<String, String>,
+}
+
+static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+
+/// The cache of this store object (a new one when another store was used last).
+fn cache_for<'a>(g: &'a mut Option<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
+    if !g.as_ref().is_some_and(|c| c.store_id == store_id && c.instance == instance) {
+        *g = None;
+    }
+    g.get_or_insert_with(|| Cache {
+        store_id: store_id.to_string(),
+        instance,
+        cases: HashMap::new(),
+        calendar: None,
+        found_key: None,
+        found: HashMap::new(),
+    })
+}
+
+impl Snapshot {
+    pub fn load(store: &Arc<Store>, settings: Settings) -> Result<Snapshot> {
+        let now = store.now();
+        let today = store.today();
+        // One pass over the cases' plaintext columns, decrypting only the open ones and those completed
+        // recently enough to be rated (a case completed on day D was last written on or after D) — and of
+        // those only the ones written since the last call.
+        let rules = Rules::default();
+        let days = i64::from(rules.rating_window_days + settings.rating_after_days + 2);
+        let since = at_minute(today - Duration::days(days), 0);
+        let watched = |_: &str, tag: Option<&str>, at: i64| match tag {
+            Some(t) if t == CaseState::Completed.as_str() => at >= since,
+            Some(t) => OPEN.iter().any(|s| s.as_str() == t),
+            None => false,
+        };
+        let store_key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+        let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache_for(&mut guard, &store_key.0, store_key.1);
+        // The calendar with the stored signed update, verified again only when the update changed (a store
+        // without one is not asked for it by id: a miss costs the store's full miss check).
+        let cal_rows = store.scan_changed(zhangban_calendar::update::COLLECTION, &|_, _, _| true, &|_, _| true)?;
+        let calendar_version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
+        let calendar = match &cache.calendar {
+            Some((v, c)) if *v == calendar_version => c.clone(),
+            _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
+            _ => Arc::new(zhangban_calendar::update::load(store)?),
+        };
+        cache.calendar = Some((calendar_version.clone(), calendar.clone()));
+        let known = &cache.cases;
+        let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
+            known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+        })?;
+        let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
+        for (id, version, rec) in rows {
+            let case = match rec {
+                Some(r) => Arc::new(r?.json::<Case>()?),
+                None => match cache.cases.remove(&id) {
+                    Some((_, c)) => c,
+                    None => continue,
+                },
+            };
+            fresh.insert(id, (version, case));
+        }
+        cache.cases = fresh;
+        let mut cases: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+        drop(guard);
+        cases.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let (case_versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = cases.into_iter().unzip();
+        // The wallet only when it holds something (counted from the plaintext columns).
+        let has_wallet_records = !store.tag_counts(zhangban_wallet::LICENCE_COLLECTION)?.is_empty()
+            || !store.tag_counts(zhangban_wallet::GRANT_COLLECTION)?.is_empty();
+        let wallet = if has_wallet_records { Some(Wallet::open(store.clone())?) } else { None };
+        let (licences, grants) = match &wallet {
+            Some(w) => (w.licences(now)?, w.grants(None)?),
+            None => (vec![], vec![]),
+        };
+        let labels = store.subjects()?.into_iter().map(|s| (s.id, s.label)).collect();
+        let pending = outbox::pending(store)?;
+        let refused = outbox::quarantined(store)?;
+        let deadlines = zhangban_base::deadline::list(store)?;
+        Ok(Snapshot {
+            now,
+            today,
+            settings,
+            calendar,
+            rules,
+            catalog: Catalog::current(store)?,
+            cases,
+            licences,
+            grants,
+            pending,
+            refused,
+            labels,
+            wallet,
+            deadlines,
+            case_versions,
+            store_key,
+            calendar_version,
+        })
+    }
+
+    /// "For 李奶奶: " before a principal's reminders (nothing for the person's own).
+    fn whose(&self, subject: &str) -> (String, String) {
+        if subject == SELF_SUBJECT || subject.is_empty() {
+            return (String::new(), String::new());
+        }
+        let label = self.labels.get(subject).map(String::as_str).unwrap_or(subject);
+        (format!("为{label}："), format!("For {label}: "))
+    }
+
+    fn case_title(&self, case_id: &str) -> Option<&str> {
+        self.cases.iter().find(|c| c.id == case_id).map(|c| c.title.as_str())
+    }
+}
+
+/// One watched thing: the need it shows now and the reminders to plan.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub group: String,
+    pub need: Option<Reminder>,
+    pub stages: Vec<Reminder>,
+}
+
+const PROVISIONAL_ZH: &str = "（日期按周一至周五推算，节假日安排公布后可能调整）";
+const PROVISIONAL_EN: &str = " (reckoned Monday to Friday until the holiday arrangement is published; it may change)";
+
+#[allow(clippy::too_many_arguments)]
+fn reminder(
+    id: String,
+    source: ReminderSource,
+    urgency: Urgency,
+    subject: &str,
+    title: Text,
+    body: Text,
+    link: Link,
+    action: Option<ReminderAction>,
+    fire_at: i64,
+    due: Option<NaiveDate>,
+    provisional: bool,
+) -> Reminder {
+    let body = if provisional {
+        Text::new(format!("{}{PROVISIONAL_ZH}", body.zh), format!("{}{PROVISIONAL_EN}", body.en))
+    } else {
+        body
+    };
+    Reminder {
+        id,
+        source,
+        urgency,
+        subject: subject.into(),
+        title,
+        body,
+        link,
+        action,
+        fire_at,
+        due,
+        provisional,
+        merged: vec![],
+    }
+}
+
+/// The working day `n` working days before `due` (`n = 0`: `due`), and whether that rests on assumed data.
+pub fn working_days_before(cal: &Calendar, due: NaiveDate, n: u32) -> (NaiveDate, bool) {
+    let mut d = due;
+    let mut left = n;
+    let mut provisional = !cal.is_covered(due);
+    let mut walked = 0;
+    while left > 0 && walked < 400 {
+        let Some(p) = d.pred_opt() else { break };
+        d = p;
+        walked += 1;
+        let w = cal.is_working_day(d);
+        provisional |= w.provisional;
+        if w.value {
+            left -= 1;
+        }
+    }
+    (d, provisional)
+}
+
+/// The first working day after `d`.
+fn next_working_day(cal: &Calendar, d: NaiveDate) -> (NaiveDate, bool) {
+    match cal.add_working_days(d, 1, &[]) {
+        Ok(r) => (r.value, r.provisional),
+        Err(_) => (d + Duration::days(1), true),
+    }
+}
+
+fn plural(n: i64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Urgency of a due date `left` working days away.
+fn deadline_urgency(left: i64) -> Urgency {
+    match left {
+        i64::MIN..=0 => Urgency::Urgent,
+        1 => Urgency::High,
+        2..=3 => Urgency::Normal,
+        _ => Urgency::Low,
+    }
+}
+
+struct Deadline<'a> {
+    source: ReminderSource,
+    group: String,
+    case: &'a Case,
+    /// 补正材料 / 容缺材料
+    what_zh: &'static str,
+    what_en: &'static str,
+    items_zh: String,
+    items_en: String,
+    due: NaiveDate,
+    /// The due date itself rests on assumed data.
+    due_provisional: bool,
+}
+
+/// 补正 and 容缺 due dates: `deadline_leads` working days before, the due day, the working day after.
+fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
+    let (pz, pe) = s.whose(&d.case.subject);
+    let link = Link::new(Screen::Case, &d.case.id);
+    let title = &d.case.title;
+    let due = d.due;
+    let body = Text::new(
+        format!("{pz}{title}：请于 {due} 前补交{}。", d.items_zh),
+        format!("{pe}{title}: supply {} by {due}.", d.items_en),
+    );
+    let mut stages = Vec::new();
+    let mut leads = s.settings.deadline_leads.clone();
+    leads.sort_unstable_by(|a, b| b.cmp(a));
+    leads.dedup();
+    for n in leads {
+        let (day, prov) = working_days_before(&s.calendar, due, n);
+        stages.push(reminder(
+            format!("{}:w{n}", d.group),
+            d.source,
+            if n == 1 { Urgency::High } else { Urgency::Normal },
+            &d.case.subject,
+            Text::new(
+                format!("{}：还剩 {n} 个工作日", d.what_zh),
+                format!("{}: {n} working day{} left", d.what_en, plural(n.into())),
+            ),
+            body.clone(),
+            link.clone(),
+            Some(ReminderAction::Supply),
+            at_minute(day, s.settings.remind_minute),
+            Some(due),
+            prov || d.due_provisional,
+        ));
+    }
+    stages.push(reminder(
+        format!("{}:due", d.group),
+        d.source,
+        Urgency::Urgent,
+        &d.case.subject,
+        Text::new(format!("{}今天截止", d.what_zh), format!("{} due today", d.what_en)),
+        body.clone(),
+        link.clone(),
+        Some(ReminderAction::Supply),
+        at_minute(due, s.settings.remind_minute),
+        Some(due),
+        d.due_provisional,
+    ));
+    let (after, prov) = next_working_day(&s.calendar, due);
+    let missed_body = Text::new(
+        format!("{pz}{title}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
+        format!(
+            "{pe}{title}: the {} was due {due}; supply it and contact the department now.",
+            d.what_en.to_lowercase()
+        ),
+    );
+    stages.push(reminder(
+        format!("{}:missed", d.group),
+        d.source,
+        Urgency::Urgent,
+        &d.case.subject,
+        Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
+        missed_body.clone(),
+        link.clone(),
+        Some(ReminderAction::Supply),
+        at_minute(after, s.settings.remind_minute),
+        Some(due),
+        prov || d.due_provisional,
+    ));
+    let left = s.calendar.working_days_between(s.today, due, &[]).map(|r| (r.value, r.provisional));
+    let (left, lprov) = left.unwrap_or((0, true));
+    let need = if s.today > due {
+        reminder(
+            d.group.clone(),
+            d.source,
+            Urgency::Urgent,
+            &d.case.subject,
+            Text::new(format!("{}期限已过", d.what_zh), format!("{} deadline missed", d.what_en)),
+            missed_body,
+            link,
+            Some(ReminderAction::Supply),
+            at_minute(after, s.settings.remind_minute),
+            Some(due),
+            d.due_provisional,
+        )
+    } else {
+        let (tz, te) = if left <= 0 {
+            (format!("{}今天截止", d.what_zh), format!("{} due today", d.what_en))
+        } else {
+            (
+                format!("{}：还剩 {left} 个工作日", d.what_zh),
+                format!("{}: {left} working day{} left", d.what_en, plural(left)),
+            )
+        };
+        reminder(
+            d.group.clone(),
+            d.source,
+            deadline_urgency(left),
+            &d.case.subject,
+            Text::new(tz, te),
+            body,
+            link,
+            Some(ReminderAction::Supply),
+            at_minute(due, s.settings.remind_minute),
+            Some(due),
+            lprov || d.due_provisional,
+        )
+    };
+    Found { group: d.group, need: Some(need), stages }
+}
+
+/// A short, stable, id-safe digest of a text (material names are Chinese).
+pub(crate) fn short(text: &str) -> String {
+    hex::encode(&ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref()[..6])
+}
+
+fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
+    // 补正
+    if let (Some(sup), CaseState::SupplementRequested) = (&c.supplement, c.state) {
+        if !sup.supplied {
+            out.push(deadline(
+                s,
+                Deadline {
+                    source: ReminderSource::Supplement,
+                    group: format!("supplement:{}:{}", c.id, short(&sup.request_id)),
+                    case: c,
+                    what_zh: "补正材料",
+                    what_en: "Supplement",
+                    items_zh: sup.items.join("、"),
+                    items_en: sup.items.join(", "),
+                    due: sup.due,
+                    due_provisional: !s.calendar.is_covered(sup.due),
+                },
+            ));
+        }
+    }
+    // 容缺
+    if !c.state.is_final() {
+        for m in c.deferred.iter().filter(|m| !m.supplied) {
+            let Some(due) = c.deferred_due_of(m, &s.calendar, &s.rules)? else { continue };
+            out.push(deadline(
+                s,
+                Deadline {
+                    source: ReminderSource::Deferred,
+                    group: format!("deferred:{}:{}", c.id, short(&m.material)),
+                    case: c,
+                    what_zh: "容缺材料",
+                    what_en: "Deferred material",
+                    items_zh: m.material.clone(),
+                    items_en: m.material.clone(),
+                    due: due.value,
+                    due_provisional: due.provisional,
+                },
+            ));
+        }
+    }
+    // The promised completion date, while its clock runs.
+    if c.state.clock_running() {
+        if let (Some(acc), Some(days)) = (c.accepted_on, c.promised_days) {
+            let paused = c.paused_ranges(s.today);
+            let pd = s.calendar.add_working_days(acc, days, &paused)?;
+            out.push(promised(s, c, pd.value, pd.provisional));
+        }
+    }
+    // 好差评
+    if c.state == CaseState::Completed && c.rating.is_none() {
+        if let Some(done) = c.completed_on {
+            let until = done + Duration::days(s.rules.rating_window_days.into());
+            let day = done + Duration::days(s.settings.rating_after_days.into());
+            if s.today <= until {
+                let (pz, pe) = s.whose(&c.subject);
+                let r = reminder(
+                    format!("rating:{}", c.id),
+                    ReminderSource::Rating,
+                    Urgency::Low,
+                    &c.subject,
+                    Text::new("请为办事体验评价", "How was the service? Rate it"),
+                    Text::new(
+                        format!("{pz}{}已办结，{until} 前可评价（好差评）。", c.title),
+                        format!("{pe}{} is completed; rate it by {until}.", c.title),
+                    ),
+                    Link::new(Screen::Case, &c.id),
+                    Some(ReminderAction::Rate),
+                    at_minute(day.min(until), s.settings.remind_minute),
+                    Some(until),
+                    false,
+                );
+                out.push(Found { group: r.id.clone(), need: Some(r.clone()), stages: vec![r] });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
+    let (pz, pe) = s.whose(&c.subject);
+    let group = format!("promised:{}", c.id);
+    let link = Link::new(Screen::Case, &c.id);
+    let body = Text::new(format!("{pz}{}：承诺 {pd} 前办结。", c.title), format!("{pe}{}: promised by {pd}.", c.title));
+    let mut stages = Vec::new();
+    let mut leads = s.settings.promised_leads.clone();
+    leads.sort_unstable_by(|a, b| b.cmp(a));
+    leads.dedup();
+    for n in &leads {
+        let (day, prov) = working_days_before(&s.calendar, pd, *n);
+        stages.push(reminder(
+            format!("{group}:w{n}"),
+            ReminderSource::Promised,
+            Urgency::Low,
+            &c.subject,
+            Text::new(
+                format!("承诺办结日还剩 {n} 个工作日"),
+                format!("Promised completion in {n} working day{}", plural((*n).into())),
+            ),
+            body.clone(),
+            link.clone(),
+            None,
+            at_minute(day, s.settings.remind_minute),
+            Some(pd),
+            prov || provisional,
+        ));
+    }
+    let (after, prov) = next_working_day(&s.calendar, pd);
+    let urged = c.urged_at.is_some();
+    let overdue = reminder(
+        format!("{group}:overdue"),
+        ReminderSource::Promised,
+        Urgency::High,
+        &c.subject,
+        Text::new("办件已超过承诺时限", "Case past its promised date"),
+        if urged {
+            Text::new(
+                format!("{pz}{}：承诺 {pd} 前办结，现已超期；已催办。", c.title),
+                format!("{pe}{}: promised by {pd}, now overdue; urged.", c.title),
+            )
+        } else {
+            Text::new(
+                format!("{pz}{}：承诺 {pd} 前办结，现已超期，可一键催办。", c.title),
+                format!("{pe}{}: promised by {pd}, now overdue. You can urge the department.", c.title),
+            )
+        },
+        link.clone(),
+        (!urged).then_some(ReminderAction::Urge),
+        at_minute(after, s.settings.remind_minute),
+        Some(pd),
+        prov || provisional,
+    );
+    stages.push(overdue.clone());
+    let left = s.calendar.working_days_between(s.today, pd, &c.paused_ranges(s.today)).map(|r| r.value).unwrap_or(0);
+    let max_lead = leads.first().copied().unwrap_or(0) as i64;
+    let need = if s.today > pd {
+        Some(Reminder { id: group.clone(), ..overdue })
+    } else if left <= max_lead {
+        Some(reminder(
+            group.clone(),
+            ReminderSource::Promised,
+            if left <= 0 { Urgency::Normal } else { Urgency::Low },
+            &c.subject,
+            if left <= 0 {
+                Text::new("今天是承诺办结日", "Promised completion is today")
+            } else {
+                Text::new(
+                    format!("承诺办结日还剩 {left} 个工作日"),
+                    format!("Promised completion in {left} working day{}", plural(left)),
+                )
+            },
+            body,
+            link,
+            None,
+            at_minute(pd, s.settings.remind_minute),
+            Some(pd),
+            provisional,
+        ))
+    } else {
+        None
+    };
+    Found { group, need, stages }
+}
+
+fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
+    if matches!(l.status, LicenceStatus::Revoked | LicenceStatus::NotYetValid) {
+        return None;
+    }
+    let end = date_of(l.valid_until);
+    let group = format!("licence:{}", l.licence_id);
+    let renewal = s.catalog.renewal_item(l.licence_type.key());
+    let (link, action) = match renewal {
+        Some(_) => (Link::new(Screen::Renewal, &l.licence_id), Some(ReminderAction::Renew)),
+        None => (Link::new(Screen::Licence, &l.licence_id), None),
+    };
+    let name = l.type_name.clone();
+    let body = match renewal {
+        Some(item) => Text::new(
+            format!("有效期至 {end}。点此办理“{}”，已为您预填。", item.name.zh),
+            format!("Valid until {end}. Tap to apply for {} (prefilled).", item.name.en),
+        ),
+        None => Text::new(
+            format!("有效期至 {end}，请及时向发证机关申请换发。"),
+            format!("Valid until {end}; renew it with the issuing authority in time."),
+        ),
+    };
+    let mut stages = Vec::new();
+    let mut leads = s.settings.licence_leads.clone();
+    leads.sort_unstable_by(|a, b| b.cmp(a));
+    leads.dedup();
+    for n in &leads {
+        let day = end - Duration::days((*n).into());
+        stages.push(reminder(
+            format!("{group}:d{n}"),
+            ReminderSource::LicenceExpiry,
+            match n {
+                0..=1 => Urgency::High,
+                2..=7 => Urgency::Normal,
+                _ => Urgency::Low,
+            },
+            SELF_SUBJECT,
+            Text::new(
+                format!("{}将于 {n} 天后到期", name.zh),
+                format!("{} expires in {n} day{}", name.en, plural((*n).into())),
+            ),
+            body.clone(),
+            link.clone(),
+            action,
+            at_minute(day, s.settings.remind_minute),
+            Some(end),
+            false,
+        ));
+    }
+    let expired = reminder(
+        format!("{group}:expired"),
+        ReminderSource::LicenceExpiry,
+        Urgency::High,
+        SELF_SUBJECT,
+        Text::new(format!("{}已过期", name.zh), format!("{} has expired", name.en)),
+        body.clone(),
+        link.clone(),
+        action,
+        at_minute(end + Duration::days(1), s.settings.remind_minute).max(l.valid_until),
+        Some(end),
+        false,
+    );
+    stages.push(expired.clone());
+    let days_left = (end - s.today).num_days();
+    let max_lead = leads.first().copied().unwrap_or(30) as i64;
+    let need = if s.now > l.valid_until {
+        ((s.today - end).num_days() <= 90).then(|| Reminder { id: group.clone(), ..expired })
+    } else if days_left <= max_lead {
+        Some(reminder(
+            group.clone(),
+            ReminderSource::LicenceExpiry,
+            match days_left {
+                i64::MIN..=1 => Urgency::High,
+                2..=7 => Urgency::Normal,
+                _ => Urgency::Low,
+            },
+            SELF_SUBJECT,
+            Text::new(
+                format!("{}将于 {days_left} 天后到期", name.zh),
+                format!("{} expires in {days_left} day{}", name.en, plural(days_left)),
+            ),
+            body,
+            link,
+            action,
+            l.valid_until,
+            Some(end),
+            false,
+        ))
+    } else {
+        None
+    };
+    Some(Found { group, need, stages })
+}
+
+fn grant_rules(s: &Snapshot, g: &GrantRecord) -> Option<Found> {
+    if g.revoked_at.is_some() || g.expires_at <= s.now {
+        return None;
+    }
+    let lead = i64::from(s.settings.grant_lead_hours) * 3600;
+    let fire = g.expires_at - lead;
+    if fire <= g.issued_at {
+        return None; // a short grant: no reminder before it ends
+    }
+    let until = date_of(g.expires_at);
+    let r = reminder(
+        format!("grant:{}:h{}", g.grant_id, s.settings.grant_lead_hours),
+        ReminderSource::GrantExpiry,
+        Urgency::Low,
+        SELF_SUBJECT,
+        Text::new("授权用证即将到期", "A licence grant expires soon"),
+        Text::new(
+            format!("给“{}”的授权（用途：{}）将于 {until} 到期；如仍需要，请重新授权。", g.recipient, g.purpose),
+            format!(
+                "The grant to {} (purpose: {}) ends on {until}; grant again if still needed.",
+                g.recipient, g.purpose
+            ),
+        ),
+        Link::new(Screen::Grant, &g.grant_id),
+        None,
+        fire,
+        Some(until),
+        false,
+    );
+    let need = (s.now >= fire).then(|| Reminder { id: format!("grant:{}", g.grant_id), ..r.clone() });
+    Some(Found { group: format!("grant:{}", g.grant_id), need, stages: vec![r] })
+}
+
+/// A principal's delegation to this phone's agent running out (agent mode publishes it through
+/// `zhangban_base::deadline`: reminders may not depend on agent mode). `delegation_leads` days before the
+/// end, then the end itself; the need shows from the longest lead until a week after the end (the
+/// retention sweep erases the principal then).
+fn delegation_rules(s: &Snapshot, id: &str, subject: &str, d: &Published) -> Option<Found> {
+    if s.now > d.ends_at + 7 * DAY {
+        return None;
+    }
+    let end = date_of(d.ends_at);
+    let name = &d.name;
+    let link = Link::new(Screen::Principal, subject);
+    let soon = |lead: i64| {
+        let (wz, we) = if lead <= 0 {
+            ("今天".to_string(), "today".to_string())
+        } else {
+            (format!("还有 {lead} 天"), format!("in {lead} day{}", plural(lead)))
+        };
+        (
+            Text::new("委托即将到期", "A delegation ends soon"),
+            Text::new(
+                format!("{name}的授权委托将于 {end} 到期（{wz}）；如仍需代办，请其重新委托。"),
+                format!("{name}'s delegation ends on {end} ({we}); ask for a new one if you still act for them."),
+            ),
+        )
+    };
+    let mut stages = Vec::new();
+    for lead in &s.settings.delegation_leads {
+        let lead = i64::from(*lead);
+        let (title, body) = soon(lead);
+        stages.push(reminder(
+            format!("{id}:d{lead}"),
+            ReminderSource::Delegation,
+            if lead <= 1 { Urgency::High } else { Urgency::Normal },
+            subject,
+            title,
+            body,
+            link.clone(),
+            None,
+            at_minute(end - Duration::days(lead), s.settings.remind_minute),
+            Some(end),
+            false,
+        ));
+    }
+    let ended = reminder(
+        format!("{id}:ended"),
+        ReminderSource::Delegation,
+        Urgency::High,
+        subject,
+        Text::new("委托已到期", "A delegation has ended"),
+        Text::new(
+            format!("{name}的授权委托已于 {end} 到期，不能再为其代办；如仍需要，请其重新委托。"),
+            format!("{name}'s delegation ended on {end}: you can no longer act for them until they delegate again."),
+        ),
+        link,
+        None,
+        d.ends_at,
+        Some(end),
+        false,
+    );
+    let max_lead = s.settings.delegation_leads.iter().copied().max().unwrap_or(0);
+    let need = if s.now >= d.ends_at {
+        Some(Reminder { id: id.to_string(), ..ended.clone() })
+    } else {
+        let left = (end - s.today).num_days();
+        (left <= i64::from(max_lead)).then(|| {
+            let (title, body) = soon(left);
+            let urgency = if left <= 1 { Urgency::High } else { Urgency::Normal };
+            Reminder { id: id.to_string(), title, body, urgency, fire_at: s.now, ..ended.clone() }
+        })
+    };
+    stages.push(ended);
+    Some(Found { group: id.to_string(), need, stages })
+}
+
+fn op_label(op: &Op) -> Text {
+    match op.kind {
+        outbox::OpKind::Submit => Text::new("申请", "application"),
+        outbox::OpKind::Supplement => Text::new("补交材料", "supplied material"),
+        outbox::OpKind::Rate => Text::new("评价", "rating"),
+        outbox::OpKind::Complain => Text::new("反映", "complaint"),
+        outbox::OpKind::Urge => Text::new("催办", "urge"),
+        outbox::OpKind::RevokeGrant => Text::new("撤回用证授权", "grant revocation"),
+        outbox::OpKind::RevokeDelegation => Text::new("撤销委托", "delegation revocation"),
+    }
+}
+
+/// Where a reminder about an outgoing operation leads: its case, or the grant it revokes (a revoked
+/// delegation has no screen of its own: the home).
+fn op_link(op: &Op) -> Link {
+    match op.kind {
+        outbox::OpKind::RevokeGrant => Link::new(Screen::Grant, op.case_id.trim_start_matches("grant:")),
+        outbox::OpKind::RevokeDelegation => Link::new(Screen::Home, ""),
+        _ => Link::new(Screen::Case, &op.case_id),
+    }
+}
+
+fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
+    let created = op.order.div_euclid(16).div_euclid(1_000_000);
+    let fire = created + i64::from(s.settings.stuck_hours) * 3600;
+    let (pz, pe) = s.whose(&op.subject);
+    let what = op_label(op);
+    let title_of = s.case_title(&op.case_id).unwrap_or("");
+    let r = if refused {
+        let reason = op.problem.as_ref().map(|p| p.message.as_str()).unwrap_or("");
+        reminder(
+            format!("outbox:{}:refused", op.id),
+            ReminderSource::Outbox,
+            Urgency::High,
+            &op.subject,
+            Text::new(format!("平台未接受您的{}", what.zh), format!("The platform refused your {}", what.en)),
+            Text::new(
+                format!("{pz}{title_of}：{reason}。请修改后重新提交。"),
+                format!("{pe}{title_of}: {reason}. Change it and submit again."),
+            ),
+            op_link(op),
+            Some(ReminderAction::Fix),
+            fire,
+            None,
+            false,
+        )
+    } else {
+        let err = op.last_error.as_deref().map(|e| e.chars().take(80).collect::<String>()).unwrap_or_default();
+        reminder(
+            format!("outbox:{}:stuck", op.id),
+            ReminderSource::Outbox,
+            Urgency::Normal,
+            &op.subject,
+            Text::new(format!("{}一天未能发出", what.zh), format!("Your {} has not gone out for a day", what.en)),
+            Text::new(
+                format!(
+                    "{pz}{title_of}：仍保存在本机等待发送{}。请连接网络。",
+                    if err.is_empty() { String::new() } else { format!("（{err}）") }
+                ),
+                format!(
+                    "{pe}{title_of}: still waiting on this phone to be sent{}. Please go online.",
+                    if err.is_empty() { String::new() } else { format!(" ({err})") }
+                ),
+            ),
+            op_link(op),
+            None,
+            fire,
+            None,
+            false,
+        )
+    };
+    let need = (s.now >= fire).then(|| Reminder { id: format!("outbox:{}", op.id), ..r.clone() });
+    Found { group: format!("outbox:{}", op.id), need, stages: vec![r] }
+}
+
+fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
+    let last = *s.calendar.covered_years().last()?;
+    let next = last + 1;
+    let jan1 = NaiveDate::from_ymd_opt(next, 1, 1)?;
+    let day = jan1 - Duration::days(s.settings.calendar_lead_days.into());
+    let fire = at_minute(day, s.settings.remind_minute);
+    let r = reminder(
+        format!("calendar:{next}"),
+        ReminderSource::Calendar,
+        if any_provisional { Urgency::Normal } else { Urgency::Low },
+        SELF_SUBJECT,
+        Text::new(format!("{next} 年节假日安排尚未同步"), format!("The {next} holiday arrangement is not synced yet")),
+        Text::new(
+            format!("{next} 年的截止日期暂按周一至周五推算，可能变化；联网后自动更新。"),
+            format!("Deadlines in {next} are reckoned Monday to Friday for now and may change; they update when you are online."),
+        ),
+        Link::new(Screen::Sync, ""),
+        None,
+        fire,
+        Some(jan1),
+        true,
+    );
+    let need = (s.now >= fire || any_provisional).then(|| r.clone());
+    Some(Found { group: r.id.clone(), need, stages: vec![r] })
+}
+
+/// Every rule over the snapshot.
+pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
+    // The case rules' findings, reckoned again only for the cases written since the last call (and for
+    // every case when the day, the settings, the calendar or a principal's label changed).
+    let key = FoundKey {
+        today: s.today,
+        settings: s.settings.clone(),
+        calendar_version: s.calendar_version.clone(),
+        labels: s.labels.clone(),
+    };
+    let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache_for(&mut guard, &s.store_key.0, s.store_key.1);
+    if cache.found_key.as_ref() != Some(&key) {
+        cache.found.clear();
+        cache.found_key = Some(key);
+    }
+    let mut out: Vec<Found> = Vec::new();
+    let mut found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)> = HashMap::with_capacity(s.cases.len());
+    for (c, version) in s.cases.iter().zip(&s.case_versions) {
+        let f = match cache.found.remove(&c.id) {
+            Some((v, f)) if v == *version => f,
+            _ => {
+                let mut f = Vec::new();
+                case_rules(s, c, &mut f)?;
+                Arc::new(f)
+            }
+        };
+        out.extend(f.iter().cloned());
+        found.insert(c.id.clone(), (version.clone(), f));
+    }
+    cache.found = found;
+    drop(guard);
+    let any_provisional =
+        out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
+    for l in &s.licences {
+        out.extend(licence_rules(s, l));
+    }
+    for g in &s.grants {
+        out.extend(grant_rules(s, g));
+    }
+    for (id, subject, d) in &s.deadlines {
+        out.extend(delegation_rules(s, id, subject, d));
+    }
+    for op in &s.pending {
+        out.push(outbox_rules(s, op, false));
+    }
+    for op in &s.refused {
+        out.push(outbox_rules(s, op, true));
+    }
+    out.extend(calendar_rule(s, any_provisional));
+    Ok(out)
+}

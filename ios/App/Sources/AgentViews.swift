@@ -1,0 +1,336 @@
+import PhotosUI
+import SwiftUI
+import ZhangbanKit
+
+/// Agent mode (帮办代办) on the agent's phone, matching android/ui's AgentScreens.kt: the home (every
+/// principal with what each needs now), door intake for a principal without a phone, a principal's page with
+/// the banner saying whose data is shown, their draft (FormView, every edit checked by the core), and the
+/// summary the principal confirms before the agent submits. Every rule and every word about the principal's
+/// data comes from the core; a refused action shows the core's PermissionDenied text.
+@MainActor
+struct AgentHomeView: View {
+    @ObservedObject var model: AgentModel
+    @State private var error: String?
+    @State private var doorOpen = false
+
+    var body: some View {
+        NavigationStack {
+            List {
+                if let error { Text(error).foregroundStyle(.red) }
+                Button(lang.pick("上门受理（委托人没有手机）", "Door intake (principal without a phone)")) { doorOpen = true }
+                ForEach(model.principals, id: \.subject) { p in
+                    NavigationLink {
+                        PrincipalDetailView(model: model, subject: p.subject)
+                    } label: {
+                        VStack(alignment: .leading) {
+                            Text("\(p.name)  \(p.idMasked)").font(.headline)
+                            Text(lang.pick(p.needsNow))
+                            Text(lang.pick(p.assuranceText)).font(.caption)
+                        }
+                    }
+                }
+            }
+            .overlay {
+                if model.principals.isEmpty {
+                    Text(lang.pick("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake."))
+                }
+            }
+            .navigationTitle(lang.pick("帮办代办：我服务的委托人", "Agent mode: my principals"))
+            .task { await load() }
+            .sheet(isPresented: $doorOpen, onDismiss: { Task { await load() } }) { DoorIntakeView(model: model) }
+        }
+    }
+
+    private func load() async {
+        do {
+            try await model.refresh()
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+}
+
+/// On every page for a principal: whose data this is (the core's words) and what they need now.
+struct PrincipalBannerView: View {
+    let view: PrincipalView
+
+    var body: some View {
+        VStack(alignment: .leading) {
+            Text(lang.pick(view.banner)).font(.subheadline.bold())
+            Text(lang.pick(view.line.needsNow)).font(.caption)
+        }
+        .padding(12)
+        .frame(maxWidth: .infinity, alignment: .leading)
+        .background(Color.orange.opacity(0.2))
+    }
+}
+
+/// A principal's page after switching to them (one audited call): banner, what the mandate covers, drafts, cases.
+@MainActor
+struct PrincipalDetailView: View {
+    @ObservedObject var model: AgentModel
+    let subject: String
+    @State private var view: PrincipalView?
+    @State private var form: DraftFormModel?
+    @State private var reviewing = false
+    @State private var error: String?
+
+    var body: some View {
+        List {
+            if let v = view {
+                PrincipalBannerView(view: v)
+                Section(lang.pick("可代为办理", "May apply for")) {
+                    ForEach(v.items, id: \.code) { item in
+                        Button(lang.pick("开始申请：\(item.name.zh)", "Start: \(item.name.en)")) {
+                            Task { await open { try await model.startDraft(subject: subject, target: item.code) } }
+                        }
+                    }
+                }
+                let open = v.drafts.filter { !$0.submitted }
+                if !open.isEmpty {
+                    Section(lang.pick("未完成的申请", "Unfinished applications")) {
+                        ForEach(open, id: \.id) { d in
+                            Button(v.items.first { $0.code == d.target }.map { lang.pick($0.name) } ?? d.target) {
+                                Task { await self.open { try await model.resumeDraft(subject: subject, draftId: d.id) } }
+                            }
+                        }
+                    }
+                }
+                if !v.cases.isEmpty {
+                    Section(lang.pick("我的办件", "Cases")) {
+                        ForEach(v.cases, id: \.id) { c in
+                            VStack(alignment: .leading) {
+                                Text(c.title).font(.headline)
+                                Text(lang.pick(c.stateText))
+                                if let r = c.receipt { Text(lang.pick("受理编号 \(r)", "Receipt \(r)")).font(.caption) }
+                            }
+                        }
+                    }
+                }
+            }
+            if let error { Text(error).foregroundStyle(.red) }
+        }
+        .navigationTitle(view?.line.name ?? "")
+        .task { load() }
+        .sheet(item: $form, onDismiss: { load() }) { f in
+            if let v = view {
+                if reviewing {
+                    AgentSummaryView(model: model, view: v, form: f)
+                } else {
+                    FormView(
+                        form: f,
+                        banner: v,
+                        attach: { code, data in
+                            do {
+                                try model.attach(form: f, subject: subject, code: code, name: code + ".jpg", data: data)
+                            } catch {
+                                self.error = errorText(error, lang)
+                            }
+                        },
+                        review: { reviewing = true }
+                    )
+                }
+            }
+        }
+    }
+
+    private func load() {
+        do {
+            view = try model.agent.switchPrincipal(principal: subject)
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+
+    private func open(_ make: () async throws -> DraftFormModel) async {
+        do {
+            reviewing = false
+            form = try await make()
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+}
+
+/// The summary the principal reads in large text; they sign (a picture of the signature) and the agent submits.
+@MainActor
+struct AgentSummaryView: View {
+    @ObservedObject var model: AgentModel
+    let view: PrincipalView
+    @ObservedObject var form: DraftFormModel
+    @Environment(\.dismiss) private var dismiss
+    @State private var summary: ZhangbanKit.Text?
+    @State private var signature: PhotosPickerItem?
+    @State private var confirmed = false
+    @State private var error: String?
+
+    var body: some View {
+        ScrollView {
+            VStack(alignment: .leading, spacing: 16) {
+                PrincipalBannerView(view: view)
+                Text(lang.pick("请委托人核对以下内容", "The principal checks this")).font(.headline)
+                if let summary { Text(lang.pick(summary)).font(.title2) }
+                if let error { Text(error).foregroundStyle(.red) }
+                if confirmed {
+                    Text(lang.pick("委托人已确认", "The principal confirmed")).font(.headline)
+                } else {
+                    PhotosPicker(lang.pick("委托人签名确认", "The principal signs to confirm"), selection: $signature, matching: .images)
+                }
+                Button(lang.pick("代为提交", "Submit for the principal")) {
+                    Task {
+                        do {
+                            _ = try await model.submit(subject: view.line.subject, form: form)
+                            dismiss()
+                        } catch {
+                            self.error = errorText(error, lang)
+                        }
+                    }
+                }
+                .disabled(!confirmed)
+            }
+            .padding()
+        }
+        .task {
+            do {
+                summary = try model.summary(subject: view.line.subject, form: form)
+            } catch {
+                self.error = errorText(error, lang)
+            }
+        }
+        .onChange(of: signature) { item in
+            guard let item else { return }
+            Task {
+                guard let data = try? await item.loadTransferable(type: Data.self) else { return }
+                do {
+                    let id = try model.photo(subject: view.line.subject, name: "signature.png", data: data)
+                    _ = try model.confirm(subject: view.line.subject, form: form, signatureImage: id, phoneSignature: nil)
+                    confirmed = true
+                } catch {
+                    self.error = errorText(error, lang)
+                }
+            }
+        }
+    }
+}
+
+/// Door intake for a principal without a phone: who, the three pictures (under their own key), the items
+/// offered at home, the summary read out (the core's words); the consent is signed by this phone's key.
+@MainActor
+struct DoorIntakeView: View {
+    @ObservedObject var model: AgentModel
+    @Environment(\.dismiss) private var dismiss
+    @State private var name = ""
+    @State private var idNumber = ""
+    @State private var subject: String?
+    @State private var pictures: [String: String] = [:]
+    @State private var items: [ScopeItem] = []
+    @State private var chosen: [String] = []
+    @State private var summary: ZhangbanKit.Text?
+    @State private var error: String?
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                if let error { Text(error).foregroundStyle(.red) }
+                if let subject {
+                    Text(name).font(.headline)
+                    ForEach(kinds, id: \.0) { kind, label in
+                        PictureRow(label: label, done: pictures[kind] != nil) { data in
+                            do {
+                                pictures[kind] = try model.agent.capture(principal: subject, name: kind + ".jpg", bytes: data)
+                            } catch {
+                                self.error = errorText(error, lang)
+                            }
+                        }
+                    }
+                    Section(lang.pick("代办事项（可上门办理的）", "Items to apply for (offered at home)")) {
+                        ForEach(items, id: \.code) { item in
+                            Toggle(lang.pick(item.name), isOn: Binding(
+                                get: { chosen.contains(item.code) },
+                                set: { on in
+                                    chosen = on ? chosen + [item.code] : chosen.filter { $0 != item.code }
+                                    loadSummary(subject)
+                                }
+                            ))
+                        }
+                    }
+                    if let summary {
+                        Section(lang.pick("请向委托人宣读（大字）：", "Read this out to the principal (large text):")) {
+                            Text(lang.pick(summary)).font(.title2)
+                        }
+                    }
+                    Button(lang.pick("委托人已同意，保存上门确认", "The principal agreed: save the door consent")) { save(subject) }
+                        .disabled(summary == nil || pictures.count < 3)
+                } else {
+                    TextField(lang.pick("委托人姓名", "Principal's name"), text: $name)
+                    TextField(lang.pick("委托人身份证号", "Principal's ID number"), text: $idNumber)
+                    Button(lang.pick("开始上门受理", "Start the door intake")) { Task { await start() } }
+                }
+            }
+            .navigationTitle(lang.pick("上门受理", "Door intake"))
+            .toolbar { Button(lang.pick("关闭", "Close")) { dismiss() } }
+        }
+    }
+
+    private var kinds: [(String, String)] {
+        [("id_photo", lang.pick("拍身份证", "Photograph the ID card")),
+         ("principal_photo", lang.pick("拍委托人本人", "Photograph the principal")),
+         ("signature", lang.pick("委托人手写签名", "The principal's signature"))]
+    }
+
+    private func start() async {
+        do {
+            subject = try await model.openDoorIntake(name: name, idNumber: idNumber).subject
+            items = try model.doorItems()
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+
+    private func loadSummary(_ subject: String) {
+        summary = nil
+        guard !chosen.isEmpty else { return }
+        do {
+            summary = try model.doorSummary(subject: subject, items: chosen)
+        } catch {
+            self.error = errorText(error, lang)
+        }
+    }
+
+    private func save(_ subject: String) {
+        guard let summary, let id = pictures["id_photo"], let photo = pictures["principal_photo"],
+              let sig = pictures["signature"] else { return }
+        let input = DoorConsentInput(items: chosen, idPhoto: id, principalPhoto: photo, signature: sig,
+                                     summary: summary.zh, validDays: nil, singleUse: false)
+        Task {
+            do {
+                _ = try await model.doorConsent(subject: subject, input: input)
+                dismiss()
+            } catch {
+                self.error = errorText(error, lang)
+            }
+        }
+    }
+}
+
+/// One picture of the door intake (the camera or the photo library on a phone).
+private struct PictureRow: View {
+    let label: String
+    let done: Bool
+    let onPicked: (Data) -> Void
+    @State private var picked: PhotosPickerItem?
+
+    var body: some View {
+        if done {
+            Text("\(label) · \(lang.pick("已采集", "captured"))")
+        } else {
+            PhotosPicker(label, selection: $picked, matching: .images)
+                .onChange(of: picked) { item in
+                    guard let item else { return }
+                    Task {
+                        if let data = try? await item.loadTransferable(type: Data.self) { onPicked(data) }
+                    }
+                }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// Backup, restore on a new phone, re-binding and following a case by its receipt, for SwiftUI. Glue only:
+/// the recovery code, the sealed file, every check and every error text are the core's
+/// (`ZhangbanError.Backup` carries a stable `code` — `wrong_code`, `code_typo`, `damaged`, `truncated`, … —
+/// and `textZh()` / `textEn()`). The file is a plain path; the app hands it to Files / iCloud Drive with
+/// `fileExporter` and reads one back with `fileImporter` (ios/App/Sources/BackupView.swift).
+public final class PhoneBackup {
+    public let backup: ZhangbanBackup
+    public let platformURL: String
+
+    public init(store: ZhangbanStore, platformURL: String) {
+        self.backup = ZhangbanBackup(store: store)
+        self.platformURL = platformURL
+    }
+
+    /// Offer a code now? (a licence is held and there is no code yet)
+    public func shouldOfferRecoveryCode() throws -> Bool {
+        try backup.shouldOfferRecoveryCode()
+    }
+
+    public func hasRecoveryCode() throws -> Bool {
+        try backup.hasRecoveryCode()
+    }
+
+    /// Makes (or changes) the recovery code; show it once, grouped, for the person to write down.
+    public func makeRecoveryCode() async throws -> String {
+        try await backup.makeRecoveryCode()
+    }
+
+    /// The person types the code back; throws `ZhangbanError.Backup` when it does not fit.
+    public func checkRecoveryCode(_ code: String) async throws {
+        try await backup.checkRecoveryCode(code: code)
+    }
+
+    /// Writes the sealed backup to `path` (streamed; appears only when complete).
+    public func backUp(to path: String) async throws -> BackupSummary {
+        try await backup.backUp(path: path)
+    }
+
+    /// Keeps the sealed file at `path` on the platform too (an opaque blob it cannot read).
+    public func upload(path: String) async throws -> BlobInfo {
+        try await backup.uploadBackup(baseUrl: platformURL, path: path)
+    }
+
+    /// The blob the platform keeps for this person, if any (ask before offering a restore from it).
+    public func onPlatform() async throws -> BlobInfo? {
+        try await backup.backupOnPlatform(baseUrl: platformURL)
+    }
+
+    /// Downloads that blob to `path` (whole and checked, or nothing); then `restore` it with the code.
+    public func download(path: String) async throws -> BlobInfo {
+        try await backup.downloadBackup(baseUrl: platformURL, path: path)
+    }
+
+    /// The old phone this store came from while its licences are not re-bound yet.
+    public func awaitingTransferFrom() throws -> String? {
+        try backup.awaitingTransferFrom()
+    }
+
+    /// New phone: the `ZBTQ1:` QR text to show the old phone.
+    public func transferRequestQR() throws -> String {
+        try backup.transferRequest()
+    }
+
+    /// Old phone: signs the hand-over to the scanned new phone; the `ZBT1:` QR text to show back.
+    public func signTransfer(requestQR: String) throws -> String {
+        try backup.signTransfer(requestQr: requestQR)
+    }
+
+    /// New phone: the old phone's `ZBT1:` QR as proof; licences re-issued to this phone's key.
+    public func rebind(transferQR: String) async throws -> RebindReport {
+        try await backup.rebindWithTransfer(baseUrl: platformURL, transferQr: transferQR)
+    }
+
+    /// New phone: the one-time code of the service centre's identity check as proof.
+    public func rebind(fromDevice: String, oneTimeCode: String) async throws -> RebindReport {
+        try await backup.rebindWithCode(baseUrl: platformURL, fromDevice: fromDevice, code: oneTimeCode)
+    }
+
+    /// Follows a case filed at a counter or by an agent: receipt number, ID number, query code.
+    public func followCase(receipt: String, applicantId: String, queryCode: String) async throws -> CaseSummary {
+        try await backup.followCase(
+            baseUrl: platformURL, subject: selfSubject(), receipt: receipt, applicantId: applicantId, queryCode: queryCode
+        )
+    }
+
+    /// The header of a backup file, without the code (when it was made, its size).
+    public static func inspect(path: String) throws -> BackupInfo {
+        try inspectBackup(path: path)
+    }
+
+    /// Restores `path` with `code` into a new store at `dir` (its own key from `vault`) and opens it. On any
+    /// error nothing is at `dir`. The restored outbox waits until `rebind`.
+    public static func restore(
+        path: String, code: String, dir: String, vault: KeyVault, pin: String?
+    ) async throws -> (ZhangbanStore, RestoreSummary) {
+        let file = try await openBackupFile(path: path, code: code)
+        let summary = try await file.restore(dir: dir, vault: vault, pin: pin)
+        let store = try ZhangbanStore.open(dir: dir, vault: vault)
+        if store.isLocked() { try store.unlock(pin: pin) }
+        return (store, summary)
+    }
+}

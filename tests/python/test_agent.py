@@ -1,0 +1,114 @@
+"""FFI test: agent mode (帮办代办) through the generated bindings against the sandbox platform. An agent
+registers and gets a certificate; a principal with a phone delegates by QR; the agent scans it, fills and
+submits the principal's application (every edit checked and audited in the core), the platform checks the
+mandate and returns a receipt; lists never mix principals; the principal revokes, and the agent's next
+attempt is PermissionDenied naming what is missing. Standard library only."""
+
+import json
+
+from ffi import FfiTestCase, run, zb
+from test_cases import Sandbox
+
+SELF = zb.self_subject()
+
+
+def j(v):
+    return json.dumps(v, ensure_ascii=False)
+
+
+class AgentModeTest(FfiTestCase):
+    def setUp(self):
+        super().setUp()
+        self.sandbox = Sandbox()
+        self.addCleanup(self.sandbox.stop)
+
+    def phone(self, name):
+        store = self.new_store(name, self.file_vault(name + ".key"))
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-" + name, "0"))
+        return store, cases
+
+    def test_an_agent_serves_a_principal_under_a_delegation_until_it_is_revoked(self):
+        agent_store, agent_cases = self.phone("agent")
+        agent = zb.ZhangbanAgent(agent_store)
+        cert = run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
+        self.assertEqual(cert.org_code, "12110105MB0000002B")
+        self.assertEqual(agent.certificate(), cert)
+
+        li_store, li_cases = self.phone("li")
+        li = zb.ZhangbanPrincipal(li_store)
+        qr = agent.certificate_text()
+        self.assertTrue(qr.startswith("ZBA1:"))
+        self.assertEqual(li.read_agent_certificate(qr).cert_id, cert.cert_id)
+        scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT, zb.Action.FOLLOW, zb.Action.RECEIVE_RESULTS])
+        given = li.delegate(qr, "李秀英", "110105194001010018", scope, None, False)
+        self.assertTrue(given.text.startswith("ZBD1:"))
+
+        line = agent.scan_delegation(given.text)
+        self.assertEqual(line.name, "李秀英")
+        self.assertEqual(line.status, zb.PrincipalStatus.ACTIVE)
+        home = agent.principals()
+        self.assertEqual([p.subject for p in home], [line.subject])
+        self.assertTrue(home[0].needs_now.zh and home[0].needs_now.en)
+
+        # Outside agent mode the principal's data is not reachable: a plain draft for their subject.
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
+            zb.ZhangbanDraft.start(agent_store, line.subject, "MZ-002")
+        self.assertEqual(cm.exception.missing, "delegation")
+        # Out of scope: another item.
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
+            agent.start_draft(line.subject, "GA-002")
+        self.assertEqual(cm.exception.missing, "item:GA-002")
+        self.assertIn("GA-002", cm.exception.text_zh())
+
+        d = agent.start_draft(line.subject, "MZ-002")
+        for path, v in {
+            "applicant.name": "李秀英",
+            "applicant.id_number": "110105194001010018",
+            "applicant.birth_date": "1940-01-01",
+            "applicant.phone": "13900001111",
+            "applicant.address": "北京市朝阳区幸福村 8 号",
+            "allowance.account": "6217000010001234567",
+        }.items():
+            d.set(path, j(v))
+        for code in ["M_ID", "M_HOUSEHOLD", "M_SSC"]:
+            d.attach_material(code, agent.attach(line.subject, code + ".jpg", b"\xff\xd8\xff scan " + code.encode()))
+        summary = agent.summary(line.subject, d)
+        self.assertIn("高龄津贴", summary.zh)
+        agent.confirm(line.subject, d, None, li.confirm_summary(summary.zh))
+        case = agent.submit(line.subject, d)
+        self.assertEqual(case.subject, line.subject, "the case says whose it is")
+        # The agent's own list and the principal's never mix.
+        self.assertEqual(agent_cases.list(None), [])
+        view = agent.switch_principal(line.subject)
+        self.assertEqual([c.id for c in view.cases], [case.id])
+
+        report = run(agent_cases.sync_now())
+        self.assertEqual(report.receipts, 1)
+        self.assertTrue(agent.switch_principal(line.subject).cases[0].receipt.startswith("ZB"))
+
+        # The principal's phone hears of it, revokes; the agent's next sync brings the revocation.
+        run(li_cases.sync_now())
+        self.assertTrue(any(e.kind == "submitted" for e in li.activity()))
+        li.revoke(given.id)
+        self.assertEqual(run(li_cases.sync_now()).revocations_sent, 1)
+        self.assertEqual(run(agent_cases.sync_now()).revocations_applied, 1)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
+            agent.switch_principal(line.subject)
+        self.assertEqual(cm.exception.missing, "revoked")
+        self.assertEqual(agent.principals()[0].status, zb.PrincipalStatus.REVOKED)
+
+    def test_a_relatives_phone_delegates_at_the_family_assurance(self):
+        agent_store, _ = self.phone("agent")
+        agent = zb.ZhangbanAgent(agent_store)
+        run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
+        daughter_store, _ = self.phone("daughter")
+        daughter = zb.ZhangbanPrincipal(daughter_store)
+        scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT])
+        given = daughter.delegate_for_relative(agent.certificate_text(), "李小红", "女儿", "李秀英", "110105194001010018", scope, None, False)
+        line = agent.scan_delegation(given.text)
+        self.assertEqual(line.assurance, zb.Assurance.FAMILY)
+        self.assertEqual(line.assurance_text.en, "signed by a relative's phone (lower assurance)")
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            daughter.delegate_for_relative(agent.certificate_text(), "", "女儿", "李秀英", "110105194001010018", scope, None, False)
+        self.assertEqual(cm.exception.field, "relative.name")

@@ -1,0 +1,232 @@
+//! Sandbox platform: the person's backup as an opaque blob (备份托管), issue 14. The platform keeps the
+//! sealed backup file (`docs/formats.md` § 11: end-to-end encrypted under the recovery code) so a new phone
+//! can fetch it; it cannot read it and never tries to. Parts keep every request (and the phone's memory)
+//! small and make an interrupted upload resumable.
+//!
+//! * `PUT /v1/backup/parts/{upload}/{n}` (a device): the bytes of part `n` (0-based, ≤ [`PART_BYTES`]) of
+//!   the upload `upload` (32 hex digits, the phone's choice). Sending a part again replaces it.
+//! * `POST /v1/backup/commit` `{upload, parts, bytes, sha256}`: every part present, the sizes add up, the
+//!   SHA-256 of the joined parts matches, the total within [`MAX_BLOB_BYTES`] → it becomes the account's
+//!   backup (the previous one is dropped).
+//! * `GET /v1/backup` → `{upload, parts, bytes, sha256, stored_at}` of the account's backup (404: none).
+//! * `GET /v1/backup/parts/{upload}/{n}` → the bytes of a part.
+//!
+//! The account is the person the platform verified at sign-up (`person_register`'s ID number, hashed):
+//! every phone of the same person — the new one after a loss — reaches the same backup. A device with no
+//! registered person has an account of its own.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rusqlite::{params, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::server::{now_secs, sha256_hex, ApiError, DeviceAuth, SharedState};
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS backup_parts (
+    account TEXT NOT NULL,
+    upload TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    bytes BLOB NOT NULL,
+    PRIMARY KEY (account, upload, n)
+);
+CREATE TABLE IF NOT EXISTS backup_blobs (
+    account TEXT PRIMARY KEY,
+    upload TEXT NOT NULL,
+    parts INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    stored_at INTEGER NOT NULL
+);";
+
+/// Largest part.
+pub const PART_BYTES: usize = 1024 * 1024;
+/// Largest backup an account may keep here (the sandbox's quota).
+pub const MAX_BLOB_BYTES: u64 = 256 * 1024 * 1024;
+const MAX_PARTS: u32 = (MAX_BLOB_BYTES / PART_BYTES as u64) as u32;
+
+type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/v1/backup/parts/{upload}/{n}", get(get_part).put(put_part).layer(DefaultBodyLimit::max(PART_BYTES)))
+        .route("/v1/backup/commit", post(commit))
+        .route("/v1/backup", get(latest))
+}
+
+/// The account of the calling device: its registered person, else the device itself.
+fn account(tx: &rusqlite::Connection, device: &str) -> Result<String, ApiError> {
+    Ok(match crate::counter::registered_id_number(tx, device)? {
+        Some(id) => format!("person:{}", sha256_hex(id.to_ascii_uppercase().as_bytes())),
+        None => format!("device:{device}"),
+    })
+}
+
+fn check_upload(upload: &str, n: u32) -> Result<(), ApiError> {
+    if upload.len() != 32 || !upload.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::invalid("upload", "32 hex digits", "上传标识应为 32 位十六进制数"));
+    }
+    if n >= MAX_PARTS {
+        return Err(too_large());
+    }
+    Ok(())
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("a backup kept here may have at most {MAX_BLOB_BYTES} bytes"),
+        format!("托管的备份最大 {} MB", MAX_BLOB_BYTES / 1024 / 1024),
+    )
+}
+
+async fn put_part(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    Path((upload, n)): Path<(String, u32)>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    check_upload(&upload, n)?;
+    if bytes.is_empty() || bytes.len() > PART_BYTES {
+        return Err(ApiError::invalid("part", "1 byte to 1 MiB", "每段 1 字节至 1 MiB"));
+    }
+    st.with_db(|c| {
+        let acct = account(c, &dev.device_id)?;
+        c.execute(
+            "INSERT OR REPLACE INTO backup_parts (account, upload, n, bytes) VALUES (?1, ?2, ?3, ?4)",
+            params![acct, upload.to_ascii_lowercase(), n, bytes.as_ref()],
+        )?;
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Commit {
+    upload: String,
+    parts: u32,
+    bytes: u64,
+    sha256: String,
+}
+
+async fn commit(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    req: JsonBody<Commit>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(req) = req.map_err(|e| ApiError::invalid("body", &e.body_text(), "请求内容格式不正确"))?;
+    if req.parts == 0 {
+        return Err(ApiError::invalid("parts", "at least one part", "至少一段"));
+    }
+    check_upload(&req.upload, req.parts - 1)?;
+    if req.bytes > MAX_BLOB_BYTES {
+        return Err(too_large());
+    }
+    let upload = req.upload.to_ascii_lowercase();
+    let v = st.with_db(|c| {
+        let tx = c.transaction()?;
+        let acct = account(&tx, &dev.device_id)?;
+        let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut total = 0u64;
+        {
+            let mut stmt =
+                tx.prepare("SELECT n, bytes FROM backup_parts WHERE account = ?1 AND upload = ?2 ORDER BY n")?;
+            let mut rows = stmt.query(params![acct, upload])?;
+            let mut expect = 0u32;
+            while let Some(r) = rows.next()? {
+                let n: u32 = r.get(0)?;
+                if n != expect {
+                    break;
+                }
+                let b: Vec<u8> = r.get(1)?;
+                total += b.len() as u64;
+                hash.update(&b);
+                expect += 1;
+            }
+            if expect != req.parts {
+                return Err(ApiError::invalid("parts", "a part is missing", "缺少分段，请重新上传"));
+            }
+        }
+        if total != req.bytes || hex::encode(hash.finish()) != req.sha256.to_ascii_lowercase() {
+            return Err(ApiError::invalid(
+                "sha256",
+                "the parts do not add up to the file",
+                "分段与文件不符，请重新上传",
+            ));
+        }
+        let now = now_secs();
+        // The previous backup's parts go; this one's stay (and parts beyond `parts` are dropped).
+        tx.execute(
+            "DELETE FROM backup_parts WHERE account = ?1 AND (upload <> ?2 OR n >= ?3)",
+            params![acct, upload, req.parts],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO backup_blobs (account, upload, parts, bytes, sha256, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![acct, upload, req.parts, req.bytes as i64, req.sha256.to_ascii_lowercase(), now],
+        )?;
+        tx.commit()?;
+        Ok(json!({ "upload": upload, "parts": req.parts, "bytes": req.bytes,
+                   "sha256": req.sha256.to_ascii_lowercase(), "stored_at": now }))
+    })?;
+    Ok(Json(v))
+}
+
+async fn latest(State(st): State<SharedState>, dev: DeviceAuth) -> Result<Json<Value>, ApiError> {
+    let v = st.with_db(|c| {
+        let acct = account(c, &dev.device_id)?;
+        c.query_row(
+            "SELECT upload, parts, bytes, sha256, stored_at FROM backup_blobs WHERE account = ?1",
+            [acct],
+            |r| {
+                Ok(json!({ "upload": r.get::<_, String>(0)?, "parts": r.get::<_, i64>(1)?, "bytes": r.get::<_, i64>(2)?,
+                           "sha256": r.get::<_, String>(3)?, "stored_at": r.get::<_, i64>(4)? }))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("backup"))
+    })?;
+    Ok(Json(v))
+}
+
+async fn get_part(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    Path((upload, n)): Path<(String, u32)>,
+) -> Result<Vec<u8>, ApiError> {
+    check_upload(&upload, n)?;
+    st.with_db(|c| {
+        let acct = account(c, &dev.device_id)?;
+        c.query_row(
+            "SELECT p.bytes FROM backup_parts p JOIN backup_blobs b ON b.account = p.account AND b.upload = p.upload
+             WHERE p.account = ?1 AND p.upload = ?2 AND p.n = ?3",
+            params![acct, upload.to_ascii_lowercase(), n],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("backup part"))
+    })
+}
+
+/// Every blob byte the platform holds for the account of `device` (tests: it is only ciphertext).
+pub fn stored_bytes(st: &SharedState, device: &str) -> Result<Vec<u8>, ApiError> {
+    st.with_db(|c| {
+        let acct = account(c, device)?;
+        let mut stmt = c.prepare(
+            "SELECT p.bytes FROM backup_parts p JOIN backup_blobs b ON b.account = p.account AND b.upload = p.upload
+             WHERE p.account = ?1 ORDER BY p.n",
+        )?;
+        let rows = stmt.query_map([acct], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.extend_from_slice(&r?);
+        }
+        Ok(out)
+    })
+}
