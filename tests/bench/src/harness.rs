@@ -123,9 +123,3 @@ pub fn row(
         "detail": detail,
     })
 }
-
-/// A row whose feature is not on main yet.
-pub fn not_built(id: &str, title: &str, goal: &str) -> Value {
-    json!({"id": id, "title": title, "value": null, "unit": "ms", "compare": [],
-           "goal": goal, "met": null, "detail": {"status": "not built yet"}})
-}

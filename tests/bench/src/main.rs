@@ -2,7 +2,7 @@
 //! (docs/benchmarks.md), compared engines interleaved run by run, written as JSON rows.
 //!
 //! ```text
-//! zhangban-bench [--quick | --full] [--out FILE] [--only ID,ID…]   # rows: present verify forms sync
+//! zhangban-bench [--quick | --full] [--out FILE] [--only ID,ID…]   # rows: wallet forms sync homes
 //! zhangban-bench prep-first-code DIR NOW                             # setup of the first-code row
 //! ```
 //! Build with the release profile (`--profile bench`: the shipped library's settings).
@@ -10,6 +10,7 @@
 mod first_code;
 mod forms;
 mod harness;
+mod homes;
 mod sync;
 mod wallet;
 
@@ -17,7 +18,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use harness::{not_built, Plan};
+use harness::Plan;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,13 +59,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rows.extend(sync::rows(n, runs)?);
     }
     if want("homes") {
-        for (id, title) in [
-            ("agent_home", "agent home at 10k cases, 100 principals"),
-            ("todo_home", "待办 home at 10k cases, 100 principals"),
-            ("reminder_plan", "reminder plan at 10k cases, 100 principals"),
-        ] {
-            rows.push(not_built(id, title, "≤ 30 ms"));
-        }
+        eprintln!("homes: agent home, 待办 home, reminder plan ({} runs each, interleaved)", plan.runs);
+        rows.extend(homes::rows(plan)?);
     }
     let doc = json!({"mode": if full { "full" } else { "quick" }, "rows": rows});
     match out {
