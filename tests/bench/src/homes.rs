@@ -22,7 +22,11 @@ pub fn rows(plan: Plan) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     let tmp = tempfile::tempdir()?;
     let t = std::time::Instant::now();
     zhangban_sandbox::agent_bench::bench_store(tmp.path(), PRINCIPALS, CASES_EACH)?;
-    eprintln!("  setup: {PRINCIPALS} principals, {} cases in {:.1} s", PRINCIPALS * CASES_EACH, t.elapsed().as_secs_f64());
+    eprintln!(
+        "  setup: {PRINCIPALS} principals, {} cases in {:.1} s",
+        PRINCIPALS * CASES_EACH,
+        t.elapsed().as_secs_f64()
+    );
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key"))?);
     let store = Arc::new(Store::open(&tmp.path().join("store"), vault)?);
     let wallet = Wallet::open(store.clone())?;
