@@ -110,7 +110,7 @@ impl HttpClient {
         max_response_bytes: usize,
     ) -> Result<HttpClient> {
         let base = validate_base_url(base_url)?;
-        // Only the TLS suites named in the core (ADR 0017).
+        // Only the TLS suites named in the core (ADR 0018).
         let http = super::tls::client_builder()?
             .connect_timeout(connect_timeout)
             .timeout(timeout)

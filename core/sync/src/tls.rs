@@ -1,5 +1,5 @@
 //! The TLS configuration of every connection to the platform: rustls on *ring*, with only the algorithms
-//! the platform needs (docs/adr/0017-tls-algorithms.md).
+//! the platform needs (docs/adr/0018-tls-algorithms.md).
 //!
 //! - Key exchange: NIST P-256 (`secp256r1`, the group TLS 1.3 makes mandatory to implement) and P-384.
 //! - Cipher suites: AES-GCM only — TLS 1.3 `TLS_AES_128_GCM_SHA256` / `TLS_AES_256_GCM_SHA384`, TLS 1.2
