@@ -196,7 +196,7 @@ async fn attack_the_back_office_needs_its_token() {
     let client = PlatformClient::new(&running.url).unwrap();
     let s = store(dir.path());
     let reg = client.register_device(&s, &info(&s)).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let routes: [(&str, serde_json::Value); 6] = [
         ("/admin/cases/x/approve", json!({ "licence": { "type": "business_licence", "elements": {} } })),
         ("/admin/sweep", json!({ "today": "2030-01-01" })),
@@ -239,7 +239,7 @@ async fn attack_idempotency_keys_and_complaint_ids_cannot_be_reused() {
     let client = PlatformClient::new(&running.url).unwrap();
     let s = store(dir.path());
     let reg = client.register_device(&s, &info(&s)).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let post = |path: String, key: &str, body: serde_json::Value| {
         http.post(format!("{}{}", running.url, path))
             .bearer_auth(&reg.token)
