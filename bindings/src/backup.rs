@@ -40,15 +40,29 @@ pub async fn open_backup_file(path: String, code: String) -> Result<Arc<Zhangban
         let path = PathBuf::from(path);
         let p = path.clone();
         let key = blocking_ffi(move || Ok(backup::open_backup(&p, &code)?.1)).await?;
-        Ok(Arc::new(ZhangbanBackupFile { path, key }))
+        Ok(Arc::new(ZhangbanBackupFile { paths: vec![path], key }))
     })
     .await
 }
 
-/// A backup file opened with its code, ready to restore.
+/// Opens a full backup and the increments made after it (`paths` in the order they were made) with the
+/// recovery code, which opens the newest file. A missing or misplaced file is refused at `restore`
+/// (`Backup{code: "missing_base" | "increment_missing" | "chain_order"}`) before anything is written.
+#[uniffi::export(async_runtime = "tokio")]
+pub async fn open_backup_files(paths: Vec<String>, code: String) -> Result<Arc<ZhangbanBackupFile>, ZhangbanError> {
+    exit_safe(async move {
+        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+        let newest = paths.last().cloned().unwrap_or_default();
+        let key = blocking_ffi(move || Ok(backup::open_backup(&newest, &code)?.1)).await?;
+        Ok(Arc::new(ZhangbanBackupFile { paths, key }))
+    })
+    .await
+}
+
+/// Backup files opened with their code, ready to restore.
 #[derive(uniffi::Object)]
 pub struct ZhangbanBackupFile {
-    path: PathBuf,
+    paths: Vec<PathBuf>,
     key: BackupKey,
 }
 
@@ -65,10 +79,10 @@ impl ZhangbanBackupFile {
         pin: Option<String>,
     ) -> Result<RestoreSummary, ZhangbanError> {
         exit_safe(async move {
-            let (path, key, vault) = (self.path.clone(), self.key.clone(), core_vault(vault));
+            let (paths, key, vault) = (self.paths.clone(), self.key.clone(), core_vault(vault));
             blocking_ffi(move || {
                 let clock = Arc::new(SystemClock);
-                Ok(backup::restore(&path, &key, Path::new(&dir), vault, pin.as_deref(), clock)?.1)
+                Ok(backup::restore_chain(&paths, &key, Path::new(&dir), vault, pin.as_deref(), clock)?.1)
             })
             .await
         })
@@ -126,6 +140,17 @@ impl ZhangbanBackup {
         .await
     }
 
+    /// Backs up into the file at `path` only what changed since the last backup made here (an increment:
+    /// keep it with the files before it). The first backup here, or the first after a restore, is full
+    /// (`BackupSummary.base_id` is null).
+    pub async fn back_up_increment(&self, path: String) -> Result<BackupSummary, ZhangbanError> {
+        exit_safe(async move {
+            let store = self.store.clone();
+            blocking_ffi(move || Ok(backup::write_increment(&store, Path::new(&path))?)).await
+        })
+        .await
+    }
+
     /// The old phone this store was restored from, until its licences are re-bound here.
     pub fn awaiting_transfer_from(&self) -> Result<Option<String>, ZhangbanError> {
         guard_ffi(|| Ok(backup::awaiting_transfer_from(&self.store)?))
@@ -164,11 +189,13 @@ impl ZhangbanBackup {
     }
 
     /// Keeps the sealed backup file at `path` on the platform as this person's opaque blob (in 1 MiB
-    /// parts; the platform cannot read it). Replaces the previous one once complete.
+    /// parts; the platform cannot read it). Replaces the previous one once complete. A full backup only
+    /// (`Backup{code: "missing_base"}` for an increment).
     pub async fn upload_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
-        exit_safe(
-            async move { Ok(PlatformClient::new(&base_url)?.upload_backup(&self.store, Path::new(&path)).await?) },
-        )
+        exit_safe(async move {
+            guard_ffi(|| Ok(backup::check_uploadable(Path::new(&path))?))?;
+            Ok(PlatformClient::new(&base_url)?.upload_backup(&self.store, Path::new(&path)).await?)
+        })
         .await
     }
 
@@ -177,12 +204,16 @@ impl ZhangbanBackup {
         exit_safe(async move { Ok(PlatformClient::new(&base_url)?.backup_blob(&self.store).await?) }).await
     }
 
-    /// Downloads that blob into `path` (appears only when whole and matching its SHA-256); then
-    /// `open_backup_file(path, code)` as for a file.
+    /// Downloads that blob into `path` (appears only when whole and matching its SHA-256, and not older
+    /// than a backup this phone made or restored: else `Backup{code: "older_backup"}` and nothing stays at
+    /// `path`); then `open_backup_file(path, code)` as for a file.
     pub async fn download_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
-        exit_safe(
-            async move { Ok(PlatformClient::new(&base_url)?.download_backup(&self.store, Path::new(&path)).await?) },
-        )
+        exit_safe(async move {
+            let info = PlatformClient::new(&base_url)?.download_backup(&self.store, Path::new(&path)).await?;
+            let store = self.store.clone();
+            blocking_ffi(move || Ok(backup::accept_download(&store, Path::new(&path))?)).await?;
+            Ok(info)
+        })
         .await
     }
 

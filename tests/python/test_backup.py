@@ -316,6 +316,62 @@ class PlatformBlobTest(FfiTestCase):
         self.assert_backup_error("damaged", lambda: run(f.restore(self.path("forged"), self.file_vault("f.key"), None)))
         self.assertFalse(os.path.exists(self.path("forged")))
 
+    def test_increments_restore_as_a_chain_and_an_older_blob_from_the_platform_is_refused(self):
+        store = self.new_store("old", self.file_vault("old.key"))
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-old", "0"))
+        wallet = zb.ZhangbanWallet.open(store)
+        run(wallet.request_licence(self.sandbox.url, "resident_id", None))
+        b = zb.ZhangbanBackup(store)
+        code = run(b.make_recovery_code())
+        item = self.sandbox.catalog_codes()[0]
+        store.write_attachment(SELF, "scan.jpg", os.urandom(1_200_000))
+        p = [self.path(f"{i}.zbk") for i in range(4)]
+        time.sleep(1.1)  # what is written in a backup's own second goes again in the next increment
+        full = run(b.back_up(p[0]))
+        self.assertEqual((full.base_id, full.chain_index), (None, 0))
+        up = run(b.upload_backup(self.sandbox.url, p[0]))
+        time.sleep(1.1)
+        cases.submit(SELF, submission(item, "居住证申领"))
+        inc1 = run(b.back_up_increment(p[1]))
+        self.assertEqual((inc1.base_id, inc1.chain_index, inc1.generation), (full.backup_id, 1, full.generation + 1))
+        self.assertEqual(inc1.manifest.attachments, 0, "the scan went with the full backup")
+        self.assertLess(inc1.bytes * 20, full.bytes, (inc1.bytes, full.bytes))
+        time.sleep(1.1)
+        cases.submit(SELF, submission(item, "变更联系电话"))
+        inc2 = run(b.back_up_increment(p[2]))
+        self.assertEqual((inc2.base_id, inc2.chain_index), (inc1.backup_id, 2))
+        info = zb.inspect_backup(p[2])
+        self.assertEqual((info.base_id, info.chain_index, info.generation), (inc1.backup_id, 2, inc2.generation))
+        # An increment alone cannot restore: the platform keeps full backups only.
+        self.assert_backup_error("missing_base", lambda: run(b.upload_backup(self.sandbox.url, p[1])))
+
+        # A missing or misplaced increment is refused before anything is written.
+        for files, err in (([p[0], p[2]], "increment_missing"), ([p[0], p[2], p[1]], "chain_order"), ([p[1], p[2]], "missing_base")):
+            f = run(zb.open_backup_files(files, code))
+            self.assert_backup_error(err, lambda: run(f.restore(self.path("bad"), self.file_vault("bad.key"), None)))
+            self.assertFalse(os.path.exists(self.path("bad")))
+        f = run(zb.open_backup_files(p[:3], code))
+        restored = run(f.restore(self.path("new"), self.file_vault("new.key"), None))
+        self.assertEqual((restored.files, restored.generation, restored.attachments), (3, inc2.generation, 1))
+        new = zb.ZhangbanStore.open(self.path("new"), self.file_vault("new.key"))
+        new_cases = zb.ZhangbanCases(new, self.sandbox.url, None)
+        self.assertEqual(sorted(c.id for c in new_cases.list(None)), sorted(c.id for c in cases.list(None)))
+        self.assertEqual(len(new_cases.list(None)), 2, "both applications, from the two increments")
+        self.assertEqual(new_cases.pending_count(), 2)
+
+        # Rollback: the platform serves yesterday's full backup again (it kept the bytes) after a newer one.
+        run(b.back_up(p[3]))
+        run(b.upload_backup(self.sandbox.url, p[3]))
+        run(b.upload_backup(self.sandbox.url, p[0]))  # what a platform that kept the old blob can serve
+        self.assertEqual(run(b.backup_on_platform(self.sandbox.url)).sha256, up.sha256)
+        self.assert_backup_error("older_backup", lambda: run(b.download_backup(self.sandbox.url, self.path("served.zbk"))))
+        self.assertFalse(os.path.exists(self.path("served.zbk")), "the rolled-back file is not kept")
+        # The restored phone remembers the generation it restored: it refuses the old blob too.
+        nb = zb.ZhangbanBackup(new)
+        run(new_cases.register_device("desktop", "python-new", "0"))
+        self.assert_backup_error("older_backup", lambda: run(nb.download_backup(self.sandbox.url, self.path("n.zbk"))))
+
     def assert_backup_error(self, code, fn):
         with self.assertRaises(zb.ZhangbanError.Backup) as cm:
             fn()

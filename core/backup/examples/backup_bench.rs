@@ -1,5 +1,6 @@
 //! Backup and restore throughput and peak memory: 10,000 records + 100 MB of attachments, against a plain
-//! copy of the same store's files (the floor).
+//! copy of the same store's files (the floor); and an increment after a small change (10 records updated,
+//! one added) against the full backup just before it, and the restore of that chain.
 //!
 //! `cargo run -p zhangban-backup --example backup_bench [-- --records N --mb M]`
 //!
@@ -13,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use zhangban_backup::{make_recovery_code, open_backup, restore, write_backup};
+use zhangban_backup::{make_recovery_code, open_backup, restore, restore_chain, write_backup, write_increment};
 use zhangban_base::store::{FileVault, KeyVault, PutOptions, Store, SubjectKind, SELF_SUBJECT};
 use zhangban_base::SystemClock;
 
@@ -106,6 +107,41 @@ fn phase(args: &[String]) {
             let s = write_backup(&store, &work.join("b.zbk")).expect("backup");
             format!("backup {} {}", s.bytes, t.elapsed().as_secs_f64())
         }
+        "increment" => {
+            // A small change after the full backup: 10 records updated, one added.
+            let store = Store::open(&work.join("old"), vault(&work, "old")).expect("open");
+            store
+                .transaction(|tx| {
+                    for i in 0..10 {
+                        let body = format!("{{\"n\":{i},\"title\":\"办件 {i}\",\"state\":\"accepted\"}}");
+                        tx.put(
+                            "case",
+                            &format!("case-{}", i * 5),
+                            SELF_SUBJECT,
+                            body.as_bytes(),
+                            PutOptions::default(),
+                        )?;
+                    }
+                    tx.put("case", "case-new", SELF_SUBJECT, b"{\"n\":-1}", PutOptions::default())
+                })
+                .expect("change");
+            let t = Instant::now();
+            let s = write_increment(&store, &work.join("i.zbk")).expect("increment");
+            assert_eq!(s.chain_index, 1, "an increment on the full backup");
+            format!("increment {} {} records {}", s.bytes, t.elapsed().as_secs_f64(), s.manifest.records)
+        }
+        "restore-chain" => {
+            let code = std::fs::read_to_string(work.join("code.txt")).expect("code");
+            let (_, key) = open_backup(&work.join("i.zbk"), &code).expect("open");
+            let t = Instant::now();
+            let files = [work.join("b.zbk"), work.join("i.zbk")];
+            let (_, r) =
+                restore_chain(&files, &key, &work.join("new"), vault(&work, "new"), None, Arc::new(SystemClock))
+                    .expect("restore");
+            let secs = t.elapsed().as_secs_f64();
+            std::fs::remove_dir_all(work.join("new")).ok();
+            format!("chain {} {secs}", r.records)
+        }
         "restore" => {
             let code = std::fs::read_to_string(work.join("code.txt")).expect("code");
             let tk = Instant::now();
@@ -161,11 +197,16 @@ fn main() {
     println!("{}", run(&exe, &["prepare", &w, &records.to_string(), &mb.to_string()]));
     let store_bytes = dir_bytes(&tmp.path().join("old")) as f64;
     let mut rows = Vec::new();
+    let mut incs = Vec::new();
     for _ in 0..3 {
         let c = run(&exe, &["copy", &w]);
         let b = run(&exe, &["backup", &w]);
         let r = run(&exe, &["restore", &w]);
+        // The full backup just made is the increment's base (the restore above does not touch the store).
+        let i = run(&exe, &["increment", &w]);
+        let rc = run(&exe, &["restore-chain", &w]);
         rows.push((c, b, r));
+        incs.push((i, rc));
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
@@ -201,4 +242,17 @@ fn main() {
         peak(2),
         restore / copy
     );
+    let nth = |l: &str, n: usize| l.split_whitespace().nth(n).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let inc = median(incs.iter().map(|r| nth(&r.0, 2)).collect());
+    let inc_bytes = median(incs.iter().map(|r| nth(&r.0, 1)).collect());
+    let chain = median(incs.iter().map(|r| nth(&r.1, 2)).collect());
+    println!(
+        "  increment         {inc:7.3} s  {:7.1} KB file ({} records)  peak {:5.1} MB  (full/increment: {:.0}x the time, {:.0}x the bytes)",
+        inc_bytes / 1024.0,
+        nth(&incs[0].0, 4),
+        incs.iter().map(|r| field(&r.0, "peak_kib")).fold(0.0, f64::max) / 1024.0,
+        backup / inc,
+        file / inc_bytes
+    );
+    println!("  restore full + 1 increment {chain:7.2} s  ({:.2}x the full restore)", chain / restore);
 }

@@ -23,6 +23,15 @@ pub enum BackupError {
     Damaged { part: String },
     /// The folder to restore into already holds a store.
     TargetExists,
+    /// An increment without the full backup it builds on (first in a restore, or alone on the platform).
+    MissingBase,
+    /// Increments between `after` and `found` (their chain indices) are missing.
+    IncrementMissing { after: u32, found: u32 },
+    /// File `position` (1-based) does not build on the file before it: out of order, or from another chain.
+    ChainOrder { position: u32 },
+    /// The backup is older than one this phone already made or restored (`known` > `got`, generations):
+    /// whoever served it (the platform, the network) rolled the backup back.
+    OlderBackup { known: u64, got: u64 },
     /// The local store (or file system) failed; its own error says why.
     Store(Error),
 }
@@ -64,6 +73,10 @@ impl BackupError {
             BackupError::Truncated => "truncated",
             BackupError::Damaged { .. } => "damaged",
             BackupError::TargetExists => "target_exists",
+            BackupError::MissingBase => "missing_base",
+            BackupError::IncrementMissing { .. } => "increment_missing",
+            BackupError::ChainOrder { .. } => "chain_order",
+            BackupError::OlderBackup { .. } => "older_backup",
             BackupError::Store(_) => "store",
         }
     }
@@ -90,6 +103,19 @@ impl BackupError {
                 format!("备份文件已损坏或被改动（{part}）：未恢复任何数据，请使用另一份备份。")
             }
             BackupError::TargetExists => "此处已有数据：恢复只能在新的空白位置进行。".into(),
+            BackupError::MissingBase => {
+                "这是增量备份，缺少它所依据的完整备份：请先选择完整备份，再按时间顺序选择其后的增量。".into()
+            }
+            BackupError::IncrementMissing { after, found } => format!(
+                "缺少增量备份：第 {after} 个之后应是第 {} 个，却是第 {found} 个。请补上缺少的增量文件，未恢复任何数据。",
+                after + 1
+            ),
+            BackupError::ChainOrder { position } => format!(
+                "第 {position} 个备份文件不接续前一个（顺序不对，或属于另一组备份）：请按生成时间顺序选择，完整备份在前。未恢复任何数据。"
+            ),
+            BackupError::OlderBackup { known, got } => format!(
+                "收到的备份（第 {got} 版）比本机已有的（第 {known} 版）旧，可能被回滚：已拒绝。请改用最新的备份文件。"
+            ),
             BackupError::Store(e) => e.message_zh(),
         }
     }
@@ -114,6 +140,17 @@ impl BackupError {
                 format!("The backup file is damaged or was altered ({part}): nothing was restored; use another backup.")
             }
             BackupError::TargetExists => "There is data here already: a restore needs a new, empty place.".into(),
+            BackupError::MissingBase => "This is an incremental backup without the full backup it builds on: choose the full backup first, then the increments after it in the order they were made.".into(),
+            BackupError::IncrementMissing { after, found } => format!(
+                "An incremental backup is missing: after increment {after} comes increment {found}, not {}. Add the missing files; nothing was restored.",
+                after + 1
+            ),
+            BackupError::ChainOrder { position } => format!(
+                "Backup file {position} does not follow the file before it (out of order, or from another set of backups): choose them in the order they were made, the full backup first. Nothing was restored."
+            ),
+            BackupError::OlderBackup { known, got } => format!(
+                "The backup received (generation {got}) is older than one this phone already has (generation {known}): it may have been rolled back, and was refused. Use the latest backup file."
+            ),
             BackupError::Store(e) => e.message_en(),
         }
     }

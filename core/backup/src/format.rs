@@ -1,9 +1,9 @@
 //! The backup file, byte by byte (also in docs/formats.md § "Backup file").
 //!
 //! ```text
-//! header (182 bytes, plaintext, authenticated):
+//! header (194 bytes, plaintext, authenticated; version 1 files, 182 bytes, are read too — see below):
 //!   0  "ZBK1"              magic
-//!   4  version  u8 = 1
+//!   4  version  u8 = 2
 //!   5  kdf      u8 = 1     Argon2id v0x13
 //!   6  m_kib    u32 BE     memory
 //!  10  t        u32 BE     passes
@@ -12,17 +12,21 @@
 //!  34  key_id   16         id of the backup key (same in every backup of one store)
 //!  50  backup_id 16        random per file
 //!  66  created_at i64 BE   seconds since the epoch
-//!  74  base_id  16         zero: a full backup
-//!  90  wrapped  60         nonce(12) ‖ AES-256-GCM(KEK, backup key)(32) ‖ tag(16); AAD = bytes 0..90
-//! 150  sha256   32         SHA-256 of bytes 0..150 (tells damage from a wrong code)
+//!  74  base_id  16         zero: a full backup; else the backup_id of the file this increment builds on
+//!  90  generation u64 BE   counts the backups of this store and of the stores restored from it (rollback)
+//!  98  chain_index u32 BE  0: a full backup; n: the n-th increment on it
+//! 102  wrapped  60         nonce(12) ‖ AES-256-GCM(KEK, backup key)(32) ‖ tag(16); AAD = wrap_aad (below)
+//! 162  sha256   32         SHA-256 of bytes 0..162 (tells damage from a wrong code)
 //! chunks, until the end of the file:
 //!   len u32 BE ‖ AES-256-GCM(chunk key, nonce = index u64 BE ‖ 0 0 0 ‖ final u8, AAD = header sha256)
 //!   chunk key = HKDF-SHA256(salt = backup_id, IKM = backup key, info = "zhangban backup chunks v1")
 //!   every chunk but the final one holds exactly 65,536 plaintext bytes; the final one 1..=65,536.
 //! ```
-//! The plaintext of the chunks, joined, is a sequence of items `kind u8 ‖ len u32 BE ‖ payload`; the last
-//! item is the manifest. Chunk order, completeness and the file it belongs to are authenticated by the
-//! nonce (index, final flag), the per-file chunk key and the header digest in the AAD.
+//! Version 1 (182 bytes) has no generation and chain index (read as 0 and 0: a full backup): `wrapped` at
+//! 90, `sha256` of bytes 0..150 at 150. The plaintext of the chunks, joined, is a sequence of items
+//! `kind u8 ‖ len u32 BE ‖ payload`; the last item is the manifest. Chunk order, completeness and the file
+//! it belongs to are authenticated by the nonce (index, final flag), the per-file chunk key and the header
+//! digest in the AAD — so are the generation and the chain fields of the header.
 
 use std::io::{BufRead, Read, Write};
 
@@ -34,11 +38,17 @@ use crate::code::{fill_random, KdfParams};
 use crate::error::BackupError;
 
 pub const MAGIC: &[u8; 4] = b"ZBK1";
-pub const VERSION: u8 = 1;
+/// The version this app writes (2: generation and chain index); version 1 is read too.
+pub const VERSION: u8 = 2;
 const KDF_ARGON2ID: u8 = 1;
-pub const HEADER_LEN: usize = 182;
-const WRAP_AT: usize = 90;
-const DIGEST_AT: usize = 150;
+/// Bytes of a version 2 header.
+pub const HEADER_LEN: usize = 194;
+const WRAP_AT: usize = 102;
+const DIGEST_AT: usize = 162;
+/// Bytes of a version 1 header (no generation, no chain index).
+pub const HEADER_LEN_V1: usize = 182;
+const WRAP_AT_V1: usize = 90;
+const DIGEST_AT_V1: usize = 150;
 /// Plaintext bytes per chunk.
 pub const CHUNK: usize = 64 * 1024;
 const TAG: usize = 16;
@@ -102,9 +112,17 @@ pub struct Header {
     pub key_id: [u8; 16],
     pub backup_id: [u8; 16],
     pub created_at: i64,
+    /// Zero for a full backup; else the `backup_id` of the file this increment builds on.
     pub base_id: [u8; 16],
+    /// Counts the backups of this store (and of the stores restored from it): a phone that remembers a
+    /// higher one refuses this file as a rollback.
+    pub generation: u64,
+    /// 0 for a full backup, n for the n-th increment on it.
+    pub chain_index: u32,
     pub wrapped: [u8; 60],
     pub digest: [u8; 32],
+    /// 1 or 2 (what was read; a new header is 2).
+    pub version: u8,
 }
 
 impl Header {
@@ -121,22 +139,54 @@ impl Header {
         h.extend_from_slice(&self.backup_id);
         h.extend_from_slice(&self.created_at.to_be_bytes());
         h.extend_from_slice(&self.base_id);
+        h.extend_from_slice(&self.generation.to_be_bytes());
+        h.extend_from_slice(&self.chain_index.to_be_bytes());
         debug_assert_eq!(h.len(), WRAP_AT);
         h
     }
 
+    /// Whether this file is an increment (builds on another file) rather than a full backup.
+    pub fn is_increment(&self) -> bool {
+        self.base_id != [0; 16]
+    }
+
+    /// Bytes of this header in its file.
+    pub fn byte_len(&self) -> usize {
+        if self.version == 1 {
+            HEADER_LEN_V1
+        } else {
+            HEADER_LEN
+        }
+    }
+
     /// A new header for a file sealed under `key`, whose wrap (`wrapped`, made for `salt` and `params`)
-    /// is copied from the store: the code is not needed to back up.
+    /// is copied from the store: the code is not needed to back up. `chain`: the base's backup id and
+    /// this increment's index, `None` for a full backup.
     pub(crate) fn new(
         params: KdfParams,
         salt: [u8; 16],
         key_id: [u8; 16],
         wrapped: [u8; 60],
         created_at: i64,
+        generation: u64,
+        chain: Option<([u8; 16], u32)>,
     ) -> Result<Header, BackupError> {
         let mut backup_id = [0u8; 16];
         fill_random(&mut backup_id)?;
-        let mut h = Header { params, salt, key_id, backup_id, created_at, base_id: [0; 16], wrapped, digest: [0; 32] };
+        let (base_id, chain_index) = chain.unwrap_or(([0; 16], 0));
+        let mut h = Header {
+            params,
+            salt,
+            key_id,
+            backup_id,
+            created_at,
+            base_id,
+            generation,
+            chain_index,
+            wrapped,
+            digest: [0; 32],
+            version: VERSION,
+        };
         let mut bytes = h.prefix();
         bytes.extend_from_slice(&h.wrapped);
         h.digest.copy_from_slice(digest::digest(&digest::SHA256, &bytes).as_ref());
@@ -163,24 +213,40 @@ impl Header {
     }
 
     /// Reads and checks the header: magic (`NotABackup`), length (`Truncated`), version and KDF
-    /// (`UnsupportedVersion`), digest (`Damaged`), KDF parameters within bounds (`Damaged`).
+    /// (`UnsupportedVersion`), digest (`Damaged`), KDF parameters within bounds (`Damaged`). Reads
+    /// version 1 (no generation, no chain: a full backup) and version 2.
     pub fn read(r: &mut dyn Read) -> Result<Header, BackupError> {
         let mut b = [0u8; HEADER_LEN];
-        let n = read_full(r, &mut b)?;
+        let n = read_full(r, &mut b[..HEADER_LEN_V1])?;
         if n < MAGIC.len() || &b[..4] != MAGIC {
             return Err(BackupError::NotABackup);
         }
-        if n < HEADER_LEN {
+        if n < HEADER_LEN_V1 {
             return Err(BackupError::Truncated);
         }
-        let digest = digest::digest(&digest::SHA256, &b[..DIGEST_AT]);
-        if digest.as_ref() != &b[DIGEST_AT..] {
+        let version = b[4];
+        // A version this app does not know is read as far as version 2's header: a newer app's file
+        // whose digest checks out there is `UnsupportedVersion`, anything else (a flipped version byte)
+        // `Damaged`.
+        let (len, wrap_at, digest_at) =
+            if version == 1 { (HEADER_LEN_V1, WRAP_AT_V1, DIGEST_AT_V1) } else { (HEADER_LEN, WRAP_AT, DIGEST_AT) };
+        if len > HEADER_LEN_V1 && read_full(r, &mut b[HEADER_LEN_V1..len])? < len - HEADER_LEN_V1 {
+            return Err(BackupError::Truncated);
+        }
+        let b = &b[..len];
+        let digest = digest::digest(&digest::SHA256, &b[..digest_at]);
+        if digest.as_ref() != &b[digest_at..] {
             return Err(BackupError::damaged("header"));
         }
-        if b[4] != VERSION || b[5] != KDF_ARGON2ID {
-            return Err(BackupError::UnsupportedVersion { version: b[4] as u32 });
+        if !(1..=VERSION).contains(&version) || b[5] != KDF_ARGON2ID {
+            return Err(BackupError::UnsupportedVersion { version: version as u32 });
         }
         let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let u64_at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[i..i + 8]);
+            a
+        };
         let arr16 = |i: usize| -> [u8; 16] {
             let mut a = [0u8; 16];
             a.copy_from_slice(&b[i..i + 16]);
@@ -188,21 +254,29 @@ impl Header {
         };
         let params = KdfParams { m_kib: u32_at(6), t: u32_at(10), p: u32_at(14) };
         params.check()?;
-        let mut created = [0u8; 8];
-        created.copy_from_slice(&b[66..74]);
+        let (generation, chain_index) =
+            if version == 1 { (0, 0) } else { (u64::from_be_bytes(u64_at(90)), u32_at(98)) };
+        let base_id = arr16(74);
+        // A full backup has index 0 and no base; an increment both.
+        if (base_id == [0; 16]) != (chain_index == 0) {
+            return Err(BackupError::damaged("header"));
+        }
         let mut wrapped = [0u8; 60];
-        wrapped.copy_from_slice(&b[WRAP_AT..DIGEST_AT]);
+        wrapped.copy_from_slice(&b[wrap_at..digest_at]);
         let mut d = [0u8; 32];
-        d.copy_from_slice(&b[DIGEST_AT..]);
+        d.copy_from_slice(&b[digest_at..]);
         Ok(Header {
             params,
             salt: arr16(18),
             key_id: arr16(34),
             backup_id: arr16(50),
-            created_at: i64::from_be_bytes(created),
-            base_id: arr16(74),
+            created_at: i64::from_be_bytes(u64_at(66)),
+            base_id,
+            generation,
+            chain_index,
             wrapped,
             digest: d,
+            version,
         })
     }
 
@@ -251,6 +325,11 @@ pub mod kind {
     pub const ATTACHMENT: u8 = 7;
     pub const ATTACHMENT_DATA: u8 = 8;
     pub const ATTACHMENT_END: u8 = 9;
+    /// An increment's list of the record keys alive when it was made (JSON `[[collection, id], …]`, a
+    /// page per item): a record not listed was deleted (or its subject shredded) and goes at restore.
+    pub const LIVE_RECORDS: u8 = 10;
+    /// An increment's list of the attachment ids alive when it was made (JSON `[id, …]`, a page per item).
+    pub const LIVE_ATTACHMENTS: u8 = 11;
     pub const MANIFEST: u8 = 0xFF;
 }
 
@@ -365,7 +444,7 @@ impl<R: BufRead> ItemReader<R> {
             pos: 0,
             finished: false,
             hash: digest::Context::new(&digest::SHA256),
-            bytes_in: HEADER_LEN as u64,
+            bytes_in: header.byte_len() as u64,
         })
     }
 

@@ -86,6 +86,39 @@ impl KeyState {
     }
 }
 
+/// Where the store keeps what its next backup builds on and the highest generation it knows.
+const CHAIN_ID: &str = "chain";
+
+/// What this store remembers of its backups (record `backup_key/chain`, sealed like every record, never
+/// backed up).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ChainState {
+    /// The highest generation this store made, restored or accepted: a file below it is a rollback.
+    generation: u64,
+    /// The last file made on this store, which an increment builds on (none after a restore: the new
+    /// phone's first backup is full).
+    last: Option<LastBackup>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LastBackup {
+    backup_id: String,
+    chain_index: u32,
+    /// The time it was made: an increment carries what was written at or after it.
+    since: i64,
+    /// The last audit entry it carried.
+    audit_seq: i64,
+}
+
+fn load_chain(store: &Store) -> Result<ChainState> {
+    Ok(store.get_opt(KEY_COLLECTION, CHAIN_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default())
+}
+
+fn save_chain(store: &Store, chain: &ChainState) -> Result<()> {
+    store.put(KEY_COLLECTION, CHAIN_ID, SELF_SUBJECT, &json_bytes(chain)?)?;
+    Ok(())
+}
+
 fn load_state(store: &Store) -> Result<Option<KeyState>> {
     Ok(store.get_opt(KEY_COLLECTION, KEY_ID)?.map(|r| r.json()).transpose()?)
 }
@@ -176,6 +209,13 @@ pub struct Manifest {
     pub collections: HashMap<String, u64>,
     /// SHA-256 of every item before the manifest, hex.
     pub digest: String,
+    /// An increment's lists of what was alive when it was made: record keys and attachment ids (a record
+    /// or attachment not listed was deleted, or its subject shredded, and goes at restore). 0 in a full
+    /// backup.
+    #[serde(default)]
+    pub live_records: u64,
+    #[serde(default)]
+    pub live_attachments: u64,
 }
 
 impl Manifest {
@@ -203,6 +243,12 @@ pub struct BackupSummary {
     pub bytes: u64,
     /// Hex id of this backup file.
     pub backup_id: String,
+    /// The backup this one builds on (hex id), `None` for a full backup.
+    pub base_id: Option<String>,
+    /// 0 for a full backup, n for the n-th increment on it.
+    pub chain_index: u32,
+    /// This store's backup counter (see [`check_not_older`]).
+    pub generation: u64,
 }
 
 struct DataItems<'a, W: Write>(&'a mut ItemWriter<W>);
@@ -224,18 +270,39 @@ fn part_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// Backs the store up into `path` (created or replaced when complete). Needs a recovery code made
-/// before ([`make_recovery_code`]), not the code itself.
+/// Backs the whole store up into `path` (created or replaced when complete): a full backup, which later
+/// increments ([`write_increment`]) build on. Needs a recovery code made before
+/// ([`make_recovery_code`]), not the code itself.
 pub fn write_backup(store: &Store, path: &Path) -> Result<BackupSummary> {
+    write_file(store, path, false)
+}
+
+/// Backs up into `path` only what changed since the last backup made on this store (records written
+/// since, new attachments and audit entries, and the lists of what is still alive, so deletions and
+/// shredding hold at restore). Restoring needs every file of the chain, the full backup first
+/// ([`restore_chain`]). When this store has made no backup yet (or was just restored, or its clock is
+/// now before the last backup's time), this is a full backup: `BackupSummary.base_id` is `None`.
+pub fn write_increment(store: &Store, path: &Path) -> Result<BackupSummary> {
+    write_file(store, path, true)
+}
+
+fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSummary> {
     let state = load_state(store)?.ok_or(BackupError::NoRecoveryCode)?;
     let (key, params, salt, wrapped) =
         state.parts().ok_or_else(|| BackupError::Store(zhangban_base::Error::corrupted(KEY_COLLECTION, KEY_ID)))?;
-    let header = Header::new(params, salt, key.id, wrapped, store.now())?;
+    let chain = load_chain(store)?;
+    let now = store.now();
+    // A clock set back since the last backup could hide writes from `updated_at`: a full backup then.
+    let base = if increment { chain.last.clone().filter(|l| now >= l.since) } else { None };
+    let link = base.as_ref().and_then(|b| Some((hex_array::<16>(&b.backup_id)?, b.chain_index.checked_add(1)?)));
+    let base = if link.is_some() { base } else { None };
+    let generation = chain.generation.saturating_add(1);
+    let header = Header::new(params, salt, key.id, wrapped, now, generation, link)?;
     let part = part_path(path);
-    let result = (|| -> Result<BackupSummary> {
+    let result = (|| -> Result<(BackupSummary, i64)> {
         let file = fs::File::create(&part)?;
         let mut w = ItemWriter::new(BufWriter::with_capacity(256 * 1024, file), &header, &key)?;
-        let manifest = write_items(store, &mut w)?;
+        let (manifest, audit_seq) = write_items(store, &mut w, base.as_ref())?;
         let (buf, bytes) = w.finish()?;
         let file = buf.into_inner().map_err(|e| BackupError::from(e.into_error()))?;
         file.sync_all()?;
@@ -244,18 +311,30 @@ pub fn write_backup(store: &Store, path: &Path) -> Result<BackupSummary> {
         if let Some(parent) = path.parent().and_then(|p| fs::File::open(p).ok()) {
             let _ = parent.sync_all();
         }
-        Ok(BackupSummary { manifest, bytes, backup_id: hex::encode(header.backup_id) })
+        let summary = BackupSummary {
+            manifest,
+            bytes,
+            backup_id: hex::encode(header.backup_id),
+            base_id: base.as_ref().map(|b| b.backup_id.clone()),
+            chain_index: header.chain_index,
+            generation,
+        };
+        Ok((summary, audit_seq))
     })();
     if result.is_err() {
         let _ = fs::remove_file(&part);
     }
-    let summary = result?;
+    let (summary, audit_seq) = result?;
+    let last =
+        LastBackup { backup_id: summary.backup_id.clone(), chain_index: header.chain_index, since: now, audit_seq };
+    save_chain(store, &ChainState { generation, last: Some(last) })?;
     store.audit(&NewEntry {
         actor: SELF_SUBJECT,
         action: "backup.write",
         subject: SELF_SUBJECT,
         target: &summary.backup_id,
-        detail: json!({ "records": summary.manifest.records, "attachments": summary.manifest.attachments, "bytes": summary.bytes }),
+        detail: json!({ "records": summary.manifest.records, "attachments": summary.manifest.attachments,
+                        "bytes": summary.bytes, "base": summary.base_id, "generation": generation }),
     })?;
     Ok(summary)
 }
@@ -299,10 +378,17 @@ struct AuditItem {
     detail: serde_json::Value,
 }
 
-fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifest> {
+/// Keys (or ids) per live-list item, and the bytes of ids after which an item is closed early (long ids):
+/// an item stays far below [`format::MAX_ITEM`].
+const LIVE_PAGE: usize = 1024;
+const LIVE_PAGE_BYTES: usize = 512 * 1024;
+
+/// Writes the items of a full backup (`base` `None`) or of an increment on `base`; returns the manifest
+/// and the last audit entry's sequence number.
+fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>, base: Option<&LastBackup>) -> Result<(Manifest, i64)> {
     let mut m = Manifest::default();
     let meta = Meta {
-        format: 1,
+        format: format::VERSION as u32,
         created_at: store.now(),
         origin_store: store.store_id().to_string(),
         origin_device: origin_device(store)?,
@@ -313,6 +399,8 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
     let subjects = store.subjects()?;
     let principals: std::collections::HashSet<String> =
         subjects.iter().filter(|s| s.kind == SubjectKind::Principal).map(|s| s.id.clone()).collect();
+    // Subjects and settings are few: every file lists all of them (a subject missing from an increment
+    // was shredded, a setting removed).
     for s in subjects.into_iter().filter(|s| !s.shredded && s.kind != SubjectKind::Principal) {
         let item = SubjectItem { id: s.id, kind: s.kind, label: s.label, created_at: s.created_at };
         w.item(kind::SUBJECT, &json_bytes(&item)?)?;
@@ -322,14 +410,17 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
         w.item(kind::SETTING, &json_bytes(&json!({ "k": k, "v": v }))?)?;
         m.settings += 1;
     }
-    w.item(kind::LOOKUP_KEY, &store.export_lookup_key()?)?;
+    if base.is_none() {
+        w.item(kind::LOOKUP_KEY, &store.export_lookup_key()?)?;
+    }
+    let since = base.map(|b| b.since).unwrap_or(i64::MIN);
+    let kept = |collection: &str, subject: &str| !EXCLUDED.contains(&collection) && !principals.contains(subject);
     let mut after = 0i64;
     loop {
-        let page = store.export_records(after, PAGE)?;
+        let page = store.export_records_since(since, after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        for r in page.iter().filter(|r| !EXCLUDED.contains(&r.collection.as_str()) && !principals.contains(&r.subject))
-        {
+        for r in page.iter().filter(|r| kept(&r.collection, &r.subject)) {
             let head = RecordHead {
                 c: r.collection.clone(),
                 id: r.id.clone(),
@@ -344,7 +435,41 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
             *m.collections.entry(r.collection.clone()).or_default() += 1;
         }
     }
-    for e in store.audit_entries(None)?.into_iter().filter(|e| !principals.contains(&e.subject)) {
+    if base.is_some() {
+        // Every record still alive, by key only: the restore deletes what an earlier file brought and is
+        // gone since (deleted, or its subject shredded).
+        let mut after = 0i64;
+        let mut keys: Vec<(String, String)> = Vec::with_capacity(LIVE_PAGE);
+        let mut key_bytes = 0usize;
+        loop {
+            let page = store.record_keys(after, PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            for (_, c, id, subject) in page {
+                if kept(&c, &subject) {
+                    key_bytes += c.len() + id.len();
+                    keys.push((c, id));
+                    if keys.len() == LIVE_PAGE || key_bytes > LIVE_PAGE_BYTES {
+                        key_bytes = 0;
+                        m.live_records += keys.len() as u64;
+                        w.item(kind::LIVE_RECORDS, &json_bytes(&keys)?)?;
+                        keys.clear();
+                    }
+                }
+            }
+        }
+        if !keys.is_empty() {
+            m.live_records += keys.len() as u64;
+            w.item(kind::LIVE_RECORDS, &json_bytes(&keys)?)?;
+        }
+    }
+    let after_audit = base.map(|b| b.audit_seq).unwrap_or(i64::MIN);
+    let mut audit_seq = after_audit.max(0);
+    for e in store.audit_entries(None)? {
+        audit_seq = audit_seq.max(e.seq);
+        if e.seq <= after_audit || principals.contains(&e.subject) {
+            continue;
+        }
         let item = AuditItem {
             at: e.at,
             actor: e.actor,
@@ -356,16 +481,24 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>) -> Result<Manifes
         w.item(kind::AUDIT, &json_bytes(&item)?)?;
         m.audit += 1;
     }
-    for a in store.attachments()?.into_iter().filter(|a| !principals.contains(&a.subject)) {
+    for a in store.attachments_since(since)?.into_iter().filter(|a| !principals.contains(&a.subject)) {
         w.item(kind::ATTACHMENT, &json_bytes(&a)?)?;
         let n = store.read_attachment(&a.id, &mut DataItems(w))?;
         w.item(kind::ATTACHMENT_END, &[])?;
         m.attachments += 1;
         m.attachment_bytes += n;
     }
+    if base.is_some() {
+        let ids: Vec<String> =
+            store.attachment_ids()?.into_iter().filter(|(_, s)| !principals.contains(s)).map(|(id, _)| id).collect();
+        for page in ids.chunks(LIVE_PAGE) {
+            w.item(kind::LIVE_ATTACHMENTS, &json_bytes(&page)?)?;
+            m.live_attachments += page.len() as u64;
+        }
+    }
     m.digest = w.digest_so_far();
     w.item(kind::MANIFEST, &json_bytes(&m)?)?;
-    Ok(m)
+    Ok((m, audit_seq))
 }
 
 /// Reads the header of the backup at `path` and opens its key with the typed-in code: a typo is
@@ -395,6 +528,12 @@ pub struct BackupInfo {
     pub kdf_p: u32,
     /// Bytes of the file.
     pub bytes: u64,
+    /// The backup this increment builds on (hex id), `None` for a full backup.
+    pub base_id: Option<String>,
+    /// 0 for a full backup, n for the n-th increment on it.
+    pub chain_index: u32,
+    /// The store's backup counter when it was made (0 in a version 1 file).
+    pub generation: u64,
 }
 
 /// Reads the header of the backup at `path` (no code needed): `NotABackup`, `Truncated`,
@@ -412,7 +551,50 @@ pub fn inspect_backup(path: &Path) -> Result<BackupInfo> {
         kdf_t: h.params.t,
         kdf_p: h.params.p,
         bytes,
+        base_id: h.is_increment().then(|| hex::encode(h.base_id)),
+        chain_index: h.chain_index,
+        generation: h.generation,
     })
+}
+
+/// Checks that the file at `path` can be kept on the platform alone: a full backup (`MissingBase` for an
+/// increment, which restores only with the files before it; the platform keeps one file).
+pub fn check_uploadable(path: &Path) -> Result<BackupInfo> {
+    let info = inspect_backup(path)?;
+    if info.base_id.is_some() {
+        return Err(BackupError::MissingBase);
+    }
+    Ok(info)
+}
+
+/// The highest backup generation this store made, restored or accepted (0: none yet).
+pub fn known_generation(store: &Store) -> Result<u64> {
+    Ok(load_chain(store)?.generation)
+}
+
+/// Checks a backup file that reached this phone from outside — downloaded from the platform, handed over
+/// — against the highest generation this phone knows: a file older than that is `OlderBackup` (whoever
+/// served it rolled the backup back) and is removed. A newer or equal one is accepted and its generation
+/// remembered. The generation is in the header, which every chunk authenticates: raised by whoever
+/// cannot seal chunks, the file stops opening (`Damaged`) at restore.
+pub fn accept_download(store: &Store, path: &Path) -> Result<BackupInfo> {
+    let info = match inspect_backup(path) {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = fs::remove_file(path);
+            return Err(e);
+        }
+    };
+    let mut chain = load_chain(store)?;
+    if info.generation < chain.generation {
+        let _ = fs::remove_file(path);
+        return Err(BackupError::OlderBackup { known: chain.generation, got: info.generation });
+    }
+    if info.generation > chain.generation {
+        chain.generation = info.generation;
+        save_chain(store, &chain)?;
+    }
+    Ok(info)
 }
 
 /// Checks a typed-in code against this store's current one (the app asks the person to type the code
@@ -443,6 +625,13 @@ pub struct RestoreSummary {
     pub origin_device: Option<String>,
     pub backup_id: String,
     pub created_at: i64,
+    /// Files restored: the full backup and the increments after it.
+    pub files: u32,
+    /// The generation of the last file (the restored store remembers it: an older file is refused later).
+    pub generation: u64,
+    /// Records and attachments in the restored store.
+    pub records: u64,
+    pub attachments: u64,
 }
 
 fn restoring_path(dir: &Path) -> PathBuf {
@@ -452,11 +641,56 @@ fn restoring_path(dir: &Path) -> PathBuf {
 }
 
 /// Restores the backup at `path` (key from [`open_backup`]) into a new store in `dir`, which must not
-/// exist or be empty. The new store gets its own data key from `vault` (and `pin`). It is built beside
-/// `dir` and renamed into place in one step after every chunk and the manifest checked out: on any error
-/// (or a kill) nothing is at `dir`.
+/// exist or be empty: [`restore_chain`] with one full backup.
 pub fn restore(
     path: &Path,
+    key: &BackupKey,
+    dir: &Path,
+    vault: Arc<dyn KeyVault>,
+    pin: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Result<(Store, RestoreSummary)> {
+    restore_chain(&[path.to_path_buf()], key, dir, vault, pin, clock)
+}
+
+/// Checks, from the headers alone and before anything is written, that `headers` are a full backup and
+/// its increments in the order they were made, each building on the one before.
+pub fn check_chain(headers: &[Header]) -> Result<()> {
+    let first = headers.first().ok_or(BackupError::MissingBase)?;
+    if first.is_increment() {
+        return Err(BackupError::MissingBase);
+    }
+    for (i, pair) in headers.windows(2).enumerate() {
+        let (prev, h) = (&pair[0], &pair[1]);
+        let position = i as u32 + 2;
+        if h.key_id != first.key_id {
+            return Err(BackupError::ChainOrder { position });
+        }
+        if h.is_increment() && h.base_id == prev.backup_id && h.chain_index == prev.chain_index + 1 {
+            continue;
+        }
+        // The file that builds on `prev` is further down the list: the files are out of order.
+        if headers[i + 1..].iter().any(|l| l.is_increment() && l.base_id == prev.backup_id) {
+            return Err(BackupError::ChainOrder { position });
+        }
+        if h.is_increment() && h.chain_index > prev.chain_index + 1 {
+            return Err(BackupError::IncrementMissing { after: prev.chain_index, found: h.chain_index });
+        }
+        return Err(BackupError::ChainOrder { position });
+    }
+    Ok(())
+}
+
+/// Restores a full backup and the increments made after it (`paths`, in the order they were made; key
+/// from [`open_backup`] of any of them, all share it) into a new store in `dir`, which must not exist or be
+/// empty. A missing or misplaced file is refused from the headers before anything is written
+/// (`MissingBase`, `IncrementMissing`, `ChainOrder`). The new store gets its own data key from `vault`
+/// (and `pin`). It is built beside `dir` and renamed into place in one step after every chunk and manifest
+/// of every file checked out: on any error (or a kill) nothing is at `dir`. Each increment's updates are
+/// applied over the files before it, then what it does not list as alive goes: a record erased (or a
+/// subject shredded) on the phone does not come back from an earlier file.
+pub fn restore_chain(
+    paths: &[PathBuf],
     key: &BackupKey,
     dir: &Path,
     vault: Arc<dyn KeyVault>,
@@ -466,18 +700,40 @@ pub fn restore(
     if dir.exists() && fs::read_dir(dir)?.next().is_some() {
         return Err(BackupError::TargetExists);
     }
+    let headers = paths.iter().map(|p| Header::read(&mut fs::File::open(p)?)).collect::<Result<Vec<Header>>>()?;
+    check_chain(&headers)?;
     let tmp = restoring_path(dir);
     if tmp.exists() {
         fs::remove_dir_all(&tmp)?;
     }
     let built = (|| -> Result<RestoreSummary> {
         let store = Store::create_with(&tmp, vault.clone(), pin, &PinPolicy::default(), clock.clone())?;
-        let mut f = BufReader::with_capacity(256 * 1024, fs::File::open(path)?);
-        let header = Header::read(&mut f)?;
-        let mut r = ItemReader::new(f, &header, key)?;
-        let summary = read_items(&store, &mut r, &header)?;
-        // The same backup key and code wrap: later backups on this phone open with the same code.
+        let mut origin: Option<String> = None;
+        let mut last = None;
+        for (i, (path, header)) in paths.iter().zip(&headers).enumerate() {
+            let mut f = BufReader::with_capacity(256 * 1024, fs::File::open(path)?);
+            if Header::read(&mut f)? != *header {
+                return Err(BackupError::damaged("header changed while restoring"));
+            }
+            let mut r = ItemReader::new(f, header, key)?;
+            let (summary, meta) = read_items(&store, &mut r, header)?;
+            // Every file of a chain comes from the same store.
+            if origin.get_or_insert_with(|| meta.origin_store.clone()) != &meta.origin_store {
+                return Err(BackupError::ChainOrder { position: i as u32 + 1 });
+            }
+            last = Some(summary);
+        }
+        let (mut summary, header) = match (last, headers.last()) {
+            (Some(s), Some(h)) => (s, h),
+            _ => return Err(BackupError::MissingBase),
+        };
+        summary.files = headers.len() as u32;
+        summary.records = store.record_total()?;
+        summary.attachments = store.attachment_ids()?.len() as u64;
+        // The same backup key and the newest file's code wrap: later backups on this phone open with the
+        // same code. The next backup here is full (a new chain) and counts on from this generation.
         save_state(&store, key, header.params, &header.salt, &header.wrapped)?;
+        save_chain(&store, &ChainState { generation: header.generation, last: None })?;
         // The restored outbox waits until the platform moved the old phone's cases here (zhangban-sync,
         // `rebind`): then its kept idempotency keys find the answers the old phone was given.
         if let Some(origin) = &summary.origin_device {
@@ -488,8 +744,8 @@ pub fn restore(
             action: "backup.restore",
             subject: SELF_SUBJECT,
             target: &summary.backup_id,
-            detail: json!({ "records": summary.manifest.records, "attachments": summary.manifest.attachments,
-                            "origin_device": summary.origin_device }),
+            detail: json!({ "records": summary.records, "attachments": summary.attachments, "files": summary.files,
+                            "generation": summary.generation, "origin_device": summary.origin_device }),
         })?;
         Ok(summary)
     })();
@@ -559,7 +815,60 @@ fn parse<T: for<'de> Deserialize<'de>>(payload: &[u8], what: &str) -> Result<T> 
     serde_json::from_slice(payload).map_err(|_| bad_item(what))
 }
 
-fn read_items<R: std::io::BufRead>(store: &Store, r: &mut ItemReader<R>, header: &Header) -> Result<RestoreSummary> {
+/// What an increment lists as alive; everything else goes once the increment checked out.
+#[derive(Default)]
+struct Alive {
+    subjects: std::collections::HashSet<String>,
+    settings: std::collections::HashSet<String>,
+    records: std::collections::HashSet<(String, String)>,
+    attachments: std::collections::HashSet<String>,
+}
+
+impl Alive {
+    /// Removes from `store` what this increment does not list: shredded subjects, removed settings,
+    /// deleted records and attachments.
+    fn apply(&self, store: &Store) -> Result<()> {
+        for s in store.subjects()? {
+            if s.id != SELF_SUBJECT && !s.shredded && !self.subjects.contains(&s.id) {
+                store.shred_subject(&s.id)?;
+            }
+        }
+        for (k, _) in store.settings()? {
+            if !self.settings.contains(&k) {
+                store.remove_setting(&k)?;
+            }
+        }
+        let mut gone = Vec::new();
+        let mut after = 0i64;
+        loop {
+            let page = store.record_keys(after, PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            for (_, c, id, _) in page {
+                if !EXCLUDED.contains(&c.as_str()) && !self.records.contains(&(c.clone(), id.clone())) {
+                    gone.push((c, id));
+                }
+            }
+        }
+        for page in gone.chunks(PAGE) {
+            store.transaction(|t| page.iter().try_for_each(|(c, id)| t.delete(c, id).map(|_| ())))?;
+        }
+        for (id, _) in store.attachment_ids()? {
+            if !self.attachments.contains(&id) {
+                store.delete_attachment(&id)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn read_items<R: std::io::BufRead>(
+    store: &Store,
+    r: &mut ItemReader<R>,
+    header: &Header,
+) -> Result<(RestoreSummary, Meta)> {
+    let increment = header.is_increment();
+    let mut alive = Alive::default();
     let mut got = Manifest::default();
     let meta: Meta = match r.next()? {
         Some((kind::META, p)) => parse(&p, "meta")?,
@@ -586,15 +895,27 @@ fn read_items<R: std::io::BufRead>(store: &Store, r: &mut ItemReader<R>, header:
                 let subject =
                     Subject { id: s.id, kind: s.kind, label: s.label, created_at: s.created_at, shredded: false };
                 store.transaction(|t| t.import_subject(&subject))?;
+                alive.subjects.insert(subject.id);
                 got.subjects += 1;
             }
             kind::SETTING => {
                 let s: BTreeMap<String, String> = parse(&p, "setting")?;
                 let (Some(k), Some(v)) = (s.get("k"), s.get("v")) else { return Err(bad_item("setting")) };
                 store.transaction(|t| t.set_setting(k, v))?;
+                alive.settings.insert(k.clone());
                 got.settings += 1;
             }
-            kind::LOOKUP_KEY => store.adopt_lookup_key(&p)?,
+            kind::LOOKUP_KEY if !increment => store.adopt_lookup_key(&p)?,
+            kind::LIVE_RECORDS if increment => {
+                let keys: Vec<(String, String)> = parse(&p, "live records")?;
+                got.live_records += keys.len() as u64;
+                alive.records.extend(keys);
+            }
+            kind::LIVE_ATTACHMENTS if increment => {
+                let ids: Vec<String> = parse(&p, "live attachments")?;
+                got.live_attachments += ids.len() as u64;
+                alive.attachments.extend(ids);
+            }
             kind::RECORD => {
                 if p.len() < 4 {
                     return Err(bad_item("record"));
@@ -639,7 +960,12 @@ fn read_items<R: std::io::BufRead>(store: &Store, r: &mut ItemReader<R>, header:
                 let info: AttachmentInfo = parse(&p, "attachment")?;
                 let mut items =
                     AttachmentItems { r: &mut *r, cur: Zeroizing::new(Vec::new()), pos: 0, done: false, err: None };
-                let res = store.import_attachment(&info, &mut items);
+                // An increment repeats an attachment stored in the same second as the file before it.
+                let res = if increment && store.attachment_info(&info.id).is_ok() {
+                    std::io::copy(&mut items, &mut std::io::sink()).map(|_| ()).map_err(zhangban_base::Error::from)
+                } else {
+                    store.import_attachment(&info, &mut items)
+                };
                 if let Some(e) = items.err.take() {
                     return Err(e);
                 }
@@ -663,12 +989,20 @@ fn read_items<R: std::io::BufRead>(store: &Store, r: &mut ItemReader<R>, header:
     if manifest != got {
         return Err(BackupError::damaged("manifest"));
     }
-    Ok(RestoreSummary {
+    if increment {
+        alive.apply(store)?;
+    }
+    let summary = RestoreSummary {
         manifest,
-        origin_device: meta.origin_device,
+        origin_device: meta.origin_device.clone(),
         backup_id: hex::encode(header.backup_id),
         created_at: header.created_at,
-    })
+        files: 1,
+        generation: header.generation,
+        records: 0,
+        attachments: 0,
+    };
+    Ok((summary, meta))
 }
 
 #[cfg(test)]

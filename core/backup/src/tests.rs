@@ -1,7 +1,7 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use zhangban_base::clock::{Clock, SystemClock};
+use zhangban_base::clock::{Clock, FixedClock, SystemClock};
 use zhangban_base::outbox;
 use zhangban_base::store::{FileVault, PutOptions, Store, SubjectKind, SELF_SUBJECT};
 
@@ -21,7 +21,11 @@ fn clock() -> Arc<dyn Clock> {
 /// A store with a bit of everything: subjects, records with tags and lookups in several collections, an
 /// outbox operation, settings, attachments (one larger than a chunk), audit entries, device records.
 fn sample(dir: &Path, records: usize, attachments: usize) -> Store {
-    let store = Store::create(&dir.join("old"), vault(dir, "old"), None).unwrap();
+    sample_with(dir, records, attachments, clock())
+}
+
+fn sample_with(dir: &Path, records: usize, attachments: usize, clock: Arc<dyn Clock>) -> Store {
+    let store = Store::create_with(&dir.join("old"), vault(dir, "old"), None, &PinPolicy::default(), clock).unwrap();
     let family = store.create_subject(SubjectKind::Family, "母亲 / mother").unwrap();
     let shredded = store.create_subject(SubjectKind::Principal, "委托人").unwrap();
     let principal = store.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
@@ -351,4 +355,202 @@ fn a_flipped_header_with_the_right_code_is_damage_not_a_wrong_code() {
         let e = open_backup(&file, &code.grouped()).unwrap_err();
         assert!(matches!(e, BackupError::Damaged { .. }), "byte {i}: {e:?}");
     }
+}
+
+/// (id, subject, sha256) of every attachment but principals' (never backed up).
+fn all_attachments(store: &Store) -> Vec<(String, String, String)> {
+    let principal = |s: &str| store.subject_kind(s).unwrap() == SubjectKind::Principal;
+    let all = store.attachments().unwrap().into_iter().filter(|a| !principal(&a.subject));
+    let mut v: Vec<_> = all.map(|a| (a.id, a.subject, a.sha256)).collect();
+    v.sort();
+    v
+}
+
+fn subjects_of(store: &Store) -> Vec<(String, String)> {
+    let mut v: Vec<_> = store
+        .subjects()
+        .unwrap()
+        .into_iter()
+        .filter(|s| !s.shredded && s.kind != SubjectKind::Principal)
+        .map(|s| (s.id, s.label))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A store, a full backup, then two increments with updates, a tag change, deletions, a shredded subject,
+/// new and deleted attachments; the chain restores to exactly the store, and an earlier prefix of it to
+/// exactly the store at that time. A record erased on the phone does not come back from the increment
+/// that carried its last update.
+#[test]
+fn increments_carry_only_changes_and_the_chain_restores_deletions_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Arc::new(FixedClock::at(1_800_000_000));
+    let old = sample_with(dir.path(), 400, 6, t.clone());
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    // Records of the backup's own second go again in the next increment (harmless): not these.
+    t.advance(60);
+    let full = write_backup(&old, &dir.path().join("0.zbk")).unwrap();
+    assert_eq!((full.base_id.as_deref(), full.chain_index, full.generation), (None, 0, 1));
+
+    // Increment 1: one update, one tag change, one new record, one deletion, a new attachment, one gone.
+    t.advance(60);
+    let family = old.subjects().unwrap().into_iter().find(|s| s.kind == SubjectKind::Family).unwrap().id;
+    old.put("case", "case-0", SELF_SUBJECT, b"{\"n\":0,\"state\":\"accepted\"}").unwrap();
+    old.transaction(|tx| tx.set_tag("profile", "profile-3", Some("moved"))).unwrap();
+    old.put("case", "case-new", SELF_SUBJECT, b"{\"n\":-1}").unwrap();
+    assert!(old.delete("licence", "licence-2").unwrap());
+    let photo: Vec<u8> = (0..200_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let new_photo = old.write_attachment(SELF_SUBJECT, "新材料.jpg", &mut photo.as_slice()).unwrap();
+    let first_photo = all_attachments(&old).into_iter().find(|a| a.1 == SELF_SUBJECT && a.0 != new_photo.id).unwrap();
+    old.delete_attachment(&first_photo.0).unwrap();
+    old.set_setting("catalog.version", "8").unwrap();
+    t.advance(60);
+    let inc1 = write_increment(&old, &dir.path().join("1.zbk")).unwrap();
+    assert_eq!((inc1.base_id.as_deref(), inc1.chain_index, inc1.generation), (Some(full.backup_id.as_str()), 1, 2));
+    assert_eq!(inc1.manifest.records, 3, "case-0, profile-3 (tag), case-new: {:?}", inc1.manifest.collections);
+    assert_eq!(inc1.manifest.attachments, 1);
+    assert_eq!(inc1.manifest.live_records, all_records(&old).len() as u64);
+    // The new photo, three records, the live lists (about 25 bytes a key): not the 400 records nor the
+    // other attachments again.
+    assert!(inc1.bytes < photo.len() as u64 + 30_000, "increment {} vs full {} bytes", inc1.bytes, full.bytes);
+    assert!(full.bytes > 3 * inc1.bytes, "increment {} vs full {} bytes", inc1.bytes, full.bytes);
+    let at_inc1 = (all_records(&old), all_attachments(&old), subjects_of(&old));
+
+    // Increment 2: case-0 (carried by increment 1) erased; the family subject shredded.
+    t.advance(60);
+    assert!(old.delete("case", "case-0").unwrap());
+    old.shred_subject(&family).unwrap();
+    t.advance(60);
+    let inc2 = write_increment(&old, &dir.path().join("2.zbk")).unwrap();
+    assert_eq!((inc2.base_id.as_deref(), inc2.chain_index, inc2.generation), (Some(inc1.backup_id.as_str()), 2, 3));
+    assert_eq!(inc2.manifest.records, 0);
+
+    let files: Vec<PathBuf> = (0..3).map(|i| dir.path().join(format!("{i}.zbk"))).collect();
+    let (_, key) = open_backup(&files[2], &code.grouped()).unwrap();
+    let (new, summary) =
+        restore_chain(&files, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
+    assert_eq!((summary.files, summary.generation), (3, 3));
+    assert_eq!(all_records(&new), all_records(&old));
+    assert!(new.get_opt("case", "case-0").unwrap().is_none(), "erased after increment 1 carried it");
+    assert!(new.list("draft", None).unwrap().is_empty(), "the shredded subject's drafts stay gone");
+    assert_eq!(all_attachments(&new), all_attachments(&old));
+    assert_eq!(subjects_of(&new), subjects_of(&old));
+    let settings: Vec<_> = new.settings().unwrap().into_iter().filter(|(k, _)| k != outbox::HOLD_SETTING).collect();
+    assert_eq!(settings, old.settings().unwrap());
+    let principals: Vec<String> =
+        old.subjects().unwrap().into_iter().filter(|s| s.kind == SubjectKind::Principal).map(|s| s.id).collect();
+    let actions = |s: &Store| -> Vec<(String, String)> {
+        let entries = s.audit_entries(None).unwrap().into_iter();
+        entries.filter(|e| !principals.contains(&e.subject)).map(|e| (e.action, e.target)).collect()
+    };
+    let mut want = actions(&old);
+    want.pop(); // the last `backup.write` is logged after its file was made
+    let mut got = actions(&new);
+    assert_eq!(got.pop().map(|a| a.0).as_deref(), Some("backup.restore"));
+    assert_eq!(got, want);
+    assert_eq!(new.read_attachment_to_vec(&new_photo.id).unwrap(), photo);
+    assert_eq!(known_generation(&new).unwrap(), 3, "the restored store counts on from the chain");
+    // The restored store's next backup is a full one (a new chain), generation 4.
+    let next = write_increment(&new, &dir.path().join("n.zbk")).unwrap();
+    assert_eq!((next.base_id, next.generation), (None, 4));
+
+    // The full backup and increment 1 alone: the store as it was then.
+    let (at1, _) =
+        restore_chain(&files[..2], &key, &dir.path().join("at1"), vault(dir.path(), "at1"), None, clock()).unwrap();
+    assert_eq!((all_records(&at1), all_attachments(&at1), subjects_of(&at1)), at_inc1);
+    assert_eq!(at1.get("case", "case-0").unwrap().body.as_slice(), b"{\"n\":0,\"state\":\"accepted\"}");
+}
+
+/// A chain with a file missing, out of order, from another store, or starting with an increment is
+/// refused from the headers with a typed error, and nothing is restored.
+#[test]
+fn a_missing_or_misplaced_increment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Arc::new(FixedClock::at(1_800_000_000));
+    let old = sample_with(dir.path(), 20, 1, t.clone());
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    t.advance(10);
+    let f = |i: u32| dir.path().join(format!("{i}.zbk"));
+    write_backup(&old, &f(0)).unwrap();
+    for i in 1..=3 {
+        t.advance(10);
+        old.put("case", &format!("c{i}"), SELF_SUBJECT, b"{}").unwrap();
+        assert_eq!(write_increment(&old, &f(i)).unwrap().chain_index, i);
+    }
+    // Another chain of the same store (a later full backup) and another store's chain.
+    t.advance(10);
+    write_backup(&old, &f(4)).unwrap();
+    t.advance(10);
+    write_increment(&old, &f(5)).unwrap();
+    let dir2 = tempfile::tempdir().unwrap();
+    let other = sample(dir2.path(), 3, 0);
+    make_recovery_code_with(&other, FAST).unwrap();
+    write_backup(&other, &dir2.path().join("o0.zbk")).unwrap();
+    write_increment(&other, &dir2.path().join("o1.zbk")).unwrap();
+
+    let (_, key) = open_backup(&f(0), &code.grouped()).unwrap();
+    let target = dir.path().join("target");
+    let attempt = |files: Vec<PathBuf>| {
+        let e = restore_chain(&files, &key, &target, vault(dir.path(), "t"), None, clock()).unwrap_err();
+        assert!(!target.exists() && !restoring_path(&target).exists(), "{e:?}: something was restored");
+        assert!(!e.message_zh().is_empty() && !e.message_en().is_empty());
+        e
+    };
+    assert!(matches!(attempt(vec![f(1), f(2)]), BackupError::MissingBase));
+    assert!(matches!(attempt(vec![]), BackupError::MissingBase));
+    assert!(matches!(attempt(vec![f(0), f(1), f(3)]), BackupError::IncrementMissing { after: 1, found: 3 }));
+    assert!(matches!(attempt(vec![f(0), f(2), f(1), f(3)]), BackupError::ChainOrder { position: 2 }));
+    assert!(matches!(attempt(vec![f(0), f(1), f(0)]), BackupError::ChainOrder { position: 3 }));
+    assert!(matches!(attempt(vec![f(0), f(5)]), BackupError::ChainOrder { position: 2 }), "another chain's increment");
+    assert!(matches!(attempt(vec![f(0), dir2.path().join("o1.zbk")]), BackupError::ChainOrder { position: 2 }));
+    let e = attempt(vec![f(0), f(1), f(3)]);
+    assert_eq!(e.code(), "increment_missing");
+    assert!(e.message_en().contains("after increment 1 comes increment 3"), "{}", e.message_en());
+    // The right order restores; so does the later chain.
+    restore_chain(&[f(0), f(1), f(2), f(3)], &key, &target, vault(dir.path(), "t"), None, clock()).unwrap();
+    let (s, _) =
+        restore_chain(&[f(4), f(5)], &key, &dir.path().join("t2"), vault(dir.path(), "t2"), None, clock()).unwrap();
+    assert!(s.get_opt("case", "c3").unwrap().is_some());
+}
+
+/// Rollback: whoever serves this phone a backup older than one it made or restored (the platform keeping
+/// yesterday's file, a network attacker replaying it) is refused; raising the file's generation to pass
+/// breaks every chunk.
+#[test]
+fn an_older_backup_is_refused_as_a_rollback() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = sample(dir.path(), 10, 1);
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    let (yesterday, today) = (dir.path().join("y.zbk"), dir.path().join("t.zbk"));
+    write_backup(&old, &yesterday).unwrap();
+    old.put("case", "filed-today", SELF_SUBJECT, b"{}").unwrap();
+    write_backup(&old, &today).unwrap();
+    let served = dir.path().join("served.zbk");
+    std::fs::copy(&yesterday, &served).unwrap();
+    let e = accept_download(&old, &served).unwrap_err();
+    assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
+    assert_eq!(e.code(), "older_backup");
+    assert!(!served.exists(), "the rolled-back file is removed");
+    std::fs::copy(&today, &served).unwrap();
+    assert_eq!(accept_download(&old, &served).unwrap().generation, 2);
+
+    // A new phone restored from today's file remembers its generation.
+    let (_, key) = open_backup(&today, &code.grouped()).unwrap();
+    let (new, _) = restore(&today, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
+    std::fs::copy(&yesterday, &served).unwrap();
+    assert!(matches!(accept_download(&new, &served), Err(BackupError::OlderBackup { known: 2, got: 1 })));
+
+    // Yesterday's file with its generation raised (and the header digest recomputed) passes the check but
+    // opens no chunk: the header is in every chunk's associated data.
+    let mut b = std::fs::read(&yesterday).unwrap();
+    b[90..98].copy_from_slice(&99u64.to_be_bytes());
+    let d = ring::digest::digest(&ring::digest::SHA256, &b[..162]);
+    b[162..194].copy_from_slice(d.as_ref());
+    std::fs::write(&served, &b).unwrap();
+    assert_eq!(accept_download(&new, &served).unwrap().generation, 99);
+    let (_, key) = open_backup(&served, &code.grouped()).unwrap();
+    let e = restore(&served, &key, &dir.path().join("forged"), vault(dir.path(), "f"), None, clock()).unwrap_err();
+    assert!(matches!(e, BackupError::Damaged { .. }), "{e:?}");
+    assert!(!dir.path().join("forged").exists());
 }

@@ -4,9 +4,13 @@
 //! their SHA-256 (`docs/platform-api.md` § Backup blob).
 //!
 //! Parts of [`PART_BYTES`] keep every request, and the phone's memory, small (one part at a time) and let an
-//! interrupted transfer be repeated part by part. A download is written to `<path>.part` and renamed into
-//! place only when every part arrived and the SHA-256 of the whole matches what the platform committed.
+//! interrupted transfer be repeated part by part. An upload's id is the start of the file's SHA-256, so an
+//! upload of the same file cut short (connection lost, app killed, platform restarted) resumes: the phone
+//! asks which parts the platform holds (size and SHA-256 each) and sends only the others — no state kept on
+//! the phone. A download is written to `<path>.part` and renamed into place only when every part arrived and
+//! the SHA-256 of the whole matches what the platform committed.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -56,10 +60,49 @@ fn bad(what: &str) -> Error {
     Error::Network(format!("invalid {what} from the platform"))
 }
 
+/// A part the platform holds of an upload (`GET /v1/backup/parts/{upload}`).
+#[derive(Debug, Clone, Deserialize)]
+struct HeldPart {
+    n: u32,
+    bytes: u64,
+    sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeldParts {
+    parts: Vec<HeldPart>,
+}
+
+/// Reads up to `buf.len()` bytes (less only at the end of the file).
+fn read_part(file: &mut fs::File, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// What [`PlatformClient::upload_backup_resuming`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    pub blob: BlobInfo,
+    /// Parts sent by this call; the others were held by the platform already (an interrupted upload).
+    pub parts_sent: u32,
+}
+
 impl PlatformClient {
     /// Uploads the sealed backup file at `path` as this person's blob on the platform (replacing the
-    /// previous one once complete).
+    /// previous one once complete). An upload of the same file that was cut short resumes: parts the
+    /// platform already holds (same size and SHA-256) are not sent again.
     pub async fn upload_backup(&self, store: &Store, path: &Path) -> Result<BlobInfo> {
+        Ok(self.upload_backup_resuming(store, path).await?.blob)
+    }
+
+    /// [`PlatformClient::upload_backup`], saying how many parts it sent.
+    pub async fn upload_backup_resuming(&self, store: &Store, path: &Path) -> Result<UploadReport> {
         let token = token(store)?;
         let mut file =
             fs::File::open(path).map_err(|e| Error::validation("path", "无法读取备份文件", e.to_string()))?;
@@ -67,36 +110,65 @@ impl PlatformClient {
         if bytes == 0 || bytes > MAX_BLOB_BYTES {
             return Err(too_large());
         }
-        let mut id = [0u8; 16];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
-            .map_err(|_| Error::Internal("random generator failed".into()))?;
-        let upload = hex::encode(id);
-        let mut hash = digest::Context::new(&digest::SHA256);
+        // First pass: the whole file's SHA-256, whose start is the upload's id (the same file, the same
+        // upload: that is what lets a cut-short upload resume).
         let mut buf = vec![0u8; PART_BYTES];
-        let mut parts = 0u32;
+        let mut hash = digest::Context::new(&digest::SHA256);
         loop {
-            let mut n = 0;
-            while n < buf.len() {
-                match file.read(&mut buf[n..])? {
-                    0 => break,
-                    k => n += k,
-                }
-            }
+            let n = read_part(&mut file, &mut buf)?;
             if n == 0 {
                 break;
             }
             hash.update(&buf[..n]);
-            let req = self
-                .http()
-                .request(reqwest::Method::PUT, &format!("/v1/backup/parts/{upload}/{parts}"))
-                .bearer_auth(&token)
-                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
-                .body(buf[..n].to_vec());
-            self.send(req).await?;
+        }
+        let sha256 = hex::encode(hash.finish());
+        let upload = sha256[..32].to_string();
+        let held: HashMap<u32, HeldPart> =
+            match self.get_json::<HeldParts>(&format!("/v1/backup/parts/{upload}"), Some(&token)).await {
+                Ok(h) if h.parts.len() as u64 <= MAX_BLOB_BYTES / PART_BYTES as u64 => {
+                    h.parts.into_iter().map(|p| (p.n, p)).collect()
+                }
+                Ok(_) => return Err(bad("list of backup parts")),
+                // A platform that keeps no parts of this upload (or does not list them): send every part.
+                Err(Error::Rejected { status: 404, .. }) => HashMap::new(),
+                Err(e) => return Err(e),
+            };
+        // Second pass: every part the platform does not hold as it is here.
+        file = fs::File::open(path)?;
+        let (mut parts, mut sent, mut total) = (0u32, 0u32, 0u64);
+        let mut whole = digest::Context::new(&digest::SHA256);
+        loop {
+            let n = read_part(&mut file, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            whole.update(&buf[..n]);
+            let part_sha = hex::encode(digest::digest(&digest::SHA256, &buf[..n]));
+            let kept =
+                held.get(&parts).is_some_and(|h| h.bytes == n as u64 && h.sha256.eq_ignore_ascii_case(&part_sha));
+            if !kept {
+                let req = self
+                    .http()
+                    .request(reqwest::Method::PUT, &format!("/v1/backup/parts/{upload}/{parts}"))
+                    .bearer_auth(&token)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(buf[..n].to_vec());
+                self.send(req).await?;
+                sent += 1;
+            }
             parts += 1;
         }
-        let body = json!({ "upload": upload, "parts": parts, "bytes": bytes, "sha256": hex::encode(hash.finish()) });
-        self.post_json("/v1/backup/commit", &body, Some(&token), None).await
+        if total != bytes || hex::encode(whole.finish()) != sha256 {
+            return Err(Error::validation(
+                "path",
+                "备份文件在上传过程中被改动：请重新上传",
+                "the backup file changed during the upload: upload it again",
+            ));
+        }
+        let body = json!({ "upload": upload, "parts": parts, "bytes": bytes, "sha256": sha256 });
+        let blob = self.post_json("/v1/backup/commit", &body, Some(&token), None).await?;
+        Ok(UploadReport { blob, parts_sent: sent })
     }
 
     /// The blob the platform holds for this person, if any.

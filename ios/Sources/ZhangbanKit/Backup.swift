@@ -38,6 +38,12 @@ public final class PhoneBackup {
         try await backup.backUp(path: path)
     }
 
+    /// Writes only what changed since the last backup made here to `path` (an increment: keep it with the
+    /// files before it). Full when there is no base here yet: `baseId` is then nil.
+    public func backUpIncrement(to path: String) async throws -> BackupSummary {
+        try await backup.backUpIncrement(path: path)
+    }
+
     /// Keeps the sealed file at `path` on the platform too (an opaque blob it cannot read).
     public func upload(path: String) async throws -> BlobInfo {
         try await backup.uploadBackup(baseUrl: platformURL, path: path)
@@ -48,7 +54,8 @@ public final class PhoneBackup {
         try await backup.backupOnPlatform(baseUrl: platformURL)
     }
 
-    /// Downloads that blob to `path` (whole and checked, or nothing); then `restore` it with the code.
+    /// Downloads that blob to `path` (whole and checked, or nothing; `ZhangbanError.Backup` `older_backup`
+    /// when it is older than a backup this phone made or restored: a rollback); then `restore` it.
     public func download(path: String) async throws -> BlobInfo {
         try await backup.downloadBackup(baseUrl: platformURL, path: path)
     }
@@ -97,6 +104,18 @@ public final class PhoneBackup {
     ) async throws -> (ZhangbanStore, RestoreSummary) {
         let file = try await openBackupFile(path: path, code: code)
         let summary = try await file.restore(dir: dir, vault: vault, pin: pin)
+        let store = try ZhangbanStore.open(dir: dir, vault: vault)
+        if store.isLocked() { try store.unlock(pin: pin) }
+        return (store, summary)
+    }
+
+    /// Restores a full backup and its increments (`paths`, in the order they were made) like `restore`; a
+    /// missing or misplaced file is `ZhangbanError.Backup` `increment_missing`, `chain_order` or `missing_base`.
+    public static func restoreChain(
+        paths: [String], code: String, dir: String, vault: KeyVault, pin: String?
+    ) async throws -> (ZhangbanStore, RestoreSummary) {
+        let files = try await openBackupFiles(paths: paths, code: code)
+        let summary = try await files.restore(dir: dir, vault: vault, pin: pin)
         let store = try ZhangbanStore.open(dir: dir, vault: vault)
         if store.isLocked() { try store.unlock(pin: pin) }
         return (store, summary)

@@ -10,6 +10,8 @@
 //!   backup (the previous one is dropped).
 //! * `GET /v1/backup` → `{upload, parts, bytes, sha256, stored_at}` of the account's backup (404: none).
 //! * `GET /v1/backup/parts/{upload}/{n}` → the bytes of a part.
+//! * `GET /v1/backup/parts/{upload}` → `{parts: [{n, bytes, sha256}]}`: the parts held of that upload
+//!   (committed or not), so a phone whose upload was cut short sends only the others.
 //!
 //! The account is the person the platform verified at sign-up (`person_register`'s ID number, hashed):
 //! every phone of the same person — the new one after a loss — reaches the same backup. A device with no
@@ -32,6 +34,8 @@ CREATE TABLE IF NOT EXISTS backup_parts (
     upload TEXT NOT NULL,
     n INTEGER NOT NULL,
     bytes BLOB NOT NULL,
+    -- How many times the part was received (tests: a resumed upload sends no part twice).
+    puts INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (account, upload, n)
 );
 CREATE TABLE IF NOT EXISTS backup_blobs (
@@ -54,6 +58,7 @@ type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
 pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/backup/parts/{upload}/{n}", get(get_part).put(put_part).layer(DefaultBodyLimit::max(PART_BYTES)))
+        .route("/v1/backup/parts/{upload}", get(list_parts))
         .route("/v1/backup/commit", post(commit))
         .route("/v1/backup", get(latest))
 }
@@ -98,7 +103,8 @@ async fn put_part(
     st.with_db(|c| {
         let acct = account(c, &dev.device_id)?;
         c.execute(
-            "INSERT OR REPLACE INTO backup_parts (account, upload, n, bytes) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO backup_parts (account, upload, n, bytes) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account, upload, n) DO UPDATE SET bytes = excluded.bytes, puts = puts + 1",
             params![acct, upload.to_ascii_lowercase(), n, bytes.as_ref()],
         )?;
         Ok(())
@@ -193,6 +199,43 @@ async fn latest(State(st): State<SharedState>, dev: DeviceAuth) -> Result<Json<V
         .ok_or_else(|| ApiError::not_found("backup"))
     })?;
     Ok(Json(v))
+}
+
+async fn list_parts(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    Path(upload): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    check_upload(&upload, 0)?;
+    let parts = st.with_db(|c| {
+        let acct = account(c, &dev.device_id)?;
+        let mut stmt =
+            c.prepare("SELECT n, bytes FROM backup_parts WHERE account = ?1 AND upload = ?2 ORDER BY n LIMIT ?3")?;
+        let rows = stmt.query_map(params![acct, upload.to_ascii_lowercase(), MAX_PARTS], |r| {
+            Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (n, b) = r?;
+            out.push(json!({ "n": n, "bytes": b.len(), "sha256": sha256_hex(&b) }));
+        }
+        Ok(out)
+    })?;
+    Ok(Json(json!({ "parts": parts })))
+}
+
+/// How many times each part of the account's committed backup was received (tests: 1 each after a
+/// resumed upload).
+pub fn part_puts(st: &SharedState, device: &str) -> Result<Vec<u32>, ApiError> {
+    st.with_db(|c| {
+        let acct = account(c, device)?;
+        let mut stmt = c.prepare(
+            "SELECT p.puts FROM backup_parts p JOIN backup_blobs b ON b.account = p.account AND b.upload = p.upload
+             WHERE p.account = ?1 ORDER BY p.n",
+        )?;
+        let rows = stmt.query_map([acct], |r| r.get::<_, u32>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    })
 }
 
 async fn get_part(

@@ -511,3 +511,92 @@ async fn the_platform_keeps_the_backup_as_ciphertext_within_bounds_and_per_perso
     assert_eq!(std::fs::read(dir.join("d.zbk")).expect("read"), raw);
     p.stop().await;
 }
+
+/// A TCP relay on loopback in front of `upstream` that cuts the connection once `limit` bytes went up
+/// (the phone losing its network mid-upload) and drops every connection after that.
+async fn cutting_relay(upstream: std::net::SocketAddr, limit: usize) -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let sent = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        while let Ok((down, _)) = listener.accept().await {
+            if sent.load(Ordering::SeqCst) >= limit {
+                continue; // dropped: the network is gone
+            }
+            let sent = sent.clone();
+            tokio::spawn(async move {
+                let Ok(up) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let (mut dr, mut dw) = down.into_split();
+                let (mut ur, mut uw) = up.into_split();
+                let to_up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match dr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let before = sent.fetch_add(n, Ordering::SeqCst);
+                        if before + n > limit {
+                            let _ = uw.write_all(&buf[..limit.saturating_sub(before)]).await;
+                            break;
+                        }
+                        if uw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                let to_down = tokio::io::copy(&mut ur, &mut dw);
+                tokio::select! {
+                    _ = to_up => {}
+                    _ = to_down => {}
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// An upload cut mid-way (the connection lost after two of six parts, then the platform restarted) resumes:
+/// the phone sends only the parts the platform does not hold, no part is received twice, and the platform
+/// ends up with the file byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_short_resumes_and_sends_no_held_part_again() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let db = dir.join("platform.db");
+    let p = server::start("127.0.0.1:0", Some(&db), server::Config::default()).await.expect("sandbox");
+    let store = Arc::new(Store::create(&dir.join("old"), vault(dir, "old"), None).expect("store"));
+    register(&store, &p.url, "old").await;
+    let device = sync::registration(&store).expect("reg").expect("registered").device_id;
+    backup::make_recovery_code(&store).expect("code");
+    let photo: Vec<u8> = (0..5_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    store.write_attachment(SELF_SUBJECT, "户口本.jpg", &mut photo.as_slice()).expect("attachment");
+    let file = dir.join("b.zbk");
+    backup::write_backup(&store, &file).expect("backup");
+    let raw = std::fs::read(&file).expect("read");
+    let parts = raw.len().div_ceil(1024 * 1024) as u32;
+    assert_eq!(parts, 6);
+
+    // The connection is cut once 2.5 MB went up: parts 0 and 1 arrived, part 2 is cut in its middle.
+    let relay = cutting_relay(p.addr, 2_500_000).await;
+    let cut = PlatformClient::new(&relay).expect("client").upload_backup(&store, &file).await.unwrap_err();
+    assert!(matches!(cut, Error::Network(_)), "{cut:?}");
+    let client = PlatformClient::new(&p.url).expect("client");
+    assert!(client.backup_blob(&store).await.expect("listing").is_none(), "nothing committed");
+    // The platform restarts (same database) before the phone tries again.
+    p.stop().await;
+    let p = server::start("127.0.0.1:0", Some(&db), server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let report = client.upload_backup_resuming(&store, &file).await.expect("resumed upload");
+    assert_eq!((report.blob.parts, report.blob.bytes), (parts, raw.len() as u64));
+    assert_eq!(report.parts_sent, parts - 2, "the two parts held before the cut are not sent again");
+    assert_eq!(zhangban_sandbox::blobs::part_puts(&p.state, &device).expect("puts"), vec![1; parts as usize]);
+    assert_eq!(zhangban_sandbox::blobs::stored_bytes(&p.state, &device).expect("stored"), raw);
+    // Uploading the same file again sends nothing; the download is the file.
+    assert_eq!(client.upload_backup_resuming(&store, &file).await.expect("again").parts_sent, 0);
+    client.download_backup(&store, &dir.join("d.zbk")).await.expect("download");
+    assert_eq!(std::fs::read(dir.join("d.zbk")).expect("read"), raw);
+    p.stop().await;
+}

@@ -36,13 +36,20 @@ impl Store {
     /// Records of shredded subjects are gone already (shredding deletes them); a record that does not
     /// authenticate is `Corrupted` naming it: a backup never carries damaged data silently.
     pub fn export_records(&self, after_seq: i64, limit: usize) -> Result<Vec<ExportedRecord>> {
+        self.export_records_since(i64::MIN, after_seq, limit)
+    }
+
+    /// Like [`Store::export_records`], only the records written (`updated_at`) at or after `since`: an
+    /// incremental backup. Every write path moves `updated_at` (a put, a tag change); an update keeps its
+    /// `seq`, so `seq` cannot tell what changed.
+    pub fn export_records_since(&self, since: i64, after_seq: i64, limit: usize) -> Result<Vec<ExportedRecord>> {
         self.read(|conn, u| {
             let mut st = conn.prepare_cached(
                 "SELECT seq, collection, id, subject, tag, lookup, body, updated_at FROM records
-                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                 WHERE seq > ?1 AND updated_at >= ?3 ORDER BY seq LIMIT ?2",
             )?;
             let rows: Vec<ExportRow> = st
-                .query_map(params![after_seq, limit as i64], |r| {
+                .query_map(params![after_seq, limit as i64, since], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -63,6 +70,19 @@ impl Store {
                 })
                 .collect()
         })
+    }
+
+    /// Up to `limit` record keys `(seq, collection, id, subject)` with `seq > after_seq`, in `seq` order,
+    /// from the plaintext columns only (nothing is decrypted): what an incremental backup lists as alive.
+    pub fn record_keys(&self, after_seq: i64, limit: usize) -> Result<Vec<(i64, String, String, String)>> {
+        let g = self.guard();
+        let mut st = g
+            .conn
+            .prepare_cached("SELECT seq, collection, id, subject FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = st
+            .query_map(params![after_seq, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// How many records the store holds, by the counts its triggers keep.
@@ -117,16 +137,33 @@ impl Store {
 
     /// Every attachment of every subject that is not shredded, oldest first.
     pub fn attachments(&self) -> Result<Vec<AttachmentInfo>> {
+        self.attachments_since(i64::MIN)
+    }
+
+    /// The attachments stored (`created_at`) at or after `since` of every subject that is not shredded,
+    /// oldest first: an incremental backup's new ones (an attachment never changes once stored).
+    pub fn attachments_since(&self, since: i64) -> Result<Vec<AttachmentInfo>> {
         let ids: Vec<String> = {
             let g = self.guard();
             let mut st = g.conn.prepare(
                 "SELECT a.id FROM attachments a JOIN subjects s ON s.id = a.subject
-                 WHERE s.wrapped_key IS NOT NULL ORDER BY a.created_at, a.id",
+                 WHERE s.wrapped_key IS NOT NULL AND a.created_at >= ?1 ORDER BY a.created_at, a.id",
             )?;
-            let ids = st.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let ids = st.query_map([since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             ids
         };
         ids.iter().map(|id| self.attachment_info(id)).collect()
+    }
+
+    /// The ids and subjects of every attachment of a subject that is not shredded (nothing decrypted).
+    pub fn attachment_ids(&self) -> Result<Vec<(String, String)>> {
+        let g = self.guard();
+        let mut st = g.conn.prepare(
+            "SELECT a.id, a.subject FROM attachments a JOIN subjects s ON s.id = a.subject
+             WHERE s.wrapped_key IS NOT NULL ORDER BY a.created_at, a.id",
+        )?;
+        let ids = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
     }
 
     /// Writes an attachment under the id it had in the store a backup came from, checking that the
@@ -142,9 +179,7 @@ impl Store {
             let _ = std::fs::remove_file(attachments::file_path(&self.dir, &info.id));
             return Err(damaged());
         }
-        let sealed_name = self.read(|_, u| {
-            crypto::seal(&u.keys.data, &crypto::aad("attachments", &info.id, "name"), info.name.as_bytes())
-        })?;
+        let sealed_name = crypto::seal(&key, &crypto::aad("attachments", &info.id, "name"), info.name.as_bytes())?;
         self.transaction(|t| {
             t.tx.execute(
                 "INSERT INTO attachments (id, subject, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -184,18 +219,13 @@ impl Txn<'_> {
         } else if exists.as_deref() != Some(s.kind.as_str()) {
             return Err(Error::corrupted("backup", format!("subject {}", s.id)));
         }
-        let label = crypto::seal(&self.u.keys.data, &crypto::aad("subjects", &s.id, "label"), s.label.as_bytes())?;
+        let key = subject_key(&self.tx, self.u, &s.id)?;
+        let label = crypto::seal(&key, &crypto::aad("subjects", &s.id, "label"), s.label.as_bytes())?;
         self.tx.execute(
             "UPDATE subjects SET label = ?2, created_at = ?3 WHERE id = ?1",
             params![s.id, label, s.created_at],
         )?;
         Ok(())
-    }
-
-    /// Appends an audit entry with the time it was first recorded (a restored log is re-chained in this
-    /// store, entry by entry, in the original order).
-    pub fn audit_at(&mut self, entry: &crate::audit::NewEntry<'_>, at: i64) -> Result<i64> {
-        crate::audit::append(&self.tx, &self.u.keys.data, entry, at)
     }
 
     /// Sets a plaintext setting inside the transaction.

@@ -125,4 +125,62 @@ class KitBackupTest : SandboxTest("backup") {
         newCases.close()
         newStore.close()
     }
+    /**
+     * Increments through the kit: each carries only what changed, a chain with a file missing is refused
+     * (nothing restored), the whole chain restores; the platform serving an older backup again is refused.
+     */
+    @Test
+    fun incrementsRestoreAsAChainAndAnOlderBlobIsRefused() = runBlocking {
+        val key = aesKey()
+        val phone = Zhangban.open(File(tmp, "inc").path, AesGcmKeyVault { key }, null, sandbox.url)
+        phone.registerDevice("android", "jvm-inc", "0")
+        val b = PhoneBackup(phone.store, sandbox.url)
+        val code = b.makeRecoveryCode()
+        val item = sandbox.catalogCodes().first()
+        phone.store.writeAttachment(selfSubject(), "scan.jpg", java.util.Random(7).let { r -> ByteArray(400_000).also { r.nextBytes(it) } })
+        val f = (0..3).map { File(tmp, "inc$it.zbk").path }
+        Thread.sleep(1100) // what is written in a backup's own second goes again in the next increment
+        val full = b.backUp(f[0])
+        assertNull(full.baseId)
+        b.upload(f[0])
+        Thread.sleep(1100)
+        phone.casesApi.submit(selfSubject(), submission(item, "居住证申领"))
+        val inc1 = b.backUpIncrement(f[1])
+        assertEquals(full.backupId, inc1.baseId)
+        assertEquals(1U, inc1.chainIndex)
+        assertEquals(0UL, inc1.manifest.attachments)
+        assertTrue(inc1.bytes * 5UL < full.bytes, "${inc1.bytes} vs ${full.bytes}")
+        Thread.sleep(1100)
+        phone.casesApi.submit(selfSubject(), submission(item, "变更联系电话"))
+        val inc2 = b.backUpIncrement(f[2])
+        assertEquals(inc1.backupId, inc2.baseId)
+
+        val newKey = aesKey()
+        val target = File(tmp, "incnew")
+        val missing = assertFailsWith<ZhangbanException.Backup> {
+            PhoneBackup.restoreChain(listOf(f[0], f[2]), code, target.path, AesGcmKeyVault { newKey }, null)
+        }
+        assertEquals("increment_missing", missing.code)
+        assertTrue(missing.textZh().isNotBlank() && missing.textEn().isNotBlank())
+        assertFalse(target.exists(), "nothing restored")
+        val (restored, summary) = PhoneBackup.restoreChain(f.take(3), code, target.path, AesGcmKeyVault { newKey }, null)
+        assertEquals(3U, summary.files)
+        assertEquals(inc2.generation, summary.generation)
+        val restoredCases = ZhangbanCases(restored, sandbox.url, null)
+        assertEquals(phone.casesApi.list(null).map { it.id }.sorted(), restoredCases.list(null).map { it.id }.sorted())
+        assertEquals(2, restoredCases.list(null).size)
+
+        // Rollback: a newer full backup is kept, then the platform serves the first one again.
+        b.backUp(f[3])
+        b.upload(f[3])
+        b.upload(f[0])
+        val served = File(tmp, "served.zbk")
+        val rolled = assertFailsWith<ZhangbanException.Backup> { b.download(served.path) }
+        assertEquals("older_backup", rolled.code)
+        assertFalse(served.exists(), "the rolled-back file is not kept")
+        restoredCases.close()
+        restored.close()
+        b.close()
+        phone.close()
+    }
 }

@@ -12,6 +12,7 @@ import uniffi.zhangban_ffi.ZhangbanBackup
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.inspectBackup
 import uniffi.zhangban_ffi.openBackupFile
+import uniffi.zhangban_ffi.openBackupFiles
 import uniffi.zhangban_ffi.selfSubject
 import uniffi.zhangban_sync.BlobInfo
 import uniffi.zhangban_sync.RebindReport
@@ -44,13 +45,22 @@ class PhoneBackup(
     /** Writes the sealed backup to [path] (streamed; appears only when complete). */
     suspend fun backUp(path: String): BackupSummary = backup.backUp(path)
 
+    /**
+     * Writes only what changed since the last backup made here to [path] (an increment: keep it with the
+     * files before it). Full when there is no base here yet: `baseId` is then null.
+     */
+    suspend fun backUpIncrement(path: String): BackupSummary = backup.backUpIncrement(path)
+
     /** Keeps the sealed file at [path] on the platform too (an opaque blob it cannot read). */
     suspend fun upload(path: String): BlobInfo = backup.uploadBackup(platformUrl, path)
 
     /** The blob the platform keeps for this person, if any (ask before offering a restore from it). */
     suspend fun onPlatform(): BlobInfo? = backup.backupOnPlatform(platformUrl)
 
-    /** Downloads that blob to [path] (whole and checked, or nothing); then [restore] it with the code. */
+    /**
+     * Downloads that blob to [path] (whole and checked, or nothing; `Backup{code = "older_backup"}` when it
+     * is older than a backup this phone made or restored: a rollback); then [restore] it with the code.
+     */
     suspend fun download(path: String): BlobInfo = backup.downloadBackup(platformUrl, path)
 
     /** The old phone this store came from while its licences are not re-bound (show "finish the move"). */
@@ -96,6 +106,23 @@ class PhoneBackup(
             io: CoroutineDispatcher = Dispatchers.IO,
         ): Pair<ZhangbanStore, RestoreSummary> {
             val summary = openBackupFile(path, code).use { it.restore(dir, vault, pin) }
+            val store = withContext(io) { ZhangbanStore.open(dir, vault).also { if (it.isLocked()) it.unlock(pin) } }
+            return store to summary
+        }
+
+        /**
+         * Restores a full backup and its increments ([paths], in the order they were made) like [restore]; a
+         * missing or misplaced file is `Backup{code = "increment_missing" | "chain_order" | "missing_base"}`.
+         */
+        suspend fun restoreChain(
+            paths: List<String>,
+            code: String,
+            dir: String,
+            vault: KeyVault,
+            pin: String?,
+            io: CoroutineDispatcher = Dispatchers.IO,
+        ): Pair<ZhangbanStore, RestoreSummary> {
+            val summary = openBackupFiles(paths, code).use { it.restore(dir, vault, pin) }
             val store = withContext(io) { ZhangbanStore.open(dir, vault).also { if (it.isLocked()) it.unlock(pin) } }
             return store to summary
         }
