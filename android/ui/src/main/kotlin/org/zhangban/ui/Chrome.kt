@@ -44,9 +44,6 @@ class Chrome(val lang: Lang) {
     val noHits get() = t("没有找到相关服务。", "No service matches.")
     val startApplication get() = t("开始申请", "Start the application")
     val checklistTitle get() = t("所需材料（一次性告知）", "What you need (told at once)")
-    fun feesAndDays(fee: String, days: Int) =
-        t("收费：$fee · 承诺 $days 个工作日内办结", "Fee: $fee · promised within $days working days")
-    val free get() = t("免费", "free")
     fun filled(n: Int, of: Int) = t("已填 $n / $of 项", "$n of $of fields filled")
     val submit get() = t("提交", "Submit")
     val submitHint get() = t("填完必填项并处理所有材料后可提交", "Submit opens once every required field and material is done")
