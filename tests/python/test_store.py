@@ -363,6 +363,24 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         with self.assertRaises(zb.ZhangbanError.Validation):
             s.shred_subject(SELF)
 
+    def test_erasing_a_principal_holds_against_a_copy_taken_before(self):
+        # Issue 10, finding 3, through the FFI and a vault written in Python: the copy of the files an
+        # attacker took before the erasure opens with nothing once the vault destroyed the old ring key.
+        v = PyVault()
+        s = self.new_store(vault=v)
+        p = s.create_subject(zb.SubjectKind.PRINCIPAL, "委托人 李奶奶")
+        zb.profile_set(s, p, "person.name", j("李秀英"))
+        shutil.copytree(self.path("store"), self.path("copy"))
+        s.shred_subject(p)
+        self.assertIn("destroy", [c[0] for c in v.calls])
+        self.assertEqual({x.id: x for x in s.subjects()}[p].label, "")
+        del s
+        gc.collect()
+        with self.assertRaises(zb.ZhangbanError.WrongKey):
+            self.open_store(name="copy", vault=v)
+        # The store itself opens and keeps the owner's data.
+        self.assertEqual([x.id for x in self.open_store(vault=v).subjects() if not x.shredded], [SELF])
+
     def test_attachments_roundtrip_bytes_and_files(self):
         s = self.new_store()
         data = os.urandom(200_000)  # several 64 KiB chunks
