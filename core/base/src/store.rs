@@ -16,6 +16,7 @@
 //! Most features keep their data as records in a *collection* (`"licence"`, `"draft"`, `"case"`,
 //! `"outbox"`…) with a JSON body; [`Store::transaction`] groups several writes atomically.
 
+mod anchor;
 mod attachments;
 
 mod export;
@@ -237,9 +238,10 @@ impl Store {
             keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
             let keys = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
             let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
+            anchor::advance(&tx, vault.as_ref(), &store_id)?;
             let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring) };
             {
-                let mut txn = Txn { tx, u: &mut u, clock: clock.as_ref() };
+                let mut txn = Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false };
                 txn.create_subject(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
                 txn.tx.commit()?;
             }
@@ -400,12 +402,23 @@ impl Store {
     /// Runs `f` in one SQLite transaction: all its writes land, or none.
     pub fn transaction<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         let mut g = self.guard();
-        let Inner { conn, unlocked } = &mut *g;
-        let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
-        let tx = conn.transaction()?;
-        let mut txn = Txn { tx, u: unlocked, clock: self.clock.as_ref() };
-        let r = f(&mut txn)?;
-        txn.tx.commit()?;
+        let (r, anchored) = {
+            let Inner { conn, unlocked } = &mut *g;
+            let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
+            let tx = conn.transaction()?;
+            let mut txn = Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false };
+            let r = f(&mut txn)?;
+            let Txn { tx, anchor: anchored, .. } = txn;
+            if anchored {
+                anchor::advance(&tx, self.vault.as_ref(), &self.store_id)?;
+            }
+            tx.commit()?;
+            (r, anchored)
+        };
+        if anchored {
+            // Best effort: what is not destroyed now is at the next change or open.
+            let _ = anchor::destroy_old(&g.conn, self.vault.as_ref(), &self.store_id);
+        }
         Ok(r)
     }
 
@@ -895,6 +908,8 @@ pub struct Txn<'a> {
     tx: rusqlite::Transaction<'a>,
     u: &'a mut Unlocked,
     clock: &'a dyn Clock,
+    /// Set by [`Txn::anchor`]: the commit moves the store to the next rollback epoch.
+    anchor: bool,
 }
 
 impl Txn<'_> {
@@ -1024,6 +1039,14 @@ impl Txn<'_> {
 
     pub fn raw(&self) -> &rusqlite::Transaction<'_> {
         &self.tx
+    }
+
+    /// Marks this transaction as security-relevant (a used single-use grant, a seen nonce, a trust or
+    /// status list): its commit moves the store to the next rollback epoch and the vault destroys the key
+    /// of the one before (`anchor.rs`), so putting back a copy of the files from before it is refused
+    /// (`RolledBack`). Costs a vault wrap and a vault destroy.
+    pub fn anchor(&mut self) {
+        self.anchor = true;
     }
 }
 

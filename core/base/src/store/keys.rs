@@ -192,7 +192,7 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: &[u8]) -> Result<()>
     Ok(())
 }
 
-fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
+pub(crate) fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
     Ok(meta_get(conn, key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(u64::from_be_bytes).unwrap_or(0))
 }
 
@@ -332,8 +332,22 @@ pub(crate) fn lockout_remaining(conn: &Connection, clock: &dyn Clock) -> Result<
     Ok(wait.saturating_sub(passed))
 }
 
-/// Records one more PIN attempt before it is tried (on the connection, committed): the count and when.
-fn count_attempt(conn: &Connection, clock: &dyn Clock) -> Result<u64> {
+/// Records one more PIN attempt before it is tried (on the connection, committed): the count and when, and
+/// the store moves to the next rollback epoch with it (`anchor.rs`): putting back the files of before the
+/// attempt is then refused, so no restore gives fresh guesses.
+fn count_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock: &dyn Clock) -> Result<u64> {
+    conn.execute_batch("SAVEPOINT count_attempt")?;
+    let counted = write_attempt(conn, vault, store_id, clock);
+    match counted {
+        Ok(_) => conn.execute_batch("RELEASE count_attempt")?,
+        Err(_) => conn.execute_batch("ROLLBACK TO count_attempt; RELEASE count_attempt")?,
+    }
+    let failures = counted?;
+    let _ = super::anchor::destroy_old(conn, vault, store_id);
+    Ok(failures)
+}
+
+fn write_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock: &dyn Clock) -> Result<u64> {
     let failures = meta_u64(conn, "pin_failures")? + 1;
     meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
     meta_set(conn, "pin_last_failure", &(clock.now_secs().max(0) as u64).to_be_bytes())?;
@@ -343,6 +357,7 @@ fn count_attempt(conn: &Connection, clock: &dyn Clock) -> Result<u64> {
             conn.execute("DELETE FROM meta WHERE key = 'pin_last_failure_boot'", [])?;
         }
     }
+    super::anchor::advance(conn, vault, store_id)?;
     Ok(failures)
 }
 
@@ -363,7 +378,7 @@ pub(crate) fn unlock(
     pin: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<Keys> {
-    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock)?;
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock, false)?;
     canary_ok?;
     // Stores made before the digests get them now that the key is known to fit.
     if meta_get(conn, "envelope_sha256")?.is_none() || meta_get(conn, "canary_sha256")?.is_none() {
@@ -384,7 +399,7 @@ pub(crate) fn unlock_for_salvage(
     pin: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<(Keys, bool)> {
-    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock)?;
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock, true)?;
     match canary_ok {
         Ok(()) => Ok((keys, true)),
         Err(Error::Corrupted { .. }) => Ok((keys, false)),
@@ -399,7 +414,13 @@ fn unlock_keys(
     store_id: &str,
     pin: Option<&str>,
     clock: &dyn Clock,
+    salvage: bool,
 ) -> Result<(Keys, Result<()>)> {
+    // Salvage reads a damaged store: a damaged anchor does not stop it (a rolled-back one does).
+    let anchor_check = || match super::anchor::check(conn, vault, store_id) {
+        Err(Error::Corrupted { .. }) if salvage => Ok(()),
+        other => other,
+    };
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
     let unwrap = |envelope: &[u8]| -> Result<Zeroizing<Vec<u8>>> {
@@ -412,6 +433,8 @@ fn unlock_keys(
     let raw: Zeroizing<[u8; 32]> = match (pin_params, pin) {
         (None, _) => {
             let inner = unwrap(&envelope)?;
+            // The vault knows this store (its envelope opened): now are these files its current ones?
+            anchor_check()?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
         (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, clock)? }),
@@ -426,8 +449,10 @@ fn unlock_keys(
             let (salt, iters) = params.split_at(16);
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
             let inner = unwrap(&envelope)?;
+            // Files put back from before earlier attempts are refused before any new attempt is counted.
+            anchor_check()?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
-            let failures = count_attempt(conn, clock)?;
+            let failures = count_attempt(conn, vault, store_id, clock)?;
             let k = pin_key(pin, salt, iterations)?;
             match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
                 Some(raw) => {

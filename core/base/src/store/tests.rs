@@ -823,3 +823,87 @@ fn an_erasure_the_vault_could_not_finish_is_finished_later() {
     s.shred_subject(&p).unwrap();
     assert!(matches!(Store::open(&copy, flaky), Err(Error::WrongKey)));
 }
+
+/// Puts the copy at `from` back in place of the store's folder `to`, as an attacker with file access does.
+fn put_back(from: &Path, to: &Path) {
+    fs::remove_dir_all(to).unwrap();
+    copy_dir(from, to);
+}
+
+/// Finding 10: the attacker copies the files while no PIN failure is counted, makes five guesses (the free
+/// ones), puts the copy back, and guesses again: the count must not start over. The vault (outside the
+/// app's files) is the anchor the copy cannot carry back.
+#[test]
+fn attack_putting_back_an_older_copy_does_not_reset_the_pin_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(s.unlock(Some("000000")).is_err());
+    }
+    assert!(s.lockout_remaining().unwrap() > 0);
+    drop(s);
+    put_back(&copy, &dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("111111")) {
+        Err(Error::RolledBack) => {}
+        other => panic!("a copy put back gave fresh guesses: {other:?}"),
+    }
+    // Not even the right PIN opens the copy: it is not the store any more.
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::RolledBack)));
+}
+
+/// Finding 10: a security-relevant change (here a used single-use grant, anchored) cannot be undone by
+/// putting back the files of before; an ordinary one (a draft) does not move the anchor.
+#[test]
+fn attack_putting_back_the_files_of_before_an_anchored_change_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
+    drop(s);
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.put("draft", "d1", SELF_SUBJECT, b"typed more").unwrap();
+    drop(s);
+    // Only drafts changed: the copy is of the current epoch and opens.
+    let unanchored = tmp.path().join("unanchored");
+    copy_dir(&before, &unanchored);
+    assert!(Store::open(&unanchored, v.clone()).is_ok());
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    put_back(&before, &dir);
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+}
+
+/// A store made before the anchor gets one at its first open, and a damaged anchor is damage, not a
+/// rollback.
+#[test]
+fn a_store_gets_its_anchor_and_a_damaged_one_is_corrupted() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let dir = tmp.path().join("store");
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let s = Store::open(&dir, v.clone()).unwrap();
+    let blob: Vec<u8> = s
+        .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0))?))
+        .unwrap();
+    let mut flipped = blob.clone();
+    flipped[5] ^= 1;
+    s.set_raw_meta_for_test("anchor_blob", &flipped);
+    drop(s);
+    assert!(matches!(Store::open(&dir, v), Err(Error::Corrupted { .. })));
+}
