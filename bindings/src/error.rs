@@ -42,6 +42,10 @@ pub enum ZhangbanError {
     /// The data belongs to a subject (a principal) whose key was erased.
     #[error("subject {subject} was erased")]
     Shredded { subject: String },
+    /// The store's files were replaced by an older copy (tampering: to undo a PIN count, a used grant):
+    /// refused. Show the text; the store cannot be used as it is.
+    #[error("the store's files were replaced by an older copy")]
+    RolledBack,
     /// An agent acted for a principal outside an active delegation; `missing` says what is missing
     /// (`delegation`, `action:submit`, `item:…`, `validity`, `revoked`, `used`, `certificate`).
     #[error("permission denied ({missing}): {message_en}")]
@@ -91,6 +95,7 @@ impl From<CoreError> for ZhangbanError {
             }
             CoreError::Corrupted { table, record } => ZhangbanError::Corrupted { table, record },
             CoreError::Shredded { subject } => ZhangbanError::Shredded { subject },
+            CoreError::RolledBack => ZhangbanError::RolledBack,
             CoreError::PermissionDenied { missing, message_zh, message_en } => {
                 ZhangbanError::PermissionDenied { missing, message_zh, message_en }
             }
@@ -116,6 +121,7 @@ impl ZhangbanError {
             }
             ZhangbanError::Corrupted { table, record } => CoreError::Corrupted { table, record },
             ZhangbanError::Shredded { subject } => CoreError::Shredded { subject },
+            ZhangbanError::RolledBack => CoreError::RolledBack,
             ZhangbanError::PermissionDenied { missing, message_zh, message_en } => {
                 CoreError::PermissionDenied { missing, message_zh, message_en }
             }
@@ -197,6 +203,7 @@ mod tests {
             CoreError::validation("applicant.name", "姓名不能为空", "name is required"),
             CoreError::corrupted("records/profile", "me"),
             CoreError::Shredded { subject: "p1".into() },
+            CoreError::RolledBack,
             CoreError::permission_denied(
                 "action:submit",
                 "委托范围不含“提交”",

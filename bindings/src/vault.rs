@@ -31,14 +31,19 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
     }
 }
 
-/// Wraps and unwraps a store's data key with a key only the platform holds. `alias` names that key
-/// (one per store). `wrap` must be randomised or deterministic, `unwrap(wrap(x)) == x`, and `unwrap`
-/// must fail with `UnwrapFailed` (not return other bytes) when the blob was not made by this vault
-/// — an authenticated cipher such as AES-GCM in the Keystore / Keychain does that.
+/// Wraps and unwraps a store's keys (its data key, its subject ring key) with keys only the platform
+/// holds. `alias` names the key: one per alias, made on the first `wrap`. `wrap` must be randomised or
+/// deterministic, `unwrap(wrap(x)) == x`, and `unwrap` must fail with `UnwrapFailed` (not return other
+/// bytes) when the blob was not made by this vault's key of that alias — an authenticated cipher such as
+/// AES-GCM in the Keystore / Keychain does that.
 #[uniffi::export(with_foreign)]
 pub trait KeyVault: Send + Sync {
     fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError>;
     fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError>;
+    /// Deletes the key of `alias` for good (`KeyStore.deleteEntry`, `SecItemDelete`): nothing it wrapped
+    /// may ever unwrap again. Erasing a principal depends on it (a copy of the store's files taken before
+    /// holds its key under the ring key this destroys). No key under `alias`: return normally.
+    fn destroy(&self, alias: String) -> Result<(), KeyVaultError>;
 }
 
 /// The file vault of the core, exported as a [`KeyVault`].
@@ -50,6 +55,9 @@ impl KeyVault for FileKeyVault {
     }
     fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
         CoreKeyVault::unwrap(&self.0, &alias, &wrapped).map_err(from_core)
+    }
+    fn destroy(&self, alias: String) -> Result<(), KeyVaultError> {
+        CoreKeyVault::destroy(&self.0, &alias).map_err(from_core)
     }
 }
 
@@ -79,6 +87,9 @@ impl CoreKeyVault for VaultAdapter {
     }
     fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, VaultError> {
         self.0.unwrap(alias.to_string(), wrapped.to_vec()).map_err(to_core)
+    }
+    fn destroy(&self, alias: &str) -> Result<(), VaultError> {
+        self.0.destroy(alias.to_string()).map_err(to_core)
     }
 }
 

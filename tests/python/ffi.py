@@ -73,37 +73,53 @@ def run(coro):
 class PyVault(zb.KeyVault):
     """A key vault implemented in Python (the way Kotlin and Swift implement it over the Keystore /
     Keychain). Authenticated: a SHA-256 keystream XOR plus an HMAC tag, so a blob from another vault
-    raises UnwrapFailed. A toy for tests, not a cipher to ship."""
+    raises UnwrapFailed. A toy for tests, not a cipher to ship.
+
+    Each alias has its own key, derived from the vault's key, the alias and how often the alias was
+    destroyed: `destroy` replaces it for good in this instance, as the Keystore's `deleteEntry` does (a new
+    instance over the same key stands for a copy of the vault's keys taken before, which a hardware vault
+    never gives out)."""
 
     def __init__(self, key=None):
         self.key = key if key is not None else os.urandom(32)
         self.calls = []
+        self.destroyed = {}
 
-    def _stream(self, nonce, n):
+    def _alias_key(self, alias):
+        gen = self.destroyed.get(alias, 0).to_bytes(8, "big")
+        return hmac.new(self.key, b"alias\0" + alias.encode() + b"\0" + gen, hashlib.sha256).digest()
+
+    def _stream(self, key, nonce, n):
         out = b""
         counter = 0
         while len(out) < n:
-            out += hashlib.sha256(self.key + nonce + counter.to_bytes(8, "big")).digest()
+            out += hashlib.sha256(key + nonce + counter.to_bytes(8, "big")).digest()
             counter += 1
         return out[:n]
 
-    def _tag(self, alias, nonce, ct):
-        return hmac.new(self.key, alias.encode() + b"\0" + nonce + ct, hashlib.sha256).digest()[:16]
+    def _tag(self, key, alias, nonce, ct):
+        return hmac.new(key, alias.encode() + b"\0" + nonce + ct, hashlib.sha256).digest()[:16]
 
     def wrap(self, alias, plaintext):
         self.calls.append(("wrap", alias))
+        key = self._alias_key(alias)
         nonce = os.urandom(16)
-        ct = bytes(a ^ b for a, b in zip(plaintext, self._stream(nonce, len(plaintext))))
-        return nonce + ct + self._tag(alias, nonce, ct)
+        ct = bytes(a ^ b for a, b in zip(plaintext, self._stream(key, nonce, len(plaintext))))
+        return nonce + ct + self._tag(key, alias, nonce, ct)
 
     def unwrap(self, alias, wrapped):
         self.calls.append(("unwrap", alias))
+        key = self._alias_key(alias)
         if len(wrapped) < 32:
             raise zb.KeyVaultError.UnwrapFailed()
         nonce, ct, tag = wrapped[:16], wrapped[16:-16], wrapped[-16:]
-        if not hmac.compare_digest(tag, self._tag(alias, nonce, ct)):
+        if not hmac.compare_digest(tag, self._tag(key, alias, nonce, ct)):
             raise zb.KeyVaultError.UnwrapFailed()
-        return bytes(a ^ b for a, b in zip(ct, self._stream(nonce, len(ct))))
+        return bytes(a ^ b for a, b in zip(ct, self._stream(key, nonce, len(ct))))
+
+    def destroy(self, alias):
+        self.calls.append(("destroy", alias))
+        self.destroyed[alias] = self.destroyed.get(alias, 0) + 1
 
 
 class FfiTestCase(unittest.TestCase):

@@ -279,6 +279,28 @@ class PinTest(FfiTestCase):
         self.assertEqual(cm.exception.field, "pin")
         self.assertIn("PIN", cm.exception.text_zh())
 
+    def test_putting_back_an_older_copy_does_not_reset_the_pin_count(self):
+        # Issue 10, finding 10, through the FFI and a vault written in Python: five guesses, the files of
+        # before put back, and the store refuses them (RolledBack) instead of giving five fresh guesses.
+        v = PyVault()
+        s = self.new_store(vault=v, pin=PIN)
+        del s
+        gc.collect()
+        shutil.copytree(self.path("store"), self.path("copy"))
+        s = self.open_store(vault=v)
+        for _ in range(5):
+            with self.assertRaises((zb.ZhangbanError.WrongPin, zb.ZhangbanError.Locked)):
+                s.unlock("000000")
+        del s
+        gc.collect()
+        shutil.rmtree(self.path("store"))
+        shutil.copytree(self.path("copy"), self.path("store"))
+        s = self.open_store(vault=v)
+        with self.assertRaises(zb.ZhangbanError.RolledBack) as cm:
+            s.unlock("111111")
+        self.assertIn("较早的副本", cm.exception.text_zh())
+        self.assertIn("older copy", cm.exception.text_en())
+
     def test_wrong_pins_count_then_lock_out_and_survive_reopening(self):
         s = self.new_store(pin=PIN)
         zb.profile_set(s, SELF, "person.name", j("李奶奶"))
@@ -362,6 +384,24 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         self.assertEqual(cm.exception.subject, p)
         with self.assertRaises(zb.ZhangbanError.Validation):
             s.shred_subject(SELF)
+
+    def test_erasing_a_principal_holds_against_a_copy_taken_before(self):
+        # Issue 10, finding 3, through the FFI and a vault written in Python: the copy of the files an
+        # attacker took before the erasure opens with nothing once the vault destroyed the old ring key.
+        v = PyVault()
+        s = self.new_store(vault=v)
+        p = s.create_subject(zb.SubjectKind.PRINCIPAL, "委托人 李奶奶")
+        zb.profile_set(s, p, "person.name", j("李秀英"))
+        shutil.copytree(self.path("store"), self.path("copy"))
+        s.shred_subject(p)
+        self.assertIn("destroy", [c[0] for c in v.calls])
+        self.assertEqual({x.id: x for x in s.subjects()}[p].label, "")
+        del s
+        gc.collect()
+        with self.assertRaises(zb.ZhangbanError.WrongKey):
+            self.open_store(name="copy", vault=v)
+        # The store itself opens and keeps the owner's data.
+        self.assertEqual([x.id for x in self.open_store(vault=v).subjects() if not x.shredded], [SELF])
 
     def test_attachments_roundtrip_bytes_and_files(self):
         s = self.new_store()

@@ -378,8 +378,10 @@ struct AuditItem {
     detail: serde_json::Value,
 }
 
-/// Keys (or ids) per live-list item: well under [`format::MAX_ITEM`] for ids of any sane length.
+/// Keys (or ids) per live-list item, and the bytes of ids after which an item is closed early (long ids):
+/// an item stays far below [`format::MAX_ITEM`].
 const LIVE_PAGE: usize = 1024;
+const LIVE_PAGE_BYTES: usize = 512 * 1024;
 
 /// Writes the items of a full backup (`base` `None`) or of an increment on `base`; returns the manifest
 /// and the last audit entry's sequence number.
@@ -438,14 +440,17 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>, base: Option<&Las
         // gone since (deleted, or its subject shredded).
         let mut after = 0i64;
         let mut keys: Vec<(String, String)> = Vec::with_capacity(LIVE_PAGE);
+        let mut key_bytes = 0usize;
         loop {
             let page = store.record_keys(after, PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.0;
             for (_, c, id, subject) in page {
                 if kept(&c, &subject) {
+                    key_bytes += c.len() + id.len();
                     keys.push((c, id));
-                    if keys.len() == LIVE_PAGE {
+                    if keys.len() == LIVE_PAGE || key_bytes > LIVE_PAGE_BYTES {
+                        key_bytes = 0;
                         m.live_records += keys.len() as u64;
                         w.item(kind::LIVE_RECORDS, &json_bytes(&keys)?)?;
                         keys.clear();

@@ -29,6 +29,10 @@ pub enum Error {
     /// The record belongs to a subject whose key was deleted (crypto-shredded).
     #[error("subject {subject} was erased")]
     Shredded { subject: String },
+    /// The store's files are an older copy put back in place of the current ones (the vault destroyed the
+    /// key of the epoch they name): refused, so that no restore undoes a PIN count, a used grant or a list.
+    #[error("the store's files were replaced by an older copy")]
+    RolledBack,
     /// An agent acted for a principal without an active delegation that covers the action (out of
     /// scope, expired, revoked, another principal's). `missing` is a stable code of what is missing
     /// (`delegation`, `action:submit`, `item:GA-002`, `validity`, `revoked`, `used`, `certificate`);
@@ -84,6 +88,10 @@ impl Error {
                 format!("数据已损坏（{table} / {record}）：其他记录不受影响，请从平台重新获取或删除该记录。")
             }
             Error::Shredded { subject } => format!("该委托人的数据已被清除（{subject}），无法再读取。"),
+            Error::RolledBack => {
+                "本机数据文件已被替换为较早的副本（可能遭到篡改），已拒绝打开：请勿继续使用，并联系客服或从备份恢复。"
+                    .into()
+            }
             Error::PermissionDenied { message_zh, .. } => format!("无权代办：{message_zh}"),
             Error::Network(_) => "网络不可用：已保存在本机，联网后将自动提交。".into(),
             Error::Rejected { message, .. } => format!("平台拒绝了该请求：{message}。请修改后重新提交。"),
@@ -110,6 +118,9 @@ impl Error {
                 format!("Damaged data ({table} / {record}): other records are fine; fetch it again or delete it.")
             }
             Error::Shredded { subject } => format!("This principal's data was erased ({subject})."),
+            Error::RolledBack => "This phone's data files were replaced by an older copy (possible tampering), so \
+                they were not opened: stop using them, and contact support or restore from your backup."
+                .into(),
             Error::PermissionDenied { message_en, .. } => format!("Not permitted for this principal: {message_en}"),
             Error::Network(_) => "No network: saved on the phone, it will be sent when online.".into(),
             Error::Rejected { message, .. } => {

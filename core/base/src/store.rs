@@ -5,20 +5,25 @@
 //!   PBKDF2-derived layer checked only at unlock (`keys.rs`).
 //! * Every record belongs to a subject ([`SubjectKind`]: the person, a family member, an enterprise, an
 //!   agent's principal) and is sealed (AES-256-GCM, random nonce) under that subject's key, with
-//!   associated data binding table, record id and column. [`Store::shred_subject`] deletes the subject's
-//!   key: its records become unreadable at once (crypto-shredding).
+//!   associated data binding table, record id and column. Subject keys are sealed under the *ring*, whose
+//!   key only the vault holds (`keys.rs`). [`Store::shred_subject`] deletes the subject's key and moves the
+//!   others to a new ring, destroying the old ring key in the vault: the subject's records, label,
+//!   attachment names and audit details become unreadable at once, in copies of the files taken before
+//!   too (crypto-shredding; docs/SECURITY.md, finding 3).
 //! * Equality lookups on sensitive identifiers use [`Store::lookup_hash`] (HMAC-SHA256), never plaintext.
 //! * Encrypted attachment files (`attachments.rs`) and the hash-chained audit log (`crate::audit`).
 //!
 //! Most features keep their data as records in a *collection* (`"licence"`, `"draft"`, `"case"`,
 //! `"outbox"`…) with a JSON body; [`Store::transaction`] groups several writes atomically.
 
+mod anchor;
 mod attachments;
 
 mod export;
 mod keys;
 mod migrations;
 mod salvage;
+mod upgrade;
 mod vault;
 
 use std::collections::HashMap;
@@ -125,6 +130,27 @@ pub struct PutOptions<'a> {
 pub(crate) struct Unlocked {
     pub keys: keys::Keys,
     subject_keys: HashMap<String, Arc<LessSafeKey>>,
+    /// The subject key ring; `None` only for a format-1 store read by salvage (not upgraded).
+    ring: Option<keys::Ring>,
+}
+
+impl Unlocked {
+    /// The keys of an unlocked store: its ring loaded (a format-1 store upgraded to format 2 first), and
+    /// any old ring key whose destruction was cut short destroyed now.
+    fn load(conn: &mut Connection, vault: &dyn KeyVault, store_id: &str, keys: keys::Keys) -> Result<Unlocked> {
+        let ring = keys::load_ring(conn, vault, store_id, &keys)?;
+        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring };
+        if u.ring.is_none() {
+            upgrade::to_format2(conn, vault, store_id, &mut u)?;
+        }
+        // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
+        let _ = keys::destroy_old_rings(conn, vault, store_id);
+        Ok(u)
+    }
+
+    fn audit_keys(&self) -> crate::audit::AuditKeys<'_> {
+        crate::audit::AuditKeys { data: &self.keys.data, chain: &self.keys.audit }
+    }
 }
 
 struct Inner {
@@ -210,12 +236,12 @@ impl Store {
         let mut unlocked = {
             let tx = conn.transaction()?;
             keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
-            let mut u = Unlocked {
-                keys: keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?,
-                subject_keys: HashMap::new(),
-            };
+            let keys = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
+            let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
+            anchor::advance(&tx, vault.as_ref(), &store_id)?;
+            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring) };
             {
-                let mut txn = Txn { tx, u: &mut u, clock: clock.as_ref() };
+                let mut txn = Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false };
                 txn.create_subject(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
                 txn.tx.commit()?;
             }
@@ -262,7 +288,7 @@ impl Store {
             None
         } else {
             let k = keys::unlock(&conn, vault.as_ref(), &store_id, None, clock.as_ref())?;
-            Some(Unlocked { keys: k, subject_keys: HashMap::new() })
+            Some(Unlocked::load(&mut conn, vault.as_ref(), &store_id, k)?)
         };
         attachments::remove_temporaries(&dir.join(attachments::DIR));
         Ok(Store { dir: dir.to_path_buf(), store_id, vault, clock, inner: Mutex::new(Inner { conn, unlocked }) })
@@ -341,7 +367,7 @@ impl Store {
     pub fn unlock(&self, pin: Option<&str>) -> Result<()> {
         let mut g = self.guard();
         let k = keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, pin, self.clock.as_ref())?;
-        g.unlocked = Some(Unlocked { keys: k, subject_keys: HashMap::new() });
+        g.unlocked = Some(Unlocked::load(&mut g.conn, self.vault.as_ref(), &self.store_id, k)?);
         Ok(())
     }
 
@@ -376,12 +402,23 @@ impl Store {
     /// Runs `f` in one SQLite transaction: all its writes land, or none.
     pub fn transaction<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         let mut g = self.guard();
-        let Inner { conn, unlocked } = &mut *g;
-        let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
-        let tx = conn.transaction()?;
-        let mut txn = Txn { tx, u: unlocked, clock: self.clock.as_ref() };
-        let r = f(&mut txn)?;
-        txn.tx.commit()?;
+        let (r, anchored) = {
+            let Inner { conn, unlocked } = &mut *g;
+            let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
+            let tx = conn.transaction()?;
+            let mut txn = Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false };
+            let r = f(&mut txn)?;
+            let Txn { tx, anchor: anchored, .. } = txn;
+            if anchored {
+                anchor::advance(&tx, self.vault.as_ref(), &self.store_id)?;
+            }
+            tx.commit()?;
+            (r, anchored)
+        };
+        if anchored {
+            // Best effort: what is not destroyed now is at the next change or open.
+            let _ = anchor::destroy_old(&g.conn, self.vault.as_ref(), &self.store_id);
+        }
         Ok(r)
     }
 
@@ -411,15 +448,21 @@ impl Store {
             let mut st = conn.prepare_cached(
                 "SELECT id, kind, label, created_at, wrapped_key IS NULL FROM subjects ORDER BY created_at, id",
             )?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get(3)?, r.get(4)?))
-            })?;
+            let rows: Vec<(String, String, Vec<u8>, i64, bool)> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(st);
             let mut out = Vec::new();
-            for row in rows {
-                let (id, kind, label, created_at, shredded) = row?;
-                let label = crypto::open(&u.keys.data, &crypto::aad("subjects", &id, "label"), &label)
-                    .and_then(|v| String::from_utf8(v.to_vec()).ok())
-                    .ok_or_else(|| Error::corrupted("subjects", &id))?;
+            for (id, kind, label, created_at, shredded) in rows {
+                // An erased subject's label went with its key.
+                let label = if shredded {
+                    String::new()
+                } else {
+                    let key = subject_key(conn, u, &id)?;
+                    crypto::open(&key, &crypto::aad("subjects", &id, "label"), &label)
+                        .and_then(|v| String::from_utf8(v.to_vec()).ok())
+                        .ok_or_else(|| Error::corrupted("subjects", &id))?
+                };
                 let kind = SubjectKind::parse(&kind).ok_or_else(|| Error::corrupted("subjects", &id))?;
                 out.push(Subject { id, kind, label, created_at, shredded });
             }
@@ -439,32 +482,66 @@ impl Store {
         })
     }
 
-    /// Crypto-shredding: deletes the subject's key and its records and attachments. Anything left of
-    /// them anywhere (a backup, a free page) can no longer be decrypted.
+    /// Crypto-shredding: deletes the subject's key, label, records and attachments, and moves every other
+    /// subject key to a new ring, destroying the old ring key in the vault. Anything left of the subject
+    /// anywhere — a free page, the WAL, a copy of the files taken before — can no longer be decrypted with
+    /// any key that still exists. Erasing a subject erased before finishes a destruction that failed
+    /// (the vault unavailable: `Io`, and the erasure is otherwise done).
     pub fn shred_subject(&self, id: &str) -> Result<()> {
         if id == SELF_SUBJECT {
             return Err(Error::validation("subject", "不能清除本人数据", "the owner subject cannot be erased"));
         }
-        let files = self.transaction(|t| {
-            let n = t.tx.execute(
-                "UPDATE subjects SET wrapped_key = NULL, shredded_at = ?2 WHERE id = ?1 AND wrapped_key IS NOT NULL",
-                params![id, t.now()],
-            )?;
-            if n == 0 {
-                return Err(Error::not_found(format!("subject {id}")));
+        let mut g = self.guard();
+        let Inner { conn, unlocked } = &mut *g;
+        let u = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
+        let erased: Option<bool> =
+            conn.query_row("SELECT wrapped_key IS NULL FROM subjects WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let files = match erased {
+            None => return Err(Error::not_found(format!("subject {id}"))),
+            Some(true) => Vec::new(),
+            Some(false) => {
+                let tx = conn.transaction()?;
+                let old = u.ring.as_ref().ok_or_else(|| Error::Internal("store without a subject ring".into()))?;
+                let new = keys::new_ring(&tx, self.vault.as_ref(), &self.store_id, &u.keys, old.generation + 1)?;
+                let others: Vec<(String, Vec<u8>)> = {
+                    let mut st =
+                        tx.prepare("SELECT id, wrapped_key FROM subjects WHERE wrapped_key IS NOT NULL AND id != ?1")?;
+                    let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                    rows
+                };
+                for (other, wrapped) in others {
+                    // A wrapped key that no longer opens (damaged) is left as it is: it never opens again.
+                    if let Some(raw) = crypto::open(&old.wrap, &ring_aad(&other), &wrapped) {
+                        let rewrapped = crypto::seal(&new.wrap, &ring_aad(&other), &raw)?;
+                        tx.execute("UPDATE subjects SET wrapped_key = ?2 WHERE id = ?1", params![other, rewrapped])?;
+                    }
+                }
+                tx.execute(
+                    "UPDATE subjects SET wrapped_key = NULL, label = x'', shredded_at = ?2 WHERE id = ?1",
+                    params![id, self.clock.now_secs()],
+                )?;
+                tx.execute("DELETE FROM records WHERE subject = ?1", [id])?;
+                let files: Vec<String> = {
+                    let mut st = tx.prepare("SELECT id FROM attachments WHERE subject = ?1")?;
+                    let rows = st.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+                    rows
+                };
+                tx.execute("DELETE FROM attachments WHERE subject = ?1", [id])?;
+                tx.commit()?;
+                u.ring = Some(new);
+                u.subject_keys.remove(id);
+                files
             }
-            t.u.subject_keys.remove(id);
-            t.tx.execute("DELETE FROM records WHERE subject = ?1", [id])?;
-            let mut st = t.tx.prepare("SELECT id FROM attachments WHERE subject = ?1")?;
-            let files: Vec<String> = st.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-            drop(st);
-            t.tx.execute("DELETE FROM attachments WHERE subject = ?1", [id])?;
-            Ok(files)
-        })?;
+        };
+        // The WAL still holds the pages of before: copied into the file (where secure_delete zeroes what
+        // was freed) and emptied. Then the old ring key goes.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let destroyed = keys::destroy_old_rings(conn, self.vault.as_ref(), &self.store_id);
+        drop(g);
         for f in files {
             let _ = fs::remove_file(attachments::file_path(&self.dir, &f));
         }
-        Ok(())
+        destroyed
     }
 
     // ---- records --------------------------------------------------------------------------------
@@ -702,8 +779,7 @@ impl Store {
     ) -> Result<AttachmentInfo> {
         let key = self.read(|conn, u| subject_key(conn, u, subject))?;
         let info = attachments::write(&self.dir, &key, subject, name, reader)?;
-        let sealed_name = self
-            .read(|_, u| crypto::seal(&u.keys.data, &crypto::aad("attachments", &info.id, "name"), name.as_bytes()))?;
+        let sealed_name = crypto::seal(&key, &crypto::aad("attachments", &info.id, "name"), name.as_bytes())?;
         self.transaction(|t| {
             t.tx.execute(
                 "INSERT INTO attachments (id, subject, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -721,7 +797,8 @@ impl Store {
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .optional()?;
             let (subject, name, size, sha256) = row.ok_or_else(|| Error::not_found(format!("attachment {id}")))?;
-            let name = crypto::open(&u.keys.data, &crypto::aad("attachments", id, "name"), &name)
+            let key = subject_key(conn, u, &subject)?;
+            let name = crypto::open(&key, &crypto::aad("attachments", id, "name"), &name)
                 .and_then(|v| String::from_utf8(v.to_vec()).ok())
                 .ok_or_else(|| Error::corrupted("attachments", id))?;
             Ok(AttachmentInfo { id: id.to_string(), subject, name, size: size as u64, sha256 })
@@ -798,14 +875,19 @@ impl Store {
         self.transaction(|t| t.audit(entry))
     }
 
+    /// The audit log (of one target); a detail about an erased subject reads as `null`.
     pub fn audit_entries(&self, target: Option<&str>) -> Result<Vec<crate::audit::AuditEntry>> {
-        self.read(|conn, u| crate::audit::list(conn, &u.keys.data, target))
+        self.read(|conn, u| {
+            let Unlocked { keys, subject_keys, ring } = u;
+            let mut key_of = |subject: &str| subject_key_in(conn, subject_keys, ring.as_ref(), &keys.data, subject);
+            crate::audit::list(conn, &keys.data, &mut key_of, target)
+        })
     }
 
-    /// Walks the audit chain; reports the first broken link.
+    /// Walks the keyed audit chain and compares its end with the sealed head; reports the first broken
+    /// link (or the first missing entry). Needs the store unlocked (the chain key comes from the data key).
     pub fn audit_verify(&self) -> Result<crate::audit::AuditVerification> {
-        let g = self.guard();
-        crate::audit::verify(&g.conn)
+        self.read(|conn, u| crate::audit::verify(conn, &u.audit_keys()))
     }
 
     // ---- maintenance ----------------------------------------------------------------------------
@@ -833,6 +915,8 @@ pub struct Txn<'a> {
     tx: rusqlite::Transaction<'a>,
     u: &'a mut Unlocked,
     clock: &'a dyn Clock,
+    /// Set by [`Txn::anchor`]: the commit moves the store to the next rollback epoch.
+    anchor: bool,
 }
 
 impl Txn<'_> {
@@ -852,9 +936,11 @@ impl Txn<'_> {
     }
 
     pub fn create_subject(&mut self, id: &str, kind: SubjectKind, label: &str) -> Result<()> {
+        let ring = self.u.ring.as_ref().ok_or_else(|| Error::Internal("store without a subject ring".into()))?;
         let key = crypto::random_key()?;
-        let wrapped = crypto::seal(&self.u.keys.data, &crypto::aad("subjects", id, "key"), key.as_slice())?;
-        let label = crypto::seal(&self.u.keys.data, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
+        let wrapped = crypto::seal(&ring.wrap, &ring_aad(id), key.as_slice())?;
+        let label =
+            crypto::seal(&crypto::aead_key(key.as_slice())?, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
         self.tx.execute(
             "INSERT INTO subjects (id, kind, label, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, kind.as_str(), label, wrapped, self.clock.now_secs()],
@@ -927,7 +1013,24 @@ impl Txn<'_> {
     }
 
     pub fn audit(&mut self, entry: &crate::audit::NewEntry<'_>) -> Result<i64> {
-        crate::audit::append(&self.tx, &self.u.keys.data, entry, self.clock.now_secs())
+        let at = self.clock.now_secs();
+        self.audit_at(entry, at)
+    }
+
+    /// Appends an audit entry with the time given (a restored log is re-chained in this store, entry by
+    /// entry, in the original order). Its detail is sealed under its subject's key while that subject has
+    /// one (the owner's details under the data key), so that erasing the subject erases it.
+    pub fn audit_at(&mut self, entry: &crate::audit::NewEntry<'_>, at: i64) -> Result<i64> {
+        let key = if entry.subject == SELF_SUBJECT {
+            None
+        } else {
+            match subject_key(&self.tx, self.u, entry.subject) {
+                Ok(k) => Some(k),
+                Err(Error::Shredded { .. } | Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        crate::audit::append(&self.tx, &self.u.audit_keys(), key.as_deref(), entry, at)
     }
 
     /// Seals a value for a module's own table, bound to (table, record, column), under the data key.
@@ -943,6 +1046,14 @@ impl Txn<'_> {
 
     pub fn raw(&self) -> &rusqlite::Transaction<'_> {
         &self.tx
+    }
+
+    /// Marks this transaction as security-relevant (a used single-use grant, a seen nonce, a trust or
+    /// status list): its commit moves the store to the next rollback epoch and the vault destroys the key
+    /// of the one before (`anchor.rs`), so putting back a copy of the files from before it is refused
+    /// (`RolledBack`). Costs a vault wrap and a vault destroy.
+    pub fn anchor(&mut self) {
+        self.anchor = true;
     }
 }
 
@@ -971,6 +1082,11 @@ fn record_aad_layout() {
     assert_eq!(record_aad("licence", "r-1", "self"), expected);
 }
 
+/// Associated data of a subject key sealed under the ring.
+fn ring_aad(subject: &str) -> Vec<u8> {
+    crypto::aad("subjects", subject, "ring key")
+}
+
 fn lookup_hash(key: &hmac::Key, collection: &str, value: &str) -> Vec<u8> {
     let mut ctx = hmac::Context::with_key(key);
     ctx.update(&(collection.len() as u32).to_be_bytes());
@@ -980,7 +1096,18 @@ fn lookup_hash(key: &hmac::Key, collection: &str, value: &str) -> Vec<u8> {
 }
 
 fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<Arc<LessSafeKey>> {
-    if let Some(k) = u.subject_keys.get(subject) {
+    subject_key_in(conn, &mut u.subject_keys, u.ring.as_ref(), &u.keys.data, subject)
+}
+
+/// [`subject_key`] over the parts of [`Unlocked`] (so the data key can be borrowed beside it).
+fn subject_key_in(
+    conn: &Connection,
+    cache: &mut HashMap<String, Arc<LessSafeKey>>,
+    ring: Option<&keys::Ring>,
+    data: &LessSafeKey,
+    subject: &str,
+) -> Result<Arc<LessSafeKey>> {
+    if let Some(k) = cache.get(subject) {
         return Ok(k.clone());
     }
     let wrapped: Option<Option<Vec<u8>>> = conn
@@ -992,10 +1119,14 @@ fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<Arc
         Some(None) => return Err(Error::Shredded { subject: subject.to_string() }),
         Some(Some(w)) => w,
     };
-    let raw = crypto::open(&u.keys.data, &crypto::aad("subjects", subject, "key"), &wrapped)
-        .ok_or_else(|| Error::corrupted("subjects", subject))?;
+    let raw = match ring {
+        Some(ring) => crypto::open(&ring.wrap, &ring_aad(subject), &wrapped),
+        // Format 1 (salvage of a store not upgraded): under the data key.
+        None => crypto::open(data, &crypto::aad("subjects", subject, "key"), &wrapped),
+    }
+    .ok_or_else(|| Error::corrupted("subjects", subject))?;
     let key = Arc::new(crypto::aead_key(&raw)?);
-    u.subject_keys.insert(subject.to_string(), key.clone());
+    cache.insert(subject.to_string(), key.clone());
     Ok(key)
 }
 

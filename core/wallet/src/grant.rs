@@ -215,6 +215,8 @@ impl GrantVerifier {
                         return Ok(false);
                     }
                     t.put_json(USED_GRANTS, &id, SELF_SUBJECT, &UsedGrant { expires_at }, PutOptions::default())?;
+                    // Putting back the files of before this use must not make the grant usable again.
+                    t.anchor();
                     Ok(true)
                 })
                 // A store that cannot record the use (locked, full) must not let the grant through.

@@ -284,7 +284,13 @@ impl Wallet {
 
     fn put_list(&self, id: &str, bytes: &[u8], now: i64) -> Result<()> {
         let c = CachedList { cbor_hex: hex::encode(bytes), fetched_at: now };
-        self.store.put_json(LIST_COLLECTION, id, SELF_SUBJECT, &c)
+        // Anchored: putting back the files of before would bring back an older list (a revoked licence
+        // shown as valid, an issuer key withdrawn since).
+        self.store.transaction(|t| {
+            t.put_json(LIST_COLLECTION, id, SELF_SUBJECT, &c, Default::default())?;
+            t.anchor();
+            Ok(())
+        })
     }
 
     /// The cached trust list (re-verified against the pinned root).

@@ -330,7 +330,18 @@ impl Verifier {
             if self.accepted.fetch_add(1, Ordering::Relaxed) % Self::PURGE_EVERY == 0 {
                 Self::purge_store(store, now);
             }
-            let _ = store.put_json(SEEN_NONCES, &Self::nonce_id(nonce), SELF_SUBJECT, &SeenNonce { expires });
+            // Anchored: putting back the files of before would let the code be replayed here.
+            let _ = store.transaction(|t| {
+                t.put_json(
+                    SEEN_NONCES,
+                    &Self::nonce_id(nonce),
+                    SELF_SUBJECT,
+                    &SeenNonce { expires },
+                    Default::default(),
+                )?;
+                t.anchor();
+                Ok(())
+            });
         }
     }
 

@@ -38,7 +38,8 @@ struct BackupView: View {
                 }
             }
             Button("生成恢复码 / Make a recovery code") { Task { await makeCode() } }
-            Button("备份到文件 / Back up to Files") { Task { await export() } }
+            Button("备份到文件 / Back up to Files") { Task { await export(increment: false) } }
+            Button("只备份变化 / Back up the changes") { Task { await export(increment: true) } }
             if let status { Text(status).font(.caption) }
         }
         .navigationTitle("备份 Backup")
@@ -53,11 +54,18 @@ struct BackupView: View {
         do { code = try await backup.makeRecoveryCode() } catch { status = errorText(error, lang) }
     }
 
-    private func export() async {
+    /// A full backup, or an increment (only what changed since the last one; keep it with the files
+    /// before it: a restore needs the full backup and every increment after it, in order).
+    private func export(increment: Bool) async {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("zhangban-backup.zbk")
         do {
-            let made = try await backup.backUp(to: url.path)
-            status = "\(made.manifest.records) · \(made.bytes) B"
+            let made: BackupSummary
+            if increment {
+                made = try await backup.backUpIncrement(to: url.path)
+            } else {
+                made = try await backup.backUp(to: url.path)
+            }
+            status = "\(made.manifest.records) · \(made.bytes) B · #\(made.chainIndex)"
             document = BackupFileDocument(url: url)
             exporting = true
         } catch {
@@ -66,8 +74,8 @@ struct BackupView: View {
     }
 }
 
-/// 换机恢复 (a new phone): pick the backup file in Files / iCloud Drive, type the code, restore into a new
-/// store; `onRestored` opens the session on it (then the move is finished with the old phone's QR or the
+/// 换机恢复 (a new phone; offered at the first start, `ZhangbanApp`): pick the backup file in Files /
+/// iCloud Drive, type the code, restore into a new store; `onRestored` opens the session on it (then the move is finished with the old phone's QR or the
 /// service centre's one-time code, `PhoneBackup.rebind`).
 @MainActor
 struct RestoreView: View {
@@ -78,6 +86,12 @@ struct RestoreView: View {
     @State private var importing = false
     @State private var code = ""
     @State private var status: String?
+
+    init(directory: URL, vault: KeyVault, onRestored: @escaping (ZhangbanStore, RestoreSummary) -> Void) {
+        self.directory = directory
+        self.vault = vault
+        self.onRestored = onRestored
+    }
 
     var body: some View {
         Form {

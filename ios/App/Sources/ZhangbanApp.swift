@@ -24,6 +24,8 @@ struct ZhangbanApp: App {
             Group {
                 if let session = opener.session {
                     ContentView().environmentObject(session)
+                } else if let directory = opener.firstStart {
+                    FirstStartView(directory: directory, opener: opener)
                 } else if let error = opener.error {
                     VStack(spacing: 16) {
                         Text(error).foregroundStyle(.red)
@@ -49,6 +51,22 @@ final class SessionOpener: ObservableObject {
 
     @Published var session: ZhangbanSession?
     @Published var error: String?
+    /// The store's folder while the first start asks "new here, or restoring a backup?" (nil otherwise).
+    @Published var firstStart: URL?
+    private var startAfresh = false
+
+    /// The person chose to start with an empty store (not a restore).
+    func beginAfresh() async {
+        startAfresh = true
+        firstStart = nil
+        await open()
+    }
+
+    /// A restore put the store in place: open it (the restore's own handle is dropped first).
+    func restored() async {
+        firstStart = nil
+        await open()
+    }
 
     func open() async {
         guard session == nil else { return }
@@ -60,9 +78,16 @@ final class SessionOpener: ObservableObject {
         error = nil
         do {
             let support = try FileManager.default.url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+            let directory = support.appendingPathComponent("zhangban", isDirectory: true)
+            // The first start on this phone (no store yet): offer to restore a backup before an empty store
+            // is made. Not for a background launch, which never shows this.
+            if !startAfresh && !FileManager.default.fileExists(atPath: directory.path) {
+                firstStart = directory
+                return
+            }
             let url = Bundle.main.object(forInfoDictionaryKey: "ZhangbanPlatformURL") as? String ?? "http://127.0.0.1:8700"
             let s = try await ZhangbanSession.open(
-                directory: support.appendingPathComponent("zhangban", isDirectory: true),
+                directory: directory,
                 vault: KeychainVault(),
                 pin: nil, // a PIN screen would pass it here
                 platformURL: url,
@@ -116,5 +141,31 @@ final class SessionOpener: ObservableObject {
             task.setTaskCompleted(success: !report.run.offline)
         }
         task.expirationHandler = { work.cancel() }
+    }
+}
+
+/// The first start: a new user starts with an empty store; a new phone restores its backup (RestoreView),
+/// then finishes the move with the old phone's QR or the service centre's one-time code (BackupView).
+@MainActor
+struct FirstStartView: View {
+    let directory: URL
+    @ObservedObject var opener: SessionOpener
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                Section {
+                    Text("欢迎使用掌办 / Welcome to Zhangban")
+                }
+                Button("我是新用户，开始使用 / I am new here: start") { Task { await opener.beginAfresh() } }
+                NavigationLink("换了新手机：从备份恢复 / New phone: restore my backup") {
+                    RestoreView(directory: directory, vault: KeychainVault()) { _, _ in
+                        Task { await opener.restored() }
+                    }
+                    .navigationTitle("换机恢复 Restore")
+                }
+            }
+            .navigationTitle("掌办 Zhangban")
+        }
     }
 }

@@ -2,7 +2,8 @@ import CryptoKit
 import Foundation
 import Security
 
-/// The store's key vault on iOS: an AES-256 key per store alias kept in the Keychain (this device only,
+/// The store's key vault on iOS: an AES-256 key per alias (a store's data key, its subject ring key) kept in
+/// the Keychain (this device only,
 /// after first unlock; never synced or backed up), sealing with AES-GCM from CryptoKit.
 ///
 /// Blob, as on Android: `0x01 ‖ 12-byte nonce ‖ ciphertext ‖ 16-byte tag`, the alias as associated data. A blob
@@ -44,6 +45,22 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
             // CryptoKitError.authenticationFailure (another key, another alias, a changed byte) or a
             // malformed box: either way not a blob of this key.
             throw KeyVaultError.UnwrapFailed
+        }
+    }
+
+    /// Deletes the alias's key from the Keychain for good (erasing a principal: the old ring key must be
+    /// gone). No such item is not an error.
+    public func destroy(alias: String) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let query: [String: Any] = [
+            kSecClass as String: kSecClassGenericPassword,
+            kSecAttrService as String: service,
+            kSecAttrAccount as String: alias,
+        ]
+        let status = SecItemDelete(query as CFDictionary)
+        guard status == errSecSuccess || status == errSecItemNotFound else {
+            throw KeyVaultError.Unavailable(detail: "Keychain delete failed (OSStatus \(status))")
         }
     }
 

@@ -28,8 +28,15 @@ fn demo_runs_and_writes_its_report() {
         step(name);
     }
     // Chapter "backup": a lost phone restored, its queue sent once; a counter case followed by receipt.
-    for name in ["backup.write", "backup.typo", "backup.restore", "backup.rebind", "backup.sent_once", "counter.follow"]
-    {
+    for name in [
+        "backup.write",
+        "backup.increment",
+        "backup.typo",
+        "backup.restore",
+        "backup.rebind",
+        "backup.sent_once",
+        "counter.follow",
+    ] {
         step(name);
     }
     let enc = step("store.encrypted");

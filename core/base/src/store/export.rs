@@ -179,9 +179,7 @@ impl Store {
             let _ = std::fs::remove_file(attachments::file_path(&self.dir, &info.id));
             return Err(damaged());
         }
-        let sealed_name = self.read(|_, u| {
-            crypto::seal(&u.keys.data, &crypto::aad("attachments", &info.id, "name"), info.name.as_bytes())
-        })?;
+        let sealed_name = crypto::seal(&key, &crypto::aad("attachments", &info.id, "name"), info.name.as_bytes())?;
         self.transaction(|t| {
             t.tx.execute(
                 "INSERT INTO attachments (id, subject, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -221,18 +219,13 @@ impl Txn<'_> {
         } else if exists.as_deref() != Some(s.kind.as_str()) {
             return Err(Error::corrupted("backup", format!("subject {}", s.id)));
         }
-        let label = crypto::seal(&self.u.keys.data, &crypto::aad("subjects", &s.id, "label"), s.label.as_bytes())?;
+        let key = subject_key(&self.tx, self.u, &s.id)?;
+        let label = crypto::seal(&key, &crypto::aad("subjects", &s.id, "label"), s.label.as_bytes())?;
         self.tx.execute(
             "UPDATE subjects SET label = ?2, created_at = ?3 WHERE id = ?1",
             params![s.id, label, s.created_at],
         )?;
         Ok(())
-    }
-
-    /// Appends an audit entry with the time it was first recorded (a restored log is re-chained in this
-    /// store, entry by entry, in the original order).
-    pub fn audit_at(&mut self, entry: &crate::audit::NewEntry<'_>, at: i64) -> Result<i64> {
-        crate::audit::append(&self.tx, &self.u.keys.data, entry, at)
     }
 
     /// Sets a plaintext setting inside the transaction.

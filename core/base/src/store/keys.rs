@@ -54,6 +54,10 @@ pub(crate) struct Keys {
     pub lookup: hmac::Key,
     /// The raw lookup key, for a backup (a restored store must compute the same keyed hashes).
     pub lookup_raw: Zeroizing<Vec<u8>>,
+    /// Keys the audit chain (HMAC-SHA256): without the data key nobody can remake a link.
+    pub audit: hmac::Key,
+    /// Combined with the ring key into the key that wraps subject keys ([`ring_wrap_key`]).
+    ring_secret: Zeroizing<Vec<u8>>,
 }
 
 /// Meta key of a lookup key adopted from a backup, sealed under the data key.
@@ -65,8 +69,115 @@ impl Keys {
         // The lookup key is derived, never the data key itself: an HMAC over a fixed label.
         let derive = hmac::Key::new(hmac::HMAC_SHA256, raw);
         let lookup_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban lookup key v1").as_ref().to_vec());
-        Ok(Keys { data, lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw), lookup_raw })
+        let audit_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban audit key v1").as_ref().to_vec());
+        let ring_secret = Zeroizing::new(hmac::sign(&derive, b"zhangban subject ring v1").as_ref().to_vec());
+        Ok(Keys {
+            data,
+            lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw),
+            lookup_raw,
+            audit: hmac::Key::new(hmac::HMAC_SHA256, &audit_raw),
+            ring_secret,
+        })
     }
+}
+
+// ---- the subject key ring (store format 2; docs/SECURITY.md, finding 3) -------------------------------
+//
+// Every subject key is sealed under the *ring wrap key* = HMAC-SHA256(ring secret (from the data key),
+// "zhangban subject ring" ‖ generation ‖ ring key). The ring key is 32 random bytes that only the vault
+// holds in clear: wrapped under the vault alias `zhangban.ring.<store id>.<generation>`. Erasing a subject
+// makes a new generation (a new ring key under a new alias, every other subject key re-sealed) and then
+// destroys the old alias in the vault: a copy of the files taken before holds subject keys under a ring key
+// that no longer exists anywhere. Both halves are needed: the vault alone (malware calling it) lacks the
+// data key (behind the PIN); the data key alone lacks the ring key.
+
+/// The store format this code writes: 2 = subject keys in the ring, labels and attachment names under the
+/// subject's key, keyed audit chain with a sealed head. A store of format 1 is upgraded at its first unlock.
+pub(crate) const FORMAT: u64 = 2;
+
+/// The current ring: its generation and the key that wraps subject keys.
+pub(crate) struct Ring {
+    pub generation: u64,
+    pub wrap: LessSafeKey,
+}
+
+fn ring_alias(store_id: &str, generation: u64) -> String {
+    format!("zhangban.ring.{store_id}.{generation}")
+}
+
+fn ring_wrap_key(keys: &Keys, generation: u64, ring_raw: &[u8]) -> Result<LessSafeKey> {
+    let k = hmac::Key::new(hmac::HMAC_SHA256, &keys.ring_secret);
+    let mut ctx = hmac::Context::with_key(&k);
+    ctx.update(b"zhangban subject ring");
+    ctx.update(&generation.to_be_bytes());
+    ctx.update(ring_raw);
+    let raw = Zeroizing::new(ctx.sign().as_ref().to_vec());
+    crypto::aead_key(&raw)
+}
+
+fn ring_digest(generation: u64, blob: &[u8]) -> Vec<u8> {
+    let mut b = generation.to_be_bytes().to_vec();
+    b.extend_from_slice(blob);
+    sha256(&b)
+}
+
+pub(crate) fn store_format(conn: &Connection) -> Result<u64> {
+    meta_u64(conn, "format").map(|f| f.max(1))
+}
+
+/// Makes a ring of `generation`: a new ring key wrapped by the vault (which makes the alias's key) and
+/// written to `meta` on `conn` (the caller's transaction). If that transaction does not commit, the new
+/// alias is an orphan the next [`destroy_old_rings`] does not know of: harmless (it wraps nothing kept).
+pub(crate) fn new_ring(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    keys: &Keys,
+    generation: u64,
+) -> Result<Ring> {
+    let raw = crypto::random_key()?;
+    let blob = vault.wrap(&ring_alias(store_id, generation), raw.as_slice()).map_err(vault_err)?;
+    meta_set(conn, "ring_generation", &generation.to_be_bytes())?;
+    meta_set(conn, "ring_key", &blob)?;
+    meta_set(conn, "ring_key_sha256", &ring_digest(generation, &blob))?;
+    meta_set(conn, "format", &FORMAT.to_be_bytes())?;
+    Ok(Ring { generation, wrap: ring_wrap_key(keys, generation, raw.as_slice())? })
+}
+
+/// The ring of a store of format 2 (`None` for format 1). A ring key the vault no longer holds (a copy of
+/// the files from before an erasure) is `WrongKey` when its bytes are intact, `Corrupted` when damaged.
+pub(crate) fn load_ring(conn: &Connection, vault: &dyn KeyVault, store_id: &str, keys: &Keys) -> Result<Option<Ring>> {
+    if store_format(conn)? < 2 {
+        return Ok(None);
+    }
+    let damaged = || Error::corrupted("meta", "ring_key");
+    let generation = meta_u64(conn, "ring_generation")?;
+    let blob = meta_get(conn, "ring_key")?.ok_or_else(damaged)?;
+    let intact = meta_get(conn, "ring_key_sha256")?.is_some_and(|d| d == ring_digest(generation, &blob));
+    let raw = match vault.unwrap(&ring_alias(store_id, generation), &blob) {
+        Ok(raw) => Zeroizing::new(raw),
+        Err(VaultError::UnwrapFailed) if intact => return Err(Error::WrongKey),
+        Err(VaultError::UnwrapFailed) => return Err(damaged()),
+        Err(e) => return Err(vault_err(e)),
+    };
+    if raw.len() != 32 {
+        return Err(if intact { Error::WrongKey } else { damaged() });
+    }
+    Ok(Some(Ring { generation, wrap: ring_wrap_key(keys, generation, &raw)? }))
+}
+
+/// Destroys in the vault the ring keys of every generation before the current one that is not known to be
+/// destroyed yet (an erasure whose destruction failed or was cut short is finished here). Committed on
+/// `conn` as it goes.
+pub(crate) fn destroy_old_rings(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
+    let current = meta_u64(conn, "ring_generation")?;
+    let mut below = meta_u64(conn, "ring_destroyed_below")?.max(1);
+    while below < current {
+        vault.destroy(&ring_alias(store_id, below)).map_err(vault_err)?;
+        below += 1;
+        meta_set(conn, "ring_destroyed_below", &below.to_be_bytes())?;
+    }
+    Ok(())
 }
 
 pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
@@ -81,7 +192,7 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: &[u8]) -> Result<()>
     Ok(())
 }
 
-fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
+pub(crate) fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
     Ok(meta_get(conn, key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(u64::from_be_bytes).unwrap_or(0))
 }
 
@@ -146,6 +257,7 @@ pub(crate) fn create(
     let canary = crypto::seal(&keys.data, &crypto::aad("meta", "canary", "value"), CANARY)?;
     meta_set(conn, "canary", &canary)?;
     meta_set(conn, "canary_sha256", &sha256(&canary))?;
+    meta_set(conn, "ring_destroyed_below", &1u64.to_be_bytes())?;
     Ok(keys)
 }
 
@@ -220,8 +332,22 @@ pub(crate) fn lockout_remaining(conn: &Connection, clock: &dyn Clock) -> Result<
     Ok(wait.saturating_sub(passed))
 }
 
-/// Records one more PIN attempt before it is tried (on the connection, committed): the count and when.
-fn count_attempt(conn: &Connection, clock: &dyn Clock) -> Result<u64> {
+/// Records one more PIN attempt before it is tried (on the connection, committed): the count and when, and
+/// the store moves to the next rollback epoch with it (`anchor.rs`): putting back the files of before the
+/// attempt is then refused, so no restore gives fresh guesses.
+fn count_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock: &dyn Clock) -> Result<u64> {
+    conn.execute_batch("SAVEPOINT count_attempt")?;
+    let counted = write_attempt(conn, vault, store_id, clock);
+    match counted {
+        Ok(_) => conn.execute_batch("RELEASE count_attempt")?,
+        Err(_) => conn.execute_batch("ROLLBACK TO count_attempt; RELEASE count_attempt")?,
+    }
+    let failures = counted?;
+    let _ = super::anchor::destroy_old(conn, vault, store_id);
+    Ok(failures)
+}
+
+fn write_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock: &dyn Clock) -> Result<u64> {
     let failures = meta_u64(conn, "pin_failures")? + 1;
     meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
     meta_set(conn, "pin_last_failure", &(clock.now_secs().max(0) as u64).to_be_bytes())?;
@@ -231,6 +357,7 @@ fn count_attempt(conn: &Connection, clock: &dyn Clock) -> Result<u64> {
             conn.execute("DELETE FROM meta WHERE key = 'pin_last_failure_boot'", [])?;
         }
     }
+    super::anchor::advance(conn, vault, store_id)?;
     Ok(failures)
 }
 
@@ -251,7 +378,7 @@ pub(crate) fn unlock(
     pin: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<Keys> {
-    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock)?;
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock, false)?;
     canary_ok?;
     // Stores made before the digests get them now that the key is known to fit.
     if meta_get(conn, "envelope_sha256")?.is_none() || meta_get(conn, "canary_sha256")?.is_none() {
@@ -272,7 +399,7 @@ pub(crate) fn unlock_for_salvage(
     pin: Option<&str>,
     clock: &dyn Clock,
 ) -> Result<(Keys, bool)> {
-    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock)?;
+    let (keys, canary_ok) = unlock_keys(conn, vault, store_id, pin, clock, true)?;
     match canary_ok {
         Ok(()) => Ok((keys, true)),
         Err(Error::Corrupted { .. }) => Ok((keys, false)),
@@ -287,7 +414,13 @@ fn unlock_keys(
     store_id: &str,
     pin: Option<&str>,
     clock: &dyn Clock,
+    salvage: bool,
 ) -> Result<(Keys, Result<()>)> {
+    // Salvage reads a damaged store: a damaged anchor does not stop it (a rolled-back one does).
+    let anchor_check = || match super::anchor::check(conn, vault, store_id) {
+        Err(Error::Corrupted { .. }) if salvage => Ok(()),
+        other => other,
+    };
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
     let unwrap = |envelope: &[u8]| -> Result<Zeroizing<Vec<u8>>> {
@@ -300,6 +433,8 @@ fn unlock_keys(
     let raw: Zeroizing<[u8; 32]> = match (pin_params, pin) {
         (None, _) => {
             let inner = unwrap(&envelope)?;
+            // The vault knows this store (its envelope opened): now are these files its current ones?
+            anchor_check()?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
         (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, clock)? }),
@@ -314,8 +449,10 @@ fn unlock_keys(
             let (salt, iters) = params.split_at(16);
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
             let inner = unwrap(&envelope)?;
+            // Files put back from before earlier attempts are refused before any new attempt is counted.
+            anchor_check()?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
-            let failures = count_attempt(conn, clock)?;
+            let failures = count_attempt(conn, vault, store_id, clock)?;
             let k = pin_key(pin, salt, iterations)?;
             match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
                 Some(raw) => {

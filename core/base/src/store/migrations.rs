@@ -68,6 +68,11 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
              BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
     ),
     (
+        4,
+        "audit details sealed under their subject's key: which key sealed each (store format 2)",
+        "ALTER TABLE audit_log ADD COLUMN detail_key TEXT NOT NULL DEFAULT 'data';",
+    ),
+    (
         10,
         "per-collection record counts, kept by triggers (a miss or a short list is checked against them)",
         "CREATE TABLE record_counts (collection TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;

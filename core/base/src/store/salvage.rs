@@ -102,7 +102,15 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
         out.damaged.push("meta/canary".into());
     }
     conn.execute_batch("PRAGMA query_only = ON;")?;
-    let mut u = Unlocked { keys: k, subject_keys: HashMap::new() };
+    // The subject ring (format 2): one that does not load leaves every record unreadable, each reported.
+    let ring = match keys::load_ring(&conn, vault.as_ref(), &store_id, &k) {
+        Ok(r) => r,
+        Err(_) => {
+            out.damaged.push("meta/ring_key".into());
+            None
+        }
+    };
+    let mut u = Unlocked { keys: k, subject_keys: HashMap::new(), ring };
 
     if let Ok(mut st) = conn.prepare("SELECT collection, n FROM record_counts") {
         if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {

@@ -44,6 +44,9 @@ impl KeyVault for LyingVault {
     fn unwrap(&self, _: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
         Ok(w.iter().map(|b| b ^ 0x5a).collect())
     }
+    fn destroy(&self, _: &str) -> Result<(), VaultError> {
+        Ok(())
+    }
 }
 
 #[test]
@@ -588,6 +591,321 @@ fn without_a_boot_clock_the_wall_clock_counts_bounded() {
     assert_eq!(s.lockout_remaining().unwrap(), 30, "bounded by the delay");
     clock.0.set(1_790_000_000 + 31);
     s.unlock(Some("246810")).unwrap();
+}
+
+/// Copies a store's folder (database, WAL, shared memory, attachments) as an attacker with file access
+/// would, while the store is open.
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Finding 3: an attacker copies the store's files before an agent erases a principal; afterwards, with
+/// the current key material (the same platform vault, as malware running as the app can use it), the
+/// copy must give nothing of the principal: no record, no label, no attachment, no audit detail.
+#[test]
+fn attack_a_copy_taken_before_a_shred_gives_nothing_of_the_subject() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("case", "mine", SELF_SUBJECT, b"own data").unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+    s.put("case", "c1", &p, "{\"name\":\"李秀英\"}".as_bytes()).unwrap();
+    let att = s.write_attachment(&p, "李秀英身份证.jpg", &mut &b"JPEG li xiuying"[..]).unwrap();
+    s.audit(&crate::audit::NewEntry {
+        actor: "agent-1",
+        action: "agent.access",
+        subject: &p,
+        target: "c1",
+        detail: serde_json::json!({"principal": "李秀英"}),
+    })
+    .unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    s.shred_subject(&p).unwrap();
+
+    // The live store keeps nothing readable of the subject either: no label, no audit detail.
+    let label = s.subjects().unwrap().into_iter().find(|x| x.id == p).unwrap().label;
+    assert!(!label.contains("李奶奶"), "the live store still shows the label {label:?}");
+    let details = format!("{:?}", s.audit_entries(None).unwrap());
+    assert!(!details.contains("李秀英"), "the live store still shows the audit detail: {details}");
+    assert_eq!(s.get("case", "mine").unwrap().body.as_slice(), b"own data");
+    drop(s);
+
+    // The attacker opens the copy with the vault as it is now.
+    let Ok(c) = Store::open(&copy, v) else { return }; // nothing opens: nothing leaks
+    assert!(c.get("case", "c1").is_err(), "the copy still reads the principal's record");
+    assert!(c.read_attachment_to_vec(&att.id).is_err(), "the copy still reads the principal's attachment");
+    if let Ok(subjects) = c.subjects() {
+        let labels = format!("{subjects:?}");
+        assert!(!labels.contains("李奶奶"), "the copy still shows the label: {labels}");
+    }
+    if let Ok(entries) = c.audit_entries(None) {
+        let details = format!("{entries:?}");
+        assert!(!details.contains("李秀英"), "the copy still shows the audit detail: {details}");
+    }
+}
+
+/// A store with five audit entries, closed; returns its folder and vault.
+fn audited_store(tmp: &Path) -> (PathBuf, Arc<dyn KeyVault>) {
+    let dir = tmp.join("s");
+    let v = vault(tmp);
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    for i in 0..5 {
+        s.audit(&crate::audit::NewEntry {
+            actor: "self",
+            action: "licence.present",
+            subject: SELF_SUBJECT,
+            target: "lic-1",
+            detail: serde_json::json!({ "to": "hotel", "i": i }),
+        })
+        .unwrap();
+    }
+    assert!(s.audit_verify().unwrap().is_intact());
+    (dir, v)
+}
+
+/// Finding 7: an attacker with the files (not the keys) drops the last entries of the log, the ones that
+/// show what was presented last. The log must say it was cut.
+#[test]
+fn attack_a_truncated_audit_log_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, v) = audited_store(tmp.path());
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_delete; DELETE FROM audit_log WHERE seq >= 4;").unwrap();
+    drop(conn);
+    let s = Store::open(&dir, v).unwrap();
+    let verdict = s.audit_verify().unwrap();
+    assert_eq!(verdict.first_broken, Some(4), "a log cut after entry 3 verified: {verdict:?}");
+}
+
+/// Finding 7: the attacker rewrites an entry and recomputes the chain after it with the published
+/// formula (SHA-256 over the previous hash and the fields). Without a key the chain cannot be remade.
+#[test]
+fn attack_a_rewritten_and_rechained_audit_log_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, v) = audited_store(tmp.path());
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit_log SET action = 'licence.nothing' WHERE seq = 2;")
+        .unwrap();
+    type AuditRow = (i64, i64, String, String, String, String, Vec<u8>);
+    let rows: Vec<AuditRow> = conn
+        .prepare("SELECT seq, at, actor, action, subject, target, detail FROM audit_log ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    // Entry 1 stays as written; from the rewritten entry 2 on, every link is remade.
+    let mut prev: Vec<u8> = conn.query_row("SELECT hash FROM audit_log WHERE seq = 1", [], |r| r.get(0)).unwrap();
+    for (seq, at, actor, action, subject, target, detail) in rows.into_iter().skip(1) {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"zhangban-audit-v1");
+        ctx.update(&prev);
+        ctx.update(&seq.to_be_bytes());
+        ctx.update(&at.to_be_bytes());
+        for part in [actor.as_bytes(), action.as_bytes(), subject.as_bytes(), target.as_bytes(), &detail] {
+            ctx.update(&(part.len() as u64).to_be_bytes());
+            ctx.update(part);
+        }
+        let hash = ctx.finish().as_ref().to_vec();
+        conn.execute("UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE seq = ?1", params![seq, prev, hash])
+            .unwrap();
+        prev = hash;
+    }
+    drop(conn);
+    let s = Store::open(&dir, v).unwrap();
+    let verdict = s.audit_verify().unwrap();
+    assert_eq!(verdict.first_broken, Some(2), "a rewritten, re-chained log verified: {verdict:?}");
+}
+
+/// A store written by the code of format 1 (`core/base/tests/fixtures/store-format1`, made at 6cf004b)
+/// opens, upgrades at its first unlock, reads as before, and then erases a principal against a copy.
+#[test]
+fn a_format1_store_opens_and_migrates() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let dir = tmp.path().join("store");
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
+    let li = s.get("case", "c-li").unwrap();
+    assert_eq!(li.subject, "p-li");
+    assert_eq!(li.tag.as_deref(), Some("open"));
+    assert_eq!(s.find_by_lookup("case", "110101194001011234").unwrap().len(), 1);
+    let subjects = s.subjects().unwrap();
+    assert!(subjects.iter().any(|x| x.id == "p-li" && x.label == "委托人 李奶奶" && x.kind == SubjectKind::Principal));
+    assert!(subjects.iter().any(|x| x.label == "母亲 王秀兰" && x.kind == SubjectKind::Family));
+    let att = s.attachments().unwrap();
+    assert_eq!(att.len(), 1);
+    assert_eq!(att[0].name, "李秀英身份证.jpg");
+    assert_eq!(s.read_attachment_to_vec(&att[0].id).unwrap(), b"JPEG li xiuying");
+    let log = s.audit_entries(None).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].detail["purpose"], "hotel");
+    assert_eq!(log[1].detail["principal"], "李秀英");
+    assert_eq!(s.audit_verify().unwrap(), crate::audit::AuditVerification { entries: 2, first_broken: None });
+    let format: Vec<u8> = s
+        .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(format, 2u64.to_be_bytes());
+    // A second open reads the upgraded store as it is.
+    drop(s);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("case", "c-li").unwrap().body.as_slice(), li.body.as_slice());
+    // Erasure now holds against a copy taken after the upgrade.
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    s.shred_subject("p-li").unwrap();
+    assert!(s.audit_entries(None).unwrap()[1].detail.is_null());
+    assert!(s.audit_verify().unwrap().is_intact());
+    drop(s);
+    assert!(matches!(Store::open(&copy, v), Err(Error::WrongKey)));
+}
+
+/// A format-1 log that was tampered with before the upgrade stays reported as broken after it: the
+/// upgrade re-chains with the key, but never launders a break.
+#[test]
+fn a_format1_log_broken_before_the_upgrade_stays_broken() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let dir = tmp.path().join("store");
+    let conn = Connection::open(dir.join(DB_FILE)).unwrap();
+    conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit_log SET target = 'lic-2' WHERE seq = 1;").unwrap();
+    drop(conn);
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let s = Store::open(&dir, v).unwrap();
+    assert_eq!(s.audit_verify().unwrap().first_broken, Some(1));
+}
+
+/// Erasing a subject whose ring key the vault cannot destroy now finishes the erasure here and says so;
+/// erasing it again, once the vault can, destroys the old ring key.
+#[test]
+fn an_erasure_the_vault_could_not_finish_is_finished_later() {
+    struct Flaky(FileVault, std::sync::atomic::AtomicBool);
+    impl KeyVault for Flaky {
+        fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+            self.0.wrap(a, p)
+        }
+        fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+            self.0.unwrap(a, w)
+        }
+        fn destroy(&self, a: &str) -> Result<(), VaultError> {
+            if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(VaultError::Unavailable("busy".into()));
+            }
+            self.0.destroy(a)
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let flaky = Arc::new(Flaky(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), true.into()));
+    let s = Store::create(&dir, flaky.clone(), None).unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "李奶奶").unwrap();
+    s.put("case", "c1", &p, b"principal data").unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    assert!(matches!(s.shred_subject(&p), Err(Error::Io(_))));
+    assert!(matches!(s.get("case", "c1"), Err(Error::NotFound { .. })));
+    // Not destroyed yet: the copy still opens (this is what the error told).
+    assert!(Store::open(&copy, flaky.clone()).is_ok());
+    flaky.1.store(false, std::sync::atomic::Ordering::SeqCst);
+    s.shred_subject(&p).unwrap();
+    assert!(matches!(Store::open(&copy, flaky), Err(Error::WrongKey)));
+}
+
+/// Puts the copy at `from` back in place of the store's folder `to`, as an attacker with file access does.
+fn put_back(from: &Path, to: &Path) {
+    fs::remove_dir_all(to).unwrap();
+    copy_dir(from, to);
+}
+
+/// Finding 10: the attacker copies the files while no PIN failure is counted, makes five guesses (the free
+/// ones), puts the copy back, and guesses again: the count must not start over. The vault (outside the
+/// app's files) is the anchor the copy cannot carry back.
+#[test]
+fn attack_putting_back_an_older_copy_does_not_reset_the_pin_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(s.unlock(Some("000000")).is_err());
+    }
+    assert!(s.lockout_remaining().unwrap() > 0);
+    drop(s);
+    put_back(&copy, &dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("111111")) {
+        Err(Error::RolledBack) => {}
+        other => panic!("a copy put back gave fresh guesses: {other:?}"),
+    }
+    // Not even the right PIN opens the copy: it is not the store any more.
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::RolledBack)));
+}
+
+/// Finding 10: a security-relevant change (here a used single-use grant, anchored) cannot be undone by
+/// putting back the files of before; an ordinary one (a draft) does not move the anchor.
+#[test]
+fn attack_putting_back_the_files_of_before_an_anchored_change_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
+    drop(s);
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.put("draft", "d1", SELF_SUBJECT, b"typed more").unwrap();
+    drop(s);
+    // Only drafts changed: the copy is of the current epoch and opens.
+    let unanchored = tmp.path().join("unanchored");
+    copy_dir(&before, &unanchored);
+    assert!(Store::open(&unanchored, v.clone()).is_ok());
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    put_back(&before, &dir);
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+}
+
+/// A store made before the anchor gets one at its first open, and a damaged anchor is damage, not a
+/// rollback.
+#[test]
+fn a_store_gets_its_anchor_and_a_damaged_one_is_corrupted() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let dir = tmp.path().join("store");
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let s = Store::open(&dir, v.clone()).unwrap();
+    let blob: Vec<u8> = s
+        .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0))?))
+        .unwrap();
+    let mut flipped = blob.clone();
+    flipped[5] ^= 1;
+    s.set_raw_meta_for_test("anchor_blob", &flipped);
+    drop(s);
+    assert!(matches!(Store::open(&dir, v), Err(Error::Corrupted { .. })));
 }
 
 /// The write generation of a collection grows with every insert, update (also a tag-only change and an

@@ -1,7 +1,8 @@
 //! Journey demo chapter: the phone is lost (手机丢失，数据不丢).
 //!
-//! The citizen writes down a recovery code, queues two applications with no network and backs up (an
-//! encrypted file the platform could not read). The phone is lost. On a new phone — a new store, a new
+//! The citizen writes down a recovery code, queues an application with no network and backs up (an
+//! encrypted file the platform could not read), queues another and backs up again: an increment, only what
+//! changed. The phone is lost. On a new phone — a new store, a new
 //! key vault, a new device key — the code restores everything; the service centre's identity check gives a
 //! one-time code; the platform moves the person over and re-issues each licence to the new device key; the
 //! queued applications are sent exactly once. Then a case filed at a counter is followed by its receipt.
@@ -45,7 +46,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         "a recovery code to write down (25 symbols with a check symbol: a typo is caught at entry)",
         json!({ "groups": 5, "kdf": "argon2id", "m_kib": backup::KdfParams::DEFAULT.m_kib }),
     );
-    for (i, title) in ["补领居民身份证（挂失后）", "变更联系电话"].iter().enumerate() {
+    let submit = |i: usize, title: &str| -> DemoResult {
         let sub = Submission {
             item_codes: vec![ITEM.into()],
             title: title.to_string(),
@@ -53,8 +54,9 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             ..Default::default()
         };
         cases::submit(&old, SELF_SUBJECT, &sub)?;
-    }
-    let queued = outbox::pending(&old)?.len();
+        Ok(())
+    };
+    submit(0, "补领居民身份证（挂失后）")?;
     let file = j.home.join("zhangban-backup.zbk");
     let made = backup::write_backup(&old, &file)?;
     j.step(
@@ -68,7 +70,27 @@ pub async fn run(j: &mut Journey) -> DemoResult {
             made.manifest.records, made.manifest.attachments, made.bytes
         ),
         json!({ "records": made.manifest.records, "attachments": made.manifest.attachments, "bytes": made.bytes,
-                "queued": queued, "collections": made.manifest.collections }),
+                "queued": outbox::pending(&old)?.len(), "collections": made.manifest.collections }),
+    );
+
+    // An application queued after the backup: the next backup is an increment, only what changed.
+    submit(1, "变更联系电话")?;
+    let queued = outbox::pending(&old)?.len();
+    let inc_file = j.home.join("zhangban-backup-1.zbk");
+    let inc = backup::write_increment(&old, &inc_file)?;
+    j.check(
+        "backup.increment",
+        &format!(
+            "又排队了一个申请，再次备份只存变化：增量 {} 字节（完整备份 {} 字节），{} 条记录",
+            inc.bytes, made.bytes, inc.manifest.records
+        ),
+        &format!(
+            "one more application queued; the next backup is an increment: {} bytes (full: {}), {} records",
+            inc.bytes, made.bytes, inc.manifest.records
+        ),
+        inc.base_id.as_deref() == Some(made.backup_id.as_str()) && inc.chain_index == 1,
+        json!({ "bytes": inc.bytes, "full_bytes": made.bytes, "records": inc.manifest.records,
+                "base": inc.base_id, "chain_index": inc.chain_index, "generation": inc.generation }),
     );
 
     // 2. The phone is lost. A new phone: new store, new vault, new device key.
@@ -87,8 +109,9 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     );
     let (_, key) = backup::open_backup(&file, &code.grouped())?;
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&j.home.join("new-phone.key"))?);
+    let chain = [file.clone(), inc_file.clone()];
     let (new, restored) =
-        backup::restore(&file, &key, &j.home.join("new-phone"), vault.clone(), None, Arc::new(SystemClock))?;
+        backup::restore_chain(&chain, &key, &j.home.join("new-phone"), vault.clone(), None, Arc::new(SystemClock))?;
     let new = Arc::new(new);
     let new_wallet = Wallet::open(new.clone())?;
     let info = DeviceInfo {
@@ -102,13 +125,13 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     j.check(
         "backup.restore",
         &format!(
-            "新手机用恢复码恢复：{} 个办件、{} 个待发送申请都回来了（新设备密钥）",
+            "新手机用恢复码恢复完整备份和增量：{} 个办件、{} 个待发送申请都回来了（新设备密钥）",
             cases::list_all(&new)?.len(),
             queued
         ),
-        "the new phone restores everything with the code (with its own new device key)",
-        same && new_wallet.device_public_key() != old_wallet.device_public_key(),
-        json!({ "records": restored.manifest.records, "origin_device": restored.origin_device }),
+        "the new phone restores the full backup and the increment with the code (with its own new device key)",
+        same && restored.files == 2 && new_wallet.device_public_key() != old_wallet.device_public_key(),
+        json!({ "records": restored.records, "files": restored.files, "origin_device": restored.origin_device }),
     );
 
     // 3. The identity check at the service centre gives a one-time code; the platform re-binds.

@@ -24,9 +24,22 @@ import uniffi.zhangban_ffi.profileJson
 import uniffi.zhangban_ffi.profileSet
 import uniffi.zhangban_ffi.selfSubject
 
-/** A vault the way the Android shell writes one: AES-GCM (here a JCE key in memory, there the Keystore). */
-class JceVault(private val key: ByteArray = ByteArray(32).also { SecureRandom().nextBytes(it) }) : KeyVault {
+/**
+ * A vault the way the Android shell writes one: an AES-GCM key per alias (here JCE keys in memory, there the
+ * Keystore), deleted for good by [destroy].
+ */
+class JceVault : KeyVault {
+    private val keys = java.util.concurrent.ConcurrentHashMap<String, ByteArray>()
+
+    private fun key(alias: String, create: Boolean): ByteArray? =
+        if (create) keys.computeIfAbsent(alias) { ByteArray(32).also { SecureRandom().nextBytes(it) } } else keys[alias]
+
+    override fun destroy(alias: String) {
+        keys.remove(alias)?.fill(0)
+    }
+
     override fun wrap(alias: String, plaintext: ByteArray): ByteArray {
+        val key = key(alias, create = true)!!
         val nonce = ByteArray(12).also { SecureRandom().nextBytes(it) }
         val c = Cipher.getInstance("AES/GCM/NoPadding")
         c.init(Cipher.ENCRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, nonce))
@@ -35,6 +48,7 @@ class JceVault(private val key: ByteArray = ByteArray(32).also { SecureRandom().
     }
 
     override fun unwrap(alias: String, wrapped: ByteArray): ByteArray {
+        val key = key(alias, create = false) ?: throw KeyVaultException.UnwrapFailed()
         if (wrapped.size < 28) throw KeyVaultException.UnwrapFailed()
         val c = Cipher.getInstance("AES/GCM/NoPadding")
         c.init(Cipher.DECRYPT_MODE, SecretKeySpec(key, "AES"), GCMParameterSpec(128, wrapped.copyOfRange(0, 12)))
@@ -85,9 +99,27 @@ class StoreTest {
         assertTrue(v.messageZh.isNotEmpty() && v.messageEn.isNotEmpty())
         val p = store.createSubject(SubjectKind.PRINCIPAL, "王大爷")
         store.shredSubject(p)
+        assertEquals("", store.subjects().first { it.id == p }.label, "the label went with the key")
         val sh = assertFailsWith<ZhangbanException.Shredded> { profileSet(store, p, "person.name", "\"王大爷\"") }
         assertEquals(p, sh.subject)
         store.close()
+    }
+
+    @Test
+    fun erasingAPrincipalHoldsAgainstACopyTakenBefore() {
+        // Issue 10, finding 3, with a vault written in Kotlin: the old ring key is deleted from the vault,
+        // so a copy of the files taken before the erasure no longer opens.
+        val vault = JceVault()
+        val store = ZhangbanStore.create(path("s"), vault, null)
+        val p = store.createSubject(SubjectKind.PRINCIPAL, "李奶奶")
+        profileSet(store, p, "person.name", "\"李秀英\"")
+        File(path("s")).copyRecursively(File(path("copy")))
+        store.shredSubject(p)
+        store.close()
+        assertFailsWith<ZhangbanException.WrongKey> { ZhangbanStore.open(path("copy"), vault) }
+        val again = ZhangbanStore.open(path("s"), vault)
+        assertTrue(profileJson(again, selfSubject()).isNotEmpty())
+        again.close()
     }
 
     @Test

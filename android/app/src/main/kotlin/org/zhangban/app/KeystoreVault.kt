@@ -11,15 +11,23 @@ import org.zhangban.kit.AesGcmKeyVault
 import uniffi.zhangban_ffi.KeyVault
 
 /**
- * The store's key vault: an AES-256-GCM key per store alias in the AndroidKeyStore (StrongBox where the
- * device has it), never leaving the secure hardware. Wrapping and unwrapping is [AesGcmKeyVault] (tested on
+ * The store's key vault: an AES-256-GCM key per alias (a store's data key, its subject ring key) in the
+ * AndroidKeyStore (StrongBox where the device has it), never leaving the secure hardware; `destroy` deletes
+ * the entry. Wrapping and unwrapping is [AesGcmKeyVault] (tested on
  * the JVM): a blob this key did not make fails its GCM tag → `KeyVaultException.UnwrapFailed` → the store
  * reports `ZhangbanException.WrongKey`; a Keystore that cannot serve the key now → `Unavailable`.
  */
 object KeystoreVault {
     private const val PROVIDER = "AndroidKeyStore"
 
-    fun create(): KeyVault = AesGcmKeyVault { alias -> key("zhangban.$alias") }
+    fun create(): KeyVault = AesGcmKeyVault(destroyKey = { alias -> delete("zhangban.$alias") }) { alias -> key("zhangban.$alias") }
+
+    /** Deletes the key for good (erasing a principal: the old ring key must be gone from the hardware). */
+    @Synchronized
+    private fun delete(alias: String) {
+        val ks = KeyStore.getInstance(PROVIDER).apply { load(null) }
+        if (ks.containsAlias(alias)) ks.deleteEntry(alias)
+    }
 
     @Synchronized
     private fun key(alias: String): SecretKey {

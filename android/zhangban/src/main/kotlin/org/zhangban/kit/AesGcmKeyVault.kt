@@ -18,8 +18,26 @@ import uniffi.zhangban_ffi.KeyVaultException
  * IVs for encryption. A blob this key did not make fails its tag and is reported as
  * [KeyVaultException.UnwrapFailed] (the store then says `WrongKey`); any other failure of the platform
  * (key invalidated, user not authenticated, hardware busy) as [KeyVaultException.Unavailable].
+ *
+ * [destroy] deletes the key of an alias for good through `destroyKey` (on Android `KeyStore.deleteEntry`):
+ * erasing a principal depends on it. A vault made without `destroyKey` cannot destroy keys, and says so
+ * ([KeyVaultException.Unavailable]): the erasure is then done in the store but not yet against copies.
  */
-class AesGcmKeyVault(private val keyFor: (alias: String) -> SecretKey) : KeyVault {
+class AesGcmKeyVault(
+    private val destroyKey: ((alias: String) -> Unit)? = null,
+    private val keyFor: (alias: String) -> SecretKey,
+) : KeyVault {
+    override fun destroy(alias: String) {
+        val delete = destroyKey ?: throw KeyVaultException.Unavailable("this vault cannot destroy the key '$alias'")
+        try {
+            delete(alias)
+        } catch (e: KeyVaultException) {
+            throw e
+        } catch (e: Exception) {
+            throw KeyVaultException.Unavailable("cannot destroy key '$alias': $e")
+        }
+    }
+
     override fun wrap(alias: String, plaintext: ByteArray): ByteArray {
         try {
             val cipher = Cipher.getInstance(TRANSFORMATION)
