@@ -591,13 +591,20 @@ impl Store {
         self.read(|conn, u| scan_records(conn, u, collection, subject, tag))
     }
 
-    /// A value that changes whenever the database changes: through this store (the changes counted on its
-    /// one connection) or through any other connection to the same file (SQLite's `data_version`). A cache
-    /// of data derived from the records (the reminder engine's parsed cases) is valid while it is equal.
-    pub fn change_stamp(&self) -> Result<(u64, u64)> {
-        let g = self.guard();
-        let other: i64 = g.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-        Ok((g.conn.total_changes(), other as u64))
+    /// The write generation of `collection`: a number that grows with every insert, update or delete of one
+    /// of its records — through this store, another connection or another process (triggers in the file
+    /// keep it, migration 11). While it is equal, the collection's records are as they were: a cache of
+    /// data derived from them (the reminder engine's parsed cases and findings) need not read them again.
+    /// Read it *before* reading the records, so a write in between makes the cache older, never newer.
+    /// 0 for a collection never written.
+    pub fn generation(&self, collection: &str) -> Result<i64> {
+        self.read(|conn, _| {
+            Ok(conn
+                .prepare_cached("SELECT n FROM record_generations WHERE collection = ?1")?
+                .query_row([collection], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0))
+        })
     }
 
     /// The records of `collection` whose plaintext columns pass `keep(subject, tag, updated_at)`, oldest

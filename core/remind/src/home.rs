@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
-use zhangban_cases::CaseState;
+use zhangban_cases::{Case, CaseState};
 
 use crate::sources::{self, Snapshot};
 use crate::{date_of, settings, Reminder, LAST_SYNC_KEY};
@@ -113,12 +113,13 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     let snap = Snapshot::load(store, settings(store)?)?;
     let found = sources::collect(&snap)?;
     let max = snap.settings.home_max as usize;
-    let mut needs: Vec<Reminder> = found.into_iter().filter_map(|f| f.need).collect();
-    needs.sort_by(by_urgency);
+    // Sorted by reference: only what the home carries is copied (an agent's phone has thousands of needs).
+    let mut all: Vec<&Reminder> = found.iter().filter_map(|f| f.need.as_ref()).collect();
+    all.sort_by(|a, b| by_urgency(a, b));
     let mut groups: Vec<PrincipalNeeds> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for n in &needs {
-        let i = *index.entry(n.subject.clone()).or_insert_with(|| {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for n in &all {
+        let i = *index.entry(n.subject.as_str()).or_insert_with(|| {
             let label = if n.subject == SELF_SUBJECT {
                 Text::new("本人", "Me")
             } else {
@@ -131,14 +132,12 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         let g = &mut groups[i];
         g.needs_total += 1;
         if g.needs.len() < PER_SUBJECT {
-            g.needs.push(n.clone());
+            g.needs.push((*n).clone());
         }
     }
-    let needs_total = needs.len() as u32;
-    needs.truncate(max);
-    let mut cases = active_cases(&snap);
-    let cases_total = cases.len() as u32;
-    cases.truncate(max);
+    let needs_total = all.len() as u32;
+    let needs: Vec<Reminder> = all.iter().take(max).map(|r| (*r).clone()).collect();
+    let (cases, cases_total) = active_cases(&snap, &found, max);
     let max_lead = snap.settings.licence_leads.iter().copied().max().unwrap_or(30) as i64;
     let mut licences: Vec<ExpiringLicence> = snap
         .licences
@@ -207,41 +206,32 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     })
 }
 
-fn active_cases(s: &Snapshot) -> Vec<ActiveCase> {
-    let mut out: Vec<ActiveCase> = s
-        .cases
-        .iter()
-        .filter(|c| !c.state.is_final())
-        .map(|c| {
-            let paused = c.paused_ranges(s.today);
-            let pd = match (c.accepted_on, c.promised_days) {
-                (Some(acc), Some(days)) => s.calendar.add_working_days(acc, days, &paused).ok(),
-                _ => None,
-            };
-            let left = pd.as_ref().and_then(|pd| s.calendar.working_days_between(s.today, pd.value, &paused).ok());
-            let overdue = match (&pd, &left) {
-                (Some(pd), Some(l)) => l.value < 0 || (l.value == 0 && s.today > pd.value),
-                _ => false,
-            };
-            ActiveCase {
-                case_id: c.id.clone(),
-                subject: c.subject.clone(),
-                title: c.title.clone(),
-                state: c.state,
-                state_label: Text::new(c.state.label_zh(), c.state.label_en()),
-                receipt: c.receipt.clone(),
-                promised_date: pd.as_ref().map(|p| p.value),
-                working_days_left: left.as_ref().map(|l| l.value),
-                overdue,
-                provisional: pd.as_ref().is_some_and(|p| p.provisional) || left.as_ref().is_some_and(|l| l.provisional),
-            }
+/// The cases under way, overdue first, then by working days left (at most `max`), and how many there are.
+fn active_cases(s: &Snapshot, found: &sources::Findings, max: usize) -> (Vec<ActiveCase>, u32) {
+    let mut all: Vec<(&Case, sources::Progress)> =
+        s.cases.iter().zip(&found.cases).filter_map(|(c, f)| f.progress.map(|p| (c.as_ref(), p))).collect();
+    all.sort_by(|(a, pa), (b, pb)| {
+        pb.overdue
+            .cmp(&pa.overdue)
+            .then(pa.working_days_left.unwrap_or(i64::MAX).cmp(&pb.working_days_left.unwrap_or(i64::MAX)))
+            .then(a.id.cmp(&b.id))
+    });
+    let total = all.len() as u32;
+    let out = all
+        .into_iter()
+        .take(max)
+        .map(|(c, p)| ActiveCase {
+            case_id: c.id.clone(),
+            subject: c.subject.clone(),
+            title: c.title.clone(),
+            state: c.state,
+            state_label: Text::new(c.state.label_zh(), c.state.label_en()),
+            receipt: c.receipt.clone(),
+            promised_date: p.promised_date,
+            working_days_left: p.working_days_left,
+            overdue: p.overdue,
+            provisional: p.provisional,
         })
         .collect();
-    out.sort_by(|a, b| {
-        b.overdue
-            .cmp(&a.overdue)
-            .then(a.working_days_left.unwrap_or(i64::MAX).cmp(&b.working_days_left.unwrap_or(i64::MAX)))
-            .then(a.case_id.cmp(&b.case_id))
-    });
-    out
+    (out, total)
 }

@@ -12,6 +12,7 @@
 //!   `cancel` (ids no longer wanted — also those already shown, so a resolved reminder leaves the
 //!   notification centre). The state is stored, so a restart gives the same ids and an empty diff.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,48 @@ use zhangban_base::store::{Store, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
 
 use crate::sources::{self, Found, Snapshot};
+
+/// A reminder that may be planned: borrowed from the rules' findings (copied only when planned), at the
+/// moment it would be shown.
+struct Candidate<'a> {
+    fire_at: i64,
+    r: Cow<'a, Reminder>,
+}
+
+/// A place in the plan: one reminder, or several at the same moment merged into a digest.
+enum Slot<'a> {
+    One(Candidate<'a>),
+    Merged { fire_at: i64, id: String, urgency: Urgency, members: Vec<Candidate<'a>> },
+}
+
+impl Slot<'_> {
+    fn fire_at(&self) -> i64 {
+        match self {
+            Slot::One(c) => c.fire_at,
+            Slot::Merged { fire_at, .. } => *fire_at,
+        }
+    }
+    fn urgency(&self) -> Urgency {
+        match self {
+            Slot::One(c) => c.r.urgency,
+            Slot::Merged { urgency, .. } => *urgency,
+        }
+    }
+    fn id(&self) -> &str {
+        match self {
+            Slot::One(c) => &c.r.id,
+            Slot::Merged { id, .. } => id,
+        }
+    }
+}
+
+impl Candidate<'_> {
+    fn into_reminder(self) -> Reminder {
+        let mut r = self.r.into_owned();
+        r.fire_at = self.fire_at;
+        r
+    }
+}
 use crate::{at_minute, date_of, minute_of, settings, Link, Reminder, ReminderSource, Screen, Settings, Urgency, DAY};
 
 const STATE_COLLECTION: &str = "remind_state";
@@ -65,6 +108,9 @@ struct State {
 }
 
 static PLANNING: Mutex<()> = Mutex::new(());
+/// The last state read, with its store object and the generation of its collection at the time.
+#[allow(clippy::type_complexity)]
+static LAST_STATE: Mutex<Option<((String, usize), i64, Arc<State>)>> = Mutex::new(None);
 
 fn hash(r: &Reminder) -> String {
     let bytes = serde_json::to_vec(r).unwrap_or_default();
@@ -76,13 +122,30 @@ pub fn plan(store: &Arc<Store>) -> Result<Plan> {
     let _one_at_a_time = PLANNING.lock().unwrap_or_else(|e| e.into_inner());
     let snap = Snapshot::load(store, settings(store)?)?;
     let found = sources::collect(&snap)?;
-    let state: State = store.get_opt(STATE_COLLECTION, STATE_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default();
-    let (plan, next) = compute(&snap.settings, snap.now, found, &state);
+    let state = last_state(store)?;
+    let (plan, next) = compute(&snap.settings, snap.now, found.iter(), &state);
     // Unchanged (a plan made again with nothing new): nothing to write, so the store stays as it was.
     if next.entries != state.entries {
         store.put_json(STATE_COLLECTION, STATE_ID, SELF_SUBJECT, &next)?;
     }
     Ok(plan)
+}
+
+/// The last plan's state, parsed again only when it was written since (the generation of its collection):
+/// a steady background task plans over an unchanged state.
+fn last_state(store: &Arc<Store>) -> Result<Arc<State>> {
+    let key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+    let generation = store.generation(STATE_COLLECTION)?;
+    let mut kept = LAST_STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((k, g, st)) = kept.as_ref() {
+        if *k == key && *g == generation {
+            return Ok(st.clone());
+        }
+    }
+    let st: Arc<State> =
+        Arc::new(store.get_opt(STATE_COLLECTION, STATE_ID)?.map(|r| r.json()).transpose()?.unwrap_or_default());
+    *kept = Some((key, generation, st.clone()));
+    Ok(st)
 }
 
 /// Forgets the last plan: the next [`plan`] hands every notification over as `add` again (after a
@@ -108,7 +171,11 @@ fn out_of_quiet(s: &Settings, t: i64) -> i64 {
     }
 }
 
-fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
+fn digest_id(fire_at: i64) -> String {
+    format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at))
+}
+
+fn digest(members: &[&Reminder], fire_at: i64) -> Reminder {
     let n = members.len();
     let urgency = members.iter().map(|r| r.urgency).max().unwrap_or(Urgency::Normal);
     let first = members.first().map(|r| r.subject.clone()).unwrap_or_default();
@@ -120,7 +187,7 @@ fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
     let (mz, me) =
         if more > 0 { (format!(" 等 {n} 项"), format!(" and {more} more")) } else { (String::new(), String::new()) };
     Reminder {
-        id: format!("digest:{}:{:04}", date_of(fire_at), minute_of(fire_at)),
+        id: digest_id(fire_at),
         source: ReminderSource::Digest,
         urgency,
         subject,
@@ -136,23 +203,28 @@ fn digest(members: &[Reminder], fire_at: i64) -> Reminder {
 }
 
 /// The plan at `now` from the rules' findings and the last plan's state; also the state to store.
-fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, State) {
+fn compute<'a>(s: &Settings, now: i64, found: impl Iterator<Item = &'a Found>, last: &State) -> (Plan, State) {
     let mut kept: BTreeMap<String, Entry> = BTreeMap::new();
-    let mut candidates: Vec<Reminder> = Vec::new();
+    let mut candidates: Vec<Candidate<'a>> = Vec::new();
+    // Reminders further ahead than the window wait for a later plan.
+    let horizon = now + i64::from(s.window_days) * DAY;
+    let mut later: Vec<i64> = Vec::new();
     for f in found {
-        let need = f.need;
-        let mut stages = f.stages;
-        stages.sort_by_key(|r| r.fire_at);
-        let mut latest_past: Option<Reminder> = None;
-        for st in stages {
+        let need = f.need.as_ref();
+        let mut latest_past: Option<&'a Reminder> = None;
+        for st in &f.stages {
             if st.fire_at <= now {
-                latest_past = Some(st);
-            } else {
-                let mut st = st;
-                if st.urgency != Urgency::Urgent {
-                    st.fire_at = out_of_quiet(s, st.fire_at);
+                // The latest past stage (of equal moments, the last listed).
+                if latest_past.is_none_or(|l| st.fire_at >= l.fire_at) {
+                    latest_past = Some(st);
                 }
-                candidates.push(st);
+            } else {
+                let fire_at = if st.urgency != Urgency::Urgent { out_of_quiet(s, st.fire_at) } else { st.fire_at };
+                if fire_at > horizon {
+                    later.push(fire_at);
+                } else {
+                    candidates.push(Candidate { fire_at, r: Cow::Borrowed(st) });
+                }
             }
         }
         // Past stages: those the last plan held were shown (kept, so they are not cancelled); the latest
@@ -166,63 +238,76 @@ fn compute(s: &Settings, now: i64, found: Vec<Found>, last: &State) -> (Plan, St
                     kept.insert(st.id.clone(), e.clone());
                 }
                 _ => {
-                    let mut st = st;
+                    let mut st = st.clone();
                     // Shown late (the phone was off, or a sync just brought it): worded as things stand
                     // now ("20 days left", not the stage's "30 days").
-                    if let Some(n) = &need {
+                    if let Some(n) = need {
                         st.title = n.title.clone();
                         st.body = n.body.clone();
                         st.urgency = st.urgency.max(n.urgency);
                     }
-                    st.fire_at = match waiting {
+                    let fire_at = match waiting {
                         Some(t) => t,
                         None if st.urgency == Urgency::Urgent => now,
                         None => out_of_quiet(s, now),
                     };
-                    candidates.push(st);
+                    if fire_at > horizon {
+                        later.push(fire_at);
+                    } else {
+                        candidates.push(Candidate { fire_at, r: Cow::Owned(st) });
+                    }
                 }
             }
         }
     }
     // Earlier past stages the last plan held are not kept: cancelling them clears an outdated notice
     // ("3 working days left") from the notification centre once a newer stage was shown.
-    let horizon = now + i64::from(s.window_days) * DAY;
-    let mut later: Vec<i64> = Vec::new();
-    candidates.retain(|r| {
-        if r.fire_at > horizon {
-            later.push(r.fire_at);
-            false
-        } else {
-            true
-        }
-    });
     // Merge non-urgent reminders falling at the same moment.
-    let mut by_time: HashMap<i64, Vec<Reminder>> = HashMap::new();
-    let mut singles = Vec::new();
-    for r in candidates {
-        if r.urgency == Urgency::Urgent {
-            singles.push(r);
+    let mut by_time: HashMap<i64, Vec<Candidate<'a>>> = HashMap::new();
+    let mut singles: Vec<Candidate<'a>> = Vec::new();
+    for c in candidates {
+        if c.r.urgency == Urgency::Urgent {
+            singles.push(c);
         } else {
-            by_time.entry(r.fire_at).or_default().push(r);
+            by_time.entry(c.fire_at).or_default().push(c);
         }
     }
-    let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
-    for (t, mut group) in by_time {
+    // The digests are only named and ranked here; what they say (and the ids they stand for) is written
+    // for those that make the plan.
+    let mut slots: Vec<Slot<'a>> = singles.into_iter().map(Slot::One).collect();
+    for (t, group) in by_time {
         if group.len() >= s.merge_at as usize {
-            group.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
-            let d = digest(&group, t);
-            members_of.push((d.id.clone(), d.merged.clone()));
-            singles.push(d);
+            let urgency = group.iter().map(|c| c.r.urgency).max().unwrap_or(Urgency::Normal);
+            slots.push(Slot::Merged { fire_at: t, id: digest_id(t), urgency, members: group });
         } else {
-            singles.extend(group);
+            slots.extend(group.into_iter().map(Slot::One));
         }
     }
-    singles.sort_by(|a, b| a.fire_at.cmp(&b.fire_at).then(b.urgency.cmp(&a.urgency)).then(a.id.cmp(&b.id)));
+    // Soonest first; only the `cap` soonest are sorted (the rest are counted for a later plan).
+    let order = |a: &Slot<'_>, b: &Slot<'_>| {
+        a.fire_at().cmp(&b.fire_at()).then(b.urgency().cmp(&a.urgency())).then(a.id().cmp(b.id()))
+    };
     let cap = s.max_pending as usize;
-    if singles.len() > cap {
-        later.extend(singles[cap..].iter().map(|r| r.fire_at));
-        singles.truncate(cap);
+    if slots.len() > cap {
+        slots.select_nth_unstable_by(cap, order);
+        later.extend(slots[cap..].iter().map(Slot::fire_at));
+        slots.truncate(cap);
     }
+    slots.sort_by(order);
+    let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
+    let singles: Vec<Reminder> = slots
+        .into_iter()
+        .map(|slot| match slot {
+            Slot::One(c) => c.into_reminder(),
+            Slot::Merged { fire_at, mut members, .. } => {
+                members.sort_by(|a, b| b.r.urgency.cmp(&a.r.urgency).then(a.r.id.cmp(&b.r.id)));
+                let members: Vec<&Reminder> = members.iter().map(|c| c.r.as_ref()).collect();
+                let d = digest(&members, fire_at);
+                members_of.push((d.id.clone(), d.merged.clone()));
+                d
+            }
+        })
+        .collect();
     let pending = singles;
     // The new state and the diff.
     let mut next = State { at: now, entries: kept };

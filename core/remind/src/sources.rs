@@ -55,23 +55,51 @@ pub struct Snapshot {
     case_versions: Vec<Vec<u8>>,
     /// Which store object's cache the case findings go to.
     store_key: (String, usize),
+    /// The generation of the cases collection (and the window) `cases` were read at.
+    cases_read_at: (i64, i64),
     /// The calendar update's version (empty: none stored): part of what the case findings depend on.
     calendar_version: Vec<u8>,
 }
 
 /// What the engine keeps between calls, per store object: the parsed watched cases, the calendar and the
-/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]). A call
-/// after a write decrypts, parses and reckons again only the records that changed (a sync's event touches
-/// one case, not ten thousand); the rest is read from the plaintext columns only.
+/// case rules' findings, each with the version of the record it came from ([`Store::scan_changed`]), and the
+/// write generation of the collections they were read at ([`Store::generation`]). A call on an unchanged
+/// collection reads none of its rows; a call after a write decrypts, parses and reckons again only the
+/// records that changed (a sync's event touches one case, not ten thousand); the rest is read from the
+/// plaintext columns only.
 struct Cache {
     store_id: String,
     /// The store object (two objects over the same files keep their own caches).
     instance: usize,
+    /// The cases collection's generation `cases` were read at, and the start of the rating window they were
+    /// selected with (None: never read).
+    cases_gen: Option<(i64, i64)>,
     cases: HashMap<String, (Vec<u8>, Arc<Case>)>,
+    /// The calendar update collection's generation, and the calendar and update version read at it.
+    calendar_gen: Option<i64>,
     calendar: Option<(Vec<u8>, Arc<Calendar>)>,
+    /// `cases` oldest first, with their versions (rebuilt when the collection is read again).
+    sorted: (Vec<Arc<Case>>, Vec<Vec<u8>>),
     /// What every case's findings were reckoned for: the day, the settings, the calendar, the labels.
     found_key: Option<FoundKey>,
-    found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)>,
+    found: HashMap<String, (Vec<u8>, Arc<CaseFindings>)>,
+    /// The findings in the order of `sorted`, the generation of the cases they go with, and whether any
+    /// rests on assumed working days.
+    #[allow(clippy::type_complexity)]
+    found_list: Option<((i64, i64), Vec<Arc<CaseFindings>>, bool)>,
+    counters: Counters,
+}
+
+/// How much work the engine did for one store object since it was first used (for tests and benchmarks:
+/// [`counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Calls that read the rows of the cases collection (skipped while its generation is unchanged).
+    pub case_scans: u64,
+    /// Cases decrypted and parsed.
+    pub cases_decrypted: u64,
+    /// Cases whose rules were reckoned.
+    pub cases_reckoned: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,21 +110,46 @@ struct FoundKey {
     labels: HashMap<String, String>,
 }
 
-static CACHE: std::sync::Mutex<Option<Cache>> = std::sync::Mutex::new(None);
+/// The caches of the store objects used last, the most recent last (a few: an app has one store; tests
+/// running side by side have several).
+static CACHE: std::sync::Mutex<Vec<Cache>> = std::sync::Mutex::new(Vec::new());
+const CACHED_STORES: usize = 16;
 
-/// The cache of this store object (a new one when another store was used last).
-fn cache_for<'a>(g: &'a mut Option<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
-    if !g.as_ref().is_some_and(|c| c.store_id == store_id && c.instance == instance) {
-        *g = None;
+/// The cache of this store object (a new one when it has none; the least recently used goes when full).
+fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
+    match g.iter().position(|c| c.store_id == store_id && c.instance == instance) {
+        Some(i) => {
+            let c = g.remove(i);
+            g.push(c);
+        }
+        None => {
+            if g.len() >= CACHED_STORES {
+                g.remove(0);
+            }
+            g.push(Cache {
+                store_id: store_id.to_string(),
+                instance,
+                cases_gen: None,
+                cases: HashMap::new(),
+                calendar_gen: None,
+                calendar: None,
+                sorted: (Vec::new(), Vec::new()),
+                found_key: None,
+                found: HashMap::new(),
+                found_list: None,
+                counters: Counters::default(),
+            });
+        }
     }
-    g.get_or_insert_with(|| Cache {
-        store_id: store_id.to_string(),
-        instance,
-        cases: HashMap::new(),
-        calendar: None,
-        found_key: None,
-        found: HashMap::new(),
-    })
+    let last = g.len() - 1;
+    &mut g[last]
+}
+
+/// The engine's work counters for this store object (zero before its first home or plan).
+pub fn counters(store: &Arc<Store>) -> Counters {
+    let g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let instance = Arc::as_ptr(store) as usize;
+    g.iter().find(|c| c.store_id == store.store_id() && c.instance == instance).map(|c| c.counters).unwrap_or_default()
 }
 
 impl Snapshot {
@@ -119,34 +172,58 @@ impl Snapshot {
         let cache = cache_for(&mut guard, &store_key.0, store_key.1);
         // The calendar with the stored signed update, verified again only when the update changed (a store
         // without one is not asked for it by id: a miss costs the store's full miss check).
-        let cal_rows = store.scan_changed(zhangban_calendar::update::COLLECTION, &|_, _, _| true, &|_, _| true)?;
-        let calendar_version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
-        let calendar = match &cache.calendar {
-            Some((v, c)) if *v == calendar_version => c.clone(),
-            _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
-            _ => Arc::new(zhangban_calendar::update::load(store)?),
-        };
-        cache.calendar = Some((calendar_version.clone(), calendar.clone()));
-        let known = &cache.cases;
-        let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
-            known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
-        })?;
-        let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
-        for (id, version, rec) in rows {
-            let case = match rec {
-                Some(r) => Arc::new(r?.json::<Case>()?),
-                None => match cache.cases.remove(&id) {
-                    Some((_, c)) => c,
-                    None => continue,
-                },
+        let cal_collection = zhangban_calendar::update::COLLECTION;
+        let cal_gen = store.generation(cal_collection)?;
+        if cache.calendar_gen != Some(cal_gen) || cache.calendar.is_none() {
+            let cal_rows = store.scan_changed(cal_collection, &|_, _, _| true, &|_, _| true)?;
+            let version = cal_rows.first().map(|(_, v, _)| v.clone()).unwrap_or_default();
+            let calendar = match &cache.calendar {
+                Some((v, c)) if *v == version => c.clone(),
+                _ if cal_rows.is_empty() => Arc::new((*Calendar::bundled()).clone()),
+                _ => Arc::new(zhangban_calendar::update::load(store)?),
             };
-            fresh.insert(id, (version, case));
+            cache.calendar = Some((version, calendar));
+            cache.calendar_gen = Some(cal_gen);
         }
-        cache.cases = fresh;
-        let mut cases: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+        let (calendar_version, calendar) = match &cache.calendar {
+            Some((v, c)) => (v.clone(), c.clone()),
+            None => (Vec::new(), Arc::new((*Calendar::bundled()).clone())),
+        };
+        // The cases: not read at all while the collection is as it was (its generation, read before the
+        // rows, so a write in between makes the cache older, never newer); else one pass over the
+        // plaintext columns, decrypting only what changed. The watched set also depends on the day (a
+        // completed case leaves the rating window): another window reads the rows again.
+        let cases_gen = store.generation(cases::COLLECTION)?;
+        if cache.cases_gen != Some((cases_gen, since)) {
+            let known = &cache.cases;
+            let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
+                known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+            })?;
+            cache.counters.case_scans += 1;
+            let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
+            for (id, version, rec) in rows {
+                let case = match rec {
+                    Some(r) => {
+                        cache.counters.cases_decrypted += 1;
+                        Arc::new(r?.json::<Case>()?)
+                    }
+                    None => match cache.cases.remove(&id) {
+                        Some((_, c)) => c,
+                        None => continue,
+                    },
+                };
+                fresh.insert(id, (version, case));
+            }
+            cache.cases = fresh;
+            cache.cases_gen = Some((cases_gen, since));
+            let mut sorted: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
+            sorted.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            let (versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = sorted.into_iter().unzip();
+            cache.sorted = (cases, versions);
+        }
+        let (cases, case_versions) = cache.sorted.clone();
+        let cases_read_at = cache.cases_gen.unwrap_or_default();
         drop(guard);
-        cases.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
-        let (case_versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = cases.into_iter().unzip();
         // The wallet only when it holds something (counted from the plaintext columns).
         let has_wallet_records = !store.tag_counts(zhangban_wallet::LICENCE_COLLECTION)?.is_empty()
             || !store.tag_counts(zhangban_wallet::GRANT_COLLECTION)?.is_empty();
@@ -176,6 +253,7 @@ impl Snapshot {
             deadlines,
             case_versions,
             store_key,
+            cases_read_at,
             calendar_version,
         })
     }
@@ -878,8 +956,59 @@ fn calendar_rule(s: &Snapshot, any_provisional: bool) -> Option<Found> {
     Some(Found { group: r.id.clone(), need, stages: vec![r] })
 }
 
+/// What a case's rules found, reckoned once per version of the case (and again on another day, or with
+/// other settings, calendar or labels).
+#[derive(Debug, Clone)]
+pub struct CaseFindings {
+    pub found: Vec<Found>,
+    /// For a case under way: its promised date and working days left (the home's list of cases).
+    pub progress: Option<Progress>,
+}
+
+/// Where a case under way stands against its promised completion date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub promised_date: Option<NaiveDate>,
+    pub working_days_left: Option<i64>,
+    pub overdue: bool,
+    pub provisional: bool,
+}
+
+fn progress(s: &Snapshot, c: &Case) -> Progress {
+    let paused = c.paused_ranges(s.today);
+    let pd = match (c.accepted_on, c.promised_days) {
+        (Some(acc), Some(days)) => s.calendar.add_working_days(acc, days, &paused).ok(),
+        _ => None,
+    };
+    let left = pd.as_ref().and_then(|pd| s.calendar.working_days_between(s.today, pd.value, &paused).ok());
+    let overdue = match (&pd, &left) {
+        (Some(pd), Some(l)) => l.value < 0 || (l.value == 0 && s.today > pd.value),
+        _ => false,
+    };
+    Progress {
+        promised_date: pd.as_ref().map(|p| p.value),
+        working_days_left: left.as_ref().map(|l| l.value),
+        overdue,
+        provisional: pd.as_ref().is_some_and(|p| p.provisional) || left.as_ref().is_some_and(|l| l.provisional),
+    }
+}
+
+/// What every rule found: the case rules' findings as the engine keeps them (shared, not copied: a home
+/// or plan copies only the few reminders it hands over) and the other rules' findings.
+pub struct Findings {
+    /// In the order of the snapshot's cases.
+    pub cases: Vec<Arc<CaseFindings>>,
+    rest: Vec<Found>,
+}
+
+impl Findings {
+    pub fn iter(&self) -> impl Iterator<Item = &Found> {
+        self.cases.iter().flat_map(|f| f.found.iter()).chain(self.rest.iter())
+    }
+}
+
 /// Every rule over the snapshot.
-pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
+pub fn collect(s: &Snapshot) -> Result<Findings> {
     // The case rules' findings, reckoned again only for the cases written since the last call (and for
     // every case when the day, the settings, the calendar or a principal's label changed).
     let key = FoundKey {
@@ -892,26 +1021,40 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
     let cache = cache_for(&mut guard, &s.store_key.0, s.store_key.1);
     if cache.found_key.as_ref() != Some(&key) {
         cache.found.clear();
+        cache.found_list = None;
         cache.found_key = Some(key);
     }
-    let mut out: Vec<Found> = Vec::new();
-    let mut found: HashMap<String, (Vec<u8>, Arc<Vec<Found>>)> = HashMap::with_capacity(s.cases.len());
-    for (c, version) in s.cases.iter().zip(&s.case_versions) {
-        let f = match cache.found.remove(&c.id) {
-            Some((v, f)) if v == *version => f,
-            _ => {
-                let mut f = Vec::new();
-                case_rules(s, c, &mut f)?;
-                Arc::new(f)
+    let (per_case, any_provisional) = match &cache.found_list {
+        // Nothing written and nothing else changed since the last call: the same findings.
+        Some((at, list, any)) if *at == s.cases_read_at && list.len() == s.cases.len() => (list.clone(), *any),
+        _ => {
+            let mut per_case: Vec<Arc<CaseFindings>> = Vec::with_capacity(s.cases.len());
+            let mut found: HashMap<String, (Vec<u8>, Arc<CaseFindings>)> = HashMap::with_capacity(s.cases.len());
+            for (c, version) in s.cases.iter().zip(&s.case_versions) {
+                let f = match cache.found.remove(&c.id) {
+                    Some((v, f)) if v == *version => f,
+                    _ => {
+                        let mut f = Vec::new();
+                        case_rules(s, c, &mut f)?;
+                        cache.counters.cases_reckoned += 1;
+                        let progress = (!c.state.is_final()).then(|| progress(s, c));
+                        Arc::new(CaseFindings { found: f, progress })
+                    }
+                };
+                per_case.push(f.clone());
+                found.insert(c.id.clone(), (version.clone(), f));
             }
-        };
-        out.extend(f.iter().cloned());
-        found.insert(c.id.clone(), (version.clone(), f));
-    }
-    cache.found = found;
+            cache.found = found;
+            let any = per_case
+                .iter()
+                .flat_map(|f| f.found.iter())
+                .any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
+            cache.found_list = Some((s.cases_read_at, per_case.clone(), any));
+            (per_case, any)
+        }
+    };
     drop(guard);
-    let any_provisional =
-        out.iter().any(|f| f.need.as_ref().is_some_and(|n| n.provisional) || f.stages.iter().any(|r| r.provisional));
+    let mut out: Vec<Found> = Vec::new();
     for l in &s.licences {
         out.extend(licence_rules(s, l));
     }
@@ -928,5 +1071,5 @@ pub fn collect(s: &Snapshot) -> Result<Vec<Found>> {
         out.push(outbox_rules(s, op, true));
     }
     out.extend(calendar_rule(s, any_provisional));
-    Ok(out)
+    Ok(Findings { cases: per_case, rest: out })
 }

@@ -363,7 +363,8 @@ fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
     // 10:00 the next day, are one digest).
     let planned: std::collections::HashSet<&str> = p.pending.iter().map(|r| r.id.as_str()).collect();
     let now = clock.now_secs();
-    for r in sources::collect(&snap).expect("c").into_iter().flat_map(|f| f.stages) {
+    let found = sources::collect(&snap).expect("c");
+    for r in found.iter().flat_map(|f| &f.stages) {
         if r.source == ReminderSource::Supplement && r.fire_at > now && r.fire_at < last {
             assert!(planned.contains(r.id.as_str()), "{} ({}) left out, yet sooner than {last}", r.id, r.fire_at);
         }
@@ -692,4 +693,75 @@ fn a_late_reminder_held_back_by_quiet_hours_stays_pending_until_it_fires() {
     let later = plan(&store).expect("plan");
     assert!(later.pending.iter().all(|r| r.id != "calendar:2027"));
     assert!(!later.cancel.contains(&"calendar:2027".to_string()));
+}
+
+/// The kept state: a home or plan on a store whose cases collection is unchanged reads none of its rows
+/// (the collection's write generation is equal), and a write after such a skip — through this store object
+/// or through another connection to the same files — is seen by the next call.
+#[test]
+fn an_unchanged_store_is_not_rescanned_and_a_write_after_a_skip_is_seen() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(local(2024, 3, 4, 10, 0)));
+    let store = open(dir.path(), clock.clone());
+    let c1 = new_case(&store, "self", "营业执照变更");
+    event(
+        &store,
+        &c1,
+        1,
+        "accepted",
+        local(2024, 3, 4, 10, 0),
+        json!({"accepted_on": "2024-03-04", "promised_days": 20}),
+    );
+    let first = home(&store).expect("home");
+    let after_first = sources::counters(&store);
+    assert_eq!(after_first.case_scans, 1);
+    assert!(after_first.cases_decrypted >= 1 && after_first.cases_reckoned >= 1, "{after_first:?}");
+    // Unchanged: neither the home nor the plan reads, decrypts or reckons a case again — also after a write
+    // elsewhere in the store (a setting, the plan's own state).
+    store.set_setting("unrelated", "1").expect("setting");
+    let again = home(&store).expect("home");
+    plan(&store).expect("plan");
+    plan(&store).expect("plan");
+    assert_eq!(again, first);
+    assert_eq!(sources::counters(&store), after_first, "an unchanged cases collection was read again");
+    // A write after the skip: a supplement request on the case. Seen at once, and only that case is
+    // decrypted and reckoned again.
+    event(
+        &store,
+        &c1,
+        2,
+        "supplement_requested",
+        local(2024, 3, 4, 11, 0),
+        json!({"request_id": "r9", "due": "2024-03-08", "items": ["股东会决议"], "note": ""}),
+    );
+    let h = home(&store).expect("home");
+    let c = sources::counters(&store);
+    assert_eq!(c.case_scans, 2);
+    assert_eq!(c.cases_decrypted, after_first.cases_decrypted + 1, "{c:?}");
+    assert_eq!(c.cases_reckoned, after_first.cases_reckoned + 1, "{c:?}");
+    assert!(
+        h.needs.iter().any(|n| n.source == ReminderSource::Supplement && n.body.zh.contains("股东会决议")),
+        "the supplement request written after a skip is missing: {:?}",
+        h.needs
+    );
+    // A case written through another connection to the same files (another store object: the sync of a
+    // background task) is seen too: the generation lives in the file, not in this object.
+    let other = open(dir.path(), clock.clone());
+    let c2 = new_case(&other, "self", "户口迁移");
+    event(
+        &other,
+        &c2,
+        1,
+        "accepted",
+        local(2024, 3, 4, 12, 0),
+        json!({"accepted_on": "2024-03-04", "promised_days": 5}),
+    );
+    drop(other);
+    let h = home(&store).expect("home");
+    assert!(h.cases.iter().any(|a| a.case_id == c2), "a case written by another connection is missing");
+    assert_eq!(sources::counters(&store).case_scans, 3);
+    // A deleted case leaves the home.
+    store.delete(cases::COLLECTION, &c2).expect("delete");
+    let h = home(&store).expect("home");
+    assert!(!h.cases.iter().any(|a| a.case_id == c2), "a deleted case is still shown");
 }

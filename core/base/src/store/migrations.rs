@@ -85,6 +85,25 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
              UPDATE record_counts SET n = n - 1 WHERE collection = old.collection;
          END;",
     ),
+    (
+        11,
+        "per-collection write generations, kept by triggers (a cache of derived data skips an unchanged collection)",
+        "CREATE TABLE record_generations (collection TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TRIGGER record_generations_insert AFTER INSERT ON records BEGIN
+             INSERT INTO record_generations (collection, n) VALUES (new.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+         END;
+         CREATE TRIGGER record_generations_update AFTER UPDATE ON records BEGIN
+             INSERT INTO record_generations (collection, n) VALUES (new.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+             UPDATE record_generations SET n = n + 1
+                 WHERE collection = old.collection AND old.collection IS NOT new.collection;
+         END;
+         CREATE TRIGGER record_generations_delete AFTER DELETE ON records BEGIN
+             INSERT INTO record_generations (collection, n) VALUES (old.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+         END;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {

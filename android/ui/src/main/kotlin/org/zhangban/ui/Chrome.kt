@@ -67,6 +67,35 @@ class Chrome(val lang: Lang) {
     val drafts get() = t("未完成的申请", "Unfinished applications")
     val resume get() = t("继续填写", "Continue")
 
+    // ---- backup and a new phone (备份与换机, from 设置) ----
+    val backupOpen get() = t("备份与换机", "Backup and a new phone")
+    val backupIntro get() = t(
+        "备份文件用恢复码加密，平台和云盘都读不了。换手机时，用备份文件和恢复码找回全部数据。",
+        "The backup file is sealed under your recovery code: neither the platform nor a cloud drive can read it. On a new phone, the file and the code bring everything back.",
+    )
+    val recoveryCode get() = t("恢复码", "Recovery code")
+    val codeNone get() = t("还没有恢复码：先生成恢复码并抄在纸上，才能备份。", "No recovery code yet: make one and write it down before backing up.")
+    val codeExists get() = t("已有恢复码（只在生成时显示一次）。", "A recovery code exists (shown only once, when made).")
+    val codeMake get() = t("生成恢复码", "Make a recovery code")
+    val codeNew get() = t("换一个恢复码", "Make a new recovery code")
+    val codeWriteDown get() = t("请抄在纸上，妥善保管（只显示这一次）：", "Write it down on paper and keep it safe (shown only this once):")
+    val codeTypeBack get() = t("照纸条输入恢复码核对", "Type the code back from the paper")
+    val codeCheck get() = t("核对", "Check")
+    val codeChecked get() = t("核对无误：恢复码已抄对。", "Checked: the code on the paper is right.")
+    val backupFiles get() = t("备份文件", "Backup files")
+    val backupFull get() = t("完整备份", "Full backup")
+    val backupChanges get() = t("只备份变化", "Back up the changes")
+    fun backupSaved(chainIndex: UInt) = if (chainIndex == 0u) {
+        t("已保存完整备份。", "Full backup saved.")
+    } else {
+        t(
+            "已保存第 $chainIndex 个增量：恢复时需要完整备份和它之后的每个增量。",
+            "Increment $chainIndex saved: a restore needs the full backup and every increment after it.",
+        )
+    }
+    fun backupCounts(records: ULong, attachments: ULong, bytes: ULong) =
+        t("$records 条记录 · $attachments 个附件 · $bytes 字节", "$records records · $attachments attachments · $bytes bytes")
+
     // ---- agent mode (帮办代办) ----
     val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")
     val noPrincipals get() = t("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake.")
