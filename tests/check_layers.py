@@ -53,6 +53,8 @@ ALLOWED = {
     # Above the core: the FFI facade and the test crates may use any core crate, never each other.
     "zhangban-ffi": set(CORE_CRATES) | {CORE},
     "zhangban-sandbox": set(CORE_CRATES) | {CORE},
+    # The benchmark binary (tests/bench.sh) runs the sync row against the sandbox platform.
+    "zhangban-bench": set(CORE_CRATES) | {CORE, "zhangban-sandbox"},
     "zhangban-fuzz-harness": set(CORE_CRATES) | {CORE},
     "uniffi-bindgen": set(),
 }

@@ -54,6 +54,8 @@ class CatalogTest(FfiTestCase):
         self.assertEqual(kinds["material:M_BIRTH_CERT"], zb.EntryKind.EXEMPT)
         self.assertEqual(kinds["child.name"], zb.EntryKind.FILL)
         self.assertEqual(c.fees, 400.0)
+        self.assertEqual((c.fee_text.zh, c.fee_text.en), ("400.00 元", "CNY 400.00"))
+        self.assertTrue(c.terms.zh.startswith("收费：400.00 元 · 承诺 "), c.terms.zh)
         self.assertIn("一次性告知", c.text_zh)
 
 

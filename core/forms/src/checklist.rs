@@ -49,7 +49,12 @@ pub struct Checklist {
     pub entries: Vec<ChecklistEntry>,
     /// Total fees in CNY.
     pub fees: f64,
+    /// The total as a person reads it: 免费 / free, or 400.00 元 / CNY 400.00.
+    pub fee_text: Text,
     pub fee_lines: Vec<Text>,
+    /// The line both shells show under the name: 收费：免费 · 承诺 20 个工作日内办结 / Fee: free · promised
+    /// within 20 working days.
+    pub terms: Text,
     /// The longest promised / legal time limit of the items, in working days.
     pub promised_days: u32,
     pub legal_days: u32,
@@ -80,7 +85,7 @@ impl Checklist {
             };
             s.push_str(&format!("  [{mark}] {}：{}\n", e.title.zh, e.why.zh));
         }
-        let fee = if self.fees > 0.0 { format!("{:.2} 元", self.fees) } else { "免费".to_string() };
+        let fee = &self.fee_text.zh;
         let channels: Vec<String> = self.channels.iter().map(|c| c.label().zh).collect();
         s.push_str(&format!(
             "  收费：{fee}；承诺时限：{} 个工作日（法定 {} 个工作日）；办理方式：{}\n",
@@ -90,6 +95,22 @@ impl Checklist {
         ));
         s
     }
+}
+
+/// The total fee as a person reads it (two decimals; nothing to pay says so).
+fn fee_text(fees: f64) -> Text {
+    if fees > 0.0 {
+        Text::new(format!("{fees:.2} 元"), format!("CNY {fees:.2}"))
+    } else {
+        Text::new("免费", "free")
+    }
+}
+
+fn terms(fee: &Text, promised_days: u32) -> Text {
+    Text::new(
+        format!("收费：{} · 承诺 {promised_days} 个工作日内办结", fee.zh),
+        format!("Fee: {} · promised within {promised_days} working days", fee.en),
+    )
 }
 
 fn item_names(catalog: &Catalog, codes: &[String]) -> (String, String) {
@@ -193,8 +214,10 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
     for it in &items {
         for f in &it.fees {
             fees += f.amount;
-            fee_lines
-                .push(Text::new(format!("{}：{} 元", f.name.zh, f.amount), format!("{}: CNY {}", f.name.en, f.amount)));
+            fee_lines.push(Text::new(
+                format!("{}：{:.2} 元", f.name.zh, f.amount),
+                format!("{}: CNY {:.2}", f.name.en, f.amount),
+            ));
         }
     }
     let promised_days = match target {
@@ -204,11 +227,14 @@ pub fn for_draft(catalog: &Catalog, draft: &Draft) -> Result<Checklist> {
     let legal_days = items.iter().map(|i| i.legal_days).max().unwrap_or(0);
     let mut channels = vec![Channel::Online, Channel::OnSite, Channel::AtHome];
     channels.retain(|c| items.iter().all(|i| i.channels.contains(c)));
+    let fee_text = fee_text(fees);
     let mut c = Checklist {
         code: draft.target.clone(),
         name: target.name().clone(),
         entries,
         fees,
+        terms: terms(&fee_text, promised_days),
+        fee_text,
         fee_lines,
         promised_days,
         legal_days,
@@ -275,10 +301,21 @@ mod tests {
         assert_eq!(get("child.name").kind, EntryKind::Fill);
         assert!(c.entries.iter().all(|e| e.key != "applicant.name"), "the licence filled it");
         assert_eq!(c.fees, 400.0);
+        assert_eq!(c.fee_text, Text::new("400.00 元", "CNY 400.00"));
+        assert!(c.terms.zh.starts_with("收费：400.00 元 · 承诺 "), "{}", c.terms.zh);
+        assert!(c.terms.en.starts_with("Fee: CNY 400.00 · promised within "), "{}", c.terms.en);
         assert_eq!(c.promised_days, 10);
         assert!(c.channels.contains(&Channel::Online));
         let text = &c.text_zh;
         assert!(text.contains("新生儿出生一件事") && text.contains("免提交") && text.contains("400.00 元"), "{text}");
         assert!(c.to_do().count() < c.entries.len());
+    }
+
+    #[test]
+    fn nothing_to_pay_says_so_in_both_languages() {
+        assert_eq!(fee_text(0.0), Text::new("免费", "free"));
+        assert_eq!(fee_text(12.5), Text::new("12.50 元", "CNY 12.50"));
+        let t = terms(&fee_text(0.0), 5);
+        assert_eq!(t, Text::new("收费：免费 · 承诺 5 个工作日内办结", "Fee: free · promised within 5 working days"));
     }
 }

@@ -110,7 +110,8 @@ impl HttpClient {
         max_response_bytes: usize,
     ) -> Result<HttpClient> {
         let base = validate_base_url(base_url)?;
-        let http = reqwest::Client::builder()
+        // Only the TLS suites named in the core (ADR 0018).
+        let http = super::tls::client_builder()?
             .connect_timeout(connect_timeout)
             .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(30))

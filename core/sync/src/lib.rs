@@ -35,6 +35,7 @@ pub mod issuance;
 mod issuance_tests;
 pub mod rebind;
 pub mod runner;
+pub mod tls;
 pub mod wallet_api;
 
 pub use client::{CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration};

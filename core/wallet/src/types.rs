@@ -277,21 +277,6 @@ pub enum ElementValue {
     Members(Vec<Member>),
 }
 
-/// Largest element set accepted for an issuance request (JSON text, bytes).
-pub const MAX_REQUEST_ELEMENTS_JSON: usize = 64 * 1024;
-
-/// The element values of an issuance request, from JSON text (from a shell): an object of element key →
-/// value (e.g. `{"name": "张三"}`). Anything else, or more than [`MAX_REQUEST_ELEMENTS_JSON`] bytes, is a
-/// `Validation` error on the field `elements_json`.
-pub fn request_elements(json: &str) -> crate::Result<std::collections::BTreeMap<String, ElementValue>> {
-    if json.len() > MAX_REQUEST_ELEMENTS_JSON {
-        return Err(crate::Error::validation("elements_json", "内容过长", "too long"));
-    }
-    serde_json::from_str(json).map_err(|e| {
-        crate::Error::validation("elements_json", "不是有效的证照项目（键 → 值的 JSON 对象）", e.to_string())
-    })
-}
-
 /// A household member (户内成员).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]

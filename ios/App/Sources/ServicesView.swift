@@ -44,8 +44,7 @@ struct ChecklistView: View {
             if let error { Text(error).foregroundStyle(.red) }
             if let c = checklist {
                 Section {
-                    Text(lang.pick("收费：\(c.fees) · 承诺 \(c.promisedDays) 个工作日内办结",
-                                   "Fee: \(c.fees) · promised within \(c.promisedDays) working days"))
+                    Text(lang.pick(c.terms)) // the fee and the promised time, worded by the core
                 }
                 Section(lang.pick("一次性告知", "What you need (told at once)")) {
                     ForEach(c.entries, id: \.key) { line in

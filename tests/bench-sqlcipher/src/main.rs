@@ -277,4 +277,37 @@ fn main() {
         let open = verdicts[2].1;
         println!("goal open ≤ 5 ms: {} ({:.3} ms)", if ms(open) <= 5.0 { "met" } else { "MISSED" }, ms(open));
     }
+    if let Ok(path) = std::env::var("ZB_BENCH_JSON") {
+        std::fs::write(&path, json_rows(runs, &sqlite_version, &cipher_version, &ours, &plain, &cipher))
+            .expect("write ZB_BENCH_JSON");
+    }
+}
+
+/// The three rows for tests/bench_report.py (thread CPU time, the steadier figure on a shared machine;
+/// wall-clock time in the detail). Hand-written JSON: this workspace has no serde_json.
+fn json_rows(runs: usize, sqlite: &str, cipher_version: &str, ours: &Times, plain: &Times, cipher: &Times) -> String {
+    let mut rows = Vec::new();
+    for (id, title, o, p, c) in [
+        ("store_insert", "store: insert 10k × 1 KB in one transaction", &ours.insert, &plain.insert, &cipher.insert),
+        ("store_read", "store: 10k point reads (random order)", &ours.read, &plain.read, &cipher.read),
+        ("store_open", "store: open with 10k records", &ours.open, &plain.open, &cipher.open),
+    ] {
+        let (oc, pc, cc) = (ms(median(o, true)), ms(median(p, true)), ms(median(c, true)));
+        let (ow, pw, cw) = (ms(median(o, false)), ms(median(p, false)), ms(median(c, false)));
+        let (goal, met) = if id == "store_open" {
+            ("≤ 5 ms", oc <= 5.0 && ow <= 5.0)
+        } else {
+            ("≤ 1.25× plain, ≤ 1.0× SQLCipher", oc / pc <= 1.25 && oc / cc <= 1.0)
+        };
+        rows.push(format!(
+            r#"{{"id": "{id}", "title": "{title}", "value": {oc}, "unit": "ms",
+ "compare": [{{"name": "plain rusqlite", "value": {pc}, "ratio": {}}}, {{"name": "SQLCipher (raw key)", "value": {cc}, "ratio": {}}}],
+ "goal": "{goal}", "met": {met},
+ "detail": {{"runs": {runs}, "clock": "thread CPU time", "wall_ms": {{"ours": {ow}, "plain": {pw}, "sqlcipher": {cw}}},
+   "sqlite": "{sqlite}", "sqlcipher": "{cipher_version}"}}}}"#,
+            oc / pc,
+            oc / cc
+        ));
+    }
+    format!("{{\"rows\": [\n{}\n]}}\n", rows.join(",\n"))
 }

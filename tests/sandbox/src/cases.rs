@@ -1065,7 +1065,12 @@ pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Va
         crate::server::ADMIN_TOKEN_HEADER,
         reqwest::header::HeaderValue::from_str(&token).map_err(|e| e.to_string())?,
     );
-    let http = reqwest::Client::builder().default_headers(headers).build().map_err(|e| e.to_string())?;
+    // The core's TLS configuration (reqwest carries no crypto provider of its own, ADR 0018).
+    let http = zhangban_core::sync::tls::client_builder()
+        .map_err(|e| e.to_string())?
+        .default_headers(headers)
+        .build()
+        .map_err(|e| e.to_string())?;
     let base = url.trim_end_matches('/');
     let resolve = |c: Option<&str>| c.map(str::to_string).ok_or_else(|| format!("{action} needs a case id or receipt"));
     let req = match action {

@@ -582,7 +582,10 @@ async fn a_damaged_attachment_quarantines_its_submission_and_the_rest_goes_on() 
 async fn apply_events_only(store: &Store, runner: &SyncRunner, url: &str) {
     let token = sync::registration(store).expect("reg").expect("registered").token;
     let since = runner.events_cursor().expect("cursor");
-    let v: Value = reqwest::Client::new()
+    let v: Value = zhangban_core::sync::tls::client_builder()
+        .unwrap()
+        .build()
+        .unwrap()
         .get(format!("{url}/v1/events?since={since}"))
         .bearer_auth(token)
         .send()
@@ -674,7 +677,8 @@ async fn licence_delivery_is_once_across_a_stop_half_way_and_a_refusal_is_shown(
 async fn calendar_update_from_the_platform_verifies_with_the_pinned_key() {
     let p = platform(None).await;
     let citizen = open_citizen();
-    let bytes = reqwest::get(format!("{}/v1/calendar", p.url)).await.expect("get").bytes().await.expect("body");
+    let http = zhangban_core::sync::tls::client_builder().expect("tls").build().expect("client");
+    let bytes = http.get(format!("{}/v1/calendar", p.url)).send().await.expect("get").bytes().await.expect("body");
     let before = calendar::update::load(&citizen.store).expect("load");
     assert!(before.is_working_day(NaiveDate::from_ymd_opt(2027, 1, 1).expect("d")).provisional);
     let v = calendar::update::apply(&citizen.store, &bytes).expect("verifies with the pinned platform key");

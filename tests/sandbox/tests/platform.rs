@@ -79,7 +79,7 @@ async fn bad_registrations_are_rejected_with_the_field_named() {
     assert!(sync::registration(&s).unwrap().is_none(), "nothing stored on a refusal");
 
     // Oversized and malformed bodies, straight over HTTP.
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let huge = json!({ "public_key": "a".repeat(100_000), "platform": "ios" });
     let r = http.post(format!("{}/v1/devices", running.url)).json(&huge).send().await.unwrap();
     assert_eq!(r.status(), 413);
@@ -141,7 +141,7 @@ async fn challenge(http: &reqwest::Client, url: &str) -> String {
 async fn registration_needs_proof_of_possession_of_the_device_key() {
     let dir = tempfile::tempdir().unwrap();
     let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let (vdir, adir) = (dir.path().join("victim"), dir.path().join("attacker"));
     std::fs::create_dir_all(&vdir).unwrap();
     std::fs::create_dir_all(&adir).unwrap();
@@ -196,7 +196,7 @@ async fn attack_the_back_office_needs_its_token() {
     let client = PlatformClient::new(&running.url).unwrap();
     let s = store(dir.path());
     let reg = client.register_device(&s, &info(&s)).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let routes: [(&str, serde_json::Value); 6] = [
         ("/admin/cases/x/approve", json!({ "licence": { "type": "business_licence", "elements": {} } })),
         ("/admin/sweep", json!({ "today": "2030-01-01" })),
@@ -239,7 +239,7 @@ async fn attack_idempotency_keys_and_complaint_ids_cannot_be_reused() {
     let client = PlatformClient::new(&running.url).unwrap();
     let s = store(dir.path());
     let reg = client.register_device(&s, &info(&s)).await.unwrap();
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let post = |path: String, key: &str, body: serde_json::Value| {
         http.post(format!("{}{}", running.url, path))
             .bearer_auth(&reg.token)

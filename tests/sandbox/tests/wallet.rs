@@ -94,7 +94,7 @@ async fn issuance_is_bound_to_the_registered_device() {
     let client = PlatformClient::new(&running.url).unwrap();
     let w = wallet(&dir.path().join("a"));
     let token = register(&client, &w).await;
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("{}{}", running.url, path)).bearer_auth(&token).json(&body).send()
     };
@@ -151,7 +151,7 @@ async fn attack_the_holder_cannot_choose_its_licence_contents() {
     let client = PlatformClient::new(&running.url).unwrap();
     let w = wallet(&dir.path().join("a"));
     let token = register(&client, &w).await;
-    let http = reqwest::Client::new();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
     let post = |path: &str, body: serde_json::Value| {
         http.post(format!("{}{}", running.url, path)).bearer_auth(&token).json(&body).send()
     };

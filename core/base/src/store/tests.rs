@@ -593,49 +593,6 @@ fn without_a_boot_clock_the_wall_clock_counts_bounded() {
     s.unlock(Some("246810")).unwrap();
 }
 
-/// The write generation of a collection grows with every insert, update (also a tag-only change and an
-/// upsert) and delete of one of its records — through this store or another connection to the file — and
-/// with nothing else (another collection, a setting, a read).
-#[test]
-fn write_generation_counts_every_write_of_the_collection_and_nothing_else() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("s");
-    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
-    assert_eq!(s.generation("case").unwrap(), 0);
-    s.put("case", "c1", SELF_SUBJECT, b"one").unwrap();
-    let g1 = s.generation("case").unwrap();
-    assert!(g1 > 0);
-    // Not bumped by reads, other collections or settings.
-    s.get("case", "c1").unwrap();
-    s.list("case", None).unwrap();
-    s.put("outbox", "o1", SELF_SUBJECT, b"x").unwrap();
-    s.set_setting("k", "v").unwrap();
-    assert_eq!(s.generation("case").unwrap(), g1);
-    // An upsert of the same id, a tag-only change, a delete: each bumps it.
-    s.put("case", "c1", SELF_SUBJECT, b"two").unwrap();
-    let g2 = s.generation("case").unwrap();
-    assert!(g2 > g1);
-    s.transaction(|t| t.set_tag("case", "c1", Some("accepted")).map(|_| ())).unwrap();
-    let g3 = s.generation("case").unwrap();
-    assert!(g3 > g2);
-    assert!(s.delete("case", "c1").unwrap());
-    let g4 = s.generation("case").unwrap();
-    assert!(g4 > g3);
-    // Through another connection (another store object over the same files).
-    let other = Store::open(&dir, vault(tmp.path())).unwrap();
-    other.put("case", "c2", SELF_SUBJECT, b"three").unwrap();
-    drop(other);
-    assert!(s.generation("case").unwrap() > g4);
-    // A rolled-back write leaves it as it was.
-    let g5 = s.generation("case").unwrap();
-    let failed: Result<()> = s.transaction(|t| {
-        t.put("case", "c3", SELF_SUBJECT, b"four", PutOptions::default())?;
-        Err(Error::validation("x", "回滚", "roll back"))
-    });
-    assert!(failed.is_err());
-    assert_eq!(s.generation("case").unwrap(), g5);
-}
-
 /// Copies a store's folder (database, WAL, shared memory, attachments) as an attacker with file access
 /// would, while the store is open.
 fn copy_dir(from: &Path, to: &Path) {
@@ -949,4 +906,47 @@ fn a_store_gets_its_anchor_and_a_damaged_one_is_corrupted() {
     s.set_raw_meta_for_test("anchor_blob", &flipped);
     drop(s);
     assert!(matches!(Store::open(&dir, v), Err(Error::Corrupted { .. })));
+}
+
+/// The write generation of a collection grows with every insert, update (also a tag-only change and an
+/// upsert) and delete of one of its records — through this store or another connection to the file — and
+/// with nothing else (another collection, a setting, a read).
+#[test]
+fn write_generation_counts_every_write_of_the_collection_and_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    assert_eq!(s.generation("case").unwrap(), 0);
+    s.put("case", "c1", SELF_SUBJECT, b"one").unwrap();
+    let g1 = s.generation("case").unwrap();
+    assert!(g1 > 0);
+    // Not bumped by reads, other collections or settings.
+    s.get("case", "c1").unwrap();
+    s.list("case", None).unwrap();
+    s.put("outbox", "o1", SELF_SUBJECT, b"x").unwrap();
+    s.set_setting("k", "v").unwrap();
+    assert_eq!(s.generation("case").unwrap(), g1);
+    // An upsert of the same id, a tag-only change, a delete: each bumps it.
+    s.put("case", "c1", SELF_SUBJECT, b"two").unwrap();
+    let g2 = s.generation("case").unwrap();
+    assert!(g2 > g1);
+    s.transaction(|t| t.set_tag("case", "c1", Some("accepted")).map(|_| ())).unwrap();
+    let g3 = s.generation("case").unwrap();
+    assert!(g3 > g2);
+    assert!(s.delete("case", "c1").unwrap());
+    let g4 = s.generation("case").unwrap();
+    assert!(g4 > g3);
+    // Through another connection (another store object over the same files).
+    let other = Store::open(&dir, vault(tmp.path())).unwrap();
+    other.put("case", "c2", SELF_SUBJECT, b"three").unwrap();
+    drop(other);
+    assert!(s.generation("case").unwrap() > g4);
+    // A rolled-back write leaves it as it was.
+    let g5 = s.generation("case").unwrap();
+    let failed: Result<()> = s.transaction(|t| {
+        t.put("case", "c3", SELF_SUBJECT, b"four", PutOptions::default())?;
+        Err(Error::validation("x", "回滚", "roll back"))
+    });
+    assert!(failed.is_err());
+    assert_eq!(s.generation("case").unwrap(), g5);
 }

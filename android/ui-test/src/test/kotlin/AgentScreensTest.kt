@@ -151,7 +151,7 @@ class AgentScreensTest : SandboxTest("agent-ui") {
                 }
             }
             list.performScrollToNode(hasText("交委托人核对"))
-            waitUntil("review enabled", 30_000) { runCatching { onNodeWithText("交委托人核对").assertIsEnabled() }.isSuccess }
+            waitOnScreen("review enabled") { runCatching { onNodeWithText("交委托人核对").assertIsEnabled() }.isSuccess }
             onNodeWithText("交委托人核对").performClick()
 
             // ---- the summary in large text; she signs; the agent submits for her ----

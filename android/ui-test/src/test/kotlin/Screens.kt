@@ -45,7 +45,7 @@ data class Variant(val lang: Lang, val fontScale: Float) {
 val VARIANTS = listOf(Variant(Lang.ZH, 1f), Variant(Lang.EN, 1f), Variant(Lang.ZH, 2f), Variant(Lang.EN, 2f))
 
 /** The desktop [Host]: records what 亮证 asked of the window; the file picker gives a fixed small JPEG-ish file. */
-class TestHost : Host {
+class TestHost(private val backups: File = kotlin.io.path.createTempDirectory("zb-backups").toFile()) : Host {
     var protected = false
         private set
     val protectCalls = mutableListOf<Boolean>()
@@ -62,6 +62,8 @@ class TestHost : Host {
         picks++
         onPicked(PickedFile("id-card.jpg") { byteArrayOf(-1, -40, -1, 0xE0.toByte(), 1, 2, 3, 4) })
     }
+
+    override fun backupFolder(): File = backups
 }
 
 private class Resumed : LifecycleOwner {

@@ -1,5 +1,7 @@
 package org.zhangban.uitest
 
+import androidx.compose.runtime.snapshots.Snapshot
+import androidx.compose.ui.test.ComposeTimeoutException
 import androidx.compose.ui.test.ExperimentalTestApi
 import androidx.compose.ui.test.SkikoComposeUiTest
 import androidx.compose.ui.test.assertIsEnabled
@@ -10,6 +12,8 @@ import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.hasText
 import androidx.compose.ui.test.onAllNodesWithText
 import androidx.compose.ui.test.onNodeWithText
+import androidx.compose.ui.test.onRoot
+import androidx.compose.ui.test.printToString
 import androidx.compose.ui.test.performClick
 import androidx.compose.ui.test.performScrollTo
 import androidx.compose.ui.test.performScrollToNode
@@ -43,11 +47,29 @@ fun idNumber(body17: String): String {
     return body17 + "10X98765432"[sum % 11]
 }
 
+/**
+ * Waits until [ok] holds, for up to [timeoutMs]. Each poll first publishes the state written by coroutines
+ * (`Snapshot.sendApplyNotifications()`, what Android's test framework does when it waits): a value a
+ * `LaunchedEffect` wrote after a call to the core otherwise waited for the next, unrelated write before the
+ * screen recomposed — so a screen sometimes never showed what it had loaded (seen after a rotation: the case
+ * detail loaded its view in 7 ms and was still empty 30 s later). On a timeout the screen's semantics tree
+ * is printed: the report says what was shown instead.
+ */
+@OptIn(ExperimentalTestApi::class)
+fun SkikoComposeUiTest.waitOnScreen(what: String, timeoutMs: Long = 30_000, ok: () -> Boolean) =
+    try {
+        waitUntil(what, timeoutMs) {
+            Snapshot.sendApplyNotifications()
+            ok()
+        }
+    } catch (e: ComposeTimeoutException) {
+        println("screen while waiting for $what:\n" + runCatching { onRoot().printToString() }.getOrElse { "($it)" })
+        throw e
+    }
+
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.waitForText(text: String, substring: Boolean = false, timeoutMs: Long = 30_000) =
-    waitUntil("'$text' on screen", timeoutMs) {
-        onAllNodesWithText(text, substring = substring).fetchSemanticsNodes(atLeastOneRootRequired = false).isNotEmpty()
-    }
+    waitOnScreen("'$text' on screen", timeoutMs) { shown(text, substring) }
 
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.shown(text: String, substring: Boolean = false): Boolean =
@@ -84,7 +106,7 @@ class ScreensTest : SandboxTest("ui") {
 
             // ---- 亮证: the QR code, protected, brightness up; chips wrap at font scale 2 ----
             onAllNodesWithText("身份证", substring = true)[0].performClick()
-            waitUntil("the QR code", 30_000) {
+            waitOnScreen("the QR code") {
                 onAllNodes(hasContentDescription("亮证二维码")).fetchSemanticsNodes(false).isNotEmpty()
             }
             assertTrue(host.protected, "亮证 must keep the window out of screenshots")
@@ -167,7 +189,7 @@ class ScreensTest : SandboxTest("ui") {
                 onNode(hasSetTextAction() and hasText(label.getValue(path))).performTextReplacement(v)
                 waitForIdle()
             }
-            waitUntil("the phone problem gone", 30_000) { !shown(problem) }
+            waitOnScreen("the phone problem gone") { !shown(problem) }
             list.performScrollToNode(hasText("上传"))
             onAllNodesWithText("上传")[0].performClick()
             waitForText("已上传")
@@ -183,19 +205,19 @@ class ScreensTest : SandboxTest("ui") {
                 waitForIdle()
             }
             list.performScrollToNode(hasText("提交"))
-            waitUntil("submit enabled", 30_000) { runCatching { onNodeWithText("提交").assertIsEnabled() }.isSuccess }
+            waitOnScreen("submit enabled") { runCatching { onNodeWithText("提交").assertIsEnabled() }.isSuccess }
             assertFalse(shown("填完必填项并处理所有材料后可提交"))
             cam.shoot("form-complete")
             onNodeWithText("提交").performClick()
 
             // ---- my cases: the list, then one case ----
             waitForText("立即同步")
-            waitUntil("the case in the list", 30_000) { z.cases.value.isNotEmpty() }
+            waitOnScreen("the case in the list") { z.cases.value.isNotEmpty() }
             val case = z.cases.value.single()
             waitForText(case.title)
             cam.shoot("cases")
             onNodeWithText("立即同步").performClick()
-            waitUntil("synced: a receipt", 30_000) { shown("受理编号", substring = true) }
+            waitOnScreen("synced: a receipt") { shown("受理编号", substring = true) }
             onNodeWithText(case.title).performClick()
             waitForText("办理进度")
             cam.shoot("case-detail")

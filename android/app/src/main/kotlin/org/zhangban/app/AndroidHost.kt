@@ -12,7 +12,7 @@ import kotlinx.coroutines.withContext
 import org.zhangban.ui.Host
 import org.zhangban.ui.PickedFile
 
-/** The Android pieces of the screens (org.zhangban.ui.Host): window flags, brightness, the file picker. */
+/** The Android pieces of the screens (org.zhangban.ui.Host): window flags, brightness, the file picker, the backup folder. */
 class AndroidHost(private val activity: Activity) : Host {
     override fun protectScreen(on: Boolean) {
         val window = activity.window
@@ -35,6 +35,8 @@ class AndroidHost(private val activity: Activity) : Host {
         }
         return { launcher.launch("*/*") }
     }
+
+    override fun backupFolder(): java.io.File = BackupDocuments.autoBackupFile(activity).parentFile ?: activity.filesDir
 
     private fun picked(uri: Uri): PickedFile {
         val resolver = activity.contentResolver

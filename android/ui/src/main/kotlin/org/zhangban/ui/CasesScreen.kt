@@ -83,12 +83,15 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     // needed follow.
     val line = cases.firstOrNull { it.id == caseId }
     LaunchedEffect(caseId, line) { error = attempt { view = z.view(caseId) } }
+    // Read here, in the composable, not inside the LazyColumn's builder: a loaded view recomposes this
+    // function and so rebuilds the list.
+    val loaded = view
     LazyColumn(Modifier.padding(16.dp)) {
         item {
             TextButton(onClick = onClose) { Text(c.back) }
             ErrorText(error)
         }
-        val v = view ?: return@LazyColumn
+        val v = loaded ?: return@LazyColumn
         item {
             Text(v.summary.title, style = MaterialTheme.typography.titleLarge)
             Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)

@@ -45,9 +45,6 @@ class Chrome(val lang: Lang) {
     val noHits get() = t("没有找到相关服务。", "No service matches.")
     val startApplication get() = t("开始申请", "Start the application")
     val checklistTitle get() = t("所需材料（一次性告知）", "What you need (told at once)")
-    fun feesAndDays(fee: String, days: Int) =
-        t("收费：$fee · 承诺 $days 个工作日内办结", "Fee: $fee · promised within $days working days")
-    val free get() = t("免费", "free")
     fun filled(n: Int, of: Int) = t("已填 $n / $of 项", "$n of $of fields filled")
     val submit get() = t("提交", "Submit")
     val submitHint get() = t("填完必填项并处理所有材料后可提交", "Submit opens once every required field and material is done")
@@ -79,6 +76,35 @@ class Chrome(val lang: Lang) {
     fun validUntil(d: String) = t("有效期至 $d", "Valid until $d")
     fun waitingToSend(n: Int) = t("待发送 $n 项", "$n waiting to be sent")
     fun lastSync(t: String) = t("上次同步 $t", "Last synced $t")
+
+    // ---- backup and a new phone (备份与换机, from 设置) ----
+    val backupOpen get() = t("备份与换机", "Backup and a new phone")
+    val backupIntro get() = t(
+        "备份文件用恢复码加密，平台和云盘都读不了。换手机时，用备份文件和恢复码找回全部数据。",
+        "The backup file is sealed under your recovery code: neither the platform nor a cloud drive can read it. On a new phone, the file and the code bring everything back.",
+    )
+    val recoveryCode get() = t("恢复码", "Recovery code")
+    val codeNone get() = t("还没有恢复码：先生成恢复码并抄在纸上，才能备份。", "No recovery code yet: make one and write it down before backing up.")
+    val codeExists get() = t("已有恢复码（只在生成时显示一次）。", "A recovery code exists (shown only once, when made).")
+    val codeMake get() = t("生成恢复码", "Make a recovery code")
+    val codeNew get() = t("换一个恢复码", "Make a new recovery code")
+    val codeWriteDown get() = t("请抄在纸上，妥善保管（只显示这一次）：", "Write it down on paper and keep it safe (shown only this once):")
+    val codeTypeBack get() = t("照纸条输入恢复码核对", "Type the code back from the paper")
+    val codeCheck get() = t("核对", "Check")
+    val codeChecked get() = t("核对无误：恢复码已抄对。", "Checked: the code on the paper is right.")
+    val backupFiles get() = t("备份文件", "Backup files")
+    val backupFull get() = t("完整备份", "Full backup")
+    val backupChanges get() = t("只备份变化", "Back up the changes")
+    fun backupSaved(chainIndex: UInt) = if (chainIndex == 0u) {
+        t("已保存完整备份。", "Full backup saved.")
+    } else {
+        t(
+            "已保存第 $chainIndex 个增量：恢复时需要完整备份和它之后的每个增量。",
+            "Increment $chainIndex saved: a restore needs the full backup and every increment after it.",
+        )
+    }
+    fun backupCounts(records: ULong, attachments: ULong, bytes: ULong) =
+        t("$records 条记录 · $attachments 个附件 · $bytes 字节", "$records records · $attachments attachments · $bytes bytes")
 
     // ---- agent mode (帮办代办) ----
     val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")

@@ -38,6 +38,12 @@ interface Host {
     /** A file picker: returns what opens it; [onPicked] gets the file, or null when the person cancelled. */
     @Composable
     fun rememberFilePicker(onPicked: (PickedFile?) -> Unit): () -> Unit
+
+    /**
+     * The folder the backup files go to (Android: `files/backup/`, the one folder Auto Backup and device
+     * transfer carry; the files are sealed under the recovery code).
+     */
+    fun backupFolder(): java.io.File
 }
 
 /** A file the person picked: its display name and its bytes (read off the main thread). */

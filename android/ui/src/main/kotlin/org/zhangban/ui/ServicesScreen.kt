@@ -26,8 +26,6 @@ import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
-import java.text.NumberFormat
-import java.util.Locale
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import org.zhangban.kit.DraftForm
@@ -114,10 +112,6 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
     }
 }
 
-/** The fee as a person reads it, in yuan (the core gives a number today: FFI request in the report). */
-fun feeText(fees: Double, c: Chrome): String =
-    if (fees == 0.0) c.free else NumberFormat.getCurrencyInstance(Locale.CHINA).format(fees)
-
 /** 一次性告知: everything the service needs, and why, before any draft exists. */
 @Composable
 fun ChecklistScreen(z: Zhangban, code: String, onBack: () -> Unit, onStarted: (String) -> Unit) {
@@ -134,7 +128,7 @@ fun ChecklistScreen(z: Zhangban, code: String, onBack: () -> Unit, onStarted: (S
         val info = checklist
         if (info != null) {
             Text(lang.pick(info.name), style = MaterialTheme.typography.titleLarge)
-            Text(c.feesAndDays(feeText(info.fees, c), info.promisedDays.toInt()))
+            Text(lang.pick(info.terms)) // the fee and the promised time, worded by the core
             SectionTitle(c.checklistTitle)
             for (line in info.entries) {
                 Column(Modifier.padding(vertical = 4.dp)) {

@@ -13,6 +13,7 @@ import androidx.compose.foundation.verticalScroll
 import androidx.compose.material3.Button
 import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
@@ -22,6 +23,7 @@ import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.rememberCoroutineScope
+import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
@@ -39,10 +41,15 @@ import uniffi.zhangban_ffi.ZhangbanException
 /** What the person chose in 设置 (kept across a rotation; `lang` null: the device's language). */
 data class Prefs(val lang: Lang? = null, val largeText: Boolean = false) : Serializable
 
-/** 设置: the PIN (set or change, the core counts attempts), large text, language. */
+/** 设置: the PIN (set or change, the core counts attempts), large text, language, and 备份与换机 ([BackupScreen]). */
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
 fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
+    var backupOpen by rememberSaveable { mutableStateOf(false) }
+    if (backupOpen) {
+        BackupScreen(z, onBack = { backupOpen = false })
+        return
+    }
     val c = chrome()
     var hasPin by remember { mutableStateOf<Boolean?>(null) }
     var old by remember { mutableStateOf("") }
@@ -95,6 +102,8 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
                 FilterChip(selected = prefs.lang == choice, onClick = { onPrefs(prefs.copy(lang = choice)) }, label = { Text(label) })
             }
         }
+
+        OutlinedButton(onClick = { backupOpen = true }, modifier = Modifier.padding(top = 16.dp)) { Text(c.backupOpen) }
     }
 }
 

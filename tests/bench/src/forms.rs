@@ -1,24 +1,21 @@
-//! Forms and catalog benchmarks (criterion). Targets from issue 4:
-//! - autofill + validate a 200-field bundle form ≤ 2 ms,
-//! - one edit in a form with 500 repeat instances ≤ 1 ms (incremental; the full recompute is measured
-//!   alongside for the ratio),
-//! - catalog search ≤ 5 ms over 2,000 items.
-//!
-//! `cargo bench -p zhangban-core --bench forms`
+//! Forms rows: autofill + validate a 200-field form (ten field types, half bound to the profile, a
+//! quarter to a licence, constraints, show-if, computed values); one edit inside a repeat group of 500
+//! instances (incremental: the field, its dependents, the column sum) against a full recompute of the
+//! same form; and catalog search over 2,000 items.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value as Json};
 use zhangban_core::catalog::schema::FormSchema;
 use zhangban_core::catalog::{Catalog, CatalogDoc, BUNDLED_JSON};
 use zhangban_core::forms::draft::{AutofillOptions, Draft, Editor};
 use zhangban_core::forms::profile::{HeldLicence, Profile, Provenance};
-use zhangban_core::forms::Session;
-use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
+use zhangban_core::store::SELF_SUBJECT;
+
+use crate::harness::{interleaved, row, Plan};
 
 const NOW: i64 = 1_795_000_000;
 
@@ -127,80 +124,66 @@ fn catalog_2000() -> Catalog {
     Catalog::new(doc).unwrap()
 }
 
-fn benches(c: &mut Criterion) {
+pub fn rows(plan: Plan) -> Vec<Json> {
     let (form, profile, lic) = form_200();
-    c.bench_function("forms/autofill+validate 200-field form", |b| {
-        b.iter(|| {
-            let mut d = Draft::with_form(form.clone(), vec![], 0, "d", SELF_SUBJECT, "bench200", opts().today, NOW);
-            d.autofill(&profile, &lic, &opts());
-            black_box((d.validate(), d.report()))
-        })
-    });
+    let mut autofill = || {
+        let mut d = Draft::with_form(form.clone(), vec![], 0, "d", SELF_SUBJECT, "bench200", opts().today, NOW);
+        d.autofill(&profile, &lic, &opts());
+        black_box((d.validate(), d.report()));
+    };
+    let t = interleaved(plan, &mut [&mut autofill]);
+    let (a, aw) = t.ms(0);
+    let mut out = vec![row(
+        "forms_autofill",
+        "autofill + validate a 200-field form",
+        a,
+        "ms",
+        &[],
+        "≤ 2 ms",
+        Some(a <= 2.0),
+        json!({"runs": plan.runs, "clock": "thread CPU time", "wall_ms": aw}),
+    )];
 
-    let cat = Catalog::bundled().unwrap();
-    let mut cp = Profile::default();
-    cp.set("person.phone", json!("13800138000"), Provenance::Profile { entered_at: NOW }).unwrap();
-    let clic = vec![HeldLicence {
-        licence_type: "resident_id".into(),
-        licence_id: "rid-1".into(),
-        as_of: "2026-01-01".into(),
-        valid_until: None,
-        fields: serde_json::from_value(json!({"name": "王晓明", "id_number": "11010519491231002X", "sex": "男",
-            "birth_date": "1949-12-31", "address": "北京市东城区正义路1号"}))
-        .unwrap(),
-    }];
-    c.bench_function("forms/autofill+validate 企业开办一件事 (real bundle)", |b| {
-        b.iter(|| {
-            let mut d = Draft::new(&cat, "d", SELF_SUBJECT, "BD-COMPANY", opts().today, NOW).unwrap();
-            d.autofill(&cp, &clic, &opts());
-            black_box((d.validate(), d.report()))
-        })
-    });
-
-    let mut d = group_500();
+    let d = std::cell::RefCell::new(group_500());
     let mut k = 0u32;
-    c.bench_function("forms/one edit, 500 repeat instances (incremental)", |b| {
-        b.iter(|| {
-            k += 1;
-            d.set("members[250].share", json!(if k % 2 == 0 { 0.2 } else { 0.4 }), &Editor::Person, NOW).unwrap();
-        })
-    });
-    c.bench_function("forms/one edit + validate report, 500 instances", |b| {
-        b.iter(|| {
-            k += 1;
-            d.set("members[250].name", json!(format!("成员{k}")), &Editor::Person, NOW).unwrap();
-            black_box(d.validate().len())
-        })
-    });
-    c.bench_function("forms/full recompute, 500 instances (for the ratio)", |b| {
-        b.iter(|| {
-            d.recompute_all();
-        })
-    });
-
-    // The same edit saved to the encrypted store (the autosave an app does on every keystroke).
-    let dir = tempfile::tempdir().unwrap();
-    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
-    let store = Arc::new(Store::create(dir.path(), vault, None).unwrap());
-    let mut s = Session::start(store, &cat, SELF_SUBJECT, "BD-COMPANY", &clic, &opts()).unwrap();
-    c.bench_function("forms/one edit + autosave to the encrypted store", |b| {
-        b.iter(|| {
-            k += 1;
-            s.set("enterprise.scope", json!(format!("软件开发{k}")), Editor::Person).unwrap();
-        })
-    });
+    let mut edit = || {
+        k += 1;
+        let v = json!(if k % 2 == 0 { 0.2 } else { 0.4 });
+        d.borrow_mut().set("members[250].share", v, &Editor::Person, NOW).expect("edit");
+    };
+    let mut full = || d.borrow_mut().recompute_all();
+    let t = interleaved(plan, &mut [&mut edit, &mut full]);
+    let ((e, ew), (f, fw)) = (t.ms(0), t.ms(1));
+    out.push(row(
+        "forms_edit",
+        "one edit in a form with 500 repeat instances",
+        e,
+        "ms",
+        &[("full recompute of the same form", f)],
+        "≤ 1 ms",
+        Some(e <= 1.0),
+        json!({"runs": plan.runs, "clock": "thread CPU time", "wall_ms": {"ours": ew, "full": fw}, "full_over_incremental": f / e}),
+    ));
 
     let big = catalog_2000();
-    for q in ["户口", "开公司", "社会保障卡申领", "公积金 退休", "居民医疗保险", "深圳 营业执照", "没有这个事项"]
-    {
-        c.bench_function(&format!("catalog/search 2,000 items: {q}"), |b| b.iter(|| black_box(big.search(q, 20))));
-    }
+    let queries = ["户口", "开公司", "社会保障卡申领", "公积金 退休", "居民医疗保险", "深圳 营业执照", "没有这个事项"];
+    let mut search = || {
+        for q in queries {
+            black_box(big.search(q, 20));
+        }
+    };
+    let t = interleaved(plan, &mut [&mut search]);
+    let (s, sw) = t.ms(0);
+    let (s, sw) = (s / queries.len() as f64, sw / queries.len() as f64);
+    out.push(row(
+        "catalog_search",
+        "catalog search over 2,000 items (mean of 7 queries)",
+        s,
+        "ms",
+        &[],
+        "≤ 5 ms",
+        Some(s <= 5.0),
+        json!({"runs": plan.runs, "clock": "thread CPU time", "wall_ms": sw, "queries": queries}),
+    ));
+    out
 }
-
-criterion_group! {
-    name = forms;
-    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_millis(500))
-        .measurement_time(std::time::Duration::from_secs(2));
-    targets = benches
-}
-criterion_main!(forms);

@@ -1,22 +1,14 @@
-//! Benchmark: N queued applications (default 1,000), each with a 50 KB photo, synced to the sandbox
-//! platform on loopback: applications per second, without faults and with 30 % injected faults, each
-//! run three times on a fresh store and platform; medians and the ratio are printed.
-//!
-//! ```text
-//! CARGO_PROFILE_BENCH_LTO=off CARGO_PROFILE_BENCH_CODEGEN_UNITS=16 \
-//!     cargo bench -p zhangban-sandbox --bench cases_sync          # env ZB_BENCH_N changes N
-//! ```
-//! The two profile variables keep opt-level 3 but skip fat LTO and the single codegen unit of the
-//! release profile (made for the shipped library), which take too long to build on a 2-core machine;
-//! `docs/benchmarks.md` says which settings each published figure used.
-//!
-//! With faults, each injected timeout holds one of the runner's `concurrency` slots until the client
-//! gives up (`request_timeout`): the run prints that floor, `timeouts × request_timeout / concurrency`.
+//! Sync row: N queued applications (1,000), each with a 50 KB photo (encrypted attachment) and its outbox
+//! operation, synced by the runner to the sandbox platform on loopback (same process, its own SQLite
+//! file), without faults and with 30 % injected faults (503s, answers dropped after commit, connections
+//! cut, timeouts). A run counts only if the platform ends with exactly N cases and the device with N
+//! receipts. With faults, each injected timeout holds one of the runner's slots until the client gives up
+//! (`request_timeout`): the row's detail carries that floor, `timeouts × request_timeout / concurrency`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 use zhangban_core::cases::{self, Submission};
 use zhangban_core::notify::NoListener;
 use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
@@ -24,6 +16,8 @@ use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
 use zhangban_sandbox::faults::FaultConfig;
 use zhangban_sandbox::server;
+
+use crate::harness::{median, row};
 
 struct Sample {
     queue_secs: f64,
@@ -108,38 +102,55 @@ async fn one(n: usize, fault_rate: f64) -> Result<Sample, Box<dyn std::error::Er
     Ok(Sample { queue_secs, sync_secs, faults, requests, timeouts, timeout_floor_secs: timeouts as f64 * slot_secs })
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::var("ZB_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+/// `runs` runs per scenario, the two scenarios alternating run by run.
+pub fn rows(n: usize, runs: usize) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let mut rates = Vec::new();
-    for (label, fault) in [("no faults", 0.0), ("30 % faults", 0.30)] {
-        let mut apps = Vec::new();
-        let mut queued = Vec::new();
-        for run in 0..3 {
-            let s = rt.block_on(one(n, fault))?;
-            let aps = n as f64 / s.sync_secs;
-            println!(
-                "{label} run {run}: queued {n} in {:.2} s ({:.0}/s), synced in {:.2} s = {aps:.0} applications/s; {} faults in {} requests; {} timeouts: {:.2} s of waiting at least",
+    let scenarios = [("sync_clean", 0.0, 500.0), ("sync_faults", 0.30, 150.0)];
+    let mut samples: Vec<Vec<Sample>> = vec![Vec::new(), Vec::new()];
+    for run in 0..runs {
+        for j in 0..2 {
+            let k = (run + j) % 2;
+            let s = rt.block_on(one(n, scenarios[k].1))?;
+            eprintln!(
+                "  {} run {run}: queued {n} in {:.2} s, synced in {:.2} s = {:.0}/s; {} faults in {} requests, {} timeouts",
+                scenarios[k].0,
                 s.queue_secs,
-                n as f64 / s.queue_secs,
                 s.sync_secs,
+                n as f64 / s.sync_secs,
                 s.faults,
                 s.requests,
-                s.timeouts,
-                s.timeout_floor_secs
+                s.timeouts
             );
-            apps.push(aps);
-            queued.push(n as f64 / s.queue_secs);
+            samples[k].push(s);
         }
-        let m = median(apps);
-        println!("{label}: median {m:.0} applications/s synced; median {:.0}/s queued locally", median(queued));
-        rates.push(m);
     }
-    println!("ratio with 30 % faults / without: {:.2}", rates[1] / rates[0]);
-    Ok(())
+    let mut out = Vec::new();
+    for (k, (id, rate, goal)) in scenarios.iter().enumerate() {
+        let s = &samples[k];
+        let aps: Vec<f64> = s.iter().map(|s| n as f64 / s.sync_secs).collect();
+        let m = median(&aps);
+        let title = format!(
+            "sync {n} queued applications with a 50 KB photo each, loopback sandbox, {:.0} % faults",
+            rate * 100.0
+        );
+        out.push(row(
+            id,
+            &title,
+            m,
+            "applications/s",
+            &[],
+            &format!("≥ {goal:.0}/s"),
+            Some(m >= *goal),
+            json!({
+                "runs": runs,
+                "n": n,
+                "per_run": aps,
+                "queued_per_second": median(&s.iter().map(|s| n as f64 / s.queue_secs).collect::<Vec<_>>()),
+                "requests": s.iter().map(|s| s.requests).collect::<Vec<_>>(),
+                "faults": s.iter().map(|s| s.faults).collect::<Vec<_>>(),
+                "timeout_floor_secs": s.iter().map(|s| s.timeout_floor_secs).collect::<Vec<_>>(),
+            }),
+        ));
+    }
+    Ok(out)
 }
