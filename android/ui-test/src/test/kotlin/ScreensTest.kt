@@ -49,11 +49,13 @@ fun idNumber(body17: String): String {
 
 /**
  * Waits until [ok] holds, for up to [timeoutMs]. Each poll first publishes the state written by coroutines
- * (`Snapshot.sendApplyNotifications()`, what Android's test framework does when it waits): a value a
- * `LaunchedEffect` wrote after a call to the core otherwise waited for the next, unrelated write before the
- * screen recomposed — so a screen sometimes never showed what it had loaded (seen after a rotation: the case
- * detail loaded its view in 7 ms and was still empty 30 s later). On a timeout the screen's semantics tree
- * is printed: the report says what was shown instead.
+ * (`Snapshot.sendApplyNotifications()`, what Android's test framework does when it waits). On a timeout the
+ * screen's semantics tree is printed: the report says what was shown instead.
+ *
+ * The failure this came from: a screen sometimes never showed what its `LaunchedEffect` had loaded (the case
+ * detail after a rotation: its view loaded in 7 ms, the screen still empty 30 s later, about one run in four).
+ * Publishing alone did not cure it (the 待办 screen failed the same way with it); what did is reading the
+ * loaded state in the composable rather than only inside the `LazyColumn` builder (CasesScreen, TodoScreen).
  */
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.waitOnScreen(what: String, timeoutMs: Long = 30_000, ok: () -> Boolean) =

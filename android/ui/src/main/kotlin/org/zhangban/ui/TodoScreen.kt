@@ -51,6 +51,9 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
     val urgencyName = remember { reminderChannels().associate { it.urgency to it.name } }
     LaunchedEffect(cases, reloads) { error = attempt { home = z.home() } }
 
+    // Read here, in the composable, not inside the LazyColumn's builder: a loaded home recomposes this
+    // function and so rebuilds the list (read only in the builder, a loaded home sometimes never showed).
+    val loaded = home
     LazyColumn(Modifier.padding(horizontal = 16.dp)) {
         item {
             OutlinedButton(
@@ -59,7 +62,7 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
             ) { Text(c.syncNow) }
             ErrorText(error)
         }
-        val h = home ?: return@LazyColumn
+        val h = loaded ?: return@LazyColumn
         val nothing = h.needsTotal == 0u && h.casesTotal == 0u && h.licences.isEmpty()
         if (nothing) item { Text(c.nothingToDo, Modifier.padding(vertical = 16.dp)) }
         // One person: the needs in one list; an agent's phone: per principal (the most urgent three each).
