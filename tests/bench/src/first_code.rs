@@ -1,6 +1,6 @@
 //! Setup of the "time to a first code" row: a store (no PIN, its data key wrapped by the file vault
 //! standing in for the platform's) holding a wallet with one resident ID card, its trust and status
-//! lists signed by the pinned platform root (the sandbox's documented test root). The timed part runs in
+//! lists signed by the pinned platform root (tests/bench.sh's bench root, else the sandbox's test root). The timed part runs in
 //! fresh processes through the FFI (tests/bench_first_code.py).
 
 use std::path::Path;
@@ -17,7 +17,11 @@ pub fn prepare(dir: &Path, now: i64) -> Result<Value, Box<dyn std::error::Error>
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key"))?);
     let store = Arc::new(Store::create(&dir.join("store"), vault, None)?);
     let wallet = Wallet::open(store)?;
-    let root = SoftwareKey::from_pkcs8_hex(zhangban_sandbox::issuer::ROOT_PKCS8_HEX)?;
+    // The root the library pins: tests/bench.sh's own bench root (a release build takes no sandbox anchors),
+    // else the sandbox's.
+    let root_hex = std::env::var("ZHANGBAN_BENCH_ROOT_PKCS8")
+        .unwrap_or_else(|_| zhangban_sandbox::issuer::ROOT_PKCS8_HEX.to_string());
+    let root = SoftwareKey::from_pkcs8_hex(&root_hex)?;
     let issuer = SoftwareKey::generate()?;
     wallet.update_trust_list(&trust_list(&issuer, now).sign(|m| root.sign(m))?, now)?;
     wallet.update_status_list(&StatusList::new(1, now - 60, 16 * 1024).sign(|m| root.sign(m))?, now)?;
