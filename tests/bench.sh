@@ -64,12 +64,15 @@ cp "$target/release/libzhangban_ffi.so" "$work/unstripped/"
 (cd "$root" && cargo build --release --quiet -p zhangban-bench)
 (cd "$root" && cargo build --quiet -p uniffi-bindgen)
 (cd "$root/tests/bench-sqlcipher" && cargo build --release --quiet)
+# One generated module per core crate, importing each other relatively: the package `zhangban`, with the
+# stripped library beside them (as bindings/generate.sh lays it out).
 "$target/debug/uniffi-bindgen" generate --library "$work/unstripped/libzhangban_ffi.so" --language python \
-  --out-dir "$work/python" --no-format >/dev/null
-strip -o "$work/python/libzhangban_ffi.so" "$work/unstripped/libzhangban_ffi.so"
+  --out-dir "$work/python/zhangban" --no-format >/dev/null
+touch "$work/python/zhangban/__init__.py"
+strip -o "$work/python/zhangban/libzhangban_ffi.so" "$work/unstripped/libzhangban_ffi.so"
 
 echo "== library size =="
-bytes=$(stat -c %s "$work/python/libzhangban_ffi.so")
+bytes=$(stat -c %s "$work/python/zhangban/libzhangban_ffi.so")
 python3 - "$bytes" "$work/size.json" <<'EOF'
 import json, sys
 b = int(sys.argv[1])

@@ -21,21 +21,22 @@ import sys
 import time
 
 CHILD = r"""
-import ctypes, json, os, sys, time
+import ctypes, importlib, json, os, sys, time
 t0 = time.perf_counter()
-ctypes.CDLL(os.path.join(sys.argv[1], "libzhangban_ffi.so"))
+ctypes.CDLL(os.path.join(sys.argv[1], "zhangban", "libzhangban_ffi.so"))
 t1 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
-import zhangban_ffi as zb
+ffi = importlib.import_module("zhangban.zhangban_ffi")
+wallet_types = importlib.import_module("zhangban.zhangban_wallet")
 t2 = time.perf_counter()
 prep = json.loads(sys.argv[2]); now = int(sys.argv[3])
-store = zb.ZhangbanStore.open(prep["store"], zb.file_vault(prep["vault"]))
+store = ffi.ZhangbanStore.open(prep["store"], ffi.file_vault(prep["vault"]))
 t3 = time.perf_counter()
-wallet = zb.ZhangbanWallet.open(store)
+wallet = ffi.ZhangbanWallet.open(store)
 t4 = time.perf_counter()
-code = wallet.present(prep["licence_id"], zb.DisclosurePreset.HOTEL_CHECK_IN(), None, now)
+code = wallet.present(prep["licence_id"], wallet_types.Preset.HOTEL_CHECK_IN(), None, now)
 t5 = time.perf_counter()
-qr = zb.render_qr(code.qr_text)
+qr = ffi.render_qr(code.qr_text)
 t6 = time.perf_counter()
 assert code.qr_text.startswith("ZB1:") and qr.width > 0
 print(json.dumps({"load_library": t1 - t0, "python_module_import": t2 - t1, "open_store": t3 - t2,
