@@ -43,16 +43,21 @@ echo "== building (release profile: what ships) =="
 # A release build needs trust anchors (docs/SECURITY.md): a bench root made for this run measures the same
 # library. Its private half stays in the work folder (the first-code setup signs the wallet's lists with it);
 # the calendar anchor is a throwaway.
+# Made once and kept in out/bench-anchors (new anchors would rebuild the whole release library next run).
 if [ -z "${ZHANGBAN_TRUST_ANCHORS:-}" ]; then
-  ZHANGBAN_TRUST_ANCHORS="$work/bench.anchors"
-  openssl ecparam -name prime256v1 -genkey -noout -out "$work/bench-root.pem" 2>/dev/null
-  ZHANGBAN_BENCH_ROOT_PKCS8="$(openssl pkcs8 -topk8 -nocrypt -in "$work/bench-root.pem" -outform DER | od -An -v -tx1 | tr -d ' \n')"
-  {
-    echo "# Bench anchors of one tests/bench.sh run (root private half in out/bench-work): never shipped."
-    echo "root_kid=zb-root-1"
-    echo "root=$(openssl ec -in "$work/bench-root.pem" -pubout -conv_form uncompressed -outform DER 2>/dev/null | tail -c 65 | od -An -v -tx1 | tr -d ' \n')"
-    grep '^calendar' "$("$root/tools/throwaway-anchors.sh")"
-  } >"$ZHANGBAN_TRUST_ANCHORS"
+  keep="$out/bench-anchors"
+  ZHANGBAN_TRUST_ANCHORS="$keep/bench.anchors"
+  if [ ! -s "$ZHANGBAN_TRUST_ANCHORS" ] || [ ! -s "$keep/bench-root.pem" ]; then
+    mkdir -p "$keep"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$keep/bench-root.pem" 2>/dev/null
+    {
+      echo "# Bench anchors of tests/bench.sh (root private half in out/bench-anchors): never shipped."
+      echo "root_kid=zb-root-1"
+      echo "root=$(openssl ec -in "$keep/bench-root.pem" -pubout -conv_form uncompressed -outform DER 2>/dev/null | tail -c 65 | od -An -v -tx1 | tr -d ' \n')"
+      grep '^calendar' "$("$root/tools/throwaway-anchors.sh")"
+    } >"$ZHANGBAN_TRUST_ANCHORS"
+  fi
+  ZHANGBAN_BENCH_ROOT_PKCS8="$(openssl pkcs8 -topk8 -nocrypt -in "$keep/bench-root.pem" -outform DER | od -An -v -tx1 | tr -d ' \n')"
   export ZHANGBAN_TRUST_ANCHORS ZHANGBAN_BENCH_ROOT_PKCS8
 fi
 # The FFI library alone (a build together with other packages could unify other features into it), with
