@@ -55,6 +55,34 @@ def owner(name):
     return crate
 
 
+GROUPS = [
+    ("our crates (zhangban_*)", lambda o: o.startswith("zhangban_") or o == "generics of core/alloc/std for zhangban types"),
+    ("UniFFI runtime and generated exports", lambda o: o.startswith("uniffi") or o.startswith("UniFFI") or o == "async_compat"),
+    ("Rust std/core/alloc (runtime and generic code for other types)", lambda o: o == "Rust std/core/alloc"),
+    ("serde + serde_json", lambda o: o in ("serde", "serde_json", "serde_core")),
+    ("SQLite and other C", lambda o: o in ("SQLite (C)", "other C / unnamed", "rusqlite", "libsqlite3_sys")),
+    ("HTTP + TLS (tokio, hyper, reqwest, rustls, webpki, url, idna)", lambda o: o in (
+        "tokio", "hyper", "hyper_util", "reqwest", "http", "http_body", "http_body_util", "rustls", "webpki",
+        "tokio_rustls", "url", "idna", "idna_adapter", "rustls_pki_types", "webpki_roots", "h2", "futures_util",
+        "futures_core", "futures_channel", "tower", "tower_service", "tower_layer", "bytes", "ipnet", "percent_encoding",
+        "form_urlencoded", "mio", "socket2", "want", "httparse", "try_lock", "sync_wrapper", "pin_project_lite",
+        "futures_task", "tracing", "tracing_core", "icu_normalizer", "icu_properties", "icu_collections",
+        "icu_provider", "utf8_iter", "zerovec", "yoke", "tinystr", "writeable", "litemap", "potential_utf")),
+    ("ring (Rust, C and assembly)", lambda o: o in ("ring", "ring (C and assembly)", "untrusted", "spin")),
+    ("formats: CBOR, COSE, QR, deflate, base45, dates, argon2", lambda o: o in (
+        "ciborium", "ciborium_ll", "ciborium_io", "coset", "qrcode", "miniz_oxide", "flate2", "base45", "chrono",
+        "chrono_tz", "argon2", "blake2", "password_hash", "base64ct", "hex", "uuid", "zeroize", "half", "crc32fast",
+        "adler2", "rand_core", "getrandom")),
+]
+
+
+def group_of(o):
+    for name, test in GROUPS:
+        if test(o):
+            return name
+    return "other Rust crates"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("library")
@@ -81,9 +109,17 @@ def main():
     print(f"\nsymbol bytes by owner (total {total_sym:,}):")
     for o, s in by.most_common(a.top):
         print(f"  {o:<48} {s:>12,}  {100 * s / total_sym:5.1f} %")
+    groups = collections.Counter()
+    for o, n in by.items():
+        groups[group_of(o)] += n
+    print("\nsymbol bytes by group:")
+    for g, n in groups.most_common():
+        print(f"  {g:<66} {n:>12,}  {100 * n / total_sym:5.1f} %")
+    others = sorted(((n, o) for o, n in by.items() if group_of(o) == "other Rust crates"), reverse=True)[:12]
+    print("  (other Rust crates: " + ", ".join(f"{o} {n:,}" for n, o in others) + ")")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"sections": dict(secs), "owners": dict(by)}, f, indent=1)
+            json.dump({"sections": dict(secs), "owners": dict(by), "groups": dict(groups)}, f, indent=1)
     return 0
 
 
