@@ -17,11 +17,8 @@ pub fn prepare(dir: &Path, now: i64) -> Result<Value, Box<dyn std::error::Error>
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key"))?);
     let store = Arc::new(Store::create(&dir.join("store"), vault, None)?);
     let wallet = Wallet::open(store)?;
-    // The root the library pins: tests/bench.sh's own bench root (a release build takes no sandbox anchors),
-    // else the sandbox's.
-    let root_hex = std::env::var("ZHANGBAN_BENCH_ROOT_PKCS8")
-        .unwrap_or_else(|_| zhangban_sandbox::issuer::ROOT_PKCS8_HEX.to_string());
-    let root = SoftwareKey::from_pkcs8_hex(&root_hex)?;
+    // The root the library pins: tests/bench.sh's own bench root (a release build takes no sandbox anchors).
+    let root = zhangban_sandbox::issuer::bench_root_key().map_err(|e| format!("{e:?}"))?;
     let issuer = SoftwareKey::generate()?;
     wallet.update_trust_list(&trust_list(&issuer, now).sign(|m| root.sign(m))?, now)?;
     wallet.update_status_list(&StatusList::new(1, now - 60, 16 * 1024).sign(|m| root.sign(m))?, now)?;

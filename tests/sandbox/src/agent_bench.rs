@@ -1,6 +1,6 @@
 //! The agent-mode bench's store (issue 11), for measuring through the FFI: `zhangban-sandbox
 //! agent-bench-store DIR` (hidden) writes `DIR/vault.key` and `DIR/store`, an agent's phone holding a
-//! certificate signed by the sandbox root (what the FFI library of a test build trusts) for the store's
+//! certificate signed by the root the library pins (the sandbox root in a test build, tests/bench.sh's bench root in its release build) for the store's
 //! own device key, `--principals N` principals (each a delegation signed by its own key, each a subject with
 //! its own key) and `--cases M` cases each in six states; prints the principals' subjects as JSON. Then
 //! `tests/python/bench_agent.py` opens that store through the generated bindings and times
@@ -28,7 +28,7 @@ pub fn bench_store(dir: &Path, principals: usize, cases_each: usize) -> Result<V
     let store = open(dir)?;
     let w = Wallet::open(store.clone()).map_err(e)?;
     let agent = Agent::new(&w);
-    let root = crate::issuer::root_key().map_err(|e| format!("{e:?}"))?;
+    let root = crate::issuer::bench_root_key().map_err(|e| format!("{e:?}"))?;
     let now = store.now();
     let cert = AgentCertificate {
         cert_id: "bench".into(),

@@ -125,6 +125,16 @@ pub fn root_key() -> Result<SoftwareKey, ApiError> {
     SoftwareKey::from_pkcs8_hex(ROOT_PKCS8_HEX).map_err(ApiError::internal)
 }
 
+/// The root a benchmark's library pins: `tests/bench.sh` builds the release library with a bench root of its
+/// own (a release build takes no sandbox anchors) and hands its private half over in
+/// `ZHANGBAN_BENCH_ROOT_PKCS8` (hex PKCS#8); otherwise the sandbox root. For bench fixtures only.
+pub fn bench_root_key() -> Result<SoftwareKey, ApiError> {
+    match std::env::var("ZHANGBAN_BENCH_ROOT_PKCS8") {
+        Ok(hex) => SoftwareKey::from_pkcs8_hex(&hex).map_err(ApiError::internal),
+        Err(_) => root_key(),
+    }
+}
+
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e)
 }
