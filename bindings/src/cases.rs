@@ -7,7 +7,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::NaiveDate;
 use zhangban_core::calendar::{self, Calendar, Rules, WorkingDate};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
@@ -98,9 +97,9 @@ impl ZhangbanCases {
         guard(|| cases::list_summaries(&self.store, subject.as_deref().unwrap_or(SELF_SUBJECT)))
     }
 
-    /// The case screen on `today` (`None`: the store clock's day).
-    pub fn view(&self, case_id: String, today: Option<NaiveDate>) -> Result<CaseView, ZhangbanError> {
-        guard(|| cases::view(&self.store, &case_id, today))
+    /// The case screen today (the store clock's day).
+    pub fn view(&self, case_id: String) -> Result<CaseView, ZhangbanError> {
+        guard(|| cases::view(&self.store, &case_id, None))
     }
 
     /// Supplies what a 补正 request or a 容缺 commitment asked for (queued offline).
