@@ -13,6 +13,7 @@ import kotlin.test.assertFalse
 import kotlin.test.assertNotEquals
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
@@ -86,10 +87,13 @@ class KitWalletTest : SandboxTest("wallet") {
         assertEquals(false to "replay", replay.accepted to replay.reasonCode)
         assertTrue(Lang.ZH.pick(replay.reason!!).isNotBlank() && Lang.EN.pick(replay.reason!!).isNotBlank())
 
-        // The screen's flow: the next code comes refreshIn seconds later (the test clock steps past it instead
-        // of waiting).
+        // The screen's flow: the next code comes refreshIn seconds later (the test clock steps past it, and the
+        // flow waits a second of real time, so it is still waiting when the screen stops collecting).
         val t0 = clock.now()
-        val stepping = z.presenter { secs -> clock.advance(secs + 1) }
+        val stepping = z.presenter { secs ->
+            clock.advance(secs + 1)
+            delay(1000)
+        }
         val codes = stepping.codes(item.licenceId, Preset.AgeCheck).take(2).toList()
         assertNotEquals(codes[0].code.qrText, codes[1].code.qrText)
         assertTrue(codes[1].code.notBefore > codes[0].code.notBefore)
