@@ -208,7 +208,7 @@ pub struct ZhangbanVerifier {
 }
 
 /// The outcome of a verification, with a panic caught and refused as malformed (never across the FFI).
-fn outcome(f: impl FnOnce() -> Result<w::Verified, w::WalletError>) -> VerificationOutcome {
+fn outcome<V, O: From<Result<V, w::WalletError>>>(f: impl FnOnce() -> Result<V, w::WalletError>) -> O {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err(w::WalletError::Malformed { what: "internal error".into() }))
         .into()
@@ -252,12 +252,10 @@ impl ZhangbanGrantVerifier {
     /// Verifies a `ZBG1:` grant now (the store's clock) under `policy`, with no network; a panic is refused
     /// as malformed.
     pub fn verify(&self, grant_text: String, policy: Policy) -> GrantOutcome {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.inner.lock() {
+        outcome(|| match self.inner.lock() {
             Ok(g) => g.verify(&grant_text, self.store.now(), &policy),
             Err(_) => Err(w::WalletError::Malformed { what: "grant verifier".into() }),
-        }))
-        .unwrap_or_else(|_| Err(w::WalletError::Malformed { what: "internal error".into() }))
-        .into()
+        })
     }
 }
 
