@@ -275,7 +275,11 @@ impl Calendar {
     pub fn workday_info(&self, date: &str) -> Result<WorkdayInfo> {
         let d = parse_date("date", date)?;
         let r = self.is_working_day(d);
-        Ok(WorkdayInfo { working: r.value, provisional: r.provisional, holiday_zh: self.holiday_name(d).map(String::from) })
+        Ok(WorkdayInfo {
+            working: r.value,
+            provisional: r.provisional,
+            holiday_zh: self.holiday_name(d).map(String::from),
+        })
     }
 
     /// [`Self::add_working_days`] from `start` as YYYY-MM-DD text (a `Validation` error on field `start`), no

@@ -229,7 +229,10 @@ fn text_answers_name_the_field_of_a_bad_date() {
     assert!(info.holiday_zh.is_some());
     assert!(c.workday_info("2024-02-18").unwrap().working, "调休 workday");
     assert_eq!(c.add_working_days_text("2024-02-08", 2).unwrap().date, d("2024-02-18"));
-    assert_eq!(c.working_days_between_text("2024-02-18", "2024-02-08").unwrap(), WorkingDays { days: -2, provisional: false });
+    assert_eq!(
+        c.working_days_between_text("2024-02-18", "2024-02-08").unwrap(),
+        WorkingDays { days: -2, provisional: false }
+    );
     for (r, field) in [
         (c.workday_info("2024-2-8").map(|_| ()), "date"),
         (c.add_working_days_text("2024-13-01", 1).map(|_| ()), "start"),
