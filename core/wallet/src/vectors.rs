@@ -76,20 +76,24 @@ pub fn pkcs8_private_scalar(pkcs8: &[u8]) -> Option<Vec<u8>> {
     pkcs8.get(pos + 5..pos + 37).map(<[u8]>::to_vec)
 }
 
+/// The sample resident (张三) of the vectors, the benches and the demo: a resident ID card's text elements.
+pub const SAMPLE_RESIDENT: [(&str, &str); 7] = [
+    ("name", "张三"),
+    ("sex", "女"),
+    ("ethnicity", "汉"),
+    ("birth_date", "1949-12-31"),
+    ("address", "北京市朝阳区建国路88号"),
+    ("id_number", "11010519491231002X"),
+    ("issuing_authority", "北京市公安局朝阳分局"),
+];
+
+/// Text elements from `(key, value)` pairs.
+pub fn text_elements(pairs: &[(&str, &str)]) -> BTreeMap<String, ElementValue> {
+    pairs.iter().map(|(k, v)| (k.to_string(), ElementValue::Text(v.to_string()))).collect()
+}
+
 fn resident() -> BTreeMap<String, ElementValue> {
-    let mut e = BTreeMap::new();
-    for (k, v) in [
-        ("name", "张三"),
-        ("sex", "女"),
-        ("ethnicity", "汉"),
-        ("birth_date", "1949-12-31"),
-        ("address", "北京市朝阳区建国路88号"),
-        ("id_number", "11010519491231002X"),
-        ("issuing_authority", "北京市公安局朝阳分局"),
-    ] {
-        e.insert(k.to_string(), ElementValue::Text(v.to_string()));
-    }
-    with_derived(LicenceType::ResidentId, e, VECTOR_NOW)
+    with_derived(LicenceType::ResidentId, text_elements(&SAMPLE_RESIDENT), VECTOR_NOW)
 }
 
 pub const VECTOR_ISSUER_USCC: &str = "11110000000019001J";
