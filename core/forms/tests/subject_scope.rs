@@ -11,8 +11,8 @@ use zhangban_catalog::Catalog;
 use zhangban_forms::draft::{AutofillOptions, MaterialStatus};
 use zhangban_forms::{import_licence, LicenceSource, Session};
 use zhangban_wallet::format::ALG_ES256;
+use zhangban_wallet::issue::text_elements;
 use zhangban_wallet::issue::{issue_licence, with_derived, LicenceRequest};
-use zhangban_wallet::vectors::text_elements;
 use zhangban_wallet::{DeviceSigner, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList, Wallet};
 
 const NOW: i64 = 1_795_000_000;

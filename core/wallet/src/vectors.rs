@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::device::{DeviceSigner, SoftwareKey};
 use super::error::WResult;
 use super::format::*;
-use super::issue::{issue_licence, with_derived, LicenceRequest};
+use super::issue::{issue_licence, text_elements, with_derived, LicenceRequest, SAMPLE_RESIDENT};
 use super::present::build_presentation;
 use super::trust::{StatusList, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
@@ -74,22 +74,6 @@ pub fn vectors_path() -> PathBuf {
 pub fn pkcs8_private_scalar(pkcs8: &[u8]) -> Option<Vec<u8>> {
     let pos = pkcs8.windows(5).position(|w| w == [0x02, 0x01, 0x01, 0x04, 0x20])?;
     pkcs8.get(pos + 5..pos + 37).map(<[u8]>::to_vec)
-}
-
-/// The sample resident (张三) of the vectors, the benches and the demo: a resident ID card's text elements.
-pub const SAMPLE_RESIDENT: [(&str, &str); 7] = [
-    ("name", "张三"),
-    ("sex", "女"),
-    ("ethnicity", "汉"),
-    ("birth_date", "1949-12-31"),
-    ("address", "北京市朝阳区建国路88号"),
-    ("id_number", "11010519491231002X"),
-    ("issuing_authority", "北京市公安局朝阳分局"),
-];
-
-/// Text elements from `(key, value)` pairs.
-pub fn text_elements(pairs: &[(&str, &str)]) -> BTreeMap<String, ElementValue> {
-    pairs.iter().map(|(k, v)| (k.to_string(), ElementValue::Text(v.to_string()))).collect()
 }
 
 fn resident() -> BTreeMap<String, ElementValue> {

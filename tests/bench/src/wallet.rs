@@ -9,8 +9,8 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde_json::{json, Value};
 use zhangban_core::wallet::format::{device_auth_tbs, IssuedLicence, ALG_ES256};
 use zhangban_core::wallet::issue::{issue_licence, with_derived, LicenceRequest};
+use zhangban_core::wallet::issue::{text_elements, SAMPLE_RESIDENT};
 use zhangban_core::wallet::present::build_presentation;
-use zhangban_core::wallet::vectors::{text_elements, SAMPLE_RESIDENT};
 use zhangban_core::wallet::{
     DeviceSigner, LicenceType, Policy, SoftwareKey, StatusList, TrustEntry, TrustList, Verifier,
 };
