@@ -95,7 +95,7 @@ echo "== store: ours vs plain rusqlite vs SQLCipher ($store_runs runs) =="
 echo "== time to a first code ($fc_runs cold processes) =="
 now=$(date +%s)
 "$target/release/zhangban-bench" prep-first-code "$work/first-code" "$now" >"$work/prep.json"
-python3 "$root/tests/bench_first_code.py" --bindings "$work/python" --prep "$work/prep.json" --now "$now" \
+python3 "$root/tests/bench_first_code.py" --bindings "$work/python" --prep "$work/prep.json" \
   --runs "$fc_runs" --out "$work/first_code.json"
 
 echo "== wallet, forms, sync =="

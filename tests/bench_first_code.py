@@ -9,7 +9,7 @@ the 10,000-line generated module and the standard library it pulls in, e.g. asyn
 shell's own start-up) and `render_qr` (QR encoding plus lifting ~9,400 module booleans and the SVG into
 Python objects one by one). The store and licence come from `zhangban-bench prep-first-code`.
 
-    python3 tests/bench_first_code.py --bindings DIR --prep PREP.json --now NOW --runs N --out FILE
+    python3 tests/bench_first_code.py --bindings DIR --prep PREP.json --runs N --out FILE
 Standard library only.
 """
 
@@ -29,12 +29,12 @@ sys.path.insert(0, sys.argv[1])
 ffi = importlib.import_module("zhangban.zhangban_ffi")
 wallet_types = importlib.import_module("zhangban.zhangban_wallet")
 t2 = time.perf_counter()
-prep = json.loads(sys.argv[2]); now = int(sys.argv[3])
+prep = json.loads(sys.argv[2])
 store = ffi.ZhangbanStore.open(prep["store"], ffi.file_vault(prep["vault"]))
 t3 = time.perf_counter()
 wallet = ffi.ZhangbanWallet.open(store)
 t4 = time.perf_counter()
-code = wallet.present(prep["licence_id"], wallet_types.Preset.HOTEL_CHECK_IN(), None, now)
+code = wallet.present(prep["licence_id"], wallet_types.Preset.HOTEL_CHECK_IN(), None)  # at the store's clock
 t5 = time.perf_counter()
 qr = ffi.render_qr(code.qr_text)
 t6 = time.perf_counter()
@@ -49,7 +49,6 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bindings", required=True)
     ap.add_argument("--prep", required=True)
-    ap.add_argument("--now", required=True)
     ap.add_argument("--runs", type=int, default=11)
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
@@ -59,7 +58,7 @@ def main():
     runs, process = [], []
     for _ in range(a.runs):
         t = time.perf_counter()
-        p = subprocess.run([sys.executable, "-c", CHILD, a.bindings, prep, a.now], capture_output=True, text=True)
+        p = subprocess.run([sys.executable, "-c", CHILD, a.bindings, prep], capture_output=True, text=True)
         if p.returncode != 0:
             sys.exit(f"first-code run failed:\n{p.stderr}")
         out = p.stdout
