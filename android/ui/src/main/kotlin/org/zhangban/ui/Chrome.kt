@@ -68,6 +68,23 @@ class Chrome(val lang: Lang) {
     val drafts get() = t("未完成的申请", "Unfinished applications")
     val resume get() = t("继续填写", "Continue")
 
+    // ---- 核验 (verifying someone's 亮证) ----
+    val verifyOpen get() = t("核验他人亮证", "Verify someone's code")
+    val verifyTitle get() = t("核验亮证", "Verify a presentation")
+    val verifyFor get() = t("核验用途", "Checking for")
+    val verifyEngaged get() = t("先出示本机挑战码（防转发）", "Show my challenge first (no relaying)")
+    val verifyOneWay get() = t("直接扫码", "Scan directly")
+    val verifyShowFirst get() = t("请对方先用掌办扫描此码，再出示亮证码：", "Let the holder scan this first, then show their code:")
+    val verifyChallenge get() = t("核验挑战码", "Verifier's challenge code")
+    val verifyScan get() = t("扫描亮证码", "Scan the code")
+    val verifyPaste get() = t("或粘贴亮证码文本（ZB1:…）", "Or paste the code's text (ZB1:…)")
+    val verifyCheck get() = t("核验", "Verify")
+    val verifyAccepted get() = t("核验通过", "Valid")
+    val verifyRefused get() = t("核验不通过", "Not accepted")
+    val verifyDisclosed get() = t("对方披露的信息（仅此）", "What the holder disclosed (only this)")
+    fun labelled(label: String, value: String) = t("$label：$value", "$label: $value")
+    val verifyUpdateLists get() = t("更新签发机构和注销名单", "Update the issuer and revocation lists")
+
     // ---- 待办 ----
     val nothingToDo get() = t("没有需要您处理的事项。", "Nothing needs you right now.")
     fun andMore(n: Int) = t("还有 $n 项", "$n more")

@@ -88,11 +88,13 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
             modifier = Modifier.fillMaxWidth(),
         )
         ErrorText(error)
+        // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
+        val h = hits
+        val open = drafts
         LazyColumn {
-            val h = hits
-            if (h == null && drafts.isNotEmpty()) {
+            if (h == null && open.isNotEmpty()) {
                 item { SectionTitle(c.drafts) }
-                items(drafts, key = { "draft:" + it.first }) { (id, name) ->
+                items(open, key = { "draft:" + it.first }) { (id, name) ->
                     Column(Modifier.fillMaxWidth().clickable(onClickLabel = c.resume) { onResume(id) }.padding(vertical = 12.dp)) {
                         Text(name, style = MaterialTheme.typography.bodyLarge)
                         Text(c.resume, style = MaterialTheme.typography.bodySmall, color = MaterialTheme.colorScheme.primary)

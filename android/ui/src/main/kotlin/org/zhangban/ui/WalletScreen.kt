@@ -15,6 +15,7 @@ import androidx.compose.material3.Button
 import androidx.compose.material3.Card
 import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
@@ -63,6 +64,11 @@ fun WalletScreen(z: Zhangban) {
     }
     LaunchedEffect(Unit) { error = attempt { reload() } }
 
+    var verifying by rememberSaveable { mutableStateOf(false) }
+    if (verifying) {
+        VerifierScreen(z, onBack = { verifying = false })
+        return
+    }
     licences.firstOrNull { it.licenceId == showingId }?.let {
         PresentScreen(z, it, onClose = { showingId = null })
         return
@@ -92,6 +98,7 @@ fun WalletScreen(z: Zhangban) {
             },
             modifier = Modifier.padding(top = 16.dp),
         ) { Text(c.requestSampleLicence) }
+        OutlinedButton(onClick = { verifying = true }, modifier = Modifier.padding(top = 8.dp)) { Text(c.verifyOpen) }
     }
 }
 
@@ -142,7 +149,7 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
         }
         ErrorText(error)
         shown?.let { s ->
-            QrCode(s.qr, c.qrDescription, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself())
+            QrCode(s.qr, c.qrDescription, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself(), s.code.qrText)
             Text(c.qrValidFor(s.secondsLeft(now).toInt()), Modifier.changesByItself())
         }
         Text(c.qrProtected, style = MaterialTheme.typography.bodySmall)
@@ -151,9 +158,15 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
 
 /** The modules drawn as squares on white with a 4-module quiet zone, snapped to whole pixels. */
 @Composable
-fun QrCode(qr: QrImage, description: String, modifier: Modifier) {
+fun QrCode(qr: QrImage, description: String, modifier: Modifier, payload: String? = null) {
     val w = qr.width.toInt()
-    Canvas(modifier.semantics { contentDescription = description }) {
+    Canvas(
+        modifier.semantics {
+            contentDescription = description
+            // what a camera reads from it (the desktop tests scan it this way)
+            if (payload != null) qrPayload = payload
+        },
+    ) {
         val n = w + 8
         val cell = floor(size.minDimension / n)
         val x0 = (size.width - cell * n) / 2 + 4 * cell
