@@ -75,7 +75,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
 
             // ---- the holder's phone answers this challenge: accepted, with exactly what was disclosed ----
             host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, challenge, nowSecs()).qrText }
-            onNodeWithText("扫描亮证码").performClick()
+            onNodeWithText("扫描亮证码").performScrollTo().performClick()
             waitForText("核验通过")
             assertFalse(shown("核验不通过"))
             assertTrue(shown("对方披露的信息（仅此）"))
@@ -92,13 +92,14 @@ class VerifierScreensTest : SandboxTest("verifier") {
             // ---- a code made for another verifier's challenge (relayed to this one): refused ----
             val other = runBlocking { z.wallet.verifier().use { it.engage("hotel-check-in", nowSecs()).text } }
             host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, other, nowSecs()).qrText }
-            onNodeWithText("扫描亮证码").performClick()
+            onNodeWithText("扫描亮证码").performScrollTo().performClick()
             waitForText("核验不通过")
+            assertEquals(2, host.scans)
             waitForText("该亮证码不是针对本机出示的挑战码生成的（疑似转发）：请对方扫描本机的挑战码后重新出示。")
             cam.shoot("verifier-relayed")
 
             // ---- one-way mode: a code from ten minutes ago (a screenshot): expired ----
-            onNodeWithText("直接扫码").performClick()
+            onNodeWithText("直接扫码").performScrollTo().performClick()
             waitOnScreen("no challenge in one-way mode") { !shown("请对方先用掌办扫描此码，再出示亮证码：") }
             val old = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null, nowSecs() - 600).qrText }
             paste(old)
@@ -117,6 +118,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
             paste(edited)
             waitForText(Lang.ZH.pick(assertNotNull(expected.reason)))
             assertTrue(shown("核验不通过"))
+            cam.shoot("verifier-tampered")
 
             // ---- the issuer revokes the licence; the verifier updates its lists: revoked ----
             revoke(licence.licenceId)

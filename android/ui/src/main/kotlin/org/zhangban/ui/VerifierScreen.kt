@@ -110,10 +110,15 @@ fun VerifierScreen(z: Zhangban, onBack: () -> Unit) {
         }
     }
     val scan = LocalHost.current.rememberCodeScanner { text -> if (text != null) check(text) }
+    val scroll = rememberScrollState()
+    // A new answer: back to the top, where it is shown.
+    LaunchedEffect(outcome) { if (outcome != null) scroll.scrollTo(0) }
 
-    Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
+    Column(Modifier.padding(16.dp).verticalScroll(scroll)) {
         TextButton(onClick = onBack) { Text(c.back) }
         Text(c.verifyTitle, style = MaterialTheme.typography.titleLarge)
+        // The answer first, where the clerk looks: no scrolling to see whether to accept.
+        outcome?.let { OutcomeCard(it) }
         Text(c.verifyFor, Modifier.padding(top = 8.dp))
         FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
             PURPOSES.forEachIndexed { i, p ->
@@ -146,7 +151,6 @@ fun VerifierScreen(z: Zhangban, onBack: () -> Unit) {
             modifier = Modifier.fillMaxWidth().padding(top = 8.dp).changesByItself(),
         )
         OutlinedButton(onClick = { check(pasted) }, enabled = v != null && pasted.isNotBlank()) { Text(c.verifyCheck) }
-        outcome?.let { OutcomeCard(it) }
         OutlinedButton(
             onClick = {
                 scope.launch {
