@@ -30,6 +30,14 @@ class Chrome(val lang: Lang) {
     val largeText get() = t("大字模式", "Large text")
     val language get() = t("语言", "Language")
     val langSystem get() = t("跟随系统", "As the device")
+    val about get() = t("关于", "About")
+    val aboutApp get() = t("掌办：离线优先的掌上政务服务。", "Zhangban: government services in your hand, offline first.")
+    fun trustListAge(secs: Long?) = when {
+        secs == null -> t("尚未下载签发机构名单：亮证和核验需要它。", "No issuer list yet: presenting and verifying need it.")
+        secs < 3600 -> t("签发机构名单：1 小时内更新。", "Issuer list: updated within the hour.")
+        secs < 86_400 -> t("签发机构名单：${secs / 3600} 小时前更新。", "Issuer list: updated ${secs / 3600} h ago.")
+        else -> t("签发机构名单：${secs / 86_400} 天前更新。", "Issuer list: updated ${secs / 86_400} days ago.")
+    }
     val opening get() = t("正在打开加密存储…", "Opening your encrypted store…")
     val retry get() = t("重试", "Try again")
     val back get() = t("返回", "Back")
@@ -42,6 +50,8 @@ class Chrome(val lang: Lang) {
     val qrDescription get() = t("亮证二维码", "Presentation QR code")
     val qrProtected get() = t("此屏幕禁止截屏和录屏", "Screenshots and recording are blocked on this screen")
     val searchHint get() = t("查找服务（如 个体工商户、出生）", "Find a service (e.g. 个体工商户, birth)")
+    val bundles get() = t("一件事一次办", "Life events (one application for several services)")
+    val byDepartment get() = t("按部门", "By department")
     val noHits get() = t("没有找到相关服务。", "No service matches.")
     val startApplication get() = t("开始申请", "Start the application")
     val checklistTitle get() = t("所需材料（一次性告知）", "What you need (told at once)")
@@ -66,6 +76,28 @@ class Chrome(val lang: Lang) {
     val neededNow get() = t("现在需要", "Needed now")
     val timeline get() = t("办理进度", "Timeline")
     val drafts get() = t("未完成的申请", "Unfinished applications")
+
+    // ---- case actions (补正, 重新提交, 好差评, 投诉) ----
+    val supplyTitle get() = t("补正材料", "Supply what was asked for")
+    fun attachedFile(name: String) = t("已附：$name", "Attached: $name")
+    val supplyNote get() = t("补充说明（可不填）", "A note (optional)")
+    val supplySend get() = t("提交补正", "Send the supplement")
+    val supplySent get() = t("补正材料已保存，将随同步发送。", "Supplement saved: it goes with the next sync.")
+    val refusedTitle get() = t("平台退回了这次提交", "The platform sent this submission back")
+    val resubmit get() = t("重新提交", "Send it again")
+    val resubmitted get() = t("已重新提交，将随同步发送。", "Sent again: it goes with the next sync.")
+    val discard get() = t("放弃办理", "Give it up")
+    val discardReason get() = t("申请人放弃办理", "The applicant gave it up")
+    val discarded get() = t("已放弃办理。", "Given up.")
+    val rateTitle get() = t("评价本次办理（好差评）", "Rate this service")
+    val rateReason get() = t("评价说明（可不填）", "Why (optional)")
+    val rateReasonNeeded get() = t("请填写不满意的原因", "Please say what went wrong")
+    val rateSend get() = t("提交评价", "Send the rating")
+    val rated get() = t("评价已提交，谢谢。", "Rating sent. Thank you.")
+    val complainTitle get() = t("投诉（办不成事反映）", "Complain")
+    val complainHint get() = t("遇到了什么问题", "What went wrong")
+    val complainSend get() = t("提交投诉", "Send the complaint")
+    val complained get() = t("投诉已提交，将随同步发送。", "Complaint saved: it goes with the next sync.")
     val resume get() = t("继续填写", "Continue")
 
     // ---- 核验 (verifying someone's 亮证) ----
@@ -84,6 +116,17 @@ class Chrome(val lang: Lang) {
     val verifyDisclosed get() = t("对方披露的信息（仅此）", "What the holder disclosed (only this)")
     fun labelled(label: String, value: String) = t("$label：$value", "$label: $value")
     val verifyUpdateLists get() = t("更新签发机构和注销名单", "Update the issuer and revocation lists")
+
+    // ---- 用证记录 (grants and usage) ----
+    val usageOpen get() = t("用证记录与授权", "Usage log and grants")
+    val usageTitle get() = t("用证记录", "Usage log")
+    val grantsTitle get() = t("授权用证", "Grants")
+    val noGrants get() = t("没有授权。", "No grants.")
+    fun grantUntil(time: String) = t("有效至 $time", "Valid until $time")
+    fun grantRevokedAt(time: String) = t("已于 $time 撤回", "Withdrawn $time")
+    val grantExpired get() = t("已过期", "Expired")
+    val grantRevoke get() = t("撤回授权", "Withdraw the grant")
+    val usageLog get() = t("使用记录（最新在前）", "Every use (newest first)")
 
     // ---- 待办 ----
     val nothingToDo get() = t("没有需要您处理的事项。", "Nothing needs you right now.")

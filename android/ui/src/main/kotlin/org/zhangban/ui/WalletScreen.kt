@@ -69,6 +69,11 @@ fun WalletScreen(z: Zhangban) {
         VerifierScreen(z, onBack = { verifying = false })
         return
     }
+    var usageOpen by rememberSaveable { mutableStateOf(false) }
+    if (usageOpen) {
+        UsageScreen(z, onBack = { usageOpen = false })
+        return
+    }
     licences.firstOrNull { it.licenceId == showingId }?.let {
         PresentScreen(z, it, onClose = { showingId = null })
         return
@@ -99,6 +104,7 @@ fun WalletScreen(z: Zhangban) {
             modifier = Modifier.padding(top = 16.dp),
         ) { Text(c.requestSampleLicence) }
         OutlinedButton(onClick = { verifying = true }, modifier = Modifier.padding(top = 8.dp)) { Text(c.verifyOpen) }
+        OutlinedButton(onClick = { usageOpen = true }, modifier = Modifier.padding(top = 8.dp)) { Text(c.usageOpen) }
     }
 }
 
