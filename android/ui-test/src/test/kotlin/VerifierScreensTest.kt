@@ -7,6 +7,7 @@ import androidx.compose.ui.test.assertIsNotEnabled
 import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.hasText
+import androidx.compose.ui.test.onAllNodesWithText
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
 import androidx.compose.ui.test.performScrollTo
@@ -62,6 +63,23 @@ class VerifierScreensTest : SandboxTest("verifier") {
             cam.setContent(host) { ZhangbanRoot(open = { z }, caseFromNotice = null, onCaseShown = {}) }
             waitForText("证照")
             onNodeWithText("证照").performClick()
+
+            // ---- the holder's side of engagement mode: 亮证 answers the challenge scanned from a verifier ----
+            waitForText("身份证", substring = true)
+            onAllNodesWithText("身份证", substring = true)[0].performClick()
+            waitForText("扫描核验方挑战码（防转发）")
+            val lastOneWay = qrOnScreen("亮证二维码") { true }
+            val counter = runBlocking { z.wallet.verifier() }
+            val shownByCounter = counter.engage("hotel-check-in", nowSecs()).text
+            host.nextScan = shownByCounter
+            onNodeWithText("扫描核验方挑战码（防转发）").performScrollTo().performClick()
+            waitForText("此码只对扫描的核验方有效。")
+            val answer = qrOnScreen("亮证二维码") { it != lastOneWay }
+            assertTrue(counter.verifyEngaged(answer, nowSecs(), hotel).accepted, "the counter that showed the challenge accepts the answer")
+            counter.close()
+            cam.shoot("present-engaged")
+            onNodeWithText("返回").performClick()
+
             waitForText("核验他人亮证")
             onNodeWithText("核验他人亮证").performScrollTo().performClick()
 
@@ -81,7 +99,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
             assertTrue(shown("对方披露的信息（仅此）"))
             assertTrue(shown("姓名：", substring = true), "the name is disclosed for a hotel check-in")
             assertFalse(shown("出生日期", substring = true), "the birth date is not: only what the preset discloses")
-            assertEquals(1, host.scans)
+            assertEquals(2, host.scans) // the holder's scan of a challenge, then this
             cam.shoot("verifier-valid")
             cam.variant = VARIANTS[1]
             waitForText("Valid") // the outcome in English: the core's names of the fields, the app's heading
@@ -94,7 +112,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
             host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, other, nowSecs()).qrText }
             onNodeWithText("扫描亮证码").performScrollTo().performClick()
             waitForText("核验不通过")
-            assertEquals(2, host.scans)
+            assertEquals(3, host.scans)
             waitForText("该亮证码不是针对本机出示的挑战码生成的（疑似转发）：请对方扫描本机的挑战码后重新出示。")
             cam.shoot("verifier-relayed")
 
@@ -137,11 +155,17 @@ class VerifierScreensTest : SandboxTest("verifier") {
     }
 
     /** The challenge's text, as a camera would read it from the QR code on screen. */
-    private fun SkikoComposeUiTest.challengeOnScreen(): String {
-        waitOnScreen("the verifier's challenge") {
-            onAllNodes(hasContentDescription("核验挑战码")).fetchSemanticsNodes(false).isNotEmpty()
+    private fun SkikoComposeUiTest.challengeOnScreen(): String = qrOnScreen("核验挑战码") { true }
+
+    /** The text of the QR code described as [description] once [ok] holds for it (what a camera reads). */
+    private fun SkikoComposeUiTest.qrOnScreen(description: String, ok: (String) -> Boolean): String {
+        var text = ""
+        waitOnScreen("the QR code '$description'") {
+            val nodes = onAllNodes(hasContentDescription(description)).fetchSemanticsNodes(false)
+            text = nodes.firstOrNull()?.config?.getOrNull(QrPayload).orEmpty()
+            text.isNotEmpty() && ok(text)
         }
-        return onNode(hasContentDescription("核验挑战码")).fetchSemanticsNode().config[QrPayload]
+        return text
     }
 
     /** Pastes [text] into the code field and presses 核验. */

@@ -39,12 +39,16 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlin.math.floor
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.catch
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.zhangban.kit.QrPresenter
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_ffi.renderQr
 import uniffi.zhangban_wallet.LicenceSummary
 import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_wallet.QrImage
@@ -128,9 +132,14 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
     val preset = PRESETS[presetIndex]
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val presenter = remember { z.presenter() }
-    val shown by remember(preset) {
-        presenter.codes(item.licenceId, preset).catch { e ->
-            if (e is ZhangbanException) error = e else throw e
+    // Engagement mode: the verifier's challenge (`ZBE1:`) scanned from its screen; the codes answer it.
+    var engagement by rememberSaveable { mutableStateOf<String?>(null) }
+    val scan = host.rememberCodeScanner { text -> if (text != null) { error = null; engagement = text.trim() } }
+    val shown by remember(preset, engagement) {
+        val e = engagement
+        val codes = if (e == null) presenter.codes(item.licenceId, preset) else engagedCodes(z, item.licenceId, preset, e)
+        codes.catch { x ->
+            if (x is ZhangbanException) error = x else throw x
         }
     }.collectAsStateWithLifecycle(initialValue = null)
     val now by produceState(nowSecs()) {
@@ -153,12 +162,27 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
                 FilterChip(selected = presetIndex == i, onClick = { presetIndex = i }, label = { Text(label) })
             }
         }
+        if (engagement != null) {
+            Text(c.answeringChallenge, style = MaterialTheme.typography.bodyMedium)
+            TextButton(onClick = { engagement = null; error = null }) { Text(c.stopEngagement) }
+        } else if (scan != null) {
+            OutlinedButton(onClick = scan) { Text(c.scanChallenge) }
+        }
         ErrorText(error)
         shown?.let { s ->
             QrCode(s.qr, c.qrDescription, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself(), s.code.qrText)
             Text(c.qrValidFor(s.secondsLeft(now).toInt()), Modifier.changesByItself())
         }
         Text(c.qrProtected, style = MaterialTheme.typography.bodySmall)
+    }
+}
+
+/** Codes answering a verifier's challenge, each replaced half-way through its window (as [QrPresenter] does). */
+private fun engagedCodes(z: Zhangban, licenceId: String, preset: Preset, challenge: String): Flow<QrPresenter.Shown> = flow {
+    while (true) {
+        val out = withContext(Dispatchers.IO) { z.wallet.presentEngaged(licenceId, preset, challenge, nowSecs()) }
+        emit(QrPresenter.Shown(out, renderQr(out.qrText)))
+        delay((out.refreshAt - nowSecs()).coerceAtLeast(1) * 1000)
     }
 }
 
