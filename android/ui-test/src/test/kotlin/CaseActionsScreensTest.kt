@@ -43,6 +43,11 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
     private fun submission(item: String, title: String) =
         Submission(itemCodes = listOf(item), title = title, values = Json.encode(mapOf("n" to 1)), attachments = emptyList(), deferredMaterials = emptyList())
 
+    /** The platform's id of the case with this receipt (`clerk show` takes the id). */
+    @Suppress("UNCHECKED_CAST")
+    private fun platformId(receipt: String): String =
+        ((sandbox.clerk("list") as Map<String, Any?>)["cases"] as List<Map<String, Any?>>).first { it["receipt"] == receipt }["case_id"] as String
+
     @Test
     fun caseActionsFollowTheCoreAndReachThePlatform() {
         val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url) }
@@ -83,7 +88,7 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             waitOnScreen("the supplement sent: no longer asked for") { !shown("提交补正") }
             assertFalse(runBlocking { z.view(case.id).actions.supplement })
             @Suppress("UNCHECKED_CAST")
-            val onPlatform = sandbox.clerk("show", receipt) as Map<String, Any?>
+            val onPlatform = sandbox.clerk("show", platformId(receipt)) as Map<String, Any?>
             println("on the platform: $onPlatform")
             assertTrue(onPlatform["state"] != "supplement_requested", "the platform has the supplement: ${onPlatform["state"]}")
 
@@ -96,13 +101,17 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             assertEquals(5, choices.size)
             for (r in choices) assertTrue(shown(Lang.ZH.pick(r.label)), r.label.zh)
             onNodeWithText("提交评价").assertIsNotEnabled() // no level chosen
+            list.performScrollToNode(hasText("不满意"))
             onNodeWithText("不满意").performClick()
             waitForText("请填写不满意的原因")
             cam.shoot("case-rate")
+            list.performScrollToNode(hasText("提交评价"))
             onNodeWithText("提交评价").assertIsEnabled().performClick()
             waitForText("须填写原因", substring = true) // the core's validation error, in its words
             assertTrue(runBlocking { z.view(case.id).actions.rate }, "refused by the core: still to rate")
+            list.performScrollToNode(hasText("请填写不满意的原因"))
             onNode(hasSetTextAction() and hasText("请填写不满意的原因")).performTextInput("窗口排队时间过长")
+            list.performScrollToNode(hasText("提交评价"))
             onNodeWithText("提交评价").performClick()
             waitForText("评价已提交，谢谢。")
             waitOnScreen("rated: the rating is no longer offered") { !shown("提交评价") }
@@ -111,7 +120,9 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             // ---- a complaint ----
             list.performScrollToNode(hasText("提交投诉"))
             onNodeWithText("提交投诉").assertIsNotEnabled()
+            list.performScrollToNode(hasText("遇到了什么问题"))
             onNode(hasSetTextAction() and hasText("遇到了什么问题")).performTextInput("要求重复提交已有的电子证照")
+            list.performScrollToNode(hasText("提交投诉"))
             onNodeWithText("提交投诉").assertIsEnabled().performClick()
             waitForText("投诉已提交，将随同步发送。")
             assertEquals(2u, runBlocking { z.casesApi.pendingCount() }, "the rating and the complaint wait in the outbox")
@@ -119,7 +130,7 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             runBlocking { z.syncNow() }
             assertEquals(0u, runBlocking { z.casesApi.pendingCount() })
             @Suppress("UNCHECKED_CAST")
-            val said = sandbox.clerk("show", receipt) as Map<String, Any?>
+            val said = sandbox.clerk("show", platformId(receipt)) as Map<String, Any?>
             assertEquals("窗口排队时间过长", (said["rating"] as Map<String, Any?>)["reason"], "the rating reached the platform")
             assertTrue(said["complaints"].toString().contains("要求重复提交已有的电子证照"), "the complaint reached the platform")
             onNodeWithText("返回").performClick()
@@ -135,12 +146,14 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             assertFalse(v.actions.rate || v.actions.supplement)
             assertTrue(shown(assertNotNull(v.summary.problem)), "the platform's reason")
             cam.shoot("case-refused")
+            onNode(hasScrollToIndexAction()).performScrollToNode(hasText("重新提交"))
             onNodeWithText("重新提交").performClick()
             waitForText("已重新提交，将随同步发送。")
             assertEquals(CaseState.QUEUED, runBlocking { z.view(refused.id).summary.state })
             assertEquals(1u, runBlocking { z.casesApi.pendingCount() })
             runBlocking { z.syncNow() } // the same unknown item: refused again
             waitOnScreen("refused again") { shown("放弃办理") }
+            onNode(hasScrollToIndexAction()).performScrollToNode(hasText("放弃办理"))
             onNodeWithText("放弃办理").performClick()
             waitForText("已放弃办理。")
             assertEquals(CaseState.WITHDRAWN, runBlocking { z.view(refused.id).summary.state })

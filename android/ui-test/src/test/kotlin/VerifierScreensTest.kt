@@ -162,7 +162,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
         var text = ""
         waitOnScreen("the QR code '$description'") {
             val nodes = onAllNodes(hasContentDescription(description)).fetchSemanticsNodes(false)
-            text = nodes.firstOrNull()?.config?.getOrNull(QrPayload).orEmpty()
+            text = nodes.firstOrNull()?.config?.let { if (QrPayload in it) it[QrPayload] else null }.orEmpty()
             text.isNotEmpty() && ok(text)
         }
         return text

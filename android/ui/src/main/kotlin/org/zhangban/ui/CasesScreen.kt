@@ -116,7 +116,9 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
         items(v.neededNow) { n ->
             Text(lang.pick(n.text) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
         }
-        item { CaseActionsPanel(z, v, onDone = { reloads++ }) }
+        // Keyed: what is needed above it comes and goes, and its state (what was attached, the "sent" line)
+        // must stay with it, not with an index.
+        item(key = "actions") { CaseActionsPanel(z, v, onDone = { reloads++ }) }
         item { SectionTitle(c.timeline) }
         items(v.timeline) { t ->
             Column(Modifier.padding(vertical = 4.dp)) {
