@@ -71,7 +71,7 @@ struct VerifierView: View {
         outcome = nil
         guard engaged, let verifier else { challenge = nil; return }
         do {
-            challenge = try verifier.engage(purpose: purpose, now: Int64(Date().timeIntervalSince1970))
+            challenge = try verifier.engage(purpose: purpose)
         } catch {
             self.error = errorText(error, lang)
         }
@@ -81,12 +81,11 @@ struct VerifierView: View {
         guard let verifier else { return }
         var policy = defaultVerifyPolicy()
         policy.acceptedPurposes = [purpose]
-        let now = Int64(Date().timeIntervalSince1970)
         let code = text.trimmingCharacters(in: .whitespacesAndNewlines)
         let engagedNow = engaged
         Task {
             outcome = await Task.detached(priority: .userInitiated) {
-                engagedNow ? verifier.verifyEngaged(qrText: code, now: now, policy: policy) : verifier.verify(qrText: code, now: now, policy: policy)
+                engagedNow ? verifier.verifyEngaged(qrText: code, policy: policy) : verifier.verify(qrText: code, policy: policy)
             }.value
         }
     }
@@ -143,7 +142,7 @@ struct UsageView: View {
 
     private func revoke(_ id: String) {
         do {
-            _ = try session.wallet.revokeGrant(grantId: id, now: Int64(Date().timeIntervalSince1970))
+            _ = try session.wallet.revokeGrant(grantId: id)
             reload()
         } catch {
             self.error = errorText(error, lang)

@@ -19,7 +19,6 @@ import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.ZhangbanRoot
-import org.zhangban.ui.nowSecs
 import uniffi.zhangban_wallet.GrantExpiry
 import uniffi.zhangban_wallet.Preset
 
@@ -39,9 +38,8 @@ class UsageScreensTest : SandboxTest("usage") {
             z.wallet.refreshLists(z.platformUrl)
             z.wallet.requestLicence(z.platformUrl, "resident_id", null)
         }
-        val now = nowSecs()
-        z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null, now)
-        val grant = z.wallet.grant(licence.licenceId, Preset.HotelCheckIn, "朝阳区民政局", z.wallet.devicePublicKey(), "低保申请", GrantExpiry.Default, now + 1)
+        z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null)
+        val grant = z.wallet.grant(licence.licenceId, Preset.HotelCheckIn, "朝阳区民政局", z.wallet.devicePublicKey(), "低保申请", GrantExpiry.Default)
         val usage = z.wallet.usage(null)
         val actions = usage.map { it.action }
         assertTrue(actions.indexOf("licence.present") in 0 until actions.indexOf("licence.grant"), "$actions")

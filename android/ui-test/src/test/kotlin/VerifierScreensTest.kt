@@ -34,7 +34,7 @@ import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.QrPayload
 import org.zhangban.ui.ZhangbanRoot
-import org.zhangban.ui.nowSecs
+import uniffi.zhangban_ffi.ZhangbanTestClock
 import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_wallet.VerificationOutcome
 import uniffi.zhangban_wallet.defaultVerifyPolicy
@@ -50,7 +50,9 @@ import uniffi.zhangban_wallet.defaultVerifyPolicy
 class VerifierScreensTest : SandboxTest("verifier") {
     @Test
     fun verifierShowsTheCoresOutcomeWithItsReason() {
-        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url) }
+        // The store's clock, stepped by the test (no time crosses the FFI: ADR 0019).
+        val clock = ZhangbanTestClock(System.currentTimeMillis() / 1000)
+        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock) }
         val licence = runBlocking {
             z.registerDevice("android", "ui-test", "0")
             z.wallet.refreshLists(z.platformUrl)
@@ -70,12 +72,12 @@ class VerifierScreensTest : SandboxTest("verifier") {
             waitForText("扫描核验方挑战码（防转发）")
             val lastOneWay = qrOnScreen("亮证二维码") { true }
             val counter = runBlocking { z.wallet.verifier() }
-            val shownByCounter = counter.engage("hotel-check-in", nowSecs()).text
+            val shownByCounter = counter.engage("hotel-check-in").text
             host.nextScan = shownByCounter
             onNodeWithText("扫描核验方挑战码（防转发）").performScrollTo().performClick()
             waitForText("此码只对扫描的核验方有效。")
             val answer = qrOnScreen("亮证二维码") { it != lastOneWay }
-            assertTrue(counter.verifyEngaged(answer, nowSecs(), hotel).accepted, "the counter that showed the challenge accepts the answer")
+            assertTrue(counter.verifyEngaged(answer, hotel).accepted, "the counter that showed the challenge accepts the answer")
             counter.close()
             cam.shoot("present-engaged")
             onNodeWithText("返回").performClick()
@@ -92,7 +94,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
             cam.shoot("verifier")
 
             // ---- the holder's phone answers this challenge: accepted, with exactly what was disclosed ----
-            host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, challenge, nowSecs()).qrText }
+            host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, challenge).qrText }
             onNodeWithText("扫描亮证码").performScrollTo().performClick()
             waitForText("核验通过")
             assertFalse(shown("核验不通过"))
@@ -108,8 +110,8 @@ class VerifierScreensTest : SandboxTest("verifier") {
             waitForText("核验通过")
 
             // ---- a code made for another verifier's challenge (relayed to this one): refused ----
-            val other = runBlocking { z.wallet.verifier().use { it.engage("hotel-check-in", nowSecs()).text } }
-            host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, other, nowSecs()).qrText }
+            val other = runBlocking { z.wallet.verifier().use { it.engage("hotel-check-in").text } }
+            host.nextScan = runBlocking { z.wallet.presentEngaged(licence.licenceId, Preset.HotelCheckIn, other).qrText }
             onNodeWithText("扫描亮证码").performScrollTo().performClick()
             waitForText("核验不通过")
             assertEquals(3, host.scans)
@@ -119,14 +121,15 @@ class VerifierScreensTest : SandboxTest("verifier") {
             // ---- one-way mode: a code from ten minutes ago (a screenshot): expired ----
             onNodeWithText("直接扫码").performScrollTo().performClick()
             waitOnScreen("no challenge in one-way mode") { !shown("请对方先用掌办扫描此码，再出示亮证码：") }
-            val old = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null, nowSecs() - 600).qrText }
+            val old = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null).qrText }
+            clock.advance(600) // ten minutes later: the code on a screenshot
             paste(old)
             waitForText("亮证码已过期（可能是截图）：请让对方刷新亮证码后重新扫描。")
             cam.shoot("verifier-expired")
 
             // ---- an edited code (one disclosed value changed, re-encoded): tampered ----
-            val fresh = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null, nowSecs()).qrText }
-            val name = runBlocking { z.wallet.licence(licence.licenceId, nowSecs()) }.let { d ->
+            val fresh = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null).qrText }
+            val name = runBlocking { z.wallet.licence(licence.licenceId) }.let { d ->
                 assertNotNull(d.elements.firstOrNull { it.key == "name" }, "the licence has a name").display
             }
             val edited = tamper(fresh, name)
@@ -142,7 +145,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
             revoke(licence.licenceId)
             onNodeWithText("更新签发机构和注销名单").performScrollTo().performClick()
             waitForIdle()
-            val afterRevocation = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null, nowSecs()).qrText }
+            val afterRevocation = runBlocking { z.wallet.present(licence.licenceId, Preset.HotelCheckIn, null).qrText }
             waitOnScreen("a new verifier over the new lists") { !shown("核验不通过") }
             paste(afterRevocation)
             waitForText("证照已被签发机构注销或吊销：请勿采信。")
@@ -177,7 +180,7 @@ class VerifierScreensTest : SandboxTest("verifier") {
 
     /** What a separate verifier of the same store says about [text] (a refused code is not remembered). */
     private fun expectedOutcome(z: Zhangban, text: String, policy: uniffi.zhangban_wallet.Policy): VerificationOutcome =
-        z.wallet.verifier().use { it.verify(text, nowSecs(), policy) }
+        z.wallet.verifier().use { it.verify(text, policy) }
 
     /** The sandbox's back office revokes a licence (it is in the next status list). */
     private fun revoke(licenceId: String) {

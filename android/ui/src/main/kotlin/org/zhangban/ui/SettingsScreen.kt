@@ -112,7 +112,7 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
         Text(c.aboutApp, style = MaterialTheme.typography.bodyMedium)
         val lists by produceState<CacheInfo?>(null) {
             value = try {
-                withContext(Dispatchers.IO) { z.wallet.cacheInfo(nowSecs()) }
+                withContext(Dispatchers.IO) { z.wallet.cacheInfo() }
             } catch (e: ZhangbanException) {
                 null
             }

@@ -72,7 +72,7 @@ fun UsageScreen(z: Zhangban, onBack: () -> Unit) {
                             OutlinedButton(onClick = {
                                 scope.launch {
                                     error = attempt {
-                                        withContext(Dispatchers.IO) { z.wallet.revokeGrant(g.grantId, nowSecs()) }
+                                        withContext(Dispatchers.IO) { z.wallet.revokeGrant(g.grantId) }
                                         reload()
                                     }
                                 }

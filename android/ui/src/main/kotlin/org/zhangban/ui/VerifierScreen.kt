@@ -91,13 +91,13 @@ fun VerifierScreen(z: Zhangban, onBack: () -> Unit) {
         if (v == null || !engaged) return@LaunchedEffect
         while (true) {
             val e = try {
-                withContext(Dispatchers.IO) { v.engage(purpose, nowSecs()) }
+                withContext(Dispatchers.IO) { v.engage(purpose) }
             } catch (e: ZhangbanException) {
                 error = e
                 return@LaunchedEffect
             }
             engagement = e
-            delay(((e.expiresAt - nowSecs() - 10).coerceAtLeast(5)) * 1000)
+            delay((e.expiresAt - e.createdAt - 10).coerceAtLeast(5) * 1000) // the core's times
         }
     }
     fun check(text: String) {
@@ -105,7 +105,7 @@ fun VerifierScreen(z: Zhangban, onBack: () -> Unit) {
         scope.launch {
             val policy = defaultVerifyPolicy().copy(acceptedPurposes = listOf(purpose))
             outcome = withContext(Dispatchers.IO) {
-                if (engaged) ver.verifyEngaged(text.trim(), nowSecs(), policy) else ver.verify(text.trim(), nowSecs(), policy)
+                if (engaged) ver.verifyEngaged(text.trim(), policy) else ver.verify(text.trim(), policy)
             }
         }
     }

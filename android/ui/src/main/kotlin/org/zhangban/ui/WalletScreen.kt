@@ -180,9 +180,9 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
 /** Codes answering a verifier's challenge, each replaced half-way through its window (as [QrPresenter] does). */
 private fun engagedCodes(z: Zhangban, licenceId: String, preset: Preset, challenge: String): Flow<QrPresenter.Shown> = flow {
     while (true) {
-        val out = withContext(Dispatchers.IO) { z.wallet.presentEngaged(licenceId, preset, challenge, nowSecs()) }
+        val out = withContext(Dispatchers.IO) { z.wallet.presentEngaged(licenceId, preset, challenge) }
         emit(QrPresenter.Shown(out, renderQr(out.qrText)))
-        delay((out.refreshAt - nowSecs()).coerceAtLeast(1) * 1000)
+        delay((out.refreshAt - out.notBefore).coerceAtLeast(1) * 1000) // the core's times
     }
 }
 
