@@ -204,7 +204,12 @@ fn digest(members: &[&Reminder], fire_at: i64) -> Reminder {
 }
 
 /// The plan at `now` from the rules' findings and the last plan's state; also the state to store.
-pub(crate) fn compute<'a>(s: &Settings, now: i64, found: impl Iterator<Item = &'a Found>, last: &State) -> (Plan, State) {
+pub(crate) fn compute<'a>(
+    s: &Settings,
+    now: i64,
+    found: impl Iterator<Item = &'a Found>,
+    last: &State,
+) -> (Plan, State) {
     let mut kept: BTreeMap<String, Entry> = BTreeMap::new();
     let mut candidates: Vec<Candidate<'a>> = Vec::new();
     // Reminders further ahead than the window wait for a later plan.

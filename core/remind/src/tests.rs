@@ -828,7 +828,7 @@ fn the_kept_path_equals_a_full_recompute_after_random_writes_deletes_days_and_ca
                         ..Submission::default()
                     };
                     let id = if subject == "self" {
-                        cases::submit(&*kept, "self", &sub).expect("submit").id
+                        cases::submit(&kept, "self", &sub).expect("submit").id
                     } else {
                         new_case(&kept, &subject, &sub.title)
                     };
@@ -840,7 +840,14 @@ fn the_kept_path_equals_a_full_recompute_after_random_writes_deletes_days_and_ca
                     seq += 1;
                     let acc = today - chrono::Duration::days(rng.below(25) as i64);
                     let days = 1 + rng.below(30);
-                    event(&kept, &c, seq, "accepted", clock.now_secs(), json!({"accepted_on": acc, "promised_days": days}));
+                    event(
+                        &kept,
+                        &c,
+                        seq,
+                        "accepted",
+                        clock.now_secs(),
+                        json!({"accepted_on": acc, "promised_days": days}),
+                    );
                     case_write = true;
                 }
                 4 => {
@@ -898,8 +905,7 @@ fn the_kept_path_equals_a_full_recompute_after_random_writes_deletes_days_and_ca
                         &text,
                     )
                     .expect("sign");
-                    zhangban_calendar::update::apply(&kept, &serde_json::to_vec(&env).expect("json"))
-                        .expect("apply");
+                    zhangban_calendar::update::apply(&kept, &serde_json::to_vec(&env).expect("json")).expect("apply");
                 }
                 _ => {
                     if rng.below(2) == 0 {
