@@ -56,5 +56,6 @@ dependencies {
     implementation("androidx.core:core-ktx:1.15.0")
     implementation("androidx.lifecycle:lifecycle-runtime-compose:2.8.7")
     implementation("androidx.work:work-runtime-ktx:2.10.0")
+    implementation("com.journeyapps:zxing-android-embedded:4.3.0") // the QR scanner of 核验 (AndroidHost)
     implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
 }

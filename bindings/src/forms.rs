@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use zhangban_core::catalog::search::Hit;
-use zhangban_core::catalog::Catalog;
+use zhangban_core::catalog::{Browse, Catalog};
 use zhangban_core::forms::checklist::{self, Checklist};
 use zhangban_core::forms::session::{self, DraftInfo};
 use zhangban_core::forms::{parse_value, DraftState, Editor, Profile, Session};
@@ -22,6 +22,12 @@ use crate::store::ZhangbanStore;
 #[uniffi::export]
 pub fn catalog_search(store: Arc<ZhangbanStore>, query: String, limit: u32) -> Result<Vec<Hit>, ZhangbanError> {
     guard(|| Ok(Catalog::current(store.core())?.search(&query, limit.min(200) as usize)))
+}
+
+/// The catalog for browsing: the bundles (一件事), then the items by department.
+#[uniffi::export]
+pub fn catalog_browse(store: Arc<ZhangbanStore>) -> Result<Browse, ZhangbanError> {
+    guard(|| Ok(Catalog::current(store.core())?.browse()))
 }
 
 /// A service item or bundle as JSON (the catalog's own format, see docs/forms.md).

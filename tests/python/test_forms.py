@@ -38,6 +38,16 @@ class CatalogTest(FfiTestCase):
         self.assertEqual(zb.catalog_search(s, "完全无关的查询xyz", 5), [])
         entry = json.loads(zb.catalog_entry_json(s, "BD-BIRTH"))
         self.assertEqual(entry["items"], ["WJ-001", "GA-001", "YB-001", "RS-001"])
+
+    def test_browse_lists_bundles_and_items_by_department(self):
+        s = self.new_store()
+        b = zb.catalog_browse(s)
+        self.assertIn("BD-BIRTH", [h.code for h in b.bundles])
+        self.assertTrue(all(h.bundle for h in b.bundles))
+        codes = [h.code for d in b.departments for h in d.items]
+        self.assertEqual(len(codes), len(set(codes)), "every item once")
+        self.assertIn("GA-001", codes)
+        self.assertEqual(len({d.name.zh for d in b.departments}), len(b.departments), "one entry per department")
         with self.assertRaises(zb.ZhangbanError.NotFound):
             zb.catalog_entry_json(s, "NO-SUCH")
 

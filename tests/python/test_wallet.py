@@ -281,6 +281,11 @@ class WalletTest(FfiTestCase):
         usage = w.usage(item.licence_id)
         self.assertEqual(usage[1].recipient, "朝阳区民政局")
         self.assertEqual(usage[1].elements, ["name", "address"])
+        # The line as a person reads it (用证记录), from the core: who, which licence, which fields by name.
+        self.assertIn("朝阳区民政局", usage[1].text.zh)
+        self.assertIn("姓名、", usage[1].text.zh)
+        self.assertIn("Name, ", usage[1].text.en)
+        self.assertTrue(usage[0].text.zh.startswith("领取"), usage[0].text.zh)
 
         # The platform key refuses to sign (the user cancelled): a typed error, no presentation.
         store = self.new_store("hw")

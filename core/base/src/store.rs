@@ -696,6 +696,72 @@ impl Store {
         })
     }
 
+    /// Incremental reading for a cache that was filled at generation `since` ([`Store::generation`], read
+    /// before the rows): the records of `collection` written since, from the change log the write triggers
+    /// keep (migration 12) — a few rows, not the whole collection. Each comes back as
+    /// [`Written::Kept`] (passes `keep`; decrypted unless `known(id, version)`, as [`Store::scan_changed`]
+    /// does) or [`Written::Dropped`] (no longer passes `keep`: the cache forgets it). `None` when the cache
+    /// must read the whole collection again: a record was deleted since (a delete leaves no trace of its
+    /// id in the log), or more than `max` records were written. Unlike a full scan this does not count the
+    /// table's rows (a damaged table is found by the next full scan).
+    pub fn scan_written_since(
+        &self,
+        collection: &str,
+        since: i64,
+        max: usize,
+        keep: &dyn Fn(&str, Option<&str>, i64) -> bool,
+        known: &dyn Fn(&str, &[u8]) -> bool,
+    ) -> Result<Option<Vec<Written>>> {
+        self.read(|conn, u| {
+            let deleted: i64 = conn
+                .prepare_cached("SELECT deleted FROM record_generations WHERE collection = ?1")?
+                .query_row([collection], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            if deleted > since {
+                return Ok(None);
+            }
+            let mut st = conn.prepare_cached(
+                "SELECT r.seq, r.id, r.subject, r.tag, r.body, r.updated_at FROM record_changes c
+                 JOIN records r ON r.collection = c.collection AND r.id = c.id
+                 WHERE c.collection = ?1 AND c.gen > ?2 ORDER BY r.seq LIMIT ?3",
+            )?;
+            let limit = i64::try_from(max).unwrap_or(i64::MAX - 1).saturating_add(1);
+            let mut rows: Vec<(String, Option<Vec<u8>>, Option<RawRow>)> = Vec::new();
+            let mut q = st.query(params![collection, since, limit])?;
+            while let Some(r) = q.next().map_err(|_| Error::corrupted(format!("records/{collection}"), "*"))? {
+                if rows.len() >= max {
+                    return Ok(None);
+                }
+                let (subject, tag, at): (String, Option<String>, i64) = (r.get(2)?, r.get(3)?, r.get(5)?);
+                let id: String = r.get(1)?;
+                if !keep(&subject, tag.as_deref(), at) {
+                    rows.push((id, None, None));
+                    continue;
+                }
+                let body =
+                    r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
+                let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
+                let raw = if known(&id, &version) {
+                    None
+                } else {
+                    Some((r.get(0)?, id.clone(), subject, tag, body.to_vec(), at))
+                };
+                rows.push((id, Some(version), raw));
+            }
+            drop(q);
+            drop(st);
+            Ok(Some(
+                rows.into_iter()
+                    .map(|(id, version, raw)| match version {
+                        None => Written::Dropped(id),
+                        Some(v) => Written::Kept((id, v, raw.map(|row| decode_row(conn, u, collection, row)))),
+                    })
+                    .collect(),
+            ))
+        })
+    }
+
     /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
     /// body is decrypted): for summaries such as an agent's home over thousands of cases.
     pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {
@@ -1135,6 +1201,15 @@ type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
 /// One kept record of [`Store::scan_changed`]: its id, its version, and the record when the caller did not
 /// know that version.
 pub type Versioned = (String, Vec<u8>, Option<Result<Record>>);
+
+/// One record written since a generation ([`Store::scan_written_since`]).
+#[derive(Debug)]
+pub enum Written {
+    /// It passes the caller's filter: as [`Store::scan_changed`] gives it.
+    Kept(Versioned),
+    /// It no longer passes the filter (its id).
+    Dropped(String),
+}
 
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
     let (seq, id, subject, tag, body, updated_at) = row;

@@ -293,6 +293,29 @@ impl RatingLevel {
     }
 }
 
+/// One level of 好差评 as the rating screen offers it: its words and whether a reason must go with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct RatingChoice {
+    pub level: RatingLevel,
+    pub label: Text,
+    pub needs_reason: bool,
+}
+
+/// The five levels of 好差评, best first, with their words (both shells show the same).
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn rating_choices() -> Vec<RatingChoice> {
+    use RatingLevel::*;
+    [VerySatisfied, Satisfied, BasicallySatisfied, Dissatisfied, VeryDissatisfied]
+        .into_iter()
+        .map(|l| RatingChoice {
+            level: l,
+            label: Text::new(l.label_zh(), l.label_en()),
+            needs_reason: l.needs_reason(),
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rating {
     pub level: RatingLevel,

@@ -518,6 +518,42 @@ impl Catalog {
     pub fn search(&self, query: &str, limit: usize) -> Vec<search::Hit> {
         self.index.search(&self.doc, query, limit)
     }
+
+    /// The catalog for browsing without a query: the bundles (一件事一次办), then the items by department,
+    /// both in catalog order.
+    pub fn browse(&self) -> Browse {
+        let hit = |code: &str, bundle: bool, name: &Text| search::Hit {
+            code: code.into(),
+            bundle,
+            name: name.clone(),
+            score: 0,
+        };
+        let mut departments: Vec<Department> = Vec::new();
+        for i in &self.doc.items {
+            let h = hit(&i.code, false, &i.name);
+            match departments.iter_mut().find(|d| d.name == i.department) {
+                Some(d) => d.items.push(h),
+                None => departments.push(Department { name: i.department.clone(), items: vec![h] }),
+            }
+        }
+        Browse { bundles: self.doc.bundles.iter().map(|b| hit(&b.code, true, &b.name)).collect(), departments }
+    }
+}
+
+/// The catalog as a browsing screen shows it ([`Catalog::browse`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Browse {
+    pub bundles: Vec<search::Hit>,
+    pub departments: Vec<Department>,
+}
+
+/// One department and the items it handles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct Department {
+    pub name: Text,
+    pub items: Vec<search::Hit>,
 }
 
 /// Collection of the synced catalog's items (one record per service item), owned by the catalog.
@@ -533,6 +569,22 @@ pub fn catalog_version(store: &store::Store) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn browse_lists_every_item_once_under_its_department_and_every_bundle() {
+        let c = Catalog::bundled().unwrap();
+        let b = c.browse();
+        let items: Vec<&str> = b.departments.iter().flat_map(|d| d.items.iter().map(|h| h.code.as_str())).collect();
+        assert_eq!(items.len(), c.doc.items.len());
+        for i in &c.doc.items {
+            let d = b.departments.iter().find(|d| d.items.iter().any(|h| h.code == i.code)).unwrap();
+            assert_eq!(d.name, i.department, "{}", i.code);
+        }
+        let names: Vec<&Text> = b.departments.iter().map(|d| &d.name).collect();
+        assert!(names.iter().enumerate().all(|(k, n)| !names[..k].contains(n)), "one entry per department");
+        assert_eq!(b.bundles.len(), c.doc.bundles.len());
+        assert!(!b.bundles.is_empty() && b.bundles.iter().all(|h| h.bundle));
+    }
 
     #[test]
     fn bundled_catalog_loads_and_covers_the_departments() {

@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde::{Deserialize, Serialize};
 use zhangban_base::store::{Store, SELF_SUBJECT};
@@ -102,15 +102,16 @@ struct Entry {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct State {
+pub(crate) struct State {
     at: i64,
     entries: BTreeMap<String, Entry>,
 }
 
 static PLANNING: Mutex<()> = Mutex::new(());
-/// The last state read, with its store object and the generation of its collection at the time.
+/// The last state read, with its store object (held weakly, so its allocation is not reused by a later
+/// store object) and the generation of its collection at the time.
 #[allow(clippy::type_complexity)]
-static LAST_STATE: Mutex<Option<((String, usize), i64, Arc<State>)>> = Mutex::new(None);
+static LAST_STATE: Mutex<Option<((String, Weak<Store>), i64, Arc<State>)>> = Mutex::new(None);
 
 fn hash(r: &Reminder) -> String {
     let bytes = serde_json::to_vec(r).unwrap_or_default();
@@ -134,11 +135,11 @@ pub fn plan(store: &Arc<Store>) -> Result<Plan> {
 /// The last plan's state, parsed again only when it was written since (the generation of its collection):
 /// a steady background task plans over an unchanged state.
 fn last_state(store: &Arc<Store>) -> Result<Arc<State>> {
-    let key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+    let key = (store.store_id().to_string(), Arc::downgrade(store));
     let generation = store.generation(STATE_COLLECTION)?;
     let mut kept = LAST_STATE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((k, g, st)) = kept.as_ref() {
-        if *k == key && *g == generation {
+        if k.0 == key.0 && Weak::ptr_eq(&k.1, &key.1) && *g == generation {
             return Ok(st.clone());
         }
     }
@@ -203,7 +204,12 @@ fn digest(members: &[&Reminder], fire_at: i64) -> Reminder {
 }
 
 /// The plan at `now` from the rules' findings and the last plan's state; also the state to store.
-fn compute<'a>(s: &Settings, now: i64, found: impl Iterator<Item = &'a Found>, last: &State) -> (Plan, State) {
+pub(crate) fn compute<'a>(
+    s: &Settings,
+    now: i64,
+    found: impl Iterator<Item = &'a Found>,
+    last: &State,
+) -> (Plan, State) {
     let mut kept: BTreeMap<String, Entry> = BTreeMap::new();
     let mut candidates: Vec<Candidate<'a>> = Vec::new();
     // Reminders further ahead than the window wait for a later plan.

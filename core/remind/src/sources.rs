@@ -6,12 +6,12 @@
 //! name, so it is the same in every plan and after a restart.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use chrono::{Duration, NaiveDate};
 use zhangban_base::deadline::Deadline as Published;
 use zhangban_base::outbox::{self, Op};
-use zhangban_base::store::{Store, SELF_SUBJECT};
+use zhangban_base::store::{Store, Written, SELF_SUBJECT};
 use zhangban_base::{Result, Text};
 use zhangban_calendar::{Calendar, Rules};
 use zhangban_cases::{self as cases, Case, CaseState};
@@ -54,7 +54,7 @@ pub struct Snapshot {
     /// The version of each of `cases` (the same order): the case findings are cached per version.
     case_versions: Vec<Vec<u8>>,
     /// Which store object's cache the case findings go to.
-    store_key: (String, usize),
+    store_key: (String, Weak<Store>),
     /// The generation of the cases collection (and the window) `cases` were read at.
     cases_read_at: (i64, i64),
     /// The calendar update's version (empty: none stored): part of what the case findings depend on.
@@ -69,8 +69,9 @@ pub struct Snapshot {
 /// plaintext columns only.
 struct Cache {
     store_id: String,
-    /// The store object (two objects over the same files keep their own caches).
-    instance: usize,
+    /// The store object (two objects over the same files keep their own caches). Held weakly: while the
+    /// cache holds it, its allocation is not reused, so a later store object never takes over this cache.
+    owner: Weak<Store>,
     /// The cases collection's generation `cases` were read at, and the start of the rating window they were
     /// selected with (None: never read).
     cases_gen: Option<(i64, i64)>,
@@ -100,6 +101,8 @@ pub struct Counters {
     pub cases_decrypted: u64,
     /// Cases whose rules were reckoned.
     pub cases_reckoned: u64,
+    /// Case rows handed back by the store (kept ones of a full scan; written ones of an incremental read).
+    pub case_rows_read: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,21 +117,25 @@ struct FoundKey {
 /// running side by side have several).
 static CACHE: std::sync::Mutex<Vec<Cache>> = std::sync::Mutex::new(Vec::new());
 const CACHED_STORES: usize = 16;
+/// More cases written than this since the last call (a first sync of an agent's phone): one full pass instead.
+const INCREMENTAL_MAX: usize = 500;
 
 /// The cache of this store object (a new one when it has none; the least recently used goes when full).
-fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, instance: usize) -> &'a mut Cache {
-    match g.iter().position(|c| c.store_id == store_id && c.instance == instance) {
+fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, owner: &Weak<Store>) -> &'a mut Cache {
+    match g.iter().position(|c| c.store_id == store_id && Weak::ptr_eq(&c.owner, owner)) {
         Some(i) => {
             let c = g.remove(i);
             g.push(c);
         }
         None => {
+            // The caches of dropped store objects go first, then the least recently used.
+            g.retain(|c| c.owner.strong_count() > 0);
             if g.len() >= CACHED_STORES {
                 g.remove(0);
             }
             g.push(Cache {
                 store_id: store_id.to_string(),
-                instance,
+                owner: owner.clone(),
                 cases_gen: None,
                 cases: HashMap::new(),
                 calendar_gen: None,
@@ -148,8 +155,20 @@ fn cache_for<'a>(g: &'a mut Vec<Cache>, store_id: &str, instance: usize) -> &'a 
 /// The engine's work counters for this store object (zero before its first home or plan).
 pub fn counters(store: &Arc<Store>) -> Counters {
     let g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let instance = Arc::as_ptr(store) as usize;
-    g.iter().find(|c| c.store_id == store.store_id() && c.instance == instance).map(|c| c.counters).unwrap_or_default()
+    let owner = Arc::downgrade(store);
+    g.iter()
+        .find(|c| c.store_id == store.store_id() && Weak::ptr_eq(&c.owner, &owner))
+        .map(|c| c.counters)
+        .unwrap_or_default()
+}
+
+/// Drops what the engine keeps for this store object: its next call reads and reckons everything (the
+/// tests compare the kept path against it).
+#[cfg(test)]
+pub(crate) fn forget(store: &Arc<Store>) {
+    let mut g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let owner = Arc::downgrade(store);
+    g.retain(|c| !Weak::ptr_eq(&c.owner, &owner));
 }
 
 impl Snapshot {
@@ -167,9 +186,9 @@ impl Snapshot {
             Some(t) => OPEN.iter().any(|s| s.as_str() == t),
             None => false,
         };
-        let store_key = (store.store_id().to_string(), Arc::as_ptr(store) as usize);
+        let store_key = (store.store_id().to_string(), Arc::downgrade(store));
         let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        let cache = cache_for(&mut guard, &store_key.0, store_key.1);
+        let cache = cache_for(&mut guard, &store_key.0, &store_key.1);
         // The calendar with the stored signed update, verified again only when the update changed (a store
         // without one is not asked for it by id: a miss costs the store's full miss check).
         let cal_collection = zhangban_calendar::update::COLLECTION;
@@ -195,26 +214,62 @@ impl Snapshot {
         // completed case leaves the rating window): another window reads the rows again.
         let cases_gen = store.generation(cases::COLLECTION)?;
         if cache.cases_gen != Some((cases_gen, since)) {
-            let known = &cache.cases;
-            let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
-                known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
-            })?;
-            cache.counters.case_scans += 1;
-            let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
-            for (id, version, rec) in rows {
-                let case = match rec {
-                    Some(r) => {
-                        cache.counters.cases_decrypted += 1;
-                        Arc::new(r?.json::<Case>()?)
+            // Written since the cases were read, in the same window: only those rows (the change log), unless
+            // one was deleted or too many were written.
+            let written = match cache.cases_gen {
+                Some((g, w)) if w == since && g < cases_gen => {
+                    let known = &cache.cases;
+                    store.scan_written_since(cases::COLLECTION, g, INCREMENTAL_MAX, &watched, &|id, v| {
+                        known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+                    })?
+                }
+                _ => None,
+            };
+            match written {
+                Some(rows) => {
+                    cache.counters.case_rows_read += rows.len() as u64;
+                    for row in rows {
+                        match row {
+                            Written::Dropped(id) => {
+                                cache.cases.remove(&id);
+                            }
+                            Written::Kept((id, version, Some(r))) => {
+                                cache.counters.cases_decrypted += 1;
+                                let case = Arc::new(r?.json::<Case>()?);
+                                cache.cases.insert(id, (version, case));
+                            }
+                            Written::Kept((id, version, None)) => {
+                                if let Some(e) = cache.cases.get_mut(&id) {
+                                    e.0 = version;
+                                }
+                            }
+                        }
                     }
-                    None => match cache.cases.remove(&id) {
-                        Some((_, c)) => c,
-                        None => continue,
-                    },
-                };
-                fresh.insert(id, (version, case));
+                }
+                None => {
+                    let known = &cache.cases;
+                    let rows = store.scan_changed(cases::COLLECTION, &watched, &|id, v| {
+                        known.get(id).is_some_and(|(k, _)| k.as_slice() == v)
+                    })?;
+                    cache.counters.case_scans += 1;
+                    cache.counters.case_rows_read += rows.len() as u64;
+                    let mut fresh: HashMap<String, (Vec<u8>, Arc<Case>)> = HashMap::with_capacity(rows.len());
+                    for (id, version, rec) in rows {
+                        let case = match rec {
+                            Some(r) => {
+                                cache.counters.cases_decrypted += 1;
+                                Arc::new(r?.json::<Case>()?)
+                            }
+                            None => match cache.cases.remove(&id) {
+                                Some((_, c)) => c,
+                                None => continue,
+                            },
+                        };
+                        fresh.insert(id, (version, case));
+                    }
+                    cache.cases = fresh;
+                }
             }
-            cache.cases = fresh;
             cache.cases_gen = Some((cases_gen, since));
             let mut sorted: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
             sorted.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
@@ -1018,7 +1073,7 @@ pub fn collect(s: &Snapshot) -> Result<Findings> {
         labels: s.labels.clone(),
     };
     let mut guard = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    let cache = cache_for(&mut guard, &s.store_key.0, s.store_key.1);
+    let cache = cache_for(&mut guard, &s.store_key.0, &s.store_key.1);
     if cache.found_key.as_ref() != Some(&key) {
         cache.found.clear();
         cache.found_list = None;

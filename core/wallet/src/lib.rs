@@ -207,6 +207,56 @@ pub struct UsageEntry {
     pub recipient: Option<String>,
     pub purpose: Option<String>,
     pub elements: Vec<String>,
+    /// The line as a person reads it: what was done with which licence, to whom, which fields, for what.
+    pub text: Text,
+}
+
+/// A purpose as a person reads it: the presets' purposes by name, any other as it was given.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn purpose_text(purpose: &str) -> Text {
+    match purpose {
+        "hotel-check-in" => Text::new("酒店入住", "hotel check-in"),
+        "age-check" => Text::new("年龄核验", "age check"),
+        "full" => Text::new("全部信息", "everything"),
+        other => Text::new(other, other),
+    }
+}
+
+/// The words of one usage line (the licence's type and element names from its definition).
+fn usage_text(
+    action: &str,
+    t: Option<LicenceType>,
+    recipient: Option<&str>,
+    purpose: Option<&str>,
+    elements: &[String],
+) -> Text {
+    let names = |zh: bool| {
+        let n: Vec<&str> = elements
+            .iter()
+            .map(|k| match t.and_then(|t| t.element_by_key(k)) {
+                Some(d) if zh => d.name_zh,
+                Some(d) => d.name_en,
+                None => k.as_str(),
+            })
+            .collect();
+        n.join(if zh { "、" } else { ", " })
+    };
+    let (tz, te) = t.map(|t| (t.name_zh(), t.name_en())).unwrap_or(("证照", "licence"));
+    let p = purpose.map(purpose_text);
+    let (pz, pe) = p.map(|p| (format!("（用途：{}）", p.zh), format!(" (for {})", p.en))).unwrap_or_default();
+    let who = recipient.unwrap_or("");
+    match action {
+        "licence.import" => Text::new(format!("领取{tz}"), format!("Received the {te}")),
+        "licence.present" => {
+            Text::new(format!("亮证：{tz}，出示{}{pz}", names(true)), format!("Showed the {te}: {}{pe}", names(false)))
+        }
+        "licence.grant" => Text::new(
+            format!("授权“{who}”使用{tz}：{}{pz}", names(true)),
+            format!("Granted “{who}” the {te}: {}{pe}", names(false)),
+        ),
+        "licence.grant.revoke" => Text::new(format!("撤回授权：{tz}"), format!("Withdrew a grant of the {te}")),
+        other => Text::new(other, other),
+    }
 }
 
 /// The holder's wallet.
@@ -672,17 +722,24 @@ impl Wallet {
                 continue;
             }
             let d = &e.detail;
+            let recipient = d.get("recipient").and_then(|v| v.as_str()).map(str::to_string);
+            let purpose = d.get("purpose").and_then(|v| v.as_str()).map(str::to_string);
+            let elements: Vec<String> = d
+                .get("elements")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                .unwrap_or_default();
+            // A licence removed since keeps its lines, worded without its type.
+            let t = self.store.get_json::<StoredLicence>(LICENCE_COLLECTION, &e.target).ok().map(|r| r.licence_type);
+            let text = usage_text(&e.action, t, recipient.as_deref(), purpose.as_deref(), &elements);
             out.push(UsageEntry {
                 at: e.at,
                 action: e.action.clone(),
                 licence_id: e.target.clone(),
-                recipient: d.get("recipient").and_then(|v| v.as_str()).map(str::to_string),
-                purpose: d.get("purpose").and_then(|v| v.as_str()).map(str::to_string),
-                elements: d
-                    .get("elements")
-                    .and_then(|v| v.as_array())
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
+                recipient,
+                purpose,
+                elements,
+                text,
             });
         }
         Ok(out)

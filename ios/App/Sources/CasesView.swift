@@ -51,6 +51,7 @@ struct CaseDetailView: View {
                         }
                     }
                 }
+                CaseActionsSection(view: p, done: { load() })
                 Section(lang.pick("办理进度", "Timeline")) {
                     ForEach(Array(p.timeline.enumerated()), id: \.offset) { _, t in
                         VStack(alignment: .leading) {

@@ -7,6 +7,7 @@ struct ServicesView: View {
     @EnvironmentObject var session: ZhangbanSession
     @State private var query = ""
     @State private var hits: [Hit] = []
+    @State private var browse: Browse?
     @State private var error: String?
 
     var body: some View {
@@ -15,6 +16,28 @@ struct ServicesView: View {
                 if let error { Text(error).foregroundStyle(.red) }
                 ForEach(hits, id: \.code) { hit in
                     NavigationLink(lang.pick(hit.name)) { ChecklistView(code: hit.code) }
+                }
+                // No query: browse the bundles (一件事一次办), then the items by department, as the core lists them.
+                if query.isEmpty, let b = browse {
+                    Section(lang.pick("一件事一次办", "Life events (one application for several services)")) {
+                        ForEach(b.bundles, id: \.code) { hit in
+                            NavigationLink(lang.pick(hit.name)) { ChecklistView(code: hit.code) }
+                        }
+                    }
+                    ForEach(b.departments, id: \.name.zh) { d in
+                        Section(lang.pick(d.name)) {
+                            ForEach(d.items, id: \.code) { hit in
+                                NavigationLink(lang.pick(hit.name)) { ChecklistView(code: hit.code) }
+                            }
+                        }
+                    }
+                }
+            }
+            .task {
+                do {
+                    browse = try catalogBrowse(store: session.store)
+                } catch {
+                    self.error = errorText(error, lang)
                 }
             }
             .searchable(text: $query, prompt: "个体工商户, 出生, birth…")

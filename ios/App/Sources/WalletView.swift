@@ -28,6 +28,8 @@ struct WalletView: View {
                 }
                 // Sandbox only: the platform issues a device-bound licence to a registered device.
                 Button("领取示例居民身份证（沙箱） / Get a sample resident ID") { Task { await requestSample() } }
+                NavigationLink(lang.pick("核验他人亮证", "Verify someone's code")) { VerifierView() }
+                NavigationLink(lang.pick("用证记录与授权", "Usage log and grants")) { UsageView() }
             }
             .navigationTitle("证照 Wallet")
             .task { await reload() }

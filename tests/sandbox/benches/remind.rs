@@ -240,6 +240,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::create_dir_all(&keep)?;
         std::fs::rename(tmp.path().join("store"), keep.join("store"))?;
         std::fs::copy(tmp.path().join("vault.key"), keep.join("vault.key"))?;
+        // The vault's alias keys (the subject key ring, ADR 0017) live beside its key file.
+        let aliases = keep.join("vault.key.aliases");
+        std::fs::create_dir_all(&aliases)?;
+        for e in std::fs::read_dir(tmp.path().join("vault.key.aliases"))? {
+            let e = e?;
+            std::fs::copy(e.path(), aliases.join(e.file_name()))?;
+        }
         println!("store kept in {}", keep.display());
     }
     p.stop().await;

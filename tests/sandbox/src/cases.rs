@@ -108,9 +108,10 @@ CREATE TABLE IF NOT EXISTS calendar_versions (
     published_at INTEGER NOT NULL
 );";
 
-/// The sandbox platform's calendar-signing key (PKCS#8, P-256). Its public key is pinned in
-/// `core/base/trust/sandbox.anchors` (`calendar`). A sandbox key: never a production one.
-pub const CALENDAR_SIGNING_KEY_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420d1f2e8ce362d24ced954d22ddb12756403df114af7a7e22aa41055d8d24e6acda14403420004408bdd8a817276e67a6326ad2b077f640930b2b50928f25be672180dffd6d4be154a1f2767f57eb57e92cf783bc62347783001ee20da39183ab47c6ee55d2eb6";
+/// The sandbox platform's calendar-signing key (PKCS#8, P-256, hex; one file, also read by the reminder
+/// engine's tests). Its public key is pinned in `core/base/trust/sandbox.anchors` (`calendar`). A sandbox
+/// key: never a production one.
+pub const CALENDAR_SIGNING_KEY_HEX: &str = include_str!("../../../core/base/trust/sandbox-calendar.pk8.hex");
 
 /// The calendar update the sandbox serves: a sample year beyond the bundled data, carrying only the
 /// fixed-by-law 元旦 (1 January). Marked as sandbox data, not a State Council notice.

@@ -104,6 +104,52 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
                  ON CONFLICT(collection) DO UPDATE SET n = n + 1;
          END;",
     ),
+    (
+        12,
+        "a change log per record, kept by the generation triggers (a cache reads only what was written since)",
+        // Each write of a record notes its (collection, id) with the collection's generation after the write,
+        // so `Store::scan_written_since` reads the few rows written since a cache was filled instead of the
+        // whole collection. A delete removes its id from the log (no trace of an erased record stays) and
+        // notes the generation of the last delete: a cache older than that reads everything again. The
+        // triggers of migration 11 are replaced so the generation and the log are written in one order.
+        "CREATE TABLE record_changes (
+             collection TEXT NOT NULL,
+             id TEXT NOT NULL,
+             gen INTEGER NOT NULL,
+             PRIMARY KEY (collection, id)
+         ) WITHOUT ROWID;
+         CREATE INDEX record_changes_gen ON record_changes(collection, gen);
+         ALTER TABLE record_generations ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+         DROP TRIGGER record_generations_insert;
+         DROP TRIGGER record_generations_update;
+         DROP TRIGGER record_generations_delete;
+         CREATE TRIGGER record_generations_insert AFTER INSERT ON records BEGIN
+             INSERT INTO record_generations (collection, n) VALUES (new.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+             INSERT INTO record_changes (collection, id, gen)
+                 SELECT new.collection, new.id, n FROM record_generations WHERE collection = new.collection
+                 ON CONFLICT(collection, id) DO UPDATE SET gen = excluded.gen;
+         END;
+         CREATE TRIGGER record_generations_update AFTER UPDATE ON records BEGIN
+             INSERT INTO record_generations (collection, n) VALUES (new.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+             UPDATE record_generations SET n = n + 1, deleted = n + 1
+                 WHERE collection = old.collection AND old.collection IS NOT new.collection;
+             UPDATE record_generations SET deleted = n
+                 WHERE collection = old.collection AND old.collection IS new.collection AND old.id IS NOT new.id;
+             DELETE FROM record_changes
+                 WHERE collection = old.collection AND id = old.id
+                   AND (old.collection IS NOT new.collection OR old.id IS NOT new.id);
+             INSERT INTO record_changes (collection, id, gen)
+                 SELECT new.collection, new.id, n FROM record_generations WHERE collection = new.collection
+                 ON CONFLICT(collection, id) DO UPDATE SET gen = excluded.gen;
+         END;
+         CREATE TRIGGER record_generations_delete AFTER DELETE ON records BEGIN
+             INSERT INTO record_generations (collection, n, deleted) VALUES (old.collection, 1, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1, deleted = n + 1;
+             DELETE FROM record_changes WHERE collection = old.collection AND id = old.id;
+         END;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {

@@ -955,3 +955,70 @@ fn write_generation_counts_every_write_of_the_collection_and_nothing_else() {
     assert!(failed.is_err());
     assert_eq!(s.generation("case").unwrap(), g5);
 }
+
+/// The change log (migration 12): what was written since a generation comes back — through this store or
+/// another connection — and nothing else; a record that no longer passes the filter is `Dropped`; a delete
+/// (which leaves no trace of its id) or more than `max` writes ask the cache to read everything again.
+#[test]
+fn the_change_log_gives_what_was_written_since_a_generation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    let all = |_: &str, _: Option<&str>, _: i64| true;
+    let none_known = |_: &str, _: &[u8]| false;
+    for i in 0..5 {
+        s.put("case", &format!("c{i}"), SELF_SUBJECT, b"one").unwrap();
+    }
+    s.put("outbox", "o1", SELF_SUBJECT, b"x").unwrap();
+    let g = s.generation("case").unwrap();
+    assert!(s.scan_written_since("case", g, 10, &all, &none_known).unwrap().unwrap().is_empty());
+    // One update and one insert: those two rows, decrypted; another collection's write is not among them.
+    s.put("case", "c2", SELF_SUBJECT, b"two").unwrap();
+    s.put("case", "c9", SELF_SUBJECT, b"new").unwrap();
+    s.put("outbox", "o2", SELF_SUBJECT, b"y").unwrap();
+    let got = s.scan_written_since("case", g, 10, &all, &none_known).unwrap().unwrap();
+    let kept: Vec<(String, Vec<u8>)> = got
+        .into_iter()
+        .map(|w| match w {
+            Written::Kept((id, _, Some(r))) => (id, r.unwrap().body.to_vec()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kept, vec![("c2".to_string(), b"two".to_vec()), ("c9".to_string(), b"new".to_vec())]);
+    // Known versions are not decrypted; a row the filter no longer keeps is Dropped.
+    let g2 = s.generation("case").unwrap();
+    s.transaction(|t| t.set_tag("case", "c3", Some("done")).map(|_| ())).unwrap();
+    let untagged = |_: &str, tag: Option<&str>, _: i64| tag.is_none();
+    let got = s.scan_written_since("case", g2, 10, &untagged, &|_, _| true).unwrap().unwrap();
+    assert!(matches!(got.as_slice(), [Written::Dropped(id)] if id == "c3"), "{got:?}");
+    let got = s.scan_written_since("case", g2, 10, &all, &|_, _| true).unwrap().unwrap();
+    assert!(matches!(got.as_slice(), [Written::Kept((id, _, None))] if id == "c3"), "{got:?}");
+    // Through another connection.
+    let g3 = s.generation("case").unwrap();
+    let other = Store::open(&dir, vault(tmp.path())).unwrap();
+    other.put("case", "c4", SELF_SUBJECT, b"four").unwrap();
+    drop(other);
+    let got = s.scan_written_since("case", g3, 10, &all, &none_known).unwrap().unwrap();
+    assert!(matches!(got.as_slice(), [Written::Kept((id, _, Some(_)))] if id == "c4"), "{got:?}");
+    // More than `max` written: read everything.
+    assert!(s.scan_written_since("case", g, 1, &all, &none_known).unwrap().is_none());
+    // A rolled-back write leaves no entry.
+    let g4 = s.generation("case").unwrap();
+    let failed: Result<()> = s.transaction(|t| {
+        t.put("case", "c7", SELF_SUBJECT, b"seven", PutOptions::default())?;
+        Err(Error::validation("x", "回滚", "roll back"))
+    });
+    assert!(failed.is_err());
+    assert!(s.scan_written_since("case", g4, 10, &all, &none_known).unwrap().unwrap().is_empty());
+    // A delete: the log keeps no trace of the id, and a cache older than it must read everything.
+    assert!(s.delete("case", "c1").unwrap());
+    assert!(s.scan_written_since("case", g4, 10, &all, &none_known).unwrap().is_none());
+    let n: i64 = s
+        .with_txn_raw(|tx| Ok(tx.query_row("SELECT count(*) FROM record_changes WHERE id = 'c1'", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(n, 0, "an erased record's id stays in the change log");
+    // After the delete, a cache filled since reads incrementally again.
+    let g5 = s.generation("case").unwrap();
+    s.put("case", "c0", SELF_SUBJECT, b"zero").unwrap();
+    assert_eq!(s.scan_written_since("case", g5, 10, &all, &none_known).unwrap().unwrap().len(), 1);
+}

@@ -64,6 +64,17 @@ class TestHost(private val backups: File = kotlin.io.path.createTempDirectory("z
     }
 
     override fun backupFolder(): File = backups
+
+    /** What the camera reads next (the tests put a code's text here, as a person holds up a phone). */
+    var nextScan: String? = null
+    var scans = 0
+        private set
+
+    @Composable
+    override fun rememberCodeScanner(onScanned: (String?) -> Unit): (() -> Unit)? = {
+        scans++
+        onScanned(nextScan)
+    }
 }
 
 private class Resumed : LifecycleOwner {

@@ -241,6 +241,8 @@ class ScreensTest : SandboxTest("ui") {
             onNodeWithText("设置").performClick()
             waitForText("未设置 PIN。设置后，打开掌办需要输入。")
             onNodeWithText("设置 PIN").assertIsNotEnabled()
+            // About: the age of the issuer list the wallet fetched with the licence (within the hour).
+            waitForText("签发机构名单：1 小时内更新。")
             cam.shoot("settings")
             onNode(hasSetTextAction() and hasText("新 PIN")).performTextInput("135790")
             onNode(hasSetTextAction() and hasText("再次输入新 PIN")).performTextInput("135791")

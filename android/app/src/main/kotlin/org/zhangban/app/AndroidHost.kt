@@ -7,12 +7,14 @@ import android.view.WindowManager
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.runtime.Composable
+import com.journeyapps.barcodescanner.ScanContract
+import com.journeyapps.barcodescanner.ScanOptions
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.withContext
 import org.zhangban.ui.Host
 import org.zhangban.ui.PickedFile
 
-/** The Android pieces of the screens (org.zhangban.ui.Host): window flags, brightness, the file picker, the backup folder. */
+/** The Android pieces of the screens (org.zhangban.ui.Host): window flags, brightness, the file picker, the QR scanner, the backup folder. */
 class AndroidHost(private val activity: Activity) : Host {
     override fun protectScreen(on: Boolean) {
         val window = activity.window
@@ -34,6 +36,15 @@ class AndroidHost(private val activity: Activity) : Host {
             onPicked(uri?.let { picked(it) })
         }
         return { launcher.launch("*/*") }
+    }
+
+    @Composable
+    override fun rememberCodeScanner(onScanned: (String?) -> Unit): (() -> Unit)? {
+        // zxing-android-embedded's scanning activity (camera permission asked by it); null contents: cancelled
+        val launcher = rememberLauncherForActivityResult(ScanContract()) { r -> onScanned(r.contents) }
+        return {
+            launcher.launch(ScanOptions().setDesiredBarcodeFormats(ScanOptions.QR_CODE).setBeepEnabled(false).setOrientationLocked(false))
+        }
     }
 
     override fun backupFolder(): java.io.File = BackupDocuments.autoBackupFile(activity).parentFile ?: activity.filesDir

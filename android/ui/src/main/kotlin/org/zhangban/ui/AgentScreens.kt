@@ -123,14 +123,16 @@ fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Un
     val principals by agent.principals.collectAsStateWithLifecycle()
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     LaunchedEffect(Unit) { error = attempt { agent.refresh() } }
+    // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
+    val list = principals
     LazyColumn(Modifier.padding(horizontal = 16.dp)) {
         item {
             Text(c.agentHome, style = MaterialTheme.typography.titleLarge, modifier = Modifier.padding(top = 16.dp))
             OutlinedButton(onClick = onDoor, modifier = Modifier.padding(vertical = 8.dp)) { Text(c.doorIntake) }
             ErrorText(error)
-            if (principals.isEmpty()) Text(c.noPrincipals)
+            if (list.isEmpty()) Text(c.noPrincipals)
         }
-        items(principals, key = { it.subject }) { p ->
+        items(list, key = { it.subject }) { p ->
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onOpen(p.subject) }) {
                 Column(Modifier.padding(16.dp)) {
                     Text("${p.name}  ${p.idMasked}", style = MaterialTheme.typography.titleMedium)

@@ -116,7 +116,7 @@ fun ZhangbanTabs(
                         onClick = { tab = t },
                         // the label says it: the icon is decoration for a screen reader
                         icon = { TabIcon(icon) },
-                        label = { Text(label, maxLines = 1) },
+                        label = { FitText(label) },
                     )
                 }
             }

@@ -1,14 +1,20 @@
 package org.zhangban.ui
 
 import androidx.compose.foundation.clickable
+import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.ExperimentalLayoutApi
+import androidx.compose.foundation.layout.FlowRow
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
+import androidx.compose.material3.Button
 import androidx.compose.material3.Card
+import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
+import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
@@ -22,9 +28,13 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
 import org.zhangban.kit.Zhangban
+import uniffi.zhangban_base.AttachmentInfo
 import uniffi.zhangban_cases.CaseView
+import uniffi.zhangban_cases.ratingChoices
 import uniffi.zhangban_ffi.ZhangbanException
 
 /**
@@ -82,7 +92,8 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     // Reloaded whenever this case's line in the list changes (a notice arrived): the deadline and what is
     // needed follow.
     val line = cases.firstOrNull { it.id == caseId }
-    LaunchedEffect(caseId, line) { error = attempt { view = z.view(caseId) } }
+    var reloads by remember { mutableStateOf(0) } // an action of the person changed the case
+    LaunchedEffect(caseId, line, reloads) { error = attempt { view = z.view(caseId) } }
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded view recomposes this
     // function and so rebuilds the list.
     val loaded = view
@@ -105,6 +116,9 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
         items(v.neededNow) { n ->
             Text(lang.pick(n.text) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
         }
+        // Keyed: what is needed above it comes and goes, and its state (what was attached, the "sent" line)
+        // must stay with it, not with an index.
+        item(key = "actions") { CaseActionsPanel(z, v, onDone = { reloads++ }) }
         item { SectionTitle(c.timeline) }
         items(v.timeline) { t ->
             Column(Modifier.padding(vertical = 4.dp)) {
@@ -116,5 +130,112 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
                 }
             }
         }
+    }
+}
+
+/**
+ * What the person can do with the case now, as the core's `CaseActions` allow: 补正 (attach what was asked and
+ * send it), resend or give up a submission the platform refused, 好差评 after completion (the levels and
+ * their words from the core), a complaint. The core checks every call (a dissatisfied rating without a
+ * reason is its validation error, shown here).
+ */
+@OptIn(ExperimentalLayoutApi::class)
+@Composable
+private fun CaseActionsPanel(z: Zhangban, v: CaseView, onDone: () -> Unit) {
+    val c = chrome()
+    val lang = c.lang
+    val a = v.actions
+    val id = v.summary.id
+    var error by remember(id) { mutableStateOf<ZhangbanException?>(null) }
+    var attached by remember(id) { mutableStateOf<List<AttachmentInfo>>(emptyList()) }
+    var note by rememberSaveable(id) { mutableStateOf("") }
+    var complaint by rememberSaveable(id) { mutableStateOf("") }
+    var levelIndex by rememberSaveable(id) { mutableStateOf<Int?>(null) }
+    var reason by rememberSaveable(id) { mutableStateOf("") }
+    var done by remember(id) { mutableStateOf<String?>(null) }
+    val choices = remember { ratingChoices() }
+    val scope = rememberCoroutineScope()
+    val pick = LocalHost.current.rememberFilePicker { f ->
+        if (f != null) {
+            scope.launch {
+                error = attempt {
+                    val bytes = f.read()
+                    attached = attached + withContext(Dispatchers.IO) { z.store.writeAttachment(v.summary.subject, f.name, bytes) }
+                }
+            }
+        }
+    }
+    fun act(message: String, block: suspend () -> Unit) {
+        scope.launch {
+            error = attempt {
+                withContext(Dispatchers.IO) { block() }
+                done = message
+                z.refreshCases()
+                onDone()
+            }
+        }
+    }
+
+    Column(Modifier.padding(vertical = 8.dp)) {
+        if (a.supplement) {
+            SectionTitle(c.supplyTitle)
+            OutlinedButton(onClick = pick) { Text(c.attach) }
+            for (f in attached) Text(c.attachedFile(f.name), style = MaterialTheme.typography.bodySmall)
+            OutlinedTextField(note, { note = it }, label = { Text(c.supplyNote) }, modifier = Modifier.fillMaxWidth())
+            Button(
+                enabled = attached.isNotEmpty() || note.isNotBlank(),
+                onClick = {
+                    act(c.supplySent) {
+                        z.casesApi.supply(id, "{}", attached.map { it.id }, note)
+                        attached = emptyList()
+                        note = ""
+                    }
+                },
+            ) { Text(c.supplySend) }
+        }
+        if (a.resubmit || a.discard) {
+            SectionTitle(c.refusedTitle)
+            v.summary.problem?.let { ErrorText(it) }
+            FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                if (a.resubmit) {
+                    Button(onClick = {
+                        act(c.resubmitted) { z.casesApi.resubmit(id, null, false, null, attached.map { it.id }.ifEmpty { null }) }
+                    }) { Text(c.resubmit) }
+                }
+                if (a.discard) {
+                    OutlinedButton(onClick = { act(c.discarded) { z.casesApi.discardRefused(id, c.discardReason) } }) { Text(c.discard) }
+                }
+            }
+        }
+        if (a.rate) {
+            SectionTitle(c.rateTitle)
+            FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+                choices.forEachIndexed { i, r ->
+                    FilterChip(selected = levelIndex == i, onClick = { levelIndex = i }, label = { Text(lang.pick(r.label)) })
+                }
+            }
+            val chosen = levelIndex?.let { choices[it] }
+            OutlinedTextField(
+                reason,
+                { reason = it },
+                label = { Text(if (chosen?.needsReason == true) c.rateReasonNeeded else c.rateReason) },
+                modifier = Modifier.fillMaxWidth(),
+            )
+            Button(enabled = chosen != null, onClick = {
+                chosen?.let { r -> act(c.rated) { z.casesApi.rate(id, r.level, reason.ifBlank { null }) } }
+            }) { Text(c.rateSend) }
+        }
+        if (a.complain) {
+            SectionTitle(c.complainTitle)
+            OutlinedTextField(complaint, { complaint = it }, label = { Text(c.complainHint) }, modifier = Modifier.fillMaxWidth())
+            OutlinedButton(enabled = complaint.isNotBlank(), onClick = {
+                act(c.complained) {
+                    z.casesApi.complain(id, complaint)
+                    complaint = ""
+                }
+            }) { Text(c.complainSend) }
+        }
+        ErrorText(error)
+        done?.let { Text(it, color = MaterialTheme.colorScheme.primary) }
     }
 }

@@ -1,6 +1,14 @@
 package org.zhangban.ui
 
+import androidx.compose.foundation.layout.BoxWithConstraints
 import androidx.compose.foundation.layout.padding
+import androidx.compose.material3.LocalTextStyle
+import androidx.compose.runtime.remember
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.text.rememberTextMeasurer
+import androidx.compose.ui.text.style.TextOverflow
+import androidx.compose.ui.unit.Constraints
+import androidx.compose.ui.unit.isSpecified
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Text
 import androidx.compose.material3.Typography
@@ -44,6 +52,14 @@ interface Host {
      * transfer carry; the files are sealed under the recovery code).
      */
     fun backupFolder(): java.io.File
+
+    /**
+     * The camera reading a QR code (核验 and engagement mode): returns what opens it, or null where this
+     * device has none (the screen then offers only pasting the code's text); [onScanned] gets the decoded
+     * text, or null when the person cancelled.
+     */
+    @Composable
+    fun rememberCodeScanner(onScanned: (String?) -> Unit): (() -> Unit)?
 }
 
 /** A file the person picked: its display name and its bytes (read off the main thread). */
@@ -86,6 +102,10 @@ private var SemanticsPropertyReceiver.changesByItself by ChangesByItself
 
 fun Modifier.changesByItself(): Modifier = semantics { changesByItself = true }
 
+/** The text a QR code on screen encodes (what a camera would read from it). */
+val QrPayload = SemanticsPropertyKey<String>("QrPayload")
+var SemanticsPropertyReceiver.qrPayload by QrPayload
+
 fun nowSecs(): Long = System.currentTimeMillis() / 1000
 
 fun Lang.locale(): Locale = if (this == Lang.ZH) Locale.SIMPLIFIED_CHINESE else Locale.UK
@@ -120,3 +140,32 @@ suspend fun attempt(block: suspend () -> Unit): ZhangbanException? =
     } catch (e: ZhangbanException) {
         e
     }
+
+/**
+ * One line of text that fits its width: at the text size the person chose when it fits, else the largest
+ * smaller size that does (down to [minScale] of it, then cut with an ellipsis). For labels in a fixed width,
+ * such as the bottom bar's five tabs: at font scale 2, "Settings" and "我的办件" were cut to "Setti", "我的".
+ */
+@Composable
+fun FitText(text: String, modifier: Modifier = Modifier, minScale: Float = 0.5f) {
+    val style = LocalTextStyle.current
+    val measurer = rememberTextMeasurer()
+    BoxWithConstraints(modifier, contentAlignment = Alignment.Center) {
+        val width = constraints.maxWidth
+        val fitted = remember(text, style, width, measurer) {
+            var s = style
+            var scale = 1f
+            while (scale > minScale && width != Constraints.Infinity &&
+                measurer.measure(text, s, maxLines = 1, softWrap = false, constraints = Constraints(maxWidth = width)).hasVisualOverflow
+            ) {
+                scale -= 0.05f
+                s = style.copy(
+                    fontSize = style.fontSize * scale,
+                    lineHeight = if (style.lineHeight.isSpecified) style.lineHeight * scale else style.lineHeight,
+                )
+            }
+            s
+        }
+        Text(text, style = fitted, maxLines = 1, softWrap = false, overflow = TextOverflow.Ellipsis)
+    }
+}

@@ -67,7 +67,7 @@ fun FormScreen(
     submit: (suspend () -> Unit)? = null,
 ) {
     val c = chrome()
-    val state by form.state.collectAsStateWithLifecycle()
+    val shownState by form.state.collectAsStateWithLifecycle()
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val scope = rememberCoroutineScope()
     var attachFor by remember { mutableStateOf<String?>(null) }
@@ -84,6 +84,8 @@ fun FormScreen(
     fun edit(block: suspend () -> Unit) {
         scope.launch { error = attempt(block) } // Validation names the field; the draft is unchanged
     }
+    // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
+    val state = shownState
     val readOnly = state.submittedCase != null
 
     LazyColumn(Modifier.padding(horizontal = 16.dp)) {

@@ -30,6 +30,7 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Zhangban
+import uniffi.zhangban_catalog.Browse
 import uniffi.zhangban_catalog.Hit
 import uniffi.zhangban_forms.Checklist
 import uniffi.zhangban_ffi.ZhangbanException
@@ -70,6 +71,8 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
         if (query.isNotBlank()) delay(200) // typing: search when it pauses
         error = attempt { hits = if (query.isBlank()) null else z.search(query) }
     }
+    // Browsing while the box is empty: the bundles (一件事一次办), then the items by department.
+    val browse by produceState<Browse?>(null) { value = try { z.browse() } catch (e: ZhangbanException) { null } }
     val drafts by produceState<List<Pair<String, String>>>(emptyList(), lang) {
         // (draft id, the service's name): a draft names its target by code only
         value = try {
@@ -88,15 +91,29 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
             modifier = Modifier.fillMaxWidth(),
         )
         ErrorText(error)
+        // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
+        val h = hits
+        val open = drafts
+        val all = browse
         LazyColumn {
-            val h = hits
-            if (h == null && drafts.isNotEmpty()) {
+            if (h == null && open.isNotEmpty()) {
                 item { SectionTitle(c.drafts) }
-                items(drafts, key = { "draft:" + it.first }) { (id, name) ->
+                items(open, key = { "draft:" + it.first }) { (id, name) ->
                     Column(Modifier.fillMaxWidth().clickable(onClickLabel = c.resume) { onResume(id) }.padding(vertical = 12.dp)) {
                         Text(name, style = MaterialTheme.typography.bodyLarge)
                         Text(c.resume, style = MaterialTheme.typography.bodySmall, color = MaterialTheme.colorScheme.primary)
                     }
+                }
+            }
+            if (h == null && all != null) {
+                if (all.bundles.isNotEmpty()) item { SectionTitle(c.bundles) }
+                items(all.bundles, key = { "bundle:" + it.code }) { b -> HitRow(lang.pick(b.name)) { onOpen(b.code) } }
+                item { SectionTitle(c.byDepartment) }
+                for (d in all.departments) {
+                    item(key = "dept:" + d.name.zh) {
+                        Text(lang.pick(d.name), style = MaterialTheme.typography.titleSmall, color = MaterialTheme.colorScheme.primary, modifier = Modifier.padding(top = 12.dp))
+                    }
+                    items(d.items, key = { "dept-item:" + it.code }) { i -> HitRow(lang.pick(i.name)) { onOpen(i.code) } }
                 }
             }
             if (h != null && h.isEmpty()) item { Text(c.noHits, Modifier.padding(vertical = 12.dp)) }
@@ -110,6 +127,12 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
             }
         }
     }
+}
+
+@Composable
+private fun HitRow(name: String, onClick: () -> Unit) {
+    Text(name, style = MaterialTheme.typography.bodyLarge, modifier = Modifier.fillMaxWidth().clickable(onClick = onClick).padding(vertical = 10.dp))
+    HorizontalDivider()
 }
 
 /** 一次性告知: everything the service needs, and why, before any draft exists. */

@@ -21,6 +21,7 @@ import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.produceState
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.runtime.saveable.rememberSaveable
@@ -37,6 +38,7 @@ import kotlinx.coroutines.withContext
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_wallet.CacheInfo
 
 /** What the person chose in 设置 (kept across a rotation; `lang` null: the device's language). */
 data class Prefs(val lang: Lang? = null, val largeText: Boolean = false) : Serializable
@@ -104,6 +106,18 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
         }
 
         OutlinedButton(onClick = { backupOpen = true }, modifier = Modifier.padding(top = 16.dp)) { Text(c.backupOpen) }
+
+        // About: how fresh the lists are that 亮证 and 核验 rely on offline.
+        SectionTitle(c.about)
+        Text(c.aboutApp, style = MaterialTheme.typography.bodyMedium)
+        val lists by produceState<CacheInfo?>(null) {
+            value = try {
+                withContext(Dispatchers.IO) { z.wallet.cacheInfo() }
+            } catch (e: ZhangbanException) {
+                null
+            }
+        }
+        lists?.let { Text(c.trustListAge(it.trustAgeSecs), style = MaterialTheme.typography.bodyMedium) }
     }
 }
 

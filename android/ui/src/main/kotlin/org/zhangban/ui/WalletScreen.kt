@@ -15,6 +15,7 @@ import androidx.compose.material3.Button
 import androidx.compose.material3.Card
 import androidx.compose.material3.FilterChip
 import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
@@ -38,12 +39,16 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlin.math.floor
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.catch
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import org.zhangban.kit.QrPresenter
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_ffi.renderQr
 import uniffi.zhangban_wallet.LicenceSummary
 import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_wallet.QrImage
@@ -63,6 +68,16 @@ fun WalletScreen(z: Zhangban) {
     }
     LaunchedEffect(Unit) { error = attempt { reload() } }
 
+    var verifying by rememberSaveable { mutableStateOf(false) }
+    if (verifying) {
+        VerifierScreen(z, onBack = { verifying = false })
+        return
+    }
+    var usageOpen by rememberSaveable { mutableStateOf(false) }
+    if (usageOpen) {
+        UsageScreen(z, onBack = { usageOpen = false })
+        return
+    }
     licences.firstOrNull { it.licenceId == showingId }?.let {
         PresentScreen(z, it, onClose = { showingId = null })
         return
@@ -92,6 +107,8 @@ fun WalletScreen(z: Zhangban) {
             },
             modifier = Modifier.padding(top = 16.dp),
         ) { Text(c.requestSampleLicence) }
+        OutlinedButton(onClick = { verifying = true }, modifier = Modifier.padding(top = 8.dp)) { Text(c.verifyOpen) }
+        OutlinedButton(onClick = { usageOpen = true }, modifier = Modifier.padding(top = 8.dp)) { Text(c.usageOpen) }
     }
 }
 
@@ -115,9 +132,14 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
     val preset = PRESETS[presetIndex]
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val presenter = remember { z.presenter() }
-    val shown by remember(preset) {
-        presenter.codes(item.licenceId, preset).catch { e ->
-            if (e is ZhangbanException) error = e else throw e
+    // Engagement mode: the verifier's challenge (`ZBE1:`) scanned from its screen; the codes answer it.
+    var engagement by rememberSaveable { mutableStateOf<String?>(null) }
+    val scan = host.rememberCodeScanner { text -> if (text != null) { error = null; engagement = text.trim() } }
+    val shown by remember(preset, engagement) {
+        val e = engagement
+        val codes = if (e == null) presenter.codes(item.licenceId, preset) else engagedCodes(z, item.licenceId, preset, e)
+        codes.catch { x ->
+            if (x is ZhangbanException) error = x else throw x
         }
     }.collectAsStateWithLifecycle(initialValue = null)
     val now by produceState(nowSecs()) {
@@ -140,20 +162,41 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
                 FilterChip(selected = presetIndex == i, onClick = { presetIndex = i }, label = { Text(label) })
             }
         }
+        if (engagement != null) {
+            Text(c.answeringChallenge, style = MaterialTheme.typography.bodyMedium)
+            TextButton(onClick = { engagement = null; error = null }) { Text(c.stopEngagement) }
+        } else if (scan != null) {
+            OutlinedButton(onClick = scan) { Text(c.scanChallenge) }
+        }
         ErrorText(error)
         shown?.let { s ->
-            QrCode(s.qr, c.qrDescription, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself())
+            QrCode(s.qr, c.qrDescription, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself(), s.code.qrText)
             Text(c.qrValidFor(s.secondsLeft(now).toInt()), Modifier.changesByItself())
         }
         Text(c.qrProtected, style = MaterialTheme.typography.bodySmall)
     }
 }
 
+/** Codes answering a verifier's challenge, each replaced half-way through its window (as [QrPresenter] does). */
+private fun engagedCodes(z: Zhangban, licenceId: String, preset: Preset, challenge: String): Flow<QrPresenter.Shown> = flow {
+    while (true) {
+        val out = withContext(Dispatchers.IO) { z.wallet.presentEngaged(licenceId, preset, challenge) }
+        emit(QrPresenter.Shown(out, renderQr(out.qrText)))
+        delay((out.refreshAt - out.notBefore).coerceAtLeast(1) * 1000) // the core's times
+    }
+}
+
 /** The modules drawn as squares on white with a 4-module quiet zone, snapped to whole pixels. */
 @Composable
-fun QrCode(qr: QrImage, description: String, modifier: Modifier) {
+fun QrCode(qr: QrImage, description: String, modifier: Modifier, payload: String? = null) {
     val w = qr.width.toInt()
-    Canvas(modifier.semantics { contentDescription = description }) {
+    Canvas(
+        modifier.semantics {
+            contentDescription = description
+            // what a camera reads from it (the desktop tests scan it this way)
+            if (payload != null) qrPayload = payload
+        },
+    ) {
         val n = w + 8
         val cell = floor(size.minDimension / n)
         val x0 = (size.width - cell * n) / 2 + 4 * cell

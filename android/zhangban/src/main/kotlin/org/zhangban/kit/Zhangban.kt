@@ -28,11 +28,13 @@ import uniffi.zhangban_ffi.ZhangbanReminders
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.ZhangbanTestClock
 import uniffi.zhangban_ffi.ZhangbanWallet
+import uniffi.zhangban_ffi.catalogBrowse
 import uniffi.zhangban_ffi.catalogChecklist
 import uniffi.zhangban_ffi.deviceRegistered
 import uniffi.zhangban_ffi.catalogSearch
 import uniffi.zhangban_ffi.draftsList
 import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_catalog.Browse
 import uniffi.zhangban_catalog.Hit
 import uniffi.zhangban_forms.Checklist
 import uniffi.zhangban_forms.DraftInfo
@@ -158,6 +160,9 @@ class Zhangban private constructor(
 
     suspend fun search(query: String, limit: Int = 20): List<Hit> =
         withContext(io) { catalogSearch(store, query, limit.coerceIn(0, 200).toUInt()) }
+
+    /** The catalog for browsing: the bundles (一件事), then the items by department. */
+    suspend fun browse(): Browse = withContext(io) { catalogBrowse(store) }
 
     /** 一次性告知 for an item or bundle, before any draft. */
     suspend fun checklist(code: String, subject: String = selfSubject()): Checklist =
