@@ -122,18 +122,20 @@ impl DeviceKey {
     }
 }
 
-/// The device key, created (and stored encrypted) on first use.
+/// The device key, created (and stored encrypted) on first use. Looking and creating happen in one
+/// transaction (insert if absent), so callers racing on a first use all get the one stored key: the
+/// platform registers the key the wallet later signs with.
 pub fn device_key(store: &Store) -> Result<DeviceKey> {
     let rng = SystemRandom::new();
-    let pkcs8 = match store.get_opt(DEVICE_COLLECTION, DEVICE_KEY_ID)? {
-        Some(rec) => rec.body,
+    let pkcs8 = store.transaction(|t| match t.get_opt(DEVICE_COLLECTION, DEVICE_KEY_ID)? {
+        Some(rec) => Ok(rec.body),
         None => {
             let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
                 .map_err(|_| Error::Internal("device key generation failed".into()))?;
-            store.put(DEVICE_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, doc.as_ref())?;
-            zeroize::Zeroizing::new(doc.as_ref().to_vec())
+            t.put(DEVICE_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, doc.as_ref(), Default::default())?;
+            Ok(zeroize::Zeroizing::new(doc.as_ref().to_vec()))
         }
-    };
+    })?;
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
         .map_err(|_| Error::corrupted(format!("records/{DEVICE_COLLECTION}"), DEVICE_KEY_ID))?;
     Ok(DeviceKey { pair })

@@ -815,3 +815,33 @@ fn revocations_queued_by_an_older_version_move_into_the_one_outbox_with_their_ke
     assert_eq!(ops[0].case_id, format!("grant:{gid}"));
     assert_eq!(w.pending_revocations().unwrap(), [gid], "listed once, from the outbox");
 }
+
+/// Finding 14: two callers on a racing first use must end with one device key. Each thread asks for the
+/// device key at once; every answer (and the stored key) must be the same key, or the platform would
+/// register one key while the wallet later signs with another.
+#[test]
+fn attack_racing_first_use_creates_one_device_key() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+        let store = Arc::new(Store::create(&dir.path().join("s"), vault, None).unwrap());
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, start) = (store.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    device::device_key(&store).unwrap().public_key_hex()
+                })
+            })
+            .collect();
+        let keys: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let stored = device::device_key(&store).unwrap().public_key_hex();
+        assert!(keys.iter().all(|k| *k == stored), "round {round}: {} different keys", {
+            let mut k = keys.clone();
+            k.sort();
+            k.dedup();
+            k.len()
+        });
+    }
+}
