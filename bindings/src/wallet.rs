@@ -242,10 +242,11 @@ pub struct ZhangbanGrantVerifier {
 
 #[uniffi::export]
 impl ZhangbanGrantVerifier {
-    /// Grant ids (hex) the holders revoked, from the platform when last online.
-    pub fn set_revoked(&self, grant_ids: Vec<String>) {
+    /// The holders' signed revocations, from the platform when last online (only a revocation signed by
+    /// the grant's own device key counts).
+    pub fn set_revocations(&self, revocations: Vec<w::GrantRevocation>) {
         if let Ok(mut g) = self.inner.lock() {
-            g.set_revoked_hex(&grant_ids);
+            g.set_revocations(&revocations);
         }
     }
 

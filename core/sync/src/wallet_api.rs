@@ -37,7 +37,7 @@ struct IssueResponse {
 
 #[derive(Debug, Deserialize)]
 struct RevokedGrants {
-    grant_ids: Vec<String>,
+    revocations: Vec<crate::wallet::GrantRevocation>,
 }
 
 fn bad_response(what: &str) -> Error {
@@ -96,9 +96,13 @@ impl PlatformClient {
         crate::forms::import_licence(wallet, &bytes, wallet.store().now())
     }
 
-    /// Grant ids the holders revoked (for a recipient's [`crate::wallet::GrantVerifier`]).
-    pub async fn revoked_grants(&self) -> Result<Vec<Vec<u8>>> {
+    /// The holders' signed revocations (for a recipient's [`crate::wallet::GrantVerifier`], which honours
+    /// only those signed by the grant's own device key).
+    pub async fn revoked_grants(&self) -> Result<Vec<crate::wallet::GrantRevocation>> {
         let r: RevokedGrants = self.get_json("/v1/grants/revoked", None).await?;
-        r.grant_ids.iter().map(|g| hex::decode(g).map_err(|_| bad_response("grant id"))).collect()
+        if r.revocations.iter().any(|v| hex::decode(&v.grant_id).is_err() || hex::decode(&v.signature).is_err()) {
+            return Err(bad_response("grant revocation"));
+        }
+        Ok(r.revocations)
     }
 }

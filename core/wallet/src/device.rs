@@ -78,6 +78,41 @@ impl DeviceSigner for SoftwareKey {
     }
 }
 
+/// The device key as a wallet holds it: the private key stays sealed in the store and is opened only for
+/// the moment of a signature, so a locked store signs nothing and no copy of the key outlives the call
+/// (issue 10, finding 12: a key held in memory stayed usable, and readable, after `lock()`). Only the
+/// public key is kept.
+pub struct StoreSigner {
+    store: std::sync::Arc<Store>,
+    public_key: Vec<u8>,
+}
+
+impl std::fmt::Debug for StoreSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSigner").field("public_key", &hex::encode(&self.public_key)).finish()
+    }
+}
+
+impl StoreSigner {
+    /// The store's device key (created on first use).
+    pub fn open(store: std::sync::Arc<Store>) -> Result<StoreSigner> {
+        let public_key = load_or_create_device_key(&store)?.public_key();
+        Ok(StoreSigner { store, public_key })
+    }
+}
+
+impl DeviceSigner for StoreSigner {
+    fn public_key(&self) -> Vec<u8> {
+        self.public_key.clone()
+    }
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+        // `get` refuses while the store is locked; the PKCS#8 bytes and the key pair are dropped (the
+        // bytes zeroized) when this returns.
+        let rec = self.store.get(DEVICE_COLLECTION, DEVICE_KEY_ID)?;
+        SoftwareKey::from_pkcs8(&rec.body)?.sign(msg)
+    }
+}
+
 /// Loads the device key: the same P-256 key the device registered with the platform
 /// ([`device_key`], record `device/key`, PKCS#8 sealed by the store), created on first use.
 /// The licence binds to it, so the platform can check at issuance that the requesting device holds it.
@@ -122,18 +157,20 @@ impl DeviceKey {
     }
 }
 
-/// The device key, created (and stored encrypted) on first use.
+/// The device key, created (and stored encrypted) on first use. Looking and creating happen in one
+/// transaction (insert if absent), so callers racing on a first use all get the one stored key: the
+/// platform registers the key the wallet later signs with.
 pub fn device_key(store: &Store) -> Result<DeviceKey> {
     let rng = SystemRandom::new();
-    let pkcs8 = match store.get_opt(DEVICE_COLLECTION, DEVICE_KEY_ID)? {
-        Some(rec) => rec.body,
+    let pkcs8 = store.transaction(|t| match t.get_opt(DEVICE_COLLECTION, DEVICE_KEY_ID)? {
+        Some(rec) => Ok(rec.body),
         None => {
             let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
                 .map_err(|_| Error::Internal("device key generation failed".into()))?;
-            store.put(DEVICE_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, doc.as_ref())?;
-            zeroize::Zeroizing::new(doc.as_ref().to_vec())
+            t.put(DEVICE_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, doc.as_ref(), Default::default())?;
+            Ok(zeroize::Zeroizing::new(doc.as_ref().to_vec()))
         }
-    };
+    })?;
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
         .map_err(|_| Error::corrupted(format!("records/{DEVICE_COLLECTION}"), DEVICE_KEY_ID))?;
     Ok(DeviceKey { pair })

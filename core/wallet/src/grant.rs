@@ -1,7 +1,7 @@
 //! 授权用证 / 加注件: a scoped, time-limited, revocable copy of a licence for one recipient and one
 //! purpose, signed by the holder's device key and verifiable offline by the recipient.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -47,6 +47,25 @@ impl GrantExpiry {
             )),
         }
     }
+}
+
+/// What a holder signs to revoke a grant: the bytes `ZBGR1` followed by the grant id. Signed with the same
+/// device key that signed the grant, so only the holder can revoke it: a recipient honours a revocation only
+/// when the signature verifies under the grant's device key (issue 10, finding 15).
+pub fn revocation_tbs(grant_id: &[u8]) -> Vec<u8> {
+    let mut m = b"ZBGR1".to_vec();
+    m.extend_from_slice(grant_id);
+    m
+}
+
+/// A revocation as the platform relays it (`GET /v1/grants/revoked`): the grant id and the holder's raw
+/// ES256 signature (r ‖ s) over [`revocation_tbs`], both hex. The platform cannot forge or check it against
+/// the grant (it never sees the grant); the recipient does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct GrantRevocation {
+    pub grant_id: String,
+    pub signature: String,
 }
 
 /// Whether `key` is an uncompressed SEC1 P-256 public key (the form every device key here has).
@@ -168,8 +187,9 @@ pub struct GrantVerifier {
     pub recipient_key: Vec<u8>,
     pub trust: TrustList,
     pub status: Option<StatusList>,
-    /// Grant ids the holder revoked (from the platform, when last online).
-    pub revoked: HashSet<Vec<u8>>,
+    /// Revocations from the platform (when last online): grant id → the signatures claimed for it. Only a
+    /// signature by the grant's own device key revokes it; anyone else's claim is ignored.
+    pub revoked: HashMap<Vec<u8>, Vec<Vec<u8>>>,
     used: Mutex<HashSet<Vec<u8>>>,
     store: Option<Arc<Store>>,
 }
@@ -180,15 +200,20 @@ impl GrantVerifier {
             recipient_key: recipient_key.to_vec(),
             trust,
             status,
-            revoked: HashSet::new(),
+            revoked: HashMap::new(),
             used: Mutex::default(),
             store: None,
         }
     }
 
-    /// Replaces the revoked grant ids with `ids` (hex, as the platform lists them; others are skipped).
-    pub fn set_revoked_hex(&mut self, ids: &[String]) {
-        self.revoked = ids.iter().filter_map(|h| hex::decode(h).ok()).collect();
+    /// Replaces the revocations with `list` (hex, as the platform relays them; malformed ones are skipped).
+    pub fn set_revocations(&mut self, list: &[GrantRevocation]) {
+        self.revoked.clear();
+        for r in list {
+            if let (Ok(id), Ok(sig)) = (hex::decode(&r.grant_id), hex::decode(&r.signature)) {
+                self.revoked.entry(id).or_default().push(sig);
+            }
+        }
     }
 
     /// Keeps used single-use grants in `store` ([`USED_GRANTS`]), checked and recorded in one transaction.
@@ -259,8 +284,11 @@ impl GrantVerifier {
         if *bound_to != self.recipient_key {
             return Err(WalletError::GrantWrongRecipient { recipient: g.recipient });
         }
-        if self.revoked.contains(&g.grant_id) {
-            return Err(WalletError::GrantRevoked);
+        if let Some(claims) = self.revoked.get(&g.grant_id) {
+            let tbs = revocation_tbs(&g.grant_id);
+            if claims.iter().any(|sig| mso.device_key.verify(&tbs, sig)) {
+                return Err(WalletError::GrantRevoked);
+            }
         }
         check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
         if g.single_use {

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 pub use device::{DeviceSigner, SoftwareKey};
 pub use engage::{Engagement, EngagementCode};
 pub use error::WalletError;
-pub use grant::{GrantExpiry, GrantOutcome, GrantVerifier, VerifiedGrant};
+pub use grant::{revocation_tbs, GrantExpiry, GrantOutcome, GrantRevocation, GrantVerifier, VerifiedGrant};
 pub use qr::QrImage;
 pub use trust::{StatusList, TrustEntry, TrustList};
 pub use types::{ElementValue, LicenceType, Preset};
@@ -277,9 +277,10 @@ fn hex_decode(h: &str, table: &str, id: &str) -> Result<Vec<u8>> {
 }
 
 impl Wallet {
-    /// A wallet whose device key lives in the store (created on first use).
+    /// A wallet whose device key lives in the store (created on first use), opened only to sign: a
+    /// locked store signs nothing.
     pub fn open(store: Arc<Store>) -> Result<Wallet> {
-        let key = device::load_or_create_device_key(&store)?;
+        let key = device::StoreSigner::open(store.clone())?;
         Ok(Wallet::with_signer(store, Arc::new(key)))
     }
 
@@ -680,6 +681,9 @@ impl Wallet {
         }
         g.revoked_at = Some(now);
         let body = serde_json::to_vec(&g)?;
+        // Signed by the key that signed the grant: recipients honour no one else's revocation.
+        let id_bytes = hex::decode(&g.grant_id).map_err(|_| Error::corrupted(GRANT_COLLECTION, &g.grant_id))?;
+        let signature = self.signer.sign(&revocation_tbs(&id_bytes))?;
         self.store.transaction(|t| {
             t.put(
                 GRANT_COLLECTION,
@@ -688,7 +692,7 @@ impl Wallet {
                 &body,
                 PutOptions { tag: Some("revoked"), lookup: None },
             )?;
-            queue_revocation(t, &g.grant_id, outbox::new_key())?;
+            queue_revocation(t, &g.grant_id, &signature, outbox::new_key())?;
             t.audit(&NewEntry {
                 actor: "self",
                 action: "licence.grant.revoke",
@@ -746,27 +750,33 @@ impl Wallet {
     }
 }
 
-/// Queues the revocation of `grant_id` for the platform in the caller's transaction.
-fn queue_revocation(t: &mut Txn<'_>, grant_id: &str, key: String) -> Result<()> {
+/// Queues the revocation of `grant_id`, with the holder's `signature` over [`revocation_tbs`], for the
+/// platform in the caller's transaction.
+fn queue_revocation(t: &mut Txn<'_>, grant_id: &str, signature: &[u8], key: String) -> Result<()> {
     let target = format!("{GRANT_TARGET}{grant_id}");
-    let body = serde_json::json!({ "grant_id": grant_id });
+    let body = serde_json::json!({ "grant_id": grant_id, "signature": hex::encode(signature) });
     outbox::enqueue(t, SELF_SUBJECT, &target, OpKind::RevokeGrant, key, body, vec![]).map(|_| ())
 }
 
 /// Moves grant revocations queued by an older version (collection `wallet_outbox`) into the one outbox,
 /// each keeping its idempotency key (the record id it was sent with), in one transaction. Returns how
-/// many moved. Called by the sync runner before it sends; harmless to call again.
+/// many moved. Called by the sync runner before it sends; harmless to call again. Each is signed with the
+/// store's device key, the only signer those versions had.
 pub fn migrate_legacy_outbox(store: &Store) -> Result<usize> {
     let legacy = store.list_tagged(LEGACY_OUTBOX_COLLECTION, "pending")?;
     if legacy.is_empty() {
         return Ok(0);
     }
+    let signer = device::load_or_create_device_key(store)?;
     store.transaction(|t| {
         let mut moved = 0;
         for rec in &legacy {
             let v: serde_json::Value = rec.json()?;
             if let Some(grant_id) = v.get("grant_id").and_then(|g| g.as_str()) {
-                queue_revocation(t, grant_id, rec.id.clone())?;
+                let id_bytes =
+                    hex::decode(grant_id).map_err(|_| Error::corrupted(LEGACY_OUTBOX_COLLECTION, &rec.id))?;
+                let signature = signer.sign(&revocation_tbs(&id_bytes))?;
+                queue_revocation(t, grant_id, &signature, rec.id.clone())?;
                 moved += 1;
             }
             t.delete(LEGACY_OUTBOX_COLLECTION, &rec.id)?;

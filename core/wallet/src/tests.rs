@@ -608,10 +608,25 @@ fn wallet_presents_grants_and_logs_usage() {
     let queued = zhangban_base::outbox::pending(w.store()).unwrap();
     assert_eq!(queued.len(), 1, "one operation in the one outbox");
     assert_eq!(queued[0].kind, zhangban_base::outbox::OpKind::RevokeGrant);
-    assert_eq!(queued[0].body, serde_json::json!({ "grant_id": g.grant_id }));
+    assert_eq!(queued[0].body["grant_id"], serde_json::json!(g.grant_id));
     assert!(w.store().list_tagged(crate::LEGACY_OUTBOX_COLLECTION, "pending").unwrap().is_empty());
+    let signed = GrantRevocation {
+        grant_id: g.grant_id.clone(),
+        signature: queued[0].body["signature"].as_str().unwrap().to_string(),
+    };
+    // Finding 15: a stranger who knows the grant id (the recipient, anyone it was shown to) cannot revoke it:
+    // a claim signed by another key, or not signed at all, is ignored by the recipient.
+    let stranger = SoftwareKey::generate().unwrap();
+    let forged = GrantRevocation {
+        grant_id: g.grant_id.clone(),
+        signature: hex::encode(stranger.sign(&revocation_tbs(&hex::decode(&g.grant_id).unwrap())).unwrap()),
+    };
+    let junk = GrantRevocation { grant_id: g.grant_id.clone(), signature: "00".repeat(64) };
     let mut gv2 = GrantVerifier::new(&rk, f.trust.clone(), Some(f.status.clone()));
-    gv2.revoked.insert(hex::decode(&g.grant_id).unwrap());
+    gv2.set_revocations(&[forged.clone(), junk.clone()]);
+    assert!(gv2.verify(&g.text, NOW, &policy()).is_ok(), "a stranger's revocation is not honoured");
+    // The holder's own signed revocation is honoured, whatever else is claimed beside it.
+    gv2.set_revocations(&[forged, signed, junk]);
     assert_eq!(gv2.verify(&g.text, NOW, &policy()).unwrap_err().code(), "grant_revoked");
 
     // The usage log: import, two presentations, two grants, one revocation.
@@ -813,5 +828,60 @@ fn revocations_queued_by_an_older_version_move_into_the_one_outbox_with_their_ke
     assert_eq!(ops.len(), 1);
     assert_eq!(ops[0].idempotency_key, format!("grant-revoke-{gid}"), "the key it may already have been sent with");
     assert_eq!(ops[0].case_id, format!("grant:{gid}"));
+    // Signed on the way with the store's device key, as a revocation made now is.
+    let sig = hex::decode(ops[0].body["signature"].as_str().unwrap()).unwrap();
+    let key = device::load_or_create_device_key(w.store()).unwrap();
+    let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, key.public_key());
+    assert!(pk.verify(&revocation_tbs(&hex::decode(gid).unwrap()), &sig).is_ok());
     assert_eq!(w.pending_revocations().unwrap(), [gid], "listed once, from the outbox");
+}
+
+/// Finding 14: two callers on a racing first use must end with one device key. Each thread asks for the
+/// device key at once; every answer (and the stored key) must be the same key, or the platform would
+/// register one key while the wallet later signs with another.
+#[test]
+fn attack_racing_first_use_creates_one_device_key() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+        let store = Arc::new(Store::create(&dir.path().join("s"), vault, None).unwrap());
+        let start = Arc::new(std::sync::Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, start) = (store.clone(), start.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    device::device_key(&store).unwrap().public_key_hex()
+                })
+            })
+            .collect();
+        let keys: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let stored = device::device_key(&store).unwrap().public_key_hex();
+        assert!(keys.iter().all(|k| *k == stored), "round {round}: {} different keys", {
+            let mut k = keys.clone();
+            k.sort();
+            k.dedup();
+            k.len()
+        });
+    }
+}
+
+/// Finding 12: the device key is not held in memory by the wallet. Locking the store leaves a wallet
+/// object that can no longer sign (before: the key pair loaded at open kept signing after `lock()`), and
+/// unlocking again signs with the same key.
+#[test]
+fn attack_a_locked_store_signs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let store = Arc::new(Store::create(&dir.path().join("s"), vault, None).unwrap());
+    let w = Wallet::open(store.clone()).unwrap();
+    let signer = w.signer();
+    let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, signer.public_key());
+    assert!(pk.verify(b"before", &signer.sign(b"before").unwrap()).is_ok());
+    store.lock();
+    let e = signer.sign(b"while locked").unwrap_err();
+    assert!(matches!(e, crate::Error::Locked { .. }), "{e:?}");
+    assert_eq!(signer.public_key(), w.device_public_key(), "the public key stays known");
+    store.unlock(None).unwrap();
+    assert!(pk.verify(b"after", &signer.sign(b"after").unwrap()).is_ok(), "the same key after unlocking");
 }

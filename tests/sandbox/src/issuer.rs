@@ -108,10 +108,14 @@ CREATE TABLE IF NOT EXISTS licence_elements (
     licence_id TEXT PRIMARY KEY,
     elements TEXT NOT NULL           -- what was signed (before derived elements): re-issued on a re-binding
 );
-CREATE TABLE IF NOT EXISTS grant_revocations (
-    grant_id TEXT PRIMARY KEY,
+-- Revocations as the holders signed them; one claim per grant and device, so a stranger's claim on a grant
+-- id cannot shut out the holder's (the recipients check the signature against the grant's key).
+CREATE TABLE IF NOT EXISTS signed_grant_revocations (
+    grant_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
-    revoked_at INTEGER NOT NULL
+    signature TEXT NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    PRIMARY KEY (grant_id, device_id)
 );";
 
 /// How long an issuance nonce is valid.
@@ -542,9 +546,15 @@ async fn get_status_list(State(st): State<SharedState>) -> Result<Json<serde_jso
 #[serde(deny_unknown_fields)]
 struct GrantRevocation {
     grant_id: String,
+    signature: String,
 }
 
-/// The holder revokes a grant it made (the recipients learn it from `GET /v1/grants/revoked`).
+/// How many revocations one device may have on record (a bound on what any device can make us store).
+const MAX_REVOCATIONS_PER_DEVICE: i64 = 10_000;
+
+/// The holder revokes a grant it made, signed by the grant's device key (the recipients learn it from
+/// `GET /v1/grants/revoked` and honour it only if that signature verifies under the grant's key; the
+/// platform never sees the grant, so it cannot tell whose grant it is).
 async fn revoke_grant(
     State(st): State<SharedState>,
     dev: DeviceAuth,
@@ -554,23 +564,47 @@ async fn revoke_grant(
     if req.grant_id.len() != 32 || hex::decode(&req.grant_id).is_err() {
         return Err(ApiError::invalid("grant_id", "must be 32 hex characters", "须为 32 位十六进制"));
     }
+    if req.signature.len() != 128 || hex::decode(&req.signature).is_err() {
+        return Err(ApiError::invalid(
+            "signature",
+            "must be the holder's ES256 signature (r ‖ s, 128 hex characters) over ZBGR1 ‖ grant id",
+            "须为持证人设备对撤销内容的签名（128 位十六进制）",
+        ));
+    }
+    let grant_id = req.grant_id.to_ascii_lowercase();
     st.with_db(|c| {
+        let held: i64 =
+            c.query_row("SELECT count(*) FROM signed_grant_revocations WHERE device_id = ?1", [&dev.device_id], |r| {
+                r.get(0)
+            })?;
+        if held >= MAX_REVOCATIONS_PER_DEVICE {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_revocations",
+                "this device has too many revocations on record",
+                "此设备的撤销记录过多",
+            ));
+        }
         c.execute(
-            "INSERT OR IGNORE INTO grant_revocations (grant_id, device_id, revoked_at) VALUES (?1, ?2, ?3)",
-            params![req.grant_id, dev.device_id, now_secs()],
+            "INSERT OR IGNORE INTO signed_grant_revocations (grant_id, device_id, signature, revoked_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![grant_id, dev.device_id, req.signature.to_ascii_lowercase(), now_secs()],
         )?;
         Ok(())
     })?;
-    Ok(Json(json!({ "grant_id": req.grant_id, "revoked": true })))
+    Ok(Json(json!({ "grant_id": grant_id, "revoked": true })))
 }
 
 async fn revoked_grants(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let ids: Vec<String> = st.with_db(|c| {
-        let mut s = c.prepare("SELECT grant_id FROM grant_revocations ORDER BY grant_id")?;
-        let v = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<String>, _>>()?;
+    let list: Vec<serde_json::Value> = st.with_db(|c| {
+        let mut s =
+            c.prepare("SELECT grant_id, signature FROM signed_grant_revocations ORDER BY grant_id, device_id")?;
+        let v = s
+            .query_map([], |r| Ok(json!({ "grant_id": r.get::<_, String>(0)?, "signature": r.get::<_, String>(1)? })))?
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(v)
     })?;
-    Ok(Json(json!({ "grant_ids": ids })))
+    Ok(Json(json!({ "revocations": list })))
 }
 
 #[derive(Debug, Deserialize)]

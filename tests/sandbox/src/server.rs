@@ -23,8 +23,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
+use ring::{digest, hmac};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -53,7 +53,10 @@ CREATE TABLE IF NOT EXISTS devices (
     registered_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS devices_token ON devices(token_sha256);
-CREATE TABLE IF NOT EXISTS device_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+-- Registration challenges are not stored when handed out (anyone may ask for any number): each carries its
+-- expiry and a MAC under the platform's secret; only challenges used by a registration are kept, until they expire.
+CREATE TABLE IF NOT EXISTS used_challenges (challenge TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS platform_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL);
 -- A phone whose person moved to another phone (transfer.rs): its token is refused from then on.
 CREATE TABLE IF NOT EXISTS device_revocations (
     device_id TEXT PRIMARY KEY,
@@ -61,9 +64,8 @@ CREATE TABLE IF NOT EXISTS device_revocations (
     at INTEGER NOT NULL
 );";
 
-/// How long a registration challenge may be used, and how many may be outstanding at once.
+/// How long a registration challenge may be used.
 const CHALLENGE_SECS: i64 = 300;
-const MAX_CHALLENGES: i64 = 10_000;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -406,28 +408,51 @@ fn possession_failed() -> ApiError {
     )
 }
 
-/// A one-time registration challenge (no authentication: the device has no token yet).
+/// A one-time registration challenge (no authentication: the device has no token yet). Nothing is stored:
+/// the challenge is its expiry, 16 random bytes and a MAC over both under the platform's secret, so a flood
+/// of requests uses up nothing that a real phone needs (issue 10, finding 15).
 async fn new_challenge(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let challenge = random_hex(32)?;
-    let now = now_secs();
+    let expires_at = now_secs() + CHALLENGE_SECS;
+    let mut body = expires_at.to_be_bytes().to_vec();
+    body.extend(hex::decode(random_hex(16)?).map_err(|_| ApiError::internal("random"))?);
+    let tag = hmac::sign(&challenge_key(&st)?, &body);
+    body.extend(&tag.as_ref()[..16]);
+    Ok(Json(json!({ "challenge": hex::encode(body), "expires_at": expires_at })))
+}
+
+/// The platform's challenge key, made once per database.
+fn challenge_key(st: &SharedState) -> Result<hmac::Key, ApiError> {
     st.with_db(|c| {
-        c.execute("DELETE FROM device_challenges WHERE expires_at < ?1", [now])?;
-        let open: i64 = c.query_row("SELECT count(*) FROM device_challenges", [], |r| r.get(0))?;
-        if open >= MAX_CHALLENGES {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "busy",
-                "too many registrations in progress; retry later",
-                "注册请求过多，请稍后重试",
-            ));
-        }
         c.execute(
-            "INSERT INTO device_challenges (challenge, expires_at) VALUES (?1, ?2)",
-            params![challenge, now + CHALLENGE_SECS],
+            "INSERT OR IGNORE INTO platform_secrets (name, value) VALUES ('challenge', ?1)",
+            [hex::decode(random_hex(32)?).map_err(|_| ApiError::internal("random"))?],
         )?;
-        Ok(())
-    })?;
-    Ok(Json(json!({ "challenge": challenge, "expires_at": now + CHALLENGE_SECS })))
+        let v: Vec<u8> =
+            c.query_row("SELECT value FROM platform_secrets WHERE name = 'challenge'", [], |r| r.get(0))?;
+        Ok(hmac::Key::new(hmac::HMAC_SHA256, &v))
+    })
+}
+
+/// The expiry of a challenge this platform made and that has not expired; `None` for anything else.
+fn challenge_expiry(st: &SharedState, challenge: &str, now: i64) -> Result<Option<i64>, ApiError> {
+    let Ok(bytes) = hex::decode(challenge) else { return Ok(None) };
+    if bytes.len() != 40 {
+        return Ok(None);
+    }
+    let (body, tag) = bytes.split_at(24);
+    let expected = hmac::sign(&challenge_key(st)?, body);
+    if !ct_eq(&expected.as_ref()[..16], tag) {
+        return Ok(None);
+    }
+    let mut e = [0u8; 8];
+    e.copy_from_slice(&body[..8]);
+    let expires_at = i64::from_be_bytes(e);
+    Ok((expires_at >= now && expires_at <= now + CHALLENGE_SECS).then_some(expires_at))
+}
+
+/// Constant-time comparison of two short byte strings.
+fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Registers a device. The same public key registers again to the same device id with a new token
@@ -470,12 +495,16 @@ async fn register_device(
     }
     let token = random_hex(32)?;
     let now = now_secs();
+    let Some(expires_at) = challenge_expiry(&st, &req.challenge, now)? else {
+        return Err(possession_failed());
+    };
     let id = st.with_db(|c| {
         let tx = c.transaction()?;
-        // Each challenge registers once, while fresh.
+        // Each challenge registers once, while fresh: the used ones are kept until they expire.
+        tx.execute("DELETE FROM used_challenges WHERE expires_at < ?1", [now])?;
         if tx.execute(
-            "DELETE FROM device_challenges WHERE challenge = ?1 AND expires_at >= ?2",
-            params![req.challenge, now],
+            "INSERT OR IGNORE INTO used_challenges (challenge, expires_at) VALUES (?1, ?2)",
+            params![req.challenge.to_ascii_lowercase(), expires_at],
         )? != 1
         {
             return Err(possession_failed());

@@ -186,6 +186,43 @@ async fn registration_needs_proof_of_possession_of_the_device_key() {
     running.stop().await;
 }
 
+/// Issue 10, finding 15: registration challenges cannot be used up by anyone. An anonymous caller asks
+/// for more challenges than the platform ever kept outstanding (10,000); a real phone still registers at
+/// once, and a challenge still registers only once.
+#[tokio::test]
+async fn attack_registration_challenges_cannot_be_exhausted() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
+    let mut last = None;
+    for _ in 0..10_050 {
+        let r = http.post(format!("{}/v1/devices/challenge", running.url)).send().await.unwrap();
+        if r.status() == 200 {
+            last = r.json::<serde_json::Value>().await.unwrap()["challenge"].as_str().map(str::to_string);
+        }
+    }
+    let s = store(dir.path());
+    let reg = PlatformClient::new(&running.url).unwrap().register_device(&s, &info(&s)).await;
+    assert!(reg.is_ok(), "a real phone registers after the flood: {reg:?}");
+    // A challenge from the flood registers once, then never again; one with a changed byte never.
+    let i = info(&s);
+    let key = sync::device_key(&s).unwrap();
+    let post = |c: &str| {
+        let sig = hex::encode(key.sign(&sync::registration_tbs(c, &i)).unwrap());
+        http.post(format!("{}/v1/devices", running.url))
+            .json(&json!({ "public_key": i.public_key, "platform": i.platform, "model": i.model,
+                           "app_version": i.app_version, "challenge": c, "signature": sig }))
+            .send()
+    };
+    let last = last.expect("the flood got challenges");
+    let mut forged = last.clone().into_bytes();
+    forged[10] = if forged[10] == b'0' { b'1' } else { b'0' };
+    assert_eq!(post(std::str::from_utf8(&forged).unwrap()).await.unwrap().status(), 401);
+    assert_eq!(post(&last).await.unwrap().status(), 200);
+    assert_eq!(post(&last).await.unwrap().status(), 401);
+    running.stop().await;
+}
+
 /// Issue 10, finding 15: the back office (clerk actions, licence revocation, issuer keys, fault injection,
 /// the person register) answers nobody without its token: not an anonymous caller, not a device token, not
 /// a cross-site page (which cannot send the custom header without a preflight).

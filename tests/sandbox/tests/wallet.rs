@@ -245,9 +245,67 @@ async fn grant_revocations_go_out_through_the_one_outbox_exactly_once() {
     let r = online.run_once().await;
     assert_eq!((r.sent, r.receipts, r.quarantined), (2, 0, 0), "{r:?}");
     assert!(holder.pending_revocations().unwrap().is_empty());
-    let revoked: Vec<String> = client.revoked_grants().await.unwrap().iter().map(hex::encode).collect();
+    let revoked: Vec<String> = client.revoked_grants().await.unwrap().into_iter().map(|r| r.grant_id).collect();
     assert!(revoked.contains(&g.grant_id) && revoked.contains(&old_id.to_string()), "{revoked:?}");
     let again = online.run_once().await;
     assert_eq!(again.sent, 0, "sent once: {again:?}");
+    running.stop().await;
+}
+
+/// Issue 10, finding 15: a device that learned a grant id (the recipient, or anyone the grant text was shown
+/// to) cannot revoke someone else's grant. Its claim reaches the platform's list but the recipient ignores it
+/// (not signed by the grant's key); the holder's own revocation, signed and sent by its sync, is honoured.
+/// (Before: the platform listed any device's grant id and the recipient refused every listed grant.)
+#[tokio::test]
+async fn attack_a_stranger_cannot_revoke_a_grant() {
+    use zhangban_core::notify::NoListener;
+    use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+    use zhangban_core::wallet::{revocation_tbs, DeviceSigner, GrantExpiry, SoftwareKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let holder = wallet(&dir.path().join("holder"));
+    register(&client, &holder).await;
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
+        .unwrap();
+    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
+    let recipient = wallet(&dir.path().join("recipient"));
+    register(&client, &recipient).await;
+    client.refresh_wallet_lists(&recipient).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let g = holder
+        .grant(
+            &lic.licence_id,
+            &Preset::Full,
+            "街道办",
+            &recipient.device_public_key(),
+            "核验",
+            GrantExpiry::Default,
+            now,
+        )
+        .unwrap();
+
+    // The stranger: a registered device with its own token, knowing the grant id.
+    let stranger = wallet(&dir.path().join("stranger"));
+    let token = register(&client, &stranger).await;
+    let http = zhangban_core::sync::tls::client_builder().unwrap().build().unwrap();
+    let own_key = SoftwareKey::generate().unwrap();
+    let sig = hex::encode(own_key.sign(&revocation_tbs(&hex::decode(&g.grant_id).unwrap())).unwrap());
+    for body in [json!({ "grant_id": g.grant_id }), json!({ "grant_id": g.grant_id, "signature": sig })] {
+        let _ = http.post(format!("{}/v1/grants/revoke", running.url)).bearer_auth(&token).json(&body).send().await;
+    }
+    let mut gv = recipient.grant_verifier().unwrap();
+    let listed = client.revoked_grants().await.unwrap();
+    gv.set_revocations(&listed);
+    let outcome = gv.verify(&g.text, now, &Policy::default());
+    assert!(outcome.is_ok(), "a stranger revoked the grant: {outcome:?} (listed: {listed:?})");
+
+    // The holder revokes; its next sync sends the signed revocation; the recipient's next update refuses.
+    holder.revoke_grant(&g.grant_id, now + 1).unwrap();
+    let runner = SyncRunner::new(holder.store().clone(), SyncConfig::new(&running.url), Arc::new(NoListener)).unwrap();
+    assert_eq!(runner.run_once().await.sent, 1);
+    gv.set_revocations(&client.revoked_grants().await.unwrap());
+    assert_eq!(gv.verify(&g.text, now, &Policy::default()).unwrap_err().code(), "grant_revoked");
     running.stop().await;
 }

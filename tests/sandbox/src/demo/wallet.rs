@@ -236,7 +236,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let run = runner.run_once().await;
     let sent = run.sent - run.receipts;
     let mut gv = gv;
-    gv.revoked = j.client.revoked_grants().await?.into_iter().collect();
+    gv.set_revocations(&j.client.revoked_grants().await?);
     let after = gv.verify(&g.text, now(), &Policy::default()).err().map(|e| e.code());
     j.check(
         "wallet.grant.revoke",
