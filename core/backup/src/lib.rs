@@ -104,8 +104,12 @@ struct ChainState {
 struct LastBackup {
     backup_id: String,
     chain_index: u32,
-    /// The time it was made: an increment carries what was written at or after it.
+    /// The time it was made (shown; no longer what an increment is chosen by).
     since: i64,
+    /// The store's write sequence when it was made: an increment carries what was written after it. `None`
+    /// in a chain remembered before the write sequence existed: the next backup is then full.
+    #[serde(default)]
+    after_write: Option<i64>,
     /// The last audit entry it carried.
     audit_seq: i64,
 }
@@ -280,8 +284,9 @@ pub fn write_backup(store: &Store, path: &Path) -> Result<BackupSummary> {
 /// Backs up into `path` only what changed since the last backup made on this store (records written
 /// since, new attachments and audit entries, and the lists of what is still alive, so deletions and
 /// shredding hold at restore). Restoring needs every file of the chain, the full backup first
-/// ([`restore_chain`]). When this store has made no backup yet (or was just restored, or its clock is
-/// now before the last backup's time), this is a full backup: `BackupSummary.base_id` is `None`.
+/// ([`restore_chain`]). What changed is found by the store's write sequence, so a clock set back and
+/// forward again misses nothing (ADR 0021). When this store has made no backup yet (or was just
+/// restored), this is a full backup: `BackupSummary.base_id` is `None`.
 pub fn write_increment(store: &Store, path: &Path) -> Result<BackupSummary> {
     write_file(store, path, true)
 }
@@ -292,8 +297,10 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         state.parts().ok_or_else(|| BackupError::Store(zhangban_base::Error::corrupted(KEY_COLLECTION, KEY_ID)))?;
     let chain = load_chain(store)?;
     let now = store.now();
-    // A clock set back since the last backup could hide writes from `updated_at`: a full backup then.
-    let base = if increment { chain.last.clone().filter(|l| now >= l.since) } else { None };
+    // What changed is found by the store's write sequence, not the clock (ADR 0021); read before any
+    // record is, so a write made while this file is written goes (again) into the next one.
+    let write_mark = store.write_sequence()?;
+    let base = if increment { chain.last.clone().filter(|l| l.after_write.is_some()) } else { None };
     let link = base.as_ref().and_then(|b| Some((hex_array::<16>(&b.backup_id)?, b.chain_index.checked_add(1)?)));
     let base = if link.is_some() { base } else { None };
     let generation = chain.generation.saturating_add(1);
@@ -325,8 +332,13 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         let _ = fs::remove_file(&part);
     }
     let (summary, audit_seq) = result?;
-    let last =
-        LastBackup { backup_id: summary.backup_id.clone(), chain_index: header.chain_index, since: now, audit_seq };
+    let last = LastBackup {
+        backup_id: summary.backup_id.clone(),
+        chain_index: header.chain_index,
+        since: now,
+        after_write: Some(write_mark),
+        audit_seq,
+    };
     save_chain(store, &ChainState { generation, last: Some(last) })?;
     store.audit(&NewEntry {
         actor: SELF_SUBJECT,
@@ -413,11 +425,11 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>, base: Option<&Las
     if base.is_none() {
         w.item(kind::LOOKUP_KEY, &store.export_lookup_key()?)?;
     }
-    let since = base.map(|b| b.since).unwrap_or(i64::MIN);
+    let after_write = base.and_then(|b| b.after_write).unwrap_or(-1);
     let kept = |collection: &str, subject: &str| !EXCLUDED.contains(&collection) && !principals.contains(subject);
     let mut after = 0i64;
     loop {
-        let page = store.export_records_since(since, after, PAGE)?;
+        let page = store.export_records_written_after(after_write, after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in page.iter().filter(|r| kept(&r.collection, &r.subject)) {
@@ -481,7 +493,7 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>, base: Option<&Las
         w.item(kind::AUDIT, &json_bytes(&item)?)?;
         m.audit += 1;
     }
-    for a in store.attachments_since(since)?.into_iter().filter(|a| !principals.contains(&a.subject)) {
+    for a in store.attachments_written_after(after_write)?.into_iter().filter(|a| !principals.contains(&a.subject)) {
         w.item(kind::ATTACHMENT, &json_bytes(&a)?)?;
         let n = store.read_attachment(&a.id, &mut DataItems(w))?;
         w.item(kind::ATTACHMENT_END, &[])?;

@@ -554,3 +554,36 @@ fn an_older_backup_is_refused_as_a_rollback() {
     assert!(matches!(e, BackupError::Damaged { .. }), "{e:?}");
     assert!(!dir.path().join("forged").exists());
 }
+
+/// ADR 0014's residual risk, closed: the clock goes back between two backups, a record and an attachment
+/// are written while it is behind, and it comes forward again before the next increment. An increment
+/// chosen by `updated_at` / `created_at` misses both; one chosen by the store's write sequence does not.
+#[test]
+fn a_clock_that_went_back_and_forth_between_backups_misses_no_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Arc::new(FixedClock::at(1_800_000_000));
+    let old = sample_with(dir.path(), 40, 2, t.clone());
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    t.advance(60);
+    write_backup(&old, &dir.path().join("0.zbk")).unwrap();
+    // The clock is set back a day; the person edits a draft and adds a photo; the clock is put right.
+    t.advance(-86_400);
+    old.put("draft", "written-while-behind", SELF_SUBJECT, b"{\"n\":42}").unwrap();
+    old.put("case", "case-0", SELF_SUBJECT, b"{\"n\":0,\"state\":\"edited while behind\"}").unwrap();
+    let photo = vec![9u8; 70_000];
+    let behind = old.write_attachment(SELF_SUBJECT, "behind.jpg", &mut photo.as_slice()).unwrap();
+    t.advance(86_400 + 120);
+    let inc = write_increment(&old, &dir.path().join("1.zbk")).unwrap();
+    assert_eq!(inc.chain_index, 1, "still an increment");
+    assert_eq!(inc.manifest.records, 2, "both writes made while the clock was behind: {:?}", inc.manifest.collections);
+    assert_eq!(inc.manifest.attachments, 1);
+    let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("{i}.zbk"))).collect();
+    let (_, key) = open_backup(&files[1], &code.grouped()).unwrap();
+    let (new, _) =
+        restore_chain(&files, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
+    assert_eq!(all_records(&new), all_records(&old));
+    assert_eq!(new.read_attachment_to_vec(&behind.id).unwrap(), photo);
+    // A write sequence needs no clock: an increment right after a full backup carries nothing.
+    let again = write_increment(&old, &dir.path().join("2.zbk")).unwrap();
+    assert_eq!((again.chain_index, again.manifest.records, again.manifest.attachments), (2, 0, 0));
+}

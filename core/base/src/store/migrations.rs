@@ -104,6 +104,29 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
                  ON CONFLICT(collection) DO UPDATE SET n = n + 1;
          END;",
     ),
+    (
+        12,
+        "a store-wide write sequence on records and attachments, kept by triggers: what changed since a \
+         backup, whatever the clock did (ADR 0021)",
+        "CREATE TABLE write_seq (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+         INSERT INTO write_seq (id, n) VALUES (1, 0);
+         ALTER TABLE records ADD COLUMN wseq INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE attachments ADD COLUMN wseq INTEGER NOT NULL DEFAULT 0;
+         CREATE INDEX records_wseq ON records(wseq);
+         CREATE TRIGGER records_wseq_insert AFTER INSERT ON records BEGIN
+             UPDATE write_seq SET n = n + 1 WHERE id = 1;
+             UPDATE records SET wseq = (SELECT n FROM write_seq WHERE id = 1) WHERE seq = new.seq;
+         END;
+         CREATE TRIGGER records_wseq_update
+             AFTER UPDATE OF collection, id, subject, tag, lookup, body, updated_at ON records BEGIN
+             UPDATE write_seq SET n = n + 1 WHERE id = 1;
+             UPDATE records SET wseq = (SELECT n FROM write_seq WHERE id = 1) WHERE seq = new.seq;
+         END;
+         CREATE TRIGGER attachments_wseq_insert AFTER INSERT ON attachments BEGIN
+             UPDATE write_seq SET n = n + 1 WHERE id = 1;
+             UPDATE attachments SET wseq = (SELECT n FROM write_seq WHERE id = 1) WHERE id = new.id;
+         END;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {
