@@ -587,3 +587,46 @@ fn a_clock_that_went_back_and_forth_between_backups_misses_no_write() {
     let again = write_increment(&old, &dir.path().join("2.zbk")).unwrap();
     assert_eq!((again.chain_index, again.manifest.records, again.manifest.attachments), (2, 0, 0));
 }
+
+/// A version 1 file (182-byte header, no generation or chain index), made by the version 1 writer itself
+/// (commit 6cf004b; how: fixtures/README.md), restores on today's code: every record, the attachment,
+/// the family subject, the setting, the outbox with its idempotency key held for the old phone.
+#[test]
+fn a_version_1_file_made_by_the_old_writer_still_restores() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-full.zbk");
+    let info = inspect_backup(&file).unwrap();
+    assert_eq!(info.backup_id, "8a0d941b32ada48184121ea7c89bc0b7");
+    assert_eq!((info.base_id.as_deref(), info.chain_index, info.generation), (None, 0, 0));
+    assert_eq!((info.kdf_m_kib, info.kdf_t, info.kdf_p), (1024, 1, 1));
+    assert_eq!(info.created_at, 1_796_000_000);
+    assert!(matches!(open_backup(&file, &RecoveryCode::generate().unwrap().grouped()), Err(BackupError::WrongCode)));
+    let (header, key) = open_backup(&file, "ZE1MF-F5JYB-EVBEE-MQPN9-D9FHB").unwrap();
+    assert_eq!(header.version, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (new, summary) =
+        restore(&file, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
+    assert_eq!((summary.files, summary.generation, summary.records), (1, 0, 4));
+    assert_eq!(summary.origin_device.as_deref(), Some("dev-v1"));
+    assert_eq!(summary.manifest.count("outbox"), 1);
+    let lic = new.get("licence", "lic-1").unwrap();
+    assert_eq!(lic.body.as_slice(), "{\"type\":\"resident_id\",\"name\":\"张三\"}".as_bytes());
+    let found: Vec<String> =
+        new.find_by_lookup("licence", "11010519491231002X").unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(found, vec!["lic-1".to_string()], "the keyed lookup moved with the data");
+    let case = new.get("case", "case-1").unwrap();
+    assert_eq!(case.tag.as_deref(), Some("open"));
+    let ops = outbox::pending(&new).unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].idempotency_key, "idem-v1-0001", "the idempotency key came along");
+    assert_eq!(awaiting_transfer_from(&new).unwrap().as_deref(), Some("dev-v1"));
+    let family = new.subjects().unwrap().into_iter().find(|s| s.kind == SubjectKind::Family).unwrap();
+    assert_eq!(family.label, "母亲 / mother");
+    assert_eq!(new.get("draft", "draft-1").unwrap().subject, family.id);
+    let data: Vec<u8> = (0..70_000u32).map(|b| (b * 7 % 251) as u8).collect();
+    assert_eq!(new.read_attachment_to_vec("9b6cefa6-f36a-46ce-ae6c-4e5d70caa126").unwrap(), data);
+    assert_eq!(new.setting("catalog.version").unwrap().as_deref(), Some("7"));
+    // The restored store counts on from generation 0 and writes version 2 files.
+    let next = write_backup(&new, &dir.path().join("next.zbk")).unwrap();
+    assert_eq!(next.generation, 1);
+    assert_eq!(inspect_backup(&dir.path().join("next.zbk")).unwrap().generation, 1);
+}
