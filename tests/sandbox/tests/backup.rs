@@ -600,3 +600,96 @@ async fn an_upload_cut_short_resumes_and_sends_no_held_part_again() {
     assert_eq!(std::fs::read(dir.join("d.zbk")).expect("read"), raw);
     p.stop().await;
 }
+
+/// For an agent (帮办员), principals' data only while their delegations allow it — and, because a backup
+/// file outlives every delegation and the erasure (crypto-shredding) of its principal, never in a backup
+/// (ADR 0014): an agent's phone with one principal whose door consent is valid, one whose delegation was
+/// revoked and one whose consent ran out is backed up; the file (restored with the code, as an attacker
+/// holding file and code would) carries none of them — no subject, record, attachment, audit entry,
+/// deadline or reminder naming them — while the agent's own data comes back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_backup_carries_no_principal_active_revoked_or_expired() {
+    use zhangban_core::agent::{access, Agent, DoorConsentInput, DoorIntake};
+    use zhangban_core::store::{PinPolicy, SubjectKind};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let clock = Arc::new(zhangban_core::FixedClock::at(<SystemClock as zhangban_core::Clock>::now_secs(&SystemClock)));
+    let store = Arc::new(
+        Store::create_with(&dir.join("agent"), vault(dir, "agent"), None, &PinPolicy::default(), clock.clone())
+            .expect("store"),
+    );
+    register(&store, &p.url, "agent").await;
+    let agent = Agent::new(&Wallet::open(store.clone()).expect("wallet"));
+    sync::agent_api::register_agent(&client, &agent, "王帮办", "12110105MB0000001A").await.expect("agent");
+    let people = [
+        ("孙德明", "110105193805200031", 30u32),
+        ("李秀英", "110105194203150027", 30),
+        ("周建国", "11010519360908001X", 1),
+    ];
+    let mut subjects = Vec::new();
+    for (i, (name, id_number, days)) in people.iter().enumerate() {
+        let who = DoorIntake { principal_name: (*name).into(), principal_id_number: (*id_number).into() };
+        let line = agent.open_door_intake(&who).expect("intake");
+        let pics: Vec<String> = (0..3)
+            .map(|k| {
+                let bytes = vec![(i * 3 + k) as u8; 600];
+                agent.attach_intake(&line.subject, &format!("p{k}.jpg"), &mut bytes.as_slice()).expect("pic").id
+            })
+            .collect();
+        let input = DoorConsentInput {
+            items: vec!["MZ-002".into()],
+            id_photo: pics[0].clone(),
+            principal_photo: pics[1].clone(),
+            signature: pics[2].clone(),
+            summary: format!("代办高龄津贴 {name}"),
+            valid_days: Some(*days),
+            single_use: false,
+        };
+        agent.record_door_consent(&line.subject, &input).expect("consent");
+        subjects.push(line.subject);
+    }
+    // 李秀英 revokes; 周建国's one-day consent runs out.
+    let revoked = access::load(&store, &subjects[1]).expect("load").expect("rec").mandate.expect("mandate").id;
+    assert_eq!(agent.apply_revocations(&[revoked]).expect("revoke"), vec![subjects[1].clone()]);
+    clock.advance(2 * 86_400);
+    let lines = agent.principals().expect("principals");
+    assert_eq!(lines.len(), 3, "all three are still on the phone (within retention): {lines:?}");
+    // The agent's own data.
+    store.put("draft", "own-1", SELF_SUBJECT, "{\"fields\":{\"note\":\"我自己的草稿\"}}".as_bytes()).expect("own");
+    let own_photo = vec![42u8; 5000];
+    let own = store.write_attachment(SELF_SUBJECT, "自己的.jpg", &mut own_photo.as_slice()).expect("own photo");
+    let principal_records = records(&store).iter().filter(|r| subjects.contains(&r.2)).count();
+    assert!(principal_records >= 3, "the principals' data is on the phone: {principal_records}");
+
+    let code = backup::make_recovery_code(&store).expect("code");
+    let file = dir.join("agent.zbk");
+    let made = backup::write_backup(&store, &file).expect("backup");
+    let (_, key) = backup::open_backup(&file, &code.grouped()).expect("open");
+    let (new, _) = backup::restore(&file, &key, &dir.join("new"), vault(dir, "new"), None, Arc::new(SystemClock))
+        .expect("restore");
+    let kinds: Vec<SubjectKind> = new.subjects().expect("subjects").into_iter().map(|s| s.kind).collect();
+    assert!(!kinds.contains(&SubjectKind::Principal), "{kinds:?}");
+    let secrets: Vec<&str> = people.iter().flat_map(|(n, id, _)| [*n, *id]).collect();
+    let rows = records(&new);
+    assert_eq!(made.manifest.records as usize, rows.len());
+    for (c, id, subject, _, body) in &rows {
+        assert!(!subjects.contains(subject), "{c}/{id} of a principal");
+        let text = String::from_utf8_lossy(body);
+        for s in &secrets {
+            assert!(!text.contains(s), "{c}/{id} names a principal: {text}");
+        }
+    }
+    assert!(rows.iter().any(|r| r.0 == "draft" && r.1 == "own-1"), "the agent's own draft came back");
+    let atts = new.attachments().expect("attachments");
+    assert_eq!(atts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![own.id.clone()]);
+    for e in new.audit_entries(None).expect("audit") {
+        assert!(!subjects.contains(&e.subject), "audit {} about a principal", e.action);
+        let detail = e.detail.to_string();
+        for s in &secrets {
+            assert!(!detail.contains(s) && !e.target.contains(s), "audit {} names a principal", e.action);
+        }
+    }
+    p.stop().await;
+}
