@@ -16,6 +16,7 @@ use zhangban_core::calendar::{Calendar, Rules};
 use zhangban_core::cases::{self, CaseState, Submission};
 use zhangban_core::notify::NoListener;
 use zhangban_core::outbox;
+use zhangban_core::remind;
 use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
 use zhangban_core::sync::rebind::{sign_transfer, TransferProof};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
@@ -361,6 +362,17 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     assert!(case.timeline.len() >= 2);
     let progress = cases::progress(&case, &Calendar::bundled(), &Rules::default(), phone.today()).expect("progress");
     assert!(progress.promised_date.is_some(), "the promised deadline is known: {progress:?}");
+    // Reminders apply: the home lists it with its promised date, the plan schedules the promised-date
+    // reminders for it.
+    let home = remind::home(&phone).expect("home");
+    let line = home.cases.iter().find(|c| c.case_id == case.id).expect("the followed case is on the home");
+    assert_eq!(line.promised_date, progress.promised_date.map(|d| d.value));
+    let plan = remind::plan(&phone).expect("plan");
+    assert!(
+        plan.pending.iter().any(|r| r.source == remind::ReminderSource::Promised && r.link.id == case.id),
+        "a promised-date reminder for the followed case: {:?}",
+        plan.pending.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
     // Following again changes nothing.
     assert_eq!(
         client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", query).await.expect("again").id,
@@ -453,6 +465,12 @@ async fn cases_filed_from_a_phone_or_by_an_agent_are_followed_by_their_receipt_t
     let runner = SyncRunner::new(follower.clone(), fast(&p.url), Arc::new(NoListener)).expect("runner");
     runner.run_once().await;
     assert_eq!(cases::get(&follower, &followed.id).expect("case").state, CaseState::Accepted);
+    // Reminders apply to it: accepted, it has a promised date and its reminders are planned.
+    let home = remind::home(&follower).expect("home");
+    let line = home.cases.iter().find(|c| c.case_id == followed.id).expect("on the home");
+    assert!(line.promised_date.is_some(), "{line:?}");
+    let plan = remind::plan(&follower).expect("plan");
+    assert!(plan.pending.iter().any(|r| r.source == remind::ReminderSource::Promised && r.link.id == followed.id));
     p.stop().await;
 }
 
