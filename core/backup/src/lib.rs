@@ -98,6 +98,10 @@ struct ChainState {
     /// The last file made on this store, which an increment builds on (none after a restore: the new
     /// phone's first backup is full).
     last: Option<LastBackup>,
+    /// The highest generation the platform acknowledged (`zhangban-sync` reports a new one at its next
+    /// run, [`unreported_generation`]): what a new phone of the same person checks a file against.
+    #[serde(default)]
+    reported: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,6 +257,8 @@ pub struct BackupSummary {
     pub chain_index: u32,
     /// This store's backup counter (see [`check_not_older`]).
     pub generation: u64,
+    /// Hex id of the store's backup key (the same in every backup of it, after a code change too).
+    pub key_id: String,
 }
 
 struct DataItems<'a, W: Write>(&'a mut ItemWriter<W>);
@@ -325,6 +331,7 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
             base_id: base.as_ref().map(|b| b.backup_id.clone()),
             chain_index: header.chain_index,
             generation,
+            key_id: hex::encode(key.id),
         };
         Ok((summary, audit_seq))
     })();
@@ -339,7 +346,7 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         after_write: Some(write_mark),
         audit_seq,
     };
-    save_chain(store, &ChainState { generation, last: Some(last) })?;
+    save_chain(store, &ChainState { generation, last: Some(last), reported: chain.reported })?;
     store.audit(&NewEntry {
         actor: SELF_SUBJECT,
         action: "backup.write",
@@ -584,12 +591,57 @@ pub fn known_generation(store: &Store) -> Result<u64> {
     Ok(load_chain(store)?.generation)
 }
 
+/// What a phone tells the platform after a backup it made or restored (`POST /v1/backup/generation`):
+/// which store's backups (the key id) have reached which generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct BackupMark {
+    pub key_id: String,
+    pub generation: u64,
+}
+
+/// The generation this store reached and has not had acknowledged by the platform yet (none: nothing
+/// new, or no recovery code). The sync run reports it and then calls [`note_reported`].
+pub fn unreported_generation(store: &Store) -> Result<Option<BackupMark>> {
+    let chain = load_chain(store)?;
+    let Some(state) = load_state(store)? else { return Ok(None) };
+    if chain.generation == 0 || chain.generation <= chain.reported {
+        return Ok(None);
+    }
+    Ok(Some(BackupMark { key_id: state.key_id, generation: chain.generation }))
+}
+
+/// Remembers that the platform acknowledged `generation` (it keeps the highest it was told).
+pub fn note_reported(store: &Store, generation: u64) -> Result<()> {
+    let mut chain = load_chain(store)?;
+    if generation > chain.reported {
+        chain.reported = generation;
+        save_chain(store, &chain)?;
+    }
+    Ok(())
+}
+
+/// Checks a backup file's header (`info`, from [`inspect_backup`]) before a restore: older than the highest
+/// generation this phone knows, or than `attested` — what the platform was told by the person's phones
+/// for this backup key (`GET /v1/backup/generation/{key_id}`) — it is `OlderBackup`: a rollback (an old
+/// copy in a cloud drive, a file someone handed over, a blob served stale). `attested` `None`: the platform
+/// was not asked (offline) or knows none; a brand-new phone then knows nothing to compare with and the
+/// app shows the file's date and generation (docs/SECURITY.md). Nothing is removed.
+pub fn check_not_older(store: &Store, info: &BackupInfo, attested: Option<u64>) -> Result<()> {
+    let known = load_chain(store)?.generation.max(attested.unwrap_or(0));
+    if info.generation < known {
+        return Err(BackupError::OlderBackup { known, got: info.generation });
+    }
+    Ok(())
+}
+
 /// Checks a backup file that reached this phone from outside — downloaded from the platform, handed over
-/// — against the highest generation this phone knows: a file older than that is `OlderBackup` (whoever
-/// served it rolled the backup back) and is removed. A newer or equal one is accepted and its generation
-/// remembered. The generation is in the header, which every chunk authenticates: raised by whoever
-/// cannot seal chunks, the file stops opening (`Damaged`) at restore.
-pub fn accept_download(store: &Store, path: &Path) -> Result<BackupInfo> {
+/// — against the highest generation this phone knows and what the platform attests (`attested`, see
+/// [`check_not_older`]): a file older than that is `OlderBackup` (whoever served it rolled the backup
+/// back) and is removed. A newer or equal one is accepted and its generation remembered. The generation is
+/// in the header, which every chunk authenticates: raised by whoever cannot seal chunks, the file stops
+/// opening (`Damaged`) at restore.
+pub fn accept_download(store: &Store, path: &Path, attested: Option<u64>) -> Result<BackupInfo> {
     let info = match inspect_backup(path) {
         Ok(i) => i,
         Err(e) => {
@@ -597,11 +649,11 @@ pub fn accept_download(store: &Store, path: &Path) -> Result<BackupInfo> {
             return Err(e);
         }
     };
-    let mut chain = load_chain(store)?;
-    if info.generation < chain.generation {
+    if let Err(e) = check_not_older(store, &info, attested) {
         let _ = fs::remove_file(path);
-        return Err(BackupError::OlderBackup { known: chain.generation, got: info.generation });
+        return Err(e);
     }
+    let mut chain = load_chain(store)?;
     if info.generation > chain.generation {
         chain.generation = info.generation;
         save_chain(store, &chain)?;
@@ -745,7 +797,7 @@ pub fn restore_chain(
         // The same backup key and the newest file's code wrap: later backups on this phone open with the
         // same code. The next backup here is full (a new chain) and counts on from this generation.
         save_state(&store, key, header.params, &header.salt, &header.wrapped)?;
-        save_chain(&store, &ChainState { generation: header.generation, last: None })?;
+        save_chain(&store, &ChainState { generation: header.generation, last: None, reported: 0 })?;
         // The restored outbox waits until the platform moved the old phone's cases here (zhangban-sync,
         // `rebind`): then its kept idempotency keys find the answers the old phone was given.
         if let Some(origin) = &summary.origin_device {

@@ -528,18 +528,18 @@ fn an_older_backup_is_refused_as_a_rollback() {
     write_backup(&old, &today).unwrap();
     let served = dir.path().join("served.zbk");
     std::fs::copy(&yesterday, &served).unwrap();
-    let e = accept_download(&old, &served).unwrap_err();
+    let e = accept_download(&old, &served, None).unwrap_err();
     assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
     assert_eq!(e.code(), "older_backup");
     assert!(!served.exists(), "the rolled-back file is removed");
     std::fs::copy(&today, &served).unwrap();
-    assert_eq!(accept_download(&old, &served).unwrap().generation, 2);
+    assert_eq!(accept_download(&old, &served, None).unwrap().generation, 2);
 
     // A new phone restored from today's file remembers its generation.
     let (_, key) = open_backup(&today, &code.grouped()).unwrap();
     let (new, _) = restore(&today, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
     std::fs::copy(&yesterday, &served).unwrap();
-    assert!(matches!(accept_download(&new, &served), Err(BackupError::OlderBackup { known: 2, got: 1 })));
+    assert!(matches!(accept_download(&new, &served, None), Err(BackupError::OlderBackup { known: 2, got: 1 })));
 
     // Yesterday's file with its generation raised (and the header digest recomputed) passes the check but
     // opens no chunk: the header is in every chunk's associated data.
@@ -548,7 +548,7 @@ fn an_older_backup_is_refused_as_a_rollback() {
     let d = ring::digest::digest(&ring::digest::SHA256, &b[..162]);
     b[162..194].copy_from_slice(d.as_ref());
     std::fs::write(&served, &b).unwrap();
-    assert_eq!(accept_download(&new, &served).unwrap().generation, 99);
+    assert_eq!(accept_download(&new, &served, None).unwrap().generation, 99);
     let (_, key) = open_backup(&served, &code.grouped()).unwrap();
     let e = restore(&served, &key, &dir.path().join("forged"), vault(dir.path(), "f"), None, clock()).unwrap_err();
     assert!(matches!(e, BackupError::Damaged { .. }), "{e:?}");

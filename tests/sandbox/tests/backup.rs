@@ -711,3 +711,78 @@ async fn an_agents_backup_carries_no_principal_active_revoked_or_expired() {
     }
     p.stop().await;
 }
+
+/// A brand-new phone remembers no backup, so by itself it cannot tell an old backup file from the latest
+/// (rollback: an old copy in a cloud drive, a file someone hands over, a stale blob). The platform can
+/// attest what the person's phones told it: each sync run reports a new backup generation (made offline or
+/// not, uploaded or not), the platform keeps the highest per backup key, and the new phone checks a file
+/// against it before asking for the code. Before the fix a new phone accepted the older file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_phone_refuses_an_older_backup_file_by_the_generation_the_platform_attests() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let old = Arc::new(Store::create(&dir.join("old"), vault(dir, "old"), None).expect("store"));
+    register(&old, &p.url, "old").await;
+    let runner = SyncRunner::new(old.clone(), fast(&p.url), Arc::new(NoListener)).expect("runner");
+    let code = backup::make_recovery_code(&old).expect("code");
+    old.put("draft", "d-1", SELF_SUBJECT, b"{\"n\":1}").expect("draft");
+    let (a, b) = (dir.join("a.zbk"), dir.join("b.zbk"));
+    let made_a = backup::write_backup(&old, &a).expect("backup a");
+    assert_eq!(made_a.generation, 1);
+    assert_eq!(runner.run_once().await.backup_generation_reported, 1, "the next sync run reports it");
+    assert_eq!(runner.run_once().await.backup_generation_reported, 0, "once");
+    old.put("draft", "d-2", SELF_SUBJECT, b"{\"n\":2}").expect("draft");
+    let made_b = backup::write_backup(&old, &b).expect("backup b");
+    assert_eq!((made_b.generation, made_b.key_id.as_str()), (2, made_a.key_id.as_str()));
+
+    // The new phone (the same person, registered) is handed file A.
+    let new = Arc::new(Store::create(&dir.join("new"), vault(dir, "new"), None).expect("store"));
+    register(&new, &p.url, "new").await;
+    let info_a = backup::inspect_backup(&a).expect("inspect");
+    assert_eq!(backup::known_generation(&new).expect("known"), 0, "a brand-new phone knows nothing");
+    // Honest limit: until the old phone reported B, the platform attests 1 and A passes.
+    let attested = client.attested_backup_generation(&new, &info_a.key_id).await.expect("attested");
+    assert_eq!(attested, Some(1));
+    backup::check_not_older(&new, &info_a, attested).expect("A is the newest the platform was told of");
+    assert_eq!(runner.run_once().await.backup_generation_reported, 2);
+    let attested = client.attested_backup_generation(&new, &info_a.key_id).await.expect("attested");
+    assert_eq!(attested, Some(2));
+    let e = backup::check_not_older(&new, &info_a, attested).unwrap_err();
+    assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
+    assert!(e.message_zh().contains('2') && e.code() == "older_backup", "{}", e.message_zh());
+    let info_b = backup::inspect_backup(&b).expect("inspect");
+    backup::check_not_older(&new, &info_b, attested).expect("B is the latest");
+    // A lower report (an old phone, a replay) does not lower it; a malformed key id is refused.
+    let low = backup::BackupMark { key_id: made_a.key_id.clone(), generation: 1 };
+    assert_eq!(client.report_backup_generation(&old, &low).await.expect("report"), 2);
+    let bad = client.attested_backup_generation(&new, "../../v1/backup").await.unwrap_err();
+    assert!(matches!(bad, Error::Validation { .. }), "{bad:?}");
+    // Another person's phone is told nothing of this person's backups.
+    let stranger = Arc::new(Store::create(&dir.join("stranger"), vault(dir, "stranger"), None).expect("store"));
+    register(&stranger, &p.url, "stranger").await;
+    let sid = sync::registration(&stranger).unwrap().unwrap().device_id;
+    let mut other = resident();
+    other.insert("id_number".into(), ElementValue::Text("110105193805200031".into()));
+    zhangban_sandbox::issuer::enrol(&p.state, &sid, LicenceType::ResidentId, &other).expect("enrol");
+    assert_eq!(client.attested_backup_generation(&stranger, &info_a.key_id).await.expect("attested"), None);
+
+    // A stale blob on the platform (A uploaded after B was reported): the download is refused and removed.
+    client.upload_backup(&old, &a).await.expect("upload a");
+    let got = dir.join("got.zbk");
+    client.download_backup(&new, &got).await.expect("download");
+    let e = backup::accept_download(&new, &got, attested).unwrap_err();
+    assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
+    assert!(!got.exists(), "nothing stays");
+
+    // B restores; the restored phone reports its generation and counts on from it.
+    let (_, key) = backup::open_backup(&b, &code.grouped()).expect("open");
+    let (restored, _) =
+        backup::restore(&b, &key, &dir.join("restored"), vault(dir, "restored"), None, Arc::new(SystemClock))
+            .expect("restore");
+    let restored = Arc::new(restored);
+    assert_eq!(restored.get("draft", "d-2").expect("d-2").body.as_slice(), b"{\"n\":2}");
+    assert_eq!(backup::known_generation(&restored).expect("known"), 2);
+    p.stop().await;
+}
