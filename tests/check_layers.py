@@ -6,6 +6,9 @@
    docs/ARCHITECTURE.md. Also fails when a core crate depends on UniFFI in its default build.
 2. Module cycles: inside every core crate, the top-level modules (src/x.rs or src/x/) must not form a cycle
    through `crate::x` / `super::x` paths (the crate root, which declares and re-exports them, is left out).
+3. Thin bindings: counts the code lines of bindings/src/*.rs (before each file's first `#[cfg(test)]`; blank
+   and comment-only lines not counted) and fails above BINDINGS_LIMIT. The limit is a ratchet: lower it
+   when lines move to the core; the goal of issue 9 is BINDINGS_GOAL.
 
 Exit 0 and one line per crate when the tree matches; exit 1 naming every offending edge otherwise.
 Standard library only.
@@ -182,6 +185,35 @@ def check_modules(crate_dir, crate, problems):
     return sum(len(v) for v in edges.values())
 
 
+BINDINGS_LIMIT = 1409
+BINDINGS_GOAL = 1200
+
+
+def bindings_code_lines(path):
+    """Code lines of one bindings file: before its first `#[cfg(test)]`, not blank, not comment-only."""
+    n = 0
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            t = line.strip()
+            if t.startswith("#[cfg(test)]"):
+                break
+            if t and not t.startswith("//"):
+                n += 1
+    return n
+
+
+def check_bindings(problems):
+    src = os.path.join(ROOT, "bindings", "src")
+    counts = {f: bindings_code_lines(os.path.join(src, f)) for f in sorted(os.listdir(src)) if f.endswith(".rs")}
+    total = sum(counts.values())
+    for f, n in sorted(counts.items(), key=lambda x: -x[1]):
+        print(f"  {f:12} {n:5}")
+    print(f"  {'total':12} {total:5} (limit {BINDINGS_LIMIT}, goal {BINDINGS_GOAL})")
+    if total > BINDINGS_LIMIT:
+        problems.append(f"bindings/src: {total} code lines, above the limit of {BINDINGS_LIMIT}: move what is "
+                        "not FFI plumbing (wording, rules, parsing, records) into the core")
+
+
 def main():
     problems = []
     meta = metadata()
@@ -194,6 +226,8 @@ def main():
             n = check_modules(crate_dir, p["name"], problems)
             print(f"  {p['name']:18} {n} edges between top-level modules, no cycle" if not any(
                 x.startswith(p["name"] + ":") for x in problems) else f"  {p['name']:18} CYCLE")
+    print("bindings/src code lines (non-test, no blank or comment-only lines):")
+    check_bindings(problems)
     if problems:
         print("\nlayering check FAILED:", file=sys.stderr)
         for x in problems:

@@ -36,13 +36,7 @@ pub fn inspect_backup(path: String) -> Result<BackupInfo, ZhangbanError> {
 /// once, a code that does not fit `Backup{code: "wrong_code"}` after the KDF (Argon2id, 32 MiB: async).
 #[uniffi::export(async_runtime = "tokio")]
 pub async fn open_backup_file(path: String, code: String) -> Result<Arc<ZhangbanBackupFile>, ZhangbanError> {
-    exit_safe(async move {
-        let path = PathBuf::from(path);
-        let p = path.clone();
-        let key = blocking_ffi(move || Ok(backup::open_backup(&p, &code)?.1)).await?;
-        Ok(Arc::new(ZhangbanBackupFile { paths: vec![path], key }))
-    })
-    .await
+    open_backup_files(vec![path], code).await
 }
 
 /// Opens a full backup and the increments made after it (`paths` in the order they were made) with the
@@ -115,40 +109,24 @@ impl ZhangbanBackup {
     /// Makes a recovery code (the first time also the backup key; later the same key is re-wrapped under
     /// the new code, nothing is re-encrypted). Returns it grouped, to show once: it is kept nowhere.
     pub async fn make_recovery_code(&self) -> Result<String, ZhangbanError> {
-        exit_safe(async move {
-            let store = self.store.clone();
-            blocking_ffi(move || Ok(backup::make_recovery_code(&store)?.grouped())).await
-        })
-        .await
+        self.off_thread(|s| Ok(backup::make_recovery_code(s)?.grouped())).await
     }
 
     /// Checks a code the person typed back against the current one (`Backup{code: "wrong_code"}` …).
     pub async fn check_recovery_code(&self, code: String) -> Result<(), ZhangbanError> {
-        exit_safe(async move {
-            let store = self.store.clone();
-            blocking_ffi(move || Ok(backup::check_recovery_code(&store, &code)?)).await
-        })
-        .await
+        self.off_thread(move |s| Ok(backup::check_recovery_code(s, &code)?)).await
     }
 
     /// Backs up into the file at `path` (streamed; written under `path.part` and renamed when complete).
     pub async fn back_up(&self, path: String) -> Result<BackupSummary, ZhangbanError> {
-        exit_safe(async move {
-            let store = self.store.clone();
-            blocking_ffi(move || Ok(backup::write_backup(&store, Path::new(&path))?)).await
-        })
-        .await
+        self.off_thread(move |s| Ok(backup::write_backup(s, Path::new(&path))?)).await
     }
 
     /// Backs up into the file at `path` only what changed since the last backup made here (an increment:
     /// keep it with the files before it). The first backup here, or the first after a restore, is full
     /// (`BackupSummary.base_id` is null).
     pub async fn back_up_increment(&self, path: String) -> Result<BackupSummary, ZhangbanError> {
-        exit_safe(async move {
-            let store = self.store.clone();
-            blocking_ffi(move || Ok(backup::write_increment(&store, Path::new(&path))?)).await
-        })
-        .await
+        self.off_thread(move |s| Ok(backup::write_increment(s, Path::new(&path))?)).await
     }
 
     /// The old phone this store was restored from, until its licences are re-bound here.
@@ -254,6 +232,16 @@ impl ZhangbanBackup {
 }
 
 impl ZhangbanBackup {
+    /// Runs `f` with the store on the blocking pool (a backup reads or writes the whole store), exit-safe.
+    async fn off_thread<T, F>(&self, f: F) -> Result<T, ZhangbanError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ZhangbanError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        exit_safe(blocking_ffi(move || f(&store))).await
+    }
+
     async fn rebind(
         &self,
         base_url: String,

@@ -7,8 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::NaiveDate;
-use zhangban_core::calendar::{self, Calendar, Rules, WorkingDate};
+use zhangban_core::calendar::{Calendar, Rules, WorkdayInfo, WorkingDate, WorkingDays};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, Notice};
@@ -16,6 +15,7 @@ use zhangban_core::outbox;
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{RunReport, SyncConfig, SyncHandle, SyncRunner};
 use zhangban_core::sync::{self, QuarantinedOp};
+use zhangban_core::Error as CoreError;
 
 use crate::error::{guard, ZhangbanError};
 use crate::forms::ZhangbanDraft;
@@ -74,11 +74,7 @@ impl ZhangbanCases {
     /// Submits for `subject` (works offline): the case and its outbox operation are stored together; sync
     /// sends it.
     pub fn submit(&self, subject: String, submission: Submission) -> Result<CaseSummary, ZhangbanError> {
-        guard(|| {
-            let c = cases::submit(&self.store, &subject, &submission)?;
-            self.runner.nudge();
-            Ok(CaseSummary::from(&c))
-        })
+        self.queued(|| Ok(CaseSummary::from(&cases::submit(&self.store, &subject, &submission)?)))
     }
 
     /// Submits a completed draft (works offline): the case, its outbox operation and the draft marked
@@ -98,9 +94,9 @@ impl ZhangbanCases {
         guard(|| cases::list_summaries(&self.store, subject.as_deref().unwrap_or(SELF_SUBJECT)))
     }
 
-    /// The case screen on `today` (`None`: the store clock's day).
-    pub fn view(&self, case_id: String, today: Option<NaiveDate>) -> Result<CaseView, ZhangbanError> {
-        guard(|| cases::view(&self.store, &case_id, today))
+    /// The case screen today (the store clock's day).
+    pub fn view(&self, case_id: String) -> Result<CaseView, ZhangbanError> {
+        guard(|| cases::view(&self.store, &case_id, None))
     }
 
     /// Supplies what a 补正 request or a 容缺 commitment asked for (queued offline).
@@ -111,29 +107,19 @@ impl ZhangbanCases {
         attachment_ids: Vec<String>,
         note: String,
     ) -> Result<(), ZhangbanError> {
-        guard(|| {
-            cases::supply(&self.store, &case_id, values, &attachment_ids, &note)?;
-            self.runner.nudge();
-            Ok(())
-        })
+        self.queued(|| cases::supply(&self.store, &case_id, values, &attachment_ids, &note))
     }
 
     /// Rates a completed case; `Dissatisfied` and `VeryDissatisfied` need a reason.
     pub fn rate(&self, case_id: String, level: RatingLevel, reason: Option<String>) -> Result<(), ZhangbanError> {
-        guard(|| {
-            cases::rate(&self.store, &Rules::default(), &case_id, level, reason.as_deref(), self.store.today())?;
-            self.runner.nudge();
-            Ok(())
+        self.queued(|| {
+            cases::rate(&self.store, &Rules::default(), &case_id, level, reason.as_deref(), self.store.today())
         })
     }
 
     /// A complaint (办不成事 反映) about a case; returns its id.
     pub fn complain(&self, case_id: String, text: String) -> Result<String, ZhangbanError> {
-        guard(|| {
-            let id = cases::complain(&self.store, &case_id, &text)?;
-            self.runner.nudge();
-            Ok(id)
-        })
+        self.queued(|| cases::complain(&self.store, &case_id, &text))
     }
 
     /// Operations the platform refused, with reasons.
@@ -152,12 +138,8 @@ impl ZhangbanCases {
         item_codes: Option<Vec<String>>,
         attachment_ids: Option<Vec<String>>,
     ) -> Result<CaseSummary, ZhangbanError> {
-        guard(|| {
-            let fix = cases::Fix::new(values, replace_values, item_codes, attachment_ids);
-            let c = cases::resubmit(&self.store, &case_id, &fix)?;
-            self.runner.nudge();
-            Ok(CaseSummary::from(&c))
-        })
+        let fix = cases::Fix::new(values, replace_values, item_codes, attachment_ids);
+        self.queued(|| Ok(CaseSummary::from(&cases::resubmit(&self.store, &case_id, &fix)?)))
     }
 
     /// Gives up what the platform refused for this case (a refused submission: the case is withdrawn).
@@ -173,6 +155,15 @@ impl ZhangbanCases {
     /// Wakes the background sync (the network came back).
     pub fn nudge(&self) {
         self.runner.nudge();
+    }
+}
+
+impl ZhangbanCases {
+    /// Runs a call that queued work for the platform, then wakes the sync.
+    fn queued<T>(&self, f: impl FnOnce() -> Result<T, CoreError>) -> Result<T, ZhangbanError> {
+        let r = guard(f)?;
+        self.runner.nudge();
+        Ok(r)
     }
 }
 
@@ -230,45 +221,18 @@ pub fn deferred_limit_days(promised_limit: u32) -> u32 {
 /// invalid date is a `Validation` error on field `start`; a result after 9999-12-31 one on field `n`.
 #[uniffi::export]
 pub fn add_working_days(start: String, n: u32) -> Result<WorkingDate, ZhangbanError> {
-    guard(|| Ok(Calendar::bundled().add_working_days(calendar::parse_date("start", &start)?, n, &[])?.into()))
+    guard(|| Calendar::bundled().add_working_days_text(&start, n))
 }
 
 /// Whether `date` (YYYY-MM-DD) is a working day by the bundled official calendar (调休 workdays
 /// included); `holiday_zh` names the official holiday it falls in, if any.
 #[uniffi::export]
 pub fn is_workday(date: String) -> Result<WorkdayInfo, ZhangbanError> {
-    guard(|| {
-        let d = calendar::parse_date("date", &date)?;
-        let cal = Calendar::bundled();
-        let r = cal.is_working_day(d);
-        Ok(WorkdayInfo {
-            working: r.value,
-            provisional: r.provisional,
-            holiday_zh: cal.holiday_name(d).map(String::from),
-        })
-    })
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct WorkdayInfo {
-    pub working: bool,
-    pub provisional: bool,
-    pub holiday_zh: Option<String>,
+    guard(|| Calendar::bundled().workday_info(&date))
 }
 
 /// Working days in `(from, to]` (YYYY-MM-DD each), negative when `to` is before `from`.
 #[uniffi::export]
 pub fn working_days_between(from: String, to: String) -> Result<WorkingDays, ZhangbanError> {
-    guard(|| {
-        let a = calendar::parse_date("from", &from)?;
-        let b = calendar::parse_date("to", &to)?;
-        let r = Calendar::bundled().working_days_between(a, b, &[])?;
-        Ok(WorkingDays { days: r.value, provisional: r.provisional })
-    })
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct WorkingDays {
-    pub days: i64,
-    pub provisional: bool,
+    guard(|| Calendar::bundled().working_days_between_text(&from, &to))
 }

@@ -83,60 +83,52 @@ impl From<BackupError> for ZhangbanError {
     }
 }
 
-impl From<CoreError> for ZhangbanError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::Locked { retry_after_secs } => ZhangbanError::Locked { retry_after_secs },
-            CoreError::WrongKey => ZhangbanError::WrongKey,
-            CoreError::WrongPin { attempts_left } => ZhangbanError::WrongPin { attempts_left },
-            CoreError::NotFound { what } => ZhangbanError::NotFound { what },
-            CoreError::Validation { field, message_zh, message_en } => {
-                ZhangbanError::Validation { field, message_zh, message_en }
+/// The variants that map one to one, written once for both directions: the core's on the left, the FFI's
+/// on the right (the same names bound on each side). `Io` and `Backup` map one way only (see below).
+macro_rules! both_ways {
+    ($([$($core:tt)+] <=> [$($ffi:tt)+]),+ $(,)?) => {
+        impl From<CoreError> for ZhangbanError {
+            fn from(e: CoreError) -> Self {
+                match e {
+                    $(CoreError::$($core)+ => ZhangbanError::$($ffi)+,)+
+                    CoreError::Io(detail) => ZhangbanError::Storage { detail },
+                }
             }
-            CoreError::Corrupted { table, record } => ZhangbanError::Corrupted { table, record },
-            CoreError::Shredded { subject } => ZhangbanError::Shredded { subject },
-            CoreError::RolledBack => ZhangbanError::RolledBack,
-            CoreError::PermissionDenied { missing, message_zh, message_en } => {
-                ZhangbanError::PermissionDenied { missing, message_zh, message_en }
-            }
-            CoreError::Network(detail) => ZhangbanError::Network { detail },
-            CoreError::Rejected { status, message } => ZhangbanError::Rejected { status, detail: message },
-            CoreError::Licence(reason) => ZhangbanError::Licence { reason },
-            CoreError::Storage(detail) | CoreError::Io(detail) => ZhangbanError::Storage { detail },
-            CoreError::Internal(detail) => ZhangbanError::Internal { detail },
         }
-    }
+
+        impl ZhangbanError {
+            /// The core error this one stands for (used for the bilingual texts, which live in the core).
+            fn to_core(&self) -> CoreError {
+                match self.clone() {
+                    $(ZhangbanError::$($ffi)+ => CoreError::$($core)+,)+
+                    // Its texts are the backup crate's own (see `text_zh`); no core error stands for it.
+                    ZhangbanError::Backup { code, message_zh, message_en } => {
+                        CoreError::Validation { field: code, message_zh, message_en }
+                    }
+                }
+            }
+        }
+    };
+}
+
+both_ways! {
+    [Locked { retry_after_secs }] <=> [Locked { retry_after_secs }],
+    [WrongKey] <=> [WrongKey],
+    [WrongPin { attempts_left }] <=> [WrongPin { attempts_left }],
+    [NotFound { what }] <=> [NotFound { what }],
+    [Validation { field, message_zh, message_en }] <=> [Validation { field, message_zh, message_en }],
+    [Corrupted { table, record }] <=> [Corrupted { table, record }],
+    [Shredded { subject }] <=> [Shredded { subject }],
+    [RolledBack] <=> [RolledBack],
+    [PermissionDenied { missing, message_zh, message_en }] <=> [PermissionDenied { missing, message_zh, message_en }],
+    [Network(detail)] <=> [Network { detail }],
+    [Rejected { status, message }] <=> [Rejected { status, detail: message }],
+    [Licence(reason)] <=> [Licence { reason }],
+    [Storage(detail)] <=> [Storage { detail }],
+    [Internal(detail)] <=> [Internal { detail }],
 }
 
 impl ZhangbanError {
-    /// The core error this one stands for (used for the bilingual texts, which live in the core).
-    fn to_core(&self) -> CoreError {
-        match self.clone() {
-            ZhangbanError::Locked { retry_after_secs } => CoreError::Locked { retry_after_secs },
-            ZhangbanError::WrongKey => CoreError::WrongKey,
-            ZhangbanError::WrongPin { attempts_left } => CoreError::WrongPin { attempts_left },
-            ZhangbanError::NotFound { what } => CoreError::NotFound { what },
-            ZhangbanError::Validation { field, message_zh, message_en } => {
-                CoreError::Validation { field, message_zh, message_en }
-            }
-            ZhangbanError::Corrupted { table, record } => CoreError::Corrupted { table, record },
-            ZhangbanError::Shredded { subject } => CoreError::Shredded { subject },
-            ZhangbanError::RolledBack => CoreError::RolledBack,
-            ZhangbanError::PermissionDenied { missing, message_zh, message_en } => {
-                CoreError::PermissionDenied { missing, message_zh, message_en }
-            }
-            ZhangbanError::Network { detail } => CoreError::Network(detail),
-            ZhangbanError::Rejected { status, detail } => CoreError::Rejected { status, message: detail },
-            ZhangbanError::Licence { reason } => CoreError::Licence(reason),
-            ZhangbanError::Storage { detail } => CoreError::Storage(detail),
-            ZhangbanError::Internal { detail } => CoreError::Internal(detail),
-            // Its texts are the backup crate's own (see `text_zh`); no core error stands for it.
-            ZhangbanError::Backup { code, message_zh, message_en } => {
-                CoreError::Validation { field: code, message_zh, message_en }
-            }
-        }
-    }
-
     pub(crate) fn internal(detail: impl Into<String>) -> Self {
         ZhangbanError::Internal { detail: detail.into() }
     }

@@ -11,9 +11,7 @@ use zhangban_core::catalog::search::Hit;
 use zhangban_core::catalog::Catalog;
 use zhangban_core::forms::checklist::{self, Checklist};
 use zhangban_core::forms::session::{self, DraftInfo};
-use zhangban_core::forms::{
-    held_licences, parse_value, AutofillOptions, DraftState, Editor, Profile, Provenance, Session,
-};
+use zhangban_core::forms::{parse_value, DraftState, Editor, Profile, Session};
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::Error as CoreError;
 
@@ -29,23 +27,13 @@ pub fn catalog_search(store: Arc<ZhangbanStore>, query: String, limit: u32) -> R
 /// A service item or bundle as JSON (the catalog's own format, see docs/forms.md).
 #[uniffi::export]
 pub fn catalog_entry_json(store: Arc<ZhangbanStore>, code: String) -> Result<String, ZhangbanError> {
-    guard(|| {
-        let c = Catalog::current(store.core())?;
-        Ok(match c.target(&code)? {
-            zhangban_core::catalog::Target::Item(i) => serde_json::to_string(i)?,
-            zhangban_core::catalog::Target::Bundle(b) => serde_json::to_string(b)?,
-        })
-    })
+    guard(|| Catalog::current(store.core())?.entry_json(&code))
 }
 
 /// 一次性告知 for an item or bundle and this person (their profile and licences), before any draft.
 #[uniffi::export]
 pub fn catalog_checklist(store: Arc<ZhangbanStore>, subject: String, code: String) -> Result<Checklist, ZhangbanError> {
-    guard(|| {
-        let s = store.core();
-        let (c, profile, lic) = (Catalog::current(s)?, Profile::load(s, &subject)?, held_licences(s, &subject)?);
-        checklist::for_person(&c, &code, &subject, &profile, &lic, &AutofillOptions::at(s.clock().as_ref()))
-    })
+    guard(|| checklist::for_subject(store.core(), &code, &subject))
 }
 
 /// Saves a value the person typed into their profile (`person.phone`, `family.spouse.name`, …).
@@ -56,12 +44,7 @@ pub fn profile_set(
     path: String,
     value: String,
 ) -> Result<(), ZhangbanError> {
-    guard(|| {
-        let s = store.core();
-        let mut p = Profile::load(s, &subject)?;
-        p.set(&path, parse_value(&path, &value)?, Provenance::Profile { entered_at: s.now() })?;
-        p.save(s, &subject)
-    })
+    guard(|| Profile::save_typed(store.core(), &subject, &path, &value))
 }
 
 /// The profile with every value's provenance, as JSON.
@@ -113,21 +96,13 @@ impl ZhangbanDraft {
     /// profile and the wallet's licences.
     #[uniffi::constructor]
     pub fn start(store: Arc<ZhangbanStore>, subject: String, target: String) -> Result<Arc<Self>, ZhangbanError> {
-        guard(|| {
-            let s = store.core();
-            let (c, lic) = (Catalog::current(s)?, held_licences(s, &subject)?);
-            let opts = AutofillOptions::at(s.clock().as_ref());
-            Ok(Self::open(s, Session::start(s.clone(), &c, &subject, &target, &lic, &opts)?))
-        })
+        guard(|| Ok(Self::open(store.core(), Session::start_in(store.core(), &subject, &target)?)))
     }
 
     /// Reopens a saved draft (after the app was closed or killed) with every saved edit.
     #[uniffi::constructor]
     pub fn resume(store: Arc<ZhangbanStore>, draft_id: String) -> Result<Arc<Self>, ZhangbanError> {
-        guard(|| {
-            let s = store.core();
-            Ok(Self::open(s, Session::resume(s.clone(), &*Catalog::current(s)?, &draft_id, s.today())?))
-        })
+        guard(|| Ok(Self::open(store.core(), Session::resume_in(store.core(), &draft_id)?)))
     }
 
     /// Everything a form screen draws, now.

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use zhangban_core::audit::{AuditEntry, AuditVerification};
 use zhangban_core::store::{AttachmentInfo, SalvageReport, Store, Subject, SubjectKind};
+use zhangban_core::{Clock, FixedClock};
 
 use crate::error::{guard, ZhangbanError};
 use crate::runtime::blocking;
@@ -37,6 +38,34 @@ pub fn salvage_store(
     pin: Option<String>,
 ) -> Result<SalvageReport, ZhangbanError> {
     guard(|| Ok(zhangban_core::store::salvage(Path::new(&dir), core_vault(vault), pin.as_deref())?.report()))
+}
+
+/// A clock that stands still until told to move, for tests and the demo: a store opened with it
+/// ([`ZhangbanStore::open_or_create_with_clock`]) reads the time from it. Refused (`Validation{field:
+/// "clock"}`) in a build that does not pin the sandbox's test anchors (ADR 0019).
+#[derive(uniffi::Object)]
+pub struct ZhangbanTestClock(Arc<FixedClock>);
+
+#[uniffi::export]
+impl ZhangbanTestClock {
+    #[uniffi::constructor]
+    pub fn new(unix_secs: i64) -> Result<Arc<Self>, ZhangbanError> {
+        guard(|| Ok(Arc::new(ZhangbanTestClock(zhangban_core::clock::test_clock(unix_secs)?))))
+    }
+
+    /// Sets the wall clock (Unix seconds).
+    pub fn set(&self, unix_secs: i64) {
+        self.0.set(unix_secs)
+    }
+
+    /// Time passes: `secs` later (negative: earlier).
+    pub fn advance(&self, secs: i64) {
+        self.0.advance(secs)
+    }
+
+    pub fn now(&self) -> i64 {
+        self.0.now_secs()
+    }
 }
 
 /// The encrypted store of one person (or one agent).
@@ -80,6 +109,18 @@ impl ZhangbanStore {
         pin: Option<String>,
     ) -> Result<Arc<Self>, ZhangbanError> {
         guard(|| Store::open_or_create(Path::new(&dir), core_vault(vault), pin.as_deref()).map(Self::wrap))
+    }
+
+    /// [`Self::open_or_create`] with a test clock (tests and the demo step it).
+    #[uniffi::constructor]
+    pub fn open_or_create_with_clock(
+        dir: String,
+        vault: Arc<dyn KeyVault>,
+        pin: Option<String>,
+        clock: Arc<ZhangbanTestClock>,
+    ) -> Result<Arc<Self>, ZhangbanError> {
+        let (vault, clock) = (core_vault(vault), clock.0.clone());
+        guard(|| Store::open_or_create_with(Path::new(&dir), vault, pin.as_deref(), clock).map(Self::wrap))
     }
 
     pub fn store_id(&self) -> String {

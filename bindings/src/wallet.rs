@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use zhangban_core::store::Store;
 use zhangban_core::wallet as w;
 use zhangban_core::wallet::{
     CacheInfo, EngagementCode, GrantExpiry, GrantOutcome, GrantRecord, LicenceDetail, LicenceSummary, Policy,
@@ -98,43 +99,42 @@ impl ZhangbanWallet {
     }
 
     /// Verifies (against the pinned platform root key) and caches a signed trust list; returns its sequence.
-    pub fn update_trust_list(&self, signed: Vec<u8>, now: i64) -> Result<u64, ZhangbanError> {
-        guard(|| Ok(self.inner.update_trust_list(&signed, now)?.sequence))
+    pub fn update_trust_list(&self, signed: Vec<u8>) -> Result<u64, ZhangbanError> {
+        guard(|| Ok(self.inner.update_trust_list(&signed, self.now())?.sequence))
     }
 
-    pub fn update_status_list(&self, signed: Vec<u8>, now: i64) -> Result<u64, ZhangbanError> {
-        guard(|| Ok(self.inner.update_status_list(&signed, now)?.sequence))
+    pub fn update_status_list(&self, signed: Vec<u8>) -> Result<u64, ZhangbanError> {
+        guard(|| Ok(self.inner.update_status_list(&signed, self.now())?.sequence))
     }
 
     /// Sequence and age of the cached trust and status lists.
-    pub fn cache_info(&self, now: i64) -> Result<CacheInfo, ZhangbanError> {
-        guard(|| self.inner.cache_info(now))
+    pub fn cache_info(&self) -> Result<CacheInfo, ZhangbanError> {
+        guard(|| self.inner.cache_info(self.now()))
     }
 
     /// Imports an issued licence after every check; a refusal is `ZhangbanError::Licence` whose
     /// `reason` starts with the reason code (e.g. `device_key_mismatch: …`).
-    pub fn import_licence(&self, licence: Vec<u8>, now: i64) -> Result<LicenceSummary, ZhangbanError> {
-        guard(|| self.inner.import(&licence, now))
+    pub fn import_licence(&self, licence: Vec<u8>) -> Result<LicenceSummary, ZhangbanError> {
+        guard(|| self.inner.import(&licence, self.now()))
     }
 
-    /// The wallet list: every licence with its status (and its text) at `now`.
-    pub fn licences(&self, now: i64) -> Result<Vec<LicenceSummary>, ZhangbanError> {
-        guard(|| self.inner.licences(now))
+    /// The wallet list: every licence with its status (and its text) now.
+    pub fn licences(&self) -> Result<Vec<LicenceSummary>, ZhangbanError> {
+        guard(|| self.inner.licences(self.now()))
     }
 
-    pub fn licence(&self, licence_id: String, now: i64) -> Result<LicenceDetail, ZhangbanError> {
-        guard(|| self.inner.licence(&licence_id, now))
+    pub fn licence(&self, licence_id: String) -> Result<LicenceDetail, ZhangbanError> {
+        guard(|| self.inner.licence(&licence_id, self.now()))
     }
 
-    /// 亮证: a presentation valid for 60 s from `now`.
+    /// 亮证: a presentation valid for 60 s from now.
     pub fn present(
         &self,
         licence_id: String,
         preset: Preset,
         purpose: Option<String>,
-        now: i64,
     ) -> Result<PresentationOut, ZhangbanError> {
-        guard(|| self.inner.present(&licence_id, &preset, purpose.as_deref(), now))
+        guard(|| self.inner.present(&licence_id, &preset, purpose.as_deref(), self.now()))
     }
 
     /// Engagement mode: a presentation answering the `ZBE1:` code scanned from the verifier's screen (its
@@ -144,14 +144,12 @@ impl ZhangbanWallet {
         licence_id: String,
         preset: Preset,
         engagement_text: String,
-        now: i64,
     ) -> Result<PresentationOut, ZhangbanError> {
-        guard(|| self.inner.present_engaged(&licence_id, &preset, &engagement_text, now))
+        guard(|| self.inner.present_engaged(&licence_id, &preset, &engagement_text, self.now()))
     }
 
     /// 授权用证 for `recipient` (a name people read), bound to `recipient_key` (the recipient's
     /// `device_public_key`, scanned from its phone): only that phone's grant verifier accepts it.
-    #[allow(clippy::too_many_arguments)]
     pub fn grant(
         &self,
         licence_id: String,
@@ -160,15 +158,17 @@ impl ZhangbanWallet {
         recipient_key: Vec<u8>,
         purpose: String,
         expiry: GrantExpiry,
-        now: i64,
     ) -> Result<GrantRecord, ZhangbanError> {
-        guard(|| self.inner.grant(&licence_id, &preset, &recipient, &recipient_key, &purpose, expiry, now))
+        guard(|| self.inner.grant(&licence_id, &preset, &recipient, &recipient_key, &purpose, expiry, self.now()))
     }
 
     /// The recipient's side of 授权用证: verifies grants bound to this device's key, offline, from the
     /// cached lists; used single-use grants are remembered in the store.
     pub fn grant_verifier(&self) -> Result<Arc<ZhangbanGrantVerifier>, ZhangbanError> {
-        guard(|| Ok(Arc::new(ZhangbanGrantVerifier { inner: std::sync::Mutex::new(self.inner.grant_verifier()?) })))
+        let store = self.inner.store().clone();
+        guard(|| {
+            Ok(Arc::new(ZhangbanGrantVerifier { inner: std::sync::Mutex::new(self.inner.grant_verifier()?), store }))
+        })
     }
 
     pub fn grants(&self, licence_id: Option<String>) -> Result<Vec<GrantRecord>, ZhangbanError> {
@@ -176,8 +176,8 @@ impl ZhangbanWallet {
     }
 
     /// Revokes a grant: shown revoked at once and queued for the platform.
-    pub fn revoke_grant(&self, grant_id: String, now: i64) -> Result<GrantRecord, ZhangbanError> {
-        guard(|| self.inner.revoke_grant(&grant_id, now))
+    pub fn revoke_grant(&self, grant_id: String) -> Result<GrantRecord, ZhangbanError> {
+        guard(|| self.inner.revoke_grant(&grant_id, self.now()))
     }
 
     /// The privacy dashboard: who received what and when, per licence (or all).
@@ -187,7 +187,14 @@ impl ZhangbanWallet {
 
     /// An offline verifier from this store's cached lists.
     pub fn verifier(&self) -> Result<Arc<ZhangbanVerifier>, ZhangbanError> {
-        guard(|| Ok(Arc::new(ZhangbanVerifier { inner: self.inner.verifier()? })))
+        guard(|| Ok(Arc::new(ZhangbanVerifier { inner: self.inner.verifier()?, store: self.inner.store().clone() })))
+    }
+}
+
+impl ZhangbanWallet {
+    /// Now, from the store's clock: no time crosses the FFI (ADR 0019).
+    fn now(&self) -> i64 {
+        self.inner.store().now()
     }
 }
 
@@ -196,10 +203,12 @@ impl ZhangbanWallet {
 #[derive(uniffi::Object)]
 pub struct ZhangbanVerifier {
     inner: w::Verifier,
+    /// Its clock: the store the verifier was made from.
+    store: Arc<Store>,
 }
 
 /// The outcome of a verification, with a panic caught and refused as malformed (never across the FFI).
-fn outcome(f: impl FnOnce() -> Result<w::Verified, w::WalletError>) -> VerificationOutcome {
+fn outcome<V, O: From<Result<V, w::WalletError>>>(f: impl FnOnce() -> Result<V, w::WalletError>) -> O {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .unwrap_or_else(|_| Err(w::WalletError::Malformed { what: "internal error".into() }))
         .into()
@@ -207,20 +216,20 @@ fn outcome(f: impl FnOnce() -> Result<w::Verified, w::WalletError>) -> Verificat
 
 #[uniffi::export]
 impl ZhangbanVerifier {
-    /// Verifies a scanned `ZB1:` text at `now` (Unix seconds) under `policy`, with no network.
-    pub fn verify(&self, qr_text: String, now: i64, policy: Policy) -> VerificationOutcome {
-        outcome(|| self.inner.verify(&qr_text, now, &policy))
+    /// Verifies a scanned `ZB1:` text now (the store's clock) under `policy`, with no network.
+    pub fn verify(&self, qr_text: String, policy: Policy) -> VerificationOutcome {
+        outcome(|| self.inner.verify(&qr_text, self.store.now(), &policy))
     }
 
     /// Engagement mode: a fresh challenge for `purpose` to show as a QR code (it replaces the previous one).
-    pub fn engage(&self, purpose: String, now: i64) -> Result<EngagementCode, ZhangbanError> {
-        guard(|| Ok(self.inner.engage(&purpose, now)?.code()))
+    pub fn engage(&self, purpose: String) -> Result<EngagementCode, ZhangbanError> {
+        guard(|| Ok(self.inner.engage(&purpose, self.store.now())?.code()))
     }
 
     /// Engagement mode: verifies a scanned code against the challenge shown now ([`Self::engage`]); a code
     /// made for another verifier (relayed) or a one-way code is refused (`engagement_mismatch`).
-    pub fn verify_engaged(&self, qr_text: String, now: i64, policy: Policy) -> VerificationOutcome {
-        outcome(|| self.inner.verify_current(&qr_text, now, &policy))
+    pub fn verify_engaged(&self, qr_text: String, policy: Policy) -> VerificationOutcome {
+        outcome(|| self.inner.verify_current(&qr_text, self.store.now(), &policy))
     }
 }
 
@@ -228,6 +237,7 @@ impl ZhangbanVerifier {
 #[derive(uniffi::Object)]
 pub struct ZhangbanGrantVerifier {
     inner: std::sync::Mutex<w::GrantVerifier>,
+    store: Arc<Store>,
 }
 
 #[uniffi::export]
@@ -239,14 +249,13 @@ impl ZhangbanGrantVerifier {
         }
     }
 
-    /// Verifies a `ZBG1:` grant at `now` under `policy`, with no network; a panic is refused as malformed.
-    pub fn verify(&self, grant_text: String, now: i64, policy: Policy) -> GrantOutcome {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match self.inner.lock() {
-            Ok(g) => g.verify(&grant_text, now, &policy),
+    /// Verifies a `ZBG1:` grant now (the store's clock) under `policy`, with no network; a panic is refused
+    /// as malformed.
+    pub fn verify(&self, grant_text: String, policy: Policy) -> GrantOutcome {
+        outcome(|| match self.inner.lock() {
+            Ok(g) => g.verify(&grant_text, self.store.now(), &policy),
             Err(_) => Err(w::WalletError::Malformed { what: "grant verifier".into() }),
-        }))
-        .unwrap_or_else(|_| Err(w::WalletError::Malformed { what: "internal error".into() }))
-        .into()
+        })
     }
 }
 

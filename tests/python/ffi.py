@@ -138,8 +138,11 @@ class FfiTestCase(unittest.TestCase):
     def file_vault(self, name="vault.key"):
         return zb.file_vault(self.path(name))
 
-    def new_store(self, name="store", vault=None, pin=None):
-        """Creates a store in a fresh folder under the temporary folder."""
+    def new_store(self, name="store", vault=None, pin=None, clock=None):
+        """Creates a store in a fresh folder under the temporary folder; with `clock` (a ZhangbanTestClock)
+        the store reads the time from it."""
+        if clock is not None:
+            return zb.ZhangbanStore.open_or_create_with_clock(self.path(name), vault or self.file_vault(), pin, clock)
         return zb.ZhangbanStore.create(self.path(name), vault or self.file_vault(), pin)
 
     def open_store(self, name="store", vault=None):

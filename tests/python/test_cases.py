@@ -115,7 +115,7 @@ class CasesTest(FfiTestCase):
 
         report = run(cases.sync_now())
         self.assertEqual((report.sent, report.receipts, report.remaining, report.offline), (1, 1, 0, False))
-        p = cases.view(s.id, None)
+        p = cases.view(s.id)
         self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
         receipt = p.summary.receipt
         self.assertTrue(receipt.startswith("ZB"), receipt)
@@ -125,7 +125,7 @@ class CasesTest(FfiTestCase):
         self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
         report = run(cases.sync_now())
         self.assertGreaterEqual(report.events_applied, 1)
-        p = cases.view(s.id, None)
+        p = cases.view(s.id)
         self.assertEqual(p.summary.state, zb.CaseState.ACCEPTED)
         self.assertIsNotNone(p.promised_date)
         self.assertEqual(p.working_days_left, 5)
@@ -136,7 +136,7 @@ class CasesTest(FfiTestCase):
         # A supplement is requested; the citizen supplies it; the platform confirms.
         self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
         run(cases.sync_now())
-        p = cases.view(s.id, None)
+        p = cases.view(s.id)
         self.assertEqual(p.summary.state, zb.CaseState.SUPPLEMENT_REQUESTED)
         self.assertEqual([n.kind for n in p.needed_now], [zb.NeedKind.SUPPLEMENT])
         self.assertEqual(p.needed_now[0].working_days_left, 3)
@@ -149,7 +149,7 @@ class CasesTest(FfiTestCase):
         cases.supply(s.id, '{"id_copy": true}', [scan.id], "补交身份证复印件")
         run(cases.sync_now())
         run(cases.sync_now())
-        self.assertEqual(cases.view(s.id, None).summary.state, zb.CaseState.IN_REVIEW)
+        self.assertEqual(cases.view(s.id).summary.state, zb.CaseState.IN_REVIEW)
 
     def test_an_approved_licence_lands_in_the_wallet_by_sync_alone(self):
         store = self.new_store()
@@ -159,7 +159,7 @@ class CasesTest(FfiTestCase):
         a = store.write_attachment(SELF, "a.jpg", b"x" * 100)
         s = cases.submit(SELF, submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
         run(cases.sync_now())
-        receipt = cases.view(s.id, None).summary.receipt
+        receipt = cases.view(s.id).summary.receipt
         pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
         self.sandbox.clerk("accept", receipt)
         offer = {"type": "business_licence", "elements": {
@@ -174,24 +174,23 @@ class CasesTest(FfiTestCase):
         )
         urllib.request.urlopen(req, timeout=10).close()
         wallet = zb.ZhangbanWallet.open(store)
-        now = int(time.time())
-        self.assertEqual(wallet.licences(now), [])
+        self.assertEqual(wallet.licences(), [])
         # One sync run applies the approval and fetches the licence into the wallet; nothing else is called.
         report = run(cases.sync_now())
         self.assertEqual(report.licences_imported, 1)
-        p = cases.view(s.id, None)
+        p = cases.view(s.id)
         self.assertEqual((p.summary.state, p.licence_delivery), (zb.CaseState.APPROVED, "imported"))
-        held = wallet.licences(now)
+        held = wallet.licences()
         self.assertEqual([(x.licence_id, x.licence_type) for x in held], [(p.wallet_licence_id, "business_licence")])
         self.assertEqual(listener.kinds().count(zb.NoticeKind.LICENCE_ISSUED), 2)
         self.assertEqual(run(cases.sync_now()).licences_imported, 0)
-        self.assertEqual(len(wallet.licences(now)), 1)
+        self.assertEqual(len(wallet.licences()), 1)
 
         # A licence the platform refuses to issue (the clerk mistyped the credit code's check character)
         # is shown on the case instead.
         s2 = cases.submit(SELF, submission(self.sandbox.catalog_codes()[0], a.id, title="个体工商户设立登记"))
         run(cases.sync_now())
-        receipt2 = cases.view(s2.id, None).summary.receipt
+        receipt2 = cases.view(s2.id).summary.receipt
         pid2 = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt2)
         self.sandbox.clerk("accept", receipt2)
         good = uscc("92110105MA01XB002")
@@ -204,12 +203,12 @@ class CasesTest(FfiTestCase):
         urllib.request.urlopen(req, timeout=10).close()
         report = run(cases.sync_now())
         self.assertEqual(report.licences_imported, 0)
-        p2 = cases.view(s2.id, None)
+        p2 = cases.view(s2.id)
         self.assertEqual((p2.licence_delivery, p2.wallet_licence_id), ("refused", None))
         self.assertEqual([n.kind for n in p2.needed_now], [zb.NeedKind.LICENCE])
         self.assertIn("uscc", p2.needed_now[0].text.en)
         self.assertIn(zb.NoticeKind.REFUSED, listener.kinds())
-        self.assertEqual(len(wallet.licences(now)), 1)
+        self.assertEqual(len(wallet.licences()), 1)
 
     def test_refused_submission_is_quarantined_with_its_reason(self):
         store = self.new_store()
@@ -223,8 +222,8 @@ class CasesTest(FfiTestCase):
         q = cases.quarantined()
         self.assertEqual([(x.case_id, x.status) for x in q], [(bad.id, 422)])
         self.assertIn("zz-no-such-item", q[0].reason)
-        self.assertEqual(cases.view(bad.id, None).needed_now[0].kind, zb.NeedKind.FIX)
-        self.assertIsNotNone(cases.view(good.id, None).summary.receipt)
+        self.assertEqual(cases.view(bad.id).needed_now[0].kind, zb.NeedKind.FIX)
+        self.assertIsNotNone(cases.view(good.id).summary.receipt)
 
     def test_refused_submission_is_fixed_and_sent_again_or_given_up(self):
         store = self.new_store()
@@ -251,7 +250,7 @@ class CasesTest(FfiTestCase):
         self.assertNotIn(fixme.id, [q.case_id for q in cases.quarantined()])
         report = run(cases.sync_now())
         self.assertEqual((report.receipts, report.quarantined, report.remaining), (1, 0, 0))
-        p = cases.view(fixme.id, None)
+        p = cases.view(fixme.id)
         self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
         self.assertTrue(p.summary.receipt.startswith("ZB"))
         self.assertEqual(p.needed_now, [])
@@ -263,7 +262,7 @@ class CasesTest(FfiTestCase):
         s = cases.discard_refused(giveup.id, "不再办理")
         self.assertEqual(s.state, zb.CaseState.WITHDRAWN)
         self.assertEqual(cases.quarantined(), [])
-        self.assertEqual(cases.view(giveup.id, None).needed_now, [])
+        self.assertEqual(cases.view(giveup.id).needed_now, [])
         with self.assertRaises(zb.ZhangbanError.Validation):
             cases.resubmit(giveup.id, None, False, [code], None)
         self.assertEqual(self.sandbox.clerk("stats")["cases"], 1)
@@ -300,7 +299,7 @@ class RatingAndComplaintTest(FfiTestCase):
         return ids
 
     def _platform_case(self, cases, case_id):
-        receipt = cases.view(case_id, None).summary.receipt
+        receipt = cases.view(case_id).summary.receipt
         pid = next(c["case_id"] for c in self.sandbox.clerk("list")["cases"] if c["receipt"] == receipt)
         return self.sandbox.clerk("show", pid)
 
@@ -315,13 +314,13 @@ class RatingAndComplaintTest(FfiTestCase):
         self.assertEqual(e.exception.field, "case")
         self.assertEqual(cases.pending_count(), 0)
         for case_id in ids:
-            receipt = cases.view(case_id, None).summary.receipt
+            receipt = cases.view(case_id).summary.receipt
             self.sandbox.clerk("accept", receipt, "--days", "5")
             self.sandbox.clerk("approve", receipt, "--result", "准予")
             self.sandbox.clerk("complete", receipt, "--result", "已办结")
         run(cases.sync_now())
         for case_id in ids:
-            p = cases.view(case_id, None)
+            p = cases.view(case_id)
             self.assertEqual(p.summary.state, zb.CaseState.COMPLETED)
             self.assertEqual([n.kind for n in p.needed_now], [zb.NeedKind.RATE])
             self.assertIsNotNone(p.needed_now[0].due)
@@ -350,7 +349,7 @@ class RatingAndComplaintTest(FfiTestCase):
         for case_id, (level, reason, score) in zip(ids, levels):
             on_platform = self._platform_case(cases, case_id)["rating"]
             self.assertEqual((on_platform["score"], on_platform["reason"]), (score, reason))
-            p = cases.view(case_id, None)
+            p = cases.view(case_id)
             self.assertEqual(p.needed_now, [])
             self.assertTrue(any(t.note.zh == "平台已记录评价" for t in p.timeline), [t.note for t in p.timeline])
 
@@ -376,7 +375,7 @@ class RatingAndComplaintTest(FfiTestCase):
         self.assertEqual([(c["complaint_id"], c["text"]) for c in complaints],
                          [(complaint_id, "窗口说材料不全，但没有一次性告知缺什么")])
         run(cases.sync_now())
-        notes = [t.note for t in cases.view(case_id, None).timeline]
+        notes = [t.note for t in cases.view(case_id).timeline]
         self.assertIn(zb.Text(zh="已提交反映", en="complaint filed"), notes)
         self.assertIn("平台已受理反映", [n.zh for n in notes])
 
@@ -408,7 +407,7 @@ class OfflineTest(FfiTestCase):
         self.addCleanup(again.stop)
         report = run(cases.sync_now())
         self.assertEqual((report.receipts, report.remaining), (1, 0))
-        self.assertTrue(cases.view(s.id, None).summary.receipt.startswith("ZB"))
+        self.assertTrue(cases.view(s.id).summary.receipt.startswith("ZB"))
 
 
 class CalendarTest(FfiTestCase):

@@ -72,7 +72,7 @@ class DraftSubmitTest(FfiTestCase):
 
         report = run(cases.sync_now())
         self.assertEqual((report.sent, report.receipts, report.remaining), (1, 1, 0))
-        p = cases.view(case.id, None)
+        p = cases.view(case.id)
         self.assertEqual(p.summary.state, zb.CaseState.SUBMITTED)
         self.assertTrue(p.summary.receipt.startswith("ZB"), p.summary.receipt)
 

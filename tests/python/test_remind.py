@@ -131,7 +131,7 @@ class RemindSandboxTest(FfiTestCase):
         self.assertIn(f"event:{s.id}:receipt", [n.id for n in r.notices])
         self.assertIsNone(r.plan_error)
         self.assertIsNotNone(rem.home().last_sync_at)
-        receipt = cases.view(s.id, None).summary.receipt
+        receipt = cases.view(s.id).summary.receipt
         self.sandbox.clerk("accept", receipt, "--days", "20")
         self.sandbox.clerk("supplement", receipt, "--items", "近期免冠照片", "--due-days", "5")
         r = run(cases.run_background(20_000))

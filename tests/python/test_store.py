@@ -443,12 +443,12 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
 
     def test_audit_chain(self):
         # The log is written by real actions: importing and presenting a licence (the wallet's vectors).
-        s = self.new_store()
+        s = self.new_store(clock=zb.ZhangbanTestClock(NOW))
         w = zb.ZhangbanWallet.with_signer(s, PySigner(VECTORS["keys"]["device_private_hex"]))
-        w.update_trust_list(bytes.fromhex(VECTORS["trust_list_hex"]), NOW)
-        w.update_status_list(bytes.fromhex(VECTORS["status_list_hex"]), NOW)
-        lid = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW).licence_id
-        w.present(lid, zb.Preset.HOTEL_CHECK_IN(), "入住登记", NOW)
+        w.update_trust_list(bytes.fromhex(VECTORS["trust_list_hex"]))
+        w.update_status_list(bytes.fromhex(VECTORS["status_list_hex"]))
+        lid = w.import_licence(bytes.fromhex(VECTORS["licence_hex"])).licence_id
+        w.present(lid, zb.Preset.HOTEL_CHECK_IN(), "入住登记")
         entries = s.audit_entries(None)
         self.assertEqual([e.action for e in entries], ["licence.import", "licence.present"])
         self.assertEqual(json.loads(entries[1].detail)["purpose"], "入住登记")

@@ -88,9 +88,22 @@ def policy(**kw):
 
 
 class WalletTest(FfiTestCase):
+    """Every store of a test reads one test clock, standing at the vectors' NOW; a test steps it."""
+
+    def setUp(self):
+        super().setUp()
+        self.clock = zb.ZhangbanTestClock(NOW)
+
+    def new_store(self, name="store", vault=None, pin=None, clock=None):
+        return super().new_store(name, vault, pin, clock or self.clock)
+
+    def at(self, t):
+        """Sets the stores' clock to `t` (Unix seconds)."""
+        self.clock.set(t)
+
     def load_lists(self, wallet):
-        wallet.update_trust_list(bytes.fromhex(VECTORS["trust_list_hex"]), NOW)
-        wallet.update_status_list(bytes.fromhex(VECTORS["status_list_hex"]), NOW)
+        wallet.update_trust_list(bytes.fromhex(VECTORS["trust_list_hex"]))
+        wallet.update_status_list(bytes.fromhex(VECTORS["status_list_hex"]))
 
     def holder(self, signer=None):
         signer = signer or PySigner(VECTORS["keys"]["device_private_hex"])
@@ -110,28 +123,29 @@ class WalletTest(FfiTestCase):
 
     def test_import_present_render_and_verify(self):
         w, signer = self.holder()
-        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         self.assertEqual(item.licence_id, VECTORS["licence_id"])
         self.assertEqual(item.licence_type, "resident_id")
         self.assertEqual(item.type_name.zh, "居民身份证")
         self.assertEqual(item.status, zb.LicenceStatus.VALID)
         self.assertEqual((item.status_text.zh, item.status_text.en), ("有效", "valid"))
-        self.assertEqual([l.licence_id for l in w.licences(NOW)], [VECTORS["licence_id"]])
-        details = w.licence(item.licence_id, NOW)
+        self.assertEqual([l.licence_id for l in w.licences()], [VECTORS["licence_id"]])
+        details = w.licence(item.licence_id)
         self.assertIn("id_number", [e.key for e in details.elements])
 
-        code = w.present(item.licence_id, zb.Preset.HOTEL_CHECK_IN(), None, NOW)
+        code = w.present(item.licence_id, zb.Preset.HOTEL_CHECK_IN(), None)
         self.assertTrue(code.qr_text.startswith("ZB1:"))
         self.assertEqual(code.disclosed, ["name", "id_number_masked"])
         self.assertEqual(code.not_after - code.not_before, 60)
         self.assertGreaterEqual(signer.signed, 1, "the Python signer made the device signature")
-        qr = w.present(item.licence_id, zb.Preset.AGE_CHECK(), None, NOW)
+        qr = w.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
         image = zb.render_qr(qr.qr_text)
         self.assertEqual(len(image.modules), image.width * image.width)
         self.assertIn("<svg", image.svg)
 
         v = self.verifier()
-        out = v.verify(code.qr_text, NOW + 5, policy(accepted_purposes=["hotel-check-in"]))
+        self.at(NOW + 5)
+        out = v.verify(code.qr_text, policy(accepted_purposes=["hotel-check-in"]))
         self.assertTrue(out.accepted, out.reason)
         self.assertEqual([d.key for d in out.verified.disclosed], ["name", "id_number_masked"])
         self.assertEqual(out.verified.disclosed[0].display, "张三")
@@ -144,37 +158,40 @@ class WalletTest(FfiTestCase):
 
     def test_engagement_mode_refuses_a_relayed_code(self):
         w, _ = self.holder()
-        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         bank, rogue = self.verifier(), self.verifier()
-        challenge = bank.engage("hotel-check-in", NOW)
+        challenge = bank.engage("hotel-check-in")
         self.assertTrue(challenge.text.startswith("ZBE1:"))
-        code = w.present_engaged(item.licence_id, zb.Preset.HOTEL_CHECK_IN(), challenge.text, NOW)
-        rogue.engage("hotel-check-in", NOW)
-        self.assertEqual(rogue.verify_engaged(code.qr_text, NOW, policy()).reason_code, "engagement_mismatch")
-        out = bank.verify_engaged(code.qr_text, NOW + 1, policy())
+        code = w.present_engaged(item.licence_id, zb.Preset.HOTEL_CHECK_IN(), challenge.text)
+        rogue.engage("hotel-check-in")
+        self.assertEqual(rogue.verify_engaged(code.qr_text, policy()).reason_code, "engagement_mismatch")
+        self.at(NOW + 1)
+        out = bank.verify_engaged(code.qr_text, policy())
         self.assertTrue(out.accepted, out.reason and out.reason.en)
         self.assertEqual(zb.sandbox_trust_anchors(), True, "a test build pins the sandbox anchors (marked)")
 
     def test_rejections_have_typed_reasons(self):
         w, _ = self.holder()
-        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         v = self.verifier()
-        code = w.present(item.licence_id, zb.Preset.FULL(), None, NOW).qr_text
-        self.assertTrue(v.verify(code, NOW, policy()).accepted)
+        code = w.present(item.licence_id, zb.Preset.FULL(), None).qr_text
+        self.assertTrue(v.verify(code, policy()).accepted)
         # The same code again: replay.
-        again = v.verify(code, NOW, policy())
+        again = v.verify(code, policy())
         self.assertEqual((again.accepted, again.reason_code), (False, "replay"))
         self.assertIn("重放", again.reason.zh)
         # A screenshot two minutes later.
-        shot = w.present(item.licence_id, zb.Preset.FULL(), None, NOW).qr_text
-        self.assertEqual(v.verify(shot, NOW + 120, policy()).reason_code, "window_expired")
+        shot = w.present(item.licence_id, zb.Preset.FULL(), None).qr_text
+        self.at(NOW + 120)
+        self.assertEqual(v.verify(shot, policy()).reason_code, "window_expired")
+        self.at(NOW)
         # A purpose the verifier does not accept.
-        age = w.present(item.licence_id, zb.Preset.AGE_CHECK(), None, NOW).qr_text
+        age = w.present(item.licence_id, zb.Preset.AGE_CHECK(), None).qr_text
         self.assertEqual(
-            v.verify(age, NOW, policy(accepted_purposes=["hotel-check-in"])).reason_code, "purpose_not_accepted"
+            v.verify(age, policy(accepted_purposes=["hotel-check-in"])).reason_code, "purpose_not_accepted"
         )
         # Truncated text.
-        self.assertFalse(v.verify(shot[: len(shot) // 2], NOW, policy()).accepted)
+        self.assertFalse(v.verify(shot[: len(shot) // 2], policy()).accepted)
 
         # Every vector case through the bindings, each with a fresh verifier (the replay case twice).
         reasons = set()
@@ -185,8 +202,9 @@ class WalletTest(FfiTestCase):
                 clock_skew_secs=case["policy"]["clock_skew_secs"],
                 accepted_purposes=case["policy"]["accepted_purposes"],
             )
+            self.at(case["now"])
             for _ in range(case["repeat"]):
-                out = ver.verify(case["text"], case["now"], p)
+                out = ver.verify(case["text"], p)
             got = "ok" if out.accepted else out.reason_code
             self.assertEqual(got, case["expect"], case["name"])
             if not out.accepted:
@@ -200,30 +218,32 @@ class WalletTest(FfiTestCase):
         # A wallet with its own store-held key: the vector licence is bound to another device.
         w = zb.ZhangbanWallet.open(self.new_store("other"))
         with self.assertRaises(zb.ZhangbanError.Licence) as cm:
-            w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+            w.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         self.assertEqual(cm.exception.reason.split(":")[0], "no_trust_list")
         self.load_lists(w)
         with self.assertRaises(zb.ZhangbanError.Licence) as cm:
-            w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+            w.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         self.assertEqual(cm.exception.reason.split(":")[0], "device_key_mismatch")
         with self.assertRaises(zb.ZhangbanError.Licence) as cm:
-            w.import_licence(b"\xff" * 64, NOW)
+            w.import_licence(b"\xff" * 64)
         self.assertEqual(cm.exception.reason.split(":")[0], "malformed")
         # The right device, but a clock 200 days early: the licence is not valid yet.
         h, _ = self.holder()
+        self.at(NOW - 200 * 86400)
         with self.assertRaises(zb.ZhangbanError.Licence) as cm:
-            h.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW - 200 * 86400)
+            h.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         self.assertEqual(cm.exception.reason.split(":")[0], "not_yet_valid")
+        self.at(NOW)
         # A trust list signed by another key than the pinned root.
         tl = bytearray(bytes.fromhex(VECTORS["trust_list_hex"]))
         tl[-1] ^= 1
         with self.assertRaises(zb.ZhangbanError.Licence) as cm:
-            w.update_trust_list(bytes(tl), NOW)
+            w.update_trust_list(bytes(tl))
         self.assertEqual(cm.exception.reason.split(":")[0], "bad_list_signature")
 
     def test_grants_and_a_failing_hardware_signer(self):
         w, _ = self.holder()
-        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        item = w.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         # The recipient's phone: its own wallet; the grant is bound to its device key.
         office = zb.ZhangbanWallet.open(self.new_store("office"))
         self.load_lists(office)
@@ -235,24 +255,27 @@ class WalletTest(FfiTestCase):
             key,
             "低保申请",
             zb.GrantExpiry.DEFAULT(),
-            NOW,
         )
         self.assertTrue(g.text.startswith("ZBG1:"))
         self.assertEqual(g.expires_at - g.issued_at, 30 * 86400)
-        out = office.grant_verifier().verify(g.text, NOW + 60, policy())
+        self.at(NOW + 60)
+        out = office.grant_verifier().verify(g.text, policy())
+        self.at(NOW)
         self.assertTrue(out.accepted, out.reason and out.reason.en)
         self.assertEqual([d.key for d in out.grant.disclosed], ["name", "address"])
         # Anyone else's phone (the text forwarded): refused.
         other = zb.ZhangbanWallet.open(self.new_store("other"))
         self.load_lists(other)
-        self.assertEqual(other.grant_verifier().verify(g.text, NOW, policy()).reason_code, "grant_wrong_recipient")
+        self.assertEqual(other.grant_verifier().verify(g.text, policy()).reason_code, "grant_wrong_recipient")
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
             w.grant(
                 item.licence_id, zb.Preset.FULL(), "x", key, "y",
-                zb.GrantExpiry.UNTIL(NOW + 400 * 86400), NOW,
+                zb.GrantExpiry.UNTIL(NOW + 400 * 86400),
             )
         self.assertEqual(cm.exception.field, "expires_at")
-        r = w.revoke_grant(g.grant_id, NOW + 10)
+        self.at(NOW + 10)
+        r = w.revoke_grant(g.grant_id)
+        self.at(NOW)
         self.assertEqual(r.revoked_at, NOW + 10)
         self.assertEqual([x.revoked_at for x in w.grants(item.licence_id)], [NOW + 10])
         usage = w.usage(item.licence_id)
@@ -263,9 +286,9 @@ class WalletTest(FfiTestCase):
         store = self.new_store("hw")
         bad = zb.ZhangbanWallet.with_signer(store, PySigner(VECTORS["keys"]["device_private_hex"], fail=True))
         self.load_lists(bad)
-        bad.import_licence(bytes.fromhex(VECTORS["licence_hex"]), NOW)
+        bad.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
         with self.assertRaises(zb.ZhangbanError.Storage):
-            bad.present(item.licence_id, zb.Preset.AGE_CHECK(), None, NOW)
+            bad.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
 
 
 class SandboxListsTest(FfiTestCase):

@@ -121,6 +121,24 @@ impl Clock for FixedClock {
     }
 }
 
+/// A [`FixedClock`] a shell's tests and demo step (through the FFI's test clock), standing at `unix_secs`.
+/// Only in a build that pins the sandbox's published test anchors (`anchors::SANDBOX`: debug, test and demo
+/// builds): a production build refuses, so no shell can set the time the core checks against (ADR 0019).
+pub fn test_clock(unix_secs: i64) -> crate::Result<std::sync::Arc<FixedClock>> {
+    test_clock_in(crate::anchors::SANDBOX, unix_secs)
+}
+
+fn test_clock_in(sandbox_build: bool, unix_secs: i64) -> crate::Result<std::sync::Arc<FixedClock>> {
+    if !sandbox_build {
+        return Err(crate::Error::validation(
+            "clock",
+            "正式版不能设定时间：时间只取本机时钟。",
+            "a production build cannot set the time: it reads only the device clock",
+        ));
+    }
+    Ok(std::sync::Arc::new(FixedClock::at(unix_secs)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +176,14 @@ mod tests {
         if cfg!(any(target_os = "linux", target_os = "android", target_vendor = "apple")) {
             assert!(a.is_some_and(|s| s > 0), "{a:?}");
         }
+    }
+
+    #[test]
+    fn only_a_sandbox_build_lets_a_shell_set_the_time() {
+        let e = test_clock_in(false, 1_700_000_000).unwrap_err();
+        assert!(matches!(&e, crate::Error::Validation { field, .. } if field == "clock"), "{e:?}");
+        let c = test_clock_in(true, 1_700_000_000).unwrap();
+        assert_eq!(c.now_secs(), 1_700_000_000);
+        assert_eq!(test_clock(5).is_ok(), crate::anchors::SANDBOX);
     }
 }

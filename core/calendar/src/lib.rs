@@ -144,6 +144,24 @@ impl From<Reckoned<NaiveDate>> for WorkingDate {
     }
 }
 
+/// Whether a date is a working day, as a screen shows it ([`Calendar::workday_info`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct WorkdayInfo {
+    pub working: bool,
+    pub provisional: bool,
+    /// The official holiday the date falls in, if any.
+    pub holiday_zh: Option<String>,
+}
+
+/// A count of working days, as a screen shows it ([`Calendar::working_days_between_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct WorkingDays {
+    pub days: i64,
+    pub provisional: bool,
+}
+
 /// A computed value and whether any part of it rests on assumed (Monday–Friday) data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reckoned<T> {
@@ -250,6 +268,30 @@ impl Calendar {
         let mut t = Tracker::default();
         t.touch(self, d);
         t.finish(self.working(d))
+    }
+
+    /// Whether `date` (YYYY-MM-DD text, a `Validation` error on field `date` otherwise) is a working day (调休
+    /// workdays included), and the official holiday it falls in.
+    pub fn workday_info(&self, date: &str) -> Result<WorkdayInfo> {
+        let d = parse_date("date", date)?;
+        let r = self.is_working_day(d);
+        Ok(WorkdayInfo {
+            working: r.value,
+            provisional: r.provisional,
+            holiday_zh: self.holiday_name(d).map(String::from),
+        })
+    }
+
+    /// [`Self::add_working_days`] from `start` as YYYY-MM-DD text (a `Validation` error on field `start`), no
+    /// paused days.
+    pub fn add_working_days_text(&self, start: &str, n: u32) -> Result<WorkingDate> {
+        Ok(self.add_working_days(parse_date("start", start)?, n, &[])?.into())
+    }
+
+    /// [`Self::working_days_between`] of two YYYY-MM-DD texts (errors name `from` or `to`), no paused days.
+    pub fn working_days_between_text(&self, from: &str, to: &str) -> Result<WorkingDays> {
+        let r = self.working_days_between(parse_date("from", from)?, parse_date("to", to)?, &[])?;
+        Ok(WorkingDays { days: r.value, provisional: r.provisional })
     }
 
     /// The date `n` working days after `start` (the start day itself not counted), skipping days in

@@ -219,3 +219,26 @@ fn dates_are_bounded_and_errors_name_the_parameter() {
     );
     assert!(matches!(c.add_working_days(early, 1, &[]), Err(Error::Validation { field, .. }) if field == "start"));
 }
+
+#[test]
+fn text_answers_name_the_field_of_a_bad_date() {
+    let c = cal();
+    let info = c.workday_info("2024-02-12").unwrap();
+    assert_eq!((info.working, info.provisional), (false, false));
+    assert_eq!(info.holiday_zh.as_deref(), c.holiday_name(d("2024-02-12")));
+    assert!(info.holiday_zh.is_some());
+    assert!(c.workday_info("2024-02-18").unwrap().working, "调休 workday");
+    assert_eq!(c.add_working_days_text("2024-02-08", 2).unwrap().date, d("2024-02-18"));
+    assert_eq!(
+        c.working_days_between_text("2024-02-18", "2024-02-08").unwrap(),
+        WorkingDays { days: -2, provisional: false }
+    );
+    for (r, field) in [
+        (c.workday_info("2024-2-8").map(|_| ()), "date"),
+        (c.add_working_days_text("2024-13-01", 1).map(|_| ()), "start"),
+        (c.working_days_between_text("2024-02-30", "2024-03-01").map(|_| ()), "from"),
+        (c.working_days_between_text("2024-02-01", "x").map(|_| ()), "to"),
+    ] {
+        assert!(matches!(r, Err(Error::Validation { field: f, .. }) if f == field), "{field}");
+    }
+}

@@ -461,6 +461,13 @@ impl Catalog {
         }
         self.bundle(code).map(Target::Bundle).ok_or_else(|| Error::not_found(format!("service item or bundle {code}")))
     }
+    /// An item or bundle as JSON (the catalog's own format, docs/forms.md).
+    pub fn entry_json(&self, code: &str) -> Result<String> {
+        Ok(match self.target(code)? {
+            Target::Item(i) => serde_json::to_string(i)?,
+            Target::Bundle(b) => serde_json::to_string(b)?,
+        })
+    }
     /// The compiled form of an item or bundle.
     pub fn form(&self, code: &str) -> Result<Arc<Form>> {
         self.forms.get(code).cloned().ok_or_else(|| Error::not_found(format!("form of {code}")))

@@ -270,6 +270,13 @@ pub fn for_person(
     for_draft(catalog, &d)
 }
 
+/// [`for_person`] from the store: its current catalog, the subject's profile and held licences, its clock.
+pub fn for_subject(store: &std::sync::Arc<crate::store::Store>, code: &str, subject: &str) -> Result<Checklist> {
+    let (catalog, licences) = (Catalog::current(store)?, crate::held_licences(store, subject)?);
+    let profile = Profile::load(store, subject)?;
+    for_person(&catalog, code, subject, &profile, &licences, &AutofillOptions::at(store.clock().as_ref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -150,6 +150,14 @@ impl Profile {
     }
 
     /// Sets the value at a profile path, creating the family member or enterprise if needed.
+    /// Saves a value the person typed (JSON text, read by [`crate::parse_value`]) into the subject's stored
+    /// profile, entered now by the store's clock.
+    pub fn save_typed(store: &Store, subject: &str, path: &str, value: &str) -> Result<()> {
+        let mut p = Profile::load(store, subject)?;
+        p.set(path, crate::parse_value(path, value)?, Provenance::Profile { entered_at: store.now() })?;
+        p.save(store, subject)
+    }
+
     pub fn set(&mut self, path: &str, value: Json, provenance: Provenance) -> Result<()> {
         let mut parts = path.splitn(3, '.');
         let (a, b, c) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next());

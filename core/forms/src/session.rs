@@ -151,6 +151,18 @@ impl Session {
         Ok(s)
     }
 
+    /// [`Session::start`] with the store's current catalog, the subject's held licences, and the store's clock.
+    pub fn start_in(store: &Arc<Store>, subject: &str, target: &str) -> Result<Session> {
+        let (catalog, licences) = (Catalog::current(store)?, crate::held_licences(store, subject)?);
+        let opts = AutofillOptions::at(store.clock().as_ref());
+        Self::start(store.clone(), &catalog, subject, target, &licences, &opts)
+    }
+
+    /// [`Session::resume`] with the store's current catalog, today by the store's clock.
+    pub fn resume_in(store: &Arc<Store>, draft_id: &str) -> Result<Session> {
+        Self::resume(store.clone(), &*Catalog::current(store)?, draft_id, store.today())
+    }
+
     /// Reopens a saved draft: the snapshot plus every journalled edit after it.
     pub fn resume(store: Arc<Store>, catalog: &Catalog, draft_id: &str, today: NaiveDate) -> Result<Session> {
         Self::resume_gated(store, catalog, draft_id, today, None)

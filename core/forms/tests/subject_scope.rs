@@ -11,10 +11,9 @@ use zhangban_catalog::Catalog;
 use zhangban_forms::draft::{AutofillOptions, MaterialStatus};
 use zhangban_forms::{import_licence, LicenceSource, Session};
 use zhangban_wallet::format::ALG_ES256;
+use zhangban_wallet::issue::text_elements;
 use zhangban_wallet::issue::{issue_licence, with_derived, LicenceRequest};
-use zhangban_wallet::{
-    DeviceSigner, ElementValue, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList, Wallet,
-};
+use zhangban_wallet::{DeviceSigner, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList, Wallet};
 
 const NOW: i64 = 1_795_000_000;
 const USCC: &str = "11110000MB0143028X";
@@ -43,8 +42,7 @@ fn agent_phone(dir: &std::path::Path) -> (Arc<Store>, Wallet) {
             withdrawn: false,
         }],
     };
-    let mut elements = std::collections::BTreeMap::new();
-    for (k, v) in [
+    let elements = text_elements(&[
         ("name", "王帮办"),
         ("sex", "男"),
         ("ethnicity", "汉"),
@@ -52,9 +50,7 @@ fn agent_phone(dir: &std::path::Path) -> (Arc<Store>, Wallet) {
         ("address", "北京市朝阳区建国路1号"),
         ("id_number", "11010519491231002X"),
         ("issuing_authority", "北京市公安局朝阳分局"),
-    ] {
-        elements.insert(k.to_string(), ElementValue::Text(v.to_string()));
-    }
+    ]);
     let req = LicenceRequest {
         licence_type: LicenceType::ResidentId,
         issuer_uscc: USCC.into(),

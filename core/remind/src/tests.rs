@@ -33,6 +33,14 @@ fn open(dir: &Path, clock: Arc<FixedClock>) -> Arc<Store> {
     Arc::new(s.expect("store"))
 }
 
+/// A fresh folder and a store in it on a clock standing at `at` (Unix seconds).
+fn fixture(at: i64) -> (tempfile::TempDir, Arc<FixedClock>, Arc<Store>) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let clock = Arc::new(FixedClock::at(at));
+    let store = open(dir.path(), clock.clone());
+    (dir, clock, store)
+}
+
 fn new_case(store: &Store, subject: &str, title: &str) -> String {
     let sub = Submission {
         item_codes: vec!["GA-002".into()],
@@ -147,9 +155,7 @@ fn check_quiet(os: &Os) {
 
 #[test]
 fn spring_festival_2024_every_reminder_on_the_right_working_day() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 2, 1, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, clock, store) = fixture(local(2024, 2, 1, 10, 0));
     let c = new_case(&store, "self", "居民身份证换领");
     event(
         &store,
@@ -195,9 +201,7 @@ fn spring_festival_2024_every_reminder_on_the_right_working_day() {
 
 #[test]
 fn labour_day_tiaoxiu_weekend_and_overdue_with_urge() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 4, 22, 9, 30)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, clock, store) = fixture(local(2024, 4, 22, 9, 30));
     let c = new_case(&store, "self", "企业设立登记");
     // Accepted 22 April, promised in 5 working days: 23, 24, 25, 26 April, Sunday 28 April (调休) → the 28th.
     event(
@@ -241,10 +245,8 @@ fn labour_day_tiaoxiu_weekend_and_overdue_with_urge() {
 
 #[test]
 fn quiet_hours_hold_non_urgent_reminders_but_not_urgent_ones() {
-    let dir = tempfile::tempdir().expect("tmp");
     // 23:30 on Wednesday 6 March 2024.
-    let clock = Arc::new(FixedClock::at(local(2024, 3, 6, 23, 30)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, clock, store) = fixture(local(2024, 3, 6, 23, 30));
     let a = new_case(&store, "self", "生育登记");
     event(
         &store,
@@ -326,9 +328,7 @@ fn a_restart_gives_the_same_ids_and_an_empty_diff() {
 
 #[test]
 fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 9, 2, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, clock, store) = fixture(local(2024, 9, 2, 10, 0));
     let s = Settings { merge_at: 60, ..Settings::default() }; // little merging here: count single reminders
     set_settings(&store, &s).expect("settings");
     let first = day(2024, 9, 9);
@@ -379,9 +379,7 @@ fn two_hundred_due_items_give_at_most_sixty_soonest_first() {
 
 #[test]
 fn several_at_once_are_merged_and_answering_cancels() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, _clock, store) = fixture(local(2024, 10, 8, 10, 0));
     let principal = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李奶奶").expect("subject");
     let mut ids = Vec::new();
     for (i, subject) in ["self", "self", principal.as_str()].iter().enumerate() {
@@ -434,10 +432,8 @@ fn several_at_once_are_merged_and_answering_cancels() {
 
 #[test]
 fn calendar_running_out_is_reminded_and_deadlines_after_it_are_provisional() {
-    let dir = tempfile::tempdir().expect("tmp");
     // 6 December 2026: the bundled data ends with 2026.
-    let clock = Arc::new(FixedClock::at(local(2026, 12, 6, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, _clock, store) = fixture(local(2026, 12, 6, 10, 0));
     let c = new_case(&store, "self", "退休");
     event(
         &store,
@@ -459,9 +455,7 @@ fn calendar_running_out_is_reminded_and_deadlines_after_it_are_provisional() {
 
 #[test]
 fn licence_expiry_stages_link_to_the_renewal_item() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2026, 12, 6, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, _clock, store) = fixture(local(2026, 12, 6, 10, 0));
     let mut snap = sources::Snapshot::load(&store, Settings::default()).expect("snap");
     let until = local(2026, 12, 20, 23, 59);
     snap.licences.push(zhangban_wallet::LicenceSummary {
@@ -537,9 +531,7 @@ fn a_sync_notice_is_a_reminder_with_a_stable_id() {
 
 #[test]
 fn the_kept_state_follows_every_write_a_new_case_an_event_a_label_another_store_object() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (dir, clock, store) = fixture(local(2024, 10, 8, 10, 0));
     let principal = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李奶奶").expect("subject");
     let supplement = |c: &str| {
         event(
@@ -601,9 +593,7 @@ fn the_kept_state_follows_every_write_a_new_case_an_event_a_label_another_store_
 #[test]
 fn a_principals_delegation_running_out_is_reminded_on_the_agents_phone() {
     use zhangban_base::deadline::{self, Deadline, DeadlineKind};
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, clock, store) = fixture(local(2024, 10, 8, 10, 0));
     let p = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李秀英").expect("subject");
     // What agent mode publishes with the principal's record (here written directly).
     let d = Deadline { kind: DeadlineKind::Delegation, name: "李秀英".into(), ends_at: local(2024, 10, 20, 18, 0) };
@@ -641,9 +631,7 @@ fn a_principals_delegation_running_out_is_reminded_on_the_agents_phone() {
 
 #[test]
 fn the_home_carries_a_screens_worth_and_counts_the_rest() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 10, 8, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, _clock, store) = fixture(local(2024, 10, 8, 10, 0));
     let mut s = settings(&store).expect("settings");
     s.home_max = 4;
     set_settings(&store, &s).expect("settings");
@@ -677,11 +665,9 @@ fn the_home_carries_a_screens_worth_and_counts_the_rest() {
 
 #[test]
 fn a_late_reminder_held_back_by_quiet_hours_stays_pending_until_it_fires() {
-    let dir = tempfile::tempdir().expect("tmp");
     // 03:10 in Beijing, December 2026: the calendar has no 2027 data, a reminder due at once — but not
     // urgent, so it waits for the end of the quiet hours (08:00).
-    let clock = Arc::new(FixedClock::at(local(2026, 12, 7, 3, 10)));
-    let store = open(dir.path(), clock.clone());
+    let (_dir, clock, store) = fixture(local(2026, 12, 7, 3, 10));
     let first = plan(&store).expect("plan");
     let cal = first.pending.iter().find(|r| r.id == "calendar:2027").expect("calendar");
     assert_eq!(cal.fire_at, local(2026, 12, 7, 8, 0));
@@ -700,9 +686,7 @@ fn a_late_reminder_held_back_by_quiet_hours_stays_pending_until_it_fires() {
 /// or through another connection to the same files — is seen by the next call.
 #[test]
 fn an_unchanged_store_is_not_rescanned_and_a_write_after_a_skip_is_seen() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let clock = Arc::new(FixedClock::at(local(2024, 3, 4, 10, 0)));
-    let store = open(dir.path(), clock.clone());
+    let (dir, clock, store) = fixture(local(2024, 3, 4, 10, 0));
     let c1 = new_case(&store, "self", "营业执照变更");
     event(
         &store,

@@ -185,3 +185,20 @@ pub fn check_import(
     }
     Ok(Checked { issuer: entry.clone(), licence_type: t, elements, licence })
 }
+
+/// The sample resident (张三) of the test vectors and the benches (test data, public so that they share one
+/// copy): a resident ID card's text elements.
+pub const SAMPLE_RESIDENT: [(&str, &str); 7] = [
+    ("name", "张三"),
+    ("sex", "女"),
+    ("ethnicity", "汉"),
+    ("birth_date", "1949-12-31"),
+    ("address", "北京市朝阳区建国路88号"),
+    ("id_number", "11010519491231002X"),
+    ("issuing_authority", "北京市公安局朝阳分局"),
+];
+
+/// Text elements from `(key, value)` pairs.
+pub fn text_elements(pairs: &[(&str, &str)]) -> BTreeMap<String, ElementValue> {
+    pairs.iter().map(|(k, v)| (k.to_string(), ElementValue::Text(v.to_string()))).collect()
+}

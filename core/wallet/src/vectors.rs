@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::device::{DeviceSigner, SoftwareKey};
 use super::error::WResult;
 use super::format::*;
-use super::issue::{issue_licence, with_derived, LicenceRequest};
+use super::issue::{issue_licence, text_elements, with_derived, LicenceRequest, SAMPLE_RESIDENT};
 use super::present::build_presentation;
 use super::trust::{StatusList, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
@@ -77,19 +77,7 @@ pub fn pkcs8_private_scalar(pkcs8: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn resident() -> BTreeMap<String, ElementValue> {
-    let mut e = BTreeMap::new();
-    for (k, v) in [
-        ("name", "张三"),
-        ("sex", "女"),
-        ("ethnicity", "汉"),
-        ("birth_date", "1949-12-31"),
-        ("address", "北京市朝阳区建国路88号"),
-        ("id_number", "11010519491231002X"),
-        ("issuing_authority", "北京市公安局朝阳分局"),
-    ] {
-        e.insert(k.to_string(), ElementValue::Text(v.to_string()));
-    }
-    with_derived(LicenceType::ResidentId, e, VECTOR_NOW)
+    with_derived(LicenceType::ResidentId, text_elements(&SAMPLE_RESIDENT), VECTOR_NOW)
 }
 
 pub const VECTOR_ISSUER_USCC: &str = "11110000000019001J";

@@ -36,7 +36,7 @@ struct WalletView: View {
 
     private func reload() {
         do {
-            licences = try session.wallet.licences(now: Int64(Date().timeIntervalSince1970))
+            licences = try session.wallet.licences()
         } catch {
             self.error = errorText(error, lang)
         }

@@ -32,12 +32,11 @@ public final class PresentationModel: ObservableObject {
     /// Shows a fresh code; returns the seconds until the next one, or nil after an error.
     private func presentOnce(_ preset: Preset, purpose: String?) -> Int64? {
         do {
-            let now = Int64(Date().timeIntervalSince1970)
-            let c = try wallet.present(licenceId: licenceId, preset: preset, purpose: purpose, now: now)
+            // Now is the store's clock (no time crosses the FFI); the wait is the core's own times.
+            let c = try wallet.present(licenceId: licenceId, preset: preset, purpose: purpose)
             code = c
             error = nil
-            let refreshAt = c.refreshAt  // the core's: half-way through the window
-            return max(1, refreshAt - Int64(Date().timeIntervalSince1970))
+            return max(1, c.refreshAt - c.notBefore)  // the core's: half-way through the window
         } catch let e as ZhangbanError {
             error = e
             return nil

@@ -96,7 +96,7 @@ public final class ZhangbanSession: ObservableObject {
 
     /// The case screen in one call (today by the store's clock): state, working days, needs, actions.
     public func view(_ caseId: String) throws -> CaseView {
-        try cases.view(caseId: caseId, today: nil)
+        try cases.view(caseId: caseId)
     }
 
     /// Registers the device with the platform once (the registration is kept in the store by the core;

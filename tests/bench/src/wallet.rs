@@ -2,7 +2,6 @@
 //! of the same text; offline verification against two raw P-256 verifications. Resident ID card, five
 //! elements disclosed.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use qrcode::{EcLevel, QrCode};
@@ -10,9 +9,10 @@ use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use serde_json::{json, Value};
 use zhangban_core::wallet::format::{device_auth_tbs, IssuedLicence, ALG_ES256};
 use zhangban_core::wallet::issue::{issue_licence, with_derived, LicenceRequest};
+use zhangban_core::wallet::issue::{text_elements, SAMPLE_RESIDENT};
 use zhangban_core::wallet::present::build_presentation;
 use zhangban_core::wallet::{
-    DeviceSigner, ElementValue, LicenceType, Policy, SoftwareKey, StatusList, TrustEntry, TrustList, Verifier,
+    DeviceSigner, LicenceType, Policy, SoftwareKey, StatusList, TrustEntry, TrustList, Verifier,
 };
 
 use crate::harness::{interleaved, row, Plan};
@@ -22,18 +22,7 @@ const FIVE: [u32; 5] = [1, 2, 3, 4, 6];
 
 /// A resident ID card issued by `issuer` to `device_public_key` at `now`.
 pub fn resident_id(issuer: &SoftwareKey, device_public_key: Vec<u8>, now: i64) -> IssuedLicence {
-    let mut e = BTreeMap::new();
-    for (k, v) in [
-        ("name", "张三"),
-        ("sex", "女"),
-        ("ethnicity", "汉"),
-        ("birth_date", "1949-12-31"),
-        ("address", "北京市朝阳区建国路88号"),
-        ("id_number", "11010519491231002X"),
-        ("issuing_authority", "北京市公安局朝阳分局"),
-    ] {
-        e.insert(k.to_string(), ElementValue::Text(v.to_string()));
-    }
+    let e = text_elements(&SAMPLE_RESIDENT);
     let req = LicenceRequest {
         licence_type: LicenceType::ResidentId,
         issuer_uscc: USCC.into(),

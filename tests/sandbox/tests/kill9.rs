@@ -4,7 +4,6 @@
 //! no half transaction and no wrong bytes. Seeded (override with `ZB_FAULT_SEED`).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,15 +11,8 @@ use std::time::Duration;
 use zhangban_core::store::{FileVault, KeyVault, Store};
 use zhangban_sandbox::fault_writer::{payload, COLLECTION};
 
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
+mod harness;
+use harness::XorShift;
 
 const KILLS: usize = 60;
 
@@ -39,47 +31,18 @@ fn acknowledged_writes_survive_sigkill() {
     let mut rounds_with_writes = 0;
     for round in 0..KILLS {
         let run = format!("r{round}");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox"))
-            .arg("fault-writer")
-            .arg(dir)
-            .arg(&run)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            // Only complete lines count as acknowledged.
-            while r.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
-                if tx.send(line.trim_end().to_string()).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
-        let mut lines = Vec::new();
-        if round % 2 == 0 {
+        let lines = if round % 2 == 0 {
             // Kill anywhere from "still starting" (opening the store) to "into its writes".
-            std::thread::sleep(Duration::from_micros(rng.next() % 40_000));
+            harness::run_and_kill(dir, &[&run], None, Duration::from_micros(rng.next() % 40_000))
         } else {
             // Kill during the writes: after the first acknowledgement.
-            if let Ok(first) = rx.recv_timeout(Duration::from_secs(10)) {
-                lines.push(first);
-            }
-            std::thread::sleep(Duration::from_micros(rng.next() % 20_000));
-        }
-        child.kill().unwrap(); // SIGKILL on Unix
-        let status = child.wait().unwrap();
-        reader.join().unwrap();
-        lines.extend(rx.try_iter());
-        if status.success() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("writer exited by itself: {err}");
-        }
+            harness::run_and_kill(
+                dir,
+                &[&run],
+                Some(Duration::from_secs(10)),
+                Duration::from_micros(rng.next() % 20_000),
+            )
+        };
         let mut this_run = 0;
         for l in &lines {
             match l.split(' ').collect::<Vec<_>>()[..] {

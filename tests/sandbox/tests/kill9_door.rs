@@ -5,8 +5,6 @@
 //! exact bytes. Seeded (override with `ZB_FAULT_SEED`).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,18 +14,16 @@ use zhangban_core::store::{FileVault, KeyVault, Store};
 use zhangban_core::wallet::Wallet;
 use zhangban_sandbox::fault_writer::payload;
 
+mod harness;
+use harness::XorShift;
+
 const KILLS: usize = 16;
 
 #[test]
 fn acknowledged_door_intake_steps_survive_sigkill() {
-    let mut seed = std::env::var("ZB_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xD00Du64) | 1;
+    let seed = std::env::var("ZB_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xD00Du64) | 1;
     println!("ZB_FAULT_SEED={seed}");
-    let mut next = move || {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    };
+    let mut rng = XorShift(seed);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).unwrap());
@@ -39,40 +35,9 @@ fn acknowledged_door_intake_steps_survive_sigkill() {
     let mut edits: HashMap<String, (String, String)> = HashMap::new();
     let mut steps = 0;
     for round in 0..KILLS {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_zhangban-sandbox"))
-            .args(["fault-writer"])
-            .arg(dir)
-            .args([format!("r{round}").as_str(), "door"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            while r.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
-                if tx.send(line.trim_end().to_string()).is_err() {
-                    break;
-                }
-                line.clear();
-            }
-        });
-        let mut lines = Vec::new();
-        if let Ok(first) = rx.recv_timeout(Duration::from_secs(20)) {
-            lines.push(first);
-        }
-        std::thread::sleep(Duration::from_micros(next() % 60_000));
-        child.kill().unwrap();
-        let status = child.wait().unwrap();
-        reader.join().unwrap();
-        lines.extend(rx.try_iter());
-        if status.success() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("writer exited by itself: {err}");
-        }
+        let run = format!("r{round}");
+        let then = Duration::from_micros(rng.next() % 60_000);
+        let lines = harness::run_and_kill(dir, &[&run, "door"], Some(Duration::from_secs(20)), then);
         for l in &lines {
             steps += 1;
             match l.split(' ').collect::<Vec<_>>()[..] {

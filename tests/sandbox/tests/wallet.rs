@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::json;
 use zhangban_core::store::{FileVault, Store};
 use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
-use zhangban_core::wallet::{qr, ElementValue, LicenceType, Policy, Preset, Wallet};
+use zhangban_core::wallet::{qr, ElementValue, LicenceSummary, LicenceType, Policy, Preset, Wallet};
 use zhangban_sandbox::server;
 
 fn wallet(dir: &std::path::Path) -> Wallet {
@@ -42,6 +42,21 @@ fn resident() -> BTreeMap<String, ElementValue> {
     .collect()
 }
 
+/// A registered holder (its wallet under `dir/holder`) enrolled as the sandbox's resident, with the resident
+/// ID licence it requested from the platform.
+async fn holder_with_licence(
+    dir: &std::path::Path,
+    running: &server::Running,
+) -> (PlatformClient, Wallet, LicenceSummary) {
+    let client = PlatformClient::new(&running.url).unwrap();
+    let holder = wallet(&dir.join("holder"));
+    register(&client, &holder).await;
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
+        .unwrap();
+    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
+    (client, holder, lic)
+}
+
 /// Decodes a QR image with rqrr (a real decoder working on pixels, not on our matrix).
 fn decode(image: &qr::QrImage) -> String {
     let (side, px) = image.to_luma(4);
@@ -56,12 +71,7 @@ fn decode(image: &qr::QrImage) -> String {
 async fn issue_present_render_decode_and_verify_offline() {
     let dir = tempfile::tempdir().unwrap();
     let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let holder = wallet(&dir.path().join("holder"));
-    register(&client, &holder).await;
-    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
-        .unwrap();
-    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
+    let (client, holder, lic) = holder_with_licence(dir.path(), &running).await;
     assert!(lic.licence_id.starts_with("1.2.156.3005.2.11100000000000001M001.11110000000019001J."));
 
     // The verifier fetched its lists earlier; then the platform goes away.
@@ -197,12 +207,7 @@ async fn grant_revocations_go_out_through_the_one_outbox_exactly_once() {
 
     let dir = tempfile::tempdir().unwrap();
     let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let holder = wallet(&dir.path().join("holder"));
-    register(&client, &holder).await;
-    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
-        .unwrap();
-    let lic = client.request_licence(&holder, LicenceType::ResidentId, None).await.unwrap();
+    let (client, holder, lic) = holder_with_licence(dir.path(), &running).await;
     let now = chrono::Utc::now().timestamp();
     let rk = SoftwareKey::generate().unwrap().public_key();
     let g = holder.grant(&lic.licence_id, &Preset::Full, "街道办", &rk, "核验", GrantExpiry::Default, now).unwrap();

@@ -727,15 +727,26 @@ fn attack_a_rewritten_and_rechained_audit_log_is_detected() {
     assert_eq!(verdict.first_broken, Some(2), "a rewritten, re-chained log verified: {verdict:?}");
 }
 
-/// A store written by the code of format 1 (`core/base/tests/fixtures/store-format1`, made at 6cf004b)
-/// opens, upgrades at its first unlock, reads as before, and then erases a principal against a copy.
-#[test]
-fn a_format1_store_opens_and_migrates() {
+/// A copy of the format-1 store fixture in a fresh folder: the folder and the store's path in it.
+fn format1_copy() -> (tempfile::TempDir, PathBuf) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
     let tmp = tempfile::tempdir().unwrap();
     copy_dir(&fixture, tmp.path());
     let dir = tmp.path().join("store");
-    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    (tmp, dir)
+}
+
+/// The fixture's vault (its key file is in the copied folder).
+fn format1_vault(tmp: &Path) -> Arc<dyn KeyVault> {
+    Arc::new(FileVault::open_or_create(&tmp.join("vault.key")).unwrap())
+}
+
+/// A store written by the code of format 1 (`core/base/tests/fixtures/store-format1`, made at 6cf004b)
+/// opens, upgrades at its first unlock, reads as before, and then erases a principal against a copy.
+#[test]
+fn a_format1_store_opens_and_migrates() {
+    let (tmp, dir) = format1_copy();
+    let v = format1_vault(tmp.path());
     let s = Store::open(&dir, v.clone()).unwrap();
     assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
     let li = s.get("case", "c-li").unwrap();
@@ -776,14 +787,11 @@ fn a_format1_store_opens_and_migrates() {
 /// upgrade re-chains with the key, but never launders a break.
 #[test]
 fn a_format1_log_broken_before_the_upgrade_stays_broken() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, tmp.path());
-    let dir = tmp.path().join("store");
+    let (tmp, dir) = format1_copy();
     let conn = Connection::open(dir.join(DB_FILE)).unwrap();
     conn.execute_batch("DROP TRIGGER audit_no_update; UPDATE audit_log SET target = 'lic-2' WHERE seq = 1;").unwrap();
     drop(conn);
-    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let v = format1_vault(tmp.path());
     let s = Store::open(&dir, v).unwrap();
     assert_eq!(s.audit_verify().unwrap().first_broken, Some(1));
 }
@@ -892,11 +900,8 @@ fn attack_putting_back_the_files_of_before_an_anchored_change_is_refused() {
 /// rollback.
 #[test]
 fn a_store_gets_its_anchor_and_a_damaged_one_is_corrupted() {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-format1");
-    let tmp = tempfile::tempdir().unwrap();
-    copy_dir(&fixture, tmp.path());
-    let dir = tmp.path().join("store");
-    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let (tmp, dir) = format1_copy();
+    let v = format1_vault(tmp.path());
     let s = Store::open(&dir, v.clone()).unwrap();
     let blob: Vec<u8> = s
         .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0))?))

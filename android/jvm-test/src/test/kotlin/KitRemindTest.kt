@@ -123,7 +123,7 @@ class KitRemindTest : SandboxTest("remind") {
         assertEquals(1u, r.run.receipts)
         assertNull(r.planError)
         assertTrue(os.scheduled.containsKey("event:${submitted.id}:receipt"), os.scheduled.keys.toString())
-        val receipt = assertNotNull(cases.view(submitted.id, null).summary.receipt)
+        val receipt = assertNotNull(cases.view(submitted.id).summary.receipt)
         sandbox.clerk("accept", receipt, "--days", "20")
         sandbox.clerk("supplement", receipt, "--items", "近期免冠照片", "--due-days", "5")
         r = rem.runBackground(cases, 20_000)

@@ -13,6 +13,7 @@ import kotlin.test.assertFalse
 import kotlin.test.assertNotEquals
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.take
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
@@ -22,6 +23,7 @@ import org.zhangban.kit.QrPixels
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuerName
 import org.zhangban.kit.toPixels
+import uniffi.zhangban_ffi.ZhangbanTestClock
 import uniffi.zhangban_wallet.LicenceStatus
 import uniffi.zhangban_wallet.Preset
 import uniffi.zhangban_wallet.defaultVerifyPolicy
@@ -43,7 +45,9 @@ class KitWalletTest : SandboxTest("wallet") {
     @Test
     fun receivePresentDecodeAndVerifyOffline() = runBlocking {
         val key = aesKey()
-        val z = Zhangban.open(File(tmp, "holder").path, AesGcmKeyVault { key }, null, sandbox.url)
+        // Both phones read one test clock (the stores' clock: no time crosses the FFI); the test steps it.
+        val clock = ZhangbanTestClock(System.currentTimeMillis() / 1000)
+        val z = Zhangban.open(File(tmp, "holder").path, AesGcmKeyVault { key }, null, sandbox.url, clock = clock)
         z.registerDevice("android", "jvm-test", "0")
         val ages = z.wallet.refreshLists(sandbox.url)
         assertTrue(ages.trustSequence != null && ages.statusSequence != null)
@@ -55,8 +59,8 @@ class KitWalletTest : SandboxTest("wallet") {
         assertEquals("有效", Lang.ZH.pick(item.statusText))
         assertTrue(item.issuerName(Lang.EN).isNotBlank())
 
-        var now = System.currentTimeMillis() / 1000
-        val presenter = z.presenter { now }
+        val now = clock.now()
+        val presenter = z.presenter()
         val shown = presenter.present(item.licenceId, Preset.HotelCheckIn)
         assertEquals(listOf("name", "id_number_masked"), shown.code.disclosed)
         assertEquals(shown.code.notBefore + (shown.code.notAfter - shown.code.notBefore) / 2, shown.refreshAt)
@@ -66,32 +70,38 @@ class KitWalletTest : SandboxTest("wallet") {
         assertEquals(shown.code.qrText, scanned)
 
         // The hotel: its own store, lists fetched earlier, offline at the counter.
-        val hotel = Zhangban.open(File(tmp, "hotel").path, AesGcmKeyVault { aesKey() }, null, sandbox.url)
+        val hotel = Zhangban.open(File(tmp, "hotel").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock)
         hotel.wallet.refreshLists(sandbox.url)
         val verifier = hotel.wallet.verifier()
         val policy = defaultVerifyPolicy().copy(acceptedPurposes = listOf(shown.code.purpose))
-        val out = verifier.verify(scanned, now + 5, policy)
+        clock.set(now + 5)
+        val out = verifier.verify(scanned, policy)
         assertTrue(out.accepted, out.reason?.en)
         assertNull(out.reason)
         val disclosed = out.verified!!.disclosed
         assertEquals(listOf("name", "id_number_masked"), disclosed.map { it.key })
         assertEquals("张三", disclosed[0].display)
         assertFalse(out.toString().contains("11010519491231002X"), "the full ID number is not disclosed")
-        val replay = verifier.verify(scanned, now + 6, policy)
+        clock.set(now + 6)
+        val replay = verifier.verify(scanned, policy)
         assertEquals(false to "replay", replay.accepted to replay.reasonCode)
         assertTrue(Lang.ZH.pick(replay.reason!!).isNotBlank() && Lang.EN.pick(replay.reason!!).isNotBlank())
 
-        // The screen's flow: the next code comes at refreshAt (this clock jumps past it each time it is read).
-        val t0 = now
-        val codes = presenter.let {
-            val stepping = z.presenter { now.also { now += 31 } }
-            stepping.codes(item.licenceId, Preset.AgeCheck).take(2).toList()
+        // The screen's flow: the next code comes refreshIn seconds later (the test clock steps past it, and the
+        // flow waits a second of real time, so it is still waiting when the screen stops collecting).
+        val t0 = clock.now()
+        val stepping = z.presenter { secs ->
+            clock.advance(secs + 1)
+            delay(1000)
         }
+        val codes = stepping.codes(item.licenceId, Preset.AgeCheck).take(2).toList()
         assertNotEquals(codes[0].code.qrText, codes[1].code.qrText)
         assertTrue(codes[1].code.notBefore > codes[0].code.notBefore)
+        assertEquals(codes[0].refreshIn + 1, codes[1].code.notBefore - codes[0].code.notBefore)
         assertTrue(codes[0].code.notBefore >= t0)
         val agePolicy = defaultVerifyPolicy().copy(acceptedPurposes = listOf("age-check"))
-        val age = hotel.wallet.verifier().verify(decodeQr(codes[1].qr.toPixels()), codes[1].code.notBefore + 1, agePolicy)
+        clock.set(codes[1].code.notBefore + 1)
+        val age = hotel.wallet.verifier().verify(decodeQr(codes[1].qr.toPixels()), agePolicy)
         assertTrue(age.accepted, age.reason?.en)
         assertEquals(listOf("age_over_18"), age.verified!!.disclosed.map { it.key })
 

@@ -59,7 +59,7 @@ fun WalletScreen(z: Zhangban) {
     var showingId by rememberSaveable { mutableStateOf<String?>(null) }
     val scope = rememberCoroutineScope()
     suspend fun reload() {
-        licences = withContext(Dispatchers.IO) { z.wallet.licences(nowSecs()) }
+        licences = withContext(Dispatchers.IO) { z.wallet.licences() }
     }
     LaunchedEffect(Unit) { error = attempt { reload() } }
 

@@ -19,20 +19,24 @@ import uniffi.zhangban_wallet.QrImage
 class QrPresenter(
     private val wallet: ZhangbanWallet,
     private val io: CoroutineDispatcher,
-    private val clock: () -> Long = { System.currentTimeMillis() / 1000 },
+    /** Waits that many seconds before the next code (tests step a `ZhangbanTestClock` instead). */
+    private val wait: suspend (Long) -> Unit = { delay(it * 1000) },
 ) {
     /** A presentation and its QR modules. */
     data class Shown(val code: PresentationOut, val qr: QrImage) {
         /** When to draw the next code (Unix seconds; the core says: half-way through the window). */
         val refreshAt: Long get() = code.refreshAt
 
+        /** Seconds from drawing this code to drawing the next (the core's times; no clock read here). */
+        val refreshIn: Long get() = (code.refreshAt - code.notBefore).coerceAtLeast(1)
+
         /** Seconds of validity left at [now]. */
         fun secondsLeft(now: Long): Long = (code.notAfter - now).coerceAtLeast(0)
     }
 
-    /** One presentation now. `ZhangbanException.Licence` / `.Storage` (device key refused) as the core says. */
+    /** One presentation now (the store's clock). `ZhangbanException.Licence` / `.Storage` (device key refused). */
     fun present(licenceId: String, preset: Preset, purpose: String? = null): Shown {
-        val code = wallet.present(licenceId, preset, purpose, clock())
+        val code = wallet.present(licenceId, preset, purpose)
         return Shown(code, renderQr(code.qrText))
     }
 
@@ -42,7 +46,7 @@ class QrPresenter(
             while (true) {
                 val shown = present(licenceId, preset, purpose)
                 emit(shown)
-                delay((shown.refreshAt - clock()).coerceAtLeast(1) * 1000)
+                wait(shown.refreshIn)
             }
         }.flowOn(io)
 }

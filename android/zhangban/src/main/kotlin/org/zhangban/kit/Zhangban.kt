@@ -6,6 +6,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
+import kotlinx.coroutines.delay
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.flow.MutableSharedFlow
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -25,6 +26,7 @@ import uniffi.zhangban_ffi.ZhangbanDraft
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanReminders
 import uniffi.zhangban_ffi.ZhangbanStore
+import uniffi.zhangban_ffi.ZhangbanTestClock
 import uniffi.zhangban_ffi.ZhangbanWallet
 import uniffi.zhangban_ffi.catalogChecklist
 import uniffi.zhangban_ffi.deviceRegistered
@@ -120,9 +122,11 @@ class Zhangban private constructor(
             platformUrl: String,
             io: CoroutineDispatcher = Dispatchers.IO,
             onNotice: ((Notice) -> Unit)? = null,
+            clock: ZhangbanTestClock? = null,
         ): Zhangban =
             withContext(io) {
-                val store = ZhangbanStore.openOrCreate(dir, vault, pin)
+                val store = clock?.let { ZhangbanStore.openOrCreateWithClock(dir, vault, pin, it) }
+                    ?: ZhangbanStore.openOrCreate(dir, vault, pin)
                 try {
                     Zhangban(store, platformUrl, io, onNotice).also { it.reloadCases() }
                 } catch (e: Throwable) {
@@ -184,7 +188,7 @@ class Zhangban private constructor(
     // ---- cases and sync -------------------------------------------------------------------------
 
     /** The case screen in one call (today by the store's clock): state, working days, needs, actions. */
-    suspend fun view(caseId: String): CaseView = withContext(io) { casesApi.view(caseId, null) }
+    suspend fun view(caseId: String): CaseView = withContext(io) { casesApi.view(caseId) }
 
     /** The 待办 home in one call (today by the store's clock): what needs the person now, cases under way, … */
     suspend fun home(): Home = withContext(io) { remindersApi.home() }
@@ -211,8 +215,8 @@ class Zhangban private constructor(
     suspend fun stopBackgroundSync() = casesApi.stopBackgroundSync()
 
     /** A presenter of the wallet's licences as refreshing QR codes. */
-    fun presenter(clock: () -> Long = { System.currentTimeMillis() / 1000 }): QrPresenter =
-        QrPresenter(wallet, io, clock)
+    fun presenter(wait: suspend (Long) -> Unit = { delay(it * 1000) }): QrPresenter =
+        QrPresenter(wallet, io, wait)
 
     /** Stops the background sync loop, then [close]. */
     suspend fun shutdown() {
