@@ -186,16 +186,9 @@ impl ZhangbanBackup {
     /// than a backup this phone made or restored, or than the generation the platform was told of:
     /// else `Backup{code: "older_backup"}` and nothing stays at `path`); then `open_backup_file(path, code)`.
     pub async fn download_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
-        exit_safe(async move {
-            let client = PlatformClient::new(&base_url)?;
-            let info = client.download_backup(&self.store, Path::new(&path)).await?;
-            let key_id = guard_ffi(|| Ok(backup::inspect_backup(Path::new(&path))?))?.key_id;
-            let attested = client.attested_backup_generation(&self.store, &key_id).await?;
-            let store = self.store.clone();
-            blocking_ffi(move || Ok(backup::accept_download(&store, Path::new(&path), attested)?)).await?;
-            Ok(info)
-        })
-        .await
+        let path = PathBuf::from(path);
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.download_backup_checked(&self.store, &path).await?) })
+            .await
     }
 
     /// A backup file handed to this phone (Files, iCloud Drive, SAF), checked before the code is asked for:
@@ -203,14 +196,8 @@ impl ZhangbanBackup {
     /// (`Backup{code: "older_backup"}`: a rollback). Offline (`Network`), only `inspect_backup` can be
     /// shown: its date and generation, unchecked (docs/SECURITY.md § restore).
     pub async fn check_backup_file(&self, base_url: String, path: String) -> Result<BackupInfo, ZhangbanError> {
-        exit_safe(async move {
-            let info = guard_ffi(|| Ok(backup::inspect_backup(Path::new(&path))?))?;
-            let attested =
-                PlatformClient::new(&base_url)?.attested_backup_generation(&self.store, &info.key_id).await?;
-            guard_ffi(|| Ok(backup::check_not_older(&self.store, &info, attested)?))?;
-            Ok(info)
-        })
-        .await
+        let path = PathBuf::from(path);
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.check_backup_file(&self.store, &path).await?) }).await
     }
 
     /// Follows a case filed elsewhere (a counter, an agent) by its receipt: it joins `subject`'s list.

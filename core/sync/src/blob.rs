@@ -22,7 +22,7 @@ use serde_json::json;
 use super::PlatformClient;
 use crate::store::Store;
 use crate::{Error, Result};
-use zhangban_backup::BackupMark;
+use zhangban_backup::{BackupError, BackupInfo, BackupMark};
 
 /// Bytes per part (the platform's limit; the client's response bound is larger).
 pub const PART_BYTES: usize = 1024 * 1024;
@@ -204,6 +204,32 @@ impl PlatformClient {
             Err(Error::Rejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// A backup file handed to this phone, checked before the code is asked for: its header, then its
+    /// generation against this phone's and the platform's attested one (`OlderBackup`: a rollback). The
+    /// file is not removed. Offline: the `Network` error (as `BackupError::Store`).
+    pub async fn check_backup_file(&self, store: &Store, path: &Path) -> Result<BackupInfo, BackupError> {
+        let info = zhangban_backup::inspect_backup(path)?;
+        let attested = self.attested_backup_generation(store, &info.key_id).await?;
+        zhangban_backup::check_not_older(store, &info, attested)?;
+        Ok(info)
+    }
+
+    /// [`PlatformClient::download_backup`], then the file checked like [`PlatformClient::check_backup_file`]
+    /// and accepted (`zhangban_backup::accept_download`: an older one is `OlderBackup` and removed).
+    pub async fn download_backup_checked(&self, store: &Store, path: &Path) -> Result<BlobInfo, BackupError> {
+        let blob = self.download_backup(store, path).await?;
+        let key_id = match zhangban_backup::inspect_backup(path) {
+            Ok(i) => i.key_id,
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                return Err(e);
+            }
+        };
+        let attested = self.attested_backup_generation(store, &key_id).await?;
+        zhangban_backup::accept_download(store, path, attested)?;
+        Ok(blob)
     }
 
     /// The blob the platform holds for this person, if any.
