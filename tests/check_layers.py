@@ -49,7 +49,8 @@ ALLOWED = {
     AGENT: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
     # Reminders read every feature (cases, wallet, forms' drafts, the catalog's renewal items); sync runs them.
     REMIND: {BASE, CALENDAR, CATALOG, FORMS, CASES, WALLET},
-    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, REMIND, WALLET},
+    # Sync also tells the platform which backup generation the phone reached (issue 14, ADR 0021).
+    SYNC: {BASE, CALENDAR, CATALOG, FORMS, CASES, AGENT, REMIND, WALLET, BACKUP},
     # The backup is a feature on base alone: it moves records, it does not read them.
     BACKUP: {BASE},
     CORE: set(CORE_CRATES),

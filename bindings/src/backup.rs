@@ -183,16 +183,21 @@ impl ZhangbanBackup {
     }
 
     /// Downloads that blob into `path` (appears only when whole and matching its SHA-256, and not older
-    /// than a backup this phone made or restored: else `Backup{code: "older_backup"}` and nothing stays at
-    /// `path`); then `open_backup_file(path, code)` as for a file.
+    /// than a backup this phone made or restored, or than the generation the platform was told of:
+    /// else `Backup{code: "older_backup"}` and nothing stays at `path`); then `open_backup_file(path, code)`.
     pub async fn download_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
-        exit_safe(async move {
-            let info = PlatformClient::new(&base_url)?.download_backup(&self.store, Path::new(&path)).await?;
-            let store = self.store.clone();
-            blocking_ffi(move || Ok(backup::accept_download(&store, Path::new(&path))?)).await?;
-            Ok(info)
-        })
-        .await
+        let path = PathBuf::from(path);
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.download_backup_checked(&self.store, &path).await?) })
+            .await
+    }
+
+    /// A backup file handed to this phone (Files, iCloud Drive, SAF), checked before the code is asked for:
+    /// its header, then its generation against this phone's and what the platform attests for its key
+    /// (`Backup{code: "older_backup"}`: a rollback). Offline (`Network`), only `inspect_backup` can be
+    /// shown: its date and generation, unchecked (docs/SECURITY.md § restore).
+    pub async fn check_backup_file(&self, base_url: String, path: String) -> Result<BackupInfo, ZhangbanError> {
+        let path = PathBuf::from(path);
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.check_backup_file(&self.store, &path).await?) }).await
     }
 
     /// Follows a case filed elsewhere (a counter, an agent) by its receipt: it joins `subject`'s list.

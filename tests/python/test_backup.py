@@ -326,17 +326,14 @@ class PlatformBlobTest(FfiTestCase):
         item = self.sandbox.catalog_codes()[0]
         store.write_attachment(SELF, "scan.jpg", os.urandom(1_200_000))
         p = [self.path(f"{i}.zbk") for i in range(4)]
-        time.sleep(1.1)  # what is written in a backup's own second goes again in the next increment
         full = run(b.back_up(p[0]))
         self.assertEqual((full.base_id, full.chain_index), (None, 0))
         up = run(b.upload_backup(self.sandbox.url, p[0]))
-        time.sleep(1.1)
         cases.submit(SELF, submission(item, "居住证申领"))
         inc1 = run(b.back_up_increment(p[1]))
         self.assertEqual((inc1.base_id, inc1.chain_index, inc1.generation), (full.backup_id, 1, full.generation + 1))
         self.assertEqual(inc1.manifest.attachments, 0, "the scan went with the full backup")
         self.assertLess(inc1.bytes * 20, full.bytes, (inc1.bytes, full.bytes))
-        time.sleep(1.1)
         cases.submit(SELF, submission(item, "变更联系电话"))
         inc2 = run(b.back_up_increment(p[2]))
         self.assertEqual((inc2.base_id, inc2.chain_index), (inc1.backup_id, 2))
@@ -371,10 +368,24 @@ class PlatformBlobTest(FfiTestCase):
         run(new_cases.register_device("desktop", "python-new", "0"))
         self.assert_backup_error("older_backup", lambda: run(nb.download_backup(self.sandbox.url, self.path("n.zbk"))))
 
+        # A brand-new phone remembers nothing; the platform attests the generation the old phone's sync
+        # run reported, so the old file handed over (a stale cloud-drive copy) is refused before the code.
+        self.assertEqual(run(cases.sync_now()).backup_generation_reported, 4)
+        self.assertEqual(run(cases.sync_now()).backup_generation_reported, 0, "reported once")
+        fresh = self.new_store("fresh", self.file_vault("fresh.key"))
+        run(zb.ZhangbanCases(fresh, self.sandbox.url, None).register_device("desktop", "python-fresh", "0"))
+        fb = zb.ZhangbanBackup(fresh)
+        err = self.assert_backup_error("older_backup", lambda: run(fb.check_backup_file(self.sandbox.url, p[0])))
+        self.assertIn("4", err.text_zh())
+        self.assertTrue(os.path.exists(p[0]), "a file the person handed over is not deleted")
+        self.assertEqual(run(fb.check_backup_file(self.sandbox.url, p[3])).generation, 4)
+
     def assert_backup_error(self, code, fn):
         with self.assertRaises(zb.ZhangbanError.Backup) as cm:
             fn()
         self.assertEqual(cm.exception.code, code, cm.exception.text_en())
+        self.assertTrue(cm.exception.text_zh() and cm.exception.text_en())
+        return cm.exception
 
 
 if __name__ == "__main__":

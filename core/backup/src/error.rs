@@ -114,7 +114,7 @@ impl BackupError {
                 "第 {position} 个备份文件不接续前一个（顺序不对，或属于另一组备份）：请按生成时间顺序选择，完整备份在前。未恢复任何数据。"
             ),
             BackupError::OlderBackup { known, got } => format!(
-                "收到的备份（第 {got} 版）比本机已有的（第 {known} 版）旧，可能被回滚：已拒绝。请改用最新的备份文件。"
+                "这份备份（第 {got} 版）比已知最新的一份（第 {known} 版，本机或平台记录）旧，可能被回滚：已拒绝。请改用最新的备份文件。"
             ),
             BackupError::Store(e) => e.message_zh(),
         }
@@ -149,7 +149,7 @@ impl BackupError {
                 "Backup file {position} does not follow the file before it (out of order, or from another set of backups): choose them in the order they were made, the full backup first. Nothing was restored."
             ),
             BackupError::OlderBackup { known, got } => format!(
-                "The backup received (generation {got}) is older than one this phone already has (generation {known}): it may have been rolled back, and was refused. Use the latest backup file."
+                "This backup (generation {got}) is older than the latest one known (generation {known}, on this phone or reported to the platform): it may have been rolled back, and was refused. Use the latest backup file."
             ),
             BackupError::Store(e) => e.message_en(),
         }

@@ -98,14 +98,22 @@ struct ChainState {
     /// The last file made on this store, which an increment builds on (none after a restore: the new
     /// phone's first backup is full).
     last: Option<LastBackup>,
+    /// The highest generation the platform acknowledged (`zhangban-sync` reports a new one at its next
+    /// run, [`unreported_generation`]): what a new phone of the same person checks a file against.
+    #[serde(default)]
+    reported: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct LastBackup {
     backup_id: String,
     chain_index: u32,
-    /// The time it was made: an increment carries what was written at or after it.
+    /// The time it was made (shown; no longer what an increment is chosen by).
     since: i64,
+    /// The store's write sequence when it was made: an increment carries what was written after it. `None`
+    /// in a chain remembered before the write sequence existed: the next backup is then full.
+    #[serde(default)]
+    after_write: Option<i64>,
     /// The last audit entry it carried.
     audit_seq: i64,
 }
@@ -249,6 +257,8 @@ pub struct BackupSummary {
     pub chain_index: u32,
     /// This store's backup counter (see [`check_not_older`]).
     pub generation: u64,
+    /// Hex id of the store's backup key (the same in every backup of it, after a code change too).
+    pub key_id: String,
 }
 
 struct DataItems<'a, W: Write>(&'a mut ItemWriter<W>);
@@ -280,8 +290,9 @@ pub fn write_backup(store: &Store, path: &Path) -> Result<BackupSummary> {
 /// Backs up into `path` only what changed since the last backup made on this store (records written
 /// since, new attachments and audit entries, and the lists of what is still alive, so deletions and
 /// shredding hold at restore). Restoring needs every file of the chain, the full backup first
-/// ([`restore_chain`]). When this store has made no backup yet (or was just restored, or its clock is
-/// now before the last backup's time), this is a full backup: `BackupSummary.base_id` is `None`.
+/// ([`restore_chain`]). What changed is found by the store's write sequence, so a clock set back and
+/// forward again misses nothing (ADR 0021). When this store has made no backup yet (or was just
+/// restored), this is a full backup: `BackupSummary.base_id` is `None`.
 pub fn write_increment(store: &Store, path: &Path) -> Result<BackupSummary> {
     write_file(store, path, true)
 }
@@ -292,8 +303,10 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         state.parts().ok_or_else(|| BackupError::Store(zhangban_base::Error::corrupted(KEY_COLLECTION, KEY_ID)))?;
     let chain = load_chain(store)?;
     let now = store.now();
-    // A clock set back since the last backup could hide writes from `updated_at`: a full backup then.
-    let base = if increment { chain.last.clone().filter(|l| now >= l.since) } else { None };
+    // What changed is found by the store's write sequence, not the clock (ADR 0021); read before any
+    // record is, so a write made while this file is written goes (again) into the next one.
+    let write_mark = store.write_sequence()?;
+    let base = if increment { chain.last.clone().filter(|l| l.after_write.is_some()) } else { None };
     let link = base.as_ref().and_then(|b| Some((hex_array::<16>(&b.backup_id)?, b.chain_index.checked_add(1)?)));
     let base = if link.is_some() { base } else { None };
     let generation = chain.generation.saturating_add(1);
@@ -318,6 +331,7 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
             base_id: base.as_ref().map(|b| b.backup_id.clone()),
             chain_index: header.chain_index,
             generation,
+            key_id: hex::encode(key.id),
         };
         Ok((summary, audit_seq))
     })();
@@ -325,9 +339,14 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         let _ = fs::remove_file(&part);
     }
     let (summary, audit_seq) = result?;
-    let last =
-        LastBackup { backup_id: summary.backup_id.clone(), chain_index: header.chain_index, since: now, audit_seq };
-    save_chain(store, &ChainState { generation, last: Some(last) })?;
+    let last = LastBackup {
+        backup_id: summary.backup_id.clone(),
+        chain_index: header.chain_index,
+        since: now,
+        after_write: Some(write_mark),
+        audit_seq,
+    };
+    save_chain(store, &ChainState { generation, last: Some(last), reported: chain.reported })?;
     store.audit(&NewEntry {
         actor: SELF_SUBJECT,
         action: "backup.write",
@@ -413,11 +432,11 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>, base: Option<&Las
     if base.is_none() {
         w.item(kind::LOOKUP_KEY, &store.export_lookup_key()?)?;
     }
-    let since = base.map(|b| b.since).unwrap_or(i64::MIN);
+    let after_write = base.and_then(|b| b.after_write).unwrap_or(-1);
     let kept = |collection: &str, subject: &str| !EXCLUDED.contains(&collection) && !principals.contains(subject);
     let mut after = 0i64;
     loop {
-        let page = store.export_records_since(since, after, PAGE)?;
+        let page = store.export_records_written_after(after_write, after, PAGE)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in page.iter().filter(|r| kept(&r.collection, &r.subject)) {
@@ -481,7 +500,7 @@ fn write_items<W: Write>(store: &Store, w: &mut ItemWriter<W>, base: Option<&Las
         w.item(kind::AUDIT, &json_bytes(&item)?)?;
         m.audit += 1;
     }
-    for a in store.attachments_since(since)?.into_iter().filter(|a| !principals.contains(&a.subject)) {
+    for a in store.attachments_written_after(after_write)?.into_iter().filter(|a| !principals.contains(&a.subject)) {
         w.item(kind::ATTACHMENT, &json_bytes(&a)?)?;
         let n = store.read_attachment(&a.id, &mut DataItems(w))?;
         w.item(kind::ATTACHMENT_END, &[])?;
@@ -572,12 +591,57 @@ pub fn known_generation(store: &Store) -> Result<u64> {
     Ok(load_chain(store)?.generation)
 }
 
+/// What a phone tells the platform after a backup it made or restored (`POST /v1/backup/generation`):
+/// which store's backups (the key id) have reached which generation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct BackupMark {
+    pub key_id: String,
+    pub generation: u64,
+}
+
+/// The generation this store reached and has not had acknowledged by the platform yet (none: nothing
+/// new, or no recovery code). The sync run reports it and then calls [`note_reported`].
+pub fn unreported_generation(store: &Store) -> Result<Option<BackupMark>> {
+    let chain = load_chain(store)?;
+    let Some(state) = load_state(store)? else { return Ok(None) };
+    if chain.generation == 0 || chain.generation <= chain.reported {
+        return Ok(None);
+    }
+    Ok(Some(BackupMark { key_id: state.key_id, generation: chain.generation }))
+}
+
+/// Remembers that the platform acknowledged `generation` (it keeps the highest it was told).
+pub fn note_reported(store: &Store, generation: u64) -> Result<()> {
+    let mut chain = load_chain(store)?;
+    if generation > chain.reported {
+        chain.reported = generation;
+        save_chain(store, &chain)?;
+    }
+    Ok(())
+}
+
+/// Checks a backup file's header (`info`, from [`inspect_backup`]) before a restore: older than the highest
+/// generation this phone knows, or than `attested` — what the platform was told by the person's phones
+/// for this backup key (`GET /v1/backup/generation/{key_id}`) — it is `OlderBackup`: a rollback (an old
+/// copy in a cloud drive, a file someone handed over, a blob served stale). `attested` `None`: the platform
+/// was not asked (offline) or knows none; a brand-new phone then knows nothing to compare with and the
+/// app shows the file's date and generation (docs/SECURITY.md). Nothing is removed.
+pub fn check_not_older(store: &Store, info: &BackupInfo, attested: Option<u64>) -> Result<()> {
+    let known = load_chain(store)?.generation.max(attested.unwrap_or(0));
+    if info.generation < known {
+        return Err(BackupError::OlderBackup { known, got: info.generation });
+    }
+    Ok(())
+}
+
 /// Checks a backup file that reached this phone from outside — downloaded from the platform, handed over
-/// — against the highest generation this phone knows: a file older than that is `OlderBackup` (whoever
-/// served it rolled the backup back) and is removed. A newer or equal one is accepted and its generation
-/// remembered. The generation is in the header, which every chunk authenticates: raised by whoever
-/// cannot seal chunks, the file stops opening (`Damaged`) at restore.
-pub fn accept_download(store: &Store, path: &Path) -> Result<BackupInfo> {
+/// — against the highest generation this phone knows and what the platform attests (`attested`, see
+/// [`check_not_older`]): a file older than that is `OlderBackup` (whoever served it rolled the backup
+/// back) and is removed. A newer or equal one is accepted and its generation remembered. The generation is
+/// in the header, which every chunk authenticates: raised by whoever cannot seal chunks, the file stops
+/// opening (`Damaged`) at restore.
+pub fn accept_download(store: &Store, path: &Path, attested: Option<u64>) -> Result<BackupInfo> {
     let info = match inspect_backup(path) {
         Ok(i) => i,
         Err(e) => {
@@ -585,11 +649,11 @@ pub fn accept_download(store: &Store, path: &Path) -> Result<BackupInfo> {
             return Err(e);
         }
     };
-    let mut chain = load_chain(store)?;
-    if info.generation < chain.generation {
+    if let Err(e) = check_not_older(store, &info, attested) {
         let _ = fs::remove_file(path);
-        return Err(BackupError::OlderBackup { known: chain.generation, got: info.generation });
+        return Err(e);
     }
+    let mut chain = load_chain(store)?;
     if info.generation > chain.generation {
         chain.generation = info.generation;
         save_chain(store, &chain)?;
@@ -733,7 +797,7 @@ pub fn restore_chain(
         // The same backup key and the newest file's code wrap: later backups on this phone open with the
         // same code. The next backup here is full (a new chain) and counts on from this generation.
         save_state(&store, key, header.params, &header.salt, &header.wrapped)?;
-        save_chain(&store, &ChainState { generation: header.generation, last: None })?;
+        save_chain(&store, &ChainState { generation: header.generation, last: None, reported: 0 })?;
         // The restored outbox waits until the platform moved the old phone's cases here (zhangban-sync,
         // `rebind`): then its kept idempotency keys find the answers the old phone was given.
         if let Some(origin) = &summary.origin_device {

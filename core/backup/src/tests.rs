@@ -528,18 +528,18 @@ fn an_older_backup_is_refused_as_a_rollback() {
     write_backup(&old, &today).unwrap();
     let served = dir.path().join("served.zbk");
     std::fs::copy(&yesterday, &served).unwrap();
-    let e = accept_download(&old, &served).unwrap_err();
+    let e = accept_download(&old, &served, None).unwrap_err();
     assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
     assert_eq!(e.code(), "older_backup");
     assert!(!served.exists(), "the rolled-back file is removed");
     std::fs::copy(&today, &served).unwrap();
-    assert_eq!(accept_download(&old, &served).unwrap().generation, 2);
+    assert_eq!(accept_download(&old, &served, None).unwrap().generation, 2);
 
     // A new phone restored from today's file remembers its generation.
     let (_, key) = open_backup(&today, &code.grouped()).unwrap();
     let (new, _) = restore(&today, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
     std::fs::copy(&yesterday, &served).unwrap();
-    assert!(matches!(accept_download(&new, &served), Err(BackupError::OlderBackup { known: 2, got: 1 })));
+    assert!(matches!(accept_download(&new, &served, None), Err(BackupError::OlderBackup { known: 2, got: 1 })));
 
     // Yesterday's file with its generation raised (and the header digest recomputed) passes the check but
     // opens no chunk: the header is in every chunk's associated data.
@@ -548,9 +548,85 @@ fn an_older_backup_is_refused_as_a_rollback() {
     let d = ring::digest::digest(&ring::digest::SHA256, &b[..162]);
     b[162..194].copy_from_slice(d.as_ref());
     std::fs::write(&served, &b).unwrap();
-    assert_eq!(accept_download(&new, &served).unwrap().generation, 99);
+    assert_eq!(accept_download(&new, &served, None).unwrap().generation, 99);
     let (_, key) = open_backup(&served, &code.grouped()).unwrap();
     let e = restore(&served, &key, &dir.path().join("forged"), vault(dir.path(), "f"), None, clock()).unwrap_err();
     assert!(matches!(e, BackupError::Damaged { .. }), "{e:?}");
     assert!(!dir.path().join("forged").exists());
+}
+
+/// ADR 0014's residual risk, closed: the clock goes back between two backups, a record and an attachment
+/// are written while it is behind, and it comes forward again before the next increment. An increment
+/// chosen by `updated_at` / `created_at` misses both; one chosen by the store's write sequence does not.
+#[test]
+fn a_clock_that_went_back_and_forth_between_backups_misses_no_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Arc::new(FixedClock::at(1_800_000_000));
+    let old = sample_with(dir.path(), 40, 2, t.clone());
+    let code = make_recovery_code_with(&old, FAST).unwrap();
+    t.advance(60);
+    write_backup(&old, &dir.path().join("0.zbk")).unwrap();
+    // The clock is set back a day; the person edits a draft and adds a photo; the clock is put right.
+    t.advance(-86_400);
+    old.put("draft", "written-while-behind", SELF_SUBJECT, b"{\"n\":42}").unwrap();
+    old.put("case", "case-0", SELF_SUBJECT, b"{\"n\":0,\"state\":\"edited while behind\"}").unwrap();
+    let photo = vec![9u8; 70_000];
+    let behind = old.write_attachment(SELF_SUBJECT, "behind.jpg", &mut photo.as_slice()).unwrap();
+    t.advance(86_400 + 120);
+    let inc = write_increment(&old, &dir.path().join("1.zbk")).unwrap();
+    assert_eq!(inc.chain_index, 1, "still an increment");
+    assert_eq!(inc.manifest.records, 2, "both writes made while the clock was behind: {:?}", inc.manifest.collections);
+    assert_eq!(inc.manifest.attachments, 1);
+    let files: Vec<PathBuf> = (0..2).map(|i| dir.path().join(format!("{i}.zbk"))).collect();
+    let (_, key) = open_backup(&files[1], &code.grouped()).unwrap();
+    let (new, _) =
+        restore_chain(&files, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
+    assert_eq!(all_records(&new), all_records(&old));
+    assert_eq!(new.read_attachment_to_vec(&behind.id).unwrap(), photo);
+    // A write sequence needs no clock: an increment right after a full backup carries nothing.
+    let again = write_increment(&old, &dir.path().join("2.zbk")).unwrap();
+    assert_eq!((again.chain_index, again.manifest.records, again.manifest.attachments), (2, 0, 0));
+}
+
+/// A version 1 file (182-byte header, no generation or chain index), made by the version 1 writer itself
+/// (commit 6cf004b; how: fixtures/README.md), restores on today's code: every record, the attachment,
+/// the family subject, the setting, the outbox with its idempotency key held for the old phone.
+#[test]
+fn a_version_1_file_made_by_the_old_writer_still_restores() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/v1-full.zbk");
+    let info = inspect_backup(&file).unwrap();
+    assert_eq!(info.backup_id, "8a0d941b32ada48184121ea7c89bc0b7");
+    assert_eq!((info.base_id.as_deref(), info.chain_index, info.generation), (None, 0, 0));
+    assert_eq!((info.kdf_m_kib, info.kdf_t, info.kdf_p), (1024, 1, 1));
+    assert_eq!(info.created_at, 1_796_000_000);
+    assert!(matches!(open_backup(&file, &RecoveryCode::generate().unwrap().grouped()), Err(BackupError::WrongCode)));
+    let (header, key) = open_backup(&file, "ZE1MF-F5JYB-EVBEE-MQPN9-D9FHB").unwrap();
+    assert_eq!(header.version, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (new, summary) =
+        restore(&file, &key, &dir.path().join("new"), vault(dir.path(), "new"), None, clock()).unwrap();
+    assert_eq!((summary.files, summary.generation, summary.records), (1, 0, 4));
+    assert_eq!(summary.origin_device.as_deref(), Some("dev-v1"));
+    assert_eq!(summary.manifest.count("outbox"), 1);
+    let lic = new.get("licence", "lic-1").unwrap();
+    assert_eq!(lic.body.as_slice(), "{\"type\":\"resident_id\",\"name\":\"张三\"}".as_bytes());
+    let found: Vec<String> =
+        new.find_by_lookup("licence", "11010519491231002X").unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(found, vec!["lic-1".to_string()], "the keyed lookup moved with the data");
+    let case = new.get("case", "case-1").unwrap();
+    assert_eq!(case.tag.as_deref(), Some("open"));
+    let ops = outbox::pending(&new).unwrap();
+    assert_eq!(ops.len(), 1);
+    assert_eq!(ops[0].idempotency_key, "idem-v1-0001", "the idempotency key came along");
+    assert_eq!(awaiting_transfer_from(&new).unwrap().as_deref(), Some("dev-v1"));
+    let family = new.subjects().unwrap().into_iter().find(|s| s.kind == SubjectKind::Family).unwrap();
+    assert_eq!(family.label, "母亲 / mother");
+    assert_eq!(new.get("draft", "draft-1").unwrap().subject, family.id);
+    let data: Vec<u8> = (0..70_000u32).map(|b| (b * 7 % 251) as u8).collect();
+    assert_eq!(new.read_attachment_to_vec("9b6cefa6-f36a-46ce-ae6c-4e5d70caa126").unwrap(), data);
+    assert_eq!(new.setting("catalog.version").unwrap().as_deref(), Some("7"));
+    // The restored store counts on from generation 0 and writes version 2 files.
+    let next = write_backup(&new, &dir.path().join("next.zbk")).unwrap();
+    assert_eq!(next.generation, 1);
+    assert_eq!(inspect_backup(&dir.path().join("next.zbk")).unwrap().generation, 1);
 }

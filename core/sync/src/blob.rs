@@ -22,6 +22,7 @@ use serde_json::json;
 use super::PlatformClient;
 use crate::store::Store;
 use crate::{Error, Result};
+use zhangban_backup::{BackupError, BackupInfo, BackupMark};
 
 /// Bytes per part (the platform's limit; the client's response bound is larger).
 pub const PART_BYTES: usize = 1024 * 1024;
@@ -58,6 +59,13 @@ fn too_large() -> Error {
 
 fn bad(what: &str) -> Error {
     Error::Network(format!("invalid {what} from the platform"))
+}
+
+/// The platform's answer about a backup key's generation.
+#[derive(Debug, Clone, Deserialize)]
+struct AttestedGeneration {
+    key_id: String,
+    generation: u64,
 }
 
 /// A part the platform holds of an upload (`GET /v1/backup/parts/{upload}`).
@@ -169,6 +177,59 @@ impl PlatformClient {
         let body = json!({ "upload": upload, "parts": parts, "bytes": bytes, "sha256": sha256 });
         let blob = self.post_json("/v1/backup/commit", &body, Some(&token), None).await?;
         Ok(UploadReport { blob, parts_sent: sent })
+    }
+
+    /// Tells the platform that this person's backups under `mark.key_id` reached `mark.generation` (the
+    /// platform keeps the highest it was told); answers the generation it keeps.
+    pub async fn report_backup_generation(&self, store: &Store, mark: &BackupMark) -> Result<u64> {
+        let body = json!({ "key_id": mark.key_id, "generation": mark.generation });
+        let kept: AttestedGeneration =
+            self.post_json("/v1/backup/generation", &body, Some(&token(store)?), None).await?;
+        Ok(kept.generation)
+    }
+
+    /// The highest backup generation the person's phones reported for backup key `key_id` (hex), `None`
+    /// when none was: what a new phone checks a backup file against before restoring it
+    /// (`zhangban_backup::check_not_older`).
+    pub async fn attested_backup_generation(&self, store: &Store, key_id: &str) -> Result<Option<u64>> {
+        if key_id.len() != 32 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::validation("key_id", "备份密钥标识不正确", "a backup key id is 32 hex digits"));
+        }
+        match self
+            .get_json::<AttestedGeneration>(&format!("/v1/backup/generation/{key_id}"), Some(&token(store)?))
+            .await
+        {
+            Ok(a) if a.key_id.eq_ignore_ascii_case(key_id) => Ok(Some(a.generation)),
+            Ok(_) => Err(bad("backup generation")),
+            Err(Error::Rejected { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A backup file handed to this phone, checked before the code is asked for: its header, then its
+    /// generation against this phone's and the platform's attested one (`OlderBackup`: a rollback). The
+    /// file is not removed. Offline: the `Network` error (as `BackupError::Store`).
+    pub async fn check_backup_file(&self, store: &Store, path: &Path) -> Result<BackupInfo, BackupError> {
+        let info = zhangban_backup::inspect_backup(path)?;
+        let attested = self.attested_backup_generation(store, &info.key_id).await?;
+        zhangban_backup::check_not_older(store, &info, attested)?;
+        Ok(info)
+    }
+
+    /// [`PlatformClient::download_backup`], then the file checked like [`PlatformClient::check_backup_file`]
+    /// and accepted (`zhangban_backup::accept_download`: an older one is `OlderBackup` and removed).
+    pub async fn download_backup_checked(&self, store: &Store, path: &Path) -> Result<BlobInfo, BackupError> {
+        let blob = self.download_backup(store, path).await?;
+        let key_id = match zhangban_backup::inspect_backup(path) {
+            Ok(i) => i.key_id,
+            Err(e) => {
+                let _ = fs::remove_file(path);
+                return Err(e);
+            }
+        };
+        let attested = self.attested_backup_generation(store, &key_id).await?;
+        zhangban_backup::accept_download(store, path, attested)?;
+        Ok(blob)
     }
 
     /// The blob the platform holds for this person, if any.

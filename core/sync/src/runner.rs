@@ -127,6 +127,17 @@ pub struct RunReport {
     /// Why the catalog or calendar could not be updated (a forged calendar update is refused here).
     #[serde(default)]
     pub reference_error: Option<String>,
+    /// The backup generation this run told the platform (0: none new): a new phone of the same person
+    /// then refuses an older backup file (`zhangban_backup::check_not_older`).
+    #[serde(default)]
+    pub backup_generation_reported: u64,
+}
+
+fn backup_error(e: zhangban_backup::BackupError) -> Error {
+    match e {
+        zhangban_backup::BackupError::Store(e) => e,
+        other => Error::Io(other.message_en()),
+    }
 }
 
 impl RunReport {
@@ -717,8 +728,27 @@ impl SyncRunner {
             report = r;
             let _ = self.store.set_setting(remind::LAST_SYNC_KEY, &self.store.now().to_string());
         }
+        if reached && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.report_backup_generation()).await {
+                Ok(Ok(g)) => report.backup_generation_reported = g,
+                Ok(Err(_)) => report.failures += 1,
+                Err(_) => report.budget_exhausted = true,
+            }
+        }
         report.remaining = outbox::pending(&self.store).map(|v| v.len() as u32).unwrap_or(0);
         report
+    }
+
+    /// Tells the platform the backup generation this phone reached since it last did (a backup made
+    /// offline is reported at the next run); 0 when there was nothing new.
+    async fn report_backup_generation(&self) -> Result<u64> {
+        let Some(mark) = zhangban_backup::unreported_generation(&self.store).map_err(backup_error)? else {
+            return Ok(0);
+        };
+        self.platform.report_backup_generation(&self.store, &mark).await?;
+        zhangban_backup::note_reported(&self.store, mark.generation).map_err(backup_error)?;
+        Ok(mark.generation)
     }
 
     /// Agent mode over the network: an agent's phone fetches the platform's revocation list since its

@@ -13,6 +13,13 @@
 //! * `GET /v1/backup/parts/{upload}` → `{parts: [{n, bytes, sha256}]}`: the parts held of that upload
 //!   (committed or not), so a phone whose upload was cut short sends only the others.
 //!
+//! * `POST /v1/backup/generation` `{key_id, generation}`: a phone reports the generation of a backup it made
+//!   or restored (its sync run does, once per new generation, whether or not the file was uploaded); the
+//!   platform keeps the highest per account and backup key and answers it `{key_id, generation, reported_at}`.
+//! * `GET /v1/backup/generation/{key_id}` → that record (404: none reported): what a new phone checks a
+//!   backup file against before restoring it (an older file is a rollback). The platform attests only what
+//!   phones told it; it is not trusted with more (docs/SECURITY.md § backup).
+//!
 //! The account is the person the platform verified at sign-up (`person_register`'s ID number, hashed):
 //! every phone of the same person — the new one after a loss — reaches the same backup. A device with no
 //! registered person has an account of its own.
@@ -45,6 +52,13 @@ CREATE TABLE IF NOT EXISTS backup_blobs (
     bytes INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
     stored_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS backup_generations (
+    account TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    reported_at INTEGER NOT NULL,
+    PRIMARY KEY (account, key_id)
 );";
 
 /// Largest part.
@@ -61,6 +75,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/backup/parts/{upload}", get(list_parts))
         .route("/v1/backup/commit", post(commit))
         .route("/v1/backup", get(latest))
+        .route("/v1/backup/generation", post(report_generation))
+        .route("/v1/backup/generation/{key_id}", get(attested_generation))
 }
 
 /// The account of the calling device: its registered person, else the device itself.
@@ -110,6 +126,66 @@ async fn put_part(
         Ok(())
     })?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Generation {
+    key_id: String,
+    generation: u64,
+}
+
+fn check_key_id(key_id: &str) -> Result<String, ApiError> {
+    if key_id.len() != 32 || !key_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::invalid("key_id", "32 hex digits", "备份密钥标识应为 32 位十六进制数"));
+    }
+    Ok(key_id.to_ascii_lowercase())
+}
+
+fn kept_generation(c: &rusqlite::Connection, acct: &str, key_id: &str) -> Result<Option<Value>, ApiError> {
+    Ok(c.query_row(
+        "SELECT generation, reported_at FROM backup_generations WHERE account = ?1 AND key_id = ?2",
+        params![acct, key_id],
+        |r| Ok(json!({ "key_id": key_id, "generation": r.get::<_, i64>(0)?, "reported_at": r.get::<_, i64>(1)? })),
+    )
+    .optional()?)
+}
+
+async fn report_generation(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    req: JsonBody<Generation>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(req) = req.map_err(|e| ApiError::invalid("body", &e.body_text(), "请求内容格式不正确"))?;
+    let key_id = check_key_id(&req.key_id)?;
+    if req.generation == 0 || req.generation > i64::MAX as u64 {
+        return Err(ApiError::invalid("generation", "1 or more", "备份代数应为正整数"));
+    }
+    let v = st.with_db(|c| {
+        let acct = account(c, &dev.device_id)?;
+        // Only ever up: a lower report (an older phone, a replayed request) changes nothing.
+        c.execute(
+            "INSERT INTO backup_generations (account, key_id, generation, reported_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account, key_id) DO UPDATE SET generation = excluded.generation,
+                 reported_at = excluded.reported_at WHERE excluded.generation > generation",
+            params![acct, key_id, req.generation as i64, now_secs()],
+        )?;
+        kept_generation(c, &acct, &key_id)?.ok_or_else(|| ApiError::not_found("backup generation"))
+    })?;
+    Ok(Json(v))
+}
+
+async fn attested_generation(
+    State(st): State<SharedState>,
+    dev: DeviceAuth,
+    Path(key_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let key_id = check_key_id(&key_id)?;
+    let v = st.with_db(|c| {
+        let acct = account(c, &dev.device_id)?;
+        kept_generation(c, &acct, &key_id)?.ok_or_else(|| ApiError::not_found("backup generation"))
+    })?;
+    Ok(Json(v))
 }
 
 #[derive(Debug, Deserialize)]

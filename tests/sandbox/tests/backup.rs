@@ -16,6 +16,7 @@ use zhangban_core::calendar::{Calendar, Rules};
 use zhangban_core::cases::{self, CaseState, Submission};
 use zhangban_core::notify::NoListener;
 use zhangban_core::outbox;
+use zhangban_core::remind;
 use zhangban_core::store::{FileVault, KeyVault, Store, SELF_SUBJECT};
 use zhangban_core::sync::rebind::{sign_transfer, TransferProof};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
@@ -361,6 +362,17 @@ async fn a_case_filed_at_the_counter_is_followed_by_its_receipt() {
     assert!(case.timeline.len() >= 2);
     let progress = cases::progress(&case, &Calendar::bundled(), &Rules::default(), phone.today()).expect("progress");
     assert!(progress.promised_date.is_some(), "the promised deadline is known: {progress:?}");
+    // Reminders apply: the home lists it with its promised date, the plan schedules the promised-date
+    // reminders for it.
+    let home = remind::home(&phone).expect("home");
+    let line = home.cases.iter().find(|c| c.case_id == case.id).expect("the followed case is on the home");
+    assert_eq!(line.promised_date, progress.promised_date.map(|d| d.value));
+    let plan = remind::plan(&phone).expect("plan");
+    assert!(
+        plan.pending.iter().any(|r| r.source == remind::ReminderSource::Promised && r.link.id == case.id),
+        "a promised-date reminder for the followed case: {:?}",
+        plan.pending.iter().map(|r| &r.id).collect::<Vec<_>>()
+    );
     // Following again changes nothing.
     assert_eq!(
         client.follow_case(&phone, SELF_SUBJECT, no, "11010519491231002X", query).await.expect("again").id,
@@ -453,6 +465,12 @@ async fn cases_filed_from_a_phone_or_by_an_agent_are_followed_by_their_receipt_t
     let runner = SyncRunner::new(follower.clone(), fast(&p.url), Arc::new(NoListener)).expect("runner");
     runner.run_once().await;
     assert_eq!(cases::get(&follower, &followed.id).expect("case").state, CaseState::Accepted);
+    // Reminders apply to it: accepted, it has a promised date and its reminders are planned.
+    let home = remind::home(&follower).expect("home");
+    let line = home.cases.iter().find(|c| c.case_id == followed.id).expect("on the home");
+    assert!(line.promised_date.is_some(), "{line:?}");
+    let plan = remind::plan(&follower).expect("plan");
+    assert!(plan.pending.iter().any(|r| r.source == remind::ReminderSource::Promised && r.link.id == followed.id));
     p.stop().await;
 }
 
@@ -598,5 +616,173 @@ async fn an_upload_cut_short_resumes_and_sends_no_held_part_again() {
     assert_eq!(client.upload_backup_resuming(&store, &file).await.expect("again").parts_sent, 0);
     client.download_backup(&store, &dir.join("d.zbk")).await.expect("download");
     assert_eq!(std::fs::read(dir.join("d.zbk")).expect("read"), raw);
+    p.stop().await;
+}
+
+/// For an agent (帮办员), principals' data only while their delegations allow it — and, because a backup
+/// file outlives every delegation and the erasure (crypto-shredding) of its principal, never in a backup
+/// (ADR 0014): an agent's phone with one principal whose door consent is valid, one whose delegation was
+/// revoked and one whose consent ran out is backed up; the file (restored with the code, as an attacker
+/// holding file and code would) carries none of them — no subject, record, attachment, audit entry,
+/// deadline or reminder naming them — while the agent's own data comes back whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_backup_carries_no_principal_active_revoked_or_expired() {
+    use zhangban_core::agent::{access, Agent, DoorConsentInput, DoorIntake};
+    use zhangban_core::store::{PinPolicy, SubjectKind};
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let clock = Arc::new(zhangban_core::FixedClock::at(<SystemClock as zhangban_core::Clock>::now_secs(&SystemClock)));
+    let store = Arc::new(
+        Store::create_with(&dir.join("agent"), vault(dir, "agent"), None, &PinPolicy::default(), clock.clone())
+            .expect("store"),
+    );
+    register(&store, &p.url, "agent").await;
+    let agent = Agent::new(&Wallet::open(store.clone()).expect("wallet"));
+    sync::agent_api::register_agent(&client, &agent, "王帮办", "12110105MB0000001A").await.expect("agent");
+    let people = [
+        ("孙德明", "110105193805200031", 30u32),
+        ("李秀英", "110105194203150027", 30),
+        ("周建国", "11010519360908001X", 1),
+    ];
+    let mut subjects = Vec::new();
+    for (i, (name, id_number, days)) in people.iter().enumerate() {
+        let who = DoorIntake { principal_name: (*name).into(), principal_id_number: (*id_number).into() };
+        let line = agent.open_door_intake(&who).expect("intake");
+        let pics: Vec<String> = (0..3)
+            .map(|k| {
+                let bytes = vec![(i * 3 + k) as u8; 600];
+                agent.attach_intake(&line.subject, &format!("p{k}.jpg"), &mut bytes.as_slice()).expect("pic").id
+            })
+            .collect();
+        let input = DoorConsentInput {
+            items: vec!["MZ-002".into()],
+            id_photo: pics[0].clone(),
+            principal_photo: pics[1].clone(),
+            signature: pics[2].clone(),
+            summary: format!("代办高龄津贴 {name}"),
+            valid_days: Some(*days),
+            single_use: false,
+        };
+        agent.record_door_consent(&line.subject, &input).expect("consent");
+        subjects.push(line.subject);
+    }
+    // 李秀英 revokes; 周建国's one-day consent runs out.
+    let revoked = access::load(&store, &subjects[1]).expect("load").expect("rec").mandate.expect("mandate").id;
+    assert_eq!(agent.apply_revocations(&[revoked]).expect("revoke"), vec![subjects[1].clone()]);
+    clock.advance(2 * 86_400);
+    let lines = agent.principals().expect("principals");
+    assert_eq!(lines.len(), 3, "all three are still on the phone (within retention): {lines:?}");
+    // The agent's own data.
+    store.put("draft", "own-1", SELF_SUBJECT, "{\"fields\":{\"note\":\"我自己的草稿\"}}".as_bytes()).expect("own");
+    let own_photo = vec![42u8; 5000];
+    let own = store.write_attachment(SELF_SUBJECT, "自己的.jpg", &mut own_photo.as_slice()).expect("own photo");
+    let principal_records = records(&store).iter().filter(|r| subjects.contains(&r.2)).count();
+    assert!(principal_records >= 3, "the principals' data is on the phone: {principal_records}");
+
+    let code = backup::make_recovery_code(&store).expect("code");
+    let file = dir.join("agent.zbk");
+    let made = backup::write_backup(&store, &file).expect("backup");
+    let (_, key) = backup::open_backup(&file, &code.grouped()).expect("open");
+    let (new, _) = backup::restore(&file, &key, &dir.join("new"), vault(dir, "new"), None, Arc::new(SystemClock))
+        .expect("restore");
+    let kinds: Vec<SubjectKind> = new.subjects().expect("subjects").into_iter().map(|s| s.kind).collect();
+    assert!(!kinds.contains(&SubjectKind::Principal), "{kinds:?}");
+    let secrets: Vec<&str> = people.iter().flat_map(|(n, id, _)| [*n, *id]).collect();
+    let rows = records(&new);
+    assert_eq!(made.manifest.records as usize, rows.len());
+    for (c, id, subject, _, body) in &rows {
+        assert!(!subjects.contains(subject), "{c}/{id} of a principal");
+        let text = String::from_utf8_lossy(body);
+        for s in &secrets {
+            assert!(!text.contains(s), "{c}/{id} names a principal: {text}");
+        }
+    }
+    assert!(rows.iter().any(|r| r.0 == "draft" && r.1 == "own-1"), "the agent's own draft came back");
+    let atts = new.attachments().expect("attachments");
+    assert_eq!(atts.iter().map(|a| a.id.clone()).collect::<Vec<_>>(), vec![own.id.clone()]);
+    for e in new.audit_entries(None).expect("audit") {
+        assert!(!subjects.contains(&e.subject), "audit {} about a principal", e.action);
+        let detail = e.detail.to_string();
+        for s in &secrets {
+            assert!(!detail.contains(s) && !e.target.contains(s), "audit {} names a principal", e.action);
+        }
+    }
+    p.stop().await;
+}
+
+/// A brand-new phone remembers no backup, so by itself it cannot tell an old backup file from the latest
+/// (rollback: an old copy in a cloud drive, a file someone hands over, a stale blob). The platform can
+/// attest what the person's phones told it: each sync run reports a new backup generation (made offline or
+/// not, uploaded or not), the platform keeps the highest per backup key, and the new phone checks a file
+/// against it before asking for the code. Before the fix a new phone accepted the older file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_phone_refuses_an_older_backup_file_by_the_generation_the_platform_attests() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let client = PlatformClient::new(&p.url).expect("client");
+    let old = Arc::new(Store::create(&dir.join("old"), vault(dir, "old"), None).expect("store"));
+    register(&old, &p.url, "old").await;
+    let runner = SyncRunner::new(old.clone(), fast(&p.url), Arc::new(NoListener)).expect("runner");
+    let code = backup::make_recovery_code(&old).expect("code");
+    old.put("draft", "d-1", SELF_SUBJECT, b"{\"n\":1}").expect("draft");
+    let (a, b) = (dir.join("a.zbk"), dir.join("b.zbk"));
+    let made_a = backup::write_backup(&old, &a).expect("backup a");
+    assert_eq!(made_a.generation, 1);
+    assert_eq!(runner.run_once().await.backup_generation_reported, 1, "the next sync run reports it");
+    assert_eq!(runner.run_once().await.backup_generation_reported, 0, "once");
+    old.put("draft", "d-2", SELF_SUBJECT, b"{\"n\":2}").expect("draft");
+    let made_b = backup::write_backup(&old, &b).expect("backup b");
+    assert_eq!((made_b.generation, made_b.key_id.as_str()), (2, made_a.key_id.as_str()));
+
+    // The new phone (the same person, registered) is handed file A.
+    let new = Arc::new(Store::create(&dir.join("new"), vault(dir, "new"), None).expect("store"));
+    register(&new, &p.url, "new").await;
+    let info_a = backup::inspect_backup(&a).expect("inspect");
+    assert_eq!(backup::known_generation(&new).expect("known"), 0, "a brand-new phone knows nothing");
+    // Honest limit: until the old phone reported B, the platform attests 1 and A passes.
+    let attested = client.attested_backup_generation(&new, &info_a.key_id).await.expect("attested");
+    assert_eq!(attested, Some(1));
+    backup::check_not_older(&new, &info_a, attested).expect("A is the newest the platform was told of");
+    assert_eq!(runner.run_once().await.backup_generation_reported, 2);
+    let attested = client.attested_backup_generation(&new, &info_a.key_id).await.expect("attested");
+    assert_eq!(attested, Some(2));
+    let e = backup::check_not_older(&new, &info_a, attested).unwrap_err();
+    assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
+    assert!(e.message_zh().contains('2') && e.code() == "older_backup", "{}", e.message_zh());
+    let info_b = backup::inspect_backup(&b).expect("inspect");
+    backup::check_not_older(&new, &info_b, attested).expect("B is the latest");
+    // A lower report (an old phone, a replay) does not lower it; a malformed key id is refused.
+    let low = backup::BackupMark { key_id: made_a.key_id.clone(), generation: 1 };
+    assert_eq!(client.report_backup_generation(&old, &low).await.expect("report"), 2);
+    let bad = client.attested_backup_generation(&new, "../../v1/backup").await.unwrap_err();
+    assert!(matches!(bad, Error::Validation { .. }), "{bad:?}");
+    // Another person's phone is told nothing of this person's backups.
+    let stranger = Arc::new(Store::create(&dir.join("stranger"), vault(dir, "stranger"), None).expect("store"));
+    register(&stranger, &p.url, "stranger").await;
+    let sid = sync::registration(&stranger).unwrap().unwrap().device_id;
+    let mut other = resident();
+    other.insert("id_number".into(), ElementValue::Text("110105193805200031".into()));
+    zhangban_sandbox::issuer::enrol(&p.state, &sid, LicenceType::ResidentId, &other).expect("enrol");
+    assert_eq!(client.attested_backup_generation(&stranger, &info_a.key_id).await.expect("attested"), None);
+
+    // A stale blob on the platform (A uploaded after B was reported): the download is refused and removed.
+    client.upload_backup(&old, &a).await.expect("upload a");
+    let got = dir.join("got.zbk");
+    client.download_backup(&new, &got).await.expect("download");
+    let e = backup::accept_download(&new, &got, attested).unwrap_err();
+    assert!(matches!(e, BackupError::OlderBackup { known: 2, got: 1 }), "{e:?}");
+    assert!(!got.exists(), "nothing stays");
+
+    // B restores; the restored phone reports its generation and counts on from it.
+    let (_, key) = backup::open_backup(&b, &code.grouped()).expect("open");
+    let (restored, _) =
+        backup::restore(&b, &key, &dir.join("restored"), vault(dir, "restored"), None, Arc::new(SystemClock))
+            .expect("restore");
+    let restored = Arc::new(restored);
+    assert_eq!(restored.get("draft", "d-2").expect("d-2").body.as_slice(), b"{\"n\":2}");
+    assert_eq!(backup::known_generation(&restored).expect("known"), 2);
     p.stop().await;
 }

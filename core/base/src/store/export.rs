@@ -36,20 +36,34 @@ impl Store {
     /// Records of shredded subjects are gone already (shredding deletes them); a record that does not
     /// authenticate is `Corrupted` naming it: a backup never carries damaged data silently.
     pub fn export_records(&self, after_seq: i64, limit: usize) -> Result<Vec<ExportedRecord>> {
-        self.export_records_since(i64::MIN, after_seq, limit)
+        self.export_records_written_after(-1, after_seq, limit)
     }
 
-    /// Like [`Store::export_records`], only the records written (`updated_at`) at or after `since`: an
-    /// incremental backup. Every write path moves `updated_at` (a put, a tag change); an update keeps its
-    /// `seq`, so `seq` cannot tell what changed.
-    pub fn export_records_since(&self, since: i64, after_seq: i64, limit: usize) -> Result<Vec<ExportedRecord>> {
+    /// The store's write sequence: a counter that every insert or update of a record and every stored
+    /// attachment moves up by one (triggers, migration 13), whatever the clock says. An incremental
+    /// backup remembers it and later carries what was written after it.
+    pub fn write_sequence(&self) -> Result<i64> {
+        let g = self.guard();
+        Ok(g.conn.query_row("SELECT n FROM write_seq WHERE id = 1", [], |r| r.get(0))?)
+    }
+
+    /// Like [`Store::export_records`], only the records written after write sequence `after_write`
+    /// ([`Store::write_sequence`]): an incremental backup. Not by `updated_at`: a clock set back and
+    /// forward again between two backups would hide the writes made while it was behind (ADR 0021). An
+    /// update keeps its `seq`, so `seq` cannot tell what changed either.
+    pub fn export_records_written_after(
+        &self,
+        after_write: i64,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<ExportedRecord>> {
         self.read(|conn, u| {
             let mut st = conn.prepare_cached(
                 "SELECT seq, collection, id, subject, tag, lookup, body, updated_at FROM records
-                 WHERE seq > ?1 AND updated_at >= ?3 ORDER BY seq LIMIT ?2",
+                 WHERE seq > ?1 AND wseq > ?3 ORDER BY seq LIMIT ?2",
             )?;
             let rows: Vec<ExportRow> = st
-                .query_map(params![after_seq, limit as i64, since], |r| {
+                .query_map(params![after_seq, limit as i64, after_write], |r| {
                     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -137,19 +151,20 @@ impl Store {
 
     /// Every attachment of every subject that is not shredded, oldest first.
     pub fn attachments(&self) -> Result<Vec<AttachmentInfo>> {
-        self.attachments_since(i64::MIN)
+        self.attachments_written_after(-1)
     }
 
-    /// The attachments stored (`created_at`) at or after `since` of every subject that is not shredded,
-    /// oldest first: an incremental backup's new ones (an attachment never changes once stored).
-    pub fn attachments_since(&self, since: i64) -> Result<Vec<AttachmentInfo>> {
+    /// The attachments stored after write sequence `after_write` ([`Store::write_sequence`]) of every
+    /// subject that is not shredded, oldest first: an incremental backup's new ones (an attachment never
+    /// changes once stored).
+    pub fn attachments_written_after(&self, after_write: i64) -> Result<Vec<AttachmentInfo>> {
         let ids: Vec<String> = {
             let g = self.guard();
             let mut st = g.conn.prepare(
                 "SELECT a.id FROM attachments a JOIN subjects s ON s.id = a.subject
-                 WHERE s.wrapped_key IS NOT NULL AND a.created_at >= ?1 ORDER BY a.created_at, a.id",
+                 WHERE s.wrapped_key IS NOT NULL AND a.wseq > ?1 ORDER BY a.wseq, a.created_at, a.id",
             )?;
-            let ids = st.query_map([since], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let ids = st.query_map([after_write], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
             ids
         };
         ids.iter().map(|id| self.attachment_info(id)).collect()

@@ -150,6 +150,47 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
              DELETE FROM record_changes WHERE collection = old.collection AND id = old.id;
          END;",
     ),
+    (
+        13,
+        "a store-wide write sequence on records and attachments, kept by triggers: what changed since a \
+         backup, whatever the clock did (ADR 0021)",
+        "CREATE TABLE write_seq (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+         INSERT INTO write_seq (id, n) VALUES (1, 0);
+         ALTER TABLE records ADD COLUMN wseq INTEGER NOT NULL DEFAULT 0;
+         ALTER TABLE attachments ADD COLUMN wseq INTEGER NOT NULL DEFAULT 0;
+         CREATE INDEX records_wseq ON records(wseq);
+         CREATE TRIGGER records_wseq_insert AFTER INSERT ON records BEGIN
+             UPDATE write_seq SET n = n + 1 WHERE id = 1;
+             UPDATE records SET wseq = (SELECT n FROM write_seq WHERE id = 1) WHERE seq = new.seq;
+         END;
+         CREATE TRIGGER records_wseq_update
+             AFTER UPDATE OF collection, id, subject, tag, lookup, body, updated_at ON records BEGIN
+             UPDATE write_seq SET n = n + 1 WHERE id = 1;
+             UPDATE records SET wseq = (SELECT n FROM write_seq WHERE id = 1) WHERE seq = new.seq;
+         END;
+         CREATE TRIGGER attachments_wseq_insert AFTER INSERT ON attachments BEGIN
+             UPDATE write_seq SET n = n + 1 WHERE id = 1;
+             UPDATE attachments SET wseq = (SELECT n FROM write_seq WHERE id = 1) WHERE id = new.id;
+         END;
+         -- The write sequence is set by an UPDATE of the row just written: that is not a write of its own,
+         -- so the generation and the change log (migration 12) count only updates of the stored columns.
+         DROP TRIGGER record_generations_update;
+         CREATE TRIGGER record_generations_update
+             AFTER UPDATE OF collection, id, subject, tag, lookup, body, updated_at ON records BEGIN
+             INSERT INTO record_generations (collection, n) VALUES (new.collection, 1)
+                 ON CONFLICT(collection) DO UPDATE SET n = n + 1;
+             UPDATE record_generations SET n = n + 1, deleted = n + 1
+                 WHERE collection = old.collection AND old.collection IS NOT new.collection;
+             UPDATE record_generations SET deleted = n
+                 WHERE collection = old.collection AND old.collection IS new.collection AND old.id IS NOT new.id;
+             DELETE FROM record_changes
+                 WHERE collection = old.collection AND id = old.id
+                   AND (old.collection IS NOT new.collection OR old.id IS NOT new.id);
+             INSERT INTO record_changes (collection, id, gen)
+                 SELECT new.collection, new.id, n FROM record_generations WHERE collection = new.collection
+                 ON CONFLICT(collection, id) DO UPDATE SET gen = excluded.gen;
+         END;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {

@@ -138,18 +138,15 @@ class KitBackupTest : SandboxTest("backup") {
         val item = sandbox.catalogCodes().first()
         phone.store.writeAttachment(selfSubject(), "scan.jpg", java.util.Random(7).let { r -> ByteArray(400_000).also { r.nextBytes(it) } })
         val f = (0..3).map { File(tmp, "inc$it.zbk").path }
-        Thread.sleep(1100) // what is written in a backup's own second goes again in the next increment
         val full = b.backUp(f[0])
         assertNull(full.baseId)
         b.upload(f[0])
-        Thread.sleep(1100)
         phone.casesApi.submit(selfSubject(), submission(item, "居住证申领"))
         val inc1 = b.backUpIncrement(f[1])
         assertEquals(full.backupId, inc1.baseId)
         assertEquals(1U, inc1.chainIndex)
         assertEquals(0UL, inc1.manifest.attachments)
         assertTrue(inc1.bytes * 5UL < full.bytes, "${inc1.bytes} vs ${full.bytes}")
-        Thread.sleep(1100)
         phone.casesApi.submit(selfSubject(), submission(item, "变更联系电话"))
         val inc2 = b.backUpIncrement(f[2])
         assertEquals(inc1.backupId, inc2.baseId)
@@ -177,6 +174,20 @@ class KitBackupTest : SandboxTest("backup") {
         val rolled = assertFailsWith<ZhangbanException.Backup> { b.download(served.path) }
         assertEquals("older_backup", rolled.code)
         assertFalse(served.exists(), "the rolled-back file is not kept")
+
+        // A brand-new phone of the same person: the old phone's sync run reported generation 4, so the
+        // first full backup handed over (a stale cloud-drive copy) is refused before the code is asked for.
+        assertEquals(4UL, phone.syncNow().backupGenerationReported)
+        val fresh = Zhangban.open(File(tmp, "fresh").path, AesGcmKeyVault { aesKey() }, null, sandbox.url)
+        fresh.registerDevice("android", "jvm-fresh", "0")
+        val fb = PhoneBackup(fresh.store, sandbox.url)
+        val stale = assertFailsWith<ZhangbanException.Backup> { fb.checkFile(f[0]) }
+        assertEquals("older_backup", stale.code)
+        assertTrue(stale.textZh().contains("4"), stale.textZh())
+        assertTrue(File(f[0]).exists(), "a handed-over file is not deleted")
+        assertEquals(4UL, fb.checkFile(f[3]).generation)
+        fb.close()
+        fresh.close()
         restoredCases.close()
         restored.close()
         b.close()

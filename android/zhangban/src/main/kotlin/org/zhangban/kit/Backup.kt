@@ -59,9 +59,18 @@ class PhoneBackup(
 
     /**
      * Downloads that blob to [path] (whole and checked, or nothing; `Backup{code = "older_backup"}` when it
-     * is older than a backup this phone made or restored: a rollback); then [restore] it with the code.
+     * is older than a backup this phone made or restored, or than the generation the platform was told
+     * of: a rollback); then [restore] it with the code.
      */
     suspend fun download(path: String): BlobInfo = backup.downloadBackup(platformUrl, path)
+
+    /**
+     * A file handed to this phone (SAF, Files, iCloud Drive), checked before the code is asked for: its
+     * header, and its generation against what the person's phones reported to the platform —
+     * `Backup{code = "older_backup"}` when it is older (a rollback). Offline this throws `Network`: show
+     * [inspect]'s date and generation instead (the core's texts say what is unchecked).
+     */
+    suspend fun checkFile(path: String): BackupInfo = backup.checkBackupFile(platformUrl, path)
 
     /** The old phone this store came from while its licences are not re-bound (show "finish the move"). */
     suspend fun awaitingTransferFrom(): String? = withContext(io) { backup.awaitingTransferFrom() }
