@@ -670,14 +670,7 @@ impl Store {
                     continue;
                 }
                 let id: String = r.get(1)?;
-                let body =
-                    r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
-                let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
-                let raw = if known(&id, &version) {
-                    None
-                } else {
-                    Some((r.get(0)?, id.clone(), subject, tag, body.to_vec(), at))
-                };
+                let (version, raw) = versioned_row(r, collection, &id, subject, tag, at, known)?;
                 rows.push((id, version, raw));
             }
             drop(q);
@@ -739,14 +732,7 @@ impl Store {
                     rows.push((id, None, None));
                     continue;
                 }
-                let body =
-                    r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
-                let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
-                let raw = if known(&id, &version) {
-                    None
-                } else {
-                    Some((r.get(0)?, id.clone(), subject, tag, body.to_vec(), at))
-                };
+                let (version, raw) = versioned_row(r, collection, &id, subject, tag, at, known)?;
                 rows.push((id, Some(version), raw));
             }
             drop(q);
@@ -1197,6 +1183,24 @@ fn subject_key_in(
 }
 
 type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
+
+/// A row of `SELECT seq, id, subject, tag, body, updated_at` as the scans for caches read it: the body's
+/// version (its first bytes: format and nonce), and the raw row to decrypt unless `known(id, version)`.
+fn versioned_row(
+    r: &rusqlite::Row<'_>,
+    collection: &str,
+    id: &str,
+    subject: String,
+    tag: Option<String>,
+    at: i64,
+    known: &dyn Fn(&str, &[u8]) -> bool,
+) -> Result<(Vec<u8>, Option<RawRow>)> {
+    let body = r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), id))?;
+    let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
+    let raw =
+        if known(id, &version) { None } else { Some((r.get(0)?, id.to_string(), subject, tag, body.to_vec(), at)) };
+    Ok((version, raw))
+}
 
 /// One kept record of [`Store::scan_changed`]: its id, its version, and the record when the caller did not
 /// know that version.

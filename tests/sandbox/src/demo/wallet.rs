@@ -7,7 +7,6 @@
 //! second scan are refused. Then a grant to an agent, its revocation, a department revoking a licence, and
 //! the privacy dashboard.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -15,13 +14,10 @@ use zhangban_core::notify::NoListener;
 use zhangban_core::store::{FileVault, KeyVault, Store};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
 use zhangban_core::sync::PlatformClient;
-use zhangban_core::wallet::{qr, ElementValue, GrantExpiry, LicenceType, Policy, Preset, Wallet};
+use zhangban_core::wallet::issue::{text_elements, SAMPLE_RESIDENT};
+use zhangban_core::wallet::{qr, GrantExpiry, LicenceType, Policy, Preset, Wallet};
 
 use super::{DemoResult, Journey};
-
-fn text(pairs: &[(&str, &str)]) -> BTreeMap<String, ElementValue> {
-    pairs.iter().map(|(k, v)| (k.to_string(), ElementValue::Text(v.to_string()))).collect()
-}
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -40,15 +36,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         json!(info),
     );
 
-    let resident = text(&[
-        ("name", "张三"),
-        ("sex", "女"),
-        ("ethnicity", "汉"),
-        ("birth_date", "1949-12-31"),
-        ("address", "北京市朝阳区建国路88号"),
-        ("id_number", "11010519491231002X"),
-        ("issuing_authority", "北京市公安局朝阳分局"),
-    ]);
+    let resident = text_elements(&SAMPLE_RESIDENT);
     // The platform signs what its own register says (the sandbox enrolled this person at sign-up); the phone
     // names only the type. The resident's record below is what the register holds.
     crate::issuer::enrol_device_of(&j.platform, &j.store, LicenceType::ResidentId, &resident)?;
@@ -60,7 +48,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         id_card.licence_type == LicenceType::ResidentId,
         json!(id_card),
     );
-    let business = text(&[
+    let business = text_elements(&[
         ("uscc", "91350100M000100Y43"),
         ("company_name", "北京张三便民服务有限公司"),
         ("company_type", "有限责任公司（自然人独资）"),
