@@ -5,7 +5,7 @@
 
 use rusqlite::Connection;
 
-use crate::Result;
+use crate::{Error, Result};
 
 pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
     (
@@ -207,9 +207,27 @@ pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {
     if todo.is_empty() {
         return Ok(());
     }
+    // On a store that has tables already, a migration's SQL failing as SQL (`table attachments already
+    // exists`, `duplicate column name`) means the list of applied migrations no longer matches the schema:
+    // a damaged `schema_migrations` (a flipped id). That is damage, never a storage failure (the byte-flip
+    // fault test met it). A new store's migrations run on an empty file, where that cannot happen.
+    let existing: bool = !applied.is_empty()
+        || conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name <> 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )?;
     let tx = conn.transaction()?;
     for (id, name, sql) in todo {
-        tx.execute_batch(sql)?;
+        tx.execute_batch(sql).map_err(|e| match &e {
+            rusqlite::Error::SqliteFailure(f, _) | rusqlite::Error::SqlInputError { error: f, .. }
+                if existing
+                    && matches!(f.code, rusqlite::ErrorCode::Unknown | rusqlite::ErrorCode::ConstraintViolation) =>
+            {
+                Error::corrupted("schema_migrations", id.to_string())
+            }
+            _ => Error::from(e),
+        })?;
         tx.execute(
             "INSERT INTO schema_migrations (id, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![id, name, now],

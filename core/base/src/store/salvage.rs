@@ -7,8 +7,11 @@
 //!
 //! Every record is looked for through every access path SQLite has — the table itself, the
 //! `(collection, id)` index and the per-column indexes — each read until it fails, and each row found is
-//! then read by its `seq` (rowid) alone. A row that no path reaches is not reported (nothing names it),
-//! but the per-collection counts kept by the triggers say how many records there should be.
+//! then read by its `seq` (rowid) alone. A row's own names may be the damaged part: every name a path
+//! gave, every collection the store knows and every subject are tried, and only an opening that
+//! authenticates counts (so a guess cannot make a record). A row that no path reaches is not reported
+//! (nothing names it), but the per-collection counts kept by the triggers say how many records there
+//! should be.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -185,6 +188,22 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
         }
     }
 
+    // Every collection name known, to try when a row's collection column is the damaged part: the normal
+    // path takes the collection from its query and never reads it from the row, so such a row still reads
+    // there, and must here (the byte-flip fault test lost one whose table page no path named it on). The
+    // names the triggers keep, and any a path gave for more than one row (a single odd one is more
+    // likely a damaged name than a collection).
+    let mut collections: BTreeSet<String> = out.expected.keys().cloned().collect();
+    if let Ok(mut st) = conn.prepare("SELECT CAST(collection AS BLOB) FROM record_generations") {
+        if let Ok(rows) = st.query_map([], |r| r.get::<_, Vec<u8>>(0)) {
+            collections.extend(rows.map_while(|r| r.ok()).map(|b| String::from_utf8_lossy(&b).into_owned()));
+        }
+    }
+    let mut named: BTreeMap<&str, usize> = BTreeMap::new();
+    for (c, _) in seen.values().flatten() {
+        *named.entry(c.as_str()).or_default() += 1;
+    }
+    collections.extend(named.into_iter().filter(|(_, n)| *n > 1).map(|(c, _)| c.to_string()));
     // Every subject, to try when a row's subject column is the damaged part.
     let subjects: Vec<String> = conn
         .prepare("SELECT id FROM subjects")
@@ -240,6 +259,15 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
                 let mut tries = vec![(collection.clone(), raw.1.clone())];
                 for (c, i) in &names {
                     for t in [(c.clone(), i.clone()), (c.clone(), raw.1.clone()), (collection.clone(), i.clone())] {
+                        if !tries.contains(&t) {
+                            tries.push(t);
+                        }
+                    }
+                }
+                let ids: Vec<String> = tries.iter().map(|(_, i)| i.clone()).collect();
+                for c in &collections {
+                    for i in &ids {
+                        let t = (c.clone(), i.clone());
                         if !tries.contains(&t) {
                             tries.push(t);
                         }
