@@ -924,3 +924,19 @@ fn attack_a_trust_list_kept_stale_keeps_no_withdrawn_key_trusted() {
     let strict = Policy { max_trust_age_secs: 600, ..policy() };
     assert_eq!(reason(f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &strict)), "trust_stale");
 }
+
+/// Finding 10: the wallet's security-relevant collections are under the store's sealed head (an older row
+/// written back in place is refused at unlock: `zhangban-base` store tests).
+#[test]
+fn the_wallets_security_relevant_collections_are_under_the_store_head() {
+    for c in [
+        super::verify::SEEN_NONCES,
+        super::grant::USED_GRANTS,
+        LIST_COLLECTION,
+        LEGACY_OUTBOX_COLLECTION,
+        super::device::DEVICE_COLLECTION,
+        zhangban_base::outbox::COLLECTION,
+    ] {
+        assert!(crate::store::HEADED.contains(&c), "{c}");
+    }
+}
