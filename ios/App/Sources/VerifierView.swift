@@ -134,7 +134,8 @@ struct UsageView: View {
     private func reload() {
         do {
             grants = try session.wallet.grants(licenceId: nil).sorted { $0.issuedAt > $1.issuedAt }
-            usage = try session.wallet.usage(licenceId: nil).sorted { $0.at > $1.at }
+            // in the order they happened (the core's): reversed, newest first; a sort by time misorders one second
+            usage = Array(try session.wallet.usage(licenceId: nil).reversed())
         } catch {
             self.error = errorText(error, lang)
         }
