@@ -158,8 +158,8 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             val reason = assertNotNull(v.summary.problem)
             // The platform's reason, once (under 现在需要; the refused panel showed it a second time). The timeline's
             // note of the refusal says it too, as history (a masked line of the render, with its time).
-            val said = onAllNodes(hasText(reason, substring = true) and SemanticsMatcher.keyNotDefined(ChangesByItself))
-            assertEquals(1, said.fetchSemanticsNodes().size, "the reason shown once")
+            val reasonLines = onAllNodes(hasText(reason, substring = true) and SemanticsMatcher.keyNotDefined(ChangesByItself))
+            assertEquals(1, reasonLines.fetchSemanticsNodes().size, "the reason shown once")
             cam.shoot("case-refused")
             onNode(hasScrollToIndexAction()).performScrollToNode(hasText("重新提交"))
             onNodeWithText("重新提交").performClick()
