@@ -67,7 +67,7 @@ fn fixture() -> Fixture {
 }
 
 fn scope(actions: &[Action]) -> Scope {
-    Scope { items: vec![ITEM.into()], licence_types: vec![], actions: actions.to_vec() }
+    Scope { items: vec![ITEM.into()], licence_types: vec![], actions: actions.to_vec(), elements: vec![] }
 }
 
 impl Fixture {
