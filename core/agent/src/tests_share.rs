@@ -179,6 +179,8 @@ fn a_shared_licence_fills_her_draft_with_only_the_elements_she_chose() {
     let d = door();
     let g = d.delegate(scope(), &[share(&d.resident_id, &["name", "id_number"])]);
     assert!(g.text.starts_with("ZBD1:") && g.text.len() <= MAX_DELEGATION_TEXT, "{}", g.text.len());
+    let plain = d.delegate(scope(), &[]).text.len();
+    eprintln!("ZBD1: text, no shared licence: {plain} characters; one (2 elements): {}", g.text.len());
     // The scope took the shared elements in: the agent may use exactly those.
     assert_eq!(g.scope.licence_types, vec!["resident_id".to_string()]);
     assert_eq!(
@@ -273,6 +275,7 @@ fn attack_an_element_of_another_licence_type_is_refused() {
     let d = door();
     let g = d.delegate(scope(), &[share(&d.resident_id, &["name", "id_number"]), share(&d.ssc, &["card_number"])]);
     assert!(g.text.len() <= MAX_DELEGATION_TEXT, "two shared licences fit one QR: {}", g.text.len());
+    eprintln!("ZBD1: text, two shared licences (3 elements): {} characters", g.text.len());
     let her = d.agent.accept_delegation(&g.text).unwrap().subject;
     d.agent.check_principal_licence(&her, &d.full_code(&d.ssc, NOW)).unwrap();
     for k in ["name", "id_number", "issuing_region"] {
