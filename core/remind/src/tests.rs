@@ -495,6 +495,61 @@ fn licence_expiry_stages_link_to_the_renewal_item() {
     assert_eq!(need.urgency, Urgency::Low, "14 days left: beyond the 7-day lead");
 }
 
+fn grant(id: &str, issued_at: i64, expires_at: i64, revoked_at: Option<i64>) -> zhangban_wallet::GrantRecord {
+    zhangban_wallet::GrantRecord {
+        grant_id: id.into(),
+        licence_id: "L1".into(),
+        recipient: "某某酒店".into(),
+        purpose: "入住登记".into(),
+        elements: vec!["name".into()],
+        issued_at,
+        expires_at,
+        single_use: false,
+        revoked_at,
+        text: String::new(),
+    }
+}
+
+#[test]
+fn a_grant_about_to_expire_is_reminded_once_its_lead_starts_and_never_when_revoked_short_or_over() {
+    let now = local(2026, 12, 6, 10, 0);
+    let (_dir, _clock, store) = fixture(now);
+    let mut snap = sources::Snapshot::load(&store, Settings::default()).expect("snap");
+    let (h, d) = (3600, 86_400);
+    snap.grants = vec![
+        grant("soon", now - 10 * d, now + 5 * h, None), // inside its 24 h lead: needed now
+        grant("later", now - d, now + 3 * d, None),     // lead starts 2 days from now: scheduled only
+        grant("revoked", now - d, now + 5 * h, Some(now - h)),
+        grant("over", now - 10 * d, now - h, None),
+        grant("short", now - h, now + 10 * h, None), // shorter than the lead: no reminder at all
+    ];
+    let found = sources::collect(&snap).expect("collect");
+    let groups: Vec<&str> = found.iter().filter(|f| f.group.starts_with("grant:")).map(|f| f.group.as_str()).collect();
+    assert_eq!(groups, vec!["grant:soon", "grant:later"]);
+
+    let soon = found.iter().find(|f| f.group == "grant:soon").expect("soon");
+    assert_eq!(soon.stages.len(), 1);
+    assert_eq!(soon.stages[0].id, "grant:soon:h24");
+    assert_eq!(soon.stages[0].fire_at, now + 5 * h - 24 * h);
+    let need = soon.need.as_ref().expect("needed now");
+    assert_eq!(need.id, "grant:soon");
+    assert_eq!(need.source, ReminderSource::GrantExpiry);
+    assert_eq!(need.link.screen, Screen::Grant);
+    assert!(need.body.zh.contains("某某酒店") && need.body.zh.contains("入住登记"), "{:?}", need.body);
+    assert!(need.body.en.contains("grant again"), "{:?}", need.body);
+
+    let later = found.iter().find(|f| f.group == "grant:later").expect("later");
+    assert!(later.need.is_none(), "its lead starts in two days");
+    assert_eq!(later.stages[0].fire_at, now + 3 * d - 24 * h);
+
+    // A longer lead (a setting) brings the later grant's reminder forward into now.
+    snap.settings.grant_lead_hours = 80;
+    let found = sources::collect(&snap).expect("collect");
+    let later = found.iter().find(|f| f.group == "grant:later").expect("later");
+    assert_eq!(later.stages[0].id, "grant:later:h80");
+    assert!(later.need.is_some());
+}
+
 #[test]
 fn settings_are_bounded_and_quiet_hours_wrap_midnight() {
     let s = Settings::default();
