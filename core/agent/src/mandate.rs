@@ -151,7 +151,7 @@ impl Scope {
             };
             if e.elements.is_empty() || e.elements.len() > MAX_ELEMENTS {
                 return Err(bad(
-                    &format!("scope.elements.{}", e.licence_type),
+                    format!("scope.elements.{}", e.licence_type),
                     "每种证照须选择 1 至 16 个项目",
                     "choose 1 to 16 elements of each licence",
                 ));
@@ -159,7 +159,7 @@ impl Scope {
             for (i, k) in e.elements.iter().enumerate() {
                 if t.element_by_key(k).is_none() || e.elements[..i].contains(k) {
                     return Err(bad(
-                        &format!("scope.elements.{}.{k}", e.licence_type),
+                        format!("scope.elements.{}.{k}", e.licence_type),
                         &format!("{}没有项目“{k}”（或重复）", t.name_zh()),
                         &format!("the {} has no element '{k}' (or it is listed twice)", t.name_en()),
                     ));
@@ -169,7 +169,7 @@ impl Scope {
         if every_type {
             if let Some(t) = self.licence_types.iter().find(|t| !self.elements.iter().any(|e| &e.licence_type == *t)) {
                 return Err(bad(
-                    &format!("scope.elements.{t}"),
+                    format!("scope.elements.{t}"),
                     &format!("请选择可使用证照“{t}”的哪些项目"),
                     &format!("choose which elements of the licence '{t}' the agent may use"),
                 ));

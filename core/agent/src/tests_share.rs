@@ -157,12 +157,14 @@ fn missing(e: &Error) -> &str {
 }
 
 /// The payload map of a signed delegation, and a function putting an edited one back (same signature).
-fn payload_of(signed: &[u8]) -> (Vec<(Cbor, Cbor)>, impl Fn(Vec<(Cbor, Cbor)>) -> Vec<u8>) {
+type Entries = Vec<(Cbor, Cbor)>;
+
+fn payload_of(signed: &[u8]) -> (Entries, impl Fn(Entries) -> Vec<u8>) {
     let Cbor::Tag(18, inner) = decode_cbor(signed).unwrap() else { panic!("COSE_Sign1") };
     let Cbor::Array(parts) = *inner else { panic!("COSE_Sign1 array") };
     let Cbor::Bytes(p) = &parts[2] else { panic!("payload") };
     let Cbor::Map(m) = decode_cbor(p).unwrap() else { panic!("payload map") };
-    let rebuild = move |m: Vec<(Cbor, Cbor)>| {
+    let rebuild = move |m: Entries| {
         let mut parts = parts.clone();
         parts[2] = Cbor::Bytes(encode_cbor(&Cbor::Map(m)));
         encode_cbor(&Cbor::Tag(18, Box::new(Cbor::Array(parts))))
