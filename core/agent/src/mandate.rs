@@ -168,10 +168,12 @@ impl Scope {
         }
         if every_type {
             if let Some(t) = self.licence_types.iter().find(|t| !self.elements.iter().any(|e| &e.licence_type == *t)) {
+                let (zh, en) =
+                    LicenceType::from_key(t).map_or((t.as_str(), t.as_str()), |l| (l.name_zh(), l.name_en()));
                 return Err(bad(
                     format!("scope.elements.{t}"),
-                    &format!("请选择可使用证照“{t}”的哪些项目"),
-                    &format!("choose which elements of the licence '{t}' the agent may use"),
+                    &format!("请选择帮办员可使用{zh}的哪些项目"),
+                    &format!("choose which elements of the {en} the agent may use"),
                 ));
             }
         }
