@@ -156,18 +156,6 @@ impl Unlocked {
 struct Inner {
     conn: Connection,
     unlocked: Option<Unlocked>,
-    /// Collection → the write generation at which a full scan of it counted every row against the kept
-    /// count (ADR 0003). While the generation is unchanged, a scan filtered by subject or tag reads only
-    /// that subject's or tag's rows through their index (an agent's switch to one principal among 100:
-    /// 100 rows, not 10,000); the next write makes the next filtered scan count the whole collection again.
-    counted: HashMap<String, i64>,
-    /// `ZHANGBAN_STORE_FULL_COUNTS` set when the store was opened: every scan counts the whole collection,
-    /// as before the kept count (for benchmarks comparing the two in one process).
-    full_counts: bool,
-}
-
-fn full_counts() -> bool {
-    std::env::var_os("ZHANGBAN_STORE_FULL_COUNTS").is_some()
 }
 
 /// The encrypted store of one person (or one agent). Cheap to share: wrap it in an `Arc`.
@@ -274,12 +262,7 @@ impl Store {
             store_id,
             vault,
             clock,
-            inner: Mutex::new(Inner {
-                conn,
-                unlocked: Some(unlocked),
-                counted: HashMap::new(),
-                full_counts: full_counts(),
-            }),
+            inner: Mutex::new(Inner { conn, unlocked: Some(unlocked) }),
         };
         Ok(store)
     }
@@ -308,8 +291,7 @@ impl Store {
             Some(Unlocked::load(&mut conn, vault.as_ref(), &store_id, k)?)
         };
         attachments::remove_temporaries(&dir.join(attachments::DIR));
-        let inner = Inner { conn, unlocked, counted: HashMap::new(), full_counts: full_counts() };
-        Ok(Store { dir: dir.to_path_buf(), store_id, vault, clock, inner: Mutex::new(inner) })
+        Ok(Store { dir: dir.to_path_buf(), store_id, vault, clock, inner: Mutex::new(Inner { conn, unlocked }) })
     }
 
     /// Opens the store in `dir`, creating it if there is none.
@@ -421,7 +403,7 @@ impl Store {
     pub fn transaction<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         let mut g = self.guard();
         let (r, anchored) = {
-            let Inner { conn, unlocked, .. } = &mut *g;
+            let Inner { conn, unlocked } = &mut *g;
             let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
             let tx = conn.transaction()?;
             let mut txn = Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false };
@@ -443,7 +425,7 @@ impl Store {
     /// Reads through the same machinery as a transaction, without writing.
     fn read<R>(&self, f: impl FnOnce(&Connection, &mut Unlocked) -> Result<R>) -> Result<R> {
         let mut g = self.guard();
-        let Inner { conn, unlocked, .. } = &mut *g;
+        let Inner { conn, unlocked } = &mut *g;
         let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
         f(conn, unlocked)
     }
@@ -510,7 +492,7 @@ impl Store {
             return Err(Error::validation("subject", "不能清除本人数据", "the owner subject cannot be erased"));
         }
         let mut g = self.guard();
-        let Inner { conn, unlocked, .. } = &mut *g;
+        let Inner { conn, unlocked } = &mut *g;
         let u = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
         let erased: Option<bool> =
             conn.query_row("SELECT wrapped_key IS NULL FROM subjects WHERE id = ?1", [id], |r| r.get(0)).optional()?;
@@ -606,11 +588,7 @@ impl Store {
 
     /// Like `list`, but a damaged record yields its own `Err(Corrupted)` and the rest still come back.
     pub fn scan(&self, collection: &str, subject: Option<&str>, tag: Option<&str>) -> Result<Vec<Result<Record>>> {
-        let mut g = self.guard();
-        let Inner { conn, unlocked, counted, full_counts } = &mut *g;
-        let u = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
-        let kept = if *full_counts { None } else { Some(counted) };
-        scan_records(conn, u, collection, subject, tag, kept)
+        self.read(|conn, u| scan_records(conn, u, collection, subject, tag))
     }
 
     /// The write generation of `collection`: a number that grows with every insert, update or delete of one
@@ -1075,11 +1053,11 @@ impl Txn<'_> {
     }
 
     pub fn list(&mut self, collection: &str, subject: Option<&str>) -> Result<Vec<Record>> {
-        scan_records(&self.tx, self.u, collection, subject, None, None)?.into_iter().collect()
+        scan_records(&self.tx, self.u, collection, subject, None)?.into_iter().collect()
     }
 
     pub fn list_tagged(&mut self, collection: &str, tag: &str) -> Result<Vec<Record>> {
-        scan_records(&self.tx, self.u, collection, None, Some(tag), None)?.into_iter().collect()
+        scan_records(&self.tx, self.u, collection, None, Some(tag))?.into_iter().collect()
     }
 
     pub fn delete(&mut self, collection: &str, id: &str) -> Result<bool> {
@@ -1308,7 +1286,6 @@ fn scan_records(
     collection: &str,
     subject: Option<&str>,
     tag: Option<&str>,
-    counted: Option<&mut HashMap<String, i64>>,
 ) -> Result<Vec<Result<Record>>> {
     // Every row of the collection is counted (the filter is applied here), so that their number can be
     // checked against the kept count: a damaged index or table page must not make a short list look
@@ -1317,37 +1294,11 @@ fn scan_records(
     // filter only, by their row id. One subject's 100 cases among 10,000 then cost 100 bodies, not
     // 10,000 (issue 11: an agent's switch to a principal).
     type Meta = (i64, String, String, Option<String>);
+    type BodyRow = (String, String, Option<String>, Vec<u8>, i64);
     let damaged = |e: rusqlite::Error| match Error::from(e) {
         Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
         other => other,
     };
-    // Kept count (see `Inner::counted`): the whole collection was counted at this generation, so a
-    // filtered scan reads only its rows, through the filter's index. Read the generation first: a write
-    // after it makes the remembered count older, never newer.
-    let generation: Option<i64> = conn
-        .prepare_cached("SELECT n FROM record_generations WHERE collection = ?1")
-        .and_then(|mut st| st.query_row([collection], |r| r.get(0)).optional())
-        .ok()
-        .flatten();
-    let filtered = subject.is_some() || tag.is_some();
-    if let (true, Some(g), Some(c)) = (filtered, generation, counted.as_deref()) {
-        if c.get(collection) == Some(&g) {
-            let sql = if tag.is_some() {
-                "SELECT seq, id, subject, tag FROM records INDEXED BY records_tag
-                 WHERE collection = ?1 AND tag = ?3 AND (?2 IS NULL OR subject = ?2) ORDER BY seq"
-            } else {
-                "SELECT seq, id, subject, tag FROM records INDEXED BY records_subject
-                 WHERE subject = ?2 AND collection = ?1 AND ?3 IS NULL ORDER BY seq"
-            };
-            let mut st = conn.prepare_cached(sql)?;
-            let rows: Vec<Meta> = st
-                .query_map(params![collection, subject, tag], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(damaged)?;
-            drop(st);
-            return bodies(conn, u, collection, rows);
-        }
-    }
     let mut st = conn.prepare_cached("SELECT seq, id, subject, tag FROM records WHERE collection = ?1 ORDER BY seq")?;
     let rows: Vec<Meta> = st
         .query_map(params![collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
@@ -1381,21 +1332,6 @@ fn scan_records(
             return Err(Error::corrupted(format!("records/{collection}"), "filter index"));
         }
     }
-    if let (Some(g), Some(c)) = (generation, counted) {
-        c.insert(collection.to_string(), g);
-    }
-    bodies(conn, u, collection, rows)
-}
-
-/// The sealed bodies of `rows` (counted or read from an index), fetched by row id and decoded; a row read
-/// again must be the row listed.
-fn bodies(
-    conn: &Connection,
-    u: &mut Unlocked,
-    collection: &str,
-    rows: Vec<(i64, String, String, Option<String>)>,
-) -> Result<Vec<Result<Record>>> {
-    type BodyRow = (String, String, Option<String>, Vec<u8>, i64);
     let mut body_of = conn.prepare_cached("SELECT id, subject, tag, body, updated_at FROM records WHERE seq = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for (seq, id, subj, tag) in rows {
