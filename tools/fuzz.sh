@@ -17,9 +17,10 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 cargo +nightly build -q --release --target x86_64-unknown-linux-gnu --bins
 for t in "${targets[@]}"; do
   mkdir -p "artifacts/$t"
-  echo "== $t ($secs s)"
+  echo "== $t ($secs s) start $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
   nice -n 19 "target/x86_64-unknown-linux-gnu/release/$t" "corpus/$t" -max_total_time="$secs" -rss_limit_mb=1024 \
     -timeout=10 -artifact_prefix="artifacts/$t/" -print_final_stats=1 >"fuzz-$t.log" 2>&1 || echo "!! $t stopped (see fuzz-$t.log)"
   grep -E "^stat::number_of_executed_units|^stat::peak_rss_mb|Done [0-9]+ runs" "fuzz-$t.log" || tail -3 "fuzz-$t.log"
+  echo "   end $(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
   ls "artifacts/$t" | sed "s/^/   artifact: /"
 done

@@ -199,6 +199,7 @@ class WalletTest(FfiTestCase):
             ver = self.verifier() if case["repeat"] > 1 or case["expect"] == "ok" else v
             p = zb.Policy(
                 max_status_age_secs=case["policy"]["max_status_age_secs"],
+                max_trust_age_secs=case["policy"]["max_trust_age_secs"],
                 clock_skew_secs=case["policy"]["clock_skew_secs"],
                 accepted_purposes=case["policy"]["accepted_purposes"],
             )
@@ -211,7 +212,7 @@ class WalletTest(FfiTestCase):
                 self.assertTrue(out.reason.zh and out.reason.en, case["name"])
                 reasons.add(got)
         for must in ["bad_issuer_signature", "revoked", "digest_mismatch", "deflate_bomb", "cbor_too_deep",
-                     "bad_device_signature", "unknown_issuer_key", "expired"]:
+                     "bad_device_signature", "unknown_issuer_key", "expired", "trust_stale"]:
             self.assertIn(must, reasons)
 
     def test_import_refusals(self):

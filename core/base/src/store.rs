@@ -20,6 +20,7 @@ mod anchor;
 mod attachments;
 
 mod export;
+mod heads;
 mod keys;
 mod migrations;
 mod salvage;
@@ -40,6 +41,7 @@ use zeroize::Zeroizing;
 
 pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANGE};
 pub use export::ExportedRecord;
+pub use heads::HEADED;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{FileVault, KeyVault, VaultError};
@@ -143,9 +145,40 @@ impl Unlocked {
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
+        u.check_head(conn, vault, store_id)?;
         // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
         let _ = keys::destroy_old_rings(conn, vault, store_id);
         Ok(u)
+    }
+
+    /// The sealed head of the security-relevant collections against their rows (`heads.rs`): an older row
+    /// written back, or one deleted, is `RolledBack`. A store that has no head yet (made before it) gets one
+    /// now, and its anchor says so from then on.
+    fn check_head(&mut self, conn: &mut Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
+        let required = self.keys.heads_required;
+        match heads::check(conn, &self.keys.data, &self.keys.head, required)? {
+            heads::Checked::Matches => Ok(()),
+            heads::Checked::Missing => {
+                let tx = conn.transaction()?;
+                heads::start(&tx, &self.keys.data, &self.keys.head)?;
+                anchor::advance(&tx, vault, store_id)?;
+                tx.commit()?;
+                let _ = anchor::destroy_old(conn, vault, store_id);
+                Ok(())
+            }
+            heads::Checked::Differs(rows) => {
+                for (collection, id, subject, body) in rows {
+                    let key = subject_key(conn, self, &subject)
+                        .map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
+                    let aad = record_aad(&collection, &id, &subject)
+                        .map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
+                    if crypto::open(&key, &aad, &body).is_none() {
+                        return Err(Error::corrupted(format!("records/{collection}"), &id));
+                    }
+                }
+                Err(Error::RolledBack)
+            }
+        }
     }
 
     fn audit_keys(&self) -> crate::audit::AuditKeys<'_> {
@@ -238,10 +271,12 @@ impl Store {
             keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
             let keys = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
             let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
+            heads::start(&tx, &keys.data, &keys.head)?;
             anchor::advance(&tx, vault.as_ref(), &store_id)?;
             let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring) };
             {
-                let mut txn = Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false };
+                let mut txn =
+                    Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false, heads: heads::Pending::default() };
                 txn.create_subject(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
                 txn.tx.commit()?;
             }
@@ -406,9 +441,11 @@ impl Store {
             let Inner { conn, unlocked } = &mut *g;
             let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
             let tx = conn.transaction()?;
-            let mut txn = Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false };
+            let mut txn =
+                Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false, heads: heads::Pending::default() };
             let r = f(&mut txn)?;
-            let Txn { tx, anchor: anchored, .. } = txn;
+            let Txn { tx, anchor: anchored, heads, u, .. } = txn;
+            heads.save(&tx, &u.keys.data)?;
             if anchored {
                 anchor::advance(&tx, self.vault.as_ref(), &self.store_id)?;
             }
@@ -520,7 +557,10 @@ impl Store {
                     "UPDATE subjects SET wrapped_key = NULL, label = x'', shredded_at = ?2 WHERE id = ?1",
                     params![id, self.clock.now_secs()],
                 )?;
+                let mut head = heads::Pending::default();
+                head.remove_subject(&tx, &u.keys.data, &u.keys.head, id)?;
                 tx.execute("DELETE FROM records WHERE subject = ?1", [id])?;
+                head.save(&tx, &u.keys.data)?;
                 let files: Vec<String> = {
                     let mut st = tx.prepare("SELECT id FROM attachments WHERE subject = ?1")?;
                     let rows = st.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
@@ -969,6 +1009,8 @@ pub struct Txn<'a> {
     clock: &'a dyn Clock,
     /// Set by [`Txn::anchor`]: the commit moves the store to the next rollback epoch.
     anchor: bool,
+    /// The head of the security-relevant collections, kept up to date by the writes (`heads.rs`).
+    heads: heads::Pending,
 }
 
 impl Txn<'_> {
@@ -1005,8 +1047,9 @@ impl Txn<'_> {
             return Err(Error::validation("record", "记录过大", "record too large"));
         }
         let key = subject_key(&self.tx, self.u, subject)?;
-        let sealed = crypto::seal(&key, &record_aad(collection, id, subject), body)?;
+        let sealed = crypto::seal(&key, &record_aad(collection, id, subject)?, body)?;
         let lookup = opts.lookup.map(|v| lookup_hash(&self.u.keys.lookup, collection, v));
+        self.head_row(collection, id, false)?;
         let mut st = self.tx.prepare_cached(
             "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -1015,7 +1058,13 @@ impl Txn<'_> {
         )?;
         let now = self.clock.now_secs();
         st.execute(params![collection, id, subject, opts.tag, lookup, sealed, now])?;
-        Ok(())
+        drop(st);
+        self.head_row(collection, id, true)
+    }
+
+    /// Takes the row out of the head of the covered collections (before a write) or puts it in (after).
+    fn head_row(&mut self, collection: &str, id: &str, add: bool) -> Result<()> {
+        self.heads.toggle_row(&self.tx, &self.u.keys.data, &self.u.keys.head, collection, id, add)
     }
 
     pub fn put_json<T: Serialize>(
@@ -1034,10 +1083,13 @@ impl Txn<'_> {
     /// incremental backup finds changes by it).
     pub fn set_tag(&mut self, collection: &str, id: &str, tag: Option<&str>) -> Result<bool> {
         let now = self.clock.now_secs();
-        Ok(self.tx.execute(
+        self.head_row(collection, id, false)?;
+        let changed = self.tx.execute(
             "UPDATE records SET tag = ?3, updated_at = ?4 WHERE collection = ?1 AND id = ?2",
             params![collection, id, tag, now],
-        )? > 0)
+        )? > 0;
+        self.head_row(collection, id, true)?;
+        Ok(changed)
     }
 
     pub fn get(&mut self, collection: &str, id: &str) -> Result<Record> {
@@ -1061,6 +1113,7 @@ impl Txn<'_> {
     }
 
     pub fn delete(&mut self, collection: &str, id: &str) -> Result<bool> {
+        self.head_row(collection, id, false)?;
         Ok(self.tx.execute("DELETE FROM records WHERE collection = ?1 AND id = ?2", params![collection, id])? > 0)
     }
 
@@ -1110,8 +1163,17 @@ impl Txn<'_> {
 }
 
 /// `crypto::aad("records", "<collection>/<id>", "body") || subject`, built in one allocation (it is on
-/// every read and write; `record_aad_layout` below pins the bytes).
-fn record_aad(collection: &str, id: &str, subject: &str) -> Vec<u8> {
+/// every read and write; `record_aad_layout` below pins the bytes). A collection name never contains '/'
+/// (refused here, so for every seal and open): then the first '/' ends it, and collection `a/b` with id `c`
+/// cannot take the associated data of collection `a` with id `b/c` (finding 14).
+fn record_aad(collection: &str, id: &str, subject: &str) -> Result<Vec<u8>> {
+    if collection.is_empty() || collection.contains('/') {
+        return Err(Error::validation(
+            "collection",
+            "数据集合名称不能为空或含有“/”",
+            "a collection name must not be empty or contain '/'",
+        ));
+    }
     let record_len = collection.len() + 1 + id.len();
     let mut a = Vec::with_capacity(4 + 7 + 4 + record_len + 4 + 4 + subject.len());
     a.extend_from_slice(&7u32.to_be_bytes());
@@ -1123,7 +1185,7 @@ fn record_aad(collection: &str, id: &str, subject: &str) -> Vec<u8> {
     a.extend_from_slice(&4u32.to_be_bytes());
     a.extend_from_slice(b"body");
     a.extend_from_slice(subject.as_bytes());
-    a
+    Ok(a)
 }
 
 #[cfg(test)]
@@ -1131,7 +1193,8 @@ fn record_aad(collection: &str, id: &str, subject: &str) -> Vec<u8> {
 fn record_aad_layout() {
     let mut expected = crypto::aad("records", "licence/r-1", "body");
     expected.extend_from_slice(b"self");
-    assert_eq!(record_aad("licence", "r-1", "self"), expected);
+    assert_eq!(record_aad("licence", "r-1", "self").unwrap(), expected);
+    assert!(record_aad("a/b", "c", "self").is_err());
 }
 
 /// Associated data of a subject key sealed under the ring.
@@ -1222,7 +1285,7 @@ fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow
         Error::NotFound { .. } | Error::Storage(_) => Error::corrupted(format!("records/{collection}"), &id),
         other => other,
     })?;
-    let body = crypto::open_owned(&key, &record_aad(collection, &id, &subject), body)
+    let body = crypto::open_owned(&key, &record_aad(collection, &id, &subject)?, body)
         .ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
     Ok(Record { seq, collection: collection.to_string(), id, subject, tag, body, updated_at })
 }

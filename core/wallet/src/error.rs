@@ -125,6 +125,11 @@ pub enum WalletError {
         age_secs: i64,
         max_secs: i64,
     },
+    /// The cached trust list is older than the policy allows (its sync may be blocked).
+    TrustStale {
+        age_secs: i64,
+        max_secs: i64,
+    },
     /// The licence is bound to another device key (import).
     DeviceKeyMismatch,
 
@@ -222,6 +227,7 @@ impl WalletError {
             Revoked => "revoked",
             StatusUnknown => "status_unknown",
             StatusStale { .. } => "status_stale",
+            TrustStale { .. } => "trust_stale",
             DeviceKeyMismatch => "device_key_mismatch",
             WindowTooLong { .. } => "window_too_long",
             WindowNotYetValid { .. } => "window_not_yet_valid",
@@ -287,6 +293,11 @@ impl WalletError {
             StatusUnknown => "本机没有证照状态列表，无法确认是否被注销：请联网更新一次。".into(),
             StatusStale { age_secs, max_secs } => format!(
                 "证照状态列表已有 {} 小时未更新（上限 {} 小时）：请联网更新后再核验。",
+                age_secs / 3600,
+                max_secs / 3600
+            ),
+            TrustStale { age_secs, max_secs } => format!(
+                "签发机构信任列表已有 {} 小时未更新（上限 {} 小时），可能已撤销的签发密钥无法排除：请联网更新后再核验。",
                 age_secs / 3600,
                 max_secs / 3600
             ),
@@ -380,6 +391,12 @@ impl WalletError {
             StatusUnknown => "No status list on this device, revocation cannot be checked: go online once.".into(),
             StatusStale { age_secs, max_secs } => format!(
                 "The status list is {} h old (at most {} h allowed): go online to update it, then verify again.",
+                age_secs / 3600,
+                max_secs / 3600
+            ),
+            TrustStale { age_secs, max_secs } => format!(
+                "The issuer trust list is {} h old (at most {} h allowed), so a withdrawn issuer key cannot be ruled \
+                 out: go online to update it, then verify again.",
                 age_secs / 3600,
                 max_secs / 3600
             ),

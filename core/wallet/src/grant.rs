@@ -12,7 +12,9 @@ use super::error::{WResult, WalletError};
 use super::format::*;
 use super::trust::{StatusList, TrustList};
 use super::types::LicenceType;
-use super::verify::{check_items, check_licence, check_status, disclosed, DisclosedElement, IssuerInfo, Policy};
+use super::verify::{
+    check_items, check_licence, check_status, check_trust_age, disclosed, DisclosedElement, IssuerInfo, Policy,
+};
 use crate::store::{PutOptions, Store, SELF_SUBJECT};
 use crate::{Error, Result};
 
@@ -295,6 +297,7 @@ impl GrantVerifier {
                 return Err(WalletError::GrantRevoked);
             }
         }
+        check_trust_age(&self.trust, now, policy.max_trust_age_secs)?;
         check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
         if g.single_use {
             self.use_once(&g.grant_id, g.expires_at)?;

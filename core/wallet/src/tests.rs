@@ -464,6 +464,7 @@ fn every_reason_has_both_messages() {
         WalletError::Revoked,
         WalletError::StatusUnknown,
         WalletError::StatusStale { age_secs: 1, max_secs: 0 },
+        WalletError::TrustStale { age_secs: 1, max_secs: 0 },
         WalletError::DeviceKeyMismatch,
         WalletError::WindowTooLong { secs: 61 },
         WalletError::WindowNotYetValid { not_before: 0 },
@@ -884,4 +885,58 @@ fn attack_a_locked_store_signs_nothing() {
     assert_eq!(signer.public_key(), w.device_public_key(), "the public key stays known");
     store.unlock(None).unwrap();
     assert!(pk.verify(b"after", &signer.sign(b"after").unwrap()).is_ok(), "the same key after unlocking");
+}
+
+// ---- attacks (issue 10, finding 14: the trust list's age) ------------------------------------------
+
+#[test]
+fn attack_a_trust_list_kept_stale_keeps_no_withdrawn_key_trusted() {
+    // The verifier synced its trust list an hour before NOW. Ten days later the platform withdraws the
+    // issuer's key (say it leaked); an attacker between the verifier and the platform drops every trust
+    // list fetch from then on but lets the status list through, so the status list stays fresh. Sixty days
+    // on, a code signed with the withdrawn key (the leaked key signs a licence for the attacker's device,
+    // or the old licence is simply shown) must not verify on the stale list.
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let later = NOW + 60 * 86400;
+    let fresh_status = StatusList::new(9, later - 600, 1024);
+    let stale = Verifier::new(f.trust.clone(), Some(fresh_status.clone()));
+    let code = f.present(&l, &[1], later);
+    assert_eq!(reason(stale.verify(&code, later, &policy())), "trust_stale");
+    // The same through a grant verifier.
+    let recipient = SoftwareKey::generate().unwrap();
+    let g = grant::build_grant(&l, &[1], "r", &recipient.public_key(), "p", GrantExpiry::Default, later, &f.device)
+        .unwrap();
+    let gv = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(fresh_status.clone()));
+    assert_eq!(gv.verify(&g.to_text(), later, &policy()).unwrap_err().code(), "trust_stale");
+    // Within the maximum it verifies, and past half of it the verifier is told (a warning).
+    let max = Policy::default().max_trust_age_secs;
+    assert_eq!(max, 7 * 86400, "the documented default (docs/SECURITY.md, docs/formats.md § 6)");
+    let at = f.trust.issued_at + max;
+    let status = StatusList::new(9, at - 600, 1024);
+    let v = Verifier::new(f.trust.clone(), Some(status.clone()));
+    let ok = v.verify(&f.present(&l, &[1], at), at, &policy()).unwrap();
+    assert!(ok.warnings.iter().any(|w| w.contains("trust list")), "{:?}", ok.warnings);
+    assert_eq!(ok.trust_age_secs, max);
+    let v = Verifier::new(f.trust.clone(), Some(status));
+    assert_eq!(reason(v.verify(&f.present(&l, &[1], at + 1), at + 1, &policy())), "trust_stale");
+    // A verifier may ask for a fresher list than the default.
+    let strict = Policy { max_trust_age_secs: 600, ..policy() };
+    assert_eq!(reason(f.verifier().verify(&f.present(&l, &[1], NOW), NOW, &strict)), "trust_stale");
+}
+
+/// Finding 10: the wallet's security-relevant collections are under the store's sealed head (an older row
+/// written back in place is refused at unlock: `zhangban-base` store tests).
+#[test]
+fn the_wallets_security_relevant_collections_are_under_the_store_head() {
+    for c in [
+        super::verify::SEEN_NONCES,
+        super::grant::USED_GRANTS,
+        LIST_COLLECTION,
+        LEGACY_OUTBOX_COLLECTION,
+        super::device::DEVICE_COLLECTION,
+        zhangban_base::outbox::COLLECTION,
+    ] {
+        assert!(crate::store::HEADED.contains(&c), "{c}");
+    }
 }

@@ -208,6 +208,9 @@ fn generate(keys: VectorKeys) -> crate::Result<Vectors> {
     case("window_expired_screenshot", present(&licence, &[1], "x")?.to_text(), now + 300, &p, "window_expired", &[]);
     let stale = Policy { max_status_age_secs: 300, ..p.clone() };
     case("status_list_too_old", present(&licence, &[1], "x")?.to_text(), now, &stale, "status_stale", &[]);
+    // The trust list was issued an hour before `now`: a verifier that accepts at most 30 minutes refuses.
+    let stale_trust = Policy { max_trust_age_secs: 1800, ..p.clone() };
+    case("trust_list_too_old", present(&licence, &[1], "x")?.to_text(), now, &stale_trust, "trust_stale", &[]);
     case(
         "purpose_not_accepted",
         present(&licence, &[9], "age-check")?.to_text(),

@@ -22,6 +22,10 @@ use crate::Text;
 pub struct Policy {
     /// Oldest status list accepted (seconds since it was issued).
     pub max_status_age_secs: i64,
+    /// Oldest trust list accepted (seconds since it was issued): a list kept stale (sync blocked) must not
+    /// keep a withdrawn issuer key trusted. Default [`MAX_TRUST_AGE_SECS`].
+    #[serde(default = "default_max_trust_age")]
+    pub max_trust_age_secs: i64,
     /// Clock difference allowed between holder and verifier; the core caps it at [`MAX_CLOCK_SKEW_SECS`].
     pub clock_skew_secs: i64,
     /// Purposes accepted. Empty accepts none (`no_purpose_policy`): a verifier must say what it checks for.
@@ -31,6 +35,14 @@ pub struct Policy {
 /// Largest clock skew any policy gets, whatever the shell asks for: a larger one would turn a 60-second
 /// code (or a screenshot of it) into a long-lived one.
 pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// The default oldest trust list a verifier accepts: 7 days, the status list's default too (both lists come
+/// in the same sync, and the platform signs both afresh for every fetch).
+pub const MAX_TRUST_AGE_SECS: i64 = 7 * 24 * 3600;
+
+fn default_max_trust_age() -> i64 {
+    MAX_TRUST_AGE_SECS
+}
 
 impl Policy {
     /// The skew actually applied: `clock_skew_secs` within `0..=MAX_CLOCK_SKEW_SECS`.
@@ -52,11 +64,17 @@ impl Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        Policy { max_status_age_secs: 7 * 24 * 3600, clock_skew_secs: 30, accepted_purposes: Vec::new() }
+        Policy {
+            max_status_age_secs: 7 * 24 * 3600,
+            max_trust_age_secs: MAX_TRUST_AGE_SECS,
+            clock_skew_secs: 30,
+            accepted_purposes: Vec::new(),
+        }
     }
 }
 
-/// The default verification policy: status list at most 7 days old, 30 s clock skew, any purpose.
+/// The default verification policy: status and trust lists at most 7 days old, 30 s clock skew, no purpose
+/// (a verifier lists the purposes it accepts).
 #[cfg_attr(feature = "uniffi", uniffi::export)]
 pub fn default_verify_policy() -> Policy {
     Policy::default()
@@ -136,6 +154,8 @@ pub struct Verified {
     pub not_after: i64,
     /// Age of the status list the revocation check used.
     pub status_age_secs: i64,
+    /// Age of the trust list the issuer check used.
+    pub trust_age_secs: i64,
     pub warnings: Vec<String>,
 }
 
@@ -169,6 +189,16 @@ pub fn check_licence<'t>(
         return Err(WalletError::Expired { valid_until: p.valid_until });
     }
     Ok((entry, t))
+}
+
+/// The trust list's age at `now`, refused past `max_age` (`trust_stale`): otherwise an attacker who blocks
+/// the verifier's sync keeps a withdrawn issuer key trusted for as long as they like.
+pub fn check_trust_age(trust: &TrustList, now: i64, max_age: i64) -> WResult<i64> {
+    let age = now.saturating_sub(trust.issued_at).max(0);
+    if age > max_age {
+        return Err(WalletError::TrustStale { age_secs: age, max_secs: max_age });
+    }
+    Ok(age)
 }
 
 /// Revocation check against a cached status list; returns the list's age.
@@ -416,6 +446,7 @@ impl Verifier {
         if now - skew > p.not_after {
             return Err(WalletError::WindowExpired { not_after: p.not_after });
         }
+        let trust_age = check_trust_age(&self.trust, now, policy.max_trust_age_secs)?;
         let status_age = check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
         policy.check_purpose(&p.purpose)?;
         {
@@ -434,6 +465,13 @@ impl Verifier {
                 status_age / 3600
             ));
         }
+        if trust_age > policy.max_trust_age_secs / 2 {
+            warnings.push(format!(
+                "签发机构信任列表已有 {} 小时未更新 / trust list is {} h old",
+                trust_age / 3600,
+                trust_age / 3600
+            ));
+        }
         if mso.valid_until - now < 30 * 24 * 3600 {
             warnings.push("证照将在 30 天内到期 / licence expires within 30 days".into());
         }
@@ -449,6 +487,7 @@ impl Verifier {
             not_before: p.not_before,
             not_after: p.not_after,
             status_age_secs: status_age,
+            trust_age_secs: trust_age,
             warnings,
         })
     }

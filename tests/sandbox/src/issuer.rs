@@ -27,7 +27,7 @@ use zhangban_core::wallet::format::ALG_ES256;
 use zhangban_core::wallet::issue::{issue_licence, verify_possession, with_derived, LicenceRequest};
 use zhangban_core::wallet::{DeviceSigner, ElementValue, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList};
 
-use crate::server::{now_secs, random_hex, ApiError, DeviceAuth, SharedState};
+use crate::server::{now_secs, random_hex, sha256_hex, ApiError, DeviceAuth, SharedState};
 
 /// The platform root key (PKCS#8, P-256). A documented TEST key: see the module docs.
 pub const ROOT_PKCS8_HEX: &str = "308187020100301306072a8648ce3d020106082a8648ce3d030107046d306b0201010420040de53669f01397e4e3aaf358dd8678dce2a7e652b90f9241f876806c3ea1ffa144034200048c26823fe3b433b2d7b9132f21140396b27d66e2744824f79c8d8136f8190e4fc69c5b757a16a370a8dc6673a4675f37fcce57b7571fd766edb0a37550e268c6";
@@ -108,6 +108,17 @@ CREATE TABLE IF NOT EXISTS licence_elements (
     licence_id TEXT PRIMARY KEY,
     elements TEXT NOT NULL           -- what was signed (before derived elements): re-issued on a re-binding
 );
+-- Who took each status index, and when (finding 15): the per-person and per-device bounds count these rows.
+-- `person` is a hash of the register's identity number (the ID number, or the credit code of a company).
+CREATE TABLE IF NOT EXISTS licence_takers (
+    status_index INTEGER PRIMARY KEY,
+    person TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    licence_type TEXT NOT NULL,
+    taken_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS licence_takers_person ON licence_takers (person, taken_at);
+CREATE INDEX IF NOT EXISTS licence_takers_device ON licence_takers (device_id, licence_type, taken_at);
 -- Revocations as the holders signed them; one claim per grant and device, so a stranger's claim on a grant
 -- id cannot shut out the holder's (the recipients check the signature against the grant's key).
 CREATE TABLE IF NOT EXISTS signed_grant_revocations (
@@ -124,6 +135,12 @@ pub const NONCE_SECS: i64 = 300;
 pub const LICENCE_VALID_SECS: i64 = 10 * 365 * 24 * 3600;
 /// Size of the status list (indices covered).
 pub const STATUS_LIST_SIZE: u64 = 16 * 1024;
+/// Status indices one person may take in 24 hours (finding 15), over all their phones and licence types:
+/// first issuance, re-issuance and re-binding to a new phone all take one. Without a bound anyone
+/// registered could ask for the same licence until the status list is full, and then nobody gets one.
+pub const LICENCES_PER_PERSON_PER_DAY: u32 = 20;
+/// Licences of one type one phone may be issued in 24 hours (the first and three re-issues).
+pub const ISSUES_PER_DEVICE_TYPE_PER_DAY: u32 = 4;
 
 pub fn root_key() -> Result<SoftwareKey, ApiError> {
     SoftwareKey::from_pkcs8_hex(ROOT_PKCS8_HEX).map_err(ApiError::internal)
@@ -192,7 +209,7 @@ pub fn signed_trust_list(st: &SharedState) -> Result<Vec<u8>, ApiError> {
 }
 
 pub fn status_list(st: &SharedState) -> Result<StatusList, ApiError> {
-    let mut sl = StatusList::new(chrono::Utc::now().timestamp_millis() as u64, now_secs(), STATUS_LIST_SIZE);
+    let mut sl = StatusList::new(chrono::Utc::now().timestamp_millis() as u64, now_secs(), st.config.status_list_size);
     let revoked: Vec<i64> = st.with_db(|c| {
         let mut s = c.prepare("SELECT status_index FROM licences WHERE revoked_at IS NOT NULL")?;
         let v = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
@@ -374,21 +391,52 @@ pub(crate) fn sign_for_device(
         }
     }
     let record = serde_json::to_string(&elements).map_err(internal)?;
-    // Reserve a status index (and so a serial) atomically; the row gets its licence id once signed.
+    let person = person_of(&elements, device_id);
+    // Reserve a status index (and so a serial) atomically, within the person's and the phone's bounds and
+    // the list's size; the row gets its licence id once signed.
     let placeholder = format!("pending-{nonce}");
+    let size = st.config.status_list_size;
     let index: i64 = st.with_db(|c| {
         let tx = c.transaction()?;
+        let since = now - 24 * 3600;
+        let by_person: u32 = tx.query_row(
+            "SELECT COUNT(*) FROM licence_takers WHERE person = ?1 AND taken_at > ?2",
+            params![person, since],
+            |r| r.get(0),
+        )?;
+        let by_device: u32 = tx.query_row(
+            "SELECT COUNT(*) FROM licence_takers WHERE device_id = ?1 AND licence_type = ?2 AND taken_at > ?3",
+            params![device_id, t.key(), since],
+            |r| r.get(0),
+        )?;
+        if by_person >= LICENCES_PER_PERSON_PER_DAY || by_device >= ISSUES_PER_DEVICE_TYPE_PER_DAY {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "licence_quota",
+                "too many licences issued for this person or phone in the last 24 hours: try again tomorrow",
+                "24 小时内为此人或此设备签发的证照过多：请明天再试",
+            ));
+        }
         let next: i64 = tx.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
+        if next as u64 >= size {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "status_list_full",
+                "the platform's status list is full",
+                "平台证照状态列表已满",
+            ));
+        }
         tx.execute(
             "INSERT INTO licences (status_index, licence_id, device_id, licence_type, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![next, placeholder, device_id, t.key(), now],
         )?;
+        tx.execute(
+            "INSERT INTO licence_takers (status_index, person, device_id, licence_type, taken_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![next, person, device_id, t.key(), now],
+        )?;
         tx.commit()?;
         Ok(next)
     })?;
-    if index as u64 >= STATUS_LIST_SIZE {
-        return Err(ApiError::internal("status list full"));
-    }
     let request = LicenceRequest {
         licence_type: t,
         issuer_uscc: uscc.to_string(),
@@ -413,6 +461,20 @@ pub(crate) fn sign_for_device(
         Ok(())
     })?;
     Ok(IssueResponse { licence_id, status_index: index as u64, licence: hex::encode(issued.encode()) })
+}
+
+/// Who a licence is for, for the issuance bounds: a hash of the identity number in its elements (the ID
+/// number, else the company's credit code), so one person's phones share one bound; without either, the
+/// phone itself.
+fn person_of(elements: &BTreeMap<String, ElementValue>, device_id: &str) -> String {
+    let id = ["id_number", "uscc"].iter().find_map(|k| match elements.get(*k) {
+        Some(ElementValue::Text(s)) if !s.is_empty() => Some(format!("{k}:{s}")),
+        _ => None,
+    });
+    match id {
+        Some(id) => sha256_hex(id.as_bytes()),
+        None => format!("device:{device_id}"),
+    }
 }
 
 /// The register's record of every device the sandbox registers (its stand-in for real-name verification):

@@ -75,6 +75,9 @@ pub struct Config {
     /// The token the back office (`/admin/…`, `/v1/admin/…`) must send as `X-Admin-Token`. Default: the
     /// environment's [`ADMIN_TOKEN_ENV`], else a random one per process ([`admin_token`] tells it).
     pub admin_token: Option<String>,
+    /// Indices the revocation status list covers (so licences the platform can issue in all):
+    /// [`crate::issuer::STATUS_LIST_SIZE`]. A test makes it small to reach the end quickly.
+    pub status_list_size: u64,
 }
 
 /// Environment variable holding the back office's token (for `serve` and the `clerk` command).
@@ -104,7 +107,11 @@ pub fn admin_token() -> Option<String> {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 64 * 1024, admin_token: std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty()) }
+        Config {
+            max_body_bytes: 64 * 1024,
+            admin_token: std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty()),
+            status_list_size: crate::issuer::STATUS_LIST_SIZE,
+        }
     }
 }
 

@@ -309,3 +309,43 @@ async fn attack_a_stranger_cannot_revoke_a_grant() {
     assert_eq!(gv.verify(&g.text, now, &Policy::default()).unwrap_err().code(), "grant_revoked");
     running.stop().await;
 }
+
+/// Issue 10, finding 15: one person cannot use up the platform's status indices (each issued licence takes
+/// one, and a full status list means no licence for anyone). The attacker has three phones, each registered
+/// (the sandbox's stand-in for the real-name check makes each the sample resident: one person), and asks for
+/// its resident ID card again and again; then another person asks for theirs.
+#[tokio::test]
+async fn attack_one_person_cannot_use_up_the_status_list() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small list, so the test reaches its end quickly (the default covers 16,384 licences).
+    let config = server::Config { status_list_size: 64, ..server::Config::default() };
+    let running = server::start("127.0.0.1:0", None, config).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let (mut issued, mut refused) = (0, 0);
+    for phone in 0..8 {
+        let w = wallet(&dir.path().join(format!("attacker-{phone}")));
+        register(&client, &w).await;
+        for _ in 0..10 {
+            match client.request_licence(&w, LicenceType::ResidentId, None).await {
+                Ok(_) => issued += 1,
+                // 429: the phone retries later (the core's `Network`), it is not told "never".
+                Err(zhangban_core::Error::Network(m)) if m.contains("429") && m.contains("24") => refused += 1,
+                Err(e) => panic!("a refusal must be the quota's answer (429), not {e:?}"),
+            }
+        }
+    }
+    let per_person = zhangban_sandbox::issuer::LICENCES_PER_PERSON_PER_DAY as usize;
+    // Each phone got its own bound for the type (the first licence and three re-issues) until the person's
+    // bound was reached.
+    assert_eq!(issued, per_person, "one person took {issued} status indices (at most {per_person} a day)");
+    assert_eq!(issued + refused, 80);
+    // Another person still gets their licence.
+    let client2 = PlatformClient::new(&running.url).unwrap();
+    let holder = wallet(&dir.path().join("holder"));
+    register(&client2, &holder).await;
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, holder.store(), LicenceType::ResidentId, &resident())
+        .unwrap();
+    let r = client2.request_licence(&holder, LicenceType::ResidentId, None).await;
+    assert!(r.is_ok(), "another person gets a licence after the flood: {r:?}");
+    running.stop().await;
+}

@@ -34,8 +34,10 @@ fn alias(store_id: &str, epoch: u64) -> String {
     format!("zhangban.anchor.{store_id}.{epoch}")
 }
 
-fn payload(store_id: &str, epoch: u64) -> Vec<u8> {
-    let mut p = b"zhangban anchor v1".to_vec();
+/// Version 2 also says the store keeps a sealed record head (`heads.rs`): from the first epoch with it,
+/// deleting the head does not turn its check off (an older payload names a destroyed key).
+fn payload(store_id: &str, epoch: u64, heads: bool) -> Vec<u8> {
+    let mut p = if heads { b"zhangban anchor v2".to_vec() } else { b"zhangban anchor v1".to_vec() };
     p.extend_from_slice(&(store_id.len() as u32).to_be_bytes());
     p.extend_from_slice(store_id.as_bytes());
     p.extend_from_slice(&epoch.to_be_bytes());
@@ -59,7 +61,8 @@ fn vault_err(e: VaultError) -> Error {
 /// makes the new epoch's key. The old one is destroyed by [`destroy_old`] once this is committed.
 pub(crate) fn advance(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<u64> {
     let epoch = meta_u64(conn, EPOCH)? + 1;
-    let blob = vault.wrap(&alias(store_id, epoch), &payload(store_id, epoch)).map_err(vault_err)?;
+    let heads = super::heads::exists(conn)?;
+    let blob = vault.wrap(&alias(store_id, epoch), &payload(store_id, epoch, heads)).map_err(vault_err)?;
     meta_set(conn, EPOCH, &epoch.to_be_bytes())?;
     meta_set(conn, BLOB, &blob)?;
     meta_set(conn, DIGEST, &digest(epoch, &blob))?;
@@ -82,23 +85,24 @@ pub(crate) fn destroy_old(conn: &Connection, vault: &dyn KeyVault, store_id: &st
 /// Checks at open that the files are of the vault's current epoch: `RolledBack` when they name an epoch
 /// whose key the vault destroyed (an older copy put back), `Corrupted` when the anchor's bytes are damaged,
 /// `WrongKey` when the vault answers with other bytes. A store without an anchor (made before it existed)
-/// gets one.
-pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
+/// gets one. Returns whether the anchor says the store keeps a sealed record head.
+pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<bool> {
     let Some(epoch_bytes) = meta_get(conn, EPOCH)? else {
         advance(conn, vault, store_id)?;
-        return Ok(());
+        return Ok(false);
     };
     let damaged = || Error::corrupted("meta", "anchor");
     let epoch = u64::from_be_bytes(<[u8; 8]>::try_from(epoch_bytes.as_slice()).map_err(|_| damaged())?);
     let blob = meta_get(conn, BLOB)?.ok_or_else(damaged)?;
     let intact = meta_get(conn, DIGEST)?.is_some_and(|d| d == digest(epoch, &blob));
-    match vault.unwrap(&alias(store_id, epoch), &blob) {
-        Ok(p) if p == payload(store_id, epoch) => {}
+    let heads = match vault.unwrap(&alias(store_id, epoch), &blob) {
+        Ok(p) if p == payload(store_id, epoch, true) => true,
+        Ok(p) if p == payload(store_id, epoch, false) => false,
         Ok(_) if intact => return Err(Error::WrongKey),
         Err(VaultError::UnwrapFailed) if intact => return Err(Error::RolledBack),
         Ok(_) | Err(VaultError::UnwrapFailed) => return Err(damaged()),
         Err(e) => return Err(vault_err(e)),
-    }
+    };
     let _ = destroy_old(conn, vault, store_id);
-    Ok(())
+    Ok(heads)
 }

@@ -198,7 +198,8 @@ impl Txn<'_> {
             return Err(Error::corrupted("backup", format!("{}/{}", r.collection, r.id)));
         }
         let key = subject_key(&self.tx, self.u, &r.subject)?;
-        let sealed = crypto::seal(&key, &super::record_aad(&r.collection, &r.id, &r.subject), &r.body)?;
+        let sealed = crypto::seal(&key, &super::record_aad(&r.collection, &r.id, &r.subject)?, &r.body)?;
+        self.head_row(&r.collection, &r.id, false)?;
         self.tx.execute(
             "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -206,7 +207,7 @@ impl Txn<'_> {
                  lookup = excluded.lookup, body = excluded.body, updated_at = excluded.updated_at",
             params![r.collection, r.id, r.subject, r.tag, r.lookup, sealed, r.updated_at],
         )?;
-        Ok(())
+        self.head_row(&r.collection, &r.id, true)
     }
 
     /// Creates a subject as exported (id, kind, label, creation time) with a new key of this store; the

@@ -58,6 +58,10 @@ pub(crate) struct Keys {
     pub audit: hmac::Key,
     /// Combined with the ring key into the key that wraps subject keys ([`ring_wrap_key`]).
     ring_secret: Zeroizing<Vec<u8>>,
+    /// Keys the row hashes of the sealed record head (`heads.rs`).
+    pub head: hmac::Key,
+    /// The rollback anchor says this store keeps a record head (so a missing one is damage).
+    pub heads_required: bool,
 }
 
 /// Meta key of a lookup key adopted from a backup, sealed under the data key.
@@ -71,12 +75,15 @@ impl Keys {
         let lookup_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban lookup key v1").as_ref().to_vec());
         let audit_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban audit key v1").as_ref().to_vec());
         let ring_secret = Zeroizing::new(hmac::sign(&derive, b"zhangban subject ring v1").as_ref().to_vec());
+        let head = super::heads::head_key(&derive);
         Ok(Keys {
             data,
             lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw),
             lookup_raw,
             audit: hmac::Key::new(hmac::HMAC_SHA256, &audit_raw),
             ring_secret,
+            head,
+            heads_required: false,
         })
     }
 }
@@ -418,9 +425,10 @@ fn unlock_keys(
 ) -> Result<(Keys, Result<()>)> {
     // Salvage reads a damaged store: a damaged anchor does not stop it (a rolled-back one does).
     let anchor_check = || match super::anchor::check(conn, vault, store_id) {
-        Err(Error::Corrupted { .. }) if salvage => Ok(()),
+        Err(Error::Corrupted { .. }) if salvage => Ok(false),
         other => other,
     };
+    let heads_required: bool;
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
     let unwrap = |envelope: &[u8]| -> Result<Zeroizing<Vec<u8>>> {
@@ -434,7 +442,7 @@ fn unlock_keys(
         (None, _) => {
             let inner = unwrap(&envelope)?;
             // The vault knows this store (its envelope opened): now are these files its current ones?
-            anchor_check()?;
+            heads_required = anchor_check()?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
         (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, clock)? }),
@@ -450,7 +458,7 @@ fn unlock_keys(
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
             let inner = unwrap(&envelope)?;
             // Files put back from before earlier attempts are refused before any new attempt is counted.
-            anchor_check()?;
+            heads_required = anchor_check()?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
             let failures = count_attempt(conn, vault, store_id, clock)?;
             let k = pin_key(pin, salt, iterations)?;
@@ -471,6 +479,7 @@ fn unlock_keys(
         }
     };
     let mut keys = Keys::from_raw(&raw)?;
+    keys.heads_required = heads_required;
     // A store restored from a backup keeps the lookup key of the store it came from (the keyed hashes
     // in its records were made with it): kept sealed under the data key (`export.rs`).
     if let Some(sealed) = meta_get(conn, LOOKUP_KEY_META)? {

@@ -1022,3 +1022,152 @@ fn the_change_log_gives_what_was_written_since_a_generation() {
     s.put("case", "c0", SELF_SUBJECT, b"zero").unwrap();
     assert_eq!(s.scan_written_since("case", g5, 10, &all, &none_known).unwrap().unwrap().len(), 1);
 }
+
+// ---- finding 10 (one record written back in place) and finding 14 (record AAD splice) ------------------
+
+/// The raw database of a closed store, as an attacker with the files has it.
+fn raw_db(dir: &Path) -> Connection {
+    Connection::open(dir.join(DB_FILE)).unwrap()
+}
+
+type RawCols = (String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+
+fn raw_row(c: &Connection, collection: &str, id: &str) -> RawCols {
+    c.query_row(
+        "SELECT subject, tag, lookup, body, updated_at FROM records WHERE collection = ?1 AND id = ?2",
+        params![collection, id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+    )
+    .unwrap()
+}
+
+fn write_back(c: &Connection, collection: &str, id: &str, row: &RawCols) {
+    let n = c
+        .execute(
+            "UPDATE records SET subject = ?3, tag = ?4, lookup = ?5, body = ?6, updated_at = ?7
+             WHERE collection = ?1 AND id = ?2",
+            params![collection, id, row.0, row.1, row.2, row.3, row.4],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// Finding 10: the attacker keeps an old ciphertext of one record (a used single-use grant's record before
+/// it was used; an outbox entry before it was sent) and writes it back in its row, the rest of the file
+/// current; or deletes the row. The next open must refuse the files, not read the old value as valid.
+#[test]
+fn attack_an_older_row_written_back_in_place_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put_with(
+        "outbox",
+        "op-1",
+        SELF_SUBJECT,
+        b"{\"state\":\"pending\"}",
+        PutOptions { tag: Some("pending"), lookup: None },
+    )
+    .unwrap();
+    s.put("grant_used", "g1", SELF_SUBJECT, b"{\"expires\":1}").unwrap();
+    s.put("profile", "me", SELF_SUBJECT, b"old profile").unwrap();
+    drop(s);
+    let c = raw_db(&dir);
+    let (old_op, old_grant, old_profile) =
+        (raw_row(&c, "outbox", "op-1"), raw_row(&c, "grant_used", "g1"), raw_row(&c, "profile", "me"));
+    drop(c);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.put_with("outbox", "op-1", SELF_SUBJECT, b"{\"state\":\"sent\"}", PutOptions { tag: Some("sent"), lookup: None })
+        .unwrap();
+    s.transaction(|t| t.set_tag("outbox", "op-1", Some("done")).map(|_| ())).unwrap();
+    s.put("grant_used", "g1", SELF_SUBJECT, b"{\"expires\":2}").unwrap();
+    s.put("profile", "me", SELF_SUBJECT, b"new profile").unwrap();
+    s.put("grant_used", "g2", SELF_SUBJECT, b"{\"expires\":3}").unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    assert!(Store::open(&dir, v.clone()).is_ok(), "the store as written opens");
+
+    // The old outbox entry written back in place (it would be sent again): refused.
+    write_back(&raw_db(&dir), "outbox", "op-1", &old_op);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    // Its tag alone set back (a plaintext column): refused too.
+    put_back(&current, &dir);
+    raw_db(&dir).execute("UPDATE records SET tag = 'pending' WHERE collection = 'outbox'", []).unwrap();
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    // The used grant's old record: refused.
+    put_back(&current, &dir);
+    write_back(&raw_db(&dir), "grant_used", "g1", &old_grant);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    // A row deleted (the record of a used grant gone: the grant usable again): refused.
+    put_back(&current, &dir);
+    raw_db(&dir).execute("DELETE FROM records WHERE collection = 'grant_used' AND id = 'g2'", []).unwrap();
+    raw_db(&dir).execute("UPDATE record_counts SET n = n - 1 WHERE collection = 'grant_used'", []).unwrap();
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    // The head itself deleted: the anchor (in the vault) says the store keeps one, so it is damage.
+    put_back(&current, &dir);
+    raw_db(&dir).execute("DELETE FROM meta WHERE key = 'record_head'", []).unwrap();
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
+    // A damaged row of a covered collection is damage, not a rollback.
+    put_back(&current, &dir);
+    let mut damaged = raw_row(&raw_db(&dir), "grant_used", "g1");
+    damaged.3[20] ^= 1;
+    write_back(&raw_db(&dir), "grant_used", "g1", &damaged);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
+    // The limit: ordinary collections are not covered (drafts, profiles: docs/SECURITY.md).
+    put_back(&current, &dir);
+    write_back(&raw_db(&dir), "profile", "me", &old_profile);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), b"old profile");
+    // Writes through the store keep the head: every covered write, delete and erasure, then a clean open.
+    drop(s);
+    put_back(&current, &dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "李奶奶").unwrap();
+    s.put("outbox", "op-p", &p, b"{}").unwrap();
+    s.transaction(|t| t.delete("grant_used", "g2").map(|_| ())).unwrap();
+    s.shred_subject(&p).unwrap();
+    drop(s);
+    assert!(Store::open(&dir, v).is_ok());
+}
+
+/// A store made before the head gets one at its first unlock; from then on the check holds.
+#[test]
+fn a_store_without_a_head_gets_one_and_is_checked_from_then_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("grant_used", "g1", SELF_SUBJECT, b"{}").unwrap();
+    drop(s);
+    // As made before: no head, and an anchor of the old payload (made again at open, as for a store from
+    // before the anchor).
+    let c = raw_db(&dir);
+    c.execute("DELETE FROM meta WHERE key IN ('record_head', 'anchor_epoch', 'anchor_blob', 'anchor_sha256')", [])
+        .unwrap();
+    let old = raw_row(&c, "grant_used", "g1");
+    drop(c);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.put("grant_used", "g1", SELF_SUBJECT, b"{\"used\":true}").unwrap();
+    drop(s);
+    write_back(&raw_db(&dir), "grant_used", "g1", &old);
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+}
+
+/// Finding 14: the record's associated data joined collection and id with '/', so collection `a/b`, id `c`
+/// and collection `a`, id `b/c` had the same: a row moved from one to the other read as valid.
+#[test]
+fn attack_a_record_spliced_across_the_collection_id_boundary_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("a", "b/c", SELF_SUBJECT, b"secret of a").unwrap();
+    drop(s);
+    raw_db(&dir).execute("UPDATE records SET collection = 'a/b', id = 'c' WHERE collection = 'a'", []).unwrap();
+    let s = Store::open(&dir, v).unwrap();
+    let got = s.get("a/b", "c");
+    assert!(got.as_ref().map_or(true, |r| r.body.as_slice() != b"secret of a"), "read as valid: {got:?}");
+    assert!(got.is_err());
+    assert!(s.put("a/b", "c", SELF_SUBJECT, b"x").is_err(), "no collection name with '/'");
+}
