@@ -128,7 +128,7 @@ class WalletTest(FfiTestCase):
         self.assertEqual(item.licence_type, "resident_id")
         self.assertEqual(item.type_name.zh, "居民身份证")
         self.assertEqual(item.status, zb.LicenceStatus.VALID)
-        self.assertEqual((item.status_text.zh, item.status_text.en), ("有效", "valid"))
+        self.assertEqual((item.status_text.zh, item.status_text.en), ("有效", "Valid"))
         self.assertEqual([l.licence_id for l in w.licences()], [VECTORS["licence_id"]])
         details = w.licence(item.licence_id)
         self.assertIn("id_number", [e.key for e in details.elements])

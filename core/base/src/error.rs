@@ -109,6 +109,7 @@ impl Error {
                 format!("Too many wrong PINs: try again in {retry_after_secs} s.")
             }
             Error::WrongKey => "Wrong key: this store cannot be opened with the key the device vault returned.".into(),
+            Error::WrongPin { attempts_left: 1 } => "Wrong PIN: 1 attempt left before a waiting time.".into(),
             Error::WrongPin { attempts_left } => {
                 format!("Wrong PIN: {attempts_left} attempts left before a waiting time.")
             }
@@ -173,5 +174,22 @@ impl From<std::io::Error> for Error {
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Internal(format!("json: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    #[test]
+    fn one_attempt_left_is_said_in_the_singular() {
+        assert_eq!(
+            Error::WrongPin { attempts_left: 1 }.message_en(),
+            "Wrong PIN: 1 attempt left before a waiting time."
+        );
+        assert_eq!(
+            Error::WrongPin { attempts_left: 3 }.message_en(),
+            "Wrong PIN: 3 attempts left before a waiting time."
+        );
     }
 }

@@ -121,7 +121,7 @@ impl CaseState {
     }
     /// The state as a person reads it.
     pub fn label(self) -> Text {
-        Text::new(self.label_zh(), self.label_en())
+        Text::line(self.label_zh(), self.label_en())
     }
     pub fn label_en(self) -> &'static str {
         match self {
@@ -310,7 +310,7 @@ pub fn rating_choices() -> Vec<RatingChoice> {
         .into_iter()
         .map(|l| RatingChoice {
             level: l,
-            label: Text::new(l.label_zh(), l.label_en()),
+            label: Text::line(l.label_zh(), l.label_en()),
             needs_reason: l.needs_reason(),
         })
         .collect()

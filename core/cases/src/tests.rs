@@ -685,3 +685,17 @@ fn lists_are_of_one_subject() {
     assert_eq!(p[0].subject, principal, "a case says whose it is");
     assert_eq!(list_all(&s).expect("all").len(), 2);
 }
+
+/// Issue 13: the rating screen showed "very satisfied", "dissatisfied": every word a screen shows on a line
+/// of its own starts with a capital in English (a state, a rating level).
+#[test]
+fn rating_levels_and_states_read_as_lines_in_english() {
+    for c in crate::rating_choices() {
+        assert!(c.label.en.starts_with(char::is_uppercase), "{:?}", c.label);
+        assert!(!c.label.zh.is_empty());
+    }
+    assert_eq!(CaseState::Completed.label().en, "Completed");
+    assert_eq!(CaseState::Queued.label().en, "Queued on this phone");
+    // inside a sentence the word stays lower-case
+    assert_eq!(CaseState::Completed.label_en(), "completed");
+}

@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(v.working_days_left, Some(4));
         assert!(!v.provisional && !v.overdue);
         assert_eq!(v.summary.subject, "principal-1", "whose case it is");
-        assert_eq!(v.summary.state_text, Text::new("已受理", "accepted"));
+        assert_eq!(v.summary.state_text, Text::new("已受理", "Accepted"));
         assert_eq!(
             v.deadline_text,
             Some(Text::new("承诺 2024-02-21 前办结，还剩 4 个工作日", "promised by 2024-02-21: 4 working days left"))

@@ -107,7 +107,7 @@ impl LicenceStatus {
     }
     /// The status as a person reads it (有效 / 即将到期 / 已注销 …).
     pub fn text(self) -> Text {
-        Text::new(self.label_zh(), self.label_en())
+        Text::line(self.label_zh(), self.label_en())
     }
 }
 
@@ -736,7 +736,9 @@ impl Wallet {
         Ok(ids)
     }
 
-    /// The privacy dashboard: every import, presentation, grant and revocation, per licence or all.
+    /// The privacy dashboard: every import, presentation, grant and revocation, per licence or all, in the
+    /// order they happened (the audit chain's order: uses within one second keep theirs, which a sort by
+    /// `at` does not). A screen shows it reversed, newest first.
     pub fn usage(&self, licence_id: Option<&str>) -> Result<Vec<UsageEntry>> {
         let mut out = Vec::new();
         for e in self.store.audit_entries(licence_id)? {

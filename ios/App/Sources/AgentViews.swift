@@ -17,7 +17,7 @@ struct AgentHomeView: View {
         NavigationStack {
             List {
                 if let error { Text(error).foregroundStyle(.red) }
-                Button(lang.pick("上门受理（委托人没有手机）", "Door intake (principal without a phone)")) { doorOpen = true }
+                Button(String(localized: "Door intake (principal without a phone)")) { doorOpen = true }
                 ForEach(model.principals, id: \.subject) { p in
                     NavigationLink {
                         PrincipalDetailView(model: model, subject: p.subject)
@@ -32,10 +32,10 @@ struct AgentHomeView: View {
             }
             .overlay {
                 if model.principals.isEmpty {
-                    Text(lang.pick("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake."))
+                    Text(String(localized: "No principals yet: scan a delegation, or start a door intake."))
                 }
             }
-            .navigationTitle(lang.pick("帮办代办：我服务的委托人", "Agent mode: my principals"))
+            .navigationTitle(String(localized: "Agent mode: my principals"))
             .task { await load() }
             .sheet(isPresented: $doorOpen, onDismiss: { Task { await load() } }) { DoorIntakeView(model: model) }
         }
@@ -79,7 +79,7 @@ struct PrincipalDetailView: View {
         List {
             if let v = view {
                 PrincipalBannerView(view: v)
-                Section(lang.pick("可代为办理", "May apply for")) {
+                Section(String(localized: "May apply for")) {
                     ForEach(v.items, id: \.code) { item in
                         Button(lang.pick("开始申请：\(item.name.zh)", "Start: \(item.name.en)")) {
                             Task { await open { try await model.startDraft(subject: subject, target: item.code) } }
@@ -88,7 +88,7 @@ struct PrincipalDetailView: View {
                 }
                 let open = v.drafts.filter { !$0.submitted }
                 if !open.isEmpty {
-                    Section(lang.pick("未完成的申请", "Unfinished applications")) {
+                    Section(String(localized: "Unfinished applications")) {
                         ForEach(open, id: \.id) { d in
                             Button(v.items.first { $0.code == d.target }.map { lang.pick($0.name) } ?? d.target) {
                                 Task { await self.open { try await model.resumeDraft(subject: subject, draftId: d.id) } }
@@ -97,7 +97,7 @@ struct PrincipalDetailView: View {
                     }
                 }
                 if !v.cases.isEmpty {
-                    Section(lang.pick("我的办件", "Cases")) {
+                    Section(String(localized: "Cases")) {
                         ForEach(v.cases, id: \.id) { c in
                             VStack(alignment: .leading) {
                                 Text(c.title).font(.headline)
@@ -168,15 +168,15 @@ struct AgentSummaryView: View {
         ScrollView {
             VStack(alignment: .leading, spacing: 16) {
                 PrincipalBannerView(view: view)
-                Text(lang.pick("请委托人核对以下内容", "The principal checks this")).font(.headline)
+                Text(String(localized: "The principal checks this")).font(.headline)
                 if let summary { Text(lang.pick(summary)).font(.title2) }
                 if let error { Text(error).foregroundStyle(.red) }
                 if confirmed {
-                    Text(lang.pick("委托人已确认", "The principal confirmed")).font(.headline)
+                    Text(String(localized: "The principal confirmed")).font(.headline)
                 } else {
-                    PhotosPicker(lang.pick("委托人签名确认", "The principal signs to confirm"), selection: $signature, matching: .images)
+                    PhotosPicker(String(localized: "The principal signs to confirm"), selection: $signature, matching: .images)
                 }
-                Button(lang.pick("代为提交", "Submit for the principal")) {
+                Button(String(localized: "Submit for the principal")) {
                     Task {
                         do {
                             _ = try await model.submit(subject: view.line.subject, form: form)
@@ -243,7 +243,7 @@ struct DoorIntakeView: View {
                             }
                         }
                     }
-                    Section(lang.pick("代办事项（可上门办理的）", "Items to apply for (offered at home)")) {
+                    Section(String(localized: "Items to apply for (offered at home)")) {
                         ForEach(items, id: \.code) { item in
                             Toggle(lang.pick(item.name), isOn: Binding(
                                 get: { chosen.contains(item.code) },
@@ -255,27 +255,27 @@ struct DoorIntakeView: View {
                         }
                     }
                     if let summary {
-                        Section(lang.pick("请向委托人宣读（大字）：", "Read this out to the principal (large text):")) {
+                        Section(String(localized: "Read this out to the principal (large text):")) {
                             Text(lang.pick(summary)).font(.title2)
                         }
                     }
-                    Button(lang.pick("委托人已同意，保存上门确认", "The principal agreed: save the door consent")) { save(subject) }
+                    Button(String(localized: "The principal agreed: save the door consent")) { save(subject) }
                         .disabled(summary == nil || pictures.count < 3)
                 } else {
-                    TextField(lang.pick("委托人姓名", "Principal's name"), text: $name)
-                    TextField(lang.pick("委托人身份证号", "Principal's ID number"), text: $idNumber)
-                    Button(lang.pick("开始上门受理", "Start the door intake")) { Task { await start() } }
+                    TextField(String(localized: "Principal's name"), text: $name)
+                    TextField(String(localized: "Principal's ID number"), text: $idNumber)
+                    Button(String(localized: "Start the door intake")) { Task { await start() } }
                 }
             }
-            .navigationTitle(lang.pick("上门受理", "Door intake"))
-            .toolbar { Button(lang.pick("关闭", "Close")) { dismiss() } }
+            .navigationTitle(String(localized: "Door intake"))
+            .toolbar { Button(String(localized: "Close")) { dismiss() } }
         }
     }
 
     private var kinds: [(String, String)] {
-        [("id_photo", lang.pick("拍身份证", "Photograph the ID card")),
-         ("principal_photo", lang.pick("拍委托人本人", "Photograph the principal")),
-         ("signature", lang.pick("委托人手写签名", "The principal's signature"))]
+        [("id_photo", String(localized: "Photograph the ID card")),
+         ("principal_photo", String(localized: "Photograph the principal")),
+         ("signature", String(localized: "The principal's signature"))]
     }
 
     private func start() async {
@@ -322,7 +322,7 @@ private struct PictureRow: View {
 
     var body: some View {
         if done {
-            Text("\(label) · \(lang.pick("已采集", "captured"))")
+            Text("\(label) · \(String(localized: "captured"))")
         } else {
             PhotosPicker(label, selection: $picked, matching: .images)
                 .onChange(of: picked) { item in

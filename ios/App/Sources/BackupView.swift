@@ -33,16 +33,16 @@ struct BackupView: View {
     var body: some View {
         Form {
             if let code {
-                Section("恢复码（请抄在纸上）/ Recovery code (write it down)") {
+                Section("Recovery code (write it down)") {
                     Text(code).font(.headline).textSelection(.enabled)
                 }
             }
-            Button("生成恢复码 / Make a recovery code") { Task { await makeCode() } }
-            Button("备份到文件 / Back up to Files") { Task { await export(increment: false) } }
-            Button("只备份变化 / Back up the changes") { Task { await export(increment: true) } }
+            Button("Make a recovery code") { Task { await makeCode() } }
+            Button("Back up to Files") { Task { await export(increment: false) } }
+            Button("Back up the changes") { Task { await export(increment: true) } }
             if let status { Text(status).font(.caption) }
         }
-        .navigationTitle("备份 Backup")
+        .navigationTitle("Backup")
         .fileExporter(
             isPresented: $exporting, document: document, contentType: .data, defaultFilename: "zhangban-backup.zbk"
         ) { result in
@@ -95,10 +95,10 @@ struct RestoreView: View {
 
     var body: some View {
         Form {
-            Button("选择备份文件 / Choose the backup file") { importing = true }
+            Button("Choose the backup file") { importing = true }
             if let picked { Text(picked.lastPathComponent).font(.caption) }
-            TextField("恢复码 / Recovery code", text: $code)
-            Button("恢复 / Restore") { Task { await restore() } }.disabled(picked == nil || code.isEmpty)
+            TextField("Recovery code", text: $code)
+            Button("Restore") { Task { await restore() } }.disabled(picked == nil || code.isEmpty)
             if let status { Text(status).foregroundStyle(.red) }
         }
         .fileImporter(isPresented: $importing, allowedContentTypes: [.data]) { result in

@@ -26,14 +26,14 @@ struct CaseActionsSection: View {
         let id = view.summary.id
         let cases = session.cases
         if a.supplement {
-            Section(lang.pick("补正材料", "Supply what was asked for")) {
-                Button(lang.pick("上传", "Attach")) { importing = true }
+            Section(String(localized: "Supply what was asked for")) {
+                Button(String(localized: "Attach")) { importing = true }
                 ForEach(attached, id: \.id) { f in Text(lang.pick("已附：\(f.name)", "Attached: \(f.name)")).font(.caption) }
-                TextField(lang.pick("补充说明（可不填）", "A note (optional)"), text: $note)
-                Button(lang.pick("提交补正", "Send the supplement")) {
+                TextField(String(localized: "A note (optional)"), text: $note)
+                Button(String(localized: "Send the supplement")) {
                     let ids = attached.map(\.id)
                     let n = note
-                    act(lang.pick("补正材料已保存，将随同步发送。", "Supplement saved: it goes with the next sync.")) {
+                    act(String(localized: "Supplement saved: it goes with the next sync.")) {
                         try cases.supply(caseId: id, values: "{}", attachmentIds: ids, note: n)
                     }
                     attached = []
@@ -46,45 +46,45 @@ struct CaseActionsSection: View {
             }
         }
         if a.resubmit || a.discard {
-            Section(lang.pick("平台退回了这次提交", "The platform sent this submission back")) {
+            Section(String(localized: "The platform sent this submission back")) {
                 if let p = view.summary.problem { Text(p).foregroundStyle(.red) }
                 if a.resubmit {
-                    Button(lang.pick("重新提交", "Send it again")) {
-                        act(lang.pick("已重新提交，将随同步发送。", "Sent again: it goes with the next sync.")) {
+                    Button(String(localized: "Send it again")) {
+                        act(String(localized: "Sent again: it goes with the next sync.")) {
                             _ = try cases.resubmit(caseId: id, values: nil, replaceValues: false, itemCodes: nil, attachmentIds: nil)
                         }
                     }
                 }
                 if a.discard {
-                    let why = lang.pick("申请人放弃办理", "The applicant gave it up")
-                    Button(lang.pick("放弃办理", "Give it up"), role: .destructive) {
-                        act(lang.pick("已放弃办理。", "Given up.")) { _ = try cases.discardRefused(caseId: id, reason: why) }
+                    let why = String(localized: "The applicant gave it up")
+                    Button(String(localized: "Give it up"), role: .destructive) {
+                        act(String(localized: "Given up.")) { _ = try cases.discardRefused(caseId: id, reason: why) }
                     }
                 }
             }
         }
         if a.rate {
-            Section(lang.pick("评价本次办理（好差评）", "Rate this service")) {
-                Picker(lang.pick("评价", "Rating"), selection: $levelIndex) {
+            Section(String(localized: "Rate this service")) {
+                Picker(String(localized: "Rating"), selection: $levelIndex) {
                     ForEach(Array(choices.enumerated()), id: \.offset) { i, r in Text(lang.pick(r.label)).tag(Optional(i)) }
                 }
                 let needsReason = levelIndex.map { choices[$0].needsReason } ?? false
-                TextField(needsReason ? lang.pick("请填写不满意的原因", "Please say what went wrong") : lang.pick("评价说明（可不填）", "Why (optional)"), text: $reason)
-                Button(lang.pick("提交评价", "Send the rating")) {
+                TextField(needsReason ? String(localized: "Please say what went wrong") : String(localized: "Why (optional)"), text: $reason)
+                Button(String(localized: "Send the rating")) {
                     guard let i = levelIndex else { return }
                     let level = choices[i].level
                     let r = reason.isEmpty ? nil : reason
-                    act(lang.pick("评价已提交，谢谢。", "Rating sent. Thank you.")) { try cases.rate(caseId: id, level: level, reason: r) }
+                    act(String(localized: "Rating sent. Thank you.")) { try cases.rate(caseId: id, level: level, reason: r) }
                 }
                 .disabled(levelIndex == nil)
             }
         }
         if a.complain {
-            Section(lang.pick("投诉（办不成事反映）", "Complain")) {
-                TextField(lang.pick("遇到了什么问题", "What went wrong"), text: $complaint)
-                Button(lang.pick("提交投诉", "Send the complaint")) {
+            Section(String(localized: "Complain")) {
+                TextField(String(localized: "What went wrong"), text: $complaint)
+                Button(String(localized: "Send the complaint")) {
                     let text = complaint
-                    act(lang.pick("投诉已提交，将随同步发送。", "Complaint saved: it goes with the next sync.")) {
+                    act(String(localized: "Complaint saved: it goes with the next sync.")) {
                         _ = try cases.complain(caseId: id, text: text)
                     }
                     complaint = ""

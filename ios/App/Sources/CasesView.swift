@@ -5,6 +5,8 @@ import ZhangbanKit
 @MainActor
 struct CasesView: View {
     @EnvironmentObject var session: ZhangbanSession
+    /// The latest notice from the core (receipt, state changed, supplement requested, …), in its words.
+    @State private var latest: String?
 
     var body: some View {
         NavigationStack {
@@ -20,9 +22,16 @@ struct CasesView: View {
                     }
                 }
             }
-            .overlay { if session.caseList.isEmpty { Text(lang.pick("还没有办件。", "No applications yet.")) } }
+            .overlay { if session.caseList.isEmpty { Text(String(localized: "No applications yet.")) } }
             .refreshable { await session.syncNow() }
-            .navigationTitle("我的办件 Cases")
+            .safeAreaInset(edge: .top) {
+                if let latest { Text(latest).font(.footnote).padding(.horizontal) }
+            }
+            .task {
+                // The notices as they arrive (AsyncStream; the stream ends with this task).
+                for await notice in session.notices() { latest = notice.text(lang).title }
+            }
+            .navigationTitle("Cases")
         }
     }
 }
@@ -45,14 +54,14 @@ struct CaseDetailView: View {
                     if let d = p.deadlineText { Text(lang.pick(d)).foregroundStyle(p.overdue ? .red : .primary) }
                 }
                 if !p.neededNow.isEmpty {
-                    Section(lang.pick("现在需要", "Needed now")) {
+                    Section(String(localized: "Needed now")) {
                         ForEach(Array(p.neededNow.enumerated()), id: \.offset) { _, n in
                             Text(lang.pick(n.text) + (n.due.map { " · \($0)" } ?? ""))
                         }
                     }
                 }
                 CaseActionsSection(view: p, done: { load() })
-                Section(lang.pick("办理进度", "Timeline")) {
+                Section(String(localized: "Timeline")) {
                     ForEach(Array(p.timeline.enumerated()), id: \.offset) { _, t in
                         VStack(alignment: .leading) {
                             Text("\(formatTime(t.at)) · \(lang.pick(t.stateText))").font(.caption)

@@ -3,13 +3,15 @@ import ZhangbanKit
 
 @MainActor
 struct ContentView: View {
+    // The app's own words are in Localizable.xcstrings (en, zh-Hans): SwiftUI looks a literal up there in
+    // the device's language; the core's texts come in both languages from the core.
     var body: some View {
         TabView {
-            TodoView().tabItem { Label("待办 To do", systemImage: "checklist") }
-            WalletView().tabItem { Label("证照 Wallet", systemImage: "wallet.pass") }
-            ServicesView().tabItem { Label("办事 Services", systemImage: "magnifyingglass") }
-            CasesView().tabItem { Label("我的办件 Cases", systemImage: "list.bullet.rectangle") }
-            NavigationStack { BackupView() }.tabItem { Label("备份 Backup", systemImage: "externaldrive") }
+            TodoView().tabItem { Label("To do", systemImage: "checklist") }
+            WalletView().tabItem { Label("Wallet", systemImage: "wallet.pass") }
+            ServicesView().tabItem { Label("Services", systemImage: "magnifyingglass") }
+            CasesView().tabItem { Label("My cases", systemImage: "list.bullet.rectangle") }
+            NavigationStack { BackupView() }.tabItem { Label("Backup", systemImage: "externaldrive") }
         }
     }
 }

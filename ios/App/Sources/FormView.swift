@@ -32,10 +32,10 @@ struct FormView: View {
                         // A repeat group gets entries; a prefilled value the core marks as possibly out of
                         // date is confirmed (without these some drafts could never be completed).
                         if f.kind == .repeat && !readOnly {
-                            Button(lang.pick("添加一项", "Add an entry")) { form.addInstance(f.path) }
+                            Button(String(localized: "Add an entry")) { form.addInstance(f.path) }
                         }
                         if f.confirm && !readOnly {
-                            Button(lang.pick("确认无误", "Confirm")) { form.confirm(f.path) }
+                            Button(String(localized: "Confirm")) { form.confirm(f.path) }
                                 .accessibilityLabel(lang.pick("确认“\(f.label.zh)”仍然正确", "Confirm “\(f.label.en)” is still right"))
                         }
                     }
@@ -46,13 +46,13 @@ struct FormView: View {
                     }
                 }
                 if let review, form.state?.submittedCase == nil {
-                    Button(lang.pick("交委托人核对", "Review with the principal")) { review() }
+                    Button(String(localized: "Review with the principal")) { review() }
                         .disabled(form.state?.complete != true)
                 } else if let id = form.state?.submittedCase {
                     Text(lang.pick("已提交，办件号 \(id)", "Submitted as case \(id)"))
                 } else {
                     if let submitError { Text(submitError).foregroundStyle(.red) }
-                    Button(lang.pick("提交", "Submit")) {
+                    Button(String(localized: "Submit")) {
                         Task {
                             do {
                                 try await session.submit(form)
@@ -66,7 +66,7 @@ struct FormView: View {
                 }
             }
             .navigationTitle(form.state?.target ?? "")
-            .toolbar { Button(lang.pick("关闭", "Close")) { dismiss() } }
+            .toolbar { Button(String(localized: "Close")) { dismiss() } }
         }
     }
 }
@@ -145,13 +145,13 @@ private struct MaterialRow: View {
                 ForEach(material.actions, id: \.self) { action in
                     switch action {
                     case .attach:
-                        PhotosPicker(lang.pick("上传", "Attach"), selection: $picked, matching: .images)
+                        PhotosPicker(String(localized: "Attach"), selection: $picked, matching: .images)
                     case .commit:
-                        Button(lang.pick("签署告知承诺", "Sign a commitment")) { form.commitMaterial(material.code) }
+                        Button(String(localized: "Sign a commitment")) { form.commitMaterial(material.code) }
                     case .defer:
-                        Button(lang.pick("容缺后补", "Supply later")) { form.deferMaterial(material.code) }
+                        Button(String(localized: "Supply later")) { form.deferMaterial(material.code) }
                     case .clear:
-                        Button(lang.pick("撤销", "Undo")) { form.clearMaterial(material.code) }
+                        Button(String(localized: "Undo")) { form.clearMaterial(material.code) }
                     }
                 }
             }

@@ -19,7 +19,7 @@ struct ServicesView: View {
                 }
                 // No query: browse the bundles (一件事一次办), then the items by department, as the core lists them.
                 if query.isEmpty, let b = browse {
-                    Section(lang.pick("一件事一次办", "Life events (one application for several services)")) {
+                    Section(String(localized: "Life events (one application for several services)")) {
                         ForEach(b.bundles, id: \.code) { hit in
                             NavigationLink(lang.pick(hit.name)) { ChecklistView(code: hit.code) }
                         }
@@ -49,7 +49,7 @@ struct ServicesView: View {
                     self.error = errorText(error, lang)
                 }
             }
-            .navigationTitle("办事 Services")
+            .navigationTitle("Services")
         }
     }
 }
@@ -69,7 +69,7 @@ struct ChecklistView: View {
                 Section {
                     Text(lang.pick(c.terms)) // the fee and the promised time, worded by the core
                 }
-                Section(lang.pick("一次性告知", "What you need (told at once)")) {
+                Section(String(localized: "What you need (told at once)")) {
                     ForEach(c.entries, id: \.key) { line in
                         VStack(alignment: .leading) {
                             Text(lang.pick(line.title))
@@ -77,7 +77,7 @@ struct ChecklistView: View {
                         }
                     }
                 }
-                Button(lang.pick("开始申请", "Start the application")) {
+                Button(String(localized: "Start the application")) {
                     do {
                         form = try session.startDraft(code)
                     } catch {

@@ -30,7 +30,7 @@ struct TodoView: View {
                         }
                     }
                     if !home.cases.isEmpty {
-                        Section(lang.pick("办理中", "Under way")) {
+                        Section(String(localized: "Under way")) {
                             ForEach(home.cases, id: \.caseId) { c in
                                 NavigationLink { CaseDetailView(caseId: c.caseId) } label: {
                                     VStack(alignment: .leading) {
@@ -42,7 +42,7 @@ struct TodoView: View {
                         }
                     }
                     if !home.licences.isEmpty {
-                        Section(lang.pick("证照到期", "Licences expiring")) {
+                        Section(String(localized: "Licences expiring")) {
                             ForEach(home.licences, id: \.licenceId) { l in
                                 Text("\(lang.pick(l.name)) · \(l.validUntil)")
                             }
@@ -56,7 +56,7 @@ struct TodoView: View {
             }
             .refreshable { await load() }
             .task { await load() }
-            .navigationTitle("待办 To do")
+            .navigationTitle("To do")
         }
     }
 

@@ -25,7 +25,7 @@ struct VerifierView: View {
         Form {
             if let o = outcome {
                 Section {
-                    Text(o.accepted ? lang.pick("核验通过", "Valid") : lang.pick("核验不通过", "Not accepted")).font(.title2)
+                    Text(o.accepted ? String(localized: "Valid") : String(localized: "Not accepted")).font(.title2)
                     if let r = o.reason { Text(lang.pick(r)) }
                     if let v = o.verified {
                         Text(lang.pick(v.typeName)).font(.headline)
@@ -34,25 +34,25 @@ struct VerifierView: View {
                     }
                 }
             }
-            Section(lang.pick("核验用途", "Checking for")) {
-                Picker(lang.pick("用途", "Purpose"), selection: $purpose) {
+            Section(String(localized: "Checking for")) {
+                Picker(String(localized: "Purpose"), selection: $purpose) {
                     ForEach(purposes, id: \.self) { p in Text(lang.pick(purposeText(purpose: p))).tag(p) }
                 }
-                Toggle(lang.pick("先出示本机挑战码（防转发）", "Show my challenge first (no relaying)"), isOn: $engaged)
+                Toggle(String(localized: "Show my challenge first (no relaying)"), isOn: $engaged)
             }
             if engaged, let c = challenge, let image = verifierQR(c.text) {
-                Section(lang.pick("请对方先用掌办扫描此码，再出示亮证码：", "Let the holder scan this first, then show their code:")) {
+                Section(String(localized: "Let the holder scan this first, then show their code:")) {
                     Image(uiImage: image).interpolation(.none).resizable().scaledToFit()
-                        .accessibilityLabel(lang.pick("核验挑战码", "Verifier's challenge code"))
+                        .accessibilityLabel(String(localized: "Verifier's challenge code"))
                 }
             }
             Section {
-                TextField(lang.pick("粘贴亮证码文本（ZB1:…）", "Paste the code's text (ZB1:…)"), text: $pasted)
-                Button(lang.pick("核验", "Verify")) { check(pasted) }.disabled(verifier == nil || pasted.isEmpty)
+                TextField(String(localized: "Paste the code's text (ZB1:…)"), text: $pasted)
+                Button(String(localized: "Verify")) { check(pasted) }.disabled(verifier == nil || pasted.isEmpty)
             }
             if let error { Text(error).foregroundStyle(.red) }
         }
-        .navigationTitle(lang.pick("核验亮证", "Verify a presentation"))
+        .navigationTitle(String(localized: "Verify a presentation"))
         .task { open() }
         .onChange(of: purpose) { _ in engage() }
         .onChange(of: engaged) { _ in engage() }
@@ -103,8 +103,8 @@ struct UsageView: View {
     var body: some View {
         List {
             if let error { Text(error).foregroundStyle(.red) }
-            Section(lang.pick("授权用证", "Grants")) {
-                if grants.isEmpty { Text(lang.pick("没有授权。", "No grants.")) }
+            Section(String(localized: "Grants")) {
+                if grants.isEmpty { Text(String(localized: "No grants.")) }
                 ForEach(grants, id: \.grantId) { g in
                     VStack(alignment: .leading) {
                         Text(g.recipient).font(.headline)
@@ -113,12 +113,12 @@ struct UsageView: View {
                             Text(lang.pick("已于 \(formatTime(r)) 撤回", "Withdrawn \(formatTime(r))")).font(.caption)
                         } else if g.expiresAt > Int64(Date().timeIntervalSince1970) {
                             Text(lang.pick("有效至 \(formatTime(g.expiresAt))", "Valid until \(formatTime(g.expiresAt))")).font(.caption)
-                            Button(lang.pick("撤回授权", "Withdraw the grant"), role: .destructive) { revoke(g.grantId) }
+                            Button(String(localized: "Withdraw the grant"), role: .destructive) { revoke(g.grantId) }
                         }
                     }
                 }
             }
-            Section(lang.pick("使用记录（最新在前）", "Every use (newest first)")) {
+            Section(String(localized: "Every use (newest first)")) {
                 ForEach(Array(usage.enumerated()), id: \.offset) { _, u in
                     VStack(alignment: .leading) {
                         Text(formatTime(u.at)).font(.caption)
@@ -127,14 +127,15 @@ struct UsageView: View {
                 }
             }
         }
-        .navigationTitle(lang.pick("用证记录", "Usage log"))
+        .navigationTitle(String(localized: "Usage log"))
         .task { reload() }
     }
 
     private func reload() {
         do {
             grants = try session.wallet.grants(licenceId: nil).sorted { $0.issuedAt > $1.issuedAt }
-            usage = try session.wallet.usage(licenceId: nil).sorted { $0.at > $1.at }
+            // in the order they happened (the core's): reversed, newest first; a sort by time misorders one second
+            usage = Array(try session.wallet.usage(licenceId: nil).reversed())
         } catch {
             self.error = errorText(error, lang)
         }

@@ -27,11 +27,11 @@ struct WalletView: View {
                     }
                 }
                 // Sandbox only: the platform issues a device-bound licence to a registered device.
-                Button("领取示例居民身份证（沙箱） / Get a sample resident ID") { Task { await requestSample() } }
-                NavigationLink(lang.pick("核验他人亮证", "Verify someone's code")) { VerifierView() }
-                NavigationLink(lang.pick("用证记录与授权", "Usage log and grants")) { UsageView() }
+                Button("Get a sample resident ID") { Task { await requestSample() } }
+                NavigationLink(String(localized: "Verify someone's code")) { VerifierView() }
+                NavigationLink(String(localized: "Usage log and grants")) { UsageView() }
             }
-            .navigationTitle("证照 Wallet")
+            .navigationTitle("Wallet")
             .task { await reload() }
         }
     }
@@ -79,20 +79,20 @@ struct PresentView: View {
     var body: some View {
         VStack(spacing: 16) {
             Picker("", selection: $preset) {
-                Text("酒店入住 Hotel").tag(Preset.hotelCheckIn)
-                Text("年龄核验 Age").tag(Preset.ageCheck)
-                Text("全部 All").tag(Preset.full)
+                Text("Hotel").tag(Preset.hotelCheckIn)
+                Text("Age").tag(Preset.ageCheck)
+                Text("All").tag(Preset.full)
             }
             .pickerStyle(.segmented)
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
             if hidden {
-                Text(lang.pick("录屏或切换应用时不显示二维码", "The code is hidden while the screen is recorded or the app is in the background"))
+                Text(String(localized: "The code is hidden while the screen is recorded or the app is in the background"))
             } else if let code = model.code, let image = qrImage(code.qrText) {
                 Image(uiImage: image)
                     .interpolation(.none)
                     .resizable()
                     .scaledToFit()
-                    .accessibilityLabel("亮证二维码 / presentation QR code")
+                    .accessibilityLabel("presentation QR code")
                 let left = max(0, code.notAfter - Int64(now.timeIntervalSince1970))
                 Text(lang.pick("\(left) 秒内有效，到时自动更新", "Valid for \(left) s; a new code follows automatically"))
             }

@@ -24,12 +24,14 @@ struct ZhangbanApp: App {
             Group {
                 if let session = opener.session {
                     ContentView().environmentObject(session)
+                } else if opener.needsPin {
+                    PinView(opener: opener)
                 } else if let directory = opener.firstStart {
                     FirstStartView(directory: directory, opener: opener)
                 } else if let error = opener.error {
                     VStack(spacing: 16) {
                         Text(error).foregroundStyle(.red)
-                        Button("重试 / Retry") { Task { await opener.open() } }
+                        Button("Retry") { Task { await opener.open() } }
                     }.padding()
                 } else {
                     ProgressView()
@@ -53,6 +55,9 @@ final class SessionOpener: ObservableObject {
     @Published var error: String?
     /// The store's folder while the first start asks "new here, or restoring a backup?" (nil otherwise).
     @Published var firstStart: URL?
+    /// The store has a PIN: the PIN screen asks for it (`pinError`: the core's words for the last refusal).
+    @Published var needsPin = false
+    @Published var pinError: String?
     private var startAfresh = false
 
     /// The person chose to start with an empty store (not a restore).
@@ -68,7 +73,9 @@ final class SessionOpener: ObservableObject {
         await open()
     }
 
-    func open() async {
+    /// Opens the store; with a PIN when it has one (the PIN screen passes it). The core counts an attempt
+    /// before it checks it and refuses during a lockout: its `WrongPin` / `Locked` words go to the PIN screen.
+    func open(pin: String? = nil) async {
         guard session == nil else { return }
         // one store per process: the background refresh may have opened it before any scene
         if let s = SessionOpener.shared {
@@ -89,15 +96,26 @@ final class SessionOpener: ObservableObject {
             let s = try await ZhangbanSession.open(
                 directory: directory,
                 vault: KeychainVault(),
-                pin: nil, // a PIN screen would pass it here
+                pin: pin,
                 platformURL: url,
                 onNotice: { notice in SessionOpener.notify(notice) }
             )
             SessionOpener.shared = s
             session = s
+            needsPin = false
+            pinError = nil
             _ = try? await UNUserNotificationCenter.current().requestAuthorization(options: [.alert, .sound, .badge])
             let version = Bundle.main.object(forInfoDictionaryKey: "CFBundleShortVersionString") as? String ?? "0"
             await s.registerOnce(model: UIDevice.current.model, appVersion: version)
+        } catch ZhangbanError.Locked(let retryAfterSecs) where pin == nil {
+            // opened without the PIN it needs: ask for it (and say the wait, during a lockout)
+            needsPin = true
+            pinError = retryAfterSecs > 0 ? ZhangbanError.Locked(retryAfterSecs: retryAfterSecs).text(Lang.current) : nil
+        } catch let e as ZhangbanError where pin != nil {
+            switch e {
+            case .WrongPin, .Locked: pinError = e.text(Lang.current)
+            default: self.error = e.text(Lang.current)
+            }
         } catch {
             self.error = errorText(error, Lang.current)
         }
@@ -155,17 +173,54 @@ struct FirstStartView: View {
         NavigationStack {
             Form {
                 Section {
-                    Text("欢迎使用掌办 / Welcome to Zhangban")
+                    Text("Welcome to Zhangban")
                 }
-                Button("我是新用户，开始使用 / I am new here: start") { Task { await opener.beginAfresh() } }
-                NavigationLink("换了新手机：从备份恢复 / New phone: restore my backup") {
+                Button("I am new here: start") { Task { await opener.beginAfresh() } }
+                NavigationLink("New phone: restore my backup") {
                     RestoreView(directory: directory, vault: KeychainVault()) { _, _ in
                         Task { await opener.restored() }
                     }
-                    .navigationTitle("换机恢复 Restore")
+                    .navigationTitle("Restore on a new phone")
                 }
             }
-            .navigationTitle("掌办 Zhangban")
+            .navigationTitle("Zhangban")
+        }
+    }
+}
+
+/// The PIN screen: the store has a PIN. The core counts each attempt before it checks it, says how many are
+/// left, and after five wrong ones how long to wait (on the boot clock: setting the phone's time changes
+/// nothing); its words are shown as they come. The derivation (PBKDF2, half a second on purpose) runs off the
+/// main actor inside `ZhangbanSession.open`.
+@MainActor
+struct PinView: View {
+    @ObservedObject var opener: SessionOpener
+    @State private var pin = ""
+    @State private var busy = false
+
+    var body: some View {
+        NavigationStack {
+            Form {
+                Section {
+                    SecureField("PIN", text: $pin)
+                        .keyboardType(.numberPad)
+                        .textContentType(.password)
+                    if let e = opener.pinError { Text(e).foregroundStyle(.red) }
+                } footer: {
+                    Text("The PIN stays on this phone: after 5 wrong tries you wait, longer each time.")
+                }
+                Button("Unlock") {
+                    busy = true
+                    let entered = pin
+                    pin = ""
+                    Task {
+                        await opener.open(pin: entered)
+                        busy = false
+                    }
+                }
+                .disabled(pin.isEmpty || busy)
+            }
+            .navigationTitle("Enter your PIN to open Zhangban")
         }
     }
 }

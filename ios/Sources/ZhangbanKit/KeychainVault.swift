@@ -3,8 +3,12 @@ import Foundation
 import Security
 
 /// The store's key vault on iOS: an AES-256 key per alias (a store's data key, its subject ring key) kept in
-/// the Keychain (this device only,
-/// after first unlock; never synced or backed up), sealing with AES-GCM from CryptoKit.
+/// the Keychain (this device only, after first unlock; never synced or backed up), sealing with AES-GCM from
+/// CryptoKit. Each alias's key is itself wrapped by a Secure Enclave P-256 key (ECIES, X9.63 SHA-256,
+/// AES-GCM): the Keychain item holds `0x02 ‖ wrapped key`, which opens only inside this device's Secure
+/// Enclave (a copy of the Keychain item alone is useless). Where there is no Secure Enclave (the simulator)
+/// the item holds the 32 key bytes, as before; such an item is wrapped the first time it is read on a device
+/// that has one.
 ///
 /// Blob, as on Android: `0x01 ‖ 12-byte nonce ‖ ciphertext ‖ 16-byte tag`, the alias as associated data. A blob
 /// this key did not make fails its tag and throws `KeyVaultError.UnwrapFailed` (the store then reports
@@ -76,17 +80,33 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
         ]
         var item: CFTypeRef?
         let status = SecItemCopyMatching(query as CFDictionary, &item)
-        if status == errSecSuccess, let data = item as? Data, data.count == 32 {
-            return SymmetricKey(data: data)
+        if status == errSecSuccess, let data = item as? Data {
+            if data.count == 32 {
+                // Stored plain (made without a Secure Enclave, or by an older version): wrap it now if we can.
+                if let enclave = try enclaveKey(create: true), let wrapped = try? Self.seal(data, enclave) {
+                    let match: [String: Any] = [
+                        kSecClass as String: kSecClassGenericPassword,
+                        kSecAttrService as String: service,
+                        kSecAttrAccount as String: alias,
+                    ]
+                    _ = SecItemUpdate(match as CFDictionary, [kSecValueData as String: wrapped] as CFDictionary)
+                }
+                return SymmetricKey(data: data)
+            }
+            guard data.first == 2 else { throw KeyVaultError.UnwrapFailed }
+            // The Secure Enclave key is gone (the device was reset): the key cannot be had any more.
+            guard let enclave = try enclaveKey(create: false) else { throw KeyVaultError.UnwrapFailed }
+            return SymmetricKey(data: try Self.open(Data(data.dropFirst()), enclave))
         }
         guard status == errSecItemNotFound else {
             throw KeyVaultError.Unavailable(detail: "Keychain read failed (OSStatus \(status))")
         }
         guard create else { return nil }
         let key = SymmetricKey(size: .bits256)
+        let raw = key.withUnsafeBytes { Data($0) }
         query.removeValue(forKey: kSecReturnData as String)
         query.removeValue(forKey: kSecMatchLimit as String)
-        query[kSecValueData as String] = key.withUnsafeBytes { Data($0) }
+        query[kSecValueData as String] = try enclaveKey(create: true).map { try Self.seal(raw, $0) } ?? raw
         query[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
         query[kSecAttrSynchronizable as String] = false
         let added = SecItemAdd(query as CFDictionary, nil)
@@ -94,5 +114,73 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
             throw KeyVaultError.Unavailable(detail: "Keychain write failed (OSStatus \(added))")
         }
         return key
+    }
+
+    // MARK: the Secure Enclave key that wraps the alias keys
+
+    private static let enclaveAlgorithm = SecKeyAlgorithm.eciesEncryptionCofactorVariableIVX963SHA256AESGCM
+
+    /// The vault's Secure Enclave P-256 key (made once; its private half never leaves the chip), or nil where
+    /// the device has no Secure Enclave.
+    private func enclaveKey(create: Bool) throws -> SecKey? {
+        guard SecureEnclave.isAvailable else { return nil }
+        let tag = Data("\(service).enclave".utf8)
+        let query: [String: Any] = [
+            kSecClass as String: kSecClassKey,
+            kSecAttrApplicationTag as String: tag,
+            kSecAttrKeyType as String: kSecAttrKeyTypeECSECPrimeRandom,
+            kSecReturnRef as String: true,
+        ]
+        var item: CFTypeRef?
+        let status = SecItemCopyMatching(query as CFDictionary, &item)
+        if status == errSecSuccess, let found = item {
+            return (found as! SecKey) // a kSecClassKey query with kSecReturnRef gives a SecKey
+        }
+        guard status == errSecItemNotFound else {
+            throw KeyVaultError.Unavailable(detail: "Secure Enclave key lookup failed (OSStatus \(status))")
+        }
+        guard create else { return nil }
+        var error: Unmanaged<CFError>?
+        guard let access = SecAccessControlCreateWithFlags(
+            nil, kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly, .privateKeyUsage, &error
+        ) else {
+            throw KeyVaultError.Unavailable(detail: "Secure Enclave access control: \(String(describing: error?.takeRetainedValue()))")
+        }
+        let attributes: [String: Any] = [
+            kSecAttrKeyType as String: kSecAttrKeyTypeECSECPrimeRandom,
+            kSecAttrKeySizeInBits as String: 256,
+            kSecAttrTokenID as String: kSecAttrTokenIDSecureEnclave,
+            kSecPrivateKeyAttrs as String: [
+                kSecAttrIsPermanent as String: true,
+                kSecAttrApplicationTag as String: tag,
+                kSecAttrAccessControl as String: access,
+            ] as [String: Any],
+        ]
+        guard let key = SecKeyCreateRandomKey(attributes as CFDictionary, &error) else {
+            throw KeyVaultError.Unavailable(detail: "Secure Enclave key: \(String(describing: error?.takeRetainedValue()))")
+        }
+        return key
+    }
+
+    /// `0x02 ‖ ECIES(raw)` under the enclave key's public half.
+    private static func seal(_ raw: Data, _ enclave: SecKey) throws -> Data {
+        var error: Unmanaged<CFError>?
+        guard let publicKey = SecKeyCopyPublicKey(enclave),
+              let wrapped = SecKeyCreateEncryptedData(publicKey, enclaveAlgorithm, raw as CFData, &error) as Data?
+        else {
+            throw KeyVaultError.Unavailable(detail: "Secure Enclave wrap: \(String(describing: error?.takeRetainedValue()))")
+        }
+        return Data([2]) + wrapped
+    }
+
+    /// The 32 key bytes out of an ECIES blob, inside the Secure Enclave.
+    private static func open(_ wrapped: Data, _ enclave: SecKey) throws -> Data {
+        var error: Unmanaged<CFError>?
+        guard let raw = SecKeyCreateDecryptedData(enclave, enclaveAlgorithm, wrapped as CFData, &error) as Data?,
+              raw.count == 32
+        else {
+            throw KeyVaultError.UnwrapFailed
+        }
+        return raw
     }
 }

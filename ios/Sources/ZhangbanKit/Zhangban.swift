@@ -16,6 +16,19 @@ public final class ZhangbanSession: ObservableObject {
     @Published public private(set) var lastNotice: Notice?
 
     private let relay: NoticeRelay
+    private var streams: [UUID: AsyncStream<Notice>.Continuation] = [:]
+
+    /// The core's notices as they arrive, for a `for await` loop in a `.task` (each call is its own stream,
+    /// ended when the loop's task is cancelled). Notifications from a background launch go through `onNotice`.
+    public func notices() -> AsyncStream<Notice> {
+        let id = UUID()
+        return AsyncStream { continuation in
+            streams[id] = continuation
+            continuation.onTermination = { @Sendable _ in
+                Task { @MainActor [weak self] in self?.streams[id] = nil }
+            }
+        }
+    }
 
     /// Opens (or creates) the store in `directory` off the main thread (PBKDF2 with a PIN takes about half a
     /// second on purpose). `onNotice` is called on the core's sync thread, e.g. to post a local notification.
@@ -61,17 +74,25 @@ public final class ZhangbanSession: ObservableObject {
 
     fileprivate func received(_ notice: Notice) {
         lastNotice = notice
+        for continuation in streams.values { continuation.yield(notice) }
         Task { await refresh() }
     }
 
     // MARK: catalog and forms
 
-    public func search(_ query: String, limit: UInt32 = 20) throws -> [Hit] {
-        try catalogSearch(store: store, query: query, limit: limit)
+    /// Offline search, off the main actor (a keystroke in the search box must not wait on the store).
+    public func search(_ query: String, limit: UInt32 = 20) async throws -> [Hit] {
+        let store = self.store
+        return try await Task.detached(priority: .userInitiated) {
+            try catalogSearch(store: store, query: query, limit: limit)
+        }.value
     }
 
-    public func checklist(_ code: String) throws -> Checklist {
-        try catalogChecklist(store: store, subject: selfSubject(), code: code)
+    public func checklist(_ code: String) async throws -> Checklist {
+        let store = self.store
+        return try await Task.detached(priority: .userInitiated) {
+            try catalogChecklist(store: store, subject: selfSubject(), code: code)
+        }.value
     }
 
     public func startDraft(_ target: String) throws -> DraftFormModel {

@@ -65,7 +65,7 @@ class KitCasesTest : SandboxTest("cases") {
         val accepted = withTimeout(10_000) { z.cases.first { l -> l.any { it.state == CaseState.ACCEPTED } } }.single()
         assertEquals(submitted.id, accepted.id)
         assertEquals("已受理", Lang.ZH.pick(accepted.stateText))
-        assertEquals("accepted", Lang.EN.pick(accepted.stateText))
+        assertEquals("Accepted", Lang.EN.pick(accepted.stateText))
         val changed = withTimeout(10_000) { notice.await() }
         assertEquals(submitted.id, changed.caseId)
         assertEquals(changed.titleZh, changed.text(Lang.ZH).title)
@@ -78,7 +78,7 @@ class KitCasesTest : SandboxTest("cases") {
         assertTrue(p.timeline.any { it.actor == "clerk:王芳" }, p.timeline.toString())
         val acceptedStep = p.timeline.last { it.actor == "clerk:王芳" }
         assertEquals("已受理", Lang.ZH.pick(acceptedStep.stateText))
-        assertEquals("accepted", Lang.EN.pick(acceptedStep.stateText))
+        assertEquals("Accepted", Lang.EN.pick(acceptedStep.stateText))
         assertTrue(Lang.ZH.pick(acceptedStep.note).contains("5"), acceptedStep.note.toString())
 
         // A supplement request: the list follows, and the screen shows what is needed, in both languages.

@@ -8,12 +8,18 @@ import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.Executors
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.asCoroutineDispatcher
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.awaitAll
 import kotlinx.coroutines.runBlocking
 import org.zhangban.kit.AesGcmKeyVault
+import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Zhangban
 
 /**
@@ -50,6 +56,40 @@ class KitDraftCloseTest {
         val done = results.indices.filter { results[it].isSuccess }.map { typed[it] }
         if (done.isEmpty()) assertEquals(null, saved) else assertTrue(saved in done, "$saved in $done")
         assertFalse(z.isLocked())
+        z.close()
+    }
+
+    /**
+     * A form screen leaves (back, another tab) while its draft is still opening: the draft was made on the IO
+     * pool, but the caller was cancelled before it got it, and nobody ever closed it (issue 13: "DraftForm
+     * leaks when leaving the tab"). Made deterministic: the caller's thread is held busy until the draft exists,
+     * then the caller is cancelled, so it resumes cancelled with the draft made.
+     */
+    @Test
+    fun aDraftOpenedForAScreenThatLeftMeanwhileIsClosed() = runBlocking {
+        val key = aesKey()
+        val z = Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { key }, null, "http://127.0.0.1:9")
+        val id = z.startDraft("SJ-002").use { it.id }
+        val before = DraftForm.open
+        val caller = Executors.newSingleThreadExecutor()
+        try {
+            for (opening in listOf<suspend () -> DraftForm>({ z.resumeDraft(id) }, { z.startDraft("SJ-002") })) {
+                val job = launch(caller.asCoroutineDispatcher(), start = CoroutineStart.UNDISPATCHED) { opening().close() }
+                val gate = CountDownLatch(1)
+                caller.execute { gate.await() } // the screen's thread is busy: the opened form waits to be handed over
+                val end = System.currentTimeMillis() + 10_000
+                while (DraftForm.open == before) {
+                    check(System.currentTimeMillis() < end) { "the draft never opened" }
+                    Thread.sleep(2)
+                }
+                job.cancel() // the screen left
+                gate.countDown()
+                job.join()
+                assertEquals(before, DraftForm.open, "the form the cancelled screen never got is closed")
+            }
+        } finally {
+            caller.shutdown()
+        }
         z.close()
     }
 }

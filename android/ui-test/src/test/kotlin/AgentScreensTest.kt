@@ -18,6 +18,7 @@ import java.io.File
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
@@ -127,6 +128,14 @@ class AgentScreensTest : SandboxTest("agent-ui") {
             assertTrue(shown("李秀英"), "her name, from her licence, on her form")
             assertFalse(shown("张三", substring = true), "nothing of the agent's own licence on her form")
             assertTrue(shown("正在为委托人 李秀英", substring = true), "the banner stays on the form")
+            // A locked choice (性别, from her licence) says why, as the locked text boxes do (its greyed chips
+            // said nothing): one "来自电子证照" line per locked field on screen, the choice's among them.
+            val gender = fields.single { it.path == "applicant.gender" }
+            assertFalse(gender.editable)
+            val lockedOnScreen = fields.filter { !it.editable && shown(Lang.ZH.pick(it.label)) }
+            assertTrue(gender in lockedOnScreen)
+            val reason = Lang.ZH.pick(assertNotNull(gender.lockReason))
+            assertEquals(lockedOnScreen.size, onAllNodesWithText(reason).fetchSemanticsNodes().size, "a reason under each locked field")
             cam.shoot("agent-form")
             val list = onNode(hasScrollToIndexAction())
             for ((path, v) in mapOf("applicant.phone" to "13900001111", "allowance.account" to "6217000010001234567")) {

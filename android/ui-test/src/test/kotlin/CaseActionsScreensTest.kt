@@ -1,11 +1,13 @@
 package org.zhangban.uitest
 
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
 import androidx.compose.ui.test.hasScrollToIndexAction
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.hasText
+import androidx.compose.ui.test.onAllNodesWithText
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
 import androidx.compose.ui.test.performScrollToNode
@@ -24,6 +26,7 @@ import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
+import org.zhangban.ui.ChangesByItself
 import org.zhangban.ui.ZhangbanRoot
 import uniffi.zhangban_cases.CaseState
 import uniffi.zhangban_cases.Submission
@@ -100,6 +103,8 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             val choices = ratingChoices()
             assertEquals(5, choices.size)
             for (r in choices) assertTrue(shown(Lang.ZH.pick(r.label)), r.label.zh)
+            // On a line of its own, a level reads as one in English (they were "very satisfied", …).
+            for (r in choices) assertTrue(r.label.en.first().isUpperCase(), r.label.en)
             onNodeWithText("提交评价").assertIsNotEnabled() // no level chosen
             list.performScrollToNode(hasText("不满意"))
             onNodeWithText("不满意").performClick()
@@ -125,6 +130,12 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             list.performScrollToNode(hasText("提交投诉"))
             onNodeWithText("提交投诉").assertIsEnabled().performClick()
             waitForText("投诉已提交，将随同步发送。")
+            // The "sent" line follows a language switch (it was kept as the Chinese string it was made in).
+            cam.variant = Variant(Lang.EN, 1f)
+            waitForText("Complaint saved: it goes with the next sync.")
+            assertFalse(shown("投诉已提交，将随同步发送。"), "no Chinese line left in the English screen")
+            cam.variant = VARIANTS[0]
+            waitForText("投诉已提交，将随同步发送。")
             assertEquals(2u, runBlocking { z.casesApi.pendingCount() }, "the rating and the complaint wait in the outbox")
             cam.shoot("case-complained")
             runBlocking { z.syncNow() }
@@ -144,7 +155,11 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             val v = runBlocking { z.view(refused.id) }
             assertTrue(v.actions.resubmit && v.actions.discard)
             assertFalse(v.actions.rate || v.actions.supplement)
-            assertTrue(shown(assertNotNull(v.summary.problem)), "the platform's reason")
+            val reason = assertNotNull(v.summary.problem)
+            // The platform's reason, once (under 现在需要; the refused panel showed it a second time). The timeline's
+            // note of the refusal says it too, as history (a masked line of the render, with its time).
+            val reasonLines = onAllNodes(hasText(reason, substring = true) and SemanticsMatcher.keyNotDefined(ChangesByItself))
+            assertEquals(1, reasonLines.fetchSemanticsNodes().size, "the reason shown once")
             cam.shoot("case-refused")
             onNode(hasScrollToIndexAction()).performScrollToNode(hasText("重新提交"))
             onNodeWithText("重新提交").performClick()

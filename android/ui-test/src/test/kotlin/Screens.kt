@@ -13,7 +13,10 @@ import androidx.compose.ui.focus.FocusManager
 import androidx.compose.ui.platform.LocalDensity
 import androidx.compose.ui.platform.LocalFocusManager
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.semantics.SemanticsActions
 import androidx.compose.ui.test.SemanticsMatcher
+import androidx.compose.ui.test.hasText
+import androidx.compose.ui.text.TextLayoutResult
 import androidx.compose.ui.test.SkikoComposeUiTest
 import androidx.compose.ui.text.platform.Font
 import androidx.compose.ui.text.font.FontFamily
@@ -28,6 +31,7 @@ import java.io.File
 import javax.imageio.ImageIO
 import org.zhangban.kit.Lang
 import org.zhangban.ui.ChangesByItself
+import org.zhangban.ui.Chrome
 import org.zhangban.ui.Host
 import org.zhangban.ui.LocalHost
 import org.zhangban.ui.LocalLang
@@ -149,6 +153,7 @@ class Camera(private val test: SkikoComposeUiTest) {
         for (v in VARIANTS) {
             variant = v
             val (image, masked) = settled()
+            checkTabLabels(v)
             val file = "$name-${v.suffix}.png"
             ImageIO.write(image, "png", File(screens, file))
             val golden = File(goldens, file)
@@ -185,6 +190,41 @@ class Camera(private val test: SkikoComposeUiTest) {
         }
         error("the screen did not settle within 10 s of test-clock time")
     }
+
+    /**
+     * The bottom bar's five labels, where the screen has the bar: one text size for all five, each whole (not
+     * cut). At font scale 2 "我的办件" / "My cases" alone was shrunk to about half the size of the others.
+     */
+    private fun checkTabLabels(v: Variant) {
+        val c = Chrome(v.lang)
+        val labels = listOf(c.tabTodo, c.tabWallet, c.tabServices, c.tabCases, c.tabSettings)
+        val found = labels.mapNotNull { label ->
+            test.onAllNodes(hasText(label), useUnmergedTree = true).fetchSemanticsNodes(atLeastOneRootRequired = false)
+                .firstOrNull { it.boundsInRoot.top > SCREEN.height - 100f && SemanticsActions.GetTextLayoutResult in it.config }
+                ?.let { node ->
+                    val layouts = mutableListOf<TextLayoutResult>()
+                    node.config[SemanticsActions.GetTextLayoutResult].action?.invoke(layouts)
+                    label to layouts.single()
+                }
+        }
+        if (found.isEmpty()) return // a screen without the bar (agent mode)
+        check(found.size == labels.size) { "${v.suffix}: only ${found.map { it.first }} of the tab labels $labels" }
+        val sizes = found.map { it.second.layoutInput.style.fontSize }
+        check(sizes.distinct().size == 1) { "${v.suffix}: tab labels at different sizes: ${found.map { it.first }.zip(sizes)}" }
+        for ((label, layout) in found) {
+            // whole: its natural width fits the width it got (didOverflowWidth compares with the width laid out at)
+            val whole = layout.multiParagraph.intrinsics.maxIntrinsicWidth <= layout.size.width + 0.5f
+            check(whole && !layout.isLineEllipsized(0) && layout.lineCount == 1) {
+                "${v.suffix}: tab label '$label' is cut (width overflow ${layout.didOverflowWidth}, ellipsis " +
+                    "${layout.isLineEllipsized(0)}, ${layout.lineCount} lines, ${layout.size} for ${layout.multiParagraph.intrinsics.maxIntrinsicWidth})"
+            }
+        }
+        tabChecks++
+    }
+
+    /** How many times the bottom bar was checked (every render that shows it). */
+    var tabChecks = 0
+        private set
 
     private fun mask(image: BufferedImage): BufferedImage {
         val copy = BufferedImage(image.width, image.height, BufferedImage.TYPE_INT_ARGB)

@@ -2,6 +2,7 @@ package org.zhangban.uitest
 
 import androidx.compose.ui.test.ExperimentalTestApi
 import androidx.compose.ui.test.assertIsEnabled
+import androidx.compose.ui.test.onAllNodesWithText
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
 import androidx.compose.ui.test.performScrollTo
@@ -58,6 +59,10 @@ class UsageScreensTest : SandboxTest("usage") {
             assertTrue("姓名" in shownAtHotel && "酒店入住" in shownAtHotel, shownAtHotel)
             assertFalse("出生" in shownAtHotel, "only what was disclosed")
             assertTrue(shown("低保申请"), "the grant's purpose")
+            // Newest first, also within one second (all three uses happened in the same second or two: a sort
+            // by time showed "received" above "shown"): each line above the one that happened before it.
+            val tops = usage.map { u -> onAllNodesWithText(Lang.ZH.pick(u.text)).fetchSemanticsNodes().single().boundsInRoot.top }
+            for (i in 1 until tops.size) assertTrue(tops[i] < tops[i - 1], "use ${usage[i].action} above ${usage[i - 1].action}: $tops")
             assertTrue(shown("有效至", substring = true))
             onNodeWithText("撤回授权").assertIsEnabled()
             cam.shoot("usage")

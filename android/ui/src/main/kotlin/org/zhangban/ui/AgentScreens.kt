@@ -21,7 +21,6 @@ import androidx.compose.material3.Surface
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
-import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -193,11 +192,17 @@ fun PrincipalScreen(agent: AgentMode, v: PrincipalView, onBack: () -> Unit, onDr
 private fun AgentDraft(agent: AgentMode, subject: String, draftId: String, onLost: () -> Unit, content: @Composable (DraftForm) -> Unit) {
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val form by produceState<DraftForm?>(null, subject, draftId) {
-        try {
-            value = agent.resumeDraft(subject, draftId)
+        // Opened and closed by this one coroutine: closed when the screen leaves (back, another tab,
+        // submitted), also when it leaves before it ever drew the form (a DisposableEffect registered on the
+        // next composition missed that: the draft stayed open). Closing waits for an edit in flight.
+        val opened = try {
+            agent.resumeDraft(subject, draftId)
         } catch (e: ZhangbanException) {
             error = e
+            null
         }
+        value = opened
+        awaitDispose { opened?.close() }
     }
     val f = form
     if (f == null) {
@@ -207,7 +212,6 @@ private fun AgentDraft(agent: AgentMode, subject: String, draftId: String, onLos
         }
         return
     }
-    DisposableEffect(f) { onDispose { f.close() } }
     content(f)
 }
 

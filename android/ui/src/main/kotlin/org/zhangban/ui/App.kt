@@ -31,6 +31,7 @@ import androidx.compose.ui.graphics.vector.ImageVector
 import androidx.compose.ui.platform.LocalDensity
 import androidx.compose.ui.unit.Density
 import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_remind.Screen
@@ -77,7 +78,13 @@ fun ZhangbanRoot(open: suspend () -> Zhangban, caseFromNotice: String?, onCaseSh
                 LocalLang provides (prefs.lang ?: LocalLang.current),
                 LocalDensity provides Density(density.density, density.fontScale * if (prefs.largeText) 1.3f else 1f),
             ) {
-                ZhangbanTabs(o.z, caseFromNotice, onCaseShown, prefs, onPrefs = { prefs = it })
+                // A store with a PIN opens locked, and locks again when the host calls lock(): the PIN screen.
+                val locked by o.z.locked.collectAsStateWithLifecycle()
+                if (locked) {
+                    UnlockScreen(o.z)
+                } else {
+                    ZhangbanTabs(o.z, caseFromNotice, onCaseShown, prefs, onPrefs = { prefs = it })
+                }
             }
         }
     }
@@ -103,6 +110,8 @@ fun ZhangbanTabs(
     Scaffold(
         bottomBar = {
             NavigationBar {
+                // The five labels at one size (the longest decides), each whole.
+                val labels = remember { FitGroup() }
                 for (t in Tab.entries) {
                     val (label, icon) = when (t) {
                         Tab.Todo -> c.tabTodo to Icons.Filled.CheckCircle
@@ -116,7 +125,7 @@ fun ZhangbanTabs(
                         onClick = { tab = t },
                         // the label says it: the icon is decoration for a screen reader
                         icon = { TabIcon(icon) },
-                        label = { FitText(label) },
+                        label = { FitText(label, group = labels) },
                     )
                 }
             }

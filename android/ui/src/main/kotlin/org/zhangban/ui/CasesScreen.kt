@@ -152,7 +152,9 @@ private fun CaseActionsPanel(z: Zhangban, v: CaseView, onDone: () -> Unit) {
     var complaint by rememberSaveable(id) { mutableStateOf("") }
     var levelIndex by rememberSaveable(id) { mutableStateOf<Int?>(null) }
     var reason by rememberSaveable(id) { mutableStateOf("") }
-    var done by remember(id) { mutableStateOf<String?>(null) }
+    // What was done, worded when shown (a language switch re-words it: it was kept as a string and stayed
+    // in the language of the moment it was sent).
+    var done by remember(id) { mutableStateOf<(Chrome.() -> String)?>(null) }
     val choices = remember { ratingChoices() }
     val scope = rememberCoroutineScope()
     val pick = LocalHost.current.rememberFilePicker { f ->
@@ -165,7 +167,7 @@ private fun CaseActionsPanel(z: Zhangban, v: CaseView, onDone: () -> Unit) {
             }
         }
     }
-    fun act(message: String, block: suspend () -> Unit) {
+    fun act(message: Chrome.() -> String, block: suspend () -> Unit) {
         scope.launch {
             error = attempt {
                 withContext(Dispatchers.IO) { block() }
@@ -185,7 +187,7 @@ private fun CaseActionsPanel(z: Zhangban, v: CaseView, onDone: () -> Unit) {
             Button(
                 enabled = attached.isNotEmpty() || note.isNotBlank(),
                 onClick = {
-                    act(c.supplySent) {
+                    act({ supplySent }) {
                         z.casesApi.supply(id, "{}", attached.map { it.id }, note)
                         attached = emptyList()
                         note = ""
@@ -194,16 +196,16 @@ private fun CaseActionsPanel(z: Zhangban, v: CaseView, onDone: () -> Unit) {
             ) { Text(c.supplySend) }
         }
         if (a.resubmit || a.discard) {
+            // The platform's reason is shown once, above, under 现在需要 (it was here a second time).
             SectionTitle(c.refusedTitle)
-            v.summary.problem?.let { ErrorText(it) }
             FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
                 if (a.resubmit) {
                     Button(onClick = {
-                        act(c.resubmitted) { z.casesApi.resubmit(id, null, false, null, attached.map { it.id }.ifEmpty { null }) }
+                        act({ resubmitted }) { z.casesApi.resubmit(id, null, false, null, attached.map { it.id }.ifEmpty { null }) }
                     }) { Text(c.resubmit) }
                 }
                 if (a.discard) {
-                    OutlinedButton(onClick = { act(c.discarded) { z.casesApi.discardRefused(id, c.discardReason) } }) { Text(c.discard) }
+                    OutlinedButton(onClick = { act({ discarded }) { z.casesApi.discardRefused(id, c.discardReason) } }) { Text(c.discard) }
                 }
             }
         }
@@ -222,20 +224,20 @@ private fun CaseActionsPanel(z: Zhangban, v: CaseView, onDone: () -> Unit) {
                 modifier = Modifier.fillMaxWidth(),
             )
             Button(enabled = chosen != null, onClick = {
-                chosen?.let { r -> act(c.rated) { z.casesApi.rate(id, r.level, reason.ifBlank { null }) } }
+                chosen?.let { r -> act({ rated }) { z.casesApi.rate(id, r.level, reason.ifBlank { null }) } }
             }) { Text(c.rateSend) }
         }
         if (a.complain) {
             SectionTitle(c.complainTitle)
             OutlinedTextField(complaint, { complaint = it }, label = { Text(c.complainHint) }, modifier = Modifier.fillMaxWidth())
             OutlinedButton(enabled = complaint.isNotBlank(), onClick = {
-                act(c.complained) {
+                act({ complained }) {
                     z.casesApi.complain(id, complaint)
                     complaint = ""
                 }
             }) { Text(c.complainSend) }
         }
         ErrorText(error)
-        done?.let { Text(it, color = MaterialTheme.colorScheme.primary) }
+        done?.let { Text(c.it(), color = MaterialTheme.colorScheme.primary) }
     }
 }

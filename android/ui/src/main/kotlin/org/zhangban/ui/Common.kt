@@ -3,6 +3,8 @@ package org.zhangban.ui
 import androidx.compose.foundation.layout.BoxWithConstraints
 import androidx.compose.foundation.layout.padding
 import androidx.compose.material3.LocalTextStyle
+import androidx.compose.runtime.DisposableEffect
+import androidx.compose.runtime.mutableStateMapOf
 import androidx.compose.runtime.remember
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.text.rememberTextMeasurer
@@ -142,30 +144,60 @@ suspend fun attempt(block: suspend () -> Unit): ZhangbanException? =
     }
 
 /**
+ * Labels that share one text size (the bottom bar's five tabs): each [FitText] of the group reports the
+ * largest scale at which it fits its own width, and all of them are drawn at the smallest of those. At font
+ * scale 2 "我的办件" / "My cases" alone was shrunk to about half the size of the other four.
+ */
+class FitGroup {
+    private val scales = mutableStateMapOf<String, Float>()
+
+    internal fun report(text: String, scale: Float) {
+        scales[text] = scale
+    }
+
+    internal fun forget(text: String) {
+        scales.remove(text)
+    }
+
+    internal fun scaleFor(own: Float): Float = minOf(own, scales.values.minOrNull() ?: own)
+}
+
+/**
  * One line of text that fits its width: at the text size the person chose when it fits, else the largest
  * smaller size that does (down to [minScale] of it, then cut with an ellipsis). For labels in a fixed width,
  * such as the bottom bar's five tabs: at font scale 2, "Settings" and "我的办件" were cut to "Setti", "我的".
+ * In a [group], every label takes the group's smallest size, so the labels stay even.
  */
 @Composable
-fun FitText(text: String, modifier: Modifier = Modifier, minScale: Float = 0.5f) {
+fun FitText(text: String, modifier: Modifier = Modifier, minScale: Float = 0.5f, group: FitGroup? = null) {
     val style = LocalTextStyle.current
     val measurer = rememberTextMeasurer()
     BoxWithConstraints(modifier, contentAlignment = Alignment.Center) {
         val width = constraints.maxWidth
-        val fitted = remember(text, style, width, measurer) {
-            var s = style
+        val own = remember(text, style, width, measurer) {
             var scale = 1f
             while (scale > minScale && width != Constraints.Infinity &&
-                measurer.measure(text, s, maxLines = 1, softWrap = false, constraints = Constraints(maxWidth = width)).hasVisualOverflow
+                measurer.measure(text, style.scaled(scale), maxLines = 1, softWrap = false, constraints = Constraints(maxWidth = width))
+                    .hasVisualOverflow
             ) {
                 scale -= 0.05f
-                s = style.copy(
-                    fontSize = style.fontSize * scale,
-                    lineHeight = if (style.lineHeight.isSpecified) style.lineHeight * scale else style.lineHeight,
-                )
             }
-            s
+            scale
         }
-        Text(text, style = fitted, maxLines = 1, softWrap = false, overflow = TextOverflow.Ellipsis)
+        if (group != null) {
+            DisposableEffect(group, text, own) {
+                group.report(text, own)
+                onDispose { group.forget(text) }
+            }
+        }
+        val scale = group?.scaleFor(own) ?: own
+        Text(text, style = style.scaled(scale), maxLines = 1, softWrap = false, overflow = TextOverflow.Ellipsis)
     }
 }
+
+private fun TextStyle.scaled(scale: Float): TextStyle =
+    if (scale == 1f) {
+        this
+    } else {
+        copy(fontSize = fontSize * scale, lineHeight = if (lineHeight.isSpecified) lineHeight * scale else lineHeight)
+    }

@@ -157,14 +157,14 @@ private fun FieldRow(f: FieldState, onChange: (Any?) -> Unit) {
     Column(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
         when (f.kind) {
             FieldType.BOOL -> Row(verticalAlignment = Alignment.CenterVertically) {
-                Text(label, Modifier.weight(1f))
+                LockedLabel(label, locked, Modifier.weight(1f))
                 Switch(checked = f.value == "true", onCheckedChange = { onChange(it) }, enabled = !locked)
             }
             FieldType.CHOICE, FieldType.MULTI_CHOICE -> {
                 val multi = f.kind == FieldType.MULTI_CHOICE
                 val value = runCatching { Json.decode(f.value) }.getOrNull()
                 val chosen = if (multi) (value as? List<*>).orEmpty() else listOfNotNull(value)
-                Text(label)
+                LockedLabel(label, locked)
                 // Wraps: at a large font the options do not fit one line.
                 FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
                     for (o in f.options) {
@@ -210,7 +210,19 @@ private fun FieldRow(f: FieldState, onChange: (Any?) -> Unit) {
                 )
             }
         }
-        if (f.kind in setOf(FieldType.BOOL, FieldType.CHOICE, FieldType.MULTI_CHOICE) && problem != null) ErrorText(problem)
+        if (f.kind in setOf(FieldType.BOOL, FieldType.CHOICE, FieldType.MULTI_CHOICE)) {
+            // A choice from an e-licence says so, as a text box does (greyed chips alone did not say why).
+            if (problem != null) ErrorText(problem) else origin?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
+        }
+    }
+}
+
+/** A field's label, with a lock in front when the person cannot change it. */
+@Composable
+private fun LockedLabel(label: String, locked: Boolean, modifier: Modifier = Modifier) {
+    Row(modifier, verticalAlignment = Alignment.CenterVertically) {
+        if (locked) Icon(Icons.Filled.Lock, contentDescription = null, modifier = Modifier.padding(end = 4.dp))
+        Text(label)
     }
 }
 

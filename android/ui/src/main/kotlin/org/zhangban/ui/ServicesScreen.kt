@@ -15,7 +15,6 @@ import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
-import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -183,11 +182,17 @@ fun ChecklistScreen(z: Zhangban, code: String, onBack: () -> Unit, onStarted: (S
 fun FormHost(z: Zhangban, draftId: String, onClose: () -> Unit, onSubmitted: () -> Unit) {
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val form by produceState<DraftForm?>(null, draftId) {
-        try {
-            value = z.resumeDraft(draftId)
+        // Opened and closed by this one coroutine: closed when the screen leaves (back, another tab,
+        // submitted), also when it leaves before it ever drew the form (a DisposableEffect registered on the
+        // next composition missed that: the draft stayed open). Closing waits for an edit in flight.
+        val opened = try {
+            z.resumeDraft(draftId)
         } catch (e: ZhangbanException) {
             error = e
+            null
         }
+        value = opened
+        awaitDispose { opened?.close() }
     }
     val f = form
     if (f == null) {
@@ -197,6 +202,5 @@ fun FormHost(z: Zhangban, draftId: String, onClose: () -> Unit, onSubmitted: () 
         }
         return
     }
-    DisposableEffect(f) { onDispose { f.close() } }
     FormScreen(z, f, onClose = onClose, onSubmitted = onSubmitted)
 }

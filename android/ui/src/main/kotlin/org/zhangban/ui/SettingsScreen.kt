@@ -122,7 +122,7 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
 }
 
 @Composable
-private fun PinField(value: String, label: String, onChange: (String) -> Unit) {
+internal fun PinField(value: String, label: String, onChange: (String) -> Unit) {
     OutlinedTextField(
         value = value,
         onValueChange = { v -> onChange(v.filter { it.isDigit() }.take(12)) },

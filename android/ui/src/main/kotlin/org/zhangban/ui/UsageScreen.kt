@@ -43,7 +43,9 @@ fun UsageScreen(z: Zhangban, onBack: () -> Unit) {
     val scope = rememberCoroutineScope()
     suspend fun reload() = withContext(Dispatchers.IO) {
         grants = z.wallet.grants(null).sortedByDescending { it.issuedAt }
-        usage = z.wallet.usage(null).sortedByDescending { it.at }
+        // The core lists the uses in the order they happened (the audit chain's): reversed, newest first. A
+        // sort by time put uses of one second oldest first (received below shown, not above it).
+        usage = z.wallet.usage(null).asReversed()
     }
     LaunchedEffect(Unit) { error = attempt { reload() } }
     // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).

@@ -82,10 +82,10 @@ class AgentMode(
 
     /** A principal's draft as a [DraftForm]: every edit is checked against the delegation and audited by the core. */
     suspend fun startDraft(subject: String, target: String): DraftForm =
-        withContext(io) { DraftForm(store, agent.startDraft(subject, target), io) }
+        opened(io) { DraftForm(store, agent.startDraft(subject, target), io) }
 
     suspend fun resumeDraft(subject: String, draftId: String): DraftForm =
-        withContext(io) { DraftForm(store, agent.resumeDraft(subject, draftId), io) }
+        opened(io) { DraftForm(store, agent.resumeDraft(subject, draftId), io) }
 
     /** A photo of material [code] for the principal (encrypted under their key, scope `fill`), attached to [form]. */
     suspend fun attach(form: DraftForm, subject: String, code: String, name: String, bytes: ByteArray): DraftState =

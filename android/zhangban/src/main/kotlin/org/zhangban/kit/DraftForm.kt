@@ -1,5 +1,6 @@
 package org.zhangban.kit
 
+import java.util.concurrent.atomic.AtomicInteger
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -38,6 +39,10 @@ class DraftForm internal constructor(
     private val _state = MutableStateFlow(draft.state())
     private val lock = Mutex()
 
+    init {
+        live.incrementAndGet()
+    }
+
     val state: StateFlow<DraftState> = _state.asStateFlow()
 
     val id: String get() = _state.value.id
@@ -66,6 +71,7 @@ class DraftForm internal constructor(
             synchronized(closeLock) {
                 if (closeRequested && !closed) {
                     closed = true
+                    live.decrementAndGet()
                     draft.close()
                 }
                 lock.unlock()
@@ -128,6 +134,7 @@ class DraftForm internal constructor(
             if (closed || closeRequested) return
             if (lock.tryLock()) {
                 closed = true
+                live.decrementAndGet()
                 try {
                     draft.close()
                 } finally {
@@ -141,6 +148,13 @@ class DraftForm internal constructor(
 
     /** True once [close] has freed the draft. */
     val isClosed: Boolean get() = synchronized(closeLock) { closed }
+
+    companion object {
+        private val live = AtomicInteger()
+
+        /** How many forms are open (made and not closed) in this process: a leak shows here (tests check it). */
+        val open: Int get() = live.get()
+    }
 }
 
 fun DraftState.field(path: String): FieldState? = fields.firstOrNull { it.path == path }

@@ -1,6 +1,7 @@
 package org.zhangban.kit
 
 import java.util.concurrent.atomic.AtomicReference
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -105,6 +106,14 @@ class Zhangban private constructor(
     /** All cases, newest first. */
     val cases: StateFlow<List<CaseSummary>> = _cases.asStateFlow()
 
+    private val _locked = MutableStateFlow(store.isLocked())
+
+    /**
+     * Whether the store is locked (it has a PIN and was opened without it, or [lock] was called): the screens
+     * show the PIN screen instead of the tabs until [unlock] succeeds.
+     */
+    val locked: StateFlow<Boolean> = _locked.asStateFlow()
+
     /** Notices as they arrive (receipt, state changed, supplement requested, licence issued, refused). */
     val notices: SharedFlow<Notice> = _notices.asSharedFlow()
 
@@ -128,13 +137,25 @@ class Zhangban private constructor(
         ): Zhangban =
             withContext(io) {
                 val store = clock?.let { ZhangbanStore.openOrCreateWithClock(dir, vault, pin, it) }
-                    ?: ZhangbanStore.openOrCreate(dir, vault, pin)
+                    ?: openOrCreate(dir, vault, pin)
                 try {
                     Zhangban(store, platformUrl, io, onNotice).also { it.reloadCases() }
                 } catch (e: Throwable) {
                     store.close()
                     throw e
                 }
+            }
+
+        /**
+         * A store with a PIN opened without it (`pin` null) opens locked ([locked]: the PIN screen asks for it)
+         * instead of failing with `Locked`: the app shows its PIN screen, not an error.
+         */
+        private fun openOrCreate(dir: String, vault: KeyVault, pin: String?): ZhangbanStore =
+            try {
+                ZhangbanStore.openOrCreate(dir, vault, pin)
+            } catch (e: ZhangbanException.Locked) {
+                if (pin != null) throw e
+                ZhangbanStore.open(dir, vault)
             }
     }
 
@@ -148,13 +169,24 @@ class Zhangban private constructor(
 
     fun isLocked(): Boolean = store.isLocked()
 
-    /** Forgets the keys in memory (the app went to the background). */
-    fun lock() = store.lock()
+    /** Forgets the keys in memory (the app went to the background); [locked] says so to the screens. */
+    fun lock() {
+        store.lock()
+        _locked.value = true
+    }
 
+    /**
+     * Unlocks with [pin] (PBKDF2, on [io]). The core counts the attempt before it checks it: a wrong PIN is
+     * `ZhangbanException.WrongPin(attemptsLeft)`, too many are `.Locked(retryAfterSecs)` (see [lockoutRemaining]).
+     */
     suspend fun unlock(pin: String?) = withContext(io) {
         store.unlock(pin)
+        _locked.value = store.isLocked()
         reloadCases()
     }
+
+    /** Seconds before the core takes another PIN attempt (0: now); measured on the boot clock, by the core. */
+    suspend fun lockoutRemaining(): Long = withContext(io) { store.lockoutRemaining().toLong() }
 
     // ---- catalog and forms ----------------------------------------------------------------------
 
@@ -173,11 +205,11 @@ class Zhangban private constructor(
 
     /** Starts a draft for an item or bundle, autofilled from the profile and the wallet. */
     suspend fun startDraft(target: String, subject: String = selfSubject()): DraftForm =
-        withContext(io) { DraftForm(store, ZhangbanDraft.start(store, subject, target), io) }
+        opened(io) { DraftForm(store, ZhangbanDraft.start(store, subject, target), io) }
 
     /** Reopens a saved draft with every saved edit (after the app was killed, too). */
     suspend fun resumeDraft(draftId: String): DraftForm =
-        withContext(io) { DraftForm(store, ZhangbanDraft.resume(store, draftId), io) }
+        opened(io) { DraftForm(store, ZhangbanDraft.resume(store, draftId), io) }
 
     /**
      * Submits a completed draft (works offline; sync sends it). Submitting it again returns the same case.
@@ -236,5 +268,20 @@ class Zhangban private constructor(
         if (remindersRef.isInitialized()) remindersApi.close()
         casesApi.close()
         store.close()
+    }
+}
+
+/**
+ * Makes a closeable object on [io] and hands it to the caller, or closes it when the caller was cancelled
+ * meanwhile: a form screen that left (back, another tab) while its draft was opening got no form, and the
+ * opened draft was never closed (nobody held it).
+ */
+internal suspend fun <T : AutoCloseable> opened(io: CoroutineDispatcher, make: () -> T): T {
+    var made: T? = null
+    try {
+        return withContext(io) { make().also { made = it } }
+    } catch (e: CancellationException) {
+        made?.close()
+        throw e
     }
 }
