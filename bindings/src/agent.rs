@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use zhangban_core::agent::{
-    ActivityEntry, Agent, AgentCertificate, DoorConsentInput, DoorIntake, GivenDelegation, PrincipalLine,
+    ActivityEntry, Agent, AgentCertificate, DoorConsentInput, DoorIntake, GivenDelegation, LicenceShare, PrincipalLine,
     PrincipalSide, PrincipalView, Scope, ScopeItem,
 };
 use zhangban_core::cases::CaseSummary;
@@ -207,7 +207,10 @@ impl ZhangbanPrincipal {
         guard(|| self.side.read_certificate(&text))
     }
 
-    /// Signs a delegation to that agent; its `text` is the QR to show.
+    /// Signs a delegation to that agent (its `text` is the QR to show), sharing `shares` (licences of this
+    /// phone's wallet, the elements chosen of each) into it.
+    #[uniffi::method(default(shares))]
+    #[allow(clippy::too_many_arguments)]
     pub fn delegate(
         &self,
         agent_certificate: String,
@@ -216,10 +219,10 @@ impl ZhangbanPrincipal {
         scope: Scope,
         valid_days: Option<u32>,
         single_use: bool,
+        shares: Vec<LicenceShare>,
     ) -> Result<GivenDelegation, ZhangbanError> {
-        guard(|| {
-            self.side.delegate(&agent_certificate, &principal_name, &principal_id_number, scope, valid_days, single_use)
-        })
+        let (cert, name, id) = (&agent_certificate, &principal_name, &principal_id_number);
+        guard(|| self.side.delegate_sharing(cert, name, id, scope, valid_days, single_use, &shares))
     }
 
     /// 亲友代办: this (a family member's) phone delegates for a relative without a phone (lower assurance).
@@ -235,18 +238,8 @@ impl ZhangbanPrincipal {
         valid_days: Option<u32>,
         single_use: bool,
     ) -> Result<GivenDelegation, ZhangbanError> {
-        guard(|| {
-            self.side.delegate_for_relative(
-                &agent_certificate,
-                &relative_name,
-                &relation,
-                &principal_name,
-                &principal_id_number,
-                scope,
-                valid_days,
-                single_use,
-            )
-        })
+        let (cert, rel, name, id) = (&agent_certificate, &relative_name, &principal_name, &principal_id_number);
+        guard(|| self.side.delegate_for_relative(cert, rel, &relation, name, id, scope, valid_days, single_use))
     }
 
     pub fn delegations(&self) -> Result<Vec<GivenDelegation>, ZhangbanError> {

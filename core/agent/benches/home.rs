@@ -74,7 +74,12 @@ fn main() {
                 &cert_text,
                 &format!("委托人{p:03}"),
                 "110105193805200031",
-                Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: Action::ALL.to_vec() },
+                Scope {
+                    items: vec!["MZ-002".into()],
+                    licence_types: vec![],
+                    actions: Action::ALL.to_vec(),
+                    elements: vec![],
+                },
                 Some(365),
                 false,
             )

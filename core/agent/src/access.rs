@@ -44,6 +44,24 @@ pub struct MandateRecord {
     pub completed_at: Option<i64>,
 }
 
+impl MandateRecord {
+    /// A mandate of `scope` only (for checking a delegation's shared licences before it is kept).
+    pub fn of_scope(scope: &Scope) -> MandateRecord {
+        MandateRecord {
+            id: String::new(),
+            assurance: Assurance::Delegation,
+            signed_hex: String::new(),
+            scope: scope.clone(),
+            valid_from: 0,
+            valid_until: 0,
+            single_use: false,
+            used_by_case: None,
+            revoked_at: None,
+            completed_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrincipalRecord {
     pub subject: String,
@@ -77,6 +95,9 @@ pub struct AccessEntry {
     pub allowed: bool,
     /// What was missing when refused.
     pub missing: Option<String>,
+    /// The licence element asked for (`resident_id.address`), when the access was to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<String>,
 }
 
 pub fn load(store: &Store, principal: &str) -> Result<Option<PrincipalRecord>> {
@@ -199,12 +220,64 @@ pub fn audit(
         Some(_) => Some("error".to_string()),
         None => None,
     };
-    let entry = AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing };
+    let entry = AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing, element: None };
     store.audit(&NewEntry {
         actor: agent_id,
         action: AUDIT_ACTION,
         subject: principal,
         target: items.first().map(String::as_str).unwrap_or(action.as_str()),
+        detail: json!(entry),
+    })?;
+    Ok(())
+}
+
+/// Why the agent may not use element `key` of the principal's licence of type `licence_type` under mandate
+/// `m` (per-field scope), or None when it may. A door consent has no element lists: the principal is there
+/// and chooses what their 亮证 discloses.
+pub fn element_refusal(m: &MandateRecord, licence_type: &str, key: &str) -> Option<Error> {
+    if m.assurance == Assurance::Door || m.scope.element_allowed(licence_type, key) {
+        return None;
+    }
+    let (zh_t, en_t) = zhangban_wallet::LicenceType::from_key(licence_type)
+        .map(|t| {
+            let name = t.element_by_key(key).map(|d| (d.name_zh, d.name_en)).unwrap_or((key, key));
+            (format!("{}的“{}”", t.name_zh(), name.0), format!("'{}' of the {}", name.1, t.name_en()))
+        })
+        .unwrap_or_else(|| (format!("{licence_type}.{key}"), format!("{licence_type}.{key}")));
+    Some(denied(
+        &format!("element:{licence_type}.{key}"),
+        &format!("授权范围不含证照项目{zh_t}"),
+        &format!("the delegation does not cover {en_t}"),
+    ))
+}
+
+/// Writes the `agent.access` entry of one use of a licence element (allowed or refused).
+pub fn audit_element(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    licence_type: &str,
+    key: &str,
+    refused: Option<&Error>,
+) -> Result<()> {
+    let element = format!("{licence_type}.{key}");
+    let missing = match refused {
+        Some(Error::PermissionDenied { missing, .. }) => Some(missing.clone()),
+        Some(_) => Some("error".to_string()),
+        None => None,
+    };
+    let entry = AccessEntry {
+        action: Action::Fill,
+        items: vec![],
+        allowed: refused.is_none(),
+        missing,
+        element: Some(element),
+    };
+    store.audit(&NewEntry {
+        actor: agent_id,
+        action: AUDIT_ACTION,
+        subject: principal,
+        target: &format!("element:{licence_type}.{key}"),
         detail: json!(entry),
     })?;
     Ok(())

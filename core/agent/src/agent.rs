@@ -19,6 +19,7 @@ use zhangban_catalog::Catalog;
 use zhangban_forms::draft::AutofillOptions;
 use zhangban_forms::session::{self, DraftInfo};
 use zhangban_forms::{ActingGate, Editor, HeldLicence, LicenceSource, MaterialChoice, Session};
+use zhangban_wallet::format::GrantToken;
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::access::{
@@ -144,6 +145,17 @@ pub struct Agent {
 /// Licences a principal showed at the door (亮证), verified offline: their disclosed, issuer-signed
 /// fields, kept under the principal's key (collection, id = licence id).
 pub const PRINCIPAL_LICENCES: &str = "agent_licence";
+/// Licences a principal shared into their delegation (collection, id = licence id, sealed under the
+/// principal's key): the grant's bytes, verified again at every use.
+pub const SHARED_LICENCES: &str = "agent_shared";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SharedLicence {
+    mandate_id: String,
+    /// The grant (docs/formats.md § 8) as the delegation carried it, hex.
+    grant_hex: String,
+}
+
 /// Purposes a principal's presentation to an agent may carry.
 pub const PRESENTATION_PURPOSES: [&str; 2] = ["full", "custom"];
 
@@ -262,6 +274,31 @@ impl Agent {
         if now > d.valid_until {
             return refuse("validity", "该委托书已过期", "this delegation has expired");
         }
+        // Shared licences: each checked offline (issuer signature and trust, digests, the principal's device
+        // signature, bound to this phone's key, status) and only within the per-field scope.
+        let mut shared = Vec::with_capacity(d.shared.len());
+        for (g, bytes) in d.shared_grants()?.into_iter().zip(&d.shared) {
+            let policy = zhangban_wallet::Policy::default();
+            let v = match self.wallet.grant_verifier().and_then(|gv| Ok(gv.verify_token(g, now, &policy)?)) {
+                Ok(v) => v,
+                Err(e) => {
+                    return refuse(
+                        "shared_licence",
+                        &format!("委托人共享的证照未通过核验：{}", e.message_zh()),
+                        &format!("a licence the principal shared does not verify: {}", e.message_en()),
+                    )
+                }
+            };
+            let t = v.licence_type.key();
+            if let Some(e) = v.disclosed.iter().find(|e| !d.scope.element_allowed(t, &e.key)) {
+                let m = MandateRecord::of_scope(&d.scope);
+                let err = access::element_refusal(&m, t, &e.key)
+                    .unwrap_or_else(|| Error::Internal("element outside the scope".into()));
+                access::audit_element(&self.store, &cert.agent_id, SELF_SUBJECT, t, &e.key, Some(&err))?;
+                return Err(err);
+            }
+            shared.push((v, hex::encode(bytes)));
+        }
         let key_hex = hex::encode(&d.principal_key);
         let existing = self.records()?.into_iter().find(|r| r.principal_key_hex.as_deref() == Some(&key_hex));
         let subject = match &existing {
@@ -287,14 +324,28 @@ impl Agent {
                 completed_at: None,
             }),
         };
+        let old_shared: Vec<String> =
+            self.store.list(SHARED_LICENCES, Some(&subject))?.into_iter().map(|r| r.id).collect();
         self.store.transaction(|t| {
             access::put_principal(t, &rec)?;
+            // A renewed delegation replaces what the previous one shared.
+            for id in &old_shared {
+                t.delete(SHARED_LICENCES, id)?;
+            }
+            for (v, grant_hex) in &shared {
+                let body = SharedLicence { mandate_id: d.id.clone(), grant_hex: grant_hex.clone() };
+                t.put_json(SHARED_LICENCES, &v.licence_id, &subject, &body, PutOptions::default())?;
+            }
             t.audit(&NewEntry {
                 actor: &cert.agent_id,
                 action: "agent.delegation",
                 subject: &subject,
                 target: &d.id,
-                detail: json!({ "assurance": d.assurance(), "items": d.scope.items, "valid_until": d.valid_until }),
+                detail: json!({
+                    "assurance": d.assurance(), "items": d.scope.items, "valid_until": d.valid_until,
+                    "elements": d.scope.elements,
+                    "shared": shared.iter().map(|(v, _)| &v.licence_id).collect::<Vec<_>>(),
+                }),
             })?;
             Ok(())
         })?;
@@ -380,7 +431,12 @@ impl Agent {
             principal_id_number: who.principal_id_number.clone(),
             agent_id: cert.agent_id.clone(),
             agent_cert_id: cert.cert_id.clone(),
-            scope: Scope { items: input.items.clone(), licence_types: vec![], actions: Action::ALL.to_vec() },
+            scope: Scope {
+                items: input.items.clone(),
+                licence_types: vec![],
+                actions: Action::ALL.to_vec(),
+                elements: vec![],
+            },
             valid_from,
             valid_until,
             single_use: input.single_use,
@@ -631,18 +687,22 @@ impl Agent {
                 return Err(e);
             }
         }
-        let date =
-            |s: i64| chrono::DateTime::from_timestamp(s, 0).map(|d| d.date_naive().format("%Y-%m-%d").to_string());
+        // Per-field scope: a disclosed element the mandate does not cover is not kept (each refusal audited).
+        let mut fields = std::collections::BTreeMap::new();
+        for e in &v.disclosed {
+            match rec.mandate.as_ref().and_then(|m| access::element_refusal(m, &t, &e.key)) {
+                Some(err) => access::audit_element(&self.store, &agent, principal, &t, &e.key, Some(&err))?,
+                None => {
+                    fields.insert(e.key.clone(), serde_json::to_value(&e.value).unwrap_or(Value::Null));
+                }
+            }
+        }
         let held = HeldLicence {
             licence_type: t,
             licence_id: v.licence_id.clone(),
             as_of: date(v.valid_from.max(0)).unwrap_or_default(),
             valid_until: date(v.valid_until),
-            fields: v
-                .disclosed
-                .iter()
-                .map(|e| (e.key.clone(), serde_json::to_value(&e.value).unwrap_or(Value::Null)))
-                .collect(),
+            fields,
         };
         self.store.transaction(|t| {
             t.put_json(PRINCIPAL_LICENCES, &held.licence_id, principal, &held, PutOptions::default())?;
@@ -1074,13 +1134,105 @@ fn no_certificate() -> Error {
     )
 }
 
-/// A principal's licences on the agent's phone: only those they showed at the door, only theirs.
+fn date(s: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(s, 0).map(|d| d.date_naive().format("%Y-%m-%d").to_string())
+}
+
+impl Agent {
+    /// The licences a principal shared into their delegation, verified again now against this phone's
+    /// trust list (issuer signature, digests, the principal's device signature): their disclosed elements.
+    /// A grant that no longer verifies (a withdrawn issuer key, a damaged record) is left out.
+    fn shared_licences(&self, principal: &str) -> Result<Vec<HeldLicence>> {
+        let recs = self.store.list(SHARED_LICENCES, Some(principal))?;
+        if recs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(trust) = self.wallet.trust_list()? else { return Ok(Vec::new()) };
+        let now = self.store.now();
+        let mut out = Vec::with_capacity(recs.len());
+        for r in recs {
+            let sh: SharedLicence = r.json()?;
+            let Ok(g) = hex::decode(&sh.grant_hex).map_err(|_| ()).and_then(|b| GrantToken::decode(&b).map_err(|_| ()))
+            else {
+                continue;
+            };
+            let Ok((_, t)) = zhangban_wallet::verify::check_licence(&g.signed, &trust, now, 0) else { continue };
+            let Ok(items) = zhangban_wallet::verify::check_items(&g.signed, t, &g.items) else { continue };
+            let ids: Vec<u32> = items.iter().map(|i| i.id).collect();
+            if !g.signed.body.device_key.verify(&g.tbs(&ids), &g.device_signature) {
+                continue;
+            }
+            let p = &g.signed.body;
+            out.push(HeldLicence {
+                licence_type: t.key().to_string(),
+                licence_id: p.licence_id.clone(),
+                as_of: date(p.valid_from.max(0)).unwrap_or_default(),
+                valid_until: date(p.valid_until),
+                fields: zhangban_wallet::verify::disclosed(t, &items)
+                    .into_iter()
+                    .map(|e| (e.key, serde_json::to_value(&e.value).unwrap_or(Value::Null)))
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// One element of a principal's licence, for the agent to use (scope: `fill`, and the per-field scope:
+    /// the mandate must name this element of this licence type). Refused → `PermissionDenied` naming
+    /// `element:<type>.<key>`; an element in scope the principal has not disclosed (not shared, not shown
+    /// at the door) → `PermissionDenied` too. Both audited, as is the allowed use.
+    pub fn licence_element(&self, principal: &str, licence_type: &str, key: &str) -> Result<Value> {
+        let agent = self.agent_id();
+        let rec = access::authorize(&self.store, &agent, principal, Action::Fill, &[])?;
+        let m = rec.mandate.as_ref().ok_or_else(|| Error::Internal("authorized without a mandate".into()))?;
+        if let Some(e) = access::element_refusal(m, licence_type, key) {
+            access::audit_element(&self.store, &agent, principal, licence_type, key, Some(&e))?;
+            return Err(e);
+        }
+        let value = self
+            .held(principal)?
+            .into_iter()
+            .filter(|l| l.licence_type == licence_type)
+            .find_map(|l| l.fields.get(key).cloned());
+        let Some(value) = value else {
+            let e = denied(
+                &format!("element:{licence_type}.{key}"),
+                "委托人没有向您出示或共享这一证照项目",
+                "the principal has not shown or shared this licence element with you",
+            );
+            access::audit_element(&self.store, &agent, principal, licence_type, key, Some(&e))?;
+            return Err(e);
+        };
+        access::audit_element(&self.store, &agent, principal, licence_type, key, None)?;
+        Ok(value)
+    }
+}
+
+/// A principal's licences on the agent's phone: those they shared into their delegation (verified again
+/// against the issuers' signatures) and those they showed at the door, only theirs, and of each only the
+/// elements the mandate's per-field scope covers (any other is left out and its refusal audited).
 impl LicenceSource for Agent {
     fn held(&self, subject: &str) -> Result<Vec<HeldLicence>> {
         if subject == SELF_SUBJECT {
             return Ok(Vec::new());
         }
-        self.store.list(PRINCIPAL_LICENCES, Some(subject))?.iter().map(|r| r.json()).collect()
+        let Some(m) = access::load(&self.store, subject)?.and_then(|r| r.mandate) else { return Ok(Vec::new()) };
+        let mut out: Vec<HeldLicence> =
+            self.store.list(PRINCIPAL_LICENCES, Some(subject))?.iter().map(|r| r.json()).collect::<Result<_>>()?;
+        out.extend(self.shared_licences(subject)?);
+        let agent = self.agent_id();
+        for l in &mut out {
+            let refused: Vec<(String, Error)> = l
+                .fields
+                .keys()
+                .filter_map(|k| access::element_refusal(&m, &l.licence_type, k).map(|e| (k.clone(), e)))
+                .collect();
+            for (k, e) in refused {
+                l.fields.remove(&k);
+                access::audit_element(&self.store, &agent, subject, &l.licence_type, &k, Some(&e))?;
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -34,8 +34,10 @@ pub mod principal;
 pub use access::{AccessEntry, RETENTION_SETTING};
 pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
 pub use cert::AgentCertificate;
-pub use mandate::{Action, Assurance, Delegation, DoorConsent, Relative, Revocation, Scope};
-pub use principal::{activity_from_relayed, ActivityEntry, GivenDelegation, PrincipalSide, RelayedActivity};
+pub use mandate::{Action, Assurance, Delegation, DoorConsent, LicenceElements, Relative, Revocation, Scope};
+pub use principal::{
+    activity_from_relayed, ActivityEntry, GivenDelegation, LicenceShare, PrincipalSide, RelayedActivity,
+};
 pub use zhangban_base::{Error, Result};
 
 /// A validation error naming the field.
@@ -50,3 +52,5 @@ pub(crate) fn denied(missing: &str, zh: &str, en: &str) -> Error {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_share;

@@ -18,11 +18,12 @@
 use ciborium::value::Value;
 use ring::digest;
 use serde::{Deserialize, Serialize};
+use zhangban_wallet::format::GrantToken;
 use zhangban_wallet::format::{
     as_array, as_bool, as_bytes, as_i64, as_text, as_u64, bytes, decode_cbor, decode_text, encode_cbor, encode_text,
     int, map, sign1_create, sign1_parse, sign1_payload, sign1_value, sign1_verify, text, uint, IntMap,
 };
-use zhangban_wallet::WalletError;
+use zhangban_wallet::{LicenceType, WalletError};
 
 use crate::{bad, denied, Result};
 
@@ -34,6 +35,18 @@ pub const MAX_VALID_DAYS: u32 = 365;
 pub const MAX_ITEMS: usize = 20;
 pub const MAX_TYPES: usize = 10;
 pub const MAX_SIGNED_BYTES: usize = 4096;
+/// Version of a delegation this code signs: 2 names the elements of each licence type in its scope and may
+/// carry shared licences (key 14). Version 1 (licence types only, all their elements) still verifies.
+pub const DELEGATION_VERSION: u64 = 2;
+/// Licences a principal may share into one delegation (each a grant, docs/formats.md § 8).
+pub const MAX_SHARED: usize = 3;
+/// Elements of one licence type a scope may name.
+pub const MAX_ELEMENTS: usize = 16;
+/// Largest signed delegation of version 2 (its shared licences included); the text bound (§ 6) comes first.
+pub const MAX_DELEGATION_BYTES: usize = 12 * 1024;
+/// Longest delegation text the principal's phone makes: what a QR code of version 40 at error correction
+/// level M holds in alphanumeric mode.
+pub const MAX_DELEGATION_TEXT: usize = 3391;
 
 /// What an agent may do for a principal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -81,6 +94,16 @@ impl Action {
     }
 }
 
+/// The elements of one licence type a mandate lets the agent use (per-field scope).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct LicenceElements {
+    /// A wallet licence type key (`resident_id`, …), one of the scope's `licence_types`.
+    pub licence_type: String,
+    /// Element keys of that type (`name`, `id_number`, …): docs/formats.md § 1.
+    pub elements: Vec<String>,
+}
+
 /// What a mandate covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -90,9 +113,73 @@ pub struct Scope {
     /// Licence types the agent may use for the principal (e.g. `resident_id`); may be empty.
     pub licence_types: Vec<String>,
     pub actions: Vec<Action>,
+    /// Which elements of each licence type (a delegation of version 2 names them for every type in
+    /// `licence_types`; a version 1 delegation named none: all elements of its types).
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub elements: Vec<LicenceElements>,
 }
 
 impl Scope {
+    /// Whether the agent may use element `key` of a licence of type `licence_type` under this scope: the
+    /// type is listed and, when the scope names its elements, so is the element. A version 1 scope (no
+    /// element lists) allows every element of a listed type.
+    pub fn element_allowed(&self, licence_type: &str, key: &str) -> bool {
+        if !self.licence_types.iter().any(|t| t == licence_type) {
+            return false;
+        }
+        match self.elements.iter().find(|e| e.licence_type == licence_type) {
+            Some(e) => e.elements.iter().any(|k| k == key),
+            None => self.elements.is_empty(),
+        }
+    }
+
+    /// Element lists well formed: known types listed in `licence_types`, known keys, none twice; with
+    /// `every_type`, each listed type names its elements (version 2).
+    fn check_elements(&self, every_type: bool) -> Result<()> {
+        if self.elements.len() > MAX_TYPES {
+            return Err(bad("scope.elements", "至多 10 种证照", "at most 10 licence types"));
+        }
+        for (n, e) in self.elements.iter().enumerate() {
+            let t = LicenceType::from_key(&e.licence_type).filter(|_| self.licence_types.contains(&e.licence_type));
+            let Some(t) = t.filter(|_| !self.elements[..n].iter().any(|o| o.licence_type == e.licence_type)) else {
+                return Err(bad(
+                    "scope.elements",
+                    &format!("证照项目清单的证照类型“{}”不正确", e.licence_type),
+                    &format!("the element list's licence type '{}' is not valid", e.licence_type),
+                ));
+            };
+            if e.elements.is_empty() || e.elements.len() > MAX_ELEMENTS {
+                return Err(bad(
+                    format!("scope.elements.{}", e.licence_type),
+                    "每种证照须选择 1 至 16 个项目",
+                    "choose 1 to 16 elements of each licence",
+                ));
+            }
+            for (i, k) in e.elements.iter().enumerate() {
+                if t.element_by_key(k).is_none() || e.elements[..i].contains(k) {
+                    return Err(bad(
+                        format!("scope.elements.{}.{k}", e.licence_type),
+                        &format!("{}没有项目“{k}”（或重复）", t.name_zh()),
+                        &format!("the {} has no element '{k}' (or it is listed twice)", t.name_en()),
+                    ));
+                }
+            }
+        }
+        if every_type {
+            if let Some(t) = self.licence_types.iter().find(|t| !self.elements.iter().any(|e| &e.licence_type == *t)) {
+                let (zh, en) =
+                    LicenceType::from_key(t).map_or((t.as_str(), t.as_str()), |l| (l.name_zh(), l.name_en()));
+                return Err(bad(
+                    format!("scope.elements.{t}"),
+                    &format!("请选择帮办员可使用{zh}的哪些项目"),
+                    &format!("choose which elements of the {en} the agent may use"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn check(&self) -> Result<()> {
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
             return Err(bad("scope.items", "须列出 1 至 20 个事项", "must list 1 to 20 service items"));
@@ -111,17 +198,41 @@ impl Scope {
         Ok(())
     }
 
-    fn to_value(&self) -> Value {
-        map(vec![
+    /// The scope's CBOR; `with_elements` (a delegation of version 2) adds key 4: for each licence type, in
+    /// the order of key 2, `[type, [ascending element ids]]`.
+    fn to_value(&self, with_elements: bool) -> Value {
+        let mut entries = vec![
             (1, Value::Array(self.items.iter().map(|i| text(i)).collect())),
             (2, Value::Array(self.licence_types.iter().map(|i| text(i)).collect())),
             (3, Value::Array(self.actions.iter().map(|a| text(a.as_str())).collect())),
-        ])
+        ];
+        if with_elements {
+            let lists = self.licence_types.iter().filter_map(|t| {
+                let e = self.elements.iter().find(|e| &e.licence_type == t)?;
+                let lt = LicenceType::from_key(t)?;
+                let mut ids: Vec<u32> = e.elements.iter().filter_map(|k| lt.element_by_key(k).map(|d| d.id)).collect();
+                ids.sort_unstable();
+                Some(Value::Array(vec![text(t), Value::Array(ids.into_iter().map(|i| uint(i.into())).collect())]))
+            });
+            entries.push((4, Value::Array(lists.collect())));
+        }
+        map(entries)
     }
 
-    fn from_value(v: &Value) -> std::result::Result<Scope, WalletError> {
+    fn from_value(v: &Value, with_elements: bool) -> std::result::Result<Scope, WalletError> {
         let w = "scope";
         let m = IntMap::new(v, w)?;
+        let elements = match (with_elements, m.opt(4)) {
+            (false, None) => Vec::new(),
+            (true, Some(l)) => {
+                let l = as_array(l, w)?;
+                if l.len() > MAX_TYPES {
+                    return Err(WalletError::TooLong { len: l.len(), max: MAX_TYPES });
+                }
+                l.iter().map(element_list).collect::<std::result::Result<Vec<_>, _>>()?
+            }
+            _ => return Err(WalletError::Malformed { what: "scope elements (key 4) and version".into() }),
+        };
         let texts = |k: i64, max: usize| -> std::result::Result<Vec<String>, WalletError> {
             let a = as_array(m.get(k, w)?, w)?;
             if a.len() > max {
@@ -133,8 +244,47 @@ impl Scope {
             .iter()
             .map(|a| Action::parse(a).ok_or_else(|| WalletError::Malformed { what: format!("action {a}") }))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Scope { items: texts(1, MAX_ITEMS)?, licence_types: texts(2, MAX_TYPES)?, actions })
+        let licence_types = texts(2, MAX_TYPES)?;
+        // Version 2: one element list for each licence type of key 2, in its order (so no type of a
+        // version 2 scope falls back to "all elements").
+        if with_elements
+            && (elements.len() != licence_types.len()
+                || elements.iter().zip(&licence_types).any(|(e, t)| &e.licence_type != t))
+        {
+            return Err(WalletError::Malformed { what: "scope elements (one list per licence type)".into() });
+        }
+        Ok(Scope { items: texts(1, MAX_ITEMS)?, licence_types, actions, elements })
     }
+}
+
+/// `[tstr licence_type, [+ uint element_id]]` (ids strictly ascending, known for the type) → element keys.
+fn element_list(v: &Value) -> std::result::Result<LicenceElements, WalletError> {
+    let w = "scope elements";
+    let a = as_array(v, w)?;
+    let [t, ids] = a else { return Err(WalletError::Malformed { what: w.into() }) };
+    let t = as_text(t, w)?;
+    let lt = LicenceType::from_key(t).ok_or_else(|| WalletError::Malformed { what: format!("licence type {t}") })?;
+    let ids = as_array(ids, w)?;
+    if ids.len() > MAX_ELEMENTS {
+        return Err(WalletError::TooLong { len: ids.len(), max: MAX_ELEMENTS });
+    }
+    let mut last = 0;
+    let mut elements = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = u32::try_from(as_u64(id, w)?).map_err(|_| WalletError::Malformed { what: w.into() })?;
+        let def = lt
+            .element(id)
+            .filter(|_| id > last)
+            .ok_or_else(|| WalletError::Malformed { what: format!("element {id} of {t} (unknown or out of order)") })?;
+        last = id;
+        elements.push(def.key.to_string());
+    }
+    Ok(LicenceElements { licence_type: t.to_string(), elements })
+}
+
+/// The purpose a licence shared into delegation `id` carries (the grant names the delegation it is for).
+pub fn shared_purpose(delegation_id: &str) -> String {
+    format!("delegation:{delegation_id}")
 }
 
 /// How sure the platform can be that the principal agreed.
@@ -180,6 +330,11 @@ pub struct Delegation {
     /// `principal_key` is the relative's device key.
     #[serde(default)]
     pub relative: Option<Relative>,
+    /// Licences the principal shared into it (version 2, key 14): each a grant (docs/formats.md § 8, its
+    /// CBOR) of the elements chosen, bound to `agent_key`, for purpose [`shared_purpose`], expiring with
+    /// the delegation. Checked offline by the agent's phone ([`crate::Agent::accept_delegation`]).
+    #[serde(default)]
+    pub shared: Vec<Vec<u8>>,
 }
 
 impl Delegation {
@@ -198,8 +353,12 @@ fn key_id(public_key: &[u8]) -> Vec<u8> {
 }
 
 fn bounded(signed: &[u8]) -> Result<()> {
-    if signed.len() > MAX_SIGNED_BYTES {
-        return Err(WalletError::TooLong { len: signed.len(), max: MAX_SIGNED_BYTES }.into());
+    bounded_by(signed, MAX_SIGNED_BYTES)
+}
+
+fn bounded_by(signed: &[u8], max: usize) -> Result<()> {
+    if signed.len() > max {
+        return Err(WalletError::TooLong { len: signed.len(), max }.into());
     }
     Ok(())
 }
@@ -212,9 +371,9 @@ fn check_validity(valid_from: i64, valid_until: i64) -> Result<()> {
 }
 
 impl Delegation {
-    fn to_value(&self) -> Value {
+    fn to_value(&self, version: u64) -> Value {
         let mut entries = vec![
-            (1, uint(MANDATE_VERSION)),
+            (1, uint(version)),
             (2, text(&self.id)),
             (3, text(&self.principal_name)),
             (4, text(&self.principal_id_masked)),
@@ -222,13 +381,16 @@ impl Delegation {
             (6, text(&self.agent_id)),
             (7, text(&self.agent_cert_id)),
             (8, bytes(&self.agent_key)),
-            (9, self.scope.to_value()),
+            (9, self.scope.to_value(version >= 2)),
             (10, int(self.valid_from)),
             (11, int(self.valid_until)),
             (12, Value::Bool(self.single_use)),
         ];
         if let Some(r) = &self.relative {
             entries.push((13, map(vec![(1, text(&r.name)), (2, text(&r.relation))])));
+        }
+        if version >= 2 && !self.shared.is_empty() {
+            entries.push((14, Value::Array(self.shared.iter().map(|g| bytes(g)).collect())));
         }
         map(entries)
     }
@@ -237,9 +399,20 @@ impl Delegation {
         let w = "delegation";
         let m = IntMap::new(v, w)?;
         let version = as_u64(m.get(1, w)?, w)?;
-        if version != MANDATE_VERSION {
+        if version != MANDATE_VERSION && version != DELEGATION_VERSION {
             return Err(WalletError::UnsupportedVersion { version });
         }
+        let shared = match (version, m.opt(14)) {
+            (_, None) => Vec::new(),
+            (DELEGATION_VERSION, Some(a)) => {
+                let a = as_array(a, w)?;
+                if a.is_empty() || a.len() > MAX_SHARED {
+                    return Err(WalletError::TooLong { len: a.len(), max: MAX_SHARED });
+                }
+                a.iter().map(|g| as_bytes(g, w).map(<[u8]>::to_vec)).collect::<std::result::Result<Vec<_>, _>>()?
+            }
+            _ => return Err(WalletError::Malformed { what: "shared licences in a version 1 delegation".into() }),
+        };
         Ok(Delegation {
             id: as_text(m.get(2, w)?, w)?.to_string(),
             principal_name: as_text(m.get(3, w)?, w)?.to_string(),
@@ -248,10 +421,11 @@ impl Delegation {
             agent_id: as_text(m.get(6, w)?, w)?.to_string(),
             agent_cert_id: as_text(m.get(7, w)?, w)?.to_string(),
             agent_key: as_bytes(m.get(8, w)?, w)?.to_vec(),
-            scope: Scope::from_value(m.get(9, w)?)?,
+            scope: Scope::from_value(m.get(9, w)?, version == DELEGATION_VERSION)?,
             valid_from: as_i64(m.get(10, w)?, w)?,
             valid_until: as_i64(m.get(11, w)?, w)?,
             single_use: as_bool(m.get(12, w)?, w)?,
+            shared,
             relative: match m.opt(13) {
                 None => None,
                 Some(r) => {
@@ -269,9 +443,40 @@ impl Delegation {
         })
     }
 
-    /// Signs with the principal's device key (whose public half must be `principal_key`).
+    /// Signs with the principal's device key (whose public half must be `principal_key`), as version 2:
+    /// the scope names the elements of each licence type, shared licences ride along; the text must fit
+    /// one QR code ([`MAX_DELEGATION_TEXT`]).
     pub fn sign(&self, sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
         self.scope.check()?;
+        self.scope.check_elements(true)?;
+        self.check_shared()?;
+        let signed = self.sign_version(DELEGATION_VERSION, sign)?;
+        let len = Delegation::to_text(&signed).len();
+        if len > MAX_DELEGATION_TEXT {
+            return Err(bad(
+                "shared",
+                &format!("委托码过长（{len} 字符，一个二维码至多 {MAX_DELEGATION_TEXT}）：请少共享一些证照或项目"),
+                &format!(
+                    "the delegation code is too long ({len} characters, one QR code holds {MAX_DELEGATION_TEXT}): \
+                     share fewer licences or elements"
+                ),
+            ));
+        }
+        Ok(signed)
+    }
+
+    /// Signs as version 1 (licence types without element lists, no shared licences): what phones made
+    /// before version 2, kept so that tests and fuzz seeds can show such delegations still verify.
+    #[doc(hidden)]
+    pub fn sign_v1(&self, sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+        if !self.scope.elements.is_empty() || !self.shared.is_empty() {
+            return Err(bad("version", "第 1 版委托书不含证照项目", "a version 1 delegation names no elements"));
+        }
+        self.scope.check()?;
+        self.sign_version(MANDATE_VERSION, sign)
+    }
+
+    fn sign_version(&self, version: u64, sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
         check_validity(self.valid_from, self.valid_until)?;
         if let Some(r) = &self.relative {
             let name = r.name.trim();
@@ -291,20 +496,73 @@ impl Delegation {
                 ));
             }
         }
-        let s = sign1_create(&key_id(&self.principal_key), encode_cbor(&self.to_value()), sign)?;
+        let s = sign1_create(&key_id(&self.principal_key), encode_cbor(&self.to_value(version)), sign)?;
         Ok(encode_cbor(&sign1_value(&s)))
     }
 
-    /// Checks the principal's signature (with the key the delegation names, whose key id must match);
-    /// the caller checks who it names and when it is valid.
+    /// The shared licences, decoded (bounded: each is inside the delegation's bounded bytes).
+    pub fn shared_grants(&self) -> Result<Vec<GrantToken>> {
+        Ok(self.shared.iter().map(|g| GrantToken::decode(g)).collect::<std::result::Result<Vec<_>, _>>()?)
+    }
+
+    /// What binds each shared licence to this delegation, checked without a trust list: at most
+    /// [`MAX_SHARED`], none from a relative's phone (a relative cannot share the principal's licences),
+    /// each a grant of the principal's own licence (its device key is `principal_key`) bound to
+    /// `agent_key`, for [`shared_purpose`] of this id, multi-use, from `valid_from` to `valid_until`, one per
+    /// licence. The issuer signature, the elements against the scope and the status are checked by the
+    /// agent's phone with its trust list ([`crate::Agent::accept_delegation`]).
+    fn check_shared(&self) -> Result<()> {
+        if self.shared.is_empty() {
+            return Ok(());
+        }
+        let refuse = |zh: &str, en: &str| Err(denied("shared", zh, en));
+        if self.shared.len() > MAX_SHARED {
+            return refuse("一份委托至多共享 3 个证照", "a delegation shares at most 3 licences");
+        }
+        if self.relative.is_some() {
+            return refuse(
+                "亲属手机不能共享委托人的证照：请委托人出示证照（亮证）",
+                "a relative's phone cannot share the principal's licences: the principal shows them at the door",
+            );
+        }
+        let mut seen = Vec::new();
+        for g in self.shared_grants()? {
+            let p = &g.signed.body;
+            if p.device_key.sec1 != self.principal_key {
+                return refuse("共享的证照不是委托人本人的", "a shared licence is not the principal's own");
+            }
+            if g.recipient_key.as_deref() != Some(self.agent_key.as_slice())
+                || g.purpose != shared_purpose(&self.id)
+                || g.single_use
+                || g.issued_at != self.valid_from
+                || g.expires_at != self.valid_until
+            {
+                return refuse(
+                    "共享的证照不是为这份委托、这位帮办员签发的",
+                    "a shared licence was not made for this delegation and this agent",
+                );
+            }
+            if seen.contains(&p.licence_id) {
+                return refuse("同一证照共享了两次", "the same licence is shared twice");
+            }
+            seen.push(p.licence_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Checks the principal's signature (with the key the delegation names, whose key id must match) and
+    /// what binds its shared licences to it; the caller checks who it names, when it is valid, and the
+    /// shared licences against its trust list. Versions 1 and 2 verify; any other is `unsupported_version`.
     pub fn verify(signed: &[u8]) -> Result<Delegation> {
-        bounded(signed)?;
+        bounded_by(signed, MAX_DELEGATION_BYTES)?;
         let (s, kid) = sign1_parse(decode_cbor(signed)?)?;
         let d = Delegation::from_value(&sign1_payload(&s)?)?;
         if kid != key_id(&d.principal_key) || !sign1_verify(&s, &d.principal_key) {
             return Err(denied("signature", "委托书签名无效", "the delegation's signature does not verify"));
         }
         d.scope.check()?;
+        d.scope.check_elements(false)?;
+        d.check_shared()?;
         check_validity(d.valid_from, d.valid_until)?;
         Ok(d)
     }
@@ -356,7 +614,7 @@ impl DoorConsent {
             (4, text(&self.principal_id_number)),
             (5, text(&self.agent_id)),
             (6, text(&self.agent_cert_id)),
-            (7, self.scope.to_value()),
+            (7, self.scope.to_value(false)),
             (8, int(self.valid_from)),
             (9, int(self.valid_until)),
             (10, Value::Bool(self.single_use)),
@@ -397,7 +655,7 @@ impl DoorConsent {
             principal_id_number: as_text(m.get(4, w)?, w)?.to_string(),
             agent_id: as_text(m.get(5, w)?, w)?.to_string(),
             agent_cert_id: as_text(m.get(6, w)?, w)?.to_string(),
-            scope: Scope::from_value(m.get(7, w)?)?,
+            scope: Scope::from_value(m.get(7, w)?, false)?,
             valid_from: as_i64(m.get(8, w)?, w)?,
             valid_until: as_i64(m.get(9, w)?, w)?,
             single_use: as_bool(m.get(10, w)?, w)?,

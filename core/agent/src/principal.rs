@@ -10,10 +10,12 @@ use serde_json::json;
 use zhangban_base::audit::NewEntry;
 use zhangban_base::outbox::{self, OpKind};
 use zhangban_base::store::{PutOptions, Store, Txn, SELF_SUBJECT};
-use zhangban_wallet::{DeviceSigner, Wallet};
+use zhangban_wallet::{DeviceSigner, GrantExpiry, Preset, Wallet};
 
 use crate::cert::AgentCertificate;
-use crate::mandate::{Delegation, Relative, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS};
+use crate::mandate::{
+    shared_purpose, Delegation, LicenceElements, Relative, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS,
+};
 use crate::{bad, Error, Result};
 
 /// Delegations this phone gave (owner subject), tag `active`, `revoke_pending` or `revoked`.
@@ -53,15 +55,33 @@ pub struct ActivityEntry {
     pub receipt: Option<String>,
 }
 
+/// A licence of this phone's wallet the principal shares into a delegation, and which of its elements
+/// (selective disclosure, as in a grant: only those travel, each checkable against the issuer's signature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct LicenceShare {
+    pub licence_id: String,
+    /// Element keys (`name`, `id_number`, …).
+    pub elements: Vec<String>,
+}
+
 pub struct PrincipalSide {
     store: Arc<Store>,
     signer: Arc<dyn DeviceSigner>,
     root_key: Vec<u8>,
+    /// This phone's wallet: the licences a delegation may share.
+    wallet: Wallet,
 }
 
 impl PrincipalSide {
     pub fn new(wallet: &Wallet) -> PrincipalSide {
-        PrincipalSide { store: wallet.store().clone(), signer: wallet.signer(), root_key: wallet.root_key().to_vec() }
+        PrincipalSide {
+            store: wallet.store().clone(),
+            signer: wallet.signer(),
+            root_key: wallet.root_key().to_vec(),
+            wallet: Wallet::with_signer(wallet.store().clone(), wallet.signer())
+                .with_root_key(wallet.root_key().to_vec()),
+        }
     }
 
     /// Checks an agent's certificate QR offline (platform root signature, validity now).
@@ -80,6 +100,32 @@ impl PrincipalSide {
         valid_days: Option<u32>,
         single_use: bool,
     ) -> Result<GivenDelegation> {
+        self.delegate_sharing(
+            agent_certificate,
+            principal_name,
+            principal_id_number,
+            scope,
+            valid_days,
+            single_use,
+            &[],
+        )
+    }
+
+    /// [`PrincipalSide::delegate`], sharing licences of this phone's wallet into the delegation: of each,
+    /// only the chosen elements travel (a grant bound to the agent's device key, for this delegation, until
+    /// it ends), and the scope's licence types and element lists take them in, so the agent may use exactly
+    /// those elements. The agent's phone checks them offline against the issuers' signatures.
+    #[allow(clippy::too_many_arguments)]
+    pub fn delegate_sharing(
+        &self,
+        agent_certificate: &str,
+        principal_name: &str,
+        principal_id_number: &str,
+        scope: Scope,
+        valid_days: Option<u32>,
+        single_use: bool,
+        shares: &[LicenceShare],
+    ) -> Result<GivenDelegation> {
         self.sign_delegation(
             agent_certificate,
             principal_name,
@@ -88,6 +134,7 @@ impl PrincipalSide {
             valid_days,
             single_use,
             None,
+            shares,
         )
     }
 
@@ -115,6 +162,7 @@ impl PrincipalSide {
             valid_days,
             single_use,
             Some(relative),
+            &[],
         )
     }
 
@@ -128,6 +176,7 @@ impl PrincipalSide {
         valid_days: Option<u32>,
         single_use: bool,
         relative: Option<Relative>,
+        shares: &[LicenceShare],
     ) -> Result<GivenDelegation> {
         let cert = self.read_certificate(agent_certificate)?;
         let name = principal_name.trim();
@@ -141,8 +190,39 @@ impl PrincipalSide {
             return Err(bad("valid_days", "有效期须为 1 至 365 天", "validity must be 1 to 365 days"));
         }
         let now = self.store.now();
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let valid_until = now + i64::from(days) * 86_400;
+        let mut scope = scope;
+        let mut shared = Vec::with_capacity(shares.len());
+        for sh in shares {
+            let (t, ids, g) = self.wallet.grant_token(
+                &sh.licence_id,
+                &Preset::Custom(sh.elements.clone()),
+                &cert.name,
+                &cert.device_key,
+                &shared_purpose(&id),
+                GrantExpiry::Until(valid_until),
+                now,
+            )?;
+            let key = t.key().to_string();
+            let keys = ids.iter().filter_map(|i| t.element(*i).map(|d| d.key.to_string()));
+            if !scope.licence_types.contains(&key) {
+                scope.licence_types.push(key.clone());
+            }
+            match scope.elements.iter_mut().find(|e| e.licence_type == key) {
+                Some(e) => {
+                    for k in keys {
+                        if !e.elements.contains(&k) {
+                            e.elements.push(k);
+                        }
+                    }
+                }
+                None => scope.elements.push(LicenceElements { licence_type: key, elements: keys.collect() }),
+            }
+            shared.push(g.encode());
+        }
         let d = Delegation {
-            id: uuid::Uuid::new_v4().simple().to_string(),
+            id,
             principal_name: name.to_string(),
             principal_id_masked: zhangban_wallet::ids::mask_id_number(principal_id_number),
             principal_key: self.signer.public_key(),
@@ -151,9 +231,10 @@ impl PrincipalSide {
             agent_key: cert.device_key.clone(),
             scope,
             valid_from: now,
-            valid_until: now + i64::from(days) * 86_400,
+            valid_until,
             single_use,
             relative,
+            shared,
         };
         let signed = d.sign(|m| self.signer.sign(m))?;
         let g = GivenDelegation {
@@ -176,7 +257,10 @@ impl PrincipalSide {
                 action: "agent.delegate",
                 subject: SELF_SUBJECT,
                 target: &g.id,
-                detail: json!({ "agent": cert.agent_id, "items": g.scope.items, "valid_until": g.valid_until }),
+                detail: json!({
+                    "agent": cert.agent_id, "items": g.scope.items, "valid_until": g.valid_until,
+                    "elements": g.scope.elements, "shared": shares.iter().map(|s| &s.licence_id).collect::<Vec<_>>(),
+                }),
             })?;
             Ok(())
         })?;

@@ -67,7 +67,7 @@ fn fixture() -> Fixture {
 }
 
 fn scope(actions: &[Action]) -> Scope {
-    Scope { items: vec![ITEM.into()], licence_types: vec![], actions: actions.to_vec() }
+    Scope { items: vec![ITEM.into()], licence_types: vec![], actions: actions.to_vec(), elements: vec![] }
 }
 
 impl Fixture {
@@ -514,6 +514,8 @@ fn a_principals_licence_shown_at_the_door_fills_only_their_draft() {
     let side = PrincipalSide::new(&f.principal_phone.wallet);
     let mut s = scope(&Action::ALL);
     s.licence_types = vec!["resident_id".into()];
+    s.elements =
+        vec![LicenceElements { licence_type: "resident_id".into(), elements: vec!["name".into(), "id_number".into()] }];
     let g = side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", ID_NUMBER, s, None, false).unwrap();
     let a = f.agent.accept_delegation(&g.text).unwrap();
     // (The refused scan used up that code: a verifier accepts a code once.)

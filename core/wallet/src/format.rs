@@ -959,8 +959,14 @@ impl GrantToken {
     }
 
     pub fn from_text(t: &str) -> WResult<GrantToken> {
-        let bytes_in = decode_text(GRANT_PREFIX, t)?;
-        let v = decode_cbor(&bytes_in)?;
+        GrantToken::decode(&decode_text(GRANT_PREFIX, t)?)
+    }
+
+    /// A grant from its CBOR bytes (a `ZBG1:` text's content, or a grant carried inside another signed
+    /// structure: a delegation's shared licence, docs/formats.md § 10): bounded pre-scan, the one
+    /// deterministic encoding, items in order.
+    pub fn decode(bytes_in: &[u8]) -> WResult<GrantToken> {
+        let v = decode_cbor(bytes_in)?;
         let mut a = match v {
             Value::Array(a) if a.len() == 4 => a,
             _ => return Err(malformed("grant")),

@@ -259,7 +259,12 @@ impl GrantVerifier {
 
     /// Verifies a `ZBG1:` grant; a single-use grant is marked used when it verifies.
     pub fn verify(&self, grant_text: &str, now: i64, policy: &Policy) -> WResult<VerifiedGrant> {
-        let g = GrantToken::from_text(grant_text)?;
+        self.verify_token(GrantToken::from_text(grant_text)?, now, policy)
+    }
+
+    /// [`GrantVerifier::verify`] of a decoded grant ([`GrantToken::decode`]): the same checks, in the same
+    /// order (a delegation's shared licences go through here on the agent's phone).
+    pub fn verify_token(&self, g: GrantToken, now: i64, policy: &Policy) -> WResult<VerifiedGrant> {
         let skew = policy.skew();
         let Some(bound_to) = &g.recipient_key else {
             return Err(WalletError::GrantTerms {

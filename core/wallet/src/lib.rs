@@ -608,6 +608,26 @@ impl Wallet {
         })
     }
 
+    /// A grant (§ 8 of docs/formats.md) of the preset's elements of `licence_id`, bound to `recipient_key`,
+    /// with its licence type and element ids, not kept in the grant list: [`Wallet::grant`] keeps it; a
+    /// delegation carries it inside its own signed bytes (a shared licence, revoked with the delegation).
+    #[allow(clippy::too_many_arguments)]
+    pub fn grant_token(
+        &self,
+        licence_id: &str,
+        preset: &Preset,
+        recipient: &str,
+        recipient_key: &[u8],
+        purpose: &str,
+        expiry: GrantExpiry,
+        now: i64,
+    ) -> Result<(LicenceType, Vec<u32>, format::GrantToken)> {
+        let (r, l) = self.stored(licence_id)?;
+        let ids = self.element_ids(&r, &l, preset)?;
+        let g = grant::build_grant(&l, &ids, recipient, recipient_key, purpose, expiry, now, self.signer.as_ref())?;
+        Ok((r.licence_type, ids, g))
+    }
+
     /// Grants a licence (the preset's elements) to `recipient` (a name shown to people) for `purpose`, bound
     /// to `recipient_key` (the recipient's device public key, from its phone), signed by the device key.
     #[allow(clippy::too_many_arguments)]
@@ -621,15 +641,13 @@ impl Wallet {
         expiry: GrantExpiry,
         now: i64,
     ) -> Result<GrantRecord> {
-        let (r, l) = self.stored(licence_id)?;
-        let ids = self.element_ids(&r, &l, preset)?;
-        let g = grant::build_grant(&l, &ids, recipient, recipient_key, purpose, expiry, now, self.signer.as_ref())?;
+        let (t, ids, g) = self.grant_token(licence_id, preset, recipient, recipient_key, purpose, expiry, now)?;
         let rec = GrantRecord {
             grant_id: hex::encode(&g.grant_id),
             licence_id: licence_id.into(),
             recipient: g.recipient.clone(),
             purpose: g.purpose.clone(),
-            elements: Self::keys_of(r.licence_type, &ids),
+            elements: Self::keys_of(t, &ids),
             issued_at: g.issued_at,
             expires_at: g.expires_at,
             single_use: g.single_use,

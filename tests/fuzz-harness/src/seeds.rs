@@ -63,9 +63,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         }
         "licence_import" => vec![hexs("licence_hex")],
         "delegation" => {
-            use zhangban_core::agent::{Action, Delegation, Relative, Scope};
-            use zhangban_core::wallet::{DeviceSigner, SoftwareKey};
-            let (p, a) = (SoftwareKey::generate().expect("key"), SoftwareKey::generate().expect("key"));
+            use zhangban_core::agent::{Action, Delegation, LicenceElements, Relative, Scope};
+            use zhangban_core::wallet::{DeviceSigner, GrantExpiry, SoftwareKey};
+            // The principal is the vectors' device, so a licence of the vectors can be shared (key 14).
+            let p = SoftwareKey::from_pkcs8_hex(v["keys"]["device_pkcs8"].as_str().unwrap_or_default())
+                .unwrap_or_else(|_| SoftwareKey::generate().expect("key"));
+            let a = SoftwareKey::generate().expect("key");
             let d = Delegation {
                 id: "0123456789abcdef0123456789abcdef".into(),
                 principal_name: "李秀英".into(),
@@ -74,20 +77,58 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 agent_id: "agent-1".into(),
                 agent_cert_id: "cert-1".into(),
                 agent_key: a.public_key(),
-                scope: Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: Action::ALL.to_vec() },
+                scope: Scope {
+                    items: vec!["MZ-002".into()],
+                    licence_types: vec![],
+                    actions: Action::ALL.to_vec(),
+                    elements: vec![],
+                },
                 valid_from: VECTOR_NOW,
                 valid_until: VECTOR_NOW + 30 * 86_400,
                 single_use: false,
                 relative: None,
+                shared: vec![],
             };
+            let v1 = Delegation::to_text(&d.sign_v1(|m| p.sign(m)).expect("a version 1 delegation seed"));
             let signed = d.sign(|m| p.sign(m)).expect("a delegation seed");
             let text = Delegation::to_text(&signed);
             let cert_like = text.replacen("ZBD1:", "ZBA1:", 1);
             // 亲友代办: the same with key 13 (the relative who signed), so its parser is fuzzed too.
-            let family =
-                Delegation { relative: Some(Relative { name: "李小红".into(), relation: "女儿".into() }), ..d };
+            let family = Delegation {
+                relative: Some(Relative { name: "李小红".into(), relation: "女儿".into() }),
+                ..d.clone()
+            };
             let family = Delegation::to_text(&family.sign(|m| p.sign(m)).expect("a family delegation seed"));
-            vec![text.into_bytes(), cert_like.into_bytes(), signed, family.into_bytes()]
+            let mut out = vec![text.into_bytes(), cert_like.into_bytes(), signed, family.into_bytes(), v1.into_bytes()];
+            // Version 2 with a shared licence (name and ID number of the vectors' resident ID card).
+            let licence = zhangban_core::wallet::format::IssuedLicence::decode(&hexs("licence_hex"));
+            if let Ok(l) = licence {
+                let purpose = zhangban_core::agent::mandate::shared_purpose(&d.id);
+                let until = GrantExpiry::Until(d.valid_until);
+                let g = zhangban_core::wallet::grant::build_grant(
+                    &l,
+                    &[1, 6],
+                    "王帮办",
+                    &a.public_key(),
+                    &purpose,
+                    until,
+                    d.valid_from,
+                    &p,
+                );
+                if let Ok(g) = g {
+                    let scope = Scope {
+                        licence_types: vec!["resident_id".into()],
+                        elements: vec![LicenceElements {
+                            licence_type: "resident_id".into(),
+                            elements: vec!["name".into(), "id_number".into()],
+                        }],
+                        ..d.scope.clone()
+                    };
+                    let shared = Delegation { scope, shared: vec![g.encode()], ..d.clone() };
+                    out.push(Delegation::to_text(&shared.sign(|m| p.sign(m)).expect("a shared seed")).into_bytes());
+                }
+            }
+            out
         }
         "form_schema" => vec![
             form(

@@ -54,7 +54,12 @@ pub fn bench_store(dir: &Path, principals: usize, cases_each: usize) -> Result<V
     ];
     let mut subjects = Vec::new();
     for p in 0..principals {
-        let scope = Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: Action::ALL.to_vec() };
+        let scope = Scope {
+            items: vec!["MZ-002".into()],
+            licence_types: vec![],
+            actions: Action::ALL.to_vec(),
+            elements: vec![],
+        };
         let g = side
             .delegate(&cert_text, &format!("委托人{p:03}"), "110105193805200031", scope, Some(365), false)
             .map_err(e)?;

@@ -39,7 +39,12 @@ async fn phone(client: &PlatformClient) -> Phone {
 }
 
 fn scope(items: &[&str]) -> Scope {
-    Scope { items: items.iter().map(|s| s.to_string()).collect(), licence_types: vec![], actions: Action::ALL.to_vec() }
+    Scope {
+        items: items.iter().map(|s| s.to_string()).collect(),
+        licence_types: vec![],
+        actions: Action::ALL.to_vec(),
+        elements: vec![],
+    }
 }
 
 async fn post_case(client: &PlatformClient, token: &str, codes: &[&str], proxy: Value) -> Result<Value, Error> {

@@ -114,7 +114,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         &cert_qr,
         "李秀英",
         "110105194001010018",
-        Scope { items: vec![ITEM.into()], licence_types: vec![], actions: Action::ALL.to_vec() },
+        Scope { items: vec![ITEM.into()], licence_types: vec![], actions: Action::ALL.to_vec(), elements: vec![] },
         None,
         false,
     )?;

@@ -17,6 +17,7 @@ import org.zhangban.kit.field
 import org.zhangban.kit.text
 import uniffi.zhangban_agent.Action
 import uniffi.zhangban_agent.Assurance
+import uniffi.zhangban_agent.LicenceElements
 import uniffi.zhangban_agent.PrincipalStatus
 import uniffi.zhangban_agent.Scope
 import uniffi.zhangban_ffi.ZhangbanException
@@ -74,6 +75,8 @@ class KitAgentTest : SandboxTest("agent") {
             items = listOf("MZ-002"),
             licenceTypes = listOf("resident_id"),
             actions = listOf(Action.FILL, Action.SUBMIT, Action.FOLLOW, Action.RECEIVE_RESULTS),
+            // Per-field scope (ZBD1: version 2): which elements of her ID card the agent may use.
+            elements = listOf(LicenceElements("resident_id", listOf("name", "id_number", "sex", "birth_date", "ethnicity"))),
         )
         val given = li.delegate(certQr, "李秀英", LI.getValue("id_number"), scope)
         assertTrue(given.text.startsWith("ZBD1:"))
@@ -120,7 +123,13 @@ class KitAgentTest : SandboxTest("agent") {
             "her ID card is covered by HER licence")
         assertEquals(form.id, agentMode.switchPrincipal(her).drafts.single().id)
 
-        for ((path, v) in mapOf("applicant.phone" to "13900001111", "allowance.account" to "6217000010001234567")) {
+        // Her address is on the card but outside the per-field scope: not filled from it (the agent asks her).
+        assertTrue(form.value("applicant.address") == null || form.value("applicant.address") == "", "address not in scope")
+        for ((path, v) in mapOf(
+            "applicant.phone" to "13900001111",
+            "allowance.account" to "6217000010001234567",
+            "applicant.address" to LI.getValue("address"),
+        )) {
             form.set(path, v)
         }
         for (m in form.state.value.materials.filter { it.status !is MaterialStatus.Exempt }) {

@@ -28,6 +28,7 @@ import org.zhangban.kit.Lang
 import org.zhangban.kit.PrincipalMode
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.AgentRoot
+import uniffi.zhangban_agent.LicenceElements
 import uniffi.zhangban_agent.Action
 import uniffi.zhangban_agent.Assurance
 import uniffi.zhangban_agent.PrincipalStatus
@@ -64,7 +65,10 @@ class AgentScreensTest : SandboxTest("agent-ui") {
             ))
             lz.wallet.refreshLists(sandbox.url)
             val licence = lz.wallet.requestLicence(sandbox.url, "resident_id", null)
-            val scope = Scope(listOf("MZ-002"), listOf("resident_id"), listOf(Action.FILL, Action.SUBMIT, Action.FOLLOW, Action.RECEIVE_RESULTS))
+            val scope = Scope(
+                listOf("MZ-002"), listOf("resident_id"), listOf(Action.FILL, Action.SUBMIT, Action.FOLLOW, Action.RECEIVE_RESULTS),
+                listOf(LicenceElements("resident_id", listOf("name", "id_number", "sex", "birth_date", "ethnicity", "address"))),
+            )
             val given = li.delegate(agent.certificateQr(), "李秀英", "110105194001010018", scope)
             val line = agent.scanDelegation(given.text)
             agent.checkPrincipalLicence(line.subject, lz.presenter().present(licence.licenceId, Preset.Full).code.qrText)
