@@ -1244,3 +1244,120 @@ fn attack_a_record_spliced_across_the_collection_id_boundary_is_refused() {
     assert!(got.is_err());
     assert!(s.put("a/b", "c", SELF_SUBJECT, b"x").is_err(), "no collection name with '/'");
 }
+
+// ---- the record head bound to the rollback anchor (finding 10, the gap found by reading) ----------------
+
+/// What an attacker with the files copies of the covered collections at one moment: every row of them and
+/// every `meta` row of the head (`record_head…`), the anchor's rows (`anchor_…`) left as they are.
+struct CoveredCopy {
+    rows: Vec<(String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64)>,
+    head: Vec<(String, Vec<u8>)>,
+}
+
+fn covered_list() -> String {
+    HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
+}
+
+fn copy_covered(dir: &Path) -> CoveredCopy {
+    let c = raw_db(dir);
+    let mut st = c
+        .prepare(&format!(
+            "SELECT collection, id, subject, tag, lookup, body, updated_at FROM records
+             WHERE collection IN ({}) ORDER BY seq",
+            covered_list()
+        ))
+        .unwrap();
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut st = c.prepare("SELECT key, value FROM meta WHERE key LIKE 'record_head%'").unwrap();
+    let head: Vec<(String, Vec<u8>)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+    assert!(!head.is_empty(), "the store keeps a head");
+    CoveredCopy { rows, head }
+}
+
+/// Puts the copied rows and head back in place of the current ones (every other row, the anchor's among
+/// them, current). Through SQL, so the kept counts follow.
+fn put_back_covered(dir: &Path, copy: &CoveredCopy) {
+    let c = raw_db(dir);
+    c.execute(&format!("DELETE FROM records WHERE collection IN ({})", covered_list()), []).unwrap();
+    for r in &copy.rows {
+        c.execute(
+            "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![r.0, r.1, r.2, r.3, r.4, r.5, r.6],
+        )
+        .unwrap();
+    }
+    c.execute("DELETE FROM meta WHERE key LIKE 'record_head%'", []).unwrap();
+    for (k, v) in &copy.head {
+        c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v]).unwrap();
+    }
+}
+
+/// Finding 10, the gap found by reading (ADR 0025 left it): an older head put back *together with* every
+/// covered row of its moment passes the head check (the rows make that head), and the anchor's meta rows,
+/// left current, pass the anchor check — unless the head is bound to the anchor. Here the rows of before a
+/// single-use grant was used (anchored) and of before an outbox entry was sent (not anchored before).
+#[test]
+fn attack_an_older_head_put_back_with_all_its_rows_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put_with("outbox", "op-1", SELF_SUBJECT, b"{\"n\":1}", PutOptions { tag: Some("pending"), lookup: None })
+        .unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g0", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    let before = copy_covered(&dir);
+
+    // The single-use grant g1 is used (as the wallet records it: its row and the anchor in one transaction).
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    put_back_covered(&dir, &before);
+    match Store::open(&dir, v.clone()) {
+        Err(Error::RolledBack) => {}
+        Ok(s) => panic!(
+            "the older head and its rows were accepted: the used grant's record is {}",
+            if s.get_opt("grant_used", "g1").unwrap().is_some() { "there" } else { "gone (usable again)" }
+        ),
+        Err(e) => panic!("not refused as a rollback: {e:?}"),
+    }
+
+    // An outbox entry sent (only a covered collection written, no anchor asked for), then the older head
+    // and rows put back: the entry would be pending again.
+    put_back(&current, &dir);
+    let before = copy_covered(&dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| t.set_tag("outbox", "op-1", Some("sent")).map(|_| ())).unwrap();
+    drop(s);
+    put_back_covered(&dir, &before);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)), "an older outbox state came back");
+
+    // A damaged head is damage, not a rollback; and the store as written opens.
+    put_back(&current, &dir);
+    let mut head = raw_db(&dir)
+        .query_row("SELECT value FROM meta WHERE key = 'record_head'", [], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap();
+    head[20] ^= 1;
+    raw_db(&dir).execute("UPDATE meta SET value = ?1 WHERE key = 'record_head'", [head]).unwrap();
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
+    put_back(&current, &dir);
+    assert!(Store::open(&dir, v).is_ok());
+}
