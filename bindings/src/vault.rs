@@ -120,6 +120,81 @@ mod tests {
         assert_eq!(a.unwrap("other".into(), w), Err(KeyVaultError::UnwrapFailed));
     }
 
+    /// Finding 12: the shell's vault is the attacker here — it records everything the core hands to `wrap`
+    /// and everything `unwrap` gives back (what a heap dump, a log line or a crash report of the shell holds).
+    /// No 32-byte window of that traffic may open the store's canary as an AES-256-GCM key (the data key in
+    /// the clear), and no value of a key's length may cross as it is (a ring key).
+    #[test]
+    fn attack_the_shells_vault_never_sees_a_key_in_the_clear() {
+        use crate::store::ZhangbanStore;
+        use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+
+        struct Recording {
+            inner: Arc<dyn KeyVault>,
+            seen: std::sync::Mutex<Vec<(String, Vec<u8>)>>,
+        }
+        impl KeyVault for Recording {
+            fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
+                self.seen.lock().unwrap().push((alias.clone(), plaintext.clone()));
+                self.inner.wrap(alias, plaintext)
+            }
+            fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
+                let out = self.inner.unwrap(alias.clone(), wrapped)?;
+                self.seen.lock().unwrap().push((alias, out.clone()));
+                Ok(out)
+            }
+            fn destroy(&self, alias: String) -> Result<(), KeyVaultError> {
+                self.inner.destroy(alias)
+            }
+        }
+
+        let opens_canary = |canary: &[u8], candidate: &[u8]| {
+            let mut aad = Vec::new();
+            for part in ["meta", "canary", "value"] {
+                aad.extend_from_slice(&(part.len() as u32).to_be_bytes());
+                aad.extend_from_slice(part.as_bytes());
+            }
+            let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, candidate).unwrap());
+            let nonce = Nonce::try_assume_unique_for_key(&canary[1..13]).unwrap();
+            let mut buf = canary[13..].to_vec();
+            key.open_in_place(nonce, Aad::from(&aad), &mut buf).is_ok()
+        };
+        for pin in [None, Some("246810".to_string())] {
+            let dir = tempfile::tempdir().unwrap();
+            let recording = Arc::new(Recording {
+                inner: file_vault(dir.path().join("v.key").to_string_lossy().into_owned()).unwrap(),
+                seen: Default::default(),
+            });
+            let vault: Arc<dyn KeyVault> = recording.clone();
+            let path = dir.path().join("s").to_string_lossy().into_owned();
+            let store = ZhangbanStore::create(path.clone(), vault.clone(), pin.clone()).unwrap();
+            let p = store.create_subject(zhangban_core::store::SubjectKind::Principal, "李奶奶".into()).unwrap();
+            store.shred_subject(p).unwrap();
+            drop(store);
+            let store = ZhangbanStore::open(path.clone(), vault).unwrap();
+            if pin.is_some() {
+                store.unlock(pin.clone()).unwrap();
+            }
+            let db = store.db_path();
+            drop(store);
+            let canary: Vec<u8> = rusqlite::Connection::open(db)
+                .unwrap()
+                .query_row("SELECT value FROM meta WHERE key = 'canary'", [], |r| r.get(0))
+                .unwrap();
+            let seen = recording.seen.lock().unwrap();
+            assert!(seen.iter().any(|(a, _)| a.starts_with("zhangban.store.")), "the envelope went through the vault");
+            assert!(seen.iter().any(|(a, _)| a.starts_with("zhangban.ring.")), "a ring key went through the vault");
+            for (alias, v) in seen.iter() {
+                for w in v.windows(32) {
+                    assert!(!opens_canary(&canary, w), "the data key crossed the FFI in the clear (alias {alias})");
+                }
+            }
+            for (alias, v) in seen.iter() {
+                assert_ne!(v.len(), 32, "a value of a key's length crossed as it is (alias {alias}, PIN {pin:?})");
+            }
+        }
+    }
+
     #[test]
     fn a_bad_key_file_is_a_validation_error() {
         let dir = tempfile::tempdir().unwrap();
