@@ -33,6 +33,7 @@ use std::io::{BufRead, Read, Write};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::{digest, hkdf};
 use zeroize::Zeroizing;
+use zhangban_base::wipe::Wiped;
 
 use crate::code::{fill_random, KdfParams};
 use crate::error::BackupError;
@@ -68,9 +69,9 @@ impl std::fmt::Debug for BackupKey {
     }
 }
 
-fn aead(raw: &[u8]) -> Result<LessSafeKey, BackupError> {
+fn aead(raw: &[u8]) -> Result<Wiped<LessSafeKey>, BackupError> {
     UnboundKey::new(&AES_256_GCM, raw)
-        .map(LessSafeKey::new)
+        .map(|k| Wiped::new(LessSafeKey::new(k)))
         .map_err(|_| BackupError::Store(zhangban_base::Error::Internal("AEAD key".into())))
 }
 
@@ -280,13 +281,13 @@ impl Header {
         })
     }
 
-    fn chunk_key(&self, key: &BackupKey) -> Result<LessSafeKey, BackupError> {
+    fn chunk_key(&self, key: &BackupKey) -> Result<Wiped<LessSafeKey>, BackupError> {
         if key.id != self.key_id {
             return Err(BackupError::WrongCode);
         }
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &self.backup_id).extract(key.key.as_slice());
         let okm = prk.expand(&[b"zhangban backup chunks v1"], &AES_256_GCM).map_err(|_| internal("hkdf"))?;
-        Ok(LessSafeKey::new(UnboundKey::from(okm)))
+        Ok(Wiped::new(LessSafeKey::new(UnboundKey::from(okm))))
     }
 }
 
@@ -336,7 +337,7 @@ pub mod kind {
 /// Writes items into sealed chunks (STREAM: one AEAD per chunk, index and final flag in the nonce).
 pub struct ItemWriter<W: Write> {
     w: W,
-    key: LessSafeKey,
+    key: Wiped<LessSafeKey>,
     aad: [u8; 32],
     index: u64,
     buf: Vec<u8>,
@@ -423,7 +424,7 @@ impl<W: Write> ItemWriter<W> {
 /// plus the largest item.
 pub struct ItemReader<R: BufRead> {
     r: R,
-    key: LessSafeKey,
+    key: Wiped<LessSafeKey>,
     aad: [u8; 32],
     index: u64,
     plain: Zeroizing<Vec<u8>>,

@@ -18,8 +18,6 @@
 //! What it does not catch: the whole file rolled back to an older copy (log and head together), which is
 //! finding 10; an attacker who holds the data key (the vault and the PIN) can write a valid log.
 
-use std::sync::Arc;
-
 use ring::aead::LessSafeKey;
 use ring::{digest, hmac};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -232,7 +230,7 @@ pub(crate) fn append(
 }
 
 /// How a detail is opened: `subject_key(subject)` gives the key of a subject (`Err(Shredded)` once erased).
-pub(crate) type SubjectKeyOf<'a> = dyn FnMut(&str) -> Result<Arc<LessSafeKey>> + 'a;
+pub(crate) type SubjectKeyOf<'a> = dyn FnMut(&str) -> Result<crate::crypto::SubjectKey> + 'a;
 
 pub(crate) fn list(
     conn: &Connection,
@@ -330,7 +328,7 @@ pub(crate) fn verify(conn: &Connection, keys: &AuditKeys<'_>) -> Result<AuditVer
 pub(crate) fn upgrade(
     conn: &Connection,
     keys: &AuditKeys<'_>,
-    live: &dyn Fn(&str) -> Option<Arc<LessSafeKey>>,
+    live: &dyn Fn(&str) -> Option<crate::crypto::SubjectKey>,
     erased: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
     let rows: Vec<Row> = {

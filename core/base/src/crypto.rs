@@ -5,6 +5,8 @@ use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
+use crate::wipe::Wiped;
+
 use crate::{Error, Result};
 
 pub(crate) const BLOB_VERSION: u8 = 1;
@@ -20,8 +22,14 @@ pub(crate) fn random_key() -> Result<Zeroizing<[u8; 32]>> {
     Ok(k)
 }
 
-pub(crate) fn aead_key(raw: &[u8]) -> Result<LessSafeKey> {
-    UnboundKey::new(&AES_256_GCM, raw).map(LessSafeKey::new).map_err(|_| Error::Internal("bad AEAD key length".into()))
+/// A subject's key as the store caches it while unlocked: wiped when the last holder drops it (`wipe.rs`).
+pub(crate) type SubjectKey = std::sync::Arc<Wiped<LessSafeKey>>;
+
+/// An AES-256-GCM key, wiped when dropped (`wipe.rs`).
+pub(crate) fn aead_key(raw: &[u8]) -> Result<Wiped<LessSafeKey>> {
+    UnboundKey::new(&AES_256_GCM, raw)
+        .map(|k| Wiped::new(LessSafeKey::new(k)))
+        .map_err(|_| Error::Internal("bad AEAD key length".into()))
 }
 
 /// Associated data binding a value to where it lives: table, record id and column.

@@ -131,7 +131,7 @@ pub struct PutOptions<'a> {
 
 pub(crate) struct Unlocked {
     pub keys: keys::Keys,
-    subject_keys: HashMap<String, Arc<LessSafeKey>>,
+    subject_keys: HashMap<String, SubjectKey>,
     /// The subject key ring; `None` only for a format-1 store read by salvage (not upgraded).
     ring: Option<keys::Ring>,
 }
@@ -140,7 +140,7 @@ impl Unlocked {
     /// The keys of an unlocked store: its ring loaded (a format-1 store upgraded to format 2 first), and
     /// any old ring key whose destruction was cut short destroyed now.
     fn load(conn: &mut Connection, vault: &dyn KeyVault, store_id: &str, keys: keys::Keys) -> Result<Unlocked> {
-        let ring = keys::load_ring(conn, vault, store_id, &keys)?;
+        let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
         let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring };
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
@@ -1048,7 +1048,7 @@ impl Txn<'_> {
         let key = crypto::random_key()?;
         let wrapped = crypto::seal(&ring.wrap, &ring_aad(id), key.as_slice())?;
         let label =
-            crypto::seal(&crypto::aead_key(key.as_slice())?, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
+            crypto::seal(&*crypto::aead_key(key.as_slice())?, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
         self.tx.execute(
             "INSERT INTO subjects (id, kind, label, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, kind.as_str(), label, wrapped, self.clock.now_secs()],
@@ -1149,7 +1149,7 @@ impl Txn<'_> {
                 Err(e) => return Err(e),
             }
         };
-        crate::audit::append(&self.tx, &self.u.audit_keys(), key.as_deref(), entry, at)
+        crate::audit::append(&self.tx, &self.u.audit_keys(), key.as_ref().map(|k| -> &LessSafeKey { k }), entry, at)
     }
 
     /// Seals a value for a module's own table, bound to (table, record, column), under the data key.
@@ -1234,18 +1234,20 @@ fn lookup_hash(key: &hmac::Key, collection: &str, value: &str) -> Vec<u8> {
     ctx.sign().as_ref().to_vec()
 }
 
-fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<Arc<LessSafeKey>> {
+pub(crate) use crate::crypto::SubjectKey;
+
+fn subject_key(conn: &Connection, u: &mut Unlocked, subject: &str) -> Result<SubjectKey> {
     subject_key_in(conn, &mut u.subject_keys, u.ring.as_ref(), &u.keys.data, subject)
 }
 
 /// [`subject_key`] over the parts of [`Unlocked`] (so the data key can be borrowed beside it).
 fn subject_key_in(
     conn: &Connection,
-    cache: &mut HashMap<String, Arc<LessSafeKey>>,
+    cache: &mut HashMap<String, SubjectKey>,
     ring: Option<&keys::Ring>,
     data: &LessSafeKey,
     subject: &str,
-) -> Result<Arc<LessSafeKey>> {
+) -> Result<SubjectKey> {
     if let Some(k) = cache.get(subject) {
         return Ok(k.clone());
     }

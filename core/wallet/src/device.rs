@@ -5,6 +5,7 @@
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P256_SHA256_FIXED_SIGNING};
 use zeroize::Zeroizing;
+use zhangban_base::wipe::Wiped;
 
 use super::format::ALG_ES256;
 use crate::store::{Store, SELF_SUBJECT};
@@ -23,9 +24,9 @@ pub trait DeviceSigner: Send + Sync {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>>;
 }
 
-/// An ES256 (P-256) key held in memory. The PKCS#8 bytes are zeroized on drop.
+/// An ES256 (P-256) key held in memory. The PKCS#8 bytes are zeroized on drop, the key pair wiped.
 pub struct SoftwareKey {
-    pair: EcdsaKeyPair,
+    pair: Wiped<EcdsaKeyPair>,
     pkcs8: Zeroizing<Vec<u8>>,
     rng: SystemRandom,
 }
@@ -40,6 +41,7 @@ impl SoftwareKey {
     pub fn generate() -> Result<SoftwareKey> {
         let rng = SystemRandom::new();
         let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map(Wiped::new)
             .map_err(|_| Error::Internal("key generation failed".into()))?;
         Self::from_pkcs8(doc.as_ref())
     }
@@ -47,6 +49,7 @@ impl SoftwareKey {
     pub fn from_pkcs8(pkcs8: &[u8]) -> Result<SoftwareKey> {
         let rng = SystemRandom::new();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+            .map(Wiped::new)
             .map_err(|_| Error::corrupted("wallet_key", "pkcs8"))?;
         Ok(SoftwareKey { pair, pkcs8: Zeroizing::new(pkcs8.to_vec()), rng })
     }
@@ -128,9 +131,9 @@ pub fn load_or_create_device_key(store: &Store) -> Result<SoftwareKey> {
 pub const DEVICE_COLLECTION: &str = "device";
 pub const DEVICE_KEY_ID: &str = "key";
 
-/// The device's signing key (ECDSA P-256, SHA-256).
+/// The device's signing key (ECDSA P-256, SHA-256), wiped when dropped.
 pub struct DeviceKey {
-    pair: EcdsaKeyPair,
+    pair: Wiped<EcdsaKeyPair>,
 }
 
 impl std::fmt::Debug for DeviceKey {
@@ -166,12 +169,14 @@ pub fn device_key(store: &Store) -> Result<DeviceKey> {
         Some(rec) => Ok(rec.body),
         None => {
             let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng)
+                .map(Wiped::new)
                 .map_err(|_| Error::Internal("device key generation failed".into()))?;
             t.put(DEVICE_COLLECTION, DEVICE_KEY_ID, SELF_SUBJECT, doc.as_ref(), Default::default())?;
             Ok(zeroize::Zeroizing::new(doc.as_ref().to_vec()))
         }
     })?;
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &pkcs8, &rng)
+        .map(Wiped::new)
         .map_err(|_| Error::corrupted(format!("records/{DEVICE_COLLECTION}"), DEVICE_KEY_ID))?;
     Ok(DeviceKey { pair })
 }

@@ -130,7 +130,7 @@ impl Store {
             let sealed = crypto::seal(&t.u.keys.data, &crypto::aad("meta", keys::LOOKUP_KEY_META, "key"), raw)?;
             keys::meta_set(&t.tx, keys::LOOKUP_KEY_META, &sealed)?;
             t.u.keys.lookup_raw = Zeroizing::new(raw.to_vec());
-            t.u.keys.lookup = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, raw);
+            t.u.keys.lookup = crate::wipe::Wiped::new(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, raw));
             Ok(())
         })
     }

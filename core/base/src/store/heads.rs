@@ -142,8 +142,9 @@ enum Stored {
 }
 
 /// The key of the row hashes, derived from the data key's derivation key (`keys.rs`).
-pub(crate) fn head_key(derive: &hmac::Key) -> hmac::Key {
-    hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(derive, b"zhangban record head v1").as_ref())
+pub(crate) fn head_key(derive: &hmac::Key) -> crate::wipe::Wiped<hmac::Key> {
+    let raw = zeroize::Zeroizing::new(hmac::sign(derive, b"zhangban record head v1").as_ref().to_vec());
+    crate::wipe::Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, &raw))
 }
 
 type Row = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);

@@ -28,6 +28,7 @@ use zeroize::Zeroizing;
 use super::vault::{KeyVault, VaultError};
 use crate::clock::Clock;
 use crate::crypto;
+use crate::wipe::Wiped;
 use crate::{Error, Result};
 
 pub const MIN_PIN_ITERATIONS: u32 = 600_000;
@@ -50,16 +51,16 @@ impl Default for PinPolicy {
 
 /// Unlocked key material of one store.
 pub(crate) struct Keys {
-    pub data: LessSafeKey,
-    pub lookup: hmac::Key,
+    pub data: Wiped<LessSafeKey>,
+    pub lookup: Wiped<hmac::Key>,
     /// The raw lookup key, for a backup (a restored store must compute the same keyed hashes).
     pub lookup_raw: Zeroizing<Vec<u8>>,
     /// Keys the audit chain (HMAC-SHA256): without the data key nobody can remake a link.
-    pub audit: hmac::Key,
+    pub audit: Wiped<hmac::Key>,
     /// Combined with the ring key into the key that wraps subject keys ([`ring_wrap_key`]).
     ring_secret: Zeroizing<Vec<u8>>,
     /// Keys the row hashes of the sealed record head (`heads.rs`).
-    pub head: hmac::Key,
+    pub head: Wiped<hmac::Key>,
     /// What the rollback anchor says of the record head: kept (a missing one is damage), bound to it.
     pub anchor_heads: super::anchor::Heads,
 }
@@ -71,16 +72,16 @@ impl Keys {
     fn from_raw(raw: &[u8; 32]) -> Result<Self> {
         let data = crypto::aead_key(raw)?;
         // The lookup key is derived, never the data key itself: an HMAC over a fixed label.
-        let derive = hmac::Key::new(hmac::HMAC_SHA256, raw);
+        let derive = Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, raw));
         let lookup_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban lookup key v1").as_ref().to_vec());
         let audit_raw = Zeroizing::new(hmac::sign(&derive, b"zhangban audit key v1").as_ref().to_vec());
         let ring_secret = Zeroizing::new(hmac::sign(&derive, b"zhangban subject ring v1").as_ref().to_vec());
         let head = super::heads::head_key(&derive);
         Ok(Keys {
             data,
-            lookup: hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw),
+            lookup: Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, &lookup_raw)),
             lookup_raw,
-            audit: hmac::Key::new(hmac::HMAC_SHA256, &audit_raw),
+            audit: Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, &audit_raw)),
             ring_secret,
             head,
             anchor_heads: super::anchor::Heads::None,
@@ -105,15 +106,15 @@ pub(crate) const FORMAT: u64 = 2;
 /// The current ring: its generation and the key that wraps subject keys.
 pub(crate) struct Ring {
     pub generation: u64,
-    pub wrap: LessSafeKey,
+    pub wrap: Wiped<LessSafeKey>,
 }
 
 fn ring_alias(store_id: &str, generation: u64) -> String {
     format!("zhangban.ring.{store_id}.{generation}")
 }
 
-fn ring_wrap_key(keys: &Keys, generation: u64, ring_raw: &[u8]) -> Result<LessSafeKey> {
-    let k = hmac::Key::new(hmac::HMAC_SHA256, &keys.ring_secret);
+fn ring_wrap_key(keys: &Keys, generation: u64, ring_raw: &[u8]) -> Result<Wiped<LessSafeKey>> {
+    let k = Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, &keys.ring_secret));
     let mut ctx = hmac::Context::with_key(&k);
     ctx.update(b"zhangban subject ring");
     ctx.update(&generation.to_be_bytes());
@@ -143,7 +144,7 @@ pub(crate) fn new_ring(
     generation: u64,
 ) -> Result<Ring> {
     let raw = crypto::random_key()?;
-    let blob = vault.wrap(&ring_alias(store_id, generation), raw.as_slice()).map_err(vault_err)?;
+    let blob = wrap_secret(conn, vault, &ring_alias(store_id, generation), raw.as_slice())?;
     meta_set(conn, "ring_generation", &generation.to_be_bytes())?;
     meta_set(conn, "ring_key", &blob)?;
     meta_set(conn, "ring_key_sha256", &ring_digest(generation, &blob))?;
@@ -152,8 +153,15 @@ pub(crate) fn new_ring(
 }
 
 /// The ring of a store of format 2 (`None` for format 1). A ring key the vault no longer holds (a copy of
-/// the files from before an erasure) is `WrongKey` when its bytes are intact, `Corrupted` when damaged.
-pub(crate) fn load_ring(conn: &Connection, vault: &dyn KeyVault, store_id: &str, keys: &Keys) -> Result<Option<Ring>> {
+/// the files from before an erasure) is `WrongKey` when its bytes are intact, `Corrupted` when damaged. A
+/// ring key the vault held in the clear (code of before) is wrapped again, sealed, when `reseal`.
+pub(crate) fn load_ring(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    keys: &Keys,
+    reseal: bool,
+) -> Result<Option<Ring>> {
     if store_format(conn)? < 2 {
         return Ok(None);
     }
@@ -161,14 +169,34 @@ pub(crate) fn load_ring(conn: &Connection, vault: &dyn KeyVault, store_id: &str,
     let generation = meta_u64(conn, "ring_generation")?;
     let blob = meta_get(conn, "ring_key")?.ok_or_else(damaged)?;
     let intact = meta_get(conn, "ring_key_sha256")?.is_some_and(|d| d == ring_digest(generation, &blob));
-    let raw = match vault.unwrap(&ring_alias(store_id, generation), &blob) {
-        Ok(raw) => Zeroizing::new(raw),
+    let ring_alias = ring_alias(store_id, generation);
+    let from_vault = match vault.unwrap(&ring_alias, &blob) {
+        Ok(v) => v,
         Err(VaultError::UnwrapFailed) if intact => return Err(Error::WrongKey),
         Err(VaultError::UnwrapFailed) => return Err(damaged()),
         Err(e) => return Err(vault_err(e)),
     };
+    let (raw, plain) = match open_secret(conn, &ring_alias, from_vault, 32) {
+        Ok(r) => r,
+        Err(_) => return Err(if intact { Error::WrongKey } else { damaged() }),
+    };
     if raw.len() != 32 {
         return Err(if intact { Error::WrongKey } else { damaged() });
+    }
+    if plain && reseal {
+        conn.execute_batch("SAVEPOINT reseal_ring")?;
+        let resealed = (|| {
+            let blob = wrap_secret(conn, vault, &ring_alias, &raw)?;
+            meta_set(conn, "ring_key", &blob)?;
+            meta_set(conn, "ring_key_sha256", &ring_digest(generation, &blob))
+        })();
+        match resealed {
+            Ok(()) => conn.execute_batch("RELEASE reseal_ring")?,
+            Err(e) => {
+                conn.execute_batch("ROLLBACK TO reseal_ring; RELEASE reseal_ring")?;
+                return Err(e);
+            }
+        }
     }
     Ok(Some(Ring { generation, wrap: ring_wrap_key(keys, generation, &raw)? }))
 }
@@ -215,16 +243,85 @@ fn legacy_alias(store_id: &str) -> String {
     format!("zhangban.store.{store_id}")
 }
 
+// ---- what the platform vault sees (docs/SECURITY.md, finding 12) -----------------------------------------
+//
+// The vault is the shell's code (Keystore / Keychain through the FFI): what it wraps crosses the FFI as a
+// managed byte array that the Kotlin and Swift kits cannot wipe reliably, and its `unwrap` answers the same
+// way. So the core seals each secret first under a store-local key L (`meta.vault_seal_key`, 32 random
+// bytes), bound to the alias: the shell sees only `seal(L, aad(vault, alias, sealed), secret)` — never the
+// data key, the PIN layer or a ring key in the clear. A heap dump, a log line or a crash report of the shell
+// gives nothing without the store's files; with them (malware running as the app) the vault could be
+// called anyway.
+
+const VAULT_SEAL_META: &str = "vault_seal_key";
+
+fn vault_aad(alias: &str) -> Vec<u8> {
+    crypto::aad("vault", alias, "sealed")
+}
+
+fn vault_seal_key(conn: &Connection) -> Result<Option<Wiped<LessSafeKey>>> {
+    match meta_get(conn, VAULT_SEAL_META)? {
+        None => Ok(None),
+        Some(raw) if raw.len() == 32 => crypto::aead_key(&Zeroizing::new(raw)).map(Some),
+        Some(_) => Err(Error::corrupted("meta", VAULT_SEAL_META)),
+    }
+}
+
+/// Wraps `secret` with the vault under `alias`, sealed in the core first (L made now, on `conn`, if the
+/// store has none yet).
+fn wrap_secret(conn: &Connection, vault: &dyn KeyVault, alias: &str, secret: &[u8]) -> Result<Vec<u8>> {
+    let l = match vault_seal_key(conn)? {
+        Some(l) => l,
+        None => {
+            let raw = crypto::random_key()?;
+            meta_set(conn, VAULT_SEAL_META, raw.as_slice())?;
+            crypto::aead_key(raw.as_slice())?
+        }
+    };
+    vault.wrap(alias, &crypto::seal(&l, &vault_aad(alias), secret)?).map_err(vault_err)
+}
+
+/// What the vault's `unwrap` of `alias` gave, opened: the secret, and `true` when it was wrapped in the
+/// clear (by the code of before; `plain_len` bytes: the caller wraps it again, sealed). Anything else is
+/// the vault answering with other bytes: `WrongKey`.
+pub(crate) fn open_secret(
+    conn: &Connection,
+    alias: &str,
+    from_vault: Vec<u8>,
+    plain_len: usize,
+) -> Result<(Zeroizing<Vec<u8>>, bool)> {
+    let from_vault = Zeroizing::new(from_vault);
+    if let Some(l) = vault_seal_key(conn)? {
+        if let Some(secret) = crypto::open(&l, &vault_aad(alias), &from_vault) {
+            return Ok((secret, false));
+        }
+    }
+    if from_vault.len() == plain_len {
+        return Ok((from_vault, true));
+    }
+    Err(Error::WrongKey)
+}
+
+/// The length of an envelope's content as the code of before wrapped it: the data key, or the PIN layer
+/// sealed around it.
+fn plain_envelope_len(has_pin: bool) -> usize {
+    if has_pin {
+        32 + crypto::OVERHEAD
+    } else {
+        32
+    }
+}
+
 /// Meta key set while the legacy alias of a moved envelope is not destroyed yet.
 const LEGACY_ALIAS_PENDING: &str = "envelope_legacy_alias_pending";
 
-/// Moves an envelope found under [`legacy_alias`] to [`alias`] (the anchor is in place by now), then
-/// destroys the legacy alias: a copy of the files from before — which a missing anchor let through as a
+/// Moves an envelope found under [`legacy_alias`] (or wrapped in the clear) to [`alias`], sealed (the anchor
+/// is in place by now), then destroys the legacy alias: a copy of the files from before — which a missing anchor let through as a
 /// store of before the anchor — no longer opens. A destruction that fails is retried at the next unlock.
 fn move_envelope(conn: &Connection, vault: &dyn KeyVault, store_id: &str, inner: &[u8]) -> Result<()> {
-    let envelope = vault.wrap(&alias(store_id), inner).map_err(vault_err)?;
     conn.execute_batch("SAVEPOINT move_envelope")?;
     let moved = (|| {
+        let envelope = wrap_secret(conn, vault, &alias(store_id), inner)?;
         meta_set(conn, "envelope", &envelope)?;
         meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
         meta_set(conn, LEGACY_ALIAS_PENDING, b"1")
@@ -251,7 +348,7 @@ fn destroy_legacy_alias(conn: &Connection, vault: &dyn KeyVault, store_id: &str)
 /// tampered `pin_params` naming more is corruption, not hours of work at unlock.
 pub const MAX_PIN_ITERATIONS: u32 = 10_000_000;
 
-fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<LessSafeKey> {
+fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<Wiped<LessSafeKey>> {
     if !(MIN_PIN_ITERATIONS..=MAX_PIN_ITERATIONS).contains(&iterations) {
         return Err(Error::corrupted("meta", "pin_params"));
     }
@@ -297,7 +394,7 @@ pub(crate) fn create(
             Zeroizing::new(crypto::seal(&k, &crypto::aad("meta", "envelope", "pin"), raw.as_slice())?)
         }
     };
-    let envelope = vault.wrap(&alias(store_id), &inner).map_err(vault_err)?;
+    let envelope = wrap_secret(conn, vault, &alias(store_id), &inner)?;
     meta_set(conn, "envelope", &envelope)?;
     meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
     let keys = Keys::from_raw(&raw)?;
@@ -487,26 +584,34 @@ fn unlock_keys(
         other => other,
     };
     let anchor_heads: super::anchor::Heads;
-    // The envelope under the alias of an anchored store, else under the one of before the anchor (`true`).
-    let unwrap = |envelope: &[u8]| -> Result<(Zeroizing<Vec<u8>>, bool)> {
+    // The envelope under the alias of an anchored store, else under the one of before the anchor (`true`),
+    // opened from the core's seal (`true` when the vault held it in the clear: code of before).
+    let plain_len = plain_envelope_len(has_pin);
+    let unwrap = |envelope: &[u8]| -> Result<(Zeroizing<Vec<u8>>, bool, bool)> {
         match vault.unwrap(&alias(store_id), envelope) {
-            Ok(v) => return Ok((Zeroizing::new(v), false)),
+            Ok(v) => {
+                let (inner, plain) = open_secret(conn, &alias(store_id), v, plain_len)?;
+                return Ok((inner, false, plain));
+            }
             Err(VaultError::UnwrapFailed) => {}
             Err(e) => return Err(vault_err(e)),
         }
         match vault.unwrap(&legacy_alias(store_id), envelope) {
-            Ok(v) => Ok((Zeroizing::new(v), true)),
+            Ok(v) => {
+                let (inner, plain) = open_secret(conn, &legacy_alias(store_id), v, plain_len)?;
+                Ok((inner, true, plain))
+            }
             Err(VaultError::UnwrapFailed) => Err(wrong_key_or_damage(conn, "envelope", envelope)),
             Err(e) => Err(vault_err(e)),
         }
     };
     // Once the anchor is checked (or made, for a store of before it): the envelope moves to the anchored
-    // alias, and the legacy one is destroyed. Salvage changes nothing.
-    let moved = |inner: &[u8], legacy: bool| -> Result<()> {
+    // alias, sealed, and the legacy alias is destroyed. Salvage changes nothing.
+    let moved = |inner: &[u8], legacy: bool, plain: bool| -> Result<()> {
         if salvage {
             return Ok(());
         }
-        if legacy {
+        if legacy || plain {
             move_envelope(conn, vault, store_id, inner)?;
         } else {
             destroy_legacy_alias(conn, vault, store_id);
@@ -515,10 +620,10 @@ fn unlock_keys(
     };
     let raw: Zeroizing<[u8; 32]> = match (pin_params, pin) {
         (None, _) => {
-            let (inner, legacy) = unwrap(&envelope)?;
+            let (inner, legacy, plain) = unwrap(&envelope)?;
             // The vault knows this store (its envelope opened): now are these files its current ones?
             anchor_heads = anchor_check(!legacy)?;
-            moved(&inner, legacy)?;
+            moved(&inner, legacy, plain)?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
         (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, clock)? }),
@@ -532,10 +637,10 @@ fn unlock_keys(
             }
             let (salt, iters) = params.split_at(16);
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
-            let (inner, legacy) = unwrap(&envelope)?;
+            let (inner, legacy, plain) = unwrap(&envelope)?;
             // Files put back from before earlier attempts are refused before any new attempt is counted.
             anchor_heads = anchor_check(!legacy)?;
-            moved(&inner, legacy)?;
+            moved(&inner, legacy, plain)?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
             let failures = count_attempt(conn, vault, store_id, clock, anchor_heads)?;
             let k = pin_key(pin, salt, iterations)?;
@@ -563,7 +668,7 @@ fn unlock_keys(
         let raw = crypto::open(&keys.data, &crypto::aad("meta", LOOKUP_KEY_META, "key"), &sealed)
             .ok_or_else(|| Error::corrupted("meta", LOOKUP_KEY_META))?;
         keys.lookup_raw = Zeroizing::new(raw.to_vec());
-        keys.lookup = hmac::Key::new(hmac::HMAC_SHA256, &raw);
+        keys.lookup = Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, &raw));
     }
     let canary = match meta_get(conn, "canary")? {
         Some(c) => c,
@@ -596,8 +701,10 @@ pub(crate) fn change_pin(
     let _ = unlock(conn, vault, store_id, old_pin, clock)?;
     // Read after `unlock`: it moves an envelope of before the anchor to the anchored alias.
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
-    let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
-    let raw: Zeroizing<Vec<u8>> = match (meta_get(conn, "pin_params")?, old_pin) {
+    let pin_params = meta_get(conn, "pin_params")?;
+    let from_vault = vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?;
+    let (inner, _) = open_secret(conn, &alias(store_id), from_vault, plain_envelope_len(pin_params.is_some()))?;
+    let raw: Zeroizing<Vec<u8>> = match (pin_params, old_pin) {
         (Some(params), Some(pin)) if params.len() == 20 => {
             let iterations = u32::from_be_bytes([params[16], params[17], params[18], params[19]]);
             let k = pin_key(pin, &params[..16], iterations)?;
@@ -621,7 +728,7 @@ pub(crate) fn change_pin(
             Zeroizing::new(crypto::seal(&k, &crypto::aad("meta", "envelope", "pin"), &raw)?)
         }
     };
-    let envelope = vault.wrap(&alias(store_id), &new_inner).map_err(vault_err)?;
+    let envelope = wrap_secret(conn, vault, &alias(store_id), &new_inner)?;
     meta_set(conn, "envelope", &envelope)?;
     meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
     Ok(())

@@ -106,7 +106,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     }
     conn.execute_batch("PRAGMA query_only = ON;")?;
     // The subject ring (format 2): one that does not load leaves every record unreadable, each reported.
-    let ring = match keys::load_ring(&conn, vault.as_ref(), &store_id, &k) {
+    let ring = match keys::load_ring(&conn, vault.as_ref(), &store_id, &k, false) {
         Ok(r) => r,
         Err(_) => {
             out.damaged.push("meta/ring_key".into());

@@ -1204,13 +1204,20 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     assert!(Store::open(&dir, v).is_ok());
 }
 
+fn meta_opt(c: &Connection, k: &str) -> Option<Vec<u8>> {
+    c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional().unwrap()
+}
+
 /// Makes the closed store at `dir` look as the code before the rollback anchor left it: its envelope under
 /// the alias of then, no anchor, no record head, no digests.
 fn as_made_before_the_anchor(dir: &Path, v: &dyn KeyVault) {
     let c = raw_db(dir);
     let meta = |k: &str| c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, Vec<u8>>(0)).unwrap();
     let id = String::from_utf8(meta("store_id")).unwrap();
-    let inner = v.unwrap(&format!("zhangban.store.{id}.anchored"), &meta("envelope")).unwrap();
+    let alias = format!("zhangban.store.{id}.anchored");
+    let sealed = v.unwrap(&alias, &meta("envelope")).unwrap();
+    let plain_len = if meta_opt(&c, "pin_params").is_some() { 32 + crypto::OVERHEAD } else { 32 };
+    let (inner, _) = keys::open_secret(&c, &alias, sealed, plain_len).unwrap();
     let legacy = v.wrap(&format!("zhangban.store.{id}"), &inner).unwrap();
     c.execute("UPDATE meta SET value = ?1 WHERE key = 'envelope'", [legacy]).unwrap();
     c.execute(

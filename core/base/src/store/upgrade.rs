@@ -11,7 +11,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use ring::aead::LessSafeKey;
 use rusqlite::{params, Connection};
 
 use super::{keys, ring_aad, KeyVault, Unlocked, SELF_SUBJECT};
@@ -27,7 +26,7 @@ pub(super) fn to_format2(conn: &mut Connection, vault: &dyn KeyVault, store_id: 
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
         rows
     };
-    let mut live: HashMap<String, Arc<LessSafeKey>> = HashMap::new();
+    let mut live: HashMap<String, super::SubjectKey> = HashMap::new();
     let mut erased: HashSet<String> = HashSet::new();
     for (id, wrapped, label) in subjects {
         let Some(wrapped) = wrapped else {

@@ -17,6 +17,7 @@ use ring::aead::{LessSafeKey, UnboundKey, AES_256_GCM};
 use zeroize::Zeroizing;
 
 use crate::crypto;
+use crate::wipe::Wiped;
 
 /// Wraps and unwraps small secrets (a store's data key, its subject ring key). `alias` names the key
 /// inside the vault: one key per alias, made on the first `wrap`.
@@ -46,7 +47,7 @@ pub enum VaultError {
 /// under the alias key. Blobs of format `0x01` (sealed under the master key itself, with the alias as
 /// associated data) were made before alias keys existed and still unwrap, for stores made then.
 pub struct FileVault {
-    key: LessSafeKey,
+    key: Wiped<LessSafeKey>,
     path: PathBuf,
     /// Serialises the making of alias keys (two threads must not make two keys for one alias).
     making: std::sync::Mutex<()>,
@@ -78,7 +79,11 @@ impl FileVault {
                 "vault key file must hold 32 bytes",
             )
         })?;
-        Ok(FileVault { key: LessSafeKey::new(unbound), path: path.to_path_buf(), making: std::sync::Mutex::new(()) })
+        Ok(FileVault {
+            key: Wiped::new(LessSafeKey::new(unbound)),
+            path: path.to_path_buf(),
+            making: std::sync::Mutex::new(()),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -93,7 +98,7 @@ impl FileVault {
 
     /// The key of `alias`: `None` when it has none (never made, or destroyed); `UnwrapFailed` when its
     /// file does not open under this master key (another vault's, or damaged).
-    fn alias_key(&self, alias: &str) -> Result<Option<LessSafeKey>, VaultError> {
+    fn alias_key(&self, alias: &str) -> Result<Option<Wiped<LessSafeKey>>, VaultError> {
         let sealed = match fs::read(self.alias_file(alias)) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -103,7 +108,7 @@ impl FileVault {
         crypto::aead_key(&raw).map(Some).map_err(|e| VaultError::Unavailable(e.to_string()))
     }
 
-    fn alias_key_or_make(&self, alias: &str) -> Result<LessSafeKey, VaultError> {
+    fn alias_key_or_make(&self, alias: &str) -> Result<Wiped<LessSafeKey>, VaultError> {
         let _making = self.making.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(k) = self.alias_key(alias)? {
             return Ok(k);
