@@ -13,6 +13,8 @@ import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
 import androidx.compose.ui.test.performScrollTo
+import androidx.compose.ui.test.performMouseInput
+import androidx.compose.ui.test.performTextClearance
 import androidx.compose.ui.test.performTextInput
 import androidx.compose.ui.test.runSkikoComposeUiTest
 import androidx.compose.ui.unit.Density
@@ -23,11 +25,14 @@ import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
+import uniffi.zhangban_backup.RestoreSummary
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.PhoneBackup
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.BACKUP_FILE
 import org.zhangban.ui.BackupScreen
+import org.zhangban.ui.NewPhone
+import org.zhangban.ui.RestoreScreen
 import org.zhangban.ui.Tab
 import org.zhangban.ui.ZhangbanTabs
 import org.zhangban.ui.incrementFile
@@ -35,7 +40,9 @@ import org.zhangban.ui.incrementFile
 /**
  * 备份与换机, reached from 设置, over the real library: no code yet (backing up is not possible), a code made and
  * shown once (masked in the goldens: it is random), typed back and checked; a full backup, then one with only
- * the changes, into the host's backup folder; the two files restore as a chain on a "new phone". Rendered zh/en ×
+ * the changes, into the host's backup folder; on a "new phone" the first start's restore screen takes the two
+ * files picked in any order, checks them with the platform before asking for the code, refuses a wrong code
+ * and restores the chain with the right one. A button left hovered changes no render. Rendered zh/en ×
  * font scale 1/2 (the screen on its own: the bottom bar belongs to the tabs) and compared with the goldens.
  */
 @OptIn(ExperimentalTestApi::class)
@@ -47,10 +54,20 @@ class BackupScreensTest : SandboxTest("backup-ui") {
         val folder = File(tmp, "backups")
         val host = TestHost(folder)
         var alone by mutableStateOf(false)
+        // The new phone: no store yet; the first start's restore screen.
+        val newKey = aesKey()
+        val newPhone = NewPhone(File(tmp, "new-phone").path, AesGcmKeyVault { newKey }, sandbox.url, "jvm-new", "0")
+        var newPhoneUp by mutableStateOf(false)
+        var restored by mutableStateOf<RestoreSummary?>(null)
+        var fresh = 0
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
             cam.setContent(host) {
-                if (alone) BackupScreen(z, onBack = {}) else ZhangbanTabs(z, null, {}, start = Tab.Settings)
+                when {
+                    newPhoneUp -> RestoreScreen(newPhone, onRestored = { restored = it }, onFresh = { fresh++ })
+                    alone -> BackupScreen(z, onBack = {})
+                    else -> ZhangbanTabs(z, null, {}, start = Tab.Settings)
+                }
             }
             // Reached from 设置.
             waitForText("备份与换机")
@@ -79,16 +96,39 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             onNodeWithText("只备份变化").performClick()
             waitForText("已保存第 1 个增量", substring = true)
             assertTrue(File(folder, incrementFile(1u)).isFile)
+            // The pointer resting on a button changes no render (Camera: no hover layer): hovered on purpose.
+            onNodeWithText("只备份变化").performMouseInput { moveTo(center) }
             cam.shoot("backup-saved")
 
-            // The two files restore as a chain on a new phone, with the code that was written down.
-            val files = listOf(File(folder, BACKUP_FILE).path, File(folder, incrementFile(1u)).path)
-            val newKey = aesKey()
-            val (restored, summary) = runBlocking {
-                PhoneBackup.restoreChain(files, code, File(tmp, "new-phone").path, AesGcmKeyVault { newKey }, null)
-            }
-            assertEquals(2u, summary.files)
-            restored.close()
+            // The new phone's first start: the two files picked at once, the increment first (a multiple
+            // selection lists them as it likes); checked with the platform before the code is asked for.
+            runOnIdle { newPhoneUp = true }
+            waitForText("换机恢复")
+            host.nextBackupFiles = listOf(File(folder, incrementFile(1u)), File(folder, BACKUP_FILE))
+            onNodeWithText("选择备份文件").performClick()
+            waitForText("已与平台核对", substring = true)
+            waitForText("已选 2 个文件，最新一份是第 2 次备份。")
+            assertFalse(File(newPhone.scratchDir).exists(), "the scratch registration's store is removed")
+            cam.shoot("restore-picked")
+
+            // One symbol mistyped is caught by the check symbol, in the core's words; nothing is restored.
+            val typo = (if (code[0] == '0') '1' else '0') + code.substring(1)
+            onNode(hasSetTextAction()).performTextInput(typo)
+            onNodeWithText("恢复").performClick()
+            waitForText("恢复码有抄写错误", substring = true)
+            assertFalse(File(newPhone.dir).exists(), "nothing restored with a mistyped code")
+            assertEquals(null, restored)
+            // The code that was written down: the chain restores, in the order the core put it.
+            onNode(hasSetTextAction()).performTextClearance()
+            onNode(hasSetTextAction()).performTextInput(code)
+            onNodeWithText("恢复").performClick()
+            waitUntil(60_000) { restored != null }
+            assertEquals(2u, restored!!.files)
+            assertEquals(0, fresh)
+            // The app then opens the restored store with the same vault: the code made on the old phone opens it.
+            val opened = runBlocking { Zhangban.open(newPhone.dir, newPhone.vault, null, sandbox.url) }
+            runBlocking { PhoneBackup(opened.store, sandbox.url).use { it.checkRecoveryCode(code) } }
+            opened.close()
             cam.verify()
         }
         z.close()

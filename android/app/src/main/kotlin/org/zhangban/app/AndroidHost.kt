@@ -7,9 +7,11 @@ import android.view.WindowManager
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.rememberCoroutineScope
 import com.journeyapps.barcodescanner.ScanContract
 import com.journeyapps.barcodescanner.ScanOptions
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.zhangban.ui.Host
 import org.zhangban.ui.PickedFile
@@ -48,6 +50,16 @@ class AndroidHost(private val activity: Activity) : Host {
     }
 
     override fun backupFolder(): java.io.File = BackupDocuments.autoBackupFile(activity).parentFile ?: activity.filesDir
+
+    @Composable
+    override fun rememberBackupPicker(onPicked: (List<java.io.File>?) -> Unit): () -> Unit {
+        val scope = rememberCoroutineScope()
+        val launcher = rememberLauncherForActivityResult(ActivityResultContracts.OpenMultipleDocuments()) { uris ->
+            if (uris.isEmpty()) onPicked(null) else scope.launch { onPicked(BackupDocuments.copyPicked(activity, uris)) }
+        }
+        // providers often report no type for .zbk
+        return { launcher.launch(arrayOf(BackupDocuments.MIME, "*/*")) }
+    }
 
     private fun picked(uri: Uri): PickedFile {
         val resolver = activity.contentResolver

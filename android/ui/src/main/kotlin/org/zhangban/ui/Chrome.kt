@@ -172,6 +172,28 @@ class Chrome(val lang: Lang) {
     fun backupCounts(records: ULong, attachments: ULong, bytes: ULong) =
         t("$records 条记录 · $attachments 个附件 · $bytes 字节", "$records records · $attachments attachments · $bytes bytes")
 
+    // ---- restore on a new phone (换机恢复, the first start) ----
+    val restoreTitle get() = t("换机恢复", "Restore on a new phone")
+    val restoreIntro get() = t(
+        "换了新手机？选择旧手机的备份文件（完整备份和它之后的增量，可一起选、不分先后），输入恢复码，找回全部数据。第一次用掌办就直接开始。",
+        "A new phone? Pick the old phone's backup files (the full backup and the increments after it, all at once, in any order) and type the recovery code to bring everything back. New to Zhangban? Just start.",
+    )
+    val restorePick get() = t("选择备份文件", "Choose the backup files")
+    val restoreFresh get() = t("第一次使用，直接开始", "I'm new: start")
+    fun restorePicked(files: Int, generation: ULong) =
+        t("已选 $files 个文件，最新一份是第 $generation 次备份。", "$files files picked; the newest is backup number $generation.")
+    fun restoreMadeAt(time: String) = t("最新一份制作于 $time", "The newest was made $time")
+    val restoreCheckedNewest get() = t(
+        "已与平台核对：没有比它更新的备份。",
+        "Checked with the platform: there is no newer backup.",
+    )
+    val restoreOffline get() = t(
+        "没有网络，未能与平台核对是否有更新的备份：请确认这是最新的备份。",
+        "Offline: not checked with the platform for a newer backup. Make sure this is your latest.",
+    )
+    val restoreCode get() = t("恢复码（抄在纸上的那一串）", "Recovery code (as written on the paper)")
+    val restoreRun get() = t("恢复", "Restore")
+
     // ---- agent mode (帮办代办) ----
     val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")
     val noPrincipals get() = t("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake.")
