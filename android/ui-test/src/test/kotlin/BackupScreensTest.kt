@@ -122,7 +122,7 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             onNode(hasSetTextAction()).performTextClearance()
             onNode(hasSetTextAction()).performTextInput(code)
             onNodeWithText("恢复").performClick()
-            waitUntil(60_000) { restored != null }
+            waitOnScreen("the restore", 60_000) { restored != null }
             assertEquals(2u, restored!!.files)
             assertEquals(0, fresh)
             // The app then opens the restored store with the same vault: the code made on the old phone opens it.
