@@ -198,7 +198,8 @@ impl ZhangbanBackup {
     /// unchecked (docs/SECURITY.md § restore).
     pub async fn check_backup_files(&self, base_url: String, paths: Vec<String>) -> Result<BackupInfo, ZhangbanError> {
         let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
-        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.check_backup_files(&self.store, &paths).await?) }).await
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.check_backup_files(&self.store, &paths).await?) })
+            .await
     }
 
     /// Follows a case filed elsewhere (a counter, an agent) by its receipt: it joins `subject`'s list.
