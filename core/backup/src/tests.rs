@@ -515,7 +515,11 @@ fn a_missing_or_misplaced_increment_is_refused() {
     assert!(matches!(attempt(order_chain(&[f(2), f(1)]).unwrap()), BackupError::MissingBase));
     assert!(matches!(order_chain(&[f(0), dir.path().join("none.zbk")]), Err(BackupError::Store(_))));
     assert!(matches!(open_chain(&[], &code.grouped()), Err(BackupError::MissingBase)));
-    assert!(matches!(open_chain(&[f(2), f(0)], "AAAAA-AAAAA-AAAAA-AAAAA-AAAAA"), Err(_)));
+    let typo = {
+        let g = code.grouped();
+        format!("{}{}", if g.starts_with('0') { '1' } else { '0' }, &g[1..])
+    };
+    assert!(matches!(open_chain(&[f(2), f(0)], &typo), Err(BackupError::CodeTypo)));
     // The newest file decides a new phone's check against the platform's generation.
     let (newest, info) = newest_file(&[f(1), f(3), f(0), f(2)]).unwrap();
     assert_eq!((newest, info.chain_index), (f(3), 3));
