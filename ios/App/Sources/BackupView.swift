@@ -28,11 +28,25 @@ struct BackupView: View {
     @State private var document: BackupFileDocument?
     @State private var exporting = false
     @State private var status: String?
+    /// A restored store waits for the move to be finished (the old phone it came from), else nil.
+    @State private var awaiting: String?
+    @State private var oneTimeCode = ""
 
     private var backup: PhoneBackup { PhoneBackup(store: session.store, platformURL: session.platformURL) }
 
     var body: some View {
         Form {
+            if let from = awaiting {
+                // 完成换机: the licences are still bound to the old phone and the restored queue waits until
+                // the platform re-issues them here, after the service centre's identity check (a one-time code).
+                Section(lang.pick("完成换机", "Finish the move")) {
+                    TextField(lang.pick("服务中心给的一次性码", "One-time code from the service centre"), text: $oneTimeCode)
+                    Button(lang.pick("用一次性码完成换机", "Finish with the one-time code")) {
+                        Task { await finishMove(from: from) }
+                    }
+                    .disabled(oneTimeCode.isEmpty)
+                }
+            }
             if let code {
                 Section("Recovery code (write it down)") {
                     Text(code).font(.headline).textSelection(.enabled)
@@ -44,10 +58,25 @@ struct BackupView: View {
             if let status { Text(status).font(.caption) }
         }
         .navigationTitle("Backup")
+        .task { awaiting = try? backup.awaitingTransferFrom() }
         .fileExporter(
             isPresented: $exporting, document: document, contentType: .data, defaultFilename: "zhangban-backup.zbk"
         ) { result in
             if case .failure(let error) = result { status = error.localizedDescription }
+        }
+    }
+
+    private func finishMove(from: String) async {
+        do {
+            let report = try await backup.rebind(fromDevice: from, oneTimeCode: oneTimeCode)
+            awaiting = nil
+            oneTimeCode = ""
+            status = lang.pick(
+                "换机完成：\(report.rebound.count) 张证照已重新签发到本机，\(report.movedCases) 个办件转到本机。",
+                "Move finished: \(report.rebound.count) licences re-issued to this phone, \(report.movedCases) cases moved here."
+            )
+        } catch {
+            status = errorText(error, lang)
         }
     }
 

@@ -9,6 +9,7 @@ import androidx.compose.ui.test.ExperimentalTestApi
 import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
+import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
@@ -32,6 +33,7 @@ import org.zhangban.kit.Zhangban
 import org.zhangban.ui.BACKUP_FILE
 import org.zhangban.ui.BackupScreen
 import org.zhangban.ui.NewPhone
+import org.zhangban.ui.QrPayload
 import org.zhangban.ui.RestoreScreen
 import org.zhangban.ui.Tab
 import org.zhangban.ui.ZhangbanTabs
@@ -51,6 +53,12 @@ class BackupScreensTest : SandboxTest("backup-ui") {
     fun backupScreenFromSettingsDrivenAssertedAndRendered() {
         val key = aesKey()
         val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { key }, null, sandbox.url) }
+        // The old phone is registered and holds a licence bound to its device key.
+        runBlocking {
+            z.registerDevice("android", "jvm-old", "0")
+            z.wallet.refreshLists(sandbox.url)
+            z.wallet.requestLicence(sandbox.url, "resident_id", null)
+        }
         val folder = File(tmp, "backups")
         val host = TestHost(folder)
         var alone by mutableStateOf(false)
@@ -58,12 +66,15 @@ class BackupScreensTest : SandboxTest("backup-ui") {
         val newKey = aesKey()
         val newPhone = NewPhone(File(tmp, "new-phone").path, AesGcmKeyVault { newKey }, sandbox.url, "jvm-new", "0")
         var newPhoneUp by mutableStateOf(false)
+        var restoredPhone by mutableStateOf<Zhangban?>(null)
         var restored by mutableStateOf<RestoreSummary?>(null)
         var fresh = 0
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
             cam.setContent(host) {
+                val moved = restoredPhone
                 when {
+                    moved != null -> BackupScreen(moved, onBack = {})
                     newPhoneUp -> RestoreScreen(newPhone, onRestored = { restored = it }, onFresh = { fresh++ })
                     alone -> BackupScreen(z, onBack = {})
                     else -> ZhangbanTabs(z, null, {}, start = Tab.Settings)
@@ -125,9 +136,29 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             waitOnScreen("the restore", 60_000) { restored != null }
             assertEquals(2u, restored!!.files)
             assertEquals(0, fresh)
-            // The app then opens the restored store with the same vault: the code made on the old phone opens it.
+            // The app then opens the restored store with the same vault (the code made on the old phone opens
+            // it) and registers the new phone; 备份与换机 asks to finish the move.
             val opened = runBlocking { Zhangban.open(newPhone.dir, newPhone.vault, null, sandbox.url) }
-            runBlocking { PhoneBackup(opened.store, sandbox.url).use { it.checkRecoveryCode(code) } }
+            runBlocking {
+                PhoneBackup(opened.store, sandbox.url).use { it.checkRecoveryCode(code) }
+                opened.registerDevice("android", "jvm-new", "0")
+            }
+            runOnIdle { restoredPhone = opened }
+            waitForText("完成换机")
+            waitOnScreen("the new phone's request QR") {
+                onAllNodes(hasContentDescription("请旧手机扫描此码")).fetchSemanticsNodes(false)
+                    .any { QrPayload in it.config && it.config[QrPayload].startsWith("ZBTQ1:") }
+            }
+            cam.shoot("backup-move")
+            // The service centre checked the person's identity and gave a one-time code for the old phone.
+            @Suppress("UNCHECKED_CAST")
+            val otc = (sandbox.clerk("transfer-code", restored!!.originDevice!!) as Map<String, Any?>)["code"] as String
+            onNode(hasSetTextAction()).performTextInput(otc)
+            onNodeWithText("用一次性码完成换机").performClick()
+            waitForText("换机完成：1 张证照已重新签发到本机", substring = true)
+            assertFalse(shown("完成换机"), "the move is finished")
+            assertEquals(null, runBlocking { PhoneBackup(opened.store, sandbox.url).use { it.awaitingTransferFrom() } })
+            assertEquals(1, opened.wallet.licences().size)
             opened.close()
             cam.verify()
         }

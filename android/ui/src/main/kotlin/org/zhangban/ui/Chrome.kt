@@ -172,6 +172,24 @@ class Chrome(val lang: Lang) {
     fun backupCounts(records: ULong, attachments: ULong, bytes: ULong) =
         t("$records 条记录 · $attachments 个附件 · $bytes 字节", "$records records · $attachments attachments · $bytes bytes")
 
+    // ---- finishing the move (完成换机) ----
+    val moveFinish get() = t("完成换机", "Finish the move")
+    val moveWaiting get() = t(
+        "数据已恢复。证照还绑定在旧手机上，待发送的申请也在等待：请让旧手机扫码确认，或到政务服务中心核验身份后输入一次性码。",
+        "Your data is back. The licences are still bound to the old phone and the queued applications wait: let the old phone scan this code, or have your identity checked at a service centre and type its one-time code.",
+    )
+    val moveShowOld get() = t("请旧手机扫描此码", "Let the old phone scan this code")
+    val moveScanOld get() = t("扫描旧手机上的确认码", "Scan the old phone's confirmation")
+    val moveOneTime get() = t("服务中心给的一次性码", "One-time code from the service centre")
+    val moveWithCode get() = t("用一次性码完成换机", "Finish with the one-time code")
+    fun moveDone(licences: Int, cases: Int) = t(
+        "换机完成：$licences 张证照已重新签发到本机，$cases 个办件转到本机。",
+        "Move finished: $licences licences re-issued to this phone, $cases cases moved here.",
+    )
+    val moveOldPhone get() = t("为新手机授权换机", "Hand over to a new phone")
+    val moveScanNew get() = t("扫描新手机上的换机码", "Scan the new phone's code")
+    val moveShowNew get() = t("请新手机扫描此码完成换机", "Let the new phone scan this code to finish the move")
+
     // ---- restore on a new phone (换机恢复, the first start) ----
     val restoreTitle get() = t("换机恢复", "Restore on a new phone")
     val restoreIntro get() = t(
