@@ -6,6 +6,7 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.semantics.SemanticsProperties
 import androidx.compose.ui.semantics.getOrNull
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.SkikoComposeUiTest
 import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
@@ -22,14 +23,18 @@ import androidx.compose.ui.unit.Density
 import java.io.File
 import kotlin.test.Test
 import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
 import uniffi.zhangban_backup.RestoreSummary
+import uniffi.zhangban_ffi.ZhangbanException
 import org.zhangban.kit.AesGcmKeyVault
+import org.zhangban.kit.Lang
 import org.zhangban.kit.PhoneBackup
 import org.zhangban.kit.Zhangban
+import org.zhangban.kit.text
 import org.zhangban.ui.BACKUP_FILE
 import org.zhangban.ui.BackupScreen
 import org.zhangban.ui.NewPhone
@@ -145,11 +150,29 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             }
             runOnIdle { restoredPhone = opened }
             waitForText("完成换机")
-            waitOnScreen("the new phone's request QR") {
-                onAllNodes(hasContentDescription("请旧手机扫描此码")).fetchSemanticsNodes(false)
-                    .any { QrPayload in it.config && it.config[QrPayload].startsWith("ZBTQ1:") }
-            }
+            val request = qrOnScreen("请旧手机扫描此码", "ZBTQ1:")
             cam.shoot("backup-move")
+            // The QR hand-over on both phones' screens: the old phone scans the new phone's request and shows
+            // the hand-over it signed; a copy of it altered on the way is refused on the new phone, in the
+            // core's words, and nothing moves.
+            runOnIdle {
+                restoredPhone = null
+                newPhoneUp = false
+            }
+            waitForText("为新手机授权换机")
+            host.nextScan = request
+            onNodeWithText("扫描新手机上的换机码").performClick()
+            val signed = qrOnScreen("请新手机扫描此码完成换机", "ZBT1:")
+            val altered = signed.dropLast(1) + (if (signed.last() == 'A') 'B' else 'A')
+            val refusal = assertFailsWith<ZhangbanException> {
+                runBlocking { PhoneBackup(opened.store, sandbox.url).use { it.rebindWithTransfer(altered) } }
+            }
+            runOnIdle { restoredPhone = opened }
+            waitForText("完成换机")
+            host.nextScan = altered
+            onNodeWithText("扫描旧手机上的确认码").performClick()
+            waitForText(refusal.text(Lang.ZH))
+            assertTrue(shown("完成换机"), "an altered hand-over moves nothing")
             // The service centre checked the person's identity and gave a one-time code for the old phone.
             @Suppress("UNCHECKED_CAST")
             val otc = (sandbox.clerk("transfer-code", restored!!.originDevice!!) as Map<String, Any?>)["code"] as String
@@ -163,5 +186,16 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             cam.verify()
         }
         z.close()
+    }
+
+    /** The text of the QR code described as [description] once it starts with [prefix] (what a camera reads). */
+    private fun SkikoComposeUiTest.qrOnScreen(description: String, prefix: String): String {
+        var text = ""
+        waitOnScreen("the QR code '$description'") {
+            text = onAllNodes(hasContentDescription(description)).fetchSemanticsNodes(false)
+                .firstNotNullOfOrNull { n -> n.config.takeIf { QrPayload in it }?.get(QrPayload) }.orEmpty()
+            text.startsWith(prefix)
+        }
+        return text
     }
 }
