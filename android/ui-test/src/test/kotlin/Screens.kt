@@ -110,7 +110,7 @@ val pinnedFont: FontFamily by lazy {
  * goldens instead. Mismatches are collected; [verify] fails with all of them at the end.
  */
 @OptIn(ExperimentalTestApi::class)
-class Camera(private val test: SkikoComposeUiTest) {
+class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean = false) {
     var variant by mutableStateOf(VARIANTS[0])
     private val screens = File(System.getProperty("zhangban.screens.dir") ?: "target/screens").apply { mkdirs() }
     private val goldens = File(System.getProperty("zhangban.goldens.dir") ?: "src/test/goldens")
@@ -138,12 +138,13 @@ class Camera(private val test: SkikoComposeUiTest) {
                     LocalLang provides variant.lang,
                     LocalDensity provides Density(1f, variant.fontScale),
                     LocalLifecycleOwner provides owner,
-                    // No golden depends on the pointer: the desktop scene keeps the pointer where the last
-                    // click left it, and a Material ripple draws a hover layer on what is under it (seen:
-                    // backup-saved and backup-no-code renders with the button last clicked highlighted,
-                    // now and then). Without a ripple there is no hover, press or focus layer to catch
-                    // mid-fade; the screens are the same otherwise. BackupScreensTest hovers a button on purpose.
-                    LocalRippleConfiguration provides null,
+                    // With noHover, no render depends on the pointer: the desktop scene keeps the pointer where
+                    // the last click left it, and a Material ripple draws a hover layer on what is under it
+                    // (seen: backup-saved and backup-no-code renders with the button last clicked highlighted,
+                    // now and then). Without a ripple there is no hover or press layer to catch mid-fade; the
+                    // screens are the same otherwise. BackupScreensTest hovers a button on purpose. Turned on
+                    // for every test, 13 goldens of other screens change (they hold such a layer): ADR 0027.
+                    LocalRippleConfiguration provides if (noHover) null else LocalRippleConfiguration.current,
                 ) {
                     ZhangbanTheme(fontFamily = pinnedFont, content = content)
                 }
