@@ -41,7 +41,7 @@ class AgentModeTest(FfiTestCase):
         self.assertTrue(qr.startswith("ZBA1:"))
         self.assertEqual(li.read_agent_certificate(qr).cert_id, cert.cert_id)
         scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT, zb.Action.FOLLOW, zb.Action.RECEIVE_RESULTS])
-        given = li.delegate(qr, "李秀英", "110105194001010018", scope, None, False)
+        given = li.delegate(zb.DelegationRequest(agent_certificate=qr, principal_name="李秀英", principal_id_number="110105194001010018", scope=scope, valid_days=None, single_use=False))
         self.assertTrue(given.text.startswith("ZBD1:"))
 
         line = agent.scan_delegation(given.text)
@@ -105,10 +105,13 @@ class AgentModeTest(FfiTestCase):
         daughter_store, _ = self.phone("daughter")
         daughter = zb.ZhangbanPrincipal(daughter_store)
         scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT])
-        given = daughter.delegate_for_relative(agent.certificate_text(), "李小红", "女儿", "李秀英", "110105194001010018", scope, None, False)
+        def for_mother(relative):
+            return zb.DelegationRequest(agent_certificate=agent.certificate_text(), principal_name="李秀英", principal_id_number="110105194001010018",
+                                        scope=scope, valid_days=None, single_use=False, relative=relative)
+        given = daughter.delegate(for_mother(zb.Relative(name="李小红", relation="女儿")))
         line = agent.scan_delegation(given.text)
         self.assertEqual(line.assurance, zb.Assurance.FAMILY)
         self.assertEqual(line.assurance_text.en, "signed by a relative's phone (lower assurance)")
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
-            daughter.delegate_for_relative(agent.certificate_text(), "", "女儿", "李秀英", "110105194001010018", scope, None, False)
+            daughter.delegate(for_mother(zb.Relative(name="", relation="女儿")))
         self.assertEqual(cm.exception.field, "relative.name")
