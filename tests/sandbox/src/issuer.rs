@@ -133,7 +133,7 @@ CREATE TABLE IF NOT EXISTS signed_grant_revocations (
 pub const NONCE_SECS: i64 = 300;
 /// How long issued licences are valid (sandbox: 10 years).
 pub const LICENCE_VALID_SECS: i64 = 10 * 365 * 24 * 3600;
-/// Size of the status list (indices covered).
+/// First size of the status list (indices covered); it doubles as indices are taken ([`covered_size`]).
 pub const STATUS_LIST_SIZE: u64 = 16 * 1024;
 /// Status indices one person may take in 24 hours (finding 15), over all their phones and licence types:
 /// first issuance, re-issuance and re-binding to a new phone all take one. Without a bound anyone
@@ -208,13 +208,27 @@ pub fn signed_trust_list(st: &SharedState) -> Result<Vec<u8>, ApiError> {
     trust_list(st)?.sign(|m| root.sign(m)).map_err(internal)
 }
 
+/// The indices the status list covers once `taken` indices are in use: the configured first size, doubled
+/// until it covers them all, never past the cap (a list a phone refuses would leave every phone without status).
+/// A real platform with more people than one list holds would shard lists by index range; one list of up to
+/// 1,048,576 bits (128 KiB) is what a phone accepts and downloads.
+pub fn covered_size(first: u64, cap: u64, taken: u64) -> u64 {
+    let mut size = first.clamp(1, cap.max(1));
+    while size < taken && size < cap {
+        size = size.saturating_mul(2).min(cap);
+    }
+    size
+}
+
 pub fn status_list(st: &SharedState) -> Result<StatusList, ApiError> {
-    let mut sl = StatusList::new(chrono::Utc::now().timestamp_millis() as u64, now_secs(), st.config.status_list_size);
-    let revoked: Vec<i64> = st.with_db(|c| {
+    let (revoked, taken): (Vec<i64>, i64) = st.with_db(|c| {
         let mut s = c.prepare("SELECT status_index FROM licences WHERE revoked_at IS NOT NULL")?;
         let v = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
-        Ok(v)
+        let taken: i64 = c.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
+        Ok((v, taken))
     })?;
+    let size = covered_size(st.config.status_list_size, st.config.status_list_max, taken.max(0) as u64);
+    let mut sl = StatusList::new(chrono::Utc::now().timestamp_millis() as u64, now_secs(), size);
     for i in revoked {
         sl.set_revoked(i as u64);
     }
@@ -395,7 +409,7 @@ pub(crate) fn sign_for_device(
     // Reserve a status index (and so a serial) atomically, within the person's and the phone's bounds and
     // the list's size; the row gets its licence id once signed.
     let placeholder = format!("pending-{nonce}");
-    let size = st.config.status_list_size;
+    let cap = st.config.status_list_max.min(zhangban_core::wallet::trust::MAX_STATUS_BITS);
     let index: i64 = st.with_db(|c| {
         let tx = c.transaction()?;
         let since = now - 24 * 3600;
@@ -418,7 +432,7 @@ pub(crate) fn sign_for_device(
             ));
         }
         let next: i64 = tx.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
-        if next as u64 >= size {
+        if next as u64 >= cap {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "status_list_full",
@@ -727,6 +741,20 @@ async fn admin_withdraw(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_list_doubles_to_cover_what_is_taken_and_stops_at_its_cap() {
+        assert_eq!(covered_size(16, 64, 0), 16);
+        assert_eq!(covered_size(16, 64, 16), 16);
+        assert_eq!(covered_size(16, 64, 17), 32);
+        assert_eq!(covered_size(16, 64, 33), 64);
+        assert_eq!(covered_size(16, 64, 1000), 64);
+        assert_eq!(covered_size(16 * 1024, 1 << 20, 16 * 1024 + 1), 32 * 1024);
+        assert_eq!(covered_size(16 * 1024, 1 << 20, u64::MAX), 1 << 20);
+        // A first size above the cap, or zero, still gives a list a phone accepts.
+        assert_eq!(covered_size(1 << 21, 1 << 20, 0), 1 << 20);
+        assert_eq!(covered_size(0, 64, 0), 1);
+    }
 
     #[test]
     fn root_test_key_matches_the_pinned_public_key() {

@@ -75,9 +75,13 @@ pub struct Config {
     /// The token the back office (`/admin/…`, `/v1/admin/…`) must send as `X-Admin-Token`. Default: the
     /// environment's [`ADMIN_TOKEN_ENV`], else a random one per process ([`admin_token`] tells it).
     pub admin_token: Option<String>,
-    /// Indices the revocation status list covers (so licences the platform can issue in all):
-    /// [`crate::issuer::STATUS_LIST_SIZE`]. A test makes it small to reach the end quickly.
+    /// Indices the revocation status list covers at first ([`crate::issuer::STATUS_LIST_SIZE`]); the list
+    /// doubles as licences take indices, up to [`Config::status_list_max`]. A test makes it small.
     pub status_list_size: u64,
+    /// The most indices the list may grow to (so licences the platform can issue in all): the largest list a
+    /// phone accepts, [`zhangban_core::wallet::trust::MAX_STATUS_BITS`] (1,048,576). A test makes it small to
+    /// reach the end quickly.
+    pub status_list_max: u64,
 }
 
 /// Environment variable holding the back office's token (for `serve` and the `clerk` command).
@@ -111,6 +115,7 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             admin_token: std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty()),
             status_list_size: crate::issuer::STATUS_LIST_SIZE,
+            status_list_max: zhangban_core::wallet::trust::MAX_STATUS_BITS,
         }
     }
 }

@@ -317,8 +317,9 @@ async fn attack_a_stranger_cannot_revoke_a_grant() {
 #[tokio::test]
 async fn attack_one_person_cannot_use_up_the_status_list() {
     let dir = tempfile::tempdir().unwrap();
-    // A small list, so the test reaches its end quickly (the default covers 16,384 licences).
-    let config = server::Config { status_list_size: 64, ..server::Config::default() };
+    // A small list that cannot grow, so the test reaches its end quickly (the default starts at 16,384
+    // licences and grows to 1,048,576).
+    let config = server::Config { status_list_size: 64, status_list_max: 64, ..server::Config::default() };
     let running = server::start("127.0.0.1:0", None, config).await.unwrap();
     let client = PlatformClient::new(&running.url).unwrap();
     let (mut issued, mut refused) = (0, 0);
@@ -347,5 +348,66 @@ async fn attack_one_person_cannot_use_up_the_status_list() {
         .unwrap();
     let r = client2.request_licence(&holder, LicenceType::ResidentId, None).await;
     assert!(r.is_ok(), "another person gets a licence after the flood: {r:?}");
+    running.stop().await;
+}
+
+/// Issue 10, finding 15 (the rest): the status list grows with the people the platform serves. Before, the list
+/// covered a fixed number of indices (16,384 in the sandbox) and the next person after them got `503
+/// status_list_full` for good: a platform with more real people than that could issue nothing more. Now the list
+/// starts at the configured size and doubles as indices are taken, up to the largest list a phone accepts
+/// (`MAX_STATUS_BITS`, or the configured cap); a verifier whose cached list predates a new licence's index is told
+/// its list is out of range (not "valid", not "revoked") and is right again after its next sync.
+#[tokio::test]
+async fn attack_more_people_than_the_first_list_still_get_licences() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small first list and a small cap, so the test crosses both quickly.
+    let config = server::Config { status_list_size: 16, status_list_max: 64, ..server::Config::default() };
+    let running = server::start("127.0.0.1:0", None, config).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    // A verifier syncs while the list is still its first size.
+    let verifier = wallet(&dir.path().join("verifier"));
+    client.refresh_wallet_lists(&verifier).await.unwrap();
+    let mut last = None;
+    for person in 0..64u32 {
+        let w = wallet(&dir.path().join(format!("person-{person}")));
+        register(&client, &w).await;
+        // A different real person each time (distinct, valid ID numbers; odd sequence: 男).
+        let first17 = format!("11010819880229{:03}", 2 * person + 1);
+        let id = format!("{first17}{}", zhangban_core::ids::id_number_check_char(&first17).unwrap());
+        let mut elements = resident();
+        elements.insert("id_number".into(), ElementValue::Text(id));
+        zhangban_sandbox::issuer::enrol_device_of(&running.state, w.store(), LicenceType::ResidentId, &elements)
+            .unwrap();
+        let r = client.request_licence(&w, LicenceType::ResidentId, None).await;
+        let lic = r.unwrap_or_else(|e| panic!("person {person} of 64 got no licence: {e:?}"));
+        last = Some((w, lic));
+    }
+    // The 65th person meets the cap: a typed 503, no index taken.
+    let w = wallet(&dir.path().join("person-64"));
+    register(&client, &w).await;
+    let first17 = "11010819880229999";
+    let id = format!("{first17}{}", zhangban_core::ids::id_number_check_char(first17).unwrap());
+    let mut elements = resident();
+    elements.insert("id_number".into(), ElementValue::Text(id));
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, w.store(), LicenceType::ResidentId, &elements).unwrap();
+    match client.request_licence(&w, LicenceType::ResidentId, None).await {
+        Err(zhangban_core::Error::Network(m)) => assert!(m.contains("503"), "{m}"),
+        other => panic!("past the cap: {other:?}"),
+    }
+    // The list now covers every index taken, and the signed list a phone fetches says so.
+    let sl = zhangban_sandbox::issuer::status_list(&running.state).unwrap();
+    assert_eq!(sl.size, 64);
+
+    // The last person presents to the verifier whose list is from before: out of range, not valid.
+    let (holder, lic) = last.unwrap();
+    client.refresh_wallet_lists(&holder).await.unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let p = holder.present(&lic.licence_id, &Preset::HotelCheckIn, None, now).unwrap();
+    let policy = Policy { accepted_purposes: vec![p.purpose.clone()], ..Policy::default() };
+    let stale = verifier.verifier().unwrap().verify(&p.qr_text, now + 1, &policy);
+    assert_eq!(stale.unwrap_err().code(), "status_index_out_of_range");
+    client.refresh_wallet_lists(&verifier).await.unwrap();
+    let fresh = verifier.verifier().unwrap().verify(&p.qr_text, now + 1, &policy);
+    assert!(fresh.is_ok(), "after its sync the verifier's list covers the new licence: {fresh:?}");
     running.stop().await;
 }
