@@ -15,7 +15,7 @@ use zhangban_catalog::{Catalog, Channel};
 use zhangban_wallet::LicenceType;
 
 use crate::cert::AgentCertificate;
-use crate::mandate::{Action, Scope, DEFAULT_VALID_DAYS, MAX_SHARED, MAX_VALID_DAYS};
+use crate::mandate::{Action, Delegation, Scope, DEFAULT_VALID_DAYS, MAX_SHARED, MAX_VALID_DAYS};
 use crate::principal::{ActivityEntry, DelegationRequest, GivenDelegation, PrincipalSide};
 use crate::{Result, ScopeItem};
 
@@ -56,7 +56,8 @@ pub struct ElementChoice {
     pub key: String,
     pub name: Text,
     pub display: String,
-    /// Chosen at first (name and ID number: what nearly every form asks); the principal may change it.
+    /// Chosen at first (the resident ID card's name and ID number: what nearly every form asks, from the
+    /// one card that proves them); the principal may change it.
     pub suggested: bool,
 }
 
@@ -125,7 +126,8 @@ pub struct PrincipalHome {
     pub activity: Vec<ActivityLine>,
 }
 
-/// Elements chosen at first when a licence is shared.
+/// Elements chosen at first: of the resident ID card only (another card carrying the same name and number
+/// would share them twice).
 const SUGGESTED: [&str; 2] = ["name", "id_number"];
 
 fn day(at: i64) -> (String, String) {
@@ -219,7 +221,7 @@ impl PrincipalSide {
                 .into_iter()
                 .filter(|e| t.element_by_key(&e.key).is_some_and(|d| !d.derived))
                 .map(|e| ElementChoice {
-                    suggested: SUGGESTED.contains(&e.key.as_str()),
+                    suggested: t == LicenceType::ResidentId && SUGGESTED.contains(&e.key.as_str()),
                     key: e.key,
                     name: e.name,
                     display: e.display,
@@ -283,8 +285,17 @@ impl PrincipalSide {
     /// The principal's page: delegations given (in effect first, newest first) and what agents did.
     pub fn home(&self, catalog: Option<&Catalog>) -> Result<PrincipalHome> {
         let now = self.store().now();
-        let mut lines: Vec<DelegationLine> =
-            self.given()?.into_iter().map(|g| delegation_line(g, now, catalog)).collect();
+        let given = self.given()?;
+        // The platform relays who acted by the agent's id; the principal knows the agent by the name she saw
+        // when she signed (the id is inside each delegation this phone signed).
+        let names: Vec<(String, String)> = given
+            .iter()
+            .filter_map(|g| {
+                let d = Delegation::verify(&Delegation::from_text(&g.text).ok()?).ok()?;
+                Some((d.agent_id, g.agent_name.clone()))
+            })
+            .collect();
+        let mut lines: Vec<DelegationLine> = given.into_iter().map(|g| delegation_line(g, now, catalog)).collect();
         lines.sort_by_key(|l| !l.active);
         let n = lines.iter().filter(|l| l.active).count();
         let summary = match n {
@@ -298,7 +309,14 @@ impl PrincipalSide {
                 ),
             ),
         };
-        let activity = self.activity()?.into_iter().map(activity_line).collect();
+        let activity = self
+            .activity()?
+            .into_iter()
+            .map(|e| {
+                let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
+                activity_line(e, name)
+            })
+            .collect();
         Ok(PrincipalHome { summary, delegations: lines, activity })
     }
 }
@@ -329,7 +347,9 @@ fn delegation_line(g: GivenDelegation, now: i64, catalog: Option<&Catalog>) -> D
     DelegationLine { delegation: g, title, covers, status, active }
 }
 
-fn activity_line(e: ActivityEntry) -> ActivityLine {
+/// One entry in one sentence; `agent_name`: the actor's name when the actor is an agent this phone authorised.
+fn activity_line(e: ActivityEntry, agent_name: Option<String>) -> ActivityLine {
+    let actor = agent_name.unwrap_or_else(|| e.actor.clone());
     let (zh_day, en_day) = day(e.at);
     let state = serde_json::from_value::<zhangban_cases::CaseState>(serde_json::Value::String(e.kind.clone())).ok();
     let (did_zh, did_en) = match state {
@@ -342,8 +362,8 @@ fn activity_line(e: ActivityEntry) -> ActivityLine {
         None => (String::new(), String::new()),
     };
     let text = Text::new(
-        format!("{}{}“{}”。{r_zh}", e.actor, did_zh, e.case_title),
-        format!("{} {} “{}”.{r_en}", e.actor, did_en, e.case_title),
+        format!("{actor}{did_zh}“{}”。{r_zh}", e.case_title),
+        format!("{actor} {did_en} “{}”.{r_en}", e.case_title),
     );
     ActivityLine { entry: e, day: Text::new(zh_day, en_day), text }
 }

@@ -62,3 +62,5 @@ pub(crate) fn denied(missing: &str, zh: &str, en: &str) -> Error {
 mod tests;
 #[cfg(test)]
 mod tests_share;
+#[cfg(test)]
+mod vectors;

@@ -368,7 +368,7 @@ impl Delegation {
     }
 }
 
-fn key_id(public_key: &[u8]) -> Vec<u8> {
+pub(crate) fn key_id(public_key: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, public_key).as_ref()[..8].to_vec()
 }
 

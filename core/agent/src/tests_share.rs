@@ -441,6 +441,8 @@ fn principal_screens_say_what_the_delegation_covers() {
     let rid = c.licences.iter().find(|l| l.licence_id == d.resident_id).unwrap();
     let suggested: Vec<&str> = rid.elements.iter().filter(|e| e.suggested).map(|e| e.key.as_str()).collect();
     assert_eq!(suggested, ["name", "id_number"]);
+    let ssc = c.licences.iter().find(|l| l.licence_id == d.ssc).unwrap();
+    assert!(ssc.elements.iter().all(|e| !e.suggested), "the same name and number are not offered twice");
     assert!(rid.elements.iter().all(|e| e.key != "age_over_18" && e.key != "id_number_masked"));
     assert!(rid.elements.iter().any(|e| e.key == "address" && e.display == "北京市朝阳区幸福村8号"));
 
@@ -467,7 +469,8 @@ fn principal_screens_say_what_the_delegation_covers() {
         .record_activity(&ActivityEntry {
             seq: 1,
             at: NOW,
-            actor: "王帮办".into(),
+            // The platform names the agent by its id; the phone names them as she knew them.
+            actor: "agent-wang".into(),
             kind: "submitted".into(),
             case_title: "高龄津贴申领".into(),
             receipt: Some("ZB20261207000001".into()),
