@@ -1,4 +1,3 @@
-import CoreImage.CIFilterBuiltins
 import SwiftUI
 import UIKit
 import ZhangbanKit
@@ -240,7 +239,7 @@ struct DelegationCodeView: View {
     var body: some View {
         VStack(spacing: 16) {
             Text(String(localized: "Let the agent scan this code")).font(.title2.bold())
-            if let image = qrImage(line.delegation.text) {
+            if let image = qrCodeImage(line.delegation.text) {
                 Image(uiImage: image).interpolation(.none).resizable().scaledToFit()
                     .accessibilityLabel(String(localized: "Delegation code"))
             }
@@ -248,15 +247,5 @@ struct DelegationCodeView: View {
             Text(lang.pick(line.covers)).font(.title3)
         }
         .padding()
-    }
-
-    private func qrImage(_ text: String) -> UIImage? {
-        let filter = CIFilter.qrCodeGenerator()
-        filter.message = Data(text.utf8)
-        filter.correctionLevel = "M"
-        guard let output = filter.outputImage else { return nil }
-        let scaled = output.transformed(by: CGAffineTransform(scaleX: 8, y: 8))
-        guard let cg = CIContext().createCGImage(scaled, from: scaled.extent) else { return nil }
-        return UIImage(cgImage: cg)
     }
 }

@@ -122,7 +122,8 @@ fun PrincipalHomeScreen(principal: PrincipalMode, onScanned: (String) -> Unit, o
                 Card(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
                     Column(Modifier.padding(16.dp)) {
                         Text(lang.pick(a.day), style = MaterialTheme.typography.bodyLarge, modifier = Modifier.changesByItself())
-                        Text(lang.pick(a.text), style = MaterialTheme.typography.titleMedium)
+                        // (its receipt number carries the day the platform took the case: it changes by itself)
+                        Text(lang.pick(a.text), style = MaterialTheme.typography.titleMedium, modifier = Modifier.changesByItself())
                     }
                 }
             }
