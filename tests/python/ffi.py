@@ -76,14 +76,16 @@ class PyVault(zb.KeyVault):
     raises UnwrapFailed. A toy for tests, not a cipher to ship.
 
     Each alias has its own key, derived from the vault's key, the alias and how often the alias was
-    destroyed: `destroy` replaces it for good in this instance, as the Keystore's `deleteEntry` does (a new
-    instance over the same key stands for a copy of the vault's keys taken before, which a hardware vault
-    never gives out)."""
+    destroyed: `destroy` replaces a key this instance made for good, as the Keystore's `deleteEntry` does,
+    and leaves an alias without a key as it is (the store destroys the alias of its next rollback epoch
+    before making it, in case a killed transaction left one). A new instance over the same key stands for a
+    copy of the vault's keys taken before, which a hardware vault never gives out."""
 
     def __init__(self, key=None):
         self.key = key if key is not None else os.urandom(32)
         self.calls = []
         self.destroyed = {}
+        self.made = set()
 
     def _alias_key(self, alias):
         gen = self.destroyed.get(alias, 0).to_bytes(8, "big")
@@ -102,6 +104,7 @@ class PyVault(zb.KeyVault):
 
     def wrap(self, alias, plaintext):
         self.calls.append(("wrap", alias))
+        self.made.add(alias)
         key = self._alias_key(alias)
         nonce = os.urandom(16)
         ct = bytes(a ^ b for a, b in zip(plaintext, self._stream(key, nonce, len(plaintext))))
@@ -119,7 +122,9 @@ class PyVault(zb.KeyVault):
 
     def destroy(self, alias):
         self.calls.append(("destroy", alias))
-        self.destroyed[alias] = self.destroyed.get(alias, 0) + 1
+        if alias in self.made:
+            self.made.discard(alias)
+            self.destroyed[alias] = self.destroyed.get(alias, 0) + 1
 
 
 class FfiTestCase(unittest.TestCase):

@@ -153,19 +153,18 @@ impl Unlocked {
 
     /// The sealed head of the security-relevant collections against their rows (`heads.rs`): an older row
     /// written back, or one deleted, is `RolledBack`. A store that has no head yet (made before it) gets one
-    /// now, and its anchor says so from then on.
+    /// now, and a store whose anchor does not bind its head yet (made before that) is bound now: its anchor
+    /// says so from then on.
     fn check_head(&mut self, conn: &mut Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
-        let required = self.keys.heads_required;
-        match heads::check(conn, &self.keys.data, &self.keys.head, required)? {
-            heads::Checked::Matches => Ok(()),
-            heads::Checked::Missing => {
-                let tx = conn.transaction()?;
-                heads::start(&tx, &self.keys.data, &self.keys.head)?;
-                anchor::advance(&tx, vault, store_id)?;
-                tx.commit()?;
-                let _ = anchor::destroy_old(conn, vault, store_id);
-                Ok(())
-            }
+        let said = self.keys.anchor_heads;
+        let head = match heads::check(conn, &self.keys.data, &self.keys.head, said != anchor::Heads::None)? {
+            // The rows make the head, and it is the one the vault's payload names (an older head put back
+            // with all its rows makes itself, but not that).
+            heads::Checked::Matches(head, false) if said == anchor::Heads::Bound(head.bind()) => return Ok(()),
+            heads::Checked::Matches(_, _) if matches!(said, anchor::Heads::Bound(_)) => return Err(Error::RolledBack),
+            // Made before the binding (or before the parts): bound now, and sealed as parts.
+            heads::Checked::Matches(head, _) => head,
+            heads::Checked::Missing => heads::start(conn, &self.keys.data, &self.keys.head)?,
             heads::Checked::Differs(rows) => {
                 for (collection, id, subject, body) in rows {
                     let key = subject_key(conn, self, &subject)
@@ -176,9 +175,17 @@ impl Unlocked {
                         return Err(Error::corrupted(format!("records/{collection}"), &id));
                     }
                 }
-                Err(Error::RolledBack)
+                return Err(Error::RolledBack);
             }
-        }
+        };
+        let tx = conn.transaction()?;
+        heads::save(&tx, &self.keys.data, &head)?;
+        let bound = anchor::Heads::Bound(head.bind());
+        anchor::advance(&tx, vault, store_id, bound)?;
+        tx.commit()?;
+        self.keys.anchor_heads = bound;
+        let _ = anchor::destroy_old(conn, vault, store_id);
+        Ok(())
     }
 
     fn audit_keys(&self) -> crate::audit::AuditKeys<'_> {
@@ -271,8 +278,8 @@ impl Store {
             keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
             let keys = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
             let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
-            heads::start(&tx, &keys.data, &keys.head)?;
-            anchor::advance(&tx, vault.as_ref(), &store_id)?;
+            let head = heads::start(&tx, &keys.data, &keys.head)?;
+            anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Bound(head.bind()))?;
             let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring) };
             {
                 let mut txn =
@@ -444,10 +451,13 @@ impl Store {
             let mut txn =
                 Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false, heads: heads::Pending::default() };
             let r = f(&mut txn)?;
-            let Txn { tx, anchor: anchored, heads, u, .. } = txn;
+            let Txn { tx, anchor: asked, heads, u, .. } = txn;
             heads.save(&tx, &u.keys.data)?;
+            // A change of the head's anchored part moves the epoch too: the anchor binds that part
+            // (`anchor.rs`), so an older head put back with all its rows is refused.
+            let anchored = asked || heads.moves_epoch();
             if anchored {
-                anchor::advance(&tx, self.vault.as_ref(), &self.store_id)?;
+                anchor::advance(&tx, self.vault.as_ref(), &self.store_id, bound_head(&tx, &u.keys, &heads)?)?;
             }
             tx.commit()?;
             (r, anchored)
@@ -561,6 +571,9 @@ impl Store {
                 head.remove_subject(&tx, &u.keys.data, &u.keys.head, id)?;
                 tx.execute("DELETE FROM records WHERE subject = ?1", [id])?;
                 head.save(&tx, &u.keys.data)?;
+                if head.moves_epoch() {
+                    anchor::advance(&tx, self.vault.as_ref(), &self.store_id, bound_head(&tx, &u.keys, &head)?)?;
+                }
                 let files: Vec<String> = {
                     let mut st = tx.prepare("SELECT id FROM attachments WHERE subject = ?1")?;
                     let rows = st.query_map([id], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
@@ -576,6 +589,7 @@ impl Store {
         // The WAL still holds the pages of before: copied into the file (where secure_delete zeroes what
         // was freed) and emptied. Then the old ring key goes.
         let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        let _ = anchor::destroy_old(conn, self.vault.as_ref(), &self.store_id);
         let destroyed = keys::destroy_old_rings(conn, self.vault.as_ref(), &self.store_id);
         drop(g);
         for f in files {
@@ -1160,6 +1174,16 @@ impl Txn<'_> {
     pub fn anchor(&mut self) {
         self.anchor = true;
     }
+}
+
+/// What a transaction's move of the rollback epoch says of the record head: the digest of its anchored part
+/// as the transaction leaves it (`anchor.rs`).
+fn bound_head(tx: &Connection, keys: &keys::Keys, pending: &heads::Pending) -> Result<anchor::Heads> {
+    let head = match pending.head() {
+        Some(h) => Some(*h),
+        None => heads::load(tx, &keys.data)?,
+    };
+    Ok(head.map_or(anchor::Heads::None, |h| anchor::Heads::Bound(h.bind())))
 }
 
 /// `crypto::aad("records", "<collection>/<id>", "body") || subject`, built in one allocation (it is on

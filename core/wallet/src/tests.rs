@@ -803,6 +803,81 @@ fn attack_a_single_use_grant_survives_no_restart() {
     assert_eq!(again.verify(&g, NOW + 5, &policy()).unwrap_err().code(), "grant_already_used");
 }
 
+/// Finding 10, the gap found by reading: the recipient's files are copied — every row of the covered
+/// collections and the sealed record head, as they are before a single-use grant is used. The grant is used;
+/// then the copies are put back in place (the rollback anchor's meta rows left current, so the anchor check
+/// passes; the rows make the older head, so the head check passes). The recipient's app restarts: the
+/// grant must not be usable again.
+#[test]
+fn attack_an_older_head_with_its_rows_does_not_make_a_used_grant_usable_again() {
+    let f = Fixture::new();
+    let l = f.issue(&f.request());
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let path = dir.path().join("s");
+    let recipient = SoftwareKey::generate().unwrap();
+    let g = grant::build_grant(&l, &[1], "r", &recipient.public_key(), "p", GrantExpiry::SingleUse, NOW, &f.device)
+        .unwrap()
+        .to_text();
+    let verifier = |store: Arc<Store>| {
+        GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone())).with_store(store)
+    };
+    drop(Store::create(&path, vault.clone(), None).unwrap());
+
+    // The attacker's copy: the covered rows and the head (the meta rows named record_head…).
+    let covered = crate::store::HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
+    let db = path.join("zhangban.db");
+    type Row = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+    let (rows, head): (Vec<Row>, Vec<(String, Vec<u8>)>) = {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        let rows = c
+            .prepare(&format!(
+                "SELECT collection, id, subject, tag, lookup, body, updated_at FROM records WHERE collection IN ({covered})"
+            ))
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let head = c
+            .prepare("SELECT key, value FROM meta WHERE key LIKE 'record_head%'")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        (rows, head)
+    };
+
+    let store = Arc::new(Store::open(&path, vault.clone()).unwrap());
+    assert!(verifier(store.clone()).verify(&g, NOW, &policy()).is_ok(), "first use");
+    drop(store);
+
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute(&format!("DELETE FROM records WHERE collection IN ({covered})"), []).unwrap();
+        for r in &rows {
+            c.execute(
+                "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![r.0, r.1, r.2, r.3, r.4, r.5, r.6],
+            )
+            .unwrap();
+        }
+        c.execute("DELETE FROM meta WHERE key LIKE 'record_head%'", []).unwrap();
+        for (k, v) in &head {
+            c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", rusqlite::params![k, v]).unwrap();
+        }
+    }
+    match Store::open(&path, vault) {
+        Err(crate::Error::RolledBack) => {}
+        Ok(store) => {
+            let again = verifier(Arc::new(store)).verify(&g, NOW + 5, &policy());
+            panic!("the files put back were accepted; the used grant again: {:?}", again.map(|_| "accepted"));
+        }
+        Err(e) => panic!("not refused as a rollback: {e:?}"),
+    }
+}
+
 #[test]
 fn revocations_queued_by_an_older_version_move_into_the_one_outbox_with_their_keys() {
     let f = Fixture::new();

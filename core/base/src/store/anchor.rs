@@ -18,6 +18,21 @@
 //! destruction is retried at the next open or change). A vault that cannot destroy keys (the Kotlin kit's
 //! `AesGcmKeyVault` without `destroyKey`) gives no protection; `FileVault` gives none against an attacker who
 //! also puts back the vault's folder.
+//!
+//! **The record head is bound to the epoch** (payload version 3): the payload also carries a digest of the
+//! anchored part of the sealed record head (`heads.rs`, [`super::heads::Head::bind`]), and every
+//! transaction that changes that part moves the epoch (`Store::transaction`). So an older head put back
+//! *with* every covered row of its moment (which make it, so the head check alone passes), the anchor's rows
+//! left current, is refused at unlock: the vault's payload names another head (`RolledBack`). The PIN path
+//! moves the epoch without the data key: it carries the digest over from the payload it just checked.
+//!
+//! **Crash windows.** The vault makes the key of epoch e+1 inside the transaction, before its commit; the key
+//! of e is destroyed after it. Killed before the commit: the files name e (whose key still exists) and the
+//! vault holds an orphan key of e+1 — the next advance destroys it before it wraps, so a blob wrapped under
+//! it by the transaction that never committed (in a torn WAL) never opens again. Killed between the commit
+//! and the destruction: the key of e lives until the next open or change destroys it; until then the files
+//! of one change back are not told from the current ones (the two-phase limit: the vault offers no
+//! "exists", and destroying first would make a kill before the commit brick the store).
 
 use rusqlite::Connection;
 
@@ -34,14 +49,48 @@ fn alias(store_id: &str, epoch: u64) -> String {
     format!("zhangban.anchor.{store_id}.{epoch}")
 }
 
-/// Version 2 also says the store keeps a sealed record head (`heads.rs`): from the first epoch with it,
-/// deleting the head does not turn its check off (an older payload names a destroyed key).
-fn payload(store_id: &str, epoch: u64, heads: bool) -> Vec<u8> {
-    let mut p = if heads { b"zhangban anchor v2".to_vec() } else { b"zhangban anchor v1".to_vec() };
+/// What the anchor says of the sealed record head (`heads.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Heads {
+    /// Version 1: made before the head (a store without one gets it at its next unlock).
+    None,
+    /// Version 2: the store keeps a head (deleting it does not turn its check off), not bound to it; the
+    /// next unlock binds it.
+    Kept,
+    /// Version 3: the store keeps a head whose anchored part has this digest.
+    Bound([u8; 32]),
+}
+
+const V1: &[u8] = b"zhangban anchor v1";
+const V2: &[u8] = b"zhangban anchor v2";
+const V3: &[u8] = b"zhangban anchor v3";
+
+fn payload(store_id: &str, epoch: u64, heads: Heads) -> Vec<u8> {
+    let mut p = match heads {
+        Heads::None => V1,
+        Heads::Kept => V2,
+        Heads::Bound(_) => V3,
+    }
+    .to_vec();
     p.extend_from_slice(&(store_id.len() as u32).to_be_bytes());
     p.extend_from_slice(store_id.as_bytes());
     p.extend_from_slice(&epoch.to_be_bytes());
+    if let Heads::Bound(d) = heads {
+        p.extend_from_slice(&d);
+    }
     p
+}
+
+/// The payload's statement about the head, when `p` is a payload of this store and epoch.
+fn parse(p: &[u8], store_id: &str, epoch: u64) -> Option<Heads> {
+    if p == payload(store_id, epoch, Heads::None) {
+        return Some(Heads::None);
+    }
+    if p == payload(store_id, epoch, Heads::Kept) {
+        return Some(Heads::Kept);
+    }
+    let d: [u8; 32] = p.get(p.len().checked_sub(32)?..)?.try_into().ok()?;
+    (p == payload(store_id, epoch, Heads::Bound(d))).then_some(Heads::Bound(d))
 }
 
 fn digest(epoch: u64, blob: &[u8]) -> Vec<u8> {
@@ -58,10 +107,15 @@ fn vault_err(e: VaultError) -> Error {
 }
 
 /// Moves the store to the next epoch on `conn` (the caller's transaction, or committed at once): the vault
-/// makes the new epoch's key. The old one is destroyed by [`destroy_old`] once this is committed.
-pub(crate) fn advance(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<u64> {
+/// makes the new epoch's key, wrapping a payload that says `heads` (the digest of the record head's
+/// anchored part as this transaction leaves it, or, on the PIN path, what the checked payload said). The
+/// old key is destroyed by [`destroy_old`] once this is committed.
+pub(crate) fn advance(conn: &Connection, vault: &dyn KeyVault, store_id: &str, heads: Heads) -> Result<u64> {
     let epoch = meta_u64(conn, EPOCH)? + 1;
-    let heads = super::heads::exists(conn)?;
+    // A key of this epoch can only be left by a transaction that never committed (killed after the vault
+    // made it): a fresh one, so what that one wrapped never opens. Best effort: a vault that cannot destroy
+    // keys gives no rollback protection anyway (module docs).
+    let _ = vault.destroy(&alias(store_id, epoch));
     let blob = vault.wrap(&alias(store_id, epoch), &payload(store_id, epoch, heads)).map_err(vault_err)?;
     meta_set(conn, EPOCH, &epoch.to_be_bytes())?;
     meta_set(conn, BLOB, &blob)?;
@@ -85,22 +139,30 @@ pub(crate) fn destroy_old(conn: &Connection, vault: &dyn KeyVault, store_id: &st
 /// Checks at open that the files are of the vault's current epoch: `RolledBack` when they name an epoch
 /// whose key the vault destroyed (an older copy put back), `Corrupted` when the anchor's bytes are damaged,
 /// `WrongKey` when the vault answers with other bytes. A store without an anchor (made before it existed)
-/// gets one. Returns whether the anchor says the store keeps a sealed record head.
-pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<bool> {
-    let Some(epoch_bytes) = meta_get(conn, EPOCH)? else {
-        advance(conn, vault, store_id)?;
-        return Ok(false);
-    };
+/// gets one — only if its envelope is of before the anchor (`anchored` false: `keys.rs` moves it once this
+/// is done); an anchored store without its anchor's rows is damage (they were deleted to pass an older
+/// copy off as a store of before the anchor). Returns what the anchor says of the record head (the unlock
+/// checks the head against it).
+pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str, anchored: bool) -> Result<Heads> {
     let damaged = || Error::corrupted("meta", "anchor");
+    let Some(epoch_bytes) = meta_get(conn, EPOCH)? else {
+        if anchored {
+            return Err(damaged());
+        }
+        advance(conn, vault, store_id, Heads::None)?;
+        return Ok(Heads::None);
+    };
     let epoch = u64::from_be_bytes(<[u8; 8]>::try_from(epoch_bytes.as_slice()).map_err(|_| damaged())?);
     let blob = meta_get(conn, BLOB)?.ok_or_else(damaged)?;
     let intact = meta_get(conn, DIGEST)?.is_some_and(|d| d == digest(epoch, &blob));
     let heads = match vault.unwrap(&alias(store_id, epoch), &blob) {
-        Ok(p) if p == payload(store_id, epoch, true) => true,
-        Ok(p) if p == payload(store_id, epoch, false) => false,
-        Ok(_) if intact => return Err(Error::WrongKey),
+        Ok(p) => match parse(&p, store_id, epoch) {
+            Some(h) => h,
+            None if intact => return Err(Error::WrongKey),
+            None => return Err(damaged()),
+        },
         Err(VaultError::UnwrapFailed) if intact => return Err(Error::RolledBack),
-        Ok(_) | Err(VaultError::UnwrapFailed) => return Err(damaged()),
+        Err(VaultError::UnwrapFailed) => return Err(damaged()),
         Err(e) => return Err(vault_err(e)),
     };
     let _ = destroy_old(conn, vault, store_id);

@@ -15,6 +15,18 @@
 //! is itself kept where the files cannot reach: the rollback anchor's payload (`anchor.rs`, version 2) says
 //! so, and an older anchor names a destroyed vault key; so deleting the head does not turn the check off.
 //!
+//! **Bound to the rollback anchor** (`anchor.rs`, payload version 3): the head has two parts. The
+//! *anchored* part covers the collections whose every change is security-relevant and rare (`device`,
+//! `grant_used`, `verifier_nonce`, `wallet_list`: [`ANCHORED`]); a transaction that changes it moves the
+//! rollback epoch, and the vault-wrapped payload of the new epoch names that part ([`Head::bind`]). So an
+//! older head put back *together with* every covered row of its moment (the rows make it) is still refused:
+//! its anchored part is not the one the vault names. The *outbox* part (`outbox`, `wallet_outbox`) changes
+//! with every submission and every answer of the platform: moving the epoch for each (a vault key made and
+//! one destroyed, about 9 ms with `FileVault`, 70 times an outbox write) would cut the sync rate several
+//! times over, so it is checked against its rows but not bound: an older outbox put back with its head and
+//! its rows, within one epoch, is not detected (it re-sends operations the platform answers once by their
+//! idempotency keys, or drops queued ones — which whoever has the files can do by deleting them).
+//!
 //! Limits: checked at unlock, not at each read (malware running as the app can write through the store
 //! anyway); the other collections (drafts, cases, settings) are not covered; a store upgraded to this
 //! format trusts its rows as they are at that first unlock.
@@ -30,6 +42,9 @@ use crate::{crypto, Error, Result};
 /// `wallet_list`, the old `wallet_outbox` — and base's `outbox`). Sorted.
 pub const HEADED: &[&str] = &["device", "grant_used", "outbox", "verifier_nonce", "wallet_list", "wallet_outbox"];
 
+/// The covered collections whose every change moves the rollback epoch (the anchored part of the head).
+pub const ANCHORED: &[&str] = &["device", "grant_used", "verifier_nonce", "wallet_list"];
+
 /// Meta key of the sealed head.
 pub(crate) const HEAD_META: &str = "record_head";
 
@@ -37,14 +52,23 @@ pub(crate) fn headed(collection: &str) -> bool {
     HEADED.contains(&collection)
 }
 
-/// Count and XOR of the row hashes of the headed collections.
+/// Which part of the head a covered collection's rows go to: 0 anchored, 1 outbox.
+fn part(collection: &str) -> usize {
+    if ANCHORED.contains(&collection) {
+        0
+    } else {
+        1
+    }
+}
+
+/// Count and XOR of the row hashes of one part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct Head {
+struct Part {
     n: u64,
     x: [u8; 32],
 }
 
-impl Head {
+impl Part {
     fn toggle(&mut self, h: &[u8; 32], add: bool) {
         for (a, b) in self.x.iter_mut().zip(h) {
             *a ^= b;
@@ -52,20 +76,69 @@ impl Head {
         self.n = if add { self.n.wrapping_add(1) } else { self.n.wrapping_sub(1) };
     }
 
-    fn encode(&self) -> Vec<u8> {
-        let mut v = self.n.to_be_bytes().to_vec();
+    fn encode(&self, v: &mut Vec<u8>) {
+        v.extend_from_slice(&self.n.to_be_bytes());
         v.extend_from_slice(&self.x);
+    }
+
+    fn decode(b: &[u8]) -> Option<Part> {
+        let (n, x) = b.split_at_checked(8)?;
+        Some(Part { n: u64::from_be_bytes(n.try_into().ok()?), x: x.try_into().ok()? })
+    }
+}
+
+/// The head: the anchored part and the outbox part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Head {
+    parts: [Part; 2],
+}
+
+impl Head {
+    fn toggle(&mut self, collection: &str, h: &[u8; 32], add: bool) {
+        self.parts[part(collection)].toggle(h, add);
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(80);
+        self.parts[0].encode(&mut v);
+        self.parts[1].encode(&mut v);
         v
     }
 
-    fn decode(b: &[u8]) -> Option<Head> {
-        if b.len() != 40 {
-            return None;
+    /// 80 bytes: the two parts. 40 bytes: a head of before the parts (one count and XOR over every covered
+    /// collection), read only by the unlock check, which makes the store a new one.
+    fn decode(b: &[u8]) -> Option<Stored> {
+        match b.len() {
+            80 => Some(Stored::Parts(Head { parts: [Part::decode(&b[..40])?, Part::decode(&b[40..])?] })),
+            40 => Some(Stored::Whole(Part::decode(b)?)),
+            _ => None,
         }
-        let mut x = [0u8; 32];
-        x.copy_from_slice(&b[8..]);
-        Some(Head { n: u64::from_be_bytes(b[..8].try_into().ok()?), x })
     }
+
+    /// Both parts as one (what a head of before the parts held).
+    fn whole(&self) -> Part {
+        let mut w = self.parts[0];
+        for (a, b) in w.x.iter_mut().zip(&self.parts[1].x) {
+            *a ^= b;
+        }
+        w.n = w.n.wrapping_add(self.parts[1].n);
+        w
+    }
+
+    /// What the rollback anchor binds: a digest of the anchored part.
+    pub(crate) fn bind(&self) -> [u8; 32] {
+        let mut v = b"zhangban record head, anchored part v1".to_vec();
+        self.parts[0].encode(&mut v);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &v).as_ref());
+        out
+    }
+}
+
+/// A sealed head as the files hold it.
+enum Stored {
+    Parts(Head),
+    Whole(Part),
 }
 
 /// The key of the row hashes, derived from the data key's derivation key (`keys.rs`).
@@ -120,7 +193,7 @@ fn rows_now(conn: &Connection, key: &hmac::Key) -> Result<(Head, Vec<Row>)> {
     let rows: Vec<Row> = st.query_map([], read_row)?.collect::<rusqlite::Result<_>>()?;
     let mut head = Head::default();
     for r in &rows {
-        head.toggle(&row_hash(key, r), true);
+        head.toggle(&r.0, &row_hash(key, r), true);
     }
     Ok((head, rows))
 }
@@ -129,8 +202,7 @@ fn aad() -> Vec<u8> {
     crypto::aad("meta", HEAD_META, "head")
 }
 
-/// The sealed head, if the store has one (`Corrupted` when it does not open).
-pub(crate) fn load(conn: &Connection, data: &LessSafeKey) -> Result<Option<Head>> {
+fn load_stored(conn: &Connection, data: &LessSafeKey) -> Result<Option<Stored>> {
     let Some(sealed) = meta_get(conn, HEAD_META)? else { return Ok(None) };
     crypto::open(data, &aad(), &sealed)
         .and_then(|p| Head::decode(&p))
@@ -138,25 +210,41 @@ pub(crate) fn load(conn: &Connection, data: &LessSafeKey) -> Result<Option<Head>
         .ok_or_else(|| Error::corrupted("meta", HEAD_META))
 }
 
+/// The sealed head, if the store has one (`Corrupted` when it does not open, or is of before the parts:
+/// the unlock check has made every unlocked store's head a new one).
+pub(crate) fn load(conn: &Connection, data: &LessSafeKey) -> Result<Option<Head>> {
+    match load_stored(conn, data)? {
+        None => Ok(None),
+        Some(Stored::Parts(h)) => Ok(Some(h)),
+        Some(Stored::Whole(_)) => Err(Error::corrupted("meta", HEAD_META)),
+    }
+}
+
 pub(crate) fn save(conn: &Connection, data: &LessSafeKey, head: &Head) -> Result<()> {
     meta_set(conn, HEAD_META, &crypto::seal(data, &aad(), &head.encode())?)
 }
 
-/// Whether the store has a head (the anchor's payload says so from then on).
-pub(crate) fn exists(conn: &Connection) -> Result<bool> {
-    Ok(meta_get(conn, HEAD_META)?.is_some())
+/// The head of the rows as they are now, sealed: a new store, or one upgraded to keep a head.
+pub(crate) fn start(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> Result<Head> {
+    let (head, _) = rows_now(conn, key)?;
+    save(conn, data, &head)?;
+    Ok(head)
 }
 
-/// The head of the rows as they are now, sealed: a new store, or one upgraded to keep a head.
-pub(crate) fn start(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> Result<()> {
+/// Seals the head of the rows in the format of before the parts (one count and XOR): for the upgrade test.
+#[cfg(test)]
+pub(crate) fn save_whole_for_test(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> Result<()> {
     let (head, _) = rows_now(conn, key)?;
-    save(conn, data, &head)
+    let mut v = Vec::new();
+    head.whole().encode(&mut v);
+    meta_set(conn, HEAD_META, &crypto::seal(data, &aad(), &v)?)
 }
 
 /// What the unlock check found.
 pub(crate) enum Checked {
-    /// The rows make the sealed head.
-    Matches,
+    /// The rows make the sealed head (this one); `true` when it was sealed in the format of before the parts
+    /// (the caller seals it again as parts).
+    Matches(Head, bool),
     /// No head yet, and none required (a store made before it): the caller starts one.
     Missing,
     /// The rows do not make the head: (collection, id, subject, sealed body) of every covered row, so the
@@ -165,16 +253,18 @@ pub(crate) enum Checked {
 }
 
 /// At unlock: do the rows of the covered collections make the sealed head? A head the anchor requires but
-/// that is not there is `Corrupted`.
+/// that is not there is `Corrupted`. (Whether the head is the one the anchor binds is the caller's check.)
 pub(crate) fn check(conn: &Connection, data: &LessSafeKey, key: &hmac::Key, required: bool) -> Result<Checked> {
-    let sealed = match load(conn, data)? {
+    let stored = match load_stored(conn, data)? {
         Some(h) => h,
         None if required => return Err(Error::corrupted("meta", HEAD_META)),
         None => return Ok(Checked::Missing),
     };
     let (now, rows) = rows_now(conn, key)?;
-    if now == sealed {
-        return Ok(Checked::Matches);
+    match stored {
+        Stored::Parts(h) if h == now => return Ok(Checked::Matches(now, false)),
+        Stored::Whole(w) if w == now.whole() => return Ok(Checked::Matches(now, true)),
+        _ => {}
     }
     Ok(Checked::Differs(rows.into_iter().map(|(c, id, s, _, _, body, _)| (c, id, s, body)).collect()))
 }
@@ -183,6 +273,10 @@ pub(crate) fn check(conn: &Connection, data: &LessSafeKey, key: &hmac::Key, requ
 #[derive(Default)]
 pub(crate) struct Pending {
     head: Option<Head>,
+    /// A row's hash went out or in: the commit seals the head.
+    changed: bool,
+    /// A row of an anchored collection changed: the commit moves the rollback epoch too.
+    anchored: bool,
 }
 
 impl Pending {
@@ -203,7 +297,9 @@ impl Pending {
             self.head = Some(load(conn, data)?.unwrap_or_default());
         }
         if let (Some(h), Some(head)) = (row_now(conn, key, collection, id)?, self.head.as_mut()) {
-            head.toggle(&h, add);
+            head.toggle(collection, &h, add);
+            self.changed = true;
+            self.anchored |= part(collection) == 0;
         }
         Ok(())
     }
@@ -231,8 +327,10 @@ impl Pending {
         }
         if let Some(head) = self.head.as_mut() {
             for r in &rows {
-                head.toggle(&row_hash(key, r), false);
+                head.toggle(&r.0, &row_hash(key, r), false);
+                self.anchored |= part(&r.0) == 0;
             }
+            self.changed = true;
         }
         Ok(())
     }
@@ -240,8 +338,18 @@ impl Pending {
     /// Seals the head if this transaction changed it.
     pub(crate) fn save(&self, conn: &Connection, data: &LessSafeKey) -> Result<()> {
         match &self.head {
-            Some(h) => save(conn, data, h),
-            None => Ok(()),
+            Some(h) if self.changed => save(conn, data, h),
+            _ => Ok(()),
         }
+    }
+
+    /// Whether the commit must move the rollback epoch (the anchored part changed).
+    pub(crate) fn moves_epoch(&self) -> bool {
+        self.anchored
+    }
+
+    /// The head as this transaction leaves it, when it touched a covered collection.
+    pub(crate) fn head(&self) -> Option<&Head> {
+        self.head.as_ref()
     }
 }

@@ -60,8 +60,8 @@ pub(crate) struct Keys {
     ring_secret: Zeroizing<Vec<u8>>,
     /// Keys the row hashes of the sealed record head (`heads.rs`).
     pub head: hmac::Key,
-    /// The rollback anchor says this store keeps a record head (so a missing one is damage).
-    pub heads_required: bool,
+    /// What the rollback anchor says of the record head: kept (a missing one is damage), bound to it.
+    pub anchor_heads: super::anchor::Heads,
 }
 
 /// Meta key of a lookup key adopted from a backup, sealed under the data key.
@@ -83,7 +83,7 @@ impl Keys {
             audit: hmac::Key::new(hmac::HMAC_SHA256, &audit_raw),
             ring_secret,
             head,
-            heads_required: false,
+            anchor_heads: super::anchor::Heads::None,
         })
     }
 }
@@ -203,8 +203,48 @@ pub(crate) fn meta_u64(conn: &Connection, key: &str) -> Result<u64> {
     Ok(meta_get(conn, key)?.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(u64::from_be_bytes).unwrap_or(0))
 }
 
+/// The vault alias of the envelope. A store made (or first unlocked) by code that keeps the rollback anchor
+/// has its envelope here, so its files without the anchor's rows are damage, not a store of before the
+/// anchor (whose envelope is under [`legacy_alias`], destroyed when it moves here).
 fn alias(store_id: &str) -> String {
+    format!("zhangban.store.{store_id}.anchored")
+}
+
+/// The envelope's alias of before the anchor.
+fn legacy_alias(store_id: &str) -> String {
     format!("zhangban.store.{store_id}")
+}
+
+/// Meta key set while the legacy alias of a moved envelope is not destroyed yet.
+const LEGACY_ALIAS_PENDING: &str = "envelope_legacy_alias_pending";
+
+/// Moves an envelope found under [`legacy_alias`] to [`alias`] (the anchor is in place by now), then
+/// destroys the legacy alias: a copy of the files from before — which a missing anchor let through as a
+/// store of before the anchor — no longer opens. A destruction that fails is retried at the next unlock.
+fn move_envelope(conn: &Connection, vault: &dyn KeyVault, store_id: &str, inner: &[u8]) -> Result<()> {
+    let envelope = vault.wrap(&alias(store_id), inner).map_err(vault_err)?;
+    conn.execute_batch("SAVEPOINT move_envelope")?;
+    let moved = (|| {
+        meta_set(conn, "envelope", &envelope)?;
+        meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
+        meta_set(conn, LEGACY_ALIAS_PENDING, b"1")
+    })();
+    match moved {
+        Ok(()) => conn.execute_batch("RELEASE move_envelope")?,
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO move_envelope; RELEASE move_envelope")?;
+            return Err(e);
+        }
+    }
+    destroy_legacy_alias(conn, vault, store_id);
+    Ok(())
+}
+
+/// Best effort: destroys the legacy alias of a moved envelope if that is still to be done.
+fn destroy_legacy_alias(conn: &Connection, vault: &dyn KeyVault, store_id: &str) {
+    if matches!(meta_get(conn, LEGACY_ALIAS_PENDING), Ok(Some(_))) && vault.destroy(&legacy_alias(store_id)).is_ok() {
+        let _ = conn.execute("DELETE FROM meta WHERE key = ?1", [LEGACY_ALIAS_PENDING]);
+    }
 }
 
 /// Most PBKDF2 iterations a stored PIN envelope may ask for (about 20 s on a slow phone). A damaged or
@@ -342,9 +382,15 @@ pub(crate) fn lockout_remaining(conn: &Connection, clock: &dyn Clock) -> Result<
 /// Records one more PIN attempt before it is tried (on the connection, committed): the count and when, and
 /// the store moves to the next rollback epoch with it (`anchor.rs`): putting back the files of before the
 /// attempt is then refused, so no restore gives fresh guesses.
-fn count_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock: &dyn Clock) -> Result<u64> {
+fn count_attempt(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    clock: &dyn Clock,
+    heads: super::anchor::Heads,
+) -> Result<u64> {
     conn.execute_batch("SAVEPOINT count_attempt")?;
-    let counted = write_attempt(conn, vault, store_id, clock);
+    let counted = write_attempt(conn, vault, store_id, clock, heads);
     match counted {
         Ok(_) => conn.execute_batch("RELEASE count_attempt")?,
         Err(_) => conn.execute_batch("ROLLBACK TO count_attempt; RELEASE count_attempt")?,
@@ -354,7 +400,14 @@ fn count_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock:
     Ok(failures)
 }
 
-fn write_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock: &dyn Clock) -> Result<u64> {
+/// `heads`: what the anchor checked just before said of the record head, carried over (no data key here).
+fn write_attempt(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    clock: &dyn Clock,
+    heads: super::anchor::Heads,
+) -> Result<u64> {
     let failures = meta_u64(conn, "pin_failures")? + 1;
     meta_set(conn, "pin_failures", &failures.to_be_bytes())?;
     meta_set(conn, "pin_last_failure", &(clock.now_secs().max(0) as u64).to_be_bytes())?;
@@ -364,7 +417,7 @@ fn write_attempt(conn: &Connection, vault: &dyn KeyVault, store_id: &str, clock:
             conn.execute("DELETE FROM meta WHERE key = 'pin_last_failure_boot'", [])?;
         }
     }
-    super::anchor::advance(conn, vault, store_id)?;
+    super::anchor::advance(conn, vault, store_id, heads)?;
     Ok(failures)
 }
 
@@ -423,26 +476,49 @@ fn unlock_keys(
     clock: &dyn Clock,
     salvage: bool,
 ) -> Result<(Keys, Result<()>)> {
-    // Salvage reads a damaged store: a damaged anchor does not stop it (a rolled-back one does).
-    let anchor_check = || match super::anchor::check(conn, vault, store_id) {
-        Err(Error::Corrupted { .. }) if salvage => Ok(false),
-        other => other,
-    };
-    let heads_required: bool;
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
-    let unwrap = |envelope: &[u8]| -> Result<Zeroizing<Vec<u8>>> {
+    let has_pin = pin_params.is_some();
+    // Salvage reads a damaged store: a damaged anchor does not stop it (a rolled-back one does) — unless
+    // the store has a PIN: its attempts are counted in the files, which only the anchor vouches for (an
+    // older copy with one byte of its anchor flipped gave fresh guesses through salvage).
+    let anchor_check = |anchored: bool| match super::anchor::check(conn, vault, store_id, anchored) {
+        Err(Error::Corrupted { .. }) if salvage && !has_pin => Ok(super::anchor::Heads::None),
+        other => other,
+    };
+    let anchor_heads: super::anchor::Heads;
+    // The envelope under the alias of an anchored store, else under the one of before the anchor (`true`).
+    let unwrap = |envelope: &[u8]| -> Result<(Zeroizing<Vec<u8>>, bool)> {
         match vault.unwrap(&alias(store_id), envelope) {
-            Ok(v) => Ok(Zeroizing::new(v)),
+            Ok(v) => return Ok((Zeroizing::new(v), false)),
+            Err(VaultError::UnwrapFailed) => {}
+            Err(e) => return Err(vault_err(e)),
+        }
+        match vault.unwrap(&legacy_alias(store_id), envelope) {
+            Ok(v) => Ok((Zeroizing::new(v), true)),
             Err(VaultError::UnwrapFailed) => Err(wrong_key_or_damage(conn, "envelope", envelope)),
             Err(e) => Err(vault_err(e)),
         }
     };
+    // Once the anchor is checked (or made, for a store of before it): the envelope moves to the anchored
+    // alias, and the legacy one is destroyed. Salvage changes nothing.
+    let moved = |inner: &[u8], legacy: bool| -> Result<()> {
+        if salvage {
+            return Ok(());
+        }
+        if legacy {
+            move_envelope(conn, vault, store_id, inner)?;
+        } else {
+            destroy_legacy_alias(conn, vault, store_id);
+        }
+        Ok(())
+    };
     let raw: Zeroizing<[u8; 32]> = match (pin_params, pin) {
         (None, _) => {
-            let inner = unwrap(&envelope)?;
+            let (inner, legacy) = unwrap(&envelope)?;
             // The vault knows this store (its envelope opened): now are these files its current ones?
-            heads_required = anchor_check()?;
+            anchor_heads = anchor_check(!legacy)?;
+            moved(&inner, legacy)?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
         (Some(_), None) => return Err(Error::Locked { retry_after_secs: lockout_remaining(conn, clock)? }),
@@ -456,11 +532,12 @@ fn unlock_keys(
             }
             let (salt, iters) = params.split_at(16);
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
-            let inner = unwrap(&envelope)?;
+            let (inner, legacy) = unwrap(&envelope)?;
             // Files put back from before earlier attempts are refused before any new attempt is counted.
-            heads_required = anchor_check()?;
+            anchor_heads = anchor_check(!legacy)?;
+            moved(&inner, legacy)?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
-            let failures = count_attempt(conn, vault, store_id, clock)?;
+            let failures = count_attempt(conn, vault, store_id, clock, anchor_heads)?;
             let k = pin_key(pin, salt, iterations)?;
             match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
                 Some(raw) => {
@@ -479,7 +556,7 @@ fn unlock_keys(
         }
     };
     let mut keys = Keys::from_raw(&raw)?;
-    keys.heads_required = heads_required;
+    keys.anchor_heads = anchor_heads;
     // A store restored from a backup keeps the lookup key of the store it came from (the keyed hashes
     // in its records were made with it): kept sealed under the data key (`export.rs`).
     if let Some(sealed) = meta_get(conn, LOOKUP_KEY_META)? {
@@ -516,8 +593,9 @@ pub(crate) fn change_pin(
     clock: &dyn Clock,
 ) -> Result<()> {
     // Re-derive the raw data key through the normal unlock path (the old PIN checked again).
-    let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let _ = unlock(conn, vault, store_id, old_pin, clock)?;
+    // Read after `unlock`: it moves an envelope of before the anchor to the anchored alias.
+    let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let inner = Zeroizing::new(vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?);
     let raw: Zeroizing<Vec<u8>> = match (meta_get(conn, "pin_params")?, old_pin) {
         (Some(params), Some(pin)) if params.len() == 20 => {

@@ -1204,6 +1204,23 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     assert!(Store::open(&dir, v).is_ok());
 }
 
+/// Makes the closed store at `dir` look as the code before the rollback anchor left it: its envelope under
+/// the alias of then, no anchor, no record head, no digests.
+fn as_made_before_the_anchor(dir: &Path, v: &dyn KeyVault) {
+    let c = raw_db(dir);
+    let meta = |k: &str| c.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+    let id = String::from_utf8(meta("store_id")).unwrap();
+    let inner = v.unwrap(&format!("zhangban.store.{id}.anchored"), &meta("envelope")).unwrap();
+    let legacy = v.wrap(&format!("zhangban.store.{id}"), &inner).unwrap();
+    c.execute("UPDATE meta SET value = ?1 WHERE key = 'envelope'", [legacy]).unwrap();
+    c.execute(
+        "DELETE FROM meta WHERE key IN ('record_head', 'anchor_epoch', 'anchor_blob', 'anchor_sha256',
+         'anchor_destroyed_below', 'envelope_sha256', 'canary_sha256')",
+        [],
+    )
+    .unwrap();
+}
+
 /// A store made before the head gets one at its first unlock; from then on the check holds.
 #[test]
 fn a_store_without_a_head_gets_one_and_is_checked_from_then_on() {
@@ -1213,13 +1230,9 @@ fn a_store_without_a_head_gets_one_and_is_checked_from_then_on() {
     let s = Store::create(&dir, v.clone(), None).unwrap();
     s.put("grant_used", "g1", SELF_SUBJECT, b"{}").unwrap();
     drop(s);
-    // As made before: no head, and an anchor of the old payload (made again at open, as for a store from
-    // before the anchor).
-    let c = raw_db(&dir);
-    c.execute("DELETE FROM meta WHERE key IN ('record_head', 'anchor_epoch', 'anchor_blob', 'anchor_sha256')", [])
-        .unwrap();
-    let old = raw_row(&c, "grant_used", "g1");
-    drop(c);
+    // As made before the head and the anchor: no head, no anchor, the envelope under the old alias.
+    as_made_before_the_anchor(&dir, v.as_ref());
+    let old = raw_row(&raw_db(&dir), "grant_used", "g1");
     let s = Store::open(&dir, v.clone()).unwrap();
     s.put("grant_used", "g1", SELF_SUBJECT, b"{\"used\":true}").unwrap();
     drop(s);
@@ -1243,4 +1256,304 @@ fn attack_a_record_spliced_across_the_collection_id_boundary_is_refused() {
     assert!(got.as_ref().map_or(true, |r| r.body.as_slice() != b"secret of a"), "read as valid: {got:?}");
     assert!(got.is_err());
     assert!(s.put("a/b", "c", SELF_SUBJECT, b"x").is_err(), "no collection name with '/'");
+}
+
+// ---- the record head bound to the rollback anchor (finding 10, the gap found by reading) ----------------
+
+/// What an attacker with the files copies of the covered collections at one moment: every row of them and
+/// every `meta` row of the head (`record_head…`), the anchor's rows (`anchor_…`) left as they are.
+type FullRow = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+
+struct CoveredCopy {
+    rows: Vec<FullRow>,
+    head: Vec<(String, Vec<u8>)>,
+}
+
+fn covered_list() -> String {
+    HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
+}
+
+fn copy_covered(dir: &Path) -> CoveredCopy {
+    let c = raw_db(dir);
+    let mut st = c
+        .prepare(&format!(
+            "SELECT collection, id, subject, tag, lookup, body, updated_at FROM records
+             WHERE collection IN ({}) ORDER BY seq",
+            covered_list()
+        ))
+        .unwrap();
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let mut st = c.prepare("SELECT key, value FROM meta WHERE key LIKE 'record_head%'").unwrap();
+    let head: Vec<(String, Vec<u8>)> =
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+    assert!(!head.is_empty(), "the store keeps a head");
+    CoveredCopy { rows, head }
+}
+
+/// Puts the copied rows and head back in place of the current ones (every other row, the anchor's among
+/// them, current). Through SQL, so the kept counts follow.
+fn put_back_covered(dir: &Path, copy: &CoveredCopy) {
+    let c = raw_db(dir);
+    c.execute(&format!("DELETE FROM records WHERE collection IN ({})", covered_list()), []).unwrap();
+    for r in &copy.rows {
+        c.execute(
+            "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![r.0, r.1, r.2, r.3, r.4, r.5, r.6],
+        )
+        .unwrap();
+    }
+    c.execute("DELETE FROM meta WHERE key LIKE 'record_head%'", []).unwrap();
+    for (k, v) in &copy.head {
+        c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v]).unwrap();
+    }
+}
+
+/// Finding 10, the gap found by reading (ADR 0025 left it): an older head put back *together with* every
+/// covered row of its moment passes the head check (the rows make that head), and the anchor's meta rows,
+/// left current, pass the anchor check — unless the head is bound to the anchor. Here the rows of before a
+/// single-use grant was used.
+#[test]
+fn attack_an_older_head_put_back_with_all_its_rows_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put_with("outbox", "op-1", SELF_SUBJECT, b"{\"n\":1}", PutOptions { tag: Some("pending"), lookup: None })
+        .unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g0", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    let before = copy_covered(&dir);
+
+    // The single-use grant g1 is used (as the wallet records it: its row and the anchor in one transaction).
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    put_back_covered(&dir, &before);
+    match Store::open(&dir, v.clone()) {
+        Err(Error::RolledBack) => {}
+        Ok(s) => panic!(
+            "the older head and its rows were accepted: the used grant's record is {}",
+            if s.get_opt("grant_used", "g1").unwrap().is_some() { "there" } else { "gone (usable again)" }
+        ),
+        Err(e) => panic!("not refused as a rollback: {e:?}"),
+    }
+
+    // A damaged head is damage, not a rollback.
+    put_back(&current, &dir);
+    let mut head = raw_db(&dir)
+        .query_row("SELECT value FROM meta WHERE key = 'record_head'", [], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap();
+    head[20] ^= 1;
+    raw_db(&dir).execute("UPDATE meta SET value = ?1 WHERE key = 'record_head'", [head]).unwrap();
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
+
+    // The limit (heads.rs, docs/SECURITY.md): the outbox part is not bound (moving the epoch on every
+    // outbox write would cut the sync rate several times over). An outbox entry sent, then the older head
+    // and rows of the same epoch put back: the entry reads as pending again.
+    put_back(&current, &dir);
+    let before = copy_covered(&dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| t.set_tag("outbox", "op-1", Some("sent")).map(|_| ())).unwrap();
+    drop(s);
+    let current = tmp.path().join("current2");
+    copy_dir(&dir, &current);
+    put_back_covered(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("outbox", "op-1").unwrap().tag.as_deref(), Some("pending"));
+    drop(s);
+
+    // The store as written opens.
+    put_back(&current, &dir);
+    assert!(Store::open(&dir, v).is_ok());
+}
+
+/// A store whose anchor is of the version before the binding (version 2: "keeps a head", not which) opens,
+/// is bound at that unlock, and from then on the older head with its rows is refused.
+#[test]
+fn a_store_anchored_before_the_binding_is_bound_at_its_first_unlock() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("grant_used", "g0", SELF_SUBJECT, b"{}").unwrap();
+    {
+        // As the code before the binding left it: a head of one part, an anchor of version 2.
+        let mut g = s.guard();
+        let Inner { conn, unlocked } = &mut *g;
+        let keys = &unlocked.as_ref().unwrap().keys;
+        heads::save_whole_for_test(conn, &keys.data, &keys.head).unwrap();
+        anchor::advance(conn, v.as_ref(), s.store_id(), anchor::Heads::Kept).unwrap();
+        anchor::destroy_old(conn, v.as_ref(), s.store_id()).unwrap();
+    }
+    drop(s);
+    let before = copy_covered(&dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    put_back_covered(&dir, &before);
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+}
+
+/// The crash window before a commit: the vault made the key of the next epoch, and the transaction never
+/// committed (killed; a torn WAL may still hold the blob it wrapped). The next move to that epoch must not
+/// wrap under the same key, or that blob would open as the anchor of the epoch.
+#[test]
+fn a_key_made_for_an_epoch_that_never_committed_is_not_reused() {
+    struct Recording(FileVault, Mutex<Vec<(String, Vec<u8>)>>);
+    impl KeyVault for Recording {
+        fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+            let w = self.0.wrap(a, p)?;
+            self.1.lock().unwrap().push((a.to_string(), w.clone()));
+            Ok(w)
+        }
+        fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+            self.0.unwrap(a, w)
+        }
+        fn destroy(&self, a: &str) -> Result<(), VaultError> {
+            self.0.destroy(a)
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = Arc::new(Recording(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), Mutex::default()));
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    {
+        let g = s.guard();
+        g.conn.execute_batch("BEGIN").unwrap();
+        anchor::advance(&g.conn, v.as_ref(), s.store_id(), anchor::Heads::None).unwrap();
+        g.conn.execute_batch("ROLLBACK").unwrap();
+    }
+    let (alias, orphan) = v.1.lock().unwrap().last().cloned().unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(v.1.lock().unwrap().last().unwrap().0, alias, "the same epoch was made again");
+    assert!(matches!(v.unwrap(&alias, &orphan), Err(VaultError::UnwrapFailed)), "the orphan blob still opens");
+    drop(s);
+    assert!(Store::open(&dir, v).is_ok());
+}
+
+/// Finding 10, found while closing the head gap: a store without the anchor's meta rows was taken for one
+/// made before the anchor existed, and got a fresh anchor. So an older copy put back *with its anchor rows
+/// deleted* passed: five fresh PIN guesses after every restore, a used grant usable again.
+#[test]
+fn attack_an_older_copy_with_its_anchor_rows_deleted_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(s.unlock(Some("000000")).is_err());
+    }
+    drop(s);
+    put_back(&copy, &dir);
+    raw_db(&dir).execute("DELETE FROM meta WHERE key LIKE 'anchor%'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("111111")) {
+        Err(Error::RolledBack | Error::Corrupted { .. }) => {}
+        other => panic!("the copy without its anchor rows gave fresh guesses: {other:?}"),
+    }
+
+    // A store without a PIN: a used grant's record gone with the anchor rows.
+    let dir = tmp.path().join("t");
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    drop(s);
+    let copy = tmp.path().join("copy-t");
+    copy_dir(&dir, &copy);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.transaction(|t| {
+        t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
+        t.anchor();
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    put_back(&copy, &dir);
+    raw_db(&dir).execute("DELETE FROM meta WHERE key LIKE 'anchor%'", []).unwrap();
+    let got = Store::open(&dir, v.clone());
+    assert!(matches!(got, Err(Error::RolledBack | Error::Corrupted { .. })), "accepted: {got:?}");
+
+    // A store of before the anchor gets one, and its envelope moves to the anchored alias: a copy of its
+    // files from before (no anchor to check) opens no more.
+    let dir = tmp.path().join("u");
+    let s = Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    drop(s);
+    as_made_before_the_anchor(&dir, v.as_ref());
+    let copy = tmp.path().join("copy-u");
+    copy_dir(&dir, &copy);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.unlock(Some("246810")).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(s.unlock(Some("000000")).is_err());
+    }
+    drop(s);
+    put_back(&copy, &dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    let got = s.unlock(Some("111111"));
+    assert!(
+        matches!(got, Err(Error::WrongKey | Error::RolledBack | Error::Corrupted { .. })),
+        "fresh guesses: {got:?}"
+    );
+}
+
+/// Finding 10, found with the one above: salvage read past a damaged anchor, counting PIN attempts on the
+/// files' own count. An older copy put back with one byte of its anchor flipped gave fresh guesses through
+/// salvage. A store with a PIN is not salvaged past a damaged anchor.
+#[test]
+fn attack_salvage_past_a_damaged_anchor_gives_no_fresh_guesses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(s.unlock(Some("000000")).is_err());
+    }
+    drop(s);
+    put_back(&copy, &dir);
+    let c = raw_db(&dir);
+    let mut blob: Vec<u8> = c.query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0)).unwrap();
+    blob[3] ^= 1;
+    c.execute("UPDATE meta SET value = ?1 WHERE key = 'anchor_blob'", [blob]).unwrap();
+    drop(c);
+    match salvage(&dir, v.clone(), Some("111111")) {
+        Err(Error::Corrupted { .. } | Error::RolledBack) => {}
+        other => panic!("salvage gave a fresh guess: {:?}", other.map(|_| "salvaged")),
+    }
+    // A store without a PIN is still salvaged past a damaged anchor (no guesses to protect).
+    let dir = tmp.path().join("t");
+    drop(Store::create(&dir, v.clone(), None).unwrap());
+    raw_db(&dir).execute("DELETE FROM meta WHERE key = 'anchor_sha256'", []).unwrap();
+    raw_db(&dir).execute("UPDATE meta SET value = x'00' WHERE key = 'anchor_blob'", []).unwrap();
+    assert!(salvage(&dir, v, None).is_ok());
 }
