@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use zhangban_core::agent::{
-    ActivityEntry, Agent, AgentCertificate, DoorConsentInput, DoorIntake, GivenDelegation, LicenceShare, PrincipalLine,
-    PrincipalSide, PrincipalView, Scope, ScopeItem,
+    ActivityEntry, Agent, AgentCertificate, DelegationChoices, DelegationPreview, DelegationRequest, DoorConsentInput,
+    DoorIntake, GivenDelegation, PrincipalHome, PrincipalLine, PrincipalSide, PrincipalView, ScopeItem,
 };
 use zhangban_core::cases::CaseSummary;
 use zhangban_core::catalog::Catalog;
@@ -207,39 +207,25 @@ impl ZhangbanPrincipal {
         guard(|| self.side.read_certificate(&text))
     }
 
-    /// Signs a delegation to that agent (its `text` is the QR to show), sharing `shares` (licences of this
-    /// phone's wallet, the elements chosen of each) into it.
-    #[uniffi::method(default(shares))]
-    #[allow(clippy::too_many_arguments)]
-    pub fn delegate(
-        &self,
-        agent_certificate: String,
-        principal_name: String,
-        principal_id_number: String,
-        scope: Scope,
-        valid_days: Option<u32>,
-        single_use: bool,
-        shares: Vec<LicenceShare>,
-    ) -> Result<GivenDelegation, ZhangbanError> {
-        let (cert, name, id) = (&agent_certificate, &principal_name, &principal_id_number);
-        guard(|| self.side.delegate_sharing(cert, name, id, scope, valid_days, single_use, &shares))
+    /// Signs a delegation (its `text` is the QR to show): the principal's own, one sharing licences of
+    /// this phone's wallet, or 亲友代办 (`relative`: a family member's phone, lower assurance).
+    pub fn delegate(&self, request: DelegationRequest) -> Result<GivenDelegation, ZhangbanError> {
+        guard(|| self.side.delegate_with(&request))
     }
 
-    /// 亲友代办: this (a family member's) phone delegates for a relative without a phone (lower assurance).
-    #[allow(clippy::too_many_arguments)]
-    pub fn delegate_for_relative(
-        &self,
-        agent_certificate: String,
-        relative_name: String,
-        relation: String,
-        principal_name: String,
-        principal_id_number: String,
-        scope: Scope,
-        valid_days: Option<u32>,
-        single_use: bool,
-    ) -> Result<GivenDelegation, ZhangbanError> {
-        let (cert, rel, name, id) = (&agent_certificate, &relative_name, &principal_name, &principal_id_number);
-        guard(|| self.side.delegate_for_relative(cert, rel, &relation, name, id, scope, valid_days, single_use))
+    /// Reads an agent's `ZBA1:` certificate and returns what the delegation screen offers (in words).
+    pub fn delegation_choices(&self, agent_certificate: String) -> Result<DelegationChoices, ZhangbanError> {
+        guard(|| self.side.delegation_choices(&agent_certificate, &*Catalog::current(self.side.store())?))
+    }
+
+    /// The sentence the principal reads before signing `request`.
+    pub fn delegation_preview(&self, request: DelegationRequest) -> Result<DelegationPreview, ZhangbanError> {
+        guard(|| self.side.delegation_preview(&request, &*Catalog::current(self.side.store())?))
+    }
+
+    /// The principal's page: delegations given (what each covers, its state) and what agents did.
+    pub fn home(&self) -> Result<PrincipalHome, ZhangbanError> {
+        guard(|| self.side.home(Catalog::current(self.side.store()).ok().as_deref()))
     }
 
     pub fn delegations(&self) -> Result<Vec<GivenDelegation>, ZhangbanError> {

@@ -39,15 +39,15 @@ pub async fn open_backup_file(path: String, code: String) -> Result<Arc<Zhangban
     open_backup_files(vec![path], code).await
 }
 
-/// Opens a full backup and the increments made after it (`paths` in the order they were made) with the
-/// recovery code, which opens the newest file. A missing or misplaced file is refused at `restore`
-/// (`Backup{code: "missing_base" | "increment_missing" | "chain_order"}`) before anything is written.
+/// Opens a full backup and the increments made after it (`paths` in any order: the core orders them by
+/// their headers, `backup::open_chain`) with the recovery code, which opens the newest file. A missing or
+/// foreign file is refused at `restore` (`Backup{code: "missing_base" | "increment_missing" |
+/// "chain_order"}`) before anything is written.
 #[uniffi::export(async_runtime = "tokio")]
 pub async fn open_backup_files(paths: Vec<String>, code: String) -> Result<Arc<ZhangbanBackupFile>, ZhangbanError> {
     exit_safe(async move {
         let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
-        let newest = paths.last().cloned().unwrap_or_default();
-        let key = blocking_ffi(move || Ok(backup::open_backup(&newest, &code)?.1)).await?;
+        let (paths, key) = blocking_ffi(move || Ok(backup::open_chain(&paths, &code)?)).await?;
         Ok(Arc::new(ZhangbanBackupFile { paths, key }))
     })
     .await
@@ -191,13 +191,15 @@ impl ZhangbanBackup {
             .await
     }
 
-    /// A backup file handed to this phone (Files, iCloud Drive, SAF), checked before the code is asked for:
-    /// its header, then its generation against this phone's and what the platform attests for its key
-    /// (`Backup{code: "older_backup"}`: a rollback). Offline (`Network`), only `inspect_backup` can be
-    /// shown: its date and generation, unchecked (docs/SECURITY.md § restore).
-    pub async fn check_backup_file(&self, base_url: String, path: String) -> Result<BackupInfo, ZhangbanError> {
-        let path = PathBuf::from(path);
-        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.check_backup_file(&self.store, &path).await?) }).await
+    /// Backup files handed to this phone (Files, iCloud Drive, SAF; one, or a full backup and its increments,
+    /// in any order), checked before the code is asked for: their headers, then the newest one's generation
+    /// against this phone's and what the platform attests for its key (`Backup{code: "older_backup"}`: a
+    /// rollback). Offline (`Network`), only `inspect_backup` can be shown: its date and generation,
+    /// unchecked (docs/SECURITY.md § restore).
+    pub async fn check_backup_files(&self, base_url: String, paths: Vec<String>) -> Result<BackupInfo, ZhangbanError> {
+        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
+        exit_safe(async move { Ok(PlatformClient::new(&base_url)?.check_backup_files(&self.store, &paths).await?) })
+            .await
     }
 
     /// Follows a case filed elsewhere (a counter, an agent) by its receipt: it joins `subject`'s list.

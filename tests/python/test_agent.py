@@ -41,7 +41,7 @@ class AgentModeTest(FfiTestCase):
         self.assertTrue(qr.startswith("ZBA1:"))
         self.assertEqual(li.read_agent_certificate(qr).cert_id, cert.cert_id)
         scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT, zb.Action.FOLLOW, zb.Action.RECEIVE_RESULTS])
-        given = li.delegate(qr, "李秀英", "110105194001010018", scope, None, False)
+        given = li.delegate(zb.DelegationRequest(agent_certificate=qr, principal_name="李秀英", principal_id_number="110105194001010018", scope=scope, valid_days=None, single_use=False))
         self.assertTrue(given.text.startswith("ZBD1:"))
 
         line = agent.scan_delegation(given.text)
@@ -105,10 +105,74 @@ class AgentModeTest(FfiTestCase):
         daughter_store, _ = self.phone("daughter")
         daughter = zb.ZhangbanPrincipal(daughter_store)
         scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT])
-        given = daughter.delegate_for_relative(agent.certificate_text(), "李小红", "女儿", "李秀英", "110105194001010018", scope, None, False)
+        def for_mother(relative):
+            return zb.DelegationRequest(agent_certificate=agent.certificate_text(), principal_name="李秀英", principal_id_number="110105194001010018",
+                                        scope=scope, valid_days=None, single_use=False, relative=relative)
+        given = daughter.delegate(for_mother(zb.Relative(name="李小红", relation="女儿")))
         line = agent.scan_delegation(given.text)
         self.assertEqual(line.assurance, zb.Assurance.FAMILY)
         self.assertEqual(line.assurance_text.en, "signed by a relative's phone (lower assurance)")
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
-            daughter.delegate_for_relative(agent.certificate_text(), "", "女儿", "李秀英", "110105194001010018", scope, None, False)
+            daughter.delegate(for_mother(zb.Relative(name="", relation="女儿")))
         self.assertEqual(cm.exception.field, "relative.name")
+
+    def test_a_principal_shares_chosen_elements_of_her_licence_into_the_delegation(self):
+        """ZBD1: version 2 through the bindings: the principal's phone offers her licence's elements (name and
+        ID number chosen at first), the sentence she reads names exactly the elements chosen, the signed
+        scope carries them, the agent's phone checks the shared licence offline and fills her draft from it
+        and from nothing else; a relative's phone cannot share; her page says what the delegation covers."""
+        agent_store, _ = self.phone("agent")
+        agent = zb.ZhangbanAgent(agent_store)
+        run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
+        run(zb.ZhangbanWallet.open(agent_store).refresh_lists(self.sandbox.url))
+        li_store, _ = self.phone("li")
+        lic = run(zb.ZhangbanWallet.open(li_store).request_licence(self.sandbox.url, "resident_id", None))
+        li = zb.ZhangbanPrincipal(li_store)
+        cert = agent.certificate_text()
+
+        choices = li.delegation_choices(cert)
+        self.assertIn("平台已核验", choices.agent.text.zh)
+        [card] = choices.licences
+        self.assertEqual(card.licence_id, lic.licence_id)
+        self.assertEqual([e.key for e in card.elements if e.suggested], ["name", "id_number"])
+        self.assertNotIn("age_over_18", [e.key for e in card.elements], "derived elements are not offered")
+        self.assertTrue(choices.own_name and choices.own_id_number, "her name and ID number from her ID card")
+        self.assertEqual(choices.items[0].code, "RS-001", "items offered at home first")
+
+        scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT])
+
+        def request(elements, relative=None):
+            return zb.DelegationRequest(
+                agent_certificate=cert, principal_name=choices.own_name, principal_id_number=choices.own_id_number,
+                scope=scope, valid_days=None, single_use=False,
+                shares=[zb.LicenceShare(licence_id=lic.licence_id, elements=elements)], relative=relative)
+
+        preview = li.delegation_preview(request(["name", "id_number"]))
+        self.assertIn("可以使用：居民身份证的姓名、公民身份号码。", preview.text.zh)
+        self.assertIn("住址", li.delegation_preview(request(["name", "id_number", "address"])).text.zh)
+        self.assertTrue(preview.until.zh.startswith("有效期 30 天"))
+
+        given = li.delegate(request(["name", "id_number"]))
+        self.assertEqual(given.scope.licence_types, ["resident_id"])
+        self.assertEqual(given.scope.elements, [zb.LicenceElements(licence_type="resident_id", elements=["name", "id_number"])])
+        line = agent.scan_delegation(given.text)
+        self.assertEqual(line.name, choices.own_name)
+
+        # Her draft on the agent's phone: the shared name and ID number filled, locked; her address not.
+        d = agent.start_draft(line.subject, "MZ-002")
+        fields = {f.path: f for f in d.state().fields}
+        self.assertEqual(json.loads(fields["applicant.name"].value), choices.own_name)
+        self.assertEqual(json.loads(fields["applicant.id_number"].value), choices.own_id_number)
+        self.assertFalse(fields["applicant.name"].editable)
+        self.assertIn(fields["applicant.address"].value, (None, "", "null", '""'), "the address was not shared")
+
+        # A relative's phone cannot share the principal's licences.
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
+            li.delegate(request(["name"], zb.Relative(name="李小红", relation="女儿")))
+        self.assertEqual(cm.exception.missing, "shared")
+
+        home = li.home()
+        self.assertEqual(home.summary.en, "1 agent is authorised now. Tap “Revoke” when you no longer need it.")
+        [entry] = home.delegations
+        self.assertTrue(entry.active)
+        self.assertEqual(entry.covers.zh, "可以代您填报、提交：高龄津贴申领。可以使用：居民身份证的姓名、公民身份号码。")

@@ -343,11 +343,12 @@ class PlatformBlobTest(FfiTestCase):
         self.assert_backup_error("missing_base", lambda: run(b.upload_backup(self.sandbox.url, p[1])))
 
         # A missing or misplaced increment is refused before anything is written.
-        for files, err in (([p[0], p[2]], "increment_missing"), ([p[0], p[2], p[1]], "chain_order"), ([p[1], p[2]], "missing_base")):
+        for files, err in (([p[2], p[0]], "increment_missing"), ([p[2], p[1]], "missing_base")):
             f = run(zb.open_backup_files(files, code))
             self.assert_backup_error(err, lambda: run(f.restore(self.path("bad"), self.file_vault("bad.key"), None)))
             self.assertFalse(os.path.exists(self.path("bad")))
-        f = run(zb.open_backup_files(p[:3], code))
+        # Picked in any order (a multiple selection in the file picker): the core orders them by their headers.
+        f = run(zb.open_backup_files([p[2], p[0], p[1]], code))
         restored = run(f.restore(self.path("new"), self.file_vault("new.key"), None))
         self.assertEqual((restored.files, restored.generation, restored.attachments), (3, inc2.generation, 1))
         new = zb.ZhangbanStore.open(self.path("new"), self.file_vault("new.key"))
@@ -358,6 +359,10 @@ class PlatformBlobTest(FfiTestCase):
 
         # Rollback: the platform serves yesterday's full backup again (it kept the bytes) after a newer one.
         run(b.back_up(p[3]))
+        # Two full backups picked together are not one chain.
+        f = run(zb.open_backup_files([p[3], p[1], p[0]], code))
+        self.assert_backup_error("chain_order", lambda: run(f.restore(self.path("bad"), self.file_vault("bad.key"), None)))
+        self.assertFalse(os.path.exists(self.path("bad")))
         run(b.upload_backup(self.sandbox.url, p[3]))
         run(b.upload_backup(self.sandbox.url, p[0]))  # what a platform that kept the old blob can serve
         self.assertEqual(run(b.backup_on_platform(self.sandbox.url)).sha256, up.sha256)
@@ -375,10 +380,12 @@ class PlatformBlobTest(FfiTestCase):
         fresh = self.new_store("fresh", self.file_vault("fresh.key"))
         run(zb.ZhangbanCases(fresh, self.sandbox.url, None).register_device("desktop", "python-fresh", "0"))
         fb = zb.ZhangbanBackup(fresh)
-        err = self.assert_backup_error("older_backup", lambda: run(fb.check_backup_file(self.sandbox.url, p[0])))
+        err = self.assert_backup_error("older_backup", lambda: run(fb.check_backup_files(self.sandbox.url, [p[0]])))
         self.assertIn("4", err.text_zh())
         self.assertTrue(os.path.exists(p[0]), "a file the person handed over is not deleted")
-        self.assertEqual(run(fb.check_backup_file(self.sandbox.url, p[3])).generation, 4)
+        # The old chain picked whole, in any order: its newest file (generation 3) decides, and is older.
+        self.assert_backup_error("older_backup", lambda: run(fb.check_backup_files(self.sandbox.url, [p[1], p[2], p[0]])))
+        self.assertEqual(run(fb.check_backup_files(self.sandbox.url, [p[3]])).generation, 4)
 
     def assert_backup_error(self, code, fn):
         with self.assertRaises(zb.ZhangbanError.Backup) as cm:

@@ -14,6 +14,8 @@
 //!   the mandate, revocations from the platform, retention and automatic crypto-shredding.
 //! - [`principal`]: the principal's side: read an agent's certificate, delegate, revoke, see what the
 //!   agent did (entries the platform relays).
+//! - [`giving`]: what the principal's own screens show, worded once for both shells (the agent's card, the
+//!   choices of a delegation, the sentence read before signing, the delegations given, what agents did).
 //!
 //! Layer: a feature crate above forms and cases (it drives their drafts and submissions), below sync
 //! (which carries its revocations and events). See docs/ARCHITECTURE.md.
@@ -28,15 +30,21 @@ zhangban_base::use_ffi_types!();
 pub mod access;
 pub mod agent;
 pub mod cert;
+pub mod giving;
 pub mod mandate;
 pub mod principal;
 
 pub use access::{AccessEntry, RETENTION_SETTING};
 pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
 pub use cert::AgentCertificate;
+pub use giving::{
+    ActionChoice, ActivityLine, AgentCard, DelegationChoices, DelegationLine, DelegationPreview, ElementChoice,
+    LicenceChoice, PrincipalHome,
+};
 pub use mandate::{Action, Assurance, Delegation, DoorConsent, LicenceElements, Relative, Revocation, Scope};
 pub use principal::{
-    activity_from_relayed, ActivityEntry, GivenDelegation, LicenceShare, PrincipalSide, RelayedActivity,
+    activity_from_relayed, ActivityEntry, DelegationRequest, GivenDelegation, LicenceShare, PrincipalSide,
+    RelayedActivity,
 };
 pub use zhangban_base::{Error, Result};
 
@@ -54,3 +62,5 @@ pub(crate) fn denied(missing: &str, zh: &str, en: &str) -> Error {
 mod tests;
 #[cfg(test)]
 mod tests_share;
+#[cfg(test)]
+mod vectors;

@@ -104,6 +104,25 @@ pub struct LicenceElements {
     pub elements: Vec<String>,
 }
 
+/// Adds licence type `key` and its element keys to `scope` (a shared licence joins the scope this way).
+pub fn add_elements(scope: &mut Scope, key: &str, keys: impl IntoIterator<Item = String>) {
+    if !scope.licence_types.iter().any(|t| t == key) {
+        scope.licence_types.push(key.to_string());
+    }
+    let at = match scope.elements.iter().position(|e| e.licence_type == key) {
+        Some(i) => i,
+        None => {
+            scope.elements.push(LicenceElements { licence_type: key.to_string(), elements: vec![] });
+            scope.elements.len() - 1
+        }
+    };
+    for k in keys {
+        if !scope.elements[at].elements.contains(&k) {
+            scope.elements[at].elements.push(k);
+        }
+    }
+}
+
 /// What a mandate covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
@@ -304,6 +323,7 @@ pub enum Assurance {
 
 /// Who signed a delegation for the principal (亲友代办): a family member, on their own phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Relative {
     pub name: String,
     /// 子女, 配偶, 兄弟姐妹, … (free text, ≤ 20 characters).
@@ -348,7 +368,7 @@ impl Delegation {
     }
 }
 
-fn key_id(public_key: &[u8]) -> Vec<u8> {
+pub(crate) fn key_id(public_key: &[u8]) -> Vec<u8> {
     digest::digest(&digest::SHA256, public_key).as_ref()[..8].to_vec()
 }
 

@@ -13,9 +13,7 @@ use zhangban_base::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 use zhangban_wallet::{DeviceSigner, GrantExpiry, Preset, Wallet};
 
 use crate::cert::AgentCertificate;
-use crate::mandate::{
-    shared_purpose, Delegation, LicenceElements, Relative, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS,
-};
+use crate::mandate::{shared_purpose, Delegation, Relative, Revocation, Scope, DEFAULT_VALID_DAYS, MAX_VALID_DAYS};
 use crate::{bad, Error, Result};
 
 /// Delegations this phone gave (owner subject), tag `active`, `revoke_pending` or `revoked`.
@@ -65,6 +63,52 @@ pub struct LicenceShare {
     pub elements: Vec<String>,
 }
 
+/// Everything a delegation is signed from: the agent's `ZBA1:` certificate text, who the principal is,
+/// the scope, the validity (None: 30 days; at most 365), single use, the licences shared into it and, on a
+/// family member's phone, the relative who signs (亲友代办).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DelegationRequest {
+    pub agent_certificate: String,
+    pub principal_name: String,
+    pub principal_id_number: String,
+    pub scope: Scope,
+    pub valid_days: Option<u32>,
+    pub single_use: bool,
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub shares: Vec<LicenceShare>,
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub relative: Option<Relative>,
+}
+
+impl DelegationRequest {
+    /// A request for 30 days, multiple use, sharing nothing, from the principal's own phone.
+    pub fn new(agent_certificate: &str, principal_name: &str, principal_id_number: &str, scope: Scope) -> Self {
+        DelegationRequest {
+            agent_certificate: agent_certificate.into(),
+            principal_name: principal_name.into(),
+            principal_id_number: principal_id_number.into(),
+            scope,
+            valid_days: None,
+            single_use: false,
+            shares: vec![],
+            relative: None,
+        }
+    }
+
+    /// Shares these licences (the elements chosen of each) into the delegation.
+    pub fn sharing(self, shares: &[LicenceShare]) -> Self {
+        DelegationRequest { shares: shares.to_vec(), ..self }
+    }
+
+    /// Signed on a family member's phone for a relative without one (亲友代办).
+    pub fn by_relative(self, name: &str, relation: &str) -> Self {
+        DelegationRequest { relative: Some(Relative { name: name.into(), relation: relation.into() }), ..self }
+    }
+}
+
 pub struct PrincipalSide {
     store: Arc<Store>,
     signer: Arc<dyn DeviceSigner>,
@@ -84,13 +128,23 @@ impl PrincipalSide {
         }
     }
 
+    /// The store of this phone.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    pub(crate) fn wallet(&self) -> &Wallet {
+        &self.wallet
+    }
+
     /// Checks an agent's certificate QR offline (platform root signature, validity now).
     pub fn read_certificate(&self, text: &str) -> Result<AgentCertificate> {
         AgentCertificate::verify(&AgentCertificate::from_text(text)?, &self.root_key, self.store.now())
     }
 
     /// Creates and signs a delegation to the agent whose certificate QR was scanned, stores it and
-    /// returns it with its QR text. `valid_days`: None = 30, at most 365.
+    /// returns it with its QR text. `valid_days`: None = 30, at most 365. (A shortcut for
+    /// [`PrincipalSide::delegate_with`] without shared licences or a relative.)
     pub fn delegate(
         &self,
         agent_certificate: &str,
@@ -100,84 +154,35 @@ impl PrincipalSide {
         valid_days: Option<u32>,
         single_use: bool,
     ) -> Result<GivenDelegation> {
-        self.delegate_sharing(
-            agent_certificate,
-            principal_name,
-            principal_id_number,
-            scope,
-            valid_days,
-            single_use,
-            &[],
-        )
+        let req = DelegationRequest::new(agent_certificate, principal_name, principal_id_number, scope);
+        self.delegate_with(&DelegationRequest { valid_days, single_use, ..req })
     }
 
-    /// [`PrincipalSide::delegate`], sharing licences of this phone's wallet into the delegation: of each,
-    /// only the chosen elements travel (a grant bound to the agent's device key, for this delegation, until
-    /// it ends), and the scope's licence types and element lists take them in, so the agent may use exactly
-    /// those elements. The agent's phone checks them offline against the issuers' signatures.
-    #[allow(clippy::too_many_arguments)]
-    pub fn delegate_sharing(
-        &self,
-        agent_certificate: &str,
-        principal_name: &str,
-        principal_id_number: &str,
-        scope: Scope,
-        valid_days: Option<u32>,
-        single_use: bool,
-        shares: &[LicenceShare],
-    ) -> Result<GivenDelegation> {
-        self.sign_delegation(
+    /// The one path that signs a delegation (the principal's own, one sharing licences, a relative's).
+    ///
+    /// Shared licences (`shares`): of each licence of this phone's wallet, only the chosen elements travel
+    /// (a grant bound to the agent's device key, for this delegation, until it ends), and the scope's
+    /// licence types and element lists take them in, so the agent may use exactly those elements. The
+    /// agent's phone checks them offline against the issuers' signatures.
+    ///
+    /// 亲友代办 (`relative`): a family member's phone delegates for a relative who has no phone of their
+    /// own; the delegation names the relative who signed (with this phone's key) and carries the lower
+    /// assurance [`crate::Assurance::Family`], which the platform accepts only for items offered at home.
+    pub fn delegate_with(&self, req: &DelegationRequest) -> Result<GivenDelegation> {
+        let DelegationRequest {
             agent_certificate,
             principal_name,
             principal_id_number,
             scope,
             valid_days,
             single_use,
-            None,
             shares,
-        )
-    }
-
-    /// 亲友代办: a family member's phone delegates for a relative who has no phone of their own; the
-    /// delegation names the relative who signed (with this phone's key) and carries the lower assurance
-    /// [`crate::Assurance::Family`], which the platform accepts only for items offered at home.
-    #[allow(clippy::too_many_arguments)]
-    pub fn delegate_for_relative(
-        &self,
-        agent_certificate: &str,
-        relative_name: &str,
-        relation: &str,
-        principal_name: &str,
-        principal_id_number: &str,
-        scope: Scope,
-        valid_days: Option<u32>,
-        single_use: bool,
-    ) -> Result<GivenDelegation> {
-        let relative = Relative { name: relative_name.trim().to_string(), relation: relation.trim().to_string() };
-        self.sign_delegation(
-            agent_certificate,
-            principal_name,
-            principal_id_number,
-            scope,
-            valid_days,
-            single_use,
-            Some(relative),
-            &[],
-        )
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn sign_delegation(
-        &self,
-        agent_certificate: &str,
-        principal_name: &str,
-        principal_id_number: &str,
-        scope: Scope,
-        valid_days: Option<u32>,
-        single_use: bool,
-        relative: Option<Relative>,
-        shares: &[LicenceShare],
-    ) -> Result<GivenDelegation> {
+            relative,
+        } = req;
+        let (valid_days, single_use, scope) = (*valid_days, *single_use, scope.clone());
+        let relative = relative
+            .as_ref()
+            .map(|r| Relative { name: r.name.trim().to_string(), relation: r.relation.trim().to_string() });
         let cert = self.read_certificate(agent_certificate)?;
         let name = principal_name.trim();
         if name.is_empty() || name.chars().count() > 50 {
@@ -204,21 +209,8 @@ impl PrincipalSide {
                 GrantExpiry::Until(valid_until),
                 now,
             )?;
-            let key = t.key().to_string();
             let keys = ids.iter().filter_map(|i| t.element(*i).map(|d| d.key.to_string()));
-            if !scope.licence_types.contains(&key) {
-                scope.licence_types.push(key.clone());
-            }
-            match scope.elements.iter_mut().find(|e| e.licence_type == key) {
-                Some(e) => {
-                    for k in keys {
-                        if !e.elements.contains(&k) {
-                            e.elements.push(k);
-                        }
-                    }
-                }
-                None => scope.elements.push(LicenceElements { licence_type: key, elements: keys.collect() }),
-            }
+            crate::mandate::add_elements(&mut scope, t.key(), keys);
             shared.push(g.encode());
         }
         let d = Delegation {

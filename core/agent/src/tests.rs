@@ -736,7 +736,9 @@ fn a_relatives_phone_delegates_at_the_lower_family_assurance() {
     let side = PrincipalSide::new(&f.principal_phone.wallet);
     let cert = f.agent.certificate_text().unwrap();
     let g = side
-        .delegate_for_relative(&cert, "李小红", "女儿", "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false)
+        .delegate_with(
+            &DelegationRequest::new(&cert, "李奶奶", ID_NUMBER, scope(&Action::ALL)).by_relative("李小红", "女儿"),
+        )
         .unwrap();
     let d = Delegation::verify(&Delegation::from_text(&g.text).unwrap()).unwrap();
     assert_eq!(d.relative, Some(Relative { name: "李小红".into(), relation: "女儿".into() }));
@@ -748,6 +750,8 @@ fn a_relatives_phone_delegates_at_the_lower_family_assurance() {
     let (own, _) = f.delegate(&Action::ALL, false);
     assert_eq!(own.assurance, Some(Assurance::Delegation));
     // Bounded and named: an empty relation is refused.
-    let e = side.delegate_for_relative(&cert, "李小红", " ", "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false);
+    let e = side.delegate_with(
+        &DelegationRequest::new(&cert, "李奶奶", ID_NUMBER, scope(&Action::ALL)).by_relative("李小红", " "),
+    );
     assert!(matches!(e, Err(Error::Validation { ref field, .. }) if field == "relative.relation"), "{e:?}");
 }

@@ -134,7 +134,7 @@ fn share(licence_id: &str, elements: &[&str]) -> LicenceShare {
 impl Door {
     fn delegate(&self, scope: Scope, shares: &[LicenceShare]) -> GivenDelegation {
         let cert = self.agent.certificate_text().unwrap();
-        self.side.delegate_sharing(&cert, "李秀英", ID_NUMBER, scope, None, false, shares).unwrap()
+        self.side.delegate_with(&DelegationRequest::new(&cert, "李秀英", ID_NUMBER, scope).sharing(shares)).unwrap()
     }
 
     /// The principal's 亮证 of every element of `licence_id` (what she shows at the door).
@@ -403,21 +403,88 @@ fn sharing_beyond_one_qr_code_is_refused_when_signed() {
     let cert = d.agent.certificate_text().unwrap();
     let e = d
         .side
-        .delegate_sharing(&cert, "李秀英", ID_NUMBER, scope(), None, false, &[share(&d.resident_id, &["name"])])
+        .delegate_with(
+            &DelegationRequest::new(&cert, "李秀英", ID_NUMBER, scope()).sharing(&[share(&d.resident_id, &["name"])]),
+        )
         .map(|g| g.text.len());
     assert!(e.is_ok());
     // Every element of both cards, and the one licence twice: too much for one code, or refused.
     let all_rid: Vec<&str> = LicenceType::ResidentId.elements().iter().map(|e| e.key).collect();
     let all_ssc = ["name", "id_number", "card_number", "issuing_region"];
-    let r = d.side.delegate_sharing(
-        &cert,
-        "李秀英",
-        ID_NUMBER,
-        scope(),
-        None,
-        false,
-        &[share(&d.resident_id, &all_rid), share(&d.ssc, &all_ssc), share(&d.resident_id, &["name"])],
-    );
+    let r = d.side.delegate_with(&DelegationRequest::new(&cert, "李秀英", ID_NUMBER, scope()).sharing(&[
+        share(&d.resident_id, &all_rid),
+        share(&d.ssc, &all_ssc),
+        share(&d.resident_id, &["name"]),
+    ]));
     let e = r.unwrap_err();
     assert!(matches!(&e, Error::Validation { field, .. } if field == "shared") || missing(&e) == "shared", "{e:?}");
+}
+
+/// The principal's own screens, worded by the core: the agent's card from the scanned certificate, the
+/// choices (items offered at home first, the four actions, her licences with their elements, name and ID
+/// number suggested, derived elements left out), the sentence read before signing naming exactly the chosen
+/// elements, and her page: the delegation in effect with what it covers, then revoked (not yet sent), and
+/// the relayed activity in one sentence each. A forged certificate gets no choices.
+#[test]
+fn principal_screens_say_what_the_delegation_covers() {
+    let d = door();
+    let cat = Catalog::bundled().unwrap();
+    let cert = d.agent.certificate_text().unwrap();
+    let c = d.side.delegation_choices(&cert, &cat).unwrap();
+    assert!(c.agent.text.zh.contains("平台已核验"), "{:?}", c.agent.text);
+    assert!(c.agent.valid_text.zh.starts_with("证书有效至"), "{:?}", c.agent.valid_text);
+    assert_eq!((c.own_name.as_deref(), c.own_id_number.as_deref()), (Some("李秀英"), Some(ID_NUMBER)));
+    assert_eq!(c.items.first().map(|i| i.code.as_str()), Some("RS-001"), "items offered at home come first");
+    assert!(c.items.iter().all(|i| i.code != "GA-002"), "an item only offered at the counter is not offered");
+    assert_eq!(c.actions.len(), 4);
+    assert_eq!(c.licences.len(), 2);
+    let rid = c.licences.iter().find(|l| l.licence_id == d.resident_id).unwrap();
+    let suggested: Vec<&str> = rid.elements.iter().filter(|e| e.suggested).map(|e| e.key.as_str()).collect();
+    assert_eq!(suggested, ["name", "id_number"]);
+    let ssc = c.licences.iter().find(|l| l.licence_id == d.ssc).unwrap();
+    assert!(ssc.elements.iter().all(|e| !e.suggested), "the same name and number are not offered twice");
+    assert!(rid.elements.iter().all(|e| e.key != "age_over_18" && e.key != "id_number_masked"));
+    assert!(rid.elements.iter().any(|e| e.key == "address" && e.display == "北京市朝阳区幸福村8号"));
+
+    let shares = [share(&d.resident_id, &["name", "id_number"])];
+    let req =
+        DelegationRequest { valid_days: Some(30), ..DelegationRequest::new(&cert, "李秀英", ID_NUMBER, scope()) };
+    let p = d.side.delegation_preview(&req.sharing(&shares), &cat).unwrap();
+    assert!(p.until.zh.starts_with("有效期 30 天，到") && p.until.en.starts_with("Valid for 30 days"), "{:?}", p.until);
+    let preview = p.text;
+    assert!(preview.zh.contains("居民身份证的姓名、公民身份号码"), "{}", preview.zh);
+    assert!(!preview.zh.contains("住址"), "{}", preview.zh);
+    assert!(preview.zh.contains("高龄津贴申领") && preview.zh.contains("随时撤销"), "{}", preview.zh);
+    assert!(preview.en.contains("name, id number of the resident identity card"), "{}", preview.en);
+
+    let g = d.delegate(scope(), &shares);
+    let home = d.side.home(Some(&cat)).unwrap();
+    assert!(home.summary.zh.contains("1 位帮办员"), "{:?}", home.summary);
+    let line = &home.delegations[0];
+    assert!(line.active && line.status.zh.starts_with("有效"), "{:?}", line.status);
+    assert!(preview.zh.contains(&line.covers.zh), "{:?} in {:?}", line.covers, preview);
+
+    d.side.revoke(&g.id).unwrap();
+    d.side
+        .record_activity(&ActivityEntry {
+            seq: 1,
+            at: NOW,
+            // The platform names the agent by its id; the phone names them as she knew them.
+            actor: "agent-wang".into(),
+            kind: "submitted".into(),
+            case_title: "高龄津贴申领".into(),
+            receipt: Some("ZB20261207000001".into()),
+        })
+        .unwrap();
+    let home = d.side.home(Some(&cat)).unwrap();
+    assert!(home.summary.zh.contains("没有委托"), "{:?}", home.summary);
+    assert!(!home.delegations[0].active && home.delegations[0].status.zh.contains("联网后通知平台"));
+    assert!(
+        home.activity[0].text.zh.contains("王帮办为您提交了“高龄津贴申领”。回执号 ZB20261207000001"),
+        "{:?}",
+        home.activity[0].text
+    );
+
+    let forged = certificate(&SoftwareKey::generate().unwrap(), d.agent_phone.wallet.device_public_key(), NOW + 86_400);
+    assert!(d.side.delegation_choices(&AgentCertificate::to_text(&forged), &cat).is_err());
 }

@@ -745,6 +745,44 @@ pub fn check_chain(headers: &[Header]) -> Result<()> {
     Ok(())
 }
 
+/// Puts backup files picked in any order (a multiple selection in the system's file picker lists them as
+/// it likes) in the order a restore takes them, from their headers alone: full backups first, then the
+/// increments by chain index. Nothing is left out or guessed: a selection that is not one chain (a file
+/// missing, two full backups, another store's file) stays refused by [`restore_chain`], typed
+/// (`IncrementMissing`, `ChainOrder`, `MissingBase`).
+pub fn order_chain(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = paths
+        .iter()
+        .map(|p| Ok((Header::read(&mut fs::File::open(p)?)?, p.clone())))
+        .collect::<Result<Vec<(Header, PathBuf)>>>()?;
+    files.sort_by_key(|(h, _)| (h.is_increment(), h.chain_index, h.generation));
+    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Opens the backup files the person picked (one full backup, or it and its increments, in any order)
+/// with the typed-in code: [`order_chain`], then [`open_backup`] of the newest file (its header carries
+/// the code's latest wrap). Returns the files in restore order and the key, for [`restore_chain`].
+pub fn open_chain(paths: &[PathBuf], code_text: &str) -> Result<(Vec<PathBuf>, BackupKey)> {
+    let ordered = order_chain(paths)?;
+    let newest = ordered.last().ok_or(BackupError::MissingBase)?;
+    let (_, key) = open_backup(newest, code_text)?;
+    Ok((ordered, key))
+}
+
+/// The file of `paths` with the highest generation, and its header (no code needed): what a new phone
+/// checks against the generation the platform attests before asking for the code (the older files of a
+/// chain are older by construction; the newest decides).
+pub fn newest_file(paths: &[PathBuf]) -> Result<(PathBuf, BackupInfo)> {
+    let mut newest: Option<(PathBuf, BackupInfo)> = None;
+    for p in paths {
+        let info = inspect_backup(p)?;
+        if newest.as_ref().is_none_or(|(_, n)| info.generation > n.generation) {
+            newest = Some((p.clone(), info));
+        }
+    }
+    newest.ok_or(BackupError::MissingBase)
+}
+
 /// Restores a full backup and the increments made after it (`paths`, in the order they were made; key
 /// from [`open_backup`] of any of them, all share it) into a new store in `dir`, which must not exist or be
 /// empty. A missing or misplaced file is refused from the headers before anything is written

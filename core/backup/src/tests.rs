@@ -507,8 +507,27 @@ fn a_missing_or_misplaced_increment_is_refused() {
     let e = attempt(vec![f(0), f(1), f(3)]);
     assert_eq!(e.code(), "increment_missing");
     assert!(e.message_en().contains("after increment 1 comes increment 3"), "{}", e.message_en());
-    // The right order restores; so does the later chain.
-    restore_chain(&[f(0), f(1), f(2), f(3)], &key, &target, vault(dir.path(), "t"), None, clock()).unwrap();
+    // Picked in any order (a multiple selection in the file picker), the files of one chain are put in
+    // order from their headers; a selection that is not one chain stays refused, typed.
+    assert_eq!(order_chain(&[f(3), f(1), f(0), f(2)]).unwrap(), vec![f(0), f(1), f(2), f(3)]);
+    assert!(matches!(attempt(order_chain(&[f(3), f(0), f(1)]).unwrap()), BackupError::IncrementMissing { .. }));
+    assert!(matches!(attempt(order_chain(&[f(5), f(0), f(4)]).unwrap()), BackupError::ChainOrder { .. }));
+    assert!(matches!(attempt(order_chain(&[f(2), f(1)]).unwrap()), BackupError::MissingBase));
+    assert!(matches!(order_chain(&[f(0), dir.path().join("none.zbk")]), Err(BackupError::Store(_))));
+    assert!(matches!(open_chain(&[], &code.grouped()), Err(BackupError::MissingBase)));
+    let typo = {
+        let g = code.grouped();
+        format!("{}{}", if g.starts_with('0') { '1' } else { '0' }, &g[1..])
+    };
+    assert!(matches!(open_chain(&[f(2), f(0)], &typo), Err(BackupError::CodeTypo)));
+    // The newest file decides a new phone's check against the platform's generation.
+    let (newest, info) = newest_file(&[f(1), f(3), f(0), f(2)]).unwrap();
+    assert_eq!((newest, info.chain_index), (f(3), 3));
+    assert!(matches!(newest_file(&[]), Err(BackupError::MissingBase)));
+    // The right order restores (here from files picked in another order); so does the later chain.
+    let (ordered, chain_key) = open_chain(&[f(2), f(0), f(3), f(1)], &code.grouped()).unwrap();
+    assert_eq!(ordered, vec![f(0), f(1), f(2), f(3)]);
+    restore_chain(&ordered, &chain_key, &target, vault(dir.path(), "t"), None, clock()).unwrap();
     let (s, _) =
         restore_chain(&[f(4), f(5)], &key, &dir.path().join("t2"), vault(dir.path(), "t2"), None, clock()).unwrap();
     assert!(s.get_opt("case", "c3").unwrap().is_some());

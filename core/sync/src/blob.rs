@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ring::digest;
 use serde::{Deserialize, Serialize};
@@ -206,17 +206,18 @@ impl PlatformClient {
         }
     }
 
-    /// A backup file handed to this phone, checked before the code is asked for: its header, then its
-    /// generation against this phone's and the platform's attested one (`OlderBackup`: a rollback). The
-    /// file is not removed. Offline: the `Network` error (as `BackupError::Store`).
-    pub async fn check_backup_file(&self, store: &Store, path: &Path) -> Result<BackupInfo, BackupError> {
-        let info = zhangban_backup::inspect_backup(path)?;
+    /// Backup files handed to this phone (one, or a full backup and its increments, in any order), checked
+    /// before the code is asked for: their headers, then the newest one's generation against this phone's
+    /// and the platform's attested one (`OlderBackup`: a rollback). No file is removed. Offline: the
+    /// `Network` error (as `BackupError::Store`).
+    pub async fn check_backup_files(&self, store: &Store, paths: &[PathBuf]) -> Result<BackupInfo, BackupError> {
+        let (_, info) = zhangban_backup::newest_file(paths)?;
         let attested = self.attested_backup_generation(store, &info.key_id).await?;
         zhangban_backup::check_not_older(store, &info, attested)?;
         Ok(info)
     }
 
-    /// [`PlatformClient::download_backup`], then the file checked like [`PlatformClient::check_backup_file`]
+    /// [`PlatformClient::download_backup`], then the file checked like [`PlatformClient::check_backup_files`]
     /// and accepted (`zhangban_backup::accept_download`: an older one is `OlderBackup` and removed).
     pub async fn download_backup_checked(&self, store: &Store, path: &Path) -> Result<BlobInfo, BackupError> {
         let blob = self.download_backup(store, path).await?;

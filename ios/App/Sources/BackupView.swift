@@ -1,4 +1,5 @@
 import SwiftUI
+import UIKit
 import UniformTypeIdentifiers
 import ZhangbanKit
 
@@ -27,11 +28,25 @@ struct BackupView: View {
     @State private var document: BackupFileDocument?
     @State private var exporting = false
     @State private var status: String?
+    /// A restored store waits for the move to be finished (the old phone it came from), else nil.
+    @State private var awaiting: String?
+    @State private var oneTimeCode = ""
 
     private var backup: PhoneBackup { PhoneBackup(store: session.store, platformURL: session.platformURL) }
 
     var body: some View {
         Form {
+            if let from = awaiting {
+                // 完成换机: the licences are still bound to the old phone and the restored queue waits until
+                // the platform re-issues them here, after the service centre's identity check (a one-time code).
+                Section(lang.pick("完成换机", "Finish the move")) {
+                    TextField(lang.pick("服务中心给的一次性码", "One-time code from the service centre"), text: $oneTimeCode)
+                    Button(lang.pick("用一次性码完成换机", "Finish with the one-time code")) {
+                        Task { await finishMove(from: from) }
+                    }
+                    .disabled(oneTimeCode.isEmpty)
+                }
+            }
             if let code {
                 Section("Recovery code (write it down)") {
                     Text(code).font(.headline).textSelection(.enabled)
@@ -43,10 +58,25 @@ struct BackupView: View {
             if let status { Text(status).font(.caption) }
         }
         .navigationTitle("Backup")
+        .task { awaiting = try? backup.awaitingTransferFrom() }
         .fileExporter(
             isPresented: $exporting, document: document, contentType: .data, defaultFilename: "zhangban-backup.zbk"
         ) { result in
             if case .failure(let error) = result { status = error.localizedDescription }
+        }
+    }
+
+    private func finishMove(from: String) async {
+        do {
+            let report = try await backup.rebind(fromDevice: from, oneTimeCode: oneTimeCode)
+            awaiting = nil
+            oneTimeCode = ""
+            status = lang.pick(
+                "换机完成：\(report.rebound.count) 张证照已重新签发到本机，\(report.movedCases) 个办件转到本机。",
+                "Move finished: \(report.rebound.count) licences re-issued to this phone, \(report.movedCases) cases moved here."
+            )
+        } catch {
+            status = errorText(error, lang)
         }
     }
 
@@ -74,60 +104,113 @@ struct BackupView: View {
     }
 }
 
-/// 换机恢复 (a new phone; offered at the first start, `ZhangbanApp`): pick the backup file in Files /
-/// iCloud Drive, type the code, restore into a new store; `onRestored` opens the session on it (then the move is finished with the old phone's QR or the
-/// service centre's one-time code, `PhoneBackup.rebind`).
+/// 换机恢复 (a new phone; offered at the first start, `ZhangbanApp`): pick the backup file — or the full
+/// backup and its increments, in any order — in Files / iCloud Drive; the picked files are checked against
+/// the generation the platform attests for the person before the code is asked for (`PhoneBackup.checkOnNewPhone`:
+/// a stale copy is refused; offline, the newest file's date and generation are shown, unchecked); then type
+/// the code and restore into a new store; `onRestored` opens the session on it (then the move is finished
+/// with the old phone's QR or the service centre's one-time code, `PhoneBackup.rebind`).
 @MainActor
 struct RestoreView: View {
     let directory: URL
     let vault: KeyVault
+    let platformURL: String
     let onRestored: (ZhangbanStore, RestoreSummary) -> Void
-    @State private var picked: URL?
+    @State private var copies: [URL] = []
+    @State private var checked: String?
     @State private var importing = false
     @State private var code = ""
     @State private var status: String?
 
-    init(directory: URL, vault: KeyVault, onRestored: @escaping (ZhangbanStore, RestoreSummary) -> Void) {
+    init(
+        directory: URL, vault: KeyVault, platformURL: String,
+        onRestored: @escaping (ZhangbanStore, RestoreSummary) -> Void
+    ) {
         self.directory = directory
         self.vault = vault
+        self.platformURL = platformURL
         self.onRestored = onRestored
     }
 
     var body: some View {
         Form {
-            Button("Choose the backup file") { importing = true }
-            if let picked { Text(picked.lastPathComponent).font(.caption) }
-            TextField("Recovery code", text: $code)
-            Button("Restore") { Task { await restore() } }.disabled(picked == nil || code.isEmpty)
+            Button(lang.pick("选择备份文件（完整备份及其后的增量）", "Choose the backup files (the full backup and its increments)")) { importing = true }
+            ForEach(copies, id: \.self) { Text($0.lastPathComponent).font(.caption) }
+            if let checked { Text(checked).font(.caption) }
+            if checked != nil {
+                TextField(lang.pick("恢复码", "Recovery code"), text: $code)
+                Button(lang.pick("恢复", "Restore")) { Task { await restore() } }.disabled(code.isEmpty)
+            }
             if let status { Text(status).foregroundStyle(.red) }
         }
-        .fileImporter(isPresented: $importing, allowedContentTypes: [.data]) { result in
+        .fileImporter(isPresented: $importing, allowedContentTypes: [.data], allowsMultipleSelection: true) { result in
             switch result {
-            case .success(let url): picked = url
+            case .success(let urls): Task { await pick(urls) }
             case .failure(let error): status = error.localizedDescription
             }
         }
     }
 
-    private func restore() async {
-        guard let picked else { return }
-        // A picked file outside the sandbox is readable only inside a security-scoped access; the core
-        // reads a private copy (the check of every chunk happens while restoring).
-        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("restore.zbk")
+    /// Private copies of the picked files (a picked file outside the sandbox is readable only inside a
+    /// security-scoped access), then the check against the platform before the code is asked for.
+    private func pick(_ urls: [URL]) async {
+        copies.forEach { try? FileManager.default.removeItem(at: $0) }
+        copies = []
+        checked = nil
+        status = nil
+        let tmp = FileManager.default.temporaryDirectory
+        var made: [URL] = []
         do {
-            let scoped = picked.startAccessingSecurityScopedResource()
-            defer { if scoped { picked.stopAccessingSecurityScopedResource() } }
-            try? FileManager.default.removeItem(at: copy)
-            try FileManager.default.copyItem(at: picked, to: copy)
+            for (i, url) in urls.enumerated() {
+                let copy = tmp.appendingPathComponent("restore-\(i)-\(url.lastPathComponent)")
+                let scoped = url.startAccessingSecurityScopedResource()
+                defer { if scoped { url.stopAccessingSecurityScopedResource() } }
+                try? FileManager.default.removeItem(at: copy)
+                try FileManager.default.copyItem(at: url, to: copy)
+                made.append(copy)
+            }
         } catch {
+            made.forEach { try? FileManager.default.removeItem(at: $0) }
             status = error.localizedDescription
             return
         }
-        defer { try? FileManager.default.removeItem(at: copy) }
+        copies = made
+        let paths = made.map { $0.path }
+        let version = Bundle.main.object(forInfoDictionaryKey: "CFBundleShortVersionString") as? String ?? "0"
         do {
-            let (store, summary) = try await PhoneBackup.restore(
-                path: copy.path, code: code, dir: directory.path, vault: vault, pin: nil
+            let info = try await PhoneBackup.checkOnNewPhone(
+                paths: paths, scratchDir: tmp.appendingPathComponent("restore-check", isDirectory: true),
+                vault: vault, platformURL: platformURL, model: UIDevice.current.model, appVersion: version
             )
+            checked = describe(info, checkedByPlatform: true)
+        } catch ZhangbanError.Network {
+            // Offline: the platform cannot say whether a newer backup exists; show what the newest file says.
+            do {
+                let infos = try paths.map { try PhoneBackup.inspect(path: $0) }
+                if let newest = infos.max(by: { $0.generation < $1.generation }) {
+                    checked = describe(newest, checkedByPlatform: false)
+                }
+            } catch {
+                status = errorText(error, lang)
+            }
+        } catch {
+            status = errorText(error, lang)
+        }
+    }
+
+    private func describe(_ info: BackupInfo, checkedByPlatform: Bool) -> String {
+        let date = Date(timeIntervalSince1970: TimeInterval(info.createdAt)).formatted(date: .abbreviated, time: .shortened)
+        let note = checkedByPlatform ? "" : lang.pick(" · 离线：未与平台核对是否有更新的备份", " · offline: not checked for a newer backup")
+        return "\(copies.count) · \(date) · #\(info.generation)\(note)"
+    }
+
+    private func restore() async {
+        guard !copies.isEmpty else { return }
+        do {
+            let (store, summary) = try await PhoneBackup.restoreChain(
+                paths: copies.map { $0.path }, code: code, dir: directory.path, vault: vault, pin: nil
+            )
+            copies.forEach { try? FileManager.default.removeItem(at: $0) }
             onRestored(store, summary)
         } catch {
             status = errorText(error, lang)

@@ -40,7 +40,7 @@ struct VerifierView: View {
                 }
                 Toggle(String(localized: "Show my challenge first (no relaying)"), isOn: $engaged)
             }
-            if engaged, let c = challenge, let image = verifierQR(c.text) {
+            if engaged, let c = challenge, let image = qrCodeImage(c.text) {
                 Section(String(localized: "Let the holder scan this first, then show their code:")) {
                     Image(uiImage: image).interpolation(.none).resizable().scaledToFit()
                         .accessibilityLabel(String(localized: "Verifier's challenge code"))
@@ -151,8 +151,9 @@ struct UsageView: View {
     }
 }
 
-/// A QR code image of [text] (CoreImage's generator, error correction M).
-private func verifierQR(_ text: String) -> UIImage? {
+/// A QR code image of [text] (CoreImage's generator, error correction M); the wallet's 亮证, the verifier's
+/// challenge and the principal's delegation code all draw theirs with it.
+func qrCodeImage(_ text: String) -> UIImage? {
     let filter = CIFilter.qrCodeGenerator()
     filter.message = Data(text.utf8)
     filter.correctionLevel = "M"

@@ -87,7 +87,7 @@ struct PresentView: View {
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
             if hidden {
                 Text(String(localized: "The code is hidden while the screen is recorded or the app is in the background"))
-            } else if let code = model.code, let image = qrImage(code.qrText) {
+            } else if let code = model.code, let image = qrCodeImage(code.qrText) {
                 Image(uiImage: image)
                     .interpolation(.none)
                     .resizable()
@@ -113,15 +113,5 @@ struct PresentView: View {
         .onReceive(tick) { now = $0 }
         .onReceive(captureChanged) { _ in captured = UIScreen.main.isCaptured }
         .onReceive(screenshot) { _ in model.start(preset) }
-    }
-
-    private func qrImage(_ text: String) -> UIImage? {
-        let filter = CIFilter.qrCodeGenerator()
-        filter.message = Data(text.utf8)
-        filter.correctionLevel = "M"
-        guard let output = filter.outputImage else { return nil }
-        let scaled = output.transformed(by: CGAffineTransform(scaleX: 8, y: 8))
-        guard let cg = CIContext().createCGImage(scaled, from: scaled.extent) else { return nil }
-        return UIImage(cgImage: cg)
     }
 }

@@ -60,6 +60,11 @@ final class SessionOpener: ObservableObject {
     @Published var pinError: String?
     private var startAfresh = false
 
+    /// The platform this build talks to (Info.plist `ZhangbanPlatformURL`).
+    static var platformURL: String {
+        Bundle.main.object(forInfoDictionaryKey: "ZhangbanPlatformURL") as? String ?? "http://127.0.0.1:8700"
+    }
+
     /// The person chose to start with an empty store (not a restore).
     func beginAfresh() async {
         startAfresh = true
@@ -92,7 +97,7 @@ final class SessionOpener: ObservableObject {
                 firstStart = directory
                 return
             }
-            let url = Bundle.main.object(forInfoDictionaryKey: "ZhangbanPlatformURL") as? String ?? "http://127.0.0.1:8700"
+            let url = SessionOpener.platformURL
             let s = try await ZhangbanSession.open(
                 directory: directory,
                 vault: KeychainVault(),
@@ -177,7 +182,7 @@ struct FirstStartView: View {
                 }
                 Button("I am new here: start") { Task { await opener.beginAfresh() } }
                 NavigationLink("New phone: restore my backup") {
-                    RestoreView(directory: directory, vault: KeychainVault()) { _, _ in
+                    RestoreView(directory: directory, vault: KeychainVault(), platformURL: SessionOpener.platformURL) { _, _ in
                         Task { await opener.restored() }
                     }
                     .navigationTitle("Restore on a new phone")

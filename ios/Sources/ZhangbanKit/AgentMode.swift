@@ -152,18 +152,43 @@ public final class PrincipalModel {
 
     /// Signs a delegation; show `text` as a QR code to the agent.
     public func delegate(agentQR: String, name: String, idNumber: String, scope: Scope, validDays: UInt32? = nil,
-                         singleUse: Bool = false) throws -> GivenDelegation {
-        try principal.delegate(agentCertificate: agentQR, principalName: name, principalIdNumber: idNumber,
-                               scope: scope, validDays: validDays, singleUse: singleUse)
+                         singleUse: Bool = false, shares: [LicenceShare] = []) throws -> GivenDelegation {
+        try sign(DelegationRequest(agentCertificate: agentQR, principalName: name, principalIdNumber: idNumber,
+                                   scope: scope, validDays: validDays, singleUse: singleUse, shares: shares,
+                                   relative: nil))
     }
 
     /// 亲友代办: this (a family member's) phone delegates for a relative without one (lower assurance).
     public func delegateForRelative(agentQR: String, relativeName: String, relation: String, name: String,
                                     idNumber: String, scope: Scope, validDays: UInt32? = nil,
                                     singleUse: Bool = false) throws -> GivenDelegation {
-        try principal.delegateForRelative(agentCertificate: agentQR, relativeName: relativeName, relation: relation,
-                                          principalName: name, principalIdNumber: idNumber, scope: scope,
-                                          validDays: validDays, singleUse: singleUse)
+        try sign(DelegationRequest(agentCertificate: agentQR, principalName: name, principalIdNumber: idNumber,
+                                   scope: scope, validDays: validDays, singleUse: singleUse, shares: [],
+                                   relative: Relative(name: relativeName, relation: relation)))
+    }
+
+    /// Signs `request` (the core's one path for every delegation).
+    public func sign(_ request: DelegationRequest) throws -> GivenDelegation {
+        try principal.delegate(request: request)
+    }
+
+    /// After scanning the agent's `ZBA1:` code: who the agent is (checked offline) and what may be chosen.
+    public func choices(agentQR: String) throws -> DelegationChoices {
+        try principal.delegationChoices(agentCertificate: agentQR)
+    }
+
+    /// The sentence the principal reads before signing `request`.
+    public func preview(_ request: DelegationRequest) throws -> DelegationPreview {
+        try principal.delegationPreview(request: request)
+    }
+
+    /// The principal's page: delegations given (what each covers, its state) and what agents did.
+    public func home() throws -> PrincipalHome {
+        try principal.home()
+    }
+
+    public func delegations() throws -> [GivenDelegation] {
+        try principal.delegations()
     }
 
     /// Revokes at once; the agent's phone stops at its next sync.

@@ -55,9 +55,36 @@ public final class PhoneBackup {
     }
 
     /// Downloads that blob to `path` (whole and checked, or nothing; `ZhangbanError.Backup` `older_backup`
-    /// when it is older than a backup this phone made or restored: a rollback); then `restore` it.
+    /// when it is older than a backup this phone made or restored, or than the generation the platform
+    /// was told of: a rollback); then `restore` it.
     public func download(path: String) async throws -> BlobInfo {
         try await backup.downloadBackup(baseUrl: platformURL, path: path)
+    }
+
+    /// Files handed to this phone (Files, iCloud Drive; one, or a full backup and its increments, in any
+    /// order), checked before the code is asked for: their headers, and the newest one's generation against
+    /// what the person's phones reported to the platform — `ZhangbanError.Backup` `older_backup` when it is
+    /// older (a rollback). Offline: `ZhangbanError.Network`; show `inspect`'s date and generation instead.
+    /// A phone with no store yet: `checkOnNewPhone`.
+    public func checkFiles(paths: [String]) async throws -> BackupInfo {
+        try await backup.checkBackupFiles(baseUrl: platformURL, paths: paths)
+    }
+
+    /// The first start of a new phone, before the code is asked for: the picked `paths` checked like
+    /// `checkFiles` against the generation the platform attests for the person (a stale iCloud Drive copy
+    /// is `ZhangbanError.Backup` `older_backup`). A phone with no store has no registration to ask with: a
+    /// scratch store is made in `scratchDir` with `vault`, registered (the platform's sign-up identity
+    /// check), asked, and removed whatever the answer (the restore then makes the real store, which
+    /// registers on its own). Mirrors the Kotlin kit's `PhoneBackup.checkOnNewPhone`.
+    public static func checkOnNewPhone(
+        paths: [String], scratchDir: URL, vault: KeyVault, platformURL: String, model: String, appVersion: String
+    ) async throws -> BackupInfo {
+        try? FileManager.default.removeItem(at: scratchDir)
+        defer { try? FileManager.default.removeItem(at: scratchDir) }
+        let store = try ZhangbanStore.create(dir: scratchDir.path, vault: vault, pin: nil)
+        _ = try await ZhangbanCases(store: store, baseUrl: platformURL, listener: nil)
+            .registerDevice(platform: "ios", model: model, appVersion: appVersion)
+        return try await PhoneBackup(store: store, platformURL: platformURL).checkFiles(paths: paths)
     }
 
     /// The old phone this store came from while its licences are not re-bound yet.
@@ -109,8 +136,9 @@ public final class PhoneBackup {
         return (store, summary)
     }
 
-    /// Restores a full backup and its increments (`paths`, in the order they were made) like `restore`; a
-    /// missing or misplaced file is `ZhangbanError.Backup` `increment_missing`, `chain_order` or `missing_base`.
+    /// Restores a full backup and its increments (`paths`, in any order: the core orders them by their
+    /// headers — a multiple selection in `fileImporter`) like `restore`; a selection that is not one chain is
+    /// `ZhangbanError.Backup` `increment_missing`, `chain_order` or `missing_base`.
     public static func restoreChain(
         paths: [String], code: String, dir: String, vault: KeyVault, pin: String?
     ) async throws -> (ZhangbanStore, RestoreSummary) {

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use zhangban_core::agent::{access, Action, Agent, Delegation, DoorConsentInput, DoorIntake, PrincipalSide, Scope};
+use zhangban_core::agent::{
+    access, Action, Agent, Delegation, DelegationRequest, DoorConsentInput, DoorIntake, PrincipalSide, Scope,
+};
 use zhangban_core::notify::Recorder;
 use zhangban_core::store::{FileVault, KeyVault, Store};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
@@ -264,15 +266,14 @@ async fn a_relatives_delegation_is_accepted_only_for_items_offered_at_home() {
         hex::encode(zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().unwrap()).unwrap());
     let daughter = phone(&client).await;
     let g = PrincipalSide::new(&daughter.wallet)
-        .delegate_for_relative(
-            &agent.certificate_text().unwrap(),
-            "李小红",
-            "女儿",
-            "李秀英",
-            "110105194001010018",
-            scope(&["MZ-002", "GA-002"]),
-            None,
-            false,
+        .delegate_with(
+            &DelegationRequest::new(
+                &agent.certificate_text().unwrap(),
+                "李秀英",
+                "110105194001010018",
+                scope(&["MZ-002", "GA-002"]),
+            )
+            .by_relative("李小红", "女儿"),
         )
         .unwrap();
     let mandate = hex::encode(Delegation::from_text(&g.text).unwrap());

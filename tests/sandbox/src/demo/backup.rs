@@ -107,9 +107,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         caught,
         json!({}),
     );
-    let (_, key) = backup::open_backup(&file, &code.grouped())?;
+    // The two files picked at once in the new phone's file picker, listed as it likes (the increment
+    // first): the core puts them in order from their headers and opens the newest with the code.
+    let (chain, key) = backup::open_chain(&[inc_file.clone(), file.clone()], &code.grouped())?;
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&j.home.join("new-phone.key"))?);
-    let chain = [file.clone(), inc_file.clone()];
     let (new, restored) =
         backup::restore_chain(&chain, &key, &j.home.join("new-phone"), vault.clone(), None, Arc::new(SystemClock))?;
     let new = Arc::new(new);

@@ -159,7 +159,8 @@ class KitBackupTest : SandboxTest("backup") {
         assertEquals("increment_missing", missing.code)
         assertTrue(missing.textZh().isNotBlank() && missing.textEn().isNotBlank())
         assertFalse(target.exists(), "nothing restored")
-        val (restored, summary) = PhoneBackup.restoreChain(f.take(3), code, target.path, AesGcmKeyVault { newKey }, null)
+        // Picked in any order (a multiple selection in the document picker): the core orders them.
+        val (restored, summary) = PhoneBackup.restoreChain(listOf(f[2], f[0], f[1]), code, target.path, AesGcmKeyVault { newKey }, null)
         assertEquals(3U, summary.files)
         assertEquals(inc2.generation, summary.generation)
         val restoredCases = ZhangbanCases(restored, sandbox.url, null)
@@ -178,16 +179,22 @@ class KitBackupTest : SandboxTest("backup") {
         // A brand-new phone of the same person: the old phone's sync run reported generation 4, so the
         // first full backup handed over (a stale cloud-drive copy) is refused before the code is asked for.
         assertEquals(4UL, phone.syncNow().backupGenerationReported)
-        val fresh = Zhangban.open(File(tmp, "fresh").path, AesGcmKeyVault { aesKey() }, null, sandbox.url)
-        fresh.registerDevice("android", "jvm-fresh", "0")
-        val fb = PhoneBackup(fresh.store, sandbox.url)
-        val stale = assertFailsWith<ZhangbanException.Backup> { fb.checkFile(f[0]) }
+        // It has no store yet: the kit asks through a scratch registration, removed afterwards.
+        val scratch = File(tmp, "scratch")
+        val check = { paths: List<String> ->
+            runBlocking {
+                PhoneBackup.checkOnNewPhone(paths, scratch.path, AesGcmKeyVault { aesKey() }, sandbox.url, "android", "jvm-fresh", "0")
+            }
+        }
+        val stale = assertFailsWith<ZhangbanException.Backup> { check(listOf(f[0])) }
         assertEquals("older_backup", stale.code)
         assertTrue(stale.textZh().contains("4"), stale.textZh())
         assertTrue(File(f[0]).exists(), "a handed-over file is not deleted")
-        assertEquals(4UL, fb.checkFile(f[3]).generation)
-        fb.close()
-        fresh.close()
+        assertFalse(scratch.exists(), "the scratch store is removed")
+        // The old chain picked whole, in any order: its newest file (generation 3) decides, and is older.
+        assertEquals("older_backup", assertFailsWith<ZhangbanException.Backup> { check(listOf(f[1], f[2], f[0])) }.code)
+        assertEquals(4UL, check(listOf(f[3])).generation)
+        assertFalse(scratch.exists(), "the scratch store is removed")
         restoredCases.close()
         restored.close()
         b.close()

@@ -85,6 +85,13 @@ class AgentScreensTest : SandboxTest("agent-ui") {
             assertTrue(shown("可开始填报"))
             assertTrue(shown("授权委托（委托人手机签署）"))
             cam.shoot("agent-home")
+            // The camera hook (Host.rememberCodeScanner): a code that is no delegation is refused in the core's
+            // words and adds nobody.
+            host.nextScan = "ZBD1:NOT-A-DELEGATION"
+            onNodeWithText("扫委托人的委托码").performClick()
+            assertEquals(1, host.scans)
+            waitOnScreen("the refusal shown") { shown("证照校验未通过", substring = true) }
+            assertEquals(1, runBlocking { agent.refresh() }.size)
 
             // ---- door intake: 孙德明 has no phone ----
             onNodeWithText("上门受理（委托人没有手机）").performClick()

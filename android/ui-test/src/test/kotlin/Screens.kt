@@ -1,5 +1,7 @@
 package org.zhangban.uitest
 
+import androidx.compose.material3.ExperimentalMaterial3Api
+import androidx.compose.material3.LocalRippleConfiguration
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.CompositionLocalProvider
 import androidx.compose.runtime.getValue
@@ -69,6 +71,12 @@ class TestHost(private val backups: File = kotlin.io.path.createTempDirectory("z
 
     override fun backupFolder(): File = backups
 
+    /** What the backup picker of a restore gives next (the tests put the files here, in the order picked). */
+    var nextBackupFiles: List<File>? = null
+
+    @Composable
+    override fun rememberBackupPicker(onPicked: (List<File>?) -> Unit): () -> Unit = { onPicked(nextBackupFiles) }
+
     /** What the camera reads next (the tests put a code's text here, as a person holds up a phone). */
     var nextScan: String? = null
     var scans = 0
@@ -102,7 +110,7 @@ val pinnedFont: FontFamily by lazy {
  * goldens instead. Mismatches are collected; [verify] fails with all of them at the end.
  */
 @OptIn(ExperimentalTestApi::class)
-class Camera(private val test: SkikoComposeUiTest) {
+class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean = false) {
     var variant by mutableStateOf(VARIANTS[0])
     private val screens = File(System.getProperty("zhangban.screens.dir") ?: "target/screens").apply { mkdirs() }
     private val goldens = File(System.getProperty("zhangban.goldens.dir") ?: "src/test/goldens")
@@ -118,6 +126,7 @@ class Camera(private val test: SkikoComposeUiTest) {
     private var present by mutableStateOf(true)
     private var registry by mutableStateOf(SaveableStateRegistry(emptyMap()) { true })
 
+    @OptIn(ExperimentalMaterial3Api::class)
     fun setContent(host: Host, content: @Composable () -> Unit) {
         val owner = Resumed()
         test.setContent {
@@ -129,6 +138,13 @@ class Camera(private val test: SkikoComposeUiTest) {
                     LocalLang provides variant.lang,
                     LocalDensity provides Density(1f, variant.fontScale),
                     LocalLifecycleOwner provides owner,
+                    // With noHover, no render depends on the pointer: the desktop scene keeps the pointer where
+                    // the last click left it, and a Material ripple draws a hover layer on what is under it
+                    // (seen: backup-saved and backup-no-code renders with the button last clicked highlighted,
+                    // now and then). Without a ripple there is no hover or press layer to catch mid-fade; the
+                    // screens are the same otherwise. BackupScreensTest hovers a button on purpose. Turned on
+                    // for every test, 13 goldens of other screens change (they hold such a layer): ADR 0027.
+                    LocalRippleConfiguration provides if (noHover) null else LocalRippleConfiguration.current,
                 ) {
                     ZhangbanTheme(fontFamily = pinnedFont, content = content)
                 }

@@ -7,9 +7,11 @@ import android.view.WindowManager
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.rememberCoroutineScope
 import com.journeyapps.barcodescanner.ScanContract
 import com.journeyapps.barcodescanner.ScanOptions
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 import org.zhangban.ui.Host
 import org.zhangban.ui.PickedFile
@@ -48,6 +50,38 @@ class AndroidHost(private val activity: Activity) : Host {
     }
 
     override fun backupFolder(): java.io.File = BackupDocuments.autoBackupFile(activity).parentFile ?: activity.filesDir
+
+    @Composable
+    override fun rememberBackupPicker(onPicked: (List<java.io.File>?) -> Unit): () -> Unit {
+        val scope = rememberCoroutineScope()
+        val launcher = rememberLauncherForActivityResult(ActivityResultContracts.OpenMultipleDocuments()) { uris ->
+            if (uris.isEmpty()) {
+                onPicked(null)
+            } else {
+                scope.launch {
+                    // A provider that fails mid-copy (gone offline, revoked permission) must not take the app down:
+                    // the person is told and may pick again; nothing was restored.
+                    val files = try {
+                        BackupDocuments.copyPicked(activity, uris)
+                    } catch (e: java.io.IOException) {
+                        null
+                    } catch (e: SecurityException) {
+                        null
+                    }
+                    if (files == null) {
+                        android.widget.Toast.makeText(
+                            activity,
+                            "无法读取所选文件，请重新选择 / The picked file could not be read: pick it again",
+                            android.widget.Toast.LENGTH_LONG,
+                        ).show()
+                    }
+                    onPicked(files)
+                }
+            }
+        }
+        // providers often report no type for .zbk
+        return { launcher.launch(arrayOf(BackupDocuments.MIME, "*/*")) }
+    }
 
     private fun picked(uri: Uri): PickedFile {
         val resolver = activity.contentResolver

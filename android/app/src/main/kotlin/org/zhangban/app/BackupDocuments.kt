@@ -57,26 +57,39 @@ object BackupDocuments {
     }
 
     /**
-     * Restores the document at [uri] (from [importLauncher], or [autoBackupFile] after a device transfer)
-     * into a new store at [dir]: the document is copied to a private file first (a content URI is not a
-     * path), then the core checks every chunk while restoring; nothing is at [dir] on any error.
+     * Private copies of the documents the person picked for a restore (from the multiple selection of
+     * `AndroidHost.rememberBackupPicker`: the full backup and its increments, in any order; or
+     * [autoBackupFile] after a device transfer): a content URI is not a path, the core reads files. They go
+     * to the cache folder (the OS clears it; [restoreFrom] deletes its own).
+     */
+    suspend fun copyPicked(context: Context, uris: List<Uri>): List<File> = withContext(Dispatchers.IO) {
+        val folder = File(context.cacheDir, "restore").apply { deleteRecursively(); mkdirs() }
+        uris.mapIndexed { i, uri ->
+            val tmp = File(folder, "picked-$i.zbk")
+            val input = context.contentResolver.openInputStream(uri)
+                ?: throw java.io.IOException("the document provider gave no input stream")
+            input.use { inp -> tmp.outputStream().use { inp.copyTo(it, 256 * 1024) } }
+            tmp
+        }
+    }
+
+    /**
+     * Restores the documents at [uris] (the full backup and its increments, in any order: the core orders
+     * them by their headers) into a new store at [dir]; the core checks every chunk while restoring and
+     * nothing is at [dir] on any error. The first start's screen (`org.zhangban.ui.RestoreScreen`) does
+     * the same through the host's picker, after checking the files against the platform.
      */
     suspend fun restoreFrom(
         context: Context,
-        uri: Uri,
+        uris: List<Uri>,
         code: String,
         dir: String,
     ): Pair<ZhangbanStore, RestoreSummary> {
-        val tmp = File(context.cacheDir, "import-${System.nanoTime()}.zbk")
+        val files = copyPicked(context, uris)
         try {
-            withContext(Dispatchers.IO) {
-                val input = context.contentResolver.openInputStream(uri)
-                    ?: throw java.io.IOException("the document provider gave no input stream")
-                input.use { i -> tmp.outputStream().use { i.copyTo(it, 256 * 1024) } }
-            }
-            return PhoneBackup.restore(tmp.path, code, dir, KeystoreVault.create(), null)
+            return PhoneBackup.restoreChain(files.map { it.path }, code, dir, KeystoreVault.create(), null)
         } finally {
-            withContext(Dispatchers.IO) { tmp.delete() }
+            withContext(Dispatchers.IO) { files.forEach { it.delete() } }
         }
     }
 
@@ -84,7 +97,12 @@ object BackupDocuments {
     fun exportLauncher(activity: ComponentActivity, onPicked: (Uri) -> Unit): ActivityResultLauncher<String> =
         activity.registerForActivityResult(ActivityResultContracts.CreateDocument(MIME)) { uri -> uri?.let(onPicked) }
 
-    /** "Restore from…": launch with `arrayOf(MIME, "*/*")` (providers often report no type for .zbk). */
-    fun importLauncher(activity: ComponentActivity, onPicked: (Uri) -> Unit): ActivityResultLauncher<Array<String>> =
-        activity.registerForActivityResult(ActivityResultContracts.OpenDocument()) { uri -> uri?.let(onPicked) }
+    /**
+     * "Restore from…": one file or a full backup with its increments (multiple selection); launch with
+     * `arrayOf(MIME, "*/*")` (providers often report no type for .zbk).
+     */
+    fun importLauncher(activity: ComponentActivity, onPicked: (List<Uri>) -> Unit): ActivityResultLauncher<Array<String>> =
+        activity.registerForActivityResult(ActivityResultContracts.OpenMultipleDocuments()) { uris ->
+            if (uris.isNotEmpty()) onPicked(uris)
+        }
 }

@@ -11,11 +11,16 @@ import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.CompositionLocalProvider
 import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
 import androidx.compose.ui.platform.LocalConfiguration
 import org.zhangban.kit.Lang
 import org.zhangban.ui.LocalHost
 import org.zhangban.ui.LocalLang
+import org.zhangban.ui.RestoreScreen
 import org.zhangban.ui.ZhangbanRoot
 import org.zhangban.ui.ZhangbanTheme
 
@@ -33,10 +38,16 @@ class MainActivity : ComponentActivity() {
         setContent {
             // the device's language now (a change of locale recreates the activity and re-reads it)
             val lang = Lang.of(LocalConfiguration.current.locales[0])
+            // The first start on this phone: restore a backup (a new phone) or start afresh, before any store.
+            var firstStart by rememberSaveable { mutableStateOf(app.firstStart()) }
             CompositionLocalProvider(LocalHost provides host, LocalLang provides lang) {
                 ZhangbanTheme {
                     AskForNotifications()
-                    ZhangbanRoot(open = { app.zhangban() }, caseFromNotice = openCase.value) { openCase.value = null }
+                    if (firstStart) {
+                        RestoreScreen(remember { app.newPhone() }, onRestored = { firstStart = false }, onFresh = { firstStart = false })
+                    } else {
+                        ZhangbanRoot(open = { app.zhangban() }, caseFromNotice = openCase.value) { openCase.value = null }
+                    }
                 }
             }
         }

@@ -10,6 +10,7 @@ import kotlinx.coroutines.launch
 import kotlinx.coroutines.sync.Mutex
 import kotlinx.coroutines.sync.withLock
 import org.zhangban.kit.Zhangban
+import org.zhangban.ui.NewPhone
 import uniffi.zhangban_ffi.ZhangbanException
 
 /**
@@ -28,10 +29,23 @@ class ZhangbanApp : Application() {
         SyncWorker.schedule(this)
     }
 
+    /** The store's folder (never in Auto Backup: its key never leaves the Keystore; the sealed backup file is). */
+    val storeDir: File get() = File(noBackupFilesDir, "zhangban")
+
+    /**
+     * The first start on this phone (no store yet): the screens offer to restore a backup before an empty
+     * store is made ([org.zhangban.ui.RestoreScreen]).
+     */
+    fun firstStart(): Boolean = instance == null && !storeDir.exists()
+
+    /** Where a restore on this new phone puts the store, and how the phone signs up to check the files first. */
+    fun newPhone(): NewPhone =
+        NewPhone(storeDir.path, KeystoreVault.create(), BuildConfig.PLATFORM_URL, "${Build.MANUFACTURER} ${Build.MODEL}", BuildConfig.VERSION_NAME)
+
     suspend fun zhangban(): Zhangban =
         lock.withLock {
             instance ?: Zhangban.open(
-                dir = File(noBackupFilesDir, "zhangban").path,
+                dir = storeDir.path,
                 vault = KeystoreVault.create(),
                 pin = null, // a PIN screen would pass it here (and call unlock after lock())
                 platformUrl = BuildConfig.PLATFORM_URL,

@@ -53,7 +53,7 @@ enum class AgentPage { Home, Door, Principal, Form, Summary }
  * data comes from the core; a refused action shows the core's PermissionDenied text.
  */
 @Composable
-fun AgentRoot(z: Zhangban, agent: AgentMode) {
+fun AgentRoot(z: Zhangban, agent: AgentMode, onClose: (() -> Unit)? = null) {
     var page by rememberSaveable { mutableStateOf(AgentPage.Home) }
     var subject by rememberSaveable { mutableStateOf<String?>(null) }
     var draftId by rememberSaveable { mutableStateOf<String?>(null) }
@@ -69,7 +69,7 @@ fun AgentRoot(z: Zhangban, agent: AgentMode) {
     }
     val home = { page = AgentPage.Home; subject = null; error = null }
     when (page) {
-        AgentPage.Home -> AgentHomeScreen(agent, onOpen = { subject = it; page = AgentPage.Principal }, onDoor = { page = AgentPage.Door })
+        AgentPage.Home -> AgentHomeScreen(agent, onOpen = { subject = it; page = AgentPage.Principal }, onDoor = { page = AgentPage.Door }, onClose = onClose)
         AgentPage.Door -> DoorIntakeScreen(agent, onClose = home, onDone = { subject = it; page = AgentPage.Principal })
         else -> {
             val v = view
@@ -114,20 +114,37 @@ fun PrincipalBanner(v: PrincipalView) {
     }
 }
 
-/** The agent's home: every principal on this phone with what each needs now, those with work first. */
+/**
+ * The agent's home: every principal on this phone with what each needs now, those with work first; scanning a
+ * principal's `ZBD1:` delegation code (the host's camera; pasting its text where there is none), door intake.
+ */
+@OptIn(ExperimentalLayoutApi::class)
 @Composable
-fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Unit) {
+fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Unit, onClose: (() -> Unit)? = null) {
     val c = chrome()
     val lang = c.lang
     val principals by agent.principals.collectAsStateWithLifecycle()
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    var pasting by rememberSaveable { mutableStateOf(false) }
+    var pasted by rememberSaveable { mutableStateOf("") }
+    val scope = rememberCoroutineScope()
+    val accept = { text: String -> scope.launch { error = attempt { onOpen(agent.scanDelegation(text.trim()).subject) } } }
+    val scan = LocalHost.current.rememberCodeScanner { text -> if (!text.isNullOrBlank()) accept(text) }
     LaunchedEffect(Unit) { error = attempt { agent.refresh() } }
     // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
     val list = principals
     LazyColumn(Modifier.padding(horizontal = 16.dp)) {
         item {
+            if (onClose != null) TextButton(onClick = onClose) { Text(c.back) }
             Text(c.agentHome, style = MaterialTheme.typography.titleLarge, modifier = Modifier.padding(top = 16.dp))
-            OutlinedButton(onClick = onDoor, modifier = Modifier.padding(vertical = 8.dp)) { Text(c.doorIntake) }
+            FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp), modifier = Modifier.padding(vertical = 8.dp)) {
+                OutlinedButton(onClick = { if (scan != null) scan() else pasting = true }) { Text(c.scanDelegation) }
+                OutlinedButton(onClick = onDoor) { Text(c.doorIntake) }
+            }
+            if (pasting) {
+                OutlinedTextField(pasted, { pasted = it }, label = { Text(c.pasteDelegation) }, modifier = Modifier.fillMaxWidth())
+                OutlinedButton(onClick = { if (pasted.isNotBlank()) accept(pasted) }) { Text(c.next) }
+            }
             ErrorText(error)
             if (list.isEmpty()) Text(c.noPrincipals)
         }

@@ -4,6 +4,7 @@ import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.ExperimentalLayoutApi
 import androidx.compose.foundation.layout.FlowRow
+import androidx.compose.foundation.layout.aspectRatio
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.rememberScrollState
@@ -32,6 +33,8 @@ import org.zhangban.kit.PhoneBackup
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_backup.BackupSummary
 import uniffi.zhangban_ffi.ZhangbanException
+import uniffi.zhangban_ffi.renderQr
+import uniffi.zhangban_sync.RebindReport
 
 /** The full backup's file in the host's backup folder; increment n goes to `zhangban-backup-n.zbk`. */
 const val BACKUP_FILE = "zhangban-backup.zbk"
@@ -41,7 +44,8 @@ fun incrementFile(n: UInt) = "zhangban-backup-$n.zbk"
 /**
  * 备份与换机 (from 设置): the recovery code (made on request, shown once, typed back to check it), then a
  * full backup or only the changes since the last one, into the host's backup folder (Android: the folder
- * Auto Backup and device transfer carry). The code, the files, every check and every error text are the
+ * Auto Backup and device transfer carry). On a restored phone, finishing the move (the old phone's QR or
+ * the service centre's one-time code); on the old phone, signing the hand-over for a new one. The code, the files, every check and every error text are the
  * core's ([PhoneBackup]); here only the folder's file names: a new full backup starts a new chain, so the
  * increments of the old one go.
  */
@@ -59,8 +63,19 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
     var made by remember { mutableStateOf<BackupSummary?>(null) }
     var busy by remember { mutableStateOf(false) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    // A restored store waits for the move to be finished (the old phone it came from), else null.
+    var awaiting by remember { mutableStateOf<String?>(null) }
+    var oneTime by remember { mutableStateOf("") }
+    var rebound by remember { mutableStateOf<RebindReport?>(null) }
+    // Old phone: the hand-over it signed for a scanned new phone (shown as a QR), else null.
+    var signed by remember { mutableStateOf<String?>(null) }
     val scope = rememberCoroutineScope()
-    LaunchedEffect(backup) { error = attempt { hasCode = backup.hasRecoveryCode() } }
+    LaunchedEffect(backup) {
+        error = attempt {
+            hasCode = backup.hasRecoveryCode()
+            awaiting = backup.awaitingTransferFrom()
+        }
+    }
 
     fun work(block: suspend () -> Unit) {
         scope.launch {
@@ -87,10 +102,56 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
         made = m
     }
 
+    fun finished(report: RebindReport) {
+        rebound = report
+        awaiting = null
+        oneTime = ""
+    }
+
+    val scanTransfer = host.rememberCodeScanner { text ->
+        if (text != null) work { finished(backup.rebindWithTransfer(text)) }
+    }
+    val scanRequest = host.rememberCodeScanner { text ->
+        if (text != null) work { signed = backup.signTransfer(text) }
+    }
+
     Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
         TextButton(onClick = onBack) { Text(c.back) }
         SectionTitle(c.backupOpen)
         Text(c.backupIntro, style = MaterialTheme.typography.bodyMedium)
+
+        // 完成换机 (new phone, restored): the licences are bound to the old phone's device key until the
+        // platform re-issues them to this one, after the old phone's signed hand-over (its QR) or the
+        // service centre's identity check (a one-time code); the restored queue waits until then.
+        val from = awaiting
+        if (from != null) {
+            SectionTitle(c.moveFinish)
+            Text(c.moveWaiting, style = MaterialTheme.typography.bodyMedium)
+            val request = remember(backup) { mutableStateOf<String?>(null) }
+            LaunchedEffect(backup) { error = attempt { request.value = backup.transferRequestQr() } }
+            request.value?.let { r ->
+                Text(c.moveShowOld, style = MaterialTheme.typography.bodySmall, modifier = Modifier.padding(top = 8.dp))
+                val qr = remember(r) { renderQr(r) }
+                // The request carries this phone's fresh key and a nonce: masked in the golden images.
+                QrCode(qr, c.moveShowOld, Modifier.fillMaxWidth(0.6f).aspectRatio(1f).padding(8.dp).changesByItself(), r)
+            }
+            if (scanTransfer != null) {
+                Button(enabled = !busy, onClick = scanTransfer) { Text(c.moveScanOld) }
+            }
+            OutlinedTextField(
+                value = oneTime,
+                onValueChange = { oneTime = it.take(32) },
+                label = { Text(c.moveOneTime) },
+                singleLine = true,
+                modifier = Modifier.fillMaxWidth().padding(top = 8.dp),
+            )
+            Button(enabled = oneTime.isNotBlank() && !busy, onClick = {
+                work { finished(backup.rebindWithCode(from, oneTime.trim())) }
+            }) { Text(c.moveWithCode) }
+        }
+        rebound?.let { r ->
+            Text(c.moveDone(r.rebound.size, r.movedCases.toInt()), color = MaterialTheme.colorScheme.primary, modifier = Modifier.padding(top = 8.dp))
+        }
 
         SectionTitle(c.recoveryCode)
         val shown = code
@@ -142,6 +203,17 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
                 style = MaterialTheme.typography.bodySmall,
                 modifier = Modifier.changesByItself(),
             )
+        }
+
+        // 为新手机授权换机 (old phone, at hand): scan the new phone's request, show the signed hand-over.
+        if (from == null && scanRequest != null) {
+            SectionTitle(c.moveOldPhone)
+            OutlinedButton(enabled = !busy, onClick = scanRequest) { Text(c.moveScanNew) }
+            signed?.let { t ->
+                Text(c.moveShowNew, style = MaterialTheme.typography.bodySmall, modifier = Modifier.padding(top = 8.dp))
+                val qr = remember(t) { renderQr(t) }
+                QrCode(qr, c.moveShowNew, Modifier.fillMaxWidth(0.6f).aspectRatio(1f).padding(8.dp).changesByItself(), t)
+            }
         }
         ErrorText(error)
     }

@@ -172,6 +172,77 @@ class Chrome(val lang: Lang) {
     fun backupCounts(records: ULong, attachments: ULong, bytes: ULong) =
         t("$records 条记录 · $attachments 个附件 · $bytes 字节", "$records records · $attachments attachments · $bytes bytes")
 
+    // ---- finishing the move (完成换机) ----
+    val moveFinish get() = t("完成换机", "Finish the move")
+    val moveWaiting get() = t(
+        "数据已恢复。证照还绑定在旧手机上，待发送的申请也在等待：请让旧手机扫码确认，或到政务服务中心核验身份后输入一次性码。",
+        "Your data is back. The licences are still bound to the old phone and the queued applications wait: let the old phone scan this code, or have your identity checked at a service centre and type its one-time code.",
+    )
+    val moveShowOld get() = t("请旧手机扫描此码", "Let the old phone scan this code")
+    val moveScanOld get() = t("扫描旧手机上的确认码", "Scan the old phone's confirmation")
+    val moveOneTime get() = t("服务中心给的一次性码", "One-time code from the service centre")
+    val moveWithCode get() = t("用一次性码完成换机", "Finish with the one-time code")
+    fun moveDone(licences: Int, cases: Int) = t(
+        "换机完成：$licences 张证照已重新签发到本机，$cases 个办件转到本机。",
+        "Move finished: $licences licences re-issued to this phone, $cases cases moved here.",
+    )
+    val moveOldPhone get() = t("为新手机授权换机", "Hand over to a new phone")
+    val moveScanNew get() = t("扫描新手机上的换机码", "Scan the new phone's code")
+    val moveShowNew get() = t("请新手机扫描此码完成换机", "Let the new phone scan this code to finish the move")
+
+    // ---- restore on a new phone (换机恢复, the first start) ----
+    val restoreTitle get() = t("换机恢复", "Restore on a new phone")
+    val restoreIntro get() = t(
+        "换了新手机？选择旧手机的备份文件（完整备份和它之后的增量，可一起选、不分先后），输入恢复码，找回全部数据。第一次用掌办就直接开始。",
+        "A new phone? Pick the old phone's backup files (the full backup and the increments after it, all at once, in any order) and type the recovery code to bring everything back. New to Zhangban? Just start.",
+    )
+    val restorePick get() = t("选择备份文件", "Choose the backup files")
+    val restoreFresh get() = t("第一次使用，直接开始", "I'm new: start")
+    fun restorePicked(files: Int, generation: ULong) =
+        t("已选 $files 个文件，最新一份是第 $generation 次备份。", "$files files picked; the newest is backup number $generation.")
+    fun restoreMadeAt(time: String) = t("最新一份制作于 $time", "The newest was made $time")
+    val restoreCheckedNewest get() = t(
+        "已与平台核对：没有比它更新的备份。",
+        "Checked with the platform: there is no newer backup.",
+    )
+    val restoreOffline get() = t(
+        "没有网络，未能与平台核对是否有更新的备份：请确认这是最新的备份。",
+        "Offline: not checked with the platform for a newer backup. Make sure this is your latest.",
+    )
+    val restoreCode get() = t("恢复码（抄在纸上的那一串）", "Recovery code (as written on the paper)")
+    val restoreRun get() = t("恢复", "Restore")
+
+    // ---- the principal's phone (委托人): big text, plain words ----
+    val myDelegations get() = t("我的委托", "Who may act for me")
+    val scanAgent get() = t("委托帮办员：扫帮办员的二维码", "Authorise an agent: scan the agent's code")
+    val pasteAgentCode get() = t("帮办员二维码的文字（ZBA1:…）", "The text of the agent's code (ZBA1:…)")
+    val next get() = t("下一步", "Next")
+    val showCode get() = t("出示委托码", "Show the code")
+    val revoke get() = t("撤销", "Revoke")
+    val revokeQuestion get() = t("撤销后，这位帮办员不能再为您办事。确定撤销吗？", "After this the agent can no longer act for you. Revoke?")
+    val revokeYes get() = t("确定撤销", "Yes, revoke")
+    val revokeNo get() = t("不撤销", "No, keep it")
+    val whatAgentsDid get() = t("帮办员为您办了什么", "What agents did for you")
+    val delegateTitle get() = t("委托帮办员", "Authorise an agent")
+    val whoAmI get() = t("委托人（您本人）", "You (the principal)")
+    val yourName get() = t("您的姓名", "Your name")
+    val yourIdNumber get() = t("您的身份证号", "Your ID number")
+    val whichItems get() = t("请帮办员办哪些事？", "Which services should the agent apply for?")
+    val whichActions get() = t("帮办员可以做什么？", "What may the agent do?")
+    val whichElements get() = t("帮办员可以用您证照上的哪些信息？", "Which details of your licences may the agent use?")
+    val howLong get() = t("委托多久？", "For how long?")
+    fun days(n: Int) = t("$n 天", "$n days")
+    val pleaseRead get() = t("请读一遍：", "Please read this:")
+    val signDelegation get() = t("同意，签名并生成委托码", "I agree: sign and make the code")
+    val agentScansThis get() = t("请帮办员扫这个码", "Let the agent scan this code")
+    val delegationCode get() = t("委托码", "Delegation code")
+    val done get() = t("完成", "Done")
+    val agentModeTitle get() = t("帮办代办", "Agent mode (帮办代办)")
+    val openMyDelegations get() = t("我的委托（谁可以替我办事）", "Who may act for me")
+    val openAgentMode get() = t("我是帮办员", "I am an agent")
+    val scanDelegation get() = t("扫委托人的委托码", "Scan a principal's delegation code")
+    val pasteDelegation get() = t("委托码的文字（ZBD1:…）", "The text of the delegation code (ZBD1:…)")
+
     // ---- agent mode (帮办代办) ----
     val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")
     val noPrincipals get() = t("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake.")

@@ -56,6 +56,14 @@ interface Host {
     fun backupFolder(): java.io.File
 
     /**
+     * The backup files of a restore on a new phone: a multiple selection (the full backup and its increments,
+     * in any order) in the system's document picker; [onPicked] gets private copies the core can read by
+     * path (a content URI is not a path), or null when the person cancelled.
+     */
+    @Composable
+    fun rememberBackupPicker(onPicked: (List<java.io.File>?) -> Unit): () -> Unit
+
+    /**
      * The camera reading a QR code (核验 and engagement mode): returns what opens it, or null where this
      * device has none (the screen then offers only pasting the code's text); [onScanned] gets the decoded
      * text, or null when the person cancelled.

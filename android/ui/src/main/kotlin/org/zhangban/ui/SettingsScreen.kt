@@ -18,6 +18,9 @@ import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
+import org.zhangban.kit.PrincipalMode
+import org.zhangban.kit.AgentMode
+import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableStateOf
@@ -51,6 +54,22 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
     if (backupOpen) {
         BackupScreen(z, onBack = { backupOpen = false })
         return
+    }
+    // 帮办代办: this phone's owner as a principal (who may act for me), or as an agent.
+    var agentMode by rememberSaveable { mutableStateOf<String?>(null) }
+    when (agentMode) {
+        "principal" -> {
+            val principal = remember { PrincipalMode(z.store) }
+            DisposableEffect(principal) { onDispose { principal.close() } }
+            PrincipalRoot(principal, onClose = { agentMode = null })
+            return
+        }
+        "agent" -> {
+            val agent = remember { AgentMode(z.store, z.platformUrl) }
+            DisposableEffect(agent) { onDispose { agent.close() } }
+            AgentRoot(z, agent, onClose = { agentMode = null })
+            return
+        }
     }
     val c = chrome()
     var hasPin by remember { mutableStateOf<Boolean?>(null) }
@@ -106,6 +125,12 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
         }
 
         OutlinedButton(onClick = { backupOpen = true }, modifier = Modifier.padding(top = 16.dp)) { Text(c.backupOpen) }
+
+        SectionTitle(c.agentModeTitle)
+        FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
+            OutlinedButton(onClick = { agentMode = "principal" }) { Text(c.openMyDelegations) }
+            OutlinedButton(onClick = { agentMode = "agent" }) { Text(c.openAgentMode) }
+        }
 
         // About: how fresh the lists are that 亮证 and 核验 rely on offline.
         SectionTitle(c.about)

@@ -8,11 +8,17 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.withContext
 import uniffi.zhangban_agent.ActivityEntry
 import uniffi.zhangban_agent.AgentCertificate
+import uniffi.zhangban_agent.DelegationChoices
+import uniffi.zhangban_agent.DelegationPreview
+import uniffi.zhangban_agent.DelegationRequest
 import uniffi.zhangban_agent.DoorConsentInput
 import uniffi.zhangban_agent.DoorIntake
 import uniffi.zhangban_agent.GivenDelegation
+import uniffi.zhangban_agent.LicenceShare
+import uniffi.zhangban_agent.PrincipalHome
 import uniffi.zhangban_agent.PrincipalLine
 import uniffi.zhangban_agent.PrincipalView
+import uniffi.zhangban_agent.Relative
 import uniffi.zhangban_agent.Scope
 import uniffi.zhangban_agent.ScopeItem
 import uniffi.zhangban_base.Text
@@ -147,7 +153,8 @@ class PrincipalMode(store: ZhangbanStore, private val io: CoroutineDispatcher = 
         scope: Scope,
         validDays: UInt? = null,
         singleUse: Boolean = false,
-    ): GivenDelegation = withContext(io) { principal.delegate(agentQr, name, idNumber, scope, validDays, singleUse) }
+        shares: List<LicenceShare> = emptyList(),
+    ): GivenDelegation = sign(DelegationRequest(agentQr, name, idNumber, scope, validDays, singleUse, shares, null))
 
     /** 亲友代办: this (a family member's) phone delegates for a relative without one (lower assurance). */
     suspend fun delegateForRelative(
@@ -159,9 +166,20 @@ class PrincipalMode(store: ZhangbanStore, private val io: CoroutineDispatcher = 
         scope: Scope,
         validDays: UInt? = null,
         singleUse: Boolean = false,
-    ): GivenDelegation = withContext(io) {
-        principal.delegateForRelative(agentQr, relativeName, relation, name, idNumber, scope, validDays, singleUse)
-    }
+    ): GivenDelegation =
+        sign(DelegationRequest(agentQr, name, idNumber, scope, validDays, singleUse, emptyList(), Relative(relativeName, relation)))
+
+    /** Signs [request] (the core's one path for every delegation). */
+    suspend fun sign(request: DelegationRequest): GivenDelegation = withContext(io) { principal.delegate(request) }
+
+    /** After scanning the agent's `ZBA1:` code: who the agent is (checked offline) and what may be chosen, worded by the core. */
+    suspend fun choices(agentQr: String): DelegationChoices = withContext(io) { principal.delegationChoices(agentQr) }
+
+    /** The sentence the principal reads before signing [request]. */
+    suspend fun preview(request: DelegationRequest): DelegationPreview = withContext(io) { principal.delegationPreview(request) }
+
+    /** The principal's page: delegations given (what each covers, its state) and what agents did. */
+    suspend fun home(): PrincipalHome = withContext(io) { principal.home() }
 
     suspend fun delegations(): List<GivenDelegation> = withContext(io) { principal.delegations() }
 

@@ -1,5 +1,6 @@
 package org.zhangban.kit
 
+import java.io.File
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.withContext
@@ -9,6 +10,7 @@ import uniffi.zhangban_backup.RestoreSummary
 import uniffi.zhangban_cases.CaseSummary
 import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.ZhangbanBackup
+import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.inspectBackup
 import uniffi.zhangban_ffi.openBackupFile
@@ -65,12 +67,13 @@ class PhoneBackup(
     suspend fun download(path: String): BlobInfo = backup.downloadBackup(platformUrl, path)
 
     /**
-     * A file handed to this phone (SAF, Files, iCloud Drive), checked before the code is asked for: its
-     * header, and its generation against what the person's phones reported to the platform —
-     * `Backup{code = "older_backup"}` when it is older (a rollback). Offline this throws `Network`: show
-     * [inspect]'s date and generation instead (the core's texts say what is unchecked).
+     * Files handed to this phone (SAF, Files, iCloud Drive; one, or a full backup and its increments, in any
+     * order), checked before the code is asked for: their headers, and the newest one's generation against
+     * what the person's phones reported to the platform — `Backup{code = "older_backup"}` when it is older
+     * (a rollback). Offline this throws `Network`: show [inspect]'s date and generation instead (the core's
+     * texts say what is unchecked). A phone with no store yet: [checkOnNewPhone].
      */
-    suspend fun checkFile(path: String): BackupInfo = backup.checkBackupFile(platformUrl, path)
+    suspend fun checkFiles(paths: List<String>): BackupInfo = backup.checkBackupFiles(platformUrl, paths)
 
     /** The old phone this store came from while its licences are not re-bound (show "finish the move"). */
     suspend fun awaitingTransferFrom(): String? = withContext(io) { backup.awaitingTransferFrom() }
@@ -120,8 +123,39 @@ class PhoneBackup(
         }
 
         /**
-         * Restores a full backup and its increments ([paths], in the order they were made) like [restore]; a
-         * missing or misplaced file is `Backup{code = "increment_missing" | "chain_order" | "missing_base"}`.
+         * The first start of a new phone, before the code is asked for: the picked [paths] checked like
+         * [checkFiles] against the generation the platform attests for the person (a stale cloud-drive copy
+         * is `Backup{code = "older_backup"}`). A phone with no store has no registration to ask with: a
+         * scratch store is made in [scratchDir] with [vault], registered (the platform's sign-up identity
+         * check), asked, and removed whatever the answer (the restore then makes the real store, which
+         * registers on its own). Offline: `Network` — show [inspect]'s date and generation instead.
+         */
+        suspend fun checkOnNewPhone(
+            paths: List<String>,
+            scratchDir: String,
+            vault: KeyVault,
+            platformUrl: String,
+            platform: String,
+            model: String,
+            appVersion: String,
+            io: CoroutineDispatcher = Dispatchers.IO,
+        ): BackupInfo {
+            val scratch = File(scratchDir)
+            try {
+                val store = withContext(io) { scratch.deleteRecursively(); ZhangbanStore.create(scratchDir, vault, null) }
+                store.use {
+                    ZhangbanCases(store, platformUrl, null).use { it.registerDevice(platform, model, appVersion) }
+                    return PhoneBackup(store, platformUrl, io).use { it.checkFiles(paths) }
+                }
+            } finally {
+                withContext(io) { scratch.deleteRecursively() }
+            }
+        }
+
+        /**
+         * Restores a full backup and its increments ([paths], in any order: the core orders them by their
+         * headers — a multiple selection in the document picker) like [restore]; a selection that is not one
+         * chain is `Backup{code = "increment_missing" | "chain_order" | "missing_base"}`.
          */
         suspend fun restoreChain(
             paths: List<String>,
