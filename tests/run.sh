@@ -63,6 +63,7 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 
 step "layering check (tests/check_layers.py)"
+python3 tests/check_layers.py --self-test
 python3 tests/check_layers.py
 
 if [ "$QUICK" = 0 ]; then

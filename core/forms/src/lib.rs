@@ -21,13 +21,13 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 mod wallet_source;
-pub use state::{parse_value, DraftState, FieldOption, FieldState, MaterialAction, MaterialState, ValueSource};
+pub use state::{DraftState, FieldOption, FieldState, MaterialAction, MaterialState, ValueSource};
 pub use wallet_source::{held_licences, import_licence};
 
 pub use draft::{
     AutofillOptions, Draft, Editor, FillReport, Issue, IssueCode, MaterialChoice, MaterialStatus, Severity,
 };
-pub use profile::{apply_verified, HeldLicence, LicenceSource, NoLicences, Profile, Provenance};
+pub use profile::{apply_verified, parse_value, HeldLicence, LicenceSource, NoLicences, Profile, Provenance};
 pub use session::{ActingGate, Session};
 pub use zhangban_catalog::schema::{Field, FieldType, Form, FormSchema};
 use zhangban_catalog::{expr, schema};

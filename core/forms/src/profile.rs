@@ -15,6 +15,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
+/// Longest value text a shell may send for one field (bytes).
+pub const MAX_VALUE_TEXT: usize = 64 * 1024;
+
+/// Reads a value a person typed (into a profile, or into a draft through `Session::set`), sent as JSON text
+/// (`"\"王晓明\""`, `"12.5"`, `"[\"a\"]"`, `"null"` clears). A malformed or over-long value is a
+/// `Validation` error naming `path`. Here, below drafts and their screen state, so the profile can use it.
+pub fn parse_value(path: &str, text: &str) -> Result<Json> {
+    if text.len() > MAX_VALUE_TEXT {
+        return Err(Error::validation(path, "内容过长", "the value is too long"));
+    }
+    serde_json::from_str(text).map_err(|_| Error::validation(path, "值的格式不对", "the value is not valid JSON"))
+}
+
 /// The store collection of profiles (record id = subject id).
 pub const COLLECTION: &str = "profile";
 /// Most family members or enterprises in one profile.

@@ -6,20 +6,8 @@
 use crate::draft::{FieldView, Issue, MaterialChoice, MaterialReport, MaterialStatus};
 use crate::schema::FieldType;
 use crate::session::Session;
-use crate::{Error, FillReport, Provenance, Result, Text};
+use crate::{FillReport, Provenance, Result, Text};
 use serde_json::Value as Json;
-
-/// Longest value text a shell may send for one field (bytes).
-pub const MAX_VALUE_TEXT: usize = 64 * 1024;
-
-/// Reads a value a person typed, sent as JSON text (`"\"王晓明\""`, `"12.5"`, `"[\"a\"]"`, `"null"` clears).
-/// A malformed or over-long value is a `Validation` error naming `path`.
-pub fn parse_value(path: &str, text: &str) -> Result<Json> {
-    if text.len() > MAX_VALUE_TEXT {
-        return Err(Error::validation(path, "内容过长", "the value is too long"));
-    }
-    serde_json::from_str(text).map_err(|_| Error::validation(path, "值的格式不对", "the value is not valid JSON"))
-}
 
 /// Where a value came from, for a badge next to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

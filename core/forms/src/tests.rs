@@ -664,7 +664,7 @@ fn draft_state_of_computed_fields_and_repeat_groups() {
 fn typed_values_are_parsed_in_the_core_and_a_bad_one_names_its_field() {
     assert_eq!(crate::parse_value("a.b", "\"王\"").unwrap(), json!("王"));
     assert_eq!(crate::parse_value("a.b", "null").unwrap(), Json::Null);
-    for bad in ["not json", "{", &"1".repeat(crate::state::MAX_VALUE_TEXT + 1)] {
+    for bad in ["not json", "{", &"1".repeat(crate::profile::MAX_VALUE_TEXT + 1)] {
         match crate::parse_value("child.name", bad) {
             Err(crate::Error::Validation { field, .. }) => assert_eq!(field, "child.name"),
             other => panic!("{other:?}"),
