@@ -21,7 +21,7 @@ use zhangban_core::wallet::Wallet;
 use zhangban_core::SystemClock;
 
 use crate::error::{guard, guard_ffi, ZhangbanError};
-use crate::runtime::{blocking, blocking_ffi, exit_safe};
+use crate::runtime::{blocking, exit_safe};
 use crate::store::ZhangbanStore;
 use crate::vault::{core_vault, KeyVault};
 
@@ -29,7 +29,7 @@ use crate::vault::{core_vault, KeyVault};
 /// "damaged" | "unsupported_version"}` when it is not one this app can restore.
 #[uniffi::export]
 pub fn inspect_backup(path: String) -> Result<BackupInfo, ZhangbanError> {
-    guard_ffi(|| Ok(backup::inspect_backup(Path::new(&path))?))
+    guard_ffi(|| backup::inspect_backup(Path::new(&path)))
 }
 
 /// Opens the backup at `path` with the typed-in recovery code: a typo is `Backup{code: "code_typo"}` at
@@ -47,7 +47,7 @@ pub async fn open_backup_file(path: String, code: String) -> Result<Arc<Zhangban
 pub async fn open_backup_files(paths: Vec<String>, code: String) -> Result<Arc<ZhangbanBackupFile>, ZhangbanError> {
     exit_safe(async move {
         let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
-        let (paths, key) = blocking_ffi(move || Ok(backup::open_chain(&paths, &code)?)).await?;
+        let (paths, key) = blocking(move || backup::open_chain(&paths, &code)).await?;
         Ok(Arc::new(ZhangbanBackupFile { paths, key }))
     })
     .await
@@ -74,9 +74,9 @@ impl ZhangbanBackupFile {
     ) -> Result<RestoreSummary, ZhangbanError> {
         exit_safe(async move {
             let (paths, key, vault) = (self.paths.clone(), self.key.clone(), core_vault(vault));
-            blocking_ffi(move || {
+            blocking(move || {
                 let clock = Arc::new(SystemClock);
-                Ok(backup::restore_chain(&paths, &key, Path::new(&dir), vault, pin.as_deref(), clock)?.1)
+                backup::restore_chain(&paths, &key, Path::new(&dir), vault, pin.as_deref(), clock).map(|r| r.1)
             })
             .await
         })
@@ -98,12 +98,12 @@ impl ZhangbanBackup {
     }
 
     pub fn has_recovery_code(&self) -> Result<bool, ZhangbanError> {
-        guard_ffi(|| Ok(backup::has_recovery_code(&self.store)?))
+        guard_ffi(|| backup::has_recovery_code(&self.store))
     }
 
     /// Whether to offer a recovery code now (a licence is held and there is no code yet).
     pub fn should_offer_recovery_code(&self) -> Result<bool, ZhangbanError> {
-        guard_ffi(|| Ok(backup::should_offer_recovery_code(&self.store)?))
+        guard_ffi(|| backup::should_offer_recovery_code(&self.store))
     }
 
     /// Makes a recovery code (the first time also the backup key; later the same key is re-wrapped under
@@ -131,7 +131,7 @@ impl ZhangbanBackup {
 
     /// The old phone this store was restored from, until its licences are re-bound here.
     pub fn awaiting_transfer_from(&self) -> Result<Option<String>, ZhangbanError> {
-        guard_ffi(|| Ok(backup::awaiting_transfer_from(&self.store)?))
+        guard_ffi(|| backup::awaiting_transfer_from(&self.store))
     }
 
     /// New phone: the `ZBTQ1:` QR to show the old phone.
@@ -171,7 +171,7 @@ impl ZhangbanBackup {
     /// (`Backup{code: "missing_base"}` for an increment).
     pub async fn upload_backup(&self, base_url: String, path: String) -> Result<BlobInfo, ZhangbanError> {
         exit_safe(async move {
-            guard_ffi(|| Ok(backup::check_uploadable(Path::new(&path))?))?;
+            guard_ffi(|| backup::check_uploadable(Path::new(&path)))?;
             Ok(PlatformClient::new(&base_url)?.upload_backup(&self.store, Path::new(&path)).await?)
         })
         .await
@@ -228,7 +228,7 @@ impl ZhangbanBackup {
         F: FnOnce(&Store) -> Result<T, ZhangbanError> + Send + 'static,
     {
         let store = self.store.clone();
-        exit_safe(blocking_ffi(move || f(&store))).await
+        exit_safe(blocking(move || f(&store))).await
     }
 
     async fn rebind(

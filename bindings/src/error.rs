@@ -164,10 +164,10 @@ pub(crate) fn guard<T>(f: impl FnOnce() -> Result<T, CoreError>) -> Result<T, Zh
     }
 }
 
-/// Like [`guard`] for closures that already speak `ZhangbanError`.
-pub(crate) fn guard_ffi<T>(f: impl FnOnce() -> Result<T, ZhangbanError>) -> Result<T, ZhangbanError> {
+/// Like [`guard`] for closures that fail with another error the FFI maps (a backup's) or with `ZhangbanError`.
+pub(crate) fn guard_ffi<T, E: Into<ZhangbanError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, ZhangbanError> {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => r,
+        Ok(r) => r.map_err(Into::into),
         Err(payload) => Err(ZhangbanError::internal(panic_text(payload.as_ref()))),
     }
 }
@@ -252,7 +252,7 @@ mod tests {
             Err(ZhangbanError::Internal { detail }) => assert!(detail.contains("boom"), "{detail}"),
             other => panic!("unexpected {other:?}"),
         }
-        let r: Result<u8, _> = guard_ffi(|| panic!("{}", String::from("owned")));
+        let r: Result<u8, _> = guard_ffi(|| -> Result<u8, ZhangbanError> { panic!("{}", String::from("owned")) });
         assert!(matches!(r, Err(ZhangbanError::Internal { detail }) if detail.contains("owned")));
         assert_eq!(guard(|| Ok(7)), Ok(7));
     }

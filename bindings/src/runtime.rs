@@ -15,8 +15,6 @@
 
 use std::sync::OnceLock;
 
-use zhangban_core::Error as CoreError;
-
 use crate::error::{panic_text, ZhangbanError};
 
 /// The library's own tokio runtime, for background work started from synchronous exports.
@@ -37,20 +35,13 @@ pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, ZhangbanErro
     .map_err(|e| ZhangbanError::internal(format!("cannot start the async runtime: {e}")))
 }
 
-/// Runs `f` on tokio's blocking pool and awaits it. Call only from an async export.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ZhangbanError>
+/// Runs `f` on tokio's blocking pool and awaits it. Call only from an async export. `f` may fail with any
+/// error the FFI maps (the core's, a backup's, or `ZhangbanError` itself).
+pub(crate) async fn blocking<T, E, F>(f: F) -> Result<T, ZhangbanError>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, CoreError> + Send + 'static,
-{
-    blocking_ffi(move || f().map_err(ZhangbanError::from)).await
-}
-
-/// Like [`blocking`] for closures that already speak `ZhangbanError` (a backup's own errors).
-pub(crate) async fn blocking_ffi<T, F>(f: F) -> Result<T, ZhangbanError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, ZhangbanError> + Send + 'static,
+    E: Into<ZhangbanError>,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
 {
     match tokio::task::spawn_blocking(move || crate::error::guard_ffi(f)).await {
         Ok(r) => r,
@@ -164,6 +155,7 @@ impl<F: Future> Future for ExitSafe<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zhangban_core::Error as CoreError;
 
     #[test]
     fn the_shared_runtime_runs_background_tasks_and_is_one() {
@@ -223,9 +215,9 @@ mod tests {
 
     #[tokio::test]
     async fn blocking_returns_values_errors_and_caught_panics() {
-        assert_eq!(blocking(|| Ok(41 + 1)).await, Ok(42));
+        assert_eq!(blocking(|| Ok::<_, CoreError>(41 + 1)).await, Ok(42));
         assert_eq!(blocking(|| Err::<(), _>(CoreError::WrongKey)).await, Err(ZhangbanError::WrongKey));
-        let r: Result<(), _> = blocking(|| panic!("in the pool")).await;
+        let r: Result<(), _> = blocking(|| -> Result<(), CoreError> { panic!("in the pool") }).await;
         assert!(matches!(r, Err(ZhangbanError::Internal { detail }) if detail.contains("in the pool")));
     }
 }

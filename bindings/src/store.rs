@@ -249,11 +249,8 @@ impl ZhangbanStore {
     /// SQLite's integrity check of the whole file, off the caller's thread (it reads every page).
     /// `Corrupted{table: "database"}` when SQLite finds damage.
     pub async fn integrity_check(&self) -> Result<(), ZhangbanError> {
-        crate::runtime::exit_safe(async move {
-            let store = self.inner.clone();
-            blocking(move || store.integrity_check()).await
-        })
-        .await
+        let store = self.inner.clone();
+        crate::runtime::exit_safe(blocking(move || store.integrity_check())).await
     }
 }
 
