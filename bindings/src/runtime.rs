@@ -192,7 +192,7 @@ mod tests {
         let mut fut = exit_safe(async move {
             blocking(move || {
                 let _ = wait.recv();
-                Ok(7)
+                Ok::<_, CoreError>(7)
             })
             .await
         });
