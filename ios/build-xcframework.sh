@@ -39,9 +39,8 @@ CARGO_FLAGS=()
 
 cd "$ROOT"
 rustup target add "$DEVICE" "${SIMULATORS[@]}"
-# The static library is asked for here only (bindings/Cargo.toml builds cdylib + rlib by default).
 for t in "$DEVICE" "${SIMULATORS[@]}"; do
-  cargo rustc ${CARGO_FLAGS[@]+"${CARGO_FLAGS[@]}"} -p zhangban-ffi --lib --crate-type staticlib --target "$t"
+  cargo build ${CARGO_FLAGS[@]+"${CARGO_FLAGS[@]}"} -p zhangban-ffi --target "$t"
 done
 
 # One simulator library for both simulator architectures.
