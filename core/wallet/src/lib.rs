@@ -34,6 +34,8 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_metadata;
+#[cfg(test)]
 pub mod vectors;
 
 use std::sync::Arc;
