@@ -8,28 +8,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use zhangban_core::store::{FileVault, KeyVault as CoreKeyVault, VaultError};
+pub use zhangban_core::store::KeyVaultError;
+use zhangban_core::store::{FileVault, KeyVault as CoreKeyVault};
 
 use crate::error::{guard, ZhangbanError};
-
-/// Why a vault could not wrap or unwrap a key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
-pub enum KeyVaultError {
-    /// The vault cannot be used now (user not authenticated, hardware busy, key missing). The store
-    /// reports `ZhangbanError::Storage`; try again later.
-    #[error("key vault unavailable: {detail}")]
-    Unavailable { detail: String },
-    /// The wrapped key does not open with this vault's key. The store reports `ZhangbanError::WrongKey`.
-    #[error("key vault could not unwrap the key")]
-    UnwrapFailed,
-}
-
-impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
-    /// A foreign implementation threw something other than `KeyVaultError`.
-    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        KeyVaultError::Unavailable { detail: format!("unexpected error from the platform vault: {}", e.reason) }
-    }
-}
 
 /// Wraps and unwraps a store's keys (its data key, its subject ring key) with keys only the platform
 /// holds. `alias` names the key: one per alias, made on the first `wrap`. `wrap` must be randomised or
@@ -51,20 +33,13 @@ struct FileKeyVault(FileVault);
 
 impl KeyVault for FileKeyVault {
     fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
-        CoreKeyVault::wrap(&self.0, &alias, &plaintext).map_err(from_core)
+        CoreKeyVault::wrap(&self.0, &alias, &plaintext)
     }
     fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
-        CoreKeyVault::unwrap(&self.0, &alias, &wrapped).map_err(from_core)
+        CoreKeyVault::unwrap(&self.0, &alias, &wrapped)
     }
     fn destroy(&self, alias: String) -> Result<(), KeyVaultError> {
-        CoreKeyVault::destroy(&self.0, &alias).map_err(from_core)
-    }
-}
-
-fn from_core(e: VaultError) -> KeyVaultError {
-    match e {
-        VaultError::Unavailable(detail) => KeyVaultError::Unavailable { detail },
-        VaultError::UnwrapFailed => KeyVaultError::UnwrapFailed,
+        CoreKeyVault::destroy(&self.0, &alias)
     }
 }
 
@@ -82,21 +57,14 @@ pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
 pub(crate) struct VaultAdapter(pub Arc<dyn KeyVault>);
 
 impl CoreKeyVault for VaultAdapter {
-    fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        self.0.wrap(alias.to_string(), plaintext.to_vec()).map_err(to_core)
+    fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyVaultError> {
+        self.0.wrap(alias.to_string(), plaintext.to_vec())
     }
-    fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, VaultError> {
-        self.0.unwrap(alias.to_string(), wrapped.to_vec()).map_err(to_core)
+    fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, KeyVaultError> {
+        self.0.unwrap(alias.to_string(), wrapped.to_vec())
     }
-    fn destroy(&self, alias: &str) -> Result<(), VaultError> {
-        self.0.destroy(alias.to_string()).map_err(to_core)
-    }
-}
-
-fn to_core(e: KeyVaultError) -> VaultError {
-    match e {
-        KeyVaultError::Unavailable { detail } => VaultError::Unavailable(detail),
-        KeyVaultError::UnwrapFailed => VaultError::UnwrapFailed,
+    fn destroy(&self, alias: &str) -> Result<(), KeyVaultError> {
+        self.0.destroy(alias.to_string())
     }
 }
 

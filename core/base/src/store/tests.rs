@@ -810,7 +810,7 @@ fn an_erasure_the_vault_could_not_finish_is_finished_later() {
         }
         fn destroy(&self, a: &str) -> Result<(), VaultError> {
             if self.1.load(std::sync::atomic::Ordering::SeqCst) {
-                return Err(VaultError::Unavailable("busy".into()));
+                return Err(VaultError::Unavailable { detail: "busy".into() });
             }
             self.0.destroy(a)
         }

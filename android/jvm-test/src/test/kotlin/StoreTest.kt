@@ -16,7 +16,7 @@ import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import uniffi.zhangban_base.SubjectKind
 import uniffi.zhangban_ffi.KeyVault
-import uniffi.zhangban_ffi.KeyVaultException
+import uniffi.zhangban_base.KeyVaultException
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.fileVault
