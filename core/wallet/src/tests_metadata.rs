@@ -40,7 +40,7 @@ fn every_cell(db: &Path) -> Vec<(String, String, Cell)> {
     let mut out = Vec::new();
     for t in tables {
         let mut st = conn.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
-        let cols: Vec<String> = st.column_names().iter().map(|c| c.to_string()).collect();
+        let cols: Vec<String> = st.column_names().map(|c| c.to_string()).collect();
         let mut rows = st.query([]).unwrap();
         while let Some(r) = rows.next().unwrap() {
             for (i, c) in cols.iter().enumerate() {

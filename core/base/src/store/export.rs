@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use zeroize::Zeroizing;
 
 use super::{attachments, keys, subject_key, AttachmentInfo, Store, Subject, Txn, MAX_RECORD_BYTES};
