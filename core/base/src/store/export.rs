@@ -215,14 +215,9 @@ impl Txn<'_> {
             return Err(Error::corrupted("backup", format!("{}/{}", r.collection, r.id)));
         }
         let key = subject_key(&self.tx, self.u, &r.subject)?;
-        // A backup made before keyed ids (finding 11) carries licence ids as record ids: keyed here.
-        let keyed;
-        let id = if super::KEYED_IDS.contains(&r.collection.as_str()) && !super::is_keyed_id(&r.id) {
-            keyed = self.keyed_id(&r.collection, &r.id);
-            keyed.as_str()
-        } else {
-            r.id.as_str()
-        };
+        // Exactly as exported: a backup made before keyed ids (finding 11) carries licence ids as record
+        // ids, which the next unlock converts (`metadata::seal_all`).
+        let id = r.id.as_str();
         let sealed = crypto::seal(&key, &super::record_aad(&r.collection, id, &r.subject)?, &r.body)?;
         self.head_row(&r.collection, id, false)?;
         self.tx.execute(
