@@ -298,9 +298,9 @@ pub(crate) fn read_range(
     let final_index = last_index(size);
     let final_plain = size - final_index * CHUNK_SIZE as u64;
     let expected_len = raw_len(id, size);
-    let len = r.get_ref().metadata()?.len();
+    let file_len = r.get_ref().metadata()?.len();
     // Padded to its bucket, or (a file of before) not padded.
-    if len != expected_len && len != super::metadata::padded_len(expected_len) {
+    if file_len != expected_len && file_len != super::metadata::padded_len(expected_len) {
         return Err(corrupted());
     }
     let end = offset.saturating_add(len as u64).min(size);
