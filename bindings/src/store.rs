@@ -21,12 +21,6 @@ use crate::error::{guard, ZhangbanError};
 use crate::runtime::blocking;
 use crate::vault::{core_vault, KeyVault};
 
-/// The subject id of the phone's owner; every store has it.
-#[uniffi::export]
-pub fn self_subject() -> String {
-    zhangban_core::store::SELF_SUBJECT.to_string()
-}
-
 /// Opens a damaged store (one that `open` or a read reports as `Corrupted`) only to export what still
 /// reads: changes no data, runs no migration; a PIN store needs its PIN and the attempt is counted as
 /// at unlock. `WrongKey` only when the vault's key truly does not fit. Call it off the main thread (it

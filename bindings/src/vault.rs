@@ -8,10 +8,49 @@
 use std::path::Path;
 use std::sync::Arc;
 
-pub use zhangban_core::store::KeyVaultError;
-use zhangban_core::store::{FileVault, KeyVault as CoreKeyVault};
+use zhangban_core::store::{FileVault, KeyVault as CoreKeyVault, VaultError};
 
 use crate::error::{guard, ZhangbanError};
+
+/// Why a vault could not wrap or unwrap a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum KeyVaultError {
+    /// The vault cannot be used now (hardware busy, key missing). The store reports
+    /// `ZhangbanError::Storage`; try again later.
+    #[error("key vault unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// The wrapped key does not open with this vault's key. The store reports `ZhangbanError::WrongKey`.
+    #[error("key vault could not unwrap the key")]
+    UnwrapFailed,
+    /// The key is gated by the person's authentication (the core's `vault_key_needs_user_authentication`)
+    /// and the platform says they must authenticate first. The store reports
+    /// `ZhangbanError::NeedsUserAuthentication`: ask (BiometricPrompt / LocalAuthentication), call again.
+    #[error("the key vault needs the user to authenticate")]
+    NeedsUserAuthentication,
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
+    /// A foreign implementation threw something other than `KeyVaultError`.
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        KeyVaultError::Unavailable { detail: format!("unexpected error from the platform vault: {}", e.reason) }
+    }
+}
+
+/// The same variants both ways: the shell's error into the core's, the core's (`file_vault`) into the shell's.
+macro_rules! same_variants {
+    ($($from:ident => $to:ident),+) => {$(
+        impl From<$from> for $to {
+            fn from(e: $from) -> Self {
+                match e {
+                    $from::Unavailable { detail } => $to::Unavailable { detail },
+                    $from::UnwrapFailed => $to::UnwrapFailed,
+                    $from::NeedsUserAuthentication => $to::NeedsUserAuthentication,
+                }
+            }
+        }
+    )+};
+}
+same_variants!(KeyVaultError => VaultError, VaultError => KeyVaultError);
 
 /// Wraps and unwraps a store's keys (its data key, its subject ring key) with keys only the platform
 /// holds. `alias` names the key: one per alias, made on the first `wrap`. `wrap` must be randomised or
@@ -29,17 +68,15 @@ pub trait KeyVault: Send + Sync {
 }
 
 /// The file vault of the core, exported as a [`KeyVault`].
-struct FileKeyVault(FileVault);
-
-impl KeyVault for FileKeyVault {
+impl KeyVault for FileVault {
     fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
-        CoreKeyVault::wrap(&self.0, &alias, &plaintext)
+        Ok(CoreKeyVault::wrap(self, &alias, &plaintext)?)
     }
     fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
-        CoreKeyVault::unwrap(&self.0, &alias, &wrapped)
+        Ok(CoreKeyVault::unwrap(self, &alias, &wrapped)?)
     }
     fn destroy(&self, alias: String) -> Result<(), KeyVaultError> {
-        CoreKeyVault::destroy(&self.0, &alias)
+        Ok(CoreKeyVault::destroy(self, &alias)?)
     }
 }
 
@@ -48,8 +85,7 @@ impl KeyVault for FileKeyVault {
 #[uniffi::export]
 pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
     guard(|| {
-        let v = FileVault::open_or_create(Path::new(&path))?;
-        Ok(Arc::new(FileKeyVault(v)) as Arc<dyn KeyVault>)
+        Ok(Arc::new(FileVault::open_or_create(Path::new(&path))?) as Arc<dyn KeyVault>)
     })
 }
 
@@ -57,14 +93,14 @@ pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
 pub(crate) struct VaultAdapter(pub Arc<dyn KeyVault>);
 
 impl CoreKeyVault for VaultAdapter {
-    fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, KeyVaultError> {
-        self.0.wrap(alias.to_string(), plaintext.to_vec())
+    fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+        Ok(self.0.wrap(alias.to_string(), plaintext.to_vec())?)
     }
-    fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, KeyVaultError> {
-        self.0.unwrap(alias.to_string(), wrapped.to_vec())
+    fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, VaultError> {
+        Ok(self.0.unwrap(alias.to_string(), wrapped.to_vec())?)
     }
-    fn destroy(&self, alias: &str) -> Result<(), KeyVaultError> {
-        self.0.destroy(alias.to_string())
+    fn destroy(&self, alias: &str) -> Result<(), VaultError> {
+        Ok(self.0.destroy(alias.to_string())?)
     }
 }
 

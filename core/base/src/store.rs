@@ -47,8 +47,7 @@ pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIO
 pub use metadata::{is_keyed_id, KEYED_IDS};
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{
-    vault_key_needs_user_authentication, vault_user_authentication_validity_secs, FileVault, KeyVault, KeyVaultError,
-    VaultError,
+    vault_key_needs_user_authentication, vault_user_authentication_validity_secs, FileVault, KeyVault, VaultError,
 };
 
 use crate::clock::{Clock, SystemClock};
@@ -57,6 +56,12 @@ use crate::{Error, Result};
 
 /// The subject every store has: the person who owns the phone.
 pub const SELF_SUBJECT: &str = "self";
+
+/// [`SELF_SUBJECT`], for the shells (exported from here).
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn self_subject() -> String {
+    SELF_SUBJECT.to_string()
+}
 const DB_FILE: &str = "zhangban.db";
 /// Largest record body accepted (bodies are JSON documents, not files: files are attachments).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;

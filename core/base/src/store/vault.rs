@@ -29,11 +29,10 @@ pub trait KeyVault: Send + Sync {
     fn destroy(&self, alias: &str) -> Result<(), VaultError>;
 }
 
-/// Why a vault could not wrap, unwrap or destroy a key. It crosses the FFI as itself (the shells' vaults
-/// throw it: Kotlin `KeyVaultException`, Swift `KeyVaultError`); the core calls it [`VaultError`].
+/// Why a vault could not wrap, unwrap or destroy a key (the FFI's `KeyVaultError` mirrors it in `bindings/`:
+/// a UniFFI error of another namespace cannot cross a callback in the generated Python).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Error))]
-pub enum KeyVaultError {
+pub enum VaultError {
     /// The vault cannot be used now (hardware busy, key missing, the platform failed). The store reports
     /// `Io` (FFI: `ZhangbanError::Storage`); try again later.
     #[error("key vault unavailable: {detail}")]
@@ -47,17 +46,6 @@ pub enum KeyVaultError {
     /// the shell asks (BiometricPrompt / LocalAuthentication) and tries again.
     #[error("the key vault needs the user to authenticate")]
     NeedsUserAuthentication,
-}
-
-/// The vault's error as the core names it.
-pub type VaultError = KeyVaultError;
-
-#[cfg(feature = "uniffi")]
-impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
-    /// A foreign implementation threw something other than `KeyVaultError`.
-    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
-        KeyVaultError::Unavailable { detail: format!("unexpected error from the platform vault: {}", e.reason) }
-    }
 }
 
 /// Whether the platform vault must gate the key of `alias` behind the person's own authentication (finding

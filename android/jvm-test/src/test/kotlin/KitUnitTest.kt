@@ -22,7 +22,7 @@ import org.zhangban.kit.JsonException
 import org.zhangban.kit.Lang
 import org.zhangban.kit.text
 import org.zhangban.kit.toPixels
-import uniffi.zhangban_base.KeyVaultException
+import uniffi.zhangban_ffi.KeyVaultException
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.renderQr
 

@@ -11,13 +11,13 @@ import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import org.zhangban.kit.AesGcmKeyVault
-import uniffi.zhangban_base.KeyVaultException
+import uniffi.zhangban_ffi.KeyVaultException
 import uniffi.zhangban_base.vaultKeyNeedsUserAuthentication
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.profileJson
 import uniffi.zhangban_ffi.profileSet
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 
 /**
  * Issue 10, finding 6, as far as the JVM can test it: the kit's vault over a platform that gates the store's

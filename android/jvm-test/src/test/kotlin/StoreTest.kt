@@ -16,13 +16,13 @@ import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import uniffi.zhangban_base.SubjectKind
 import uniffi.zhangban_ffi.KeyVault
-import uniffi.zhangban_base.KeyVaultException
+import uniffi.zhangban_ffi.KeyVaultException
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.fileVault
 import uniffi.zhangban_ffi.profileJson
 import uniffi.zhangban_ffi.profileSet
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 
 /**
  * A vault the way the Android shell writes one: an AES-GCM key per alias (here JCE keys in memory, there the

@@ -6,7 +6,7 @@ import javax.crypto.Cipher
 import javax.crypto.SecretKey
 import javax.crypto.spec.GCMParameterSpec
 import uniffi.zhangban_ffi.KeyVault
-import uniffi.zhangban_base.KeyVaultException
+import uniffi.zhangban_ffi.KeyVaultException
 
 /**
  * The store's [KeyVault] over an AES key the platform holds: on Android an AES-256-GCM key in the
