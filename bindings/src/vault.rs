@@ -84,9 +84,7 @@ impl KeyVault for FileVault {
 /// Desktop and tests only: weaker than the Keystore / Keychain.
 #[uniffi::export]
 pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
-    guard(|| {
-        Ok(Arc::new(FileVault::open_or_create(Path::new(&path))?) as Arc<dyn KeyVault>)
-    })
+    guard(|| Ok(Arc::new(FileVault::open_or_create(Path::new(&path))?) as Arc<dyn KeyVault>))
 }
 
 /// Adapts the exported trait (implemented in Kotlin, Swift, Python or Rust) to the core's trait.

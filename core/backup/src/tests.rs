@@ -49,13 +49,7 @@ fn sample_with(dir: &Path, records: usize, attachments: usize, clock: Arc<dyn Cl
                 // Licences are kept under keyed ids, as the wallet keeps them (finding 11).
                 let id = format!("{coll}-{i}");
                 let id = if coll == "licence" { t.keyed_id(coll, &id) } else { id };
-                t.put(
-                    coll,
-                    &id,
-                    subject,
-                    body.as_bytes(),
-                    PutOptions { tag, lookup: Some(&lookup) },
-                )?;
+                t.put(coll, &id, subject, body.as_bytes(), PutOptions { tag, lookup: Some(&lookup) })?;
             }
             outbox::enqueue(
                 t,

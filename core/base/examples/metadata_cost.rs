@@ -58,8 +58,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let us = |v: Vec<f64>| median(v) * 1e6;
     let (pb, pa, gb, ga) = (us(put_before), us(put_after), us(get_before), us(get_after));
     println!("records: {} per round, {ROUNDS} rounds interleaved, median per call", N);
-    println!("  put under the licence id (before): {pb:8.1} µs   under the keyed id (now): {pa:8.1} µs   ratio {:.3}", pa / pb);
-    println!("  get by the licence id (before):    {gb:8.1} µs   by the keyed id (now):    {ga:8.1} µs   ratio {:.3}", ga / gb);
+    println!(
+        "  put under the licence id (before): {pb:8.1} µs   under the keyed id (now): {pa:8.1} µs   ratio {:.3}",
+        pa / pb
+    );
+    println!(
+        "  get by the licence id (before):    {gb:8.1} µs   by the keyed id (now):    {ga:8.1} µs   ratio {:.3}",
+        ga / gb
+    );
 
     let mut append = vec![];
     for round in 0..ROUNDS {
@@ -83,7 +89,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         by_target.push(t.elapsed().as_secs_f64());
         assert_eq!(n, 10 * ROUNDS);
     }
-    println!("audit: append {:.1} µs median; the {} entries of one target among {} in {:.2} ms median", us(append), 10 * ROUNDS, 200 * ROUNDS, median(by_target) * 1e3);
+    println!(
+        "audit: append {:.1} µs median; the {} entries of one target among {} in {:.2} ms median",
+        us(append),
+        10 * ROUNDS,
+        200 * ROUNDS,
+        median(by_target) * 1e3
+    );
     drop(store);
 
     let mut open = vec![];
@@ -93,6 +105,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         open.push(t.elapsed().as_secs_f64());
         drop(s);
     }
-    println!("open + unlock of that store ({} records, {} audit entries): {:.2} ms median", 2 * N * ROUNDS, 200 * ROUNDS, median(open) * 1e3);
+    println!(
+        "open + unlock of that store ({} records, {} audit entries): {:.2} ms median",
+        2 * N * ROUNDS,
+        200 * ROUNDS,
+        median(open) * 1e3
+    );
     Ok(())
 }

@@ -343,11 +343,7 @@ fn erased_entry(r: Row) -> AuditEntry {
 /// first (a break found is kept in `meta` and reported by every later [`verify`], as at the format-2
 /// upgrade); every target still in the clear is sealed under its detail's key (an erased subject's is
 /// dropped) and replaced by its keyed token; every link is remade and the head written.
-pub(crate) fn seal_targets(
-    conn: &Connection,
-    keys: &AuditKeys<'_>,
-    subject_key: &mut SubjectKeyOf<'_>,
-) -> Result<()> {
+pub(crate) fn seal_targets(conn: &Connection, keys: &AuditKeys<'_>, subject_key: &mut SubjectKeyOf<'_>) -> Result<()> {
     let rows: Vec<Row> = {
         let mut st = conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq"))?;
         let rows = st.query_map([], row)?.collect::<rusqlite::Result<_>>()?;

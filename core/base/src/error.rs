@@ -96,9 +96,7 @@ impl Error {
                 "本机数据文件已被替换为较早的副本（可能遭到篡改），已拒绝打开：请勿继续使用，并联系客服或从备份恢复。"
                     .into()
             }
-            Error::NeedsUserAuthentication => {
-                "需要先验证是您本人：请用指纹、面容或手机锁屏密码确认后重试。".into()
-            }
+            Error::NeedsUserAuthentication => "需要先验证是您本人：请用指纹、面容或手机锁屏密码确认后重试。".into(),
             Error::PermissionDenied { message_zh, .. } => format!("无权代办：{message_zh}"),
             Error::Network(_) => "网络不可用：已保存在本机，联网后将自动提交。".into(),
             Error::Rejected { message, .. } => format!("平台拒绝了该请求：{message}。请修改后重新提交。"),

@@ -1008,7 +1008,12 @@ impl Store {
         self.read(|conn, u| {
             let Unlocked { keys, subject_keys, ring } = u;
             let mut key_of = |subject: &str| subject_key_in(conn, subject_keys, ring.as_ref(), &keys.data, subject);
-            crate::audit::list(conn, &crate::audit::AuditKeys { data: &keys.data, chain: &keys.audit }, &mut key_of, target)
+            crate::audit::list(
+                conn,
+                &crate::audit::AuditKeys { data: &keys.data, chain: &keys.audit },
+                &mut key_of,
+                target,
+            )
         })
     }
 

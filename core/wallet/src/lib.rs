@@ -477,7 +477,8 @@ impl Wallet {
     }
 
     fn stored(&self, licence_id: &str) -> Result<(StoredLicence, IssuedLicence)> {
-        let r: StoredLicence = self.store.get_json(LICENCE_COLLECTION, &self.store.keyed_id(LICENCE_COLLECTION, licence_id)?)?;
+        let r: StoredLicence =
+            self.store.get_json(LICENCE_COLLECTION, &self.store.keyed_id(LICENCE_COLLECTION, licence_id)?)?;
         let b = hex_decode(&r.cbor_hex, LICENCE_COLLECTION, licence_id)?;
         let l = IssuedLicence::decode(&b).map_err(|_| Error::corrupted(LICENCE_COLLECTION, licence_id))?;
         Ok((r, l))

@@ -213,8 +213,12 @@ fn reading(w: &Wallet) -> serde_json::Value {
     subjects.sort_by(|a, b| a.id.cmp(&b.id));
     let subjects: Vec<_> =
         subjects.iter().map(|s| serde_json::json!([s.id, format!("{:?}", s.kind), s.label, s.created_at])).collect();
-    let audit: Vec<_> =
-        store.audit_entries(None).unwrap().into_iter().map(|e| serde_json::json!([e.seq, e.at, e.actor, e.action, e.subject, e.target, e.detail])).collect();
+    let audit: Vec<_> = store
+        .audit_entries(None)
+        .unwrap()
+        .into_iter()
+        .map(|e| serde_json::json!([e.seq, e.at, e.actor, e.action, e.subject, e.target, e.detail]))
+        .collect();
     let attachments: Vec<_> = store
         .attachments()
         .unwrap()

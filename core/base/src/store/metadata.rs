@@ -228,10 +228,7 @@ pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unl
         if attachments::is_attachment_id(&id) {
             pad_file(dir, &id, size)?;
         }
-        tx.execute(
-            "UPDATE attachments SET size = 0, sha256 = '', sealed_meta = ?2 WHERE id = ?1",
-            params![id, meta],
-        )?;
+        tx.execute("UPDATE attachments SET size = 0, sha256 = '', sealed_meta = ?2 WHERE id = ?1", params![id, meta])?;
     }
     for (seq, collection, id, subject, body) in renames {
         let Ok(key) = subject_key(&tx, u, &subject) else { continue };
@@ -252,9 +249,12 @@ pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unl
     }
     if !audit_done {
         let Unlocked { keys, subject_keys, ring } = u;
-        let mut key_of =
-            |subject: &str| super::subject_key_in(&tx, subject_keys, ring.as_ref(), &keys.data, subject);
-        crate::audit::seal_targets(&tx, &crate::audit::AuditKeys { data: &keys.data, chain: &keys.audit }, &mut key_of)?;
+        let mut key_of = |subject: &str| super::subject_key_in(&tx, subject_keys, ring.as_ref(), &keys.data, subject);
+        crate::audit::seal_targets(
+            &tx,
+            &crate::audit::AuditKeys { data: &keys.data, chain: &keys.audit },
+            &mut key_of,
+        )?;
         super::keys::meta_set(&tx, AUDIT_DONE, b"1")?;
     }
     tx.commit()?;

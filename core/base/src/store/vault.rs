@@ -185,8 +185,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl KeyVault for FileVault {
     fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
         let key = self.alias_key_or_make(alias)?;
-        let sealed =
-            crypto::seal(&key, alias.as_bytes(), plaintext).map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
+        let sealed = crypto::seal(&key, alias.as_bytes(), plaintext)
+            .map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
         let mut out = Vec::with_capacity(1 + sealed.len());
         out.push(ALIAS_BLOB);
         out.extend_from_slice(&sealed);
