@@ -310,7 +310,11 @@ mod tests {
     fn a_missing_source_file_is_a_validation_error_of_the_path() {
         let tmp = tempfile::tempdir().unwrap();
         let st = ZhangbanStore::create(s(&tmp.path().join("st")), vault(tmp.path(), "v.key"), None).unwrap();
-        let r = st.write_attachment_from_path(self_subject(), "x".into(), s(&tmp.path().join("missing.bin")));
+        let r = st.write_attachment_from_path(
+            zhangban_core::store::self_subject(),
+            "x".into(),
+            s(&tmp.path().join("missing.bin")),
+        );
         assert!(matches!(r, Err(ZhangbanError::Validation { field, .. }) if field == "path"));
     }
 }
