@@ -210,12 +210,6 @@ impl ZhangbanCases {
     }
 }
 
-/// The 容缺 (deferred material) limit for an item promised in `promised_limit` working days.
-#[uniffi::export]
-pub fn deferred_limit_days(promised_limit: u32) -> u32 {
-    Rules::default().deferred_limit(promised_limit)
-}
-
 /// `n` working days after `start` (YYYY-MM-DD, 1900-01-01 to 9999-12-31) by the bundled official
 /// calendar; `provisional` is true when a year without official data was assumed Monday–Friday. An
 /// invalid date is a `Validation` error on field `start`; a result after 9999-12-31 one on field `n`.

@@ -46,6 +46,10 @@ pub enum ZhangbanError {
     /// refused. Show the text; the store cannot be used as it is.
     #[error("the store's files were replaced by an older copy")]
     RolledBack,
+    /// The platform vault keeps the store's key behind the person's authentication: show the system prompt
+    /// (BiometricPrompt / LocalAuthentication), then call again.
+    #[error("the key vault needs the user to authenticate")]
+    NeedsUserAuthentication,
     /// An agent acted for a principal outside an active delegation; `missing` says what is missing
     /// (`delegation`, `action:submit`, `item:…`, `validity`, `revoked`, `used`, `certificate`).
     #[error("permission denied ({missing}): {message_en}")]
@@ -120,6 +124,7 @@ both_ways! {
     [Corrupted { table, record }] <=> [Corrupted { table, record }],
     [Shredded { subject }] <=> [Shredded { subject }],
     [RolledBack] <=> [RolledBack],
+    [NeedsUserAuthentication] <=> [NeedsUserAuthentication],
     [PermissionDenied { missing, message_zh, message_en }] <=> [PermissionDenied { missing, message_zh, message_en }],
     [Network(detail)] <=> [Network { detail }],
     [Rejected { status, message }] <=> [Rejected { status, detail: message }],
@@ -196,6 +201,7 @@ mod tests {
             CoreError::corrupted("records/profile", "me"),
             CoreError::Shredded { subject: "p1".into() },
             CoreError::RolledBack,
+            CoreError::NeedsUserAuthentication,
             CoreError::permission_denied(
                 "action:submit",
                 "委托范围不含“提交”",

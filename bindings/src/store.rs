@@ -21,12 +21,6 @@ use crate::error::{guard, ZhangbanError};
 use crate::runtime::blocking;
 use crate::vault::{core_vault, KeyVault};
 
-/// The subject id of the phone's owner; every store has it.
-#[uniffi::export]
-pub fn self_subject() -> String {
-    zhangban_core::store::SELF_SUBJECT.to_string()
-}
-
 /// Opens a damaged store (one that `open` or a read reports as `Corrupted`) only to export what still
 /// reads: changes no data, runs no migration; a PIN store needs its PIN and the attempt is counted as
 /// at unlock. `WrongKey` only when the vault's key truly does not fit. Call it off the main thread (it
@@ -313,7 +307,11 @@ mod tests {
     fn a_missing_source_file_is_a_validation_error_of_the_path() {
         let tmp = tempfile::tempdir().unwrap();
         let st = ZhangbanStore::create(s(&tmp.path().join("st")), vault(tmp.path(), "v.key"), None).unwrap();
-        let r = st.write_attachment_from_path(self_subject(), "x".into(), s(&tmp.path().join("missing.bin")));
+        let r = st.write_attachment_from_path(
+            zhangban_core::store::self_subject(),
+            "x".into(),
+            s(&tmp.path().join("missing.bin")),
+        );
         assert!(matches!(r, Err(ZhangbanError::Validation { field, .. }) if field == "path"));
     }
 }

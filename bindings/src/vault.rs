@@ -15,13 +15,18 @@ use crate::error::{guard, ZhangbanError};
 /// Why a vault could not wrap or unwrap a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum KeyVaultError {
-    /// The vault cannot be used now (user not authenticated, hardware busy, key missing). The store
-    /// reports `ZhangbanError::Storage`; try again later.
+    /// The vault cannot be used now (hardware busy, key missing). The store reports
+    /// `ZhangbanError::Storage`; try again later.
     #[error("key vault unavailable: {detail}")]
     Unavailable { detail: String },
     /// The wrapped key does not open with this vault's key. The store reports `ZhangbanError::WrongKey`.
     #[error("key vault could not unwrap the key")]
     UnwrapFailed,
+    /// The key is gated by the person's authentication (the core's `vault_key_needs_user_authentication`)
+    /// and the platform says they must authenticate first. The store reports
+    /// `ZhangbanError::NeedsUserAuthentication`: ask (BiometricPrompt / LocalAuthentication), call again.
+    #[error("the key vault needs the user to authenticate")]
+    NeedsUserAuthentication,
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
@@ -30,6 +35,22 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for KeyVaultError {
         KeyVaultError::Unavailable { detail: format!("unexpected error from the platform vault: {}", e.reason) }
     }
 }
+
+/// The same variants both ways: the shell's error into the core's, the core's (`file_vault`) into the shell's.
+macro_rules! same_variants {
+    ($($from:ident => $to:ident),+) => {$(
+        impl From<$from> for $to {
+            fn from(e: $from) -> Self {
+                match e {
+                    $from::Unavailable { detail } => $to::Unavailable { detail },
+                    $from::UnwrapFailed => $to::UnwrapFailed,
+                    $from::NeedsUserAuthentication => $to::NeedsUserAuthentication,
+                }
+            }
+        }
+    )+};
+}
+same_variants!(KeyVaultError => VaultError, VaultError => KeyVaultError);
 
 /// Wraps and unwraps a store's keys (its data key, its subject ring key) with keys only the platform
 /// holds. `alias` names the key: one per alias, made on the first `wrap`. `wrap` must be randomised or
@@ -47,24 +68,15 @@ pub trait KeyVault: Send + Sync {
 }
 
 /// The file vault of the core, exported as a [`KeyVault`].
-struct FileKeyVault(FileVault);
-
-impl KeyVault for FileKeyVault {
+impl KeyVault for FileVault {
     fn wrap(&self, alias: String, plaintext: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
-        CoreKeyVault::wrap(&self.0, &alias, &plaintext).map_err(from_core)
+        Ok(CoreKeyVault::wrap(self, &alias, &plaintext)?)
     }
     fn unwrap(&self, alias: String, wrapped: Vec<u8>) -> Result<Vec<u8>, KeyVaultError> {
-        CoreKeyVault::unwrap(&self.0, &alias, &wrapped).map_err(from_core)
+        Ok(CoreKeyVault::unwrap(self, &alias, &wrapped)?)
     }
     fn destroy(&self, alias: String) -> Result<(), KeyVaultError> {
-        CoreKeyVault::destroy(&self.0, &alias).map_err(from_core)
-    }
-}
-
-fn from_core(e: VaultError) -> KeyVaultError {
-    match e {
-        VaultError::Unavailable(detail) => KeyVaultError::Unavailable { detail },
-        VaultError::UnwrapFailed => KeyVaultError::UnwrapFailed,
+        Ok(CoreKeyVault::destroy(self, &alias)?)
     }
 }
 
@@ -72,10 +84,7 @@ fn from_core(e: VaultError) -> KeyVaultError {
 /// Desktop and tests only: weaker than the Keystore / Keychain.
 #[uniffi::export]
 pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
-    guard(|| {
-        let v = FileVault::open_or_create(Path::new(&path))?;
-        Ok(Arc::new(FileKeyVault(v)) as Arc<dyn KeyVault>)
-    })
+    guard(|| Ok(Arc::new(FileVault::open_or_create(Path::new(&path))?) as Arc<dyn KeyVault>))
 }
 
 /// Adapts the exported trait (implemented in Kotlin, Swift, Python or Rust) to the core's trait.
@@ -83,20 +92,13 @@ pub(crate) struct VaultAdapter(pub Arc<dyn KeyVault>);
 
 impl CoreKeyVault for VaultAdapter {
     fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
-        self.0.wrap(alias.to_string(), plaintext.to_vec()).map_err(to_core)
+        Ok(self.0.wrap(alias.to_string(), plaintext.to_vec())?)
     }
     fn unwrap(&self, alias: &str, wrapped: &[u8]) -> Result<Vec<u8>, VaultError> {
-        self.0.unwrap(alias.to_string(), wrapped.to_vec()).map_err(to_core)
+        Ok(self.0.unwrap(alias.to_string(), wrapped.to_vec())?)
     }
     fn destroy(&self, alias: &str) -> Result<(), VaultError> {
-        self.0.destroy(alias.to_string()).map_err(to_core)
-    }
-}
-
-fn to_core(e: KeyVaultError) -> VaultError {
-    match e {
-        KeyVaultError::Unavailable { detail } => VaultError::Unavailable(detail),
-        KeyVaultError::UnwrapFailed => VaultError::UnwrapFailed,
+        Ok(self.0.destroy(alias.to_string())?)
     }
 }
 

@@ -57,7 +57,7 @@ fn fixture() -> Fixture {
         s.transaction(|t| {
             for i in 0..150 {
                 let (coll, subject) =
-                    if i % 3 == 0 { ("licence", principal.as_str()) } else { ("profile", SELF_SUBJECT) };
+                    if i % 3 == 0 { ("material", principal.as_str()) } else { ("profile", SELF_SUBJECT) };
                 let id = format!("r{i}");
                 let lookup = format!("1101051949123{i:04}");
                 t.put(coll, &id, subject, &body(i), PutOptions { tag: Some("pending"), lookup: Some(&lookup) })?;
@@ -126,7 +126,7 @@ fn read_all(s: &Store, f: &Fixture, outcomes: &mut BTreeMap<&'static str, usize>
             Err(e) => *outcomes.entry(kind(&e)).or_default() += 1,
         }
     }
-    for coll in ["profile", "licence"] {
+    for coll in ["profile", "material"] {
         match s.scan(coll, None, None) {
             Ok(rows) => {
                 for r in rows {
@@ -251,7 +251,7 @@ fn big_fixture() -> Big {
         let s = Store::create(&dir, vault.clone(), None).unwrap();
         s.transaction(|t| {
             for i in 0..BIG_RECORDS {
-                let coll = ["profile", "licence", "case"][i % 3];
+                let coll = ["profile", "material", "case"][i % 3];
                 let id = format!("r{i}");
                 let lookup = format!("1101051949123{i:04}");
                 let tag = if i % 2 == 0 { Some("pending") } else { None };
@@ -307,7 +307,7 @@ fn bit_flips_are_reported_as_damage_never_as_absence_a_short_list_or_a_wrong_key
                 Err(e) => panic!("trial {trial}: existing record {coll}/{id} came back as {}: {e:?}", kind(&e)),
             }
         }
-        for coll in ["profile", "licence", "case"] {
+        for coll in ["profile", "material", "case"] {
             let want = b.records.keys().filter(|(c, _)| c == coll).count();
             match s.list(coll, None) {
                 Ok(v) => {

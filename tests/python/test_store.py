@@ -145,6 +145,37 @@ class KeysTest(FfiTestCase):
             self.open_store(vault=Broken(v.key))
         self.assertEqual([x.id for x in self.open_store(vault=v).subjects()], [SELF])
 
+    def test_a_vault_gated_by_the_person_says_so_and_counts_no_pin_attempt(self):
+        """Issue 10, finding 6: the platform gates the data key's vault key (the core names which) behind the
+        person's authentication; until they authenticate the store says NeedsUserAuthentication, in both
+        languages, and no PIN attempt is counted."""
+        self.assertTrue(zb.vault_key_needs_user_authentication("zhangban.store.x.anchored"))
+        self.assertFalse(zb.vault_key_needs_user_authentication("zhangban.ring.x.1"))
+        self.assertFalse(zb.vault_key_needs_user_authentication("zhangban.anchor.x.3"))
+
+        class Gated(PyVault):
+            authenticated = True
+
+            def unwrap(self, alias, wrapped):
+                if zb.vault_key_needs_user_authentication(alias) and not self.authenticated:
+                    raise zb.KeyVaultError.NeedsUserAuthentication()
+                return super().unwrap(alias, wrapped)
+
+        v = Gated()
+        s = self.new_store(vault=v, pin="246810")
+        del s
+        gc.collect()
+        v.authenticated = False
+        s = self.open_store(vault=v)
+        for _ in range(7):
+            with self.assertRaises(zb.ZhangbanError.NeedsUserAuthentication) as cm:
+                s.unlock("246810")
+        self.assertIn("指纹", cm.exception.text_zh())
+        self.assertIn("fingerprint", cm.exception.text_en())
+        v.authenticated = True
+        s.unlock("246810")
+        self.assertEqual([x.id for x in s.subjects()], [SELF])
+
 
 class CorruptionTest(FfiTestCase):
     def _store_with_three(self):

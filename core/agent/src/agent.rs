@@ -143,9 +143,9 @@ pub struct Agent {
 }
 
 /// Licences a principal showed at the door (亮证), verified offline: their disclosed, issuer-signed
-/// fields, kept under the principal's key (collection, id = licence id).
+/// fields, kept under the principal's key (collection, id = keyed id of the licence id).
 pub const PRINCIPAL_LICENCES: &str = "agent_licence";
-/// Licences a principal shared into their delegation (collection, id = licence id, sealed under the
+/// Licences a principal shared into their delegation (collection, id = keyed id of the licence id, sealed under the
 /// principal's key): the grant's bytes, verified again at every use.
 pub const SHARED_LICENCES: &str = "agent_shared";
 
@@ -334,7 +334,8 @@ impl Agent {
             }
             for (v, grant_hex) in &shared {
                 let body = SharedLicence { mandate_id: d.id.clone(), grant_hex: grant_hex.clone() };
-                t.put_json(SHARED_LICENCES, &v.licence_id, &subject, &body, PutOptions::default())?;
+                let id = t.keyed_id(SHARED_LICENCES, &v.licence_id);
+                t.put_json(SHARED_LICENCES, &id, &subject, &body, PutOptions::default())?;
             }
             t.audit(&NewEntry {
                 actor: &cert.agent_id,
@@ -705,7 +706,8 @@ impl Agent {
             fields,
         };
         self.store.transaction(|t| {
-            t.put_json(PRINCIPAL_LICENCES, &held.licence_id, principal, &held, PutOptions::default())?;
+            let id = t.keyed_id(PRINCIPAL_LICENCES, &held.licence_id);
+            t.put_json(PRINCIPAL_LICENCES, &id, principal, &held, PutOptions::default())?;
             t.audit(&NewEntry {
                 actor: &agent,
                 action: "agent.licence_checked",

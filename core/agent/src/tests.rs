@@ -755,3 +755,12 @@ fn a_relatives_phone_delegates_at_the_lower_family_assurance() {
     );
     assert!(matches!(e, Err(Error::Validation { ref field, .. }) if field == "relative.relation"), "{e:?}");
 }
+
+/// Finding 11: the licences a principal showed or shared are kept under keyed ids (the files do not name
+/// them), and a store of before gets its rows renamed at unlock.
+#[test]
+fn the_principals_licence_collections_are_keyed() {
+    for c in [agent::PRINCIPAL_LICENCES, agent::SHARED_LICENCES] {
+        assert!(zhangban_base::store::KEYED_IDS.contains(&c), "{c}");
+    }
+}

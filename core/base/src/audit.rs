@@ -96,9 +96,12 @@ struct Row {
     detail: Vec<u8>,
     prev: Vec<u8>,
     hash: Vec<u8>,
+    /// The target sealed under the detail's key (finding 11); `None` in a log not converted yet, whose
+    /// `target` column is the target itself.
+    target_sealed: Option<Vec<u8>>,
 }
 
-const ROW_COLUMNS: &str = "seq, at, actor, action, subject, target, detail_key, detail, prev_hash, hash";
+const ROW_COLUMNS: &str = "seq, at, actor, action, subject, target, detail_key, detail, prev_hash, hash, target_sealed";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok(Row {
@@ -112,7 +115,22 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
         detail: r.get(7)?,
         prev: r.get(8)?,
         hash: r.get(9)?,
+        target_sealed: r.get(10)?,
     })
+}
+
+/// The keyed token that stands for a target in the `target` column (finding 11): `t1` + hex of the first
+/// 16 bytes of HMAC-SHA256(chain key, "zhangban audit target v1" || target). The chain binds it, and a
+/// query by target compares it; the target itself is sealed in `target_sealed`.
+pub(crate) fn target_token(chain: &hmac::Key, target: &str) -> String {
+    let mut ctx = hmac::Context::with_key(chain);
+    ctx.update(b"zhangban audit target v1");
+    ctx.update(target.as_bytes());
+    format!("t1{}", hex::encode(&ctx.sign().as_ref()[..16]))
+}
+
+fn target_aad(seq: i64) -> Vec<u8> {
+    crypto::aad("audit_log", &seq.to_string(), "target")
 }
 
 /// The link of format 1 (plain SHA-256): only to check a log written before the upgrade.
@@ -219,11 +237,16 @@ pub(crate) fn append(
         None => ("data", keys.data),
     };
     let detail = crypto::seal(key, &detail_aad(seq), &detail_json)?;
-    let hash = entry_hash(keys.chain, &prev, seq, now, e.actor, e.action, e.subject, e.target, detail_key, &detail);
+    // The target (a licence id says which licence was shown) is sealed like the detail; the column holds
+    // its keyed token, which the chain binds.
+    let token = target_token(keys.chain, e.target);
+    let target_sealed = crypto::seal(key, &target_aad(seq), e.target.as_bytes())?;
+    let hash = entry_hash(keys.chain, &prev, seq, now, e.actor, e.action, e.subject, &token, detail_key, &detail);
     conn.execute(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, target, detail_key, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![seq, now, e.actor, e.action, e.subject, e.target, detail_key, detail, prev, hash],
+        "INSERT INTO audit_log (seq, at, actor, action, subject, target, detail_key, detail, prev_hash, hash,
+                                target_sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![seq, now, e.actor, e.action, e.subject, token, detail_key, detail, prev, hash, target_sealed],
     )?;
     write_head(conn, keys, seq as u64, seq, &hash)?;
     Ok(seq)
@@ -234,46 +257,168 @@ pub(crate) type SubjectKeyOf<'a> = dyn FnMut(&str) -> Result<crate::crypto::Subj
 
 pub(crate) fn list(
     conn: &Connection,
-    data: &LessSafeKey,
+    keys: &AuditKeys<'_>,
     subject_key: &mut SubjectKeyOf<'_>,
     target: Option<&str>,
 ) -> Result<Vec<AuditEntry>> {
+    let data = keys.data;
+    let token = target.map(|t| target_token(keys.chain, t));
     let rows: Vec<Row> = {
         let mut st = conn.prepare_cached(&format!(
-            "SELECT {ROW_COLUMNS} FROM audit_log WHERE (?1 IS NULL OR target = ?1) ORDER BY seq"
+            "SELECT {ROW_COLUMNS} FROM audit_log
+             WHERE ?1 IS NULL OR (target_sealed IS NOT NULL AND target = ?2) OR (target_sealed IS NULL AND target = ?1)
+             ORDER BY seq"
         ))?;
-        let rows = st.query_map(params![target], row)?.collect::<rusqlite::Result<_>>()?;
+        let rows = st.query_map(params![target, token], row)?.collect::<rusqlite::Result<_>>()?;
         rows
     };
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
-        let damaged = || Error::corrupted("audit_log", r.seq);
-        let plain = match r.detail_key.as_str() {
-            "data" => Some(crypto::open(data, &detail_aad(r.seq), &r.detail).ok_or_else(damaged)?),
+        let seq = r.seq;
+        let damaged = || Error::corrupted("audit_log", seq);
+        let key: Option<crate::crypto::SubjectKey> = match r.detail_key.as_str() {
+            "data" => None,
             "subject" => match subject_key(&r.subject) {
-                Ok(k) => Some(crypto::open(&k, &detail_aad(r.seq), &r.detail).ok_or_else(damaged)?),
+                Ok(k) => Some(k),
                 Err(Error::Shredded { .. }) => None,
                 Err(_) => return Err(damaged()),
             },
             "erased" => None,
             _ => return Err(damaged()),
         };
-        let detail = match plain {
-            Some(p) => serde_json::from_slice(&p).map_err(|_| damaged())?,
-            None => serde_json::Value::Null,
+        if key.is_none() && r.detail_key != "data" {
+            // Erased: the detail and the target went with the subject's key.
+            out.push(erased_entry(r));
+            continue;
+        }
+        let key: &LessSafeKey = match &key {
+            Some(k) => k,
+            None => data,
         };
+        let plain = crypto::open(key, &detail_aad(seq), &r.detail).ok_or_else(damaged)?;
+        let target = match &r.target_sealed {
+            None => r.target.clone(),
+            Some(sealed) => {
+                let t = crypto::open(key, &target_aad(seq), sealed)
+                    .and_then(|t| String::from_utf8(t.to_vec()).ok())
+                    .ok_or_else(damaged)?;
+                // The chain binds the token: the sealed target must be the one it stands for.
+                if target_token(keys.chain, &t) != r.target {
+                    return Err(damaged());
+                }
+                t
+            }
+        };
+        let detail = serde_json::from_slice(&plain).map_err(|_| damaged())?;
         out.push(AuditEntry {
-            seq: r.seq,
+            seq,
             at: r.at,
             actor: r.actor,
             action: r.action,
             subject: r.subject,
-            target: r.target,
+            target,
             detail,
             hash: hex::encode(r.hash),
         });
     }
     Ok(out)
+}
+
+/// An entry about an erased subject: its detail and its target went with the subject's key.
+fn erased_entry(r: Row) -> AuditEntry {
+    let target = if r.target_sealed.is_some() { String::new() } else { r.target };
+    AuditEntry {
+        seq: r.seq,
+        at: r.at,
+        actor: r.actor,
+        action: r.action,
+        subject: r.subject,
+        target,
+        detail: serde_json::Value::Null,
+        hash: hex::encode(r.hash),
+    }
+}
+
+/// Finding 11's conversion of a log written before, inside the caller's transaction: the chain is checked
+/// first (a break found is kept in `meta` and reported by every later [`verify`], as at the format-2
+/// upgrade); every target still in the clear is sealed under its detail's key (an erased subject's is
+/// dropped) and replaced by its keyed token; every link is remade and the head written.
+pub(crate) fn seal_targets(conn: &Connection, keys: &AuditKeys<'_>, subject_key: &mut SubjectKeyOf<'_>) -> Result<()> {
+    let rows: Vec<Row> = {
+        let mut st = conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq"))?;
+        let rows = st.query_map([], row)?.collect::<rusqlite::Result<_>>()?;
+        rows
+    };
+    if rows.iter().all(|r| r.target_sealed.is_some()) {
+        return Ok(());
+    }
+    let mut prev = GENESIS.to_vec();
+    let mut expected_seq = 1;
+    let mut broken = None;
+    for r in &rows {
+        if broken.is_none() && (r.seq != expected_seq || r.prev != prev || row_hash(keys.chain, &r.prev, r) != r.hash) {
+            broken = Some(r.seq);
+        }
+        prev = r.hash.clone();
+        expected_seq = r.seq + 1;
+    }
+    if let Some(b) = broken {
+        let before: Option<Vec<u8>> = conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [BROKEN_BEFORE_UPGRADE], |r| r.get(0))
+            .optional()?;
+        let earlier = before.and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok()).map(i64::from_be_bytes);
+        let b = earlier.map_or(b, |e| e.min(b));
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![BROKEN_BEFORE_UPGRADE, b.to_be_bytes().to_vec()],
+        )?;
+    }
+    conn.execute_batch("DROP TRIGGER IF EXISTS audit_no_update;")?;
+    let mut prev = GENESIS.to_vec();
+    let mut last_seq = 0;
+    for mut r in rows.into_iter() {
+        if r.target_sealed.is_none() {
+            let sealed = match r.detail_key.as_str() {
+                "data" => Some(crypto::seal(keys.data, &target_aad(r.seq), r.target.as_bytes())?),
+                "subject" => match subject_key(&r.subject) {
+                    Ok(k) => Some(crypto::seal(&k, &target_aad(r.seq), r.target.as_bytes())?),
+                    // The subject was erased (its key is gone): its detail is unreadable, its target goes.
+                    Err(Error::Shredded { .. }) => {
+                        r.detail_key = "erased".into();
+                        r.detail = Vec::new();
+                        Some(Vec::new())
+                    }
+                    // A damaged subject key: the row stays as it is (reading it reports the damage).
+                    Err(_) => None,
+                },
+                "erased" => Some(Vec::new()),
+                _ => None,
+            };
+            if let Some(sealed) = sealed {
+                r.target = target_token(keys.chain, &r.target);
+                r.target_sealed = Some(sealed);
+            }
+        }
+        r.prev = prev;
+        r.hash = row_hash(keys.chain, &r.prev, &r);
+        conn.execute(
+            "UPDATE audit_log SET target = ?2, target_sealed = ?3, detail_key = ?4, detail = ?5, prev_hash = ?6,
+                                  hash = ?7
+             WHERE seq = ?1",
+            params![r.seq, r.target, r.target_sealed, r.detail_key, r.detail, r.prev, r.hash],
+        )?;
+        last_seq = r.seq;
+        prev = r.hash;
+    }
+    conn.execute_batch(
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    )?;
+    let count: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+    if count > 0 {
+        write_head(conn, keys, count as u64, last_seq, &prev)?;
+    }
+    Ok(())
 }
 
 /// Walks the keyed chain and compares its end with the sealed head.

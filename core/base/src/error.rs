@@ -33,6 +33,10 @@ pub enum Error {
     /// key of the epoch they name): refused, so that no restore undoes a PIN count, a used grant or a list.
     #[error("the store's files were replaced by an older copy")]
     RolledBack,
+    /// The platform vault keeps the store's key behind the person's own authentication (fingerprint, face,
+    /// the screen lock: finding 6) and it was not given recently: ask for it, then try again.
+    #[error("the key vault needs the user to authenticate")]
+    NeedsUserAuthentication,
     /// An agent acted for a principal without an active delegation that covers the action (out of
     /// scope, expired, revoked, another principal's). `missing` is a stable code of what is missing
     /// (`delegation`, `action:submit`, `item:GA-002`, `validity`, `revoked`, `used`, `certificate`);
@@ -92,6 +96,7 @@ impl Error {
                 "本机数据文件已被替换为较早的副本（可能遭到篡改），已拒绝打开：请勿继续使用，并联系客服或从备份恢复。"
                     .into()
             }
+            Error::NeedsUserAuthentication => "需要先验证是您本人：请用指纹、面容或手机锁屏密码确认后重试。".into(),
             Error::PermissionDenied { message_zh, .. } => format!("无权代办：{message_zh}"),
             Error::Network(_) => "网络不可用：已保存在本机，联网后将自动提交。".into(),
             Error::Rejected { message, .. } => format!("平台拒绝了该请求：{message}。请修改后重新提交。"),
@@ -122,6 +127,9 @@ impl Error {
             Error::RolledBack => "This phone's data files were replaced by an older copy (possible tampering), so \
                 they were not opened: stop using them, and contact support or restore from your backup."
                 .into(),
+            Error::NeedsUserAuthentication => {
+                "Confirm it is you first: use your fingerprint, face or the phone's screen lock, then try again.".into()
+            }
             Error::PermissionDenied { message_en, .. } => format!("Not permitted for this principal: {message_en}"),
             Error::Network(_) => "No network: saved on the phone, it will be sent when online.".into(),
             Error::Rejected { message, .. } => {

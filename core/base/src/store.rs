@@ -22,6 +22,7 @@ mod attachments;
 mod export;
 mod heads;
 mod keys;
+mod metadata;
 mod migrations;
 mod salvage;
 mod upgrade;
@@ -43,8 +44,11 @@ pub use attachments::{AttachmentInfo, CHUNK_SIZE, MAX_ATTACHMENT_BYTES, MAX_RANG
 pub use export::ExportedRecord;
 pub use heads::HEADED;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
+pub use metadata::{is_keyed_id, KEYED_IDS};
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
-pub use vault::{FileVault, KeyVault, VaultError};
+pub use vault::{
+    vault_key_needs_user_authentication, vault_user_authentication_validity_secs, FileVault, KeyVault, VaultError,
+};
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto;
@@ -52,6 +56,12 @@ use crate::{Error, Result};
 
 /// The subject every store has: the person who owns the phone.
 pub const SELF_SUBJECT: &str = "self";
+
+/// [`SELF_SUBJECT`], for the shells (exported from here).
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn self_subject() -> String {
+    SELF_SUBJECT.to_string()
+}
 const DB_FILE: &str = "zhangban.db";
 /// Largest record body accepted (bodies are JSON documents, not files: files are attachments).
 pub const MAX_RECORD_BYTES: usize = 4 * 1024 * 1024;
@@ -139,13 +149,21 @@ pub(crate) struct Unlocked {
 impl Unlocked {
     /// The keys of an unlocked store: its ring loaded (a format-1 store upgraded to format 2 first), and
     /// any old ring key whose destruction was cut short destroyed now.
-    fn load(conn: &mut Connection, vault: &dyn KeyVault, store_id: &str, keys: keys::Keys) -> Result<Unlocked> {
+    fn load(
+        conn: &mut Connection,
+        vault: &dyn KeyVault,
+        store_id: &str,
+        dir: &Path,
+        keys: keys::Keys,
+    ) -> Result<Unlocked> {
         let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
         let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring };
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
         u.check_head(conn, vault, store_id)?;
+        // What a store of before keeps in the clear is sealed or keyed now (finding 11).
+        metadata::seal_all(conn, dir, &mut u)?;
         // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
         let _ = keys::destroy_old_rings(conn, vault, store_id);
         Ok(u)
@@ -330,7 +348,7 @@ impl Store {
             None
         } else {
             let k = keys::unlock(&conn, vault.as_ref(), &store_id, None, clock.as_ref())?;
-            Some(Unlocked::load(&mut conn, vault.as_ref(), &store_id, k)?)
+            Some(Unlocked::load(&mut conn, vault.as_ref(), &store_id, dir, k)?)
         };
         attachments::remove_temporaries(&dir.join(attachments::DIR));
         Ok(Store { dir: dir.to_path_buf(), store_id, vault, clock, inner: Mutex::new(Inner { conn, unlocked }) })
@@ -409,7 +427,7 @@ impl Store {
     pub fn unlock(&self, pin: Option<&str>) -> Result<()> {
         let mut g = self.guard();
         let k = keys::unlock(&g.conn, self.vault.as_ref(), &self.store_id, pin, self.clock.as_ref())?;
-        g.unlocked = Some(Unlocked::load(&mut g.conn, self.vault.as_ref(), &self.store_id, k)?);
+        g.unlocked = Some(Unlocked::load(&mut g.conn, self.vault.as_ref(), &self.store_id, &self.dir, k)?);
         Ok(())
     }
 
@@ -493,14 +511,16 @@ impl Store {
     pub fn subjects(&self) -> Result<Vec<Subject>> {
         self.read(|conn, u| {
             let mut st = conn.prepare_cached(
-                "SELECT id, kind, label, created_at, wrapped_key IS NULL FROM subjects ORDER BY created_at, id",
+                "SELECT id, kind, label, created_at, wrapped_key IS NULL, kind_sealed FROM subjects
+                 ORDER BY created_at, id",
             )?;
-            let rows: Vec<(String, String, Vec<u8>, i64, bool)> = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+            type Row = (String, String, Vec<u8>, i64, bool, Option<Vec<u8>>);
+            let rows: Vec<Row> = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             drop(st);
             let mut out = Vec::new();
-            for (id, kind, label, created_at, shredded) in rows {
+            for (id, kind, label, created_at, shredded, kind_sealed) in rows {
                 // An erased subject's label went with its key.
                 let label = if shredded {
                     String::new()
@@ -510,7 +530,7 @@ impl Store {
                         .and_then(|v| String::from_utf8(v.to_vec()).ok())
                         .ok_or_else(|| Error::corrupted("subjects", &id))?
                 };
-                let kind = SubjectKind::parse(&kind).ok_or_else(|| Error::corrupted("subjects", &id))?;
+                let kind = metadata::open_kind(&u.keys.data, &id, &kind, kind_sealed.as_deref())?;
                 out.push(Subject { id, kind, label, created_at, shredded });
             }
             Ok(out)
@@ -519,13 +539,8 @@ impl Store {
 
     /// What kind of subject `id` is (`NotFound` when there is none).
     pub fn subject_kind(&self, id: &str) -> Result<SubjectKind> {
-        self.read(|conn, _| {
-            let kind: Option<String> = conn
-                .prepare_cached("SELECT kind FROM subjects WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
-                .optional()?;
-            let kind = kind.ok_or_else(|| Error::not_found(format!("subject {id}")))?;
-            SubjectKind::parse(&kind).ok_or_else(|| Error::corrupted("subjects", id))
+        self.read(|conn, u| {
+            metadata::kind_of(conn, &u.keys.data, id)?.ok_or_else(|| Error::not_found(format!("subject {id}")))
         })
     }
 
@@ -855,6 +870,13 @@ impl Store {
         self.read(|_, u| Ok(lookup_hash(&u.keys.lookup, collection, value)))
     }
 
+    /// The record id under which `collection` keeps the record of a sensitive identifier `value` (a licence
+    /// id): a keyed hash, so the files never name the identifier (finding 11; `metadata.rs`). The same
+    /// value gives the same id in this store and in one restored from its backup.
+    pub fn keyed_id(&self, collection: &str, value: &str) -> Result<String> {
+        self.read(|_, u| Ok(metadata::keyed_id(&u.keys.lookup, collection, value)))
+    }
+
     // ---- plaintext settings (non-sensitive: cursors, versions) ----------------------------------
 
     /// A non-sensitive value kept in plaintext (e.g. a sync cursor). Readable while locked.
@@ -887,27 +909,27 @@ impl Store {
         let info = attachments::write(&self.dir, &key, subject, name, reader)?;
         let sealed_name = crypto::seal(&key, &crypto::aad("attachments", &info.id, "name"), name.as_bytes())?;
         self.transaction(|t| {
-            t.tx.execute(
-                "INSERT INTO attachments (id, subject, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![info.id, subject, sealed_name, info.size as i64, info.sha256, t.now()],
-            )?;
-            Ok(())
+            let now = t.now();
+            metadata::insert_attachment(&t.tx, &key, &info, &sealed_name, now)
         })?;
         Ok(info)
     }
 
     pub fn attachment_info(&self, id: &str) -> Result<AttachmentInfo> {
         self.read(|conn, u| {
-            let row: Option<(String, Vec<u8>, i64, String)> = conn
-                .prepare_cached("SELECT subject, name, size, sha256 FROM attachments WHERE id = ?1")?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            type Row = (String, Vec<u8>, i64, String, Option<Vec<u8>>);
+            let row: Option<Row> = conn
+                .prepare_cached("SELECT subject, name, size, sha256, sealed_meta FROM attachments WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                 .optional()?;
-            let (subject, name, size, sha256) = row.ok_or_else(|| Error::not_found(format!("attachment {id}")))?;
+            let (subject, name, size, sha256, meta) =
+                row.ok_or_else(|| Error::not_found(format!("attachment {id}")))?;
             let key = subject_key(conn, u, &subject)?;
             let name = crypto::open(&key, &crypto::aad("attachments", id, "name"), &name)
                 .and_then(|v| String::from_utf8(v.to_vec()).ok())
                 .ok_or_else(|| Error::corrupted("attachments", id))?;
-            Ok(AttachmentInfo { id: id.to_string(), subject, name, size: size as u64, sha256 })
+            let (size, sha256) = metadata::open_attachment_meta(&key, id, meta.as_deref(), size, &sha256)?;
+            Ok(AttachmentInfo { id: id.to_string(), subject, name, size, sha256 })
         })
     }
 
@@ -986,7 +1008,12 @@ impl Store {
         self.read(|conn, u| {
             let Unlocked { keys, subject_keys, ring } = u;
             let mut key_of = |subject: &str| subject_key_in(conn, subject_keys, ring.as_ref(), &keys.data, subject);
-            crate::audit::list(conn, &keys.data, &mut key_of, target)
+            crate::audit::list(
+                conn,
+                &crate::audit::AuditKeys { data: &keys.data, chain: &keys.audit },
+                &mut key_of,
+                target,
+            )
         })
     }
 
@@ -1049,11 +1076,19 @@ impl Txn<'_> {
         let wrapped = crypto::seal(&ring.wrap, &ring_aad(id), key.as_slice())?;
         let label =
             crypto::seal(&*crypto::aead_key(key.as_slice())?, &crypto::aad("subjects", id, "label"), label.as_bytes())?;
+        // The kind is sealed (a principal or a family member is personal metadata: finding 11).
+        let kind = metadata::seal_kind(&self.u.keys.data, id, kind)?;
         self.tx.execute(
-            "INSERT INTO subjects (id, kind, label, wrapped_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, kind.as_str(), label, wrapped, self.clock.now_secs()],
+            "INSERT INTO subjects (id, kind, label, wrapped_key, created_at, kind_sealed)
+             VALUES (?1, '', ?2, ?3, ?4, ?5)",
+            params![id, label, wrapped, self.clock.now_secs(), kind],
         )?;
         Ok(())
+    }
+
+    /// [`Store::keyed_id`] inside a transaction.
+    pub fn keyed_id(&self, collection: &str, value: &str) -> String {
+        metadata::keyed_id(&self.u.keys.lookup, collection, value)
     }
 
     pub fn put(&mut self, collection: &str, id: &str, subject: &str, body: &[u8], opts: PutOptions<'_>) -> Result<()> {

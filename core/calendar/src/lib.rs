@@ -374,6 +374,13 @@ impl Tracker {
     }
 }
 
+/// The 容缺 (deferred material) limit, in working days, for an item promised in `promised_limit` working
+/// days, by the default rules (exported to the shells from here).
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn deferred_limit_days(promised_limit: u32) -> u32 {
+    Rules::default().deferred_limit(promised_limit)
+}
+
 /// Deadline rules, as data with defaults (a province may tighten them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

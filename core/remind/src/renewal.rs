@@ -32,7 +32,9 @@ pub fn open_renewal(store: &Arc<Store>, licence_id: &str) -> Result<String> {
             "the catalog has no renewal item for this licence; ask the issuing authority.",
         )
     })?;
-    if let Some(r) = store.get_opt(RENEWAL_COLLECTION, licence_id)? {
+    // Kept under a keyed id of the licence id (finding 11).
+    let record_id = store.keyed_id(RENEWAL_COLLECTION, licence_id)?;
+    if let Some(r) = store.get_opt(RENEWAL_COLLECTION, &record_id)? {
         let o: Opened = r.json()?;
         let open = zhangban_forms::session::list(store, SELF_SUBJECT)?
             .into_iter()
@@ -51,7 +53,7 @@ pub fn open_renewal(store: &Arc<Store>, licence_id: &str) -> Result<String> {
     let id = session.id().to_string();
     store.put_json(
         RENEWAL_COLLECTION,
-        licence_id,
+        &record_id,
         SELF_SUBJECT,
         &Opened { draft_id: id.clone(), item: item.code.clone() },
     )?;
@@ -63,4 +65,11 @@ pub fn open_renewal(store: &Arc<Store>, licence_id: &str) -> Result<String> {
 pub fn urge(store: &Store, case_id: &str) -> Result<()> {
     let cal = zhangban_calendar::update::load(store)?;
     zhangban_cases::urge(store, &cal, case_id)
+}
+
+#[cfg(test)]
+#[test]
+fn the_renewal_collection_is_keyed_by_licence_id() {
+    // Its record ids are keyed ids of licence ids (finding 11): a store of before gets them renamed.
+    assert!(zhangban_base::store::KEYED_IDS.contains(&RENEWAL_COLLECTION));
 }

@@ -34,6 +34,8 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_metadata;
+#[cfg(test)]
 pub mod vectors;
 
 use std::sync::Arc;
@@ -428,7 +430,9 @@ impl Wallet {
         };
         let body = serde_json::to_vec(&rec)?;
         self.store.transaction(|t| {
-            t.put(LICENCE_COLLECTION, &rec.licence_id, SELF_SUBJECT, &body, PutOptions::default())?;
+            // Kept under a keyed id: the files never name the licences a person holds (finding 11).
+            let id = t.keyed_id(LICENCE_COLLECTION, &rec.licence_id);
+            t.put(LICENCE_COLLECTION, &id, SELF_SUBJECT, &body, PutOptions::default())?;
             t.audit(&NewEntry {
                 actor: "self",
                 action: "licence.import",
@@ -473,7 +477,8 @@ impl Wallet {
     }
 
     fn stored(&self, licence_id: &str) -> Result<(StoredLicence, IssuedLicence)> {
-        let r: StoredLicence = self.store.get_json(LICENCE_COLLECTION, licence_id)?;
+        let r: StoredLicence =
+            self.store.get_json(LICENCE_COLLECTION, &self.store.keyed_id(LICENCE_COLLECTION, licence_id)?)?;
         let b = hex_decode(&r.cbor_hex, LICENCE_COLLECTION, licence_id)?;
         let l = IssuedLicence::decode(&b).map_err(|_| Error::corrupted(LICENCE_COLLECTION, licence_id))?;
         Ok((r, l))
@@ -483,7 +488,8 @@ impl Wallet {
     /// phone's key as `replaced_by`); the removal is in the audit log. True when it was there.
     pub fn remove_licence(&self, licence_id: &str, action: &str, replaced_by: &str) -> Result<bool> {
         self.store.transaction(|t| {
-            if !t.delete(LICENCE_COLLECTION, licence_id)? {
+            let id = t.keyed_id(LICENCE_COLLECTION, licence_id);
+            if !t.delete(LICENCE_COLLECTION, &id)? {
                 return Ok(false);
             }
             t.audit(&NewEntry {
@@ -754,7 +760,12 @@ impl Wallet {
                 .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
                 .unwrap_or_default();
             // A licence removed since keeps its lines, worded without its type.
-            let t = self.store.get_json::<StoredLicence>(LICENCE_COLLECTION, &e.target).ok().map(|r| r.licence_type);
+            let t = self
+                .store
+                .keyed_id(LICENCE_COLLECTION, &e.target)
+                .and_then(|id| self.store.get_json::<StoredLicence>(LICENCE_COLLECTION, &id))
+                .ok()
+                .map(|r| r.licence_type);
             let text = usage_text(&e.action, t, recipient.as_deref(), purpose.as_deref(), &elements);
             out.push(UsageEntry {
                 at: e.at,

@@ -1,5 +1,6 @@
 import CryptoKit
 import Foundation
+import LocalAuthentication
 import Security
 
 /// The store's key vault on iOS: an AES-256 key per alias (a store's data key, its subject ring key) kept in
@@ -13,12 +14,39 @@ import Security
 /// Blob, as on Android: `0x01 ‖ 12-byte nonce ‖ ciphertext ‖ 16-byte tag`, the alias as associated data. A blob
 /// this key did not make fails its tag and throws `KeyVaultError.UnwrapFailed` (the store then reports
 /// `ZhangbanError.WrongKey`); a Keychain that cannot serve the key now throws `.Unavailable`.
+///
+/// Finding 6: the key of a store's data key (the core's `vaultKeyNeedsUserAuthentication(alias:)`) is a
+/// Keychain item with access control `.userPresence` (Face ID / Touch ID or the passcode; only while a
+/// passcode is set, this device only), read without UI: until the host hands over an `LAContext` the
+/// person authenticated (`authenticated(_:)`, good for `vaultUserAuthenticationValiditySecs()`), reading it
+/// throws `KeyVaultError.NeedsUserAuthentication` and the store says `ZhangbanError.NeedsUserAuthentication`.
+/// So calling the vault as the app gives no PIN-sealed key to guess PINs against offline. Items made before
+/// keep their old access (iOS cannot add access control to an item in place). Type-checked here only
+/// (tree-sitter and the generated API's names): no Swift compiler on these machines.
 public final class KeychainVault: KeyVault, @unchecked Sendable {
     private let service: String
     private let lock = NSLock()
+    private var context: LAContext?
 
     public init(service: String = "org.zhangban.vault") {
         self.service = service
+    }
+
+    /// The host's answer to `NeedsUserAuthentication`: an `LAContext` on which
+    /// `evaluatePolicy(.deviceOwnerAuthentication, …)` succeeded. Gated keys are read with it.
+    public func authenticated(_ context: LAContext) {
+        lock.lock()
+        defer { lock.unlock() }
+        context.touchIDAuthenticationAllowableReuseDuration = TimeInterval(vaultUserAuthenticationValiditySecs())
+        self.context = context
+    }
+
+    /// The context a gated read uses: the host's, else one that may not show UI (the read then fails).
+    private func readContext() -> LAContext {
+        if let context { return context }
+        let none = LAContext()
+        none.interactionNotAllowed = true
+        return none
     }
 
     public func wrap(alias: String, plaintext: Data) throws -> Data {
@@ -71,6 +99,7 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
     private func key(alias: String, create: Bool) throws -> SymmetricKey? {
         lock.lock()
         defer { lock.unlock() }
+        let gated = vaultKeyNeedsUserAuthentication(alias: alias)
         var query: [String: Any] = [
             kSecClass as String: kSecClassGenericPassword,
             kSecAttrService as String: service,
@@ -78,8 +107,15 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
             kSecReturnData as String: true,
             kSecMatchLimit as String: kSecMatchLimitOne,
         ]
+        if gated {
+            query[kSecUseAuthenticationContext as String] = readContext()
+        }
         var item: CFTypeRef?
         let status = SecItemCopyMatching(query as CFDictionary, &item)
+        if status == errSecInteractionNotAllowed || status == errSecAuthFailed || status == errSecUserCanceled {
+            // A gated item the person has not unlocked (recently): the host asks, then calls again.
+            throw KeyVaultError.NeedsUserAuthentication
+        }
         if status == errSecSuccess, let data = item as? Data {
             if data.count == 32 {
                 // Stored plain (made without a Secure Enclave, or by an older version): wrap it now if we can.
@@ -107,7 +143,18 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
         query.removeValue(forKey: kSecReturnData as String)
         query.removeValue(forKey: kSecMatchLimit as String)
         query[kSecValueData as String] = try enclaveKey(create: true).map { try Self.seal(raw, $0) } ?? raw
-        query[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
+        if gated {
+            var error: Unmanaged<CFError>?
+            guard let access = SecAccessControlCreateWithFlags(
+                nil, kSecAttrAccessibleWhenPasscodeSetThisDeviceOnly, .userPresence, &error
+            ) else {
+                throw KeyVaultError.Unavailable(detail: "Keychain access control: \(String(describing: error?.takeRetainedValue()))")
+            }
+            query[kSecAttrAccessControl as String] = access
+            query.removeValue(forKey: kSecUseAuthenticationContext as String)
+        } else {
+            query[kSecAttrAccessible as String] = kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly
+        }
         query[kSecAttrSynchronizable as String] = false
         let added = SecItemAdd(query as CFDictionary, nil)
         guard added == errSecSuccess else {

@@ -102,7 +102,8 @@ fn digest(epoch: u64, blob: &[u8]) -> Vec<u8> {
 fn vault_err(e: VaultError) -> Error {
     match e {
         VaultError::UnwrapFailed => Error::WrongKey,
-        VaultError::Unavailable(m) => Error::Io(format!("key vault unavailable: {m}")),
+        VaultError::Unavailable { detail: m } => Error::Io(format!("key vault unavailable: {m}")),
+        VaultError::NeedsUserAuthentication => Error::NeedsUserAuthentication,
     }
 }
 

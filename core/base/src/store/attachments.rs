@@ -8,6 +8,10 @@
 //!
 //! Every chunk but the last holds exactly [`CHUNK_SIZE`] bytes, so chunk `i` starts at a known place and
 //! the size alone says which chunk is the last: [`read_range`] opens only the chunks a range needs.
+//!
+//! After the last chunk the file is padded with zero bytes to its bucket (`metadata::padded_len`), so its
+//! length does not tell the attachment's exact size (finding 11). A file written before padding (no
+//! padding) still reads; any other length, or a padding byte that is not zero, is `Corrupted`.
 
 use std::fs;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
@@ -68,6 +72,13 @@ fn chunk_aad(id: &str, index: u64, last: bool) -> Vec<u8> {
     a.extend_from_slice(&index.to_be_bytes());
     a.push(last as u8);
     a
+}
+
+/// Length of the file of an attachment of `size` plaintext bytes before its padding.
+pub(crate) fn raw_len(id: &str, size: u64) -> u64 {
+    let final_index = last_index(size);
+    let final_plain = size - final_index * CHUNK_SIZE as u64;
+    (8 + id.len()) as u64 + final_index * STRIDE + 4 + final_plain + crypto::OVERHEAD as u64
 }
 
 /// Index of the last chunk of a file of `size` plaintext bytes (an empty file has one empty chunk).
@@ -174,6 +185,15 @@ pub(crate) fn write_with_id(
             cur_len = next_len;
             index += 1;
         }
+        let raw = raw_len(&id, size);
+        let pad = super::metadata::padded_len(raw) - raw;
+        let zeros = [0u8; 4096];
+        let mut left = pad;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            w.write_all(&zeros[..n])?;
+            left -= n as u64;
+        }
         let file = w.into_inner().map_err(|e| Error::Io(e.to_string()))?;
         file.sync_all()?;
         drop(file);
@@ -224,8 +244,27 @@ pub(crate) fn read(dir: &Path, key: &LessSafeKey, id: &str, expected_size: u64, 
         }
         index += 1;
     }
-    let mut extra = [0u8; 1];
-    if total != expected_size || r.read(&mut extra)? != 0 {
+    if total != expected_size {
+        return Err(corrupted());
+    }
+    // The padding: none (a file of before), or exactly up to the bucket, every byte zero.
+    let raw = raw_len(id, expected_size);
+    let mut rest = [0u8; 4096];
+    let mut padding = 0u64;
+    loop {
+        let n = r.read(&mut rest)?;
+        if n == 0 {
+            break;
+        }
+        if rest[..n].iter().any(|b| *b != 0) {
+            return Err(corrupted());
+        }
+        padding += n as u64;
+        if raw + padding > super::metadata::padded_len(raw) {
+            return Err(corrupted());
+        }
+    }
+    if padding != 0 && raw + padding != super::metadata::padded_len(raw) {
         return Err(corrupted());
     }
     Ok(total)
@@ -258,8 +297,10 @@ pub(crate) fn read_range(
     let header = (8 + id.len()) as u64;
     let final_index = last_index(size);
     let final_plain = size - final_index * CHUNK_SIZE as u64;
-    let expected_len = header + final_index * STRIDE + 4 + final_plain + crypto::OVERHEAD as u64;
-    if r.get_ref().metadata()?.len() != expected_len {
+    let expected_len = raw_len(id, size);
+    let file_len = r.get_ref().metadata()?.len();
+    // Padded to its bucket, or (a file of before) not padded.
+    if file_len != expected_len && file_len != super::metadata::padded_len(expected_len) {
         return Err(corrupted());
     }
     let end = offset.saturating_add(len as u64).min(size);

@@ -8,7 +8,7 @@
 
 use std::io::Read;
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use zeroize::Zeroizing;
 
 use super::{attachments, keys, subject_key, AttachmentInfo, Store, Subject, Txn, MAX_RECORD_BYTES};
@@ -118,8 +118,13 @@ impl Store {
             return Err(Error::corrupted("backup", "lookup key"));
         }
         self.transaction(|t| {
-            let used: i64 =
-                t.tx.query_row("SELECT count(*) FROM records WHERE lookup IS NOT NULL", [], |r| r.get(0))?;
+            // Keyed ids (finding 11) are made with the lookup key too.
+            let keyed = super::KEYED_IDS.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
+            let used: i64 = t.tx.query_row(
+                &format!("SELECT count(*) FROM records WHERE lookup IS NOT NULL OR collection IN ({keyed})"),
+                [],
+                |r| r.get(0),
+            )?;
             if used > 0 {
                 return Err(Error::validation(
                     "store",
@@ -196,11 +201,8 @@ impl Store {
         }
         let sealed_name = crypto::seal(&key, &crypto::aad("attachments", &info.id, "name"), info.name.as_bytes())?;
         self.transaction(|t| {
-            t.tx.execute(
-                "INSERT INTO attachments (id, subject, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![info.id, info.subject, sealed_name, info.size as i64, info.sha256, t.now()],
-            )?;
-            Ok(())
+            let now = t.now();
+            super::metadata::insert_attachment(&t.tx, &key, info, &sealed_name, now)
         })
     }
 }
@@ -213,26 +215,28 @@ impl Txn<'_> {
             return Err(Error::corrupted("backup", format!("{}/{}", r.collection, r.id)));
         }
         let key = subject_key(&self.tx, self.u, &r.subject)?;
-        let sealed = crypto::seal(&key, &super::record_aad(&r.collection, &r.id, &r.subject)?, &r.body)?;
-        self.head_row(&r.collection, &r.id, false)?;
+        // Exactly as exported: a backup made before keyed ids (finding 11) carries licence ids as record
+        // ids, which the next unlock converts (`metadata::seal_all`).
+        let id = r.id.as_str();
+        let sealed = crypto::seal(&key, &super::record_aad(&r.collection, id, &r.subject)?, &r.body)?;
+        self.head_row(&r.collection, id, false)?;
         self.tx.execute(
             "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(collection, id) DO UPDATE SET subject = excluded.subject, tag = excluded.tag,
                  lookup = excluded.lookup, body = excluded.body, updated_at = excluded.updated_at",
-            params![r.collection, r.id, r.subject, r.tag, r.lookup, sealed, r.updated_at],
+            params![r.collection, id, r.subject, r.tag, r.lookup, sealed, r.updated_at],
         )?;
-        self.head_row(&r.collection, &r.id, true)
+        self.head_row(&r.collection, id, true)
     }
 
     /// Creates a subject as exported (id, kind, label, creation time) with a new key of this store; the
     /// owner subject, which every store has, only gets its label.
     pub fn import_subject(&mut self, s: &Subject) -> Result<()> {
-        let exists: Option<String> =
-            self.tx.query_row("SELECT kind FROM subjects WHERE id = ?1", [&s.id], |r| r.get(0)).optional()?;
+        let exists = super::metadata::kind_of(&self.tx, &self.u.keys.data, &s.id)?;
         if exists.is_none() {
             self.create_subject(&s.id, s.kind, &s.label)?;
-        } else if exists.as_deref() != Some(s.kind.as_str()) {
+        } else if exists != Some(s.kind) {
             return Err(Error::corrupted("backup", format!("subject {}", s.id)));
         }
         let key = subject_key(&self.tx, self.u, &s.id)?;

@@ -443,7 +443,8 @@ fn wrong_key_or_damage(conn: &Connection, what: &str, bytes: &[u8]) -> Error {
 fn vault_err(e: VaultError) -> Error {
     match e {
         VaultError::UnwrapFailed => Error::WrongKey,
-        VaultError::Unavailable(m) => Error::Io(format!("key vault unavailable: {m}")),
+        VaultError::Unavailable { detail: m } => Error::Io(format!("key vault unavailable: {m}")),
+        VaultError::NeedsUserAuthentication => Error::NeedsUserAuthentication,
     }
 }
 

@@ -191,6 +191,14 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
                  ON CONFLICT(collection, id) DO UPDATE SET gen = excluded.gen;
          END;",
     ),
+    (
+        15,
+        "personal metadata sealed (finding 11, ADR 0032): subject kinds, attachment sizes and digests, audit \
+         targets; the clear columns are emptied at the first unlock (`store/metadata.rs`)",
+        "ALTER TABLE subjects ADD COLUMN kind_sealed BLOB;
+         ALTER TABLE attachments ADD COLUMN sealed_meta BLOB;
+         ALTER TABLE audit_log ADD COLUMN target_sealed BLOB;",
+    ),
 ];
 
 pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {

@@ -29,14 +29,45 @@ pub trait KeyVault: Send + Sync {
     fn destroy(&self, alias: &str) -> Result<(), VaultError>;
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a vault could not wrap, unwrap or destroy a key (the FFI's `KeyVaultError` mirrors it in `bindings/`:
+/// a UniFFI error of another namespace cannot cross a callback in the generated Python).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VaultError {
-    /// The vault cannot be used now (user not authenticated, hardware busy, key missing).
-    #[error("key vault unavailable: {0}")]
-    Unavailable(String),
-    /// The wrapped blob does not open with this vault's key.
+    /// The vault cannot be used now (hardware busy, key missing, the platform failed). The store reports
+    /// `Io` (FFI: `ZhangbanError::Storage`); try again later.
+    #[error("key vault unavailable: {detail}")]
+    Unavailable { detail: String },
+    /// The wrapped blob does not open with this vault's key. The store reports `WrongKey`.
     #[error("key vault could not unwrap the key")]
     UnwrapFailed,
+    /// The key is gated by the platform's user authentication (Android Keystore
+    /// `setUserAuthenticationRequired`, iOS Keychain `.userPresence`: [`vault_key_needs_user_authentication`])
+    /// and the person has not confirmed it is them recently. The store reports `NeedsUserAuthentication`:
+    /// the shell asks (BiometricPrompt / LocalAuthentication) and tries again.
+    #[error("the key vault needs the user to authenticate")]
+    NeedsUserAuthentication,
+}
+
+/// Whether the platform vault must gate the key of `alias` behind the person's own authentication (finding
+/// 6): the key that wraps a store's data key (`zhangban.store.<id>…`), so that calling the vault — malware
+/// running as the app — no longer gives the PIN-sealed data key to try every PIN against offline. The ring,
+/// anchor and other keys are not gated: they are used on every erasure, PIN attempt, used grant and list
+/// update, and none of them opens the data without the data key. Both shells create the key of such an
+/// alias gated (Keystore `setUserAuthenticationRequired` + StrongBox; Keychain `.userPresence` under the
+/// Secure Enclave key), and report [`VaultError::NeedsUserAuthentication`] when the platform says the person
+/// must authenticate first.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn vault_key_needs_user_authentication(alias: &str) -> bool {
+    alias.starts_with("zhangban.store.")
+}
+
+/// How long after the person authenticated a gated key stays usable (Keystore
+/// `setUserAuthenticationParameters`, Keychain `LAContext.touchIDAuthenticationAllowableReuseDuration`):
+/// long enough for one unlock (the PIN typed after the prompt), short enough that malware waiting in the
+/// background rarely finds the key open. One figure for both shells.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn vault_user_authentication_validity_secs() -> u32 {
+    30
 }
 
 /// A vault whose master key is a 32-byte file (mode 0600). Weaker than a hardware vault: see the module
@@ -102,10 +133,10 @@ impl FileVault {
         let sealed = match fs::read(self.alias_file(alias)) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(VaultError::Unavailable(e.to_string())),
+            Err(e) => return Err(VaultError::Unavailable { detail: e.to_string() }),
         };
         let raw = crypto::open(&self.key, &alias_key_aad(alias), &sealed).ok_or(VaultError::UnwrapFailed)?;
-        crypto::aead_key(&raw).map(Some).map_err(|e| VaultError::Unavailable(e.to_string()))
+        crypto::aead_key(&raw).map(Some).map_err(|e| VaultError::Unavailable { detail: e.to_string() })
     }
 
     fn alias_key_or_make(&self, alias: &str) -> Result<Wiped<LessSafeKey>, VaultError> {
@@ -113,15 +144,15 @@ impl FileVault {
         if let Some(k) = self.alias_key(alias)? {
             return Ok(k);
         }
-        let raw = crypto::random_key().map_err(|e| VaultError::Unavailable(e.to_string()))?;
+        let raw = crypto::random_key().map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
         let sealed = crypto::seal(&self.key, &alias_key_aad(alias), raw.as_slice())
-            .map_err(|e| VaultError::Unavailable(e.to_string()))?;
+            .map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
         let file = self.alias_file(alias);
         if let Some(dir) = file.parent() {
-            fs::create_dir_all(dir).map_err(|e| VaultError::Unavailable(e.to_string()))?;
+            fs::create_dir_all(dir).map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
         }
-        write_private(&file, &sealed).map_err(|e| VaultError::Unavailable(e.to_string()))?;
-        crypto::aead_key(raw.as_slice()).map_err(|e| VaultError::Unavailable(e.to_string()))
+        write_private(&file, &sealed).map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
+        crypto::aead_key(raw.as_slice()).map_err(|e| VaultError::Unavailable { detail: e.to_string() })
     }
 }
 
@@ -154,8 +185,8 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 impl KeyVault for FileVault {
     fn wrap(&self, alias: &str, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
         let key = self.alias_key_or_make(alias)?;
-        let sealed =
-            crypto::seal(&key, alias.as_bytes(), plaintext).map_err(|e| VaultError::Unavailable(e.to_string()))?;
+        let sealed = crypto::seal(&key, alias.as_bytes(), plaintext)
+            .map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
         let mut out = Vec::with_capacity(1 + sealed.len());
         out.push(ALIAS_BLOB);
         out.extend_from_slice(&sealed);
@@ -177,7 +208,7 @@ impl KeyVault for FileVault {
         let len = match fs::metadata(&file) {
             Ok(m) => m.len() as usize,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(VaultError::Unavailable(e.to_string())),
+            Err(e) => return Err(VaultError::Unavailable { detail: e.to_string() }),
         };
         // Overwritten in place before it is unlinked (a file system may still keep old blocks: a hardware
         // vault's deletion is the one that holds; see the module docs).
@@ -186,8 +217,8 @@ impl KeyVault for FileVault {
             f.write_all(&vec![0u8; len])?;
             f.sync_all()
         };
-        wipe().map_err(|e| VaultError::Unavailable(e.to_string()))?;
-        fs::remove_file(&file).map_err(|e| VaultError::Unavailable(e.to_string()))
+        wipe().map_err(|e| VaultError::Unavailable { detail: e.to_string() })?;
+        fs::remove_file(&file).map_err(|e| VaultError::Unavailable { detail: e.to_string() })
     }
 }
 

@@ -18,7 +18,7 @@ import uniffi.zhangban_cases.Submission
 import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanWallet
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_wallet.LicenceStatus
 
 /**

@@ -20,7 +20,7 @@ import uniffi.zhangban_base.NoticeKind
 import uniffi.zhangban_cases.CaseState
 import uniffi.zhangban_cases.NeedKind
 import uniffi.zhangban_cases.Submission
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 
 /**
  * Cases through the Kotlin layer against the sandbox platform: the case list is a StateFlow that follows

@@ -22,7 +22,7 @@ import org.zhangban.kit.text
 import uniffi.zhangban_base.Notice
 import uniffi.zhangban_base.NoticeKind
 import uniffi.zhangban_ffi.ZhangbanException
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_forms.MaterialAction
 import uniffi.zhangban_forms.MaterialStatus
 import uniffi.zhangban_forms.Severity

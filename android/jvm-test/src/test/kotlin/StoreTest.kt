@@ -22,7 +22,7 @@ import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.fileVault
 import uniffi.zhangban_ffi.profileJson
 import uniffi.zhangban_ffi.profileSet
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 
 /**
  * A vault the way the Android shell writes one: an AES-GCM key per alias (here JCE keys in memory, there the

@@ -31,7 +31,7 @@ import org.zhangban.ui.ZhangbanRoot
 import uniffi.zhangban_cases.CaseState
 import uniffi.zhangban_cases.Submission
 import uniffi.zhangban_cases.ratingChoices
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 
 /**
  * The case detail's actions over the real library and the sandbox platform, with the clerk's actions from

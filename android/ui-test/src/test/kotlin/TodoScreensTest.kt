@@ -19,7 +19,7 @@ import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.ZhangbanRoot
 import uniffi.zhangban_cases.Submission
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_remind.ReminderSource
 import uniffi.zhangban_remind.Urgency
 

@@ -39,7 +39,7 @@ import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuesFor
 import uniffi.zhangban_catalog.FieldType
 import uniffi.zhangban_ffi.ZhangbanException
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_forms.FieldState
 import uniffi.zhangban_forms.Issue
 import uniffi.zhangban_forms.MaterialAction

@@ -22,9 +22,17 @@ import uniffi.zhangban_ffi.KeyVaultException
  * [destroy] deletes the key of an alias for good through `destroyKey` (on Android `KeyStore.deleteEntry`):
  * erasing a principal depends on it. A vault made without `destroyKey` cannot destroy keys, and says so
  * ([KeyVaultException.Unavailable]): the erasure is then done in the store but not yet against copies.
+ *
+ * Keys gated by the person's authentication (finding 6: the key of a store's data key, as the core's
+ * `vaultKeyNeedsUserAuthentication` says; on Android a Keystore key made with
+ * `setUserAuthenticationRequired`): when the platform refuses because the person has not authenticated
+ * recently (`needsUser(e)`: on Android `UserNotAuthenticatedException`, from loading the key or from
+ * `Cipher.init`), the vault throws [KeyVaultException.NeedsUserAuthentication], the store says
+ * `ZhangbanException.NeedsUserAuthentication`, and the host asks (BiometricPrompt) and calls again.
  */
 class AesGcmKeyVault(
     private val destroyKey: ((alias: String) -> Unit)? = null,
+    private val needsUser: (GeneralSecurityException) -> Boolean = { false },
     private val keyFor: (alias: String) -> SecretKey,
 ) : KeyVault {
     override fun destroy(alias: String) {
@@ -50,6 +58,7 @@ class AesGcmKeyVault(
             }
             return byteArrayOf(VERSION) + iv + sealed
         } catch (e: GeneralSecurityException) {
+            if (needsUser(e)) throw KeyVaultException.NeedsUserAuthentication()
             throw KeyVaultException.Unavailable("cannot wrap with key '$alias': $e")
         }
     }
@@ -59,6 +68,7 @@ class AesGcmKeyVault(
         val key = try {
             key(alias)
         } catch (e: GeneralSecurityException) {
+            if (needsUser(e)) throw KeyVaultException.NeedsUserAuthentication()
             throw KeyVaultException.Unavailable("cannot load key '$alias': $e")
         }
         try {
@@ -69,6 +79,7 @@ class AesGcmKeyVault(
         } catch (e: AEADBadTagException) {
             throw KeyVaultException.UnwrapFailed()
         } catch (e: GeneralSecurityException) {
+            if (needsUser(e)) throw KeyVaultException.NeedsUserAuthentication()
             throw KeyVaultException.Unavailable("cannot unwrap with key '$alias': $e")
         }
     }

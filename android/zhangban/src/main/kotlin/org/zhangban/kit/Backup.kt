@@ -15,7 +15,7 @@ import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.inspectBackup
 import uniffi.zhangban_ffi.openBackupFile
 import uniffi.zhangban_ffi.openBackupFiles
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_sync.BlobInfo
 import uniffi.zhangban_sync.RebindReport
 

@@ -34,7 +34,7 @@ import uniffi.zhangban_ffi.catalogChecklist
 import uniffi.zhangban_ffi.deviceRegistered
 import uniffi.zhangban_ffi.catalogSearch
 import uniffi.zhangban_ffi.draftsList
-import uniffi.zhangban_ffi.selfSubject
+import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_catalog.Browse
 import uniffi.zhangban_catalog.Hit
 import uniffi.zhangban_forms.Checklist
