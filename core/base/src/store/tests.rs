@@ -1164,10 +1164,11 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     // The old outbox entry written back in place (it would be sent again): refused.
     write_back(&raw_db(&dir), "outbox", "op-1", &old_op);
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
-    // Its tag alone set back (a plaintext column): refused too.
+    // Its tag alone set back (a plaintext column): refused too — record format 2 binds the tag in the
+    // record's associated data, so the row no longer opens (damage to the head's check).
     put_back(&current, &dir);
     raw_db(&dir).execute("UPDATE records SET tag = 'pending' WHERE collection = 'outbox'", []).unwrap();
-    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
     // The used grant's old record: refused.
     put_back(&current, &dir);
     write_back(&raw_db(&dir), "grant_used", "g1", &old_grant);
@@ -1187,13 +1188,11 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     damaged.3[20] ^= 1;
     write_back(&raw_db(&dir), "grant_used", "g1", &damaged);
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
-    // The limit: ordinary collections are not covered (drafts, profiles: docs/SECURITY.md).
+    // Ordinary collections are in the head too since record format 2 (ADR 0033): an older profile, refused.
     put_back(&current, &dir);
     write_back(&raw_db(&dir), "profile", "me", &old_profile);
-    let s = Store::open(&dir, v.clone()).unwrap();
-    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), b"old profile");
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
     // Writes through the store keep the head: every covered write, delete and erasure, then a clean open.
-    drop(s);
     put_back(&current, &dir);
     let s = Store::open(&dir, v.clone()).unwrap();
     let p = s.create_subject(SubjectKind::Principal, "李奶奶").unwrap();
@@ -1202,6 +1201,44 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     s.shred_subject(&p).unwrap();
     drop(s);
     assert!(Store::open(&dir, v).is_ok());
+}
+
+/// Makes the open, unlocked store `s` look as the code of record format 1 (before ADR 0033) left it: every
+/// record sealed with the associated data of format 1, the envelope (the same data key) under the alias of
+/// then, no record format in `meta`, a head of the covered collections only, bound to the anchor.
+fn to_record_format1(s: &Store) {
+    let mut g = s.guard();
+    let Inner { conn, unlocked } = &mut *g;
+    let u = unlocked.as_mut().unwrap();
+    type Row = (i64, String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+    let rows: Vec<Row> = conn
+        .prepare("SELECT seq, collection, id, subject, tag, lookup, body, updated_at FROM records")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for (seq, c, id, subject, tag, lookup, body, at) in rows {
+        let rec = decode_row(conn, u, &c, (seq, id.clone(), subject.clone(), tag, lookup, body, at)).unwrap();
+        let key = subject_key(conn, u, &subject).unwrap();
+        let sealed = crypto::seal(&key, &record_aad_v1(&c, &id, &subject).unwrap(), &rec.body).unwrap();
+        conn.execute("UPDATE records SET body = ?2 WHERE seq = ?1", params![seq, sealed]).unwrap();
+    }
+    let meta = |k: &str| keys::meta_get(conn, k).unwrap().unwrap();
+    let id = s.store_id.clone();
+    let (rekeyed, anchored) = (format!("zhangban.store.{id}.rekeyed"), format!("zhangban.store.{id}.anchored"));
+    let plain_len = if keys::meta_get(conn, "pin_params").unwrap().is_some() { 32 + crypto::OVERHEAD } else { 32 };
+    let sealed = s.vault.unwrap(&rekeyed, &meta("envelope")).unwrap();
+    let (inner, _) = keys::open_secret(conn, &rekeyed, sealed, plain_len).unwrap();
+    let envelope = keys::wrap_secret(conn, s.vault.as_ref(), &anchored, &inner).unwrap();
+    keys::meta_set(conn, "envelope", &envelope).unwrap();
+    keys::meta_set(conn, "envelope_sha256", &keys::envelope_digest(conn, &envelope).unwrap()).unwrap();
+    conn.execute("DELETE FROM meta WHERE key = ?1", [keys::RECORD_FORMAT_META]).unwrap();
+    let head = heads::start_covered_for_test(conn, &u.keys.data, &u.keys.head).unwrap();
+    anchor::advance(conn, s.vault.as_ref(), &id, anchor::Heads::Bound(head.bind())).unwrap();
+    anchor::destroy_old(conn, s.vault.as_ref(), &id).unwrap();
+    s.vault.destroy(&rekeyed).unwrap();
+    u.records_v2 = false;
 }
 
 fn meta_opt(c: &Connection, k: &str) -> Option<Vec<u8>> {
@@ -1236,9 +1273,12 @@ fn a_store_without_a_head_gets_one_and_is_checked_from_then_on() {
     let v = vault(tmp.path());
     let s = Store::create(&dir, v.clone(), None).unwrap();
     s.put("grant_used", "g1", SELF_SUBJECT, b"{}").unwrap();
+    to_record_format1(&s);
     drop(s);
     // As made before the head and the anchor: no head, no anchor, the envelope under the old alias.
     as_made_before_the_anchor(&dir, v.as_ref());
+    // The first unlock gives it the head (and seals its records again: record format 2).
+    drop(Store::open(&dir, v.clone()).unwrap());
     let old = raw_row(&raw_db(&dir), "grant_used", "g1");
     let s = Store::open(&dir, v.clone()).unwrap();
     s.put("grant_used", "g1", SELF_SUBJECT, b"{\"used\":true}").unwrap();
@@ -1400,6 +1440,7 @@ fn a_store_anchored_before_the_binding_is_bound_at_its_first_unlock() {
     let v = vault(tmp.path());
     let s = Store::create(&dir, v.clone(), None).unwrap();
     s.put("grant_used", "g0", SELF_SUBJECT, b"{}").unwrap();
+    to_record_format1(&s);
     {
         // As the code before the binding left it: a head of one part, an anchor of version 2.
         let mut g = s.guard();
@@ -1420,7 +1461,9 @@ fn a_store_anchored_before_the_binding_is_bound_at_its_first_unlock() {
     .unwrap();
     drop(s);
     put_back_covered(&dir, &before);
-    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+    // The copy is of before the first unlock, which also sealed every record again (record format 2,
+    // ADR 0033): its rows no longer authenticate either, so the refusal may name the damage.
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack | Error::Corrupted { .. })));
 }
 
 /// The crash window before a commit: the vault made the key of the next epoch, and the transaction never
@@ -1512,6 +1555,7 @@ fn attack_an_older_copy_with_its_anchor_rows_deleted_is_refused() {
     // files from before (no anchor to check) opens no more.
     let dir = tmp.path().join("u");
     let s = Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    to_record_format1(&s);
     drop(s);
     as_made_before_the_anchor(&dir, v.as_ref());
     let copy = tmp.path().join("copy-u");
