@@ -1608,3 +1608,177 @@ fn attack_salvage_past_a_damaged_anchor_gives_no_fresh_guesses() {
     raw_db(&dir).execute("UPDATE meta SET value = x'00' WHERE key = 'anchor_blob'", []).unwrap();
     assert!(salvage(&dir, v, None).is_ok());
 }
+
+// ---- record format 2: ordinary collections (finding 10, the rest; ADR 0033) --------------------------------
+
+/// Finding 10, the rest: an attacker with the files keeps an older sealed row of an ordinary record — a case
+/// before it was rejected, a draft before an edit — and writes it back in place (or deletes a row), the
+/// rest of the files current. The store must refuse the files at the next unlock, not read the old case
+/// as valid. Failed on `e74b46c`: the store opened and `get("case", "c1")` read the old "submitted" case.
+#[test]
+fn attack_an_older_case_written_back_in_place_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = vault(tmp.path());
+    for pin in [None, Some("246810")] {
+        let dir = tmp.path().join(if pin.is_some() { "pin" } else { "plain" });
+        let s = Store::create(&dir, v.clone(), pin).unwrap();
+        let p = s.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+        let case = |state: &'static str| PutOptions { tag: Some(state), lookup: Some("110101194001011234") };
+        s.put_with("case", "c1", &p, b"{\"state\":\"submitted\"}", case("submitted")).unwrap();
+        s.put("draft", "d1", SELF_SUBJECT, b"{\"name\":\"old\"}").unwrap();
+        s.put("draft", "d2", SELF_SUBJECT, b"{\"name\":\"other\"}").unwrap();
+        drop(s);
+        let c = raw_db(&dir);
+        let (old_case, old_draft) = (raw_row(&c, "case", "c1"), raw_row(&c, "draft", "d1"));
+        drop(c);
+        let s = Store::open(&dir, v.clone()).unwrap();
+        if pin.is_some() {
+            s.unlock(pin).unwrap();
+        }
+        s.put_with("case", "c1", &p, b"{\"state\":\"rejected\"}", case("rejected")).unwrap();
+        s.put("draft", "d1", SELF_SUBJECT, b"{\"name\":\"new\"}").unwrap();
+        drop(s);
+        let current = tmp.path().join("current");
+        let _ = fs::remove_dir_all(&current);
+        copy_dir(&dir, &current);
+        let open = |what: &str| {
+            let got = Store::open(&dir, v.clone()).and_then(|s| {
+                s.unlock(pin)?;
+                Ok(s)
+            });
+            match got {
+                Err(Error::RolledBack) => {}
+                Ok(s) => panic!("{what} (pin {pin:?}): read as valid: {:?}", s.get("case", "c1").map(|r| r.tag)),
+                Err(e) => panic!("{what} (pin {pin:?}): {e:?}"),
+            }
+        };
+        write_back(&raw_db(&dir), "case", "c1", &old_case);
+        open("the older case");
+        if pin.is_some() {
+            // Checked at the unlock, before any record is read. (The attempt just counted moved the rollback
+            // epoch: `current` is now itself an older copy, refused as such.)
+            continue;
+        }
+        put_back(&current, &dir);
+        write_back(&raw_db(&dir), "draft", "d1", &old_draft);
+        open("the older draft");
+        put_back(&current, &dir);
+        let c = raw_db(&dir);
+        c.execute("DELETE FROM records WHERE collection = 'draft' AND id = 'd2'", []).unwrap();
+        c.execute("UPDATE record_counts SET n = n - 1 WHERE collection = 'draft'", []).unwrap();
+        drop(c);
+        open("a deleted draft");
+        // The store as written opens, and reads what was written last.
+        put_back(&current, &dir);
+        let s = Store::open(&dir, v.clone()).unwrap();
+        s.unlock(pin).unwrap();
+        assert_eq!(s.get("case", "c1").unwrap().tag.as_deref(), Some("rejected"));
+    }
+}
+
+/// Finding 10, the rest: the plaintext columns of a record — its tag (a case's state for the lists), its
+/// keyed lookup (which ID number finds it), its `updated_at` — changed in the file are detected when the
+/// record is read (`Corrupted`, naming it): record format 2 binds them in its associated data. Failed on
+/// `e74b46c`: each read returned the record with the changed column.
+#[test]
+fn attack_a_changed_tag_lookup_or_time_of_a_record_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+    s.put_with("case", "c1", &p, b"{\"who\":\"li\"}", PutOptions { tag: Some("submitted"), lookup: Some("A-1") })
+        .unwrap();
+    s.put_with("case", "c2", &p, b"{\"who\":\"wang\"}", PutOptions { tag: Some("submitted"), lookup: Some("B-2") })
+        .unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    let corrupted = |r: Result<Vec<Record>>, what: &str| match r {
+        Err(Error::Corrupted { table, record }) => assert_eq!((table.as_str(), record.as_str()), ("records/case", "c1")),
+        other => panic!("{what}: {:?}", other.map(|v| v.iter().map(|r| (r.id.clone(), r.tag.clone())).collect::<Vec<_>>())),
+    };
+    // The tag: the case listed as approved.
+    raw_db(&dir).execute("UPDATE records SET tag = 'approved' WHERE id = 'c1'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.get("case", "c1").map(|r| vec![r]), "tag: get");
+    corrupted(s.list_tagged("case", "approved"), "tag: list_tagged");
+    assert_eq!(s.get("case", "c2").unwrap().tag.as_deref(), Some("submitted"), "the other case still reads");
+    drop(s);
+    // The lookup: c2's keyed hash copied onto c1, so looking up c2's ID number finds c1.
+    put_back(&current, &dir);
+    raw_db(&dir)
+        .execute("UPDATE records SET lookup = (SELECT lookup FROM records WHERE id = 'c2') WHERE id = 'c1'", [])
+        .unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.find_by_lookup("case", "B-2"), "lookup: find_by_lookup");
+    drop(s);
+    // The time: a month earlier (out of a "recent" filter, or first in an oldest-first list).
+    put_back(&current, &dir);
+    raw_db(&dir).execute("UPDATE records SET updated_at = updated_at - 2592000 WHERE id = 'c1'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.get("case", "c1").map(|r| vec![r]), "updated_at: get");
+    corrupted(s.list("case", None), "updated_at: list");
+    drop(s);
+    // The subject: the record moved to the owner.
+    put_back(&current, &dir);
+    raw_db(&dir).execute("UPDATE records SET subject = 'self' WHERE id = 'c1'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.list("case", Some(SELF_SUBJECT)), "subject: list");
+}
+
+/// Finding 3, the rest: a copy of the files taken before the store's upgrade to format 2 holds each subject
+/// key sealed under the data key alone. Erasing the principal after the upgrade destroyed her ring key, but
+/// the data key was the same: whoever gets it from the live store (the vault, and the PIN if any) opened the
+/// old copy's wrapped key, then her records in that copy. The upgrade to record format 2 rotates the data key
+/// (a new key under a new vault alias; the old aliases destroyed). Failed on `e74b46c`: the old copy's
+/// wrapped key opened under the live store's data key and gave her case ("李秀英").
+#[test]
+fn attack_a_copy_taken_before_the_format2_upgrade_gives_nothing_of_an_erased_principal() {
+    let (tmp, dir) = format1_copy();
+    let v = Arc::new(DestroyHolds(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), Mutex::default()));
+    let old = tmp.path().join("old");
+    copy_dir(&dir, &old);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(s.get("case", "c-li").is_ok());
+    s.shred_subject("p-li").unwrap();
+    // The attacker's two halves: the old copy's rows, and the live store's data key.
+    let c = raw_db(&old);
+    let wrapped: Vec<u8> = c.query_row("SELECT wrapped_key FROM subjects WHERE id = 'p-li'", [], |r| r.get(0)).unwrap();
+    let case = raw_row(&c, "case", "c-li");
+    drop(c);
+    let recovered =
+        s.read(|_, u| Ok(crypto::open(&u.keys.data, &crypto::aad("subjects", "p-li", "key"), &wrapped))).unwrap();
+    if let Some(raw) = recovered {
+        let key = crypto::aead_key(&raw).unwrap();
+        let body = crypto::open(&key, &record_aad_v1("case", "c-li", "p-li").unwrap(), &case.3);
+        panic!("the erased principal's key opened: {:?}", body.map(|b| String::from_utf8_lossy(&b).into_owned()));
+    }
+    drop(s);
+    // The old copy itself, with the vault as it is now: its envelope's alias no longer exists.
+    assert!(matches!(Store::open(&old, v.clone()), Err(Error::WrongKey)));
+    // The live store reads as before.
+    let s = Store::open(&dir, v).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
+}
+
+/// A vault whose destruction holds for every blob (as Keystore and Keychain do): the `FileVault` of the
+/// format-1 fixture made blobs of its first format, which ignore the destruction of their alias
+/// (docs/SECURITY.md, the `FileVault` limits).
+struct DestroyHolds(FileVault, Mutex<Vec<String>>);
+impl KeyVault for DestroyHolds {
+    fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.1.lock().unwrap().retain(|d| d != a);
+        self.0.wrap(a, p)
+    }
+    fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+        if self.1.lock().unwrap().iter().any(|d| d == a) {
+            return Err(VaultError::UnwrapFailed);
+        }
+        self.0.unwrap(a, w)
+    }
+    fn destroy(&self, a: &str) -> Result<(), VaultError> {
+        self.1.lock().unwrap().push(a.to_string());
+        self.0.destroy(a)
+    }
+}
