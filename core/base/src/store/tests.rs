@@ -1782,3 +1782,75 @@ impl KeyVault for DestroyHolds {
         self.0.destroy(a)
     }
 }
+
+/// A copy of `core/base/tests/fixtures/store-e74b46c` (a store written by main before record format 2).
+fn main_fixture_copy() -> (tempfile::TempDir, Arc<dyn KeyVault>) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-e74b46c");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    (tmp, v)
+}
+
+/// A store written by main at `e74b46c` (record format 1) opens, is upgraded at its first unlock (every
+/// record sealed again, every collection in the head, the data key rotated under a new alias), reads as
+/// before — records, lookups, tags, subjects, attachments, the audit log — and is protected from then on.
+#[test]
+fn a_store_written_by_main_opens_and_migrates() {
+    let (tmp, v) = main_fixture_copy();
+    let dir = tmp.path().join("store");
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
+    let li = s.get("case", "c-li").unwrap();
+    assert_eq!((li.subject.as_str(), li.tag.as_deref()), ("p-li", Some("open")));
+    assert_eq!(s.find_by_lookup("case", "110101194001011234").unwrap().len(), 1);
+    assert_eq!(s.get("draft", "d-mum").unwrap().subject, "f-mum");
+    assert_eq!(s.list_tagged("outbox", "pending").unwrap().len(), 1);
+    assert!(s.get("grant_used", "g-1").is_ok());
+    let subjects = s.subjects().unwrap();
+    assert!(subjects.iter().any(|x| x.id == "p-li" && x.label == "委托人 李奶奶"));
+    let att = s.attachments().unwrap();
+    assert_eq!((att.len(), att[0].name.as_str()), (1, "李秀英身份证.jpg"));
+    assert_eq!(s.read_attachment_to_vec(&att[0].id).unwrap(), b"JPEG li xiuying");
+    let log = s.audit_entries(None).unwrap();
+    assert_eq!((log[0].detail["purpose"].as_str(), log[1].detail["principal"].as_str()), (Some("hotel"), Some("李秀英")));
+    assert!(s.audit_verify().unwrap().is_intact());
+    let format = s.with_txn_raw(|tx| Ok(keys::record_format(tx)?)).unwrap();
+    assert_eq!(format, 2);
+    // Writes after the upgrade; a second open reads them.
+    s.put_with("case", "c-li", "p-li", b"{\"state\":\"done\"}", PutOptions { tag: Some("done"), lookup: None }).unwrap();
+    drop(s);
+    let old_case = raw_row(&raw_db(&dir), "case", "c-li");
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("case", "c-li").unwrap().tag.as_deref(), Some("done"));
+    s.put_with("case", "c-li", "p-li", b"{\"state\":\"closed\"}", PutOptions { tag: Some("closed"), lookup: None })
+        .unwrap();
+    drop(s);
+    // From now on an ordinary record written back is refused.
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    write_back(&raw_db(&dir), "case", "c-li", &old_case);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    put_back(&current, &dir);
+    // The files of before the upgrade name a data key whose vault alias is destroyed.
+    assert!(matches!(Store::open(&before, v.clone()), Err(Error::WrongKey)));
+    // The store with a PIN: the wrong PIN is still wrong, the right one unlocks (the rotated key is wrapped
+    // in the PIN layer again), and again after a reopen.
+    let pdir = tmp.path().join("pinstore");
+    let p = Store::open(&pdir, v.clone()).unwrap();
+    assert!(matches!(p.unlock(Some("000000")), Err(Error::WrongPin { .. })));
+    p.unlock(Some("246810")).unwrap();
+    assert_eq!(p.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"王五\"}".as_bytes());
+    drop(p);
+    let p = Store::open(&pdir, v.clone()).unwrap();
+    assert!(matches!(p.unlock(Some("000000")), Err(Error::WrongPin { .. })));
+    p.unlock(Some("246810")).unwrap();
+    assert_eq!(p.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"王五\"}".as_bytes());
+    p.change_pin(Some("246810"), Some("135790")).unwrap();
+    drop(p);
+    let p = Store::open(&pdir, v).unwrap();
+    p.unlock(Some("135790")).unwrap();
+    assert!(p.get("profile", "me").is_ok());
+}
