@@ -511,8 +511,10 @@ impl Store {
             (r, anchored)
         };
         if anchored {
-            // Best effort: what is not destroyed now is at the next change or open.
-            let _ = anchor::destroy_old(&g.conn, self.vault.as_ref(), &self.store_id);
+            // The result is released only once the epoch of before is gone (the crash window, ADR 0033): if
+            // the vault cannot destroy it now, the change stays committed and the caller gets `Io` instead of
+            // its result; the next change or open destroys it.
+            anchor::destroy_old_before_release(&g.conn, self.vault.as_ref(), &self.store_id)?;
         }
         Ok(r)
     }

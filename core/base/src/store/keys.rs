@@ -563,7 +563,9 @@ fn count_attempt(
         Err(_) => conn.execute_batch("ROLLBACK TO count_attempt; RELEASE count_attempt")?,
     }
     let failures = counted?;
-    let _ = super::anchor::destroy_old(conn, vault, store_id);
+    // The PIN is tried only once the epoch of before is gone: no guess is answered while an older copy of
+    // the files (with fewer attempts counted) would still be taken for the current one.
+    super::anchor::destroy_old_before_release(conn, vault, store_id)?;
     Ok(failures)
 }
 

@@ -1854,3 +1854,79 @@ fn a_store_written_by_main_opens_and_migrates() {
     p.unlock(Some("135790")).unwrap();
     assert!(p.get("profile", "me").is_ok());
 }
+
+/// A vault whose destruction can be made to fail (the attacker keeps the platform's key store busy, or the
+/// process is stopped at that moment): everything else works.
+struct DestroyFails(FileVault, std::sync::atomic::AtomicBool);
+impl KeyVault for DestroyFails {
+    fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.wrap(a, p)
+    }
+    fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.unwrap(a, w)
+    }
+    fn destroy(&self, a: &str) -> Result<(), VaultError> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(VaultError::Unavailable("busy".into()));
+        }
+        self.0.destroy(a)
+    }
+}
+
+/// The crash window after a commit (SECURITY.md "Not yet", ADR 0030): an anchored change committed, and the
+/// previous epoch's key not destroyed (the process killed, or the vault failing at that moment), so the files
+/// of one change back still pass as current. The change's result must not have been released then: a used
+/// grant answered, a PIN guess answered. Failed on `e74b46c`: the anchored change returned `Ok` with the
+/// old key alive (and its files of before, put back, opened without the record), and a wrong PIN was
+/// answered `WrongPin` while the copy with one attempt fewer still opened.
+#[test]
+fn attack_nothing_is_released_while_the_epoch_of_before_lives() {
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let v = Arc::new(DestroyFails(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), false.into()));
+    // A store without a PIN: a single-use grant's use.
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    let anchored = |s: &Store, id: &str| {
+        s.transaction(|t| {
+            t.put("grant_used", id, SELF_SUBJECT, b"{}", PutOptions::default())?;
+            t.anchor();
+            Ok("grant accepted")
+        })
+    };
+    anchored(&s, "g0").unwrap();
+    drop(s);
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    v.1.store(true, Ordering::SeqCst);
+    match anchored(&s, "g1") {
+        Err(Error::Io(_)) => {}
+        other => panic!("released while the epoch of before lives: {other:?}"),
+    }
+    drop(s);
+    // Once the vault works again, the next open destroys it: the files of before are refused.
+    v.1.store(false, Ordering::SeqCst);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(s.get("grant_used", "g1").is_ok(), "the change stayed committed");
+    drop(s);
+    let cur = tmp.path().join("cur");
+    copy_dir(&dir, &cur);
+    put_back(&before, &dir);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    put_back(&cur, &dir);
+
+    // A store with a PIN: no guess is answered while the copy with fewer attempts would still open.
+    let dir = tmp.path().join("p");
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 4 })));
+    v.1.store(true, Ordering::SeqCst);
+    match s.unlock(Some("111111")) {
+        Err(Error::Io(_)) => {}
+        other => panic!("a guess answered while the epoch of before lives: {other:?}"),
+    }
+    v.1.store(false, Ordering::SeqCst);
+    assert!(matches!(s.unlock(Some("222222")), Err(Error::WrongPin { attempts_left: 2 })), "the attempt counted");
+    s.unlock(Some("246810")).unwrap();
+}
