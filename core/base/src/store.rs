@@ -187,6 +187,7 @@ impl Unlocked {
             heads::Checked::Matches(head) => head,
             heads::Checked::Missing => heads::start(conn, &self.keys.data, &self.keys.head)?,
             heads::Checked::Differs(rows) => {
+                reachable(conn, &rows, !self.records_v2)?;
                 for r in &rows {
                     if !self.row_opens(conn, r) {
                         return Err(Error::corrupted(format!("records/{}", r.0), &r.1));
@@ -195,6 +196,7 @@ impl Unlocked {
                 return Err(Error::RolledBack);
             }
             heads::Checked::OrdinaryDiffers { mut stored, now, collections, rows } => {
+                reachable(conn, &rows, false)?;
                 if said != anchor::Heads::Bound(stored.bind()) && matches!(said, anchor::Heads::Bound(_)) {
                     return Err(Error::RolledBack);
                 }
@@ -1249,6 +1251,28 @@ impl Txn<'_> {
     pub fn anchor(&mut self) {
         self.anchor = true;
     }
+}
+
+/// Before a head that the rows do not make is called a rollback: every row the kept counts (migration 10's
+/// triggers, which an SQL delete keeps too) say is there was read. A damaged page that hides rows is damage
+/// (`Corrupted`), never `RolledBack`. `covered_only`: the rows are those of the covered collections.
+fn reachable(conn: &Connection, rows: &[heads::Row], covered_only: bool) -> Result<()> {
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    for r in rows {
+        *seen.entry(r.0.as_str()).or_default() += 1;
+    }
+    let mut st = conn.prepare("SELECT collection, n FROM record_counts")?;
+    let kept: Vec<(String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(|_| Error::corrupted("record_counts", "*"))?;
+    let kept: HashMap<String, i64> =
+        kept.into_iter().filter(|(c, n)| *n != 0 && (!covered_only || heads::headed(c))).collect();
+    let short = kept.len() != seen.len() || kept.iter().any(|(c, n)| seen.get(c.as_str()) != Some(n));
+    if short {
+        return Err(Error::corrupted("records", "rows the kept counts name are not reachable"));
+    }
+    Ok(())
 }
 
 /// What a transaction's move of the rollback epoch says of the record head: the digest of its anchored part
