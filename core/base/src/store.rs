@@ -1141,7 +1141,7 @@ impl Txn<'_> {
         )?;
         st.execute(params![collection, id, subject, tag, lookup, sealed, updated_at])?;
         drop(st);
-        let h = heads::hash_of(&self.u.keys.head, collection, id, subject, tag, lookup, &sealed, updated_at);
+        let h = heads::hash_of(&self.u.keys.head, collection, id, subject, tag, lookup, &sealed, updated_at, true);
         self.heads.toggle_hash(&self.tx, &self.u.keys.data, collection, &h, true)
     }
 

@@ -212,7 +212,13 @@ pub(crate) fn head_key(derive: &hmac::Key) -> crate::wipe::Wiped<hmac::Key> {
 
 pub(crate) type Row = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
 
-/// The hash of one row from its columns (the values a write has in hand, or a row read).
+/// The hash of one row from its columns (the values a write has in hand, or a row read). For an ordinary
+/// collection, record format 2 (`v2`, ADR 0033) hashes the sealed body's *version* — its length, its first 13 bytes (format and random
+/// nonce) and its last 16 (the AES-GCM tag, which authenticates the ciphertext and every other column under
+/// the subject's key) — instead of the whole body: a body written back is another version, and damage inside
+/// it is found when it is read; the unlock then hashes 37 bytes per row, not the records. The covered
+/// collections (few rows, security-relevant) hash the whole body, as format 1 did: damage in one of them is
+/// found at the unlock.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn hash_of(
     key: &hmac::Key,
@@ -223,7 +229,18 @@ pub(crate) fn hash_of(
     lookup: Option<&[u8]>,
     body: &[u8],
     updated_at: i64,
+    v2: bool,
 ) -> [u8; 32] {
+    let mut version = Vec::new();
+    let body = if v2 && !headed(collection) && body.len() >= 29 {
+        version.extend_from_slice(b"v2");
+        version.extend_from_slice(&(body.len() as u64).to_be_bytes());
+        version.extend_from_slice(&body[..13]);
+        version.extend_from_slice(&body[body.len() - 16..]);
+        &version[..]
+    } else {
+        body
+    };
     let mut c = hmac::Context::with_key(key);
     let mut part = |b: Option<&[u8]>| match b {
         None => c.update(&[0]),
@@ -245,9 +262,9 @@ pub(crate) fn hash_of(
     h
 }
 
-fn row_hash(key: &hmac::Key, r: &Row) -> [u8; 32] {
+fn row_hash(key: &hmac::Key, r: &Row, v2: bool) -> [u8; 32] {
     let (collection, id, subject, tag, lookup, body, updated_at) = r;
-    hash_of(key, collection, id, subject, tag.as_deref(), lookup.as_deref(), body, *updated_at)
+    hash_of(key, collection, id, subject, tag.as_deref(), lookup.as_deref(), body, *updated_at, v2)
 }
 
 /// Read as bytes (a damaged text column must not make the row unreadable here: it is damage the record's
@@ -274,7 +291,7 @@ pub(crate) fn row_now(conn: &Connection, key: &hmac::Key, collection: &str, id: 
         .prepare_cached(&format!("SELECT {COLUMNS} FROM records WHERE collection = ?1 AND id = ?2"))?
         .query_row(params![collection, id], read_row)
         .optional()?;
-    Ok(row.map(|r| row_hash(key, &r)))
+    Ok(row.map(|r| row_hash(key, &r, true)))
 }
 
 /// Every row as it is now: the head they make, and the rows (for telling damage from rollback). With
@@ -291,7 +308,7 @@ fn rows_now(conn: &Connection, key: &hmac::Key, covered_only: bool) -> Result<(H
     let rows: Vec<Row> = st.query_map([], read_row)?.collect::<rusqlite::Result<_>>()?;
     let mut head = Head::default();
     for r in &rows {
-        head.toggle(&r.0, &row_hash(key, r), true);
+        head.toggle(&r.0, &row_hash(key, r, !covered_only), true);
     }
     Ok((head, rows))
 }
@@ -452,7 +469,7 @@ impl Pending {
             rows
         };
         for r in &rows {
-            self.toggle_hash(conn, data, &r.0, &row_hash(key, r), false)?;
+            self.toggle_hash(conn, data, &r.0, &row_hash(key, r, true), false)?;
         }
         Ok(())
     }
