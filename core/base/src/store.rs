@@ -5,7 +5,9 @@
 //!   PBKDF2-derived layer checked only at unlock (`keys.rs`).
 //! * Every record belongs to a subject ([`SubjectKind`]: the person, a family member, an enterprise, an
 //!   agent's principal) and is sealed (AES-256-GCM, random nonce) under that subject's key, with
-//!   associated data binding table, record id and column. Subject keys are sealed under the *ring*, whose
+//!   associated data binding every column of its row (record format 2, ADR 0033: collection, id, subject,
+//!   tag, keyed lookup, `updated_at`); a sealed record head over every collection is checked at unlock, so
+//!   an older record written back in place is `RolledBack` (`heads.rs`). Subject keys are sealed under the *ring*, whose
 //!   key only the vault holds (`keys.rs`). [`Store::shred_subject`] deletes the subject's key and moves the
 //!   others to a new ring, destroying the old ring key in the vault: the subject's records, label,
 //!   attachment names and audit details become unreadable at once, in copies of the files taken before

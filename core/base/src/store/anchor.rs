@@ -32,7 +32,10 @@
 //! it by the transaction that never committed (in a torn WAL) never opens again. Killed between the commit
 //! and the destruction: the key of e lives until the next open or change destroys it; until then the files
 //! of one change back are not told from the current ones (the two-phase limit: the vault offers no
-//! "exists", and destroying first would make a kill before the commit brick the store).
+//! "exists", and destroying first would make a kill before the commit brick the store). So nothing is
+//! released from a change before that destruction ([`destroy_old_before_release`], ADR 0033): the result of
+//! an anchored transaction, the trial of a PIN. A kill in the window released nothing; putting back the files
+//! of one change back then gains nothing answered from it.
 
 use rusqlite::Connection;
 

@@ -27,9 +27,15 @@
 //! its rows, within one epoch, is not detected (it re-sends operations the platform answers once by their
 //! idempotency keys, or drops queued ones — which whoever has the files can do by deleting them).
 //!
+//! **Every collection** (record format 2, ADR 0033): after the two parts, one count and XOR per ordinary
+//! collection (drafts, cases, profiles, …), over each row's columns and its sealed body's *version* (length,
+//! nonce, GCM tag: the record's associated data binds every column, so the tag authenticates the rest).
+//! Not bound to the anchor. At unlock an ordinary collection whose rows all open but do not make its part is
+//! `RolledBack`; one with a row that does not open is damage, and its part is taken from its rows.
+//!
 //! Limits: checked at unlock, not at each read (malware running as the app can write through the store
-//! anyway); the other collections (drafts, cases, settings) are not covered; a store upgraded to this
-//! format trusts its rows as they are at that first unlock.
+//! anyway); damage in an ordinary collection hides an older record of it written back with it; a store
+//! upgraded to this format trusts its rows as they are at that first unlock.
 
 use std::collections::BTreeMap;
 
