@@ -86,6 +86,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("autosave {:8.2} ms per 1,000 single-record transactions", median(autosave));
     println!("read     {:8.2} ms per 1,000 point reads", median(read));
     println!("unlock   {:8.2} ms (open of a store of 10,000 records; 9 per run)", median(unlock));
-    println!("unlock   {:8.2} ms of this thread's CPU time (the same opens: less sensitive to the load)", median(unlock_cpu));
+    println!(
+        "unlock   {:8.2} ms of this thread's CPU time (the same opens: less sensitive to the load)",
+        median(unlock_cpu)
+    );
     Ok(())
 }

@@ -1169,7 +1169,7 @@ impl Txn<'_> {
     /// The tag is in the record's associated data (record format 2), so the body is sealed again.
     pub fn set_tag(&mut self, collection: &str, id: &str, tag: Option<&str>) -> Result<bool> {
         let now = self.clock.now_secs();
-        let row: Option<(i64, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64)> = self
+        let row: Option<RawRow> = self
             .tx
             .prepare_cached(
                 "SELECT seq, id, subject, tag, lookup, body, updated_at FROM records WHERE collection = ?1 AND id = ?2",
@@ -1494,8 +1494,8 @@ fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow
     } else {
         record_aad_v1(collection, &id, &subject)?
     };
-    let body = crypto::open_owned(&key, &aad, body)
-        .ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
+    let body =
+        crypto::open_owned(&key, &aad, body).ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
     Ok(Record { seq, collection: collection.to_string(), id, subject, tag, body, updated_at })
 }
 
@@ -1610,8 +1610,8 @@ fn scan_records(
         conn.prepare_cached("SELECT id, subject, tag, lookup, body, updated_at FROM records WHERE seq = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for (seq, id, subj, tag) in rows {
-        let full: rusqlite::Result<BodyRow> = body_of
-            .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)));
+        let full: rusqlite::Result<BodyRow> =
+            body_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)));
         out.push(match full {
             // The row read again must be the row counted: a damaged page could show other columns.
             Ok((i2, s2, t2, lookup, body, at)) if i2 == id && s2 == subj && t2 == tag => {

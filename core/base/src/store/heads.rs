@@ -137,7 +137,8 @@ impl Head {
             return Some(Stored::Whole(Part::decode(b)?));
         }
         let (fixed, mut rest) = b.split_at_checked(80)?;
-        let mut head = Head { parts: [Part::decode(&fixed[..40])?, Part::decode(&fixed[40..])?], ordinary: BTreeMap::new() };
+        let mut head =
+            Head { parts: [Part::decode(&fixed[..40])?, Part::decode(&fixed[40..])?], ordinary: BTreeMap::new() };
         while !rest.is_empty() {
             let (n, r) = rest.split_at_checked(4)?;
             let n = u32::from_be_bytes(n.try_into().ok()?) as usize;

@@ -1703,8 +1703,12 @@ fn attack_a_changed_tag_lookup_or_time_of_a_record_is_detected() {
     let current = tmp.path().join("current");
     copy_dir(&dir, &current);
     let corrupted = |r: Result<Vec<Record>>, what: &str| match r {
-        Err(Error::Corrupted { table, record }) => assert_eq!((table.as_str(), record.as_str()), ("records/case", "c1")),
-        other => panic!("{what}: {:?}", other.map(|v| v.iter().map(|r| (r.id.clone(), r.tag.clone())).collect::<Vec<_>>())),
+        Err(Error::Corrupted { table, record }) => {
+            assert_eq!((table.as_str(), record.as_str()), ("records/case", "c1"))
+        }
+        other => {
+            panic!("{what}: {:?}", other.map(|v| v.iter().map(|r| (r.id.clone(), r.tag.clone())).collect::<Vec<_>>()))
+        }
     };
     // The tag: the case listed as approved.
     raw_db(&dir).execute("UPDATE records SET tag = 'approved' WHERE id = 'c1'", []).unwrap();
@@ -1823,12 +1827,16 @@ fn a_store_written_by_main_opens_and_migrates() {
     assert_eq!((att.len(), att[0].name.as_str()), (1, "李秀英身份证.jpg"));
     assert_eq!(s.read_attachment_to_vec(&att[0].id).unwrap(), b"JPEG li xiuying");
     let log = s.audit_entries(None).unwrap();
-    assert_eq!((log[0].detail["purpose"].as_str(), log[1].detail["principal"].as_str()), (Some("hotel"), Some("李秀英")));
+    assert_eq!(
+        (log[0].detail["purpose"].as_str(), log[1].detail["principal"].as_str()),
+        (Some("hotel"), Some("李秀英"))
+    );
     assert!(s.audit_verify().unwrap().is_intact());
-    let format = s.with_txn_raw(|tx| Ok(keys::record_format(tx)?)).unwrap();
+    let format = s.with_txn_raw(|tx| keys::record_format(tx)).unwrap();
     assert_eq!(format, 2);
     // Writes after the upgrade; a second open reads them.
-    s.put_with("case", "c-li", "p-li", b"{\"state\":\"done\"}", PutOptions { tag: Some("done"), lookup: None }).unwrap();
+    s.put_with("case", "c-li", "p-li", b"{\"state\":\"done\"}", PutOptions { tag: Some("done"), lookup: None })
+        .unwrap();
     drop(s);
     let old_case = raw_row(&raw_db(&dir), "case", "c-li");
     let s = Store::open(&dir, v.clone()).unwrap();

@@ -106,7 +106,9 @@ pub(super) fn to_records_v2(
     let rows: Vec<Row> = {
         let mut st = tx.prepare("SELECT seq, collection, id, subject, tag, lookup, body, updated_at FROM records")?;
         let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         rows
     };
@@ -146,11 +148,7 @@ pub(super) fn to_records_v2(
         }
     }
 
-    crate::audit::rekey(
-        &tx,
-        &u.audit_keys(),
-        &crate::audit::AuditKeys { data: &new.data, chain: &new.audit },
-    )?;
+    crate::audit::rekey(&tx, &u.audit_keys(), &crate::audit::AuditKeys { data: &new.data, chain: &new.audit })?;
     keys::rotate_envelope(&tx, vault, store_id, &raw, &new, pin_layer)?;
     let head = super::heads::start(&tx, &new.data, &new.head)?;
     let bound = super::anchor::Heads::Bound(head.bind());
