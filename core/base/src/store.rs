@@ -189,7 +189,14 @@ impl Unlocked {
             heads::Checked::Matches(head) => head,
             heads::Checked::Missing => heads::start(conn, &self.keys.data, &self.keys.head)?,
             heads::Checked::Differs(rows) => {
-                reachable(conn, &rows, !self.records_v2)?;
+                if let Some(c) =
+                    short_collections(conn, &rows, !self.records_v2)?.into_iter().find(|c| heads::headed(c))
+                {
+                    return Err(Error::corrupted(
+                        format!("records/{c}"),
+                        "rows the kept count names are not reachable",
+                    ));
+                }
                 for r in &rows {
                     if !self.row_opens(conn, r) {
                         return Err(Error::corrupted(format!("records/{}", r.0), &r.1));
@@ -198,7 +205,7 @@ impl Unlocked {
                 return Err(Error::RolledBack);
             }
             heads::Checked::OrdinaryDiffers { mut stored, now, collections, rows } => {
-                reachable(conn, &rows, false)?;
+                let short = short_collections(conn, &rows, false)?;
                 if said != anchor::Heads::Bound(stored.bind()) && matches!(said, anchor::Heads::Bound(_)) {
                     return Err(Error::RolledBack);
                 }
@@ -214,7 +221,8 @@ impl Unlocked {
                     unknown_damaged |= !self.row_opens(conn, r);
                 }
                 for c in &collections {
-                    let mut damaged = unknown_damaged;
+                    // Fewer (or more) rows than the kept count: a damaged page (an SQL delete keeps the count).
+                    let mut damaged = unknown_damaged || short.contains(c);
                     for r in rows.iter().filter(|r| &r.0 == c) {
                         damaged |= !self.row_opens(conn, r);
                     }
@@ -1255,10 +1263,10 @@ impl Txn<'_> {
     }
 }
 
-/// Before a head that the rows do not make is called a rollback: every row the kept counts (migration 10's
-/// triggers, which an SQL delete keeps too) say is there was read. A damaged page that hides rows is damage
-/// (`Corrupted`), never `RolledBack`. `covered_only`: the rows are those of the covered collections.
-fn reachable(conn: &Connection, rows: &[heads::Row], covered_only: bool) -> Result<()> {
+/// Before a head that the rows do not make is called a rollback: the collections where the rows read are not
+/// as many as the kept counts (migration 10's triggers, which an SQL delete keeps too) say — a damaged page
+/// that hides rows, damage, never `RolledBack`. `covered_only`: the rows are those of the covered collections.
+fn short_collections(conn: &Connection, rows: &[heads::Row], covered_only: bool) -> Result<Vec<String>> {
     let mut seen: HashMap<&str, i64> = HashMap::new();
     for r in rows {
         *seen.entry(r.0.as_str()).or_default() += 1;
@@ -1270,11 +1278,10 @@ fn reachable(conn: &Connection, rows: &[heads::Row], covered_only: bool) -> Resu
         .map_err(|_| Error::corrupted("record_counts", "*"))?;
     let kept: HashMap<String, i64> =
         kept.into_iter().filter(|(c, n)| *n != 0 && (!covered_only || heads::headed(c))).collect();
-    let short = kept.len() != seen.len() || kept.iter().any(|(c, n)| seen.get(c.as_str()) != Some(n));
-    if short {
-        return Err(Error::corrupted("records", "rows the kept counts name are not reachable"));
-    }
-    Ok(())
+    let mut short: Vec<String> =
+        kept.iter().filter(|(c, n)| seen.get(c.as_str()) != Some(*n)).map(|(c, _)| c.clone()).collect();
+    short.extend(seen.keys().filter(|c| !kept.contains_key(**c)).map(|c| c.to_string()));
+    Ok(short)
 }
 
 /// What a transaction's move of the rollback epoch says of the record head: the digest of its anchored part
