@@ -142,7 +142,13 @@ pub(crate) const RECORD_FORMAT_META: &str = "record_format";
 pub(crate) const RECORD_FORMAT: u64 = 2;
 
 pub(crate) fn record_format(conn: &Connection) -> Result<u64> {
-    meta_u64(conn, RECORD_FORMAT_META).map(|f| f.max(1))
+    match meta_get(conn, RECORD_FORMAT_META)? {
+        None => Ok(1),
+        Some(v) => match <[u8; 8]>::try_from(v.as_slice()).map(u64::from_be_bytes) {
+            Ok(f) if f >= RECORD_FORMAT => Ok(f),
+            _ => Err(Error::corrupted("meta", RECORD_FORMAT_META)),
+        },
+    }
 }
 
 pub(crate) fn store_format(conn: &Connection) -> Result<u64> {
@@ -662,6 +668,14 @@ fn unlock_keys(
     let plain_len = plain_envelope_len(has_pin);
     let current = envelope_alias(conn, store_id)?;
     let rekeyed = current == rekeyed_alias(store_id);
+    // Nothing opened the envelope under the aliases its record format names: if one of the other family
+    // does, the record format in `meta` is damaged (a flipped or lost row), not the key wrong.
+    let not_opened = |envelope: &[u8], others: &[String]| -> Error {
+        if others.iter().any(|a| vault.unwrap(a, envelope).is_ok()) {
+            return Error::corrupted("meta", RECORD_FORMAT_META);
+        }
+        wrong_key_or_damage(conn, "envelope", envelope)
+    };
     let unwrap = |envelope: &[u8]| -> Result<(Zeroizing<Vec<u8>>, bool, bool)> {
         match vault.unwrap(&current, envelope) {
             Ok(v) => {
@@ -669,7 +683,9 @@ fn unlock_keys(
                 return Ok((inner, false, plain));
             }
             // A store of record format 2 has its envelope under the rotated alias only.
-            Err(VaultError::UnwrapFailed) if rekeyed => return Err(wrong_key_or_damage(conn, "envelope", envelope)),
+            Err(VaultError::UnwrapFailed) if rekeyed => {
+                return Err(not_opened(envelope, &[alias(store_id), legacy_alias(store_id)]))
+            }
             Err(VaultError::UnwrapFailed) => {}
             Err(e) => return Err(vault_err(e)),
         }
@@ -678,7 +694,7 @@ fn unlock_keys(
                 let (inner, plain) = open_secret(conn, &legacy_alias(store_id), v, plain_len)?;
                 Ok((inner, true, plain))
             }
-            Err(VaultError::UnwrapFailed) => Err(wrong_key_or_damage(conn, "envelope", envelope)),
+            Err(VaultError::UnwrapFailed) => Err(not_opened(envelope, &[rekeyed_alias(store_id)])),
             Err(e) => Err(vault_err(e)),
         }
     };

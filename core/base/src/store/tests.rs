@@ -1946,3 +1946,33 @@ fn attack_nothing_is_released_while_the_epoch_of_before_lives() {
     assert!(matches!(s.unlock(Some("222222")), Err(Error::WrongPin { attempts_left: 2 })), "the attempt counted");
     s.unlock(Some("246810")).unwrap();
 }
+
+/// The record format in `meta` damaged or deleted is damage (`Corrupted`), never a wrong key, and never a
+/// way to run the upgrade again (which would take the head from the rows as they are).
+#[test]
+fn a_damaged_or_deleted_record_format_is_corrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("case", "c1", SELF_SUBJECT, b"{}").unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    for damage in [
+        "DELETE FROM meta WHERE key = 'record_format'",
+        "UPDATE meta SET value = x'0000000000000000' WHERE key = 'record_format'",
+        "UPDATE meta SET value = x'02' WHERE key = 'record_format'",
+    ] {
+        put_back(&current, &dir);
+        raw_db(&dir).execute(damage, []).unwrap();
+        match Store::open(&dir, v.clone()) {
+            Err(Error::Corrupted { table, record }) => {
+                assert_eq!((table.as_str(), record.as_str()), ("meta", "record_format"))
+            }
+            other => panic!("{damage}: {other:?}"),
+        }
+    }
+    put_back(&current, &dir);
+    assert!(Store::open(&dir, v).is_ok());
+}
