@@ -532,3 +532,51 @@ pub(crate) fn upgrade(
     }
     Ok(())
 }
+
+/// Moves the log from one data key to another (the data-key rotation of the upgrade to record format 2,
+/// ADR 0033), inside the caller's transaction: the chain is checked under the old keys first (a break found
+/// is kept in `meta` and reported by every later [`verify`]: the rotation never launders a tampered log);
+/// each detail sealed under the old data key is sealed anew under the new one (one that does not open stays
+/// as it is: reported when read); every link is remade with the new chain key and the head written.
+pub(crate) fn rekey(conn: &Connection, old: &AuditKeys<'_>, new: &AuditKeys<'_>) -> Result<()> {
+    let checked = verify(conn, old)?;
+    if let Some(b) = checked.first_broken {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+            params![BROKEN_BEFORE_UPGRADE, b.to_be_bytes().to_vec()],
+        )?;
+    }
+    let rows: Vec<Row> = {
+        let mut st = conn.prepare(&format!("SELECT {ROW_COLUMNS} FROM audit_log ORDER BY seq"))?;
+        let rows = st.query_map([], row)?.collect::<rusqlite::Result<_>>()?;
+        rows
+    };
+    if rows.is_empty() {
+        conn.execute("DELETE FROM meta WHERE key = ?1", [HEAD])?;
+        return Ok(());
+    }
+    conn.execute_batch("DROP TRIGGER IF EXISTS audit_no_update;")?;
+    let mut prev = GENESIS.to_vec();
+    let mut last_seq = 0;
+    for mut r in rows.into_iter() {
+        if r.detail_key == "data" {
+            if let Some(plain) = crypto::open(old.data, &detail_aad(r.seq), &r.detail) {
+                r.detail = crypto::seal(new.data, &detail_aad(r.seq), &plain)?;
+            }
+        }
+        r.prev = prev;
+        r.hash = row_hash(new.chain, &r.prev, &r);
+        conn.execute(
+            "UPDATE audit_log SET detail = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
+            params![r.seq, r.detail, r.prev, r.hash],
+        )?;
+        last_seq = r.seq;
+        prev = r.hash;
+    }
+    conn.execute_batch(
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
+    )?;
+    let count: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
+    write_head(conn, new, count as u64, last_seq, &prev)
+}

@@ -5,7 +5,9 @@
 //!   PBKDF2-derived layer checked only at unlock (`keys.rs`).
 //! * Every record belongs to a subject ([`SubjectKind`]: the person, a family member, an enterprise, an
 //!   agent's principal) and is sealed (AES-256-GCM, random nonce) under that subject's key, with
-//!   associated data binding table, record id and column. Subject keys are sealed under the *ring*, whose
+//!   associated data binding every column of its row (record format 2, ADR 0033: collection, id, subject,
+//!   tag, keyed lookup, `updated_at`); a sealed record head over every collection is checked at unlock, so
+//!   an older record written back in place is `RolledBack` (`heads.rs`). Subject keys are sealed under the *ring*, whose
 //!   key only the vault holds (`keys.rs`). [`Store::shred_subject`] deletes the subject's key and moves the
 //!   others to a new ring, destroying the old ring key in the vault: the subject's records, label,
 //!   attachment names and audit details become unreadable at once, in copies of the files taken before
@@ -144,29 +146,49 @@ pub(crate) struct Unlocked {
     subject_keys: HashMap<String, SubjectKey>,
     /// The subject key ring; `None` only for a format-1 store read by salvage (not upgraded).
     ring: Option<keys::Ring>,
+    /// Record format 2 (ADR 0033): every record's associated data binds all its columns, and every
+    /// collection is in the record head. `false` only before the upgrade (and in salvage of such a store).
+    records_v2: bool,
 }
 
 impl Unlocked {
-    /// The keys of an unlocked store: its ring loaded (a format-1 store upgraded to format 2 first), and
-    /// any old ring key whose destruction was cut short destroyed now.
+    /// The keys of an unlocked store: its ring loaded (a format-1 store upgraded to format 2 first), its
+    /// record head checked, what a store of before keeps in the clear sealed or keyed (finding 11,
+    /// `metadata.rs`), a store of record format 1 upgraded (every record sealed again, the data key
+    /// rotated: `upgrade.rs`), and any old vault key whose destruction was cut short destroyed now.
+    /// The PIN-derived key of this unlock (`keys.pin_layer`), needed by the rotation, is dropped when this
+    /// returns.
     fn load(
         conn: &mut Connection,
         vault: &dyn KeyVault,
         store_id: &str,
         dir: &Path,
-        keys: keys::Keys,
+        mut keys: keys::Keys,
     ) -> Result<Unlocked> {
+        let pin_layer = keys.pin_layer.take();
         let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
-        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring };
+        let records_v2 = keys::record_format(conn)? >= 2;
+        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring, records_v2 };
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
         u.check_head(conn, vault, store_id)?;
-        // What a store of before keeps in the clear is sealed or keyed now (finding 11).
+        // What a store of before keeps in the clear is sealed or keyed now (finding 11) — before the upgrade
+        // to record format 2, which seals every record again (under its keyed id) and makes the head from them.
         metadata::seal_all(conn, dir, &mut u)?;
+        if !u.records_v2 {
+            upgrade::to_records_v2(conn, vault, store_id, &mut u, pin_layer.as_deref())?;
+        }
         // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
         let _ = keys::destroy_old_rings(conn, vault, store_id);
+        keys::destroy_replaced_envelopes(conn, vault, store_id);
         Ok(u)
+    }
+
+    /// Whether a row as read opens under its subject's key (damage is a row that does not).
+    fn row_opens(&mut self, conn: &Connection, r: &heads::Row) -> bool {
+        let (collection, id, subject, tag, lookup, body, at) = r.clone();
+        decode_row(conn, self, &collection, (0, id, subject, tag, lookup, body, at)).is_ok()
     }
 
     /// The sealed head of the security-relevant collections against their rows (`heads.rs`): an older row
@@ -175,25 +197,64 @@ impl Unlocked {
     /// says so from then on.
     fn check_head(&mut self, conn: &mut Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
         let said = self.keys.anchor_heads;
-        let head = match heads::check(conn, &self.keys.data, &self.keys.head, said != anchor::Heads::None)? {
+        let checked =
+            heads::check(conn, &self.keys.data, &self.keys.head, said != anchor::Heads::None, self.records_v2)?;
+        let head = match checked {
             // The rows make the head, and it is the one the vault's payload names (an older head put back
-            // with all its rows makes itself, but not that).
-            heads::Checked::Matches(head, false) if said == anchor::Heads::Bound(head.bind()) => return Ok(()),
-            heads::Checked::Matches(_, _) if matches!(said, anchor::Heads::Bound(_)) => return Err(Error::RolledBack),
+            // with all its rows makes itself, but not that). A store of record format 1 is sealed anew by
+            // its upgrade right after this.
+            heads::Checked::Matches(head) if said == anchor::Heads::Bound(head.bind()) => return Ok(()),
+            heads::Checked::Matches(_) if matches!(said, anchor::Heads::Bound(_)) => return Err(Error::RolledBack),
             // Made before the binding (or before the parts): bound now, and sealed as parts.
-            heads::Checked::Matches(head, _) => head,
+            heads::Checked::Matches(head) => head,
             heads::Checked::Missing => heads::start(conn, &self.keys.data, &self.keys.head)?,
             heads::Checked::Differs(rows) => {
-                for (collection, id, subject, body) in rows {
-                    let key = subject_key(conn, self, &subject)
-                        .map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
-                    let aad = record_aad(&collection, &id, &subject)
-                        .map_err(|_| Error::corrupted(format!("records/{collection}"), &id))?;
-                    if crypto::open(&key, &aad, &body).is_none() {
-                        return Err(Error::corrupted(format!("records/{collection}"), &id));
+                if let Some(c) =
+                    short_collections(conn, &rows, !self.records_v2)?.into_iter().find(|c| heads::headed(c))
+                {
+                    return Err(Error::corrupted(
+                        format!("records/{c}"),
+                        "rows the kept count names are not reachable",
+                    ));
+                }
+                for r in &rows {
+                    if !self.row_opens(conn, r) {
+                        return Err(Error::corrupted(format!("records/{}", r.0), &r.1));
                     }
                 }
                 return Err(Error::RolledBack);
+            }
+            heads::Checked::OrdinaryDiffers { mut stored, now, collections, rows } => {
+                let short = short_collections(conn, &rows, false)?;
+                if said != anchor::Heads::Bound(stored.bind()) && matches!(said, anchor::Heads::Bound(_)) {
+                    return Err(Error::RolledBack);
+                }
+                // An ordinary collection whose rows all open but do not make its part: an older record
+                // written back, one deleted or added, a plaintext column changed. One with a row that does
+                // not open is damaged: that row reads as `Corrupted` (the others still read, ADR 0003), and
+                // the collection's part is taken from its rows as they are now (ADR 0033: damage in the same
+                // collection can hide an older record; the damage itself stays visible).
+                // A row of a collection the head does not know that does not open may be a row whose
+                // collection name was damaged: the collection it left is then short for damage, not a delete.
+                let mut unknown_damaged = false;
+                for r in rows.iter().filter(|r| !heads::headed(&r.0) && !stored.has_ordinary(&r.0)) {
+                    unknown_damaged |= !self.row_opens(conn, r);
+                }
+                for c in &collections {
+                    // Fewer (or more) rows than the kept count: a damaged page (an SQL delete keeps the count).
+                    let mut damaged = unknown_damaged || short.contains(c);
+                    for r in rows.iter().filter(|r| &r.0 == c) {
+                        damaged |= !self.row_opens(conn, r);
+                    }
+                    if !damaged {
+                        return Err(Error::RolledBack);
+                    }
+                    stored.rebase(&now, c);
+                }
+                let tx = conn.transaction()?;
+                heads::save(&tx, &self.keys.data, &stored)?;
+                tx.commit()?;
+                return Ok(());
             }
         };
         let tx = conn.transaction()?;
@@ -298,7 +359,8 @@ impl Store {
             let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
             let head = heads::start(&tx, &keys.data, &keys.head)?;
             anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Bound(head.bind()))?;
-            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring) };
+            keys::meta_set(&tx, keys::RECORD_FORMAT_META, &keys::RECORD_FORMAT.to_be_bytes())?;
+            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring), records_v2: true };
             {
                 let mut txn =
                     Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false, heads: heads::Pending::default() };
@@ -481,8 +543,10 @@ impl Store {
             (r, anchored)
         };
         if anchored {
-            // Best effort: what is not destroyed now is at the next change or open.
-            let _ = anchor::destroy_old(&g.conn, self.vault.as_ref(), &self.store_id);
+            // The result is released only once the epoch of before is gone (the crash window, ADR 0033): if
+            // the vault cannot destroy it now, the change stays committed and the caller gets `Io` instead of
+            // its result; the next change or open destroys it.
+            anchor::destroy_old_before_release(&g.conn, self.vault.as_ref(), &self.store_id)?;
         }
         Ok(r)
     }
@@ -689,7 +753,7 @@ impl Store {
     ) -> Result<Vec<Result<Record>>> {
         self.read(|conn, u| {
             let mut st = conn.prepare_cached(
-                "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
+                "SELECT seq, id, subject, tag, body, updated_at, lookup FROM records WHERE collection = ?1 ORDER BY seq",
             )?;
             let mut rows: Vec<RawRow> = Vec::new();
             let mut seen = 0i64;
@@ -698,7 +762,7 @@ impl Store {
                 seen += 1;
                 let (subject, tag, at): (String, Option<String>, i64) = (r.get(2)?, r.get(3)?, r.get(5)?);
                 if keep(&subject, tag.as_deref(), at) {
-                    rows.push((r.get(0)?, r.get(1)?, subject, tag, r.get(4)?, at));
+                    rows.push((r.get(0)?, r.get(1)?, subject, tag, r.get(6)?, r.get(4)?, at));
                 }
             }
             drop(q);
@@ -727,7 +791,7 @@ impl Store {
     ) -> Result<Vec<Versioned>> {
         self.read(|conn, u| {
             let mut st = conn.prepare_cached(
-                "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 ORDER BY seq",
+                "SELECT seq, id, subject, tag, body, updated_at, lookup FROM records WHERE collection = ?1 ORDER BY seq",
             )?;
             let mut rows: Vec<(String, Vec<u8>, Option<RawRow>)> = Vec::new();
             let mut seen = 0i64;
@@ -784,7 +848,7 @@ impl Store {
                 return Ok(None);
             }
             let mut st = conn.prepare_cached(
-                "SELECT r.seq, r.id, r.subject, r.tag, r.body, r.updated_at FROM record_changes c
+                "SELECT r.seq, r.id, r.subject, r.tag, r.body, r.updated_at, r.lookup FROM record_changes c
                  JOIN records r ON r.collection = c.collection AND r.id = c.id
                  WHERE c.collection = ?1 AND c.gen > ?2 ORDER BY r.seq LIMIT ?3",
             )?;
@@ -1006,7 +1070,7 @@ impl Store {
     /// The audit log (of one target); a detail about an erased subject reads as `null`.
     pub fn audit_entries(&self, target: Option<&str>) -> Result<Vec<crate::audit::AuditEntry>> {
         self.read(|conn, u| {
-            let Unlocked { keys, subject_keys, ring } = u;
+            let Unlocked { keys, subject_keys, ring, .. } = u;
             let mut key_of = |subject: &str| subject_key_in(conn, subject_keys, ring.as_ref(), &keys.data, subject);
             crate::audit::list(
                 conn,
@@ -1095,9 +1159,26 @@ impl Txn<'_> {
         if body.len() > MAX_RECORD_BYTES {
             return Err(Error::validation("record", "记录过大", "record too large"));
         }
-        let key = subject_key(&self.tx, self.u, subject)?;
-        let sealed = crypto::seal(&key, &record_aad(collection, id, subject)?, body)?;
         let lookup = opts.lookup.map(|v| lookup_hash(&self.u.keys.lookup, collection, v));
+        let now = self.clock.now_secs();
+        self.write_row(collection, id, subject, opts.tag, lookup.as_deref(), body, now)
+    }
+
+    /// Seals `body` with every column in its associated data (record format 2), writes the row, and keeps
+    /// the record head: the old row's hash out, the new one in.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_row(
+        &mut self,
+        collection: &str,
+        id: &str,
+        subject: &str,
+        tag: Option<&str>,
+        lookup: Option<&[u8]>,
+        body: &[u8],
+        updated_at: i64,
+    ) -> Result<()> {
+        let key = subject_key(&self.tx, self.u, subject)?;
+        let sealed = crypto::seal(&key, &record_aad(collection, id, subject, tag, lookup, updated_at)?, body)?;
         self.head_row(collection, id, false)?;
         let mut st = self.tx.prepare_cached(
             "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
@@ -1105,10 +1186,10 @@ impl Txn<'_> {
              ON CONFLICT(collection, id) DO UPDATE SET subject = excluded.subject, tag = excluded.tag,
                  lookup = excluded.lookup, body = excluded.body, updated_at = excluded.updated_at",
         )?;
-        let now = self.clock.now_secs();
-        st.execute(params![collection, id, subject, opts.tag, lookup, sealed, now])?;
+        st.execute(params![collection, id, subject, tag, lookup, sealed, updated_at])?;
         drop(st);
-        self.head_row(collection, id, true)
+        let h = heads::hash_of(&self.u.keys.head, collection, id, subject, tag, lookup, &sealed, updated_at, true);
+        self.heads.toggle_hash(&self.tx, &self.u.keys.data, collection, &h, true)
     }
 
     /// Takes the row out of the head of the covered collections (before a write) or puts it in (after).
@@ -1130,15 +1211,23 @@ impl Txn<'_> {
 
     /// Changes only the plaintext tag of a record (and its `updated_at`, as every write does: an
     /// incremental backup finds changes by it).
+    /// The tag is in the record's associated data (record format 2), so the body is sealed again.
     pub fn set_tag(&mut self, collection: &str, id: &str, tag: Option<&str>) -> Result<bool> {
         let now = self.clock.now_secs();
-        self.head_row(collection, id, false)?;
-        let changed = self.tx.execute(
-            "UPDATE records SET tag = ?3, updated_at = ?4 WHERE collection = ?1 AND id = ?2",
-            params![collection, id, tag, now],
-        )? > 0;
-        self.head_row(collection, id, true)?;
-        Ok(changed)
+        let row: Option<RawRow> = self
+            .tx
+            .prepare_cached(
+                "SELECT seq, id, subject, tag, lookup, body, updated_at FROM records WHERE collection = ?1 AND id = ?2",
+            )?
+            .query_row(params![collection, id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })
+            .optional()?;
+        let Some(row) = row else { return Ok(false) };
+        let lookup = row.4.clone();
+        let record = decode_row(&self.tx, self.u, collection, row)?;
+        self.write_row(collection, id, &record.subject, tag, lookup.as_deref(), &record.body, now)?;
+        Ok(true)
     }
 
     pub fn get(&mut self, collection: &str, id: &str) -> Result<Record> {
@@ -1211,21 +1300,84 @@ impl Txn<'_> {
     }
 }
 
+/// Before a head that the rows do not make is called a rollback: the collections where the rows read are not
+/// as many as the kept counts (migration 10's triggers, which an SQL delete keeps too) say — a damaged page
+/// that hides rows, damage, never `RolledBack`. `covered_only`: the rows are those of the covered collections.
+fn short_collections(conn: &Connection, rows: &[heads::Row], covered_only: bool) -> Result<Vec<String>> {
+    let mut seen: HashMap<&str, i64> = HashMap::new();
+    for r in rows {
+        *seen.entry(r.0.as_str()).or_default() += 1;
+    }
+    let mut st = conn.prepare("SELECT collection, n FROM record_counts")?;
+    let kept: Vec<(String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(|_| Error::corrupted("record_counts", "*"))?;
+    let kept: HashMap<String, i64> =
+        kept.into_iter().filter(|(c, n)| *n != 0 && (!covered_only || heads::headed(c))).collect();
+    let mut short: Vec<String> =
+        kept.iter().filter(|(c, n)| seen.get(c.as_str()) != Some(*n)).map(|(c, _)| c.clone()).collect();
+    short.extend(seen.keys().filter(|c| !kept.contains_key(**c)).map(|c| c.to_string()));
+    Ok(short)
+}
+
 /// What a transaction's move of the rollback epoch says of the record head: the digest of its anchored part
 /// as the transaction leaves it (`anchor.rs`).
 fn bound_head(tx: &Connection, keys: &keys::Keys, pending: &heads::Pending) -> Result<anchor::Heads> {
     let head = match pending.head() {
-        Some(h) => Some(*h),
+        Some(h) => Some(h.clone()),
         None => heads::load(tx, &keys.data)?,
     };
     Ok(head.map_or(anchor::Heads::None, |h| anchor::Heads::Bound(h.bind())))
 }
 
-/// `crypto::aad("records", "<collection>/<id>", "body") || subject`, built in one allocation (it is on
-/// every read and write; `record_aad_layout` below pins the bytes). A collection name never contains '/'
-/// (refused here, so for every seal and open): then the first '/' ends it, and collection `a/b` with id `c`
-/// cannot take the associated data of collection `a` with id `b/c` (finding 14).
-fn record_aad(collection: &str, id: &str, subject: &str) -> Result<Vec<u8>> {
+/// The associated data of a record of format 2 (ADR 0033; docs/formats.md § store): every column the row
+/// holds besides the sealed body, each length-prefixed — `"zhangban record v2"`, collection, id, subject,
+/// tag and keyed lookup (each `0` when absent, `1` ‖ length ‖ bytes when present), `updated_at` (i64
+/// big-endian). So a tag, lookup, time or subject changed in the file makes the record fail to open
+/// (`Corrupted`) when it is read. Built in one allocation (it is on every read and write;
+/// `record_aad_layout` below pins the bytes).
+fn record_aad(
+    collection: &str,
+    id: &str,
+    subject: &str,
+    tag: Option<&str>,
+    lookup: Option<&[u8]>,
+    updated_at: i64,
+) -> Result<Vec<u8>> {
+    check_collection(collection)?;
+    const LABEL: &[u8] = b"zhangban record v2";
+    let optional = |b: Option<&[u8]>| b.map_or(1, |b| 5 + b.len());
+    let mut a = Vec::with_capacity(
+        16 + LABEL.len()
+            + collection.len()
+            + id.len()
+            + subject.len()
+            + optional(tag.map(str::as_bytes))
+            + optional(lookup)
+            + 8,
+    );
+    for part in [LABEL, collection.as_bytes(), id.as_bytes(), subject.as_bytes()] {
+        a.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        a.extend_from_slice(part);
+    }
+    for part in [tag.map(str::as_bytes), lookup] {
+        match part {
+            None => a.push(0),
+            Some(b) => {
+                a.push(1);
+                a.extend_from_slice(&(b.len() as u32).to_be_bytes());
+                a.extend_from_slice(b);
+            }
+        }
+    }
+    a.extend_from_slice(&updated_at.to_be_bytes());
+    Ok(a)
+}
+
+/// A collection name is not empty and has no '/' (refused at every seal and open; finding 14: the record
+/// format 1 joined collection and id with '/').
+fn check_collection(collection: &str) -> Result<()> {
     if collection.is_empty() || collection.contains('/') {
         return Err(Error::validation(
             "collection",
@@ -1233,6 +1385,15 @@ fn record_aad(collection: &str, id: &str, subject: &str) -> Result<Vec<u8>> {
             "a collection name must not be empty or contain '/'",
         ));
     }
+    Ok(())
+}
+
+/// The associated data of record format 1: `crypto::aad("records", "<collection>/<id>", "body") ||
+/// subject` (read only by the upgrade to format 2 and by salvage of a store not upgraded). A collection
+/// name never contains '/': then the first '/' ends it, and collection `a/b` with id `c` cannot take the
+/// associated data of collection `a` with id `b/c` (finding 14).
+fn record_aad_v1(collection: &str, id: &str, subject: &str) -> Result<Vec<u8>> {
+    check_collection(collection)?;
     let record_len = collection.len() + 1 + id.len();
     let mut a = Vec::with_capacity(4 + 7 + 4 + record_len + 4 + 4 + subject.len());
     a.extend_from_slice(&7u32.to_be_bytes());
@@ -1252,8 +1413,30 @@ fn record_aad(collection: &str, id: &str, subject: &str) -> Result<Vec<u8>> {
 fn record_aad_layout() {
     let mut expected = crypto::aad("records", "licence/r-1", "body");
     expected.extend_from_slice(b"self");
-    assert_eq!(record_aad("licence", "r-1", "self").unwrap(), expected);
-    assert!(record_aad("a/b", "c", "self").is_err());
+    assert_eq!(record_aad_v1("licence", "r-1", "self").unwrap(), expected);
+    assert!(record_aad_v1("a/b", "c", "self").is_err());
+    let mut v2 = Vec::new();
+    for part in [&b"zhangban record v2"[..], b"licence", b"r-1", b"self"] {
+        v2.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        v2.extend_from_slice(part);
+    }
+    v2.extend_from_slice(&[1, 0, 0, 0, 4]);
+    v2.extend_from_slice(b"open");
+    v2.push(0);
+    v2.extend_from_slice(&1_700_000_000i64.to_be_bytes());
+    assert_eq!(record_aad("licence", "r-1", "self", Some("open"), None, 1_700_000_000).unwrap(), v2);
+    assert!(record_aad("a/b", "c", "self", None, None, 0).is_err());
+    // Every column counts: another tag, lookup, time or subject is other associated data.
+    let base = record_aad("c", "i", "s", Some("t"), Some(b"l"), 1).unwrap();
+    for other in [
+        record_aad("c", "i", "s", None, Some(b"l"), 1),
+        record_aad("c", "i", "s", Some("t"), None, 1),
+        record_aad("c", "i", "s", Some("t"), Some(b"l"), 2),
+        record_aad("c", "i", "s2", Some("t"), Some(b"l"), 1),
+        record_aad("c", "i", "s", Some(""), Some(b"l"), 1),
+    ] {
+        assert_ne!(other.unwrap(), base);
+    }
 }
 
 /// Associated data of a subject key sealed under the ring.
@@ -1306,10 +1489,11 @@ fn subject_key_in(
     Ok(key)
 }
 
-type RawRow = (i64, String, String, Option<String>, Vec<u8>, i64);
+/// `(seq, id, subject, tag, lookup, sealed body, updated_at)` of one row as read.
+type RawRow = (i64, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
 
-/// A row of `SELECT seq, id, subject, tag, body, updated_at` as the scans for caches read it: the body's
-/// version (its first bytes: format and nonce), and the raw row to decrypt unless `known(id, version)`.
+/// A row of `SELECT seq, id, subject, tag, body, updated_at, lookup` as the scans for caches read it: the
+/// body's version (its first bytes: format and nonce), and the raw row to decrypt unless `known(id, version)`.
 fn versioned_row(
     r: &rusqlite::Row<'_>,
     collection: &str,
@@ -1321,8 +1505,11 @@ fn versioned_row(
 ) -> Result<(Vec<u8>, Option<RawRow>)> {
     let body = r.get_ref(4)?.as_blob().map_err(|_| Error::corrupted(format!("records/{collection}"), id))?;
     let version = body[..body.len().min(1 + ring::aead::NONCE_LEN)].to_vec();
-    let raw =
-        if known(id, &version) { None } else { Some((r.get(0)?, id.to_string(), subject, tag, body.to_vec(), at)) };
+    let raw = if known(id, &version) {
+        None
+    } else {
+        Some((r.get(0)?, id.to_string(), subject, tag, r.get(6)?, body.to_vec(), at))
+    };
     Ok((version, raw))
 }
 
@@ -1340,23 +1527,30 @@ pub enum Written {
 }
 
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
-    let (seq, id, subject, tag, body, updated_at) = row;
+    let (seq, id, subject, tag, lookup, body, updated_at) = row;
     // Every record's subject exists (a foreign key): a subject that is not there is a damaged row.
     let key = subject_key(conn, u, &subject).map_err(|e| match e {
         Error::NotFound { .. } | Error::Storage(_) => Error::corrupted(format!("records/{collection}"), &id),
         other => other,
     })?;
-    let body = crypto::open_owned(&key, &record_aad(collection, &id, &subject)?, body)
-        .ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
+    let aad = if u.records_v2 {
+        record_aad(collection, &id, &subject, tag.as_deref(), lookup.as_deref(), updated_at)?
+    } else {
+        record_aad_v1(collection, &id, &subject)?
+    };
+    let body =
+        crypto::open_owned(&key, &aad, body).ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
     Ok(Record { seq, collection: collection.to_string(), id, subject, tag, body, updated_at })
 }
 
 fn get_record(conn: &Connection, u: &mut Unlocked, collection: &str, id: &str) -> Result<Record> {
     let row: Option<RawRow> = conn
         .prepare_cached(
-            "SELECT seq, id, subject, tag, body, updated_at FROM records WHERE collection = ?1 AND id = ?2",
+            "SELECT seq, id, subject, tag, lookup, body, updated_at FROM records WHERE collection = ?1 AND id = ?2",
         )?
-        .query_row(params![collection, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .query_row(params![collection, id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+        })
         .optional()
         .map_err(|e| match Error::from(e) {
             Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), id),
@@ -1418,7 +1612,7 @@ fn scan_records(
     // filter only, by their row id. One subject's 100 cases among 10,000 then cost 100 bodies, not
     // 10,000 (issue 11: an agent's switch to a principal).
     type Meta = (i64, String, String, Option<String>);
-    type BodyRow = (String, String, Option<String>, Vec<u8>, i64);
+    type BodyRow = (String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
     let damaged = |e: rusqlite::Error| match Error::from(e) {
         Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
         other => other,
@@ -1456,15 +1650,16 @@ fn scan_records(
             return Err(Error::corrupted(format!("records/{collection}"), "filter index"));
         }
     }
-    let mut body_of = conn.prepare_cached("SELECT id, subject, tag, body, updated_at FROM records WHERE seq = ?1")?;
+    let mut body_of =
+        conn.prepare_cached("SELECT id, subject, tag, lookup, body, updated_at FROM records WHERE seq = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for (seq, id, subj, tag) in rows {
         let full: rusqlite::Result<BodyRow> =
-            body_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)));
+            body_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)));
         out.push(match full {
             // The row read again must be the row counted: a damaged page could show other columns.
-            Ok((i2, s2, t2, body, at)) if i2 == id && s2 == subj && t2 == tag => {
-                decode_row(conn, u, collection, (seq, id, subj, tag, body, at))
+            Ok((i2, s2, t2, lookup, body, at)) if i2 == id && s2 == subj && t2 == tag => {
+                decode_row(conn, u, collection, (seq, id, subj, tag, lookup, body, at))
             }
             _ => Err(Error::corrupted(format!("records/{collection}"), &id)),
         });

@@ -32,7 +32,10 @@
 //! it by the transaction that never committed (in a torn WAL) never opens again. Killed between the commit
 //! and the destruction: the key of e lives until the next open or change destroys it; until then the files
 //! of one change back are not told from the current ones (the two-phase limit: the vault offers no
-//! "exists", and destroying first would make a kill before the commit brick the store).
+//! "exists", and destroying first would make a kill before the commit brick the store). So nothing is
+//! released from a change before that destruction ([`destroy_old_before_release`], ADR 0033): the result of
+//! an anchored transaction, the trial of a PIN. A kill in the window released nothing; putting back the files
+//! of one change back then gains nothing answered from it.
 
 use rusqlite::Connection;
 
@@ -125,7 +128,8 @@ pub(crate) fn advance(conn: &Connection, vault: &dyn KeyVault, store_id: &str, h
 }
 
 /// Destroys the keys of every epoch before the current one not known destroyed yet. Best effort for the
-/// callers: a failure leaves them for the next call.
+/// callers that only tidy up (an open, a binding): a failure leaves them for the next call. A change whose
+/// result must not be released before the destruction uses [`destroy_old_before_release`].
 pub(crate) fn destroy_old(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
     let epoch = meta_u64(conn, EPOCH)?;
     let mut below = meta_u64(conn, DESTROYED_BELOW)?.max(1);
@@ -135,6 +139,22 @@ pub(crate) fn destroy_old(conn: &Connection, vault: &dyn KeyVault, store_id: &st
         meta_set(conn, DESTROYED_BELOW, &below.to_be_bytes())?;
     }
     Ok(())
+}
+
+/// The crash window after a commit (ADR 0033): the previous epoch's key must be destroyed before the result
+/// of an anchored change is released — a PIN tried, a used grant or a seen nonce answered. Until then the
+/// files of one change back are not told from the current ones; if nothing was released from the change,
+/// putting them back gains nothing (a process killed in the window released nothing: its next open destroys
+/// the key). So a failure to destroy is an error (`Io`: the key vault is unavailable; the change stays
+/// committed and its result is not given) — for a vault that has destroyed this store's keys before. A
+/// vault that never has (one that cannot destroy keys gives no rollback protection at all, docs/SECURITY.md)
+/// keeps the best effort, so such vaults still work.
+pub(crate) fn destroy_old_before_release(conn: &Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
+    let destroys = meta_u64(conn, DESTROYED_BELOW)? >= 2;
+    match destroy_old(conn, vault, store_id) {
+        Err(e) if destroys => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Checks at open that the files are of the vault's current epoch: `RolledBack` when they name an epoch

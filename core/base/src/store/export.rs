@@ -70,7 +70,12 @@ impl Store {
             drop(st);
             rows.into_iter()
                 .map(|(seq, collection, id, subject, tag, lookup, body, updated_at)| {
-                    let rec = super::decode_row(conn, u, &collection, (seq, id, subject, tag, body, updated_at))?;
+                    let rec = super::decode_row(
+                        conn,
+                        u,
+                        &collection,
+                        (seq, id, subject, tag, lookup.clone(), body, updated_at),
+                    )?;
                     Ok(ExportedRecord {
                         seq,
                         collection,
@@ -214,20 +219,9 @@ impl Txn<'_> {
         if r.body.len() > MAX_RECORD_BYTES {
             return Err(Error::corrupted("backup", format!("{}/{}", r.collection, r.id)));
         }
-        let key = subject_key(&self.tx, self.u, &r.subject)?;
         // Exactly as exported: a backup made before keyed ids (finding 11) carries licence ids as record
         // ids, which the next unlock converts (`metadata::seal_all`).
-        let id = r.id.as_str();
-        let sealed = crypto::seal(&key, &super::record_aad(&r.collection, id, &r.subject)?, &r.body)?;
-        self.head_row(&r.collection, id, false)?;
-        self.tx.execute(
-            "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(collection, id) DO UPDATE SET subject = excluded.subject, tag = excluded.tag,
-                 lookup = excluded.lookup, body = excluded.body, updated_at = excluded.updated_at",
-            params![r.collection, id, r.subject, r.tag, r.lookup, sealed, r.updated_at],
-        )?;
-        self.head_row(&r.collection, id, true)
+        self.write_row(&r.collection, &r.id, &r.subject, r.tag.as_deref(), r.lookup.as_deref(), &r.body, r.updated_at)
     }
 
     /// Creates a subject as exported (id, kind, label, creation time) with a new key of this store; the

@@ -27,9 +27,17 @@
 //! its rows, within one epoch, is not detected (it re-sends operations the platform answers once by their
 //! idempotency keys, or drops queued ones — which whoever has the files can do by deleting them).
 //!
+//! **Every collection** (record format 2, ADR 0033): after the two parts, one count and XOR per ordinary
+//! collection (drafts, cases, profiles, …), over each row's columns and its sealed body's *version* (length,
+//! nonce, GCM tag: the record's associated data binds every column, so the tag authenticates the rest).
+//! Not bound to the anchor. At unlock an ordinary collection whose rows all open but do not make its part is
+//! `RolledBack`; one with a row that does not open is damage, and its part is taken from its rows.
+//!
 //! Limits: checked at unlock, not at each read (malware running as the app can write through the store
-//! anyway); the other collections (drafts, cases, settings) are not covered; a store upgraded to this
-//! format trusts its rows as they are at that first unlock.
+//! anyway); damage in an ordinary collection hides an older record of it written back with it; a store
+//! upgraded to this format trusts its rows as they are at that first unlock.
+
+use std::collections::BTreeMap;
 
 use ring::aead::LessSafeKey;
 use ring::hmac;
@@ -87,35 +95,97 @@ impl Part {
     }
 }
 
-/// The head: the anchored part and the outbox part.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The head: the anchored part, the outbox part, and one part per ordinary collection (record format 2:
+/// every collection is covered; ADR 0033).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Head {
     parts: [Part; 2],
+    ordinary: BTreeMap<String, Part>,
 }
 
 impl Head {
     fn toggle(&mut self, collection: &str, h: &[u8; 32], add: bool) {
-        self.parts[part(collection)].toggle(h, add);
-    }
-
-    fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(80);
-        self.parts[0].encode(&mut v);
-        self.parts[1].encode(&mut v);
-        v
-    }
-
-    /// 80 bytes: the two parts. 40 bytes: a head of before the parts (one count and XOR over every covered
-    /// collection), read only by the unlock check, which makes the store a new one.
-    fn decode(b: &[u8]) -> Option<Stored> {
-        match b.len() {
-            80 => Some(Stored::Parts(Head { parts: [Part::decode(&b[..40])?, Part::decode(&b[40..])?] })),
-            40 => Some(Stored::Whole(Part::decode(b)?)),
-            _ => None,
+        if headed(collection) {
+            self.parts[part(collection)].toggle(h, add);
+        } else {
+            let p = self.ordinary.entry(collection.to_string()).or_default();
+            p.toggle(h, add);
+            if *p == Part::default() {
+                self.ordinary.remove(collection);
+            }
         }
     }
 
-    /// Both parts as one (what a head of before the parts held).
+    /// The two covered parts, then each ordinary collection (length-prefixed name, part), sorted.
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(80 + self.ordinary.len() * 60);
+        self.parts[0].encode(&mut v);
+        self.parts[1].encode(&mut v);
+        for (c, p) in &self.ordinary {
+            v.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            v.extend_from_slice(c.as_bytes());
+            p.encode(&mut v);
+        }
+        v
+    }
+
+    /// 80 bytes and more: the two parts and the ordinary collections. 40 bytes: a head of before the parts
+    /// (one count and XOR over every covered collection), read only by the unlock check, which makes the
+    /// store a new one.
+    fn decode(b: &[u8]) -> Option<Stored> {
+        if b.len() == 40 {
+            return Some(Stored::Whole(Part::decode(b)?));
+        }
+        let (fixed, mut rest) = b.split_at_checked(80)?;
+        let mut head =
+            Head { parts: [Part::decode(&fixed[..40])?, Part::decode(&fixed[40..])?], ordinary: BTreeMap::new() };
+        while !rest.is_empty() {
+            let (n, r) = rest.split_at_checked(4)?;
+            let n = u32::from_be_bytes(n.try_into().ok()?) as usize;
+            let (name, r) = r.split_at_checked(n)?;
+            let (p, r) = r.split_at_checked(40)?;
+            let name = std::str::from_utf8(name).ok()?.to_string();
+            if headed(&name) || head.ordinary.insert(name, Part::decode(p)?).is_some() {
+                return None;
+            }
+            rest = r;
+        }
+        Some(Stored::Parts(head))
+    }
+
+    /// The ordinary collections whose part differs between `self` and `other`.
+    pub(crate) fn ordinary_differences(&self, other: &Head) -> Vec<String> {
+        let mut names: Vec<String> = self.ordinary.keys().chain(other.ordinary.keys()).cloned().collect();
+        names.sort();
+        names.dedup();
+        names.retain(|c| self.ordinary.get(c) != other.ordinary.get(c));
+        names
+    }
+
+    /// Whether `c` is an ordinary collection this head has a part for.
+    pub(crate) fn has_ordinary(&self, c: &str) -> bool {
+        self.ordinary.contains_key(c)
+    }
+
+    /// Whether the covered parts (anchored and outbox) are equal.
+    pub(crate) fn covered_equal(&self, other: &Head) -> bool {
+        self.parts == other.parts
+    }
+
+    /// `self` with the part of the ordinary collection `c` taken from `other` (a collection re-based on
+    /// damage at unlock).
+    pub(crate) fn rebase(&mut self, other: &Head, c: &str) {
+        match other.ordinary.get(c) {
+            Some(p) => {
+                self.ordinary.insert(c.to_string(), *p);
+            }
+            None => {
+                self.ordinary.remove(c);
+            }
+        }
+    }
+
+    /// Both covered parts as one (what a head of before the parts held).
     fn whole(&self) -> Part {
         let mut w = self.parts[0];
         for (a, b) in w.x.iter_mut().zip(&self.parts[1].x) {
@@ -147,10 +217,59 @@ pub(crate) fn head_key(derive: &hmac::Key) -> crate::wipe::Wiped<hmac::Key> {
     crate::wipe::Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, &raw))
 }
 
-type Row = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+pub(crate) type Row = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
 
-fn row_hash(key: &hmac::Key, r: &Row) -> [u8; 32] {
-    let (collection, id, subject, tag, lookup, body, updated_at) = r;
+/// The hash of one row from its columns (the values a write has in hand, or a row read). For an ordinary
+/// collection, record format 2 (`v2`, ADR 0033) hashes the sealed body's *version* — its length, its first 13 bytes (format and random
+/// nonce) and its last 16 (the AES-GCM tag, which authenticates the ciphertext and every other column under
+/// the subject's key) — instead of the whole body: a body written back is another version, and damage inside
+/// it is found when it is read; the unlock then hashes 37 bytes per row, not the records. The covered
+/// collections (few rows, security-relevant) hash the whole body, as format 1 did: damage in one of them is
+/// found at the unlock.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn hash_of(
+    key: &hmac::Key,
+    collection: &str,
+    id: &str,
+    subject: &str,
+    tag: Option<&str>,
+    lookup: Option<&[u8]>,
+    body: &[u8],
+    updated_at: i64,
+    v2: bool,
+) -> [u8; 32] {
+    let version;
+    let body = if v2 && !headed(collection) && body.len() >= 29 {
+        version = body_version(body.len(), &body[..13], &body[body.len() - 16..]);
+        &version[..]
+    } else {
+        body
+    };
+    hash_parts(key, collection, id, subject, tag, lookup, body, updated_at)
+}
+
+/// What an ordinary row's hash covers of its sealed body (record format 2): "v2", its length, its first 13
+/// bytes, its last 16.
+fn body_version(len: usize, first: &[u8], last: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + 8 + 29);
+    v.extend_from_slice(b"v2");
+    v.extend_from_slice(&(len as u64).to_be_bytes());
+    v.extend_from_slice(first);
+    v.extend_from_slice(last);
+    v
+}
+
+#[allow(clippy::too_many_arguments)]
+fn hash_parts(
+    key: &hmac::Key,
+    collection: &str,
+    id: &str,
+    subject: &str,
+    tag: Option<&str>,
+    lookup: Option<&[u8]>,
+    body: &[u8],
+    updated_at: i64,
+) -> [u8; 32] {
     let mut c = hmac::Context::with_key(key);
     let mut part = |b: Option<&[u8]>| match b {
         None => c.update(&[0]),
@@ -163,8 +282,8 @@ fn row_hash(key: &hmac::Key, r: &Row) -> [u8; 32] {
     part(Some(collection.as_bytes()));
     part(Some(id.as_bytes()));
     part(Some(subject.as_bytes()));
-    part(tag.as_deref().map(str::as_bytes));
-    part(lookup.as_deref());
+    part(tag.map(str::as_bytes));
+    part(lookup);
     part(Some(body));
     part(Some(&updated_at.to_be_bytes()));
     let mut h = [0u8; 32];
@@ -172,10 +291,30 @@ fn row_hash(key: &hmac::Key, r: &Row) -> [u8; 32] {
     h
 }
 
-const COLUMNS: &str = "collection, id, subject, tag, lookup, body, updated_at";
+fn row_hash(key: &hmac::Key, r: &Row, v2: bool) -> [u8; 32] {
+    let (collection, id, subject, tag, lookup, body, updated_at) = r;
+    hash_of(key, collection, id, subject, tag.as_deref(), lookup.as_deref(), body, *updated_at, v2)
+}
+
+/// Read as bytes (a damaged text column must not make the row unreadable here: it is damage the record's
+/// own authentication reports); valid UTF-8 reads as the text written.
+const COLUMNS: &str = "CAST(collection AS BLOB), CAST(id AS BLOB), CAST(subject AS BLOB), CAST(tag AS BLOB), \
+                       CAST(lookup AS BLOB), CAST(body AS BLOB), CAST(updated_at AS INTEGER)";
+
+fn text(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+    Ok((
+        text(r.get(0)?),
+        text(r.get(1)?),
+        text(r.get(2)?),
+        r.get::<_, Option<Vec<u8>>>(3)?.map(text),
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
 }
 
 /// The hash of the row (`collection`, `id`) as it is now, if there is one.
@@ -184,19 +323,64 @@ pub(crate) fn row_now(conn: &Connection, key: &hmac::Key, collection: &str, id: 
         .prepare_cached(&format!("SELECT {COLUMNS} FROM records WHERE collection = ?1 AND id = ?2"))?
         .query_row(params![collection, id], read_row)
         .optional()?;
-    Ok(row.map(|r| row_hash(key, &r)))
+    Ok(row.map(|r| row_hash(key, &r, true)))
 }
 
-/// Every headed row as it is now: the head they make, and the rows (for telling damage from rollback).
-fn rows_now(conn: &Connection, key: &hmac::Key) -> Result<(Head, Vec<Row>)> {
-    let list = HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
-    let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM records WHERE collection IN ({list})"))?;
+/// Every row as it is now: the head they make, and the rows (for telling damage from rollback). With
+/// `covered_only` (a store of record format 1, whose ordinary collections have no head yet), the covered
+/// collections only.
+fn rows_now(conn: &Connection, key: &hmac::Key, covered_only: bool) -> Result<(Head, Vec<Row>)> {
+    let sql = if covered_only {
+        let list = HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
+        format!("SELECT {COLUMNS} FROM records WHERE collection IN ({list})")
+    } else {
+        format!("SELECT {COLUMNS} FROM records")
+    };
+    let mut st = conn.prepare(&sql)?;
     let rows: Vec<Row> = st.query_map([], read_row)?.collect::<rusqlite::Result<_>>()?;
     let mut head = Head::default();
     for r in &rows {
-        head.toggle(&r.0, &row_hash(key, r), true);
+        head.toggle(&r.0, &row_hash(key, r, !covered_only), true);
     }
     Ok((head, rows))
+}
+
+/// The head every row makes now (record format 2), reading of an ordinary row's body only its version: the
+/// unlock of a store of many records reads a few dozen bytes of each, not the records.
+fn head_now(conn: &Connection, key: &hmac::Key) -> Result<Head> {
+    let covered = HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
+    let mut st = conn.prepare(&format!(
+        "SELECT CAST(collection AS BLOB), CAST(id AS BLOB), CAST(subject AS BLOB), CAST(tag AS BLOB),
+                CAST(lookup AS BLOB), CASE WHEN whole THEN CAST(body AS BLOB) END, CAST(updated_at AS INTEGER),
+                length(CAST(body AS BLOB)), substr(CAST(body AS BLOB), 1, 13), substr(CAST(body AS BLOB), -16)
+         FROM (SELECT *, collection IN ({covered}) OR length(CAST(body AS BLOB)) < 29 AS whole FROM records)"
+    ))?;
+    let mut head = Head::default();
+    let mut rows = st.query([])?;
+    while let Some(r) = rows.next()? {
+        head.toggle(&text(r.get(0)?), &version_hash(key, r)?, true);
+    }
+    Ok(head)
+}
+
+/// The hash of a row of [`head_now`]'s query.
+fn version_hash(key: &hmac::Key, r: &rusqlite::Row<'_>) -> rusqlite::Result<[u8; 32]> {
+    let (collection, id, subject) = (text(r.get(0)?), text(r.get(1)?), text(r.get(2)?));
+    let tag = r.get::<_, Option<Vec<u8>>>(3)?.map(text);
+    let lookup: Option<Vec<u8>> = r.get(4)?;
+    let at: i64 = r.get(6)?;
+    let len: i64 = r.get(7)?;
+    let body: Vec<u8>;
+    let version;
+    let part: &[u8] = if headed(&collection) || len < 29 {
+        body = r.get(5)?;
+        &body
+    } else {
+        let (first, last): (Vec<u8>, Vec<u8>) = (r.get(8)?, r.get(9)?);
+        version = body_version(len as usize, &first, &last);
+        &version
+    };
+    Ok(hash_parts(key, &collection, &id, &subject, tag.as_deref(), lookup.as_deref(), part, at))
 }
 
 fn aad() -> Vec<u8> {
@@ -225,9 +409,17 @@ pub(crate) fn save(conn: &Connection, data: &LessSafeKey, head: &Head) -> Result
     meta_set(conn, HEAD_META, &crypto::seal(data, &aad(), &head.encode())?)
 }
 
-/// The head of the rows as they are now, sealed: a new store, or one upgraded to keep a head.
+/// The head of every row as it is now, sealed: a new store, or one upgraded to record format 2.
 pub(crate) fn start(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> Result<Head> {
-    let (head, _) = rows_now(conn, key)?;
+    let (head, _) = rows_now(conn, key, false)?;
+    save(conn, data, &head)?;
+    Ok(head)
+}
+
+/// Seals the head of the covered rows only (a store of record format 1): for the upgrade tests.
+#[cfg(test)]
+pub(crate) fn start_covered_for_test(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> Result<Head> {
+    let (head, _) = rows_now(conn, key, true)?;
     save(conn, data, &head)?;
     Ok(head)
 }
@@ -235,7 +427,7 @@ pub(crate) fn start(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> R
 /// Seals the head of the rows in the format of before the parts (one count and XOR): for the upgrade test.
 #[cfg(test)]
 pub(crate) fn save_whole_for_test(conn: &Connection, data: &LessSafeKey, key: &hmac::Key) -> Result<()> {
-    let (head, _) = rows_now(conn, key)?;
+    let (head, _) = rows_now(conn, key, true)?;
     let mut v = Vec::new();
     head.whole().encode(&mut v);
     meta_set(conn, HEAD_META, &crypto::seal(data, &aad(), &v)?)
@@ -243,34 +435,54 @@ pub(crate) fn save_whole_for_test(conn: &Connection, data: &LessSafeKey, key: &h
 
 /// What the unlock check found.
 pub(crate) enum Checked {
-    /// The rows make the sealed head (this one); `true` when it was sealed in the format of before the parts
-    /// (the caller seals it again as parts).
-    Matches(Head, bool),
+    /// The rows make the sealed head (this one; of another format than this code's — before the parts, or
+    /// of record format 1 — the caller or the upgrade seals it again).
+    Matches(Head),
     /// No head yet, and none required (a store made before it): the caller starts one.
     Missing,
-    /// The rows do not make the head: (collection, id, subject, sealed body) of every covered row, so the
-    /// caller can tell damage (a row that does not open) from an older copy (`RolledBack`).
-    Differs(Vec<(String, String, String, Vec<u8>)>),
+    /// The covered rows do not make the head: every row, so the caller can tell damage (a row that does
+    /// not open) from an older copy (`RolledBack`).
+    Differs(Vec<Row>),
+    /// The covered parts match; these ordinary collections do not (the stored head, the head the rows
+    /// make, the collections, and every row): the caller tells damage from an older copy per collection.
+    OrdinaryDiffers { stored: Head, now: Head, collections: Vec<String>, rows: Vec<Row> },
 }
 
-/// At unlock: do the rows of the covered collections make the sealed head? A head the anchor requires but
-/// that is not there is `Corrupted`. (Whether the head is the one the anchor binds is the caller's check.)
-pub(crate) fn check(conn: &Connection, data: &LessSafeKey, key: &hmac::Key, required: bool) -> Result<Checked> {
+/// At unlock: do the rows make the sealed head? A head the anchor requires but that is not there is
+/// `Corrupted`. (Whether the head is the one the anchor binds is the caller's check.) `ordinary`: the store is
+/// of record format 2 (every collection is in the head); otherwise only the covered collections are.
+pub(crate) fn check(
+    conn: &Connection,
+    data: &LessSafeKey,
+    key: &hmac::Key,
+    required: bool,
+    ordinary: bool,
+) -> Result<Checked> {
     let stored = match load_stored(conn, data)? {
         Some(h) => h,
         None if required => return Err(Error::corrupted("meta", HEAD_META)),
         None => return Ok(Checked::Missing),
     };
-    let (now, rows) = rows_now(conn, key)?;
-    match stored {
-        Stored::Parts(h) if h == now => return Ok(Checked::Matches(now, false)),
-        Stored::Whole(w) if w == now.whole() => return Ok(Checked::Matches(now, true)),
-        _ => {}
+    // The head the rows make, reading of an ordinary row's body only what its hash covers (its version); the
+    // whole rows only when it differs (to tell damage from an older copy).
+    let now = if ordinary { head_now(conn, key)? } else { rows_now(conn, key, true)?.0 };
+    if matches!(&stored, Stored::Parts(h) if *h == now) {
+        return Ok(Checked::Matches(now));
     }
-    Ok(Checked::Differs(rows.into_iter().map(|(c, id, s, _, _, body, _)| (c, id, s, body)).collect()))
+    let (now, rows) = rows_now(conn, key, !ordinary)?;
+    match stored {
+        Stored::Parts(h) if !ordinary && h.covered_equal(&now) => Ok(Checked::Matches(now)),
+        Stored::Parts(h) if h == now => Ok(Checked::Matches(now)),
+        Stored::Parts(h) if h.covered_equal(&now) => {
+            let collections = now.ordinary_differences(&h);
+            Ok(Checked::OrdinaryDiffers { stored: h, now, collections, rows })
+        }
+        Stored::Whole(w) if !ordinary && w == now.whole() => Ok(Checked::Matches(now)),
+        _ => Ok(Checked::Differs(rows)),
+    }
 }
 
-/// The head a transaction keeps up to date: loaded at its first write to a headed collection.
+/// The head a transaction keeps up to date: loaded at its first write.
 #[derive(Default)]
 pub(crate) struct Pending {
     head: Option<Head>,
@@ -281,6 +493,13 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
+    fn loaded(&mut self, conn: &Connection, data: &LessSafeKey) -> Result<&mut Head> {
+        if self.head.is_none() {
+            self.head = Some(load(conn, data)?.unwrap_or_default());
+        }
+        self.head.as_mut().ok_or_else(|| Error::Internal("record head not loaded".into()))
+    }
+
     /// Takes the row's current hash out (`add = false`, before a write) or puts it in (after).
     pub(crate) fn toggle_row(
         &mut self,
@@ -291,21 +510,28 @@ impl Pending {
         id: &str,
         add: bool,
     ) -> Result<()> {
-        if !headed(collection) {
-            return Ok(());
-        }
-        if self.head.is_none() {
-            self.head = Some(load(conn, data)?.unwrap_or_default());
-        }
-        if let (Some(h), Some(head)) = (row_now(conn, key, collection, id)?, self.head.as_mut()) {
-            head.toggle(collection, &h, add);
-            self.changed = true;
-            self.anchored |= part(collection) == 0;
+        if let Some(h) = row_now(conn, key, collection, id)? {
+            self.toggle_hash(conn, data, collection, &h, add)?;
         }
         Ok(())
     }
 
-    /// Takes out every headed row of `subject` (before they are deleted with it).
+    /// Puts in (or takes out) a row's hash the caller computed from the values it wrote ([`hash_of`]).
+    pub(crate) fn toggle_hash(
+        &mut self,
+        conn: &Connection,
+        data: &LessSafeKey,
+        collection: &str,
+        h: &[u8; 32],
+        add: bool,
+    ) -> Result<()> {
+        self.loaded(conn, data)?.toggle(collection, h, add);
+        self.changed = true;
+        self.anchored |= headed(collection) && part(collection) == 0;
+        Ok(())
+    }
+
+    /// Takes out every row of `subject` (before they are deleted with it).
     pub(crate) fn remove_subject(
         &mut self,
         conn: &Connection,
@@ -313,25 +539,13 @@ impl Pending {
         key: &hmac::Key,
         subject: &str,
     ) -> Result<()> {
-        let list = HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
         let rows: Vec<Row> = {
-            let mut st =
-                conn.prepare(&format!("SELECT {COLUMNS} FROM records WHERE subject = ?1 AND collection IN ({list})"))?;
+            let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM records WHERE subject = ?1"))?;
             let rows = st.query_map([subject], read_row)?.collect::<rusqlite::Result<_>>()?;
             rows
         };
-        if rows.is_empty() {
-            return Ok(());
-        }
-        if self.head.is_none() {
-            self.head = Some(load(conn, data)?.unwrap_or_default());
-        }
-        if let Some(head) = self.head.as_mut() {
-            for r in &rows {
-                head.toggle(&r.0, &row_hash(key, r), false);
-                self.anchored |= part(&r.0) == 0;
-            }
-            self.changed = true;
+        for r in &rows {
+            self.toggle_hash(conn, data, &r.0, &row_hash(key, r, true), false)?;
         }
         Ok(())
     }
@@ -349,7 +563,7 @@ impl Pending {
         self.anchored
     }
 
-    /// The head as this transaction leaves it, when it touched a covered collection.
+    /// The head as this transaction leaves it, when it touched a collection.
     pub(crate) fn head(&self) -> Option<&Head> {
         self.head.as_ref()
     }

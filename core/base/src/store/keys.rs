@@ -63,13 +63,16 @@ pub(crate) struct Keys {
     pub head: Wiped<hmac::Key>,
     /// What the rollback anchor says of the record head: kept (a missing one is damage), bound to it.
     pub anchor_heads: super::anchor::Heads,
+    /// The PIN-derived key of the unlock that made these keys, only until `Unlocked::load` has used it
+    /// (the one-time data-key rotation of the upgrade to record format 2 wraps the new key in it).
+    pub pin_layer: Option<Wiped<LessSafeKey>>,
 }
 
 /// Meta key of a lookup key adopted from a backup, sealed under the data key.
 pub(crate) const LOOKUP_KEY_META: &str = "lookup_key";
 
 impl Keys {
-    fn from_raw(raw: &[u8; 32]) -> Result<Self> {
+    pub(crate) fn from_raw(raw: &[u8; 32]) -> Result<Self> {
         let data = crypto::aead_key(raw)?;
         // The lookup key is derived, never the data key itself: an HMAC over a fixed label.
         let derive = Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, raw));
@@ -85,6 +88,7 @@ impl Keys {
             ring_secret,
             head,
             anchor_heads: super::anchor::Heads::None,
+            pin_layer: None,
         })
     }
 }
@@ -127,6 +131,24 @@ fn ring_digest(generation: u64, blob: &[u8]) -> Vec<u8> {
     let mut b = generation.to_be_bytes().to_vec();
     b.extend_from_slice(blob);
     sha256(&b)
+}
+
+/// Meta key of the record format (ADR 0033): absent = 1 (record associated data binds collection, id and
+/// subject; ordinary collections outside the record head; the data key of before), 2 = every column in the
+/// associated data, every collection in the head, the data key rotated once and its envelope under
+/// [`rekeyed_alias`].
+pub(crate) const RECORD_FORMAT_META: &str = "record_format";
+/// The record format this code writes.
+pub(crate) const RECORD_FORMAT: u64 = 2;
+
+pub(crate) fn record_format(conn: &Connection) -> Result<u64> {
+    match meta_get(conn, RECORD_FORMAT_META)? {
+        None => Ok(1),
+        Some(v) => match <[u8; 8]>::try_from(v.as_slice()).map(u64::from_be_bytes) {
+            Ok(f) if f >= RECORD_FORMAT => Ok(f),
+            _ => Err(Error::corrupted("meta", RECORD_FORMAT_META)),
+        },
+    }
 }
 
 pub(crate) fn store_format(conn: &Connection) -> Result<u64> {
@@ -243,6 +265,59 @@ fn legacy_alias(store_id: &str) -> String {
     format!("zhangban.store.{store_id}")
 }
 
+/// The envelope's alias from record format 2 on: the data key was rotated when the store moved here, and
+/// the aliases of before ([`alias`], [`legacy_alias`]) are destroyed (finding 3: a copy of the files taken
+/// before, whose subject keys are sealed under the old data key, finds no vault key that opens it).
+fn rekeyed_alias(store_id: &str) -> String {
+    format!("zhangban.store.{store_id}.rekeyed")
+}
+
+/// Meta key set while the aliases an envelope left at the rotation are not destroyed yet.
+const REPLACED_ALIASES_PENDING: &str = "envelope_replaced_aliases_pending";
+
+/// Rotation of the data key (the upgrade to record format 2, `upgrade.rs`), inside the caller's
+/// transaction: `raw` (the new data key) wrapped in the PIN layer when the store has one, under
+/// [`rekeyed_alias`]; the canary sealed anew; the aliases of before marked for destruction once this is
+/// committed ([`destroy_replaced_envelopes`]).
+pub(crate) fn rotate_envelope(
+    conn: &Connection,
+    vault: &dyn KeyVault,
+    store_id: &str,
+    raw: &[u8; 32],
+    new: &Keys,
+    pin_layer: Option<&LessSafeKey>,
+) -> Result<()> {
+    let inner: Zeroizing<Vec<u8>> = match (has_pin(conn)?, pin_layer) {
+        (false, _) => Zeroizing::new(raw.to_vec()),
+        (true, Some(k)) => Zeroizing::new(crypto::seal(k, &crypto::aad("meta", "envelope", "pin"), raw)?),
+        (true, None) => return Err(Error::Internal("the PIN layer is needed to rotate the data key".into())),
+    };
+    let envelope = wrap_secret(conn, vault, &rekeyed_alias(store_id), &inner)?;
+    meta_set(conn, "envelope", &envelope)?;
+    meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
+    let canary = crypto::seal(&new.data, &crypto::aad("meta", "canary", "value"), CANARY)?;
+    meta_set(conn, "canary", &canary)?;
+    meta_set(conn, "canary_sha256", &sha256(&canary))?;
+    meta_set(conn, REPLACED_ALIASES_PENDING, b"1")?;
+    meta_set(conn, RECORD_FORMAT_META, &RECORD_FORMAT.to_be_bytes())
+}
+
+/// Best effort, after a rotation committed: destroys the envelope aliases of before (the old data key is
+/// then nowhere). A failure is retried at the next unlock.
+pub(crate) fn destroy_replaced_envelopes(conn: &Connection, vault: &dyn KeyVault, store_id: &str) {
+    if matches!(meta_get(conn, REPLACED_ALIASES_PENDING), Ok(Some(_)))
+        && vault.destroy(&alias(store_id)).is_ok()
+        && vault.destroy(&legacy_alias(store_id)).is_ok()
+    {
+        let _ = conn.execute("DELETE FROM meta WHERE key = ?1", [REPLACED_ALIASES_PENDING]);
+    }
+}
+
+/// The alias the store's envelope is under now: [`rekeyed_alias`] from record format 2 on, else [`alias`].
+fn envelope_alias(conn: &Connection, store_id: &str) -> Result<String> {
+    Ok(if record_format(conn)? >= RECORD_FORMAT { rekeyed_alias(store_id) } else { alias(store_id) })
+}
+
 // ---- what the platform vault sees (docs/SECURITY.md, finding 12) -----------------------------------------
 //
 // The vault is the shell's code (Keystore / Keychain through the FFI): what it wraps crosses the FFI as a
@@ -269,7 +344,7 @@ fn vault_seal_key(conn: &Connection) -> Result<Option<Wiped<LessSafeKey>>> {
 
 /// Wraps `secret` with the vault under `alias`, sealed in the core first (L made now, on `conn`, if the
 /// store has none yet).
-fn wrap_secret(conn: &Connection, vault: &dyn KeyVault, alias: &str, secret: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn wrap_secret(conn: &Connection, vault: &dyn KeyVault, alias: &str, secret: &[u8]) -> Result<Vec<u8>> {
     let l = match vault_seal_key(conn)? {
         Some(l) => l,
         None => {
@@ -394,7 +469,8 @@ pub(crate) fn create(
             Zeroizing::new(crypto::seal(&k, &crypto::aad("meta", "envelope", "pin"), raw.as_slice())?)
         }
     };
-    let envelope = wrap_secret(conn, vault, &alias(store_id), &inner)?;
+    // A new store is of record format 2 from the start: its envelope under the alias of that format.
+    let envelope = wrap_secret(conn, vault, &rekeyed_alias(store_id), &inner)?;
     meta_set(conn, "envelope", &envelope)?;
     meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
     let keys = Keys::from_raw(&raw)?;
@@ -411,7 +487,7 @@ fn sha256(b: &[u8]) -> Vec<u8> {
 
 /// The digest kept for the envelope covers the store id too: the vault alias is made from it, so a
 /// damaged store id also makes the vault refuse an intact envelope.
-fn envelope_digest(conn: &Connection, envelope: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn envelope_digest(conn: &Connection, envelope: &[u8]) -> Result<Vec<u8>> {
     let id = meta_get(conn, "store_id")?.unwrap_or_default();
     let mut b = (id.len() as u32).to_be_bytes().to_vec();
     b.extend_from_slice(&id);
@@ -494,7 +570,9 @@ fn count_attempt(
         Err(_) => conn.execute_batch("ROLLBACK TO count_attempt; RELEASE count_attempt")?,
     }
     let failures = counted?;
-    let _ = super::anchor::destroy_old(conn, vault, store_id);
+    // The PIN is tried only once the epoch of before is gone: no guess is answered while an older copy of
+    // the files (with fewer attempts counted) would still be taken for the current one.
+    super::anchor::destroy_old_before_release(conn, vault, store_id)?;
     Ok(failures)
 }
 
@@ -585,14 +663,29 @@ fn unlock_keys(
         other => other,
     };
     let anchor_heads: super::anchor::Heads;
+    let mut pin_layer = None;
     // The envelope under the alias of an anchored store, else under the one of before the anchor (`true`),
     // opened from the core's seal (`true` when the vault held it in the clear: code of before).
     let plain_len = plain_envelope_len(has_pin);
+    let current = envelope_alias(conn, store_id)?;
+    let rekeyed = current == rekeyed_alias(store_id);
+    // Nothing opened the envelope under the aliases its record format names: if one of the other family
+    // does, the record format in `meta` is damaged (a flipped or lost row), not the key wrong.
+    let not_opened = |envelope: &[u8], others: &[String]| -> Error {
+        if others.iter().any(|a| vault.unwrap(a, envelope).is_ok()) {
+            return Error::corrupted("meta", RECORD_FORMAT_META);
+        }
+        wrong_key_or_damage(conn, "envelope", envelope)
+    };
     let unwrap = |envelope: &[u8]| -> Result<(Zeroizing<Vec<u8>>, bool, bool)> {
-        match vault.unwrap(&alias(store_id), envelope) {
+        match vault.unwrap(&current, envelope) {
             Ok(v) => {
-                let (inner, plain) = open_secret(conn, &alias(store_id), v, plain_len)?;
+                let (inner, plain) = open_secret(conn, &current, v, plain_len)?;
                 return Ok((inner, false, plain));
+            }
+            // A store of record format 2 has its envelope under the rotated alias only.
+            Err(VaultError::UnwrapFailed) if rekeyed => {
+                return Err(not_opened(envelope, &[alias(store_id), legacy_alias(store_id)]))
             }
             Err(VaultError::UnwrapFailed) => {}
             Err(e) => return Err(vault_err(e)),
@@ -602,7 +695,7 @@ fn unlock_keys(
                 let (inner, plain) = open_secret(conn, &legacy_alias(store_id), v, plain_len)?;
                 Ok((inner, true, plain))
             }
-            Err(VaultError::UnwrapFailed) => Err(wrong_key_or_damage(conn, "envelope", envelope)),
+            Err(VaultError::UnwrapFailed) => Err(not_opened(envelope, &[rekeyed_alias(store_id)])),
             Err(e) => Err(vault_err(e)),
         }
     };
@@ -648,6 +741,7 @@ fn unlock_keys(
             match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
                 Some(raw) => {
                     meta_set(conn, "pin_failures", &0u64.to_be_bytes())?;
+                    pin_layer = Some(k);
                     to_key(&raw).ok_or(Error::WrongKey)?
                 }
                 None => {
@@ -663,6 +757,7 @@ fn unlock_keys(
     };
     let mut keys = Keys::from_raw(&raw)?;
     keys.anchor_heads = anchor_heads;
+    keys.pin_layer = pin_layer;
     // A store restored from a backup keeps the lookup key of the store it came from (the keyed hashes
     // in its records were made with it): kept sealed under the data key (`export.rs`).
     if let Some(sealed) = meta_get(conn, LOOKUP_KEY_META)? {
@@ -703,8 +798,9 @@ pub(crate) fn change_pin(
     // Read after `unlock`: it moves an envelope of before the anchor to the anchored alias.
     let envelope = meta_get(conn, "envelope")?.ok_or_else(|| Error::corrupted("meta", "envelope"))?;
     let pin_params = meta_get(conn, "pin_params")?;
-    let from_vault = vault.unwrap(&alias(store_id), &envelope).map_err(vault_err)?;
-    let (inner, _) = open_secret(conn, &alias(store_id), from_vault, plain_envelope_len(pin_params.is_some()))?;
+    let current = envelope_alias(conn, store_id)?;
+    let from_vault = vault.unwrap(&current, &envelope).map_err(vault_err)?;
+    let (inner, _) = open_secret(conn, &current, from_vault, plain_envelope_len(pin_params.is_some()))?;
     let raw: Zeroizing<Vec<u8>> = match (pin_params, old_pin) {
         (Some(params), Some(pin)) if params.len() == 20 => {
             let iterations = u32::from_be_bytes([params[16], params[17], params[18], params[19]]);
@@ -729,7 +825,7 @@ pub(crate) fn change_pin(
             Zeroizing::new(crypto::seal(&k, &crypto::aad("meta", "envelope", "pin"), &raw)?)
         }
     };
-    let envelope = wrap_secret(conn, vault, &alias(store_id), &new_inner)?;
+    let envelope = wrap_secret(conn, vault, &current, &new_inner)?;
     meta_set(conn, "envelope", &envelope)?;
     meta_set(conn, "envelope_sha256", &envelope_digest(conn, &envelope)?)?;
     Ok(())

@@ -27,7 +27,7 @@ use ring::aead::LessSafeKey;
 use ring::hmac;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{attachments, record_aad, subject_key, SubjectKind, Unlocked};
+use super::{attachments, record_aad, record_aad_v1, subject_key, SubjectKind, Unlocked};
 use crate::crypto;
 use crate::{Error, Result};
 
@@ -182,6 +182,18 @@ fn pad_file(dir: &std::path::Path, id: &str, size: u64) -> Result<()> {
 
 const AUDIT_DONE: &str = "audit_targets_sealed";
 
+/// A record kept under a licence id, to be renamed to its keyed id.
+struct Rename {
+    seq: i64,
+    collection: String,
+    id: String,
+    subject: String,
+    tag: Option<String>,
+    lookup: Option<Vec<u8>>,
+    body: Vec<u8>,
+    updated_at: i64,
+}
+
 /// Converts what a store of before keeps in the clear, in one transaction (see the module's text). Cheap
 /// when there is nothing to do: three small queries and a `meta` read.
 pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unlocked) -> Result<()> {
@@ -197,17 +209,26 @@ pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unl
             st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<rusqlite::Result<_>>()?;
         rows
     };
-    let mut renames: Vec<(i64, String, String, String, Vec<u8>)> = Vec::new();
+    let mut renames: Vec<Rename> = Vec::new();
     for c in KEYED_IDS {
-        let mut st = conn.prepare_cached("SELECT seq, id, subject, body FROM records WHERE collection = ?1")?;
-        let rows: Vec<(i64, String, String, Vec<u8>)> = st
-            .query_map([c], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        let mut st = conn.prepare_cached(
+            "SELECT seq, id, subject, tag, lookup, body, updated_at FROM records WHERE collection = ?1",
+        )?;
+        let rows: Vec<Rename> = st
+            .query_map([c], |r| {
+                Ok(Rename {
+                    seq: r.get(0)?,
+                    collection: c.to_string(),
+                    id: r.get(1)?,
+                    subject: r.get(2)?,
+                    tag: r.get(3)?,
+                    lookup: r.get(4)?,
+                    body: r.get(5)?,
+                    updated_at: r.get(6)?,
+                })
+            })?
             .collect::<rusqlite::Result<_>>()?;
-        for (seq, id, subject, body) in rows {
-            if !is_keyed_id(&id) {
-                renames.push((seq, c.to_string(), id, subject, body));
-            }
-        }
+        renames.extend(rows.into_iter().filter(|r| !is_keyed_id(&r.id)));
     }
     let audit_done = super::keys::meta_get(conn, AUDIT_DONE)?.is_some();
     if kinds.is_empty() && files.is_empty() && renames.is_empty() && audit_done {
@@ -230,25 +251,42 @@ pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unl
         }
         tx.execute("UPDATE attachments SET size = 0, sha256 = '', sealed_meta = ?2 WHERE id = ?1", params![id, meta])?;
     }
-    for (seq, collection, id, subject, body) in renames {
-        let Ok(key) = subject_key(&tx, u, &subject) else { continue };
+    // A store of record format 2 keeps its head over every collection: the renamed row's hash goes out
+    // under its old id and in under the new one (a store of format 1 gets its head made by the upgrade).
+    let mut head = super::heads::Pending::default();
+    for r in renames {
+        let Ok(key) = subject_key(&tx, u, &r.subject) else { continue };
+        let new_id = keyed_id(&u.keys.lookup, &r.collection, &r.id);
+        let aad = |id: &str| -> Result<Vec<u8>> {
+            if u.records_v2 {
+                record_aad(&r.collection, id, &r.subject, r.tag.as_deref(), r.lookup.as_deref(), r.updated_at)
+            } else {
+                record_aad_v1(&r.collection, id, &r.subject)
+            }
+        };
         // A body that does not open (damaged) keeps its row: reading it reports the damage.
-        let Some(plain) = crypto::open(&key, &record_aad(&collection, &id, &subject)?, &body) else { continue };
-        let new_id = keyed_id(&u.keys.lookup, &collection, &id);
+        let Some(plain) = crypto::open(&key, &aad(&r.id)?, &r.body) else { continue };
         let taken: bool = tx.query_row(
             "SELECT count(*) > 0 FROM records WHERE collection = ?1 AND id = ?2",
-            params![collection, new_id],
-            |r| r.get(0),
+            params![r.collection, new_id],
+            |row| row.get(0),
         )?;
+        if u.records_v2 {
+            head.toggle_row(&tx, &u.keys.data, &u.keys.head, &r.collection, &r.id, false)?;
+        }
         if taken {
-            tx.execute("DELETE FROM records WHERE seq = ?1", [seq])?;
+            tx.execute("DELETE FROM records WHERE seq = ?1", [r.seq])?;
             continue;
         }
-        let sealed = crypto::seal(&key, &record_aad(&collection, &new_id, &subject)?, &plain)?;
-        tx.execute("UPDATE records SET id = ?2, body = ?3 WHERE seq = ?1", params![seq, new_id, sealed])?;
+        let sealed = crypto::seal(&key, &aad(&new_id)?, &plain)?;
+        tx.execute("UPDATE records SET id = ?2, body = ?3 WHERE seq = ?1", params![r.seq, new_id, sealed])?;
+        if u.records_v2 {
+            head.toggle_row(&tx, &u.keys.data, &u.keys.head, &r.collection, &new_id, true)?;
+        }
     }
+    head.save(&tx, &u.keys.data)?;
     if !audit_done {
-        let Unlocked { keys, subject_keys, ring } = u;
+        let Unlocked { keys, subject_keys, ring, .. } = u;
         let mut key_of = |subject: &str| super::subject_key_in(&tx, subject_keys, ring.as_ref(), &keys.data, subject);
         crate::audit::seal_targets(
             &tx,

@@ -113,7 +113,9 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
             None
         }
     };
-    let mut u = Unlocked { keys: k, subject_keys: HashMap::new(), ring };
+    // Records sealed by the format the store says (a store not upgraded to record format 2 keeps format 1).
+    let records_v2 = keys::record_format(&conn).map(|f| f >= 2).unwrap_or(true);
+    let mut u = Unlocked { keys: k, subject_keys: HashMap::new(), ring, records_v2 };
 
     if let Ok(mut st) = conn.prepare("SELECT collection, n FROM record_counts") {
         if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {
@@ -222,7 +224,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     }
     let mut st = conn.prepare(
         "SELECT seq, CAST(id AS BLOB), CAST(subject AS BLOB), CAST(tag AS BLOB), body, updated_at,
-                CAST(collection AS BLOB) FROM records WHERE seq = ?1",
+                CAST(collection AS BLOB), lookup FROM records WHERE seq = ?1",
     )?;
     let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).into_owned());
     let mut ids_read = BTreeSet::new();
@@ -234,6 +236,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
                     text(r.get(1)?).unwrap_or_default(),
                     text(r.get(2)?).unwrap_or_default(),
                     text(r.get(3)?),
+                    r.get(7)?,
                     r.get(4)?,
                     r.get(5)?,
                 );

@@ -1050,10 +1050,12 @@ fn salvage_exports_a_record_whose_collection_name_is_damaged_everywhere() {
     }
     assert!(hits >= 2, "the name is in the table and in its index: {hits}");
     fs::write(dir.join(DB_FILE), &bytes).unwrap();
-    // The normal path cannot find it by its name: damage, not absence.
-    let s = Store::open(&dir, vault(tmp.path())).unwrap();
-    assert!(matches!(s.get("case", "c1"), Err(Error::Corrupted { .. })));
-    drop(s);
+    // The normal path cannot find it by its name: damage, not absence (record format 2: found at the unlock
+    // already, where the rows no longer match their kept counts).
+    match Store::open(&dir, vault(tmp.path())) {
+        Ok(s) => assert!(matches!(s.get("case", "c1"), Err(Error::Corrupted { .. }))),
+        Err(e) => assert!(matches!(e, Error::Corrupted { .. }), "{e:?}"),
+    }
     let got = salvage(&dir, vault(tmp.path()), None).unwrap();
     let case = got.records.iter().find(|r| r.id == "c1").expect("case c1 exported");
     assert_eq!((case.collection.as_str(), case.body.as_slice()), ("case", &b"case body"[..]));
@@ -1165,18 +1167,19 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     // The old outbox entry written back in place (it would be sent again): refused.
     write_back(&raw_db(&dir), "outbox", "op-1", &old_op);
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
-    // Its tag alone set back (a plaintext column): refused too.
+    // Its tag alone set back (a plaintext column): refused too — record format 2 binds the tag in the
+    // record's associated data, so the row no longer opens (damage to the head's check).
     put_back(&current, &dir);
     raw_db(&dir).execute("UPDATE records SET tag = 'pending' WHERE collection = 'outbox'", []).unwrap();
-    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
     // The used grant's old record: refused.
     put_back(&current, &dir);
     write_back(&raw_db(&dir), "grant_used", "g1", &old_grant);
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
     // A row deleted (the record of a used grant gone: the grant usable again): refused.
     put_back(&current, &dir);
+    // (Through SQL: the triggers keep the counts, as an attacker would.)
     raw_db(&dir).execute("DELETE FROM records WHERE collection = 'grant_used' AND id = 'g2'", []).unwrap();
-    raw_db(&dir).execute("UPDATE record_counts SET n = n - 1 WHERE collection = 'grant_used'", []).unwrap();
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
     // The head itself deleted: the anchor (in the vault) says the store keeps one, so it is damage.
     put_back(&current, &dir);
@@ -1188,13 +1191,11 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     damaged.3[20] ^= 1;
     write_back(&raw_db(&dir), "grant_used", "g1", &damaged);
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
-    // The limit: ordinary collections are not covered (drafts, profiles: docs/SECURITY.md).
+    // Ordinary collections are in the head too since record format 2 (ADR 0033): an older profile, refused.
     put_back(&current, &dir);
     write_back(&raw_db(&dir), "profile", "me", &old_profile);
-    let s = Store::open(&dir, v.clone()).unwrap();
-    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), b"old profile");
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
     // Writes through the store keep the head: every covered write, delete and erasure, then a clean open.
-    drop(s);
     put_back(&current, &dir);
     let s = Store::open(&dir, v.clone()).unwrap();
     let p = s.create_subject(SubjectKind::Principal, "李奶奶").unwrap();
@@ -1203,6 +1204,44 @@ fn attack_an_older_row_written_back_in_place_is_refused() {
     s.shred_subject(&p).unwrap();
     drop(s);
     assert!(Store::open(&dir, v).is_ok());
+}
+
+/// Makes the open, unlocked store `s` look as the code of record format 1 (before ADR 0033) left it: every
+/// record sealed with the associated data of format 1, the envelope (the same data key) under the alias of
+/// then, no record format in `meta`, a head of the covered collections only, bound to the anchor.
+fn to_record_format1(s: &Store) {
+    let mut g = s.guard();
+    let Inner { conn, unlocked } = &mut *g;
+    let u = unlocked.as_mut().unwrap();
+    type Row = (i64, String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+    let rows: Vec<Row> = conn
+        .prepare("SELECT seq, collection, id, subject, tag, lookup, body, updated_at FROM records")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    for (seq, c, id, subject, tag, lookup, body, at) in rows {
+        let rec = decode_row(conn, u, &c, (seq, id.clone(), subject.clone(), tag, lookup, body, at)).unwrap();
+        let key = subject_key(conn, u, &subject).unwrap();
+        let sealed = crypto::seal(&key, &record_aad_v1(&c, &id, &subject).unwrap(), &rec.body).unwrap();
+        conn.execute("UPDATE records SET body = ?2 WHERE seq = ?1", params![seq, sealed]).unwrap();
+    }
+    let meta = |k: &str| keys::meta_get(conn, k).unwrap().unwrap();
+    let id = s.store_id.clone();
+    let (rekeyed, anchored) = (format!("zhangban.store.{id}.rekeyed"), format!("zhangban.store.{id}.anchored"));
+    let plain_len = if keys::meta_get(conn, "pin_params").unwrap().is_some() { 32 + crypto::OVERHEAD } else { 32 };
+    let sealed = s.vault.unwrap(&rekeyed, &meta("envelope")).unwrap();
+    let (inner, _) = keys::open_secret(conn, &rekeyed, sealed, plain_len).unwrap();
+    let envelope = keys::wrap_secret(conn, s.vault.as_ref(), &anchored, &inner).unwrap();
+    keys::meta_set(conn, "envelope", &envelope).unwrap();
+    keys::meta_set(conn, "envelope_sha256", &keys::envelope_digest(conn, &envelope).unwrap()).unwrap();
+    conn.execute("DELETE FROM meta WHERE key = ?1", [keys::RECORD_FORMAT_META]).unwrap();
+    let head = heads::start_covered_for_test(conn, &u.keys.data, &u.keys.head).unwrap();
+    anchor::advance(conn, s.vault.as_ref(), &id, anchor::Heads::Bound(head.bind())).unwrap();
+    anchor::destroy_old(conn, s.vault.as_ref(), &id).unwrap();
+    s.vault.destroy(&rekeyed).unwrap();
+    u.records_v2 = false;
 }
 
 fn meta_opt(c: &Connection, k: &str) -> Option<Vec<u8>> {
@@ -1237,9 +1276,12 @@ fn a_store_without_a_head_gets_one_and_is_checked_from_then_on() {
     let v = vault(tmp.path());
     let s = Store::create(&dir, v.clone(), None).unwrap();
     s.put("grant_used", "g1", SELF_SUBJECT, b"{}").unwrap();
+    to_record_format1(&s);
     drop(s);
     // As made before the head and the anchor: no head, no anchor, the envelope under the old alias.
     as_made_before_the_anchor(&dir, v.as_ref());
+    // The first unlock gives it the head (and seals its records again: record format 2).
+    drop(Store::open(&dir, v.clone()).unwrap());
     let old = raw_row(&raw_db(&dir), "grant_used", "g1");
     let s = Store::open(&dir, v.clone()).unwrap();
     s.put("grant_used", "g1", SELF_SUBJECT, b"{\"used\":true}").unwrap();
@@ -1259,6 +1301,12 @@ fn attack_a_record_spliced_across_the_collection_id_boundary_is_refused() {
     s.put("a", "b/c", SELF_SUBJECT, b"secret of a").unwrap();
     drop(s);
     raw_db(&dir).execute("UPDATE records SET collection = 'a/b', id = 'c' WHERE collection = 'a'", []).unwrap();
+    // Record format 2 puts every collection in the head: the moved row is refused at the unlock already (its
+    // collection's kept count no longer matches its rows: damage).
+    if let Err(e) = Store::open(&dir, v.clone()) {
+        assert!(matches!(e, Error::Corrupted { .. }), "{e:?}");
+        return;
+    }
     let s = Store::open(&dir, v).unwrap();
     let got = s.get("a/b", "c");
     assert!(got.as_ref().map_or(true, |r| r.body.as_slice() != b"secret of a"), "read as valid: {got:?}");
@@ -1401,6 +1449,7 @@ fn a_store_anchored_before_the_binding_is_bound_at_its_first_unlock() {
     let v = vault(tmp.path());
     let s = Store::create(&dir, v.clone(), None).unwrap();
     s.put("grant_used", "g0", SELF_SUBJECT, b"{}").unwrap();
+    to_record_format1(&s);
     {
         // As the code before the binding left it: a head of one part, an anchor of version 2.
         let mut g = s.guard();
@@ -1421,7 +1470,9 @@ fn a_store_anchored_before_the_binding_is_bound_at_its_first_unlock() {
     .unwrap();
     drop(s);
     put_back_covered(&dir, &before);
-    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+    // The copy is of before the first unlock, which also sealed every record again (record format 2,
+    // ADR 0033): its rows no longer authenticate either, so the refusal may name the damage.
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack | Error::Corrupted { .. })));
 }
 
 /// The crash window before a commit: the vault made the key of the next epoch, and the transaction never
@@ -1513,6 +1564,7 @@ fn attack_an_older_copy_with_its_anchor_rows_deleted_is_refused() {
     // files from before (no anchor to check) opens no more.
     let dir = tmp.path().join("u");
     let s = Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    to_record_format1(&s);
     drop(s);
     as_made_before_the_anchor(&dir, v.as_ref());
     let copy = tmp.path().join("copy-u");
@@ -1564,4 +1616,364 @@ fn attack_salvage_past_a_damaged_anchor_gives_no_fresh_guesses() {
     raw_db(&dir).execute("DELETE FROM meta WHERE key = 'anchor_sha256'", []).unwrap();
     raw_db(&dir).execute("UPDATE meta SET value = x'00' WHERE key = 'anchor_blob'", []).unwrap();
     assert!(salvage(&dir, v, None).is_ok());
+}
+
+// ---- record format 2: ordinary collections (finding 10, the rest; ADR 0033) --------------------------------
+
+/// Finding 10, the rest: an attacker with the files keeps an older sealed row of an ordinary record — a case
+/// before it was rejected, a draft before an edit — and writes it back in place (or deletes a row), the
+/// rest of the files current. The store must refuse the files at the next unlock, not read the old case
+/// as valid. Failed on `e74b46c`: the store opened and `get("case", "c1")` read the old "submitted" case.
+#[test]
+fn attack_an_older_case_written_back_in_place_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = vault(tmp.path());
+    for pin in [None, Some("246810")] {
+        let dir = tmp.path().join(if pin.is_some() { "pin" } else { "plain" });
+        let s = Store::create(&dir, v.clone(), pin).unwrap();
+        let p = s.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+        let case = |state: &'static str| PutOptions { tag: Some(state), lookup: Some("110101194001011234") };
+        s.put_with("case", "c1", &p, b"{\"state\":\"submitted\"}", case("submitted")).unwrap();
+        s.put("draft", "d1", SELF_SUBJECT, b"{\"name\":\"old\"}").unwrap();
+        s.put("draft", "d2", SELF_SUBJECT, b"{\"name\":\"other\"}").unwrap();
+        drop(s);
+        let c = raw_db(&dir);
+        let (old_case, old_draft) = (raw_row(&c, "case", "c1"), raw_row(&c, "draft", "d1"));
+        drop(c);
+        let s = Store::open(&dir, v.clone()).unwrap();
+        if pin.is_some() {
+            s.unlock(pin).unwrap();
+        }
+        s.put_with("case", "c1", &p, b"{\"state\":\"rejected\"}", case("rejected")).unwrap();
+        s.put("draft", "d1", SELF_SUBJECT, b"{\"name\":\"new\"}").unwrap();
+        drop(s);
+        let current = tmp.path().join("current");
+        let _ = fs::remove_dir_all(&current);
+        copy_dir(&dir, &current);
+        let open = |what: &str| {
+            let got = Store::open(&dir, v.clone()).and_then(|s| {
+                s.unlock(pin)?;
+                Ok(s)
+            });
+            match got {
+                Err(Error::RolledBack) => {}
+                Ok(s) => panic!("{what} (pin {pin:?}): read as valid: {:?}", s.get("case", "c1").map(|r| r.tag)),
+                Err(e) => panic!("{what} (pin {pin:?}): {e:?}"),
+            }
+        };
+        write_back(&raw_db(&dir), "case", "c1", &old_case);
+        open("the older case");
+        if pin.is_some() {
+            // Checked at the unlock, before any record is read. (The attempt just counted moved the rollback
+            // epoch: `current` is now itself an older copy, refused as such.)
+            continue;
+        }
+        put_back(&current, &dir);
+        write_back(&raw_db(&dir), "draft", "d1", &old_draft);
+        open("the older draft");
+        put_back(&current, &dir);
+        let c = raw_db(&dir);
+        // (Through SQL: the triggers keep the counts, as an attacker would.)
+        c.execute("DELETE FROM records WHERE collection = 'draft' AND id = 'd2'", []).unwrap();
+        drop(c);
+        open("a deleted draft");
+        // The store as written opens, and reads what was written last.
+        put_back(&current, &dir);
+        let s = Store::open(&dir, v.clone()).unwrap();
+        s.unlock(pin).unwrap();
+        assert_eq!(s.get("case", "c1").unwrap().tag.as_deref(), Some("rejected"));
+    }
+}
+
+/// Finding 10, the rest: the plaintext columns of a record — its tag (a case's state for the lists), its
+/// keyed lookup (which ID number finds it), its `updated_at` — changed in the file are detected when the
+/// record is read (`Corrupted`, naming it): record format 2 binds them in its associated data. Failed on
+/// `e74b46c`: each read returned the record with the changed column.
+#[test]
+fn attack_a_changed_tag_lookup_or_time_of_a_record_is_detected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "委托人 李奶奶").unwrap();
+    s.put_with("case", "c1", &p, b"{\"who\":\"li\"}", PutOptions { tag: Some("submitted"), lookup: Some("A-1") })
+        .unwrap();
+    s.put_with("case", "c2", &p, b"{\"who\":\"wang\"}", PutOptions { tag: Some("submitted"), lookup: Some("B-2") })
+        .unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    let corrupted = |r: Result<Vec<Record>>, what: &str| match r {
+        Err(Error::Corrupted { table, record }) => {
+            assert_eq!((table.as_str(), record.as_str()), ("records/case", "c1"))
+        }
+        other => {
+            panic!("{what}: {:?}", other.map(|v| v.iter().map(|r| (r.id.clone(), r.tag.clone())).collect::<Vec<_>>()))
+        }
+    };
+    // The tag: the case listed as approved.
+    raw_db(&dir).execute("UPDATE records SET tag = 'approved' WHERE id = 'c1'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.get("case", "c1").map(|r| vec![r]), "tag: get");
+    corrupted(s.list_tagged("case", "approved"), "tag: list_tagged");
+    assert_eq!(s.get("case", "c2").unwrap().tag.as_deref(), Some("submitted"), "the other case still reads");
+    drop(s);
+    // The lookup: c2's keyed hash copied onto c1, so looking up c2's ID number finds c1.
+    put_back(&current, &dir);
+    raw_db(&dir)
+        .execute("UPDATE records SET lookup = (SELECT lookup FROM records WHERE id = 'c2') WHERE id = 'c1'", [])
+        .unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.find_by_lookup("case", "B-2"), "lookup: find_by_lookup");
+    drop(s);
+    // The time: a month earlier (out of a "recent" filter, or first in an oldest-first list).
+    put_back(&current, &dir);
+    raw_db(&dir).execute("UPDATE records SET updated_at = updated_at - 2592000 WHERE id = 'c1'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.get("case", "c1").map(|r| vec![r]), "updated_at: get");
+    corrupted(s.list("case", None), "updated_at: list");
+    drop(s);
+    // The subject: the record moved to the owner.
+    put_back(&current, &dir);
+    raw_db(&dir).execute("UPDATE records SET subject = 'self' WHERE id = 'c1'", []).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    corrupted(s.list("case", Some(SELF_SUBJECT)), "subject: list");
+}
+
+/// Finding 3, the rest: a copy of the files taken before the store's upgrade to format 2 holds each subject
+/// key sealed under the data key alone. Erasing the principal after the upgrade destroyed her ring key, but
+/// the data key was the same: whoever gets it from the live store (the vault, and the PIN if any) opened the
+/// old copy's wrapped key, then her records in that copy. The upgrade to record format 2 rotates the data key
+/// (a new key under a new vault alias; the old aliases destroyed). Failed on `e74b46c`: the old copy's
+/// wrapped key opened under the live store's data key and gave her case ("李秀英").
+#[test]
+fn attack_a_copy_taken_before_the_format2_upgrade_gives_nothing_of_an_erased_principal() {
+    let (tmp, dir) = format1_copy();
+    let v = Arc::new(DestroyHolds(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), Mutex::default()));
+    let old = tmp.path().join("old");
+    copy_dir(&dir, &old);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(s.get("case", "c-li").is_ok());
+    s.shred_subject("p-li").unwrap();
+    // The attacker's two halves: the old copy's rows, and the live store's data key.
+    let c = raw_db(&old);
+    let wrapped: Vec<u8> = c.query_row("SELECT wrapped_key FROM subjects WHERE id = 'p-li'", [], |r| r.get(0)).unwrap();
+    let case = raw_row(&c, "case", "c-li");
+    drop(c);
+    let recovered =
+        s.read(|_, u| Ok(crypto::open(&u.keys.data, &crypto::aad("subjects", "p-li", "key"), &wrapped))).unwrap();
+    if let Some(raw) = recovered {
+        let key = crypto::aead_key(&raw).unwrap();
+        let body = crypto::open(&key, &record_aad_v1("case", "c-li", "p-li").unwrap(), &case.3);
+        panic!("the erased principal's key opened: {:?}", body.map(|b| String::from_utf8_lossy(&b).into_owned()));
+    }
+    drop(s);
+    // The old copy itself, with the vault as it is now: its envelope's alias no longer exists.
+    assert!(matches!(Store::open(&old, v.clone()), Err(Error::WrongKey)));
+    // The live store reads as before.
+    let s = Store::open(&dir, v).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
+}
+
+/// A vault whose destruction holds for every blob (as Keystore and Keychain do): the `FileVault` of the
+/// format-1 fixture made blobs of its first format, which ignore the destruction of their alias
+/// (docs/SECURITY.md, the `FileVault` limits).
+struct DestroyHolds(FileVault, Mutex<Vec<String>>);
+impl KeyVault for DestroyHolds {
+    fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.1.lock().unwrap().retain(|d| d != a);
+        self.0.wrap(a, p)
+    }
+    fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+        if self.1.lock().unwrap().iter().any(|d| d == a) {
+            return Err(VaultError::UnwrapFailed);
+        }
+        self.0.unwrap(a, w)
+    }
+    fn destroy(&self, a: &str) -> Result<(), VaultError> {
+        self.1.lock().unwrap().push(a.to_string());
+        self.0.destroy(a)
+    }
+}
+
+/// A copy of `core/base/tests/fixtures/store-e74b46c` (a store written by main before record format 2).
+fn main_fixture_copy() -> (tempfile::TempDir, Arc<dyn KeyVault>) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-e74b46c");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    (tmp, v)
+}
+
+/// A store written by main at `e74b46c` (record format 1) opens, is upgraded at its first unlock (every
+/// record sealed again, every collection in the head, the data key rotated under a new alias), reads as
+/// before — records, lookups, tags, subjects, attachments, the audit log — and is protected from then on.
+#[test]
+fn a_store_written_by_main_opens_and_migrates() {
+    let (tmp, v) = main_fixture_copy();
+    let dir = tmp.path().join("store");
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
+    let li = s.get("case", "c-li").unwrap();
+    assert_eq!((li.subject.as_str(), li.tag.as_deref()), ("p-li", Some("open")));
+    assert_eq!(s.find_by_lookup("case", "110101194001011234").unwrap().len(), 1);
+    assert_eq!(s.get("draft", "d-mum").unwrap().subject, "f-mum");
+    assert_eq!(s.list_tagged("outbox", "pending").unwrap().len(), 1);
+    assert!(s.get("grant_used", "g-1").is_ok());
+    let subjects = s.subjects().unwrap();
+    assert!(subjects.iter().any(|x| x.id == "p-li" && x.label == "委托人 李奶奶"));
+    let att = s.attachments().unwrap();
+    assert_eq!((att.len(), att[0].name.as_str()), (1, "李秀英身份证.jpg"));
+    assert_eq!(s.read_attachment_to_vec(&att[0].id).unwrap(), b"JPEG li xiuying");
+    let log = s.audit_entries(None).unwrap();
+    assert_eq!(
+        (log[0].detail["purpose"].as_str(), log[1].detail["principal"].as_str()),
+        (Some("hotel"), Some("李秀英"))
+    );
+    assert!(s.audit_verify().unwrap().is_intact());
+    let format = s.with_txn_raw(|tx| keys::record_format(tx)).unwrap();
+    assert_eq!(format, 2);
+    // Writes after the upgrade; a second open reads them.
+    s.put_with("case", "c-li", "p-li", b"{\"state\":\"done\"}", PutOptions { tag: Some("done"), lookup: None })
+        .unwrap();
+    drop(s);
+    let old_case = raw_row(&raw_db(&dir), "case", "c-li");
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("case", "c-li").unwrap().tag.as_deref(), Some("done"));
+    s.put_with("case", "c-li", "p-li", b"{\"state\":\"closed\"}", PutOptions { tag: Some("closed"), lookup: None })
+        .unwrap();
+    drop(s);
+    // From now on an ordinary record written back is refused.
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    write_back(&raw_db(&dir), "case", "c-li", &old_case);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    put_back(&current, &dir);
+    // The files of before the upgrade name a data key whose vault alias is destroyed.
+    assert!(matches!(Store::open(&before, v.clone()), Err(Error::WrongKey)));
+    // The store with a PIN: the wrong PIN is still wrong, the right one unlocks (the rotated key is wrapped
+    // in the PIN layer again), and again after a reopen.
+    let pdir = tmp.path().join("pinstore");
+    let p = Store::open(&pdir, v.clone()).unwrap();
+    assert!(matches!(p.unlock(Some("000000")), Err(Error::WrongPin { .. })));
+    p.unlock(Some("246810")).unwrap();
+    assert_eq!(p.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"王五\"}".as_bytes());
+    drop(p);
+    let p = Store::open(&pdir, v.clone()).unwrap();
+    assert!(matches!(p.unlock(Some("000000")), Err(Error::WrongPin { .. })));
+    p.unlock(Some("246810")).unwrap();
+    assert_eq!(p.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"王五\"}".as_bytes());
+    p.change_pin(Some("246810"), Some("135790")).unwrap();
+    drop(p);
+    let p = Store::open(&pdir, v).unwrap();
+    p.unlock(Some("135790")).unwrap();
+    assert!(p.get("profile", "me").is_ok());
+}
+
+/// A vault whose destruction can be made to fail (the attacker keeps the platform's key store busy, or the
+/// process is stopped at that moment): everything else works.
+struct DestroyFails(FileVault, std::sync::atomic::AtomicBool);
+impl KeyVault for DestroyFails {
+    fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.wrap(a, p)
+    }
+    fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.unwrap(a, w)
+    }
+    fn destroy(&self, a: &str) -> Result<(), VaultError> {
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(VaultError::Unavailable { detail: "busy".into() });
+        }
+        self.0.destroy(a)
+    }
+}
+
+/// The crash window after a commit (SECURITY.md "Not yet", ADR 0030): an anchored change committed, and the
+/// previous epoch's key not destroyed (the process killed, or the vault failing at that moment), so the files
+/// of one change back still pass as current. The change's result must not have been released then: a used
+/// grant answered, a PIN guess answered. Failed on `e74b46c`: the anchored change returned `Ok` with the
+/// old key alive (and its files of before, put back, opened without the record), and a wrong PIN was
+/// answered `WrongPin` while the copy with one attempt fewer still opened.
+#[test]
+fn attack_nothing_is_released_while_the_epoch_of_before_lives() {
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let v = Arc::new(DestroyFails(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), false.into()));
+    // A store without a PIN: a single-use grant's use.
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    let anchored = |s: &Store, id: &str| {
+        s.transaction(|t| {
+            t.put("grant_used", id, SELF_SUBJECT, b"{}", PutOptions::default())?;
+            t.anchor();
+            Ok("grant accepted")
+        })
+    };
+    anchored(&s, "g0").unwrap();
+    drop(s);
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    v.1.store(true, Ordering::SeqCst);
+    match anchored(&s, "g1") {
+        Err(Error::Io(_)) => {}
+        other => panic!("released while the epoch of before lives: {other:?}"),
+    }
+    drop(s);
+    // Once the vault works again, the next open destroys it: the files of before are refused.
+    v.1.store(false, Ordering::SeqCst);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(s.get("grant_used", "g1").is_ok(), "the change stayed committed");
+    drop(s);
+    let cur = tmp.path().join("cur");
+    copy_dir(&dir, &cur);
+    put_back(&before, &dir);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
+    put_back(&cur, &dir);
+
+    // A store with a PIN: no guess is answered while the copy with fewer attempts would still open.
+    let dir = tmp.path().join("p");
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 4 })));
+    v.1.store(true, Ordering::SeqCst);
+    match s.unlock(Some("111111")) {
+        Err(Error::Io(_)) => {}
+        other => panic!("a guess answered while the epoch of before lives: {other:?}"),
+    }
+    v.1.store(false, Ordering::SeqCst);
+    assert!(matches!(s.unlock(Some("222222")), Err(Error::WrongPin { attempts_left: 2 })), "the attempt counted");
+    s.unlock(Some("246810")).unwrap();
+}
+
+/// The record format in `meta` damaged or deleted is damage (`Corrupted`), never a wrong key, and never a
+/// way to run the upgrade again (which would take the head from the rows as they are).
+#[test]
+fn a_damaged_or_deleted_record_format_is_corrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("case", "c1", SELF_SUBJECT, b"{}").unwrap();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+    for damage in [
+        "DELETE FROM meta WHERE key = 'record_format'",
+        "UPDATE meta SET value = x'0000000000000000' WHERE key = 'record_format'",
+        "UPDATE meta SET value = x'02' WHERE key = 'record_format'",
+    ] {
+        put_back(&current, &dir);
+        raw_db(&dir).execute(damage, []).unwrap();
+        match Store::open(&dir, v.clone()) {
+            Err(Error::Corrupted { table, record }) => {
+                assert_eq!((table.as_str(), record.as_str()), ("meta", "record_format"))
+            }
+            other => panic!("{damage}: {other:?}"),
+        }
+    }
+    put_back(&current, &dir);
+    assert!(Store::open(&dir, v).is_ok());
 }
