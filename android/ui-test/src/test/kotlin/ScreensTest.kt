@@ -104,8 +104,8 @@ class ScreensTest : SandboxTest("ui") {
             onNodeWithText("领取示例居民身份证（沙箱）").assertIsEnabled()
             cam.shoot("wallet-empty")
             onNodeWithText("领取示例居民身份证（沙箱）").performClick()
-            waitForText("身份证", substring = true)
-            assertFalse(shown("还没有电子证照。"))
+            // "身份证" is on the button just tapped too: wait for the licence itself (the empty text gone)
+            waitOnScreen("the licence from the platform") { !shown("还没有电子证照。") && shown("身份证", substring = true) }
             cam.shoot("wallet")
 
             // ---- 亮证: the QR code, protected, brightness up; chips wrap at font scale 2 ----
