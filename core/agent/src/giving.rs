@@ -214,7 +214,11 @@ impl PrincipalSide {
         let more = items.len() - at_home;
         let more_items = Text::new(
             format!("另有 {more} 项可在网上办的事项"),
-            if more == 1 { "1 more service offered online".to_string() } else { format!("{more} more services offered online") },
+            if more == 1 {
+                "1 more service offered online".to_string()
+            } else {
+                format!("{more} more services offered online")
+            },
         );
         let now = self.store().now();
         let mut licences = Vec::new();

@@ -1436,10 +1436,7 @@ fn scan_records(
             format!("{} of {kept} records reachable", rows.len()),
         ));
     }
-    let rows: Vec<Meta> = rows
-        .into_iter()
-        .filter(|row| tag.is_none_or(|t| Some(t) == row.3.as_deref()))
-        .collect();
+    let rows: Vec<Meta> = rows.into_iter().filter(|row| tag.is_none_or(|t| Some(t) == row.3.as_deref())).collect();
     // The filter column is plain text a damaged page can change, dropping a row from the answer
     // unseen: the filter's own index must count the same rows.
     if let Some(tag) = tag {

@@ -516,10 +516,7 @@ impl SyncRunner {
             Err(_) => RunReport { budget_exhausted: true, ..RunReport::default() },
         };
         let recent: Vec<Notice> = self.tee.recent.lock().map(|mut g| g.drain(..).collect()).unwrap_or_default();
-        let notices = recent
-            .iter()
-            .map(|n| Reminder::from_notice(n, &n.subject))
-            .collect();
+        let notices = recent.iter().map(|n| Reminder::from_notice(n, &n.subject)).collect();
         let (plan, plan_error) = match remind::plan(&self.store) {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(e.to_string())),

@@ -524,14 +524,20 @@ fn kept_subject_counts_follow_every_write() {
         Ok(())
     })
     .unwrap();
-    let mut want =
-        vec![row(&a, Some("done"), 1), row(&a, Some("open"), 1), row(&a, None, 1), row(&b, None, 1), row(&b, Some("open"), 1)];
+    let mut want = vec![
+        row(&a, Some("done"), 1),
+        row(&a, Some("open"), 1),
+        row(&a, None, 1),
+        row(&b, None, 1),
+        row(&b, Some("open"), 1),
+    ];
     want.sort();
     assert_eq!(counts(&s), want);
     let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(ids(s.list("case", Some(&a)).unwrap()), ["c0", "c3", "c4"]);
     assert_eq!(ids(s.list("case", Some(&b)).unwrap()), ["c1", "c2"]);
-    let open_a: Vec<String> = s.scan("case", Some(&a), Some("open")).unwrap().into_iter().map(|r| r.unwrap().id).collect();
+    let open_a: Vec<String> =
+        s.scan("case", Some(&a), Some("open")).unwrap().into_iter().map(|r| r.unwrap().id).collect();
     assert_eq!(open_a, ["c3"]);
     assert!(s.list("case", Some(SELF_SUBJECT)).unwrap().is_empty());
     // Erasing a subject leaves no count naming it (a count that reaches 0 is deleted).
@@ -564,7 +570,9 @@ fn a_subjects_list_or_counts_that_disagree_with_the_kept_counts_are_corrupted() 
     assert_eq!(s.list("case", Some(&a)).unwrap().len(), 4);
     // A tag changed under the count (a damaged page: no trigger runs): the tagged list is not short.
     s.with_txn_raw(|tx| {
-        tx.execute_batch("DROP TRIGGER record_subject_counts_update; UPDATE records SET tag = 'opem' WHERE id = 'c0';")?;
+        tx.execute_batch(
+            "DROP TRIGGER record_subject_counts_update; UPDATE records SET tag = 'opem' WHERE id = 'c0';",
+        )?;
         Ok(())
     })
     .unwrap();
@@ -617,7 +625,8 @@ fn a_store_from_before_migration_14_counts_what_it_holds() {
     let s = Store::open(&dir, vault(tmp.path())).unwrap();
     let mut counts = s.tag_counts("case").unwrap();
     counts.sort();
-    let mut want = vec![(a.clone(), Some("queued".to_string()), 3), (SELF_SUBJECT.to_string(), Some("queued".to_string()), 2)];
+    let mut want =
+        vec![(a.clone(), Some("queued".to_string()), 3), (SELF_SUBJECT.to_string(), Some("queued".to_string()), 2)];
     want.sort();
     assert_eq!(counts, want);
     assert_eq!(s.list("case", Some(&a)).unwrap().len(), 3);
