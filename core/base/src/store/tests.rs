@@ -634,6 +634,35 @@ fn a_store_from_before_migration_14_counts_what_it_holds() {
     assert_eq!(s.list("case", Some(&a)).unwrap().len(), 4);
 }
 
+/// Found by the byte-flip test (`salvage failed with WrongKey`, seed 6, a 64-bit trial): one bit of
+/// `meta.vault_seal_key` flipped made open and salvage say `WrongKey` — damage called a wrong key (ADR 0003).
+/// A store made before the seal key's digest gets it at its next unlock.
+#[test]
+fn a_damaged_vault_seal_key_is_damage_not_a_wrong_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    drop(Store::create(&dir, vault(tmp.path()), None).unwrap());
+    raw_db(&dir).execute("DELETE FROM meta WHERE key = 'vault_seal_key_sha256'", []).unwrap();
+    drop(Store::open(&dir, vault(tmp.path())).unwrap());
+    let digests: i64 = raw_db(&dir)
+        .query_row("SELECT count(*) FROM meta WHERE key = 'vault_seal_key_sha256'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(digests, 1, "the digest is added at the next unlock");
+    let c = raw_db(&dir);
+    let mut l: Vec<u8> = c.query_row("SELECT value FROM meta WHERE key = 'vault_seal_key'", [], |r| r.get(0)).unwrap();
+    l[16] ^= 4;
+    c.execute("UPDATE meta SET value = ?1 WHERE key = 'vault_seal_key'", [l]).unwrap();
+    drop(c);
+    let opened = Store::open(&dir, vault(tmp.path()));
+    assert!(
+        matches!(&opened, Err(Error::Corrupted { record, .. }) if record == "vault_seal_key"),
+        "{:?}",
+        opened.err()
+    );
+    let salvaged = salvage(&dir, vault(tmp.path()), None);
+    assert!(matches!(&salvaged, Err(Error::Corrupted { .. })), "{:?}", salvaged.err());
+}
+
 /// A store on a [`FixedClock`] (with its boot clock) and a PIN, locked after five wrong tries.
 fn locked_out(tmp: &Path, clock: Arc<crate::clock::FixedClock>) -> Store {
     let dir = tmp.join("s");

@@ -46,7 +46,8 @@ class AgentFromSettingsScreensTest : SandboxTest("agent-settings-ui") {
         }
         setup.close()
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
-            val cam = Camera(this)
+            // No hover layer in the renders: the pointer rests where "我是帮办员" was pressed, over her card.
+            val cam = Camera(this, noHover = true)
             cam.setContent(TestHost()) { ZhangbanTabs(z, null, {}, start = Tab.Settings) }
 
             // ---- 设置: the 帮办代办 section and its two ways in ----
