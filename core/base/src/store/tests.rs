@@ -663,6 +663,20 @@ fn a_damaged_vault_seal_key_is_damage_not_a_wrong_key() {
     assert!(matches!(&salvaged, Err(Error::Corrupted { .. })), "{:?}", salvaged.err());
 }
 
+/// Found by the byte-flip test (seed 20: open failed with `Storage("unsupported file format")`): a damaged
+/// schema format number in the file header is damage.
+#[test]
+fn a_damaged_schema_format_number_is_corrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    drop(Store::create(&dir, vault(tmp.path()), None).unwrap());
+    let mut bytes = fs::read(dir.join(DB_FILE)).unwrap();
+    bytes[44..48].copy_from_slice(&9u32.to_be_bytes());
+    fs::write(dir.join(DB_FILE), &bytes).unwrap();
+    let opened = Store::open(&dir, vault(tmp.path()));
+    assert!(matches!(&opened, Err(Error::Corrupted { .. })), "{:?}", opened.err());
+}
+
 /// A store on a [`FixedClock`] (with its boot clock) and a PIN, locked after five wrong tries.
 fn locked_out(tmp: &Path, clock: Arc<crate::clock::FixedClock>) -> Store {
     let dir = tmp.join("s");
