@@ -140,7 +140,7 @@ struct DelegateView: View {
                         // The first page: the items offered at home (and any chosen); the rest on asking.
                         ForEach(Array(ch.items.enumerated()).filter { i, item in
                             allItems || i < Int(ch.atHome) || items.contains(item.code)
-                        }.map { $0.element }, id: \.code) { item in
+                        }.map { _, item in item }, id: \.code) { item in
                             Toggle(lang.pick(item.name), isOn: toggle(item.code, in: $items))
                         }
                         if !allItems && ch.items.count > Int(ch.atHome) {
