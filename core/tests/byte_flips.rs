@@ -268,15 +268,20 @@ fn big_fixture() -> Big {
 
 /// Writes the pristine file with `bits` random bits flipped.
 fn damage(b: &Big, rng: &mut XorShift, bits: usize) {
+    damage_at(&b.dir, &b.db, rng, bits)
+}
+
+/// Writes `db` into the store at `dir` with `bits` random bits flipped.
+fn damage_at(dir: &Path, db: &[u8], rng: &mut XorShift, bits: usize) {
     for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(b.dir.join(format!("zhangban.db{suffix}")));
+        let _ = std::fs::remove_file(dir.join(format!("zhangban.db{suffix}")));
     }
-    let mut bytes = b.db.clone();
+    let mut bytes = db.to_vec();
     for _ in 0..bits {
         let at = rng.below(bytes.len());
         bytes[at] ^= 1 << rng.below(8);
     }
-    std::fs::write(b.dir.join("zhangban.db"), &bytes).unwrap();
+    std::fs::write(dir.join("zhangban.db"), &bytes).unwrap();
 }
 
 /// 1, 2, 4, …, 256 bits, six trials each.
@@ -391,4 +396,118 @@ fn salvage_exports_everything_that_still_reads() {
         }
     }
     println!("salvage: {salvaged_total} records exported where the normal path read {readable_total}");
+}
+
+// ---- Issue 11 (ADR 0031): one subject's list and the kept counts under damage ------------------------
+
+/// An agent's phone in small: four subjects (the owner and three principals), 900 cases in three states
+/// (one untagged), each subject's list read through its own rows and kept counts.
+struct Subjects {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    vault: Arc<dyn KeyVault>,
+    db: Vec<u8>,
+    subjects: Vec<String>,
+    /// (subject, tag) → ids, and every body by id.
+    by: BTreeMap<(String, Option<String>), Vec<String>>,
+    bodies: BTreeMap<String, Vec<u8>>,
+}
+
+fn subjects_fixture() -> Subjects {
+    let tmp = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let dir = tmp.path().join("store");
+    let mut by: BTreeMap<(String, Option<String>), Vec<String>> = BTreeMap::new();
+    let mut bodies = BTreeMap::new();
+    let mut subjects = vec![SELF_SUBJECT.to_string()];
+    {
+        let s = Store::create(&dir, vault.clone(), None).unwrap();
+        for p in 0..3 {
+            subjects.push(s.create_subject(SubjectKind::Principal, &format!("委托人{p}")).unwrap());
+        }
+        s.transaction(|t| {
+            for i in 0..900 {
+                let subject = &subjects[i % 4];
+                let tag = [Some("queued"), Some("open"), None][i % 3];
+                let id = format!("c{i}");
+                t.put("case", &id, subject, &body(i % 300), PutOptions { tag, lookup: None })?;
+                by.entry((subject.clone(), tag.map(str::to_string))).or_default().push(id.clone());
+                bodies.insert(id, body(i % 300));
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    let db = std::fs::read(dir.join("zhangban.db")).unwrap();
+    Subjects { _tmp: tmp, dir, vault, db, subjects, by, bodies }
+}
+
+#[test]
+fn bit_flips_never_shorten_one_subjects_list_or_its_counts() {
+    let f = subjects_fixture();
+    let mut rng = XorShift::seeded();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    let total: usize = f.by.values().map(Vec::len).sum();
+    for trial in 0..TRIALS {
+        damage_at(&f.dir, &f.db, &mut rng, bits_for(trial));
+        let s = match Store::open(&f.dir, f.vault.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                assert!(matches!(e, Error::Corrupted { .. }), "trial {trial}: open failed with {}: {e:?}", kind(&e));
+                *tally.entry("open Corrupted").or_default() += 1;
+                continue;
+            }
+        };
+        for subject in &f.subjects {
+            let mut want: Vec<&String> =
+                f.by.iter().filter(|((s, _), _)| s == subject).flat_map(|(_, ids)| ids).collect();
+            want.sort();
+            match s.list("case", Some(subject)) {
+                Ok(v) => {
+                    let mut got: Vec<&String> = v.iter().map(|r| &r.id).collect();
+                    got.sort();
+                    assert_eq!(got, want, "trial {trial}: list of {subject} differs with no error");
+                    for r in &v {
+                        assert_eq!(&r.body[..], &f.bodies[&r.id][..], "trial {trial}: {} wrong data", r.id);
+                        assert_eq!(&r.subject, subject);
+                    }
+                }
+                Err(Error::Corrupted { .. }) => *tally.entry("list Corrupted").or_default() += 1,
+                Err(e) => panic!("trial {trial}: list of {subject} failed with {}: {e:?}", kind(&e)),
+            }
+            let queued = &f.by[&(subject.clone(), Some("queued".to_string()))];
+            match s.scan("case", Some(subject), Some("queued")) {
+                Ok(v) if v.iter().all(|r| r.is_ok()) => {
+                    assert_eq!(v.len(), queued.len(), "trial {trial}: queued of {subject} short with no error");
+                    for r in v.into_iter().flatten() {
+                        assert!(queued.contains(&r.id) && r.body[..] == f.bodies[&r.id][..], "trial {trial}: {}", r.id);
+                    }
+                }
+                Ok(v) => {
+                    for r in v {
+                        match r {
+                            Ok(r) => assert_eq!(&r.body[..], &f.bodies[&r.id][..], "trial {trial}: {} wrong", r.id),
+                            Err(Error::Corrupted { .. }) => {}
+                            Err(e) => panic!("trial {trial}: scan row failed with {}: {e:?}", kind(&e)),
+                        }
+                    }
+                    *tally.entry("scan row Corrupted").or_default() += 1;
+                }
+                Err(Error::Corrupted { .. }) => *tally.entry("scan Corrupted").or_default() += 1,
+                Err(e) => panic!("trial {trial}: scan of {subject} failed with {}: {e:?}", kind(&e)),
+            }
+        }
+        // The kept counts: every record counted, each under a subject of the store; or damage.
+        match s.tag_counts("case") {
+            Ok(counts) => {
+                let sum: i64 = counts.iter().map(|c| c.2).sum();
+                assert_eq!(sum as usize, total, "trial {trial}: counts short with no error: {counts:?}");
+                assert!(counts.iter().all(|c| f.subjects.contains(&c.0)), "trial {trial}: {counts:?}");
+            }
+            Err(Error::Corrupted { .. }) => *tally.entry("counts Corrupted").or_default() += 1,
+            Err(e) => panic!("trial {trial}: tag_counts failed with {}: {e:?}", kind(&e)),
+        }
+    }
+    println!("outcomes over {TRIALS} trials: {tally:?}");
+    assert!(!tally.is_empty(), "no trial hit anything: the flips prove nothing");
 }

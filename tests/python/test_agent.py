@@ -138,6 +138,8 @@ class AgentModeTest(FfiTestCase):
         self.assertNotIn("age_over_18", [e.key for e in card.elements], "derived elements are not offered")
         self.assertTrue(choices.own_name and choices.own_id_number, "her name and ID number from her ID card")
         self.assertEqual(choices.items[0].code, "RS-001", "items offered at home first")
+        self.assertEqual(choices.at_home, 2, "the first page: the items offered at home")
+        self.assertEqual(choices.more_items.zh, f"另有 {len(choices.items) - 2} 项可在网上办的事项")
 
         scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.SUBMIT])
 

@@ -176,13 +176,8 @@ fn validity(valid_days: Option<u32>, now: i64) -> Result<(i64, i64)> {
 impl Agent {
     /// The agent mode of `wallet`'s phone: its device key is the agent's key.
     pub fn new(wallet: &Wallet) -> Agent {
-        Agent {
-            store: wallet.store().clone(),
-            signer: wallet.signer(),
-            root_key: wallet.root_key().to_vec(),
-            wallet: Wallet::with_signer(wallet.store().clone(), wallet.signer())
-                .with_root_key(wallet.root_key().to_vec()),
-        }
+        let crate::Phone { store, signer, root_key, wallet } = crate::Phone::of(wallet);
+        Agent { store, signer, root_key, wallet }
     }
 
     pub fn store(&self) -> &Arc<Store> {
@@ -573,6 +568,11 @@ impl Agent {
 
     /// Switching to a principal: their line, cases and drafts (audited as `follow`).
     pub fn switch_to(&self, principal: &str) -> Result<(PrincipalLine, Vec<Case>, Vec<DraftInfo>)> {
+        self.switched(principal).map(|(_, line, list, drafts)| (line, list, drafts))
+    }
+
+    /// [`Agent::switch_to`] with the principal's record the check read (read once per switch).
+    fn switched(&self, principal: &str) -> Result<(PrincipalRecord, PrincipalLine, Vec<Case>, Vec<DraftInfo>)> {
         let agent = self.agent_id();
         let rec = access::authorize(&self.store, &agent, principal, Action::Follow, &[])?;
         let list = cases::list(&self.store, principal)?;
@@ -585,14 +585,15 @@ impl Agent {
             let tag = if d.submitted { "submitted" } else { "open" };
             *counts.entry((session::DRAFTS.to_string(), tag.to_string())).or_insert(0) += 1;
         }
-        Ok((self.line(&rec, &counts, self.store.now())?, list, drafts))
+        let line = self.line(&rec, &counts, self.store.now())?;
+        Ok((rec, line, list, drafts))
     }
 
     /// [`Agent::switch_to`] as one screen record.
     pub fn view(&self, principal: &str) -> Result<PrincipalView> {
-        let (line, list, drafts) = self.switch_to(principal)?;
+        let (rec, line, list, drafts) = self.switched(principal)?;
         let catalog = Catalog::current(&self.store)?;
-        let codes = access::load(&self.store, principal)?.and_then(|r| r.mandate).map(|m| m.scope.items);
+        let codes = rec.mandate.map(|m| m.scope.items);
         let banner = Text::new(
             format!(
                 "正在为委托人 {}（{}）办理：以下都是委托人本人的资料和办件，不是您自己的",
@@ -1039,6 +1040,19 @@ fn records(store: &Store) -> Result<Vec<PrincipalRecord>> {
         }
     }
     Ok(out)
+}
+
+/// On an agent's phone, a notice about a principal's case names the principal first (`【李秀英】高龄津贴申领：
+/// 已受理`): the sync runner passes every notice through here before the shell posts it, so that with many
+/// principals a notification never leaves unsaid whose case it is. Other notices are left as they are.
+pub fn name_notice(store: &Store, n: &mut zhangban_base::notify::Notice) {
+    if n.subject == SELF_SUBJECT {
+        return;
+    }
+    if let Ok(Some(rec)) = access::load(store, &n.subject) {
+        n.title_zh = format!("【{}】{}", rec.name, n.title_zh);
+        n.title_en = format!("[{}] {}", rec.name, n.title_en);
+    }
 }
 
 /// Marks the listed mandates revoked (the sync runner calls this with the platform's list).

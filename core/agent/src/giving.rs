@@ -78,6 +78,11 @@ pub struct DelegationChoices {
     pub agent: AgentCard,
     /// Items an agent can apply for (offered online or at home), those offered at home first.
     pub items: Vec<ScopeItem>,
+    /// How many of `items` are offered at home (上门办, the first ones): the list's first page. The rest
+    /// are shown on asking ([`DelegationChoices::more_items`]), so the sentence to read is not pages away.
+    pub at_home: u32,
+    /// The button that shows the rest of `items` ("另有 19 项可在网上办的事项"), worded for both shells.
+    pub more_items: Text,
     pub actions: Vec<ActionChoice>,
     /// Valid licences of this phone's wallet (none on a family member's phone for a relative).
     pub licences: Vec<LicenceChoice>,
@@ -203,7 +208,18 @@ impl PrincipalSide {
         let offered = |i: &&zhangban_catalog::Item, ch: Channel| i.channels.contains(&ch);
         let home = catalog.doc.items.iter().filter(|i| offered(i, Channel::AtHome));
         let online = catalog.doc.items.iter().filter(|i| !offered(i, Channel::AtHome) && offered(i, Channel::Online));
-        let items = home.chain(online).map(|i| ScopeItem { code: i.code.clone(), name: i.name.clone() }).collect();
+        let at_home = home.clone().count();
+        let items: Vec<ScopeItem> =
+            home.chain(online).map(|i| ScopeItem { code: i.code.clone(), name: i.name.clone() }).collect();
+        let more = items.len() - at_home;
+        let more_items = Text::new(
+            format!("另有 {more} 项可在网上办的事项"),
+            if more == 1 {
+                "1 more service offered online".to_string()
+            } else {
+                format!("{more} more services offered online")
+            },
+        );
         let now = self.store().now();
         let mut licences = Vec::new();
         let mut own: Option<(String, String)> = None;
@@ -241,6 +257,8 @@ impl PrincipalSide {
         Ok(DelegationChoices {
             agent: agent_card(cert),
             items,
+            at_home: at_home as u32,
+            more_items,
             actions: Action::ALL
                 .iter()
                 .map(|a| ActionChoice { action: *a, label: Text::new(a.label_zh(), a.label_en()) })

@@ -53,6 +53,28 @@ pub(crate) fn bad(field: impl Into<String>, zh: &str, en: &str) -> Error {
     Error::validation(field, zh, en)
 }
 
+/// What both sides of a delegation take from the phone's wallet: its store, its device key (the key an
+/// agent's certificate names, or the one a principal signs with), the pinned platform root, and a wallet of
+/// their own over the same store and key (its trust and status lists verify licences offline).
+pub(crate) struct Phone {
+    pub store: std::sync::Arc<zhangban_base::store::Store>,
+    pub signer: std::sync::Arc<dyn zhangban_wallet::DeviceSigner>,
+    pub root_key: Vec<u8>,
+    pub wallet: zhangban_wallet::Wallet,
+}
+
+impl Phone {
+    pub fn of(wallet: &zhangban_wallet::Wallet) -> Phone {
+        Phone {
+            store: wallet.store().clone(),
+            signer: wallet.signer(),
+            root_key: wallet.root_key().to_vec(),
+            wallet: zhangban_wallet::Wallet::with_signer(wallet.store().clone(), wallet.signer())
+                .with_root_key(wallet.root_key().to_vec()),
+        }
+    }
+}
+
 /// A permission refusal naming what is missing.
 pub(crate) fn denied(missing: &str, zh: &str, en: &str) -> Error {
     Error::permission_denied(missing, zh, en)

@@ -119,13 +119,8 @@ pub struct PrincipalSide {
 
 impl PrincipalSide {
     pub fn new(wallet: &Wallet) -> PrincipalSide {
-        PrincipalSide {
-            store: wallet.store().clone(),
-            signer: wallet.signer(),
-            root_key: wallet.root_key().to_vec(),
-            wallet: Wallet::with_signer(wallet.store().clone(), wallet.signer())
-                .with_root_key(wallet.root_key().to_vec()),
-        }
+        let crate::Phone { store, signer, root_key, wallet } = crate::Phone::of(wallet);
+        PrincipalSide { store, signer, root_key, wallet }
     }
 
     /// The store of this phone.

@@ -435,6 +435,12 @@ fn principal_screens_say_what_the_delegation_covers() {
     assert!(c.agent.valid_text.zh.starts_with("证书有效至"), "{:?}", c.agent.valid_text);
     assert_eq!((c.own_name.as_deref(), c.own_id_number.as_deref()), (Some("李秀英"), Some(ID_NUMBER)));
     assert_eq!(c.items.first().map(|i| i.code.as_str()), Some("RS-001"), "items offered at home come first");
+    // The first page: the items offered at home; the rest on asking, the button worded here.
+    assert_eq!(c.at_home, 2);
+    assert_eq!(c.items[..2].iter().map(|i| i.code.as_str()).collect::<Vec<_>>(), ["RS-001", "MZ-002"]);
+    let more = c.items.len() - 2;
+    assert_eq!(c.more_items.zh, format!("另有 {more} 项可在网上办的事项"));
+    assert_eq!(c.more_items.en, format!("{more} more services offered online"));
     assert!(c.items.iter().all(|i| i.code != "GA-002"), "an item only offered at the counter is not offered");
     assert_eq!(c.actions.len(), 4);
     assert_eq!(c.licences.len(), 2);

@@ -158,7 +158,10 @@ impl From<rusqlite::Error> for Error {
             rusqlite::Error::SqliteFailure(_, Some(m)) | rusqlite::Error::SqlInputError { msg: m, .. }
                 if m.starts_with("no such table")
                     || m.starts_with("no such column")
-                    || m.contains("malformed database schema") =>
+                    || m.contains("malformed database schema")
+                    // The header's schema format number or file format bytes changed (the byte-flip test:
+                    // open said `Storage`): every file this code writes has the format SQLite wrote.
+                    || m.contains("unsupported file format") =>
             {
                 Error::corrupted("schema", m.chars().take(120).collect::<String>())
             }

@@ -30,6 +30,10 @@ pub struct Notice {
     pub kind: NoticeKind,
     /// The local case id.
     pub case_id: String,
+    /// Whose case: `self`, or the subject id of a principal (an agent's phone) or a family member. On an
+    /// agent's phone the title of a principal's notice begins with their name (`【李秀英】…`), so that a
+    /// notification never leaves unsaid whose case it is.
+    pub subject: String,
     /// The case state after the event (snake_case name).
     pub state: String,
     pub title_zh: String,

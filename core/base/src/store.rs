@@ -881,15 +881,48 @@ impl Store {
         })
     }
 
-    /// How many records of `collection` each (subject, tag) holds, from the plaintext columns only (no
-    /// body is decrypted): for summaries such as an agent's home over thousands of cases.
+    /// How many records of `collection` each (subject, tag) holds, from the counts the triggers of
+    /// migration 14 keep in the write's own transaction (no row of the collection is read, no body
+    /// decrypted): for summaries such as an agent's home over thousands of cases. Their sum must equal the
+    /// collection's kept count (migration 10) and each must name a subject of the store: a damaged count
+    /// is `Corrupted`, never a short summary. (A tag is plain text, as it is in `records`: a damaged one
+    /// reads as another tag, as it did when these counts were taken from the rows.)
     pub fn tag_counts(&self, collection: &str) -> Result<Vec<(String, Option<String>, i64)>> {
         self.read(|conn, _| {
-            let mut st = conn.prepare_cached(
-                "SELECT subject, tag, count(*) FROM records WHERE collection = ?1 GROUP BY subject, tag",
-            )?;
-            let rows = st.query_map([collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
+            let damaged = |what: &str| Error::corrupted(format!("record_subject_counts/{collection}"), what);
+            let mut st =
+                conn.prepare_cached("SELECT subject, tag, n FROM record_subject_counts WHERE collection = ?1")?;
+            let rows: Vec<(String, String, i64)> = st
+                .query_map([collection], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|_| damaged("*"))?;
+            drop(st);
+            // Every count names a subject of this store (a damaged name would move records to nobody).
+            let subjects: std::collections::HashSet<String> = conn
+                .prepare_cached("SELECT id FROM subjects")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(|_| damaged("subjects"))?;
+            let mut out = Vec::with_capacity(rows.len());
+            let mut sum = 0i64;
+            for (subject, tag, n) in rows {
+                if !subjects.contains(&subject) {
+                    return Err(damaged(&subject));
+                }
+                let tag = match tag.as_str() {
+                    "" => None,
+                    t => Some(t.strip_prefix('=').ok_or_else(|| damaged(&subject))?.to_string()),
+                };
+                if n <= 0 {
+                    return Err(damaged(&subject));
+                }
+                sum += n;
+                out.push((subject, tag, n));
+            }
+            if sum != kept_count(conn, collection)? {
+                return Err(damaged("sum"));
+            }
+            Ok(out)
         })
     }
 
@@ -1605,14 +1638,16 @@ fn scan_records(
     subject: Option<&str>,
     tag: Option<&str>,
 ) -> Result<Vec<Result<Record>>> {
-    // Every row of the collection is counted (the filter is applied here), so that their number can be
+    // One subject's records: read through the subject's own rows and kept count (see `scan_subject`).
+    if let Some(subject) = subject {
+        return scan_subject(conn, u, collection, subject, tag);
+    }
+    // Every row of the collection is counted (the tag filter is applied here), so that their number can be
     // checked against the kept count: a damaged index or table page must not make a short list look
     // like the whole one. Only the plain columns are read for that (the body comes before `updated_at`
     // in the table, so neither is read here): the sealed bodies are fetched for the rows that pass the
-    // filter only, by their row id. One subject's 100 cases among 10,000 then cost 100 bodies, not
-    // 10,000 (issue 11: an agent's switch to a principal).
+    // filter only, by their row id.
     type Meta = (i64, String, String, Option<String>);
-    type BodyRow = (String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
     let damaged = |e: rusqlite::Error| match Error::from(e) {
         Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
         other => other,
@@ -1630,41 +1665,109 @@ fn scan_records(
             format!("{} of {kept} records reachable", rows.len()),
         ));
     }
-    let rows: Vec<Meta> = rows
-        .into_iter()
-        .filter(|row| subject.is_none_or(|s| s == row.2) && tag.is_none_or(|t| Some(t) == row.3.as_deref()))
-        .collect();
-    // The filter columns are plain text a damaged page can change, dropping a row from the answer
+    let rows: Vec<Meta> = rows.into_iter().filter(|row| tag.is_none_or(|t| Some(t) == row.3.as_deref())).collect();
+    // The filter column is plain text a damaged page can change, dropping a row from the answer
     // unseen: the filter's own index must count the same rows.
-    if subject.is_some() || tag.is_some() {
-        let sql = if tag.is_some() {
-            "SELECT count(*) FROM records INDEXED BY records_tag
-             WHERE collection = ?1 AND tag = ?3 AND (?2 IS NULL OR subject = ?2)"
-        } else {
-            "SELECT count(*) FROM records INDEXED BY records_subject
-             WHERE subject = ?2 AND collection = ?1 AND ?3 IS NULL"
-        };
-        let by_index: rusqlite::Result<i64> =
-            conn.prepare_cached(sql).and_then(|mut st| st.query_row(params![collection, subject, tag], |r| r.get(0)));
+    if let Some(tag) = tag {
+        let by_index: rusqlite::Result<i64> = conn
+            .prepare_cached("SELECT count(*) FROM records INDEXED BY records_tag WHERE collection = ?1 AND tag = ?2")
+            .and_then(|mut st| st.query_row(params![collection, tag], |r| r.get(0)));
         if by_index.ok() != Some(rows.len() as i64) {
             return Err(Error::corrupted(format!("records/{collection}"), "filter index"));
         }
     }
-    let mut body_of =
-        conn.prepare_cached("SELECT id, subject, tag, lookup, body, updated_at FROM records WHERE seq = ?1")?;
+    Ok(read_bodies(conn, u, collection, rows))
+}
+
+/// The sealed bodies of the rows a scan counted and kept, fetched by row id and decrypted.
+fn read_bodies(
+    conn: &Connection,
+    u: &mut Unlocked,
+    collection: &str,
+    rows: Vec<(i64, String, String, Option<String>)>,
+) -> Vec<Result<Record>> {
+    type BodyRow = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
+    let mut body_of = match conn
+        .prepare_cached("SELECT collection, id, subject, tag, lookup, body, updated_at FROM records WHERE seq = ?1")
+    {
+        Ok(st) => st,
+        Err(_) => return vec![Err(Error::corrupted(format!("records/{collection}"), "*"))],
+    };
     let mut out = Vec::with_capacity(rows.len());
     for (seq, id, subj, tag) in rows {
         let full: rusqlite::Result<BodyRow> =
-            body_of.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)));
+            body_of.query_row([seq], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            });
         out.push(match full {
             // The row read again must be the row counted: a damaged page could show other columns.
-            Ok((i2, s2, t2, lookup, body, at)) if i2 == id && s2 == subj && t2 == tag => {
+            Ok((c2, i2, s2, t2, lookup, body, at)) if c2 == collection && i2 == id && s2 == subj && t2 == tag => {
                 decode_row(conn, u, collection, (seq, id, subj, tag, lookup, body, at))
             }
             _ => Err(Error::corrupted(format!("records/{collection}"), &id)),
         });
     }
-    Ok(out)
+    out
+}
+
+/// [`scan_records`] for one subject (issue 11: an agent's switch to one of 100 principals among 10,000
+/// cases): only that subject's rows are read, through the `(collection, subject)` index, and their number
+/// is checked against the count the triggers of migration 14 keep for the subject in the write's own
+/// transaction — so a damaged index or page is `Corrupted`, never a short list, without reading the
+/// other subjects' rows. Each row is read again by its id and must be in the collection and of the
+/// subject asked for (a damaged index entry may point elsewhere), and no row may come twice.
+fn scan_subject(
+    conn: &Connection,
+    u: &mut Unlocked,
+    collection: &str,
+    subject: &str,
+    tag: Option<&str>,
+) -> Result<Vec<Result<Record>>> {
+    let damaged = |e: rusqlite::Error| match Error::from(e) {
+        Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), "*"),
+        other => other,
+    };
+    let mut st = conn.prepare_cached(
+        "SELECT seq, id, tag FROM records INDEXED BY records_collection_subject
+         WHERE collection = ?1 AND subject = ?2 ORDER BY seq",
+    )?;
+    let rows: Vec<(i64, String, Option<String>)> = st
+        .query_map(params![collection, subject], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(damaged)?;
+    drop(st);
+    let kept: i64 = conn
+        .prepare_cached("SELECT ifnull(sum(n), 0) FROM record_subject_counts WHERE collection = ?1 AND subject = ?2")?
+        .query_row(params![collection, subject], |r| r.get(0))
+        .map_err(damaged)?;
+    if rows.len() as i64 != kept {
+        return Err(Error::corrupted(
+            format!("records/{collection}"),
+            format!("{} of {kept} records of the subject reachable", rows.len()),
+        ));
+    }
+    if rows.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::corrupted(format!("records/{collection}"), "subject index"));
+    }
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|row| tag.is_none_or(|t| Some(t) == row.2.as_deref()))
+        .map(|(seq, id, t)| (seq, id, subject.to_string(), t))
+        .collect();
+    // The tag is plain text a damaged page can change, dropping a row from the answer unseen: the rows
+    // with the tag must be as many as the count kept for it.
+    if let Some(t) = tag {
+        let kept: i64 = conn
+            .prepare_cached(
+                "SELECT ifnull(sum(n), 0) FROM record_subject_counts WHERE collection = ?1 AND subject = ?2 AND tag = ?3",
+            )?
+            .query_row(params![collection, subject, format!("={t}")], |r| r.get(0))
+            .map_err(damaged)?;
+        if rows.len() as i64 != kept {
+            return Err(Error::corrupted(format!("records/{collection}"), "tag count"));
+        }
+    }
+    Ok(read_bodies(conn, u, collection, rows))
 }
 
 #[cfg(test)]

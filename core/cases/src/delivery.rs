@@ -62,6 +62,7 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
         Ok(Some(Notice {
             kind: NoticeKind::Receipt,
             case_id: c.id.clone(),
+            subject: c.subject.clone(),
             state: c.state.as_str().into(),
             title_zh: format!("{}：已提交", c.title),
             title_en: format!("{}: submitted", c.title),
@@ -78,6 +79,7 @@ pub fn refused_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<Notice>
     let now = t.now();
     let mut title = String::new();
     let mut state = String::new();
+    let mut subject = zhangban_base::store::SELF_SUBJECT.to_string();
     if t.get_opt(COLLECTION, &op.case_id)?.is_some() {
         update_in(t, &op.case_id, |c| {
             c.problem = Some(problem.clone());
@@ -92,12 +94,14 @@ pub fn refused_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<Notice>
             });
             title = c.title.clone();
             state = c.state.as_str().into();
+            subject = c.subject.clone();
             Ok(())
         })?;
     }
     Ok(Notice {
         kind: NoticeKind::Refused,
         case_id: op.case_id.clone(),
+        subject,
         state,
         title_zh: format!("{title}：平台拒收"),
         title_en: format!("{title}: refused by the platform"),

@@ -170,6 +170,7 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
     Some(Notice {
         kind,
         case_id: case.id.clone(),
+        subject: case.subject.clone(),
         state: to.as_str().into(),
         title_zh: format!("{}：{}", case.title, to.label_zh()),
         title_en: format!("{}: {}", case.title, to.label_en()),

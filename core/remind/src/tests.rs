@@ -570,6 +570,7 @@ fn a_sync_notice_is_a_reminder_with_a_stable_id() {
     let n = Notice {
         kind: NoticeKind::SupplementRequested,
         case_id: "c1".into(),
+        subject: "self".into(),
         state: "supplement_requested".into(),
         title_zh: "需补正".into(),
         title_en: "Supplement".into(),

@@ -187,6 +187,7 @@ fn finish(store: &Store, case_id: &str, result: std::result::Result<String, (u16
             Ok(Notice {
                 kind,
                 case_id: c.id.clone(),
+                subject: c.subject.clone(),
                 state: c.state.as_str().into(),
                 title_zh: format!("{}：{}", c.title, if result.is_ok() { "证照已存入证照夹" } else { "证照未能领取" }),
                 title_en: format!(

@@ -171,14 +171,17 @@ pub struct BackgroundReport {
 /// Most notices kept for [`SyncRunner::run_background`] between two calls.
 const MAX_RECENT: usize = 500;
 
-/// Passes notices on to the shell's listener and keeps them for the background report.
+/// Passes notices on to the shell's listener and keeps them for the background report. On an agent's phone
+/// a principal's notice is named first ([`zhangban_agent::agent::name_notice`]): one place for every notice.
 struct Tee {
     inner: Arc<dyn Listener>,
     recent: std::sync::Mutex<VecDeque<Notice>>,
+    store: Arc<Store>,
 }
 
 impl Listener for Tee {
-    fn on_notice(&self, notice: Notice) {
+    fn on_notice(&self, mut notice: Notice) {
+        zhangban_agent::agent::name_notice(&self.store, &mut notice);
         if let Ok(mut g) = self.recent.lock() {
             if g.len() >= MAX_RECENT {
                 g.pop_front();
@@ -288,7 +291,8 @@ impl SyncRunner {
             timeout: cfg.request_timeout,
             max_response_bytes: MAX_RESPONSE,
         })?;
-        let tee = Arc::new(Tee { inner: listener, recent: std::sync::Mutex::new(VecDeque::new()) });
+        let tee =
+            Arc::new(Tee { inner: listener, recent: std::sync::Mutex::new(VecDeque::new()), store: store.clone() });
         Ok(Arc::new(SyncRunner {
             store,
             cfg,
@@ -512,14 +516,7 @@ impl SyncRunner {
             Err(_) => RunReport { budget_exhausted: true, ..RunReport::default() },
         };
         let recent: Vec<Notice> = self.tee.recent.lock().map(|mut g| g.drain(..).collect()).unwrap_or_default();
-        let notices = recent
-            .iter()
-            .map(|n| {
-                let subject =
-                    cases::get(&self.store, &n.case_id).map(|c| c.subject).unwrap_or_else(|_| SELF_SUBJECT.into());
-                Reminder::from_notice(n, &subject)
-            })
-            .collect();
+        let notices = recent.iter().map(|n| Reminder::from_notice(n, &n.subject)).collect();
         let (plan, plan_error) = match remind::plan(&self.store) {
             Ok(p) => (Some(p), None),
             Err(e) => (None, Some(e.to_string())),

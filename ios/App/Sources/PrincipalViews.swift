@@ -121,6 +121,7 @@ struct DelegateView: View {
     @State private var days: UInt32 = 30
     @State private var preview: DelegationPreview?
     @State private var error: String?
+    @State private var allItems = false
 
     var body: some View {
         NavigationStack {
@@ -136,8 +137,14 @@ struct DelegateView: View {
                         TextField(String(localized: "Your ID number"), text: $idNumber)
                     }
                     Section(String(localized: "Which services should the agent apply for?")) {
-                        ForEach(ch.items, id: \.code) { item in
+                        // The first page: the items offered at home (and any chosen); the rest on asking.
+                        ForEach(Array(ch.items.enumerated()).filter { i, item in
+                            allItems || i < Int(ch.atHome) || items.contains(item.code)
+                        }.map { _, item in item }, id: \.code) { item in
                             Toggle(lang.pick(item.name), isOn: toggle(item.code, in: $items))
+                        }
+                        if !allItems && ch.items.count > Int(ch.atHome) {
+                            Button(lang.pick(ch.moreItems)) { allItems = true }
                         }
                     }
                     Section(String(localized: "What may the agent do?")) {

@@ -285,3 +285,48 @@ async fn a_relatives_delegation_is_accepted_only_for_items_offered_at_home() {
     assert_eq!(activity["cases"][0]["assurance"], "family");
     running.stop().await;
 }
+
+/// Issue 11, per-principal isolation of notifications: on an agent's phone two principals' cases of the same
+/// item get their receipts in one sync; each notice says whose case it is (its subject, and a title beginning
+/// with the principal's name), so the agent never reads "高龄津贴申领：已提交" without knowing for whom.
+#[tokio::test]
+async fn an_agents_notices_say_whose_case_it_is() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let cert = zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().unwrap()).unwrap();
+    let mut cases = Vec::new();
+    for (name, id) in [("李秀英", "110105194001010018"), ("孙德明", "110105193805200031")] {
+        let p = phone(&client).await;
+        let g = PrincipalSide::new(&p.wallet)
+            .delegate(&agent.certificate_text().unwrap(), name, id, scope(&["MZ-002"]), None, false)
+            .unwrap();
+        let line = agent.accept_delegation(&g.text).unwrap();
+        let mandate = access::load(&a.store, &line.subject).unwrap().unwrap().mandate.unwrap().signed_hex;
+        let proxy = zhangban_core::cases::Proxy {
+            agent_id: "agent".into(),
+            body: json!({ "certificate": hex::encode(&cert), "assurance": "delegation", "mandate": mandate }),
+        };
+        let sub = zhangban_core::cases::Submission {
+            item_codes: vec!["MZ-002".into()],
+            title: "高龄津贴申领".into(),
+            values: json!({ "applicant.name": name }),
+            ..Default::default()
+        };
+        let case = zhangban_core::cases::submit_as(&a.store, &line.subject, &sub, Some(&proxy)).unwrap();
+        cases.push((case.id, line.subject, name));
+    }
+    let heard = Arc::new(Recorder::default());
+    let r = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), heard.clone()).unwrap().run_once().await;
+    assert_eq!(r.receipts, 2, "{r:?}");
+    let notices = heard.notices();
+    for (case_id, subject, name) in &cases {
+        let n = notices.iter().find(|n| &n.case_id == case_id).expect("a notice for each principal's case");
+        assert_eq!(&n.subject, subject);
+        assert_eq!(n.title_zh, format!("【{name}】高龄津贴申领：已提交"));
+        assert_eq!(n.title_en, format!("[{name}] 高龄津贴申领: submitted"));
+    }
+    running.stop().await;
+}

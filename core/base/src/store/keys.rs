@@ -329,6 +329,22 @@ fn envelope_alias(conn: &Connection, store_id: &str) -> Result<String> {
 // called anyway.
 
 const VAULT_SEAL_META: &str = "vault_seal_key";
+/// SHA-256 of L, tagged (written with L; added at the next unlock to a store made before it): a damaged L
+/// must be reported as damage, not as a vault key that does not fit (ADR 0003; the byte-flip test met it).
+const VAULT_SEAL_DIGEST: &str = "vault_seal_key_sha256";
+
+fn vault_seal_digest(raw: &[u8]) -> Vec<u8> {
+    sha256(&[b"zhangban vault seal key v1".as_slice(), raw].concat())
+}
+
+/// Gives a store whose L predates its digest the digest (at an unlock that opened a secret with L, so L is
+/// the one that sealed it).
+pub(crate) fn ensure_vault_seal_digest(conn: &Connection) -> Result<()> {
+    if let (Some(raw), None) = (meta_get(conn, VAULT_SEAL_META)?, meta_get(conn, VAULT_SEAL_DIGEST)?) {
+        meta_set(conn, VAULT_SEAL_DIGEST, &vault_seal_digest(&raw))?;
+    }
+    Ok(())
+}
 
 fn vault_aad(alias: &str) -> Vec<u8> {
     crypto::aad("vault", alias, "sealed")
@@ -350,6 +366,7 @@ pub(crate) fn wrap_secret(conn: &Connection, vault: &dyn KeyVault, alias: &str, 
         None => {
             let raw = crypto::random_key()?;
             meta_set(conn, VAULT_SEAL_META, raw.as_slice())?;
+            meta_set(conn, VAULT_SEAL_DIGEST, &vault_seal_digest(raw.as_slice()))?;
             crypto::aead_key(raw.as_slice())?
         }
     };
@@ -358,7 +375,8 @@ pub(crate) fn wrap_secret(conn: &Connection, vault: &dyn KeyVault, alias: &str, 
 
 /// What the vault's `unwrap` of `alias` gave, opened: the secret, and `true` when it was wrapped in the
 /// clear (by the code of before; `plain_len` bytes: the caller wraps it again, sealed). Anything else is
-/// the vault answering with other bytes: `WrongKey`.
+/// the vault answering with other bytes: `WrongKey` — unless L itself is no longer the one written (its
+/// digest differs): `Corrupted`.
 pub(crate) fn open_secret(
     conn: &Connection,
     alias: &str,
@@ -373,6 +391,11 @@ pub(crate) fn open_secret(
     }
     if from_vault.len() == plain_len {
         return Ok((from_vault, true));
+    }
+    if let (Some(raw), Some(d)) = (meta_get(conn, VAULT_SEAL_META)?, meta_get(conn, VAULT_SEAL_DIGEST)?) {
+        if d != vault_seal_digest(&raw) {
+            return Err(Error::corrupted("meta", VAULT_SEAL_META));
+        }
     }
     Err(Error::WrongKey)
 }
@@ -758,6 +781,9 @@ fn unlock_keys(
     let mut keys = Keys::from_raw(&raw)?;
     keys.anchor_heads = anchor_heads;
     keys.pin_layer = pin_layer;
+    if !salvage {
+        ensure_vault_seal_digest(conn)?;
+    }
     // A store restored from a backup keeps the lookup key of the store it came from (the keyed hashes
     // in its records were made with it): kept sealed under the data key (`export.rs`).
     if let Some(sealed) = meta_get(conn, LOOKUP_KEY_META)? {

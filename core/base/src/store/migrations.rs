@@ -192,6 +192,48 @@ pub(crate) const MIGRATIONS: &[(u32, &str, &str)] = &[
          END;",
     ),
     (
+        14,
+        "per-subject, per-tag record counts, kept by triggers; an index by (collection, subject): a list for one \
+         subject reads that subject's rows only and checks their number against the kept count (ADR 0031)",
+        // `tag` is '' for a record without a tag and '=' || tag otherwise (a primary key column cannot be
+        // NULL in a WITHOUT ROWID table, and a tag may be any text). A count that falls to 0 is deleted, so
+        // no row names an erased subject's collections once its records are gone.
+        "CREATE TABLE record_subject_counts (
+             collection TEXT NOT NULL,
+             subject TEXT NOT NULL,
+             tag TEXT NOT NULL,
+             n INTEGER NOT NULL,
+             PRIMARY KEY (collection, subject, tag)
+         ) WITHOUT ROWID;
+         INSERT INTO record_subject_counts (collection, subject, tag, n)
+             SELECT collection, subject, ifnull('=' || tag, ''), count(*) FROM records GROUP BY 1, 2, 3;
+         CREATE INDEX records_collection_subject ON records(collection, subject);
+         CREATE TRIGGER record_subject_counts_insert AFTER INSERT ON records BEGIN
+             INSERT INTO record_subject_counts (collection, subject, tag, n)
+                 VALUES (new.collection, new.subject, ifnull('=' || new.tag, ''), 1)
+                 ON CONFLICT(collection, subject, tag) DO UPDATE SET n = n + 1;
+         END;
+         CREATE TRIGGER record_subject_counts_delete AFTER DELETE ON records BEGIN
+             UPDATE record_subject_counts SET n = n - 1
+                 WHERE collection = old.collection AND subject = old.subject AND tag = ifnull('=' || old.tag, '');
+             DELETE FROM record_subject_counts
+                 WHERE collection = old.collection AND subject = old.subject AND tag = ifnull('=' || old.tag, '')
+                   AND n <= 0;
+         END;
+         CREATE TRIGGER record_subject_counts_update AFTER UPDATE OF collection, subject, tag ON records
+             WHEN old.collection IS NOT new.collection OR old.subject IS NOT new.subject OR old.tag IS NOT new.tag
+         BEGIN
+             UPDATE record_subject_counts SET n = n - 1
+                 WHERE collection = old.collection AND subject = old.subject AND tag = ifnull('=' || old.tag, '');
+             DELETE FROM record_subject_counts
+                 WHERE collection = old.collection AND subject = old.subject AND tag = ifnull('=' || old.tag, '')
+                   AND n <= 0;
+             INSERT INTO record_subject_counts (collection, subject, tag, n)
+                 VALUES (new.collection, new.subject, ifnull('=' || new.tag, ''), 1)
+                 ON CONFLICT(collection, subject, tag) DO UPDATE SET n = n + 1;
+         END;",
+    ),
+    (
         15,
         "personal metadata sealed (finding 11, ADR 0032): subject kinds, attachment sizes and digests, audit \
          targets; the clear columns are emptied at the first unlock (`store/metadata.rs`)",

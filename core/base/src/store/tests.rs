@@ -487,6 +487,197 @@ fn a_miss_or_a_short_list_that_disagrees_with_the_kept_count_is_corrupted() {
     assert!(matches!(s.get("profile", "me"), Err(Error::NotFound { .. })));
 }
 
+/// Issue 11 (ADR 0031): the counts per (collection, subject, tag) that migration 14's triggers keep in the
+/// write's own transaction follow every kind of write, and a subject's list reads its rows through them.
+#[test]
+fn kept_subject_counts_follow_every_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
+    let a = s.create_subject(SubjectKind::Principal, "甲").unwrap();
+    let b = s.create_subject(SubjectKind::Principal, "乙").unwrap();
+    s.transaction(|t| {
+        for i in 0..6 {
+            let (subject, tag) = match i % 3 {
+                0 => (a.as_str(), Some("open")),
+                1 => (a.as_str(), None),
+                _ => (b.as_str(), Some("open")),
+            };
+            t.put("case", &format!("c{i}"), subject, b"x", PutOptions { tag, lookup: None })?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let counts = |s: &Store| {
+        let mut v = s.tag_counts("case").unwrap();
+        v.sort();
+        v
+    };
+    let row = |subject: &str, tag: Option<&str>, n: i64| (subject.to_string(), tag.map(str::to_string), n);
+    let mut want = vec![row(&a, Some("open"), 2), row(&a, None, 2), row(&b, Some("open"), 2)];
+    want.sort();
+    assert_eq!(counts(&s), want);
+    // A tag changed, a record moved to another subject, one written again as it was, one deleted.
+    s.transaction(|t| {
+        t.set_tag("case", "c0", Some("done"))?;
+        t.put("case", "c1", &b, b"y", PutOptions::default())?;
+        t.put("case", "c2", &b, b"z", PutOptions { tag: Some("open"), lookup: None })?;
+        t.delete("case", "c5")?;
+        Ok(())
+    })
+    .unwrap();
+    let mut want = vec![
+        row(&a, Some("done"), 1),
+        row(&a, Some("open"), 1),
+        row(&a, None, 1),
+        row(&b, None, 1),
+        row(&b, Some("open"), 1),
+    ];
+    want.sort();
+    assert_eq!(counts(&s), want);
+    let ids = |v: Vec<Record>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list("case", Some(&a)).unwrap()), ["c0", "c3", "c4"]);
+    assert_eq!(ids(s.list("case", Some(&b)).unwrap()), ["c1", "c2"]);
+    let open_a: Vec<String> =
+        s.scan("case", Some(&a), Some("open")).unwrap().into_iter().map(|r| r.unwrap().id).collect();
+    assert_eq!(open_a, ["c3"]);
+    assert!(s.list("case", Some(SELF_SUBJECT)).unwrap().is_empty());
+    // Erasing a subject leaves no count naming it (a count that reaches 0 is deleted).
+    s.shred_subject(&a).unwrap();
+    assert_eq!(counts(&s), vec![row(&b, None, 1), row(&b, Some("open"), 1)]);
+    let naming_a: i64 = s
+        .with_txn_raw(|tx| {
+            Ok(tx.query_row("SELECT count(*) FROM record_subject_counts WHERE subject = ?1", [&a], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(naming_a, 0);
+}
+
+/// Issue 11 (ADR 0031), damage: a subject's list that disagrees with the count kept for the subject, or a tag
+/// changed under it, or a kept count that disagrees with the collection's, is `Corrupted` — never a short
+/// list or a wrong home.
+#[test]
+fn a_subjects_list_or_counts_that_disagree_with_the_kept_counts_are_corrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
+    let a = s.create_subject(SubjectKind::Principal, "甲").unwrap();
+    s.transaction(|t| {
+        for i in 0..4 {
+            let tag = if i % 2 == 0 { Some("open") } else { None };
+            t.put("case", &format!("c{i}"), &a, b"x", PutOptions { tag, lookup: None })?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(s.list("case", Some(&a)).unwrap().len(), 4);
+    // A tag changed under the count (a damaged page: no trigger runs): the tagged list is not short.
+    s.with_txn_raw(|tx| {
+        tx.execute_batch(
+            "DROP TRIGGER record_subject_counts_update; UPDATE records SET tag = 'opem' WHERE id = 'c0';",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(s.scan("case", Some(&a), Some("open")), Err(Error::Corrupted { .. })), "a short tagged list");
+    // A row lost without its counts: the subject's list is damage, not three records.
+    s.with_txn_raw(|tx| {
+        tx.execute_batch(
+            "DROP TRIGGER record_counts_delete; DROP TRIGGER record_subject_counts_delete;
+             DELETE FROM records WHERE id = 'c3';",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(s.list("case", Some(&a)), Err(Error::Corrupted { .. })), "a short list is damage");
+    // A kept count changed: the counts no longer add up to the collection's.
+    s.with_txn_raw(|tx| {
+        tx.execute_batch("UPDATE record_subject_counts SET n = n + 1 WHERE collection = 'case' AND tag = '';")?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(s.tag_counts("case"), Err(Error::Corrupted { .. })));
+    // Another collection is unaffected.
+    assert!(s.tag_counts("profile").unwrap().is_empty());
+}
+
+/// A store at migration 13 (before the kept subject counts) opens, counts what it holds, and keeps counting.
+#[test]
+fn a_store_from_before_migration_14_counts_what_it_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), None).unwrap();
+    let a = s.create_subject(SubjectKind::Principal, "甲").unwrap();
+    s.transaction(|t| {
+        for i in 0..5 {
+            let subject = if i < 3 { a.as_str() } else { SELF_SUBJECT };
+            t.put("case", &format!("c{i}"), subject, b"x", PutOptions { tag: Some("queued"), lookup: None })?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    drop(s);
+    // Back to the schema of migration 13, as an installed app left it.
+    raw_db(&dir)
+        .execute_batch(
+            "DROP TRIGGER record_subject_counts_insert; DROP TRIGGER record_subject_counts_delete;
+             DROP TRIGGER record_subject_counts_update; DROP INDEX records_collection_subject;
+             DROP TABLE record_subject_counts; DELETE FROM schema_migrations WHERE id = 14;",
+        )
+        .unwrap();
+    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    let mut counts = s.tag_counts("case").unwrap();
+    counts.sort();
+    let mut want =
+        vec![(a.clone(), Some("queued".to_string()), 3), (SELF_SUBJECT.to_string(), Some("queued".to_string()), 2)];
+    want.sort();
+    assert_eq!(counts, want);
+    assert_eq!(s.list("case", Some(&a)).unwrap().len(), 3);
+    s.put("case", "c9", &a, b"y").unwrap();
+    assert_eq!(s.list("case", Some(&a)).unwrap().len(), 4);
+}
+
+/// Found by the byte-flip test (`salvage failed with WrongKey`, seed 6, a 64-bit trial): one bit of
+/// `meta.vault_seal_key` flipped made open and salvage say `WrongKey` — damage called a wrong key (ADR 0003).
+/// A store made before the seal key's digest gets it at its next unlock.
+#[test]
+fn a_damaged_vault_seal_key_is_damage_not_a_wrong_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    drop(Store::create(&dir, vault(tmp.path()), None).unwrap());
+    raw_db(&dir).execute("DELETE FROM meta WHERE key = 'vault_seal_key_sha256'", []).unwrap();
+    drop(Store::open(&dir, vault(tmp.path())).unwrap());
+    let digests: i64 = raw_db(&dir)
+        .query_row("SELECT count(*) FROM meta WHERE key = 'vault_seal_key_sha256'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(digests, 1, "the digest is added at the next unlock");
+    let c = raw_db(&dir);
+    let mut l: Vec<u8> = c.query_row("SELECT value FROM meta WHERE key = 'vault_seal_key'", [], |r| r.get(0)).unwrap();
+    l[16] ^= 4;
+    c.execute("UPDATE meta SET value = ?1 WHERE key = 'vault_seal_key'", [l]).unwrap();
+    drop(c);
+    let opened = Store::open(&dir, vault(tmp.path()));
+    assert!(
+        matches!(&opened, Err(Error::Corrupted { record, .. }) if record == "vault_seal_key"),
+        "{:?}",
+        opened.err()
+    );
+    let salvaged = salvage(&dir, vault(tmp.path()), None);
+    assert!(matches!(&salvaged, Err(Error::Corrupted { .. })), "{:?}", salvaged.err());
+}
+
+/// Found by the byte-flip test (seed 20: open failed with `Storage("unsupported file format")`): a damaged
+/// schema format number in the file header is damage.
+#[test]
+fn a_damaged_schema_format_number_is_corrupted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    drop(Store::create(&dir, vault(tmp.path()), None).unwrap());
+    let mut bytes = fs::read(dir.join(DB_FILE)).unwrap();
+    bytes[44..48].copy_from_slice(&9u32.to_be_bytes());
+    fs::write(dir.join(DB_FILE), &bytes).unwrap();
+    let opened = Store::open(&dir, vault(tmp.path()));
+    assert!(matches!(&opened, Err(Error::Corrupted { .. })), "{:?}", opened.err());
+}
+
 /// A store on a [`FixedClock`] (with its boot clock) and a PIN, locked after five wrong tries.
 fn locked_out(tmp: &Path, clock: Arc<crate::clock::FixedClock>) -> Store {
     let dir = tmp.join("s");
@@ -754,6 +945,11 @@ fn a_format1_store_opens_and_migrates() {
     assert_eq!(li.subject, "p-li");
     assert_eq!(li.tag.as_deref(), Some("open"));
     assert_eq!(s.find_by_lookup("case", "110101194001011234").unwrap().len(), 1);
+    // Migration 14 counted what the old store held: its subject lists read through the new counts.
+    assert_eq!(s.tag_counts("case").unwrap(), vec![("p-li".to_string(), Some("open".to_string()), 1)]);
+    assert_eq!(s.list("case", Some("p-li")).unwrap().len(), 1);
+    assert_eq!(s.scan("case", Some("p-li"), Some("open")).unwrap().len(), 1);
+    assert_eq!(s.list("draft", Some(SELF_SUBJECT)).unwrap().len(), 0);
     let subjects = s.subjects().unwrap();
     assert!(subjects.iter().any(|x| x.id == "p-li" && x.label == "委托人 李奶奶" && x.kind == SubjectKind::Principal));
     assert!(subjects.iter().any(|x| x.label == "母亲 王秀兰" && x.kind == SubjectKind::Family));

@@ -79,18 +79,36 @@ class PrincipalScreensTest : SandboxTest("principal-ui") {
             assertFalse(shown("已满18周岁", substring = true), "derived elements are not offered")
             cam.shoot("principal-choose")
 
-            // ---- one item; the sentence names exactly the elements chosen ----
+            // ---- the first page of items: those offered at home; the rest on asking ----
+            assertTrue(shown("高龄津贴申领") && !shown("二手房转移登记"), "only the items offered at home at first")
+            onNodeWithText("另有", substring = true).performScrollTo().performClick()
+            waitForText("二手房转移登记")
+            assertFalse(shown("另有", substring = true), "the rest shown, the button gone")
+
+            // ---- one item; the sentence, on a page of its own, names exactly the elements chosen ----
             onNodeWithText("高龄津贴申领").performScrollTo().performClick()
-            waitForText("您将委托王帮办", substring = true)
+            val read = {
+                onNodeWithText("下一步：读一遍，再签名").performScrollTo().assertIsEnabled().performClick()
+                waitForText("您将委托王帮办", substring = true)
+            }
+            val change = {
+                onNodeWithText("返回修改").performClick()
+                waitForText("请帮办员办哪些事？")
+            }
+            read()
             assertTrue(shown("居民身份证的姓名、公民身份号码", substring = true))
             assertFalse(shown("住址。", substring = true))
+            assertFalse(shown("请帮办员办哪些事？"), "the sentence is on its own page")
+            change()
             onNodeWithText("住址：北京市朝阳区幸福村8号").performScrollTo().performClick()
+            read()
             waitForText("居民身份证的姓名、公民身份号码、住址", substring = true)
+            change()
             onNodeWithText("住址：北京市朝阳区幸福村8号").performScrollTo().performClick()
-            waitOnScreen("the address left the sentence") { !shown("公民身份号码、住址", substring = true) }
+            read()
+            assertFalse(shown("公民身份号码、住址", substring = true), "the address left the sentence")
             assertTrue(shown("您可以随时撤销", substring = true))
-            onNodeWithText("同意，签名并生成委托码").performScrollTo().assertIsEnabled()
-            onNodeWithText("请读一遍：").performScrollTo()
+            onNodeWithText("同意，签名并生成委托码").assertIsEnabled()
             cam.shoot("principal-preview")
 
             // ---- she signs; the code on screen is what the agent's phone scans ----

@@ -233,6 +233,8 @@ class Chrome(val lang: Lang) {
     val howLong get() = t("委托多久？", "For how long?")
     fun days(n: Int) = t("$n 天", "$n days")
     val pleaseRead get() = t("请读一遍：", "Please read this:")
+    val readThenSign get() = t("下一步：读一遍，再签名", "Next: read it, then sign")
+    val changeChoices get() = t("返回修改", "Back: change it")
     val signDelegation get() = t("同意，签名并生成委托码", "I agree: sign and make the code")
     val agentScansThis get() = t("请帮办员扫这个码", "Let the agent scan this code")
     val delegationCode get() = t("委托码", "Delegation code")

@@ -170,10 +170,12 @@ private fun DelegationCard(
 }
 
 /**
- * Authorising the agent whose code was scanned: who they are (checked offline by the core), the principal's
- * name and ID number (from their resident ID card when the phone holds one), the items, the actions, which
- * elements of which licences the agent may use (each shown with its value: this is her phone), how long; the
- * sentence the core words from exactly these choices; sign.
+ * Authorising the agent whose code was scanned, in two pages. First the choices: who the agent is (checked
+ * offline by the core), the principal's name and ID number (from their resident ID card when the phone holds
+ * one), the items (those offered at home first; the rest, about twenty, on asking, so the page stays short),
+ * the actions, which elements of which licences the agent may use (each shown with its value: this is her
+ * phone), how long. Then a page of its own with the sentence the core words from exactly these choices, in
+ * large text, and the button that signs (or back to change them).
  */
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
@@ -189,6 +191,9 @@ fun DelegateScreen(principal: PrincipalMode, agentQr: String, onBack: () -> Unit
     // licence id -> the element keys chosen (a licence with none is not shared)
     var shared by rememberSaveable { mutableStateOf<Map<String, List<String>>?>(null) }
     var days by rememberSaveable { mutableStateOf<Int?>(null) }
+    // The items not offered at home are shown on asking; the sentence is read on a page of its own.
+    var allItems by rememberSaveable { mutableStateOf(false) }
+    var reading by rememberSaveable { mutableStateOf(false) }
     val scope = rememberCoroutineScope()
     LaunchedEffect(agentQr) {
         error = attempt {
@@ -212,6 +217,28 @@ fun DelegateScreen(principal: PrincipalMode, agentQr: String, onBack: () -> Unit
         preview = null
         previewError = if (ch != null && items.isNotEmpty() && actions.isNotEmpty()) attempt { preview = principal.preview(request) } else null
     }
+    val shownPreview = preview
+    if (reading && ch != null && shownPreview != null) {
+        // Its own page (and scroll position): the sentence first, then the button that signs.
+        Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
+            TextButton(onClick = { reading = false }) { Text(c.back) }
+            Text(c.delegateTitle, style = MaterialTheme.typography.headlineMedium)
+            ErrorText(error)
+            Surface(color = MaterialTheme.colorScheme.tertiaryContainer, modifier = Modifier.fillMaxWidth().padding(vertical = 8.dp)) {
+                Column(Modifier.padding(12.dp)) {
+                    Text(c.pleaseRead, style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(shownPreview.text), style = MaterialTheme.typography.headlineSmall)
+                    Text(lang.pick(shownPreview.until), style = MaterialTheme.typography.titleLarge, modifier = Modifier.changesByItself())
+                }
+            }
+            Button(
+                onClick = { scope.launch { error = attempt { onSigned(principal.sign(request)) } } },
+                modifier = Modifier.fillMaxWidth().padding(vertical = 16.dp),
+            ) { Text(c.signDelegation, style = MaterialTheme.typography.titleMedium) }
+            OutlinedButton(onClick = { reading = false }, modifier = Modifier.fillMaxWidth()) { Text(c.changeChoices) }
+        }
+        return
+    }
     Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
         TextButton(onClick = onBack) { Text(c.back) }
         Text(c.delegateTitle, style = MaterialTheme.typography.headlineMedium)
@@ -228,13 +255,18 @@ fun DelegateScreen(principal: PrincipalMode, agentQr: String, onBack: () -> Unit
         OutlinedTextField(idNumber, { idNumber = it }, label = { Text(c.yourIdNumber) }, modifier = Modifier.fillMaxWidth())
         SectionTitle(c.whichItems)
         FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-            for (item in ch.items) {
+            // The first page: the items offered at home, and any chosen from the rest.
+            for ((i, item) in ch.items.withIndex()) {
+                if (!allItems && i >= ch.atHome.toInt() && item.code !in items) continue
                 FilterChip(
                     selected = item.code in items,
                     onClick = { items = if (item.code in items) items - item.code else items + item.code },
                     label = { Text(lang.pick(item.name)) },
                 )
             }
+        }
+        if (!allItems && ch.items.size > ch.atHome.toInt()) {
+            TextButton(onClick = { allItems = true }) { Text(lang.pick(ch.moreItems)) }
         }
         SectionTitle(c.whichActions)
         FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
@@ -272,20 +304,11 @@ fun DelegateScreen(principal: PrincipalMode, agentQr: String, onBack: () -> Unit
             }
         }
         ErrorText(previewError)
-        preview?.let {
-            Surface(color = MaterialTheme.colorScheme.tertiaryContainer, modifier = Modifier.fillMaxWidth().padding(vertical = 8.dp)) {
-                Column(Modifier.padding(12.dp)) {
-                    Text(c.pleaseRead, style = MaterialTheme.typography.titleMedium)
-                    Text(lang.pick(it.text), style = MaterialTheme.typography.headlineSmall)
-                    Text(lang.pick(it.until), style = MaterialTheme.typography.titleLarge, modifier = Modifier.changesByItself())
-                }
-            }
-        }
         Button(
             enabled = preview != null,
-            onClick = { scope.launch { error = attempt { onSigned(principal.sign(request)) } } },
+            onClick = { reading = true },
             modifier = Modifier.fillMaxWidth().padding(vertical = 16.dp),
-        ) { Text(c.signDelegation, style = MaterialTheme.typography.titleMedium) }
+        ) { Text(c.readThenSign, style = MaterialTheme.typography.titleMedium) }
     }
 }
 
