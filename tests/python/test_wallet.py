@@ -152,9 +152,9 @@ class WalletTest(FfiTestCase):
         self.assertEqual(out.verified.issuer.name_zh, "北京市公安局")
         self.assertNotIn("11010519491231002X", repr(out))
 
-        # The usage log (privacy dashboard) has the import and both presentations.
+        # The usage log (privacy dashboard) has the import and both presentations, newest first.
         actions = [u.action for u in w.usage(item.licence_id)]
-        self.assertEqual(actions, ["licence.import", "licence.present", "licence.present"])
+        self.assertEqual(actions, ["licence.present", "licence.present", "licence.import"])
 
     def test_engagement_mode_refuses_a_relayed_code(self):
         w, _ = self.holder()
@@ -286,7 +286,8 @@ class WalletTest(FfiTestCase):
         self.assertIn("朝阳区民政局", usage[1].text.zh)
         self.assertIn("姓名、", usage[1].text.zh)
         self.assertIn("Name, ", usage[1].text.en)
-        self.assertTrue(usage[0].text.zh.startswith("领取"), usage[0].text.zh)
+        self.assertTrue(usage[-1].text.zh.startswith("领取"), usage[-1].text.zh)
+        self.assertEqual(usage[0].action, "licence.grant.revoke")  # newest first, from the core
 
         # The platform key refuses to sign (the user cancelled): a typed error, no presentation.
         store = self.new_store("hw")

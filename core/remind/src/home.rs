@@ -225,7 +225,7 @@ fn active_cases(s: &Snapshot, found: &sources::Findings, max: usize) -> (Vec<Act
             subject: c.subject.clone(),
             title: c.title.clone(),
             state: c.state,
-            state_label: Text::new(c.state.label_zh(), c.state.label_en()),
+            state_label: c.state.label(),
             receipt: c.receipt.clone(),
             promised_date: p.promised_date,
             working_days_left: p.working_days_left,

@@ -766,6 +766,9 @@ impl Wallet {
                 text,
             });
         }
+        // Newest first, as 用证记录 shows it: the audit chain's order reversed (a sort by time would misorder
+        // uses within one second), so neither shell reverses it.
+        out.reverse();
         Ok(out)
     }
 }

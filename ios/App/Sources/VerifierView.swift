@@ -134,8 +134,8 @@ struct UsageView: View {
     private func reload() {
         do {
             grants = try session.wallet.grants(licenceId: nil).sorted { $0.issuedAt > $1.issuedAt }
-            // in the order they happened (the core's): reversed, newest first; a sort by time misorders one second
-            usage = Array(try session.wallet.usage(licenceId: nil).reversed())
+            // newest first, from the core (no reversal here)
+            usage = try session.wallet.usage(licenceId: nil)
         } catch {
             self.error = errorText(error, lang)
         }
