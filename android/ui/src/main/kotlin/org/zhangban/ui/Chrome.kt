@@ -77,7 +77,6 @@ class Chrome(val lang: Lang) {
     fun receipt(r: String) = t("受理编号 $r", "Receipt $r")
     fun promisedDate(d: String) = t("承诺办结日期 $d", "Promised by $d")
     val provisional get() = t("（暂定：该年度官方日历尚未发布）", "(provisional: no official calendar for that year yet)")
-    fun daysLeft(n: Int) = t("剩余 $n 个工作日", "$n working days left")
     val overdue get() = t("已超期", "Overdue")
     val neededNow get() = t("现在需要", "Needed now")
     val timeline get() = t("办理进度", "Timeline")
@@ -136,11 +135,9 @@ class Chrome(val lang: Lang) {
 
     // ---- 待办 ----
     val nothingToDo get() = t("没有需要您处理的事项。", "Nothing needs you right now.")
-    fun andMore(n: Int) = t("还有 $n 项", "$n more")
     val underWay get() = t("办理中", "Under way")
     val licencesExpiring get() = t("证照到期", "Licences expiring")
     fun validUntil(d: String) = t("有效期至 $d", "Valid until $d")
-    fun waitingToSend(n: Int) = t("待发送 $n 项", "$n waiting to be sent")
     fun lastSync(t: String) = t("上次同步 $t", "Last synced $t")
 
     // ---- backup and a new phone (备份与换机, from 设置) ----
