@@ -108,19 +108,22 @@ pub fn is_registered(store: &Store) -> Result<bool> {
     Ok(registration(store)?.is_some())
 }
 
-/// Registers this store's device (its key, made on first use) with the platform at `base_url`, once
-/// before sync; the registration (device id, token) is kept encrypted. Returns the device id.
-/// `platform`: `android`, `ios` or `desktop`.
+/// Registers this store's device with the platform at `base_url`, once before sync; the registration
+/// (device id, token) is kept encrypted. Returns the device id. `platform`: `android`, `ios` or `desktop`.
+/// The key registered is the store's device key as [`zhangban_wallet::device::identity`] decides it: the
+/// `signer`'s (a StrongBox / Secure Enclave key) on a new store, the software key (made on first use)
+/// without a signer or on an older store that has one.
 pub async fn register_device(
     store: &Store,
     base_url: &str,
     platform: String,
     model: String,
     app_version: String,
+    signer: Option<std::sync::Arc<dyn zhangban_wallet::DeviceSigner>>,
 ) -> Result<String> {
-    let key = device_key(store)?;
+    let key = zhangban_wallet::device::identity(store, signer.clone())?;
     let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
-    Ok(PlatformClient::new(base_url)?.register_device(store, &info).await?.device_id)
+    Ok(PlatformClient::new(base_url)?.register_device_signed(store, &info, signer).await?.device_id)
 }
 
 #[cfg(test)]

@@ -819,7 +819,8 @@ impl SyncRunner {
     pub fn apply_events(&self, events: &[PlatformEvent], next: u64) -> Result<Vec<Notice>> {
         // A principal's phone keeps only what the platform signed about it (zhangban_agent::RelayedActivity).
         let relayed = events.iter().any(|e| e.data.get("principal_view").and_then(Value::as_bool) == Some(true));
-        let my_key = if relayed { super::device_key(&self.store)?.public_key().to_vec() } else { Vec::new() };
+        let my_key =
+            if relayed { zhangban_wallet::device::device_public_key(&self.store)? } else { Vec::new() };
         let root = zhangban_wallet::trust::pinned_root_key();
         self.store.transaction(|t| {
             let mut notices = Vec::new();

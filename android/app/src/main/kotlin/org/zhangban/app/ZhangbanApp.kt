@@ -50,6 +50,7 @@ class ZhangbanApp : Application() {
                 pin = null, // a PIN screen would pass it here (and call unlock after lock())
                 platformUrl = BuildConfig.PLATFORM_URL,
                 onNotice = { Notifications.post(this, it) },
+                deviceKey = KeystoreDeviceKey, // StrongBox / TEE: registered and signing for a new store
             ).also {
                 instance = it
                 // The first screen does not wait for the network: registration runs on its own, and a
