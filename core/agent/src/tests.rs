@@ -636,7 +636,7 @@ fn a_delegation_publishes_when_it_runs_out_and_revocation_withdraws_it() {
 fn refuse(store: &Store, case_id: &str) {
     let op = zhangban_base::outbox::pending(store).unwrap().into_iter().find(|o| o.case_id == case_id).unwrap();
     let problem =
-        zhangban_base::outbox::Problem { status: 422, message: "values.phone: wrong".into(), op: "submit".into() };
+        zhangban_base::outbox::Problem { status: 422, message: "values.phone: wrong".into(), message_zh: String::new(), op: "submit".into() };
     store
         .transaction(|t| {
             zhangban_base::outbox::quarantine_in(t, &op, problem.clone())?;

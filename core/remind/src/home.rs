@@ -34,7 +34,7 @@ pub const PER_SUBJECT: usize = 3;
 pub struct ActiveCase {
     pub case_id: String,
     pub subject: String,
-    pub title: String,
+    pub title: Text,
     pub state: CaseState,
     pub state_label: Text,
     pub receipt: Option<String>,
@@ -255,7 +255,7 @@ fn active_cases(s: &Snapshot, found: &sources::Findings, max: usize) -> (Vec<Act
         .map(|(c, p)| ActiveCase {
             case_id: c.id.clone(),
             subject: c.subject.clone(),
-            title: c.title.clone(),
+            title: c.title_text(),
             state: c.state,
             state_label: c.state.label(),
             receipt: c.receipt.clone(),

@@ -85,8 +85,8 @@ pub struct QuarantinedOp {
     pub kind: outbox::OpKind,
     /// The platform's HTTP status (0: refused on the phone, e.g. an attachment gone).
     pub status: u16,
-    /// Why, as the platform worded it.
-    pub reason: String,
+    /// Why, in both languages as the platform worded it.
+    pub reason: zhangban_base::Text,
 }
 
 /// The operations the platform refused, oldest first, with their reasons.
@@ -95,7 +95,7 @@ pub fn quarantined_ops(store: &Store) -> Result<Vec<QuarantinedOp>> {
         .into_iter()
         .map(|o| QuarantinedOp {
             status: o.problem.as_ref().map_or(0, |p| p.status),
-            reason: o.problem.map(|p| p.message).unwrap_or_default(),
+            reason: o.problem.map(|p| p.text()).unwrap_or_default(),
             op_id: o.id,
             case_id: o.case_id,
             kind: o.kind,

@@ -415,3 +415,123 @@ pub fn device_key(store: &Store) -> Result<DeviceKey> {
         .map_err(|_| Error::corrupted(format!("records/{DEVICE_COLLECTION}"), DEVICE_KEY_ID))?;
     Ok(DeviceKey { pair })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ring::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED};
+    use zhangban_base::store::{FileVault, KeyVault};
+
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> Arc<Store> {
+        let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).unwrap());
+        Arc::new(Store::create(dir, vault, None).unwrap())
+    }
+
+    /// A platform key that answers in DER, like Android Keystore and `SecKeyCreateSignature`.
+    struct DerKey(DeviceKey);
+    impl DeviceSigner for DerKey {
+        fn public_key(&self) -> Vec<u8> {
+            self.0.public_key().to_vec()
+        }
+        fn sign(&self, msg: &[u8]) -> Result<Vec<u8>> {
+            self.0.sign(msg)
+        }
+    }
+
+    fn der_key() -> Arc<DerKey> {
+        let dir = tempfile::tempdir().unwrap();
+        Arc::new(DerKey(device_key(&store(dir.path())).unwrap()))
+    }
+
+    #[test]
+    fn der_and_raw_signatures_convert_both_ways_and_verify() {
+        let k = der_key();
+        for i in 0..200u32 {
+            let msg = i.to_be_bytes();
+            let der = k.sign(&msg).unwrap();
+            let raw = signature_to_raw(&der).unwrap();
+            assert_eq!(raw.len(), 64);
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key()).verify(&msg, &raw).unwrap();
+            assert_eq!(raw_to_der(&raw).unwrap(), der, "DER is canonical");
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, k.public_key()).verify(&msg, &raw_to_der(&raw).unwrap()).unwrap();
+            assert_eq!(signature_to_raw(&raw).unwrap(), raw, "r ‖ s passes through");
+        }
+        // Short r and s (leading zero bytes) are padded back.
+        let mut raw = vec![0u8; 64];
+        raw[31] = 1;
+        raw[32] = 0x80;
+        assert_eq!(raw_to_der(&raw).unwrap(), [&[0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00][..], &raw[32..]].concat());
+        assert_eq!(signature_to_raw(&raw_to_der(&raw).unwrap()).unwrap(), raw);
+    }
+
+    #[test]
+    fn malformed_signatures_are_refused_typed() {
+        let der = der_key().sign(b"x").unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0x30], der[..der.len() - 1].to_vec(), [&der[..], &[0]].concat()];
+        let mut long = der.clone();
+        long[1] = 0x81; // long-form length
+        cases.push(long);
+        let mut negative = der.clone();
+        negative[4] |= 0x80;
+        if negative[3] == 0x21 {
+            negative[4] = 0x80; // a sign byte turned into a value byte: not minimal or negative either way
+        }
+        cases.push(negative);
+        cases.push(vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x22, 0x00]); // a 34-byte integer claimed
+        for c in cases {
+            let e = signature_to_raw(&c).unwrap_err();
+            assert!(matches!(e, Error::Validation { ref field, .. } if field == "signature"), "{c:?}: {e:?}");
+        }
+        assert!(raw_to_der(&[0u8; 63]).is_err());
+    }
+
+    #[test]
+    fn the_store_decides_the_device_key_once() {
+        // A new store takes the platform key; the same key later is fine; another one is refused, typed.
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let hw = der_key();
+        let id = identity(&s, Some(hw.clone())).unwrap();
+        assert!(matches!(id, DeviceIdentity::Platform(_)));
+        assert_eq!(id.public_key(), hw.public_key());
+        let der = id.sign_der(b"challenge").unwrap();
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, hw.public_key()).verify(b"challenge", &der).unwrap();
+        let raw = id.signer(s.clone()).unwrap().sign(b"p").unwrap();
+        assert_eq!(raw.len(), 64, "the wallet signs r ‖ s");
+        assert!(matches!(identity(&s, Some(hw.clone())).unwrap(), DeviceIdentity::Platform(_)));
+        let e = identity(&s, Some(der_key())).err().unwrap();
+        assert!(matches!(e, Error::Validation { ref field, .. } if field == "device_key"), "{e:?}");
+        // No second identity: neither a software key made on demand nor a signature without the platform.
+        assert!(device_key(&s).is_err());
+        assert!(identity(&s, None).is_err());
+        assert_eq!(device_public_key(&s).unwrap(), hw.public_key());
+        let reading = store_signer(s.clone()).unwrap();
+        assert_eq!(reading.public_key(), hw.public_key());
+        assert!(matches!(reading.sign(b"x"), Err(Error::Validation { .. })));
+
+        // An older store with its software key keeps it, whatever the platform offers.
+        let dir2 = tempfile::tempdir().unwrap();
+        let older = store(dir2.path());
+        let own = device_key(&older).unwrap().public_key().to_vec();
+        let id = identity(&older, Some(der_key())).unwrap();
+        assert!(matches!(id, DeviceIdentity::Store(_)));
+        assert_eq!(id.public_key(), own);
+        assert!(older.get_opt(DEVICE_COLLECTION, PLATFORM_KEY_ID).unwrap().is_none());
+
+        // A platform key that is not a P-256 point is refused.
+        struct Bad;
+        impl DeviceSigner for Bad {
+            fn public_key(&self) -> Vec<u8> {
+                vec![4; 10]
+            }
+            fn sign(&self, _: &[u8]) -> Result<Vec<u8>> {
+                Ok(vec![0; 64])
+            }
+        }
+        let dir3 = tempfile::tempdir().unwrap();
+        assert!(identity(&store(dir3.path()), Some(Arc::new(Bad))).is_err());
+    }
+}

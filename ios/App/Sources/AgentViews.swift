@@ -100,7 +100,7 @@ struct PrincipalDetailView: View {
                     Section(String(localized: "Cases")) {
                         ForEach(v.cases, id: \.id) { c in
                             VStack(alignment: .leading) {
-                                Text(c.title).font(.headline)
+                                Text(lang.pick(c.title)).font(.headline)
                                 Text(lang.pick(c.stateText))
                                 if let r = c.receipt { Text(lang.pick("受理编号 \(r)", "Receipt \(r)")).font(.caption) }
                             }

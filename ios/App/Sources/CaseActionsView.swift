@@ -47,7 +47,7 @@ struct CaseActionsSection: View {
         }
         if a.resubmit || a.discard {
             Section(String(localized: "The platform sent this submission back")) {
-                if let p = view.summary.problem { Text(p).foregroundStyle(.red) }
+                if let p = view.summary.problem { Text(lang.pick(p)).foregroundStyle(.red) }
                 if a.resubmit {
                     Button(String(localized: "Send it again")) {
                         act(String(localized: "Sent again: it goes with the next sync.")) {

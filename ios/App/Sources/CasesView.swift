@@ -15,10 +15,10 @@ struct CasesView: View {
                     CaseDetailView(caseId: c.id)
                 } label: {
                     VStack(alignment: .leading) {
-                        Text(c.title).font(.headline)
+                        Text(lang.pick(c.title)).font(.headline)
                         Text(lang.pick(c.stateText))
                         if let r = c.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")).font(.caption) }
-                        if let p = c.problem { Text(p).font(.caption).foregroundStyle(.red) }
+                        if let p = c.problem { Text(lang.pick(p)).font(.caption).foregroundStyle(.red) }
                     }
                 }
             }
@@ -71,7 +71,7 @@ struct CaseDetailView: View {
                 }
             }
         }
-        .navigationTitle(view?.summary.title ?? "")
+        .navigationTitle(view.map { lang.pick($0.summary.title) } ?? "")
         // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
         .task(id: session.caseList) { await load() }
     }

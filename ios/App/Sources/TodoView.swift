@@ -34,7 +34,7 @@ struct TodoView: View {
                             ForEach(home.cases, id: \.caseId) { c in
                                 NavigationLink { CaseDetailView(caseId: c.caseId) } label: {
                                     VStack(alignment: .leading) {
-                                        Text(c.title)
+                                        Text(lang.pick(c.title))
                                         Text(lang.pick(c.stateLabel)).font(.caption)
                                         if let left = c.workingDaysText { Text(lang.pick(left)).font(.caption) }
                                     }

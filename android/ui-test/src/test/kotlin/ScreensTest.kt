@@ -220,16 +220,16 @@ class ScreensTest : SandboxTest("ui") {
             waitOnScreen("the submitted form closed") { DraftForm.open == formsOpen }
             waitOnScreen("the case in the list") { z.cases.value.isNotEmpty() }
             val case = z.cases.value.single()
-            waitForText(case.title)
+            waitForText(Lang.ZH.pick(case.title))
             cam.shoot("cases")
             onNodeWithText("立即同步").performClick()
             waitOnScreen("synced: a receipt") { shown("受理编号", substring = true) }
-            onNodeWithText(case.title).performClick()
+            onNodeWithText(Lang.ZH.pick(case.title)).performClick()
             waitForText("办理进度")
             cam.shoot("case-detail")
             cam.rotate() // the open case stays open
             waitForText("办理进度")
-            assertTrue(shown(case.title))
+            assertTrue(shown(Lang.ZH.pick(case.title)))
             onNodeWithText("返回").performClick()
 
             // ---- an unfinished draft, resumed from the services tab ----

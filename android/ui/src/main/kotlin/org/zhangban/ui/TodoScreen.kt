@@ -88,7 +88,7 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
         items(h.cases, key = { "case:${it.caseId}" }) { a ->
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onOpen(Screen.CASE, a.caseId) }) {
                 Column(Modifier.padding(16.dp)) {
-                    Text(a.title, style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(a.title), style = MaterialTheme.typography.titleMedium)
                     Text(lang.pick(a.stateLabel))
                     a.workingDaysText?.let { left ->
                         // From today: it changes by itself (the golden images mask it). Worded by the core.
