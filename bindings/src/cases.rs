@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use zhangban_core::calendar::{Calendar, Rules, WorkdayInfo, WorkingDate, WorkingDays};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
-use zhangban_core::notify::{Listener, Notice};
+use zhangban_core::notify::{Listener, NoListener, Notice};
 use zhangban_core::outbox;
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{RunReport, SyncConfig, SyncHandle, SyncRunner};
@@ -62,10 +62,7 @@ impl ZhangbanCases {
         listener: Option<Arc<dyn CaseListener>>,
     ) -> Result<Arc<Self>, ZhangbanError> {
         guard(|| {
-            let l: Arc<dyn Listener> = match listener {
-                Some(l) => Arc::new(ForeignListener(l)),
-                None => Arc::new(zhangban_core::notify::NoListener),
-            };
+            let l = listener.map_or(Arc::new(NoListener) as Arc<dyn Listener>, |l| Arc::new(ForeignListener(l)) as _);
             let runner = SyncRunner::new(store.core().clone(), SyncConfig::new(base_url.clone()), l)?;
             Ok(Arc::new(ZhangbanCases { store: store.core().clone(), runner, base_url, background: Mutex::new(None) }))
         })

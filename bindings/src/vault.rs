@@ -72,10 +72,7 @@ fn from_core(e: VaultError) -> KeyVaultError {
 /// Desktop and tests only: weaker than the Keystore / Keychain.
 #[uniffi::export]
 pub fn file_vault(path: String) -> Result<Arc<dyn KeyVault>, ZhangbanError> {
-    guard(|| {
-        let v = FileVault::open_or_create(Path::new(&path))?;
-        Ok(Arc::new(FileKeyVault(v)) as Arc<dyn KeyVault>)
-    })
+    guard(|| Ok(Arc::new(FileKeyVault(FileVault::open_or_create(Path::new(&path))?)) as Arc<dyn KeyVault>))
 }
 
 /// Adapts the exported trait (implemented in Kotlin, Swift, Python or Rust) to the core's trait.

@@ -20,7 +20,11 @@ import uniffi.zhangban_ffi.ZhangbanException
 class ZhangbanApp : Application() {
     private val lock = Mutex()
     private val background = CoroutineScope(SupervisorJob() + Dispatchers.IO)
+    @Volatile
     private var instance: Zhangban? = null
+
+    /** The open Zhangban, if any (the activity's lifecycle hooks: lock after the core's delay in the background). */
+    fun current(): Zhangban? = instance
 
     override fun onCreate() {
         super.onCreate()

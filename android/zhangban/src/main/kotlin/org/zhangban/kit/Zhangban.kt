@@ -5,6 +5,7 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.delay
@@ -177,10 +178,40 @@ class Zhangban private constructor(
 
     fun isLocked(): Boolean = store.isLocked()
 
-    /** Forgets the keys in memory (the app went to the background); [locked] says so to the screens. */
+    /** Forgets the keys in memory; [locked] says so to the screens (the PIN screen instead of the tabs). */
     fun lock() {
+        pendingLock.getAndSet(null)?.cancel()
         store.lock()
-        _locked.value = true
+        _locked.value = store.isLocked()
+    }
+
+    private val pendingLock = AtomicReference<Job?>(null)
+
+    /**
+     * The app left the screen (the host's lifecycle hook: Android `onStop`): after the delay the core decides
+     * (`ZhangbanStore.lockAfterBackground`: the person's setting, 30 s by default; never for a store without a
+     * PIN) the store locks, unless [onForeground] came first. [wait] is the delay (tests shorten it).
+     */
+    fun onBackground(wait: suspend (Long) -> Unit = { delay(it * 1000) }) {
+        val secs = try {
+            store.lockAfterBackground()
+        } catch (e: ZhangbanException) {
+            0u // unreadable setting: lock at once rather than stay open
+        } ?: return
+        val job = scope.launch(start = kotlinx.coroutines.CoroutineStart.LAZY) {
+            wait(secs.toLong())
+            if (pendingLock.compareAndSet(coroutineContext[Job], null)) {
+                store.lock()
+                _locked.value = store.isLocked()
+            }
+        }
+        pendingLock.getAndSet(job)?.cancel()
+        job.start()
+    }
+
+    /** The app is on the screen again (Android `onStart`): a lock still waiting is cancelled. */
+    fun onForeground() {
+        pendingLock.getAndSet(null)?.cancel()
     }
 
     /**
