@@ -17,7 +17,7 @@ struct CasesView: View {
                     VStack(alignment: .leading) {
                         Text(lang.pick(c.title)).font(.headline)
                         Text(lang.pick(c.stateText))
-                        if let r = c.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")).font(.caption) }
+                        if let r = c.receipt { Text("Receipt \(r)").font(.caption) }
                         if let p = c.problem { Text(lang.pick(p)).font(.caption).foregroundStyle(.red) }
                     }
                 }
@@ -49,7 +49,7 @@ struct CaseDetailView: View {
             if let p = view {
                 Section {
                     Text(lang.pick(p.summary.stateText)).font(.headline)
-                    if let r = p.summary.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")) }
+                    if let r = p.summary.receipt { Text("Receipt \(r)") }
                     // The deadline line as the core words it (working days, overdue, provisional calendar).
                     if let d = p.deadlineText { Text(lang.pick(d)).foregroundStyle(p.overdue ? .red : .primary) }
                 }

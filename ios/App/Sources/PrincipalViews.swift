@@ -162,7 +162,7 @@ struct DelegateView: View {
                     Section(String(localized: "For how long?")) {
                         Picker(String(localized: "For how long?"), selection: $days) {
                             ForEach([UInt32(7), 30, 90, ch.maxDays], id: \.self) { d in
-                                Text(lang.pick("\(d) 天", "\(d) days")).tag(d)
+                                Text("\(Int(d)) days").tag(d)
                             }
                         }.pickerStyle(.segmented)
                     }
