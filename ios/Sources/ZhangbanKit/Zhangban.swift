@@ -112,7 +112,9 @@ public final class ZhangbanSession: ObservableObject {
     /// `ZhangbanError.Validation` naming the first one.
     @discardableResult
     public func submit(_ form: DraftFormModel) async throws -> CaseSummary {
-        let c = try cases.submitDraft(draft: form.draft)
+        await form.settled()
+        let (cases, draft) = (self.cases, form.draft)
+        let c = try await Task.detached(priority: .userInitiated) { try cases.submitDraft(draft: draft) }.value
         form.reload()
         await refresh()
         return c
