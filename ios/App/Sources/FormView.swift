@@ -21,7 +21,7 @@ struct FormView: View {
             Form {
                 if let banner { PrincipalBannerView(view: banner) }
                 if let s = form.state?.summary {
-                    Text("Fields filled: \(Int(s.fieldsFilled)) of \(Int(s.fieldsTotal))")
+                    Text(lang.pick(s.filledText)) // worded by the core
                         .font(.caption)
                 }
                 if let e = form.error { Text(e.text(lang)).foregroundStyle(.red) }
