@@ -286,6 +286,7 @@ mod tests {
             id: "c1".into(),
             subject: "principal-1".into(),
             title: "个体工商户设立登记".into(),
+            title_en: String::new(),
             item_codes: vec!["GT-001".into()],
             state,
             values: json!({}),
@@ -392,7 +393,7 @@ mod tests {
             v.actions,
             CaseActions { supplement: false, resubmit: true, discard: true, rate: false, complain: false }
         );
-        assert_eq!(v.summary.problem.as_deref(), Some("unknown item"));
+        assert_eq!(v.summary.problem, Some(Text::new("unknown item", "unknown item")));
         // A refused follow-up of an accepted case is given up, not resubmitted.
         c.state = CaseState::Accepted;
         c.receipt = Some("ZB1".into());

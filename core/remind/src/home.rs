@@ -175,7 +175,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     let drafts_total = open.len() as u32;
     open.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     open.truncate(max);
-    let drafts = open
+    let drafts: Vec<DraftLine> = open
         .into_iter()
         .map(|d| DraftLine {
             name: snap

@@ -481,9 +481,9 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
     ));
     let (after, prov) = next_working_day(&s.calendar, due);
     let missed_body = Text::new(
-        format!("{pz}{title}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
+        format!("{pz}{title_zh}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
         format!(
-            "{pe}{title}: the {} was due {due}; supply it and contact the department now.",
+            "{pe}{title_en}: the {} was due {due}; supply it and contact the department now.",
             d.what_en.to_lowercase()
         ),
     );

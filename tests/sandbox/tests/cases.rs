@@ -406,7 +406,9 @@ async fn refused_submission_is_quarantined_without_blocking_the_queue() {
     let c = cases::get(&citizen.store, &bad.id).expect("case");
     assert_eq!(c.state, CaseState::Queued);
     let prog = cases::progress(&c, &Calendar::bundled(), &Rules::default(), china_today()).expect("p");
-    assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message } if message.contains("zz-no-such-item"))));
+    // The platform's reason in both languages, each on its own (it once arrived as "中文 / English").
+    assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message }
+        if message.en.contains("zz-no-such-item") && message.zh.contains("没有事项") && !message.zh.contains(" / "))));
     assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == bad.id));
     // A second run does not resend it.
     let r = runner.run_once().await;
