@@ -64,19 +64,31 @@ class KitDraftCloseTest {
      * pool, but the caller was cancelled before it got it, and nobody ever closed it (issue 13: "DraftForm
      * leaks when leaving the tab"). Made deterministic: the caller's thread is held busy until the draft exists,
      * then the caller is cancelled, so it resumes cancelled with the draft made.
+     *
+     * The kit's IO pool is the test's own single thread, held until the caller has suspended: when the pool
+     * made the draft before the caller reached its suspension, kotlinx's `withContext` handed the result over
+     * on the caller's own thread without suspending (no cancellation point), the form was opened and closed
+     * between two polls, and the test waited 60 s for an opening it had missed (CI, 2026-12-07).
      */
     @Test
     fun aDraftOpenedForAScreenThatLeftMeanwhileIsClosed() = runBlocking {
         val key = aesKey()
-        val z = Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { key }, null, "http://127.0.0.1:9")
+        val pool = Executors.newSingleThreadExecutor()
+        val z = Zhangban.open(
+            File(tmp, "store").path, AesGcmKeyVault { key }, null, "http://127.0.0.1:9", io = pool.asCoroutineDispatcher(),
+        )
         val id = z.startDraft("SJ-002").use { it.id }
         val before = DraftForm.open
         val caller = Executors.newSingleThreadExecutor()
         try {
             for (opening in listOf<suspend () -> DraftForm>({ z.resumeDraft(id) }, { z.startDraft("SJ-002") })) {
-                val job = launch(caller.asCoroutineDispatcher(), start = CoroutineStart.UNDISPATCHED) { opening().close() }
+                val poolGate = CountDownLatch(1)
+                pool.execute { poolGate.await() } // the draft is made only once the caller has suspended
                 val gate = CountDownLatch(1)
                 caller.execute { gate.await() } // the screen's thread is busy: the opened form waits to be handed over
+                // UNDISPATCHED: runs on this thread up to its first suspension (the opening queued on the pool)
+                val job = launch(caller.asCoroutineDispatcher(), start = CoroutineStart.UNDISPATCHED) { opening().close() }
+                poolGate.countDown()
                 val end = System.currentTimeMillis() + 60_000 // generous: a loaded 2-core CI machine took more than 10 s
                 while (DraftForm.open == before) {
                     check(System.currentTimeMillis() < end) { "the draft never opened" }
@@ -91,5 +103,6 @@ class KitDraftCloseTest {
             caller.shutdown()
         }
         z.close()
+        pool.shutdown()
     }
 }
