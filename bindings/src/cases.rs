@@ -176,7 +176,7 @@ impl ZhangbanCases {
         app_version: String,
         signer: Option<Arc<dyn crate::wallet::DeviceSigner>>,
     ) -> Result<String, ZhangbanError> {
-        let signer = signer.map(|s| Arc::new(crate::wallet::ForeignSigner(s)) as Arc<dyn zhangban_core::wallet::DeviceSigner>);
+        let signer = signer.map(|s| Arc::new(crate::wallet::ForeignSigner(s)) as _);
         crate::runtime::exit_safe(async move {
             Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version, signer).await?)
         })

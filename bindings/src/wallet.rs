@@ -86,8 +86,8 @@ impl ZhangbanWallet {
     /// store's device key on first use; a store that already has its software key keeps it.
     #[uniffi::constructor]
     pub fn with_signer(store: Arc<ZhangbanStore>, signer: Arc<dyn DeviceSigner>) -> Result<Arc<Self>, ZhangbanError> {
-        let platform: Arc<dyn w::DeviceSigner> = Arc::new(ForeignSigner(signer));
-        guard(|| Ok(Arc::new(ZhangbanWallet { inner: w::Wallet::with_platform_signer(store.core().clone(), platform)? })))
+        let (store, platform) = (store.core().clone(), Arc::new(ForeignSigner(signer)));
+        guard(|| Ok(Arc::new(ZhangbanWallet { inner: w::Wallet::with_platform_signer(store, platform)? })))
     }
 
     pub fn device_public_key(&self) -> Vec<u8> {

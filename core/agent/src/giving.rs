@@ -107,7 +107,9 @@ fn durations() -> Vec<DurationChoice> {
     let mut days = vec![7, 30, 90, MAX_VALID_DAYS];
     days.retain(|d| *d <= MAX_VALID_DAYS);
     days.dedup();
-    days.into_iter().map(|d| DurationChoice { days: d, label: Text::count(d.into(), "{n} 天", "{n} day", "{n} days") }).collect()
+    days.into_iter()
+        .map(|d| DurationChoice { days: d, label: Text::count(d.into(), "{n} 天", "{n} day", "{n} days") })
+        .collect()
 }
 
 /// A delegation this phone gave, as its owner reads it.

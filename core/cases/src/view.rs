@@ -385,7 +385,12 @@ mod tests {
     #[test]
     fn a_refused_submission_can_be_fixed_or_given_up_but_not_complained_about() {
         let mut c = case(CaseState::Queued);
-        c.problem = Some(Problem { status: 422, message: "unknown item".into(), message_zh: String::new(), op: "submit".into() });
+        c.problem = Some(Problem {
+            status: 422,
+            message: "unknown item".into(),
+            message_zh: String::new(),
+            op: "submit".into(),
+        });
         let v = view_on(&c, "2024-02-26");
         assert_eq!(v.needed_now.iter().map(|n| n.kind).collect::<Vec<_>>(), [NeedKind::Fix]);
         assert!(v.needed_now[0].text.zh.contains("重新提交") && v.needed_now[0].text.en.contains("unknown item"));

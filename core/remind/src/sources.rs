@@ -629,7 +629,10 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     let (pz, pe) = s.whose(&c.subject);
     let group = format!("promised:{}", c.id);
     let link = Link::new(Screen::Case, &c.id);
-    let body = Text::new(format!("{pz}{}：承诺 {pd} 前办结。", c.title), format!("{pe}{}: promised by {pd}.", c.title_text().en));
+    let body = Text::new(
+        format!("{pz}{}：承诺 {pd} 前办结。", c.title),
+        format!("{pe}{}: promised by {pd}.", c.title_text().en),
+    );
     let mut stages = Vec::new();
     let mut leads = s.settings.promised_leads.clone();
     leads.sort_unstable_by(|a, b| b.cmp(a));

@@ -397,7 +397,10 @@ impl SyncRunner {
                 status: 0,
                 message: Text::new(
                     format!("手机上的附件“{}”在排队后被更改，请重新添加后再提交", up.name),
-                    format!("the attachment {} changed on this phone after it was queued: add it again and resubmit", up.name),
+                    format!(
+                        "the attachment {} changed on this phone after it was queued: add it again and resubmit",
+                        up.name
+                    ),
                 ),
             });
         }
@@ -825,8 +828,7 @@ impl SyncRunner {
     pub fn apply_events(&self, events: &[PlatformEvent], next: u64) -> Result<Vec<Notice>> {
         // A principal's phone keeps only what the platform signed about it (zhangban_agent::RelayedActivity).
         let relayed = events.iter().any(|e| e.data.get("principal_view").and_then(Value::as_bool) == Some(true));
-        let my_key =
-            if relayed { zhangban_wallet::device::device_public_key(&self.store)? } else { Vec::new() };
+        let my_key = if relayed { zhangban_wallet::device::device_public_key(&self.store)? } else { Vec::new() };
         let root = zhangban_wallet::trust::pinned_root_key();
         self.store.transaction(|t| {
             let mut notices = Vec::new();

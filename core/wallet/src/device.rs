@@ -456,21 +456,27 @@ mod tests {
             assert_eq!(raw.len(), 64);
             UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, k.public_key()).verify(&msg, &raw).unwrap();
             assert_eq!(raw_to_der(&raw).unwrap(), der, "DER is canonical");
-            UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, k.public_key()).verify(&msg, &raw_to_der(&raw).unwrap()).unwrap();
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, k.public_key())
+                .verify(&msg, &raw_to_der(&raw).unwrap())
+                .unwrap();
             assert_eq!(signature_to_raw(&raw).unwrap(), raw, "r ‖ s passes through");
         }
         // Short r and s (leading zero bytes) are padded back.
         let mut raw = vec![0u8; 64];
         raw[31] = 1;
         raw[32] = 0x80;
-        assert_eq!(raw_to_der(&raw).unwrap(), [&[0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00][..], &raw[32..]].concat());
+        assert_eq!(
+            raw_to_der(&raw).unwrap(),
+            [&[0x30, 0x26, 0x02, 0x01, 0x01, 0x02, 0x21, 0x00][..], &raw[32..]].concat()
+        );
         assert_eq!(signature_to_raw(&raw_to_der(&raw).unwrap()).unwrap(), raw);
     }
 
     #[test]
     fn malformed_signatures_are_refused_typed() {
         let der = der_key().sign(b"x").unwrap();
-        let mut cases: Vec<Vec<u8>> = vec![vec![], vec![0x30], der[..der.len() - 1].to_vec(), [&der[..], &[0]].concat()];
+        let mut cases: Vec<Vec<u8>> =
+            vec![vec![], vec![0x30], der[..der.len() - 1].to_vec(), [&der[..], &[0]].concat()];
         let mut long = der.clone();
         long[1] = 0x81; // long-form length
         cases.push(long);
