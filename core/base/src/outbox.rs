@@ -47,7 +47,7 @@ impl Problem {
             return crate::Text::new(self.message_zh.clone(), self.message.clone());
         }
         match self.message.split_once(" / ") {
-            Some((zh, en)) if zh.chars().any(|c| !c.is_ascii()) && en.is_ascii() => crate::Text::new(zh, en),
+            Some((zh, en)) if !zh.is_ascii() && en.is_ascii() => crate::Text::new(zh, en),
             _ => crate::Text::new(self.message.clone(), self.message.clone()),
         }
     }

@@ -158,7 +158,7 @@ pub fn store_signer(store: std::sync::Arc<Store>) -> Result<std::sync::Arc<dyn D
 /// The device's key, as [`identity`] decided it for a store.
 pub enum DeviceIdentity {
     /// The store's own software key (created on first use; an older store's key is kept).
-    Store(DeviceKey),
+    Store(Box<DeviceKey>),
     /// The platform's key (StrongBox / Secure Enclave), recorded by its public key.
     Platform(std::sync::Arc<dyn DeviceSigner>),
 }
@@ -219,7 +219,7 @@ pub fn identity(store: &Store, platform: Option<std::sync::Arc<dyn DeviceSigner>
         if platform_public_key(store)?.is_some() {
             return Err(platform_key_needed());
         }
-        return Ok(DeviceIdentity::Store(device_key(store)?));
+        return Ok(DeviceIdentity::Store(Box::new(device_key(store)?)));
     };
     let offered = platform.public_key();
     if super::format::DeviceKey::es256(&offered).is_err() {
@@ -247,7 +247,7 @@ pub fn identity(store: &Store, platform: Option<std::sync::Arc<dyn DeviceSigner>
         }
     })?;
     if software {
-        Ok(DeviceIdentity::Store(device_key(store)?))
+        Ok(DeviceIdentity::Store(Box::new(device_key(store)?)))
     } else {
         Ok(DeviceIdentity::Platform(std::sync::Arc::new(RawSigner(platform))))
     }
