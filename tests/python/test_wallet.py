@@ -336,6 +336,31 @@ class SandboxListsTest(FfiTestCase):
         with self.assertRaises(zb.ZhangbanError.Validation):
             run(w.refresh_lists("http://example.com"))
 
+    def test_a_platform_key_is_the_one_registered_and_the_licence_binds_to_it(self):
+        # Before ui7 (main e74b46c/2b66fe8): the registration registered the store's own key, so a wallet whose
+        # key is the platform's was refused its licence (403 "the device key is not the one this device
+        # registered").
+        store = self.new_store("hw")
+        signer = PySigner(secrets.token_hex(32))
+        w = zb.ZhangbanWallet.with_signer(store, signer)
+        cases = zb.ZhangbanCases(store, self.url, None)
+        # No second identity: without the signer the registration refuses (the store's key is the platform's).
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            run(cases.register_device("desktop", "python-test", "0"))
+        self.assertEqual(cm.exception.field, "device_key")
+        run(cases.register_device("desktop", "python-test", "0", signer))
+        run(w.refresh_lists(self.url))
+        item = run(w.request_licence(self.url, "resident_id", None))
+        self.assertEqual(w.device_public_key(), signer.public_key())
+        self.assertGreaterEqual(signer.signed, 2, "the challenge and the proof of possession")
+        before = signer.signed
+        w.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
+        self.assertEqual(signer.signed, before + 1)
+        # Another key offered for this store later is refused, typed.
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            zb.ZhangbanWallet.with_signer(store, PySigner(secrets.token_hex(32)))
+        self.assertEqual(cm.exception.field, "device_key")
+
 
 if __name__ == "__main__":
     unittest.main()
