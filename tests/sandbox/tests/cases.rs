@@ -571,7 +571,10 @@ async fn a_damaged_attachment_quarantines_its_submission_and_the_rest_goes_on() 
     assert_eq!((r.receipts, r.quarantined, r.remaining), (1, 1, 0), "{r:?}");
     let c = cases::get(&citizen.store, &bad_id).expect("case");
     let problem = c.problem.expect("the person is told");
-    assert!(problem.message.contains("已损坏") && problem.message.contains("add it again"), "{problem:?}");
+    // Told in both languages, each on its own (it once was one "中文 / English" string).
+    let told = problem.text();
+    assert!(told.zh.contains("已损坏") && !told.zh.contains("add it again"), "{problem:?}");
+    assert!(told.en.contains("add it again") && !told.en.contains("已损坏"), "{problem:?}");
     assert!(cases::get(&citizen.store, &good_id).expect("case").receipt.is_some());
     // Nothing keeps retrying it: the next run sends nothing.
     let again = runner.run_once().await;
