@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use zhangban_core::calendar::{Calendar, Rules, WorkdayInfo, WorkingDate, WorkingDays};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
-use zhangban_core::notify::{Listener, Notice};
+use zhangban_core::notify::{Listener, NoListener, Notice};
 use zhangban_core::outbox;
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{RunReport, SyncConfig, SyncHandle, SyncRunner};
@@ -62,10 +62,7 @@ impl ZhangbanCases {
         listener: Option<Arc<dyn CaseListener>>,
     ) -> Result<Arc<Self>, ZhangbanError> {
         guard(|| {
-            let l: Arc<dyn Listener> = match listener {
-                Some(l) => Arc::new(ForeignListener(l)),
-                None => Arc::new(zhangban_core::notify::NoListener),
-            };
+            let l = listener.map_or(Arc::new(NoListener) as Arc<dyn Listener>, |l| Arc::new(ForeignListener(l)) as _);
             let runner = SyncRunner::new(store.core().clone(), SyncConfig::new(base_url.clone()), l)?;
             Ok(Arc::new(ZhangbanCases { store: store.core().clone(), runner, base_url, background: Mutex::new(None) }))
         })
@@ -169,15 +166,19 @@ impl ZhangbanCases {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl ZhangbanCases {
-    /// Registers this device with the platform (needed once before sync; keeps the token encrypted).
+    /// Registers this device with the platform (needed once before sync; keeps the token encrypted). With
+    /// `signer` (StrongBox / Secure Enclave) its key is registered, unless the store already has its own.
+    #[uniffi::method(default(signer = None))]
     pub async fn register_device(
         &self,
         platform: String,
         model: String,
         app_version: String,
+        signer: Option<Arc<dyn crate::wallet::DeviceSigner>>,
     ) -> Result<String, ZhangbanError> {
+        let signer = signer.map(|s| Arc::new(crate::wallet::ForeignSigner(s)) as _);
         crate::runtime::exit_safe(async move {
-            Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version).await?)
+            Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version, signer).await?)
         })
         .await
     }

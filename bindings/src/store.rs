@@ -136,13 +136,21 @@ impl ZhangbanStore {
         guard(|| self.inner.has_pin())
     }
 
-    /// Forgets every key in memory (call when the app goes to the background).
+    /// Forgets every key in memory (the app stayed in the background for `lock_after_background`).
     pub fn lock(&self) {
-        // `Store::lock` cannot fail; `guard` only keeps a panic on this side.
-        let _ = guard(|| {
-            self.inner.lock();
-            Ok(())
-        });
+        // `Store::lock` cannot fail; only a panic is kept on this side.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.lock()));
+    }
+
+    /// Seconds the app may stay in the background before it calls `lock` (the person's setting, else 30 s);
+    /// `None`: never (a store without a PIN). The core decides it for both shells.
+    pub fn lock_after_background(&self) -> Result<Option<u32>, ZhangbanError> {
+        guard(|| self.inner.lock_after_background())
+    }
+
+    /// Sets that delay: 0 (at once) to 3,600 s (`Validation{field: "lock_after_background"}` beyond).
+    pub fn set_lock_after_background(&self, secs: u32) -> Result<(), ZhangbanError> {
+        guard(|| self.inner.set_lock_after_background(secs))
     }
 
     /// Unlocks with the vault and the PIN (if the store has one). Errors: `WrongPin{attempts_left}`,

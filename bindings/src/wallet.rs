@@ -36,14 +36,15 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for DeviceSignerError {
 }
 
 /// The holder's device key, held by the platform (a hardware key). ES256 only for now: `public_key` is
-/// the SEC1 uncompressed P-256 point (65 bytes); `sign` returns r ‖ s (64 bytes) of ECDSA over SHA-256.
+/// the SEC1 uncompressed P-256 point (65 bytes); `sign` returns ECDSA over SHA-256 as ASN.1 DER (what
+/// Android Keystore and `SecKeyCreateSignature` give) or r ‖ s (64 bytes): the core converts.
 #[uniffi::export(with_foreign)]
 pub trait DeviceSigner: Send + Sync {
     fn public_key(&self) -> Vec<u8>;
     fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, DeviceSignerError>;
 }
 
-struct ForeignSigner(Arc<dyn DeviceSigner>);
+pub(crate) struct ForeignSigner(pub(crate) Arc<dyn DeviceSigner>);
 
 impl w::DeviceSigner for ForeignSigner {
     fn public_key(&self) -> Vec<u8> {
@@ -81,12 +82,12 @@ impl ZhangbanWallet {
         guard(|| Ok(Arc::new(ZhangbanWallet { inner: w::Wallet::open(store.core().clone())? })))
     }
 
-    /// A wallet whose device key is held by the platform (StrongBox / Secure Enclave).
+    /// A wallet whose device key is held by the platform (StrongBox / Secure Enclave): recorded as the
+    /// store's device key on first use; a store that already has its software key keeps it.
     #[uniffi::constructor]
-    pub fn with_signer(store: Arc<ZhangbanStore>, signer: Arc<dyn DeviceSigner>) -> Arc<Self> {
-        Arc::new(ZhangbanWallet {
-            inner: w::Wallet::with_signer(store.core().clone(), Arc::new(ForeignSigner(signer))),
-        })
+    pub fn with_signer(store: Arc<ZhangbanStore>, signer: Arc<dyn DeviceSigner>) -> Result<Arc<Self>, ZhangbanError> {
+        let (store, platform) = (store.core().clone(), Arc::new(ForeignSigner(signer)));
+        guard(|| Ok(Arc::new(ZhangbanWallet { inner: w::Wallet::with_platform_signer(store, platform)? })))
     }
 
     pub fn device_public_key(&self) -> Vec<u8> {

@@ -221,7 +221,12 @@ class CasesTest(FfiTestCase):
         self.assertEqual((report.receipts, report.quarantined, report.remaining), (1, 1, 0))
         q = cases.quarantined()
         self.assertEqual([(x.case_id, x.status) for x in q], [(bad.id, 422)])
-        self.assertIn("zz-no-such-item", q[0].reason)
+        # The platform's reason in both languages, each on its own (never "中文 / English" joined).
+        self.assertIn("zz-no-such-item", q[0].reason.en)
+        self.assertIn("zz-no-such-item", q[0].reason.zh)
+        self.assertNotIn(" / ", q[0].reason.zh)
+        self.assertNotEqual(q[0].reason.zh, q[0].reason.en)
+        self.assertIn(q[0].reason.zh, cases.view(bad.id).needed_now[0].text.zh)
         self.assertEqual(cases.view(bad.id).needed_now[0].kind, zb.NeedKind.FIX)
         self.assertIsNotNone(cases.view(good.id).summary.receipt)
 

@@ -152,9 +152,9 @@ class WalletTest(FfiTestCase):
         self.assertEqual(out.verified.issuer.name_zh, "北京市公安局")
         self.assertNotIn("11010519491231002X", repr(out))
 
-        # The usage log (privacy dashboard) has the import and both presentations.
+        # The usage log (privacy dashboard) has the import and both presentations, newest first.
         actions = [u.action for u in w.usage(item.licence_id)]
-        self.assertEqual(actions, ["licence.import", "licence.present", "licence.present"])
+        self.assertEqual(actions, ["licence.present", "licence.present", "licence.import"])
 
     def test_engagement_mode_refuses_a_relayed_code(self):
         w, _ = self.holder()
@@ -286,7 +286,8 @@ class WalletTest(FfiTestCase):
         self.assertIn("朝阳区民政局", usage[1].text.zh)
         self.assertIn("姓名、", usage[1].text.zh)
         self.assertIn("Name, ", usage[1].text.en)
-        self.assertTrue(usage[0].text.zh.startswith("领取"), usage[0].text.zh)
+        self.assertTrue(usage[-1].text.zh.startswith("领取"), usage[-1].text.zh)
+        self.assertEqual(usage[0].action, "licence.grant.revoke")  # newest first, from the core
 
         # The platform key refuses to sign (the user cancelled): a typed error, no presentation.
         store = self.new_store("hw")
@@ -334,6 +335,31 @@ class SandboxListsTest(FfiTestCase):
         # Plain http is only for a loopback test platform.
         with self.assertRaises(zb.ZhangbanError.Validation):
             run(w.refresh_lists("http://example.com"))
+
+    def test_a_platform_key_is_the_one_registered_and_the_licence_binds_to_it(self):
+        # Before ui7 (main e74b46c/2b66fe8): the registration registered the store's own key, so a wallet whose
+        # key is the platform's was refused its licence (403 "the device key is not the one this device
+        # registered").
+        store = self.new_store("hw")
+        signer = PySigner(secrets.token_hex(32))
+        w = zb.ZhangbanWallet.with_signer(store, signer)
+        cases = zb.ZhangbanCases(store, self.url, None)
+        # No second identity: without the signer the registration refuses (the store's key is the platform's).
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            run(cases.register_device("desktop", "python-test", "0"))
+        self.assertEqual(cm.exception.field, "device_key")
+        run(cases.register_device("desktop", "python-test", "0", signer))
+        run(w.refresh_lists(self.url))
+        item = run(w.request_licence(self.url, "resident_id", None))
+        self.assertEqual(w.device_public_key(), signer.public_key())
+        self.assertGreaterEqual(signer.signed, 2, "the challenge and the proof of possession")
+        before = signer.signed
+        w.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
+        self.assertEqual(signer.signed, before + 1)
+        # Another key offered for this store later is refused, typed.
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            zb.ZhangbanWallet.with_signer(store, PySigner(secrets.token_hex(32)))
+        self.assertEqual(cm.exception.field, "device_key")
 
 
 if __name__ == "__main__":

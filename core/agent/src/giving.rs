@@ -92,8 +92,29 @@ pub struct DelegationChoices {
     pub own_id_number: Option<String>,
     pub default_days: u32,
     pub max_days: u32,
+    /// The lengths a screen offers ("7 天 / 7 days" … the longest allowed), worded here: no shell picks
+    /// them or builds their plural.
+    pub durations: Vec<DurationChoice>,
     /// How many licences one delegation may share.
     pub max_shared: u32,
+}
+
+/// One length a delegation may run for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct DurationChoice {
+    pub days: u32,
+    pub label: Text,
+}
+
+/// The lengths offered: a week, a month, a quarter and the longest allowed.
+fn durations() -> Vec<DurationChoice> {
+    let mut days = vec![7, 30, 90, MAX_VALID_DAYS];
+    days.retain(|d| *d <= MAX_VALID_DAYS);
+    days.dedup();
+    days.into_iter()
+        .map(|d| DurationChoice { days: d, label: Text::count(d.into(), "{n} 天", "{n} day", "{n} days") })
+        .collect()
 }
 
 /// A delegation this phone gave, as its owner reads it.
@@ -268,6 +289,7 @@ impl PrincipalSide {
             own_id_number: own.map(|o| o.1),
             default_days: DEFAULT_VALID_DAYS,
             max_days: MAX_VALID_DAYS,
+            durations: durations(),
             max_shared: MAX_SHARED as u32,
         })
     }

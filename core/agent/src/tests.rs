@@ -635,8 +635,12 @@ fn a_delegation_publishes_when_it_runs_out_and_revocation_withdraws_it() {
 /// What the sync runner does with a 4xx: the submission is quarantined and the case shows the reason.
 fn refuse(store: &Store, case_id: &str) {
     let op = zhangban_base::outbox::pending(store).unwrap().into_iter().find(|o| o.case_id == case_id).unwrap();
-    let problem =
-        zhangban_base::outbox::Problem { status: 422, message: "values.phone: wrong".into(), op: "submit".into() };
+    let problem = zhangban_base::outbox::Problem {
+        status: 422,
+        message: "values.phone: wrong".into(),
+        message_zh: String::new(),
+        op: "submit".into(),
+    };
     store
         .transaction(|t| {
             zhangban_base::outbox::quarantine_in(t, &op, problem.clone())?;

@@ -25,8 +25,32 @@ pub const HOLD_SETTING: &str = "outbox.hold_until_transfer_from";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     pub status: u16,
+    /// Why, in English (or the only language the platform gave).
     pub message: String,
+    /// Why, in Chinese; empty: `message` stands for both (see [`Problem::text`]).
+    #[serde(default)]
+    pub message_zh: String,
     pub op: String,
+}
+
+impl Problem {
+    /// A refusal worded in both languages (`reason.zh` may be empty: `reason.en` then stands for both).
+    pub fn new(status: u16, reason: &crate::Text, op: impl Into<String>) -> Problem {
+        let cut = |s: &str| s.chars().take(500).collect::<String>();
+        Problem { status, message: cut(&reason.en), message_zh: cut(&reason.zh), op: op.into() }
+    }
+
+    /// The reason in both languages, for a screen to pick one. Stored before reasons were bilingual, it is
+    /// one text, "中文 / English" when the platform gave both: read back split at " / ".
+    pub fn text(&self) -> crate::Text {
+        if !self.message_zh.is_empty() {
+            return crate::Text::new(self.message_zh.clone(), self.message.clone());
+        }
+        match self.message.split_once(" / ") {
+            Some((zh, en)) if !zh.is_ascii() && en.is_ascii() => crate::Text::new(zh, en),
+            _ => crate::Text::new(self.message.clone(), self.message.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

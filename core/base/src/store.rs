@@ -56,6 +56,13 @@ use crate::clock::{Clock, SystemClock};
 use crate::crypto;
 use crate::{Error, Result};
 
+/// The plaintext setting that holds [`Store::lock_after_background`]'s delay (seconds).
+pub const LOCK_AFTER_SETTING: &str = "lock_after_background_secs";
+/// A store with a PIN locks this long after the app left the screen, unless the person chose otherwise.
+pub const DEFAULT_LOCK_AFTER_SECS: u32 = 30;
+/// The longest delay a person may choose (an hour).
+pub const MAX_LOCK_AFTER_SECS: u32 = 3600;
+
 /// The subject every store has: the person who owns the phone.
 pub const SELF_SUBJECT: &str = "self";
 
@@ -477,6 +484,30 @@ impl Store {
 
     pub fn has_pin(&self) -> Result<bool> {
         keys::has_pin(&self.guard().conn)
+    }
+
+    /// How long the app may stay in the background before it locks (forgets its keys and asks for the PIN):
+    /// the person's setting, else [`DEFAULT_LOCK_AFTER_SECS`]; `None` for a store without a PIN (nothing to
+    /// ask for: it would unlock again with no question). Readable while locked. Both shells wait this long
+    /// after leaving the screen, then [`Store::lock`]; coming back sooner cancels it.
+    pub fn lock_after_background(&self) -> Result<Option<u32>> {
+        if !self.has_pin()? {
+            return Ok(None);
+        }
+        let set = self.setting(LOCK_AFTER_SETTING)?.and_then(|v| v.parse::<u32>().ok());
+        Ok(Some(set.unwrap_or(DEFAULT_LOCK_AFTER_SECS).min(MAX_LOCK_AFTER_SECS)))
+    }
+
+    /// Sets the delay of [`Store::lock_after_background`]: 0 (at once) to [`MAX_LOCK_AFTER_SECS`].
+    pub fn set_lock_after_background(&self, secs: u32) -> Result<()> {
+        if secs > MAX_LOCK_AFTER_SECS {
+            return Err(Error::validation(
+                "lock_after_background",
+                format!("离开应用后自动锁定的等待时间最长为 {} 分钟。", MAX_LOCK_AFTER_SECS / 60),
+                format!("The app locks at most {} minutes after you leave it.", MAX_LOCK_AFTER_SECS / 60),
+            ));
+        }
+        self.set_setting(LOCK_AFTER_SETTING, &secs.to_string())
     }
 
     /// Forgets every key in memory; records cannot be read until [`Store::unlock`].

@@ -27,11 +27,27 @@ impl Text {
         };
         Text { zh: zh.into(), en }
     }
+
+    /// A count worded in both languages, so no shell builds a plural: `zh` and the English forms hold `{n}`
+    /// (`Text::count(3, "{n} 个待办", "{n} item", "{n} items")` is "3 个待办 / 3 items"; 1 takes `en_one`).
+    pub fn count(n: i64, zh: &str, en_one: &str, en_other: &str) -> Text {
+        let en = if n == 1 || n == -1 { en_one } else { en_other };
+        let n = n.to_string();
+        Text { zh: zh.replace("{n}", &n), en: en.replace("{n}", &n) }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::Text;
+
+    #[test]
+    fn a_count_takes_the_singular_for_one_only() {
+        let t = |n| Text::count(n, "剩余 {n} 个工作日", "{n} working day left", "{n} working days left");
+        assert_eq!(t(1), Text::new("剩余 1 个工作日", "1 working day left"));
+        assert_eq!(t(0).en, "0 working days left");
+        assert_eq!(t(12), Text::new("剩余 12 个工作日", "12 working days left"));
+    }
 
     #[test]
     fn a_line_starts_with_a_capital_in_english_only() {

@@ -65,7 +65,7 @@ pub fn delivered_in(t: &mut Txn<'_>, op: &Op, answer: &Value) -> Result<Option<N
             subject: c.subject.clone(),
             state: c.state.as_str().into(),
             title_zh: format!("{}：已提交", c.title),
-            title_en: format!("{}: submitted", c.title),
+            title_en: format!("{}: submitted", c.title_text().en),
             body_zh: format!("回执号 {receipt}"),
             body_en: format!("receipt {receipt}"),
             at: now,
@@ -88,8 +88,8 @@ pub fn refused_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<Notice>
                 actor: "platform".into(),
                 state: c.state,
                 note: Text::new(
-                    format!("平台拒收：{}", problem.message),
-                    format!("refused by the platform: {}", problem.message),
+                    format!("平台拒收：{}", problem.text().zh),
+                    format!("refused by the platform: {}", problem.text().en),
                 ),
             });
             title = c.title.clone();
@@ -105,8 +105,8 @@ pub fn refused_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<Notice>
         state,
         title_zh: format!("{title}：平台拒收"),
         title_en: format!("{title}: refused by the platform"),
-        body_zh: problem.message.clone(),
-        body_en: problem.message.clone(),
+        body_zh: problem.text().zh,
+        body_en: problem.text().en,
         at: now,
     })
 }

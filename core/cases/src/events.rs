@@ -173,7 +173,7 @@ pub fn apply_event(case: &mut Case, ev: &PlatformEvent) -> Option<Notice> {
         subject: case.subject.clone(),
         state: to.as_str().into(),
         title_zh: format!("{}：{}", case.title, to.label_zh()),
-        title_en: format!("{}: {}", case.title, to.label_en()),
+        title_en: format!("{}: {}", case.title_text().en, to.label_en()),
         body_zh: note_zh,
         body_en: note_en,
         at: ev.at,

@@ -53,6 +53,8 @@ pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result
             id: v.client_ref.clone(),
             subject: subject.to_string(),
             title: v.title.clone(),
+            // The platform words it in Chinese only: it stands for both.
+            title_en: String::new(),
             item_codes: v.item_codes.clone(),
             state: CaseState::Submitted,
             values: serde_json::json!({}),

@@ -94,6 +94,7 @@ pub fn submission_from_draft(draft: &Draft, catalog: &Catalog) -> Result<Submiss
         attachments,
         deferred_materials: deferred,
         materials,
+        title_en: target.name().en.clone(),
     })
 }
 

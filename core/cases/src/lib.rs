@@ -190,6 +190,10 @@ pub struct Submission {
     #[serde(default)]
     #[cfg_attr(feature = "uniffi", uniffi(default))]
     pub materials: Vec<MaterialLine>,
+    /// The title in English ("Sole proprietorship registration"); empty: the Chinese one stands for both.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub title_en: String,
 }
 
 /// One step of a case's life, for the timeline.
@@ -361,6 +365,10 @@ pub struct Case {
     /// Whose case (a subject id: the person, or an agent's principal).
     pub subject: String,
     pub title: String,
+    /// The title in English; empty (a case followed by its receipt, or stored before titles were
+    /// bilingual): the Chinese title stands for both. Read both through [`Case::title_text`].
+    #[serde(default)]
+    pub title_en: String,
     pub item_codes: Vec<String>,
     pub state: CaseState,
     pub values: Value,
@@ -515,6 +523,7 @@ pub(crate) fn prepare(
         id: id.clone(),
         subject: subject.to_string(),
         title: sub.title.clone(),
+        title_en: sub.title_en.clone(),
         item_codes: sub.item_codes.clone(),
         state: CaseState::Queued,
         values: sub.values.clone(),
@@ -809,7 +818,7 @@ pub enum Need {
     /// 容缺: supply this material by `due`.
     Deferred { material: String, due: NaiveDate, working_days_left: i64 },
     /// The platform refused the submission: change it and submit again.
-    Fix { message: String },
+    Fix { message: Text },
     /// Rate the service (until the given date).
     Rate { until: NaiveDate },
     /// The licence of the approved case could not be issued into the wallet: the reason.
@@ -834,6 +843,12 @@ pub struct Progress {
 }
 
 impl Case {
+    /// The title in both languages (the Chinese one for English when the case has no English title).
+    pub fn title_text(&self) -> Text {
+        let en = if self.title_en.is_empty() { &self.title } else { &self.title_en };
+        Text::new(self.title.clone(), en.clone())
+    }
+
     /// Suspended days as date ranges (the day a suspension starts still counts; an open suspension runs
     /// to `today`).
     pub fn paused_ranges(&self, today: NaiveDate) -> Vec<DateRange> {
@@ -869,7 +884,7 @@ pub fn progress(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) ->
     }
     let mut needed_now = Vec::new();
     if let Some(p) = &case.problem {
-        needed_now.push(Need::Fix { message: p.message.clone() });
+        needed_now.push(Need::Fix { message: p.text() });
     }
     if let (Some(s), CaseState::SupplementRequested) = (&case.supplement, case.state) {
         if !s.supplied {

@@ -137,6 +137,8 @@ pub fn resubmit_as(store: &Store, case_id: &str, fix: &Fix, proxy: Option<&super
         attachments: fix.attachments.clone().unwrap_or_else(|| case.attachments.clone()),
         deferred_materials: case.deferred.iter().map(|d| d.material.clone()).collect(),
         materials: case.materials.clone(),
+        // A new title (a fix names one, in Chinese) drops the English of the old one.
+        title_en: if fix.title.is_some() { String::new() } else { case.title_en.clone() },
     };
     sub.validate(store)?;
     // A principal's refused case is resubmitted only through the agent layer (its scope check).
@@ -169,6 +171,7 @@ pub fn resubmit_as(store: &Store, case_id: &str, fix: &Fix, proxy: Option<&super
         let stored = update_in(t, case_id, |c| {
             c.item_codes = sub.item_codes.clone();
             c.title = sub.title.clone();
+            c.title_en = sub.title_en.clone();
             c.values = sub.values.clone();
             c.attachments = sub.attachments.clone();
             c.problem = None;

@@ -399,7 +399,8 @@ fn learned_values_never_replace_verified_ones() {
 /// What the sync runner does with a 4xx: the operation is quarantined and the case shows the reason.
 fn refuse(s: &Store, case_id: &str, message: &str) -> outbox::Op {
     let op = outbox::pending(s).expect("p").into_iter().find(|o| o.case_id == case_id).expect("op");
-    let problem = Problem { status: 422, message: message.into(), op: op.kind.as_str().into() };
+    let problem =
+        Problem { status: 422, message: message.into(), message_zh: String::new(), op: op.kind.as_str().into() };
     s.transaction(|t| {
         outbox::quarantine_in(t, &op, problem.clone())?;
         update_in(t, case_id, |c| {
@@ -498,7 +499,11 @@ fn giving_up_a_refused_submission_withdraws_the_case() {
         .find(|o| o.case_id == c2.id && o.kind == outbox::OpKind::Complain)
         .expect("complaint op");
     s.transaction(|t| {
-        outbox::quarantine_in(t, &op, Problem { status: 409, message: "duplicate".into(), op: "complain".into() })
+        outbox::quarantine_in(
+            t,
+            &op,
+            Problem { status: 409, message: "duplicate".into(), message_zh: String::new(), op: "complain".into() },
+        )
     })
     .expect("q");
     let got = discard(&s, &c2.id, "").expect("discard");
@@ -510,8 +515,14 @@ fn giving_up_a_refused_submission_withdraws_the_case() {
     let rules = Rules::default();
     rate(&s, &rules, &c2.id, RatingLevel::Satisfied, None, d("2025-03-04")).expect("rate");
     let op = outbox::pending(&s).expect("p").into_iter().find(|o| o.kind == outbox::OpKind::Rate).expect("op");
-    s.transaction(|t| outbox::quarantine_in(t, &op, Problem { status: 409, message: "x".into(), op: "rate".into() }))
-        .expect("q");
+    s.transaction(|t| {
+        outbox::quarantine_in(
+            t,
+            &op,
+            Problem { status: 409, message: "x".into(), message_zh: String::new(), op: "rate".into() },
+        )
+    })
+    .expect("q");
     assert!(rate(&s, &rules, &c2.id, RatingLevel::Satisfied, None, d("2025-03-04")).is_err(), "already rated");
     discard(&s, &c2.id, "").expect("discard");
     rate(&s, &rules, &c2.id, RatingLevel::VerySatisfied, None, d("2025-03-04")).expect("rated again");

@@ -18,7 +18,8 @@ pub struct CaseSummary {
     pub id: String,
     /// Whose case (a subject id: the person's own, or an agent's principal).
     pub subject: String,
-    pub title: String,
+    /// The title in both languages (the shells pick one).
+    pub title: Text,
     pub item_codes: Vec<String>,
     pub state: CaseState,
     /// The state as a person reads it.
@@ -27,8 +28,8 @@ pub struct CaseSummary {
     pub receipt: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
-    /// The platform refused something of this case: its reason (as the platform worded it).
-    pub problem: Option<String>,
+    /// The platform refused something of this case: its reason, in both languages as the platform worded it.
+    pub problem: Option<Text>,
     /// The form draft it was submitted from, if any.
     pub draft_id: Option<String>,
     /// The query code (查询码) given with the receipt: receipt number + applicant's ID number + this code
@@ -41,13 +42,13 @@ impl From<&Case> for CaseSummary {
         CaseSummary {
             id: c.id.clone(),
             subject: c.subject.clone(),
-            title: c.title.clone(),
+            title: c.title_text(),
             item_codes: c.item_codes.clone(),
             state: c.state,
             state_text: c.state.label(),
             receipt: c.receipt.clone(),
             created_at: c.created_at,
-            problem: c.problem.as_ref().map(|p| p.message.clone()),
+            problem: c.problem.as_ref().map(|p| p.text()),
             draft_id: c.draft_id.clone(),
             query_code: c.query_code.clone(),
         }
@@ -169,8 +170,8 @@ fn worded(n: &Need) -> NeededItem {
         Need::Fix { message } => (
             NeedKind::Fix,
             Text::new(
-                format!("平台拒收，请修改后重新提交：{message}"),
-                format!("Refused by the platform; change and resubmit: {message}"),
+                format!("平台拒收，请修改后重新提交：{}", message.zh),
+                format!("Refused by the platform; change and resubmit: {}", message.en),
             ),
             None,
             None,
@@ -285,6 +286,7 @@ mod tests {
             id: "c1".into(),
             subject: "principal-1".into(),
             title: "个体工商户设立登记".into(),
+            title_en: String::new(),
             item_codes: vec!["GT-001".into()],
             state,
             values: json!({}),
@@ -383,7 +385,12 @@ mod tests {
     #[test]
     fn a_refused_submission_can_be_fixed_or_given_up_but_not_complained_about() {
         let mut c = case(CaseState::Queued);
-        c.problem = Some(Problem { status: 422, message: "unknown item".into(), op: "submit".into() });
+        c.problem = Some(Problem {
+            status: 422,
+            message: "unknown item".into(),
+            message_zh: String::new(),
+            op: "submit".into(),
+        });
         let v = view_on(&c, "2024-02-26");
         assert_eq!(v.needed_now.iter().map(|n| n.kind).collect::<Vec<_>>(), [NeedKind::Fix]);
         assert!(v.needed_now[0].text.zh.contains("重新提交") && v.needed_now[0].text.en.contains("unknown item"));
@@ -391,7 +398,7 @@ mod tests {
             v.actions,
             CaseActions { supplement: false, resubmit: true, discard: true, rate: false, complain: false }
         );
-        assert_eq!(v.summary.problem.as_deref(), Some("unknown item"));
+        assert_eq!(v.summary.problem, Some(Text::new("unknown item", "unknown item")));
         // A refused follow-up of an accepted case is given up, not resubmitted.
         c.state = CaseState::Accepted;
         c.receipt = Some("ZB1".into());

@@ -200,6 +200,8 @@ pub struct FillReport {
     pub materials_commitment: u32,
     pub materials_missing: u32,
     pub materials_optional: u32,
+    /// "已填 2 / 5 项 / 2 of 5 fields filled" (singular for one field), worded here for both shells.
+    pub filled_text: Text,
 }
 
 /// One field as a screen shows it.
@@ -1143,6 +1145,9 @@ impl Draft {
                 MaterialStatus::Missing => r.materials_missing += 1,
             }
         }
+        let (f, t) = (r.fields_filled, r.fields_total);
+        let en = if t == 1 { format!("{f} of 1 field filled") } else { format!("{f} of {t} fields filled") };
+        r.filled_text = Text::new(format!("已填 {f} / {t} 项"), en);
         r
     }
 

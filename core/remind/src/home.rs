@@ -34,7 +34,7 @@ pub const PER_SUBJECT: usize = 3;
 pub struct ActiveCase {
     pub case_id: String,
     pub subject: String,
-    pub title: String,
+    pub title: Text,
     pub state: CaseState,
     pub state_label: Text,
     pub receipt: Option<String>,
@@ -43,6 +43,8 @@ pub struct ActiveCase {
     /// Working days from today to the promised date (negative: overdue by that many); none while the case
     /// is not accepted.
     pub working_days_left: Option<i64>,
+    /// `working_days_left` worded ("剩余 1 个工作日 / 1 working day left", or overdue by so many).
+    pub working_days_text: Option<Text>,
     pub overdue: bool,
     /// The promised date rests on assumed (Monday–Friday) working days.
     pub provisional: bool,
@@ -96,6 +98,13 @@ pub struct Home {
     /// Outgoing operations waiting to be sent, and refused ones.
     pub outbox_pending: u32,
     pub outbox_refused: u32,
+    /// The counts a screen shows, worded here so no shell builds a plural: needs beyond `needs` ("还有 3 项 /
+    /// 3 more"), cases beyond `cases`, drafts beyond `drafts`, and the operations waiting to be sent
+    /// ("待发送 1 项 / 1 item waiting to be sent"); none when there is nothing to count.
+    pub needs_more: Option<Text>,
+    pub cases_more: Option<Text>,
+    pub drafts_more: Option<Text>,
+    pub outbox_text: Option<Text>,
     /// The last sync run that reached the platform (Unix seconds).
     pub last_sync_at: Option<i64>,
     pub trust_list_age_secs: Option<i64>,
@@ -166,7 +175,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     let drafts_total = open.len() as u32;
     open.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     open.truncate(max);
-    let drafts = open
+    let drafts: Vec<DraftLine> = open
         .into_iter()
         .map(|d| DraftLine {
             name: snap
@@ -187,6 +196,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         }
         None => (None, None),
     };
+    let (needs_shown, cases_shown, drafts_shown) = (needs.len(), cases.len(), drafts.len());
     Ok(Home {
         at: snap.now,
         needs,
@@ -197,6 +207,13 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         licences,
         drafts,
         drafts_total,
+        needs_more: more(needs_total, needs_shown),
+        cases_more: more(cases_total, cases_shown),
+        drafts_more: more(drafts_total, drafts_shown),
+        outbox_text: (!snap.pending.is_empty()).then(|| {
+            let n = snap.pending.len() as i64;
+            Text::count(n, "待发送 {n} 项", "{n} item waiting to be sent", "{n} items waiting to be sent")
+        }),
         outbox_pending: snap.pending.len() as u32,
         outbox_refused: snap.refused.len() as u32,
         last_sync_at: store.setting(LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()),
@@ -204,6 +221,21 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         status_list_age_secs: status,
         calendar_last_year: snap.calendar.covered_years().last().copied(),
     })
+}
+
+/// "还有 3 项 / 3 more" when `total` is more than the `shown`.
+fn more(total: u32, shown: usize) -> Option<Text> {
+    let rest = i64::from(total) - shown as i64;
+    (rest > 0).then(|| Text::count(rest, "还有 {n} 项", "{n} more", "{n} more"))
+}
+
+/// Working days left, worded: "剩余 3 个工作日 / 3 working days left", or overdue by so many.
+pub fn working_days_text(left: i64) -> Text {
+    if left < 0 {
+        Text::count(-left, "已超期 {n} 个工作日", "Overdue by {n} working day", "Overdue by {n} working days")
+    } else {
+        Text::count(left, "剩余 {n} 个工作日", "{n} working day left", "{n} working days left")
+    }
 }
 
 /// The cases under way, overdue first, then by working days left (at most `max`), and how many there are.
@@ -223,12 +255,13 @@ fn active_cases(s: &Snapshot, found: &sources::Findings, max: usize) -> (Vec<Act
         .map(|(c, p)| ActiveCase {
             case_id: c.id.clone(),
             subject: c.subject.clone(),
-            title: c.title.clone(),
+            title: c.title_text(),
             state: c.state,
-            state_label: Text::new(c.state.label_zh(), c.state.label_en()),
+            state_label: c.state.label(),
             receipt: c.receipt.clone(),
             promised_date: p.promised_date,
             working_days_left: p.working_days_left,
+            working_days_text: p.working_days_left.map(working_days_text),
             overdue: p.overdue,
             provisional: p.provisional,
         })

@@ -322,8 +322,8 @@ impl Snapshot {
         (format!("为{label}："), format!("For {label}: "))
     }
 
-    fn case_title(&self, case_id: &str) -> Option<&str> {
-        self.cases.iter().find(|c| c.id == case_id).map(|c| c.title.as_str())
+    fn case_title(&self, case_id: &str) -> Option<Text> {
+        self.cases.iter().find(|c| c.id == case_id).map(|c| c.title_text())
     }
 }
 
@@ -436,11 +436,12 @@ struct Deadline<'a> {
 fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
     let (pz, pe) = s.whose(&d.case.subject);
     let link = Link::new(Screen::Case, &d.case.id);
-    let title = &d.case.title;
+    let title = d.case.title_text();
+    let (title_zh, title_en) = (&title.zh, &title.en);
     let due = d.due;
     let body = Text::new(
-        format!("{pz}{title}：请于 {due} 前补交{}。", d.items_zh),
-        format!("{pe}{title}: supply {} by {due}.", d.items_en),
+        format!("{pz}{title_zh}：请于 {due} 前补交{}。", d.items_zh),
+        format!("{pe}{title_en}: supply {} by {due}.", d.items_en),
     );
     let mut stages = Vec::new();
     let mut leads = s.settings.deadline_leads.clone();
@@ -480,9 +481,9 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
     ));
     let (after, prov) = next_working_day(&s.calendar, due);
     let missed_body = Text::new(
-        format!("{pz}{title}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
+        format!("{pz}{title_zh}：{}已于 {due} 截止，请尽快补交并联系办理部门。", d.what_zh),
         format!(
-            "{pe}{title}: the {} was due {due}; supply it and contact the department now.",
+            "{pe}{title_en}: the {} was due {due}; supply it and contact the department now.",
             d.what_en.to_lowercase()
         ),
     );
@@ -609,7 +610,7 @@ fn case_rules(s: &Snapshot, c: &Case, out: &mut Vec<Found>) -> Result<()> {
                     Text::new("请为办事体验评价", "How was the service? Rate it"),
                     Text::new(
                         format!("{pz}{}已办结，{until} 前可评价（好差评）。", c.title),
-                        format!("{pe}{} is completed; rate it by {until}.", c.title),
+                        format!("{pe}{} is completed; rate it by {until}.", c.title_text().en),
                     ),
                     Link::new(Screen::Case, &c.id),
                     Some(ReminderAction::Rate),
@@ -628,7 +629,10 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     let (pz, pe) = s.whose(&c.subject);
     let group = format!("promised:{}", c.id);
     let link = Link::new(Screen::Case, &c.id);
-    let body = Text::new(format!("{pz}{}：承诺 {pd} 前办结。", c.title), format!("{pe}{}: promised by {pd}.", c.title));
+    let body = Text::new(
+        format!("{pz}{}：承诺 {pd} 前办结。", c.title),
+        format!("{pe}{}: promised by {pd}.", c.title_text().en),
+    );
     let mut stages = Vec::new();
     let mut leads = s.settings.promised_leads.clone();
     leads.sort_unstable_by(|a, b| b.cmp(a));
@@ -663,12 +667,12 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
         if urged {
             Text::new(
                 format!("{pz}{}：承诺 {pd} 前办结，现已超期；已催办。", c.title),
-                format!("{pe}{}: promised by {pd}, now overdue; urged.", c.title),
+                format!("{pe}{}: promised by {pd}, now overdue; urged.", c.title_text().en),
             )
         } else {
             Text::new(
                 format!("{pz}{}：承诺 {pd} 前办结，现已超期，可一键催办。", c.title),
-                format!("{pe}{}: promised by {pd}, now overdue. You can urge the department.", c.title),
+                format!("{pe}{}: promised by {pd}, now overdue. You can urge the department.", c.title_text().en),
             )
         },
         link.clone(),
@@ -937,9 +941,9 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
     let fire = created + i64::from(s.settings.stuck_hours) * 3600;
     let (pz, pe) = s.whose(&op.subject);
     let what = op_label(op);
-    let title_of = s.case_title(&op.case_id).unwrap_or("");
+    let title_of = s.case_title(&op.case_id).unwrap_or_default();
     let r = if refused {
-        let reason = op.problem.as_ref().map(|p| p.message.as_str()).unwrap_or("");
+        let reason = op.problem.as_ref().map(|p| p.text()).unwrap_or_default();
         reminder(
             format!("outbox:{}:refused", op.id),
             ReminderSource::Outbox,
@@ -947,8 +951,8 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
             &op.subject,
             Text::new(format!("平台未接受您的{}", what.zh), format!("The platform refused your {}", what.en)),
             Text::new(
-                format!("{pz}{title_of}：{reason}。请修改后重新提交。"),
-                format!("{pe}{title_of}: {reason}. Change it and submit again."),
+                format!("{pz}{}：{}。请修改后重新提交。", title_of.zh, reason.zh),
+                format!("{pe}{}: {}. Change it and submit again.", title_of.en, reason.en),
             ),
             op_link(op),
             Some(ReminderAction::Fix),
@@ -966,11 +970,13 @@ fn outbox_rules(s: &Snapshot, op: &Op, refused: bool) -> Found {
             Text::new(format!("{}一天未能发出", what.zh), format!("Your {} has not gone out for a day", what.en)),
             Text::new(
                 format!(
-                    "{pz}{title_of}：仍保存在本机等待发送{}。请连接网络。",
+                    "{pz}{}：仍保存在本机等待发送{}。请连接网络。",
+                    title_of.zh,
                     if err.is_empty() { String::new() } else { format!("（{err}）") }
                 ),
                 format!(
-                    "{pe}{title_of}: still waiting on this phone to be sent{}. Please go online.",
+                    "{pe}{}: still waiting on this phone to be sent{}. Please go online.",
+                    title_of.en,
                     if err.is_empty() { String::new() } else { format!(" ({err})") }
                 ),
             ),

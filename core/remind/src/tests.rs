@@ -715,6 +715,17 @@ fn the_home_carries_a_screens_worth_and_counts_the_rest() {
     assert!(h.needs_total >= 6 && h.cases_total == 6, "{} {}", h.needs_total, h.cases_total);
     assert_eq!(h.principals[0].needs.len(), crate::home::PER_SUBJECT);
     assert_eq!(h.principals[0].needs_total, h.needs_total);
+    // Counts and states worded by the core: "还有 2 项 / 2 more", the state as a line ("Supplement
+    // requested", not the lower-case word the home once built itself).
+    assert_eq!(h.cases_more, Some(Text::new("还有 2 项", "2 more")));
+    assert_eq!(h.needs_more.as_ref().map(|t| t.en.clone()), Some(format!("{} more", h.needs_total - 4)));
+    for c in &h.cases {
+        assert_eq!(c.state_label, Text::new("待补正", "Supplement requested"), "{:?}", c.state_label);
+        let left = c.working_days_left.expect("accepted");
+        assert_eq!(c.working_days_text, Some(crate::home::working_days_text(left)));
+    }
+    assert_eq!(crate::home::working_days_text(1).en, "1 working day left");
+    assert_eq!(crate::home::working_days_text(-2), Text::new("已超期 2 个工作日", "Overdue by 2 working days"));
     s.home_max = 0;
     assert!(set_settings(&store, &s).is_err());
 }

@@ -188,7 +188,19 @@ impl PlatformClient {
     /// device signs it with its key ([`super::registration_tbs`]). `info.public_key` must therefore be this
     /// store's device key ([`super::device_key`]).
     pub async fn register_device(&self, store: &Store, info: &DeviceInfo) -> Result<Registration> {
-        let key = super::device_key(store)?;
+        self.register_device_signed(store, info, None).await
+    }
+
+    /// [`Self::register_device`] where the device key may be the platform's (StrongBox / Secure Enclave):
+    /// the key [`zhangban_wallet::device::identity`] decides for the store is the one registered and the
+    /// one that signs the challenge (a store with its software key keeps it). `info.public_key` must be it.
+    pub async fn register_device_signed(
+        &self,
+        store: &Store,
+        info: &DeviceInfo,
+        platform: Option<std::sync::Arc<dyn zhangban_wallet::DeviceSigner>>,
+    ) -> Result<Registration> {
+        let key = zhangban_wallet::device::identity(store, platform)?;
         if info.public_key != key.public_key_hex() {
             return Err(Error::validation(
                 "public_key",
@@ -204,7 +216,7 @@ impl PlatformClient {
         if c.challenge.len() < 32 || c.challenge.len() > 128 || !c.challenge.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Network("invalid registration challenge from the platform".into()));
         }
-        let signature = hex::encode(key.sign(&super::registration_tbs(&c.challenge, info))?);
+        let signature = hex::encode(key.sign_der(&super::registration_tbs(&c.challenge, info))?);
         let body = serde_json::json!({
             "public_key": info.public_key,
             "platform": info.platform,

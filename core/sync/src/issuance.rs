@@ -192,7 +192,7 @@ fn finish(store: &Store, case_id: &str, result: std::result::Result<String, (u16
                 title_zh: format!("{}：{}", c.title, if result.is_ok() { "证照已存入证照夹" } else { "证照未能领取" }),
                 title_en: format!(
                     "{}: {}",
-                    c.title,
+                    c.title_text().en,
                     if result.is_ok() { "licence in the wallet" } else { "licence not issued" }
                 ),
                 body_zh: zh,

@@ -38,6 +38,7 @@ fn approved(store: &Store, runner: &SyncRunner, seq: u64, licence: serde_json::V
         attachments: vec![],
         deferred_materials: vec![],
         materials: vec![],
+        ..Default::default()
     };
     let c = cases::submit(store, SELF, &sub).expect("submit");
     let ev = PlatformEvent {

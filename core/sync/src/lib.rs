@@ -85,8 +85,8 @@ pub struct QuarantinedOp {
     pub kind: outbox::OpKind,
     /// The platform's HTTP status (0: refused on the phone, e.g. an attachment gone).
     pub status: u16,
-    /// Why, as the platform worded it.
-    pub reason: String,
+    /// Why, in both languages as the platform worded it.
+    pub reason: zhangban_base::Text,
 }
 
 /// The operations the platform refused, oldest first, with their reasons.
@@ -95,7 +95,7 @@ pub fn quarantined_ops(store: &Store) -> Result<Vec<QuarantinedOp>> {
         .into_iter()
         .map(|o| QuarantinedOp {
             status: o.problem.as_ref().map_or(0, |p| p.status),
-            reason: o.problem.map(|p| p.message).unwrap_or_default(),
+            reason: o.problem.map(|p| p.text()).unwrap_or_default(),
             op_id: o.id,
             case_id: o.case_id,
             kind: o.kind,
@@ -108,19 +108,22 @@ pub fn is_registered(store: &Store) -> Result<bool> {
     Ok(registration(store)?.is_some())
 }
 
-/// Registers this store's device (its key, made on first use) with the platform at `base_url`, once
-/// before sync; the registration (device id, token) is kept encrypted. Returns the device id.
-/// `platform`: `android`, `ios` or `desktop`.
+/// Registers this store's device with the platform at `base_url`, once before sync; the registration
+/// (device id, token) is kept encrypted. Returns the device id. `platform`: `android`, `ios` or `desktop`.
+/// The key registered is the store's device key as [`zhangban_wallet::device::identity`] decides it: the
+/// `signer`'s (a StrongBox / Secure Enclave key) on a new store, the software key (made on first use)
+/// without a signer or on an older store that has one.
 pub async fn register_device(
     store: &Store,
     base_url: &str,
     platform: String,
     model: String,
     app_version: String,
+    signer: Option<std::sync::Arc<dyn zhangban_wallet::DeviceSigner>>,
 ) -> Result<String> {
-    let key = device_key(store)?;
+    let key = zhangban_wallet::device::identity(store, signer.clone())?;
     let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
-    Ok(PlatformClient::new(base_url)?.register_device(store, &info).await?.device_id)
+    Ok(PlatformClient::new(base_url)?.register_device_signed(store, &info, signer).await?.device_id)
 }
 
 #[cfg(test)]

@@ -85,7 +85,7 @@ fn bad_qr(field: &str) -> Error {
 
 /// On the new phone: the QR text to show the old phone (`ZBTQ1:` + its device public key, hex).
 pub fn transfer_request_text(new_store: &Store) -> Result<String> {
-    Ok(format!("{REQUEST_PREFIX}{}", super::device_key(new_store)?.public_key_hex()))
+    Ok(format!("{REQUEST_PREFIX}{}", hex::encode(zhangban_wallet::device::device_public_key(new_store)?)))
 }
 
 /// On the old phone: reads the new phone's `ZBTQ1:` QR (bounded) and signs the hand-over to it; returns

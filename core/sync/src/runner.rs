@@ -36,6 +36,7 @@ use crate::outbox::{self, Op, OpKind, Upload};
 use crate::remind::{self, Plan, Reminder};
 use crate::store::{PutOptions, Store, MAX_RANGE, SELF_SUBJECT};
 use crate::{Error, Result};
+use zhangban_base::Text;
 
 const STATE_COLLECTION: &str = "sync_state";
 const EVENTS_CURSOR: &str = "events_cursor";
@@ -197,8 +198,8 @@ enum Fail {
     Offline(String),
     /// Try again later with the same key.
     Retry(String),
-    /// The platform refused: quarantine.
-    Refused { status: u16, message: String },
+    /// The platform refused: quarantine (why, in both languages).
+    Refused { status: u16, message: Text },
 }
 
 impl From<Error> for Fail {
@@ -213,8 +214,9 @@ fn attachment_fail(name: &str, e: Error) -> Fail {
     match e {
         Error::Corrupted { .. } | Error::NotFound { .. } | Error::Shredded { .. } => Fail::Refused {
             status: 0,
-            message: format!(
-                "手机上的附件“{name}”已损坏或已删除，请重新添加后再提交 / the attachment {name} on this phone is damaged or gone: add it again and resubmit"
+            message: Text::new(
+                format!("手机上的附件“{name}”已损坏或已删除，请重新添加后再提交"),
+                format!("the attachment {name} on this phone is damaged or gone: add it again and resubmit"),
             ),
         },
         other => other.into(),
@@ -362,23 +364,27 @@ impl SyncRunner {
         if success {
             return serde_json::from_slice(&bytes).map_err(|e| Fail::Retry(format!("bad response: {e}")));
         }
+        // The platform words a refusal in both languages (`message`, `message_zh`); one alone stands for both.
         let message = serde_json::from_slice::<Value>(&bytes)
             .ok()
             .and_then(|v| {
                 let en = v.get("message").and_then(Value::as_str).map(str::to_string);
                 let zh = v.get("message_zh").and_then(Value::as_str).map(str::to_string);
                 match (zh, en) {
-                    (Some(z), Some(e)) => Some(format!("{z} / {e}")),
-                    (z, e) => z.or(e),
+                    (Some(z), Some(e)) => Some(Text::new(z, e)),
+                    (z, e) => z.or(e).map(|one| Text::new(one.clone(), one)),
                 }
             })
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
+            .unwrap_or_else(|| {
+                let raw = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
+                Text::new(raw.clone(), raw)
+            });
         // 401: the device is not (or no longer) registered; that is fixed by registering, not by
         // changing the request, so it waits like a network failure.
         if (400..500).contains(&code) && code != 408 && code != 429 && code != 401 {
             Err(Fail::Refused { status: code, message })
         } else {
-            Err(Fail::Retry(format!("HTTP {code}: {message}")))
+            Err(Fail::Retry(format!("HTTP {code}: {}", message.en)))
         }
     }
 
@@ -393,9 +399,12 @@ impl SyncRunner {
         if info.size != up.size || info.sha256 != up.sha256 {
             return Err(Fail::Refused {
                 status: 0,
-                message: format!(
-                    "手机上的附件“{}”在排队后被更改，请重新添加后再提交 / the attachment {} changed on this phone after it was queued: add it again and resubmit",
-                    up.name, up.name
+                message: Text::new(
+                    format!("手机上的附件“{}”在排队后被更改，请重新添加后再提交", up.name),
+                    format!(
+                        "the attachment {} changed on this phone after it was queued: add it again and resubmit",
+                        up.name
+                    ),
                 ),
             });
         }
@@ -482,8 +491,8 @@ impl SyncRunner {
 
     /// Quarantines a refused operation and lets cases show the refusal, in one transaction. A refused
     /// revocation stays in the outbox's refused list for the person to see (no case to mark).
-    fn quarantine(&self, op: &Op, status: u16, message: &str) -> Result<Option<Notice>> {
-        let problem = Problem { status, message: message.chars().take(500).collect(), op: op.kind.as_str().into() };
+    fn quarantine(&self, op: &Op, status: u16, message: &Text) -> Result<Option<Notice>> {
+        let problem = Problem::new(status, message, op.kind.as_str());
         self.store.transaction(|t| {
             outbox::quarantine_in(t, op, problem.clone())?;
             if op.kind.is_case_op() {
@@ -816,7 +825,7 @@ impl SyncRunner {
     pub fn apply_events(&self, events: &[PlatformEvent], next: u64) -> Result<Vec<Notice>> {
         // A principal's phone keeps only what the platform signed about it (zhangban_agent::RelayedActivity).
         let relayed = events.iter().any(|e| e.data.get("principal_view").and_then(Value::as_bool) == Some(true));
-        let my_key = if relayed { super::device_key(&self.store)?.public_key().to_vec() } else { Vec::new() };
+        let my_key = if relayed { zhangban_wallet::device::device_public_key(&self.store)? } else { Vec::new() };
         let root = zhangban_wallet::trust::pinned_root_key();
         self.store.transaction(|t| {
             let mut notices = Vec::new();

@@ -281,9 +281,19 @@ fn hex_decode(h: &str, table: &str, id: &str) -> Result<Vec<u8>> {
 impl Wallet {
     /// A wallet whose device key lives in the store (created on first use), opened only to sign: a
     /// locked store signs nothing.
+    /// A store whose device key is a platform key (see [`device::identity`]) reads as usual and refuses to
+    /// sign: open it with [`Wallet::with_platform_signer`] to sign.
     pub fn open(store: Arc<Store>) -> Result<Wallet> {
-        let key = device::StoreSigner::open(store.clone())?;
-        Ok(Wallet::with_signer(store, Arc::new(key)))
+        let key = device::store_signer(store.clone())?;
+        Ok(Wallet::with_signer(store, key))
+    }
+
+    /// A wallet whose device key is the platform's (StrongBox / Secure Enclave), signing in DER or r ‖ s:
+    /// recorded as the store's device key on first use; a store that already has its software key keeps it
+    /// (its licences are bound to it). See [`device::identity`].
+    pub fn with_platform_signer(store: Arc<Store>, platform: Arc<dyn DeviceSigner>) -> Result<Wallet> {
+        let signer = device::identity(&store, Some(platform))?.signer(store.clone())?;
+        Ok(Wallet::with_signer(store, signer))
     }
 
     /// A wallet whose device key is held elsewhere (a hardware key).
@@ -777,6 +787,9 @@ impl Wallet {
                 text,
             });
         }
+        // Newest first, as 用证记录 shows it: the audit chain's order reversed (a sort by time would misorder
+        // uses within one second), so neither shell reverses it.
+        out.reverse();
         Ok(out)
     }
 }

@@ -630,23 +630,24 @@ fn wallet_presents_grants_and_logs_usage() {
     gv2.set_revocations(&[forged, signed, junk]);
     assert_eq!(gv2.verify(&g.text, NOW, &policy()).unwrap_err().code(), "grant_revoked");
 
-    // The usage log: import, two presentations, two grants, one revocation.
+    // The usage log, newest first: one revocation, two grants, two presentations, the import.
     let u = w.usage(Some(&id)).unwrap();
     let actions: Vec<&str> = u.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
         [
-            "licence.import",
-            "licence.present",
-            "licence.present",
+            "licence.grant.revoke",
             "licence.grant",
             "licence.grant",
-            "licence.grant.revoke"
+            "licence.present",
+            "licence.present",
+            "licence.import"
         ]
     );
-    assert_eq!(u[1].purpose.as_deref(), Some("hotel-check-in"));
-    assert_eq!(u[3].recipient.as_deref(), Some("朝阳区民政局"));
-    assert_eq!(u[3].elements, ["name", "address"]);
+    assert_eq!(u[4].purpose.as_deref(), Some("hotel-check-in"));
+    assert_eq!(u[2].recipient.as_deref(), Some("朝阳区民政局"));
+    assert_eq!(u[2].elements, ["name", "address"]);
+    assert!(u.windows(2).all(|p| p[0].at >= p[1].at), "newest first");
     assert!(w.store().audit_verify().unwrap().is_intact());
 }
 

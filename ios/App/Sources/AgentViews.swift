@@ -81,7 +81,7 @@ struct PrincipalDetailView: View {
                 PrincipalBannerView(view: v)
                 Section(String(localized: "May apply for")) {
                     ForEach(v.items, id: \.code) { item in
-                        Button(lang.pick("开始申请：\(item.name.zh)", "Start: \(item.name.en)")) {
+                        Button("Start: \(lang.pick(item.name))") {
                             Task { await open { try await model.startDraft(subject: subject, target: item.code) } }
                         }
                     }
@@ -100,9 +100,9 @@ struct PrincipalDetailView: View {
                     Section(String(localized: "Cases")) {
                         ForEach(v.cases, id: \.id) { c in
                             VStack(alignment: .leading) {
-                                Text(c.title).font(.headline)
+                                Text(lang.pick(c.title)).font(.headline)
                                 Text(lang.pick(c.stateText))
-                                if let r = c.receipt { Text(lang.pick("受理编号 \(r)", "Receipt \(r)")).font(.caption) }
+                                if let r = c.receipt { Text("Receipt \(r)").font(.caption) }
                             }
                         }
                     }

@@ -39,9 +39,9 @@ struct BackupView: View {
             if let from = awaiting {
                 // 完成换机: the licences are still bound to the old phone and the restored queue waits until
                 // the platform re-issues them here, after the service centre's identity check (a one-time code).
-                Section(lang.pick("完成换机", "Finish the move")) {
-                    TextField(lang.pick("服务中心给的一次性码", "One-time code from the service centre"), text: $oneTimeCode)
-                    Button(lang.pick("用一次性码完成换机", "Finish with the one-time code")) {
+                Section("Finish the move") {
+                    TextField("One-time code from the service centre", text: $oneTimeCode)
+                    Button("Finish with the one-time code") {
                         Task { await finishMove(from: from) }
                     }
                     .disabled(oneTimeCode.isEmpty)
@@ -134,12 +134,12 @@ struct RestoreView: View {
 
     var body: some View {
         Form {
-            Button(lang.pick("选择备份文件（完整备份及其后的增量）", "Choose the backup files (the full backup and its increments)")) { importing = true }
+            Button("Choose the backup files (the full backup and its increments)") { importing = true }
             ForEach(copies, id: \.self) { Text($0.lastPathComponent).font(.caption) }
             if let checked { Text(checked).font(.caption) }
             if checked != nil {
-                TextField(lang.pick("恢复码", "Recovery code"), text: $code)
-                Button(lang.pick("恢复", "Restore")) { Task { await restore() } }.disabled(code.isEmpty)
+                TextField("Recovery code", text: $code)
+                Button("Restore") { Task { await restore() } }.disabled(code.isEmpty)
             }
             if let status { Text(status).foregroundStyle(.red) }
         }
@@ -200,7 +200,7 @@ struct RestoreView: View {
 
     private func describe(_ info: BackupInfo, checkedByPlatform: Bool) -> String {
         let date = Date(timeIntervalSince1970: TimeInterval(info.createdAt)).formatted(date: .abbreviated, time: .shortened)
-        let note = checkedByPlatform ? "" : lang.pick(" · 离线：未与平台核对是否有更新的备份", " · offline: not checked for a newer backup")
+        let note = checkedByPlatform ? "" : String(localized: " · offline: not checked for a newer backup")
         return "\(copies.count) · \(date) · #\(info.generation)\(note)"
     }
 

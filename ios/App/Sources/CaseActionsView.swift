@@ -28,7 +28,7 @@ struct CaseActionsSection: View {
         if a.supplement {
             Section(String(localized: "Supply what was asked for")) {
                 Button(String(localized: "Attach")) { importing = true }
-                ForEach(attached, id: \.id) { f in Text(lang.pick("已附：\(f.name)", "Attached: \(f.name)")).font(.caption) }
+                ForEach(attached, id: \.id) { f in Text("Attached: \(f.name)").font(.caption) }
                 TextField(String(localized: "A note (optional)"), text: $note)
                 Button(String(localized: "Send the supplement")) {
                     let ids = attached.map(\.id)
@@ -47,7 +47,7 @@ struct CaseActionsSection: View {
         }
         if a.resubmit || a.discard {
             Section(String(localized: "The platform sent this submission back")) {
-                if let p = view.summary.problem { Text(p).foregroundStyle(.red) }
+                if let p = view.summary.problem { Text(lang.pick(p)).foregroundStyle(.red) }
                 if a.resubmit {
                     Button(String(localized: "Send it again")) {
                         act(String(localized: "Sent again: it goes with the next sync.")) {

@@ -15,10 +15,10 @@ struct CasesView: View {
                     CaseDetailView(caseId: c.id)
                 } label: {
                     VStack(alignment: .leading) {
-                        Text(c.title).font(.headline)
+                        Text(lang.pick(c.title)).font(.headline)
                         Text(lang.pick(c.stateText))
-                        if let r = c.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")).font(.caption) }
-                        if let p = c.problem { Text(p).font(.caption).foregroundStyle(.red) }
+                        if let r = c.receipt { Text("Receipt \(r)").font(.caption) }
+                        if let p = c.problem { Text(lang.pick(p)).font(.caption).foregroundStyle(.red) }
                     }
                 }
             }
@@ -49,7 +49,7 @@ struct CaseDetailView: View {
             if let p = view {
                 Section {
                     Text(lang.pick(p.summary.stateText)).font(.headline)
-                    if let r = p.summary.receipt { Text(lang.pick("受理回执 \(r)", "Receipt \(r)")) }
+                    if let r = p.summary.receipt { Text("Receipt \(r)") }
                     // The deadline line as the core words it (working days, overdue, provisional calendar).
                     if let d = p.deadlineText { Text(lang.pick(d)).foregroundStyle(p.overdue ? .red : .primary) }
                 }
@@ -71,7 +71,7 @@ struct CaseDetailView: View {
                 }
             }
         }
-        .navigationTitle(view?.summary.title ?? "")
+        .navigationTitle(view.map { lang.pick($0.summary.title) } ?? "")
         // Reloaded whenever the list changes (a notice arrived): the deadline and what is needed follow.
         .task(id: session.caseList) { await load() }
     }

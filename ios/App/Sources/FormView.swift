@@ -21,7 +21,7 @@ struct FormView: View {
             Form {
                 if let banner { PrincipalBannerView(view: banner) }
                 if let s = form.state?.summary {
-                    Text(lang.pick("已填 \(s.fieldsFilled) / \(s.fieldsTotal) 项", "\(s.fieldsFilled) of \(s.fieldsTotal) fields filled"))
+                    Text(lang.pick(s.filledText)) // worded by the core
                         .font(.caption)
                 }
                 if let e = form.error { Text(e.text(lang)).foregroundStyle(.red) }
@@ -36,7 +36,7 @@ struct FormView: View {
                         }
                         if f.confirm && !readOnly {
                             Button(String(localized: "Confirm")) { form.confirm(f.path) }
-                                .accessibilityLabel(lang.pick("确认“\(f.label.zh)”仍然正确", "Confirm “\(f.label.en)” is still right"))
+                                .accessibilityLabel(Text("Confirm “\(lang.pick(f.label))” is still right"))
                         }
                     }
                 }
@@ -49,7 +49,7 @@ struct FormView: View {
                     Button(String(localized: "Review with the principal")) { review() }
                         .disabled(form.state?.complete != true)
                 } else if let id = form.state?.submittedCase {
-                    Text(lang.pick("已提交，办件号 \(id)", "Submitted as case \(id)"))
+                    Text("Submitted as case \(id)")
                 } else {
                     if let submitError { Text(submitError).foregroundStyle(.red) }
                     Button(String(localized: "Submit")) {

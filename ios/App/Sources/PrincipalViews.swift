@@ -168,8 +168,9 @@ struct DelegateView: View {
                     }
                     Section(String(localized: "For how long?")) {
                         Picker(String(localized: "For how long?"), selection: $days) {
-                            ForEach([UInt32(7), 30, 90, ch.maxDays], id: \.self) { d in
-                                Text(lang.pick("\(d) 天", "\(d) days")).tag(d)
+                            // the lengths and their words are the core's
+                            ForEach(ch.durations, id: \.days) { d in
+                                Text(lang.pick(d.label)).tag(d.days)
                             }
                         }.pickerStyle(.segmented)
                     }

@@ -34,8 +34,9 @@ struct TodoView: View {
                             ForEach(home.cases, id: \.caseId) { c in
                                 NavigationLink { CaseDetailView(caseId: c.caseId) } label: {
                                     VStack(alignment: .leading) {
-                                        Text(c.title)
+                                        Text(lang.pick(c.title))
                                         Text(lang.pick(c.stateLabel)).font(.caption)
+                                        if let left = c.workingDaysText { Text(lang.pick(left)).font(.caption) }
                                     }
                                 }
                             }
@@ -48,9 +49,9 @@ struct TodoView: View {
                             }
                         }
                     }
-                    if home.outboxPending > 0 {
-                        Text(lang.pick("待发送 \(home.outboxPending) 项", "\(home.outboxPending) waiting to be sent"))
-                    }
+                    // Counts worded by the core (plural included): nothing is built here.
+                    if let more = home.casesMore { Text(lang.pick(more)) }
+                    if let waiting = home.outboxText { Text(lang.pick(waiting)) }
                     if let t = home.lastSyncAt { Text(formatTime(t)).font(.caption) }
                 }
             }

@@ -110,9 +110,9 @@ struct UsageView: View {
                         Text(g.recipient).font(.headline)
                         Text(lang.pick(purposeText(purpose: g.purpose)))
                         if let r = g.revokedAt {
-                            Text(lang.pick("已于 \(formatTime(r)) 撤回", "Withdrawn \(formatTime(r))")).font(.caption)
+                            Text("Withdrawn \(formatTime(r))").font(.caption)
                         } else if g.expiresAt > Int64(Date().timeIntervalSince1970) {
-                            Text(lang.pick("有效至 \(formatTime(g.expiresAt))", "Valid until \(formatTime(g.expiresAt))")).font(.caption)
+                            Text("Valid until \(formatTime(g.expiresAt))").font(.caption)
                             Button(String(localized: "Withdraw the grant"), role: .destructive) { revoke(g.grantId) }
                         }
                     }
@@ -134,8 +134,8 @@ struct UsageView: View {
     private func reload() {
         do {
             grants = try session.wallet.grants(licenceId: nil).sorted { $0.issuedAt > $1.issuedAt }
-            // in the order they happened (the core's): reversed, newest first; a sort by time misorders one second
-            usage = Array(try session.wallet.usage(licenceId: nil).reversed())
+            // newest first, from the core (no reversal here)
+            usage = try session.wallet.usage(licenceId: nil)
         } catch {
             self.error = errorText(error, lang)
         }

@@ -94,7 +94,7 @@ struct PresentView: View {
                     .scaledToFit()
                     .accessibilityLabel("presentation QR code")
                 let left = max(0, code.notAfter - Int64(now.timeIntervalSince1970))
-                Text(lang.pick("\(left) 秒内有效，到时自动更新", "Valid for \(left) s; a new code follows automatically"))
+                Text("Valid for \(Int(left)) s; a new code follows automatically")
             }
         }
         .padding()

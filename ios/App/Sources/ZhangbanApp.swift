@@ -23,7 +23,7 @@ struct ZhangbanApp: App {
         WindowGroup {
             Group {
                 if let session = opener.session {
-                    ContentView().environmentObject(session)
+                    SessionRoot(session: session)
                 } else if opener.needsPin {
                     PinView(opener: opener)
                 } else if let directory = opener.firstStart {
@@ -40,7 +40,16 @@ struct ZhangbanApp: App {
             .task { await opener.open() }
         }
         .onChange(of: phase) { newPhase in
-            if newPhase == .background { SessionOpener.schedule() }
+            switch newPhase {
+            case .background:
+                SessionOpener.schedule()
+                // Lock on background after the core's delay (`lockAfterBackground`); back sooner: nothing locks.
+                opener.session?.onBackground()
+            case .active:
+                opener.session?.onForeground()
+            default:
+                break
+            }
         }
     }
 }
@@ -103,6 +112,8 @@ final class SessionOpener: ObservableObject {
                 vault: KeychainVault(),
                 pin: pin,
                 platformURL: url,
+                // The device key in the Secure Enclave (nil on the simulator: the store's own key).
+                signer: EnclaveSigner.make(),
                 onNotice: { notice in SessionOpener.notify(notice) }
             )
             SessionOpener.shared = s
@@ -226,6 +237,51 @@ struct PinView: View {
                 .disabled(pin.isEmpty || busy)
             }
             .navigationTitle("Enter your PIN to open Zhangban")
+        }
+    }
+}
+
+/// The open session's screens, or the PIN screen while the session is locked (it stayed in the background
+/// past the core's delay): the right PIN unlocks it in place, with every screen's state kept.
+@MainActor
+struct SessionRoot: View {
+    @ObservedObject var session: ZhangbanSession
+    @State private var pin = ""
+    @State private var error: String?
+    @State private var busy = false
+
+    var body: some View {
+        if session.locked {
+            NavigationStack {
+                Form {
+                    Section {
+                        SecureField("PIN", text: $pin)
+                            .keyboardType(.numberPad)
+                            .textContentType(.password)
+                        if let error { Text(error).foregroundStyle(.red) }
+                    } footer: {
+                        Text("The PIN stays on this phone: after 5 wrong tries you wait, longer each time.")
+                    }
+                    Button("Unlock") {
+                        busy = true
+                        let entered = pin
+                        pin = ""
+                        Task {
+                            do {
+                                try await session.unlock(pin: entered)
+                                error = nil
+                            } catch {
+                                self.error = errorText(error, Lang.current)
+                            }
+                            busy = false
+                        }
+                    }
+                    .disabled(pin.isEmpty || busy)
+                }
+                .navigationTitle("Enter your PIN to open Zhangban")
+            }
+        } else {
+            ContentView().environmentObject(session)
         }
     }
 }

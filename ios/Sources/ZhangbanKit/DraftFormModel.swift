@@ -4,7 +4,9 @@ import Foundation
 /// editability and lock reason, every problem at once, the materials with the actions allowed, the summary),
 /// republished after each edit. Every edit is one FFI call that saves it (encrypted) and returns the new
 /// state; a refused edit throws `ZhangbanError.Validation` naming the field and leaves the draft as it was.
-/// Nothing here decides what is required, valid, visible or editable.
+/// Nothing here decides what is required, valid, visible or editable. The calls run off the main actor, one
+/// after another in the order typed (a keystroke never waits on the store on the main thread, and an older
+/// keystroke never lands after a newer one); the state is republished on the main actor.
 @MainActor
 public final class DraftFormModel: ObservableObject, Identifiable {
     public let draft: ZhangbanDraft
@@ -23,42 +25,63 @@ public final class DraftFormModel: ObservableObject, Identifiable {
         self.state = first
     }
 
-    public func reload() { edit { try draft.state() } }
+    public func reload() { let d = draft; edit { try d.state() } }
 
     public func issues(for path: String) -> [Issue] { state?.issues.filter { $0.path == path } ?? [] }
 
-    private func edit(_ change: () throws -> DraftState) {
-        do {
-            state = try change()
-            error = nil
-        } catch let e as ZhangbanError {
-            error = e
-        } catch {}
+    /// The edit queued last: each edit waits for the one before it.
+    private var last: Task<Void, Never>?
+
+    private func edit(_ change: @escaping @Sendable () throws -> DraftState) {
+        let before = last
+        last = Task { @MainActor [weak self] in
+            await before?.value
+            let result = await Task.detached(priority: .userInitiated) { Result { try change() } }.value
+            guard let self else { return }
+            switch result {
+            case .success(let s):
+                self.state = s
+                self.error = nil
+            case .failure(let e as ZhangbanError):
+                self.error = e
+            case .failure:
+                break
+            }
+        }
     }
 
     /// Sets a field (`nil` clears it): the text as typed, a Bool, a choice, or an array of choices.
     public func set(_ path: String, _ value: Any?) {
-        edit { try draft.set(path: path, value: try FormJSON.encode(value)) }
+        let draft = self.draft
+        do {
+            let json = try FormJSON.encode(value)
+            edit { try draft.set(path: path, value: json) }
+        } catch {}
     }
 
-    public func confirm(_ path: String) { edit { try draft.confirm(path: path) } }
-    public func addInstance(_ group: String) { edit { try draft.addInstance(group: group) } }
+    public func confirm(_ path: String) { let d = draft; edit { try d.confirm(path: path) } }
+    public func addInstance(_ group: String) { let d = draft; edit { try d.addInstance(group: group) } }
     /// Signs a commitment (告知承诺) instead of material `code`, where the item allows it.
-    public func commitMaterial(_ code: String) { edit { try draft.commitMaterial(code: code) } }
+    public func commitMaterial(_ code: String) { let d = draft; edit { try d.commitMaterial(code: code) } }
     /// Supplies material `code` later (容缺), where the item allows it.
-    public func deferMaterial(_ code: String) { edit { try draft.deferMaterial(code: code) } }
-    public func clearMaterial(_ code: String) { edit { try draft.clearMaterial(code: code) } }
+    public func deferMaterial(_ code: String) { let d = draft; edit { try d.deferMaterial(code: code) } }
+    public func clearMaterial(_ code: String) { let d = draft; edit { try d.clearMaterial(code: code) } }
 
     /// Attaches material `code` already written to the store (an agent's photo for a principal: `AgentModel.attach`).
     public func attachMaterial(_ code: String, attachmentId: String) {
-        edit { try draft.attachMaterial(code: code, attachmentId: attachmentId) }
+        let d = draft
+        edit { try d.attachMaterial(code: code, attachmentId: attachmentId) }
     }
 
     /// Encrypts `data` into the store and attaches it as material `code`.
     public func attach(_ code: String, name: String, data: Data) {
+        let (d, store) = (draft, self.store)
         edit {
             let a = try store.writeAttachment(subject: selfSubject(), name: name, data: data)
-            return try draft.attachMaterial(code: code, attachmentId: a.id)
+            return try d.attachMaterial(code: code, attachmentId: a.id)
         }
     }
+
+    /// Waits for the edits queued so far (before submitting: the last keystroke is in the draft).
+    public func settled() async { await last?.value }
 }

@@ -23,17 +23,21 @@ public final class PresentationModel: ObservableObject {
         task = Task { [weak self] in
             while !Task.isCancelled {
                 // Only a weak reference across the sleep: the model can go while the loop waits.
-                guard let wait = self?.presentOnce(preset, purpose: purpose) else { return }
+                guard let wait = await self?.presentOnce(preset, purpose: purpose) else { return }
                 try? await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000_000)
             }
         }
     }
 
     /// Shows a fresh code; returns the seconds until the next one, or nil after an error.
-    private func presentOnce(_ preset: Preset, purpose: String?) -> Int64? {
+    private func presentOnce(_ preset: Preset, purpose: String?) async -> Int64? {
         do {
-            // Now is the store's clock (no time crosses the FFI); the wait is the core's own times.
-            let c = try wallet.present(licenceId: licenceId, preset: preset, purpose: purpose)
+            // Now is the store's clock (no time crosses the FFI); the wait is the core's own times. Off the main
+            // actor: the Secure Enclave signs it.
+            let (wallet, id) = (self.wallet, licenceId)
+            let c = try await Task.detached(priority: .userInitiated) {
+                try wallet.present(licenceId: id, preset: preset, purpose: purpose)
+            }.value
             code = c
             error = nil
             return max(1, c.refreshAt - c.notBefore)  // the core's: half-way through the window

@@ -9,6 +9,8 @@ public final class ZhangbanSession: ObservableObject {
     public let cases: ZhangbanCases
     public let wallet: ZhangbanWallet
     public let platformURL: String
+    /// The platform's device key (Secure Enclave), or nil: the store's own key.
+    public let signer: DeviceSigner?
 
     /// All cases, newest first; refreshed after local changes, syncs, and every notice from the core.
     @Published public private(set) var caseList: [CaseSummary] = []
@@ -37,6 +39,7 @@ public final class ZhangbanSession: ObservableObject {
         vault: KeyVault,
         pin: String?,
         platformURL: String,
+        signer: DeviceSigner? = nil,
         onNotice: (@Sendable (Notice) -> Void)? = nil
     ) async throws -> ZhangbanSession {
         let relay = NoticeRelay(onNotice: onNotice)
@@ -44,24 +47,26 @@ public final class ZhangbanSession: ObservableObject {
             try FileManager.default.createDirectory(at: directory.deletingLastPathComponent(), withIntermediateDirectories: true)
             let store = try ZhangbanStore.openOrCreate(dir: directory.path, vault: vault, pin: pin)
             let cases = try ZhangbanCases(store: store, baseUrl: platformURL, listener: relay)
-            let wallet = try ZhangbanWallet.open(store: store)
+            // The Secure Enclave key when given (the core records it for a new store; an older store keeps its own).
+            let wallet = try signer.map { try ZhangbanWallet.withSigner(store: store, signer: $0) } ?? ZhangbanWallet.open(store: store)
             return (store, cases, wallet)
         }.value
         var excluded = URLResourceValues()
         excluded.isExcludedFromBackup = true
         var dir = directory
         try? dir.setResourceValues(excluded)
-        let session = ZhangbanSession(store: store, cases: cases, wallet: wallet, platformURL: platformURL, relay: relay)
+        let session = ZhangbanSession(store: store, cases: cases, wallet: wallet, platformURL: platformURL, signer: signer, relay: relay)
         relay.session = session
         await session.refresh()
         return session
     }
 
-    private init(store: ZhangbanStore, cases: ZhangbanCases, wallet: ZhangbanWallet, platformURL: String, relay: NoticeRelay) {
+    private init(store: ZhangbanStore, cases: ZhangbanCases, wallet: ZhangbanWallet, platformURL: String, signer: DeviceSigner?, relay: NoticeRelay) {
         self.store = store
         self.cases = cases
         self.wallet = wallet
         self.platformURL = platformURL
+        self.signer = signer
         self.relay = relay
     }
 
@@ -107,7 +112,9 @@ public final class ZhangbanSession: ObservableObject {
     /// `ZhangbanError.Validation` naming the first one.
     @discardableResult
     public func submit(_ form: DraftFormModel) async throws -> CaseSummary {
-        let c = try cases.submitDraft(draft: form.draft)
+        await form.settled()
+        let (cases, draft) = (self.cases, form.draft)
+        let c = try await Task.detached(priority: .userInitiated) { try cases.submitDraft(draft: draft) }.value
         form.reload()
         await refresh()
         return c
@@ -124,7 +131,51 @@ public final class ZhangbanSession: ObservableObject {
     /// retried while offline).
     public func registerOnce(model: String, appVersion: String) async {
         guard (try? deviceRegistered(store: store)) != true else { return }
-        _ = try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion)
+        // The key registered is the one the core decided for this store (the Secure Enclave key of a new store).
+        _ = try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion, signer: signer)
+    }
+
+    // MARK: lock on background
+
+    private var pendingLock: Task<Void, Never>?
+
+    /// The scene went to the background (`scenePhase == .background`): after the delay the core decides
+    /// (`lockAfterBackground`: the person's setting, 30 s by default; never for a store without a PIN) the
+    /// store forgets its keys and `locked` turns true (the app shows the PIN screen), unless `onForeground`
+    /// came first.
+    public func onBackground() {
+        pendingLock?.cancel()
+        let secs: UInt32
+        do {
+            guard let s = try store.lockAfterBackground() else { return } // no PIN: never locked
+            secs = s
+        } catch {
+            secs = 0 // the setting unreadable: lock at once rather than stay open
+        }
+        let store = self.store
+        pendingLock = Task { @MainActor [weak self] in
+            try? await Task.sleep(nanoseconds: UInt64(secs) * 1_000_000_000)
+            guard !Task.isCancelled else { return }
+            store.lock()
+            self?.locked = store.isLocked()
+        }
+    }
+
+    /// The scene is active again: a lock still waiting is cancelled.
+    public func onForeground() {
+        pendingLock?.cancel()
+        pendingLock = nil
+    }
+
+    /// Whether the store is locked (it stayed in the background past the core's delay): the PIN screen asks.
+    @Published public private(set) var locked = false
+
+    /// Unlocks with the PIN (PBKDF2, off the main actor); the core's `WrongPin` / `Locked` errors are thrown.
+    public func unlock(pin: String?) async throws {
+        let store = self.store
+        try await Task.detached(priority: .userInitiated) { try store.unlock(pin: pin) }.value
+        locked = store.isLocked()
+        await refresh()
     }
 
     /// One sync run (what a background refresh task calls).

@@ -406,7 +406,9 @@ async fn refused_submission_is_quarantined_without_blocking_the_queue() {
     let c = cases::get(&citizen.store, &bad.id).expect("case");
     assert_eq!(c.state, CaseState::Queued);
     let prog = cases::progress(&c, &Calendar::bundled(), &Rules::default(), china_today()).expect("p");
-    assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message } if message.contains("zz-no-such-item"))));
+    // The platform's reason in both languages, each on its own (it once arrived as "中文 / English").
+    assert!(prog.needed_now.iter().any(|n| matches!(n, Need::Fix { message }
+        if message.en.contains("zz-no-such-item") && message.zh.contains("没有事项") && !message.zh.contains(" / "))));
     assert!(recorder.notices().iter().any(|n| n.kind == NoticeKind::Refused && n.case_id == bad.id));
     // A second run does not resend it.
     let r = runner.run_once().await;
@@ -569,7 +571,10 @@ async fn a_damaged_attachment_quarantines_its_submission_and_the_rest_goes_on() 
     assert_eq!((r.receipts, r.quarantined, r.remaining), (1, 1, 0), "{r:?}");
     let c = cases::get(&citizen.store, &bad_id).expect("case");
     let problem = c.problem.expect("the person is told");
-    assert!(problem.message.contains("已损坏") && problem.message.contains("add it again"), "{problem:?}");
+    // Told in both languages, each on its own (it once was one "中文 / English" string).
+    let told = problem.text();
+    assert!(told.zh.contains("已损坏") && !told.zh.contains("add it again"), "{problem:?}");
+    assert!(told.en.contains("add it again") && !told.en.contains("已损坏"), "{problem:?}");
     assert!(cases::get(&citizen.store, &good_id).expect("case").receipt.is_some());
     // Nothing keeps retrying it: the next run sends nothing.
     let again = runner.run_once().await;

@@ -168,6 +168,28 @@ fn settings_are_readable_while_locked() {
 }
 
 #[test]
+fn the_core_decides_when_the_app_locks_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::create(&tmp.path().join("nopin"), vault(tmp.path()), None).unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), None, "no PIN: nothing to ask for, no lock");
+    let dir = tmp.path().join("s");
+    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), Some(DEFAULT_LOCK_AFTER_SECS));
+    s.set_lock_after_background(0).unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), Some(0));
+    let e = s.set_lock_after_background(MAX_LOCK_AFTER_SECS + 1).unwrap_err();
+    assert!(matches!(e, Error::Validation { ref field, .. } if field == "lock_after_background"), "{e:?}");
+    s.set_lock_after_background(120).unwrap();
+    s.lock();
+    drop(s);
+    // Readable while locked (the shell asks before the PIN is given); a damaged value reads as the default.
+    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), Some(120));
+    s.set_setting(LOCK_AFTER_SETTING, "soon").unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), Some(DEFAULT_LOCK_AFTER_SECS));
+}
+
+#[test]
 fn shredding_a_subject_makes_its_records_unreadable() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();

@@ -106,7 +106,8 @@ class KitWalletTest : SandboxTest("wallet") {
         assertEquals(listOf("age_over_18"), age.verified!!.disclosed.map { it.key })
 
         val usage = z.wallet.usage(item.licenceId).map { it.action }
-        assertEquals(listOf("licence.import", "licence.present", "licence.present", "licence.present"), usage)
+        // Newest first, from the core (no shell reverses it).
+        assertEquals(listOf("licence.present", "licence.present", "licence.present", "licence.import"), usage)
         verifier.close()
         hotel.close()
         z.close()

@@ -187,7 +187,7 @@ class AgentScreensTest : SandboxTest("agent-ui") {
             val case = runBlocking { agent.switchPrincipal(her).cases.single() }
             assertEquals(her, case.subject)
             assertTrue(z.cases.value.isEmpty(), "the agent's own list has none of hers")
-            waitForText(case.title)
+            waitForText(Lang.ZH.pick(case.title))
 
             println("agent screens: ${cam.shot.size} renders: ${cam.shot}")
             cam.verify()

@@ -75,7 +75,7 @@ class BackupScreensTest : SandboxTest("backup-ui") {
         var restored by mutableStateOf<RestoreSummary?>(null)
         var fresh = 0
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
-            val cam = Camera(this, noHover = true)
+            val cam = Camera(this) // no hover layer: the default
             cam.setContent(host) {
                 val moved = restoredPhone
                 when {

@@ -155,7 +155,9 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             val v = runBlocking { z.view(refused.id) }
             assertTrue(v.actions.resubmit && v.actions.discard)
             assertFalse(v.actions.rate || v.actions.supplement)
-            val reason = assertNotNull(v.summary.problem)
+            val reason = Lang.ZH.pick(assertNotNull(v.summary.problem))
+            // One language on the screen: the platform's Chinese reason, not "中文 / English" joined.
+            assertFalse(" / " in reason, reason)
             // The platform's reason, once (under 现在需要; the refused panel showed it a second time). The timeline's
             // note of the refusal says it too, as history (a masked line of the render, with its time).
             val reasonLines = onAllNodes(hasText(reason, substring = true) and SemanticsMatcher.keyNotDefined(ChangesByItself))

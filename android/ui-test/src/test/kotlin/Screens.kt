@@ -110,7 +110,7 @@ val pinnedFont: FontFamily by lazy {
  * goldens instead. Mismatches are collected; [verify] fails with all of them at the end.
  */
 @OptIn(ExperimentalTestApi::class)
-class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean = false) {
+class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean = true) {
     var variant by mutableStateOf(VARIANTS[0])
     private val screens = File(System.getProperty("zhangban.screens.dir") ?: "target/screens").apply { mkdirs() }
     private val goldens = File(System.getProperty("zhangban.goldens.dir") ?: "src/test/goldens")
@@ -143,7 +143,7 @@ class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean 
                     // (seen: backup-saved and backup-no-code renders with the button last clicked highlighted,
                     // now and then). Without a ripple there is no hover or press layer to catch mid-fade; the
                     // screens are the same otherwise. BackupScreensTest hovers a button on purpose. Turned on
-                    // for every test, 13 goldens of other screens change (they hold such a layer): ADR 0027.
+                    // for every test by default (ADR 0029; the 13 goldens that held such a layer were rendered again).
                     LocalRippleConfiguration provides if (noHover) null else LocalRippleConfiguration.current,
                 ) {
                     ZhangbanTheme(fontFamily = pinnedFont, content = content)

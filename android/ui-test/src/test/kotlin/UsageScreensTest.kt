@@ -43,7 +43,8 @@ class UsageScreensTest : SandboxTest("usage") {
         val grant = z.wallet.grant(licence.licenceId, Preset.HotelCheckIn, "朝阳区民政局", z.wallet.devicePublicKey(), "低保申请", GrantExpiry.Default)
         val usage = z.wallet.usage(null)
         val actions = usage.map { it.action }
-        assertTrue(actions.indexOf("licence.present") in 0 until actions.indexOf("licence.grant"), "$actions")
+        // Newest first, from the core: the grant (made after the presentation) comes first.
+        assertTrue(actions.indexOf("licence.grant") in 0 until actions.indexOf("licence.present"), "$actions")
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
             cam.setContent(TestHost()) { ZhangbanRoot(open = { z }, caseFromNotice = null, onCaseShown = {}) }
@@ -60,9 +61,10 @@ class UsageScreensTest : SandboxTest("usage") {
             assertFalse("出生" in shownAtHotel, "only what was disclosed")
             assertTrue(shown("低保申请"), "the grant's purpose")
             // Newest first, also within one second (all three uses happened in the same second or two: a sort
-            // by time showed "received" above "shown"): each line above the one that happened before it.
+            // by time showed "received" above "shown"): the screen keeps the core's order, each line above the
+            // one that happened before it.
             val tops = usage.map { u -> onAllNodesWithText(Lang.ZH.pick(u.text)).fetchSemanticsNodes().single().boundsInRoot.top }
-            for (i in 1 until tops.size) assertTrue(tops[i] < tops[i - 1], "use ${usage[i].action} above ${usage[i - 1].action}: $tops")
+            for (i in 1 until tops.size) assertTrue(tops[i] > tops[i - 1], "use ${usage[i - 1].action} above ${usage[i].action}: $tops")
             assertTrue(shown("有效至", substring = true))
             onNodeWithText("撤回授权").assertIsEnabled()
             cam.shoot("usage")
@@ -73,8 +75,8 @@ class UsageScreensTest : SandboxTest("usage") {
             assertFalse(shown("撤回授权"), "withdrawn: nothing left to withdraw")
             val revoked = runBlocking { z.wallet.grants(null) }.single { it.grantId == grant.grantId }
             assertNotNull(revoked.revokedAt)
-            val last = z.wallet.usage(null).first { it.action == "licence.grant.revoke" }
-            assertEquals("licence.grant.revoke", last.action)
+            val last = z.wallet.usage(null).first()
+            assertEquals("licence.grant.revoke", last.action, "the newest use first")
             waitForText(Lang.ZH.pick(last.text))
             cam.shoot("usage-revoked")
             println("usage screens: ${cam.shot}")

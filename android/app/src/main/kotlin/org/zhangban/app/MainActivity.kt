@@ -53,6 +53,18 @@ class MainActivity : ComponentActivity() {
         }
     }
 
+    // Lock on background (issue 13): leaving the screen starts the core's delay (ZhangbanStore.lockAfterBackground,
+    // 30 s by default with a PIN), coming back cancels it. A rotation stops and starts the activity: not a leave.
+    override fun onStart() {
+        super.onStart()
+        (application as ZhangbanApp).current()?.onForeground()
+    }
+
+    override fun onStop() {
+        super.onStop()
+        if (!isChangingConfigurations) (application as ZhangbanApp).current()?.onBackground()
+    }
+
     override fun onNewIntent(intent: Intent) {
         super.onNewIntent(intent)
         takeCase(intent)?.let { openCase.value = it }

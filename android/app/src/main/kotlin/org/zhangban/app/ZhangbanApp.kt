@@ -20,7 +20,11 @@ import uniffi.zhangban_ffi.ZhangbanException
 class ZhangbanApp : Application() {
     private val lock = Mutex()
     private val background = CoroutineScope(SupervisorJob() + Dispatchers.IO)
+    @Volatile
     private var instance: Zhangban? = null
+
+    /** The open Zhangban, if any (the activity's lifecycle hooks: lock after the core's delay in the background). */
+    fun current(): Zhangban? = instance
 
     override fun onCreate() {
         super.onCreate()
@@ -50,6 +54,7 @@ class ZhangbanApp : Application() {
                 pin = null, // a PIN screen would pass it here (and call unlock after lock())
                 platformUrl = BuildConfig.PLATFORM_URL,
                 onNotice = { Notifications.post(this, it) },
+                deviceKey = KeystoreDeviceKey, // StrongBox / TEE: registered and signing for a new store
             ).also {
                 instance = it
                 // The first screen does not wait for the network: registration runs on its own, and a

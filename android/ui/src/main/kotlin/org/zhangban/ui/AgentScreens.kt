@@ -195,7 +195,7 @@ fun PrincipalScreen(agent: AgentMode, v: PrincipalView, onBack: () -> Unit, onDr
         items(v.cases, key = { "case:" + it.id }) { case ->
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
                 Column(Modifier.padding(16.dp)) {
-                    Text(case.title, style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(case.title), style = MaterialTheme.typography.titleMedium)
                     Text(lang.pick(case.stateText))
                     case.receipt?.let { Text(c.receipt(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself()) }
                 }

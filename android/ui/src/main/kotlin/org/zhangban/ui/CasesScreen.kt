@@ -69,12 +69,12 @@ fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
             items(cases, key = { it.id }) { case ->
                 Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = case.id }) {
                     Column(Modifier.padding(16.dp)) {
-                        Text(case.title, style = MaterialTheme.typography.titleMedium)
+                        Text(lang.pick(case.title), style = MaterialTheme.typography.titleMedium)
                         Text(lang.pick(case.stateText))
                         case.receipt?.let {
                             Text(c.receipt(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
                         }
-                        case.problem?.let { ErrorText(it) }
+                        case.problem?.let { ErrorText(lang.pick(it)) }
                     }
                 }
             }
@@ -104,7 +104,7 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
         }
         val v = loaded ?: return@LazyColumn
         item {
-            Text(v.summary.title, style = MaterialTheme.typography.titleLarge)
+            Text(lang.pick(v.summary.title), style = MaterialTheme.typography.titleLarge)
             Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)
             v.summary.receipt?.let { Text(c.receipt(it), Modifier.changesByItself()) }
             // The deadline as the core words it: promised date, working days left (from today), overdue, provisional.

@@ -61,7 +61,6 @@ class Chrome(val lang: Lang) {
     val noHits get() = t("没有找到相关服务。", "No service matches.")
     val startApplication get() = t("开始申请", "Start the application")
     val checklistTitle get() = t("所需材料（一次性告知）", "What you need (told at once)")
-    fun filled(n: Int, of: Int) = t("已填 $n / $of 项", "$n of $of fields filled")
     val submit get() = t("提交", "Submit")
     val submitHint get() = t("填完必填项并处理所有材料后可提交", "Submit opens once every required field and material is done")
     fun submitted(id: String) = t("已提交，办件号 $id", "Submitted as case $id")
@@ -77,7 +76,6 @@ class Chrome(val lang: Lang) {
     fun receipt(r: String) = t("受理编号 $r", "Receipt $r")
     fun promisedDate(d: String) = t("承诺办结日期 $d", "Promised by $d")
     val provisional get() = t("（暂定：该年度官方日历尚未发布）", "(provisional: no official calendar for that year yet)")
-    fun daysLeft(n: Int) = t("剩余 $n 个工作日", "$n working days left")
     val overdue get() = t("已超期", "Overdue")
     val neededNow get() = t("现在需要", "Needed now")
     val timeline get() = t("办理进度", "Timeline")
@@ -136,11 +134,9 @@ class Chrome(val lang: Lang) {
 
     // ---- 待办 ----
     val nothingToDo get() = t("没有需要您处理的事项。", "Nothing needs you right now.")
-    fun andMore(n: Int) = t("还有 $n 项", "$n more")
     val underWay get() = t("办理中", "Under way")
     val licencesExpiring get() = t("证照到期", "Licences expiring")
     fun validUntil(d: String) = t("有效期至 $d", "Valid until $d")
-    fun waitingToSend(n: Int) = t("待发送 $n 项", "$n waiting to be sent")
     fun lastSync(t: String) = t("上次同步 $t", "Last synced $t")
 
     // ---- backup and a new phone (备份与换机, from 设置) ----
@@ -231,7 +227,6 @@ class Chrome(val lang: Lang) {
     val whichActions get() = t("帮办员可以做什么？", "What may the agent do?")
     val whichElements get() = t("帮办员可以用您证照上的哪些信息？", "Which details of your licences may the agent use?")
     val howLong get() = t("委托多久？", "For how long?")
-    fun days(n: Int) = t("$n 天", "$n days")
     val pleaseRead get() = t("请读一遍：", "Please read this:")
     val readThenSign get() = t("下一步：读一遍，再签名", "Next: read it, then sign")
     val changeChoices get() = t("返回修改", "Back: change it")

@@ -93,7 +93,7 @@ fun FormScreen(
             header()
             TextButton(onClick = onClose) { Text(c.back) }
             Text(
-                c.filled(state.summary.fieldsFilled.toInt(), state.summary.fieldsTotal.toInt()),
+                c.lang.pick(state.summary.filledText), // worded by the core
                 style = MaterialTheme.typography.labelLarge,
             )
         }

@@ -299,8 +299,10 @@ fun DelegateScreen(principal: PrincipalMode, agentQr: String, onBack: () -> Unit
         }
         SectionTitle(c.howLong)
         FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-            for (d in listOf(7, 30, 90, ch.maxDays.toInt())) {
-                FilterChip(selected = days == d, onClick = { days = d }, label = { Text(c.days(d)) })
+            // The lengths and their words are the core's ("7 天 / 7 days" … the longest allowed).
+            for (d in ch.durations) {
+                val n = d.days.toInt()
+                FilterChip(selected = days == n, onClick = { days = n }, label = { Text(lang.pick(d.label)) })
             }
         }
         ErrorText(previewError)

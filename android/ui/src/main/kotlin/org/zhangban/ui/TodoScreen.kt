@@ -83,16 +83,16 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
                 }
             }
         }
-        if (h.needsTotal > h.needs.size.toUInt()) item { Text(c.andMore(h.needsTotal.toInt() - h.needs.size)) }
+        h.needsMore?.let { more -> item { Text(lang.pick(more)) } }
         if (h.cases.isNotEmpty()) item { SectionTitle(c.underWay) }
         items(h.cases, key = { "case:${it.caseId}" }) { a ->
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onOpen(Screen.CASE, a.caseId) }) {
                 Column(Modifier.padding(16.dp)) {
-                    Text(a.title, style = MaterialTheme.typography.titleMedium)
+                    Text(lang.pick(a.title), style = MaterialTheme.typography.titleMedium)
                     Text(lang.pick(a.stateLabel))
-                    a.workingDaysLeft?.let { left ->
-                        // From today: it changes by itself (the golden images mask it).
-                        if (a.overdue) ErrorText(c.overdue) else Text(c.daysLeft(left.toInt()), Modifier.changesByItself())
+                    a.workingDaysText?.let { left ->
+                        // From today: it changes by itself (the golden images mask it). Worded by the core.
+                        if (a.overdue) ErrorText(c.overdue) else Text(lang.pick(left), Modifier.changesByItself())
                     }
                     // The date itself changes from day to day (the golden images mask it).
                     a.promisedDate?.let {
@@ -111,7 +111,8 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
                 }
             }
         }
-        if (h.outboxPending > 0u) item { Text(c.waitingToSend(h.outboxPending.toInt()), Modifier.padding(vertical = 8.dp)) }
+        h.casesMore?.let { more -> item { Text(lang.pick(more)) } }
+        h.outboxText?.let { waiting -> item { Text(lang.pick(waiting), Modifier.padding(vertical = 8.dp)) } }
         h.lastSyncAt?.let { t ->
             item {
                 Text(

@@ -43,9 +43,9 @@ fun UsageScreen(z: Zhangban, onBack: () -> Unit) {
     val scope = rememberCoroutineScope()
     suspend fun reload() = withContext(Dispatchers.IO) {
         grants = z.wallet.grants(null).sortedByDescending { it.issuedAt }
-        // The core lists the uses in the order they happened (the audit chain's): reversed, newest first. A
-        // sort by time put uses of one second oldest first (received below shown, not above it).
-        usage = z.wallet.usage(null).asReversed()
+        // Newest first, from the core (the audit chain's order reversed there: a sort by time here put uses
+        // of one second oldest first).
+        usage = z.wallet.usage(null)
     }
     LaunchedEffect(Unit) { error = attempt { reload() } }
     // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).

@@ -5,6 +5,7 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.CoroutineDispatcher
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.delay
@@ -21,6 +22,7 @@ import uniffi.zhangban_base.Notice
 import uniffi.zhangban_cases.CaseSummary
 import uniffi.zhangban_cases.CaseView
 import uniffi.zhangban_ffi.CaseListener
+import uniffi.zhangban_ffi.DeviceSigner
 import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanDraft
@@ -62,6 +64,8 @@ class Zhangban private constructor(
     val platformUrl: String,
     private val io: CoroutineDispatcher,
     private val onNotice: ((Notice) -> Unit)?,
+    /** The platform's device key (StrongBox / TEE), or null: the store's own key (desktop, tests). */
+    private val signer: DeviceSigner?,
 ) : AutoCloseable {
     private val scope = CoroutineScope(SupervisorJob() + io)
     private val _cases = MutableStateFlow<List<CaseSummary>>(emptyList())
@@ -93,9 +97,12 @@ class Zhangban private constructor(
     /** The generated cases API of this store and platform (for what the facade does not wrap). */
     val casesApi: ZhangbanCases = ZhangbanCases(store, platformUrl, listener)
 
-    private val walletRef = lazy { ZhangbanWallet.open(store) }
+    private val walletRef = lazy { signer?.let { ZhangbanWallet.withSigner(store, it) } ?: ZhangbanWallet.open(store) }
 
-    /** The wallet over this store (device key kept, encrypted, in the store). */
+    /**
+     * The wallet over this store. Its device key is the [PlatformKey] given to [open] (recorded by the core as
+     * the store's on first use), or the store's own (kept encrypted in it; an older store keeps it: ADR 0029).
+     */
     val wallet: ZhangbanWallet by walletRef
 
     private val remindersRef = lazy { ZhangbanReminders(store) }
@@ -125,6 +132,7 @@ class Zhangban private constructor(
         /**
          * Opens the store in [dir], or creates it there (with [pin], if given), on [io]. Errors are the
          * core's: `ZhangbanException.WrongPin`, `.Locked`, `.WrongKey`, … (show them with `text(lang)`).
+         * [deviceKey]: the platform's device key (Android: a StrongBox / TEE Keystore key the host makes).
          */
         suspend fun open(
             dir: String,
@@ -134,12 +142,13 @@ class Zhangban private constructor(
             io: CoroutineDispatcher = Dispatchers.IO,
             onNotice: ((Notice) -> Unit)? = null,
             clock: ZhangbanTestClock? = null,
+            deviceKey: PlatformKey? = null,
         ): Zhangban =
             withContext(io) {
                 val store = clock?.let { ZhangbanStore.openOrCreateWithClock(dir, vault, pin, it) }
                     ?: openOrCreate(dir, vault, pin)
                 try {
-                    Zhangban(store, platformUrl, io, onNotice).also { it.reloadCases() }
+                    Zhangban(store, platformUrl, io, onNotice, deviceKey?.let { PlatformSigner(it) }).also { it.reloadCases() }
                 } catch (e: Throwable) {
                     store.close()
                     throw e
@@ -169,10 +178,40 @@ class Zhangban private constructor(
 
     fun isLocked(): Boolean = store.isLocked()
 
-    /** Forgets the keys in memory (the app went to the background); [locked] says so to the screens. */
+    /** Forgets the keys in memory; [locked] says so to the screens (the PIN screen instead of the tabs). */
     fun lock() {
+        pendingLock.getAndSet(null)?.cancel()
         store.lock()
-        _locked.value = true
+        _locked.value = store.isLocked()
+    }
+
+    private val pendingLock = AtomicReference<Job?>(null)
+
+    /**
+     * The app left the screen (the host's lifecycle hook: Android `onStop`): after the delay the core decides
+     * (`ZhangbanStore.lockAfterBackground`: the person's setting, 30 s by default; never for a store without a
+     * PIN) the store locks, unless [onForeground] came first. [wait] is the delay (tests shorten it).
+     */
+    fun onBackground(wait: suspend (Long) -> Unit = { delay(it * 1000) }) {
+        val secs = try {
+            store.lockAfterBackground()
+        } catch (e: ZhangbanException) {
+            0u // unreadable setting: lock at once rather than stay open
+        } ?: return
+        val job = scope.launch(start = kotlinx.coroutines.CoroutineStart.LAZY) {
+            wait(secs.toLong())
+            if (pendingLock.compareAndSet(coroutineContext[Job], null)) {
+                store.lock()
+                _locked.value = store.isLocked()
+            }
+        }
+        pendingLock.getAndSet(job)?.cancel()
+        job.start()
+    }
+
+    /** The app is on the screen again (Android `onStart`): a lock still waiting is cancelled. */
+    fun onForeground() {
+        pendingLock.getAndSet(null)?.cancel()
     }
 
     /**
@@ -236,9 +275,12 @@ class Zhangban private constructor(
     /** Whether this store's device is registered with a platform (kept in the store by the core). */
     suspend fun isRegistered(): Boolean = withContext(io) { deviceRegistered(store) }
 
-    /** Registers this device with the platform (once, before the first sync). */
+    /**
+     * Registers this device with the platform (once, before the first sync): the key registered is the
+     * [PlatformKey]'s when [open] had one (the core decides: a store with its own key keeps that one).
+     */
     suspend fun registerDevice(platform: String, model: String, appVersion: String): String =
-        casesApi.registerDevice(platform, model, appVersion)
+        casesApi.registerDevice(platform, model, appVersion, signer)
 
     /** One sync run now (what a WorkManager worker / background refresh calls). */
     suspend fun syncNow(): RunReport {
