@@ -1726,10 +1726,8 @@ fn read_bodies(
     };
     let mut out = Vec::with_capacity(rows.len());
     for (seq, id, subj, tag) in rows {
-        let full: rusqlite::Result<BodyRow> =
-            body_of.query_row([seq], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-            });
+        let full: rusqlite::Result<BodyRow> = body_of
+            .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)));
         out.push(match full {
             // The row read again must be the row counted: a damaged page could show other columns.
             Ok((c2, i2, s2, t2, lookup, body, at)) if c2 == collection && i2 == id && s2 == subj && t2 == tag => {
