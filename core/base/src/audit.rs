@@ -538,7 +538,12 @@ pub(crate) fn upgrade(
 /// is kept in `meta` and reported by every later [`verify`]: the rotation never launders a tampered log);
 /// each detail sealed under the old data key is sealed anew under the new one (one that does not open stays
 /// as it is: reported when read); every link is remade with the new chain key and the head written.
-pub(crate) fn rekey(conn: &Connection, old: &AuditKeys<'_>, new: &AuditKeys<'_>) -> Result<()> {
+pub(crate) fn rekey(
+    conn: &Connection,
+    old: &AuditKeys<'_>,
+    new: &AuditKeys<'_>,
+    subject_key: &mut SubjectKeyOf<'_>,
+) -> Result<()> {
     let checked = verify(conn, old)?;
     if let Some(b) = checked.first_broken {
         conn.execute(
@@ -564,11 +569,29 @@ pub(crate) fn rekey(conn: &Connection, old: &AuditKeys<'_>, new: &AuditKeys<'_>)
                 r.detail = crypto::seal(new.data, &detail_aad(r.seq), &plain)?;
             }
         }
+        // The target (finding 11): its token is keyed by the chain key, which changes with the data key, so
+        // it is made again; a target sealed under the data key is sealed again under the new one (a
+        // subject's key does not change). One that does not open (damaged, or its subject erased) keeps
+        // its token: the chain binds it as it is.
+        if let Some(sealed) = r.target_sealed.clone().filter(|t| !t.is_empty()) {
+            let target = match r.detail_key.as_str() {
+                "data" => crypto::open(old.data, &target_aad(r.seq), &sealed),
+                "subject" => subject_key(&r.subject).ok().and_then(|k| crypto::open(&k, &target_aad(r.seq), &sealed)),
+                _ => None,
+            };
+            if let Some(t) = target.as_ref().and_then(|t| std::str::from_utf8(t).ok()) {
+                r.target = target_token(new.chain, t);
+                if r.detail_key == "data" {
+                    r.target_sealed = Some(crypto::seal(new.data, &target_aad(r.seq), t.as_bytes())?);
+                }
+            }
+        }
         r.prev = prev;
         r.hash = row_hash(new.chain, &r.prev, &r);
         conn.execute(
-            "UPDATE audit_log SET detail = ?2, prev_hash = ?3, hash = ?4 WHERE seq = ?1",
-            params![r.seq, r.detail, r.prev, r.hash],
+            "UPDATE audit_log SET detail = ?2, target = ?3, target_sealed = ?4, prev_hash = ?5, hash = ?6
+             WHERE seq = ?1",
+            params![r.seq, r.detail, r.target, r.target_sealed, r.prev, r.hash],
         )?;
         last_seq = r.seq;
         prev = r.hash;

@@ -132,6 +132,34 @@ pub(super) fn to_records_v2(
         }
     }
 
+    // The audit log under the new keys (its targets' tokens too), and the subject kinds sealed under the
+    // data key (finding 11) sealed again — before the ring changes, while the subjects' keys still open
+    // under the old one.
+    {
+        let new_audit = crate::audit::AuditKeys { data: &new.data, chain: &new.audit };
+        let Unlocked { keys: old_keys, subject_keys, ring: old_ring, .. } = &mut *u;
+        let mut key_of =
+            |subject: &str| super::subject_key_in(&tx, subject_keys, old_ring.as_ref(), &old_keys.data, subject);
+        crate::audit::rekey(
+            &tx,
+            &crate::audit::AuditKeys { data: &old_keys.data, chain: &old_keys.audit },
+            &new_audit,
+            &mut key_of,
+        )?;
+    }
+    let kinds: Vec<(String, Vec<u8>)> = {
+        let mut st = tx.prepare("SELECT id, kind_sealed FROM subjects WHERE kind_sealed IS NOT NULL")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+        rows
+    };
+    for (id, sealed) in kinds {
+        // A kind that does not open (damaged) stays as it is: reading it reports the damage.
+        if let Ok(kind) = super::metadata::open_kind(&u.keys.data, &id, "", Some(&sealed)) {
+            let again = super::metadata::seal_kind(&new.data, &id, kind)?;
+            tx.execute("UPDATE subjects SET kind_sealed = ?2 WHERE id = ?1", params![id, again])?;
+        }
+    }
+
     // The subject keys under a new ring made from the new data key (the old ring alias is destroyed after).
     let old_ring = u.ring.as_ref().ok_or_else(|| crate::Error::Internal("store without a subject ring".into()))?;
     let ring = keys::new_ring(&tx, vault, store_id, &new, old_ring.generation + 1)?;
@@ -148,7 +176,6 @@ pub(super) fn to_records_v2(
         }
     }
 
-    crate::audit::rekey(&tx, &u.audit_keys(), &crate::audit::AuditKeys { data: &new.data, chain: &new.audit })?;
     keys::rotate_envelope(&tx, vault, store_id, &raw, &new, pin_layer)?;
     let head = super::heads::start(&tx, &new.data, &new.head)?;
     let bound = super::anchor::Heads::Bound(head.bind());
