@@ -184,7 +184,8 @@ fn attack_the_files_without_the_key_name_no_licence_hash_size_or_kind() {
     // The person still reads all of it.
     assert_eq!(w.licences(NOW).unwrap().len(), 2);
     let usage = w.usage(Some(&secrets.licence_ids[0])).unwrap();
-    assert_eq!(usage.iter().map(|u| u.action.as_str()).collect::<Vec<_>>(), ["licence.import", "licence.present"]);
+    // 用证记录 newest first (issue 13: the core orders it for both shells).
+    assert_eq!(usage.iter().map(|u| u.action.as_str()).collect::<Vec<_>>(), ["licence.present", "licence.import"]);
     let kinds: Vec<SubjectKind> = store.subjects().unwrap().iter().map(|s| s.kind).collect();
     assert_eq!(kinds.len(), 3);
     assert!(kinds.contains(&SubjectKind::Family) && kinds.contains(&SubjectKind::Principal));
@@ -279,7 +280,12 @@ fn a_store_made_by_the_code_before_opens_migrates_and_reads_the_same() {
     let w = Wallet::with_signer(store.clone(), Arc::new(device)).with_root_key(root.clone());
     // It reads the same: licences, their details, the usage log, grants, subjects (kinds, labels),
     // attachments (names, sizes, digests, contents), every audit entry with its target.
-    assert_eq!(reading(&w), expected["reading"]);
+    // The code of before listed the usage log oldest first; this code lists it newest first (issue 13).
+    let mut read_before = expected["reading"].clone();
+    if let Some(usage) = read_before["usage"].as_array_mut() {
+        usage.reverse();
+    }
+    assert_eq!(reading(&w), read_before);
     assert!(store.audit_verify().unwrap().is_intact(), "the log re-chained at the migration verifies");
     // And its files name none of it now, not even in free pages or the WAL.
     let after = what_the_files_say(&store_dir, &secrets);
