@@ -410,13 +410,19 @@ pub(crate) fn seal_targets(conn: &Connection, keys: &AuditKeys<'_>, subject_key:
         last_seq = r.seq;
         prev = r.hash;
     }
+    relinked(conn, keys, last_seq, &prev)
+}
+
+/// The end of every rewrite of the chain (finding 11's conversion, an upgrade, the rotation): the
+/// append-only trigger made again and the sealed head written for the chain as it now ends.
+fn relinked(conn: &Connection, keys: &AuditKeys<'_>, last_seq: i64, last_hash: &[u8]) -> Result<()> {
     conn.execute_batch(
         "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
              BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
     )?;
     let count: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
     if count > 0 {
-        write_head(conn, keys, count as u64, last_seq, &prev)?;
+        write_head(conn, keys, count as u64, last_seq, last_hash)?;
     }
     Ok(())
 }
@@ -522,15 +528,7 @@ pub(crate) fn upgrade(
         last_seq = r.seq;
         prev = r.hash;
     }
-    conn.execute_batch(
-        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
-             BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
-    )?;
-    let count: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
-    if count > 0 {
-        write_head(conn, keys, count as u64, last_seq, &prev)?;
-    }
-    Ok(())
+    relinked(conn, keys, last_seq, &prev)
 }
 
 /// Moves the log from one data key to another (the data-key rotation of the upgrade to record format 2,
@@ -596,10 +594,5 @@ pub(crate) fn rekey(
         last_seq = r.seq;
         prev = r.hash;
     }
-    conn.execute_batch(
-        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_log
-             BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;",
-    )?;
-    let count: i64 = conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?;
-    write_head(conn, new, count as u64, last_seq, &prev)
+    relinked(conn, new, last_seq, &prev)
 }
