@@ -150,7 +150,11 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             }
             runOnIdle { restoredPhone = opened }
             waitForText("完成换机")
+            // The buttons are where a finger found them first: the request QR, made after the screen is up,
+            // has its place kept (a button that moved as it appeared lost a click on CI).
+            val firstSeen = boundsOf("扫描旧手机上的确认码")
             val request = qrOnScreen("请旧手机扫描此码", "ZBTQ1:")
+            assertEquals(firstSeen, boundsOf("扫描旧手机上的确认码"), "the scan button moved when the request QR appeared")
             cam.shoot("backup-move")
             // The QR hand-over on both phones' screens: the old phone scans the new phone's request and shows
             // the hand-over it signed; a copy of it altered on the way is refused on the new phone, in the
@@ -160,8 +164,15 @@ class BackupScreensTest : SandboxTest("backup-ui") {
                 newPhoneUp = false
             }
             waitForText("为新手机授权换机")
+            // Nothing below the intro is laid out before the screen's first answers are in, so the scan button
+            // is already where it stays (it moved down when 已有恢复码 arrived, and a click was lost on CI).
+            val scanNewAt = boundsOf("扫描新手机上的换机码")
+            waitForText("已有恢复码", substring = true)
+            assertEquals(scanNewAt, boundsOf("扫描新手机上的换机码"), "the scan button moved when the screen's answers arrived")
             host.nextScan = request
+            val scansBeforeRequest = host.scans
             onNodeWithText("扫描新手机上的换机码").performClick()
+            waitOnScreen("the scanner asked") { host.scans > scansBeforeRequest }
             val signed = qrOnScreen("请新手机扫描此码完成换机", "ZBT1:")
             // One character inside the signature changed (not the last: its low bits can be base64 padding).
             val at = signed.length - 20
@@ -174,10 +185,6 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             host.nextScan = altered
             val scansBefore = host.scans
             onNodeWithText("扫描旧手机上的确认码").performClick()
-            waitForIdle()
-            // The desktop test scene lost this click once on CI (the scanner was never asked, the screen did not
-            // change): a lost click is made again, once; a scan that was made and then shows nothing still fails.
-            if (host.scans == scansBefore) onNodeWithText("扫描旧手机上的确认码").performClick()
             waitOnScreen("the scanner asked") { host.scans > scansBefore }
             waitForText(refusal.text(Lang.ZH), timeoutMs = 60_000)
             assertTrue(shown("完成换机"), "an altered hand-over moves nothing")
@@ -195,6 +202,9 @@ class BackupScreensTest : SandboxTest("backup-ui") {
         }
         z.close()
     }
+
+    /** Where the node with [text] is on screen, in the root's pixels. */
+    private fun SkikoComposeUiTest.boundsOf(text: String) = onNodeWithText(text).fetchSemanticsNode().boundsInRoot
 
     /** The text of the QR code described as [description] once it starts with [prefix] (what a camera reads). */
     private fun SkikoComposeUiTest.qrOnScreen(description: String, prefix: String): String {

@@ -1,6 +1,7 @@
 package org.zhangban.ui
 
 import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.ExperimentalLayoutApi
 import androidx.compose.foundation.layout.FlowRow
@@ -70,10 +71,14 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
     // Old phone: the hand-over it signed for a scanned new phone (shown as a QR), else null.
     var signed by remember { mutableStateOf<String?>(null) }
     val scope = rememberCoroutineScope()
+    // Nothing below the intro is laid out until both answers are in, and they land together: a button placed
+    // before them would move under the finger (or under a test's click) when they arrive.
     LaunchedEffect(backup) {
         error = attempt {
-            hasCode = backup.hasRecoveryCode()
-            awaiting = backup.awaitingTransferFrom()
+            val has = backup.hasRecoveryCode()
+            val from = backup.awaitingTransferFrom()
+            awaiting = from
+            hasCode = has
         }
     }
 
@@ -119,6 +124,10 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
         TextButton(onClick = onBack) { Text(c.back) }
         SectionTitle(c.backupOpen)
         Text(c.backupIntro, style = MaterialTheme.typography.bodyMedium)
+        if (hasCode == null) {
+            ErrorText(error)
+            return@Column
+        }
 
         // 完成换机 (new phone, restored): the licences are bound to the old phone's device key until the
         // platform re-issues them to this one, after the old phone's signed hand-over (its QR) or the
@@ -129,11 +138,16 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
             Text(c.moveWaiting, style = MaterialTheme.typography.bodyMedium)
             val request = remember(backup) { mutableStateOf<String?>(null) }
             LaunchedEffect(backup) { error = attempt { request.value = backup.transferRequestQr() } }
-            request.value?.let { r ->
-                Text(c.moveShowOld, style = MaterialTheme.typography.bodySmall, modifier = Modifier.padding(top = 8.dp))
-                val qr = remember(r) { renderQr(r) }
-                // The request carries this phone's fresh key and a nonce: masked in the golden images.
-                QrCode(qr, c.moveShowOld, Modifier.fillMaxWidth(0.6f).aspectRatio(1f).padding(8.dp).changesByItself(), r)
+            Text(c.moveShowOld, style = MaterialTheme.typography.bodySmall, modifier = Modifier.padding(top = 8.dp))
+            // The request carries this phone's fresh key and a nonce: masked in the golden images. Its place is
+            // kept while it is made, so the buttons below do not move when it appears.
+            val qrPlace = Modifier.fillMaxWidth(0.6f).aspectRatio(1f).padding(8.dp)
+            when (val r = request.value) {
+                null -> Box(qrPlace)
+                else -> {
+                    val qr = remember(r) { renderQr(r) }
+                    QrCode(qr, c.moveShowOld, qrPlace.changesByItself(), r)
+                }
             }
             if (scanTransfer != null) {
                 Button(enabled = !busy, onClick = scanTransfer) { Text(c.moveScanOld) }
