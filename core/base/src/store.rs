@@ -156,6 +156,9 @@ pub(crate) struct Unlocked {
     /// Record format 2 (ADR 0033): every record's associated data binds all its columns, and every
     /// collection is in the record head. `false` only before the upgrade (and in salvage of such a store).
     records_v2: bool,
+    /// A transaction changed the record head without moving the rollback epoch (an ordinary or outbox
+    /// change): [`Store::lock`] binds it (ADR 0036).
+    unbound: bool,
 }
 
 impl Unlocked {
@@ -175,7 +178,7 @@ impl Unlocked {
         let pin_layer = keys.pin_layer.take();
         let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
         let records_v2 = keys::record_format(conn)? >= 2;
-        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring, records_v2 };
+        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring, records_v2, unbound: false };
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
@@ -204,15 +207,31 @@ impl Unlocked {
     /// says so from then on.
     fn check_head(&mut self, conn: &mut Connection, vault: &dyn KeyVault, store_id: &str) -> Result<()> {
         let said = self.keys.anchor_heads;
+        // The head in the files must be sealed under the generation the vault's payload names (ADR 0036): one
+        // of an older generation is an older head put back, whatever its rows.
+        if let anchor::Heads::Sealed(_, g) = said {
+            match heads::generation(conn)?.cmp(&g) {
+                std::cmp::Ordering::Less => return Err(Error::RolledBack),
+                std::cmp::Ordering::Greater => return Err(Error::corrupted("meta", heads::GENERATION_META)),
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        let bound_to = match said {
+            anchor::Heads::Bound(d) | anchor::Heads::Sealed(d, _) => Some(d),
+            anchor::Heads::None | anchor::Heads::Kept => None,
+        };
+        let sealed = matches!(said, anchor::Heads::Sealed(..));
         let checked =
             heads::check(conn, &self.keys.data, &self.keys.head, said != anchor::Heads::None, self.records_v2)?;
         let head = match checked {
             // The rows make the head, and it is the one the vault's payload names (an older head put back
             // with all its rows makes itself, but not that). A store of record format 1 is sealed anew by
             // its upgrade right after this.
-            heads::Checked::Matches(head) if said == anchor::Heads::Bound(head.bind()) => return Ok(()),
-            heads::Checked::Matches(_) if matches!(said, anchor::Heads::Bound(_)) => return Err(Error::RolledBack),
-            // Made before the binding (or before the parts): bound now, and sealed as parts.
+            heads::Checked::Matches(head) if sealed && bound_to == Some(head.bind()) => return Ok(()),
+            heads::Checked::Matches(head) if bound_to.is_some_and(|d| d != head.bind()) => {
+                return Err(Error::RolledBack)
+            }
+            // Made before the binding, the parts or the generations: bound now, sealed as parts.
             heads::Checked::Matches(head) => head,
             heads::Checked::Missing => heads::start(conn, &self.keys.data, &self.keys.head)?,
             heads::Checked::Differs(rows) => {
@@ -233,7 +252,7 @@ impl Unlocked {
             }
             heads::Checked::OrdinaryDiffers { mut stored, now, collections, rows } => {
                 let short = short_collections(conn, &rows, false)?;
-                if said != anchor::Heads::Bound(stored.bind()) && matches!(said, anchor::Heads::Bound(_)) {
+                if bound_to.is_some_and(|d| d != stored.bind()) {
                     return Err(Error::RolledBack);
                 }
                 // An ordinary collection whose rows all open but do not make its part: an older record
@@ -258,15 +277,18 @@ impl Unlocked {
                     }
                     stored.rebase(&now, c);
                 }
-                let tx = conn.transaction()?;
-                heads::save(&tx, &self.keys.data, &stored)?;
-                tx.commit()?;
-                return Ok(());
+                if sealed {
+                    let tx = conn.transaction()?;
+                    heads::save(&tx, &self.keys.data, &stored)?;
+                    tx.commit()?;
+                    return Ok(());
+                }
+                stored
             }
         };
         let tx = conn.transaction()?;
-        heads::save(&tx, &self.keys.data, &head)?;
-        let bound = anchor::Heads::Bound(head.bind());
+        let g = heads::rebind(&tx, &self.keys.data, &head)?;
+        let bound = anchor::Heads::Sealed(head.bind(), g);
         anchor::advance(&tx, vault, store_id, bound)?;
         tx.commit()?;
         self.keys.anchor_heads = bound;
@@ -365,9 +387,10 @@ impl Store {
             let keys = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
             let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
             let head = heads::start(&tx, &keys.data, &keys.head)?;
-            anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Bound(head.bind()))?;
+            let g = heads::rebind(&tx, &keys.data, &head)?;
+            anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Sealed(head.bind(), g))?;
             keys::meta_set(&tx, keys::RECORD_FORMAT_META, &keys::RECORD_FORMAT.to_be_bytes())?;
-            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring), records_v2: true };
+            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring), records_v2: true, unbound: false };
             {
                 let mut txn =
                     Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false, heads: heads::Pending::default() };
@@ -510,9 +533,39 @@ impl Store {
         self.set_setting(LOCK_AFTER_SETTING, &secs.to_string())
     }
 
-    /// Forgets every key in memory; records cannot be read until [`Store::unlock`].
+    /// Forgets every key in memory; records cannot be read until [`Store::unlock`]. Changes made since the
+    /// last bind are bound to the rollback anchor first ([`Store::bind_changes`]; best effort: a vault that
+    /// fails now leaves them to the next lock or anchored change).
     pub fn lock(&self) {
-        self.guard().unlocked = None;
+        let mut g = self.guard();
+        let _ = self.bind_in(&mut g);
+        g.unlocked = None;
+    }
+
+    /// Binds the record head as it is now to the rollback anchor (ADR 0036): the head is sealed under the next
+    /// generation and the vault's payload names it, so files put back from before this call — drafts, cases,
+    /// the outbox, settings, with their head — are `RolledBack`. Ordinary changes do not do this each (a
+    /// vault key made and one destroyed per change); [`Store::lock`] does it, and the sync runner after a run
+    /// that changed the outbox. Nothing to do when nothing changed since the last bind.
+    pub fn bind_changes(&self) -> Result<()> {
+        let mut g = self.guard();
+        self.bind_in(&mut g)
+    }
+
+    fn bind_in(&self, g: &mut Inner) -> Result<()> {
+        let Inner { conn, unlocked } = g;
+        let Some(u) = unlocked.as_mut() else { return Ok(()) };
+        if !u.unbound {
+            return Ok(());
+        }
+        let tx = conn.transaction()?;
+        let Some(head) = heads::load(&tx, &u.keys.data)? else { return Ok(()) };
+        let generation = heads::rebind(&tx, &u.keys.data, &head)?;
+        anchor::advance(&tx, self.vault.as_ref(), &self.store_id, anchor::Heads::Sealed(head.bind(), generation))?;
+        tx.commit()?;
+        u.unbound = false;
+        let _ = anchor::destroy_old(conn, self.vault.as_ref(), &self.store_id);
+        Ok(())
     }
 
     /// Unlocks with the vault (and `pin` when the store has one). Wrong PINs are counted on disk; after
@@ -571,6 +624,12 @@ impl Store {
                 anchor::advance(&tx, self.vault.as_ref(), &self.store_id, bound_head(&tx, &u.keys, &heads)?)?;
             }
             tx.commit()?;
+            // Bound now (anchored), or left for the next bind (`Store::lock`).
+            if anchored {
+                u.unbound = false;
+            } else if heads.changed() {
+                u.unbound = true;
+            }
             (r, anchored)
         };
         if anchored {
@@ -1386,13 +1445,16 @@ fn short_collections(conn: &Connection, rows: &[heads::Row], covered_only: bool)
 }
 
 /// What a transaction's move of the rollback epoch says of the record head: the digest of its anchored part
-/// as the transaction leaves it (`anchor.rs`).
+/// as the transaction leaves it, and the next generation, under which the head is sealed again here (a bind:
+/// `anchor.rs`, `heads.rs`; ADR 0036).
 fn bound_head(tx: &Connection, keys: &keys::Keys, pending: &heads::Pending) -> Result<anchor::Heads> {
     let head = match pending.head() {
         Some(h) => Some(h.clone()),
         None => heads::load(tx, &keys.data)?,
     };
-    Ok(head.map_or(anchor::Heads::None, |h| anchor::Heads::Bound(h.bind())))
+    let Some(head) = head else { return Ok(anchor::Heads::None) };
+    let g = heads::rebind(tx, &keys.data, &head)?;
+    Ok(anchor::Heads::Sealed(head.bind(), g))
 }
 
 /// The associated data of a record of format 2 (ADR 0033; docs/formats.md § store): every column the row

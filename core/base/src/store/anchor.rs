@@ -62,38 +62,119 @@ pub(crate) enum Heads {
     Kept,
     /// Version 3: the store keeps a head whose anchored part has this digest.
     Bound([u8; 32]),
+    /// Version 4 (ADR 0036): the head's anchored part has this digest, and the head in the files must be
+    /// sealed under this *generation* (`heads.rs`): a head sealed before the last bind — an older head put
+    /// back with its rows, whatever part changed — no longer opens as the current one. The payload also
+    /// carries the PIN attempt state ([`PinState`]).
+    Sealed([u8; 32], u64),
+}
+
+/// The count of wrong PINs and when the last was, as the vault's payload (version 4) vouches for them:
+/// `meta.pin_failures` and its times in the files are only a copy an attacker could edit (finding 10,
+/// ADR 0036); the unlock takes these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct PinState {
+    pub failures: u64,
+    pub last_wall: u64,
+    pub last_boot: Option<u64>,
+}
+
+impl PinState {
+    /// As the files say now (the caller has just written them, or checked them against the payload).
+    pub(crate) fn from_meta(conn: &Connection) -> Result<PinState> {
+        Ok(PinState {
+            failures: meta_u64(conn, "pin_failures")?,
+            last_wall: meta_u64(conn, "pin_last_failure")?,
+            last_boot: meta_get(conn, "pin_last_failure_boot")?
+                .and_then(|b| <[u8; 8]>::try_from(b.as_slice()).ok())
+                .map(u64::from_be_bytes),
+        })
+    }
+
+    /// Writes this state into the files (when they said otherwise: edited, or damaged).
+    pub(crate) fn to_meta(self, conn: &Connection) -> Result<()> {
+        meta_set(conn, "pin_failures", &self.failures.to_be_bytes())?;
+        meta_set(conn, "pin_last_failure", &self.last_wall.to_be_bytes())?;
+        match self.last_boot {
+            Some(b) => meta_set(conn, "pin_last_failure_boot", &b.to_be_bytes()),
+            None => {
+                conn.execute("DELETE FROM meta WHERE key = 'pin_last_failure_boot'", [])?;
+                Ok(())
+            }
+        }
+    }
+
+    fn encode(&self, v: &mut Vec<u8>) {
+        v.extend_from_slice(&self.failures.to_be_bytes());
+        v.extend_from_slice(&self.last_wall.to_be_bytes());
+        v.extend_from_slice(&self.last_boot.unwrap_or(u64::MAX).to_be_bytes());
+    }
+
+    fn decode(b: &[u8]) -> Option<PinState> {
+        let n = |i: usize| -> Option<u64> { Some(u64::from_be_bytes(b.get(i * 8..i * 8 + 8)?.try_into().ok()?)) };
+        let boot = n(2)?;
+        Some(PinState { failures: n(0)?, last_wall: n(1)?, last_boot: (boot != u64::MAX).then_some(boot) })
+    }
+}
+
+/// What a checked anchor says: of the record head, and (version 4) of the PIN attempts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Said {
+    pub heads: Heads,
+    pub pin: Option<PinState>,
 }
 
 const V1: &[u8] = b"zhangban anchor v1";
 const V2: &[u8] = b"zhangban anchor v2";
 const V3: &[u8] = b"zhangban anchor v3";
+const V4: &[u8] = b"zhangban anchor v4";
 
-fn payload(store_id: &str, epoch: u64, heads: Heads) -> Vec<u8> {
+/// The payload: version, store id, epoch; v3 and v4 the anchored part's digest; v4 the head's generation and
+/// the PIN attempt state (`pin`, only written by v4).
+fn payload(store_id: &str, epoch: u64, heads: Heads, pin: PinState) -> Vec<u8> {
     let mut p = match heads {
         Heads::None => V1,
         Heads::Kept => V2,
         Heads::Bound(_) => V3,
+        Heads::Sealed(..) => V4,
     }
     .to_vec();
     p.extend_from_slice(&(store_id.len() as u32).to_be_bytes());
     p.extend_from_slice(store_id.as_bytes());
     p.extend_from_slice(&epoch.to_be_bytes());
-    if let Heads::Bound(d) = heads {
-        p.extend_from_slice(&d);
+    match heads {
+        Heads::Bound(d) => p.extend_from_slice(&d),
+        Heads::Sealed(d, g) => {
+            p.extend_from_slice(&d);
+            p.extend_from_slice(&g.to_be_bytes());
+            pin.encode(&mut p);
+        }
+        Heads::None | Heads::Kept => {}
     }
     p
 }
 
-/// The payload's statement about the head, when `p` is a payload of this store and epoch.
-fn parse(p: &[u8], store_id: &str, epoch: u64) -> Option<Heads> {
-    if p == payload(store_id, epoch, Heads::None) {
-        return Some(Heads::None);
+/// The payload's statement, when `p` is a payload of this store and epoch.
+fn parse(p: &[u8], store_id: &str, epoch: u64) -> Option<Said> {
+    let none = PinState::default();
+    let said = |heads| Some(Said { heads, pin: None });
+    if p == payload(store_id, epoch, Heads::None, none) {
+        return said(Heads::None);
     }
-    if p == payload(store_id, epoch, Heads::Kept) {
-        return Some(Heads::Kept);
+    if p == payload(store_id, epoch, Heads::Kept, none) {
+        return said(Heads::Kept);
+    }
+    if p.starts_with(V4) {
+        // The fixed prefix (version, store id, epoch), then 32 + 8 + 24 bytes.
+        let tail = p.get(p.len().checked_sub(64)?..)?;
+        let d: [u8; 32] = tail[..32].try_into().ok()?;
+        let g = u64::from_be_bytes(tail[32..40].try_into().ok()?);
+        let pin = PinState::decode(&tail[40..])?;
+        let heads = Heads::Sealed(d, g);
+        return (p == payload(store_id, epoch, heads, pin)).then_some(Said { heads, pin: Some(pin) });
     }
     let d: [u8; 32] = p.get(p.len().checked_sub(32)?..)?.try_into().ok()?;
-    (p == payload(store_id, epoch, Heads::Bound(d))).then_some(Heads::Bound(d))
+    (p == payload(store_id, epoch, Heads::Bound(d), none)).then_some(Said { heads: Heads::Bound(d), pin: None })
 }
 
 fn digest(epoch: u64, blob: &[u8]) -> Vec<u8> {
@@ -120,7 +201,10 @@ pub(crate) fn advance(conn: &Connection, vault: &dyn KeyVault, store_id: &str, h
     // made it): a fresh one, so what that one wrapped never opens. Best effort: a vault that cannot destroy
     // keys gives no rollback protection anyway (module docs).
     let _ = vault.destroy(&alias(store_id, epoch));
-    let blob = vault.wrap(&alias(store_id, epoch), &payload(store_id, epoch, heads)).map_err(vault_err)?;
+    // The PIN attempt state as the files say it now: the PIN path has just written it (its count before
+    // the try), every other caller runs after the unlock made the files agree with the checked payload.
+    let pin = PinState::from_meta(conn)?;
+    let blob = vault.wrap(&alias(store_id, epoch), &payload(store_id, epoch, heads, pin)).map_err(vault_err)?;
     meta_set(conn, EPOCH, &epoch.to_be_bytes())?;
     meta_set(conn, BLOB, &blob)?;
     meta_set(conn, DIGEST, &digest(epoch, &blob))?;
@@ -164,19 +248,19 @@ pub(crate) fn destroy_old_before_release(conn: &Connection, vault: &dyn KeyVault
 /// is done); an anchored store without its anchor's rows is damage (they were deleted to pass an older
 /// copy off as a store of before the anchor). Returns what the anchor says of the record head (the unlock
 /// checks the head against it).
-pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str, anchored: bool) -> Result<Heads> {
+pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str, anchored: bool) -> Result<Said> {
     let damaged = || Error::corrupted("meta", "anchor");
     let Some(epoch_bytes) = meta_get(conn, EPOCH)? else {
         if anchored {
             return Err(damaged());
         }
         advance(conn, vault, store_id, Heads::None)?;
-        return Ok(Heads::None);
+        return Ok(Said { heads: Heads::None, pin: None });
     };
     let epoch = u64::from_be_bytes(<[u8; 8]>::try_from(epoch_bytes.as_slice()).map_err(|_| damaged())?);
     let blob = meta_get(conn, BLOB)?.ok_or_else(damaged)?;
     let intact = meta_get(conn, DIGEST)?.is_some_and(|d| d == digest(epoch, &blob));
-    let heads = match vault.unwrap(&alias(store_id, epoch), &blob) {
+    let said = match vault.unwrap(&alias(store_id, epoch), &blob) {
         Ok(p) => match parse(&p, store_id, epoch) {
             Some(h) => h,
             None if intact => return Err(Error::WrongKey),
@@ -187,5 +271,5 @@ pub(crate) fn check(conn: &Connection, vault: &dyn KeyVault, store_id: &str, anc
         Err(e) => return Err(vault_err(e)),
     };
     let _ = destroy_old(conn, vault, store_id);
-    Ok(heads)
+    Ok(said)
 }

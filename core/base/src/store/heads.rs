@@ -383,13 +383,38 @@ fn version_hash(key: &hmac::Key, r: &rusqlite::Row<'_>) -> rusqlite::Result<[u8;
     Ok(hash_parts(key, &collection, &id, &subject, tag.as_deref(), lookup.as_deref(), part, at))
 }
 
-fn aad() -> Vec<u8> {
-    crypto::aad("meta", HEAD_META, "head")
+/// Meta key of the head's *generation* (ADR 0036): the head is sealed with it in its associated data, and
+/// the rollback anchor's payload (version 4) names the generation of the last bind. Each bind — every
+/// anchored change, and [`super::Store::lock`] after ordinary or outbox changes — seals the head under the
+/// next generation in the same transaction as the anchor's move. A head sealed under an older generation
+/// (an older head put back with its rows, of any part) does not open as the current one: `RolledBack`.
+pub(crate) const GENERATION_META: &str = "record_head_generation";
+
+/// The generation the files name (0: a head of before generations, sealed without one).
+pub(crate) fn generation(conn: &Connection) -> Result<u64> {
+    super::keys::meta_u64(conn, GENERATION_META)
+}
+
+fn aad(generation: u64) -> Vec<u8> {
+    if generation == 0 {
+        crypto::aad("meta", HEAD_META, "head")
+    } else {
+        crypto::aad("meta", HEAD_META, &format!("head, generation {generation}"))
+    }
+}
+
+/// Seals `head` under the next generation (a bind): the caller moves the anchor in the same transaction,
+/// naming it. Returns the new generation.
+pub(crate) fn rebind(conn: &Connection, data: &LessSafeKey, head: &Head) -> Result<u64> {
+    let g = generation(conn)? + 1;
+    meta_set(conn, GENERATION_META, &g.to_be_bytes())?;
+    save(conn, data, head)?;
+    Ok(g)
 }
 
 fn load_stored(conn: &Connection, data: &LessSafeKey) -> Result<Option<Stored>> {
     let Some(sealed) = meta_get(conn, HEAD_META)? else { return Ok(None) };
-    crypto::open(data, &aad(), &sealed)
+    crypto::open(data, &aad(generation(conn)?), &sealed)
         .and_then(|p| Head::decode(&p))
         .map(Some)
         .ok_or_else(|| Error::corrupted("meta", HEAD_META))
@@ -406,7 +431,7 @@ pub(crate) fn load(conn: &Connection, data: &LessSafeKey) -> Result<Option<Head>
 }
 
 pub(crate) fn save(conn: &Connection, data: &LessSafeKey, head: &Head) -> Result<()> {
-    meta_set(conn, HEAD_META, &crypto::seal(data, &aad(), &head.encode())?)
+    meta_set(conn, HEAD_META, &crypto::seal(data, &aad(generation(conn)?), &head.encode())?)
 }
 
 /// The head of every row as it is now, sealed: a new store, or one upgraded to record format 2.
@@ -430,7 +455,7 @@ pub(crate) fn save_whole_for_test(conn: &Connection, data: &LessSafeKey, key: &h
     let (head, _) = rows_now(conn, key, true)?;
     let mut v = Vec::new();
     head.whole().encode(&mut v);
-    meta_set(conn, HEAD_META, &crypto::seal(data, &aad(), &v)?)
+    meta_set(conn, HEAD_META, &crypto::seal(data, &aad(generation(conn)?), &v)?)
 }
 
 /// What the unlock check found.
@@ -556,6 +581,11 @@ impl Pending {
             Some(h) if self.changed => save(conn, data, h),
             _ => Ok(()),
         }
+    }
+
+    /// Whether this transaction changed the head.
+    pub(crate) fn changed(&self) -> bool {
+        self.changed
     }
 
     /// Whether the commit must move the rollback epoch (the anchored part changed).

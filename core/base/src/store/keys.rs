@@ -682,7 +682,9 @@ fn unlock_keys(
     // the store has a PIN: its attempts are counted in the files, which only the anchor vouches for (an
     // older copy with one byte of its anchor flipped gave fresh guesses through salvage).
     let anchor_check = |anchored: bool| match super::anchor::check(conn, vault, store_id, anchored) {
-        Err(Error::Corrupted { .. }) if salvage && !has_pin => Ok(super::anchor::Heads::None),
+        Err(Error::Corrupted { .. }) if salvage && !has_pin => {
+            Ok(super::anchor::Said { heads: super::anchor::Heads::None, pin: None })
+        }
         other => other,
     };
     let anchor_heads: super::anchor::Heads;
@@ -739,7 +741,7 @@ fn unlock_keys(
         (None, _) => {
             let (inner, legacy, plain) = unwrap(&envelope)?;
             // The vault knows this store (its envelope opened): now are these files its current ones?
-            anchor_heads = anchor_check(!legacy)?;
+            anchor_heads = anchor_check(!legacy)?.heads;
             moved(&inner, legacy, plain)?;
             to_key(&inner).ok_or_else(|| wrong_key_or_damage(conn, "envelope", &envelope))?
         }
@@ -756,7 +758,20 @@ fn unlock_keys(
             let iterations = u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]]);
             let (inner, legacy, plain) = unwrap(&envelope)?;
             // Files put back from before earlier attempts are refused before any new attempt is counted.
-            anchor_heads = anchor_check(!legacy)?;
+            let said = anchor_check(!legacy)?;
+            anchor_heads = said.heads;
+            // The count of wrong PINs and their times are the vault's (anchor payload version 4), not the
+            // files': a count edited down (or a last failure moved back) in the files is put right before the
+            // wait is measured (ADR 0036).
+            if let Some(pin) = said.pin {
+                if pin != super::anchor::PinState::from_meta(conn)? {
+                    pin.to_meta(conn)?;
+                    let wait = lockout_remaining(conn, clock)?;
+                    if wait > 0 {
+                        return Err(Error::Locked { retry_after_secs: wait });
+                    }
+                }
+            }
             moved(&inner, legacy, plain)?;
             // Count the attempt before trying it: a kill during the slow derivation still counts.
             let failures = count_attempt(conn, vault, store_id, clock, anchor_heads)?;
@@ -764,6 +779,12 @@ fn unlock_keys(
             match crypto::open(&k, &crypto::aad("meta", "envelope", "pin"), &inner) {
                 Some(raw) => {
                     meta_set(conn, "pin_failures", &0u64.to_be_bytes())?;
+                    // The vault's payload says the count too: moved on with it, or the next unlock would
+                    // take back the count of before this right PIN.
+                    if matches!(anchor_heads, super::anchor::Heads::Sealed(..)) {
+                        super::anchor::advance(conn, vault, store_id, anchor_heads)?;
+                        let _ = super::anchor::destroy_old(conn, vault, store_id);
+                    }
                     pin_layer = Some(k);
                     to_key(&raw).ok_or(Error::WrongKey)?
                 }

@@ -178,7 +178,8 @@ pub(super) fn to_records_v2(
 
     keys::rotate_envelope(&tx, vault, store_id, &raw, &new, pin_layer)?;
     let head = super::heads::start(&tx, &new.data, &new.head)?;
-    let bound = super::anchor::Heads::Bound(head.bind());
+    let g = super::heads::rebind(&tx, &new.data, &head)?;
+    let bound = super::anchor::Heads::Sealed(head.bind(), g);
     super::anchor::advance(&tx, vault, store_id, bound)?;
     tx.commit()?;
     new.anchor_heads = bound;
