@@ -189,6 +189,7 @@ impl Unlocked {
         if !u.records_v2 {
             upgrade::to_records_v2(conn, vault, store_id, &mut u, pin_layer.as_deref())?;
         }
+        u.check_settings(conn)?;
         // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
         let _ = keys::destroy_old_rings(conn, vault, store_id);
         keys::destroy_replaced_envelopes(conn, vault, store_id);
@@ -296,6 +297,67 @@ impl Unlocked {
         Ok(())
     }
 
+    /// The plaintext settings against the head's settings part (ADR 0036): a setting put back with its
+    /// older tag, or one deleted or added, is `RolledBack`; a setting whose tag does not fit its value
+    /// (edited in the file, or damaged) reads `Corrupted` and its tag is taken as it is (damage, as for an
+    /// ordinary collection). A head of before gets its part now, every setting tagged as it is (after the
+    /// data-key rotation too: the tags are under the head key).
+    fn check_settings(&mut self, conn: &mut Connection) -> Result<()> {
+        let Some(mut head) = heads::load(conn, &self.keys.data)? else { return Ok(()) };
+        let read = |prefix: &str| -> Result<Vec<(String, Vec<u8>)>> {
+            let mut st = conn.prepare("SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1")?;
+            let rows = st
+                .query_map([prefix], |r| Ok((r.get::<_, String>(0)?[prefix.len()..].to_string(), r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        };
+        let values = read("setting.")?;
+        let tags: HashMap<String, Vec<u8>> = read("setting_tag.")?.into_iter().collect();
+        let tx = conn.transaction()?;
+        let Some(kept) = head.settings else {
+            let mut part = heads::Part::default();
+            for (k, v) in &values {
+                let tag = heads::setting_tag(&self.keys.head, k, v);
+                keys::meta_set(&tx, &format!("setting_tag.{k}"), &tag)?;
+                part.toggle(&tag, true);
+            }
+            head.settings = Some(part);
+            heads::save(&tx, &self.keys.data, &head)?;
+            tx.commit()?;
+            self.unbound = true;
+            return Ok(());
+        };
+        let mut now = heads::Part::default();
+        let mut damaged = false;
+        for (k, v) in &values {
+            match tags.get(k).and_then(|t| <[u8; 32]>::try_from(t.as_slice()).ok()) {
+                Some(t) => {
+                    damaged |= t != heads::setting_tag(&self.keys.head, k, v);
+                    now.toggle(&t, true);
+                }
+                None => damaged = true,
+            }
+        }
+        for (k, t) in &tags {
+            if !values.iter().any(|(v, _)| v == k) {
+                match <[u8; 32]>::try_from(t.as_slice()) {
+                    Ok(t) => now.toggle(&t, true),
+                    Err(_) => damaged = true,
+                }
+            }
+        }
+        if now == kept {
+            return Ok(());
+        }
+        if !damaged {
+            return Err(Error::RolledBack);
+        }
+        head.settings = Some(now);
+        heads::save(&tx, &self.keys.data, &head)?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn audit_keys(&self) -> crate::audit::AuditKeys<'_> {
         crate::audit::AuditKeys { data: &self.keys.data, chain: &self.keys.audit }
     }
@@ -313,6 +375,15 @@ pub struct Store {
     vault: Arc<dyn KeyVault>,
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
+}
+
+/// Closing the store binds what changed since the last bind, as [`Store::lock`] does (best effort).
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Ok(mut g) = self.inner.lock() {
+            let _ = self.bind_in(&mut g);
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -386,7 +457,8 @@ impl Store {
             keys::meta_set(&tx, "store_id", store_id.as_bytes())?;
             let keys = keys::create(&tx, vault.as_ref(), &store_id, pin, policy)?;
             let ring = keys::new_ring(&tx, vault.as_ref(), &store_id, &keys, 1)?;
-            let head = heads::start(&tx, &keys.data, &keys.head)?;
+            let mut head = heads::start(&tx, &keys.data, &keys.head)?;
+            head.settings = Some(heads::Part::default());
             let g = heads::rebind(&tx, &keys.data, &head)?;
             anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Sealed(head.bind(), g))?;
             keys::meta_set(&tx, keys::RECORD_FORMAT_META, &keys::RECORD_FORMAT.to_be_bytes())?;
@@ -517,7 +589,12 @@ impl Store {
         if !self.has_pin()? {
             return Ok(None);
         }
-        let set = self.setting(LOCK_AFTER_SETTING)?.and_then(|v| v.parse::<u32>().ok());
+        // A value edited in the file (its tag does not fit, ADR 0036) counts as not set: the default.
+        let set = match self.setting(LOCK_AFTER_SETTING) {
+            Ok(v) => v.and_then(|v| v.parse::<u32>().ok()),
+            Err(Error::Corrupted { .. }) => None,
+            Err(e) => return Err(e),
+        };
         Ok(Some(set.unwrap_or(DEFAULT_LOCK_AFTER_SECS).min(MAX_LOCK_AFTER_SECS)))
     }
 
@@ -1066,21 +1143,31 @@ impl Store {
 
     // ---- plaintext settings (non-sensitive: cursors, versions) ----------------------------------
 
-    /// A non-sensitive value kept in plaintext (e.g. a sync cursor). Readable while locked.
+    /// A non-sensitive value kept in plaintext (e.g. a sync cursor). Readable while locked, as the files say
+    /// it; while unlocked it is checked against its tag (ADR 0036): a value edited in the file is
+    /// `Corrupted { meta, setting.<key> }` (setting it again mends it), and the unlock finds one put back or
+    /// deleted (`RolledBack`).
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         let g = self.guard();
-        Ok(keys::meta_get(&g.conn, &format!("setting.{key}"))?.and_then(|v| String::from_utf8(v).ok()))
+        let name = format!("setting.{key}");
+        let Some(value) = keys::meta_get(&g.conn, &name)? else { return Ok(None) };
+        if let Some(u) = g.unlocked.as_ref() {
+            let tag = keys::meta_get(&g.conn, &format!("setting_tag.{key}"))?;
+            if tag.as_deref() != Some(&heads::setting_tag(&u.keys.head, key, &value)[..]) {
+                return Err(Error::corrupted("meta", name));
+            }
+        }
+        Ok(String::from_utf8(value).ok())
     }
 
+    /// Sets a plaintext setting (with its tag, under the record head: the store must be unlocked).
     pub fn set_setting(&self, key: &str, value: &str) -> Result<()> {
-        let g = self.guard();
-        keys::meta_set(&g.conn, &format!("setting.{key}"), value.as_bytes())
+        self.transaction(|t| t.set_setting(key, value))
     }
 
     /// Removes a plaintext setting; true when it was there.
     pub fn remove_setting(&self, key: &str) -> Result<bool> {
-        let g = self.guard();
-        Ok(g.conn.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])? > 0)
+        self.transaction(|t| t.remove_setting(key))
     }
 
     // ---- attachments ----------------------------------------------------------------------------

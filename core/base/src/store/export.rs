@@ -242,8 +242,23 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Sets a plaintext setting inside the transaction.
+    /// Sets a plaintext setting inside the transaction, with its tag (ADR 0036: covered by the record head).
     pub fn set_setting(&mut self, key: &str, value: &str) -> Result<()> {
-        keys::meta_set(&self.tx, &format!("setting.{key}"), value.as_bytes())
+        self.remove_setting(key)?;
+        let tag = super::heads::setting_tag(&self.u.keys.head, key, value.as_bytes());
+        keys::meta_set(&self.tx, &format!("setting.{key}"), value.as_bytes())?;
+        keys::meta_set(&self.tx, &format!("setting_tag.{key}"), &tag)?;
+        self.heads.toggle_setting(&self.tx, &self.u.keys.data, &tag, true)
+    }
+
+    /// Removes a plaintext setting and its tag inside the transaction; true when it was there.
+    pub fn remove_setting(&mut self, key: &str) -> Result<bool> {
+        if let Some(t) = keys::meta_get(&self.tx, &format!("setting_tag.{key}"))? {
+            if let Ok(t) = <[u8; 32]>::try_from(t.as_slice()) {
+                self.heads.toggle_setting(&self.tx, &self.u.keys.data, &t, false)?;
+            }
+        }
+        self.tx.execute("DELETE FROM meta WHERE key = ?1", [format!("setting_tag.{key}")])?;
+        Ok(self.tx.execute("DELETE FROM meta WHERE key = ?1", [format!("setting.{key}")])? > 0)
     }
 }

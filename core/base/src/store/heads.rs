@@ -71,13 +71,13 @@ fn part(collection: &str) -> usize {
 
 /// Count and XOR of the row hashes of one part.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Part {
+pub(crate) struct Part {
     n: u64,
     x: [u8; 32],
 }
 
 impl Part {
-    fn toggle(&mut self, h: &[u8; 32], add: bool) {
+    pub(crate) fn toggle(&mut self, h: &[u8; 32], add: bool) {
         for (a, b) in self.x.iter_mut().zip(h) {
             *a ^= b;
         }
@@ -101,6 +101,28 @@ impl Part {
 pub(crate) struct Head {
     parts: [Part; 2],
     ordinary: BTreeMap<String, Part>,
+    /// The plaintext settings (`meta` rows `setting.<key>`, ADR 0036): count and XOR of each one's tag
+    /// ([`setting_tag`]). `None`: a head of before (the unlock tags every setting as it is then).
+    pub(crate) settings: Option<Part>,
+}
+
+/// The entry of the settings part in an encoded head: a name no collection can have (a collection name with
+/// '/' is refused at every seal).
+const SETTINGS_PART: &str = "/settings";
+
+/// The tag of one plaintext setting (ADR 0036): HMAC under the head key over its key and value,
+/// length-prefixed. Kept beside it (`meta` row `setting_tag.<key>`); the head's settings part covers every
+/// tag, so a setting edited is found at its read, and one put back or deleted at the unlock.
+pub(crate) fn setting_tag(key: &hmac::Key, name: &str, value: &[u8]) -> [u8; 32] {
+    let mut c = hmac::Context::with_key(key);
+    c.update(b"zhangban setting v1");
+    c.update(&(name.len() as u64).to_be_bytes());
+    c.update(name.as_bytes());
+    c.update(&(value.len() as u64).to_be_bytes());
+    c.update(value);
+    let mut h = [0u8; 32];
+    h.copy_from_slice(c.sign().as_ref());
+    h
 }
 
 impl Head {
@@ -126,6 +148,11 @@ impl Head {
             v.extend_from_slice(c.as_bytes());
             p.encode(&mut v);
         }
+        if let Some(p) = &self.settings {
+            v.extend_from_slice(&(SETTINGS_PART.len() as u32).to_be_bytes());
+            v.extend_from_slice(SETTINGS_PART.as_bytes());
+            p.encode(&mut v);
+        }
         v
     }
 
@@ -137,14 +164,24 @@ impl Head {
             return Some(Stored::Whole(Part::decode(b)?));
         }
         let (fixed, mut rest) = b.split_at_checked(80)?;
-        let mut head =
-            Head { parts: [Part::decode(&fixed[..40])?, Part::decode(&fixed[40..])?], ordinary: BTreeMap::new() };
+        let mut head = Head {
+            parts: [Part::decode(&fixed[..40])?, Part::decode(&fixed[40..])?],
+            ordinary: BTreeMap::new(),
+            settings: None,
+        };
         while !rest.is_empty() {
             let (n, r) = rest.split_at_checked(4)?;
             let n = u32::from_be_bytes(n.try_into().ok()?) as usize;
             let (name, r) = r.split_at_checked(n)?;
             let (p, r) = r.split_at_checked(40)?;
             let name = std::str::from_utf8(name).ok()?.to_string();
+            if name == SETTINGS_PART {
+                if head.settings.replace(Part::decode(p)?).is_some() {
+                    return None;
+                }
+                rest = r;
+                continue;
+            }
             if headed(&name) || head.ordinary.insert(name, Part::decode(p)?).is_some() {
                 return None;
             }
@@ -490,11 +527,18 @@ pub(crate) fn check(
     };
     // The head the rows make, reading of an ordinary row's body only what its hash covers (its version); the
     // whole rows only when it differs (to tell damage from an older copy).
-    let now = if ordinary { head_now(conn, key)? } else { rows_now(conn, key, true)?.0 };
+    // The settings part is checked by the caller against the settings (`Store::check_settings`).
+    let settings = match &stored {
+        Stored::Parts(h) => h.settings,
+        Stored::Whole(_) => None,
+    };
+    let mut now = if ordinary { head_now(conn, key)? } else { rows_now(conn, key, true)?.0 };
+    now.settings = settings;
     if matches!(&stored, Stored::Parts(h) if *h == now) {
         return Ok(Checked::Matches(now));
     }
-    let (now, rows) = rows_now(conn, key, !ordinary)?;
+    let (mut now, rows) = rows_now(conn, key, !ordinary)?;
+    now.settings = settings;
     match stored {
         Stored::Parts(h) if !ordinary && h.covered_equal(&now) => Ok(Checked::Matches(now)),
         Stored::Parts(h) if h == now => Ok(Checked::Matches(now)),
@@ -553,6 +597,13 @@ impl Pending {
         self.loaded(conn, data)?.toggle(collection, h, add);
         self.changed = true;
         self.anchored |= headed(collection) && part(collection) == 0;
+        Ok(())
+    }
+
+    /// Takes a setting's tag out of the settings part (before it is changed or removed) or puts it in.
+    pub(crate) fn toggle_setting(&mut self, conn: &Connection, data: &LessSafeKey, tag: &[u8; 32], add: bool) -> Result<()> {
+        self.loaded(conn, data)?.settings.get_or_insert_with(Part::default).toggle(tag, add);
+        self.changed = true;
         Ok(())
     }
 

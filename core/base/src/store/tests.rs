@@ -123,17 +123,18 @@ fn damaged_schema_or_row_text_is_corrupted_not_a_storage_error() {
 fn pin_lockout_counts_on_disk_and_grows() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let s = Store::create(&dir, vault(tmp.path()), Some("246810")).unwrap();
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let s = Store::create_with(&dir, vault(tmp.path()), Some("246810"), &PinPolicy::default(), clock.clone()).unwrap();
     s.put("c", "x", SELF_SUBJECT, b"secret").unwrap();
     drop(s);
-    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    let s = Store::open_with(&dir, vault(tmp.path()), clock.clone()).unwrap();
     assert!(s.is_locked());
     assert!(matches!(s.get("c", "x"), Err(Error::Locked { retry_after_secs: 0 })));
     for left in [4u32, 3] {
         assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left }) if attempts_left == left));
     }
     drop(s); // "kill the app": the count is on disk
-    let s = Store::open(&dir, vault(tmp.path())).unwrap();
+    let s = Store::open_with(&dir, vault(tmp.path()), clock.clone()).unwrap();
     assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 2 })));
     assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 1 })));
     match s.unlock(Some("000000")) {
@@ -143,9 +144,8 @@ fn pin_lockout_counts_on_disk_and_grows() {
     // Even the right PIN waits now.
     assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { retry_after_secs }) if retry_after_secs > 0));
     assert!(s.lockout_remaining().unwrap() > 0);
-    // Pretend the wait passed (a store without a boot clock reckons by the wall clock).
-    s.set_raw_meta_for_test("pin_last_failure", &0u64.to_be_bytes());
-    s.set_raw_meta_for_test("pin_last_failure_boot", &[]);
+    // The wait passes (editing the times in the file does not do: the vault's payload says them, ADR 0036).
+    clock.advance(30);
     s.unlock(Some("246810")).unwrap();
     assert_eq!(s.get("c", "x").unwrap().body.as_slice(), b"secret");
     s.lock();
@@ -185,7 +185,7 @@ fn the_core_decides_when_the_app_locks_in_the_background() {
     // Readable while locked (the shell asks before the PIN is given); a damaged value reads as the default.
     let s = Store::open(&dir, vault(tmp.path())).unwrap();
     assert_eq!(s.lock_after_background().unwrap(), Some(120));
-    s.set_setting(LOCK_AFTER_SETTING, "soon").unwrap();
+    s.set_raw_meta_for_test(&format!("setting.{LOCK_AFTER_SETTING}"), b"soon");
     assert_eq!(s.lock_after_background().unwrap(), Some(DEFAULT_LOCK_AFTER_SECS));
 }
 
@@ -1099,10 +1099,10 @@ fn attack_putting_back_the_files_of_before_an_anchored_change_is_refused() {
     let s = Store::open(&dir, v.clone()).unwrap();
     s.put("draft", "d1", SELF_SUBJECT, b"typed more").unwrap();
     drop(s);
-    // Only drafts changed: the copy is of the current epoch and opens.
+    // Only drafts changed, but closing the store bound them to the anchor (ADR 0036): the copy is refused.
     let unanchored = tmp.path().join("unanchored");
     copy_dir(&before, &unanchored);
-    assert!(Store::open(&unanchored, v.clone()).is_ok());
+    assert!(matches!(Store::open(&unanchored, v.clone()), Err(Error::RolledBack)));
     let s = Store::open(&dir, v.clone()).unwrap();
     s.transaction(|t| {
         t.put("grant_used", "g1", SELF_SUBJECT, b"{}", PutOptions::default())?;
@@ -1125,10 +1125,13 @@ fn a_store_gets_its_anchor_and_a_damaged_one_is_corrupted() {
     let blob: Vec<u8> = s
         .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0))?))
         .unwrap();
+    drop(s);
+    // (Flipped once the store is closed: closing binds its changes, which writes a new anchor.)
+    let blob: Vec<u8> =
+        raw_db(&dir).query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0)).unwrap();
     let mut flipped = blob.clone();
     flipped[5] ^= 1;
-    s.set_raw_meta_for_test("anchor_blob", &flipped);
-    drop(s);
+    raw_db(&dir).execute("UPDATE meta SET value = ?1 WHERE key = 'anchor_blob'", [flipped]).unwrap();
     assert!(matches!(Store::open(&dir, v), Err(Error::Corrupted { .. })));
 }
 
@@ -1638,9 +1641,8 @@ fn attack_an_older_head_put_back_with_all_its_rows_is_refused() {
     raw_db(&dir).execute("UPDATE meta SET value = ?1 WHERE key = 'record_head'", [head]).unwrap();
     assert!(matches!(Store::open(&dir, v.clone()), Err(Error::Corrupted { .. })));
 
-    // The limit (heads.rs, docs/SECURITY.md): the outbox part is not bound (moving the epoch on every
-    // outbox write would cut the sync rate several times over). An outbox entry sent, then the older head
-    // and rows of the same epoch put back: the entry reads as pending again.
+    // The outbox part is bound at the next bind (ADR 0036: closing or locking the store), not at each
+    // outbox write. An outbox entry sent, the store closed, then the older head and rows put back: refused.
     put_back(&current, &dir);
     let before = copy_covered(&dir);
     let s = Store::open(&dir, v.clone()).unwrap();
@@ -1649,9 +1651,7 @@ fn attack_an_older_head_put_back_with_all_its_rows_is_refused() {
     let current = tmp.path().join("current2");
     copy_dir(&dir, &current);
     put_back_covered(&dir, &before);
-    let s = Store::open(&dir, v.clone()).unwrap();
-    assert_eq!(s.get("outbox", "op-1").unwrap().tag.as_deref(), Some("pending"));
-    drop(s);
+    assert!(matches!(Store::open(&dir, v.clone()), Err(Error::RolledBack)));
 
     // The store as written opens.
     put_back(&current, &dir);
@@ -2194,4 +2194,194 @@ fn a_damaged_or_deleted_record_format_is_corrupted() {
     }
     put_back(&current, &dir);
     assert!(Store::open(&dir, v).is_ok());
+}
+
+// ---- ADR 0036: the ordinary and outbox parts bound, the PIN state vouched for, settings authenticated ----
+
+/// Finding 10 (a): the attacker copies the files (a drafted case, an outbox entry pending), the person goes
+/// on (the case submitted, the entry sent) and locks the app; the attacker puts the copy back — the whole
+/// copy, or its rows and head with the anchor's rows left current. Neither may open as the current store.
+#[test]
+fn attack_ordinary_and_outbox_changes_put_back_with_their_head_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"draft\"}", PutOptions { tag: Some("draft"), lookup: None })
+        .unwrap();
+    s.put_with("outbox", "op-1", SELF_SUBJECT, b"{\"n\":1}", PutOptions { tag: Some("pending"), lookup: None })
+        .unwrap();
+    s.lock();
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+
+    s.unlock(Some("246810")).unwrap();
+    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"submitted\"}", PutOptions { tag: Some("submitted"), lookup: None })
+        .unwrap();
+    s.transaction(|t| t.set_tag("outbox", "op-1", Some("sent")).map(|_| ())).unwrap();
+    s.lock();
+    drop(s);
+    let current = tmp.path().join("current");
+    copy_dir(&dir, &current);
+
+    // The whole copy (anchor rows of before included).
+    put_back(&before, &dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("246810")) {
+        Err(Error::RolledBack) => {}
+        Ok(()) => panic!(
+            "the copy of before opened: the case reads {:?}, the outbox entry {:?}",
+            s.get("case", "c1").unwrap().tag,
+            s.get("outbox", "op-1").unwrap().tag
+        ),
+        Err(e) => panic!("not refused as a rollback: {e:?}"),
+    }
+    drop(s);
+
+    // The store as written opens and reads what was written last (its unlock moves the epoch: copied again).
+    put_back(&current, &dir);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.unlock(Some("246810")).unwrap();
+    assert_eq!(s.get("case", "c1").unwrap().tag.as_deref(), Some("submitted"));
+    assert_eq!(s.get("outbox", "op-1").unwrap().tag.as_deref(), Some("sent"));
+    drop(s);
+
+    // Every row and the head of before, the anchor's rows current.
+    {
+        let old = raw_db(&before.clone());
+        let c = raw_db(&dir);
+        c.execute("DELETE FROM records", []).unwrap();
+        let mut st = old.prepare("SELECT collection, id, subject, tag, lookup, body, updated_at FROM records").unwrap();
+        let rows: Vec<(String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        for r in rows {
+            c.execute(
+                "INSERT INTO records (collection, id, subject, tag, lookup, body, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![r.0, r.1, r.2, r.3, r.4, r.5, r.6],
+            )
+            .unwrap();
+        }
+        let mut st = old.prepare("SELECT key, value FROM meta WHERE key LIKE 'record_head%'").unwrap();
+        let head: Vec<(String, Vec<u8>)> =
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+        c.execute("DELETE FROM meta WHERE key LIKE 'record_head%'", []).unwrap();
+        for (k, val) in head {
+            c.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, val]).unwrap();
+        }
+    }
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("246810")) {
+        Err(Error::RolledBack) => {}
+        Ok(()) => panic!("the rows and head of before opened: the case reads {:?}", s.get("case", "c1").unwrap().tag),
+        Err(e) => panic!("not refused as a rollback: {e:?}"),
+    }
+}
+
+/// Finding 10 (b): the count of wrong PINs is a `meta` row. The attacker who has used the five free guesses
+/// (and is made to wait) edits the count and the time of the last failure in the SQLite file: no fresh
+/// guesses, no shorter wait.
+#[test]
+fn attack_the_pin_count_edited_in_the_file_gives_no_fresh_guesses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(s.unlock(Some("000000")).is_err());
+    }
+    let wait = s.lockout_remaining().unwrap();
+    assert!(wait > 0);
+    drop(s);
+    {
+        let c = raw_db(&dir);
+        c.execute("UPDATE meta SET value = ?1 WHERE key = 'pin_failures'", [0u64.to_be_bytes().to_vec()]).unwrap();
+        c.execute("UPDATE meta SET value = ?1 WHERE key = 'pin_last_failure'", [0u64.to_be_bytes().to_vec()]).unwrap();
+        c.execute("DELETE FROM meta WHERE key = 'pin_last_failure_boot'", []).unwrap();
+    }
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("111111")) {
+        Err(Error::Locked { retry_after_secs }) => assert!(retry_after_secs > 0 && retry_after_secs <= wait),
+        other => panic!("the edited count gave a fresh guess: {other:?}"),
+    }
+    // The right PIN waits too; the wait is the vault's.
+    assert!(matches!(s.unlock(Some("246810")), Err(Error::Locked { .. })));
+    assert!(s.lockout_remaining().unwrap() > 0);
+    drop(s);
+
+    // The right PIN, once the wait is over, resets the count for good: a later wrong guess has four left.
+    let tmp2 = tempfile::tempdir().unwrap();
+    let dir2 = tmp2.path().join("s");
+    let v2 = vault(tmp2.path());
+    Store::create(&dir2, v2.clone(), Some("246810")).unwrap();
+    let s = Store::open(&dir2, v2.clone()).unwrap();
+    assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 4 })));
+    s.unlock(Some("246810")).unwrap();
+    drop(s);
+    let s = Store::open(&dir2, v2).unwrap();
+    assert!(matches!(s.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 4 })));
+}
+
+/// Finding 10 (b): plaintext settings are `meta` rows. The attacker edits the lock delay in the SQLite file
+/// (the app then stays unlocked in the background for an hour), and puts back an older setting with
+/// everything the file kept of it: the edit is not believed, the older value is refused.
+#[test]
+fn attack_a_setting_edited_or_put_back_in_the_file_is_not_believed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    s.set_lock_after_background(0).unwrap();
+    s.set_setting("agent.retention_days", "30").unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), Some(0));
+    s.lock();
+    drop(s);
+    raw_db(&dir)
+        .execute("UPDATE meta SET value = CAST('3600' AS BLOB) WHERE key = ?1", [format!("setting.{LOCK_AFTER_SETTING}")])
+        .unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.unlock(Some("246810")).unwrap();
+    assert_eq!(
+        s.lock_after_background().unwrap(),
+        Some(DEFAULT_LOCK_AFTER_SECS),
+        "the delay edited in the file was believed"
+    );
+    match s.setting(LOCK_AFTER_SETTING) {
+        Err(Error::Corrupted { table, record }) => {
+            assert_eq!(table, "meta");
+            assert_eq!(record, format!("setting.{LOCK_AFTER_SETTING}"));
+        }
+        other => panic!("an edited setting read as {other:?}"),
+    }
+    // Setting it again mends it; the other setting reads as set.
+    s.set_lock_after_background(0).unwrap();
+    assert_eq!(s.lock_after_background().unwrap(), Some(0));
+    assert_eq!(s.setting("agent.retention_days").unwrap().as_deref(), Some("30"));
+    s.lock();
+    let old: Vec<(String, Vec<u8>)> = {
+        let c = raw_db(&dir);
+        let mut st = c.prepare("SELECT key, value FROM meta WHERE key LIKE 'setting%retention_days'").unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+        rows
+    };
+    assert_eq!(old.len(), 2, "the setting and its tag");
+    s.unlock(Some("246810")).unwrap();
+    s.set_setting("agent.retention_days", "7").unwrap();
+    s.lock();
+    drop(s);
+    {
+        let c = raw_db(&dir);
+        for (k, val) in &old {
+            c.execute("UPDATE meta SET value = ?2 WHERE key = ?1", params![k, val]).unwrap();
+        }
+    }
+    let s = Store::open(&dir, v.clone()).unwrap();
+    match s.unlock(Some("246810")) {
+        Err(Error::RolledBack) => {}
+        Ok(()) => panic!("the older setting was put back: {:?}", s.setting("agent.retention_days")),
+        Err(e) => panic!("not refused as a rollback: {e:?}"),
+    }
 }
