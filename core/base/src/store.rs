@@ -159,6 +159,9 @@ pub(crate) struct Unlocked {
     /// A transaction changed the record head without moving the rollback epoch (an ordinary or outbox
     /// change): [`Store::lock`] binds it (ADR 0036).
     unbound: bool,
+    /// Each row's hash as this store last wrote it (`heads::Versions`, ADR 0036): every read compares the
+    /// row it decrypts. `None` in salvage (no per-read check).
+    versions: Option<heads::Versions>,
 }
 
 impl Unlocked {
@@ -178,18 +181,24 @@ impl Unlocked {
         let pin_layer = keys.pin_layer.take();
         let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
         let records_v2 = keys::record_format(conn)? >= 2;
-        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring, records_v2, unbound: false };
+        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring, records_v2, unbound: false, versions: None };
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
         u.check_head(conn, vault, store_id)?;
         // What a store of before keeps in the clear is sealed or keyed now (finding 11) — before the upgrade
         // to record format 2, which seals every record again (under its keyed id) and makes the head from them.
-        metadata::seal_all(conn, dir, &mut u)?;
-        if !u.records_v2 {
+        let converted = metadata::seal_all(conn, dir, &mut u)?;
+        let upgraded = !u.records_v2;
+        if upgraded {
             upgrade::to_records_v2(conn, vault, store_id, &mut u, pin_layer.as_deref())?;
         }
         u.check_settings(conn)?;
+        // The rows' versions for the per-read check: those the head check computed, unless a conversion
+        // or the upgrade has written rows since (or the check took its slower path).
+        if converted || upgraded || u.versions.is_none() {
+            u.versions = Some(heads::versions_now(conn, &u.keys.head)?);
+        }
         // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
         let _ = keys::destroy_old_rings(conn, vault, store_id);
         keys::destroy_replaced_envelopes(conn, vault, store_id);
@@ -222,8 +231,14 @@ impl Unlocked {
             anchor::Heads::None | anchor::Heads::Kept => None,
         };
         let sealed = matches!(said, anchor::Heads::Sealed(..));
-        let checked =
-            heads::check(conn, &self.keys.data, &self.keys.head, said != anchor::Heads::None, self.records_v2)?;
+        let checked = heads::check(
+            conn,
+            &self.keys.data,
+            &self.keys.head,
+            said != anchor::Heads::None,
+            self.records_v2,
+            &mut self.versions,
+        )?;
         let head = match checked {
             // The rows make the head, and it is the one the vault's payload names (an older head put back
             // with all its rows makes itself, but not that). A store of record format 1 is sealed anew by
@@ -358,6 +373,48 @@ impl Unlocked {
         Ok(())
     }
 
+    fn put_version(v: &mut heads::Versions, collection: &str, id: &str, h: Option<[u8; 32]>) {
+        match h {
+            Some(h) => {
+                v.entry(collection.to_string()).or_default().insert(id.to_string(), h);
+            }
+            None => {
+                if let Some(c) = v.get_mut(collection) {
+                    c.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Puts back the versions a failed transaction changed (in reverse order).
+    fn undo_versions(&mut self, undo: Vec<(String, String, Option<[u8; 32]>)>) {
+        if let Some(v) = self.versions.as_mut() {
+            for (c, id, h) in undo.into_iter().rev() {
+                Self::put_version(v, &c, &id, h);
+            }
+        }
+    }
+
+    /// The per-read check (ADR 0036): the row as read must be the version this store last wrote. A row of
+    /// another version that opens (an older ciphertext written back under the open store, or a row added)
+    /// is `RolledBack`; the caller has already refused one that does not open (`Corrupted`).
+    fn check_version(&self, collection: &str, id: &str, h: &[u8; 32]) -> Result<()> {
+        match &self.versions {
+            Some(v) if v.get(collection).and_then(|c| c.get(id)) != Some(h) => Err(Error::RolledBack),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the store last wrote a row (`collection`, `id`) (a read that finds none: deleted under it).
+    fn wrote(&self, collection: &str, id: &str) -> bool {
+        self.versions.as_ref().is_some_and(|v| v.get(collection).is_some_and(|c| c.contains_key(id)))
+    }
+
+    /// How many rows of `collection` the store last wrote (`None`: no per-read check).
+    fn written_count(&self, collection: &str) -> Option<usize> {
+        self.versions.as_ref().map(|v| v.get(collection).map_or(0, |c| c.len()))
+    }
+
     fn audit_keys(&self) -> crate::audit::AuditKeys<'_> {
         crate::audit::AuditKeys { data: &self.keys.data, chain: &self.keys.audit }
     }
@@ -462,10 +519,17 @@ impl Store {
             let g = heads::rebind(&tx, &keys.data, &head)?;
             anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Sealed(head.bind(), g))?;
             keys::meta_set(&tx, keys::RECORD_FORMAT_META, &keys::RECORD_FORMAT.to_be_bytes())?;
-            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring), records_v2: true, unbound: false };
+            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring), records_v2: true, unbound: false, versions: Some(heads::Versions::new()) };
             {
                 let mut txn =
-                    Txn { tx, u: &mut u, clock: clock.as_ref(), anchor: false, heads: heads::Pending::default() };
+                    Txn {
+                        tx,
+                        u: &mut u,
+                        clock: clock.as_ref(),
+                        anchor: false,
+                        heads: heads::Pending::default(),
+                        undo: Vec::new(),
+                    };
                 txn.create_subject(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
                 txn.tx.commit()?;
             }
@@ -689,18 +753,35 @@ impl Store {
             let Inner { conn, unlocked } = &mut *g;
             let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
             let tx = conn.transaction()?;
-            let mut txn =
-                Txn { tx, u: unlocked, clock: self.clock.as_ref(), anchor: false, heads: heads::Pending::default() };
-            let r = f(&mut txn)?;
-            let Txn { tx, anchor: asked, heads, u, .. } = txn;
-            heads.save(&tx, &u.keys.data)?;
-            // A change of the head's anchored part moves the epoch too: the anchor binds that part
-            // (`anchor.rs`), so an older head put back with all its rows is refused.
-            let anchored = asked || heads.moves_epoch();
-            if anchored {
-                anchor::advance(&tx, self.vault.as_ref(), &self.store_id, bound_head(&tx, &u.keys, &heads)?)?;
-            }
-            tx.commit()?;
+            let mut txn = Txn {
+                tx,
+                u: unlocked,
+                clock: self.clock.as_ref(),
+                anchor: false,
+                heads: heads::Pending::default(),
+                undo: Vec::new(),
+            };
+            let done = f(&mut txn);
+            let Txn { tx, anchor: asked, heads, u, undo, .. } = txn;
+            // The rows' versions follow the commit: a transaction that fails puts back those it changed.
+            let committed = done.and_then(|r| {
+                heads.save(&tx, &u.keys.data)?;
+                // A change of the head's anchored part moves the epoch too: the anchor binds that part
+                // (`anchor.rs`), so an older head put back with all its rows is refused.
+                let anchored = asked || heads.moves_epoch();
+                if anchored {
+                    anchor::advance(&tx, self.vault.as_ref(), &self.store_id, bound_head(&tx, &u.keys, &heads)?)?;
+                }
+                tx.commit()?;
+                Ok((r, anchored))
+            });
+            let (r, anchored) = match committed {
+                Ok(v) => v,
+                Err(e) => {
+                    u.undo_versions(undo);
+                    return Err(e);
+                }
+            };
             // Bound now (anchored), or left for the next bind (`Store::lock`).
             if anchored {
                 u.unbound = false;
@@ -815,6 +896,11 @@ impl Store {
                 )?;
                 let mut head = heads::Pending::default();
                 head.remove_subject(&tx, &u.keys.data, &u.keys.head, id)?;
+                let gone: Vec<(String, String)> = {
+                    let mut st = tx.prepare("SELECT collection, id FROM records WHERE subject = ?1")?;
+                    let rows = st.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                    rows
+                };
                 tx.execute("DELETE FROM records WHERE subject = ?1", [id])?;
                 head.save(&tx, &u.keys.data)?;
                 if head.moves_epoch() {
@@ -829,6 +915,11 @@ impl Store {
                 tx.commit()?;
                 u.ring = Some(new);
                 u.subject_keys.remove(id);
+                if let Some(v) = u.versions.as_mut() {
+                    for (c, i) in gone {
+                        Unlocked::put_version(v, &c, &i, None);
+                    }
+                }
                 files
             }
         };
@@ -1326,6 +1417,8 @@ pub struct Txn<'a> {
     anchor: bool,
     /// The head of the security-relevant collections, kept up to date by the writes (`heads.rs`).
     heads: heads::Pending,
+    /// The rows' versions this transaction changed, as they were (put back if it fails).
+    undo: Vec<(String, String, Option<[u8; 32]>)>,
 }
 
 impl Txn<'_> {
@@ -1399,7 +1492,17 @@ impl Txn<'_> {
         st.execute(params![collection, id, subject, tag, lookup, sealed, updated_at])?;
         drop(st);
         let h = heads::hash_of(&self.u.keys.head, collection, id, subject, tag, lookup, &sealed, updated_at, true);
+        self.set_version(collection, id, Some(h));
         self.heads.toggle_hash(&self.tx, &self.u.keys.data, collection, &h, true)
+    }
+
+    /// Records the row's new version (or its deletion) for the per-read check, keeping the old one to undo.
+    fn set_version(&mut self, collection: &str, id: &str, h: Option<[u8; 32]>) {
+        if let Some(v) = self.u.versions.as_mut() {
+            let old = v.get(collection).and_then(|c| c.get(id)).copied();
+            self.undo.push((collection.to_string(), id.to_string(), old));
+            Unlocked::put_version(v, collection, id, h);
+        }
     }
 
     /// Takes the row out of the head of the covered collections (before a write) or puts it in (after).
@@ -1462,6 +1565,7 @@ impl Txn<'_> {
 
     pub fn delete(&mut self, collection: &str, id: &str) -> Result<bool> {
         self.head_row(collection, id, false)?;
+        self.set_version(collection, id, None);
         Ok(self.tx.execute("DELETE FROM records WHERE collection = ?1 AND id = ?2", params![collection, id])? > 0)
     }
 
@@ -1751,8 +1855,14 @@ fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow
     } else {
         record_aad_v1(collection, &id, &subject)?
     };
+    let version = (u.records_v2 && u.versions.is_some()).then(|| {
+        heads::hash_of(&u.keys.head, collection, &id, &subject, tag.as_deref(), lookup.as_deref(), &body, updated_at, true)
+    });
     let body =
         crypto::open_owned(&key, &aad, body).ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
+    if let Some(h) = version {
+        u.check_version(collection, &id, &h)?;
+    }
     Ok(Record { seq, collection: collection.to_string(), id, subject, tag, body, updated_at })
 }
 
@@ -1769,7 +1879,14 @@ fn get_record(conn: &Connection, u: &mut Unlocked, collection: &str, id: &str) -
             Error::Storage(_) | Error::Corrupted { .. } => Error::corrupted(format!("records/{collection}"), id),
             other => other,
         })?;
-    let Some(row) = row else { return Err(check_miss(conn, collection, id)) };
+    let Some(row) = row else {
+        // A row this store wrote and did not delete, gone under it with its count (ADR 0036); gone without
+        // it, damage (`check_miss`).
+        return Err(match check_miss(conn, collection, id) {
+            Error::NotFound { .. } if u.wrote(collection, id) => Error::RolledBack,
+            e => e,
+        });
+    };
     // A damaged index can lead SQLite to another row; its own id would then authenticate, so the id must
     // be the one asked for (found by the byte-flip fault test).
     if row.1 != id {
@@ -1844,6 +1961,10 @@ fn scan_records(
             format!("records/{collection}"),
             format!("{} of {kept} records reachable", rows.len()),
         ));
+    }
+    // As many rows as this store last wrote (a row deleted through SQL keeps the kept count: ADR 0036).
+    if u.written_count(collection).is_some_and(|n| n != rows.len()) {
+        return Err(Error::RolledBack);
     }
     let rows: Vec<Meta> = rows.into_iter().filter(|row| tag.is_none_or(|t| Some(t) == row.3.as_deref())).collect();
     // The filter column is plain text a damaged page can change, dropping a row from the answer

@@ -37,7 +37,7 @@
 //! anyway); damage in an ordinary collection hides an older record of it written back with it; a store
 //! upgraded to this format trusts its rows as they are at that first unlock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ring::aead::LessSafeKey;
 use ring::hmac;
@@ -382,9 +382,19 @@ fn rows_now(conn: &Connection, key: &hmac::Key, covered_only: bool) -> Result<(H
     Ok((head, rows))
 }
 
+/// Every row's hash as the store last wrote it, by collection and id (ADR 0036): made at unlock from the
+/// rows the head check has just vouched for, kept by every commit, and compared with each row a read
+/// decrypts — a row written back, added or deleted under an open store is `RolledBack` at its read.
+pub(crate) type Versions = HashMap<String, HashMap<String, [u8; 32]>>;
+
+/// The hash of each row as it is now (record format 2): [`Versions`].
+pub(crate) fn versions_now(conn: &Connection, key: &hmac::Key) -> Result<Versions> {
+    Ok(head_now(conn, key)?.1)
+}
+
 /// The head every row makes now (record format 2), reading of an ordinary row's body only its version: the
-/// unlock of a store of many records reads a few dozen bytes of each, not the records.
-fn head_now(conn: &Connection, key: &hmac::Key) -> Result<Head> {
+/// unlock of a store of many records reads a few dozen bytes of each, not the records. With each row's hash.
+fn head_now(conn: &Connection, key: &hmac::Key) -> Result<(Head, Versions)> {
     let covered = HEADED.iter().map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ");
     let mut st = conn.prepare(&format!(
         "SELECT CAST(collection AS BLOB), CAST(id AS BLOB), CAST(subject AS BLOB), CAST(tag AS BLOB),
@@ -393,15 +403,18 @@ fn head_now(conn: &Connection, key: &hmac::Key) -> Result<Head> {
          FROM (SELECT *, collection IN ({covered}) OR length(CAST(body AS BLOB)) < 29 AS whole FROM records)"
     ))?;
     let mut head = Head::default();
+    let mut versions = Versions::new();
     let mut rows = st.query([])?;
     while let Some(r) = rows.next()? {
-        head.toggle(&text(r.get(0)?), &version_hash(key, r)?, true);
+        let (collection, id, h) = version_hash(key, r)?;
+        head.toggle(&collection, &h, true);
+        versions.entry(collection).or_default().insert(id, h);
     }
-    Ok(head)
+    Ok((head, versions))
 }
 
 /// The hash of a row of [`head_now`]'s query.
-fn version_hash(key: &hmac::Key, r: &rusqlite::Row<'_>) -> rusqlite::Result<[u8; 32]> {
+fn version_hash(key: &hmac::Key, r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, [u8; 32])> {
     let (collection, id, subject) = (text(r.get(0)?), text(r.get(1)?), text(r.get(2)?));
     let tag = r.get::<_, Option<Vec<u8>>>(3)?.map(text);
     let lookup: Option<Vec<u8>> = r.get(4)?;
@@ -417,7 +430,8 @@ fn version_hash(key: &hmac::Key, r: &rusqlite::Row<'_>) -> rusqlite::Result<[u8;
         version = body_version(len as usize, &first, &last);
         &version
     };
-    Ok(hash_parts(key, &collection, &id, &subject, tag.as_deref(), lookup.as_deref(), part, at))
+    let h = hash_parts(key, &collection, &id, &subject, tag.as_deref(), lookup.as_deref(), part, at);
+    Ok((collection, id, h))
 }
 
 /// Meta key of the head's *generation* (ADR 0036): the head is sealed with it in its associated data, and
@@ -519,6 +533,7 @@ pub(crate) fn check(
     key: &hmac::Key,
     required: bool,
     ordinary: bool,
+    versions: &mut Option<Versions>,
 ) -> Result<Checked> {
     let stored = match load_stored(conn, data)? {
         Some(h) => h,
@@ -532,11 +547,18 @@ pub(crate) fn check(
         Stored::Parts(h) => h.settings,
         Stored::Whole(_) => None,
     };
-    let mut now = if ordinary { head_now(conn, key)? } else { rows_now(conn, key, true)?.0 };
+    let mut now = if ordinary {
+        let (head, v) = head_now(conn, key)?;
+        *versions = Some(v);
+        head
+    } else {
+        rows_now(conn, key, true)?.0
+    };
     now.settings = settings;
     if matches!(&stored, Stored::Parts(h) if *h == now) {
         return Ok(Checked::Matches(now));
     }
+    *versions = None;
     let (mut now, rows) = rows_now(conn, key, !ordinary)?;
     now.settings = settings;
     match stored {

@@ -196,7 +196,7 @@ struct Rename {
 
 /// Converts what a store of before keeps in the clear, in one transaction (see the module's text). Cheap
 /// when there is nothing to do: three small queries and a `meta` read.
-pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unlocked) -> Result<()> {
+pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unlocked) -> Result<bool> {
     let kinds: Vec<(String, String)> = {
         let mut st = conn.prepare_cached("SELECT id, kind FROM subjects WHERE kind_sealed IS NULL")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
@@ -232,7 +232,7 @@ pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unl
     }
     let audit_done = super::keys::meta_get(conn, AUDIT_DONE)?.is_some();
     if kinds.is_empty() && files.is_empty() && renames.is_empty() && audit_done {
-        return Ok(());
+        return Ok(false);
     }
     let tx = conn.transaction()?;
     for (id, clear) in kinds {
@@ -299,7 +299,7 @@ pub(crate) fn seal_all(conn: &mut Connection, dir: &std::path::Path, u: &mut Unl
     // The pages of before (with the clear values) are in the file until the WAL is copied back; copied
     // (`secure_delete` zeroes what was freed) and emptied, a copy of the files taken now holds none of it.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

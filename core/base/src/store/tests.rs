@@ -2385,3 +2385,47 @@ fn attack_a_setting_edited_or_put_back_in_the_file_is_not_believed() {
         Err(e) => panic!("not refused as a rollback: {e:?}"),
     }
 }
+
+/// Finding 10 (c): the head is checked at unlock; the attacker (malware with the files, another process)
+/// changes rows *under an open store* — an older ciphertext of a case written back whole (every column of
+/// its moment, so it authenticates), a draft deleted through SQL (the kept count follows). Each read of them
+/// must refuse, not serve the older state.
+#[test]
+fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"draft\"}", PutOptions { tag: Some("draft"), lookup: None })
+        .unwrap();
+    s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
+    s.put("draft", "d2", SELF_SUBJECT, b"typed too").unwrap();
+    let old = raw_row(&raw_db(&dir), "case", "c1");
+    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"submitted\"}", PutOptions { tag: Some("submitted"), lookup: None })
+        .unwrap();
+    // The store stays open (unlocked); the attacker writes through another connection.
+    write_back(&raw_db(&dir), "case", "c1", &old);
+    match s.get("case", "c1") {
+        Err(Error::RolledBack) => {}
+        other => panic!("the older case written back under the open store read as {:?}", other.map(|r| r.tag)),
+    }
+    assert!(matches!(s.list("case", None), Err(Error::RolledBack)));
+    raw_db(&dir).execute("DELETE FROM records WHERE collection = 'draft' AND id = 'd2'", []).unwrap();
+    match s.get("draft", "d2") {
+        Err(Error::RolledBack) => {}
+        other => panic!("a draft deleted under the open store read as {:?}", other.map(|r| r.id)),
+    }
+    match s.list("draft", None) {
+        Err(Error::RolledBack) => {}
+        other => panic!("the list without the deleted draft read as {:?}", other.map(|v| v.len())),
+    }
+    // What the store itself writes and deletes reads as before; a failed transaction leaves no version.
+    assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"typed");
+    let _ = s.transaction(|t| {
+        t.put("draft", "d3", SELF_SUBJECT, b"x", PutOptions::default())?;
+        Err::<(), _>(Error::validation("x", "中止", "abort"))
+    });
+    assert!(matches!(s.get("draft", "d3"), Err(Error::NotFound { .. })));
+    s.delete("draft", "d1").unwrap();
+    assert!(matches!(s.get("draft", "d1"), Err(Error::NotFound { .. })));
+}
