@@ -5,6 +5,9 @@
 //! * `insert`: 10,000 records of 1 KB in one transaction (ms per 1,000);
 //! * `autosave`: 1,000 single-record transactions updating records of the 10,000 (ms per 1,000);
 //! * `read`: 10,000 point reads in a fixed shuffled order (ms per 1,000);
+//! * `list`: one `list` of the 10,000 records (ms; ADR 0036: each row read is checked against its version);
+//! * `close`: dropping the store after the writes above (ADR 0036: binds the changes to the anchor — a vault
+//!   key made and one destroyed; before, nothing);
 //! * `unlock`: `Store::open` of the store holding them (no PIN: the vault and the unlock checks), ms, 9 per
 //!   run: wall time, and this thread's CPU time (less sensitive to other processes on a loaded machine).
 //!
@@ -44,6 +47,7 @@ fn cpu_ms() -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = std::env::var("ZB_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let (mut insert, mut autosave, mut read, mut unlock) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut list, mut close) = (Vec::new(), Vec::new());
     let mut unlock_cpu = Vec::new();
     for _ in 0..runs {
         let tmp = tempfile::tempdir()?;
@@ -71,7 +75,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::hint::black_box(s.get("case", &format!("c{i}"))?);
         }
         read.push(t.elapsed().as_secs_f64() * 1000.0 / (N as f64 / 1000.0));
+        let t = Instant::now();
+        std::hint::black_box(s.list("case", None)?);
+        list.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
         drop(s);
+        close.push(t.elapsed().as_secs_f64() * 1000.0);
         for _ in 0..9 {
             let (t, c) = (Instant::now(), cpu_ms());
             let s = Store::open(&dir, vault.clone())?;
@@ -85,6 +94,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("insert   {:8.2} ms per 1,000 (10,000 in one transaction)", median(insert));
     println!("autosave {:8.2} ms per 1,000 single-record transactions", median(autosave));
     println!("read     {:8.2} ms per 1,000 point reads", median(read));
+    println!("list     {:8.2} ms (one list of the 10,000)", median(list));
+    println!("close    {:8.2} ms (drop after the writes)", median(close));
     println!("unlock   {:8.2} ms (open of a store of 10,000 records; 9 per run)", median(unlock));
     println!(
         "unlock   {:8.2} ms of this thread's CPU time (the same opens: less sensitive to the load)",

@@ -49,7 +49,8 @@ pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIO
 pub use metadata::{is_keyed_id, KEYED_IDS};
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{
-    vault_key_needs_user_authentication, vault_user_authentication_validity_secs, FileVault, KeyVault, VaultError,
+    user_authentication_prompt_title, vault_key_needs_user_authentication, vault_user_authentication_validity_secs, FileVault,
+    KeyVault, VaultError,
 };
 
 use crate::clock::{Clock, SystemClock};

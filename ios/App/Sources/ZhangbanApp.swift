@@ -87,9 +87,14 @@ final class SessionOpener: ObservableObject {
         await open()
     }
 
+    /// The one vault of the process: the person's confirmation (finding 6) is handed to it.
+    private let vault = KeychainVault()
+
     /// Opens the store; with a PIN when it has one (the PIN screen passes it). The core counts an attempt
     /// before it checks it and refuses during a lockout: its `WrongPin` / `Locked` words go to the PIN screen.
-    func open(pin: String? = nil) async {
+    /// When the core says the person must confirm it is them first (`NeedsUserAuthentication`), the vault asks
+    /// once (LAContext) and the same open runs again; a cancel shows the core's words.
+    func open(pin: String? = nil, asked: Bool = false) async {
         guard session == nil else { return }
         // one store per process: the background refresh may have opened it before any scene
         if let s = SessionOpener.shared {
@@ -109,7 +114,7 @@ final class SessionOpener: ObservableObject {
             let url = SessionOpener.platformURL
             let s = try await ZhangbanSession.open(
                 directory: directory,
-                vault: KeychainVault(),
+                vault: vault,
                 pin: pin,
                 platformURL: url,
                 // The device key in the Secure Enclave (nil on the simulator: the store's own key).
@@ -123,6 +128,14 @@ final class SessionOpener: ObservableObject {
             _ = try? await UNUserNotificationCenter.current().requestAuthorization(options: [.alert, .sound, .badge])
             let version = Bundle.main.object(forInfoDictionaryKey: "CFBundleShortVersionString") as? String ?? "0"
             await s.registerOnce(model: UIDevice.current.model, appVersion: version)
+        } catch let e as ZhangbanError where !asked && e.asksForPerson {
+            if await vault.confirmPerson(reason: e.text(Lang.current)) {
+                await open(pin: pin, asked: true)
+            } else if pin != nil {
+                pinError = e.text(Lang.current)
+            } else {
+                self.error = e.text(Lang.current)
+            }
         } catch ZhangbanError.Locked(let retryAfterSecs) where pin == nil {
             // opened without the PIN it needs: ask for it (and say the wait, during a lockout)
             needsPin = true

@@ -41,6 +41,23 @@ public final class KeychainVault: KeyVault, @unchecked Sendable {
         self.context = context
     }
 
+    /// The host's prompt on `ZhangbanError.NeedsUserAuthentication` (finding 6): the person confirms it is them
+    /// (Face ID / Touch ID or the passcode) in the core's words — its title and the error's own text; the
+    /// rule of when to ask is the core's (that error only: ask once, then call again). On success the context
+    /// is handed to this vault ([`authenticated(_:)`]); false when they cancelled or the device cannot ask.
+    public func confirmPerson(reason: String, lang: Lang = .current) async -> Bool {
+        let context = LAContext()
+        context.localizedCancelTitle = lang.pick("取消", "Cancel")
+        let said = lang.pick(userAuthenticationPromptTitle()) + "\n" + reason
+        do {
+            guard try await context.evaluatePolicy(.deviceOwnerAuthentication, localizedReason: said) else { return false }
+        } catch {
+            return false
+        }
+        authenticated(context)
+        return true
+    }
+
     /// The context a gated read uses: the host's, else one that may not show UI (the read then fails).
     private func readContext() -> LAContext {
         if let context { return context }

@@ -29,6 +29,12 @@ public extension Notice {
 public extension ZhangbanError {
     /// What happened and what to do, from the core.
     func text(_ lang: Lang) -> String { lang.pick(textZh(), textEn()) }
+
+    /// The core's rule of when the host asks the person to confirm it is them (finding 6): this error only.
+    var asksForPerson: Bool {
+        if case .NeedsUserAuthentication = self { return true }
+        return false
+    }
 }
 
 /// The core's text for any error a call throws (a non-core error shows its own description).

@@ -61,6 +61,15 @@ pub fn vault_key_needs_user_authentication(alias: &str) -> bool {
     alias.starts_with("zhangban.store.")
 }
 
+/// The title of the shells' prompt when the core says `NeedsUserAuthentication` (finding 6): the rule of
+/// when to ask is the core's (that error, and only it: ask once, then call again), and so are the words —
+/// this title and, below it, the error's own text. Android shows it in BiometricPrompt (strong biometric or
+/// the screen lock), iOS in `LAContext.evaluatePolicy(.deviceOwnerAuthentication)`.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn user_authentication_prompt_title() -> crate::Text {
+    crate::Text::new("确认是您本人", "Confirm it is you")
+}
+
 /// How long after the person authenticated a gated key stays usable (Keystore
 /// `setUserAuthenticationParameters`, Keychain `LAContext.touchIDAuthenticationAllowableReuseDuration`):
 /// long enough for one unlock (the PIN typed after the prompt), short enough that malware waiting in the

@@ -26,6 +26,7 @@ import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.text
 import org.zhangban.ui.ZhangbanRoot
+import uniffi.zhangban_base.vaultKeyNeedsUserAuthentication
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanTestClock
 
@@ -142,6 +143,61 @@ class PinScreensTest {
             println("pin screens: ${cam.shot}")
             cam.verify()
         }
+        z.close()
+    }
+
+    /**
+     * Finding 6 on screen: the platform gates the key of the store's data key behind the person (a fake gate in
+     * front of JCE keys, refusing as the Keystore does). The PIN screen's unlock gets the core's
+     * `NeedsUserAuthentication`; the host is asked once, in the core's words (its title, the error's text). The
+     * person cancels: the screen says what the core said and no PIN attempt was counted. They confirm: the
+     * same unlock goes on and the tabs open.
+     */
+    @Test
+    fun aGatedStoreAsksThePersonOnceInTheCoresWords() {
+        val keys = java.util.concurrent.ConcurrentHashMap<String, javax.crypto.SecretKey>()
+        var authenticated = true
+        class NotAuthenticated : java.security.InvalidKeyException("user not authenticated")
+        val vault = AesGcmKeyVault(destroyKey = { keys.remove(it) }, needsUser = { it is NotAuthenticated }) { alias ->
+            val k = keys.computeIfAbsent(alias) { aesKey() }
+            if (vaultKeyNeedsUserAuthentication(alias) && !authenticated) throw NotAuthenticated()
+            k
+        }
+        val clock = ZhangbanTestClock(1_796_000_000)
+        val z = runBlocking { Zhangban.open(File(tmp, "gated").path, vault, "135790", "http://127.0.0.1:9", clock = clock) }
+        val slow = 120_000L
+        val host = TestHost()
+        val needs = ZhangbanException.NeedsUserAuthentication().text(Lang.ZH)
+        runSkikoComposeUiTest(SCREEN, Density(1f)) {
+            val cam = Camera(this)
+            cam.setContent(host) { ZhangbanRoot(open = { z }, caseFromNotice = null, onCaseShown = {}) }
+            waitForText("设置")
+            z.lock()
+            authenticated = false
+            waitForText("输入 PIN 解锁掌办")
+
+            // The person cancels the prompt: the core's words on screen, no PIN attempt counted.
+            host.confirms = false
+            type("启动密码（PIN）", "135790")
+            onNodeWithText("解锁").assertIsEnabled().performClick()
+            waitForText(needs, timeoutMs = slow)
+            assertEquals(listOf("确认是您本人" to needs), host.confirmPrompts.toList())
+            assertTrue(z.locked.value)
+            assertEquals(0L, runBlocking { z.lockoutRemaining() })
+
+            // They confirm: the unlock goes on, the tabs open.
+            host.confirms = true
+            host.onConfirm = { authenticated = true }
+            type("启动密码（PIN）", "135790")
+            onNodeWithText("解锁").assertIsEnabled().performClick()
+            waitForText("待办", timeoutMs = slow)
+            assertFalse(z.locked.value)
+            assertEquals(2, host.confirmPrompts.size, "asked once per refusal")
+        }
+        // No attempt was counted by the refusal: the next wrong PIN has four left.
+        z.lock()
+        val e = runCatching { runBlocking { z.unlock("000000") } }.exceptionOrNull()
+        assertEquals(ZhangbanException.WrongPin(4u).text(Lang.ZH), (e as ZhangbanException).text(Lang.ZH))
         z.close()
     }
 }

@@ -87,6 +87,17 @@ class TestHost(private val backups: File = kotlin.io.path.createTempDirectory("z
         scans++
         onScanned(nextScan)
     }
+
+    /** What the person answers when asked to confirm it is them (the tests set it), and what they were shown. */
+    var confirms = true
+    val confirmPrompts = mutableListOf<Pair<String, String>>()
+    var onConfirm: () -> Unit = {}
+
+    override suspend fun confirmPerson(title: String, reason: String): Boolean {
+        confirmPrompts += title to reason
+        if (confirms) onConfirm()
+        return confirms
+    }
 }
 
 private class Resumed : LifecycleOwner {

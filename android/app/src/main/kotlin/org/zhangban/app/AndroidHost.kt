@@ -2,16 +2,24 @@ package org.zhangban.app
 
 import android.app.Activity
 import android.net.Uri
+import android.os.Build
 import android.provider.OpenableColumns
 import android.view.WindowManager
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.runtime.Composable
+import androidx.biometric.BiometricManager.Authenticators.BIOMETRIC_STRONG
+import androidx.biometric.BiometricManager.Authenticators.DEVICE_CREDENTIAL
+import androidx.biometric.BiometricPrompt
 import androidx.compose.runtime.rememberCoroutineScope
+import androidx.core.content.ContextCompat
+import androidx.fragment.app.FragmentActivity
+import kotlin.coroutines.resume
 import com.journeyapps.barcodescanner.ScanContract
 import com.journeyapps.barcodescanner.ScanOptions
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlinx.coroutines.withContext
 import org.zhangban.ui.Host
 import org.zhangban.ui.PickedFile
@@ -81,6 +89,39 @@ class AndroidHost(private val activity: Activity) : Host {
         }
         // providers often report no type for .zbk
         return { launcher.launch(arrayOf(BackupDocuments.MIME, "*/*")) }
+    }
+
+    /**
+     * Finding 6: the core said `NeedsUserAuthentication` (the Keystore refused the gated key of the store's data
+     * key): BiometricPrompt, a strong biometric or the screen lock, in the core's words. Success authorizes the
+     * Keystore key for the core's validity time ([KeystoreVault]); a cancel or an error (no screen lock, too many
+     * tries) is false. A fingerprint not recognised keeps the prompt up (the system's own retry).
+     */
+    override suspend fun confirmPerson(title: String, reason: String): Boolean {
+        val fragments = activity as? FragmentActivity ?: return false
+        return withContext(Dispatchers.Main) {
+            suspendCancellableCoroutine { done ->
+                val callback = object : BiometricPrompt.AuthenticationCallback() {
+                    override fun onAuthenticationSucceeded(result: BiometricPrompt.AuthenticationResult) {
+                        if (done.isActive) done.resume(true)
+                    }
+
+                    override fun onAuthenticationError(errorCode: Int, errString: CharSequence) {
+                        if (done.isActive) done.resume(false)
+                    }
+                }
+                val prompt = BiometricPrompt(fragments, ContextCompat.getMainExecutor(fragments), callback)
+                val info = BiometricPrompt.PromptInfo.Builder().setTitle(title).setDescription(reason)
+                if (Build.VERSION.SDK_INT >= 30) {
+                    info.setAllowedAuthenticators(BIOMETRIC_STRONG or DEVICE_CREDENTIAL)
+                } else {
+                    @Suppress("DEPRECATION")
+                    info.setDeviceCredentialAllowed(true)
+                }
+                prompt.authenticate(info.build())
+                done.invokeOnCancellation { prompt.cancelAuthentication() }
+            }
+        }
     }
 
     private fun picked(uri: Uri): PickedFile {

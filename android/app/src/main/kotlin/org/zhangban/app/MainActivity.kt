@@ -4,7 +4,6 @@ import android.Manifest
 import android.content.Intent
 import android.os.Build
 import android.os.Bundle
-import androidx.activity.ComponentActivity
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.compose.setContent
 import androidx.activity.result.contract.ActivityResultContracts
@@ -17,6 +16,7 @@ import androidx.compose.runtime.remember
 import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.platform.LocalConfiguration
+import androidx.fragment.app.FragmentActivity
 import org.zhangban.kit.Lang
 import org.zhangban.ui.LocalHost
 import org.zhangban.ui.LocalLang
@@ -24,8 +24,11 @@ import org.zhangban.ui.RestoreScreen
 import org.zhangban.ui.ZhangbanRoot
 import org.zhangban.ui.ZhangbanTheme
 
-/** A thin host: the screens are org.zhangban.ui (android/ui), the Android pieces are [AndroidHost]. */
-class MainActivity : ComponentActivity() {
+/**
+ * A thin host: the screens are org.zhangban.ui (android/ui), the Android pieces are [AndroidHost]. A
+ * FragmentActivity (a ComponentActivity) because BiometricPrompt needs one (finding 6).
+ */
+class MainActivity : FragmentActivity() {
     private val openCase = mutableStateOf<String?>(null)
 
     override fun onCreate(savedInstanceState: Bundle?) {

@@ -53,9 +53,11 @@ fun ZhangbanRoot(open: suspend () -> Zhangban, caseFromNotice: String?, onCaseSh
     var attempt by rememberSaveable { mutableStateOf(0) }
     var opening by remember { mutableStateOf<Opening>(Opening.Busy) }
     var prefs by rememberSaveable { mutableStateOf(Prefs()) }
+    val host = LocalHost.current
     LaunchedEffect(attempt) {
         opening = try {
-            Opening.Ready(open())
+            // A store without a PIN opens with its gated vault key: the person may have to confirm it is them.
+            Opening.Ready(asPerson(host, c.lang) { open() })
         } catch (e: ZhangbanException) {
             Opening.Failed(e) // WrongKey, Storage, … with what to do, from the core
         }

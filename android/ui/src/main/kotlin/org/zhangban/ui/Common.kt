@@ -32,6 +32,7 @@ import java.time.format.FormatStyle
 import java.util.Locale
 import org.zhangban.kit.Lang
 import org.zhangban.kit.text
+import uniffi.zhangban_base.userAuthenticationPromptTitle
 import uniffi.zhangban_ffi.ZhangbanException
 
 /**
@@ -70,7 +71,28 @@ interface Host {
      */
     @Composable
     fun rememberCodeScanner(onScanned: (String?) -> Unit): (() -> Unit)?
+
+    /**
+     * The person confirms it is them (Android: BiometricPrompt, a strong biometric or the screen lock), with the
+     * core's [title] and [reason]. Asked only by [asPerson], when the core said `NeedsUserAuthentication` (the
+     * platform gates the key of the store's data key: finding 6). True once they did; false when they cancelled
+     * or the device cannot ask.
+     */
+    suspend fun confirmPerson(title: String, reason: String): Boolean
 }
+
+/**
+ * Runs [block]; when the core says the person must confirm it is them first (`NeedsUserAuthentication`: the
+ * core's rule of when to ask), asks the host once in the core's words and runs [block] again. A refusal or a
+ * cancel gives the core's error back (the screen shows its text). Nothing else is asked, and nothing is retried.
+ */
+suspend fun <T> asPerson(host: Host, lang: Lang, block: suspend () -> T): T =
+    try {
+        block()
+    } catch (e: ZhangbanException.NeedsUserAuthentication) {
+        if (!host.confirmPerson(lang.pick(userAuthenticationPromptTitle()), e.text(lang))) throw e
+        block()
+    }
 
 /** A file the person picked: its display name and its bytes (read off the main thread). */
 class PickedFile(val name: String, val read: suspend () -> ByteArray)

@@ -38,6 +38,7 @@ fun UnlockScreen(z: Zhangban) {
     var busy by remember { mutableStateOf(false) }
     var wait by remember { mutableStateOf(0L) }
     val scope = rememberCoroutineScope()
+    val host = LocalHost.current
     // The wait left, from the core, once a second while there is one (at start too: a lockout survives a restart).
     LaunchedEffect(error) {
         while (true) {
@@ -64,7 +65,8 @@ fun UnlockScreen(z: Zhangban) {
                 scope.launch {
                     // PBKDF2 on purpose (about half a second): off the main thread. Success: [Zhangban.locked]
                     // turns false and the tabs replace this screen.
-                    error = attempt { z.unlock(pin) }
+                    // The core may first want the person to confirm it is them (finding 6): the host asks.
+                    error = attempt { asPerson(host, c.lang) { z.unlock(pin) } }
                     pin = ""
                     busy = false
                 }
