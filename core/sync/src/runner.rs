@@ -743,6 +743,9 @@ impl SyncRunner {
             }
         }
         report.remaining = outbox::pending(&self.store).map(|v| v.len() as u32).unwrap_or(0);
+        // The run's outbox and settings changes bound to the rollback anchor (ADR 0036): files put back from
+        // before this run are refused. Best effort: a vault that fails now leaves it to the next lock.
+        let _ = self.store.bind_changes();
         report
     }
 

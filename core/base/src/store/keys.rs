@@ -446,7 +446,7 @@ fn destroy_legacy_alias(conn: &Connection, vault: &dyn KeyVault, store_id: &str)
 /// tampered `pin_params` naming more is corruption, not hours of work at unlock.
 pub const MAX_PIN_ITERATIONS: u32 = 10_000_000;
 
-fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<Wiped<LessSafeKey>> {
+pub(crate) fn pin_key(pin: &str, salt: &[u8], iterations: u32) -> Result<Wiped<LessSafeKey>> {
     if !(MIN_PIN_ITERATIONS..=MAX_PIN_ITERATIONS).contains(&iterations) {
         return Err(Error::corrupted("meta", "pin_params"));
     }

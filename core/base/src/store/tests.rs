@@ -2429,3 +2429,126 @@ fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
     s.delete("draft", "d1").unwrap();
     assert!(matches!(s.get("draft", "d1"), Err(Error::NotFound { .. })));
 }
+
+/// The platform's gate as the Keystore / Keychain keep it (finding 6): whether an alias's key is gated is
+/// fixed when the key is made (by the core's rule, as both shells make it), and a gated key opens only
+/// within the validity time after the person authenticated. The crypto is a `FileVault`'s.
+struct PlatformGate {
+    inner: FileVault,
+    gated: std::sync::Mutex<std::collections::HashSet<String>>,
+    aliases: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    present: std::sync::atomic::AtomicBool,
+}
+
+impl PlatformGate {
+    fn new(dir: &Path) -> PlatformGate {
+        PlatformGate {
+            inner: FileVault::open_or_create(&dir.join("gate.key")).unwrap(),
+            gated: Default::default(),
+            aliases: Default::default(),
+            present: std::sync::atomic::AtomicBool::new(true),
+        }
+    }
+    fn present(&self, on: bool) {
+        self.present.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn check(&self, alias: &str) -> Result<(), VaultError> {
+        let mut aliases = self.aliases.lock().unwrap();
+        if aliases.insert(alias.to_string()) && vault_key_needs_user_authentication(alias) {
+            self.gated.lock().unwrap().insert(alias.to_string());
+        }
+        if self.gated.lock().unwrap().contains(alias) && !self.present.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(VaultError::NeedsUserAuthentication);
+        }
+        Ok(())
+    }
+}
+
+impl KeyVault for PlatformGate {
+    fn wrap(&self, alias: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.check(alias)?;
+        self.inner.wrap(alias, p)
+    }
+    fn unwrap(&self, alias: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.check(alias)?;
+        self.inner.unwrap(alias, w)
+    }
+    fn destroy(&self, alias: &str) -> Result<(), VaultError> {
+        self.gated.lock().unwrap().remove(alias);
+        self.inner.destroy(alias)
+    }
+}
+
+/// Finding 6, the attack itself rather than the gate's refusal: the attacker copies the store's files and
+/// calls the platform vault as the app (malware on a rooted phone), without the person. They take every value
+/// the files hold, ask the vault to unwrap it under every alias the vault has a key for, open what comes back
+/// with the store's own seal L (it is in the files), and try the right PIN against each result as the PIN
+/// layer: if any opened, all 10⁶ PINs could be tried offline. Nothing may open. Through the core, the same
+/// copy says `NeedsUserAuthentication` and counts no attempt. The limit is asserted too (docs/SECURITY.md):
+/// within the validity time after the person authenticated, the gated key opens for any caller of the app.
+#[test]
+fn attack_the_files_and_the_vault_without_the_person_give_nothing_to_search_pins_against() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let gate = Arc::new(PlatformGate::new(tmp.path()));
+    let v: Arc<dyn KeyVault> = gate.clone();
+    let s = Store::create(&dir, v.clone(), Some("246810")).unwrap();
+    s.put("profile", "me", SELF_SUBJECT, "张三 110101199003074578".as_bytes()).unwrap();
+    s.lock();
+    drop(s);
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    gate.present(false);
+
+    let c = raw_db(&copy);
+    let params_row: Vec<u8> = c.query_row("SELECT value FROM meta WHERE key = 'pin_params'", [], |r| r.get(0)).unwrap();
+    let (salt, iters) = params_row.split_at(16);
+    let pin = keys::pin_key("246810", salt, u32::from_be_bytes([iters[0], iters[1], iters[2], iters[3]])).unwrap();
+    let values: Vec<(String, Vec<u8>)> = {
+        let mut st = c.prepare("SELECT key, CAST(value AS BLOB) FROM meta").unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+        rows
+    };
+    let aliases: Vec<String> = gate.aliases.lock().unwrap().iter().cloned().collect();
+    assert!(aliases.iter().any(|a| vault_key_needs_user_authentication(a)), "the envelope's key is gated: {aliases:?}");
+    let (mut refused, mut opened) = (0, 0);
+    for (key, value) in &values {
+        for alias in &aliases {
+            match v.unwrap(alias, value) {
+                Err(VaultError::NeedsUserAuthentication) => refused += 1,
+                Err(_) => {}
+                Ok(out) => {
+                    opened += 1;
+                    let inner = match keys::open_secret(&c, alias, out.clone(), 32 + crypto::OVERHEAD) {
+                        Ok((inner, _)) => inner.to_vec(),
+                        Err(_) => out,
+                    };
+                    assert!(
+                        crypto::open(&pin, &crypto::aad("meta", "envelope", "pin"), &inner).is_none(),
+                        "meta.{key} unwrapped under {alias} without the person is the PIN-sealed data key"
+                    );
+                }
+            }
+        }
+    }
+    assert!(refused > 0 && opened > 0, "the attack tried gated and ungated keys ({refused} refused, {opened} opened)");
+
+    // Through the core: refused before any PIN is tried; no attempt counted.
+    let s = Store::open(&copy, v.clone()).unwrap();
+    for _ in 0..7 {
+        assert!(matches!(s.unlock(Some("246810")), Err(Error::NeedsUserAuthentication)));
+    }
+    assert_eq!(s.lockout_remaining().unwrap(), 0);
+    drop(s);
+
+    // The limit: once the person has authenticated (their own unlock), the gated key opens for the validity
+    // time to any caller of the app — the envelope then gives the PIN-sealed key (docs/SECURITY.md).
+    gate.present(true);
+    let envelope = values.iter().find(|(k, _)| k == "envelope").map(|(_, v)| v.clone()).unwrap();
+    let inside = aliases
+        .iter()
+        .filter(|a| vault_key_needs_user_authentication(a))
+        .find_map(|a| v.unwrap(a, &envelope).ok().map(|out| keys::open_secret(&c, a, out, 0).unwrap().0.to_vec()))
+        .expect("the envelope opens within the window");
+    assert!(crypto::open(&pin, &crypto::aad("meta", "envelope", "pin"), &inside).is_some());
+}
