@@ -429,6 +429,16 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         self.assertEqual({x.id: x for x in s.subjects()}[p].label, "")
         del s
         gc.collect()
+        # Closing the store bound its changes to the rollback anchor (ADR 0036): the copy's own anchor names a
+        # destroyed key. The attacker puts the current anchor's rows into the copy to pass that check: the
+        # subject ring's key is still gone (finding 3).
+        live = sqlite3.connect(self.path("store") + "/zhangban.db")
+        rows = live.execute("SELECT key, value FROM meta WHERE key LIKE 'anchor%'").fetchall()
+        live.close()
+        copy = sqlite3.connect(self.path("copy") + "/zhangban.db")
+        copy.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", rows)
+        copy.commit()
+        copy.close()
         with self.assertRaises(zb.ZhangbanError.WrongKey):
             self.open_store(name="copy", vault=v)
         # The store itself opens and keeps the owner's data.

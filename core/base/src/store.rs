@@ -49,8 +49,8 @@ pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIO
 pub use metadata::{is_keyed_id, KEYED_IDS};
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{
-    user_authentication_prompt_title, vault_key_needs_user_authentication, vault_user_authentication_validity_secs, FileVault,
-    KeyVault, VaultError,
+    user_authentication_prompt_title, vault_key_needs_user_authentication, vault_user_authentication_validity_secs,
+    FileVault, KeyVault, VaultError,
 };
 
 use crate::clock::{Clock, SystemClock};
@@ -520,17 +520,23 @@ impl Store {
             let g = heads::rebind(&tx, &keys.data, &head)?;
             anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Sealed(head.bind(), g))?;
             keys::meta_set(&tx, keys::RECORD_FORMAT_META, &keys::RECORD_FORMAT.to_be_bytes())?;
-            let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring: Some(ring), records_v2: true, unbound: false, versions: Some(heads::Versions::new()) };
+            let mut u = Unlocked {
+                keys,
+                subject_keys: HashMap::new(),
+                ring: Some(ring),
+                records_v2: true,
+                unbound: false,
+                versions: Some(heads::Versions::new()),
+            };
             {
-                let mut txn =
-                    Txn {
-                        tx,
-                        u: &mut u,
-                        clock: clock.as_ref(),
-                        anchor: false,
-                        heads: heads::Pending::default(),
-                        undo: Vec::new(),
-                    };
+                let mut txn = Txn {
+                    tx,
+                    u: &mut u,
+                    clock: clock.as_ref(),
+                    anchor: false,
+                    heads: heads::Pending::default(),
+                    undo: Vec::new(),
+                };
                 txn.create_subject(SELF_SUBJECT, SubjectKind::Owner, "本人 / owner")?;
                 txn.tx.commit()?;
             }
@@ -1857,7 +1863,17 @@ fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow
         record_aad_v1(collection, &id, &subject)?
     };
     let version = (u.records_v2 && u.versions.is_some()).then(|| {
-        heads::hash_of(&u.keys.head, collection, &id, &subject, tag.as_deref(), lookup.as_deref(), &body, updated_at, true)
+        heads::hash_of(
+            &u.keys.head,
+            collection,
+            &id,
+            &subject,
+            tag.as_deref(),
+            lookup.as_deref(),
+            &body,
+            updated_at,
+            true,
+        )
     });
     let body =
         crypto::open_owned(&key, &aad, body).ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;

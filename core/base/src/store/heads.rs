@@ -623,7 +623,13 @@ impl Pending {
     }
 
     /// Takes a setting's tag out of the settings part (before it is changed or removed) or puts it in.
-    pub(crate) fn toggle_setting(&mut self, conn: &Connection, data: &LessSafeKey, tag: &[u8; 32], add: bool) -> Result<()> {
+    pub(crate) fn toggle_setting(
+        &mut self,
+        conn: &Connection,
+        data: &LessSafeKey,
+        tag: &[u8; 32],
+        add: bool,
+    ) -> Result<()> {
         self.loaded(conn, data)?.settings.get_or_insert_with(Part::default).toggle(tag, add);
         self.changed = true;
         Ok(())

@@ -2216,8 +2216,14 @@ fn attack_ordinary_and_outbox_changes_put_back_with_their_head_are_refused() {
     copy_dir(&dir, &before);
 
     s.unlock(Some("246810")).unwrap();
-    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"submitted\"}", PutOptions { tag: Some("submitted"), lookup: None })
-        .unwrap();
+    s.put_with(
+        "case",
+        "c1",
+        SELF_SUBJECT,
+        b"{\"state\":\"submitted\"}",
+        PutOptions { tag: Some("submitted"), lookup: None },
+    )
+    .unwrap();
     s.transaction(|t| t.set_tag("outbox", "op-1", Some("sent")).map(|_| ())).unwrap();
     s.lock();
     drop(s);
@@ -2340,7 +2346,10 @@ fn attack_a_setting_edited_or_put_back_in_the_file_is_not_believed() {
     s.lock();
     drop(s);
     raw_db(&dir)
-        .execute("UPDATE meta SET value = CAST('3600' AS BLOB) WHERE key = ?1", [format!("setting.{LOCK_AFTER_SETTING}")])
+        .execute(
+            "UPDATE meta SET value = CAST('3600' AS BLOB) WHERE key = ?1",
+            [format!("setting.{LOCK_AFTER_SETTING}")],
+        )
         .unwrap();
     let s = Store::open(&dir, v.clone()).unwrap();
     s.unlock(Some("246810")).unwrap();
@@ -2401,8 +2410,14 @@ fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
     s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
     s.put("draft", "d2", SELF_SUBJECT, b"typed too").unwrap();
     let old = raw_row(&raw_db(&dir), "case", "c1");
-    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"submitted\"}", PutOptions { tag: Some("submitted"), lookup: None })
-        .unwrap();
+    s.put_with(
+        "case",
+        "c1",
+        SELF_SUBJECT,
+        b"{\"state\":\"submitted\"}",
+        PutOptions { tag: Some("submitted"), lookup: None },
+    )
+    .unwrap();
     // The store stays open (unlocked); the attacker writes through another connection.
     write_back(&raw_db(&dir), "case", "c1", &old);
     match s.get("case", "c1") {
