@@ -1122,9 +1122,6 @@ fn a_store_gets_its_anchor_and_a_damaged_one_is_corrupted() {
     let (tmp, dir) = format1_copy();
     let v = format1_vault(tmp.path());
     let s = Store::open(&dir, v.clone()).unwrap();
-    let blob: Vec<u8> = s
-        .with_txn_raw(|tx| Ok(tx.query_row("SELECT value FROM meta WHERE key = 'anchor_blob'", [], |r| r.get(0))?))
-        .unwrap();
     drop(s);
     // (Flipped once the store is closed: closing binds its changes, which writes a new anchor.)
     let blob: Vec<u8> =
@@ -2258,7 +2255,7 @@ fn attack_ordinary_and_outbox_changes_put_back_with_their_head_are_refused() {
         let c = raw_db(&dir);
         c.execute("DELETE FROM records", []).unwrap();
         let mut st = old.prepare("SELECT collection, id, subject, tag, lookup, body, updated_at FROM records").unwrap();
-        let rows: Vec<(String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64)> = st
+        let rows: Vec<heads::Row> = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
