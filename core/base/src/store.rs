@@ -163,6 +163,11 @@ pub(crate) struct Unlocked {
     /// Each row's hash as this store last wrote it (`heads::Versions`, ADR 0036): every read compares the
     /// row it decrypts. `None` in salvage (no per-read check).
     versions: Option<heads::Versions>,
+    /// SQLite's `data_version` when the versions were last known right: another connection's commit changes
+    /// it, and the next read or transaction checks the file's rows against its sealed head first ([`Unlocked::follow`]).
+    data_version: i64,
+    /// The head's generation this store last saw: one lower in the file is an older head put back.
+    generation: u64,
 }
 
 impl Unlocked {
@@ -182,7 +187,16 @@ impl Unlocked {
         let pin_layer = keys.pin_layer.take();
         let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
         let records_v2 = keys::record_format(conn)? >= 2;
-        let mut u = Unlocked { keys, subject_keys: HashMap::new(), ring, records_v2, unbound: false, versions: None };
+        let mut u = Unlocked {
+            keys,
+            subject_keys: HashMap::new(),
+            ring,
+            records_v2,
+            unbound: false,
+            versions: None,
+            data_version: 0,
+            generation: 0,
+        };
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
@@ -200,6 +214,8 @@ impl Unlocked {
         if converted || upgraded || u.versions.is_none() {
             u.versions = Some(heads::versions_now(conn, &u.keys.head)?);
         }
+        u.data_version = data_version(conn)?;
+        u.generation = heads::generation(conn)?;
         // Best effort here: an erasure reports its own failure to destroy, and a later one finishes it.
         let _ = keys::destroy_old_rings(conn, vault, store_id);
         keys::destroy_replaced_envelopes(conn, vault, store_id);
@@ -387,6 +403,36 @@ impl Unlocked {
         }
     }
 
+    /// Before a read or a transaction (ADR 0036): when another connection has committed since this one last
+    /// looked (SQLite's `data_version`) — another store object over the same files (a background task's sync),
+    /// or whoever writes the file through SQLite under the open store — the rows must make the sealed head in
+    /// the file (which only a holder of the data key writes), of no older generation than this store saw, and
+    /// the settings' tags its settings part; then this store takes the rows' versions as they are. Otherwise
+    /// `RolledBack`, on this and every later read until the store is opened again.
+    fn follow(&mut self, conn: &Connection) -> Result<()> {
+        if self.versions.is_none() {
+            return Ok(());
+        }
+        let version = data_version(conn)?;
+        if version == self.data_version {
+            return Ok(());
+        }
+        let stored = heads::load(conn, &self.keys.data)?.ok_or_else(|| Error::corrupted("meta", heads::HEAD_META))?;
+        let generation = heads::generation(conn)?;
+        if generation < self.generation {
+            return Err(Error::RolledBack);
+        }
+        let (mut now, versions) = heads::head_and_versions(conn, &self.keys.head)?;
+        now.settings = stored.settings;
+        if now != stored || stored.settings.is_some_and(|p| Some(p) != heads::settings_part(conn).ok()) {
+            return Err(Error::RolledBack);
+        }
+        self.versions = Some(versions);
+        self.generation = generation;
+        self.data_version = version;
+        Ok(())
+    }
+
     /// Puts back the versions a failed transaction changed (in reverse order).
     fn undo_versions(&mut self, undo: Vec<(String, String, Option<[u8; 32]>)>) {
         if let Some(v) = self.versions.as_mut() {
@@ -409,11 +455,6 @@ impl Unlocked {
     /// Whether the store last wrote a row (`collection`, `id`) (a read that finds none: deleted under it).
     fn wrote(&self, collection: &str, id: &str) -> bool {
         self.versions.as_ref().is_some_and(|v| v.get(collection).is_some_and(|c| c.contains_key(id)))
-    }
-
-    /// How many rows of `collection` the store last wrote (`None`: no per-read check).
-    fn written_count(&self, collection: &str) -> Option<usize> {
-        self.versions.as_ref().map(|v| v.get(collection).map_or(0, |c| c.len()))
     }
 
     fn audit_keys(&self) -> crate::audit::AuditKeys<'_> {
@@ -527,6 +568,8 @@ impl Store {
                 records_v2: true,
                 unbound: false,
                 versions: Some(heads::Versions::new()),
+                data_version: 0,
+                generation: 0,
             };
             {
                 let mut txn = Txn {
@@ -712,6 +755,7 @@ impl Store {
         anchor::advance(&tx, self.vault.as_ref(), &self.store_id, anchor::Heads::Sealed(head.bind(), generation))?;
         tx.commit()?;
         u.unbound = false;
+        u.generation = generation;
         let _ = anchor::destroy_old(conn, self.vault.as_ref(), &self.store_id);
         Ok(())
     }
@@ -759,6 +803,7 @@ impl Store {
         let (r, anchored) = {
             let Inner { conn, unlocked } = &mut *g;
             let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
+            unlocked.follow(conn)?;
             let tx = conn.transaction()?;
             let mut txn = Txn {
                 tx,
@@ -779,10 +824,11 @@ impl Store {
                 if anchored {
                     anchor::advance(&tx, self.vault.as_ref(), &self.store_id, bound_head(&tx, &u.keys, &heads)?)?;
                 }
+                let generation = heads::generation(&tx)?;
                 tx.commit()?;
-                Ok((r, anchored))
+                Ok((r, anchored, generation))
             });
-            let (r, anchored) = match committed {
+            let (r, anchored, generation) = match committed {
                 Ok(v) => v,
                 Err(e) => {
                     u.undo_versions(undo);
@@ -792,6 +838,7 @@ impl Store {
             // Bound now (anchored), or left for the next bind (`Store::lock`).
             if anchored {
                 u.unbound = false;
+                u.generation = generation;
             } else if heads.changed() {
                 u.unbound = true;
             }
@@ -811,6 +858,7 @@ impl Store {
         let mut g = self.guard();
         let Inner { conn, unlocked } = &mut *g;
         let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
+        unlocked.follow(conn)?;
         f(conn, unlocked)
     }
 
@@ -875,6 +923,7 @@ impl Store {
         let mut g = self.guard();
         let Inner { conn, unlocked } = &mut *g;
         let u = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
+        u.follow(conn)?;
         let erased: Option<bool> =
             conn.query_row("SELECT wrapped_key IS NULL FROM subjects WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         let files = match erased {
@@ -1850,6 +1899,11 @@ pub enum Written {
     Dropped(String),
 }
 
+/// SQLite's count of commits by other connections to this file, as this connection sees it.
+fn data_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+}
+
 fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow) -> Result<Record> {
     let (seq, id, subject, tag, lookup, body, updated_at) = row;
     // Every record's subject exists (a foreign key): a subject that is not there is a damaged row.
@@ -1897,10 +1951,9 @@ fn get_record(conn: &Connection, u: &mut Unlocked, collection: &str, id: &str) -
             other => other,
         })?;
     let Some(row) = row else {
-        // A row this store wrote and did not delete, gone under it with its count (ADR 0036); gone without
-        // it, damage (`check_miss`).
+        // A row the file held at the last check (`Unlocked::follow`) that its key no longer finds: damage.
         return Err(match check_miss(conn, collection, id) {
-            Error::NotFound { .. } if u.wrote(collection, id) => Error::RolledBack,
+            Error::NotFound { .. } if u.wrote(collection, id) => Error::corrupted(format!("records/{collection}"), id),
             e => e,
         });
     };
@@ -1978,10 +2031,6 @@ fn scan_records(
             format!("records/{collection}"),
             format!("{} of {kept} records reachable", rows.len()),
         ));
-    }
-    // As many rows as this store last wrote (a row deleted through SQL keeps the kept count: ADR 0036).
-    if u.written_count(collection).is_some_and(|n| n != rows.len()) {
-        return Err(Error::RolledBack);
     }
     let rows: Vec<Meta> = rows.into_iter().filter(|row| tag.is_none_or(|t| Some(t) == row.3.as_deref())).collect();
     // The filter column is plain text a damaged page can change, dropping a row from the answer

@@ -392,6 +392,24 @@ pub(crate) fn versions_now(conn: &Connection, key: &hmac::Key) -> Result<Version
     Ok(head_now(conn, key)?.1)
 }
 
+/// The head the rows make now (without its settings part) and each row's hash.
+pub(crate) fn head_and_versions(conn: &Connection, key: &hmac::Key) -> Result<(Head, Versions)> {
+    head_now(conn, key)
+}
+
+/// The settings part the tags in the file make now (every `setting_tag.*` row; one not 32 bytes long is
+/// damage).
+pub(crate) fn settings_part(conn: &Connection) -> Result<Part> {
+    let mut st = conn.prepare("SELECT value FROM meta WHERE substr(key, 1, 12) = 'setting_tag.'")?;
+    let tags = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut part = Part::default();
+    for t in tags {
+        let t = <[u8; 32]>::try_from(t.as_slice()).map_err(|_| Error::corrupted("meta", "setting_tag"))?;
+        part.toggle(&t, true);
+    }
+    Ok(part)
+}
+
 /// The head every row makes now (record format 2), reading of an ordinary row's body only its version: the
 /// unlock of a store of many records reads a few dozen bytes of each, not the records. With each row's hash.
 fn head_now(conn: &Connection, key: &hmac::Key) -> Result<(Head, Versions)> {

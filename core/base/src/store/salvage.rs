@@ -115,7 +115,16 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     };
     // Records sealed by the format the store says (a store not upgraded to record format 2 keeps format 1).
     let records_v2 = keys::record_format(&conn).map(|f| f >= 2).unwrap_or(true);
-    let mut u = Unlocked { keys: k, subject_keys: HashMap::new(), ring, records_v2, unbound: false, versions: None };
+    let mut u = Unlocked {
+        keys: k,
+        subject_keys: HashMap::new(),
+        ring,
+        records_v2,
+        unbound: false,
+        versions: None,
+        data_version: 0,
+        generation: 0,
+    };
 
     if let Ok(mut st) = conn.prepare("SELECT collection, n FROM record_counts") {
         if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {

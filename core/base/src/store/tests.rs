@@ -2406,6 +2406,17 @@ fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
         .unwrap();
     s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
     s.put("draft", "d2", SELF_SUBJECT, b"typed too").unwrap();
+    // What the store itself writes and deletes reads as written; a failed transaction leaves no version.
+    let _ = s.transaction(|t| {
+        t.put("draft", "d3", SELF_SUBJECT, b"x", PutOptions::default())?;
+        Err::<(), _>(Error::validation("x", "中止", "abort"))
+    });
+    assert!(matches!(s.get("draft", "d3"), Err(Error::NotFound { .. })));
+    s.put("draft", "d4", SELF_SUBJECT, b"gone soon").unwrap();
+    s.delete("draft", "d4").unwrap();
+    assert!(matches!(s.get("draft", "d4"), Err(Error::NotFound { .. })));
+    assert_eq!(s.list("draft", None).unwrap().len(), 2);
+
     let old = raw_row(&raw_db(&dir), "case", "c1");
     s.put_with(
         "case",
@@ -2415,6 +2426,7 @@ fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
         PutOptions { tag: Some("submitted"), lookup: None },
     )
     .unwrap();
+    let current = raw_row(&raw_db(&dir), "case", "c1");
     // The store stays open (unlocked); the attacker writes through another connection.
     write_back(&raw_db(&dir), "case", "c1", &old);
     match s.get("case", "c1") {
@@ -2422,6 +2434,11 @@ fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
         other => panic!("the older case written back under the open store read as {:?}", other.map(|r| r.tag)),
     }
     assert!(matches!(s.list("case", None), Err(Error::RolledBack)));
+    assert!(matches!(s.get("draft", "d1"), Err(Error::RolledBack)), "a store found rolled back serves nothing");
+    // The current row put back: the file makes its head again, and the store reads on.
+    write_back(&raw_db(&dir), "case", "c1", &current);
+    assert_eq!(s.get("case", "c1").unwrap().tag.as_deref(), Some("submitted"));
+
     raw_db(&dir).execute("DELETE FROM records WHERE collection = 'draft' AND id = 'd2'", []).unwrap();
     match s.get("draft", "d2") {
         Err(Error::RolledBack) => {}
@@ -2431,15 +2448,6 @@ fn attack_a_row_changed_under_an_open_store_is_refused_at_its_read() {
         Err(Error::RolledBack) => {}
         other => panic!("the list without the deleted draft read as {:?}", other.map(|v| v.len())),
     }
-    // What the store itself writes and deletes reads as before; a failed transaction leaves no version.
-    assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"typed");
-    let _ = s.transaction(|t| {
-        t.put("draft", "d3", SELF_SUBJECT, b"x", PutOptions::default())?;
-        Err::<(), _>(Error::validation("x", "中止", "abort"))
-    });
-    assert!(matches!(s.get("draft", "d3"), Err(Error::NotFound { .. })));
-    s.delete("draft", "d1").unwrap();
-    assert!(matches!(s.get("draft", "d1"), Err(Error::NotFound { .. })));
 }
 
 /// The platform's gate as the Keystore / Keychain keep it (finding 6): whether an alias's key is gated is
