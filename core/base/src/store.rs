@@ -442,12 +442,15 @@ impl Unlocked {
         }
     }
 
-    /// The per-read check (ADR 0036): the row as read must be the version this store last wrote. A row of
-    /// another version that opens (an older ciphertext written back under the open store, or a row added)
-    /// is `RolledBack`; the caller has already refused one that does not open (`Corrupted`).
+    /// The per-read check (ADR 0036): the row as read must be the version this store last wrote or followed
+    /// ([`Unlocked::follow`] has already refused another connection's rows that do not make the sealed head:
+    /// `RolledBack`). A row of another version here changed without any commit through SQLite — the file
+    /// edited under it, or damage read differently than at the unlock — and is `Corrupted`.
     fn check_version(&self, collection: &str, id: &str, h: &[u8; 32]) -> Result<()> {
         match &self.versions {
-            Some(v) if v.get(collection).and_then(|c| c.get(id)) != Some(h) => Err(Error::RolledBack),
+            Some(v) if v.get(collection).and_then(|c| c.get(id)) != Some(h) => {
+                Err(Error::corrupted(format!("records/{collection}"), id))
+            }
             _ => Ok(()),
         }
     }
