@@ -23,9 +23,7 @@
 //! its anchored part is not the one the vault names. The *outbox* part (`outbox`, `wallet_outbox`) changes
 //! with every submission and every answer of the platform: moving the epoch for each (a vault key made and
 //! one destroyed, about 9 ms with `FileVault`, 70 times an outbox write) would cut the sync rate several
-//! times over, so it is checked against its rows but not bound: an older outbox put back with its head and
-//! its rows, within one epoch, is not detected (it re-sends operations the platform answers once by their
-//! idempotency keys, or drops queued ones — which whoever has the files can do by deleting them).
+//! times over, so it is checked against its rows and bound at the next *bind* (below), not at each write.
 //!
 //! **Every collection** (record format 2, ADR 0033): after the two parts, one count and XOR per ordinary
 //! collection (drafts, cases, profiles, …), over each row's columns and its sealed body's *version* (length,
@@ -33,9 +31,16 @@
 //! Not bound to the anchor. At unlock an ordinary collection whose rows all open but do not make its part is
 //! `RolledBack`; one with a row that does not open is damage, and its part is taken from its rows.
 //!
-//! Limits: checked at unlock, not at each read (malware running as the app can write through the store
-//! anyway); damage in an ordinary collection hides an older record of it written back with it; a store
-//! upgraded to this format trusts its rows as they are at that first unlock.
+//! **Generations** (ADR 0036): the head is sealed with its generation in its associated data
+//! ([`GENERATION_META`]), and the anchor's payload (version 4) names it. A bind — every anchored change,
+//! `Store::lock`, closing the store, the end of a sync run — seals the head under the next generation and
+//! moves the anchor: every part (ordinary, outbox, the settings' tags) put back from before the last bind is
+//! `RolledBack`. Each read is checked too: [`Versions`] (the rows' hashes kept in memory) and, after another
+//! connection's commit, the file's rows against this head (`Unlocked::follow` in `store.rs`).
+//!
+//! Limits: changes since the last bind put back with their head; damage in an ordinary collection hides an
+//! older record of it written back with it; a store upgraded to this format trusts its rows as they are at
+//! that first unlock.
 
 use std::collections::{BTreeMap, HashMap};
 
