@@ -26,6 +26,10 @@
 //! left current, is refused at unlock: the vault's payload names another head (`RolledBack`). The PIN path
 //! moves the epoch without the data key: it carries the digest over from the payload it just checked.
 //!
+//! **Version 4** (ADR 0036): the payload also names the head's *generation* (every part of the head put back
+//! from before the last bind is refused, `heads.rs`) and the PIN attempt state ([`PinState`]: the count of
+//! wrong PINs and the times of the last), which the unlock takes over whatever the files say.
+//!
 //! **Crash windows.** The vault makes the key of epoch e+1 inside the transaction, before its commit; the key
 //! of e is destroyed after it. Killed before the commit: the files name e (whose key still exists) and the
 //! vault holds an orphan key of e+1 — the next advance destroys it before it wraps, so a blob wrapped under
