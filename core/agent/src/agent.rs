@@ -1084,7 +1084,7 @@ pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<St
 }
 
 pub fn retention_days(store: &Store) -> Result<u32> {
-    Ok(store.setting(RETENTION_SETTING)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RETENTION_DAYS))
+    Ok(store.setting_or_unset(RETENTION_SETTING)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_RETENTION_DAYS))
 }
 
 /// When the principal's mandate ended, if it did: revoked, expired, or single use with its case final.

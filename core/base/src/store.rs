@@ -707,11 +707,7 @@ impl Store {
             return Ok(None);
         }
         // A value edited in the file (its tag does not fit, ADR 0036) counts as not set: the default.
-        let set = match self.setting(LOCK_AFTER_SETTING) {
-            Ok(v) => v.and_then(|v| v.parse::<u32>().ok()),
-            Err(Error::Corrupted { .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let set = self.setting_or_unset(LOCK_AFTER_SETTING)?.and_then(|v| v.parse::<u32>().ok());
         Ok(Some(set.unwrap_or(DEFAULT_LOCK_AFTER_SECS).min(MAX_LOCK_AFTER_SECS)))
     }
 
@@ -1308,6 +1304,16 @@ impl Store {
             }
         }
         Ok(String::from_utf8(value).ok())
+    }
+
+    /// [`Store::setting`] with a value that is not the one the store wrote (edited in the file, or damaged:
+    /// `Corrupted`) read as not set: for the settings whose default is the safe value (the lock delay, the
+    /// catalog version, the reminders' settings and last sync, the agent's retention).
+    pub fn setting_or_unset(&self, key: &str) -> Result<Option<String>> {
+        match self.setting(key) {
+            Err(Error::Corrupted { .. }) => Ok(None),
+            other => other,
+        }
     }
 
     /// Sets a plaintext setting (with its tag, under the record head: the store must be unlocked).

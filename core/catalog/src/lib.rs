@@ -563,7 +563,7 @@ pub const CATALOG_VERSION_SETTING: &str = "catalog.version";
 
 /// The catalog version held locally (0: none yet).
 pub fn catalog_version(store: &store::Store) -> Result<i64> {
-    Ok(store.setting(CATALOG_VERSION_SETTING)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    Ok(store.setting_or_unset(CATALOG_VERSION_SETTING)?.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -216,7 +216,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         }),
         outbox_pending: snap.pending.len() as u32,
         outbox_refused: snap.refused.len() as u32,
-        last_sync_at: store.setting(LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()),
+        last_sync_at: store.setting_or_unset(LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()),
         trust_list_age_secs: trust,
         status_list_age_secs: status,
         calendar_last_year: snap.calendar.covered_years().last().copied(),

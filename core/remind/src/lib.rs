@@ -390,7 +390,7 @@ impl Settings {
 /// The reminder settings of this store (defaults when none were set; a damaged value falls back to them).
 pub fn settings(store: &Store) -> Result<Settings> {
     Ok(store
-        .setting(SETTINGS_KEY)?
+        .setting_or_unset(SETTINGS_KEY)?
         .and_then(|s| serde_json::from_str::<Settings>(&s).ok())
         .filter(|s| s.validate().is_ok())
         .unwrap_or_default())
