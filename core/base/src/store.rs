@@ -968,6 +968,13 @@ impl Store {
                 };
                 tx.execute("DELETE FROM attachments WHERE subject = ?1", [id])?;
                 tx.commit()?;
+                // The erasure's head: bound with it (an anchored part changed) or at the next bind (ADR 0036).
+                if head.moves_epoch() {
+                    u.unbound = false;
+                    u.generation = heads::generation(conn)?;
+                } else {
+                    u.unbound = true;
+                }
                 u.ring = Some(new);
                 u.subject_keys.remove(id);
                 if let Some(v) = u.versions.as_mut() {

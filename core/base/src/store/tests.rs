@@ -999,7 +999,25 @@ fn a_format1_store_opens_and_migrates() {
     assert!(s.audit_entries(None).unwrap()[1].detail.is_null());
     assert!(s.audit_verify().unwrap().is_intact());
     drop(s);
+    // Closing bound the erasure to the anchor (ADR 0036): the copy's own anchor is refused. The attacker puts
+    // the current anchor's rows into the copy to pass that: the copy's ring key is still gone.
+    assert!(matches!(Store::open(&copy, v.clone()), Err(Error::RolledBack)));
+    put_current_anchor(&dir, &copy);
     assert!(matches!(Store::open(&copy, v), Err(Error::WrongKey)));
+}
+
+/// Copies the anchor's rows of the store in `from` into the files in `to` (an attacker passing the anchor).
+fn put_current_anchor(from: &Path, to: &Path) {
+    let rows: Vec<(String, Vec<u8>)> = {
+        let c = raw_db(from);
+        let mut st = c.prepare("SELECT key, value FROM meta WHERE key LIKE 'anchor%'").unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap();
+        rows
+    };
+    let c = raw_db(to);
+    for (k, v) in rows {
+        c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![k, v]).unwrap();
+    }
 }
 
 /// A format-1 log that was tampered with before the upgrade stays reported as broken after it: the
