@@ -2590,3 +2590,54 @@ fn attack_the_files_and_the_vault_without_the_person_give_nothing_to_search_pins
         .expect("the envelope opens within the window");
     assert!(crypto::open(&pin, &crypto::aad("meta", "envelope", "pin"), &inside).is_some());
 }
+
+/// A store written by main at `2dd5546` (anchor payload v3, a head without generations or settings, settings
+/// without tags, two wrong PINs counted: `tests/fixtures/store-2dd5546`) opens, reads as before, is sealed in
+/// the formats of ADR 0036 at its first unlock, and from then on an edited setting or PIN count is not believed.
+#[test]
+fn a_store_written_by_2dd5546_opens_and_is_bound_from_its_first_unlock() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-2dd5546");
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, tmp.path());
+    let v: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap());
+    let dir = tmp.path().join("store");
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"张三丰\"}".as_bytes());
+    assert_eq!(s.get("case", "c-li").unwrap().tag.as_deref(), Some("open"));
+    assert_eq!(s.list_tagged("outbox", "pending").unwrap().len(), 1);
+    assert!(s.get("grant_used", "g-1").is_ok());
+    assert!(s.audit_verify().unwrap().is_intact());
+    assert_eq!(s.setting("agent.retention_days").unwrap().as_deref(), Some("30"));
+    s.put("draft", "d-new", SELF_SUBJECT, b"after the upgrade").unwrap();
+    drop(s);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert_eq!(s.get("draft", "d-new").unwrap().body.as_slice(), b"after the upgrade");
+    drop(s);
+    // From now on a setting edited in the file is not believed.
+    raw_db(&dir)
+        .execute("UPDATE meta SET value = CAST('3650' AS BLOB) WHERE key = 'setting.agent.retention_days'", [])
+        .unwrap();
+    let s = Store::open(&dir, v.clone()).unwrap();
+    assert!(matches!(s.setting("agent.retention_days"), Err(Error::Corrupted { .. })));
+    drop(s);
+
+    // The PIN store: its two counted failures are kept, the right PIN unlocks and reads.
+    let pdir = tmp.path().join("pinstore");
+    let p = Store::open(&pdir, v.clone()).unwrap();
+    assert!(matches!(p.unlock(Some("000000")), Err(Error::WrongPin { attempts_left: 2 })));
+    p.unlock(Some("246810")).unwrap();
+    assert_eq!(p.get("profile", "me").unwrap().body.as_slice(), "{\"name\":\"王五\"}".as_bytes());
+    assert_eq!(p.lock_after_background().unwrap(), Some(60));
+    drop(p);
+    // From then on the count is the vault's: five wrong PINs, the count zeroed in the file, still locked.
+    let p = Store::open(&pdir, v.clone()).unwrap();
+    for _ in 0..LOCKOUT_FREE_ATTEMPTS {
+        assert!(p.unlock(Some("000000")).is_err());
+    }
+    drop(p);
+    raw_db(&pdir)
+        .execute("UPDATE meta SET value = ?1 WHERE key = 'pin_failures'", [0u64.to_be_bytes().to_vec()])
+        .unwrap();
+    let p = Store::open(&pdir, v).unwrap();
+    assert!(matches!(p.unlock(Some("246810")), Err(Error::Locked { .. })));
+}
