@@ -66,7 +66,8 @@ pub fn sign_transfer(old_store: &Store, new_public_key_hex: &str) -> Result<Sign
     let reg = super::registration(old_store)?.ok_or_else(|| {
         Error::validation("device", "本机尚未在平台注册，无需转移", "this phone never registered with the platform")
     })?;
-    let sig = super::device_key(old_store)?.sign(&transfer_tbs(&reg.device_id, new_public_key_hex))?;
+    // The device key the platform registered: the session's platform key on a phone whose key is one.
+    let sig = zhangban_wallet::device::identity(old_store, None)?.sign_der(&transfer_tbs(&reg.device_id, new_public_key_hex))?;
     Ok(SignedTransfer { from_device: reg.device_id, signature: hex::encode(sig) })
 }
 
