@@ -293,6 +293,8 @@ impl Wallet {
     /// key is recorded as the store's device key on first use; a store that already has its software key
     /// keeps it (its licences are bound to it). See [`device::identity`].
     pub fn with_platform_signer(store: Arc<Store>, platform: Arc<dyn DeviceSigner>) -> Result<Wallet> {
+        // A replaced key is refused before the session holds it (the key offered earlier stays).
+        device::identity(&store, Some(platform.clone()))?;
         store.offer_device_signer(platform);
         Wallet::open(store)
     }
