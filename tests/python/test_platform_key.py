@@ -110,6 +110,10 @@ class PlatformKeyTest(FfiTestCase):
         self.assertFalse(verifies(new_signer.pub, tbs, bytes.fromhex(sig)))
         report = run(new_b.rebind_with_transfer(self.sandbox.url, transfer))
         self.assertEqual(list(report.rebound), [], "accepted by the platform; no licence to re-bind")
+        # The move's words come from the core (its plurals), not from the shells.
+        self.assertEqual(report.text.en, "Move finished: 0 licences re-issued to this phone, 0 cases moved here.")
+        self.assertEqual(report.text.zh, "换机完成：0 张证照已重新签发到本机，0 个办件转到本机。")
+        self.assertEqual(zb.picked_text(1, 3).en, "1 file picked; the newest is backup number 3.")
 
     def test_an_agents_door_consent_and_a_principals_delegation_sign_with_the_hardware_key(self):
         agent_store, _, agent_key = self.phone("agent")
