@@ -1,8 +1,11 @@
 package org.zhangban.uitest
 
 import androidx.compose.runtime.snapshots.Snapshot
+import androidx.compose.ui.semantics.Role
+import androidx.compose.ui.semantics.SemanticsProperties
 import androidx.compose.ui.test.ComposeTimeoutException
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.SkikoComposeUiTest
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
@@ -101,6 +104,16 @@ class ScreensTest : SandboxTest("ui") {
             onNodeWithText("证照").performClick()
             waitForText("还没有电子证照。")
             for (tab in listOf("证照", "办事", "我的办件")) assertTrue(shown(tab), tab)
+            // The tab bar as a screen reader hears it: each tab item (role Tab, its label merged into it) says
+            // exactly its label, once, and nothing for the icon beside it — so the icons' contentDescription =
+            // null is right (a description would be read as well, or instead, and twice per tab).
+            val tabs = onAllNodes(SemanticsMatcher.expectValue(SemanticsProperties.Role, Role.Tab)).fetchSemanticsNodes()
+            assertEquals(
+                listOf(listOf("待办"), listOf("证照"), listOf("办事"), listOf("我的办件"), listOf("设置")),
+                tabs.map { n -> n.config.getOrElse(SemanticsProperties.Text) { emptyList() }.map { it.text } },
+                "each tab item exposes exactly its label, once",
+            )
+            for (n in tabs) assertFalse(SemanticsProperties.ContentDescription in n.config, "a tab's icon is not read out")
             onNodeWithText("领取示例居民身份证（沙箱）").assertIsEnabled()
             cam.shoot("wallet-empty")
             onNodeWithText("领取示例居民身份证（沙箱）").performClick()
