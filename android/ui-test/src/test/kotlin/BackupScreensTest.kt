@@ -206,7 +206,6 @@ class BackupScreensTest : SandboxTest("backup-ui") {
     }
 
     /** Where the node with [text] is on screen, in the root's pixels. */
-    private fun SkikoComposeUiTest.boundsOf(text: String) = onNodeWithText(text).fetchSemanticsNode().boundsInRoot
 
     /** The text of the QR code described as [description] once it starts with [prefix] (what a camera reads). */
     private fun SkikoComposeUiTest.qrOnScreen(description: String, prefix: String): String {

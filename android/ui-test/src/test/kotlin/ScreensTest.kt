@@ -77,6 +77,14 @@ fun SkikoComposeUiTest.waitOnScreen(what: String, timeoutMs: Long = 30_000, ok: 
 fun SkikoComposeUiTest.waitForText(text: String, substring: Boolean = false, timeoutMs: Long = 30_000) =
     waitOnScreen("'$text' on screen", timeoutMs) { shown(text, substring) }
 
+/**
+ * Where the node showing [text] is (in the root's coordinates). A test that clicks a button while an answer may
+ * still be arriving above it records this when the button first appears and asserts it did not move: a button
+ * that moved under the click lost it (clean-clone CI failed so, one run in three).
+ */
+@OptIn(ExperimentalTestApi::class)
+fun SkikoComposeUiTest.boundsOf(text: String) = onNodeWithText(text).fetchSemanticsNode().boundsInRoot
+
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.shown(text: String, substring: Boolean = false): Boolean =
     onAllNodesWithText(text, substring = substring).fetchSemanticsNodes(atLeastOneRootRequired = false).isNotEmpty()

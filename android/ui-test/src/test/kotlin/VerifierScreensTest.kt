@@ -86,7 +86,14 @@ class VerifierScreensTest : SandboxTest("verifier") {
             onNodeWithText("核验他人亮证").performScrollTo().performClick()
 
             // ---- engagement mode first: the verifier's challenge on screen ----
+            // The challenge is made after the screen is up, above the buttons: its place is kept, so they stay
+            // where a finger (or a test's click) first found them.
+            waitForText("扫描亮证码")
+            val scanAt = boundsOf("扫描亮证码")
+            val checkAt = boundsOf("核验")
             val challenge = challengeOnScreen()
+            assertEquals(scanAt, boundsOf("扫描亮证码"), "the scan button moved when the challenge appeared")
+            assertEquals(checkAt, boundsOf("核验"), "the check button moved when the challenge appeared")
             assertTrue(challenge.startsWith("ZBE1:"), challenge)
             assertTrue(shown("请对方先用掌办扫描此码，再出示亮证码：") && shown("核验亮证"))
             onNodeWithText("扫描亮证码").assertIsEnabled()
