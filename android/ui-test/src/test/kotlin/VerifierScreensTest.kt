@@ -83,14 +83,22 @@ class VerifierScreensTest : SandboxTest("verifier") {
             onNodeWithText("返回").performClick()
 
             waitForText("核验他人亮证")
-            onNodeWithText("核验他人亮证").performScrollTo().performClick()
-
             // ---- engagement mode first: the verifier's challenge on screen ----
             // The challenge is made after the screen is up, above the buttons: its place is kept, so they stay
-            // where a finger (or a test's click) first found them.
-            waitForText("扫描亮证码")
+            // where a finger (or a test's click) first found them. The clock is held so that the buttons are
+            // measured in the screen's first frames, before the challenge can have arrived.
+            onNodeWithText("核验他人亮证").performScrollTo()
+            mainClock.autoAdvance = false
+            onNodeWithText("核验他人亮证").performClick()
+            var frames = 0
+            while (!shown("扫描亮证码") && frames < 10) {
+                mainClock.advanceTimeByFrame()
+                frames++
+            }
+            assertFalse(shown("请对方先用掌办扫描此码，再出示亮证码：") && challengeShown(), "measured before the challenge arrived")
             val scanAt = boundsOf("扫描亮证码")
             val checkAt = boundsOf("核验")
+            mainClock.autoAdvance = true
             val challenge = challengeOnScreen()
             assertEquals(scanAt, boundsOf("扫描亮证码"), "the scan button moved when the challenge appeared")
             assertEquals(checkAt, boundsOf("核验"), "the check button moved when the challenge appeared")
@@ -163,6 +171,10 @@ class VerifierScreensTest : SandboxTest("verifier") {
         }
         z.close()
     }
+
+    /** Whether the challenge's QR code is drawn yet. */
+    private fun SkikoComposeUiTest.challengeShown(): Boolean =
+        onAllNodes(hasContentDescription("核验挑战码")).fetchSemanticsNodes(false).isNotEmpty()
 
     /** The challenge's text, as a camera would read it from the QR code on screen. */
     private fun SkikoComposeUiTest.challengeOnScreen(): String = qrOnScreen("核验挑战码") { true }
