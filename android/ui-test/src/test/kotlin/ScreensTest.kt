@@ -85,6 +85,41 @@ fun SkikoComposeUiTest.waitForText(text: String, substring: Boolean = false, tim
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.boundsOf(text: String) = onNodeWithText(text).fetchSemanticsNode().boundsInRoot
 
+/**
+ * Does [open] with the clock held and returns where [text] is in the screen's first frames (advanced one by one,
+ * at most 15): before an answer the screen asks for after its first
+ * frame can have been laid out. Null: not laid out in those frames (held until the answers are in). The clock runs again after.
+ * [assertStays] compares it with where it is once the screen settled.
+ */
+@OptIn(ExperimentalTestApi::class)
+fun SkikoComposeUiTest.boundsInFirstFrames(text: String, open: () -> Unit): androidx.compose.ui.geometry.Rect? {
+    mainClock.autoAdvance = false
+    try {
+        open()
+        // The first place it holds two frames running: a section composed in one frame settles in the next
+        // (Material's outlined text fields grow by 2 px in their second frame, seen in 设置), which is layout, not
+        // an answer arriving; a button laid out before an answer stays put meanwhile, and moves later. What was on
+        // screen before [open] took effect (one frame) never holds two frames.
+        var at: androidx.compose.ui.geometry.Rect? = null
+        for (i in 0 until 15) {
+            val now = if (shown(text)) boundsOf(text) else null
+            if (now != null && now == at) return at
+            at = now
+            mainClock.advanceTimeByFrame()
+        }
+        return null
+    } finally {
+        mainClock.autoAdvance = true
+    }
+}
+
+/** [text] is where it was first laid out ([first], from [boundsInFirstFrames]; null: it was not laid out early). */
+@OptIn(ExperimentalTestApi::class)
+fun SkikoComposeUiTest.assertStays(text: String, first: androidx.compose.ui.geometry.Rect?) {
+    waitForText(text)
+    if (first != null) assertEquals(first, boundsOf(text), "'$text' moved after it was laid out: an answer arrived above it")
+}
+
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.shown(text: String, substring: Boolean = false): Boolean =
     onAllNodesWithText(text, substring = substring).fetchSemanticsNodes(atLeastOneRootRequired = false).isNotEmpty()
