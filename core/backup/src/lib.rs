@@ -39,10 +39,10 @@ use zeroize::Zeroizing;
 use zhangban_base::audit::NewEntry;
 use zhangban_base::clock::Clock;
 use zhangban_base::outbox;
-use zhangban_base::Text;
 use zhangban_base::store::{
     AttachmentInfo, ExportedRecord, KeyVault, PinPolicy, Store, Subject, SubjectKind, SELF_SUBJECT,
 };
+use zhangban_base::Text;
 
 pub use code::{KdfParams, RecoveryCode};
 pub use error::BackupError;

@@ -68,7 +68,8 @@ pub fn sign_transfer(old_store: &Store, new_public_key_hex: &str) -> Result<Sign
         Error::validation("device", "本机尚未在平台注册，无需转移", "this phone never registered with the platform")
     })?;
     // The device key the platform registered: the session's platform key on a phone whose key is one.
-    let sig = zhangban_wallet::device::identity(old_store, None)?.sign_der(&transfer_tbs(&reg.device_id, new_public_key_hex))?;
+    let sig = zhangban_wallet::device::identity(old_store, None)?
+        .sign_der(&transfer_tbs(&reg.device_id, new_public_key_hex))?;
     Ok(SignedTransfer { from_device: reg.device_id, signature: hex::encode(sig) })
 }
 
@@ -193,8 +194,12 @@ impl PlatformClient {
             store.remove_setting(outbox::HOLD_SETTING)?;
         }
         self.refresh_wallet_lists(wallet).await?;
-        let mut report =
-            RebindReport { moved_cases: t.moved_cases, rebound: Vec::new(), removed: Vec::new(), text: Text::default() };
+        let mut report = RebindReport {
+            moved_cases: t.moved_cases,
+            rebound: Vec::new(),
+            removed: Vec::new(),
+            text: Text::default(),
+        };
         for l in t.licences.iter().take(1000) {
             let n: Nonce = self.post_json("/v1/licences/nonce", &json!({}), Some(&token), None).await?;
             let nonce = hex::decode(&n.nonce).map_err(|_| bad_response("nonce"))?;

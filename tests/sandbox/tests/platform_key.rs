@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ring::rand::SystemRandom;
-use ring::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING};
+use ring::signature::{
+    EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
+};
 use serde_json::{json, Value};
 use zhangban_core::agent::{access, Agent, DoorConsent, DoorConsentInput, DoorIntake};
 use zhangban_core::cases::{self, LicenceDelivery, Submission};
