@@ -270,3 +270,21 @@ async fn without_the_hardware_key_in_this_process_a_platform_key_store_refuses_t
     assert!(matches!(&e, zhangban_core::Error::Validation { field, .. } if field == "device_key"), "{e:?}");
     assert_eq!(hw.signed(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_phone_shows_and_registers_its_hardware_key_when_the_request_comes_first() {
+    // The new phone's first screen after a restore is the transfer request, before any wallet or registration:
+    // it must show the hardware key the session holds. Before ADR 0035 `device_public_key` made a software key
+    // here, and the registration that followed then registered that software key instead.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let p = server::start("127.0.0.1:0", None, server::Config::default()).await.expect("sandbox");
+    let new = store(tmp.path(), "new");
+    let hw = HwKey::new();
+    new.offer_device_signer(hw.clone());
+    let request = rebind::transfer_request_text(&new).expect("request");
+    assert_eq!(request, format!("{}{}", rebind::REQUEST_PREFIX, hw.hex()));
+    let device = register(&new, &p.url, None).await;
+    assert_eq!(registered_key(&p, &device), hw.hex(), "the platform registered the key the request showed");
+    assert!(hw.signed() >= 1, "the registration challenge was signed by the hardware key");
+    p.stop().await;
+}
