@@ -166,19 +166,17 @@ impl ZhangbanCases {
 
 #[uniffi::export(async_runtime = "tokio")]
 impl ZhangbanCases {
-    /// Registers this device with the platform (needed once before sync; keeps the token encrypted). With
-    /// `signer` (StrongBox / Secure Enclave) its key is registered, unless the store already has its own.
-    #[uniffi::method(default(signer = None))]
+    /// Registers this device with the platform (needed once before sync; keeps the token encrypted). The key
+    /// registered is the device key the core decides: the platform key offered for the session
+    /// (`ZhangbanStore.offer_device_signer`, StrongBox / Secure Enclave), unless the store already has its own.
     pub async fn register_device(
         &self,
         platform: String,
         model: String,
         app_version: String,
-        signer: Option<Arc<dyn crate::wallet::DeviceSigner>>,
     ) -> Result<String, ZhangbanError> {
-        let signer = signer.map(|s| Arc::new(crate::wallet::ForeignSigner(s)) as _);
         crate::runtime::exit_safe(async move {
-            Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version, signer).await?)
+            Ok(sync::register_device(&self.store, &self.base_url, platform, model, app_version, None).await?)
         })
         .await
     }

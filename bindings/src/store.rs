@@ -136,6 +136,14 @@ impl ZhangbanStore {
         guard(|| self.inner.has_pin())
     }
 
+    /// Offers the platform's device key (Android Keystore / StrongBox, iOS Secure Enclave) for this session,
+    /// once, right after opening: every path that signs with the device key uses it (the wallet, the
+    /// background licence issuance, registration, the old phone's transfer signature, agent mode). The core
+    /// decides whether it is the store's key (ADR 0029, 0035). Cannot fail or panic (a poisoned lock is taken over).
+    pub fn offer_device_signer(&self, signer: Arc<dyn crate::wallet::DeviceSigner>) {
+        self.inner.offer_device_signer(Arc::new(crate::wallet::ForeignSigner(signer)))
+    }
+
     /// Forgets every key in memory (the app stayed in the background for `lock_after_background`).
     pub fn lock(&self) {
         // `Store::lock` cannot fail; only a panic is kept on this side.

@@ -343,12 +343,9 @@ class SandboxListsTest(FfiTestCase):
         store = self.new_store("hw")
         signer = PySigner(secrets.token_hex(32))
         w = zb.ZhangbanWallet.with_signer(store, signer)
+        # The wallet offered the key for the session (ADR 0035): the registration uses it, nobody hands it over.
         cases = zb.ZhangbanCases(store, self.url, None)
-        # No second identity: without the signer the registration refuses (the store's key is the platform's).
-        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
-            run(cases.register_device("desktop", "python-test", "0"))
-        self.assertEqual(cm.exception.field, "device_key")
-        run(cases.register_device("desktop", "python-test", "0", signer))
+        run(cases.register_device("desktop", "python-test", "0"))
         run(w.refresh_lists(self.url))
         item = run(w.request_licence(self.url, "resident_id", None))
         self.assertEqual(w.device_public_key(), signer.public_key())
@@ -360,7 +357,20 @@ class SandboxListsTest(FfiTestCase):
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
             zb.ZhangbanWallet.with_signer(store, PySigner(secrets.token_hex(32)))
         self.assertEqual(cm.exception.field, "device_key")
+        # A process that did not offer the key (the store opened again, no signer): no second identity; it
+        # reads, and refuses to sign, typed.
+        path = self.path("hw")
+        del w, cases, store
+        import gc
 
+        gc.collect()
+        again = zb.ZhangbanStore.open(path, self.file_vault())
+        reading = zb.ZhangbanWallet.open(again)
+        self.assertEqual(reading.device_public_key(), signer.public_key())
+        self.assertEqual(len(reading.licences()), 1)
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            reading.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
+        self.assertEqual(cm.exception.field, "device_key")
 
 if __name__ == "__main__":
     unittest.main()

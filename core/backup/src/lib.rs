@@ -42,6 +42,7 @@ use zhangban_base::outbox;
 use zhangban_base::store::{
     AttachmentInfo, ExportedRecord, KeyVault, PinPolicy, Store, Subject, SubjectKind, SELF_SUBJECT,
 };
+use zhangban_base::Text;
 
 pub use code::{KdfParams, RecoveryCode};
 pub use error::BackupError;
@@ -259,6 +260,62 @@ pub struct BackupSummary {
     pub generation: u64,
     /// Hex id of the store's backup key (the same in every backup of it, after a code change too).
     pub key_id: String,
+    /// What the file holds, worded for the screen ("1,203 条记录 · 4 个附件 · 2.1 MB"): [`counts_text`].
+    pub counts: Text,
+}
+
+/// The size of a file for a person: bytes under 1 KB, else KB / MB with one decimal (1 KB = 1,024 bytes).
+pub fn size_text(bytes: u64) -> Text {
+    if bytes < 1024 {
+        return Text::count(bytes as i64, "{n} 字节", "{n} byte", "{n} bytes");
+    }
+    let (v, unit) = if bytes < 1024 * 1024 { (bytes as f64 / 1024.0, "KB") } else { (bytes as f64 / 1048576.0, "MB") };
+    let t = format!("{v:.1} {unit}");
+    Text::new(t.clone(), t)
+}
+
+/// A whole number with thousands separators ("1,203"), the same in both languages.
+fn grouped(n: u64) -> String {
+    let d = n.to_string();
+    let mut out = String::new();
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn count(n: u64, zh: &str, en_one: &str, en_other: &str) -> Text {
+    let t = Text::count(n.min(i64::MAX as u64) as i64, zh, en_one, en_other);
+    let g = grouped(n);
+    let n = n.to_string();
+    Text::new(t.zh.replacen(&n, &g, 1), t.en.replacen(&n, &g, 1))
+}
+
+/// What a backup holds, worded for the backup screen: records, attachments and the file's size.
+pub fn counts_text(records: u64, attachments: u64, bytes: u64) -> Text {
+    let parts = [
+        count(records, "{n} 条记录", "{n} record", "{n} records"),
+        count(attachments, "{n} 个附件", "{n} attachment", "{n} attachments"),
+        size_text(bytes),
+    ];
+    Text::new(
+        parts.iter().map(|t| t.zh.as_str()).collect::<Vec<_>>().join(" · "),
+        parts.iter().map(|t| t.en.as_str()).collect::<Vec<_>>().join(" · "),
+    )
+}
+
+/// The files a person picked on a new phone, before the code is asked for: how many, and the newest's
+/// generation (its backup number), worded for the restore screen.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn picked_text(files: u32, generation: u64) -> Text {
+    let picked = count(u64::from(files), "已选 {n} 个文件", "{n} file picked", "{n} files picked");
+    Text::new(
+        format!("{}，最新一份是第 {generation} 次备份。", picked.zh),
+        format!("{}; the newest is backup number {generation}.", picked.en),
+    )
 }
 
 struct DataItems<'a, W: Write>(&'a mut ItemWriter<W>);
@@ -324,6 +381,7 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
         if let Some(parent) = path.parent().and_then(|p| fs::File::open(p).ok()) {
             let _ = parent.sync_all();
         }
+        let counts = counts_text(manifest.records, manifest.attachments, bytes);
         let summary = BackupSummary {
             manifest,
             bytes,
@@ -332,6 +390,7 @@ fn write_file(store: &Store, path: &Path, increment: bool) -> Result<BackupSumma
             chain_index: header.chain_index,
             generation,
             key_id: hex::encode(key.id),
+            counts,
         };
         Ok((summary, audit_seq))
     })();

@@ -651,3 +651,22 @@ fn a_version_1_file_made_by_the_old_writer_still_restores() {
     assert_eq!(next.generation, 1);
     assert_eq!(inspect_backup(&dir.path().join("next.zbk")).unwrap().generation, 1);
 }
+
+#[test]
+fn the_backup_screens_counts_are_worded_by_the_core() {
+    assert_eq!(
+        counts_text(1, 0, 512),
+        Text::new("1 条记录 · 0 个附件 · 512 字节", "1 record · 0 attachments · 512 bytes")
+    );
+    assert_eq!(
+        counts_text(1203, 1, 2_202_010),
+        Text::new("1,203 条记录 · 1 个附件 · 2.1 MB", "1,203 records · 1 attachment · 2.1 MB")
+    );
+    assert_eq!(size_text(1).en, "1 byte");
+    assert_eq!(size_text(1536).zh, "1.5 KB");
+    assert_eq!(
+        picked_text(1, 7),
+        Text::new("已选 1 个文件，最新一份是第 7 次备份。", "1 file picked; the newest is backup number 7.")
+    );
+    assert_eq!(picked_text(3, 12).en, "3 files picked; the newest is backup number 12.");
+}

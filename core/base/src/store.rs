@@ -477,6 +477,8 @@ pub struct Store {
     vault: Arc<dyn KeyVault>,
     clock: Arc<dyn Clock>,
     inner: Mutex<Inner>,
+    /// The platform's device key the app offered for this session ([`Store::offer_device_signer`]).
+    platform_signer: std::sync::RwLock<Option<Arc<dyn crate::signer::DeviceSigner>>>,
 }
 
 /// Closing the store binds what changed since the last bind, as [`Store::lock`] does (best effort).
@@ -604,6 +606,7 @@ impl Store {
             vault,
             clock,
             inner: Mutex::new(Inner { conn, unlocked: Some(unlocked) }),
+            platform_signer: Default::default(),
         };
         Ok(store)
     }
@@ -632,7 +635,14 @@ impl Store {
             Some(Unlocked::load(&mut conn, vault.as_ref(), &store_id, dir, k)?)
         };
         attachments::remove_temporaries(&dir.join(attachments::DIR));
-        Ok(Store { dir: dir.to_path_buf(), store_id, vault, clock, inner: Mutex::new(Inner { conn, unlocked }) })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            store_id,
+            vault,
+            clock,
+            inner: Mutex::new(Inner { conn, unlocked }),
+            platform_signer: Default::default(),
+        })
     }
 
     /// Opens the store in `dir`, creating it if there is none.
@@ -721,6 +731,23 @@ impl Store {
             ));
         }
         self.set_setting(LOCK_AFTER_SETTING, &secs.to_string())
+    }
+
+    /// Offers the platform's device key (Android Keystore / StrongBox, iOS Secure Enclave) for this session:
+    /// the app does it once, right after opening the store, and every path that signs with the device key
+    /// asks for it here ([`Store::platform_signer`]) — a wallet, the background licence issuance, the
+    /// old phone's transfer signature, an agent's door consent (ADR 0035). Holding it decides nothing:
+    /// `zhangban_wallet::device::identity` decides once per store whether the device key is this one (a new
+    /// store) or the store's own software key (an older store keeps it), and refuses a replaced key. A later
+    /// offer replaces the earlier one. The signer stays across [`Store::lock`]: the hardware guards its key
+    /// itself, and every signature needs records that a locked store does not give.
+    pub fn offer_device_signer(&self, signer: Arc<dyn crate::signer::DeviceSigner>) {
+        *self.platform_signer.write().unwrap_or_else(|p| p.into_inner()) = Some(signer);
+    }
+
+    /// The platform signer offered for this session, if any ([`Store::offer_device_signer`]).
+    pub fn platform_signer(&self) -> Option<Arc<dyn crate::signer::DeviceSigner>> {
+        self.platform_signer.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Forgets every key in memory; records cannot be read until [`Store::unlock`]. Changes made since the

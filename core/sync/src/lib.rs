@@ -122,6 +122,10 @@ pub async fn register_device(
     signer: Option<std::sync::Arc<dyn zhangban_wallet::DeviceSigner>>,
 ) -> Result<String> {
     let key = zhangban_wallet::device::identity(store, signer.clone())?;
+    if let Some(s) = &signer {
+        // The session holds it from now on: every later signature (issuance, transfer, agent) uses it.
+        store.offer_device_signer(s.clone());
+    }
     let info = DeviceInfo { public_key: key.public_key_hex(), platform, model, app_version };
     Ok(PlatformClient::new(base_url)?.register_device_signed(store, &info, signer).await?.device_id)
 }

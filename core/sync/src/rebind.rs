@@ -23,6 +23,7 @@ use super::PlatformClient;
 use crate::store::Store;
 use crate::wallet::{LicenceSummary, Wallet};
 use crate::{outbox, Error, Result};
+use zhangban_base::Text;
 
 /// Context of a transfer signature (versioned).
 pub const TRANSFER_CONTEXT: &str = "ZB-Transfer-v1";
@@ -66,7 +67,9 @@ pub fn sign_transfer(old_store: &Store, new_public_key_hex: &str) -> Result<Sign
     let reg = super::registration(old_store)?.ok_or_else(|| {
         Error::validation("device", "本机尚未在平台注册，无需转移", "this phone never registered with the platform")
     })?;
-    let sig = super::device_key(old_store)?.sign(&transfer_tbs(&reg.device_id, new_public_key_hex))?;
+    // The device key the platform registered: the session's platform key on a phone whose key is one.
+    let sig = zhangban_wallet::device::identity(old_store, None)?
+        .sign_der(&transfer_tbs(&reg.device_id, new_public_key_hex))?;
     Ok(SignedTransfer { from_device: reg.device_id, signature: hex::encode(sig) })
 }
 
@@ -119,6 +122,18 @@ pub struct RebindReport {
     pub rebound: Vec<LicenceSummary>,
     /// Old licence ids (bound to the old phone, revoked) removed from the wallet.
     pub removed: Vec<String>,
+    /// The move worded for the screen ("换机完成：1 张证照已重新签发到本机，2 个办件转到本机。"): [`moved_text`].
+    pub text: Text,
+}
+
+/// A finished move, worded: licences re-issued to this phone and cases moved here.
+pub fn moved_text(licences: usize, cases: u32) -> Text {
+    let l = Text::count(licences as i64, "{n} 张证照", "{n} licence", "{n} licences");
+    let c = Text::count(i64::from(cases), "{n} 个办件", "{n} case", "{n} cases");
+    Text::new(
+        format!("换机完成：{}已重新签发到本机，{}转到本机。", l.zh, c.zh),
+        format!("Move finished: {} re-issued to this phone, {} moved here.", l.en, c.en),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,7 +194,12 @@ impl PlatformClient {
             store.remove_setting(outbox::HOLD_SETTING)?;
         }
         self.refresh_wallet_lists(wallet).await?;
-        let mut report = RebindReport { moved_cases: t.moved_cases, rebound: Vec::new(), removed: Vec::new() };
+        let mut report = RebindReport {
+            moved_cases: t.moved_cases,
+            rebound: Vec::new(),
+            removed: Vec::new(),
+            text: Text::default(),
+        };
         for l in t.licences.iter().take(1000) {
             let n: Nonce = self.post_json("/v1/licences/nonce", &json!({}), Some(&token), None).await?;
             let nonce = hex::decode(&n.nonce).map_err(|_| bad_response("nonce"))?;
@@ -199,6 +219,7 @@ impl PlatformClient {
             }
             report.rebound.push(summary);
         }
+        report.text = moved_text(report.rebound.len(), report.moved_cases);
         Ok(report)
     }
 }
@@ -206,6 +227,18 @@ impl PlatformClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_move_is_worded_by_the_core_with_its_plurals() {
+        assert_eq!(
+            moved_text(1, 2),
+            Text::new(
+                "换机完成：1 张证照已重新签发到本机，2 个办件转到本机。",
+                "Move finished: 1 licence re-issued to this phone, 2 cases moved here."
+            )
+        );
+        assert_eq!(moved_text(0, 1).en, "Move finished: 0 licences re-issued to this phone, 1 case moved here.");
+    }
 
     #[test]
     fn the_transfer_qr_parser_is_bounded_and_names_the_field() {

@@ -13,22 +13,12 @@ use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECD
 use zeroize::Zeroizing;
 use zhangban_base::wipe::Wiped;
 
-use super::format::ALG_ES256;
 use crate::store::{Store, SELF_SUBJECT};
 use crate::{Error, Result};
 
-/// Signs with the holder's device key. A platform can implement it with a hardware key that never
-/// leaves the secure element; the core only needs the public key and raw signatures.
-pub trait DeviceSigner: Send + Sync {
-    /// COSE algorithm id of the key (ES256 = -7; SM2 later).
-    fn algorithm(&self) -> i64 {
-        ALG_ES256
-    }
-    /// SEC1 uncompressed public key (65 bytes for P-256).
-    fn public_key(&self) -> Vec<u8>;
-    /// A raw signature (r ‖ s, 64 bytes for ES256) over `msg`.
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>>;
-}
+/// Signs with the holder's device key (defined in the base layer, so the store can hold the session's
+/// platform signer: [`Store::offer_device_signer`]).
+pub use zhangban_base::signer::DeviceSigner;
 
 /// An ES256 (P-256) key held in memory. The PKCS#8 bytes are zeroized on drop, the key pair wiped.
 pub struct SoftwareKey {
@@ -146,9 +136,15 @@ fn platform_key_needed() -> Error {
     )
 }
 
-/// The store's own signer for [`crate::Wallet::open`]: its software key, or (a store whose key is a
-/// platform key) that key's public half, which refuses to sign.
+/// The signer for [`crate::Wallet::open`], and so for every path that signs with the device key: with a
+/// platform signer offered for the session ([`Store::offer_device_signer`]), the key [`identity`] decides
+/// with it (that platform key, or an older store's own software key); else the store's software key, or
+/// (a store whose key is a platform key, offered by nobody in this process) that key's public half, which
+/// reads and refuses to sign with a typed error.
 pub fn store_signer(store: std::sync::Arc<Store>) -> Result<std::sync::Arc<dyn DeviceSigner>> {
+    if let Some(offered) = store.platform_signer() {
+        return identity(&store, Some(offered))?.signer(store);
+    }
     if let Some(public_key) = platform_public_key(&store)? {
         return Ok(std::sync::Arc::new(PlatformKeyAbsent { public_key }));
     }
@@ -201,11 +197,12 @@ pub fn platform_public_key(store: &Store) -> Result<Option<Vec<u8>>> {
     Ok(store.get_opt(DEVICE_COLLECTION, PLATFORM_KEY_ID)?.map(|r| r.body.to_vec()))
 }
 
-/// The device's public key (SEC1, 65 bytes) whichever holds it; a store with neither gets its software key.
+/// The device's public key (SEC1, 65 bytes) whichever holds it; a store with neither gets the key
+/// [`identity`] decides (the session's platform key when one was offered, else its software key).
 pub fn device_public_key(store: &Store) -> Result<Vec<u8>> {
     match platform_public_key(store)? {
         Some(pk) => Ok(pk),
-        None => Ok(device_key(store)?.public_key().to_vec()),
+        None => Ok(identity(store, None)?.public_key()),
     }
 }
 
@@ -213,9 +210,10 @@ pub fn device_public_key(store: &Store) -> Result<Vec<u8>> {
 /// store: its licences and registration are bound to it); else `platform`'s key is recorded on its first
 /// offer and must be the same later (`device_key` error: the hardware key was replaced, so the licences
 /// bound to the old one can no longer be presented); with no `platform`, the software key (created on
-/// first use) unless a platform key is recorded (then signing needs it: an error).
+/// first use) unless a platform key is recorded (then signing needs it: an error). `platform` None means
+/// the signer offered for the session ([`Store::offer_device_signer`]), if any.
 pub fn identity(store: &Store, platform: Option<std::sync::Arc<dyn DeviceSigner>>) -> Result<DeviceIdentity> {
-    let Some(platform) = platform else {
+    let Some(platform) = platform.or_else(|| store.platform_signer()) else {
         if platform_public_key(store)?.is_some() {
             return Err(platform_key_needed());
         }

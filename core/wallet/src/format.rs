@@ -31,7 +31,7 @@ pub const MAX_DEPTH: usize = 8;
 pub const MAX_ITEMS: usize = 4096;
 
 /// COSE algorithm id of ES256 (ECDSA P-256 with SHA-256).
-pub const ALG_ES256: i64 = -7;
+pub const ALG_ES256: i64 = zhangban_base::signer::ALG_ES256;
 /// Zhangban digest algorithm 1: SHA-256 truncated to its first 16 bytes (see docs/formats.md).
 pub const DIGEST_SHA256_128: i64 = 1;
 pub const DIGEST_LEN: usize = 16;

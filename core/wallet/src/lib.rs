@@ -279,21 +279,24 @@ fn hex_decode(h: &str, table: &str, id: &str) -> Result<Vec<u8>> {
 }
 
 impl Wallet {
-    /// A wallet whose device key lives in the store (created on first use), opened only to sign: a
-    /// locked store signs nothing.
-    /// A store whose device key is a platform key (see [`device::identity`]) reads as usual and refuses to
-    /// sign: open it with [`Wallet::with_platform_signer`] to sign.
+    /// The store's wallet, signing with the device key [`device::store_signer`] gives: the platform key
+    /// offered for the session ([`Store::offer_device_signer`]) when the store's key is that one, else the
+    /// store-held key (created on first use), opened only to sign: a locked store signs nothing. A store
+    /// whose device key is a platform key nobody offered reads as usual and refuses to sign, typed.
     pub fn open(store: Arc<Store>) -> Result<Wallet> {
         let key = device::store_signer(store.clone())?;
         Ok(Wallet::with_signer(store, key))
     }
 
-    /// A wallet whose device key is the platform's (StrongBox / Secure Enclave), signing in DER or r ‖ s:
-    /// recorded as the store's device key on first use; a store that already has its software key keeps it
-    /// (its licences are bound to it). See [`device::identity`].
+    /// Offers `platform` (StrongBox / Secure Enclave, signing in DER or r ‖ s) for the session
+    /// ([`Store::offer_device_signer`]: every other path that signs gets it too) and opens the wallet: the
+    /// key is recorded as the store's device key on first use; a store that already has its software key
+    /// keeps it (its licences are bound to it). See [`device::identity`].
     pub fn with_platform_signer(store: Arc<Store>, platform: Arc<dyn DeviceSigner>) -> Result<Wallet> {
-        let signer = device::identity(&store, Some(platform))?.signer(store.clone())?;
-        Ok(Wallet::with_signer(store, signer))
+        // A replaced key is refused before the session holds it (the key offered earlier stays).
+        device::identity(&store, Some(platform.clone()))?;
+        store.offer_device_signer(platform);
+        Wallet::open(store)
     }
 
     /// A wallet whose device key is held elsewhere (a hardware key).

@@ -71,10 +71,7 @@ struct BackupView: View {
             let report = try await backup.rebind(fromDevice: from, oneTimeCode: oneTimeCode)
             awaiting = nil
             oneTimeCode = ""
-            status = lang.pick(
-                "换机完成：\(report.rebound.count) 张证照已重新签发到本机，\(report.movedCases) 个办件转到本机。",
-                "Move finished: \(report.rebound.count) licences re-issued to this phone, \(report.movedCases) cases moved here."
-            )
+            status = lang.pick(report.text) // worded by the core, with its plurals
         } catch {
             status = errorText(error, lang)
         }
@@ -95,7 +92,7 @@ struct BackupView: View {
             } else {
                 made = try await backup.backUp(to: url.path)
             }
-            status = "\(made.manifest.records) · \(made.bytes) B · #\(made.chainIndex)"
+            status = lang.pick(made.counts) // "1,203 条记录 · 4 个附件 · 2.1 MB", worded by the core
             document = BackupFileDocument(url: url)
             exporting = true
         } catch {
@@ -201,7 +198,8 @@ struct RestoreView: View {
     private func describe(_ info: BackupInfo, checkedByPlatform: Bool) -> String {
         let date = Date(timeIntervalSince1970: TimeInterval(info.createdAt)).formatted(date: .abbreviated, time: .shortened)
         let note = checkedByPlatform ? "" : String(localized: " · offline: not checked for a newer backup")
-        return "\(copies.count) · \(date) · #\(info.generation)\(note)"
+        let picked = lang.pick(pickedText(files: UInt32(copies.count), generation: info.generation))
+        return "\(picked) \(date)\(note)"
     }
 
     private func restore() async {

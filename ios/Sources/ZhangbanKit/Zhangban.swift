@@ -9,8 +9,6 @@ public final class ZhangbanSession: ObservableObject {
     public let cases: ZhangbanCases
     public let wallet: ZhangbanWallet
     public let platformURL: String
-    /// The platform's device key (Secure Enclave), or nil: the store's own key.
-    public let signer: DeviceSigner?
 
     /// All cases, newest first; refreshed after local changes, syncs, and every notice from the core.
     @Published public private(set) var caseList: [CaseSummary] = []
@@ -34,6 +32,10 @@ public final class ZhangbanSession: ObservableObject {
 
     /// Opens (or creates) the store in `directory` off the main thread (PBKDF2 with a PIN takes about half a
     /// second on purpose). `onNotice` is called on the core's sync thread, e.g. to post a local notification.
+    /// `signer`: the device key in the Secure Enclave, or nil (the store's own key). It is offered to the store
+    /// once, here (`offerDeviceSigner`): every path that signs with the device key gets it from there — the
+    /// wallet, registration, the background licence issuance, the old phone's transfer signature, agent mode
+    /// (ADR 0035). The core records it for a new store; an older store keeps its own key.
     public static func open(
         directory: URL,
         vault: KeyVault,
@@ -46,27 +48,26 @@ public final class ZhangbanSession: ObservableObject {
         let (store, cases, wallet) = try await Task.detached(priority: .userInitiated) {
             try FileManager.default.createDirectory(at: directory.deletingLastPathComponent(), withIntermediateDirectories: true)
             let store = try ZhangbanStore.openOrCreate(dir: directory.path, vault: vault, pin: pin)
+            if let signer { store.offerDeviceSigner(signer: signer) }
             let cases = try ZhangbanCases(store: store, baseUrl: platformURL, listener: relay)
-            // The Secure Enclave key when given (the core records it for a new store; an older store keeps its own).
-            let wallet = try signer.map { try ZhangbanWallet.withSigner(store: store, signer: $0) } ?? ZhangbanWallet.open(store: store)
+            let wallet = try ZhangbanWallet.open(store: store)
             return (store, cases, wallet)
         }.value
         var excluded = URLResourceValues()
         excluded.isExcludedFromBackup = true
         var dir = directory
         try? dir.setResourceValues(excluded)
-        let session = ZhangbanSession(store: store, cases: cases, wallet: wallet, platformURL: platformURL, signer: signer, relay: relay)
+        let session = ZhangbanSession(store: store, cases: cases, wallet: wallet, platformURL: platformURL, relay: relay)
         relay.session = session
         await session.refresh()
         return session
     }
 
-    private init(store: ZhangbanStore, cases: ZhangbanCases, wallet: ZhangbanWallet, platformURL: String, signer: DeviceSigner?, relay: NoticeRelay) {
+    private init(store: ZhangbanStore, cases: ZhangbanCases, wallet: ZhangbanWallet, platformURL: String, relay: NoticeRelay) {
         self.store = store
         self.cases = cases
         self.wallet = wallet
         self.platformURL = platformURL
-        self.signer = signer
         self.relay = relay
     }
 
@@ -131,8 +132,8 @@ public final class ZhangbanSession: ObservableObject {
     /// retried while offline).
     public func registerOnce(model: String, appVersion: String) async {
         guard (try? deviceRegistered(store: store)) != true else { return }
-        // The key registered is the one the core decided for this store (the Secure Enclave key of a new store).
-        _ = try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion, signer: signer)
+        // The key registered is the one the core decided for this store (the Secure Enclave key offered at open).
+        _ = try? await cases.registerDevice(platform: "ios", model: model, appVersion: appVersion)
     }
 
     // MARK: lock on background

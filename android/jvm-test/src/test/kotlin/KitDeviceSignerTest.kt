@@ -11,12 +11,20 @@ import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
+import java.security.Signature
 import org.zhangban.kit.AesGcmKeyVault
+import org.zhangban.kit.AgentMode
+import org.zhangban.kit.Json
+import org.zhangban.kit.PhoneBackup
 import org.zhangban.kit.PlatformKey
 import org.zhangban.kit.PlatformSigner
 import org.zhangban.kit.Zhangban
+import uniffi.zhangban_agent.DoorConsentInput
+import uniffi.zhangban_base.selfSubject
+import uniffi.zhangban_cases.Submission
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanTestClock
 import uniffi.zhangban_wallet.Preset
@@ -102,5 +110,111 @@ class KitDeviceSignerTest : SandboxTest("signer") {
             z.wallet.present(item.licenceId, Preset.AgeCheck, null)
             assertEquals(0, hw.signed.get(), "the platform key signed nothing")
         }
+    }
+
+    /**
+     * The paths that signed with a key of their own before ADR 0035 (each refused on a store whose key is the
+     * shell's, with `Validation(field = "device_key")`): the background licence issuance after an approval (only
+     * `syncNow` runs), an agent's door consent ([AgentMode] opens its own wallet), and the old phone's transfer
+     * signature ([PhoneBackup.signTransfer]). The kit offered the key once, at [Zhangban.open]; each path signs with
+     * it, the signature verifies under the registered key, and the platform accepts.
+     */
+    @Test
+    fun theBackgroundIssuanceADoorConsentAndTheTransferSignWithTheShellsKey() = runBlocking {
+        val clock = ZhangbanTestClock(System.currentTimeMillis() / 1000)
+        val hw = JcaKey()
+        val (phoneKey, newKey) = aesKey() to aesKey()
+        val z = Zhangban.open(File(tmp, "phone").path, AesGcmKeyVault { phoneKey }, null, sandbox.url, clock = clock, deviceKey = hw)
+        z.registerDevice("android", "jvm-hw", "0")
+
+        // (a) An approval with a licence: the sync alone fetches it, the proof of possession signed by the shell's key.
+        val photo = z.store.writeAttachment(selfSubject(), "a.jpg", ByteArray(100) { 1 })
+        val submitted = z.casesApi.submit(
+            selfSubject(),
+            Submission(
+                itemCodes = listOf(sandbox.catalogCodes().first()),
+                title = "个体工商户设立登记",
+                values = Json.encode(mapOf("name" to "李奶奶")),
+                attachments = listOf(photo.id),
+                deferredMaterials = emptyList(),
+            ),
+        )
+        z.syncNow()
+        val receipt = assertNotNull(z.view(submitted.id).summary.receipt)
+        approveWithLicence(receipt)
+        val beforeIssue = hw.signed.get()
+        assertEquals(1U, z.syncNow().licencesImported)
+        val view = z.view(submitted.id)
+        assertEquals("imported", view.licenceDelivery)
+        assertTrue(hw.signed.get() > beforeIssue, "the proof of possession was signed by the shell's key")
+        z.wallet.refreshLists(sandbox.url)
+        val shown = z.wallet.present(assertNotNull(view.walletLicenceId), Preset.Full, null)
+        val hotel = Zhangban.open(File(tmp, "hotel").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock)
+        hotel.wallet.refreshLists(sandbox.url)
+        val out = hotel.wallet.verifier().verify(shown.qrText, defaultVerifyPolicy().copy(acceptedPurposes = listOf(shown.purpose)))
+        assertTrue(out.accepted, out.reason?.en)
+        hotel.close()
+
+        // (b) Agent mode over the same store: the door consent is signed by the shell's key.
+        AgentMode(z.store, sandbox.url).use { agent ->
+            val cert = agent.register("王帮办", "12110105MB0000001A")
+            assertContentEquals(hw.sec1, cert.deviceKey, "the agent's certificate names the shell's key")
+            val line = agent.openDoorIntake("孙德明", "110105193805200031")
+            val pics = (0 until 3).map { agent.capture(line.subject, "p$it.jpg", ByteArray(512) { _ -> it.toByte() }) }
+            val summary = agent.doorSummary(line.subject, listOf("MZ-002"), 7U)
+            val before = hw.signed.get()
+            agent.doorConsent(line.subject, DoorConsentInput(listOf("MZ-002"), pics[0], pics[1], pics[2], summary.zh, 7U, false))
+            assertEquals(before + 1, hw.signed.get(), "the door consent was signed by the shell's key")
+        }
+
+        // (c) The old phone signs the hand-over to a new phone: verifies under its registered key, the platform moves it.
+        val newPhone = Zhangban.open(File(tmp, "new").path, AesGcmKeyVault { newKey }, null, sandbox.url, clock = clock)
+        newPhone.registerDevice("android", "jvm-new", "0")
+        PhoneBackup(newPhone.store, sandbox.url).use { newBackup ->
+            val request = newBackup.transferRequestQr()
+            val before = hw.signed.get()
+            val transfer = PhoneBackup(z.store, sandbox.url).use { it.signTransfer(request) }
+            assertEquals(before + 1, hw.signed.get(), "the transfer was signed by the shell's key")
+            val (origin, sig) = transfer.removePrefix("ZBT1:").split(".")
+            val tbs = Json.encode(listOf("ZB-Transfer-v1", origin, request.removePrefix("ZBTQ1:")))
+            val ok = Signature.getInstance("SHA256withECDSA").run {
+                initVerify(hw.publicKey())
+                update(tbs.toByteArray())
+                verify(sig.chunked(2).map { it.toInt(16).toByte() }.toByteArray())
+            }
+            assertTrue(ok, "the transfer verifies under the old phone's registered key")
+            val report = newBackup.rebindWithTransfer(transfer)
+            assertEquals(1, report.rebound.size, "the platform accepted the transfer and re-issued the licence to the new phone")
+        }
+        newPhone.close()
+        z.close()
+    }
+
+    /** The back office approves the case with a business licence offer (`POST /admin/cases/{id}/approve`). */
+    private fun approveWithLicence(receipt: String) {
+        sandbox.clerk("accept", receipt)
+        @Suppress("UNCHECKED_CAST")
+        val listed = (sandbox.clerk("list") as Map<String, Any?>)["cases"] as List<Map<String, Any?>>
+        val pid = listed.first { it["receipt"] == receipt }["case_id"] as String
+        val base = "92110105MA01HW002"
+        val chars = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+        val weights = listOf(1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+        val c = 31 - base.mapIndexed { i, ch -> chars.indexOf(ch) * weights[i] }.sum() % 31
+        val offer = mapOf(
+            "type" to "business_licence",
+            "elements" to mapOf(
+                "uscc" to base + chars[if (c == 31) 0 else c], "company_name" to "杭州市西湖区李奶奶便民店",
+                "company_type" to "个体工商户", "legal_representative" to "李奶奶", "registered_capital" to "1万元",
+                "established_date" to "2026-01-05", "business_scope" to "便民服务", "address" to "杭州市西湖区文三路 1 号",
+                "registration_authority" to "杭州市西湖区市场监督管理局",
+            ),
+        )
+        val req = java.net.http.HttpRequest.newBuilder(java.net.URI("${sandbox.url}/admin/cases/$pid/approve"))
+            .header("content-type", "application/json")
+            .header("x-admin-token", sandbox.adminToken)
+            .POST(java.net.http.HttpRequest.BodyPublishers.ofString(Json.encode(mapOf("result" to "准予登记", "licence" to offer))))
+            .build()
+        val resp = java.net.http.HttpClient.newHttpClient().send(req, java.net.http.HttpResponse.BodyHandlers.ofString())
+        check(resp.statusCode() == 200) { "approve: ${resp.statusCode()} ${resp.body()}" }
     }
 }

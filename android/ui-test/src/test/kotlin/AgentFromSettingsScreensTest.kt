@@ -47,7 +47,9 @@ class AgentFromSettingsScreensTest : SandboxTest("agent-settings-ui") {
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             // No hover layer in the renders: the pointer rests where "我是帮办员" was pressed, over her card.
             val cam = Camera(this, noHover = true)
-            cam.setContent(TestHost()) { ZhangbanTabs(z, null, {}, start = Tab.Settings) }
+            // 设置's buttons are where they stay before the PIN section (the store's answer) arrives above them.
+            val agentAt = boundsInFirstFrames("我是帮办员") { cam.setContent(TestHost()) { ZhangbanTabs(z, null, {}, start = Tab.Settings) } }
+            assertStays("我是帮办员", agentAt)
 
             // ---- 设置: the 帮办代办 section and its two ways in ----
             waitForText("帮办代办")
@@ -65,8 +67,10 @@ class AgentFromSettingsScreensTest : SandboxTest("agent-settings-ui") {
             cam.shoot("settings-agent-home")
 
             // ---- opening her: the banner says whose data this is ----
-            onNodeWithText("李秀英", substring = true).performClick()
+            // Her banner arrives above the back button: nothing to press is laid out before it.
+            val backAt = boundsInFirstFrames("返回") { onNodeWithText("李秀英", substring = true).performClick() }
             waitForText("正在为委托人 李秀英", substring = true)
+            assertStays("返回", backAt)
             assertTrue(shown("不是您自己的", substring = true))
             assertTrue(shown("开始申请：高龄津贴申领"))
             onNodeWithText("返回").performClick()

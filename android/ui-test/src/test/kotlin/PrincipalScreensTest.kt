@@ -65,10 +65,12 @@ class PrincipalScreensTest : SandboxTest("principal-ui") {
         val host = TestHost().apply { nextScan = certQr }
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
-            cam.setContent(host) { PrincipalRoot(li) }
+            // Her page's button is where it stays before the page's summary (its first answer) arrives above it.
+            val scanAt = boundsInFirstFrames("委托帮办员：扫帮办员的二维码") { cam.setContent(host) { PrincipalRoot(li) } }
 
             // ---- her page, nobody authorised yet; she scans the agent's code ----
             waitForText("您现在没有委托任何帮办员。")
+            assertStays("委托帮办员：扫帮办员的二维码", scanAt)
             onNodeWithText("委托帮办员：扫帮办员的二维码").performClick()
             assertEquals(1, host.scans)
             waitForText("王帮办", substring = true)

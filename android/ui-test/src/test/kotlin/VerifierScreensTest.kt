@@ -81,12 +81,24 @@ class VerifierScreensTest : SandboxTest("verifier") {
             counter.close()
             cam.shoot("present-engaged")
             onNodeWithText("返回").performClick()
-
             waitForText("核验他人亮证")
-            onNodeWithText("核验他人亮证").performScrollTo().performClick()
+            // The wallet opened again: its buttons are where they stay before the licence cards arrive above them.
+            onNodeWithText("办事").performClick()
+            waitForText("查找服务（如 个体工商户、出生）")
+            val verifyAt = boundsInFirstFrames("核验他人亮证") { onNodeWithText("证照").performClick() }
+            waitForText("北京市公安局")
+            assertStays("核验他人亮证", verifyAt)
 
             // ---- engagement mode first: the verifier's challenge on screen ----
+            // The challenge is made after the screen is up, above the buttons: its place is kept, so they stay
+            // where a finger (or a test's click) first found them. The clock is held so that the buttons are
+            // measured in the screen's first frames, before the challenge can have arrived.
+            onNodeWithText("核验他人亮证").performScrollTo()
+            val scanAt = boundsInFirstFrames("扫描亮证码") { onNodeWithText("核验他人亮证").performClick() }
+            val checkAt = boundsOf("核验")
             val challenge = challengeOnScreen()
+            assertEquals(scanAt, boundsOf("扫描亮证码"), "the scan button moved when the challenge appeared")
+            assertEquals(checkAt, boundsOf("核验"), "the check button moved when the challenge appeared")
             assertTrue(challenge.startsWith("ZBE1:"), challenge)
             assertTrue(shown("请对方先用掌办扫描此码，再出示亮证码：") && shown("核验亮证"))
             onNodeWithText("扫描亮证码").assertIsEnabled()
@@ -156,6 +168,10 @@ class VerifierScreensTest : SandboxTest("verifier") {
         }
         z.close()
     }
+
+    /** Whether the challenge's QR code is drawn yet. */
+    private fun SkikoComposeUiTest.challengeShown(): Boolean =
+        onAllNodes(hasContentDescription("核验挑战码")).fetchSemanticsNodes(false).isNotEmpty()
 
     /** The challenge's text, as a camera would read it from the QR code on screen. */
     private fun SkikoComposeUiTest.challengeOnScreen(): String = qrOnScreen("核验挑战码") { true }

@@ -74,9 +74,13 @@ fun AgentRoot(z: Zhangban, agent: AgentMode, onClose: (() -> Unit)? = null) {
         else -> {
             val v = view
             if (v == null) {
-                Column(Modifier.padding(16.dp)) {
-                    TextButton(onClick = home) { Text(chrome().back) }
-                    ErrorText(error)
+                // Nothing to press until the answer: the principal's banner arrives above the back button, which
+                // would move under the finger. A refusal offers the way back.
+                if (error != null) {
+                    Column(Modifier.padding(16.dp)) {
+                        TextButton(onClick = home) { Text(chrome().back) }
+                        ErrorText(error)
+                    }
                 }
                 return
             }
@@ -223,9 +227,12 @@ private fun AgentDraft(agent: AgentMode, subject: String, draftId: String, onLos
     }
     val f = form
     if (f == null) {
-        Column(Modifier.padding(16.dp)) {
-            TextButton(onClick = onLost) { Text(chrome().back) }
-            ErrorText(error)
+        // As in AgentRoot: the form's banner would arrive above a back button laid out now.
+        if (error != null) {
+            Column(Modifier.padding(16.dp)) {
+                TextButton(onClick = onLost) { Text(chrome().back) }
+                ErrorText(error)
+            }
         }
         return
     }
@@ -260,7 +267,13 @@ fun AgentSummaryScreen(agent: AgentMode, v: PrincipalView, form: DraftForm, onBa
         PrincipalBanner(v)
         TextButton(onClick = onBack) { Text(c.back) }
         SectionTitle(c.confirmTitle)
-        summary?.let { Text(lang.pick(it), style = MaterialTheme.typography.headlineSmall) }
+        // The buttons wait for the summary the principal reads: it arrives above them.
+        val text = summary
+        if (text == null) {
+            ErrorText(error)
+            return@Column
+        }
+        Text(lang.pick(text), style = MaterialTheme.typography.headlineSmall)
         ErrorText(error)
         if (confirmed) {
             Text(c.principalConfirmed, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))

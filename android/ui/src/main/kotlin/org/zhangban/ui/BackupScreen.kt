@@ -164,7 +164,7 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
             }) { Text(c.moveWithCode) }
         }
         rebound?.let { r ->
-            Text(c.moveDone(r.rebound.size, r.movedCases.toInt()), color = MaterialTheme.colorScheme.primary, modifier = Modifier.padding(top = 8.dp))
+            Text(c.lang.pick(r.text), color = MaterialTheme.colorScheme.primary, modifier = Modifier.padding(top = 8.dp))
         }
 
         SectionTitle(c.recoveryCode)
@@ -213,7 +213,7 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
             Text(c.backupSaved(m.chainIndex), color = MaterialTheme.colorScheme.primary, modifier = Modifier.padding(top = 8.dp))
             // What changed since the last backup differs from run to run: masked in the golden images.
             Text(
-                c.backupCounts(m.manifest.records, m.manifest.attachments, m.bytes),
+                c.lang.pick(m.counts),
                 style = MaterialTheme.typography.bodySmall,
                 modifier = Modifier.changesByItself(),
             )

@@ -165,8 +165,6 @@ class Chrome(val lang: Lang) {
             "Increment $chainIndex saved: a restore needs the full backup and every increment after it.",
         )
     }
-    fun backupCounts(records: ULong, attachments: ULong, bytes: ULong) =
-        t("$records 条记录 · $attachments 个附件 · $bytes 字节", "$records records · $attachments attachments · $bytes bytes")
 
     // ---- finishing the move (完成换机) ----
     val moveFinish get() = t("完成换机", "Finish the move")
@@ -178,10 +176,6 @@ class Chrome(val lang: Lang) {
     val moveScanOld get() = t("扫描旧手机上的确认码", "Scan the old phone's confirmation")
     val moveOneTime get() = t("服务中心给的一次性码", "One-time code from the service centre")
     val moveWithCode get() = t("用一次性码完成换机", "Finish with the one-time code")
-    fun moveDone(licences: Int, cases: Int) = t(
-        "换机完成：$licences 张证照已重新签发到本机，$cases 个办件转到本机。",
-        "Move finished: $licences licences re-issued to this phone, $cases cases moved here.",
-    )
     val moveOldPhone get() = t("为新手机授权换机", "Hand over to a new phone")
     val moveScanNew get() = t("扫描新手机上的换机码", "Scan the new phone's code")
     val moveShowNew get() = t("请新手机扫描此码完成换机", "Let the new phone scan this code to finish the move")
@@ -194,8 +188,6 @@ class Chrome(val lang: Lang) {
     )
     val restorePick get() = t("选择备份文件", "Choose the backup files")
     val restoreFresh get() = t("第一次使用，直接开始", "I'm new: start")
-    fun restorePicked(files: Int, generation: ULong) =
-        t("已选 $files 个文件，最新一份是第 $generation 次备份。", "$files files picked; the newest is backup number $generation.")
     fun restoreMadeAt(time: String) = t("最新一份制作于 $time", "The newest was made $time")
     val restoreCheckedNewest get() = t(
         "已与平台核对：没有比它更新的备份。",

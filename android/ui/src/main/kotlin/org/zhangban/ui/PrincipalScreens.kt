@@ -91,6 +91,8 @@ fun PrincipalHomeScreen(principal: PrincipalMode, onScanned: (String) -> Unit, o
     Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
         if (onClose != null) TextButton(onClick = onClose) { Text(c.back) }
         Text(c.myDelegations, style = MaterialTheme.typography.headlineMedium, modifier = Modifier.padding(top = 16.dp))
+        // Nothing to press before the first answer: its summary arrives above the buttons (a refusal shows them).
+        if (h == null && error == null) return@Column
         h?.let { Text(lang.pick(it.summary), style = MaterialTheme.typography.titleLarge, modifier = Modifier.padding(vertical = 8.dp)) }
         ErrorText(error)
         Button(onClick = { if (scan != null) scan() else pasting = true }, modifier = Modifier.fillMaxWidth().padding(vertical = 8.dp)) {

@@ -26,6 +26,7 @@ import kotlinx.coroutines.launch
 import org.zhangban.kit.PhoneBackup
 import uniffi.zhangban_backup.BackupInfo
 import uniffi.zhangban_backup.RestoreSummary
+import uniffi.zhangban_backup.pickedText
 import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.ZhangbanException
 
@@ -99,7 +100,8 @@ fun RestoreScreen(phone: NewPhone, onRestored: (RestoreSummary) -> Unit, onFresh
             OutlinedButton(enabled = !busy, onClick = onFresh) { Text(c.restoreFresh) }
         }
         checked?.let { k ->
-            Text(c.restorePicked(k.files.size, k.newest.generation), color = MaterialTheme.colorScheme.primary)
+            // Worded by the core (its plurals): "已选 2 个文件，最新一份是第 3 次备份。"
+            Text(lang.pick(pickedText(k.files.size.toUInt(), k.newest.generation)), color = MaterialTheme.colorScheme.primary)
             for (f in k.files.sortedBy { it.name }) Text(f.name, style = MaterialTheme.typography.bodySmall)
             // When the newest file was made differs from run to run: masked in the golden images.
             Text(

@@ -70,15 +70,18 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
         if (query.isNotBlank()) delay(200) // typing: search when it pauses
         error = attempt { hits = if (query.isBlank()) null else z.search(query) }
     }
-    // Browsing while the box is empty: the bundles (一件事一次办), then the items by department.
-    val browse by produceState<Browse?>(null) { value = try { z.browse() } catch (e: ZhangbanException) { null } }
-    val drafts by produceState<List<Pair<String, String>>>(emptyList(), lang) {
+    // Browsing while the box is empty: the unfinished drafts, then the bundles (一件事一次办), then the items by
+    // department. Both answers are shown together: the drafts are laid out above the catalogue, and drafts
+    // arriving after it pushed every row down under the finger (or a test's click).
+    val start by produceState<Pair<Browse?, List<Pair<String, String>>>?>(null, lang) {
+        val browse = try { z.browse() } catch (e: ZhangbanException) { null }
         // (draft id, the service's name): a draft names its target by code only
-        value = try {
+        val drafts = try {
             z.drafts().filter { !it.submitted }.map { d -> d.id to lang.pick(z.checklist(d.target).name) }
         } catch (e: ZhangbanException) {
             emptyList()
         }
+        value = browse to drafts
     }
 
     Column(Modifier.padding(16.dp)) {
@@ -92,8 +95,8 @@ fun SearchScreen(z: Zhangban, onOpen: (String) -> Unit, onResume: (String) -> Un
         ErrorText(error)
         // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
         val h = hits
-        val open = drafts
-        val all = browse
+        val open = start?.second.orEmpty()
+        val all = start?.first
         LazyColumn {
             if (h == null && open.isNotEmpty()) {
                 item { SectionTitle(c.drafts) }
@@ -196,9 +199,12 @@ fun FormHost(z: Zhangban, draftId: String, onClose: () -> Unit, onSubmitted: () 
     }
     val f = form
     if (f == null) {
-        Column(Modifier.padding(16.dp)) {
-            TextButton(onClick = onClose) { Text(chrome().back) }
-            ErrorText(error)
+        // Nothing to press until the draft is open (its screen lays out its own back button); a refusal offers one.
+        if (error != null) {
+            Column(Modifier.padding(16.dp)) {
+                TextButton(onClick = onClose) { Text(chrome().back) }
+                ErrorText(error)
+            }
         }
         return
     }

@@ -79,10 +79,20 @@ fun SettingsScreen(z: Zhangban, prefs: Prefs, onPrefs: (Prefs) -> Unit) {
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     var done by remember { mutableStateOf(false) }
     val scope = rememberCoroutineScope()
-    LaunchedEffect(Unit) { error = attempt { hasPin = withContext(Dispatchers.IO) { z.store.hasPin() } } }
+    var answered by remember { mutableStateOf(false) }
+    LaunchedEffect(Unit) {
+        error = attempt { hasPin = withContext(Dispatchers.IO) { z.store.hasPin() } }
+        answered = true // the PIN section, or (refused) its error: the rest is laid out after it, in place
+    }
 
     Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
         SectionTitle(c.pinTitle)
+        // Nothing below the title is laid out until the store answered: the PIN section arrives above every
+        // other action here, and a button placed before it would move under the finger (or a test's click).
+        if (!answered) {
+            ErrorText(error)
+            return@Column
+        }
         val has = hasPin
         if (has != null) {
             Text(if (has) c.pinIsSet else c.pinNotSet, style = MaterialTheme.typography.bodyMedium)

@@ -37,6 +37,7 @@ fun UnlockScreen(z: Zhangban) {
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     var busy by remember { mutableStateOf(false) }
     var wait by remember { mutableStateOf(0L) }
+    var waitKnown by remember { mutableStateOf(false) }
     val scope = rememberCoroutineScope()
     val host = LocalHost.current
     // The wait left, from the core, once a second while there is one (at start too: a lockout survives a restart).
@@ -47,6 +48,7 @@ fun UnlockScreen(z: Zhangban) {
             } catch (e: ZhangbanException) {
                 0
             }
+            waitKnown = true
             if (wait == 0L) break
             delay(1000)
         }
@@ -55,6 +57,9 @@ fun UnlockScreen(z: Zhangban) {
         Text(c.unlockTitle, style = MaterialTheme.typography.titleLarge, modifier = Modifier.padding(bottom = 8.dp))
         Text(c.unlockHint, style = MaterialTheme.typography.bodyMedium, modifier = Modifier.padding(bottom = 8.dp))
         PinField(pin, c.pinTitle) { pin = it }
+        // The button waits for the core's first answer: a lockout carried over from before shows its wait above it,
+        // and a button laid out before would move under the finger.
+        if (!waitKnown) return@Column
         // The wait in the core's words, counted down (the refusal itself said the same once more).
         if (error !is ZhangbanException.Locked) ErrorText(error)
         if (wait > 0) ErrorText(ZhangbanException.Locked(wait.toULong()).text(c.lang))

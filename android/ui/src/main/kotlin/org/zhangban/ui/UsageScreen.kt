@@ -41,11 +41,15 @@ fun UsageScreen(z: Zhangban, onBack: () -> Unit) {
     var usage by remember { mutableStateOf<List<UsageEntry>?>(null) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val scope = rememberCoroutineScope()
-    suspend fun reload() = withContext(Dispatchers.IO) {
-        grants = z.wallet.grants(null).sortedByDescending { it.issuedAt }
-        // Newest first, from the core (the audit chain's order reversed there: a sort by time here put uses
-        // of one second oldest first).
-        usage = z.wallet.usage(null)
+    suspend fun reload() {
+        // Both answers, then both shown at once (a list that arrived later moved what was below it).
+        val (g, u) = withContext(Dispatchers.IO) {
+            // Usage newest first, from the core (the audit chain's order reversed there: a sort by time here put
+            // uses of one second oldest first).
+            z.wallet.grants(null).sortedByDescending { it.issuedAt } to z.wallet.usage(null)
+        }
+        grants = g
+        usage = u
     }
     LaunchedEffect(Unit) { error = attempt { reload() } }
     // Read here, in the composable, not only inside the LazyColumn's builder (see CaseDetail).
@@ -57,7 +61,7 @@ fun UsageScreen(z: Zhangban, onBack: () -> Unit) {
             Text(c.usageTitle, style = MaterialTheme.typography.titleLarge)
             ErrorText(error)
             SectionTitle(c.grantsTitle)
-            if (given.isEmpty()) Text(c.noGrants)
+            if (lines != null && given.isEmpty()) Text(c.noGrants)
         }
         items(given, key = { "grant:" + it.grantId }) { g ->
             val now = nowSecs()

@@ -1,6 +1,7 @@
 package org.zhangban.ui
 
 import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Box
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.ExperimentalLayoutApi
 import androidx.compose.foundation.layout.FlowRow
@@ -135,10 +136,18 @@ fun VerifierScreen(z: Zhangban, onBack: () -> Unit) {
             FilterChip(selected = !engaged, onClick = { engaged = false; outcome = null }, label = { Text(c.verifyOneWay) })
         }
         ErrorText(error)
-        engagement?.let { e ->
+        if (engaged) {
             Text(c.verifyShowFirst, Modifier.padding(top = 8.dp))
-            val qr = remember(e.text) { renderQr(e.text) }
-            QrCode(qr, c.verifyChallenge, Modifier.fillMaxWidth(0.7f).aspectRatio(1f).padding(8.dp).changesByItself(), e.text)
+            // The challenge is made after the screen is up (and again for another purpose, a new verifier): its
+            // place is kept meanwhile, so the buttons below do not move when it appears.
+            val place = Modifier.fillMaxWidth(0.7f).aspectRatio(1f).padding(8.dp)
+            when (val e = engagement) {
+                null -> Box(place)
+                else -> {
+                    val qr = remember(e.text) { renderQr(e.text) }
+                    QrCode(qr, c.verifyChallenge, place.changesByItself(), e.text)
+                }
+            }
         }
         if (scan != null) {
             Button(onClick = scan, enabled = v != null, modifier = Modifier.padding(top = 8.dp)) { Text(c.verifyScan) }

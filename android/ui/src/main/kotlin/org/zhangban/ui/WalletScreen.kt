@@ -58,15 +58,21 @@ import uniffi.zhangban_wallet.QrImage
 fun WalletScreen(z: Zhangban) {
     val c = chrome()
     val lang = c.lang
-    var licences by remember { mutableStateOf<List<LicenceSummary>>(emptyList()) }
+    // null until the wallet answered: nothing is laid out above the buttons before (the cards arriving
+    // later pushed them down under the finger).
+    var loaded by remember { mutableStateOf<List<LicenceSummary>?>(null) }
+    val licences = loaded.orEmpty()
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     // The licence on screen survives a rotation (its id; the item is looked up again).
     var showingId by rememberSaveable { mutableStateOf<String?>(null) }
     val scope = rememberCoroutineScope()
     suspend fun reload() {
-        licences = withContext(Dispatchers.IO) { z.wallet.licences() }
+        loaded = withContext(Dispatchers.IO) { z.wallet.licences() }
     }
-    LaunchedEffect(Unit) { error = attempt { reload() } }
+    LaunchedEffect(Unit) {
+        error = attempt { reload() }
+        if (loaded == null) loaded = emptyList() // refused (the error says why): the actions are still offered
+    }
 
     var verifying by rememberSaveable { mutableStateOf(false) }
     if (verifying) {
@@ -84,6 +90,7 @@ fun WalletScreen(z: Zhangban) {
     }
     Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {
         ErrorText(error)
+        if (loaded == null) return@Column
         if (licences.isEmpty()) Text(c.noLicences)
         for (item in licences) {
             Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { showingId = item.licenceId }) {

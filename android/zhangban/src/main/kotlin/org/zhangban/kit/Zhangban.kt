@@ -22,7 +22,6 @@ import uniffi.zhangban_base.Notice
 import uniffi.zhangban_cases.CaseSummary
 import uniffi.zhangban_cases.CaseView
 import uniffi.zhangban_ffi.CaseListener
-import uniffi.zhangban_ffi.DeviceSigner
 import uniffi.zhangban_ffi.KeyVault
 import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanDraft
@@ -64,8 +63,6 @@ class Zhangban private constructor(
     val platformUrl: String,
     private val io: CoroutineDispatcher,
     private val onNotice: ((Notice) -> Unit)?,
-    /** The platform's device key (StrongBox / TEE), or null: the store's own key (desktop, tests). */
-    private val signer: DeviceSigner?,
 ) : AutoCloseable {
     private val scope = CoroutineScope(SupervisorJob() + io)
     private val _cases = MutableStateFlow<List<CaseSummary>>(emptyList())
@@ -97,11 +94,12 @@ class Zhangban private constructor(
     /** The generated cases API of this store and platform (for what the facade does not wrap). */
     val casesApi: ZhangbanCases = ZhangbanCases(store, platformUrl, listener)
 
-    private val walletRef = lazy { signer?.let { ZhangbanWallet.withSigner(store, it) } ?: ZhangbanWallet.open(store) }
+    private val walletRef = lazy { ZhangbanWallet.open(store) }
 
     /**
-     * The wallet over this store. Its device key is the [PlatformKey] given to [open] (recorded by the core as
-     * the store's on first use), or the store's own (kept encrypted in it; an older store keeps it: ADR 0029).
+     * The wallet over this store. Its device key is the [PlatformKey] given to [open] (offered to the store for
+     * the session, recorded by the core as the store's on first use), or the store's own (kept encrypted in it;
+     * an older store keeps it: ADR 0029). A replaced platform key is `ZhangbanException.Validation("device_key")`.
      */
     val wallet: ZhangbanWallet by walletRef
 
@@ -132,7 +130,10 @@ class Zhangban private constructor(
         /**
          * Opens the store in [dir], or creates it there (with [pin], if given), on [io]. Errors are the
          * core's: `ZhangbanException.WrongPin`, `.Locked`, `.WrongKey`, … (show them with `text(lang)`).
-         * [deviceKey]: the platform's device key (Android: a StrongBox / TEE Keystore key the host makes).
+         * [deviceKey]: the platform's device key (Android: a StrongBox / TEE Keystore key the host makes). It is
+         * offered to the store once, here (`ZhangbanStore.offerDeviceSigner`): every path that signs with the
+         * device key gets it from there — the wallet, registration, the background licence issuance, the old
+         * phone's transfer signature ([Backup]), agent mode ([AgentMode]) (ADR 0035).
          */
         suspend fun open(
             dir: String,
@@ -148,7 +149,8 @@ class Zhangban private constructor(
                 val store = clock?.let { ZhangbanStore.openOrCreateWithClock(dir, vault, pin, it) }
                     ?: openOrCreate(dir, vault, pin)
                 try {
-                    Zhangban(store, platformUrl, io, onNotice, deviceKey?.let { PlatformSigner(it) }).also { it.reloadCases() }
+                    deviceKey?.let { store.offerDeviceSigner(PlatformSigner(it)) }
+                    Zhangban(store, platformUrl, io, onNotice).also { it.reloadCases() }
                 } catch (e: Throwable) {
                     store.close()
                     throw e
@@ -280,7 +282,7 @@ class Zhangban private constructor(
      * [PlatformKey]'s when [open] had one (the core decides: a store with its own key keeps that one).
      */
     suspend fun registerDevice(platform: String, model: String, appVersion: String): String =
-        casesApi.registerDevice(platform, model, appVersion, signer)
+        casesApi.registerDevice(platform, model, appVersion)
 
     /** One sync run now (what a WorkManager worker / background refresh calls). */
     suspend fun syncNow(): RunReport {
