@@ -21,6 +21,7 @@ pub mod ffi;
 pub mod ids;
 pub mod notify;
 pub mod outbox;
+pub mod sort;
 pub mod store;
 pub mod text;
 pub mod wipe;
