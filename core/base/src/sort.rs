@@ -72,8 +72,8 @@ mod tests {
         fn the_same_as_the_standard_stable_sort(v in proptest::collection::vec((0u8..6, any::<u16>()), 0..300)) {
             let mut ours = v.clone();
             let mut std = v;
-            sort_by(&mut ours, |a, b| b.0.cmp(&a.0));
-            std.sort_by(|a, b| b.0.cmp(&a.0));
+            sort_by_key(&mut ours, |a| std::cmp::Reverse(a.0));
+            std.sort_by_key(|a| std::cmp::Reverse(a.0));
             prop_assert_eq!(ours, std);
         }
     }
