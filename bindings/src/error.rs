@@ -17,62 +17,46 @@ use zhangban_core::backup::BackupError;
 use zhangban_core::Error as CoreError;
 
 /// What went wrong, and what the shell should do about it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Error)]
 pub enum ZhangbanError {
     /// The store is locked. `retry_after_secs == 0`: ask for the PIN now; otherwise too many wrong PINs,
     /// show a countdown and ask again after that many seconds.
-    #[error("store locked; retry after {retry_after_secs} s")]
     Locked { retry_after_secs: u64 },
     /// The key vault's key does not open this store (a restored backup on another device, a reset
     /// Keystore). The data cannot be read on this device.
-    #[error("wrong key for this store")]
     WrongKey,
     /// A wrong PIN; `attempts_left` before waiting times start.
-    #[error("wrong PIN; {attempts_left} attempts left")]
     WrongPin { attempts_left: u32 },
     /// No such record, subject, attachment or store.
-    #[error("not found: {what}")]
     NotFound { what: String },
     /// Input that breaks a rule; `field` names where (a form path, a parameter name).
-    #[error("invalid {field}: {message_en}")]
     Validation { field: String, message_zh: String, message_en: String },
     /// Stored data failed its integrity check; other records are still readable.
-    #[error("corrupted data in {table} record {record}")]
     Corrupted { table: String, record: String },
     /// The data belongs to a subject (a principal) whose key was erased.
-    #[error("subject {subject} was erased")]
     Shredded { subject: String },
     /// The store's files were replaced by an older copy (tampering: to undo a PIN count, a used grant):
     /// refused. Show the text; the store cannot be used as it is.
-    #[error("the store's files were replaced by an older copy")]
     RolledBack,
     /// The platform vault keeps the store's key behind the person's authentication: show the system prompt
     /// (BiometricPrompt / LocalAuthentication), then call again.
-    #[error("the key vault needs the user to authenticate")]
     NeedsUserAuthentication,
     /// An agent acted for a principal outside an active delegation; `missing` says what is missing
     /// (`delegation`, `action:submit`, `item:…`, `validity`, `revoked`, `used`, `certificate`).
-    #[error("permission denied ({missing}): {message_en}")]
     PermissionDenied { missing: String, message_zh: String, message_en: String },
     /// The platform could not be reached; the operation is kept and may be retried.
-    #[error("network: {detail}")]
     Network { detail: String },
     /// The platform refused the request; retrying the same request will not help.
-    #[error("platform refused ({status}): {detail}")]
     Rejected { status: u16, detail: String },
     /// A licence or presentation failed its checks.
-    #[error("licence check failed: {reason}")]
     Licence { reason: String },
     /// Local storage failed (disk full, file system error, the key vault unavailable); try again later.
-    #[error("storage: {detail}")]
     Storage { detail: String },
     /// A bug or an impossible state; `detail` is for developers.
-    #[error("internal: {detail}")]
     Internal { detail: String },
     /// A recovery code or backup file problem (`zhangban_core::backup::BackupError`); `code` says which:
     /// `code_format`, `code_typo`, `wrong_code`, `no_recovery_code`, `not_a_backup`,
     /// `unsupported_version`, `truncated`, `damaged`, `target_exists`. Nothing was restored.
-    #[error("backup ({code}): {message_en}")]
     Backup { code: String, message_zh: String, message_en: String },
 }
 
@@ -132,6 +116,15 @@ both_ways! {
     [Storage(detail)] <=> [Storage { detail }],
     [Internal(detail)] <=> [Internal { detail }],
 }
+
+/// The English text of the core (`text_en`): the only wording, kept in the core.
+impl std::fmt::Display for ZhangbanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text_en())
+    }
+}
+
+impl std::error::Error for ZhangbanError {}
 
 impl ZhangbanError {
     pub(crate) fn internal(detail: impl Into<String>) -> Self {

@@ -10,27 +10,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zhangban_core::remind::{self, Home, Plan, ReminderAction, ReminderChannel, Settings};
+use zhangban_core::remind::{self, Home, Plan, Settings};
 use zhangban_core::store::Store;
 use zhangban_core::sync::runner::{BackgroundReport, PlanListener};
-use zhangban_core::Text;
 
 use crate::cases::ZhangbanCases;
 use crate::error::{guard, ZhangbanError};
 use crate::forms::ZhangbanDraft;
 use crate::store::ZhangbanStore;
-
-/// The notification channels (one per urgency) a shell registers at start.
-#[uniffi::export]
-pub fn reminder_channels() -> Vec<ReminderChannel> {
-    remind::channels()
-}
-
-/// A reminder action's button label.
-#[uniffi::export]
-pub fn reminder_action_label(action: ReminderAction) -> Text {
-    action.label()
-}
 
 /// The reminders of one store.
 #[derive(uniffi::Object)]

@@ -55,13 +55,6 @@ impl w::DeviceSigner for ForeignSigner {
     }
 }
 
-/// True when this library pins the sandbox's published test trust anchors (a debug, test or demo build):
-/// a shell shows a "测试版 / sandbox build" banner then, and such a build must never ship.
-#[uniffi::export]
-pub fn sandbox_trust_anchors() -> bool {
-    zhangban_core::anchors::SANDBOX
-}
-
 /// Renders a QR code (error correction M) as a module matrix and an SVG.
 #[uniffi::export]
 pub fn render_qr(text: String) -> Result<QrImage, ZhangbanError> {

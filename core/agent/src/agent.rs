@@ -559,7 +559,7 @@ impl Agent {
             .iter()
             .map(|r| self.line(r, counts.get(&r.subject).unwrap_or(&empty), now))
             .collect::<Result<Vec<_>>>()?;
-        out.sort_by_key(|l| {
+        zhangban_base::sort::sort_by_key(&mut out, |l| {
             let active = matches!(l.status, PrincipalStatus::Active | PrincipalStatus::Intake);
             (!active, l.needs_action == 0, l.queued == 0 && l.open_drafts == 0, l.name.clone())
         });

@@ -336,7 +336,7 @@ impl PrincipalSide {
             })
             .collect();
         let mut lines: Vec<DelegationLine> = given.into_iter().map(|g| delegation_line(g, now, catalog)).collect();
-        lines.sort_by_key(|l| !l.active);
+        zhangban_base::sort::sort_by_key(&mut lines, |l| !l.active);
         let n = lines.iter().filter(|l| l.active).count();
         let summary = match n {
             0 => Text::new("您现在没有委托任何帮办员。", "You have not authorised any agent now."),

@@ -230,7 +230,7 @@ impl Scope {
                 let e = self.elements.iter().find(|e| &e.licence_type == t)?;
                 let lt = LicenceType::from_key(t)?;
                 let mut ids: Vec<u32> = e.elements.iter().filter_map(|k| lt.element_by_key(k).map(|d| d.id)).collect();
-                ids.sort_unstable();
+                zhangban_base::sort::sort_by(&mut ids, Ord::cmp);
                 Some(Value::Array(vec![text(t), Value::Array(ids.into_iter().map(|i| uint(i.into())).collect())]))
             });
             entries.push((4, Value::Array(lists.collect())));

@@ -264,7 +264,7 @@ impl PrincipalSide {
     pub fn given(&self) -> Result<Vec<GivenDelegation>> {
         let mut v: Vec<GivenDelegation> =
             self.store.list(GIVEN, Some(SELF_SUBJECT))?.iter().map(|r| r.json()).collect::<Result<_>>()?;
-        v.sort_by_key(|g| std::cmp::Reverse(g.valid_from));
+        zhangban_base::sort::sort_by_key(&mut v, |g| std::cmp::Reverse(g.valid_from));
         Ok(v)
     }
 
@@ -309,7 +309,7 @@ impl PrincipalSide {
     pub fn activity(&self) -> Result<Vec<ActivityEntry>> {
         let mut v: Vec<ActivityEntry> =
             self.store.list(ACTIVITY, Some(SELF_SUBJECT))?.iter().map(|r| r.json()).collect::<Result<_>>()?;
-        v.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        zhangban_base::sort::sort_by_key(&mut v, |e| std::cmp::Reverse(e.seq));
         Ok(v)
     }
 }

@@ -814,7 +814,7 @@ pub fn order_chain(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|p| Ok((Header::read(&mut fs::File::open(p)?)?, p.clone())))
         .collect::<Result<Vec<(Header, PathBuf)>>>()?;
-    files.sort_by_key(|(h, _)| (h.is_increment(), h.chain_index, h.generation));
+    zhangban_base::sort::sort_by_key(&mut files, |(h, _)| (h.is_increment(), h.chain_index, h.generation));
     Ok(files.into_iter().map(|(_, p)| p).collect())
 }
 

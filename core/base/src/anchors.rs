@@ -3,3 +3,10 @@
 //! docs/SECURITY.md). A release build without production anchors does not compile.
 
 include!(concat!(env!("OUT_DIR"), "/anchors.rs"));
+
+/// True when this library pins the sandbox's published test trust anchors (a debug, test or demo build):
+/// a shell shows a "测试版 / sandbox build" banner then, and such a build must never ship.
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn sandbox_trust_anchors() -> bool {
+    SANDBOX
+}

@@ -22,6 +22,7 @@ pub mod ids;
 pub mod notify;
 pub mod outbox;
 pub mod signer;
+pub mod sort;
 pub mod store;
 pub mod text;
 pub mod wipe;

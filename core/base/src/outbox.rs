@@ -185,7 +185,7 @@ pub fn find(store: &Store, kind: OpKind, target: &str) -> Result<Option<Op>> {
 }
 
 fn sorted(mut v: Vec<Op>) -> Vec<Op> {
-    v.sort_by_key(|o| o.order);
+    crate::sort::sort_by_key(&mut v, |o| o.order);
     v
 }
 

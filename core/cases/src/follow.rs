@@ -89,7 +89,7 @@ pub fn insert_followed(store: &Store, subject: &str, v: &FollowedView) -> Result
             query_code: None,
         };
         let mut events = v.events.clone();
-        events.sort_by_key(|e| e.seq);
+        zhangban_base::sort::sort_by_key(&mut events, |e| e.seq);
         for ev in &events {
             apply_event(&mut case, ev);
         }

@@ -612,7 +612,7 @@ pub fn list_all(store: &Store) -> Result<Vec<Case>> {
 }
 
 fn sorted(mut v: Vec<Case>) -> Result<Vec<Case>> {
-    v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    zhangban_base::sort::sort_by(&mut v, |a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     Ok(v)
 }
 

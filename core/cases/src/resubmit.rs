@@ -99,7 +99,7 @@ fn quarantined_of(t: &mut crate::store::Txn<'_>, case_id: &str) -> Result<Vec<Op
         .into_iter()
         .filter(|o| o.case_id == case_id)
         .collect();
-    ops.sort_by_key(|o| o.order);
+    zhangban_base::sort::sort_by_key(&mut ops, |o| o.order);
     Ok(ops)
 }
 

@@ -113,7 +113,7 @@ impl Index {
             }
             scored.push((total, e));
         }
-        scored.sort_by(|a, b| {
+        zhangban_base::sort::sort_by(&mut scored, |a, b| {
             b.0.cmp(&a.0).then(a.1.name_chars.cmp(&b.1.name_chars)).then_with(|| a.1.code.cmp(&b.1.code))
         });
         scored
@@ -135,7 +135,7 @@ impl Index {
 
 fn char_set(name: &str, keywords: &[String]) -> Vec<char> {
     let mut v: Vec<char> = name.chars().chain(keywords.iter().flat_map(|k| k.chars())).collect();
-    v.sort_unstable();
+    zhangban_base::sort::sort_by(&mut v, Ord::cmp);
     v.dedup();
     v
 }

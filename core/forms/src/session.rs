@@ -203,7 +203,7 @@ impl Session {
                 }
             }
         }
-        ops.sort_by_key(|o| o.seq);
+        zhangban_base::sort::sort_by_key(&mut ops, |o| o.seq);
         let mut seq = snap.seq;
         for o in ops {
             // Ops were valid when acknowledged; one that no longer applies (a newer catalog) is skipped.
@@ -397,7 +397,7 @@ fn list_in(store: &Store, subject: Option<&str>) -> Result<Vec<DraftInfo>> {
             submitted: s.submitted_case.is_some(),
         });
     }
-    out.sort_by_key(|d| std::cmp::Reverse(d.updated_at));
+    zhangban_base::sort::sort_by_key(&mut out, |d| std::cmp::Reverse(d.updated_at));
     Ok(out)
 }
 

@@ -124,7 +124,7 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
     let max = snap.settings.home_max as usize;
     // Sorted by reference: only what the home carries is copied (an agent's phone has thousands of needs).
     let mut all: Vec<&Reminder> = found.iter().filter_map(|f| f.need.as_ref()).collect();
-    all.sort_by(|a, b| by_urgency(a, b));
+    zhangban_base::sort::sort_by(&mut all, |a, b| by_urgency(a, b));
     let mut groups: Vec<PrincipalNeeds> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for n in &all {
@@ -169,11 +169,13 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
             })
         })
         .collect();
-    licences.sort_by(|a, b| a.days_left.cmp(&b.days_left).then(a.licence_id.cmp(&b.licence_id)));
+    zhangban_base::sort::sort_by(&mut licences, |a, b| {
+        a.days_left.cmp(&b.days_left).then(a.licence_id.cmp(&b.licence_id))
+    });
     licences.truncate(max);
     let mut open: Vec<_> = zhangban_forms::session::list_all(store)?.into_iter().filter(|d| !d.submitted).collect();
     let drafts_total = open.len() as u32;
-    open.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+    zhangban_base::sort::sort_by(&mut open, |a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     open.truncate(max);
     let drafts: Vec<DraftLine> = open
         .into_iter()
@@ -242,7 +244,7 @@ pub fn working_days_text(left: i64) -> Text {
 fn active_cases(s: &Snapshot, found: &sources::Findings, max: usize) -> (Vec<ActiveCase>, u32) {
     let mut all: Vec<(&Case, sources::Progress)> =
         s.cases.iter().zip(&found.cases).filter_map(|(c, f)| f.progress.map(|p| (c.as_ref(), p))).collect();
-    all.sort_by(|(a, pa), (b, pb)| {
+    zhangban_base::sort::sort_by(&mut all, |(a, pa), (b, pb)| {
         pb.overdue
             .cmp(&pa.overdue)
             .then(pa.working_days_left.unwrap_or(i64::MAX).cmp(&pb.working_days_left.unwrap_or(i64::MAX)))

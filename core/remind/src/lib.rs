@@ -92,7 +92,9 @@ pub struct ReminderChannel {
     pub name: Text,
 }
 
-/// The channels to register, least urgent first.
+/// The channels to register, least urgent first (the shells: `reminder_channels`, one per urgency, registered at
+/// start).
+#[cfg_attr(feature = "uniffi", uniffi::export(name = "reminder_channels"))]
 pub fn channels() -> Vec<ReminderChannel> {
     Urgency::ALL
         .iter()
@@ -191,6 +193,12 @@ pub enum ReminderAction {
     Rate,
     /// Change and resubmit a refused item.
     Fix,
+}
+
+/// A reminder action's button label (for the shells).
+#[cfg_attr(feature = "uniffi", uniffi::export)]
+pub fn reminder_action_label(action: ReminderAction) -> Text {
+    action.label()
 }
 
 impl ReminderAction {

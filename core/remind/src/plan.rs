@@ -299,14 +299,16 @@ pub(crate) fn compute<'a>(
         later.extend(slots[cap..].iter().map(Slot::fire_at));
         slots.truncate(cap);
     }
-    slots.sort_by(order);
+    zhangban_base::sort::sort_by(&mut slots, order);
     let mut members_of: Vec<(String, Vec<String>)> = Vec::new();
     let singles: Vec<Reminder> = slots
         .into_iter()
         .map(|slot| match slot {
             Slot::One(c) => c.into_reminder(),
             Slot::Merged { fire_at, mut members, .. } => {
-                members.sort_by(|a, b| b.r.urgency.cmp(&a.r.urgency).then(a.r.id.cmp(&b.r.id)));
+                zhangban_base::sort::sort_by(&mut members, |a, b| {
+                    b.r.urgency.cmp(&a.r.urgency).then(a.r.id.cmp(&b.r.id))
+                });
                 let members: Vec<&Reminder> = members.iter().map(|c| c.r.as_ref()).collect();
                 let d = digest(&members, fire_at);
                 members_of.push((d.id.clone(), d.merged.clone()));
@@ -354,7 +356,7 @@ pub(crate) fn compute<'a>(
             cancel.push(id.clone());
         }
     }
-    cancel.sort();
+    zhangban_base::sort::sort_by(&mut cancel, Ord::cmp);
     cancel.dedup();
     let tomorrow = date_of(now) + chrono::Duration::days(1);
     let mut wake = at_minute(tomorrow, s.remind_minute.saturating_sub(60));

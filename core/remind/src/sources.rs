@@ -272,7 +272,9 @@ impl Snapshot {
             }
             cache.cases_gen = Some((cases_gen, since));
             let mut sorted: Vec<(Vec<u8>, Arc<Case>)> = cache.cases.values().cloned().collect();
-            sorted.sort_by(|(_, a), (_, b)| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            zhangban_base::sort::sort_by(&mut sorted, |(_, a), (_, b)| {
+                a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id))
+            });
             let (versions, cases): (Vec<Vec<u8>>, Vec<Arc<Case>>) = sorted.into_iter().unzip();
             cache.sorted = (cases, versions);
         }
@@ -445,7 +447,7 @@ fn deadline(s: &Snapshot, d: Deadline<'_>) -> Found {
     );
     let mut stages = Vec::new();
     let mut leads = s.settings.deadline_leads.clone();
-    leads.sort_unstable_by(|a, b| b.cmp(a));
+    zhangban_base::sort::sort_by(&mut leads, |a, b| b.cmp(a));
     leads.dedup();
     for n in leads {
         let (day, prov) = working_days_before(&s.calendar, due, n);
@@ -635,7 +637,7 @@ fn promised(s: &Snapshot, c: &Case, pd: NaiveDate, provisional: bool) -> Found {
     );
     let mut stages = Vec::new();
     let mut leads = s.settings.promised_leads.clone();
-    leads.sort_unstable_by(|a, b| b.cmp(a));
+    zhangban_base::sort::sort_by(&mut leads, |a, b| b.cmp(a));
     leads.dedup();
     for n in &leads {
         let (day, prov) = working_days_before(&s.calendar, pd, *n);
@@ -737,7 +739,7 @@ fn licence_rules(s: &Snapshot, l: &LicenceSummary) -> Option<Found> {
     };
     let mut stages = Vec::new();
     let mut leads = s.settings.licence_leads.clone();
-    leads.sort_unstable_by(|a, b| b.cmp(a));
+    zhangban_base::sort::sort_by(&mut leads, |a, b| b.cmp(a));
     leads.dedup();
     for n in &leads {
         let day = end - Duration::days((*n).into());

@@ -109,7 +109,7 @@ pub fn build_grant(
             chosen.push((item.id, b.clone()));
         }
     }
-    chosen.sort_by_key(|(i, _)| *i);
+    zhangban_base::sort::sort_by_key(&mut chosen, |(i, _)| *i);
     if chosen.is_empty() || chosen.len() != ids.len() {
         return Err(Error::validation("elements", "证照中没有所选的项目", "the licence lacks a chosen element"));
     }

@@ -530,7 +530,9 @@ impl Wallet {
             let r: StoredLicence = rec.json()?;
             out.push(self.summary(&r, status.as_ref(), now));
         }
-        out.sort_by(|a, b| (a.licence_type.code(), &a.licence_id).cmp(&(b.licence_type.code(), &b.licence_id)));
+        zhangban_base::sort::sort_by(&mut out, |a, b| {
+            (a.licence_type.code(), &a.licence_id).cmp(&(b.licence_type.code(), &b.licence_id))
+        });
         Ok(out)
     }
 
@@ -705,7 +707,7 @@ impl Wallet {
                 out.push(g);
             }
         }
-        out.sort_by_key(|g| (g.issued_at, g.grant_id.clone()));
+        zhangban_base::sort::sort_by_key(&mut out, |g| (g.issued_at, g.grant_id.clone()));
         Ok(out)
     }
 

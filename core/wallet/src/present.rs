@@ -58,7 +58,7 @@ fn build(
             chosen.push((item.id, b.clone()));
         }
     }
-    chosen.sort_by_key(|(id, _)| *id);
+    zhangban_base::sort::sort_by_key(&mut chosen, |(id, _)| *id);
     if chosen.len() != ids.len() {
         return Err(Error::validation("elements", "证照中没有所选的项目", "the licence lacks a chosen element"));
     }

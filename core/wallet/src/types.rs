@@ -348,7 +348,7 @@ impl Preset {
                 ids.push(def.id);
             }
         }
-        ids.sort_unstable();
+        zhangban_base::sort::sort_by(&mut ids, Ord::cmp);
         Ok(ids)
     }
 

@@ -234,7 +234,7 @@ pub fn check_items(signed: &SignedLicence, t: LicenceType, items: &[Vec<u8>]) ->
         }
         out.push(item);
     }
-    out.sort_by_key(|i| i.id);
+    zhangban_base::sort::sort_by_key(&mut out, |i| i.id);
     Ok(out)
 }
 

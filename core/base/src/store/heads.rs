@@ -198,7 +198,7 @@ impl Head {
     /// The ordinary collections whose part differs between `self` and `other`.
     pub(crate) fn ordinary_differences(&self, other: &Head) -> Vec<String> {
         let mut names: Vec<String> = self.ordinary.keys().chain(other.ordinary.keys()).cloned().collect();
-        names.sort();
+        crate::sort::sort_by(&mut names, Ord::cmp);
         names.dedup();
         names.retain(|c| self.ordinary.get(c) != other.ordinary.get(c));
         names

@@ -253,7 +253,7 @@ pub(crate) fn migrate(conn: &mut Connection, now: i64) -> Result<()> {
         rows.collect::<rusqlite::Result<_>>()?
     };
     let mut todo: Vec<_> = MIGRATIONS.iter().filter(|(id, _, _)| !applied.contains(id)).collect();
-    todo.sort_by_key(|(id, _, _)| *id);
+    crate::sort::sort_by_key(&mut todo, |(id, _, _)| *id);
     if todo.is_empty() {
         return Ok(());
     }

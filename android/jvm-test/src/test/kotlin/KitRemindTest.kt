@@ -20,7 +20,7 @@ import uniffi.zhangban_ffi.ZhangbanCases
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_ffi.ZhangbanStore
 import uniffi.zhangban_ffi.fileVault
-import uniffi.zhangban_ffi.reminderChannels
+import uniffi.zhangban_remind.reminderChannels
 import uniffi.zhangban_base.selfSubject
 import uniffi.zhangban_remind.Reminder
 import uniffi.zhangban_remind.ReminderAction

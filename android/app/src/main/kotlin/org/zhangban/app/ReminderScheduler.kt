@@ -21,7 +21,7 @@ import androidx.work.workDataOf
 import java.util.concurrent.TimeUnit
 import org.zhangban.kit.Lang
 import org.zhangban.kit.LocalNotifications
-import uniffi.zhangban_ffi.reminderChannels
+import uniffi.zhangban_remind.reminderChannels
 import uniffi.zhangban_remind.Reminder
 import uniffi.zhangban_remind.Urgency
 

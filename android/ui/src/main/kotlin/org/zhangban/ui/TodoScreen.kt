@@ -24,8 +24,8 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.launch
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_ffi.ZhangbanException
-import uniffi.zhangban_ffi.reminderActionLabel
-import uniffi.zhangban_ffi.reminderChannels
+import uniffi.zhangban_remind.reminderActionLabel
+import uniffi.zhangban_remind.reminderChannels
 import uniffi.zhangban_remind.Home
 import uniffi.zhangban_remind.Reminder
 import uniffi.zhangban_remind.ReminderAction
