@@ -50,6 +50,8 @@ pub enum ZhangbanError {
     Rejected { status: u16, detail: String },
     /// A licence or presentation failed its checks.
     Licence { reason: String },
+    /// The platform's device key (Keystore / Secure Enclave) could not sign now; nothing was signed.
+    DeviceKeyUnavailable { detail: String },
     /// Local storage failed (disk full, file system error, the key vault unavailable); try again later.
     Storage { detail: String },
     /// A bug or an impossible state; `detail` is for developers.
@@ -113,6 +115,7 @@ both_ways! {
     [Network(detail)] <=> [Network { detail }],
     [Rejected { status, message }] <=> [Rejected { status, detail: message }],
     [Licence(reason)] <=> [Licence { reason }],
+    [DeviceKeyUnavailable(detail)] <=> [DeviceKeyUnavailable { detail }],
     [Storage(detail)] <=> [Storage { detail }],
     [Internal(detail)] <=> [Internal { detail }],
 }
@@ -203,6 +206,7 @@ mod tests {
             CoreError::Network("timeout".into()),
             CoreError::Rejected { status: 409, message: "duplicate".into() },
             CoreError::Licence("expired".into()),
+            CoreError::DeviceKeyUnavailable("KeyPermanentlyInvalidatedException".into()),
             CoreError::Storage("disk full".into()),
             CoreError::Internal("bug".into()),
         ];

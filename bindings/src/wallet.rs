@@ -27,6 +27,10 @@ pub enum DeviceSignerError {
     /// The key cannot be used now (user not authenticated, hardware busy, key missing).
     #[error("device key unavailable: {detail}")]
     Unavailable { detail: String },
+    /// The key is kept behind the person's authentication and it was not given (Keystore's
+    /// `UserNotAuthenticatedException`, LocalAuthentication): the app asks, then calls again.
+    #[error("the device key needs the user to authenticate")]
+    NeedsUserAuthentication,
 }
 
 impl From<uniffi::UnexpectedUniFFICallbackError> for DeviceSignerError {
@@ -51,7 +55,10 @@ impl w::DeviceSigner for ForeignSigner {
         self.0.public_key()
     }
     fn sign(&self, msg: &[u8]) -> zhangban_core::Result<Vec<u8>> {
-        self.0.sign(msg.to_vec()).map_err(|e| CoreError::Storage(e.to_string()))
+        self.0.sign(msg.to_vec()).map_err(|e| match e {
+            DeviceSignerError::Unavailable { detail } => CoreError::DeviceKeyUnavailable(detail),
+            DeviceSignerError::NeedsUserAuthentication => CoreError::NeedsUserAuthentication,
+        })
     }
 }
 

@@ -55,7 +55,7 @@ def _mul(k, point):
 class PySigner(zb.DeviceSigner):
     """An ES256 device key in Python: public key SEC1 uncompressed, signatures r || s."""
 
-    def __init__(self, private_hex, fail=False):
+    def __init__(self, private_hex, fail=None):
         self.d = int(private_hex, 16)
         x, y = _mul(self.d, G)
         self.pub = b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
@@ -66,8 +66,10 @@ class PySigner(zb.DeviceSigner):
         return self.pub
 
     def sign(self, message):
+        if self.fail == "auth":
+            raise zb.DeviceSignerError.NeedsUserAuthentication()
         if self.fail:
-            raise zb.DeviceSignerError.Unavailable("user cancelled biometric prompt")
+            raise zb.DeviceSignerError.Unavailable("KeyPermanentlyInvalidatedException")
         e = int.from_bytes(hashlib.sha256(message).digest(), "big")
         while True:
             k = secrets.randbelow(N - 1) + 1
@@ -289,13 +291,24 @@ class WalletTest(FfiTestCase):
         self.assertTrue(usage[-1].text.zh.startswith("领取"), usage[-1].text.zh)
         self.assertEqual(usage[0].action, "licence.grant.revoke")  # newest first, from the core
 
-        # The platform key refuses to sign (the user cancelled): a typed error, no presentation.
+        # The platform key refuses to sign (invalidated, busy): its own typed error, worded for the device key
+        # (not "check free space", which a storage error tells the person), and no presentation.
         store = self.new_store("hw")
         bad = zb.ZhangbanWallet.with_signer(store, PySigner(VECTORS["keys"]["device_private_hex"], fail=True))
         self.load_lists(bad)
         bad.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
-        with self.assertRaises(zb.ZhangbanError.Storage):
+        with self.assertRaises(zb.ZhangbanError.DeviceKeyUnavailable) as refused:
             bad.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
+        self.assertIn("设备密钥", refused.exception.text_zh())
+        self.assertIn("device key", refused.exception.text_en())
+        self.assertNotIn("free space", refused.exception.text_en())
+        # The key wants the person's authentication first: the app is told to ask (the same error the vault gives).
+        store = self.new_store("hw-auth")
+        gated = zb.ZhangbanWallet.with_signer(store, PySigner(VECTORS["keys"]["device_private_hex"], fail="auth"))
+        self.load_lists(gated)
+        gated.import_licence(bytes.fromhex(VECTORS["licence_hex"]))
+        with self.assertRaises(zb.ZhangbanError.NeedsUserAuthentication):
+            gated.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
 
 
 class SandboxListsTest(FfiTestCase):

@@ -52,6 +52,10 @@ pub enum Error {
     /// A typed rejection from the wallet (licence or presentation checks).
     #[error("licence check failed: {0}")]
     Licence(String),
+    /// The device key held by the platform (Android Keystore / StrongBox, iOS Secure Enclave) could not sign
+    /// now (the key was invalidated, the hardware is busy, the prompt was cancelled); nothing was signed.
+    #[error("device key unavailable: {0}")]
+    DeviceKeyUnavailable(String),
     #[error("storage: {0}")]
     Storage(String),
     #[error("io: {0}")]
@@ -101,6 +105,9 @@ impl Error {
             Error::Network(_) => "网络不可用：已保存在本机，联网后将自动提交。".into(),
             Error::Rejected { message, .. } => format!("平台拒绝了该请求：{message}。请修改后重新提交。"),
             Error::Licence(m) => format!("证照校验未通过：{m}"),
+            Error::DeviceKeyUnavailable(_) => {
+                "本机的设备密钥暂时无法签名：请解锁手机并确认是您本人后重试；若仍不行，请到“备份与换机”重新绑定本机。".into()
+            }
             Error::Storage(_) | Error::Io(_) => "本地存储出错：请检查手机剩余空间后重试。".into(),
             Error::Internal(_) => "程序内部错误：请更新应用或联系客服。".into(),
         }
@@ -136,6 +143,9 @@ impl Error {
                 format!("The platform refused the request: {message}. Change it and submit again.")
             }
             Error::Licence(m) => format!("Licence check failed: {m}"),
+            Error::DeviceKeyUnavailable(_) => "This phone's device key cannot sign right now: unlock the phone and \
+                confirm it is you, then try again; if it still fails, bind this phone again under Backup and move."
+                .into(),
             Error::Storage(_) | Error::Io(_) => {
                 "Local storage error: check free space on the phone and try again.".into()
             }

@@ -33,7 +33,13 @@ public final class EnclaveSigner: DeviceSigner, @unchecked Sendable {
     public func sign(message: Data) throws -> Data {
         var error: Unmanaged<CFError>?
         guard let sig = SecKeyCreateSignature(key, .ecdsaSignatureMessageX962SHA256, message as CFData, &error) as Data? else {
-            throw DeviceSignerError.Unavailable(detail: "Secure Enclave signature: \(String(describing: error?.takeRetainedValue()))")
+            let failure = error?.takeRetainedValue()
+            // The key wants the person first (no recent authentication, or the prompt was cancelled): the core
+            // gives the app its NeedsUserAuthentication, the app asks, then calls again.
+            if let failure, [errSecAuthFailed, errSecInteractionNotAllowed, errSecUserCanceled].contains(OSStatus(CFErrorGetCode(failure))) {
+                throw DeviceSignerError.NeedsUserAuthentication
+            }
+            throw DeviceSignerError.Unavailable(detail: "Secure Enclave signature: \(String(describing: failure))")
         }
         return sig
     }

@@ -217,4 +217,38 @@ class KitDeviceSignerTest : SandboxTest("signer") {
         val resp = java.net.http.HttpClient.newHttpClient().send(req, java.net.http.HttpResponse.BodyHandlers.ofString())
         check(resp.statusCode() == 200) { "approve: ${resp.statusCode()} ${resp.body()}" }
     }
+
+    /** Keystore's own exception names (android.* classes, not on the JVM): what the kit tells apart by name. */
+    class UserNotAuthenticatedException : java.security.InvalidKeyException("user not authenticated")
+    class KeyPermanentlyInvalidatedException : java.security.InvalidKeyException("key invalidated")
+
+    /** The shell's key, which starts failing as Keystore does once [failWith] is set. */
+    class FailingKey(private val inner: JcaKey) : PlatformKey {
+        @Volatile var failWith: (() -> Exception)? = null
+        override fun publicKey(): ECPublicKey = inner.publicKey()
+        override fun privateKey(): PrivateKey = failWith?.let { throw it() } ?: inner.privateKey()
+    }
+
+    @Test
+    fun aKeyThatCannotSignNowIsItsOwnErrorAndOneThatWantsThePersonAsksForThem() = runBlocking {
+        val hw = FailingKey(JcaKey())
+        val key = aesKey()
+        val z = Zhangban.open(File(tmp, "failing").path, AesGcmKeyVault { key }, null, sandbox.url, deviceKey = hw)
+        z.registerDevice("android", "jvm-test", "0")
+        z.wallet.refreshLists(sandbox.url)
+        val item = z.wallet.requestLicence(sandbox.url, "resident_id", null)
+        // No recent authentication: the app is told to ask the person (the same error the vault's gate gives).
+        hw.failWith = { UserNotAuthenticatedException() }
+        assertFailsWith<ZhangbanException.NeedsUserAuthentication> { z.wallet.present(item.licenceId, Preset.HotelCheckIn, null) }
+        // Invalidated (a new fingerprint enrolled): the device key's own error, in its own words (a storage error
+        // told the person to check free space).
+        hw.failWith = { KeyPermanentlyInvalidatedException() }
+        val e = assertFailsWith<ZhangbanException.DeviceKeyUnavailable> { z.wallet.present(item.licenceId, Preset.HotelCheckIn, null) }
+        assertTrue(e.textZh().contains("设备密钥"), e.textZh())
+        assertFalse(e.textEn().contains("free space"), e.textEn())
+        // Once the key signs again, so does the wallet.
+        hw.failWith = null
+        assertTrue(z.wallet.present(item.licenceId, Preset.HotelCheckIn, null).qrText.isNotEmpty())
+        z.close()
+    }
 }

@@ -304,6 +304,7 @@ fun AgentSummaryScreen(agent: AgentMode, v: PrincipalView, form: DraftForm, onBa
 @Composable
 fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> Unit) {
     val c = chrome()
+    val host = LocalHost.current
     val lang = c.lang
     var name by rememberSaveable { mutableStateOf("") }
     var idNumber by rememberSaveable { mutableStateOf("") }
@@ -381,7 +382,7 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
                             validDays = null,
                             singleUse = false,
                         )
-                        agent.doorConsent(s, input)
+                        asPerson(host, lang) { agent.doorConsent(s, input) }
                         onDone(s)
                     }
                 }

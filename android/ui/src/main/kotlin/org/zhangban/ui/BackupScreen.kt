@@ -117,7 +117,7 @@ fun BackupScreen(z: Zhangban, onBack: () -> Unit) {
         if (text != null) work { finished(backup.rebindWithTransfer(text)) }
     }
     val scanRequest = host.rememberCodeScanner { text ->
-        if (text != null) work { signed = backup.signTransfer(text) }
+        if (text != null) work { signed = asPerson(host, c.lang) { backup.signTransfer(text) } }
     }
 
     Column(Modifier.padding(16.dp).verticalScroll(rememberScrollState())) {

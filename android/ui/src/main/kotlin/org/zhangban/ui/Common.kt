@@ -90,9 +90,13 @@ suspend fun <T> asPerson(host: Host, lang: Lang, block: suspend () -> T): T =
     try {
         block()
     } catch (e: ZhangbanException.NeedsUserAuthentication) {
-        if (!host.confirmPerson(lang.pick(userAuthenticationPromptTitle()), e.text(lang))) throw e
+        if (!confirmedPerson(host, lang, e)) throw e
         block()
     }
+
+/** Asks the host to confirm the person, in the core's words for [e]; true once they have. */
+suspend fun confirmedPerson(host: Host, lang: Lang, e: ZhangbanException.NeedsUserAuthentication): Boolean =
+    host.confirmPerson(lang.pick(userAuthenticationPromptTitle()), e.text(lang))
 
 /** A file the person picked: its display name and its bytes (read off the main thread). */
 class PickedFile(val name: String, val read: suspend () -> ByteArray)

@@ -142,7 +142,17 @@ fun PresentScreen(z: Zhangban, item: LicenceSummary, onClose: () -> Unit) {
     // Engagement mode: the verifier's challenge (`ZBE1:`) scanned from its screen; the codes answer it.
     var engagement by rememberSaveable { mutableStateOf<String?>(null) }
     val scan = host.rememberCodeScanner { text -> if (text != null) { error = null; engagement = text.trim() } }
-    val shown by remember(preset, engagement) {
+    // A hardware device key that wants the person first (`NeedsUserAuthentication`): asked once in the core's
+    // words; confirmed, the codes start again.
+    var asked by remember { mutableStateOf(0) }
+    LaunchedEffect(error) {
+        val e = error
+        if (e is ZhangbanException.NeedsUserAuthentication && confirmedPerson(host, c.lang, e)) {
+            error = null
+            asked++
+        }
+    }
+    val shown by remember(preset, engagement, asked) {
         val e = engagement
         val codes = if (e == null) presenter.codes(item.licenceId, preset) else engagedCodes(z, item.licenceId, preset, e)
         codes.catch { x ->

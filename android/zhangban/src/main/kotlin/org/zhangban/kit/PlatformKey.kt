@@ -46,6 +46,9 @@ class PlatformSigner(private val key: PlatformKey) : DeviceSigner {
             sign()
         }
     } catch (e: GeneralSecurityException) {
+        // Keystore's UserNotAuthenticatedException (an android.* class, named here so this file stays JVM-only):
+        // the key wants the person first; the app asks (BiometricPrompt), then calls again.
+        if (e.javaClass.simpleName == "UserNotAuthenticatedException") throw DeviceSignerException.NeedsUserAuthentication()
         throw DeviceSignerException.Unavailable("${e.javaClass.simpleName}: ${e.message}")
     } catch (e: RuntimeException) {
         // ProviderException (StrongBox busy), IllegalStateException (keystore locked)
