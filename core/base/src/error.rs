@@ -106,7 +106,8 @@ impl Error {
             Error::Rejected { message, .. } => format!("平台拒绝了该请求：{message}。请修改后重新提交。"),
             Error::Licence(m) => format!("证照校验未通过：{m}"),
             Error::DeviceKeyUnavailable(_) => {
-                "本机的设备密钥暂时无法签名：请解锁手机并确认是您本人后重试；若仍不行，请到“备份与换机”重新绑定本机。".into()
+                "本机的设备密钥暂时无法签名：请解锁手机并确认是您本人后重试；若仍不行，请到“备份与换机”重新绑定本机。"
+                    .into()
             }
             Error::Storage(_) | Error::Io(_) => "本地存储出错：请检查手机剩余空间后重试。".into(),
             Error::Internal(_) => "程序内部错误：请更新应用或联系客服。".into(),
