@@ -238,8 +238,14 @@ impl Unlocked {
         // of an older generation is an older head put back, whatever its rows.
         if let anchor::Heads::Sealed(_, g) = said {
             match heads::generation(conn)?.cmp(&g) {
-                std::cmp::Ordering::Less => return Err(Error::RolledBack),
-                std::cmp::Ordering::Greater => return Err(Error::corrupted("meta", heads::GENERATION_META)),
+                // An older head put back opens under its own generation; a generation damaged in the file does
+                // not open the head it names, and is damage, not a rollback.
+                std::cmp::Ordering::Less if matches!(heads::load(conn, &self.keys.data), Ok(Some(_))) => {
+                    return Err(Error::RolledBack)
+                }
+                std::cmp::Ordering::Less | std::cmp::Ordering::Greater => {
+                    return Err(Error::corrupted("meta", heads::GENERATION_META))
+                }
                 std::cmp::Ordering::Equal => {}
             }
         }

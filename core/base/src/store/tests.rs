@@ -2641,3 +2641,50 @@ fn a_store_written_by_2dd5546_opens_and_is_bound_from_its_first_unlock() {
     let p = Store::open(&pdir, v).unwrap();
     assert!(matches!(p.unlock(Some("246810")), Err(Error::Locked { .. })));
 }
+
+/// A bit flipped in the head's generation number (kept in the clear beside the sealed head) is damage, not a
+/// rollback: the head does not open under the generation the flip made (`byte_flips` met it: `RolledBack`
+/// on open), while the files of before, whose head opens under their own older generation, are refused as
+/// `RolledBack` still.
+#[test]
+fn a_damaged_head_generation_is_corrupted_and_an_older_head_put_back_is_rolled_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let s = Store::create(&dir, v.clone(), None).unwrap();
+    s.put("case", "c1", SELF_SUBJECT, b"first").unwrap();
+    drop(s);
+    let before = tmp.path().join("before");
+    copy_dir(&dir, &before);
+    let s = Store::open(&dir, v.clone()).unwrap();
+    s.put("case", "c2", SELF_SUBJECT, b"second").unwrap();
+    drop(s);
+    let generation = |dir: &Path| -> u64 {
+        let b: Vec<u8> = raw_db(dir)
+            .query_row("SELECT value FROM meta WHERE key = ?1", [heads::GENERATION_META], |r| r.get(0))
+            .unwrap();
+        u64::from_be_bytes(b.try_into().unwrap())
+    };
+    let g = generation(&dir);
+    assert!(g > generation(&before), "the second close bound a newer generation");
+
+    // The generation lowered in the current files (as a flipped bit may): damage.
+    let damaged = tmp.path().join("damaged");
+    copy_dir(&dir, &damaged);
+    raw_db(&damaged)
+        .execute(
+            "UPDATE meta SET value = ?1 WHERE key = ?2",
+            params![(g - 1).to_be_bytes().to_vec(), heads::GENERATION_META],
+        )
+        .unwrap();
+    match Store::open(&damaged, v.clone()) {
+        Err(Error::Corrupted { table, record }) => {
+            assert_eq!((table.as_str(), record.as_str()), ("meta", heads::GENERATION_META))
+        }
+        other => panic!("a damaged generation read as {:?}", other.map(|_| "opened")),
+    }
+    // The files of before put back in place of the current ones (the vault names the newer generation).
+    std::fs::remove_dir_all(&dir).unwrap();
+    copy_dir(&before, &dir);
+    assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
+}
