@@ -25,6 +25,7 @@ import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
+import kotlin.test.assertNotEquals
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
@@ -176,9 +177,11 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             onNodeWithText("扫描新手机上的换机码").performClick()
             waitOnScreen("the scanner asked") { host.scans > scansBeforeRequest }
             val signed = qrOnScreen("请新手机扫描此码完成换机", "ZBT1:")
-            // One character inside the signature changed (not the last: its low bits can be base64 padding).
+            // One hex digit inside the signature changed to another digit (the core reads hex in either case, so
+            // 'a' → 'A' would change nothing: that alteration was accepted on CI one run in sixteen).
             val at = signed.length - 20
-            val altered = signed.substring(0, at) + (if (signed[at] == 'A') 'B' else 'A') + signed.substring(at + 1)
+            val altered = signed.substring(0, at) + (if (signed[at] == '0') '1' else '0') + signed.substring(at + 1)
+            assertNotEquals(signed.lowercase(), altered.lowercase(), "the altered hand-over differs from the signed one")
             val refusal = assertFailsWith<ZhangbanException> {
                 runBlocking { PhoneBackup(opened.store, sandbox.url).use { it.rebindWithTransfer(altered) } }
             }
