@@ -64,6 +64,23 @@ pub const DEFAULT_LOCK_AFTER_SECS: u32 = 30;
 /// The longest delay a person may choose (an hour).
 pub const MAX_LOCK_AFTER_SECS: u32 = 3600;
 
+/// How long changes may stay unbound while the store is open (ADR 0038): the first commit that finds the
+/// oldest unbound change this many seconds old (by the store's clock: the boot clock where there is one)
+/// binds after committing ([`Store::bind_changes`], best effort).
+pub const BIND_AFTER_SECS: u32 = 60;
+
+/// The time [`BIND_AFTER_SECS`] is measured on: the boot clock (which the person cannot set) where the
+/// platform has one, else the wall clock.
+fn bind_clock(clock: &dyn Clock) -> i64 {
+    clock.since_boot_secs().and_then(|b| i64::try_from(b).ok()).unwrap_or_else(|| clock.now_secs())
+}
+
+/// Whether changes unbound since `since` are to be bound at `now` (both [`bind_clock`]): older than the bound,
+/// or a wall clock set back past them (bound then rather than wait for it to come round again).
+fn bind_due(since: i64, now: i64) -> bool {
+    now < since || now.saturating_sub(since) >= i64::from(BIND_AFTER_SECS)
+}
+
 /// The subject every store has: the person who owns the phone.
 pub const SELF_SUBJECT: &str = "self";
 
@@ -157,9 +174,11 @@ pub(crate) struct Unlocked {
     /// Record format 2 (ADR 0033): every record's associated data binds all its columns, and every
     /// collection is in the record head. `false` only before the upgrade (and in salvage of such a store).
     records_v2: bool,
-    /// A transaction changed the record head without moving the rollback epoch (an ordinary or outbox
-    /// change): [`Store::lock`] binds it (ADR 0036).
-    unbound: bool,
+    /// Since when (by [`bind_clock`]) the record head has changes not bound to the anchor — an ordinary or
+    /// outbox change, which does not move the rollback epoch (ADR 0036); `None`: bound. [`Store::lock`],
+    /// closing, the app leaving the screen and the first commit [`BIND_AFTER_SECS`] after it bind them
+    /// (ADR 0038). `Some(i64::MIN)`: unbound since before this unlock (the first commit binds).
+    unbound_since: Option<i64>,
     /// Each row's hash as this store last wrote it (`heads::Versions`, ADR 0036): every read compares the
     /// row it decrypts. `None` in salvage (no per-read check).
     versions: Option<heads::Versions>,
@@ -192,7 +211,7 @@ impl Unlocked {
             subject_keys: HashMap::new(),
             ring,
             records_v2,
-            unbound: false,
+            unbound_since: None,
             versions: None,
             data_version: 0,
             generation: 0,
@@ -362,7 +381,7 @@ impl Unlocked {
             head.settings = Some(part);
             heads::save(&tx, &self.keys.data, &head)?;
             tx.commit()?;
-            self.unbound = true;
+            self.unbound_since = Some(i64::MIN);
             return Ok(());
         };
         let mut now = heads::Part::default();
@@ -577,7 +596,7 @@ impl Store {
                 subject_keys: HashMap::new(),
                 ring: Some(ring),
                 records_v2: true,
-                unbound: false,
+                unbound_since: None,
                 versions: Some(heads::Versions::new()),
                 data_version: 0,
                 generation: 0,
@@ -727,6 +746,16 @@ impl Store {
         Ok(Some(set.unwrap_or(DEFAULT_LOCK_AFTER_SECS).min(MAX_LOCK_AFTER_SECS)))
     }
 
+    /// The app left the screen (both shells call it from their lifecycle hook: Android `onStop`, iOS
+    /// `scenePhase == .background`): the changes since the last bind are bound to the rollback anchor now
+    /// ([`Store::bind_changes`], best effort: a vault that fails leaves them to the next chance), since the
+    /// process may be killed in the background without a lock or a close (ADR 0038); then the delay after which
+    /// the shell locks ([`Store::lock_after_background`]: `None`, never).
+    pub fn left_the_screen(&self) -> Result<Option<u32>> {
+        let _ = self.bind_changes();
+        self.lock_after_background()
+    }
+
     /// Sets the delay of [`Store::lock_after_background`]: 0 (at once) to [`MAX_LOCK_AFTER_SECS`].
     pub fn set_lock_after_background(&self, secs: u32) -> Result<()> {
         if secs > MAX_LOCK_AFTER_SECS {
@@ -778,7 +807,7 @@ impl Store {
     fn bind_in(&self, g: &mut Inner) -> Result<()> {
         let Inner { conn, unlocked } = g;
         let Some(u) = unlocked.as_mut() else { return Ok(()) };
-        if !u.unbound {
+        if u.unbound_since.is_none() {
             return Ok(());
         }
         let tx = conn.transaction()?;
@@ -786,7 +815,7 @@ impl Store {
         let generation = heads::rebind(&tx, &u.keys.data, &head)?;
         anchor::advance(&tx, self.vault.as_ref(), &self.store_id, anchor::Heads::Sealed(head.bind(), generation))?;
         tx.commit()?;
-        u.unbound = false;
+        u.unbound_since = None;
         u.generation = generation;
         let _ = anchor::destroy_old(conn, self.vault.as_ref(), &self.store_id);
         Ok(())
@@ -832,7 +861,7 @@ impl Store {
     /// Runs `f` in one SQLite transaction: all its writes land, or none.
     pub fn transaction<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         let mut g = self.guard();
-        let (r, anchored) = {
+        let (r, anchored, due) = {
             let Inner { conn, unlocked } = &mut *g;
             let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
             unlocked.follow(conn)?;
@@ -867,15 +896,22 @@ impl Store {
                     return Err(e);
                 }
             };
-            // Bound now (anchored), or left for the next bind (`Store::lock`).
+            // Bound now (anchored), or left for the next bind: `Store::lock`, closing, the app leaving the
+            // screen, or the first commit that finds the oldest unbound change `BIND_AFTER_SECS` old (ADR 0038).
             if anchored {
-                u.unbound = false;
+                u.unbound_since = None;
                 u.generation = generation;
             } else if heads.changed() {
-                u.unbound = true;
+                u.unbound_since.get_or_insert(bind_clock(self.clock.as_ref()));
             }
-            (r, anchored)
+            let due = !anchored && u.unbound_since.is_some_and(|t| bind_due(t, bind_clock(self.clock.as_ref())));
+            (r, anchored, due)
         };
+        if due {
+            // Best effort, after the commit: a vault that fails now (busy, or waiting for the person) neither
+            // fails nor undoes this write; the changes stay unbound and the next commit tries again.
+            let _ = self.bind_in(&mut g);
+        }
         if anchored {
             // The result is released only once the epoch of before is gone (the crash window, ADR 0033): if
             // the vault cannot destroy it now, the change stays committed and the caller gets `Io` instead of
@@ -1003,10 +1039,10 @@ impl Store {
                 tx.commit()?;
                 // The erasure's head: bound with it (an anchored part changed) or at the next bind (ADR 0036).
                 if head.moves_epoch() {
-                    u.unbound = false;
+                    u.unbound_since = None;
                     u.generation = heads::generation(conn)?;
                 } else {
-                    u.unbound = true;
+                    u.unbound_since.get_or_insert(bind_clock(self.clock.as_ref()));
                 }
                 u.ring = Some(new);
                 u.subject_keys.remove(id);
