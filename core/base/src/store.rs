@@ -898,13 +898,14 @@ impl Store {
             };
             // Bound now (anchored), or left for the next bind: `Store::lock`, closing, the app leaving the
             // screen, or the first commit that finds the oldest unbound change `BIND_AFTER_SECS` old (ADR 0038).
+            let mut due = false;
             if anchored {
                 u.unbound_since = None;
                 u.generation = generation;
             } else if heads.changed() {
-                u.unbound_since.get_or_insert(bind_clock(self.clock.as_ref()));
+                let now = bind_clock(self.clock.as_ref());
+                due = bind_due(*u.unbound_since.get_or_insert(now), now);
             }
-            let due = !anchored && u.unbound_since.is_some_and(|t| bind_due(t, bind_clock(self.clock.as_ref())));
             (r, anchored, due)
         };
         if due {
