@@ -2772,7 +2772,8 @@ fn a_vault_failing_at_the_timed_bind_keeps_the_write_and_the_next_commit_binds()
     use std::sync::atomic::Ordering;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
-    let v = Arc::new(WrapFails(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), false.into(), 0.into()));
+    let v =
+        Arc::new(WrapFails(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), false.into(), 0.into()));
     let (s, clock) = timed_store(&dir, v.clone());
     s.put("draft", "d1", SELF_SUBJECT, b"one").unwrap();
     let copy = tmp.path().join("copy");
