@@ -2703,6 +2703,35 @@ fn case_tag(s: &Store) -> Option<String> {
     s.get("case", "c1").unwrap().tag
 }
 
+/// The process killed (`s` forgotten: neither `lock` nor `Drop` runs) and `copy` put back in place of the
+/// files it left: unlocking the copy must be `RolledBack` (else `what` fails, with `reads` of the copy); then
+/// the files as the process left them, put back again, unlocked.
+fn kill_and_put_back(
+    s: Store,
+    dir: &Path,
+    copy: &Path,
+    v: &Arc<dyn KeyVault>,
+    clock: &Arc<crate::clock::FixedClock>,
+    reads: impl Fn(&Store) -> String,
+    what: &str,
+) -> Store {
+    std::mem::forget(s);
+    let current = dir.with_extension("current");
+    copy_dir(dir, &current);
+    put_back(copy, dir);
+    let copied =
+        Store::open_with(dir, v.clone(), clock.clone()).and_then(|s| s.unlock(Some("246810")).map(|_| reads(&s)));
+    match copied {
+        Err(Error::RolledBack) => {}
+        Ok(reads) => panic!("{what}: the copy opened and reads {reads}"),
+        Err(e) => panic!("{what}: not refused as a rollback: {e:?}"),
+    }
+    put_back(&current, dir);
+    let s = Store::open_with(dir, v.clone(), clock.clone()).unwrap();
+    s.unlock(Some("246810")).unwrap();
+    s
+}
+
 /// Finding 10's window (ADR 0038 (a)): the attacker copies the files while the app is open and the person
 /// works (a case drafted); the person goes on (the case submitted, an outbox entry queued) and keeps writing
 /// for more than [`BIND_AFTER_SECS`]; then the process is killed (no lock, no close: nothing bound there) and
@@ -2726,22 +2755,10 @@ fn attack_changes_of_an_open_store_put_back_after_a_kill_are_refused() {
         .unwrap();
     clock.advance(BIND_AFTER_SECS as i64);
     s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
-    std::mem::forget(s); // killed: neither `lock` nor `Drop` runs
-    let current = tmp.path().join("current");
-    copy_dir(&dir, &current);
 
-    put_back(&copy, &dir);
-    let s = Store::open_with(&dir, v.clone(), clock.clone()).unwrap();
-    match s.unlock(Some("246810")) {
-        Err(Error::RolledBack) => {}
-        Ok(()) => panic!("the copy taken while the app was open opened: the case reads {:?}", case_tag(&s)),
-        Err(e) => panic!("not refused as a rollback: {e:?}"),
-    }
-    drop(s);
+    let what = "the copy taken while the app was open";
+    let s = kill_and_put_back(s, &dir, &copy, &v, &clock, |s| format!("the case {:?}", case_tag(s)), what);
     // The files as the killed process left them open and read its last writes.
-    put_back(&current, &dir);
-    let s = Store::open_with(&dir, v, clock).unwrap();
-    s.unlock(Some("246810")).unwrap();
     assert_eq!(case_tag(&s).as_deref(), Some("submitted"));
     assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"typed");
 }
@@ -2793,19 +2810,9 @@ fn a_vault_failing_at_the_timed_bind_keeps_the_write_and_the_next_commit_binds()
 
     v.1.store(false, Ordering::SeqCst);
     s.put("draft", "d2", SELF_SUBJECT, b"three").unwrap();
-    std::mem::forget(s);
-    let current = tmp.path().join("current");
-    copy_dir(&dir, &current);
-    put_back(&copy, &dir);
-    let s = Store::open_with(&dir, v.clone(), clock.clone()).unwrap();
-    match s.unlock(Some("246810")) {
-        Err(Error::RolledBack) => {}
-        other => panic!("the next commit did not bind: the copy unlocked {other:?}"),
-    }
-    drop(s);
-    put_back(&current, &dir);
-    let s = Store::open_with(&dir, v, clock).unwrap();
-    s.unlock(Some("246810")).unwrap();
+    let vault: Arc<dyn KeyVault> = v;
+    let reads = |s: &Store| format!("{:?}", s.get("draft", "d1"));
+    let s = kill_and_put_back(s, &dir, &copy, &vault, &clock, reads, "the next commit did not bind");
     assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"two");
     assert_eq!(s.get("draft", "d2").unwrap().body.as_slice(), b"three");
 }
