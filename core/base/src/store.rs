@@ -1606,22 +1606,15 @@ impl Txn<'_> {
         }
         let lookup = opts.lookup.map(|v| lookup_hash(&self.u.keys.lookup, collection, v));
         let now = self.clock.now_secs();
-        self.write_row(collection, id, subject, opts.tag, lookup.as_deref(), body, now)
+        let (tag, lookup) = (opts.tag, lookup.as_deref());
+        self.write_row(heads::RowCols { collection, id, subject, tag, lookup, body, updated_at: now })
     }
 
     /// Seals `body` with every column in its associated data (record format 2), writes the row, and keeps
     /// the record head: the old row's hash out, the new one in.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_row(
-        &mut self,
-        collection: &str,
-        id: &str,
-        subject: &str,
-        tag: Option<&str>,
-        lookup: Option<&[u8]>,
-        body: &[u8],
-        updated_at: i64,
-    ) -> Result<()> {
+    pub(crate) fn write_row(&mut self, row: heads::RowCols<'_>) -> Result<()> {
+        let heads::RowCols { collection, id, subject, tag, lookup, body, updated_at } = row;
         let key = subject_key(&self.tx, self.u, subject)?;
         let sealed = crypto::seal(&key, &record_aad(collection, id, subject, tag, lookup, updated_at)?, body)?;
         self.head_row(collection, id, false)?;
@@ -1633,7 +1626,7 @@ impl Txn<'_> {
         )?;
         st.execute(params![collection, id, subject, tag, lookup, sealed, updated_at])?;
         drop(st);
-        let h = heads::hash_of(&self.u.keys.head, collection, id, subject, tag, lookup, &sealed, updated_at, true);
+        let h = heads::hash_of(&self.u.keys.head, heads::RowCols { body: &sealed, ..row }, true);
         self.set_version(collection, id, Some(h));
         self.heads.toggle_hash(&self.tx, &self.u.keys.data, collection, &h, true)
     }
@@ -1681,7 +1674,8 @@ impl Txn<'_> {
         let Some(row) = row else { return Ok(false) };
         let lookup = row.4.clone();
         let record = decode_row(&self.tx, self.u, collection, row)?;
-        self.write_row(collection, id, &record.subject, tag, lookup.as_deref(), &record.body, now)?;
+        let (subject, lookup) = (record.subject.as_str(), lookup.as_deref());
+        self.write_row(heads::RowCols { collection, id, subject, tag, lookup, body: &record.body, updated_at: now })?;
         Ok(true)
     }
 
@@ -2003,17 +1997,9 @@ fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow
         record_aad_v1(collection, &id, &subject)?
     };
     let version = (u.records_v2 && u.versions.is_some()).then(|| {
-        heads::hash_of(
-            &u.keys.head,
-            collection,
-            &id,
-            &subject,
-            tag.as_deref(),
-            lookup.as_deref(),
-            &body,
-            updated_at,
-            true,
-        )
+        let (tag, lookup) = (tag.as_deref(), lookup.as_deref());
+        let cols = heads::RowCols { collection, id: &id, subject: &subject, tag, lookup, body: &body, updated_at };
+        heads::hash_of(&u.keys.head, cols, true)
     });
     let body =
         crypto::open_owned(&key, &aad, body).ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;
