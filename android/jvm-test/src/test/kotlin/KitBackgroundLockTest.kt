@@ -109,7 +109,7 @@ class KitBackgroundLockTest {
         assertEquals(30L, withTimeout(5_000) { gate.asked.await() })
         // Killed here: `z` is neither locked nor closed. Its files of before, opened with the same vault:
         val e = runCatching { Zhangban.open(copy.path, vault, "246810", "http://127.0.0.1:9") }.exceptionOrNull()
-        assertTrue(e is ZhangbanException.RolledBack, "the copy of before opened: $e")
+        assertTrue(e is ZhangbanException.RolledBack, "the copy of before was not refused: ${e ?: "it opened"}")
         assertFalse(z.isLocked(), "leaving the screen does not lock by itself")
         z.onForeground()
         form.close()
