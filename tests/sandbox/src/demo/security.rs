@@ -165,20 +165,25 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         None,
     )
     .await?;
-    let registered: String = j.platform.with_db(|c| {
-        Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [&device_id], |r| r.get(0))?)
-    })?;
+    let registered: String = j
+        .platform
+        .with_db(|c| Ok(c.query_row("SELECT public_key FROM devices WHERE id = ?1", [&device_id], |r| r.get(0))?))?;
     let recorded = device::platform_public_key(&store)?;
     j.check(
         "security.hw.register",
-        &format!("李四的手机：设备密钥在安全芯片中（指纹 {fp}），本机数据库不含私钥；平台登记的正是这把钥匙，注册挑战由它签名"),
         &format!(
-            "李四's phone: the device key is in the secure hardware (fingerprint {fp}), no private key in the store; \
+            "另一位市民李四的新手机：设备密钥在安全芯片中（演示中由存储之外的 P-256 密钥代替，指纹 {fp}），本机数据库不含私钥；\
+             平台登记的正是这把钥匙，注册挑战由它签名"
+        ),
+        &format!(
+            "Another citizen, 李四, with a new phone: the device key is in the secure hardware (here a P-256 key held \
+             outside the store stands in for it; fingerprint {fp}), no private key in the store; \
              the platform registered that key, and the key signed the registration challenge"
         ),
         registered == hex::encode(&hw_pub) && recorded.as_deref() == Some(hw_pub.as_slice()) && hw.signed() == 1,
         json!({
             "device_id": device_id,
+            "fingerprint_is": "the first 8 bytes of SHA-256 over the SEC1 public key, hex",
             "hardware_key_fingerprint": fp,
             "hardware_public_key": hex::encode(&hw_pub),
             "platform_registered_key_fingerprint": hex::decode(&registered).map(|k| fingerprint(&k)).unwrap_or_default(),
@@ -206,7 +211,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     j.check(
         "security.hw.issue",
         &format!("领取居民身份证电子证照 {}：签发时的持有证明由安全芯片中的密钥签名", card.licence_id),
-        &format!("Received the resident ID card {}: the proof of possession was signed by the hardware key", card.licence_id),
+        &format!(
+            "Received the resident ID card {}: the proof of possession was signed by the hardware key",
+            card.licence_id
+        ),
         card.licence_type == LicenceType::ResidentId && hw.signed() == before + 1,
         json!({ "licence_id": card.licence_id, "hardware_signatures_for_issuance": hw.signed() - before }),
     );
@@ -216,8 +224,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let (files, bytes) = copy_files(&store_dir, &copy)?;
     j.check(
         "security.files_copied",
-        &format!("有人趁应用开着复制了李四手机上的数据文件（{files} 个文件，{bytes} 字节）"),
-        &format!("Someone with file access copied the phone's data files while the app was open ({files} files, {bytes} bytes)"),
+        &format!("有人（能读写手机文件的攻击者）趁应用开着复制了李四手机上的数据文件（{files} 个文件，{bytes} 字节）"),
+        &format!("Someone with access to the phone's files copied them while the app was open ({files} files, {bytes} bytes)"),
         files >= 1 && bytes > 0,
         json!({ "files": files, "bytes": bytes }),
     );
@@ -253,7 +261,11 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let asked = matches!(e, Error::NeedsUserAuthentication);
     j.check(
         "security.prompt.refused",
-        &format!("过了一会儿，本人确认已过期：亮证被拒绝（{}），未签名、未记录；界面按核心的措辞询问一次：“{}”", kind(&e), title.zh),
+        &format!(
+            "过了一会儿，本人确认已过期：亮证被拒绝（{}），未签名、未记录；界面按核心的措辞询问一次：“{}”",
+            kind(&e),
+            title.zh
+        ),
         &format!(
             "Later, the person's confirmation has lapsed: 亮证 refused ({}), nothing signed or logged; the screen asks \
              once, in the core's words: \"{}\"",
@@ -283,8 +295,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let shown = show()?;
     j.check(
         "security.prompt.retry",
-        "李四用指纹确认是本人后，同一调用再做一次：亮证码由安全芯片中的密钥签名，用证记录记一次",
-        "李四 confirmed with a fingerprint, and the same call ran once more: the code is signed by the hardware key, logged once",
+        "李四用指纹确认是本人后，再次执行同一亮证操作：亮证码由安全芯片中的密钥签名，用证记录记一次",
+        "李四 confirmed with a fingerprint and the same call ran again: the code is signed by the hardware key, logged once",
         hw.signed() == signed0 + 1 && hw.refused() == refused0 + 1 && presents(&wallet)? == logged + 1,
         json!({
             "calls": 2,
@@ -299,7 +311,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let bound = Presentation::from_text(&shown.qr_text)?.signed.body.device_key.sec1;
     let policy = Policy { accepted_purposes: vec![shown.purpose.clone()], ..Policy::default() };
     let verified = verifier.verify(&shown.qr_text, now(), &policy);
-    let name = verified.as_ref().ok().and_then(|v| v.disclosed.iter().find(|d| d.key == "name")).map(|d| d.display.clone());
+    let name =
+        verified.as_ref().ok().and_then(|v| v.disclosed.iter().find(|d| d.key == "name")).map(|d| d.display.clone());
     j.check(
         "security.hw.bound",
         &format!(
@@ -339,10 +352,10 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let (g_copy, g_now) = (head_generation(&copy.join(db.file_name().ok_or("db name")?))?, head_generation(&db)?);
     j.check(
         "security.locked",
-        &format!("之后李四提交了一件申请（{}，在本机排队待发送），然后锁定应用：记录头绑定到密钥库，代次 {g_copy} → {g_now}", case.id),
+        &format!("之后李四提交了一件申请（{}，在本机排队待发送），然后锁定应用：本机数据的摘要（记录头）随之与系统密钥库绑定，代次 {g_copy} → {g_now}", case.id),
         &format!(
-            "Then 李四 submitted an application ({}, queued on the phone) and locked the app: the record head was bound \
-             to the vault, generation {g_copy} → {g_now}",
+            "Then 李四 submitted an application ({}, queued on the phone) and locked the app: locking bound the record head (the \
+             digest of the data) to the vault, generation {g_copy} → {g_now}",
             case.id
         ),
         g_now > g_copy,
@@ -358,12 +371,12 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     j.check(
         "security.rolled_back",
         &format!(
-            "复制的旧文件被放回原处：输入正确的 PIN 也拒绝解锁（{}）：“{}”",
+            "有人把复制的旧文件放回原处：输入正确的 PIN 也拒绝解锁（{}）：“{}”",
             e.as_ref().map(kind).unwrap_or_else(|| "已打开".into()),
             e.as_ref().map(Error::message_zh).unwrap_or_default()
         ),
         &format!(
-            "The copied files put back in place: refused even with the right PIN ({}): \"{}\"",
+            "Someone put the copied files back in place: refused even with the right PIN ({}): \"{}\"",
             e.as_ref().map(kind).unwrap_or_else(|| "opened".into()),
             e.as_ref().map(Error::message_en).unwrap_or_default()
         ),
