@@ -144,16 +144,16 @@ impl ZhangbanStore {
         self.inner.offer_device_signer(Arc::new(crate::wallet::ForeignSigner(signer)))
     }
 
-    /// Forgets every key in memory (the app stayed in the background for `lock_after_background`).
+    /// Forgets every key in memory (the app stayed in the background as long as `left_the_screen` said).
     pub fn lock(&self) {
         // `Store::lock` cannot fail; only a panic is kept on this side.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.inner.lock()));
     }
 
-    /// Seconds the app may stay in the background before it calls `lock` (the person's setting, else 30 s);
-    /// `None`: never (a store without a PIN). The core decides it for both shells.
-    pub fn lock_after_background(&self) -> Result<Option<u32>, ZhangbanError> {
-        guard(|| self.inner.lock_after_background())
+    /// The app left the screen: binds the changes since the last bind (best effort, ADR 0038), then the seconds
+    /// to wait before `lock` (the person's setting, else 30 s); `None`: never (no PIN). The core decides both.
+    pub fn left_the_screen(&self) -> Result<Option<u32>, ZhangbanError> {
+        guard(|| self.inner.left_the_screen())
     }
 
     /// Sets that delay: 0 (at once) to 3,600 s (`Validation{field: "lock_after_background"}` beyond).

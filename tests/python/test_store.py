@@ -560,5 +560,81 @@ class DamageTest(FfiTestCase):
         self.assertEqual(len([r for r in report.records if r.collection == "draft"]), 19)
         self.assertEqual(report.expected_records, len(report.records) + 1)
 
+
+# The app's process in ADR 0038's test: it opens the store, writes what the parent says, makes the shells'
+# call for "the app left the screen" when told, and waits there to be killed (SIGKILL: no lock, no close).
+_APP = r"""
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from ffi import zb
+s = zb.ZhangbanStore.open(sys.argv[2], zb.file_vault(sys.argv[3]))
+s.unlock(sys.argv[4])
+for line in sys.stdin:
+    cmd, _, arg = line.strip().partition(" ")
+    if cmd == "name":
+        zb.profile_set(s, zb.self_subject(), "person.name", json.dumps(arg, ensure_ascii=False))
+        print("ok", flush=True)
+    elif cmd == "left":
+        print(s.left_the_screen(), flush=True)
+"""
+
+
+class LeftTheScreenTest(FfiTestCase):
+    def test_changes_copied_before_the_app_left_the_screen_and_put_back_after_a_kill_are_refused(self):
+        # Finding 10's window, ADR 0038 (b): the attacker copies the files while the app is open; the person
+        # changes the profile and leaves the app (the shells' call: the store binds its changes and says how
+        # long to wait before locking); the process is killed before that lock, so neither lock nor close
+        # binds anything. The copy put back must not open as the current store.
+        import subprocess
+        import sys
+
+        s = self.new_store(pin=PIN)
+        zb.profile_set(s, SELF, "person.name", j("李奶奶"))
+        del s
+        gc.collect()
+        app = subprocess.Popen(
+            [sys.executable, "-c", _APP, str(Path(__file__).parent), self.path("store"), self.path("vault.key"), PIN],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+
+            def say(line):
+                app.stdin.write(line + "\n")
+                app.stdin.flush()
+                return app.stdout.readline().strip()
+
+            self.assertEqual(say("name 李奶奶（草稿）"), "ok")
+            shutil.copytree(self.path("store"), self.path("copy"))  # taken while the app is open
+            self.assertEqual(say("name 王大爷"), "ok")
+            self.assertEqual(say("left"), "30", "the core's delay with a PIN")
+            app.kill()
+            app.wait(timeout=30)
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait(timeout=30)
+            app.stdin.close()
+            app.stdout.close()
+        shutil.copytree(self.path("store"), self.path("current"))
+        shutil.rmtree(self.path("store"))
+        shutil.copytree(self.path("copy"), self.path("store"))
+        s = self.open_store()
+        try:
+            s.unlock(PIN)
+            self.fail("the copy taken before the app left the screen opened: " + profile(s))
+        except zb.ZhangbanError.RolledBack:
+            pass
+        del s
+        gc.collect()
+        # The files as the killed app left them open and read its last change.
+        shutil.rmtree(self.path("store"))
+        shutil.copytree(self.path("current"), self.path("store"))
+        s = self.open_store()
+        s.unlock(PIN)
+        self.assertEqual(json.loads(profile(s))["person"]["name"]["value"], "王大爷")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -4,6 +4,9 @@
 //!
 //! * `insert`: 10,000 records of 1 KB in one transaction (ms per 1,000);
 //! * `autosave`: 1,000 single-record transactions updating records of the 10,000 (ms per 1,000);
+//! * `paced`: 1,000 more such transactions, the store's clock (a `FixedClock`) moved on 1 s before each: an
+//!   autosave a second for 1,000 s (ADR 0038: the first commit 60 s after the oldest unbound change binds —
+//!   about 16 binds here; before, none);
 //! * `read`: 10,000 point reads in a fixed shuffled order (ms per 1,000);
 //! * `list`: one `list` of the 10,000 records (ms; ADR 0036: each row read is checked against its version);
 //! * `close`: dropping the store after the writes above (ADR 0036: binds the changes to the anchor — a vault
@@ -18,7 +21,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use zhangban_base::store::{FileVault, KeyVault, PutOptions, Store, SELF_SUBJECT};
+use zhangban_base::store::{FileVault, KeyVault, PinPolicy, PutOptions, Store, SELF_SUBJECT};
+use zhangban_base::FixedClock;
 
 const N: usize = 10_000;
 const SIZE: usize = 1024;
@@ -47,13 +51,14 @@ fn cpu_ms() -> f64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = std::env::var("ZB_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let (mut insert, mut autosave, mut read, mut unlock) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut list, mut close) = (Vec::new(), Vec::new());
+    let (mut list, mut close, mut paced) = (Vec::new(), Vec::new(), Vec::new());
     let mut unlock_cpu = Vec::new();
     for _ in 0..runs {
         let tmp = tempfile::tempdir()?;
         let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&tmp.path().join("vault.key"))?);
         let dir = tmp.path().join("store");
-        let s = Store::create(&dir, vault.clone(), None)?;
+        let clock = Arc::new(FixedClock::at(1_790_000_000));
+        let s = Store::create_with(&dir, vault.clone(), None, &PinPolicy::default(), clock.clone())?;
         let t = Instant::now();
         s.transaction(|t| {
             for i in 0..N {
@@ -69,6 +74,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.put("case", &format!("c{i}"), SELF_SUBJECT, &body(i + 1))?;
         }
         autosave.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        for k in 0..1000 {
+            clock.advance(1);
+            let i = (k * 7919 + 5) % N;
+            s.put("case", &format!("c{i}"), SELF_SUBJECT, &body(i + 2))?;
+        }
+        paced.push(t.elapsed().as_secs_f64() * 1000.0);
         let t = Instant::now();
         for k in 0..N {
             let i = (k * 7919 + 13) % N;
@@ -93,6 +105,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("runs {runs}, load {}", load.split_whitespace().take(3).collect::<Vec<_>>().join(" "));
     println!("insert   {:8.2} ms per 1,000 (10,000 in one transaction)", median(insert));
     println!("autosave {:8.2} ms per 1,000 single-record transactions", median(autosave));
+    println!("paced    {:8.2} ms per 1,000 single-record transactions, one a second (the clock's)", median(paced));
     println!("read     {:8.2} ms per 1,000 point reads", median(read));
     println!("list     {:8.2} ms (one list of the 10,000)", median(list));
     println!("close    {:8.2} ms (drop after the writes)", median(close));

@@ -64,6 +64,23 @@ pub const DEFAULT_LOCK_AFTER_SECS: u32 = 30;
 /// The longest delay a person may choose (an hour).
 pub const MAX_LOCK_AFTER_SECS: u32 = 3600;
 
+/// How long changes may stay unbound while the store is open (ADR 0038): the first commit that finds the
+/// oldest unbound change this many seconds old (by the store's clock: the boot clock where there is one)
+/// binds after committing ([`Store::bind_changes`], best effort).
+pub const BIND_AFTER_SECS: u32 = 60;
+
+/// The time [`BIND_AFTER_SECS`] is measured on: the boot clock (which the person cannot set) where the
+/// platform has one, else the wall clock.
+fn bind_clock(clock: &dyn Clock) -> i64 {
+    clock.since_boot_secs().and_then(|b| i64::try_from(b).ok()).unwrap_or_else(|| clock.now_secs())
+}
+
+/// Whether changes unbound since `since` are to be bound at `now` (both [`bind_clock`]): older than the bound,
+/// or a wall clock set back past them (bound then rather than wait for it to come round again).
+fn bind_due(since: i64, now: i64) -> bool {
+    now < since || now.saturating_sub(since) >= i64::from(BIND_AFTER_SECS)
+}
+
 /// The subject every store has: the person who owns the phone.
 pub const SELF_SUBJECT: &str = "self";
 
@@ -157,9 +174,11 @@ pub(crate) struct Unlocked {
     /// Record format 2 (ADR 0033): every record's associated data binds all its columns, and every
     /// collection is in the record head. `false` only before the upgrade (and in salvage of such a store).
     records_v2: bool,
-    /// A transaction changed the record head without moving the rollback epoch (an ordinary or outbox
-    /// change): [`Store::lock`] binds it (ADR 0036).
-    unbound: bool,
+    /// Since when (by [`bind_clock`]) the record head has changes not bound to the anchor — an ordinary or
+    /// outbox change, which does not move the rollback epoch (ADR 0036); `None`: bound. [`Store::lock`],
+    /// closing, the app leaving the screen and the first commit [`BIND_AFTER_SECS`] after it bind them
+    /// (ADR 0038). `Some(i64::MIN)`: unbound since before this unlock (the first commit binds).
+    unbound_since: Option<i64>,
     /// Each row's hash as this store last wrote it (`heads::Versions`, ADR 0036): every read compares the
     /// row it decrypts. `None` in salvage (no per-read check).
     versions: Option<heads::Versions>,
@@ -192,7 +211,7 @@ impl Unlocked {
             subject_keys: HashMap::new(),
             ring,
             records_v2,
-            unbound: false,
+            unbound_since: None,
             versions: None,
             data_version: 0,
             generation: 0,
@@ -362,7 +381,7 @@ impl Unlocked {
             head.settings = Some(part);
             heads::save(&tx, &self.keys.data, &head)?;
             tx.commit()?;
-            self.unbound = true;
+            self.unbound_since = Some(i64::MIN);
             return Ok(());
         };
         let mut now = heads::Part::default();
@@ -577,7 +596,7 @@ impl Store {
                 subject_keys: HashMap::new(),
                 ring: Some(ring),
                 records_v2: true,
-                unbound: false,
+                unbound_since: None,
                 versions: Some(heads::Versions::new()),
                 data_version: 0,
                 generation: 0,
@@ -727,6 +746,16 @@ impl Store {
         Ok(Some(set.unwrap_or(DEFAULT_LOCK_AFTER_SECS).min(MAX_LOCK_AFTER_SECS)))
     }
 
+    /// The app left the screen (both shells call it from their lifecycle hook: Android `onStop`, iOS
+    /// `scenePhase == .background`): the changes since the last bind are bound to the rollback anchor now
+    /// ([`Store::bind_changes`], best effort: a vault that fails leaves them to the next chance), since the
+    /// process may be killed in the background without a lock or a close (ADR 0038); then the delay after which
+    /// the shell locks ([`Store::lock_after_background`]: `None`, never).
+    pub fn left_the_screen(&self) -> Result<Option<u32>> {
+        let _ = self.bind_changes();
+        self.lock_after_background()
+    }
+
     /// Sets the delay of [`Store::lock_after_background`]: 0 (at once) to [`MAX_LOCK_AFTER_SECS`].
     pub fn set_lock_after_background(&self, secs: u32) -> Result<()> {
         if secs > MAX_LOCK_AFTER_SECS {
@@ -778,7 +807,7 @@ impl Store {
     fn bind_in(&self, g: &mut Inner) -> Result<()> {
         let Inner { conn, unlocked } = g;
         let Some(u) = unlocked.as_mut() else { return Ok(()) };
-        if !u.unbound {
+        if u.unbound_since.is_none() {
             return Ok(());
         }
         let tx = conn.transaction()?;
@@ -786,7 +815,7 @@ impl Store {
         let generation = heads::rebind(&tx, &u.keys.data, &head)?;
         anchor::advance(&tx, self.vault.as_ref(), &self.store_id, anchor::Heads::Sealed(head.bind(), generation))?;
         tx.commit()?;
-        u.unbound = false;
+        u.unbound_since = None;
         u.generation = generation;
         let _ = anchor::destroy_old(conn, self.vault.as_ref(), &self.store_id);
         Ok(())
@@ -832,7 +861,7 @@ impl Store {
     /// Runs `f` in one SQLite transaction: all its writes land, or none.
     pub fn transaction<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R>) -> Result<R> {
         let mut g = self.guard();
-        let (r, anchored) = {
+        let (r, anchored, due) = {
             let Inner { conn, unlocked } = &mut *g;
             let unlocked = unlocked.as_mut().ok_or(Error::Locked { retry_after_secs: 0 })?;
             unlocked.follow(conn)?;
@@ -867,15 +896,23 @@ impl Store {
                     return Err(e);
                 }
             };
-            // Bound now (anchored), or left for the next bind (`Store::lock`).
+            // Bound now (anchored), or left for the next bind: `Store::lock`, closing, the app leaving the
+            // screen, or the first commit that finds the oldest unbound change `BIND_AFTER_SECS` old (ADR 0038).
+            let mut due = false;
             if anchored {
-                u.unbound = false;
+                u.unbound_since = None;
                 u.generation = generation;
             } else if heads.changed() {
-                u.unbound = true;
+                let now = bind_clock(self.clock.as_ref());
+                due = bind_due(*u.unbound_since.get_or_insert(now), now);
             }
-            (r, anchored)
+            (r, anchored, due)
         };
+        if due {
+            // Best effort, after the commit: a vault that fails now (busy, or waiting for the person) neither
+            // fails nor undoes this write; the changes stay unbound and the next commit tries again.
+            let _ = self.bind_in(&mut g);
+        }
         if anchored {
             // The result is released only once the epoch of before is gone (the crash window, ADR 0033): if
             // the vault cannot destroy it now, the change stays committed and the caller gets `Io` instead of
@@ -1003,10 +1040,10 @@ impl Store {
                 tx.commit()?;
                 // The erasure's head: bound with it (an anchored part changed) or at the next bind (ADR 0036).
                 if head.moves_epoch() {
-                    u.unbound = false;
+                    u.unbound_since = None;
                     u.generation = heads::generation(conn)?;
                 } else {
-                    u.unbound = true;
+                    u.unbound_since.get_or_insert(bind_clock(self.clock.as_ref()));
                 }
                 u.ring = Some(new);
                 u.subject_keys.remove(id);
@@ -1569,22 +1606,15 @@ impl Txn<'_> {
         }
         let lookup = opts.lookup.map(|v| lookup_hash(&self.u.keys.lookup, collection, v));
         let now = self.clock.now_secs();
-        self.write_row(collection, id, subject, opts.tag, lookup.as_deref(), body, now)
+        let (tag, lookup) = (opts.tag, lookup.as_deref());
+        self.write_row(heads::RowCols { collection, id, subject, tag, lookup, body, updated_at: now })
     }
 
     /// Seals `body` with every column in its associated data (record format 2), writes the row, and keeps
     /// the record head: the old row's hash out, the new one in.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn write_row(
-        &mut self,
-        collection: &str,
-        id: &str,
-        subject: &str,
-        tag: Option<&str>,
-        lookup: Option<&[u8]>,
-        body: &[u8],
-        updated_at: i64,
-    ) -> Result<()> {
+    pub(crate) fn write_row(&mut self, row: heads::RowCols<'_>) -> Result<()> {
+        let heads::RowCols { collection, id, subject, tag, lookup, body, updated_at } = row;
         let key = subject_key(&self.tx, self.u, subject)?;
         let sealed = crypto::seal(&key, &record_aad(collection, id, subject, tag, lookup, updated_at)?, body)?;
         self.head_row(collection, id, false)?;
@@ -1596,7 +1626,7 @@ impl Txn<'_> {
         )?;
         st.execute(params![collection, id, subject, tag, lookup, sealed, updated_at])?;
         drop(st);
-        let h = heads::hash_of(&self.u.keys.head, collection, id, subject, tag, lookup, &sealed, updated_at, true);
+        let h = heads::hash_of(&self.u.keys.head, heads::RowCols { body: &sealed, ..row }, true);
         self.set_version(collection, id, Some(h));
         self.heads.toggle_hash(&self.tx, &self.u.keys.data, collection, &h, true)
     }
@@ -1644,7 +1674,8 @@ impl Txn<'_> {
         let Some(row) = row else { return Ok(false) };
         let lookup = row.4.clone();
         let record = decode_row(&self.tx, self.u, collection, row)?;
-        self.write_row(collection, id, &record.subject, tag, lookup.as_deref(), &record.body, now)?;
+        let (subject, lookup) = (record.subject.as_str(), lookup.as_deref());
+        self.write_row(heads::RowCols { collection, id, subject, tag, lookup, body: &record.body, updated_at: now })?;
         Ok(true)
     }
 
@@ -1966,17 +1997,9 @@ fn decode_row(conn: &Connection, u: &mut Unlocked, collection: &str, row: RawRow
         record_aad_v1(collection, &id, &subject)?
     };
     let version = (u.records_v2 && u.versions.is_some()).then(|| {
-        heads::hash_of(
-            &u.keys.head,
-            collection,
-            &id,
-            &subject,
-            tag.as_deref(),
-            lookup.as_deref(),
-            &body,
-            updated_at,
-            true,
-        )
+        let (tag, lookup) = (tag.as_deref(), lookup.as_deref());
+        let cols = heads::RowCols { collection, id: &id, subject: &subject, tag, lookup, body: &body, updated_at };
+        heads::hash_of(&u.keys.head, cols, true)
     });
     let body =
         crypto::open_owned(&key, &aad, body).ok_or_else(|| Error::corrupted(format!("records/{collection}"), &id))?;

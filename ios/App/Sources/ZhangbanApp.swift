@@ -43,7 +43,7 @@ struct ZhangbanApp: App {
             switch newPhase {
             case .background:
                 SessionOpener.schedule()
-                // Lock on background after the core's delay (`lockAfterBackground`); back sooner: nothing locks.
+                // Leaving binds the changes; lock after the core's delay (`leftTheScreen`); back sooner: nothing locks.
                 opener.session?.onBackground()
             case .active:
                 opener.session?.onForeground()

@@ -140,15 +140,16 @@ public final class ZhangbanSession: ObservableObject {
 
     private var pendingLock: Task<Void, Never>?
 
-    /// The scene went to the background (`scenePhase == .background`): after the delay the core decides
-    /// (`lockAfterBackground`: the person's setting, 30 s by default; never for a store without a PIN) the
+    /// The scene went to the background (`scenePhase == .background`): the core binds the changes made since
+    /// the last bind, here before iOS suspends the app (it may be killed then), and gives the delay
+    /// (`leftTheScreen`: the person's setting, 30 s by default; never for a store without a PIN); after it the
     /// store forgets its keys and `locked` turns true (the app shows the PIN screen), unless `onForeground`
     /// came first.
     public func onBackground() {
         pendingLock?.cancel()
         let secs: UInt32
         do {
-            guard let s = try store.lockAfterBackground() else { return } // no PIN: never locked
+            guard let s = try store.leftTheScreen() else { return } // no PIN: never locked
             secs = s
         } catch {
             secs = 0 // the setting unreadable: lock at once rather than stay open

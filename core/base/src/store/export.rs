@@ -221,7 +221,15 @@ impl Txn<'_> {
         }
         // Exactly as exported: a backup made before keyed ids (finding 11) carries licence ids as record
         // ids, which the next unlock converts (`metadata::seal_all`).
-        self.write_row(&r.collection, &r.id, &r.subject, r.tag.as_deref(), r.lookup.as_deref(), &r.body, r.updated_at)
+        self.write_row(super::heads::RowCols {
+            collection: &r.collection,
+            id: &r.id,
+            subject: &r.subject,
+            tag: r.tag.as_deref(),
+            lookup: r.lookup.as_deref(),
+            body: &r.body,
+            updated_at: r.updated_at,
+        })
     }
 
     /// Creates a subject as exported (id, kind, label, creation time) with a new key of this store; the

@@ -261,6 +261,35 @@ pub(crate) fn head_key(derive: &hmac::Key) -> crate::wipe::Wiped<hmac::Key> {
 
 pub(crate) type Row = (String, String, String, Option<String>, Option<Vec<u8>>, Vec<u8>, i64);
 
+/// One row's seven columns, borrowed: what a write has in hand ([`super::Txn::write_row`]) or a read found,
+/// and what the row's hash covers ([`hash_of`]).
+#[derive(Clone, Copy)]
+pub(crate) struct RowCols<'a> {
+    pub collection: &'a str,
+    pub id: &'a str,
+    pub subject: &'a str,
+    pub tag: Option<&'a str>,
+    pub lookup: Option<&'a [u8]>,
+    pub body: &'a [u8],
+    pub updated_at: i64,
+}
+
+impl<'a> RowCols<'a> {
+    /// The columns of a row as read ([`Row`]).
+    pub(crate) fn of(r: &'a Row) -> RowCols<'a> {
+        let (collection, id, subject, tag, lookup, body, updated_at) = r;
+        RowCols {
+            collection,
+            id,
+            subject,
+            tag: tag.as_deref(),
+            lookup: lookup.as_deref(),
+            body,
+            updated_at: *updated_at,
+        }
+    }
+}
+
 /// The hash of one row from its columns (the values a write has in hand, or a row read). For an ordinary
 /// collection, record format 2 (`v2`, ADR 0033) hashes the sealed body's *version* — its length, its first 13 bytes (format and random
 /// nonce) and its last 16 (the AES-GCM tag, which authenticates the ciphertext and every other column under
@@ -268,26 +297,13 @@ pub(crate) type Row = (String, String, String, Option<String>, Option<Vec<u8>>, 
 /// it is found when it is read; the unlock then hashes 37 bytes per row, not the records. The covered
 /// collections (few rows, security-relevant) hash the whole body, as format 1 did: damage in one of them is
 /// found at the unlock.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn hash_of(
-    key: &hmac::Key,
-    collection: &str,
-    id: &str,
-    subject: &str,
-    tag: Option<&str>,
-    lookup: Option<&[u8]>,
-    body: &[u8],
-    updated_at: i64,
-    v2: bool,
-) -> [u8; 32] {
-    let version;
-    let body = if v2 && !headed(collection) && body.len() >= 29 {
-        version = body_version(body.len(), &body[..13], &body[body.len() - 16..]);
-        &version[..]
-    } else {
-        body
-    };
-    hash_parts(key, collection, id, subject, tag, lookup, body, updated_at)
+pub(crate) fn hash_of(key: &hmac::Key, r: RowCols<'_>, v2: bool) -> [u8; 32] {
+    let body = r.body;
+    if v2 && !headed(r.collection) && body.len() >= 29 {
+        let version = body_version(body.len(), &body[..13], &body[body.len() - 16..]);
+        return hash_parts(key, RowCols { body: &version, ..r });
+    }
+    hash_parts(key, r)
 }
 
 /// What an ordinary row's hash covers of its sealed body (record format 2): "v2", its length, its first 13
@@ -301,17 +317,8 @@ fn body_version(len: usize, first: &[u8], last: &[u8]) -> Vec<u8> {
     v
 }
 
-#[allow(clippy::too_many_arguments)]
-fn hash_parts(
-    key: &hmac::Key,
-    collection: &str,
-    id: &str,
-    subject: &str,
-    tag: Option<&str>,
-    lookup: Option<&[u8]>,
-    body: &[u8],
-    updated_at: i64,
-) -> [u8; 32] {
+/// The row's hash over its columns as given (`body`: the sealed body, or its version).
+fn hash_parts(key: &hmac::Key, r: RowCols<'_>) -> [u8; 32] {
     let mut c = hmac::Context::with_key(key);
     let mut part = |b: Option<&[u8]>| match b {
         None => c.update(&[0]),
@@ -321,21 +328,20 @@ fn hash_parts(
             c.update(b);
         }
     };
-    part(Some(collection.as_bytes()));
-    part(Some(id.as_bytes()));
-    part(Some(subject.as_bytes()));
-    part(tag.map(str::as_bytes));
-    part(lookup);
-    part(Some(body));
-    part(Some(&updated_at.to_be_bytes()));
+    part(Some(r.collection.as_bytes()));
+    part(Some(r.id.as_bytes()));
+    part(Some(r.subject.as_bytes()));
+    part(r.tag.map(str::as_bytes));
+    part(r.lookup);
+    part(Some(r.body));
+    part(Some(&r.updated_at.to_be_bytes()));
     let mut h = [0u8; 32];
     h.copy_from_slice(c.sign().as_ref());
     h
 }
 
 fn row_hash(key: &hmac::Key, r: &Row, v2: bool) -> [u8; 32] {
-    let (collection, id, subject, tag, lookup, body, updated_at) = r;
-    hash_of(key, collection, id, subject, tag.as_deref(), lookup.as_deref(), body, *updated_at, v2)
+    hash_of(key, RowCols::of(r), v2)
 }
 
 /// Read as bytes (a damaged text column must not make the row unreadable here: it is damage the record's
@@ -453,7 +459,16 @@ fn version_hash(key: &hmac::Key, r: &rusqlite::Row<'_>) -> rusqlite::Result<(Str
         version = body_version(len as usize, &first, &last);
         &version
     };
-    let h = hash_parts(key, &collection, &id, &subject, tag.as_deref(), lookup.as_deref(), part, at);
+    let cols = RowCols {
+        collection: &collection,
+        id: &id,
+        subject: &subject,
+        tag: tag.as_deref(),
+        lookup: lookup.as_deref(),
+        body: part,
+        updated_at: at,
+    };
+    let h = hash_parts(key, cols);
     Ok((collection, id, h))
 }
 

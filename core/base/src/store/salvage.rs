@@ -120,7 +120,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
         subject_keys: HashMap::new(),
         ring,
         records_v2,
-        unbound: false,
+        unbound_since: None,
         versions: None,
         data_version: 0,
         generation: 0,

@@ -2688,3 +2688,153 @@ fn a_damaged_head_generation_is_corrupted_and_an_older_head_put_back_is_rolled_b
     copy_dir(&before, &dir);
     assert!(matches!(Store::open(&dir, v), Err(Error::RolledBack)));
 }
+
+// ---- ADR 0038: the window of unbound changes bounded in time, and bound when the app leaves the screen ----
+
+/// The test clock of ADR 0038's tests, and a fast PIN policy.
+fn timed_store(dir: &Path, v: Arc<dyn KeyVault>) -> (Store, Arc<crate::clock::FixedClock>) {
+    let clock = Arc::new(crate::clock::FixedClock::at(1_790_000_000));
+    let policy = PinPolicy { iterations: MIN_PIN_ITERATIONS, min_len: 6 };
+    let s = Store::create_with(dir, v, Some("246810"), &policy, clock.clone()).unwrap();
+    (s, clock)
+}
+
+fn case_tag(s: &Store) -> Option<String> {
+    s.get("case", "c1").unwrap().tag
+}
+
+/// The process killed (`s` forgotten: neither `lock` nor `Drop` runs) and `copy` put back in place of the
+/// files it left: unlocking the copy must be `RolledBack` (else `what` fails, with `reads` of the copy); then
+/// the files as the process left them, put back again, unlocked.
+fn kill_and_put_back(
+    s: Store,
+    dir: &Path,
+    copy: &Path,
+    v: &Arc<dyn KeyVault>,
+    clock: &Arc<crate::clock::FixedClock>,
+    reads: impl Fn(&Store) -> String,
+    what: &str,
+) -> Store {
+    std::mem::forget(s);
+    let current = dir.with_extension("current");
+    copy_dir(dir, &current);
+    put_back(copy, dir);
+    let copied =
+        Store::open_with(dir, v.clone(), clock.clone()).and_then(|s| s.unlock(Some("246810")).map(|_| reads(&s)));
+    match copied {
+        Err(Error::RolledBack) => {}
+        Ok(reads) => panic!("{what}: the copy opened and reads {reads}"),
+        Err(e) => panic!("{what}: not refused as a rollback: {e:?}"),
+    }
+    put_back(&current, dir);
+    let s = Store::open_with(dir, v.clone(), clock.clone()).unwrap();
+    s.unlock(Some("246810")).unwrap();
+    s
+}
+
+/// Finding 10's window (ADR 0038 (a)): the attacker copies the files while the app is open and the person
+/// works (a case drafted); the person goes on (the case submitted, an outbox entry queued) and keeps writing
+/// for more than [`BIND_AFTER_SECS`]; then the process is killed (no lock, no close: nothing bound there) and
+/// the copy put back. It must not open as the current store: the first commit that found the unbound
+/// changes older than the bound bound them.
+#[test]
+fn attack_changes_of_an_open_store_put_back_after_a_kill_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v = vault(tmp.path());
+    let (s, clock) = timed_store(&dir, v.clone());
+    let draft = PutOptions { tag: Some("draft"), lookup: None };
+    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"draft\"}", draft).unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+
+    clock.advance(20);
+    let submitted = PutOptions { tag: Some("submitted"), lookup: None };
+    s.put_with("case", "c1", SELF_SUBJECT, b"{\"state\":\"submitted\"}", submitted).unwrap();
+    s.put_with("outbox", "op-1", SELF_SUBJECT, b"{\"n\":1}", PutOptions { tag: Some("pending"), lookup: None })
+        .unwrap();
+    clock.advance(BIND_AFTER_SECS as i64);
+    s.put("draft", "d1", SELF_SUBJECT, b"typed").unwrap();
+
+    let what = "the copy taken while the app was open";
+    let s = kill_and_put_back(s, &dir, &copy, &v, &clock, |s| format!("the case {:?}", case_tag(s)), what);
+    // The files as the killed process left them open and read its last writes.
+    assert_eq!(case_tag(&s).as_deref(), Some("submitted"));
+    assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"typed");
+}
+
+/// A vault whose wrap can be made to fail (a hardware key store busy, or one that needs the person now).
+struct WrapFails(FileVault, std::sync::atomic::AtomicBool, std::sync::atomic::AtomicUsize);
+impl KeyVault for WrapFails {
+    fn wrap(&self, a: &str, p: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(VaultError::Unavailable { detail: "busy".into() });
+        }
+        self.0.wrap(a, p)
+    }
+    fn unwrap(&self, a: &str, w: &[u8]) -> Result<Vec<u8>, VaultError> {
+        self.0.unwrap(a, w)
+    }
+    fn destroy(&self, a: &str) -> Result<(), VaultError> {
+        self.0.destroy(a)
+    }
+}
+
+/// ADR 0038 (c): the timed bind is best effort. A vault that fails when it comes never fails or undoes the
+/// person's write (it reads back, before and after a restart); the next commit binds, and a copy of before is
+/// refused then. Writes within the bound do not call the vault at all.
+#[test]
+fn a_vault_failing_at_the_timed_bind_keeps_the_write_and_the_next_commit_binds() {
+    use std::sync::atomic::Ordering;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let v =
+        Arc::new(WrapFails(FileVault::open_or_create(&tmp.path().join("vault.key")).unwrap(), false.into(), 0.into()));
+    let (s, clock) = timed_store(&dir, v.clone());
+    s.put("draft", "d1", SELF_SUBJECT, b"one").unwrap();
+    let copy = tmp.path().join("copy");
+    copy_dir(&dir, &copy);
+    let wraps = v.2.load(Ordering::SeqCst);
+    for i in 0..5 {
+        clock.advance(BIND_AFTER_SECS as i64 / 10);
+        s.put("draft", "d1", SELF_SUBJECT, format!("edit {i}").as_bytes()).unwrap();
+    }
+    assert_eq!(v.2.load(Ordering::SeqCst), wraps, "no vault call within the bound");
+
+    clock.advance(BIND_AFTER_SECS as i64);
+    v.1.store(true, Ordering::SeqCst);
+    s.put("draft", "d1", SELF_SUBJECT, b"two").unwrap();
+    assert!(v.2.load(Ordering::SeqCst) > wraps, "the bind was tried");
+    assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"two", "the write kept though the bind failed");
+
+    v.1.store(false, Ordering::SeqCst);
+    s.put("draft", "d2", SELF_SUBJECT, b"three").unwrap();
+    let vault: Arc<dyn KeyVault> = v;
+    let reads = |s: &Store| format!("{:?}", s.get("draft", "d1"));
+    let s = kill_and_put_back(s, &dir, &copy, &vault, &clock, reads, "the next commit did not bind");
+    assert_eq!(s.get("draft", "d1").unwrap().body.as_slice(), b"two");
+    assert_eq!(s.get("draft", "d2").unwrap().body.as_slice(), b"three");
+}
+
+/// ADR 0038: the shells' call when the app leaves the screen binds (with or without a PIN: the rollback is
+/// not the PIN's matter) and gives the lock delay; a copy taken before it, put back after a kill, is refused.
+#[test]
+fn leaving_the_screen_binds_the_changes_and_gives_the_lock_delay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = vault(tmp.path());
+    for pin in [Some("246810"), None] {
+        let dir = tmp.path().join(format!("s{}", pin.is_some()));
+        let copy = tmp.path().join(format!("copy{}", pin.is_some()));
+        let s = Store::create(&dir, v.clone(), pin).unwrap();
+        s.put("draft", "d1", SELF_SUBJECT, b"one").unwrap();
+        copy_dir(&dir, &copy);
+        s.put("draft", "d1", SELF_SUBJECT, b"two").unwrap();
+        assert_eq!(s.left_the_screen().unwrap(), pin.map(|_| DEFAULT_LOCK_AFTER_SECS));
+        assert!(!s.is_locked(), "leaving the screen does not lock by itself");
+        std::mem::forget(s);
+        put_back(&copy, &dir);
+        let opened = Store::open(&dir, v.clone()).and_then(|s| s.unlock(pin).map(|_| s));
+        assert!(matches!(opened, Err(Error::RolledBack)), "pin {pin:?}: {:?}", opened.map(|_| "opened"));
+    }
+}

@@ -2,6 +2,8 @@ package org.zhangban.jvmtest
 
 import java.io.File
 import java.nio.file.Files
+import java.util.concurrent.ConcurrentHashMap
+import javax.crypto.SecretKey
 import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
@@ -17,8 +19,8 @@ import uniffi.zhangban_ffi.ZhangbanException
 
 /**
  * Lock on background through the kit's lifecycle hooks (the Android host calls them from `onStop` / `onStart`):
- * the delay is the core's (`lockAfterBackground`), the store forgets its keys when it runs out, coming back
- * first cancels it, and a store without a PIN is never locked.
+ * the delay is the core's (`leftTheScreen`, which binds the changes first), the store forgets its keys when it
+ * runs out, coming back first cancels it, and a store without a PIN is never locked.
  */
 class KitBackgroundLockTest {
     private val tmp: File = Files.createTempDirectory("zhangban-kit-lock-").toFile()
@@ -40,7 +42,6 @@ class KitBackgroundLockTest {
         val key = aesKey()
         val z = Zhangban.open(File(tmp, "pin").path, AesGcmKeyVault { key }, "246810", "http://127.0.0.1:9")
         assertFalse(z.locked.value)
-        assertEquals(30u, z.store.lockAfterBackground(), "the core's default with a PIN")
 
         // Back before the delay ran out: nothing locks, even when the delay ends afterwards.
         val early = Gate()
@@ -78,12 +79,40 @@ class KitBackgroundLockTest {
     fun aStoreWithoutAPinIsNeverLocked() = runBlocking {
         val key = aesKey()
         val z = Zhangban.open(File(tmp, "nopin").path, AesGcmKeyVault { key }, null, "http://127.0.0.1:9")
-        assertNull(z.store.lockAfterBackground())
+        assertNull(z.store.leftTheScreen(), "no PIN: no delay")
         val gate = Gate()
         z.onBackground(gate.wait)
         Thread.sleep(300)
         assertFalse(gate.asked.isCompleted, "no delay asked for: nothing to lock")
         assertFalse(z.isLocked())
+        z.close()
+    }
+
+    /**
+     * ADR 0038: leaving the screen binds what changed since the last bind. Files copied before it (a draft
+     * changed since), opened after the app was killed in the background (neither the lock nor a close ran),
+     * are refused as a rollback; the vault destroys keys as the Keystore does.
+     */
+    @Test
+    fun leavingTheScreenBindsSoACopyOfBeforeIsRefused() = runBlocking {
+        val keys = ConcurrentHashMap<String, SecretKey>()
+        val vault = AesGcmKeyVault(destroyKey = { keys.remove(it) }) { alias -> keys.getOrPut(alias) { aesKey() } }
+        val dir = File(tmp, "app")
+        val z = Zhangban.open(dir.path, vault, "246810", "http://127.0.0.1:9")
+        val form = z.startDraft("SJ-002")
+        form.set("applicant.phone", "13800138000")
+        val copy = File(tmp, "copy")
+        dir.copyRecursively(copy)
+        form.set("applicant.phone", "13900139000")
+        val gate = Gate()
+        z.onBackground(gate.wait)
+        assertEquals(30L, withTimeout(5_000) { gate.asked.await() })
+        // Killed here: `z` is neither locked nor closed. Its files of before, opened with the same vault:
+        val e = runCatching { Zhangban.open(copy.path, vault, "246810", "http://127.0.0.1:9") }.exceptionOrNull()
+        assertTrue(e is ZhangbanException.RolledBack, "the copy of before was not refused: ${e ?: "it opened"}")
+        assertFalse(z.isLocked(), "leaving the screen does not lock by itself")
+        z.onForeground()
+        form.close()
         z.close()
     }
 }

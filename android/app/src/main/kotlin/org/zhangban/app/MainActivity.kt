@@ -56,7 +56,7 @@ class MainActivity : FragmentActivity() {
         }
     }
 
-    // Lock on background (issue 13): leaving the screen starts the core's delay (ZhangbanStore.lockAfterBackground,
+    // Lock on background (issue 13): leaving the screen binds the changes and starts the core's delay (leftTheScreen,
     // 30 s by default with a PIN), coming back cancels it. A rotation stops and starts the activity: not a leave.
     override fun onStart() {
         super.onStart()

@@ -7,6 +7,7 @@ import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.async
 import kotlinx.coroutines.cancel
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.channels.BufferOverflow
@@ -190,17 +191,22 @@ class Zhangban private constructor(
     private val pendingLock = AtomicReference<Job?>(null)
 
     /**
-     * The app left the screen (the host's lifecycle hook: Android `onStop`): after the delay the core decides
-     * (`ZhangbanStore.lockAfterBackground`: the person's setting, 30 s by default; never for a store without a
-     * PIN) the store locks, unless [onForeground] came first. [wait] is the delay (tests shorten it).
+     * The app left the screen (the host's lifecycle hook: Android `onStop`): the core binds the changes made
+     * since the last bind (the process may be killed in the background) and gives the delay
+     * (`ZhangbanStore.leftTheScreen`: the person's setting, 30 s by default; never for a store without a PIN),
+     * on [io]; after it the store locks, unless [onForeground] came first. [wait] is the delay (tests shorten it).
      */
     fun onBackground(wait: suspend (Long) -> Unit = { delay(it * 1000) }) {
-        val secs = try {
-            store.lockAfterBackground()
-        } catch (e: ZhangbanException) {
-            0u // unreadable setting: lock at once rather than stay open
-        } ?: return
+        // Not cancelled by coming back: the bind runs to its end whatever the lock does.
+        val left = scope.async {
+            try {
+                store.leftTheScreen()
+            } catch (e: ZhangbanException) {
+                0u // unreadable setting: lock at once rather than stay open
+            }
+        }
         val job = scope.launch(start = kotlinx.coroutines.CoroutineStart.LAZY) {
+            val secs = left.await() ?: return@launch
             wait(secs.toLong())
             if (pendingLock.compareAndSet(coroutineContext[Job], null)) {
                 store.lock()
