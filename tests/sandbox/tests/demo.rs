@@ -60,6 +60,54 @@ fn demo_runs_and_writes_its_report() {
     let summary = &step("agent.summary")["data"];
     assert_eq!(summary["receipts"], 2);
     assert_eq!(summary["revocations_honoured"], 1);
+
+    // Chapter "security" (ADR 0035, 0036): the hardware key registered, issued to and bound; the prompt asked
+    // once in the core's words, then the same call; the files put back refused with the core's text.
+    let security = chapters.iter().find(|c| c["name"] == "security").expect("a security chapter");
+    let names: Vec<&str> = security["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "security.hw.register",
+            "security.hw.issue",
+            "security.files_copied",
+            "security.prompt.refused",
+            "security.prompt.retry",
+            "security.hw.bound",
+            "security.locked",
+            "security.rolled_back",
+            "security.current_opens",
+        ]
+    );
+    let register = &step("security.hw.register")["data"];
+    let fp = register["hardware_key_fingerprint"].as_str().unwrap();
+    assert_eq!(fp.len(), 16);
+    assert_eq!(register["platform_registered_key_fingerprint"], fp, "the platform registered the hardware key");
+    assert_eq!(register["store_records_platform_key"], true);
+    assert_eq!(register["hardware_signatures"], 1, "the registration challenge was the hardware key's to sign");
+    assert_eq!(step("security.hw.issue")["data"]["hardware_signatures_for_issuance"], 1);
+    let bound = &step("security.hw.bound")["data"];
+    assert_eq!(bound["licence_device_key_fingerprint"], fp, "the licence names the hardware key");
+    assert_eq!(bound["verified"]["licence_type"], "resident_id", "{bound}");
+    let asked = &step("security.prompt.refused")["data"];
+    let needs = zhangban_core::Error::NeedsUserAuthentication;
+    let title = zhangban_core::store::user_authentication_prompt_title();
+    assert_eq!(asked["error_kind"], "NeedsUserAuthentication");
+    assert_eq!(asked["message_zh"], needs.message_zh());
+    assert_eq!(asked["message_en"], needs.message_en());
+    assert_eq!(asked["prompt_title_zh"], title.zh.as_str());
+    assert_eq!(asked["prompt_title_en"], title.en.as_str());
+    assert_eq!((asked["hardware_signatures"].as_u64(), asked["presentations_logged"].as_u64()), (Some(0), Some(0)));
+    assert!(stdout.contains(&format!("┌ {} · {}", title.zh, title.en)), "the prompt is shown: {stdout}");
+    let retry = &step("security.prompt.retry")["data"];
+    assert_eq!((retry["calls"].as_u64(), retry["hardware_signatures"].as_u64()), (Some(2), Some(1)));
+    let locked = &step("security.locked")["data"];
+    assert!(locked["current_head_generation"].as_u64() > locked["copy_head_generation"].as_u64(), "{locked}");
+    let refused = &step("security.rolled_back")["data"];
+    assert_eq!(refused["error_kind"], "RolledBack");
+    assert_eq!(refused["message_zh"], zhangban_core::Error::RolledBack.message_zh());
+    assert_eq!(refused["message_en"], zhangban_core::Error::RolledBack.message_en());
+    assert_eq!(step("security.current_opens")["data"]["case_id"], locked["case_id"]);
 }
 
 #[test]

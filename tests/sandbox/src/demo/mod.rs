@@ -4,7 +4,8 @@
 //!
 //! The journey is told in chapters. This file runs the foundation chapter (platform, encrypted store,
 //! device registration, catalog, profile, proof of encryption, audit chain) and then, in order, the
-//! chapters in `wallet.rs`, `forms.rs`, `cases.rs`, `agent.rs` (帮办代办), `backup.rs` and `remind.rs`, each `pub async fn run(j: &mut Journey) -> DemoResult`.
+//! chapters in `wallet.rs`, `forms.rs`, `cases.rs`, `agent.rs` (帮办代办), `backup.rs`, `remind.rs` and `security.rs` (the hardware device key, the prompt, old files
+//! put back), each `pub async fn run(j: &mut Journey) -> DemoResult`.
 //! A chapter tells its story and records its results with [`Journey::chapter`], [`Journey::step`] and
 //! [`Journey::check`]; a failed check marks the report failed (the demo exits non-zero) and the journey
 //! goes on, so the report shows everything that happened. A chapter that cannot continue returns `Err`.
@@ -14,6 +15,7 @@ mod backup;
 mod cases;
 mod forms;
 mod remind;
+mod security;
 mod wallet;
 
 use std::path::{Path, PathBuf};
@@ -155,7 +157,7 @@ pub async fn run(opts: Options) -> DemoResult<Report> {
     };
 
     type Chap = for<'a> fn(&'a mut Journey) -> std::pin::Pin<Box<dyn std::future::Future<Output = DemoResult> + 'a>>;
-    let chapters: [(&str, Chap); 7] = [
+    let chapters: [(&str, Chap); 8] = [
         ("foundation", |j| Box::pin(foundation(j))),
         ("wallet", |j| Box::pin(wallet::run(j))),
         ("forms", |j| Box::pin(forms::run(j))),
@@ -163,6 +165,7 @@ pub async fn run(opts: Options) -> DemoResult<Report> {
         ("agent", |j| Box::pin(agent::run(j))),
         ("backup", |j| Box::pin(backup::run(j))),
         ("remind", |j| Box::pin(remind::run(j))),
+        ("security", |j| Box::pin(security::run(j))),
     ];
     for (name, chapter) in chapters {
         if let Err(e) = chapter(&mut j).await {

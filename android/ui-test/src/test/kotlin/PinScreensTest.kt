@@ -93,6 +93,9 @@ class PinScreensTest {
             // ---- the app locks: the PIN screen instead of the tabs ----
             z.lock()
             waitForText("输入 PIN 解锁掌办")
+            // The button is laid out after the core's first answer (UnlockScreen: a lockout carried over shows above
+            // it): the title alone is not the settled screen (the full run met it missing once under load).
+            waitForText("解锁")
             assertFalse(shown("待办") || shown("设置"), "no tab while locked")
             onNodeWithText("解锁").assertIsNotEnabled() // nothing typed
             cam.shoot("unlock")
@@ -175,6 +178,7 @@ class PinScreensTest {
             z.lock()
             authenticated = false
             waitForText("输入 PIN 解锁掌办")
+            waitForText("解锁") // laid out after the core's first answer, as above
 
             // The person cancels the prompt: the core's words on screen, no PIN attempt counted.
             host.confirms = false
