@@ -105,8 +105,11 @@ class AgentScreensTest : SandboxTest("agent-ui") {
                 waitForText("$label · 已采集")
             }
             assertEquals(3, host.picks)
-            onNodeWithText(itemName).performScrollTo().performClick()
+            // The item chosen: the read-out arrives from the core after the click. The save button is laid out
+            // with it, never before it (it was, disabled, and moved down when the read-out arrived above it).
+            val saveAt = boundsInFirstFrames("委托人已同意，保存上门确认") { onNodeWithText(itemName).performScrollTo().performClick() }
             waitForText("孙德明，您委托王帮办", substring = true)
+            assertStays("委托人已同意，保存上门确认", saveAt)
             assertTrue(shown("可以随时撤销", substring = true), "the summary read out says it can be withdrawn")
             onNodeWithText("委托人已同意，保存上门确认").performScrollTo().assertIsEnabled()
             onNodeWithText("拍身份证 · 已采集").performScrollTo()

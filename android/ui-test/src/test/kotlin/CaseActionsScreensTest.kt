@@ -1,6 +1,9 @@
 package org.zhangban.uitest
 
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.click
+import androidx.compose.ui.test.performTouchInput
+import androidx.compose.ui.test.onRoot
 import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
@@ -175,6 +178,32 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             waitForText("已放弃办理。")
             assertEquals(CaseState.WITHDRAWN, runBlocking { z.view(refused.id).summary.state })
             waitOnScreen("nothing left to do") { !shown("放弃办理") && !shown("重新提交") }
+
+            // ---- a notice changes what is above the actions while the person is about to tap one ----
+            // The clerk accepts a case whose detail is open: the sync's notice reloads it with a deadline line above
+            // the complaint box. The box and its button stay where they are on screen (they moved down by that
+            // line, and a tap aimed at the button's old place could miss it).
+            onNodeWithText("返回").performClick()
+            val moving = runBlocking { z.casesApi.submit(selfSubject(), submission("GA-002", "户口迁移")) }
+            runBlocking { z.syncNow() }
+            val movingReceipt = assertNotNull(runBlocking { z.view(moving.id).summary.receipt })
+            waitForText("户口迁移")
+            onNodeWithText("户口迁移").performClick()
+            waitForText("提交投诉")
+            assertEquals(null, runBlocking { z.view(moving.id).deadlineText }, "no deadline before acceptance")
+            onNode(hasSetTextAction() and hasText("遇到了什么问题")).performTextInput("窗口让我回家等通知")
+            waitForIdle()
+            val sendAt = boundsOf("提交投诉")
+            sandbox.clerk("accept", movingReceipt, "--days", "20")
+            runBlocking { z.syncNow() }
+            val accepted = runBlocking { z.view(moving.id) }
+            assertNotNull(accepted.deadlineText, "a deadline once accepted")
+            waitOnScreen("the reloaded case on screen") { shown(Lang.ZH.pick(accepted.summary.stateText)) }
+            waitForIdle()
+            assertEquals(sendAt, boundsOf("提交投诉"), "the complaint button moved when the notice's reload arrived")
+            // The finger where the button was: the complaint is sent.
+            onRoot().performTouchInput { click(sendAt.center) }
+            waitForText("投诉已提交，将随同步发送。")
 
             println("case action screens: ${cam.shot}")
             cam.verify()

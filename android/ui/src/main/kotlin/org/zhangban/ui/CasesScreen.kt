@@ -9,6 +9,8 @@ import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.lazy.itemsIndexed
+import androidx.compose.foundation.lazy.rememberLazyListState
 import androidx.compose.material3.Button
 import androidx.compose.material3.Card
 import androidx.compose.material3.FilterChip
@@ -93,17 +95,26 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     // needed follow.
     val line = cases.firstOrNull { it.id == caseId }
     var reloads by remember { mutableStateOf(0) } // an action of the person changed the case
-    LaunchedEffect(caseId, line, reloads) { error = attempt { view = z.view(caseId) } }
+    val listState = rememberLazyListState()
+    LaunchedEffect(caseId, line, reloads) {
+        error = attempt {
+            val next = z.view(caseId)
+            // A notice that changes what is above the actions (a deadline, what is needed now) does not push
+            // them down under the person's finger: they stay where they are on screen.
+            listState.applyKeepingPlace({ it == ACTIONS }, { 2 + next.neededNow.size }) { view = next }
+        }
+    }
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded view recomposes this
     // function and so rebuilds the list.
     val loaded = view
-    LazyColumn(Modifier.padding(16.dp)) {
-        item {
+    LazyColumn(Modifier.padding(16.dp), state = listState) {
+        item(key = "head") {
             TextButton(onClick = onClose) { Text(c.back) }
-            ErrorText(error)
+            // With nothing loaded nothing is below it; a reload's error goes under the list (it pushes nothing).
+            if (loaded == null) ErrorText(error)
         }
         val v = loaded ?: return@LazyColumn
-        item {
+        item(key = "summary") {
             Text(lang.pick(v.summary.title), style = MaterialTheme.typography.titleLarge)
             Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)
             v.summary.receipt?.let { Text(c.receipt(it), Modifier.changesByItself()) }
@@ -113,14 +124,15 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
             }
             if (v.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
         }
-        items(v.neededNow) { n ->
+        // Keys by place: the actions' index is 2 + the number of these (what [applyKeepingPlace] is told).
+        itemsIndexed(v.neededNow, key = { i, _ -> "need:$i" }) { _, n ->
             Text(lang.pick(n.text) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
         }
         // Keyed: what is needed above it comes and goes, and its state (what was attached, the "sent" line)
         // must stay with it, not with an index.
-        item(key = "actions") { CaseActionsPanel(z, v, onDone = { reloads++ }) }
-        item { SectionTitle(c.timeline) }
-        items(v.timeline) { t ->
+        item(key = ACTIONS) { CaseActionsPanel(z, v, onDone = { reloads++ }) }
+        item(key = "timeline") { SectionTitle(c.timeline) }
+        itemsIndexed(v.timeline, key = { i, _ -> "event:$i" }) { _, t ->
             Column(Modifier.padding(vertical = 4.dp)) {
                 Text(formatTime(t.at, lang), style = MaterialTheme.typography.labelMedium, modifier = Modifier.changesByItself())
                 Text(lang.pick(t.stateText), style = MaterialTheme.typography.bodyMedium)
@@ -130,8 +142,12 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
                 }
             }
         }
+        error?.let { item(key = "error") { ErrorText(it) } }
     }
 }
+
+/** The key of the case detail's actions (what a reload keeps in its place). */
+private const val ACTIONS = "actions"
 
 /**
  * What the person can do with the case now, as the core's `CaseActions` allow: 补正 (attach what was asked and

@@ -2,6 +2,7 @@ package org.zhangban.ui
 
 import androidx.compose.foundation.layout.BoxWithConstraints
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyListState
 import androidx.compose.material3.LocalTextStyle
 import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.mutableStateMapOf
@@ -166,6 +167,21 @@ fun ErrorText(error: ZhangbanException?) = ErrorText(error?.text(LocalLang.curre
 @Composable
 fun SectionTitle(text: String) {
     Text(text, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+}
+
+/**
+ * Applies an answer that arrived while the list is on screen ([apply]) without moving the item [anchor] picks
+ * (by key): where it is laid out now, it stays, and what arrived above it goes above it (scroll up to see it).
+ * [newIndex] is that key's index in the list the answer gives (null: gone, nothing is held). Nothing that arrives
+ * after the first frame may push an action down (a button that moved under a click lost it; ADR 0035): a
+ * notice that reloads a screen is such an answer.
+ */
+fun LazyListState.applyKeepingPlace(anchor: (Any) -> Boolean, newIndex: (Any) -> Int?, apply: () -> Unit) {
+    val at = layoutInfo.visibleItemsInfo.firstOrNull { anchor(it.key) }
+    val index = at?.let { newIndex(it.key) }
+    apply()
+    // The offset the item ends up scrolled past the list's top: minus where its top is now.
+    if (at != null && index != null) requestScrollToItem(index, -at.offset)
 }
 
 /** Runs [block]; the core's error is returned (to show), null on success. */
