@@ -90,6 +90,11 @@ def submission(code, attachment_id, title="居住证申领"):
     )
 
 
+def china_date(unix_secs):
+    """The date in China (UTC+8, no daylight saving) at `unix_secs`: the day the core reckons working days on."""
+    return time.strftime("%Y-%m-%d", time.gmtime(unix_secs + 8 * 3600))
+
+
 class CasesTest(FfiTestCase):
     def setUp(self):
         super().setUp()
@@ -97,7 +102,12 @@ class CasesTest(FfiTestCase):
         self.addCleanup(self.sandbox.stop)
 
     def test_submit_receipt_then_clerk_events_reach_the_listener(self):
-        store = self.new_store()
+        # One day for the phone and the clerk: the phone's clock held at now, the clerk's actions dated on its
+        # day (China time). With the two clocks apart, a run across midnight (16:00 UTC) counted one working day
+        # less on the phone than the clerk promised, and the 5 and 3 below failed.
+        clock = zb.ZhangbanTestClock(int(time.time()))
+        day = china_date(clock.now())
+        store = self.new_store(clock=clock)
         listener = Listener()
         cases = zb.ZhangbanCases(store, self.sandbox.url, listener)
         run(cases.register_device("desktop", "python-test", "0"))
@@ -122,7 +132,7 @@ class CasesTest(FfiTestCase):
         self.assertIn(zb.NoticeKind.RECEIPT, listener.kinds())
 
         # The clerk accepts at the counter by receipt number; the event arrives with the next sync.
-        self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
+        self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳", "--on", day)
         report = run(cases.sync_now())
         self.assertGreaterEqual(report.events_applied, 1)
         p = cases.view(s.id)
@@ -134,7 +144,7 @@ class CasesTest(FfiTestCase):
         self.assertIn(zb.NoticeKind.STATE_CHANGED, listener.kinds())
 
         # A supplement is requested; the citizen supplies it; the platform confirms.
-        self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
+        self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3", "--on", day)
         run(cases.sync_now())
         p = cases.view(s.id)
         self.assertEqual(p.summary.state, zb.CaseState.SUPPLEMENT_REQUESTED)

@@ -431,11 +431,14 @@ async fn deferred_material_overdue_terminates_the_case() {
     runner.run_once().await;
     let pid = cases::get(&citizen.store, &case.id).expect("case").platform_id.expect("pid");
     let kept_pid = cases::get(&citizen.store, &kept.id).expect("case").platform_id.expect("pid");
-    // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later.
+    // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later. The clerk
+    // accepts on the day the test reckons from (left to its own clock, a run across China's midnight had the
+    // platform accept a day later than `today` and the due dates differed by a working day).
     let today = china_today();
     let due = Rules::default().deferred_due(&Calendar::bundled(), today, 10, &[]).expect("due").value;
-    clerk(&p.url, "accept", &pid, json!({ "promised_days": 10 })).await;
-    clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10 })).await;
+    let on = today.to_string();
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 10, "on": on })).await;
+    clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10, "on": on })).await;
     runner.run_once().await;
     let prog = cases::progress(
         &cases::get(&citizen.store, &kept.id).expect("case"),

@@ -25,6 +25,7 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
+import org.zhangban.jvmtest.oneDay
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
@@ -56,7 +57,10 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
 
     @Test
     fun caseActionsFollowTheCoreAndReachThePlatform() {
-        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url) }
+        // The phone and the clerk on one day (oneDay): the working days the screens show do not change if the run
+        // crosses China's midnight.
+        val (clock, day) = oneDay()
+        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock) }
         val host = TestHost()
         val case = runBlocking {
             z.registerDevice("android", "ui-test", "0")
@@ -64,8 +68,8 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
         }
         runBlocking { z.syncNow() }
         val receipt = assertNotNull(runBlocking { z.view(case.id).summary.receipt })
-        sandbox.clerk("accept", receipt, "--days", "20")
-        sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10")
+        sandbox.clerk("accept", receipt, "--days", "20", "--on", day)
+        sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10", "--on", day)
         runBlocking { z.syncNow() }
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
@@ -99,8 +103,8 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             assertTrue(onPlatform["state"] != "supplement_requested", "the platform has the supplement: ${onPlatform["state"]}")
 
             // ---- approved and completed: 好差评 with the core's levels; dissatisfied needs a reason ----
-            sandbox.clerk("approve", receipt, "--result", "准予")
-            sandbox.clerk("complete", receipt, "--result", "已办结")
+            sandbox.clerk("approve", receipt, "--result", "准予", "--on", day)
+            sandbox.clerk("complete", receipt, "--result", "已办结", "--on", day)
             runBlocking { z.syncNow() }
             waitOnScreen("the rating offered") { runCatching { list.performScrollToNode(hasText("提交评价")) }.isSuccess }
             val choices = ratingChoices()
@@ -194,7 +198,7 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             onNode(hasSetTextAction() and hasText("遇到了什么问题")).performTextInput("窗口让我回家等通知")
             waitForIdle()
             val sendAt = boundsOf("提交投诉")
-            sandbox.clerk("accept", movingReceipt, "--days", "20")
+            sandbox.clerk("accept", movingReceipt, "--days", "20", "--on", day)
             runBlocking { z.syncNow() }
             val accepted = runBlocking { z.view(moving.id) }
             assertNotNull(accepted.deadlineText, "a deadline once accepted")

@@ -16,6 +16,7 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
+import org.zhangban.jvmtest.oneDay
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
@@ -35,7 +36,10 @@ import uniffi.zhangban_remind.Urgency
 class TodoScreensTest : SandboxTest("todo") {
     @Test
     fun todoShowsWhatNeedsThePersonAndOpensTheCase() {
-        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url) }
+        // The phone and the clerk on one day (oneDay): the working days the screens show do not change if the run
+        // crosses China's midnight.
+        val (clock, day) = oneDay()
+        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock) }
         runBlocking {
             z.registerDevice("android", "ui-test", "0")
             // The sandbox publishes next year's (sample) holiday notice: with it, no "calendar not synced" need.
@@ -65,8 +69,8 @@ class TodoScreensTest : SandboxTest("todo") {
             }
             runBlocking { z.syncNow() }
             val receipt = assertNotNull(runBlocking { z.view(submitted.id).summary.receipt }, "a receipt after the sync")
-            sandbox.clerk("accept", receipt, "--days", "20")
-            sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10")
+            sandbox.clerk("accept", receipt, "--days", "20", "--on", day)
+            sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10", "--on", day)
             onNodeWithText("立即同步").performClick()
             waitForText("补正材料：还剩", substring = true)
 
@@ -114,8 +118,8 @@ class TodoScreensTest : SandboxTest("todo") {
             }
             runBlocking { z.syncNow() }
             val secondReceipt = assertNotNull(runBlocking { z.view(second.id).summary.receipt })
-            sandbox.clerk("accept", secondReceipt, "--days", "20")
-            sandbox.clerk("supplement", secondReceipt, "--items", "户口簿原件", "--due-days", "2")
+            sandbox.clerk("accept", secondReceipt, "--days", "20", "--on", day)
+            sandbox.clerk("supplement", secondReceipt, "--items", "户口簿原件", "--due-days", "2", "--on", day)
             runBlocking { z.syncNow() }
             val twoNeeds = runBlocking { z.home() }.needs
             assertEquals(2, twoNeeds.size, "both supplements: $twoNeeds")
