@@ -90,6 +90,22 @@ def submission(code, attachment_id, title="居住证申领"):
     )
 
 
+def hold_port(addr):
+    """A socket bound to `addr` ("host:port") that does not listen: connections to it are refused, and the port
+    stays ours. Retried for a moment while the stopped sandbox's listener closes."""
+    host, port = addr.rsplit(":", 1)
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, int(port)))
+            return s
+        except OSError:
+            s.close()
+            time.sleep(0.05)
+    raise AssertionError(f"{addr} could not be held while the platform was away")
+
+
 def china_date(unix_secs):
     """The date in China (UTC+8, no daylight saving) at `unix_secs`: the day the core reckons working days on."""
     return time.strftime("%Y-%m-%d", time.gmtime(unix_secs + 8 * 3600))
@@ -405,12 +421,17 @@ class OfflineTest(FfiTestCase):
         run(cases.register_device("desktop", "python-test", "0"))
         code = first.catalog_codes()[0]
         first.stop()
+        # The port is held while the platform is away (bound, not listening: the phone's request is refused as
+        # when it is down), so that no outgoing connection on the machine takes it as its local port before the
+        # platform comes back on it.
+        held = hold_port(addr)
         a = store.write_attachment(SELF, "a.jpg", os.urandom(20_000))
         s = cases.submit(SELF, submission(code, a.id))
         report = run(cases.sync_now())
         self.assertTrue(report.offline)
         self.assertEqual((report.sent, report.remaining), (0, 1))
         # Same address, same database: the platform is back.
+        held.close()
         for _ in range(50):
             try:
                 again = Sandbox(addr=addr, db=db)
