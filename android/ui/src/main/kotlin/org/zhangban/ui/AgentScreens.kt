@@ -7,6 +7,15 @@ import androidx.compose.foundation.layout.ExperimentalLayoutApi
 import androidx.compose.foundation.layout.FlowRow
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.Spacer
+import androidx.compose.foundation.layout.size
+import androidx.compose.foundation.layout.width
+import androidx.compose.material.icons.Icons
+import androidx.compose.material.icons.filled.CheckCircle
+import androidx.compose.material3.Icon
+import androidx.compose.ui.draw.alpha
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.semantics.stateDescription
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
 import androidx.compose.foundation.rememberScrollState
@@ -350,11 +359,23 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
             return@Column
         }
         Text(name, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
-        // A captured picture keeps its row's button (disabled, "· 已采集"): the rows below keep their place.
+        // A captured picture keeps its row: the same button with the same words, disabled, its check mark (whose
+        // place is kept before) shown and "已采集" as its state. The row was replaced by a line of another height
+        // (and a longer label wraps at large text), so the rows and the save button below moved.
         for ((kind, label) in listOf("id_photo" to c.captureIdPhoto, "principal_photo" to c.capturePhoto, "signature" to c.captureSignature)) {
             val captured = kind in pictures
-            OutlinedButton(enabled = !captured, onClick = { capturing = kind; pick() }) {
-                Text(if (captured) "$label · ${c.captured}" else label)
+            OutlinedButton(
+                enabled = !captured,
+                onClick = { capturing = kind; pick() },
+                modifier = if (captured) Modifier.semantics { stateDescription = c.captured } else Modifier,
+            ) {
+                Icon(
+                    Icons.Filled.CheckCircle,
+                    contentDescription = null,
+                    modifier = Modifier.size(18.dp).alpha(if (captured) 1f else 0f),
+                )
+                Spacer(Modifier.width(8.dp))
+                Text(label)
             }
         }
         val offered = items

@@ -66,9 +66,10 @@ fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
     Column(Modifier.padding(16.dp)) {
         // offline: the outbox keeps everything; the list shows "queued"
         OutlinedButton(onClick = { scope.launch { error = attempt { z.syncNow() } } }) { Text(c.syncNow) }
-        ErrorText(error)
         if (cases.isEmpty()) Text(c.noCases, Modifier.padding(top = 16.dp))
-        LazyColumn {
+        // The sync's error goes under the list (the list gives up room for it): arriving after the tap, above the
+        // list it pushed every case down.
+        LazyColumn(Modifier.weight(1f, fill = false)) {
             items(cases, key = { it.id }) { case ->
                 Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = case.id }) {
                     Column(Modifier.padding(16.dp)) {
@@ -82,6 +83,7 @@ fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
                 }
             }
         }
+        ErrorText(error)
     }
 }
 
@@ -125,7 +127,7 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
 private fun CaseDetailList(z: Zhangban, v: CaseView, listState: LazyListState, error: ZhangbanException?, onReload: () -> Unit) {
     val c = chrome()
     val lang = c.lang
-    LazyColumn(state = listState) {
+    LazyColumn(state = listState, contentPadding = listState.roomToKeepPlace()) {
         item(key = "summary") {
             Text(lang.pick(v.summary.title), style = MaterialTheme.typography.titleLarge)
             Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)

@@ -1,12 +1,16 @@
 package org.zhangban.ui
 
 import androidx.compose.foundation.layout.BoxWithConstraints
+import androidx.compose.foundation.layout.PaddingValues
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyListState
 import androidx.compose.material3.LocalTextStyle
 import androidx.compose.runtime.DisposableEffect
 import androidx.compose.runtime.mutableStateMapOf
+import androidx.compose.runtime.derivedStateOf
+import androidx.compose.runtime.getValue
 import androidx.compose.runtime.remember
+import androidx.compose.ui.platform.LocalDensity
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.text.rememberTextMeasurer
 import androidx.compose.ui.text.style.TextOverflow
@@ -182,6 +186,18 @@ fun LazyListState.applyKeepingPlace(anchor: (Any) -> Boolean, newIndex: (Any) ->
     apply()
     // The offset the item ends up scrolled past the list's top: minus where its top is now.
     if (at != null && index != null) requestScrollToItem(index, -at.offset)
+}
+
+/**
+ * Room after the last item, as tall as the list itself: what [applyKeepingPlace] holds in place stays there even
+ * when the list is shorter than the screen (a list that cannot scroll cannot hold an item below content that
+ * grew: the case detail's complaint button moved down by the deadline line that way). Empty space, below the
+ * content; read through `derivedStateOf`, so a scroll does not recompose.
+ */
+@Composable
+fun LazyListState.roomToKeepPlace(): PaddingValues {
+    val height by remember(this) { derivedStateOf { layoutInfo.viewportSize.height } }
+    return PaddingValues(bottom = with(LocalDensity.current) { height.toDp() })
 }
 
 /** Runs [block]; the core's error is returned (to show), null on success. */

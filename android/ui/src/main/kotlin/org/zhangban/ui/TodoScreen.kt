@@ -54,23 +54,44 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
     // The urgency's name as the notification channel has it (the core's words).
     val urgencyName = remember { reminderChannels().associate { it.urgency to it.name } }
     val listState = rememberLazyListState()
+    // The person's own 立即同步 is running: its answer is shown from the top, as asked (the button they pressed
+    // stays where it is, the first line of the list).
+    var syncing by remember { mutableStateOf(false) }
+    var shownReloads by remember { mutableStateOf(0) }
     LaunchedEffect(cases, reloads) {
         error = attempt {
             val next = z.home()
-            // A notice (or a sync) that brings a line above the ones on screen does not push them down under the
-            // person's finger: the first line on screen stays where it is, what arrived goes above it.
-            val rows = todoRows(next, lang)
-            listState.applyKeepingPlace({ it != HEAD }, { key -> rows.indexOfFirst { it.key == key }.takeIf { it >= 0 } }) { home = next }
+            if (syncing || reloads != shownReloads) {
+                shownReloads = reloads
+                home = next
+            } else {
+                // A notice (or a sync in the background) that brings a line above the ones on screen does not push
+                // them down under the person's finger: the first line on screen stays where it is, what arrived
+                // goes above it (scroll up to see it; the notice itself is on the phone's notification shade).
+                val rows = todoRows(next, lang)
+                // (Index + 1: the sync button is the list's first item.)
+                listState.applyKeepingPlace({ it != HEAD }, { key -> rows.indexOfFirst { it.key == key }.takeIf { it >= 0 }?.plus(1) }) { home = next }
+            }
         }
     }
 
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded home recomposes this
     // function and so rebuilds the list (read only in the builder, a loaded home sometimes never showed).
     val rows = home?.let { todoRows(it, lang) }.orEmpty()
-    LazyColumn(Modifier.padding(horizontal = 16.dp), state = listState) {
+    LazyColumn(Modifier.padding(horizontal = 16.dp), state = listState, contentPadding = listState.roomToKeepPlace()) {
         item(key = HEAD) {
             OutlinedButton(
-                onClick = { scope.launch { error = attempt { z.syncNow() }; reloads++ } },
+                onClick = {
+                    scope.launch {
+                        syncing = true
+                        try {
+                            error = attempt { z.syncNow() }
+                        } finally {
+                            syncing = false
+                        }
+                        reloads++
+                    }
+                },
                 modifier = Modifier.padding(top = 16.dp),
             ) { Text(c.syncNow) }
         }
