@@ -100,17 +100,21 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     val line = cases.firstOrNull { it.id == caseId }
     var reloads by remember { mutableStateOf(0) } // an action of the person changed the case
     val listState = rememberLazyListState()
+    // A notice that changes what is above the actions (a deadline, what is needed now) does not push them down
+    // under the person's finger: they stay where they are on screen.
+    var held by remember { mutableStateOf<Pair<Any, Int>?>(null) }
     LaunchedEffect(caseId, line, reloads) {
         error = attempt {
             val next = z.view(caseId)
-            // A notice that changes what is above the actions (a deadline, what is needed now) does not push
-            // them down under the person's finger: they stay where they are on screen.
-            listState.applyKeepingPlace({ it == ACTIONS }, { 1 + next.neededNow.size }) { view = next }
+            held = listState.placeOf { it == ACTIONS }
+            view = next
         }
     }
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded view recomposes this
     // function and so rebuilds the list.
     val loaded = view
+    // The actions' index: after the summary and the needs.
+    listState.KeepPlace(held, { 1 + (loaded?.neededNow?.size ?: 0) }) { held = null }
     Column(Modifier.padding(16.dp)) {
         // 返回 stays on screen, above the list: scrolled down to an action, it was scrolled out of the list
         // (and a test's click on it found no node, one run in a few).
@@ -138,7 +142,7 @@ private fun CaseDetailList(z: Zhangban, v: CaseView, listState: LazyListState, e
             }
             if (v.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
         }
-        // Keys by place: the actions' index is 1 + the number of these (what [applyKeepingPlace] is told).
+        // Keys by place: the actions' index is 1 + the number of these (what [KeepPlace] is told).
         itemsIndexed(v.neededNow, key = { i, _ -> "need:$i" }) { _, n ->
             // The due date is a date from today (a request made today is due on a later date tomorrow): its own
             // text, masked in the golden images (it was part of the line, and the renders changed at midnight).

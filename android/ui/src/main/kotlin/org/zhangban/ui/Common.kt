@@ -6,6 +6,7 @@ import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyListState
 import androidx.compose.material3.LocalTextStyle
 import androidx.compose.runtime.DisposableEffect
+import androidx.compose.runtime.SideEffect
 import androidx.compose.runtime.mutableStateMapOf
 import androidx.compose.runtime.derivedStateOf
 import androidx.compose.runtime.getValue
@@ -174,22 +175,34 @@ fun SectionTitle(text: String) {
 }
 
 /**
- * Applies an answer that arrived while the list is on screen ([apply]) without moving the item [anchor] picks
- * (by key): where it is laid out now, it stays, and what arrived above it goes above it (scroll up to see it).
- * [newIndex] is that key's index in the list the answer gives (null: gone, nothing is held). Nothing that arrives
- * after the first frame may push an action down (a button that moved under a click lost it; ADR 0035): a
- * notice that reloads a screen is such an answer.
+ * Where the item [anchor] picks (by key) is laid out now: its key and its offset in the list. Taken before a
+ * reloaded answer is shown, and given to [KeepPlace] with it. Nothing that arrives after the first frame may push
+ * an action down (a button that moved under a click lost it; ADR 0035, 0040): a notice that reloads a screen is
+ * such an answer.
  */
-fun LazyListState.applyKeepingPlace(anchor: (Any) -> Boolean, newIndex: (Any) -> Int?, apply: () -> Unit) {
-    val at = layoutInfo.visibleItemsInfo.firstOrNull { anchor(it.key) }
-    val index = at?.let { newIndex(it.key) }
-    apply()
-    // The offset the item ends up scrolled past the list's top: minus where its top is now.
-    if (at != null && index != null) requestScrollToItem(index, -at.offset)
+fun LazyListState.placeOf(anchor: (Any) -> Boolean): Pair<Any, Int>? =
+    layoutInfo.visibleItemsInfo.firstOrNull { anchor(it.key) }?.let { it.key to it.offset }
+
+/**
+ * Holds the item at [place] (from [placeOf]) where it was, in the composition that shows the new answer: the list
+ * lays the answer out with that item at the same offset, what arrived above it above it (scroll up to see it).
+ * [newIndex] is the key's index in the new list (null: gone, nothing held); [done] clears [place]. In a
+ * `SideEffect`, after the new items are composed: asked for from the coroutine that set the answer, the list was
+ * measured once with the old items and the new position, and held the wrong item (seen: a 待办 card one card too
+ * high).
+ */
+@Composable
+fun LazyListState.KeepPlace(place: Pair<Any, Int>?, newIndex: (Any) -> Int?, done: () -> Unit) {
+    if (place != null) {
+        SideEffect {
+            newIndex(place.first)?.let { requestScrollToItem(it, -place.second) }
+            done()
+        }
+    }
 }
 
 /**
- * Room after the last item, as tall as the list itself: what [applyKeepingPlace] holds in place stays there even
+ * Room after the last item, as tall as the list itself: what [KeepPlace] holds in place stays there even
  * when the list is shorter than the screen (a list that cannot scroll cannot hold an item below content that
  * grew: the case detail's complaint button moved down by the deadline line that way). Empty space, below the
  * content; read through `derivedStateOf`, so a scroll does not recompose.

@@ -58,6 +58,7 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
     // stays where it is, the first line of the list).
     var syncing by remember { mutableStateOf(false) }
     var shownReloads by remember { mutableStateOf(0) }
+    var held by remember { mutableStateOf<Pair<Any, Int>?>(null) }
     LaunchedEffect(cases, reloads) {
         error = attempt {
             val next = z.home()
@@ -68,9 +69,8 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
                 // A notice (or a sync in the background) that brings a line above the ones on screen does not push
                 // them down under the person's finger: the first line on screen stays where it is, what arrived
                 // goes above it (scroll up to see it; the notice itself is on the phone's notification shade).
-                val rows = todoRows(next, lang)
-                // (Index + 1: the sync button is the list's first item.)
-                listState.applyKeepingPlace({ it != HEAD }, { key -> rows.indexOfFirst { it.key == key }.takeIf { it >= 0 }?.plus(1) }) { home = next }
+                held = listState.placeOf { it != HEAD }
+                home = next
             }
         }
     }
@@ -78,6 +78,8 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded home recomposes this
     // function and so rebuilds the list (read only in the builder, a loaded home sometimes never showed).
     val rows = home?.let { todoRows(it, lang) }.orEmpty()
+    // (Index + 1: the sync button is the list's first item.)
+    listState.KeepPlace(held, { key -> rows.indexOfFirst { it.key == key }.takeIf { it >= 0 }?.plus(1) }) { held = null }
     LazyColumn(Modifier.padding(horizontal = 16.dp), state = listState, contentPadding = listState.roomToKeepPlace()) {
         item(key = HEAD) {
             OutlinedButton(
