@@ -225,7 +225,7 @@ impl ZhangbanPrincipal {
 
     /// The principal's page: delegations given (what each covers, its state) and what agents did.
     pub fn home(&self) -> Result<PrincipalHome, ZhangbanError> {
-        guard(|| self.side.home(Catalog::current(self.side.store()).ok().as_deref()))
+        guard(|| self.side.home(Some(&*Catalog::current(self.side.store())?)))
     }
 
     pub fn delegations(&self) -> Result<Vec<GivenDelegation>, ZhangbanError> {
