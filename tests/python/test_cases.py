@@ -90,6 +90,27 @@ def submission(code, attachment_id, title="居住证申领"):
     )
 
 
+def hold_port(addr):
+    """A socket bound to `addr` ("host:port") that does not listen: connections to it are refused, and the port
+    stays ours. Retried for a moment while the stopped sandbox's listener closes."""
+    host, port = addr.rsplit(":", 1)
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, int(port)))
+            return s
+        except OSError:
+            s.close()
+            time.sleep(0.05)
+    raise AssertionError(f"{addr} could not be held while the platform was away")
+
+
+def china_date(unix_secs):
+    """The date in China (UTC+8, no daylight saving) at `unix_secs`: the day the core reckons working days on."""
+    return time.strftime("%Y-%m-%d", time.gmtime(unix_secs + 8 * 3600))
+
+
 class CasesTest(FfiTestCase):
     def setUp(self):
         super().setUp()
@@ -97,7 +118,12 @@ class CasesTest(FfiTestCase):
         self.addCleanup(self.sandbox.stop)
 
     def test_submit_receipt_then_clerk_events_reach_the_listener(self):
-        store = self.new_store()
+        # One day for the phone and the clerk: the phone's clock held at now, the clerk's actions dated on its
+        # day (China time). With the two clocks apart, a run across midnight (16:00 UTC) counted one working day
+        # less on the phone than the clerk promised, and the 5 and 3 below failed.
+        clock = zb.ZhangbanTestClock(int(time.time()))
+        day = china_date(clock.now())
+        store = self.new_store(clock=clock)
         listener = Listener()
         cases = zb.ZhangbanCases(store, self.sandbox.url, listener)
         run(cases.register_device("desktop", "python-test", "0"))
@@ -122,7 +148,7 @@ class CasesTest(FfiTestCase):
         self.assertIn(zb.NoticeKind.RECEIPT, listener.kinds())
 
         # The clerk accepts at the counter by receipt number; the event arrives with the next sync.
-        self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
+        self.sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳", "--on", day)
         report = run(cases.sync_now())
         self.assertGreaterEqual(report.events_applied, 1)
         p = cases.view(s.id)
@@ -134,7 +160,7 @@ class CasesTest(FfiTestCase):
         self.assertIn(zb.NoticeKind.STATE_CHANGED, listener.kinds())
 
         # A supplement is requested; the citizen supplies it; the platform confirms.
-        self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
+        self.sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3", "--on", day)
         run(cases.sync_now())
         p = cases.view(s.id)
         self.assertEqual(p.summary.state, zb.CaseState.SUPPLEMENT_REQUESTED)
@@ -395,12 +421,17 @@ class OfflineTest(FfiTestCase):
         run(cases.register_device("desktop", "python-test", "0"))
         code = first.catalog_codes()[0]
         first.stop()
+        # The port is held while the platform is away (bound, not listening: the phone's request is refused as
+        # when it is down), so that no outgoing connection on the machine takes it as its local port before the
+        # platform comes back on it.
+        held = hold_port(addr)
         a = store.write_attachment(SELF, "a.jpg", os.urandom(20_000))
         s = cases.submit(SELF, submission(code, a.id))
         report = run(cases.sync_now())
         self.assertTrue(report.offline)
         self.assertEqual((report.sent, report.remaining), (0, 1))
         # Same address, same database: the platform is back.
+        held.close()
         for _ in range(50):
             try:
                 again = Sandbox(addr=addr, db=db)

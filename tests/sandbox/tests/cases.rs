@@ -289,6 +289,7 @@ async fn offline_submission_then_the_whole_clerk_journey() {
     register(&citizen.store, &url).await;
     let code = item_codes(&p)[0].clone();
     p.stop().await;
+    let held = hold_port(&addr).await;
 
     let sub = submission(&citizen.store, &code, 1, 50_000);
     let case = cases::submit(&citizen.store, SELF_SUBJECT, &sub).expect("submit offline");
@@ -299,6 +300,7 @@ async fn offline_submission_then_the_whole_clerk_journey() {
     assert_eq!(cases::get(&citizen.store, &case.id).expect("case").state, CaseState::Queued);
 
     // The platform comes back on the same address: the receipt arrives.
+    drop(held);
     let p = server::start(&addr, Some(&db), server::Config::default()).await.expect("restart");
     let r = runner.run_once().await;
     assert_eq!((r.sent, r.receipts, r.remaining), (1, 1, 0), "{r:?}");
@@ -431,11 +433,14 @@ async fn deferred_material_overdue_terminates_the_case() {
     runner.run_once().await;
     let pid = cases::get(&citizen.store, &case.id).expect("case").platform_id.expect("pid");
     let kept_pid = cases::get(&citizen.store, &kept.id).expect("case").platform_id.expect("pid");
-    // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later.
+    // Accepted today with 10 working days: deferred due = min(10 − 2, 20) = 8 working days later. The clerk
+    // accepts on the day the test reckons from (left to its own clock, a run across China's midnight had the
+    // platform accept a day later than `today` and the due dates differed by a working day).
     let today = china_today();
     let due = Rules::default().deferred_due(&Calendar::bundled(), today, 10, &[]).expect("due").value;
-    clerk(&p.url, "accept", &pid, json!({ "promised_days": 10 })).await;
-    clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10 })).await;
+    let on = today.to_string();
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 10, "on": on })).await;
+    clerk(&p.url, "accept", &kept_pid, json!({ "promised_days": 10, "on": on })).await;
     runner.run_once().await;
     let prog = cases::progress(
         &cases::get(&citizen.store, &kept.id).expect("case"),
@@ -697,6 +702,25 @@ async fn calendar_update_from_the_platform_verifies_with_the_pinned_key() {
     assert!(calendar::update::apply(&citizen.store, &serde_json::to_vec(&env).expect("json")).is_err());
     drop(citizen.dir);
     p.stop().await;
+}
+
+/// Holds `addr` while the platform is away: a socket bound to the port that does not listen, so a phone's
+/// request is refused as when the platform is down, and no other connection on the machine takes the port as
+/// its own local port before the platform comes back on it. (Left free, the port was free for any outgoing
+/// connection, of this binary's other tests or of anything else on the machine, and the restart then failed
+/// with "address in use", now and then.)
+async fn hold_port(addr: &str) -> tokio::net::TcpSocket {
+    let addr: std::net::SocketAddr = addr.parse().expect("socket address");
+    // The stopped listener may take a moment to close.
+    for _ in 0..100 {
+        let s = tokio::net::TcpSocket::new_v4().expect("socket");
+        s.set_reuseaddr(true).expect("SO_REUSEADDR");
+        if s.bind(addr).is_ok() {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{addr} could not be held while the platform was away");
 }
 
 /// China's date (Asia/Shanghai), as the platform and the phones reckon working days.

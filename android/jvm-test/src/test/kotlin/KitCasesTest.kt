@@ -32,7 +32,9 @@ class KitCasesTest : SandboxTest("cases") {
     @Test
     fun theCaseListFollowsClerkEventsThroughTheListener() = runBlocking {
         val key = aesKey()
-        val z = Zhangban.open(File(tmp, "s").path, AesGcmKeyVault { key }, null, sandbox.url)
+        // One day for the phone and the clerk (see [oneDay]): the 5 and 3 working days below hold at any hour.
+        val (clock, day) = oneDay()
+        val z = Zhangban.open(File(tmp, "s").path, AesGcmKeyVault { key }, null, sandbox.url, clock = clock)
         assertFalse(z.isRegistered())
         z.registerDevice("android", "jvm-test", "0")
         assertTrue(z.isRegistered(), "the registration is kept in the store")
@@ -56,7 +58,7 @@ class KitCasesTest : SandboxTest("cases") {
 
         // The clerk accepts by receipt number. The sync below goes straight to the generated API, not through
         // the facade: only the listener can tell the StateFlow.
-        sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳")
+        sandbox.clerk("accept", receipt, "--days", "5", "--clerk", "王芳", "--on", day)
         val notice = async(start = CoroutineStart.UNDISPATCHED) {
             z.notices.first { it.kind == NoticeKind.STATE_CHANGED }
         }
@@ -82,7 +84,7 @@ class KitCasesTest : SandboxTest("cases") {
         assertTrue(Lang.ZH.pick(acceptedStep.note).contains("5"), acceptedStep.note.toString())
 
         // A supplement request: the list follows, and the screen shows what is needed, in both languages.
-        sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3")
+        sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "3", "--on", day)
         z.casesApi.syncNow()
         withTimeout(10_000) { z.cases.first { l -> l.any { it.state == CaseState.SUPPLEMENT_REQUESTED } } }
         val view = z.view(submitted.id)
@@ -97,7 +99,8 @@ class KitCasesTest : SandboxTest("cases") {
 
     @Test
     fun theBackgroundSyncLoopAndTheListenerKeepTheListCurrentWithoutAnyManualSync() = runBlocking {
-        val z = Zhangban.open(File(tmp, "bg").path, AesGcmKeyVault { aesKey() }, null, sandbox.url)
+        val (clock, day) = oneDay()
+        val z = Zhangban.open(File(tmp, "bg").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock)
         z.registerDevice("android", "jvm-test", "0")
         z.startBackgroundSync()
         val photo = z.store.writeAttachment(selfSubject(), "p.jpg", ByteArray(1_000) { 7 })
@@ -114,10 +117,11 @@ class KitCasesTest : SandboxTest("cases") {
         // submit() nudges the loop: it sends, the receipt notice arrives, the StateFlow follows.
         val sent = withTimeout(15_000) { z.cases.first { l -> l.any { it.id == case.id && it.receipt != null } } }
         val receipt = sent.single().receipt!!
-        sandbox.clerk("accept", receipt, "--days", "3")
+        sandbox.clerk("accept", receipt, "--days", "3", "--on", day)
         z.casesApi.nudge() // what the app does when the network comes back
         withTimeout(15_000) { z.cases.first { l -> l.any { it.id == case.id && it.state == CaseState.ACCEPTED } } }
         assertEquals(3L, z.view(case.id).workingDaysLeft)
         z.shutdown()
     }
 }
+

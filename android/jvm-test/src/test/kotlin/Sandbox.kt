@@ -6,6 +6,7 @@ import kotlin.test.AfterTest
 import java.net.URI
 import java.util.concurrent.TimeUnit
 import org.zhangban.kit.Json
+import uniffi.zhangban_ffi.ZhangbanTestClock
 
 /**
  * The sandbox platform binary as a child process (`serve --addr 127.0.0.1:0`), its URL read from the first
@@ -87,4 +88,15 @@ abstract class SandboxTest(name: String) {
         System.gc()
         tmp.deleteRecursively()
     }
+}
+
+/**
+ * The phone's clock held at now and that moment's date in China (the day the core counts working days from),
+ * for the clerk's `--on`. The clerk's own clock and the phone's were apart: a test across China's midnight
+ * (16:00 UTC) had the platform promise 5 working days from one day and the phone count them from the next (4).
+ */
+fun oneDay(): Pair<ZhangbanTestClock, String> {
+    val now = System.currentTimeMillis() / 1000
+    val day = java.time.Instant.ofEpochSecond(now).atOffset(java.time.ZoneOffset.ofHours(8)).toLocalDate().toString()
+    return ZhangbanTestClock(now) to day
 }

@@ -4,6 +4,7 @@ import androidx.compose.ui.test.ExperimentalTestApi
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
 import androidx.compose.ui.test.hasScrollToIndexAction
+import androidx.compose.ui.test.hasStateDescription
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.hasText
 import androidx.compose.ui.test.onAllNodesWithText
@@ -100,16 +101,25 @@ class AgentScreensTest : SandboxTest("agent-ui") {
             onNode(hasSetTextAction() and hasText("委托人身份证号")).performTextInput(idNumber("11010519400101001"))
             onNodeWithText("开始上门受理").performClick()
             waitForText("拍身份证")
+            // Each capture keeps its button where it is (disabled, "已采集" its state): the next one does not move.
+            val capturesAt = listOf("拍身份证", "拍委托人本人", "委托人手写签名").associateWith { boundsOf(it) }
             for (label in listOf("拍身份证", "拍委托人本人", "委托人手写签名")) {
                 onNodeWithText(label).performScrollTo().performClick()
-                waitForText("$label · 已采集")
+                waitOnScreen("$label captured") {
+                    onAllNodes(hasText(label) and hasStateDescription("已采集")).fetchSemanticsNodes(false).isNotEmpty()
+                }
+                onNodeWithText(label).assertIsNotEnabled()
+                for ((other, at) in capturesAt) assertEquals(at, boundsOf(other), "'$other' moved when '$label' was captured")
             }
             assertEquals(3, host.picks)
-            onNodeWithText(itemName).performScrollTo().performClick()
+            // The item chosen: the read-out arrives from the core after the click. The save button is laid out
+            // with it, never before it (it was, disabled, and moved down when the read-out arrived above it).
+            val saveAt = boundsInFirstFrames("委托人已同意，保存上门确认") { onNodeWithText(itemName).performScrollTo().performClick() }
             waitForText("孙德明，您委托王帮办", substring = true)
+            assertStays("委托人已同意，保存上门确认", saveAt)
             assertTrue(shown("可以随时撤销", substring = true), "the summary read out says it can be withdrawn")
             onNodeWithText("委托人已同意，保存上门确认").performScrollTo().assertIsEnabled()
-            onNodeWithText("拍身份证 · 已采集").performScrollTo()
+            onNodeWithText("拍身份证").performScrollTo()
             cam.shoot("agent-door")
             onNodeWithText("委托人已同意，保存上门确认").performScrollTo().performClick()
             waitForText("正在为委托人 孙德明", substring = true)

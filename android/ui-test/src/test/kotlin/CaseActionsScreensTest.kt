@@ -1,6 +1,9 @@
 package org.zhangban.uitest
 
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.click
+import androidx.compose.ui.test.performTouchInput
+import androidx.compose.ui.test.onRoot
 import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
@@ -22,6 +25,7 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
+import org.zhangban.jvmtest.oneDay
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
@@ -53,7 +57,10 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
 
     @Test
     fun caseActionsFollowTheCoreAndReachThePlatform() {
-        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url) }
+        // The phone and the clerk on one day (oneDay): the working days the screens show do not change if the run
+        // crosses China's midnight.
+        val (clock, day) = oneDay()
+        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock) }
         val host = TestHost()
         val case = runBlocking {
             z.registerDevice("android", "ui-test", "0")
@@ -61,8 +68,8 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
         }
         runBlocking { z.syncNow() }
         val receipt = assertNotNull(runBlocking { z.view(case.id).summary.receipt })
-        sandbox.clerk("accept", receipt, "--days", "20")
-        sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10")
+        sandbox.clerk("accept", receipt, "--days", "20", "--on", day)
+        sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10", "--on", day)
         runBlocking { z.syncNow() }
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
@@ -96,8 +103,8 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             assertTrue(onPlatform["state"] != "supplement_requested", "the platform has the supplement: ${onPlatform["state"]}")
 
             // ---- approved and completed: 好差评 with the core's levels; dissatisfied needs a reason ----
-            sandbox.clerk("approve", receipt, "--result", "准予")
-            sandbox.clerk("complete", receipt, "--result", "已办结")
+            sandbox.clerk("approve", receipt, "--result", "准予", "--on", day)
+            sandbox.clerk("complete", receipt, "--result", "已办结", "--on", day)
             runBlocking { z.syncNow() }
             waitOnScreen("the rating offered") { runCatching { list.performScrollToNode(hasText("提交评价")) }.isSuccess }
             val choices = ratingChoices()
@@ -175,6 +182,32 @@ class CaseActionsScreensTest : SandboxTest("case-actions") {
             waitForText("已放弃办理。")
             assertEquals(CaseState.WITHDRAWN, runBlocking { z.view(refused.id).summary.state })
             waitOnScreen("nothing left to do") { !shown("放弃办理") && !shown("重新提交") }
+
+            // ---- a notice changes what is above the actions while the person is about to tap one ----
+            // The clerk accepts a case whose detail is open: the sync's notice reloads it with a deadline line above
+            // the complaint box. The box and its button stay where they are on screen (they moved down by that
+            // line, and a tap aimed at the button's old place could miss it).
+            onNodeWithText("返回").performClick()
+            val moving = runBlocking { z.casesApi.submit(selfSubject(), submission("GA-002", "户口迁移")) }
+            runBlocking { z.syncNow() }
+            val movingReceipt = assertNotNull(runBlocking { z.view(moving.id).summary.receipt })
+            waitForText("户口迁移")
+            onNodeWithText("户口迁移").performClick()
+            waitForText("提交投诉")
+            assertEquals(null, runBlocking { z.view(moving.id).deadlineText }, "no deadline before acceptance")
+            onNode(hasSetTextAction() and hasText("遇到了什么问题")).performTextInput("窗口让我回家等通知")
+            waitForIdle()
+            val sendAt = boundsOf("提交投诉")
+            sandbox.clerk("accept", movingReceipt, "--days", "20", "--on", day)
+            runBlocking { z.syncNow() }
+            val accepted = runBlocking { z.view(moving.id) }
+            assertNotNull(accepted.deadlineText, "a deadline once accepted")
+            waitOnScreen("the reloaded case on screen") { shown(Lang.ZH.pick(accepted.summary.stateText)) }
+            waitForIdle()
+            assertEquals(sendAt, boundsOf("提交投诉"), "the complaint button moved when the notice's reload arrived")
+            // The finger where the button was: the complaint is sent.
+            onRoot().performTouchInput { click(sendAt.center) }
+            waitForText("投诉已提交，将随同步发送。")
 
             println("case action screens: ${cam.shot}")
             cam.verify()

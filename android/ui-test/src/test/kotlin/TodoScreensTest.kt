@@ -1,6 +1,9 @@
 package org.zhangban.uitest
 
 import androidx.compose.ui.test.ExperimentalTestApi
+import androidx.compose.ui.test.click
+import androidx.compose.ui.test.onRoot
+import androidx.compose.ui.test.performTouchInput
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
 import androidx.compose.ui.test.runSkikoComposeUiTest
@@ -13,6 +16,7 @@ import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.zhangban.jvmtest.SandboxTest
+import org.zhangban.jvmtest.oneDay
 import org.zhangban.kit.AesGcmKeyVault
 import org.zhangban.kit.Json
 import org.zhangban.kit.Lang
@@ -32,7 +36,10 @@ import uniffi.zhangban_remind.Urgency
 class TodoScreensTest : SandboxTest("todo") {
     @Test
     fun todoShowsWhatNeedsThePersonAndOpensTheCase() {
-        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url) }
+        // The phone and the clerk on one day (oneDay): the working days the screens show do not change if the run
+        // crosses China's midnight.
+        val (clock, day) = oneDay()
+        val z = runBlocking { Zhangban.open(File(tmp, "store").path, AesGcmKeyVault { aesKey() }, null, sandbox.url, clock = clock) }
         runBlocking {
             z.registerDevice("android", "ui-test", "0")
             // The sandbox publishes next year's (sample) holiday notice: with it, no "calendar not synced" need.
@@ -62,8 +69,8 @@ class TodoScreensTest : SandboxTest("todo") {
             }
             runBlocking { z.syncNow() }
             val receipt = assertNotNull(runBlocking { z.view(submitted.id).summary.receipt }, "a receipt after the sync")
-            sandbox.clerk("accept", receipt, "--days", "20")
-            sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10")
+            sandbox.clerk("accept", receipt, "--days", "20", "--on", day)
+            sandbox.clerk("supplement", receipt, "--items", "身份证复印件", "--due-days", "10", "--on", day)
             onNodeWithText("立即同步").performClick()
             waitForText("补正材料：还剩", substring = true)
 
@@ -89,6 +96,43 @@ class TodoScreensTest : SandboxTest("todo") {
             assertTrue(shown("身份证复印件", substring = true), "the case detail lists what is needed")
             onNodeWithText("待办").performClick()
             waitForText("补正材料：还剩", substring = true)
+
+            // ---- a notice brings a more urgent line while the person is about to tap 去补交 ----
+            // A second case's supplement, due sooner, comes first in the core's order: it arrives above the line on
+            // screen. That line and its button stay where they are (they were pushed down by the new card, and a
+            // tap aimed at 去补交 went to whatever moved under it).
+            waitForIdle()
+            val bodyAt = boundsOf(need.body.zh)
+            val actAt = boundsOf("去补交")
+            val second = runBlocking {
+                z.casesApi.submit(
+                    selfSubject(),
+                    Submission(
+                        itemCodes = listOf("GA-002"),
+                        title = "户口迁移",
+                        values = Json.encode(mapOf("n" to 2)),
+                        attachments = emptyList(),
+                        deferredMaterials = emptyList(),
+                    ),
+                )
+            }
+            runBlocking { z.syncNow() }
+            val secondReceipt = assertNotNull(runBlocking { z.view(second.id).summary.receipt })
+            sandbox.clerk("accept", secondReceipt, "--days", "20", "--on", day)
+            sandbox.clerk("supplement", secondReceipt, "--items", "户口簿原件", "--due-days", "2", "--on", day)
+            runBlocking { z.syncNow() }
+            val twoNeeds = runBlocking { z.home() }.needs
+            assertEquals(2, twoNeeds.size, "both supplements: $twoNeeds")
+            val sooner = twoNeeds.first()
+            assertTrue(sooner.body.zh.contains("户口簿原件"), "the sooner one comes first: ${sooner.body.zh}")
+            waitOnScreen("the new line on screen") { shown(sooner.body.zh) }
+            waitForIdle()
+            assertEquals(bodyAt, boundsOf(need.body.zh), "the line on screen moved when a notice's line arrived above it")
+            // The finger where 去补交 was: it opens that line's case (身份证复印件), not the new one.
+            onRoot().performTouchInput { click(actAt.center) }
+            waitForText("办理进度")
+            assertTrue(shown("身份证复印件", substring = true), "the case of the line under the finger")
+            assertFalse(shown("户口簿原件", substring = true), "not the case that arrived above it")
             println("todo screens: ${cam.shot}")
             cam.verify()
         }

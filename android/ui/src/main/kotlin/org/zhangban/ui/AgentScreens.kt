@@ -7,6 +7,15 @@ import androidx.compose.foundation.layout.ExperimentalLayoutApi
 import androidx.compose.foundation.layout.FlowRow
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.Spacer
+import androidx.compose.foundation.layout.size
+import androidx.compose.foundation.layout.width
+import androidx.compose.material.icons.Icons
+import androidx.compose.material.icons.filled.CheckCircle
+import androidx.compose.material3.Icon
+import androidx.compose.ui.draw.alpha
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.semantics.stateDescription
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
 import androidx.compose.foundation.rememberScrollState
@@ -311,15 +320,20 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
     var subject by rememberSaveable { mutableStateOf<String?>(null) }
     var pictures by rememberSaveable { mutableStateOf(mapOf<String, String>()) }
     var chosen by rememberSaveable { mutableStateOf(listOf<String>()) }
-    var items by remember { mutableStateOf(listOf<ScopeItem>()) }
-    var summary by remember { mutableStateOf<CoreText?>(null) }
+    // Null until the door items are in: the section below the pictures is held until then.
+    var items by remember { mutableStateOf<List<ScopeItem>?>(null) }
+    // The read-out for one choice of items: shown, with the save button under it, only once it is in for the
+    // current choice (a button laid out before it would move down when it arrived, and lose a finger's tap).
+    var summary by remember { mutableStateOf<Pair<List<String>, CoreText>?>(null) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     val scope = rememberCoroutineScope()
     LaunchedEffect(Unit) { error = attempt { items = agent.doorItems() } }
     LaunchedEffect(subject, chosen) {
         val s = subject
-        summary = null
-        if (s != null && chosen.isNotEmpty()) error = attempt { summary = agent.doorSummary(s, chosen) }
+        if (s != null && chosen.isNotEmpty()) {
+            val choice = chosen
+            error = attempt { summary = choice to agent.doorSummary(s, choice) }
+        }
     }
     var capturing by remember { mutableStateOf<String?>(null) }
     val pick = LocalHost.current.rememberFilePicker { file ->
@@ -329,6 +343,7 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
             scope.launch { error = attempt { pictures = pictures + (kind to agent.capture(s, file.name, file.read())) } }
         }
     }
+    // Errors go under the buttons: an error that arrives never pushes a button down.
     Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
         TextButton(onClick = onClose) { Text(c.back) }
         Text(c.doorIntake, style = MaterialTheme.typography.titleLarge)
@@ -336,24 +351,41 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
         if (s == null) {
             OutlinedTextField(name, { name = it }, label = { Text(c.principalName) }, modifier = Modifier.fillMaxWidth())
             OutlinedTextField(idNumber, { idNumber = it }, label = { Text(c.principalId) }, modifier = Modifier.fillMaxWidth())
-            ErrorText(error)
             Button(
                 onClick = { scope.launch { error = attempt { subject = agent.openDoorIntake(name, idNumber).subject } } },
                 modifier = Modifier.padding(vertical = 8.dp),
             ) { Text(c.openIntake) }
+            ErrorText(error)
             return@Column
         }
         Text(name, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+        // A captured picture keeps its row: the same button with the same words, disabled, its check mark (whose
+        // place is kept before) shown and "已采集" as its state. The row was replaced by a line of another height
+        // (and a longer label wraps at large text), so the rows and the save button below moved.
         for ((kind, label) in listOf("id_photo" to c.captureIdPhoto, "principal_photo" to c.capturePhoto, "signature" to c.captureSignature)) {
-            if (kind in pictures) {
-                Text("$label · ${c.captured}", modifier = Modifier.padding(vertical = 8.dp))
-            } else {
-                OutlinedButton(onClick = { capturing = kind; pick() }) { Text(label) }
+            val captured = kind in pictures
+            OutlinedButton(
+                enabled = !captured,
+                onClick = { capturing = kind; pick() },
+                modifier = if (captured) Modifier.semantics { stateDescription = c.captured } else Modifier,
+            ) {
+                Icon(
+                    Icons.Filled.CheckCircle,
+                    contentDescription = null,
+                    modifier = Modifier.size(18.dp).alpha(if (captured) 1f else 0f),
+                )
+                Spacer(Modifier.width(8.dp))
+                Text(label)
             }
+        }
+        val offered = items
+        if (offered == null) {
+            ErrorText(error)
+            return@Column
         }
         SectionTitle(c.itemsToCover)
         FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
-            for (item in items) {
+            for (item in offered) {
                 FilterChip(
                     selected = item.code in chosen,
                     onClick = { chosen = if (item.code in chosen) chosen - item.code else chosen + item.code },
@@ -361,33 +393,32 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
                 )
             }
         }
-        summary?.let {
+        val readOut = summary?.takeIf { it.first == chosen && chosen.isNotEmpty() }?.second
+        if (readOut != null) {
             SectionTitle(c.readOut)
-            Text(lang.pick(it), style = MaterialTheme.typography.headlineSmall)
+            Text(lang.pick(readOut), style = MaterialTheme.typography.headlineSmall)
+            Button(
+                enabled = pictures.size == 3,
+                onClick = {
+                    scope.launch {
+                        error = attempt {
+                            val input = DoorConsentInput(
+                                items = chosen,
+                                idPhoto = pictures.getValue("id_photo"),
+                                principalPhoto = pictures.getValue("principal_photo"),
+                                signature = pictures.getValue("signature"),
+                                summary = readOut.zh,
+                                validDays = null,
+                                singleUse = false,
+                            )
+                            asPerson(host, lang) { agent.doorConsent(s, input) }
+                            onDone(s)
+                        }
+                    }
+                },
+                modifier = Modifier.padding(vertical = 16.dp),
+            ) { Text(c.saveConsent) }
         }
         ErrorText(error)
-        val ready = summary != null && pictures.size == 3
-        Button(
-            enabled = ready,
-            onClick = {
-                val text = summary ?: return@Button
-                scope.launch {
-                    error = attempt {
-                        val input = DoorConsentInput(
-                            items = chosen,
-                            idPhoto = pictures.getValue("id_photo"),
-                            principalPhoto = pictures.getValue("principal_photo"),
-                            signature = pictures.getValue("signature"),
-                            summary = text.zh,
-                            validDays = null,
-                            singleUse = false,
-                        )
-                        asPerson(host, lang) { agent.doorConsent(s, input) }
-                        onDone(s)
-                    }
-                }
-            },
-            modifier = Modifier.padding(vertical = 16.dp),
-        ) { Text(c.saveConsent) }
     }
 }

@@ -8,7 +8,10 @@ import androidx.compose.foundation.layout.FlowRow
 import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.LazyListState
 import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.lazy.itemsIndexed
+import androidx.compose.foundation.lazy.rememberLazyListState
 import androidx.compose.material3.Button
 import androidx.compose.material3.Card
 import androidx.compose.material3.FilterChip
@@ -63,9 +66,10 @@ fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
     Column(Modifier.padding(16.dp)) {
         // offline: the outbox keeps everything; the list shows "queued"
         OutlinedButton(onClick = { scope.launch { error = attempt { z.syncNow() } } }) { Text(c.syncNow) }
-        ErrorText(error)
         if (cases.isEmpty()) Text(c.noCases, Modifier.padding(top = 16.dp))
-        LazyColumn {
+        // The sync's error goes under the list (the list gives up room for it): arriving after the tap, above the
+        // list it pushed every case down.
+        LazyColumn(Modifier.weight(1f, fill = false)) {
             items(cases, key = { it.id }) { case ->
                 Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { open = case.id }) {
                     Column(Modifier.padding(16.dp)) {
@@ -79,9 +83,11 @@ fun CasesScreen(z: Zhangban, caseFromNotice: String?, onCaseShown: () -> Unit) {
                 }
             }
         }
+        ErrorText(error)
     }
 }
 
+@OptIn(ExperimentalLayoutApi::class)
 @Composable
 fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     val c = chrome()
@@ -93,17 +99,40 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
     // needed follow.
     val line = cases.firstOrNull { it.id == caseId }
     var reloads by remember { mutableStateOf(0) } // an action of the person changed the case
-    LaunchedEffect(caseId, line, reloads) { error = attempt { view = z.view(caseId) } }
+    val listState = rememberLazyListState()
+    // A notice that changes what is above the actions (a deadline, what is needed now) does not push them down
+    // under the person's finger: they stay where they are on screen.
+    var held by remember { mutableStateOf<Pair<Any, Int>?>(null) }
+    LaunchedEffect(caseId, line, reloads) {
+        error = attempt {
+            val next = z.view(caseId)
+            held = listState.placeOf { it == ACTIONS }
+            view = next
+        }
+    }
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded view recomposes this
     // function and so rebuilds the list.
     val loaded = view
-    LazyColumn(Modifier.padding(16.dp)) {
-        item {
-            TextButton(onClick = onClose) { Text(c.back) }
-            ErrorText(error)
-        }
-        val v = loaded ?: return@LazyColumn
-        item {
+    // The actions' index: after the summary and the needs.
+    listState.KeepPlace(held, { 1 + (loaded?.neededNow?.size ?: 0) }) { held = null }
+    Column(Modifier.padding(16.dp)) {
+        // 返回 stays on screen, above the list: scrolled down to an action, it was scrolled out of the list
+        // (and a test's click on it found no node, one run in a few).
+        TextButton(onClick = onClose) { Text(c.back) }
+        // With nothing loaded nothing is below it; a reload's error goes under the list (it pushes nothing).
+        if (loaded == null) ErrorText(error)
+        val v = loaded ?: return@Column
+        CaseDetailList(z, v, listState, error, onReload = { reloads++ })
+    }
+}
+
+@OptIn(ExperimentalLayoutApi::class)
+@Composable
+private fun CaseDetailList(z: Zhangban, v: CaseView, listState: LazyListState, error: ZhangbanException?, onReload: () -> Unit) {
+    val c = chrome()
+    val lang = c.lang
+    LazyColumn(state = listState, contentPadding = listState.roomToKeepPlace()) {
+        item(key = "summary") {
             Text(lang.pick(v.summary.title), style = MaterialTheme.typography.titleLarge)
             Text(lang.pick(v.summary.stateText), style = MaterialTheme.typography.titleMedium)
             v.summary.receipt?.let { Text(c.receipt(it), Modifier.changesByItself()) }
@@ -113,14 +142,20 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
             }
             if (v.neededNow.isNotEmpty()) SectionTitle(c.neededNow)
         }
-        items(v.neededNow) { n ->
-            Text(lang.pick(n.text) + (n.due?.let { " · $it" } ?: ""), Modifier.padding(vertical = 4.dp))
+        // Keys by place: the actions' index is 1 + the number of these (what [KeepPlace] is told).
+        itemsIndexed(v.neededNow, key = { i, _ -> "need:$i" }) { _, n ->
+            // The due date is a date from today (a request made today is due on a later date tomorrow): its own
+            // text, masked in the golden images (it was part of the line, and the renders changed at midnight).
+            FlowRow(Modifier.padding(vertical = 4.dp)) {
+                Text(lang.pick(n.text))
+                n.due?.let { Text(" · $it", Modifier.changesByItself()) }
+            }
         }
         // Keyed: what is needed above it comes and goes, and its state (what was attached, the "sent" line)
         // must stay with it, not with an index.
-        item(key = "actions") { CaseActionsPanel(z, v, onDone = { reloads++ }) }
-        item { SectionTitle(c.timeline) }
-        items(v.timeline) { t ->
+        item(key = ACTIONS) { CaseActionsPanel(z, v, onDone = onReload) }
+        item(key = "timeline") { SectionTitle(c.timeline) }
+        itemsIndexed(v.timeline, key = { i, _ -> "event:$i" }) { _, t ->
             Column(Modifier.padding(vertical = 4.dp)) {
                 Text(formatTime(t.at, lang), style = MaterialTheme.typography.labelMedium, modifier = Modifier.changesByItself())
                 Text(lang.pick(t.stateText), style = MaterialTheme.typography.bodyMedium)
@@ -130,8 +165,12 @@ fun CaseDetail(z: Zhangban, caseId: String, onClose: () -> Unit) {
                 }
             }
         }
+        error?.let { item(key = "error") { ErrorText(it) } }
     }
 }
+
+/** The key of the case detail's actions (what a reload keeps in its place). */
+private const val ACTIONS = "actions"
 
 /**
  * What the person can do with the case now, as the core's `CaseActions` allow: 补正 (attach what was asked and

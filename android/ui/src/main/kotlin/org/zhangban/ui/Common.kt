@@ -1,11 +1,17 @@
 package org.zhangban.ui
 
 import androidx.compose.foundation.layout.BoxWithConstraints
+import androidx.compose.foundation.layout.PaddingValues
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.lazy.LazyListState
 import androidx.compose.material3.LocalTextStyle
 import androidx.compose.runtime.DisposableEffect
+import androidx.compose.runtime.SideEffect
 import androidx.compose.runtime.mutableStateMapOf
+import androidx.compose.runtime.derivedStateOf
+import androidx.compose.runtime.getValue
 import androidx.compose.runtime.remember
+import androidx.compose.ui.platform.LocalDensity
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.text.rememberTextMeasurer
 import androidx.compose.ui.text.style.TextOverflow
@@ -166,6 +172,45 @@ fun ErrorText(error: ZhangbanException?) = ErrorText(error?.text(LocalLang.curre
 @Composable
 fun SectionTitle(text: String) {
     Text(text, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+}
+
+/**
+ * Where the item [anchor] picks (by key) is laid out now: its key and its offset in the list. Taken before a
+ * reloaded answer is shown, and given to [KeepPlace] with it. Nothing that arrives after the first frame may push
+ * an action down (a button that moved under a click lost it; ADR 0035, 0040): a notice that reloads a screen is
+ * such an answer.
+ */
+fun LazyListState.placeOf(anchor: (Any) -> Boolean): Pair<Any, Int>? =
+    layoutInfo.visibleItemsInfo.firstOrNull { anchor(it.key) }?.let { it.key to it.offset }
+
+/**
+ * Holds the item at [place] (from [placeOf]) where it was, in the composition that shows the new answer: the list
+ * lays the answer out with that item at the same offset, what arrived above it above it (scroll up to see it).
+ * [newIndex] is the key's index in the new list (null: gone, nothing held); [done] clears [place]. In a
+ * `SideEffect`, after the new items are composed: asked for from the coroutine that set the answer, the list was
+ * measured once with the old items and the new position, and held the wrong item (seen: a 待办 card one card too
+ * high).
+ */
+@Composable
+fun LazyListState.KeepPlace(place: Pair<Any, Int>?, newIndex: (Any) -> Int?, done: () -> Unit) {
+    if (place != null) {
+        SideEffect {
+            newIndex(place.first)?.let { requestScrollToItem(it, -place.second) }
+            done()
+        }
+    }
+}
+
+/**
+ * Room after the last item, as tall as the list itself: what [KeepPlace] holds in place stays there even
+ * when the list is shorter than the screen (a list that cannot scroll cannot hold an item below content that
+ * grew: the case detail's complaint button moved down by the deadline line that way). Empty space, below the
+ * content; read through `derivedStateOf`, so a scroll does not recompose.
+ */
+@Composable
+fun LazyListState.roomToKeepPlace(): PaddingValues {
+    val height by remember(this) { derivedStateOf { layoutInfo.viewportSize.height } }
+    return PaddingValues(bottom = with(LocalDensity.current) { height.toDp() })
 }
 
 /** Runs [block]; the core's error is returned (to show), null on success. */

@@ -6,6 +6,7 @@ import androidx.compose.foundation.layout.fillMaxWidth
 import androidx.compose.foundation.layout.padding
 import androidx.compose.foundation.lazy.LazyColumn
 import androidx.compose.foundation.lazy.items
+import androidx.compose.foundation.lazy.rememberLazyListState
 import androidx.compose.material3.Card
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedButton
@@ -22,10 +23,13 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.launch
+import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import uniffi.zhangban_ffi.ZhangbanException
 import uniffi.zhangban_remind.reminderActionLabel
 import uniffi.zhangban_remind.reminderChannels
+import uniffi.zhangban_remind.ActiveCase
+import uniffi.zhangban_remind.ExpiringLicence
 import uniffi.zhangban_remind.Home
 import uniffi.zhangban_remind.Reminder
 import uniffi.zhangban_remind.ReminderAction
@@ -49,80 +53,137 @@ fun TodoScreen(z: Zhangban, onOpen: (Screen, String) -> Unit) {
     val scope = rememberCoroutineScope()
     // The urgency's name as the notification channel has it (the core's words).
     val urgencyName = remember { reminderChannels().associate { it.urgency to it.name } }
-    LaunchedEffect(cases, reloads) { error = attempt { home = z.home() } }
+    val listState = rememberLazyListState()
+    // The person's own 立即同步 is running: its answer is shown from the top, as asked (the button they pressed
+    // stays where it is, the first line of the list).
+    var syncing by remember { mutableStateOf(false) }
+    var shownReloads by remember { mutableStateOf(0) }
+    var held by remember { mutableStateOf<Pair<Any, Int>?>(null) }
+    LaunchedEffect(cases, reloads) {
+        error = attempt {
+            val next = z.home()
+            if (syncing || reloads != shownReloads) {
+                shownReloads = reloads
+                home = next
+            } else {
+                // A notice (or a sync in the background) that brings a line above the ones on screen does not push
+                // them down under the person's finger: the first line on screen stays where it is, what arrived
+                // goes above it (scroll up to see it; the notice itself is on the phone's notification shade).
+                held = listState.placeOf { it != HEAD }
+                home = next
+            }
+        }
+    }
 
     // Read here, in the composable, not inside the LazyColumn's builder: a loaded home recomposes this
     // function and so rebuilds the list (read only in the builder, a loaded home sometimes never showed).
-    val loaded = home
-    LazyColumn(Modifier.padding(horizontal = 16.dp)) {
-        item {
+    val rows = home?.let { todoRows(it, lang) }.orEmpty()
+    // (Index + 1: the sync button is the list's first item.)
+    listState.KeepPlace(held, { key -> rows.indexOfFirst { it.key == key }.takeIf { it >= 0 }?.plus(1) }) { held = null }
+    LazyColumn(Modifier.padding(horizontal = 16.dp), state = listState, contentPadding = listState.roomToKeepPlace()) {
+        item(key = HEAD) {
             OutlinedButton(
-                onClick = { scope.launch { error = attempt { z.syncNow() }; reloads++ } },
+                onClick = {
+                    scope.launch {
+                        syncing = true
+                        try {
+                            error = attempt { z.syncNow() }
+                        } finally {
+                            syncing = false
+                        }
+                        reloads++
+                    }
+                },
                 modifier = Modifier.padding(top = 16.dp),
             ) { Text(c.syncNow) }
-            ErrorText(error)
         }
-        val h = loaded ?: return@LazyColumn
-        val nothing = h.needsTotal == 0u && h.casesTotal == 0u && h.licences.isEmpty()
-        if (nothing) item { Text(c.nothingToDo, Modifier.padding(vertical = 16.dp)) }
-        // One person: the needs in one list; an agent's phone: per principal (the most urgent three each).
-        val groups: List<Pair<String?, List<Reminder>>> = if (h.principals.size <= 1) {
-            listOf(null to h.needs)
-        } else {
-            h.principals.map { lang.pick(it.label) to it.needs }
-        }
-        for ((label, needs) in groups) {
-            if (label != null) item { SectionTitle(label) }
-            items(needs, key = { "need:${label}:${it.id}" }) { n ->
-                NeedCard(n, lang.pick(urgencyName.getValue(n.urgency)), onOpen) { action ->
+        items(rows, key = { it.key }) { row ->
+            when (row) {
+                is TodoRow.Nothing -> Text(c.nothingToDo, Modifier.padding(vertical = 16.dp))
+                is TodoRow.Title -> SectionTitle(row.text)
+                is TodoRow.Need -> NeedCard(row.need, lang.pick(urgencyName.getValue(row.need.urgency)), onOpen) { action ->
+                    val n = row.need
                     if (action == ReminderAction.URGE) {
                         scope.launch { error = attempt { z.urge(n.link.id) }; reloads++ }
                     } else {
                         onOpen(n.link.screen, n.link.id)
                     }
                 }
-            }
-        }
-        h.needsMore?.let { more -> item { Text(lang.pick(more)) } }
-        if (h.cases.isNotEmpty()) item { SectionTitle(c.underWay) }
-        items(h.cases, key = { "case:${it.caseId}" }) { a ->
-            Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onOpen(Screen.CASE, a.caseId) }) {
-                Column(Modifier.padding(16.dp)) {
-                    Text(lang.pick(a.title), style = MaterialTheme.typography.titleMedium)
-                    Text(lang.pick(a.stateLabel))
-                    a.workingDaysText?.let { left ->
-                        // From today: it changes by itself (the golden images mask it). Worded by the core.
-                        if (a.overdue) ErrorText(c.overdue) else Text(lang.pick(left), Modifier.changesByItself())
-                    }
-                    // The date itself changes from day to day (the golden images mask it).
-                    a.promisedDate?.let {
-                        Text(c.promisedDate(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
+                is TodoRow.Line -> Text(row.text, Modifier.padding(vertical = row.pad.dp))
+                is TodoRow.Case -> {
+                    val a = row.case
+                    Card(Modifier.fillMaxWidth().padding(vertical = 4.dp).clickable { onOpen(Screen.CASE, a.caseId) }) {
+                        Column(Modifier.padding(16.dp)) {
+                            Text(lang.pick(a.title), style = MaterialTheme.typography.titleMedium)
+                            Text(lang.pick(a.stateLabel))
+                            a.workingDaysText?.let { left ->
+                                // From today: it changes by itself (the golden images mask it). Worded by the core.
+                                if (a.overdue) ErrorText(c.overdue) else Text(lang.pick(left), Modifier.changesByItself())
+                            }
+                            // The date itself changes from day to day (the golden images mask it).
+                            a.promisedDate?.let {
+                                Text(c.promisedDate(it), style = MaterialTheme.typography.bodySmall, modifier = Modifier.changesByItself())
+                            }
+                        }
                     }
                 }
-            }
-        }
-        if (h.licences.isNotEmpty()) item { SectionTitle(c.licencesExpiring) }
-        items(h.licences, key = { "licence:${it.licenceId}" }) { l ->
-            Card(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
-                Column(Modifier.padding(16.dp)) {
-                    Text(lang.pick(l.name), style = MaterialTheme.typography.titleMedium)
-                    Text(c.validUntil(l.validUntil), modifier = Modifier.changesByItself())
-                    l.renewalName?.let { Text(lang.pick(it), style = MaterialTheme.typography.bodySmall) }
+                is TodoRow.Licence -> {
+                    val l = row.licence
+                    Card(Modifier.fillMaxWidth().padding(vertical = 4.dp)) {
+                        Column(Modifier.padding(16.dp)) {
+                            Text(lang.pick(l.name), style = MaterialTheme.typography.titleMedium)
+                            Text(c.validUntil(l.validUntil), modifier = Modifier.changesByItself())
+                            l.renewalName?.let { Text(lang.pick(it), style = MaterialTheme.typography.bodySmall) }
+                        }
+                    }
                 }
-            }
-        }
-        h.casesMore?.let { more -> item { Text(lang.pick(more)) } }
-        h.outboxText?.let { waiting -> item { Text(lang.pick(waiting), Modifier.padding(vertical = 8.dp)) } }
-        h.lastSyncAt?.let { t ->
-            item {
-                Text(
-                    c.lastSync(formatTime(t, lang)),
+                is TodoRow.LastSync -> Text(
+                    c.lastSync(formatTime(row.at, lang)),
                     style = MaterialTheme.typography.bodySmall,
                     modifier = Modifier.padding(vertical = 8.dp).changesByItself(),
                 )
             }
         }
+        // Under the list: an error that arrives pushes nothing down.
+        error?.let { e -> item(key = "error") { ErrorText(e) } }
     }
+}
+
+private const val HEAD = "head"
+
+/** One line of 待办, keyed: the list is built from these, and a reload finds a line's new place by its key. */
+private sealed class TodoRow(val key: String) {
+    object Nothing : TodoRow("nothing")
+    class Title(key: String, val text: String) : TodoRow(key)
+    class Need(key: String, val need: Reminder) : TodoRow(key)
+    class Line(key: String, val text: String, val pad: Int) : TodoRow(key)
+    class Case(val case: ActiveCase) : TodoRow("case:${case.caseId}")
+    class Licence(val licence: ExpiringLicence) : TodoRow("licence:${licence.licenceId}")
+    class LastSync(val at: Long) : TodoRow("last-sync")
+}
+
+/** The lines of [h] in the order the core gives them. */
+private fun todoRows(h: Home, lang: Lang): List<TodoRow> = buildList {
+    val c = Chrome(lang)
+    val nothing = h.needsTotal == 0u && h.casesTotal == 0u && h.licences.isEmpty()
+    if (nothing) add(TodoRow.Nothing)
+    // One person: the needs in one list; an agent's phone: per principal (the most urgent three each).
+    if (h.principals.size <= 1) {
+        for (n in h.needs) add(TodoRow.Need("need:${n.id}", n))
+    } else {
+        for (p in h.principals) {
+            add(TodoRow.Title("principal:${p.subject}", lang.pick(p.label)))
+            for (n in p.needs) add(TodoRow.Need("need:${p.subject}:${n.id}", n))
+        }
+    }
+    h.needsMore?.let { add(TodoRow.Line("needs-more", lang.pick(it), 0)) }
+    if (h.cases.isNotEmpty()) add(TodoRow.Title("under-way", c.underWay))
+    for (a in h.cases) add(TodoRow.Case(a))
+    if (h.licences.isNotEmpty()) add(TodoRow.Title("licences", c.licencesExpiring))
+    for (l in h.licences) add(TodoRow.Licence(l))
+    h.casesMore?.let { add(TodoRow.Line("cases-more", lang.pick(it), 0)) }
+    h.outboxText?.let { add(TodoRow.Line("outbox", lang.pick(it), 8)) }
+    h.lastSyncAt?.let { add(TodoRow.LastSync(it)) }
 }
 
 @Composable
