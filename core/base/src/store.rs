@@ -190,6 +190,21 @@ pub(crate) struct Unlocked {
 }
 
 impl Unlocked {
+    /// The keys and ring of a store, nothing bound, checked or followed yet: what `load`, `create` and
+    /// salvage start from.
+    fn new(keys: keys::Keys, ring: Option<keys::Ring>, records_v2: bool) -> Unlocked {
+        Unlocked {
+            keys,
+            subject_keys: HashMap::new(),
+            ring,
+            records_v2,
+            unbound_since: None,
+            versions: None,
+            data_version: 0,
+            generation: 0,
+        }
+    }
+
     /// The keys of an unlocked store: its ring loaded (a format-1 store upgraded to format 2 first), its
     /// record head checked, what a store of before keeps in the clear sealed or keyed (finding 11,
     /// `metadata.rs`), a store of record format 1 upgraded (every record sealed again, the data key
@@ -206,16 +221,7 @@ impl Unlocked {
         let pin_layer = keys.pin_layer.take();
         let ring = keys::load_ring(conn, vault, store_id, &keys, true)?;
         let records_v2 = keys::record_format(conn)? >= 2;
-        let mut u = Unlocked {
-            keys,
-            subject_keys: HashMap::new(),
-            ring,
-            records_v2,
-            unbound_since: None,
-            versions: None,
-            data_version: 0,
-            generation: 0,
-        };
+        let mut u = Unlocked::new(keys, ring, records_v2);
         if u.ring.is_none() {
             upgrade::to_format2(conn, vault, store_id, &mut u)?;
         }
@@ -591,16 +597,7 @@ impl Store {
             let g = heads::rebind(&tx, &keys.data, &head)?;
             anchor::advance(&tx, vault.as_ref(), &store_id, anchor::Heads::Sealed(head.bind(), g))?;
             keys::meta_set(&tx, keys::RECORD_FORMAT_META, &keys::RECORD_FORMAT.to_be_bytes())?;
-            let mut u = Unlocked {
-                keys,
-                subject_keys: HashMap::new(),
-                ring: Some(ring),
-                records_v2: true,
-                unbound_since: None,
-                versions: Some(heads::Versions::new()),
-                data_version: 0,
-                generation: 0,
-            };
+            let mut u = Unlocked { versions: Some(heads::Versions::new()), ..Unlocked::new(keys, Some(ring), true) };
             {
                 let mut txn = Txn {
                     tx,
@@ -1612,7 +1609,6 @@ impl Txn<'_> {
 
     /// Seals `body` with every column in its associated data (record format 2), writes the row, and keeps
     /// the record head: the old row's hash out, the new one in.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_row(&mut self, row: heads::RowCols<'_>) -> Result<()> {
         let heads::RowCols { collection, id, subject, tag, lookup, body, updated_at } = row;
         let key = subject_key(&self.tx, self.u, subject)?;

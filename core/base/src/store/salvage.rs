@@ -13,7 +13,7 @@
 //! (nothing names it), but the per-collection counts kept by the triggers say how many records there
 //! should be.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -115,16 +115,7 @@ pub fn salvage(dir: &Path, vault: Arc<dyn KeyVault>, pin: Option<&str>) -> Resul
     };
     // Records sealed by the format the store says (a store not upgraded to record format 2 keeps format 1).
     let records_v2 = keys::record_format(&conn).map(|f| f >= 2).unwrap_or(true);
-    let mut u = Unlocked {
-        keys: k,
-        subject_keys: HashMap::new(),
-        ring,
-        records_v2,
-        unbound_since: None,
-        versions: None,
-        data_version: 0,
-        generation: 0,
-    };
+    let mut u = Unlocked::new(k, ring, records_v2);
 
     if let Ok(mut st) = conn.prepare("SELECT collection, n FROM record_counts") {
         if let Ok(rows) = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))) {
