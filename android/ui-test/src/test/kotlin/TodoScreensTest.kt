@@ -45,6 +45,19 @@ class TodoScreensTest : SandboxTest("todo") {
             // The sandbox publishes next year's (sample) holiday notice: with it, no "calendar not synced" need.
             z.syncNow()
         }
+        // A case of GA-002 submitted for the person (not yet sent: the next sync sends it).
+        fun submit(title: String, n: Int) = runBlocking {
+            z.casesApi.submit(
+                selfSubject(),
+                Submission(
+                    itemCodes = listOf("GA-002"),
+                    title = title,
+                    values = Json.encode(mapOf("n" to n)),
+                    attachments = emptyList(),
+                    deferredMaterials = emptyList(),
+                ),
+            )
+        }
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
             cam.setContent(TestHost()) { ZhangbanRoot(open = { z }, caseFromNotice = null, onCaseShown = {}) }
@@ -55,18 +68,7 @@ class TodoScreensTest : SandboxTest("todo") {
             cam.shoot("todo-empty")
 
             // ---- a case submitted and accepted; the clerk asks for a supplement within 10 working days ----
-            val submitted = runBlocking {
-                z.casesApi.submit(
-                    selfSubject(),
-                    Submission(
-                        itemCodes = listOf("GA-002"),
-                        title = "居民身份证换领",
-                        values = Json.encode(mapOf("n" to 1)),
-                        attachments = emptyList(),
-                        deferredMaterials = emptyList(),
-                    ),
-                )
-            }
+            val submitted = submit("居民身份证换领", 1)
             runBlocking { z.syncNow() }
             val receipt = assertNotNull(runBlocking { z.view(submitted.id).summary.receipt }, "a receipt after the sync")
             sandbox.clerk("accept", receipt, "--days", "20", "--on", day)
@@ -104,18 +106,7 @@ class TodoScreensTest : SandboxTest("todo") {
             waitForIdle()
             val bodyAt = boundsOf(need.body.zh)
             val actAt = boundsOf("去补交")
-            val second = runBlocking {
-                z.casesApi.submit(
-                    selfSubject(),
-                    Submission(
-                        itemCodes = listOf("GA-002"),
-                        title = "户口迁移",
-                        values = Json.encode(mapOf("n" to 2)),
-                        attachments = emptyList(),
-                        deferredMaterials = emptyList(),
-                    ),
-                )
-            }
+            val second = submit("户口迁移", 2)
             runBlocking { z.syncNow() }
             val secondReceipt = assertNotNull(runBlocking { z.view(second.id).summary.receipt })
             sandbox.clerk("accept", secondReceipt, "--days", "20", "--on", day)
