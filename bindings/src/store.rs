@@ -202,7 +202,7 @@ impl ZhangbanStore {
         name: String,
         data: Vec<u8>,
     ) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.write_attachment(&subject, &name, &mut data.as_slice()))
+        guard(|| self.inner.plain().write_attachment(&subject, &name, &mut data.as_slice()))
     }
 
     /// Encrypts the file at `path` (streamed, not loaded whole) into a new attachment of `subject`.
@@ -212,26 +212,26 @@ impl ZhangbanStore {
         name: String,
         path: String,
     ) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.write_attachment_from_path(&subject, &name, Path::new(&path)))
+        guard(|| self.inner.plain().write_attachment_from_path(&subject, &name, Path::new(&path)))
     }
 
     pub fn attachment_info(&self, id: String) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.attachment_info(&id))
+        guard(|| self.inner.plain().attachment_info(&id))
     }
 
     /// Decrypts a whole attachment into memory. `Corrupted` if any chunk fails its check.
     pub fn read_attachment(&self, id: String) -> Result<Vec<u8>, ZhangbanError> {
-        guard(|| self.inner.read_attachment_to_vec(&id))
+        guard(|| self.inner.plain().read_attachment_to_vec(&id))
     }
 
     /// Decrypts an attachment into the file at `path` (streamed); the file appears only when every chunk
     /// checked out. Returns the size.
     pub fn read_attachment_to_path(&self, id: String, path: String) -> Result<u64, ZhangbanError> {
-        guard(|| self.inner.read_attachment_to_path(&id, Path::new(&path)))
+        guard(|| self.inner.plain().read_attachment_to_path(&id, Path::new(&path)))
     }
 
     pub fn delete_attachment(&self, id: String) -> Result<(), ZhangbanError> {
-        guard(|| self.inner.delete_attachment(&id))
+        guard(|| self.inner.plain().delete_attachment(&id))
     }
 
     // ---- audit ----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ mod heads;
 mod keys;
 mod metadata;
 mod migrations;
+mod plain;
 mod salvage;
 mod upgrade;
 mod vault;
@@ -47,6 +48,7 @@ pub use export::ExportedRecord;
 pub use heads::HEADED;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use metadata::{is_keyed_id, KEYED_IDS};
+pub use plain::Plain;
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{
     user_authentication_prompt_title, vault_key_needs_user_authentication, vault_user_authentication_validity_secs,

@@ -377,6 +377,13 @@ pub fn list(store: &Store, subject: &str) -> Result<Vec<DraftInfo>> {
     list_in(store, Some(subject))
 }
 
+/// [`list`] for a plain call (the shells' `drafts_list`): a principal's drafts are listed only in agent mode
+/// ([`Store::plain_access`]).
+pub fn list_plain(store: &Store, subject: &str) -> Result<Vec<DraftInfo>> {
+    store.plain_access(subject)?;
+    list(store, subject)
+}
+
 /// Every subject's drafts: for maintenance (purge) and tests, never for a screen.
 pub fn list_all(store: &Store) -> Result<Vec<DraftInfo>> {
     list_in(store, None)
