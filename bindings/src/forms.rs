@@ -83,7 +83,7 @@ impl ZhangbanDraft {
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T, CoreError>) -> Result<T, ZhangbanError> {
         guard(|| {
             let mut s = self.session.lock().map_err(|_| CoreError::Internal("draft lock poisoned".into()))?;
-            f(&mut s)
+            f(s.unlocked()?)
         })
     }
 

@@ -396,7 +396,7 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         s = self.new_store()
         p = s.create_subject(zb.SubjectKind.PRINCIPAL, "王大爷")
         # A principal's data is reached only in agent mode, under a delegation (issue 11; issue 10, the
-        # plain exports: tests/python/test_subject_attacks.py): not from here.
+        # plain exports: tests/python/test_ffi_attacks.py): not from here.
         with self.assertRaises(zb.ZhangbanError.PermissionDenied):
             zb.ZhangbanDraft.start(s, p, "SJ-002")
         with self.assertRaises(zb.ZhangbanError.PermissionDenied):

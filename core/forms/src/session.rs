@@ -330,6 +330,16 @@ impl Session {
         self.edit(Op::Material { code: code.to_string(), choice })
     }
 
+    /// This session for a call from outside (the shells' draft object): `Locked` while the store is locked.
+    /// The draft's values are held in memory while it is open; a locked store answers nothing of them
+    /// (issue 10: a draft object kept across `lock` gave its answers).
+    pub fn unlocked(&mut self) -> Result<&mut Session> {
+        if self.store.is_locked() {
+            return Err(Error::Locked { retry_after_secs: 0 });
+        }
+        Ok(self)
+    }
+
     pub fn validate(&self) -> Vec<Issue> {
         self.draft.validate()
     }

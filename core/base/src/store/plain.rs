@@ -4,7 +4,7 @@
 //! (`zhangban-agent`), which checks the delegation (its scope and validity) and audits each access. A plain
 //! call given a principal's subject, or the id of one of their attachments, is
 //! `PermissionDenied{missing: "delegation"}` (issue 10, the attack tests in
-//! `tests/python/test_subject_attacks.py`).
+//! `tests/python/test_ffi_attacks.py`).
 
 use std::path::Path;
 

@@ -132,3 +132,24 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
         self.assertEqual([c.id for c in view.cases], [case.id])
         self.assertIn(draft_id, [d.id for d in view.drafts])
         agent.resume_draft(p, draft_id)
+
+
+class HeldDraftOfALockedStoreTest(FfiTestCase):
+    def test_a_draft_object_kept_across_lock_answers_nothing(self):
+        # Malware as the app (or a screen left holding its draft) asks an open draft for its answers after the
+        # store was locked: `lock` forgets the keys, and the draft's values must not come out of memory either.
+        store = self.new_store(pin="135790")
+        d = zb.ZhangbanDraft.start(store, SELF, "MZ-002")
+        d.set("applicant.id_number", j("110105194001010018"))
+        self.assertIn("110105194001010018", d.answers_json())
+        store.lock()
+        for name, call in {
+            "answers_json": d.answers_json,
+            "state": d.state,
+            "checklist": d.checklist,
+            "set": lambda: d.set("applicant.phone", j("13900001111")),
+        }.items():
+            with self.assertRaises(zb.ZhangbanError.Locked, msg=name):
+                call()
+        store.unlock("135790")
+        self.assertIn("110105194001010018", d.answers_json(), "the same draft answers again once unlocked")
