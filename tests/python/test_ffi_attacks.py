@@ -133,6 +133,55 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
         self.assertIn(draft_id, [d.id for d in view.drafts])
         agent.resume_draft(p, draft_id)
 
+    def test_a_delegation_scanned_again_does_not_undo_its_revocation(self):
+        # The agent keeps a photo of the principal's QR and scans it again after the revocation reached the
+        # phone (the platform sends each revocation once), or after the single use was spent.
+        store, cases = self.phone("agent")
+        agent = zb.ZhangbanAgent(store)
+        run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
+        li_store, li_cases = self.phone("li")
+        li = zb.ZhangbanPrincipal(li_store)
+
+        def delegate(single_use):
+            scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.FOLLOW])
+            return li.delegate(zb.DelegationRequest(
+                agent_certificate=agent.certificate_text(), principal_name="李秀英",
+                principal_id_number="110105194001010018", scope=scope, valid_days=None, single_use=single_use))
+
+        given = delegate(False)
+        p = agent.scan_delegation(given.text).subject
+        photo = agent.attach(p, "id.jpg", PHOTO)
+        li.revoke(given.id)
+        run(li_cases.sync_now())
+        self.assertEqual(run(cases.sync_now()).revocations_applied, 1)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
+            agent.scan_delegation(given.text)
+        self.assertEqual(cm.exception.missing, "revoked")
+        self.assertEqual(agent.principals()[0].status, zb.PrincipalStatus.REVOKED)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            agent.switch_principal(p)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            agent.attach(p, "more.jpg", PHOTO)
+        self.assertEqual(run(cases.sync_now()).revocations_applied, 0, "the platform does not send it again")
+
+        # After the retention, her data is erased: the old QR still does not bring her back.
+        agent.set_retention_days(0)
+        self.assertEqual(agent.sweep(), [p])
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
+            agent.scan_delegation(given.text)
+        self.assertEqual(cm.exception.missing, "revoked")
+        self.assertEqual([x.status for x in agent.principals()], [])
+        del photo
+
+        # A new delegation (after the old one) serves her again; the one before it cannot replace it.
+        newer = delegate(False)
+        p2 = agent.scan_delegation(newer.text).subject
+        self.assertEqual(agent.switch_principal(p2).line.status, zb.PrincipalStatus.ACTIVE)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            agent.scan_delegation(given.text)
+        self.assertEqual(agent.switch_principal(p2).line.status, zb.PrincipalStatus.ACTIVE)
+
+
 
 class HeldDraftOfALockedStoreTest(FfiTestCase):
     def test_a_draft_object_kept_across_lock_answers_nothing(self):
