@@ -285,7 +285,8 @@ mod tests {
         let st = ZhangbanStore::create(s(&dir), v.clone(), None).unwrap();
         assert!(!st.is_locked());
 
-        let p = st.create_subject(SubjectKind::Principal, "王大爷".into()).unwrap();
+        // A family member (a principal's attachments are agent mode's: `Store::plain`, tests/python/test_ffi_attacks.py).
+        let p = st.create_subject(SubjectKind::Family, "王大爷".into()).unwrap();
         let a = st.write_attachment(p.clone(), "id.jpg".into(), vec![9u8; 100_000]).unwrap();
         assert_eq!(st.attachment_info(a.id.clone()).unwrap(), a);
         assert_eq!(st.read_attachment(a.id.clone()).unwrap(), vec![9u8; 100_000]);
@@ -294,7 +295,7 @@ mod tests {
             st.write_attachment(p.clone(), "x".into(), vec![1]),
             Err(ZhangbanError::Shredded { subject }) if subject == p
         ));
-        assert!(st.subjects().unwrap().iter().any(|x| x.id == p && x.kind == SubjectKind::Principal && x.shredded));
+        assert!(st.subjects().unwrap().iter().any(|x| x.id == p && x.kind == SubjectKind::Family && x.shredded));
         assert!(matches!(st.read_attachment(a.id), Err(ZhangbanError::NotFound { .. })));
 
         // Audit entries are written by features (the wallet, cases); here the core's own call stands in.

@@ -149,6 +149,11 @@ pub const PRINCIPAL_LICENCES: &str = "agent_licence";
 /// principal's key): the grant's bytes, verified again at every use.
 pub const SHARED_LICENCES: &str = "agent_shared";
 
+/// Mandates that ended on this phone (revoked, or erased after their retention), under the agent's own subject
+/// (collection, id = keyed id of the mandate id; body: why, as the refusal's `missing`). They outlive the
+/// principal's erasure, so the delegation's QR scanned again never brings a mandate back (issue 10).
+pub const ENDED_MANDATES: &str = "agent_mandate_ended";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SharedLicence {
     mandate_id: String,
@@ -269,6 +274,28 @@ impl Agent {
         if now > d.valid_until {
             return refuse("validity", "该委托书已过期", "this delegation has expired");
         }
+        // The same QR scanned again (a photo kept) never undoes what happened to its mandate since, and a
+        // delegation older than the one held never replaces it.
+        let key_hex = hex::encode(&d.principal_key);
+        let existing = self.records()?.into_iter().find(|r| r.principal_key_hex.as_deref() == Some(&key_hex));
+        let held = existing.as_ref().and_then(|r| r.mandate.as_ref());
+        let ended = self.store.get_opt(ENDED_MANDATES, &self.store.keyed_id(ENDED_MANDATES, &d.id)?)?;
+        let why = ended.map(|r| r.json::<Value>()).transpose()?.and_then(|v| v["why"].as_str().map(str::to_string));
+        if why.as_deref() == Some("used")
+            || held.is_some_and(|m| m.id == d.id && m.used_by_case.is_some() && m.single_use)
+        {
+            return refuse("used", "该授权委托仅限一次，已用于一件申请", "this single-use delegation was already used");
+        }
+        if why.is_some() || held.is_some_and(|m| m.id == d.id && m.revoked_at.is_some()) {
+            return refuse("revoked", "委托人已撤销该授权委托", "the principal revoked this delegation");
+        }
+        if held.is_some_and(|m| m.id != d.id && d.valid_from < m.valid_from) {
+            return refuse(
+                "superseded",
+                "这份委托书早于本机已有的委托，不能取代它",
+                "this delegation is older than the one this phone holds and cannot replace it",
+            );
+        }
         // Shared licences: each checked offline (issuer signature and trust, digests, the principal's device
         // signature, bound to this phone's key, status) and only within the per-field scope.
         let mut shared = Vec::with_capacity(d.shared.len());
@@ -294,8 +321,6 @@ impl Agent {
             }
             shared.push((v, hex::encode(bytes)));
         }
-        let key_hex = hex::encode(&d.principal_key);
-        let existing = self.records()?.into_iter().find(|r| r.principal_key_hex.as_deref() == Some(&key_hex));
         let subject = match &existing {
             Some(r) => r.subject.clone(),
             None => self.store.create_subject(SubjectKind::Principal, &d.principal_name)?,
@@ -1060,6 +1085,20 @@ pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<St
     let now = store.now();
     let agent = agent_id(store);
     let mut hit = Vec::new();
+    // Remembered apart from the principal's record (which goes with their erasure): the platform sends
+    // each revocation once, and the delegation's QR must not bring the mandate back later.
+    if !mandate_ids.is_empty() {
+        store.transaction(|t| {
+            for id in mandate_ids {
+                let key = t.keyed_id(ENDED_MANDATES, id);
+                if t.get_opt(ENDED_MANDATES, &key)?.is_none() {
+                    let body = json!({ "why": "revoked", "at": now });
+                    t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &body, PutOptions::default())?;
+                }
+            }
+            Ok(())
+        })?;
+    }
     for mut r in records(store)? {
         let Some(m) = r.mandate.as_mut() else { continue };
         if m.revoked_at.is_none() && mandate_ids.contains(&m.id) {
@@ -1127,6 +1166,20 @@ pub fn sweep(store: &Store) -> Result<Vec<String>> {
     for r in records(store)? {
         if let Some(end) = ended_at(store, &r, now)? {
             if now >= end + keep {
+                if let Some(m) = &r.mandate {
+                    let why = if m.revoked_at.is_some() {
+                        "revoked"
+                    } else if m.used_by_case.is_some() {
+                        "used"
+                    } else {
+                        "validity"
+                    };
+                    let body = json!({ "why": why, "at": end });
+                    store.transaction(|t| {
+                        let key = t.keyed_id(ENDED_MANDATES, &m.id);
+                        t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &body, PutOptions::default())
+                    })?;
+                }
                 store.shred_subject(&r.subject)?;
                 store.audit(&NewEntry {
                     actor: &agent,

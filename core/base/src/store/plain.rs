@@ -45,7 +45,12 @@ impl Store {
 
 impl Plain<'_> {
     /// [`Store::write_attachment`] for a subject that is not a principal.
-    pub fn write_attachment(&self, subject: &str, name: &str, reader: &mut dyn std::io::Read) -> Result<AttachmentInfo> {
+    pub fn write_attachment(
+        &self,
+        subject: &str,
+        name: &str,
+        reader: &mut dyn std::io::Read,
+    ) -> Result<AttachmentInfo> {
         self.0.plain_access(subject)?;
         self.0.write_attachment(subject, name, reader)
     }
@@ -80,7 +85,10 @@ impl Plain<'_> {
     /// deletes nothing, as there).
     pub fn delete_attachment(&self, id: &str) -> Result<()> {
         let subject: Option<String> = self.0.read(|conn, _| {
-            Ok(conn.prepare_cached("SELECT subject FROM attachments WHERE id = ?1")?.query_row([id], |r| r.get(0)).optional()?)
+            Ok(conn
+                .prepare_cached("SELECT subject FROM attachments WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?)
         })?;
         if let Some(s) = subject {
             self.0.plain_access(&s)?;
