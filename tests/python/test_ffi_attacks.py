@@ -183,6 +183,23 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
 
 
 
+class HugeTextsTest(FfiTestCase):
+    def test_a_huge_label_or_attachment_name_is_refused(self):
+        # A 9 MB subject label was sealed and kept, and handed back with every list of subjects; a 9 MB file
+        # name was kept and would go to the platform with the file.
+        store = self.new_store()
+        huge = "字" * 3_000_000
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            store.create_subject(zb.SubjectKind.FAMILY, huge)
+        self.assertEqual(cm.exception.field, "label")
+        with self.assertRaises(zb.ZhangbanError.Validation) as cm:
+            store.write_attachment(SELF, huge, b"x")
+        self.assertEqual(cm.exception.field, "name")
+        self.assertEqual(len(store.subjects()), 1, "nothing was created")
+        store.create_subject(zb.SubjectKind.FAMILY, "妈" * 200)
+        self.assertEqual(store.write_attachment(SELF, "图" * 255, b"x").name, "图" * 255)
+
+
 class HeldDraftOfALockedStoreTest(FfiTestCase):
     def test_a_draft_object_kept_across_lock_answers_nothing(self):
         # Malware as the app (or a screen left holding its draft) asks an open draft for its answers after the
