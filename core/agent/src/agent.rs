@@ -714,6 +714,32 @@ impl Agent {
                 return Err(e);
             }
         }
+        // The licence must be the principal's own: an ID number it discloses is compared with theirs (masked, as
+        // this phone knows it); one that discloses none cannot be told apart and is refused. Before, the agent's
+        // own licence (or another principal's) filled this principal's drafts as verified (issue 10).
+        let holder: Vec<String> = v
+            .disclosed
+            .iter()
+            .filter_map(|e| match (e.key.as_str(), &e.value) {
+                ("id_number" | "holder_id_number", zhangban_wallet::ElementValue::Text(s)) => {
+                    Some(zhangban_wallet::ids::mask_id_number(s))
+                }
+                ("id_number_masked", zhangban_wallet::ElementValue::Text(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        if holder.is_empty() {
+            return Err(bad(
+                "qr_text",
+                "请出示显示身份证号码的亮证码：本机须核对这是委托人本人的证照",
+                "show a code that discloses the ID number: this phone checks that the licence is the principal's own",
+            ));
+        }
+        if holder.iter().any(|h| *h != rec.id_masked) {
+            let e = denied("principal", "这张证照不是该委托人本人的", "this licence is not the principal's own");
+            access::audit(&self.store, &agent, principal, Action::Fill, &[], Some(&e))?;
+            return Err(e);
+        }
         // Per-field scope: a disclosed element the mandate does not cover is not kept (each refusal audited).
         let mut fields = std::collections::BTreeMap::new();
         for e in &v.disclosed {

@@ -516,8 +516,29 @@ fn a_principals_licence_shown_at_the_door_fills_only_their_draft() {
     s.licence_types = vec!["resident_id".into()];
     s.elements =
         vec![LicenceElements { licence_type: "resident_id".into(), elements: vec!["name".into(), "id_number".into()] }];
-    let g = side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", ID_NUMBER, s, None, false).unwrap();
+    let g =
+        side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", "110105194001010018", s, None, false).unwrap();
     let a = f.agent.accept_delegation(&g.text).unwrap();
+    // Attack (issue 10): the agent shows their own licence (another person's) as hers; or hers with no ID
+    // number disclosed, so whose it is cannot be told.
+    let mut own = req.clone();
+    own.elements.insert("name".into(), ElementValue::Text("王帮办".into()));
+    own.elements.insert("id_number".into(), ElementValue::Text(ID_NUMBER.into()));
+    own.elements = with_derived(LicenceType::ResidentId, own.elements, NOW);
+    own.device_key = f.agent_phone.wallet.device_public_key();
+    own.serial = "00000008".into();
+    own.status_index = 8;
+    let mine =
+        f.agent_phone.wallet.import(&issue_licence(&own, &issuer.key_id(), &issuer).unwrap().encode(), NOW).unwrap();
+    let qr_mine = f.agent_phone.wallet.present(&mine.licence_id, &Preset::Full, None, NOW).unwrap().qr_text;
+    let e = f.agent.check_principal_licence(&a.subject, &qr_mine).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "principal"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    let names_only = Preset::Custom(vec!["name".into()]);
+    let qr_anon = f.principal_phone.wallet.present(&summary.licence_id, &names_only, None, NOW).unwrap().qr_text;
+    let e = f.agent.check_principal_licence(&a.subject, &qr_anon).unwrap_err();
+    assert!(matches!(&e, Error::Validation { field, .. } if field == "qr_text"), "{e:?}");
+    assert!(f.agent.held(&a.subject).unwrap().is_empty(), "nothing kept");
     // (The refused scan used up that code: a verifier accepts a code once.)
     let qr = f.principal_phone.wallet.present(&summary.licence_id, &Preset::Full, None, NOW + 1).unwrap().qr_text;
     let v = f.agent.check_principal_licence(&a.subject, &qr).unwrap();
