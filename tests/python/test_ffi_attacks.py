@@ -63,11 +63,11 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
         store, cases = self.phone("agent")
         agent = zb.ZhangbanAgent(store)
         run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
-        li_store, _ = self.phone("li")
-        li = zb.ZhangbanPrincipal(li_store)
+        li_store, self.li_cases = self.phone("li")
+        self.li = li = zb.ZhangbanPrincipal(li_store)
         scope = zb.Scope(items=["MZ-002"], licence_types=[],
                          actions=[zb.Action.FILL, zb.Action.SUBMIT, zb.Action.FOLLOW])
-        given = li.delegate(zb.DelegationRequest(
+        self.given = given = li.delegate(zb.DelegationRequest(
             agent_certificate=agent.certificate_text(), principal_name="李秀英",
             principal_id_number="110105194001010018", scope=scope, valid_days=None, single_use=False))
         p = agent.scan_delegation(given.text).subject
@@ -113,7 +113,6 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
             "profile_json": lambda: zb.profile_json(store, p),
             "profile_set": lambda: zb.profile_set(store, p, "person.phone", j("13000000000")),
             "catalog_checklist": lambda: zb.catalog_checklist(store, p, "MZ-002"),
-            "cases.view": lambda: cases.view(case.id),
             "cases.list": lambda: cases.list(p),
             "drafts_list": lambda: zb.drafts_list(store, p),
             "ZhangbanDraft.resume": lambda: zb.ZhangbanDraft.resume(store, draft_id),
@@ -132,6 +131,16 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
         self.assertEqual([c.id for c in view.cases], [case.id])
         self.assertIn(draft_id, [d.id for d in view.drafts])
         agent.resume_draft(p, draft_id)
+        # A case opened by its id (the 待办 home, a notification) shows under the mandate (scope follow, audited)…
+        self.assertEqual(cases.view(case.id).summary.id, case.id)
+        self.assertEqual(store.audit_entries(None)[-1].action, "agent.access")
+        # …and not once she revoked it (before: it still showed her case, values and all).
+        self.li.revoke(self.given.id)
+        run(self.li_cases.sync_now())
+        self.assertEqual(run(cases.sync_now()).revocations_applied, 1)
+        with self.assertRaises(denied) as cm:
+            cases.view(case.id)
+        self.assertEqual(cm.exception.missing, "revoked")
 
     def test_a_delegation_scanned_again_does_not_undo_its_revocation(self):
         # The agent keeps a photo of the principal's QR and scans it again after the revocation reached the

@@ -1106,6 +1106,17 @@ pub fn name_notice(store: &Store, n: &mut zhangban_base::notify::Notice) {
     }
 }
 
+/// The case screen as the shells open a case by its id (the 待办 home, a notification): the owner's and a
+/// family member's as they are; a principal's only under their mandate (scope `follow` on its items, checked
+/// and audited like every access of agent mode), so a revoked principal's case no longer opens (issue 10).
+pub fn view_case(store: &Store, case_id: &str) -> Result<cases::CaseView> {
+    let c = cases::get(store, case_id)?;
+    if store.subject_kind(&c.subject)? == SubjectKind::Principal {
+        access::authorize(store, &agent_id(store), &c.subject, Action::Follow, &c.item_codes)?;
+    }
+    cases::view_of(store, &c, None)
+}
+
 /// Marks the listed mandates revoked (the sync runner calls this with the platform's list).
 pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<String>> {
     let now = store.now();

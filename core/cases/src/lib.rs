@@ -48,7 +48,7 @@ pub use follow::{insert_followed, FollowedView, MAX_FOLLOW_EVENTS};
 pub use from_draft::{submission_from_draft, submit_draft, submit_draft_as, MaterialLine, MaterialOutcome};
 pub use licence::LicenceDelivery;
 pub use resubmit::{discard, resubmit, resubmit_as, Fix, ValuesChange};
-pub use view::{list_summaries, view, CaseActions, CaseSummary, CaseView, NeedKind, NeededItem, TimelineItem};
+pub use view::{list_summaries, view, view_of, CaseActions, CaseSummary, CaseView, NeedKind, NeededItem, TimelineItem};
 
 pub const COLLECTION: &str = "case";
 
