@@ -946,6 +946,15 @@ impl Agent {
                 if let Some(m) = r.mandate.as_mut() {
                     m.used_by_case.get_or_insert(case.id.clone());
                 }
+                // Remembered apart from her record too: erased by any path, the QR still finds it spent.
+                let key = t.keyed_id(ENDED_MANDATES, &m.id);
+                t.put_json(
+                    ENDED_MANDATES,
+                    &key,
+                    SELF_SUBJECT,
+                    &json!({ "why": "used", "at": case.created_at }),
+                    PutOptions::default(),
+                )?;
                 access::put_principal(t, &r)
             })?;
         }

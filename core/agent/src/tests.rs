@@ -820,6 +820,9 @@ fn attack_a_delegation_scanned_again_does_not_bring_its_mandate_back() {
     principal_case(&f, &b.subject, &cat);
     assert_eq!(missing(f.agent.accept_delegation(&g1.text)), "used");
     assert!(f.agent.start_draft(&b.subject, &cat, ITEM).is_err());
+    // Erased by the store's own call (not the sweep), the QR still finds it spent.
+    f.agent_phone.store.shred_subject(&b.subject).unwrap();
+    assert_eq!(missing(f.agent.accept_delegation(&g1.text)), "used");
 
     // An older delegation does not replace a newer one (a narrower scope given later).
     let f = fixture();
