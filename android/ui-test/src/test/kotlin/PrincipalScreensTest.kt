@@ -90,6 +90,9 @@ class PrincipalScreensTest : SandboxTest("principal-ui") {
             // ---- one item; the sentence, on a page of its own, names exactly the elements chosen ----
             onNodeWithText("高龄津贴申领").performScrollTo().performClick()
             val read = {
+                // Enabled once the core's preview of the choice just made is in (it is asked for after each change):
+                // clicked before that, the button was still disabled (one full run in several).
+                waitOnScreen("下一步 enabled") { runCatching { onNodeWithText("下一步：读一遍，再签名").assertIsEnabled() }.isSuccess }
                 onNodeWithText("下一步：读一遍，再签名").performScrollTo().assertIsEnabled().performClick()
                 waitForText("您将委托王帮办", substring = true)
             }
