@@ -474,13 +474,16 @@ pub struct LicencePayload {
     pub device_key: DeviceKey,
     pub valid_from: i64,
     pub valid_until: i64,
-    /// Index of this licence's bit in the revocation status list.
+    /// The signed status index (key 8): `status_list × MAX_STATUS_BITS + i`, where `i` is this licence's bit
+    /// in its status list ([`LicencePayload::status_slot`]). For list 0 it is the bit itself, as before sharding.
     pub status_index: u64,
+    /// The status list (shard) holding this licence's bit (key 9, absent = 0; ADR 0039).
+    pub status_list: u32,
 }
 
 impl LicencePayload {
     pub fn to_value(&self) -> Value {
-        map(vec![
+        let mut fields = vec![
             (1, uint(self.version)),
             (2, text(&self.licence_id)),
             (3, int(self.digest_alg)),
@@ -489,7 +492,19 @@ impl LicencePayload {
             (6, int(self.valid_from)),
             (7, int(self.valid_until)),
             (8, uint(self.status_index)),
-        ])
+        ];
+        // List 0 is written as before sharding (no key 9): the same bytes an older phone reads.
+        if self.status_list != 0 {
+            fields.push((9, uint(u64::from(self.status_list))));
+        }
+        map(fields)
+    }
+
+    /// The licence's status list and its bit in that list. A licence of list 0 (every licence issued before
+    /// sharding) reads exactly as before.
+    pub fn status_slot(&self) -> (u32, u64) {
+        let base = u64::from(self.status_list) * crate::trust::MAX_STATUS_BITS;
+        (self.status_list, self.status_index.saturating_sub(base))
     }
 
     pub fn from_value(v: &Value) -> WResult<LicencePayload> {
@@ -511,6 +526,15 @@ impl LicencePayload {
                 return Err(malformed("digest"));
             }
         }
+        let status_index = as_u64(m.get(8, "licence payload")?, "status index")?;
+        let status_list = match m.opt(9) {
+            None => 0,
+            Some(v) => crate::trust::list_id(as_u64(v, "status list id")?)?,
+        };
+        // The signed index must lie in its list's range: a licence cannot name list k and a bit of another.
+        if status_list != 0 && status_index / crate::trust::MAX_STATUS_BITS != u64::from(status_list) {
+            return Err(malformed("status index outside its status list"));
+        }
         Ok(LicencePayload {
             version,
             licence_id: as_text(m.get(2, "licence payload")?, "licence id")?.to_string(),
@@ -519,7 +543,8 @@ impl LicencePayload {
             device_key: DeviceKey::from_value(m.get(5, "licence payload")?)?,
             valid_from: as_i64(m.get(6, "licence payload")?, "valid from")?,
             valid_until: as_i64(m.get(7, "licence payload")?, "valid until")?,
-            status_index: as_u64(m.get(8, "licence payload")?, "status index")?,
+            status_index,
+            status_list,
         })
     }
 }

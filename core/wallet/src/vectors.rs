@@ -392,7 +392,7 @@ mod tests {
         let c = super::super::issue::check_import(
             &hex::decode(&v.licence_hex).unwrap(),
             &trust,
-            Some(&status),
+            &Some(status).into(),
             &device.public_key(),
             VECTOR_NOW,
         )
