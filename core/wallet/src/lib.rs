@@ -36,6 +36,8 @@ mod tests;
 #[cfg(test)]
 mod tests_metadata;
 #[cfg(test)]
+mod tests_shards;
+#[cfg(test)]
 pub mod vectors;
 
 use std::sync::Arc;
