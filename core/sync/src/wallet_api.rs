@@ -34,6 +34,17 @@ pub enum StatusScope {
     EveryShard,
 }
 
+impl From<bool> for StatusScope {
+    /// `every_shard`: a verifier's device.
+    fn from(every_shard: bool) -> StatusScope {
+        if every_shard {
+            StatusScope::EveryShard
+        } else {
+            StatusScope::Holder
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct Nonce {
     nonce: String,

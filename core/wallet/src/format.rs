@@ -460,6 +460,20 @@ impl ElementItem {
     }
 }
 
+/// Bits of one status list (a list of a million licences is 128 KiB).
+pub const MAX_STATUS_BITS: u64 = 1 << 20;
+/// Status lists (shards) a platform may publish and a phone holds: ids `0..MAX_STATUS_LISTS` (ADR 0039). With
+/// [`MAX_STATUS_BITS`] each, 268 million licences; a verifier holding every shard keeps at most 32 MiB.
+pub const MAX_STATUS_LISTS: u32 = 256;
+
+/// A status list id as read from a signed list or a licence: below [`MAX_STATUS_LISTS`].
+pub fn list_id(id: u64) -> WResult<u32> {
+    match u32::try_from(id) {
+        Ok(id) if id < MAX_STATUS_LISTS => Ok(id),
+        _ => Err(malformed(format!("status list id {id} (at most {})", MAX_STATUS_LISTS - 1))),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The issuer-signed licence payload
 
@@ -503,7 +517,7 @@ impl LicencePayload {
     /// The licence's status list and its bit in that list. A licence of list 0 (every licence issued before
     /// sharding) reads exactly as before.
     pub fn status_slot(&self) -> (u32, u64) {
-        let base = u64::from(self.status_list) * crate::trust::MAX_STATUS_BITS;
+        let base = u64::from(self.status_list) * MAX_STATUS_BITS;
         (self.status_list, self.status_index.saturating_sub(base))
     }
 
@@ -529,10 +543,10 @@ impl LicencePayload {
         let status_index = as_u64(m.get(8, "licence payload")?, "status index")?;
         let status_list = match m.opt(9) {
             None => 0,
-            Some(v) => crate::trust::list_id(as_u64(v, "status list id")?)?,
+            Some(v) => list_id(as_u64(v, "status list id")?)?,
         };
         // The signed index must lie in its list's range: a licence cannot name list k and a bit of another.
-        if status_list != 0 && status_index / crate::trust::MAX_STATUS_BITS != u64::from(status_list) {
+        if status_list != 0 && status_index / MAX_STATUS_BITS != u64::from(status_list) {
             return Err(malformed("status index outside its status list"));
         }
         Ok(LicencePayload {

@@ -106,8 +106,9 @@ pub fn issue_licence(req: &LicenceRequest, kid: &[u8], issuer: &dyn DeviceSigner
         valid_from: req.valid_from,
         valid_until: req.valid_until,
         status_index: req.status_index,
-        status_list: crate::trust::list_id(req.status_index / crate::trust::MAX_STATUS_BITS)
-            .map_err(|_| Error::validation("status_index", "证照状态序号超出范围", "status index beyond the last status list"))?,
+        status_list: crate::trust::list_id(req.status_index / crate::trust::MAX_STATUS_BITS).map_err(|_| {
+            Error::validation("status_index", "证照状态序号超出范围", "status index beyond the last status list")
+        })?,
     };
     let sign1 = sign1_create(kid, encode_cbor(&payload.to_value()), |m| issuer.sign(m))?;
     Ok(IssuedLicence { signed: Signed { sign1, kid: kid.to_vec(), body: payload }, items })

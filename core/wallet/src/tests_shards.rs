@@ -31,9 +31,9 @@ fn list_0_reads_and_writes_exactly_as_before_sharding() {
     let f = Fixture::new();
     // A licence and a list of shard 0 carry no key 9 / key 6: the bytes of before.
     let l = f.issue(&f.request());
-    let Ok(ciborium::value::Value::Map(m)) = ciborium::from_reader::<ciborium::value::Value, _>(
-        l.signed.sign1.payload.as_deref().unwrap(),
-    ) else {
+    let Ok(ciborium::value::Value::Map(m)) =
+        ciborium::from_reader::<ciborium::value::Value, _>(l.signed.sign1.payload.as_deref().unwrap())
+    else {
         panic!("payload is a map")
     };
     assert_eq!(m.len(), 8, "no status list key for list 0");
@@ -127,8 +127,8 @@ fn attack_a_licence_of_a_shard_the_phone_does_not_hold_is_status_unknown_never_v
     assert!(l1.signed.body.status_index >= MAX_STATUS_BITS);
 
     let recipient = SoftwareKey::generate().unwrap();
-    let g = grant::build_grant(&l1, &[1], "r", &recipient.public_key(), "p", GrantExpiry::Default, NOW, &f.device)
-        .unwrap();
+    let g =
+        grant::build_grant(&l1, &[1], "r", &recipient.public_key(), "p", GrantExpiry::Default, NOW, &f.device).unwrap();
     let gv = GrantVerifier::new(&recipient.public_key(), f.trust.clone(), Some(f.status.clone()));
     assert_eq!(gv.verify(&g.to_text(), NOW + 1, &policy()).unwrap_err().code(), "status_unknown");
 

@@ -13,10 +13,7 @@ pub const ROOT_KID: &[u8] = zhangban_base::anchors::ROOT_KID;
 
 /// Largest signed list accepted (a status list of a million licences is 128 KiB).
 pub const MAX_LIST_BYTES: usize = 192 * 1024;
-pub const MAX_STATUS_BITS: u64 = 1 << 20;
-/// Status lists (shards) a platform may publish and a phone holds: ids `0..MAX_STATUS_LISTS` (ADR 0039). With
-/// [`MAX_STATUS_BITS`] each, 268 million licences; a verifier holding every shard keeps at most 32 MiB.
-pub const MAX_STATUS_LISTS: u32 = 256;
+pub use super::format::{list_id, MAX_STATUS_BITS, MAX_STATUS_LISTS};
 
 /// The pinned platform root public key (SEC1, P-256), from the build input ([`zhangban_base::anchors`]).
 pub fn pinned_root_key() -> Vec<u8> {
@@ -239,14 +236,6 @@ impl StatusList {
             size,
             bits: bits.to_vec(),
         })
-    }
-}
-
-/// A status list id as read from a signed list or a licence: below [`MAX_STATUS_LISTS`].
-pub fn list_id(id: u64) -> WResult<u32> {
-    match u32::try_from(id) {
-        Ok(id) if id < MAX_STATUS_LISTS => Ok(id),
-        _ => Err(malformed(format!("status list id {id} (at most {})", MAX_STATUS_LISTS - 1))),
     }
 }
 

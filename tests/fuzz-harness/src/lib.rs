@@ -87,7 +87,8 @@ pub fn grant(data: &[u8]) {
 /// An issued licence (CBOR from the platform) through every import check.
 pub fn licence_import(data: &[u8]) {
     let l = lists();
-    let _ = wallet::issue::check_import(data, &l.trust, &Some(l.status.clone()).into(), &l.device_key, seeds::VECTOR_NOW);
+    let _ =
+        wallet::issue::check_import(data, &l.trust, &Some(l.status.clone()).into(), &l.device_key, seeds::VECTOR_NOW);
 }
 
 /// A form schema (JSON from the catalog) loaded and compiled.

@@ -244,7 +244,8 @@ pub fn next_status_index(last: Option<u64>, cap: u64, shards: u32) -> Option<u64
 
 /// The shards in use: 0 up to the shard of the highest index taken (shard 0 always).
 pub fn status_list_ids(st: &SharedState) -> Result<Vec<u32>, ApiError> {
-    let last: Option<i64> = st.with_db(|c| Ok(c.query_row("SELECT MAX(status_index) FROM licences", [], |r| r.get(0))?))?;
+    let last: Option<i64> =
+        st.with_db(|c| Ok(c.query_row("SELECT MAX(status_index) FROM licences", [], |r| r.get(0))?))?;
     let top = last.map_or(0, |l| (l.max(0) as u64 / MAX_STATUS_BITS) as u32);
     Ok((0..=top.min(MAX_STATUS_LISTS - 1)).collect())
 }
