@@ -466,6 +466,13 @@ async fn licences_past_a_full_shard_go_to_the_next_and_revoke_there() {
     let p_a2 = show(&a, &lic_a);
     let p_c2 = show(&c, &lic_c);
 
+    // Before its refresh, c holds only list 0 (fetched before it had a licence): its licence of shard 1 is "status
+    // not refreshed" and the home's status list age is unknown (the age of its own list, not list 0's).
+    let status = |w: &Wallet| w.licences(chrono::Utc::now().timestamp()).unwrap()[0].status;
+    assert_eq!(status(&c), zhangban_core::wallet::LicenceStatus::StatusStale);
+    assert_eq!(zhangban_core::remind::home(c.store()).unwrap().status_list_age_secs, None);
+    assert!(zhangban_core::remind::home(a.store()).unwrap().status_list_age_secs.is_some());
+
     // The department revokes the licence of shard 1.
     assert!(zhangban_sandbox::issuer::revoke_licence(&running.state, &lic_c.licence_id).unwrap());
     assert_eq!(zhangban_sandbox::issuer::status_list_of(&running.state, 1).unwrap().is_revoked(0), Some(true));
@@ -475,13 +482,13 @@ async fn licences_past_a_full_shard_go_to_the_next_and_revoke_there() {
     for w in [&a, &b, &c] {
         client.refresh_wallet_lists(w).await.unwrap();
     }
-    let status = |w: &Wallet| w.licences(chrono::Utc::now().timestamp()).unwrap()[0].status;
     assert_eq!(status(&c), zhangban_core::wallet::LicenceStatus::Revoked);
     assert_eq!(status(&a), zhangban_core::wallet::LicenceStatus::Valid);
     assert_eq!(status(&b), zhangban_core::wallet::LicenceStatus::Valid);
     assert!(a.status_list_of(1).unwrap().is_none(), "a holder fetches only the shards of its licences");
     assert_eq!(c.status_lists().unwrap().len(), 2);
     assert!(c.cache_info(now).unwrap().status_age_secs.is_some());
+    assert!(zhangban_core::remind::home(c.store()).unwrap().status_list_age_secs.is_some());
 
     // A verifier refreshes every shard: shard 1's licence is revoked, shard 0's valid.
     let policy = Policy { accepted_purposes: vec![p_a.purpose.clone()], ..Policy::default() };
