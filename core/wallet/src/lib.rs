@@ -412,7 +412,7 @@ impl Wallet {
             Some((b, _)) => {
                 let sl = StatusList::verify(&b, &self.root_key)?;
                 if sl.list_id != id {
-                    return Err(Error::corrupted(LIST_COLLECTION, &status_key(id)));
+                    return Err(Error::corrupted(LIST_COLLECTION, status_key(id)));
                 }
                 Ok(Some(sl))
             }
