@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use zhangban_core::calendar::{Calendar, Rules, WorkdayInfo, WorkingDate, WorkingDays};
+use zhangban_core::calendar::{Calendar, WorkdayInfo, WorkingDate, WorkingDays};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
 use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, NoListener, Notice};
@@ -109,9 +109,7 @@ impl ZhangbanCases {
 
     /// Rates a completed case; `Dissatisfied` and `VeryDissatisfied` need a reason.
     pub fn rate(&self, case_id: String, level: RatingLevel, reason: Option<String>) -> Result<(), ZhangbanError> {
-        self.queued(|| {
-            cases::rate(&self.store, &Rules::default(), &case_id, level, reason.as_deref(), self.store.today())
-        })
+        self.queued(|| cases::rate_today(&self.store, &case_id, level, reason.as_deref()))
     }
 
     /// A complaint (办不成事 反映) about a case; returns its id.

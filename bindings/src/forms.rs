@@ -21,7 +21,7 @@ use crate::store::ZhangbanStore;
 /// Searches the service catalog offline (Chinese substrings, keywords, English names).
 #[uniffi::export]
 pub fn catalog_search(store: Arc<ZhangbanStore>, query: String, limit: u32) -> Result<Vec<Hit>, ZhangbanError> {
-    guard(|| Ok(Catalog::current(store.core())?.search(&query, limit.min(200) as usize)))
+    guard(|| Ok(Catalog::current(store.core())?.search(&query, limit as usize)))
 }
 
 /// The catalog for browsing: the bundles (一件事), then the items by department.

@@ -685,7 +685,12 @@ pub fn supply_as(
     })
 }
 
-/// Rates a completed case (一事一评). The bottom two levels need a reason.
+/// Rates a completed case (一事一评) today, by the store's clock and the default rules (the rating window).
+pub fn rate_today(store: &Store, case_id: &str, level: RatingLevel, reason: Option<&str>) -> Result<()> {
+    rate(store, &Rules::default(), case_id, level, reason, store.today())
+}
+
+/// Rates a completed case (一事一评) on `today` under `rules`. The bottom two levels need a reason.
 pub fn rate(
     store: &Store,
     rules: &Rules,

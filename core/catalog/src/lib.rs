@@ -514,7 +514,8 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Offline search by Chinese substring and keywords; best first.
+    /// Offline search by Chinese substring and keywords; best first; at most `limit` hits and never more than
+    /// [`search::MAX_HITS`].
     pub fn search(&self, query: &str, limit: usize) -> Vec<search::Hit> {
         self.index.search(&self.doc, query, limit)
     }

@@ -51,6 +51,8 @@ pub struct Hit {
 /// The longest query looked at (characters); the rest is ignored.
 pub const MAX_QUERY_CHARS: usize = 64;
 const MAX_TERMS: usize = 8;
+/// The most hits one search returns, whatever the caller asks for (a longer list is not read on a phone).
+pub const MAX_HITS: usize = 200;
 
 impl Index {
     pub fn build(doc: &CatalogDoc) -> Index {
@@ -118,7 +120,7 @@ impl Index {
         });
         scored
             .into_iter()
-            .take(limit)
+            .take(limit.min(MAX_HITS))
             .map(|(score, e)| {
                 let (code, name) = if e.bundle {
                     let b = &doc.bundles[e.idx];
@@ -219,6 +221,24 @@ mod tests {
     fn fuzzy_character_match() {
         // "居民医疗保险" is not a substring, but its characters are in YB-001's name.
         assert!(top("居民医疗保险").contains(&"YB-001".to_string()));
+    }
+
+    #[test]
+    fn a_search_returns_at_most_max_hits_whatever_the_caller_asks() {
+        // 260 copies of the seed's GA-002 under other codes: all of them match "身份证".
+        let mut doc: serde_json::Value = serde_json::from_str(include_str!("seed.json")).unwrap();
+        let one = doc["items"].as_array().unwrap().iter().find(|i| i["code"] == "GA-002").unwrap().clone();
+        let copies: Vec<serde_json::Value> = (0..260)
+            .map(|n| {
+                let mut c = one.clone();
+                c["code"] = format!("GA-9{n:03}").into();
+                c
+            })
+            .collect();
+        doc["items"].as_array_mut().unwrap().extend(copies);
+        let catalog = Catalog::from_json(&doc.to_string()).unwrap();
+        assert_eq!(catalog.search("身份证", u32::MAX as usize).len(), super::MAX_HITS);
+        assert_eq!(catalog.search("身份证", 7).len(), 7);
     }
 
     #[test]

@@ -113,8 +113,10 @@ async fn catalog_and_calendar_updates_arrive_through_the_runner_and_lift_the_pro
     assert_eq!(calendar::update::applied_version(&store).expect("v"), Some(1));
     let pid = cases::get(&store, &case.id).expect("case").platform_id.expect("pid");
 
-    // Accepted today with 300 working days: the promised date falls in 2028, which has no data yet.
-    clerk(&p.url, "accept", &pid, json!({ "promised_days": 300, "on": today() })).await;
+    // Accepted on a day held fixed (not today: from late 2027 on, 300 working days from today would reach past
+    // 2028 and the test would break by the calendar alone), with 300 working days: the promised date falls in
+    // 2028, which has no data yet.
+    clerk(&p.url, "accept", &pid, json!({ "promised_days": 300, "on": "2026-12-07" })).await;
     let r = runner.run_background(Duration::from_secs(20)).await;
     assert!(!r.run.catalog_updated && !r.run.calendar_updated, "versions unchanged: {:?}", r.run);
     let line = remind::home(&store).expect("home").cases.into_iter().find(|c| c.case_id == case.id).expect("case");
