@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::PlatformClient;
-use crate::wallet::{CacheInfo, LicenceSummary, LicenceType, Wallet, MAX_STATUS_LISTS};
+use crate::wallet::{CacheInfo, LicenceStatus, LicenceSummary, LicenceType, Wallet, MAX_STATUS_LISTS};
 use crate::{Error, Result};
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +148,16 @@ impl PlatformClient {
         };
         let resp: IssueResponse = self.post_json("/v1/licences/issue", &req, Some(&token), Some(&n.nonce)).await?;
         let bytes = hex::decode(&resp.licence).map_err(|_| bad_response("licence"))?;
-        crate::forms::import_licence(wallet, &bytes, wallet.store().now())
+        let summary = crate::forms::import_licence(wallet, &bytes, wallet.store().now())?;
+        if summary.status != LicenceStatus::StatusStale {
+            return Ok(summary);
+        }
+        // Its status list may be a shard this phone does not hold yet (ADR 0039), or newer than its copy: fetch
+        // the lists it needs now. The licence is imported either way; a failed fetch leaves it "not refreshed".
+        if self.refresh_wallet_lists(wallet).await.is_err() {
+            return Ok(summary);
+        }
+        Ok(wallet.licence(&summary.licence_id, wallet.store().now())?.summary)
     }
 
     /// The holders' signed revocations (for a recipient's [`crate::wallet::GrantVerifier`], which honours

@@ -466,12 +466,12 @@ async fn licences_past_a_full_shard_go_to_the_next_and_revoke_there() {
     let p_a2 = show(&a, &lic_a);
     let p_c2 = show(&c, &lic_c);
 
-    // Before its refresh, c holds only list 0 (fetched before it had a licence): its licence of shard 1 is "status
-    // not refreshed" and the home's status list age is unknown (the age of its own list, not list 0's).
+    // c held only list 0 when it asked (fetched before it had a licence): the issuance fetched its licence's
+    // shard at once, so its new licence is "valid", not "status not refreshed".
     let status = |w: &Wallet| w.licences(chrono::Utc::now().timestamp()).unwrap()[0].status;
-    assert_eq!(status(&c), zhangban_core::wallet::LicenceStatus::StatusStale);
-    assert_eq!(zhangban_core::remind::home(c.store()).unwrap().status_list_age_secs, None);
-    assert!(zhangban_core::remind::home(a.store()).unwrap().status_list_age_secs.is_some());
+    assert_eq!(lic_c.status, zhangban_core::wallet::LicenceStatus::Valid);
+    assert!(c.status_list_of(1).unwrap().is_some());
+    assert!(zhangban_core::remind::home(c.store()).unwrap().status_list_age_secs.is_some());
 
     // The department revokes the licence of shard 1.
     assert!(zhangban_sandbox::issuer::revoke_licence(&running.state, &lic_c.licence_id).unwrap());
@@ -488,7 +488,6 @@ async fn licences_past_a_full_shard_go_to_the_next_and_revoke_there() {
     assert!(a.status_list_of(1).unwrap().is_none(), "a holder fetches only the shards of its licences");
     assert_eq!(c.status_lists().unwrap().len(), 2);
     assert!(c.cache_info(now).unwrap().status_age_secs.is_some());
-    assert!(zhangban_core::remind::home(c.store()).unwrap().status_list_age_secs.is_some());
 
     // A verifier refreshes every shard: shard 1's licence is revoked, shard 0's valid.
     let policy = Policy { accepted_purposes: vec![p_a.purpose.clone()], ..Policy::default() };
@@ -507,4 +506,57 @@ async fn licences_past_a_full_shard_go_to_the_next_and_revoke_there() {
     assert_eq!(ve.verify(&p_c2.qr_text, now + 1, &policy).unwrap_err().code(), "status_unknown");
     assert!(ve.verify(&p_a2.qr_text, now + 1, &policy).is_ok());
     running.stop().await;
+}
+
+/// The home's "status list updated … ago" (and the licence's status) are those of the licence's own shard: a
+/// phone holding list 0 but not its licence's list 1 shows the age as unknown and the licence as "status not
+/// refreshed", never list 0's age and "valid" (ADR 0039). Lists signed by the sandbox's root, as a platform's.
+#[test]
+fn the_home_s_status_list_age_is_that_of_the_licence_s_own_shard() {
+    use zhangban_core::wallet::format::ALG_ES256;
+    use zhangban_core::wallet::issue::{issue_licence, text_elements, with_derived, LicenceRequest, SAMPLE_RESIDENT};
+    use zhangban_core::wallet::{DeviceSigner, LicenceStatus, SoftwareKey, StatusList, TrustEntry, TrustList};
+    let dir = tempfile::tempdir().unwrap();
+    let w = wallet(dir.path());
+    let now = w.store().now();
+    let root = zhangban_sandbox::issuer::root_key().unwrap();
+    let issuer = SoftwareKey::generate().unwrap();
+    let uscc = "11110000000019001J";
+    let trust = TrustList {
+        sequence: 1,
+        issued_at: now - 60,
+        entries: vec![TrustEntry {
+            kid: issuer.key_id(),
+            alg: ALG_ES256,
+            public_key: issuer.public_key(),
+            issuer_uscc: uscc.into(),
+            name_zh: "北京市公安局".into(),
+            name_en: "Beijing PSB".into(),
+            types: vec![LicenceType::ResidentId.code().into()],
+            valid_from: now - 86400,
+            valid_until: now + 3650 * 86400,
+            withdrawn: false,
+        }],
+    };
+    w.update_trust_list(&trust.sign(|m| root.sign(m)).unwrap(), now).unwrap();
+    w.update_status_list(&StatusList::new(1, now - 600, 1024).sign(|m| root.sign(m)).unwrap(), now).unwrap();
+    let req = LicenceRequest {
+        licence_type: LicenceType::ResidentId,
+        issuer_uscc: uscc.into(),
+        serial: "00000042".into(),
+        version: "1".into(),
+        elements: with_derived(LicenceType::ResidentId, text_elements(&SAMPLE_RESIDENT), now),
+        device_key: w.device_public_key(),
+        valid_from: now - 86400,
+        valid_until: now + 3650 * 86400,
+        status_index: zhangban_core::wallet::trust::MAX_STATUS_BITS + 5,
+    };
+    let l = issue_licence(&req, &issuer.key_id(), &issuer).unwrap();
+    assert_eq!(w.import(&l.encode(), now).unwrap().status, LicenceStatus::StatusStale);
+    let home = zhangban_core::remind::home(w.store()).unwrap();
+    assert_eq!(home.status_list_age_secs, None, "list 0's age is not the licence's");
+    w.update_status_list(&StatusList::shard(1, 1, now - 120, 64).sign(|m| root.sign(m)).unwrap(), now).unwrap();
+    assert_eq!(w.licences(now).unwrap()[0].status, LicenceStatus::Valid);
+    let home = zhangban_core::remind::home(w.store()).unwrap();
+    assert_eq!(home.status_list_age_secs, Some(600), "the oldest list it needs");
 }
