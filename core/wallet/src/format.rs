@@ -541,9 +541,13 @@ impl LicencePayload {
             }
         }
         let status_index = as_u64(m.get(8, "licence payload")?, "status index")?;
+        // Absent is list 0; an explicit 0 is a second way to write the same licence, refused.
         let status_list = match m.opt(9) {
             None => 0,
-            Some(v) => list_id(as_u64(v, "status list id")?)?,
+            Some(v) => match list_id(as_u64(v, "status list id")?)? {
+                0 => return Err(malformed("status list id 0 written out (absent means 0)")),
+                id => id,
+            },
         };
         // The signed index must lie in its list's range: a licence cannot name list k and a bit of another.
         if status_list != 0 && status_index / MAX_STATUS_BITS != u64::from(status_list) {

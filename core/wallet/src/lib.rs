@@ -186,9 +186,18 @@ pub struct CacheInfo {
     pub trust_age_secs: Option<i64>,
     /// Sequence of status list 0.
     pub status_sequence: Option<u64>,
-    /// Age of the oldest status list this phone needs (list 0 and the lists of the licences it holds);
-    /// none when one of them is not held (ADR 0039).
+    /// Age of the oldest status list the licences this phone keeps are checked against (with no licence, list
+    /// 0's); none when one of them is not held (ADR 0039).
     pub status_age_secs: Option<i64>,
+}
+
+/// The status list age a screen shows for a set of licences: the oldest of their own lists' ages (`ages`, none
+/// for a list not held, and then none), or `list0`'s when there is no licence.
+pub fn status_age_of(ages: Vec<Option<i64>>, list0: Option<i64>) -> Option<i64> {
+    if ages.is_empty() {
+        return list0;
+    }
+    ages.into_iter().try_fold(i64::MIN, |oldest, a| a.map(|a| oldest.max(a)))
 }
 
 /// The store id of status list `id`: list 0 keeps the id of before sharding (`status`), so a store made
@@ -409,14 +418,17 @@ impl Wallet {
     pub fn status_list_of(&self, id: u32) -> Result<Option<StatusList>> {
         match self.cached(&status_key(id))? {
             None => Ok(None),
-            Some((b, _)) => {
-                let sl = StatusList::verify(&b, &self.root_key)?;
-                if sl.list_id != id {
-                    return Err(Error::corrupted(LIST_COLLECTION, status_key(id)));
-                }
-                Ok(Some(sl))
-            }
+            Some((b, _)) => self.open_status(id, &b).map(Some),
         }
+    }
+
+    /// A cached status list re-verified against the pinned root; it must name the shard it is kept as.
+    fn open_status(&self, id: u32, b: &[u8]) -> Result<StatusList> {
+        let sl = StatusList::verify(b, &self.root_key)?;
+        if sl.list_id != id {
+            return Err(Error::corrupted(LIST_COLLECTION, status_key(id)));
+        }
+        Ok(sl)
     }
 
     /// Every cached status list, one per shard (at most [`MAX_STATUS_LISTS`]), each re-verified.
@@ -430,9 +442,8 @@ impl Wallet {
                     _ => continue,
                 },
             };
-            if let Some(sl) = self.status_list_of(id)? {
-                out.insert(sl);
-            }
+            let c: CachedList = r.json()?;
+            out.insert(self.open_status(id, &hex_decode(&c.cbor_hex, LIST_COLLECTION, &r.id)?)?);
         }
         Ok(out)
     }
@@ -483,21 +494,32 @@ impl Wallet {
         self.update_status_list(bytes, now)
     }
 
+    /// Sequences and ages of the cached lists. The status list age is that of the oldest list the licences this
+    /// phone keeps (its owner's and its principals') are checked against, none while one of those is not held;
+    /// with no licence, list 0's ([`status_age_of`], ADR 0039).
     pub fn cache_info(&self, now: i64) -> Result<CacheInfo> {
-        let t = self.trust_list()?;
         let lists = self.status_lists()?;
-        let mut age = Some(i64::MIN);
-        for id in self.needed_status_lists()? {
-            age = match (age, lists.get(id)) {
-                (Some(a), Some(s)) => Some(a.max(now - s.issued_at)),
-                _ => None,
-            };
+        let mut ages = Vec::new();
+        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+            let r: StoredLicence = rec.json()?;
+            ages.push(lists.get(r.status_list).map(|s| now - s.issued_at));
         }
+        self.info(lists.get(0), ages, now)
+    }
+
+    /// As [`Wallet::cache_info`], for the licences a screen has just read (their summaries at `now`, each with its
+    /// own list's age): no licence is read again (the 待办 home).
+    pub fn cache_info_for(&self, licences: &[LicenceSummary], now: i64) -> Result<CacheInfo> {
+        self.info(self.status_list()?.as_ref(), licences.iter().map(|l| l.status_age_secs).collect(), now)
+    }
+
+    fn info(&self, list0: Option<&StatusList>, ages: Vec<Option<i64>>, now: i64) -> Result<CacheInfo> {
+        let t = self.trust_list()?;
         Ok(CacheInfo {
             trust_sequence: t.as_ref().map(|t| t.sequence),
             trust_age_secs: t.as_ref().map(|t| now - t.issued_at),
-            status_sequence: lists.get(0).map(|s| s.sequence),
-            status_age_secs: age,
+            status_sequence: list0.map(|s| s.sequence),
+            status_age_secs: status_age_of(ages, list0.map(|s| now - s.issued_at)),
         })
     }
 

@@ -65,6 +65,30 @@ fn attack_parsers_are_bounded_list_ids_and_indices_must_agree() {
     let forged = IssuedLicence { signed: Signed { sign1, kid: f.issuer.key_id(), body }, items: l.items.clone() };
     let e = IssuedLicence::decode(&forged.encode()).unwrap_err();
     assert_eq!(e.code(), "malformed", "{e:?}");
+    // Key 9 = 0 written out (absent means 0): a second encoding of a list-0 licence, refused.
+    let ciborium::value::Value::Map(mut fields) = l.signed.body.to_value() else { panic!("a map") };
+    fields.push((uint(9), uint(0)));
+    let sign1 =
+        sign1_create(&f.issuer.key_id(), encode_cbor(&ciborium::value::Value::Map(fields)), |m| f.issuer.sign(m))
+            .unwrap();
+    let two =
+        IssuedLicence { signed: Signed { sign1, kid: f.issuer.key_id(), body: l.signed.body.clone() }, items: l.items };
+    assert_eq!(IssuedLicence::decode(&two.encode()).unwrap_err().code(), "malformed");
+    // The same for a status list with key 6 = 0.
+    let ciborium::value::Value::Map(mut fields) = decode_cbor(&sign1_payload_bytes(&f, &f.status)).unwrap() else {
+        panic!("a map")
+    };
+    fields.push((uint(6), uint(0)));
+    let s = sign1_create(super::trust::ROOT_KID, encode_cbor(&ciborium::value::Value::Map(fields)), |m| f.root.sign(m))
+        .unwrap();
+    let e = StatusList::verify(&encode_cbor(&sign1_value(&s)), &f.root.public_key()).unwrap_err();
+    assert_eq!(e.code(), "malformed");
+}
+
+/// The payload bytes of `sl` as signed.
+fn sign1_payload_bytes(f: &Fixture, sl: &StatusList) -> Vec<u8> {
+    let (s, _) = sign1_parse(decode_cbor(&signed(f, sl)).unwrap()).unwrap();
+    s.payload.unwrap()
 }
 
 /// (b) A status list signed for shard 0 is never taken for shard 1; an older sequence of shard 1 is refused while
@@ -144,7 +168,12 @@ fn attack_a_licence_of_a_shard_the_phone_does_not_hold_is_status_unknown_never_v
     let mut s1 = StatusList::shard(1, 1, NOW - 100, 64);
     w.update_status_list(&signed(&f, &s1), NOW).unwrap();
     assert_eq!(w.licences(NOW).unwrap()[0].status, LicenceStatus::Valid);
-    assert_eq!(w.cache_info(NOW).unwrap().status_age_secs, Some(600), "the oldest list it needs (shard 0)");
+    assert_eq!(w.cache_info(NOW).unwrap().status_age_secs, Some(100), "its licence's list, not list 0");
+    let held = w.licences(NOW).unwrap();
+    assert_eq!(w.cache_info_for(&held, NOW).unwrap(), w.cache_info(NOW).unwrap());
+    assert_eq!(status_age_of(vec![], Some(600)), Some(600), "no licence: list 0's age");
+    assert_eq!(status_age_of(vec![Some(5), Some(100)], Some(600)), Some(100), "the oldest of their lists");
+    assert_eq!(status_age_of(vec![Some(5), None], Some(600)), None, "one list not held: unknown");
     s1.sequence = 2;
     s1.set_revoked(42);
     w.update_status_list(&signed(&f, &s1), NOW).unwrap();

@@ -225,9 +225,13 @@ impl StatusList {
         if size > MAX_STATUS_BITS || bits.len() as u64 != size.div_ceil(8) {
             return Err(malformed("status list size"));
         }
+        // Absent is list 0; an explicit 0 is a second way to write the same list, refused.
         let list_id = match m.opt(6) {
             None => 0,
-            Some(v) => list_id(as_u64(v, "status list id")?)?,
+            Some(v) => match list_id(as_u64(v, "status list id")?)? {
+                0 => return Err(malformed("status list id 0 written out (absent means 0)")),
+                id => id,
+            },
         };
         Ok(StatusList {
             list_id,

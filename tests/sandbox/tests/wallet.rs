@@ -558,5 +558,5 @@ fn the_home_s_status_list_age_is_that_of_the_licence_s_own_shard() {
     w.update_status_list(&StatusList::shard(1, 1, now - 120, 64).sign(|m| root.sign(m)).unwrap(), now).unwrap();
     assert_eq!(w.licences(now).unwrap()[0].status, LicenceStatus::Valid);
     let home = zhangban_core::remind::home(w.store()).unwrap();
-    assert_eq!(home.status_list_age_secs, Some(600), "the oldest list it needs");
+    assert_eq!(home.status_list_age_secs, Some(120), "the licence's own list's age, not list 0's (600 s)");
 }
