@@ -91,9 +91,10 @@ impl ZhangbanCases {
         guard(|| cases::list_summaries(&self.store, subject.as_deref().unwrap_or(SELF_SUBJECT)))
     }
 
-    /// The case screen today (the store clock's day).
+    /// The case screen today (the store clock's day). A principal's case (an agent's phone) opens only under
+    /// the mandate (scope `follow`, audited): `PermissionDenied` once revoked.
     pub fn view(&self, case_id: String) -> Result<CaseView, ZhangbanError> {
-        guard(|| cases::view(&self.store, &case_id, None))
+        guard(|| zhangban_core::agent::agent::view_case(&self.store, &case_id))
     }
 
     /// Supplies what a 补正 request or a 容缺 commitment asked for (queued offline).

@@ -56,13 +56,13 @@ pub fn profile_set(
 /// The profile with every value's provenance, as JSON.
 #[uniffi::export]
 pub fn profile_json(store: Arc<ZhangbanStore>, subject: String) -> Result<String, ZhangbanError> {
-    guard(|| Ok(serde_json::to_string(&Profile::load(store.core(), &subject)?)?))
+    guard(|| Ok(serde_json::to_string(&Profile::load_plain(store.core(), &subject)?)?))
 }
 
 /// Drafts of one subject (`None`: the owner's), newest first; principals' drafts never mix.
 #[uniffi::export]
 pub fn drafts_list(store: Arc<ZhangbanStore>, subject: Option<String>) -> Result<Vec<DraftInfo>, ZhangbanError> {
-    guard(|| session::list(store.core(), subject.as_deref().unwrap_or(SELF_SUBJECT)))
+    guard(|| session::list_plain(store.core(), subject.as_deref().unwrap_or(SELF_SUBJECT)))
 }
 
 /// Deletes unsubmitted drafts untouched for more than `days` days; returns how many.
@@ -83,7 +83,7 @@ impl ZhangbanDraft {
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Session) -> Result<T, CoreError>) -> Result<T, ZhangbanError> {
         guard(|| {
             let mut s = self.session.lock().map_err(|_| CoreError::Internal("draft lock poisoned".into()))?;
-            f(&mut s)
+            f(s.unlocked()?)
         })
     }
 

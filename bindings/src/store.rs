@@ -202,7 +202,7 @@ impl ZhangbanStore {
         name: String,
         data: Vec<u8>,
     ) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.write_attachment(&subject, &name, &mut data.as_slice()))
+        guard(|| self.inner.plain().write_attachment(&subject, &name, &mut data.as_slice()))
     }
 
     /// Encrypts the file at `path` (streamed, not loaded whole) into a new attachment of `subject`.
@@ -212,26 +212,26 @@ impl ZhangbanStore {
         name: String,
         path: String,
     ) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.write_attachment_from_path(&subject, &name, Path::new(&path)))
+        guard(|| self.inner.plain().write_attachment_from_path(&subject, &name, Path::new(&path)))
     }
 
     pub fn attachment_info(&self, id: String) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.attachment_info(&id))
+        guard(|| self.inner.plain().attachment_info(&id))
     }
 
     /// Decrypts a whole attachment into memory. `Corrupted` if any chunk fails its check.
     pub fn read_attachment(&self, id: String) -> Result<Vec<u8>, ZhangbanError> {
-        guard(|| self.inner.read_attachment_to_vec(&id))
+        guard(|| self.inner.plain().read_attachment_to_vec(&id))
     }
 
     /// Decrypts an attachment into the file at `path` (streamed); the file appears only when every chunk
     /// checked out. Returns the size.
     pub fn read_attachment_to_path(&self, id: String, path: String) -> Result<u64, ZhangbanError> {
-        guard(|| self.inner.read_attachment_to_path(&id, Path::new(&path)))
+        guard(|| self.inner.plain().read_attachment_to_path(&id, Path::new(&path)))
     }
 
     pub fn delete_attachment(&self, id: String) -> Result<(), ZhangbanError> {
-        guard(|| self.inner.delete_attachment(&id))
+        guard(|| self.inner.plain().delete_attachment(&id))
     }
 
     // ---- audit ----------------------------------------------------------------------------------
@@ -285,7 +285,8 @@ mod tests {
         let st = ZhangbanStore::create(s(&dir), v.clone(), None).unwrap();
         assert!(!st.is_locked());
 
-        let p = st.create_subject(SubjectKind::Principal, "王大爷".into()).unwrap();
+        // A family member (a principal's attachments are agent mode's: `Store::plain`, tests/python/test_ffi_attacks.py).
+        let p = st.create_subject(SubjectKind::Family, "王大爷".into()).unwrap();
         let a = st.write_attachment(p.clone(), "id.jpg".into(), vec![9u8; 100_000]).unwrap();
         assert_eq!(st.attachment_info(a.id.clone()).unwrap(), a);
         assert_eq!(st.read_attachment(a.id.clone()).unwrap(), vec![9u8; 100_000]);
@@ -294,7 +295,7 @@ mod tests {
             st.write_attachment(p.clone(), "x".into(), vec![1]),
             Err(ZhangbanError::Shredded { subject }) if subject == p
         ));
-        assert!(st.subjects().unwrap().iter().any(|x| x.id == p && x.kind == SubjectKind::Principal && x.shredded));
+        assert!(st.subjects().unwrap().iter().any(|x| x.id == p && x.kind == SubjectKind::Family && x.shredded));
         assert!(matches!(st.read_attachment(a.id), Err(ZhangbanError::NotFound { .. })));
 
         // Audit entries are written by features (the wallet, cases); here the core's own call stands in.

@@ -395,18 +395,24 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
     def test_shredding_a_principal(self):
         s = self.new_store()
         p = s.create_subject(zb.SubjectKind.PRINCIPAL, "王大爷")
-        zb.profile_set(s, p, "person.name", j("王大爷"))
-        # A principal's draft opens only in agent mode, under a delegation (issue 11): not from here.
+        # A principal's data is reached only in agent mode, under a delegation (issue 11; issue 10, the
+        # plain exports: tests/python/test_ffi_attacks.py): not from here.
         with self.assertRaises(zb.ZhangbanError.PermissionDenied):
             zb.ZhangbanDraft.start(s, p, "SJ-002")
-        a = s.write_attachment(p, "hukou.jpg", b"photo" * 1000)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            zb.profile_set(s, p, "person.name", j("王大爷"))
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            s.write_attachment(p, "hukou.jpg", b"photo" * 1000)
         subjects = {x.id: x for x in s.subjects()}
         self.assertEqual(subjects[p].label, "王大爷")
         self.assertEqual(subjects[p].kind, zb.SubjectKind.PRINCIPAL)
         self.assertEqual(subjects[SELF].kind, zb.SubjectKind.OWNER)
-        self.assertIn("王大爷", zb.profile_json(s, p))
+        # A family member's attachment (the owner's household: plain access) is erased the same way.
+        m = s.create_subject(zb.SubjectKind.FAMILY, "妈妈")
+        a = s.write_attachment(m, "hukou.jpg", b"photo" * 1000)
         self.assertEqual(s.read_attachment(a.id), b"photo" * 1000)
         s.shred_subject(p)
+        s.shred_subject(m)
         self.assertTrue({x.id: x for x in s.subjects()}[p].shredded)
         with self.assertRaises(zb.ZhangbanError.NotFound):
             s.read_attachment(a.id)
@@ -422,7 +428,8 @@ class SubjectsAttachmentsAuditTest(FfiTestCase):
         v = PyVault()
         s = self.new_store(vault=v)
         p = s.create_subject(zb.SubjectKind.PRINCIPAL, "委托人 李奶奶")
-        zb.profile_set(s, p, "person.name", j("李秀英"))
+        # Her data is written in agent mode in real use; here, under her key, her label (a plain export
+        # cannot write a principal's profile any more).
         shutil.copytree(self.path("store"), self.path("copy"))
         s.shred_subject(p)
         self.assertIn("destroy", [c[0] for c in v.calls])

@@ -149,6 +149,11 @@ pub const PRINCIPAL_LICENCES: &str = "agent_licence";
 /// principal's key): the grant's bytes, verified again at every use.
 pub const SHARED_LICENCES: &str = "agent_shared";
 
+/// Mandates that ended on this phone (revoked, or erased after their retention), under the agent's own subject
+/// (collection, id = keyed id of the mandate id; body: why, as the refusal's `missing`). They outlive the
+/// principal's erasure, so the delegation's QR scanned again never brings a mandate back (issue 10).
+pub const ENDED_MANDATES: &str = "agent_mandate_ended";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SharedLicence {
     mandate_id: String,
@@ -269,6 +274,28 @@ impl Agent {
         if now > d.valid_until {
             return refuse("validity", "该委托书已过期", "this delegation has expired");
         }
+        // The same QR scanned again (a photo kept) never undoes what happened to its mandate since, and a
+        // delegation older than the one held never replaces it.
+        let key_hex = hex::encode(&d.principal_key);
+        let existing = self.records()?.into_iter().find(|r| r.principal_key_hex.as_deref() == Some(&key_hex));
+        let held = existing.as_ref().and_then(|r| r.mandate.as_ref());
+        let ended = self.store.get_opt(ENDED_MANDATES, &self.store.keyed_id(ENDED_MANDATES, &d.id)?)?;
+        let why = ended.map(|r| r.json::<Value>()).transpose()?.and_then(|v| v["why"].as_str().map(str::to_string));
+        if why.as_deref() == Some("used")
+            || held.is_some_and(|m| m.id == d.id && m.used_by_case.is_some() && m.single_use)
+        {
+            return refuse("used", "该授权委托仅限一次，已用于一件申请", "this single-use delegation was already used");
+        }
+        if why.is_some() || held.is_some_and(|m| m.id == d.id && m.revoked_at.is_some()) {
+            return refuse("revoked", "委托人已撤销该授权委托", "the principal revoked this delegation");
+        }
+        if held.is_some_and(|m| m.id != d.id && d.valid_from < m.valid_from) {
+            return refuse(
+                "superseded",
+                "这份委托书早于本机已有的委托，不能取代它",
+                "this delegation is older than the one this phone holds and cannot replace it",
+            );
+        }
         // Shared licences: each checked offline (issuer signature and trust, digests, the principal's device
         // signature, bound to this phone's key, status) and only within the per-field scope.
         let mut shared = Vec::with_capacity(d.shared.len());
@@ -294,8 +321,6 @@ impl Agent {
             }
             shared.push((v, hex::encode(bytes)));
         }
-        let key_hex = hex::encode(&d.principal_key);
-        let existing = self.records()?.into_iter().find(|r| r.principal_key_hex.as_deref() == Some(&key_hex));
         let subject = match &existing {
             Some(r) => r.subject.clone(),
             None => self.store.create_subject(SubjectKind::Principal, &d.principal_name)?,
@@ -689,6 +714,32 @@ impl Agent {
                 return Err(e);
             }
         }
+        // The licence must be the principal's own: an ID number it discloses is compared with theirs (masked, as
+        // this phone knows it); one that discloses none cannot be told apart and is refused. Before, the agent's
+        // own licence (or another principal's) filled this principal's drafts as verified (issue 10).
+        let holder: Vec<String> = v
+            .disclosed
+            .iter()
+            .filter_map(|e| match (e.key.as_str(), &e.value) {
+                ("id_number" | "holder_id_number", zhangban_wallet::ElementValue::Text(s)) => {
+                    Some(zhangban_wallet::ids::mask_id_number(s))
+                }
+                ("id_number_masked", zhangban_wallet::ElementValue::Text(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect();
+        if holder.is_empty() {
+            return Err(bad(
+                "qr_text",
+                "请出示显示身份证号码的亮证码：本机须核对这是委托人本人的证照",
+                "show a code that discloses the ID number: this phone checks that the licence is the principal's own",
+            ));
+        }
+        if holder.iter().any(|h| *h != rec.id_masked) {
+            let e = denied("principal", "这张证照不是该委托人本人的", "this licence is not the principal's own");
+            access::audit(&self.store, &agent, principal, Action::Fill, &[], Some(&e))?;
+            return Err(e);
+        }
         // Per-field scope: a disclosed element the mandate does not cover is not kept (each refusal audited).
         let mut fields = std::collections::BTreeMap::new();
         for e in &v.disclosed {
@@ -895,6 +946,15 @@ impl Agent {
                 if let Some(m) = r.mandate.as_mut() {
                     m.used_by_case.get_or_insert(case.id.clone());
                 }
+                // Remembered apart from her record too: erased by any path, the QR still finds it spent.
+                let key = t.keyed_id(ENDED_MANDATES, &m.id);
+                t.put_json(
+                    ENDED_MANDATES,
+                    &key,
+                    SELF_SUBJECT,
+                    &json!({ "why": "used", "at": case.created_at }),
+                    PutOptions::default(),
+                )?;
                 access::put_principal(t, &r)
             })?;
         }
@@ -1055,11 +1115,36 @@ pub fn name_notice(store: &Store, n: &mut zhangban_base::notify::Notice) {
     }
 }
 
+/// The case screen as the shells open a case by its id (the 待办 home, a notification): the owner's and a
+/// family member's as they are; a principal's only under their mandate (scope `follow` on its items, checked
+/// and audited like every access of agent mode), so a revoked principal's case no longer opens (issue 10).
+pub fn view_case(store: &Store, case_id: &str) -> Result<cases::CaseView> {
+    let c = cases::get(store, case_id)?;
+    if store.subject_kind(&c.subject)? == SubjectKind::Principal {
+        access::authorize(store, &agent_id(store), &c.subject, Action::Follow, &c.item_codes)?;
+    }
+    cases::view_of(store, &c, None)
+}
+
 /// Marks the listed mandates revoked (the sync runner calls this with the platform's list).
 pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<String>> {
     let now = store.now();
     let agent = agent_id(store);
     let mut hit = Vec::new();
+    // Remembered apart from the principal's record (which goes with their erasure): the platform sends
+    // each revocation once, and the delegation's QR must not bring the mandate back later.
+    if !mandate_ids.is_empty() {
+        store.transaction(|t| {
+            for id in mandate_ids {
+                let key = t.keyed_id(ENDED_MANDATES, id);
+                if t.get_opt(ENDED_MANDATES, &key)?.is_none() {
+                    let body = json!({ "why": "revoked", "at": now });
+                    t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &body, PutOptions::default())?;
+                }
+            }
+            Ok(())
+        })?;
+    }
     for mut r in records(store)? {
         let Some(m) = r.mandate.as_mut() else { continue };
         if m.revoked_at.is_none() && mandate_ids.contains(&m.id) {
@@ -1127,6 +1212,20 @@ pub fn sweep(store: &Store) -> Result<Vec<String>> {
     for r in records(store)? {
         if let Some(end) = ended_at(store, &r, now)? {
             if now >= end + keep {
+                if let Some(m) = &r.mandate {
+                    let why = if m.revoked_at.is_some() {
+                        "revoked"
+                    } else if m.used_by_case.is_some() {
+                        "used"
+                    } else {
+                        "validity"
+                    };
+                    let body = json!({ "why": why, "at": end });
+                    store.transaction(|t| {
+                        let key = t.keyed_id(ENDED_MANDATES, &m.id);
+                        t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &body, PutOptions::default())
+                    })?;
+                }
                 store.shred_subject(&r.subject)?;
                 store.audit(&NewEntry {
                     actor: &agent,

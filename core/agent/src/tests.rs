@@ -516,8 +516,29 @@ fn a_principals_licence_shown_at_the_door_fills_only_their_draft() {
     s.licence_types = vec!["resident_id".into()];
     s.elements =
         vec![LicenceElements { licence_type: "resident_id".into(), elements: vec!["name".into(), "id_number".into()] }];
-    let g = side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", ID_NUMBER, s, None, false).unwrap();
+    let g =
+        side.delegate(&f.agent.certificate_text().unwrap(), "李秀英", "110105194001010018", s, None, false).unwrap();
     let a = f.agent.accept_delegation(&g.text).unwrap();
+    // Attack (issue 10): the agent shows their own licence (another person's) as hers; or hers with no ID
+    // number disclosed, so whose it is cannot be told.
+    let mut own = req.clone();
+    own.elements.insert("name".into(), ElementValue::Text("王帮办".into()));
+    own.elements.insert("id_number".into(), ElementValue::Text(ID_NUMBER.into()));
+    own.elements = with_derived(LicenceType::ResidentId, own.elements, NOW);
+    own.device_key = f.agent_phone.wallet.device_public_key();
+    own.serial = "00000008".into();
+    own.status_index = 8;
+    let mine =
+        f.agent_phone.wallet.import(&issue_licence(&own, &issuer.key_id(), &issuer).unwrap().encode(), NOW).unwrap();
+    let qr_mine = f.agent_phone.wallet.present(&mine.licence_id, &Preset::Full, None, NOW).unwrap().qr_text;
+    let e = f.agent.check_principal_licence(&a.subject, &qr_mine).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "principal"), "{e:?}");
+    assert_eq!(f.last_access().1["allowed"], json!(false));
+    let names_only = Preset::Custom(vec!["name".into()]);
+    let qr_anon = f.principal_phone.wallet.present(&summary.licence_id, &names_only, None, NOW).unwrap().qr_text;
+    let e = f.agent.check_principal_licence(&a.subject, &qr_anon).unwrap_err();
+    assert!(matches!(&e, Error::Validation { field, .. } if field == "qr_text"), "{e:?}");
+    assert!(f.agent.held(&a.subject).unwrap().is_empty(), "nothing kept");
     // (The refused scan used up that code: a verifier accepts a code once.)
     let qr = f.principal_phone.wallet.present(&summary.licence_id, &Preset::Full, None, NOW + 1).unwrap().qr_text;
     let v = f.agent.check_principal_licence(&a.subject, &qr).unwrap();
@@ -767,4 +788,74 @@ fn the_principals_licence_collections_are_keyed() {
     for c in [agent::PRINCIPAL_LICENCES, agent::SHARED_LICENCES] {
         assert!(zhangban_base::store::KEYED_IDS.contains(&c), "{c}");
     }
+}
+
+/// Issue 10 (the FFI probe): the agent keeps a photo of the principal's QR and scans it again — after the
+/// revocation reached the phone (the platform sends it once), after a single use, after the erasure, or
+/// to replace a newer delegation. Before the fix, the revoked mandate came back active.
+#[test]
+fn attack_a_delegation_scanned_again_does_not_bring_its_mandate_back() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let missing = |r: Result<PrincipalLine>| match r {
+        Err(Error::PermissionDenied { missing, .. }) => missing,
+        other => panic!("the scan was not refused: {other:?}"),
+    };
+    // Revoked.
+    let (a, g) = f.delegate(&Action::ALL, false);
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    assert_eq!(missing(f.agent.accept_delegation(&g.text)), "revoked");
+    assert!(
+        matches!(f.agent.view(&a.subject), Err(Error::PermissionDenied { ref missing, .. }) if missing == "revoked")
+    );
+    // Erased after the retention: the QR still does not bring her back.
+    f.agent.set_retention_days(0).unwrap();
+    assert_eq!(f.agent.sweep().unwrap(), vec![a.subject.clone()]);
+    assert_eq!(missing(f.agent.accept_delegation(&g.text)), "revoked");
+    assert!(f.agent.principals().unwrap().is_empty());
+
+    // Single use, spent.
+    let f = fixture();
+    let (b, g1) = f.delegate(&Action::ALL, true);
+    principal_case(&f, &b.subject, &cat);
+    assert_eq!(missing(f.agent.accept_delegation(&g1.text)), "used");
+    assert!(f.agent.start_draft(&b.subject, &cat, ITEM).is_err());
+    // Erased by the store's own call (not the sweep), the QR still finds it spent.
+    f.agent_phone.store.shred_subject(&b.subject).unwrap();
+    assert_eq!(missing(f.agent.accept_delegation(&g1.text)), "used");
+
+    // An older delegation does not replace a newer one (a narrower scope given later).
+    let f = fixture();
+    let side = PrincipalSide::new(&f.principal_phone.wallet);
+    let old =
+        side.delegate(&f.agent.certificate_text().unwrap(), "李奶奶", ID_NUMBER, scope(&Action::ALL), None, false);
+    let old = old.unwrap();
+    f.agent_phone.clock.advance(60);
+    f.principal_phone.clock.advance(60);
+    let (c, _) = f.delegate(&[Action::Follow], false);
+    assert_eq!(missing(f.agent.accept_delegation(&old.text)), "superseded");
+    let e = f.agent.start_draft(&c.subject, &cat, ITEM).map(|_| ()).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "action:fill"), "{e:?}");
+}
+
+/// Issue 10 (the FFI probe): one principal's case never takes another's attachment, through agent mode's
+/// resubmission either (the upload list is checked against the case's subject).
+#[test]
+fn attack_another_principals_attachment_in_a_resubmission_is_refused() {
+    let f = fixture();
+    let store = &f.agent_phone.store;
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let case = principal_case(&f, &a.subject, &cat);
+    refuse(store, &case.id);
+    let p2 = phone(&f.root);
+    let g2 = PrincipalSide::new(&p2.wallet)
+        .delegate(&f.agent.certificate_text().unwrap(), "赵大爷", ID_NUMBER, scope(&Action::ALL), None, false)
+        .unwrap();
+    let b = f.agent.accept_delegation(&g2.text).unwrap();
+    let photo = f.agent.attach(&b.subject, "id.jpg", &mut &b"\xff\xd8\xff zhao"[..]).unwrap();
+    let fix = zhangban_cases::Fix { attachments: Some(vec![photo.id.clone()]), ..zhangban_cases::Fix::default() };
+    let e = f.agent.resubmit(&a.subject, &case.id, &fix).unwrap_err();
+    assert!(matches!(&e, Error::Validation { field, .. } if field == "attachments[0]"), "{e:?}");
+    assert_eq!(zhangban_base::outbox::quarantined(store).unwrap().len(), 1, "nothing changed");
 }

@@ -127,7 +127,7 @@ fn next_order(micros: i64) -> i64 {
 }
 
 /// Describes the attachments to upload (read before the transaction that queues the operation).
-pub fn prepare_uploads(store: &Store, attachments: &[String], key: &str) -> Result<Vec<Upload>> {
+pub fn prepare_uploads(store: &Store, subject: &str, attachments: &[String], key: &str) -> Result<Vec<Upload>> {
     attachments
         .iter()
         .enumerate()
@@ -135,6 +135,9 @@ pub fn prepare_uploads(store: &Store, attachments: &[String], key: &str) -> Resu
             let info = store
                 .attachment_info(a)
                 .map_err(|_| Error::validation(format!("attachments[{i}]"), "附件不存在。", "attachment not found."))?;
+            if info.subject != subject {
+                return Err(another_subjects(format!("attachments[{i}]")));
+            }
             Ok(Upload {
                 attachment_id: a.clone(),
                 upload_id: format!("{key}-{i}"),
@@ -144,6 +147,16 @@ pub fn prepare_uploads(store: &Store, attachments: &[String], key: &str) -> Resu
             })
         })
         .collect()
+}
+
+/// An attachment of another subject given for this one's application: every submission, supplement and
+/// draft material is one subject's (a principal's ID photo never goes into the agent's own case).
+pub fn another_subjects(field: String) -> Error {
+    Error::validation(
+        field,
+        "这份附件属于另一个人，不能用于本申请；请为本申请的申请人重新添加。",
+        "this attachment is another person's and cannot go into this application; add one for its applicant.",
+    )
 }
 
 /// A fresh idempotency key.

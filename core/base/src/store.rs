@@ -26,6 +26,7 @@ mod heads;
 mod keys;
 mod metadata;
 mod migrations;
+mod plain;
 mod salvage;
 mod upgrade;
 mod vault;
@@ -47,6 +48,12 @@ pub use export::ExportedRecord;
 pub use heads::HEADED;
 pub use keys::{lockout_delay, PinPolicy, LOCKOUT_FREE_ATTEMPTS, MIN_PIN_ITERATIONS};
 pub use metadata::{is_keyed_id, KEYED_IDS};
+pub use plain::Plain;
+
+/// The longest subject label a store takes (a name, "妈妈", "委托人 李秀英").
+pub const MAX_LABEL_CHARS: usize = 200;
+/// The longest attachment name a store takes (a file name).
+pub const MAX_ATTACHMENT_NAME_CHARS: usize = 255;
 pub use salvage::{salvage, Salvage, SalvageReport, StoreRecord};
 pub use vault::{
     user_authentication_prompt_title, vault_key_needs_user_authentication, vault_user_authentication_validity_secs,
@@ -937,7 +944,15 @@ impl Store {
         Ok(id)
     }
 
+    /// `Validation{field: "label"}` beyond [`MAX_LABEL_CHARS`] (a label is read with every list of subjects).
     pub fn create_subject_with_id(&self, id: &str, kind: SubjectKind, label: &str) -> Result<()> {
+        if label.chars().count() > MAX_LABEL_CHARS {
+            return Err(Error::validation(
+                "label",
+                "名称过长（最多 200 个字）",
+                "the label is too long (200 characters at most)",
+            ));
+        }
         self.transaction(|t| t.create_subject(id, kind, label))
     }
 
@@ -1403,12 +1418,20 @@ impl Store {
     // ---- attachments ----------------------------------------------------------------------------
 
     /// Encrypts `reader` into a new attachment file of `subject` (streamed in chunks, written atomically).
+    /// `Validation{field: "name"}` beyond [`MAX_ATTACHMENT_NAME_CHARS`] (the name goes to the platform with it).
     pub fn write_attachment(
         &self,
         subject: &str,
         name: &str,
         reader: &mut dyn std::io::Read,
     ) -> Result<AttachmentInfo> {
+        if name.chars().count() > MAX_ATTACHMENT_NAME_CHARS {
+            return Err(Error::validation(
+                "name",
+                "文件名过长（最多 255 个字）",
+                "the file name is too long (255 characters at most)",
+            ));
+        }
         let key = self.read(|conn, u| subject_key(conn, u, subject))?;
         let info = attachments::write(&self.dir, &key, subject, name, reader)?;
         let sealed_name = crypto::seal(&key, &crypto::aad("attachments", &info.id, "name"), name.as_bytes())?;

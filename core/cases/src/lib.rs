@@ -48,7 +48,7 @@ pub use follow::{insert_followed, FollowedView, MAX_FOLLOW_EVENTS};
 pub use from_draft::{submission_from_draft, submit_draft, submit_draft_as, MaterialLine, MaterialOutcome};
 pub use licence::LicenceDelivery;
 pub use resubmit::{discard, resubmit, resubmit_as, Fix, ValuesChange};
-pub use view::{list_summaries, view, CaseActions, CaseSummary, CaseView, NeedKind, NeededItem, TimelineItem};
+pub use view::{list_summaries, view, view_of, CaseActions, CaseSummary, CaseView, NeedKind, NeededItem, TimelineItem};
 
 pub const COLLECTION: &str = "case";
 
@@ -563,7 +563,7 @@ pub(crate) fn prepare(
     };
     let body = submit_body(&id, sub, proxy)?;
     let key = outbox::new_key();
-    let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
+    let uploads = outbox::prepare_uploads(store, subject, &sub.attachments, &key)?;
     Ok(Prepared { case, body, key, uploads, attachment_count: sub.attachments.len() })
 }
 
@@ -665,7 +665,7 @@ pub fn supply_as(
     let body = json!({ "request_id": request_id, "values": values, "note": note });
     let now = store.now();
     let key = outbox::new_key();
-    let uploads = outbox::prepare_uploads(store, attachments, &key)?;
+    let uploads = outbox::prepare_uploads(store, &case.subject, attachments, &key)?;
     store.transaction(|t| {
         update_in(t, case_id, |c| {
             match &mut c.supplement {

@@ -159,7 +159,7 @@ pub fn resubmit_as(store: &Store, case_id: &str, fix: &Fix, proxy: Option<&super
     }
     let body = submit_body(&case.id, &sub, proxy)?;
     let key = outbox::new_key();
-    let uploads = outbox::prepare_uploads(store, &sub.attachments, &key)?;
+    let uploads = outbox::prepare_uploads(store, &case.subject, &sub.attachments, &key)?;
     let now = store.now();
     store.transaction(|t| {
         let old = quarantined_of(t, case_id)?;

@@ -259,14 +259,24 @@ pub fn case_view(case: &Case, cal: &Calendar, rules: &Rules, today: NaiveDate) -
 
 /// The screen of a stored case on `today` (`None`: the store clock's day), counted with the official
 /// calendar and its verified updates (a stored update that fails verification is an error, not a fallback).
+/// A plain call: a principal's case is refused ([`Store::plain_access`]); the shells open cases through
+/// `zhangban_agent::agent::view_case`, which shows a principal's under their mandate.
 pub fn view(store: &Store, case_id: &str, today: Option<NaiveDate>) -> Result<CaseView> {
     let case = super::get(store, case_id)?;
-    let cal = calendar::update::load(store)?;
-    case_view(&case, &cal, &Rules::default(), today.unwrap_or_else(|| store.today()))
+    store.plain_access(&case.subject)?;
+    view_of(store, &case, today)
 }
 
-/// The case list of one subject, newest first.
+/// The screen of `case`, already loaded and already allowed (agent mode's check for a principal's).
+pub fn view_of(store: &Store, case: &Case, today: Option<NaiveDate>) -> Result<CaseView> {
+    let cal = calendar::update::load(store)?;
+    case_view(case, &cal, &Rules::default(), today.unwrap_or_else(|| store.today()))
+}
+
+/// The case list of one subject, newest first. A plain call: a principal's list is refused
+/// ([`Store::plain_access`]; agent mode lists them).
 pub fn list_summaries(store: &Store, subject: &str) -> Result<Vec<CaseSummary>> {
+    store.plain_access(subject)?;
     Ok(super::list(store, subject)?.iter().map(CaseSummary::from).collect())
 }
 

@@ -271,7 +271,9 @@ pub fn for_person(
 }
 
 /// [`for_person`] from the store: its current catalog, the subject's profile and held licences, its clock.
+/// A plain call: a principal is refused ([`crate::store::Store::plain_access`]; agent mode has its own).
 pub fn for_subject(store: &std::sync::Arc<crate::store::Store>, code: &str, subject: &str) -> Result<Checklist> {
+    store.plain_access(subject)?;
     let (catalog, licences) = (Catalog::current(store)?, crate::held_licences(store, subject)?);
     let profile = Profile::load(store, subject)?;
     for_person(&catalog, code, subject, &profile, &licences, &AutofillOptions::at(store.clock().as_ref()))

@@ -141,6 +141,12 @@ impl Profile {
             None => Ok(Profile::default()),
         }
     }
+    /// [`Profile::load`] for a plain call (the shells' `profile_json`): a principal's profile is reached only
+    /// in agent mode ([`Store::plain_access`]).
+    pub fn load_plain(store: &Store, subject: &str) -> Result<Profile> {
+        store.plain_access(subject)?;
+        Profile::load(store, subject)
+    }
     pub fn save(&self, store: &Store, subject: &str) -> Result<()> {
         store.put_json(COLLECTION, subject, subject, self)
     }
@@ -165,7 +171,9 @@ impl Profile {
     /// Sets the value at a profile path, creating the family member or enterprise if needed.
     /// Saves a value the person typed (JSON text, read by [`crate::parse_value`]) into the subject's stored
     /// profile, entered now by the store's clock.
+    /// A plain call (outside agent mode): a principal's profile is refused ([`Store::plain_access`]).
     pub fn save_typed(store: &Store, subject: &str, path: &str, value: &str) -> Result<()> {
+        store.plain_access(subject)?;
         let mut p = Profile::load(store, subject)?;
         p.set(path, crate::parse_value(path, value)?, Provenance::Profile { entered_at: store.now() })?;
         p.save(store, subject)

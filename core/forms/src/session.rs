@@ -330,6 +330,16 @@ impl Session {
         self.edit(Op::Material { code: code.to_string(), choice })
     }
 
+    /// This session for a call from outside (the shells' draft object): `Locked` while the store is locked.
+    /// The draft's values are held in memory while it is open; a locked store answers nothing of them
+    /// (issue 10: a draft object kept across `lock` gave its answers).
+    pub fn unlocked(&mut self) -> Result<&mut Session> {
+        if self.store.is_locked() {
+            return Err(Error::Locked { retry_after_secs: 0 });
+        }
+        Ok(self)
+    }
+
     pub fn validate(&self) -> Vec<Issue> {
         self.draft.validate()
     }
@@ -375,6 +385,13 @@ pub fn discard(store: &Store, draft_id: &str) -> Result<()> {
 /// The drafts of one subject, newest first (principals' drafts never mix: issue 11).
 pub fn list(store: &Store, subject: &str) -> Result<Vec<DraftInfo>> {
     list_in(store, Some(subject))
+}
+
+/// [`list`] for a plain call (the shells' `drafts_list`): a principal's drafts are listed only in agent mode
+/// ([`Store::plain_access`]).
+pub fn list_plain(store: &Store, subject: &str) -> Result<Vec<DraftInfo>> {
+    store.plain_access(subject)?;
+    list(store, subject)
 }
 
 /// Every subject's drafts: for maintenance (purge) and tests, never for a screen.

@@ -267,9 +267,11 @@ impl Session {
         }
     }
 
-    /// Attaches a store attachment (it must exist) as material `code`.
+    /// Attaches a store attachment (it must exist, and be this draft's subject's) as material `code`.
     pub fn attach_material(&mut self, code: &str, attachment_id: &str) -> Result<()> {
-        self.store().attachment_info(attachment_id)?;
+        if self.store().attachment_info(attachment_id)?.subject != self.draft.subject {
+            return Err(zhangban_base::outbox::another_subjects("attachment_id".into()));
+        }
         self.set_material(code, Some(MaterialChoice::Attached { attachment_id: attachment_id.to_string() }))
     }
 

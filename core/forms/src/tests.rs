@@ -671,3 +671,30 @@ fn typed_values_are_parsed_in_the_core_and_a_bad_one_names_its_field() {
         }
     }
 }
+
+/// Issue 10 (the FFI probe): a draft takes only its own subject's attachments, and a session kept open across
+/// `lock` answers nothing to the shells' draft object (`Session::unlocked`) until the store is unlocked.
+#[test]
+fn attack_another_subjects_attachment_and_a_locked_store_through_a_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path());
+    let cat = Catalog::bundled().unwrap();
+    let mum = store.create_subject(crate::store::SubjectKind::Family, "妈妈").unwrap();
+    let hers = store.write_attachment(&mum, "id.jpg", &mut &b"her ID"[..]).unwrap();
+    let mine = store.write_attachment(SELF_SUBJECT, "id.jpg", &mut &b"my ID"[..]).unwrap();
+    let mut s = Session::start(store.clone(), &cat, SELF_SUBJECT, "MZ-002", &crate::NoLicences, &opts()).unwrap();
+    let e = s.attach_material("M_ID", &hers.id).unwrap_err();
+    assert!(matches!(&e, crate::Error::Validation { field, .. } if field == "attachment_id"), "{e:?}");
+    assert!(!s
+        .draft
+        .material_report()
+        .iter()
+        .any(|m| m.code == "M_ID" && format!("{:?}", m.status).contains(&hers.id)));
+    s.attach_material("M_ID", &mine.id).unwrap();
+    s.set("applicant.name", json!("王晓明"), Editor::Person).unwrap();
+
+    store.lock();
+    assert!(matches!(s.unlocked().map(|_| ()), Err(crate::Error::Locked { .. })));
+    store.unlock(None).unwrap();
+    assert_eq!(s.unlocked().unwrap().draft.value("applicant.name").unwrap().value, json!("王晓明"));
+}

@@ -17,7 +17,19 @@ pub struct QrImage {
     pub svg: String,
 }
 
+/// The longest text a QR code holds at error correction M (version 40, alphanumeric mode: 3,391 characters;
+/// bytes fit fewer). A longer text is refused before the encoder looks at it (the encoder tries every version
+/// on the whole text first: seconds for megabytes).
+pub const MAX_QR_CHARS: usize = 3_391;
+
 pub fn render(text: &str) -> Result<QrImage> {
+    if text.len() > MAX_QR_CHARS {
+        return Err(Error::validation(
+            "qr_text",
+            format!("内容过长，无法生成二维码（最多 {MAX_QR_CHARS} 个字符）"),
+            format!("too long for a QR code (at most {MAX_QR_CHARS} characters)"),
+        ));
+    }
     let code = QrCode::with_error_correction_level(text.as_bytes(), EcLevel::M).map_err(|e| {
         Error::validation("qr_text", format!("无法生成二维码：{e}"), format!("cannot make a QR code: {e}"))
     })?;
@@ -86,6 +98,21 @@ impl QrImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_text_a_code_holds_renders_and_a_longer_one_is_refused_before_encoding() {
+        let full = "Z".repeat(MAX_QR_CHARS);
+        assert_eq!(render(&full).expect("fits version 40").version, 40);
+        for long in [format!("{full}Z"), "Z".repeat(9 << 20)] {
+            match render(&long) {
+                Err(Error::Validation { field, message_en, .. }) => {
+                    assert_eq!(field, "qr_text");
+                    assert!(message_en.contains("at most 3391"), "{message_en}");
+                }
+                other => panic!("not refused by the length check: {:?}", other.map(|q| q.version)),
+            }
+        }
+    }
 
     #[test]
     fn renders_matrix_svg_and_terminal() {

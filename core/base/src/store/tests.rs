@@ -2838,3 +2838,42 @@ fn leaving_the_screen_binds_the_changes_and_gives_the_lock_delay() {
         assert!(matches!(opened, Err(Error::RolledBack)), "pin {pin:?}: {:?}", opened.map(|_| "opened"));
     }
 }
+
+/// Issue 10 (the FFI probe): the shells' plain calls (`Store::plain`, `Store::plain_access`) never reach an
+/// agent's principal; the owner and family members are theirs; an erased principal says `Shredded`. The
+/// store's own calls (used by agent mode after its delegation check) are unchanged.
+#[test]
+fn attack_a_principals_attachments_through_the_plain_calls_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Store::create(&tmp.path().join("s"), vault(tmp.path()), None).unwrap();
+    let p = s.create_subject(SubjectKind::Principal, "委托人 李秀英").unwrap();
+    let m = s.create_subject(SubjectKind::Family, "妈妈").unwrap();
+    let photo = s.write_attachment(&p, "id.jpg", &mut &b"ID card"[..]).unwrap();
+    let denied =
+        |r: Result<()>| matches!(r, Err(Error::PermissionDenied { ref missing, .. }) if missing == "delegation");
+    let plain = s.plain();
+    assert!(denied(plain.attachment_info(&photo.id).map(|_| ())));
+    assert!(denied(plain.read_attachment_to_vec(&photo.id).map(|_| ())));
+    let out = tmp.path().join("out.jpg");
+    assert!(denied(plain.read_attachment_to_path(&photo.id, &out).map(|_| ())));
+    assert!(!out.exists());
+    assert!(denied(plain.write_attachment(&p, "x", &mut &b"planted"[..]).map(|_| ())));
+    assert!(denied(plain.delete_attachment(&photo.id)));
+    assert_eq!(s.read_attachment_to_vec(&photo.id).unwrap(), b"ID card", "still there, unchanged");
+    for who in [SELF_SUBJECT, m.as_str()] {
+        let a = plain.write_attachment(who, "mine.jpg", &mut &b"mine"[..]).unwrap();
+        assert_eq!(plain.read_attachment_to_vec(&a.id).unwrap(), b"mine");
+        plain.delete_attachment(&a.id).unwrap();
+    }
+    s.plain_access("no-such-subject").unwrap();
+    s.shred_subject(&p).unwrap();
+    assert!(matches!(s.plain_access(&p), Err(Error::Shredded { .. })));
+    // Size bounds of what a shell passes.
+    let long = "字".repeat(MAX_LABEL_CHARS + 1);
+    assert!(
+        matches!(s.create_subject(SubjectKind::Family, &long), Err(Error::Validation { ref field, .. }) if field == "label")
+    );
+    let long = "名".repeat(MAX_ATTACHMENT_NAME_CHARS + 1);
+    let r = s.write_attachment(SELF_SUBJECT, &long, &mut &b"x"[..]);
+    assert!(matches!(r, Err(Error::Validation { ref field, .. }) if field == "name"));
+}

@@ -115,7 +115,9 @@ class StoreTest {
         val vault = JceVault()
         val store = ZhangbanStore.create(path("s"), vault, null)
         val p = store.createSubject(SubjectKind.PRINCIPAL, "李奶奶")
-        profileSet(store, p, "person.name", "\"李秀英\"")
+        // Her data is written in agent mode in real use; a plain export cannot write a principal's profile
+        // (issue 10: tests/python/test_ffi_attacks.py). Her label is under her key.
+        assertFailsWith<ZhangbanException.PermissionDenied> { profileSet(store, p, "person.name", "\"李秀英\"") }
         File(path("s")).copyRecursively(File(path("copy")))
         val rings = vault.aliases().filter { it.startsWith("zhangban.ring.") }
         assertEquals(1, rings.size, "one ring key before the erasure: $rings")
