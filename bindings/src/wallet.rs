@@ -246,9 +246,7 @@ impl ZhangbanGrantVerifier {
     /// The holders' signed revocations, from the platform when last online (only a revocation signed by
     /// the grant's own device key counts).
     pub fn set_revocations(&self, revocations: Vec<w::GrantRevocation>) {
-        if let Ok(mut g) = self.inner.lock() {
-            g.set_revocations(&revocations);
-        }
+        let _ = self.inner.lock().map(|mut g| g.set_revocations(&revocations));
     }
 
     /// Verifies a `ZBG1:` grant now (the store's clock) under `policy`, with no network; a panic is refused
@@ -267,10 +265,12 @@ fn client(platform_url: &str) -> Result<zhangban_core::sync::PlatformClient, Zha
 
 #[uniffi::export(async_runtime = "tokio")]
 impl ZhangbanWallet {
-    /// Downloads the trust list and the status list, checks them against the pinned root key, caches them.
-    pub async fn refresh_lists(&self, platform_url: String) -> Result<CacheInfo, ZhangbanError> {
-        crate::runtime::exit_safe(async move { Ok(client(&platform_url)?.refresh_wallet_lists(&self.inner).await?) })
-            .await
+    /// Downloads the trust list and the status lists, checks them against the pinned root key, caches them:
+    /// a holder's own shards, or with `every_shard` (a verifier's device) every shard (ADR 0039).
+    #[uniffi::method(default(every_shard = false))]
+    pub async fn refresh_lists(&self, platform_url: String, every_shard: bool) -> Result<CacheInfo, ZhangbanError> {
+        let go = async move { Ok(client(&platform_url)?.refresh_lists_for(&self.inner, every_shard.into()).await?) };
+        crate::runtime::exit_safe(go).await
     }
 
     /// Requests a licence bound to this device (the device must be registered with the platform):

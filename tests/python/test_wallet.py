@@ -10,6 +10,7 @@ import json
 import secrets
 import subprocess
 import unittest
+import urllib.request
 
 from ffi import ROOT, SANDBOX_BIN, FfiTestCase, run, zb
 
@@ -384,6 +385,76 @@ class SandboxListsTest(FfiTestCase):
         with self.assertRaises(zb.ZhangbanError.Validation) as cm:
             reading.present(item.licence_id, zb.Preset.AGE_CHECK(), None)
         self.assertEqual(cm.exception.field, "device_key")
+
+
+class ShardedStatusListsTest(FfiTestCase):
+    """Issue 10, finding 15 (the rest; ADR 0039): the sandbox caps a status list shard at two licences, so the
+    third licence is the first of shard 1. On main (94fb125) this test fails at once: its sandbox has no
+    `--status-list-max` (and, run with that cap by the Rust probe, refused the third licence: 503
+    status_list_full)."""
+
+    def setUp(self):
+        super().setUp()
+        exe = SANDBOX_BIN
+        self.assertTrue(exe.exists(), f"{exe} not built (tests/run.sh builds it; CARGO_TARGET_DIR is honoured)")
+        self.proc = subprocess.Popen(
+            [str(exe), "serve", "--addr", "127.0.0.1:0", "--status-list-max", "2"], stdout=subprocess.PIPE, text=True
+        )
+        line = self.proc.stdout.readline()
+        self.assertIn("listening on ", line)
+        self.url = line.strip().split("listening on ", 1)[1]
+        self.admin_token = self.proc.stdout.readline().strip()[len("admin token "):]
+
+    def tearDown(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        super().tearDown()
+
+    def phone(self, name):
+        store = self.new_store(name)
+        run(zb.ZhangbanCases(store, self.url, None).register_device("desktop", "python-test", "0"))
+        w = zb.ZhangbanWallet.open(store)
+        return w, run(w.request_licence(self.url, "resident_id", None))
+
+    def revoke(self, licence_id):
+        req = urllib.request.Request(
+            f"{self.url}/v1/admin/licences/revoke",
+            data=json.dumps({"licence_id": licence_id}).encode(),
+            headers={"content-type": "application/json", "x-admin-token": self.admin_token},
+        )
+        urllib.request.urlopen(req, timeout=10).close()
+
+    def test_a_licence_of_shard_1_is_revoked_there_for_its_holder_and_a_verifier(self):
+        a, lic_a = self.phone("a")
+        self.phone("b")
+        c, lic_c = self.phone("c")  # the first licence of shard 1 (main: 503 status_list_full)
+        with urllib.request.urlopen(self.url + "/v1/status-lists", timeout=10) as r:
+            self.assertEqual([entry["id"] for entry in json.load(r)["lists"]], [0, 1])
+        shown_a = a.present(lic_a.licence_id, zb.Preset.HOTEL_CHECK_IN(), None).qr_text
+        shown_c = c.present(lic_c.licence_id, zb.Preset.HOTEL_CHECK_IN(), None).qr_text
+        shown_c2 = c.present(lic_c.licence_id, zb.Preset.HOTEL_CHECK_IN(), None).qr_text
+        self.revoke(lic_c.licence_id)
+
+        # The holders refresh their own shards: c's licence revoked, a's valid.
+        run(a.refresh_lists(self.url))
+        run(c.refresh_lists(self.url))
+        self.assertEqual(c.licences()[0].status, zb.LicenceStatus.REVOKED)
+        self.assertEqual(a.licences()[0].status, zb.LicenceStatus.VALID)
+        self.assertIsNotNone(c.cache_info().status_age_secs)
+
+        # A verifier refreshes every shard: shard 1's licence revoked, shard 0's accepted.
+        hotel = zb.ZhangbanWallet.open(self.new_store("hotel"))
+        run(hotel.refresh_lists(self.url, every_shard=True))
+        v = hotel.verifier()
+        p = policy(accepted_purposes=["hotel-check-in"])
+        self.assertEqual(v.verify(shown_c, p).reason_code, "revoked")
+        self.assertTrue(v.verify(shown_a, p).accepted)
+        # A phone holding only shard 0 (a holder's refresh, no licence of shard 1): status unknown, never valid.
+        other = zb.ZhangbanWallet.open(self.new_store("other"))
+        run(other.refresh_lists(self.url))
+        out = other.verifier().verify(shown_c2, p)
+        self.assertEqual((out.accepted, out.reason_code), (False, "status_unknown"))
 
 if __name__ == "__main__":
     unittest.main()

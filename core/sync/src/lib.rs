@@ -37,6 +37,7 @@ pub mod rebind;
 pub mod runner;
 pub mod tls;
 pub mod wallet_api;
+pub use wallet_api::StatusScope;
 
 pub use client::{CatalogUpdate, ClientConfig, DeviceInfo, PlatformClient, Registration};
 

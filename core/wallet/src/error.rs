@@ -89,6 +89,12 @@ pub enum WalletError {
     ListRollback {
         list: &'static str,
     },
+    /// A status list asked for as shard `expected` that is signed as shard `found` (ADR 0039): a list signed
+    /// for one shard never stands for another.
+    StatusListMismatch {
+        expected: u32,
+        found: u32,
+    },
 
     // --- the licence itself ------------------------------------------------------------------
     /// An identifier (licence id, ID number, USCC) failed its check on import.
@@ -219,6 +225,7 @@ impl WalletError {
             BadIssuerSignature => "bad_issuer_signature",
             BadListSignature { .. } => "bad_list_signature",
             ListRollback { .. } => "list_rollback",
+            StatusListMismatch { .. } => "status_list_mismatch",
             InvalidIdentifier { .. } => "invalid_identifier",
             UnknownLicenceType { .. } => "unknown_licence_type",
             InvalidElement { .. } => "invalid_element",
@@ -282,6 +289,9 @@ impl WalletError {
             BadIssuerSignature => "签发机构签名验证失败：证照被伪造或篡改，请勿采信。".into(),
             BadListSignature { list } => format!("{list}的平台签名验证失败：已拒绝，请重新下载。"),
             ListRollback { list } => format!("{list}比本机已有的更旧：已保留本机版本。"),
+            StatusListMismatch { expected, found } => {
+                format!("收到的状态列表是第 {found} 号分片，而请求的是第 {expected} 号：已拒绝，请重新下载。")
+            }
             InvalidIdentifier { field, zh, .. } => format!("{field}：{zh}"),
             UnknownLicenceType { code } => {
                 format!("证照类型代码“{code}”格式正确，但本应用不认识这种证照：请更新应用后再试。")
@@ -378,6 +388,9 @@ impl WalletError {
                 format!("The platform signature of the {list} does not verify: refused; download it again.")
             }
             ListRollback { list } => format!("The {list} is older than the one on this device: kept the newer one."),
+            StatusListMismatch { expected, found } => format!(
+                "The status list received is signed as shard {found}, not the shard {expected} asked for: refused; download it again."
+            ),
             InvalidIdentifier { field, en, .. } => format!("{field}: {en}"),
             UnknownLicenceType { code } => format!(
                 "Licence type code {code} is well formed but this app does not know that kind of licence: update the app and try again."

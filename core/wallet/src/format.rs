@@ -460,6 +460,20 @@ impl ElementItem {
     }
 }
 
+/// Bits of one status list (a list of a million licences is 128 KiB).
+pub const MAX_STATUS_BITS: u64 = 1 << 20;
+/// Status lists (shards) a platform may publish and a phone holds: ids `0..MAX_STATUS_LISTS` (ADR 0039). With
+/// [`MAX_STATUS_BITS`] each, 268 million licences; a verifier holding every shard keeps at most 32 MiB.
+pub const MAX_STATUS_LISTS: u32 = 256;
+
+/// A status list id as read from a signed list or a licence: below [`MAX_STATUS_LISTS`].
+pub fn list_id(id: u64) -> WResult<u32> {
+    match u32::try_from(id) {
+        Ok(id) if id < MAX_STATUS_LISTS => Ok(id),
+        _ => Err(malformed(format!("status list id {id} (at most {})", MAX_STATUS_LISTS - 1))),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The issuer-signed licence payload
 
@@ -474,13 +488,16 @@ pub struct LicencePayload {
     pub device_key: DeviceKey,
     pub valid_from: i64,
     pub valid_until: i64,
-    /// Index of this licence's bit in the revocation status list.
+    /// The signed status index (key 8): `status_list × MAX_STATUS_BITS + i`, where `i` is this licence's bit
+    /// in its status list ([`LicencePayload::status_slot`]). For list 0 it is the bit itself, as before sharding.
     pub status_index: u64,
+    /// The status list (shard) holding this licence's bit (key 9, absent = 0; ADR 0039).
+    pub status_list: u32,
 }
 
 impl LicencePayload {
     pub fn to_value(&self) -> Value {
-        map(vec![
+        let mut fields = vec![
             (1, uint(self.version)),
             (2, text(&self.licence_id)),
             (3, int(self.digest_alg)),
@@ -489,7 +506,19 @@ impl LicencePayload {
             (6, int(self.valid_from)),
             (7, int(self.valid_until)),
             (8, uint(self.status_index)),
-        ])
+        ];
+        // List 0 is written as before sharding (no key 9): the same bytes an older phone reads.
+        if self.status_list != 0 {
+            fields.push((9, uint(u64::from(self.status_list))));
+        }
+        map(fields)
+    }
+
+    /// The licence's status list and its bit in that list. A licence of list 0 (every licence issued before
+    /// sharding) reads exactly as before.
+    pub fn status_slot(&self) -> (u32, u64) {
+        let base = u64::from(self.status_list) * MAX_STATUS_BITS;
+        (self.status_list, self.status_index.saturating_sub(base))
     }
 
     pub fn from_value(v: &Value) -> WResult<LicencePayload> {
@@ -511,6 +540,19 @@ impl LicencePayload {
                 return Err(malformed("digest"));
             }
         }
+        let status_index = as_u64(m.get(8, "licence payload")?, "status index")?;
+        // Absent is list 0; an explicit 0 is a second way to write the same licence, refused.
+        let status_list = match m.opt(9) {
+            None => 0,
+            Some(v) => match list_id(as_u64(v, "status list id")?)? {
+                0 => return Err(malformed("status list id 0 written out (absent means 0)")),
+                id => id,
+            },
+        };
+        // The signed index must lie in its list's range: a licence cannot name list k and a bit of another.
+        if status_list != 0 && status_index / MAX_STATUS_BITS != u64::from(status_list) {
+            return Err(malformed("status index outside its status list"));
+        }
         Ok(LicencePayload {
             version,
             licence_id: as_text(m.get(2, "licence payload")?, "licence id")?.to_string(),
@@ -519,7 +561,8 @@ impl LicencePayload {
             device_key: DeviceKey::from_value(m.get(5, "licence payload")?)?,
             valid_from: as_i64(m.get(6, "licence payload")?, "valid from")?,
             valid_until: as_i64(m.get(7, "licence payload")?, "valid until")?,
-            status_index: as_u64(m.get(8, "licence payload")?, "status index")?,
+            status_index,
+            status_list,
         })
     }
 }

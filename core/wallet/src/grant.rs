@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::device::DeviceSigner;
 use super::error::{WResult, WalletError};
 use super::format::*;
-use super::trust::{StatusList, TrustList};
+use super::trust::{StatusLists, TrustList};
 use super::types::LicenceType;
 use super::verify::{
     check_items, check_licence, check_status, check_trust_age, disclosed, DisclosedElement, IssuerInfo, Policy,
@@ -188,7 +188,7 @@ pub struct GrantVerifier {
     /// The recipient's device public key (SEC1): a grant bound to another key is refused.
     pub recipient_key: Vec<u8>,
     pub trust: TrustList,
-    pub status: Option<StatusList>,
+    pub status: StatusLists,
     /// Revocations from the platform (when last online): grant id → the signatures claimed for it. Only a
     /// signature by the grant's own device key revokes it; anyone else's claim is ignored.
     pub revoked: HashMap<Vec<u8>, Vec<Vec<u8>>>,
@@ -197,11 +197,11 @@ pub struct GrantVerifier {
 }
 
 impl GrantVerifier {
-    pub fn new(recipient_key: &[u8], trust: TrustList, status: Option<StatusList>) -> GrantVerifier {
+    pub fn new(recipient_key: &[u8], trust: TrustList, status: impl Into<StatusLists>) -> GrantVerifier {
         GrantVerifier {
             recipient_key: recipient_key.to_vec(),
             trust,
-            status,
+            status: status.into(),
             revoked: HashMap::new(),
             used: Mutex::default(),
             store: None,
@@ -298,7 +298,7 @@ impl GrantVerifier {
             }
         }
         check_trust_age(&self.trust, now, policy.max_trust_age_secs)?;
-        check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
+        check_status(mso, &self.status, now, policy.max_status_age_secs)?;
         if g.single_use {
             self.use_once(&g.grant_id, g.expires_at)?;
         }

@@ -10,7 +10,7 @@ use super::device::DeviceSigner;
 use super::error::{WResult, WalletError};
 use super::format::*;
 use super::ids::{self, IdError, LicenceId};
-use super::trust::{StatusList, TrustEntry, TrustList};
+use super::trust::{StatusLists, TrustEntry, TrustList};
 use super::types::{Check, ElementValue, LicenceType, ValueKind};
 use super::verify::{check_items, check_licence};
 use crate::{Error, Result};
@@ -27,6 +27,8 @@ pub struct LicenceRequest {
     pub device_key: Vec<u8>,
     pub valid_from: i64,
     pub valid_until: i64,
+    /// The signed status index: `list × MAX_STATUS_BITS + bit` (ADR 0039); the licence names its list
+    /// (`status_index / MAX_STATUS_BITS`, key 9 when not 0).
     pub status_index: u64,
 }
 
@@ -104,6 +106,9 @@ pub fn issue_licence(req: &LicenceRequest, kid: &[u8], issuer: &dyn DeviceSigner
         valid_from: req.valid_from,
         valid_until: req.valid_until,
         status_index: req.status_index,
+        status_list: crate::trust::list_id(req.status_index / crate::trust::MAX_STATUS_BITS).map_err(|_| {
+            Error::validation("status_index", "证照状态序号超出范围", "status index beyond the last status list")
+        })?,
     };
     let sign1 = sign1_create(kid, encode_cbor(&payload.to_value()), |m| issuer.sign(m))?;
     Ok(IssuedLicence { signed: Signed { sign1, kid: kid.to_vec(), body: payload }, items })
@@ -135,11 +140,11 @@ fn id_error(field: &str, e: IdError) -> WalletError {
 /// Every check before the holder keeps a licence: issuer signature and trust, the licence identifier
 /// and its issuer, device binding (the licence must carry *this* device's key), every element's digest,
 /// required elements and their types, ID numbers (GB 11643) and credit codes (GB 32100), dates, and
-/// revocation when a status list is cached.
+/// revocation when the licence's own status list is cached.
 pub fn check_import(
     bytes: &[u8],
     trust: &TrustList,
-    status: Option<&StatusList>,
+    status: &StatusLists,
     device_key: &[u8],
     now: i64,
 ) -> WResult<Checked> {
@@ -178,8 +183,9 @@ pub fn check_import(
             }
         }
     }
-    if let Some(sl) = status {
-        if sl.is_revoked(p.status_index) == Some(true) {
+    let (list, index) = p.status_slot();
+    if let Some(sl) = status.get(list) {
+        if sl.is_revoked(index) == Some(true) {
             return Err(WalletError::Revoked);
         }
     }

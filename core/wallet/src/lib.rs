@@ -36,6 +36,8 @@ mod tests;
 #[cfg(test)]
 mod tests_metadata;
 #[cfg(test)]
+mod tests_shards;
+#[cfg(test)]
 pub mod vectors;
 
 use std::sync::Arc;
@@ -47,7 +49,7 @@ pub use engage::{Engagement, EngagementCode};
 pub use error::WalletError;
 pub use grant::{revocation_tbs, GrantExpiry, GrantOutcome, GrantRevocation, GrantVerifier, VerifiedGrant};
 pub use qr::QrImage;
-pub use trust::{StatusList, TrustEntry, TrustList};
+pub use trust::{StatusList, StatusLists, TrustEntry, TrustList, MAX_STATUS_LISTS};
 pub use types::{ElementValue, LicenceType, Preset};
 pub use verify::{
     default_verify_policy, DisclosedElement, IssuerInfo, Policy, VerificationOutcome, Verified, Verifier,
@@ -148,8 +150,26 @@ struct StoredLicence {
     cbor_hex: String,
     valid_from: i64,
     valid_until: i64,
+    /// The signed status index (`status_list × MAX_STATUS_BITS + bit`).
     status_index: u64,
+    /// The licence's status list (shard); licences kept before sharding have none: list 0 (ADR 0039).
+    #[serde(default)]
+    status_list: u32,
     imported_at: i64,
+}
+
+impl StoredLicence {
+    /// The licence's status list and its bit there (as [`format::LicencePayload::status_slot`]).
+    fn status_slot(&self) -> (u32, u64) {
+        (self.status_list, self.status_index.saturating_sub(u64::from(self.status_list) * trust::MAX_STATUS_BITS))
+    }
+
+    /// Revoked (`Some(true)`), not revoked (`Some(false)`), or unknown: its own list is not held or does not
+    /// cover it.
+    fn revoked_in(&self, status: &StatusLists) -> Option<bool> {
+        let (list, index) = self.status_slot();
+        status.get(list).and_then(|s| s.is_revoked(index))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,8 +184,30 @@ struct CachedList {
 pub struct CacheInfo {
     pub trust_sequence: Option<u64>,
     pub trust_age_secs: Option<i64>,
+    /// Sequence of status list 0.
     pub status_sequence: Option<u64>,
+    /// Age of the oldest status list the licences this phone keeps are checked against (with no licence, list
+    /// 0's); none when one of them is not held (ADR 0039).
     pub status_age_secs: Option<i64>,
+}
+
+/// The status list age a screen shows for a set of licences: the oldest of their own lists' ages (`ages`, none
+/// for a list not held, and then none), or `list0`'s when there is no licence.
+pub fn status_age_of(ages: Vec<Option<i64>>, list0: Option<i64>) -> Option<i64> {
+    if ages.is_empty() {
+        return list0;
+    }
+    ages.into_iter().try_fold(i64::MIN, |oldest, a| a.map(|a| oldest.max(a)))
+}
+
+/// The store id of status list `id`: list 0 keeps the id of before sharding (`status`), so a store made
+/// before it opens with its list in place (no migration).
+fn status_key(id: u32) -> String {
+    if id == 0 {
+        "status".to_string()
+    } else {
+        format!("status.{id}")
+    }
 }
 
 /// A presentation ready to show.
@@ -367,11 +409,54 @@ impl Wallet {
         }
     }
 
+    /// The cached status list 0 (the only one before sharding).
     pub fn status_list(&self) -> Result<Option<StatusList>> {
-        match self.cached("status")? {
+        self.status_list_of(0)
+    }
+
+    /// The cached status list `id` (re-verified against the pinned root; it must name that id).
+    pub fn status_list_of(&self, id: u32) -> Result<Option<StatusList>> {
+        match self.cached(&status_key(id))? {
             None => Ok(None),
-            Some((b, _)) => Ok(Some(StatusList::verify(&b, &self.root_key)?)),
+            Some((b, _)) => self.open_status(id, &b).map(Some),
         }
+    }
+
+    /// A cached status list re-verified against the pinned root; it must name the shard it is kept as.
+    fn open_status(&self, id: u32, b: &[u8]) -> Result<StatusList> {
+        let sl = StatusList::verify(b, &self.root_key)?;
+        if sl.list_id != id {
+            return Err(Error::corrupted(LIST_COLLECTION, status_key(id)));
+        }
+        Ok(sl)
+    }
+
+    /// Every cached status list, one per shard (at most [`MAX_STATUS_LISTS`]), each re-verified.
+    pub fn status_lists(&self) -> Result<StatusLists> {
+        let mut out = StatusLists::default();
+        for r in self.store.list(LIST_COLLECTION, Some(SELF_SUBJECT))? {
+            let id = match r.id.as_str() {
+                "status" => 0,
+                other => match other.strip_prefix("status.").and_then(|n| n.parse::<u32>().ok()) {
+                    Some(id) if id != 0 && id < MAX_STATUS_LISTS => id,
+                    _ => continue,
+                },
+            };
+            let c: CachedList = r.json()?;
+            out.insert(self.open_status(id, &hex_decode(&c.cbor_hex, LIST_COLLECTION, &r.id)?)?);
+        }
+        Ok(out)
+    }
+
+    /// The status lists this phone needs as a holder: list 0 and the list of every licence it keeps (its
+    /// owner's and its principals').
+    pub fn needed_status_lists(&self) -> Result<std::collections::BTreeSet<u32>> {
+        let mut ids = std::collections::BTreeSet::from([0]);
+        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+            let r: StoredLicence = rec.json()?;
+            ids.insert(r.status_list);
+        }
+        Ok(ids)
     }
 
     /// Verifies and caches a signed trust list; refuses one older than the cached one.
@@ -386,25 +471,55 @@ impl Wallet {
         Ok(tl)
     }
 
+    /// Verifies and caches a signed status list under its own shard id (inside the signature); refuses one
+    /// older than the cached copy of that shard (each shard has its own sequence).
     pub fn update_status_list(&self, bytes: &[u8], now: i64) -> Result<StatusList> {
         let sl = StatusList::verify(bytes, &self.root_key)?;
-        if let Some(old) = self.status_list()? {
+        if let Some(old) = self.status_list_of(sl.list_id)? {
             if sl.sequence < old.sequence {
                 return Err(WalletError::ListRollback { list: "状态列表 status list" }.into());
             }
         }
-        self.put_list("status", bytes, now)?;
+        self.put_list(&status_key(sl.list_id), bytes, now)?;
         Ok(sl)
     }
 
+    /// As [`Wallet::update_status_list`], for a list asked for as shard `expected`: one signed as another
+    /// shard is refused (`status_list_mismatch`) and nothing is kept.
+    pub fn update_status_shard(&self, expected: u32, bytes: &[u8], now: i64) -> Result<StatusList> {
+        let found = StatusList::verify(bytes, &self.root_key)?.list_id;
+        if found != expected {
+            return Err(WalletError::StatusListMismatch { expected, found }.into());
+        }
+        self.update_status_list(bytes, now)
+    }
+
+    /// Sequences and ages of the cached lists. The status list age is that of the oldest list the licences this
+    /// phone keeps (its owner's and its principals') are checked against, none while one of those is not held;
+    /// with no licence, list 0's ([`status_age_of`], ADR 0039).
     pub fn cache_info(&self, now: i64) -> Result<CacheInfo> {
+        let lists = self.status_lists()?;
+        let mut ages = Vec::new();
+        for rec in self.store.list(LICENCE_COLLECTION, None)? {
+            let r: StoredLicence = rec.json()?;
+            ages.push(lists.get(r.status_list).map(|s| now - s.issued_at));
+        }
+        self.info(lists.get(0), ages, now)
+    }
+
+    /// As [`Wallet::cache_info`], for the licences a screen has just read (their summaries at `now`, each with its
+    /// own list's age): no licence is read again (the 待办 home).
+    pub fn cache_info_for(&self, licences: &[LicenceSummary], now: i64) -> Result<CacheInfo> {
+        self.info(self.status_list()?.as_ref(), licences.iter().map(|l| l.status_age_secs).collect(), now)
+    }
+
+    fn info(&self, list0: Option<&StatusList>, ages: Vec<Option<i64>>, now: i64) -> Result<CacheInfo> {
         let t = self.trust_list()?;
-        let s = self.status_list()?;
         Ok(CacheInfo {
             trust_sequence: t.as_ref().map(|t| t.sequence),
             trust_age_secs: t.as_ref().map(|t| now - t.issued_at),
-            status_sequence: s.as_ref().map(|s| s.sequence),
-            status_age_secs: s.as_ref().map(|s| now - s.issued_at),
+            status_sequence: list0.map(|s| s.sequence),
+            status_age_secs: status_age_of(ages, list0.map(|s| now - s.issued_at)),
         })
     }
 
@@ -413,14 +528,14 @@ impl Wallet {
     /// until their window closes, so a replay is refused even after the app restarts.
     pub fn verifier(&self) -> Result<Verifier> {
         let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
-        Ok(Verifier::new(trust, self.status_list()?).with_store(self.store.clone()))
+        Ok(Verifier::new(trust, self.status_lists()?).with_store(self.store.clone()))
     }
 
     /// The recipient's side of 授权用证: a grant verifier for grants bound to this device's key, from the
     /// cached lists, remembering used single-use grants in this store (a restart does not forget them).
     pub fn grant_verifier(&self) -> Result<GrantVerifier> {
         let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
-        Ok(GrantVerifier::new(&self.device_public_key(), trust, self.status_list()?).with_store(self.store.clone()))
+        Ok(GrantVerifier::new(&self.device_public_key(), trust, self.status_lists()?).with_store(self.store.clone()))
     }
 
     // --- licences -----------------------------------------------------------------------------
@@ -428,8 +543,8 @@ impl Wallet {
     /// Imports an issued licence after every check (see [`issue::check_import`]).
     pub fn import(&self, bytes: &[u8], now: i64) -> Result<LicenceSummary> {
         let trust = self.trust_list()?.ok_or(WalletError::NoTrustList)?;
-        let status = self.status_list()?;
-        let c = issue::check_import(bytes, &trust, status.as_ref(), &self.signer.public_key(), now)?;
+        let status = self.status_lists()?;
+        let c = issue::check_import(bytes, &trust, &status, &self.signer.public_key(), now)?;
         let p = &c.licence.signed.body;
         let rec = StoredLicence {
             licence_id: p.licence_id.clone(),
@@ -439,6 +554,7 @@ impl Wallet {
             valid_from: p.valid_from,
             valid_until: p.valid_until,
             status_index: p.status_index,
+            status_list: p.status_list,
             imported_at: now,
         };
         let body = serde_json::to_vec(&rec)?;
@@ -455,20 +571,21 @@ impl Wallet {
             })?;
             Ok(())
         })?;
-        Ok(self.summary(&rec, status.as_ref(), now))
+        Ok(self.summary(&rec, &status, now))
     }
 
-    fn summary(&self, r: &StoredLicence, status: Option<&StatusList>, now: i64) -> LicenceSummary {
-        let age = status.map(|s| now - s.issued_at);
-        let st = if status.and_then(|s| s.is_revoked(r.status_index)) == Some(true) {
+    /// The licence's status from its own status list (shard): one not held is "status not refreshed",
+    /// never valid.
+    fn summary(&self, r: &StoredLicence, status: &StatusLists, now: i64) -> LicenceSummary {
+        let age = status.get(r.status_list).map(|s| now - s.issued_at);
+        let revoked = r.revoked_in(status);
+        let st = if revoked == Some(true) {
             LicenceStatus::Revoked
         } else if now > r.valid_until {
             LicenceStatus::Expired
         } else if now < r.valid_from {
             LicenceStatus::NotYetValid
-        } else if age.is_none_or(|a| a > HOLDER_STATUS_MAX_AGE_SECS)
-            || status.and_then(|s| s.is_revoked(r.status_index)).is_none()
-        {
+        } else if age.is_none_or(|a| a > HOLDER_STATUS_MAX_AGE_SECS) || revoked.is_none() {
             LicenceStatus::StatusStale
         } else if r.valid_until - now <= EXPIRING_SECS {
             LicenceStatus::Expiring
@@ -524,11 +641,11 @@ impl Wallet {
     /// The licences held for `subject` (the owner's, or those kept for a principal), with their status
     /// at `now`. A licence of one subject never appears in another's list.
     pub fn licences_of(&self, subject: &str, now: i64) -> Result<Vec<LicenceSummary>> {
-        let status = self.status_list()?;
+        let status = self.status_lists()?;
         let mut out = Vec::new();
         for rec in self.store.list(LICENCE_COLLECTION, Some(subject))? {
             let r: StoredLicence = rec.json()?;
-            out.push(self.summary(&r, status.as_ref(), now));
+            out.push(self.summary(&r, &status, now));
         }
         zhangban_base::sort::sort_by(&mut out, |a, b| {
             (a.licence_type.code(), &a.licence_id).cmp(&(b.licence_type.code(), &b.licence_id))
@@ -545,7 +662,7 @@ impl Wallet {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| Error::corrupted(LICENCE_COLLECTION, licence_id))?;
         Ok(LicenceDetail {
-            summary: self.summary(&r, self.status_list()?.as_ref(), now),
+            summary: self.summary(&r, &self.status_lists()?, now),
             elements: verify::disclosed(r.licence_type, &items),
         })
     }

@@ -478,6 +478,7 @@ fn every_reason_has_both_messages() {
         WalletError::GrantAlreadyUsed,
         WalletError::GrantRevoked,
         WalletError::GrantTerms { what: "w".into() },
+        WalletError::StatusListMismatch { expected: 1, found: 0 },
     ];
     let mut codes = std::collections::HashSet::new();
     for e in &all {
@@ -491,7 +492,7 @@ fn every_reason_has_both_messages() {
 
 // --- the holder's wallet over the store ---------------------------------------------------------
 
-fn wallet_in(dir: &std::path::Path, f: &Fixture, signer: Arc<dyn DeviceSigner>) -> Wallet {
+pub(crate) fn wallet_in(dir: &std::path::Path, f: &Fixture, signer: Arc<dyn DeviceSigner>) -> Wallet {
     let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.join("vault.key")).unwrap());
     let store = Arc::new(Store::create(dir, vault, None).unwrap());
     let w = Wallet::with_signer(store, signer).with_root_key(f.root.public_key());

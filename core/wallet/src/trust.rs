@@ -13,7 +13,7 @@ pub const ROOT_KID: &[u8] = zhangban_base::anchors::ROOT_KID;
 
 /// Largest signed list accepted (a status list of a million licences is 128 KiB).
 pub const MAX_LIST_BYTES: usize = 192 * 1024;
-pub const MAX_STATUS_BITS: u64 = 1 << 20;
+pub use super::format::{list_id, MAX_STATUS_BITS, MAX_STATUS_LISTS};
 
 /// The pinned platform root public key (SEC1, P-256), from the build input ([`zhangban_base::anchors`]).
 pub fn pinned_root_key() -> Vec<u8> {
@@ -156,9 +156,16 @@ impl TrustList {
     }
 }
 
-/// The revocation status list: bit `i` set means the licence with status index `i` is revoked.
+/// The revocation status list (one shard): bit `i` set means the licence of this list with index `i` in it
+/// is revoked. A licence names its list (payload key 9, absent = 0) and its signed status index (key 8) is
+/// `list_id × MAX_STATUS_BITS + i` (ADR 0039), so a phone that knows no shards sees a licence of list k > 0 as
+/// beyond its list ("status unknown"), never as a bit of list 0.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatusList {
+    /// Which shard this is (key 6 of the signed list, absent = 0): inside the root's signature, so a list
+    /// signed for one shard is never taken for another.
+    #[serde(default)]
+    pub list_id: u32,
     pub sequence: u64,
     pub issued_at: i64,
     /// Number of indices covered.
@@ -169,7 +176,12 @@ pub struct StatusList {
 
 impl StatusList {
     pub fn new(sequence: u64, issued_at: i64, size: u64) -> StatusList {
-        StatusList { sequence, issued_at, size, bits: vec![0; size.div_ceil(8) as usize] }
+        StatusList::shard(0, sequence, issued_at, size)
+    }
+
+    /// An empty list for shard `list_id`.
+    pub fn shard(list_id: u32, sequence: u64, issued_at: i64, size: u64) -> StatusList {
+        StatusList { list_id, sequence, issued_at, size, bits: vec![0; size.div_ceil(8) as usize] }
     }
 
     pub fn set_revoked(&mut self, index: u64) {
@@ -187,16 +199,18 @@ impl StatusList {
     }
 
     pub fn sign(&self, sign: impl FnOnce(&[u8]) -> crate::Result<Vec<u8>>) -> crate::Result<Vec<u8>> {
-        sign_list(
-            map(vec![
-                (1, uint(FORMAT_VERSION)),
-                (2, uint(self.sequence)),
-                (3, int(self.issued_at)),
-                (4, uint(self.size)),
-                (5, bytes(&self.bits)),
-            ]),
-            sign,
-        )
+        let mut fields = vec![
+            (1, uint(FORMAT_VERSION)),
+            (2, uint(self.sequence)),
+            (3, int(self.issued_at)),
+            (4, uint(self.size)),
+            (5, bytes(&self.bits)),
+        ];
+        // List 0 is written as before sharding (no key 6): byte for byte what an older phone reads.
+        if self.list_id != 0 {
+            fields.push((6, uint(u64::from(self.list_id))));
+        }
+        sign_list(map(fields), sign)
     }
 
     pub fn verify(b: &[u8], root_key: &[u8]) -> WResult<StatusList> {
@@ -211,12 +225,65 @@ impl StatusList {
         if size > MAX_STATUS_BITS || bits.len() as u64 != size.div_ceil(8) {
             return Err(malformed("status list size"));
         }
+        // Absent is list 0; an explicit 0 is a second way to write the same list, refused.
+        let list_id = match m.opt(6) {
+            None => 0,
+            Some(v) => match list_id(as_u64(v, "status list id")?)? {
+                0 => return Err(malformed("status list id 0 written out (absent means 0)")),
+                id => id,
+            },
+        };
         Ok(StatusList {
+            list_id,
             sequence: as_u64(m.get(2, "status list")?, "sequence")?,
             issued_at: as_i64(m.get(3, "status list")?, "issued at")?,
             size,
             bits: bits.to_vec(),
         })
+    }
+}
+
+/// The status lists a verifier or wallet holds, one per shard id (at most [`MAX_STATUS_LISTS`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusLists(std::collections::BTreeMap<u32, StatusList>);
+
+impl StatusLists {
+    /// The list of shard `id`, if held.
+    pub fn get(&self, id: u32) -> Option<&StatusList> {
+        self.0.get(&id)
+    }
+
+    /// Keeps `sl` under its own id (replacing that shard's older copy).
+    pub fn insert(&mut self, sl: StatusList) {
+        self.0.insert(sl.list_id, sl);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &StatusList> {
+        self.0.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<Option<StatusList>> for StatusLists {
+    fn from(sl: Option<StatusList>) -> StatusLists {
+        sl.into_iter().collect()
+    }
+}
+
+impl FromIterator<StatusList> for StatusLists {
+    fn from_iter<I: IntoIterator<Item = StatusList>>(it: I) -> StatusLists {
+        let mut out = StatusLists::default();
+        for sl in it {
+            out.insert(sl);
+        }
+        out
     }
 }
 

@@ -336,6 +336,103 @@ fn generate(keys: VectorKeys) -> crate::Result<Vectors> {
     })
 }
 
+/// The sharded status list vectors (`tests/vectors/wallet-shards.json`, ADR 0039): with the keys, trust list and
+/// device of `wallet.json`, licences of shards 0, 1 and 2 checked against signed lists of shards 0 and 1.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShardVectors {
+    pub description: String,
+    pub now: i64,
+    /// Signed status lists, one per shard held (each names its id, key 6; absent for shard 0).
+    pub status_lists_hex: Vec<String>,
+    pub cases: Vec<VectorCase>,
+}
+
+pub fn shard_vectors_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/wallet-shards.json")
+}
+
+fn generate_shards(keys: &VectorKeys) -> crate::Result<ShardVectors> {
+    use super::trust::MAX_STATUS_BITS as B;
+    let root = SoftwareKey::from_pkcs8_hex(&keys.root_pkcs8)?;
+    let issuer = SoftwareKey::from_pkcs8_hex(&keys.issuer_pkcs8)?;
+    let device = SoftwareKey::from_pkcs8_hex(&keys.device_pkcs8)?;
+    let now = VECTOR_NOW;
+    // Shard 0 revokes bit 7, shard 1 bit 9 (size 1,024 each).
+    let mut s0 = StatusList::shard(0, 1, now - 600, 1024);
+    s0.set_revoked(7);
+    let mut s1 = StatusList::shard(1, 1, now - 600, 1024);
+    s1.set_revoked(9);
+    let p = Policy { accepted_purposes: vec!["x".into()], ..Policy::default() };
+    let mut cases = Vec::new();
+    for (name, index, expect) in [
+        ("shard_0_revoked_bit", 7, "revoked"),
+        ("shard_1_ok", B + 3, "ok"),
+        ("shard_1_revoked", B + 9, "revoked"),
+        // Bit 7 is revoked in shard 0 only: a licence of shard 1 with bit 7 is valid.
+        ("shard_1_bit_revoked_only_in_shard_0", B + 7, "ok"),
+        ("shard_1_beyond_its_list", B + 5000, "status_index_out_of_range"),
+        ("shard_2_not_held", 2 * B + 1, "status_unknown"),
+    ] {
+        let req = LicenceRequest {
+            licence_type: LicenceType::ResidentId,
+            issuer_uscc: VECTOR_ISSUER_USCC.into(),
+            serial: format!("{:08}", 100 + cases.len()),
+            version: "1".into(),
+            elements: resident(),
+            device_key: device.public_key(),
+            valid_from: now - 100 * 86400,
+            valid_until: now + 3650 * 86400,
+            status_index: index,
+        };
+        let l = issue_licence(&req, &issuer.key_id(), &issuer)?;
+        cases.push(VectorCase {
+            name: name.into(),
+            text: build_presentation(&l, &[1], "x", now, 60, &device)?.to_text(),
+            now,
+            policy: p.clone(),
+            repeat: 1,
+            expect: expect.into(),
+            disclosed: if expect == "ok" { vec!["name".into()] } else { vec![] },
+        });
+    }
+    Ok(ShardVectors {
+        description: "Zhangban sharded status list vectors (ADR 0039): keys, trust list and device of wallet.json. \
+                      A licence's status index (key 8) is list × 1,048,576 + bit and it names its list (key 9, \
+                      absent = 0); verify each case's text at `now` holding every list of `status_lists_hex`: the \
+                      result must be `expect`."
+            .into(),
+        now,
+        status_lists_hex: vec![hex::encode(s0.sign(|m| root.sign(m))?), hex::encode(s1.sign(|m| root.sign(m))?)],
+        cases,
+    })
+}
+
+/// Verifies every case of the shard vectors holding every list; returns the names of the cases that differ.
+pub fn check_shards(v: &ShardVectors, trust_list_hex: &str, root_key: &[u8]) -> Vec<String> {
+    let Some(trust) = hex::decode(trust_list_hex).ok().and_then(|b| TrustList::verify(&b, root_key).ok()) else {
+        return vec!["trust_list".into()];
+    };
+    let mut lists = super::trust::StatusLists::default();
+    for h in &v.status_lists_hex {
+        match hex::decode(h).ok().and_then(|b| StatusList::verify(&b, root_key).ok()) {
+            Some(s) => lists.insert(s),
+            None => return vec!["status_list".into()],
+        }
+    }
+    let mut bad = Vec::new();
+    for c in &v.cases {
+        let got = match Verifier::new(trust.clone(), lists.clone()).verify(&c.text, c.now, &c.policy) {
+            Ok(r) if r.disclosed.iter().map(|d| d.key.clone()).collect::<Vec<_>>() == c.disclosed => "ok",
+            Ok(_) => "disclosed",
+            Err(e) => e.code(),
+        };
+        if got != c.expect {
+            bad.push(c.name.clone());
+        }
+    }
+    bad
+}
+
 /// Verifies every case of `v`; returns the names of the cases whose result differs from `expect`.
 pub fn check(v: &Vectors, root_key: &[u8]) -> Vec<String> {
     let mut bad = Vec::new();
@@ -392,7 +489,7 @@ mod tests {
         let c = super::super::issue::check_import(
             &hex::decode(&v.licence_hex).unwrap(),
             &trust,
-            Some(&status),
+            &Some(status).into(),
             &device.public_key(),
             VECTOR_NOW,
         )
@@ -401,6 +498,36 @@ mod tests {
         // Checking is not vacuous: another root refuses the lists.
         let other = SoftwareKey::generate().unwrap();
         assert_eq!(check(&v, &other.public_key()), ["trust_list"]);
+    }
+
+    #[test]
+    fn shard_vectors_match() {
+        let v = load();
+        let root = SoftwareKey::from_pkcs8_hex(&v.keys.root_pkcs8).unwrap();
+        let b = std::fs::read(shard_vectors_path()).expect("tests/vectors/wallet-shards.json");
+        let s: ShardVectors = serde_json::from_slice(&b).expect("shard vectors parse");
+        assert_eq!(s.now, VECTOR_NOW);
+        assert_eq!(s.cases.len(), 6);
+        assert_eq!(check_shards(&s, &v.trust_list_hex, &root.public_key()), Vec::<String>::new());
+        // Not vacuous: holding only shard 0, every case of shard 1 changes its answer (never to "ok").
+        let only_0 = ShardVectors { status_lists_hex: s.status_lists_hex[..1].to_vec(), ..s.clone() };
+        let changed = check_shards(&only_0, &v.trust_list_hex, &root.public_key());
+        assert_eq!(
+            changed,
+            ["shard_1_ok", "shard_1_revoked", "shard_1_bit_revoked_only_in_shard_0", "shard_1_beyond_its_list"]
+        );
+        let other = SoftwareKey::generate().unwrap();
+        assert_eq!(check_shards(&s, &v.trust_list_hex, &other.public_key()), ["trust_list"]);
+    }
+
+    #[test]
+    #[ignore]
+    fn write_shard_vectors() {
+        if std::env::var("ZB_WRITE_VECTORS").is_err() {
+            return;
+        }
+        let v = generate_shards(&load().keys).unwrap();
+        std::fs::write(shard_vectors_path(), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::engage::Engagement;
 use super::error::{WResult, WalletError};
 use super::format::*;
 use super::ids::LicenceId;
-use super::trust::{StatusList, TrustEntry, TrustList};
+use super::trust::{StatusLists, TrustEntry, TrustList};
 use super::types::{ElementValue, LicenceType};
 use crate::store::{Store, SELF_SUBJECT};
 use crate::Text;
@@ -201,9 +201,11 @@ pub fn check_trust_age(trust: &TrustList, now: i64, max_age: i64) -> WResult<i64
     Ok(age)
 }
 
-/// Revocation check against a cached status list; returns the list's age.
-pub fn check_status(index: u64, status: Option<&StatusList>, now: i64, max_age: i64) -> WResult<i64> {
-    let sl = status.ok_or(WalletError::StatusUnknown)?;
+/// Revocation check of a licence against its own cached status list (its shard); returns the list's age. A
+/// licence whose list is not held is `status_unknown`, never valid.
+pub fn check_status(licence: &LicencePayload, status: &StatusLists, now: i64, max_age: i64) -> WResult<i64> {
+    let (list, index) = licence.status_slot();
+    let sl = status.get(list).filter(|sl| sl.list_id == list).ok_or(WalletError::StatusUnknown)?;
     let age = (now - sl.issued_at).max(0);
     if age > max_age {
         return Err(WalletError::StatusStale { age_secs: age, max_secs: max_age });
@@ -282,11 +284,11 @@ impl ReplayCache {
 /// Collection of nonces a verifier accepted, kept until their window closes (see [`Verifier::with_store`]).
 pub const SEEN_NONCES: &str = "verifier_nonce";
 
-/// An offline verifier: a trust list, a status list (if any) and a replay cache.
+/// An offline verifier: a trust list, the status lists it holds (one per shard) and a replay cache.
 #[derive(Debug)]
 pub struct Verifier {
     pub trust: TrustList,
-    pub status: Option<StatusList>,
+    pub status: StatusLists,
     replay: Mutex<ReplayCache>,
     /// Where accepted nonces are also kept, so a restarted verifier app still refuses a replay.
     seen_store: Option<Arc<Store>>,
@@ -301,10 +303,10 @@ struct SeenNonce {
 }
 
 impl Verifier {
-    pub fn new(trust: TrustList, status: Option<StatusList>) -> Verifier {
+    pub fn new(trust: TrustList, status: impl Into<StatusLists>) -> Verifier {
         Verifier {
             trust,
-            status,
+            status: status.into(),
             replay: Mutex::new(ReplayCache::default()),
             seen_store: None,
             accepted: AtomicU32::new(0),
@@ -447,7 +449,7 @@ impl Verifier {
             return Err(WalletError::WindowExpired { not_after: p.not_after });
         }
         let trust_age = check_trust_age(&self.trust, now, policy.max_trust_age_secs)?;
-        let status_age = check_status(mso.status_index, self.status.as_ref(), now, policy.max_status_age_secs)?;
+        let status_age = check_status(mso, &self.status, now, policy.max_status_age_secs)?;
         policy.check_purpose(&p.purpose)?;
         {
             let mut cache = self.replay.lock().map_err(|_| WalletError::Malformed { what: "replay cache".into() })?;

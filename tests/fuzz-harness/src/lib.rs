@@ -28,7 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
 
 struct Lists {
     trust: TrustList,
-    status: StatusList,
+    /// List 0 of wallet.json and list 1 of wallet-shards.json (so shard lookups are exercised).
+    status: wallet::StatusLists,
     device_key: Vec<u8>,
 }
 
@@ -41,7 +42,12 @@ fn lists() -> &'static Lists {
         let hexs = |k: &str| hex::decode(v[k].as_str().unwrap_or_default()).unwrap_or_default();
         Lists {
             trust: TrustList::verify(&hexs("trust_list_hex"), &root).expect("vector trust list"),
-            status: StatusList::verify(&hexs("status_list_hex"), &root).expect("vector status list"),
+            status: seeds::shard_lists()
+                .iter()
+                .filter_map(|b| StatusList::verify(b, &root).ok())
+                .filter(|s| s.list_id != 0)
+                .chain([StatusList::verify(&hexs("status_list_hex"), &root).expect("vector status list")])
+                .collect(),
             device_key: hex::decode(v["keys"]["device_public_hex"].as_str().unwrap_or_default()).unwrap_or_default(),
         }
     })
@@ -62,7 +68,7 @@ fn text(data: &[u8]) -> Option<&str> {
 pub fn presentation(data: &[u8]) {
     let Some(t) = text(data) else { return };
     let l = lists();
-    let v = wallet::Verifier::new(l.trust.clone(), Some(l.status.clone()));
+    let v = wallet::Verifier::new(l.trust.clone(), l.status.clone());
     let _ = v.verify(t, seeds::VECTOR_NOW, &policy());
     if let Ok(e) = wallet::Engagement::from_text(t) {
         let _ = e.to_text();
@@ -77,7 +83,7 @@ pub fn presentation(data: &[u8]) {
 pub fn grant(data: &[u8]) {
     let Some(t) = text(data) else { return };
     let l = lists();
-    let gv = wallet::GrantVerifier::new(&l.device_key, l.trust.clone(), Some(l.status.clone()));
+    let gv = wallet::GrantVerifier::new(&l.device_key, l.trust.clone(), l.status.clone());
     let _ = gv.verify(t, seeds::VECTOR_NOW, &policy());
     if let Ok(g) = format::GrantToken::from_text(t) {
         let _ = g.to_text();
@@ -87,7 +93,7 @@ pub fn grant(data: &[u8]) {
 /// An issued licence (CBOR from the platform) through every import check.
 pub fn licence_import(data: &[u8]) {
     let l = lists();
-    let _ = wallet::issue::check_import(data, &l.trust, Some(&l.status), &l.device_key, seeds::VECTOR_NOW);
+    let _ = wallet::issue::check_import(data, &l.trust, &l.status, &l.device_key, seeds::VECTOR_NOW);
 }
 
 /// A form schema (JSON from the catalog) loaded and compiled.

@@ -18,6 +18,26 @@ pub fn vectors() -> &'static Value {
     })
 }
 
+/// tests/vectors/wallet-shards.json (status list shards, ADR 0039), parsed.
+pub fn shard_vectors() -> &'static Value {
+    static V: OnceLock<Value> = OnceLock::new();
+    V.get_or_init(|| {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../vectors/wallet-shards.json");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    })
+}
+
+/// The signed status lists of the shard vectors (shards 0 and 1).
+pub fn shard_lists() -> Vec<Vec<u8>> {
+    shard_vectors()["status_lists_hex"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| hex::decode(h.as_str()?).ok())
+        .collect()
+}
+
 /// A case on the phone that platform events are applied to.
 pub fn case() -> zhangban_core::cases::Case {
     serde_json::from_value(json!({
@@ -41,6 +61,7 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         v["cases"]
             .as_array()
             .into_iter()
+            .chain(shard_vectors()["cases"].as_array())
             .flatten()
             .filter_map(|c| c["text"].as_str())
             .map(|t| t.as_bytes().to_vec())
@@ -165,7 +186,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 {"seq": 3, "case_id": "p1", "client_ref": "c1", "kind": "approved", "at": 1_790_000_300, "actor": "clerk:李科长",
                  "data": {"result": "准予", "licence": {"type": "business_licence", "elements": {"company_name": "x"}}}}
             ], "next": 3});
-            vec![
+            let shards = shard_lists().into_iter().map(|l| [vec![2u8], l].concat());
+            [
                 [vec![0u8], events.to_string().into_bytes()].concat(),
                 [vec![1u8], hexs("trust_list_hex")].concat(),
                 [vec![2u8], hexs("status_list_hex")].concat(),
@@ -176,6 +198,9 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
                 ]
                 .concat(),
             ]
+            .into_iter()
+            .chain(shards)
+            .collect()
         }
         _ => Vec::new(),
     }

@@ -2,7 +2,9 @@
 //!
 //! - One ES256 key per issuing department, kept in the sandbox database (`issuer_keys`), created at first
 //!   start. Each department has a unified social credit code and the licence types it may issue.
-//! - The trust list of those keys and the revocation status list, both signed by the platform root key.
+//! - The trust list of those keys and the revocation status lists (shards, ADR 0039), all signed by the
+//!   platform root key. A licence's status index is `shard × MAX_STATUS_BITS + bit`; when a shard reaches
+//!   its cap (`Config::status_list_max`) the next licence goes to the next shard.
 //!   **Test key**: [`ROOT_PKCS8_HEX`] is the private half of the root public key pinned in the core
 //!   (`core/base/trust/sandbox.anchors`, pinned by debug and `sandbox-trust` builds). It is published on purpose, for the sandbox
 //!   and the test vectors only; a real platform keeps its root key in an HSM and the app pins that key.
@@ -11,7 +13,8 @@
 //!   key is the one the calling device registered with, and returns the signed licence.
 //!
 //! Routes: `POST /v1/licences/nonce`, `POST /v1/licences/issue`, `GET /v1/trust-list`,
-//! `GET /v1/status-list`, `POST /v1/grants/revoke`, `GET /v1/grants/revoked`, and sandbox-only
+//! `GET /v1/status-lists`, `GET /v1/status-lists/{id}`, `GET /v1/status-list` (shard 0, for phones of
+//! before sharding), `POST /v1/grants/revoke`, `GET /v1/grants/revoked`, and sandbox-only
 //! administration `POST /v1/admin/licences/revoke`, `POST /v1/admin/issuer-keys/withdraw`.
 
 use std::collections::BTreeMap;
@@ -25,7 +28,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zhangban_core::wallet::format::ALG_ES256;
 use zhangban_core::wallet::issue::{issue_licence, verify_possession, with_derived, LicenceRequest};
-use zhangban_core::wallet::{DeviceSigner, ElementValue, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList};
+use zhangban_core::wallet::trust::MAX_STATUS_BITS;
+use zhangban_core::wallet::{
+    DeviceSigner, ElementValue, LicenceType, SoftwareKey, StatusList, TrustEntry, TrustList, MAX_STATUS_LISTS,
+};
 
 use crate::server::{now_secs, random_hex, sha256_hex, ApiError, DeviceAuth, SharedState};
 
@@ -208,10 +214,10 @@ pub fn signed_trust_list(st: &SharedState) -> Result<Vec<u8>, ApiError> {
     trust_list(st)?.sign(|m| root.sign(m)).map_err(internal)
 }
 
-/// The indices the status list covers once `taken` indices are in use: the configured first size, doubled
+/// The indices a status list covers once `taken` of its indices are in use: the configured first size, doubled
 /// until it covers them all, never past the cap (a list a phone refuses would leave every phone without status).
-/// A real platform with more people than one list holds would shard lists by index range; one list of up to
-/// 1,048,576 bits (128 KiB) is what a phone accepts and downloads.
+/// One list of up to 1,048,576 bits (128 KiB) is what a phone accepts and downloads; past it the platform
+/// opens the next shard.
 pub fn covered_size(first: u64, cap: u64, taken: u64) -> u64 {
     let mut size = first.clamp(1, cap.max(1));
     while size < taken && size < cap {
@@ -220,17 +226,55 @@ pub fn covered_size(first: u64, cap: u64, taken: u64) -> u64 {
     size
 }
 
+/// Bits of one shard the sandbox uses: the configured cap, at most what a phone accepts.
+fn shard_cap(st: &SharedState) -> u64 {
+    st.config.status_list_max.clamp(1, MAX_STATUS_BITS)
+}
+
+/// The status index the next licence takes after `last` (the highest taken, if any): the next bit of the same
+/// shard, or the first bit of the next shard when that one is full. `None` past the last shard.
+pub fn next_status_index(last: Option<u64>, cap: u64, shards: u32) -> Option<u64> {
+    let next = match last {
+        None => 0,
+        Some(l) if (l % MAX_STATUS_BITS) + 1 >= cap.min(MAX_STATUS_BITS) => (l / MAX_STATUS_BITS + 1) * MAX_STATUS_BITS,
+        Some(l) => l + 1,
+    };
+    (next / MAX_STATUS_BITS < u64::from(shards.min(MAX_STATUS_LISTS))).then_some(next)
+}
+
+/// The shards in use: 0 up to the shard of the highest index taken (shard 0 always).
+pub fn status_list_ids(st: &SharedState) -> Result<Vec<u32>, ApiError> {
+    let last: Option<i64> =
+        st.with_db(|c| Ok(c.query_row("SELECT MAX(status_index) FROM licences", [], |r| r.get(0))?))?;
+    let top = last.map_or(0, |l| (l.max(0) as u64 / MAX_STATUS_BITS) as u32);
+    Ok((0..=top.min(MAX_STATUS_LISTS - 1)).collect())
+}
+
+/// Status list 0 (the only one before sharding), not yet signed.
 pub fn status_list(st: &SharedState) -> Result<StatusList, ApiError> {
+    status_list_of(st, 0)
+}
+
+/// Status list (shard) `id`, not yet signed: the revoked bits of the indices `id × MAX_STATUS_BITS …`.
+pub fn status_list_of(st: &SharedState, id: u32) -> Result<StatusList, ApiError> {
+    let base = i64::from(id) * MAX_STATUS_BITS as i64;
+    let end = base + MAX_STATUS_BITS as i64;
     let (revoked, taken): (Vec<i64>, i64) = st.with_db(|c| {
-        let mut s = c.prepare("SELECT status_index FROM licences WHERE revoked_at IS NOT NULL")?;
-        let v = s.query_map([], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
-        let taken: i64 = c.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
+        let mut s = c.prepare(
+            "SELECT status_index FROM licences WHERE revoked_at IS NOT NULL AND status_index >= ?1 AND status_index < ?2",
+        )?;
+        let v = s.query_map(params![base, end], |r| r.get(0))?.collect::<Result<Vec<i64>, _>>()?;
+        let taken: i64 = c.query_row(
+            "SELECT COALESCE(MAX(status_index) - ?1, -1) + 1 FROM licences WHERE status_index >= ?1 AND status_index < ?2",
+            params![base, end],
+            |r| r.get(0),
+        )?;
         Ok((v, taken))
     })?;
-    let size = covered_size(st.config.status_list_size, st.config.status_list_max, taken.max(0) as u64);
-    let mut sl = StatusList::new(chrono::Utc::now().timestamp_millis() as u64, now_secs(), size);
+    let size = covered_size(st.config.status_list_size, shard_cap(st), taken.max(0) as u64);
+    let mut sl = StatusList::shard(id, chrono::Utc::now().timestamp_millis() as u64, now_secs(), size);
     for i in revoked {
-        sl.set_revoked(i as u64);
+        sl.set_revoked((i - base) as u64);
     }
     Ok(sl)
 }
@@ -246,6 +290,8 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/licences/issue", post(issue))
         .route("/v1/trust-list", get(get_trust_list))
         .route("/v1/status-list", get(get_status_list))
+        .route("/v1/status-lists", get(get_status_lists))
+        .route("/v1/status-lists/{id}", get(get_status_list_shard))
         .route("/v1/grants/revoke", post(revoke_grant))
         .route("/v1/grants/revoked", get(revoked_grants))
         .route("/v1/admin/register", post(admin_enrol))
@@ -409,7 +455,7 @@ pub(crate) fn sign_for_device(
     // Reserve a status index (and so a serial) atomically, within the person's and the phone's bounds and
     // the list's size; the row gets its licence id once signed.
     let placeholder = format!("pending-{nonce}");
-    let cap = st.config.status_list_max.min(zhangban_core::wallet::trust::MAX_STATUS_BITS);
+    let (cap, shards) = (shard_cap(st), st.config.status_lists_max);
     let index: i64 = st.with_db(|c| {
         let tx = c.transaction()?;
         let since = now - 24 * 3600;
@@ -431,15 +477,16 @@ pub(crate) fn sign_for_device(
                 "24 小时内为此人或此设备签发的证照过多：请明天再试",
             ));
         }
-        let next: i64 = tx.query_row("SELECT COALESCE(MAX(status_index), -1) + 1 FROM licences", [], |r| r.get(0))?;
-        if next as u64 >= cap {
+        let last: Option<i64> = tx.query_row("SELECT MAX(status_index) FROM licences", [], |r| r.get(0))?;
+        let Some(next) = next_status_index(last.map(|l| l.max(0) as u64), cap, shards) else {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "status_list_full",
-                "the platform's status list is full",
-                "平台证照状态列表已满",
+                "every status list of the platform is full",
+                "平台证照状态列表已全部用满",
             ));
-        }
+        };
+        let next = next as i64;
         tx.execute(
             "INSERT INTO licences (status_index, licence_id, device_id, licence_type, issued_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![next, placeholder, device_id, t.key(), now],
@@ -611,11 +658,43 @@ async fn get_trust_list(State(st): State<SharedState>) -> Result<Json<serde_json
     Ok(Json(json!({ "sequence": tl.sequence, "issued_at": tl.issued_at, "signed": hex::encode(signed) })))
 }
 
+/// `GET /v1/status-list`: shard 0, for phones of before sharding (API version 2).
 async fn get_status_list(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let sl = status_list(&st)?;
+    signed_shard(&st, 0)
+}
+
+fn signed_shard(st: &SharedState, id: u32) -> Result<Json<serde_json::Value>, ApiError> {
+    let sl = status_list_of(st, id)?;
     let root = root_key()?;
     let signed = sl.sign(|m| root.sign(m)).map_err(internal)?;
-    Ok(Json(json!({ "sequence": sl.sequence, "issued_at": sl.issued_at, "signed": hex::encode(signed) })))
+    Ok(Json(json!({
+        "list_id": sl.list_id,
+        "sequence": sl.sequence,
+        "issued_at": sl.issued_at,
+        "signed": hex::encode(signed),
+    })))
+}
+
+/// `GET /v1/status-lists` (API version 3): the shards in use, each with its sequence and size.
+async fn get_status_lists(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut lists = Vec::new();
+    for id in status_list_ids(&st)? {
+        let sl = status_list_of(&st, id)?;
+        lists.push(json!({ "id": id, "sequence": sl.sequence, "issued_at": sl.issued_at, "size": sl.size }));
+    }
+    Ok(Json(json!({ "lists": lists })))
+}
+
+/// `GET /v1/status-lists/{id}` (API version 3): one shard, signed (its id is inside the signature).
+async fn get_status_list_shard(
+    State(st): State<SharedState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id: u32 = id.parse().map_err(|_| ApiError::not_found("status list"))?;
+    if !status_list_ids(&st)?.contains(&id) {
+        return Err(ApiError::not_found("status list"));
+    }
+    signed_shard(&st, id)
 }
 
 #[derive(Debug, Deserialize)]
@@ -754,6 +833,20 @@ mod tests {
         // A first size above the cap, or zero, still gives a list a phone accepts.
         assert_eq!(covered_size(1 << 21, 1 << 20, 0), 1 << 20);
         assert_eq!(covered_size(0, 64, 0), 1);
+    }
+
+    #[test]
+    fn a_full_shard_sends_the_next_licence_to_the_next_shard() {
+        const B: u64 = MAX_STATUS_BITS;
+        assert_eq!(next_status_index(None, 4, 3), Some(0));
+        assert_eq!(next_status_index(Some(2), 4, 3), Some(3));
+        assert_eq!(next_status_index(Some(3), 4, 3), Some(B));
+        assert_eq!(next_status_index(Some(B + 3), 4, 3), Some(2 * B));
+        assert_eq!(next_status_index(Some(2 * B + 3), 4, 3), None, "past the last shard");
+        assert_eq!(next_status_index(Some(B - 1), B, 2), Some(B), "a shard at the phone's limit");
+        assert_eq!(next_status_index(Some(B - 1), B, 1), None);
+        // A cap above what a phone accepts is held to it.
+        assert_eq!(next_status_index(Some(B - 1), 2 * B, 2), Some(B));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! zhangban-sandbox serve [--addr 127.0.0.1:0] [--db FILE]   serve the platform; prints "listening on URL"
+//!   (`--status-list-max BITS`: the cap of one status list shard, small in a test to cross shards)
 //! zhangban-sandbox demo [--report FILE]                      run the citizen's journey end to end
 //! ```
 //! Add a subcommand: one arm in `main` and one line in `USAGE`; parse options with [`Args`].
@@ -14,7 +15,7 @@ use std::process::ExitCode;
 use zhangban_sandbox::{demo, fault_writer, server};
 
 const USAGE: &str = "usage:
-  zhangban-sandbox serve [--addr 127.0.0.1:0] [--db FILE]
+  zhangban-sandbox serve [--addr 127.0.0.1:0] [--db FILE] [--status-list-max BITS]
   zhangban-sandbox demo [--report FILE]
   zhangban-sandbox clerk --url URL (list | stats | agents | sweep [--on DATE] | show CASE |
       accept CASE [--days N] | review CASE | supplement CASE --items A,B [--due-days N] [--note T] |
@@ -100,10 +101,14 @@ fn serve(mut args: Args) -> Result<(), String> {
     let db = args.opt("--db")?.map(PathBuf::from);
     let faults =
         args.opt("--faults")?.map(|r| r.parse::<f64>().map_err(|_| "--faults takes a rate 0..1")).transpose()?;
+    let mut config = server::Config::default();
+    if let Some(cap) = args.opt("--status-list-max")? {
+        config.status_list_max = cap.parse().map_err(|_| "--status-list-max takes a number of bits")?;
+        config.status_list_size = config.status_list_size.min(config.status_list_max);
+    }
     args.finish()?;
     runtime()?.block_on(async {
-        let running =
-            server::start(&addr, db.as_deref(), server::Config::default()).await.map_err(|e| e.to_string())?;
+        let running = server::start(&addr, db.as_deref(), config).await.map_err(|e| e.to_string())?;
         if let Some(rate) = faults {
             running.state.faults.set(zhangban_sandbox::faults::FaultConfig::mixed(rate, 2000));
         }

@@ -78,10 +78,13 @@ pub struct Config {
     /// Indices the revocation status list covers at first ([`crate::issuer::STATUS_LIST_SIZE`]); the list
     /// doubles as licences take indices, up to [`Config::status_list_max`]. A test makes it small.
     pub status_list_size: u64,
-    /// The most indices the list may grow to (so licences the platform can issue in all): the largest list a
-    /// phone accepts, [`zhangban_core::wallet::trust::MAX_STATUS_BITS`] (1,048,576). A test makes it small to
-    /// reach the end quickly.
+    /// The most indices one status list (shard) may grow to: the largest list a phone accepts,
+    /// [`zhangban_core::wallet::trust::MAX_STATUS_BITS`] (1,048,576). When a shard is full the next licence
+    /// goes to the next shard (ADR 0039). A test makes it small to cross shards quickly.
     pub status_list_max: u64,
+    /// The most status lists (shards) the platform publishes: [`zhangban_core::wallet::MAX_STATUS_LISTS`]
+    /// (a phone refuses more). Past the last shard's cap issuance answers `503 status_list_full`.
+    pub status_lists_max: u32,
 }
 
 /// Environment variable holding the back office's token (for `serve` and the `clerk` command).
@@ -116,6 +119,7 @@ impl Default for Config {
             admin_token: std::env::var(ADMIN_TOKEN_ENV).ok().filter(|t| !t.is_empty()),
             status_list_size: crate::issuer::STATUS_LIST_SIZE,
             status_list_max: zhangban_core::wallet::trust::MAX_STATUS_BITS,
+            status_lists_max: zhangban_core::wallet::MAX_STATUS_LISTS,
         }
     }
 }

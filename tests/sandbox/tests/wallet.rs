@@ -356,12 +356,15 @@ async fn attack_one_person_cannot_use_up_the_status_list() {
 /// status_list_full` for good: a platform with more real people than that could issue nothing more. Now the list
 /// starts at the configured size and doubles as indices are taken, up to the largest list a phone accepts
 /// (`MAX_STATUS_BITS`, or the configured cap); a verifier whose cached list predates a new licence's index is told
-/// its list is out of range (not "valid", not "revoked") and is right again after its next sync.
+/// its list is out of range (not "valid", not "revoked") and is right again after its next sync. (Past a full
+/// list the next licence goes to the next shard: `licences_past_a_full_shard_go_to_the_next_and_revoke_there`;
+/// here the platform has one shard, so its end is the platform's.)
 #[tokio::test]
 async fn attack_more_people_than_the_first_list_still_get_licences() {
     let dir = tempfile::tempdir().unwrap();
     // A small first list and a small cap, so the test crosses both quickly.
-    let config = server::Config { status_list_size: 16, status_list_max: 64, ..server::Config::default() };
+    let config =
+        server::Config { status_list_size: 16, status_list_max: 64, status_lists_max: 1, ..server::Config::default() };
     let running = server::start("127.0.0.1:0", None, config).await.unwrap();
     let client = PlatformClient::new(&running.url).unwrap();
     // A verifier syncs while the list is still its first size.
@@ -410,4 +413,150 @@ async fn attack_more_people_than_the_first_list_still_get_licences() {
     let fresh = verifier.verifier().unwrap().verify(&p.qr_text, now + 1, &policy);
     assert!(fresh.is_ok(), "after its sync the verifier's list covers the new licence: {fresh:?}");
     running.stop().await;
+}
+
+/// A registered phone of the sample resident (one person: the quotas allow 20 licences a day) with its resident
+/// ID licence.
+async fn phone_with_licence(dir: &std::path::Path, name: &str, running: &server::Running) -> (Wallet, LicenceSummary) {
+    let client = PlatformClient::new(&running.url).unwrap();
+    let w = wallet(&dir.join(name));
+    register(&client, &w).await;
+    zhangban_sandbox::issuer::enrol_device_of(&running.state, w.store(), LicenceType::ResidentId, &resident()).unwrap();
+    let lic = client
+        .request_licence(&w, LicenceType::ResidentId, None)
+        .await
+        .unwrap_or_else(|e| panic!("{name} got no licence: {e:?}"));
+    (w, lic)
+}
+
+/// Issue 10, finding 15 (the rest; ADR 0039): a province issues more licences than one status list holds (the
+/// most a phone accepts). Before, the licence after the list's cap was refused (`503 status_list_full`) for
+/// good. Now the platform opens the next shard: the licence names it, the platform serves each shard
+/// (`GET /v1/status-lists`, `/v1/status-lists/{id}`), a revocation flips the bit in the licence's own shard, the
+/// holder's phone fetches its own shards and a verifier every shard; one that holds only shard 0 says
+/// "status unknown" for a licence of shard 1, never "valid".
+#[tokio::test]
+async fn licences_past_a_full_shard_go_to_the_next_and_revoke_there() {
+    let dir = tempfile::tempdir().unwrap();
+    // Shards of two licences each, so the third licence is the first of shard 1.
+    let config = server::Config { status_list_size: 2, status_list_max: 2, ..server::Config::default() };
+    let running = server::start("127.0.0.1:0", None, config).await.unwrap();
+    let (a, lic_a) = phone_with_licence(dir.path(), "a", &running).await;
+    let (b, _) = phone_with_licence(dir.path(), "b", &running).await;
+    // Main refused this one: "503 status_list_full".
+    let (c, lic_c) = phone_with_licence(dir.path(), "c", &running).await;
+    let d = wallet(&dir.path().join("d"));
+    let client = PlatformClient::new(&running.url).unwrap();
+
+    // The platform publishes two shards; the old route is shard 0.
+    let index: serde_json::Value = client.get_json("/v1/status-lists", None).await.unwrap();
+    let ids: Vec<u64> = index["lists"].as_array().unwrap().iter().map(|l| l["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [0, 1]);
+    let old: serde_json::Value = client.get_json("/v1/status-list", None).await.unwrap();
+    assert_eq!(old["list_id"], 0);
+    match client.get_json::<serde_json::Value>("/v1/status-lists/2", None).await {
+        Err(zhangban_core::Error::Rejected { status: 404, .. }) => {}
+        other => panic!("a shard not in use: {other:?}"),
+    }
+
+    // Presentations made now (each phone shows its licence), verified after the revocation.
+    let now = chrono::Utc::now().timestamp();
+    let show = |w: &Wallet, l: &LicenceSummary| w.present(&l.licence_id, &Preset::HotelCheckIn, None, now).unwrap();
+    let (p_a, p_c) = (show(&a, &lic_a), show(&c, &lic_c));
+    let p_a2 = show(&a, &lic_a);
+    let p_c2 = show(&c, &lic_c);
+
+    // c held only list 0 when it asked (fetched before it had a licence): the issuance fetched its licence's
+    // shard at once, so its new licence is "valid", not "status not refreshed".
+    let status = |w: &Wallet| w.licences(chrono::Utc::now().timestamp()).unwrap()[0].status;
+    assert_eq!(lic_c.status, zhangban_core::wallet::LicenceStatus::Valid);
+    assert!(c.status_list_of(1).unwrap().is_some());
+    assert!(zhangban_core::remind::home(c.store()).unwrap().status_list_age_secs.is_some());
+
+    // The department revokes the licence of shard 1.
+    assert!(zhangban_sandbox::issuer::revoke_licence(&running.state, &lic_c.licence_id).unwrap());
+    assert_eq!(zhangban_sandbox::issuer::status_list_of(&running.state, 1).unwrap().is_revoked(0), Some(true));
+    assert_eq!(zhangban_sandbox::issuer::status_list(&running.state).unwrap().is_revoked(0), Some(false));
+
+    // The holders refresh (their own shards): c sees its licence revoked, a and b theirs valid.
+    for w in [&a, &b, &c] {
+        client.refresh_wallet_lists(w).await.unwrap();
+    }
+    assert_eq!(status(&c), zhangban_core::wallet::LicenceStatus::Revoked);
+    assert_eq!(status(&a), zhangban_core::wallet::LicenceStatus::Valid);
+    assert_eq!(status(&b), zhangban_core::wallet::LicenceStatus::Valid);
+    assert!(a.status_list_of(1).unwrap().is_none(), "a holder fetches only the shards of its licences");
+    assert_eq!(c.status_lists().unwrap().len(), 2);
+    assert!(c.cache_info(now).unwrap().status_age_secs.is_some());
+
+    // A verifier refreshes every shard: shard 1's licence is revoked, shard 0's valid.
+    let policy = Policy { accepted_purposes: vec![p_a.purpose.clone()], ..Policy::default() };
+    client.refresh_lists_for(&d, sync::StatusScope::EveryShard).await.unwrap();
+    assert_eq!(d.status_lists().unwrap().len(), 2);
+    let v = d.verifier().unwrap();
+    assert_eq!(v.verify(&p_c.qr_text, now + 1, &policy).unwrap_err().code(), "revoked");
+    let ok = v.verify(&p_a.qr_text, now + 1, &policy);
+    assert!(ok.is_ok(), "shard 0's licence stays valid: {ok:?}");
+
+    // A phone holding only shard 0 (a holder's refresh with no licence of shard 1): status unknown, never valid.
+    let e = wallet(&dir.path().join("e"));
+    client.refresh_wallet_lists(&e).await.unwrap();
+    assert!(e.status_list_of(1).unwrap().is_none());
+    let ve = e.verifier().unwrap();
+    assert_eq!(ve.verify(&p_c2.qr_text, now + 1, &policy).unwrap_err().code(), "status_unknown");
+    assert!(ve.verify(&p_a2.qr_text, now + 1, &policy).is_ok());
+    running.stop().await;
+}
+
+/// The home's "status list updated … ago" (and the licence's status) are those of the licence's own shard: a
+/// phone holding list 0 but not its licence's list 1 shows the age as unknown and the licence as "status not
+/// refreshed", never list 0's age and "valid" (ADR 0039). Lists signed by the sandbox's root, as a platform's.
+#[test]
+fn the_home_s_status_list_age_is_that_of_the_licence_s_own_shard() {
+    use zhangban_core::wallet::format::ALG_ES256;
+    use zhangban_core::wallet::issue::{issue_licence, text_elements, with_derived, LicenceRequest, SAMPLE_RESIDENT};
+    use zhangban_core::wallet::{DeviceSigner, LicenceStatus, SoftwareKey, StatusList, TrustEntry, TrustList};
+    let dir = tempfile::tempdir().unwrap();
+    let w = wallet(dir.path());
+    let now = w.store().now();
+    let root = zhangban_sandbox::issuer::root_key().unwrap();
+    let issuer = SoftwareKey::generate().unwrap();
+    let uscc = "11110000000019001J";
+    let trust = TrustList {
+        sequence: 1,
+        issued_at: now - 60,
+        entries: vec![TrustEntry {
+            kid: issuer.key_id(),
+            alg: ALG_ES256,
+            public_key: issuer.public_key(),
+            issuer_uscc: uscc.into(),
+            name_zh: "北京市公安局".into(),
+            name_en: "Beijing PSB".into(),
+            types: vec![LicenceType::ResidentId.code().into()],
+            valid_from: now - 86400,
+            valid_until: now + 3650 * 86400,
+            withdrawn: false,
+        }],
+    };
+    w.update_trust_list(&trust.sign(|m| root.sign(m)).unwrap(), now).unwrap();
+    w.update_status_list(&StatusList::new(1, now - 600, 1024).sign(|m| root.sign(m)).unwrap(), now).unwrap();
+    let req = LicenceRequest {
+        licence_type: LicenceType::ResidentId,
+        issuer_uscc: uscc.into(),
+        serial: "00000042".into(),
+        version: "1".into(),
+        elements: with_derived(LicenceType::ResidentId, text_elements(&SAMPLE_RESIDENT), now),
+        device_key: w.device_public_key(),
+        valid_from: now - 86400,
+        valid_until: now + 3650 * 86400,
+        status_index: zhangban_core::wallet::trust::MAX_STATUS_BITS + 5,
+    };
+    let l = issue_licence(&req, &issuer.key_id(), &issuer).unwrap();
+    assert_eq!(w.import(&l.encode(), now).unwrap().status, LicenceStatus::StatusStale);
+    let home = zhangban_core::remind::home(w.store()).unwrap();
+    assert_eq!(home.status_list_age_secs, None, "list 0's age is not the licence's");
+    w.update_status_list(&StatusList::shard(1, 1, now - 120, 64).sign(|m| root.sign(m)).unwrap(), now).unwrap();
+    assert_eq!(w.licences(now).unwrap()[0].status, LicenceStatus::Valid);
+    let home = zhangban_core::remind::home(w.store()).unwrap();
+    assert_eq!(home.status_list_age_secs, Some(120), "the licence's own list's age, not list 0's (600 s)");
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use zhangban_core::notify::NoListener;
 use zhangban_core::store::{FileVault, KeyVault, Store};
 use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
-use zhangban_core::sync::PlatformClient;
+use zhangban_core::sync::{PlatformClient, StatusScope};
 use zhangban_core::wallet::issue::{text_elements, SAMPLE_RESIDENT};
 use zhangban_core::wallet::{qr, GrantExpiry, LicenceType, Policy, Preset, Wallet};
 
@@ -30,8 +30,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let info = j.client.refresh_wallet_lists(&wallet).await?;
     j.check(
         "wallet.lists",
-        "下载了签发机构信任列表和证照状态列表（平台根密钥签名，已按内置根公钥验证）",
-        "Downloaded the issuer trust list and the status list (signed by the platform root, checked against the pinned key)",
+        "下载了签发机构信任列表和本机所需的证照状态列表（平台根密钥签名，已按内置根公钥验证）",
+        "Downloaded the issuer trust list and the status lists this phone needs (signed by the platform root, checked against the pinned key)",
         info.trust_sequence.is_some() && info.status_sequence.is_some(),
         json!(info),
     );
@@ -78,7 +78,8 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         json!(list.iter().map(|l| json!({"type": l.type_name.zh, "status": l.status})).collect::<Vec<_>>()),
     );
 
-    // The hotel's verifier: its own store; it fetched the lists this morning and is offline now.
+    // The hotel's verifier: its own store; it fetched the lists (every status list shard, ADR 0039) this morning
+    // and is offline now.
     let vdir = j.home.join("hotel-verifier");
     std::fs::create_dir_all(&vdir)?;
     let vvault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&vdir.join("vault.key"))?);
@@ -86,7 +87,7 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let hotel = Wallet::open(vstore)?;
     {
         let client = PlatformClient::new(&j.platform_url)?;
-        client.refresh_wallet_lists(&hotel).await?;
+        client.refresh_lists_for(&hotel, StatusScope::EveryShard).await?;
     }
     let verifier = hotel.verifier()?;
 

@@ -164,7 +164,8 @@ fun VerifierScreen(z: Zhangban, onBack: () -> Unit) {
             onClick = {
                 scope.launch {
                     error = attempt {
-                        z.wallet.refreshLists(z.platformUrl)
+                        // A verifier checks licences of every status list shard (ADR 0039).
+                        z.wallet.refreshLists(z.platformUrl, everyShard = true)
                         outcome = null
                         generation++
                     }
