@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use zhangban_core::calendar::{Calendar, WorkdayInfo, WorkingDate, WorkingDays};
 use zhangban_core::cases::{self, CaseSummary, CaseView, RatingLevel, Submission};
-use zhangban_core::catalog::Catalog;
 use zhangban_core::notify::{Listener, NoListener, Notice};
 use zhangban_core::outbox;
 use zhangban_core::store::{Store, SELF_SUBJECT};
 use zhangban_core::sync::runner::{RunReport, SyncConfig, SyncHandle, SyncRunner};
 use zhangban_core::sync::{self, QuarantinedOp};
 use zhangban_core::Error as CoreError;
+use zhangban_core::{agent::agent, catalog::Catalog};
 
 use crate::error::{guard, ZhangbanError};
 use crate::forms::ZhangbanDraft;
@@ -94,10 +94,11 @@ impl ZhangbanCases {
     /// The case screen today (the store clock's day). A principal's case (an agent's phone) opens only under
     /// the mandate (scope `follow`, audited): `PermissionDenied` once revoked.
     pub fn view(&self, case_id: String) -> Result<CaseView, ZhangbanError> {
-        guard(|| zhangban_core::agent::agent::view_case(&self.store, &case_id))
+        guard(|| agent::view_case(&self.store, &case_id))
     }
 
-    /// Supplies what a 补正 request or a 容缺 commitment asked for (queued offline).
+    /// Supplies what a 补正 request or a 容缺 commitment asked for (queued offline). A principal's case (an
+    /// agent's phone) goes through agent mode: its mandate's scope `submit`, audited.
     pub fn supply(
         &self,
         case_id: String,
@@ -105,7 +106,7 @@ impl ZhangbanCases {
         attachment_ids: Vec<String>,
         note: String,
     ) -> Result<(), ZhangbanError> {
-        self.queued(|| cases::supply(&self.store, &case_id, values, &attachment_ids, &note))
+        self.queued(|| agent::supply_case(&self.store, &case_id, values, &attachment_ids, &note))
     }
 
     /// Rates a completed case; `Dissatisfied` and `VeryDissatisfied` need a reason.
@@ -125,7 +126,8 @@ impl ZhangbanCases {
 
     /// Sends a submission the platform refused again, changed (one transaction, new idempotency key).
     /// `values`: a JSON merge patch over the old values, or with `replace_values` the new values; `None`
-    /// keeps them. `item_codes` / `attachment_ids`: `None` keeps the old ones.
+    /// keeps them. `item_codes` / `attachment_ids`: `None` keeps the old ones. A principal's case through agent
+    /// mode, as `supply`.
     pub fn resubmit(
         &self,
         case_id: String,
@@ -135,7 +137,7 @@ impl ZhangbanCases {
         attachment_ids: Option<Vec<String>>,
     ) -> Result<CaseSummary, ZhangbanError> {
         let fix = cases::Fix::new(values, replace_values, item_codes, attachment_ids);
-        self.queued(|| Ok(CaseSummary::from(&cases::resubmit(&self.store, &case_id, &fix)?)))
+        self.queued(|| Ok(CaseSummary::from(&agent::resubmit_case(&self.store, &case_id, &fix)?)))
     }
 
     /// Gives up what the platform refused for this case (a refused submission: the case is withdrawn).

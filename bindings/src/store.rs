@@ -195,14 +195,15 @@ impl ZhangbanStore {
 
     // ---- attachments ----------------------------------------------------------------------------
 
-    /// Encrypts `data` into a new attachment of `subject`.
+    /// Encrypts `data` into a new attachment of `subject`; a principal's (an agent's phone, for a case's 补正)
+    /// only under their mandate (scope `fill`, audited).
     pub fn write_attachment(
         &self,
         subject: String,
         name: String,
         data: Vec<u8>,
     ) -> Result<AttachmentInfo, ZhangbanError> {
-        guard(|| self.inner.plain().write_attachment(&subject, &name, &mut data.as_slice()))
+        guard(|| zhangban_core::agent::agent::attach_for(&self.inner, &subject, &name, &mut data.as_slice()))
     }
 
     /// Encrypts the file at `path` (streamed, not loaded whole) into a new attachment of `subject`.

@@ -109,7 +109,6 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
             "read_attachment_to_path": lambda: store.read_attachment_to_path(photo, out),
             "attachment_info": lambda: store.attachment_info(photo),
             "delete_attachment": lambda: store.delete_attachment(photo),
-            "write_attachment": lambda: store.write_attachment(p, "x.jpg", b"planted"),
             "profile_json": lambda: zb.profile_json(store, p),
             "profile_set": lambda: zb.profile_set(store, p, "person.phone", j("13000000000")),
             "catalog_checklist": lambda: zb.catalog_checklist(store, p, "MZ-002"),
@@ -141,6 +140,42 @@ class PrincipalOutsideAgentModeTest(FfiTestCase):
         with self.assertRaises(denied) as cm:
             cases.view(case.id)
         self.assertEqual(cm.exception.missing, "revoked")
+
+    def test_an_agent_answers_a_principals_supplement_from_the_case_screen_only_under_the_mandate(self):
+        """The 待办 home of an agent's phone opens a principal's case by its id; its 补正 (a file and the supply)
+        goes through agent mode (scope fill, then submit, audited). Before: both were refused to the agent
+        ("acting for a principal needs agent mode"), and the case screen offered rating and complaining, hers alone."""
+        store, cases, agent, p, photo, case, _ = self.served_principal()
+        denied = zb.ZhangbanError.PermissionDenied
+        run(cases.sync_now())
+        receipt = cases.view(case.id).summary.receipt
+        self.sandbox.clerk("accept", receipt, "--days", "5")
+        self.sandbox.clerk("supplement", receipt, "--items", "户口簿复印件", "--due-days", "3")
+        run(cases.sync_now())
+        v = cases.view(case.id)
+        self.assertEqual(v.summary.state, zb.CaseState.SUPPLEMENT_REQUESTED)
+        self.assertTrue(v.actions.supplement)
+        self.assertEqual((v.actions.rate, v.actions.complain, v.actions.discard), (False, False, False),
+                         "rating, complaining and giving up are the principal's own")
+        scan = store.write_attachment(p, "household-copy.jpg", b"\xff\xd8\xff household register copy")
+        self.assertEqual(scan.subject, p)
+        cases.supply(case.id, "{}", [scan.id], "补交户口簿复印件")
+        self.assertEqual(store.audit_entries(None)[-1].action, "agent.access")
+        run(cases.sync_now())
+        run(cases.sync_now())
+        self.assertEqual(cases.view(case.id).summary.state, zb.CaseState.IN_REVIEW)
+        # Once she revoked the delegation, neither a file for her nor a 补正 goes through.
+        self.li.revoke(self.given.id)
+        run(self.li_cases.sync_now())
+        self.assertEqual(run(cases.sync_now()).revocations_applied, 1)
+        for name, call in {
+            "write_attachment": lambda: store.write_attachment(p, "x.jpg", b"planted"),
+            "supply": lambda: cases.supply(case.id, "{}", [], "x"),
+            "resubmit": lambda: cases.resubmit(case.id, None, False, None, None),
+        }.items():
+            with self.assertRaises(denied, msg=name) as cm:
+                call()
+            self.assertEqual(cm.exception.missing, "revoked", name)
 
     def test_a_delegation_scanned_again_does_not_undo_its_revocation(self):
         # The agent keeps a photo of the principal's QR and scans it again after the revocation reached the

@@ -1118,12 +1118,63 @@ pub fn name_notice(store: &Store, n: &mut zhangban_base::notify::Notice) {
 /// The case screen as the shells open a case by its id (the 待办 home, a notification): the owner's and a
 /// family member's as they are; a principal's only under their mandate (scope `follow` on its items, checked
 /// and audited like every access of agent mode), so a revoked principal's case no longer opens (issue 10).
+/// What an agent does for the principal there is only 补正 and resending a refused case, through agent mode
+/// ([`supply_case`], [`resubmit_case`]): rating, complaining and giving up are the principal's own (the core
+/// refuses them to an agent), so they are not offered.
 pub fn view_case(store: &Store, case_id: &str) -> Result<cases::CaseView> {
     let c = cases::get(store, case_id)?;
-    if store.subject_kind(&c.subject)? == SubjectKind::Principal {
+    let principal = store.subject_kind(&c.subject)? == SubjectKind::Principal;
+    if principal {
         access::authorize(store, &agent_id(store), &c.subject, Action::Follow, &c.item_codes)?;
     }
-    cases::view_of(store, &c, None)
+    let mut view = cases::view_of(store, &c, None)?;
+    if principal {
+        let a = &mut view.actions;
+        (a.rate, a.complain, a.discard) = (false, false, false);
+    }
+    Ok(view)
+}
+
+/// The agent for calls made by a case's id (the case screen): `None` for the owner's and a family member's case.
+fn acting_for(store: &Arc<Store>, subject: &str) -> Result<Option<Agent>> {
+    if store.subject_kind(subject)? != SubjectKind::Principal {
+        return Ok(None);
+    }
+    Ok(Some(Agent::new(&Wallet::open(store.clone())?)))
+}
+
+/// 补正 from the case screen: the owner's and a family member's case as [`cases::supply`]; a principal's through
+/// agent mode ([`Agent::supply`]: the mandate's scope `submit` on the case's items, audited), so the 待办 home
+/// of an agent's phone leads to a 补正 that can be sent, and never without an active delegation.
+pub fn supply_case(store: &Arc<Store>, case_id: &str, values: Value, attachments: &[String], note: &str) -> Result<()> {
+    let c = cases::get(store, case_id)?;
+    match acting_for(store, &c.subject)? {
+        Some(agent) => agent.supply(&c.subject, case_id, values, attachments, note),
+        None => cases::supply(store, case_id, values, attachments, note),
+    }
+}
+
+/// Resending a refused case from the case screen: as [`supply_case`], a principal's through [`Agent::resubmit`].
+pub fn resubmit_case(store: &Arc<Store>, case_id: &str, fix: &cases::Fix) -> Result<Case> {
+    let c = cases::get(store, case_id)?;
+    match acting_for(store, &c.subject)? {
+        Some(agent) => agent.resubmit(&c.subject, case_id, fix),
+        None => cases::resubmit(store, case_id, fix),
+    }
+}
+
+/// A file for a case screen's 补正 or resend: the owner's and a family member's as the store's plain call
+/// ([`Store::plain`]); a principal's through agent mode ([`Agent::attach`]: scope `fill`, audited).
+pub fn attach_for(
+    store: &Arc<Store>,
+    subject: &str,
+    name: &str,
+    reader: &mut dyn std::io::Read,
+) -> Result<AttachmentInfo> {
+    match acting_for(store, subject)? {
+        Some(agent) => agent.attach(subject, name, reader),
+        None => store.plain().write_attachment(subject, name, reader),
+    }
 }
 
 /// Marks the listed mandates revoked (the sync runner calls this with the platform's list).
