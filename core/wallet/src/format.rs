@@ -474,6 +474,24 @@ pub fn list_id(id: u64) -> WResult<u32> {
     }
 }
 
+/// The optional status list id of a licence (key 9) or a signed list (key 6): absent is list 0, and an explicit
+/// 0 — a second way to write the same thing — is refused.
+pub fn opt_list_id(v: Option<&Value>) -> WResult<u32> {
+    match v {
+        None => Ok(0),
+        Some(v) => match list_id(as_u64(v, "status list id")?)? {
+            0 => Err(malformed("status list id 0 written out (absent means 0)")),
+            id => Ok(id),
+        },
+    }
+}
+
+/// A licence's status list and its bit in that list, from its list id and its signed status index
+/// (`list × MAX_STATUS_BITS + bit`). A licence of list 0 (every licence issued before sharding) reads as before.
+pub fn status_slot(status_list: u32, status_index: u64) -> (u32, u64) {
+    (status_list, status_index.saturating_sub(u64::from(status_list) * MAX_STATUS_BITS))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The issuer-signed licence payload
 
@@ -514,11 +532,9 @@ impl LicencePayload {
         map(fields)
     }
 
-    /// The licence's status list and its bit in that list. A licence of list 0 (every licence issued before
-    /// sharding) reads exactly as before.
+    /// The licence's status list and its bit in that list ([`status_slot`]).
     pub fn status_slot(&self) -> (u32, u64) {
-        let base = u64::from(self.status_list) * MAX_STATUS_BITS;
-        (self.status_list, self.status_index.saturating_sub(base))
+        status_slot(self.status_list, self.status_index)
     }
 
     pub fn from_value(v: &Value) -> WResult<LicencePayload> {
@@ -541,14 +557,7 @@ impl LicencePayload {
             }
         }
         let status_index = as_u64(m.get(8, "licence payload")?, "status index")?;
-        // Absent is list 0; an explicit 0 is a second way to write the same licence, refused.
-        let status_list = match m.opt(9) {
-            None => 0,
-            Some(v) => match list_id(as_u64(v, "status list id")?)? {
-                0 => return Err(malformed("status list id 0 written out (absent means 0)")),
-                id => id,
-            },
-        };
+        let status_list = opt_list_id(m.opt(9))?;
         // The signed index must lie in its list's range: a licence cannot name list k and a bit of another.
         if status_list != 0 && status_index / MAX_STATUS_BITS != u64::from(status_list) {
             return Err(malformed("status index outside its status list"));

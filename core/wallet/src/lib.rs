@@ -159,15 +159,10 @@ struct StoredLicence {
 }
 
 impl StoredLicence {
-    /// The licence's status list and its bit there (as [`format::LicencePayload::status_slot`]).
-    fn status_slot(&self) -> (u32, u64) {
-        (self.status_list, self.status_index.saturating_sub(u64::from(self.status_list) * trust::MAX_STATUS_BITS))
-    }
-
     /// Revoked (`Some(true)`), not revoked (`Some(false)`), or unknown: its own list is not held or does not
     /// cover it.
     fn revoked_in(&self, status: &StatusLists) -> Option<bool> {
-        let (list, index) = self.status_slot();
+        let (list, index) = format::status_slot(self.status_list, self.status_index);
         status.get(list).and_then(|s| s.is_revoked(index))
     }
 }
@@ -448,15 +443,21 @@ impl Wallet {
         Ok(out)
     }
 
+    /// The cached status lists of shards `ids` only (each re-verified once): a screen of licences reads their own
+    /// lists, not every shard a verifier's device holds (up to [`MAX_STATUS_LISTS`]).
+    fn status_lists_of(&self, ids: impl IntoIterator<Item = u32>) -> Result<StatusLists> {
+        let ids: std::collections::BTreeSet<u32> = ids.into_iter().collect();
+        let mut out = StatusLists::default();
+        for id in ids {
+            out.extend(self.status_list_of(id)?);
+        }
+        Ok(out)
+    }
+
     /// The status lists this phone needs as a holder: list 0 and the list of every licence it keeps (its
     /// owner's and its principals').
     pub fn needed_status_lists(&self) -> Result<std::collections::BTreeSet<u32>> {
-        let mut ids = std::collections::BTreeSet::from([0]);
-        for rec in self.store.list(LICENCE_COLLECTION, None)? {
-            let r: StoredLicence = rec.json()?;
-            ids.insert(r.status_list);
-        }
-        Ok(ids)
+        Ok(std::iter::once(0).chain(self.stored_licences(None)?.iter().map(|r| r.status_list)).collect())
     }
 
     /// Verifies and caches a signed trust list; refuses one older than the cached one.
@@ -498,13 +499,15 @@ impl Wallet {
     /// phone keeps (its owner's and its principals') are checked against, none while one of those is not held;
     /// with no licence, list 0's ([`status_age_of`], ADR 0039).
     pub fn cache_info(&self, now: i64) -> Result<CacheInfo> {
-        let lists = self.status_lists()?;
-        let mut ages = Vec::new();
-        for rec in self.store.list(LICENCE_COLLECTION, None)? {
-            let r: StoredLicence = rec.json()?;
-            ages.push(lists.get(r.status_list).map(|s| now - s.issued_at));
-        }
+        let recs = self.stored_licences(None)?;
+        let lists = self.status_lists_of(std::iter::once(0).chain(recs.iter().map(|r| r.status_list)))?;
+        let ages = recs.iter().map(|r| lists.get(r.status_list).map(|s| now - s.issued_at)).collect();
         self.info(lists.get(0), ages, now)
+    }
+
+    /// The stored licences of `subject` (`None`: every subject's).
+    fn stored_licences(&self, subject: Option<&str>) -> Result<Vec<StoredLicence>> {
+        self.store.list(LICENCE_COLLECTION, subject)?.iter().map(|rec| rec.json()).collect()
     }
 
     /// As [`Wallet::cache_info`], for the licences a screen has just read (their summaries at `now`, each with its
@@ -641,12 +644,9 @@ impl Wallet {
     /// The licences held for `subject` (the owner's, or those kept for a principal), with their status
     /// at `now`. A licence of one subject never appears in another's list.
     pub fn licences_of(&self, subject: &str, now: i64) -> Result<Vec<LicenceSummary>> {
-        let status = self.status_lists()?;
-        let mut out = Vec::new();
-        for rec in self.store.list(LICENCE_COLLECTION, Some(subject))? {
-            let r: StoredLicence = rec.json()?;
-            out.push(self.summary(&r, &status, now));
-        }
+        let recs = self.stored_licences(Some(subject))?;
+        let status = self.status_lists_of(recs.iter().map(|r| r.status_list))?;
+        let mut out: Vec<LicenceSummary> = recs.iter().map(|r| self.summary(r, &status, now)).collect();
         zhangban_base::sort::sort_by(&mut out, |a, b| {
             (a.licence_type.code(), &a.licence_id).cmp(&(b.licence_type.code(), &b.licence_id))
         });
@@ -662,7 +662,7 @@ impl Wallet {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|_| Error::corrupted(LICENCE_COLLECTION, licence_id))?;
         Ok(LicenceDetail {
-            summary: self.summary(&r, &self.status_lists()?, now),
+            summary: self.summary(&r, &self.status_lists_of([r.status_list])?, now),
             elements: verify::disclosed(r.licence_type, &items),
         })
     }

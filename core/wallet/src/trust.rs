@@ -225,14 +225,7 @@ impl StatusList {
         if size > MAX_STATUS_BITS || bits.len() as u64 != size.div_ceil(8) {
             return Err(malformed("status list size"));
         }
-        // Absent is list 0; an explicit 0 is a second way to write the same list, refused.
-        let list_id = match m.opt(6) {
-            None => 0,
-            Some(v) => match list_id(as_u64(v, "status list id")?)? {
-                0 => return Err(malformed("status list id 0 written out (absent means 0)")),
-                id => id,
-            },
-        };
+        let list_id = super::format::opt_list_id(m.opt(6))?;
         Ok(StatusList {
             list_id,
             sequence: as_u64(m.get(2, "status list")?, "sequence")?,
@@ -277,12 +270,18 @@ impl From<Option<StatusList>> for StatusLists {
     }
 }
 
+impl Extend<StatusList> for StatusLists {
+    fn extend<I: IntoIterator<Item = StatusList>>(&mut self, it: I) {
+        for sl in it {
+            self.insert(sl);
+        }
+    }
+}
+
 impl FromIterator<StatusList> for StatusLists {
     fn from_iter<I: IntoIterator<Item = StatusList>>(it: I) -> StatusLists {
         let mut out = StatusLists::default();
-        for sl in it {
-            out.insert(sl);
-        }
+        out.extend(it);
         out
     }
 }

@@ -205,7 +205,7 @@ pub fn check_trust_age(trust: &TrustList, now: i64, max_age: i64) -> WResult<i64
 /// licence whose list is not held is `status_unknown`, never valid.
 pub fn check_status(licence: &LicencePayload, status: &StatusLists, now: i64, max_age: i64) -> WResult<i64> {
     let (list, index) = licence.status_slot();
-    let sl = status.get(list).filter(|sl| sl.list_id == list).ok_or(WalletError::StatusUnknown)?;
+    let sl = status.get(list).ok_or(WalletError::StatusUnknown)?;
     let age = (now - sl.issued_at).max(0);
     if age > max_age {
         return Err(WalletError::StatusStale { age_secs: age, max_secs: max_age });
