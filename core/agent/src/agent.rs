@@ -154,6 +154,12 @@ pub const SHARED_LICENCES: &str = "agent_shared";
 /// principal's erasure, so the delegation's QR scanned again never brings a mandate back (issue 10).
 pub const ENDED_MANDATES: &str = "agent_mandate_ended";
 
+/// Remembers that mandate `id` ended (`why`: `revoked`, `used`, `validity`) at `at`, in [`ENDED_MANDATES`].
+fn remember_ended(t: &mut zhangban_base::store::Txn<'_>, id: &str, why: &str, at: i64) -> Result<()> {
+    let key = t.keyed_id(ENDED_MANDATES, id);
+    t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &json!({ "why": why, "at": at }), PutOptions::default())
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SharedLicence {
     mandate_id: String,
@@ -947,14 +953,7 @@ impl Agent {
                     m.used_by_case.get_or_insert(case.id.clone());
                 }
                 // Remembered apart from her record too: erased by any path, the QR still finds it spent.
-                let key = t.keyed_id(ENDED_MANDATES, &m.id);
-                t.put_json(
-                    ENDED_MANDATES,
-                    &key,
-                    SELF_SUBJECT,
-                    &json!({ "why": "used", "at": case.created_at }),
-                    PutOptions::default(),
-                )?;
+                remember_ended(t, &m.id, "used", case.created_at)?;
                 access::put_principal(t, &r)
             })?;
         }
@@ -1187,10 +1186,8 @@ pub fn apply_revocations(store: &Store, mandate_ids: &[String]) -> Result<Vec<St
     if !mandate_ids.is_empty() {
         store.transaction(|t| {
             for id in mandate_ids {
-                let key = t.keyed_id(ENDED_MANDATES, id);
-                if t.get_opt(ENDED_MANDATES, &key)?.is_none() {
-                    let body = json!({ "why": "revoked", "at": now });
-                    t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &body, PutOptions::default())?;
+                if t.get_opt(ENDED_MANDATES, &t.keyed_id(ENDED_MANDATES, id))?.is_none() {
+                    remember_ended(t, id, "revoked", now)?;
                 }
             }
             Ok(())
@@ -1271,11 +1268,7 @@ pub fn sweep(store: &Store) -> Result<Vec<String>> {
                     } else {
                         "validity"
                     };
-                    let body = json!({ "why": why, "at": end });
-                    store.transaction(|t| {
-                        let key = t.keyed_id(ENDED_MANDATES, &m.id);
-                        t.put_json(ENDED_MANDATES, &key, SELF_SUBJECT, &body, PutOptions::default())
-                    })?;
+                    store.transaction(|t| remember_ended(t, &m.id, why, end))?;
                 }
                 store.shred_subject(&r.subject)?;
                 store.audit(&NewEntry {
