@@ -949,8 +949,8 @@ impl Store {
         if label.chars().count() > MAX_LABEL_CHARS {
             return Err(Error::validation(
                 "label",
-                "名称过长（最多 200 个字）",
-                "the label is too long (200 characters at most)",
+                format!("名称过长（最多 {MAX_LABEL_CHARS} 个字）"),
+                format!("the label is too long ({MAX_LABEL_CHARS} characters at most)"),
             ));
         }
         self.transaction(|t| t.create_subject(id, kind, label))
@@ -1428,8 +1428,8 @@ impl Store {
         if name.chars().count() > MAX_ATTACHMENT_NAME_CHARS {
             return Err(Error::validation(
                 "name",
-                "文件名过长（最多 255 个字）",
-                "the file name is too long (255 characters at most)",
+                format!("文件名过长（最多 {MAX_ATTACHMENT_NAME_CHARS} 个字）"),
+                format!("the file name is too long ({MAX_ATTACHMENT_NAME_CHARS} characters at most)"),
             ));
         }
         let key = self.read(|conn, u| subject_key(conn, u, subject))?;
