@@ -6,8 +6,8 @@ attempt is PermissionDenied naming what is missing. Standard library only."""
 
 import json
 
-from ffi import FfiTestCase, run, zb
-from test_cases import Sandbox
+from ffi import run, zb
+from test_cases import SandboxCase
 
 SELF = zb.self_subject()
 
@@ -16,18 +16,7 @@ def j(v):
     return json.dumps(v, ensure_ascii=False)
 
 
-class AgentModeTest(FfiTestCase):
-    def setUp(self):
-        super().setUp()
-        self.sandbox = Sandbox()
-        self.addCleanup(self.sandbox.stop)
-
-    def phone(self, name):
-        store = self.new_store(name, self.file_vault(name + ".key"))
-        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
-        run(cases.register_device("desktop", "python-" + name, "0"))
-        return store, cases
-
+class AgentModeTest(SandboxCase):
     def test_an_agent_serves_a_principal_under_a_delegation_until_it_is_revoked(self):
         agent_store, agent_cases = self.phone("agent")
         agent = zb.ZhangbanAgent(agent_store)

@@ -16,7 +16,7 @@ import sqlite3
 import time
 
 from ffi import FfiTestCase, run, zb
-from test_cases import Sandbox
+from test_cases import Sandbox, SandboxCase
 from test_wallet import policy
 
 SELF = zb.self_subject()
@@ -32,17 +32,10 @@ def submission(code, title):
     )
 
 
-class BackupTest(FfiTestCase):
-    def setUp(self):
-        super().setUp()
-        self.sandbox = Sandbox()
-        self.addCleanup(self.sandbox.stop)
-
+class BackupTest(SandboxCase):
     def phone(self, name):
         """A registered phone: its store, cases and wallet."""
-        store = self.new_store(name, self.file_vault(name + ".key"))
-        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
-        run(cases.register_device("desktop", "python-" + name, "0"))
+        store, cases = super().phone(name)
         return store, cases, zb.ZhangbanWallet.open(store)
 
     def old_phone_backed_up(self):

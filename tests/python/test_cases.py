@@ -58,6 +58,21 @@ class Sandbox:
         self.proc.stdout.close()
 
 
+
+class SandboxCase(FfiTestCase):
+    """A test against its own sandbox platform; `phone(name)` is a store registered there, with its cases."""
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox = Sandbox()
+        self.addCleanup(self.sandbox.stop)
+
+    def phone(self, name):
+        store = self.new_store(name, self.file_vault(name + ".key"))
+        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
+        run(cases.register_device("desktop", "python-" + name, "0"))
+        return store, cases
+
 class Listener(zb.CaseListener):
     def __init__(self):
         self.lock = threading.Lock()

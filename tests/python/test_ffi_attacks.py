@@ -8,7 +8,7 @@ import json
 import os
 
 from ffi import FfiTestCase, run, zb
-from test_cases import Sandbox, submission
+from test_cases import SandboxCase, submission
 
 SELF = zb.self_subject()
 PHOTO = b"\xff\xd8\xff ID card of Li Xiuying 110105194001010018"
@@ -46,18 +46,7 @@ class AnotherSubjectsAttachmentTest(FfiTestCase):
         self.assertEqual(cases.pending_count(), 1)
 
 
-class PrincipalOutsideAgentModeTest(FfiTestCase):
-    def setUp(self):
-        super().setUp()
-        self.sandbox = Sandbox()
-        self.addCleanup(self.sandbox.stop)
-
-    def phone(self, name):
-        store = self.new_store(name, self.file_vault(name + ".key"))
-        cases = zb.ZhangbanCases(store, self.sandbox.url, None)
-        run(cases.register_device("desktop", "python-" + name, "0"))
-        return store, cases
-
+class PrincipalOutsideAgentModeTest(SandboxCase):
     def served_principal(self):
         """An agent serving 李秀英 under her delegation: her ID photo attached, her application submitted."""
         store, cases = self.phone("agent")
