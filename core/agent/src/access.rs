@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use zhangban_base::audit::NewEntry;
+use zhangban_base::acting::{self, Acting, End};
 use zhangban_base::deadline::{self, Deadline, DeadlineKind};
 use zhangban_base::store::{PutOptions, Store, Txn};
 
@@ -77,14 +78,30 @@ pub struct PrincipalRecord {
 }
 
 /// Writes a principal's record and, in the same transaction, publishes when their mandate runs out for the
-/// reminder engine (`zhangban_base::deadline`; withdrawn once it was revoked or used): reminders may not
-/// depend on agent mode, so agent mode tells them through base.
+/// reminder engine (`zhangban_base::deadline`; withdrawn once it was revoked or used) and whether it ended
+/// (`zhangban_base::acting`: an ended principal leaves the 待办 home and the plan at once, ADR 0043):
+/// reminders may not depend on agent mode, so agent mode tells them through base.
 pub fn put_principal(t: &mut Txn<'_>, rec: &PrincipalRecord) -> Result<()> {
     t.put_json(PRINCIPALS, &rec.subject, &rec.subject, rec, PutOptions::default())?;
     let runs_out = rec.mandate.as_ref().filter(|m| m.revoked_at.is_none() && m.used_by_case.is_none());
     let d =
         runs_out.map(|m| Deadline { kind: DeadlineKind::Delegation, name: rec.name.clone(), ends_at: m.valid_until });
-    deadline::publish(t, &format!("delegation:{}", rec.subject), &rec.subject, d.as_ref())
+    deadline::publish(t, &format!("delegation:{}", rec.subject), &rec.subject, d.as_ref())?;
+    acting::publish(t, &rec.subject, acting_of(rec).as_ref())
+}
+
+/// What the other features learn of a principal's mandate (`zhangban_base::acting`): when it runs out by the
+/// clock, and whether it ended otherwise — revoked, or single use with its case final. None before a door
+/// intake is confirmed.
+pub fn acting_of(rec: &PrincipalRecord) -> Option<Acting> {
+    rec.mandate.as_ref().map(|m| Acting {
+        valid_until: m.valid_until,
+        ended: match (m.revoked_at, m.completed_at) {
+            (Some(at), _) => Some((End::Revoked, at)),
+            (None, Some(at)) => Some((End::Completed, at)),
+            (None, None) => None,
+        },
+    })
 }
 
 /// An `agent.access` entry as the audit log keeps it (detail part).

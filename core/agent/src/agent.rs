@@ -154,6 +154,16 @@ pub const SHARED_LICENCES: &str = "agent_shared";
 /// principal's erasure, so the delegation's QR scanned again never brings a mandate back (issue 10).
 pub const ENDED_MANDATES: &str = "agent_mandate_ended";
 
+/// The states of a case still under way (neither decided nor a draft).
+const UNDER_WAY: [CaseState; 6] = [
+    CaseState::Queued,
+    CaseState::Submitted,
+    CaseState::Accepted,
+    CaseState::InReview,
+    CaseState::Suspended,
+    CaseState::SupplementRequested,
+];
+
 /// Remembers that mandate `id` ended (`why`: `revoked`, `used`, `validity`) at `at`, in [`ENDED_MANDATES`].
 fn remember_ended(t: &mut zhangban_base::store::Txn<'_>, id: &str, why: &str, at: i64) -> Result<()> {
     let key = t.keyed_id(ENDED_MANDATES, id);
@@ -516,11 +526,20 @@ impl Agent {
     fn line(&self, rec: &PrincipalRecord, counts: &HashMap<(String, String), u32>, now: i64) -> Result<PrincipalLine> {
         let n = |c: &str, tag: &str| counts.get(&(c.to_string(), tag.to_string())).copied().unwrap_or(0);
         let status = Self::status(rec, now);
-        let open_drafts = n(session::DRAFTS, "open");
-        let queued = n(cases::COLLECTION, CaseState::Queued.as_str());
-        let needs_action = n(cases::COLLECTION, CaseState::SupplementRequested.as_str());
+        let mut open_drafts = n(session::DRAFTS, "open");
+        let mut queued = n(cases::COLLECTION, CaseState::Queued.as_str());
+        let mut needs_action = n(cases::COLLECTION, CaseState::SupplementRequested.as_str());
         let cases: u32 = counts.iter().filter(|((c, _), _)| c == cases::COLLECTION).map(|(_, v)| *v).sum();
-        let needs_now = match status {
+        // Ended (revoked, expired, single use and its case decided): nothing is to be done for them any more
+        // (ADR 0043). The line says so, and which of their cases are still under way, to hand back.
+        let end = access::acting_of(rec).and_then(|a| a.end(now));
+        if end.is_some() {
+            (open_drafts, queued, needs_action) = (0, 0, 0);
+        }
+        let under_way: u32 = UNDER_WAY.iter().map(|s| n(cases::COLLECTION, s.as_str())).sum();
+        let needs_now = match (end, status) {
+            (Some((e, _)), _) => zhangban_base::acting::end_text(e, &rec.name, under_way),
+            (None, status) => match status {
             PrincipalStatus::Intake => Text::new(
                 "待完成上门确认（证件照、本人照片、签名）",
                 "door consent to finish (ID photo, photo, signature)",
@@ -546,6 +565,7 @@ impl Agent {
             }
             _ if cases > 0 => Text::new("办理中，暂无需操作", "in progress: nothing to do now"),
             _ => Text::new("可开始填报", "ready to start an application"),
+            },
         };
         Ok(PrincipalLine {
             subject: rec.subject.clone(),
@@ -1257,7 +1277,9 @@ pub fn sweep(store: &Store) -> Result<Vec<String>> {
     let keep = i64::from(retention_days(store)?) * 86_400;
     let agent = agent_id(store);
     let mut erased = Vec::new();
-    for r in records(store)? {
+    let records = records(store)?;
+    publish_acting_once(store, &records)?;
+    for r in records {
         if let Some(end) = ended_at(store, &r, now)? {
             if now >= end + keep {
                 if let Some(m) = &r.mandate {
@@ -1283,6 +1305,24 @@ pub fn sweep(store: &Store) -> Result<Vec<String>> {
         }
     }
     Ok(erased)
+}
+
+/// Set once every principal's `acting` record was published (a store of before ADR 0043 holds revoked or used
+/// principals without one, whom the reminder engine would otherwise keep on the home until their erasure).
+const ACTING_PUBLISHED: &str = "agent.acting_published";
+
+/// Publishes every principal's `acting` record once, on the first sweep of a store written before there was one.
+fn publish_acting_once(store: &Store, records: &[PrincipalRecord]) -> Result<()> {
+    if records.is_empty() || store.setting_or_unset(ACTING_PUBLISHED)?.is_some() {
+        return Ok(());
+    }
+    store.transaction(|t| {
+        for r in records {
+            zhangban_base::acting::publish(t, &r.subject, access::acting_of(r).as_ref())?;
+        }
+        Ok(())
+    })?;
+    store.set_setting(ACTING_PUBLISHED, "1")
 }
 
 fn no_certificate() -> Error {

@@ -10,6 +10,7 @@
 #[cfg(feature = "uniffi")]
 uniffi::setup_scaffolding!();
 
+pub mod acting;
 pub mod anchors;
 pub mod audit;
 pub mod clock;

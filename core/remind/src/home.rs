@@ -173,7 +173,10 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         a.days_left.cmp(&b.days_left).then(a.licence_id.cmp(&b.licence_id))
     });
     licences.truncate(max);
-    let mut open: Vec<_> = zhangban_forms::session::list_all(store)?.into_iter().filter(|d| !d.submitted).collect();
+    let mut open: Vec<_> = zhangban_forms::session::list_all(store)?
+        .into_iter()
+        .filter(|d| !d.submitted && !snap.ended.contains_key(&d.subject))
+        .collect();
     let drafts_total = open.len() as u32;
     zhangban_base::sort::sort_by(&mut open, |a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
     open.truncate(max);
@@ -243,8 +246,14 @@ pub fn working_days_text(left: i64) -> Text {
 
 /// The cases under way, overdue first, then by working days left (at most `max`), and how many there are.
 fn active_cases(s: &Snapshot, found: &sources::Findings, max: usize) -> (Vec<ActiveCase>, u32) {
-    let mut all: Vec<(&Case, sources::Progress)> =
-        s.cases.iter().zip(&found.cases).filter_map(|(c, f)| f.progress.map(|p| (c.as_ref(), p))).collect();
+    // An ended principal's cases are no longer the agent's to follow (ADR 0043).
+    let mut all: Vec<(&Case, sources::Progress)> = s
+        .cases
+        .iter()
+        .zip(&found.cases)
+        .filter(|(c, _)| !s.ended.contains_key(&c.subject))
+        .filter_map(|(c, f)| f.progress.map(|p| (c.as_ref(), p)))
+        .collect();
     zhangban_base::sort::sort_by(&mut all, |(a, pa), (b, pb)| {
         pb.overdue
             .cmp(&pa.overdue)

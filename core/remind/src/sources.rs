@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 
 use chrono::{Duration, NaiveDate};
+use zhangban_base::acting::{self, End};
 use zhangban_base::deadline::Deadline as Published;
 use zhangban_base::outbox::{self, Op};
 use zhangban_base::store::{Store, Written, SELF_SUBJECT};
@@ -51,6 +52,9 @@ pub struct Snapshot {
     pub wallet: Option<Wallet>,
     /// What other features published as running out (agent mode: delegations): (id, subject, deadline).
     pub deadlines: Vec<(String, String, Published)>,
+    /// Agent mode's principals whose mandate ended (revoked, expired, completed): subject → how and when
+    /// (`zhangban_base::acting`). Their needs, cases and drafts leave the home and the plan (ADR 0043).
+    pub ended: HashMap<String, (End, i64)>,
     /// The version of each of `cases` (the same order): the case findings are cached per version.
     case_versions: Vec<Vec<u8>>,
     /// Which store object's cache the case findings go to.
@@ -293,6 +297,7 @@ impl Snapshot {
         let pending = outbox::pending(store)?;
         let refused = outbox::quarantined(store)?;
         let deadlines = zhangban_base::deadline::list(store)?;
+        let ended = acting::ended(store, now)?;
         Ok(Snapshot {
             now,
             today,
@@ -308,6 +313,7 @@ impl Snapshot {
             labels,
             wallet,
             deadlines,
+            ended,
             case_versions,
             store_key,
             cases_read_at,
@@ -335,6 +341,13 @@ pub struct Found {
     pub group: String,
     pub need: Option<Reminder>,
     pub stages: Vec<Reminder>,
+}
+
+impl Found {
+    /// Whose thing it is (every reminder of a group is the same subject's).
+    fn subject(&self) -> Option<&str> {
+        self.need.as_ref().or(self.stages.first()).map(|r| r.subject.as_str())
+    }
 }
 
 const PROVISIONAL_ZH: &str = "（日期按周一至周五推算，节假日安排公布后可能调整）";
@@ -1062,12 +1075,46 @@ pub struct Findings {
     /// In the order of the snapshot's cases.
     pub cases: Vec<Arc<CaseFindings>>,
     rest: Vec<Found>,
+    /// The subjects whose mandate ended (the snapshot's `ended`): what their cases' rules found is left out.
+    ended: std::collections::HashSet<String>,
 }
 
 impl Findings {
+    /// Every finding but those of a principal whose mandate ended (only their end notice stays).
     pub fn iter(&self) -> impl Iterator<Item = &Found> {
-        self.cases.iter().flat_map(|f| f.found.iter()).chain(self.rest.iter())
+        self.cases
+            .iter()
+            .flat_map(|f| f.found.iter())
+            .filter(|f| self.ended.is_empty() || f.subject().is_none_or(|s| !self.ended.contains(s)))
+            .chain(self.rest.iter())
     }
+}
+
+/// The one line the 待办 home keeps for a principal whose mandate ended (ADR 0043): that nothing more may be
+/// done for them and, when some of their cases are still under way, that the agent hands back what they
+/// hold. A need only (nothing is planned for an ended principal), shown for a week after the end (the
+/// retention sweep erases the principal by then, by default).
+fn end_rule(s: &Snapshot, subject: &str, end: End, at: i64) -> Option<Found> {
+    if s.now > at + 7 * DAY {
+        return None;
+    }
+    let name = s.labels.get(subject).map(String::as_str).unwrap_or(subject);
+    let under_way = s.cases.iter().filter(|c| c.subject == subject && !c.state.is_final()).count() as u32;
+    let group = format!("ended:{subject}");
+    let need = reminder(
+        group.clone(),
+        ReminderSource::Delegation,
+        if under_way > 0 { Urgency::Normal } else { Urgency::Low },
+        subject,
+        acting::end_title(end),
+        acting::end_text(end, name, under_way),
+        Link::new(Screen::Home, ""),
+        None,
+        at,
+        None,
+        false,
+    );
+    Some(Found { group, need: Some(need), stages: vec![] })
 }
 
 /// Every rule over the snapshot.
@@ -1134,5 +1181,14 @@ pub fn collect(s: &Snapshot) -> Result<Findings> {
         out.push(outbox_rules(s, op, true));
     }
     out.extend(calendar_rule(s, any_provisional));
-    Ok(Findings { cases: per_case, rest: out })
+    // An ended principal's other findings (delegation, outbox) go; their end notice comes instead.
+    if !s.ended.is_empty() {
+        out.retain(|f| f.subject().is_none_or(|sub| !s.ended.contains_key(sub)));
+        let mut ended: Vec<(&String, &(End, i64))> = s.ended.iter().collect();
+        zhangban_base::sort::sort_by(&mut ended, |a, b| a.0.cmp(b.0));
+        for (subject, (end, at)) in ended {
+            out.extend(end_rule(s, subject, *end, *at));
+        }
+    }
+    Ok(Findings { cases: per_case, rest: out, ended: s.ended.keys().cloned().collect() })
 }
