@@ -1082,6 +1082,11 @@ pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Va
         "sweep" => http.post(format!("{base}/admin/sweep")).json(&args),
         "faults" => http.post(format!("{base}/admin/faults")).json(&args),
         "show" => http.get(format!("{base}/admin/cases/{}", resolve(case)?)),
+        // A mandate revoked by a phone call to the service centre (a door consent has no phone to revoke from).
+        "revoke-mandate" => {
+            let id = case.ok_or_else(|| "revoke-mandate needs the mandate id".to_string())?;
+            http.post(format!("{base}/admin/mandates/{id}/revoke"))
+        }
         // 一窗受理: a case filed at the counter; prints the receipt (number, query code, deadline).
         "intake" => http.post(format!("{base}/admin/intake")).json(&args),
         // After the identity check: a one-time code to move DEVICE's person to a new phone.

@@ -330,3 +330,267 @@ async fn an_agents_notices_say_whose_case_it_is() {
     }
     running.stop().await;
 }
+
+/// A phone whose clock the test moves (the store's clock: mandates expire by it).
+async fn phone_at(client: &PlatformClient, clock: Arc<zhangban_core::FixedClock>) -> Phone {
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let c: Arc<dyn zhangban_core::Clock> = clock;
+    let store = Arc::new(Store::open_or_create_with(&dir.path().join("store"), vault, None, c).unwrap());
+    let info = DeviceInfo {
+        public_key: sync::device_key(&store).unwrap().public_key_hex(),
+        platform: "android".into(),
+        model: "test".into(),
+        app_version: "0.1.0".into(),
+    };
+    let token = client.register_device(&store, &info).await.unwrap().token;
+    let wallet = Wallet::open(store.clone()).unwrap();
+    Phone { _dir: dir, store, wallet, token }
+}
+
+/// The agent fills 高龄津贴申领 for `principal` through agent mode and submits it: queued on the phone until the
+/// next sync (offline at the door).
+fn fill_and_queue(agent: &Agent, principal: &str, name: &str, id_number: &str) -> zhangban_core::cases::Case {
+    let cat = zhangban_core::catalog::Catalog::current(agent.store()).unwrap();
+    let mut s = agent.start_draft(principal, &cat, "MZ-002").unwrap();
+    for (path, v) in [
+        ("applicant.name", name),
+        ("applicant.id_number", id_number),
+        ("applicant.birth_date", &format!("{}-{}-{}", &id_number[6..10], &id_number[10..12], &id_number[12..14])),
+        ("applicant.phone", "13900001111"),
+        ("applicant.address", "北京市朝阳区幸福村 8 号"),
+        ("allowance.account", "6217000010001234567"),
+    ] {
+        agent.edit(principal, &cat, &mut s, path, json!(v)).unwrap();
+    }
+    for code in ["M_ID", "M_HOUSEHOLD", "M_SSC"] {
+        let id = agent.attach(principal, &format!("{code}.jpg"), &mut &b"\xff\xd8\xff scan"[..]).unwrap().id;
+        let choice = zhangban_core::forms::MaterialChoice::Attached { attachment_id: id };
+        agent.set_material(principal, &cat, &mut s, code, Some(choice)).unwrap();
+    }
+    let case = agent.submit(principal, &cat, &mut s).unwrap();
+    assert_eq!(case.state, zhangban_core::cases::CaseState::Queued);
+    case
+}
+
+/// A case on the agent's phone the platform refused as revoked: the reason in both languages, no receipt.
+fn refused_as_revoked(store: &Store, case_id: &str) {
+    let c = zhangban_core::cases::get(store, case_id).unwrap();
+    let p = c.problem.as_ref().unwrap_or_else(|| panic!("the case carries no refusal: {c:?}"));
+    assert_eq!(p.status, 403, "{p:?}");
+    let t = p.text();
+    assert!(t.en.contains("proxy refused (revoked)"), "{t:?}");
+    assert!(t.zh.contains("代办被拒绝（revoked）") && t.zh.contains("撤销"), "{t:?}");
+    assert!(c.receipt.is_none() && c.platform_id.is_none(), "{c:?}");
+}
+
+/// Issue 11, the platform's own check (not the phone's): the agent fills and queues an application at the door,
+/// offline; meanwhile the principal revokes on her phone and syncs. The agent's next sync sends the queued
+/// submission before it fetches the revocation list: the platform refuses it `403 proxy_refused (revoked)`,
+/// the case on the agent's phone says so in zh and en, and the platform accepted nothing.
+#[tokio::test]
+async fn a_submission_queued_before_the_revocation_reached_the_agent_is_refused_by_the_platform() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let side = PrincipalSide::new(&p.wallet);
+    let g = side
+        .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", scope(&["MZ-002"]), None, false)
+        .unwrap();
+    let li = agent.accept_delegation(&g.text).unwrap();
+    // At the door, no signal: filled and queued.
+    let case = fill_and_queue(&agent, &li.subject, "李秀英", "110105194001010018");
+    // The principal revokes on her phone and syncs.
+    side.revoke(&g.id).unwrap();
+    let cfg = SyncConfig::new(&running.url);
+    let r = SyncRunner::new(p.store.clone(), cfg.clone(), Arc::new(Recorder::default())).unwrap().run_once().await;
+    assert_eq!(r.revocations_sent, 1, "{r:?}");
+    // The agent comes back into signal: the outbox goes first, the revocation list after.
+    let r = SyncRunner::new(a.store.clone(), cfg, Arc::new(Recorder::default())).unwrap().run_once().await;
+    assert_eq!((r.receipts, r.quarantined, r.revocations_applied), (0, 1, 1), "{r:?}");
+    refused_as_revoked(&a.store, &case.id);
+    let activity = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    assert_eq!(activity["cases"].as_array().map(Vec::len), Some(0), "the platform accepted nothing: {activity}");
+    let n: i64 = running.state.with_db(|c| Ok(c.query_row("SELECT count(*) FROM cases", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(n, 0);
+    // And the phone stops further use at once.
+    let cat = zhangban_core::catalog::Catalog::current(&a.store).unwrap();
+    let e = agent.start_draft(&li.subject, &cat, "MZ-002").map(|_| ()).unwrap_err();
+    assert!(matches!(&e, Error::PermissionDenied { missing, .. } if missing == "revoked"), "{e:?}");
+    running.stop().await;
+}
+
+/// A door consent has no phone to revoke from: the principal phones the service centre, which revokes it in the
+/// back office (`POST /admin/mandates/{id}/revoke`, the clerk CLI's `revoke-mandate`). A submission the agent
+/// queued before hearing of it is refused as revoked; the agent's sync stops further use; a later submission under
+/// it (a phone that ignores the list) is refused by the platform too.
+#[tokio::test]
+async fn a_door_consent_revoked_by_the_service_centre_stops_the_agent_and_the_platform_refuses_it() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let who = DoorIntake { principal_name: "孙德明".into(), principal_id_number: "110105193805200031".into() };
+    let sun = agent.open_door_intake(&who).unwrap();
+    let pics: Vec<String> = (0..3)
+        .map(|i| agent.attach_intake(&sun.subject, &format!("p{i}.jpg"), &mut &[i as u8; 512][..]).unwrap().id)
+        .collect();
+    let input = DoorConsentInput {
+        items: vec!["MZ-002".into()],
+        id_photo: pics[0].clone(),
+        principal_photo: pics[1].clone(),
+        signature: pics[2].clone(),
+        summary: "代办高龄津贴".into(),
+        valid_days: Some(30),
+        single_use: false,
+    };
+    agent.record_door_consent(&sun.subject, &input).unwrap();
+    let m = access::load(&a.store, &sun.subject).unwrap().unwrap().mandate.unwrap();
+    let runner = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    // The first application goes through.
+    let first = fill_and_queue(&agent, &sun.subject, "孙德明", "110105193805200031");
+    assert_eq!(runner.run_once().await.receipts, 1);
+    assert!(zhangban_core::cases::get(&a.store, &first.id).unwrap().receipt.is_some());
+    // A second one queued offline; meanwhile 孙德明 phones the service centre.
+    let second = fill_and_queue(&agent, &sun.subject, "孙德明", "110105193805200031");
+    let out = zhangban_sandbox::cases::clerk_command(&running.url, "revoke-mandate", Some(&m.id), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["revoked"], json!(true));
+    let r = runner.run_once().await;
+    assert_eq!((r.receipts, r.quarantined, r.revocations_applied), (0, 1, 1), "{r:?}");
+    refused_as_revoked(&a.store, &second.id);
+    // Further use stops on the phone…
+    assert!(matches!(agent.cases(&sun.subject), Err(Error::PermissionDenied { ref missing, .. }) if missing == "revoked"));
+    assert_eq!(agent.principals().unwrap()[0].status, zhangban_core::agent::PrincipalStatus::Revoked);
+    // …and a submission under it that reaches the platform anyway is refused there.
+    let door_proxy = json!({ "certificate": hex::encode(
+        zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().unwrap()).unwrap()),
+        "assurance": "door", "mandate": m.signed_hex });
+    refused(post_case(&client, &a.token, &["MZ-002"], door_proxy).await, "revoked");
+    let activity = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    let rows = activity["cases"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only the first application: {activity}");
+    assert_eq!(rows[0]["mandate_revoked"], json!(true));
+    running.stop().await;
+}
+
+/// What the agent's phone holds of a principal who has a case awaiting 补正 (a need with its planned reminders),
+/// a case under way and an open draft. Returns the principal's subject, the delegation and the case.
+struct Served {
+    subject: String,
+    given: zhangban_core::agent::GivenDelegation,
+    case_id: String,
+}
+
+async fn serve_with_needs(running: &server::Running, agent: &Agent, a: &Phone, p: &Phone) -> Served {
+    let side = PrincipalSide::new(&p.wallet);
+    let given = side
+        .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", scope(&["MZ-002"]), None, false)
+        .unwrap();
+    let subject = agent.accept_delegation(&given.text).unwrap().subject;
+    let case = fill_and_queue(agent, &subject, "李秀英", "110105194001010018");
+    let runner = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    assert_eq!(runner.run_once().await.receipts, 1);
+    let pid = zhangban_core::cases::get(&a.store, &case.id).unwrap().platform_id.unwrap();
+    let today = zhangban_core::clock::local_date(a.store.now()).to_string();
+    for (action, args) in [
+        ("accept", json!({ "promised_days": 20, "on": today })),
+        ("supplement", json!({ "items": ["近期免冠照片"], "due_days": 5, "on": today })),
+    ] {
+        zhangban_sandbox::cases::clerk_command(&running.url, action, Some(&pid), args).await.unwrap();
+    }
+    let cat = zhangban_core::catalog::Catalog::current(&a.store).unwrap();
+    agent.start_draft(&subject, &cat, "MZ-002").unwrap();
+    let r = runner.run_background(std::time::Duration::from_secs(20)).await;
+    assert!(r.plan_error.is_none(), "{r:?}");
+    // Before the end: the principal is on the home with what needs doing, and reminders are planned for her.
+    let home = zhangban_core::remind::home(&a.store).unwrap();
+    let g = home.principals.iter().find(|g| g.subject == subject).expect("the principal's needs on the home");
+    assert!(g.needs.iter().any(|n| n.source == zhangban_core::remind::ReminderSource::Supplement), "{g:?}");
+    assert!(home.cases.iter().any(|c| c.case_id == case.id));
+    assert!(home.drafts.iter().any(|d| d.subject == subject));
+    let plan = r.plan.unwrap();
+    assert!(plan.pending.iter().any(|r| r.subject == subject && r.id.starts_with("supplement:")), "{plan:?}");
+    Served { subject, given, case_id: case.id }
+}
+
+/// After the end, the agent's 待办 home keeps one line for the principal — that nothing more may be done, and
+/// the case to hand back — and nothing else of hers: no need, no case, no draft; the plan holds no reminder
+/// for her and cancels those it held.
+fn off_the_home(store: &Arc<Store>, s: &Served, plan: &zhangban_core::remind::Plan, title: &str) {
+    let home = zhangban_core::remind::home(store).unwrap();
+    let mine: Vec<_> = home.needs.iter().filter(|n| n.subject == s.subject).collect();
+    assert_eq!(mine.len(), 1, "the ended principal's needs are still on the home: {mine:#?}");
+    assert_eq!(mine[0].id, format!("ended:{}", s.subject));
+    assert_eq!(mine[0].title.zh, title);
+    assert!(mine[0].body.zh.contains("1 件办件尚未办结：请把代收的材料交还委托人"), "{:?}", mine[0].body);
+    assert!(mine[0].body.en.contains("1 case is still under way"), "{:?}", mine[0].body);
+    let g = home.principals.iter().find(|g| g.subject == s.subject).unwrap();
+    assert_eq!((g.needs_total, g.needs.len()), (1, 1));
+    assert!(home.cases.iter().all(|c| c.subject != s.subject), "{:?}", home.cases);
+    assert!(home.drafts.iter().all(|d| d.subject != s.subject), "{:?}", home.drafts);
+    assert!(plan.pending.iter().all(|r| r.subject != s.subject), "reminders still planned: {:?}", plan.pending);
+    let sup = format!("supplement:{}:", s.case_id);
+    assert!(plan.cancel.iter().any(|id| id.starts_with(&sup)), "the 补正 reminders are not cancelled: {:?}", plan.cancel);
+    assert!(zhangban_core::remind::plan(store).unwrap().pending.iter().all(|r| r.subject != s.subject));
+}
+
+/// Issue 11, "revocation stops further use at once": the principal revokes and syncs; the agent's next sync
+/// brings the revocation, and from then on the agent's 待办 home and reminder plan no longer list her needs —
+/// not only once the retention sweep erases her a week later.
+#[tokio::test]
+async fn attack_a_revoked_principal_stays_on_the_agents_home_and_in_the_plan() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let s = serve_with_needs(&running, &agent, &a, &p).await;
+    PrincipalSide::new(&p.wallet).revoke(&s.given.id).unwrap();
+    let cfg = SyncConfig::new(&running.url);
+    SyncRunner::new(p.store.clone(), cfg.clone(), Arc::new(Recorder::default())).unwrap().run_once().await;
+    let r = SyncRunner::new(a.store.clone(), cfg, Arc::new(Recorder::default()))
+        .unwrap()
+        .run_background(std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(r.run.revocations_applied, 1, "{r:?}");
+    off_the_home(&a.store, &s, &r.plan.unwrap(), "委托已撤销");
+    // The agent's list of principals says the same, with nothing left to do for her.
+    let line = agent.principals().unwrap().into_iter().find(|l| l.subject == s.subject).unwrap();
+    assert_eq!(line.status, zhangban_core::agent::PrincipalStatus::Revoked);
+    assert_eq!((line.needs_action, line.open_drafts, line.queued), (0, 0, 0), "{line:?}");
+    assert!(line.needs_now.zh.starts_with("委托人已撤销委托，不能再为李秀英办理。1 件办件尚未办结"), "{:?}", line.needs_now);
+    running.stop().await;
+}
+
+/// The same when the delegation expires by the clock (no message from anyone): the first sync after the end.
+#[tokio::test]
+async fn attack_an_expired_principal_stays_on_the_agents_home_and_in_the_plan() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let clock = Arc::new(zhangban_core::FixedClock::at(chrono::Utc::now().timestamp()));
+    let a = phone_at(&client, clock.clone()).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let s = serve_with_needs(&running, &agent, &a, &p).await;
+    // 30 days (the default validity) and a minute later.
+    clock.advance(30 * 86_400 + 60);
+    let r = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default()))
+        .unwrap()
+        .run_background(std::time::Duration::from_secs(20))
+        .await;
+    assert!(r.plan_error.is_none(), "{r:?}");
+    assert_eq!(r.run.principals_erased, 0, "within the retention period");
+    off_the_home(&a.store, &s, &r.plan.unwrap(), "委托已到期");
+    let line = agent.principals().unwrap().into_iter().find(|l| l.subject == s.subject).unwrap();
+    assert_eq!(line.status, zhangban_core::agent::PrincipalStatus::Expired);
+    assert_eq!((line.needs_action, line.open_drafts, line.queued), (0, 0, 0), "{line:?}");
+    running.stop().await;
+}
