@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use zhangban_base::audit::NewEntry;
 use zhangban_base::acting::{self, Acting, End};
+use zhangban_base::audit::NewEntry;
 use zhangban_base::deadline::{self, Deadline, DeadlineKind};
 use zhangban_base::store::{PutOptions, Store, Txn};
 

@@ -540,31 +540,34 @@ impl Agent {
         let needs_now = match (end, status) {
             (Some((e, _)), _) => zhangban_base::acting::end_text(e, &rec.name, under_way),
             (None, status) => match status {
-            PrincipalStatus::Intake => Text::new(
-                "待完成上门确认（证件照、本人照片、签名）",
-                "door consent to finish (ID photo, photo, signature)",
-            ),
-            PrincipalStatus::Revoked => {
-                Text::new("委托已撤销，不能再办理", "delegation revoked: nothing more can be done")
-            }
-            PrincipalStatus::Expired => Text::new("委托已过期，请重新授权", "delegation expired: ask for a new one"),
-            PrincipalStatus::NotYetValid => Text::new("委托尚未生效", "delegation not yet valid"),
-            _ if needs_action > 0 => Text::new(
-                format!("{needs_action} 件需要补正或修改后重新提交"),
-                format!("{needs_action} case(s) need material or a fix"),
-            ),
-            _ if queued > 0 => {
-                Text::new(format!("{queued} 件待联网发送"), format!("{queued} case(s) waiting for signal to be sent"))
-            }
-            _ if open_drafts > 0 => Text::new(
-                format!("{open_drafts} 份申请待填完提交"),
-                format!("{open_drafts} application(s) to finish and submit"),
-            ),
-            PrincipalStatus::Used => {
-                Text::new("一次性委托已使用，等待办结", "single-use delegation used: waiting for the result")
-            }
-            _ if cases > 0 => Text::new("办理中，暂无需操作", "in progress: nothing to do now"),
-            _ => Text::new("可开始填报", "ready to start an application"),
+                PrincipalStatus::Intake => Text::new(
+                    "待完成上门确认（证件照、本人照片、签名）",
+                    "door consent to finish (ID photo, photo, signature)",
+                ),
+                PrincipalStatus::Revoked => {
+                    Text::new("委托已撤销，不能再办理", "delegation revoked: nothing more can be done")
+                }
+                PrincipalStatus::Expired => {
+                    Text::new("委托已过期，请重新授权", "delegation expired: ask for a new one")
+                }
+                PrincipalStatus::NotYetValid => Text::new("委托尚未生效", "delegation not yet valid"),
+                _ if needs_action > 0 => Text::new(
+                    format!("{needs_action} 件需要补正或修改后重新提交"),
+                    format!("{needs_action} case(s) need material or a fix"),
+                ),
+                _ if queued > 0 => Text::new(
+                    format!("{queued} 件待联网发送"),
+                    format!("{queued} case(s) waiting for signal to be sent"),
+                ),
+                _ if open_drafts > 0 => Text::new(
+                    format!("{open_drafts} 份申请待填完提交"),
+                    format!("{open_drafts} application(s) to finish and submit"),
+                ),
+                PrincipalStatus::Used => {
+                    Text::new("一次性委托已使用，等待办结", "single-use delegation used: waiting for the result")
+                }
+                _ if cases > 0 => Text::new("办理中，暂无需操作", "in progress: nothing to do now"),
+                _ => Text::new("可开始填报", "ready to start an application"),
             },
         };
         Ok(PrincipalLine {

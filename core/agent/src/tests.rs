@@ -859,3 +859,177 @@ fn attack_another_principals_attachment_in_a_resubmission_is_refused() {
     assert!(matches!(&e, Error::Validation { field, .. } if field == "attachments[0]"), "{e:?}");
     assert_eq!(zhangban_base::outbox::quarantined(store).unwrap().len(), 1, "nothing changed");
 }
+
+/// Copies the store's folder as an attacker with the files would (not the vault's key file: the key material
+/// stays in the platform's keystore, which the attacker may use later as the app).
+fn copy_store_files(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_name() == "vault.key" {
+            continue;
+        }
+        if e.file_type().unwrap().is_dir() {
+            copy_store_files(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// What a principal left on the agent's phone: a draft, a photo, their case (and record and label).
+struct Left {
+    subject: String,
+    draft_id: String,
+    photo: String,
+    case_id: Option<String>,
+}
+
+/// Issue 11: after the mandate ended (`end` moves it there) and the retention period, the sweep erases the
+/// principal; a copy of the store's files taken before the sweep, opened afterwards with the phone's current
+/// key material, reads none of it: not the principal's record, drafts, attachments, case or label. The copy is
+/// first opened before the sweep to show it held all of it.
+fn erased_also_from_a_copy_taken_before(f: &Fixture, left: &Left, dir: &std::path::Path) {
+    let store = &f.agent_phone.store;
+    let tmp = tempfile::tempdir().unwrap();
+    let (probe, copy) = (tmp.path().join("probe"), tmp.path().join("copy"));
+    copy_store_files(dir, &probe);
+    copy_store_files(dir, &copy);
+    let vault = || -> Arc<dyn KeyVault> { Arc::new(FileVault::open_or_create(&dir.join("vault.key")).unwrap()) };
+    {
+        // Before the sweep such a copy holds everything (so what follows is not vacuous).
+        let c = Store::open(&probe, vault()).unwrap();
+        assert!(c.get(access::PRINCIPALS, &left.subject).is_ok());
+        assert!(c.get(zhangban_forms::session::DRAFTS, &left.draft_id).is_ok());
+        assert!(c.read_attachment_to_vec(&left.photo).is_ok());
+        assert!(c.subjects().unwrap().iter().any(|s| s.label.contains("李奶奶")));
+    }
+    // Around the store's checks: the vault still unwraps the key ring the copy names (the principal's key is
+    // sealed under it).
+    let ring_of_copy = || -> Result<Vec<u8>, zhangban_base::store::VaultError> {
+        let db =
+            rusqlite::Connection::open_with_flags(copy.join("zhangban.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let meta =
+            |k: &str| -> Vec<u8> { db.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).unwrap() };
+        let generation = u64::from_be_bytes(meta("ring_generation").try_into().unwrap());
+        vault().unwrap(&format!("zhangban.ring.{}.{generation}", store.store_id()), &meta("ring_key"))
+    };
+    assert!(ring_of_copy().is_ok(), "before the sweep the copy's ring opens");
+    assert_eq!(f.agent.sweep().unwrap(), vec![left.subject.clone()]);
+    // The live store.
+    assert!(access::load(store, &left.subject).unwrap().is_none());
+    assert!(zhangban_forms::session::list(store, &left.subject).unwrap().is_empty());
+    assert!(store.read_attachment_to_vec(&left.photo).is_err());
+    // The copy taken before, after the sweep: the ring it names is destroyed in the vault, so nothing sealed
+    // under it (the principal's key, hence their record, drafts, case, attachments and label) opens any more.
+    assert!(ring_of_copy().is_err(), "the copy's ring still opens: the principal's key can be unwrapped");
+    // Its files hold nothing of the principal in the clear.
+    for e in std::fs::read_dir(&copy).unwrap() {
+        let bytes = std::fs::read(e.unwrap().path()).unwrap_or_default();
+        assert!(!bytes.windows("李奶奶".len()).any(|w| w == "李奶奶".as_bytes()), "the principal's name in the clear");
+    }
+    // Through the store's own API the copy is refused (an older copy put back), or gives nothing.
+    match Store::open(&copy, vault()) {
+        Err(e) => assert!(matches!(e, Error::RolledBack | Error::WrongKey), "{e:?}"),
+        Ok(c) => {
+            assert!(c.get(access::PRINCIPALS, &left.subject).is_err(), "the copy still reads the principal's record");
+            assert!(c.get(zhangban_forms::session::DRAFTS, &left.draft_id).is_err(), "the copy still reads the draft");
+            assert!(c.read_attachment_to_vec(&left.photo).is_err(), "the copy still reads the principal's photo");
+            if let Some(case) = &left.case_id {
+                assert!(zhangban_cases::get(&c, case).is_err(), "the copy still reads the principal's case");
+            }
+            let labels = format!("{:?}", c.subjects().unwrap_or_default());
+            assert!(!labels.contains("李奶奶"), "the copy still shows the label: {labels}");
+        }
+    }
+}
+
+fn leave_something(f: &Fixture, subject: &str, cat: &Catalog) -> Left {
+    let d = f.agent.start_draft(subject, cat, ITEM).unwrap();
+    let photo = f.agent.attach(subject, "hukou.jpg", &mut &[5u8; 4096][..]).unwrap().id;
+    Left { subject: subject.to_string(), draft_id: d.id().to_string(), photo, case_id: None }
+}
+
+#[test]
+fn after_expiry_and_retention_the_principal_is_erased_also_from_a_copy_taken_before() {
+    let f = fixture();
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, false);
+    let left = leave_something(&f, &a.subject, &cat);
+    f.agent.set_retention_days(7).unwrap();
+    // Expired (30 days) but within the retention period: kept.
+    f.agent_phone.clock.advance(31 * 86_400);
+    assert!(f.agent.sweep().unwrap().is_empty());
+    assert_eq!(f.agent.principals().unwrap()[0].status, PrincipalStatus::Expired);
+    // A week after the end.
+    f.agent_phone.clock.advance(6 * 86_400);
+    erased_also_from_a_copy_taken_before(&f, &left, f.agent_phone._dir.path());
+}
+
+#[test]
+fn after_completion_and_retention_the_principal_is_erased_also_from_a_copy_taken_before() {
+    let f = fixture();
+    let store = &f.agent_phone.store;
+    let cat = Catalog::bundled().unwrap();
+    let (a, _) = f.delegate(&Action::ALL, true);
+    let photo = f.agent.attach(&a.subject, "hukou.jpg", &mut &[5u8; 4096][..]).unwrap().id;
+    let case = principal_case(&f, &a.subject, &cat);
+    let draft_id = zhangban_forms::session::list(store, &a.subject).unwrap()[0].id.clone();
+    let left = Left { subject: a.subject.clone(), draft_id, photo, case_id: Some(case.id.clone()) };
+    f.agent.set_retention_days(7).unwrap();
+    // Used, still under way: not ended, nothing erased however long it takes (within the validity).
+    f.agent_phone.clock.advance(10 * 86_400);
+    assert!(f.agent.sweep().unwrap().is_empty());
+    assert_eq!(f.agent.principals().unwrap()[0].status, PrincipalStatus::Used);
+    // The platform decides (the sync's events): 办结.
+    let ev = |seq: u64, kind: &str| zhangban_cases::PlatformEvent {
+        seq,
+        case_id: "P-1".into(),
+        client_ref: case.id.clone(),
+        kind: kind.into(),
+        at: store.now(),
+        actor: "clerk".into(),
+        data: json!({ "promised_days": 20 }),
+    };
+    for (seq, kind) in [(1, "accepted"), (2, "completed")] {
+        store
+            .transaction(|t| {
+                zhangban_cases::update_in(t, &case.id, |c| Ok(zhangban_cases::apply_event(c, &ev(seq, kind))))
+            })
+            .unwrap();
+    }
+    assert!(zhangban_cases::get(store, &case.id).unwrap().state.is_final());
+    // The sync's sweep sees it completed: the end is published at once (the home leaves the principal), the
+    // data kept for the retention period.
+    assert!(f.agent.sweep().unwrap().is_empty());
+    let acting = zhangban_base::acting::get(store, &a.subject).unwrap().unwrap();
+    assert_eq!(acting.end(store.now()), Some((zhangban_base::acting::End::Completed, store.now())));
+    let line = f.agent.principals().unwrap().remove(0);
+    assert!(line.needs_now.zh.starts_with("一次性委托的事项已办结"), "{:?}", line.needs_now);
+    f.agent_phone.clock.advance(6 * 86_400);
+    assert!(f.agent.sweep().unwrap().is_empty());
+    f.agent_phone.clock.advance(86_400);
+    erased_also_from_a_copy_taken_before(&f, &left, f.agent_phone._dir.path());
+}
+
+/// The end of a mandate is published with the principal's record (`zhangban_base::acting`, for the reminder
+/// engine: ADR 0043): the date it runs out, then revoked; a store written before it had the record gets it at its
+/// first sweep.
+#[test]
+fn the_end_of_a_mandate_is_published_for_the_home_and_old_stores_get_it_at_the_first_sweep() {
+    use zhangban_base::acting::{self, End};
+    let f = fixture();
+    let store = &f.agent_phone.store;
+    let (a, g) = f.delegate(&Action::ALL, false);
+    let pub_ = acting::get(store, &a.subject).unwrap().unwrap();
+    assert_eq!((Some(pub_.valid_until), pub_.end(store.now())), (a.valid_until, None));
+    f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+    let pub_ = acting::get(store, &a.subject).unwrap().unwrap();
+    assert_eq!(pub_.end(store.now()), Some((End::Revoked, store.now())));
+    // An old store: the record missing.
+    store.transaction(|t| acting::publish(t, &a.subject, None)).unwrap();
+    assert!(acting::ended(store, store.now()).unwrap().is_empty());
+    f.agent.sweep().unwrap();
+    assert_eq!(acting::ended(store, store.now()).unwrap().get(&a.subject).map(|e| e.0), Some(End::Revoked));
+}

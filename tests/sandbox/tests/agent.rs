@@ -450,22 +450,24 @@ async fn a_door_consent_revoked_by_the_service_centre_stops_the_agent_and_the_pl
     };
     agent.record_door_consent(&sun.subject, &input).unwrap();
     let m = access::load(&a.store, &sun.subject).unwrap().unwrap().mandate.unwrap();
-    let runner = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    let runner =
+        SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
     // The first application goes through.
     let first = fill_and_queue(&agent, &sun.subject, "孙德明", "110105193805200031");
     assert_eq!(runner.run_once().await.receipts, 1);
     assert!(zhangban_core::cases::get(&a.store, &first.id).unwrap().receipt.is_some());
     // A second one queued offline; meanwhile 孙德明 phones the service centre.
     let second = fill_and_queue(&agent, &sun.subject, "孙德明", "110105193805200031");
-    let out = zhangban_sandbox::cases::clerk_command(&running.url, "revoke-mandate", Some(&m.id), json!({}))
-        .await
-        .unwrap();
+    let out =
+        zhangban_sandbox::cases::clerk_command(&running.url, "revoke-mandate", Some(&m.id), json!({})).await.unwrap();
     assert_eq!(out["revoked"], json!(true));
     let r = runner.run_once().await;
     assert_eq!((r.receipts, r.quarantined, r.revocations_applied), (0, 1, 1), "{r:?}");
     refused_as_revoked(&a.store, &second.id);
     // Further use stops on the phone…
-    assert!(matches!(agent.cases(&sun.subject), Err(Error::PermissionDenied { ref missing, .. }) if missing == "revoked"));
+    assert!(
+        matches!(agent.cases(&sun.subject), Err(Error::PermissionDenied { ref missing, .. }) if missing == "revoked")
+    );
     assert_eq!(agent.principals().unwrap()[0].status, zhangban_core::agent::PrincipalStatus::Revoked);
     // …and a submission under it that reaches the platform anyway is refused there.
     let door_proxy = json!({ "certificate": hex::encode(
@@ -494,7 +496,8 @@ async fn serve_with_needs(running: &server::Running, agent: &Agent, a: &Phone, p
         .unwrap();
     let subject = agent.accept_delegation(&given.text).unwrap().subject;
     let case = fill_and_queue(agent, &subject, "李秀英", "110105194001010018");
-    let runner = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    let runner =
+        SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
     assert_eq!(runner.run_once().await.receipts, 1);
     let pid = zhangban_core::cases::get(&a.store, &case.id).unwrap().platform_id.unwrap();
     let today = zhangban_core::clock::local_date(a.store.now()).to_string();
@@ -536,7 +539,11 @@ fn off_the_home(store: &Arc<Store>, s: &Served, plan: &zhangban_core::remind::Pl
     assert!(home.drafts.iter().all(|d| d.subject != s.subject), "{:?}", home.drafts);
     assert!(plan.pending.iter().all(|r| r.subject != s.subject), "reminders still planned: {:?}", plan.pending);
     let sup = format!("supplement:{}:", s.case_id);
-    assert!(plan.cancel.iter().any(|id| id.starts_with(&sup)), "the 补正 reminders are not cancelled: {:?}", plan.cancel);
+    assert!(
+        plan.cancel.iter().any(|id| id.starts_with(&sup)),
+        "the 补正 reminders are not cancelled: {:?}",
+        plan.cancel
+    );
     assert!(zhangban_core::remind::plan(store).unwrap().pending.iter().all(|r| r.subject != s.subject));
 }
 
@@ -565,7 +572,11 @@ async fn attack_a_revoked_principal_stays_on_the_agents_home_and_in_the_plan() {
     let line = agent.principals().unwrap().into_iter().find(|l| l.subject == s.subject).unwrap();
     assert_eq!(line.status, zhangban_core::agent::PrincipalStatus::Revoked);
     assert_eq!((line.needs_action, line.open_drafts, line.queued), (0, 0, 0), "{line:?}");
-    assert!(line.needs_now.zh.starts_with("委托人已撤销委托，不能再为李秀英办理。1 件办件尚未办结"), "{:?}", line.needs_now);
+    assert!(
+        line.needs_now.zh.starts_with("委托人已撤销委托，不能再为李秀英办理。1 件办件尚未办结"),
+        "{:?}",
+        line.needs_now
+    );
     running.stop().await;
 }
 
