@@ -76,6 +76,11 @@ class AgentModeTest(SandboxCase):
         self.assertEqual(report.receipts, 1)
         self.assertTrue(agent.switch_principal(line.subject).cases[0].receipt.startswith("ZB"))
 
+        # A second application begun for her: on the agent's 待办 home.
+        agent.start_draft(line.subject, "MZ-002")
+        rem = zb.ZhangbanReminders(agent_store)
+        self.assertEqual([d.subject for d in rem.home().drafts], [line.subject])
+
         # The principal's phone hears of it, revokes; the agent's next sync brings the revocation.
         run(li_cases.sync_now())
         self.assertTrue(any(e.kind == "submitted" for e in li.activity()))
@@ -86,6 +91,21 @@ class AgentModeTest(SandboxCase):
             agent.switch_principal(line.subject)
         self.assertEqual(cm.exception.missing, "revoked")
         self.assertEqual(agent.principals()[0].status, zb.PrincipalStatus.REVOKED)
+
+        # Off the agent's 待办 home at once, not at the retention sweep a week later (ADR 0043): one line saying
+        # so and what to hand back; none of her drafts or cases; no reminder planned for her.
+        home = rem.home()
+        mine = [n for n in home.needs if n.subject == line.subject]
+        self.assertEqual([n.id for n in mine], ["ended:" + line.subject])
+        self.assertEqual(mine[0].title.zh, "委托已撤销")
+        self.assertIn("1 件办件尚未办结：请把代收的材料交还委托人", mine[0].body.zh)
+        self.assertIn("1 case is still under way", mine[0].body.en)
+        self.assertEqual([c for c in home.cases if c.subject == line.subject], [])
+        self.assertEqual([d for d in home.drafts if d.subject == line.subject], [])
+        self.assertEqual([r.id for r in rem.plan().pending if r.subject == line.subject], [])
+        p = agent.principals()[0]
+        self.assertEqual((p.needs_action, p.open_drafts, p.queued), (0, 0, 0))
+        self.assertTrue(p.needs_now.zh.startswith("委托人已撤销委托，不能再为李秀英办理。1 件办件尚未办结"), p.needs_now)
 
     def test_a_relatives_phone_delegates_at_the_family_assurance(self):
         agent_store, _ = self.phone("agent")
