@@ -992,3 +992,68 @@ fn the_kept_path_equals_a_full_recompute_after_random_writes_deletes_days_and_ca
     }
     assert!(incremental_reads >= 40, "the kept path was taken only {incremental_reads} times");
 }
+
+/// ADR 0043: what agent mode publishes when a principal's mandate ends (here written directly: remind may not
+/// depend on agent mode). From then on the home and the plan hold nothing of hers but the one line that says so
+/// and what to hand back; the owner's own needs stay; a later mandate (published again, not ended) brings her back.
+#[test]
+fn an_ended_principal_leaves_the_home_and_the_plan_at_once() {
+    use zhangban_base::acting::{self, Acting, End};
+    let (_dir, clock, store) = fixture(local(2024, 10, 8, 10, 0));
+    let p = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李秀英").expect("subject");
+    let supplement = |c: &str| {
+        event(&store, c, 1, "accepted", local(2024, 10, 8, 9, 0), json!({"promised_days": 20, "receipt": "ZB1"}));
+        event(
+            &store,
+            c,
+            2,
+            "supplement_requested",
+            local(2024, 10, 8, 9, 30),
+            json!({"request_id": "r", "due": "2024-10-18", "items": ["照片"]}),
+        );
+    };
+    let mine = new_case(&store, "self", "甲");
+    supplement(&mine);
+    let hers = new_case(&store, &p, "乙");
+    supplement(&hers);
+    let valid = Acting { valid_until: local(2024, 11, 7, 10, 0), ended: None };
+    store.transaction(|t| acting::publish(t, &p, Some(&valid))).expect("publish");
+    let of = |h: &Home| h.needs.iter().filter(|n| n.subject == p).map(|n| n.id.clone()).collect::<Vec<_>>();
+    let h = home(&store).expect("home");
+    assert!(of(&h).iter().any(|id| id.starts_with(&format!("supplement:{hers}:"))), "{:?}", of(&h));
+    assert!(h.cases.iter().any(|c| c.case_id == hers));
+    let before = plan(&store).expect("plan");
+    assert!(before.pending.iter().any(|r| r.subject == p));
+
+    // Revoked.
+    clock.set(local(2024, 10, 9, 10, 0));
+    let revoked = Acting { ended: Some((End::Revoked, clock.now_secs())), ..valid.clone() };
+    store.transaction(|t| acting::publish(t, &p, Some(&revoked))).expect("publish");
+    let h = home(&store).expect("home");
+    assert_eq!(of(&h), vec![format!("ended:{p}")]);
+    let n = h.needs.iter().find(|n| n.subject == p).expect("the end line");
+    assert_eq!((n.source, n.urgency, n.link.screen), (ReminderSource::Delegation, Urgency::Normal, Screen::Home));
+    assert_eq!(n.title.zh, "委托已撤销");
+    assert_eq!(
+        n.body.zh,
+        "委托人已撤销委托，不能再为李秀英办理。1 件办件尚未办结：请把代收的材料交还委托人并告知进度，今后由其本人跟进。"
+    );
+    assert!(h.cases.iter().all(|c| c.subject != p), "{:?}", h.cases);
+    assert!(h.needs.iter().any(|n| n.link.id == mine), "the owner's own need stays");
+    let after = plan(&store).expect("plan");
+    assert!(after.pending.iter().all(|r| r.subject != p), "{:?}", after.pending);
+    assert!(after.cancel.iter().any(|id| id.starts_with(&format!("supplement:{hers}:"))), "{:?}", after.cancel);
+    // A week after the end the line goes too (the retention sweep erases her by then).
+    clock.set(local(2024, 10, 16, 10, 1));
+    assert!(of(&home(&store).expect("home")).is_empty());
+    // A new mandate (the record published again, not ended): she is back.
+    store
+        .transaction(|t| acting::publish(t, &p, Some(&Acting { valid_until: local(2024, 12, 1, 0, 0), ended: None })))
+        .expect("publish");
+    assert!(home(&store).expect("home").cases.iter().any(|c| c.case_id == hers));
+    // Expired by the clock: no write needed.
+    clock.set(local(2024, 12, 1, 0, 1));
+    let h = home(&store).expect("home");
+    assert_eq!(of(&h), vec![format!("ended:{p}")]);
+    assert_eq!(h.needs.iter().find(|n| n.subject == p).map(|n| n.title.zh.as_str()), Some("委托已到期"));
+}
