@@ -269,15 +269,23 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         .find(|e| e.action == "agent.access")
         .is_some_and(|e| e.detail["allowed"] == json!(false) && e.subject == li.subject);
     let still_sun = agent.cases(&sun.subject).is_ok();
+    // Off the agent's 待办 home at once (ADR 0043): one line about her, none of her cases or drafts.
+    let todo = zhangban_core::remind::home(&agent_store)?;
+    let hers: Vec<_> = todo.needs.iter().filter(|n| n.subject == li.subject).collect();
+    let off_home = hers.len() == 1
+        && hers[0].id == format!("ended:{}", li.subject)
+        && todo.cases.iter().all(|c| c.subject != li.subject)
+        && todo.drafts.iter().all(|d| d.subject != li.subject);
     j.check(
         "agent.revocation_honoured",
         &format!(
-            "帮办员下次同步收到撤销：再为李奶奶办理被拒绝（{}），该次尝试已记入审计日志；孙爷爷的办理不受影响",
-            denied.as_ref().map(|e| e.message_zh()).unwrap_or_default()
+            "帮办员下次同步收到撤销：再为李奶奶办理被拒绝（{}），该次尝试已记入审计日志；待办首页只剩一行“{}”；孙爷爷的办理不受影响",
+            denied.as_ref().map(|e| e.message_zh()).unwrap_or_default(),
+            hers.first().map(|n| n.body.zh.as_str()).unwrap_or_default()
         ),
-        "At the agent's next sync the revocation arrived: the next attempt for 李秀英 is refused and audited; 孙德明 is unaffected",
-        r.revocations_applied == 1 && refused && audited && still_sun,
-        json!({ "run": r, "refusal": denied.map(|e| e.message_en()) }),
+        "At the agent's next sync the revocation arrived: the next attempt for 李秀英 is refused and audited, and the 待办 home keeps only the line saying so; 孙德明 is unaffected",
+        r.revocations_applied == 1 && refused && audited && still_sun && off_home,
+        json!({ "run": r, "refusal": denied.map(|e| e.message_en()), "home_line": hers.first().map(|n| &n.body) }),
     );
     let line = format!(
         "agent served {} principals offline: {} submissions, {} receipts, {} revocation honoured",
