@@ -544,12 +544,7 @@ impl Agent {
                     "待完成上门确认（证件照、本人照片、签名）",
                     "door consent to finish (ID photo, photo, signature)",
                 ),
-                PrincipalStatus::Revoked => {
-                    Text::new("委托已撤销，不能再办理", "delegation revoked: nothing more can be done")
-                }
-                PrincipalStatus::Expired => {
-                    Text::new("委托已过期，请重新授权", "delegation expired: ask for a new one")
-                }
+                // (Revoked and expired are ended: worded above.)
                 PrincipalStatus::NotYetValid => Text::new("委托尚未生效", "delegation not yet valid"),
                 _ if needs_action > 0 => Text::new(
                     format!("{needs_action} 件需要补正或修改后重新提交"),
