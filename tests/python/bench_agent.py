@@ -2,7 +2,8 @@
 each, six states), built by the sandbox binary's hidden `agent-bench-store` command through the core; then
 opened through the generated Python bindings and timed: the home (`ZhangbanAgent.principals()`: 100 lines
 with what each needs now) and switching principal (`switch_principal()`: the line, 100 case summaries,
-drafts; one audit entry), 50 runs each, medians and p95 in milliseconds. Each figure includes the FFI
+drafts; one audit entry) and the reminders' 待办 home (`ZhangbanReminders.home()`, which leaves ended principals
+out, ADR 0043), 50 runs each, medians and p95 in milliseconds. Each figure includes the FFI
 (lowering, the Rust call, lifting into Python objects). Not a unit test (not named test_*): run it as
 
     python3 tests/python/bench_agent.py [--principals 100] [--cases 100] [--runs 50]
@@ -60,10 +61,18 @@ def main():
             v = agent.switch_principal(s)
             switch.append((time.perf_counter() - t) * 1e3)
             assert len(v.cases) == a.cases and v.line.subject == s and all(c.subject == s for c in v.cases)
+        rem = zb.ZhangbanReminders(store)
+        todo = []
+        for _ in range(a.runs):
+            t = time.perf_counter()
+            th = rem.home()
+            todo.append((time.perf_counter() - t) * 1e3)
+            assert th.cases_total > 0
         h = stats(f"home ({len(subjects)} principals), FFI", home)
+        stats(f"待办 home (reminders, {len(subjects) * a.cases} cases), FFI", todo)
         w = stats(f"switch principal ({a.cases} cases), FFI", switch)
         print(f"budget 30 ms: home {'met' if h <= 30 else 'MISSED'}, switch {'met' if w <= 30 else 'MISSED'}")
-        del agent, store
+        del agent, rem, store
     return 0
 
 
