@@ -605,3 +605,49 @@ async fn attack_an_expired_principal_stays_on_the_agents_home_and_in_the_plan() 
     assert_eq!((line.needs_action, line.open_drafts, line.queued), (0, 0, 0), "{line:?}");
     running.stop().await;
 }
+
+/// Completion ends a single-use mandate too: the clerk decides the one application it was for; the agent's sync
+/// that brings the decision publishes the end (its sweep sees the case decided), and from then on the 待办 home
+/// holds only the line saying so (nothing to hand back: no case of hers under way) — not her rating invitation,
+/// which is hers to give — and the principal list no longer says "waiting for the result".
+#[tokio::test]
+async fn a_single_use_principal_whose_case_is_decided_leaves_the_agents_home_at_that_sync() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let g = PrincipalSide::new(&p.wallet)
+        .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", scope(&["MZ-002"]), None, true)
+        .unwrap();
+    let subject = agent.accept_delegation(&g.text).unwrap().subject;
+    let case = fill_and_queue(&agent, &subject, "李秀英", "110105194001010018");
+    let runner = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    assert_eq!(runner.run_once().await.receipts, 1);
+    let line = agent.principals().unwrap().remove(0);
+    assert_eq!(line.status, zhangban_core::agent::PrincipalStatus::Used);
+    assert!(line.needs_now.zh.contains("等待办结"), "{:?}", line.needs_now);
+    let pid = zhangban_core::cases::get(&a.store, &case.id).unwrap().platform_id.unwrap();
+    let today = zhangban_core::clock::local_date(a.store.now()).to_string();
+    for (action, args) in [
+        ("accept", json!({ "promised_days": 20, "on": today })),
+        ("approve", json!({ "result": "核准发放", "on": today })),
+        ("complete", json!({ "result": "核准发放", "on": today })),
+    ] {
+        zhangban_sandbox::cases::clerk_command(&running.url, action, Some(&pid), args).await.unwrap();
+    }
+    let r = runner.run_background(std::time::Duration::from_secs(20)).await;
+    assert!(r.plan_error.is_none(), "{r:?}");
+    assert!(zhangban_core::cases::get(&a.store, &case.id).unwrap().state.is_final());
+    let home = zhangban_core::remind::home(&a.store).unwrap();
+    let hers: Vec<_> = home.needs.iter().filter(|n| n.subject == subject).collect();
+    assert_eq!(hers.iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), vec![format!("ended:{subject}")], "{hers:#?}");
+    assert_eq!(hers[0].title.zh, "委托事项已办结");
+    assert_eq!(hers[0].body.zh, "一次性委托的事项已办结，不能再为李秀英办理。");
+    assert!(r.plan.unwrap().pending.iter().all(|r| r.subject != subject));
+    let line = agent.principals().unwrap().remove(0);
+    assert_eq!(line.needs_now.zh, "一次性委托的事项已办结，不能再为李秀英办理。");
+    assert_eq!(r.run.principals_erased, 0, "kept for the retention period");
+    running.stop().await;
+}
