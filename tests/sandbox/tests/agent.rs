@@ -623,7 +623,8 @@ async fn a_single_use_principal_whose_case_is_decided_leaves_the_agents_home_at_
         .unwrap();
     let subject = agent.accept_delegation(&g.text).unwrap().subject;
     let case = fill_and_queue(&agent, &subject, "李秀英", "110105194001010018");
-    let runner = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
+    let runner =
+        SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default())).unwrap();
     assert_eq!(runner.run_once().await.receipts, 1);
     let line = agent.principals().unwrap().remove(0);
     assert_eq!(line.status, zhangban_core::agent::PrincipalStatus::Used);
