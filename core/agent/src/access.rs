@@ -98,6 +98,15 @@ pub struct AccessEntry {
     /// The licence element asked for (`resident_id.address`), when the access was to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<String>,
+    /// The mandate the principal's record held at the time (None: no mandate on this phone): the access
+    /// report names it to the platform, which relays the entry to that mandate's principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandate: Option<String>,
+}
+
+/// The id of the mandate `principal` has on this phone now, if any (what an `agent.access` entry names).
+fn mandate_of(store: &Store, principal: &str) -> Option<String> {
+    load(store, principal).ok().flatten().and_then(|r| r.mandate).map(|m| m.id)
 }
 
 pub fn load(store: &Store, principal: &str) -> Result<Option<PrincipalRecord>> {
@@ -220,7 +229,14 @@ pub fn audit(
         Some(_) => Some("error".to_string()),
         None => None,
     };
-    let entry = AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing, element: None };
+    let entry = AccessEntry {
+        action,
+        items: items.to_vec(),
+        allowed: refused.is_none(),
+        missing,
+        element: None,
+        mandate: mandate_of(store, principal),
+    };
     store.audit(&NewEntry {
         actor: agent_id,
         action: AUDIT_ACTION,
@@ -272,6 +288,7 @@ pub fn audit_element(
         allowed: refused.is_none(),
         missing,
         element: Some(element),
+        mandate: mandate_of(store, principal),
     };
     store.audit(&NewEntry {
         actor: agent_id,

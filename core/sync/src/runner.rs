@@ -111,6 +111,9 @@ pub struct RunReport {
     /// Agent mode: principals erased (retention over) by this run.
     #[serde(default)]
     pub principals_erased: u32,
+    /// Agent mode: `agent.access` entries the platform took in this run (relayed to the principals' phones).
+    #[serde(default)]
+    pub accesses_reported: u32,
     /// Principal's phone: revocations the platform took in this run.
     #[serde(default)]
     pub revocations_sent: u32,
@@ -785,8 +788,25 @@ impl SyncRunner {
             report.revocations_applied += zhangban_agent::agent::apply_revocations(&self.store, &ids)?.len() as u32;
             self.store.put_json(STATE_COLLECTION, REVOCATIONS_CURSOR, SELF_SUBJECT, &json!({ "cursor": next }))?;
             if ids.is_empty() || next <= since {
-                return Ok(());
+                break;
             }
+        }
+        self.report_accesses(report).await
+    }
+
+    /// Agent mode: reports the `agent.access` entries after the kept cursor (`zhangban_agent::report`),
+    /// signed by the device key, a bounded batch at a time; the cursor moves only once the platform took a
+    /// batch (it keeps each entry once, so a batch resent after a lost answer is not relayed twice).
+    async fn report_accesses(&self, report: &mut RunReport) -> std::result::Result<(), Fail> {
+        let signer = zhangban_wallet::device::store_signer(self.store.clone())?;
+        loop {
+            let Some(p) = zhangban_agent::report::prepare(&self.store, signer.as_ref())? else { return Ok(()) };
+            if let Some(body) = &p.body {
+                let req = self.req(reqwest::Method::POST, "/v1/agents/access").json(body);
+                Self::json_response(self.http.send(req).await?)?;
+                report.accesses_reported += p.entries as u32;
+            }
+            zhangban_agent::report::reported(&self.store, p.through)?;
         }
     }
 
