@@ -20,6 +20,7 @@
 //!   intake not confirmed yet, the agent's own) and entries of a principal whose data was erased (retention
 //!   over: their key is gone) are passed over.
 
+use ciborium::value::Value as Cbor;
 use serde_json::{json, Value};
 use zhangban_base::store::{PutOptions, Store, SELF_SUBJECT};
 use zhangban_wallet::format::{
@@ -67,12 +68,12 @@ pub struct AccessReport {
     pub entries: Vec<ReportedAccess>,
 }
 
-fn opt_text(v: Option<&str>) -> Value {
-    v.map_or(Value::Null, text)
+fn opt_text(v: Option<&str>) -> Cbor {
+    v.map_or(Cbor::Null, text)
 }
 
 impl AccessReport {
-    fn to_value(&self) -> Value {
+    fn to_value(&self) -> Cbor {
         let entries = self
             .entries
             .iter()
@@ -82,14 +83,14 @@ impl AccessReport {
                     (2, int(e.at)),
                     (3, text(&e.mandate_id)),
                     (4, text(&e.action)),
-                    (5, Value::Bool(e.allowed)),
-                    (6, Value::Array(e.items.iter().map(|i| text(i)).collect())),
+                    (5, Cbor::Bool(e.allowed)),
+                    (6, Cbor::Array(e.items.iter().map(|i| text(i)).collect())),
                     (7, opt_text(e.element.as_deref())),
                     (8, opt_text(e.missing.as_deref())),
                 ])
             })
             .collect();
-        map(vec![(1, uint(MANDATE_VERSION)), (2, text(&self.agent_id)), (3, Value::Array(entries))])
+        map(vec![(1, uint(MANDATE_VERSION)), (2, text(&self.agent_id)), (3, Cbor::Array(entries))])
     }
 
     /// Signs with the agent's device key (`agent_key` is its public key, named by the COSE key id).
@@ -119,16 +120,16 @@ impl AccessReport {
         if version != MANDATE_VERSION {
             return Err(WalletError::UnsupportedVersion { version }.into());
         }
-        let short = |v: &Value| -> Result<String> {
+        let short = |v: &Cbor| -> Result<String> {
             let t = as_text(v, w)?;
             if t.is_empty() || t.chars().count() > MAX_FIELD {
                 return Err(WalletError::TooLong { len: t.chars().count(), max: MAX_FIELD }.into());
             }
             Ok(t.to_string())
         };
-        let opt = |v: Option<&Value>| -> Result<Option<String>> {
+        let opt = |v: Option<&Cbor>| -> Result<Option<String>> {
             match v {
-                None | Some(Value::Null) => Ok(None),
+                None | Some(Cbor::Null) => Ok(None),
                 Some(v) => short(v).map(Some),
             }
         };
