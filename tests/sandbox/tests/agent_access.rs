@@ -92,7 +92,7 @@ async fn the_principal_sees_each_access_in_order_once() {
     // Offline at the door: switch to her (follow), start her draft (fill), an item she did not allow (refused).
     agent.switch_to(&li.subject).unwrap();
     agent.start_draft(&li.subject, &catalog, ITEM).unwrap();
-    let denied = agent.start_draft(&li.subject, &catalog, "GA-002");
+    let denied = agent.start_draft(&li.subject, &catalog, "GA-002").map(|_| ());
     assert!(matches!(denied, Err(Error::PermissionDenied { .. })), "{denied:?}");
     let offline = SyncRunner::new(
         a.store.clone(),
@@ -191,7 +191,7 @@ async fn a_forged_access_report_is_refused_and_recorded() {
     };
     let post = |body: Value, token: String| {
         let client = &client;
-        async move { client.post_json::<Value>("/v1/agents/access", &body, Some(&token), None).await }
+        async move { client.post_json::<Value, Value>("/v1/agents/access", &body, Some(&token), None).await }
     };
     let refused_for = |r: Result<Value, Error>, what: &str| match r {
         Err(Error::Rejected { status: 403, message }) => assert!(message.contains(&format!("({what})")), "{message}"),
