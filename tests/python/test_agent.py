@@ -111,7 +111,7 @@ class AgentModeTest(SandboxCase):
         self.assertEqual(kinds, ["access:follow", "access:denied:fill", "access:fill"])
         texts = [a.text for a in li.home().activity]
         self.assertEqual(texts[2].zh, "王芳查看了您的办件。")
-        self.assertEqual(texts[1].en, "王芳 tried to fill in the form of “GA-002” (refused: you did not include this service (GA-002)).")
+        self.assertEqual(texts[1].en, "王芳 tried to fill in the form of “居民身份证换领” (refused: you did not include this service).")
         self.assertEqual(texts[0].zh, "王芳填写了“高龄津贴申领”的表单。")
         # Synced again: nothing new, nothing twice.
         self.assertEqual(run(agent_cases.sync_now()).accesses_reported, 0)

@@ -136,10 +136,20 @@ pub struct DelegationLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ActivityLine {
+    /// The entry (of a run of the same access, the newest).
     pub entry: ActivityEntry,
     /// The day (apart: a date).
     pub day: Text,
     pub text: Text,
+    /// How many entries the line stands for: the same access repeated on the same day (each edit of a
+    /// form is one `access:fill`) is one line, "（13 次）".
+    #[serde(default = "one")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = 1))]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The principal's page: the delegations given (in effect first) and what agents did (newest first).
@@ -349,14 +359,23 @@ impl PrincipalSide {
                 ),
             ),
         };
-        let activity = self
-            .activity()?
-            .into_iter()
-            .map(|e| {
-                let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
-                activity_line(e, name)
-            })
-            .collect();
+        let mut activity: Vec<ActivityLine> = Vec::new();
+        for e in self.activity()? {
+            let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
+            let line = activity_line(e, name);
+            match activity.last_mut() {
+                // A run of the same access on the same day is one line (entries come newest first).
+                Some(l) if l.entry.kind.starts_with(crate::principal::ACCESS_KIND) && l.text == line.text && l.day == line.day => {
+                    l.times += 1;
+                }
+                _ => activity.push(line),
+            }
+        }
+        for l in activity.iter_mut().filter(|l| l.times > 1) {
+            let n = l.times;
+            l.text.zh = format!("{}（{n} 次）。", l.text.zh.trim_end_matches('。'));
+            l.text.en = format!("{} ({n} times).", l.text.en.trim_end_matches('.'));
+        }
         Ok(PrincipalHome { summary, delegations: lines, activity })
     }
 }
@@ -394,7 +413,7 @@ fn activity_line(e: ActivityEntry, agent_name: Option<String>) -> ActivityLine {
     let state = serde_json::from_value::<zhangban_cases::CaseState>(serde_json::Value::String(e.kind.clone())).ok();
     if let Some(rest) = e.kind.strip_prefix(crate::principal::ACCESS_KIND) {
         let text = access_text(&actor, rest, &e);
-        return ActivityLine { entry: e, day: Text::new(zh_day, en_day), text };
+        return ActivityLine { entry: e, day: Text::new(zh_day, en_day), text, times: 1 };
     }
     let (did_zh, did_en) = match state {
         Some(zhangban_cases::CaseState::Submitted) => ("为您提交了".to_string(), "submitted for you".to_string()),
@@ -409,7 +428,7 @@ fn activity_line(e: ActivityEntry, agent_name: Option<String>) -> ActivityLine {
         format!("{actor}{did_zh}“{}”。{r_zh}", e.case_title),
         format!("{actor} {did_en} “{}”.{r_en}", e.case_title),
     );
-    ActivityLine { entry: e, day: Text::new(zh_day, en_day), text }
+    ActivityLine { entry: e, day: Text::new(zh_day, en_day), text, times: 1 }
 }
 
 /// An access the agent's phone reported (kind `access:<action>` or `access:denied:<action>`), in one sentence:
@@ -432,7 +451,8 @@ fn access_text(actor: &str, kind: &str, e: &ActivityEntry) -> Text {
             ("使用", "use", "used", (format!("您的证照项目：{ezh}"), format!("your licence's {een}")))
         }
         (Some(Action::Fill), None) => match title.is_empty() {
-            true => ("填写", "fill in", "filled in", ("您的表单".to_string(), "a form for you".to_string())),
+            // (attaching a photo, choosing how a material is dealt with: no item named)
+            true => ("添加", "add", "added", ("您的申请材料".to_string(), "material to your application".to_string())),
             false => ("填写", "fill in", "filled in", (format!("“{title}”的表单"), format!("the form of “{title}”"))),
         },
         (Some(Action::Submit), _) => ("提交", "submit", "submitted", quoted("您的申请", "an application for you")),
@@ -466,7 +486,8 @@ fn element_words(element: &str) -> (String, String) {
 
 /// What a refusal lacked (`access::refusal`'s `missing`), in words.
 fn missing_words(missing: &str) -> (String, String) {
-    let (head, tail) = missing.split_once(':').unwrap_or((missing, ""));
+    // (the item or element refused is named by the sentence already)
+    let head = missing.split_once(':').map_or(missing, |(h, _)| h);
     let (zh, en) = match head {
         "revoked" => ("委托已撤销", "the delegation was revoked"),
         "validity" => ("委托不在有效期内", "the delegation was not in effect"),
@@ -478,8 +499,5 @@ fn missing_words(missing: &str) -> (String, String) {
         "element" => ("您没有授权此证照项目", "you did not share this licence element"),
         _ => ("超出授权范围", "outside what you allowed"),
     };
-    match (head, tail) {
-        ("item", code) if !code.is_empty() => (format!("{zh}（{code}）"), format!("{en} ({code})")),
-        _ => (zh.to_string(), en.to_string()),
-    }
+    (zh.to_string(), en.to_string())
 }

@@ -594,8 +594,26 @@ impl SyncRunner {
         {
             report.failures += 1;
         }
+        // Agent mode: the accesses made since the last report go first, so the principal's phone hears of the
+        // filling before the receipt of the submission it led to (they are reported again after the run's
+        // own steps, in `agent_step`).
+        if zhangban_agent::agent::is_agent_phone(&self.store).unwrap_or(false) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.report_accesses(&mut report)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(Fail::Offline(_))) => {
+                    report.failures += 1;
+                    report.offline = true;
+                }
+                Ok(Err(_)) => report.failures += 1,
+                Err(_) => report.budget_exhausted = true,
+            }
+        }
         let mut tries: HashMap<String, u32> = HashMap::new();
         'outer: loop {
+            if report.offline {
+                break;
+            }
             if Instant::now() >= deadline {
                 report.budget_exhausted = true;
                 break;

@@ -233,17 +233,12 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let li_runner = SyncRunner::new(li_store.clone(), quick(&j.platform_url), Arc::new(Recorder::default()))?;
     li_runner.run_once().await;
     let seen_by_li = li_side.activity()?;
+    // In the core's words, oldest first (the same access repeated is one line).
+    let mut lines: Vec<String> = li_side.home(Some(&catalog))?.activity.into_iter().map(|l| l.text.zh).collect();
+    lines.reverse();
     j.check(
         "agent.principal_view",
-        &format!(
-            "李奶奶的手机同步后看到帮办员为她做了什么：{} 条记录（{}）",
-            seen_by_li.len(),
-            seen_by_li
-                .iter()
-                .map(|e| format!("{} {}", e.kind, e.receipt.clone().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join("；")
-        ),
+        &format!("李奶奶的手机同步后看到帮办员为她做了什么：{} 条记录（{}）", seen_by_li.len(), lines.join("")),
         "李秀英's phone shows what the agent did for her, as the platform relayed it",
         seen_by_li
             .iter()
