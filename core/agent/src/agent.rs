@@ -47,7 +47,11 @@ fn stored_agent_id(store: &Store) -> Result<Option<String>> {
 
 /// The installed certificate (hex of its signed bytes) and its agent id, if any.
 pub(crate) fn stored_certificate(store: &Store) -> Result<Option<(String, String)>> {
-    Ok(store.get_opt(CERTIFICATE, "current")?.map(|r| r.json::<StoredCert>()).transpose()?.map(|c| (c.signed_hex, c.agent_id)))
+    Ok(store
+        .get_opt(CERTIFICATE, "current")?
+        .map(|r| r.json::<StoredCert>())
+        .transpose()?
+        .map(|c| (c.signed_hex, c.agent_id)))
 }
 
 /// Whether this phone is an agent's (an agent certificate is installed).

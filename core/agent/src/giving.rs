@@ -365,7 +365,11 @@ impl PrincipalSide {
             let line = activity_line(e, name);
             match activity.last_mut() {
                 // A run of the same access on the same day is one line (entries come newest first).
-                Some(l) if l.entry.kind.starts_with(crate::principal::ACCESS_KIND) && l.text == line.text && l.day == line.day => {
+                Some(l)
+                    if l.entry.kind.starts_with(crate::principal::ACCESS_KIND)
+                        && l.text == line.text
+                        && l.day == line.day =>
+                {
                     l.times += 1;
                 }
                 _ => activity.push(line),
@@ -457,9 +461,7 @@ fn access_text(actor: &str, kind: &str, e: &ActivityEntry) -> Text {
         },
         (Some(Action::Submit), _) => ("提交", "submit", "submitted", quoted("您的申请", "an application for you")),
         (Some(Action::Follow), _) => ("查看", "look at", "looked at", quoted("您的办件", "your applications")),
-        (Some(Action::ReceiveResults), _) => {
-            ("领取", "receive", "received", quoted("您的办理结果", "your results"))
-        }
+        (Some(Action::ReceiveResults), _) => ("领取", "receive", "received", quoted("您的办理结果", "your results")),
         (None, _) => ("操作", "act on", "acted on", (action.to_string(), action.to_string())),
     };
     if denied {

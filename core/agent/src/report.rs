@@ -24,8 +24,8 @@ use ciborium::value::Value as Cbor;
 use serde_json::{json, Value};
 use zhangban_base::store::{PutOptions, Store, SELF_SUBJECT};
 use zhangban_wallet::format::{
-    as_array, as_bool, as_i64, as_text, as_u64, decode_cbor, encode_cbor, int, map, sign1_create,
-    sign1_parse, sign1_payload, sign1_value, sign1_verify, text, uint, IntMap,
+    as_array, as_bool, as_i64, as_text, as_u64, decode_cbor, encode_cbor, int, map, sign1_create, sign1_parse,
+    sign1_payload, sign1_value, sign1_verify, text, uint, IntMap,
 };
 use zhangban_wallet::{DeviceSigner, WalletError};
 

@@ -58,7 +58,8 @@ fn the_report_takes_each_access_for_a_mandate_in_order_and_the_cursor_moves_when
     agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
     let pp = phone(&root);
     let side = PrincipalSide::new(&pp.wallet);
-    let sc = Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: vec![Action::Follow], elements: vec![] };
+    let sc =
+        Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: vec![Action::Follow], elements: vec![] };
     let g = side.delegate(&agent.certificate_text().unwrap(), "李奶奶", "11010519491231002X", sc, None, false).unwrap();
     let li = agent.accept_delegation(&g.text).unwrap();
     agent.switch_to(&li.subject).unwrap(); // follow: allowed

@@ -1546,12 +1546,7 @@ impl Store {
 
     /// The audit entries of `action` after sequence number `after`, oldest first, at most `limit` (for a
     /// reader that keeps its own cursor); a detail about an erased subject reads as `null`.
-    pub fn audit_entries_after(
-        &self,
-        action: &str,
-        after: i64,
-        limit: usize,
-    ) -> Result<Vec<crate::audit::AuditEntry>> {
+    pub fn audit_entries_after(&self, action: &str, after: i64, limit: usize) -> Result<Vec<crate::audit::AuditEntry>> {
         self.read(|conn, u| {
             let Unlocked { keys, subject_keys, ring, .. } = u;
             let mut key_of = |subject: &str| subject_key_in(conn, subject_keys, ring.as_ref(), &keys.data, subject);

@@ -574,12 +574,12 @@ async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: By
     if b.mandates.len() > MAX_REPORT_MANDATES {
         return Err(ApiError::invalid("mandates", "at most 100", "至多 100 个"));
     }
-    let unhex = |field: &str, h: &str| {
-        hex::decode(h).map_err(|_| ApiError::invalid(field, "hex required", "须为十六进制"))
-    };
+    let unhex =
+        |field: &str, h: &str| hex::decode(h).map_err(|_| ApiError::invalid(field, "hex required", "须为十六进制"));
     let now = now_secs();
-    let cert = AgentCertificate::verify(&unhex("certificate", &b.certificate)?, &zhangban_core::anchors::ROOT_PUBLIC_KEY, now)
-        .map_err(|e| refuse_report(&st, &dev, "certificate", &e.message_en(), &e.message_zh()))?;
+    let cert =
+        AgentCertificate::verify(&unhex("certificate", &b.certificate)?, &zhangban_core::anchors::ROOT_PUBLIC_KEY, now)
+            .map_err(|e| refuse_report(&st, &dev, "certificate", &e.message_en(), &e.message_zh()))?;
     let (key, known) = st.with_db(|c| {
         let key = device_key(c, &dev)?;
         let known: Option<i64> =
@@ -605,11 +605,21 @@ async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: By
                 let d = Delegation::verify(&signed)
                     .map_err(|e| refuse_report(&st, &dev, "mandate", &e.message_en(), &e.message_zh()))?;
                 if d.agent_id != cert.agent_id || d.agent_key != cert.device_key {
-                    return Err(refuse_report(&st, &dev, "mandate", "the delegation names another agent", "委托书授权的不是该帮办员"));
+                    return Err(refuse_report(
+                        &st,
+                        &dev,
+                        "mandate",
+                        "the delegation names another agent",
+                        "委托书授权的不是该帮办员",
+                    ));
                 }
                 let pd: Option<String> = st.with_db(|c| {
-                    Ok(c.query_row("SELECT id FROM devices WHERE public_key = ?1", [hex::encode(&d.principal_key)], |r| r.get(0))
-                        .optional()?)
+                    Ok(c.query_row(
+                        "SELECT id FROM devices WHERE public_key = ?1",
+                        [hex::encode(&d.principal_key)],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
                 })?;
                 let level = if d.relative.is_some() { "family" } else { "delegation" };
                 CheckedMandate { id: d.id, assurance: level, principal_name: d.principal_name, principal_device: pd }
@@ -618,7 +628,13 @@ async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: By
                 let c = DoorConsent::verify(&signed, &cert.device_key)
                     .map_err(|e| refuse_report(&st, &dev, "mandate", &e.message_en(), &e.message_zh()))?;
                 if c.agent_id != cert.agent_id {
-                    return Err(refuse_report(&st, &dev, "mandate", "the door consent names another agent", "上门确认记录不属于该帮办员"));
+                    return Err(refuse_report(
+                        &st,
+                        &dev,
+                        "mandate",
+                        "the door consent names another agent",
+                        "上门确认记录不属于该帮办员",
+                    ));
                 }
                 CheckedMandate { id: c.id, assurance: "door", principal_name: c.principal_name, principal_device: None }
             }

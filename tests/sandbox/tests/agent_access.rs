@@ -131,9 +131,7 @@ async fn the_principal_sees_each_access_in_order_once() {
     assert!(en.iter().any(|t| t == "王芳 looked at your applications."), "{en:?}");
 
     // The answer was lost: the cursor goes back and the same entries are sent again. Still once each.
-    a.store
-        .put_json(report::REPORT_STATE, "cursor", zhangban_core::store::SELF_SUBJECT, &json!({ "seq": 0 }))
-        .unwrap();
+    a.store.put_json(report::REPORT_STATE, "cursor", zhangban_core::store::SELF_SUBJECT, &json!({ "seq": 0 })).unwrap();
     let r = ar.run_once().await;
     assert!(r.accesses_reported >= 3, "sent again: {r:?}");
     pr.run_once().await;
@@ -172,12 +170,16 @@ async fn a_forged_access_report_is_refused_and_recorded() {
     let p = phone(&client).await;
     let side = PrincipalSide::new(&p.wallet);
     let sc = scope(&[ITEM], &Action::ALL);
-    let g = side.delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", sc.clone(), None, false).unwrap();
+    let g = side
+        .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", sc.clone(), None, false)
+        .unwrap();
     let g_other =
         side.delegate(&other.certificate_text().unwrap(), "李秀英", "110105194001010018", sc, None, false).unwrap();
     agent.accept_delegation(&g.text).unwrap();
     let mandate = |t: &str| hex::encode(zhangban_core::agent::Delegation::from_text(t).unwrap());
-    let cert_hex = |ag: &Agent| hex::encode(zhangban_core::agent::AgentCertificate::from_text(&ag.certificate_text().unwrap()).unwrap());
+    let cert_hex = |ag: &Agent| {
+        hex::encode(zhangban_core::agent::AgentCertificate::from_text(&ag.certificate_text().unwrap()).unwrap())
+    };
     let agent_id = agent.certificate().unwrap().unwrap().agent_id;
     let entry = |mandate_id: &str| ReportedAccess {
         seq: 1,
@@ -293,7 +295,11 @@ async fn a_principal_refuses_access_entries_not_signed_about_her() {
     assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4], "{kept:?}");
     assert_eq!(kept[0].element.as_deref(), Some("resident_id.name"));
     let home = side.home(None).unwrap();
-    assert!(home.activity[0].text.zh.starts_with("agent-wang使用了您的证照项目：居民身份证的“姓名”"), "{:?}", home.activity[0].text);
+    assert!(
+        home.activity[0].text.zh.starts_with("agent-wang使用了您的证照项目：居民身份证的“姓名”"),
+        "{:?}",
+        home.activity[0].text
+    );
     let refused: Vec<String> = p
         .store
         .audit_entries(None)
