@@ -180,7 +180,8 @@ pub fn authorize(
     let now = store.now();
     let rec = load(store, principal)?;
     let refused = refusal(rec.as_ref(), action, items, now);
-    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    let mandate = rec.as_ref().and_then(|r| r.mandate.as_ref()).map(|m| m.id.clone());
+    audit_with(store, agent_id, principal, action, items, refused.as_ref(), mandate)?;
     match (refused, rec) {
         (Some(e), _) => Err(e),
         (None, Some(r)) => Ok(r),
@@ -207,7 +208,8 @@ pub fn authorize_for_case(
         }
     }
     let refused = refusal(seen.as_ref(), action, items, now);
-    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    let mandate = rec.as_ref().and_then(|r| r.mandate.as_ref()).map(|m| m.id.clone());
+    audit_with(store, agent_id, principal, action, items, refused.as_ref(), mandate)?;
     match (refused, rec) {
         (Some(e), _) => Err(e),
         (None, Some(r)) => Ok(r),
@@ -224,19 +226,26 @@ pub fn audit(
     items: &[String],
     refused: Option<&Error>,
 ) -> Result<()> {
+    audit_with(store, agent_id, principal, action, items, refused, mandate_of(store, principal))
+}
+
+/// [`audit`] naming the mandate the caller read already.
+fn audit_with(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    action: Action,
+    items: &[String],
+    refused: Option<&Error>,
+    mandate: Option<String>,
+) -> Result<()> {
     let missing = match refused {
         Some(Error::PermissionDenied { missing, .. }) => Some(missing.clone()),
         Some(_) => Some("error".to_string()),
         None => None,
     };
-    let entry = AccessEntry {
-        action,
-        items: items.to_vec(),
-        allowed: refused.is_none(),
-        missing,
-        element: None,
-        mandate: mandate_of(store, principal),
-    };
+    let entry =
+        AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing, element: None, mandate };
     store.audit(&NewEntry {
         actor: agent_id,
         action: AUDIT_ACTION,
