@@ -12,11 +12,21 @@ struct AgentHomeView: View {
     @ObservedObject var model: AgentModel
     @State private var error: String?
     @State private var doorOpen = false
+    @State private var delegationCode = ""
+    /// The principal just accepted from a delegation code: their page opens at once (as on Android).
+    @State private var opened: String?
 
     var body: some View {
         NavigationStack {
             List {
                 if let error { Text(error).foregroundStyle(.red) }
+                Section(String(localized: "Scan a principal's delegation code")) {
+                    // The text of the principal's code (a camera scanner is left to do on iOS, as in 核验); the core
+                    // verifies it offline (signature, agent key, validity, revocation) and says why it refuses.
+                    TextField(String(localized: "The text of the delegation code (ZBD1:…)"), text: $delegationCode)
+                    Button(String(localized: "Next")) { accept() }
+                        .disabled(delegationCode.isEmpty)
+                }
                 Button(String(localized: "Door intake (principal without a phone)")) { doorOpen = true }
                 ForEach(model.principals, id: \.subject) { p in
                     NavigationLink {
@@ -36,6 +46,10 @@ struct AgentHomeView: View {
                 }
             }
             .navigationTitle(String(localized: "Agent mode: my principals"))
+            // (isPresented, not item: the app targets iOS 16.)
+            .navigationDestination(isPresented: Binding(get: { opened != nil }, set: { if !$0 { opened = nil } })) {
+                if let subject = opened { PrincipalDetailView(model: model, subject: subject) }
+            }
             .task { await load() }
             .sheet(isPresented: $doorOpen, onDismiss: { Task { await load() } }) { DoorIntakeView(model: model) }
         }
@@ -46,6 +60,21 @@ struct AgentHomeView: View {
             try await model.refresh()
         } catch {
             self.error = errorText(error, lang)
+        }
+    }
+
+    /// The scanned (or pasted) delegation: kept by the core after its offline check, then that principal's page.
+    private func accept() {
+        let text = delegationCode.trimmingCharacters(in: .whitespacesAndNewlines)
+        Task {
+            do {
+                let line = try await model.scanDelegation(text)
+                error = nil
+                delegationCode = ""
+                opened = line.subject
+            } catch {
+                self.error = errorText(error, lang)
+            }
         }
     }
 }
