@@ -16,6 +16,7 @@ import androidx.compose.ui.platform.LocalDensity
 import androidx.compose.ui.platform.LocalFocusManager
 import androidx.compose.ui.test.ExperimentalTestApi
 import androidx.compose.ui.semantics.SemanticsActions
+import androidx.compose.ui.semantics.SemanticsProperties
 import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.hasText
 import androidx.compose.ui.text.TextLayoutResult
@@ -191,7 +192,9 @@ class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean 
                 problems += "$file: no golden (run with -Dzhangban.goldens=update, look at it, commit it)"
                 ImageIO.write(masked, "png", File(screens, "$name-${v.suffix}.masked.png"))
             } else if (!samePixels(masked, ImageIO.read(golden))) {
-                problems += "$file: differs from src/test/goldens/$file (new render: target/screens/$name-${v.suffix}.masked.png)"
+                // What CI prints is all there is of a failed run: where the render differs and what the screen said.
+                problems += "$file: differs from src/test/goldens/$file (new render: target/screens/$name-${v.suffix}.masked.png)" +
+                    "\n  rows that differ: ${differingRows(masked, ImageIO.read(golden))}\n  on screen: ${textsOnScreen()}"
                 ImageIO.write(masked, "png", File(screens, "$name-${v.suffix}.masked.png"))
             }
             shot += file
@@ -269,6 +272,20 @@ class Camera(private val test: SkikoComposeUiTest, private val noHover: Boolean 
         g.dispose()
         return copy
     }
+
+    /** The first and last pixel rows where [a] and [b] differ (or their sizes, if those differ). */
+    private fun differingRows(a: BufferedImage, b: BufferedImage): String {
+        if (a.width != b.width || a.height != b.height) return "sizes ${a.width}x${a.height} and ${b.width}x${b.height}"
+        val rows = (0 until a.height).filter { y -> (0 until a.width).any { x -> a.getRGB(x, y) != b.getRGB(x, y) } }
+        return if (rows.isEmpty()) "none" else "y ${rows.first()}..${rows.last()} (${rows.size} rows)"
+    }
+
+    /** Every text on screen with the top of its bounds, top to bottom (the unmerged tree, as laid out now). */
+    private fun textsOnScreen(): String =
+        test.onAllNodes(SemanticsMatcher.keyIsDefined(SemanticsProperties.Text), useUnmergedTree = true)
+            .fetchSemanticsNodes(atLeastOneRootRequired = false)
+            .sortedBy { it.boundsInRoot.top }
+            .joinToString(" | ") { n -> "${n.boundsInRoot.top.toInt()}: ${n.config[SemanticsProperties.Text].joinToString(" ")}" }
 
     private fun samePixels(a: BufferedImage, b: BufferedImage): Boolean {
         if (a.width != b.width || a.height != b.height) return false

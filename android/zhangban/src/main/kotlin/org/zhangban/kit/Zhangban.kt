@@ -171,8 +171,17 @@ class Zhangban private constructor(
             }
     }
 
+    private val reloading = Any()
+
+    /**
+     * Reads the list and publishes it as one step: two reloads at once (a notice's, launched on the IO pool, and
+     * a sync's own) could publish out of order, the older list last, and the screens kept a state the store no
+     * longer had until the next change.
+     */
     private fun reloadCases() {
-        if (!store.isLocked()) _cases.value = casesApi.list(null)
+        synchronized(reloading) {
+            if (!store.isLocked()) _cases.value = casesApi.list(null)
+        }
     }
 
     suspend fun refreshCases(): List<CaseSummary> = withContext(io) { reloadCases(); _cases.value }
