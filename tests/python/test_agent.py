@@ -107,6 +107,47 @@ class AgentModeTest(SandboxCase):
         self.assertEqual((p.needs_action, p.open_drafts, p.queued), (0, 0, 0))
         self.assertTrue(p.needs_now.zh.startswith("委托人已撤销委托，不能再为李秀英办理。1 件办件尚未办结"), p.needs_now)
 
+    def test_the_principal_sees_each_access_the_agent_made(self):
+        """Issue 11: the agent's accesses (allowed and refused) reach the principal's phone through the platform,
+        in order, each once, worded by the core in zh and en; after she revokes, the refused attempt too."""
+        agent_store, agent_cases = self.phone("agent")
+        agent = zb.ZhangbanAgent(agent_store)
+        run(agent.register(self.sandbox.url, "王芳", "12110105MB0000002B"))
+        li_store, li_cases = self.phone("li")
+        li = zb.ZhangbanPrincipal(li_store)
+        scope = zb.Scope(items=["MZ-002"], licence_types=[], actions=[zb.Action.FILL, zb.Action.FOLLOW])
+        given = li.delegate(zb.DelegationRequest(agent_certificate=agent.certificate_text(), principal_name="李秀英",
+                                                 principal_id_number="110105194001010018", scope=scope, valid_days=None,
+                                                 single_use=False))
+        line = agent.scan_delegation(given.text)
+        agent.switch_principal(line.subject)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            agent.start_draft(line.subject, "GA-002")
+        agent.start_draft(line.subject, "MZ-002")
+        report = run(agent_cases.sync_now())
+        self.assertEqual(report.accesses_reported, 3)
+        run(li_cases.sync_now())
+        kinds = [e.kind for e in reversed(li.activity())]
+        self.assertEqual(kinds, ["access:follow", "access:denied:fill", "access:fill"])
+        texts = [a.text for a in li.home().activity]
+        self.assertEqual(texts[2].zh, "王芳查看了您的办件。")
+        self.assertEqual(texts[1].en, "王芳 tried to fill in the form of “居民身份证换领” (refused: you did not include this service).")
+        self.assertEqual(texts[0].zh, "王芳填写了“高龄津贴申领”的表单。")
+        # Synced again: nothing new, nothing twice.
+        self.assertEqual(run(agent_cases.sync_now()).accesses_reported, 0)
+        run(li_cases.sync_now())
+        self.assertEqual(len(li.activity()), 3)
+        li.revoke(given.id)
+        run(li_cases.sync_now())
+        self.assertEqual(run(agent_cases.sync_now()).revocations_applied, 1)
+        with self.assertRaises(zb.ZhangbanError.PermissionDenied):
+            agent.switch_principal(line.subject)
+        run(agent_cases.sync_now())
+        run(li_cases.sync_now())
+        newest = li.home().activity[0]
+        self.assertEqual(newest.entry.missing, "revoked")
+        self.assertEqual(newest.text.zh, "王芳尝试查看您的办件（已拒绝：委托已撤销）。")
+
     def test_a_relatives_phone_delegates_at_the_family_assurance(self):
         agent_store, _ = self.phone("agent")
         agent = zb.ZhangbanAgent(agent_store)

@@ -115,6 +115,15 @@ pub struct AccessEntry {
     /// The licence element asked for (`resident_id.address`), when the access was to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub element: Option<String>,
+    /// The mandate the principal's record held at the time (None: no mandate on this phone): the access
+    /// report names it to the platform, which relays the entry to that mandate's principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mandate: Option<String>,
+}
+
+/// The id of the mandate `principal` has on this phone now, if any (what an `agent.access` entry names).
+fn mandate_of(store: &Store, principal: &str) -> Option<String> {
+    load(store, principal).ok().flatten().and_then(|r| r.mandate).map(|m| m.id)
 }
 
 pub fn load(store: &Store, principal: &str) -> Result<Option<PrincipalRecord>> {
@@ -188,7 +197,8 @@ pub fn authorize(
     let now = store.now();
     let rec = load(store, principal)?;
     let refused = refusal(rec.as_ref(), action, items, now);
-    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    let mandate = rec.as_ref().and_then(|r| r.mandate.as_ref()).map(|m| m.id.clone());
+    audit_with(store, agent_id, principal, action, items, refused.as_ref(), mandate)?;
     match (refused, rec) {
         (Some(e), _) => Err(e),
         (None, Some(r)) => Ok(r),
@@ -215,7 +225,8 @@ pub fn authorize_for_case(
         }
     }
     let refused = refusal(seen.as_ref(), action, items, now);
-    audit(store, agent_id, principal, action, items, refused.as_ref())?;
+    let mandate = rec.as_ref().and_then(|r| r.mandate.as_ref()).map(|m| m.id.clone());
+    audit_with(store, agent_id, principal, action, items, refused.as_ref(), mandate)?;
     match (refused, rec) {
         (Some(e), _) => Err(e),
         (None, Some(r)) => Ok(r),
@@ -232,12 +243,26 @@ pub fn audit(
     items: &[String],
     refused: Option<&Error>,
 ) -> Result<()> {
+    audit_with(store, agent_id, principal, action, items, refused, mandate_of(store, principal))
+}
+
+/// [`audit`] naming the mandate the caller read already.
+fn audit_with(
+    store: &Store,
+    agent_id: &str,
+    principal: &str,
+    action: Action,
+    items: &[String],
+    refused: Option<&Error>,
+    mandate: Option<String>,
+) -> Result<()> {
     let missing = match refused {
         Some(Error::PermissionDenied { missing, .. }) => Some(missing.clone()),
         Some(_) => Some("error".to_string()),
         None => None,
     };
-    let entry = AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing, element: None };
+    let entry =
+        AccessEntry { action, items: items.to_vec(), allowed: refused.is_none(), missing, element: None, mandate };
     store.audit(&NewEntry {
         actor: agent_id,
         action: AUDIT_ACTION,
@@ -289,6 +314,7 @@ pub fn audit_element(
         allowed: refused.is_none(),
         missing,
         element: Some(element),
+        mandate: mandate_of(store, principal),
     };
     store.audit(&NewEntry {
         actor: agent_id,

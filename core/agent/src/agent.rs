@@ -45,6 +45,15 @@ fn stored_agent_id(store: &Store) -> Result<Option<String>> {
     Ok(store.get_opt(CERTIFICATE, "current")?.map(|r| r.json::<StoredCert>()).transpose()?.map(|c| c.agent_id))
 }
 
+/// The installed certificate (hex of its signed bytes) and its agent id, if any.
+pub(crate) fn stored_certificate(store: &Store) -> Result<Option<(String, String)>> {
+    Ok(store
+        .get_opt(CERTIFICATE, "current")?
+        .map(|r| r.json::<StoredCert>())
+        .transpose()?
+        .map(|c| (c.signed_hex, c.agent_id)))
+}
+
 /// Whether this phone is an agent's (an agent certificate is installed).
 pub fn is_agent_phone(store: &Store) -> Result<bool> {
     Ok(stored_agent_id(store)?.is_some())

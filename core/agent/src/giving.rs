@@ -136,10 +136,20 @@ pub struct DelegationLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ActivityLine {
+    /// The entry (of a run of the same access, the newest).
     pub entry: ActivityEntry,
     /// The day (apart: a date).
     pub day: Text,
     pub text: Text,
+    /// How many entries the line stands for: the same access repeated on the same day (each edit of a
+    /// form is one `access:fill`) is one line, "（13 次）".
+    #[serde(default = "one")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = 1))]
+    pub times: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The principal's page: the delegations given (in effect first) and what agents did (newest first).
@@ -349,14 +359,27 @@ impl PrincipalSide {
                 ),
             ),
         };
-        let activity = self
-            .activity()?
-            .into_iter()
-            .map(|e| {
-                let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
-                activity_line(e, name)
-            })
-            .collect();
+        let mut activity: Vec<ActivityLine> = Vec::new();
+        for e in self.activity()? {
+            let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
+            let line = activity_line(e, name);
+            match activity.last_mut() {
+                // A run of the same access on the same day is one line (entries come newest first).
+                Some(l)
+                    if l.entry.kind.starts_with(crate::principal::ACCESS_KIND)
+                        && l.text == line.text
+                        && l.day == line.day =>
+                {
+                    l.times += 1;
+                }
+                _ => activity.push(line),
+            }
+        }
+        for l in activity.iter_mut().filter(|l| l.times > 1) {
+            let n = l.times;
+            l.text.zh = format!("{}（{n} 次）。", l.text.zh.trim_end_matches('。'));
+            l.text.en = format!("{} ({n} times).", l.text.en.trim_end_matches('.'));
+        }
         Ok(PrincipalHome { summary, delegations: lines, activity })
     }
 }
@@ -392,6 +415,10 @@ fn activity_line(e: ActivityEntry, agent_name: Option<String>) -> ActivityLine {
     let actor = agent_name.unwrap_or_else(|| e.actor.clone());
     let (zh_day, en_day) = day(e.at);
     let state = serde_json::from_value::<zhangban_cases::CaseState>(serde_json::Value::String(e.kind.clone())).ok();
+    if let Some(rest) = e.kind.strip_prefix(crate::principal::ACCESS_KIND) {
+        let text = access_text(&actor, rest, &e);
+        return ActivityLine { entry: e, day: Text::new(zh_day, en_day), text, times: 1 };
+    }
     let (did_zh, did_en) = match state {
         Some(zhangban_cases::CaseState::Submitted) => ("为您提交了".to_string(), "submitted for you".to_string()),
         Some(s) => (format!("告知：{}", s.label_zh()), format!("reported: {}", s.label_en())),
@@ -405,5 +432,74 @@ fn activity_line(e: ActivityEntry, agent_name: Option<String>) -> ActivityLine {
         format!("{actor}{did_zh}“{}”。{r_zh}", e.case_title),
         format!("{actor} {did_en} “{}”.{r_en}", e.case_title),
     );
-    ActivityLine { entry: e, day: Text::new(zh_day, en_day), text }
+    ActivityLine { entry: e, day: Text::new(zh_day, en_day), text, times: 1 }
+}
+
+/// An access the agent's phone reported (kind `access:<action>` or `access:denied:<action>`), in one sentence:
+/// "王芳填写了“高龄津贴申领”的表单。", "王芳尝试提交“高龄津贴申领”（已拒绝：委托已撤销）。".
+fn access_text(actor: &str, kind: &str, e: &ActivityEntry) -> Text {
+    let (denied, action) = match kind.strip_prefix("denied:") {
+        Some(a) => (true, a),
+        None => (false, kind),
+    };
+    let title = e.case_title.trim();
+    let quoted = |zh: &str, en: &str| -> (String, String) {
+        match title.is_empty() {
+            true => (zh.to_string(), en.to_string()),
+            false => (format!("“{title}”"), format!("“{title}”")),
+        }
+    };
+    // (verb zh, verb en, its past tense, object zh, object en)
+    let (vzh, ven, ven_done, (ozh, oen)) = match (Action::parse(action), e.element.as_deref().map(element_words)) {
+        (Some(Action::Fill), Some((ezh, een))) => {
+            ("使用", "use", "used", (format!("您的证照项目：{ezh}"), format!("your licence's {een}")))
+        }
+        (Some(Action::Fill), None) => match title.is_empty() {
+            // (attaching a photo, choosing how a material is dealt with: no item named)
+            true => ("添加", "add", "added", ("您的申请材料".to_string(), "material to your application".to_string())),
+            false => ("填写", "fill in", "filled in", (format!("“{title}”的表单"), format!("the form of “{title}”"))),
+        },
+        (Some(Action::Submit), _) => ("提交", "submit", "submitted", quoted("您的申请", "an application for you")),
+        (Some(Action::Follow), _) => ("查看", "look at", "looked at", quoted("您的办件", "your applications")),
+        (Some(Action::ReceiveResults), _) => ("领取", "receive", "received", quoted("您的办理结果", "your results")),
+        (None, _) => ("操作", "act on", "acted on", (action.to_string(), action.to_string())),
+    };
+    if denied {
+        let (why_zh, why_en) = missing_words(e.missing.as_deref().unwrap_or(""));
+        Text::new(
+            format!("{actor}尝试{vzh}{ozh}（已拒绝：{why_zh}）。"),
+            format!("{actor} tried to {ven} {oen} (refused: {why_en})."),
+        )
+    } else {
+        Text::new(format!("{actor}{vzh}了{ozh}。"), format!("{actor} {ven_done} {oen}."))
+    }
+}
+
+/// `resident_id.address` → ("居民身份证的“住址”", "'address' of the resident identity card").
+fn element_words(element: &str) -> (String, String) {
+    let (t, k) = element.split_once('.').unwrap_or((element, ""));
+    zhangban_wallet::LicenceType::from_key(t)
+        .map(|lt| {
+            let (nzh, nen) = lt.element_by_key(k).map(|d| (d.name_zh, d.name_en)).unwrap_or((k, k));
+            (format!("{}的“{nzh}”", lt.name_zh()), format!("'{nen}' of the {}", lt.name_en()))
+        })
+        .unwrap_or_else(|| (element.to_string(), element.to_string()))
+}
+
+/// What a refusal lacked (`access::refusal`'s `missing`), in words.
+fn missing_words(missing: &str) -> (String, String) {
+    // (the item or element refused is named by the sentence already)
+    let head = missing.split_once(':').map_or(missing, |(h, _)| h);
+    let (zh, en) = match head {
+        "revoked" => ("委托已撤销", "the delegation was revoked"),
+        "validity" => ("委托不在有效期内", "the delegation was not in effect"),
+        "used" => ("一次性委托已用过", "the single-use delegation was used"),
+        "delegation" => ("没有有效的委托", "there was no delegation in effect"),
+        "principal" => ("记录属于另一个人", "the record is another person's"),
+        "action" => ("您没有授权此操作", "you did not allow this"),
+        "item" => ("您没有授权此事项", "you did not include this service"),
+        "element" => ("您没有授权此证照项目", "you did not share this licence element"),
+        _ => ("超出授权范围", "outside what you allowed"),
+    };
+    (zh.to_string(), en.to_string())
 }

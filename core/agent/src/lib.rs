@@ -14,6 +14,8 @@
 //!   the mandate, revocations from the platform, retention and automatic crypto-shredding.
 //! - [`principal`]: the principal's side: read an agent's certificate, delegate, revoke, see what the
 //!   agent did (entries the platform relays).
+//! - [`report`]: the agent's phone reports its `agent.access` entries to the platform at sync (signed by its
+//!   device key, in order, each once), which relays them to the principal's phone.
 //! - [`giving`]: what the principal's own screens show, worded once for both shells (the agent's card, the
 //!   choices of a delegation, the sentence read before signing, the delegations given, what agents did).
 //!
@@ -33,6 +35,7 @@ pub mod cert;
 pub mod giving;
 pub mod mandate;
 pub mod principal;
+pub mod report;
 
 pub use access::{AccessEntry, RETENTION_SETTING};
 pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
@@ -82,6 +85,8 @@ pub(crate) fn denied(missing: &str, zh: &str, en: &str) -> Error {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_report;
 #[cfg(test)]
 mod tests_share;
 #[cfg(test)]

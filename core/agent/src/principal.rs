@@ -51,6 +51,15 @@ pub struct ActivityEntry {
     pub kind: String,
     pub case_title: String,
     pub receipt: Option<String>,
+    /// An access (kind `access:<action>` or `access:denied:<action>`): the licence element used
+    /// (`resident_id.address`), if it was one.
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub element: Option<String>,
+    /// A refused access: what was missing (`revoked`, `validity`, `item:MZ-002`, …).
+    #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default))]
+    pub missing: Option<String>,
 }
 
 /// A licence of this phone's wallet the principal shares into a delegation, and which of its elements
@@ -328,7 +337,14 @@ pub struct RelayedActivity {
     pub actor: String,
     pub case_title: String,
     pub receipt: Option<String>,
+    /// Key 9, an access to one licence element (`resident_id.address`); absent otherwise.
+    pub element: Option<String>,
+    /// Key 10, what was missing when an access was refused; absent otherwise.
+    pub missing: Option<String>,
 }
+
+/// Kinds of relayed accesses start with this (`access:fill`, `access:denied:submit`).
+pub const ACCESS_KIND: &str = "access:";
 
 /// Largest signed relayed entry accepted.
 pub const MAX_RELAYED_BYTES: usize = 2048;
@@ -336,7 +352,7 @@ pub const MAX_RELAYED_BYTES: usize = 2048;
 impl RelayedActivity {
     fn to_value(&self) -> ciborium::value::Value {
         use zhangban_wallet::format::{bytes, int, map, text, uint};
-        map(vec![
+        let mut entries = vec![
             (1, uint(crate::mandate::MANDATE_VERSION)),
             (2, bytes(&self.principal_key)),
             (3, text(&self.mandate_id)),
@@ -345,7 +361,15 @@ impl RelayedActivity {
             (6, text(&self.actor)),
             (7, text(&self.case_title)),
             (8, self.receipt.as_deref().map_or(ciborium::value::Value::Null, text)),
-        ])
+        ];
+        // Keys 9 and 10 only when set: an entry without them is byte for byte what an older platform signed.
+        if let Some(e) = &self.element {
+            entries.push((9, text(e)));
+        }
+        if let Some(m) = &self.missing {
+            entries.push((10, text(m)));
+        }
+        map(entries)
     }
 
     /// Signs with the platform root key (the platform does this; the sandbox in tests).
@@ -397,6 +421,14 @@ impl RelayedActivity {
                 None | Some(ciborium::value::Value::Null) => None,
                 Some(_) => Some(short(8, 64)?),
             },
+            element: match m.opt(9) {
+                None => None,
+                Some(_) => Some(short(9, 100)?),
+            },
+            missing: match m.opt(10) {
+                None => None,
+                Some(_) => Some(short(10, 100)?),
+            },
         })
     }
 }
@@ -414,7 +446,16 @@ pub fn activity_from_relayed(seq: u64, signed_hex: &str, root_key: &[u8], my_key
             "this activity entry is about someone else",
         ));
     }
-    Ok(ActivityEntry { seq, at: r.at, actor: r.actor, kind: r.kind, case_title: r.case_title, receipt: r.receipt })
+    Ok(ActivityEntry {
+        seq,
+        at: r.at,
+        actor: r.actor,
+        kind: r.kind,
+        case_title: r.case_title,
+        receipt: r.receipt,
+        element: r.element,
+        missing: r.missing,
+    })
 }
 
 /// [`PrincipalSide::record_activity`] inside the caller's transaction (the sync runner's events page).

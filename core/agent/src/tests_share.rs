@@ -480,6 +480,8 @@ fn principal_screens_say_what_the_delegation_covers() {
             kind: "submitted".into(),
             case_title: "高龄津贴申领".into(),
             receipt: Some("ZB20261207000001".into()),
+            element: None,
+            missing: None,
         })
         .unwrap();
     let home = d.side.home(Some(&cat)).unwrap();

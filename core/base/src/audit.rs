@@ -261,7 +261,6 @@ pub(crate) fn list(
     subject_key: &mut SubjectKeyOf<'_>,
     target: Option<&str>,
 ) -> Result<Vec<AuditEntry>> {
-    let data = keys.data;
     let token = target.map(|t| target_token(keys.chain, t));
     let rows: Vec<Row> = {
         let mut st = conn.prepare_cached(&format!(
@@ -272,6 +271,33 @@ pub(crate) fn list(
         let rows = st.query_map(params![target, token], row)?.collect::<rusqlite::Result<_>>()?;
         rows
     };
+    open_rows(keys, subject_key, rows)
+}
+
+/// Entries of `action` after sequence number `after`, oldest first, at most `limit` (a reader that keeps
+/// its own cursor: the agent's access report).
+pub(crate) fn list_after(
+    conn: &Connection,
+    keys: &AuditKeys<'_>,
+    subject_key: &mut SubjectKeyOf<'_>,
+    action: &str,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<AuditEntry>> {
+    let rows: Vec<Row> = {
+        let mut st = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM audit_log WHERE action = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        ))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = st.query_map(params![action, after, limit], row)?.collect::<rusqlite::Result<_>>()?;
+        rows
+    };
+    open_rows(keys, subject_key, rows)
+}
+
+/// Opens the details and targets of `rows` (an erased subject's read as [`erased_entry`]).
+fn open_rows(keys: &AuditKeys<'_>, subject_key: &mut SubjectKeyOf<'_>, rows: Vec<Row>) -> Result<Vec<AuditEntry>> {
+    let data = keys.data;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let seq = r.seq;

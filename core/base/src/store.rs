@@ -1544,6 +1544,23 @@ impl Store {
         })
     }
 
+    /// The audit entries of `action` after sequence number `after`, oldest first, at most `limit` (for a
+    /// reader that keeps its own cursor); a detail about an erased subject reads as `null`.
+    pub fn audit_entries_after(&self, action: &str, after: i64, limit: usize) -> Result<Vec<crate::audit::AuditEntry>> {
+        self.read(|conn, u| {
+            let Unlocked { keys, subject_keys, ring, .. } = u;
+            let mut key_of = |subject: &str| subject_key_in(conn, subject_keys, ring.as_ref(), &keys.data, subject);
+            crate::audit::list_after(
+                conn,
+                &crate::audit::AuditKeys { data: &keys.data, chain: &keys.audit },
+                &mut key_of,
+                action,
+                after,
+                limit,
+            )
+        })
+    }
+
     /// Walks the keyed audit chain and compares its end with the sealed head; reports the first broken
     /// link (or the first missing entry). Needs the store unlocked (the chain key comes from the data key).
     pub fn audit_verify(&self) -> Result<crate::audit::AuditVerification> {

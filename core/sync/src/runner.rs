@@ -111,6 +111,9 @@ pub struct RunReport {
     /// Agent mode: principals erased (retention over) by this run.
     #[serde(default)]
     pub principals_erased: u32,
+    /// Agent mode: `agent.access` entries the platform took in this run (relayed to the principals' phones).
+    #[serde(default)]
+    pub accesses_reported: u32,
     /// Principal's phone: revocations the platform took in this run.
     #[serde(default)]
     pub revocations_sent: u32,
@@ -591,8 +594,26 @@ impl SyncRunner {
         {
             report.failures += 1;
         }
+        // Agent mode: the accesses made since the last report go first, so the principal's phone hears of the
+        // filling before the receipt of the submission it led to (they are reported again after the run's
+        // own steps, in `agent_step`).
+        if zhangban_agent::agent::is_agent_phone(&self.store).unwrap_or(false) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.report_accesses(&mut report)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(Fail::Offline(_))) => {
+                    report.failures += 1;
+                    report.offline = true;
+                }
+                Ok(Err(_)) => report.failures += 1,
+                Err(_) => report.budget_exhausted = true,
+            }
+        }
         let mut tries: HashMap<String, u32> = HashMap::new();
         'outer: loop {
+            if report.offline {
+                break;
+            }
             if Instant::now() >= deadline {
                 report.budget_exhausted = true;
                 break;
@@ -785,8 +806,25 @@ impl SyncRunner {
             report.revocations_applied += zhangban_agent::agent::apply_revocations(&self.store, &ids)?.len() as u32;
             self.store.put_json(STATE_COLLECTION, REVOCATIONS_CURSOR, SELF_SUBJECT, &json!({ "cursor": next }))?;
             if ids.is_empty() || next <= since {
-                return Ok(());
+                break;
             }
+        }
+        self.report_accesses(report).await
+    }
+
+    /// Agent mode: reports the `agent.access` entries after the kept cursor (`zhangban_agent::report`),
+    /// signed by the device key, a bounded batch at a time; the cursor moves only once the platform took a
+    /// batch (it keeps each entry once, so a batch resent after a lost answer is not relayed twice).
+    async fn report_accesses(&self, report: &mut RunReport) -> std::result::Result<(), Fail> {
+        let signer = zhangban_wallet::device::store_signer(self.store.clone())?;
+        loop {
+            let Some(p) = zhangban_agent::report::prepare(&self.store, signer.as_ref())? else { return Ok(()) };
+            if let Some(body) = &p.body {
+                let req = self.req(reqwest::Method::POST, "/v1/agents/access").json(body);
+                Self::json_response(self.http.send(req).await?)?;
+                report.accesses_reported += p.entries as u32;
+            }
+            zhangban_agent::report::reported(&self.store, p.through)?;
         }
     }
 

@@ -196,6 +196,8 @@ public final class PrincipalModel {
         try principal.revoke(delegationId: delegationId)
     }
 
+    /// What agents did for her, newest first, as the platform relayed it (root-signed, about this phone): case
+    /// events, and each access an agent made (`access:<action>`, `access:denied:<action>` with `missing`).
     public func activity() throws -> [ActivityEntry] {
         try principal.activity()
     }

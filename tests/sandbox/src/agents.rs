@@ -12,6 +12,11 @@
 //!   delegation; `GET /v1/agents/revocations?since=` (the agent's device): the revoked mandates.
 //! * Events of a case submitted for a principal who delegated from a registered phone are also
 //!   delivered to that phone, marked `principal_view` ([`relay`]).
+//! * `POST /v1/agents/access` (the agent's device): its `agent.access` entries, signed by its device key,
+//!   with its certificate and the mandates they are under ([`access_report`]); each entry is kept once
+//!   per (agent, entry number) and, for a mandate whose principal has a registered phone, relayed to it
+//!   as a root-signed `RelayedActivity` of kind `access:<action>` / `access:denied:<action>`, also after
+//!   a revocation. Door consents' entries are kept for the clerk's view only.
 //! * Back office: `GET /admin/agents/activity` (who acted for whom), `POST /admin/mandates/{id}/revoke`
 //!   (a revocation by phone call, e.g. for a door consent).
 
@@ -58,7 +63,30 @@ CREATE TABLE IF NOT EXISTS case_proxies (
     principal_name TEXT NOT NULL,
     principal_device TEXT
 );
-CREATE INDEX IF NOT EXISTS case_proxies_mandate ON case_proxies(mandate_id);";
+CREATE INDEX IF NOT EXISTS case_proxies_mandate ON case_proxies(mandate_id);
+CREATE TABLE IF NOT EXISTS agent_access (
+    agent_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    mandate_id TEXT NOT NULL,
+    assurance TEXT NOT NULL,
+    principal_name TEXT NOT NULL,
+    principal_device TEXT,
+    at INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    allowed INTEGER NOT NULL,
+    items TEXT NOT NULL,
+    element TEXT,
+    missing TEXT,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, seq)
+);
+CREATE TABLE IF NOT EXISTS agent_access_refused (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    device_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    what TEXT NOT NULL,
+    reason TEXT NOT NULL
+);";
 
 /// Agent certificates are valid for a year.
 const CERT_DAYS: i64 = 365;
@@ -67,6 +95,7 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/agents", post(register))
         .route("/v1/agents/revocations", get(revocations))
+        .route("/v1/agents/access", post(access_report))
         .route("/v1/delegations/revocations", post(revoke))
         .route("/admin/agents/activity", get(activity))
         .route("/admin/mandates/{id}/revoke", post(admin_revoke))
@@ -340,6 +369,8 @@ fn signed_entry(
         actor: actor.chars().take(100).collect(),
         case_title: title.chars().take(200).collect(),
         receipt: receipt.map(str::to_string),
+        element: None,
+        missing: None,
     };
     let root = crate::issuer::root_key()?;
     Ok(hex::encode(statement.sign(|m| root.sign(m)).map_err(ApiError::internal)?))
@@ -454,9 +485,255 @@ pub fn activity_of(c: &Connection) -> Result<Value, ApiError> {
             }))
         })?
         .collect::<Result<_, _>>()?;
-    Ok(json!({ "cases": rows }))
+    // Every access the agents' phones reported (door consents' too: the clerk's view is where they are seen).
+    let mut s = c.prepare(
+        "SELECT x.agent_id, a.name, x.seq, x.mandate_id, x.assurance, x.principal_name, x.at, x.action, x.allowed,
+                x.items, x.element, x.missing, x.principal_device IS NOT NULL
+         FROM agent_access x LEFT JOIN agents a ON a.id = x.agent_id ORDER BY x.received_at, x.agent_id, x.seq",
+    )?;
+    let accesses: Vec<Value> = s
+        .query_map([], |r| {
+            Ok(json!({
+                "agent_id": r.get::<_, String>(0)?, "agent_name": r.get::<_, Option<String>>(1)?,
+                "seq": r.get::<_, i64>(2)?, "mandate_id": r.get::<_, String>(3)?, "assurance": r.get::<_, String>(4)?,
+                "principal": r.get::<_, String>(5)?, "at": r.get::<_, i64>(6)?, "action": r.get::<_, String>(7)?,
+                "allowed": r.get::<_, bool>(8)?,
+                "items": serde_json::from_str::<Value>(&r.get::<_, String>(9)?).unwrap_or(Value::Null),
+                "element": r.get::<_, Option<String>>(10)?, "missing": r.get::<_, Option<String>>(11)?,
+                "relayed": r.get::<_, bool>(12)?,
+            }))
+        })?
+        .collect::<Result<_, _>>()?;
+    let refused: i64 = c.query_row("SELECT count(*) FROM agent_access_refused", [], |r| r.get(0))?;
+    Ok(json!({ "cases": rows, "accesses": accesses, "access_reports_refused": refused }))
 }
 
 async fn activity(State(st): State<SharedState>) -> Result<Json<Value>, ApiError> {
     st.with_db(|c| Ok(Json(activity_of(c)?)))
+}
+
+/// Largest access-report body (the signed report is at most 32 KB; the mandates travel beside it).
+const MAX_ACCESS_BODY: usize = 256 * 1024;
+/// Mandates in one access report.
+const MAX_REPORT_MANDATES: usize = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportMandate {
+    id: String,
+    assurance: String,
+    mandate: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccessBody {
+    certificate: String,
+    mandates: Vec<ReportMandate>,
+    report: String,
+}
+
+/// A mandate of the report, checked: whose, at what assurance, the principal's phone (if registered).
+struct CheckedMandate {
+    id: String,
+    assurance: &'static str,
+    principal_name: String,
+    principal_device: Option<String>,
+}
+
+/// A refused report, kept on the platform's record (`agent_access_refused`) before the 403 is returned.
+fn refuse_report(st: &SharedState, device: &str, what: &str, en: &str, zh: &str) -> ApiError {
+    let e = refused(what, en, zh);
+    let _ = st.with_db(|c| {
+        c.execute(
+            "INSERT INTO agent_access_refused (device_id, at, what, reason) VALUES (?1, ?2, ?3, ?4)",
+            params![device, now_secs(), what, en],
+        )?;
+        Ok(())
+    });
+    e
+}
+
+/// `POST /v1/agents/access`: an agent's phone reports its access entries (zhangban_agent::report). Checked:
+/// the certificate (root signature, validity, the calling device's key, a known agent), the report's
+/// signature by the key the certificate names and its agent id, each mandate is this agent's (a
+/// delegation naming the agent and its key, signed by the principal; or a door consent the agent's key
+/// signed), each entry names one of them. Any failure refuses the whole report (403 `proxy_refused`, on
+/// record). Then each entry is kept once per (agent, number) and a new one relayed to the principal's
+/// phone, in the report's order; a retried report changes nothing. Revoked mandates' entries are relayed
+/// too: the principal sees the attempts made after she revoked.
+async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: Bytes) -> Result<Json<Value>, ApiError> {
+    use zhangban_core::agent::report::AccessReport;
+    let dev = auth.device_id.clone();
+    if body.len() > MAX_ACCESS_BODY {
+        return Err(ApiError::invalid("body", "at most 256 KB", "至多 256 KB"));
+    }
+    let b: AccessBody = serde_json::from_slice(&body).map_err(|_| {
+        ApiError::invalid("body", "expected {certificate, mandates, report}", "须为 {certificate, mandates, report}")
+    })?;
+    if b.mandates.len() > MAX_REPORT_MANDATES {
+        return Err(ApiError::invalid("mandates", "at most 100", "至多 100 个"));
+    }
+    let unhex =
+        |field: &str, h: &str| hex::decode(h).map_err(|_| ApiError::invalid(field, "hex required", "须为十六进制"));
+    let now = now_secs();
+    let cert =
+        AgentCertificate::verify(&unhex("certificate", &b.certificate)?, &zhangban_core::anchors::ROOT_PUBLIC_KEY, now)
+            .map_err(|e| refuse_report(&st, &dev, "certificate", &e.message_en(), &e.message_zh()))?;
+    let (key, known) = st.with_db(|c| {
+        let key = device_key(c, &dev)?;
+        let known: Option<i64> =
+            c.query_row("SELECT suspended FROM agents WHERE id = ?1", [&cert.agent_id], |r| r.get(0)).optional()?;
+        Ok((key, known))
+    })?;
+    if cert.device_key != key {
+        return Err(refuse_report(&st, &dev, "certificate", "issued for another device", "证书不属于报告的设备"));
+    }
+    if known.is_none() {
+        return Err(refuse_report(&st, &dev, "agent", "unknown agent", "未登记的帮办员"));
+    }
+    let report = AccessReport::verify(&unhex("report", &b.report)?, &cert.device_key)
+        .map_err(|e| refuse_report(&st, &dev, "signature", &e.message_en(), &e.message_zh()))?;
+    if report.agent_id != cert.agent_id {
+        return Err(refuse_report(&st, &dev, "agent", "the report names another agent", "报告不是该帮办员的"));
+    }
+    let mut mandates: Vec<CheckedMandate> = Vec::with_capacity(b.mandates.len());
+    for m in &b.mandates {
+        let signed = unhex("mandates.mandate", &m.mandate)?;
+        let checked = match m.assurance.as_str() {
+            "delegation" => {
+                let d = Delegation::verify(&signed)
+                    .map_err(|e| refuse_report(&st, &dev, "mandate", &e.message_en(), &e.message_zh()))?;
+                if d.agent_id != cert.agent_id || d.agent_key != cert.device_key {
+                    return Err(refuse_report(
+                        &st,
+                        &dev,
+                        "mandate",
+                        "the delegation names another agent",
+                        "委托书授权的不是该帮办员",
+                    ));
+                }
+                let pd: Option<String> = st.with_db(|c| {
+                    Ok(c.query_row(
+                        "SELECT id FROM devices WHERE public_key = ?1",
+                        [hex::encode(&d.principal_key)],
+                        |r| r.get(0),
+                    )
+                    .optional()?)
+                })?;
+                let level = if d.relative.is_some() { "family" } else { "delegation" };
+                CheckedMandate { id: d.id, assurance: level, principal_name: d.principal_name, principal_device: pd }
+            }
+            "door" => {
+                let c = DoorConsent::verify(&signed, &cert.device_key)
+                    .map_err(|e| refuse_report(&st, &dev, "mandate", &e.message_en(), &e.message_zh()))?;
+                if c.agent_id != cert.agent_id {
+                    return Err(refuse_report(
+                        &st,
+                        &dev,
+                        "mandate",
+                        "the door consent names another agent",
+                        "上门确认记录不属于该帮办员",
+                    ));
+                }
+                CheckedMandate { id: c.id, assurance: "door", principal_name: c.principal_name, principal_device: None }
+            }
+            _ => return Err(ApiError::invalid("mandates.assurance", "delegation or door", "须为 delegation 或 door")),
+        };
+        if checked.id != m.id {
+            return Err(refuse_report(&st, &dev, "mandate", "the mandate's id is not the one given", "授权编号不符"));
+        }
+        mandates.push(checked);
+    }
+    if let Some(e) = report.entries.iter().find(|e| !mandates.iter().any(|m| m.id == e.mandate_id)) {
+        return Err(refuse_report(
+            &st,
+            &dev,
+            "mandate",
+            &format!("entry {} is under a mandate the report does not carry", e.seq),
+            &format!("第 {} 条记录所依据的授权未随报告提交", e.seq),
+        ));
+    }
+    st.with_db(|c| {
+        let items = st.items.get(c)?;
+        let tx = c.transaction()?;
+        let (mut kept, mut relayed) = (0u32, 0u32);
+        for e in &report.entries {
+            let Some(m) = mandates.iter().find(|m| m.id == e.mandate_id) else { continue };
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO agent_access (agent_id, seq, mandate_id, assurance, principal_name, principal_device,
+                     at, action, allowed, items, element, missing, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                params![
+                    cert.agent_id, e.seq as i64, m.id, m.assurance, m.principal_name, m.principal_device, e.at,
+                    e.action, e.allowed, json!(e.items).to_string(), e.element, e.missing, now
+                ],
+            )?;
+            if n == 0 {
+                continue; // kept already: a retried report
+            }
+            kept += 1;
+            let Some(dev) = &m.principal_device else { continue };
+            let kind = match e.allowed {
+                true => format!("access:{}", e.action),
+                false => format!("access:denied:{}", e.action),
+            };
+            // The first item's name from the catalog (the code when the catalog does not have it).
+            let title = e
+                .items
+                .first()
+                .map(|code| {
+                    items
+                        .get(code)
+                        .and_then(|it| it.get("name"))
+                        .and_then(|n| n.get("zh").or(Some(n)))
+                        .and_then(Value::as_str)
+                        .unwrap_or(code)
+                        .to_string()
+                })
+                .unwrap_or_default();
+            let signed = signed_access(&tx, dev, m, &kind, e, &cert.agent_id, &title)?;
+            tx.execute(
+                "INSERT INTO case_events (case_id, device_id, client_ref, kind, at, actor, data) VALUES ('', ?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    dev,
+                    format!("access:{}:{}", cert.agent_id, e.seq),
+                    kind,
+                    e.at,
+                    cert.agent_id,
+                    json!({ "principal_view": true, "title": title, "signed": signed }).to_string()
+                ],
+            )?;
+            relayed += 1;
+        }
+        tx.commit()?;
+        let through = report.entries.last().map(|e| e.seq).unwrap_or(0);
+        Ok(Json(json!({ "kept": kept, "relayed": relayed, "through": through })))
+    })
+}
+
+/// The root-signed statement of one access for the principal's phone (`RelayedActivity`, keys 9 and 10).
+fn signed_access(
+    tx: &Connection,
+    device: &str,
+    m: &CheckedMandate,
+    kind: &str,
+    e: &zhangban_core::agent::report::ReportedAccess,
+    actor: &str,
+    title: &str,
+) -> Result<String, ApiError> {
+    let key: String = tx.query_row("SELECT public_key FROM devices WHERE id = ?1", [device], |r| r.get(0))?;
+    let statement = RelayedActivity {
+        principal_key: hex::decode(key).map_err(ApiError::internal)?,
+        mandate_id: m.id.clone(),
+        kind: kind.chars().take(50).collect(),
+        at: e.at,
+        actor: actor.chars().take(100).collect(),
+        case_title: title.chars().take(200).collect(),
+        receipt: None,
+        element: e.element.clone(),
+        missing: e.missing.clone(),
+    };
+    let root = crate::issuer::root_key()?;
+    Ok(hex::encode(statement.sign(|b| root.sign(b)).map_err(ApiError::internal)?))
 }

@@ -118,3 +118,35 @@ pub fn run_door(dir: &Path, run: &str) -> zhangban_core::Result<()> {
     }
     Ok(())
 }
+
+/// The access-report variant (`fault-writer DIR RUN access URL`): an agent's phone (set up by the test:
+/// registered with the platform at URL, holding a delegation; the principal's subject in `DIR/subject`)
+/// switching to the principal in a loop — each switch one `agent.access` entry, acknowledged `access`
+/// after it returned — and syncing (which reports the entries) every fifth switch, `synced` after.
+pub fn run_access(dir: &Path, url: &str) -> zhangban_core::Result<()> {
+    use zhangban_core::agent::Agent;
+    use zhangban_core::notify::Recorder;
+    use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+    use zhangban_core::wallet::Wallet;
+    let vault = Arc::new(FileVault::open_or_create(&dir.join("vault.key"))?);
+    let store = Arc::new(Store::open(&dir.join("store"), vault)?);
+    let agent = Agent::new(&Wallet::open(store.clone())?);
+    let subject = std::fs::read_to_string(dir.join("subject"))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| zhangban_core::Error::Internal(e.to_string()))?;
+    let runner = SyncRunner::new(store.clone(), SyncConfig::new(url), Arc::new(Recorder::default()))?;
+    let mut out = std::io::stdout().lock();
+    for i in 0..1_000_000u64 {
+        agent.switch_to(subject.trim())?;
+        writeln!(out, "access")?;
+        out.flush()?;
+        if i % 5 == 4 {
+            rt.block_on(runner.run_once());
+            writeln!(out, "synced")?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}

@@ -136,10 +136,20 @@ fn run_demo(mut args: Args) -> Result<(), String> {
 fn fault_writer(mut args: Args) -> Result<(), String> {
     let dir = args.word().ok_or("fault-writer DIR RUN")?;
     let run = args.word().ok_or("fault-writer DIR RUN")?;
-    let door = args.word().is_some_and(|w| w == "door");
+    let mode = args.word();
+    let url = if mode.as_deref() == Some("access") {
+        Some(args.word().ok_or("fault-writer DIR RUN access URL")?)
+    } else {
+        None
+    };
     args.finish()?;
     let dir = std::path::Path::new(&dir);
-    if door { fault_writer::run_door(dir, &run) } else { fault_writer::run(dir, &run) }.map_err(|e| e.to_string())
+    match (mode.as_deref(), url) {
+        (Some("door"), _) => fault_writer::run_door(dir, &run),
+        (Some("access"), Some(url)) => fault_writer::run_access(dir, &url),
+        _ => fault_writer::run(dir, &run),
+    }
+    .map_err(|e| e.to_string())
 }
 
 fn clerk(mut args: Args) -> Result<(), String> {

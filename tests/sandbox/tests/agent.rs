@@ -205,6 +205,8 @@ async fn a_principal_keeps_only_relayed_entries_the_platform_signed_about_her() 
         actor: actor.into(),
         case_title: "高龄津贴申领".into(),
         receipt: Some("ZB20261206000001".into()),
+        element: None,
+        missing: None,
     };
     let mine = p.wallet.device_public_key();
     let event = |seq: u64, data: Value| PlatformEvent {

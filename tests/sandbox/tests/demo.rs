@@ -60,6 +60,9 @@ fn demo_runs_and_writes_its_report() {
     let summary = &step("agent.summary")["data"];
     assert_eq!(summary["receipts"], 2);
     assert_eq!(summary["revocations_honoured"], 1);
+    // Issue 11: her phone lists the agent's accesses, the attempt refused after she revoked among them.
+    assert!(summary["accesses_seen"].as_u64().unwrap() >= 3, "{summary}");
+    assert_eq!(summary["refused_after_revoking"], 1);
 
     // Chapter "security" (ADR 0035, 0036): the hardware key registered, issued to and bound; the prompt asked
     // once in the core's words, then the same call; the files put back refused with the core's text.

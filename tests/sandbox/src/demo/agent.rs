@@ -6,7 +6,9 @@
 //! read out), signed by the agent's key at the lower assurance level. With no signal the agent fills and
 //! submits both applications; back in signal one sync brings both receipts. 李奶奶's phone hears what the
 //! agent did; she revokes; at the agent's next sync the revocation arrives and the next attempt for her is
-//! refused. Prints `agent served N principals offline: K submissions, K receipts, 1 revocation honoured`.
+//! refused; each access the agent made for her, the refused one too, reaches her phone. Prints `agent served N
+//! principals offline: K submissions, K receipts, 1 revocation honoured; her phone lists A accesses, 1 refused
+//! after she revoked`.
 
 use std::sync::Arc;
 
@@ -231,17 +233,12 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     let li_runner = SyncRunner::new(li_store.clone(), quick(&j.platform_url), Arc::new(Recorder::default()))?;
     li_runner.run_once().await;
     let seen_by_li = li_side.activity()?;
+    // In the core's words, oldest first (the same access repeated is one line).
+    let mut lines: Vec<String> = li_side.home(Some(&catalog))?.activity.into_iter().map(|l| l.text.zh).collect();
+    lines.reverse();
     j.check(
         "agent.principal_view",
-        &format!(
-            "李奶奶的手机同步后看到帮办员为她做了什么：{} 条记录（{}）",
-            seen_by_li.len(),
-            seen_by_li
-                .iter()
-                .map(|e| format!("{} {}", e.kind, e.receipt.clone().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join("；")
-        ),
+        &format!("李奶奶的手机同步后看到帮办员为她做了什么：{} 条记录（{}）", seen_by_li.len(), lines.join("")),
         "李秀英's phone shows what the agent did for her, as the platform relayed it",
         seen_by_li
             .iter()
@@ -287,14 +284,29 @@ pub async fn run(j: &mut Journey) -> DemoResult {
         r.revocations_applied == 1 && refused && audited && still_sun && off_home,
         json!({ "run": r, "refusal": denied.map(|e| e.message_en()), "home_line": hers.first().map(|n| &n.body) }),
     );
+    // 7. Each access the agent made for her (allowed and refused) reaches her phone through the platform.
+    online.run_once().await;
+    li_runner.run_once().await;
+    let accesses: Vec<_> = li_side.activity()?.into_iter().filter(|e| e.kind.starts_with("access:")).collect();
+    let after_revoking = accesses.iter().filter(|e| e.missing.as_deref() == Some("revoked")).count();
     let line = format!(
-        "agent served {} principals offline: {} submissions, {} receipts, {} revocation honoured",
+        "agent served {} principals offline: {} submissions, {} receipts, {} revocation honoured; her phone lists {} accesses, {} refused after she revoked",
         home.len(),
         submitted.len(),
         receipts.len(),
-        u32::from(refused)
+        u32::from(refused),
+        accesses.len(),
+        after_revoking,
     );
     println!("  {line}");
-    j.step("agent.summary", &line, &line, json!({ "principals": home.len(), "submissions": submitted.len(), "receipts": receipts.len(), "revocations_honoured": u32::from(refused) }));
+    j.step(
+        "agent.summary",
+        &line,
+        &line,
+        json!({
+            "principals": home.len(), "submissions": submitted.len(), "receipts": receipts.len(),
+            "revocations_honoured": u32::from(refused), "accesses_seen": accesses.len(), "refused_after_revoking": after_revoking,
+        }),
+    );
     Ok(())
 }

@@ -169,6 +169,9 @@ class KitAgentTest : SandboxTest("agent") {
         lz.syncNow()
         val activity = li.activity()
         assertTrue(activity.any { it.kind == "submitted" && it.receipt == receipt }, activity.toString())
+        // Issue 11: each access the agent made for her, relayed by the platform, worded by the core.
+        assertTrue(activity.any { it.kind == "access:follow" }, activity.toString())
+        assertTrue(li.home().activity.any { Lang.ZH.pick(it.text) == "王帮办查看了您的办件。" }, li.home().activity.toString())
 
         // ---- she revokes; the agent's next sync brings it; the next attempt is refused ----
         li.revoke(given.id)
@@ -182,6 +185,12 @@ class KitAgentTest : SandboxTest("agent") {
         @Suppress("UNCHECKED_CAST")
         val after = ((sandbox.clerk("agents") as Map<String, Any?>)["cases"] as List<Map<String, Any?>>).single()
         assertEquals(true, after["mandate_revoked"], "the clerk sees the mandate was revoked")
+        // The refused attempt after she revoked reaches her phone too.
+        az.syncNow()
+        lz.syncNow()
+        val newest = li.home().activity.first()
+        assertEquals("revoked", newest.entry.missing)
+        assertEquals("王帮办尝试查看您的办件（已拒绝：委托已撤销）。", Lang.ZH.pick(newest.text))
 
         form.close()
         agentMode.close()

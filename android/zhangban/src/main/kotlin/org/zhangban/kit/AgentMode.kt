@@ -186,6 +186,8 @@ class PrincipalMode(store: ZhangbanStore, private val io: CoroutineDispatcher = 
     /** Revokes at once; the agent's phone stops at its next sync. */
     suspend fun revoke(delegationId: String): GivenDelegation = withContext(io) { principal.revoke(delegationId) }
 
+    /** What agents did for her, newest first, as the platform relayed it (root-signed, about this phone): case events,
+     *  and each access an agent made (`access:<action>`, `access:denied:<action>` with [ActivityEntry.missing]). */
     suspend fun activity(): List<ActivityEntry> = withContext(io) { principal.activity() }
 
     /** Confirms on this phone the summary the agent shows (its Chinese text); hand the signature to the agent. */

@@ -1,0 +1,269 @@
+//! The agent's access report (issue 11, "the principal's view"): every `agent.access` entry this phone
+//! wrote for a principal (allowed or refused: fill, submit, follow, receive results, a licence element,
+//! another principal's record) is reported to the platform at sync, which relays it to the principal's
+//! own phone as a root-signed [`crate::RelayedActivity`] (docs/formats.md § 10, docs/platform-api.md
+//! "Access reports", ADR 0044).
+//!
+//! * **The queue is the audit log itself.** An access entry is committed before the action's answer
+//!   returns ([`crate::access`]); the report reads the entries after a kept cursor (collection
+//!   [`REPORT_STATE`]), oldest first, and moves the cursor only after the platform acknowledged them. A
+//!   kill -9 at any point loses no entry, and a report sent whose answer was lost is sent again: the
+//!   platform keeps each (agent, entry number) once, so the principal sees each access once, in order.
+//! * **Signed by the agent's device key** (the key its certificate names): a COSE_Sign1 over the entries
+//!   ([`AccessReport`]), sent with the certificate and the mandates the entries are under (the platform
+//!   checks that each is this agent's: a delegation's principal signature naming the agent's key, or a
+//!   door consent the agent's key signed).
+//! * **Bounded:** at most [`MAX_REPORT_ENTRIES`] entries and [`MAX_REPORT_BYTES`] signed bytes per report.
+//! * **Which entries:** those naming a mandate this phone still holds (the principal's record, sealed under
+//!   their key). Door consents are reported too: the platform keeps them for the clerk's view (the
+//!   principal has no phone to relay to). Entries with no mandate (no delegation on this phone, a door
+//!   intake not confirmed yet, the agent's own) and entries of a principal whose data was erased (retention
+//!   over: their key is gone) are passed over.
+
+use ciborium::value::Value as Cbor;
+use serde_json::{json, Value};
+use zhangban_base::store::{PutOptions, Store, SELF_SUBJECT};
+use zhangban_wallet::format::{
+    as_array, as_bool, as_i64, as_text, as_u64, decode_cbor, encode_cbor, int, map, sign1_create, sign1_parse,
+    sign1_payload, sign1_value, sign1_verify, text, uint, IntMap,
+};
+use zhangban_wallet::{DeviceSigner, WalletError};
+
+use crate::access::{self, AccessEntry, AUDIT_ACTION};
+use crate::mandate::{key_id, Assurance, MANDATE_VERSION};
+use crate::{denied, Result};
+
+/// Where the report's cursor is kept (owner subject): `{"seq": <last audit entry the platform took>}`.
+pub const REPORT_STATE: &str = "agent_access_report";
+const CURSOR_ID: &str = "cursor";
+/// Entries per report.
+pub const MAX_REPORT_ENTRIES: usize = 100;
+/// Largest signed report (the entries; the certificate and mandates travel beside it).
+pub const MAX_REPORT_BYTES: usize = 32 * 1024;
+/// Item codes kept per entry, and the longest text of an entry's field.
+const MAX_ITEMS: usize = 20;
+const MAX_FIELD: usize = 100;
+
+/// One access as reported: the audit entry's number on the agent's phone, when, under which mandate, the
+/// action, allowed or not, the items (or the licence element) and, when refused, what was missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedAccess {
+    pub seq: u64,
+    pub at: i64,
+    pub mandate_id: String,
+    /// `fill`, `submit`, `follow`, `receive_results`.
+    pub action: String,
+    pub allowed: bool,
+    pub items: Vec<String>,
+    /// `resident_id.address` when the access was to one licence element.
+    pub element: Option<String>,
+    /// What was missing when refused (`revoked`, `item:MZ-002`, …).
+    pub missing: Option<String>,
+}
+
+/// A batch of accesses signed by the agent's device key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessReport {
+    pub agent_id: String,
+    pub entries: Vec<ReportedAccess>,
+}
+
+fn opt_text(v: Option<&str>) -> Cbor {
+    v.map_or(Cbor::Null, text)
+}
+
+impl AccessReport {
+    fn to_value(&self) -> Cbor {
+        let entries = self
+            .entries
+            .iter()
+            .map(|e| {
+                map(vec![
+                    (1, uint(e.seq)),
+                    (2, int(e.at)),
+                    (3, text(&e.mandate_id)),
+                    (4, text(&e.action)),
+                    (5, Cbor::Bool(e.allowed)),
+                    (6, Cbor::Array(e.items.iter().map(|i| text(i)).collect())),
+                    (7, opt_text(e.element.as_deref())),
+                    (8, opt_text(e.missing.as_deref())),
+                ])
+            })
+            .collect();
+        map(vec![(1, uint(MANDATE_VERSION)), (2, text(&self.agent_id)), (3, Cbor::Array(entries))])
+    }
+
+    /// Signs with the agent's device key (`agent_key` is its public key, named by the COSE key id).
+    pub fn sign(&self, agent_key: &[u8], sign: impl FnOnce(&[u8]) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+        let s = sign1_create(&key_id(agent_key), encode_cbor(&self.to_value()), sign)?;
+        Ok(encode_cbor(&sign1_value(&s)))
+    }
+
+    /// Checks the agent's signature with `agent_key` (from the agent's certificate) and the bounds: at most
+    /// [`MAX_REPORT_ENTRIES`] entries in increasing order, each field bounded.
+    pub fn verify(signed: &[u8], agent_key: &[u8]) -> Result<AccessReport> {
+        if signed.len() > MAX_REPORT_BYTES {
+            return Err(WalletError::TooLong { len: signed.len(), max: MAX_REPORT_BYTES }.into());
+        }
+        let (s, kid) = sign1_parse(decode_cbor(signed)?)?;
+        if kid != key_id(agent_key) || !sign1_verify(&s, agent_key) {
+            return Err(denied(
+                "signature",
+                "访问记录报告不是该帮办员的设备签名的",
+                "the access report was not signed by this agent's device key",
+            ));
+        }
+        let v = sign1_payload(&s)?;
+        let w = "access report";
+        let m = IntMap::new(&v, w)?;
+        let version = as_u64(m.get(1, w)?, w)?;
+        if version != MANDATE_VERSION {
+            return Err(WalletError::UnsupportedVersion { version }.into());
+        }
+        let short = |v: &Cbor| -> Result<String> {
+            let t = as_text(v, w)?;
+            if t.is_empty() || t.chars().count() > MAX_FIELD {
+                return Err(WalletError::TooLong { len: t.chars().count(), max: MAX_FIELD }.into());
+            }
+            Ok(t.to_string())
+        };
+        let opt = |v: Option<&Cbor>| -> Result<Option<String>> {
+            match v {
+                None | Some(Cbor::Null) => Ok(None),
+                Some(v) => short(v).map(Some),
+            }
+        };
+        let list = as_array(m.get(3, w)?, w)?;
+        if list.len() > MAX_REPORT_ENTRIES {
+            return Err(WalletError::TooLong { len: list.len(), max: MAX_REPORT_ENTRIES }.into());
+        }
+        let mut entries: Vec<ReportedAccess> = Vec::with_capacity(list.len());
+        for e in list {
+            let m = IntMap::new(e, w)?;
+            let items = as_array(m.get(6, w)?, w)?;
+            if items.len() > MAX_ITEMS {
+                return Err(WalletError::TooLong { len: items.len(), max: MAX_ITEMS }.into());
+            }
+            let r = ReportedAccess {
+                seq: as_u64(m.get(1, w)?, w)?,
+                at: as_i64(m.get(2, w)?, w)?,
+                mandate_id: short(m.get(3, w)?)?,
+                action: short(m.get(4, w)?)?,
+                allowed: as_bool(m.get(5, w)?, w)?,
+                items: items.iter().map(short).collect::<Result<_>>()?,
+                element: opt(m.opt(7))?,
+                missing: opt(m.opt(8))?,
+            };
+            if crate::Action::parse(&r.action).is_none() {
+                return Err(crate::bad("action", "访问记录的操作无法识别", "the access entry's action is unknown"));
+            }
+            if entries.last().is_some_and(|p| p.seq >= r.seq) {
+                return Err(crate::bad("seq", "访问记录须按顺序排列", "access entries must be in increasing order"));
+            }
+            entries.push(r);
+        }
+        // The agent id is checked against the certificate by the platform.
+        let agent_id = as_text(m.get(2, w)?, w)?.to_string();
+        Ok(AccessReport { agent_id, entries })
+    }
+}
+
+/// What the sync runner sends next: `body` for `POST /v1/agents/access` (None: the entries read were all
+/// passed over, nothing to send), and the last audit entry it covers (the cursor once the platform took it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedReport {
+    pub body: Option<Value>,
+    pub through: i64,
+    pub entries: usize,
+}
+
+/// The last audit entry number the platform took (0: none yet).
+pub fn cursor(store: &Store) -> Result<i64> {
+    Ok(store
+        .get_opt(REPORT_STATE, CURSOR_ID)?
+        .map(|r| r.json::<Value>())
+        .transpose()?
+        .and_then(|v| v.get("seq").and_then(Value::as_i64))
+        .unwrap_or(0))
+}
+
+/// The platform took the report through audit entry `through`: the cursor moves there (never back).
+pub fn reported(store: &Store, through: i64) -> Result<()> {
+    store.transaction(|t| {
+        let now = match t.get_opt(REPORT_STATE, CURSOR_ID)? {
+            Some(r) => r.json::<Value>()?.get("seq").and_then(Value::as_i64).unwrap_or(0),
+            None => 0,
+        };
+        if through > now {
+            t.put_json(REPORT_STATE, CURSOR_ID, SELF_SUBJECT, &json!({ "seq": through }), PutOptions::default())?;
+        }
+        Ok(())
+    })
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(MAX_FIELD).collect()
+}
+
+/// The next report of this agent's phone (None: not an agent's phone, or nothing after the cursor), signed
+/// with `signer` (the device key its certificate names).
+pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<PreparedReport>> {
+    let Some((cert_hex, agent_id)) = crate::agent::stored_certificate(store)? else { return Ok(None) };
+    let after = cursor(store)?;
+    let read = store.audit_entries_after(AUDIT_ACTION, after, MAX_REPORT_ENTRIES)?;
+    let Some(last) = read.last().map(|e| e.seq) else { return Ok(None) };
+    let mut entries = Vec::with_capacity(read.len());
+    // mandate id → (assurance, signed hex)
+    let mut mandates: Vec<(String, Assurance, String)> = Vec::new();
+    for e in &read {
+        let Ok(a) = serde_json::from_value::<AccessEntry>(e.detail.clone()) else { continue };
+        let Some(rec) = access::load(store, &e.subject)? else { continue };
+        let Some(m) = rec.mandate.as_ref() else { continue };
+        // An entry written before entries named their mandate: the one held then, if it is today's.
+        let id = a.mandate.clone().unwrap_or_else(|| if e.at >= m.valid_from { m.id.clone() } else { String::new() });
+        if id != m.id || u64::try_from(e.seq).is_err() {
+            continue;
+        }
+        if !mandates.iter().any(|(i, _, _)| *i == id) {
+            mandates.push((id.clone(), m.assurance, m.signed_hex.clone()));
+        }
+        entries.push(ReportedAccess {
+            seq: e.seq as u64,
+            at: e.at,
+            mandate_id: id,
+            action: a.action.as_str().to_string(),
+            allowed: a.allowed,
+            items: a.items.iter().take(MAX_ITEMS).map(|i| cut(i)).filter(|i| !i.is_empty()).collect(),
+            element: a.element.as_deref().map(cut).filter(|s| !s.is_empty()),
+            missing: a.missing.as_deref().map(cut).filter(|s| !s.is_empty()),
+        });
+    }
+    if entries.is_empty() {
+        return Ok(Some(PreparedReport { body: None, through: last, entries: 0 }));
+    }
+    let key = signer.public_key();
+    let all = entries.len();
+    // Fewer entries when the signed report would be too large: the cursor then stops at the last one sent
+    // (entries passed over after it are read again next time, and passed over again).
+    loop {
+        let report = AccessReport { agent_id: agent_id.clone(), entries: entries.clone() };
+        let signed = report.sign(&key, |m| signer.sign(m))?;
+        if signed.len() <= MAX_REPORT_BYTES || entries.len() == 1 {
+            let through = match entries.last() {
+                Some(e) if entries.len() < all => e.seq as i64,
+                _ => last,
+            };
+            let used = mandates.iter().filter(|(i, _, _)| entries.iter().any(|e| e.mandate_id == *i));
+            let body = json!({
+                "certificate": cert_hex,
+                "mandates": used.map(|(id, a, hex)| json!({
+                    "id": id, "assurance": if *a == Assurance::Door { "door" } else { "delegation" }, "mandate": hex,
+                }))
+                    .collect::<Vec<_>>(),
+                "report": hex::encode(signed),
+            });
+            return Ok(Some(PreparedReport { body: Some(body), through, entries: entries.len() }));
+        }
+        entries.truncate(entries.len() / 2);
+    }
+}

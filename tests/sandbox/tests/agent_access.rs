@@ -1,0 +1,313 @@
+//! Issue 11, "the principal sees each access the agent made": the agent's phone reports its `agent.access`
+//! entries at sync (signed by its device key, in order, each once), the platform checks the report and
+//! relays each entry to the principal's phone as a root-signed statement, and her phone lists them in
+//! the core's words. Attacks: a report signed by another agent's key, one for another agent's mandate,
+//! a relayed access entry altered, one about another principal, one made up without the root's
+//! signature — each refused and on record.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use zhangban_core::agent::report::{self, AccessReport, ReportedAccess};
+use zhangban_core::agent::{Action, Agent, PrincipalSide, RelayedActivity, Scope};
+use zhangban_core::catalog::Catalog;
+use zhangban_core::notify::Recorder;
+use zhangban_core::store::{FileVault, KeyVault, Store};
+use zhangban_core::sync::runner::{SyncConfig, SyncRunner};
+use zhangban_core::sync::{self, DeviceInfo, PlatformClient};
+use zhangban_core::wallet::{DeviceSigner, Wallet};
+use zhangban_core::Error;
+use zhangban_sandbox::server;
+
+const ORG: &str = "12110105MB0000001A";
+const ITEM: &str = "MZ-002";
+
+struct Phone {
+    _dir: tempfile::TempDir,
+    store: Arc<Store>,
+    wallet: Wallet,
+    token: String,
+}
+
+async fn phone(client: &PlatformClient) -> Phone {
+    let dir = tempfile::tempdir().unwrap();
+    let vault: Arc<dyn KeyVault> = Arc::new(FileVault::open_or_create(&dir.path().join("vault.key")).unwrap());
+    let store = Arc::new(Store::create(&dir.path().join("store"), vault, None).unwrap());
+    let info = DeviceInfo {
+        public_key: sync::device_key(&store).unwrap().public_key_hex(),
+        platform: "android".into(),
+        model: "test".into(),
+        app_version: "0.1.0".into(),
+    };
+    let token = client.register_device(&store, &info).await.unwrap().token;
+    let wallet = Wallet::open(store.clone()).unwrap();
+    Phone { _dir: dir, store, wallet, token }
+}
+
+fn scope(items: &[&str], actions: &[Action]) -> Scope {
+    Scope {
+        items: items.iter().map(|s| s.to_string()).collect(),
+        licence_types: vec![],
+        actions: actions.to_vec(),
+        elements: vec![],
+    }
+}
+
+fn runner(p: &Phone, url: &str) -> Arc<SyncRunner> {
+    SyncRunner::new(p.store.clone(), SyncConfig::new(url), Arc::new(Recorder::default())).unwrap()
+}
+
+fn accesses(side: &PrincipalSide) -> Vec<(String, Option<String>)> {
+    let mut v: Vec<_> = side.activity().unwrap();
+    v.reverse(); // oldest first
+    v.into_iter().filter(|e| e.kind.starts_with("access:")).map(|e| (e.kind, e.missing)).collect()
+}
+
+/// The end to end: the agent switches to the principal and fills offline, a denied attempt (an item out of
+/// scope), sync → her phone after its sync lists those accesses in order, each once, worded by the core;
+/// the report sent again (its answer lost: cursor put back) changes nothing. After she revokes, the
+/// agent's refused attempt reaches her too.
+#[tokio::test]
+async fn the_principal_sees_each_access_in_order_once() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let side = PrincipalSide::new(&p.wallet);
+    let g = side
+        .delegate(
+            &agent.certificate_text().unwrap(),
+            "李秀英",
+            "110105194001010018",
+            scope(&[ITEM], &[Action::Fill, Action::Follow]),
+            None,
+            false,
+        )
+        .unwrap();
+    let li = agent.accept_delegation(&g.text).unwrap();
+    let catalog = Catalog::current(&a.store).unwrap();
+
+    // Offline at the door: switch to her (follow), start her draft (fill), an item she did not allow (refused).
+    agent.switch_to(&li.subject).unwrap();
+    agent.start_draft(&li.subject, &catalog, ITEM).unwrap();
+    let denied = agent.start_draft(&li.subject, &catalog, "GA-002").map(|_| ());
+    assert!(matches!(denied, Err(Error::PermissionDenied { .. })), "{denied:?}");
+    let offline = SyncRunner::new(
+        a.store.clone(),
+        SyncConfig::new("http://127.0.0.1:9"), // nothing listens: no signal
+        Arc::new(Recorder::default()),
+    )
+    .unwrap();
+    let r = offline.run_once().await;
+    assert!(r.offline && r.accesses_reported == 0, "{r:?}");
+    assert_eq!(report::cursor(&a.store).unwrap(), 0, "nothing acknowledged, nothing passed");
+
+    // Back in signal: the agent's sync reports them; her sync lists them.
+    let ar = runner(&a, &running.url);
+    let r = ar.run_once().await;
+    assert!(r.accesses_reported >= 3, "{r:?}");
+    let pr = runner(&p, &running.url);
+    pr.run_once().await;
+    let seen = accesses(&side);
+    let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds.first(), Some(&"access:follow"), "{seen:?}");
+    assert!(kinds.contains(&"access:fill"), "{seen:?}");
+    let denied_at = seen.iter().position(|(k, m)| k == "access:denied:fill" && m.as_deref() == Some("item:GA-002"));
+    let fill_at = kinds.iter().position(|k| *k == "access:fill");
+    assert!(denied_at.is_some() && fill_at < denied_at, "in the order made: {seen:?}");
+    // Every entry the agent's phone wrote for her is there once.
+    let written = a.store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == "agent.access");
+    let for_her = written.filter(|e| e.subject == li.subject).count();
+    assert_eq!(seen.len(), for_her, "{seen:?}");
+
+    // Worded by the core, with the agent's name as she knew it.
+    let home = side.home(Some(&catalog)).unwrap();
+    let texts: Vec<String> = home.activity.iter().map(|l| l.text.zh.clone()).collect();
+    assert!(texts.iter().any(|t| t == "王芳查看了您的办件。"), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "王芳尝试填写“居民身份证换领”的表单（已拒绝：您没有授权此事项）。"), "{texts:?}");
+    let en: Vec<String> = home.activity.iter().map(|l| l.text.en.clone()).collect();
+    assert!(en.iter().any(|t| t == "王芳 looked at your applications."), "{en:?}");
+
+    // The answer was lost: the cursor goes back and the same entries are sent again. Still once each.
+    a.store.put_json(report::REPORT_STATE, "cursor", zhangban_core::store::SELF_SUBJECT, &json!({ "seq": 0 })).unwrap();
+    let r = ar.run_once().await;
+    assert!(r.accesses_reported >= 3, "sent again: {r:?}");
+    pr.run_once().await;
+    assert_eq!(accesses(&side), seen, "a resent report is relayed once");
+
+    // She revokes; the agent's next attempt is refused, and she sees that attempt too.
+    side.revoke(&g.id).unwrap();
+    pr.run_once().await;
+    assert_eq!(ar.run_once().await.revocations_applied, 1);
+    assert!(agent.start_draft(&li.subject, &catalog, ITEM).is_err());
+    ar.run_once().await;
+    pr.run_once().await;
+    let after = accesses(&side);
+    assert_eq!(after.last(), Some(&("access:denied:fill".to_string(), Some("revoked".to_string()))), "{after:?}");
+    let home = side.home(Some(&catalog)).unwrap();
+    assert!(home.activity[0].text.zh.contains("（已拒绝：委托已撤销）"), "{:?}", home.activity[0].text);
+
+    // The clerk sees every access too.
+    let v = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    assert_eq!(v["accesses"].as_array().unwrap().len(), after.len());
+    running.stop().await;
+}
+
+/// The platform refuses a report signed by another agent's key, and one carrying another agent's mandate;
+/// each refusal is on its record and nothing is relayed.
+#[tokio::test]
+async fn a_forged_access_report_is_refused_and_recorded() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let b = phone(&client).await;
+    let other = Agent::new(&b.wallet);
+    sync::agent_api::register_agent(&client, &other, "赵强", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let side = PrincipalSide::new(&p.wallet);
+    let sc = scope(&[ITEM], &Action::ALL);
+    let g = side
+        .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", sc.clone(), None, false)
+        .unwrap();
+    let g_other =
+        side.delegate(&other.certificate_text().unwrap(), "李秀英", "110105194001010018", sc, None, false).unwrap();
+    agent.accept_delegation(&g.text).unwrap();
+    let mandate = |t: &str| hex::encode(zhangban_core::agent::Delegation::from_text(t).unwrap());
+    let cert_hex = |ag: &Agent| {
+        hex::encode(zhangban_core::agent::AgentCertificate::from_text(&ag.certificate_text().unwrap()).unwrap())
+    };
+    let agent_id = agent.certificate().unwrap().unwrap().agent_id;
+    let entry = |mandate_id: &str| ReportedAccess {
+        seq: 1,
+        at: 1_795_000_000,
+        mandate_id: mandate_id.into(),
+        action: "fill".into(),
+        allowed: true,
+        items: vec![ITEM.into()],
+        element: None,
+        missing: None,
+    };
+    let post = |body: Value, token: String| {
+        let client = &client;
+        async move { client.post_json::<Value, Value>("/v1/agents/access", &body, Some(&token), None).await }
+    };
+    let refused_for = |r: Result<Value, Error>, what: &str| match r {
+        Err(Error::Rejected { status: 403, message }) => assert!(message.contains(&format!("({what})")), "{message}"),
+        other => panic!("expected 403 ({what}), got {other:?}"),
+    };
+
+    // 1. Signed by another agent's device key (b's), carrying a's certificate, sent from a's phone.
+    let rep = AccessReport { agent_id: agent_id.clone(), entries: vec![entry(&g.id)] };
+    let bkey = b.wallet.signer();
+    let forged = rep.sign(&bkey.public_key(), |m| bkey.sign(m)).unwrap();
+    let body = json!({ "certificate": cert_hex(&agent),
+        "mandates": [{ "id": g.id, "assurance": "delegation", "mandate": mandate(&g.text) }],
+        "report": hex::encode(&forged) });
+    refused_for(post(body, a.token.clone()).await, "signature");
+
+    // 2. Signed by a's key, but under the mandate the principal gave another agent (b).
+    let akey = a.wallet.signer();
+    let rep = AccessReport { agent_id: agent_id.clone(), entries: vec![entry(&g_other.id)] };
+    let body = json!({ "certificate": cert_hex(&agent),
+        "mandates": [{ "id": g_other.id, "assurance": "delegation", "mandate": mandate(&g_other.text) }],
+        "report": hex::encode(rep.sign(&akey.public_key(), |m| akey.sign(m)).unwrap()) });
+    refused_for(post(body, a.token.clone()).await, "mandate");
+
+    // 3. a's certificate sent from b's phone (a stolen certificate and report).
+    let rep = AccessReport { agent_id: agent_id.clone(), entries: vec![entry(&g.id)] };
+    let body = json!({ "certificate": cert_hex(&agent),
+        "mandates": [{ "id": g.id, "assurance": "delegation", "mandate": mandate(&g.text) }],
+        "report": hex::encode(rep.sign(&akey.public_key(), |m| akey.sign(m)).unwrap()) });
+    refused_for(post(body.clone(), b.token.clone()).await, "certificate");
+
+    // 4. An entry under a mandate the report does not carry.
+    let rep = AccessReport { agent_id, entries: vec![entry(&g.id), ReportedAccess { seq: 2, ..entry("m-unknown") }] };
+    let mut body4 = body.clone();
+    body4["report"] = json!(hex::encode(rep.sign(&akey.public_key(), |m| akey.sign(m)).unwrap()));
+    refused_for(post(body4, a.token.clone()).await, "mandate");
+
+    let v = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    assert_eq!(v["access_reports_refused"], json!(4), "{v}");
+    assert_eq!(v["accesses"].as_array().unwrap().len(), 0, "nothing kept");
+    runner(&p, &running.url).run_once().await;
+    assert!(accesses(&side).is_empty(), "nothing relayed");
+
+    // The genuine one goes through, and a retry of it keeps it once.
+    let first: Value = post(body.clone(), a.token.clone()).await.unwrap();
+    let again: Value = post(body, a.token.clone()).await.unwrap();
+    assert_eq!((first["kept"].as_u64(), again["kept"].as_u64()), (Some(1), Some(0)), "{first} {again}");
+    runner(&p, &running.url).run_once().await;
+    assert_eq!(accesses(&side), vec![("access:fill".to_string(), None)]);
+    running.stop().await;
+}
+
+/// On the principal's phone, a relayed access entry is kept only when the platform root signed it about
+/// her: one altered (its element changed), one naming another principal's key, one a client made up
+/// (signed by its own key, not the root's) are refused and on her audit record.
+#[tokio::test]
+async fn a_principal_refuses_access_entries_not_signed_about_her() {
+    use zhangban_core::cases::PlatformEvent;
+    use zhangban_core::wallet::SoftwareKey;
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let p = phone(&client).await;
+    let other = phone(&client).await;
+    let root = zhangban_sandbox::issuer::root_key().unwrap();
+    let statement = |key: Vec<u8>| RelayedActivity {
+        principal_key: key,
+        mandate_id: "m-1".into(),
+        kind: "access:fill".into(),
+        at: 1_795_000_000,
+        actor: "agent-wang".into(),
+        case_title: String::new(),
+        receipt: None,
+        element: Some("resident_id.name".into()),
+        missing: None,
+    };
+    let signed = |s: &RelayedActivity, k: &SoftwareKey| hex::encode(s.sign(|m| k.sign(m)).unwrap());
+    let mine = p.wallet.device_public_key();
+    let genuine = signed(&statement(mine.clone()), &root);
+    let mut altered = hex::decode(&genuine).unwrap();
+    let at = altered.windows(4).position(|w| w == b"name").unwrap();
+    altered[at..at + 4].copy_from_slice(b"addr");
+    let event = |seq: u64, signed: String| PlatformEvent {
+        seq,
+        case_id: String::new(),
+        client_ref: format!("access:agent-wang:{seq}"),
+        kind: "access:fill".into(),
+        at: 1_795_000_000,
+        actor: "agent-wang".into(),
+        data: json!({ "principal_view": true, "signed": signed }),
+    };
+    let events = [
+        event(1, hex::encode(altered)),
+        event(2, signed(&statement(other.wallet.device_public_key()), &root)),
+        event(3, signed(&statement(mine.clone()), &SoftwareKey::generate().unwrap())),
+        event(4, genuine),
+    ];
+    runner(&p, &running.url).apply_events(&events, 4).unwrap();
+    let side = PrincipalSide::new(&p.wallet);
+    let kept = side.activity().unwrap();
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![4], "{kept:?}");
+    assert_eq!(kept[0].element.as_deref(), Some("resident_id.name"));
+    let home = side.home(None).unwrap();
+    assert!(
+        home.activity[0].text.zh.starts_with("agent-wang使用了您的证照项目：居民身份证的“姓名”"),
+        "{:?}",
+        home.activity[0].text
+    );
+    let refused: Vec<String> = p
+        .store
+        .audit_entries(None)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "agent.activity_refused")
+        .map(|e| e.target)
+        .collect();
+    assert_eq!(refused, vec!["1", "2", "3"]);
+    running.stop().await;
+}
