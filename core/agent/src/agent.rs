@@ -163,16 +163,6 @@ pub const SHARED_LICENCES: &str = "agent_shared";
 /// principal's erasure, so the delegation's QR scanned again never brings a mandate back (issue 10).
 pub const ENDED_MANDATES: &str = "agent_mandate_ended";
 
-/// The states of a case still under way (neither decided nor a draft).
-const UNDER_WAY: [CaseState; 6] = [
-    CaseState::Queued,
-    CaseState::Submitted,
-    CaseState::Accepted,
-    CaseState::InReview,
-    CaseState::Suspended,
-    CaseState::SupplementRequested,
-];
-
 /// Remembers that mandate `id` ended (`why`: `revoked`, `used`, `validity`) at `at`, in [`ENDED_MANDATES`].
 fn remember_ended(t: &mut zhangban_base::store::Txn<'_>, id: &str, why: &str, at: i64) -> Result<()> {
     let key = t.keyed_id(ENDED_MANDATES, id);
@@ -545,7 +535,7 @@ impl Agent {
         if end.is_some() {
             (open_drafts, queued, needs_action) = (0, 0, 0);
         }
-        let under_way: u32 = UNDER_WAY.iter().map(|s| n(cases::COLLECTION, s.as_str())).sum();
+        let under_way: u32 = CaseState::UNDER_WAY.iter().map(|s| n(cases::COLLECTION, s.as_str())).sum();
         let needs_now = match (end, status) {
             (Some((e, _)), _) => zhangban_base::acting::end_text(e, &rec.name, under_way),
             (None, status) => match status {

@@ -139,6 +139,15 @@ impl CaseState {
             CaseState::Withdrawn => "withdrawn (never reached the platform)",
         }
     }
+    /// The states of a case under way: sent or to be sent, and not yet decided (neither a draft nor final).
+    pub const UNDER_WAY: [CaseState; 6] = [
+        CaseState::Queued,
+        CaseState::Submitted,
+        CaseState::Accepted,
+        CaseState::InReview,
+        CaseState::Suspended,
+        CaseState::SupplementRequested,
+    ];
     /// The promised-time clock runs in these states.
     pub fn clock_running(self) -> bool {
         matches!(self, CaseState::Accepted | CaseState::InReview | CaseState::SupplementRequested)

@@ -21,17 +21,6 @@ use zhangban_wallet::{GrantRecord, LicenceStatus, LicenceSummary, Wallet};
 
 use crate::{at_minute, date_of, Link, Reminder, ReminderAction, ReminderSource, Screen, Settings, Urgency, DAY};
 
-/// Open case states the rules read; of completed cases only those within the rating window (the rest —
-/// drafts, other final states, old completed cases — need nothing).
-const OPEN: [CaseState; 6] = [
-    CaseState::Queued,
-    CaseState::Submitted,
-    CaseState::Accepted,
-    CaseState::InReview,
-    CaseState::Suspended,
-    CaseState::SupplementRequested,
-];
-
 /// What the rules read, loaded once per plan or home.
 pub struct Snapshot {
     pub now: i64,
@@ -187,7 +176,7 @@ impl Snapshot {
         let since = at_minute(today - Duration::days(days), 0);
         let watched = |_: &str, tag: Option<&str>, at: i64| match tag {
             Some(t) if t == CaseState::Completed.as_str() => at >= since,
-            Some(t) => OPEN.iter().any(|s| s.as_str() == t),
+            Some(t) => CaseState::UNDER_WAY.iter().any(|s| s.as_str() == t),
             None => false,
         };
         let store_key = (store.store_id().to_string(), Arc::downgrade(store));
