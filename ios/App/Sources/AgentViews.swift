@@ -27,6 +27,7 @@ struct AgentHomeView: View {
                         .disabled(delegationCode.isEmpty)
                 }
                 Button(String(localized: "Door intake (principal without a phone)")) { doorOpen = true }
+                NavigationLink(String(localized: "My agent card")) { AgentCardView(model: model) }
                 // Under the actions: an error that arrives after the first frame pushes no button down (ADR 0040).
                 if let error { Text(error).foregroundStyle(.red) }
                 ForEach(model.principals, id: \.subject) { p in
@@ -361,6 +362,72 @@ private struct PictureRow: View {
                         if let data = try? await item.loadTransferable(type: Data.self) { onPicked(data) }
                     }
                 }
+        }
+    }
+}
+
+/// 我的帮办员证 (as android/ui's AgentCardScreen): the `ZBA1:` code a principal scans before she delegates, with the
+/// name and organisation it carries; on a phone without a certificate, the registration with the platform.
+@MainActor
+struct AgentCardView: View {
+    @ObservedObject var model: AgentModel
+    @State private var loaded = false
+    @State private var certificate: AgentCertificate?
+    @State private var text: String?
+    @State private var name = ""
+    @State private var orgCode = ""
+    @State private var busy = false
+    @State private var error: String?
+
+    var body: some View {
+        List {
+            if let certificate, let text {
+                Section(String(localized: "Let the principal scan this code with their phone, then authorise you.")) {
+                    if let image = qrCodeImage(text) {
+                        Image(uiImage: image).interpolation(.none).resizable().scaledToFit()
+                            .accessibilityLabel(String(localized: "My agent card"))
+                    }
+                    Text(certificate.name).font(.title2.bold())
+                    Text(certificate.orgName).font(.title3)
+                }
+            } else if loaded {
+                Section(String(localized: "Register as an agent")) {
+                    Text(String(localized: "This phone has no agent card yet. Enter your name and your organisation's code as it registered you; the platform checks them and issues the card."))
+                    TextField(String(localized: "Name"), text: $name)
+                    TextField(String(localized: "Organisation's unified social credit code"), text: $orgCode)
+                    Button(String(localized: "Register")) { register() }
+                        .disabled(busy || name.isEmpty || orgCode.isEmpty)
+                }
+            }
+            // Under the actions: an error that arrives pushes nothing down.
+            if let error { Text(error).foregroundStyle(.red) }
+        }
+        .navigationTitle(String(localized: "My agent card"))
+        .task { load() }
+    }
+
+    private func load() {
+        do {
+            certificate = try model.certificate()
+            text = certificate == nil ? nil : try model.certificateQR()
+        } catch {
+            self.error = errorText(error, lang)
+        }
+        loaded = true
+    }
+
+    private func register() {
+        busy = true
+        Task {
+            do {
+                _ = try await model.register(name: name.trimmingCharacters(in: .whitespaces),
+                                             orgCode: orgCode.trimmingCharacters(in: .whitespaces))
+                error = nil
+                load()
+            } catch {
+                self.error = errorText(error, lang)
+            }
+            busy = false
         }
     }
 }

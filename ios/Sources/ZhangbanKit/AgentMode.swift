@@ -26,6 +26,11 @@ public final class AgentModel: ObservableObject {
         try agent.certificateText()
     }
 
+    /// This phone's agent certificate (nil before `register`).
+    public func certificate() throws -> AgentCertificate? {
+        try agent.certificate()
+    }
+
     public func refresh() async throws {
         let agent = self.agent
         principals = try await Task.detached { try agent.principals() }.value

@@ -50,9 +50,12 @@ import uniffi.zhangban_agent.PrincipalView
 import uniffi.zhangban_agent.ScopeItem
 import uniffi.zhangban_base.Text as CoreText
 import uniffi.zhangban_ffi.ZhangbanException
+import androidx.compose.foundation.layout.aspectRatio
+import uniffi.zhangban_agent.AgentCertificate
+import uniffi.zhangban_ffi.renderQr
 
 /** The pages of agent mode (saved across a rotation with the principal and draft they show). */
-enum class AgentPage { Home, Door, Principal, Form, Summary }
+enum class AgentPage { Home, Door, Card, Principal, Form, Summary }
 
 /**
  * Agent mode (帮办代办) on the agent's phone: the home (every principal with what each needs now), door
@@ -72,13 +75,20 @@ fun AgentRoot(z: Zhangban, agent: AgentMode, onClose: (() -> Unit)? = null) {
     LaunchedEffect(subject, page) {
         val s = subject
         view = null
-        if (s != null && page != AgentPage.Home && page != AgentPage.Door) {
+        if (s != null && page != AgentPage.Home && page != AgentPage.Door && page != AgentPage.Card) {
             error = attempt { view = agent.switchPrincipal(s) }
         }
     }
     val home = { page = AgentPage.Home; subject = null; error = null }
     when (page) {
-        AgentPage.Home -> AgentHomeScreen(agent, onOpen = { subject = it; page = AgentPage.Principal }, onDoor = { page = AgentPage.Door }, onClose = onClose)
+        AgentPage.Home -> AgentHomeScreen(
+            agent,
+            onOpen = { subject = it; page = AgentPage.Principal },
+            onDoor = { page = AgentPage.Door },
+            onCard = { page = AgentPage.Card },
+            onClose = onClose,
+        )
+        AgentPage.Card -> AgentCardScreen(agent, onBack = home)
         AgentPage.Door -> DoorIntakeScreen(agent, onClose = home, onDone = { subject = it; page = AgentPage.Principal })
         else -> {
             val v = view
@@ -133,7 +143,7 @@ fun PrincipalBanner(v: PrincipalView) {
  */
 @OptIn(ExperimentalLayoutApi::class)
 @Composable
-fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Unit, onClose: (() -> Unit)? = null) {
+fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Unit, onCard: () -> Unit = {}, onClose: (() -> Unit)? = null) {
     val c = chrome()
     val lang = c.lang
     val principals by agent.principals.collectAsStateWithLifecycle()
@@ -153,6 +163,7 @@ fun AgentHomeScreen(agent: AgentMode, onOpen: (String) -> Unit, onDoor: () -> Un
             FlowRow(horizontalArrangement = Arrangement.spacedBy(8.dp), modifier = Modifier.padding(vertical = 8.dp)) {
                 OutlinedButton(onClick = { if (scan != null) scan() else pasting = true }) { Text(c.scanDelegation) }
                 OutlinedButton(onClick = onDoor) { Text(c.doorIntake) }
+                OutlinedButton(onClick = onCard) { Text(c.myAgentCard) }
             }
             if (pasting) {
                 OutlinedTextField(pasted, { pasted = it }, label = { Text(c.pasteDelegation) }, modifier = Modifier.fillMaxWidth())
@@ -422,3 +433,70 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
         ErrorText(error)
     }
 }
+
+/**
+ * 我的帮办员证: the `ZBA1:` code a principal scans on her phone before she delegates (the certificate the platform
+ * signed for this phone's key), with the name and organisation it carries; on a phone without one, the
+ * registration with the platform (the name and the organisation's code as the service centre registered them).
+ * Shown once the store has answered (nothing to press moves when it does).
+ */
+@Composable
+fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
+    val c = chrome()
+    // null: not asked yet; Pair(null, null): no certificate on this phone.
+    var card by remember { mutableStateOf<Pair<AgentCertificate?, String?>?>(null) }
+    var error by remember { mutableStateOf<ZhangbanException?>(null) }
+    var name by rememberSaveable { mutableStateOf("") }
+    var org by rememberSaveable { mutableStateOf("") }
+    var busy by remember { mutableStateOf(false) }
+    val scope = rememberCoroutineScope()
+    val load: suspend () -> Unit = {
+        val cert = agent.certificate()
+        card = cert to cert?.let { agent.certificateQr() }
+    }
+    LaunchedEffect(Unit) { error = attempt { load() } }
+    Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
+        TextButton(onClick = onBack) { Text(c.back) }
+        val loaded = card
+        if (loaded == null) {
+            ErrorText(error)
+            return@Column
+        }
+        val (cert, text) = loaded
+        if (cert != null && text != null) {
+            Text(c.myAgentCard, style = MaterialTheme.typography.headlineMedium)
+            Text(c.agentCardScan, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
+            val qr = remember(text) { renderQr(text) }
+            QrCode(qr, c.myAgentCard, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself(), text)
+            Text(cert.name, style = MaterialTheme.typography.titleLarge)
+            Text(cert.orgName, style = MaterialTheme.typography.titleMedium)
+            // The date follows from the day it was issued (the golden images mask it).
+            Text(c.validUntil(chinaDate(cert.validUntil)), modifier = Modifier.changesByItself())
+        } else {
+            Text(c.agentRegisterTitle, style = MaterialTheme.typography.headlineMedium)
+            Text(c.agentRegisterWhy, modifier = Modifier.padding(vertical = 8.dp))
+            OutlinedTextField(name, { name = it }, label = { Text(c.agentName) }, singleLine = true, modifier = Modifier.fillMaxWidth())
+            OutlinedTextField(org, { org = it }, label = { Text(c.agentOrgCode) }, singleLine = true, modifier = Modifier.fillMaxWidth())
+            Button(
+                enabled = !busy && name.isNotBlank() && org.isNotBlank(),
+                onClick = {
+                    scope.launch {
+                        busy = true
+                        error = attempt {
+                            agent.register(name.trim(), org.trim())
+                            load()
+                        }
+                        busy = false
+                    }
+                },
+                modifier = Modifier.fillMaxWidth().padding(vertical = 8.dp),
+            ) { Text(c.agentRegister) }
+        }
+        // Under the actions: an error that arrives pushes nothing down.
+        ErrorText(error)
+    }
+}
+
+/** The day (China time) of a Unix time, `2027-12-07`. */
+private fun chinaDate(unix: Long): String =
+    java.time.Instant.ofEpochSecond(unix).atOffset(java.time.ZoneOffset.ofHours(8)).toLocalDate().toString()

@@ -236,6 +236,16 @@ class Chrome(val lang: Lang) {
     val agentHome get() = t("帮办代办：我服务的委托人", "Agent mode: my principals")
     val noPrincipals get() = t("还没有委托人。请委托人扫码授权，或上门受理。", "No principals yet: scan a delegation, or start a door intake.")
     val doorIntake get() = t("上门受理（委托人没有手机）", "Door intake (principal without a phone)")
+    val myAgentCard get() = t("我的帮办员证", "My agent card")
+    val agentCardScan get() = t("请委托人用手机扫这个码，再授权给您。", "Let the principal scan this code with their phone, then authorise you.")
+    val agentRegisterTitle get() = t("注册为帮办员", "Register as an agent")
+    val agentRegisterWhy get() = t(
+        "本机还没有帮办员证。请填写服务机构为您登记的姓名和机构代码，平台核对后签发。",
+        "This phone has no agent card yet. Enter your name and your organisation's code as it registered you; the platform checks them and issues the card.",
+    )
+    val agentName get() = t("姓名", "Name")
+    val agentOrgCode get() = t("服务机构的统一社会信用代码", "Organisation's unified social credit code")
+    val agentRegister get() = t("注册", "Register")
     val principalName get() = t("委托人姓名", "Principal's name")
     val principalId get() = t("委托人身份证号", "Principal's ID number")
     val openIntake get() = t("开始上门受理", "Start the door intake")

@@ -50,6 +50,9 @@ class AgentMode(
     suspend fun register(name: String, orgCode: String): AgentCertificate =
         withContext(io) { agent.register(platformUrl, name, orgCode) }
 
+    /** This phone's agent certificate (null before [register]). */
+    suspend fun certificate(): AgentCertificate? = withContext(io) { agent.certificate() }
+
     /** The `ZBA1:` QR text a principal scans before delegating. */
     suspend fun certificateQr(): String = withContext(io) { agent.certificateText() }
 
