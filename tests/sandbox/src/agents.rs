@@ -512,8 +512,9 @@ async fn activity(State(st): State<SharedState>) -> Result<Json<Value>, ApiError
     st.with_db(|c| Ok(Json(activity_of(c)?)))
 }
 
-/// Largest access-report body (the signed report is at most 32 KB; the mandates travel beside it).
-const MAX_ACCESS_BODY: usize = 256 * 1024;
+/// Largest access-report body: the core's bound (`report::MAX_REPORT_BODY`), which the agent's phone keeps
+/// each body within (the signed report is at most 32 KB; the mandates travel beside it).
+const MAX_ACCESS_BODY: usize = zhangban_core::agent::report::MAX_REPORT_BODY;
 /// Mandates in one access report.
 const MAX_REPORT_MANDATES: usize = 100;
 

@@ -311,3 +311,70 @@ async fn a_principal_refuses_access_entries_not_signed_about_her() {
     assert_eq!(refused, vec!["1", "2", "3"]);
     running.stop().await;
 }
+
+/// Issue 11 review, defects 1 and 3, end to end. The agent acts under her first delegation A, she adds an
+/// item and the agent scans her new code B offline (B replaces A on its phone), acts again; an offline sync
+/// reports nothing. Back in signal every access reaches her phone, A's first (before the fix A's were passed
+/// over and the cursor moved past them). Then she revokes, the retention is 0 days, and an offline sync's
+/// sweep keeps her while an access is not reported; the next sync in signal reports it, then erases her.
+#[tokio::test]
+async fn accesses_under_a_replaced_delegation_reach_her_and_retention_waits_for_the_report() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let side = PrincipalSide::new(&p.wallet);
+    let cert = agent.certificate_text().unwrap();
+    let first = side
+        .delegate(&cert, "李秀英", "110105194001010018", scope(&[ITEM], &[Action::Follow]), None, false)
+        .unwrap();
+    let li = agent.accept_delegation(&first.text).unwrap();
+    let offline = SyncRunner::new(a.store.clone(), SyncConfig::new("http://127.0.0.1:9"), Arc::new(Recorder::default()))
+        .unwrap();
+    agent.switch_to(&li.subject).unwrap(); // follow, under A
+    assert!(agent.results(&li.subject).is_err()); // refused under A (receive results not allowed)
+    let second = side
+        .delegate(&cert, "李秀英", "110105194001010018", scope(&[ITEM, "GA-002"], &[Action::Follow]), None, false)
+        .unwrap();
+    assert_ne!(first.id, second.id);
+    assert_eq!(agent.accept_delegation(&second.text).unwrap().subject, li.subject);
+    agent.switch_to(&li.subject).unwrap(); // follow, under B
+    let r = offline.run_once().await;
+    assert!(r.offline && r.accesses_reported == 0, "{r:?}");
+
+    let ar = runner(&a, &running.url);
+    let r = ar.run_once().await;
+    assert_eq!(r.accesses_reported, 3, "{r:?}");
+    let pr = runner(&p, &running.url);
+    pr.run_once().await;
+    let seen = accesses(&side);
+    let want = vec![
+        ("access:follow".to_string(), None),
+        ("access:denied:receive_results".to_string(), Some("action:receive_results".to_string())),
+        ("access:follow".to_string(), None),
+    ];
+    assert_eq!(seen, want, "A's two accesses, then B's, each once");
+    let v = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    let under: Vec<String> =
+        v["accesses"].as_array().unwrap().iter().map(|e| e.to_string()).filter(|e| e.contains(&first.id)).collect();
+    assert_eq!(under.len(), 2, "the platform took A's entries under A: {v}");
+
+    // She revokes B; retention 0. The agent's refused attempt is not reported yet when the sweep runs offline.
+    side.revoke(&second.id).unwrap();
+    pr.run_once().await;
+    assert_eq!(ar.run_once().await.revocations_applied, 1);
+    agent.set_retention_days(0).unwrap();
+    assert!(agent.switch_to(&li.subject).is_err()); // refused: revoked
+    let r = offline.run_once().await;
+    assert_eq!(r.principals_erased, 0, "kept while an access is not reported: {r:?}");
+    assert_eq!(agent.principals().unwrap().len(), 1);
+    let r = ar.run_once().await;
+    assert_eq!((r.accesses_reported, r.principals_erased), (1, 1), "reported, then erased: {r:?}");
+    assert!(agent.principals().unwrap().is_empty());
+    pr.run_once().await;
+    let after = accesses(&side);
+    assert_eq!(after.last(), Some(&("access:denied:follow".to_string(), Some("revoked".to_string()))), "{after:?}");
+    running.stop().await;
+}
