@@ -13,12 +13,14 @@
 //!   ([`AccessReport`]), sent with the certificate and the mandates the entries are under (the platform
 //!   checks that each is this agent's: a delegation's principal signature naming the agent's key, or a
 //!   door consent the agent's key signed).
-//! * **Bounded:** at most [`MAX_REPORT_ENTRIES`] entries and [`MAX_REPORT_BYTES`] signed bytes per report.
+//! * **Bounded:** at most [`MAX_REPORT_ENTRIES`] entries and [`MAX_REPORT_BYTES`] signed bytes per report, and
+//!   a body of at most [`MAX_REPORT_BODY`] (the platform's limit): fewer entries when over.
 //! * **Which entries:** those naming a mandate this phone still holds (the principal's record, sealed under
-//!   their key). Door consents are reported too: the platform keeps them for the clerk's view (the
+//!   their key): her current one, or one a newer delegation replaced (kept in the record for this). Door consents are reported too: the platform keeps them for the clerk's view (the
 //!   principal has no phone to relay to). Entries with no mandate (no delegation on this phone, a door
 //!   intake not confirmed yet, the agent's own) and entries of a principal whose data was erased (retention
-//!   over: their key is gone) are passed over.
+//!   over: their key is gone) are passed over. The retention sweep keeps a principal whose entries were not
+//!   reported yet ([`unreported`]), up to [`crate::agent::UNREPORTED_GRACE_DAYS`] past the end.
 
 use ciborium::value::Value as Cbor;
 use serde_json::{json, Value};
