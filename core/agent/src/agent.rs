@@ -351,16 +351,16 @@ impl Agent {
         };
         // A newer delegation replaces the mandate held; the replaced one is kept for the access report.
         rec.replace_mandate(MandateRecord {
-                id: d.id.clone(),
-                assurance: d.assurance(),
-                signed_hex: hex::encode(&signed),
-                scope: d.scope.clone(),
-                valid_from: d.valid_from,
-                valid_until: d.valid_until,
-                single_use: d.single_use,
-                used_by_case: None,
-                revoked_at: None,
-                completed_at: None,
+            id: d.id.clone(),
+            assurance: d.assurance(),
+            signed_hex: hex::encode(&signed),
+            scope: d.scope.clone(),
+            valid_from: d.valid_from,
+            valid_until: d.valid_until,
+            single_use: d.single_use,
+            used_by_case: None,
+            revoked_at: None,
+            completed_at: None,
         });
         let old_shared: Vec<String> =
             self.store.list(SHARED_LICENCES, Some(&subject))?.into_iter().map(|r| r.id).collect();

@@ -49,6 +49,12 @@ pub const MAX_REPORT_BYTES: usize = 32 * 1024;
 /// each twice that in hex, far under this (checked by a test); were one not to, it is passed over (the
 /// cursor moves past it) rather than block every later report.
 pub const MAX_REPORT_BODY: usize = 256 * 1024;
+// One entry always fits a body: the largest delegation or door consent, and the largest signed report, each in
+// hex, with 16 KB for the certificate and the JSON around them. Checked when compiling.
+const _: () = assert!(
+    2 * crate::mandate::MAX_DELEGATION_BYTES + 2 * crate::mandate::MAX_SIGNED_BYTES + 2 * MAX_REPORT_BYTES + 16 * 1024
+        < MAX_REPORT_BODY
+);
 /// Item codes kept per entry, and the longest text of an entry's field.
 const MAX_ITEMS: usize = 20;
 const MAX_FIELD: usize = 100;

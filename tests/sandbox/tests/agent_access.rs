@@ -327,12 +327,11 @@ async fn accesses_under_a_replaced_delegation_reach_her_and_retention_waits_for_
     let p = phone(&client).await;
     let side = PrincipalSide::new(&p.wallet);
     let cert = agent.certificate_text().unwrap();
-    let first = side
-        .delegate(&cert, "李秀英", "110105194001010018", scope(&[ITEM], &[Action::Follow]), None, false)
-        .unwrap();
+    let first =
+        side.delegate(&cert, "李秀英", "110105194001010018", scope(&[ITEM], &[Action::Follow]), None, false).unwrap();
     let li = agent.accept_delegation(&first.text).unwrap();
-    let offline = SyncRunner::new(a.store.clone(), SyncConfig::new("http://127.0.0.1:9"), Arc::new(Recorder::default()))
-        .unwrap();
+    let offline =
+        SyncRunner::new(a.store.clone(), SyncConfig::new("http://127.0.0.1:9"), Arc::new(Recorder::default())).unwrap();
     agent.switch_to(&li.subject).unwrap(); // follow, under A
     assert!(agent.results(&li.subject).is_err()); // refused under A (receive results not allowed)
     let second = side
