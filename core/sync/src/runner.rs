@@ -41,6 +41,8 @@ use zhangban_base::Text;
 const STATE_COLLECTION: &str = "sync_state";
 const EVENTS_CURSOR: &str = "events_cursor";
 const REVOCATIONS_CURSOR: &str = "agent_revocations_cursor";
+/// Access reports sent before the outbox in one run (the rest after the revocation list).
+const ACCESS_BATCHES_FIRST: usize = 2;
 /// Largest response body read (events pages, receipts).
 const MAX_RESPONSE: usize = 4 * 1024 * 1024;
 
@@ -596,10 +598,12 @@ impl SyncRunner {
         }
         // Agent mode: the accesses made since the last report go first, so the principal's phone hears of the
         // filling before the receipt of the submission it led to (they are reported again after the run's
-        // own steps, in `agent_step`).
+        // own steps, in `agent_step`). At most `ACCESS_BATCHES_FIRST` reports here: after days offline the
+        // backlog (every form edit is one entry) could use a background run's whole budget before the outbox,
+        // the events and the revocation list; the rest goes after them.
         if zhangban_agent::agent::is_agent_phone(&self.store).unwrap_or(false) {
             let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, self.report_accesses(&mut report)).await {
+            match tokio::time::timeout(left, self.report_accesses(&mut report, Some(ACCESS_BATCHES_FIRST))).await {
                 Ok(Ok(())) => {}
                 Ok(Err(Fail::Offline(_))) => {
                     report.failures += 1;
@@ -809,15 +813,16 @@ impl SyncRunner {
                 break;
             }
         }
-        self.report_accesses(report).await
+        self.report_accesses(report, None).await
     }
 
     /// Agent mode: reports the `agent.access` entries after the kept cursor (`zhangban_agent::report`),
     /// signed by the device key, a bounded batch at a time; the cursor moves only once the platform took a
-    /// batch (it keeps each entry once, so a batch resent after a lost answer is not relayed twice).
-    async fn report_accesses(&self, report: &mut RunReport) -> std::result::Result<(), Fail> {
+    /// batch (it keeps each entry once, so a batch resent after a lost answer is not relayed twice). All of
+    /// them, or at most `batches` reports.
+    async fn report_accesses(&self, report: &mut RunReport, batches: Option<usize>) -> std::result::Result<(), Fail> {
         let signer = zhangban_wallet::device::store_signer(self.store.clone())?;
-        loop {
+        for _ in 0..batches.unwrap_or(usize::MAX) {
             let Some(p) = zhangban_agent::report::prepare(&self.store, signer.as_ref())? else { return Ok(()) };
             if let Some(body) = &p.body {
                 let req = self.req(reqwest::Method::POST, "/v1/agents/access").json(body);
@@ -826,6 +831,7 @@ impl SyncRunner {
             }
             zhangban_agent::report::reported(&self.store, p.through)?;
         }
+        Ok(())
     }
 
     /// The stored events cursor.

@@ -19,7 +19,6 @@ struct AgentHomeView: View {
     var body: some View {
         NavigationStack {
             List {
-                if let error { Text(error).foregroundStyle(.red) }
                 Section(String(localized: "Scan a principal's delegation code")) {
                     // The text of the principal's code (a camera scanner is left to do on iOS, as in 核验); the core
                     // verifies it offline (signature, agent key, validity, revocation) and says why it refuses.
@@ -28,6 +27,8 @@ struct AgentHomeView: View {
                         .disabled(delegationCode.isEmpty)
                 }
                 Button(String(localized: "Door intake (principal without a phone)")) { doorOpen = true }
+                // Under the actions: an error that arrives after the first frame pushes no button down (ADR 0040).
+                if let error { Text(error).foregroundStyle(.red) }
                 ForEach(model.principals, id: \.subject) { p in
                     NavigationLink {
                         PrincipalDetailView(model: model, subject: p.subject)

@@ -591,6 +591,8 @@ async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: By
     if cert.device_key != key {
         return Err(refuse_report(&st, &dev, "certificate", "issued for another device", "证书不属于报告的设备"));
     }
+    // A suspended agent's reports are still taken and relayed (its submissions are refused): what was done for
+    // a principal is hers to see, the more so when the service centre stopped the agent.
     if known.is_none() {
         return Err(refuse_report(&st, &dev, "agent", "unknown agent", "未登记的帮办员"));
     }
@@ -644,6 +646,31 @@ async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: By
         };
         if checked.id != m.id {
             return Err(refuse_report(&st, &dev, "mandate", "the mandate's id is not the one given", "授权编号不符"));
+        }
+        // One mandate per id: with two, the entries would be filed under whichever came first — a door consent the
+        // agent signed itself, carrying the id of a delegation a principal gave, would keep her from seeing them.
+        if mandates.iter().any(|x| x.id == checked.id) {
+            return Err(refuse_report(&st, &dev, "mandate", "the same mandate id twice", "同一授权编号出现两次"));
+        }
+        // For the same reason an id the platform already knows under another assurance (from a submission or an
+        // earlier report) is refused: a door consent cannot take over a principal's delegation, nor the reverse.
+        let known_as: Option<String> = st.with_db(|c| {
+            Ok(c.query_row(
+                "SELECT assurance FROM case_proxies WHERE mandate_id = ?1
+                 UNION ALL SELECT assurance FROM agent_access WHERE mandate_id = ?1 LIMIT 1",
+                [&checked.id],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })?;
+        if known_as.is_some_and(|a| (a == "door") != (checked.assurance == "door")) {
+            return Err(refuse_report(
+                &st,
+                &dev,
+                "mandate",
+                "the mandate id is known under another assurance",
+                "该授权编号已以另一种方式登记",
+            ));
         }
         mandates.push(checked);
     }

@@ -155,8 +155,9 @@ async fn the_principal_sees_each_access_in_order_once() {
     running.stop().await;
 }
 
-/// The platform refuses a report signed by another agent's key, and one carrying another agent's mandate;
-/// each refusal is on its record and nothing is relayed.
+/// The platform refuses a report signed by another agent's key, one carrying another agent's mandate, one from
+/// another phone, one with an entry outside its mandates, the same mandate twice, and a door consent under the id
+/// of a principal's delegation; each refusal is on its record and nothing is relayed.
 #[tokio::test]
 async fn a_forged_access_report_is_refused_and_recorded() {
     let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
@@ -225,7 +226,10 @@ async fn a_forged_access_report_is_refused_and_recorded() {
     refused_for(post(body.clone(), b.token.clone()).await, "certificate");
 
     // 4. An entry under a mandate the report does not carry.
-    let rep = AccessReport { agent_id, entries: vec![entry(&g.id), ReportedAccess { seq: 2, ..entry("m-unknown") }] };
+    let rep = AccessReport {
+        agent_id: agent_id.clone(),
+        entries: vec![entry(&g.id), ReportedAccess { seq: 2, ..entry("m-unknown") }],
+    };
     let mut body4 = body.clone();
     body4["report"] = json!(hex::encode(rep.sign(&akey.public_key(), |m| akey.sign(m)).unwrap()));
     refused_for(post(body4, a.token.clone()).await, "mandate");
@@ -242,6 +246,40 @@ async fn a_forged_access_report_is_refused_and_recorded() {
     assert_eq!((first["kept"].as_u64(), again["kept"].as_u64()), (Some(1), Some(0)), "{first} {again}");
     runner(&p, &running.url).run_once().await;
     assert_eq!(accesses(&side), vec![("access:fill".to_string(), None)]);
+
+    // 5. The same delegation twice in one report.
+    let rep = AccessReport { agent_id: agent_id.clone(), entries: vec![ReportedAccess { seq: 2, ..entry(&g.id) }] };
+    let signed = hex::encode(rep.sign(&akey.public_key(), |m| akey.sign(m)).unwrap());
+    let twice = json!({ "id": g.id, "assurance": "delegation", "mandate": mandate(&g.text) });
+    let body5 = json!({ "certificate": cert_hex(&agent), "mandates": [twice.clone(), twice], "report": signed });
+    refused_for(post(body5, a.token.clone()).await, "mandate");
+    // 6. A door consent a's phone signed itself under the id of the delegation she gave (known to the platform from
+    // the report kept above): filed under it, the entries would be the clerk's only and never reach her phone.
+    let cert = agent.certificate().unwrap().unwrap();
+    let sha = "00".repeat(32);
+    let fake = zhangban_core::agent::DoorConsent {
+        id: g.id.clone(),
+        principal_name: "李秀英".into(),
+        principal_id_number: "110105194001010018".into(),
+        agent_id: agent_id.clone(),
+        agent_cert_id: cert.cert_id.clone(),
+        scope: scope(&[ITEM], &Action::ALL),
+        valid_from: 1_795_000_000,
+        valid_until: 1_795_000_000 + 30 * 86_400,
+        single_use: false,
+        evidence: zhangban_core::agent::mandate::EVIDENCE_KINDS
+            .iter()
+            .map(|k| zhangban_core::agent::mandate::Evidence { kind: k.to_string(), sha256: sha.clone() })
+            .collect(),
+        summary_sha256: sha,
+    };
+    let fake = hex::encode(fake.sign(&akey.public_key(), |m| akey.sign(m)).unwrap());
+    let body6 = json!({ "certificate": cert_hex(&agent),
+        "mandates": [{ "id": g.id, "assurance": "door", "mandate": fake }], "report": signed });
+    refused_for(post(body6, a.token.clone()).await, "mandate");
+    let v = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    assert_eq!(v["access_reports_refused"], json!(6), "{v}");
+    assert_eq!(v["accesses"].as_array().unwrap().len(), 1, "nothing kept but the genuine entry");
     running.stop().await;
 }
 
