@@ -75,6 +75,45 @@ pub struct PrincipalRecord {
     pub created_at: i64,
     /// None while a door intake has not been confirmed yet.
     pub mandate: Option<MandateRecord>,
+    /// The mandates a newer one replaced (a delegation renewed: the principal added an item), newest last,
+    /// at most [`MAX_PREVIOUS_MANDATES`]: the accesses made under them are still reported to the platform,
+    /// which needs each one's signed text to relay them ([`crate::report`], ADR 0044 § 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<PreviousMandate>,
+}
+
+/// Replaced mandates kept in a principal's record (sealed with it, erased with it).
+pub const MAX_PREVIOUS_MANDATES: usize = 8;
+
+/// A mandate a newer one replaced: what the access report sends with the entries made under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousMandate {
+    pub id: String,
+    pub assurance: Assurance,
+    pub signed_hex: String,
+}
+
+impl PrincipalRecord {
+    /// Puts `m` in place of the mandate held, keeping the one it replaces (when another) among
+    /// [`PrincipalRecord::previous`], the oldest dropped past [`MAX_PREVIOUS_MANDATES`].
+    pub fn replace_mandate(&mut self, m: MandateRecord) {
+        if let Some(old) = self.mandate.take().filter(|o| o.id != m.id) {
+            self.previous.retain(|p| p.id != old.id && p.id != m.id);
+            self.previous.push(PreviousMandate { id: old.id, assurance: old.assurance, signed_hex: old.signed_hex });
+            let over = self.previous.len().saturating_sub(MAX_PREVIOUS_MANDATES);
+            self.previous.drain(..over);
+        }
+        self.previous.retain(|p| p.id != m.id);
+        self.mandate = Some(m);
+    }
+
+    /// The id, assurance and signed text of mandate `id` if this record holds it now or kept it.
+    pub fn mandate_for_report(&self, id: &str) -> Option<(Assurance, &str)> {
+        if let Some(m) = self.mandate.as_ref().filter(|m| m.id == id) {
+            return Some((m.assurance, &m.signed_hex));
+        }
+        self.previous.iter().find(|p| p.id == id).map(|p| (p.assurance, p.signed_hex.as_str()))
+    }
 }
 
 /// Writes a principal's record and, in the same transaction, publishes when their mandate runs out for the

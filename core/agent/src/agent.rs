@@ -30,7 +30,7 @@ use crate::mandate::{
     sha256_hex, Action, Assurance, Delegation, DoorConsent, Evidence, Scope, DEFAULT_VALID_DAYS, EVIDENCE_KINDS,
     MAX_VALID_DAYS,
 };
-use crate::{bad, denied, Error, Result};
+use crate::{bad, denied, report, Error, Result};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredCert {
@@ -340,25 +340,28 @@ impl Agent {
             Some(r) => r.subject.clone(),
             None => self.store.create_subject(SubjectKind::Principal, &d.principal_name)?,
         };
-        let rec = PrincipalRecord {
+        let mut rec = PrincipalRecord {
             subject: subject.clone(),
             name: d.principal_name.clone(),
             id_masked: d.principal_id_masked.clone(),
             principal_key_hex: Some(key_hex),
             created_at: existing.as_ref().map_or(now, |r| r.created_at),
-            mandate: Some(MandateRecord {
-                id: d.id.clone(),
-                assurance: d.assurance(),
-                signed_hex: hex::encode(&signed),
-                scope: d.scope.clone(),
-                valid_from: d.valid_from,
-                valid_until: d.valid_until,
-                single_use: d.single_use,
-                used_by_case: None,
-                revoked_at: None,
-                completed_at: None,
-            }),
+            mandate: existing.as_ref().and_then(|r| r.mandate.clone()),
+            previous: existing.as_ref().map(|r| r.previous.clone()).unwrap_or_default(),
         };
+        // A newer delegation replaces the mandate held; the replaced one is kept for the access report.
+        rec.replace_mandate(MandateRecord {
+            id: d.id.clone(),
+            assurance: d.assurance(),
+            signed_hex: hex::encode(&signed),
+            scope: d.scope.clone(),
+            valid_from: d.valid_from,
+            valid_until: d.valid_until,
+            single_use: d.single_use,
+            used_by_case: None,
+            revoked_at: None,
+            completed_at: None,
+        });
         let old_shared: Vec<String> =
             self.store.list(SHARED_LICENCES, Some(&subject))?.into_iter().map(|r| r.id).collect();
         self.store.transaction(|t| {
@@ -408,6 +411,7 @@ impl Agent {
             principal_key_hex: None,
             created_at: now,
             mandate: None,
+            previous: Vec::new(),
         };
         self.store.transaction(|t| {
             access::put_principal(t, &rec)?;
@@ -480,7 +484,7 @@ impl Agent {
             summary_sha256: sha256_hex(summary.as_bytes()),
         };
         let signed = consent.sign(&self.signer.public_key(), |m| self.signer.sign(m))?;
-        rec.mandate = Some(MandateRecord {
+        rec.replace_mandate(MandateRecord {
             id: consent.id.clone(),
             assurance: Assurance::Door,
             signed_hex: hex::encode(&signed),
@@ -1266,9 +1270,15 @@ fn ended_at(store: &Store, r: &PrincipalRecord, now: i64) -> Result<Option<i64>>
     Ok(None)
 }
 
+/// Days past a mandate's end after which a principal is erased even with accesses not reported yet (the
+/// phone never reached the platform): the person's right to be forgotten and the store's size then win over
+/// the report (ADR 0044 § 5).
+pub const UNREPORTED_GRACE_DAYS: u32 = 30;
+
 /// Erases (crypto-shreds) every principal whose mandate ended more than the retention period ago: their
 /// key goes, and with it their record, drafts, cases, attachments and label. The sync runner calls it on
-/// every run. Returns the erased subjects.
+/// every run, after the access report. A principal with `agent.access` entries not reported yet is kept
+/// until they were, at most [`UNREPORTED_GRACE_DAYS`] past the end. Returns the erased subjects.
 pub fn sweep(store: &Store) -> Result<Vec<String>> {
     let now = store.now();
     let keep = i64::from(retention_days(store)?) * 86_400;
@@ -1279,6 +1289,11 @@ pub fn sweep(store: &Store) -> Result<Vec<String>> {
     for r in records {
         if let Some(end) = ended_at(store, &r, now)? {
             if now >= end + keep {
+                // Accesses not reported yet are reported first (the sync reports before it sweeps), while the
+                // end is less than UNREPORTED_GRACE_DAYS past: then erasure wins (ADR 0044 § 5).
+                if now < end + i64::from(UNREPORTED_GRACE_DAYS) * 86_400 && report::unreported(store, &r.subject)? {
+                    continue;
+                }
                 if let Some(m) = &r.mandate {
                     let why = if m.revoked_at.is_some() {
                         "revoked"

@@ -13,12 +13,14 @@
 //!   ([`AccessReport`]), sent with the certificate and the mandates the entries are under (the platform
 //!   checks that each is this agent's: a delegation's principal signature naming the agent's key, or a
 //!   door consent the agent's key signed).
-//! * **Bounded:** at most [`MAX_REPORT_ENTRIES`] entries and [`MAX_REPORT_BYTES`] signed bytes per report.
+//! * **Bounded:** at most [`MAX_REPORT_ENTRIES`] entries and [`MAX_REPORT_BYTES`] signed bytes per report, and
+//!   a body of at most [`MAX_REPORT_BODY`] (the platform's limit): fewer entries when over.
 //! * **Which entries:** those naming a mandate this phone still holds (the principal's record, sealed under
-//!   their key). Door consents are reported too: the platform keeps them for the clerk's view (the
+//!   their key): her current one, or one a newer delegation replaced (kept in the record for this). Door consents are reported too: the platform keeps them for the clerk's view (the
 //!   principal has no phone to relay to). Entries with no mandate (no delegation on this phone, a door
 //!   intake not confirmed yet, the agent's own) and entries of a principal whose data was erased (retention
-//!   over: their key is gone) are passed over.
+//!   over: their key is gone) are passed over. The retention sweep keeps a principal whose entries were not
+//!   reported yet ([`unreported`]), up to [`crate::agent::UNREPORTED_GRACE_DAYS`] past the end.
 
 use ciborium::value::Value as Cbor;
 use serde_json::{json, Value};
@@ -29,7 +31,7 @@ use zhangban_wallet::format::{
 };
 use zhangban_wallet::{DeviceSigner, WalletError};
 
-use crate::access::{self, AccessEntry, AUDIT_ACTION};
+use crate::access::{self, AccessEntry, PrincipalRecord, AUDIT_ACTION};
 use crate::mandate::{key_id, Assurance, MANDATE_VERSION};
 use crate::{denied, Result};
 
@@ -40,6 +42,19 @@ const CURSOR_ID: &str = "cursor";
 pub const MAX_REPORT_ENTRIES: usize = 100;
 /// Largest signed report (the entries; the certificate and mandates travel beside it).
 pub const MAX_REPORT_BYTES: usize = 32 * 1024;
+/// Largest body of `POST /v1/agents/access` (the certificate, the mandates the entries are under, the signed
+/// report, JSON with hex): the platform refuses a larger one, so [`prepare`] sends fewer entries rather than
+/// one it would refuse. A single entry always fits: a delegation is at most
+/// [`crate::mandate::MAX_DELEGATION_BYTES`] (a door consent less), the signed report [`MAX_REPORT_BYTES`],
+/// each twice that in hex, far under this (checked by a test); were one not to, it is passed over (the
+/// cursor moves past it) rather than block every later report.
+pub const MAX_REPORT_BODY: usize = 256 * 1024;
+// One entry always fits a body: the largest delegation or door consent, and the largest signed report, each in
+// hex, with 16 KB for the certificate and the JSON around them. Checked when compiling.
+const _: () = assert!(
+    2 * crate::mandate::MAX_DELEGATION_BYTES + 2 * crate::mandate::MAX_SIGNED_BYTES + 2 * MAX_REPORT_BYTES + 16 * 1024
+        < MAX_REPORT_BODY
+);
 /// Item codes kept per entry, and the longest text of an entry's field.
 const MAX_ITEMS: usize = 20;
 const MAX_FIELD: usize = 100;
@@ -218,14 +233,14 @@ pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<Prepar
     for e in &read {
         let Ok(a) = serde_json::from_value::<AccessEntry>(e.detail.clone()) else { continue };
         let Some(rec) = access::load(store, &e.subject)? else { continue };
-        let Some(m) = rec.mandate.as_ref() else { continue };
-        // An entry written before entries named their mandate: the one held then, if it is today's.
-        let id = a.mandate.clone().unwrap_or_else(|| if e.at >= m.valid_from { m.id.clone() } else { String::new() });
-        if id != m.id || u64::try_from(e.seq).is_err() {
+        let Some(id) = entry_mandate(&rec, &a, e.at) else { continue };
+        // The mandate held now, or one a newer delegation replaced (kept in the record for this).
+        let Some((assurance, hex)) = rec.mandate_for_report(&id) else { continue };
+        if u64::try_from(e.seq).is_err() {
             continue;
         }
         if !mandates.iter().any(|(i, _, _)| *i == id) {
-            mandates.push((id.clone(), m.assurance, m.signed_hex.clone()));
+            mandates.push((id.clone(), assurance, hex.to_string()));
         }
         entries.push(ReportedAccess {
             seq: e.seq as u64,
@@ -243,27 +258,63 @@ pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<Prepar
     }
     let key = signer.public_key();
     let all = entries.len();
-    // Fewer entries when the signed report would be too large: the cursor then stops at the last one sent
-    // (entries passed over after it are read again next time, and passed over again).
+    // Fewer entries when the signed report or the body would be too large: the cursor then stops at the last
+    // one sent (entries passed over after it are read again next time, and passed over again).
     loop {
         let report = AccessReport { agent_id: agent_id.clone(), entries: entries.clone() };
         let signed = report.sign(&key, |m| signer.sign(m))?;
-        if signed.len() <= MAX_REPORT_BYTES || entries.len() == 1 {
+        let used = mandates.iter().filter(|(i, _, _)| entries.iter().any(|e| e.mandate_id == *i));
+        let body = json!({
+            "certificate": cert_hex,
+            "mandates": used.map(|(id, a, hex)| json!({
+                "id": id, "assurance": if *a == Assurance::Door { "door" } else { "delegation" }, "mandate": hex,
+            }))
+                .collect::<Vec<_>>(),
+            "report": hex::encode(&signed),
+        });
+        let fits = signed.len() <= MAX_REPORT_BYTES && body_len(&body) <= MAX_REPORT_BODY;
+        if fits || entries.len() == 1 {
             let through = match entries.last() {
                 Some(e) if entries.len() < all => e.seq as i64,
                 _ => last,
             };
-            let used = mandates.iter().filter(|(i, _, _)| entries.iter().any(|e| e.mandate_id == *i));
-            let body = json!({
-                "certificate": cert_hex,
-                "mandates": used.map(|(id, a, hex)| json!({
-                    "id": id, "assurance": if *a == Assurance::Door { "door" } else { "delegation" }, "mandate": hex,
-                }))
-                    .collect::<Vec<_>>(),
-                "report": hex::encode(signed),
-            });
-            return Ok(Some(PreparedReport { body: Some(body), through, entries: entries.len() }));
+            // One entry that cannot fit alone would be refused for ever: passed over, never blocking the rest.
+            let (body, n) = if fits { (Some(body), entries.len()) } else { (None, 0) };
+            return Ok(Some(PreparedReport { body, through, entries: n }));
         }
         entries.truncate(entries.len() / 2);
+    }
+}
+
+/// The size of `body` as sent (compact JSON).
+fn body_len(body: &Value) -> usize {
+    serde_json::to_vec(body).map_or(usize::MAX, |b| b.len())
+}
+
+/// The mandate an access entry is reported under: the one it names, or for an entry written before entries
+/// named their mandate, the one held then if it is today's.
+fn entry_mandate(rec: &PrincipalRecord, a: &AccessEntry, at: i64) -> Option<String> {
+    match &a.mandate {
+        Some(id) => Some(id.clone()),
+        None => rec.mandate.as_ref().filter(|m| at >= m.valid_from).map(|m| m.id.clone()),
+    }
+}
+
+/// Whether `subject` has an access entry after the cursor that a report would still send (one under a
+/// mandate their record holds or kept): the retention sweep keeps such a principal until it was reported
+/// (up to [`crate::agent::UNREPORTED_GRACE_DAYS`] past the end).
+pub fn unreported(store: &Store, subject: &str) -> Result<bool> {
+    let Some(rec) = access::load(store, subject)? else { return Ok(false) };
+    let mut after = cursor(store)?;
+    loop {
+        let read = store.audit_entries_after(AUDIT_ACTION, after, 500)?;
+        let Some(last) = read.last().map(|e| e.seq) else { return Ok(false) };
+        for e in read.iter().filter(|e| e.subject == subject) {
+            let Ok(a) = serde_json::from_value::<AccessEntry>(e.detail.clone()) else { continue };
+            if entry_mandate(&rec, &a, e.at).is_some_and(|id| rec.mandate_for_report(&id).is_some()) {
+                return Ok(true);
+            }
+        }
+        after = last;
     }
 }

@@ -71,6 +71,15 @@ fn scope(actions: &[Action]) -> Scope {
 }
 
 impl Fixture {
+    /// What a sync run does before its sweep, the platform taking every report: the principals' accesses
+    /// reported (the sweep keeps a principal whose accesses were not, ADR 0044 § 5).
+    fn report_accesses(&self) {
+        let signer = self.agent_phone.wallet.signer();
+        while let Some(p) = crate::report::prepare(&self.agent_phone.store, signer.as_ref()).unwrap() {
+            crate::report::reported(&self.agent_phone.store, p.through).unwrap();
+        }
+    }
+
     fn delegate(&self, actions: &[Action], single_use: bool) -> (PrincipalLine, GivenDelegation) {
         let side = PrincipalSide::new(&self.principal_phone.wallet);
         let g = side
@@ -424,6 +433,8 @@ fn revocation_then_retention_erases_the_principal() {
     f.agent_phone.clock.advance(6 * 86_400);
     assert!(f.agent.sweep().unwrap().is_empty());
     f.agent_phone.clock.advance(86_400 + 1);
+    assert!(f.agent.sweep().unwrap().is_empty(), "kept while her accesses were not reported");
+    f.report_accesses();
     assert_eq!(f.agent.sweep().unwrap(), vec![a.subject.clone()]);
     // Gone: records, drafts, attachments, label; the home no longer lists them.
     assert!(f.agent.principals().unwrap().is_empty());
@@ -810,6 +821,7 @@ fn attack_a_delegation_scanned_again_does_not_bring_its_mandate_back() {
     );
     // Erased after the retention: the QR still does not bring her back.
     f.agent.set_retention_days(0).unwrap();
+    f.report_accesses();
     assert_eq!(f.agent.sweep().unwrap(), vec![a.subject.clone()]);
     assert_eq!(missing(f.agent.accept_delegation(&g.text)), "revoked");
     assert!(f.agent.principals().unwrap().is_empty());
@@ -916,6 +928,7 @@ fn erased_also_from_a_copy_taken_before(f: &Fixture, left: &Left, dir: &std::pat
         vault().unwrap(&format!("zhangban.ring.{}.{generation}", store.store_id()), &meta("ring_key"))
     };
     assert!(ring_of_copy().is_ok(), "before the sweep the copy's ring opens");
+    f.report_accesses();
     assert_eq!(f.agent.sweep().unwrap(), vec![left.subject.clone()]);
     // The live store.
     assert!(access::load(store, &left.subject).unwrap().is_none());

@@ -88,3 +88,187 @@ fn the_report_takes_each_access_for_a_mandate_in_order_and_the_cursor_moves_when
     report::reported(&ap.store, 1).unwrap();
     assert_eq!(report::cursor(&ap.store).unwrap(), p.through, "the cursor never moves back");
 }
+
+/// Every report `prepare` makes until nothing is left, each taken by "the platform" at once: the entries
+/// reported (seq, mandate) in order, and the largest body sent.
+fn report_all(
+    store: &zhangban_base::store::Store,
+    signer: &dyn DeviceSigner,
+    key: &[u8],
+) -> (Vec<(u64, String)>, usize) {
+    let mut sent = Vec::new();
+    let mut largest = 0;
+    for _ in 0..1000 {
+        let Some(p) = report::prepare(store, signer).unwrap() else { return (sent, largest) };
+        if let Some(body) = &p.body {
+            largest = largest.max(serde_json::to_vec(body).unwrap().len());
+            let signed = hex::decode(body["report"].as_str().unwrap()).unwrap();
+            let r = AccessReport::verify(&signed, key).unwrap();
+            let named: Vec<&str> =
+                body["mandates"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+            assert!(r.entries.iter().all(|e| named.contains(&e.mandate_id.as_str())), "each entry's mandate sent");
+            assert_eq!(r.entries.len(), p.entries);
+            sent.extend(r.entries.into_iter().map(|e| (e.seq, e.mandate_id)));
+        }
+        report::reported(store, p.through).unwrap();
+    }
+    panic!("the report never ends");
+}
+
+/// Issue 11 review, defect 1. Attack on the principal's view: the agent acts under delegation A, then she
+/// adds an item and the agent scans her new code B offline (B replaces A on the agent's phone), and acts
+/// again. Before the fix the entries under A were passed over (A no longer the record's mandate) and the
+/// cursor moved past them: she never saw them. Now A is kept in her record and they are sent, with A.
+#[test]
+fn attack_accesses_under_a_replaced_delegation_are_still_reported() {
+    let root = SoftwareKey::generate().unwrap();
+    let ap = phone(&root);
+    let agent = Agent::new(&ap.wallet);
+    let signer = ap.wallet.signer();
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let pp = phone(&root);
+    let side = PrincipalSide::new(&pp.wallet);
+    let sc = |items: &[&str]| Scope {
+        items: items.iter().map(|s| s.to_string()).collect(),
+        licence_types: vec![],
+        actions: vec![Action::Follow],
+        elements: vec![],
+    };
+    let cert = agent.certificate_text().unwrap();
+    let a = side.delegate(&cert, "李奶奶", "11010519491231002X", sc(&["MZ-002"]), None, false).unwrap();
+    let li = agent.accept_delegation(&a.text).unwrap();
+    agent.switch_to(&li.subject).unwrap(); // follow under A
+    assert!(agent.results(&li.subject).is_err()); // refused under A
+    pp.clock.advance(60);
+    ap.clock.advance(60);
+    let b = side.delegate(&cert, "李奶奶", "11010519491231002X", sc(&["MZ-002", "GA-002"]), None, false).unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(agent.accept_delegation(&b.text).unwrap().subject, li.subject, "the same principal, renewed");
+    agent.switch_to(&li.subject).unwrap(); // follow under B
+
+    let (sent, _) = report_all(&ap.store, signer.as_ref(), &ap.wallet.device_public_key());
+    let mandates: Vec<&str> = sent.iter().map(|(_, m)| m.as_str()).collect();
+    assert_eq!(mandates, vec![a.id.as_str(), a.id.as_str(), b.id.as_str()], "A's two entries, then B's");
+    assert!(sent.windows(2).all(|w| w[0].0 < w[1].0));
+    // The body carries A's signed text (the platform checks it is this agent's before relaying).
+    ap.store
+        .put_json(report::REPORT_STATE, "cursor", zhangban_base::store::SELF_SUBJECT, &serde_json::json!({ "seq": 0 }))
+        .unwrap();
+    let body = report::prepare(&ap.store, signer.as_ref()).unwrap().unwrap().body.unwrap();
+    let a_hex = hex::encode(Delegation::from_text(&a.text).unwrap());
+    assert!(body["mandates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == a.id.as_str() && m["mandate"] == a_hex.as_str()));
+}
+
+/// Many principals, each with a delegation near the largest (as with shared licences), one access each:
+/// before the fix the body of the first report (every mandate's text beside the signed entries) was over
+/// the platform's limit, refused, and rebuilt the same for ever. Now each body is within
+/// [`report::MAX_REPORT_BODY`] and every entry is sent, in order. A single entry whose mandate alone could not
+/// fit is passed over (it would block every later one), and the next ones still go.
+#[test]
+fn a_report_body_stays_within_the_platforms_limit_and_never_blocks_the_queue() {
+    use crate::access::{self, MandateRecord, PrincipalRecord};
+    use crate::mandate::{Assurance, MAX_DELEGATION_BYTES};
+    use zhangban_base::store::SubjectKind;
+    // (One entry always fits: asserted in report.rs when the crate compiles.)
+    let root = SoftwareKey::generate().unwrap();
+    let ap = phone(&root);
+    let agent = Agent::new(&ap.wallet);
+    let signer = ap.wallet.signer();
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let store = &ap.store;
+    let principal = |n: usize, mandate_len: usize| -> String {
+        let subject = store.create_subject(SubjectKind::Principal, &format!("委托人{n}")).unwrap();
+        let rec = PrincipalRecord {
+            subject: subject.clone(),
+            name: format!("委托人{n}"),
+            id_masked: "1101**********002X".into(),
+            principal_key_hex: None,
+            created_at: NOW,
+            mandate: Some(MandateRecord {
+                id: format!("m-{n}"),
+                assurance: Assurance::Delegation,
+                signed_hex: "ab".repeat(mandate_len),
+                ..MandateRecord::of_scope(&Scope {
+                    items: vec!["MZ-002".into()],
+                    licence_types: vec![],
+                    actions: Action::ALL.to_vec(),
+                    elements: vec![],
+                })
+            }),
+            previous: vec![],
+        };
+        let rec =
+            PrincipalRecord { mandate: rec.mandate.map(|m| MandateRecord { valid_until: NOW + 86_400, ..m }), ..rec };
+        store.transaction(|t| access::put_principal(t, &rec)).unwrap();
+        subject
+    };
+    let mut expected = Vec::new();
+    for n in 0..60 {
+        // One principal's mandate is larger than any body could carry.
+        let s = principal(n, if n == 7 { report::MAX_REPORT_BODY } else { MAX_DELEGATION_BYTES - 100 });
+        agent.switch_to(&s).unwrap();
+        if n != 7 {
+            expected.push(format!("m-{n}"));
+        }
+    }
+    let (sent, largest) = report_all(store, signer.as_ref(), &ap.wallet.device_public_key());
+    assert!(largest <= report::MAX_REPORT_BODY, "largest body {largest}");
+    let got: Vec<String> = sent.iter().map(|(_, m)| m.clone()).collect();
+    assert_eq!(got, expected, "all but the one that cannot fit, in order");
+    assert!(report::prepare(store, signer.as_ref()).unwrap().is_none(), "nothing blocks the queue");
+}
+
+/// Issue 11 review, defect 3. Attack on the principal's view through retention: her mandate ends (revoked),
+/// retention is 0 days, and the sweep runs offline (every sync run does) before the accesses were reported.
+/// Before the fix she was erased with them, never to see them (ADR 0044 § 5). Now the sweep keeps her until
+/// they were reported, then erases her; and past [`agent::UNREPORTED_GRACE_DAYS`] erasure wins regardless.
+#[test]
+fn attack_the_retention_sweep_keeps_a_principal_until_her_accesses_were_reported() {
+    let root = SoftwareKey::generate().unwrap();
+    let ap = phone(&root);
+    let agent = Agent::new(&ap.wallet);
+    let signer = ap.wallet.signer();
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let cert = agent.certificate_text().unwrap();
+    let sc =
+        Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: vec![Action::Follow], elements: vec![] };
+    let mut lines = Vec::new();
+    let mut phones = Vec::new();
+    for name in ["李奶奶", "张爷爷"] {
+        let pp = phone(&root);
+        let side = PrincipalSide::new(&pp.wallet);
+        let g = side.delegate(&cert, name, "11010519491231002X", sc.clone(), None, false).unwrap();
+        let li = agent.accept_delegation(&g.text).unwrap();
+        agent.switch_to(&li.subject).unwrap();
+        side.revoke(&g.id).unwrap();
+        agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+        lines.push(li.subject);
+        phones.push(pp);
+    }
+    agent.set_retention_days(0).unwrap();
+    ap.clock.advance(60);
+    // Offline: nothing reported, nobody erased.
+    assert!(agent.sweep().unwrap().is_empty());
+    assert_eq!(agent.principals().unwrap().len(), 2);
+    // Online, the first one's accesses are reported (the sync reports before it sweeps); then she is erased.
+    let first = lines[0].clone();
+    let later: Vec<_> =
+        ap.store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == "agent.access").collect();
+    let through = later.iter().filter(|e| e.subject == first).map(|e| e.seq).max().unwrap();
+    let second_from = later.iter().filter(|e| e.subject == lines[1]).map(|e| e.seq).min().unwrap();
+    assert!(through < second_from);
+    let p = report::prepare(&ap.store, signer.as_ref()).unwrap().unwrap();
+    assert!(p.entries >= 2);
+    report::reported(&ap.store, through).unwrap();
+    assert_eq!(agent.sweep().unwrap(), vec![first]);
+    // The second never reached the platform: kept up to the grace, then erased all the same.
+    ap.clock.advance(i64::from(agent::UNREPORTED_GRACE_DAYS) * 86_400 - 120);
+    assert!(agent.sweep().unwrap().is_empty());
+    ap.clock.advance(120);
+    assert_eq!(agent.sweep().unwrap(), vec![lines[1].clone()]);
+    assert!(agent.principals().unwrap().is_empty());
+}

@@ -21,7 +21,7 @@
 //!   (a revocation by phone call, e.g. for a door consent).
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -95,7 +95,8 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/v1/agents", post(register))
         .route("/v1/agents/revocations", get(revocations))
-        .route("/v1/agents/access", post(access_report))
+        // Its own bound (the server's default is smaller): the body the core keeps each report within.
+        .route("/v1/agents/access", post(access_report).layer(DefaultBodyLimit::max(MAX_ACCESS_BODY + 1)))
         .route("/v1/delegations/revocations", post(revoke))
         .route("/admin/agents/activity", get(activity))
         .route("/admin/mandates/{id}/revoke", post(admin_revoke))
@@ -512,8 +513,9 @@ async fn activity(State(st): State<SharedState>) -> Result<Json<Value>, ApiError
     st.with_db(|c| Ok(Json(activity_of(c)?)))
 }
 
-/// Largest access-report body (the signed report is at most 32 KB; the mandates travel beside it).
-const MAX_ACCESS_BODY: usize = 256 * 1024;
+/// Largest access-report body: the core's bound (`report::MAX_REPORT_BODY`), which the agent's phone keeps
+/// each body within (the signed report is at most 32 KB; the mandates travel beside it).
+const MAX_ACCESS_BODY: usize = zhangban_core::agent::report::MAX_REPORT_BODY;
 /// Mandates in one access report.
 const MAX_REPORT_MANDATES: usize = 100;
 

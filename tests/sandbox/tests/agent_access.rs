@@ -349,3 +349,143 @@ async fn a_principal_refuses_access_entries_not_signed_about_her() {
     assert_eq!(refused, vec!["1", "2", "3"]);
     running.stop().await;
 }
+
+/// Issue 11 review, defects 1 and 3, end to end. The agent acts under her first delegation A, she adds an
+/// item and the agent scans her new code B offline (B replaces A on its phone), acts again; an offline sync
+/// reports nothing. Back in signal every access reaches her phone, A's first (before the fix A's were passed
+/// over and the cursor moved past them). Then she revokes, the retention is 0 days, and an offline sync's
+/// sweep keeps her while an access is not reported; the next sync in signal reports it, then erases her.
+#[tokio::test]
+async fn accesses_under_a_replaced_delegation_reach_her_and_retention_waits_for_the_report() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let side = PrincipalSide::new(&p.wallet);
+    let cert = agent.certificate_text().unwrap();
+    let first =
+        side.delegate(&cert, "李秀英", "110105194001010018", scope(&[ITEM], &[Action::Follow]), None, false).unwrap();
+    let li = agent.accept_delegation(&first.text).unwrap();
+    let offline =
+        SyncRunner::new(a.store.clone(), SyncConfig::new("http://127.0.0.1:9"), Arc::new(Recorder::default())).unwrap();
+    agent.switch_to(&li.subject).unwrap(); // follow, under A
+    assert!(agent.results(&li.subject).is_err()); // refused under A (receive results not allowed)
+    let second = side
+        .delegate(&cert, "李秀英", "110105194001010018", scope(&[ITEM, "GA-002"], &[Action::Follow]), None, false)
+        .unwrap();
+    assert_ne!(first.id, second.id);
+    assert_eq!(agent.accept_delegation(&second.text).unwrap().subject, li.subject);
+    agent.switch_to(&li.subject).unwrap(); // follow, under B
+    let r = offline.run_once().await;
+    assert!(r.offline && r.accesses_reported == 0, "{r:?}");
+
+    let ar = runner(&a, &running.url);
+    let r = ar.run_once().await;
+    assert_eq!(r.accesses_reported, 3, "{r:?}");
+    let pr = runner(&p, &running.url);
+    pr.run_once().await;
+    let seen = accesses(&side);
+    let want = vec![
+        ("access:follow".to_string(), None),
+        ("access:denied:receive_results".to_string(), Some("action:receive_results".to_string())),
+        ("access:follow".to_string(), None),
+    ];
+    assert_eq!(seen, want, "A's two accesses, then B's, each once");
+    let v = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    let under: Vec<String> =
+        v["accesses"].as_array().unwrap().iter().map(|e| e.to_string()).filter(|e| e.contains(&first.id)).collect();
+    assert_eq!(under.len(), 2, "the platform took A's entries under A: {v}");
+
+    // She revokes B; retention 0. The agent's refused attempt is not reported yet when the sweep runs offline.
+    side.revoke(&second.id).unwrap();
+    pr.run_once().await;
+    assert_eq!(ar.run_once().await.revocations_applied, 1);
+    agent.set_retention_days(0).unwrap();
+    assert!(agent.switch_to(&li.subject).is_err()); // refused: revoked
+    let r = offline.run_once().await;
+    assert_eq!(r.principals_erased, 0, "kept while an access is not reported: {r:?}");
+    assert_eq!(agent.principals().unwrap().len(), 1);
+    let r = ar.run_once().await;
+    assert_eq!((r.accesses_reported, r.principals_erased), (1, 1), "reported, then erased: {r:?}");
+    assert!(agent.principals().unwrap().is_empty());
+    pr.run_once().await;
+    let after = accesses(&side);
+    assert_eq!(after.last(), Some(&("access:denied:follow".to_string(), Some("revoked".to_string()))), "{after:?}");
+    running.stop().await;
+}
+
+/// A valid resident ID number (GB 11643 check digit) for the `n`th person born 1988-02-29 in 海淀.
+fn id_number(n: u32) -> String {
+    let body = format!("11010819880229{:03}", n % 1000);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
+    format!("{body}{}", ["1", "0", "X", "9", "8", "7", "6", "5", "4", "3", "2"][(sum % 11) as usize])
+}
+
+/// Issue 11 review, defect 2, end to end: principals each sign a delegation near the largest one QR code
+/// holds (her resident ID shared with every element, issued by the sandbox, and a wide scope), and the agent
+/// acts once for each. All their mandates' texts in one body are over the platform's limit
+/// (`report::MAX_REPORT_BODY`): before the fix the platform answered 400 and the same batch was rebuilt at
+/// every sync, for ever. Now the phone sends bodies within the limit and every access is taken, in one sync.
+#[tokio::test]
+async fn many_near_limit_delegations_are_reported_in_bodies_the_platform_takes() {
+    use std::collections::BTreeMap;
+    use zhangban_core::agent::mandate::{LicenceElements, MAX_DELEGATION_TEXT};
+    use zhangban_core::agent::{Delegation, DelegationRequest, LicenceShare};
+    use zhangban_core::wallet::{ElementValue, LicenceType};
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let cert = agent.certificate_text().unwrap();
+    let ar = runner(&a, &running.url);
+    let rid = LicenceType::ResidentId;
+    let all_rid: Vec<String> = rid.elements().iter().take(16).map(|e| e.key.to_string()).collect();
+    let big = Scope {
+        items: (0..20).map(|n| format!("MZ-{:03}", n + 1)).collect(),
+        licence_types: vec![rid.key().to_string()],
+        actions: vec![Action::Follow],
+        elements: vec![LicenceElements { licence_type: rid.key().to_string(), elements: all_rid.clone() }],
+    };
+    let (mut total, mut n, mut phones) = (0, 0u32, Vec::new());
+    while total <= report::MAX_REPORT_BODY + 32 * 1024 {
+        let p = phone(&client).await;
+        let id = id_number(n + 1);
+        let elements: BTreeMap<String, ElementValue> = [
+            ("name", "李四"),
+            ("sex", "男"),
+            ("ethnicity", "回"),
+            ("birth_date", "1988-02-29"),
+            ("address", "北京市海淀区中关村大街1号院2号楼3单元401室"),
+            ("id_number", id.as_str()),
+            ("issuing_authority", "北京市公安局海淀分局"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ElementValue::Text(v.to_string())))
+        .collect();
+        zhangban_sandbox::issuer::enrol_device_of(&running.state, &p.store, rid, &elements).unwrap();
+        let client_p = PlatformClient::new(&running.url).unwrap();
+        let lic = client_p.request_licence(&p.wallet, rid, None).await.unwrap();
+        let side = PrincipalSide::new(&p.wallet);
+        let share = LicenceShare { licence_id: lic.licence_id.clone(), elements: all_rid.clone() };
+        let g = side.delegate_with(&DelegationRequest::new(&cert, "李四", &id, big.clone()).sharing(&[share])).unwrap();
+        assert!(g.text.len() <= MAX_DELEGATION_TEXT);
+        // The agent's phone holds the trust and status lists, to check the shared licence offline.
+        client.refresh_lists_for(&a.wallet, zhangban_core::sync::wallet_api::StatusScope::EveryShard).await.unwrap();
+        total += 2 * Delegation::from_text(&g.text).unwrap().len();
+        let li = agent.accept_delegation(&g.text).unwrap();
+        agent.switch_to(&li.subject).unwrap();
+        n += 1;
+        phones.push(p);
+    }
+    assert!(n <= 100, "one report's worth of entries ({n})");
+    let r = ar.run_once().await;
+    assert_eq!((r.accesses_reported, r.failures), (n, 0), "{n} principals, mandates {total} bytes in hex: {r:?}");
+    let v = running.state.with_db(|c| zhangban_sandbox::agents::activity_of(c)).unwrap();
+    assert_eq!(v["accesses"].as_array().unwrap().len(), n as usize);
+    assert_eq!(v["access_reports_refused"], 0);
+    running.stop().await;
+}
