@@ -18,6 +18,29 @@ use crate::{denied, Error, Result};
 pub const PRINCIPALS: &str = "agent_principal";
 /// The agent's certificate (owner subject).
 pub const CERTIFICATE: &str = "agent_cert";
+
+/// The installed certificate as kept in [`CERTIFICATE`] (id `current`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct StoredCert {
+    pub(crate) signed_hex: String,
+    /// From the certificate, checked when it was installed.
+    #[serde(default)]
+    pub(crate) agent_id: String,
+}
+
+/// The agent id of this phone's installed certificate, if any.
+pub(crate) fn stored_agent_id(store: &Store) -> Result<Option<String>> {
+    Ok(store.get_opt(CERTIFICATE, "current")?.map(|r| r.json::<StoredCert>()).transpose()?.map(|c| c.agent_id))
+}
+
+/// The installed certificate (hex of its signed bytes) and its agent id, if any.
+pub(crate) fn stored_certificate(store: &Store) -> Result<Option<(String, String)>> {
+    Ok(store
+        .get_opt(CERTIFICATE, "current")?
+        .map(|r| r.json::<StoredCert>())
+        .transpose()?
+        .map(|c| (c.signed_hex, c.agent_id)))
+}
 /// Days a principal's data is kept after its mandate ended (expired, revoked or used and completed)
 /// before it is crypto-shredded: a plaintext setting (`Store::setting`), default [`DEFAULT_RETENTION_DAYS`].
 pub const RETENTION_SETTING: &str = "agent.retention_days";

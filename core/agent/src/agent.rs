@@ -23,7 +23,8 @@ use zhangban_wallet::format::GrantToken;
 use zhangban_wallet::{DeviceSigner, Wallet};
 
 use crate::access::{
-    self, MandateRecord, PrincipalRecord, CERTIFICATE, DEFAULT_RETENTION_DAYS, PRINCIPALS, RETENTION_SETTING,
+    self, stored_agent_id, MandateRecord, PrincipalRecord, StoredCert, CERTIFICATE, DEFAULT_RETENTION_DAYS, PRINCIPALS,
+    RETENTION_SETTING,
 };
 use crate::cert::AgentCertificate;
 use crate::mandate::{
@@ -31,28 +32,6 @@ use crate::mandate::{
     MAX_VALID_DAYS,
 };
 use crate::{bad, denied, report, Error, Result};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredCert {
-    signed_hex: String,
-    /// From the certificate, checked when it was installed.
-    #[serde(default)]
-    agent_id: String,
-}
-
-/// The agent id of this phone's installed certificate ("agent" when there is none).
-fn stored_agent_id(store: &Store) -> Result<Option<String>> {
-    Ok(store.get_opt(CERTIFICATE, "current")?.map(|r| r.json::<StoredCert>()).transpose()?.map(|c| c.agent_id))
-}
-
-/// The installed certificate (hex of its signed bytes) and its agent id, if any.
-pub(crate) fn stored_certificate(store: &Store) -> Result<Option<(String, String)>> {
-    Ok(store
-        .get_opt(CERTIFICATE, "current")?
-        .map(|r| r.json::<StoredCert>())
-        .transpose()?
-        .map(|c| (c.signed_hex, c.agent_id)))
-}
 
 /// Whether this phone is an agent's (an agent certificate is installed).
 pub fn is_agent_phone(store: &Store) -> Result<bool> {

@@ -223,7 +223,7 @@ fn cut(s: &str) -> String {
 /// The next report of this agent's phone (None: not an agent's phone, or nothing after the cursor), signed
 /// with `signer` (the device key its certificate names).
 pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<PreparedReport>> {
-    let Some((cert_hex, agent_id)) = crate::agent::stored_certificate(store)? else { return Ok(None) };
+    let Some((cert_hex, agent_id)) = crate::access::stored_certificate(store)? else { return Ok(None) };
     let after = cursor(store)?;
     let read = store.audit_entries_after(AUDIT_ACTION, after, MAX_REPORT_ENTRIES)?;
     let Some(last) = read.last().map(|e| e.seq) else { return Ok(None) };
