@@ -1,10 +1,8 @@
 package org.zhangban.uitest
 
 import androidx.compose.ui.test.ExperimentalTestApi
-import androidx.compose.ui.test.SkikoComposeUiTest
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
-import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.hasText
 import androidx.compose.ui.test.onNodeWithText
@@ -25,7 +23,6 @@ import org.zhangban.kit.AgentMode
 import org.zhangban.kit.PrincipalMode
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.AgentRoot
-import org.zhangban.ui.QrPayload
 
 /**
  * 我的帮办员证 on a new agent's phone: from the agent's home, the registration (a phone without a certificate has
@@ -86,16 +83,5 @@ class AgentCardScreensTest : SandboxTest("agent-card-ui") {
         agent.close()
         z.close()
         lz.close()
-    }
-
-    /** The text of the QR code described as [description] once it starts with [prefix] (what a camera reads). */
-    private fun SkikoComposeUiTest.qrOnScreen(description: String, prefix: String): String {
-        var text = ""
-        waitOnScreen("the QR code '$description'") {
-            text = onAllNodes(hasContentDescription(description)).fetchSemanticsNodes(false)
-                .firstNotNullOfOrNull { n -> n.config.takeIf { QrPayload in it }?.get(QrPayload) }.orEmpty()
-            text.startsWith(prefix)
-        }
-        return text
     }
 }

@@ -6,11 +6,9 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.semantics.SemanticsProperties
 import androidx.compose.ui.semantics.getOrNull
 import androidx.compose.ui.test.ExperimentalTestApi
-import androidx.compose.ui.test.SkikoComposeUiTest
 import androidx.compose.ui.test.SemanticsMatcher
 import androidx.compose.ui.test.assertIsEnabled
 import androidx.compose.ui.test.assertIsNotEnabled
-import androidx.compose.ui.test.hasContentDescription
 import androidx.compose.ui.test.hasSetTextAction
 import androidx.compose.ui.test.onNodeWithText
 import androidx.compose.ui.test.performClick
@@ -39,7 +37,6 @@ import org.zhangban.kit.text
 import org.zhangban.ui.BACKUP_FILE
 import org.zhangban.ui.BackupScreen
 import org.zhangban.ui.NewPhone
-import org.zhangban.ui.QrPayload
 import org.zhangban.ui.RestoreScreen
 import org.zhangban.ui.Tab
 import org.zhangban.ui.ZhangbanTabs
@@ -206,18 +203,5 @@ class BackupScreensTest : SandboxTest("backup-ui") {
             cam.verify()
         }
         z.close()
-    }
-
-    /** Where the node with [text] is on screen, in the root's pixels. */
-
-    /** The text of the QR code described as [description] once it starts with [prefix] (what a camera reads). */
-    private fun SkikoComposeUiTest.qrOnScreen(description: String, prefix: String): String {
-        var text = ""
-        waitOnScreen("the QR code '$description'") {
-            text = onAllNodes(hasContentDescription(description)).fetchSemanticsNodes(false)
-                .firstNotNullOfOrNull { n -> n.config.takeIf { QrPayload in it }?.get(QrPayload) }.orEmpty()
-            text.startsWith(prefix)
-        }
-        return text
     }
 }

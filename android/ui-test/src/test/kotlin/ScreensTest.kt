@@ -37,6 +37,7 @@ import org.zhangban.kit.DraftForm
 import org.zhangban.kit.Lang
 import org.zhangban.kit.Zhangban
 import org.zhangban.kit.issuesFor
+import org.zhangban.ui.QrPayload
 import org.zhangban.ui.ZhangbanRoot
 import uniffi.zhangban_forms.IssueCode
 import uniffi.zhangban_forms.MaterialStatus
@@ -76,6 +77,18 @@ fun SkikoComposeUiTest.waitOnScreen(what: String, timeoutMs: Long = 30_000, ok: 
 @OptIn(ExperimentalTestApi::class)
 fun SkikoComposeUiTest.waitForText(text: String, substring: Boolean = false, timeoutMs: Long = 30_000) =
     waitOnScreen("'$text' on screen", timeoutMs) { shown(text, substring) }
+
+/** The text of the QR code described as [description] once it starts with [prefix] (what a camera reads). */
+@OptIn(ExperimentalTestApi::class)
+fun SkikoComposeUiTest.qrOnScreen(description: String, prefix: String): String {
+    var text = ""
+    waitOnScreen("the QR code '$description'") {
+        text = onAllNodes(hasContentDescription(description)).fetchSemanticsNodes(false)
+            .firstNotNullOfOrNull { n -> n.config.takeIf { QrPayload in it }?.get(QrPayload) }.orEmpty()
+        text.startsWith(prefix)
+    }
+    return text
+}
 
 /**
  * Where the node showing [text] is (in the root's coordinates). A test that clicks a button while an answer may
