@@ -44,6 +44,16 @@ async fn phone(client: &PlatformClient) -> Phone {
     Phone { _dir: dir, store, wallet, token }
 }
 
+/// A sandbox platform and an agent's phone registered with it (王芳 of [`ORG`]).
+async fn with_agent() -> (server::Running, PlatformClient, Phone, Agent) {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    (running, client, a, agent)
+}
+
 fn scope(items: &[&str], actions: &[Action]) -> Scope {
     Scope {
         items: items.iter().map(|s| s.to_string()).collect(),
@@ -69,11 +79,7 @@ fn accesses(side: &PrincipalSide) -> Vec<(String, Option<String>)> {
 /// agent's refused attempt reaches her too.
 #[tokio::test]
 async fn the_principal_sees_each_access_in_order_once() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let p = phone(&client).await;
     let side = PrincipalSide::new(&p.wallet);
     let g = side
@@ -160,11 +166,7 @@ async fn the_principal_sees_each_access_in_order_once() {
 /// of a principal's delegation; each refusal is on its record and nothing is relayed.
 #[tokio::test]
 async fn a_forged_access_report_is_refused_and_recorded() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let b = phone(&client).await;
     let other = Agent::new(&b.wallet);
     sync::agent_api::register_agent(&client, &other, "赵强", ORG).await.unwrap();
@@ -357,11 +359,7 @@ async fn a_principal_refuses_access_entries_not_signed_about_her() {
 /// sweep keeps her while an access is not reported; the next sync in signal reports it, then erases her.
 #[tokio::test]
 async fn accesses_under_a_replaced_delegation_reach_her_and_retention_waits_for_the_report() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let p = phone(&client).await;
     let side = PrincipalSide::new(&p.wallet);
     let cert = agent.certificate_text().unwrap();
@@ -435,11 +433,7 @@ async fn many_near_limit_delegations_are_reported_in_bodies_the_platform_takes()
     use zhangban_core::agent::mandate::{LicenceElements, MAX_DELEGATION_TEXT};
     use zhangban_core::agent::{Delegation, DelegationRequest, LicenceShare};
     use zhangban_core::wallet::{ElementValue, LicenceType};
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let cert = agent.certificate_text().unwrap();
     let ar = runner(&a, &running.url);
     let rid = LicenceType::ResidentId;
