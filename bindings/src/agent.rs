@@ -55,9 +55,9 @@ impl ZhangbanAgent {
         .await
     }
 
-    /// This phone's certificate, if it has one.
-    pub fn certificate(&self) -> Result<Option<AgentCertificate>, ZhangbanError> {
-        guard(|| self.agent.certificate())
+    /// This phone's certificate in words (its card: the certificate, and until when it is valid), if it has one.
+    pub fn card(&self) -> Result<Option<zhangban_core::agent::AgentCard>, ZhangbanError> {
+        guard(|| self.agent.card())
     }
 
     /// The `ZBA1:` QR text to show a principal before they delegate.

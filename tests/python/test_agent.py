@@ -22,7 +22,7 @@ class AgentModeTest(SandboxCase):
         agent = zb.ZhangbanAgent(agent_store)
         cert = run(agent.register(self.sandbox.url, "王帮办", "12110105MB0000002B"))
         self.assertEqual(cert.org_code, "12110105MB0000002B")
-        self.assertEqual(agent.certificate(), cert)
+        self.assertEqual(agent.card().certificate, cert)
 
         li_store, li_cases = self.phone("li")
         li = zb.ZhangbanPrincipal(li_store)

@@ -231,6 +231,11 @@ impl Agent {
         self.signed_certificate()?.map(|b| AgentCertificate::verify_signature(&b, &self.root_key)).transpose()
     }
 
+    /// This phone's certificate in words, as its card shows it ([`crate::cert::AgentCard`]), if it has one.
+    pub fn card(&self) -> Result<Option<crate::cert::AgentCard>> {
+        Ok(self.certificate()?.map(AgentCertificate::card))
+    }
+
     /// The QR text of this phone's certificate, for a principal to scan before delegating.
     pub fn certificate_text(&self) -> Result<String> {
         let b = self.signed_certificate()?.ok_or_else(no_certificate)?;

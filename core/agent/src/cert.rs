@@ -12,6 +12,8 @@ use zhangban_wallet::trust::ROOT_KID;
 use zhangban_wallet::WalletError;
 
 use crate::{bad, denied, Result};
+use zhangban_base::clock::local_date;
+use zhangban_base::Text;
 
 /// QR prefix of a certificate shown by an agent.
 pub const CERT_PREFIX: &str = "ZBA1:";
@@ -40,6 +42,41 @@ fn short(v: &str, max: usize, what: &str) -> Result<()> {
         return Err(bad(what, &format!("须为 1 至 {max} 个字符"), &format!("must be 1 to {max} characters")));
     }
     Ok(())
+}
+
+/// An agent's certificate as a person reads it: the principal before she delegates, the agent on its own card.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct AgentCard {
+    pub certificate: AgentCertificate,
+    /// Who this is and that the platform vouches for them (zh/en).
+    pub text: Text,
+    /// Until when the certificate is valid (a date: the screens keep it apart).
+    pub valid_text: Text,
+}
+
+/// A day in China, in zh and en words.
+pub(crate) fn day(at: i64) -> (String, String) {
+    let d = local_date(at);
+    (d.format("%Y年%-m月%-d日").to_string(), d.format("%Y-%m-%d").to_string())
+}
+
+impl AgentCertificate {
+    /// The certificate in words ([`AgentCard`]).
+    pub fn card(self) -> AgentCard {
+        let (zh_day, en_day) = day(self.valid_until);
+        AgentCard {
+            text: Text::new(
+                format!("{}，{}的帮办员。平台已核验此人的帮办员证书。", self.name, self.org_name),
+                format!(
+                    "{}, agent of {}. The platform vouches for this agent's certificate.",
+                    self.name, self.org_name
+                ),
+            ),
+            valid_text: Text::new(format!("证书有效至{zh_day}。"), format!("Certificate valid until {en_day}.")),
+            certificate: self,
+        }
+    }
 }
 
 impl AgentCertificate {

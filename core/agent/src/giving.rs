@@ -9,26 +9,14 @@
 //!   still be revoked) and what agents did (from the entries the platform relayed, signed by its root).
 
 use serde::{Deserialize, Serialize};
-use zhangban_base::clock::local_date;
 use zhangban_base::Text;
 use zhangban_catalog::{Catalog, Channel};
 use zhangban_wallet::LicenceType;
 
-use crate::cert::AgentCertificate;
+use crate::cert::{day, AgentCard};
 use crate::mandate::{Action, Delegation, Scope, DEFAULT_VALID_DAYS, MAX_SHARED, MAX_VALID_DAYS};
 use crate::principal::{ActivityEntry, DelegationRequest, GivenDelegation, PrincipalSide};
 use crate::{Result, ScopeItem};
-
-/// An agent's certificate as the principal reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
-pub struct AgentCard {
-    pub certificate: AgentCertificate,
-    /// Who this is and that the platform vouches for them (zh/en).
-    pub text: Text,
-    /// Until when the certificate is valid (a date: the screens keep it apart).
-    pub valid_text: Text,
-}
 
 /// The sentence the principal reads before signing, and its end date apart (a date changes by itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,11 +154,6 @@ pub struct PrincipalHome {
 /// would share them twice).
 const SUGGESTED: [&str; 2] = ["name", "id_number"];
 
-fn day(at: i64) -> (String, String) {
-    let d = local_date(at);
-    (d.format("%Y年%-m月%-d日").to_string(), d.format("%Y-%m-%d").to_string())
-}
-
 fn join(v: &[String], sep: &str) -> String {
     v.join(sep)
 }
@@ -217,19 +200,6 @@ pub fn covers_text(scope: &Scope, catalog: Option<&Catalog>) -> Text {
         en.push_str(&format!(" May use: {}.", uses_en.join("; ")));
     }
     Text::new(zh, en)
-}
-
-fn agent_card(certificate: AgentCertificate) -> AgentCard {
-    let (zh_day, en_day) = day(certificate.valid_until);
-    let c = &certificate;
-    AgentCard {
-        text: Text::new(
-            format!("{}，{}的帮办员。平台已核验此人的帮办员证书。", c.name, c.org_name),
-            format!("{}, agent of {}. The platform vouches for this agent's certificate.", c.name, c.org_name),
-        ),
-        valid_text: Text::new(format!("证书有效至{zh_day}。"), format!("Certificate valid until {en_day}.")),
-        certificate,
-    }
 }
 
 impl PrincipalSide {
@@ -286,7 +256,7 @@ impl PrincipalSide {
             });
         }
         Ok(DelegationChoices {
-            agent: agent_card(cert),
+            agent: cert.card(),
             items,
             at_home: at_home as u32,
             more_items,

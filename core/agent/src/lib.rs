@@ -39,10 +39,10 @@ pub mod report;
 
 pub use access::{AccessEntry, RETENTION_SETTING};
 pub use agent::{Agent, DoorConsentInput, DoorIntake, PrincipalLine, PrincipalStatus, PrincipalView, ScopeItem};
-pub use cert::AgentCertificate;
+pub use cert::{AgentCard, AgentCertificate};
 pub use giving::{
-    ActionChoice, ActivityLine, AgentCard, DelegationChoices, DelegationLine, DelegationPreview, ElementChoice,
-    LicenceChoice, PrincipalHome,
+    ActionChoice, ActivityLine, DelegationChoices, DelegationLine, DelegationPreview, ElementChoice, LicenceChoice,
+    PrincipalHome,
 };
 pub use mandate::{Action, Assurance, Delegation, DoorConsent, LicenceElements, Relative, Revocation, Scope};
 pub use principal::{

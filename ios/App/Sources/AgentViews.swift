@@ -372,7 +372,7 @@ private struct PictureRow: View {
 struct AgentCardView: View {
     @ObservedObject var model: AgentModel
     @State private var loaded = false
-    @State private var certificate: AgentCertificate?
+    @State private var card: AgentCard?
     @State private var text: String?
     @State private var name = ""
     @State private var orgCode = ""
@@ -381,14 +381,15 @@ struct AgentCardView: View {
 
     var body: some View {
         List {
-            if let certificate, let text {
+            if let card, let text {
                 Section(String(localized: "Let the principal scan this code with their phone, then authorise you.")) {
                     if let image = qrCodeImage(text) {
                         Image(uiImage: image).interpolation(.none).resizable().scaledToFit()
                             .accessibilityLabel(String(localized: "My agent card"))
                     }
-                    Text(certificate.name).font(.title2.bold())
-                    Text(certificate.orgName).font(.title3)
+                    Text(card.certificate.name).font(.title2.bold())
+                    Text(card.certificate.orgName).font(.title3)
+                    Text(lang.pick(card.validText))
                 }
             } else if loaded {
                 Section(String(localized: "Register as an agent")) {
@@ -408,8 +409,8 @@ struct AgentCardView: View {
 
     private func load() {
         do {
-            certificate = try model.certificate()
-            text = certificate == nil ? nil : try model.certificateQR()
+            card = try model.card()
+            text = card == nil ? nil : try model.certificateQR()
         } catch {
             self.error = errorText(error, lang)
         }

@@ -26,9 +26,9 @@ public final class AgentModel: ObservableObject {
         try agent.certificateText()
     }
 
-    /// This phone's agent certificate (nil before `register`).
-    public func certificate() throws -> AgentCertificate? {
-        try agent.certificate()
+    /// This phone's agent certificate in words, as its card shows it (nil before `register`).
+    public func card() throws -> AgentCard? {
+        try agent.card()
     }
 
     public func refresh() async throws {

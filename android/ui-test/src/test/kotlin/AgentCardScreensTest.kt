@@ -14,6 +14,7 @@ import java.io.File
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
@@ -41,7 +42,7 @@ class AgentCardScreensTest : SandboxTest("agent-card-ui") {
             lz.registerDevice("android", "ui-test-li-card", "0")
         }
         val agent = AgentMode(z.store, sandbox.url)
-        assertNull(runBlocking { agent.certificate() }, "a new phone has no agent certificate")
+        assertNull(runBlocking { agent.card() }, "a new phone has no agent certificate")
         runSkikoComposeUiTest(SCREEN, Density(1f)) {
             val cam = Camera(this)
             cam.setContent(TestHost()) { AgentRoot(z, agent) }
@@ -69,7 +70,9 @@ class AgentCardScreensTest : SandboxTest("agent-card-ui") {
             assertEquals("王帮办", cert.name)
             assertEquals("12110105MB0000002B", cert.orgCode)
             assertTrue(shown(cert.orgName), "the organisation the platform registered: ${cert.orgName}")
-            assertEquals(runBlocking { agent.certificate() }?.certId, cert.certId, "the card on screen is this phone's")
+            val own = assertNotNull(runBlocking { agent.card() })
+            assertEquals(own.certificate.certId, cert.certId, "the card on screen is this phone's")
+            assertTrue(shown(own.validText.zh), "its validity, worded by the core: ${own.validText.zh}")
 
             // ---- back on the home, the card stays one tap away ----
             onNodeWithText("返回").performClick()

@@ -51,7 +51,7 @@ import uniffi.zhangban_agent.ScopeItem
 import uniffi.zhangban_base.Text as CoreText
 import uniffi.zhangban_ffi.ZhangbanException
 import androidx.compose.foundation.layout.aspectRatio
-import uniffi.zhangban_agent.AgentCertificate
+import uniffi.zhangban_agent.AgentCard
 import uniffi.zhangban_ffi.renderQr
 
 /** The pages of agent mode (saved across a rotation with the principal and draft they show). */
@@ -443,16 +443,17 @@ fun DoorIntakeScreen(agent: AgentMode, onClose: () -> Unit, onDone: (String) -> 
 @Composable
 fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
     val c = chrome()
+    val lang = c.lang
     // null: not asked yet; Pair(null, null): no certificate on this phone.
-    var card by remember { mutableStateOf<Pair<AgentCertificate?, String?>?>(null) }
+    var card by remember { mutableStateOf<Pair<AgentCard?, String?>?>(null) }
     var error by remember { mutableStateOf<ZhangbanException?>(null) }
     var name by rememberSaveable { mutableStateOf("") }
     var org by rememberSaveable { mutableStateOf("") }
     var busy by remember { mutableStateOf(false) }
     val scope = rememberCoroutineScope()
     val load: suspend () -> Unit = {
-        val cert = agent.certificate()
-        card = cert to cert?.let { agent.certificateQr() }
+        val own = agent.card()
+        card = own to own?.let { agent.certificateQr() }
     }
     LaunchedEffect(Unit) { error = attempt { load() } }
     Column(Modifier.padding(horizontal = 16.dp).verticalScroll(rememberScrollState())) {
@@ -462,16 +463,17 @@ fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
             ErrorText(error)
             return@Column
         }
-        val (cert, text) = loaded
-        if (cert != null && text != null) {
+        val (own, text) = loaded
+        if (own != null && text != null) {
+            val cert = own.certificate
             Text(c.myAgentCard, style = MaterialTheme.typography.headlineMedium)
             Text(c.agentCardScan, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
             val qr = remember(text) { renderQr(text) }
             QrCode(qr, c.myAgentCard, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself(), text)
             Text(cert.name, style = MaterialTheme.typography.titleLarge)
             Text(cert.orgName, style = MaterialTheme.typography.titleMedium)
-            // The date follows from the day it was issued (the golden images mask it).
-            Text(c.validUntil(chinaDate(cert.validUntil)), modifier = Modifier.changesByItself())
+            // Worded by the core (as her phone words it); the date follows from the day it was issued (masked).
+            Text(lang.pick(own.validText), modifier = Modifier.changesByItself())
         } else {
             Text(c.agentRegisterTitle, style = MaterialTheme.typography.headlineMedium)
             Text(c.agentRegisterWhy, modifier = Modifier.padding(vertical = 8.dp))
@@ -496,7 +498,3 @@ fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
         ErrorText(error)
     }
 }
-
-/** The day (China time) of a Unix time, `2027-12-07`. */
-private fun chinaDate(unix: Long): String =
-    java.time.Instant.ofEpochSecond(unix).atOffset(java.time.ZoneOffset.ofHours(8)).toLocalDate().toString()

@@ -7,6 +7,7 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.withContext
 import uniffi.zhangban_agent.ActivityEntry
+import uniffi.zhangban_agent.AgentCard
 import uniffi.zhangban_agent.AgentCertificate
 import uniffi.zhangban_agent.DelegationChoices
 import uniffi.zhangban_agent.DelegationPreview
@@ -50,8 +51,8 @@ class AgentMode(
     suspend fun register(name: String, orgCode: String): AgentCertificate =
         withContext(io) { agent.register(platformUrl, name, orgCode) }
 
-    /** This phone's agent certificate (null before [register]). */
-    suspend fun certificate(): AgentCertificate? = withContext(io) { agent.certificate() }
+    /** This phone's agent certificate in words, as its card shows it (null before [register]). */
+    suspend fun card(): AgentCard? = withContext(io) { agent.card() }
 
     /** The `ZBA1:` QR text a principal scans before delegating. */
     suspend fun certificateQr(): String = withContext(io) { agent.certificateText() }
