@@ -516,7 +516,8 @@ impl SyncRunner {
     /// expired by the clock, single use and decided: `acting`) are not sent — the platform would refuse them
     /// (`403 proxy_refused`), and their attachments would be uploaded after the principal withdrew. Each moves
     /// to the quarantine at once with why ([`zhangban_base::acting::not_sent_text`], refused on this phone:
-    /// status 0), counted in `quarantined`; the rest is returned to be sent. What the phone has not heard of
+    /// status 0; the case shows it, `cases::held_in`, no notice), counted in `quarantined`; the rest is returned
+    /// to be sent. What the phone has not heard of
     /// yet still goes out and the platform refuses it (ADR 0043, 5).
     fn hold_ended(&self, ops: Vec<Op>, report: &mut RunReport) -> Vec<Op> {
         let ended = match zhangban_base::acting::ended(&self.store, self.store.now()) {
@@ -534,7 +535,14 @@ impl SyncRunner {
                 continue;
             };
             let problem = Problem::new(0, &zhangban_base::acting::not_sent_text(end), op.kind.as_str());
-            match self.store.transaction(|t| outbox::quarantine_in(t, &op, problem.clone())) {
+            let held = self.store.transaction(|t| {
+                outbox::quarantine_in(t, &op, problem.clone())?;
+                if op.kind.is_case_op() {
+                    cases::held_in(t, &op, &problem)?;
+                }
+                Ok(())
+            });
+            match held {
                 Ok(()) => report.quarantined += 1,
                 Err(_) => report.failures += 1,
             }

@@ -698,6 +698,12 @@ async fn attack_an_ended_principals_queued_application_is_counted_as_waiting_and
     assert_eq!(why.status, 0, "{why:?}");
     assert!(why.text().zh.starts_with("未发送：委托已到期"), "{why:?}");
     assert!(why.text().en.starts_with("not sent: the delegation expired"), "{why:?}");
+    // The case says so too (were she to delegate again, the agent resubmits it), on the device's line, not the
+    // platform's.
+    let c = zhangban_core::cases::get(&a.store, &case.id).unwrap();
+    assert_eq!(c.problem.as_ref(), Some(why));
+    let last = c.timeline.last().unwrap();
+    assert_eq!((last.actor.as_str(), last.note.zh.as_str()), ("device", why.text().zh.as_str()));
     let uploads: i64 = running
         .state
         .with_db(|c| Ok(c.query_row("SELECT count(*) FROM case_proxies", [], |r| r.get(0))?))
