@@ -342,11 +342,8 @@ pub fn resent(store: &Store, u: &Undelivered, p: &PreparedReport) -> Result<()> 
     store.transaction(|t| {
         t.delete(UNDELIVERED, &undelivered_id(u.from))?;
         if p.through < u.through {
-            let rest = Undelivered {
-                from: p.through + 1,
-                entries: u.entries.saturating_sub(p.entries as u32),
-                ..u.clone()
-            };
+            let rest =
+                Undelivered { from: p.through + 1, entries: u.entries.saturating_sub(p.entries as u32), ..u.clone() };
             put_undelivered(t, &rest)?;
         }
         Ok(())

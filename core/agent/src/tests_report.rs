@@ -5,8 +5,8 @@ use zhangban_wallet::{DeviceSigner, SoftwareKey};
 
 use crate::report::{self, AccessReport, ReportedAccess, MAX_REPORT_ENTRIES};
 use crate::tests::{certificate, phone};
-use zhangban_base::Text;
 use crate::*;
+use zhangban_base::Text;
 
 const NOW: i64 = 1_795_000_000;
 

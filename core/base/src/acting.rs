@@ -180,7 +180,9 @@ mod tests {
         let t = end_text(End::Revoked, "李秀英", 1, 2);
         assert!(t.zh.ends_with("本机上为其排队的 2 项操作未发送，也不会再发送。"), "{t:?}");
         assert!(t.en.ends_with(" 2 operations queued for them on this phone were not sent and will not be."), "{t:?}");
-        assert!(end_text(End::Expired, "李秀英", 0, 1).en.ends_with(" 1 operation queued for them on this phone was not sent and will not be."));
+        assert!(end_text(End::Expired, "李秀英", 0, 1)
+            .en
+            .ends_with(" 1 operation queued for them on this phone was not sent and will not be."));
         for e in [End::Revoked, End::Expired, End::Completed] {
             let r = not_sent_text(e);
             assert!(r.zh.starts_with("未发送：") && r.en.starts_with("not sent: "), "{r:?}");

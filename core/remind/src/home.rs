@@ -223,7 +223,12 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         cases_more: more(cases_total, cases_shown),
         drafts_more: more(drafts_total, drafts_shown),
         outbox_text: (pending > 0).then(|| {
-            Text::count(i64::from(pending), "待发送 {n} 项", "{n} item waiting to be sent", "{n} items waiting to be sent")
+            Text::count(
+                i64::from(pending),
+                "待发送 {n} 项",
+                "{n} item waiting to be sent",
+                "{n} items waiting to be sent",
+            )
         }),
         outbox_pending: pending,
         outbox_refused: refused,

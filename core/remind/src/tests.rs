@@ -1113,4 +1113,3 @@ fn attack_an_ended_principals_queued_operations_are_counted_as_waiting_to_be_sen
     clock.set(local(2024, 11, 7, 10, 1));
     counted_apart(&home(&store).expect("home"), "委托已到期");
 }
-

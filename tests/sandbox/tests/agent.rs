@@ -704,10 +704,8 @@ async fn attack_an_ended_principals_queued_application_is_counted_as_waiting_and
     assert_eq!(c.problem.as_ref(), Some(why));
     let last = c.timeline.last().unwrap();
     assert_eq!((last.actor.as_str(), last.note.zh.as_str()), ("device", why.text().zh.as_str()));
-    let uploads: i64 = running
-        .state
-        .with_db(|c| Ok(c.query_row("SELECT count(*) FROM case_proxies", [], |r| r.get(0))?))
-        .unwrap();
+    let uploads: i64 =
+        running.state.with_db(|c| Ok(c.query_row("SELECT count(*) FROM case_proxies", [], |r| r.get(0))?)).unwrap();
     assert_eq!(uploads, 0, "the platform got her application after the end");
     let home = zhangban_core::remind::home(&a.store).unwrap();
     assert_eq!((home.outbox_pending, home.outbox_refused), (0, 0));
