@@ -279,7 +279,7 @@ pub fn undelivered(store: &Store) -> Result<Vec<Undelivered>> {
 }
 
 fn put_undelivered(t: &mut Txn<'_>, u: &Undelivered) -> Result<()> {
-    Ok(t.put_json(UNDELIVERED, &undelivered_id(u.from), SELF_SUBJECT, u, PutOptions::default())?)
+    t.put_json(UNDELIVERED, &undelivered_id(u.from), SELF_SUBJECT, u, PutOptions::default())
 }
 
 /// The platform refused report `p` for good (`status`, `reason`): its range is kept for the agent
