@@ -1092,10 +1092,12 @@ fn attack_an_ended_principals_queued_operations_are_counted_as_waiting_to_be_sen
     store.transaction(|t| acting::publish(t, &p, Some(&valid))).expect("publish");
     let h = home(&store).expect("home");
     assert_eq!((h.outbox_pending, h.outbox_refused), (3, 1));
+    assert_eq!(outbox::waiting_count(&store).expect("count"), 3);
     assert_eq!(h.outbox_text.as_ref().map(|t| t.zh.as_str()), Some("待发送 3 项"));
 
     let counted_apart = |h: &Home, title: &str| {
         assert_eq!((h.outbox_pending, h.outbox_refused), (1, 0), "{title}: only the owner's operation waits");
+        assert_eq!(outbox::waiting_count(&store).expect("count"), 1, "{title}");
         assert_eq!(h.outbox_text.as_ref().map(|t| t.zh.as_str()), Some("待发送 1 项"));
         let line = h.needs.iter().find(|n| n.subject == p).expect("her line");
         assert_eq!(line.title.zh, title);
