@@ -234,7 +234,9 @@ impl Agent {
 
     /// This phone's certificate in words, as its card shows it ([`crate::cert::AgentCard`]), if it has one.
     pub fn card(&self) -> Result<Option<crate::cert::AgentCard>> {
-        Ok(self.certificate()?.map(AgentCertificate::card))
+        let Some(mut card) = self.certificate()?.map(AgentCertificate::card) else { return Ok(None) };
+        card.not_delivered = report::not_delivered_text(&report::undelivered(&self.store)?);
+        Ok(Some(card))
     }
 
     /// The QR text of this phone's certificate, for a principal to scan before delegating.

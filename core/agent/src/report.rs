@@ -315,6 +315,23 @@ pub fn not_delivered(store: &Store, p: &PreparedReport, status: u16, reason: &Te
     })
 }
 
+/// What the agent's card says of the kept ranges (None: none kept): how many entries did not reach the
+/// principals, the platform's last reason, and that they go again with a renewed certificate.
+pub fn not_delivered_text(kept: &[Undelivered]) -> Option<Text> {
+    let last = kept.iter().max_by_key(|u| u.at)?;
+    let n = i64::from(kept.iter().map(|u| u.entries).fold(0u32, u32::saturating_add));
+    let head = Text::count(
+        n,
+        "{n} 条访问记录被平台拒收，未能送达委托人",
+        "{n} access entry was refused by the platform and has not reached the principal",
+        "{n} access entries were refused by the platform and have not reached the principals",
+    );
+    Some(Text::new(
+        format!("{}（{}）。证书更新后将重新发送。", head.zh, last.reason.zh),
+        format!("{} ({}). They are sent again once the certificate is renewed.", head.en, last.reason.en),
+    ))
+}
+
 fn cut_text(t: &Text) -> Text {
     let cut = |s: &str| s.chars().take(300).collect::<String>();
     Text::new(cut(&t.zh), cut(&t.en))

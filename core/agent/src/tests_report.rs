@@ -307,6 +307,14 @@ fn a_report_refused_for_good_is_kept_apart_and_sent_again_after_a_renewed_certif
     assert_eq!(report::cursor(&ap.store).unwrap(), p.through, "the cursor moved past the refused batch");
     assert!(report::prepare(&ap.store, signer.as_ref()).unwrap().is_none(), "not rebuilt");
     assert!(report::prepare_resend(&ap.store, signer.as_ref()).unwrap().is_none(), "same certificate: kept");
+    // The agent's own card says so, in both languages.
+    let card = agent.card().unwrap().unwrap();
+    let t = card.not_delivered.expect("the card tells the agent");
+    assert_eq!(
+        t.zh,
+        "2 条访问记录被平台拒收，未能送达委托人（代办被拒绝（certificate）：该帮办员证书已被服务中心终止）。证书更新后将重新发送。"
+    );
+    assert!(t.en.starts_with("2 access entries were refused by the platform and have not reached the principals (proxy refused (certificate)"), "{t:?}");
     // A later access flows on its own.
     agent.switch_to(&li.subject).unwrap();
     let later = report::prepare(&ap.store, signer.as_ref()).unwrap().unwrap();
@@ -328,6 +336,7 @@ fn a_report_refused_for_good_is_kept_apart_and_sent_again_after_a_renewed_certif
     report::resent(&ap.store, &k, &again).unwrap();
     assert!(report::undelivered(&ap.store).unwrap().is_empty());
     assert!(report::prepare_resend(&ap.store, signer.as_ref()).unwrap().is_none());
+    assert_eq!(agent.card().unwrap().unwrap().not_delivered, None);
     assert_eq!(report::cursor(&ap.store).unwrap(), later.through, "the cursor did not move back");
 }
 

@@ -513,6 +513,8 @@ async fn attack_an_access_report_refused_for_good_blocks_the_queue_for_ever() {
     assert!(kept[0].reason.zh.contains("该帮办员证书已被服务中心终止"), "{:?}", kept[0].reason);
     assert!(kept[0].reason.en.contains("ended by the service centre"), "{:?}", kept[0].reason);
     assert_eq!(report::cursor(&a.store).unwrap(), kept[0].through, "the cursor moved past them");
+    let told = agent.card().unwrap().unwrap().not_delivered.expect("the agent's card tells him");
+    assert!(told.zh.starts_with("2 条访问记录被平台拒收，未能送达委托人"), "{told:?}");
     // The next sync does not try them again: nothing fails, nothing more is refused on the platform's record.
     let r = ar.run_once().await;
     assert_eq!((r.accesses_reported, r.accesses_undelivered, r.failures), (0, 0, 0), "{r:?}");
@@ -531,6 +533,7 @@ async fn attack_an_access_report_refused_for_good_blocks_the_queue_for_ever() {
     assert_eq!((r.accesses_undelivered, r.failures), (0, 0), "{r:?}");
     assert!(r.accesses_reported >= 3, "{r:?}");
     assert!(report::undelivered(&a.store).unwrap().is_empty());
+    assert_eq!(agent.card().unwrap().unwrap().not_delivered, None);
     runner(&p, &running.url).run_once().await;
     let seen = accesses(&side);
     let written = a.store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == "agent.access");
