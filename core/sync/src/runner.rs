@@ -8,6 +8,9 @@
 //! * A refused request (4xx other than 408/429) is quarantined with the platform's reason and the case
 //!   shows it; the rest of the queue goes on. Anything else (no network, timeout, 5xx, a response lost
 //!   half-way) is retried with the same idempotency key, so the platform never makes a second case.
+//! * Agent mode (ADR 0045): an operation of a principal whose mandate this phone knows ended is not sent but
+//!   quarantined at once with why; an access report the platform refuses for good is kept apart for the agent
+//!   and the report's cursor moves past it (sent again once after a renewed certificate).
 //! * [`SyncRunner::spawn`] runs it in the background (tokio): after a failing run it waits with
 //!   exponential backoff and jitter, when idle it waits `idle_interval` or until [`SyncRunner::nudge`];
 //!   it never spins while offline.
@@ -517,8 +520,7 @@ impl SyncRunner {
     /// (`403 proxy_refused`), and their attachments would be uploaded after the principal withdrew. Each moves
     /// to the quarantine at once with why ([`zhangban_base::acting::not_sent_text`], refused on this phone:
     /// status 0; the case shows it, `cases::held_in`, no notice), counted in `quarantined`; the rest is returned
-    /// to be sent. What the phone has not heard of
-    /// yet still goes out and the platform refuses it (ADR 0043, 5).
+    /// to be sent. What the phone has not heard of yet still goes out and the platform refuses it (ADR 0043, 5).
     fn hold_ended(&self, ops: Vec<Op>, report: &mut RunReport) -> Vec<Op> {
         let ended = match zhangban_base::acting::ended(&self.store, self.store.now()) {
             Ok(e) if !e.is_empty() => e,
