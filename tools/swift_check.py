@@ -10,13 +10,18 @@
    Apple/Swift names listed in tools/swift_platform_names.txt. A function, type, field, case or argument
    label the FFI renamed or dropped is then reported with its file and line. (The list must not hold a name
    the generated API declares; `--list-unknown` prints what is neither, to review before adding.)
+3. The app's words: every `String(localized: "…")` literal in ios/App/Sources (one without `\(…)`) is a key
+   of ios/App/Sources/Localizable.xcstrings with a zh-Hans translation (else the Chinese screen shows the
+   English key).
 
     python3 tools/swift_check.py [--generated PATH] [--list-unknown]
 Needs the PyPI packages tree-sitter and tree-sitter-swift on PYTHONPATH (tests/run.sh installs them into
 target/pytools).
 """
 import argparse
+import json
 import pathlib
+import re
 import sys
 
 import tree_sitter
@@ -81,6 +86,29 @@ def names(path):
     return declared, used
 
 
+APP = ROOT / "ios/App/Sources"
+CATALOG = APP / "Localizable.xcstrings"
+LOCALIZED = re.compile(r'String\(localized:\s*"((?:[^"\\\n]|\\.)*)"')
+
+
+def untranslated(files, catalog):
+    """[(file, line, key)] of the app's `String(localized: "key")` literals without a zh-Hans translation."""
+    strings = catalog.get("strings", {})
+    found = []
+    for f in files:
+        if APP not in f.parents:
+            continue
+        for number, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            for m in LOCALIZED.finditer(line):
+                if "\\(" in m.group(1):
+                    continue  # a format string: its key is spelled with %lld / %@
+                key = re.sub(r"\\(.)", r"\1", m.group(1))
+                zh = strings.get(key, {}).get("localizations", {}).get("zh-Hans", {})
+                if not zh.get("stringUnit", {}).get("value") and not zh.get("variations"):
+                    found.append((f, number, key))
+    return found
+
+
 def unknown_names(files, gen_src, platform):
     gen_names = {text(gen_src, n).strip("`") for n in walk(PARSER.parse(gen_src).root_node) if n.type in IDENT}
     declared, uses = set(), []
@@ -93,7 +121,7 @@ def unknown_names(files, gen_src, platform):
     return unknown, ffi_uses, sorted(platform & gen_names)
 
 
-def self_test(files, gen_src, platform):
+def self_test(files, gen_src, platform, catalog):
     """The check must fail when the FFI renames what the layer calls: rename each of a few used names."""
     _, ffi_uses, _ = unknown_names(files, gen_src, platform)
     probes = [n for n in ("catalogSearch", "ZhangbanStore", "openOrCreate", "submitDraft", "textZh") if n in ffi_uses]
@@ -106,6 +134,13 @@ def self_test(files, gen_src, platform):
     broken = PARSER.parse(b"struct A { func f( { let x = }")
     assert any(n.type == "ERROR" or n.is_missing for n in walk(broken.root_node)), "a broken file parsed cleanly"
     print("self-test: a broken Swift snippet is reported")
+    used = sorted({k for f in files if APP in f.parents for k in LOCALIZED.findall(f.read_text(encoding="utf-8"))
+                   if "\\" not in k})
+    assert len(used) > 10, f"the app should look up its words: {used}"
+    for key in (used[0], used[len(used) // 2], used[-1]):
+        strings = {k: v for k, v in catalog["strings"].items() if k != key}
+        assert any(k == key for _, _, k in untranslated(files, {"strings": strings})), f"dropping {key!r} went unnoticed"
+    print("self-test: dropping a used key from Localizable.xcstrings is reported")
 
 
 def main():
@@ -148,9 +183,14 @@ def main():
               "and not a listed Apple/Swift name (renamed or removed from the FFI?)")
     for name in shadowing:
         print(f"  tools/swift_platform_names.txt lists '{name}', which the generated API declares: remove it")
-    failed = bool(errors or unknown or shadowing)
+    catalog = json.loads(CATALOG.read_text(encoding="utf-8"))
+    missing = untranslated(files, catalog)
+    print(f"app words: {len(missing)} String(localized:) key(s) without a zh-Hans translation in Localizable.xcstrings")
+    for f, line, key in missing:
+        print(f"  {f.relative_to(ROOT)}:{line}: {key!r}")
+    failed = bool(errors or unknown or shadowing or missing)
     if args.self_test and not failed:
-        self_test(files, gen_src, platform)
+        self_test(files, gen_src, platform, catalog)
     return 1 if failed else 0
 
 
