@@ -13,6 +13,8 @@
 3. The app's words: every `String(localized: "…")` literal in ios/App/Sources (one without `\(…)`) is a key
    of ios/App/Sources/Localizable.xcstrings with a zh-Hans translation (else the Chinese screen shows the
    English key).
+4. Privacy keys: an app that uses a protected device (the camera: `AVCaptureDevice`) has its usage description
+   in ios/App/project.yml's Info.plist properties (without it iOS ends the app at the first use).
 
     python3 tools/swift_check.py [--generated PATH] [--list-unknown]
 Needs the PyPI packages tree-sitter and tree-sitter-swift on PYTHONPATH (tests/run.sh installs them into
@@ -109,6 +111,18 @@ def untranslated(files, catalog):
     return found
 
 
+PROJECT = ROOT / "ios/App/project.yml"
+PRIVACY = {"AVCaptureDevice": "NSCameraUsageDescription"}
+
+
+def missing_privacy_keys(files, project_yml):
+    """[(API, Info.plist key)] for a protected API the app uses without its usage description in project.yml."""
+    used = {api for f in files if APP in f.parents for api in PRIVACY
+            if re.search(rf"\b{api}\b", f.read_text(encoding="utf-8"))}
+    return [(api, PRIVACY[api]) for api in sorted(used)
+            if not re.search(rf"^\s+{PRIVACY[api]}:[ \t]*\S", project_yml, re.MULTILINE)]
+
+
 def unknown_names(files, gen_src, platform):
     gen_names = {text(gen_src, n).strip("`") for n in walk(PARSER.parse(gen_src).root_node) if n.type in IDENT}
     declared, uses = set(), []
@@ -121,7 +135,7 @@ def unknown_names(files, gen_src, platform):
     return unknown, ffi_uses, sorted(platform & gen_names)
 
 
-def self_test(files, gen_src, platform, catalog):
+def self_test(files, gen_src, platform, catalog, project_yml):
     """The check must fail when the FFI renames what the layer calls: rename each of a few used names."""
     _, ffi_uses, _ = unknown_names(files, gen_src, platform)
     probes = [n for n in ("catalogSearch", "ZhangbanStore", "openOrCreate", "submitDraft", "textZh") if n in ffi_uses]
@@ -139,8 +153,14 @@ def self_test(files, gen_src, platform, catalog):
     assert len(used) > 10, f"the app should look up its words: {used}"
     for key in (used[0], used[len(used) // 2], used[-1]):
         strings = {k: v for k, v in catalog["strings"].items() if k != key}
-        assert any(k == key for _, _, k in untranslated(files, {"strings": strings})), f"dropping {key!r} went unnoticed"
+        reported = {k for _, _, k in untranslated(files, {"strings": strings})}
+        assert key in reported, f"dropping {key!r} went unnoticed"
     print("self-test: dropping a used key from Localizable.xcstrings is reported")
+    assert not missing_privacy_keys(files, project_yml)
+    for key in sorted(set(PRIVACY.values())):
+        dropped = re.sub(rf"^\s+{key}:.*$", "", project_yml, flags=re.MULTILINE)
+        assert missing_privacy_keys(files, dropped), f"dropping {key} from project.yml went unnoticed"
+    print(f"self-test: dropping {sorted(set(PRIVACY.values()))} from project.yml is reported")
 
 
 def main():
@@ -188,9 +208,14 @@ def main():
     print(f"app words: {len(missing)} String(localized:) key(s) without a zh-Hans translation in Localizable.xcstrings")
     for f, line, key in missing:
         print(f"  {f.relative_to(ROOT)}:{line}: {key!r}")
-    failed = bool(errors or unknown or shadowing or missing)
+    project_yml = PROJECT.read_text(encoding="utf-8")
+    privacy = missing_privacy_keys(files, project_yml)
+    print(f"privacy keys: {len(privacy)} protected API(s) used without a usage description in project.yml")
+    for api, key in privacy:
+        print(f"  the app uses {api}: ios/App/project.yml's info properties need {key}")
+    failed = bool(errors or unknown or shadowing or missing or privacy)
     if args.self_test and not failed:
-        self_test(files, gen_src, platform, catalog)
+        self_test(files, gen_src, platform, catalog, project_yml)
     return 1 if failed else 0
 
 
