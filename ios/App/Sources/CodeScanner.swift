@@ -4,9 +4,9 @@ import UIKit
 
 /// The camera's QR scanner, the iOS twin of Android's `Host.rememberCodeScanner` (zxing's scanning activity).
 /// A button that opens a sheet with the back camera: at the first QR code read the sheet closes and the text is
-/// handed to `onScanned`, once, on the main thread (the caller decides whether to scan again). The text goes to the same
-/// core call the paste field beside it uses, so the core's checks and its refusal text are the same for both:
-/// this file knows nothing of what a code means. Without a camera (the simulator) or without the person's
+/// handed to `onScanned`, once, on the main thread (the caller decides whether to scan again). The text goes to
+/// the same core call the paste field beside it uses, so the core's checks and its refusal text are the same
+/// for both: this file knows nothing of what a code means. Without a camera (the simulator) or without the person's
 /// permission the sheet says so (with a button to Settings when refused) and the paste field stays the way in.
 @MainActor
 struct ScanCodeButton: View {
@@ -214,6 +214,7 @@ struct CameraPreview: UIViewControllerRepresentable {
     let scanner: CodeScanner
 
     func makeUIViewController(context: Context) -> CameraPreviewController {
+        let scanner = self.scanner
         let controller = CameraPreviewController(session: scanner.session)
         controller.onGone = { [weak scanner] in scanner?.stop() }
         return controller
@@ -240,6 +241,7 @@ final class CameraPreviewController: UIViewController {
         view.backgroundColor = .black
         preview.videoGravity = .resizeAspectFill
         view.layer.addSublayer(preview)
+        view.isAccessibilityElement = true
         view.accessibilityLabel = String(localized: "Camera picture")
     }
 
