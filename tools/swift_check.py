@@ -13,8 +13,9 @@
 3. The app's words: every `String(localized: "…")` literal in ios/App/Sources (one without `\(…)`) is a key
    of ios/App/Sources/Localizable.xcstrings with a zh-Hans translation (else the Chinese screen shows the
    English key).
-4. Privacy keys: an app that uses a protected device (the camera: `AVCaptureDevice`) has its usage description
-   in ios/App/project.yml's Info.plist properties (without it iOS ends the app at the first use).
+4. Privacy keys: an app that uses a protected device (the camera: `AVCaptureDevice`; Face ID: `LAContext`, in
+   the kit it links) has its usage description in ios/App/project.yml's Info.plist properties (without it iOS
+   ends the app at the camera's first use, and Face ID is refused).
 
     python3 tools/swift_check.py [--generated PATH] [--list-unknown]
 Needs the PyPI packages tree-sitter and tree-sitter-swift on PYTHONPATH (tests/run.sh installs them into
@@ -112,12 +113,14 @@ def untranslated(files, catalog):
 
 
 PROJECT = ROOT / "ios/App/project.yml"
-PRIVACY = {"AVCaptureDevice": "NSCameraUsageDescription"}
+KIT_SOURCES = ROOT / "ios/Sources"
+# (the kit's Keychain vault asks for Face ID with an `LAContext`: the app links the kit, so its usage counts too)
+PRIVACY = {"AVCaptureDevice": "NSCameraUsageDescription", "LAContext": "NSFaceIDUsageDescription"}
 
 
 def missing_privacy_keys(files, project_yml):
     """[(API, Info.plist key)] for a protected API the app uses without its usage description in project.yml."""
-    used = {api for f in files if APP in f.parents for api in PRIVACY
+    used = {api for f in files if APP in f.parents or KIT_SOURCES in f.parents for api in PRIVACY
             if re.search(rf"\b{api}\b", f.read_text(encoding="utf-8"))}
     return [(api, PRIVACY[api]) for api in sorted(used)
             if not re.search(rf"^\s+{PRIVACY[api]}:[ \t]*\S", project_yml, re.MULTILINE)]
