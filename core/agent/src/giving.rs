@@ -330,7 +330,7 @@ impl PrincipalSide {
             ),
         };
         let mut activity: Vec<ActivityLine> = Vec::new();
-        for e in self.activity()? {
+        for e in told_once(self.activity()?) {
             let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
             let line = activity_line(e, name);
             match activity.last_mut() {
@@ -352,6 +352,32 @@ impl PrincipalSide {
         }
         Ok(PrincipalHome { summary, delegations: lines, activity })
     }
+}
+
+/// An agent's submission reaches her twice: the access the agent's phone reported ("王芳提交了“…”。", made at the
+/// door, perhaps offline) and the platform's receipt of it ("王芳为您提交了“…”。回执号 …"). She reads it once, as
+/// the receipt, which says more: each `submitted` entry takes the place of the latest allowed `access:submit`
+/// of the same agent and title made before it (entries come newest first). A refused attempt is always shown.
+fn told_once(entries: Vec<ActivityEntry>) -> Vec<ActivityEntry> {
+    let submit = format!("{}{}", crate::principal::ACCESS_KIND, Action::Submit.as_str());
+    let mut told = vec![false; entries.len()];
+    for (i, s) in entries.iter().enumerate() {
+        if s.kind != "submitted" {
+            continue;
+        }
+        let same = |(j, a): &(usize, &ActivityEntry)| {
+            *j > i
+                && !told[*j]
+                && a.kind == submit
+                && a.actor == s.actor
+                && a.case_title == s.case_title
+                && a.at <= s.at
+        };
+        if let Some((j, _)) = entries.iter().enumerate().find(same) {
+            told[j] = true;
+        }
+    }
+    entries.into_iter().zip(told).filter(|(_, t)| !t).map(|(e, _)| e).collect()
 }
 
 fn delegation_line(g: GivenDelegation, now: i64, catalog: Option<&Catalog>) -> DelegationLine {
