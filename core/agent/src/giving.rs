@@ -333,16 +333,17 @@ impl PrincipalSide {
         for e in told_once(self.activity()?) {
             let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
             let line = activity_line(e, name);
-            match activity.last_mut() {
-                // A run of the same access on the same day is one line (entries come newest first).
-                Some(l)
-                    if l.entry.kind.starts_with(crate::principal::ACCESS_KIND)
-                        && l.text == line.text
-                        && l.day == line.day =>
-                {
-                    l.times += 1;
-                }
-                _ => activity.push(line),
+            // The same access on the same day is one line with its count ("填写了…的表单（9 次）"), also when other
+            // accesses came between (a form filled, a photo added, the form again): she reads what was done, not
+            // each tap. Never across a line that is not an access (a submission's receipt, a decision), so what
+            // came before it and what came after stay in their order. Entries come newest first.
+            let since = activity.iter().rposition(|l| !is_access(l)).map_or(0, |k| k + 1);
+            let same = (is_access(&line)).then(|| {
+                activity[since..].iter().position(|l| l.day == line.day && l.text == line.text).map(|i| since + i)
+            });
+            match same.flatten() {
+                Some(i) => activity[i].times += 1,
+                None => activity.push(line),
             }
         }
         for l in activity.iter_mut().filter(|l| l.times > 1) {
@@ -352,6 +353,10 @@ impl PrincipalSide {
         }
         Ok(PrincipalHome { summary, delegations: lines, activity })
     }
+}
+
+fn is_access(l: &ActivityLine) -> bool {
+    l.entry.kind.starts_with(crate::principal::ACCESS_KIND)
 }
 
 /// An agent's submission reaches her twice: the access the agent's phone reported ("王芳提交了“…”。", made at the
