@@ -8,7 +8,8 @@
 #   5. generates the Kotlin, Swift and Python bindings from that same FFI library
 #   6. the Python FFI tests, tests/python/test_*.py, through the generated bindings (stdlib only)
 #   7. the iOS checks that run without a Mac (tools/swift_check.py): every Swift file parses (tree-sitter
-#      Swift grammar), and every name the Swift layer uses exists in the freshly generated Swift API. The two
+#      Swift grammar), every name the Swift layer uses exists in the freshly generated Swift API, every
+#      String(localized:) key of the app has its zh-Hans text, the camera has its usage description. The two
 #      PyPI packages (pinned) are installed into target/pytools when missing.
 #   8. the Kotlin JVM tests, android/jvm-test (Maven; JNA loads the same library), and the screens,
 #      android/ui-test: the app's Compose screens on Compose for desktop over the same library and the

@@ -10,13 +10,21 @@
    Apple/Swift names listed in tools/swift_platform_names.txt. A function, type, field, case or argument
    label the FFI renamed or dropped is then reported with its file and line. (The list must not hold a name
    the generated API declares; `--list-unknown` prints what is neither, to review before adding.)
+3. The app's words: every `String(localized: "…")` literal in ios/App/Sources (one without `\(…)`) is a key
+   of ios/App/Sources/Localizable.xcstrings with a zh-Hans translation (else the Chinese screen shows the
+   English key).
+4. Privacy keys: an app that uses a protected device (the camera: `AVCaptureDevice`; Face ID: `LAContext`, in
+   the kit it links) has its usage description in ios/App/project.yml's Info.plist properties (without it iOS
+   ends the app at the camera's first use, and Face ID is refused).
 
     python3 tools/swift_check.py [--generated PATH] [--list-unknown]
 Needs the PyPI packages tree-sitter and tree-sitter-swift on PYTHONPATH (tests/run.sh installs them into
 target/pytools).
 """
 import argparse
+import json
 import pathlib
+import re
 import sys
 
 import tree_sitter
@@ -81,6 +89,43 @@ def names(path):
     return declared, used
 
 
+APP = ROOT / "ios/App/Sources"
+CATALOG = APP / "Localizable.xcstrings"
+LOCALIZED = re.compile(r'String\(localized:\s*"((?:[^"\\\n]|\\.)*)"')
+
+
+def untranslated(files, catalog):
+    """[(file, line, key)] of the app's `String(localized: "key")` literals without a zh-Hans translation."""
+    strings = catalog.get("strings", {})
+    found = []
+    for f in files:
+        if APP not in f.parents:
+            continue
+        for number, line in enumerate(f.read_text(encoding="utf-8").splitlines(), 1):
+            for m in LOCALIZED.finditer(line):
+                if "\\(" in m.group(1):
+                    continue  # a format string: its key is spelled with %lld / %@
+                key = re.sub(r"\\(.)", r"\1", m.group(1))
+                zh = strings.get(key, {}).get("localizations", {}).get("zh-Hans", {})
+                if not zh.get("stringUnit", {}).get("value") and not zh.get("variations"):
+                    found.append((f, number, key))
+    return found
+
+
+PROJECT = ROOT / "ios/App/project.yml"
+KIT_SOURCES = ROOT / "ios/Sources"
+# (the kit's Keychain vault asks for Face ID with an `LAContext`: the app links the kit, so its usage counts too)
+PRIVACY = {"AVCaptureDevice": "NSCameraUsageDescription", "LAContext": "NSFaceIDUsageDescription"}
+
+
+def missing_privacy_keys(files, project_yml):
+    """[(API, Info.plist key)] for a protected API the app uses without its usage description in project.yml."""
+    used = {api for f in files if APP in f.parents or KIT_SOURCES in f.parents for api in PRIVACY
+            if re.search(rf"\b{api}\b", f.read_text(encoding="utf-8"))}
+    return [(api, PRIVACY[api]) for api in sorted(used)
+            if not re.search(rf"^\s+{PRIVACY[api]}:[ \t]*\S", project_yml, re.MULTILINE)]
+
+
 def unknown_names(files, gen_src, platform):
     gen_names = {text(gen_src, n).strip("`") for n in walk(PARSER.parse(gen_src).root_node) if n.type in IDENT}
     declared, uses = set(), []
@@ -93,7 +138,7 @@ def unknown_names(files, gen_src, platform):
     return unknown, ffi_uses, sorted(platform & gen_names)
 
 
-def self_test(files, gen_src, platform):
+def self_test(files, gen_src, platform, catalog, project_yml):
     """The check must fail when the FFI renames what the layer calls: rename each of a few used names."""
     _, ffi_uses, _ = unknown_names(files, gen_src, platform)
     probes = [n for n in ("catalogSearch", "ZhangbanStore", "openOrCreate", "submitDraft", "textZh") if n in ffi_uses]
@@ -106,6 +151,19 @@ def self_test(files, gen_src, platform):
     broken = PARSER.parse(b"struct A { func f( { let x = }")
     assert any(n.type == "ERROR" or n.is_missing for n in walk(broken.root_node)), "a broken file parsed cleanly"
     print("self-test: a broken Swift snippet is reported")
+    used = sorted({k for f in files if APP in f.parents for k in LOCALIZED.findall(f.read_text(encoding="utf-8"))
+                   if "\\" not in k})
+    assert len(used) > 10, f"the app should look up its words: {used}"
+    for key in (used[0], used[len(used) // 2], used[-1]):
+        strings = {k: v for k, v in catalog["strings"].items() if k != key}
+        reported = {k for _, _, k in untranslated(files, {"strings": strings})}
+        assert key in reported, f"dropping {key!r} went unnoticed"
+    print("self-test: dropping a used key from Localizable.xcstrings is reported")
+    assert not missing_privacy_keys(files, project_yml)
+    for key in sorted(set(PRIVACY.values())):
+        dropped = re.sub(rf"^\s+{key}:.*$", "", project_yml, flags=re.MULTILINE)
+        assert missing_privacy_keys(files, dropped), f"dropping {key} from project.yml went unnoticed"
+    print(f"self-test: dropping {sorted(set(PRIVACY.values()))} from project.yml is reported")
 
 
 def main():
@@ -148,9 +206,19 @@ def main():
               "and not a listed Apple/Swift name (renamed or removed from the FFI?)")
     for name in shadowing:
         print(f"  tools/swift_platform_names.txt lists '{name}', which the generated API declares: remove it")
-    failed = bool(errors or unknown or shadowing)
+    catalog = json.loads(CATALOG.read_text(encoding="utf-8"))
+    missing = untranslated(files, catalog)
+    print(f"app words: {len(missing)} String(localized:) key(s) without a zh-Hans translation in Localizable.xcstrings")
+    for f, line, key in missing:
+        print(f"  {f.relative_to(ROOT)}:{line}: {key!r}")
+    project_yml = PROJECT.read_text(encoding="utf-8")
+    privacy = missing_privacy_keys(files, project_yml)
+    print(f"privacy keys: {len(privacy)} protected API(s) used without a usage description in project.yml")
+    for api, key in privacy:
+        print(f"  the app uses {api}: ios/App/project.yml's info properties need {key}")
+    failed = bool(errors or unknown or shadowing or missing or privacy)
     if args.self_test and not failed:
-        self_test(files, gen_src, platform)
+        self_test(files, gen_src, platform, catalog, project_yml)
     return 1 if failed else 0
 
 

@@ -121,11 +121,6 @@ impl ZhangbanDraft {
         self.edit(|s| s.set(&path, parse_value(&path, &value)?, Editor::Person))
     }
 
-    /// Sets a field on the person's behalf, recorded as entered by `agent`.
-    pub fn set_as_agent(&self, path: String, value: String, agent: String) -> Result<DraftState, ZhangbanError> {
-        self.edit(|s| s.set(&path, parse_value(&path, &value)?, Editor::Agent { agent }))
-    }
-
     /// Confirms a prefilled value marked as possibly out of date.
     pub fn confirm(&self, path: String) -> Result<DraftState, ZhangbanError> {
         self.edit(|s| s.confirm(&path))

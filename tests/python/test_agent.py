@@ -60,6 +60,12 @@ class AgentModeTest(SandboxCase):
             "allowance.account": "6217000010001234567",
         }.items():
             d.set(path, j(v))
+        # Each of her values is marked as entered by this agent, under the certificate's agent id (not a name
+        # the shell declares): what her summary and her phone's activity show.
+        phone = next(f for f in d.state().fields if f.path == "applicant.phone")
+        self.assertEqual(phone.source, zb.ValueSource.AGENT)
+        self.assertEqual(phone.provenance.agent, cert.agent_id)
+        self.assertIn(cert.agent_id, phone.source_text.zh)
         for code in ["M_ID", "M_HOUSEHOLD", "M_SSC"]:
             d.attach_material(code, agent.attach(line.subject, code + ".jpg", b"\xff\xd8\xff scan " + code.encode()))
         summary = agent.summary(line.subject, d)
@@ -84,6 +90,13 @@ class AgentModeTest(SandboxCase):
         # The principal's phone hears of it, revokes; the agent's next sync brings the revocation.
         run(li_cases.sync_now())
         self.assertTrue(any(e.kind == "submitted" for e in li.activity()))
+        # Her page tells the submission once: the platform's receipt takes the place of the access the agent's phone
+        # reported for it (before, "王帮办提交了…" and "王帮办为您提交了…回执号…" both, as two things done).
+        kinds = [e.kind for e in li.activity()]
+        self.assertIn("access:submit", kinds)
+        told = [a.text.zh for a in li.home().activity if "提交" in a.text.zh]
+        self.assertEqual(len(told), 1, told)
+        self.assertTrue(told[0].startswith("王帮办为您提交了“高龄津贴申领”。回执号 ZB"), told)
         li.revoke(given.id)
         self.assertEqual(run(li_cases.sync_now()).revocations_sent, 1)
         self.assertEqual(run(agent_cases.sync_now()).revocations_applied, 1)

@@ -184,9 +184,18 @@ class PrincipalOutsideAgentModeTest(SandboxCase):
         given = delegate(False)
         p = agent.scan_delegation(given.text).subject
         photo = agent.attach(p, "id.jpg", PHOTO)
+        kept = agent.start_draft(p, "MZ-002")
+        kept.set("applicant.id_number", j("110105194001010018"))
+        self.assertIn("110105194001010018", kept.answers_json())
         li.revoke(given.id)
         run(li_cases.sync_now())
         self.assertEqual(run(cases.sync_now()).revocations_applied, 1)
+        # A draft object kept from before the revocation (malware as the app, a screen left open) answers nothing
+        # from memory: before, `state()` and `answers_json()` still gave her ID number.
+        for name, call in {"state": kept.state, "answers_json": kept.answers_json, "checklist": kept.checklist}.items():
+            with self.assertRaises(zb.ZhangbanError.PermissionDenied, msg=name) as cm:
+                call()
+            self.assertEqual(cm.exception.missing, "revoked")
         with self.assertRaises(zb.ZhangbanError.PermissionDenied) as cm:
             agent.scan_delegation(given.text)
         self.assertEqual(cm.exception.missing, "revoked")
@@ -234,6 +243,18 @@ class HugeTextsTest(FfiTestCase):
 
 
 class HeldDraftOfALockedStoreTest(FfiTestCase):
+    def test_a_shell_cannot_name_an_agent_as_the_editor_of_the_owners_draft(self):
+        # Provenance is the core's, never the shell's: an edit of the owner's own draft is hers ("本表填写"). Before,
+        # `ZhangbanDraft.set_as_agent(path, value, agent)` recorded any name the caller gave as the agent who
+        # entered the value, and the summary she confirms said "由<name>代填". An agent's entries are marked only
+        # through agent mode, with the certificate's agent id (test_agent).
+        store = self.new_store()
+        d = zb.ZhangbanDraft.start(store, SELF, "MZ-002")
+        self.assertFalse(hasattr(d, "set_as_agent"), "no export lets the shell declare the editor")
+        phone = next(f for f in d.set("applicant.phone", j("13900001111")).fields if f.path == "applicant.phone")
+        self.assertEqual(phone.source, zb.ValueSource.FORM)
+        self.assertEqual(phone.source_text.zh, "本表填写")
+
     def test_a_draft_object_kept_across_lock_answers_nothing(self):
         # Malware as the app (or a screen left holding its draft) asks an open draft for its answers after the
         # store was locked: `lock` forgets the keys, and the draft's values must not come out of memory either.

@@ -213,11 +213,9 @@ class DraftTest(FfiTestCase):
         state = d.remove_instance("enterprise.shareholders", 1)
         self.assertEqual(json.loads(field(state, "enterprise.share_total").value), 70.0)
         self.assertIn("enterprise.share_total", {x.path for x in state.issues})
-        state = d.set_as_agent("enterprise.scope", j("软件开发"), "帮办员张三")
+        state = d.set("enterprise.scope", j("软件开发"))
         scope = field(state, "enterprise.scope")
-        self.assertEqual(scope.source, zb.ValueSource.AGENT)
-        self.assertEqual(scope.provenance.agent, "帮办员张三")
-        self.assertIn("帮办员张三", scope.source_text.zh)
+        self.assertEqual(scope.source, zb.ValueSource.FORM)
         self.assertEqual(zb.drafts_purge(s, 30), 0)
 
 

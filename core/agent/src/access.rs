@@ -197,8 +197,9 @@ pub fn load(store: &Store, principal: &str) -> Result<Option<PrincipalRecord>> {
     }
 }
 
-/// Why `action` on `items` is not allowed for `rec` at `now`, or None when it is.
-pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], now: i64) -> Option<Error> {
+/// Whether the mandate ended for good: no record (never delegated, or erased), revoked, or out of its
+/// validity. What [`refusal`] checks first, and all a read of an open draft checks (not audited).
+pub fn ended(rec: Option<&PrincipalRecord>, now: i64) -> Option<Error> {
     let Some(rec) = rec else {
         return Some(denied(
             "delegation",
@@ -206,13 +207,7 @@ pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], 
             "there is no delegation from this principal on this phone (or their data was erased)",
         ));
     };
-    let Some(m) = rec.mandate.as_ref() else {
-        return Some(denied(
-            "delegation",
-            "上门确认尚未完成：请先采集证件照、本人照片和签名",
-            "the door consent is not complete: capture the ID photo, the principal's photo and the signature first",
-        ));
-    };
+    let m = rec.mandate.as_ref()?;
     if m.revoked_at.is_some() {
         return Some(denied("revoked", "委托人已撤销该授权委托", "the principal revoked this delegation"));
     }
@@ -223,6 +218,24 @@ pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], 
             "the delegation is not valid at this time; ask the principal for a new one",
         ));
     }
+    None
+}
+
+/// Why `action` on `items` is not allowed for `rec` at `now`, or None when it is.
+pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], now: i64) -> Option<Error> {
+    if let Some(e) = ended(rec, now) {
+        return Some(e);
+    }
+    let Some(rec) = rec else {
+        return ended(None, now);
+    };
+    let Some(m) = rec.mandate.as_ref() else {
+        return Some(denied(
+            "delegation",
+            "上门确认尚未完成：请先采集证件照、本人照片和签名",
+            "the door consent is not complete: capture the ID photo, the principal's photo and the signature first",
+        ));
+    };
     if m.single_use && m.used_by_case.is_some() && matches!(action, Action::Fill | Action::Submit) {
         return Some(denied(
             "used",

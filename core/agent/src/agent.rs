@@ -1448,4 +1448,11 @@ impl ActingGate for Gate {
         access::authorize(&self.store, &self.agent_id, subject, Action::Fill, &self.items)?;
         Ok(Editor::Agent { agent: self.agent_id.clone() })
     }
+
+    fn standing(&self, subject: &str) -> Result<()> {
+        match access::ended(access::load(&self.store, subject)?.as_ref(), self.store.now()) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }

@@ -330,19 +330,20 @@ impl PrincipalSide {
             ),
         };
         let mut activity: Vec<ActivityLine> = Vec::new();
-        for e in self.activity()? {
+        for e in told_once(self.activity()?) {
             let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
             let line = activity_line(e, name);
-            match activity.last_mut() {
-                // A run of the same access on the same day is one line (entries come newest first).
-                Some(l)
-                    if l.entry.kind.starts_with(crate::principal::ACCESS_KIND)
-                        && l.text == line.text
-                        && l.day == line.day =>
-                {
-                    l.times += 1;
-                }
-                _ => activity.push(line),
+            // The same access on the same day is one line with its count ("填写了…的表单（9 次）"), also when other
+            // accesses came between (a form filled, a photo added, the form again): she reads what was done, not
+            // each tap. Never across a line that is not an access (a submission's receipt, a decision), so what
+            // came before it and what came after stay in their order. Entries come newest first.
+            let since = activity.iter().rposition(|l| !is_access(l)).map_or(0, |k| k + 1);
+            let same = (is_access(&line)).then(|| {
+                activity[since..].iter().position(|l| l.day == line.day && l.text == line.text).map(|i| since + i)
+            });
+            match same.flatten() {
+                Some(i) => activity[i].times += 1,
+                None => activity.push(line),
             }
         }
         for l in activity.iter_mut().filter(|l| l.times > 1) {
@@ -352,6 +353,36 @@ impl PrincipalSide {
         }
         Ok(PrincipalHome { summary, delegations: lines, activity })
     }
+}
+
+fn is_access(l: &ActivityLine) -> bool {
+    l.entry.kind.starts_with(crate::principal::ACCESS_KIND)
+}
+
+/// An agent's submission reaches her twice: the access the agent's phone reported ("王芳提交了“…”。", made at the
+/// door, perhaps offline) and the platform's receipt of it ("王芳为您提交了“…”。回执号 …"). She reads it once, as
+/// the receipt, which says more: each `submitted` entry takes the place of the latest allowed `access:submit`
+/// of the same agent and title made before it (entries come newest first). A refused attempt is always shown.
+fn told_once(entries: Vec<ActivityEntry>) -> Vec<ActivityEntry> {
+    let submit = format!("{}{}", crate::principal::ACCESS_KIND, Action::Submit.as_str());
+    let mut told = vec![false; entries.len()];
+    for (i, s) in entries.iter().enumerate() {
+        if s.kind != "submitted" {
+            continue;
+        }
+        let same = |(j, a): &(usize, &ActivityEntry)| {
+            *j > i
+                && !told[*j]
+                && a.kind == submit
+                && a.actor == s.actor
+                && a.case_title == s.case_title
+                && a.at <= s.at
+        };
+        if let Some((j, _)) = entries.iter().enumerate().find(same) {
+            told[j] = true;
+        }
+    }
+    entries.into_iter().zip(told).filter(|(_, t)| !t).map(|(e, _)| e).collect()
 }
 
 fn delegation_line(g: GivenDelegation, now: i64, catalog: Option<&Catalog>) -> DelegationLine {

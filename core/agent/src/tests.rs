@@ -108,6 +108,9 @@ impl zhangban_forms::ActingGate for Opened {
     fn check(&self, _: &str, _: &str) -> Result<zhangban_forms::Editor> {
         Ok(zhangban_forms::Editor::Agent { agent: "agent-wang".into() })
     }
+    fn standing(&self, _: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 fn opened_draft(store: &Arc<Store>, cat: &Catalog, subject: &str) -> zhangban_forms::Session {
@@ -443,6 +446,36 @@ fn revocation_then_retention_erases_the_principal() {
     let s = store.subjects().unwrap().into_iter().find(|s| s.id == a.subject).unwrap();
     assert!(s.shredded);
     assert!(matches!(store.put("x", "y", &a.subject, b"z"), Err(Error::Shredded { .. })));
+}
+
+/// Malware as the app (or a screen left open) keeps a principal's draft object from before the revocation and
+/// reads it after: the values it holds in memory must not come out once the mandate ended. Failed before: the
+/// read answered the ID number from memory (only edits were refused). Reads are not audited (one per render).
+#[test]
+fn attack_a_principals_draft_opened_before_the_end_answers_nothing_after_it() {
+    let cat = Catalog::bundled().unwrap();
+    for end in ["revoked", "validity"] {
+        let f = fixture();
+        let store = &f.agent_phone.store;
+        let accesses = || store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == AUDIT_ACTION).count();
+        let (a, g) = f.delegate(&Action::ALL, false);
+        let mut s = f.agent.start_draft(&a.subject, &cat, ITEM).unwrap();
+        f.agent.edit(&a.subject, &cat, &mut s, "applicant.id_number", json!(ID_NUMBER)).unwrap();
+        let before = accesses();
+        assert!(s.unlocked().unwrap().state().fields.iter().any(|x| x.value == json!(ID_NUMBER)));
+        assert_eq!(accesses(), before, "a read is not audited");
+        match end {
+            "revoked" => {
+                f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
+            }
+            _ => f.agent_phone.clock.advance(31 * 86_400),
+        }
+        match s.unlocked().map(|_| ()) {
+            Err(Error::PermissionDenied { missing, .. }) => assert_eq!(missing, end),
+            other => panic!("{end}: the draft still answers: {other:?}"),
+        }
+        assert!(f.agent.edit(&a.subject, &cat, &mut s, "applicant.phone", json!("13900001111")).is_err());
+    }
 }
 
 #[test]

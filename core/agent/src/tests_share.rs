@@ -496,3 +496,52 @@ fn principal_screens_say_what_the_delegation_covers() {
     let forged = certificate(&SoftwareKey::generate().unwrap(), d.agent_phone.wallet.device_public_key(), NOW + 86_400);
     assert!(d.side.delegation_choices(&AgentCertificate::to_text(&forged), &cat).is_err());
 }
+
+/// Her page says what was done, not each tap: the same access on one day is one line with its count, also with
+/// other accesses between (a form, a photo, the form again); never across a receipt, whose order stays; and the
+/// submission is told once, as the receipt (the access the agent reported for it is not a second line).
+#[test]
+fn her_page_tells_each_thing_done_once_with_its_count() {
+    let d = door();
+    let cat = Catalog::bundled().unwrap();
+    d.delegate(scope(), &[]);
+    let entry = |seq: u64, kind: &str, receipt: Option<&str>| ActivityEntry {
+        seq,
+        at: NOW + seq as i64,
+        actor: "agent-wang".into(),
+        kind: kind.into(),
+        case_title: if kind == "access:fill" && seq % 2 == 0 { String::new() } else { "高龄津贴申领".into() },
+        receipt: receipt.map(str::to_string),
+        element: None,
+        missing: None,
+    };
+    // In the order made: form, photo, form, photo, form, submit (reported), its receipt, then the form again for
+    // a second application.
+    let made = [
+        entry(1, "access:fill", None),
+        entry(2, "access:fill", None),
+        entry(3, "access:fill", None),
+        entry(4, "access:fill", None),
+        entry(5, "access:fill", None),
+        entry(7, "access:submit", None),
+        entry(8, "submitted", Some("ZB20261207000001")),
+        entry(9, "access:fill", None),
+    ];
+    for e in &made {
+        d.side.record_activity(e).unwrap();
+    }
+    let home = d.side.home(Some(&cat)).unwrap();
+    let lines: Vec<&str> = home.activity.iter().map(|l| l.text.zh.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "王帮办填写了“高龄津贴申领”的表单。",
+            "王帮办为您提交了“高龄津贴申领”。回执号 ZB20261207000001。",
+            "王帮办填写了“高龄津贴申领”的表单（3 次）。",
+            "王帮办添加了您的申请材料（2 次）。",
+        ]
+    );
+    assert_eq!(home.activity[2].text.en, "王帮办 filled in the form of “高龄津贴申领” (3 times).");
+    assert_eq!(home.activity.iter().map(|l| l.times).collect::<Vec<_>>(), [1, 1, 3, 2]);
+    assert_eq!(d.side.activity().unwrap().len(), made.len(), "her phone keeps every entry");
+}

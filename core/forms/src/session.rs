@@ -81,6 +81,10 @@ pub struct DraftInfo {
 /// (an FFI `set`, a `resume` by id) reaches a principal's draft around the agent's scope check.
 pub trait ActingGate: Send + Sync {
     fn check(&self, subject: &str, target: &str) -> Result<Editor>;
+    /// Whether the mandate still stands, for a read of the open draft (its state, answers, checklist): not
+    /// audited (a screen reads at every keystroke); refuses once the mandate was revoked, ran out or the
+    /// principal's data was erased, so a draft object opened before that answers nothing from memory.
+    fn standing(&self, subject: &str) -> Result<()>;
 }
 
 fn refused_without_gate() -> Error {
@@ -333,9 +337,13 @@ impl Session {
     /// This session for a call from outside (the shells' draft object): `Locked` while the store is locked.
     /// The draft's values are held in memory while it is open; a locked store answers nothing of them
     /// (issue 10: a draft object kept across `lock` gave its answers).
+    /// A principal's draft (agent mode) answers only while its mandate stands ([`ActingGate::standing`]).
     pub fn unlocked(&mut self) -> Result<&mut Session> {
         if self.store.is_locked() {
             return Err(Error::Locked { retry_after_secs: 0 });
+        }
+        if let Some(g) = &self.gate {
+            g.standing(&self.draft.subject)?;
         }
         Ok(self)
     }

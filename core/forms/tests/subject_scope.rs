@@ -93,6 +93,9 @@ fn a_principals_draft_is_not_filled_from_the_agents_licences() {
         fn check(&self, _: &str, _: &str) -> zhangban_base::Result<zhangban_forms::Editor> {
             Ok(zhangban_forms::Editor::Agent { agent: "agent-1".into() })
         }
+        fn standing(&self, _: &str) -> zhangban_base::Result<()> {
+            Ok(())
+        }
     }
     let s = Session::start_gated(store.clone(), &cat, &principal, "GA-002", &wallet, &opts, Some(Arc::new(Allowed)))
         .unwrap();

@@ -20,10 +20,11 @@ struct AgentHomeView: View {
         NavigationStack {
             List {
                 Section(String(localized: "Scan a principal's delegation code")) {
-                    // The text of the principal's code (a camera scanner is left to do on iOS, as in 核验); the core
+                    // The principal's code, scanned with the camera or its text pasted: the same `accept`. The core
                     // verifies it offline (signature, agent key, validity, revocation) and says why it refuses.
+                    ScanCodeButton(title: String(localized: "Scan with the camera")) { scanned in accept(scanned) }
                     TextField(String(localized: "The text of the delegation code (ZBD1:…)"), text: $delegationCode)
-                    Button(String(localized: "Next")) { accept() }
+                    Button(String(localized: "Next")) { accept(delegationCode) }
                         .disabled(delegationCode.isEmpty)
                 }
                 Button(String(localized: "Door intake (principal without a phone)")) { doorOpen = true }
@@ -66,8 +67,8 @@ struct AgentHomeView: View {
     }
 
     /// The scanned (or pasted) delegation: kept by the core after its offline check, then that principal's page.
-    private func accept() {
-        let text = delegationCode.trimmingCharacters(in: .whitespacesAndNewlines)
+    private func accept(_ code: String) {
+        let text = code.trimmingCharacters(in: .whitespacesAndNewlines)
         Task {
             do {
                 let line = try await model.scanDelegation(text)

@@ -23,7 +23,11 @@ struct PrincipalHomeView: View {
                 if let home { Text(lang.pick(home.summary)).font(.title3) }
                 if let error { Text(error).foregroundStyle(.red) }
                 Section(String(localized: "Authorise an agent: scan the agent's code")) {
-                    // The text of the agent's code (a camera scanner is left to do on iOS, as in 核验).
+                    // The agent's code, scanned with the camera or its text pasted: the same sheet, whose first
+                    // step asks the core about the code.
+                    ScanCodeButton(title: String(localized: "Scan with the camera")) { scanned in
+                        delegating = scanned.trimmingCharacters(in: .whitespacesAndNewlines)
+                    }
                     TextField(String(localized: "The text of the agent's code (ZBA1:…)"), text: $agentCode)
                     Button(String(localized: "Next")) { delegating = agentCode.trimmingCharacters(in: .whitespacesAndNewlines) }
                         .disabled(agentCode.isEmpty)

@@ -5,9 +5,10 @@ import UIKit
 import ZhangbanKit
 
 /// 核验: verify someone's 亮证 code offline from this phone's cached lists. Engagement mode first: the
-/// screen shows its challenge (`ZBE1:`), the holder's phone answers it, a relayed code is refused. The code's
-/// text is pasted here (a camera scanner is Android's `Host.rememberCodeScanner`; on iOS it is left to do).
-/// The result is the core's `VerificationOutcome`: the disclosed fields, or the core's reason.
+/// screen shows its challenge (`ZBE1:`), the holder's phone answers it, a relayed code is refused. The code is
+/// scanned with the camera (`ScanCodeButton`, as Android's `Host.rememberCodeScanner`) or its text pasted: both
+/// go to the same `check`. The result is the core's `VerificationOutcome`: the disclosed fields, or the core's
+/// reason.
 /// (The Compose twin: VerifierScreen.kt.)
 @MainActor
 struct VerifierView: View {
@@ -47,6 +48,8 @@ struct VerifierView: View {
                 }
             }
             Section {
+                ScanCodeButton(title: String(localized: "Scan the holder's code")) { scanned in check(scanned) }
+                    .disabled(verifier == nil)
                 TextField(String(localized: "Paste the code's text (ZB1:…)"), text: $pasted)
                 Button(String(localized: "Verify")) { check(pasted) }.disabled(verifier == nil || pasted.isEmpty)
             }

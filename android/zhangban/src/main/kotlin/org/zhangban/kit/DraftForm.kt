@@ -82,10 +82,6 @@ class DraftForm internal constructor(
     /** Sets a field to a Kotlin value (`null` clears it). */
     suspend fun set(path: String, value: Any?): DraftState = edit { draft.set(path, Json.encode(value)) }
 
-    /** Sets a field on a principal's behalf, recorded as entered by [agent]. */
-    suspend fun setAsAgent(path: String, value: Any?, agent: String): DraftState =
-        edit { draft.setAsAgent(path, Json.encode(value), agent) }
-
     /** Confirms a prefilled value the core marked as possibly out of date. */
     suspend fun confirm(path: String): DraftState = edit { draft.confirm(path) }
 
