@@ -145,9 +145,9 @@ impl ZhangbanCases {
         guard(|| Ok(CaseSummary::from(&cases::discard(&self.store, &case_id, &reason)?)))
     }
 
-    /// Operations waiting to be sent.
+    /// Operations waiting to be sent (an ended principal's are not: ADR 0045).
     pub fn pending_count(&self) -> Result<u32, ZhangbanError> {
-        guard(|| Ok(outbox::pending(&self.store)?.len() as u32))
+        guard(|| outbox::waiting_count(&self.store))
     }
 
     /// Wakes the background sync (the network came back).

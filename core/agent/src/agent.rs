@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use zhangban_base::audit::NewEntry;
+use zhangban_base::outbox;
 use zhangban_base::store::{AttachmentInfo, PutOptions, Store, SubjectKind, SELF_SUBJECT};
 use zhangban_base::Text;
 use zhangban_cases::{self as cases, Case, CaseState, Proxy};
@@ -233,7 +234,9 @@ impl Agent {
 
     /// This phone's certificate in words, as its card shows it ([`crate::cert::AgentCard`]), if it has one.
     pub fn card(&self) -> Result<Option<crate::cert::AgentCard>> {
-        Ok(self.certificate()?.map(AgentCertificate::card))
+        let Some(mut card) = self.certificate()?.map(AgentCertificate::card) else { return Ok(None) };
+        card.not_delivered = report::not_delivered_text(&report::undelivered(&self.store)?);
+        Ok(Some(card))
     }
 
     /// The QR text of this phone's certificate, for a principal to scan before delegating.
@@ -524,8 +527,10 @@ impl Agent {
             (open_drafts, queued, needs_action) = (0, 0, 0);
         }
         let under_way: u32 = CaseState::UNDER_WAY.iter().map(|s| n(cases::COLLECTION, s.as_str())).sum();
+        // Their operations still on this phone, queued or held back once the end was known (ADR 0045).
+        let unsent = n(outbox::COLLECTION, outbox::PENDING) + n(outbox::COLLECTION, outbox::QUARANTINED);
         let needs_now = match (end, status) {
-            (Some((e, _)), _) => zhangban_base::acting::end_text(e, &rec.name, under_way),
+            (Some((e, _)), _) => zhangban_base::acting::end_text(e, &rec.name, under_way, unsent),
             (None, status) => match status {
                 PrincipalStatus::Intake => Text::new(
                     "待完成上门确认（证件照、本人照片、签名）",
@@ -584,7 +589,7 @@ impl Agent {
     pub fn principals(&self) -> Result<Vec<PrincipalLine>> {
         let now = self.store.now();
         let mut counts: HashMap<String, HashMap<(String, String), u32>> = HashMap::new();
-        for c in [cases::COLLECTION, session::DRAFTS] {
+        for c in [cases::COLLECTION, session::DRAFTS, outbox::COLLECTION] {
             for (subject, tag, n) in self.store.tag_counts(c)? {
                 counts.entry(subject).or_default().insert((c.to_string(), tag.unwrap_or_default()), n as u32);
             }

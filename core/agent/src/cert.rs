@@ -53,6 +53,10 @@ pub struct AgentCard {
     pub text: Text,
     /// Until when the certificate is valid (a date: the screens keep it apart).
     pub valid_text: Text,
+    /// The agent's own card only: access entries whose report the platform refused for good and that have not
+    /// reached the principals, with the platform's last reason (ADR 0045); none when all were delivered.
+    #[serde(default)]
+    pub not_delivered: Option<Text>,
 }
 
 /// A day in China, in zh and en words.
@@ -74,6 +78,7 @@ impl AgentCertificate {
                 ),
             ),
             valid_text: Text::new(format!("证书有效至{zh_day}。"), format!("Certificate valid until {en_day}.")),
+            not_delivered: None,
             certificate: self,
         }
     }

@@ -21,10 +21,19 @@
 //!   intake not confirmed yet, the agent's own) and entries of a principal whose data was erased (retention
 //!   over: their key is gone) are passed over. The retention sweep keeps a principal whose entries were not
 //!   reported yet ([`unreported`]), up to [`crate::agent::UNREPORTED_GRACE_DAYS`] past the end.
+//! * **Refused for good** (ADR 0045): a report the platform refuses with a 4xx that retrying cannot fix (its
+//!   certificate ended or expired, an unknown agent, a mandate it does not take) is not rebuilt at every sync
+//!   for ever. Its entries' range is kept in a bounded record for the agent, sealed under the agent's own key
+//!   ([`UNDELIVERED`], [`Undelivered`]: how many, when, the platform's status and reason, typed and in both
+//!   languages), the cursor moves past them and later entries flow ([`not_delivered`]). When the phone's
+//!   certificate changes (renewed), each kept range is sent once more ([`prepare_resend`]); refused again, it
+//!   waits for the next certificate.
 
 use ciborium::value::Value as Cbor;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use zhangban_base::store::{PutOptions, Store, SELF_SUBJECT};
+use zhangban_base::store::{PutOptions, Store, Txn, SELF_SUBJECT};
+use zhangban_base::Text;
 use zhangban_wallet::format::{
     as_array, as_bool, as_i64, as_text, as_u64, decode_cbor, encode_cbor, int, map, sign1_create, sign1_parse,
     sign1_payload, sign1_value, sign1_verify, text, uint, IntMap,
@@ -184,12 +193,194 @@ impl AccessReport {
 }
 
 /// What the sync runner sends next: `body` for `POST /v1/agents/access` (None: the entries read were all
-/// passed over, nothing to send), and the last audit entry it covers (the cursor once the platform took it).
+/// passed over, nothing to send), the first and the last audit entry it covers (the cursor once the platform
+/// took it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedReport {
     pub body: Option<Value>,
+    pub from: i64,
     pub through: i64,
     pub entries: usize,
+}
+
+/// Access reports the platform refused for good, kept for the agent (owner subject: sealed under the agent's
+/// own key), one record per refused range (ADR 0045).
+pub const UNDELIVERED: &str = "agent_access_undelivered";
+/// Records kept; past it the two oldest merge into one (their range and counts: a report sent again over
+/// the merged range is harmless, the platform keeps each entry once).
+pub const MAX_UNDELIVERED: usize = 50;
+
+/// What the platform refused a report for (its `403 proxy_refused` names it: docs/platform-api.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusedFor {
+    /// The agent's certificate: expired, ended by the service centre, or issued for another phone.
+    Certificate,
+    /// The agent is not known to the platform.
+    Agent,
+    /// The report's signature.
+    Signature,
+    /// A mandate the report carried.
+    Mandate,
+    /// Any other refusal of the request (a 4xx other than 401, 408, 429).
+    Request,
+}
+
+impl RefusedFor {
+    /// From the platform's answer: a `403 proxy_refused` message begins "proxy refused (<what>): …".
+    pub fn from_answer(status: u16, message_en: &str) -> RefusedFor {
+        let what = message_en.strip_prefix("proxy refused (").and_then(|r| r.split_once(')')).map(|(w, _)| w);
+        match (status, what) {
+            (403, Some("certificate")) => RefusedFor::Certificate,
+            (403, Some("agent")) => RefusedFor::Agent,
+            (403, Some("signature")) => RefusedFor::Signature,
+            (403, Some("mandate")) => RefusedFor::Mandate,
+            _ => RefusedFor::Request,
+        }
+    }
+}
+
+/// A range of access entries the platform refused for good: the principals did not see them (ADR 0045).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undelivered {
+    /// The audit entries it covers, first and last (entries in it that a report passes over are not counted).
+    pub from: i64,
+    pub through: i64,
+    /// Entries the refused report carried.
+    pub entries: u32,
+    /// When the platform refused it (the last time).
+    pub at: i64,
+    pub status: u16,
+    pub refused_for: RefusedFor,
+    /// The platform's reason, in both languages.
+    pub reason: Text,
+    /// The certificate it was refused under (a fingerprint): after a renewal the range is sent once more.
+    pub certificate: String,
+}
+
+fn undelivered_id(from: i64) -> String {
+    format!("{from:020}")
+}
+
+/// The fingerprint of the phone's current certificate (None: not an agent's phone).
+fn certificate_mark(store: &Store) -> Result<Option<String>> {
+    Ok(crate::access::stored_certificate(store)?.map(|(hex, _)| {
+        let d = ring::digest::digest(&ring::digest::SHA256, hex.as_bytes());
+        hex::encode(&d.as_ref()[..16])
+    }))
+}
+
+/// The kept ranges the platform refused for good, oldest first.
+pub fn undelivered(store: &Store) -> Result<Vec<Undelivered>> {
+    let mut v: Vec<Undelivered> =
+        store.list(UNDELIVERED, Some(SELF_SUBJECT))?.iter().map(|r| r.json()).collect::<Result<_>>()?;
+    zhangban_base::sort::sort_by_key(&mut v, |u| u.from);
+    Ok(v)
+}
+
+fn put_undelivered(t: &mut Txn<'_>, u: &Undelivered) -> Result<()> {
+    t.put_json(UNDELIVERED, &undelivered_id(u.from), SELF_SUBJECT, u, PutOptions::default())
+}
+
+/// The platform refused report `p` for good (`status`, `reason`): its range is kept for the agent
+/// ([`UNDELIVERED`], bounded) and the cursor moves past it, in one transaction, so later entries flow.
+pub fn not_delivered(store: &Store, p: &PreparedReport, status: u16, reason: &Text) -> Result<Undelivered> {
+    let certificate = certificate_mark(store)?.unwrap_or_default();
+    let kept = undelivered(store)?;
+    store.transaction(|t| {
+        let u = Undelivered {
+            from: p.from,
+            through: p.through,
+            entries: p.entries as u32,
+            at: t.now(),
+            status,
+            refused_for: RefusedFor::from_answer(status, &reason.en),
+            reason: cut_text(reason),
+            certificate: certificate.clone(),
+        };
+        put_undelivered(t, &u)?;
+        // Bounded: the two oldest merge while there are too many.
+        let mut all = kept.clone();
+        all.push(u.clone());
+        while all.len() > MAX_UNDELIVERED {
+            let (a, b) = (all.remove(0), all.remove(0));
+            t.delete(UNDELIVERED, &undelivered_id(a.from))?;
+            t.delete(UNDELIVERED, &undelivered_id(b.from))?;
+            let merged = Undelivered { from: a.from, entries: a.entries.saturating_add(b.entries), ..b };
+            put_undelivered(t, &merged)?;
+            all.insert(0, merged);
+        }
+        move_cursor(t, p.through)?;
+        Ok(u)
+    })
+}
+
+/// What the agent's card says of the kept ranges (None: none kept): how many entries did not reach the
+/// principals, the platform's last reason, and that they go again with a renewed certificate.
+pub fn not_delivered_text(kept: &[Undelivered]) -> Option<Text> {
+    let last = kept.iter().max_by_key(|u| u.at)?;
+    let n = i64::from(kept.iter().map(|u| u.entries).fold(0u32, u32::saturating_add));
+    let head = Text::count(
+        n,
+        "{n} 条访问记录被平台拒收，未能送达委托人",
+        "{n} access entry was refused by the platform and has not reached the principal",
+        "{n} access entries were refused by the platform and have not reached the principals",
+    );
+    Some(Text::new(
+        format!("{}（{}）。证书更新后将重新发送。", head.zh, last.reason.zh),
+        format!("{} ({}). They are sent again once the certificate is renewed.", head.en, last.reason.en),
+    ))
+}
+
+fn cut_text(t: &Text) -> Text {
+    let cut = |s: &str| s.chars().take(300).collect::<String>();
+    Text::new(cut(&t.zh), cut(&t.en))
+}
+
+/// After the phone's certificate changed (renewed), the first kept range refused under another certificate,
+/// prepared to be sent once more (None: nothing to send again). A range none of whose entries a report can
+/// carry any more (their principals erased) is dropped.
+pub fn prepare_resend(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<(Undelivered, PreparedReport)>> {
+    let Some(mark) = certificate_mark(store)? else { return Ok(None) };
+    for u in undelivered(store)?.into_iter().filter(|u| u.certificate != mark) {
+        match prepare_range(store, signer, u.from - 1, u.through)? {
+            Some(p) => return Ok(Some((u, p))),
+            None => {
+                store.delete(UNDELIVERED, &undelivered_id(u.from))?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The platform took (or had nothing to take of) `p`, sent again from the kept range `u`: the range shrinks
+/// past it, and goes when it is all sent.
+pub fn resent(store: &Store, u: &Undelivered, p: &PreparedReport) -> Result<()> {
+    store.transaction(|t| {
+        t.delete(UNDELIVERED, &undelivered_id(u.from))?;
+        if p.through < u.through {
+            let rest =
+                Undelivered { from: p.through + 1, entries: u.entries.saturating_sub(p.entries as u32), ..u.clone() };
+            put_undelivered(t, &rest)?;
+        }
+        Ok(())
+    })
+}
+
+/// The kept range `u`, sent again, was refused again: it waits for the next certificate, with the new reason.
+pub fn refused_again(store: &Store, u: &Undelivered, status: u16, reason: &Text) -> Result<()> {
+    let certificate = certificate_mark(store)?.unwrap_or_default();
+    store.transaction(|t| {
+        let again = Undelivered {
+            at: t.now(),
+            status,
+            refused_for: RefusedFor::from_answer(status, &reason.en),
+            reason: cut_text(reason),
+            certificate: certificate.clone(),
+            ..u.clone()
+        };
+        put_undelivered(t, &again)
+    })
 }
 
 /// The last audit entry number the platform took (0: none yet).
@@ -204,16 +395,18 @@ pub fn cursor(store: &Store) -> Result<i64> {
 
 /// The platform took the report through audit entry `through`: the cursor moves there (never back).
 pub fn reported(store: &Store, through: i64) -> Result<()> {
-    store.transaction(|t| {
-        let now = match t.get_opt(REPORT_STATE, CURSOR_ID)? {
-            Some(r) => r.json::<Value>()?.get("seq").and_then(Value::as_i64).unwrap_or(0),
-            None => 0,
-        };
-        if through > now {
-            t.put_json(REPORT_STATE, CURSOR_ID, SELF_SUBJECT, &json!({ "seq": through }), PutOptions::default())?;
-        }
-        Ok(())
-    })
+    store.transaction(|t| move_cursor(t, through))
+}
+
+fn move_cursor(t: &mut Txn<'_>, through: i64) -> Result<()> {
+    let now = match t.get_opt(REPORT_STATE, CURSOR_ID)? {
+        Some(r) => r.json::<Value>()?.get("seq").and_then(Value::as_i64).unwrap_or(0),
+        None => 0,
+    };
+    if through > now {
+        t.put_json(REPORT_STATE, CURSOR_ID, SELF_SUBJECT, &json!({ "seq": through }), PutOptions::default())?;
+    }
+    Ok(())
 }
 
 fn cut(s: &str) -> String {
@@ -223,10 +416,16 @@ fn cut(s: &str) -> String {
 /// The next report of this agent's phone (None: not an agent's phone, or nothing after the cursor), signed
 /// with `signer` (the device key its certificate names).
 pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<PreparedReport>> {
+    prepare_range(store, signer, cursor(store)?, i64::MAX)
+}
+
+/// The report of the entries after `after` up to `upto` (a kept range sent again, or up to the end).
+fn prepare_range(store: &Store, signer: &dyn DeviceSigner, after: i64, upto: i64) -> Result<Option<PreparedReport>> {
     let Some((cert_hex, agent_id)) = crate::access::stored_certificate(store)? else { return Ok(None) };
-    let after = cursor(store)?;
-    let read = store.audit_entries_after(AUDIT_ACTION, after, MAX_REPORT_ENTRIES)?;
+    let mut read = store.audit_entries_after(AUDIT_ACTION, after, MAX_REPORT_ENTRIES)?;
+    read.retain(|e| e.seq <= upto);
     let Some(last) = read.last().map(|e| e.seq) else { return Ok(None) };
+    let first = read.first().map_or(last, |e| e.seq);
     let mut entries = Vec::with_capacity(read.len());
     // mandate id → (assurance, signed hex)
     let mut mandates: Vec<(String, Assurance, String)> = Vec::new();
@@ -254,7 +453,7 @@ pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<Prepar
         });
     }
     if entries.is_empty() {
-        return Ok(Some(PreparedReport { body: None, through: last, entries: 0 }));
+        return Ok(Some(PreparedReport { body: None, from: first, through: last, entries: 0 }));
     }
     let key = signer.public_key();
     let all = entries.len();
@@ -280,7 +479,7 @@ pub fn prepare(store: &Store, signer: &dyn DeviceSigner) -> Result<Option<Prepar
             };
             // One entry that cannot fit alone would be refused for ever: passed over, never blocking the rest.
             let (body, n) = if fits { (Some(body), entries.len()) } else { (None, 0) };
-            return Ok(Some(PreparedReport { body, through, entries: n }));
+            return Ok(Some(PreparedReport { body, from: first, through, entries: n }));
         }
         entries.truncate(entries.len() / 2);
     }
@@ -303,18 +502,28 @@ fn entry_mandate(rec: &PrincipalRecord, a: &AccessEntry, at: i64) -> Option<Stri
 /// Whether `subject` has an access entry after the cursor that a report would still send (one under a
 /// mandate their record holds or kept): the retention sweep keeps such a principal until it was reported
 /// (up to [`crate::agent::UNREPORTED_GRACE_DAYS`] past the end).
+///
+/// The ranges the platform refused for good ([`Undelivered`]) count too: they are sent again after a renewed
+/// certificate, and only a principal still on the phone can be reported then (ADR 0045; the same cap).
 pub fn unreported(store: &Store, subject: &str) -> Result<bool> {
     let Some(rec) = access::load(store, subject)? else { return Ok(false) };
-    let mut after = cursor(store)?;
-    loop {
-        let read = store.audit_entries_after(AUDIT_ACTION, after, 500)?;
-        let Some(last) = read.last().map(|e| e.seq) else { return Ok(false) };
-        for e in read.iter().filter(|e| e.subject == subject) {
-            let Ok(a) = serde_json::from_value::<AccessEntry>(e.detail.clone()) else { continue };
-            if entry_mandate(&rec, &a, e.at).is_some_and(|id| rec.mandate_for_report(&id).is_some()) {
-                return Ok(true);
+    let mut ranges = vec![(cursor(store)?, i64::MAX)];
+    ranges.extend(undelivered(store)?.iter().map(|u| (u.from - 1, u.through)));
+    for (mut after, upto) in ranges {
+        loop {
+            let read = store.audit_entries_after(AUDIT_ACTION, after, 500)?;
+            let Some(last) = read.last().map(|e| e.seq) else { break };
+            for e in read.iter().filter(|e| e.subject == subject && e.seq <= upto) {
+                let Ok(a) = serde_json::from_value::<AccessEntry>(e.detail.clone()) else { continue };
+                if entry_mandate(&rec, &a, e.at).is_some_and(|id| rec.mandate_for_report(&id).is_some()) {
+                    return Ok(true);
+                }
             }
+            if last >= upto {
+                break;
+            }
+            after = last;
         }
-        after = last;
     }
+    Ok(false)
 }

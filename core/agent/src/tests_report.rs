@@ -6,6 +6,7 @@ use zhangban_wallet::{DeviceSigner, SoftwareKey};
 use crate::report::{self, AccessReport, ReportedAccess, MAX_REPORT_ENTRIES};
 use crate::tests::{certificate, phone};
 use crate::*;
+use zhangban_base::Text;
 
 const NOW: i64 = 1_795_000_000;
 
@@ -271,4 +272,101 @@ fn attack_the_retention_sweep_keeps_a_principal_until_her_accesses_were_reported
     ap.clock.advance(120);
     assert_eq!(agent.sweep().unwrap(), vec![lines[1].clone()]);
     assert!(agent.principals().unwrap().is_empty());
+}
+
+/// ADR 0045. A report the platform refuses for good (here its certificate ended) is kept for the agent with the
+/// platform's reason, typed and in both languages; the cursor moves past it, so the next report holds only later
+/// entries (before, the same batch was rebuilt at every sync, for ever). Same certificate: not sent again. A
+/// renewed certificate: the kept range is prepared again, once, and goes when taken.
+#[test]
+fn a_report_refused_for_good_is_kept_apart_and_sent_again_after_a_renewed_certificate() {
+    let root = SoftwareKey::generate().unwrap();
+    let ap = phone(&root);
+    let agent = Agent::new(&ap.wallet);
+    let signer = ap.wallet.signer();
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let pp = phone(&root);
+    let side = PrincipalSide::new(&pp.wallet);
+    let sc =
+        Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: vec![Action::Follow], elements: vec![] };
+    let g = side.delegate(&agent.certificate_text().unwrap(), "李奶奶", "11010519491231002X", sc, None, false).unwrap();
+    let li = agent.accept_delegation(&g.text).unwrap();
+    agent.switch_to(&li.subject).unwrap();
+    agent.switch_to(&li.subject).unwrap();
+    let p = report::prepare(&ap.store, signer.as_ref()).unwrap().unwrap();
+    assert_eq!(p.entries, 2);
+    let why = Text::new(
+        "代办被拒绝（certificate）：该帮办员证书已被服务中心终止",
+        "proxy refused (certificate): this agent certificate was ended by the service centre",
+    );
+    let kept = report::not_delivered(&ap.store, &p, 403, &why).unwrap();
+    assert_eq!((kept.from, kept.through, kept.entries), (p.from, p.through, 2));
+    assert_eq!(kept.refused_for, report::RefusedFor::Certificate);
+    assert_eq!(report::undelivered(&ap.store).unwrap(), vec![kept.clone()]);
+    assert_eq!(kept.reason, why);
+    assert_eq!(report::cursor(&ap.store).unwrap(), p.through, "the cursor moved past the refused batch");
+    assert!(report::prepare(&ap.store, signer.as_ref()).unwrap().is_none(), "not rebuilt");
+    assert!(report::prepare_resend(&ap.store, signer.as_ref()).unwrap().is_none(), "same certificate: kept");
+    // The agent's own card says so, in both languages.
+    let card = agent.card().unwrap().unwrap();
+    let t = card.not_delivered.expect("the card tells the agent");
+    assert_eq!(
+        t.zh,
+        "2 条访问记录被平台拒收，未能送达委托人（代办被拒绝（certificate）：该帮办员证书已被服务中心终止）。证书更新后将重新发送。"
+    );
+    assert!(t.en.starts_with("2 access entries were refused by the platform and have not reached the principals (proxy refused (certificate)"), "{t:?}");
+    // A later access flows on its own.
+    agent.switch_to(&li.subject).unwrap();
+    let later = report::prepare(&ap.store, signer.as_ref()).unwrap().unwrap();
+    assert_eq!((later.entries, later.from > p.through), (1, true));
+    report::reported(&ap.store, later.through).unwrap();
+    // Renewed: the kept range once more, the same entries; taken, it goes.
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 2 * 365 * 86_400)).unwrap();
+    let (k, again) = report::prepare_resend(&ap.store, signer.as_ref()).unwrap().unwrap();
+    assert_eq!(k, kept);
+    assert_eq!((again.from, again.through, again.entries), (p.from, p.through, 2));
+    let signed = hex::decode(again.body.as_ref().unwrap()["report"].as_str().unwrap()).unwrap();
+    let r = AccessReport::verify(&signed, &ap.wallet.device_public_key()).unwrap();
+    assert!(r.entries.iter().all(|e| (p.from..=p.through).contains(&(e.seq as i64))));
+    // Refused again under the new certificate: it waits for the next one.
+    report::refused_again(&ap.store, &k, 403, &why).unwrap();
+    assert!(report::prepare_resend(&ap.store, signer.as_ref()).unwrap().is_none());
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 3 * 365 * 86_400)).unwrap();
+    let (k, again) = report::prepare_resend(&ap.store, signer.as_ref()).unwrap().unwrap();
+    report::resent(&ap.store, &k, &again).unwrap();
+    assert!(report::undelivered(&ap.store).unwrap().is_empty());
+    assert!(report::prepare_resend(&ap.store, signer.as_ref()).unwrap().is_none());
+    assert_eq!(agent.card().unwrap().unwrap().not_delivered, None);
+    assert_eq!(report::cursor(&ap.store).unwrap(), later.through, "the cursor did not move back");
+}
+
+/// The kept record is bounded: past [`report::MAX_UNDELIVERED`] the oldest merge (their counts add up), and the
+/// platform's answer is typed from its `proxy_refused` message.
+#[test]
+fn the_kept_refusals_are_bounded_and_typed() {
+    let root = SoftwareKey::generate().unwrap();
+    let ap = phone(&root);
+    let agent = Agent::new(&ap.wallet);
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let why = Text::new("代办被拒绝（mandate）：…", "proxy refused (mandate): the delegation names another agent");
+    for i in 1..=(report::MAX_UNDELIVERED as i64 + 10) {
+        let p = report::PreparedReport { body: None, from: 2 * i, through: 2 * i + 1, entries: 2 };
+        report::not_delivered(&ap.store, &p, 403, &why).unwrap();
+    }
+    let kept = report::undelivered(&ap.store).unwrap();
+    assert_eq!(kept.len(), report::MAX_UNDELIVERED);
+    assert_eq!(kept.iter().map(|k| k.entries).sum::<u32>(), 2 * (report::MAX_UNDELIVERED as u32 + 10));
+    assert_eq!((kept[0].from, kept.last().unwrap().through), (2, 2 * (report::MAX_UNDELIVERED as i64 + 10) + 1));
+    assert!(kept.windows(2).all(|w| w[0].through < w[1].from));
+    assert!(kept.iter().all(|k| k.refused_for == report::RefusedFor::Mandate));
+    use report::RefusedFor as R;
+    for (status, en, want) in [
+        (403, "proxy refused (certificate): expired", R::Certificate),
+        (403, "proxy refused (agent): unknown agent", R::Agent),
+        (403, "proxy refused (signature): …", R::Signature),
+        (400, "body: at most 256 KB", R::Request),
+        (403, "forbidden", R::Request),
+    ] {
+        assert_eq!(R::from_answer(status, en), want, "{en}");
+    }
 }

@@ -83,10 +83,45 @@ pub fn end_title(end: End) -> Text {
     }
 }
 
+/// Why an ended principal's queued operation was not sent (ADR 0045): the reason the outbox keeps it under,
+/// refused on this phone (status 0) rather than sent for the platform to refuse. It names no one (the
+/// operation is the principal's, sealed under their key, and goes with their erasure).
+pub fn not_sent_text(end: End) -> Text {
+    match end {
+        End::Revoked => Text::new(
+            "未发送：委托人已撤销委托，本机不再为其发送。",
+            "not sent: the principal revoked the delegation, so this phone no longer sends for them.",
+        ),
+        End::Expired => Text::new(
+            "未发送：委托已到期，本机不再为委托人发送；如仍需办理，请其重新委托后再提交。",
+            "not sent: the delegation expired, so this phone no longer sends for the principal; if it is still needed, they delegate again and it is submitted anew.",
+        ),
+        End::Completed => Text::new(
+            "未发送：一次性委托的事项已办结，本机不再为委托人发送。",
+            "not sent: the single-use delegation's application is decided, so this phone no longer sends for the principal.",
+        ),
+    }
+}
+
 /// What the agent reads about a principal whose mandate ended: nothing more may be done for them, and, when
 /// `open_cases` of their cases are still under way, that the materials the agent holds go back to the
-/// principal, who follows those cases from now on.
-pub fn end_text(end: End, name: &str, open_cases: u32) -> Text {
+/// principal, who follows those cases from now on; when `unsent` operations for them are still on this phone
+/// (queued, or held back: [`not_sent_text`]), that they were not and will not be sent (ADR 0045).
+pub fn end_text(end: End, name: &str, open_cases: u32, unsent: u32) -> Text {
+    let t = end_text_cases(end, name, open_cases);
+    if unsent == 0 {
+        return t;
+    }
+    let more = Text::count(
+        i64::from(unsent),
+        "本机上为其排队的 {n} 项操作未发送，也不会再发送。",
+        " {n} operation queued for them on this phone was not sent and will not be.",
+        " {n} operations queued for them on this phone were not sent and will not be.",
+    );
+    Text::new(format!("{}{}", t.zh, more.zh), format!("{}{}", t.en, more.en))
+}
+
+fn end_text_cases(end: End, name: &str, open_cases: u32) -> Text {
     let base = match end {
         End::Revoked => Text::new(
             format!("委托人已撤销委托，不能再为{name}办理。"),
@@ -130,13 +165,27 @@ mod tests {
 
     #[test]
     fn the_end_text_names_the_principal_and_what_to_hand_back() {
-        let t = end_text(End::Revoked, "李秀英", 0);
+        let t = end_text(End::Revoked, "李秀英", 0, 0);
         assert_eq!(t.zh, "委托人已撤销委托，不能再为李秀英办理。");
         assert_eq!(t.en, "The principal revoked the delegation: you can no longer act for 李秀英.");
-        let t = end_text(End::Expired, "李秀英", 2);
+        let t = end_text(End::Expired, "李秀英", 2, 0);
         assert!(t.zh.starts_with("委托已到期，不能再为李秀英办理；"), "{t:?}");
         assert!(t.zh.ends_with("2 件办件尚未办结：请把代收的材料交还委托人并告知进度，今后由其本人跟进。"), "{t:?}");
         assert!(t.en.contains(" 2 cases are still under way"), "{t:?}");
-        assert!(end_text(End::Completed, "孙德明", 1).en.contains(" 1 case is still under way"));
+        assert!(end_text(End::Completed, "孙德明", 1, 0).en.contains(" 1 case is still under way"));
+    }
+
+    #[test]
+    fn the_end_text_counts_what_was_not_sent() {
+        let t = end_text(End::Revoked, "李秀英", 1, 2);
+        assert!(t.zh.ends_with("本机上为其排队的 2 项操作未发送，也不会再发送。"), "{t:?}");
+        assert!(t.en.ends_with(" 2 operations queued for them on this phone were not sent and will not be."), "{t:?}");
+        assert!(end_text(End::Expired, "李秀英", 0, 1)
+            .en
+            .ends_with(" 1 operation queued for them on this phone was not sent and will not be."));
+        for e in [End::Revoked, End::Expired, End::Completed] {
+            let r = not_sent_text(e);
+            assert!(r.zh.starts_with("未发送：") && r.en.starts_with("not sent: "), "{r:?}");
+        }
     }
 }

@@ -207,6 +207,13 @@ pub fn pending(store: &Store) -> Result<Vec<Op>> {
     Ok(sorted(store.list_tagged(COLLECTION, PENDING)?.iter().map(|r| r.json()).collect::<Result<_>>()?))
 }
 
+/// How many operations will be sent: those pending, less an agent's principal's whose mandate ended (ADR 0045:
+/// the next sync holds them back, they will not be sent). What "n waiting to be sent" counts.
+pub fn waiting_count(store: &Store) -> Result<u32> {
+    let ended = crate::acting::ended(store, store.now())?;
+    Ok(pending(store)?.iter().filter(|o| !ended.contains_key(&o.subject)).count() as u32)
+}
+
 /// Operations the platform refused, with their reasons.
 pub fn quarantined(store: &Store) -> Result<Vec<Op>> {
     Ok(sorted(store.list_tagged(COLLECTION, QUARANTINED)?.iter().map(|r| r.json()).collect::<Result<_>>()?))

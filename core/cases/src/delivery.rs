@@ -110,3 +110,18 @@ pub fn refused_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<Notice>
         at: now,
     })
 }
+
+/// Operation `op` was not sent: this phone held it back (`problem`, status 0: an agent's principal whose mandate
+/// ended, ADR 0045). The case shows why, on its timeline by the device, like a refusal but not worded as the
+/// platform's; no notice (nothing is to be done for that principal any more). Nothing when the case is gone.
+pub fn held_in(t: &mut Txn<'_>, op: &Op, problem: &Problem) -> Result<()> {
+    if t.get_opt(COLLECTION, &op.case_id)?.is_none() {
+        return Ok(());
+    }
+    let now = t.now();
+    update_in(t, &op.case_id, |c| {
+        c.problem = Some(problem.clone());
+        c.timeline.push(TimelineEntry { at: now, actor: "device".into(), state: c.state, note: problem.text() });
+        Ok(())
+    })
+}

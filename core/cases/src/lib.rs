@@ -42,7 +42,7 @@ use crate::outbox::OpKind;
 use crate::store::{PutOptions, Store, Txn, SELF_SUBJECT};
 
 pub use deferred::{deferred_due, deferred_due_within, material_days};
-pub use delivery::{delivered_in, refused_in};
+pub use delivery::{delivered_in, held_in, refused_in};
 pub use events::{apply_event, PlatformEvent};
 pub use follow::{insert_followed, FollowedView, MAX_FOLLOW_EVENTS};
 pub use from_draft::{submission_from_draft, submit_draft, submit_draft_as, MaterialLine, MaterialOutcome};

@@ -95,7 +95,8 @@ pub struct Home {
     /// Drafts in progress, the latest edited first (at most `home_max`).
     pub drafts: Vec<DraftLine>,
     pub drafts_total: u32,
-    /// Outgoing operations waiting to be sent, and refused ones.
+    /// Outgoing operations waiting to be sent, and refused ones; an ended principal's are not among them (they
+    /// will not be sent: ADR 0045), their line on the home counts them.
     pub outbox_pending: u32,
     pub outbox_refused: u32,
     /// The counts a screen shows, worded here so no shell builds a plural: needs beyond `needs` ("还有 3 项 /
@@ -203,6 +204,11 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         None => (None, None),
     };
     let (needs_shown, cases_shown, drafts_shown) = (needs.len(), cases.len(), drafts.len());
+    // An ended principal's operations will not be sent (ADR 0045): not counted as waiting nor as refused here;
+    // their ended line counts them ("…项操作未发送，也不会再发送").
+    let mine = |o: &&zhangban_base::outbox::Op| !snap.ended.contains_key(&o.subject);
+    let pending = snap.pending.iter().filter(mine).count() as u32;
+    let refused = snap.refused.iter().filter(mine).count() as u32;
     Ok(Home {
         at: snap.now,
         needs,
@@ -216,12 +222,16 @@ pub fn home(store: &Arc<Store>) -> Result<Home> {
         needs_more: more(needs_total, needs_shown),
         cases_more: more(cases_total, cases_shown),
         drafts_more: more(drafts_total, drafts_shown),
-        outbox_text: (!snap.pending.is_empty()).then(|| {
-            let n = snap.pending.len() as i64;
-            Text::count(n, "待发送 {n} 项", "{n} item waiting to be sent", "{n} items waiting to be sent")
+        outbox_text: (pending > 0).then(|| {
+            Text::count(
+                i64::from(pending),
+                "待发送 {n} 项",
+                "{n} item waiting to be sent",
+                "{n} items waiting to be sent",
+            )
         }),
-        outbox_pending: snap.pending.len() as u32,
-        outbox_refused: snap.refused.len() as u32,
+        outbox_pending: pending,
+        outbox_refused: refused,
         last_sync_at: store.setting_or_unset(LAST_SYNC_KEY)?.and_then(|v| v.parse().ok()),
         trust_list_age_secs: trust,
         status_list_age_secs: status,

@@ -1089,6 +1089,8 @@ fn end_rule(s: &Snapshot, subject: &str, end: End, at: i64) -> Option<Found> {
     }
     let name = s.labels.get(subject).map(String::as_str).unwrap_or(subject);
     let under_way = s.cases.iter().filter(|c| c.subject == subject && !c.state.is_final()).count() as u32;
+    // Their operations still on this phone, queued or held back once the end was known (ADR 0045).
+    let unsent = s.pending.iter().chain(&s.refused).filter(|o| o.subject == subject).count() as u32;
     let group = format!("ended:{subject}");
     let need = reminder(
         group.clone(),
@@ -1096,7 +1098,7 @@ fn end_rule(s: &Snapshot, subject: &str, end: End, at: i64) -> Option<Found> {
         if under_way > 0 { Urgency::Normal } else { Urgency::Low },
         subject,
         acting::end_title(end),
-        acting::end_text(end, name, under_way),
+        acting::end_text(end, name, under_way, unsent),
         Link::new(Screen::Home, ""),
         None,
         at,

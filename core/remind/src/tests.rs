@@ -1057,3 +1057,61 @@ fn an_ended_principal_leaves_the_home_and_the_plan_at_once() {
     assert_eq!(of(&h), vec![format!("ended:{p}")]);
     assert_eq!(h.needs.iter().find(|n| n.subject == p).map(|n| n.title.zh.as_str()), Some("委托已到期"));
 }
+
+/// ADR 0045: an ended principal's operations still on the phone (queued, or refused) are not what the agent has
+/// waiting to send or to fix: the home's outbox counts and "待发送 n 项" leave them out at once (revoked, or
+/// expired by the clock with no write), and her one line says they were not and will not be sent. Before, the
+/// home said "待发送 3 项" for operations the platform would refuse. The owner's own operation is still counted.
+#[test]
+fn attack_an_ended_principals_queued_operations_are_counted_as_waiting_to_be_sent() {
+    use zhangban_base::acting::{self, Acting, End};
+    use zhangban_base::outbox::{self, OpKind, Problem};
+    let (_dir, clock, store) = fixture(local(2024, 10, 8, 10, 0));
+    let p = store.create_subject(zhangban_base::store::SubjectKind::Principal, "李秀英").expect("subject");
+    let n = std::cell::Cell::new(0);
+    // Operations about cases not on this phone (the rules link to the case only).
+    let queue = |subject: &str| {
+        n.set(n.get() + 1);
+        let case = format!("case-{}", n.get());
+        store
+            .transaction(|t| {
+                outbox::enqueue(t, subject, &case, OpKind::Urge, outbox::new_key(), json!({}), vec![]).map(|_| ())
+            })
+            .expect("queue");
+    };
+    queue("self");
+    queue(&p);
+    queue(&p);
+    // One of hers the platform refused already (sent before the phone heard of the end).
+    let refused = store
+        .transaction(|t| outbox::enqueue(t, &p, "case-9", OpKind::Urge, outbox::new_key(), json!({}), vec![]))
+        .expect("queue");
+    let why = Text::new("代办被拒绝（revoked）", "proxy refused (revoked)");
+    store.transaction(|t| outbox::quarantine_in(t, &refused, Problem::new(403, &why, "urge"))).expect("quarantine");
+    let valid = Acting { valid_until: local(2024, 11, 7, 10, 0), ended: None };
+    store.transaction(|t| acting::publish(t, &p, Some(&valid))).expect("publish");
+    let h = home(&store).expect("home");
+    assert_eq!((h.outbox_pending, h.outbox_refused), (3, 1));
+    assert_eq!(outbox::waiting_count(&store).expect("count"), 3);
+    assert_eq!(h.outbox_text.as_ref().map(|t| t.zh.as_str()), Some("待发送 3 项"));
+
+    let counted_apart = |h: &Home, title: &str| {
+        assert_eq!((h.outbox_pending, h.outbox_refused), (1, 0), "{title}: only the owner's operation waits");
+        assert_eq!(outbox::waiting_count(&store).expect("count"), 1, "{title}");
+        assert_eq!(h.outbox_text.as_ref().map(|t| t.zh.as_str()), Some("待发送 1 项"));
+        let line = h.needs.iter().find(|n| n.subject == p).expect("her line");
+        assert_eq!(line.title.zh, title);
+        assert!(line.body.zh.ends_with("本机上为其排队的 3 项操作未发送，也不会再发送。"), "{:?}", line.body);
+        assert!(line.body.en.ends_with(" 3 operations queued for them on this phone were not sent and will not be."));
+    };
+    // Revoked.
+    clock.set(local(2024, 10, 9, 10, 0));
+    let revoked = Acting { ended: Some((End::Revoked, clock.now_secs())), ..valid.clone() };
+    store.transaction(|t| acting::publish(t, &p, Some(&revoked))).expect("publish");
+    counted_apart(&home(&store).expect("home"), "委托已撤销");
+    // Expired by the clock: no write needed.
+    store.transaction(|t| acting::publish(t, &p, Some(&valid))).expect("publish");
+    assert_eq!(home(&store).expect("home").outbox_pending, 3);
+    clock.set(local(2024, 11, 7, 10, 1));
+    counted_apart(&home(&store).expect("home"), "委托已到期");
+}

@@ -8,6 +8,9 @@
 //! * A refused request (4xx other than 408/429) is quarantined with the platform's reason and the case
 //!   shows it; the rest of the queue goes on. Anything else (no network, timeout, 5xx, a response lost
 //!   half-way) is retried with the same idempotency key, so the platform never makes a second case.
+//! * Agent mode (ADR 0045): an operation of a principal whose mandate this phone knows ended is not sent but
+//!   quarantined at once with why; an access report the platform refuses for good is kept apart for the agent
+//!   and the report's cursor moves past it (sent again once after a renewed certificate).
 //! * [`SyncRunner::spawn`] runs it in the background (tokio): after a failing run it waits with
 //!   exponential backoff and jitter, when idle it waits `idle_interval` or until [`SyncRunner::nudge`];
 //!   it never spins while offline.
@@ -116,6 +119,10 @@ pub struct RunReport {
     /// Agent mode: `agent.access` entries the platform took in this run (relayed to the principals' phones).
     #[serde(default)]
     pub accesses_reported: u32,
+    /// Agent mode: `agent.access` entries in reports the platform refused for good in this run (its certificate
+    /// ended, …): kept for the agent with the reason, not sent again until a renewed certificate (ADR 0045).
+    #[serde(default)]
+    pub accesses_undelivered: u32,
     /// Principal's phone: revocations the platform took in this run.
     #[serde(default)]
     pub revocations_sent: u32,
@@ -508,6 +515,43 @@ impl SyncRunner {
         })
     }
 
+    /// Agent mode (ADR 0045): the operations of a principal whose mandate this phone knows ended (revoked,
+    /// expired by the clock, single use and decided: `acting`) are not sent — the platform would refuse them
+    /// (`403 proxy_refused`), and their attachments would be uploaded after the principal withdrew. Each moves
+    /// to the quarantine at once with why ([`zhangban_base::acting::not_sent_text`], refused on this phone:
+    /// status 0; the case shows it, `cases::held_in`, no notice), counted in `quarantined`; the rest is returned
+    /// to be sent. What the phone has not heard of yet still goes out and the platform refuses it (ADR 0043, 5).
+    fn hold_ended(&self, ops: Vec<Op>, report: &mut RunReport) -> Vec<Op> {
+        let ended = match zhangban_base::acting::ended(&self.store, self.store.now()) {
+            Ok(e) if !e.is_empty() => e,
+            Ok(_) => return ops,
+            Err(_) => {
+                report.failures += 1;
+                return ops;
+            }
+        };
+        let mut send = Vec::with_capacity(ops.len());
+        for op in ops {
+            let Some(&(end, _)) = ended.get(&op.subject) else {
+                send.push(op);
+                continue;
+            };
+            let problem = Problem::new(0, &zhangban_base::acting::not_sent_text(end), op.kind.as_str());
+            let held = self.store.transaction(|t| {
+                outbox::quarantine_in(t, &op, problem.clone())?;
+                if op.kind.is_case_op() {
+                    cases::held_in(t, &op, &problem)?;
+                }
+                Ok(())
+            });
+            match held {
+                Ok(()) => report.quarantined += 1,
+                Err(_) => report.failures += 1,
+            }
+        }
+        send
+    }
+
     /// One time-bounded run: send what is pending, then pull events (the loop's step, and "sync now"). When
     /// the run changed something and a plan listener is set, the reminders are planned again for it.
     pub async fn run_once(self: &Arc<Self>) -> RunReport {
@@ -632,6 +676,7 @@ impl SyncRunner {
                 Ok(o) => o,
                 Err(_) => break,
             };
+            let ops = self.hold_ended(ops, &mut report);
             // One operation per case (the oldest), skipping cases whose earlier operation was refused,
             // and operations that already used their attempts in this run.
             let blocked: HashSet<String> = outbox::quarantined(&self.store)
@@ -820,16 +865,49 @@ impl SyncRunner {
     /// signed by the device key, a bounded batch at a time; the cursor moves only once the platform took a
     /// batch (it keeps each entry once, so a batch resent after a lost answer is not relayed twice). All of
     /// them, or at most `batches` reports.
+    ///
+    /// A report the platform refuses for good (a 4xx other than 401, 408, 429: its certificate ended, a mandate
+    /// it does not take) does not block the queue (ADR 0045): its range is kept for the agent with the
+    /// platform's reason (`report::not_delivered`), the cursor moves past it and it is counted in
+    /// `accesses_undelivered`. After the phone's certificate changed (renewed), each kept range goes once more.
     async fn report_accesses(&self, report: &mut RunReport, batches: Option<usize>) -> std::result::Result<(), Fail> {
+        use zhangban_agent::report as access_report;
         let signer = zhangban_wallet::device::store_signer(self.store.clone())?;
         for _ in 0..batches.unwrap_or(usize::MAX) {
-            let Some(p) = zhangban_agent::report::prepare(&self.store, signer.as_ref())? else { return Ok(()) };
-            if let Some(body) = &p.body {
-                let req = self.req(reqwest::Method::POST, "/v1/agents/access").json(body);
-                Self::json_response(self.http.send(req).await?)?;
-                report.accesses_reported += p.entries as u32;
+            if let Some((kept, p)) = access_report::prepare_resend(&self.store, signer.as_ref())? {
+                match self.post_access_report(&p).await {
+                    Ok(()) => {
+                        report.accesses_reported += p.entries as u32;
+                        access_report::resent(&self.store, &kept, &p)?;
+                    }
+                    Err(Fail::Refused { status, message }) => {
+                        access_report::refused_again(&self.store, &kept, status, &message)?
+                    }
+                    Err(e) => return Err(e),
+                }
+                continue;
             }
-            zhangban_agent::report::reported(&self.store, p.through)?;
+            let Some(p) = access_report::prepare(&self.store, signer.as_ref())? else { return Ok(()) };
+            match self.post_access_report(&p).await {
+                Ok(()) => {
+                    report.accesses_reported += p.entries as u32;
+                    access_report::reported(&self.store, p.through)?;
+                }
+                Err(Fail::Refused { status, message }) => {
+                    access_report::not_delivered(&self.store, &p, status, &message)?;
+                    report.accesses_undelivered += p.entries as u32;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /v1/agents/access` with a prepared report (nothing when all its entries were passed over).
+    async fn post_access_report(&self, p: &zhangban_agent::report::PreparedReport) -> std::result::Result<(), Fail> {
+        if let Some(body) = &p.body {
+            let req = self.req(reqwest::Method::POST, "/v1/agents/access").json(body);
+            Self::json_response(self.http.send(req).await?)?;
         }
         Ok(())
     }

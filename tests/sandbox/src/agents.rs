@@ -80,6 +80,11 @@ CREATE TABLE IF NOT EXISTS agent_access (
     received_at INTEGER NOT NULL,
     PRIMARY KEY (agent_id, seq)
 );
+CREATE TABLE IF NOT EXISTS agent_certs_ended (
+    cert_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS agent_access_refused (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     device_id TEXT NOT NULL,
@@ -100,7 +105,18 @@ pub fn routes() -> Router<SharedState> {
         .route("/v1/delegations/revocations", post(revoke))
         .route("/admin/agents/activity", get(activity))
         .route("/admin/mandates/{id}/revoke", post(admin_revoke))
+        .route("/admin/agents/{id}/end-certificate", post(admin_end_certificate))
 }
+
+/// Whether the service centre ended this certificate (`POST /admin/agents/{id}/end-certificate`): refused
+/// from then on, for submissions and access reports alike, until the agent's phone registers again (a new
+/// certificate).
+fn certificate_ended(c: &Connection, cert_id: &str) -> Result<bool, ApiError> {
+    Ok(c.query_row("SELECT 1 FROM agent_certs_ended WHERE cert_id = ?1", [cert_id], |_| Ok(())).optional()?.is_some())
+}
+
+const CERT_ENDED_EN: &str = "this agent certificate was ended by the service centre";
+const CERT_ENDED_ZH: &str = "该帮办员证书已被服务中心终止";
 
 /// A lower-assurance mandate (door consent, a relative's delegation) covers only items offered at home.
 fn at_home_only(
@@ -237,6 +253,9 @@ pub fn check_proxy(
         Some((_, 1)) => return Err(refused("agent", "this agent is suspended", "该帮办员已被暂停")),
         None => return Err(refused("agent", "unknown agent", "未登记的帮办员")),
         _ => {}
+    }
+    if certificate_ended(tx, &cert.cert_id)? {
+        return Err(refused("certificate", CERT_ENDED_EN, CERT_ENDED_ZH));
     }
     let assurance = proxy.get("assurance").and_then(Value::as_str).unwrap_or_default();
     let mandate = hex_field(proxy, "mandate")?;
@@ -468,6 +487,22 @@ async fn admin_revoke(State(st): State<SharedState>, Path(id): Path<String>) -> 
     })
 }
 
+/// `POST /admin/agents/{id}/end-certificate`: the service centre ends the agent's current certificate (lost
+/// phone, the agent left; CLI `clerk --url URL end-certificate AGENT_ID`). Its submissions and access reports
+/// are refused from then on (403 `proxy_refused (certificate)`); registering the phone again issues a new one.
+async fn admin_end_certificate(State(st): State<SharedState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    st.with_db(|c| {
+        let cert: Option<String> =
+            c.query_row("SELECT cert_id FROM agents WHERE id = ?1", [&id], |r| r.get(0)).optional()?;
+        let cert = cert.ok_or_else(|| ApiError::not_found("agent"))?;
+        c.execute(
+            "INSERT OR IGNORE INTO agent_certs_ended (cert_id, agent_id, at) VALUES (?1, ?2, ?3)",
+            params![cert, id, now_secs()],
+        )?;
+        Ok(Json(json!({ "agent_id": id, "cert_id": cert, "ended": true })))
+    })
+}
+
 /// The clerk's view: every case submitted by an agent, for whom, under what.
 pub fn activity_of(c: &Connection) -> Result<Value, ApiError> {
     let mut s = c.prepare(
@@ -582,14 +617,17 @@ async fn access_report(State(st): State<SharedState>, auth: DeviceAuth, body: By
     let cert =
         AgentCertificate::verify(&unhex("certificate", &b.certificate)?, &zhangban_core::anchors::ROOT_PUBLIC_KEY, now)
             .map_err(|e| refuse_report(&st, &dev, "certificate", &e.message_en(), &e.message_zh()))?;
-    let (key, known) = st.with_db(|c| {
+    let (key, known, ended) = st.with_db(|c| {
         let key = device_key(c, &dev)?;
         let known: Option<i64> =
             c.query_row("SELECT suspended FROM agents WHERE id = ?1", [&cert.agent_id], |r| r.get(0)).optional()?;
-        Ok((key, known))
+        Ok((key, known, certificate_ended(c, &cert.cert_id)?))
     })?;
     if cert.device_key != key {
         return Err(refuse_report(&st, &dev, "certificate", "issued for another device", "证书不属于报告的设备"));
+    }
+    if ended {
+        return Err(refuse_report(&st, &dev, "certificate", CERT_ENDED_EN, CERT_ENDED_ZH));
     }
     // A suspended agent's reports are still taken and relayed (its submissions are refused): what was done for
     // a principal is hers to see, the more so when the service centre stopped the agent.

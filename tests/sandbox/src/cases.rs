@@ -1087,6 +1087,11 @@ pub async fn clerk_command(url: &str, action: &str, case: Option<&str>, args: Va
             let id = case.ok_or_else(|| "revoke-mandate needs the mandate id".to_string())?;
             http.post(format!("{base}/admin/mandates/{id}/revoke"))
         }
+        // The service centre ends an agent's certificate (lost phone, left the organisation).
+        "end-certificate" => {
+            let id = case.ok_or_else(|| "end-certificate needs the agent id".to_string())?;
+            http.post(format!("{base}/admin/agents/{id}/end-certificate"))
+        }
         // 一窗受理: a case filed at the counter; prints the receipt (number, query code, deadline).
         "intake" => http.post(format!("{base}/admin/intake")).json(&args),
         // After the identity check: a one-time code to move DEVICE's person to a new phone.

@@ -22,7 +22,7 @@ const USAGE: &str = "usage:
       suspend CASE [--reason R] | resume CASE | approve CASE [--result R] | reject CASE --reason R |
       complete CASE [--result R] | faults --rate 0.3 [--timeout-ms MS] [--latency-ms MS] |
       intake --item CODE --applicant ID_NUMBER_OR_CREDIT_CODE [--title T] | transfer-code OLD_DEVICE_ID |
-      revoke-mandate MANDATE_ID)
+      revoke-mandate MANDATE_ID | end-certificate AGENT_ID)
       (CASE: platform case id or receipt number; --on YYYY-MM-DD and --clerk NAME on any action)";
 
 /// A tiny argument parser: `--name value` options and positional words, in any order.

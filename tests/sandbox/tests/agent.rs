@@ -654,3 +654,60 @@ async fn a_single_use_principal_whose_case_is_decided_leaves_the_agents_home_at_
     assert_eq!(r.run.principals_erased, 0, "kept for the retention period");
     running.stop().await;
 }
+
+/// ADR 0045, attack on an ended principal's queue: an application for her waits offline on the agent's phone
+/// when the delegation expires by the clock. Before, the agent's home still said "待发送 1 项" and the next sync
+/// sent it — her materials uploaded after the end, the platform (its own clock) taking it. Now at once, with no
+/// sync, the home no longer counts it as waiting and her line says it will not be sent; the sync holds it back
+/// on the phone (quarantined with why, both languages, refused here: status 0) and the platform gets nothing.
+#[tokio::test]
+async fn attack_an_ended_principals_queued_application_is_counted_as_waiting_and_sent() {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let clock = Arc::new(zhangban_core::FixedClock::at(chrono::Utc::now().timestamp()));
+    let a = phone_at(&client, clock.clone()).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let p = phone(&client).await;
+    let given = PrincipalSide::new(&p.wallet)
+        .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", scope(&["MZ-002"]), None, false)
+        .unwrap();
+    let subject = agent.accept_delegation(&given.text).unwrap().subject;
+    let case = fill_and_queue(&agent, &subject, "李秀英", "110105194001010018");
+    let home = zhangban_core::remind::home(&a.store).unwrap();
+    assert_eq!(home.outbox_pending, 1);
+    // 30 days (the default validity) and a minute later, still offline.
+    clock.advance(30 * 86_400 + 60);
+    let home = zhangban_core::remind::home(&a.store).unwrap();
+    assert_eq!((home.outbox_pending, home.outbox_refused), (0, 0), "counted as waiting to be sent: {home:?}");
+    assert_eq!(home.outbox_text, None);
+    let line = home.needs.iter().find(|n| n.subject == subject).expect("her line");
+    assert!(line.body.zh.ends_with("本机上为其排队的 1 项操作未发送，也不会再发送。"), "{:?}", line.body);
+    let pl = agent.principals().unwrap().into_iter().find(|l| l.subject == subject).unwrap();
+    assert!(pl.needs_now.en.ends_with(" 1 operation queued for them on this phone was not sent and will not be."));
+    // The sync does not send it.
+    let r = SyncRunner::new(a.store.clone(), SyncConfig::new(&running.url), Arc::new(Recorder::default()))
+        .unwrap()
+        .run_once()
+        .await;
+    assert_eq!((r.sent, r.receipts, r.quarantined, r.remaining), (0, 0, 1, 0), "{r:?}");
+    let held = zhangban_core::outbox::quarantined(&a.store).unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].case_id, case.id);
+    let why = held[0].problem.as_ref().unwrap();
+    assert_eq!(why.status, 0, "{why:?}");
+    assert!(why.text().zh.starts_with("未发送：委托已到期"), "{why:?}");
+    assert!(why.text().en.starts_with("not sent: the delegation expired"), "{why:?}");
+    // The case says so too (were she to delegate again, the agent resubmits it), on the device's line, not the
+    // platform's.
+    let c = zhangban_core::cases::get(&a.store, &case.id).unwrap();
+    assert_eq!(c.problem.as_ref(), Some(why));
+    let last = c.timeline.last().unwrap();
+    assert_eq!((last.actor.as_str(), last.note.zh.as_str()), ("device", why.text().zh.as_str()));
+    let uploads: i64 =
+        running.state.with_db(|c| Ok(c.query_row("SELECT count(*) FROM case_proxies", [], |r| r.get(0))?)).unwrap();
+    assert_eq!(uploads, 0, "the platform got her application after the end");
+    let home = zhangban_core::remind::home(&a.store).unwrap();
+    assert_eq!((home.outbox_pending, home.outbox_refused), (0, 0));
+    running.stop().await;
+}

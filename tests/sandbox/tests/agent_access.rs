@@ -483,3 +483,66 @@ async fn many_near_limit_delegations_are_reported_in_bodies_the_platform_takes()
     assert_eq!(v["access_reports_refused"], 0);
     running.stop().await;
 }
+
+/// ADR 0045, attack on the queue: the service centre ends the agent's certificate, so the platform refuses its
+/// access reports for good (`403 proxy_refused (certificate)`). Before, every sync rebuilt the same batch and
+/// failed, for ever, and no later entry went either. Now the run completes, the refused entries are kept for the
+/// agent with the platform's reason (typed, both languages) and the cursor moves; once the phone registers again
+/// (a renewed certificate) the kept entries are sent once more with those made since, and reach her once each.
+#[tokio::test]
+async fn attack_an_access_report_refused_for_good_blocks_the_queue_for_ever() {
+    let (running, client, a, agent) = with_agent().await;
+    let p = phone(&client).await;
+    let side = PrincipalSide::new(&p.wallet);
+    let sc = scope(&[ITEM], &[Action::Fill, Action::Follow]);
+    let g = side.delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", sc, None, false).unwrap();
+    let li = agent.accept_delegation(&g.text).unwrap();
+    let agent_id = agent.certificate().unwrap().unwrap().agent_id;
+    let out = zhangban_sandbox::cases::clerk_command(&running.url, "end-certificate", Some(&agent_id), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(out["ended"], json!(true));
+    agent.switch_to(&li.subject).unwrap();
+    agent.switch_to(&li.subject).unwrap();
+    let ar = runner(&a, &running.url);
+    let r = ar.run_once().await;
+    assert_eq!((r.accesses_reported, r.accesses_undelivered, r.failures, r.offline), (0, 2, 0, false), "{r:?}");
+    let kept = report::undelivered(&a.store).unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!((kept[0].status, kept[0].refused_for, kept[0].entries), (403, report::RefusedFor::Certificate, 2));
+    assert!(kept[0].reason.zh.contains("该帮办员证书已被服务中心终止"), "{:?}", kept[0].reason);
+    assert!(kept[0].reason.en.contains("ended by the service centre"), "{:?}", kept[0].reason);
+    assert_eq!(report::cursor(&a.store).unwrap(), kept[0].through, "the cursor moved past them");
+    let told = agent.card().unwrap().unwrap().not_delivered.expect("the agent's card tells him");
+    assert!(told.zh.starts_with("2 条访问记录被平台拒收，未能送达委托人"), "{told:?}");
+    // The next sync does not try them again: nothing fails, nothing more is refused on the platform's record.
+    let r = ar.run_once().await;
+    assert_eq!((r.accesses_reported, r.accesses_undelivered, r.failures), (0, 0, 0), "{r:?}");
+    let refused: i64 = running
+        .state
+        .with_db(|c| Ok(c.query_row("SELECT count(*) FROM agent_access_refused", [], |r| r.get(0))?))
+        .unwrap();
+    assert_eq!(refused, 1, "one refused report, not one per sync");
+    pr_sees_nothing(&running.url, &p, &side).await;
+
+    // Renewed: the phone registers again and gets a new certificate. The kept entries go once more, with a
+    // later access; her phone lists every access the agent made for her, once each, in order.
+    sync::agent_api::register_agent(&client, &agent, "王芳", ORG).await.unwrap();
+    let _ = agent.switch_to(&li.subject);
+    let r = ar.run_once().await;
+    assert_eq!((r.accesses_undelivered, r.failures), (0, 0), "{r:?}");
+    assert!(r.accesses_reported >= 3, "{r:?}");
+    assert!(report::undelivered(&a.store).unwrap().is_empty());
+    assert_eq!(agent.card().unwrap().unwrap().not_delivered, None);
+    runner(&p, &running.url).run_once().await;
+    let seen = accesses(&side);
+    let written = a.store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == "agent.access");
+    assert_eq!(seen.len(), written.filter(|e| e.subject == li.subject).count(), "{seen:?}");
+    assert!(seen.len() >= 3 && seen.iter().take(2).all(|(k, _)| k == "access:follow"), "{seen:?}");
+    running.stop().await;
+}
+
+async fn pr_sees_nothing(url: &str, p: &Phone, side: &PrincipalSide) {
+    runner(p, url).run_once().await;
+    assert!(accesses(side).is_empty(), "{:?}", accesses(side));
+}
