@@ -227,7 +227,7 @@ pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], 
         return Some(e);
     }
     let Some(rec) = rec else {
-        return ended(None, now);
+        return ended(None, now); // (not reached: `ended` refuses a missing record)
     };
     let Some(m) = rec.mandate.as_ref() else {
         return Some(denied(
@@ -243,14 +243,20 @@ pub fn refusal(rec: Option<&PrincipalRecord>, action: Action, items: &[String], 
             "this single-use delegation was already used for an application",
         ));
     }
-    if !m.scope.actions.contains(&action) {
+    out_of_scope(&m.scope, action, items)
+}
+
+/// Whether `action` on `items` is outside `scope` (a newer, narrower delegation may have replaced the one a draft
+/// was opened under).
+pub fn out_of_scope(scope: &Scope, action: Action, items: &[String]) -> Option<Error> {
+    if !scope.actions.contains(&action) {
         return Some(denied(
             &format!("action:{}", action.as_str()),
             &format!("授权范围不含“{}”", action.label_zh()),
             &format!("the delegation does not allow '{}'", action.label_en()),
         ));
     }
-    if let Some(i) = items.iter().find(|i| !m.scope.items.contains(i)) {
+    if let Some(i) = items.iter().find(|i| !scope.items.contains(i)) {
         return Some(denied(
             &format!("item:{i}"),
             &format!("授权范围不含事项 {i}"),

@@ -950,6 +950,12 @@ impl Agent {
         if s.draft.subject != principal {
             return Err(access::other_principal(&self.store, &cert.agent_id, principal, Action::Submit));
         }
+        // Submitted already (a second tap, the app back after a kill): its one case, as it is. Nothing is sent or
+        // used again, so no access is recorded for her (she would read a second submission) and a single-use
+        // mandate spent by this very draft does not refuse it.
+        if let Some(case_id) = s.submitted_case() {
+            return cases::get(&self.store, case_id);
+        }
         let items = Self::items(catalog, &s.draft.target)?;
         let rec = access::authorize(&self.store, &cert.agent_id, principal, Action::Submit, &items)?;
         let m = rec.mandate.as_ref().ok_or_else(|| Error::Internal("authorized without a mandate".into()))?;
@@ -1450,7 +1456,11 @@ impl ActingGate for Gate {
     }
 
     fn standing(&self, subject: &str) -> Result<()> {
-        match access::ended(access::load(&self.store, subject)?.as_ref(), self.store.now()) {
+        let rec = access::load(&self.store, subject)?;
+        let scope = rec.as_ref().and_then(|r| r.mandate.as_ref()).map(|m| &m.scope);
+        let refused = access::ended(rec.as_ref(), self.store.now())
+            .or_else(|| scope.and_then(|sc| access::out_of_scope(sc, Action::Fill, &self.items)));
+        match refused {
             Some(e) => Err(e),
             None => Ok(()),
         }

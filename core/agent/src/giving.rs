@@ -330,7 +330,7 @@ impl PrincipalSide {
             ),
         };
         let mut activity: Vec<ActivityLine> = Vec::new();
-        for e in told_once(self.activity()?) {
+        for e in told_once(self.activity()?, catalog) {
             let name = names.iter().find(|(id, _)| *id == e.actor).map(|(_, n)| n.clone());
             let line = activity_line(e, name);
             // The same access on the same day is one line with its count ("填写了…的表单（9 次）"), also when other
@@ -361,28 +361,37 @@ fn is_access(l: &ActivityLine) -> bool {
 
 /// An agent's submission reaches her twice: the access the agent's phone reported ("王芳提交了“…”。", made at the
 /// door, perhaps offline) and the platform's receipt of it ("王芳为您提交了“…”。回执号 …"). She reads it once, as
-/// the receipt, which says more: each `submitted` entry takes the place of the latest allowed `access:submit`
-/// of the same agent and title made before it (entries come newest first). A refused attempt is always shown.
-fn told_once(entries: Vec<ActivityEntry>) -> Vec<ActivityEntry> {
+/// the receipt, which says more: each `submitted` entry (oldest first) takes the place of one allowed
+/// `access:submit` of the same agent for that application — the unpaired one nearest to it in time, whichever
+/// the platform relayed first (a backlog of reports can come after the receipt) and whatever the two clocks say.
+/// A refused attempt is always shown; `activity()` keeps both entries.
+fn told_once(entries: Vec<ActivityEntry>, catalog: Option<&Catalog>) -> Vec<ActivityEntry> {
     let submit = format!("{}{}", crate::principal::ACCESS_KIND, Action::Submit.as_str());
     let mut told = vec![false; entries.len()];
-    for (i, s) in entries.iter().enumerate() {
-        if s.kind != "submitted" {
-            continue;
-        }
-        let same = |(j, a): &(usize, &ActivityEntry)| {
-            *j > i
-                && !told[*j]
-                && a.kind == submit
-                && a.actor == s.actor
-                && a.case_title == s.case_title
-                && a.at <= s.at
-        };
-        if let Some((j, _)) = entries.iter().enumerate().find(same) {
+    for s in entries.iter().rev().filter(|e| e.kind == "submitted") {
+        let titles = submit_titles(&s.case_title, catalog);
+        let nearest = entries
+            .iter()
+            .enumerate()
+            .filter(|(j, a)| !told[*j] && a.kind == submit && a.actor == s.actor && titles.contains(&a.case_title))
+            .min_by_key(|(_, a)| a.at.abs_diff(s.at))
+            .map(|(j, _)| j);
+        if let Some(j) = nearest {
             told[j] = true;
         }
     }
     entries.into_iter().zip(told).filter(|(_, t)| !t).map(|(e, _)| e).collect()
+}
+
+/// The titles the access reported for a submission can carry, for a case titled `title`: the case's own and, for
+/// a bundle (一件事), the name of its first item (the platform titles an access by its first item).
+fn submit_titles(title: &str, catalog: Option<&Catalog>) -> Vec<String> {
+    let mut out = vec![title.to_string()];
+    let bundles = catalog.map(|c| (c, c.doc.bundles.iter().filter(|b| b.name.zh == title)));
+    if let Some((c, bundles)) = bundles {
+        out.extend(bundles.filter_map(|b| b.items.first().and_then(|i| c.item(i))).map(|i| i.name.zh.clone()));
+    }
+    out
 }
 
 fn delegation_line(g: GivenDelegation, now: i64, catalog: Option<&Catalog>) -> DelegationLine {

@@ -449,12 +449,13 @@ fn revocation_then_retention_erases_the_principal() {
 }
 
 /// Malware as the app (or a screen left open) keeps a principal's draft object from before the revocation and
-/// reads it after: the values it holds in memory must not come out once the mandate ended. Failed before: the
-/// read answered the ID number from memory (only edits were refused). Reads are not audited (one per render).
+/// reads it after: the values it holds in memory must not come out once the mandate ended (revoked, run out) or
+/// no longer covers the item (a narrower delegation replaced it). Failed before: the read answered the ID number
+/// from memory (only edits were refused). Reads are not audited (one per render).
 #[test]
 fn attack_a_principals_draft_opened_before_the_end_answers_nothing_after_it() {
     let cat = Catalog::bundled().unwrap();
-    for end in ["revoked", "validity"] {
+    for end in ["revoked", "validity", "item:MZ-002"] {
         let f = fixture();
         let store = &f.agent_phone.store;
         let accesses = || store.audit_entries(None).unwrap().into_iter().filter(|e| e.action == AUDIT_ACTION).count();
@@ -468,7 +469,15 @@ fn attack_a_principals_draft_opened_before_the_end_answers_nothing_after_it() {
             "revoked" => {
                 f.agent.apply_revocations(std::slice::from_ref(&g.id)).unwrap();
             }
-            _ => f.agent_phone.clock.advance(31 * 86_400),
+            "validity" => f.agent_phone.clock.advance(31 * 86_400),
+            _ => {
+                // A newer delegation that no longer covers the item replaces the one the draft was opened under.
+                let narrower = Scope { items: vec!["GA-002".into()], ..scope(&Action::ALL) };
+                let side = PrincipalSide::new(&f.principal_phone.wallet);
+                let cert = f.agent.certificate_text().unwrap();
+                let g2 = side.delegate(&cert, "李奶奶", ID_NUMBER, narrower, None, false).unwrap();
+                assert_eq!(f.agent.accept_delegation(&g2.text).unwrap().subject, a.subject);
+            }
         }
         match s.unlocked().map(|_| ()) {
             Err(Error::PermissionDenied { missing, .. }) => assert_eq!(missing, end),

@@ -545,3 +545,51 @@ fn her_page_tells_each_thing_done_once_with_its_count() {
     assert_eq!(home.activity.iter().map(|l| l.times).collect::<Vec<_>>(), [1, 1, 3, 2]);
     assert_eq!(d.side.activity().unwrap().len(), made.len(), "her phone keeps every entry");
 }
+
+/// The access reported for a submission can reach her phone after its receipt (a backlog of reports after days
+/// offline goes partly after the outbox), a bundle's access is titled by its first item, and the two clocks
+/// differ: the submission is still told once per application, two applications of one item twice.
+#[test]
+fn a_submission_is_told_once_whatever_came_first_and_for_a_bundle() {
+    let d = door();
+    let cat = Catalog::bundled().unwrap();
+    d.delegate(scope(), &[]);
+    let bundle = cat.bundle("BD-BIRTH").unwrap();
+    let first = cat.item(&bundle.items[0]).unwrap().name.zh.clone();
+    let entry = |seq: u64, at: i64, kind: &str, title: &str, receipt: Option<&str>| ActivityEntry {
+        seq,
+        at,
+        actor: "agent-wang".into(),
+        kind: kind.into(),
+        case_title: title.into(),
+        receipt: receipt.map(str::to_string),
+        element: None,
+        missing: None,
+    };
+    for e in [
+        // the first application's receipt came before its access (the platform's clock 40 s behind the phone's)
+        entry(1, NOW + 100, "submitted", "高龄津贴申领", Some("ZB20261207000001")),
+        entry(2, NOW + 140, "access:submit", "高龄津贴申领", None),
+        // a second application of the same item, the usual order
+        entry(3, NOW + 5_000, "access:submit", "高龄津贴申领", None),
+        entry(4, NOW + 5_010, "submitted", "高龄津贴申领", Some("ZB20261207000002")),
+        // a bundle: the access titled by its first item, the receipt by the bundle
+        entry(5, NOW + 9_000, "access:submit", &first, None),
+        entry(6, NOW + 9_005, "submitted", &bundle.name.zh, Some("ZB20261207000003")),
+        // a third application not received yet: its access is the only word of it
+        entry(7, NOW + 12_000, "access:submit", "高龄津贴申领", None),
+    ] {
+        d.side.record_activity(&e).unwrap();
+    }
+    let home = d.side.home(Some(&cat)).unwrap();
+    let lines: Vec<&str> = home.activity.iter().map(|l| l.text.zh.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "王帮办提交了“高龄津贴申领”。".to_string(),
+            format!("王帮办为您提交了“{}”。回执号 ZB20261207000003。", bundle.name.zh),
+            "王帮办为您提交了“高龄津贴申领”。回执号 ZB20261207000002。".to_string(),
+            "王帮办为您提交了“高龄津贴申领”。回执号 ZB20261207000001。".to_string(),
+        ]
+    );
+}

@@ -53,10 +53,11 @@ pub fn run_and_kill(dir: &Path, args: &[&str], first: Option<Duration>, then: Du
     let status = child.wait().unwrap();
     reader.join().unwrap();
     lines.extend(rx.try_iter());
-    if status.success() {
+    // Killed, or it failed: a writer that stopped on an error (a refused step, a panic) must not pass for a kill.
+    if std::os::unix::process::ExitStatusExt::signal(&status) != Some(9) {
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-        panic!("writer exited by itself: {err}");
+        panic!("writer exited by itself ({status}): {err}");
     }
     lines
 }

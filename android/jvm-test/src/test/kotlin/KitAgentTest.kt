@@ -171,7 +171,8 @@ class KitAgentTest : SandboxTest("agent") {
         assertTrue(activity.any { it.kind == "submitted" && it.receipt == receipt }, activity.toString())
         // Issue 11: each access the agent made for her, relayed by the platform, worded by the core.
         assertTrue(activity.any { it.kind == "access:follow" }, activity.toString())
-        assertTrue(li.home().activity.any { Lang.ZH.pick(it.text) == "王帮办查看了您的办件。" }, li.home().activity.toString())
+        // (the same access on one day is one line with its count: she looked at her cases' list twice)
+        assertTrue(li.home().activity.any { Lang.ZH.pick(it.text) == "王帮办查看了您的办件（2 次）。" && it.times == 2u }, li.home().activity.toString())
 
         // ---- she revokes; the agent's next sync brings it; the next attempt is refused ----
         li.revoke(given.id)
