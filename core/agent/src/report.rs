@@ -326,9 +326,34 @@ pub fn not_delivered_text(kept: &[Undelivered]) -> Option<Text> {
         "{n} access entry was refused by the platform and has not reached the principal",
         "{n} access entries were refused by the platform and have not reached the principals",
     );
+    // Why: the platform's own words without its code ("代办被拒绝（certificate）：" / "proxy refused
+    // (certificate): "), else the core's for what it was refused for.
+    let detail = |s: &str, open: &str, close: &str| {
+        s.strip_prefix(open).and_then(|r| r.split_once(close)).map(|(_, d)| d.trim().to_string())
+    };
+    let platform = match (
+        detail(&last.reason.zh, "代办被拒绝（", "）：").filter(|d| !d.is_empty()),
+        detail(&last.reason.en, "proxy refused (", "): ").filter(|d| !d.is_empty()),
+    ) {
+        (Some(zh), Some(en)) => Some(Text::new(zh, en)),
+        _ => None,
+    };
+    let why = platform.unwrap_or_else(|| match last.refused_for {
+        RefusedFor::Certificate => {
+            Text::new("平台已不再接受本机的帮办员证", "the platform no longer accepts this phone's agent card")
+        }
+        RefusedFor::Agent => Text::new("平台没有这位帮办员的登记", "the platform has no record of this agent"),
+        RefusedFor::Signature => {
+            Text::new("记录的签名未通过平台核验", "the platform could not verify the records' signature")
+        }
+        RefusedFor::Mandate => {
+            Text::new("平台不接受其中的授权委托", "the platform did not accept a delegation in them")
+        }
+        RefusedFor::Request => last.reason.clone(),
+    });
     Some(Text::new(
-        format!("{}（{}）。证书更新后将重新发送。", head.zh, last.reason.zh),
-        format!("{} ({}). They are sent again once the certificate is renewed.", head.en, last.reason.en),
+        format!("{}（{}）。证书更新后将重新发送。", head.zh, why.zh),
+        format!("{} ({}). They are sent again once the certificate is renewed.", head.en, why.en),
     ))
 }
 

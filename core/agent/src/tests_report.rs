@@ -370,3 +370,31 @@ fn the_kept_refusals_are_bounded_and_typed() {
         assert_eq!(R::from_answer(status, en), want, "{en}");
     }
 }
+
+/// The agent's card words why: the platform's own words without its code, or the core's for what the platform
+/// refused when its words do not follow its format.
+#[test]
+fn the_card_says_why_in_words_without_the_platforms_code() {
+    let u = |refused_for, zh: &str, en: &str| crate::report::Undelivered {
+        from: 1,
+        through: 3,
+        entries: 3,
+        at: 10,
+        status: 403,
+        refused_for,
+        reason: zhangban_base::Text::new(zh, en),
+        certificate: String::new(),
+    };
+    let ended = u(
+        crate::report::RefusedFor::Certificate,
+        "代办被拒绝（certificate）：该帮办员证书已被服务中心终止",
+        "proxy refused (certificate): this agent certificate was ended by the service centre",
+    );
+    let told = crate::report::not_delivered_text(&[ended]).unwrap();
+    assert_eq!(told.zh, "3 条访问记录被平台拒收，未能送达委托人（该帮办员证书已被服务中心终止）。证书更新后将重新发送。");
+    let bare = u(crate::report::RefusedFor::Mandate, "禁止", "forbidden");
+    let told = crate::report::not_delivered_text(&[bare]).unwrap();
+    assert_eq!(told.zh, "3 条访问记录被平台拒收，未能送达委托人（平台不接受其中的授权委托）。证书更新后将重新发送。");
+    assert!(told.en.contains("(the platform did not accept a delegation in them)"), "{}", told.en);
+    assert!(crate::report::not_delivered_text(&[]).is_none());
+}

@@ -391,6 +391,10 @@ struct AgentCardView: View {
                     Text(card.certificate.name).font(.title2.bold())
                     Text(card.certificate.orgName).font(.title3)
                     Text(lang.pick(card.validText))
+                    // Accesses the platform refused for good (ADR 0045), worded by the core.
+                    if let notDelivered = card.notDelivered {
+                        Text(lang.pick(notDelivered)).foregroundStyle(.red)
+                    }
                 }
             } else if loaded {
                 Section(String(localized: "Register as an agent")) {

@@ -514,7 +514,15 @@ async fn attack_an_access_report_refused_for_good_blocks_the_queue_for_ever() {
     assert!(kept[0].reason.en.contains("ended by the service centre"), "{:?}", kept[0].reason);
     assert_eq!(report::cursor(&a.store).unwrap(), kept[0].through, "the cursor moved past them");
     let told = agent.card().unwrap().unwrap().not_delivered.expect("the agent's card tells him");
-    assert!(told.zh.starts_with("2 条访问记录被平台拒收，未能送达委托人"), "{told:?}");
+    assert_eq!(
+        told.zh,
+        "2 条访问记录被平台拒收，未能送达委托人（该帮办员证书已被服务中心终止）。证书更新后将重新发送。"
+    );
+    assert_eq!(
+        told.en,
+        "2 access entries were refused by the platform and have not reached the principals (this agent certificate \
+         was ended by the service centre). They are sent again once the certificate is renewed."
+    );
     // The next sync does not try them again: nothing fails, nothing more is refused on the platform's record.
     let r = ar.run_once().await;
     assert_eq!((r.accesses_reported, r.accesses_undelivered, r.failures), (0, 0, 0), "{r:?}");

@@ -24,6 +24,8 @@ import org.zhangban.kit.AgentMode
 import org.zhangban.kit.PrincipalMode
 import org.zhangban.kit.Zhangban
 import org.zhangban.ui.AgentRoot
+import uniffi.zhangban_agent.Action
+import uniffi.zhangban_agent.Scope
 
 /**
  * 我的帮办员证 on a new agent's phone: from the agent's home, the registration (a phone without a certificate has
@@ -80,11 +82,38 @@ class AgentCardScreensTest : SandboxTest("agent-card-ui") {
             onNodeWithText("我的帮办员证").performClick()
             waitForText("请委托人用手机扫这个码，再授权给您。")
             assertFalse(shown("注册为帮办员"), "a registered phone is not asked again")
+            assertFalse(shown("被平台拒收", substring = true), "every access reached the platform so far")
+
+            // ---- the service centre ends the certificate: the platform refuses the agent's reports for good, and
+            // the card says what did not reach the principal (ADR 0045) ----
+            val scope = Scope(items = listOf("MZ-002"), licenceTypes = listOf(), actions = listOf(Action.FOLLOW), elements = listOf())
+            val given = runBlocking { PrincipalMode(lz.store).delegate(text, "李秀英", "110105194001010018", scope) }
+            runBlocking { agent.switchPrincipal(agent.scanDelegation(given.text).subject) }
+            endCertificate(cert.agentId)
+            val run = runBlocking { z.syncNow() }
+            assertTrue(run.accessesUndelivered >= 1u && run.accessesReported == 0u, run.toString())
+            onNodeWithText("返回").performClick()
+            waitForText("帮办代办：我服务的委托人")
+            onNodeWithText("我的帮办员证").performClick()
+            waitForText("条访问记录被平台拒收，未能送达委托人", substring = true)
+            val line = assertNotNull(runBlocking { agent.card() }?.notDelivered)
+            assertTrue(shown(line.zh), "worded by the core: ${line.zh}")
+            cam.shoot("agent-card-undelivered")
             println("agent card screens: ${cam.shot}")
             cam.verify()
         }
         agent.close()
         z.close()
         lz.close()
+    }
+
+    /** The service centre ends the agent's certificate (`POST /admin/agents/{id}/end-certificate`). */
+    private fun endCertificate(agentId: String) {
+        val req = java.net.http.HttpRequest.newBuilder(java.net.URI("${sandbox.url}/admin/agents/$agentId/end-certificate"))
+            .header("x-admin-token", sandbox.adminToken)
+            .POST(java.net.http.HttpRequest.BodyPublishers.noBody())
+            .build()
+        val resp = java.net.http.HttpClient.newHttpClient().send(req, java.net.http.HttpResponse.BodyHandlers.ofString())
+        check(resp.statusCode() == 200) { "end-certificate: ${resp.statusCode()} ${resp.body()}" }
     }
 }

@@ -474,6 +474,11 @@ fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
             Text(cert.orgName, style = MaterialTheme.typography.titleMedium)
             // Worded by the core (as her phone words it); the date follows from the day it was issued (masked).
             Text(lang.pick(own.validText), modifier = Modifier.changesByItself())
+            // Accesses the platform refused for good (its certificate ended, ADR 0045), worded by the core: they
+            // have not reached the principals. Loaded with the card: nothing arrives after it.
+            own.notDelivered?.let {
+                Text(lang.pick(it), color = MaterialTheme.colorScheme.error, modifier = Modifier.padding(top = 8.dp))
+            }
         } else {
             Text(c.agentRegisterTitle, style = MaterialTheme.typography.headlineMedium)
             Text(c.agentRegisterWhy, modifier = Modifier.padding(vertical = 8.dp))
