@@ -353,7 +353,12 @@ pub fn not_delivered_text(kept: &[Undelivered]) -> Option<Text> {
     });
     Some(Text::new(
         format!("{}（{}）。证书更新后将重新发送。", head.zh, why.zh),
-        format!("{} ({}). They are sent again once the certificate is renewed.", head.en, why.en),
+        format!(
+            "{} ({}). {} sent again once the certificate is renewed.",
+            head.en,
+            why.en,
+            if n == 1 { "It is" } else { "They are" }
+        ),
     ))
 }
 

@@ -391,10 +391,21 @@ fn the_card_says_why_in_words_without_the_platforms_code() {
         "proxy refused (certificate): this agent certificate was ended by the service centre",
     );
     let told = crate::report::not_delivered_text(&[ended]).unwrap();
-    assert_eq!(told.zh, "3 条访问记录被平台拒收，未能送达委托人（该帮办员证书已被服务中心终止）。证书更新后将重新发送。");
+    assert_eq!(
+        told.zh,
+        "3 条访问记录被平台拒收，未能送达委托人（该帮办员证书已被服务中心终止）。证书更新后将重新发送。"
+    );
     let bare = u(crate::report::RefusedFor::Mandate, "禁止", "forbidden");
     let told = crate::report::not_delivered_text(&[bare]).unwrap();
     assert_eq!(told.zh, "3 条访问记录被平台拒收，未能送达委托人（平台不接受其中的授权委托）。证书更新后将重新发送。");
     assert!(told.en.contains("(the platform did not accept a delegation in them)"), "{}", told.en);
+    let one = u(crate::report::RefusedFor::Agent, "x", "y");
+    let one = crate::report::Undelivered { entries: 1, ..one };
+    let told = crate::report::not_delivered_text(&[one]).unwrap();
+    assert_eq!(
+        told.en,
+        "1 access entry was refused by the platform and has not reached the principal (the platform has no record \
+         of this agent). It is sent again once the certificate is renewed."
+    );
     assert!(crate::report::not_delivered_text(&[]).is_none());
 }
