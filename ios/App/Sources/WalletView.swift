@@ -64,6 +64,8 @@ struct PresentView: View {
     let item: LicenceSummary
     @StateObject var model: PresentationModel
     @State private var preset: Preset = .hotelCheckIn
+    /// Engagement mode: the verifier's challenge (`ZBE1:`) scanned from its screen; the codes answer it.
+    @State private var engagement: String?
     @State private var now = Date()
     @State private var captured = UIScreen.main.isCaptured
     @State private var brightness: CGFloat?
@@ -84,6 +86,14 @@ struct PresentView: View {
                 Text("All").tag(Preset.full)
             }
             .pickerStyle(.segmented)
+            if engagement != nil {
+                Text(String(localized: "This code is good only at the verifier you scanned."))
+                Button(String(localized: "Show a plain code instead")) { engagement = nil }
+            } else {
+                ScanCodeButton(title: String(localized: "Scan the verifier's challenge (no relaying)")) { text in
+                    engagement = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+            }
             if let error = model.error { Text(error.text(lang)).foregroundStyle(.red) }
             if hidden {
                 Text(String(localized: "The code is hidden while the screen is recorded or the app is in the background"))
@@ -100,7 +110,7 @@ struct PresentView: View {
         .padding()
         .navigationTitle(lang.pick(item.typeName))
         .onAppear {
-            model.start(preset)
+            model.start(preset, engagement: engagement)
             // full brightness for the scanner, restored on leaving
             brightness = UIScreen.main.brightness
             UIScreen.main.brightness = 1.0
@@ -109,9 +119,12 @@ struct PresentView: View {
             model.stop()
             if let brightness { UIScreen.main.brightness = brightness }
         }
-        .onChange(of: preset) { p in model.start(p) }
+        .onChange(of: preset) { p in model.start(p, engagement: engagement) }
+        // A challenge scanned (or dropped): the codes answer it (or go back to one-way); the core refuses a text
+        // that is not a verifier's challenge, and its words show above the code.
+        .onChange(of: engagement) { e in model.start(preset, engagement: e) }
         .onReceive(tick) { now = $0 }
         .onReceive(captureChanged) { _ in captured = UIScreen.main.isCaptured }
-        .onReceive(screenshot) { _ in model.start(preset) }
+        .onReceive(screenshot) { _ in model.start(preset, engagement: engagement) }
     }
 }

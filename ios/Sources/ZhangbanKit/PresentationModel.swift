@@ -18,25 +18,30 @@ public final class PresentationModel: ObservableObject {
     }
 
     /// Starts presenting with `preset` (replacing what was shown); stops with `stop()` or when released.
-    public func start(_ preset: Preset, purpose: String? = nil) {
+    /// `engagement`: the verifier's challenge (`ZBE1:`, scanned from its screen) the codes answer, so that each is
+    /// good at that verifier only (engagement mode, docs/SECURITY.md finding 8); nil: one-way codes.
+    public func start(_ preset: Preset, purpose: String? = nil, engagement: String? = nil) {
         task?.cancel()
         task = Task { [weak self] in
             while !Task.isCancelled {
                 // Only a weak reference across the sleep: the model can go while the loop waits.
-                guard let wait = await self?.presentOnce(preset, purpose: purpose) else { return }
+                guard let wait = await self?.presentOnce(preset, purpose: purpose, engagement: engagement) else { return }
                 try? await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000_000)
             }
         }
     }
 
     /// Shows a fresh code; returns the seconds until the next one, or nil after an error.
-    private func presentOnce(_ preset: Preset, purpose: String?) async -> Int64? {
+    private func presentOnce(_ preset: Preset, purpose: String?, engagement: String?) async -> Int64? {
         do {
             // Now is the store's clock (no time crosses the FFI); the wait is the core's own times. Off the main
             // actor: the Secure Enclave signs it.
             let (wallet, id) = (self.wallet, licenceId)
-            let c = try await Task.detached(priority: .userInitiated) {
-                try wallet.present(licenceId: id, preset: preset, purpose: purpose)
+            let c = try await Task.detached(priority: .userInitiated) { () throws -> PresentationOut in
+                if let engagement {
+                    return try wallet.presentEngaged(licenceId: id, preset: preset, engagementText: engagement)
+                }
+                return try wallet.present(licenceId: id, preset: preset, purpose: purpose)
             }.value
             code = c
             error = nil
