@@ -23,6 +23,15 @@ fn entry(seq: u64) -> ReportedAccess {
     }
 }
 
+/// An agent's phone holding a certificate valid for a year, and the root that signed it.
+fn agent_phone() -> (SoftwareKey, crate::tests::Phone, Agent) {
+    let root = SoftwareKey::generate().unwrap();
+    let ap = phone(&root);
+    let agent = Agent::new(&ap.wallet);
+    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    (root, ap, agent)
+}
+
 #[test]
 fn a_report_verifies_only_with_the_agents_key_and_within_bounds() {
     let key = SoftwareKey::generate().unwrap();
@@ -122,11 +131,8 @@ fn report_all(
 /// cursor moved past them: she never saw them. Now A is kept in her record and they are sent, with A.
 #[test]
 fn attack_accesses_under_a_replaced_delegation_are_still_reported() {
-    let root = SoftwareKey::generate().unwrap();
-    let ap = phone(&root);
-    let agent = Agent::new(&ap.wallet);
+    let (root, ap, agent) = agent_phone();
     let signer = ap.wallet.signer();
-    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
     let pp = phone(&root);
     let side = PrincipalSide::new(&pp.wallet);
     let sc = |items: &[&str]| Scope {
@@ -175,11 +181,8 @@ fn a_report_body_stays_within_the_platforms_limit_and_never_blocks_the_queue() {
     use crate::mandate::{Assurance, MAX_DELEGATION_BYTES};
     use zhangban_base::store::SubjectKind;
     // (One entry always fits: asserted in report.rs when the crate compiles.)
-    let root = SoftwareKey::generate().unwrap();
-    let ap = phone(&root);
-    let agent = Agent::new(&ap.wallet);
+    let (_root, ap, agent) = agent_phone();
     let signer = ap.wallet.signer();
-    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
     let store = &ap.store;
     let principal = |n: usize, mandate_len: usize| -> String {
         let subject = store.create_subject(SubjectKind::Principal, &format!("委托人{n}")).unwrap();
@@ -229,11 +232,8 @@ fn a_report_body_stays_within_the_platforms_limit_and_never_blocks_the_queue() {
 /// they were reported, then erases her; and past [`agent::UNREPORTED_GRACE_DAYS`] erasure wins regardless.
 #[test]
 fn attack_the_retention_sweep_keeps_a_principal_until_her_accesses_were_reported() {
-    let root = SoftwareKey::generate().unwrap();
-    let ap = phone(&root);
-    let agent = Agent::new(&ap.wallet);
+    let (root, ap, agent) = agent_phone();
     let signer = ap.wallet.signer();
-    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
     let cert = agent.certificate_text().unwrap();
     let sc =
         Scope { items: vec!["MZ-002".into()], licence_types: vec![], actions: vec![Action::Follow], elements: vec![] };
@@ -280,11 +280,8 @@ fn attack_the_retention_sweep_keeps_a_principal_until_her_accesses_were_reported
 /// renewed certificate: the kept range is prepared again, once, and goes when taken.
 #[test]
 fn a_report_refused_for_good_is_kept_apart_and_sent_again_after_a_renewed_certificate() {
-    let root = SoftwareKey::generate().unwrap();
-    let ap = phone(&root);
-    let agent = Agent::new(&ap.wallet);
+    let (root, ap, agent) = agent_phone();
     let signer = ap.wallet.signer();
-    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
     let pp = phone(&root);
     let side = PrincipalSide::new(&pp.wallet);
     let sc =
@@ -346,10 +343,7 @@ fn a_report_refused_for_good_is_kept_apart_and_sent_again_after_a_renewed_certif
 /// platform's answer is typed from its `proxy_refused` message.
 #[test]
 fn the_kept_refusals_are_bounded_and_typed() {
-    let root = SoftwareKey::generate().unwrap();
-    let ap = phone(&root);
-    let agent = Agent::new(&ap.wallet);
-    agent.install_certificate(&certificate(&root, ap.wallet.device_public_key(), NOW + 365 * 86_400)).unwrap();
+    let (_root, ap, _agent) = agent_phone();
     let why = Text::new("代办被拒绝（mandate）：…", "proxy refused (mandate): the delegation names another agent");
     for i in 1..=(report::MAX_UNDELIVERED as i64 + 10) {
         let p = report::PreparedReport { body: None, from: 2 * i, through: 2 * i + 1, entries: 2 };

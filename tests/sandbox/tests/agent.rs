@@ -40,6 +40,16 @@ async fn phone(client: &PlatformClient) -> Phone {
     Phone { _dir: dir, store, wallet, token }
 }
 
+/// The sandbox platform on loopback and an agent's phone registered with it (王帮办 of `ORG`).
+async fn with_agent() -> (server::Running, PlatformClient, Phone, Agent) {
+    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
+    let client = PlatformClient::new(&running.url).unwrap();
+    let a = phone(&client).await;
+    let agent = Agent::new(&a.wallet);
+    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    (running, client, a, agent)
+}
+
 fn scope(items: &[&str]) -> Scope {
     Scope {
         items: items.iter().map(|s| s.to_string()).collect(),
@@ -259,11 +269,7 @@ async fn a_principal_keeps_only_relayed_entries_the_platform_signed_about_her() 
 /// at home) is refused by the platform; 高龄津贴 (offered at home) goes through, recorded as `family`.
 #[tokio::test]
 async fn a_relatives_delegation_is_accepted_only_for_items_offered_at_home() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let cert =
         hex::encode(zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().unwrap()).unwrap());
     let daughter = phone(&client).await;
@@ -293,11 +299,7 @@ async fn a_relatives_delegation_is_accepted_only_for_items_offered_at_home() {
 /// with the principal's name), so the agent never reads "高龄津贴申领：已提交" without knowing for whom.
 #[tokio::test]
 async fn an_agents_notices_say_whose_case_it_is() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let cert = zhangban_core::agent::AgentCertificate::from_text(&agent.certificate_text().unwrap()).unwrap();
     let mut cases = Vec::new();
     for (name, id) in [("李秀英", "110105194001010018"), ("孙德明", "110105193805200031")] {
@@ -392,11 +394,7 @@ fn refused_as_revoked(store: &Store, case_id: &str) {
 /// the case on the agent's phone says so in zh and en, and the platform accepted nothing.
 #[tokio::test]
 async fn a_submission_queued_before_the_revocation_reached_the_agent_is_refused_by_the_platform() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let p = phone(&client).await;
     let side = PrincipalSide::new(&p.wallet);
     let g = side
@@ -431,11 +429,7 @@ async fn a_submission_queued_before_the_revocation_reached_the_agent_is_refused_
 /// it (a phone that ignores the list) is refused by the platform too.
 #[tokio::test]
 async fn a_door_consent_revoked_by_the_service_centre_stops_the_agent_and_the_platform_refuses_it() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let who = DoorIntake { principal_name: "孙德明".into(), principal_id_number: "110105193805200031".into() };
     let sun = agent.open_door_intake(&who).unwrap();
     let pics: Vec<String> = (0..3)
@@ -554,11 +548,7 @@ fn off_the_home(store: &Arc<Store>, s: &Served, plan: &zhangban_core::remind::Pl
 /// not only once the retention sweep erases her a week later.
 #[tokio::test]
 async fn attack_a_revoked_principal_stays_on_the_agents_home_and_in_the_plan() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let p = phone(&client).await;
     let s = serve_with_needs(&running, &agent, &a, &p).await;
     PrincipalSide::new(&p.wallet).revoke(&s.given.id).unwrap();
@@ -614,11 +604,7 @@ async fn attack_an_expired_principal_stays_on_the_agents_home_and_in_the_plan() 
 /// which is hers to give — and the principal list no longer says "waiting for the result".
 #[tokio::test]
 async fn a_single_use_principal_whose_case_is_decided_leaves_the_agents_home_at_that_sync() {
-    let running = server::start("127.0.0.1:0", None, server::Config::default()).await.unwrap();
-    let client = PlatformClient::new(&running.url).unwrap();
-    let a = phone(&client).await;
-    let agent = Agent::new(&a.wallet);
-    sync::agent_api::register_agent(&client, &agent, "王帮办", ORG).await.unwrap();
+    let (running, client, a, agent) = with_agent().await;
     let p = phone(&client).await;
     let g = PrincipalSide::new(&p.wallet)
         .delegate(&agent.certificate_text().unwrap(), "李秀英", "110105194001010018", scope(&["MZ-002"]), None, true)
