@@ -63,6 +63,10 @@ fn demo_runs_and_writes_its_report() {
     // Issue 11: her phone lists the agent's accesses, the attempt refused after she revoked among them.
     assert!(summary["accesses_seen"].as_u64().unwrap() >= 3, "{summary}");
     assert_eq!(summary["refused_after_revoking"], 1);
+    // Her page tells her submission once, as its receipt, and repeated accesses as one line with a count.
+    let page = &step("agent.principal_page")["data"];
+    assert_eq!(page["submission"].as_array().map(Vec::len), Some(1), "{page}");
+    assert!(page["lines"].as_u64() < page["entries"].as_u64(), "{page}");
 
     // Chapter "security" (ADR 0035, 0036): the hardware key registered, issued to and bound; the prompt asked
     // once in the core's words, then the same call; the files put back refused with the core's text.

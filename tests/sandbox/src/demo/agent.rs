@@ -289,6 +289,25 @@ pub async fn run(j: &mut Journey) -> DemoResult {
     li_runner.run_once().await;
     let accesses: Vec<_> = li_side.activity()?.into_iter().filter(|e| e.kind.starts_with("access:")).collect();
     let after_revoking = accesses.iter().filter(|e| e.missing.as_deref() == Some("revoked")).count();
+    // Her page tells each thing once: the submission as its receipt, not also as the access the agent reported for
+    // it; the same access on one day as one line with its count.
+    let page = li_side.home(Some(&catalog))?;
+    let told: Vec<&str> =
+        page.activity.iter().filter(|l| l.entry.kind == "submitted").map(|l| l.text.zh.as_str()).collect();
+    let once = told.len() == 1 && !page.activity.iter().any(|l| l.entry.kind == "access:submit");
+    let counted = page.activity.iter().filter(|l| l.times > 1).count();
+    let entries = li_side.activity()?.len();
+    j.check(
+        "agent.principal_page",
+        &format!(
+            "她的手机“帮办员为您办了什么”：{entries} 条记录合成 {} 行，提交只说一次：{}",
+            page.activity.len(),
+            told.first().copied().unwrap_or_default()
+        ),
+        "Her page “What agents did for you” tells each thing once: the submission as its receipt, repeated accesses as one line with a count",
+        once && counted > 0 && page.activity.len() < entries,
+        json!({ "lines": page.activity.len(), "entries": entries, "counted_lines": counted, "submission": told }),
+    );
     let line = format!(
         "agent served {} principals offline: {} submissions, {} receipts, {} revocation honoured; her phone lists {} accesses, {} refused after she revoked",
         home.len(),
