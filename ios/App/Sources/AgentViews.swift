@@ -383,6 +383,10 @@ struct AgentCardView: View {
     var body: some View {
         List {
             if let card, let text {
+                // Accesses the platform refused for good (ADR 0045), worded by the core: first, seen at large text too.
+                if let notDelivered = card.notDelivered {
+                    Section { Text(lang.pick(notDelivered)).foregroundStyle(.red) }
+                }
                 Section(String(localized: "Let the principal scan this code with their phone, then authorise you.")) {
                     if let image = qrCodeImage(text) {
                         Image(uiImage: image).interpolation(.none).resizable().scaledToFit()
@@ -391,10 +395,6 @@ struct AgentCardView: View {
                     Text(card.certificate.name).font(.title2.bold())
                     Text(card.certificate.orgName).font(.title3)
                     Text(lang.pick(card.validText))
-                    // Accesses the platform refused for good (ADR 0045), worded by the core.
-                    if let notDelivered = card.notDelivered {
-                        Text(lang.pick(notDelivered)).foregroundStyle(.red)
-                    }
                 }
             } else if loaded {
                 Section(String(localized: "Register as an agent")) {

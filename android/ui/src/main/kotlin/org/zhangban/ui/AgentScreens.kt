@@ -467,6 +467,12 @@ fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
         if (own != null && text != null) {
             val cert = own.certificate
             Text(c.myAgentCard, style = MaterialTheme.typography.headlineMedium)
+            // Accesses the platform refused for good (its certificate ended, ADR 0045), worded by the core: they
+            // have not reached the principals. First, so that it is seen also at large text; loaded with the card,
+            // so nothing arrives after it.
+            own.notDelivered?.let {
+                Text(lang.pick(it), color = MaterialTheme.colorScheme.error, modifier = Modifier.padding(vertical = 8.dp))
+            }
             Text(c.agentCardScan, style = MaterialTheme.typography.titleMedium, modifier = Modifier.padding(vertical = 8.dp))
             val qr = remember(text) { renderQr(text) }
             QrCode(qr, c.myAgentCard, Modifier.fillMaxWidth().aspectRatio(1f).padding(8.dp).changesByItself(), text)
@@ -474,11 +480,6 @@ fun AgentCardScreen(agent: AgentMode, onBack: () -> Unit) {
             Text(cert.orgName, style = MaterialTheme.typography.titleMedium)
             // Worded by the core (as her phone words it); the date follows from the day it was issued (masked).
             Text(lang.pick(own.validText), modifier = Modifier.changesByItself())
-            // Accesses the platform refused for good (its certificate ended, ADR 0045), worded by the core: they
-            // have not reached the principals. Loaded with the card: nothing arrives after it.
-            own.notDelivered?.let {
-                Text(lang.pick(it), color = MaterialTheme.colorScheme.error, modifier = Modifier.padding(top = 8.dp))
-            }
         } else {
             Text(c.agentRegisterTitle, style = MaterialTheme.typography.headlineMedium)
             Text(c.agentRegisterWhy, modifier = Modifier.padding(vertical = 8.dp))
