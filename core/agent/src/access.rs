@@ -197,6 +197,12 @@ pub fn load(store: &Store, principal: &str) -> Result<Option<PrincipalRecord>> {
     }
 }
 
+/// How far the agent's phone's clock may be behind the clock of the phone that signed a delegation: a delegation
+/// starts when it is signed, and two phones' clocks differ by seconds or minutes, so one scanned at once from a
+/// phone a little ahead is usable at once (not "not valid at this time" until the agent's clock catches up). The
+/// end of a mandate is not stretched.
+pub const CLOCK_SKEW_SECS: i64 = 300;
+
 /// Whether the mandate ended for good: no record (never delegated, or erased), revoked, or out of its
 /// validity. What [`refusal`] checks first, and all a read of an open draft checks (not audited).
 pub fn ended(rec: Option<&PrincipalRecord>, now: i64) -> Option<Error> {
@@ -211,7 +217,7 @@ pub fn ended(rec: Option<&PrincipalRecord>, now: i64) -> Option<Error> {
     if m.revoked_at.is_some() {
         return Some(denied("revoked", "委托人已撤销该授权委托", "the principal revoked this delegation"));
     }
-    if now < m.valid_from || now > m.valid_until {
+    if now + CLOCK_SKEW_SECS < m.valid_from || now > m.valid_until {
         return Some(denied(
             "validity",
             "授权委托不在有效期内，请委托人重新授权",

@@ -507,7 +507,7 @@ impl Agent {
             None => PrincipalStatus::Intake,
             Some(m) if m.revoked_at.is_some() => PrincipalStatus::Revoked,
             Some(m) if now > m.valid_until => PrincipalStatus::Expired,
-            Some(m) if now < m.valid_from => PrincipalStatus::NotYetValid,
+            Some(m) if now + access::CLOCK_SKEW_SECS < m.valid_from => PrincipalStatus::NotYetValid,
             Some(m) if m.single_use && m.used_by_case.is_some() => PrincipalStatus::Used,
             Some(_) => PrincipalStatus::Active,
         }

@@ -1088,3 +1088,30 @@ fn the_end_of_a_mandate_is_published_for_the_home_and_old_stores_get_it_at_the_f
     f.agent.sweep().unwrap();
     assert_eq!(acting::ended(store, store.now()).unwrap().get(&a.subject).map(|e| e.0), Some(End::Revoked));
 }
+
+/// Two phones' clocks differ: a delegation signed on her phone a couple of minutes ahead of the agent's is usable
+/// at once (before, "not valid at this time" until the agent's clock caught up: found as a flaky sandbox test,
+/// where her phone signed a second after the agent's fixed clock was set); one signed far in the agent's future
+/// (her clock set ten minutes on) is not yet valid, and its end is not stretched.
+#[test]
+fn a_delegation_from_a_phone_a_little_ahead_is_usable_at_once() {
+    let cat = Catalog::bundled().unwrap();
+    let f = fixture();
+    f.principal_phone.clock.advance(120);
+    let (a, _) = f.delegate(&Action::ALL, false);
+    assert_eq!(a.status, PrincipalStatus::Active);
+    assert!(f.agent.start_draft(&a.subject, &cat, ITEM).is_ok());
+    let f = fixture();
+    f.principal_phone.clock.advance(600);
+    let (a, _) = f.delegate(&Action::ALL, false);
+    assert_eq!(f.agent.principals().unwrap()[0].status, PrincipalStatus::NotYetValid);
+    match f.agent.start_draft(&a.subject, &cat, ITEM).map(|_| ()) {
+        Err(Error::PermissionDenied { missing, .. }) => assert_eq!(missing, "validity"),
+        other => panic!("{other:?}"),
+    }
+    f.agent_phone.clock.advance(600);
+    assert!(f.agent.start_draft(&a.subject, &cat, ITEM).is_ok());
+    // 30 days from her clock: over, on the agent's, a second after (no skew at the end).
+    f.agent_phone.clock.advance(30 * 86_400 + 1);
+    assert_eq!(f.agent.principals().unwrap()[0].status, PrincipalStatus::Expired);
+}
